@@ -1,0 +1,178 @@
+"""Typer entry point: parses, calls the kernel, prints. No logic of its own.
+
+stdout carries results (one JSON object with ``--json``); diagnostics go to stderr; exit codes
+are ``llmos_tui.exitcodes.ExitCode``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import __version__
+from ..errors import LLMOSError
+from ..exitcodes import ExitCode
+from ._common import err, fail, print_json
+from .bench import bench_app
+
+app = typer.Typer(
+    name="llmos",
+    help="llmos: an LLM operating system for the terminal. With no command, opens the TUI.",
+    add_completion=False,
+    no_args_is_help=False,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(bench_app, name="bench")
+
+WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmos {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    headless: bool = typer.Option(False, "--headless", help="Never open the TUI (for scripts)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Open the TUI, or run a command."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if headless:
+        err("llmos: --headless needs a command, e.g. llmos --headless run \"GOAL\" (see llmos --help)")
+        raise typer.Exit(int(ExitCode.USAGE))
+    try:
+        from ..tui.app import run_tui
+    except ImportError as exc:  # pragma: no cover - textual is a hard dependency
+        fail(f"the TUI cannot start: {exc}", ExitCode.USAGE)
+    raise typer.Exit(run_tui(workspace=workspace))
+
+
+@app.command()
+def run(
+    goal: str = typer.Argument(..., help="What you want done, in plain words."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    mode: str = typer.Option("auto", "--mode", help="auto|learner|follower|mixed|orchestrator|crystallized"),
+    cwd: Optional[Path] = typer.Option(None, "--cwd", help="Working directory for the goal (default: current)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+    user: Optional[str] = typer.Option(None, "--user", help="User id (volume for traces)."),
+    team: Optional[str] = typer.Option(None, "--team", help="Team id."),
+    budget: Optional[float] = typer.Option(None, "--budget", min=0.0, help="Budget in USD for this workspace (overrides budget_usd)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Allow actions the policy would ask to confirm."),
+) -> None:
+    """Run one goal headless and print the result."""
+    from ..kernel import LLMOS, MODES, RunOptions
+    from .render import StreamPrinter
+
+    if mode not in MODES:
+        err(f"llmos: error: unknown --mode {mode!r} (choose from {', '.join(MODES)})")
+        raise typer.Exit(int(ExitCode.USAGE))
+    overrides = {"budget_usd": budget} if budget is not None else None
+    try:
+        kernel = LLMOS.boot(workspace, overrides=overrides, user=user, team=team)
+    except LLMOSError as exc:
+        fail(exc)
+    printer = StreamPrinter(stream_text=not as_json)
+    result = kernel.execute(goal, options=RunOptions(mode=mode, cwd=cwd, assume_yes=yes),
+                            on_event=printer)
+    printer.finish(result)
+    if as_json:
+        print_json(result.to_json())
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def init(directory: Optional[Path] = typer.Argument(None, help="Where to create the workspace (default: the resolved workspace).")) -> None:
+    """Create a workspace from the template (never overwrites existing files)."""
+    from ..workspace import open_workspace
+
+    try:
+        ws = open_workspace(directory)
+    except LLMOSError as exc:
+        fail(exc)
+    typer.echo(str(ws.root))
+    err(f"llmos: workspace ready at {ws.root}")
+
+
+@config_app.command("show")
+def config_show(
+    workspace: Optional[Path] = WorkspaceOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the configuration in force (preset + config.yaml + LLMOS_* variables)."""
+    from ..config import load_config
+    from ..workspace import resolve_workspace_dir
+
+    root = resolve_workspace_dir(workspace)
+    try:
+        cfg = load_config(root if root.is_dir() else None)
+    except LLMOSError as exc:
+        fail(exc)
+    data = cfg.to_dict()
+    if as_json:
+        print_json({"workspace": str(root), "source": cfg.source, "config": data})
+        return
+    import yaml
+
+    typer.echo(f"# workspace: {root}\n# source: {cfg.source}")
+    typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+@config_app.command("keys")
+def config_keys() -> None:
+    """List every configuration key with its default and meaning."""
+    from ..config import describe_keys
+
+    for key, help_text, default in describe_keys():
+        typer.echo(f"{key:<40} {default!r:<22} {help_text}")
+
+
+@app.command()
+def economy(
+    workspace: Optional[Path] = WorkspaceOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show the budget, what was spent, and spend by mode."""
+    from ..kernel import LLMOS
+
+    try:
+        kernel = LLMOS.boot(workspace)
+    except LLMOSError as exc:
+        fail(exc)
+    report = kernel.economy.report()
+    if as_json:
+        print_json(report)
+        return
+    typer.echo(f"budget  ${report['budget_usd']:.4f}\nspent   ${report['spent_usd']:.4f}\nbalance ${report['balance_usd']:.4f}")
+    for mode_name, row in sorted(report["by_mode"].items()):
+        typer.echo(f"  {mode_name:<13} runs {row['runs']:>5}  ${row['cost_usd']:.4f}  "
+                   f"tokens {row['input_tokens']}/{row['output_tokens']}")
+
+
+def _register_optional() -> None:
+    """Sub-apps owned by other modules."""
+    from .policy import policy_app
+    from .traces import traces_app
+
+    app.add_typer(traces_app, name="traces")
+    app.add_typer(policy_app, name="policy")
+
+
+def run_cli() -> None:
+    try:
+        _register_optional()
+    except ImportError:
+        pass
+    app(prog_name="llmos")

@@ -1,0 +1,325 @@
+"""LLMOSConfig: one validated configuration object with presets.
+
+Precedence (lowest to highest): preset defaults < ``config.yaml`` in the workspace <
+``LLMOS_*`` environment variables < explicit overrides (CLI flags).
+
+Environment variables: ``LLMOS_<KEY>`` for a top-level key (``LLMOS_BUDGET_USD=2``) and
+``LLMOS_<SECTION>__<KEY>`` for a nested one (``LLMOS_LEARNING__FOLLOWER_THRESHOLD=0.95``).
+``LLMOS_PRESET`` picks the preset; ``LLMOS_WORKSPACE`` picks the workspace (see workspace.py).
+Values are parsed as YAML scalars. Every error names the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, get_type_hints
+
+from .errors import ConfigError
+
+PRESETS = ("development", "production", "testing")
+ENV_PREFIX = "LLMOS_"
+# Environment variables with the prefix that are not config keys.
+_ENV_NOT_CONFIG = {"LLMOS_WORKSPACE", "LLMOS_PRESET"}
+
+
+def _opt(default: Any, *, help: str, lo: float | None = None, hi: float | None = None,
+         choices: tuple[str, ...] | None = None) -> Any:
+    meta = {"help": help, "min": lo, "max": hi, "choices": choices}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelsConfig:
+    cheap: str = _opt("claude-haiku-4-5", help="model for simple goals with a strong track record")
+    strong: str = _opt("claude-opus-4-5", help="model for complex novel goals")
+
+
+@dataclass
+class LearningConfig:
+    follower_threshold: float = _opt(0.92, lo=0.0, hi=1.0, help="confidence at or above which a trace is replayed (FOLLOWER)")
+    mixed_threshold: float = _opt(0.75, lo=0.0, hi=1.0, help="confidence at or above which the LLM is guided by a trace (MIXED)")
+    crystallization_min_uses: int = _opt(5, lo=1, hi=10_000, help="uses before a trace may be crystallized")
+    crystallization_min_success: float = _opt(0.95, lo=0.0, hi=1.0, help="success rate needed to crystallize")
+    auto_crystallization: bool = _opt(True, help="crystallize eligible traces automatically")
+    candidates: int = _opt(5, lo=1, hi=100, help="fuzzy candidates considered per decision")
+    tool_example_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="success rate for a trace's calls to become tool examples")
+
+
+@dataclass
+class ExecutionConfig:
+    enable_follower: bool = _opt(True, help="allow FOLLOWER replays")
+    enable_mixed: bool = _opt(True, help="allow MIXED runs")
+    enable_crystallized: bool = _opt(True, help="allow CRYSTALLIZED tools")
+    enable_orchestrator: bool = _opt(True, help="allow multi-agent plans")
+    enable_tool_search: bool = _opt(True, help="offer search_tools instead of every tool")
+    enable_tool_examples: bool = _opt(True, help="send tool examples learned from traces")
+    sandbox: str = _opt("auto", choices=("auto", "landlock", "bubblewrap", "none"), help="OS sandbox for Bash in our executors")
+    allow_network: bool = _opt(False, help="let sandboxed shell commands use the network")
+    max_turns: int = _opt(30, lo=1, hi=1000, help="LLM turns per LEARNER session")
+    run_timeout_s: float = _opt(600.0, lo=1.0, hi=86_400.0, help="wall-clock limit of one goal")
+    per_run_estimate_usd: float = _opt(0.05, lo=0.0, hi=1000.0, help="LEARNER/MIXED refuse to start below this balance")
+
+
+@dataclass
+class SentienceConfig:
+    enabled: bool = _opt(True, help="track internal state")
+    setpoints: dict = _opt({"safety": 0.5, "curiosity": 0.0, "energy": 0.7, "confidence": 0.3},
+                           help="homeostatic set-points, each in [-1, 1]")
+    half_life_minutes: float = _opt(30.0, lo=0.1, hi=100_000.0, help="decay half-life toward set-points")
+
+
+@dataclass
+class CronsConfig:
+    enabled: bool = _opt(True, help="run background crons in the TUI")
+    user_interval_minutes: float = _opt(30.0, lo=0.1, hi=100_000.0, help="UserCron interval")
+    team_interval_minutes: float = _opt(60.0, lo=0.1, hi=100_000.0, help="TeamCron interval")
+    system_interval_minutes: float = _opt(120.0, lo=0.1, hi=100_000.0, help="SystemCron interval")
+
+
+@dataclass
+class LLMOSConfig:
+    preset: str = _opt("development", choices=PRESETS, help="base preset the other values override")
+    budget_usd: float = _opt(1.0, lo=0.0, hi=1_000_000.0, help="USD the kernel may spend")
+    model: str = _opt("claude-sonnet-4-5", help="default model for LLM runs (the middle tier)")
+    user: str = _opt("local", help="user id whose volume records traces")
+    team: str = _opt("default", help="team id whose volume is shared")
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    sentience: SentienceConfig = field(default_factory=SentienceConfig)
+    crons: CronsConfig = field(default_factory=CronsConfig)
+    keymap: dict = _opt({}, help="TUI key remapping: binding id -> keys")
+    # Where the config came from (not a key).
+    source: str = field(default="defaults", metadata={"internal": True})
+
+    # ---- presets -------------------------------------------------------------------
+    @classmethod
+    def development(cls) -> "LLMOSConfig":
+        return cls(preset="development", budget_usd=1.0)
+
+    @classmethod
+    def production(cls) -> "LLMOSConfig":
+        cfg = cls(preset="production", budget_usd=100.0)
+        cfg.execution.per_run_estimate_usd = 0.25
+        return cfg
+
+    @classmethod
+    def testing(cls) -> "LLMOSConfig":
+        cfg = cls(preset="testing", budget_usd=10.0)
+        cfg.crons.enabled = False
+        return cfg
+
+    @classmethod
+    def preset_named(cls, name: str, *, source: str = "preset") -> "LLMOSConfig":
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})",
+                              key="preset", source=source)
+        return getattr(cls, name)()
+
+    # ---- views ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("source", None)
+        return data
+
+    def user_volume(self) -> str:
+        return f"users/{self.user}"
+
+
+# ---- validation -------------------------------------------------------------------------
+
+_SECTION_TYPES = {f.name: f.type for f in fields(LLMOSConfig)}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _coerce(value: Any, typ: Any, meta: Mapping[str, Any], key: str, source: str) -> Any:
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"expected {expected}, got {value!r}", key=key, source=source)
+
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad("true or false")
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        out: Any = value
+    elif typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        out = float(value)
+        if out != out or out in (float("inf"), float("-inf")):
+            raise bad("a finite number")
+    elif typ is str:
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a non-empty string")
+        out = value
+    elif typ is dict:
+        if not isinstance(value, dict):
+            raise bad("a mapping")
+        out = value
+    else:  # pragma: no cover - all fields are covered above
+        out = value
+    lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+    if lo is not None and out < lo:
+        raise ConfigError(f"{out!r} is below the minimum {lo}", key=key, source=source)
+    if hi is not None and out > hi:
+        raise ConfigError(f"{out!r} is above the maximum {hi}", key=key, source=source)
+    if choices and out not in choices:
+        raise ConfigError(f"{out!r} is not one of {', '.join(choices)}", key=key, source=source)
+    return out
+
+
+def _apply(target: Any, data: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    if not isinstance(data, Mapping):
+        raise ConfigError("expected a mapping of keys to values", key=prefix.rstrip(".") or None, source=source)
+    hints = _hints(type(target))
+    by_name = {f.name: f for f in fields(target) if not f.metadata.get("internal")}
+    for raw_key, value in data.items():
+        key = str(raw_key)
+        dotted = f"{prefix}{key}"
+        if key not in by_name:
+            known = ", ".join(sorted(by_name))
+            raise ConfigError(f"unknown key (known keys here: {known})", key=dotted, source=source)
+        typ = hints[key]
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if value is None:
+                continue
+            _apply(current, value, source, prefix=f"{dotted}.")
+            continue
+        setattr(target, key, _coerce(value, typ, by_name[key].metadata, dotted, source))
+
+
+def _validate_semantics(cfg: LLMOSConfig) -> None:
+    src = cfg.source
+    learning = cfg.learning
+    if learning.mixed_threshold > learning.follower_threshold:
+        raise ConfigError(
+            f"mixed_threshold ({learning.mixed_threshold}) must not exceed follower_threshold "
+            f"({learning.follower_threshold})", key="learning.mixed_threshold", source=src)
+    expected = {"safety", "curiosity", "energy", "confidence"}
+    setpoints = cfg.sentience.setpoints
+    unknown = set(setpoints) - expected
+    if unknown:
+        raise ConfigError(f"unknown variable(s) {sorted(unknown)}; expected {sorted(expected)}",
+                          key="sentience.setpoints", source=src)
+    for name in expected:
+        value = setpoints.get(name, LLMOSConfig().sentience.setpoints[name])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
+            raise ConfigError(f"expected a number in [-1, 1], got {value!r}",
+                              key=f"sentience.setpoints.{name}", source=src)
+        setpoints[name] = float(value)
+    for binding, keys in cfg.keymap.items():
+        if not isinstance(keys, str) or not keys.strip():
+            raise ConfigError(f"expected a key string such as 'ctrl+t', got {keys!r}",
+                              key=f"keymap.{binding}", source=src)
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"invalid YAML{where}: {problem}", source=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of keys to values", source=str(path))
+    return data
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_CONFIG:
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        if not all(path):
+            raise ConfigError("malformed variable name", key=name, source="environment")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError("conflicts with another variable", key=name, source="environment")
+        node[path[-1]] = value
+    return out
+
+
+def load_config(
+    workspace: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+) -> LLMOSConfig:
+    """Build the configuration for a workspace (``workspace/config.yaml`` if it exists)."""
+    env = os.environ if environ is None else environ
+    file_data: dict[str, Any] = {}
+    config_path = workspace / "config.yaml" if workspace else None
+    if config_path is not None:
+        file_data = _read_yaml(config_path)
+    env_data = _env_overrides(env)
+    env_preset = env.get("LLMOS_PRESET")
+
+    chosen = preset or env_preset or file_data.get("preset") or "development"
+    preset_source = "command line" if preset else ("LLMOS_PRESET" if env_preset else str(config_path or "defaults"))
+    if not isinstance(chosen, str):
+        raise ConfigError(f"expected a preset name, got {chosen!r}", key="preset", source=preset_source)
+    cfg = LLMOSConfig.preset_named(chosen, source=preset_source)
+
+    file_data = {k: v for k, v in file_data.items() if k != "preset"}
+    if config_path is not None and file_data:
+        _apply(cfg, file_data, str(config_path))
+    if env_data:
+        _apply(cfg, env_data, "environment (LLMOS_*)")
+    if overrides:
+        _apply(cfg, dict(overrides), "command line")
+    cfg.preset = chosen
+    cfg.source = str(config_path) if config_path is not None and config_path.exists() else "defaults"
+    _validate_semantics(cfg)
+    return cfg
+
+
+def describe_keys() -> list[tuple[str, str, Any]]:
+    """(dotted key, help, default) for every key: used by `llmos config keys` and the README."""
+    rows: list[tuple[str, str, Any]] = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in fields(obj):
+            if f.metadata.get("internal"):
+                continue
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                rows.append((f"{prefix}{f.name}", f.metadata.get("help", ""), value))
+
+    walk(LLMOSConfig(), "")
+    return rows

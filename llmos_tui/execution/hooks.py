@@ -1,0 +1,129 @@
+"""One hook registry for every execution path.
+
+The SDK path (LEARNER/MIXED) adapts it to claude-agent-sdk's PreToolUse / PostToolUse /
+PostToolUseFailure / UserPromptSubmit hooks; our own executors (replay, crystallized tools)
+call ``run_pre`` / ``run_post`` directly. Pre-tool hooks fail closed: a hook that raises
+counts as a deny, and the strictest answer wins (deny > ask > allow).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+_RANK = {"allow": 0, "ask": 1, "deny": 2}
+
+
+@dataclass(frozen=True)
+class HookVerdict:
+    decision: str  # allow | ask | deny
+    reason: str = ""
+    rule: str = ""
+
+
+@dataclass
+class ToolOutcome:
+    is_error: bool
+    summary: str
+    response: Any = None
+    exit_code: int | None = None
+    files_created: list[str] = field(default_factory=list)
+
+
+PreHook = Callable[[str, dict[str, Any], str], "HookVerdict | None"]
+PostHook = Callable[[str, dict[str, Any], str, ToolOutcome], None]
+PromptHook = Callable[[str], "str | None"]
+
+
+class HookRegistry:
+    def __init__(self) -> None:
+        self.pre_tool: list[PreHook] = []
+        self.post_tool: list[PostHook] = []
+        self.user_prompt: list[PromptHook] = []
+
+    # ---- registration ------------------------------------------------------------
+    def add_pre(self, hook: PreHook) -> PreHook:
+        self.pre_tool.append(hook)
+        return hook
+
+    def add_post(self, hook: PostHook) -> PostHook:
+        self.post_tool.append(hook)
+        return hook
+
+    def add_prompt(self, hook: PromptHook) -> PromptHook:
+        self.user_prompt.append(hook)
+        return hook
+
+    # ---- dispatch ------------------------------------------------------------------
+    def run_pre(self, tool_name: str, tool_input: dict[str, Any], tool_use_id: str = "") -> HookVerdict:
+        if not self.pre_tool:
+            return HookVerdict("deny", "no policy hook is registered (fail closed)", "hooks.none")
+        answers: list[HookVerdict] = []
+        for hook in self.pre_tool:
+            try:
+                answer = hook(tool_name, tool_input, tool_use_id)
+            except Exception as exc:  # noqa: BLE001 - fail closed
+                log.exception("pre-tool hook failed")
+                return HookVerdict("deny", f"policy hook failed: {exc!r} (fail closed)", "hooks.error")
+            if answer is None:
+                continue
+            if answer.decision not in _RANK:
+                return HookVerdict("deny", f"invalid hook decision {answer.decision!r}", "hooks.invalid")
+            answers.append(answer)
+        if not answers:
+            return HookVerdict("allow", "no hook objected")
+        return max(answers, key=lambda a: _RANK[a.decision])  # first of the strictest
+
+    def run_post(self, tool_name: str, tool_input: dict[str, Any], tool_use_id: str,
+                 outcome: ToolOutcome) -> None:
+        for hook in self.post_tool:
+            try:
+                hook(tool_name, tool_input, tool_use_id, outcome)
+            except Exception:  # noqa: BLE001 - capture must never break a run
+                log.exception("post-tool hook failed")
+
+    def run_prompt(self, prompt: str) -> str:
+        parts = []
+        for hook in self.user_prompt:
+            try:
+                extra = hook(prompt)
+            except Exception:  # noqa: BLE001
+                log.exception("prompt hook failed")
+                continue
+            if extra:
+                parts.append(extra)
+        return "\n\n".join(parts)
+
+
+def summarize_response(tool_name: str, response: Any, limit: int = 300) -> tuple[str, int | None]:
+    """A short, human-readable summary of a tool response, and an exit code if one is known."""
+    exit_code: int | None = None
+    if isinstance(response, dict):
+        if "exitCode" in response or "exit_code" in response:
+            raw = response.get("exitCode", response.get("exit_code"))
+            exit_code = raw if isinstance(raw, int) else None
+        if tool_name == "Bash":
+            out = str(response.get("stdout") or "")
+            err = str(response.get("stderr") or "")
+            text = out if out.strip() else err
+            if response.get("interrupted"):
+                text = "(interrupted) " + text
+        elif "type" in response and "filePath" in response:
+            text = f"{response.get('type')} {response.get('filePath')}"
+        elif "file" in response and isinstance(response["file"], dict):
+            text = f"read {response['file'].get('filePath', '')}"
+        else:
+            text = json.dumps(response, ensure_ascii=False, default=str)
+    elif isinstance(response, list):
+        text = " ".join(
+            str(item.get("text", "")) if isinstance(item, dict) else str(item) for item in response)
+    else:
+        text = "" if response is None else str(response)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text, exit_code

@@ -1,0 +1,252 @@
+"""LEARNER backend: one Claude Agent SDK session (the bundled Claude Code CLI) with our hooks.
+
+This is the only module that imports ``claude_agent_sdk``, and only inside ``run_session``,
+so paths that never call an LLM never pay for the import.
+
+Tool calls are gated by our HookRegistry twice, failing closed: the PreToolUse hook
+(``on_failure="block"``: a hook that raises or times out blocks the call) and the
+``can_use_tool`` permission callback, which the CLI consults for any call the hook did not
+explicitly allow. Streamed text and tool calls reach ``on_event`` as they happen; tokens and
+cost come from the ``ResultMessage``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import NO_LLM_HINT, NoLLMConfigured
+from ..runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
+from .hooks import HookRegistry, HookVerdict, ToolOutcome, summarize_response
+
+Confirm = Callable[[str, dict[str, Any], str], bool]
+
+
+def llm_configured(environ: dict[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return bool(env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_BASE_URL")
+                or env.get("ANTHROPIC_AUTH_TOKEN") or env.get("CLAUDE_CODE_OAUTH_TOKEN"))
+
+
+def require_llm() -> None:
+    if not llm_configured():
+        raise NoLLMConfigured(NO_LLM_HINT)
+
+
+@dataclass
+class SessionRequest:
+    prompt: str
+    cwd: Path
+    model: str
+    claude_config_dir: Path
+    tools: list[str]
+    system_append: str = ""
+    max_turns: int = 30
+    timeout_s: float = 600.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SessionOutcome:
+    success: bool
+    text: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+    num_turns: int = 0
+    error: str | None = None
+    cancelled: bool = False
+    session_id: str | None = None
+    blocked_calls: int = 0
+
+
+def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
+    if not usage:
+        return 0, 0
+    def num(key: str) -> int:
+        value = usage.get(key) or 0
+        return int(value) if isinstance(value, (int, float)) else 0
+    total_in = num("input_tokens") + num("cache_creation_input_tokens") + num("cache_read_input_tokens")
+    return total_in, num("output_tokens")
+
+
+def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any],
+                confirm: Confirm | None, assume_yes: bool) -> HookVerdict:
+    """Turn an ``ask`` into allow/deny: a confirmation in the TUI, ``--yes`` headless, else deny."""
+    if verdict.decision != "ask":
+        return verdict
+    if assume_yes:
+        return HookVerdict("allow", f"confirmed by --yes ({verdict.reason})", verdict.rule)
+    if confirm is None:
+        return HookVerdict("deny", f"needs confirmation and none is possible headless; pass --yes "
+                                   f"to allow ({verdict.reason})", verdict.rule)
+    try:
+        ok = bool(confirm(name, tool_input, verdict.reason))
+    except Exception:  # noqa: BLE001 - fail closed
+        ok = False
+    if ok:
+        return HookVerdict("allow", f"confirmed by the user ({verdict.reason})", verdict.rule)
+    return HookVerdict("deny", f"declined by the user ({verdict.reason})", verdict.rule)
+
+
+async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: EventSink | None = None,
+                      cancel: CancelToken | None = None, confirm: Confirm | None = None,
+                      assume_yes: bool = False) -> SessionOutcome:
+    require_llm()
+    from claude_agent_sdk import (AssistantMessage, ClaudeAgentOptions, ClaudeSDKClient, HookMatcher,
+                                  ResultMessage, StreamEvent, TextBlock)
+    from claude_agent_sdk.types import PermissionResultAllow, PermissionResultDeny
+
+    emit = on_event or (lambda _e: None)
+    decisions: dict[str, HookVerdict] = {}
+    started: set[str] = set()
+    stderr_tail: list[str] = []
+    outcome = SessionOutcome(success=False)
+
+    def decide(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict:
+        if tool_use_id and tool_use_id in decisions:
+            return decisions[tool_use_id]
+        verdict = hooks.run_pre(name, tool_input if isinstance(tool_input, dict) else {}, tool_use_id)
+        verdict = resolve_ask(verdict, name, tool_input, confirm, assume_yes)
+        if tool_use_id:
+            decisions[tool_use_id] = verdict
+        if verdict.decision != "allow":
+            outcome.blocked_calls += 1
+        if tool_use_id not in started:
+            started.add(tool_use_id)
+            emit(ToolCallStarted(tool_use_id, name, dict(tool_input or {}), verdict.decision, verdict.reason))
+        return verdict
+
+    async def pre_tool(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
+        try:
+            verdict = decide(hook_input.get("tool_name", ""), hook_input.get("tool_input") or {},
+                             hook_input.get("tool_use_id") or tool_use_id or "")
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            verdict = HookVerdict("deny", f"policy failed: {exc!r}", "hooks.error")
+        return {"hookSpecificOutput": {"hookEventName": "PreToolUse",
+                                       "permissionDecision": verdict.decision,
+                                       "permissionDecisionReason": verdict.reason}}
+
+    def finished(hook_input: dict[str, Any], tool_use_id: str | None, *, failed: bool) -> None:
+        name = hook_input.get("tool_name", "")
+        tool_input = hook_input.get("tool_input") or {}
+        tid = hook_input.get("tool_use_id") or tool_use_id or ""
+        if failed:
+            summary, code = str(hook_input.get("error") or "tool failed")[:300], None
+            response = hook_input.get("error")
+        else:
+            response = hook_input.get("tool_response")
+            summary, code = summarize_response(name, response)
+        is_error = failed or (code is not None and code != 0)
+        hooks.run_post(name, tool_input, tid, ToolOutcome(is_error=is_error, summary=summary,
+                                                          response=response, exit_code=code))
+        emit(ToolCallFinished(tid, name, is_error, summary))
+
+    async def post_tool(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
+        finished(hook_input, tool_use_id, failed=False)
+        return {}
+
+    async def post_tool_failure(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
+        finished(hook_input, tool_use_id, failed=True)
+        return {}
+
+    async def prompt_submit(hook_input: dict[str, Any], _tid: str | None, _ctx: Any) -> dict[str, Any]:
+        extra = hooks.run_prompt(str(hook_input.get("prompt", "")))
+        if not extra:
+            return {}
+        return {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": extra}}
+
+    async def can_use_tool(name: str, tool_input: dict[str, Any], ctx: Any) -> Any:
+        verdict = decide(name, tool_input, getattr(ctx, "tool_use_id", None) or "")
+        if verdict.decision == "allow":
+            return PermissionResultAllow()
+        return PermissionResultDeny(message=f"Blocked by llmos policy: {verdict.reason}")
+
+    req.claude_config_dir.mkdir(parents=True, exist_ok=True)
+    env = {"CLAUDE_CONFIG_DIR": str(req.claude_config_dir), **req.extra_env}
+    options = ClaudeAgentOptions(
+        cwd=str(req.cwd),
+        model=req.model,
+        tools=list(req.tools),
+        setting_sources=[],
+        permission_mode="default",
+        can_use_tool=can_use_tool,
+        include_partial_messages=True,
+        max_turns=req.max_turns,
+        env=env,
+        system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
+        if req.system_append else {"type": "preset", "preset": "claude_code"},
+        hooks={
+            "PreToolUse": [HookMatcher(hooks=[pre_tool], timeout=30, on_failure="block")],
+            "PostToolUse": [HookMatcher(hooks=[post_tool])],
+            "PostToolUseFailure": [HookMatcher(hooks=[post_tool_failure])],
+            "UserPromptSubmit": [HookMatcher(hooks=[prompt_submit])],
+        },
+        stderr=lambda line: (stderr_tail.append(line), stderr_tail.__delitem__(slice(0, -20))),
+    )
+
+    message_ids: set[str] = set()
+    final_texts: list[str] = []
+    streamed = False
+
+    async def drive() -> None:
+        nonlocal streamed
+        async with ClaudeSDKClient(options=options) as client:
+            if cancel is not None:
+                loop = asyncio.get_running_loop()
+                cancel.on_cancel(lambda: loop.call_soon_threadsafe(
+                    lambda: asyncio.ensure_future(client.interrupt())))
+            await client.query(req.prompt)
+            async for message in client.receive_response():
+                if isinstance(message, StreamEvent):
+                    if message.parent_tool_use_id:
+                        continue
+                    event = message.event
+                    if event.get("type") == "content_block_delta":
+                        delta = event.get("delta") or {}
+                        if delta.get("type") == "text_delta" and delta.get("text"):
+                            streamed = True
+                            emit(TextDelta(delta["text"]))
+                elif isinstance(message, AssistantMessage):
+                    if message.parent_tool_use_id:
+                        continue
+                    message_ids.add(message.message_id or f"m{len(message_ids)}")
+                    texts = [b.text for b in message.content if isinstance(b, TextBlock)]
+                    if texts:
+                        final_texts.append("".join(texts))
+                elif isinstance(message, ResultMessage):
+                    outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
+                    outcome.cost_usd = float(message.total_cost_usd or 0.0)
+                    outcome.num_turns = message.num_turns
+                    outcome.session_id = message.session_id
+                    outcome.success = not message.is_error and message.subtype == "success"
+                    outcome.text = message.result if message.result is not None else "\n".join(final_texts)
+                    if not outcome.success:
+                        detail = "; ".join(message.errors or []) or (message.result or message.subtype)
+                        status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
+                        outcome.error = f"the LLM session failed{status}: {detail}"
+
+    try:
+        await asyncio.wait_for(drive(), timeout=req.timeout_s)
+    except asyncio.TimeoutError:
+        outcome.success = False
+        outcome.error = f"the LLM session timed out after {req.timeout_s:.0f} s"
+    except Exception as exc:  # noqa: BLE001 - the SDK raises several error types; report them all
+        outcome.success = False
+        tail = " ".join(line.strip() for line in stderr_tail[-3:] if line.strip())
+        outcome.error = f"the LLM session failed: {exc}" + (f" ({tail})" if tail else "")
+    outcome.llm_calls = len(message_ids)
+    if not outcome.text:
+        outcome.text = "\n".join(final_texts)
+    if cancel is not None and cancel.cancelled:
+        outcome.cancelled = True
+        outcome.success = False
+        outcome.error = outcome.error or "cancelled by the user"
+        emit(Notice("warning", "cancelled"))
+    if not streamed and outcome.text and outcome.success:
+        emit(TextDelta(outcome.text))
+    return outcome

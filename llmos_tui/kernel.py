@@ -1,0 +1,209 @@
+"""LLMOS: the kernel façade. boot → execute → shutdown; wires the layers together.
+
+The kernel decides how each goal runs (mode selection), runs it through the right backend,
+charges the budget from real usage, records a trace and events. It never imports textual,
+and imports the LLM libraries only when a goal really calls an LLM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import LLMOSConfig, load_config
+from .errors import LLMOSError, UsageError
+from .exitcodes import ExitCode
+from .observability.events import EventLog
+from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
+from .workspace import Workspace, open_workspace
+
+MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
+MAX_GOAL_CHARS = 20_000
+
+
+def validate_goal(goal: str) -> str:
+    if not isinstance(goal, str):
+        raise UsageError("the goal must be text")
+    text = goal.strip()
+    if not text or not re.search(r"\w", text):
+        raise UsageError("the goal is empty: say what you want done, e.g. llmos --headless run \"Create a Python calculator\"")
+    if "\x00" in text:
+        raise UsageError("the goal contains a NUL byte")
+    if len(text) > MAX_GOAL_CHARS:
+        raise UsageError(f"the goal is too long ({len(text)} characters; the limit is {MAX_GOAL_CHARS})")
+    return text
+
+
+@dataclass
+class RunOptions:
+    mode: str = "auto"
+    cwd: Path | None = None
+    assume_yes: bool = False
+    user: str | None = None
+    team: str | None = None
+
+
+class LLMOS:
+    """The kernel. One instance per process; safe to call ``execute`` from a worker thread."""
+
+    def __init__(self, workspace: Workspace, config: LLMOSConfig) -> None:
+        self.workspace = workspace
+        self.config = config
+        self.events = EventLog(workspace.events_file)
+        from .execution.economy import Economy
+
+        self.economy = Economy(workspace.economy_file, config.budget_usd)
+        self._store = None
+        self._matcher = None
+        self._policy = None
+
+    # ---- boot ------------------------------------------------------------------------
+    @classmethod
+    def boot(cls, workspace_dir: str | Path | None = None, *, overrides: dict[str, Any] | None = None,
+             user: str | None = None, team: str | None = None, preset: str | None = None) -> "LLMOS":
+        workspace = open_workspace(workspace_dir)
+        config = load_config(workspace.root, overrides=overrides, preset=preset)
+        if user:
+            config.user = user
+        if team:
+            config.team = team
+        workspace.ensure(user=config.user, team=config.team)
+        return cls(workspace, config)
+
+    def shutdown(self) -> None:
+        pass
+
+    # ---- shared services (lazy) ------------------------------------------------------
+    @property
+    def policy(self):
+        if self._policy is None:
+            from .execution.policy import default_engine
+
+            self._policy = default_engine(self.config, self.workspace)
+        return self._policy
+
+    @property
+    def store(self):
+        if self._store is None:
+            from .learning.store import TraceStore
+
+            self._store = TraceStore(self.workspace, events=self.events)
+        return self._store
+
+    def latent_mode(self) -> str | None:
+        return None
+
+    # ---- execution -------------------------------------------------------------------
+    def execute(self, goal: str, *, options: RunOptions | None = None, on_event: EventSink | None = None,
+                cancel: CancelToken | None = None,
+                confirm: Callable[[str, dict[str, Any], str], bool] | None = None) -> RunResult:
+        """Run one goal to completion (blocking). Errors become a failed RunResult with an exit code."""
+        opts = options or RunOptions()
+        started = time.monotonic()
+        emit = on_event or (lambda _e: None)
+        result = RunResult(goal=goal, mode="LEARNER", success=False)
+        try:
+            goal = validate_goal(goal)
+            result.goal = goal
+            if opts.mode not in MODES:
+                raise UsageError(f"unknown mode {opts.mode!r} (choose from {', '.join(MODES)})")
+            cwd = (opts.cwd or Path.cwd()).resolve()
+            if not cwd.is_dir():
+                raise UsageError(f"the working directory {cwd} does not exist")
+            result = self._dispatch(goal, opts, cwd, emit, cancel, confirm)
+        except LLMOSError as exc:
+            result.success = False
+            result.error = exc.message
+            result.exit_code = int(exc.exit_code)
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        self.events.record("GOAL_FINISHED", goal=result.goal[:500], mode=result.mode, success=result.success,
+                           trace_id=result.trace_id, cost_usd=result.cost_usd, exit_code=result.exit_code,
+                           duration_ms=result.duration_ms)
+        return result
+
+    def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                  confirm: Callable[[str, dict[str, Any], str], bool] | None) -> RunResult:
+        forced = opts.mode
+        if forced not in ("auto", "learner"):
+            raise UsageError(f"mode {forced.upper()} is not built yet; run with --mode auto or --mode learner")
+        emit(ModeChosen("LEARNER", 0.0, "forced by --mode learner" if forced == "learner" else "no matching trace"))
+        return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision={})
+
+    # ---- LEARNER ---------------------------------------------------------------------
+    def _run_learner(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                     confirm: Callable[[str, dict[str, Any], str], bool] | None, *,
+                     decision: dict[str, Any], confidence: float = 0.0) -> RunResult:
+        from .adaptation.agents import load_agent
+        from .execution.hooks import HookRegistry, HookVerdict
+        from .execution.llm_sdk import SessionRequest, require_llm, run_session
+
+        require_llm()
+        self.economy.check_budget(self.config.execution.per_run_estimate_usd)
+        agent = load_agent(self.workspace.agents_dir, "system-agent")
+        hooks = HookRegistry()
+        recorded: list[dict[str, Any]] = []
+        latent = self.latent_mode()
+
+        def policy_hook(name: str, tool_input: dict[str, Any], _tid: str) -> HookVerdict:
+            d = self.policy.check(name, tool_input, cwd, latent_mode=latent)
+            if d.decision != "allow":
+                self.events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
+            return HookVerdict(d.decision, d.reason, d.rule)
+
+        def capture_hook(name: str, tool_input: dict[str, Any], tid: str, outcome: Any) -> None:
+            recorded.append({"name": name, "input": tool_input, "tool_use_id": tid,
+                             "result": {"is_error": outcome.is_error, "summary": outcome.summary,
+                                        "exit_code": outcome.exit_code}})
+
+        hooks.add_pre(policy_hook)
+        hooks.add_post(capture_hook)
+        request = SessionRequest(prompt=goal, cwd=cwd, model=agent.model or self.config.model,
+                                 claude_config_dir=self.workspace.claude_config_dir, tools=agent.tools,
+                                 system_append=agent.system_text(), max_turns=self.config.execution.max_turns,
+                                 timeout_s=self.config.execution.run_timeout_s)
+        outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
+                                          assume_yes=opts.assume_yes))
+        if outcome.cost_usd or outcome.input_tokens:
+            self.economy.charge(mode="LEARNER", cost_usd=outcome.cost_usd, input_tokens=outcome.input_tokens,
+                                output_tokens=outcome.output_tokens, goal=goal)
+        result = RunResult(goal=goal, mode="LEARNER", success=outcome.success, confidence=confidence,
+                           llm_calls=outcome.llm_calls, input_tokens=outcome.input_tokens,
+                           output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
+                           output=outcome.text, error=outcome.error, decision=decision,
+                           tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded])
+        if not outcome.success:
+            result.exit_code = int(ExitCode.GOAL_FAILED)
+        result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model)
+        return result
+
+    def _record_trace(self, goal: str, cwd: Path, result: RunResult, calls: list[dict[str, Any]],
+                      model: str) -> str | None:
+        try:
+            from .learning import traces as tr
+            from .learning.store import TraceStore  # noqa: F401 - presence check
+        except ImportError:
+            return None
+        if result.error and "cancelled" in (result.error or ""):
+            return None
+        try:
+            from .learning.slots import extract_slots
+        except ImportError:  # pragma: no cover
+            extract_slots = lambda _g: {}  # noqa: E731
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        tool_calls = tr.relativize([tr.ToolCall(name=c["name"], input=c["input"], result=c["result"],
+                                                tool_use_id=c.get("tool_use_id", "")) for c in calls], cwd)
+        trace = tr.Trace(
+            id=tr.new_trace_id(), goal=goal, signature=tr.goal_signature(goal), created_at=now, last_used=now,
+            mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
+            failure_count=0 if result.success else 1, cost_usd=result.cost_usd,
+            tokens={"input": result.input_tokens, "output": result.output_tokens},
+            tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent="system-agent",
+            model=model, crystallized_tool=None, emotion={}, outcome="success" if result.success else "failure",
+            error=result.error, summary=(result.output or "")[:2000], calls=tool_calls)
+        self.store.save(trace, volume=self.config.user_volume())
+        self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)
+        return trace.id

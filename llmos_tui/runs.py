@@ -1,0 +1,119 @@
+"""What a run streams to its caller, and what it returns.
+
+The kernel calls ``on_event(event)`` as things happen (from whatever thread runs the goal);
+the CLI prints them to stderr, the TUI posts them as messages. ``RunResult.to_json()`` is the
+headless ``--json`` contract.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+
+@dataclass(frozen=True)
+class ModeChosen:
+    mode: str
+    confidence: float
+    reason: str
+    decision: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    tool_use_id: str
+    name: str
+    input: dict[str, Any]
+    decision: str  # allow | ask | deny
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    tool_use_id: str
+    name: str
+    is_error: bool
+    summary: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A diagnostic line (fallbacks, warnings) worth showing the user."""
+
+    level: str  # info | warning | error
+    text: str
+
+
+RunEvent = Union[ModeChosen, TextDelta, ToolCallStarted, ToolCallFinished, Notice]
+EventSink = Callable[[RunEvent], None]
+
+
+@dataclass
+class RunResult:
+    goal: str
+    mode: str
+    success: bool
+    trace_id: str | None = None
+    confidence: float = 0.0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    duration_ms: int = 0
+    output: str = ""
+    # Not part of the JSON contract's required keys, but included for callers who want them.
+    error: str | None = None
+    exit_code: int = 0
+    decision: dict[str, Any] = field(default_factory=dict)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    fallback_from: str | None = None
+
+    REQUIRED = ("goal", "mode", "success", "trace_id", "confidence", "llm_calls", "input_tokens",
+                "output_tokens", "cost_usd", "duration_ms", "output")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {key: getattr(self, key) for key in self.REQUIRED}
+        data["confidence"] = round(float(self.confidence), 4)
+        data["cost_usd"] = round(float(self.cost_usd), 6)
+        data["error"] = self.error
+        data["decision"] = self.decision
+        data["fallback_from"] = self.fallback_from
+        data["tool_calls"] = self.tool_calls
+        return data
+
+
+class CancelToken:
+    """Set from any thread to stop a running goal cleanly."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a cancel callback must never raise into the UI
+                pass
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            already = self._event.is_set()
+            if not already:
+                self._callbacks.append(callback)
+        if already:
+            callback()

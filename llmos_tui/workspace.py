@@ -1,0 +1,188 @@
+"""The workspace ("Markdown Mind"): where it is, what it holds, how it is created.
+
+Resolution: ``--workspace DIR`` > ``$LLMOS_WORKSPACE`` > ``$XDG_DATA_HOME/llmos`` >
+``~/.local/share/llmos``. A workspace that does not exist yet is created from the template
+(the repository's ``workspace/`` folder, shipped inside the wheel).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import WorkspaceError
+
+VOLUME_KINDS = ("traces", "tools", "agents", "insights", "suggestions")
+# Files and folders that hold runtime state: never copied from the template, never committed.
+STATE_DIRS = ("state", "observability", "memories", "volumes", "projects")
+
+
+def template_dir() -> Path:
+    """The template workspace: packaged copy first, then the source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_workspace_template", here.parent / "workspace"):
+        if (candidate / "agents").is_dir():
+            return candidate
+    raise WorkspaceError("the workspace template is missing from this installation")
+
+
+def default_workspace_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path(env.get("HOME") or Path.home()) / ".local" / "share"
+    return base / "llmos"
+
+
+def resolve_workspace_dir(explicit: str | os.PathLike[str] | None = None,
+                          environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    if env.get("LLMOS_WORKSPACE"):
+        return Path(env["LLMOS_WORKSPACE"]).expanduser().resolve()
+    return default_workspace_dir(env).resolve()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    # ---- layout ------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def agents_dir(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def volumes_dir(self) -> Path:
+        return self.root / "volumes"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def index_file(self) -> Path:
+        return self.state_dir / "index.json"
+
+    @property
+    def sentience_file(self) -> Path:
+        return self.state_dir / "sentience.json"
+
+    @property
+    def economy_file(self) -> Path:
+        return self.state_dir / "economy.json"
+
+    @property
+    def claude_config_dir(self) -> Path:
+        """CLAUDE_CONFIG_DIR for the bundled CLI: never the user's ~/.claude."""
+        return self.state_dir / "claude"
+
+    @property
+    def events_file(self) -> Path:
+        return self.root / "observability" / "events.jsonl"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / "memories" / "sessions"
+
+    @property
+    def facts_dir(self) -> Path:
+        return self.root / "memories" / "facts"
+
+    @property
+    def projects_dir(self) -> Path:
+        return self.root / "projects"
+
+    def volume_dir(self, scope: str) -> Path:
+        """``system``, ``teams/<team>`` or ``users/<user>``."""
+        return self.volumes_dir / scope
+
+    def user_volume(self, user: str) -> Path:
+        return self.volume_dir(f"users/{safe_id(user, 'user')}")
+
+    def team_volume(self, team: str) -> Path:
+        return self.volume_dir(f"teams/{safe_id(team, 'team')}")
+
+    def system_volume(self) -> Path:
+        return self.volume_dir("system")
+
+    def traces_dir(self, user: str) -> Path:
+        return self.user_volume(user) / "traces"
+
+    # ---- protected paths (tools may never write here) ------------------------------
+    def protected_paths(self) -> list[Path]:
+        return [self.state_dir, self.root / "observability", self.config_file]
+
+    # ---- creation --------------------------------------------------------------------
+    def ensure(self, *, user: str = "local", team: str = "default") -> "Workspace":
+        """Create whatever is missing (template files, volume folders); never overwrite."""
+        try:
+            fresh = not self.root.exists() or not any(self.root.iterdir())
+            self.root.mkdir(parents=True, exist_ok=True)
+            if fresh or not self.agents_dir.exists():
+                _copy_template(template_dir(), self.root)
+            for scope in ("system", f"teams/{safe_id(team, 'team')}", f"users/{safe_id(user, 'user')}"):
+                for kind in VOLUME_KINDS:
+                    (self.volumes_dir / scope / kind).mkdir(parents=True, exist_ok=True)
+            for folder in (self.state_dir, self.events_file.parent, self.sessions_dir,
+                           self.facts_dir, self.projects_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / ".write-probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except PermissionError as exc:
+            raise WorkspaceError(
+                f"the workspace {self.root} is not writable ({exc.strerror}: {exc.filename}). "
+                "Choose another with --workspace DIR or LLMOS_WORKSPACE.") from None
+        except OSError as exc:
+            raise WorkspaceError(f"cannot prepare the workspace {self.root}: {exc}") from None
+        return self
+
+
+def safe_id(value: str, what: str) -> str:
+    """User and team ids become folder names: keep them to a safe alphabet."""
+    import re
+
+    if not value or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value) or ".." in value:
+        raise WorkspaceError(
+            f"invalid {what} id {value!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+def _copy_template(src: Path, dst: Path) -> None:
+    for item in src.rglob("*"):
+        rel = item.relative_to(src)
+        if rel.parts and rel.parts[0] in STATE_DIRS or "__pycache__" in rel.parts:
+            continue
+        target = dst / rel
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(item, target)
+
+
+def open_workspace(explicit: str | os.PathLike[str] | None = None, *, user: str = "local",
+                   team: str = "default", environ: Mapping[str, str] | None = None,
+                   create: bool = True) -> Workspace:
+    root = resolve_workspace_dir(explicit, environ)
+    try:
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"the workspace path {root} exists and is not a directory")
+        present = root.is_dir()
+    except PermissionError as exc:
+        raise WorkspaceError(f"the workspace {root} is not writable or readable ({exc.strerror}). "
+                             "Choose another with --workspace DIR or LLMOS_WORKSPACE.") from None
+    ws = Workspace(root)
+    if create:
+        ws.ensure(user=user, team=team)
+    elif not present:
+        raise WorkspaceError(f"no workspace at {root}; create one with `llmos init {root}`")
+    return ws

@@ -1,0 +1,73 @@
+"""The headless path never imports textual; paths that call no LLM import no LLM library.
+
+Each case runs the real entry point in a fresh interpreter and inspects ``sys.modules`` at exit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE = r"""
+import atexit, json, sys
+out = sys.argv.pop(1)
+def dump():
+    mods = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'anthropic', 'claude_agent_sdk'))
+    with open(out, 'w') as f:
+        json.dump(sorted({m.split('.')[0] for m in mods}), f)
+atexit.register(dump)
+sys.argv[0] = 'llmos'
+from llmos_tui.__main__ import main
+main()
+"""
+
+
+def heavy_modules(tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None) -> tuple[set[str], int]:
+    import os
+
+    out = tmp_path / "mods.json"
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(out), *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+    return set(json.loads(out.read_text())), proc.returncode
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["run", "--help"], ["config", "show"],
+                                  ["config", "keys"]])
+def test_cli_paths_import_no_heavy_library(tmp_path: Path, args: list[str]) -> None:
+    mods, code = heavy_modules(tmp_path, *args)
+    assert code == 0
+    assert mods == set(), f"{args} imported {mods}"
+
+
+def test_headless_run_without_llm_imports_nothing_heavy(tmp_path: Path) -> None:
+    mods, code = heavy_modules(tmp_path, "--headless", "run", "Say hi", "--json", "--workspace", str(tmp_path / "ws"),
+                               "--cwd", str(tmp_path))
+    assert code == 5
+    assert mods == set()
+
+
+def test_headless_bad_usage_imports_nothing_heavy(tmp_path: Path) -> None:
+    mods, code = heavy_modules(tmp_path, "--headless", "run", "   ", "--workspace", str(tmp_path / "ws"))
+    assert code == 2
+    assert mods == set()
+
+
+def test_engine_modules_never_import_textual() -> None:
+    """Static check: only llmos_tui/tui may mention textual in an import."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "llmos_tui"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if "tui" in path.relative_to(root).parts[:1]:
+            continue
+        for line in path.read_text().splitlines():
+            if re.match(r"\s*(from|import)\s+textual\b", line):
+                offenders.append(f"{path}: {line.strip()}")
+    assert offenders == []
