@@ -7,7 +7,6 @@ and imports the LLM libraries only when a goal really calls an LLM.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -137,6 +136,8 @@ class LLMOS:
     def _run_learner(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                      confirm: Callable[[str, dict[str, Any], str], bool] | None, *,
                      decision: dict[str, Any], confidence: float = 0.0) -> RunResult:
+        import asyncio
+
         from .adaptation.agents import load_agent
         from .execution.hooks import HookRegistry, HookVerdict
         from .execution.llm_sdk import SessionRequest, require_llm, run_session
@@ -175,7 +176,19 @@ class LLMOS:
                            output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
                            output=outcome.text, error=outcome.error, decision=decision,
                            tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded])
-        if not outcome.success:
+        for blocked in outcome.blocked:
+            recorded.append({"name": blocked["name"], "input": blocked["input"], "tool_use_id": blocked["tool_use_id"],
+                             "result": {"is_error": True, "summary": f"blocked by policy: {blocked['reason']}",
+                                        "exit_code": None, "decision": "deny", "rule": blocked["rule"]}})
+            result.tool_calls.append({"name": blocked["name"], "input": blocked["input"], "is_error": True,
+                                      "decision": "deny", "summary": f"blocked by policy: {blocked['reason']}"})
+        if outcome.blocked:
+            # The model may carry on and claim success; the goal was not done as asked.
+            result.success = False
+            reasons = "; ".join(sorted({b["reason"] for b in outcome.blocked}))
+            result.error = f"{len(outcome.blocked)} tool call(s) blocked by policy: {reasons}"
+            result.exit_code = int(ExitCode.POLICY_BLOCKED)
+        elif not outcome.success:
             result.exit_code = int(ExitCode.GOAL_FAILED)
         result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model)
         return result

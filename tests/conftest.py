@@ -40,3 +40,7 @@ def shared_data() -> Path:
     if not data.is_dir():
         pytest.skip("../shared/data is not present beside the repository")
     return data
+
+
+# The scripted model server fixtures, for every test module.
+from tests.llm_fixtures import llm_env, scripted_server  # noqa: E402,F401

@@ -67,7 +67,7 @@ class HookRegistry:
             try:
                 answer = hook(tool_name, tool_input, tool_use_id)
             except Exception as exc:  # noqa: BLE001 - fail closed
-                log.exception("pre-tool hook failed")
+                log.debug("pre-tool hook failed", exc_info=True)
                 return HookVerdict("deny", f"policy hook failed: {exc!r} (fail closed)", "hooks.error")
             if answer is None:
                 continue

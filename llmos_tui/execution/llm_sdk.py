@@ -61,7 +61,7 @@ class SessionOutcome:
     error: str | None = None
     cancelled: bool = False
     session_id: str | None = None
-    blocked_calls: int = 0
+    blocked: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
@@ -115,7 +115,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         if tool_use_id:
             decisions[tool_use_id] = verdict
         if verdict.decision != "allow":
-            outcome.blocked_calls += 1
+            outcome.blocked.append({"name": name, "input": dict(tool_input or {}), "tool_use_id": tool_use_id,
+                                    "decision": verdict.decision, "reason": verdict.reason, "rule": verdict.rule})
         if tool_use_id not in started:
             started.add(tool_use_id)
             emit(ToolCallStarted(tool_use_id, name, dict(tool_input or {}), verdict.decision, verdict.reason))
