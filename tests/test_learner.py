@@ -88,13 +88,17 @@ def test_budget_exhausted_refuses_before_any_request(llm_env: ScriptedServer, tm
     assert llm_env.request_count == 0
 
 
-def test_server_error_is_a_clean_failure(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_server_errors_are_a_clean_failure_and_charge_nothing(llm_env: ScriptedServer, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from llmos_tui.devtools.scripted_server import error_turn
 
-    llm_env.add_turns(*[error_turn(400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                                       "message": "scripted bad request"}})] * 3)
+    monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "1")  # the CLI retries 5xx itself; keep the test short
+    llm_env.add_turns(*[error_turn(500)] * 6)
     proc = run_llmos("--headless", "run", "Say hi", "--json", "--workspace", str(tmp_path / "ws"), "--cwd", str(tmp_path))
     assert proc.returncode == ExitCode.GOAL_FAILED, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["success"] is False and data["error"]
+    assert data["success"] is False and "500" in data["error"]
+    assert data["cost_usd"] == 0 and data["input_tokens"] == 0
+    assert len(llm_env.main_requests) == 2  # the first try and one retry
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "ws" / "state" / "economy.json").exists()  # nothing was charged

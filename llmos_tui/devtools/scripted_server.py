@@ -17,7 +17,7 @@ What the CLI sends (measured with Claude Code 2.1.329 / claude-agent-sdk 0.2.186
 * ``POST /v1/messages?beta=true`` with ``stream: true`` for every model call. Headers of note:
   ``x-api-key``, ``anthropic-version: 2023-06-01``, ``anthropic-beta: claude-code-20250219,...``,
   ``x-app: cli``, ``User-Agent: claude-cli/<version> (external, sdk-py, agent-sdk/<version>)``,
-  ``X-Claude-Code-Session-Id``, ``X-Stainless-Retry-Count`` (the retry number). The body has
+  ``X-Claude-Code-Session-Id``, ``X-Stainless-*`` (runtime: node/Bun). The body has
   ``model`` (the SDK default is ``claude-opus-5-5``; ``ClaudeAgentOptions(model=...)`` is sent
   as given), ``system`` as a list of text blocks (the first is an ``x-anthropic-billing-header``
   line), ``messages`` (which may contain ``role: "system"`` entries for the environment block),
@@ -27,14 +27,31 @@ What the CLI sends (measured with Claude Code 2.1.329 / claude-agent-sdk 0.2.186
   ``context_management``, ``output_config`` and ``metadata``. One request is ~43 kB of JSON.
 * ``HEAD /api/hello`` once at start-up (a connectivity probe) unless
   ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``.
-* A session-title request per prompt when the SDK runs in streaming-input mode
-  (``ClaudeSDKClient``) and non-essential traffic is enabled: no tools, a system prompt
+* A session-title request (for the first prompt of a session) when the SDK runs in
+  streaming-input mode (``ClaudeSDKClient``) and non-essential traffic is enabled: no tools, a system prompt
   "You are naming a coding session ...", ``output_config.format`` = JSON schema
   ``{"title": string}``, the same model as the main loop. It runs concurrently with the main
   request. ``query()`` with a string prompt does not send it, and neither does any mode with
   ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``. The CLI adds its tokens and cost to the
   ResultMessage's ``model_usage`` and ``total_cost_usd`` but not to ``usage``.
 * ``/v1/messages/count_tokens`` was not used in any run; it is served anyway.
+* Usage and cost: ``ResultMessage.usage`` input/output tokens are exactly the sums of what this
+  server reported for the main requests of that query (cache fields 0). ``total_cost_usd`` is
+  computed by the CLI from those tokens with its own price table (per million in/out:
+  claude-opus-5-5 $4/$20 — also used for unknown model names, ``costBasis: "unknown"`` —,
+  claude-opus-4-5 $5/$25, claude-sonnet-4-5/4-6 $3/$15, claude-sonnet-5-5 $2/$10,
+  claude-haiku-4-5 $1/$5, claude-3-5-haiku $0.8/$4, claude-haiku-5-5 $0.1/$0.5); with
+  ``ClaudeSDKClient`` it is cumulative over the session. Some old names are rewritten before
+  sending (``claude-opus-4-1`` goes out as ``claude-opus-5-5``); aliases ``sonnet``/``haiku``
+  become ``claude-sonnet-5-5``/``claude-haiku-5-5``.
+* Retries: 429, 500, 529, 401 and broken (truncated) streams are retried by the CLI itself
+  (up to 10 times, ``CLAUDE_CODE_MAX_RETRIES`` lowers it; first delay ~0.5-0.6 s, then doubling;
+  ``retry-after`` is honoured: 2 s gave 2.4 s), each announced to the SDK as a
+  ``SystemMessage(subtype="api_retry")``; ``X-Stainless-Retry-Count`` stays 0. A 400 is retried
+  silently up to 5 times while the CLI drops beta features. A stream whose first event is not
+  JSON is retried at once as a non-streaming request (``stream: false``). When retries run out
+  the ResultMessage has ``is_error=True``, ``api_error_status`` set and ``query()`` raises
+  ``ResultError``.
 
 Auxiliary requests (classified by `classify_auxiliary`: only requests from the CLI, without tools,
 whose system prompt carries a known auxiliary marker, that ask for structured output, or that ask
@@ -582,6 +599,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], owner: "ScriptedServer") -> None:
         self.owner = owner
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         self._conn_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         super().__init__(address, _Handler)
@@ -639,6 +658,7 @@ class ScriptedServer:
         self._consumed = 0
         self._exhausted = 0
         self._totals = {"main_in": 0, "main_out": 0, "aux_in": 0, "aux_out": 0}
+        self._counted: set[int] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -817,17 +837,34 @@ class ScriptedServer:
         handler._seq = rec.seq
         return rec
 
-    def _finish(self, rec: RecordedRequest, *, counted: bool) -> None:
-        """Close the record; ``counted`` adds its tokens to the totals, else they are zeroed."""
+    def _commit(self, rec: RecordedRequest, outcome: str) -> None:
+        """Add a successful answer's tokens to the totals. Called just before the answer's last
+        bytes are written, so a client that has read its answer always sees final counters."""
+        with self._changed:
+            key = "aux" if rec.auxiliary else "main"
+            self._totals[f"{key}_in"] += rec.input_tokens
+            self._totals[f"{key}_out"] += rec.output_tokens
+            rec.outcome = outcome
+            self._counted.add(rec.seq)
+            self._changed.notify_all()
+
+    def _rollback(self, rec: RecordedRequest, error: str) -> None:
+        """The client went away: take back what `_commit` counted and zero the record's tokens."""
+        with self._changed:
+            if rec.seq in self._counted:
+                key = "aux" if rec.auxiliary else "main"
+                self._totals[f"{key}_in"] -= rec.input_tokens
+                self._totals[f"{key}_out"] -= rec.output_tokens
+                self._counted.discard(rec.seq)
+            rec.input_tokens = rec.output_tokens = 0
+            rec.outcome, rec.error = "disconnected", error
+
+    def _finish(self, rec: RecordedRequest) -> None:
+        """Close the record (its outcome is set) and hand it to ``on_request``."""
         with self._changed:
             rec.duration_s = round(time.time() - rec.received_at, 6)
-            if counted:
-                key = "aux" if rec.auxiliary else "main"
-                self._totals[f"{key}_in"] += rec.input_tokens
-                self._totals[f"{key}_out"] += rec.output_tokens
-            elif rec.kind != "count_tokens":
-                rec.input_tokens = 0
-                rec.output_tokens = 0
+            if rec.outcome == "pending":
+                rec.outcome = "unknown"
             self._changed.notify_all()
         if self._on_request is not None:
             try:
@@ -856,7 +893,7 @@ class ScriptedServer:
                 rec = self._record(handler, {}, kind="invalid", auxiliary=True)
                 rec.outcome, rec.status, rec.error = "invalid", 400, "request body is not a JSON object"
                 handler.send_json(400, _error_payload(400, "request body must be a JSON object"))
-                self._finish(rec, counted=False)
+                self._finish(rec)
                 return
             if path.endswith("/count_tokens"):
                 self._count_tokens(handler, body)
@@ -867,7 +904,7 @@ class ScriptedServer:
             rec = self._record(handler, {}, kind="probe", auxiliary=True)
             rec.outcome, rec.status = "probe", 200
             handler.send_json(200, {"ok": True})
-            self._finish(rec, counted=False)
+            self._finish(rec)
             return
         if path == "/v1/models" and handler.command in ("GET", "HEAD"):
             rec = self._record(handler, {}, kind="models", auxiliary=True)
@@ -876,19 +913,19 @@ class ScriptedServer:
                      "created_at": "2025-01-01T00:00:00Z"}
             handler.send_json(200, {"data": [model], "has_more": False,
                                     "first_id": DEFAULT_MODEL, "last_id": DEFAULT_MODEL})
-            self._finish(rec, counted=False)
+            self._finish(rec)
             return
         rec = self._record(handler, {}, kind="unknown", auxiliary=True)
         rec.outcome, rec.status = "not_found", 404
         handler.send_json(404, _error_payload(404, f"no route for {handler.command} {path}"))
-        self._finish(rec, counted=False)
+        self._finish(rec)
 
     def _count_tokens(self, handler: _Handler, body: Mapping[str, Any]) -> None:
         rec = self._record(handler, body, kind="count_tokens", auxiliary=True)
         rec.input_tokens = estimate_input_tokens(body)
         rec.outcome, rec.status = "count_tokens", 200
         handler.send_json(200, {"input_tokens": rec.input_tokens})
-        self._finish(rec, counted=False)  # reported, but count_tokens calls are not billed
+        self._finish(rec)  # reported, but count_tokens calls are not billed
 
     def _messages(self, handler: _Handler, body: Mapping[str, Any]) -> None:
         try:
@@ -919,34 +956,34 @@ class ScriptedServer:
                     rec.outcome, rec.status, rec.error = "turn_error", 500, f"{type(exc).__name__}: {exc}"
                     handler.send_json(500, _error_payload(500, f"scripted turn failed: {rec.error}"),
                                       [("x-should-retry", "false")])
-                    self._finish(rec, counted=False)
+                    self._finish(rec)
                     return
         if turn.delay and self._stopping.wait(turn.delay):
-            rec.outcome, rec.error = "disconnected", "server stopped during delay"
+            self._rollback(rec, "server stopped during delay")
             handler.close_connection = True
-            self._finish(rec, counted=False)
+            self._finish(rec)
             return
         try:
-            counted = self._respond(handler, rec, body, turn)
+            self._respond(handler, rec, body, turn, outcome)
         except _ClientGone as exc:
-            rec.outcome, rec.error = "disconnected", str(exc)
-            self._finish(rec, counted=False)
+            self._rollback(rec, str(exc))
+            self._finish(rec)
             raise
-        rec.outcome = outcome
-        self._finish(rec, counted=counted)
+        self._finish(rec)
 
-    def _respond(self, handler: _Handler, rec: RecordedRequest, body: Mapping[str, Any], turn: Turn) -> bool:
-        """Write the answer; return True when a complete successful message was delivered."""
+    def _respond(self, handler: _Handler, rec: RecordedRequest, body: Mapping[str, Any], turn: Turn,
+                 outcome: str) -> None:
+        """Write the answer. Only a complete successful message counts its tokens (`_commit`)."""
         if turn.error_status is not None:
             status = turn.error_status
             payload = turn.error_body if turn.error_body is not None else _error_payload(status)
-            rec.status = status
+            rec.status, rec.outcome = status, outcome
             if isinstance(payload, (bytes, str)):
                 raw = payload.encode("utf-8") if isinstance(payload, str) else payload
                 handler.send_json(status, None, turn.headers, raw=raw)
             else:
                 handler.send_json(status, payload, turn.headers)
-            return False
+            return
 
         model = rec.model or DEFAULT_MODEL
         msg_id = f"msg_scripted_{rec.seq:06d}"
@@ -959,23 +996,26 @@ class ScriptedServer:
                 block.setdefault("id", f"toolu_scripted_{rec.seq:04d}_{n_tool}")
                 block = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block["input"]}
             blocks.append(block)
-        rec.input_tokens = estimate_input_tokens(body)
-        rec.output_tokens = estimate_output_tokens(blocks)
-        rec.stop_reason = turn.resolved_stop_reason() if turn.malformed is None else None
+        input_tokens = estimate_input_tokens(body)
+        usage_in = {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         rec.status = 200
-        usage_in = {"input_tokens": rec.input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-
         if turn.malformed is not None:
+            rec.outcome = outcome  # nothing complete was delivered: its tokens stay 0
             self._respond_malformed(handler, rec, turn.malformed, model, msg_id, usage_in)
-            return False
+            return
 
+        rec.input_tokens = input_tokens
+        rec.output_tokens = estimate_output_tokens(blocks)
+        rec.stop_reason = turn.resolved_stop_reason()
         if not rec.stream:
-            handler.send_json(200, {
+            payload = {
                 "id": msg_id, "type": "message", "role": "assistant", "model": model,
                 "content": blocks, "stop_reason": rec.stop_reason, "stop_sequence": None,
                 "usage": {**usage_in, "output_tokens": rec.output_tokens},
-            })
-            return True
+            }
+            self._commit(rec, outcome)
+            handler.send_json(200, payload)
+            return
 
         handler.start_stream()
         handler.write_event("message_start", {"type": "message_start", "message": {
@@ -1002,9 +1042,9 @@ class ScriptedServer:
         handler.write_event("message_delta", {"type": "message_delta",
                                               "delta": {"stop_reason": rec.stop_reason, "stop_sequence": None},
                                               "usage": {**usage_in, "output_tokens": rec.output_tokens}})
+        self._commit(rec, outcome)
         handler.write_event("message_stop", {"type": "message_stop"})
         handler.end_stream()
-        return True
 
     def _respond_malformed(self, handler: _Handler, rec: RecordedRequest, mode: str, model: str,
                            msg_id: str, usage_in: Mapping[str, int]) -> None:
@@ -1080,14 +1120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --port must be in 0..65535, got {args.port}", file=sys.stderr)
         return 2
 
-    on_request = None
+    on_request: Callable[[RecordedRequest], None] | None = None
     if args.log:
         from llmos_tui.atomic import append_line
 
         log_path = Path(args.log)
 
-        def on_request(rec: RecordedRequest) -> None:
+        def _log(rec: RecordedRequest) -> None:
             append_line(log_path, json.dumps(rec.to_dict(), ensure_ascii=False))
+
+        on_request = _log
 
     server = ScriptedServer(script, host=args.host, port=args.port, fallback_text=args.fallback_text,
                             on_request=on_request)
