@@ -182,7 +182,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
         if req.system_append else {"type": "preset", "preset": "claude_code"},
         hooks={
-            "PreToolUse": [HookMatcher(hooks=[pre_tool], timeout=30, on_failure="block")],
+            # A confirmation in the TUI runs inside this hook: give the user time to answer.
+            "PreToolUse": [HookMatcher(hooks=[pre_tool], timeout=3600 if confirm else 30, on_failure="block")],
             "PostToolUse": [HookMatcher(hooks=[post_tool])],
             "PostToolUseFailure": [HookMatcher(hooks=[post_tool_failure])],
             "UserPromptSubmit": [HookMatcher(hooks=[prompt_submit])],
@@ -207,6 +208,10 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                     if message.parent_tool_use_id:
                         continue
                     event = message.event
+                    if event.get("type") == "message_start":
+                        mid = (event.get("message") or {}).get("id")
+                        if mid:
+                            message_ids.add(mid)
                     if event.get("type") == "content_block_delta":
                         delta = event.get("delta") or {}
                         if delta.get("type") == "text_delta" and delta.get("text"):
@@ -246,7 +251,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     if cancel is not None and cancel.cancelled:
         outcome.cancelled = True
         outcome.success = False
-        outcome.error = outcome.error or "cancelled by the user"
+        outcome.error = "cancelled by the user"
         emit(Notice("warning", "cancelled"))
     if not streamed and outcome.text and outcome.success:
         emit(TextDelta(outcome.text))

@@ -1,0 +1,116 @@
+"""Time from process start to the TUI's first paint (and to "ready": the kernel booted).
+
+Each sample is a fresh Python process that does what ``llmos`` does (imports the CLI package, then
+the TUI) and runs the app headless at 120x40 with a fresh workspace. The parent stamps
+``time.monotonic()`` (system-wide on Linux) just before spawning; the child prints the same clock
+when its first screen refresh has been composed and painted (``call_after_refresh`` from the
+screen's mount) and when the boot worker has finished. Headless means the frame is rendered but
+not written to a terminal, so terminal output time is not included.
+
+    .venv/bin/python bench/bench_tui_paint.py [--runs 5] [--traces N]
+
+``--traces N`` fills the workspace with N trace files first (issue 9 asks for first paint
+<= 1 s with 10k traces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, os, sys, time
+from pathlib import Path
+import llmos_tui.cli  # what `llmos` imports before it opens the TUI
+import llmos_tui.tui.app
+from llmos_tui.tui.app import LLMOSApp
+from textual.worker import WorkerState
+
+marks = {}
+
+class BenchApp(LLMOSApp):
+    CSS_PATH = str(Path(llmos_tui.tui.app.__file__).with_name("app.tcss"))
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        marks.setdefault("paint", time.monotonic())
+        self._maybe_done()
+
+    def on_worker_state_changed(self, event) -> None:
+        if event.worker.group == "boot" and event.state == WorkerState.SUCCESS:
+            marks.setdefault("ready", time.monotonic())
+            self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if "paint" in marks and "ready" in marks:
+            self.exit()
+
+app = BenchApp(sys.argv[1], cwd=sys.argv[2])
+app.run(headless=True, size=(120, 40))
+print(json.dumps(marks))
+"""
+
+
+def make_traces(ws: Path, count: int) -> None:
+    """Write ``count`` minimal trace files into the user's volume (frontmatter markdown)."""
+    folder = ws / "volumes" / "users" / os.environ.get("LLMOS_USER", "default") / "traces"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"t_bench{i:07d}.md").write_text(
+            f"---\nid: t_bench{i:07d}\ngoal: Create file number {i}\nmode: LEARNER\nusage_count: 1\n"
+            f"success_count: 1\nfailure_count: 0\n---\n# Create file number {i}\n")
+
+
+def sample(python: str, root: Path, traces: int) -> dict[str, float]:
+    ws, work = Path(tempfile.mkdtemp(prefix="ws-", dir=root)), Path(tempfile.mkdtemp(prefix="work-", dir=root))
+    if traces:
+        make_traces(ws, traces)
+    env = {**os.environ, "LLMOS_PRESET": "testing"}
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        env.pop(name, None)
+    child = root / "bench_tui_child.py"  # a file, not -c: Textual finds app.tcss from the class's file
+    if not child.exists():
+        child.write_text(CHILD)
+    start = time.monotonic()
+    proc = subprocess.run([python, str(child), str(ws), str(work)], capture_output=True, text=True, env=env,
+                          timeout=120)
+    end = time.monotonic()
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    marks = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"paint_ms": (marks["paint"] - start) * 1000, "ready_ms": (marks["ready"] - start) * 1000,
+            "exit_ms": (end - start) * 1000}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--traces", type=int, default=0, help="trace files to put in the workspace first")
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = parser.parse_args()
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="llmos-bench-tui-") as tmp:
+        sample(python, Path(tmp), 0)  # warm the OS file cache; not counted
+        runs = [sample(python, Path(tmp), args.traces) for _ in range(max(1, args.runs))]
+    medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    if args.json:
+        print(json.dumps({"runs": args.runs, "traces": args.traces, "median": medians, "samples": runs}))
+    else:
+        print(f"TUI first paint (process start -> first frame, headless 120x40, {args.traces} traces): "
+              f"median {medians['paint_ms']:.0f} ms over {len(runs)} runs")
+        print(f"TUI ready (kernel booted):                median {medians['ready_ms']:.0f} ms")
+        print("samples (paint ms): " + ", ".join(f"{r['paint_ms']:.0f}" for r in runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""Carry run events from the worker thread to the UI in batches.
+
+The kernel calls ``on_event`` from the thread that runs the goal, once per text delta. Posting
+one message per delta would make the UI re-render per token; instead events go into a locked
+buffer and a message is posted only when the buffer goes from empty to non-empty. The UI drains
+everything that piled up in one go and merges adjacent text deltas, so the rate of UI updates
+adapts to how fast the UI is, not to how fast tokens arrive.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from ..runs import RunEvent, TextDelta
+
+
+class RunEventBuffer:
+    """Thread-safe FIFO of run events with a coalesced wake-up."""
+
+    def __init__(self, wake: Callable[[], object]) -> None:
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._events: list[RunEvent] = []
+        self._wake_pending = False
+
+    def __call__(self, event: RunEvent) -> None:
+        """The ``on_event`` sink handed to ``kernel.execute`` (called from the worker thread)."""
+        with self._lock:
+            self._events.append(event)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._wake()
+
+    def drain(self) -> list[RunEvent]:
+        """Everything buffered so far, adjacent text deltas merged into one."""
+        with self._lock:
+            events, self._events = self._events, []
+            self._wake_pending = False
+        merged: list[RunEvent] = []
+        for event in events:
+            if isinstance(event, TextDelta) and merged and isinstance(merged[-1], TextDelta):
+                merged[-1] = TextDelta(merged[-1].text + event.text)
+            else:
+                merged.append(event)
+        return merged

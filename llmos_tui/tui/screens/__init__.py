@@ -1,0 +1,1 @@
+"""Screens of the llmos app (modals and, later, full-screen views)."""
