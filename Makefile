@@ -12,6 +12,9 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Bytecode for our own (editable) sources: PYTHONDONTWRITEBYTECODE=1 would otherwise make
+	# every start recompile them.
+	$(BIN)/python -m compileall -q llmos_tui edge_runtime > /dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

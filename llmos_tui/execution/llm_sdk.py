@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -137,11 +138,16 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         tool_input = hook_input.get("tool_input") or {}
         tid = hook_input.get("tool_use_id") or tool_use_id or ""
         if failed:
-            summary, code = str(hook_input.get("error") or "tool failed")[:300], None
-            response = hook_input.get("error")
+            response = str(hook_input.get("error") or "tool failed")
+            summary, code = " ".join(response.split())[:300], None
+            match = re.match(r"Exit code (-?\d+)", response)
+            if name == "Bash" and match:  # Claude Code reports a failed command as "Exit code N\n<output>"
+                code = int(match.group(1))
         else:
             response = hook_input.get("tool_response")
             summary, code = summarize_response(name, response)
+            if name == "Bash" and code is None:
+                code = 0  # PostToolUse (not PostToolUseFailure) means the command exited 0
         is_error = failed or (code is not None and code != 0)
         hooks.run_post(name, tool_input, tid, ToolOutcome(is_error=is_error, summary=summary,
                                                           response=response, exit_code=code))

@@ -1,0 +1,828 @@
+"""Our own executors for Claude Code's tools: what FOLLOWER replays and crystallized tools run.
+
+Same input shapes as the tools the bundled Claude Code CLI offers (schemas measured from the
+requests it sends, CLI 2.1.x): ``Write`` (file_path, content), ``Edit`` (file_path, old_string,
+new_string, replace_all), ``MultiEdit`` (file_path, edits[]; no longer offered by the CLI but
+kept for old traces), ``Read`` (file_path, offset, limit, allow_large; ``pages`` is refused),
+``Bash`` (command, timeout in ms, description; ``run_in_background`` is refused,
+``dangerouslyDisableSandbox`` is ignored: we always sandbox), ``Glob`` (pattern, path),
+``Grep`` (see ``_grep``) and ``NotebookEdit`` (notebook_path, cell_id, new_source, cell_type,
+edit_mode). Any other tool (WebFetch, WebSearch, Task/Agent, TodoWrite, ...) gets an
+``unsupported`` outcome, so a replay that meets one falls back to LEARNER.
+
+Every call goes through the same :class:`HookRegistry` as the SDK path: input validated
+first (a malformed call is refused with a reason, never an exception), then ``run_pre`` (the
+kernel registers the policy there; ``ask`` is turned into allow/deny by ``confirm`` /
+``assume_yes``), then the tool runs, then ``run_post``. Writes are atomic and confined to the
+working directory by resolved real path whatever the hooks say; Bash runs under the OS sandbox
+(``sandbox.run_sandboxed``) with secrets removed from its environment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ..atomic import atomic_write_bytes
+from ..errors import UsageError
+from .hooks import HookRegistry, HookVerdict, ToolOutcome
+
+log = logging.getLogger(__name__)
+
+Confirm = Callable[[str, dict[str, Any], str], bool]
+
+SUPPORTED_TOOLS = ("Write", "Edit", "MultiEdit", "Read", "Bash", "Glob", "Grep", "NotebookEdit")
+WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
+#: Input fields that hold a path, per tool.
+PATH_FIELDS = {"Write": ("file_path",), "Edit": ("file_path",), "MultiEdit": ("file_path",),
+               "Read": ("file_path",), "NotebookEdit": ("notebook_path",), "Glob": ("path",),
+               "Grep": ("path",)}
+
+READ_DEFAULT_LIMIT = 2000          # lines, like Claude Code's Read
+READ_MAX_LINE = 2000               # characters per line shown
+READ_MAX_BYTES = 256 * 1024        # without allow_large
+READ_HARD_MAX_BYTES = 32 * 1024 * 1024
+BASH_MAX_TIMEOUT_MS = 600_000
+OUTPUT_CAP = 30_000                # characters of stdout/stderr kept, like Claude Code
+GLOB_LIMIT = 100
+GREP_DEFAULT_HEAD = 250
+GREP_MAX_FILE_BYTES = 20 * 1024 * 1024
+SNAPSHOT_MAX_ENTRIES = 20_000
+_SNAPSHOT_SKIP = frozenset({".git", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"})
+_SECRET_ENV = re.compile(r"^(ANTHROPIC_|CLAUDE_|LLMOS_|AWS_|GOOGLE_|AZURE_|OPENAI_|GH_|GITHUB_)"
+                         r"|(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)", re.IGNORECASE)
+
+# rg --type names we understand (a subset of ripgrep's list).
+GREP_TYPES: dict[str, tuple[str, ...]] = {
+    "py": ("*.py", "*.pyi"), "python": ("*.py", "*.pyi"), "js": ("*.js", "*.mjs", "*.cjs", "*.jsx"),
+    "ts": ("*.ts", "*.tsx", "*.mts", "*.cts"), "typescript": ("*.ts", "*.tsx"),
+    "rust": ("*.rs",), "go": ("*.go",), "java": ("*.java",), "kotlin": ("*.kt", "*.kts"),
+    "c": ("*.c", "*.h"), "cpp": ("*.cpp", "*.cc", "*.cxx", "*.hpp", "*.hh", "*.hxx", "*.h"),
+    "cs": ("*.cs",), "rb": ("*.rb",), "ruby": ("*.rb",), "php": ("*.php",), "swift": ("*.swift",),
+    "scala": ("*.scala",), "lua": ("*.lua",), "sh": ("*.sh", "*.bash", "*.zsh"), "md": ("*.md", "*.markdown"),
+    "markdown": ("*.md", "*.markdown"), "json": ("*.json", "*.jsonl"), "yaml": ("*.yaml", "*.yml"),
+    "toml": ("*.toml",), "html": ("*.html", "*.htm"), "css": ("*.css", "*.scss", "*.sass", "*.less"),
+    "sql": ("*.sql",), "txt": ("*.txt",), "xml": ("*.xml",), "csv": ("*.csv",),
+}
+
+
+# ---- outcomes -----------------------------------------------------------------------------
+
+#: ``ExecOutcome.status`` values: the call ran (ok / failed) or was refused before running.
+STATUS_OK, STATUS_FAILED = "ok", "failed"
+STATUS_DENIED, STATUS_MALFORMED, STATUS_UNSUPPORTED = "denied", "malformed", "unsupported"
+REFUSED = frozenset({STATUS_DENIED, STATUS_MALFORMED, STATUS_UNSUPPORTED})
+
+
+@dataclass
+class ExecOutcome(ToolOutcome):
+    """A ToolOutcome (what post-hooks see) plus why a call did or did not run."""
+
+    status: str = STATUS_OK
+    decision: str = "allow"      # the pre-hook verdict after ask was resolved
+    reason: str = ""
+    rule: str = ""
+
+    @property
+    def executed(self) -> bool:
+        return self.status in (STATUS_OK, STATUS_FAILED)
+
+    @property
+    def refused(self) -> bool:
+        return self.status in REFUSED
+
+
+def _refusal(status: str, reason: str, *, decision: str = "deny", rule: str = "") -> ExecOutcome:
+    prefix = {STATUS_DENIED: "blocked by policy", STATUS_MALFORMED: "malformed input",
+              STATUS_UNSUPPORTED: "unsupported tool"}[status]
+    return ExecOutcome(is_error=True, summary=f"{prefix}: {reason}", response={"error": reason},
+                       status=status, decision=decision, reason=reason, rule=rule)
+
+
+class _ToolError(Exception):
+    """A tool ran and failed in an expected way (missing file, no match...)."""
+
+
+# ---- input validation ---------------------------------------------------------------------
+
+_STR, _BOOL, _NUM, _INT, _LIST = "string", "boolean", "number", "integer", "array"
+_SCHEMAS: dict[str, tuple[dict[str, str], set[str]]] = {
+    # tool: ({field: type}, required)
+    "Write": ({"file_path": _STR, "content": _STR}, {"file_path", "content"}),
+    "Edit": ({"file_path": _STR, "old_string": _STR, "new_string": _STR, "replace_all": _BOOL},
+             {"file_path", "old_string", "new_string"}),
+    "MultiEdit": ({"file_path": _STR, "edits": _LIST}, {"file_path", "edits"}),
+    "Read": ({"file_path": _STR, "offset": _INT, "limit": _INT, "pages": _STR, "allow_large": _BOOL},
+             {"file_path"}),
+    "Bash": ({"command": _STR, "timeout": _NUM, "description": _STR, "run_in_background": _BOOL,
+              "dangerouslyDisableSandbox": _BOOL}, {"command"}),
+    "Glob": ({"pattern": _STR, "path": _STR}, {"pattern"}),
+    "Grep": ({"pattern": _STR, "path": _STR, "glob": _STR, "output_mode": _STR, "-B": _NUM, "-A": _NUM,
+              "-C": _NUM, "context": _NUM, "-n": _BOOL, "-i": _BOOL, "-o": _BOOL, "type": _STR,
+              "head_limit": _NUM, "offset": _NUM, "multiline": _BOOL}, {"pattern"}),
+    "NotebookEdit": ({"notebook_path": _STR, "cell_id": _STR, "new_source": _STR, "cell_type": _STR,
+                      "edit_mode": _STR}, {"notebook_path", "new_source"}),
+}
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == _NUM:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+            and abs(value) != float("inf")
+    if kind == _LIST:
+        return isinstance(value, list)
+    return False
+
+
+def check_input(name: str, tool_input: Any) -> str | None:
+    """Why ``tool_input`` is not a valid call of tool ``name`` (None when it is).
+
+    Unknown tools are not judged here (see ``SUPPORTED_TOOLS``); unknown keys are refused,
+    as the CLI's schemas do (``additionalProperties: false``): an option we would silently
+    ignore could change what the call means.
+    """
+    if name not in _SCHEMAS:
+        return None
+    if not isinstance(tool_input, dict):
+        return f"{name} input must be an object, got {type(tool_input).__name__}"
+    fields, required = _SCHEMAS[name]
+    missing = sorted(required - set(tool_input))
+    if missing:
+        return f"{name} needs {', '.join(missing)}"
+    for key, value in tool_input.items():
+        kind = fields.get(key)
+        if kind is None:
+            return f"{name} has no option {key!r}"
+        if value is None and key not in required:
+            continue
+        if not _type_ok(value, kind):
+            return f"{name}.{key} must be a {kind}, got {type(value).__name__}"
+    for key in PATH_FIELDS.get(name, ()):
+        value = tool_input.get(key)
+        if isinstance(value, str):
+            if not value.strip():
+                return f"{name}.{key} is empty"
+            if "\x00" in value:
+                return f"{name}.{key} contains a NUL byte"
+            if value.startswith("~"):
+                return f"{name}.{key} {value!r}: home-relative paths are not supported"
+    if name == "Bash":
+        if not tool_input["command"].strip():
+            return "Bash.command is empty"
+        if tool_input.get("run_in_background"):
+            return "Bash.run_in_background is not supported by our executors"
+        timeout = tool_input.get("timeout")
+        if timeout is not None and timeout <= 0:
+            return "Bash.timeout must be a positive number of milliseconds"
+    elif name == "Read":
+        if tool_input.get("pages"):
+            return "Read.pages (PDF pages) is not supported by our executors"
+        if tool_input.get("offset") is not None and tool_input["offset"] < 0:
+            return "Read.offset must be >= 0"
+        if tool_input.get("limit") is not None and tool_input["limit"] <= 0:
+            return "Read.limit must be > 0"
+    elif name == "MultiEdit":
+        edits = tool_input["edits"]
+        if not edits:
+            return "MultiEdit.edits is empty"
+        for i, edit in enumerate(edits):
+            if not isinstance(edit, dict):
+                return f"MultiEdit.edits[{i}] must be an object"
+            reason = check_input("Edit", {"file_path": "x", **edit})
+            if reason:
+                return reason.replace("Edit", f"MultiEdit.edits[{i}]", 1)
+    elif name == "Grep":
+        mode = tool_input.get("output_mode")
+        if mode is not None and mode not in ("content", "files_with_matches", "count"):
+            return f"Grep.output_mode must be content, files_with_matches or count, got {mode!r}"
+        for key in ("-A", "-B", "-C", "context", "head_limit", "offset"):
+            value = tool_input.get(key)
+            if value is not None and (value < 0 or int(value) != value):
+                return f"Grep.{key} must be a non-negative integer"
+        kind = tool_input.get("type")
+        if kind is not None and kind not in GREP_TYPES:
+            return f"Grep.type {kind!r} is not one we know ({', '.join(sorted(GREP_TYPES))})"
+    elif name == "NotebookEdit":
+        mode = tool_input.get("edit_mode")
+        if mode is not None and mode not in ("replace", "insert", "delete"):
+            return f"NotebookEdit.edit_mode must be replace, insert or delete, got {mode!r}"
+        cell_type = tool_input.get("cell_type")
+        if cell_type is not None and cell_type not in ("code", "markdown"):
+            return f"NotebookEdit.cell_type must be code or markdown, got {cell_type!r}"
+        if mode == "insert" and not cell_type:
+            return "NotebookEdit with edit_mode insert needs cell_type"
+    return None
+
+
+def resolve_path(raw: str, cwd: Path) -> Path:
+    """Absolute path of ``raw`` (relative paths are taken from ``cwd``), symlinks resolved."""
+    path = Path(raw)
+    if not path.is_absolute():
+        path = cwd / path
+    return Path(os.path.realpath(path))
+
+
+def inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def input_paths(name: str, tool_input: Mapping[str, Any], cwd: Path) -> list[tuple[str, Path]]:
+    """The (field, resolved path) pairs a call touches through its path fields."""
+    out = []
+    for key in PATH_FIELDS.get(name, ()):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value.strip():
+            out.append((key, resolve_path(value, cwd)))
+    return out
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+def _decode(data: bytes, path: Path) -> str:
+    if b"\x00" in data[:8192]:
+        raise _ToolError(f"{path} is a binary file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _ToolError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _cap(text: str, limit: int = OUTPUT_CAP) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n... [{len(text) - limit} characters truncated]"
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """``*.{ts,tsx}`` -> ``['*.ts', '*.tsx']`` (nested braces handled; unbalanced left as is)."""
+    depth, start = 0, -1
+    for i, ch in enumerate(pattern):
+        if ch == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                inner, parts, level, last = pattern[start + 1:i], [], 0, 0
+                for j, c in enumerate(inner):
+                    if c == "{":
+                        level += 1
+                    elif c == "}":
+                        level -= 1
+                    elif c == "," and level == 0:
+                        parts.append(inner[last:j])
+                        last = j + 1
+                parts.append(inner[last:])
+                if len(parts) < 2:
+                    continue
+                out: list[str] = []
+                for part in parts:
+                    for tail in expand_braces(pattern[i + 1:]):
+                        out.extend(expand_braces(pattern[:start] + part + tail))
+                return list(dict.fromkeys(out))
+    return [pattern]
+
+
+def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a replayed shell command: ours minus API keys and other secrets."""
+    env = dict(os.environ if base is None else base)
+    return {k: v for k, v in env.items() if not _SECRET_ENV.search(k)}
+
+
+def snapshot_files(root: Path) -> set[str] | None:
+    """Relative paths of the files under ``root`` (None when there are too many to list)."""
+    found: set[str] = set()
+    stack = [root]
+    count = 0
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            count += 1
+            if count > SNAPSHOT_MAX_ENTRIES:
+                return None
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in _SNAPSHOT_SKIP:
+                        stack.append(Path(entry.path))
+                else:
+                    found.add(os.path.relpath(entry.path, root))
+            except OSError:
+                continue
+    return found
+
+
+def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any], confirm: Confirm | None,
+                assume_yes: bool) -> HookVerdict:
+    """Turn an ``ask`` into allow/deny: ``confirm`` (TUI), ``assume_yes`` (--yes), else deny.
+
+    Same rule as ``llm_sdk.resolve_ask``; kept here so a replay never imports the LLM module
+    (and asyncio) on the FOLLOWER path.
+    """
+    if verdict.decision != "ask":
+        return verdict
+    if assume_yes:
+        return HookVerdict("allow", f"confirmed by --yes ({verdict.reason})", verdict.rule)
+    if confirm is None:
+        return HookVerdict("deny", f"needs confirmation and none is possible headless; pass --yes "
+                                   f"to allow ({verdict.reason})", verdict.rule)
+    try:
+        ok = bool(confirm(name, tool_input, verdict.reason))
+    except Exception:  # noqa: BLE001 - fail closed
+        ok = False
+    if ok:
+        return HookVerdict("allow", f"confirmed by the user ({verdict.reason})", verdict.rule)
+    return HookVerdict("deny", f"declined by the user ({verdict.reason})", verdict.rule)
+
+
+# ---- the executor -------------------------------------------------------------------------
+
+class ToolExecutor:
+    """Runs Claude Code tool calls in ``cwd`` through ``hooks``.
+
+    ``sandbox_backend`` is passed to ``sandbox.run_sandboxed``: ``auto`` (the best OS sandbox
+    that works here; when none does, a loud warning and the command runs unsandboxed, after the
+    policy allowed it), ``landlock`` / ``bubblewrap`` (that one, or the call fails), or ``none``
+    (configuration says: no sandbox).
+    ``write_roots``: folders besides ``cwd`` that the file tools may write into.
+    """
+
+    def __init__(self, cwd: str | os.PathLike[str], hooks: HookRegistry, *, sandbox_backend: str = "auto",
+                 allow_network: bool = False, timeout_s: float = 120.0, confirm: Confirm | None = None,
+                 assume_yes: bool = False, write_roots: tuple[str | os.PathLike[str], ...] = (),
+                 on_notice: Callable[[str, str], None] | None = None) -> None:
+        root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
+        if not root.is_dir():
+            raise UsageError(f"the working directory {root} does not exist or is not a folder")
+        if sandbox_backend not in ("auto", "landlock", "bubblewrap", "none"):
+            raise UsageError(f"unknown sandbox backend {sandbox_backend!r} (auto, landlock, bubblewrap, none)")
+        self.cwd = root
+        self.hooks = hooks
+        self.sandbox_backend = sandbox_backend
+        self.allow_network = allow_network
+        self.timeout_s = float(timeout_s)
+        self.confirm = confirm
+        self.assume_yes = assume_yes
+        self.write_roots = [root] + [Path(os.path.realpath(os.fspath(p))) for p in write_roots]
+        self.on_notice = on_notice
+        self._answers: dict[str, HookVerdict] = {}   # ask resolutions, so a call is asked once
+        self._warned_unsandboxed = False
+
+    # ---- public ------------------------------------------------------------------------
+    def supports(self, name: str) -> bool:
+        return name in SUPPORTED_TOOLS
+
+    def validate(self, name: str, tool_input: Any) -> ExecOutcome | None:
+        """The refusal a call would get before any hook runs (unsupported/malformed), else None."""
+        if name not in SUPPORTED_TOOLS:
+            return _refusal(STATUS_UNSUPPORTED, f"no executor for tool {name!r} "
+                                                f"(supported: {', '.join(SUPPORTED_TOOLS)})", decision="")
+        reason = check_input(name, tool_input)
+        if reason:
+            return _refusal(STATUS_MALFORMED, reason, decision="")
+        return None
+
+    def decide(self, name: str, tool_input: dict[str, Any], tool_use_id: str = "") -> HookVerdict:
+        """The pre-hook verdict with ``ask`` resolved (each distinct call is confirmed once)."""
+        verdict = self.hooks.run_pre(name, tool_input, tool_use_id)
+        if verdict.decision != "ask":
+            return verdict
+        key = name + "\x00" + json.dumps(tool_input, sort_keys=True, default=str)
+        if key not in self._answers:
+            self._answers[key] = resolve_ask(verdict, name, tool_input, self.confirm, self.assume_yes)
+        return self._answers[key]
+
+    def execute(self, name: str, tool_input: Any, tool_use_id: str = "") -> ExecOutcome:
+        """Validate, ask the pre-hooks, run, tell the post-hooks. Never raises for bad input."""
+        refused = self.validate(name, tool_input)
+        if refused is not None:
+            return refused
+        verdict = self.decide(name, tool_input, tool_use_id)
+        if verdict.decision != "allow":
+            return _refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
+        if name in WRITE_TOOLS:
+            for key, path in input_paths(name, tool_input, self.cwd):
+                if not any(inside(path, root) for root in self.write_roots):
+                    return _refusal(STATUS_DENIED, f"{name}.{key} {path} is outside the working directory "
+                                                   f"{self.cwd}", rule="executor.confine")
+        started = time.monotonic()
+        try:
+            outcome = getattr(self, "_" + name.lower())(tool_input)
+        except _ToolError as exc:
+            outcome = ExecOutcome(is_error=True, summary=_one_line(str(exc)), response={"error": str(exc)},
+                                  status=STATUS_FAILED, reason=str(exc))
+        except OSError as exc:
+            message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+            outcome = ExecOutcome(is_error=True, summary=_one_line(message), response={"error": message},
+                                  status=STATUS_FAILED, reason=message)
+        except Exception as exc:  # noqa: BLE001 - a tool failure is an outcome, never a traceback
+            log.debug("tool %s failed", name, exc_info=True)
+            message = f"{name} failed: {type(exc).__name__}: {exc}"
+            outcome = ExecOutcome(is_error=True, summary=_one_line(message), response={"error": message},
+                                  status=STATUS_FAILED, reason=message)
+        if isinstance(outcome.response, dict):
+            outcome.response.setdefault("durationMs", int((time.monotonic() - started) * 1000))
+        outcome.decision = "allow"
+        outcome.reason = outcome.reason or verdict.reason
+        outcome.rule = verdict.rule
+        self.hooks.run_post(name, tool_input, tool_use_id, outcome)
+        return outcome
+
+    # ---- notices -----------------------------------------------------------------------
+    def _notice(self, level: str, text: str) -> None:
+        getattr(log, "warning" if level != "info" else "info")(text)
+        if self.on_notice is not None:
+            try:
+                self.on_notice(level, text)
+            except Exception:  # noqa: BLE001 - a display problem must not break execution
+                log.debug("notice sink failed", exc_info=True)
+
+    # ---- file tools --------------------------------------------------------------------
+    def _path(self, raw: str) -> Path:
+        return resolve_path(raw, self.cwd)
+
+    def _write(self, inp: dict[str, Any]) -> ExecOutcome:
+        path = self._path(inp["file_path"])
+        if path.is_dir():
+            raise _ToolError(f"{path} is a directory")
+        existed = path.exists()
+        mode = (path.stat().st_mode & 0o7777) if existed else 0o644
+        atomic_write_bytes(path, inp["content"].encode("utf-8"), mode=mode)
+        kind = "update" if existed else "create"
+        return ExecOutcome(is_error=False, summary=f"{kind} {path}",
+                           response={"type": kind, "filePath": str(path), "bytes": len(inp["content"].encode())},
+                           files_created=[] if existed else [str(path)])
+
+    def _read_text(self, path: Path) -> str:
+        if not path.exists():
+            raise _ToolError(f"File does not exist: {path}")
+        if path.is_dir():
+            raise _ToolError(f"{path} is a directory, not a file")
+        return _decode(path.read_bytes(), path)
+
+    @staticmethod
+    def _apply_edit(text: str, old: str, new: str, replace_all: bool, path: Path) -> tuple[str, int]:
+        if old == new:
+            raise _ToolError("No changes to make: old_string and new_string are exactly the same")
+        if old == "":
+            if text:
+                raise _ToolError(f"Cannot create {path}: the file already exists and is not empty")
+            return new, 1
+        count = text.count(old)
+        if count == 0:
+            raise _ToolError(f"String to replace not found in {path}")
+        if count > 1 and not replace_all:
+            raise _ToolError(f"Found {count} matches of the string to replace in {path}, but replace_all is "
+                             f"false; give more context or set replace_all")
+        return (text.replace(old, new) if replace_all else text.replace(old, new, 1)), (count if replace_all else 1)
+
+    def _edit_file(self, raw_path: str, edits: list[dict[str, Any]]) -> ExecOutcome:
+        path = self._path(raw_path)
+        existed = path.exists()
+        if existed:
+            text = self._read_text(path)
+            mode = path.stat().st_mode & 0o7777
+        else:
+            if edits[0].get("old_string") != "":
+                raise _ToolError(f"File does not exist: {path}")
+            text, mode = "", 0o644
+        total = 0
+        for edit in edits:
+            text, n = self._apply_edit(text, edit["old_string"], edit["new_string"],
+                                       bool(edit.get("replace_all", False)), path)
+            total += n
+        atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+        return ExecOutcome(is_error=False, summary=f"edited {path} ({total} replacement{'s' if total != 1 else ''})",
+                           response={"filePath": str(path), "replacements": total, "edits": len(edits)},
+                           files_created=[] if existed else [str(path)])
+
+    def _edit(self, inp: dict[str, Any]) -> ExecOutcome:
+        return self._edit_file(inp["file_path"], [inp])
+
+    def _multiedit(self, inp: dict[str, Any]) -> ExecOutcome:
+        return self._edit_file(inp["file_path"], list(inp["edits"]))
+
+    def _read(self, inp: dict[str, Any]) -> ExecOutcome:
+        path = self._path(inp["file_path"])
+        if path.exists() and path.is_file():
+            size = path.stat().st_size
+            cap = READ_HARD_MAX_BYTES if inp.get("allow_large") else READ_MAX_BYTES
+            if size > cap and inp.get("offset") is None and inp.get("limit") is None:
+                raise _ToolError(f"{path} is {size} bytes, over the {cap}-byte limit; read it with offset/limit")
+            if size > READ_HARD_MAX_BYTES:
+                raise _ToolError(f"{path} is {size} bytes, too large to read")
+        text = self._read_text(path)
+        lines = text.splitlines()
+        offset = inp.get("offset") or 0
+        start = max(offset - 1, 0) if offset else 0   # 1-based line number; 0 means the start
+        limit = inp.get("limit") or READ_DEFAULT_LIMIT
+        chosen = lines[start:start + limit]
+        shown = "\n".join(f"{start + i + 1:>6}\t{line[:READ_MAX_LINE]}" for i, line in enumerate(chosen))
+        summary = f"read {path} ({len(chosen)} of {len(lines)} lines)" if lines else f"read {path} (empty)"
+        return ExecOutcome(is_error=False, summary=summary,
+                           response={"type": "text", "file": {"filePath": str(path), "content": shown,
+                                                              "numLines": len(chosen), "startLine": start + 1,
+                                                              "totalLines": len(lines)}})
+
+    def _notebookedit(self, inp: dict[str, Any]) -> ExecOutcome:
+        path = self._path(inp["notebook_path"])
+        if path.suffix != ".ipynb":
+            raise _ToolError(f"{path} is not a Jupyter notebook (.ipynb)")
+        raw = self._read_text(path)
+        try:
+            nb = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _ToolError(f"{path} is not valid notebook JSON: {exc}") from None
+        cells = nb.get("cells") if isinstance(nb, dict) else None
+        if not isinstance(cells, list):
+            raise _ToolError(f"{path} has no cell list")
+        mode = inp.get("edit_mode") or "replace"
+        cell_id = inp.get("cell_id")
+        index = None
+        if cell_id:
+            for i, cell in enumerate(cells):
+                if isinstance(cell, dict) and cell.get("id") == cell_id:
+                    index = i
+                    break
+            if index is None:
+                m = re.fullmatch(r"cell-(\d+)", cell_id)
+                if m and int(m.group(1)) < len(cells):
+                    index = int(m.group(1))
+            if index is None:
+                raise _ToolError(f"cell {cell_id!r} not found in {path}")
+        source = inp["new_source"].splitlines(keepends=True)
+        if mode == "insert":
+            cell_type = inp["cell_type"]
+            new_cell: dict[str, Any] = {"cell_type": cell_type, "metadata": {}, "source": source}
+            if cell_type == "code":
+                new_cell.update(execution_count=None, outputs=[])
+            if nb.get("nbformat", 4) >= 4 and nb.get("nbformat_minor", 0) >= 5:
+                new_cell["id"] = os.urandom(4).hex()
+            at = 0 if index is None else index + 1
+            cells.insert(at, new_cell)
+            what = f"inserted a {cell_type} cell at {at}"
+        else:
+            if index is None:
+                raise _ToolError(f"NotebookEdit {mode} needs a cell_id")
+            if mode == "delete":
+                cells.pop(index)
+                what = f"deleted cell {index}"
+            else:
+                cell = cells[index]
+                cell["source"] = source
+                if inp.get("cell_type") and inp["cell_type"] != cell.get("cell_type"):
+                    cell["cell_type"] = inp["cell_type"]
+                    if inp["cell_type"] == "code":
+                        cell.setdefault("outputs", [])
+                        cell.setdefault("execution_count", None)
+                    else:
+                        cell.pop("outputs", None)
+                        cell.pop("execution_count", None)
+                if cell.get("cell_type") == "code":
+                    cell["outputs"], cell["execution_count"] = [], None
+                what = f"replaced cell {index}"
+        text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        atomic_write_bytes(path, text.encode("utf-8"), mode=path.stat().st_mode & 0o7777)
+        return ExecOutcome(is_error=False, summary=f"{what} in {path}",
+                           response={"filePath": str(path), "edit_mode": mode, "cells": len(cells)})
+
+    # ---- search tools ------------------------------------------------------------------
+    def _search_root(self, inp: dict[str, Any]) -> Path:
+        root = self._path(inp["path"]) if inp.get("path") else self.cwd
+        if not root.exists():
+            raise _ToolError(f"Path does not exist: {root}")
+        return root
+
+    def _glob(self, inp: dict[str, Any]) -> ExecOutcome:
+        root = self._search_root(inp)
+        if not root.is_dir():
+            raise _ToolError(f"{root} is not a directory")
+        found: dict[str, float] = {}
+        for pattern in expand_braces(inp["pattern"]):
+            if pattern.startswith("/"):
+                base, rel = Path("/"), pattern.lstrip("/")
+            else:
+                base, rel = root, pattern
+            if not rel:
+                continue
+            try:
+                for match in base.glob(rel):
+                    if any(part in (".git",) for part in match.parts):
+                        continue
+                    try:
+                        if match.is_file():
+                            found[str(match)] = match.stat().st_mtime
+                    except OSError:
+                        continue
+            except (ValueError, NotImplementedError) as exc:
+                raise _ToolError(f"invalid glob pattern {pattern!r}: {exc}") from None
+        ordered = sorted(found, key=lambda p: (-found[p], p))
+        truncated = len(ordered) > GLOB_LIMIT
+        names = ordered[:GLOB_LIMIT]
+        summary = f"{len(ordered)} file{'s' if len(ordered) != 1 else ''} match {inp['pattern']!r}"
+        return ExecOutcome(is_error=False, summary=summary,
+                           response={"filenames": names, "numFiles": len(names), "truncated": truncated})
+
+    def _grep_files(self, root: Path, inp: dict[str, Any]) -> list[Path]:
+        if root.is_file():
+            return [root]
+        globs = [g for g in expand_braces(inp["glob"])] if inp.get("glob") else []
+        negative = [g[1:] for g in globs if g.startswith("!")]
+        positive = [g for g in globs if not g.startswith("!")]
+        types = GREP_TYPES.get(inp.get("type") or "", ())
+
+        def wanted(rel: str, base: str) -> bool:
+            def hit(g: str) -> bool:
+                return fnmatch.fnmatchcase(rel if "/" in g else base, g.lstrip("/") if "/" in g else g) \
+                    or ("/" in g and g.startswith("**/") and fnmatch.fnmatchcase(rel, g[3:]))
+            if negative and any(hit(g) for g in negative):
+                return False
+            if positive and not any(hit(g) for g in positive):
+                return False
+            return not types or any(fnmatch.fnmatchcase(base, t) for t in types)
+
+        out = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__"))
+            for base in sorted(files):
+                if base.startswith("."):
+                    continue
+                full = Path(folder) / base
+                if wanted(os.path.relpath(full, root), base):
+                    out.append(full)
+        return out
+
+    def _grep(self, inp: dict[str, Any]) -> ExecOutcome:
+        """ripgrep-like search with Python ``re``.
+
+        Supported: pattern (Python regex syntax), path (file or folder), glob (with braces and
+        ``!`` negation; without a ``/`` it matches the base name), type (see GREP_TYPES),
+        output_mode (files_with_matches default, content, count), -i, -n (default true),
+        -o, -A/-B/-C/context, head_limit (default 250, 0 = all), offset, multiline. Hidden
+        files and folders, binary files and files over 20 MB are skipped, like rg's defaults
+        (.gitignore is not read).
+        """
+        root = self._search_root(inp)
+        flags = re.IGNORECASE if inp.get("-i") else 0
+        multiline = bool(inp.get("multiline"))
+        if multiline:
+            flags |= re.DOTALL | re.MULTILINE
+        try:
+            rx = re.compile(inp["pattern"], flags)
+        except re.error as exc:
+            raise _ToolError(f"invalid regular expression {inp['pattern']!r}: {exc}") from None
+        mode = inp.get("output_mode") or "files_with_matches"
+        numbers = inp.get("-n", True) is not False
+        only = bool(inp.get("-o"))
+        ctx = inp.get("context", inp.get("-C"))
+        before = int(inp.get("-B", ctx or 0) or 0)
+        after = int(inp.get("-A", ctx or 0) or 0)
+        single = root.is_file()
+        entries: list[str] = []          # output lines (content) or paths / "path:count"
+        matched_files: list[tuple[float, str]] = []
+        total_matches = 0
+        for path in self._grep_files(root, inp):
+            try:
+                if path.stat().st_size > GREP_MAX_FILE_BYTES:
+                    continue
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if b"\x00" in data[:8192]:
+                continue
+            text = data.decode("utf-8", "replace")
+            lines = text.splitlines()
+            hit_lines: dict[int, list[str]] = {}
+            if multiline:
+                starts = [0]
+                for line in lines:
+                    starts.append(starts[-1] + len(line) + 1)
+                for m in rx.finditer(text):
+                    if m.start() == m.end() and not m.group(0):
+                        continue
+                    first = bisect.bisect_right(starts, m.start()) - 1
+                    last = bisect.bisect_right(starts, max(m.end() - 1, m.start())) - 1
+                    for n in range(first, min(last, len(lines) - 1) + 1):
+                        hit_lines.setdefault(n, [])
+                    hit_lines.setdefault(first, []).append(m.group(0))
+            else:
+                for n, line in enumerate(lines):
+                    if rx.search(line):
+                        hit_lines[n] = [m.group(0) for m in rx.finditer(line) if m.group(0)]
+            if not hit_lines:
+                continue
+            shown = str(path)
+            count = len(hit_lines)   # like rg --count: matching lines
+            total_matches += count
+            matched_files.append((path.stat().st_mtime, shown))
+            if mode == "count":
+                entries.append(f"{shown}:{count}" if not single else str(count))
+            elif mode == "content":
+                keep: set[int] = set()
+                for n in hit_lines:
+                    keep.update(range(max(n - before, 0), min(n + after, len(lines) - 1) + 1))
+                previous = None
+                for n in sorted(keep):
+                    if previous is not None and n != previous + 1 and (before or after):
+                        entries.append("--")
+                    previous = n
+                    sep = ":" if n in hit_lines else "-"
+                    num = f"{n + 1}{sep}" if numbers else ""
+                    lead = "" if single else f"{shown}{sep}"
+                    if only and n in hit_lines:
+                        entries.extend(f"{lead}{num}{part}" for part in hit_lines[n] if part)
+                    else:
+                        entries.append(f"{lead}{num}{lines[n]}")
+        if mode == "files_with_matches":
+            entries = [p for _, p in sorted(matched_files, key=lambda t: (-t[0], t[1]))]
+        offset = int(inp.get("offset") or 0)
+        head = inp.get("head_limit")
+        head = GREP_DEFAULT_HEAD if head is None else int(head)
+        window = entries[offset:offset + head] if head else entries[offset:]
+        truncated = len(entries) - offset > len(window)
+        nfiles = len(matched_files)
+        if mode == "files_with_matches":
+            summary = f"Found {nfiles} file{'s' if nfiles != 1 else ''}"
+        elif mode == "count":
+            summary = f"{_plural(total_matches, 'match', 'matches')} in {_plural(nfiles, 'file')}"
+        else:
+            summary = f"{_plural(len(window), 'line')} from {_plural(nfiles, 'file')}"
+        response = {"mode": mode, "numFiles": nfiles, "numMatches": total_matches, "truncated": truncated}
+        if mode == "files_with_matches":
+            response["filenames"] = window
+        else:
+            response["content"] = "\n".join(window)
+            response["numLines"] = len(window)
+        return ExecOutcome(is_error=False, summary=summary, response=response)
+
+    # ---- Bash --------------------------------------------------------------------------
+    def _bash(self, inp: dict[str, Any]) -> ExecOutcome:
+        command = inp["command"]
+        timeout_ms = inp.get("timeout")
+        timeout_s = min(float(timeout_ms), BASH_MAX_TIMEOUT_MS) / 1000.0 if timeout_ms else self.timeout_s
+        env = scrubbed_env()
+        before = snapshot_files(self.cwd)
+        try:
+            from .sandbox import run_sandboxed
+        except ImportError as exc:   # fail closed: never fall back silently
+            raise _ToolError(f"the sandbox module cannot be loaded ({exc}); refusing to run the command") from None
+        try:
+            result = run_sandboxed(command, self.cwd, timeout_s=timeout_s, allow_network=self.allow_network,
+                                   env=env, backend=self.sandbox_backend)
+        except Exception as exc:  # noqa: BLE001 - a sandbox that cannot start is a failed call, not a crash
+            raise _ToolError(f"the {self.sandbox_backend} sandbox could not run the command: {exc}") from None
+        if not result.sandboxed and not self._warned_unsandboxed:
+            self._warned_unsandboxed = True
+            if self.sandbox_backend == "none":
+                self._notice("info", "shell commands run without an OS sandbox (execution.sandbox: none); "
+                                     "the policy engine is the only guard")
+            else:
+                self._notice("warning", "NO OS SANDBOX IS AVAILABLE: shell commands run UNSANDBOXED, guarded by "
+                                        f"the policy engine only ({result.warning or 'no backend works here'}). "
+                                        "Install bubblewrap or enable Landlock, or set execution.sandbox: none.")
+        code, out, err, timed_out, used = (result.exit_code, result.stdout, result.stderr, result.timed_out,
+                                           result.backend)
+        after = snapshot_files(self.cwd)
+        known = before is not None and after is not None
+        created = sorted(str(self.cwd / p) for p in (after - before)) if known else []  # type: ignore[operator]
+        is_error = timed_out or code != 0
+        text = out if out.strip() else err
+        if timed_out:
+            summary = f"timed out after {timeout_s:g} s " + _one_line(text, 200)
+        elif code != 0:
+            summary = f"Exit code {code} " + _one_line(text, 250)
+        else:
+            summary = _one_line(text) or "(no output)"
+        return ExecOutcome(is_error=is_error, summary=summary.strip(), exit_code=code,
+                           status=STATUS_FAILED if is_error else STATUS_OK,
+                           response={"stdout": _cap(out), "stderr": _cap(err), "interrupted": timed_out,
+                                     "exitCode": code, "sandbox": used,
+                                     "filesCreatedKnown": known},
+                           files_created=created)
