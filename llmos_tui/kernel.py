@@ -20,6 +20,7 @@ from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
 from .workspace import Workspace, open_workspace
 
+NOT_BUILT = ("MIXED", "ORCHESTRATOR", "CRYSTALLIZED")
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
 MAX_GOAL_CHARS = 20_000
 
@@ -59,6 +60,7 @@ class LLMOS:
         self._store = None
         self._matcher = None
         self._policy = None
+        self._matcher_version = -1
 
     # ---- boot ------------------------------------------------------------------------
     @classmethod
@@ -88,10 +90,39 @@ class LLMOS:
     @property
     def store(self):
         if self._store is None:
+            import sys
+
+            from .learning.index import TraceIndex
             from .learning.store import TraceStore
 
-            self._store = TraceStore(self.workspace, events=self.events)
+            index = TraceIndex(self.workspace, events=self.events,
+                               on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"))
+            self._store = TraceStore(self.workspace, index=index, events=self.events)
         return self._store
+
+    def visible_volumes(self) -> list[str]:
+        """Volumes whose traces this user may replay: own, team, system (inheritance order)."""
+        return [self.config.user_volume(), f"teams/{self.config.team}", "system"]
+
+    def matcher(self):
+        """One in-memory matcher per kernel, refreshed only when the index changed."""
+        from .learning.matcher import Matcher
+
+        index = self.store.index
+        entries = index.entries(self.visible_volumes())
+        if self._matcher is None:
+            self._matcher = Matcher(entries, config=self.config.learning)
+            self._matcher_version = index.version
+        elif self._matcher_version != index.version:
+            self._matcher.refresh(entries, index.version)
+            self._matcher_version = index.version
+        return self._matcher
+
+    def decide(self, goal: str, mode: str = "auto"):
+        """The mode decision for a goal (no side effects)."""
+        from .learning.modes import select_mode
+
+        return select_mode(validate_goal(goal), self.matcher(), self.config, forced_mode=mode)
 
     def latent_mode(self) -> str | None:
         return None
@@ -126,27 +157,29 @@ class LLMOS:
 
     def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None) -> RunResult:
-        forced = opts.mode
-        if forced not in ("auto", "learner"):
-            raise UsageError(f"mode {forced.upper()} is not built yet; run with --mode auto or --mode learner")
-        emit(ModeChosen("LEARNER", 0.0, "forced by --mode learner" if forced == "learner" else "no matching trace"))
-        return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision={})
+        decision = self.decide(goal, opts.mode)
+        info = decision.to_dict()
+        mode = decision.mode
+        emit(ModeChosen(mode, decision.confidence, decision.reason, info))
+        self.events.record("MODE_DECIDED", goal=goal[:200], mode=mode, confidence=round(decision.confidence, 4),
+                           trace_id=decision.trace_id)
+        if mode == "FOLLOWER":
+            return self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+        if mode in NOT_BUILT:
+            if opts.mode != "auto":
+                raise UsageError(f"mode {mode} is not built yet; run with --mode auto or --mode learner")
+            emit(Notice("info", f"{mode} is not built yet: running LEARNER instead"))
+            result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info,
+                                       confidence=decision.confidence)
+            result.fallback_from = mode
+            return result
+        return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=decision.confidence)
 
-    # ---- LEARNER ---------------------------------------------------------------------
-    def _run_learner(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                     confirm: Callable[[str, dict[str, Any], str], bool] | None, *,
-                     decision: dict[str, Any], confidence: float = 0.0) -> RunResult:
-        import asyncio
-
-        from .adaptation.agents import load_agent
+    # ---- FOLLOWER --------------------------------------------------------------------
+    def _policy_hooks(self, cwd: Path):
         from .execution.hooks import HookRegistry, HookVerdict
-        from .execution.llm_sdk import SessionRequest, require_llm, run_session
 
-        require_llm()
-        self.economy.check_budget(self.config.execution.per_run_estimate_usd)
-        agent = load_agent(self.workspace.agents_dir, "system-agent")
         hooks = HookRegistry()
-        recorded: list[dict[str, Any]] = []
         latent = self.latent_mode()
 
         def policy_hook(name: str, tool_input: dict[str, Any], _tid: str) -> HookVerdict:
@@ -155,12 +188,86 @@ class LLMOS:
                 self.events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
             return HookVerdict(d.decision, d.reason, d.rule)
 
+        hooks.add_pre(policy_hook)
+        return hooks
+
+    def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                      confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any) -> RunResult:
+        from .execution.executors import ToolExecutor
+        from .execution.replay import Refusal, plan_substitution, replay
+        from .learning.slots import extract_slots
+
+        info = decision.to_dict()
+        trace = self.store.get(decision.trace_id)
+        substitution = None
+        if decision.slot_bindings:
+            planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
+            if isinstance(planned, Refusal):
+                return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
+                                       f"the goal's new values cannot be substituted safely ({planned.reason})")
+            substitution = planned
+        executor = ToolExecutor(cwd, self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
+                                allow_network=self.config.execution.allow_network, confirm=confirm,
+                                assume_yes=opts.assume_yes,
+                                on_notice=lambda text: emit(Notice("warning", text)))
+        outcome = replay(trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel)
+        if outcome.cancelled:
+            return RunResult(goal=goal, mode="FOLLOWER", success=False, trace_id=trace.id,
+                             confidence=decision.confidence, output=outcome.describe(), error="cancelled by the user",
+                             exit_code=int(ExitCode.GOAL_FAILED), decision=info, tool_calls=outcome.tool_calls())
+        if outcome.success:
+            self.store.record_outcome(trace.id, True)
+            self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=True,
+                               substituted=bool(substitution))
+            return RunResult(goal=goal, mode="FOLLOWER", success=True, trace_id=trace.id,
+                             confidence=decision.confidence, output=outcome.describe(), decision=info,
+                             tool_calls=outcome.tool_calls())
+        self.store.record_outcome(trace.id, False)
+        self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=False,
+                           reason=outcome.reason, refused=outcome.refused)
+        what = "refused before running anything" if outcome.refused else f"stopped at step {(outcome.stopped_at or 0) + 1}"
+        result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
+                                 f"replay of {trace.id} {what}: {outcome.reason}")
+        result.tool_calls = outcome.tool_calls() + result.tool_calls
+        return result
+
+    def _fall_back(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                   confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
+                   confidence: float, why: str) -> RunResult:
+        emit(Notice("warning", f"{why}; falling back to LEARNER"))
+        info = dict(info, fallback_reason=why)
+        result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
+        result.fallback_from = "FOLLOWER"
+        return result
+
+    # ---- LEARNER ---------------------------------------------------------------------
+    def _run_learner(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                     confirm: Callable[[str, dict[str, Any], str], bool] | None, *,
+                     decision: dict[str, Any], confidence: float = 0.0) -> RunResult:
+        import asyncio
+
+        from .adaptation.agents import load_agent
+        from .execution.llm_sdk import SessionRequest, require_llm, run_session
+
+        require_llm()
+        self.economy.check_budget(self.config.execution.per_run_estimate_usd)
+        agent = load_agent(self.workspace.agents_dir, "system-agent")
+        hooks = self._policy_hooks(cwd)
+        recorded: list[dict[str, Any]] = []
+
         def capture_hook(name: str, tool_input: dict[str, Any], tid: str, outcome: Any) -> None:
+            response = outcome.response
+            created: list[str] = []
+            if isinstance(response, dict) and response.get("type") == "create" and response.get("filePath"):
+                created_path = Path(str(response["filePath"]))
+                try:
+                    created.append(created_path.resolve().relative_to(cwd).as_posix())
+                except ValueError:
+                    pass
             recorded.append({"name": name, "input": tool_input, "tool_use_id": tid,
                              "result": {"is_error": outcome.is_error, "summary": outcome.summary,
-                                        "exit_code": outcome.exit_code}})
+                                        "exit_code": outcome.exit_code, "files_created": created}})
 
-        hooks.add_pre(policy_hook)
         hooks.add_post(capture_hook)
         request = SessionRequest(prompt=goal, cwd=cwd, model=agent.model or self.config.model,
                                  claude_config_dir=self.workspace.claude_config_dir, tools=agent.tools,
@@ -195,17 +302,11 @@ class LLMOS:
 
     def _record_trace(self, goal: str, cwd: Path, result: RunResult, calls: list[dict[str, Any]],
                       model: str) -> str | None:
-        try:
-            from .learning import traces as tr
-            from .learning.store import TraceStore  # noqa: F401 - presence check
-        except ImportError:
+        from .learning import traces as tr
+        from .learning.slots import extract_slots
+
+        if result.error and "cancelled" in result.error:
             return None
-        if result.error and "cancelled" in (result.error or ""):
-            return None
-        try:
-            from .learning.slots import extract_slots
-        except ImportError:  # pragma: no cover
-            extract_slots = lambda _g: {}  # noqa: E731
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         tool_calls = tr.relativize([tr.ToolCall(name=c["name"], input=c["input"], result=c["result"],
                                                 tool_use_id=c.get("tool_use_id", "")) for c in calls], cwd)

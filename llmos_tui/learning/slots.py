@@ -83,6 +83,9 @@ _NUMBER = re.compile(r"(?<![\w.])[$€£]?\d+(?:[.,]\d+)*(?:%|k|m|gb|mb|kb|ms|s)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#\-]*")
 
 
+_ARCHIVE_PREFIXES = frozenset({"tar", "gz", "zip", "7z", "tgz", "bz2", "xz"})
+
+
 @dataclass(frozen=True)
 class SlotSpan:
     kind: str
@@ -98,6 +101,8 @@ def _is_file_name(token: str) -> bool:
     ext = parts[-1]
     if ext not in FILE_EXTENSIONS:
         return False
+    if parts[0] in _ARCHIVE_PREFIXES and all(part in FILE_EXTENSIONS for part in parts):
+        return False   # "tar.gz", "tar.bz2": a format, not a file name
     stem = ".".join(parts[:-1])
     # "3.14" or "1.2.py"-like version numbers are not file names; an empty stem (".env") is.
     return not re.fullmatch(r"[\d.]+", stem)

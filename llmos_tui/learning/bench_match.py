@@ -1,0 +1,171 @@
+"""`llmos bench match`: how often the matcher would replay the right (or the wrong) trace.
+
+The dataset is JSON ``{"train": [[text, label], ...], "test": [...], "oos_test": [...]}`` (the
+CLINC150 layout). Up to K train texts per label are stored as real traces in a temporary
+workspace, through the real :class:`TraceStore` and :class:`TraceIndex`; the matcher is then
+built from the index entries (it never sees a label: labels stay in this module, keyed by trace
+id, and in each trace's summary for whoever reads the files). Every ``test`` and ``oos_test``
+query is decided by the real :func:`select_mode` in AUTO mode.
+
+Report keys (exactly these):
+
+- ``traces``: traces stored; ``queries``: test + oos_test queries decided;
+  ``in_scope``: queries whose label is not ``oos``.
+- ``replays``: FOLLOWER (or CRYSTALLIZED) decisions; ``correct_replays``: those whose trace has
+  the query's label; ``false_replays``: all other replays (out-of-scope ones included);
+  ``oos_false_replays``: replays decided for out-of-scope queries.
+- ``precision`` = correct_replays / replays (1.0 when there are none);
+  ``coverage`` = correct_replays / in_scope.
+- ``mixed_precision`` / ``mixed_coverage``: the same two for MIXED decisions.
+- ``p50_ms`` / ``p99_ms``: latency of one decision (``select_mode``), in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import LLMOSConfig, load_config
+from ..errors import UsageError
+from ..workspace import Workspace
+from .index import TraceIndex
+from .matcher import Matcher
+from .modes import select_mode
+from .store import TraceStore
+from .traces import make_trace
+
+REPORT_KEYS = ("traces", "queries", "in_scope", "replays", "correct_replays", "false_replays",
+               "oos_false_replays", "precision", "coverage", "mixed_precision", "mixed_coverage",
+               "p50_ms", "p99_ms")
+OOS_LABEL = "oos"
+REPLAY_MODES = frozenset({"FOLLOWER", "CRYSTALLIZED"})
+
+
+def load_dataset(path: str | Path) -> dict[str, list[tuple[str, str]]]:
+    """Read and check a dataset file; any problem is a :class:`UsageError` naming it."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"dataset {p}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"dataset {p}: is a directory, expected a JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"dataset {p}: cannot read it ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"dataset {p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"dataset {p}: expected a JSON object with keys train, test and oos_test")
+    out: dict[str, list[tuple[str, str]]] = {}
+    for key in ("train", "test", "oos_test"):
+        if key not in data:
+            if key == "oos_test":
+                out[key] = []
+                continue
+            raise UsageError(f"dataset {p}: missing key {key!r} (expected train, test and oos_test)")
+        items = data[key]
+        if not isinstance(items, list):
+            raise UsageError(f"dataset {p}: {key!r} must be a list of [text, label] pairs")
+        pairs: list[tuple[str, str]] = []
+        for i, item in enumerate(items):
+            if (not isinstance(item, (list, tuple)) or len(item) != 2
+                    or not isinstance(item[0], str) or not isinstance(item[1], str)):
+                raise UsageError(f"dataset {p}: {key}[{i}] must be a [text, label] pair of strings, "
+                                 f"got {json.dumps(item)[:80]}")
+            pairs.append((item[0], item[1]))
+        out[key] = pairs
+    if not out["train"]:
+        raise UsageError(f"dataset {p}: 'train' is empty: there is nothing to store as traces")
+    return out
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def _store_traces(store: TraceStore, train: list[tuple[str, str]], per_label: int,
+                  volume: str) -> dict[str, str]:
+    """Store up to *per_label* texts per label (first ones in file order); id -> label."""
+    labels: dict[str, str] = {}
+    kept: dict[str, int] = {}
+    for text, label in train:
+        if kept.get(label, 0) >= per_label:
+            continue
+        try:
+            trace = make_trace(text, [], summary=f"bench label: {label}")
+        except UsageError:
+            continue   # a train text without any word cannot be a trace
+        store.save(trace, volume=volume)
+        labels[trace.id] = label
+        kept[label] = kept.get(label, 0) + 1
+    return labels
+
+
+def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
+                    config: LLMOSConfig | None = None) -> dict[str, Any]:
+    """Store K train texts per label as traces, decide every query; the report (see module doc)."""
+    if isinstance(per_label, bool) or not isinstance(per_label, int) or per_label < 1:
+        raise UsageError(f"--per-label must be a whole number >= 1, got {per_label!r}")
+    data = load_dataset(dataset_path)
+    cfg = config or load_config(None)
+    with tempfile.TemporaryDirectory(prefix="llmos-bench-") as tmp:
+        workspace = Workspace(Path(tmp) / "ws").ensure(user=cfg.user, team=cfg.team)
+        index = TraceIndex(workspace)
+        store = TraceStore(workspace, index)
+        try:
+            labels = _store_traces(store, data["train"], per_label, cfg.user_volume())
+        except OSError as exc:
+            raise UsageError(f"cannot store the bench traces in {tmp}: {exc}") from None
+        matcher = Matcher(config=cfg.learning)
+        matcher.refresh(index.entries(), index.version)
+        queries = data["test"] + data["oos_test"]
+        latencies: list[float] = []
+        in_scope = replays = correct = false = oos_false = mixed = mixed_correct = 0
+        for text, label in queries:
+            oos = label == OOS_LABEL
+            in_scope += not oos
+            start = time.perf_counter()
+            try:
+                decision = select_mode(text, matcher, cfg)
+            except UsageError:
+                latencies.append((time.perf_counter() - start) * 1000)
+                continue   # a query without words is refused, never replayed
+            latencies.append((time.perf_counter() - start) * 1000)
+            right = (not oos) and labels.get(decision.trace_id or "") == label
+            if decision.mode in REPLAY_MODES:
+                replays += 1
+                if right:
+                    correct += 1
+                else:
+                    false += 1
+                    oos_false += oos
+            elif decision.mode == "MIXED":
+                mixed += 1
+                mixed_correct += right
+    latencies.sort()
+    report = {
+        "traces": len(labels),
+        "queries": len(queries),
+        "in_scope": in_scope,
+        "replays": replays,
+        "correct_replays": correct,
+        "false_replays": false,
+        "oos_false_replays": oos_false,
+        "precision": round(correct / replays, 4) if replays else 1.0,
+        "coverage": round(correct / in_scope, 4) if in_scope else 0.0,
+        "mixed_precision": round(mixed_correct / mixed, 4) if mixed else 1.0,
+        "mixed_coverage": round(mixed_correct / in_scope, 4) if in_scope else 0.0,
+        "p50_ms": round(_percentile(latencies, 50), 3),
+        "p99_ms": round(_percentile(latencies, 99), 3),
+    }
+    return report

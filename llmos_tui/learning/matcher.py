@@ -1,0 +1,741 @@
+"""Precision-first goal matcher: rapidfuzz candidates, then gates that can only lower confidence.
+
+The matcher holds every trace goal preprocessed in memory (``text.prepare``): canonical tokens,
+verb classes, negation, technology words and slots. A decision is:
+
+1. **Candidates.** The union of an inverted index over canonical tokens (IDF-weighted overlap)
+   and ``rapidfuzz`` ``ratio`` over the token-sorted canonical strings (``token_sort_ratio`` on
+   preprocessed text). Neither WRatio, token_set_ratio nor partial_ratio is used: with those a
+   subset scores 100.
+2. **Base similarity** per candidate: IDF-weighted Dice overlap of canonical tokens (typos are
+   tolerated on long words), blended with the rapidfuzz ratio.
+3. **Gates**, each of which may only lower the confidence (a multiplicative penalty in [0, 1)
+   on the raw score, or a subtraction for the margin gate): ``verb`` (action-verb classes:
+   create vs delete, run vs stop, ...), ``negation``, ``technology`` (Python vs JavaScript,
+   CSV vs JSON), ``person`` (who does what to whom), ``mood`` (a yes/no question is not an
+   order), ``tense`` (looking back vs planning ahead), ``slots`` (kinds must agree; different
+   values are reported as ``slot_bindings``), ``content`` (content words or question words
+   present on one side only; at least two content words shared), ``track_record`` (a trace
+   that failed is not replayed blindly) and ``margin`` (another, different task scores almost
+   as high).
+4. **Calibration**: the raw score maps monotonically to a confidence in [0, 1], anchored so
+   that the default thresholds (0.92 FOLLOWER, 0.75 MIXED) sit where cross-validation on
+   train-derived splits put them (``MatchParams.calib_*``).
+
+FOLLOWER needs confidence >= ``follower_threshold`` *and* every gate passed; mode selection
+itself lives in ``modes.py``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from rapidfuzz import fuzz, process
+
+from ..config import LearningConfig
+from ..errors import UsageError
+from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
+
+# ---- parameters -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """Weights and gate limits. Defaults were chosen by cross-validation on train-derived splits
+    (``python bench/bench_match.py cv``), not on test queries."""
+
+    # token weights by kind (multiplied with the token's IDF)
+    w_word: float = 1.0
+    w_verb: float = 1.0
+    w_tech: float = 1.2
+    w_slot: float = 0.4
+    w_slotword: float = 0.8
+    w_generic: float = 0.25
+    w_function: float = 0.08
+    w_qword: float = 0.5
+    w_person: float = 0.15
+    w_negation: float = 0.5
+    # base similarity = dice_weight * weighted Dice + (1 - dice_weight) * rapidfuzz ratio
+    dice_weight: float = 0.8
+    # a typo-tolerant match of two long words ("acccount" ~ "account")
+    fuzzy_token_min_len: int = 5
+    fuzzy_token_ratio: float = 88.0
+    # content gate: most unmatched weight allowed on either side (fraction of that side's weight)
+    content_max_unmatched: float = 0.3
+    # content gate: an unmatched word is "strong" when its weight is this share of the side's weight
+    content_max_single: float = 0.15
+    # content gate: content words (verbs included) the two goals must share
+    min_shared: int = 2
+    # calibration: the raw score (similarity x gate penalties) that maps to confidence 0.92 and 0.75
+    calib_follower_raw: float = 0.85
+    calib_mixed_raw: float = 0.6
+    # margin gate: a different task within this confidence of the best is a competitor
+    margin_min: float = 0.05
+    # two goals whose own similarity is below this are "different tasks" for the margin gate
+    margin_same_task: float = 0.6
+    # penalties (fraction of confidence removed when a gate fails)
+    p_verb: float = 0.35
+    p_verb_opposed: float = 0.6
+    p_negation: float = 0.6
+    p_tech_swap: float = 0.6
+    p_tech_one_side: float = 0.2
+    p_person: float = 0.2
+    p_mood: float = 0.15
+    p_tense: float = 0.1
+    p_slot_kind: float = 0.15
+    p_slot_value: float = 0.02
+    p_content: float = 0.1
+    p_margin: float = 0.1
+    p_track: float = 0.3
+    p_implied_verb: float = 0.03
+    # retrieval sizes; candidates that get every gate computed
+    index_candidates: int = 25
+    fuzzy_candidates: int = 10
+    full_candidates: int = 10
+
+
+DEFAULT_PARAMS = MatchParams()
+
+#: Question words that change what is asked when only one side has them.
+STRONG_QWORDS = frozenset({"how", "why", "when", "where", "who", "whom", "whose"})
+#: Token kinds that count as shared evidence (at least one must be shared for FOLLOWER).
+EVIDENCE_KINDS = frozenset({"word", "tech", "slotword", "verb", "generic"})
+
+#: Token kinds weighted by a constant rather than by IDF.
+_CONSTANT_KINDS = frozenset({"generic", "function", "person", "negation", "slot"})
+
+#: Token kinds whose presence on one side only is a content difference (verbs, slots and
+#: negation have gates of their own; function words and person are weak evidence only).
+CONTENT_KINDS = frozenset({"word", "tech", "slotword", "qword", "generic"})
+
+
+# ---- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class GateResult:
+    name: str
+    passed: bool
+    penalty: float = 0.0
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "penalty": round(self.penalty, 4),
+                "reason": self.reason}
+
+
+@dataclass
+class Candidate:
+    """One scored candidate trace for a goal."""
+
+    trace_id: str
+    goal: str
+    confidence: float
+    base: float
+    gates: list[GateResult] = field(default_factory=list)
+    slot_bindings: dict[str, str] = field(default_factory=dict)
+    entry: Any = None
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trace_id": self.trace_id, "goal": self.goal, "confidence": round(self.confidence, 4),
+                "base": round(self.base, 4), "gates": [g.to_dict() for g in self.gates],
+                "slot_bindings": dict(self.slot_bindings)}
+
+
+@dataclass
+class MatchDecision:
+    """What the matcher (and then the mode selector) decided for one goal."""
+
+    goal: str
+    mode: str = "LEARNER"
+    confidence: float = 0.0
+    trace_id: str | None = None
+    matched_goal: str | None = None
+    gates: list[GateResult] = field(default_factory=list)
+    candidates: list[tuple[str, str, float]] = field(default_factory=list)
+    slot_bindings: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    crystallized_tool: str | None = None
+    multi_step: bool = False
+    latency_ms: float = 0.0
+
+    @property
+    def gates_passed(self) -> bool:
+        return bool(self.gates) and all(g.passed for g in self.gates)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "goal": self.goal, "mode": self.mode, "confidence": round(self.confidence, 4),
+            "trace_id": self.trace_id, "matched_goal": self.matched_goal,
+            "gates": [g.to_dict() for g in self.gates],
+            "candidates": [{"trace_id": t, "goal": g, "score": round(s, 4)} for t, g, s in self.candidates],
+            "slot_bindings": dict(self.slot_bindings), "reason": self.reason,
+            "crystallized_tool": self.crystallized_tool, "multi_step": self.multi_step,
+            "latency_ms": round(self.latency_ms, 3),
+        }
+
+
+# ---- entries ----------------------------------------------------------------------------------
+
+
+def _get(entry: Any, name: str, default: Any = None) -> Any:
+    if type(entry) is dict or isinstance(entry, Mapping):
+        return entry.get(name, default)
+    return getattr(entry, name, default)
+
+
+def _entry_rank(entry: Any) -> tuple:
+    """Which of several traces with the same goal to replay: healthy, proven, recent."""
+    failed = str(_get(entry, "outcome", "") or "").lower() in {"failure", "failed", "error"}
+    rate = _get(entry, "success_rate", None)
+    rate = 1.0 if rate is None else float(rate)
+    return (not failed, rate, int(_get(entry, "success_count", 0) or 0),
+            str(_get(entry, "last_used", "") or ""), str(_get(entry, "id", "")))
+
+
+@dataclass
+class _Group:
+    """All traces whose goals normalise to the same text."""
+
+    prepared: PreparedGoal
+    weights_key: frozenset[str]
+    entries: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    weights_version: int = -1
+
+    def best(self) -> Any:
+        return max(self.entries.values(), key=_entry_rank)
+
+
+# ---- the matcher ------------------------------------------------------------------------------
+
+
+class Matcher:
+    """In-memory index of preprocessed trace goals; scores a goal against them."""
+
+    def __init__(self, entries: Iterable[Any] = (), *, config: LearningConfig | None = None,
+                 params: MatchParams | None = None) -> None:
+        self.config = config or LearningConfig()
+        self.params = params or DEFAULT_PARAMS
+        self.version: Any = None
+        self._groups: dict[str, _Group] = {}
+        self._by_id: dict[str, str] = {}            # trace id -> group key
+        self._df: dict[str, int] = {}
+        self._postings: dict[str, set[str]] = {}
+        self._keys: list[str] = []                  # rapidfuzz choices (group sort keys)
+        self._key_groups: list[str] = []            # parallel: group key
+        self._dirty = True
+        self._corpus_version = 0
+        self._idf_cache: dict[str, float] = {}
+        for entry in entries:
+            self.add(entry)
+
+    # ---- maintenance ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, entry: Any) -> None:
+        """Add (or replace) one trace entry; it needs ``id`` and ``goal``."""
+        tid = str(_get(entry, "id", "") or "")
+        goal = _get(entry, "goal", "")
+        if not tid or not isinstance(goal, str) or not goal.strip():
+            return
+        try:
+            prepared = prepare(goal)
+        except UsageError:   # a goal without words cannot be matched; it is skipped
+            return
+        if tid in self._by_id:
+            self.remove(tid)
+        gkey = normalize_text(goal).lower()
+        group = self._groups.get(gkey)
+        if group is None:
+            words = frozenset(prepared.words)
+            group = _Group(prepared, words)
+            self._groups[gkey] = group
+            for w in words:
+                self._df[w] = self._df.get(w, 0) + 1
+                self._postings.setdefault(w, set()).add(gkey)
+            self._corpus_changed()
+        group.entries[tid] = entry
+        self._by_id[tid] = gkey
+
+    def remove(self, trace_id: str) -> bool:
+        gkey = self._by_id.pop(trace_id, None)
+        if gkey is None:
+            return False
+        group = self._groups[gkey]
+        group.entries.pop(trace_id, None)
+        if not group.entries:
+            del self._groups[gkey]
+            for w in group.weights_key:
+                n = self._df.get(w, 0) - 1
+                if n <= 0:
+                    self._df.pop(w, None)
+                    self._postings.pop(w, None)
+                else:
+                    self._df[w] = n
+                    self._postings[w].discard(gkey)
+            self._corpus_changed()
+        return True
+
+    def refresh(self, entries: Iterable[Any], version: Any = None) -> None:
+        """Bring the matcher in line with *entries* (only what changed is re-prepared)."""
+        if version is not None and version == self.version and self._by_id:
+            return
+        wanted: dict[str, Any] = {}
+        for e in entries:
+            tid = str(_get(e, "id", "") or "")
+            if tid:
+                wanted[tid] = e
+        for tid in list(self._by_id):
+            if tid not in wanted:
+                self.remove(tid)
+        for tid, e in wanted.items():
+            gkey = self._by_id.get(tid)
+            if gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
+                self._groups[gkey].entries[tid] = e       # metadata may have changed
+            else:
+                self.add(e)
+        self.version = version
+
+    def _rebuild_choices(self) -> None:
+        if not self._dirty:
+            return
+        self._key_groups = list(self._groups)
+        self._keys = [self._groups[g].prepared.key for g in self._key_groups]
+        self._dirty = False
+
+    # ---- weights ---------------------------------------------------------------------------
+    def idf(self, word: str) -> float:
+        """Inverse document frequency over the stored goals, scaled to (0, 1]: 1 = unseen."""
+        cached = self._idf_cache.get(word)
+        if cached is not None:
+            return cached
+        n = max(len(self._groups), 1)
+        df = self._df.get(word, 0)
+        top = math.log((n + 1) / 0.5) + 0.1
+        value = (math.log((n + 1) / (df + 0.5)) + 0.1) / top
+        if df:
+            self._idf_cache[word] = value
+        return value
+
+    def _corpus_changed(self) -> None:
+        self._corpus_version += 1
+        self._idf_cache.clear()
+        self._dirty = True
+
+    def _kind_weight(self, kind: str) -> float:
+        p = self.params
+        return {"word": p.w_word, "verb": p.w_verb, "tech": p.w_tech, "slot": p.w_slot,
+                "slotword": p.w_slotword, "generic": p.w_generic, "function": p.w_function,
+                "qword": p.w_qword, "person": p.w_person, "negation": p.w_negation}.get(kind, p.w_word)
+
+    def _group_weights(self, group: "_Group") -> dict[str, float]:
+        """A stored goal's weights, cached until the corpus (and so the IDF) changes."""
+        if group.weights_version != self._corpus_version:
+            group.weights = self.weights(group.prepared)
+            group.weights_version = self._corpus_version
+        return group.weights
+
+    def weights(self, prepared: PreparedGoal) -> dict[str, float]:
+        """Weight of each distinct canonical word of *prepared*: IDF x kind for words that
+        carry the task, a small constant for function words, persons and generic words."""
+        out: dict[str, float] = {}
+        for tok, word in zip(prepared.tokens, prepared.words):
+            if tok.kind in _CONSTANT_KINDS:
+                w = self._kind_weight(tok.kind)
+            else:
+                w = self.idf(word) * self._kind_weight(tok.kind)
+            if w > out.get(word, 0.0):
+                out[word] = w
+        return out
+
+    # ---- candidates ------------------------------------------------------------------------
+    def _retrieve(self, q: PreparedGoal, qw: dict[str, float]) -> list[str]:
+        """Group keys worth scoring: inverted-index overlap plus rapidfuzz neighbours."""
+        p = self.params
+        acc: dict[str, float] = {}
+        n = len(self._groups)
+        kinds = q.kinds
+        cap = max(500, n // 20)
+        # Rare words first; function words never open a candidate; very common words only
+        # add to the candidates already found.
+        for word, w in sorted(qw.items(), key=lambda kv: -kv[1]):
+            posting = self._postings.get(word)
+            if not posting or kinds.get(word) in _CONSTANT_KINDS:
+                continue
+            if len(posting) > cap and acc:
+                for gkey in acc:
+                    if gkey in posting:
+                        acc[gkey] += w
+                continue
+            for gkey in posting:
+                acc[gkey] = acc.get(gkey, 0.0) + w
+        found = heapq.nlargest(p.index_candidates, acc, key=acc.__getitem__)
+        # rapidfuzz over the token-sorted goals finds what shares no exact word: typos and
+        # word variants. It is only needed when the goal has a word no stored goal has.
+        unseen = any(kinds.get(w) in CONTENT_KINDS and w not in self._df for w in qw)
+        self._rebuild_choices()
+        if self._keys and (unseen or not found):
+            for _choice, _score, idx in process.extract(q.key, self._keys, scorer=fuzz.ratio,
+                                                        limit=p.fuzzy_candidates, score_cutoff=40,
+                                                        processor=None):
+                gkey = self._key_groups[idx]
+                if gkey not in acc:
+                    found.append(gkey)
+        return found
+
+    def candidates(self, goal: str, k: int | None = None) -> list[Candidate]:
+        """The top *k* candidates for *goal*, best first, with gates applied."""
+        q = prepare(goal)
+        k = k or self.config.candidates
+        scored = self._score_all(q, k)
+        return scored[:k]
+
+    def _score_all(self, q: PreparedGoal, k: int = 0) -> list[Candidate]:
+        """Score the retrieved candidates: similarity for all, gates for the best few.
+
+        Gates only lower a score, so a candidate outside the best ``full_candidates`` by
+        similarity could only outrank them if all of those failed gates; it could then not
+        reach FOLLOWER level either (it is less similar than every one of them).
+        """
+        qw = self.weights(q)
+        quick: list[tuple[float, str, _Group, set[str], set[str]]] = []
+        for gkey in self._retrieve(q, qw):
+            group = self._groups[gkey]
+            base, only_q, only_t = self._base(q, qw, group.prepared, self._group_weights(group))
+            quick.append((base, gkey, group, only_q, only_t))
+        quick.sort(key=lambda item: (-item[0], item[1]))
+        scored: list[Candidate] = []
+        groups: list[_Group] = []
+        for base, _gkey, group, only_q, only_t in quick[: max(self.params.full_candidates, k)]:
+            groups.append(group)
+            scored.append(self._score(q, qw, group, base, only_q, only_t))
+        order = sorted(range(len(scored)), key=lambda i: (-scored[i].confidence, scored[i].trace_id))
+        scored = [scored[i] for i in order]
+        groups = [groups[i] for i in order]
+        if scored:
+            self._margin_gate(scored, groups)
+        scored.sort(key=lambda c: (-c.confidence, c.trace_id))
+        return scored
+
+    # ---- scoring ---------------------------------------------------------------------------
+    def similarity(self, a: PreparedGoal, b: PreparedGoal) -> float:
+        """Symmetric base similarity of two prepared goals (no gates)."""
+        return self._base(a, self.weights(a), b, self.weights(b))[0]
+
+    def _align(self, qw: dict[str, float], tw: dict[str, float]) -> tuple[float, set[str], set[str]]:
+        """Matched weight and the unmatched words of each side (typo-tolerant on long words)."""
+        p = self.params
+        matched = 0.0
+        common = qw.keys() & tw.keys()
+        for w in common:
+            matched += (qw[w] + tw[w]) / 2
+        only_q = set(qw) - common
+        only_t = set(tw) - common
+        if only_q and only_t:
+            for a in sorted(only_q):
+                if len(a) < p.fuzzy_token_min_len or a.startswith(("<", "!")):
+                    continue
+                best, best_r = None, 0.0
+                for b in only_t:
+                    if len(b) < p.fuzzy_token_min_len or b.startswith(("<", "!")):
+                        continue
+                    r = fuzz.ratio(a, b)
+                    if r > best_r:
+                        best, best_r = b, r
+                if best is not None and best_r >= p.fuzzy_token_ratio:
+                    matched += (qw[a] + tw[best]) / 2 * (best_r / 100.0)
+                    only_q.discard(a)
+                    only_t.discard(best)
+        return matched, only_q, only_t
+
+    def _base(self, q: PreparedGoal, qw: dict[str, float], t: PreparedGoal,
+              tw: dict[str, float]) -> tuple[float, set[str], set[str]]:
+        matched, only_q, only_t = self._align(qw, tw)
+        total = sum(qw.values()) + sum(tw.values())
+        dice = (2 * matched / total) if total else 0.0
+        ratio = fuzz.ratio(q.key, t.key) / 100.0
+        d = self.params.dice_weight
+        return max(0.0, min(1.0, d * dice + (1 - d) * ratio)), only_q, only_t
+
+    def _score(self, q: PreparedGoal, qw: dict[str, float], group: _Group, base: float,
+               only_q: set[str], only_t: set[str]) -> Candidate:
+        t = group.prepared
+        tw = self._group_weights(group)
+        entry = group.best()
+        gates: list[GateResult] = []
+        gates.append(self._verb_gate(q, t))
+        gates.append(self._negation_gate(q, t))
+        gates.append(self._tech_gate(q, t))
+        gates.append(self._person_gate(q, t))
+        gates.append(self._mood_gate(q, t))
+        gates.append(self._tense_gate(q, t))
+        slot_gate, bindings, slot_words = self._slot_gate(q, t, only_q, only_t)
+        gates.append(slot_gate)
+        gates.append(self._content_gate(qw, tw, q.kinds, t.kinds, only_q - slot_words, only_t - slot_words,
+                                        identical=q.words == t.words))
+        gates.append(self._track_gate(entry))
+        raw = base
+        for g in gates:
+            raw *= (1.0 - g.penalty)
+        return Candidate(trace_id=str(_get(entry, "id")), goal=str(_get(entry, "goal")),
+                         confidence=self.calibrate(raw), base=base, gates=gates,
+                         slot_bindings=bindings, entry=entry)
+
+    def calibrate(self, raw: float) -> float:
+        """Map a raw score (similarity x gate penalties) to confidence, monotonically.
+
+        Two anchors chosen by cross-validation on train-derived splits: a raw score of
+        ``calib_follower_raw`` is confidence 0.92 (the default FOLLOWER threshold; replays
+        above it were >= 99 % correct there) and ``calib_mixed_raw`` is 0.75 (MIXED).
+        """
+        p = self.params
+        raw = max(0.0, min(1.0, raw))
+        rf, rm = p.calib_follower_raw, p.calib_mixed_raw
+        if raw <= rm:
+            return raw * 0.75 / rm
+        if raw <= rf:
+            return 0.75 + (raw - rm) * (0.92 - 0.75) / (rf - rm)
+        return min(1.0, 0.92 + (raw - rf) * 0.08 / (1.0 - rf))
+
+    # ---- gates ---------------------------------------------------------------------------
+    def _verb_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
+        p = self.params
+        qv, tv = q.verbs, t.verbs
+        only_q, only_t = qv - tv, tv - qv
+        opposed = sorted(f"{a} vs {b}" for a in only_q for b in tv if frozenset((a, b)) in OPPOSED)
+        opposed += sorted(f"{b} vs {a}" for a in only_t for b in qv
+                          if frozenset((a, b)) in OPPOSED and f"{b} vs {a}" not in opposed)
+        if opposed:
+            return GateResult("verb", False, p.p_verb_opposed,
+                              f"opposite actions: {', '.join(opposed)}")
+        if not only_q and not only_t:
+            shared = ", ".join(sorted(qv)) or "none"
+            return GateResult("verb", True, 0.0, f"same action classes ({shared})")
+        # A goal with no verb of its own ("python fizzbuzz program") implies create/show/run.
+        if not q.main_verbs and not q.light_verb and not only_q and only_t <= (t.main_verbs & IMPLIED_CLASSES):
+            return GateResult("verb", True, p.p_implied_verb,
+                              f"goal has no action verb; trace's '{', '.join(sorted(only_t))}' is implied")
+        if not t.main_verbs and not t.light_verb and not only_t and only_q <= (q.main_verbs & IMPLIED_CLASSES):
+            return GateResult("verb", True, p.p_implied_verb,
+                              f"trace has no action verb; goal's '{', '.join(sorted(only_q))}' is implied")
+        parts = []
+        if only_q:
+            parts.append(f"goal only: {', '.join(sorted(only_q))}")
+        if only_t:
+            parts.append(f"trace only: {', '.join(sorted(only_t))}")
+        return GateResult("verb", False, p.p_verb, "different actions (" + "; ".join(parts) + ")")
+
+    def _negation_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
+        qn, tn = q.negated, t.negated
+        if qn == tn:
+            return GateResult("negation", True, 0.0,
+                              "no negation" if not qn else f"both negate {', '.join(sorted(qn))}")
+        parts = []
+        if qn - tn:
+            parts.append(f"goal negates {', '.join(sorted(qn - tn))}")
+        if tn - qn:
+            parts.append(f"trace negates {', '.join(sorted(tn - qn))}")
+        return GateResult("negation", False, self.params.p_negation, "; ".join(parts))
+
+    def _person_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
+        """Who does what to whom: "what will you call me" is not "what should I call you"."""
+        qp, tp = q.persons, t.persons
+        if not qp or not tp or qp == tp:
+            return GateResult("person", True, 0.0, "same roles" if qp and tp else "no roles to compare")
+        def show(seq: tuple[str, ...]) -> str:
+            return " ... ".join(x.strip("<>") for x in seq)
+        return GateResult("person", False, self.params.p_person,
+                          f"different roles: goal '{show(qp)}' vs trace '{show(tp)}'")
+
+    def _mood_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
+        """A yes/no question ("did I run the tests?") does not order the action it asks about."""
+        if q.polar_question == t.polar_question:
+            return GateResult("mood", True, 0.0, "same sentence type")
+        which = "goal" if q.polar_question else "trace"
+        return GateResult("mood", False, self.params.p_mood,
+                          f"the {which} asks a yes/no question, the other gives an order")
+
+    def _tense_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
+        """Looking back ("when did I change the oil") is not planning ahead ("when should I")."""
+        if q.past == t.past:
+            return GateResult("tense", True, 0.0, "same tense")
+        which = "goal" if q.past else "trace"
+        return GateResult("tense", False, self.params.p_tense, f"only the {which} is about the past")
+
+    def _tech_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
+        p = self.params
+        qt, tt = q.tech | q.implied_tech, t.tech | t.implied_tech
+        only_q, only_t = q.tech - tt, t.tech - qt
+        # Named technologies and file-extension ones are compared apart: "convert data.json
+        # to CSV" names the same two formats as "convert data.csv to JSON", swapped.
+        swaps = sorted({f"{b} -> {a}" for mine, theirs in ((q.tech, t.tech), (q.implied_tech, t.implied_tech))
+                        for a in (mine - theirs) for b in (theirs - mine)
+                        if tech_family(a) == tech_family(b)})
+        if swaps:
+            return GateResult("technology", False, p.p_tech_swap,
+                              f"different technology: {', '.join(swaps)}")
+        if only_q or only_t:
+            parts = []
+            if only_q:
+                parts.append(f"goal names {', '.join(sorted(only_q))}")
+            if only_t:
+                parts.append(f"trace names {', '.join(sorted(only_t))}")
+            return GateResult("technology", False, p.p_tech_one_side, "; ".join(parts))
+        shared = ", ".join(sorted(q.tech & t.tech))
+        return GateResult("technology", True, 0.0, f"same technology ({shared})" if shared else "none named")
+
+    def _slot_gate(self, q: PreparedGoal, t: PreparedGoal, only_q: set[str],
+                   only_t: set[str]) -> tuple[GateResult, dict[str, str], set[str]]:
+        """Slots must be of the same kinds; differing values become bindings."""
+        p = self.params
+        bindings: dict[str, str] = {}
+        slot_words: set[str] = set()
+        q_lang = {k for k, kind in q.slot_kinds.items() if kind == "language"}
+        t_lang = {k for k, kind in t.slot_kinds.items() if kind == "language"}
+        qk = {k: v for k, v in q.slots.items() if k not in q_lang}
+        tk = {k: v for k, v in t.slots.items() if k not in t_lang}
+        missing = sorted(set(tk) - set(qk))
+        extra = sorted(set(qk) - set(tk))
+        # A file slot on one side may be the same thing the other side names in words
+        # ("README.md" vs "the README file"): fine when its words are matched.
+        def covered(keys: list[str], prepared: PreparedGoal, other_unmatched: set[str]) -> list[str]:
+            left = []
+            for key in keys:
+                if prepared.slot_kinds.get(key) == "file":
+                    words = {tok.text for tok in prepared.tokens if tok.kind == "slotword"}
+                    if words and not (words & other_unmatched):
+                        continue
+                left.append(key)
+            return left
+        missing = covered(missing, t, only_t)
+        extra = covered(extra, q, only_q)
+        for key in sorted(set(qk) & set(tk)):
+            if qk[key].lower() != tk[key].lower():
+                bindings[key] = qk[key]
+        if bindings:
+            # the words of differing file names are the slot, not a content difference
+            for key in bindings:
+                for value in (qk[key], tk[key]):
+                    if q.slot_kinds.get(key) == "file":
+                        from .text import _canon_noun, _file_words
+                        slot_words.update(_canon_noun(w) for w in _file_words(value))
+        if missing or extra:
+            parts = []
+            if extra:
+                parts.append(f"goal has {', '.join(f'{k}={qk[k]!r}' for k in extra)}")
+            if missing:
+                parts.append(f"trace has {', '.join(f'{k}={tk[k]!r}' for k in missing)}")
+            return GateResult("slots", False, p.p_slot_kind, "different slots: " + "; ".join(parts)), bindings, slot_words
+        if bindings:
+            desc = ", ".join(f"{k}: {tk[k]!r} -> {v!r}" for k, v in bindings.items())
+            return GateResult("slots", True, p.p_slot_value,
+                              f"differs only in slot values ({desc}); substitution required"), bindings, slot_words
+        return GateResult("slots", True, 0.0, "same slots" if qk else "no slots"), bindings, slot_words
+
+    def _content_gate(self, qw: dict[str, float], tw: dict[str, float], qk: dict[str, str],
+                      tk: dict[str, str], only_q: set[str], only_t: set[str],
+                      identical: bool = False) -> GateResult:
+        p = self.params
+        only_q = {w for w in only_q if qk.get(w) in CONTENT_KINDS}
+        only_t = {w for w in only_t if tk.get(w) in CONTENT_KINDS}
+        q_total = sum(v for w, v in qw.items() if qk.get(w) in CONTENT_KINDS) or 1.0
+        t_total = sum(v for w, v in tw.items() if tk.get(w) in CONTENT_KINDS) or 1.0
+        uq = sum(qw[w] for w in only_q) / q_total
+        ut = sum(tw[w] for w in only_t) / t_total
+        # A question word on one side only asks something else ("how do I delete" is not
+        # "delete"; "why is it frozen" is not "freeze it"); a non-generic word carrying a
+        # large share of its side is a different object.
+        strong_q = sorted(w for w in only_q if w in STRONG_QWORDS or
+                          (qk[w] != "generic" and qw[w] / q_total > p.content_max_single))
+        strong_t = sorted(w for w in only_t if w in STRONG_QWORDS or
+                          (tk[w] != "generic" and tw[w] / t_total > p.content_max_single))
+        shared = [w for w in qw if w in tw and qk.get(w) in EVIDENCE_KINDS]
+        if len(shared) < p.min_shared and not (identical and shared):
+            return GateResult("content", False, p.p_content,
+                              "no content word in common" if not shared else
+                              f"too little in common ({', '.join(sorted(shared))})")
+        if uq <= p.content_max_unmatched and ut <= p.content_max_unmatched and not strong_q and not strong_t:
+            return GateResult("content", True, 0.0,
+                              "same content words" if not only_q and not only_t else
+                              f"only minor words differ ({', '.join(sorted(only_q | only_t))})")
+        parts = []
+        if only_q:
+            parts.append(f"goal only: {', '.join(sorted(only_q))}")
+        if only_t:
+            parts.append(f"trace only: {', '.join(sorted(only_t))}")
+        return GateResult("content", False, p.p_content, "; ".join(parts))
+
+    def _track_gate(self, entry: Any) -> GateResult:
+        outcome = str(_get(entry, "outcome", "") or "").lower()
+        failures = int(_get(entry, "failure_count", 0) or 0)
+        successes = int(_get(entry, "success_count", 0) or 0)
+        if outcome in {"failure", "failed", "error"}:
+            return GateResult("track_record", False, self.params.p_track, "the recorded run failed")
+        if failures and failures >= successes:
+            return GateResult("track_record", False, self.params.p_track,
+                              f"{failures} failures vs {successes} successes")
+        return GateResult("track_record", True, 0.0,
+                          f"{successes} successes, {failures} failures" if successes or failures else "no history")
+
+    def _margin_gate(self, scored: list[Candidate], groups: list[_Group]) -> None:
+        """Lower the best candidate when a different task scores almost as high."""
+        p = self.params
+        best, bgroup = scored[0], groups[0]
+        bw = self._group_weights(bgroup)
+        rival = None
+        for cand, group in zip(scored[1:], groups[1:]):
+            if best.confidence - cand.confidence >= p.margin_min:
+                break
+            sim = self._base(bgroup.prepared, bw, group.prepared, self._group_weights(group))[0]
+            if sim < p.margin_same_task:
+                rival = cand
+                break
+        if rival is None:
+            best.gates.append(GateResult("margin", True, 0.0, "no close rival task"))
+            return
+        gap = best.confidence - rival.confidence
+        best.gates.append(GateResult("margin", False, p.p_margin,
+                                     f"rival task {rival.goal!r} within {gap:.2f}"))
+        best.confidence = max(0.0, best.confidence - p.p_margin)
+
+    # ---- decision ------------------------------------------------------------------------
+    def decide(self, goal: str) -> MatchDecision:
+        """Best candidate as a decision (mode is left to ``modes.select_mode``)."""
+        import time
+
+        start = time.perf_counter()
+        q = prepare(goal)
+        scored = self._score_all(q)
+        decision = MatchDecision(goal=goal)
+        decision.candidates = [(c.trace_id, c.goal, c.confidence) for c in scored[: self.config.candidates]]
+        if scored:
+            best = scored[0]
+            decision.confidence = best.confidence
+            decision.trace_id = best.trace_id
+            decision.matched_goal = best.goal
+            decision.gates = list(best.gates)
+            decision.slot_bindings = dict(best.slot_bindings)
+            decision.crystallized_tool = _get(best.entry, "crystallized_tool", None) or None
+            failed = best.failed_gates
+            if failed:
+                decision.reason = (f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
+                                   + "; ".join(f"{g.name} ({g.reason})" for g in failed))
+            else:
+                decision.reason = f"best match {best.goal!r} at {best.confidence:.2f}; all gates passed"
+        else:
+            decision.reason = "no stored trace shares a word with this goal"
+        decision.latency_ms = (time.perf_counter() - start) * 1000
+        return decision

@@ -1,0 +1,157 @@
+"""Mode selection (AUTO): the cheapest mode that is safe for a goal.
+
+Order of preference (DESIGN §1), each subject to its ``execution.enable_*`` toggle:
+
+1. **CRYSTALLIZED**: the matched trace has a crystallized tool and FOLLOWER-level confidence
+   (confidence >= ``learning.follower_threshold`` and every gate passed).
+2. **FOLLOWER**: confidence >= ``learning.follower_threshold`` and every gate passed.
+3. **MIXED**: confidence >= ``learning.mixed_threshold`` (the LLM sees the trace as an example
+   and may confirm, adapt or reject it).
+4. **ORCHESTRATOR**: a genuinely multi-step goal (:func:`is_multi_step`).
+5. **LEARNER**: everything else.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Callable
+
+from ..config import LLMOSConfig
+from ..errors import UsageError
+from .matcher import MatchDecision, Matcher
+from .text import PreparedGoal, prepare, require_goal
+
+MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
+_TOGGLES = {"CRYSTALLIZED": "enable_crystallized", "FOLLOWER": "enable_follower",
+            "MIXED": "enable_mixed", "ORCHESTRATOR": "enable_orchestrator"}
+
+# Explicit sequencing: "then", "after that", "afterwards", "finally", "once done", "next,".
+_SEQUENCE = re.compile(
+    r"\b(?:and\s+then|then|after\s+that|afterwards|afterward|finally|subsequently|once\s+(?:that\s+is\s+|it\s+is\s+)?done|"
+    r"when\s+(?:that\s+is\s+|it\s+is\s+)?(?:done|finished)|next\s*,|followed\s+by)\b",
+    re.IGNORECASE)
+# Numbered or bulleted steps: "1. ... 2. ...", "1) ... 2) ...", "step 1 ... step 2", "- a\n- b".
+_NUMBERED = re.compile(r"(?:^|\s|\n)(?:\d{1,2}[.)]|step\s+\d+\s*[:.)-]?|[-*•]\s)", re.IGNORECASE)
+_ORDINALS = re.compile(r"\bfirst(?:ly)?\b.*\b(?:then|second(?:ly)?|next|finally|after)\b", re.IGNORECASE | re.DOTALL)
+
+
+def _action_clauses(prepared: PreparedGoal) -> list[tuple[frozenset[str], bool]]:
+    """(verb classes, has object) of every clause that has an action verb of its own."""
+    out = []
+    for clause in prepared.clauses():
+        verbs = frozenset(t.text for t in clause if t.kind == "verb" and t.main and not t.negated)
+        if not verbs:
+            continue
+        has_object = any(t.kind in {"word", "tech", "slot", "slotword", "generic"} or
+                         (t.kind == "verb" and not t.main) for t in clause)
+        out.append((verbs, has_object))
+    return out
+
+
+def is_multi_step(goal: str) -> bool:
+    """True for a goal that asks for two or more actions in sequence.
+
+    Not a substring test for "and": it needs at least two clauses, each with an action verb of
+    its own (different actions), at least one of them with an object ("Research AI trends and
+    write a report" is two steps; "Count the lines of code and comments" is one: the second
+    clause has no verb). Numbered steps count when they hold two actions.
+    """
+    goal = require_goal(goal)
+    prepared = prepare(goal)
+    clauses = _action_clauses(prepared)
+    if len(clauses) < 2:
+        return False
+    if not any(has_object for _verbs, has_object in clauses):
+        return False
+    classes = [verbs for verbs, _ in clauses]
+    distinct = len({frozenset(v) for v in classes}) >= 2
+    if distinct:
+        return True
+    # The same action twice ("copy a to b, then copy c to d") is still two steps when the goal
+    # says so explicitly and each clause has its own object.
+    explicit = bool(_SEQUENCE.search(goal) or len(_NUMBERED.findall(goal)) >= 2 or _ORDINALS.search(goal))
+    return explicit and sum(1 for _v, obj in clauses if obj) >= 2
+
+
+def _enabled(config: LLMOSConfig, mode: str) -> bool:
+    toggle = _TOGGLES.get(mode)
+    return True if toggle is None else bool(getattr(config.execution, toggle))
+
+
+def select_mode(goal: str, matcher: Matcher, config: LLMOSConfig, *,
+                crystallized: Callable[[str], str | None] | None = None,
+                forced_mode: str = "auto") -> MatchDecision:
+    """Decide how to run *goal*; the returned decision carries the mode and why.
+
+    ``crystallized(trace_id)`` may return the name of a crystallized tool that is really
+    available for that trace (default: the trace's ``crystallized_tool`` field).
+    ``forced_mode`` ("auto" or a mode name) overrides AUTO; forcing a disabled mode or a
+    mode that needs a trace when there is none is a :class:`UsageError`.
+    A goal of only whitespace or punctuation is a :class:`UsageError`.
+    """
+    start = time.perf_counter()
+    goal = require_goal(goal)
+    forced = (forced_mode or "auto").strip().upper()
+    if forced != "AUTO" and forced not in MODES:
+        raise UsageError(f"unknown mode {forced_mode!r} (choose auto or one of {', '.join(m.lower() for m in MODES)})")
+    learning = config.learning
+    decision = matcher.decide(goal)
+    decision.multi_step = is_multi_step(goal)
+    tool = None
+    if decision.trace_id is not None:
+        tool = crystallized(decision.trace_id) if crystallized is not None else decision.crystallized_tool
+    decision.crystallized_tool = tool or None
+    follower_level = (decision.trace_id is not None and decision.gates_passed
+                      and decision.confidence >= learning.follower_threshold)
+    match = decision.reason
+
+    if forced != "AUTO":
+        if not _enabled(config, forced):
+            raise UsageError(f"mode {forced} is disabled (execution.{_TOGGLES[forced]} is false)")
+        if forced in {"FOLLOWER", "MIXED", "CRYSTALLIZED"} and decision.trace_id is None:
+            raise UsageError(f"mode {forced} needs a stored trace, and none matches this goal")
+        if forced == "CRYSTALLIZED" and not decision.crystallized_tool:
+            raise UsageError("mode CRYSTALLIZED needs a crystallized tool, and the matched trace has none")
+        decision.mode = forced
+        decision.reason = f"{forced} forced by the user; {match}"
+        decision.latency_ms = (time.perf_counter() - start) * 1000
+        return decision
+
+    disabled: list[str] = []
+    mode: str | None = None
+    if follower_level and decision.crystallized_tool:
+        if _enabled(config, "CRYSTALLIZED"):
+            mode = "CRYSTALLIZED"
+            decision.reason = f"crystallized tool {decision.crystallized_tool!r} covers it; {match}"
+        else:
+            disabled.append("CRYSTALLIZED")
+    if mode is None and follower_level:
+        if _enabled(config, "FOLLOWER"):
+            mode = "FOLLOWER"
+            decision.reason = (f"replay: confidence {decision.confidence:.2f} >= "
+                               f"{learning.follower_threshold:.2f}; {match}")
+        else:
+            disabled.append("FOLLOWER")
+    if (mode is None and decision.trace_id is not None
+            and decision.confidence >= learning.mixed_threshold):
+        if _enabled(config, "MIXED"):
+            mode = "MIXED"
+            decision.reason = (f"guided: confidence {decision.confidence:.2f} >= "
+                               f"{learning.mixed_threshold:.2f} but not a safe replay; {match}")
+        else:
+            disabled.append("MIXED")
+    if mode is None and decision.multi_step:
+        if _enabled(config, "ORCHESTRATOR"):
+            mode = "ORCHESTRATOR"
+            decision.reason = f"multi-step goal: several actions in sequence; {match}"
+        else:
+            disabled.append("ORCHESTRATOR")
+    if mode is None:
+        mode = "LEARNER"
+        decision.reason = f"novel goal; {match}"
+    decision.mode = mode
+    if disabled:
+        decision.reason += f" ({', '.join(disabled)} disabled by config)"
+    decision.latency_ms = (time.perf_counter() - start) * 1000
+    return decision

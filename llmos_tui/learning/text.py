@@ -1,0 +1,729 @@
+"""Goal preprocessing for the matcher: tokens, verb classes, negation, technology, slots.
+
+``prepare(goal)`` turns a goal into a :class:`PreparedGoal`: canonical tokens (light stemming,
+a synonym map for action verbs and a few generic computing words; articles and politeness
+dropped; function words, question words and grammatical person kept as weak evidence), the
+action-verb classes it uses (and which of them head a clause), what it negates, which
+technologies it names, its sentence type (order or yes/no question), tense, and its slots.
+Everything here is generic English/computing vocabulary; nothing is tuned to a data set.
+
+Slot values are replaced by placeholders (``<number>``, ``<url>``, ...) so that two goals that
+differ only in a value still share their tokens; the values themselves travel in ``slots``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+
+from ..errors import UsageError
+from .slots import PROGRAMMING_LANGUAGES, SlotSpan, find_slots, number_keys
+
+# ---- vocabularies -------------------------------------------------------------------------
+
+#: Words dropped outright: articles and politeness.
+DROP_WORDS = frozenset("""
+a an the please pls plz kindly just really actually basically simply um uh
+""".split())
+
+#: Question words: they often decide what is asked ("when" vs "how" to change the oil).
+QUESTION_WORDS = frozenset("what when where who whom whose why how which".split())
+
+#: Grammatical person: "what will you call me" is not "what should I call you".
+FIRST_PERSON = frozenset("i me my mine myself we us our ours ourselves".split())
+SECOND_PERSON = frozenset("you your yours yourself yourselves u ur".split())
+
+#: Verbs without an action class of their own ("get the list", "put bread on the list"): a goal
+#: that uses one is not "verbless".
+LIGHT_FUNCTION_VERBS = frozenset("get got gets give put take keep bring grab".split())
+
+#: Function words: kept as weak evidence (they separate "that is right" from "are you okay
+#: right now"), never a content difference on their own.
+STOP_WORDS = LIGHT_FUNCTION_VERBS | frozenset("""
+this that these those there here it its they them their theirs he him his she her hers one ones
+is am are was were be been being do does did doing done have has had having will would shall
+should can could may might must ought
+of in on at by for with from to into onto over under below above about after before between
+through during via per up down out off as than like so such too very also only
+again ever even still already yet now then once
+and or nor if else while
+want wanna need needs like let lets going gonna getting gives gave giving puts try trying
+some any all every each both either other another same own much many more most few
+lot lots bit something anything everything someone anyone everyone thing things stuff way able
+sure using within inside whether know wonder
+""".split()) | QUESTION_WORDS | FIRST_PERSON | SECOND_PERSON | DROP_WORDS
+# "not", "no", "never", "without" are negation cues, handled before stop words are dropped.
+
+
+#: Request frames stripped at the start of a goal ("can you ...", "I want you to ...").
+_REQUEST_FRAMES = re.compile(
+    r"^(?:(?:hey|hi|ok|okay|so|now),?\s+)?(?:please\s+)?"
+    r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:help\s+me\s+(?:to\s+)?)?"
+    r"|i\s+(?:want|need|would\s+like|'d\s+like|wish)\s+(?:you\s+)?to\s+"
+    r"|i'd\s+like\s+(?:you\s+)?to\s+"
+    r"|help\s+me\s+(?:to\s+)?"
+    r"|(?:go\s+ahead\s+and|let's|lets)\s+)"
+)
+
+#: Words that carry little task identity: they count, but little.
+GENERIC_WORDS = frozenset("""
+simple small quick basic short brief little tiny big large new current latest recent newest
+nice good proper complete full whole entire main entire default existing given certain
+program script code app application tool utility file files folder thing project repo
+version
+""".split())
+
+#: action-verb classes: canonical class -> words (already lower case; stems are derived).
+VERB_CLASSES: dict[str, tuple[str, ...]] = {
+    "create": ("create", "make", "build", "write", "generate", "produce", "compose", "draft",
+               "author", "craft", "implement", "develop", "scaffold", "setup", "construct",
+               "initialize", "init", "bootstrap"),
+    "delete": ("delete", "remove", "erase", "rm", "destroy", "wipe", "purge", "drop", "unlink",
+               "trash", "discard", "eliminate", "del", "clear", "rmdir", "deletion", "removal"),
+    "clean": ("clean", "cleanup", "tidy", "prune", "free", "declutter", "vacuum"),
+    "update": ("update", "edit", "modify", "change", "alter", "adjust", "rewrite", "revise",
+               "refactor", "tweak", "amend", "patch", "replace", "reword", "improve"),
+    "fix": ("fix", "repair", "debug", "resolve", "troubleshoot", "diagnose"),
+    "rename": ("rename",),
+    "show": ("show", "display", "list", "print", "view", "see", "tell", "check", "inspect", "cat",
+             "output", "read", "look", "echo", "dump", "lookup"),
+    "search": ("find", "search", "locate", "grep", "seek", "discover", "identify", "detect", "scan"),
+    "count": ("count", "tally", "howmany", "enumerate"),
+    "summarize": ("summarize", "summarise", "summary", "recap", "tldr", "digest", "condense",
+                  "synopsis", "summarization", "summarisation"),
+    "explain": ("explain", "describe", "clarify", "define", "definition", "explanation",
+                "description", "meaning", "mean"),
+    "run": ("run", "execute", "start", "launch", "invoke", "trigger", "begin", "serve", "boot",
+            "spinup", "exec", "kickoff", "rerun", "restart", "resume"),
+    "stop": ("stop", "kill", "terminate", "halt", "end", "shutdown", "abort", "quit", "exit",
+             "pause", "suspend", "interrupt"),
+    "cancel": ("cancel", "cancellation", "unsubscribe", "unbook"),
+    "test": ("test", "verify", "validate", "assert", "unittest", "makesure", "testing"),
+    "format": ("format", "prettify", "beautify", "reformat", "indent", "lint"),
+    "convert": ("convert", "transform", "export", "transcode", "conversion", "turn"),
+    "import": ("import", "ingest", "load"),
+    "translate": ("translate", "translation"),
+    "compress": ("compress", "zip", "gzip", "tar", "pack", "bundle", "compression"),
+    "extract": ("extract", "decompress", "unzip", "untar", "unpack", "unarchive", "extraction"),
+    "backup": ("backup", "archive", "snapshot"),
+    "restore": ("restore", "recover", "revert", "rollback", "undo", "reset", "recovery",
+                "reinstate"),
+    "copy": ("copy", "duplicate", "clone", "cp", "replicate", "mirror"),
+    "move": ("move", "mv", "relocate"),
+    "send": ("send", "email", "mail", "message", "post", "notify", "forward", "share", "text",
+             "tweet", "dm"),
+    "download": ("download", "fetch", "pull", "retrieve", "scrape", "crawl", "wget", "curl"),
+    "upload": ("upload", "push", "publish", "submit"),
+    "deploy": ("deploy", "release", "ship", "rollout"),
+    "install": ("install", "installation", "reinstall"),
+    "uninstall": ("uninstall", "deinstall"),
+    "add": ("add", "insert", "append", "include", "attach", "addition"),
+    "open": ("open",),
+    "close": ("close",),
+    "enable": ("enable", "activate", "turnon", "switchon", "unmute", "allow"),
+    "disable": ("disable", "deactivate", "turnoff", "switchoff", "mute", "silence"),
+    "lock": ("lock", "freeze", "block", "ban"),
+    "unlock": ("unlock", "unfreeze", "unblock", "unban"),
+    "encrypt": ("encrypt", "encode", "encryption", "hash"),
+    "decrypt": ("decrypt", "decode", "decryption"),
+    "analyze": ("analyze", "analyse", "analysis", "examine", "evaluate", "assess", "profile",
+                "benchmark", "measure", "investigate", "study", "research"),
+    "review": ("review", "audit", "critique", "proofread"),
+    "compare": ("compare", "diff", "comparison", "contrast"),
+    "sort": ("sort", "rank", "arrange", "reorder"),
+    "merge": ("merge", "combine", "join", "concatenate", "concat", "unify"),
+    "split": ("split", "divide", "separate", "chunk"),
+    "increase": ("increase", "raise", "boost", "accelerate", "louder", "higher", "maximize"),
+    "decrease": ("decrease", "reduce", "lower", "decelerate", "quieter", "minimize", "shrink"),
+    "plot": ("plot", "chart", "graph", "visualize", "visualise", "draw"),
+    "calculate": ("calculate", "compute", "calculation", "solve", "evaluate"),
+    "schedule": ("schedule", "book", "reserve", "plan", "reservation", "booking"),
+    "buy": ("buy", "purchase", "order"),
+    "pay": ("pay", "payment"),
+    "set": ("set", "configure", "config", "configuration"),
+    "commit": ("commit",),
+    "login": ("login", "signin", "logon", "authenticate"),
+    "logout": ("logout", "signout", "logoff"),
+}
+
+#: Pairs of classes whose actions undo or contradict each other.
+OPPOSED = {frozenset(p) for p in [
+    ("create", "delete"), ("add", "delete"), ("run", "stop"), ("install", "uninstall"),
+    ("enable", "disable"), ("lock", "unlock"), ("encrypt", "decrypt"), ("compress", "extract"),
+    ("backup", "restore"), ("upload", "download"), ("open", "close"), ("login", "logout"),
+    ("schedule", "cancel"), ("buy", "cancel"), ("create", "cancel"), ("import", "convert"),
+    ("create", "clean"), ("install", "delete"), ("run", "cancel"), ("create", "restore"),
+    ("increase", "decrease"),
+]}
+
+#: Verb classes that a goal without any verb ("python fizzbuzz program", "git status") implies.
+IMPLIED_CLASSES = frozenset({"create", "show", "run"})
+
+#: Classes that are "light": "write a summary" means "summarize", "make a backup" means "back up".
+LIGHT_VERBS = frozenset({"write", "make", "create", "give", "do", "produce", "generate",
+                         "provide", "prepare", "perform", "take", "build"})
+#: Adjectives that may stand between a light verb and its action noun ("a short summary").
+LIGHT_ADJECTIVES = frozenset("""
+simple small quick basic short brief little tiny big large new full complete detailed proper
+nice good whole entire daily weekly monthly overall final concise thorough clean fresh
+""".split())
+
+#: Multi-word phrases rewritten before tokenising (generic English phrasal verbs).
+PHRASES: tuple[tuple[str, str], ...] = (
+    (r"\bback(?:ing|ed|s)? up\b", "backup"), (r"\bset(?:ting|s)? up\b", "setup"),
+    (r"\bshut(?:ting|s)? down\b", "shutdown"), (r"\bturn(?:ing|ed|s)? off\b", "turnoff"),
+    (r"\bturn(?:ing|ed|s)? (?:it |that |this )?up\b", "increase"),
+    (r"\bturn(?:ing|ed|s)? (?:it |that |this )?down\b", "decrease"),
+    (r"\bspeed(?:ing|s)? up\b", "accelerate"), (r"\bslow(?:ing|ed|s)? down\b", "decelerate"),
+    (r"\bswitch(?:ing|ed|es)? off\b", "switchoff"), (r"\bturn(?:ing|ed|s)? on\b", "turnon"),
+    (r"\bswitch(?:ing|ed|es)? on\b", "switchon"), (r"\blook(?:ing|ed|s)? up\b", "lookup"),
+    (r"\blook(?:ing|ed|s)? for\b", "find"), (r"\bfind(?:ing|s)? out\b", "find"),
+    (r"\bfigur(?:e|ing|ed|es) out\b", "find"), (r"\bclean(?:ing|ed|s)? up\b", "cleanup"),
+    (r"\bget(?:ting|s)? rid of\b", "delete"), (r"\btear(?:ing|s)? down\b", "delete"),
+    (r"\bspin(?:ning|s)? up\b", "spinup"), (r"\bkick(?:ing|ed|s)? off\b", "kickoff"),
+    (r"\bfre(?:e|eing|ed|es) up\b", "free"), (r"\blog(?:ging|ged|s)? in(?:to)?\b", "login"),
+    (r"\bsign(?:ing|ed|s)? in(?:to)?\b", "signin"), (r"\blog(?:ging|ged|s)? out\b", "logout"),
+    (r"\bsign(?:ing|ed|s)? out\b", "signout"), (r"\bhow many\b", "howmany"),
+    (r"\bmake sure\b", "makesure"), (r"\bto-?do\b", "todo"), (r"\bcheck(?:ing|ed|s)? out\b", "checkout"),
+    (r"\bpick(?:ing|ed|s)? up\b", "pickup"), (r"\bwrite(?:s)? down\b", "note"),
+    (r"\bturn(?:ing|ed|s)? (?=\w+ into\b)", "convert "),
+    (r"\bcode ?base\b", "code"), (r"\bsource code\b", "code"),
+)
+
+#: Synonyms for non-verb words (generic computing vocabulary) -> canonical.
+SYNONYMS: dict[str, str] = {
+    "directory": "folder", "dir": "folder", "directories": "folder",
+    "repository": "repo", "repositories": "repo",
+    "documentation": "docs", "doc": "docs", "document": "doc",
+    "application": "app", "programme": "program",
+    "function": "func", "method": "func",
+    "web": "http", "website": "site", "webpage": "page",
+    "picture": "image", "photo": "image", "img": "image", "pic": "image",
+    "primes": "prime", "haikus": "haiku",
+    "commandline": "cli", "terminal": "shell", "console": "shell",
+    "db": "database", "dbs": "database",
+    "config": "configuration", "cfg": "configuration", "settings": "configuration",
+    "vacation": "vacation", "pto": "vacation",
+    "automobile": "car", "vehicle": "car",
+    "auto": "car",
+}
+
+#: Technology words: formats, tools and platforms (programming languages come from slots.py).
+TECH_WORDS: dict[str, str] = {
+    **{k: v for k, v in PROGRAMMING_LANGUAGES.items() if k not in {"c", "r", "go", "py", "ts", "js"}},
+    "json": "json", "jsonl": "json", "csv": "csv", "tsv": "tsv", "yaml": "yaml", "yml": "yaml",
+    "toml": "toml", "xml": "xml", "markdown": "markdown", "pdf": "pdf", "excel": "excel",
+    "xlsx": "excel", "parquet": "parquet", "sqlite": "sqlite", "protobuf": "protobuf",
+    "docker": "docker", "kubernetes": "kubernetes", "k8s": "kubernetes", "podman": "podman",
+    "npm": "npm", "yarn": "yarn", "pnpm": "pnpm", "pip": "pip", "conda": "conda",
+    "poetry": "poetry", "cargo": "cargo", "maven": "maven", "gradle": "gradle",
+    "pytest": "pytest", "unittest": "unittest", "jest": "jest", "mocha": "mocha",
+    "black": "black", "ruff": "ruff", "flake8": "flake8", "pylint": "pylint", "mypy": "mypy",
+    "prettier": "prettier", "eslint": "eslint", "isort": "isort",
+    "flask": "flask", "django": "django", "fastapi": "fastapi", "react": "react", "vue": "vue",
+    "angular": "angular", "svelte": "svelte", "express": "express", "rails": "rails",
+    "postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mongodb": "mongodb",
+    "mongo": "mongodb", "redis": "redis", "nginx": "nginx", "apache": "apache",
+    "aws": "aws", "gcp": "gcp", "azure": "azure", "terraform": "terraform", "ansible": "ansible",
+    "git": "git", "svn": "svn", "mercurial": "mercurial", "github": "github", "gitlab": "gitlab",
+    "linux": "linux", "windows": "windows", "macos": "macos", "ubuntu": "ubuntu",
+    "debian": "debian", "ssh": "ssh", "ftp": "ftp", "http": "http", "https": "https",
+    "tcp": "tcp", "udp": "udp", "grpc": "grpc", "graphql": "graphql", "rest": "rest",
+    "pandas": "pandas", "numpy": "numpy", "matplotlib": "matplotlib", "pytorch": "pytorch",
+    "tensorflow": "tensorflow", "sklearn": "sklearn", "jupyter": "jupyter",
+    "tar": "tar", "zip": "zip", "gzip": "gzip", "tar.gz": "tar.gz", "tgz": "tar.gz", "vim": "vim", "emacs": "emacs",
+    "vscode": "vscode", "make": "make", "cmake": "cmake", "webpack": "webpack", "vite": "vite",
+}
+#: "Families" of tech words: a swap inside one family is a different task ("Python" -> "Rust").
+_FORMATS = {"json", "csv", "tsv", "yaml", "toml", "xml", "markdown", "pdf", "excel", "parquet",
+            "sqlite", "protobuf", "html", "text", "zip", "tar.gz", "bzip2", "xz", "7z", "rar", "tar",
+            "gzip"}
+_LANGS = set(PROGRAMMING_LANGUAGES.values())
+TECH_AMBIGUOUS = {"black", "rest", "make", "express", "apache", "tar", "zip", "http", "git"}
+
+#: File extension -> the technology it implies (used only to detect a swap: data.json vs csv).
+EXT_TECH = {"py": "python", "js": "javascript", "ts": "typescript", "rs": "rust", "go": "go",
+            "java": "java", "rb": "ruby", "php": "php", "c": "c", "cpp": "c++", "cs": "c#",
+            "sh": "shell", "json": "json", "jsonl": "json", "csv": "csv", "tsv": "tsv",
+            "yaml": "yaml", "yml": "yaml", "toml": "toml", "xml": "xml", "md": "markdown",
+            "pdf": "pdf", "xlsx": "excel", "xls": "excel", "html": "html", "htm": "html",
+            "parquet": "parquet", "sqlite": "sqlite", "db": "sqlite", "txt": "text",
+            "zip": "zip", "gz": "tar.gz", "tgz": "tar.gz", "bz2": "bzip2", "xz": "xz", "7z": "7z",
+            "rar": "rar"}
+
+NEGATION_CUES = ("do not", "don't", "dont", "does not", "doesn't", "did not", "didn't", "not",
+                 "never", "without", "no", "except", "excluding", "but not", "avoid",
+                 "instead of", "rather than", "skip", "nothing", "none", "neither", "nor",
+                 "cannot", "can't", "won't", "shouldn't", "mustn't", "isn't", "aren't")
+
+_CONTRACTIONS = [
+    (r"\bcan't\b", "can not"), (r"\bwon't\b", "will not"), (r"\bshan't\b", "shall not"),
+    (r"\b(\w+)n't\b", r"\1 not"), (r"\b(\w+)'re\b", r"\1 are"), (r"\b(\w+)'ve\b", r"\1 have"),
+    (r"\b(\w+)'ll\b", r"\1 will"), (r"\b(\w+)'d\b", r"\1 would"), (r"\bi'm\b", "i am"),
+    (r"\b(what|where|who|how|that|there|it|here|when|why)'s\b", r"\1 is"), (r"'s\b", ""),
+    (r"\bdont\b", "do not"), (r"\bcant\b", "can not"), (r"\bwont\b", "will not"),
+]
+_CONTRACTIONS_RE = [(re.compile(p), r) for p, r in _CONTRACTIONS]
+_CONTRACTION_HINT = re.compile(r"'|\b(?:dont|cant|wont)\b")
+# All phrases in one alternation: one pass over the text instead of one per phrase.
+_PHRASES_ONE = re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _r) in enumerate(PHRASES)))
+_PHRASE_REPL = {f"p{i}": r for i, (_p, r) in enumerate(PHRASES)}
+
+
+def _rewrite_phrases(body: str) -> str:
+    return _PHRASES_ONE.sub(lambda m: _PHRASE_REPL[m.lastgroup], body)
+
+# Clause boundaries: punctuation, coordinators and sequencing words.
+CLAUSE_BREAKS = frozenset({"and", "then", "but", "or", "also", "afterwards", "afterward",
+                           "finally", "lastly", "plus", "while", "before", "after",
+                           "once", "when", "if", "where"})
+_SUBORDINATORS = frozenset({"that", "which", "who", "whom", "whose", "to", "for", "so", "where",
+                            "how", "what", "when", "by", "of", "about", "on", "with"})
+_TOKEN_RE = re.compile(r"\x00\d+\x00|[a-z0-9][a-z0-9+#]*(?:[.'\-][a-z0-9]+)*|[.;,:!?()\[\]]")
+
+
+# ---- stemming ---------------------------------------------------------------------------------
+
+_IRREGULAR = {"wrote": "write", "written": "write", "made": "make", "built": "build",
+              "ran": "run", "running": "run", "began": "begin", "begun": "begin", "sent": "send",
+              "found": "find", "gave": "give", "given": "give", "took": "take", "taken": "take",
+              "shown": "show", "read": "read", "did": "do", "done": "do", "got": "get",
+              "children": "child", "people": "person", "men": "man", "women": "woman",
+              "data": "data", "analyses": "analysis", "indices": "index", "bought": "buy",
+              "paid": "pay", "kept": "keep", "left": "left", "lost": "lose", "set": "set",
+              "put": "put", "cut": "cut", "stopped": "stop", "stopping": "stop",
+              "was": "be", "were": "be", "is": "be", "are": "be", "has": "have", "had": "have"}
+_VOWELS = set("aeiouy")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light, deterministic English stemmer (plural, -ing, -ed, final -e)."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    w = word
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith("sses"):
+        w = w[:-2]
+    elif w.endswith("es") and len(w) > 4 and w[-3] in "sxz" or w.endswith(("ches", "shes")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "ys")) and len(w) > 3:
+        w = w[:-1]
+    for suffix in ("ing", "ed"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            base = w[: -len(suffix)]
+            if not (_VOWELS & set(base)):
+                break
+            if len(base) >= 3 and base[-1] == base[-2] and base[-1] not in "lsz":
+                base = base[:-1]
+            w = base
+            break
+    if w.endswith("e") and len(w) > 4:
+        w = w[:-1]
+    if w.endswith("y") and len(w) > 4 and w[-2] not in _VOWELS:
+        w = w[:-1] + "i"
+    return w
+
+
+def _build_verb_lookup() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for cls, words in VERB_CLASSES.items():
+        for w in words:
+            table.setdefault(w, cls)
+            table.setdefault(stem(w), cls)
+    return table
+
+
+VERB_LOOKUP = _build_verb_lookup()
+_LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_VERBS) | LIGHT_VERBS
+_STOP_STEMS = frozenset(stem(w) for w in STOP_WORDS) | STOP_WORDS
+_GENERIC_STEMS = frozenset(stem(w) for w in GENERIC_WORDS) | GENERIC_WORDS
+_SYNONYM_STEMS = {stem(k): v for k, v in SYNONYMS.items()} | SYNONYMS
+_NEG_SINGLE = frozenset({"not", "never", "without", "no", "except", "excluding", "avoid", "skip",
+                         "nothing", "none", "neither", "nor"})
+
+
+# ---- the prepared goal ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One canonical token of a goal."""
+
+    text: str            # canonical form ("create", "calculator", "<number>", "python")
+    kind: str            # "verb" | "tech" | "slot" | "generic" | "word"
+    clause: int          # index of the clause it belongs to
+    main: bool = False   # a verb heading its clause (not inside "that ..." / "to ...")
+    negated: bool = False
+    raw: str = ""
+
+
+@dataclass(frozen=True)
+class PreparedGoal:
+    """A goal preprocessed for matching (built once per trace, held in memory)."""
+
+    text: str
+    tokens: tuple[Token, ...]
+    slots: dict[str, str] = field(default_factory=dict)
+    slot_kinds: dict[str, str] = field(default_factory=dict)   # key -> kind
+    implied_tech: frozenset[str] = frozenset()                  # from file extensions
+    light_verb: bool = False      # uses get/put/give/take...: not a verbless goal
+    polar_question: bool = False  # "did I ...?", "is there ...?": asks, does not order
+    past: bool = False            # "when did I change the oil" looks back, not ahead
+
+    # ---- views used by the matcher --------------------------------------------------------
+    @cached_property
+    def words(self) -> tuple[str, ...]:
+        """Canonical non-negated tokens (negated ones carry a ``!`` prefix)."""
+        return tuple(("!" + t.text) if t.negated else t.text for t in self.tokens)
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        """Kind of each distinct word in :attr:`words` (first occurrence wins)."""
+        out: dict[str, str] = {}
+        for tok, word in zip(self.tokens, self.words):
+            out.setdefault(word, tok.kind)
+        return out
+
+    @cached_property
+    def key(self) -> str:
+        """Sorted canonical tokens that carry the task (no function words): what rapidfuzz compares."""
+        return " ".join(sorted(w for t, w in zip(self.tokens, self.words) if t.kind in KEY_KINDS))
+
+    @cached_property
+    def verbs(self) -> frozenset[str]:
+        return frozenset(t.text for t in self.tokens if t.kind == "verb" and not t.negated)
+
+    @cached_property
+    def main_verbs(self) -> frozenset[str]:
+        return frozenset(t.text for t in self.tokens if t.kind == "verb" and t.main and not t.negated)
+
+    @cached_property
+    def negated(self) -> frozenset[str]:
+        return frozenset(t.text for t in self.tokens if t.negated)
+
+    @cached_property
+    def tech(self) -> frozenset[str]:
+        return frozenset(t.text for t in self.tokens if t.kind == "tech" and not t.negated)
+
+    @cached_property
+    def persons(self) -> tuple[str, ...]:
+        """Grammatical persons in order, runs collapsed: "can you call me" -> ("<you>", "<i>")."""
+        out: list[str] = []
+        for t in self.tokens:
+            if t.kind == "person" and (not out or out[-1] != t.text):
+                out.append(t.text)
+        return tuple(out)
+
+    @cached_property
+    def clause_count(self) -> int:
+        return len({t.clause for t in self.tokens})
+
+    def clauses(self) -> list[list[Token]]:
+        out: dict[int, list[Token]] = {}
+        for t in self.tokens:
+            out.setdefault(t.clause, []).append(t)
+        return [out[k] for k in sorted(out)]
+
+
+def normalize_text(goal: str) -> str:
+    """NFKC, lower case, typographic quotes straightened, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", goal)
+    text = text.replace("’", "'").replace("‘", "'").replace("`", "'")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def has_words(goal: str) -> bool:
+    return bool(re.search(r"[^\W_]", goal or ""))
+
+
+def require_goal(goal: object) -> str:
+    """Return *goal* stripped, or raise :class:`UsageError` for an empty/punctuation-only goal."""
+    if not isinstance(goal, str) or not has_words(goal):
+        raise UsageError("the goal is empty: give a goal with at least one word")
+    return goal.strip()
+
+
+def _slot_placeholder(span: SlotSpan) -> tuple[str, str]:
+    if span.kind == "language":
+        return span.value, "tech"
+    if span.kind == "file":
+        return "file", "slot"       # "README.md" is "the README file"
+    if span.kind == "path":
+        return "folder", "slot"
+    return f"<{span.kind}>", "slot"
+
+
+def _file_words(value: str) -> list[str]:
+    """The words of a file name without its extension ("README.md" -> ["readme"])."""
+    base = value.lower().rsplit("/", 1)[-1]
+    parts = base.split(".")
+    stem_part = parts[0] if parts[0] else (parts[1] if len(parts) > 1 else "")
+    return [w for w in re.split(r"[_\-\s]+", stem_part) if w and not w.isdigit()]
+
+
+@lru_cache(maxsize=200_000)
+def prepare(goal: str) -> PreparedGoal:
+    """Preprocess *goal*. Raises :class:`UsageError` for a goal without any word."""
+    goal = require_goal(goal)
+    text = normalize_text(goal)
+    spans = find_slots(text)
+    keyed = number_keys(spans)
+    slots = {k: s.value for k, s in keyed}
+    slot_kinds = {k: s.kind for k, s in keyed}
+    implied: set[str] = set()
+    # Replace slot spans by \x00i\x00 markers, keep the spans for their tokens.
+    pieces: list[str] = []
+    pos = 0
+    markers: list[tuple[SlotSpan, str]] = []
+    for key, span in keyed:
+        pieces.append(text[pos:span.start])
+        pieces.append(f" \x00{len(markers)}\x00 ")
+        markers.append((span, key))
+        pos = span.end
+        if span.kind == "file":
+            ext = span.value.lower().rsplit(".", 1)[-1]
+            if ext in EXT_TECH:
+                implied.add(EXT_TECH[ext])
+    pieces.append(text[pos:])
+    body = "".join(pieces).lower().strip()
+    body = _REQUEST_FRAMES.sub("", body)
+    if _CONTRACTION_HINT.search(body):
+        for pattern, repl in _CONTRACTIONS_RE:
+            body = pattern.sub(repl, body)
+    body = _rewrite_phrases(body)
+    body = re.sub(r"\bbut not\b", " , not ", body)
+    raw_tokens = _TOKEN_RE.findall(body)
+    tokens, light = _tokenize(raw_tokens, markers)
+    words = [w for w in raw_tokens if w[0].isalnum()]
+    polar = bool(words) and words[0] in POLAR_STARTERS and not (len(words) > 1 and words[1] in _NEG_SINGLE)
+    past = any(w in PAST_MARKERS for w in words)
+    # Renumber clauses densely.
+    remap = {c: i for i, c in enumerate(sorted({t.clause for t in tokens}))}
+    toks = tuple(Token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens)
+    return PreparedGoal(text=goal, tokens=toks, slots=slots, slot_kinds=slot_kinds,
+                        implied_tech=frozenset(implied), light_verb=light, polar_question=polar,
+                        past=past)
+
+
+class _State:
+    __slots__ = ("clause", "negating", "subordinate", "has_main", "pending_light", "light_fn")
+
+    def __init__(self) -> None:
+        self.clause = 0
+        self.negating = False
+        self.subordinate = False
+        self.has_main = False
+        self.pending_light: int | None = None
+        self.light_fn = False
+
+    def new_clause(self, tokens: list[Token], *, keep_negation: bool = False) -> None:
+        if tokens and tokens[-1].clause == self.clause:
+            self.clause += 1
+        if not keep_negation:
+            self.negating = False
+        self.subordinate = False
+        self.has_main = False
+        self.pending_light = None
+        self.light_fn = False
+
+
+def _tokenize(raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]) -> tuple[list[Token], bool]:
+    tokens: list[Token] = []
+    st = _State()
+    light = False
+    for i, raw in enumerate(raw_tokens):
+        if raw in ".;!?()[]," or raw == ":":
+            st.new_clause(tokens)
+            continue
+        if raw.startswith("\x00"):
+            span, _key = markers[int(raw.strip("\x00"))]
+            placeholder, kind = _slot_placeholder(span)
+            tokens.append(Token(placeholder, kind, st.clause, negated=st.negating, raw=span.value))
+            if span.kind == "file":
+                for w in _file_words(span.value):
+                    tokens.append(Token(_canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w))
+            continue
+        if raw in CLAUSE_BREAKS and (tokens or raw not in _LEADING_OK):
+            # "and" inside a negated clause keeps the negation ("without tests and docs").
+            st.new_clause(tokens, keep_negation=raw in {"and", "or", "nor"})
+            if raw in QUESTION_WORDS:
+                tokens.append(Token(raw, "qword", st.clause, raw=raw))
+                st.subordinate = True
+            continue
+        if raw in _NEG_SINGLE:
+            st.negating = True
+            tokens.append(Token("not", "negation", st.clause, raw=raw))
+            continue
+        if raw in DROP_WORDS:
+            continue
+        if raw in _SUBORDINATORS:
+            st.subordinate = True
+        if raw in LIGHT_FUNCTION_VERBS:
+            light = True
+        canon, kind = _canon_word(raw)
+        if kind == "stop":
+            tokens.append(_function_token(raw, st))
+            if raw in _LIGHT_FN_NOMINAL and not any(t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS
+                                                    for t in tokens):
+                st.light_fn = True
+            continue
+        if kind == "verb":
+            prev = _prev_word(raw_tokens, i)
+            has_content = any(t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS for t in tokens)
+            participle = raw.endswith("ing") and has_content and prev not in NOUN_MARKERS
+            nominal = raw in VERB_LOOKUP_NOUNS
+            # A light verb followed by an action noun ("write a summary") gives way to it.
+            if st.pending_light is not None and nominal:
+                lv = tokens[st.pending_light]
+                del tokens[st.pending_light]
+                st.pending_light = None
+                tokens.append(Token(canon, "verb", st.clause, main=lv.main, negated=st.negating, raw=raw))
+                continue
+            if st.light_fn and nominal and not st.has_main:
+                # "give me a summary", "get a backup": the noun is the action
+                st.light_fn = False
+                st.has_main = True
+                tokens.append(Token(canon, "verb", st.clause, main=True, negated=st.negating, raw=raw))
+                continue
+            action = ((not has_content and prev not in NOUN_MARKERS) or prev in VERB_PRECEDERS
+                      or participle or raw in PHRASE_VERBS)
+            if not action:
+                # A noun use ("my shopping list", "more checks", "the test suite"): a plain
+                # word; a nominalised action ("README summary") keeps its class name.
+                tokens.append(Token(canon if raw in NOMINAL_ACTIONS else stem(raw), "word", st.clause,
+                                    negated=st.negating, raw=raw))
+                st.pending_light = None
+                continue
+            main = not st.has_main and not st.subordinate and not participle
+            tokens.append(Token(canon, "verb", st.clause, main=main, negated=st.negating, raw=raw))
+            if main:
+                st.has_main = True
+                if raw in _LIGHT_STEMS or stem(raw) in _LIGHT_STEMS:
+                    st.pending_light = len(tokens) - 1
+            continue
+        tokens.append(Token(canon, kind, st.clause, negated=st.negating, raw=raw))
+        # An adjective between a light verb and its noun keeps the light verb pending; any
+        # other content word ends it ("write a report": "report" is not an action noun).
+        if raw not in LIGHT_ADJECTIVES and kind not in {"slot", "tech"}:
+            st.pending_light = None
+    return tokens, light
+
+
+#: First words of a yes/no question (request frames like "can you" are stripped before).
+POLAR_STARTERS = frozenset("do does did is are was were am have has had can could should would "
+                           "will shall may might must".split())
+#: Auxiliaries that put a goal in the past ("when did I ...", "what was ...").
+PAST_MARKERS = frozenset("did was were had didn't wasn't weren't hadn't".split())
+_CONTENT_TOKEN_KINDS = frozenset({"word", "generic", "tech", "slot", "slotword", "verb"})
+#: Words after which a verb-class word is a noun ("my list", "the test", "more checks").
+NOUN_MARKERS = frozenset("""
+a an the my your our their his her its this these those some any every each all more most
+another other of on in for with at from by about into onto per no few several many much
+""".split())
+#: Words after which a verb-class word is a verb ("to delete", "I change", "that prints").
+VERB_PRECEDERS = frozenset("""
+to that which who i we you they he she it not never please also then and or just
+can could should would will shall may might must do does did don't
+""".split())
+
+
+#: Words made by PHRASES that are verbs wherever they stand ("count how many ...").
+PHRASE_VERBS = frozenset({"howmany", "turnon", "turnoff", "switchon", "switchoff", "spinup",
+                          "kickoff", "makesure", "shutdown", "signin", "signout", "login", "logout"})
+_LIGHT_FN_NOMINAL = frozenset({"give", "get", "take"})
+
+
+def _prev_word(raw_tokens: list[str], i: int) -> str:
+    """The raw word before position *i* (punctuation ends the search)."""
+    j = i - 1
+    while j >= 0:
+        w = raw_tokens[j]
+        if w in ".;!?()[],:":
+            return ""
+        return w
+    return ""
+
+
+def _function_token(raw: str, st: _State) -> Token:
+    if raw in QUESTION_WORDS:
+        return Token(raw, "qword", st.clause, raw=raw)
+    if raw in FIRST_PERSON:
+        return Token("<i>", "person", st.clause, raw=raw)
+    if raw in SECOND_PERSON:
+        return Token("<you>", "person", st.clause, raw=raw)
+    return Token(_AUX.get(raw, raw), "function", st.clause, raw=raw)
+
+
+# Auxiliaries folded together: tense and modality rarely change the task.
+_AUX = {w: "<aux>" for w in "is am are was were be been being do does did doing done will would "
+                            "shall should can could may might must".split()}
+_AUX.update({"has": "have", "had": "have", "having": "have", "needs": "need", "wanna": "want",
+             "lets": "let", "gives": "give", "gave": "give", "giving": "give", "puts": "put",
+             "got": "get", "gets": "get", "getting": "get"})
+_LEADING_OK = frozenset({"when", "if", "before", "after", "once", "so", "while", "first", "next"})
+
+
+#: Nouns that name an action: after a light verb they carry the action themselves.
+VERB_LOOKUP_NOUNS = frozenset(w for w in (
+    "summary", "summaries", "summarization", "backup", "backups", "archive", "snapshot",
+    "translation", "count", "analysis", "review", "comparison", "explanation", "description",
+    "definition", "search", "installation", "deletion", "removal", "conversion", "update",
+    "list", "plot", "chart", "graph", "diff", "benchmark",
+    "calculation", "cleanup", "recap", "digest", "audit", "reservation", "booking", "payment",
+    "restore", "copy", "download", "upload", "commit", "merge", "sort",
+))
+
+
+#: Nominalised actions that keep their class name when used as a noun ("README summary").
+NOMINAL_ACTIONS = frozenset("""
+summary summaries summarization translation analysis explanation description definition comparison
+installation deletion removal conversion backup backups calculation recap digest audit cleanup
+""".split())
+
+
+@lru_cache(maxsize=65536)
+def _canon_word(raw: str) -> tuple[str, str]:
+    """(canonical token, kind) for one raw lower-case word; kind "stop" means drop it."""
+    if raw in TECH_WORDS and raw not in TECH_AMBIGUOUS:
+        return TECH_WORDS[raw], "tech"
+    if raw in STOP_WORDS:
+        return raw, "stop"
+    if raw in VERB_LOOKUP:
+        return VERB_LOOKUP[raw], "verb"
+    s = stem(raw)
+    if s in VERB_LOOKUP and raw not in SYNONYMS:
+        return VERB_LOOKUP[s], "verb"
+    if raw in TECH_WORDS:
+        return TECH_WORDS[raw], "tech"
+    if s in _STOP_STEMS and raw not in GENERIC_WORDS:
+        return raw, "stop"
+    canon = SYNONYMS.get(raw) or _SYNONYM_STEMS.get(s) or s
+    if canon in _TECH_CANON:
+        return canon, "tech"
+    if raw in GENERIC_WORDS or s in _GENERIC_STEMS or canon in _GENERIC_STEMS:
+        return canon, "generic"
+    return canon, "word"
+
+
+def _canon_noun(raw: str) -> str:
+    """Canonical form of a word that is known to be a name (a file's base name): no verb class."""
+    s = stem(raw)
+    return SYNONYMS.get(raw) or _SYNONYM_STEMS.get(s) or s
+
+
+_TECH_CANON = frozenset(TECH_WORDS.values())
+#: Token kinds that make up :attr:`PreparedGoal.key`.
+KEY_KINDS = frozenset({"word", "verb", "tech", "slot", "slotword", "generic", "qword", "negation"})
+
+
+def tech_family(name: str) -> str:
+    if name in _LANGS:
+        return "language"
+    if name in _FORMATS:
+        return "format"
+    return "tool"

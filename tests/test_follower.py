@@ -1,0 +1,78 @@
+"""FOLLOWER end to end: learn once with the real SDK/CLI against the scripted server, then
+replay in other directories with zero requests, and fall back when a replay no longer fits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
+from llmos_tui.learning.traces import parse_trace
+
+pytestmark = pytest.mark.llm
+
+CALC = "import sys\nprint(eval(sys.argv[1]) if len(sys.argv) > 1 else 'calc ready')\n"
+
+
+def run(goal: str, cwd: Path, ws: Path, *extra: str) -> tuple[int, dict, str]:
+    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "--headless", "run", goal, "--json", "--workspace",
+                           str(ws), "--cwd", str(cwd), *extra], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=120)
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+def trace_file(ws: Path, trace_id: str) -> Path:
+    return ws / "volumes" / "users" / "local" / "traces" / f"{trace_id}.md"
+
+
+def test_learn_then_replay_a_paraphrase_with_zero_requests(llm_env: ScriptedServer, tmp_path: Path) -> None:
+    ws, first, second = tmp_path / "ws", tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    llm_env.add_turns(tool_turn("Write", {"file_path": str(first / "calc.py"), "content": CALC}),
+                      tool_turn("Bash", {"command": "python3 calc.py"}), text_turn("Created calc.py"))
+    code, learned, err = run("Create a Python calculator", first, ws)
+    assert code == 0, err
+    assert learned["mode"] == "LEARNER" and learned["trace_id"]
+    trace = parse_trace(trace_file(ws, learned["trace_id"]).read_text())
+    assert [c.name for c in trace.calls] == ["Write", "Bash"]
+    assert trace.calls[0].input["file_path"] == "{{cwd}}/calc.py"  # stored relative to the run's cwd
+    assert trace.calls[1].result["exit_code"] == 0
+    assert trace.calls[0].result["files_created"] == ["calc.py"]
+
+    requests_before = llm_env.main_request_count
+    code, replayed, err = run("Build a calculator in Python", second, ws)
+    assert code == 0, err
+    assert replayed["mode"] == "FOLLOWER" and replayed["success"] is True
+    assert replayed["trace_id"] == learned["trace_id"] and replayed["confidence"] >= 0.92
+    assert (replayed["llm_calls"], replayed["input_tokens"], replayed["output_tokens"], replayed["cost_usd"]) == (0, 0, 0, 0)
+    assert llm_env.main_request_count == requests_before  # not one request reached the model
+    assert (second / "calc.py").read_text() == CALC
+    assert subprocess.run([sys.executable, "calc.py", "6*7"], cwd=second, capture_output=True, text=True).stdout == "42\n"
+    assert "Write" in replayed["output"] and "Bash" in replayed["output"]
+    trace = parse_trace(trace_file(ws, learned["trace_id"]).read_text())
+    assert (trace.usage_count, trace.success_count, trace.failure_count) == (2, 2, 0)
+
+
+def test_replay_whose_bash_step_now_fails_falls_back_to_learner(llm_env: ScriptedServer, tmp_path: Path) -> None:
+    ws, first, second = tmp_path / "ws", tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    (first / "data.csv").write_text("a,b\n1,2\n")  # present when learned, missing in the new directory
+    llm_env.add_turns(tool_turn("Bash", {"command": "wc -l data.csv"}), text_turn("data.csv has 2 lines"))
+    code, learned, err = run("Count the lines in data.csv", first, ws)
+    assert code == 0 and learned["mode"] == "LEARNER", err
+
+    llm_env.add_turns(text_turn("There is no data.csv here."))
+    before = llm_env.main_request_count
+    code, result, err = run("Count the lines in data.csv", second, ws)
+    assert result["fallback_from"] == "FOLLOWER", err
+    assert result["mode"] == "LEARNER" and result["llm_calls"] == 1
+    assert llm_env.main_request_count == before + 1
+    assert "falling back to LEARNER" in err
+    assert result["decision"]["fallback_reason"].startswith(f"replay of {learned['trace_id']} stopped at step 1")
+    trace = parse_trace(trace_file(ws, learned["trace_id"]).read_text())
+    assert trace.failure_count == 1  # the mismatch counted against the trace
