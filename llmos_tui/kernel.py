@@ -208,8 +208,8 @@ class LLMOS:
             substitution = planned
         executor = ToolExecutor(cwd, self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
                                 allow_network=self.config.execution.allow_network, confirm=confirm,
-                                assume_yes=opts.assume_yes,
-                                on_notice=lambda text: emit(Notice("warning", text)))
+                                assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
+                                on_notice=lambda level, text: emit(Notice(level, text)))
         outcome = replay(trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel)
         if outcome.cancelled:
             return RunResult(goal=goal, mode="FOLLOWER", success=False, trace_id=trace.id,

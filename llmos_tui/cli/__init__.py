@@ -17,6 +17,8 @@ from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 from .bench import bench_app
+from .policy import policy_app
+from .traces import traces_app
 
 app = typer.Typer(
     name="llmos",
@@ -30,6 +32,8 @@ app = typer.Typer(
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
+app.add_typer(traces_app, name="traces")
+app.add_typer(policy_app, name="policy")
 
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 
@@ -161,18 +165,5 @@ def economy(
                    f"tokens {row['input_tokens']}/{row['output_tokens']}")
 
 
-def _register_optional() -> None:
-    """Sub-apps owned by other modules."""
-    from .policy import policy_app
-    from .traces import traces_app
-
-    app.add_typer(traces_app, name="traces")
-    app.add_typer(policy_app, name="policy")
-
-
 def run_cli() -> None:
-    try:
-        _register_optional()
-    except ImportError:
-        pass
     app(prog_name="llmos")

@@ -377,7 +377,9 @@ class ToolExecutor:
     def __init__(self, cwd: str | os.PathLike[str], hooks: HookRegistry, *, sandbox_backend: str = "auto",
                  allow_network: bool = False, timeout_s: float = 120.0, confirm: Confirm | None = None,
                  assume_yes: bool = False, write_roots: tuple[str | os.PathLike[str], ...] = (),
-                 on_notice: Callable[[str, str], None] | None = None) -> None:
+                 on_notice: Callable[[str, str], None] | None = None,
+                 read_only_paths: tuple[str | os.PathLike[str], ...] = ()) -> None:
+        self.read_only_paths = tuple(read_only_paths)
         root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
         if not root.is_dir():
             raise UsageError(f"the working directory {root} does not exist or is not a folder")
@@ -795,7 +797,8 @@ class ToolExecutor:
             raise _ToolError(f"the sandbox module cannot be loaded ({exc}); refusing to run the command") from None
         try:
             result = run_sandboxed(command, self.cwd, timeout_s=timeout_s, allow_network=self.allow_network,
-                                   env=env, backend=self.sandbox_backend)
+                                   env=env, backend=self.sandbox_backend,
+                                   read_only_paths=self.read_only_paths)
         except Exception as exc:  # noqa: BLE001 - a sandbox that cannot start is a failed call, not a crash
             raise _ToolError(f"the {self.sandbox_backend} sandbox could not run the command: {exc}") from None
         if not result.sandboxed and not self._warned_unsandboxed:

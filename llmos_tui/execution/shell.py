@@ -1,0 +1,1700 @@
+"""Static analysis of shell commands: parse with tree-sitter-bash, then check every command.
+
+The command is parsed (never substring-matched) and every simple command is visited wherever
+it sits: pipelines, lists, subshells, ``$(…)``, backticks, process substitutions, function
+bodies, ``bash -c``/``eval``/``xargs``/``find -exec``/``trap`` operands, wrappers such as
+``env``/``timeout``/``nohup``, and interpreter one-liners (see ``interpreters.py``). Words are
+expanded the way bash does (quote removal, ``$'…'``, brace expansion, ``~``, known variables,
+word splitting of unquoted values), so ``r''m``, ``\\rm`` and ``{rm,-rf,/}`` are all ``rm``.
+What cannot be known statically is marked dynamic: a dynamic command name, a dynamic write
+target or a dynamic script is denied.
+
+The result is a list of findings: ``deny`` (never allowed) and ``risky`` (allowed, but asked
+for confirmation in CAUTIOUS/RECOVERY modes). Parse errors raise ``ShellParseError``; the
+policy engine turns that into a deny.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .paths import PathContext, Violation
+
+DYN = "\x00"    # text we cannot know (unknown variable, command output)
+ITEM = "\x01"   # a file name produced by a listing of the current directory (find ., *.py, ls)
+PSUB = "\x02"   # a process substitution: /dev/fd/N fed by a command
+
+MAX_DEPTH = 8           # nested bash -c / eval / interpreter levels
+MAX_ALTERNATIVES = 16   # expansions of one command (loop variables, ${x:-y})
+MAX_BRACE = 256
+
+
+class ShellParseError(Exception):
+    """The command is not valid shell (or uses syntax the parser does not support)."""
+
+
+class AnalysisTimeout(Exception):
+    """The analysis ran past its deadline."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str   # "deny" | "risky"
+    rule: str
+    reason: str
+
+
+# --------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------
+_LOCAL = threading.local()
+
+
+def _parser():
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        import tree_sitter
+        import tree_sitter_bash
+
+        parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
+        _LOCAL.parser = parser
+    return parser
+
+
+def join_continuations(src: str) -> str:
+    """Remove backslash-newline pairs outside single quotes, as bash does before parsing."""
+    if "\\\n" not in src:
+        return src
+    out: list[str] = []
+    i, n, sq, dq = 0, len(src), False, False
+    while i < n:
+        ch = src[i]
+        if sq:
+            out.append(ch)
+            if ch == "'":
+                sq = False
+            i += 1
+            continue
+        if ch == "\\" and i + 1 < n:
+            if src[i + 1] == "\n":
+                i += 2
+                continue
+            out.append(src[i:i + 2])
+            i += 2
+            continue
+        if ch == "'" and not dq:
+            sq = True
+        elif ch == '"':
+            dq = not dq
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def parse(src: str):
+    """Parse ``src``; raise ShellParseError when the tree has errors.
+
+    tree-sitter-bash 0.25 can crash (SIGSEGV) on ``{`` followed by a 4-byte UTF-8 character
+    (upstream issue tree-sitter/tree-sitter-bash#337). The parser is therefore given a copy in
+    which every non-ASCII byte is replaced by ``a``: byte offsets are unchanged, bash treats
+    non-ASCII characters as ordinary word characters, so the structure is the same, and every
+    word's text is still read from the original bytes."""
+    data = src.encode("utf-8", "surrogateescape")
+    tree = _parser().parse(data if data.isascii() else _NON_ASCII.sub(b"a", data))
+    root = tree.root_node
+    if root.has_error:
+        bad = _first_error(root)
+        where = f" near {data[bad.start_byte:bad.start_byte + 20].decode('utf-8', 'replace')!r}" if bad is not None else ""
+        raise ShellParseError(f"the command is not valid shell{where}")
+    return data, root
+
+
+def _first_error(node):
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if cur.is_error or cur.is_missing:
+            return cur
+        if cur.has_error:
+            stack.extend(reversed(cur.children))
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Arg:
+    """One word after expansion. ``mask`` has one letter per character of ``text``:
+    u unquoted literal, q quoted literal, v unquoted value of a variable, d unknown,
+    c command output, i listing item, p process substitution."""
+
+    text: str
+    mask: str
+    names: tuple = ()
+
+    @property
+    def static(self) -> bool:
+        return DYN not in self.text and ITEM not in self.text and PSUB not in self.text
+
+    @property
+    def dynamic(self) -> bool:
+        return DYN in self.text
+
+    @property
+    def item(self) -> bool:
+        return ITEM in self.text and DYN not in self.text
+
+    @property
+    def psub(self) -> bool:
+        return PSUB in self.text
+
+    @property
+    def from_command(self) -> bool:
+        return "c" in self.mask
+
+    @property
+    def glob(self) -> bool:
+        for ch, m in zip(self.text, self.mask):
+            if ch in "*?[" and m in "uv":
+                return True
+        return False
+
+    def show(self) -> str:
+        return self.text.replace(DYN, "$?").replace(ITEM, "<file>").replace(PSUB, "<(…)")
+
+
+def lit(text: str) -> Arg:
+    return Arg(text, "q" * len(text))
+
+
+def _unescape_word(s: str) -> tuple[str, str]:
+    if "\\" not in s:
+        return s, "u" * len(s)
+    out: list[str] = []
+    mask: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(s[i + 1])
+            mask.append("q")
+            i += 2
+            continue
+        out.append(ch)
+        mask.append("u")
+        i += 1
+    return "".join(out), "".join(mask)
+
+
+def _unescape_dq(s: str) -> str:
+    if "\\" not in s:
+        return s
+    out: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if ch == "\\" and i + 1 < n and s[i + 1] in '$`"\\\n':
+            if s[i + 1] != "\n":
+                out.append(s[i + 1])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
+                "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+
+
+def decode_ansi_c(s: str) -> str:
+    """Decode the body of ``$'…'``."""
+    out: list[str] = []
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if ch != "\\" or i + 1 >= n:
+            out.append(ch)
+            i += 1
+            continue
+        nxt = s[i + 1]
+        if nxt in _ANSI_SIMPLE:
+            out.append(_ANSI_SIMPLE[nxt])
+            i += 2
+        elif nxt == "x":
+            m = re.match(r"[0-9a-fA-F]{1,2}", s[i + 2:])
+            if m:
+                out.append(chr(int(m.group(), 16)))
+                i += 2 + len(m.group())
+            else:
+                out.append("\\x")
+                i += 2
+        elif nxt in "uU":
+            m = re.match(r"[0-9a-fA-F]{1,%d}" % (4 if nxt == "u" else 8), s[i + 2:])
+            if m:
+                try:
+                    out.append(chr(int(m.group(), 16)))
+                except (ValueError, OverflowError):
+                    out.append("?")
+                i += 2 + len(m.group())
+            else:
+                out.append("\\" + nxt)
+                i += 2
+        elif nxt in "01234567":
+            m = re.match(r"[0-7]{1,3}", s[i + 1:])
+            out.append(chr(int(m.group(), 8) & 0xFF))
+            i += 1 + len(m.group())
+        elif nxt == "c" and i + 2 < n:
+            out.append(chr(ord(s[i + 2]) & 0x1F))
+            i += 3
+        else:
+            out.append("\\" + nxt)
+            i += 2
+    return "".join(out)
+
+
+def _brace_expand(text: str, mask: str, limit: int = MAX_BRACE) -> list[tuple[str, str]]:
+    start = 0
+    while True:
+        i = text.find("{", start)
+        if i < 0:
+            return [(text, mask)]
+        if mask[i] != "u":
+            start = i + 1
+            continue
+        depth, commas, end = 0, [], -1
+        for j in range(i, len(text)):
+            if mask[j] != "u":
+                continue
+            ch = text[j]
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    end = j
+                    break
+            elif ch == "," and depth == 1:
+                commas.append(j)
+        if end < 0:
+            return [(text, mask)]
+        pre_t, pre_m, post_t, post_m = text[:i], mask[:i], text[end + 1:], mask[end + 1:]
+        pieces: list[tuple[str, str]] = []
+        if commas:
+            bounds = [i] + commas + [end]
+            for a, b in zip(bounds, bounds[1:]):
+                pieces.append((text[a + 1:b], mask[a + 1:b]))
+        else:
+            inner = text[i + 1:end]
+            m = re.fullmatch(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?", inner) if "q" not in mask[i + 1:end] else None
+            if not m:
+                start = i + 1
+                continue
+            a, b, step = m.group(1), m.group(2), abs(int(m.group(3) or 1)) or 1
+            if a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
+                lo, hi = int(a), int(b)
+                rng = range(lo, hi + (1 if hi >= lo else -1), step if hi >= lo else -step)
+                if len(rng) > limit:
+                    return [(DYN, "d")]
+                pieces = [(str(v), "q" * len(str(v))) for v in rng]
+            elif a.isalpha() and b.isalpha():
+                lo, hi = ord(a), ord(b)
+                rng = range(lo, hi + (1 if hi >= lo else -1), step if hi >= lo else -step)
+                pieces = [(chr(v), "q") for v in rng]
+            else:
+                start = i + 1
+                continue
+        out: list[tuple[str, str]] = []
+        for pt, pm in pieces:
+            out.extend(_brace_expand(pre_t + pt + post_t, pre_m + pm + post_m, limit))
+            if len(out) > limit:
+                return [(DYN, "d")]
+        return out
+
+
+def _split_fields(text: str, mask: str, ifs: str | None = " \t\n") -> list[tuple[str, str]]:
+    """Word splitting: unquoted variable values split on $IFS (whitespace by default)."""
+    if "v" not in mask:
+        return [(text, mask)]
+    if ifs is None:
+        return [(DYN, "d")]
+    out: list[tuple[str, str]] = []
+    cur_t: list[str] = []
+    cur_m: list[str] = []
+    for ch, m in zip(text, mask):
+        if m == "v" and ch in ifs:
+            if cur_t:
+                out.append(("".join(cur_t), "".join(cur_m)))
+                cur_t, cur_m = [], []
+            continue
+        cur_t.append(ch)
+        cur_m.append(m)
+    if cur_t:
+        out.append(("".join(cur_t), "".join(cur_m)))
+    return out
+
+
+def _trim(text: str, pattern: str, op: str, kind: str) -> tuple[str, str]:
+    """``${x#p}``, ``${x##p}``, ``${x%p}``, ``${x%%p}`` on a known value."""
+    n = len(text)
+    if op in ("#", "##"):
+        cuts = range(n + 1) if op == "#" else range(n, -1, -1)
+        for k in cuts:
+            if fnmatch.fnmatchcase(text[:k], pattern):
+                text = text[k:]
+                break
+    else:
+        cuts = range(n, -1, -1) if op == "%" else range(n + 1)
+        for k in cuts:
+            if fnmatch.fnmatchcase(text[k:], pattern):
+                text = text[:k]
+                break
+    return text, kind * len(text)
+
+
+def _product(lists: list[list[tuple[str, str]]], limit: int = MAX_ALTERNATIVES) -> list[tuple[str, str]]:
+    acc = [("", "")]
+    for options in lists:
+        if len(options) == 1:
+            t, m = options[0]
+            acc = [(a + t, b + m) for a, b in acc]
+            continue
+        acc = [(a + t, b + m) for a, b in acc for t, m in options]
+        if len(acc) > limit:
+            return [(DYN, "d")]
+    return acc
+
+
+# --------------------------------------------------------------------------------------
+# Command tables
+# --------------------------------------------------------------------------------------
+SHELLS = {"bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "yash", "posh", "lksh", "oksh", "pdksh"}
+FOREIGN_SHELLS = {"fish", "csh", "tcsh", "pwsh", "powershell", "xonsh", "nu", "elvish", "rc", "es", "scsh"}
+INTERPRETERS = {"python", "pypy", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "luajit",
+                "Rscript", "R", "tclsh", "wish", "osascript", "irb", "julia", "groovy", "jshell", "ghci",
+                "runghc", "scala", "kotlin", "swift", "guile", "racket", "sbcl", "clisp", "gawk", "expect"}
+PRIVILEGE = {"sudo", "su", "doas", "pkexec", "runuser", "sg", "newgrp", "setpriv", "capsh", "chroot",
+             "nsenter", "unshare", "systemd-run", "useradd", "userdel", "usermod", "groupadd", "groupdel",
+             "groupmod", "gpasswd", "passwd", "chpasswd", "chage", "visudo", "vipw", "vigr", "setcap",
+             "adduser", "deluser", "addgroup", "delgroup", "machinectl", "ksu", "calife", "super",
+             "firejail", "bwrap", "proot", "sudoedit", "pwck", "grpck", "newusers", "chsh", "chfn"}
+SYSTEM_CONTROL = {"shutdown", "reboot", "halt", "poweroff", "telinit", "kexec", "iptables", "ip6tables",
+                  "iptables-restore", "ip6tables-restore", "iptables-legacy", "iptables-nft", "nft", "ufw",
+                  "firewall-cmd", "ebtables", "arptables", "modprobe", "insmod", "rmmod", "depmod", "mount",
+                  "umount", "swapon", "swapoff", "setenforce", "auditctl", "rtcwake", "pm-suspend",
+                  "pm-hibernate", "killall5", "sysrq", "ldconfig", "update-rc.d", "chkconfig", "rc-update",
+                  "launchctl", "tuned-adm", "cpupower", "grub-install", "update-grub", "grub-mkconfig",
+                  "efibootmgr", "bootctl", "dracut", "update-initramfs", "mkinitcpio", "pivot_root",
+                  "switch_root", "tc", "brctl", "wpa_cli", "nmcli", "ifconfig", "ifup", "ifdown", "route",
+                  "arp", "sysctl", "hostnamectl", "timedatectl", "localectl", "loginctl", "hwclock",
+                  "chattr", "xl", "virsh", "update-alternatives", "dpkg-reconfigure", "setsebool", "semanage",
+                  "aa-disable", "apparmor_parser", "init"}
+DISK_TOOLS = {"mkfs", "mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "gdisk", "sgdisk", "cfdisk", "parted",
+              "blkdiscard", "badblocks", "hdparm", "cryptsetup", "lvremove", "vgremove", "pvremove",
+              "lvcreate", "vgcreate", "pvcreate", "lvresize", "lvextend", "lvreduce", "zpool", "dmsetup",
+              "losetup", "fsck", "e2fsck", "tune2fs", "resize2fs", "debugfs", "mdadm", "flashrom",
+              "sg_format", "mkdosfs", "mkntfs", "ntfsfix", "xfs_repair", "btrfs", "partprobe",
+              "sfill", "sswap", "sdmem", "nvme", "growpart", "e4defrag", "mkfs.ext4"}
+RAW_NETWORK = {"nc", "socat", "telnet", "cryptcat", "pwncat", "nping", "hping3", "ftp", "tftp", "lftp",
+               "sftp", "smbclient", "rsh", "rlogin", "rcp", "mosh", "autossh", "sshpass", "ssh-copy-id",
+               "tnftp", "ncftp", "ncftpput", "ncftpget", "websocat", "wscat", "ngrok", "cloudflared",
+               "frpc", "chisel", "bore", "localtunnel", "lt", "sshuttle", "proxychains", "proxychains4",
+               "torsocks", "tor", "mail", "mailx", "sendmail", "mutt", "msmtp", "swaks", "curlie"}
+DOWNLOADERS = {"curl", "wget", "wget2", "http", "https", "xh", "xhs", "aria2c", "axel", "fetch",
+               "lwp-download", "lwp-request", "GET", "POST", "HEAD", "lynx", "links", "w3m", "elinks", "httpie"}
+NO_FILE_ARGS = {"echo", "printf", "true", "false", ":", "sleep", "seq", "expr", "yes", "date", "id",
+                "whoami", "hostname", "uname", "pwd", "which", "type", "let", "read", "exit", "return",
+                "shift", "wait", "jobs", "umask", "ulimit", "tput", "clear", "reset", "nproc", "arch",
+                "tty", "logname", "groups", "users", "uptime", "free", "ps", "pgrep", "help", "man",
+                "info", "apropos", "whatis", "cal", "getconf", "locale", "times", "fg", "bg", "disown",
+                "break", "continue", "getopts", "set", "shopt", "history", "dirs", "popd", "bind", "caller",
+                "compgen", "complete", "compopt", "suspend", "logout", "printenv", "basename", "dirname",
+                "notify-send", "say", "espeak", "tabs", "stty", "whereis"}
+METADATA_ONLY = {"ls", "stat", "file", "du", "test", "[", "[[", "realpath", "readlink", "cd", "pushd",
+                 "find", "tree", "namei", "lsattr", "getfacl", "exa", "eza", "lsd", "dir", "vdir",
+                 "mountpoint", "fd", "fdfind", "locate", "mlocate", "plocate", "wc"}
+ENV_LOADER_VARS = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_DEBUG_OUTPUT", "LD_PROFILE",
+                   "LD_ORIGIN_PATH", "LD_DYNAMIC_WEAK", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH",
+                   "DYLD_FRAMEWORK_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "GCONV_PATH"}
+# Variables that make a program run extra code (always a start-up hook when set to something).
+ENV_STARTUP_VARS = {"BASH_ENV", "ENV", "PERL5OPT", "PERL5DB", "RUBYOPT", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
+                    "JDK_JAVA_OPTIONS", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "PYTHONINSPECT"}
+# Variables that point a program at files it loads code or configuration from: a start-up hook
+# when they point at a shared temporary folder or outside the working directory.
+ENV_PATH_VARS = {"ZDOTDIR", "PYTHONSTARTUP", "PYTHONHOME", "GIT_TEMPLATE_DIR", "GIT_EXEC_PATH",
+                 "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "LESSKEY", "INPUTRC", "GCONV_PATH", "LOCPATH", "NLSPATH",
+                 "RESOLV_HOST_CONF", "HOSTALIASES", "OPENSSL_CONF", "SSLKEYLOGFILE", "MALLOC_TRACE"}
+ENV_EXEC_VARS = {"PAGER", "GIT_PAGER", "MANPAGER", "SYSTEMD_PAGER", "EDITOR", "VISUAL", "GIT_EDITOR",
+                 "GIT_SEQUENCE_EDITOR", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS",
+                 "SSH_ASKPASS", "SUDO_ASKPASS", "BROWSER", "LESSOPEN", "LESSCLOSE", "PROMPT_COMMAND",
+                 "GIT_PROXY_COMMAND", "RSYNC_RSH", "CVS_RSH", "FCEDIT", "TERMINAL", "DIFFTOOL", "MERGETOOL"}
+SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSW|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I)
+DANGEROUS_GIT_KEYS = re.compile(
+    r"^(core\.(hookspath|fsmonitor|sshcommand|pager|editor|askpass|gitproxy|alternaterefscommand)|"
+    r"sequence\.editor|diff\.external|diff\..*\.(textconv|command)|merge\..*\.driver|"
+    r"filter\..*\.(clean|smudge|process)|credential(\..*)?\.helper|include\.path|includeif\..*\.path|"
+    r"remote\..*\.(receivepack|uploadpack|proxy)|uploadpack\.packobjectshook|gpg(\..*)?\.program|"
+    r"interactive\.difffilter|pager\..*|man\..*\.cmd|web\.browser|browser\..*\.cmd|protocol\..*\.allow|"
+    r"safe\.directory|ssh\.variant|difftool\..*\.cmd|mergetool\..*\.cmd|sendemail\..*cmd|"
+    r"url\..*\.(insteadof|pushinsteadof)|http\..*sslverify|http\.sslverify|core\.worktree|"
+    r"receive\.denycurrentbranch|submodule\..*\.update)$", re.I)
+_VERSIONED = re.compile(
+    r"^(python|pypy|pip|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|gem|irb|bundle|bundler|"
+    r"pydoc|idle|easy_install|cpan|swipl|guile|julia)(\d+(\.\d+)*[a-z]?)?(-\d+(\.\d+)*)?$")
+
+
+def normalize_name(word: str) -> str:
+    """The command's family name: ``/usr/bin/python3.11`` → ``python``, ``mkfs.ext4`` → ``mkfs``."""
+    base = word.rsplit("/", 1)[-1]
+    m = _VERSIONED.match(base)
+    if m:
+        return m.group(1)
+    if base.startswith("mkfs.") or base.startswith("fsck.") or base.startswith("mkfs_"):
+        return base.split(".")[0].split("_")[0]
+    aliases = {"mawk": "awk", "nawk": "awk", "gawk": "awk", "busybox-awk": "awk", "gsed": "sed",
+               "ncat": "nc", "netcat": "nc", "nc.openbsd": "nc", "nc.traditional": "nc", "pip-3": "pip",
+               "fdfind": "fd", "ggrep": "grep", "egrep": "grep", "fgrep": "grep", "rgrep": "grep",
+               "zgrep": "grep", "gtar": "tar", "bsdtar": "tar", "gfind": "find", "docker-compose": "docker",
+               "podman": "docker", "nerdctl": "docker", "python-config": "python", "ipython": "python",
+               "ipython3": "python", "pypy3": "pypy", "x-www-browser": "browser", "xdg-open": "browser",
+               "open": "browser", "sensible-browser": "browser", "nodejs": "node", "bunx": "npx",
+               "pnpx": "npx", "corepack": "npm", "yarnpkg": "yarn", "doas": "doas", "wget2": "wget",
+               "ifconfig": "ifconfig", "python3-config": "python"}
+    return aliases.get(base, base)
+
+
+# Option parsing ---------------------------------------------------------------------------
+@dataclass
+class Opts:
+    flags: list[tuple[str, Arg | None]]   # ("-r", None), ("--output", Arg), ("-o", Arg)
+    operands: list[Arg]
+
+    def has(self, *names: str) -> bool:
+        return any(n in names for n, _ in self.flags)
+
+    def values(self, *names: str) -> list[Arg]:
+        return [v for n, v in self.flags if n in names and v is not None]
+
+    def short(self, letter: str) -> bool:
+        return any(n == "-" + letter for n, _ in self.flags)
+
+
+def parse_opts(args: list[Arg], short_val: str = "", long_val: Iterable[str] = (),
+               stop_at_operand: bool = False, long_single_dash: bool = False) -> Opts:
+    """GNU-style options: ``-abc``, ``-ofile``, ``-o file``, ``--long=v``, ``--long v``, ``--``."""
+    long_val = set(long_val)
+    flags: list[tuple[str, Arg | None]] = []
+    operands: list[Arg] = []
+    i, n = 0, len(args)
+    while i < n:
+        a = args[i]
+        t = a.text
+        if not a.static or not t.startswith("-") or t == "-" or (operands and stop_at_operand):
+            operands.append(a)
+            i += 1
+            if stop_at_operand:
+                operands.extend(args[i:])
+                break
+            continue
+        if t == "--":
+            operands.extend(args[i + 1:])
+            break
+        if t.startswith("--") or (long_single_dash and len(t) > 2):
+            name, eq, val = t.partition("=")
+            if eq:
+                flags.append((name, Arg(val, a.mask[len(name) + 1:], a.names)))
+            elif name in long_val and i + 1 < n:
+                flags.append((name, args[i + 1]))
+                i += 1
+            else:
+                flags.append((name, None))
+            i += 1
+            continue
+        j = 1
+        while j < len(t):
+            letter = t[j]
+            if letter in short_val:
+                rest = t[j + 1:]
+                if rest:
+                    flags.append(("-" + letter, Arg(rest, a.mask[j + 1:], a.names)))
+                elif i + 1 < n:
+                    flags.append(("-" + letter, args[i + 1]))
+                    i += 1
+                else:
+                    flags.append(("-" + letter, None))
+                break
+            flags.append(("-" + letter, None))
+            j += 1
+        i += 1
+    return Opts(flags, operands)
+
+
+# --------------------------------------------------------------------------------------
+# The analyzer
+# --------------------------------------------------------------------------------------
+@dataclass
+class Cmd:
+    """One simple command about to run, with what flows into it."""
+
+    name: str                       # family name (normalized)
+    word: str                       # the command word as written (after quote removal)
+    args: list[Arg]
+    env: dict[str, Arg]
+    pipe_in: frozenset[str] | None  # kinds of data piped into stdin (None: not piped)
+    stdin: tuple | None             # ("file", real) | ("text", str, dynamic) | ("psub",)
+    out: set[str] = field(default_factory=lambda: {"other"})
+    read_outside: bool = False
+
+
+class Analyzer:
+    """Walks one parsed script; collects findings. One instance per top-level check."""
+
+    def __init__(self, ctx: PathContext, *, allow_network: bool, deadline: float,
+                 findings: list[Finding] | None = None, depth: int = 0) -> None:
+        self.ctx = ctx
+        self.allow_network = allow_network
+        self.deadline = deadline
+        self.findings: list[Finding] = [] if findings is None else findings
+        self.depth = depth
+        self.cur: str | None = ctx.root
+        self.vars: dict[str, list[tuple[str, str]]] = {}
+        self.positional: list[list[tuple[str, str]]] | None = None
+        self.functions: set[str] = set()
+        self.written: set[str] = set()      # real paths whose content this script writes
+        self.tainted: set[str] = set()      # files written with secrets or outside data
+        self.flags: dict[str, bool] = {}    # "downloaded": a network download ran earlier
+        self.links: dict[str, str] = {}     # symlinks this script creates: link path -> target
+        self.ifs: str | None = " \t\n"
+        self.names_seen: list[str] | None = None
+        self.src = b""
+        self._ticks = 0
+        self._visited: set[int] = set()
+        self._root_secret = ctx.secret(ctx.root) is not None
+
+    # ---- findings ------------------------------------------------------------------
+    def deny(self, rule: str, reason: str) -> None:
+        self.findings.append(Finding("deny", rule, reason))
+
+    def risky(self, rule: str, reason: str) -> None:
+        self.findings.append(Finding("risky", rule, reason))
+
+    def violation(self, v: Violation) -> None:
+        self.findings.append(Finding("deny", v.rule, v.reason))
+
+    def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks & 31 == 0 and time.monotonic() > self.deadline:
+            raise AnalysisTimeout("the policy check ran out of time")
+
+    # ---- entry points --------------------------------------------------------------
+    def analyze(self, script: str, *, positional: list[Arg] | None = None, origin: str = "command",
+                pipe_in: frozenset[str] | None = None) -> None:
+        if self.depth > MAX_DEPTH:
+            self.deny("shell.too_deep", f"commands nested more than {MAX_DEPTH} levels deep cannot be checked")
+            return
+        if "\x00" in script:
+            self.deny("input.nul_byte", "the command contains a NUL byte")
+            return
+        script = join_continuations(script)
+        src, root = parse(script)
+        saved_src = self.src
+        saved_visited = self._visited
+        self.src = src
+        self._visited = set()
+        saved_pos = self.positional
+        if positional is not None:
+            self.positional = [[(a.text, a.mask.replace("u", "v").replace("q", "v"))] for a in positional]
+        try:
+            self.stmt(root, pipe_in)
+            self._sweep(root)
+        finally:
+            self.src = saved_src
+            self._visited = saved_visited
+            self.positional = saved_pos
+
+    def sub_shell(self, script: str, *, positional: list[Arg] | None = None, origin: str = "",
+                  pipe_in: frozenset[str] | None = None) -> None:
+        """Analyze a command string run by a nested shell (bash -c, eval, os.system)."""
+        child = Analyzer(self.ctx, allow_network=self.allow_network, deadline=self.deadline,
+                         findings=self.findings, depth=self.depth + 1)
+        child.cur = self.cur
+        child.vars = {k: v for k, v in self.vars.items()}
+        child.written = self.written
+        child.tainted = self.tainted
+        child.flags = self.flags
+        child.links = self.links
+        child.ifs = self.ifs
+        child.functions = set(self.functions)
+        try:
+            child.analyze(script, positional=positional, origin=origin, pipe_in=pipe_in)
+        except ShellParseError as exc:
+            self.deny("shell.parse_error", f"{origin or 'a nested command'} cannot be parsed: {exc}")
+
+    def _sweep(self, root) -> None:
+        """Safety net: any command the structured walk did not reach is checked now."""
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if node.type in ("command", "command_substitution", "process_substitution") and node.id not in self._visited:
+                self._visited.add(node.id)
+                if node.type == "command":
+                    self.command(node, None, [], None)
+                else:
+                    for child in node.named_children:
+                        self.stmt(child, None)
+                continue
+            stack.extend(node.children)
+
+    # ---- text helpers ----------------------------------------------------------------
+    def text(self, node) -> str:
+        return self.src[node.start_byte:node.end_byte].decode("utf-8", "surrogateescape")
+
+    # ---- statements ------------------------------------------------------------------
+    def stmt(self, node, pipe_in: frozenset[str] | None, stdin: tuple | None = None,
+             extra_redirects: list | None = None) -> set[str]:
+        self.tick()
+        t = node.type
+        if t in ("program", "compound_statement", "do_group", "else_clause", "elif_clause"):
+            out: set[str] = set()
+            first = True
+            for child in node.named_children:
+                if child.type in ("comment",):
+                    continue
+                out = self.stmt(child, pipe_in if first else None, stdin if first else None)
+                first = False
+            return out or {"other"}
+        if t == "list":
+            out = set()
+            for child in node.named_children:
+                out |= self.stmt(child, pipe_in, stdin)
+            return out or {"other"}
+        if t == "pipeline":
+            return self.pipeline(node, pipe_in, stdin)
+        if t == "redirected_statement":
+            return self.redirected(node, pipe_in, stdin)
+        if t == "command":
+            return self.command(node, pipe_in, extra_redirects or [], stdin)
+        if t == "subshell":
+            saved = self._save()
+            out = set()
+            for child in node.named_children:
+                out = self.stmt(child, pipe_in, stdin)
+            self._restore(saved)
+            return out or {"other"}
+        if t in ("if_statement", "case_statement"):
+            return self.branches(node, pipe_in, stdin)
+        if t in ("while_statement", "for_statement", "c_style_for_statement"):
+            return self.loop(node, pipe_in, stdin)
+        if t == "function_definition":
+            self.function(node)
+            return {"other"}
+        if t == "negated_command":
+            out = set()
+            for child in node.named_children:
+                out = self.stmt(child, pipe_in, stdin)
+            return out or {"other"}
+        if t == "variable_assignment":
+            self.assignment(node, persist=True)
+            return {"other"}
+        if t == "variable_assignments":
+            for child in node.named_children:
+                if child.type == "variable_assignment":
+                    self.assignment(child, persist=True)
+            return {"other"}
+        if t == "declaration_command":
+            self.declaration(node)
+            return {"env"} if not any(c.type == "variable_assignment" for c in node.named_children) else {"other"}
+        if t == "unset_command":
+            for child in node.named_children:
+                if child.type in ("variable_name", "word"):
+                    self.vars.pop(self.text(child), None)
+                    self.functions.discard(self.text(child))
+            return {"other"}
+        if t == "test_command":
+            self.words_for_effects(node)
+            return {"other"}
+        if t == "comment":
+            return set()
+        # Anything else (arithmetic, stray words): evaluate for the commands it contains.
+        self.words_for_effects(node)
+        return {"other"}
+
+    def words_for_effects(self, node) -> None:
+        """Run the substitutions inside ``node`` (their commands are checked)."""
+        stack = [node]
+        while stack:
+            cur = stack.pop()
+            if cur.type in ("command_substitution", "process_substitution"):
+                self.substitution(cur)
+                continue
+            if cur.type == "command":
+                self._visited.add(cur.id)
+                self.command(cur, None, [], None)
+                continue
+            if cur.type in ("simple_expansion", "expansion"):
+                names = [self.text(c) for c in cur.named_children if c.type == "variable_name"]
+                if "IFS" in names:
+                    self.deny("obfuscation.ifs", "$IFS is used to hide spaces in a command")
+            stack.extend(cur.children)
+
+    def _save(self):
+        return (self.cur, dict(self.vars), set(self.functions))
+
+    def _restore(self, saved) -> None:
+        self.cur, self.vars, self.functions = saved[0], saved[1], saved[2]
+
+    def _merge(self, saved) -> None:
+        """After a branch or loop: what changed inside is no longer known for sure."""
+        cur, vars_, _funcs = saved
+        if self.cur != cur:
+            self.cur = None
+        for name in set(vars_) | set(self.vars):
+            if vars_.get(name) != self.vars.get(name):
+                self.vars[name] = [(DYN, "d")]
+
+    def branches(self, node, pipe_in, stdin) -> set[str]:
+        saved = self._save()
+        out: set[str] = set()
+        for child in node.named_children:
+            if child.type == "case_item":
+                for sub in child.named_children:
+                    if sub.type in ("word", "concatenation", "string", "raw_string", "extglob_pattern",
+                                    "simple_expansion", "expansion", "number"):
+                        self.words_for_effects(sub)
+                    else:
+                        out |= self.stmt(sub, None)
+            elif child.type in ("word", "string", "concatenation", "simple_expansion", "expansion", "raw_string"):
+                self.words_for_effects(child)
+            else:
+                out |= self.stmt(child, pipe_in, stdin)
+        self._merge(saved)
+        return out or {"other"}
+
+    def loop(self, node, pipe_in, stdin) -> set[str]:
+        saved = self._save()
+        # Variables assigned in the body may hold any value on the next turn.
+        for name in self._assigned_names(node):
+            self.vars[name] = [(DYN, "d")]
+        body = node.child_by_field_name("body")
+        if node.type == "for_statement":
+            var = node.child_by_field_name("variable")
+            values = node.children_by_field_name("value")
+            if var is not None:
+                name = self.text(var)
+                if values:
+                    alts: list[tuple[str, str]] = []
+                    for v in values:
+                        for a in self.eval_word(v):
+                            if a.glob and a.static and not a.text.startswith("/") and ".." not in a.text.split("/"):
+                                alts.append((ITEM, "i"))
+                            elif a.glob:
+                                alts.append((DYN, "d"))
+                            else:
+                                alts.append((a.text, "v" * len(a.text) if a.static else a.mask))
+                    uniq = list(dict.fromkeys(alts))
+                    self.vars[name] = uniq if len(uniq) <= MAX_ALTERNATIVES else [(DYN, "d")]
+                else:
+                    self.vars[name] = [(DYN, "d")]
+        # while/until conditions, c-style parts
+        infinite = False
+        for child in node.named_children:
+            if child is body or child.type == "do_group":
+                continue
+            if node.type == "for_statement" and child.type in ("variable_name",) or \
+                    (node.type == "for_statement" and child in node.children_by_field_name("value")):
+                continue
+            if node.type == "while_statement" and child.type == "command":
+                cond = self.text(child).strip()
+                if cond in ("true", ":", "[ 1 ]", "/bin/true"):
+                    infinite = True
+            if child.type in ("command", "list", "pipeline", "redirected_statement", "compound_statement",
+                              "subshell", "test_command", "negated_command"):
+                self.stmt(child, pipe_in, stdin)
+            else:
+                self.words_for_effects(child)
+        if node.type == "while_statement" and pipe_in is not None:
+            # `producer | while read f; do …; done`: f holds the producer's lines.
+            listing = pipe_in <= {"cwd_list"}
+            for name in self._read_names(node):
+                self.vars[name] = [(ITEM, "i")] if listing else [(DYN, "d")]
+        out: set[str] = {"other"}
+        if body is None:
+            body = next((c for c in node.named_children if c.type == "do_group"), None)
+        if body is not None:
+            if infinite and self._has_background(body):
+                self.deny("system.fork_bomb", "an endless loop that starts background processes exhausts the machine (fork bomb)")
+            out = self.stmt(body, None)
+        self._merge(saved)
+        return out
+
+    def _assigned_names(self, node) -> set[str]:
+        names: set[str] = set()
+        stack = [node]
+        while stack:
+            cur = stack.pop()
+            if cur.type == "variable_assignment":
+                nm = cur.child_by_field_name("name")
+                if nm is not None:
+                    names.add(self.text(nm).split("[")[0])
+            stack.extend(cur.children)
+        return names
+
+    def _read_names(self, node) -> list[str]:
+        names = []
+        for child in node.named_children:
+            if child.type == "command":
+                words = [self.text(c) for c in child.named_children]
+                if words and words[0] == "read":
+                    names.extend(w for w in words[1:] if not w.startswith("-") and re.fullmatch(r"[A-Za-z_]\w*", w))
+        return names
+
+    def _has_background(self, node) -> bool:
+        stack = [node]
+        while stack:
+            cur = stack.pop()
+            for child in cur.children:
+                if not child.is_named and self.text(child) == "&":
+                    return True
+            stack.extend(cur.named_children)
+        return False
+
+    def function(self, node) -> None:
+        name_node = node.child_by_field_name("name")
+        name = self.text(name_node) if name_node is not None else ""
+        body = node.child_by_field_name("body")
+        # A function that calls itself, in the background or through a pipe: a fork bomb.
+        if body is not None and name:
+            calls = self._called_names(body)
+            if name in calls:
+                self.deny("system.fork_bomb", f"the function {name!r} calls itself (fork bomb pattern)")
+        self.functions.add(name)
+        if body is not None:
+            saved = self._save()
+            saved_pos = self.positional
+            self.positional = None
+            self.stmt(body, None)
+            self.positional = saved_pos
+            self._restore(saved)
+            self.functions.add(name)
+
+    def _called_names(self, node) -> set[str]:
+        names: set[str] = set()
+        stack = [node]
+        while stack:
+            cur = stack.pop()
+            if cur.type == "command_name":
+                names.add(self.text(cur).strip("\\'\""))
+            stack.extend(cur.children)
+        return names
+
+    def pipeline(self, node, pipe_in, stdin) -> set[str]:
+        stages = [c for c in node.named_children if c.type != "comment"]
+        kinds: set[str] = set(pipe_in or ())
+        out: set[str] = {"other"}
+        for i, stage in enumerate(stages):
+            saved = self._save()
+            out = self.stmt(stage, (frozenset(kinds) if (i > 0 or pipe_in is not None) else None),
+                            stdin if i == 0 else None)
+            self._restore(saved)
+            kinds |= out
+        return out
+
+    def redirected(self, node, pipe_in, stdin) -> set[str]:
+        body = node.child_by_field_name("body")
+        redirects = [c for c in node.named_children if c is not body]
+        extra_args: list = []
+        new_stdin = stdin
+        before = set(self.written)
+        for r in redirects:
+            res = self.redirect(r, extra_args)
+            if res is not None:
+                new_stdin = res
+        if body is None:
+            return {"other"}
+        if body.type == "command":
+            self._visited.add(body.id)
+            out = self.command(body, pipe_in, extra_args, new_stdin)
+        else:
+            for w in extra_args:
+                self.words_for_effects(w)
+            out = self.stmt(body, pipe_in, new_stdin)
+        if out & {"env", "sensitive", "secret_list", "network"}:
+            self.tainted.update(self.written - before)
+        return out
+
+    def redirect(self, r, extra_args: list) -> tuple | None:
+        """Check one redirection; return a new stdin description for input redirections."""
+        t = r.type
+        if t == "file_redirect":
+            op = ""
+            dests = []
+            for child in r.children:
+                if not child.is_named:
+                    op += self.text(child)
+                elif child.type == "file_descriptor":
+                    continue
+                else:
+                    dests.append(child)
+            if not dests:
+                return None
+            target, extra = dests[0], dests[1:]
+            extra_args.extend(extra)
+            op = op.strip()
+            if op in (">&", "<&", ">&-", "<&-") and target.type == "number":
+                return None
+            if op in (">&", "<&") and self.text(target) in ("-", "1", "2", "0"):
+                return None
+            args = self.eval_word(target)
+            if op in ("<",):
+                for a in args:
+                    if a.psub:
+                        return ("psub",)
+                    if a.static:
+                        if a.text.startswith(("/dev/tcp/", "/dev/udp/")):
+                            self.deny("network.dev_tcp", f"reading {a.text} opens a network connection (reverse shell pattern)")
+                        real = self.ctx.resolve(a.text, self.cur)
+                        self.check_read_path(a.text, real)
+                        return ("file", real)
+                return ("text", DYN, True)
+            if op == "<>":
+                for a in args:
+                    self.check_write(a, verb="open for writing")
+                return None
+            for a in args:
+                if a.psub:
+                    continue
+                self.check_write(a, verb="redirect")
+            return None
+        if t == "heredoc_redirect":
+            body = next((c for c in r.named_children if c.type == "heredoc_body"), None)
+            start = next((c for c in r.named_children if c.type == "heredoc_start"), None)
+            end = next((c for c in r.named_children if c.type == "heredoc_end"), None)
+            quoted = start is not None and any(q in self.text(start) for q in "'\"\\")
+            # The body is taken from the source bytes (line after the marker up to the end
+            # marker): tree-sitter-bash mis-parses some bodies (e.g. one starting with a backslash).
+            if start is not None and end is not None:
+                nl = self.src.find(b"\n", start.end_byte)
+                lo = nl + 1 if 0 <= nl < end.start_byte else end.start_byte
+                text = self.src[lo:end.start_byte].decode("utf-8", "surrogateescape")
+            else:
+                text = self.text(body) if body is not None else ""
+            dynamic = False
+            if not quoted:
+                found = False
+                stack = [c for c in r.named_children if c.type not in ("heredoc_start", "heredoc_end")]
+                while stack:
+                    child = stack.pop()
+                    if child.type in ("command_substitution", "process_substitution"):
+                        self.substitution(child)
+                        dynamic = found = True
+                        continue
+                    if child.type in ("simple_expansion", "expansion"):
+                        self.expand(child, True)
+                    stack.extend(child.named_children)
+                if not found and ("$(" in text or "`" in text):
+                    self.deny("shell.parse_error", "a here-document runs commands ($(…) or `…`) that could not be "
+                                                   "parsed reliably")
+                    dynamic = True
+            # a heredoc can be followed by redirections and pipes on its first line
+            for child in r.named_children:
+                if child.type in ("file_redirect",):
+                    self.redirect(child, extra_args)
+                elif child.type not in ("heredoc_body", "heredoc_start", "heredoc_end", "heredoc_content"):
+                    if child.type in ("command", "pipeline", "list", "redirected_statement"):
+                        self.stmt(child, None)
+            return ("text", text, dynamic)
+        if t == "herestring_redirect":
+            parts = [c for c in r.named_children]
+            text, dynamic = "", False
+            for p in parts:
+                for a in self.eval_word(p):
+                    text = a.text
+                    dynamic = dynamic or not a.static
+            return ("text", text, dynamic)
+        self.words_for_effects(r)
+        return None
+
+    # ---- assignments -----------------------------------------------------------------
+    def assignment(self, node, *, persist: bool) -> tuple[str, Arg] | None:
+        name_node = node.child_by_field_name("name")
+        value_node = node.child_by_field_name("value")
+        if name_node is None:
+            self.words_for_effects(node)
+            return None
+        if name_node.type == "subscript":
+            self.words_for_effects(name_node)
+            name = self.text(name_node).split("[", 1)[0]
+            if value_node is not None:
+                self.words_for_effects(value_node)
+            if persist:
+                self.vars[name] = [(DYN, "d")]
+            return None
+        name = self.text(name_node)
+        appending = any(not c.is_named and self.text(c) == "+=" for c in node.children)
+        if value_node is None:
+            alts = [("", "")]
+        elif value_node.type == "array":
+            self.words_for_effects(value_node)
+            alts = [(DYN, "d")]
+        else:
+            alts = [(a.text, a.mask) for a in self.eval_word(value_node, assignment=True)] or [("", "")]
+        if appending:
+            old = self.lookup(name, False)
+            alts = _product([old, alts])
+        value = Arg(alts[0][0], alts[0][1]) if len(alts) == 1 else Arg(DYN, "d")
+        self.check_env_var(name, value, exported=False)
+        if persist:
+            self.vars[name] = alts
+            if name == "IFS":
+                self.ifs = value.text if value.static else None
+        return name, value
+
+    def declaration(self, node) -> None:
+        kind = self.text(node.children[0]) if node.children else ""
+        flags = [self.text(c) for c in node.named_children if c.type == "word" and self.text(c).startswith("-")]
+        for child in node.named_children:
+            if child.type == "variable_assignment":
+                res = self.assignment(child, persist=True)
+                if res is not None and (kind == "export" or any("x" in f for f in flags)):
+                    self.check_env_var(res[0], res[1], exported=True)
+            elif child.type in ("variable_name", "word") and kind == "export":
+                nm = self.text(child)
+                if nm in ENV_LOADER_VARS:
+                    self.deny("loader.ld_preload", f"exporting {nm} injects a library into every program")
+            elif child.type not in ("word", "variable_name"):
+                self.words_for_effects(child)
+
+    def check_env_var(self, name: str, value: Arg, *, exported: bool) -> None:
+        if name in ENV_LOADER_VARS:
+            self.deny("loader.ld_preload", f"{name}= loads a library into the program (loader injection)")
+        elif name in ENV_STARTUP_VARS:
+            if value.text.strip():
+                self.deny("loader.startup_hook", f"{name}= makes programs run extra code at start-up")
+        elif name in ("PS4", "PS0", "PS1", "PROMPT_COMMAND") and name != "PROMPT_COMMAND":
+            if "$(" in value.text or "`" in value.text:
+                self.deny("loader.startup_hook", f"{name} runs a command each time the prompt is shown")
+        elif name in ENV_PATH_VARS:
+            if value.static and value.text and value.text != "/dev/null":
+                real = self.ctx.resolve(value.text, self.cur)
+                if self.ctx.is_tmp(real) and not self.ctx.inside_root(real) or real in self.written:
+                    self.deny("loader.startup_hook", f"{name}={value.text} makes programs load code from a shared "
+                                                     "temporary folder")
+        elif name == "IFS":
+            return
+        elif name in ENV_EXEC_VARS:
+            if value.static:
+                if value.text.strip():
+                    self.sub_shell(value.text, origin=f"the command in {name}")
+            else:
+                self.deny("exec.dynamic_command_name", f"{name} is set to a computed command")
+        elif name == "NODE_OPTIONS" and re.search(r"(--require|-r\b|--import|--loader|--experimental-loader|--inspect)", value.text):
+            self.deny("loader.startup_hook", "NODE_OPTIONS loads extra code into every node process")
+        elif name == "PATH":
+            for part in value.text.split(":"):
+                if part and part != DYN:
+                    real = self.ctx.resolve(part, self.cur) if part.startswith(("/", "~", ".")) else part
+                    if isinstance(real, str) and self.ctx.is_tmp(real) and not self.ctx.inside_root(real):
+                        self.deny("exec.path_hijack", f"PATH includes {part}, a shared temporary folder")
+        elif name.startswith("BASH_FUNC_"):
+            self.deny("loader.startup_hook", f"{name} defines a function through the environment")
+        elif name in ("GIT_DIR", "GIT_WORK_TREE") and value.static:
+            real = self.ctx.resolve(value.text, self.cur)
+            if not self.ctx.inside_root(real):
+                self.deny("write.outside_cwd", f"{name}={value.text} points git outside the working directory")
+
+    # ---- words -------------------------------------------------------------------------
+    def eval_word(self, node, *, assignment: bool = False) -> list[Arg]:
+        """Expand one word node into the argument(s) it becomes."""
+        alts = self.ev(node, False)
+        out: list[Arg] = []
+        for text, mask in alts:
+            if assignment:
+                # no brace expansion or splitting in assignments; ~ after = or : is expanded
+                text, mask = self._tilde(text, mask, assignment=True)
+                out.append(Arg(text, mask))
+                continue
+            for bt, bm in (_brace_expand(text, mask) if "{" in text else [(text, mask)]):
+                bt, bm = self._tilde(bt, bm)
+                for st, sm in _split_fields(bt, bm, self.ifs):
+                    out.append(Arg(st, sm))
+        return out
+
+    def _tilde(self, text: str, mask: str, assignment: bool = False) -> tuple[str, str]:
+        if text.startswith("~") and mask[:1] == "u":
+            end = text.find("/")
+            end = len(text) if end < 0 else end
+            if all(m == "u" for m in mask[:end]):
+                exp = self.ctx.expand_user(text[:end])
+                if exp is None:
+                    return DYN + text[end:], "d" + mask[end:]
+                return exp + text[end:], "q" * len(exp) + mask[end:]
+        if assignment and ":~" in text:
+            parts = text.split(":")
+            if all(p.startswith("~/") or p == "~" or not p.startswith("~") for p in parts):
+                new = ":".join(self.ctx.expand_user(p) or p if p.startswith("~") else p for p in parts)
+                return new, "q" * len(new)
+        return text, mask
+
+    def ev(self, node, q: bool) -> list[tuple[str, str]]:
+        t = node.type
+        if t == "word":
+            s = self.text(node)
+            if q:
+                return [(s, "q" * len(s))]
+            return [_unescape_word(s)]
+        if t in ("number", "extglob_pattern", "regex", "test_operator", "variable_name", "special_variable_name",
+                 "file_descriptor"):
+            s = self.text(node)
+            return [(s, ("q" if q else "u") * len(s))]
+        if t == "raw_string":
+            s = self.text(node)[1:-1]
+            return [(s, "q" * len(s))]
+        if t == "ansi_c_string":
+            s = decode_ansi_c(self.text(node)[2:-1])
+            return [(s, "q" * len(s))]
+        if t in ("string", "translated_string"):
+            return self._ev_string(node)
+        if t == "concatenation":
+            return _product([self.ev(c, q) for c in node.children])
+        if t in ("simple_expansion", "expansion"):
+            return self.expand(node, q)
+        if t == "command_substitution":
+            value = self.substitution(node)
+            return [(value, "c" if value == DYN else ("i" if value == ITEM else "q" * len(value)))]
+        if t == "process_substitution":
+            self.substitution(node)
+            return [(PSUB, "p")]
+        if t == "arithmetic_expansion":
+            self.words_for_effects(node)
+            return [(DYN, "d")]
+        if t == "brace_expression":
+            s = self.text(node)
+            return [(s, "u" * len(s))]
+        if t == "comment":
+            return [("", "")]
+        self.words_for_effects(node)
+        return [(DYN, "d")]
+
+    def _ev_string(self, node) -> list[tuple[str, str]]:
+        parts: list[list[tuple[str, str]]] = []
+        children = node.children
+        start = node.start_byte + (2 if node.type == "translated_string" else 1)
+        end = node.end_byte - 1
+        pos = start
+        for child in children:
+            if not child.is_named:
+                continue
+            if child.start_byte > pos:
+                gap = _unescape_dq(self.src[pos:child.start_byte].decode("utf-8", "surrogateescape"))
+                parts.append([(gap, "q" * len(gap))])
+            if child.type == "string_content":
+                s = _unescape_dq(self.text(child))
+                parts.append([(s, "q" * len(s))])
+            else:
+                parts.append(self.ev(child, True))
+            pos = child.end_byte
+        if end > pos:
+            gap = _unescape_dq(self.src[pos:end].decode("utf-8", "surrogateescape"))
+            parts.append([(gap, "q" * len(gap))])
+        return _product(parts) if parts else [("", "")]
+
+    def lookup(self, name: str, q: bool, *, record: bool = True) -> list[tuple[str, str]]:
+        kind = "q" if q else "v"
+        if record and self.names_seen is not None:
+            self.names_seen.append(name)
+        if name in self.vars:
+            vals = self.vars[name]
+        elif name.isdigit() or name in ("@", "*"):
+            if self.positional is None:
+                vals = [(DYN, "d")]
+            elif name in ("@", "*"):
+                rest = self.positional[1:]
+                vals = [("", "")] if not rest else rest[0] if len(rest) == 1 else [(DYN, "d")]
+            else:
+                idx = int(name)
+                vals = self.positional[idx] if idx < len(self.positional) else [("", "")]
+        elif name == "HOME":
+            vals = [(self.ctx.home_raw, "v" * len(self.ctx.home_raw))]
+        elif name == "PWD":
+            vals = [(self.cur, "v" * len(self.cur))] if self.cur else [(DYN, "d")]
+        elif name in ("USER", "LOGNAME"):
+            user = os.environ.get("USER") or os.environ.get("LOGNAME")
+            vals = [(user, "v" * len(user))] if user else [(DYN, "d")]
+        else:
+            vals = [(DYN, "d")]
+        out = []
+        for text, mask in vals:
+            if text == DYN:
+                out.append((DYN, "d"))
+            elif text == ITEM:
+                out.append((ITEM, "i"))
+            else:
+                out.append((text, "".join(m if m in "dcip" else kind for m in mask) if len(mask) == len(text) else kind * len(text)))
+        return out
+
+    def expand(self, node, q: bool) -> list[tuple[str, str]]:
+        t = node.type
+        named = node.named_children
+        if t == "simple_expansion":
+            name = self.text(named[0]) if named else ""
+            if name == "IFS":
+                self.deny("obfuscation.ifs", "$IFS is used to hide spaces in a command")
+            return self.lookup(name, q)
+        # ${…}
+        raw = self.text(node)
+        if not named:
+            return [(DYN, "d")]
+        first = named[0]
+        if first.type == "subscript":
+            self.words_for_effects(first)
+            return [(DYN, "d")]
+        if first.type not in ("variable_name", "special_variable_name"):
+            self._child_effects(node)
+            return [(DYN, "d")]
+        name = self.text(first)
+        if name == "IFS":
+            self.deny("obfuscation.ifs", "${IFS} is used to hide spaces in a command")
+        if raw.startswith("${#") or raw.startswith("${!"):
+            self._child_effects(node)
+            return [(DYN, "d")]
+        rest = named[1:]
+        ops = [self.text(c) for c in node.children if not c.is_named][1:-1]
+        base = self.lookup(name, q)
+        if not ops and not rest:
+            return base
+        op = ops[0] if ops else ""
+        if op in (":+", "+", ":?", "?") and self.names_seen and self.names_seen[-1] == name:
+            self.names_seen.pop()  # only tests whether the variable is set
+        # evaluate the operand words (their substitutions run)
+        operand_alts: list[tuple[str, str]] = [("", "")]
+        if rest:
+            operand_alts = _product([self.ev(c, True) for c in rest])
+        if op in (":-", "-", ":=", "="):
+            known = [v for v in base if v[0] != DYN]
+            if base and all(v[0] not in (DYN, "") for v in base):
+                out = base
+            else:
+                out = known + [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts] + \
+                    ([(DYN, "d")] if any(v[0] == DYN for v in base) else [])
+            if op in (":=", "="):
+                self.vars[name] = out
+            return out[:MAX_ALTERNATIVES]
+        if op in (":+", "+"):
+            return [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts] + [("", "")]
+        if op in (":?", "?"):
+            return base
+        if op in ("#", "##", "%", "%%"):
+            out = []
+            for text, mask in base:
+                if text in (DYN, ITEM):
+                    out.append((text, mask))
+                    continue
+                pats = [a[0] for a in operand_alts]
+                if len(pats) != 1 or DYN in pats[0]:
+                    out.append((DYN, "d"))
+                    continue
+                out.append(_trim(text, pats[0], op, "q" if q else "v"))
+            return out
+        if op in ("/", "//", "/#", "/%"):
+            out = []
+            for text, mask in base:
+                if text == ITEM:
+                    bad = any(".." in a[0] or "/" in a[0] or DYN in a[0] for a in operand_alts)
+                    out.append((DYN, "d") if bad else (ITEM, "i"))
+                else:
+                    out.append((DYN, "d"))
+            return out
+        if op in ("^", "^^", ",", ",,", ":", "@"):
+            return [(ITEM, "i") if text == ITEM else (DYN, "d") for text, _ in base]
+        return [(DYN, "d")]
+
+    def _child_effects(self, node) -> None:
+        for child in node.children:
+            self.words_for_effects(child)
+
+    def substitution(self, node) -> str:
+        """Check the commands of ``$(…)``/backticks/``<(…)``; return what it prints if known."""
+        self._visited.add(node.id)
+        inner = [c for c in node.named_children if c.type != "comment"]
+        saved = self._save()
+        kinds: set[str] = set()
+        for child in inner:
+            kinds |= self.stmt(child, None)
+        self._restore(saved)
+        if len(inner) == 1 and inner[0].type == "command":
+            words = self.text(inner[0]).split()
+            if words in (["pwd"], ["pwd", "-P"], ["pwd", "-L"]) and self.cur:
+                return self.cur
+        if kinds and kinds <= {"cwd_list"}:
+            return ITEM
+        return DYN
+
+    # ---- commands ------------------------------------------------------------------------
+    def command(self, node, pipe_in, extra_words: list, stdin) -> set[str]:
+        self._visited.add(node.id)
+        env: dict[str, Arg] = {}
+        words: list = []
+        for child in node.named_children:
+            if child.type == "variable_assignment":
+                res = self.assignment(child, persist=False)
+                if res is not None:
+                    env[res[0]] = res[1]
+            elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+                got = self.redirect(child, extra_words)
+                if got is not None:
+                    stdin = got
+            elif child.type == "command_name":
+                words.append(child.named_children[0] if child.named_children else child)
+            elif child.type == "comment":
+                continue
+            else:
+                words.append(child)
+        words.extend(extra_words)
+        if not words:
+            return {"other"}
+        # A word with several possible values (a loop variable) gives one command per value.
+        out: set[str] = set()
+        variants = self._variants(words)
+        for argv in variants:
+            out |= self.simple(argv, env, pipe_in, stdin)
+        return out or {"other"}
+
+    def _variants(self, words) -> list[list[Arg]]:
+        """Evaluate words; a word whose value has alternatives yields one command per choice."""
+        per_word: list[list[list[Arg]]] = []
+        for w in words:
+            saved_names = self.names_seen
+            self.names_seen = []
+            try:
+                alts = self.ev(w, False)
+                names = tuple(self.names_seen)
+            finally:
+                self.names_seen = saved_names
+            options: list[list[Arg]] = []
+            for text, mask in alts:
+                args: list[Arg] = []
+                for bt, bm in (_brace_expand(text, mask) if "{" in text else [(text, mask)]):
+                    bt, bm = self._tilde(bt, bm)
+                    args.extend(Arg(st, sm, names) for st, sm in _split_fields(bt, bm, self.ifs))
+                options.append(args)
+            per_word.append(options)
+        variants: list[list[Arg]] = [[]]
+        for options in per_word:
+            if len(options) == 1:
+                variants = [v + options[0] for v in variants]
+            else:
+                variants = [v + o for v in variants for o in options]
+            if len(variants) > MAX_ALTERNATIVES:
+                variants = [[Arg(DYN, "d")] if not v else v[:1] + [Arg(DYN, "d")] for v in variants[:1]]
+        return variants
+
+    def simple(self, argv: list[Arg], env: dict[str, Arg], pipe_in, stdin) -> set[str]:
+        from . import commands  # the per-command rules
+
+        self.tick()
+        if not argv:
+            return {"other"}
+        head = argv[0]
+        if not head.static or head.glob:
+            self.deny("exec.dynamic_command_name",
+                      f"the command name {head.show()!r} is computed at run time and cannot be checked")
+            for a in argv[1:]:
+                self.check_arg_read(a)
+            return {"other"}
+        word = head.text
+        if word == "":
+            return {"other"}
+        if "/" in word:
+            real = self.ctx.resolve(word, self.cur)
+            if real in self.written:
+                self.deny("exec.write_then_run", f"{word} is written and run by the same command; its content cannot be checked")
+                return {"other"}
+            if self.ctx.inside_root(real) and not real.startswith(("/usr/", "/bin/", "/sbin/")):
+                cmd = Cmd(normalize_name(word), word, argv[1:], env, pipe_in, stdin)
+                commands.local_program(self, cmd, real)
+                return cmd.out
+            if self.ctx.is_tmp(real):
+                self.deny("exec.from_tmp", f"{word} runs a program from a shared temporary folder")
+                return {"other"}
+            secret = self.ctx.secret(real)
+            if secret:
+                self.deny("secrets.read", f"{word}: {secret}")
+                return {"other"}
+        name = normalize_name(word)
+        if "/" not in word and name in self.functions:
+            for a in argv[1:]:
+                self.check_arg_read(a)
+            return {"other"}
+        cmd = Cmd(name, word, argv[1:], env, pipe_in, stdin)
+        commands.dispatch(self, cmd)
+        return cmd.out
+
+    # ---- path checks ------------------------------------------------------------------
+    def item_real(self, arg: Arg) -> str | None:
+        """A path made of a listing item: stays inside the current dir unless it climbs out."""
+        if self.cur is None or not self.ctx.inside_root(self.cur):
+            return None
+        text = arg.text
+        if text.startswith("/") or text.startswith("~"):
+            return None
+        parts = text.split("/")
+        if ".." in parts:
+            return None
+        return os.path.join(self.cur, text.replace(ITEM, "llmos-item"))
+
+    def check_write(self, arg: Arg, *, verb: str = "write", overwrite_risky: bool = True,
+                    content: bool = True) -> str | None:
+        """Deny unless ``arg`` is a write target inside the working directory; return its real path."""
+        if arg.psub:
+            return None
+        if arg.item:
+            real = self.item_real(arg)
+            if real is None:
+                self.deny("write.unresolved_target", f"cannot tell where '{arg.show()}' points; {verb} target must be inside the working directory")
+            return real
+        if not arg.static:
+            self.deny("write.unresolved_target", f"the {verb} target '{arg.show()}' is computed at run time and cannot be checked")
+            return None
+        text = arg.text
+        if text == "":
+            return None
+        if arg.glob:
+            return self._check_glob_write(arg, verb)
+        if self.cur is None and not text.startswith(("/", "~")) and text not in ("-",):
+            self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+            return None
+        if text.startswith(("/dev/tcp/", "/dev/udp/")):
+            self.deny("network.dev_tcp", f"{text} opens a network connection from the shell (reverse shell pattern)")
+            return None
+        real = self.through_links(self.ctx.resolve(text, self.cur))
+        v = self.ctx.write_violation(text, real, verb=verb)
+        if v is not None:
+            self.violation(v)
+            return None
+        if self._hardlinked(real):
+            self.deny("write.hardlink", f"{real} has other hard links, which may be outside the working directory")
+            return None
+        if overwrite_risky and os.path.isfile(real):
+            self.risky("write.overwrite", f"{verb} overwrites the existing file {real}")
+        if content:
+            self.written.add(real)
+        return real
+
+    def _glob(self, pattern: str, limit: int = 300) -> list[str]:
+        """Matches of a pattern under the working directory (lazily, capped, within the deadline)."""
+        import glob as _glob
+        import itertools
+
+        fixed = []
+        for part in pattern.split("/"):
+            if any(ch in part for ch in "*?["):
+                break
+            fixed.append(part)
+        prefix = "/".join(fixed) or "/"
+        wild = sum(1 for part in pattern.split("/") if any(ch in part for ch in "*?["))
+        if wild > 3 or not self.ctx.inside_root(os.path.realpath(prefix)):
+            return []
+        out = []
+        try:
+            for m in itertools.islice(_glob.iglob(pattern), limit):
+                out.append(m)
+                self.tick()
+        except (OSError, ValueError, RecursionError):
+            pass
+        return out
+
+    def through_links(self, real: str) -> str:
+        """Follow symlinks created earlier by this same script (they do not exist yet on disk)."""
+        for _ in range(8):
+            for link, target in self.links.items():
+                if real == link or real.startswith(link + "/"):
+                    real = os.path.normpath(target + real[len(link):])
+                    break
+            else:
+                return real
+        return real
+
+    def _hardlinked(self, real: str) -> bool:
+        try:
+            st = os.lstat(real)
+        except OSError:
+            return False
+        import stat as _stat
+        return _stat.S_ISREG(st.st_mode) and st.st_nlink > 1
+
+    def _check_glob_write(self, arg: Arg, verb: str) -> str | None:
+        text = arg.text
+        if self.cur is None and not text.startswith("/"):
+            self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+            return None
+        base = self.ctx.expand_user(text) or text
+        pattern = base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
+        fixed = []
+        for part in pattern.split("/"):
+            if any(ch in part for ch in "*?["):
+                break
+            fixed.append(part)
+        prefix = "/".join(fixed) or "/"
+        real_prefix = self.ctx.resolve(prefix)
+        v = self.ctx.write_violation(prefix, real_prefix, verb=verb)
+        if v is not None:
+            self.violation(v)
+            return None
+        if ".." in pattern.split("/")[len(fixed):]:
+            self.deny("write.unresolved_target", f"the {verb} pattern {text} climbs out with '..'")
+            return None
+        matches = self._glob(pattern)
+        for m in matches:
+            real = self.ctx.resolve(m)
+            v = self.ctx.write_violation(m, real, verb=verb)
+            if v is not None:
+                self.violation(v)
+                return None
+        return real_prefix
+
+    def check_delete(self, arg: Arg, *, recursive: bool) -> str | None:
+        if arg.psub:
+            return None
+        if arg.item:
+            real = self.item_real(arg)
+            if real is None:
+                self.deny("write.unresolved_target", f"cannot tell what '{arg.show()}' deletes")
+            return real
+        if not arg.static:
+            rule = "shell.recursive_delete_unresolved" if recursive else "write.unresolved_target"
+            self.deny(rule, f"the delete target '{arg.show()}' is computed at run time and cannot be checked")
+            return None
+        text = arg.text
+        if text == "":
+            return None
+        if arg.glob:
+            base = self.ctx.expand_user(text) or text
+            pattern = base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
+            fixed = []
+            for part in pattern.split("/"):
+                if any(ch in part for ch in "*?["):
+                    break
+                fixed.append(part)
+            prefix = "/".join(fixed) or "/"
+            if self.cur is None and not text.startswith("/"):
+                self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+                return None
+            real_prefix = self.ctx.resolve(prefix)
+            # deleting everything in a folder is like deleting the folder (for ~ or / that matters)
+            v = self.ctx.delete_violation(prefix, real_prefix, recursive=recursive or True) \
+                if pattern.split("/")[len(fixed):] in (["*"], ["*", ""], [".*"], ["*", "*"]) \
+                else self.ctx.write_violation(prefix, real_prefix, verb="delete")
+            if v is not None and not (v.rule == "shell.recursive_delete_outside_cwd" and real_prefix == self.ctx.root
+                                      and self.ctx.root not in self.ctx.homes):
+                self.violation(v)
+                return None
+            if ".." in pattern.split("/")[len(fixed):]:
+                self.deny("write.unresolved_target", f"the delete pattern {text} climbs out with '..'")
+                return None
+            matches = self._glob(pattern)
+            for m in matches:
+                real = os.path.join(os.path.realpath(os.path.dirname(m)), os.path.basename(m))
+                v = self.ctx.delete_violation(m, real, recursive=recursive)
+                if v is not None:
+                    self.violation(v)
+                    return None
+            return real_prefix
+        if self.cur is None and not text.startswith(("/", "~")):
+            self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+            return None
+        # rm removes the link itself, not its target: resolve the parent only
+        expanded = self.ctx.expand_user(text) or text
+        absolute = expanded if expanded.startswith("/") else os.path.join(self.cur or self.ctx.root, expanded)
+        stripped = absolute.rstrip("/") or "/"
+        if os.path.islink(stripped) and not absolute.endswith("/"):
+            real = os.path.join(os.path.realpath(os.path.dirname(stripped)), os.path.basename(stripped))
+        else:
+            real = self.ctx.resolve(stripped)
+            if absolute.endswith("/") or real not in self.links:
+                real = self.through_links(real)
+        v = self.ctx.delete_violation(text, real, recursive=recursive)
+        if v is not None:
+            self.violation(v)
+            return None
+        self.written.add(real)
+        return real
+
+    def check_read_path(self, text: str, real: str) -> None:
+        real = self.through_links(real)
+        secret = self.ctx.secret(real)
+        if secret:
+            self.deny("secrets.read", f"reading {text}: {secret}")
+
+    def check_arg_read(self, arg: Arg, cmd: Cmd | None = None) -> None:
+        """Deny when an argument names a secret location (a file the command may read)."""
+        if arg.psub or arg.item:
+            return
+        text = arg.text
+        if not arg.static:
+            if "/" in text:
+                tail = text.rsplit(DYN, 1)[-1]
+                if tail.count("/") >= 1 and len(tail.strip("/")) > 1:
+                    pattern = text.replace(DYN, "*").replace(ITEM, "*")
+                    if not pattern.startswith("/"):
+                        pattern = "*/" + pattern if pattern.startswith("*") else pattern
+                    hit = self.ctx.secret_pattern(pattern if pattern.startswith("/") else "/" + pattern)
+                    if hit:
+                        self.deny("secrets.read", f"{arg.show()} may name a secret: {hit}")
+            return
+        if text.startswith("-"):
+            name, eq, val = text.partition("=")
+            if not eq or not val:
+                return
+            text = val
+        if text.startswith(("/dev/tcp/", "/dev/udp/")):
+            self.deny("network.dev_tcp", f"{text} opens a network connection from the shell")
+            return
+        if "/" not in text and not text.startswith("~") and self.cur == self.ctx.root and not self._root_secret \
+                and not arg.glob and not os.path.islink(os.path.join(self.cur, text)):
+            return  # a plain file name in the working directory (not a symlink)
+        if arg.glob:
+            if self.cur is None and not text.startswith(("/", "~")):
+                return
+            base = self.ctx.expand_user(text) or text
+            pattern = base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
+            hit = self.ctx.secret_pattern(os.path.normpath(pattern))
+            if hit:
+                self.deny("secrets.read", f"{text}: {hit}")
+                return
+            matches = self._glob(pattern)
+            for m in matches:
+                secret = self.ctx.secret(self.ctx.resolve(m))
+                if secret:
+                    self.deny("secrets.read", f"{text} matches {m}: {secret}")
+                    return
+            return
+        if self.cur is None and not text.startswith(("/", "~")):
+            return
+        real = self.through_links(self.ctx.resolve(text, self.cur))
+        secret = self.ctx.secret(real)
+        if secret:
+            self.deny("secrets.read", f"reading {text}: {secret}")
+            return
+        if cmd is not None and not self.ctx.inside_root(real) and real not in ("/dev/null", "/dev/stdin"):
+            if (text.startswith(("/", "~", "..")) or self.cur != self.ctx.root) and os.path.exists(real):
+                cmd.read_outside = True
+
+    def check_recursive_read(self, arg: Arg) -> None:
+        if not arg.static:
+            return
+        text = arg.text
+        if self.cur is None and not text.startswith(("/", "~")):
+            return
+        real = self.ctx.resolve(text, self.cur)
+        if self.ctx.holds_secrets(real) and not self.ctx.inside_root(real):
+            self.deny("secrets.read", f"reading everything under {real} includes credentials (e.g. ~/.ssh, /etc/shadow)")

@@ -1,0 +1,182 @@
+"""TraceStore: trace files and the index, kept in step.
+
+Every change writes the markdown file atomically and journals the index entry inside one
+index transaction (see ``index.py``), so another process never sees one without the other.
+Read-modify-write updates of one trace (``record_outcome``) also hold a per-trace lock (one of
+64 striped sidecar locks under ``state/locks/``), so two processes counting outcomes of the
+same trace at once lose neither update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..atomic import atomic_write_text, file_lock
+from ..errors import LLMOSError, WorkspaceError
+from ..workspace import Workspace, safe_id
+from .index import IndexEntry, TraceIndex
+from .traces import Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace
+
+LOCK_STRIPES = 64
+
+
+def check_volume(volume: str) -> str:
+    """``system``, ``teams/<team>`` or ``users/<user>``; anything else is a usage error."""
+    if volume == "system":
+        return volume
+    kind, _, name = volume.partition("/")
+    if kind == "users":
+        return f"users/{safe_id(name, 'user')}"
+    if kind == "teams":
+        return f"teams/{safe_id(name, 'team')}"
+    raise WorkspaceError(f"invalid volume {volume!r}: use 'system', 'teams/<team>' or 'users/<user>'")
+
+
+class TraceStore:
+    def __init__(self, workspace: Workspace, index: TraceIndex | None = None, events: Any = None) -> None:
+        self.workspace = workspace
+        self.root = Path(workspace.root)
+        if events is None:
+            from ..observability.events import EventLog
+
+            events = EventLog(workspace.events_file)
+        self.events = events
+        self.index = index if index is not None else TraceIndex(workspace, events=events)
+
+    # ---- paths ---------------------------------------------------------------------------
+    def trace_path(self, trace_id: str, volume: str) -> Path:
+        return self.root / "volumes" / check_volume(volume) / "traces" / f"{trace_id}.md"
+
+    def entry(self, trace_id: str) -> IndexEntry:
+        entry = self.index.get(trace_id)
+        if entry is None:
+            raise TraceNotFound(f"no trace with id {trace_id!r} (see `llmos traces list`)")
+        return entry
+
+    def path_of(self, trace_id: str) -> Path:
+        return self.root / self.entry(trace_id).path
+
+    @contextlib.contextmanager
+    def _trace_lock(self, trace_id: str) -> Iterator[None]:
+        stripe = zlib.crc32(trace_id.encode("utf-8")) % LOCK_STRIPES
+        lock = file_lock(self.workspace.state_dir / "locks" / f"trace-{stripe:02d}")
+        try:
+            lock.__enter__()
+        except OSError as exc:
+            raise WorkspaceError(f"cannot lock trace {trace_id} under {self.workspace.state_dir}: {exc}") from None
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
+
+    # ---- writing ---------------------------------------------------------------------------
+    def save(self, trace: Trace, *, volume: str) -> Path:
+        """Write ``volumes/<volume>/traces/<id>.md`` atomically and index it."""
+        with self._trace_lock(trace.id):
+            return self._save_locked(trace, volume)
+
+    def _save_locked(self, trace: Trace, volume: str) -> Path:
+        volume = check_volume(volume)
+        text = dump_trace(trace)  # validates first: nothing is written for a bad trace
+        path = self.trace_path(trace.id, volume)
+        with self.index.transaction() as index:
+            old = index.peek(trace.id)
+            if old is not None and (self.root / old.path).exists():
+                if old.volume != volume:
+                    raise LLMOSError(f"trace {trace.id} already exists in volumes/{old.volume}; a copy "
+                                     "in another volume needs a new id (parent_trace keeps the link)")
+                path = self.root / old.path  # an update stays in its file, even one renamed by hand
+            try:
+                atomic_write_text(path, text)
+            except OSError as exc:
+                raise WorkspaceError(f"cannot write the trace file {path}: {exc}") from None
+            index.upsert(trace, path, volume)
+        return path
+
+    def record_outcome(self, trace_id: str, success: bool, *,
+                       when: _dt.datetime | float | None = None) -> Trace:
+        """Count one more use of a trace (a replay or a guided run) and its outcome."""
+        with self._trace_lock(trace_id):
+            entry = self.entry(trace_id)
+            trace = self._read(self.root / entry.path)
+            trace.usage_count += 1
+            if success:
+                trace.success_count += 1
+            else:
+                trace.failure_count += 1
+            trace.last_used = now_iso(when)
+            self._save_locked(trace, entry.volume)
+            return trace
+
+    def update(self, trace: Trace) -> Path:
+        """Rewrite an existing trace in the volume it lives in."""
+        with self._trace_lock(trace.id):
+            return self._save_locked(trace, self.entry(trace.id).volume)
+
+    def delete(self, trace_id: str) -> Path:
+        with self._trace_lock(trace_id):
+            with self.index.transaction() as index:
+                entry = index.peek(trace_id)
+                if entry is None:
+                    raise TraceNotFound(f"no trace with id {trace_id!r} (see `llmos traces list`)")
+                path = self.root / entry.path
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise WorkspaceError(f"cannot delete {path}: {exc}") from None
+                index.remove(trace_id)
+                return path
+
+    # ---- reading ---------------------------------------------------------------------------
+    def _read(self, path: Path) -> Trace:
+        rel = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TraceNotFound(f"the trace file {rel} is gone (run `llmos traces reindex`)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TraceFormatError(f"cannot read the file ({exc})", source=rel) from None
+        return parse_trace(text, source=rel)
+
+    def get(self, trace_id: str) -> Trace:
+        entry = self.entry(trace_id)
+        path = self.root / entry.path
+        try:
+            mtime = os.stat(path).st_mtime
+        except FileNotFoundError:
+            self.index.resync([entry.volume])
+            raise TraceNotFound(f"no trace with id {trace_id!r} (its file {entry.path} is gone)") from None
+        trace = self._read(path)
+        if mtime != entry.mtime or trace.id != entry.id:
+            # Edited in place (same folder mtime): bring the index in step with the file.
+            self.index.resync([entry.volume])
+            if trace.id != trace_id:
+                raise TraceNotFound(f"no trace with id {trace_id!r} (its file now holds {trace.id})")
+        return trace
+
+    def read_text(self, trace_id: str) -> str:
+        path = self.path_of(trace_id)
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TraceNotFound(f"no trace with id {trace_id!r} (its file {path} is gone)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TraceFormatError(f"cannot read the file ({exc})", source=str(path)) from None
+
+    def iter_traces(self, volumes: Iterable[str] | None = None) -> Iterator[Trace]:
+        """Every readable trace (optionally of some volumes), oldest first; broken ones reported."""
+        entries = sorted(self.index.entries(volumes), key=lambda e: (e.created_at, e.id))
+        for entry in entries:
+            try:
+                yield self._read(self.root / entry.path)
+            except TraceNotFound:
+                continue
+            except TraceFormatError as exc:
+                self.index._report_skip(entry.path, exc.reason)

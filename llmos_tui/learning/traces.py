@@ -1,0 +1,637 @@
+"""Traces: the record of one solved goal, stored as one frontmatter markdown file.
+
+The file format is DESIGN §4::
+
+    ---
+    id: t_3f9c1a7e3b5d
+    goal: Create a Python calculator
+    ...
+    ---
+    # Create a Python calculator
+    ## Summary
+    <free markdown>
+    ## Tool calls
+    ```json
+    [{"name": "Write", "input": {...}, "result": {"is_error": false, "summary": "created"}}]
+    ```
+
+``dump_trace`` writes it with our own small YAML emitter (flow style, deterministic, fast)
+so that ``parse_trace(dump_trace(t)) == t`` and ``dump_trace(parse_trace(text)) == text``
+for every text we wrote. ``parse_trace`` reads any YAML (files may be edited by hand) and
+raises ``TraceFormatError`` naming the problem; it never lets a YAML or JSON exception out.
+
+Paths in tool calls are stored relative to the run's working directory as ``{{cwd}}``
+(``relativize``), and put back for a replay in another directory (``reroot``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..errors import LLMOSError, UsageError
+
+CWD_TOKEN = "{{cwd}}"
+MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
+OUTCOMES = ("success", "failure")
+# Frontmatter keys in the order they are written (DESIGN §4 first, then ours).
+FIELD_ORDER = (
+    "id", "goal", "signature", "created_at", "last_used", "mode", "usage_count", "success_count",
+    "failure_count", "cost_usd", "tokens", "tools_used", "slots", "agent", "model",
+    "crystallized_tool", "emotion", "project", "parent_trace", "outcome", "error",
+)
+REQUIRED_FIELDS = ("id", "goal", "signature", "created_at", "mode", "usage_count",
+                   "success_count", "failure_count")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!0{6})\d{6})?Z")
+_TIMESTAMP_FIELDS = ("created_at", "last_used")
+
+
+class TraceFormatError(LLMOSError):
+    """A trace file (or a Trace object) does not follow the format; says why and where."""
+
+    def __init__(self, reason: str, *, source: str = "") -> None:
+        super().__init__(f"{source}: {reason}" if source else reason)
+        self.reason = reason
+        self.source = source
+
+
+class TraceNotFound(LLMOSError):
+    """No trace with this id in the workspace (exit code 1)."""
+
+
+# ---- records ---------------------------------------------------------------------------
+
+@dataclass
+class ToolCall:
+    name: str
+    input: dict[str, Any] = field(default_factory=dict)
+    # keys: is_error (bool), summary (str), optional exit_code (int | None),
+    # files_created (list of paths relative to the run's cwd)
+    result: dict[str, Any] = field(default_factory=lambda: {"is_error": False, "summary": ""})
+    tool_use_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "input": self.input, "result": self.result}
+        if self.tool_use_id:
+            out["tool_use_id"] = self.tool_use_id
+        return out
+
+    @property
+    def is_error(self) -> bool:
+        return bool(self.result.get("is_error", False))
+
+
+@dataclass
+class Trace:
+    id: str
+    goal: str
+    signature: str
+    created_at: str
+    last_used: str | None = None
+    mode: str = "LEARNER"
+    usage_count: int = 0
+    success_count: int = 0
+    failure_count: int = 0
+    cost_usd: float = 0.0
+    tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0})
+    tools_used: list[str] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)
+    agent: str | None = None
+    model: str | None = None
+    crystallized_tool: str | None = None
+    emotion: dict[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    parent_trace: str | None = None
+    outcome: str = "success"
+    error: str | None = None
+    summary: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+
+    @property
+    def success_rate(self) -> float:
+        done = self.success_count + self.failure_count
+        return self.success_count / done if done else 0.0
+
+    def frontmatter(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FIELD_ORDER}
+
+
+# ---- ids, goals, time ------------------------------------------------------------------
+
+def new_trace_id() -> str:
+    return "t_" + os.urandom(6).hex()
+
+
+def normalize_goal(goal: str) -> str:
+    """Lowercase, NFKC, collapse whitespace, strip punctuation and spaces at both ends."""
+    text = unicodedata.normalize("NFKC", goal).lower()
+    text = " ".join(text.split())
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or unicodedata.category(text[start]).startswith("P")):
+        start += 1
+    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("P")):
+        end -= 1
+    return text[start:end]
+
+
+def goal_signature(goal: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
+
+
+def now_iso(when: _dt.datetime | float | None = None) -> str:
+    """UTC timestamp in the trace format (``2026-11-21T10:00:00Z``)."""
+    if when is None:
+        when = _dt.datetime.now(_dt.timezone.utc)
+    elif isinstance(when, (int, float)):
+        when = _dt.datetime.fromtimestamp(when, _dt.timezone.utc)
+    return _format_dt(when.replace(microsecond=0))
+
+
+def _format_dt(value: _dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    value = value.astimezone(_dt.timezone.utc)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text + "Z"
+
+
+def tools_in(calls: Iterable[ToolCall]) -> list[str]:
+    """Tool names in first-use order, without repeats."""
+    seen: dict[str, None] = {}
+    for call in calls:
+        seen.setdefault(call.name, None)
+    return list(seen)
+
+
+def make_trace(goal: str, calls: list[ToolCall], *, mode: str = "LEARNER",
+               outcome: str = "success", error: str | None = None, summary: str = "",
+               cost_usd: float = 0.0, tokens: dict[str, int] | None = None,
+               slots: dict[str, Any] | None = None, agent: str | None = None,
+               model: str | None = None, emotion: dict[str, Any] | None = None,
+               project: str | None = None, parent_trace: str | None = None,
+               when: _dt.datetime | float | None = None, trace_id: str | None = None) -> Trace:
+    """A new trace for a run that just finished: one use, counted as its outcome."""
+    if not normalize_goal(goal):
+        raise UsageError("the goal is empty (only whitespace or punctuation)")
+    stamp = now_iso(when)
+    ok = outcome == "success"
+    trace = Trace(
+        id=trace_id or new_trace_id(), goal=goal, signature=goal_signature(goal),
+        created_at=stamp, last_used=stamp, mode=mode, usage_count=1,
+        success_count=1 if ok else 0, failure_count=0 if ok else 1,
+        cost_usd=float(cost_usd), tokens=dict(tokens or {"input": 0, "output": 0}),
+        tools_used=tools_in(calls), slots=dict(slots or {}), agent=agent, model=model,
+        emotion=dict(emotion or {}), project=project, parent_trace=parent_trace,
+        outcome=outcome, error=error, summary=summary, calls=list(calls))
+    validate_trace(trace)
+    return trace
+
+
+# ---- validation ------------------------------------------------------------------------
+
+def _jsonable(value: Any, where: str, source: str) -> Any:
+    """Check (and normalise dates in) a YAML/JSON value; reject anything JSON cannot hold."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TraceFormatError(f"{where}: expected a finite number, got {value!r}", source=source)
+        return value
+    if isinstance(value, _dt.datetime):
+        return _format_dt(value)
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v, f"{where}[{i}]", source) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TraceFormatError(f"{where}: keys must be strings, got {key!r}", source=source)
+            out[key] = _jsonable(item, f"{where}.{key}", source)
+        return out
+    raise TraceFormatError(f"{where}: unsupported value {value!r}", source=source)
+
+
+def _expect(cond: bool, message: str, source: str) -> None:
+    if not cond:
+        raise TraceFormatError(message, source=source)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_result(result: dict[str, Any], where: str, source: str) -> None:
+    if "is_error" in result:
+        _expect(isinstance(result["is_error"], bool), f"{where}.is_error must be true or false", source)
+    if "summary" in result:
+        _expect(isinstance(result["summary"], str), f"{where}.summary must be a string", source)
+    if result.get("exit_code") is not None:
+        _expect(_is_int(result["exit_code"]), f"{where}.exit_code must be an integer or null", source)
+    if "files_created" in result:
+        files = result["files_created"]
+        _expect(isinstance(files, list) and all(isinstance(f, str) for f in files),
+                f"{where}.files_created must be a list of paths", source)
+
+
+def validate_trace(trace: Trace, source: str = "") -> None:
+    """Raise TraceFormatError if the trace cannot be written or read back as it is."""
+    _expect(isinstance(trace.id, str) and bool(_ID_RE.fullmatch(trace.id)),
+            f"id: {trace.id!r} is not a valid trace id (letters, digits, '_', '.', '-')", source)
+    _expect(isinstance(trace.goal, str) and bool(trace.goal.strip()), "goal: must be a non-empty string", source)
+    _expect(isinstance(trace.signature, str) and bool(trace.signature), "signature: must be a non-empty string", source)
+    _expect(isinstance(trace.created_at, str) and bool(trace.created_at), "created_at: must be a timestamp", source)
+    _expect(trace.last_used is None or isinstance(trace.last_used, str), "last_used: must be a timestamp or null", source)
+    _expect(trace.mode in MODES, f"mode: {trace.mode!r} is not one of {', '.join(MODES)}", source)
+    for name in ("usage_count", "success_count", "failure_count"):
+        value = getattr(trace, name)
+        _expect(_is_int(value) and value >= 0, f"{name}: expected a non-negative integer, got {value!r}", source)
+    _expect(isinstance(trace.cost_usd, (int, float)) and not isinstance(trace.cost_usd, bool)
+            and math.isfinite(trace.cost_usd) and trace.cost_usd >= 0,
+            f"cost_usd: expected a non-negative number, got {trace.cost_usd!r}", source)
+    _expect(isinstance(trace.tokens, dict) and all(isinstance(k, str) and _is_int(v) and v >= 0
+                                                   for k, v in trace.tokens.items()),
+            f"tokens: expected {{input: N, output: N}}, got {trace.tokens!r}", source)
+    _expect(isinstance(trace.tools_used, list) and all(isinstance(t, str) for t in trace.tools_used),
+            "tools_used: expected a list of tool names", source)
+    _expect(isinstance(trace.slots, dict), "slots: expected a mapping", source)
+    _expect(isinstance(trace.emotion, dict), "emotion: expected a mapping", source)
+    for name in ("agent", "model", "crystallized_tool", "project", "parent_trace", "error"):
+        value = getattr(trace, name)
+        _expect(value is None or isinstance(value, str), f"{name}: expected a string or null, got {value!r}", source)
+    _expect(trace.outcome in OUTCOMES, f"outcome: {trace.outcome!r} is not success or failure", source)
+    _expect(isinstance(trace.summary, str), "summary: expected text", source)
+    _expect(isinstance(trace.calls, list), "calls: expected a list", source)
+    for i, call in enumerate(trace.calls):
+        where = f"tool call {i + 1}"
+        _expect(isinstance(call, ToolCall), f"{where}: expected a ToolCall", source)
+        _expect(isinstance(call.name, str) and bool(call.name), f"{where}: name must be a non-empty string", source)
+        _expect(isinstance(call.input, dict), f"{where}: input must be an object", source)
+        _expect(isinstance(call.result, dict), f"{where}: result must be an object", source)
+        _expect(isinstance(call.tool_use_id, str), f"{where}: tool_use_id must be a string", source)
+        _check_result(call.result, f"{where}: result", source)
+
+
+# ---- YAML emitter (flow style, deterministic) ------------------------------------------
+
+_PLAIN_BLOCK = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.,/()+'?!=@-]*[A-Za-z0-9_.,/()+'?!=@-])?")
+_PLAIN_FLOW = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _./()+'?!=@-]*[A-Za-z0-9_./()+'?!=@-])?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_resolver: Any = None
+
+
+def _resolves_to_str(text: str) -> bool:
+    global _resolver
+    if _resolver is None:
+        import yaml
+
+        _resolver = (yaml.resolver.Resolver(), yaml.nodes.ScalarNode)
+    resolver, node = _resolver
+    return resolver.resolve(node, text, (True, False)) == "tag:yaml.org,2002:str"
+
+
+def _quote(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif 0x20 <= code <= 0x7E:
+            out.append(ch)
+        elif code < 0xA0 or code in (0x2028, 0x2029, 0xFEFF) or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            out.append(f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _scalar(value: Any, flow: bool) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TraceFormatError(f"cannot store the number {value!r}")
+        text = repr(value)
+        if "e" in text or "E" in text:  # YAML 1.1 floats need a dot and a signed exponent
+            mantissa, exponent = text.lower().split("e")
+            if "." not in mantissa:
+                mantissa += ".0"
+            if exponent[0] not in "+-":
+                exponent = "+" + exponent
+            text = f"{mantissa}e{exponent}"
+        return text
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise TraceFormatError(f"the text {value!r} contains an unpaired surrogate (invalid Unicode)")
+        pattern = _PLAIN_FLOW if flow else _PLAIN_BLOCK
+        if pattern.fullmatch(value) and _resolves_to_str(value):
+            return value
+        return _quote(value)
+    raise TraceFormatError(f"cannot store the value {value!r} in a trace")
+
+
+def _emit(value: Any, flow: bool = False) -> str:
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TraceFormatError(f"mapping keys must be strings, got {key!r}")
+            items.append(f"{_scalar(key, True)}: {_emit(item, True)}")
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_emit(item, True) for item in value) + "]"
+    return _scalar(value, flow)
+
+
+def _valid_ts(text: str) -> bool:
+    if not _TS_RE.fullmatch(text):
+        return False
+    try:
+        _dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return False
+    return True
+
+
+def _calls_json(calls: list[ToolCall]) -> str:
+    if not calls:
+        return "[]"
+    lines = [json.dumps(call.to_dict(), ensure_ascii=False) for call in calls]
+    text = "[" + ",\n ".join(lines) + "]"
+    if _SURROGATE.search(text):  # unpaired surrogates cannot be written as UTF-8: escape them
+        text = "[" + ",\n ".join(json.dumps(call.to_dict()) for call in calls) + "]"
+    return text
+
+
+def dump_trace(trace: Trace) -> str:
+    """The markdown text of a trace (DESIGN §4)."""
+    validate_trace(trace)
+    lines = ["---"]
+    for name, value in trace.frontmatter().items():
+        if name in _TIMESTAMP_FIELDS and isinstance(value, str) and _valid_ts(value):
+            # Readable and canonical: the parser turns it back into exactly this text.
+            lines.append(f"{name}: {value}")
+        else:
+            lines.append(f"{name}: {_emit(value)}")
+    lines.append("---")
+    title = " ".join(trace.goal.split())
+    body = (f"# {title}\n## Summary\n{trace.summary}\n## Tool calls\n```json\n"
+            f"{_calls_json(trace.calls)}\n```\n")
+    return "\n".join(lines) + "\n" + body
+
+
+# ---- parser ----------------------------------------------------------------------------
+
+_SUMMARY_RE = re.compile(r"^##[ \t]+Summary[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_CALLS_RE = re.compile(r"^##[ \t]+Tool calls[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_FENCE_OPEN_RE = re.compile(r"^```[ \t]*(?:json)?[ \t]*$", re.MULTILINE)
+_FENCE_CLOSE_RE = re.compile(r"^```[ \t]*$", re.MULTILINE)
+_loader: Any = None
+
+
+def _yaml_load(text: str) -> Any:
+    global _loader
+    import yaml
+
+    if _loader is None:
+        _loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=_loader)
+
+
+def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]:
+    """(frontmatter mapping, body) of a markdown file; TraceFormatError when broken."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if text.startswith("---\r\n"):  # a file saved with Windows line ends
+        text = text.replace("\r\n", "\n")
+    if not text.startswith("---\n"):
+        raise TraceFormatError("missing frontmatter (the file must start with a '---' line)", source=source)
+    end = text.find("\n---\n", 3)
+    if end == -1:
+        if text.endswith("\n---"):
+            end = len(text) - 4
+        else:
+            raise TraceFormatError("unterminated frontmatter (no closing '---' line)", source=source)
+    header = text[4:end + 1]
+    body = text[end + 5:]
+    try:
+        data = _yaml_load(header)
+    except Exception as exc:  # yaml.YAMLError and libyaml reader errors
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise TraceFormatError(f"broken frontmatter{where}: {problem}", source=source) from None
+    if not isinstance(data, dict):
+        raise TraceFormatError("the frontmatter must be a mapping of keys to values", source=source)
+    return data, body
+
+
+def _ts(value: Any, name: str, source: str, *, optional: bool) -> str | None:
+    if value is None:
+        if optional:
+            return None
+        raise TraceFormatError(f"{name}: expected a timestamp, got null", source=source)
+    if isinstance(value, _dt.datetime):
+        return _format_dt(value)
+    if isinstance(value, _dt.date):
+        return _format_dt(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc))
+    if isinstance(value, str) and value.strip():
+        return value
+    raise TraceFormatError(f"{name}: expected a timestamp, got {value!r}", source=source)
+
+
+def _opt_str(data: dict[str, Any], name: str, source: str) -> str | None:
+    value = data.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise TraceFormatError(f"{name}: expected a string or null, got {value!r}", source=source)
+
+
+def _parse_calls(body: str, source: str) -> tuple[str, list[ToolCall]]:
+    heads = list(_CALLS_RE.finditer(body))
+    if not heads:
+        raise TraceFormatError("missing the '## Tool calls' section", source=source)
+    head = heads[-1]
+    summary_match = _SUMMARY_RE.search(body, 0, head.start())
+    if summary_match:
+        summary = body[summary_match.end() + 1:max(summary_match.end() + 1, head.start() - 1)]
+    else:
+        summary = ""
+    rest = body[head.end():]
+    opening = _FENCE_OPEN_RE.search(rest)
+    if opening is None or rest[:opening.start()].strip():
+        raise TraceFormatError("the '## Tool calls' section must hold a ```json block", source=source)
+    closings = list(_FENCE_CLOSE_RE.finditer(rest, opening.end()))
+    if not closings:
+        raise TraceFormatError("the ```json block of tool calls is not closed", source=source)
+    closing = closings[-1]
+    if rest[closing.end():].strip():
+        raise TraceFormatError("unexpected text after the tool calls block", source=source)
+    raw = rest[opening.end():closing.start()]
+    try:
+        data = json.loads(raw) if raw.strip() else []
+    except ValueError as exc:
+        raise TraceFormatError(f"the tool calls block is not valid JSON: {exc}", source=source) from None
+    except RecursionError:
+        raise TraceFormatError("the tool calls block is nested too deeply", source=source) from None
+    if not isinstance(data, list):
+        raise TraceFormatError("the tool calls block must be a JSON list", source=source)
+    calls = []
+    for i, item in enumerate(data):
+        where = f"tool call {i + 1}"
+        if not isinstance(item, dict):
+            raise TraceFormatError(f"{where}: expected an object", source=source)
+        unknown = set(item) - {"name", "input", "result", "tool_use_id"}
+        if unknown:
+            raise TraceFormatError(f"{where}: unknown key(s) {sorted(unknown)}", source=source)
+        name = item.get("name")
+        _expect(isinstance(name, str) and bool(name), f"{where}: 'name' must be a non-empty string", source)
+        inp = item.get("input", {})
+        _expect(isinstance(inp, dict), f"{where}: 'input' must be an object", source)
+        result = item.get("result", {})
+        _expect(isinstance(result, dict), f"{where}: 'result' must be an object", source)
+        _check_result(result, f"{where}: result", source)
+        tool_use_id = item.get("tool_use_id", "")
+        _expect(isinstance(tool_use_id, str), f"{where}: 'tool_use_id' must be a string", source)
+        calls.append(ToolCall(name=name, input=inp, result=result, tool_use_id=tool_use_id))
+    return summary, calls
+
+
+def parse_trace(text: str, source: str = "") -> Trace:
+    """Read a trace file's text. Raises TraceFormatError with the reason (and ``source``)."""
+    if not isinstance(text, str):
+        raise TraceFormatError("expected text", source=source)
+    data, body = split_frontmatter(text, source)
+    missing = [name for name in REQUIRED_FIELDS if name not in data]
+    if missing:
+        raise TraceFormatError(f"missing required field(s): {', '.join(missing)}", source=source)
+    unknown = sorted(str(k) for k in data if k not in FIELD_ORDER)
+    if unknown:
+        raise TraceFormatError(f"unknown field(s): {', '.join(unknown)}", source=source)
+    ident = data["id"]
+    _expect(isinstance(ident, str), f"id: expected a string, got {ident!r}", source)
+    goal = data["goal"]
+    _expect(isinstance(goal, str) and bool(goal.strip()), f"goal: expected a non-empty string, got {goal!r}", source)
+    signature = data["signature"]
+    _expect(isinstance(signature, str), f"signature: expected a string, got {signature!r}", source)
+    cost = data.get("cost_usd", 0.0)
+    _expect((isinstance(cost, (int, float)) and not isinstance(cost, bool)),
+            f"cost_usd: expected a number, got {cost!r}", source)
+    tokens = data.get("tokens", {"input": 0, "output": 0})
+    _expect(isinstance(tokens, dict), f"tokens: expected a mapping, got {tokens!r}", source)
+    tools = data.get("tools_used", [])
+    _expect(isinstance(tools, list), f"tools_used: expected a list, got {tools!r}", source)
+    slots = data.get("slots", {}) or {}
+    emotion = data.get("emotion", {}) or {}
+    _expect(isinstance(slots, dict), f"slots: expected a mapping, got {slots!r}", source)
+    _expect(isinstance(emotion, dict), f"emotion: expected a mapping, got {emotion!r}", source)
+    summary, calls = _parse_calls(body, source)
+    trace = Trace(
+        id=ident, goal=goal, signature=signature,
+        created_at=_ts(data["created_at"], "created_at", source, optional=False),  # type: ignore[arg-type]
+        last_used=_ts(data.get("last_used"), "last_used", source, optional=True),
+        mode=data["mode"], usage_count=data["usage_count"], success_count=data["success_count"],
+        failure_count=data["failure_count"], cost_usd=float(cost), tokens=tokens,
+        tools_used=tools, slots=_jsonable(slots, "slots", source),
+        agent=_opt_str(data, "agent", source), model=_opt_str(data, "model", source),
+        crystallized_tool=_opt_str(data, "crystallized_tool", source),
+        emotion=_jsonable(emotion, "emotion", source), project=_opt_str(data, "project", source),
+        parent_trace=_opt_str(data, "parent_trace", source),
+        outcome=data.get("outcome", "success"), error=_opt_str(data, "error", source),
+        summary=summary, calls=calls)
+    validate_trace(trace, source)
+    return trace
+
+
+# ---- paths relative to the working directory -------------------------------------------
+
+def _prefixes(cwd: str | os.PathLike[str]) -> list[str]:
+    given = os.path.abspath(os.fspath(cwd))
+    real = os.path.realpath(given)
+    out = {p.rstrip("/") or "/" for p in (given, real)}
+    return sorted((p for p in out if p != "/"), key=len, reverse=True)
+
+
+def _prefix_re(prefixes: list[str]) -> re.Pattern[str] | None:
+    if not prefixes:
+        return None
+    alternatives = "|".join(re.escape(p) for p in prefixes)
+    # The prefix must be a whole path: not glued to a longer name on either side.
+    return re.compile(rf"(?<![\w.~/-])(?:{alternatives})(?=$|/|[^\w.-])")
+
+
+def _map_strings(value: Any, fn: Any) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    return value  # numbers, booleans, null: immutable
+
+
+def relativize(calls: Iterable[ToolCall], cwd: str | os.PathLike[str]) -> list[ToolCall]:
+    """Copies of ``calls`` with every path inside ``cwd`` written as ``{{cwd}}/...``.
+
+    Both the path as given and its real path (symlinks resolved, e.g. /tmp vs /private/tmp)
+    are recognised, whole strings and paths embedded in longer strings (shell commands).
+    ``result.files_created`` entries become plain relative paths.
+    """
+    prefixes = _prefixes(cwd)
+    pattern = _prefix_re(prefixes)
+
+    def fix(text: str) -> str:
+        return pattern.sub(CWD_TOKEN, text) if pattern is not None else text
+
+    out = []
+    for call in calls:
+        result = _map_strings(call.result, fix)
+        files = result.get("files_created")
+        if isinstance(files, list):
+            rel = []
+            for item in files:
+                if isinstance(item, str) and item.startswith(CWD_TOKEN + "/"):
+                    item = item[len(CWD_TOKEN) + 1:]
+                rel.append(item)
+            result["files_created"] = rel
+        out.append(ToolCall(name=call.name, input=_map_strings(call.input, fix), result=result,
+                            tool_use_id=call.tool_use_id))
+    return out
+
+
+def reroot(calls: Iterable[ToolCall], cwd: str | os.PathLike[str]) -> list[ToolCall]:
+    """Copies of ``calls`` with ``{{cwd}}`` replaced by the real path of ``cwd``."""
+    root = os.path.realpath(os.path.abspath(os.fspath(cwd)))
+
+    def fix(text: str) -> str:
+        return text.replace(CWD_TOKEN, root) if CWD_TOKEN in text else text
+
+    return [ToolCall(name=c.name, input=_map_strings(c.input, fix), result=_map_strings(c.result, fix),
+                     tool_use_id=c.tool_use_id) for c in calls]
