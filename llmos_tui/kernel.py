@@ -272,7 +272,9 @@ class LLMOS:
         request = SessionRequest(prompt=goal, cwd=cwd, model=agent.model or self.config.model,
                                  claude_config_dir=self.workspace.claude_config_dir, tools=agent.tools,
                                  system_append=agent.system_text(), max_turns=self.config.execution.max_turns,
-                                 timeout_s=self.config.execution.run_timeout_s)
+                                 timeout_s=self.config.execution.run_timeout_s,
+                                 sandbox=self.config.execution.sandbox,
+                                 protected_paths=self.workspace.protected_paths())
         outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
                                           assume_yes=opts.assume_yes))
         if outcome.cost_usd or outcome.input_tokens:

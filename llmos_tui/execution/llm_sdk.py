@@ -48,6 +48,8 @@ class SessionRequest:
     max_turns: int = 30
     timeout_s: float = 600.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    sandbox: str = "auto"                      # execution.sandbox: auto | bubblewrap | landlock | none
+    protected_paths: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -174,9 +176,16 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         return PermissionResultDeny(message=f"Blocked by llmos policy: {verdict.reason}")
 
     req.claude_config_dir.mkdir(parents=True, exist_ok=True)
+    from .cli_sandbox import sandboxed_cli_path
+
+    cli_path, warning = sandboxed_cli_path(backend=req.sandbox, cwd=req.cwd, config_dir=req.claude_config_dir,
+                                           protected=req.protected_paths)
+    if warning:
+        emit(Notice("warning", warning))
     env = {"CLAUDE_CONFIG_DIR": str(req.claude_config_dir), **req.extra_env}
     options = ClaudeAgentOptions(
         cwd=str(req.cwd),
+        cli_path=cli_path,
         model=req.model,
         tools=list(req.tools),
         setting_sources=[],
