@@ -184,8 +184,7 @@ class LLMOS:
 
         def policy_hook(name: str, tool_input: dict[str, Any], _tid: str) -> HookVerdict:
             d = self.policy.check(name, tool_input, cwd, latent_mode=latent)
-            if d.decision != "allow":
-                self.events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
+            self.events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
             return HookVerdict(d.decision, d.reason, d.rule)
 
         hooks.add_pre(policy_hook)
@@ -266,7 +265,8 @@ class LLMOS:
                     pass
             recorded.append({"name": name, "input": tool_input, "tool_use_id": tid,
                              "result": {"is_error": outcome.is_error, "summary": outcome.summary,
-                                        "exit_code": outcome.exit_code, "files_created": created}})
+                                        "exit_code": outcome.exit_code, "files_created": created,
+                                        "decision": "allow"}})
 
         hooks.add_post(capture_hook)
         request = SessionRequest(prompt=goal, cwd=cwd, model=agent.model or self.config.model,

@@ -76,3 +76,25 @@ def test_replay_whose_bash_step_now_fails_falls_back_to_learner(llm_env: Scripte
     assert result["decision"]["fallback_reason"].startswith(f"replay of {learned['trace_id']} stopped at step 1")
     trace = parse_trace(trace_file(ws, learned["trace_id"]).read_text())
     assert trace.failure_count == 1  # the mismatch counted against the trace
+
+
+def test_follower_hit_imports_no_llm_or_ui_library(llm_env: ScriptedServer, tmp_path: Path) -> None:
+    from tests.test_import_hygiene import PROBE
+
+    ws, first, second = tmp_path / "ws", tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    llm_env.add_turns(tool_turn("Write", {"file_path": str(first / "notes.md"), "content": "# Notes\n"}),
+                      text_turn("Created notes.md"))
+    code, learned, err = run("Create a markdown notes file", first, ws)
+    assert code == 0, err
+    out = tmp_path / "mods.json"
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(out), "--headless", "run", "Create a markdown notes file",
+                           "--json", "--workspace", str(ws), "--cwd", str(second)], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["mode"] == "FOLLOWER"
+    assert json.loads(out.read_text()) == []  # no textual, anthropic or claude_agent_sdk
+    # Every policy decision of the replay was recorded as an event.
+    events = [json.loads(line) for line in (ws / "observability" / "events.jsonl").read_text().splitlines()]
+    decisions = [e for e in events if e["type"] == "POLICY_DECISION"]
+    assert len(decisions) >= 2 and all(e["data"]["decision"] == "allow" for e in decisions)
