@@ -20,7 +20,9 @@ from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
 from .workspace import Workspace, open_workspace
 
-NOT_BUILT = ("MIXED", "ORCHESTRATOR", "CRYSTALLIZED")
+NOT_BUILT = ("ORCHESTRATOR", "CRYSTALLIZED")
+# MIXED: the examples block of a guided session is capped, like any context we inject.
+MIXED_EXAMPLE_CHARS = 6000
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
 MAX_GOAL_CHARS = 20_000
 
@@ -165,6 +167,9 @@ class LLMOS:
                            trace_id=decision.trace_id)
         if mode == "FOLLOWER":
             return self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+        if mode == "MIXED":
+            return self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
+                                   decision.trace_id)
         if mode in NOT_BUILT:
             if opts.mode != "auto":
                 raise UsageError(f"mode {mode} is not built yet; run with --mode auto or --mode learner")
@@ -203,7 +208,8 @@ class LLMOS:
             planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
             if isinstance(planned, Refusal):
                 return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
-                                       f"the goal's new values cannot be substituted safely ({planned.reason})")
+                                       f"the goal's new values cannot be substituted safely ({planned.reason})",
+                                       guide_id=trace.id)
             substitution = planned
         executor = ToolExecutor(cwd, self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
                                 allow_network=self.config.execution.allow_network, confirm=confirm,
@@ -232,17 +238,31 @@ class LLMOS:
 
     def _fall_back(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                    confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
-                   confidence: float, why: str) -> RunResult:
-        emit(Notice("warning", f"{why}; falling back to LEARNER"))
+                   confidence: float, why: str, *, guide_id: str | None = None) -> RunResult:
         info = dict(info, fallback_reason=why)
-        result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
+        if guide_id is not None and self.config.execution.enable_mixed:
+            emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
+            result = self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, confidence, guide_id)
+        else:
+            emit(Notice("warning", f"{why}; falling back to LEARNER"))
+            result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
         result.fallback_from = "FOLLOWER"
         return result
+
+    # ---- MIXED -----------------------------------------------------------------------
+    def _run_mixed(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                   confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
+                   confidence: float, trace_id: str) -> RunResult:
+        guide = self.store.get(trace_id)
+        return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence,
+                                 mode="MIXED", guide=guide)
 
     # ---- LEARNER ---------------------------------------------------------------------
     def _run_learner(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                      confirm: Callable[[str, dict[str, Any], str], bool] | None, *,
-                     decision: dict[str, Any], confidence: float = 0.0) -> RunResult:
+                     decision: dict[str, Any], confidence: float = 0.0, mode: str = "LEARNER",
+                     guide: Any = None) -> RunResult:
+        """A full LLM session (LEARNER), or a reduced one guided by a similar trace (MIXED)."""
         import asyncio
 
         from .adaptation.agents import load_agent
@@ -269,18 +289,22 @@ class LLMOS:
                                         "decision": "allow"}})
 
         hooks.add_post(capture_hook)
+        tools, system_append = list(agent.tools), agent.system_text()
+        if guide is not None:
+            tools = mixed_tools(guide, agent.tools)
+            system_append += "\n\n" + mixed_examples(guide, cwd)
         request = SessionRequest(prompt=goal, cwd=cwd, model=agent.model or self.config.model,
-                                 claude_config_dir=self.workspace.claude_config_dir, tools=agent.tools,
-                                 system_append=agent.system_text(), max_turns=self.config.execution.max_turns,
+                                 claude_config_dir=self.workspace.claude_config_dir, tools=tools,
+                                 system_append=system_append, max_turns=self.config.execution.max_turns,
                                  timeout_s=self.config.execution.run_timeout_s,
                                  sandbox=self.config.execution.sandbox,
                                  protected_paths=self.workspace.protected_paths())
         outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
                                           assume_yes=opts.assume_yes))
         if outcome.cost_usd or outcome.input_tokens:
-            self.economy.charge(mode="LEARNER", cost_usd=outcome.cost_usd, input_tokens=outcome.input_tokens,
+            self.economy.charge(mode=mode, cost_usd=outcome.cost_usd, input_tokens=outcome.input_tokens,
                                 output_tokens=outcome.output_tokens, goal=goal)
-        result = RunResult(goal=goal, mode="LEARNER", success=outcome.success, confidence=confidence,
+        result = RunResult(goal=goal, mode=mode, success=outcome.success, confidence=confidence,
                            llm_calls=outcome.llm_calls, input_tokens=outcome.input_tokens,
                            output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
                            output=outcome.text, error=outcome.error, decision=decision,
@@ -299,11 +323,12 @@ class LLMOS:
             result.exit_code = int(ExitCode.POLICY_BLOCKED)
         elif not outcome.success:
             result.exit_code = int(ExitCode.GOAL_FAILED)
-        result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model)
+        result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
+                                             parent_trace=guide.id if guide is not None else None)
         return result
 
     def _record_trace(self, goal: str, cwd: Path, result: RunResult, calls: list[dict[str, Any]],
-                      model: str) -> str | None:
+                      model: str, *, parent_trace: str | None = None) -> str | None:
         from .learning import traces as tr
         from .learning.slots import extract_slots
 
@@ -319,7 +344,37 @@ class LLMOS:
             tokens={"input": result.input_tokens, "output": result.output_tokens},
             tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent="system-agent",
             model=model, crystallized_tool=None, emotion={}, outcome="success" if result.success else "failure",
-            error=result.error, summary=(result.output or "")[:2000], calls=tool_calls)
+            error=result.error, summary=(result.output or "")[:2000], calls=tool_calls, parent_trace=parent_trace)
         self.store.save(trace, volume=self.config.user_volume())
         self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)
         return trace.id
+
+
+# ---- MIXED helpers (pure) ---------------------------------------------------------------
+
+def mixed_tools(guide: Any, agent_tools: list[str]) -> list[str]:
+    """The reduced tool set of a guided run: the tools the trace used, plus Read to look around."""
+    used = [c.name for c in guide.calls]
+    wanted = {*used, "Read"}
+    reduced = [t for t in agent_tools if t in wanted]
+    return reduced or list(agent_tools)
+
+
+def mixed_examples(guide: Any, cwd: Path, limit: int = MIXED_EXAMPLE_CHARS) -> str:
+    """The matched trace's calls as worked examples, paths re-rooted into this run's cwd."""
+    import json
+
+    from .learning.traces import reroot
+
+    lines = [f"A previous run solved a similar goal ({guide.goal!r}) with the tool calls below. "
+             "If they fit this goal, reuse them; adapt them where this goal differs; if they do not fit, "
+             "say so and solve the goal your own way."]
+    for number, call in enumerate(reroot(guide.calls, cwd), start=1):
+        result = call.result or {}
+        status = "error" if result.get("is_error") else "ok"
+        args = json.dumps(call.input, ensure_ascii=False)
+        if len(args) > 1500:
+            args = args[:1500] + "…"
+        lines.append(f"{number}. {call.name} {args} -> {status}")
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
