@@ -20,7 +20,7 @@ from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
 from .workspace import Workspace, open_workspace
 
-NOT_BUILT = ("ORCHESTRATOR", "CRYSTALLIZED")
+NOT_BUILT = ("ORCHESTRATOR",)
 # MIXED: the examples block of a guided session is capped, like any context we inject.
 MIXED_EXAMPLE_CHARS = 6000
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
@@ -165,8 +165,12 @@ class LLMOS:
         emit(ModeChosen(mode, decision.confidence, decision.reason, info))
         self.events.record("MODE_DECIDED", goal=goal[:200], mode=mode, confidence=round(decision.confidence, 4),
                            trace_id=decision.trace_id)
+        if mode == "CRYSTALLIZED":
+            return self._run_crystallized(goal, opts, cwd, emit, cancel, confirm, decision)
         if mode == "FOLLOWER":
-            return self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+            self._maybe_crystallize(result, emit)
+            return result
         if mode == "MIXED":
             return self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
                                    decision.trace_id)
@@ -197,7 +201,6 @@ class LLMOS:
 
     def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                       confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any) -> RunResult:
-        from .execution.executors import ToolExecutor
         from .execution.replay import Refusal, plan_substitution, replay
         from .learning.slots import extract_slots
 
@@ -211,10 +214,7 @@ class LLMOS:
                                        f"the goal's new values cannot be substituted safely ({planned.reason})",
                                        guide_id=trace.id)
             substitution = planned
-        executor = ToolExecutor(cwd, self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
-                                allow_network=self.config.execution.allow_network, confirm=confirm,
-                                assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
-                                on_notice=lambda level, text: emit(Notice(level, text)))
+        executor = self._executor(cwd, opts, emit, confirm)
         outcome = replay(trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel)
         if outcome.cancelled:
             return RunResult(goal=goal, mode="FOLLOWER", success=False, trace_id=trace.id,
@@ -233,6 +233,80 @@ class LLMOS:
         what = "refused before running anything" if outcome.refused else f"stopped at step {(outcome.stopped_at or 0) + 1}"
         result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
                                  f"replay of {trace.id} {what}: {outcome.reason}")
+        result.tool_calls = outcome.tool_calls() + result.tool_calls
+        return result
+
+    def _executor(self, cwd: Path, opts: RunOptions, emit: EventSink,
+                  confirm: Callable[[str, dict[str, Any], str], bool] | None):
+        from .execution.executors import ToolExecutor
+
+        return ToolExecutor(cwd, self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
+                            allow_network=self.config.execution.allow_network, confirm=confirm,
+                            assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
+                            on_notice=lambda level, text: emit(Notice(level, text)))
+
+    # ---- CRYSTALLIZED ----------------------------------------------------------------
+    def crystallizer(self):
+        from .evolution.crystallizer import Crystallizer
+
+        return Crystallizer(self.workspace, self.store, self.config, hooks_factory=self._policy_hooks,
+                            events=self.events)
+
+    def _maybe_crystallize(self, result: RunResult, emit: EventSink) -> None:
+        if not (result.success and result.trace_id and self.config.learning.auto_crystallization
+                and self.config.execution.enable_crystallized):
+            return
+        tool = self.crystallizer().maybe_crystallize(result.trace_id)
+        if tool is not None:
+            emit(Notice("info", f"crystallized trace {result.trace_id} into tool {tool.id}: "
+                                "matching goals now run it with no LLM call"))
+
+    def _run_crystallized(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink,
+                          cancel: CancelToken | None, confirm: Callable[[str, dict[str, Any], str], bool] | None,
+                          decision: Any) -> RunResult:
+        from .execution.crystallized import ToolError, load_tool, run_tool
+        from .learning.slots import extract_slots
+
+        info = decision.to_dict()
+        try:
+            tool = load_tool(self.workspace, decision.crystallized_tool, volumes=self.visible_volumes())
+            if tool.source_trace != decision.trace_id:
+                raise ToolError(f"tool {tool.id} was made from {tool.source_trace}, not {decision.trace_id}")
+        except ToolError as exc:
+            emit(Notice("warning", f"crystallized tool {decision.crystallized_tool} cannot run ({exc.message}); "
+                                   "demoting it and replaying the trace instead"))
+            try:
+                self.crystallizer().demote(decision.crystallized_tool, exc.message)
+            except Exception:  # noqa: BLE001 - a broken tool must never stop the goal
+                pass
+            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+            result.fallback_from = "CRYSTALLIZED"
+            return result
+        outcome = run_tool(tool, cwd=cwd, executor=self._executor(cwd, opts, emit, confirm),
+                           slot_values=extract_slots(goal), on_event=emit, cancel=cancel)
+        if outcome.cancelled:
+            return RunResult(goal=goal, mode="CRYSTALLIZED", success=False, trace_id=decision.trace_id,
+                             confidence=decision.confidence, output=outcome.describe(),
+                             error="cancelled by the user", exit_code=int(ExitCode.GOAL_FAILED), decision=info,
+                             tool_calls=outcome.tool_calls())
+        if outcome.success:
+            self.store.record_outcome(decision.trace_id, True)
+            self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=True)
+            return RunResult(goal=goal, mode="CRYSTALLIZED", success=True, trace_id=decision.trace_id,
+                             confidence=decision.confidence, output=outcome.describe(), decision=info,
+                             tool_calls=outcome.tool_calls())
+        if outcome.refused:
+            # A refusal (unsafe value, policy) does not mean the tool is broken: replay the trace instead.
+            emit(Notice("warning", f"crystallized tool {tool.id} refused: {outcome.reason}; replaying the trace"))
+            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+            result.fallback_from = "CRYSTALLIZED"
+            return result
+        self.store.record_outcome(decision.trace_id, False)
+        self.crystallizer().demote(tool, outcome.reason)
+        self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=False, reason=outcome.reason)
+        result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, dict(info, demoted=tool.id),
+                                 decision.confidence, f"crystallized tool {tool.id} failed: {outcome.reason}")
+        result.fallback_from = "CRYSTALLIZED"
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
 
