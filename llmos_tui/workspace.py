@@ -134,7 +134,8 @@ class Workspace:
             for folder in (self.state_dir, self.events_file.parent, self.sessions_dir,
                            self.facts_dir, self.projects_dir):
                 folder.mkdir(parents=True, exist_ok=True)
-            probe = self.state_dir / ".write-probe"
+            # One probe per process: several processes may open the workspace at once.
+            probe = self.state_dir / f".write-probe-{os.getpid()}-{os.urandom(4).hex()}"
             probe.write_text("ok")
             probe.unlink()
         except PermissionError as exc:

@@ -60,3 +60,15 @@ def test_path_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_user_ids_are_rejected(tmp_path: Path, bad: str) -> None:
     with pytest.raises(WorkspaceError, match="invalid user id"):
         open_workspace(tmp_path / "ws", user=bad)
+
+
+def test_many_processes_open_one_workspace_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom llmos_tui.workspace import open_workspace\n"
+            "for _ in range(100): open_workspace(sys.argv[1])\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "ws")], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in results), results
