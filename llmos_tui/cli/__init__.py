@@ -165,5 +165,18 @@ def economy(
                    f"tokens {row['input_tokens']}/{row['output_tokens']}")
 
 
+@app.command()
+def demo(keep: Optional[Path] = typer.Option(None, "--keep", help="Copy the demo's workspace and folders here.")) -> None:
+    """A guided run of learn -> follow -> crystallize with RECORDED model answers (no API key needed)."""
+    from ..demo import run_demo
+    from ..errors import LLMOSError
+
+    try:
+        code = run_demo(typer.echo, keep=keep)
+    except LLMOSError as exc:
+        fail(exc)
+    raise typer.Exit(code)
+
+
 def run_cli() -> None:
     app(prog_name="llmos")
