@@ -48,6 +48,8 @@ class LearningConfig:
     auto_crystallization: bool = _opt(True, help="crystallize eligible traces automatically")
     candidates: int = _opt(5, lo=1, hi=100, help="fuzzy candidates considered per decision")
     tool_example_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="success rate for a trace's calls to become tool examples")
+    semantic_reranker: bool = _opt(False, help="when the lexical match is not a safe replay, re-rank candidates by sentence "
+                                       "embeddings (needs the [semantic] extra; embeddings cached in state/); gates still apply")
 
 
 @dataclass
@@ -79,6 +81,24 @@ class CronsConfig:
     user_interval_minutes: float = _opt(30.0, lo=0.1, hi=100_000.0, help="UserCron interval")
     team_interval_minutes: float = _opt(60.0, lo=0.1, hi=100_000.0, help="TeamCron interval")
     system_interval_minutes: float = _opt(120.0, lo=0.1, hi=100_000.0, help="SystemCron interval")
+    auto_apply: list = _opt([], help="proposal kinds applied without waiting for `llmos inbox accept`, e.g. [artifact.promote]")
+
+
+@dataclass
+class ObservabilityConfig:
+    max_file_mb: float = _opt(10.0, lo=0.01, hi=1024.0, help="rotate observability/events.jsonl past this size (MB)")
+    keep_files: int = _opt(5, lo=0, hi=1000, help="rotated event files kept (events.1..N.jsonl); older ones deleted")
+
+
+@dataclass
+class PromotionConfig:
+    user_to_team_min_users: int = _opt(2, lo=1, hi=10_000, help="user->team: used by at least this many team members")
+    user_to_team_min_uses: int = _opt(10, lo=1, hi=1_000_000, help="user->team: or at least this many uses...")
+    user_to_team_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="...at this success rate or better")
+    team_to_system_min_teams: int = _opt(2, lo=1, hi=10_000, help="team->system: present in at least this many teams")
+    team_to_system_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="team->system: minimum success rate where uses are counted")
+    on_conflict: str = _opt("refuse", choices=("refuse", "keep_both"),
+                            help="target differs or is newer: refuse with the reason, or keep both as <name>.from-<owner>")
 
 
 @dataclass
@@ -93,6 +113,8 @@ class LLMOSConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     sentience: SentienceConfig = field(default_factory=SentienceConfig)
     crons: CronsConfig = field(default_factory=CronsConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
     keymap: dict = _opt({}, help="TUI key remapping: binding id -> keys")
     # Where the config came from (not a key).
     source: str = field(default="defaults", metadata={"internal": True})
@@ -162,6 +184,10 @@ def _coerce(value: Any, typ: Any, meta: Mapping[str, Any], key: str, source: str
         if not isinstance(value, str) or not value.strip():
             raise bad("a non-empty string")
         out = value
+    elif typ is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise bad("a list of non-empty strings")
+        out = list(value)
     elif typ is dict:
         if not isinstance(value, dict):
             raise bad("a mapping")

@@ -55,7 +55,9 @@ class LLMOS:
     def __init__(self, workspace: Workspace, config: LLMOSConfig) -> None:
         self.workspace = workspace
         self.config = config
-        self.events = EventLog(workspace.events_file)
+        obs = config.observability
+        self.events = EventLog(workspace.events_file, max_bytes=int(obs.max_file_mb * 1024 * 1024),
+                               keep=obs.keep_files)
         from .execution.economy import Economy
 
         self.economy = Economy(workspace.economy_file, config.budget_usd)
@@ -75,6 +77,9 @@ class LLMOS:
         if team:
             config.team = team
         workspace.ensure(user=config.user, team=config.team)
+        from .volumes.acl import add_member
+
+        add_member(workspace, config.team, config.user)  # so team crons may read this user's volume
         return cls(workspace, config)
 
     def shutdown(self) -> None:
@@ -291,7 +296,8 @@ class LLMOS:
                              tool_calls=outcome.tool_calls())
         if outcome.success:
             self.store.record_outcome(decision.trace_id, True)
-            self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=True)
+            self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=True,
+                               volume=tool.volume)
             return RunResult(goal=goal, mode="CRYSTALLIZED", success=True, trace_id=decision.trace_id,
                              confidence=decision.confidence, output=outcome.describe(), decision=info,
                              tool_calls=outcome.tool_calls())
@@ -303,7 +309,8 @@ class LLMOS:
             return result
         self.store.record_outcome(decision.trace_id, False)
         self.crystallizer().demote(tool, outcome.reason)
-        self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=False, reason=outcome.reason)
+        self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=False,
+                           reason=outcome.reason, volume=tool.volume)
         result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, dict(info, demoted=tool.id),
                                  decision.confidence, f"crystallized tool {tool.id} failed: {outcome.reason}")
         result.fallback_from = "CRYSTALLIZED"

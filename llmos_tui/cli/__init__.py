@@ -17,8 +17,11 @@ from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 from .bench import bench_app
+from .activity import activity
+from .inbox import inbox_app
 from .policy import policy_app
 from .traces import traces_app
+from .volumes import volumes_app
 
 app = typer.Typer(
     name="llmos",
@@ -34,6 +37,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
 app.add_typer(traces_app, name="traces")
 app.add_typer(policy_app, name="policy")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(volumes_app, name="volumes")
+app.command("activity")(activity)
 
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 

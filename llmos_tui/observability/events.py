@@ -1,74 +1,432 @@
-"""Append-only JSONL event log (``observability/events.jsonl``).
+"""Append-only JSONL event log (``observability/events.jsonl``), rotated by size.
 
-One line per event, appended with O_APPEND under a sidecar lock, so several processes
-(TUI, headless runs, crons) never interleave or lose lines. A corrupt line is skipped and
-counted when reading. The richer hub (notifications, feeds, rotation) builds on this.
+One JSON object per line::
+
+    {"id": "e_…", "ts": "2026-11-21T10:00:00.123456Z", "type": "TRACE_RECORDED",
+     "notify_user": false, "data": {...}, "source": "kernel", "title": "…"}
+
+(``source`` and ``title`` appear only when set.)
+
+Writing: one ``os.write`` of the whole line on an ``O_APPEND`` descriptor, fsynced, under the
+sidecar lock ``events.jsonl.lock`` — the same lock ``atomic.append_line`` takes — so the TUI, a
+headless run and several crons in separate processes never interleave, lose or duplicate lines.
+When the file passes ``max_bytes`` (checked under the lock, right after an append) it is
+rotated: ``events.jsonl`` becomes ``events.1.jsonl``, ``events.1`` becomes ``events.2`` … and
+the oldest beyond ``keep`` rotated files is deleted. History is never rewritten in place.
+
+Reading: under a brief shared lock the reader opens every file (oldest rotated first) and notes
+the current file's size; it then streams them without the lock (open descriptors survive a
+rotation), so a read is consistent and memory stays bounded by what the caller keeps. A line
+that is not a valid event is skipped and counted (``corrupt_lines`` of the last read).
+
+Following: ``poll_new(cursor)`` returns the complete lines appended since a cursor (inode +
+offset of ``events.jsonl``; a rotation in between is followed into ``events.1.jsonl``), so the
+TUI can tail events written by other processes for a few ``stat`` calls.
+
+Notifications (``notify_user``) are also appended to the inbox (``inbox.py``), and callbacks
+registered with ``subscribe(path, fn)`` hear every event recorded by this process for that log.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
 import json
-import time
+import logging
+import os
+import threading
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from ..atomic import append_line
+from ..atomic import file_lock
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_KEEP = 5
+_log = logging.getLogger("llmos.observability")
 
 
-def _now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+class EventType(StrEnum):
+    """Every event type the engine records (a StrEnum: ``EventType.X == "X"``)."""
+
+    # crons (seeds: Sentience Cron Layer)
+    CRON_STARTED = "CRON_STARTED"
+    CRON_COMPLETED = "CRON_COMPLETED"
+    CRON_FAILED = "CRON_FAILED"
+    CRON_STOPPED = "CRON_STOPPED"
+    CRON_CYCLE_END = "CRON_CYCLE_END"        # seeds' name; we record CRON_COMPLETED
+    # artifacts and proposals
+    ARTIFACT_CREATED = "ARTIFACT_CREATED"
+    ARTIFACT_EVOLVED = "ARTIFACT_EVOLVED"
+    ARTIFACT_PROMOTED = "ARTIFACT_PROMOTED"
+    ARTIFACT_DELETED = "ARTIFACT_DELETED"
+    ARTIFACT_SKIPPED = "ARTIFACT_SKIPPED"    # an unreadable artifact file was reported and skipped
+    PROMOTION_REFUSED = "PROMOTION_REFUSED"
+    PROPOSAL_CREATED = "PROPOSAL_CREATED"
+    PROPOSAL_ACCEPTED = "PROPOSAL_ACCEPTED"
+    PROPOSAL_REJECTED = "PROPOSAL_REJECTED"
+    PROPOSAL_FAILED = "PROPOSAL_FAILED"
+    INSIGHT_GENERATED = "INSIGHT_GENERATED"
+    SUGGESTION_CREATED = "SUGGESTION_CREATED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    VOLUME_ACCESS_DENIED = "VOLUME_ACCESS_DENIED"
+    SYSTEM_ALERT = "SYSTEM_ALERT"
+    # kernel, learning, evolution
+    TRACE_RECORDED = "TRACE_RECORDED"
+    TRACE_REPLAYED = "TRACE_REPLAYED"
+    TRACE_SKIPPED = "TRACE_SKIPPED"
+    INDEX_REBUILT = "INDEX_REBUILT"
+    INDEX_RESYNCED = "INDEX_RESYNCED"
+    MODE_DECIDED = "MODE_DECIDED"
+    POLICY_DECISION = "POLICY_DECISION"
+    GOAL_FINISHED = "GOAL_FINISHED"
+    TOOL_CRYSTALLIZED = "TOOL_CRYSTALLIZED"
+    TOOL_REJECTED = "TOOL_REJECTED"
+    TOOL_REFUSED = "TOOL_REFUSED"
+    TOOL_DEMOTED = "TOOL_DEMOTED"
+    TOOL_RUN = "TOOL_RUN"
+    TOOL_USED = "TOOL_USED"
+    AGENT_EVOLVED = "AGENT_EVOLVED"
+    SENTIENCE_UPDATED = "SENTIENCE_UPDATED"
+    SENTIENCE_WARNING = "SENTIENCE_WARNING"
+
+
+def now_iso(when: _dt.datetime | None = None) -> str:
+    moment = when or _dt.datetime.now(_dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> _dt.datetime | None:
+    """An event timestamp (with or without microseconds) as an aware datetime; None if bad."""
+    if not isinstance(text, str):
+        return None
+    try:
+        value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+
+
+def new_event_id() -> str:
+    return "e_" + uuid.uuid4().hex[:16]
 
 
 @dataclass
 class Event:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: "e_" + uuid.uuid4().hex[:16])
-    ts: str = field(default_factory=_now_iso)
+    id: str = field(default_factory=new_event_id)
+    ts: str = field(default_factory=now_iso)
     notify_user: bool = False
+    source: str | None = None
+    title: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "ts": self.ts, "type": self.type,
+                               "notify_user": self.notify_user, "data": self.data}
+        if self.source:
+            out["source"] = self.source
+        if self.title:
+            out["title"] = self.title
+        return out
 
     def to_json(self) -> str:
-        return json.dumps({"id": self.id, "ts": self.ts, "type": self.type,
-                           "notify_user": self.notify_user, "data": self.data},
-                          ensure_ascii=False, default=str)
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
 
+    @property
+    def time(self) -> _dt.datetime | None:
+        return parse_ts(self.ts)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> "Event":
+        """Raises ValueError/KeyError/TypeError for anything that is not an event."""
+        if not isinstance(raw, dict):
+            raise TypeError("not an object")
+        data = raw.get("data") or {}
+        if not isinstance(data, dict):
+            raise TypeError("data is not an object")
+        ident, ts, kind = raw["id"], raw["ts"], raw["type"]
+        if not all(isinstance(v, str) and v for v in (ident, ts, kind)):
+            raise TypeError("id, ts and type must be non-empty strings")
+        source, title = raw.get("source"), raw.get("title")
+        return cls(type=kind, data=data, id=ident, ts=ts, notify_user=bool(raw.get("notify_user")),
+                   source=source if isinstance(source, str) else None,
+                   title=title if isinstance(title, str) else None)
+
+
+@dataclass(frozen=True)
+class EventCursor:
+    """A position in the live log: ``events.jsonl``'s inode and a byte offset in it."""
+
+    inode: int
+    offset: int
+
+    def to_str(self) -> str:
+        return f"{self.inode}:{self.offset}"
+
+    @classmethod
+    def parse(cls, text: str) -> "EventCursor":
+        inode, _, offset = str(text).partition(":")
+        return cls(int(inode), int(offset))
+
+
+# ---- in-process subscribers ---------------------------------------------------------------
+
+_subscribers: dict[str, list[Callable[[Event], None]]] = {}
+_sub_mutex = threading.Lock()
+
+
+def _key(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def subscribe(path: str | os.PathLike[str], callback: Callable[[Event], None]) -> Callable[[], None]:
+    """Call ``callback(event)`` after every event this process records in the log at ``path``.
+    Returns a function that removes the subscription."""
+    key = _key(Path(path))
+    with _sub_mutex:
+        _subscribers.setdefault(key, []).append(callback)
+
+    def unsubscribe() -> None:
+        with _sub_mutex:
+            callbacks = _subscribers.get(key, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+    return unsubscribe
+
+
+def _dispatch(path: Path, event: Event) -> None:
+    with _sub_mutex:
+        callbacks = list(_subscribers.get(_key(path), ()))
+    for callback in callbacks:
+        try:
+            callback(event)
+        except Exception:  # a broken subscriber must never break the writer
+            _log.exception("an event subscriber failed")
+
+
+# ---- the log ----------------------------------------------------------------------------
 
 class EventLog:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.corrupt_lines = 0
+    """The event log at ``path`` (``observability/events.jsonl``) and its rotated files."""
 
-    def record(self, type: str, *, notify_user: bool = False, **data: Any) -> Event:
-        event = Event(type=type, data=data, notify_user=notify_user)
+    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 keep: int = DEFAULT_KEEP) -> None:
+        self.path = Path(path)
+        self.max_bytes = max(1024, int(max_bytes))
+        self.keep = max(0, int(keep))
+        self.corrupt_lines = 0
+        self.write_errors = 0
+        self.inbox_max_bytes: int | None = None   # None: the inbox's default bound
+
+    # ---- files ------------------------------------------------------------------------
+    def rotated_path(self, n: int) -> Path:
+        return self.path.with_name(f"{self.path.stem}.{n}{self.path.suffix}")
+
+    def files(self) -> list[Path]:
+        """Existing log files, oldest first (``events.N`` … ``events.1``, ``events``)."""
+        out = [self.rotated_path(n) for n in range(self._max_rotated(), 0, -1)]
+        out.append(self.path)
+        return [p for p in out if p.exists()]
+
+    def _max_rotated(self) -> int:
+        highest = 0
+        prefix, suffix = f"{self.path.stem}.", self.path.suffix
         try:
-            append_line(self.path, event.to_json())
+            names = os.listdir(self.path.parent)
         except OSError:
-            # The event log must never take a run down; the caller still has the event.
-            pass
+            return 0
+        for name in names:
+            if name.startswith(prefix) and name.endswith(suffix):
+                middle = name[len(prefix):len(name) - len(suffix)]
+                if middle.isdigit():
+                    highest = max(highest, int(middle))
+        return highest
+
+    # ---- writing ----------------------------------------------------------------------
+    def record(self, type: str, *, notify_user: bool = False, source: str | None = None,
+               title: str | None = None, **data: Any) -> Event:
+        """Append one event; never raises for an I/O problem (the caller still gets the event)."""
+        event = Event(type=str(type), data=data, notify_user=notify_user, source=source, title=title)
+        self.append(event)
         return event
 
-    def read(self, types: Iterable[str] | None = None, limit: int | None = None) -> list[Event]:
-        wanted = set(types) if types else None
-        out = [e for e in self._iter() if wanted is None or e.type in wanted]
-        return out[-limit:] if limit else out
-
-    def _iter(self) -> Iterator[Event]:
-        self.corrupt_lines = 0
+    def append(self, event: Event) -> bool:
+        line = (event.to_json().replace("\n", " ") + "\n").encode("utf-8")
         try:
-            handle = self.path.open("r", encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return
-        with handle:
-            for line in handle:
-                line = line.strip()
-                if not line:
-                    continue
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with file_lock(self.path):
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
-                    raw = json.loads(line)
-                    yield Event(type=str(raw["type"]), data=dict(raw.get("data") or {}),
-                                id=str(raw["id"]), ts=str(raw["ts"]),
-                                notify_user=bool(raw.get("notify_user")))
-                except (ValueError, KeyError, TypeError):
-                    self.corrupt_lines += 1
+                    written = os.write(fd, line)
+                    while written < len(line):  # a short write on a full disk: finish or fail
+                        written += os.write(fd, line[written:])
+                    os.fsync(fd)
+                    size = os.fstat(fd).st_size
+                finally:
+                    os.close(fd)
+                if size >= self.max_bytes:
+                    self._rotate_locked()
+        except OSError as exc:
+            # The event log must never take a run down.
+            self.write_errors += 1
+            _log.warning("cannot append to the event log %s: %s", self.path, exc)
+            return False
+        if event.notify_user:
+            from .inbox import Inbox
+
+            inbox = Inbox(self.path.parent, events=self) if self.inbox_max_bytes is None else \
+                Inbox(self.path.parent, events=self, max_bytes=self.inbox_max_bytes)
+            inbox.add_notification(event)
+        _dispatch(self.path, event)
+        return True
+
+    def _rotate_locked(self) -> None:
+        """Shift events.k -> events.k+1, events -> events.1; delete beyond ``keep``."""
+        highest = self._max_rotated()
+        for n in range(highest, 0, -1):
+            src = self.rotated_path(n)
+            if n >= self.keep:
+                with contextlib.suppress(FileNotFoundError):
+                    src.unlink()
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(src, self.rotated_path(n + 1))
+        if self.keep == 0:
+            self.path.unlink()
+        else:
+            os.replace(self.path, self.rotated_path(1))
+
+    # ---- reading ----------------------------------------------------------------------
+    def _open_snapshot(self) -> list[tuple[Any, int | None]]:
+        """(handle, byte limit) for each file, oldest first, opened under a shared lock."""
+        handles: list[tuple[Any, int | None]] = []
+
+        def open_all() -> None:
+            for path in self.files():
+                try:
+                    handle = open(path, "rb")
+                except (FileNotFoundError, IsADirectoryError, PermissionError):
+                    continue
+                limit = os.fstat(handle.fileno()).st_size if path == self.path else None
+                handles.append((handle, limit))
+
+        try:
+            with file_lock(self.path, shared=True):
+                open_all()
+        except OSError:  # no lock possible (read-only folder): read without it
+            if not handles:
+                open_all()
+        return handles
+
+    def iter_events(self, *, since: _dt.datetime | None = None) -> Iterator[Event]:
+        """Every valid event, oldest first; ``corrupt_lines`` counts the skipped lines."""
+        self.corrupt_lines = 0
+        handles = self._open_snapshot()
+        since_ts = since.timestamp() if since is not None else None
+        try:
+            for handle, limit in handles:
+                if since_ts is not None and limit is None:
+                    # A rotated file last written before ``since`` holds nothing newer.
+                    try:
+                        if os.fstat(handle.fileno()).st_mtime < since_ts - 1:
+                            continue
+                    except OSError:
+                        pass
+                read = 0
+                for raw in handle:
+                    if limit is not None:
+                        if read >= limit:
+                            break
+                        read += len(raw)
+                        if read > limit:  # a line being appended right now: not ours
+                            break
+                    event = self._parse_line(raw)
+                    if event is None:
+                        continue
+                    if since is not None:
+                        moment = event.time
+                        if moment is None or moment < since:
+                            continue
+                    yield event
+        finally:
+            for handle, _ in handles:
+                handle.close()
+
+    def _parse_line(self, raw: bytes) -> Event | None:
+        line = raw.strip()
+        if not line:
+            return None
+        try:
+            return Event.from_dict(json.loads(line))
+        except (ValueError, KeyError, TypeError, RecursionError):
+            self.corrupt_lines += 1
+            return None
+
+    def read(self, types: Iterable[str] | None = None, limit: int | None = None) -> list[Event]:
+        """Events (optionally of some types), oldest first; the last ``limit`` if given."""
+        from collections import deque
+
+        wanted = {str(t) for t in types} if types else None
+        out: Any = deque(maxlen=limit) if limit else []
+        for event in self.iter_events():
+            if wanted is None or event.type in wanted:
+                out.append(event)
+        return list(out)
+
+    # ---- following --------------------------------------------------------------------
+    def cursor(self) -> EventCursor:
+        """The end of the live log now (what ``poll_new`` starts from)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return EventCursor(0, 0)
+        return EventCursor(st.st_ino, st.st_size)
+
+    def poll_new(self, since: EventCursor | None = None, *, max_events: int = 10_000
+                 ) -> tuple[list[Event], EventCursor]:
+        """Events appended after ``since`` (None: from now) and the cursor to pass next time."""
+        if since is None:
+            return [], self.cursor()
+        events: list[Event] = []
+        try:
+            handle = open(self.path, "rb")
+        except OSError:
+            return [], since if since.inode else EventCursor(0, 0)
+        with handle:
+            st = os.fstat(handle.fileno())
+            offset = since.offset
+            if since.inode and since.inode != st.st_ino:
+                # Rotated since the cursor: finish the old file first (if still kept).
+                for path in (self.rotated_path(n) for n in range(1, self._max_rotated() + 1)):
+                    try:
+                        if os.stat(path).st_ino == since.inode:
+                            with open(path, "rb") as old:
+                                old.seek(since.offset)
+                                self._read_complete(old.read(), events, max_events)
+                            break
+                    except OSError:
+                        continue
+                offset = 0
+            elif st.st_size < offset:
+                offset = 0  # truncated or replaced by hand
+            handle.seek(offset)
+            chunk = handle.read()
+            used = self._read_complete(chunk, events, max_events)
+            return events, EventCursor(st.st_ino, offset + used)
+
+    def _read_complete(self, chunk: bytes, out: list[Event], max_events: int) -> int:
+        """Parse the complete lines of ``chunk`` into ``out``; returns the bytes consumed."""
+        used = 0
+        while used < len(chunk) and len(out) < max_events:
+            end = chunk.find(b"\n", used)
+            if end == -1:
+                break  # a line still being written
+            event = self._parse_line(chunk[used:end])
+            used = end + 1
+            if event is not None:
+                out.append(event)
+        return used

@@ -1,0 +1,59 @@
+"""Built-in proposal appliers: what accepting a proposal of these kinds does.
+
+``artifact.write``   payload ``{"scope", "kind", "name", "content", "identity", "reason"?}``:
+                     create or replace an artifact in a volume, as the proposing identity
+                     (``content`` is text, or ``{".py": …, ".json": …}`` for a tool).
+``artifact.archive`` payload ``{"scope", "kind", "name", "identity", "reason"?}``: move an
+                     artifact to the volume's ``.archive/`` (recoverable).
+``artifact.promote`` payload ``{"kind", "name", "from", "to", "reason"?}``: promote it (acting
+                     as the target's cron: a TeamCron for a team, the SystemCron for system).
+
+Each returns a one-line message; errors (ACL, conflict, bad payload) propagate and the hub
+records the attempt as failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import UsageError
+
+
+def _need(payload: dict[str, Any], *keys: str) -> list[Any]:
+    missing = [k for k in keys if payload.get(k) in (None, "")]
+    if missing:
+        raise UsageError(f"the proposal payload lacks {', '.join(missing)}")
+    return [payload[k] for k in keys]
+
+
+def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
+    def volume_for(payload: dict[str, Any]) -> Any:
+        from ..volumes.acl import Identity
+        from ..volumes.volume import Volume
+
+        scope, ident = _need(payload, "scope", "identity")
+        return Volume(hub.workspace, scope, identity=Identity.from_dict(ident), events=hub)
+
+    def write(payload: dict[str, Any]) -> str:
+        kind, name, content = _need(payload, "kind", "name", "content")
+        volume = volume_for(payload)
+        result = volume.write_artifact(kind, name, content, reason=payload.get("reason"),
+                                       event_type=payload.get("event_type"))
+        return f"{result.action} {result.info.kind}/{result.info.name} in volumes/{volume.scope}"
+
+    def archive(payload: dict[str, Any]) -> str:
+        kind, name = _need(payload, "kind", "name")
+        volume = volume_for(payload)
+        moved = volume.archive_artifact(kind, name, reason=payload.get("reason"))
+        return f"archived {kind}/{name} from volumes/{volume.scope} ({', '.join(moved)})"
+
+    def promote(payload: dict[str, Any]) -> str:
+        from ..volumes.promotion import Promoter
+
+        kind, name, src, dst = _need(payload, "kind", "name", "from", "to")
+        result = Promoter(hub.workspace, config=hub.config, events=hub).promote(
+            kind, name, from_scope=src, to_scope=dst, reason=payload.get("reason"),
+            evidence=payload.get("evidence"))
+        return result.message
+
+    return {"artifact.write": write, "artifact.archive": archive, "artifact.promote": promote}

@@ -1,0 +1,219 @@
+"""The activity feed digested: what each cron did, created, evolved and promoted ("morning report").
+
+``collect_activity(events, …)`` turns the events of a window into one JSON-ready dict;
+``format_activity(activity)`` renders it as plain text for the terminal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable
+
+from .events import Event, EventType as T
+
+CREATED_TYPES = (T.ARTIFACT_CREATED, T.INSIGHT_GENERATED, T.SUGGESTION_CREATED, T.TOOL_CRYSTALLIZED)
+EVOLVED_TYPES = (T.ARTIFACT_EVOLVED, T.AGENT_EVOLVED)
+ALERT_TYPES = (T.SYSTEM_ALERT, T.CRON_FAILED, T.VOLUME_ACCESS_DENIED, T.PROMOTION_REFUSED, T.TRACE_SKIPPED,
+               T.ARTIFACT_SKIPPED, T.PROPOSAL_FAILED, T.TOOL_REJECTED, T.TOOL_REFUSED, T.SENTIENCE_WARNING)
+CRON_TYPES = (T.CRON_STARTED, T.CRON_COMPLETED, T.CRON_CYCLE_END, T.CRON_FAILED, T.CRON_STOPPED)
+SECTION_LIMIT = 25
+
+
+def volume_type(scope: Any) -> str | None:
+    if not isinstance(scope, str):
+        return None
+    if scope == "system":
+        return "system"
+    if scope.startswith("teams/"):
+        return "team"
+    if scope.startswith("users/"):
+        return "user"
+    return None
+
+
+def artifact_row(event: Event) -> dict[str, Any]:
+    d = event.data
+    kind = d.get("kind") or d.get("artifact_type")
+    if not kind and event.type.startswith("TOOL_"):
+        kind = "tools"
+    elif not kind and event.type.startswith("AGENT_"):
+        kind = "agents"
+    row: dict[str, Any] = {"id": event.id, "ts": event.ts, "type": event.type, "source": event.source,
+                           "kind": kind,
+                           "name": d.get("name") or d.get("artifact_id") or d.get("tool"),
+                           "volume": d.get("volume") or d.get("to"), "title": event.title}
+    for key in ("from", "to", "version", "reason", "summary", "actor"):
+        if d.get(key) is not None:
+            row[key] = d[key]
+    return row
+
+
+def collect_activity(events: Iterable[Event], *, since: str, until: str,
+                     pending_notifications: int, open_proposals: int) -> dict[str, Any]:
+    crons: dict[str, dict[str, Any]] = {}
+    created: list[dict[str, Any]] = []
+    evolved: list[dict[str, Any]] = []
+    promoted: list[dict[str, Any]] = []
+    deleted: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    proposals = Counter()
+    goals = Counter()
+    goals_ok = 0
+    traces = Counter()
+    by_type: Counter[str] = Counter()
+    total = 0
+
+    def cron(source: str | None) -> dict[str, Any] | None:
+        if not source or source not in crons:
+            return None
+        return crons[source]
+
+    for event in events:
+        total += 1
+        kind = event.type
+        by_type[kind] += 1
+        d = event.data
+        if kind in CRON_TYPES:
+            cid = event.source or str(d.get("cron_id") or "cron")
+            row = crons.setdefault(cid, {"cron": cid, "level": d.get("level"), "started": 0, "completed": 0,
+                                         "failed": 0, "seconds": 0.0, "last_run": None, "last_error": None,
+                                         "created": 0, "evolved": 0, "promoted": 0, "insights": 0,
+                                         "suggestions": 0, "proposals": 0, "tasks": []})
+            if d.get("level") and not row["level"]:
+                row["level"] = d.get("level")
+            if kind == T.CRON_STARTED:
+                row["started"] += 1
+            elif kind in (T.CRON_COMPLETED, T.CRON_CYCLE_END):
+                row["completed"] += 1
+                row["last_run"] = event.ts
+                try:
+                    row["seconds"] += float(d.get("duration_s") or 0.0)
+                except (TypeError, ValueError):
+                    pass
+                for task in d.get("tasks") or []:
+                    if isinstance(task, str) and task not in row["tasks"]:
+                        row["tasks"].append(task)
+            elif kind == T.CRON_FAILED:
+                row["failed"] += 1
+                row["last_run"] = event.ts
+                row["last_error"] = d.get("error")
+        if kind in CREATED_TYPES:
+            created.append(artifact_row(event))
+            row = cron(event.source)
+            if row is not None:
+                row["created"] += 1
+                if kind == T.INSIGHT_GENERATED:
+                    row["insights"] += 1
+                elif kind == T.SUGGESTION_CREATED:
+                    row["suggestions"] += 1
+        elif kind in EVOLVED_TYPES:
+            evolved.append(artifact_row(event))
+            if (row := cron(event.source)) is not None:
+                row["evolved"] += 1
+        elif kind == T.ARTIFACT_PROMOTED:
+            promoted.append(artifact_row(event))
+            if (row := cron(event.source)) is not None:
+                row["promoted"] += 1
+        elif kind in (T.ARTIFACT_DELETED, T.TOOL_DEMOTED):
+            deleted.append(artifact_row(event))
+        elif kind == T.PROPOSAL_CREATED:
+            proposals["created"] += 1
+            if (row := cron(event.source)) is not None:
+                row["proposals"] += 1
+        elif kind == T.PROPOSAL_ACCEPTED:
+            proposals["accepted"] += 1
+        elif kind == T.PROPOSAL_REJECTED:
+            proposals["rejected"] += 1
+        elif kind == T.GOAL_FINISHED:
+            goals[str(d.get("mode") or "?")] += 1
+            goals_ok += 1 if d.get("success") else 0
+        elif kind == T.TRACE_RECORDED:
+            traces["recorded"] += 1
+        elif kind == T.TRACE_REPLAYED:
+            traces["replayed"] += 1
+        elif kind in (T.TOOL_RUN, T.TOOL_USED):
+            traces["tool_runs"] += 1
+        if kind in ALERT_TYPES:
+            message = event.title or d.get("message") or d.get("error") or d.get("reason") or ""
+            if d.get("path") and str(d["path"]) not in str(message):
+                message = f"{d['path']}: {message}"
+            alerts.append({"id": event.id, "ts": event.ts, "type": kind, "source": event.source, "message": message})
+    return {
+        "since": since, "until": until, "events": total, "by_type": dict(by_type),
+        "crons": sorted(crons.values(), key=lambda r: r["cron"]),
+        "created": created, "evolved": evolved, "promoted": promoted, "deleted": deleted,
+        "proposals": {"created": proposals["created"], "accepted": proposals["accepted"],
+                      "rejected": proposals["rejected"], "open": open_proposals},
+        "notifications": {"pending": pending_notifications},
+        "alerts": alerts,
+        "goals": {"total": sum(goals.values()), "succeeded": goals_ok, "by_mode": dict(goals),
+                  "traces_recorded": traces["recorded"], "replays": traces["replayed"],
+                  "tool_runs": traces["tool_runs"]},
+    }
+
+
+def _short(value: Any, width: int = 70) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _hm(ts: str | None) -> str:
+    if not ts:
+        return "-"
+    return ts[:16].replace("T", " ")
+
+
+def _artifact_line(mark: str, row: dict[str, Any]) -> str:
+    where = row.get("volume") or "?"
+    if row.get("from") and row.get("to"):
+        where = f"{row['from']} -> {row['to']}"
+    kind = row.get("kind") or row["type"].lower()
+    title = f"  {_short(row['title'], 50)}" if row.get("title") else ""
+    by = f"  (by {row['source']})" if row.get("source") else ""
+    return f"  {mark} {kind}/{row.get('name') or '?'}  {where}{title}{by}"
+
+
+def format_activity(activity: dict[str, Any], *, hours: float) -> str:
+    lines = [f"llmos activity: the last {hours:g} h (since {_hm(activity['since'])} UTC)", ""]
+    crons = activity["crons"]
+    lines.append("Crons" if crons else "Crons: none ran in this window")
+    for row in crons:
+        cycles = row["completed"] + row["failed"]
+        did = [f"{row[k]} {label}" for k, label in (("insights", "insight(s)"), ("suggestions", "suggestion(s)"),
+                                                      ("created", "created"), ("evolved", "evolved"),
+                                                      ("promoted", "promoted"), ("proposals", "proposal(s)"))
+               if row[k]]
+        lines.append(f"  {row['cron']:<24} {cycles} cycle(s), {row['failed']} failed, {row['seconds']:.1f} s, "
+                     f"last {_hm(row['last_run'])}" + (f": {', '.join(did)}" if did else ": nothing new"))
+        if row["tasks"]:
+            lines.append(f"      tasks: {_short(', '.join(row['tasks']), 90)}")
+        if row["last_error"]:
+            lines.append(f"      last error: {_short(row['last_error'], 90)}")
+    for title, key, mark in (("Created", "created", "+"), ("Evolved", "evolved", "~"),
+                             ("Promoted", "promoted", "^"), ("Removed or demoted", "deleted", "-")):
+        rows = activity[key]
+        if not rows:
+            continue
+        lines += ["", f"{title} ({len(rows)})"]
+        for row in rows[-SECTION_LIMIT:]:
+            lines.append(_artifact_line(mark, row))
+        if len(rows) > SECTION_LIMIT:
+            lines.append(f"  … and {len(rows) - SECTION_LIMIT} earlier")
+    if not any(activity[k] for k in ("created", "evolved", "promoted", "deleted")):
+        lines += ["", "No artifact was created, evolved or promoted."]
+    p = activity["proposals"]
+    lines += ["", f"Proposals: {p['created']} new, {p['accepted']} accepted, {p['rejected']} rejected, "
+                  f"{p['open']} waiting for a decision",
+              f"Notifications: {activity['notifications']['pending']} pending (llmos inbox list)"]
+    g = activity["goals"]
+    if g["total"] or g["traces_recorded"]:
+        modes = ", ".join(f"{m} {n}" for m, n in sorted(g["by_mode"].items()))
+        lines.append(f"Goals: {g['total']} run ({modes or 'none'}), {g['succeeded']} succeeded; "
+                     f"{g['traces_recorded']} trace(s) recorded, {g['replays']} replay(s), "
+                     f"{g['tool_runs']} crystallized tool run(s)")
+    alerts = activity["alerts"]
+    if alerts:
+        lines += ["", f"Alerts ({len(alerts)})"]
+        for row in alerts[-SECTION_LIMIT:]:
+            lines.append(f"  ! {_hm(row['ts'])} {row['type']}: {_short(row.get('message') or '', 80)}")
+    return "\n".join(lines)
