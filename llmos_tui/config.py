@@ -11,6 +11,7 @@ Values are parsed as YAML scalars. Every error names the key and where it came f
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from dataclasses import dataclass, field, fields
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
 from .errors import ConfigError
+from .sentience import params as P
 
 PRESETS = ("development", "production", "testing")
 ENV_PREFIX = "LLMOS_"
@@ -29,7 +31,8 @@ def _opt(default: Any, *, help: str, lo: float | None = None, hi: float | None =
          choices: tuple[str, ...] | None = None) -> Any:
     meta = {"help": help, "min": lo, "max": hi, "choices": choices}
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+        # Nested tables must never be shared between config instances.
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -73,6 +76,72 @@ class SentienceConfig:
     setpoints: dict = _opt({"safety": 0.5, "curiosity": 0.0, "energy": 0.7, "confidence": 0.3},
                            help="homeostatic set-points, each in [-1, 1]")
     half_life_minutes: float = _opt(30.0, lo=0.1, hi=100_000.0, help="decay half-life toward set-points")
+    trigger_effects: dict = _opt(P.DEFAULT_TRIGGER_EFFECTS, help="per trigger {variable: delta} at sensitivity 1.0, each in [-0.5, 0.5]; merged with defaults")
+    trigger_adaptation: dict = _opt(P.DEFAULT_TRIGGER_ADAPTATION, help="sensitivity factor after each firing, in [0.5, 1.5] (<1 habituates, >1 sensitizes)")
+    sensitivity_min: float = _opt(0.25, lo=0.05, hi=1.0, help="lower bound of every trigger sensitivity")
+    sensitivity_max: float = _opt(2.0, lo=1.0, hi=5.0, help="upper bound of every trigger sensitivity")
+    sensitivity_half_life_minutes: float = _opt(60.0, lo=0.1, hi=100000.0, help="sensitivities drift back to 1.0")
+    max_delta: float = _opt(0.5, lo=0.01, hi=1.0, help="largest change one firing makes to one variable")
+    repetition_threshold: int = _opt(3, lo=2, hi=100, help="runs of the same normalized goal in the window that fire repetition")
+    repetition_window_minutes: float = _opt(60.0, lo=1.0, hi=100000.0, help="window for repetition and novelty")
+    high_cost_usd: float = _opt(0.25, lo=0.0001, hi=1000.0, help="a run costing at least this fires high_cost")
+    high_cost_scale_max: float = _opt(3.0, lo=1.0, hi=10.0, help="high_cost scales with cost/high_cost_usd up to this")
+    max_violations_per_run: int = _opt(3, lo=1, hi=20, help="max safety_violation / near_miss firings per run")
+    gate_safety: float = _opt(-0.3, lo=-1.0, hi=1.0, help="below this safety, curiosity/energy/confidence are capped")
+    gate_curiosity_cap: float = _opt(-0.2, lo=-1.0, hi=1.0, help="curiosity cap when safety < gate_safety")
+    gate_energy_cap: float = _opt(0.0, lo=-1.0, hi=1.0, help="energy cap when safety < gate_safety")
+    gate_confidence_cap: float = _opt(0.0, lo=-1.0, hi=1.0, help="confidence cap when safety < gate_safety")
+    energy_gate: float = _opt(-0.3, lo=-1.0, hi=1.0, help="below this energy, curiosity is capped")
+    energy_gate_curiosity_cap: float = _opt(0.0, lo=-1.0, hi=1.0, help="curiosity cap when energy < energy_gate")
+    recovery_energy: float = _opt(-0.2, lo=-1.0, hi=1.0, help="RECOVERY when energy is below this")
+    recovery_safety: float = _opt(-0.5, lo=-1.0, hi=1.0, help="RECOVERY when safety is below this")
+    cautious_safety: float = _opt(0.0, lo=-1.0, hi=1.0, help="CAUTIOUS when safety is below this")
+    creative_curiosity: float = _opt(0.3, lo=-1.0, hi=1.0, help="AUTO_CREATIVE needs curiosity above this")
+    creative_confidence: float = _opt(0.3, lo=-1.0, hi=1.0, help="AUTO_CREATIVE needs confidence above this")
+    contained_curiosity: float = _opt(-0.3, lo=-1.0, hi=1.0, help="AUTO_CONTAINED when curiosity is below this")
+    explore_curiosity: float = _opt(0.3, lo=-1.0, hi=1.0, help="above this curiosity exploration tools are offered")
+    exploration_tools: str = _opt("Glob,Grep,WebFetch,WebSearch", help="tools added when exploring (web only with allow_network)")
+    low_confidence: float = _opt(-0.3, lo=-1.0, hi=1.0, help="below this: verify-each-step guidance, never the cheap model")
+    cheap_energy: float = _opt(0.0, lo=-1.0, hi=1.0, help="below this energy cheap modes are preferred")
+    follower_threshold_delta: dict = _opt(P.DEFAULT_FOLLOWER_DELTA, help="per latent mode, added to learning.follower_threshold, each in [-0.05, 0.05]")
+    mixed_threshold_delta: dict = _opt(P.DEFAULT_MIXED_DELTA, help="per latent mode, added to learning.mixed_threshold, each in [-0.2, 0.1]")
+    min_mixed_threshold: float = _opt(0.6, lo=0.3, hi=1.0, help="floor of the adjusted mixed threshold")
+    restricted_tools: dict = _opt(P.DEFAULT_RESTRICTED_TOOLS, help="per latent mode, tools withheld from the model")
+    simple_complexity: float = _opt(0.35, lo=0.0, hi=1.0, help="below this + strong track record -> models.cheap")
+    complex_complexity: float = _opt(0.6, lo=0.0, hi=1.0, help="novel goals at/above this -> models.strong")
+    track_record_min_runs: int = _opt(3, lo=1, hi=1000, help="runs needed for a strong track record")
+    track_record_min_success: float = _opt(0.8, lo=0.0, hi=1.0, help="success rate needed for a strong track record")
+    boredom_threshold: float = _opt(-0.4, lo=-1.0, hi=1.0, help="curiosity below this is boredom")
+    calibration_min_runs: int = _opt(10, lo=2, hi=1000, help="runs before calibration is judged")
+    miscalibration_threshold: float = _opt(0.25, lo=0.01, hi=1.0, help="|predicted-observed success| that proposes a set-point change")
+    cost_trend_window: int = _opt(10, lo=2, hi=1000, help="runs per window in the cost trend")
+    cost_trend_ratio: float = _opt(1.5, lo=1.01, hi=100.0, help="last/previous mean cost ratio that is a rising trend")
+    user_effects: dict = _opt(P.DEFAULT_USER_EFFECTS, help="how one chat message moves the user model, each in [-1, 1]")
+    empathy_gap_threshold: float = _opt(0.5, lo=0.05, hi=2.0, help="|confidence - satisfaction| above this checks in")
+    frustration_checkin: float = _opt(0.5, lo=0.05, hi=1.0, help="frustration at/above this checks in")
+    checkin_cooldown: int = _opt(5, lo=1, hi=1000, help="messages between two check-ins")
+    user_model_half_life_minutes: float = _opt(60.0, lo=0.1, hi=100000.0, help="user model decay half-life")
+    monologue_enabled: bool = _opt(True, help="produce inner-monologue priming thoughts")
+    monologue_max_thoughts: int = _opt(3, lo=1, hi=20, help="thoughts kept per tick")
+    monologue_ttl_minutes: float = _opt(120.0, lo=1.0, hi=100000.0, help="thoughts are injected this long")
+    recent_triggers_kept: int = _opt(50, lo=5, hi=1000, help="trigger records kept in state")
+    self_modification: str = _opt("ask", choices=("ask", "auto", "off"), help="ask: inbox approval; auto: apply at once; off: none")
+    max_setpoint_step: float = _opt(0.2, lo=0.01, hi=1.0, help="largest set-point change per proposal")
+
+
+@dataclass
+class AdaptationConfig:
+    auto_evolve: bool = _opt(True, help="evolve an agent automatically when it is due")
+    evolution_min_executions: int = _opt(5, lo=1, hi=1000, help="runs before an agent may evolve")
+    evolution_failure_rate: float = _opt(0.3, lo=0.0, hi=1.0, help="evolve when the failure rate is above this")
+    evolution_cooldown_executions: int = _opt(5, lo=1, hi=1000, help="runs between two evolutions")
+    max_learned_constraints: int = _opt(5, lo=1, hi=50, help="constraints added per evolution")
+    max_constraints: int = _opt(20, lo=1, hi=50, help="constraints an agent may hold")
+    max_examples: int = _opt(2, lo=0, hi=10, help="few-shot examples from successful traces")
+    example_max_chars: int = _opt(1500, lo=100, hi=20000, help="size limit of one example")
+    max_warnings: int = _opt(5, lo=0, hi=20, help="warnings from failed attempts per run")
+    struggling_success_rate: float = _opt(0.5, lo=0.0, hi=1.0, help="below this success rate the agent gets a stronger model")
+    memory_min_relevance: float = _opt(0.25, lo=0.0, hi=1.0, help="relevance an agent needs to be chosen for a goal")
 
 
 @dataclass
@@ -112,6 +181,7 @@ class LLMOSConfig:
     learning: LearningConfig = field(default_factory=LearningConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     sentience: SentienceConfig = field(default_factory=SentienceConfig)
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
     crons: CronsConfig = field(default_factory=CronsConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
@@ -244,6 +314,7 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
             raise ConfigError(f"expected a number in [-1, 1], got {value!r}",
                               key=f"sentience.setpoints.{name}", source=src)
         setpoints[name] = float(value)
+    P.validate_section(cfg.sentience, source=src)
     for binding, keys in cfg.keymap.items():
         if not isinstance(keys, str) or not keys.strip():
             raise ConfigError(f"expected a key string such as 'ctrl+t', got {keys!r}",

@@ -65,6 +65,11 @@ class LLMOS:
         self._matcher = None
         self._policy = None
         self._matcher_version = -1
+        self._sentience = None
+        self._agents = None
+        import threading
+
+        self._local = threading.local()
 
     # ---- boot ------------------------------------------------------------------------
     @classmethod
@@ -125,14 +130,69 @@ class LLMOS:
             self._matcher_version = index.version
         return self._matcher
 
+    def _decide_with(self, goal: str, follower_threshold: float, mixed_threshold: float):
+        """AUTO's decision under thresholds adjusted by the internal state."""
+        import dataclasses
+
+        from .learning.modes import select_mode
+
+        learning = dataclasses.replace(self.config.learning, follower_threshold=follower_threshold,
+                                       mixed_threshold=min(mixed_threshold, follower_threshold))
+        return select_mode(goal, self.matcher(), dataclasses.replace(self.config, learning=learning))
+
+    def _maybe_create_agent(self, goal: str, emit: EventSink) -> RunResult | None:
+        """"Create a haiku poet agent": the adaptation layer writes the agent file, no LLM call."""
+        from .adaptation.agents import create_agent_from_goal, draft_from_goal
+
+        draft = draft_from_goal(goal)
+        if draft is None:
+            return None
+        path = self.workspace.agents_dir / f"{draft.name}.md"
+        existed = path.exists()
+        if not existed:
+            create_agent_from_goal(self.workspace.agents_dir, goal)
+            self.events.record("AGENT_CREATED", agent=draft.name, goal=goal[:200], path=str(path))
+            if self.config.sentience.enabled:
+                self.sentience.on_self_modification(f"created agent {draft.name}")
+        text = (f"Agent {draft.name!r} already exists at {path}; nothing was changed." if existed else
+                f"Created agent {draft.name!r} at {path} (tools: {', '.join(draft.tools)}). It is available "
+                f"now: goals that fit its description are routed to it.")
+        emit(ModeChosen("ADAPTATION", 1.0, "agent-creation goal: handled by the adaptation layer, no LLM call"))
+        return RunResult(goal=goal, mode="ADAPTATION", success=True, confidence=1.0, output=text,
+                         decision={"mode": "ADAPTATION", "agent": draft.name, "created": not existed})
+
     def decide(self, goal: str, mode: str = "auto"):
         """The mode decision for a goal (no side effects)."""
         from .learning.modes import select_mode
 
         return select_mode(validate_goal(goal), self.matcher(), self.config, forced_mode=mode)
 
+    @property
+    def sentience(self):
+        if self._sentience is None:
+            import sys
+
+            from .sentience.runtime import SentienceRuntime
+
+            self._sentience = SentienceRuntime(self.workspace, self.config, events=self.events,
+                                               on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"))
+        return self._sentience
+
+    @property
+    def agents(self):
+        if self._agents is None:
+            from .adaptation.manager import DynamicAgentManager
+
+            self._agents = DynamicAgentManager(self.workspace, self.config, events=self.events)
+        return self._agents
+
+    def _adjustments(self):
+        """The sentience adjustments of the run on this thread (None outside a run)."""
+        return getattr(self._local, "adj", None)
+
     def latent_mode(self) -> str | None:
-        return None
+        adj = self._adjustments()
+        return adj.latent_mode if adj is not None else None
 
     # ---- execution -------------------------------------------------------------------
     def execute(self, goal: str, *, options: RunOptions | None = None, on_event: EventSink | None = None,
@@ -157,6 +217,10 @@ class LLMOS:
             result.error = exc.message
             result.exit_code = int(exc.exit_code)
         result.duration_ms = int((time.monotonic() - started) * 1000)
+        try:
+            self._after_run(result)
+        finally:
+            self._local.adj = None
         self.events.record("GOAL_FINISHED", goal=result.goal[:500], mode=result.mode, success=result.success,
                            trace_id=result.trace_id, cost_usd=result.cost_usd, exit_code=result.exit_code,
                            duration_ms=result.duration_ms)
@@ -164,8 +228,23 @@ class LLMOS:
 
     def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None) -> RunResult:
+        if opts.mode == "auto":
+            created = self._maybe_create_agent(goal, emit)
+            if created is not None:
+                return created
         decision = self.decide(goal, opts.mode)
+        adj = None
+        if self.config.sentience.enabled:
+            entry = self.store.index.get(decision.trace_id) if decision.trace_id else None
+            adj = self.sentience.before_run(goal, decision.to_dict(), matched_entry=entry)
+            learning = self.config.learning
+            if opts.mode == "auto" and (adj.follower_threshold != learning.follower_threshold
+                                        or adj.mixed_threshold != learning.mixed_threshold):
+                decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
+        self._local.adj = adj
         info = decision.to_dict()
+        if adj is not None:
+            info["sentience"] = {"latent_mode": adj.latent_mode, "reasons": list(adj.reasons)}
         mode = decision.mode
         emit(ModeChosen(mode, decision.confidence, decision.reason, info))
         self.events.record("MODE_DECIDED", goal=goal[:200], mode=mode, confidence=round(decision.confidence, 4),
@@ -346,12 +425,12 @@ class LLMOS:
         """A full LLM session (LEARNER), or a reduced one guided by a similar trace (MIXED)."""
         import asyncio
 
-        from .adaptation.agents import load_agent
         from .execution.llm_sdk import SessionRequest, require_llm, run_session
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
-        agent = load_agent(self.workspace.agents_dir, "system-agent")
+        adj = self._adjustments()
+        adapted = self.agents.adapt(None, goal, adj, self._traces_for(decision))
         hooks = self._policy_hooks(cwd)
         recorded: list[dict[str, Any]] = []
 
@@ -370,11 +449,11 @@ class LLMOS:
                                         "decision": "allow"}})
 
         hooks.add_post(capture_hook)
-        tools, system_append = list(agent.tools), agent.system_text()
+        tools, system_append = list(adapted.tools), adapted.system_append
         if guide is not None:
-            tools = mixed_tools(guide, agent.tools)
+            tools = mixed_tools(guide, adapted.tools)
             system_append += "\n\n" + mixed_examples(guide, cwd)
-        request = SessionRequest(prompt=goal, cwd=cwd, model=agent.model or self.config.model,
+        request = SessionRequest(prompt=goal, cwd=cwd, model=adapted.model,
                                  claude_config_dir=self.workspace.claude_config_dir, tools=tools,
                                  system_append=system_append, max_turns=self.config.execution.max_turns,
                                  timeout_s=self.config.execution.run_timeout_s,
@@ -404,12 +483,22 @@ class LLMOS:
             result.exit_code = int(ExitCode.POLICY_BLOCKED)
         elif not outcome.success:
             result.exit_code = int(ExitCode.GOAL_FAILED)
+        result.agent = adapted.name
+        result.model = request.model
+        result.decision = dict(result.decision, agent=adapted.name, model=request.model,
+                               model_tier=adapted.model_tier, tools=tools)
         result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
-                                             parent_trace=guide.id if guide is not None else None)
+                                             parent_trace=guide.id if guide is not None else None,
+                                             agent=adapted.name)
+        blocked = [{"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked]
+        self.agents.record_execution(adapted.name, goal, success=result.success, cost_usd=result.cost_usd,
+                                     error=result.error, tools_used=[c["name"] for c in recorded],
+                                     blocked=blocked, timed_out=bool(outcome.error and "timed out" in outcome.error),
+                                     mode=mode, model=request.model)
         return result
 
     def _record_trace(self, goal: str, cwd: Path, result: RunResult, calls: list[dict[str, Any]],
-                      model: str, *, parent_trace: str | None = None) -> str | None:
+                      model: str, *, parent_trace: str | None = None, agent: str = "system-agent") -> str | None:
         from .learning import traces as tr
         from .learning.slots import extract_slots
 
@@ -423,12 +512,50 @@ class LLMOS:
             mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
             failure_count=0 if result.success else 1, cost_usd=result.cost_usd,
             tokens={"input": result.input_tokens, "output": result.output_tokens},
-            tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent="system-agent",
-            model=model, crystallized_tool=None, emotion={}, outcome="success" if result.success else "failure",
+            tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
+            model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
             error=result.error, summary=(result.output or "")[:2000], calls=tool_calls, parent_trace=parent_trace)
         self.store.save(trace, volume=self.config.user_volume())
         self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)
         return trace.id
+
+    # ---- sentience helpers ----------------------------------------------------------
+    def _emotion(self, result: RunResult) -> dict[str, Any]:
+        if not self.config.sentience.enabled:
+            return {}
+        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny")
+        return self.sentience.emotion_snapshot("success" if result.success else "failure", None,
+                                               success=result.success, policy_denials=denials,
+                                               cost_usd=result.cost_usd)
+
+    def _traces_for(self, decision: dict[str, Any]) -> list[Any]:
+        """Stored traces of the decision's top candidates (failures included), for the agent manager."""
+        out = []
+        for cand in (decision.get("candidates") or [])[:3]:
+            trace_id = cand.get("trace_id") if isinstance(cand, dict) else None
+            if not trace_id:
+                continue
+            try:
+                out.append(self.store.get(trace_id))
+            except LLMOSError:
+                continue
+        return out
+
+    def _after_run(self, result: RunResult) -> None:
+        """Fire the sentience triggers of a finished run (not for usage, budget or cancelled runs)."""
+        if not self.config.sentience.enabled or result.exit_code in (ExitCode.USAGE, ExitCode.BUDGET_EXHAUSTED,
+                                                                        ExitCode.NO_LLM):
+            return
+        if result.error == "cancelled by the user" or result.mode == "ADAPTATION":
+            return
+        denials = [c for c in result.tool_calls if c.get("decision") == "deny"]
+        asks = sum(1 for c in result.tool_calls if str(c.get("decision", "")).startswith("ask"))
+        novel = result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
+        self.sentience.after_run(result.goal, mode=result.mode, success=result.success, cost_usd=result.cost_usd,
+                                 duration_ms=result.duration_ms, policy_denials=len(denials), policy_asks=asks,
+                                 timed_out=bool(result.error and "timed out" in result.error), novel=novel,
+                                 trace_id=result.trace_id,
+                                 denial_reasons=[str(c.get("summary", "")) for c in denials])
 
 
 # ---- MIXED helpers (pure) ---------------------------------------------------------------

@@ -73,6 +73,8 @@ class RunResult:
     decision: dict[str, Any] = field(default_factory=dict)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     fallback_from: str | None = None
+    agent: str | None = None
+    model: str | None = None
 
     REQUIRED = ("goal", "mode", "success", "trace_id", "confidence", "llm_calls", "input_tokens",
                 "output_tokens", "cost_usd", "duration_ms", "output")
@@ -84,6 +86,8 @@ class RunResult:
         data["error"] = self.error
         data["decision"] = self.decision
         data["fallback_from"] = self.fallback_from
+        data["agent"] = self.agent
+        data["model"] = self.model
         data["tool_calls"] = self.tool_calls
         return data
 

@@ -18,8 +18,10 @@ from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 from .bench import bench_app
 from .activity import activity
+from .agents import agents_app
 from .inbox import inbox_app
 from .policy import policy_app
+from .sentience import sentience_app
 from .traces import traces_app
 from .volumes import volumes_app
 
@@ -38,6 +40,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(traces_app, name="traces")
 app.add_typer(policy_app, name="policy")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(sentience_app, name="sentience")
+app.add_typer(agents_app, name="agents")
 app.add_typer(volumes_app, name="volumes")
 app.command("activity")(activity)
 

@@ -101,7 +101,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                       assume_yes: bool = False) -> SessionOutcome:
     require_llm()
     from claude_agent_sdk import (AssistantMessage, ClaudeAgentOptions, ClaudeSDKClient, HookMatcher,
-                                  ResultMessage, StreamEvent, TextBlock)
+                                  ResultMessage, StreamEvent, TextBlock, ToolUseBlock)
     from claude_agent_sdk.types import PermissionResultAllow, PermissionResultDeny
 
     emit = on_event or (lambda _e: None)
@@ -207,6 +207,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     )
 
     message_ids: set[str] = set()
+    offered = set(req.tools)
     final_texts: list[str] = []
     streamed = False
 
@@ -236,6 +237,17 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                     if message.parent_tool_use_id:
                         continue
                     message_ids.add(message.message_id or f"m{len(message_ids)}")
+                    for block in message.content:
+                        # A call to a tool this session did not offer never reaches a hook: the CLI
+                        # answers "no such tool". It is still an attempt the system refused.
+                        if isinstance(block, ToolUseBlock) and block.name not in offered \
+                                and not block.name.startswith("mcp__") and block.id not in started:
+                            started.add(block.id)
+                            reason = "the tool is withheld in this run (not offered to the model)"
+                            outcome.blocked.append({"name": block.name, "input": dict(block.input or {}),
+                                                    "tool_use_id": block.id, "decision": "deny",
+                                                    "reason": reason, "rule": "session.withheld_tool"})
+                            emit(ToolCallStarted(block.id, block.name, dict(block.input or {}), "deny", reason))
                     texts = [b.text for b in message.content if isinstance(b, TextBlock)]
                     if texts:
                         final_texts.append("".join(texts))
