@@ -51,6 +51,7 @@ class LearningConfig:
     auto_crystallization: bool = _opt(True, help="crystallize eligible traces automatically")
     candidates: int = _opt(5, lo=1, hi=100, help="fuzzy candidates considered per decision")
     tool_example_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="success rate for a trace's calls to become tool examples")
+    tool_example_cap: int = _opt(3, lo=0, hi=20, help="input examples per tool learned from traces")
     semantic_reranker: bool = _opt(False, help="when the lexical match is not a safe replay, re-rank candidates by sentence "
                                        "embeddings (needs the [semantic] extra; embeddings cached in state/); gates still apply")
 
@@ -67,6 +68,9 @@ class ExecutionConfig:
     allow_network: bool = _opt(False, help="let sandboxed shell commands use the network")
     max_turns: int = _opt(30, lo=1, hi=1000, help="LLM turns per LEARNER session")
     run_timeout_s: float = _opt(600.0, lo=1.0, hi=86_400.0, help="wall-clock limit of one goal")
+    tool_search_threshold: int = _opt(10, lo=1, hi=10_000, help="non-core tools at or above which LEARNER offers them through search_tools instead of up front")
+    orchestrator_max_steps: int = _opt(8, lo=2, hi=50, help="most sub-goals a plan may have (more: the goal runs as LEARNER)")
+    orchestrator_max_parallel: int = _opt(2, lo=1, hi=16, help="independent sub-goals run at the same time")
     per_run_estimate_usd: float = _opt(0.05, lo=0.0, hi=1000.0, help="LEARNER/MIXED refuse to start below this balance")
 
 

@@ -20,7 +20,6 @@ from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
 from .workspace import Workspace, open_workspace
 
-NOT_BUILT = ("ORCHESTRATOR",)
 # MIXED: the examples block of a guided session is capped, like any context we inject.
 MIXED_EXAMPLE_CHARS = 6000
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
@@ -47,6 +46,9 @@ class RunOptions:
     assume_yes: bool = False
     user: str | None = None
     team: str | None = None
+    nested: bool = False          # a sub-goal of an orchestration: never orchestrates again
+    agent: str | None = None      # the agent a LEARNER sub-goal uses (from the plan)
+    context: str = ""             # extra system text (outputs of the sub-goals it depends on)
 
 
 class LLMOS:
@@ -70,6 +72,7 @@ class LLMOS:
         import threading
 
         self._local = threading.local()
+        self._matcher_lock = threading.RLock()
 
     # ---- boot ------------------------------------------------------------------------
     @classmethod
@@ -117,18 +120,19 @@ class LLMOS:
         return [self.config.user_volume(), f"teams/{self.config.team}", "system"]
 
     def matcher(self):
-        """One in-memory matcher per kernel, refreshed only when the index changed."""
+        """One in-memory matcher per kernel, refreshed only when the index changed (thread-safe)."""
         from .learning.matcher import Matcher
 
-        index = self.store.index
-        entries = index.entries(self.visible_volumes())
-        if self._matcher is None:
-            self._matcher = Matcher(entries, config=self.config.learning)
-            self._matcher_version = index.version
-        elif self._matcher_version != index.version:
-            self._matcher.refresh(entries, index.version)
-            self._matcher_version = index.version
-        return self._matcher
+        with self._matcher_lock:
+            index = self.store.index
+            entries = index.entries(self.visible_volumes())
+            if self._matcher is None:
+                self._matcher = Matcher(entries, config=self.config.learning)
+                self._matcher_version = index.version
+            elif self._matcher_version != index.version:
+                self._matcher.refresh(entries, index.version)
+                self._matcher_version = index.version
+            return self._matcher
 
     def _decide_with(self, goal: str, follower_threshold: float, mixed_threshold: float):
         """AUTO's decision under thresholds adjusted by the internal state."""
@@ -258,14 +262,10 @@ class LLMOS:
         if mode == "MIXED":
             return self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
                                    decision.trace_id)
-        if mode in NOT_BUILT:
-            if opts.mode != "auto":
-                raise UsageError(f"mode {mode} is not built yet; run with --mode auto or --mode learner")
-            emit(Notice("info", f"{mode} is not built yet: running LEARNER instead"))
-            result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info,
-                                       confidence=decision.confidence)
-            result.fallback_from = mode
-            return result
+        if mode == "ORCHESTRATOR":
+            if not opts.nested:
+                return self._run_orchestrator(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence)
+            info["note"] = "a sub-goal never orchestrates again: running LEARNER"
         return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=decision.confidence)
 
     # ---- FOLLOWER --------------------------------------------------------------------
@@ -321,10 +321,10 @@ class LLMOS:
         return result
 
     def _executor(self, cwd: Path, opts: RunOptions, emit: EventSink,
-                  confirm: Callable[[str, dict[str, Any], str], bool] | None):
+                  confirm: Callable[[str, dict[str, Any], str], bool] | None, *, hooks: Any = None):
         from .execution.executors import ToolExecutor
 
-        return ToolExecutor(cwd, self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
+        return ToolExecutor(cwd, hooks if hooks is not None else self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
                             allow_network=self.config.execution.allow_network, confirm=confirm,
                             assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
                             on_notice=lambda level, text: emit(Notice(level, text)))
@@ -409,6 +409,73 @@ class LLMOS:
         result.fallback_from = "FOLLOWER"
         return result
 
+    # ---- ORCHESTRATOR ----------------------------------------------------------------
+    def _run_orchestrator(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink,
+                          cancel: CancelToken | None, confirm: Callable[[str, dict[str, Any], str], bool] | None,
+                          info: dict[str, Any], confidence: float) -> RunResult:
+        """Plan (one call), run each sub-goal through the same mode selection, synthesize (one call)."""
+        import dataclasses
+
+        from .execution.llm_sdk import require_llm
+        from .execution.orchestrator import (available_agents, plan_goal, run_plan, summary_text, synthesize,
+                                             trace_calls)
+
+        require_llm()
+        self.economy.check_budget(self.config.execution.per_run_estimate_usd)
+        execution = self.config.execution
+        agents, _problems = available_agents(self.workspace.agents_dir)
+        planned = plan_goal(goal, agents, model=self.config.model, max_steps=execution.orchestrator_max_steps)
+        usage = planned.usage
+        if usage.cost_usd or usage.input_tokens:
+            self.economy.charge(mode="ORCHESTRATOR", cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
+                                output_tokens=usage.output_tokens, goal=f"plan: {goal}")
+        if not planned.ok:
+            why = f"the plan was rejected: {planned.error.reason}"
+            emit(Notice("warning", f"{why}; running LEARNER instead"))
+            result = self._run_learner(goal, opts, cwd, emit, cancel, confirm,
+                                       decision=dict(info, fallback_reason=why), confidence=confidence)
+            result.fallback_from = "ORCHESTRATOR"
+            result.llm_calls += usage.llm_calls
+            result.input_tokens += usage.input_tokens
+            result.output_tokens += usage.output_tokens
+            result.cost_usd += usage.cost_usd
+            return result
+        plan = planned.plan
+        emit(Notice("info", "plan: " + "; ".join(f"{sg.id} [{sg.agent}] {sg.goal}" +
+                                                 (f" (after {', '.join(sg.depends_on)})" if sg.depends_on else "")
+                                                 for sg in plan.subgoals)))
+
+        def run_subgoal(sub: Any) -> RunResult:
+            sub_opts = dataclasses.replace(opts, mode="auto", nested=True, agent=sub.agent, context=sub.context)
+            return self.execute(sub.goal, options=sub_opts, on_event=emit, cancel=cancel, confirm=confirm)
+
+        orchestration = run_plan(plan, run_subgoal, max_parallel=execution.orchestrator_max_parallel,
+                                 budget_check=lambda: self.economy.balance() >= execution.per_run_estimate_usd,
+                                 cancel=cancel)
+        text, synth = synthesize(goal, plan, orchestration, model=self.config.model)
+        if synth.cost_usd or synth.input_tokens:
+            self.economy.charge(mode="ORCHESTRATOR", cost_usd=synth.cost_usd, input_tokens=synth.input_tokens,
+                                output_tokens=synth.output_tokens, goal=f"synthesis: {goal}")
+        totals = orchestration.totals()
+        record = dict(orchestration.to_dict(), plan=plan.to_dict(), planning=usage.to_dict(), synthesis=synth.to_dict())
+        result = RunResult(
+            goal=goal, mode="ORCHESTRATOR", success=orchestration.success, confidence=confidence,
+            llm_calls=usage.llm_calls + synth.llm_calls + totals["llm_calls"],
+            input_tokens=usage.input_tokens + synth.input_tokens + totals["input_tokens"],
+            output_tokens=usage.output_tokens + synth.output_tokens + totals["output_tokens"],
+            cost_usd=usage.cost_usd + synth.cost_usd + totals["cost_usd"],
+            output=text or summary_text(goal, orchestration), decision=dict(info, orchestration=record),
+            tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in trace_calls(orchestration)])
+        if not orchestration.success:
+            failed = [o.subgoal.id for o in orchestration.outcomes.values() if o.status != "succeeded"]
+            result.error = f"sub-goal(s) not completed: {', '.join(failed)}" + (
+                f" (stopped: {orchestration.stopped})" if orchestration.stopped else "")
+            result.exit_code = int(ExitCode.GOAL_FAILED)
+        self.events.record("ORCHESTRATION_FINISHED", goal=goal[:200], success=result.success,
+                           subgoals=len(plan.subgoals), stopped=orchestration.stopped)
+        result.trace_id = self._record_trace(goal, cwd, result, trace_calls(orchestration), self.config.model)
+        return result
+
     # ---- MIXED -----------------------------------------------------------------------
     def _run_mixed(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                    confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
@@ -426,17 +493,20 @@ class LLMOS:
         import asyncio
 
         from .execution.llm_sdk import SessionRequest, require_llm, run_session
+        from .execution.tool_search import is_own_tool
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
         adj = self._adjustments()
-        adapted = self.agents.adapt(None, goal, adj, self._traces_for(decision))
+        adapted = self.agents.adapt(opts.agent, goal, adj, self._traces_for(decision))
         hooks = self._policy_hooks(cwd)
         recorded: list[dict[str, Any]] = []
 
         def capture_hook(name: str, tool_input: dict[str, Any], tid: str, outcome: Any) -> None:
+            if is_own_tool(name):
+                return  # our MCP tools' underlying calls are captured by the executor's own hooks
             response = outcome.response
-            created: list[str] = []
+            created: list[str] = list(getattr(outcome, "files_created", None) or [])
             if isinstance(response, dict) and response.get("type") == "create" and response.get("filePath"):
                 created_path = Path(str(response["filePath"]))
                 try:
@@ -450,17 +520,50 @@ class LLMOS:
 
         hooks.add_post(capture_hook)
         tools, system_append = list(adapted.tools), adapted.system_append
+        if opts.context:
+            system_append += "\n\n" + opts.context
+        examples_from: list[str] = []
         if guide is not None:
             tools = mixed_tools(guide, adapted.tools)
             system_append += "\n\n" + mixed_examples(guide, cwd)
+            examples_from = [guide.id]
+        else:
+            examples_from = [c["trace_id"] for c in (decision.get("candidates") or [])[:3]
+                             if isinstance(c, dict) and c.get("trace_id")]
+        if self.config.execution.enable_tool_examples and examples_from:
+            from .learning.tool_examples import examples_from_traces, examples_prompt
+
+            by_tool = examples_from_traces(self.store, examples_from, tools,
+                                           min_success=self.config.learning.tool_example_min_success,
+                                           cap=self.config.learning.tool_example_cap, cwd=cwd)
+            text = examples_prompt(by_tool)
+            if text:
+                system_append += "\n\n" + text
+        tooling = None
+        if mode == "LEARNER" and self.config.execution.enable_tool_search:
+            from .execution.tool_search import ToolRegistry, session_tooling
+
+            registry = ToolRegistry.for_workspace(self.workspace, self.visible_volumes())
+            tooling = session_tooling(registry, tools, model=adapted.model, enabled=True,
+                                      threshold=self.config.execution.tool_search_threshold, on_event=emit,
+                                      executor_factory=lambda: self._executor(cwd, opts, emit, confirm, hooks=hooks))
+            tools = list(tooling.tools)
+            if tooling.system_text:
+                system_append += "\n\n" + tooling.system_text
         request = SessionRequest(prompt=goal, cwd=cwd, model=adapted.model,
                                  claude_config_dir=self.workspace.claude_config_dir, tools=tools,
                                  system_append=system_append, max_turns=self.config.execution.max_turns,
                                  timeout_s=self.config.execution.run_timeout_s,
                                  sandbox=self.config.execution.sandbox,
-                                 protected_paths=self.workspace.protected_paths())
+                                 protected_paths=self.workspace.protected_paths(),
+                                 mcp_servers=dict(tooling.mcp_servers) if tooling else {},
+                                 allowed_tools=list(tooling.allowed_tools) if tooling else [],
+                                 disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
+                                 post_tool_output=tooling.post_tool_output if tooling else None)
         outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
                                           assume_yes=opts.assume_yes))
+        if tooling is not None:
+            outcome.blocked.extend(tooling.blocked)
         if outcome.cost_usd or outcome.input_tokens:
             self.economy.charge(mode=mode, cost_usd=outcome.cost_usd, input_tokens=outcome.input_tokens,
                                 output_tokens=outcome.output_tokens, goal=goal)

@@ -50,6 +50,13 @@ class SessionRequest:
     extra_env: dict[str, str] = field(default_factory=dict)
     sandbox: str = "auto"                      # execution.sandbox: auto | bubblewrap | landlock | none
     protected_paths: list[Path] = field(default_factory=list)
+    # Tool Search (execution/tool_search.py SessionTooling) and sub-agents (orchestrator.agent_definitions).
+    mcp_servers: dict[str, Any] = field(default_factory=dict)
+    allowed_tools: list[str] = field(default_factory=list)
+    disallowed_tools: list[str] = field(default_factory=list)
+    agents: dict[str, Any] | None = None
+    # Called from PostToolUse with (tool name, input, response); a list replaces an MCP tool's output.
+    post_tool_output: Callable[[str, dict[str, Any], Any], Any] | None = None
 
 
 @dataclass
@@ -157,6 +164,14 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
 
     async def post_tool(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
         finished(hook_input, tool_use_id, failed=False)
+        if req.post_tool_output is not None:
+            try:
+                updated = req.post_tool_output(hook_input.get("tool_name", ""), hook_input.get("tool_input") or {},
+                                               hook_input.get("tool_response"))
+            except Exception:  # noqa: BLE001 - the original output stands
+                updated = None
+            if updated is not None:
+                return {"hookSpecificOutput": {"hookEventName": "PostToolUse", "updatedMCPToolOutput": updated}}
         return {}
 
     async def post_tool_failure(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
@@ -188,6 +203,10 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         cli_path=cli_path,
         model=req.model,
         tools=list(req.tools),
+        mcp_servers=dict(req.mcp_servers),
+        allowed_tools=list(req.allowed_tools),
+        disallowed_tools=list(req.disallowed_tools),
+        agents=req.agents,
         setting_sources=[],
         permission_mode="default",
         can_use_tool=can_use_tool,

@@ -42,6 +42,7 @@ MAX_PATTERN_CHARS = 10_000
 HARMLESS_TOOLS = frozenset({
     "TodoWrite", "TodoRead", "Task", "Agent", "ExitPlanMode", "BashOutput", "KillShell", "KillBash",
     "ListMcpResourcesTool", "ReadMcpResourceTool", "AskUserQuestion", "EnterPlanMode",
+    "ToolSearch",  # the CLI's own deferred-tool loader: it only loads tool schemas
 })
 OWN_MCP_PREFIX = "mcp__llmos__"
 WRITE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
