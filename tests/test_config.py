@@ -65,3 +65,12 @@ def test_every_key_is_described() -> None:
     assert {"budget_usd", "learning.follower_threshold", "crons.user_interval_minutes",
             "execution.sandbox", "sentience.half_life_minutes"} <= keys
     assert all(h for _k, h, _d in describe_keys())
+
+
+def test_docs_config_is_current() -> None:
+    from pathlib import Path
+
+    from llmos_tui.config_doc import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md"
+    assert doc.read_text() == render(), "docs/CONFIG.md is stale: python -m llmos_tui.config_doc > docs/CONFIG.md"
