@@ -155,6 +155,11 @@ class CronsConfig:
     team_interval_minutes: float = _opt(60.0, lo=0.1, hi=100_000.0, help="TeamCron interval")
     system_interval_minutes: float = _opt(120.0, lo=0.1, hi=100_000.0, help="SystemCron interval")
     auto_apply: list = _opt([], help="proposal kinds applied without waiting for `llmos inbox accept`, e.g. [artifact.promote]")
+    auto_promote: bool = _opt(True, help="TeamCron/SystemCron promote what meets promotion.* at once (false: propose artifact.promote)")
+    trace_archive_days: float = _opt(30.0, lo=1.0, hi=36_500.0, help="traces unused this long (failed, or used fewer than crystallization_min_uses times) are proposed for archiving with a digest")
+    retry_minutes: float = _opt(1.0, lo=0.05, hi=10_000.0, help="first retry after a failed cycle; doubles per consecutive failure, up to 4 intervals")
+    llm_insights: bool = _opt(False, help="after a cycle that changed findings, one model call (models.cheap) writes insights/llm-review-<date>.md; needs ANTHROPIC_* set")
+    llm_budget_usd: float = _opt(0.02, lo=0.0, hi=100.0, help="most USD the LLM review of one cycle may cost (estimated before the call)")
 
 
 @dataclass
@@ -175,6 +180,14 @@ class PromotionConfig:
 
 
 @dataclass
+class VolumesConfig:
+    git: dict = _opt({}, help="git remote per shared volume, e.g. {teams/eng: git@host:llmos/eng.git, system: /srv/llmos/system.git}")
+    git_branch: str = _opt("main", help="branch of the volume remotes")
+    git_timeout_s: float = _opt(60.0, lo=1.0, hi=3600.0, help="limit of one git network command")
+    git_push_retries: int = _opt(5, lo=1, hi=50, help="attempts when a push is rejected because another workspace pushed first")
+
+
+@dataclass
 class LLMOSConfig:
     preset: str = _opt("development", choices=PRESETS, help="base preset the other values override")
     budget_usd: float = _opt(1.0, lo=0.0, hi=1_000_000.0, help="USD the kernel may spend")
@@ -189,6 +202,7 @@ class LLMOSConfig:
     crons: CronsConfig = field(default_factory=CronsConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    volumes: VolumesConfig = field(default_factory=VolumesConfig)
     keymap: dict = _opt({}, help="TUI key remapping: binding id -> keys")
     # Where the config came from (not a key).
     source: str = field(default="defaults", metadata={"internal": True})
@@ -319,6 +333,9 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
                               key=f"sentience.setpoints.{name}", source=src)
         setpoints[name] = float(value)
     P.validate_section(cfg.sentience, source=src)
+    from .volumes.git_sync import git_remotes
+
+    git_remotes(cfg)
     for binding, keys in cfg.keymap.items():
         if not isinstance(keys, str) or not keys.strip():
             raise ConfigError(f"expected a key string such as 'ctrl+t', got {keys!r}",

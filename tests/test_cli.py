@@ -113,10 +113,11 @@ def test_init_creates_and_config_show_reads(tmp_path: Path) -> None:
     assert data["source"] == str(ws.resolve() / "config.yaml")
 
 
-def test_forced_mode_not_built_says_so(tmp_path: Path) -> None:
-    proc = llmos("--headless", "run", "hi", "--mode", "orchestrator", "--workspace", str(tmp_path / "ws"))
-    assert proc.returncode != 0
-    assert "not built yet" in proc.stderr
+def test_forced_mode_that_needs_a_trace_says_so(tmp_path: Path) -> None:
+    proc = llmos("--headless", "run", "Create a Python calculator", "--mode", "follower", "--workspace",
+                 str(tmp_path / "ws"))
+    assert proc.returncode == ExitCode.USAGE
+    assert "needs a stored trace" in proc.stderr
 
 
 def test_economy_reports_budget(tmp_path: Path) -> None:

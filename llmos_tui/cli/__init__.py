@@ -17,6 +17,7 @@ from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 from .bench import bench_app
+from .cron import cron_app
 from .activity import activity
 from .agents import agents_app
 from .inbox import inbox_app
@@ -40,6 +41,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(traces_app, name="traces")
 app.add_typer(policy_app, name="policy")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(cron_app, name="cron")
 app.add_typer(sentience_app, name="sentience")
 app.add_typer(agents_app, name="agents")
 app.add_typer(volumes_app, name="volumes")

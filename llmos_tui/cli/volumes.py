@@ -157,6 +157,11 @@ def promote(
                                                              reason=reason or "promoted from the command line")
     except LLMOSError as exc:
         fail(exc)
+    from ..volumes.git_sync import sync_after_write
+
+    synced = sync_after_write(ws, cfg, to_scope, f"promote {kind}/{name} from {from_scope}", events=hub)
+    if synced is not None and not synced.ok:
+        err(f"llmos: warning: the promotion is local; pushing volumes/{to_scope} failed: {synced.error}")
     if as_json:
         print_json(result.to_dict())
     else:

@@ -54,6 +54,11 @@ def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
         result = Promoter(hub.workspace, config=hub.config, events=hub).promote(
             kind, name, from_scope=src, to_scope=dst, reason=payload.get("reason"),
             evidence=payload.get("evidence"))
+        from ..volumes.git_sync import sync_after_write
+
+        synced = sync_after_write(hub.workspace, hub.config, dst, f"promote {kind}/{name} from {src}", events=hub)
+        if synced is not None and not synced.ok:
+            return result.message + f"; pushing volumes/{dst} failed (the promotion is local): {synced.error}"
         return result.message
 
     return {"artifact.write": write, "artifact.archive": archive, "artifact.promote": promote}

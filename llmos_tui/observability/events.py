@@ -57,6 +57,7 @@ class EventType(StrEnum):
     CRON_FAILED = "CRON_FAILED"
     CRON_STOPPED = "CRON_STOPPED"
     CRON_CYCLE_END = "CRON_CYCLE_END"        # seeds' name; we record CRON_COMPLETED
+    VOLUME_SYNCED = "VOLUME_SYNCED"
     # artifacts and proposals
     ARTIFACT_CREATED = "ARTIFACT_CREATED"
     ARTIFACT_EVOLVED = "ARTIFACT_EVOLVED"
