@@ -188,6 +188,15 @@ class VolumesConfig:
 
 
 @dataclass
+class MemoryConfig:
+    inject: bool = _opt(True, help="inject relevant successful traces (L3) and facts (L4) into each LLM session's prompt")
+    inject_max_tokens: int = _opt(600, lo=0, hi=20_000, help="size cap of the injected memory block (about 4 characters per token)")
+    max_facts: int = _opt(8, lo=0, hi=100, help="facts injected at most")
+    max_traces: int = _opt(3, lo=0, hi=20, help="similar traces injected at most")
+    session_logs: bool = _opt(True, help="log every chat session and headless run as markdown under memories/sessions/ (L2)")
+
+
+@dataclass
 class LLMOSConfig:
     preset: str = _opt("development", choices=PRESETS, help="base preset the other values override")
     budget_usd: float = _opt(1.0, lo=0.0, hi=1_000_000.0, help="USD the kernel may spend")
@@ -203,6 +212,7 @@ class LLMOSConfig:
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     volumes: VolumesConfig = field(default_factory=VolumesConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     keymap: dict = _opt({}, help="TUI key remapping: binding id -> keys")
     # Where the config came from (not a key).
     source: str = field(default="defaults", metadata={"internal": True})

@@ -7,6 +7,7 @@ and imports the LLM libraries only when a goal really calls an LLM.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class RunOptions:
     nested: bool = False          # a sub-goal of an orchestration: never orchestrates again
     agent: str | None = None      # the agent a LEARNER sub-goal uses (from the plan)
     context: str = ""             # extra system text (outputs of the sub-goals it depends on)
+    project: str | None = None    # projects/<name>: default cwd is its output/, traces are tagged
+    in_session: bool = False      # the caller (the TUI) logs the conversation itself
 
 
 class LLMOS:
@@ -190,6 +193,34 @@ class LLMOS:
             self._agents = DynamicAgentManager(self.workspace, self.config, events=self.events)
         return self._agents
 
+    def agents_for(self, project: str | None):
+        """The agent manager; for a project run, the project's own agents (components/) come first."""
+        if not project:
+            return self.agents
+        from .adaptation.agents import LayeredAgentRegistry
+        from .adaptation.manager import DynamicAgentManager
+
+        components = self.workspace.projects_dir / project / "components"
+        registry = LayeredAgentRegistry(components, self.workspace.agents_dir)
+        return DynamicAgentManager(self.workspace, self.config, events=self.events, registry=registry)
+
+    def _log_session(self, result: RunResult, opts: RunOptions) -> None:
+        """L2 memory: a headless run is a one-goal session; projects keep a run log."""
+        try:
+            if self.config.memory.session_logs and not opts.in_session:
+                from .memory.sessions import record_exchange
+
+                record_exchange(self.workspace, result.goal, result.output or result.error or "", source="headless",
+                                user=self.config.user, project=opts.project)
+            if opts.project and result.exit_code != int(ExitCode.USAGE):
+                from .projects.manager import ProjectManager
+
+                ProjectManager(self.workspace).record_run(opts.project, goal=result.goal, mode=result.mode,
+                                                          success=result.success, cost_usd=result.cost_usd,
+                                                          trace_id=result.trace_id)
+        except (OSError, LLMOSError) as exc:
+            self.events.record("SESSION_LOG_FAILED", error=str(exc)[:300])
+
     def _adjustments(self):
         """The sentience adjustments of the run on this thread (None outside a run)."""
         return getattr(self._local, "adj", None)
@@ -212,10 +243,19 @@ class LLMOS:
             result.goal = goal
             if opts.mode not in MODES:
                 raise UsageError(f"unknown mode {opts.mode!r} (choose from {', '.join(MODES)})")
+            if opts.project:
+                from .projects.manager import ProjectManager
+
+                project = ProjectManager(self.workspace).get(opts.project)
+                result.project = project.name
+                if opts.cwd is None:
+                    project.output_dir.mkdir(parents=True, exist_ok=True)
+                    opts = dataclasses.replace(opts, cwd=project.output_dir)
             cwd = (opts.cwd or Path.cwd()).resolve()
             if not cwd.is_dir():
                 raise UsageError(f"the working directory {cwd} does not exist")
             result = self._dispatch(goal, opts, cwd, emit, cancel, confirm)
+            result.project = opts.project
         except LLMOSError as exc:
             result.success = False
             result.error = exc.message
@@ -223,6 +263,8 @@ class LLMOS:
         result.duration_ms = int((time.monotonic() - started) * 1000)
         try:
             self._after_run(result)
+            if not opts.nested:
+                self._log_session(result, opts)
         finally:
             self._local.adj = None
         self.events.record("GOAL_FINISHED", goal=result.goal[:500], mode=result.mode, success=result.success,
@@ -473,7 +515,8 @@ class LLMOS:
             result.exit_code = int(ExitCode.GOAL_FAILED)
         self.events.record("ORCHESTRATION_FINISHED", goal=goal[:200], success=result.success,
                            subgoals=len(plan.subgoals), stopped=orchestration.stopped)
-        result.trace_id = self._record_trace(goal, cwd, result, trace_calls(orchestration), self.config.model)
+        result.trace_id = self._record_trace(goal, cwd, result, trace_calls(orchestration), self.config.model,
+                                             project=opts.project)
         return result
 
     # ---- MIXED -----------------------------------------------------------------------
@@ -498,8 +541,15 @@ class LLMOS:
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
         adj = self._adjustments()
-        adapted = self.agents.adapt(opts.agent, goal, adj, self._traces_for(decision))
+        adapted = self.agents_for(opts.project).adapt(opts.agent, goal, adj, self._traces_for(decision))
         hooks = self._policy_hooks(cwd)
+        if self.config.memory.inject:
+            from .memory.inject import memory_prompt_hook
+
+            hooks.add_prompt(memory_prompt_hook(workspace=self.workspace, store=self.store, user=self.config.user,
+                                                volumes=self.visible_volumes(),
+                                                max_tokens=self.config.memory.inject_max_tokens,
+                                                project=opts.project))
         recorded: list[dict[str, Any]] = []
 
         def capture_hook(name: str, tool_input: dict[str, Any], tid: str, outcome: Any) -> None:
@@ -592,16 +642,17 @@ class LLMOS:
                                model_tier=adapted.model_tier, tools=tools)
         result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
                                              parent_trace=guide.id if guide is not None else None,
-                                             agent=adapted.name)
+                                             agent=adapted.name, project=opts.project)
         blocked = [{"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked]
-        self.agents.record_execution(adapted.name, goal, success=result.success, cost_usd=result.cost_usd,
+        self.agents_for(opts.project).record_execution(adapted.name, goal, success=result.success, cost_usd=result.cost_usd,
                                      error=result.error, tools_used=[c["name"] for c in recorded],
                                      blocked=blocked, timed_out=bool(outcome.error and "timed out" in outcome.error),
                                      mode=mode, model=request.model)
         return result
 
     def _record_trace(self, goal: str, cwd: Path, result: RunResult, calls: list[dict[str, Any]],
-                      model: str, *, parent_trace: str | None = None, agent: str = "system-agent") -> str | None:
+                      model: str, *, parent_trace: str | None = None, agent: str = "system-agent",
+                      project: str | None = None) -> str | None:
         from .learning import traces as tr
         from .learning.slots import extract_slots
 
@@ -617,7 +668,8 @@ class LLMOS:
             tokens={"input": result.input_tokens, "output": result.output_tokens},
             tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
-            error=result.error, summary=(result.output or "")[:2000], calls=tool_calls, parent_trace=parent_trace)
+            error=result.error, summary=(result.output or "")[:2000], calls=tool_calls, parent_trace=parent_trace,
+            project=project)
         self.store.save(trace, volume=self.config.user_volume())
         self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)
         return trace.id

@@ -75,6 +75,7 @@ class RunResult:
     fallback_from: str | None = None
     agent: str | None = None
     model: str | None = None
+    project: str | None = None
 
     REQUIRED = ("goal", "mode", "success", "trace_id", "confidence", "llm_calls", "input_tokens",
                 "output_tokens", "cost_usd", "duration_ms", "output")
@@ -87,6 +88,7 @@ class RunResult:
         data["decision"] = self.decision
         data["fallback_from"] = self.fallback_from
         data["agent"] = self.agent
+        data["project"] = self.project
         data["model"] = self.model
         data["tool_calls"] = self.tool_calls
         return data

@@ -297,6 +297,23 @@ class AgentRegistry:
         return out
 
 
+class LayeredAgentRegistry(AgentRegistry):
+    """Several agent folders, the first winning a name clash (project agents over workspace agents)."""
+
+    def __init__(self, *dirs: Path) -> None:
+        super().__init__(Path(dirs[-1]))
+        self.layers = [AgentRegistry(Path(d)) for d in dirs]
+
+    def get(self, name: str) -> AgentSpec:
+        for layer in self.layers[:-1]:
+            if (layer.agents_dir / f"{name}.md").exists():
+                return layer.get(name)
+        return self.layers[-1].get(name)
+
+    def names(self) -> list[str]:
+        return sorted({n for layer in self.layers for n in layer.names()})
+
+
 # ---- agents from goals ------------------------------------------------------------------------------
 
 _CREATE_RE = re.compile(

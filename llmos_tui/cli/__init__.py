@@ -20,8 +20,11 @@ from .bench import bench_app
 from .cron import cron_app
 from .activity import activity
 from .agents import agents_app
+from .bundle import export_cmd, import_cmd
 from .inbox import inbox_app
+from .memory import memory_app
 from .policy import policy_app
+from .projects import projects_app
 from .sentience import sentience_app
 from .traces import traces_app
 from .volumes import volumes_app
@@ -38,7 +41,11 @@ app = typer.Typer(
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
+traces_app.command("export")(export_cmd)
+traces_app.command("import")(import_cmd)
 app.add_typer(traces_app, name="traces")
+app.add_typer(memory_app, name="memory")
+app.add_typer(projects_app, name="projects")
 app.add_typer(policy_app, name="policy")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(cron_app, name="cron")
@@ -87,6 +94,7 @@ def run(
     team: Optional[str] = typer.Option(None, "--team", help="Team id."),
     budget: Optional[float] = typer.Option(None, "--budget", min=0.0, help="Budget in USD for this workspace (overrides budget_usd)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Allow actions the policy would ask to confirm."),
+    project: Optional[str] = typer.Option(None, "--project", help="Run in projects/NAME (default cwd: its output/; traces tagged)."),
 ) -> None:
     """Run one goal headless and print the result."""
     from ..kernel import LLMOS, MODES, RunOptions
@@ -101,7 +109,7 @@ def run(
     except LLMOSError as exc:
         fail(exc)
     printer = StreamPrinter(stream_text=not as_json)
-    result = kernel.execute(goal, options=RunOptions(mode=mode, cwd=cwd, assume_yes=yes),
+    result = kernel.execute(goal, options=RunOptions(mode=mode, cwd=cwd, assume_yes=yes, project=project),
                             on_event=printer)
     printer.finish(result)
     if as_json:
