@@ -535,9 +535,19 @@ class UserCron(Cron):
 
     def tasks(self) -> list[tuple[str, Task]]:
         tasks: list[tuple[str, Task]] = [("analyse", self._task_analyse), ("promotion_candidates", self._task_flags)]
+        if self._user == getattr(self.config, "user", None):
+            tasks.append(("facts", self._task_facts))  # L4 memory: facts stated in this workspace's sessions
         if _cfg(self.config, "crons", "llm_insights", False):
             tasks.append(("llm_insight", self._llm_task(self.scope)))
         return tasks
+
+    def _task_facts(self, report: CycleReport) -> None:
+        from ..memory.facts import extract_from_sessions
+
+        extracted = extract_from_sessions(self.workspace)
+        for fact in extracted.new:
+            report.created.append({"kind": "fact", "name": str(fact.get("id") or fact.get("text", ""))[:80],
+                                   "scope": "memories/facts"})
 
     def _task_analyse(self, report: CycleReport) -> None:
         workspace_agents = self._user == getattr(self.config, "user", None)
@@ -637,11 +647,18 @@ class SystemCron(Cron):
         tasks: list[tuple[str, Task]] = [
             ("pull", lambda r: self._git_all(r, push=False)), ("health", self._task_health),
             ("aggregate", self._task_aggregate), ("promote", self._task_promote),
-            ("analyse", lambda r: self._analyse("system", r)), ("cleanup", self._task_cleanup)]
+            ("analyse", lambda r: self._analyse("system", r)), ("cross_project", self._task_cross_project),
+            ("cleanup", self._task_cleanup)]
         if _cfg(self.config, "crons", "llm_insights", False):
             tasks.append(("llm_insight", self._llm_task("system")))
         tasks.append(("push", lambda r: self._git_all(r, push=True)))
         return tasks
+
+    def _task_cross_project(self, report: CycleReport) -> None:
+        from ..projects.insights import write_cross_project_insights
+
+        written = write_cross_project_insights(self.workspace, self.store, volume="system", config=self.config)
+        report.insights.extend(str(path) for path in written)
 
     def _task_health(self, report: CycleReport) -> None:
         from ..evolution.evolvers import Finding, md_cell
