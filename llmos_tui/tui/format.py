@@ -119,3 +119,142 @@ def result_line(result: RunResult, *, cancelled: bool = False) -> Content:
     if result.trace_id:
         parts += [(" · ", "$foreground-muted"), (f"trace {result.trace_id}", "$foreground-muted")]
     return Content.assemble(*parts)
+
+
+# ---- gauge, tables, times ------------------------------------------------------------------------
+
+#: How each notification state reads in the inbox.
+STATE_STYLES = {"pending": "bold $text-warning", "unread": "bold $text-accent", "failed": "bold $text-error",
+                "accepted": "$text-success", "rejected": "$foreground-muted", "read": "$foreground-muted"}
+#: The four valence variables, in the order the gauge shows them.
+VALENCE = ("safety", "curiosity", "energy", "confidence")
+#: How each latent mode reads (style of its badge).
+MODE_STYLES = {"CAUTIOUS": "bold $text-warning", "RECOVERY": "bold $text-error", "AUTO_CREATIVE": "bold $text-success",
+               "AUTO_CONTAINED": "bold $text-accent", "BALANCED": "bold $text-primary"}
+
+
+def valence_bar(value: float, width: int = 15, *, setpoint: float | None = None) -> Content:
+    """A diverging bar for a value in [-1, 1]: filled from the centre towards the value.
+
+    ``┃`` marks zero; ``╎`` marks the set-point when it is not at the centre or the fill's edge.
+    """
+    width = max(5, width | 1)  # odd, so zero has a cell of its own
+    mid = width // 2
+    value = max(-1.0, min(1.0, float(value)))
+    reach = int(round(abs(value) * mid))
+    cells: list[tuple[str, str]] = []
+    mark = None if setpoint is None else mid + int(round(max(-1.0, min(1.0, setpoint)) * mid))
+    for i in range(width):
+        if i == mid:
+            cells.append(("┃", "$foreground-muted"))
+        elif value < 0 and mid - reach <= i < mid:
+            cells.append(("█", "$error"))
+        elif value > 0 and mid < i <= mid + reach:
+            cells.append(("█", "$success"))
+        elif i == mark:
+            cells.append(("╎", "$foreground-muted"))
+        else:
+            cells.append(("·", "$foreground-muted 40%"))
+    return Content.assemble(*cells)
+
+
+def signed(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def format_when(iso: str | None, *, with_time: bool = True) -> str:
+    """An ISO timestamp (UTC) in local time, ``2026-11-21 12:00``; ``—`` when missing or bad."""
+    import datetime as dt
+
+    if not iso:
+        return "—"
+    try:
+        moment = dt.datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return short(str(iso), 16)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    local = moment.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def format_ago(seconds: float) -> str:
+    """``12 s``, ``4 min``, ``3 h``, ``2 d`` (for statuses that say how long ago / until when)."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def format_percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f}%"
+
+
+def money(usd: float) -> str:
+    """Dollars for a table cell: ``$0.0123``, ``$1.23``, ``$1,234``."""
+    if usd == 0:
+        return "$0"
+    if abs(usd) < 1:
+        return f"${usd:.4f}"
+    if abs(usd) < 1000:
+        return f"${usd:.2f}"
+    return f"${usd:,.0f}"
+
+
+def decision_details(decision: dict[str, Any], result: RunResult | None = None) -> Content:
+    """The decision behind an answer: mode, confidence, reason, gates, candidates, adjustments."""
+    muted = "$foreground-muted"
+    lines: list[Content] = []
+    mode = str(decision.get("mode") or (result.mode if result else "?"))
+    conf = decision.get("confidence")
+    head: list[str | tuple[str, str]] = [("decision ", "bold"), (mode, "bold $text-accent")]
+    if isinstance(conf, (int, float)):
+        head.append(f" · confidence {float(conf):.2f}")
+    lines.append(Content.assemble(*head))
+    if decision.get("reason"):
+        lines.append(Content.assemble(("why      ", muted), short(str(decision["reason"]), 300)))
+    if decision.get("matched_goal"):
+        lines.append(Content.assemble(("matched  ", muted), (short(str(decision["matched_goal"]), 100), "italic"),
+                                      (f"  ({decision.get('trace_id')})", muted)))
+    gates = [g for g in decision.get("gates") or [] if isinstance(g, dict)]
+    if gates:
+        lines.append(Content.styled("gates", muted))
+        for gate in gates:
+            ok = bool(gate.get("passed"))
+            penalty = float(gate.get("penalty") or 0.0)
+            lines.append(Content.assemble(("  ✓ " if ok else "  ✗ ", "$text-success" if ok else "$text-error"),
+                                          (f"{gate.get('name', '?'):<12}", "bold"),
+                                          (f" -{penalty:.2f} " if penalty else "", "$text-warning"),
+                                          (short(str(gate.get("reason") or ""), 140), muted)))
+    elif decision.get("trace_id") is None and mode in ("LEARNER", "ORCHESTRATOR"):
+        lines.append(Content.styled("gates    none: no stored trace came close enough to be checked", muted))
+    cands = [c for c in decision.get("candidates") or [] if isinstance(c, dict)]
+    if cands:
+        lines.append(Content.styled("candidates", muted))
+        for cand in cands[:5]:
+            lines.append(Content.assemble((f"  {float(cand.get('score') or 0):.2f} ", "bold"),
+                                          short(str(cand.get("goal") or ""), 90),
+                                          (f"  {cand.get('trace_id')}", muted)))
+    if decision.get("slot_bindings"):
+        slots = ", ".join(f"{k}={v}" for k, v in dict(decision["slot_bindings"]).items())
+        lines.append(Content.assemble(("slots    ", muted), short(slots, 200)))
+    sentience = decision.get("sentience")
+    if isinstance(sentience, dict):
+        reasons = "; ".join(str(r) for r in sentience.get("reasons") or []) or "no adjustment"
+        lines.append(Content.assemble(("state    ", muted), (str(sentience.get("latent_mode") or ""), "bold"),
+                                      (f": {short(reasons, 200)}", "")))
+    extra = result.decision if result is not None else {}
+    if extra.get("agent") or extra.get("model"):
+        tools = ", ".join(extra.get("tools") or []) or "none"
+        lines.append(Content.assemble(("agent    ", muted), str(extra.get("agent") or "?"),
+                                      (f" · model {extra.get('model') or '?'}", ""),
+                                      (f" · tier {extra['model_tier']}" if extra.get("model_tier") else "", ""),
+                                      (f" · tools {short(tools, 120)}", muted)))
+    why = (decision.get("fallback_reason") or extra.get("fallback_reason")) if extra is not None else None
+    if why:
+        lines.append(Content.assemble(("fallback ", muted), (short(str(why), 200), "$text-warning")))
+    return Content("\n").join(lines)

@@ -12,20 +12,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Input, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static, TextArea
+
+if TYPE_CHECKING:  # Markdown (and markdown-it) load with the first answer, not at start-up
+    from textual.widgets.markdown import MarkdownStream
 
 from ...execution.llm_sdk import llm_configured
 from ...runs import ModeChosen, Notice, RunEvent, RunResult, TextDelta, ToolCallFinished, ToolCallStarted
-from ..format import result_line, short, tool_call_line, tool_result_line
+from ..format import decision_details, result_line, short, tool_call_line, tool_result_line
+from ..history import GoalHistory
+from ..keymap import bindings_for
 from ..run_stream import RunEventBuffer
 
 
@@ -37,11 +41,21 @@ class CallConfirmed:
     allowed: bool
 
 
-class GoalView(Static):
-    """The goal as the user typed it."""
+@dataclass(frozen=True)
+class CheckIn:
+    """UI-side marker: the theory-of-mind check-in to show before the answer."""
 
-    def __init__(self, goal: str) -> None:
-        super().__init__(Content.assemble(("› ", "bold $primary"), goal), classes="goal", markup=False)
+    text: str
+
+
+class GoalView(Static):
+    """The goal as the user typed it (and, for a replay, which trace it replays)."""
+
+    def __init__(self, goal: str, *, label: str | None = None) -> None:
+        head: list[str | tuple[str, str]] = [("› ", "bold $primary"), goal]
+        if label:
+            head += [("  ", ""), (label, "$text-secondary not bold")]
+        super().__init__(Content.assemble(*head), classes="goal", markup=False)
         self.goal = goal
 
 
@@ -100,9 +114,37 @@ class AnswerView(Vertical):
         self.cancelled = False
         self.text = ""
         self.result: RunResult | None = None
+        self.decision: dict[str, Any] = {}
+        self.check_in: str | None = None
         self.tool_calls: dict[str, ToolCallView] = {}
-        self._stream: MarkdownStream | None = None
+        self._stream: "MarkdownStream | None" = None
         self._asked: dict[str, int] = {}
+        self._details: Static | None = None
+
+    @property
+    def details_shown(self) -> bool:
+        return self._details is not None and self._details.display
+
+    async def toggle_details(self) -> bool:
+        """Show or hide the decision details (confidence, gates, candidates); returns shown."""
+        if self._details is None:
+            self._details = Static(classes="decision-details", markup=False)
+            self._details.display = False
+            await self.mount(self._details, after=self.query_one(".mode-line") if self.query(".mode-line") else None)
+        show = not self._details.display
+        if show:
+            self._render_details()
+        self._details.display = show
+        return show
+
+    def _render_details(self) -> None:
+        if self._details is None:
+            return
+        if not self.decision and self.result is None:
+            self._details.update(Content.styled("no decision yet: the run has not chosen its mode", "$foreground-muted"))
+        else:
+            self._details.update(decision_details(self.decision or dict(self.result.decision if self.result else {}),
+                                                  self.result))
 
     async def _close_text(self) -> None:
         if self._stream is not None:
@@ -116,6 +158,8 @@ class AnswerView(Vertical):
         if self._stream is None:
             if not text.strip():
                 return
+            from textual.widgets import Markdown
+
             markdown = Markdown(classes="answer-text")
             await self.mount(markdown)
             self._stream = Markdown.get_stream(markdown)
@@ -145,6 +189,8 @@ class AnswerView(Vertical):
                 view.finish(event)
             elif isinstance(event, ModeChosen):
                 self.mode = event.mode
+                self.decision = dict(event.decision or {}, mode=event.mode, confidence=event.confidence,
+                                     reason=event.reason)
                 why = f" · confidence {event.confidence:.2f}" if event.confidence else ""
                 line = Content.assemble(("→ ", "$foreground-muted"), (event.mode, "bold $text-accent"),
                                         (f": {short(event.reason, 100)}{why}", "$foreground-muted"))
@@ -159,6 +205,12 @@ class AnswerView(Vertical):
                                         classes=f"notice -{event.level}", markup=False))
             elif isinstance(event, CallConfirmed):
                 self._asked[event.name] = self._asked.get(event.name, 0) + 1
+            elif isinstance(event, CheckIn):
+                self.check_in = event.text
+                await self._close_text()
+                await self.mount(Static(Content.assemble(("llmos asks: ", "bold $text-secondary"),
+                                                         (event.text, "italic")),
+                                        classes="check-in", markup=False))
 
     @on(EventsReady)
     async def _on_events_ready(self) -> None:
@@ -178,6 +230,8 @@ class AnswerView(Vertical):
                                     classes="run-error", markup=False))
         await self.mount(Static(result_line(result, cancelled=message.cancelled), classes="result-line",
                                 markup=False))
+        if self.details_shown:
+            self._render_details()
         self.done = True
         self.set_class(True, "-done")
         self.post_message(ChatPane.AnswerDone(self, result))
@@ -198,6 +252,73 @@ class ChatLog(VerticalScroll):
     ALLOW_MAXIMIZE = True
 
 
+class GoalInput(TextArea):
+    """The goal input: enter sends, shift+enter / ctrl+j start a new line, up/down recall goals.
+
+    Its keys are bindings (ids ``chat.*``), so ``config.keymap`` can change them; a key bound
+    here is kept from the editor (enter does not insert a newline when it sends).
+    """
+
+    BINDINGS = bindings_for("goal-input")
+
+    @dataclass
+    class Submitted(Message):
+        input: "GoalInput"
+        value: str
+
+    def __init__(self, *, history: GoalHistory | None = None, **kwargs: Any) -> None:
+        super().__init__(soft_wrap=True, tab_behavior="focus", show_line_numbers=False, compact=True,
+                         highlight_cursor_line=False, **kwargs)
+        self.goal_history = history if history is not None else GoalHistory()
+
+    def _binding_for(self, key: str) -> str | None:
+        """The action one of this input's own bindings (keymap applied) runs for ``key``."""
+        from textual.binding import BindingsMap
+
+        keymap = getattr(self.app, "_keymap", None) or {}
+        bindings = BindingsMap(self.BINDINGS)
+        if keymap:
+            bindings.apply_keymap(keymap)
+        found = bindings.key_to_bindings.get(key)
+        return found[0].action if found else None
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Handlers run for every class of the MRO: a key bound here must not reach the editor's
+        # own handler (which would insert a newline for enter), so run the binding and stop.
+        action = self._binding_for(event.key)
+        if action is not None:
+            event.prevent_default()
+            event.stop()
+            await self.run_action(action)
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        start, end = self.selection
+        self._replace_via_keyboard("\n", start, end)
+
+    def _show(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    def action_history_previous(self) -> None:
+        if not self.navigator.is_first_wrapped_line(self.cursor_location):
+            self.action_cursor_up()
+            return
+        text = self.goal_history.previous(self.text)
+        if text is not None:
+            self._show(text)
+
+    def action_history_next(self) -> None:
+        if not self.navigator.is_last_wrapped_line(self.cursor_location):
+            self.action_cursor_down()
+            return
+        text = self.goal_history.following()
+        if text is not None:
+            self._show(text)
+
+
 class ChatPane(Vertical):
     """History above, status line and goal input below. Posts :class:`GoalSubmitted`."""
 
@@ -215,17 +336,23 @@ class ChatPane(Vertical):
     #: What the status line shows (set by the app).
     status: reactive[Content] = reactive(Content(""), layout=False)
 
-    def __init__(self, *, intro: Content, cwd: Path | None = None, id: str | None = None) -> None:
+    def __init__(self, *, intro: Content, cwd: Path | None = None, history: GoalHistory | None = None,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.intro = intro
         self.cwd = cwd
+        self.history = history if history is not None else GoalHistory()
 
     def compose(self) -> ComposeResult:
         with ChatLog(id="chat-log"):
             yield Static(self.intro, id="intro", markup=False)
         yield Static(id="chat-status", markup=False)
-        yield Input(placeholder="Say what you want done, then press enter", id="goal-input",
-                    max_length=20_000)
+        yield GoalInput(history=self.history, id="goal-input",
+                        placeholder="Say what you want done · enter sends · ctrl+j new line · ↑ history")
+
+    @property
+    def input(self) -> GoalInput:
+        return self.query_one(GoalInput)
 
     def on_mount(self) -> None:
         self.query_one(ChatLog).anchor()
@@ -236,8 +363,8 @@ class ChatPane(Vertical):
     def watch_running(self, running: bool) -> None:
         self.set_class(running, "-running")
 
-    @on(Input.Submitted, "#goal-input")
-    def _submit(self, event: Input.Submitted) -> None:
+    @on(GoalInput.Submitted)
+    def _submit(self, event: GoalInput.Submitted) -> None:
         event.stop()
         goal = event.value.strip()
         if not goal:
@@ -246,14 +373,15 @@ class ChatPane(Vertical):
             self.notify("A goal is running: wait for it, or press escape to cancel it.",
                         title="Busy", severity="warning")
             return
+        self.history.add(goal)
         event.input.clear()
         self.post_message(self.GoalSubmitted(goal))
 
-    async def begin_answer(self, goal: str) -> AnswerView:
+    async def begin_answer(self, goal: str, *, label: str | None = None) -> AnswerView:
         """Show the goal and an empty answer that the run will fill."""
         log = self.query_one(ChatLog)
         answer = AnswerView(goal, cwd=self.cwd)
-        await log.mount_all([GoalView(goal), answer])
+        await log.mount_all([GoalView(goal, label=label), answer])
         log.anchor()
         log.scroll_end(animate=False)
         return answer
