@@ -288,6 +288,12 @@ class LLMOS:
                                         or adj.mixed_threshold != learning.mixed_threshold):
                 decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
         self._local.adj = adj
+        if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
+            entry = self.store.index.get(decision.trace_id)
+            if entry is not None and not entry.tools_used:
+                # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
+                decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
+                decision.reason = f"the matched trace has no tool calls to replay; {decision.reason}"
         info = decision.to_dict()
         if adj is not None:
             info["sentience"] = {"latent_mode": adj.latent_mode, "reasons": list(adj.reasons)}

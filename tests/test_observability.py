@@ -335,7 +335,7 @@ def test_activity_report_lists_what_each_cron_did(ws) -> None:
     assert "Evolved (1)" in text and "Goals: 1 run (FOLLOWER 1)" in text
     data = hub.activity(24)
     assert {r["cron"] for r in data["crons"]} == {"user_cron:alice", "team_cron:eng"}
-    assert data["notifications"]["pending"] == 2
+    assert data["notifications"]["pending"] == 3  # the two artifacts and the failed cycle
     changes = hub.get_artifact_changes("user")
     assert [e.type for e in changes] == ["ARTIFACT_EVOLVED", "SUGGESTION_CREATED", "INSIGHT_GENERATED"]
     assert hub.get_artifact_changes("team") == []

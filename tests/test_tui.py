@@ -394,8 +394,8 @@ async def test_cron_cycle_runs_on_ctrl_r_and_a_failing_cron_lands_in_the_inbox(b
         await pilot.press("ctrl+r")
         hub = ObservabilityHub(ws)
         await wait_until(pilot, lambda: sum(1 for n in hub.get_pending_notifications()
-                                            if n.event.type == "SYSTEM_ALERT" and "cycle failed" in (n.event.title or ""))
-                         == 3, 30, "three alerts")
+                                            if n.event.type == "CRON_FAILED" and "failed" in (n.event.title or ""))
+                         == 3, 30, "three failure notifications")
         assert app.is_running
         await wait_until(pilot, lambda: any(c.last_status == "failed" for c in app._cron_lines), 10, "status")
         assert "✗" in plain(app.query_one("#status-crons", Static))

@@ -129,8 +129,10 @@ class ObservabilityHub:
 
     def record_cron_failed(self, cron_id: str, *, error: str, duration_s: float | None = None,
                            level: str | None = None, **data: Any) -> Event:
+        # A failed cycle needs the user's eye wherever it ran (TUI worker or `llmos cron run`).
         return self.record(EventType.CRON_FAILED, source=cron_id, level=level, error=str(error)[:2000],
-                           duration_s=duration_s, **data)
+                           duration_s=duration_s, notify_user=True,
+                           title=f"{cron_id} failed: {str(error)[:120]}", **data)
 
     def record_cron_stopped(self, cron_id: str, **data: Any) -> Event:
         return self.record(EventType.CRON_STOPPED, source=cron_id, **data)

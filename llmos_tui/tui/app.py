@@ -780,9 +780,7 @@ class LLMOSApp(App[None]):
     def _cron_done(self, report: Any) -> None:
         self._cron_running = None
         if not report.ok:
-            errors = "; ".join(f"{e.get('task')}: {e.get('error')}" for e in report.task_errors[:3]) if \
-                report.task_errors else ""
-            self._record_alert(f"{report.cron_id} cycle failed", report.error or errors or "a task failed")
+            self._load_inbox()  # the engine recorded CRON_FAILED as a notification
         elif report.counts().get("proposals"):
             self._load_inbox()
         self._state_dirty = True

@@ -37,7 +37,7 @@ def preview_renderable(text: str) -> Syntax | Content:
     return Content(text)
 
 
-TAGS = {"PROPOSAL_CREATED": "proposal", "SYSTEM_ALERT": "alert", "ARTIFACT_PROMOTED": "promoted",
+TAGS = {"PROPOSAL_CREATED": "proposal", "SYSTEM_ALERT": "alert", "CRON_FAILED": "cron failed", "ARTIFACT_PROMOTED": "promoted",
         "ARTIFACT_CREATED": "created", "ARTIFACT_EVOLVED": "evolved", "INSIGHT_GENERATED": "insight",
         "SUGGESTION_CREATED": "suggestion", "TOOL_CRYSTALLIZED": "crystallized", "TOOL_DEMOTED": "demoted",
         "AGENT_EVOLVED": "agent"}

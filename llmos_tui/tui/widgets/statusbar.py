@@ -20,11 +20,22 @@ class StatusBar(Horizontal):
         yield Static(id="status-crons", markup=False)
         yield Static(id="status-inbox", markup=False)
 
+    def _set(self, part: str, value: Content) -> None:
+        # A watcher can fire before compose has mounted the parts (or while the app shuts down);
+        # on_mount copies the current values, so nothing is lost.
+        for static in self.query(f"#status-{part}").results(Static):
+            static.update(value)
+
+    def on_mount(self) -> None:
+        self._set("crons", self.crons)
+        self._set("inbox", self.inbox)
+        self._set("gauge", self.gauge)
+
     def watch_crons(self, value: Content) -> None:
-        self.query_one("#status-crons", Static).update(value)
+        self._set("crons", value)
 
     def watch_inbox(self, value: Content) -> None:
-        self.query_one("#status-inbox", Static).update(value)
+        self._set("inbox", value)
 
     def watch_gauge(self, value: Content) -> None:
-        self.query_one("#status-gauge", Static).update(value)
+        self._set("gauge", value)
