@@ -342,7 +342,7 @@ def test_activity_report_lists_what_each_cron_did(ws) -> None:
     feed = hub.get_activity_feed(1)
     assert feed[0].type == "GOAL_FINISHED"                 # newest first
     summary = hub.get_global_summary()
-    assert summary["insights"] == 1 and summary["cron_failures"] == 1 and summary["pending_notifications"] == 2
+    assert summary["insights"] == 1 and summary["cron_failures"] == 1 and summary["pending_notifications"] == 3
     old = hub.format_activity_report(0.0001)
     assert "No artifact" in old or "Created" in old
 
