@@ -1,16 +1,22 @@
 """Matcher benchmarks (measurements, not timed tests).
 
-    python bench/bench_match.py latency [--sizes 1000,10000,100000] [--queries 400]
+    python bench/bench_match.py latency [--sizes 1000,10000,100000] [--queries 400] [--semantic]
         Decision latency of the in-memory Matcher (and of select_mode) at N synthetic traces,
-        plus the time to build the matcher and its memory.
+        plus the time to build the matcher and its memory. With --semantic the embedding
+        re-ranker is on; build_s then includes loading the model and embedding the N goals.
 
     python bench/bench_match.py cv --dataset ../shared/data/clinc150-dev.json [--per-label 10]
+                                   [--semantic [--cache DIR]] [--param NAME=VALUE ...]
         Precision/coverage on train-derived splits only (K train texts per label as traces,
         other train texts of the same labels as queries, oos_train as out-of-scope queries):
         how the matcher's defaults were chosen without looking at the test queries.
+        --semantic turns the embedding re-ranker on (the [semantic] extra); goal embeddings
+        are cached in DIR (default: a folder under the system temp dir) and the queries are
+        embedded in one batch first, so a sweep of --param values is quick.
 
-    python bench/bench_match.py dataset --dataset FILE [--per-label 10]
-        The same as `llmos bench match --json` (real store and index in a temp workspace).
+    python bench/bench_match.py dataset --dataset FILE [--per-label 10] [--semantic]
+        The same as `llmos bench match --json` (real store and index in a temp workspace),
+        plus the time to embed the stored goals with --semantic.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from llmos_tui.config import LLMOSConfig  # noqa: E402
-from llmos_tui.learning.matcher import Matcher  # noqa: E402
+from llmos_tui.learning.matcher import DEFAULT_PARAMS, Matcher, MatchParams  # noqa: E402
 from llmos_tui.learning.modes import select_mode  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -110,9 +116,19 @@ def cmd_latency(args: argparse.Namespace) -> None:
         entries = _entries(goals)
         gc.collect()
         t0 = time.perf_counter()
-        matcher = Matcher(entries, config=cfg.learning)
+        if args.semantic:
+            import tempfile
+
+            from llmos_tui.learning.semantic import CACHE_FILE, SemanticIndex, require_semantic
+
+            require_semantic()
+            tmp = tempfile.mkdtemp(prefix="llmos-bench-sem-")
+            matcher = Matcher(entries, config=cfg.learning, semantic=SemanticIndex(Path(tmp) / CACHE_FILE))
+            matcher.prepare_semantic()
+        else:
+            matcher = Matcher(entries, config=cfg.learning)
         build = time.perf_counter() - t0
-        mem = _memory_mb(entries, cfg) if n <= args.memory_max else float("nan")
+        mem = _memory_mb(entries, cfg) if n <= args.memory_max and not args.semantic else float("nan")
         # queries: stored goals reworded a little, and fresh synthetic goals
         queries = []
         for i in range(args.queries):
@@ -136,6 +152,18 @@ def cmd_latency(args: argparse.Namespace) -> None:
               f"{_pct(mode_lat, 50):>8.2f} {_pct(mode_lat, 99):>8.2f}")
 
 
+def _params(pairs: list[str]) -> MatchParams:
+    """MatchParams with NAME=VALUE overrides (for sweeps)."""
+    import dataclasses
+
+    changes = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        default = getattr(DEFAULT_PARAMS, name)
+        changes[name] = type(default)(value)
+    return dataclasses.replace(DEFAULT_PARAMS, **changes)
+
+
 def cmd_cv(args: argparse.Namespace) -> None:
     data = json.loads(Path(args.dataset).read_text())
     by: dict[str, list[str]] = collections.defaultdict(list)
@@ -143,9 +171,25 @@ def cmd_cv(args: argparse.Namespace) -> None:
         by[label].append(text)
     oos = [t for t, _ in data.get("oos_train", [])]
     cfg = LLMOSConfig()
+    params = _params(args.param)
+    sem_index = None
+    if args.semantic:
+        import tempfile
+
+        from llmos_tui.learning.semantic import CACHE_FILE, SemanticIndex, require_semantic
+
+        require_semantic()
+        cache = Path(args.cache or Path(tempfile.gettempdir()) / "llmos-bench-semantic") / CACHE_FILE
+        sem_index = SemanticIndex(cache)
+        t0 = time.perf_counter()
+        from llmos_tui.learning.text import normalize_text
+
+        sem_index.prime_queries([normalize_text(t).lower() for t, _ in data["train"]]
+                                + [normalize_text(t).lower() for t in oos])
+        print(f"embedded {sem_index.encoded} query texts in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     k = args.per_label
     splits = [(0, k), (0, 4 * k), (2 * k, 0), (5 * k, 7 * k), (8 * k, 3 * k)]
-    total_c = total_r = total_q = 0
+    total_c = total_r = total_q = total_m = total_mc = 0
     for ta, qa in splits:
         entries, labels = [], {}
         for label, texts in by.items():
@@ -155,27 +199,38 @@ def cmd_cv(args: argparse.Namespace) -> None:
                 labels[tid] = label
         queries = [(t, label) for label, texts in by.items() for t in texts[qa:qa + 2 * k]
                    if not (ta <= texts.index(t) < ta + k)]
-        matcher = Matcher(entries, config=cfg.learning)
-        correct = replays = oos_replays = 0
+        matcher = Matcher(entries, config=cfg.learning, params=params, semantic=sem_index)
+        correct = replays = oos_replays = mixed = mixed_correct = 0
         for text, label in queries + [(t, "oos") for t in oos]:
             d = select_mode(text, matcher, cfg)
+            right = label != "oos" and labels.get(d.trace_id or "") == label
             if d.mode in {"FOLLOWER", "CRYSTALLIZED"}:
                 replays += 1
-                if label != "oos" and labels[d.trace_id] == label:
-                    correct += 1
+                correct += right
                 oos_replays += label == "oos"
+            elif d.mode == "MIXED":
+                mixed += 1
+                mixed_correct += right
         total_c += correct
         total_r += replays
         total_q += len(queries)
+        total_m += mixed
+        total_mc += mixed_correct
         print(f"traces {ta}:{ta + k} queries {qa}:{qa + 2 * k}  precision {correct / max(1, replays):.4f}"
               f"  coverage {correct / max(1, len(queries)):.4f}  oos replays {oos_replays}")
-    print(f"all splits: precision {total_c / max(1, total_r):.4f}  coverage {total_c / max(1, total_q):.4f}")
+    print(f"all splits: precision {total_c / max(1, total_r):.4f}  coverage {total_c / max(1, total_q):.4f}"
+          f"  false {total_r - total_c}  mixed precision {total_mc / max(1, total_m):.4f}"
+          f"  mixed coverage {total_mc / max(1, total_q):.4f}")
 
 
 def cmd_dataset(args: argparse.Namespace) -> None:
     from llmos_tui.learning.bench_match import run_bench_match
 
-    print(json.dumps(run_bench_match(args.dataset, per_label=args.per_label), indent=2))
+    timings: dict[str, float] = {}
+    report = run_bench_match(args.dataset, per_label=args.per_label, semantic=args.semantic, timings=timings)
+    print(json.dumps(report, indent=2))
+    if args.semantic:
+        print(f"model load + embedding {report['traces']} stored goals: {timings['embed_s']:.1f} s", file=sys.stderr)
 
 
 def main() -> None:
@@ -185,14 +240,19 @@ def main() -> None:
     p.add_argument("--sizes", default="1000,10000,100000")
     p.add_argument("--queries", type=int, default=400)
     p.add_argument("--memory-max", type=int, default=10_000, help="measure memory up to this size")
+    p.add_argument("--semantic", action="store_true", help="turn the embedding re-ranker on")
     p.set_defaults(fn=cmd_latency)
     p = sub.add_parser("cv")
     p.add_argument("--dataset", default=str(SHARED / "clinc150-dev.json"))
     p.add_argument("--per-label", type=int, default=10)
+    p.add_argument("--semantic", action="store_true", help="turn the embedding re-ranker on")
+    p.add_argument("--cache", default=None, help="folder for the goal embedding cache (--semantic)")
+    p.add_argument("--param", action="append", default=[], help="MatchParams override NAME=VALUE")
     p.set_defaults(fn=cmd_cv)
     p = sub.add_parser("dataset")
     p.add_argument("--dataset", required=True)
     p.add_argument("--per-label", type=int, default=10)
+    p.add_argument("--semantic", action="store_true", help="turn the embedding re-ranker on")
     p.set_defaults(fn=cmd_dataset)
     args = ap.parse_args()
     args.fn(args)

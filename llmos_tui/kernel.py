@@ -130,7 +130,7 @@ class LLMOS:
             index = self.store.index
             entries = index.entries(self.visible_volumes())
             if self._matcher is None:
-                self._matcher = Matcher(entries, config=self.config.learning)
+                self._matcher = Matcher(entries, config=self.config.learning, state_dir=self.workspace.state_dir)
                 self._matcher_version = index.version
             elif self._matcher_version != index.version:
                 self._matcher.refresh(entries, index.version)

@@ -98,3 +98,20 @@ def test_follower_hit_imports_no_llm_or_ui_library(llm_env: ScriptedServer, tmp_
     events = [json.loads(line) for line in (ws / "observability" / "events.jsonl").read_text().splitlines()]
     decisions = [e for e in events if e["type"] == "POLICY_DECISION"]
     assert len(decisions) >= 2 and all(e["data"]["decision"] == "allow" for e in decisions)
+
+
+def test_a_goal_that_differs_in_a_file_name_replays_with_the_new_name(llm_env: ScriptedServer, tmp_path: Path) -> None:
+    ws, first, second = tmp_path / "ws", tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    llm_env.add_turns(tool_turn("Write", {"file_path": str(first / "hello.txt"), "content": "created by llmos\n"}),
+                      text_turn("Created hello.txt"))
+    code, learned, err = run("Create a file named hello.txt", first, ws)
+    assert code == 0 and learned["mode"] == "LEARNER", err
+    before = llm_env.main_request_count
+    code, data, err = run("Create a file named notes.txt", second, ws)
+    assert code == 0, err
+    assert data["mode"] == "FOLLOWER" and data["llm_calls"] == 0
+    assert llm_env.main_request_count == before
+    assert (second / "notes.txt").read_text() == "created by llmos\n"
+    assert not (second / "hello.txt").exists()
+    assert data["decision"]["slot_bindings"] == {"file": "notes.txt"}

@@ -16,6 +16,7 @@ bench_app = typer.Typer(help="Measure matching and policy quality on a dataset."
 def bench_match(
     dataset: Path = typer.Option(..., "--dataset", help="JSON {train, test, oos_test} of [text, label] pairs."),
     per_label: int = typer.Option(10, "--per-label", min=1, help="Train texts stored per label (K)."),
+    semantic: bool = typer.Option(False, "--semantic", help="Use the semantic re-ranker (needs the [semantic] extra)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Store K train texts per label as traces, then decide every test query."""
@@ -23,7 +24,7 @@ def bench_match(
     from ..learning.bench_match import run_bench_match
 
     try:
-        report = run_bench_match(dataset, per_label=per_label)
+        report = run_bench_match(dataset, per_label=per_label, semantic=semantic)
     except LLMOSError as exc:
         fail(exc)
     if as_json:

@@ -109,7 +109,7 @@ def search_traces(
 
     cfg, store = _open(workspace)
     try:
-        matcher = Matcher(config=cfg.learning)
+        matcher = Matcher(config=cfg.learning, state_dir=store.workspace.state_dir)
         matcher.refresh(store.index.entries(), store.index.version)
         decision = select_mode(goal, matcher, cfg)
         candidates = matcher.candidates(goal, limit or cfg.learning.candidates)

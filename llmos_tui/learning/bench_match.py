@@ -18,10 +18,16 @@ Report keys (exactly these):
   ``coverage`` = correct_replays / in_scope.
 - ``mixed_precision`` / ``mixed_coverage``: the same two for MIXED decisions.
 - ``p50_ms`` / ``p99_ms``: latency of one decision (``select_mode``), in milliseconds.
+
+With ``semantic=True`` the matcher runs with ``learning.semantic_reranker`` on (the ``[semantic]``
+extra must be installed): the stored goals are embedded once before the timed decisions (their
+cache lives in the temporary workspace's ``state/``), each query is embedded when its decision
+needs it, inside the timed decision.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import tempfile
@@ -112,12 +118,24 @@ def _store_traces(store: TraceStore, train: list[tuple[str, str]], per_label: in
 
 
 def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
-                    config: LLMOSConfig | None = None) -> dict[str, Any]:
-    """Store K train texts per label as traces, decide every query; the report (see module doc)."""
+                    config: LLMOSConfig | None = None, semantic: bool = False,
+                    timings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Store K train texts per label as traces, decide every query; the report (see module doc).
+
+    *semantic* turns ``learning.semantic_reranker`` on for this run (a :class:`UsageError` when
+    the extra is missing). *timings*, when given, receives ``embed_s``: the time to load the
+    model and embed the stored goals (0 without the re-ranker).
+    """
     if isinstance(per_label, bool) or not isinstance(per_label, int) or per_label < 1:
         raise UsageError(f"--per-label must be a whole number >= 1, got {per_label!r}")
     data = load_dataset(dataset_path)
     cfg = config or load_config(None)
+    if semantic:
+        from .semantic import require_semantic
+
+        require_semantic()
+        cfg = copy.deepcopy(cfg)
+        cfg.learning.semantic_reranker = True
     with tempfile.TemporaryDirectory(prefix="llmos-bench-") as tmp:
         workspace = Workspace(Path(tmp) / "ws").ensure(user=cfg.user, team=cfg.team)
         index = TraceIndex(workspace)
@@ -126,8 +144,15 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
             labels = _store_traces(store, data["train"], per_label, cfg.user_volume())
         except OSError as exc:
             raise UsageError(f"cannot store the bench traces in {tmp}: {exc}") from None
-        matcher = Matcher(config=cfg.learning)
+        matcher = Matcher(config=cfg.learning, state_dir=workspace.state_dir)
         matcher.refresh(index.entries(), index.version)
+        embed_s = 0.0
+        if matcher.semantic_enabled:
+            start = time.perf_counter()
+            matcher.prepare_semantic()
+            embed_s = time.perf_counter() - start
+        if timings is not None:
+            timings["embed_s"] = round(embed_s, 3)
         queries = data["test"] + data["oos_test"]
         latencies: list[float] = []
         in_scope = replays = correct = false = oos_false = mixed = mixed_correct = 0

@@ -21,6 +21,12 @@ verb classes, negation, technology words and slots. A decision is:
 4. **Calibration**: the raw score maps monotonically to a confidence in [0, 1], anchored so
    that the default thresholds (0.92 FOLLOWER, 0.75 MIXED) sit where cross-validation on
    train-derived splits put them (``MatchParams.calib_*``).
+5. **Semantic re-ranker** (optional: ``learning.semantic_reranker`` and the ``[semantic]``
+   extra; see ``semantic.py``). Only when the lexical best is not already a safe replay: the
+   goals nearest by sentence embedding join the candidates, and each candidate's confidence
+   becomes the higher of its lexical confidence and its calibrated cosine times the same gate
+   penalties (``MatchParams.sem_*``). The content gate accepts different content words when
+   the embeddings agree (never a different question word); every other gate is unchanged.
 
 FOLLOWER needs confidence >= ``follower_threshold`` *and* every gate passed; mode selection
 itself lives in ``modes.py``.
@@ -31,13 +37,17 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from rapidfuzz import fuzz, process
 
 from ..config import LearningConfig
 from ..errors import UsageError
 from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
+
+if TYPE_CHECKING:   # the semantic module (and numpy) load only when the re-ranker is on
+    from .semantic import SemanticIndex
 
 # ---- parameters -------------------------------------------------------------------------------
 
@@ -95,6 +105,17 @@ class MatchParams:
     index_candidates: int = 25
     fuzzy_candidates: int = 10
     full_candidates: int = 10
+    # semantic re-ranker (learning.semantic_reranker; chosen by cross-validation on train splits,
+    # ``python bench/bench_match.py cv --semantic``): cosine of two goals' sentence embeddings
+    # that maps to confidence 0.92 and 0.75, before the gates' penalties
+    sem_follower_cos: float = 0.88
+    sem_mixed_cos: float = 0.7
+    # the content gate accepts different words when the goals' embeddings agree this much
+    sem_content_cos: float = 0.88
+    # two stored goals this close by embedding are the same task for the margin gate
+    sem_same_task: float = 0.8
+    # nearest goals by embedding added to the lexical candidates
+    sem_candidates: int = 10
 
 
 DEFAULT_PARAMS = MatchParams()
@@ -138,6 +159,8 @@ class Candidate:
     gates: list[GateResult] = field(default_factory=list)
     slot_bindings: dict[str, str] = field(default_factory=dict)
     entry: Any = None
+    semantic: float | None = None    # cosine of the sentence embeddings, when the re-ranker ran
+    unmatched: tuple[int, int] = (0, 0)   # content words only in the goal, only in the trace
 
     @property
     def passed(self) -> bool:
@@ -150,7 +173,8 @@ class Candidate:
     def to_dict(self) -> dict[str, Any]:
         return {"trace_id": self.trace_id, "goal": self.goal, "confidence": round(self.confidence, 4),
                 "base": round(self.base, 4), "gates": [g.to_dict() for g in self.gates],
-                "slot_bindings": dict(self.slot_bindings)}
+                "slot_bindings": dict(self.slot_bindings),
+                "semantic": None if self.semantic is None else round(self.semantic, 4)}
 
 
 @dataclass
@@ -169,6 +193,7 @@ class MatchDecision:
     crystallized_tool: str | None = None
     multi_step: bool = False
     latency_ms: float = 0.0
+    semantic: float | None = None    # cosine to the matched goal when the semantic re-ranker ran
 
     @property
     def gates_passed(self) -> bool:
@@ -183,6 +208,7 @@ class MatchDecision:
             "slot_bindings": dict(self.slot_bindings), "reason": self.reason,
             "crystallized_tool": self.crystallized_tool, "multi_step": self.multi_step,
             "latency_ms": round(self.latency_ms, 3),
+            "semantic": None if self.semantic is None else round(self.semantic, 4),
         }
 
 
@@ -225,9 +251,20 @@ class Matcher:
     """In-memory index of preprocessed trace goals; scores a goal against them."""
 
     def __init__(self, entries: Iterable[Any] = (), *, config: LearningConfig | None = None,
-                 params: MatchParams | None = None) -> None:
+                 params: MatchParams | None = None, state_dir: str | Path | None = None,
+                 semantic: "SemanticIndex | None" = None) -> None:
+        """*state_dir* (the workspace's ``state/``) holds the semantic embedding cache when
+        ``config.semantic_reranker`` is on; *semantic* supplies a ready :class:`SemanticIndex`
+        instead (and turns the re-ranker on whatever the config says)."""
         self.config = config or LearningConfig()
         self.params = params or DEFAULT_PARAMS
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self._semantic: SemanticIndex | None = semantic
+        self._semantic_error: str | None = None     # why the re-ranker cannot run here
+        self._sem_view_version = -1
+        self._sem_matrix: Any = None
+        self._sem_rows: dict[str, int] = {}
+        self._sem_keys: list[str] = []
         self.version: Any = None
         self._groups: dict[str, _Group] = {}
         self._by_id: dict[str, str] = {}            # trace id -> group key
@@ -400,15 +437,39 @@ class Matcher:
         """The top *k* candidates for *goal*, best first, with gates applied."""
         q = prepare(goal)
         k = k or self.config.candidates
-        scored = self._score_all(q, k)
+        scored, _note = self._rank(q, k)
         return scored[:k]
 
-    def _score_all(self, q: PreparedGoal, k: int = 0) -> list[Candidate]:
+    def _rank(self, q: PreparedGoal, k: int = 0) -> tuple[list[Candidate], str | None]:
+        """Lexical candidates; re-ranked with sentence embeddings when the re-ranker is on and
+        the lexical best is not already a safe replay. The note says why it could not run."""
+        scored = self._score_all(q, k)
+        if not self.semantic_enabled:
+            return scored, None
+        if scored and scored[0].passed and scored[0].confidence >= self.config.follower_threshold:
+            return scored, None
+        if self._semantic_error is not None:
+            return scored, self._semantic_error
+        from .semantic import SemanticUnavailable
+
+        try:
+            view = self._semantic_view(q)
+        except SemanticUnavailable as exc:
+            # missing extra or a model that will not load: decide lexically, say so every time
+            self._semantic_error = f"semantic re-ranker unavailable: {exc.message}"
+            return scored, self._semantic_error
+        if view is None:
+            return scored, None
+        return self._score_all(q, k, view), None
+
+    def _score_all(self, q: PreparedGoal, k: int = 0, sem: "_SemView | None" = None) -> list[Candidate]:
         """Score the retrieved candidates: similarity for all, gates for the best few.
 
         Gates only lower a score, so a candidate outside the best ``full_candidates`` by
         similarity could only outrank them if all of those failed gates; it could then not
-        reach FOLLOWER level either (it is less similar than every one of them).
+        reach FOLLOWER level either (it is less similar than every one of them). With *sem*
+        (the semantic re-ranker), the goals nearest by embedding join the candidates and each
+        candidate's confidence may rise with its cosine (:meth:`_apply_semantic`).
         """
         qw = self.weights(q)
         quick: list[tuple[float, str, _Group, set[str], set[str]]] = []
@@ -417,18 +478,109 @@ class Matcher:
             base, only_q, only_t = self._base(q, qw, group.prepared, self._group_weights(group))
             quick.append((base, gkey, group, only_q, only_t))
         quick.sort(key=lambda item: (-item[0], item[1]))
+        top = quick[: max(self.params.full_candidates, k)]
+        if sem is not None:
+            have = {item[1] for item in top}
+            for gkey in sem.nearest(self.params.sem_candidates):
+                if gkey not in have and gkey in self._groups:
+                    group = self._groups[gkey]
+                    base, only_q, only_t = self._base(q, qw, group.prepared, self._group_weights(group))
+                    top.append((base, gkey, group, only_q, only_t))
         scored: list[Candidate] = []
-        groups: list[_Group] = []
-        for base, _gkey, group, only_q, only_t in quick[: max(self.params.full_candidates, k)]:
-            groups.append(group)
-            scored.append(self._score(q, qw, group, base, only_q, only_t))
+        keys: list[str] = []
+        for base, gkey, group, only_q, only_t in top:
+            keys.append(gkey)
+            cand = self._score(q, qw, group, base, only_q, only_t)
+            if sem is not None:
+                self._apply_semantic(cand, sem.cosine(gkey), q, group.prepared)
+            scored.append(cand)
         order = sorted(range(len(scored)), key=lambda i: (-scored[i].confidence, scored[i].trace_id))
         scored = [scored[i] for i in order]
-        groups = [groups[i] for i in order]
+        keys = [keys[i] for i in order]
         if scored:
-            self._margin_gate(scored, groups)
+            self._margin_gate(scored, keys, sem)
         scored.sort(key=lambda c: (-c.confidence, c.trace_id))
         return scored
+
+    # ---- semantic re-ranker (optional) ----------------------------------------------------
+    @property
+    def semantic_enabled(self) -> bool:
+        return self._semantic is not None or bool(getattr(self.config, "semantic_reranker", False))
+
+    def semantic_index(self) -> "SemanticIndex":
+        """The embedding index (created on first use; raises SemanticUnavailable without the extra)."""
+        from .semantic import CACHE_FILE, SemanticIndex, require_semantic
+
+        if self._semantic is None:
+            require_semantic()
+            path = self.state_dir / CACHE_FILE if self.state_dir is not None else None
+            self._semantic = SemanticIndex(path)
+        return self._semantic
+
+    def prepare_semantic(self) -> int:
+        """Load the model and embed every stored goal now (else the first decision that needs
+        them pays for it). Returns the number of distinct goals held."""
+        self._semantic_matrix()
+        return len(self._sem_rows)
+
+    def _semantic_matrix(self) -> tuple[Any, dict[str, int]]:
+        """Embeddings of the stored goals (one row per group), rebuilt when the corpus changed."""
+        if self._sem_view_version != self._corpus_version or self._sem_matrix is None:
+            index = self.semantic_index()
+            self._rebuild_choices()
+            keys = list(self._key_groups)
+            self._sem_matrix = index.goals(keys)
+            self._sem_rows = {g: i for i, g in enumerate(keys)}
+            self._sem_keys = keys
+            self._sem_view_version = self._corpus_version
+        return self._sem_matrix, self._sem_rows
+
+    def _semantic_view(self, q: PreparedGoal) -> "_SemView | None":
+        matrix, rows = self._semantic_matrix()
+        if not rows:
+            return None
+        qv = self.semantic_index().query(normalize_text(q.text).lower())
+        return _SemView(matrix, rows, self._sem_keys, matrix @ qv)
+
+    def calibrate_semantic(self, cosine: float) -> float:
+        """Map a cosine to confidence, monotonically: ``sem_follower_cos`` is 0.92 and
+        ``sem_mixed_cos`` is 0.75 (anchors chosen by cross-validation, like :meth:`calibrate`)."""
+        p = self.params
+        c = max(0.0, min(1.0, cosine))
+        rf, rm = p.sem_follower_cos, p.sem_mixed_cos
+        if c <= rm:
+            return c * 0.75 / rm
+        if c <= rf:
+            return 0.75 + (c - rm) * (0.92 - 0.75) / (rf - rm)
+        return min(1.0, 0.92 + (c - rf) * 0.08 / (1.0 - rf))
+
+    def _apply_semantic(self, cand: Candidate, cosine: float, q: PreparedGoal, t: PreparedGoal) -> None:
+        """Combine a candidate's lexical confidence with its cosine; it can only rise.
+
+        Every gate still applies: the semantic confidence is the calibrated cosine times the
+        same gate penalties. One gate reads the embeddings: ``content`` (words present on one
+        side only) accepts different content words when the two goals say the same thing by
+        meaning (cosine >= ``sem_content_cos``), but never a question word that only one side
+        has ("how" vs "when" to change the oil); verbs, negation, technology, slots, persons,
+        mood, tense and track record are judged on the words exactly as without the re-ranker.
+        """
+        p = self.params
+        cand.semantic = cosine
+        same_question = ({w for w in q.words if w in STRONG_QWORDS}
+                         == {w for w in t.words if w in STRONG_QWORDS})
+        # Words replaced on both sides may be a paraphrase; words on one side only are an
+        # addition or an omission ("... and delete all files"), whatever the embeddings say.
+        substitution = cand.unmatched[0] > 0 and cand.unmatched[1] > 0
+        for i, gate in enumerate(cand.gates):
+            if (gate.name == "content" and not gate.passed and cosine >= p.sem_content_cos
+                    and same_question and (substitution or not any(cand.unmatched))):
+                cand.gates[i] = GateResult("content", True, 0.0,
+                                           f"words differ ({gate.reason}) but the meaning agrees "
+                                           f"(embedding cosine {cosine:.2f} >= {p.sem_content_cos:.2f})")
+        factor = 1.0
+        for gate in cand.gates:
+            factor *= 1.0 - gate.penalty
+        cand.confidence = max(cand.confidence, self.calibrate_semantic(cosine) * factor)
 
     # ---- scoring ---------------------------------------------------------------------------
     def similarity(self, a: PreparedGoal, b: PreparedGoal) -> float:
@@ -470,6 +622,20 @@ class Matcher:
         d = self.params.dice_weight
         return max(0.0, min(1.0, d * dice + (1 - d) * ratio)), only_q, only_t
 
+    def _base_without(self, q: PreparedGoal, qw: dict[str, float], t: PreparedGoal, tw: dict[str, float],
+                      drop: set[str]) -> float:
+        """Base similarity with the words in *drop* removed from both goals."""
+        qw2 = {w: v for w, v in qw.items() if w not in drop}
+        tw2 = {w: v for w, v in tw.items() if w not in drop}
+        matched, _oq, _ot = self._align(qw2, tw2)
+        total = sum(qw2.values()) + sum(tw2.values())
+        dice = (2 * matched / total) if total else 0.0
+        qkey = " ".join(w for w in q.key.split() if w not in drop)
+        tkey = " ".join(w for w in t.key.split() if w not in drop)
+        ratio = fuzz.ratio(qkey, tkey) / 100.0
+        d = self.params.dice_weight
+        return max(0.0, min(1.0, d * dice + (1 - d) * ratio))
+
     def _score(self, q: PreparedGoal, qw: dict[str, float], group: _Group, base: float,
                only_q: set[str], only_t: set[str]) -> Candidate:
         t = group.prepared
@@ -484,15 +650,22 @@ class Matcher:
         gates.append(self._tense_gate(q, t))
         slot_gate, bindings, slot_words = self._slot_gate(q, t, only_q, only_t)
         gates.append(slot_gate)
+        if slot_gate.passed and bindings and slot_words:
+            # The differing file names are parameters of the task, not content: a goal that
+            # differs only there ("hello.txt" -> "notes.txt") is scored as the same task, and the
+            # slot gate's own penalty (substitution required) still applies.
+            base = max(base, self._base_without(q, qw, t, tw, slot_words))
         gates.append(self._content_gate(qw, tw, q.kinds, t.kinds, only_q - slot_words, only_t - slot_words,
                                         identical=q.words == t.words))
         gates.append(self._track_gate(entry))
         raw = base
         for g in gates:
             raw *= (1.0 - g.penalty)
+        unmatched = (sum(1 for w in only_q - slot_words if q.kinds.get(w) in CONTENT_KINDS),
+                     sum(1 for w in only_t - slot_words if t.kinds.get(w) in CONTENT_KINDS))
         return Candidate(trace_id=str(_get(entry, "id")), goal=str(_get(entry, "goal")),
                          confidence=self.calibrate(raw), base=base, gates=gates,
-                         slot_bindings=bindings, entry=entry)
+                         slot_bindings=bindings, entry=entry, unmatched=unmatched)
 
     def calibrate(self, raw: float) -> float:
         """Map a raw score (similarity x gate penalties) to confidence, monotonically.
@@ -623,7 +796,12 @@ class Matcher:
         missing = covered(missing, t, only_t)
         extra = covered(extra, q, only_q)
         for key in sorted(set(qk) & set(tk)):
-            if qk[key].lower() != tk[key].lower():
+            # File names and paths are case-sensitive on this system: Hello.txt is not hello.txt.
+            if q.slot_kinds.get(key) in ("file", "path"):
+                differs = qk[key] != tk[key]
+            else:
+                differs = qk[key].lower() != tk[key].lower()
+            if differs:
                 bindings[key] = qk[key]
         if bindings:
             # the words of differing file names are the slot, not a content difference
@@ -690,17 +868,19 @@ class Matcher:
         return GateResult("track_record", True, 0.0,
                           f"{successes} successes, {failures} failures" if successes or failures else "no history")
 
-    def _margin_gate(self, scored: list[Candidate], groups: list[_Group]) -> None:
-        """Lower the best candidate when a different task scores almost as high."""
+    def _margin_gate(self, scored: list[Candidate], keys: list[str], sem: "_SemView | None" = None) -> None:
+        """Lower the best candidate when a different task scores almost as high (with the
+        re-ranker, two goals close by embedding are the same task too)."""
         p = self.params
-        best, bgroup = scored[0], groups[0]
+        best, bgroup = scored[0], self._groups[keys[0]]
         bw = self._group_weights(bgroup)
         rival = None
-        for cand, group in zip(scored[1:], groups[1:]):
+        for cand, gkey in zip(scored[1:], keys[1:]):
             if best.confidence - cand.confidence >= p.margin_min:
                 break
+            group = self._groups[gkey]
             sim = self._base(bgroup.prepared, bw, group.prepared, self._group_weights(group))[0]
-            if sim < p.margin_same_task:
+            if sim < p.margin_same_task and (sem is None or sem.pair(keys[0], gkey) < p.sem_same_task):
                 rival = cand
                 break
         if rival is None:
@@ -718,7 +898,7 @@ class Matcher:
 
         start = time.perf_counter()
         q = prepare(goal)
-        scored = self._score_all(q)
+        scored, note = self._rank(q)
         decision = MatchDecision(goal=goal)
         decision.candidates = [(c.trace_id, c.goal, c.confidence) for c in scored[: self.config.candidates]]
         if scored:
@@ -729,6 +909,7 @@ class Matcher:
             decision.gates = list(best.gates)
             decision.slot_bindings = dict(best.slot_bindings)
             decision.crystallized_tool = _get(best.entry, "crystallized_tool", None) or None
+            decision.semantic = best.semantic
             failed = best.failed_gates
             if failed:
                 decision.reason = (f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
@@ -737,5 +918,39 @@ class Matcher:
                 decision.reason = f"best match {best.goal!r} at {best.confidence:.2f}; all gates passed"
         else:
             decision.reason = "no stored trace shares a word with this goal"
+        if scored and scored[0].semantic is not None:
+            decision.reason += f" (semantic re-ranker: cosine {scored[0].semantic:.2f})"
+        if note:
+            decision.reason += f" ({note})"
         decision.latency_ms = (time.perf_counter() - start) * 1000
         return decision
+
+
+class _SemView:
+    """One query's cosines to every stored goal (rows of the embedding matrix)."""
+
+    __slots__ = ("matrix", "rows", "keys", "sims")
+
+    def __init__(self, matrix: Any, rows: dict[str, int], keys: list[str], sims: Any) -> None:
+        self.matrix, self.rows, self.keys, self.sims = matrix, rows, keys, sims
+
+    def cosine(self, gkey: str) -> float:
+        row = self.rows.get(gkey)
+        return 0.0 if row is None else float(self.sims[row])
+
+    def pair(self, a: str, b: str) -> float:
+        ra, rb = self.rows.get(a), self.rows.get(b)
+        if ra is None or rb is None:
+            return 0.0
+        return float(self.matrix[ra] @ self.matrix[rb])
+
+    def nearest(self, n: int) -> list[str]:
+        import numpy as np
+
+        sims = self.sims
+        n = min(n, len(sims))
+        if n <= 0:
+            return []
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [self.keys[i] for i in top]
