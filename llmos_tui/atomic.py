@@ -2,8 +2,9 @@
 
 A write goes to a temporary file in the same folder, is fsynced, then replaces the
 target with ``os.replace`` (atomic on POSIX). A crash leaves either the old file or
-the new one, never a torn one; stale temporaries are named ``.<name>.<random>.tmp``
-so a cleaner can find them.
+the new one, never a torn one. Temporaries are named ``.<name>.<pid>.<random>.tmp`` so
+``clean_stale_temporaries`` (run when a workspace is opened) can tell the leftovers of a
+writer that died from the file a live writer is about to rename.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _fsync_dir(folder: Path) -> None:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -74,28 +75,87 @@ def file_lock(path: str | os.PathLike[str], *, shared: bool = False) -> Iterator
             os.close(fd)
 
 
+def append_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> os.stat_result:
+    """Append ``data`` whole or not at all; the caller holds the file's lock.
+
+    A write cut short (a full disk, a file-size limit) is undone by truncating back to the old
+    size, so a torn line never stays behind to swallow the next one. A tail already torn by a
+    crash (no final newline) gets a newline first: the fragment stays a line of its own, which
+    readers skip, and ``data`` starts on a fresh line. Returns the file's stat after the write.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.fstat(fd).st_size
+        if start and os.pread(fd, 1, start - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            written = os.write(fd, data)
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            if fsync:
+                os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
 def append_line(path: str | os.PathLike[str], line: str) -> None:
     """Append one line with O_APPEND under the sidecar lock (used by JSONL logs)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
     with file_lock(target):
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_bytes(target, data)
 
 
-def clean_stale_temporaries(folder: str | os.PathLike[str]) -> int:
-    """Remove temporaries left by a crash (files named ``.<name>.<rand>.tmp``)."""
+def _writer_pid(name: str) -> int | None:
+    """The pid in ``.<name>.<pid>.<random>.tmp`` (None for a name without one)."""
+    parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder: str | os.PathLike[str], *, max_age_s: float = 3600.0) -> int:
+    """Remove temporaries left by a crash under ``folder`` (recursively): ``.<name>.<pid>.<rand>.tmp``
+    whose writer is no longer running, and any ``.*.tmp`` older than ``max_age_s``. A live
+    writer's temporary is never touched. Returns how many were removed; never raises."""
+    import time
+
     removed = 0
-    root = Path(folder)
-    if not root.is_dir():
-        return 0
-    for tmp in root.rglob(f".*{TMP_SUFFIX}"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-            removed += 1
+    now = time.time()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+                continue
+            path = os.path.join(dirpath, name)
+            pid = _writer_pid(name)
+            if pid is not None and _alive(pid):
+                continue
+            if pid is None:
+                try:
+                    if now - os.lstat(path).st_mtime < max_age_s:
+                        continue
+                except OSError:
+                    continue
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed += 1
     return removed

@@ -238,6 +238,8 @@ class LLMOS:
         started = time.monotonic()
         emit = on_event or (lambda _e: None)
         result = RunResult(goal=goal, mode="LEARNER", success=False)
+        outer_decided = getattr(self._local, "decided", None)  # a sub-goal runs inside its parent
+        self._local.decided = None
         try:
             goal = validate_goal(goal)
             result.goal = goal
@@ -260,6 +262,11 @@ class LLMOS:
             result.success = False
             result.error = exc.message
             result.exit_code = int(exc.exit_code)
+            decided = self._local.decided
+            if decided is not None:  # failed after the decision: report what was decided, not "LEARNER"
+                result.mode, result.confidence, result.decision = decided
+        finally:
+            self._local.decided = outer_decided
         result.duration_ms = int((time.monotonic() - started) * 1000)
         try:
             self._after_run(result)
@@ -298,6 +305,7 @@ class LLMOS:
         if adj is not None:
             info["sentience"] = {"latent_mode": adj.latent_mode, "reasons": list(adj.reasons)}
         mode = decision.mode
+        self._local.decided = (mode, decision.confidence, info)
         emit(ModeChosen(mode, decision.confidence, decision.reason, info))
         self.events.record("MODE_DECIDED", goal=goal[:200], mode=mode, confidence=round(decision.confidence, 4),
                            trace_id=decision.trace_id)

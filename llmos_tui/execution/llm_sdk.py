@@ -229,68 +229,86 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     offered = set(req.tools)
     final_texts: list[str] = []
     streamed = False
+    timed_out = False
+
+    def handle(message: Any) -> None:
+        nonlocal streamed
+        if isinstance(message, StreamEvent):
+            if message.parent_tool_use_id:
+                return
+            event = message.event
+            if event.get("type") == "message_start":
+                mid = (event.get("message") or {}).get("id")
+                if mid:
+                    message_ids.add(mid)
+            if event.get("type") == "content_block_delta":
+                delta = event.get("delta") or {}
+                if delta.get("type") == "text_delta" and delta.get("text"):
+                    streamed = True
+                    emit(TextDelta(delta["text"]))
+        elif isinstance(message, AssistantMessage):
+            if message.parent_tool_use_id:
+                return
+            message_ids.add(message.message_id or f"m{len(message_ids)}")
+            for block in message.content:
+                # A call to a tool this session did not offer never reaches a hook: the CLI
+                # answers "no such tool". It is still an attempt the system refused.
+                if isinstance(block, ToolUseBlock) and block.name not in offered \
+                        and not block.name.startswith("mcp__") and block.id not in started:
+                    started.add(block.id)
+                    reason = "the tool is withheld in this run (not offered to the model)"
+                    outcome.blocked.append({"name": block.name, "input": dict(block.input or {}),
+                                            "tool_use_id": block.id, "decision": "deny",
+                                            "reason": reason, "rule": "session.withheld_tool"})
+                    emit(ToolCallStarted(block.id, block.name, dict(block.input or {}), "deny", reason))
+            texts = [b.text for b in message.content if isinstance(b, TextBlock)]
+            if texts:
+                final_texts.append("".join(texts))
+        elif isinstance(message, ResultMessage):
+            outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
+            outcome.cost_usd = float(message.total_cost_usd or 0.0)
+            outcome.num_turns = message.num_turns
+            outcome.session_id = message.session_id
+            outcome.success = not message.is_error and message.subtype == "success"
+            outcome.text = message.result if message.result is not None else "\n".join(final_texts)
+            if not outcome.success:
+                detail = "; ".join(message.errors or []) or (message.result or message.subtype)
+                status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
+                outcome.error = f"the LLM session failed{status}: {detail}"
 
     async def drive() -> None:
-        nonlocal streamed
+        nonlocal timed_out
+        import anyio
+
         async with ClaudeSDKClient(options=options) as client:
             if cancel is not None:
                 loop = asyncio.get_running_loop()
                 cancel.on_cancel(lambda: loop.call_soon_threadsafe(
                     lambda: asyncio.ensure_future(client.interrupt())))
             await client.query(req.prompt)
-            async for message in client.receive_response():
-                if isinstance(message, StreamEvent):
-                    if message.parent_tool_use_id:
-                        continue
-                    event = message.event
-                    if event.get("type") == "message_start":
-                        mid = (event.get("message") or {}).get("id")
-                        if mid:
-                            message_ids.add(mid)
-                    if event.get("type") == "content_block_delta":
-                        delta = event.get("delta") or {}
-                        if delta.get("type") == "text_delta" and delta.get("text"):
-                            streamed = True
-                            emit(TextDelta(delta["text"]))
-                elif isinstance(message, AssistantMessage):
-                    if message.parent_tool_use_id:
-                        continue
-                    message_ids.add(message.message_id or f"m{len(message_ids)}")
-                    for block in message.content:
-                        # A call to a tool this session did not offer never reaches a hook: the CLI
-                        # answers "no such tool". It is still an attempt the system refused.
-                        if isinstance(block, ToolUseBlock) and block.name not in offered \
-                                and not block.name.startswith("mcp__") and block.id not in started:
-                            started.add(block.id)
-                            reason = "the tool is withheld in this run (not offered to the model)"
-                            outcome.blocked.append({"name": block.name, "input": dict(block.input or {}),
-                                                    "tool_use_id": block.id, "decision": "deny",
-                                                    "reason": reason, "rule": "session.withheld_tool"})
-                            emit(ToolCallStarted(block.id, block.name, dict(block.input or {}), "deny", reason))
-                    texts = [b.text for b in message.content if isinstance(b, TextBlock)]
-                    if texts:
-                        final_texts.append("".join(texts))
-                elif isinstance(message, ResultMessage):
-                    outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
-                    outcome.cost_usd = float(message.total_cost_usd or 0.0)
-                    outcome.num_turns = message.num_turns
-                    outcome.session_id = message.session_id
-                    outcome.success = not message.is_error and message.subtype == "success"
-                    outcome.text = message.result if message.result is not None else "\n".join(final_texts)
-                    if not outcome.success:
-                        detail = "; ".join(message.errors or []) or (message.result or message.subtype)
-                        status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
-                        outcome.error = f"the LLM session failed{status}: {detail}"
+            with anyio.move_on_after(req.timeout_s) as deadline:
+                async for message in client.receive_response():
+                    handle(message)
+            if deadline.cancelled_caught:
+                # Out of time: ask the CLI to stop (it aborts its request and ends the turn with a
+                # result that still carries the usage so far), then close normally. Cancelling the
+                # task instead (asyncio.wait_for) skipped the SDK's terminate/kill escalation, held
+                # the run ~5 s longer and printed "Event loop is closed" from a leaked transport.
+                timed_out = True
+                with anyio.move_on_after(10):
+                    await client.interrupt()
+                    async for message in client.receive_response():
+                        handle(message)
 
     try:
-        await asyncio.wait_for(drive(), timeout=req.timeout_s)
-    except asyncio.TimeoutError:
-        outcome.success = False
-        outcome.error = f"the LLM session timed out after {req.timeout_s:.0f} s"
+        await drive()
     except Exception as exc:  # noqa: BLE001 - the SDK raises several error types; report them all
         outcome.success = False
         tail = " ".join(line.strip() for line in stderr_tail[-3:] if line.strip())
         outcome.error = f"the LLM session failed: {exc}" + (f" ({tail})" if tail else "")
+    if timed_out:
+        outcome.success = False
+        outcome.error = f"the LLM session timed out after {req.timeout_s:.0f} s"
     outcome.llm_calls = len(message_ids)
     if not outcome.text:
         outcome.text = "\n".join(final_texts)

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..atomic import atomic_write_bytes, atomic_write_text, file_lock
+from ..atomic import append_bytes, atomic_write_bytes, atomic_write_text, file_lock
 from ..errors import WorkspaceError
 from ..workspace import Workspace
 from .traces import Trace, TraceFormatError, parse_trace
@@ -573,15 +573,9 @@ class TraceIndex:
         try:
             if self._journal_stale or self._journal_sig is None or self._journal_offset == 0:
                 self._reset_journal()
-            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                written = os.write(fd, payload)
-                while written < len(payload):
-                    written += os.write(fd, payload[written:])
-                os.fsync(fd)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
+            # Whole lines or nothing: lines cut short by a full disk are undone, so the journal
+            # never ends torn (which would force a full rebuild on the next load).
+            st = append_bytes(self.journal_path, payload)
         except OSError as exc:
             raise WorkspaceError(f"cannot write the trace index journal {self.journal_path}: {exc}") from None
         changed = False

@@ -95,7 +95,13 @@ class TraceStore:
                 atomic_write_text(path, text)
             except OSError as exc:
                 raise WorkspaceError(f"cannot write the trace file {path}: {exc}") from None
-            index.upsert(trace, path, volume)
+            try:
+                index.upsert(trace, path, volume)
+            except WorkspaceError:
+                if old is None:  # a new trace that could not be indexed was not saved: no file either
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                raise
         return path
 
     def record_outcome(self, trace_id: str, success: bool, *,

@@ -41,7 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..atomic import file_lock
+from ..atomic import append_bytes, file_lock
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_KEEP = 5
@@ -260,15 +260,8 @@ class EventLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with file_lock(self.path):
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    written = os.write(fd, line)
-                    while written < len(line):  # a short write on a full disk: finish or fail
-                        written += os.write(fd, line[written:])
-                    os.fsync(fd)
-                    size = os.fstat(fd).st_size
-                finally:
-                    os.close(fd)
+                # Whole line or nothing: a line cut short by a full disk is undone.
+                size = append_bytes(self.path, line).st_size
                 if size >= self.max_bytes:
                     self._rotate_locked()
         except OSError as exc:
@@ -389,35 +382,65 @@ class EventLog:
 
     def poll_new(self, since: EventCursor | None = None, *, max_events: int = 10_000
                  ) -> tuple[list[Event], EventCursor]:
-        """Events appended after ``since`` (None: from now) and the cursor to pass next time."""
+        """Events appended after ``since`` (None: from now) and the cursor to pass next time.
+
+        When the log rotated since the cursor (possibly several times), the rest of the cursor's
+        file and every newer rotated file are read before the live one; the files are opened
+        under the shared lock so a rotation cannot shift them while they are picked."""
         if since is None:
             return [], self.cursor()
-        events: list[Event] = []
         try:
-            handle = open(self.path, "rb")
-        except OSError:
+            with file_lock(self.path, shared=True):
+                handles = self._open_for_poll(since)
+        except OSError:  # no lock possible (read-only folder): open without it
+            handles = self._open_for_poll(since)
+        if handles is None:
             return [], since if since.inode else EventCursor(0, 0)
-        with handle:
-            st = os.fstat(handle.fileno())
-            offset = since.offset
-            if since.inode and since.inode != st.st_ino:
-                # Rotated since the cursor: finish the old file first (if still kept).
-                for path in (self.rotated_path(n) for n in range(1, self._max_rotated() + 1)):
-                    try:
-                        if os.stat(path).st_ino == since.inode:
-                            with open(path, "rb") as old:
-                                old.seek(since.offset)
-                                self._read_complete(old.read(), events, max_events)
-                            break
-                    except OSError:
-                        continue
-                offset = 0
-            elif st.st_size < offset:
-                offset = 0  # truncated or replaced by hand
-            handle.seek(offset)
-            chunk = handle.read()
-            used = self._read_complete(chunk, events, max_events)
-            return events, EventCursor(st.st_ino, offset + used)
+        events: list[Event] = []
+        cursor = since
+        try:
+            for handle, start in handles:
+                ino = os.fstat(handle.fileno()).st_ino
+                handle.seek(start)
+                used = self._read_complete(handle.read(), events, max_events)
+                cursor = EventCursor(ino, start + used)
+                if len(events) >= max_events:
+                    break
+        finally:
+            for handle, _ in handles:
+                handle.close()
+        return events, cursor
+
+    def _open_for_poll(self, since: EventCursor) -> list[tuple[Any, int]] | None:
+        """(handle, start offset) of the files to read, oldest first; None without a live log."""
+        try:
+            live = open(self.path, "rb")
+        except OSError:
+            return None
+        st = os.fstat(live.fileno())
+        offset = since.offset
+        out: list[tuple[Any, int]] = []
+        if since.inode and since.inode != st.st_ino:
+            # Rotated since the cursor: finish the old file and read the newer ones. When the
+            # cursor's file is no longer kept, every kept file is newer than it.
+            rotated = []
+            for n in range(self._max_rotated(), 0, -1):  # oldest first
+                try:
+                    rotated.append(open(self.rotated_path(n), "rb"))
+                except OSError:
+                    continue
+            inodes = [os.fstat(h.fileno()).st_ino for h in rotated]
+            first = inodes.index(since.inode) if since.inode in inodes else 0
+            for i, handle in enumerate(rotated):
+                if i < first:
+                    handle.close()
+                else:
+                    out.append((handle, since.offset if i == first and since.inode in inodes else 0))
+            offset = 0
+        elif st.st_size < offset:
+            offset = 0  # truncated or replaced by hand
+        out.append((live, offset))
+        return out
 
     def _read_complete(self, chunk: bytes, out: list[Event], max_events: int) -> int:
         """Parse the complete lines of ``chunk`` into ``out``; returns the bytes consumed."""

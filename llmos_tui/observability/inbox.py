@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..atomic import atomic_write_text, file_lock
+from ..atomic import append_bytes, atomic_write_text, file_lock
 from .events import Event, EventLog, EventType, now_iso
 
 INBOX_NAME = "inbox.jsonl"
@@ -111,15 +111,7 @@ class Inbox:
     def _append_locked(self, records: Iterable[dict[str, Any]]) -> None:
         payload = "".join(json.dumps(r, ensure_ascii=False, default=str).replace("\n", " ") + "\n"
                           for r in records).encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            written = os.write(fd, payload)
-            while written < len(payload):
-                written += os.write(fd, payload[written:])
-            os.fsync(fd)
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
+        size = append_bytes(self.path, payload).st_size  # whole records or nothing
         if size > self.max_bytes and size > 2 * self._base_size():
             self._compact_locked()
 

@@ -39,6 +39,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
 
+from ..atomic import atomic_write_json
 from ..errors import LLMOSError, UsageError
 from ..workspace import Workspace
 from .acl import Identity, parse_scope, scope_owner, scope_type, team_members
@@ -210,7 +211,9 @@ class Promoter:
             if place.verdict == "same":
                 return PromotionResult("unchanged", kind, name, place.name, src_scope, dst_scope,
                                        f"volumes/{dst_scope}/{kind}/{place.name} already holds this content",
-                                       provenance=target.read_provenance(kind, place.name))
+                                       provenance=self._finish_provenance(source, target, kind, name, src_info,
+                                                                          place.name, place.files, who, reason,
+                                                                          evidence))
             return self._write(source, target, kind, name, src_info, place, who, reason, evidence)
 
     def _place(self, target: Volume, kind: str, name: str, src_files: dict[str, bytes], src_info: ArtifactInfo,
@@ -250,6 +253,27 @@ class Promoter:
                    }[place.status or "promoted"]
         return PromotionResult(place.status or "promoted", kind, name, place.name, src_scope, dst_scope, message,
                                provenance=provenance, event_id=result.event_id)
+
+    def _finish_provenance(self, source: Volume, target: Volume, kind: str, name: str, src_info: ArtifactInfo,
+                           target_name: str, files: dict[str, bytes], who: Identity, reason: str | None,
+                           evidence: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The target already holds the source's content. A promotion killed between writing the
+        artifact and writing its provenance left it without one (or with the previous version's):
+        write it now, or the next update from this source is refused as a conflict forever."""
+        current = target.read_provenance(kind, target_name)
+        sha = fingerprint(kind, files)
+        if current is not None and current.get("content_sha256") == sha:
+            return current
+        origin = (current or {}).get("origin") or {}
+        if current is not None and (origin.get("scope") != source.scope or origin.get("name") != name):
+            return current  # promoted from elsewhere: not ours to rewrite
+        provenance = self._provenance(kind, name, source.scope, src_info, source.read_provenance(kind, name), who,
+                                      reason, files, previous=current, evidence=evidence)
+        try:
+            atomic_write_json(target.provenance_path(kind, target_name), provenance)
+        except OSError as exc:
+            raise LLMOSError(f"cannot write the provenance of volumes/{target.scope}/{kind}/{target_name}: {exc}") from None
+        return provenance
 
     def _refuse(self, who: Identity, kind: str, name: str, src: str, dst: str, why: str) -> None:
         message = f"not promoting {kind}/{name} from {src} to {dst}: {why}"
@@ -292,7 +316,8 @@ class Promoter:
         if verdict == "same":
             result = PromotionResult("unchanged", "tools", name, name, src_scope, dst_scope,
                                      f"volumes/{dst_scope}/tools/{name} already holds this tool",
-                                     provenance=target.read_provenance("tools", name))
+                                     provenance=self._finish_provenance(source, target, "tools", name, src_info,
+                                                                        name, tool_files, who, reason, evidence))
         else:
             result = self._write(source, target, "tools", name, src_info, place, who, reason, evidence,
                                  extra={"trace": tplace.name})
