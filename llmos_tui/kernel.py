@@ -614,7 +614,15 @@ class LLMOS:
             tools = list(tooling.tools)
             if tooling.system_text:
                 system_append += "\n\n" + tooling.system_text
-        request = SessionRequest(prompt=goal, cwd=cwd, model=adapted.model,
+        subagents = None
+        if opts.nested:
+            # An orchestrated sub-goal may delegate: the markdown agents become SDK AgentDefinitions.
+            from .execution.orchestrator import agent_definitions, available_agents
+
+            subagents = agent_definitions(available_agents(self.workspace.agents_dir)[0]) or None
+            if subagents and "Agent" not in tools:
+                tools = [*tools, "Agent"]  # the CLI's delegation tool; its calls pass our hooks too
+        request = SessionRequest(prompt=goal, cwd=cwd, model=adapted.model, agents=subagents,
                                  claude_config_dir=self.workspace.claude_config_dir, tools=tools,
                                  system_append=system_append, max_turns=self.config.execution.max_turns,
                                  timeout_s=self.config.execution.run_timeout_s,

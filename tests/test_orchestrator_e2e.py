@@ -40,6 +40,10 @@ def test_plan_runs_subgoals_and_replays_a_known_one(llm_env: ScriptedServer, tmp
     assert subgoals["s1"]["status"] == "succeeded" and subgoals["s2"]["status"] == "succeeded"
     assert subgoals["s1"]["mode"] == "FOLLOWER" and subgoals["s1"]["llm_calls"] == 0
     assert (second / "notes.md").read_text() == "# Notes on llmos\n"
+    # The LEARNER sub-goal could delegate: the markdown agents reached the model as subagents.
+    s2_request = llm_env.main_requests[before + 1]
+    assert "Agent" in s2_request.tools
+    assert "researcher" in json.dumps(s2_request.raw) and "writer" in json.dumps(s2_request.raw)
     assert data["trace_id"]  # the whole run left a trace
 
 
