@@ -128,6 +128,8 @@ class SentienceConfig:
     monologue_enabled: bool = _opt(True, help="produce inner-monologue priming thoughts")
     monologue_max_thoughts: int = _opt(3, lo=1, hi=20, help="thoughts kept per tick")
     monologue_ttl_minutes: float = _opt(120.0, lo=1.0, hi=100000.0, help="thoughts are injected this long")
+    monologue_llm: bool = _opt(False, help="let the cheap model write the thoughts (one call per tick, deterministic thoughts on any failure); needs an LLM")
+    monologue_llm_budget_usd: float = _opt(0.01, lo=0.0, hi=1.0, help="largest estimated cost of one LLM monologue call; a call estimated above it is not made")
     recent_triggers_kept: int = _opt(50, lo=5, hi=1000, help="trigger records kept in state")
     self_modification: str = _opt("ask", choices=("ask", "auto", "off"), help="ask: inbox approval; auto: apply at once; off: none")
     max_setpoint_step: float = _opt(0.2, lo=0.01, hi=1.0, help="largest set-point change per proposal")
@@ -194,6 +196,8 @@ class MemoryConfig:
     max_facts: int = _opt(8, lo=0, hi=100, help="facts injected at most")
     max_traces: int = _opt(3, lo=0, hi=20, help="similar traces injected at most")
     session_logs: bool = _opt(True, help="log every chat session and headless run as markdown under memories/sessions/ (L2)")
+    llm_facts: bool = _opt(False, help="also ask the cheap model for durable facts in the new user turns (one call per extraction, merged with the rule-based facts); needs an LLM")
+    llm_facts_budget_usd: float = _opt(0.02, lo=0.0, hi=1.0, help="largest estimated cost of one LLM fact-extraction call; a call estimated above it is not made")
 
 
 @dataclass

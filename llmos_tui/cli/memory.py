@@ -120,7 +120,7 @@ def extract(
 
     ws, _cfg, _store = _open(workspace)
     try:
-        report = extract_from_sessions(ws, full=full, on_warning=_warn)
+        report = extract_from_sessions(ws, full=full, on_warning=_warn, config=_cfg)
     except LLMOSError as exc:
         fail(exc)
     if as_json:

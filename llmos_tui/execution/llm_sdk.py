@@ -191,13 +191,21 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         return PermissionResultDeny(message=f"Blocked by llmos policy: {verdict.reason}")
 
     req.claude_config_dir.mkdir(parents=True, exist_ok=True)
-    from .cli_sandbox import sandboxed_cli_path
+    from .cli_sandbox import claude_sandbox_env, claude_sandbox_settings, sandboxed_cli_path
 
     cli_path, warning = sandboxed_cli_path(backend=req.sandbox, cwd=req.cwd, config_dir=req.claude_config_dir,
                                            protected=req.protected_paths)
-    if warning:
-        emit(Notice("warning", warning))
+    cc_sandbox = claude_sandbox_settings(req.sandbox, wrapper_active=cli_path is not None)
     env = {"CLAUDE_CONFIG_DIR": str(req.claude_config_dir), **req.extra_env}
+    if cc_sandbox is not None:
+        env.update(claude_sandbox_env(environ={**os.environ, **env}))
+        emit(Notice("info", "sandbox: Claude Code's own sandbox (bubblewrap + socat) confines the LLM's Bash "
+                            "commands to the working directory; other tools are checked by the policy"))
+    elif cli_path is not None:
+        emit(Notice("info", "sandbox: the Claude Code CLI runs under llmos's bubblewrap wrapper (writes only "
+                            "in the working directory)"))
+    elif warning:
+        emit(Notice("warning", warning))
     options = ClaudeAgentOptions(
         cwd=str(req.cwd),
         cli_path=cli_path,
@@ -213,6 +221,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         include_partial_messages=True,
         max_turns=req.max_turns,
         env=env,
+        sandbox=cc_sandbox,
         system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
         if req.system_append else {"type": "preset", "preset": "claude_code"},
         hooks={

@@ -24,7 +24,20 @@ are keyed by their normalized text, so repeating one only counts a mention.
 Facts of a session tagged with a project are project facts (``projects/<name>/memory/facts/``),
 except what describes the user (name, profile, preferences), which is always global
 (``memories/facts/``). Extraction is incremental: ``state/memory.json`` remembers how many
-entries of each session were read. No LLM is involved.
+entries of each session were read.
+
+LLM facts, only when ``memory.llm_facts`` is on, a config is passed and an LLM is configured:
+after the rules, the new user turns (the latest ``LLM_INPUT_CHARS`` characters of them) go to
+the cheap model in ONE call asking for durable facts as a JSON list of ``{"kind", "subject",
+"text", "turn"}``. Each valid item becomes a candidate keyed like the rules' facts (``user.name``,
+``user.email``, ``rule:<action>``, ``pref:<object>``, ``uses:<topic>``, ``note:<text>``) and goes
+through the same ``FactStore.add``; an item whose key the rules produced in this extraction, or
+whose text an existing fact already says, is counted as seen and not stored again. The call is
+not made when its estimated cost (characters / 4 in, ``LLM_MAX_TOKENS`` out, priced by
+``orchestrator.price``) exceeds ``memory.llm_facts_budget_usd`` or the economy's balance; its
+real cost is charged to the economy (mode ``FACTS``). Any failure leaves the rule-based facts
+alone (``ExtractionReport.llm_note`` says why). The call is made after the extraction state is
+saved and its lock released, so a slow model never holds other extractors.
 """
 
 from __future__ import annotations
@@ -391,21 +404,57 @@ class ExtractionReport:
     new: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     seen: int = 0
+    llm_requests: int = 0          # model calls made for LLM facts (0 or 1)
+    llm_cost_usd: float = 0.0
+    llm_facts: int = 0             # valid facts the model proposed
+    llm_note: str = ""             # why no LLM facts were asked for or kept ("" when the feature is off)
 
     def to_dict(self) -> dict[str, Any]:
         return {"sessions": self.sessions, "entries": self.entries, "new": list(self.new),
-                "updated": list(self.updated), "seen": self.seen}
+                "updated": list(self.updated), "seen": self.seen, "llm_requests": self.llm_requests,
+                "llm_cost_usd": round(self.llm_cost_usd, 6), "llm_facts": self.llm_facts, "llm_note": self.llm_note}
+
+    def _count(self, fact: Fact, action: str) -> None:
+        if action == "new":
+            self.new.append(fact.to_dict())
+        elif action == "updated":
+            self.updated.append(fact.to_dict())
+        else:
+            self.seen += 1
 
 
 def _state_path(workspace: Any) -> Path:
     return Path(workspace.state_dir) / "memory.json"
 
 
+@dataclass(frozen=True)
+class _Turn:
+    text: str
+    source: str
+    project: str | None
+
+
+def _store_for(workspace: Any, kind: str, project: str | None,
+               on_warning: Callable[[str], None] | None) -> FactStore:
+    scope = None if kind in USER_KINDS else project
+    try:
+        return FactStore(workspace, scope, on_warning=on_warning)
+    except UsageError:
+        return FactStore(workspace, None, on_warning=on_warning)
+
+
 def extract_from_sessions(workspace: Any, *, full: bool = False,
-                          on_warning: Callable[[str], None] | None = None) -> ExtractionReport:
-    """Read the user turns not read yet (all of them with ``full``) and store the facts they state."""
+                          on_warning: Callable[[str], None] | None = None,
+                          config: Any = None) -> ExtractionReport:
+    """Read the user turns not read yet (all of them with ``full``) and store the facts they state.
+
+    With ``config`` whose ``memory.llm_facts`` is on, the new user turns also go to the cheap
+    model once (see the module docstring); without ``config`` only the rules run.
+    """
     state_path = _state_path(workspace)
     report = ExtractionReport()
+    turns: list[_Turn] = []
+    rule_keys: set[str] = set()
     with file_lock(state_path):
         try:
             state = json.loads(state_path.read_text(encoding="utf-8"))
@@ -425,29 +474,203 @@ def extract_from_sessions(workspace: Any, *, full: bool = False,
             done = int(mark.get("entries", 0)) if isinstance(mark.get("entries"), int) else 0
             fresh = session.entries[done:]
             project = session.meta.get("project") if isinstance(session.meta.get("project"), str) else None
+            source = f"memories/sessions/{path.name}"
             report.sessions += 1
             for entry in fresh:
                 report.entries += 1
                 if entry.role != "user":
                     continue
+                if entry.text.strip():
+                    turns.append(_Turn(entry.text, source, project))
                 for cand in extract_facts(entry.text):
-                    scope = None if cand.kind in USER_KINDS else project
-                    try:
-                        store = FactStore(workspace, scope, on_warning=on_warning)
-                    except UsageError:
-                        store = FactStore(workspace, None, on_warning=on_warning)
-                    fact, action = store.add(cand, source=f"memories/sessions/{path.name}")
-                    if action == "new":
-                        report.new.append(fact.to_dict())
-                    elif action == "updated":
-                        report.updated.append(fact.to_dict())
-                    else:
-                        report.seen += 1
+                    rule_keys.add(cand.key)
+                    fact, action = _store_for(workspace, cand.kind, project, on_warning).add(cand, source=source)
+                    report._count(fact, action)
             seen_state[path.name] = {"entries": len(session.entries), "size": st.st_size, "mtime": st.st_mtime}
             changed = True
         if changed or full:
             atomic_write_json(state_path, {"format": 1, "sessions": seen_state, "last_run": _stamp()})
+    memory = getattr(config, "memory", None)
+    if memory is not None and getattr(memory, "llm_facts", False):
+        if not turns:
+            report.llm_note = "no new user turns"
+        else:
+            _llm_extract(workspace, config, turns, rule_keys, report, on_warning)
     return report
+
+
+# ---- LLM facts (only when memory.llm_facts is on) ----------------------------------------------------
+
+LLM_MAX_TOKENS = 800
+LLM_INPUT_CHARS = 12_000        # newest user turns sent, at most
+LLM_TURN_CHARS = 1_500          # of each turn
+LLM_MAX_FACTS = 20
+LLM_CONFIDENCE = 0.5
+LLM_TIMEOUT_S = 60.0
+LLM_MODE = "FACTS"
+_PROFILE_FIELDS = {"email": "email", "e-mail": "email", "work": "work", "employer": "work", "company": "work",
+                   "location": "location", "city": "location", "timezone": "timezone", "time zone": "timezone"}
+LLM_SYSTEM = (
+    "You extract durable facts about a user and their team from what the user said to a terminal "
+    "assistant: their name, profile (email, work, location, timezone), the team's conventions (tools, "
+    "branches, layouts), rules to always or never follow, preferences, and things they asked to remember. "
+    "Skip requests, questions, one-off task details and anything temporary. Reply with a JSON list only, "
+    "no prose and no code fence; each item: {\"kind\": one of name, profile, convention, rule, preference, "
+    "note; \"subject\": for name the name itself, for profile one of email, work, location, timezone, for "
+    "convention the topic (e.g. tests, main branch), for preference its object, else a few words; \"text\": "
+    "one sentence stating the fact in the third person (e.g. \"The team uses pytest for tests.\", "
+    "\"Never push to main.\"); \"turn\": the number of the turn it comes from}. Reply [] when there is none.")
+
+
+def llm_facts_prompt(texts: list[str]) -> str:
+    """The user message: numbered turns (each capped)."""
+    parts = []
+    for i, text in enumerate(texts, 1):
+        text = text.strip()
+        if len(text) > LLM_TURN_CHARS:
+            text = text[: LLM_TURN_CHARS - 1] + "…"
+        parts.append(f"[turn {i}]\n{text}")
+    return "What the user said:\n\n" + "\n\n".join(parts)
+
+
+def _same_text(text: str) -> str:
+    """Normalization for "this fact already says it" (keeps always/never, unlike ``_norm``)."""
+    return " ".join(re.sub(r"[^\w\s@+#-]", " ", text.lower()).split())
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split()).strip()
+    text = text[:MAX_VALUE_CHARS].rstrip()
+    return _cap(text.rstrip(".") + ".") if text else ""
+
+
+def parse_llm_facts(answer: str, turns: int) -> list[tuple[FactCandidate, int | None]]:
+    """(candidate, 1-based turn or None) for each valid item; ValueError when the answer is not a
+    JSON list. Invalid items (unknown kind, missing or non-string fields) are dropped."""
+    raw = (answer or "").strip()
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", raw, re.DOTALL)
+    if fence:
+        raw = fence.group(1)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"the answer is not JSON ({exc.msg})") from None
+    if not isinstance(data, list):
+        raise ValueError("the answer is not a JSON list")
+    out: list[tuple[FactCandidate, int | None]] = []
+    for item in data[:LLM_MAX_FACTS]:
+        if not isinstance(item, dict):
+            continue
+        kind, subject, text = item.get("kind"), item.get("subject"), item.get("text")
+        if kind not in KINDS or not isinstance(text, str) or not isinstance(subject, (str, type(None))):
+            continue
+        text, subject = _sentence(text), _clean(subject or "")
+        if len(text) < 6:
+            continue
+        cand = _llm_candidate(kind, subject, text)
+        if cand is None:
+            continue
+        turn = item.get("turn")
+        turn = turn if isinstance(turn, int) and not isinstance(turn, bool) and 1 <= turn <= turns else None
+        out.append((cand, turn))
+    return out
+
+
+def _llm_candidate(kind: str, subject: str, text: str) -> FactCandidate | None:
+    if kind == "name":
+        return FactCandidate("name", "user.name", subject, f"The user's name is {subject}.", LLM_CONFIDENCE) \
+            if subject and len(subject) <= 80 else None
+    if kind == "profile":
+        field_ = _PROFILE_FIELDS.get(subject.lower())
+        return FactCandidate("profile", f"user.{field_}", text.rstrip("."), text, LLM_CONFIDENCE) if field_ else None
+    if kind == "rule":
+        m = re.match(r"(?i)(always|never|do not|don't)\s+(.+)$", text.rstrip("."))
+        if not m:
+            return None
+        pol = "always" if m.group(1).lower() == "always" else "never"
+        what = _clean(m.group(2))
+        return FactCandidate("rule", "rule:" + _norm(what), pol, f"{pol.capitalize()} {what}.", LLM_CONFIDENCE)
+    if kind == "preference":
+        negative = bool(re.search(r"(?i)\b(dislikes|hates|does not like|doesn't like)\b", text))
+        obj = subject or text
+        return FactCandidate("preference", "pref:" + _norm(obj), "dislike" if negative else "like", text,
+                             LLM_CONFIDENCE)
+    if kind == "convention":
+        topic = subject or text
+        prefix = "is:" if re.search(r"(?i)\b(?:is|are)\b", text) and not re.search(r"(?i)\buses?\b", text) else "uses:"
+        return FactCandidate("convention", prefix + _norm(topic), text.rstrip("."), text, LLM_CONFIDENCE)
+    return FactCandidate("note", "note:" + _norm(text.rstrip(".")), text.rstrip("."), text, LLM_CONFIDENCE)
+
+
+def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set[str], report: ExtractionReport,
+                 on_warning: Callable[[str], None] | None) -> None:
+    from ..errors import LLMOSError
+    from ..execution.economy import Economy
+    from ..execution.llm_sdk import llm_configured
+    from ..execution.orchestrator import _call_llm, _describe_error, price
+
+    if not llm_configured():
+        report.llm_note = "no LLM is configured"
+        return
+    kept: list[_Turn] = []
+    size = 0
+    for turn in reversed(turns):              # the newest turns first, within LLM_INPUT_CHARS
+        size += min(len(turn.text), LLM_TURN_CHARS) + 12
+        if size > LLM_INPUT_CHARS and kept:
+            break
+        kept.append(turn)
+    kept.reverse()
+    prompt = llm_facts_prompt([t.text for t in kept])
+    models = getattr(config, "models", None)
+    model = str(getattr(models, "cheap", "") or "claude-haiku-4-5")
+    budget = float(getattr(config.memory, "llm_facts_budget_usd", 0.0))
+    estimate = price(model, (len(LLM_SYSTEM) + len(prompt)) // 4 + 1, LLM_MAX_TOKENS)
+    if estimate > budget:
+        report.llm_note = (f"the estimated cost ${estimate:.5f} exceeds memory.llm_facts_budget_usd "
+                           f"(${budget:.5f})")
+        return
+    economy = Economy(Path(workspace.economy_file), float(getattr(config, "budget_usd", 0.0) or 0.0))
+    try:
+        economy.check_budget(estimate)
+    except LLMOSError as exc:
+        report.llm_note = exc.message
+        return
+    warn = on_warning or (lambda _m: None)
+    try:
+        answer, usage = _call_llm(model, LLM_SYSTEM, prompt, LLM_MAX_TOKENS, LLM_TIMEOUT_S)
+    except LLMOSError as exc:
+        report.llm_note = f"the fact-extraction call cannot be made: {exc.message}"
+        return
+    except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; the rules' facts stand
+        report.llm_requests = 1
+        report.llm_note = f"the fact-extraction call failed: {_describe_error(exc)}"
+        warn(report.llm_note)
+        return
+    report.llm_requests, report.llm_cost_usd = 1, usage.cost_usd
+    try:
+        economy.charge(mode=LLM_MODE, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
+                       output_tokens=usage.output_tokens, goal="fact extraction")
+    except OSError as exc:
+        warn(f"the fact-extraction cost could not be charged: {exc}")
+    try:
+        found = parse_llm_facts(answer, len(kept))
+    except ValueError as exc:
+        report.llm_note = f"the model's facts were rejected: {exc}"
+        warn(report.llm_note)
+        return
+    report.llm_facts = len(found)
+    known: dict[Path, set[str]] = {}
+    for cand, turn in found:
+        origin = kept[turn - 1] if turn else None
+        store = _store_for(workspace, cand.kind, origin.project if origin else None, on_warning)
+        texts = known.setdefault(store.folder, {_same_text(f.text) for f in store.list()})
+        if cand.key in rule_keys or _same_text(cand.text) in texts:
+            report.seen += 1          # the rules (or an earlier extraction) already say it
+            continue
+        fact, action = store.add(cand, source=(origin.source if origin else "memories/sessions") + " (llm)")
+        texts.add(_same_text(fact.text))
+        report._count(fact, action)
+    report.llm_note = "ok"
 
 
 def extract_texts(texts: Iterable[str]) -> list[FactCandidate]:

@@ -4,12 +4,25 @@ Deterministic: ``generate_thoughts`` ranks candidate thoughts built from real da
 actions among the recent triggers, recent failed traces and their errors, emotionally
 similar failures, repeated goals, energy, curiosity, the user model) and keeps the
 ``monologue_max_thoughts`` most important. The runtime stores them with a timestamp and
-injects them into the next interaction for ``monologue_ttl_minutes``. LLM-generated thoughts
-are not built: deterministic thoughts cost nothing and are testable.
+injects them into the next interaction for ``monologue_ttl_minutes``.
+
+LLM thoughts, only when ``sentience.monologue_llm`` is on and an LLM is configured:
+``llm_thoughts`` makes ONE Messages call (``models.cheap``, at most ``LLM_MAX_TOKENS`` out) with
+``monologue_prompt`` (the state, the recent triggers and traces, the deterministic thoughts)
+and expects a JSON list of at most ``monologue_max_thoughts`` short strings. The call is not
+made when its estimated cost (prompt characters / 4 in, ``LLM_MAX_TOKENS`` out, priced by
+``orchestrator.price``) exceeds ``monologue_llm_budget_usd`` or the economy's balance; its real
+cost is charged to the economy (mode ``MONOLOGUE``). Any failure (no LLM, over budget, HTTP
+error, an answer that is not a valid list) returns ``None`` and the caller keeps the
+deterministic thoughts.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .emotional_memory import find_similar_emotional_memories
@@ -85,3 +98,123 @@ def generate_thoughts(params: SentienceParams, effective: Valence, mode: str, us
             seen.add(text)
             out.append(text)
     return out[: params.monologue_max_thoughts]
+
+
+# ---- LLM thoughts (only when sentience.monologue_llm is on) -------------------------------------------
+
+LLM_MAX_TOKENS = 400
+LLM_THOUGHT_CHARS = 240
+LLM_TIMEOUT_S = 30.0
+LLM_MODE = "MONOLOGUE"
+_SYSTEM = ("You are the inner monologue of llmos, a terminal assistant that runs the user's goals. Between "
+           "interactions you write a few short private thoughts that will prime the next interaction: what to "
+           "watch out for, what to repeat, how the user seems. Reply with a JSON list of strings only, no prose "
+           "and no code fence.")
+
+
+@dataclass
+class LLMThoughts:
+    """The outcome of one attempt: ``thoughts`` is None when the deterministic ones stand."""
+
+    thoughts: list[str] | None
+    reason: str = ""
+    requests: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+def monologue_prompt(params: SentienceParams, effective: Valence, mode: str, user: UserModel,
+                     recent_triggers: list[dict[str, Any]], recent_traces: Iterable[Any],
+                     deterministic: list[str]) -> str:
+    """The user message of the monologue call (bounded: at most 10 triggers and 10 traces)."""
+    lines = ["Internal state (each in [-1, 1]): " + ", ".join(f"{k} {v:+.2f}" for k, v in effective.to_dict().items()
+                                                            if isinstance(v, (int, float))),
+             f"Latent mode: {mode}",
+             f"User model: frustration {user.frustration:.2f}, expertise {user.expertise:.2f}, "
+             f"interactions {user.interaction_count}"]
+    triggers = recent_triggers[-10:]
+    if triggers:
+        lines.append("Recent events:")
+        lines += [f"- {t.get('type')}: {_short(t.get('reason'), 100)}" for t in triggers]
+    traces = list(recent_traces)[-10:]
+    if traces:
+        lines.append("Recent goals:")
+        for t in traces:
+            err = _get(t, "error")
+            lines.append(f"- {_short(_get(t, 'goal'), 100)} -> {'failed' if _failed(t) else 'ok'}"
+                         + (f" ({_short(err, 100)})" if err and _failed(t) else ""))
+    if deterministic:
+        lines.append("Thoughts derived by rules (you may keep, sharpen or replace them):")
+        lines += [f"- {t}" for t in deterministic]
+    lines.append(f"Write at most {params.monologue_max_thoughts} thoughts, each one sentence under "
+                 f"{LLM_THOUGHT_CHARS} characters, as a JSON list of strings.")
+    return "\n".join(lines)
+
+
+def parse_thoughts(text: str, max_thoughts: int) -> list[str]:
+    """The thoughts of a model answer; ValueError when it is not a non-empty JSON list of strings."""
+    raw = (text or "").strip()
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", raw, re.DOTALL)
+    if fence:
+        raw = fence.group(1)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"the answer is not JSON ({exc.msg})") from None
+    if not isinstance(data, list) or not data:
+        raise ValueError("the answer is not a non-empty JSON list")
+    out: list[str] = []
+    for item in data:
+        if not isinstance(item, str):
+            raise ValueError(f"a thought is not a string: {item!r:.60}")
+        item = " ".join(item.split())
+        if not item:
+            continue
+        if len(item) > LLM_THOUGHT_CHARS:
+            item = item[: LLM_THOUGHT_CHARS - 1] + "…"
+        if item not in out:
+            out.append(item)
+    if not out:
+        raise ValueError("the answer holds no thought")
+    return out[:max_thoughts]
+
+
+def llm_thoughts(prompt: str, *, model: str, max_thoughts: int, budget_usd: float, economy_file: Path,
+                 total_budget_usd: float, timeout_s: float = LLM_TIMEOUT_S) -> LLMThoughts:
+    """One budgeted call for thoughts (see the module docstring). Never raises."""
+    from ..errors import LLMOSError
+    from ..execution.economy import Economy
+    from ..execution.llm_sdk import llm_configured
+    from ..execution.orchestrator import _call_llm, _describe_error, price
+
+    if not llm_configured():
+        return LLMThoughts(None, "no LLM is configured")
+    estimate = price(model, (len(_SYSTEM) + len(prompt)) // 4 + 1, LLM_MAX_TOKENS)
+    if estimate > budget_usd:
+        return LLMThoughts(None, f"the estimated cost ${estimate:.5f} exceeds "
+                                 f"sentience.monologue_llm_budget_usd (${budget_usd:.5f})")
+    economy = Economy(economy_file, total_budget_usd)
+    try:
+        economy.check_budget(estimate)
+    except LLMOSError as exc:
+        return LLMThoughts(None, exc.message)
+    try:
+        text, usage = _call_llm(model, _SYSTEM, prompt, LLM_MAX_TOKENS, timeout_s)
+    except LLMOSError as exc:
+        return LLMThoughts(None, f"the monologue call cannot be made: {exc.message}")
+    except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; all mean "keep the rules' thoughts"
+        return LLMThoughts(None, f"the monologue call failed: {_describe_error(exc)}", requests=1)
+    result = LLMThoughts(None, requests=1, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
+                         output_tokens=usage.output_tokens)
+    try:
+        economy.charge(mode=LLM_MODE, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
+                       output_tokens=usage.output_tokens, goal="inner monologue")
+    except OSError as exc:
+        result.reason = f"the monologue cost could not be charged: {exc}; "
+    try:
+        result.thoughts = parse_thoughts(text, max_thoughts)
+        result.reason += "ok"
+    except ValueError as exc:
+        result.reason += f"the model's thoughts were rejected: {exc}"
+    return result

@@ -118,6 +118,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "user_model_half_life_minutes": (0.1, 100_000.0),
     "monologue_max_thoughts": (1, 20),
     "monologue_ttl_minutes": (1.0, 100_000.0),
+    "monologue_llm_budget_usd": (0.0, 1.0),
     "recent_triggers_kept": (5, 1000),
     "max_setpoint_step": (0.01, 1.0),
 }
@@ -190,6 +191,8 @@ class SentienceParams:
     monologue_enabled: bool = True
     monologue_max_thoughts: int = 3
     monologue_ttl_minutes: float = 120.0
+    monologue_llm: bool = False
+    monologue_llm_budget_usd: float = 0.01
     recent_triggers_kept: int = 50
     # Self-modification.
     self_modification: str = "ask"
@@ -247,6 +250,9 @@ class SentienceParams:
             raise bad("simple_complexity", "must not exceed complex_complexity")
         if self.self_modification not in SELF_MODIFICATION:
             raise bad("self_modification", f"expected one of {', '.join(SELF_MODIFICATION)}, got {self.self_modification!r}")
+        for name in ("enabled", "monologue_enabled", "monologue_llm"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, f"expected true or false, got {getattr(self, name)!r}")
         if not isinstance(self.exploration_tools, str):
             raise bad("exploration_tools", "expected a comma-separated list of tool names")
         self.setpoints = _check_vector(self.setpoints, DEFAULT_SETPOINTS, -1.0, 1.0, "sentience.setpoints",

@@ -44,7 +44,7 @@ from ..errors import UsageError
 from .cognitive import ImprovementSuggestion, Policy, derive_policy, read_economy_log
 from .cognitive import detect_improvement_opportunities as _detect
 from .emotional_memory import EmotionalMemory, find_similar_emotional_memories, make_emotion, significance_of
-from .monologue import generate_thoughts
+from .monologue import LLMThoughts, generate_thoughts, llm_thoughts, monologue_prompt
 from .params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
 from .selfmod import Proposal, ProposalStore
 from .state import SentienceState, load_state, save_state
@@ -120,6 +120,7 @@ class SentienceRuntime:
         self.warnings: list[str] = []
         self._on_warning = on_warning
         self._pending: dict[str, dict[str, Any]] = {}
+        self.last_monologue_llm: LLMThoughts | None = None   # the last LLM monologue attempt
         self.proposal_store = ProposalStore(root / "state" / "sentience_proposals.json", clock=clock,
                                             on_warning=self._warn)
         _LIVE[str(root.resolve())] = self
@@ -490,21 +491,58 @@ class SentienceRuntime:
         return isinstance(at, float) and now - at <= params.monologue_ttl_minutes * 60.0
 
     def monologue_tick(self, recent_traces: Iterable[Any] = ()) -> list[str]:
-        """Think between interactions: store priming thoughts for the next one; returns them."""
-        traces = list(recent_traces)
+        """Think between interactions: store priming thoughts for the next one; returns them.
 
-        def change(state: SentienceState, params: SentienceParams, now: float) -> list[str]:
+        The deterministic thoughts are stored first. With ``sentience.monologue_llm`` on and an
+        LLM configured, one budgeted call to ``models.cheap`` then proposes thoughts (outside the
+        state lock); valid ones replace the deterministic ones, any failure keeps them
+        (``last_monologue_llm`` tells what happened).
+        """
+        traces = list(recent_traces)
+        self.last_monologue_llm = None
+
+        def change(state: SentienceState, params: SentienceParams, now: float) -> tuple[list[str], str | None]:
             if not params.monologue_enabled or not self.enabled:
                 state.monologue = {}
-                return []
+                return [], None
             eff = state.valence.effective(params)
             mode = self._policy(state, params).latent_mode
             thoughts = generate_thoughts(params, eff, mode, state.user_model, state.recent_triggers,
                                          state.goal_stats, traces)
             state.monologue = {"thoughts": thoughts, "at": now}
-            return thoughts
+            prompt = None
+            if params.monologue_llm:
+                prompt = monologue_prompt(params, eff, mode, state.user_model, state.recent_triggers, traces,
+                                          thoughts)
+            return thoughts, prompt
 
-        return self._mutate(change)
+        thoughts, prompt = self._mutate(change)
+        if prompt is None:
+            return thoughts
+        return self._llm_monologue(prompt, thoughts)
+
+    def _llm_monologue(self, prompt: str, fallback: list[str]) -> list[str]:
+        params = self.base_params
+        models = getattr(self.config, "models", None)
+        result = llm_thoughts(prompt, model=str(getattr(models, "cheap", "") or "claude-haiku-4-5"),
+                              max_thoughts=params.monologue_max_thoughts,
+                              budget_usd=float(params.monologue_llm_budget_usd),
+                              economy_file=self.root / "state" / "economy.json",
+                              total_budget_usd=float(getattr(self.config, "budget_usd", 0.0) or 0.0))
+        self.last_monologue_llm = result
+        if result.thoughts is None:
+            if result.requests:   # a call was made and failed: worth telling (skips are only logged)
+                self._warn(f"inner monologue: kept the rule-based thoughts ({result.reason})")
+            else:
+                log.info("inner monologue: no LLM call (%s)", result.reason)
+            return fallback
+        thoughts = result.thoughts
+
+        def store(state: SentienceState, _params: SentienceParams, now: float) -> None:
+            state.monologue = {"thoughts": thoughts, "at": now}
+
+        self._mutate(store)
+        return thoughts
 
     # ---- improvement and self-modification ----------------------------------------------------------
     def performance(self, since_ts: float | None = None, last: int = 20) -> dict[str, Any]:

@@ -544,7 +544,7 @@ class UserCron(Cron):
     def _task_facts(self, report: CycleReport) -> None:
         from ..memory.facts import extract_from_sessions
 
-        extracted = extract_from_sessions(self.workspace)
+        extracted = extract_from_sessions(self.workspace, config=self.config)
         for fact in extracted.new:
             report.created.append({"kind": "fact", "name": str(fact.get("id") or fact.get("text", ""))[:80],
                                    "scope": "memories/facts"})
