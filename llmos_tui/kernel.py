@@ -130,8 +130,17 @@ class LLMOS:
             index = self.store.index
             entries = index.entries(self.visible_volumes())
             if self._matcher is None:
+                from .learning import prepared_cache
+
+                prepared_cache.load(self.workspace.state_dir)
                 self._matcher = Matcher(entries, config=self.config.learning, state_dir=self.workspace.state_dir)
                 self._matcher_version = index.version
+                goals = {e.goal for e in entries}
+                if prepared_cache.missing(goals):
+                    try:  # new goals since the cache was written: refresh it for the next process
+                        prepared_cache.save(self.workspace.state_dir, goals)
+                    except OSError:
+                        pass
             elif self._matcher_version != index.version:
                 self._matcher.refresh(entries, index.version)
                 self._matcher_version = index.version

@@ -466,9 +466,22 @@ def _file_words(value: str) -> list[str]:
     return [w for w in re.split(r"[_\-\s]+", stem_part) if w and not w.isdigit()]
 
 
-@lru_cache(maxsize=200_000)
+# Prepared goals loaded from the disk cache (learning/prepared_cache.py), consulted first.
+_SEEDED: dict[str, "PreparedGoal"] = {}
+
+
+def seed_prepared(goals: dict[str, "PreparedGoal"]) -> None:
+    _SEEDED.update(goals)
+
+
 def prepare(goal: str) -> PreparedGoal:
     """Preprocess *goal*. Raises :class:`UsageError` for a goal without any word."""
+    seeded = _SEEDED.get(goal)
+    return seeded if seeded is not None else _prepare(goal)
+
+
+@lru_cache(maxsize=200_000)
+def _prepare(goal: str) -> PreparedGoal:
     goal = require_goal(goal)
     text = normalize_text(goal)
     spans = find_slots(text)
