@@ -33,11 +33,11 @@ from typing import Any, Callable, Mapping
 
 from ..atomic import atomic_write_bytes
 from ..errors import UsageError
-from .hooks import HookRegistry, HookVerdict, ToolOutcome
+from .hooks import HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
 log = logging.getLogger(__name__)
 
-Confirm = Callable[[str, dict[str, Any], str], bool]
+from .hooks import Confirm  # noqa: E402 - one definition, shared
 
 SUPPORTED_TOOLS = ("Write", "Edit", "MultiEdit", "Read", "Bash", "Glob", "Grep", "NotebookEdit")
 WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
@@ -337,29 +337,6 @@ def snapshot_files(root: Path) -> set[str] | None:
             except OSError:
                 continue
     return found
-
-
-def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any], confirm: Confirm | None,
-                assume_yes: bool) -> HookVerdict:
-    """Turn an ``ask`` into allow/deny: ``confirm`` (TUI), ``assume_yes`` (--yes), else deny.
-
-    Same rule as ``llm_sdk.resolve_ask``; kept here so a replay never imports the LLM module
-    (and asyncio) on the FOLLOWER path.
-    """
-    if verdict.decision != "ask":
-        return verdict
-    if assume_yes:
-        return HookVerdict("allow", f"confirmed by --yes ({verdict.reason})", verdict.rule)
-    if confirm is None:
-        return HookVerdict("deny", f"needs confirmation and none is possible headless; pass --yes "
-                                   f"to allow ({verdict.reason})", verdict.rule)
-    try:
-        ok = bool(confirm(name, tool_input, verdict.reason))
-    except Exception:  # noqa: BLE001 - fail closed
-        ok = False
-    if ok:
-        return HookVerdict("allow", f"confirmed by the user ({verdict.reason})", verdict.rule)
-    return HookVerdict("deny", f"declined by the user ({verdict.reason})", verdict.rule)
 
 
 # ---- the executor -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class ToolOutcome:
     files_created: list[str] = field(default_factory=list)
 
 
+Confirm = Callable[[str, dict[str, Any], str], bool]
 PreHook = Callable[[str, dict[str, Any], str], "HookVerdict | None"]
 PostHook = Callable[[str, dict[str, Any], str, ToolOutcome], None]
 PromptHook = Callable[[str], "str | None"]
@@ -127,3 +128,22 @@ def summarize_response(tool_name: str, response: Any, limit: int = 300) -> tuple
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text, exit_code
+
+
+def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any],
+                confirm: "Confirm | None", assume_yes: bool) -> HookVerdict:
+    """Turn an ``ask`` into allow/deny: a confirmation in the TUI, ``--yes`` headless, else deny."""
+    if verdict.decision != "ask":
+        return verdict
+    if assume_yes:
+        return HookVerdict("allow", f"confirmed by --yes ({verdict.reason})", verdict.rule)
+    if confirm is None:
+        return HookVerdict("deny", f"needs confirmation and none is possible headless; pass --yes "
+                                   f"to allow ({verdict.reason})", verdict.rule)
+    try:
+        ok = bool(confirm(name, tool_input, verdict.reason))
+    except Exception:  # noqa: BLE001 - fail closed
+        ok = False
+    if ok:
+        return HookVerdict("allow", f"confirmed by the user ({verdict.reason})", verdict.rule)
+    return HookVerdict("deny", f"declined by the user ({verdict.reason})", verdict.rule)

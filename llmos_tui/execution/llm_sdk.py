@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 from ..errors import NO_LLM_HINT, NoLLMConfigured
 from ..runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
-from .hooks import HookRegistry, HookVerdict, ToolOutcome, summarize_response
+from .hooks import HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
 
-Confirm = Callable[[str, dict[str, Any], str], bool]
+from .hooks import Confirm  # noqa: E402 - one definition, shared
 
 
 def llm_configured(environ: dict[str, str] | None = None) -> bool:
@@ -82,25 +82,6 @@ def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
         return int(value) if isinstance(value, (int, float)) else 0
     total_in = num("input_tokens") + num("cache_creation_input_tokens") + num("cache_read_input_tokens")
     return total_in, num("output_tokens")
-
-
-def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any],
-                confirm: Confirm | None, assume_yes: bool) -> HookVerdict:
-    """Turn an ``ask`` into allow/deny: a confirmation in the TUI, ``--yes`` headless, else deny."""
-    if verdict.decision != "ask":
-        return verdict
-    if assume_yes:
-        return HookVerdict("allow", f"confirmed by --yes ({verdict.reason})", verdict.rule)
-    if confirm is None:
-        return HookVerdict("deny", f"needs confirmation and none is possible headless; pass --yes "
-                                   f"to allow ({verdict.reason})", verdict.rule)
-    try:
-        ok = bool(confirm(name, tool_input, verdict.reason))
-    except Exception:  # noqa: BLE001 - fail closed
-        ok = False
-    if ok:
-        return HookVerdict("allow", f"confirmed by the user ({verdict.reason})", verdict.rule)
-    return HookVerdict("deny", f"declined by the user ({verdict.reason})", verdict.rule)
 
 
 async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: EventSink | None = None,
