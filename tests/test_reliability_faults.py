@@ -356,9 +356,10 @@ def test_a_failing_model_server_is_a_clean_failure_and_costs_nothing(llm: Script
 @pytest.mark.parametrize("mode", ["truncated", "bad_json"])
 def test_a_broken_stream_is_a_clean_failure_charged_as_reported(llm: ScriptedServer, tmp_path: Path, mode: str) -> None:
     """Streams that break (cut off after message_start, or unparseable) are retried by the CLI,
-    then fail cleanly. No answer was completed; the CLI may still count the input tokens of a
-    stream it had started to read (the API reports them in message_start), and llmos charges what
-    the CLI reports: at most one request's input, and exactly what the JSON says."""
+    then fail cleanly. No answer was completed; the CLI may still count the input tokens of the
+    streams it had started to read (the API reports them in message_start; how many attempts it
+    counts varies from run to run), and llmos charges what the CLI reports: never more than the
+    server reported over all attempts, and exactly what the JSON says."""
     from llmos_tui.devtools.scripted_server import estimate_input_tokens
 
     ws, cwd = tmp_path / "ws", tmp_path / "cwd"
@@ -369,8 +370,10 @@ def test_a_broken_stream_is_a_clean_failure_charged_as_reported(llm: ScriptedSer
     assert_clean_error(code, err, "failed")
     assert out["success"] is False
     assert llm.main_request_count >= 2, "the CLI should have retried"
-    one = max(estimate_input_tokens(r.raw) for r in llm.main_requests)
-    assert out["input_tokens"] <= one and out["output_tokens"] <= 1, (out["input_tokens"], out["output_tokens"], one)
+    reported = sum(estimate_input_tokens(r.raw) for r in llm.main_requests)
+    attempts = llm.main_request_count
+    assert out["input_tokens"] <= reported and out["output_tokens"] <= attempts, (
+        out["input_tokens"], out["output_tokens"], reported, attempts)
     assert abs(spent(ws) - out["cost_usd"]) < 1e-9
 
 

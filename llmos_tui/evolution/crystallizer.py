@@ -11,7 +11,9 @@ Eligibility (:meth:`Crystallizer.eligibility`): a trace qualifies when
   (``trace_usage_count`` in its manifest). So a demoted tool's trace, back to FOLLOWER, may be
   crystallized again once it has re-qualified with new uses (its success rate, which counts the
   failure that demoted it, must also be back above the threshold); a rejected trace is not retried
-  after every run.
+  after every run, and each further rejection in a row doubles the wait (``k`` rejections in a row:
+  ``crystallization_min_uses * 2**(k-1)`` more uses), so a tool that cannot be verified leaves a
+  handful of rejected versions over hundreds of replays, not one every few uses.
 
 Generation (:meth:`Crystallizer.crystallize`): the module (see ``execution/crystallized.py`` for the
 format) is written atomically into the ``tools/`` folder of the trace's volume as
@@ -162,7 +164,15 @@ class Crystallizer:
         if last is not None:
             since = last.manifest.get("trace_usage_count")
             since = since if isinstance(since, int) and not isinstance(since, bool) else 0
-            needed = since + learning.crystallization_min_uses
+            # Back off after rejections: a verification that failed k times in a row waits
+            # min_uses * 2**(k-1) more uses (5, 10, 20, ... by default), so a trace whose tool
+            # cannot be verified does not write a new rejected version every few replays.
+            rejected = 0
+            for tool in reversed(attempts):
+                if tool.status != "rejected":
+                    break
+                rejected += 1
+            needed = since + learning.crystallization_min_uses * (2 ** min(max(rejected - 1, 0), 16))
             if trace.usage_count < needed:
                 return (f"{last.id} was {last.status}; the trace needs {needed - trace.usage_count} more use(s) "
                         f"before another attempt")
