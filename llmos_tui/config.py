@@ -347,9 +347,10 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
                               key=f"sentience.setpoints.{name}", source=src)
         setpoints[name] = float(value)
     P.validate_section(cfg.sentience, source=src)
-    from .volumes.git_sync import git_remotes
+    if cfg.volumes.git:   # the volume modules are only imported when git remotes are configured
+        from .volumes.git_sync import git_remotes
 
-    git_remotes(cfg)
+        git_remotes(cfg)
     for binding, keys in cfg.keymap.items():
         if not isinstance(keys, str) or not keys.strip():
             raise ConfigError(f"expected a key string such as 'ctrl+t', got {keys!r}",
@@ -361,6 +362,8 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
+    from .yamlio import safe_load
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -368,7 +371,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -384,6 +387,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     import yaml
 
+    from .yamlio import safe_load
+
     out: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_CONFIG:
@@ -392,7 +397,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if not all(path):
             raise ConfigError("malformed variable name", key=name, source="environment")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
+            value = safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
             value = raw
         node = out

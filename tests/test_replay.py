@@ -165,6 +165,46 @@ def test_policy_is_checked_for_every_call_before_the_first_runs(tmp_path: Path) 
     assert not (target / "a.txt").exists()
 
 
+def test_a_call_is_checked_again_only_when_an_earlier_step_may_have_changed_the_answer(tmp_path: Path) -> None:
+    """The pre-flight verdict is reused while the replay has not touched what the call names;
+    after a write to its path, or after any shell command, the hooks are asked again."""
+    target = fresh(tmp_path, "t")
+    asked: dict[str, int] = {}
+    hooks = HookRegistry()
+
+    def count(name: str, inp: dict[str, Any], tid: str) -> HookVerdict:
+        asked[tid] = asked.get(tid, 0) + 1
+        return HookVerdict("allow", "test", "t")
+
+    hooks.add_pre(count)
+    calls = [ToolCall("Write", {"file_path": "{{cwd}}/a.txt", "content": "1"}, {"is_error": False}),
+             ToolCall("Write", {"file_path": "{{cwd}}/sub/b.txt", "content": "2"}, {"is_error": False}),
+             ToolCall("Edit", {"file_path": "{{cwd}}/a.txt", "old_string": "1", "new_string": "3"},
+                      {"is_error": False}),
+             ToolCall("Read", {"file_path": "{{cwd}}/sub"}, {"is_error": True}),
+             ToolCall("Glob", {"pattern": "*.txt"}, {"is_error": False}),
+             ToolCall("Bash", {"command": "cat a.txt"}, {"is_error": False}),
+             ToolCall("Write", {"file_path": "{{cwd}}/c.txt", "content": "4"}, {"is_error": False})]
+    result = replay(calls, target, executor(target, hooks))
+    assert result.success, result.reason
+    assert [asked[f"replay_{i + 1}"] for i in range(len(calls))] == [1, 1, 2, 2, 2, 2, 2]
+
+
+def test_a_verdict_that_an_earlier_step_changed_is_not_reused(tmp_path: Path) -> None:
+    """A hook that refuses to overwrite an existing file allows both Writes of a.txt before the
+    replay starts (a.txt does not exist yet); the second is asked again and refused."""
+    target = fresh(tmp_path, "t")
+    hooks = HookRegistry()
+    hooks.add_pre(lambda name, inp, tid: HookVerdict("deny", "overwrites", "t.overwrite")
+                  if name == "Write" and os.path.exists(inp["file_path"]) else HookVerdict("allow", "new", "t"))
+    calls = [ToolCall("Write", {"file_path": "{{cwd}}/a.txt", "content": "1"}, {"is_error": False}),
+             ToolCall("Write", {"file_path": "{{cwd}}/a.txt", "content": "2"}, {"is_error": False})]
+    result = replay(calls, target, executor(target, hooks))
+    assert not result.success and result.stopped_at == 1, result.reason
+    assert "overwrites" in result.reason
+    assert (target / "a.txt").read_text() == "1"
+
+
 def test_real_policy_engine_blocks_a_dangerous_recorded_command(tmp_path: Path) -> None:
     target = fresh(tmp_path, "t")
     hooks = policy_hooks(target)

@@ -16,21 +16,12 @@ from .. import __version__
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
-from .bench import bench_app
-from .cron import cron_app
-from .activity import activity
-from .agents import agents_app
-from .bundle import export_cmd, import_cmd
-from .inbox import inbox_app
-from .memory import memory_app
-from .policy import policy_app
-from .projects import projects_app
-from .sentience import sentience_app
-from .traces import traces_app
-from .volumes import volumes_app
+from ._lazy import LazyGroup
 
+# Sub-apps (bench, traces, memory, ...) are imported only when invoked: see _lazy.py.
 app = typer.Typer(
     name="llmos",
+    cls=LazyGroup,
     help="llmos: an LLM operating system for the terminal. With no command, opens the TUI.",
     add_completion=False,
     no_args_is_help=False,
@@ -40,19 +31,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-app.add_typer(bench_app, name="bench")
-traces_app.command("export")(export_cmd)
-traces_app.command("import")(import_cmd)
-app.add_typer(traces_app, name="traces")
-app.add_typer(memory_app, name="memory")
-app.add_typer(projects_app, name="projects")
-app.add_typer(policy_app, name="policy")
-app.add_typer(inbox_app, name="inbox")
-app.add_typer(cron_app, name="cron")
-app.add_typer(sentience_app, name="sentience")
-app.add_typer(agents_app, name="agents")
-app.add_typer(volumes_app, name="volumes")
-app.command("activity")(activity)
 
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 

@@ -175,3 +175,13 @@ def reindex(
         return
     typer.echo(f"indexed {counts['traces']} trace(s) from {counts['volumes']} volume(s) in "
                f"{counts['seconds']:.2f} s; {counts['skipped']} skipped")
+
+
+def _register_bundle_commands() -> None:
+    from .bundle import export_cmd, import_cmd
+
+    traces_app.command("export")(export_cmd)
+    traces_app.command("import")(import_cmd)
+
+
+_register_bundle_commands()

@@ -398,12 +398,19 @@ class ToolExecutor:
             self._answers[key] = resolve_ask(verdict, name, tool_input, self.confirm, self.assume_yes)
         return self._answers[key]
 
-    def execute(self, name: str, tool_input: Any, tool_use_id: str = "") -> ExecOutcome:
-        """Validate, ask the pre-hooks, run, tell the post-hooks. Never raises for bad input."""
+    def execute(self, name: str, tool_input: Any, tool_use_id: str = "", *,
+                verdict: HookVerdict | None = None) -> ExecOutcome:
+        """Validate, ask the pre-hooks, run, tell the post-hooks. Never raises for bad input.
+
+        ``verdict``: the pre-hooks' answer for exactly this call, obtained by the caller with
+        :meth:`decide` when nothing that could change it has happened since (a replay's
+        pre-flight, see ``replay.py``); the hooks are then not asked twice. Confinement to the
+        write roots is still checked here, at run time."""
         refused = self.validate(name, tool_input)
         if refused is not None:
             return refused
-        verdict = self.decide(name, tool_input, tool_use_id)
+        if verdict is None:
+            verdict = self.decide(name, tool_input, tool_use_id)
         if verdict.decision != "allow":
             return _refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
         if name in WRITE_TOOLS:

@@ -14,7 +14,7 @@ import os
 import pwd
 import re
 from dataclasses import dataclass, field
-
+from functools import lru_cache
 from typing import Iterable
 
 # Writing to these is always harmless (checked on the text, before resolution).
@@ -148,6 +148,27 @@ def _prefix_match(parts: tuple[str, ...], entries: Iterable[str]) -> str | None:
         if parts[:len(eparts)] == eparts:
             return entry
     return None
+
+
+@lru_cache(maxsize=4096)
+def _part_matcher(part: str):
+    """A compiled matcher for one glob component (as ``fnmatch.fnmatchcase``)."""
+    if not any(ch in part for ch in "*?["):
+        return part.__eq__
+    return re.compile(fnmatch.translate(part)).match
+
+
+@lru_cache(maxsize=64)
+def _secret_targets(homes: tuple[str, ...]) -> tuple[tuple, dict[str, tuple]]:
+    """Every secret location a glob may reach, split into parts (once per set of homes), and
+    the same grouped by first part."""
+    targets = [f"{h}/{s}" for h in homes + ("/home/*", "/root") for s in HOME_SECRETS] + list(SYSTEM_SECRETS)
+    every = tuple((t, tuple(p for p in t.split("/") if p)) for t in targets)
+    by_first: dict[str, list] = {}
+    for target, parts in every:
+        if parts:
+            by_first.setdefault(parts[0], []).append((target, parts))
+    return every, {k: tuple(v) for k, v in by_first.items()}
 
 
 @dataclass(frozen=True)
@@ -287,15 +308,21 @@ class PathContext:
         if hit:
             return hit
         pparts = [p for p in pattern.split("/") if p]
-        targets = [f"{h}/{s}" for h in self.homes + ("/home/*", "/root") for s in HOME_SECRETS] + list(SYSTEM_SECRETS)
-        for target in targets:
-            tparts = [p for p in target.split("/") if p]
+        if not pparts:
+            return None
+        matchers = [_part_matcher(p) for p in pparts]
+        every, by_first = _secret_targets(self.homes)
+        # A literal first part ("tmp" of /tmp/x/*.py) can only match targets that start with it.
+        candidates = every if any(ch in pparts[0] for ch in "*?[") else by_first.get(pparts[0], ())
+        for target, tparts in candidates:
             n = min(len(pparts), len(tparts))
-            if n and all(fnmatch.fnmatchcase(tparts[i], pparts[i]) for i in range(n)) \
-                    and (len(pparts) <= len(tparts) or "**" in pattern or pparts[len(tparts) - 1] == "*"):
+            # Every pattern part up to n must match the target's part (checked first to last:
+            # nearly every target fails on its first part, "home" or "etc" against "tmp").
+            if not all(matchers[i](tparts[i]) for i in range(n)):
+                continue
+            if len(pparts) <= len(tparts) or "**" in pattern or pparts[len(tparts) - 1] == "*":
                 return f"the pattern {pattern} can match {target}"
-            if len(pparts) > len(tparts) and all(fnmatch.fnmatchcase(tparts[i], pparts[i]) for i in range(len(tparts))):
-                return f"the pattern {pattern} reaches into {target}"
+            return f"the pattern {pattern} reaches into {target}"
         return None
 
     def persistence(self, real: str) -> Violation | None:

@@ -8,11 +8,16 @@ parameter ``Substitution``, re-roots them into the run's working directory and t
    resolves outside the working directory (path fields, and absolute / ``~`` / ``..`` paths in
    shell commands), or is not allowed by the pre-hooks (the policy): every call is checked
    before the first one runs;
-2. runs the calls in order through the ``ToolExecutor`` (which asks the hooks again), emitting
+2. runs the calls in order through the ``ToolExecutor``, emitting
    ``ToolCallStarted`` / ``ToolCallFinished``, and checks each result against the recorded
    one: error flag, exit status (when one was recorded), and every file the call recorded as
    created must exist afterwards. On the first mismatch it stops and says which step and why
    (the kernel counts a failure for the trace and falls back to LEARNER).
+   The pre-flight verdict of a call is used again when it runs only while nothing the replay
+   did can have changed it (:func:`_verdict_still_valid`): no shell command has run, and no
+   earlier step wrote a path this call touches (a file tool) or wrote anything at all (a
+   shell command, a listing or a search, whose answers depend on what exists). Otherwise the
+   hooks are asked again, just before the call runs.
 
 Parameterized replay (``plan_substitution``): when a goal differs from the trace's goal only in
 slot values (a file name, a path, a number, a port, a quoted string), the new values are put
@@ -49,8 +54,9 @@ from typing import Any, Iterable, Mapping
 
 from ..learning.traces import CWD_TOKEN, ToolCall, reroot
 from ..runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
-from .executors import (PATH_FIELDS, SUPPORTED_TOOLS, ExecOutcome, ToolExecutor, check_input, inside,
-                        resolve_path)
+from .executors import (PATH_FIELDS, SUPPORTED_TOOLS, WRITE_TOOLS, ExecOutcome, ToolExecutor, check_input,
+                        input_paths, inside, resolve_path)
+from .hooks import HookVerdict
 
 # ---- results --------------------------------------------------------------------------------
 
@@ -653,10 +659,10 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
     return None
 
 
-def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tuple[int, str] | list[str]:
-    """(step, reason) of the first call that must not run, checking every call; else the policy's
-    reason for allowing each call."""
-    decisions: list[str] = []
+def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tuple[int, str] | list[HookVerdict]:
+    """(step, reason) of the first call that must not run, checking every call; else the
+    pre-hooks' verdict (allow) for each call."""
+    decisions: list[HookVerdict] = []
     for i, call in enumerate(calls):
         where = f"step {i + 1} ({call.name})"
         if call.name not in SUPPORTED_TOOLS:
@@ -700,8 +706,30 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
         if verdict.decision != "allow":
             return i, f"step {i + 1} ({call.name}): not allowed by the policy: {verdict.reason}" + \
                 (f" [{verdict.rule}]" if verdict.rule else "")
-        decisions.append(verdict.reason)
+        decisions.append(verdict)
     return decisions
+
+
+_FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "Read"})
+
+
+def _verdict_still_valid(call: ToolCall, cwd: Path, written: set[Path], shell_ran: bool) -> bool:
+    """May the pre-flight verdict of ``call`` be used when it runs?
+
+    The policy's answer depends on the filesystem only through the paths a call names (where
+    they resolve, whether the file exists: overwriting is riskier than creating). Before it
+    runs, the replay has changed the filesystem only through its own earlier steps: a file
+    tool writes the one file it names and may create real folders above it (counted as
+    written too); a shell command may do anything (symlinks included). So the verdict still
+    holds for a file tool whose paths no earlier step wrote, and for any call when nothing was
+    written yet; after a shell command every call is checked again."""
+    if shell_ran:
+        return False
+    if not written:
+        return True
+    if call.name not in _FILE_TOOLS:
+        return False          # Bash, Glob, Grep: their answer may depend on any file that now exists
+    return not any(path in written for _key, path in input_paths(call.name, call.input, cwd))
 
 
 def _tool_use_id(call: ToolCall, index: int) -> str:
@@ -773,6 +801,8 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
         executor.on_notice = lambda level, text: emit(Notice(level, text))
     out = ReplayResult(True)
     created: list[str] = []
+    written: set[Path] = set()
+    shell_ran = False
     try:
         for i, call in enumerate(rooted):
             if cancel is not None and cancel.cancelled:
@@ -780,8 +810,15 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
                 out.reason = f"cancelled before step {i + 1}"
                 break
             tid = _tool_use_id(call, i)
-            emit(ToolCallStarted(tid, call.name, dict(call.input), "allow", checked[i] or "allowed"))
-            outcome = executor.execute(call.name, call.input, tid)
+            reuse = _verdict_still_valid(call, root, written, shell_ran)
+            emit(ToolCallStarted(tid, call.name, dict(call.input), "allow", checked[i].reason or "allowed"))
+            outcome = executor.execute(call.name, call.input, tid, verdict=checked[i] if reuse else None)
+            if call.name == "Bash":
+                shell_ran = True
+            elif call.name in WRITE_TOOLS:
+                for _key, path in input_paths(call.name, call.input, root):
+                    written.add(path)
+                    written.update(p for p in path.parents if inside(p, root))   # folders it may create
             emit(ToolCallFinished(tid, call.name, outcome.is_error, outcome.summary))
             for path in outcome.files_created:
                 rel = os.path.relpath(path, root)

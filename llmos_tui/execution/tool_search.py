@@ -706,12 +706,12 @@ class _SessionExecutor:
             self._deny(name, tool_input, verdict.reason, verdict.rule, tool_use_id)
         return verdict
 
-    def execute(self, name: str, tool_input: Any, tool_use_id: str = "") -> Any:
+    def execute(self, name: str, tool_input: Any, tool_use_id: str = "", *, verdict: Any = None) -> Any:
         from ..runs import ToolCallFinished, ToolCallStarted
 
         self._n += 1
         tid = tool_use_id or f"{self._prefix}_{self._n}"
-        outcome = self._inner.execute(name, tool_input, tid)
+        outcome = self._inner.execute(name, tool_input, tid, verdict=verdict)
         if getattr(outcome, "status", "") == "denied":
             self._deny(name, tool_input, outcome.reason, outcome.rule, tid)
         if self._sink is not None:

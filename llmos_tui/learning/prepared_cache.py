@@ -22,7 +22,7 @@ from ..atomic import atomic_write_bytes
 from . import slots as _slots
 from . import text as _text
 
-FORMAT = 1
+FORMAT = 2
 NAME = "prepared-goals.pickle"
 
 

@@ -161,9 +161,9 @@ def parse_session(text: str, path: Path) -> Session:
         end = text.find("\n---\n", 3)
         if end != -1:
             try:
-                import yaml
+                from ..yamlio import safe_load as _yaml_safe_load
 
-                loaded = yaml.safe_load(text[4:end + 1])
+                loaded = _yaml_safe_load(text[4:end + 1])
                 meta = loaded if isinstance(loaded, dict) else {}
             except Exception:  # noqa: BLE001 - a hand-edited header must not hide the log
                 meta = {}

@@ -7,12 +7,16 @@ One JSON object per line::
 
 (``source`` and ``title`` appear only when set.)
 
-Writing: one ``os.write`` of the whole line on an ``O_APPEND`` descriptor, fsynced, under the
+Writing: one ``os.write`` of the whole line on an ``O_APPEND`` descriptor under the
 sidecar lock ``events.jsonl.lock`` — the same lock ``atomic.append_line`` takes — so the TUI, a
 headless run and several crons in separate processes never interleave, lose or duplicate lines.
 When the file passes ``max_bytes`` (checked under the lock, right after an append) it is
 rotated: ``events.jsonl`` becomes ``events.1.jsonl``, ``events.1`` becomes ``events.2`` … and
 the oldest beyond ``keep`` rotated files is deleted. History is never rewritten in place.
+Lines are not fsynced one by one (a replay records several events, and an fsync each cost more
+than the replay): a line written survives the death of its process; an OS crash or power loss may
+lose the last lines, and a tail torn that way is skipped by readers and never swallows the next
+line (``atomic.append_bytes``). Traces, the index and state files are still written with fsync.
 
 Reading: under a brief shared lock the reader opens every file (oldest rotated first) and notes
 the current file's size; it then streams them without the lock (open descriptors survive a
@@ -261,7 +265,7 @@ class EventLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with file_lock(self.path):
                 # Whole line or nothing: a line cut short by a full disk is undone.
-                size = append_bytes(self.path, line).st_size
+                size = append_bytes(self.path, line, fsync=False).st_size
                 if size >= self.max_bytes:
                     self._rotate_locked()
         except OSError as exc:

@@ -103,10 +103,10 @@ def _read_project(root: Path) -> Project:
     try:
         text = path.read_text(encoding="utf-8")
         if text.startswith("---\n") and "\n---\n" in text[3:]:
-            import yaml
+            from ..yamlio import safe_load as _yaml_safe_load
 
             end = text.index("\n---\n", 3)
-            loaded = yaml.safe_load(text[4:end + 1])
+            loaded = _yaml_safe_load(text[4:end + 1])
             meta = loaded if isinstance(loaded, dict) else {}
             notes = text[end + 5:].strip()
     except (OSError, UnicodeDecodeError):

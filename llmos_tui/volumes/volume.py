@@ -131,9 +131,9 @@ def frontmatter_of(text: str) -> dict[str, Any]:
     if end == -1:
         return {}
     try:
-        import yaml
+        from ..yamlio import safe_load as _yaml_safe_load
 
-        data = yaml.safe_load(text[3:end])
+        data = _yaml_safe_load(text[3:end])
     except Exception:
         return {}
     return data if isinstance(data, dict) else {}
