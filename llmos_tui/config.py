@@ -360,9 +360,7 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
 # ---- loading ----------------------------------------------------------------------------
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    from .yamlio import safe_load
+    from .yamlio import load_flat_mapping, safe_load
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -370,6 +368,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", source=str(path)) from None
+    flat = load_flat_mapping(text)
+    if flat is not None:
+        return flat
+    import yaml
+
     try:
         data = safe_load(text)
     except yaml.YAMLError as exc:
@@ -385,9 +388,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    import yaml
-
-    from .yamlio import safe_load
+    from .yamlio import load_value
 
     out: dict[str, Any] = {}
     for name, raw in environ.items():
@@ -396,10 +397,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         path = name[len(ENV_PREFIX):].lower().split("__")
         if not all(path):
             raise ConfigError("malformed variable name", key=name, source="environment")
-        try:
-            value = safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
+        value = load_value(raw) if raw.strip() else raw
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})

@@ -158,6 +158,8 @@ class LLMOS:
 
     def _maybe_create_agent(self, goal: str, emit: EventSink) -> RunResult | None:
         """"Create a haiku poet agent": the adaptation layer writes the agent file, no LLM call."""
+        if "agent" not in goal.lower():
+            return None   # every agent-creation goal names an agent; skip the import otherwise
         from .adaptation.agents import create_agent_from_goal, draft_from_goal
 
         draft = draft_from_goal(goal)
@@ -286,6 +288,8 @@ class LLMOS:
         self.events.record("GOAL_FINISHED", goal=result.goal[:500], mode=result.mode, success=result.success,
                            trace_id=result.trace_id, cost_usd=result.cost_usd, exit_code=result.exit_code,
                            duration_ms=result.duration_ms)
+        if self._store is not None:
+            self._store.flush_cache()
         return result
 
     def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,

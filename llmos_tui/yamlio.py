@@ -5,12 +5,82 @@ loaders: plain data only, no Python objects; errors are the same ``yaml.YAMLErro
 
 from __future__ import annotations
 
+import re
 from typing import Any
-
-import yaml
-
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def safe_load(text: str) -> Any:
-    return yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+
+
+# ---- the common case without PyYAML ----------------------------------------------------------
+# A workspace's config.yaml is usually comments and one or two "key: word" lines
+# ("preset: development"). Importing PyYAML costs about 10 ms of every start; such a file is
+# read here instead, exactly as PyYAML reads it, and anything else goes to PyYAML.
+
+_FLAT_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): +([A-Za-z][A-Za-z0-9_.-]*) *(?: #.*)?")
+# Plain words that YAML 1.1 (PyYAML's resolver) reads as something other than a string.
+_NOT_STRINGS = frozenset("yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
+                         "null Null NULL".split())
+
+
+def load_flat_mapping(text: str) -> dict[str, str] | None:
+    """``text`` as PyYAML's safe loader would read it when it is only comments, blank lines and
+    top-level ``key: word`` lines (a word: a letter, then letters, digits, ``_ . -``; not one of
+    the words YAML reads as a boolean or null); None for anything else, which the caller gives to
+    :func:`safe_load`. An empty or comment-only text gives ``{}`` (PyYAML: None)."""
+    out: dict[str, str] = {}
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            if stripped and line[0] in " \t":
+                return None      # an indented comment: leave any subtlety to PyYAML
+            continue
+        m = _FLAT_LINE.fullmatch(line.rstrip("\r"))
+        if m is None:
+            return None
+        key, value = m.group(1), m.group(2)
+        if key in _NOT_STRINGS or value in _NOT_STRINGS or key in out:
+            return None
+        out[key] = value
+    return out
+
+
+_BOOLS = {w: True for w in "yes Yes YES true True TRUE on On ON".split()}
+_BOOLS.update({w: False for w in "no No NO false False FALSE off Off OFF".split()})
+_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_UNSET = object()
+
+
+def load_value(text: str) -> Any:
+    """An ``LLMOS_*`` value as PyYAML's safe loader reads it (``false``, ``2``, ``0.95``,
+    ``auto``, ``[a, b]``), or ``text`` itself when it is not valid YAML. Plain scalars are
+    read here; anything else is given to :func:`safe_load`."""
+    value = _simple_scalar(text)
+    if value is not _UNSET:
+        return value
+    import yaml
+
+    try:
+        return safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _simple_scalar(text: str) -> Any:
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if text in ("null", "Null", "NULL", "~"):
+        return None
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if _WORD.fullmatch(text):
+        return text
+    return _UNSET

@@ -338,3 +338,17 @@ def test_cli_search_shows_candidates_gates_and_the_decision(cli_workspace):
 
     result = runner.invoke(traces_app, ["search", " ?! ", *w])
     assert result.exit_code == 2 and "empty" in result.stderr
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.from_regex(r"[A-Za-z][A-Za-z0-9 _.,/()+'?!=@:-]{0,12}", fullmatch=True),
+                 st.sampled_from(["yes", "Yes", "YES", "yEs", "no", "NO", "n", "y", "on", "ON", "oN", "off", "true",
+                                  "TRUE", "tRUE", "false", "null", "Null", "NULL", "nULL", "nan", "Nan", "inf", "e1",
+                                  "E5", "f", "t", "o", "x1"])))
+def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None:
+    import yaml
+
+    from llmos_tui.learning.traces import _resolves_to_str
+
+    expected = yaml.resolver.Resolver().resolve(yaml.nodes.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str"
+    assert _resolves_to_str(text) == expected, text

@@ -47,6 +47,21 @@ class TraceStore:
             events = EventLog(workspace.events_file)
         self.events = events
         self.index = index if index is not None else TraceIndex(workspace, events=events)
+        self._parsed: Any = None
+
+    @property
+    def parsed(self):
+        """Parsed trace files by content (``parsed_cache``): a replay's reads skip PyYAML."""
+        if self._parsed is None:
+            from .parsed_cache import ParsedTraceCache
+
+            self._parsed = ParsedTraceCache(self.workspace.state_dir)
+        return self._parsed
+
+    def flush_cache(self) -> None:
+        """Write the parsed-trace cache if this store added to it (the kernel, after each run)."""
+        if self._parsed is not None:
+            self._parsed.flush()
 
     # ---- paths ---------------------------------------------------------------------------
     def trace_path(self, trace_id: str, volume: str) -> Path:
@@ -80,7 +95,10 @@ class TraceStore:
         with self._trace_lock(trace.id):
             return self._save_locked(trace, volume)
 
-    def _save_locked(self, trace: Trace, volume: str) -> Path:
+    def _save_locked(self, trace: Trace, volume: str, *, cache: bool = False) -> Path:
+        """``cache``: remember the parsed form of the text written (only for a trace that was
+        itself parsed from a file and changed in its counts, so that parsing the text gives it
+        back exactly)."""
         volume = check_volume(volume)
         text = dump_trace(trace)  # validates first: nothing is written for a bad trace
         path = self.trace_path(trace.id, volume)
@@ -102,6 +120,8 @@ class TraceStore:
                     with contextlib.suppress(OSError):
                         path.unlink()
                 raise
+        if cache:
+            self.parsed.put(text, trace)
         return path
 
     def record_outcome(self, trace_id: str, success: bool, *,
@@ -116,7 +136,7 @@ class TraceStore:
             else:
                 trace.failure_count += 1
             trace.last_used = now_iso(when)
-            self._save_locked(trace, entry.volume)
+            self._save_locked(trace, entry.volume, cache=True)
             return trace
 
     def update(self, trace: Trace) -> Path:
@@ -149,7 +169,12 @@ class TraceStore:
             raise TraceNotFound(f"the trace file {rel} is gone (run `llmos traces reindex`)") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TraceFormatError(f"cannot read the file ({exc})", source=rel) from None
-        return parse_trace(text, source=rel)
+        cached = self.parsed.get(text)
+        if cached is not None:
+            return cached
+        trace = parse_trace(text, source=rel)
+        self.parsed.put(text, trace)
+        return trace
 
     def get(self, trace_id: str) -> Trace:
         entry = self.entry(trace_id)

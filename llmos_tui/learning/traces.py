@@ -292,8 +292,18 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _resolver: Any = None
 
 
+# PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
+# ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
+# unless it is one of these words (checked against PyYAML's resolver in tests/test_traces.py).
+_LETTER_NOT_STR = frozenset("yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
+                            "null Null NULL".split())
+
+
 def _resolves_to_str(text: str) -> bool:
     global _resolver
+    first = text[:1]
+    if first.isascii() and first.isalpha():
+        return text not in _LETTER_NOT_STR     # no PyYAML import for the common case
     if _resolver is None:
         import yaml
 

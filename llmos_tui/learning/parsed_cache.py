@@ -1,0 +1,107 @@
+"""A disk cache of parsed trace files (``state/parsed-traces.pickle``), keyed by their text.
+
+A FOLLOWER hit reads the matched trace (and reads it again to count the outcome). Parsing its
+YAML frontmatter needs PyYAML, whose import alone costs about 10 ms of a 200 ms cold start. The
+store remembers the traces it has just written, keyed by a hash of the exact text it wrote, so
+the next process that reads that text gets the parsed trace without PyYAML. The key is the
+content, so a stale entry can never be returned: a file edited by hand has another hash and is
+parsed (and validated) as always.
+
+Only our own, private file is read (``state/``, owned by the current user, not writable by
+others, the same rules as ``prepared_cache``); anything unexpected and the cache is ignored,
+never an error, and so is a cache written by another version of the trace model (a stamp of
+``traces.py``). It holds the :data:`KEEP` most recently written traces. Written without fsync
+(atomic rename only): it is a cache, and a lost or empty file is simply rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write_bytes
+
+FORMAT = 1
+NAME = "parsed-traces.pickle"
+KEEP = 256
+
+
+def code_stamp() -> str:
+    """Changes whenever the trace model changes (size and mtime of ``traces.py``): objects
+    pickled by older code are never handed to newer code."""
+    from . import traces
+
+    st = os.stat(traces.__file__)
+    return f"{FORMAT}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class ParsedTraceCache:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / NAME
+        self._entries: dict[str, bytes] | None = None   # key -> pickled Trace, oldest first
+        self._dirty = False
+        self._lock = threading.Lock()   # the TUI runs goals in worker threads
+
+    def _load(self) -> dict[str, bytes]:
+        if self._entries is not None:
+            return self._entries
+        self._entries = {}
+        try:
+            st = os.stat(self.path)
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                return self._entries
+            with open(self.path, "rb") as handle:
+                data = pickle.load(handle)
+            if isinstance(data, dict) and data.get("stamp") == code_stamp() and isinstance(data.get("traces"), dict):
+                self._entries = {k: v for k, v in data["traces"].items()
+                                 if isinstance(k, str) and isinstance(v, bytes)}
+        except Exception:  # noqa: BLE001 - a missing or broken cache is rebuilt, never an error
+            self._entries = {}
+        return self._entries
+
+    def get(self, text: str) -> Any:
+        """The trace parsed from exactly ``text``, a fresh object (None when not cached)."""
+        with self._lock:
+            blob = self._load().get(text_key(text))
+        if blob is None:
+            return None
+        from .traces import Trace
+
+        try:
+            trace = pickle.loads(blob)
+        except Exception:  # noqa: BLE001
+            return None
+        return trace if isinstance(trace, Trace) else None
+
+    def put(self, text: str, trace: Any) -> None:
+        """Remember that ``text`` parses to ``trace`` (written by :meth:`flush`)."""
+        blob = pickle.dumps(trace, protocol=pickle.HIGHEST_PROTOCOL)   # a snapshot: callers mutate traces
+        key = text_key(text)
+        with self._lock:
+            entries = self._load()
+            entries.pop(key, None)
+            entries[key] = blob
+            while len(entries) > KEEP:
+                del entries[next(iter(entries))]
+            self._dirty = True
+
+    def flush(self) -> None:
+        """Write the cache if it changed; never raises."""
+        with self._lock:
+            if not self._dirty or self._entries is None:
+                return
+            self._dirty = False
+            payload = pickle.dumps({"stamp": code_stamp(), "traces": dict(self._entries)},
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            atomic_write_bytes(self.path, payload, mode=0o600, durable=False)
+        except Exception:  # noqa: BLE001 - a cache that cannot be written is not an error
+            pass
