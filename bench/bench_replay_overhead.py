@@ -7,7 +7,8 @@ three ways, interleaved so that disk and CPU noise hit them alike:
 
 * ``replay``  - ``execution.replay.replay``: re-root the calls, preflight every call (paths, inputs,
                 the policy for each call before any runs), execute each through ``ToolExecutor``
-                (policy again, then the tool), compare each result with the recording;
+                (the policy again only where an earlier step may have changed its answer), compare
+                each result with the recording;
 * ``direct``  - the same calls, re-rooted, each passed once to ``ToolExecutor.execute`` (same
                 executors, same policy hook, same OS sandbox for Bash), no preflight, no comparison;
 * ``raw``     - plain Python doing the same work without llmos: write/edit files, ``bash -c`` in a
@@ -16,7 +17,7 @@ three ways, interleaved so that disk and CPU noise hit them alike:
 Two workloads: ``files`` (Write, Write, Edit, MultiEdit, Read, Glob, Grep: no process is spawned)
 and ``with-bash`` (the same plus two Bash calls, each sandboxed). Two hook setups: ``policy`` (the
 policy engine alone) and ``kernel`` (the policy plus one POLICY_DECISION event per check, appended
-and fsynced, as ``LLMOS._policy_hooks`` does). Reported: median wall time per run of the trace and
+to an event log, as ``LLMOS._policy_hooks`` does). Reported: median wall time per run of the trace and
 the replay's overhead over ``direct`` (target: <= 10 %).
 """
 
@@ -77,7 +78,7 @@ def make_hooks(cwd: Path, setup: str, events: EventLog | None) -> HookRegistry:
             events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
         return HookVerdict(d.decision, d.reason, d.rule)
 
-    hooks.add_pre(policy_hook)
+    hooks.add_pre(policy_hook, path_scoped=True)   # as LLMOS._policy_hooks registers it
     return hooks
 
 

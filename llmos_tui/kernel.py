@@ -349,7 +349,7 @@ class LLMOS:
             self.events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
             return HookVerdict(d.decision, d.reason, d.rule)
 
-        hooks.add_pre(policy_hook)
+        hooks.add_pre(policy_hook, path_scoped=True)   # the policy engine's path rules
         return hooks
 
     def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,

@@ -205,6 +205,40 @@ def test_a_verdict_that_an_earlier_step_changed_is_not_reused(tmp_path: Path) ->
     assert (target / "a.txt").read_text() == "1"
 
 
+def test_with_the_policy_engine_only_an_overwrite_or_a_command_is_asked_again(tmp_path: Path) -> None:
+    """The policy engine's answers depend only on where named paths resolve and whether they
+    exist (it registers as path-scoped): file writes change neither for an Edit, a Read or a
+    search, so their pre-flight verdicts stand; a Write to a file an earlier step wrote is an
+    overwrite now, judged again (in a cautious mode that is a question, and with nobody to ask
+    the replay stops there, before writing)."""
+    policy_mod = pytest.importorskip("llmos_tui.execution.policy")
+    target = fresh(tmp_path, "t")
+    engine = policy_mod.PolicyEngine()
+    asked: list[tuple[str, str]] = []
+
+    def hook(name: str, inp: dict[str, Any], tid: str) -> HookVerdict:
+        d = engine.check(name, inp, target, latent_mode="CAUTIOUS")
+        asked.append((tid, d.decision))
+        return HookVerdict(d.decision, d.reason, d.rule)
+
+    hooks = HookRegistry()
+    hooks.add_pre(hook, path_scoped=True)
+    assert hooks.path_scoped
+    calls = [ToolCall("Write", {"file_path": "{{cwd}}/a.txt", "content": "1"}, {"is_error": False}),
+             ToolCall("Write", {"file_path": "{{cwd}}/sub/b.txt", "content": "2"}, {"is_error": False}),
+             ToolCall("Edit", {"file_path": "{{cwd}}/a.txt", "old_string": "1", "new_string": "3"},
+                      {"is_error": False}),
+             ToolCall("Read", {"file_path": "{{cwd}}/sub/b.txt"}, {"is_error": False}),
+             ToolCall("Glob", {"pattern": "**/*.txt"}, {"is_error": False}),
+             ToolCall("Grep", {"pattern": "3", "path": "{{cwd}}"}, {"is_error": False}),
+             ToolCall("Write", {"file_path": "{{cwd}}/a.txt", "content": "4"}, {"is_error": False})]
+    result = replay(calls, target, executor(target, hooks))
+    assert [tid for tid, _ in asked] == [f"replay_{i}" for i in range(1, 8)] + ["replay_7"]
+    assert [d for _, d in asked] == ["allow"] * 7 + ["ask"]
+    assert not result.success and result.stopped_at == 6 and "cautious" in result.reason
+    assert (target / "a.txt").read_text() == "3"
+
+
 def test_real_policy_engine_blocks_a_dangerous_recorded_command(tmp_path: Path) -> None:
     target = fresh(tmp_path, "t")
     hooks = policy_hooks(target)

@@ -337,7 +337,7 @@ class Crystallizer:
             d = engine.check(name, tool_input, cwd)
             return HookVerdict(d.decision, d.reason, d.rule)
 
-        hooks.add_pre(policy_hook)
+        hooks.add_pre(policy_hook, path_scoped=True)   # the policy engine's path rules
         return hooks
 
     @contextlib.contextmanager

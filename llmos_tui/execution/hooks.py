@@ -45,11 +45,23 @@ class HookRegistry:
         self.pre_tool: list[PreHook] = []
         self.post_tool: list[PostHook] = []
         self.user_prompt: list[PromptHook] = []
+        self._path_scoped: set[int] = set()
 
     # ---- registration ------------------------------------------------------------
-    def add_pre(self, hook: PreHook) -> PreHook:
+    def add_pre(self, hook: PreHook, *, path_scoped: bool = False) -> PreHook:
+        """``path_scoped``: the hook promises that its answer for a file tool (Write, Edit,
+        MultiEdit, NotebookEdit, Read, Glob, Grep, LS) depends on the filesystem only through
+        where the paths the call names resolve and whether they exist (the policy engine's
+        rules; ``replay`` then re-asks less, see ``_verdict_still_valid``)."""
         self.pre_tool.append(hook)
+        if path_scoped:
+            self._path_scoped.add(id(hook))
         return hook
+
+    @property
+    def path_scoped(self) -> bool:
+        """True when there are pre-hooks and every one is path-scoped."""
+        return bool(self.pre_tool) and all(id(h) in self._path_scoped for h in self.pre_tool)
 
     def add_post(self, hook: PostHook) -> PostHook:
         self.post_tool.append(hook)

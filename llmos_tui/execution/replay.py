@@ -14,10 +14,10 @@ parameter ``Substitution``, re-roots them into the run's working directory and t
    created must exist afterwards. On the first mismatch it stops and says which step and why
    (the kernel counts a failure for the trace and falls back to LEARNER).
    The pre-flight verdict of a call is used again when it runs only while nothing the replay
-   did can have changed it (:func:`_verdict_still_valid`): no shell command has run, and no
-   earlier step wrote a path this call touches (a file tool) or wrote anything at all (a
-   shell command, a listing or a search, whose answers depend on what exists). Otherwise the
-   hooks are asked again, just before the call runs.
+   did can have changed it (:func:`_verdict_still_valid`: no shell command has run, and no
+   earlier step wrote anything the answer may depend on; with the policy engine, only a Write
+   over a file an earlier step wrote and any shell command after a write are asked again).
+   Otherwise the hooks are asked again, just before the call runs.
 
 Parameterized replay (``plan_substitution``): when a goal differs from the trace's goal only in
 slot values (a file name, a path, a number, a port, a quoted string), the new values are put
@@ -713,22 +713,34 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
 _FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "Read"})
 
 
-def _verdict_still_valid(call: ToolCall, cwd: Path, written: set[Path], shell_ran: bool) -> bool:
+def _verdict_still_valid(call: ToolCall, cwd: Path, written: set[Path], shell_ran: bool,
+                         path_scoped: bool = False) -> bool:
     """May the pre-flight verdict of ``call`` be used when it runs?
 
-    The policy's answer depends on the filesystem only through the paths a call names (where
-    they resolve, whether the file exists: overwriting is riskier than creating). Before it
-    runs, the replay has changed the filesystem only through its own earlier steps: a file
-    tool writes the one file it names and may create real folders above it (counted as
-    written too); a shell command may do anything (symlinks included). So the verdict still
-    holds for a file tool whose paths no earlier step wrote, and for any call when nothing was
-    written yet; after a shell command every call is checked again."""
+    Before a call runs, the replay has changed the filesystem only through its own earlier
+    steps: a file tool writes the one regular file it names and may create real folders above
+    it (counted as written too); a shell command may do anything (symlinks included). So:
+
+    * after a shell command, every call is asked again;
+    * when nothing was written yet, every verdict holds;
+    * with hooks of unknown rules, a Read/Write/Edit/MultiEdit/NotebookEdit keeps its verdict
+      when no earlier step wrote a path it names; anything else is asked again;
+    * with path-scoped hooks (the policy engine: answers depend only on where the named paths
+      resolve and whether they exist — ``HookRegistry.add_pre``): file writes never change
+      where a path resolves, so every file tool keeps its verdict except a Write to a path an
+      earlier step wrote (overwriting is judged apart from creating); a shell command, whose
+      check expands globs over what exists, is asked again."""
     if shell_ran:
         return False
     if not written:
         return True
-    if call.name not in _FILE_TOOLS:
-        return False          # Bash, Glob, Grep: their answer may depend on any file that now exists
+    if path_scoped:
+        if call.name == "Bash":
+            return False
+        if call.name != "Write":
+            return True
+    elif call.name not in _FILE_TOOLS:
+        return False          # Bash, Glob, Grep, LS: their answer may depend on any file that now exists
     return not any(path in written for _key, path in input_paths(call.name, call.input, cwd))
 
 
@@ -759,7 +771,7 @@ def compare(recorded: ToolCall, outcome: ExecOutcome, cwd: Path) -> str | None:
             and isinstance(recorded.input.get("file_path"), str):
         expected.append(recorded.input["file_path"])   # a Write recorded as creating its file
     for rel in expected:
-        if not resolve_path(rel, cwd).exists():
+        if not os.path.exists(os.path.join(cwd, rel)):   # follows links, as resolving first would
             return f"the recorded call created {rel}, which does not exist after the replayed call"
     return None
 
@@ -803,6 +815,7 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
     created: list[str] = []
     written: set[Path] = set()
     shell_ran = False
+    path_scoped = bool(getattr(getattr(executor, "hooks", None), "path_scoped", False))
     try:
         for i, call in enumerate(rooted):
             if cancel is not None and cancel.cancelled:
@@ -810,15 +823,18 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
                 out.reason = f"cancelled before step {i + 1}"
                 break
             tid = _tool_use_id(call, i)
-            reuse = _verdict_still_valid(call, root, written, shell_ran)
+            reuse = _verdict_still_valid(call, root, written, shell_ran, path_scoped)
             emit(ToolCallStarted(tid, call.name, dict(call.input), "allow", checked[i].reason or "allowed"))
             outcome = executor.execute(call.name, call.input, tid, verdict=checked[i] if reuse else None)
             if call.name == "Bash":
                 shell_ran = True
+            elif call.name in WRITE_TOOLS and path_scoped and call.name != "Write" and written:
+                pass   # path-scoped rules: only Write targets and "anything written" matter (see above)
             elif call.name in WRITE_TOOLS:
                 for _key, path in input_paths(call.name, call.input, root):
                     written.add(path)
-                    written.update(p for p in path.parents if inside(p, root))   # folders it may create
+                    if not path_scoped:   # unknown rules may care about the folders it may create
+                        written.update(p for p in path.parents if inside(p, root))
             emit(ToolCallFinished(tid, call.name, outcome.is_error, outcome.summary))
             for path in outcome.files_created:
                 rel = os.path.relpath(path, root)
