@@ -95,3 +95,58 @@ class Economy:
         return {"budget_usd": self.budget_usd, "spent_usd": round(float(data["spent_usd"]), 6),
                 "balance_usd": round(self.budget_usd - float(data["spent_usd"]), 6),
                 "by_mode": data["by_mode"], "recent": data["log"][-10:]}
+
+
+# ---- one small budgeted call (the inner monologue, fact extraction) ------------------------------
+
+@dataclass
+class BudgetedAnswer:
+    """What :func:`budgeted_call` got: ``text`` (None when no answer), why not (``note``), and
+    what was spent. ``charge_error`` says when the cost could not be recorded."""
+
+    text: str | None = None
+    note: str = ""
+    requests: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    charge_error: str = ""
+    failed: bool = False          # a request was made and failed (as opposed to: not made)
+
+
+def budgeted_call(*, model: str, system: str, prompt: str, max_tokens: int, timeout_s: float,
+                  cap_usd: float, cap_key: str, economy_file: Path, total_budget_usd: float,
+                  mode: str, goal: str, what: str) -> BudgetedAnswer:
+    """One Messages-API call that is made only when its estimated cost (the prompt's length / 4,
+    ``max_tokens`` out, at ``orchestrator.price``) fits both its own cap (``cap_usd``, the config key
+    ``cap_key``) and the economy's balance; its real cost is charged to the economy under
+    ``mode``. Never raises: every reason not to answer is a ``note`` (``what`` names the call in
+    it: "the monologue call cannot be made: ...")."""
+    from ..errors import LLMOSError
+    from .llm_sdk import llm_configured
+    from .orchestrator import _call_llm, _describe_error, price
+
+    if not llm_configured():
+        return BudgetedAnswer(note="no LLM is configured")
+    estimate = price(model, (len(system) + len(prompt)) // 4 + 1, max_tokens)
+    if estimate > cap_usd:
+        return BudgetedAnswer(note=f"the estimated cost ${estimate:.5f} exceeds {cap_key} (${cap_usd:.5f})")
+    economy = Economy(economy_file, total_budget_usd)
+    try:
+        economy.check_budget(estimate)
+    except LLMOSError as exc:
+        return BudgetedAnswer(note=exc.message)
+    try:
+        text, usage = _call_llm(model, system, prompt, max_tokens, timeout_s)
+    except LLMOSError as exc:
+        return BudgetedAnswer(note=f"the {what} call cannot be made: {exc.message}")
+    except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; all mean "no answer"
+        return BudgetedAnswer(note=f"the {what} call failed: {_describe_error(exc)}", requests=1, failed=True)
+    answer = BudgetedAnswer(text=text, requests=1, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
+                            output_tokens=usage.output_tokens)
+    try:
+        economy.charge(mode=mode, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
+                       output_tokens=usage.output_tokens, goal=goal)
+    except OSError as exc:
+        answer.charge_error = f"the {what} cost could not be charged: {exc}"
+    return answer

@@ -604,10 +604,8 @@ def _llm_candidate(kind: str, subject: str, text: str) -> FactCandidate | None:
 
 def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set[str], report: ExtractionReport,
                  on_warning: Callable[[str], None] | None) -> None:
-    from ..errors import LLMOSError
-    from ..execution.economy import Economy
+    from ..execution.economy import budgeted_call
     from ..execution.llm_sdk import llm_configured
-    from ..execution.orchestrator import _call_llm, _describe_error, price
 
     if not llm_configured():
         report.llm_note = "no LLM is configured"
@@ -623,35 +621,22 @@ def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set
     prompt = llm_facts_prompt([t.text for t in kept])
     models = getattr(config, "models", None)
     model = str(getattr(models, "cheap", "") or "claude-haiku-4-5")
-    budget = float(getattr(config.memory, "llm_facts_budget_usd", 0.0))
-    estimate = price(model, (len(LLM_SYSTEM) + len(prompt)) // 4 + 1, LLM_MAX_TOKENS)
-    if estimate > budget:
-        report.llm_note = (f"the estimated cost ${estimate:.5f} exceeds memory.llm_facts_budget_usd "
-                           f"(${budget:.5f})")
-        return
-    economy = Economy(Path(workspace.economy_file), float(getattr(config, "budget_usd", 0.0) or 0.0))
-    try:
-        economy.check_budget(estimate)
-    except LLMOSError as exc:
-        report.llm_note = exc.message
-        return
     warn = on_warning or (lambda _m: None)
-    try:
-        answer, usage = _call_llm(model, LLM_SYSTEM, prompt, LLM_MAX_TOKENS, LLM_TIMEOUT_S)
-    except LLMOSError as exc:
-        report.llm_note = f"the fact-extraction call cannot be made: {exc.message}"
+    result = budgeted_call(model=model, system=LLM_SYSTEM, prompt=prompt, max_tokens=LLM_MAX_TOKENS,
+                           timeout_s=LLM_TIMEOUT_S, cap_usd=float(getattr(config.memory, "llm_facts_budget_usd", 0.0)),
+                           cap_key="memory.llm_facts_budget_usd", economy_file=Path(workspace.economy_file),
+                           total_budget_usd=float(getattr(config, "budget_usd", 0.0) or 0.0), mode=LLM_MODE,
+                           goal="fact extraction", what="fact-extraction")
+    report.llm_requests = result.requests
+    if result.text is None:
+        report.llm_note = result.note
+        if result.failed:
+            warn(report.llm_note)
         return
-    except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; the rules' facts stand
-        report.llm_requests = 1
-        report.llm_note = f"the fact-extraction call failed: {_describe_error(exc)}"
-        warn(report.llm_note)
-        return
-    report.llm_requests, report.llm_cost_usd = 1, usage.cost_usd
-    try:
-        economy.charge(mode=LLM_MODE, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
-                       output_tokens=usage.output_tokens, goal="fact extraction")
-    except OSError as exc:
-        warn(f"the fact-extraction cost could not be charged: {exc}")
+    answer = result.text
+    report.llm_cost_usd = result.cost_usd
+    if result.charge_error:
+        warn(result.charge_error)
     try:
         found = parse_llm_facts(answer, len(kept))
     except ValueError as exc:

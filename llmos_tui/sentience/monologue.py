@@ -183,35 +183,19 @@ def parse_thoughts(text: str, max_thoughts: int) -> list[str]:
 def llm_thoughts(prompt: str, *, model: str, max_thoughts: int, budget_usd: float, economy_file: Path,
                  total_budget_usd: float, timeout_s: float = LLM_TIMEOUT_S) -> LLMThoughts:
     """One budgeted call for thoughts (see the module docstring). Never raises."""
-    from ..errors import LLMOSError
-    from ..execution.economy import Economy
-    from ..execution.llm_sdk import llm_configured
-    from ..execution.orchestrator import _call_llm, _describe_error, price
+    from ..execution.economy import budgeted_call
 
-    if not llm_configured():
-        return LLMThoughts(None, "no LLM is configured")
-    estimate = price(model, (len(_SYSTEM) + len(prompt)) // 4 + 1, LLM_MAX_TOKENS)
-    if estimate > budget_usd:
-        return LLMThoughts(None, f"the estimated cost ${estimate:.5f} exceeds "
-                                 f"sentience.monologue_llm_budget_usd (${budget_usd:.5f})")
-    economy = Economy(economy_file, total_budget_usd)
-    try:
-        economy.check_budget(estimate)
-    except LLMOSError as exc:
-        return LLMThoughts(None, exc.message)
-    try:
-        text, usage = _call_llm(model, _SYSTEM, prompt, LLM_MAX_TOKENS, timeout_s)
-    except LLMOSError as exc:
-        return LLMThoughts(None, f"the monologue call cannot be made: {exc.message}")
-    except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; all mean "keep the rules' thoughts"
-        return LLMThoughts(None, f"the monologue call failed: {_describe_error(exc)}", requests=1)
-    result = LLMThoughts(None, requests=1, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
-                         output_tokens=usage.output_tokens)
-    try:
-        economy.charge(mode=LLM_MODE, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
-                       output_tokens=usage.output_tokens, goal="inner monologue")
-    except OSError as exc:
-        result.reason = f"the monologue cost could not be charged: {exc}; "
+    answer = budgeted_call(model=model, system=_SYSTEM, prompt=prompt, max_tokens=LLM_MAX_TOKENS, timeout_s=timeout_s,
+                           cap_usd=budget_usd, cap_key="sentience.monologue_llm_budget_usd",
+                           economy_file=economy_file, total_budget_usd=total_budget_usd, mode=LLM_MODE,
+                           goal="inner monologue", what="monologue")
+    if answer.text is None:
+        return LLMThoughts(None, answer.note, requests=answer.requests)
+    text = answer.text
+    result = LLMThoughts(None, requests=1, cost_usd=answer.cost_usd, input_tokens=answer.input_tokens,
+                         output_tokens=answer.output_tokens)
+    if answer.charge_error:
+        result.reason = answer.charge_error + "; "
     try:
         result.thoughts = parse_thoughts(text, max_thoughts)
         result.reason += "ok"
