@@ -17,7 +17,9 @@ each goal is drawn (seeded): with probability ``--llm-share`` a parameter varian
 (FOLLOWER, then CRYSTALLIZED once a trace reaches the crystallization threshold). Each goal runs in
 a fresh directory holding its input files, which is removed afterwards.
 
-Recorded every 100 goals: RSS (VmRSS), open file descriptors, threads, the event log's size and
+The model server runs in a child process (its request log is not the kernel's memory); goals
+run in one of 20 working directories (recreated empty for each goal), as a user works in a
+handful of projects. Recorded every 100 goals: RSS (VmRSS), open file descriptors, threads, the event log's size and
 the number of indexed traces; per goal: wall time and mode. Bounds checked at the end (after a
 warm-up of the first 10 % of goals): RSS grows by at most 64 MiB, open descriptors by at most 8,
 and the replay p50 of the last window is at most 1.5x the first window's.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -48,6 +51,22 @@ LLMOS_BIN = str(Path(sys.executable).parent / "llmos")
 RSS_BOUND_MIB = 64.0
 FD_BOUND = 8
 LATENCY_RATIO_BOUND = 1.5
+
+
+def serve(queue, stop) -> None:
+    """The scripted model server (the savings bench's model), in a child process."""
+    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_savings import Model, tasks, workload
+
+    from llmos_tui.devtools.scripted_server import ScriptedServer
+
+    server = ScriptedServer([Model(workload(), tasks())] * 1_000_000)
+    server.start()
+    queue.put(server.env())
+    stop.wait()
+    queue.put(server.main_request_count)
+    server.stop()
 
 
 def proc_status() -> dict[str, float]:
@@ -78,8 +97,6 @@ def main() -> None:
     args = parser.parse_args()
     window = args.window or max(50, args.goals // 20)
 
-    from llmos_tui.devtools.scripted_server import ScriptedServer
-
     goals = workload()
     table = tasks()
     base_goals = [g for g in goals if g.kind == "novel"]
@@ -87,11 +104,16 @@ def main() -> None:
     llm_goals = [g for g in goals if g.kind in ("variant", "near_miss")]
     rnd = random.Random(args.seed)
     base = Path(tempfile.mkdtemp(prefix="llmos-soak-"))
-    server = ScriptedServer([Model(goals, table)] * 1_000_000)
+    # The model server runs in its own process: it keeps a log of every request (tens of kB
+    # each), which must not count as the kernel's memory.
+    ctx = multiprocessing.get_context("spawn")
+    queue, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=serve, args=(queue, stop), daemon=True)
     server.start()
+    server_env = queue.get(timeout=60)
     for key in [k for k in os.environ if k.startswith(("ANTHROPIC_", "LLMOS_", "CLAUDE_"))]:
         del os.environ[key]
-    os.environ.update(server.env(), HOME=str(base / "home"), CLAUDE_CONFIG_DIR=str(base / "claude"))
+    os.environ.update(server_env, HOME=str(base / "home"), CLAUDE_CONFIG_DIR=str(base / "claude"))
     samples: list[dict[str, float]] = []
     per_goal: list[tuple[int, str, float]] = []
     cli: list[tuple[int, float, str]] = []
@@ -104,7 +126,8 @@ def main() -> None:
         last_error: list[str] = [""]
 
         def run(goal, n: int) -> tuple[str, float, bool]:
-            cwd = base / f"cwd-{n}"
+            cwd = base / f"project-{n % 20}"  # a handful of working directories, as a user has
+            shutil.rmtree(cwd, ignore_errors=True)
             cwd.mkdir()
             table[goal.task].inputs(goal.params, cwd)
             start = time.perf_counter()
@@ -148,8 +171,12 @@ def main() -> None:
                 shutil.rmtree(cwd, ignore_errors=True)
         total_s = time.perf_counter() - started
     finally:
-        server.stop()
-        llm_requests = server.main_request_count
+        stop.set()
+        try:
+            llm_requests = queue.get(timeout=30)
+        except Exception:  # noqa: BLE001 - the count is informative only
+            llm_requests = -1
+        server.join(timeout=30)
         shutil.rmtree(base, ignore_errors=True)
 
     # ---- analysis ----
@@ -178,6 +205,8 @@ def main() -> None:
                            "all_p99_ms": round(pct([ms for _n, m, ms in per_goal if m in ("FOLLOWER", "CRYSTALLIZED")], 0.99), 1)},
         "llm_runs_p50_ms": round(statistics.median([ms for _n, m, ms in per_goal if m in ("LEARNER", "MIXED")] or [0]), 1),
         "cli_samples_ms": [{"goal": n, "wall_ms": round(ms, 1), "mode": m} for n, ms, m in cli],
+        "windows": [{k: round(v, 1) if isinstance(v, float) else v for k, v in w.items()} for w in windows],
+        "memory": [{"goal": s["goal"], "rss_mib": round(s["rss_mib"], 1), "fds": s["fds"]} for s in samples[::10]],
     }
     ratio = windows[-1]["p50_ms"] / windows[0]["p50_ms"] if windows else 1.0
     result["checks"] = {
@@ -202,7 +231,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(json.dumps({k: v for k, v in result.items() if k != "cli_samples_ms"}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("cli_samples_ms", "windows", "memory")}, indent=2))
 
 
 if __name__ == "__main__":
