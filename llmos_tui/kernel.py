@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
+from .execution.hooks import BUDGET_RULE
 from .exitcodes import ExitCode
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
@@ -562,7 +563,7 @@ class LLMOS:
         """A full LLM session (LEARNER), or a reduced one guided by a similar trace (MIXED)."""
         import asyncio
 
-        from .execution.llm_sdk import SessionRequest, require_llm, run_session
+        from .execution.llm_sdk import SessionMeter, SessionRequest, budget_hook, require_llm, run_session
         from .execution.tool_search import is_own_tool
 
         require_llm()
@@ -570,6 +571,8 @@ class LLMOS:
         adj = self._adjustments()
         adapted = self.agents_for(opts.project).adapt(opts.agent, goal, adj, self._traces_for(decision))
         hooks = self._policy_hooks(cwd)
+        meter = SessionMeter()
+        hooks.add_pre(budget_hook(meter, self.economy.balance))
         if self.config.memory.inject:
             from .memory.inject import memory_prompt_hook
 
@@ -644,7 +647,8 @@ class LLMOS:
                                  mcp_servers=dict(tooling.mcp_servers) if tooling else {},
                                  allowed_tools=list(tooling.allowed_tools) if tooling else [],
                                  disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
-                                 post_tool_output=tooling.post_tool_output if tooling else None)
+                                 post_tool_output=tooling.post_tool_output if tooling else None,
+                                 meter=meter)
         outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
                                           assume_yes=opts.assume_yes))
         if tooling is not None:
@@ -658,12 +662,20 @@ class LLMOS:
                            output=outcome.text, error=outcome.error, decision=decision,
                            tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded])
         for blocked in outcome.blocked:
+            label = "stopped by the budget" if blocked["rule"] == BUDGET_RULE else "blocked by policy"
             recorded.append({"name": blocked["name"], "input": blocked["input"], "tool_use_id": blocked["tool_use_id"],
-                             "result": {"is_error": True, "summary": f"blocked by policy: {blocked['reason']}",
+                             "result": {"is_error": True, "summary": f"{label}: {blocked['reason']}",
                                         "exit_code": None, "decision": "deny", "rule": blocked["rule"]}})
             result.tool_calls.append({"name": blocked["name"], "input": blocked["input"], "is_error": True,
-                                      "decision": "deny", "summary": f"blocked by policy: {blocked['reason']}"})
-        if outcome.blocked:
+                                      "decision": "deny", "rule": blocked["rule"],
+                                      "summary": f"{label}: {blocked['reason']}"})
+        over_budget = [b for b in outcome.blocked if b["rule"] == BUDGET_RULE]
+        if over_budget:
+            # The budget hook denied the rest of the run's tool calls (execution/llm_sdk.budget_hook).
+            result.success = False
+            result.error = f"the budget ran out during the run: {over_budget[0]['reason']}"
+            result.exit_code = int(ExitCode.BUDGET_EXHAUSTED)
+        elif outcome.blocked:
             # The model may carry on and claim success; the goal was not done as asked.
             result.success = False
             reasons = "; ".join(sorted({b["reason"] for b in outcome.blocked}))
@@ -713,7 +725,7 @@ class LLMOS:
     def _emotion(self, result: RunResult) -> dict[str, Any]:
         if not self.config.sentience.enabled:
             return {}
-        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny")
+        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") != BUDGET_RULE)
         return self.sentience.emotion_snapshot("success" if result.success else "failure", None,
                                                success=result.success, policy_denials=denials,
                                                cost_usd=result.cost_usd)
@@ -732,13 +744,15 @@ class LLMOS:
         return out
 
     def _after_run(self, result: RunResult) -> None:
-        """Fire the sentience triggers of a finished run (not for usage, budget or cancelled runs)."""
-        if not self.config.sentience.enabled or result.exit_code in (ExitCode.USAGE, ExitCode.BUDGET_EXHAUSTED,
-                                                                        ExitCode.NO_LLM):
+        """Fire the sentience triggers of a finished run (not for usage errors, cancelled runs, or
+        runs refused before any request for want of budget or an LLM)."""
+        if not self.config.sentience.enabled or result.exit_code in (ExitCode.USAGE, ExitCode.NO_LLM):
+            return
+        if result.exit_code == ExitCode.BUDGET_EXHAUSTED and not result.cost_usd:
             return
         if result.error == "cancelled by the user" or result.mode == "ADAPTATION":
             return
-        denials = [c for c in result.tool_calls if c.get("decision") == "deny"]
+        denials = [c for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") != BUDGET_RULE]
         asks = sum(1 for c in result.tool_calls if str(c.get("decision", "")).startswith("ask"))
         novel = result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
         self.sentience.after_run(result.goal, mode=result.mode, success=result.success, cost_usd=result.cost_usd,

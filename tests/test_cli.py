@@ -124,3 +124,16 @@ def test_economy_reports_budget(tmp_path: Path) -> None:
     proc = llmos("economy", "--json", "--workspace", str(tmp_path / "ws"))
     data = json.loads(proc.stdout)
     assert proc.returncode == 0 and data["budget_usd"] == 10.0 and data["spent_usd"] == 0.0
+
+
+def test_command_groups_load_on_demand_with_the_root_options() -> None:
+    """Groups are imported when invoked (cli/_lazy.py) and look as they did under the root app:
+    no shell-completion options, and a mistyped group name gets a suggestion."""
+    for group in ("traces", "sentience", "inbox"):
+        proc = subprocess.run([sys.executable, "-m", "llmos_tui", group, "--help"], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0 and "Usage" in proc.stdout, proc.stderr
+        assert "completion" not in proc.stdout, proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "trace", "list"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "traces" in proc.stderr

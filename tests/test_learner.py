@@ -88,6 +88,35 @@ def test_budget_exhausted_refuses_before_any_request(llm_env: ScriptedServer, tm
     assert llm_env.request_count == 0
 
 
+def test_a_run_that_spends_its_budget_gets_no_more_tool_calls(llm_env: ScriptedServer, tmp_path: Path) -> None:
+    """The budget PreToolUse hook: the balance ($0.02) allows the run to start (per-run estimate
+    $0.001), but one request of this session already costs more (about 12k input tokens). Once the
+    session's running cost has used up the balance, tool calls are denied; the run ends with
+    exit 4, charged what the server reported, and a budget denial is not a safety violation."""
+    work = tmp_path / "work"
+    work.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "config.yaml").write_text("budget_usd: 0.02\nexecution:\n  per_run_estimate_usd: 0.001\n")
+    llm_env.add_turns(tool_turn("Write", {"file_path": str(work / "a.txt"), "content": "a\n"}),
+                      tool_turn("Write", {"file_path": str(work / "b.txt"), "content": "b\n"}),
+                      text_turn("Done."), text_turn("Done."))
+    proc = run_llmos("--headless", "run", "Write two files", "--json", "--workspace", str(ws), "--cwd", str(work))
+    assert proc.returncode == ExitCode.BUDGET_EXHAUSTED, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["success"] is False and "budget ran out during the run" in data["error"]
+    assert not (work / "b.txt").exists()
+    stopped = [c for c in data["tool_calls"] if c["decision"] == "deny"]
+    assert stopped and all(c["rule"] == "economy.budget" for c in stopped)
+    assert data["cost_usd"] > 0.02
+    economy = json.loads((ws / "state" / "economy.json").read_text())
+    assert abs(economy["spent_usd"] - data["cost_usd"]) < 1e-9
+    state = json.loads(subprocess.run([sys.executable, "-m", "llmos_tui", "sentience", "--json", "--workspace", str(ws)],
+                                      capture_output=True, text=True, env=dict(os.environ), timeout=60).stdout)
+    fired = [t["type"] for t in state["recent_triggers"]]
+    assert "task_failure" in fired and "safety_violation" not in fired, fired
+
+
 def test_server_errors_are_a_clean_failure_and_charge_nothing(llm_env: ScriptedServer, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from llmos_tui.devtools.scripted_server import error_turn

@@ -40,6 +40,7 @@ def load_command(name: str, ref: str) -> Any:
     module_name, _, attribute = ref.partition(":")
     target = getattr(importlib.import_module(module_name, __package__), attribute)
     if isinstance(target, typer.Typer):
+        target._add_completion = False   # as under the root app (add_completion=False)
         command = typer.main.get_command(target)
     else:
         single = typer.Typer()

@@ -16,6 +16,7 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
+BUDGET_RULE = "economy.budget"   # the rule of a call denied because the run's budget ran out (not a safety matter)
 
 
 @dataclass(frozen=True)

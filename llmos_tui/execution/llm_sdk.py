@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from ..errors import NO_LLM_HINT, NoLLMConfigured
 from ..runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
-from .hooks import HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
+from .hooks import BUDGET_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
 
 from .hooks import Confirm  # noqa: E402 - one definition, shared
 
@@ -57,6 +57,46 @@ class SessionRequest:
     agents: dict[str, Any] | None = None
     # Called from PostToolUse with (tool name, input, response); a list replaces an MCP tool's output.
     post_tool_output: Callable[[str, dict[str, Any], Any], Any] | None = None
+    # Running cost of this session's requests as they stream in (the budget hook reads it).
+    meter: "SessionMeter | None" = None
+
+
+class SessionMeter:
+    """What a session has spent so far, from the usage of each model message as it arrives
+    (priced with ``orchestrator.price``; the exact cost comes with the ``ResultMessage``). One
+    API message can reach us as several SDK messages (one per content block): each message id is
+    counted once. Sub-agents' messages count too."""
+
+    def __init__(self) -> None:
+        self.cost_usd = 0.0
+        self.requests = 0
+        self._seen: set[str] = set()
+
+    def add(self, message_id: str | None, model: str, usage: dict[str, Any] | None) -> None:
+        if not usage or not message_id or message_id in self._seen:
+            return
+        from .orchestrator import price
+
+        self._seen.add(message_id)
+        tokens_in, tokens_out = _usage_tokens(usage)
+        self.cost_usd += price(model or "", tokens_in, tokens_out)
+        self.requests += 1
+
+
+def budget_hook(meter: SessionMeter, balance: Callable[[], float]) -> Callable[..., HookVerdict | None]:
+    """A PreToolUse hook that denies every further tool call once this session's running cost
+    has used up the economy's balance (``balance()``, read at each call: other processes spend
+    too). The session then ends with what it has; its real cost is charged as usual."""
+
+    def hook(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict | None:
+        left = balance() - meter.cost_usd
+        if left <= 0:
+            return HookVerdict("deny", f"the budget ran out during this run (about ${meter.cost_usd:.4f} spent "
+                                       f"by it so far; balance ${left:.4f}); no more tool calls",
+                               BUDGET_RULE)
+        return None
+
+    return hook
 
 
 @dataclass
@@ -237,6 +277,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                     streamed = True
                     emit(TextDelta(delta["text"]))
         elif isinstance(message, AssistantMessage):
+            if req.meter is not None:
+                req.meter.add(message.message_id, message.model, message.usage)
             if message.parent_tool_use_id:
                 return
             message_ids.add(message.message_id or f"m{len(message_ids)}")
