@@ -396,7 +396,9 @@ def test_command_line_serves_logs_and_stops_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    # One line per request, written when its answer is done: in the order they finished, which
+    # under load need not be the order they arrived; every request is there by the time it stops.
+    entries = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda e: e["seq"])
     assert [e["outcome"] for e in entries] == ["text", "tool_use", "exhausted"]
     assert entries[1]["raw"]["messages"] == USER and entries[0]["input_tokens"] > 0
     assert "3 main request(s)" in proc.stderr.read()

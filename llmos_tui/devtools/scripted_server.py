@@ -601,7 +601,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.owner = owner
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self._conn_lock = threading.Lock()
+        self._conn_lock = threading.Condition()
         self._connections: set[socket.socket] = set()
         super().__init__(address, _Handler)
 
@@ -613,6 +613,12 @@ class _HTTPServer(ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._connections.discard(request)
+                self._conn_lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every handler thread has finished (its request logged); False on time-out."""
+        with self._conn_lock:
+            return self._conn_lock.wait_for(lambda: not self._connections, timeout)
 
     def close_connections(self) -> None:
         with self._conn_lock:
@@ -692,6 +698,9 @@ class ScriptedServer:
         self._stopping.set()
         httpd.shutdown()
         httpd.close_connections()
+        # Handler threads are daemons: let the ones still finishing a request (writing its log
+        # record, calling on_request) end before the process may exit.
+        httpd.wait_idle(5.0)
         httpd.server_close()
         if thread is not None:
             thread.join(timeout=5)
