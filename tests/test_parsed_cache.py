@@ -121,3 +121,19 @@ def test_the_cache_keeps_the_most_recent_traces(tmp_path: Path, monkeypatch: pyt
     cache.flush()
     again = parsed_cache.ParsedTraceCache(tmp_path)
     assert [again.get(f"text {n}") is not None for n in range(5)] == [False, False, True, True, True]
+
+
+def test_a_trace_rewritten_after_every_replay_keeps_one_entry(tmp_path: Path) -> None:
+    import pickle
+
+    cache = parsed_cache.ParsedTraceCache(tmp_path)
+    trace = hello_trace()
+    for uses in range(10):
+        trace.usage_count = uses
+        cache.put(f"version {uses}", trace)
+    cache.flush()
+    again = parsed_cache.ParsedTraceCache(tmp_path)
+    assert again.get("version 9").usage_count == 9
+    assert all(again.get(f"version {n}") is None for n in range(9))
+    with open(tmp_path / parsed_cache.NAME, "rb") as handle:
+        assert list(pickle.load(handle)["traces"]) == [trace.id]

@@ -10,7 +10,7 @@ parsed (and validated) as always.
 Only our own, private file is read (``state/``, owned by the current user, not writable by
 others, the same rules as ``prepared_cache``); anything unexpected and the cache is ignored,
 never an error, and so is a cache written by another version of the trace model (a stamp of
-``traces.py``). It holds the :data:`KEEP` most recently written traces. Written without fsync
+``traces.py``). It holds the last version of the :data:`KEEP` most recently used traces. Written without fsync
 (atomic rename only): it is a cache, and a lost or empty file is simply rebuilt.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from ..atomic import atomic_write_bytes
 
-FORMAT = 1
+FORMAT = 2
 NAME = "parsed-traces.pickle"
 KEEP = 256
 
@@ -44,62 +44,77 @@ def text_key(text: str) -> str:
 
 
 class ParsedTraceCache:
+    """One entry per trace id (the version last written or read): a trace rewritten after every
+    replay replaces its entry instead of piling up versions."""
+
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / NAME
-        self._entries: dict[str, bytes] | None = None   # key -> pickled Trace, oldest first
+        self._by_id: dict[str, tuple[str, bytes]] | None = None   # trace id -> (text key, pickled Trace), oldest first
+        self._by_key: dict[str, str] = {}                          # text key -> trace id
         self._dirty = False
         self._lock = threading.Lock()   # the TUI runs goals in worker threads
 
-    def _load(self) -> dict[str, bytes]:
-        if self._entries is not None:
-            return self._entries
-        self._entries = {}
+    def _load(self) -> dict[str, tuple[str, bytes]]:
+        if self._by_id is not None:
+            return self._by_id
+        self._by_id, self._by_key = {}, {}
         try:
             st = os.stat(self.path)
             if st.st_uid != os.getuid() or st.st_mode & 0o022:
-                return self._entries
+                return self._by_id
             with open(self.path, "rb") as handle:
                 data = pickle.load(handle)
             if isinstance(data, dict) and data.get("stamp") == code_stamp() and isinstance(data.get("traces"), dict):
-                self._entries = {k: v for k, v in data["traces"].items()
-                                 if isinstance(k, str) and isinstance(v, bytes)}
+                for tid, entry in data["traces"].items():
+                    if isinstance(tid, str) and isinstance(entry, tuple) and len(entry) == 2 \
+                            and isinstance(entry[0], str) and isinstance(entry[1], bytes):
+                        self._by_id[tid] = entry
+                        self._by_key[entry[0]] = tid
         except Exception:  # noqa: BLE001 - a missing or broken cache is rebuilt, never an error
-            self._entries = {}
-        return self._entries
+            self._by_id, self._by_key = {}, {}
+        return self._by_id
 
     def get(self, text: str) -> Any:
         """The trace parsed from exactly ``text``, a fresh object (None when not cached)."""
+        key = text_key(text)
         with self._lock:
-            blob = self._load().get(text_key(text))
-        if blob is None:
+            by_id = self._load()
+            tid = self._by_key.get(key)
+            entry = by_id.get(tid) if tid is not None else None
+        if entry is None or entry[0] != key:
             return None
         from .traces import Trace
 
         try:
-            trace = pickle.loads(blob)
+            trace = pickle.loads(entry[1])
         except Exception:  # noqa: BLE001
             return None
-        return trace if isinstance(trace, Trace) else None
+        return trace if isinstance(trace, Trace) and trace.id == tid else None
 
     def put(self, text: str, trace: Any) -> None:
         """Remember that ``text`` parses to ``trace`` (written by :meth:`flush`)."""
         blob = pickle.dumps(trace, protocol=pickle.HIGHEST_PROTOCOL)   # a snapshot: callers mutate traces
         key = text_key(text)
+        tid = str(trace.id)
         with self._lock:
-            entries = self._load()
-            entries.pop(key, None)
-            entries[key] = blob
-            while len(entries) > KEEP:
-                del entries[next(iter(entries))]
+            by_id = self._load()
+            old = by_id.pop(tid, None)
+            if old is not None:
+                self._by_key.pop(old[0], None)
+            by_id[tid] = (key, blob)
+            self._by_key[key] = tid
+            while len(by_id) > KEEP:
+                oldest = next(iter(by_id))
+                self._by_key.pop(by_id.pop(oldest)[0], None)
             self._dirty = True
 
     def flush(self) -> None:
         """Write the cache if it changed; never raises."""
         with self._lock:
-            if not self._dirty or self._entries is None:
+            if not self._dirty or self._by_id is None:
                 return
             self._dirty = False
-            payload = pickle.dumps({"stamp": code_stamp(), "traces": dict(self._entries)},
+            payload = pickle.dumps({"stamp": code_stamp(), "traces": dict(self._by_id)},
                                    protocol=pickle.HIGHEST_PROTOCOL)
         try:
             atomic_write_bytes(self.path, payload, mode=0o600, durable=False)
