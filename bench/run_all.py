@@ -51,6 +51,7 @@ BENCHES: list[tuple[str, str, list[str] | None, list[str] | None]] = [
      [PY, "bench/bench_tui_paint.py", "--runs", "5", "--traces", "10000"]),
     ("savings", "Token savings, LEARNER-only vs AUTO (issue 5)", None, [PY, "bench/bench_savings.py", "--quiet"]),
     ("soak", "Soak: 10,000 goals (issue 11)", None, [PY, "bench/bench_soak.py"]),
+    ("follower-memory", "Memory of repeated FOLLOWER hits (issue 11)", None, [PY, "bench/bench_follower_memory.py"]),
 ]
 
 
