@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from llmos_tui.execution.bench_policy import load_corpus, run_bench_policy, substitute  # noqa: E402
-from llmos_tui.execution.policy import PolicyEngine  # noqa: E402
+from llmos_tui.execution.policy.bench import load_corpus, run_bench_policy, substitute  # noqa: E402
+from llmos_tui.execution.policy.engine import PolicyEngine  # noqa: E402
 
 DEFAULT_CORPORA = [REPO / "tests" / "data" / "policy-corpus.json", REPO.parent / "shared" / "data" / "policy-dev.json"]
 

@@ -39,10 +39,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from llmos_tui.execution.executors import ToolExecutor  # noqa: E402
-from llmos_tui.execution.hooks import HookRegistry, HookVerdict  # noqa: E402
-from llmos_tui.execution.policy import PolicyEngine  # noqa: E402
-from llmos_tui.execution.replay import replay  # noqa: E402
+from llmos_tui.execution.replay.executors import ToolExecutor  # noqa: E402
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict  # noqa: E402
+from llmos_tui.execution.policy.engine import PolicyEngine  # noqa: E402
+from llmos_tui.execution.replay.engine import replay  # noqa: E402
 from llmos_tui.learning.traces import ToolCall, reroot  # noqa: E402
 from llmos_tui.observability.events import EventLog  # noqa: E402
 

@@ -31,9 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, canonical_json, text_turn, tool_turn  # noqa: E402
-from llmos_tui.execution.executors import ToolExecutor  # noqa: E402
-from llmos_tui.execution.hooks import HookRegistry, HookVerdict, ToolOutcome  # noqa: E402
-from llmos_tui.execution.tool_search import ToolRegistry, session_tooling  # noqa: E402
+from llmos_tui.execution.replay.executors import ToolExecutor  # noqa: E402
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict, ToolOutcome  # noqa: E402
+from llmos_tui.execution.llm.tool_search import ToolRegistry, session_tooling  # noqa: E402
 
 CORE = ["Read", "Write", "Edit", "MultiEdit", "Bash", "Glob", "Grep"]
 VERBS = ["convert", "summarize", "archive", "resize", "validate", "deploy", "backup", "lint", "render", "export",

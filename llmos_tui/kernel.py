@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
-from .execution.hooks import BUDGET_RULE
+from .execution.replay.hooks import BUDGET_RULE
 from .exitcodes import ExitCode
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
@@ -64,7 +64,7 @@ class LLMOS:
         obs = config.observability
         self.events = EventLog(workspace.events_file, max_bytes=int(obs.max_file_mb * 1024 * 1024),
                                keep=obs.keep_files)
-        from .execution.economy import Economy
+        from .execution.llm.economy import Economy
 
         self.economy = Economy(workspace.economy_file, config.budget_usd)
         self._store = None
@@ -101,7 +101,7 @@ class LLMOS:
     @property
     def policy(self):
         if self._policy is None:
-            from .execution.policy import default_engine
+            from .execution.policy.engine import default_engine
 
             self._policy = default_engine(self.config, self.workspace)
         return self._policy
@@ -340,7 +340,7 @@ class LLMOS:
 
     # ---- FOLLOWER --------------------------------------------------------------------
     def _policy_hooks(self, cwd: Path):
-        from .execution.hooks import HookRegistry, HookVerdict
+        from .execution.replay.hooks import HookRegistry, HookVerdict
 
         hooks = HookRegistry()
         latent = self.latent_mode()
@@ -355,7 +355,7 @@ class LLMOS:
 
     def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                       confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any) -> RunResult:
-        from .execution.replay import Refusal, plan_substitution, replay
+        from .execution.replay.engine import Refusal, plan_substitution, replay
         from .learning.slots import extract_slots
 
         info = decision.to_dict()
@@ -392,7 +392,7 @@ class LLMOS:
 
     def _executor(self, cwd: Path, opts: RunOptions, emit: EventSink,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None, *, hooks: Any = None):
-        from .execution.executors import ToolExecutor
+        from .execution.replay.executors import ToolExecutor
 
         return ToolExecutor(cwd, hooks if hooks is not None else self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
                             allow_network=self.config.execution.allow_network, confirm=confirm,
@@ -418,7 +418,7 @@ class LLMOS:
     def _run_crystallized(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink,
                           cancel: CancelToken | None, confirm: Callable[[str, dict[str, Any], str], bool] | None,
                           decision: Any) -> RunResult:
-        from .execution.crystallized import ToolError, load_tool, run_tool
+        from .execution.replay.crystallized import ToolError, load_tool, run_tool
         from .learning.slots import extract_slots
 
         info = decision.to_dict()
@@ -486,8 +486,8 @@ class LLMOS:
         """Plan (one call), run each sub-goal through the same mode selection, synthesize (one call)."""
         import dataclasses
 
-        from .execution.llm_sdk import require_llm
-        from .execution.orchestrator import (available_agents, plan_goal, run_plan, summary_text, synthesize,
+        from .execution.llm.session import require_llm
+        from .execution.llm.orchestrator import (available_agents, plan_goal, run_plan, summary_text, synthesize,
                                              trace_calls)
 
         require_llm()
@@ -563,8 +563,8 @@ class LLMOS:
         """A full LLM session (LEARNER), or a reduced one guided by a similar trace (MIXED)."""
         import asyncio
 
-        from .execution.llm_sdk import SessionMeter, SessionRequest, budget_hook, require_llm, run_session
-        from .execution.tool_search import is_own_tool
+        from .execution.llm.session import SessionMeter, SessionRequest, budget_hook, require_llm, run_session
+        from .execution.llm.tool_search import is_own_tool
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
@@ -621,7 +621,7 @@ class LLMOS:
                 system_append += "\n\n" + text
         tooling = None
         if mode == "LEARNER" and self.config.execution.enable_tool_search:
-            from .execution.tool_search import ToolRegistry, session_tooling
+            from .execution.llm.tool_search import ToolRegistry, session_tooling
 
             registry = ToolRegistry.for_workspace(self.workspace, self.visible_volumes())
             tooling = session_tooling(registry, tools, model=adapted.model, enabled=True,
@@ -633,7 +633,7 @@ class LLMOS:
         subagents = None
         if opts.nested:
             # An orchestrated sub-goal may delegate: the markdown agents become SDK AgentDefinitions.
-            from .execution.orchestrator import agent_definitions, available_agents
+            from .execution.llm.orchestrator import agent_definitions, available_agents
 
             subagents = agent_definitions(available_agents(self.workspace.agents_dir)[0]) or None
             if subagents and "Agent" not in tools:

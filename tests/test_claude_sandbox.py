@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
-from llmos_tui.execution.cli_sandbox import CLAUDE_SANDBOX, claude_sandbox_env, claude_sandbox_settings
+from llmos_tui.execution.sandbox.claude import CLAUDE_SANDBOX, claude_sandbox_env, claude_sandbox_settings
 from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
 BWRAP = "/opt/bwrap-bin/bwrap"
@@ -55,7 +55,7 @@ def test_the_bundled_bwrap_folder_goes_first_on_the_cli_path() -> None:
 
 
 def _usable() -> str | None:
-    from llmos_tui.execution.sandbox import available_backends
+    from llmos_tui.execution.sandbox.core import available_backends
 
     if shutil.which("socat") is None:
         return "socat is not installed"
@@ -67,8 +67,8 @@ def _usable() -> str | None:
 @pytest.mark.llm
 @pytest.mark.skipif(_usable() is not None, reason=str(_usable()))
 def test_claude_codes_sandbox_stops_a_bash_write_outside_cwd(llm_env: ScriptedServer, tmp_path: Path) -> None:
-    from llmos_tui.execution.hooks import HookRegistry, HookVerdict
-    from llmos_tui.execution.llm_sdk import SessionRequest, run_session
+    from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
+    from llmos_tui.execution.llm.session import SessionRequest, run_session
     from llmos_tui.runs import Notice
 
     home = Path(os.environ["HOME"])
@@ -100,8 +100,8 @@ def test_claude_codes_sandbox_stops_a_bash_write_outside_cwd(llm_env: ScriptedSe
 @pytest.mark.skipif(_usable() is not None, reason=str(_usable()))
 def test_control_without_any_sandbox_the_write_escapes(llm_env: ScriptedServer, tmp_path: Path) -> None:
     """Proves the test above fails for the sandbox's reason: with execution.sandbox none, it escapes."""
-    from llmos_tui.execution.hooks import HookRegistry, HookVerdict
-    from llmos_tui.execution.llm_sdk import SessionRequest, run_session
+    from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
+    from llmos_tui.execution.llm.session import SessionRequest, run_session
 
     cwd, config_dir = tmp_path / "work", tmp_path / "claude"
     cwd.mkdir()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
-from llmos_tui.execution.cli_sandbox import sandboxed_cli_path
-from llmos_tui.execution.sandbox import available_backends
+from llmos_tui.execution.sandbox.claude import sandboxed_cli_path
+from llmos_tui.execution.sandbox.core import available_backends
 
 pytestmark = [pytest.mark.llm,
               pytest.mark.skipif("bubblewrap" not in available_backends(), reason="bubblewrap is not usable here")]

@@ -233,7 +233,7 @@ def test_workspace_agent_evolution_is_proposed_and_applied(ws) -> None:
 # ---- TeamCron and inheritance -------------------------------------------------------------------
 
 def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(ws, tmp_path: Path) -> None:
-    from llmos_tui.execution.crystallized import load_tool
+    from llmos_tui.execution.replay.crystallized import load_tool
     from llmos_tui.kernel import LLMOS, RunOptions
     from llmos_tui.volumes.volume import Volume, inheritance_chain, resolve_artifact
 

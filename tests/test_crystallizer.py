@@ -14,11 +14,11 @@ import pytest
 
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.evolution.crystallizer import Crystallizer, CrystallizationError, tool_name_for
-from llmos_tui.execution.crystallized import (ToolLoadError, ToolNotFound, find_tool_for_trace, list_tools,
+from llmos_tui.execution.replay.crystallized import (ToolLoadError, ToolNotFound, find_tool_for_trace, list_tools,
                                               load_tool, render_module, run_tool)
-from llmos_tui.execution.executors import ToolExecutor
-from llmos_tui.execution.hooks import HookRegistry, HookVerdict
-from llmos_tui.execution.policy import default_engine
+from llmos_tui.execution.replay.executors import ToolExecutor
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
+from llmos_tui.execution.policy.engine import default_engine
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace

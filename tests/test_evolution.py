@@ -142,7 +142,7 @@ def test_merge_applier_checks_identity_and_evidence(ws) -> None:
 
 
 def test_superseded_tool_versions_are_proposed_for_archiving(ws) -> None:
-    from llmos_tui.execution.crystallized import load_tool
+    from llmos_tui.execution.replay.crystallized import load_tool
 
     config = load_config(ws.root)
     store = TraceStore(ws)

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from llmos_tui.execution.executors import (SUPPORTED_TOOLS, ToolExecutor, check_input, expand_braces,
+from llmos_tui.execution.replay.executors import (SUPPORTED_TOOLS, ToolExecutor, check_input, expand_braces,
                                            scrubbed_env)
-from llmos_tui.execution.hooks import HookRegistry, HookVerdict, ToolOutcome
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict, ToolOutcome
 
 
 def _sandbox_backends() -> list[str]:
     try:
-        from llmos_tui.execution.sandbox import available_backends
+        from llmos_tui.execution.sandbox.core import available_backends
     except ImportError:
         return []
     return list(available_backends())
@@ -239,7 +239,7 @@ def test_write_outside_cwd_is_refused_even_if_hooks_allow(ex: ToolExecutor, work
 
 
 def test_policy_engine_as_pre_hook(work: Path, tmp_path: Path) -> None:
-    policy_mod = pytest.importorskip("llmos_tui.execution.policy")
+    policy_mod = pytest.importorskip("llmos_tui.execution.policy.engine")
     engine = policy_mod.PolicyEngine(workspace_root=None)
     hooks = HookRegistry()
     hooks.add_pre(lambda name, inp, tid: (lambda d: HookVerdict(d.decision, d.reason, d.rule))(

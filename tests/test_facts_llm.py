@@ -11,7 +11,7 @@ import pytest
 from llmos_tui.config import LLMOSConfig, load_config
 from llmos_tui.devtools.scripted_server import ScriptedServer, error_turn, text_turn
 from llmos_tui.errors import ConfigError
-from llmos_tui.execution.economy import Economy
+from llmos_tui.execution.llm.economy import Economy
 from llmos_tui.memory.facts import LLM_MAX_TOKENS, FactStore, extract_from_sessions, parse_llm_facts
 from llmos_tui.memory.sessions import SessionLog
 from llmos_tui.workspace import open_workspace

@@ -11,7 +11,7 @@ import pytest
 from llmos_tui.config import LLMOSConfig, load_config
 from llmos_tui.devtools.scripted_server import ScriptedServer, error_turn, text_turn
 from llmos_tui.errors import ConfigError
-from llmos_tui.execution.economy import Economy
+from llmos_tui.execution.llm.economy import Economy
 from llmos_tui.sentience.monologue import LLM_MAX_TOKENS, LLM_THOUGHT_CHARS, parse_thoughts
 from llmos_tui.sentience.runtime import SentienceRuntime
 from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, error_turn, text_turn, tool_turn
-from llmos_tui.execution.orchestrator import (CANCELLED, FAILED, NOT_STARTED, SKIPPED, SUCCEEDED, Plan, PlanError,
+from llmos_tui.execution.llm.orchestrator import (CANCELLED, FAILED, NOT_STARTED, SKIPPED, SUCCEEDED, Plan, PlanError,
                                               SubGoal, agent_definitions, available_agents, plan_goal, price,
                                               run_plan, summary_text, synthesize, trace_calls, validate_plan)
 from llmos_tui.exitcodes import ExitCode

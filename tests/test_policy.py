@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.errors import UsageError
-from llmos_tui.execution.bench_policy import run_bench_policy
-from llmos_tui.execution.policy import PolicyDecision, PolicyEngine, default_engine
+from llmos_tui.execution.policy.bench import run_bench_policy
+from llmos_tui.execution.policy.engine import PolicyDecision, PolicyEngine, default_engine
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "tests" / "data" / "policy-corpus.json"
@@ -71,7 +71,7 @@ def test_corpus_rules_cover_every_class(engine: PolicyEngine, cwd: Path) -> None
     """Each attack class of the issue is caught by its own rule, not by accident."""
     cases = json.loads(CORPUS.read_text())
     home = os.path.expanduser("~")
-    from llmos_tui.execution.bench_policy import substitute
+    from llmos_tui.execution.policy.bench import substitute
 
     rules = set()
     for case in cases:
@@ -293,7 +293,7 @@ def test_timeout_is_deny(cwd: Path) -> None:
 
 
 def test_internal_error_is_deny(engine: PolicyEngine, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmos_tui.execution import shell
+    from llmos_tui.execution.policy import shell
 
     def boom(self, script, **kw):
         raise KeyError("surprise")

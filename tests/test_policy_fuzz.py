@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmos_tui.execution.policy import PolicyDecision, PolicyEngine
+from llmos_tui.execution.policy.engine import PolicyDecision, PolicyEngine
 
 ENGINE = PolicyEngine()
 TOOLS = ["Bash", "Write", "Edit", "MultiEdit", "NotebookEdit", "Read", "Glob", "Grep", "LS", "WebFetch",

@@ -248,9 +248,9 @@ def sandbox_dirs(tmp_path: Path):
 
 
 def _executor(cwd: Path):
-    from llmos_tui.execution.executors import ToolExecutor
-    from llmos_tui.execution.hooks import HookRegistry, HookVerdict
-    from llmos_tui.execution.policy import PolicyEngine
+    from llmos_tui.execution.replay.executors import ToolExecutor
+    from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
+    from llmos_tui.execution.policy.engine import PolicyEngine
 
     engine = PolicyEngine()
     hooks = HookRegistry()

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from llmos_tui.execution.executors import ToolExecutor
-from llmos_tui.execution.hooks import HookRegistry, HookVerdict
-from llmos_tui.execution.replay import (Refusal, Substitution, command_path_problem, plan_substitution,
+from llmos_tui.execution.replay.executors import ToolExecutor
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
+from llmos_tui.execution.replay.engine import (Refusal, Substitution, command_path_problem, plan_substitution,
                                         replay)
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.traces import ToolCall, relativize
@@ -27,7 +27,7 @@ def allow_all(deny_tools: tuple[str, ...] = ()) -> HookRegistry:
 
 def policy_hooks(cwd: Path) -> HookRegistry:
     """The real policy engine as the pre-hook, as the kernel registers it."""
-    policy_mod = pytest.importorskip("llmos_tui.execution.policy")
+    policy_mod = pytest.importorskip("llmos_tui.execution.policy.engine")
     engine = policy_mod.PolicyEngine()
     hooks = HookRegistry()
     hooks.add_pre(lambda n, i, t: (lambda d: HookVerdict(d.decision, d.reason, d.rule))(engine.check(n, i, cwd)))
@@ -211,7 +211,7 @@ def test_with_the_policy_engine_only_an_overwrite_or_a_command_is_asked_again(tm
     search, so their pre-flight verdicts stand; a Write to a file an earlier step wrote is an
     overwrite now, judged again (in a cautious mode that is a question, and with nobody to ask
     the replay stops there, before writing)."""
-    policy_mod = pytest.importorskip("llmos_tui.execution.policy")
+    policy_mod = pytest.importorskip("llmos_tui.execution.policy.engine")
     target = fresh(tmp_path, "t")
     engine = policy_mod.PolicyEngine()
     asked: list[tuple[str, str]] = []

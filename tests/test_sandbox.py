@@ -21,9 +21,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmos_tui.execution import sandbox
-from llmos_tui.execution.policy import PolicyEngine
-from llmos_tui.execution.sandbox import SandboxUnavailable, available_backends, carve, run_sandboxed
+from llmos_tui.execution.sandbox import core as sandbox
+from llmos_tui.execution.policy.engine import PolicyEngine
+from llmos_tui.execution.sandbox.core import SandboxUnavailable, available_backends, carve, run_sandboxed
 
 BACKENDS = available_backends()
 needs_sandbox = pytest.mark.skipif(not BACKENDS, reason="no OS sandbox works on this machine")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from llmos_tui.execution.paths import PathContext
-from llmos_tui.execution.policy import PolicyEngine
-from llmos_tui.execution.shell import Analyzer, ShellParseError, _brace_expand, decode_ansi_c, join_continuations
+from llmos_tui.execution.policy.paths import PathContext
+from llmos_tui.execution.policy.engine import PolicyEngine
+from llmos_tui.execution.policy.shell import Analyzer, ShellParseError, _brace_expand, decode_ansi_c, join_continuations
 
 
 @pytest.fixture
@@ -274,7 +274,7 @@ def _corpus_commands(expect: str, cwd: Path) -> list[str]:
     import json
     import os
 
-    from llmos_tui.execution.bench_policy import substitute
+    from llmos_tui.execution.policy.bench import substitute
 
     data = json.loads((Path(__file__).parent / "data" / "policy-corpus.json").read_text())
     return [substitute(c["input"], str(cwd), os.path.expanduser("~"))["command"] for c in data
@@ -307,7 +307,7 @@ def test_tree_sitter_crash_input_is_handled_in_a_subprocess() -> None:
     import subprocess
     import sys
 
-    code = ("from llmos_tui.execution.policy import PolicyEngine\nimport tempfile\ne = PolicyEngine()\n"
+    code = ("from llmos_tui.execution.policy.engine import PolicyEngine\nimport tempfile\ne = PolicyEngine()\n"
             "t = tempfile.mkdtemp()\nfor _ in range(300):\n"
             "    for c in ['{\\U00031860', 'x{\\U000f3a9dfc\\x11\\t\\U00093351\\U000628a4\\xab', 'echo {\\U0001F600}']:\n"
             "        e.check('Bash', {'command': c}, t)\nprint('ok')")

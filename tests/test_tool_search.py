@@ -17,10 +17,10 @@ import pytest
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.devtools.scripted_server import ScriptedServer, canonical_json, text_turn, tool_turn
 from llmos_tui.evolution.crystallizer import Crystallizer
-from llmos_tui.execution.executors import ToolExecutor
-from llmos_tui.execution.hooks import HookRegistry, HookVerdict, ToolOutcome
-from llmos_tui.execution.policy import default_engine
-from llmos_tui.execution.tool_search import (CLI_TOOL_SEARCH, MCP_PREFIX, ToolRegistry,
+from llmos_tui.execution.replay.executors import ToolExecutor
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict, ToolOutcome
+from llmos_tui.execution.policy.engine import default_engine
+from llmos_tui.execution.llm.tool_search import (CLI_TOOL_SEARCH, MCP_PREFIX, ToolRegistry,
                                              ToolRegistryError, ToolResult, is_own_tool, session_tooling)
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace

@@ -333,7 +333,7 @@ def _crystallize(ws, user: str, goal: str, *, status: str = "active") -> tuple[s
     """A tool as the crystallizer writes it (module + manifest), for a trace of ``user``."""
     from llmos_tui.atomic import atomic_write_json, atomic_write_text
     from llmos_tui.evolution.crystallizer import tool_name_for
-    from llmos_tui.execution.crystallized import render_module, sha256_bytes, tool_id
+    from llmos_tui.execution.replay.crystallized import render_module, sha256_bytes, tool_id
 
     trace = make_trace(goal, [ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": "print(1)"},
                                        {"is_error": False, "summary": "created", "files_created": ["calc.py"]})])
@@ -356,7 +356,7 @@ def _crystallize(ws, user: str, goal: str, *, status: str = "active") -> tuple[s
 
 
 def test_a_crystallized_tool_is_promoted_with_its_trace_and_loads_for_teammates(ws) -> None:
-    from llmos_tui.execution.crystallized import find_tool_for_trace, load_tool
+    from llmos_tui.execution.replay.crystallized import find_tool_for_trace, load_tool
 
     trace_id, ident = _crystallize(ws, "alice", "Create a Python calculator")
     res = Promoter(ws).promote("tools", ident, from_scope="users/alice", to_scope="teams/eng")

@@ -1,6 +1,6 @@
 """The edge policy: a standard-library subset of llmos's policy rules, stricter everywhere.
 
-llmos's policy engine (``llmos_tui/execution/policy.py``) parses shell with tree-sitter-bash and
+llmos's policy engine (``llmos_tui/execution/policy/engine.py``) parses shell with tree-sitter-bash and
 runs Bash under an OS sandbox (Landlock or bubblewrap). Neither is available on a small device,
 so this policy allows less, and fails closed (a parse error or an exception is a deny):
 

@@ -41,7 +41,7 @@ def bench_policy(
 ) -> None:
     """Run every case of a policy corpus through the policy engine."""
     from ..errors import LLMOSError
-    from ..execution.bench_policy import run_bench_policy
+    from ..execution.policy.bench import run_bench_policy
 
     try:
         report = run_bench_policy(corpus)

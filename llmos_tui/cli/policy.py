@@ -55,7 +55,7 @@ def policy_check(
 def _engine(workspace: Optional[Path]):
     """The engine for the configured workspace, without creating anything on disk."""
     from ..config import load_config
-    from ..execution.policy import PolicyEngine
+    from ..execution.policy.engine import PolicyEngine
     from ..workspace import Workspace, resolve_workspace_dir
 
     root = resolve_workspace_dir(workspace)

@@ -412,7 +412,7 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
     """Write the traces of ``volumes`` (optionally only ``trace_ids`` / one ``project``) and their
     active crystallized tools to ``dest`` (a ``.tar.gz``/``.tgz`` path, else a directory)."""
     from .. import __version__
-    from ..execution.crystallized import ToolError, list_tools, sha256_bytes
+    from ..execution.replay.crystallized import ToolError, list_tools, sha256_bytes
     from ..learning.traces import dump_trace, now_iso
 
     dest = Path(dest).expanduser()
@@ -520,7 +520,7 @@ class ImportReport:
 def _check_tool(ident: str, source_trace: str, module: bytes, meta: bytes, *, where: str) -> dict[str, Any]:
     """A crystallized tool's files checked as loading it would: the manifest agrees with the module,
     the module is exactly what the crystallizer generates from its data. Returns the manifest."""
-    from ..execution.crystallized import GENERATOR_VERSION, ToolError, module_data, render_module, tool_id
+    from ..execution.replay.crystallized import GENERATOR_VERSION, ToolError, module_data, render_module, tool_id
 
     try:
         data = json.loads(meta.decode("utf-8"))
@@ -562,7 +562,7 @@ def _check_tool(ident: str, source_trace: str, module: bytes, meta: bytes, *, wh
 
 def _check_tool_matches_trace(module: bytes, trace: Any, *, where: str) -> None:
     """A tool runs its own copy of the trace's calls: it must be the same calls and slots."""
-    from ..execution.crystallized import module_data
+    from ..execution.replay.crystallized import module_data
 
     data = module_data(module.decode("utf-8"))
     if data["calls"] != json.loads(json.dumps([c.to_dict() for c in trace.calls])) or data["slots"] != trace.slots:
@@ -572,7 +572,7 @@ def _check_tool_matches_trace(module: bytes, trace: Any, *, where: str) -> None:
 def import_bundle(workspace: Any, store: Any, source: str | os.PathLike[str], *, volume: str,
                   on_conflict: str = "skip", expect_sha256: str | None = None) -> ImportReport:
     """Verify ``source`` completely, then add its traces and tools to ``volume`` (never overwriting)."""
-    from ..execution.crystallized import tools_dir
+    from ..execution.replay.crystallized import tools_dir
     from ..learning.store import check_volume
     from ..learning.traces import TraceFormatError, dump_trace, new_trace_id, parse_trace
 

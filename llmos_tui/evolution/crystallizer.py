@@ -15,7 +15,7 @@ Eligibility (:meth:`Crystallizer.eligibility`): a trace qualifies when
   ``crystallization_min_uses * 2**(k-1)`` more uses), so a tool that cannot be verified leaves a
   handful of rejected versions over hundreds of replays, not one every few uses.
 
-Generation (:meth:`Crystallizer.crystallize`): the module (see ``execution/crystallized.py`` for the
+Generation (:meth:`Crystallizer.crystallize`): the module (see ``execution/replay/crystallized.py`` for the
 format) is written atomically into the ``tools/`` folder of the trace's volume as
 ``<name>_v<N>.py`` with a ``<name>_v<N>.json`` manifest, ``N`` one above every version of that name
 there (never overwriting; the version is allocated under a lock). ``<name>`` is a slug of the goal
@@ -53,10 +53,10 @@ from typing import Any, Callable, Iterator
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..errors import LLMOSError
-from ..execution.crystallized import (MANIFEST_FORMAT, CrystallizedTool, ToolError, ToolFormatError, list_tools,
+from ..execution.replay.crystallized import (MANIFEST_FORMAT, CrystallizedTool, ToolError, ToolFormatError, list_tools,
                                       load_module, load_tool, parse_tool_id, read_manifest, render_module, run_module,
                                       sha256_bytes, tool_from_manifest, tool_id, tools_dir)
-from ..execution.executors import SUPPORTED_TOOLS
+from ..execution.replay.executors import SUPPORTED_TOOLS
 from ..learning.traces import Trace, now_iso
 
 log = logging.getLogger(__name__)
@@ -259,7 +259,7 @@ class Crystallizer:
 
     def verify(self, tool: CrystallizedTool) -> dict[str, Any]:
         """Run ``tool`` in a fresh temporary directory with its recorded slot values; a report."""
-        from ..execution.executors import ToolExecutor
+        from ..execution.replay.executors import ToolExecutor
 
         started = time.monotonic()
         report: dict[str, Any] = {"success": False, "reason": "", "refused": False, "steps": [],
@@ -327,8 +327,8 @@ class Crystallizer:
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _policy_hooks(self, cwd: Path) -> Any:
-        from ..execution.hooks import HookRegistry, HookVerdict
-        from ..execution.policy import default_engine
+        from ..execution.replay.hooks import HookRegistry, HookVerdict
+        from ..execution.policy.engine import default_engine
 
         engine = default_engine(self.config, self.workspace)
         hooks = HookRegistry()

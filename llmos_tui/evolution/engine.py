@@ -101,7 +101,7 @@ class EvolutionEngine:
     # ---- reading a volume -------------------------------------------------------------------------
     def snapshot(self, volume: Any) -> VolumeSnapshot:
         """The volume's traces, crystallized tools and agent names (read as ``self.identity``)."""
-        from ..execution.crystallized import list_tools
+        from ..execution.replay.crystallized import list_tools
 
         scope = volume.scope
         snap = VolumeSnapshot(scope=scope, now=self.now)

@@ -604,8 +604,8 @@ def _llm_candidate(kind: str, subject: str, text: str) -> FactCandidate | None:
 
 def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set[str], report: ExtractionReport,
                  on_warning: Callable[[str], None] | None) -> None:
-    from ..execution.economy import budgeted_call
-    from ..execution.llm_sdk import llm_configured
+    from ..execution.llm.economy import budgeted_call
+    from ..execution.llm.session import llm_configured
 
     if not llm_configured():
         report.llm_note = "no LLM is configured"

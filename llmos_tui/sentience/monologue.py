@@ -183,7 +183,7 @@ def parse_thoughts(text: str, max_thoughts: int) -> list[str]:
 def llm_thoughts(prompt: str, *, model: str, max_thoughts: int, budget_usd: float, economy_file: Path,
                  total_budget_usd: float, timeout_s: float = LLM_TIMEOUT_S) -> LLMThoughts:
     """One budgeted call for thoughts (see the module docstring). Never raises."""
-    from ..execution.economy import budgeted_call
+    from ..execution.llm.economy import budgeted_call
 
     answer = budgeted_call(model=model, system=_SYSTEM, prompt=prompt, max_tokens=LLM_MAX_TOKENS, timeout_s=timeout_s,
                            cap_usd=budget_usd, cap_key="sentience.monologue_llm_budget_usd",

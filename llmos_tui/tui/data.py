@@ -215,7 +215,7 @@ class ToolSource:
 
 def load_tool_source(kernel: Any, trace_id: str) -> ToolSource | None:
     """The crystallized tool made from a trace (its module source, read not imported), or None."""
-    from ..execution.crystallized import list_tools
+    from ..execution.replay.crystallized import list_tools
 
     entry = kernel.store.entry(trace_id)
     tools = list_tools(kernel.workspace, kernel.visible_volumes(), source_trace=trace_id)

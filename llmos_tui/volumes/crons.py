@@ -498,7 +498,7 @@ class Cron:
         self._submit(proposals, report)
 
     def _active_tool_of(self, scope: str, trace_id: str) -> str | None:
-        from ..execution.crystallized import list_tools
+        from ..execution.replay.crystallized import list_tools
 
         try:
             trace = self.store.get(trace_id)
@@ -780,13 +780,13 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     if not cron._review_changed:
         report.llm = {"skipped": "no finding changed in this cycle"}
         return
-    from ..execution.llm_sdk import llm_configured
+    from ..execution.llm.session import llm_configured
 
     if not llm_configured():
         report.llm = {"skipped": "no LLM configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"}
         return
-    from ..execution.economy import Economy
-    from ..execution.orchestrator import price
+    from ..execution.llm.economy import Economy
+    from ..execution.llm.orchestrator import price
 
     model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
     findings = "\n\n".join(cron._findings_text)[:12000]

@@ -128,12 +128,12 @@ def _manifest(files: dict[str, bytes]) -> dict[str, Any] | None:
 
 
 def is_crystallized(manifest: dict[str, Any]) -> bool:
-    """A manifest written by the crystallizer (``execution/crystallized.py``)."""
+    """A manifest written by the crystallizer (``execution/replay/crystallized.py``)."""
     return all(k in manifest for k in ("module", "source_trace", "sha256", "status", "name", "version"))
 
 
 def _crystallized_problem(files: dict[str, bytes], manifest: dict[str, Any]) -> str | None:
-    from ..execution.crystallized import ToolError, module_data, render_module, sha256_bytes
+    from ..execution.replay.crystallized import ToolError, module_data, render_module, sha256_bytes
 
     if sha256_bytes(files[".py"]) != manifest.get("sha256"):
         return "its module does not match the sha256 in its manifest (modified?)"
@@ -153,7 +153,7 @@ def _crystallized_problem(files: dict[str, bytes], manifest: dict[str, Any]) -> 
 def _rehome_tool(files: dict[str, bytes], manifest: dict[str, Any], *, new_trace: str, src_scope: str,
                  dst_scope: str, src_name: str) -> dict[str, bytes]:
     """The tool re-rendered for its promoted trace (same name, version, calls), with its manifest."""
-    from ..execution.crystallized import module_data, render_module, sha256_bytes
+    from ..execution.replay.crystallized import module_data, render_module, sha256_bytes
 
     data = module_data(files[".py"].decode("utf-8"))
     text = render_module(name=data["name"], version=data["version"], source_trace=new_trace, goal=data["goal"],

@@ -51,7 +51,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # Manifest keys that count use, not content: ignored by the fingerprint.
 VOLATILE_MANIFEST_KEYS = frozenset({"usage_count", "success_count", "failure_count", "last_used", "uses",
                                     "successes", "failures", "success_rate", "updated_at", "provenance",
-                                    # the crystallizer's lifecycle fields (execution/crystallized.py)
+                                    # the crystallizer's lifecycle fields (execution/replay/crystallized.py)
                                     "status", "status_reason", "status_changed_at", "history", "verification",
                                     "trace_usage_count", "trace_success_rate"})
 _reported: set[tuple[str, float]] = set()

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from .policy import PolicyEngine
+from ...errors import UsageError
+from .engine import PolicyEngine
 
 
 def load_corpus(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Mapping
 
-from ..errors import UsageError
+from ...errors import UsageError
 
 BACKENDS = ("bubblewrap", "landlock")
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
@@ -136,7 +136,7 @@ def unavailable_reasons() -> dict[str, str]:
 # --------------------------------------------------------------------------------------
 def secret_paths(cwd: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
     """Existing secret locations to hide from sandboxed commands (resolved, de-duplicated)."""
-    from .paths import HOME_SECRETS, SYSTEM_SECRETS, PathContext
+    from ..policy.paths import HOME_SECRETS, SYSTEM_SECRETS, PathContext
 
     ctx = PathContext.build(cwd or os.getcwd(), environ=dict(environ) if environ is not None else None)
     if environ is not None and os.environ.get("HOME") and os.path.realpath(os.environ["HOME"]) not in ctx.homes:
@@ -385,7 +385,7 @@ def run_sandboxed(command: str, cwd: str | os.PathLike[str], *, timeout_s: float
     workdir = os.path.realpath(os.fspath(cwd))
     if not os.path.isdir(workdir):
         raise UsageError(f"the working directory {workdir} does not exist")
-    from .paths import SYSTEM_DIRS, PathContext, within
+    from ..policy.paths import SYSTEM_DIRS, PathContext, within
 
     if workdir == "/" or any(within(workdir, d) for d in SYSTEM_DIRS):
         raise UsageError(f"refusing to run commands with the system folder {workdir} as working directory")

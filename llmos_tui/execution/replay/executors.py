@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..atomic import atomic_write_bytes
-from ..errors import UsageError
+from ...atomic import atomic_write_bytes
+from ...errors import UsageError
 from .hooks import HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
 log = logging.getLogger(__name__)
@@ -776,7 +776,7 @@ class ToolExecutor:
         env = scrubbed_env()
         before = snapshot_files(self.cwd)
         try:
-            from .sandbox import run_sandboxed
+            from ..sandbox.core import run_sandboxed
         except ImportError as exc:   # fail closed: never fall back silently
             raise _ToolError(f"the sandbox module cannot be loaded ({exc}); refusing to run the command") from None
         try:

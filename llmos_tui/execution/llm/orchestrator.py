@@ -31,9 +31,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from ..errors import LLMOSError
-from ..exitcodes import ExitCode
-from ..runs import CancelToken, RunResult
+from ...errors import LLMOSError
+from ...exitcodes import ExitCode
+from ...runs import CancelToken, RunResult
 
 #: Config ``execution.orchestrator_max_steps``: more sub-goals than this is a rejected plan.
 DEFAULT_MAX_STEPS = 8
@@ -217,7 +217,7 @@ class OrchestrationResult:
 
 def available_agents(agents_dir: Path) -> tuple[list[Any], list[str]]:
     """Every readable agent of ``agents/*.md`` (name order), and the problems of the others."""
-    from ..adaptation.agents import AgentFormatError, parse_agent
+    from ...adaptation.agents import AgentFormatError, parse_agent
 
     agents, problems = [], []
     try:
@@ -406,7 +406,7 @@ def _find_cycle(subgoals: list[SubGoal]) -> list[str]:
 
 def _call_llm(model: str, system: str, user: str, max_tokens: int, timeout_s: float) -> tuple[str, Usage]:
     """One Messages-API call with the anthropic SDK (base URL and key from the environment)."""
-    from .llm_sdk import require_llm
+    from .session import require_llm
 
     require_llm()
     import anthropic

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json, file_lock
-from ..errors import LowBatteryError
+from ...atomic import atomic_write_json, file_lock
+from ...errors import LowBatteryError
 
 MAX_LOG_ENTRIES = 10_000
 
@@ -122,8 +122,8 @@ def budgeted_call(*, model: str, system: str, prompt: str, max_tokens: int, time
     ``cap_key``) and the economy's balance; its real cost is charged to the economy under
     ``mode``. Never raises: every reason not to answer is a ``note`` (``what`` names the call in
     it: "the monologue call cannot be made: ...")."""
-    from ..errors import LLMOSError
-    from .llm_sdk import llm_configured
+    from ...errors import LLMOSError
+    from .session import llm_configured
     from .orchestrator import _call_llm, _describe_error, price
 
     if not llm_configured():

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import NO_LLM_HINT, NoLLMConfigured
-from ..runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
-from .hooks import BUDGET_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
+from ...errors import NO_LLM_HINT, NoLLMConfigured
+from ...runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
+from ..replay.hooks import BUDGET_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
 
-from .hooks import Confirm  # noqa: E402 - one definition, shared
+from ..replay.hooks import Confirm  # noqa: E402 - one definition, shared
 
 
 def llm_configured(environ: dict[str, str] | None = None) -> bool:
@@ -50,7 +50,7 @@ class SessionRequest:
     extra_env: dict[str, str] = field(default_factory=dict)
     sandbox: str = "auto"                      # execution.sandbox: auto | bubblewrap | landlock | none
     protected_paths: list[Path] = field(default_factory=list)
-    # Tool Search (execution/tool_search.py SessionTooling) and sub-agents (orchestrator.agent_definitions).
+    # Tool Search (execution/llm/tool_search.py SessionTooling) and sub-agents (orchestrator.agent_definitions).
     mcp_servers: dict[str, Any] = field(default_factory=dict)
     allowed_tools: list[str] = field(default_factory=list)
     disallowed_tools: list[str] = field(default_factory=list)
@@ -212,7 +212,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         return PermissionResultDeny(message=f"Blocked by llmos policy: {verdict.reason}")
 
     req.claude_config_dir.mkdir(parents=True, exist_ok=True)
-    from .cli_sandbox import claude_sandbox_env, claude_sandbox_settings, sandboxed_cli_path
+    from ..sandbox.claude import claude_sandbox_env, claude_sandbox_settings, sandboxed_cli_path
 
     cli_path, warning = sandboxed_cli_path(backend=req.sandbox, cwd=req.cwd, config_dir=req.claude_config_dir,
                                            protected=req.protected_paths)

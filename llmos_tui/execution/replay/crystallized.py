@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..errors import LLMOSError
-from ..runs import CancelToken, EventSink
-from .replay import ReplayResult
+from ...errors import LLMOSError
+from ...runs import CancelToken, EventSink
+from .engine import ReplayResult
 
 GENERATOR_VERSION = 1
 MANIFEST_FORMAT = 1
@@ -321,7 +321,7 @@ def render_module(*, name: str, version: int, source_trace: str, goal: str, slot
         "",
         f"def run({signature}):",
         '    """Run the calls in executor.cwd with these slot values; returns a ReplayResult."""',
-        "    from llmos_tui.execution.crystallized import run_calls",
+        "    from llmos_tui.execution.replay.crystallized import run_calls",
         "",
         f"    return run_calls(CALLS, SLOTS, {values}, executor, on_event=on_event, cancel=cancel)",
         "",
@@ -480,7 +480,7 @@ class _VerifiedSource(importlib.abc.SourceLoader):
 
 def _record_refusal(workspace: Any, tool: CrystallizedTool, reason: str) -> None:
     try:
-        from ..observability.events import EventLog
+        from ...observability.events import EventLog
 
         EventLog(workspace.events_file).record("TOOL_REFUSED", tool=tool.id, trace_id=tool.source_trace,
                                                reason=reason[:500], notify_user=True)
@@ -643,8 +643,8 @@ def run_calls(calls: list[Any], slots: Mapping[str, str], values: Mapping[str, A
     """What a crystallized module's ``run`` does: substitute the slot values that changed (the
     rules of ``replay.plan_substitution``; an unsafe value is refused before anything runs) and
     replay the calls in ``executor.cwd`` through ``executor``."""
-    from ..learning.traces import ToolCall
-    from .replay import Refusal, plan_substitution, replay
+    from ...learning.traces import ToolCall
+    from .engine import Refusal, plan_substitution, replay
 
     try:
         data = check_calls(calls)

@@ -2,7 +2,7 @@
 
 Every tool llmos knows is in a :class:`ToolRegistry`: Claude Code's built-ins, the active
 crystallized tools of the user's, team's and system volumes (``volumes/*/tools/<name>_v<N>.json``
-manifests, see ``execution/crystallized.py``) and plugins registered programmatically. Only the
+manifests, see ``execution/replay/crystallized.py``) and plugins registered programmatically. Only the
 core tools (the agent's own list) are offered up front; the rest is found on demand with
 ``mcp__llmos__search_tools`` (ranked by :meth:`ToolRegistry.search`: rapidfuzz over name,
 description and keywords, deterministic) and is then available for the rest of the session.
@@ -223,7 +223,7 @@ class ToolRegistry:
 
     def add_builtins(self, names: Iterable[str] | None = None) -> None:
         """Claude Code's built-ins. Those our executors run can also be offered through MCP."""
-        from .executors import SUPPORTED_TOOLS
+        from ..replay.executors import SUPPORTED_TOOLS
 
         for name in (list(names) if names is not None else list(BUILTIN_DESCRIPTIONS)):
             if name in self._tools:
@@ -235,7 +235,7 @@ class ToolRegistry:
 
     def add_crystallized(self, workspace: Any, volumes: Iterable[str]) -> list[str]:
         """The active crystallized tools of ``volumes`` (first volume wins a name). Returns problems."""
-        from .crystallized import ToolError, list_tools
+        from ..replay.crystallized import ToolError, list_tools
 
         problems: list[str] = []
         for volume in volumes:
@@ -357,7 +357,7 @@ class ToolRegistry:
 
 def builtin_schema(name: str) -> dict[str, Any]:
     """The input schema our executors accept for a built-in (types and required fields)."""
-    from .executors import _SCHEMAS
+    from ..replay.executors import _SCHEMAS
 
     if name not in _SCHEMAS:
         return {"type": "object", "properties": {}, "additionalProperties": True}
@@ -418,7 +418,7 @@ def crystallized_entry(workspace: Any, tool: Any) -> RegisteredTool:
     ident, volume = tool.id, tool.volume
 
     def run(tool_input: dict[str, Any], executor: Any) -> ToolResult:
-        from .crystallized import ToolError, load_tool, run_tool
+        from ..replay.crystallized import ToolError, load_tool, run_tool
 
         try:
             loaded = load_tool(workspace, ident, volumes=[volume])
@@ -530,7 +530,7 @@ class _SessionState:
 
     # ---- definitions -----------------------------------------------------------------
     def _definition(self, tool: RegisteredTool) -> dict[str, Any]:
-        from ..learning.tool_examples import with_examples
+        from ...learning.tool_examples import with_examples
 
         # Examples ride in the schema's standard ``examples`` keyword: the CLI sends an MCP tool's
         # inputSchema on unchanged (it has no field for the API's input_examples).
@@ -707,7 +707,7 @@ class _SessionExecutor:
         return verdict
 
     def execute(self, name: str, tool_input: Any, tool_use_id: str = "", *, verdict: Any = None) -> Any:
-        from ..runs import ToolCallFinished, ToolCallStarted
+        from ...runs import ToolCallFinished, ToolCallStarted
 
         self._n += 1
         tid = tool_use_id or f"{self._prefix}_{self._n}"

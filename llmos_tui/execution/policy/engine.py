@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal
 from .paths import PathContext
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import LLMOSConfig
-    from ..workspace import Workspace
+    from ...config import LLMOSConfig
+    from ...workspace import Workspace
 
 Decision = Literal["allow", "ask", "deny"]
 CAUTIOUS_MODES = frozenset({"CAUTIOUS", "RECOVERY"})

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..learning.traces import CWD_TOKEN, ToolCall, reroot
-from ..runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
+from ...learning.traces import CWD_TOKEN, ToolCall, reroot
+from ...runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
 from .executors import (PATH_FIELDS, SUPPORTED_TOOLS, WRITE_TOOLS, ExecOutcome, ToolExecutor, check_input,
                         input_paths, inside, resolve_path)
 from .hooks import HookVerdict

@@ -30,7 +30,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..atomic import atomic_write_text
+from ...atomic import atomic_write_text
 
 
 def bundled_cli() -> Path | None:
@@ -71,7 +71,7 @@ def sandboxed_cli_path(*, backend: str, cwd: Path, config_dir: Path, protected: 
     if backend == "landlock":
         return None, ("execution.sandbox is 'landlock', which confines our own executors; the LEARNER CLI "
                       "runs with policy checks only (use 'auto' or 'bubblewrap' to confine it too)")
-    from .sandbox import available_backends, bwrap_path
+    from .core import available_backends, bwrap_path
 
     bwrap = bwrap_path()
     cli = bundled_cli()
@@ -106,7 +106,7 @@ def _bundled_bwrap() -> str | None:
 
 
 def _bubblewrap_works() -> bool:
-    from .sandbox import available_backends
+    from .core import available_backends
 
     return "bubblewrap" in available_backends()
 
