@@ -586,13 +586,18 @@ class LLMOS:
             if is_own_tool(name):
                 return  # our MCP tools' underlying calls are captured by the executor's own hooks
             response = outcome.response
-            created: list[str] = list(getattr(outcome, "files_created", None) or [])
+            found: list[str] = list(getattr(outcome, "files_created", None) or [])
             if isinstance(response, dict) and response.get("type") == "create" and response.get("filePath"):
-                created_path = Path(str(response["filePath"]))
+                found.append(str(response["filePath"]))
+            created: list[str] = []
+            for raw in found:  # each file once, relative to the working directory when inside it
+                path = Path(raw)
                 try:
-                    created.append(created_path.resolve().relative_to(cwd).as_posix())
-                except ValueError:
-                    pass
+                    rel = (path if path.is_absolute() else cwd / path).resolve().relative_to(cwd).as_posix()
+                except (ValueError, OSError):
+                    rel = raw
+                if rel not in created:
+                    created.append(rel)
             recorded.append({"name": name, "input": tool_input, "tool_use_id": tid,
                              "result": {"is_error": outcome.is_error, "summary": outcome.summary,
                                         "exit_code": outcome.exit_code, "files_created": created,
@@ -619,31 +624,33 @@ class LLMOS:
             text = examples_prompt(by_tool)
             if text:
                 system_append += "\n\n" + text
-        tooling = None
-        if mode == "LEARNER" and self.config.execution.enable_tool_search:
-            from .execution.llm.tool_search import ToolRegistry, session_tooling
+        # One execution path: the agent's file and shell tools are llmos's MCP twins, run by our executor
+        # (policy + OS sandbox); LEARNER also gets the crystallized tools and plugins (Tool Search).
+        from .execution.llm.tool_search import ToolRegistry, session_tooling
 
-            registry = ToolRegistry.for_workspace(self.workspace, self.visible_volumes())
-            tooling = session_tooling(registry, tools, model=adapted.model, enabled=True,
-                                      threshold=self.config.execution.tool_search_threshold, on_event=emit,
-                                      executor_factory=lambda: self._executor(cwd, opts, emit, confirm, hooks=hooks))
-            tools = list(tooling.tools)
-            if tooling.system_text:
-                system_append += "\n\n" + tooling.system_text
+        registry = ToolRegistry.for_workspace(self.workspace, self.visible_volumes()) if mode == "LEARNER" \
+            else ToolRegistry()
+        tooling = session_tooling(registry, tools, model=adapted.model,
+                                  enabled=self.config.execution.enable_tool_search,
+                                  extras=mode == "LEARNER",
+                                  threshold=self.config.execution.tool_search_threshold, on_event=emit,
+                                  executor_factory=lambda: self._executor(cwd, opts, emit, confirm, hooks=hooks))
+        tools = list(tooling.tools)
+        if tooling.system_text:
+            system_append += "\n\n" + tooling.system_text
         subagents = None
         if opts.nested:
             # An orchestrated sub-goal may delegate: the markdown agents become SDK AgentDefinitions.
             from .execution.llm.orchestrator import agent_definitions, available_agents
 
-            subagents = agent_definitions(available_agents(self.workspace.agents_dir)[0]) or None
+            subagents = agent_definitions(available_agents(self.workspace.agents_dir)[0],
+                                          offered=tooling.twins) or None
             if subagents and "Agent" not in tools:
                 tools = [*tools, "Agent"]  # the CLI's delegation tool; its calls pass our hooks too
         request = SessionRequest(prompt=goal, cwd=cwd, model=adapted.model, agents=subagents,
                                  claude_config_dir=self.workspace.claude_config_dir, tools=tools,
                                  system_append=system_append, max_turns=self.config.execution.max_turns,
                                  timeout_s=self.config.execution.run_timeout_s,
-                                 sandbox=self.config.execution.sandbox,
-                                 protected_paths=self.workspace.protected_paths(),
                                  mcp_servers=dict(tooling.mcp_servers) if tooling else {},
                                  allowed_tools=list(tooling.allowed_tools) if tooling else [],
                                  disallowed_tools=list(tooling.disallowed_tools) if tooling else [],

@@ -118,7 +118,14 @@ class Workspace:
 
     # ---- protected paths (tools may never write here) ------------------------------
     def protected_paths(self) -> list[Path]:
-        return [self.state_dir, self.root / "observability", self.config_file]
+        """Tools may never write here: the whole workspace (its agents reach later system prompts, its
+        config decides the sandbox, its volumes are replayed). When a goal's working directory lies
+        inside the workspace (a project's output folder), only that folder is writable."""
+        return [self.root, self.state_dir, self.root / "observability", self.config_file]
+
+    def hidden_paths(self) -> list[Path]:
+        """Tool calls may not even read these (the kernel's and the Claude Code CLI's own state)."""
+        return [self.state_dir]
 
     # ---- creation --------------------------------------------------------------------
     def ensure(self, *, user: str = "local", team: str = "default") -> "Workspace":

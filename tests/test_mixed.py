@@ -33,8 +33,8 @@ def test_mixed_is_guided_by_the_trace_and_sends_fewer_tokens(llm_env: ScriptedSe
     # The trace's calls reached the model as worked examples, re-rooted into this run's cwd.
     assert "A previous run solved a similar goal" in mixed_request.system
     assert str(dirs[1] / "report.md") in mixed_request.system
-    # A reduced tool set: the trace's tools plus Read.
-    assert sorted(mixed_request.tools) == ["Read", "Write"]
+    # A reduced tool set: the trace's tools plus Read (llmos's twins; the CLI runs no file tool itself).
+    assert sorted(mixed_request.tools) == ["mcp__llmos__Read", "mcp__llmos__Write"]
 
     llm_env.add_turns(text_turn("Done without help."))
     code, learner, err = run(goal, dirs[2], ws, "--mode", "learner")

@@ -194,9 +194,13 @@ def test_markdown_agents_become_agent_definitions(tmp_path: Path) -> None:
 
     agents, problems = available_agents(template_dir() / "agents")
     assert [a.name for a in agents] == AGENTS and problems == []
-    defs = agent_definitions(agents)
+    defs = agent_definitions(agents, offered=["Read", "Write", "Edit", "MultiEdit", "Glob"])
     assert isinstance(defs["writer"], AgentDefinition)
-    assert defs["writer"].tools == ["Read", "Write", "Edit", "Glob"] and defs["writer"].model == "claude-sonnet-4-5"
+    # A sub-agent's file tools are llmos's twins (the CLI runs none itself), MultiEdit coming with Edit.
+    assert defs["writer"].tools == ["mcp__llmos__Read", "mcp__llmos__Write", "mcp__llmos__Edit", "mcp__llmos__Glob",
+                                    "mcp__llmos__MultiEdit"] and defs["writer"].model == "claude-sonnet-4-5"
+    # Only the twins the session offers: a withheld tool is not given to sub-agents either.
+    assert agent_definitions(agents, offered=["Read"])["writer"].tools == ["mcp__llmos__Read"]
     assert "Constraints:" in defs["researcher"].prompt and defs["researcher"].description.startswith("Gathers")
     (tmp_path / "broken.md").write_text("---\nname: broken\n---\n")
     (tmp_path / "ok.md").write_text("---\nname: ok\ndescription: fine\n---\nDo things.\n")

@@ -45,8 +45,9 @@ def test_blocked_calls_make_the_system_cautious_and_withhold_tools(llm_env: Scri
     n = len(llm_env.main_requests)
     code, data, err = run("Summarize the notes in this folder", work, ws)
     offered = llm_env.main_requests[n].tools
-    assert "Bash" not in offered and "Write" not in offered, offered
-    assert "Read" in offered
+    # Withheld means not offered in any form: neither the built-ins nor llmos's twins.
+    assert not {"Bash", "Write", "mcp__llmos__Bash", "mcp__llmos__Write"} & set(offered), offered
+    assert "mcp__llmos__Read" in offered
 
 
 def test_repetition_lowers_curiosity_and_a_novel_goal_raises_it(llm_env: ScriptedServer, tmp_path: Path) -> None:

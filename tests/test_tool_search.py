@@ -152,19 +152,29 @@ def test_crystallized_tools_of_the_visible_volumes_are_registered(tmp_path: Path
 
 def test_session_tooling_modes() -> None:
     registry = make_registry()
+    twins = [f"{MCP_PREFIX}{n}" for n in ("Bash", "Write", "Edit", "MultiEdit", "Read", "Glob", "Grep")]
     deferred = session_tooling(registry, CORE, executor_factory=None, model="claude-sonnet-4-5")
-    assert deferred.mode == "deferred" and deferred.tools == CORE + [CLI_TOOL_SEARCH]
+    # The CLI gets none of the file and shell built-ins: they are llmos's twins, and disallowed by name.
+    assert deferred.mode == "deferred" and deferred.tools == [CLI_TOOL_SEARCH]
+    assert sorted(deferred.twins) == sorted(n[len(MCP_PREFIX):] for n in twins)
+    assert {"Bash", "Write", "Read", "BashOutput"} <= set(deferred.disallowed_tools)
     assert "llmos" in deferred.mcp_servers and deferred.post_tool_output is not None
-    assert "search_tools" in deferred.system_text
-    assert len(deferred.offered) == 50 and "NotebookEdit" in deferred.offered and "WebFetch" not in deferred.offered
+    assert "search_tools" in deferred.system_text and "mcp__llmos__Bash" in deferred.system_text
+    # Built-ins are never offered through search: only crystallized tools and plugins are extras.
+    assert len(deferred.offered) == 49 and "NotebookEdit" not in deferred.offered and "WebFetch" not in deferred.offered
     assert session_tooling(registry, CORE, executor_factory=None, model="claude-3-5-haiku-20241022").mode == "dispatch"
     assert session_tooling(registry, CORE, executor_factory=None, enabled=False).mode == "direct"
     small = make_registry(3)
     direct = session_tooling(small, CORE, executor_factory=None)
-    assert direct.mode == "direct" and direct.tools == CORE and direct.system_text == ""
+    assert direct.mode == "direct" and direct.tools == [] and "mcp__llmos__Write" in direct.system_text
     bare = ToolRegistry()
     bare.add_builtins(CORE)
-    assert session_tooling(bare, CORE, executor_factory=None).mode == "off"
+    only = session_tooling(bare, CORE, executor_factory=None)
+    assert only.mode == "twins" and only.tools == [] and only.offered == []
+    # A withheld tool is not offered in any form.
+    cautious = session_tooling(bare, ["Read", "Glob", "TodoWrite"], executor_factory=None)
+    assert cautious.twins == ["Read", "Glob"] and cautious.tools == ["TodoWrite"]
+    assert session_tooling(bare, ["TodoWrite"], executor_factory=None).mode == "off"
     assert is_own_tool("mcp__llmos__csv_to_json") and not is_own_tool("Write") and not is_own_tool("mcp__x__y")
 
 
@@ -322,7 +332,8 @@ def test_claude_3_models_get_search_and_call_tool_only(llm_env: ScriptedServer, 
     run_session(tooling, hooks, cwd, tmp_path / "cfg", model=model)
     first = llm_env.main_requests[0]
     own = sorted(t for t in first.tools if t.startswith(MCP_PREFIX))
-    assert own == ["mcp__llmos__call_tool", "mcp__llmos__search_tools"] and len(first.tools) < 15
+    twins = [f"{MCP_PREFIX}{n}" for n in ("Bash", "Edit", "Glob", "Grep", "MultiEdit", "Read", "Write")]
+    assert own == sorted(twins + ["mcp__llmos__call_tool", "mcp__llmos__search_tools"]) and len(first.tools) < 15
     assert "input_schema" in json.dumps(llm_env.main_requests[1].messages[-1])   # the schema came with the hit
     assert json.loads((cwd / "data.json").read_text()) == [{"a": "1", "b": "2"}]
     assert "no tool named 'no_such_tool'" in json.dumps(llm_env.main_requests[3].messages[-1])

@@ -81,6 +81,12 @@ A list of turns; each turn is one of::
     {"malformed": true}                            or "bad_json" / "truncated"
 
 Any turn may add ``"delay": seconds`` and ``"stop_reason": "..."``.
+
+A scripted call names a tool the way a model would think of it. When the request does not offer
+that name but offers exactly one MCP tool ``mcp__<server>__<name>``, the call is addressed to that
+tool: llmos offers its own executors' twins of Claude Code's file and shell tools that way
+(``mcp__llmos__Bash`` for ``Bash``), and a script written with plain names drives either. A name
+offered in neither form is sent as written (the CLI then answers "no such tool").
 """
 
 from __future__ import annotations
@@ -366,6 +372,15 @@ def tool_names(body: Mapping[str, Any]) -> list[str]:
     if not isinstance(tools, list):
         return []
     return [t["name"] for t in tools if isinstance(t, Mapping) and isinstance(t.get("name"), str)]
+
+
+def offered_name(name: str, offered: Sequence[str]) -> str:
+    """``name`` as the request offers it: itself, else the one ``mcp__<server>__<name>`` offered."""
+    if name in offered:
+        return name
+    twins = [t for t in offered if t.startswith("mcp__") and t.endswith("__" + name)
+             and t.count("__") == 2]
+    return twins[0] if len(twins) == 1 else name
 
 
 def _schema_instance(schema: Any, depth: int = 0) -> Any:
@@ -998,12 +1013,14 @@ class ScriptedServer:
         msg_id = f"msg_scripted_{rec.seq:06d}"
         blocks = []
         n_tool = 0
+        offered = tool_names(body)
         for block in turn.blocks:
             block = dict(block)
             if block["type"] == "tool_use":
                 n_tool += 1
                 block.setdefault("id", f"toolu_scripted_{rec.seq:04d}_{n_tool}")
-                block = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block["input"]}
+                block = {"type": "tool_use", "id": block["id"], "name": offered_name(block["name"], offered),
+                         "input": block["input"]}
             blocks.append(block)
         input_tokens = estimate_input_tokens(body)
         usage_in = {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}

@@ -243,12 +243,29 @@ def available_agents(agents_dir: Path) -> tuple[list[Any], list[str]]:
     return unique, problems
 
 
-def agent_definitions(agents: Iterable[Any]) -> dict[str, Any]:
-    """``{name: AgentDefinition}`` for ``ClaudeAgentOptions(agents=...)``."""
+def agent_definitions(agents: Iterable[Any], offered: Iterable[str] = ()) -> dict[str, Any]:
+    """``{name: AgentDefinition}`` for ``ClaudeAgentOptions(agents=...)``.
+
+    A sub-agent's file and shell tools are llmos's MCP twins (``mcp__llmos__Bash``…), and only those
+    the session offers (``offered``): the CLI runs none of them itself."""
     from claude_agent_sdk import AgentDefinition
 
+    from .tool_search import EXECUTED_BUILTINS, twin_name
+
+    twins = set(offered)
+
+    def tools_of(agent: Any) -> list[str] | None:
+        names = list(agent.tools)
+        if not names:
+            return None
+        mapped = [twin_name(n) if n in EXECUTED_BUILTINS else n for n in names
+                  if n not in EXECUTED_BUILTINS or n in twins]
+        if "Edit" in names and "MultiEdit" in twins and twin_name("MultiEdit") not in mapped:
+            mapped.append(twin_name("MultiEdit"))
+        return mapped
+
     return {a.name: AgentDefinition(description=a.description, prompt=a.system_text(),
-                                    tools=list(a.tools) or None, model=a.model or None)
+                                    tools=tools_of(a), model=a.model or None)
             for a in agents}
 
 

@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 from ...errors import NO_LLM_HINT, NoLLMConfigured
 from ...runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
-from ..replay.hooks import BUDGET_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
+from ..replay.hooks import BUDGET_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
 
-from ..replay.hooks import Confirm  # noqa: E402 - one definition, shared
+from .tool_search import CLI_DISALLOWED, is_twin
 
 
 def llm_configured(environ: dict[str, str] | None = None) -> bool:
@@ -48,8 +48,6 @@ class SessionRequest:
     max_turns: int = 30
     timeout_s: float = 600.0
     extra_env: dict[str, str] = field(default_factory=dict)
-    sandbox: str = "auto"                      # execution.sandbox: auto | bubblewrap | landlock | none
-    protected_paths: list[Path] = field(default_factory=list)
     # Tool Search (execution/llm/tool_search.py SessionTooling) and sub-agents (orchestrator.agent_definitions).
     mcp_servers: dict[str, Any] = field(default_factory=dict)
     allowed_tools: list[str] = field(default_factory=list)
@@ -148,7 +146,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         if verdict.decision != "allow":
             outcome.blocked.append({"name": name, "input": dict(tool_input or {}), "tool_use_id": tool_use_id,
                                     "decision": verdict.decision, "reason": verdict.reason, "rule": verdict.rule})
-        if tool_use_id not in started:
+        if tool_use_id not in started and not is_twin(name):  # a twin's real call is shown by the executor
             started.add(tool_use_id)
             emit(ToolCallStarted(tool_use_id, name, dict(tool_input or {}), verdict.decision, verdict.reason))
         return verdict
@@ -181,7 +179,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         is_error = failed or (code is not None and code != 0)
         hooks.run_post(name, tool_input, tid, ToolOutcome(is_error=is_error, summary=summary,
                                                           response=response, exit_code=code))
-        emit(ToolCallFinished(tid, name, is_error, summary))
+        if not is_twin(name):
+            emit(ToolCallFinished(tid, name, is_error, summary))
 
     async def post_tool(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
         finished(hook_input, tool_use_id, failed=False)
@@ -212,29 +211,17 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         return PermissionResultDeny(message=f"Blocked by llmos policy: {verdict.reason}")
 
     req.claude_config_dir.mkdir(parents=True, exist_ok=True)
-    from ..sandbox.claude import claude_sandbox_env, claude_sandbox_settings, sandboxed_cli_path
-
-    cli_path, warning = sandboxed_cli_path(backend=req.sandbox, cwd=req.cwd, config_dir=req.claude_config_dir,
-                                           protected=req.protected_paths)
-    cc_sandbox = claude_sandbox_settings(req.sandbox, wrapper_active=cli_path is not None)
+    # The CLI itself is not sandboxed and needs no sandbox: it runs no tool that touches files or starts
+    # a process (those are llmos's MCP twins, run by our executors inside the OS sandbox; see
+    # tool_search.EXECUTED_BUILTINS). Its own state lives in the workspace, which tool calls cannot see.
     env = {"CLAUDE_CONFIG_DIR": str(req.claude_config_dir), **req.extra_env}
-    if cc_sandbox is not None:
-        env.update(claude_sandbox_env(environ={**os.environ, **env}))
-        emit(Notice("info", "sandbox: Claude Code's own sandbox (bubblewrap + socat) confines the LLM's Bash "
-                            "commands to the working directory; other tools are checked by the policy"))
-    elif cli_path is not None:
-        emit(Notice("info", "sandbox: the Claude Code CLI runs under llmos's bubblewrap wrapper (writes only "
-                            "in the working directory)"))
-    elif warning:
-        emit(Notice("warning", warning))
     options = ClaudeAgentOptions(
         cwd=str(req.cwd),
-        cli_path=cli_path,
         model=req.model,
         tools=list(req.tools),
         mcp_servers=dict(req.mcp_servers),
         allowed_tools=list(req.allowed_tools),
-        disallowed_tools=list(req.disallowed_tools),
+        disallowed_tools=sorted(set(req.disallowed_tools) | set(CLI_DISALLOWED)),
         agents=req.agents,
         setting_sources=[],
         permission_mode="default",
@@ -242,7 +229,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         include_partial_messages=True,
         max_turns=req.max_turns,
         env=env,
-        sandbox=cc_sandbox,
+        # No transcript of the conversation is kept on disk (tool output may hold secrets).
+        extra_args={"no-session-persistence": None},
         system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
         if req.system_append else {"type": "preset", "preset": "claude_code"},
         hooks={

@@ -30,6 +30,15 @@ checked by the policy, confined to the working directory and sandboxed, and the 
 hook records the underlying built-in calls (a crystallized tool's ``Write`` and ``Bash``), which
 keeps the trace replayable. The MCP calls themselves (``mcp__llmos__*``) are bookkeeping and must
 not be recorded as trace calls (:func:`is_own_tool`).
+
+One execution path (the sandbox is the boundary): the CLI never runs a tool that touches files or
+starts a process. Claude Code's built-ins of that kind (:data:`EXECUTED_BUILTINS`: Bash, Write,
+Edit, MultiEdit, NotebookEdit, Read, Glob, Grep) are never offered to the CLI and are disallowed
+by name (:data:`CLI_DISALLOWED`); the model gets llmos's *twins* instead: ``mcp__llmos__Bash``,
+``mcp__llmos__Write``, … with the same meaning and input shape, always loaded (never deferred),
+run by our ``ToolExecutor`` — the policy hooks, confinement to the working directory and the OS
+sandbox for every command. Only the agent's own tools get twins ("withheld" tools are not offered
+in any form). The CLI process therefore needs to write nothing but its own state.
 """
 
 from __future__ import annotations
@@ -91,6 +100,48 @@ BUILTIN_KEYWORDS: dict[str, str] = {
     "NotebookEdit": "jupyter notebook ipynb cell", "WebFetch": "http url download internet",
     "WebSearch": "internet google browse", "TodoWrite": "plan tasks checklist",
 }
+#: Claude Code built-ins that touch files or run commands: never run by the CLI, offered as twins.
+EXECUTED_BUILTINS = ("Bash", "Write", "Edit", "MultiEdit", "NotebookEdit", "Read", "Glob", "Grep")
+#: Built-ins the CLI must never run, whatever ``tools`` says (a second fence: ``--disallowedTools``).
+CLI_DISALLOWED = EXECUTED_BUILTINS + ("BashOutput", "KillShell", "KillBash", "LS", "Skill", "SlashCommand")
+#: What the model reads about each twin (Claude Code's built-ins, as llmos runs them).
+TWIN_DESCRIPTIONS: dict[str, str] = {
+    "Bash": ("Run a bash command in the working directory and return its exit code, stdout and stderr. Every "
+             "command runs in llmos's OS sandbox: only the working directory is writable, the home folder and "
+             "secrets are hidden, the network is off unless the user allowed it, and nothing it starts outlives "
+             "it. 'timeout' is in milliseconds (at most 600000)."),
+    "Write": ("Create a file or overwrite it with 'content'. 'file_path' is absolute or relative to the working "
+              "directory; writes are confined to the working directory. Missing parent folders are created."),
+    "Edit": ("Replace an exact string in a file: 'old_string' must occur exactly once unless 'replace_all' is "
+             "true. Confined to the working directory."),
+    "MultiEdit": "Apply several exact-string edits to one file, in order, all or nothing.",
+    "NotebookEdit": "Replace, insert or delete a cell of a Jupyter notebook (.ipynb) in the working directory.",
+    "Read": ("Read a text file, with line numbers ('offset' and 'limit' for large files). Secrets and llmos's "
+             "own state are not readable."),
+    "Glob": "Find files by glob pattern (e.g. '**/*.py') under 'path' (default: the working directory).",
+    "Grep": ("Search file contents with a regular expression under 'path' (ripgrep-like options: glob, type, "
+             "-i, output_mode files_with_matches|content|count, -n, -A/-B/-C)."),
+}
+
+
+def twin_name(name: str) -> str:
+    """The MCP name under which the model sees llmos's twin of a built-in (``mcp__llmos__Bash``)."""
+    return MCP_PREFIX + name
+
+
+def is_twin(name: str) -> bool:
+    """A call to one of llmos's twins of Claude Code's file and shell built-ins."""
+    return isinstance(name, str) and name.startswith(MCP_PREFIX) and name[len(MCP_PREFIX):] in EXECUTED_BUILTINS
+
+
+def twins_for(core: Iterable[str]) -> list[str]:
+    """The built-ins of an agent's tool list that llmos runs itself (``MultiEdit`` comes with ``Edit``)."""
+    names = set(core)
+    if "Edit" in names:
+        names.add("MultiEdit")
+    return [n for n in EXECUTED_BUILTINS if n in names]
+
+
 # Properties of our executors' input schemas that are refused or ignored (not offered).
 _HIDDEN_PROPS = {"Read": {"pages"}, "Bash": {"run_in_background", "dangerouslyDisableSandbox"}}
 _JSON_TYPES = {"string": "string", "boolean": "boolean", "number": "number", "integer": "integer", "array": "array"}
@@ -462,7 +513,7 @@ class SessionTooling:
     reachable (``deferred``/``dispatch``); ``loaded``: the tools search_tools made available.
     """
 
-    mode: str                               # off | direct | deferred | dispatch
+    mode: str                               # off | twins | direct | deferred | dispatch
     tools: list[str]
     mcp_servers: dict[str, Any] = field(default_factory=dict)
     allowed_tools: list[str] = field(default_factory=list)
@@ -473,34 +524,43 @@ class SessionTooling:
     blocked: list[dict[str, Any]] = field(default_factory=list)
     searches: list[dict[str, Any]] = field(default_factory=list)
     post_tool_output: Callable[[str, dict[str, Any], Any], Any] | None = None
+    twins: list[str] = field(default_factory=list)   # built-ins offered as mcp__llmos__<name>
 
 
 def session_tooling(registry: ToolRegistry, core: Iterable[str], *, executor_factory: Callable[[], Any] | None,
                     model: str | None = None, threshold: int = DEFAULT_THRESHOLD, enabled: bool = True,
-                    results: int = DEFAULT_RESULTS, on_event: Any = None) -> SessionTooling:
+                    results: int = DEFAULT_RESULTS, on_event: Any = None, extras: bool = True) -> SessionTooling:
     """The tool set of one LEARNER/MIXED session.
 
-    ``core``: the built-ins offered up front (the agent's tools). The other runnable tools of
-    ``registry`` are offered through the ``llmos`` MCP server: directly when there are fewer
-    than ``threshold`` of them, else deferred behind ``search_tools`` (``mode="deferred"``; Claude
-    3.x models: ``search_tools`` + ``call_tool``, ``mode="dispatch"``). ``enabled=False``
+    ``core``: the agent's tools. Its file and shell built-ins (:func:`twins_for`) are offered as
+    llmos's MCP twins, always loaded; the rest of ``core`` (TodoWrite, WebFetch, …) stays with the
+    CLI. With ``extras``, the other runnable tools of ``registry`` (crystallized tools, plugins) are
+    offered through the ``llmos`` MCP server too: directly when there are fewer than ``threshold`` of
+    them, else deferred behind ``search_tools`` (``mode="deferred"``; Claude 3.x models:
+    ``search_tools`` + ``call_tool``, ``mode="dispatch"``). ``enabled=False``
     (``execution.enable_tool_search: false``) offers them all directly.
     ``executor_factory()`` builds the ``ToolExecutor`` (cwd, the session's hooks, sandbox,
     confirm) that runs them; it is called once, on the first call. ``on_event`` receives
     ``ToolCallStarted``/``ToolCallFinished`` for the built-in calls our tools make.
     """
     core_list = [t for t in dict.fromkeys(core)]
-    extra = [t for t in registry.tools() if t.runnable and t.name not in core_list]
+    twins = twins_for(core_list)
+    cli_core = [t for t in core_list if t not in EXECUTED_BUILTINS]
+    extra = [t for t in registry.tools() if t.runnable and t.source != "builtin" and t.name not in core_list] \
+        if extras else []
+    if not extra and not twins:
+        return SessionTooling(mode="off", tools=cli_core, disallowed_tools=list(CLI_DISALLOWED))
     if not extra:
-        return SessionTooling(mode="off", tools=core_list)
-    if not enabled or len(extra) < threshold:
+        mode = "twins"
+    elif not enabled or len(extra) < threshold:
         mode = "direct"
     elif deferral_supported(model):
         mode = "deferred"
     else:
         mode = "dispatch"
-    state = _SessionState(registry, core_list, extra, executor_factory, on_event, mode, results)
-    tooling = SessionTooling(mode=mode, tools=list(core_list), offered=[t.name for t in extra])
+    state = _SessionState(registry, core_list, extra, executor_factory, on_event, mode, results, twins)
+    tooling = SessionTooling(mode=mode, tools=list(cli_core), offered=[t.name for t in extra], twins=list(twins),
+                             disallowed_tools=list(CLI_DISALLOWED))
     state.tooling = tooling
     if mode == "deferred":
         tooling.tools.append(CLI_TOOL_SEARCH)
@@ -513,10 +573,14 @@ def session_tooling(registry: ToolRegistry, core: Iterable[str], *, executor_fac
 
 class _SessionState:
     def __init__(self, registry: ToolRegistry, core: list[str], extra: list[RegisteredTool],
-                 executor_factory: Callable[[], Any] | None, on_event: Any, mode: str, results: int) -> None:
+                 executor_factory: Callable[[], Any] | None, on_event: Any, mode: str, results: int,
+                 twins: list[str] = ()) -> None:
         self.registry = registry
         self.core = core
         self.extra = {t.name: t for t in extra}
+        self.twins = {name: RegisteredTool(name=name, description=TWIN_DESCRIPTIONS[name],
+                                           input_schema=builtin_schema(name), source="builtin",
+                                           runner=_builtin_runner(name), mcp_local=name) for name in twins}
         self.executor_factory = executor_factory
         self.on_event = on_event
         self.mode = mode
@@ -552,29 +616,37 @@ class _SessionState:
                 "inputSchema": {"type": "object", "properties": {
                     "name": {"type": "string"}, "input": {"type": "object"}},
                     "required": ["name", "input"], "additionalProperties": False}}
-        if self.mode == "direct":
-            return [self._definition(t) for t in self.extra.values()]
+        twins = [dict(self._definition(t), _meta={"anthropic/alwaysLoad": True}) for t in self.twins.values()]
+        if self.mode in ("direct", "twins"):
+            return twins + [self._definition(t) for t in self.extra.values()]
         if self.mode == "dispatch":
-            return [search, call]
+            return twins + [search, call]
         search["_meta"] = {"anthropic/alwaysLoad": True}
-        return [search] + [self._definition(t) for t in self.extra.values()]
+        return twins + [search] + [self._definition(t) for t in self.extra.values()]
 
     def server_config(self) -> dict[str, Any]:
         return build_server(MCP_SERVER, self._wire_tools(), self.handle)
 
     def system_text(self) -> str:
-        if self.mode == "direct":
-            return ""
+        twins = ""
+        if self.twins:
+            twins = ("Your file and shell tools are llmos's: " + ", ".join(MCP_PREFIX + n for n in self.twins)
+                     + ". They work like Claude Code's tools of the same names (same inputs); every command runs "
+                     "in an OS sandbox confined to the working directory.")
+        if self.mode in ("direct", "twins"):
+            return twins
         names = ", ".join(sorted(self.core))
         how = ("call it by its mcp__llmos__ name" if self.mode == "deferred"
                else "run it with mcp__llmos__call_tool {name, input}")
         return (f"Besides your core tools ({names}), llmos has {len(self.extra)} more tools: tools crystallized "
                 f"from earlier successful runs, plugins and other built-ins. Before writing a solution from "
                 f"scratch, call mcp__llmos__search_tools with a few words describing what you need; when it "
-                f"finds a fitting tool, {how}.")
+                f"finds a fitting tool, {how}." + (" " + twins if twins else ""))
 
     # ---- calls -----------------------------------------------------------------------
     async def handle(self, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
+        if name in self.twins:
+            return await self._run(self.twins[name], arguments)
         if name == SEARCH_TOOL:
             return self._search(arguments)
         if name == CALL_TOOL and self.mode == "dispatch":
@@ -614,7 +686,9 @@ class _SessionState:
         lines, refs, others = [], [], []
         for hit in hits:
             tool = hit.tool
-            if tool.name in self.core:
+            if tool.name in self.twins:
+                lines.append(f"- {tool.mcp_name} (already available): {tool.description}")
+            elif tool.name in self.core:
                 lines.append(f"- {tool.name} (built-in, already available): {tool.description}")
             elif hit in strong:
                 definition = {"name": tool.mcp_name, "description": tool.description, "input_schema": tool.input_schema}

@@ -207,6 +207,9 @@ class PathContext:
         if not homes:
             homes.append("/root" if os.getuid() == 0 else "/")
         prot = tuple(_real(os.path.abspath(os.fspath(p))) for p in protected)
+        # A protected folder that holds the working directory itself (a project's output folder inside
+        # the workspace) protects nothing the confinement to the working directory does not already.
+        prot = tuple(p for p in prot if not (root == p or root.startswith(p.rstrip("/") + "/")))
         return cls(root=root, homes=tuple(homes), protected=prot, home_raw=home_env or homes[0])
 
     @property
@@ -361,7 +364,8 @@ class PathContext:
             return Violation("network.dev_tcp", f"{text} opens a network connection from the shell")
         for prot in self.protected:
             if within(real, prot):
-                return Violation("write.protected_workspace_state", f"{real} is the workspace's own state; tools may not change it")
+                return Violation("write.protected_workspace_state", f"{real} is inside the llmos workspace (its state, agents, volumes and "
+                                                                   f"config); tools may not change it")
         secret = self.secret(real, for_write=True)
         if secret:
             return Violation("write.secret_location", f"{verb} {'of' if 'delete' in verb else 'to'} {real}: {secret}")
@@ -396,7 +400,7 @@ class PathContext:
             return Violation(rule, f"{verb} of {real} destroys the home directory or the whole filesystem")
         for prot in self.protected:
             if within(prot, real):
-                return Violation("write.protected_workspace_state", f"{verb} of {real} removes the workspace's own state")
+                return Violation("write.protected_workspace_state", f"{verb} of {real} removes part of the llmos workspace")
         found = self.write_violation(text, real, verb=verb)
         if found is not None:
             if recursive and found.rule == "write.outside_cwd":
