@@ -397,6 +397,7 @@ class LLMOS:
         return ToolExecutor(cwd, hooks if hooks is not None else self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
                             allow_network=self.config.execution.allow_network, confirm=confirm,
                             assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
+                            hidden_paths=tuple(self.workspace.hidden_paths()),
                             on_notice=lambda level, text: emit(Notice(level, text)))
 
     # ---- CRYSTALLIZED ----------------------------------------------------------------

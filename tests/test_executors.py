@@ -309,3 +309,20 @@ def test_check_input_accepts_real_cli_shapes() -> None:
                                 "dangerouslyDisableSandbox": True}) is None
     assert check_input("Grep", {"pattern": "x", "-n": True, "-C": 2, "head_limit": 0, "multiline": False}) is None
     assert check_input("Read", {"file_path": "/a", "offset": 0, "limit": 10, "allow_large": True}) is None
+
+
+def test_hidden_paths_are_refused_to_every_file_tool(tmp_path: Path) -> None:
+    """llmos's own state (hidden_paths) is refused even when the policy would allow the call."""
+    cwd = tmp_path / "work"
+    state = cwd / "ws" / "state"
+    state.mkdir(parents=True)
+    (state / "economy.json").write_text('{"balance": 5}')
+    ex = ToolExecutor(cwd, Recorder().registry(), sandbox_backend=BACKEND, hidden_paths=(state,))
+    for name, tool_input in [("Read", {"file_path": str(state / "economy.json")}),
+                             ("Write", {"file_path": "ws/state/economy.json", "content": "{}"}),
+                             ("Grep", {"pattern": "balance", "path": str(state)}),
+                             ("Glob", {"pattern": "*", "path": "ws/state"})]:
+        outcome = ex.execute(name, tool_input)
+        assert outcome.status == "denied" and outcome.rule == "executor.hidden", (name, outcome)
+    assert (state / "economy.json").read_text() == '{"balance": 5}'
+    assert ex.execute("Write", {"file_path": "ws/notes.txt", "content": "ok"}).is_error is False

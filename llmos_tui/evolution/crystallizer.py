@@ -280,6 +280,7 @@ class Crystallizer:
                                         timeout_s=min(120.0, float(self.config.execution.run_timeout_s)),
                                         confirm=None, assume_yes=False,
                                         read_only_paths=tuple(self.workspace.protected_paths()),
+                                        hidden_paths=tuple(self.workspace.hidden_paths()),
                                         on_notice=lambda level, text: log.info("verify %s: %s", tool.id, text))
             except LLMOSError as exc:
                 report["reason"] = f"cannot prepare the verification run: {exc.message}"

@@ -355,8 +355,11 @@ class ToolExecutor:
                  allow_network: bool = False, timeout_s: float = 120.0, confirm: Confirm | None = None,
                  assume_yes: bool = False, write_roots: tuple[str | os.PathLike[str], ...] = (),
                  on_notice: Callable[[str, str], None] | None = None,
-                 read_only_paths: tuple[str | os.PathLike[str], ...] = ()) -> None:
+                 read_only_paths: tuple[str | os.PathLike[str], ...] = (),
+                 hidden_paths: tuple[str | os.PathLike[str], ...] = ()) -> None:
         self.read_only_paths = tuple(read_only_paths)
+        # Not even readable by a tool call (llmos's own state): refused here, invisible in the sandbox.
+        self.hidden_paths = tuple(Path(os.path.realpath(os.fspath(p))) for p in hidden_paths)
         root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
         if not root.is_dir():
             raise UsageError(f"the working directory {root} does not exist or is not a folder")
@@ -413,6 +416,10 @@ class ToolExecutor:
             verdict = self.decide(name, tool_input, tool_use_id)
         if verdict.decision != "allow":
             return _refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
+        for key, path in input_paths(name, tool_input, self.cwd):
+            if any(inside(path, hidden) for hidden in self.hidden_paths):
+                return _refusal(STATUS_DENIED, f"{name}.{key} {path} is llmos's own state, which tool calls "
+                                               f"cannot see", rule="executor.hidden")
         if name in WRITE_TOOLS:
             for key, path in input_paths(name, tool_input, self.cwd):
                 if not any(inside(path, root) for root in self.write_roots):
