@@ -110,11 +110,15 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
                 echo("")
             check = work / "calc-4" / "calc.py"
             if check.exists():
-                import subprocess
+                # The model wrote this file: it runs like every other command, in the OS sandbox.
+                import shlex
                 import sys
 
-                out = subprocess.run([sys.executable, str(check), "6 * 7"], capture_output=True, text=True,
-                                     timeout=30).stdout.strip()
+                from .execution.sandbox.core import run_sandboxed
+
+                ran = run_sandboxed(f"{shlex.quote(sys.executable)} calc.py '6 * 7'", check.parent, timeout_s=30,
+                                    backend=kernel.config.execution.sandbox)
+                out = ran.stdout.strip()
                 echo(f"The calculator the crystallized tool wrote in calc-4 works: calc.py '6 * 7' -> {out}\n")
         learner = next((s for s in steps if s.result.mode == "LEARNER" and s.result.input_tokens), None)
         used = sum(s.result.input_tokens + s.result.output_tokens for s in steps)
