@@ -649,13 +649,20 @@ class LLMOS:
                                  disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
                                  post_tool_output=tooling.post_tool_output if tooling else None,
                                  meter=meter)
-        outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
-                                          assume_yes=opts.assume_yes))
+        from .claude_state import purge_transcripts
+
+        try:
+            outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
+                                              assume_yes=opts.assume_yes))
+        finally:
+            purge_transcripts(self.workspace.claude_config_dir)   # the CLI's transcripts: never kept
         if tooling is not None:
             outcome.blocked.extend(tooling.blocked)
         if outcome.cost_usd or outcome.input_tokens:
+            from .redact import redact_text
+
             self.economy.charge(mode=mode, cost_usd=outcome.cost_usd, input_tokens=outcome.input_tokens,
-                                output_tokens=outcome.output_tokens, goal=goal)
+                                output_tokens=outcome.output_tokens, goal=redact_text(goal))
         result = RunResult(goal=goal, mode=mode, success=outcome.success, confidence=confidence,
                            llm_calls=outcome.llm_calls, input_tokens=outcome.input_tokens,
                            output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,

@@ -175,8 +175,13 @@ def load_agent(agents_dir: Path, name: str) -> AgentSpec:
 
 
 def write_agent(agents_dir: Path, spec: AgentSpec) -> Path:
-    """Write *spec* atomically as ``agents_dir/<name>.md`` after checking it parses back."""
+    """Write *spec* atomically as ``agents_dir/<name>.md`` after checking it parses back; secrets
+    in its description, prompt and constraints are redacted first (``llmos_tui/redact.py``)."""
     check_name(spec.name)
+    from ..redact import redact_obj
+
+    description, prompt, constraints = redact_obj([spec.description, spec.prompt, list(spec.constraints)])
+    spec.description, spec.prompt, spec.constraints = description, prompt, list(constraints)
     text = dump_agent(spec)
     parse_agent(text, f"{spec.name}.md (new)")
     path = Path(agents_dir) / f"{spec.name}.md"

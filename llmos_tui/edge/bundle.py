@@ -32,6 +32,10 @@ a trusted channel).
 Exit codes: a malformed bundle is a usage error (2); a bundle that fails an integrity or safety
 check (hash mismatch, unlisted file, unsafe member) is refused with exit 3.
 
+Secrets are never exported: each trace is written with ``redact_trace`` (a trace stored before
+redaction existed may still hold one); the tool of a trace that needed it is left out (its module
+carries its own copy of the calls).
+
 Imported traces keep their ids (the link between a trace and its crystallized tool is its id).
 An id that already exists with the same content is left as it is; with different content the
 default is to skip it and say so (``on_conflict="skip"``); ``"rename"`` imports it under a new
@@ -413,7 +417,7 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
     active crystallized tools to ``dest`` (a ``.tar.gz``/``.tgz`` path, else a directory)."""
     from .. import __version__
     from ..execution.replay.crystallized import ToolError, list_tools, sha256_bytes
-    from ..learning.traces import dump_trace, now_iso
+    from ..learning.traces import dump_trace, now_iso, redact_trace
 
     dest = Path(dest).expanduser()
     volumes = list(volumes)
@@ -422,6 +426,7 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
     files: dict[str, bytes] = {}
     entries: list[dict[str, Any]] = []
     exported: set[str] = set()
+    redacted: set[str] = set()      # traces whose stored text held a secret (written before redaction)
     for trace in store.iter_traces(volumes):
         if wanted is not None and trace.id not in wanted:
             continue
@@ -433,6 +438,10 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
         if not trace.calls:
             report.skipped.append({"id": trace.id, "reason": "it has no tool calls to replay"})
             continue
+        clean = redact_trace(trace)      # a bundle travels: never with a secret in it
+        if clean is not trace:
+            redacted.add(trace.id)
+            trace = clean
         data = dump_trace(trace).encode("utf-8")
         rel = f"traces/{trace.id}.md"
         files[rel] = data
@@ -446,6 +455,10 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
     tools: list[dict[str, Any]] = []
     for tool in list_tools(workspace, volumes, status="active"):
         if tool.source_trace not in exported:
+            continue
+        if tool.source_trace in redacted:
+            report.skipped.append({"id": tool.id, "reason": f"its trace {tool.source_trace} held a secret, redacted "
+                                                            "in the bundle; the tool's own copy of the calls is not exported"})
             continue
         try:
             module = Path(tool.path).read_bytes()

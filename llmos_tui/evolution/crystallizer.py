@@ -152,6 +152,10 @@ class Crystallizer:
         problem = structural_problem(trace)
         if problem:
             return problem
+        from ..redact import has_redactions
+
+        if any(has_redactions(call.input) for call in trace.calls):
+            return "a secret in its tool calls was redacted when the trace was stored: it cannot be replayed"
         attempts = self.attempts(trace.id)
         for tool in reversed(attempts):
             if tool.active:

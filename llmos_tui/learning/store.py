@@ -2,6 +2,7 @@
 
 Every change writes the markdown file atomically and journals the index entry inside one
 index transaction (see ``index.py``), so another process never sees one without the other.
+Secrets are redacted first (``traces.redact_trace``): no file, index entry or cache holds one.
 Read-modify-write updates of one trace (``record_outcome``) also hold a per-trace lock (one of
 64 striped sidecar locks under ``state/locks/``), so two processes counting outcomes of the
 same trace at once lose neither update.
@@ -20,7 +21,7 @@ from ..atomic import atomic_write_text, file_lock
 from ..errors import LLMOSError, WorkspaceError
 from ..workspace import Workspace, safe_id
 from .index import IndexEntry, TraceIndex
-from .traces import Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace
+from .traces import Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace, redact_trace
 
 LOCK_STRIPES = 64
 
@@ -100,6 +101,7 @@ class TraceStore:
         itself parsed from a file and changed in its counts, so that parsing the text gives it
         back exactly)."""
         volume = check_volume(volume)
+        trace = redact_trace(trace)  # no secret is ever written (the file, the index, the parsed cache)
         text = dump_trace(trace)  # validates first: nothing is written for a bad trace
         path = self.trace_path(trace.id, volume)
         with self.index.transaction() as index:

@@ -26,6 +26,7 @@ Paths in tool calls are stored relative to the run's working directory as ``{{cw
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -196,6 +197,24 @@ def make_trace(goal: str, calls: list[ToolCall], *, mode: str = "LEARNER",
         outcome=outcome, error=error, summary=summary, calls=list(calls))
     validate_trace(trace)
     return trace
+
+
+def redact_trace(trace: Trace) -> Trace:
+    """``trace`` with every secret in its text (goal, summary, error, slots, emotion, the calls'
+    inputs and results) replaced by ``[REDACTED:<kind>]`` (``llmos_tui/redact.py``): a copy, or
+    ``trace`` itself when there is nothing to redact. Stores call it before writing a trace."""
+    from ..redact import redact_obj
+
+    fields = [trace.goal, trace.summary, trace.error, trace.slots, trace.emotion,
+              [[call.input, call.result] for call in trace.calls]]
+    clean = redact_obj(fields)
+    if clean is fields:
+        return trace
+    goal, summary, error, slots, emotion, calls = clean
+    return dataclasses.replace(
+        trace, goal=goal, summary=summary, error=error, slots=slots, emotion=emotion,
+        calls=[ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
+               for call, (inp, res) in zip(trace.calls, calls)])
 
 
 # ---- validation ------------------------------------------------------------------------

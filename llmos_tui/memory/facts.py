@@ -340,7 +340,13 @@ class FactStore:
             raise UsageError(f"the fact file {path} is malformed: {exc}") from None
 
     def add(self, candidate: FactCandidate, *, source: str = "", when: float | None = None) -> tuple[Fact, str]:
-        """Store a candidate; returns (fact, action) with action ``new``, ``seen`` or ``updated``."""
+        """Store a candidate; returns (fact, action) with action ``new``, ``seen`` or ``updated``.
+        Secrets in its key, value and text are redacted first (``llmos_tui/redact.py``)."""
+        from ..redact import redact_obj
+
+        key, value, text = redact_obj([candidate.key, candidate.value, candidate.text])
+        if (key, value, text) != (candidate.key, candidate.value, candidate.text):
+            candidate = FactCandidate(candidate.kind, key, value, text, candidate.confidence)
         ident = fact_id(candidate.key)
         path = self.folder / f"{ident}.md"
         now = _stamp(when)
