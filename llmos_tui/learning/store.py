@@ -21,7 +21,8 @@ from ..atomic import atomic_write_text, file_lock
 from ..errors import LLMOSError, WorkspaceError
 from ..workspace import Workspace, safe_id
 from .index import IndexEntry, TraceIndex
-from .traces import Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace, redact_trace
+from .traces import (MAX_TRACE_BYTES, Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace,
+                     redact_trace)
 
 LOCK_STRIPES = 64
 
@@ -166,7 +167,12 @@ class TraceStore:
     def _read(self, path: Path) -> Trace:
         rel = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > MAX_TRACE_BYTES:
+                    raise TraceFormatError(f"the file is {size} bytes, over the {MAX_TRACE_BYTES}-byte limit "
+                                           "(refused)", source=rel)
+                text = handle.read().decode("utf-8")
         except FileNotFoundError:
             raise TraceNotFound(f"the trace file {rel} is gone (run `llmos traces reindex`)") from None
         except (OSError, UnicodeDecodeError) as exc:

@@ -278,13 +278,12 @@ def _load(path: Path) -> Fact:
 
 
 def _parse(path: Path) -> Fact:
-    import yaml
+    from ..yamlio import safe_load
 
     text = path.read_text(encoding="utf-8")
     if not text.startswith("---\n") or "\n---\n" not in text[3:]:
         raise ValueError("missing frontmatter")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(text[4:text.index("\n---\n", 3) + 1], Loader=loader)
+    data = safe_load(text[4:text.index("\n---\n", 3) + 1])   # yamlio.YAMLLoadError is a ValueError
     if not isinstance(data, dict):
         raise ValueError("the frontmatter is not a mapping")
     for key in ("id", "kind", "key", "value", "text"):
