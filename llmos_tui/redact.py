@@ -34,9 +34,10 @@ What counts as a secret, most reliable first:
 Known gaps: a secret of no known shape outside an assignment (a password passed as
 ``-p hunter2``) is not found; a value of 5 characters or fewer is never redacted.
 
-Stdlib only, patterns compiled once; a text with nothing to redact costs one regex scan and a
-few substring tests (about 1 µs per 100 bytes). The environment is read at each top-level call,
-so a key set after import is still found.
+Stdlib only, patterns compiled once; a text with nothing to redact costs two regex scans and a
+few substring tests (measured: about 35 MB/s on this repository's source, 65 MB/s on prose; the
+environment's secrets are read at each top-level call, about 20 µs, so a key set after import is
+still found).
 """
 
 from __future__ import annotations
