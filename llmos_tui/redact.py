@@ -248,11 +248,10 @@ def _obj(value: Any, secrets: list[tuple[str, str]]) -> Any:
         items = []
         for key, item in value.items():
             new_key = _obj(key, secrets) if isinstance(key, str) else key
-            if isinstance(item, str) and isinstance(key, str) and item and _NAME_FULL.fullmatch(key) \
-                    and MARK not in item and looks_secret(item, password=bool(_PASSWORD_NAME.search(key))):
-                new_item: Any = _mark("password" if _PASSWORD_NAME.search(key) else "secret")
-            else:
-                new_item = _obj(item, secrets)
+            new_item = _obj(item, secrets)
+            if new_item is item and isinstance(item, str) and isinstance(key, str) and item \
+                    and _NAME_FULL.fullmatch(key) and looks_secret(item, password=bool(_PASSWORD_NAME.search(key))):
+                new_item = _mark("password" if _PASSWORD_NAME.search(key) else "secret")
             changed = changed or new_key is not key or new_item is not item
             items.append((new_key, new_item))
         return dict(items) if changed else value
