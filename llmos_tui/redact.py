@@ -35,9 +35,9 @@ Known gaps: a secret of no known shape outside an assignment (a password passed 
 ``-p hunter2``) is not found; a value of 5 characters or fewer is never redacted.
 
 Stdlib only, patterns compiled once; a text with nothing to redact costs two regex scans and a
-few substring tests (measured: about 35 MB/s on this repository's source, 65 MB/s on prose; the
-environment's secrets are read at each top-level call, about 20 µs, so a key set after import is
-still found).
+few substring tests (measured: about 35 MB/s on this repository's source, 65 MB/s on prose). The
+environment is checked at each top-level call (a snapshot compared with the last one, about 2 µs;
+its secrets are found again only when it changed), so a key set after import is still found.
 """
 
 from __future__ import annotations
@@ -146,24 +146,33 @@ def _secret_env_value(value: str) -> bool:
             and value.strip().lower() not in _PLACEHOLDERS)
 
 
-def env_secrets(environ: Any = None) -> list[tuple[str, str]]:
+_env_cache: tuple[Any, tuple[tuple[str, str], ...]] = (None, ())
+
+
+def env_secrets(environ: Any = None) -> tuple[tuple[str, str], ...]:
     """(value, variable name) of the secret-looking variables of ``environ`` (default: this
-    process's), longest value first."""
-    out = []
+    process's, re-read whenever it changed), longest value first."""
+    global _env_cache
     data = getattr(os.environ, "_data", None) if environ is None else None
     if isinstance(data, dict):      # CPython on POSIX: test the names as bytes, decode only the few
-        for raw_name, raw_value in data.items():
+        snapshot = tuple(data.items())
+        cached = _env_cache
+        if cached[0] == snapshot:
+            return cached[1]
+        out = []
+        for raw_name, raw_value in snapshot:
             if len(raw_value) >= _MIN_ENV_VALUE and isinstance(raw_name, bytes) and _ENV_NAME_B.search(raw_name):
                 value = os.fsdecode(raw_value)
                 if _secret_env_value(value):
                     out.append((value, os.fsdecode(raw_name)))
-    else:
-        for name, value in (os.environ if environ is None else environ).items():
-            if isinstance(name, str) and isinstance(value, str) and _ENV_NAME.search(name) \
-                    and _secret_env_value(value):
-                out.append((value, name))
-    out.sort(key=lambda item: -len(item[0]))
-    return out
+        found = tuple(sorted(out, key=lambda item: -len(item[0])))
+        _env_cache = (snapshot, found)
+        return found
+    out = []
+    for name, value in (os.environ if environ is None else environ).items():
+        if isinstance(name, str) and isinstance(value, str) and _ENV_NAME.search(name) and _secret_env_value(value):
+            out.append((value, name))
+    return tuple(sorted(out, key=lambda item: -len(item[0])))
 
 
 # ---- redacting -----------------------------------------------------------------------------------
@@ -216,7 +225,12 @@ def _assignments(text: str) -> str:
     return "".join(out)
 
 
+_SHORTEST = min(_MIN_ENV_VALUE, 10)   # no secret fits in fewer characters (a password assignment: 10)
+
+
 def _redact(text: str, secrets: Iterable[tuple[str, str]]) -> str:
+    if len(text) < _SHORTEST:
+        return text
     for value, name in secrets:
         if value in text:
             text = text.replace(value, f"{MARK}env:{name}]")
@@ -237,7 +251,7 @@ def redact_text(text: str, *, environ: Any = None) -> str:
     return text if out == text else out
 
 
-def _obj(value: Any, secrets: list[tuple[str, str]]) -> Any:
+def _obj(value: Any, secrets: Iterable[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         if not value:
             return value
