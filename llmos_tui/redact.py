@@ -34,8 +34,10 @@ What counts as a secret, most reliable first:
 Known gaps: a secret of no known shape outside an assignment (a password passed as
 ``-p hunter2``) is not found; a value of 5 characters or fewer is never redacted.
 
-Stdlib only, patterns compiled once; a text with nothing to redact costs two regex scans and a
-few substring tests (measured: about 35 MB/s on this repository's source, 65 MB/s on prose). The
+Stdlib only; the patterns are compiled once, on first need (importing this module costs about
+0.3 ms, compiling them all would cost 3-4 ms of every start). A text holding none of the
+substrings every known shape starts with, nor a secret word, costs only substring tests; others
+one or two regex scans (measured: about 35 MB/s on this repository's source, 65 MB/s on prose). The
 environment is checked at each top-level call (a snapshot compared with the last one, about 2 µs;
 its secrets are found again only when it changed), so a key set after import is still found.
 """
@@ -48,10 +50,29 @@ import re
 from typing import Any, Iterable
 
 MARK = "[REDACTED:"
+
+
+class _LazyRegex:
+    """A pattern compiled on first use: compiling them all would cost a few ms of every start,
+    and most texts are ruled out by substring tests before any of them is needed."""
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, pattern: str | bytes, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(*self._args)
+        return getattr(compiled, name)
+
+
 _MIN_ENV_VALUE = 8
 _ENV_WORDS = r"(?:KEY|KEY_ID|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|_PASS|_PWD)\Z"
-_ENV_NAME = re.compile(_ENV_WORDS, re.IGNORECASE)
-_ENV_NAME_B = re.compile(_ENV_WORDS.encode(), re.IGNORECASE)
+_ENV_NAME = _LazyRegex(_ENV_WORDS, re.IGNORECASE)
+_ENV_NAME_B = _LazyRegex(_ENV_WORDS.encode(), re.IGNORECASE)
 
 # ---- the patterns ------------------------------------------------------------------------------
 # Every branch of _SHAPES starts with a literal character (the boundary checks come after it, as
@@ -60,7 +81,7 @@ _ENV_NAME_B = re.compile(_ENV_WORDS.encode(), re.IGNORECASE)
 
 _PEM_LABEL = r"-----(?:BEGIN|END) (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 _NB = r"[A-Za-z0-9_-]"              # a character a token cannot follow or be followed by
-_SHAPES = re.compile("|".join([
+_SHAPE_BRANCHES = [
     # PEM / OpenSSH / PGP private keys: to the END line, or to the last base64 line of a cut block
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
     rf"(?:[\s\S]{{0,65536}}?{_PEM_LABEL}|(?:[ \t]*\r?\n(?:[ \t]*[A-Za-z0-9+/=]{{8,}}|[A-Za-z-]{{2,30}}: [^\r\n]*))*)",
@@ -79,7 +100,11 @@ _SHAPES = re.compile("|".join([
     *(rf"{word}(?<![A-Za-z0-9_]{word})(?P<bearer_head_{i}>[ \t]+)(?P<bearer_value_{i}>[A-Za-z0-9._~+/-]{{16,}}=*)"
       r"(?![A-Za-z0-9._~+/=-])" for i, word in enumerate(("Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC"))),
     r"://(?P<url_user>[^/\s:@'\"]{1,128}):(?P<url_secret>[^/\s@'\"]{1,256})@",
-]))
+]
+_SHAPES = _LazyRegex("|".join(_SHAPE_BRANCHES))
+# Every secret of a known shape holds one of these: a text holding none is not scanned at all.
+_TRIGGERS = ("-----BEGIN", "sk-", "sk_", "rk_", "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh", "github_pat_", "glpat-", "xox",
+             "eyJ", "Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC", "://")
 _SHAPE_KINDS = (("-----", "private_key"), ("sk-ant-", "anthropic_key"), ("sk-", "openai_key"), ("sk_", "stripe_key"),
                 ("rk_", "stripe_key"), ("AIza", "google_api_key"), ("A", "aws_access_key_id"),
                 ("github_pat_", "github_token"), ("gh", "github_token"), ("glpat-", "gitlab_token"),
@@ -93,16 +118,16 @@ _KEY_WORDS = (r"secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|priva
 _NAME = rf"(?:{_PASSWORD_WORDS}|{_KEY_WORDS})"
 _HINTS = ("pass", "pwd", "secret", "token", "key", "credential")
 _HINT_WORDS = [v for w in _HINTS for v in (w, w.capitalize(), w.upper())]   # literals: a fast scan
-_ASSIGN = re.compile(
+_ASSIGN = _LazyRegex(
     "(?:" + "|".join(_HINT_WORDS) + ")"
     r"[A-Za-z_]{0,6}?(?P<a_q>[\"']?)(?P<a_op>[ \t]*(?::=|=(?!=)|:(?![:=]))[ \t]*)"
     r"(?P<a_value>\"(?:[^\"\\\r\n]|\\.){1,512}\"|'[^'\r\n]{1,512}'|[^\s\"'`,;&|<>(){}\[\]\\]{1,512})")
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_NAME_FULL = re.compile(rf"[A-Za-z0-9_.-]{{0,64}}?(?i:{_NAME})")
-_PASSWORD_NAME = re.compile(rf"(?i:{_PASSWORD_WORDS})\Z")
-_AWS_SECRET_NAME = re.compile(r"(?i)aws[_-]?secret[_-]?access[_-]?key\Z")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+_NAME_FULL = _LazyRegex(rf"[A-Za-z0-9_.-]{{0,64}}?(?i:{_NAME})")
+_PASSWORD_NAME = _LazyRegex(rf"(?i:{_PASSWORD_WORDS})\Z")
+_AWS_SECRET_NAME = _LazyRegex(r"(?i)aws[_-]?secret[_-]?access[_-]?key\Z")
+_IDENT = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _PLACEHOLDERS = frozenset("""password passwd secret changeme change_me changeit example redacted hidden none null
     undefined placeholder notset not_set unset required optional default empty dummy sample test testing""".split())
 _NOT_A_VALUE_START = ("[REDACTED", "$", "%", "{", "<", "/", "~", "./", "../", "!", "&", "*", "#", "@", "(")
@@ -234,7 +259,7 @@ def _redact(text: str, secrets: Iterable[tuple[str, str]]) -> str:
     for value, name in secrets:
         if value in text:
             text = text.replace(value, f"{MARK}env:{name}]")
-    if _SHAPES.search(text) is not None:
+    if any(trigger in text for trigger in _TRIGGERS) and _SHAPES.search(text) is not None:
         text = _SHAPES.sub(_shape, text)
     lower = text.lower()
     if any(word in lower for word in _HINTS):
@@ -264,7 +289,7 @@ def _obj(value: Any, secrets: Iterable[tuple[str, str]]) -> Any:
             new_key = _obj(key, secrets) if isinstance(key, str) else key
             new_item = _obj(item, secrets)
             if new_item is item and isinstance(item, str) and isinstance(key, str) and item \
-                    and _NAME_FULL.fullmatch(key) and looks_secret(item, password=bool(_PASSWORD_NAME.search(key))):
+                    and any(word in key.lower() for word in _HINTS) and _NAME_FULL.fullmatch(key) and looks_secret(item, password=bool(_PASSWORD_NAME.search(key))):
                 new_item = _mark("password" if _PASSWORD_NAME.search(key) else "secret")
             changed = changed or new_key is not key or new_item is not item
             items.append((new_key, new_item))
