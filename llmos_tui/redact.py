@@ -103,8 +103,8 @@ _SHAPE_BRANCHES = [
 ]
 _SHAPES = _LazyRegex("|".join(_SHAPE_BRANCHES))
 # Every secret of a known shape holds one of these: a text holding none is not scanned at all.
-_TRIGGERS = ("-----BEGIN", "sk-", "sk_", "rk_", "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh", "github_pat_", "glpat-", "xox",
-             "eyJ", "Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC", "://")
+_TRIGGERS = ("-----BEGIN", "sk-", "sk_", "rk_", "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh", "github_pat_",
+             "glpat-", "xox", "eyJ", "Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC", "://")
 _SHAPE_KINDS = (("-----", "private_key"), ("sk-ant-", "anthropic_key"), ("sk-", "openai_key"), ("sk_", "stripe_key"),
                 ("rk_", "stripe_key"), ("AIza", "google_api_key"), ("A", "aws_access_key_id"),
                 ("github_pat_", "github_token"), ("gh", "github_token"), ("glpat-", "gitlab_token"),
@@ -289,7 +289,8 @@ def _obj(value: Any, secrets: Iterable[tuple[str, str]]) -> Any:
             new_key = _obj(key, secrets) if isinstance(key, str) else key
             new_item = _obj(item, secrets)
             if new_item is item and isinstance(item, str) and isinstance(key, str) and item \
-                    and any(word in key.lower() for word in _HINTS) and _NAME_FULL.fullmatch(key) and looks_secret(item, password=bool(_PASSWORD_NAME.search(key))):
+                    and any(word in key.lower() for word in _HINTS) and _NAME_FULL.fullmatch(key) \
+                    and looks_secret(item, password=bool(_PASSWORD_NAME.search(key))):
                 new_item = _mark("password" if _PASSWORD_NAME.search(key) else "secret")
             changed = changed or new_key is not key or new_item is not item
             items.append((new_key, new_item))

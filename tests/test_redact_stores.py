@@ -194,3 +194,37 @@ def test_a_learner_session_that_reads_a_key_leaves_no_copy_in_the_workspace(llm_
     assert f"{MARK}private-key]" in trace_files[0].read_text()      # the Bash output, kept in the trace redacted
     assert not list((ws / "state" / "claude").rglob("*.jsonl"))       # no CLI transcript survives the session
     assert copies_in(ws, [GITHUB, PEM_LINE]) == []
+
+
+def test_a_trace_stored_before_redaction_leaves_no_secret_in_its_tool_or_its_bundle(tmp_path: Path) -> None:
+    """A trace file written by an older llmos (or by hand) still holding a key: the tool
+    crystallized from it, the trace once rewritten, and a bundle exported from it hold none."""
+    from llmos_tui.edge.bundle import export_bundle, import_bundle
+    from llmos_tui.kernel import LLMOS
+    from llmos_tui.learning.slots import extract_slots
+    from llmos_tui.learning.traces import dump_trace
+
+    kernel = LLMOS.boot(tmp_path / "wsA")
+    goal = "Create a file named hello.txt"
+    trace = make_trace(goal, [
+        ToolCall("Write", {"file_path": "{{cwd}}/hello.txt", "content": "Hello\n"},
+                 {"is_error": False, "summary": "created", "files_created": ["hello.txt"]}),
+        ToolCall("Bash", {"command": "cat hello.txt"},
+                 {"is_error": False, "summary": f"Hello\n(token in env: {GITHUB})", "exit_code": 0})],
+        slots=extract_slots(goal))
+    legacy = kernel.store.trace_path(trace.id, kernel.config.user_volume())
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_text(dump_trace(trace))                 # not through the store: no redaction
+    kernel.store.index.rebuild(reason="test")
+    assert GITHUB in legacy.read_text()
+    tool = kernel.crystallizer().crystallize(kernel.store.get(trace.id))
+    assert tool.status == "active", tool.manifest
+    assert GITHUB not in Path(tool.path).read_text() and f"{MARK}github-token]" in Path(tool.path).read_text()
+    assert GITHUB not in legacy.read_text()             # rewritten (redacted) when it was marked crystallized
+    bundle = tmp_path / "bundle"
+    report = export_bundle(kernel.workspace, kernel.store, bundle, volumes=[kernel.config.user_volume()])
+    assert report.traces == [trace.id] and report.tools == [tool.id]
+    assert copies_in(bundle, [GITHUB]) == [] and copies_in(tmp_path / "wsA", [GITHUB]) == []
+    kernel_b = LLMOS.boot(tmp_path / "wsB")
+    imported = import_bundle(kernel_b.workspace, kernel_b.store, bundle, volume=kernel_b.config.user_volume())
+    assert imported.imported == [trace.id] and imported.tools_imported == [tool.id]

@@ -62,7 +62,8 @@ def _strict_loader(yaml: Any) -> Any:
         from yaml.reader import Reader
         from yaml.scanner import Scanner
 
-        class NoAliasLoader(_NoAliasComposer, Reader, Scanner, Parser, SafeConstructor, Resolver):  # type: ignore[no-redef]
+        class NoAliasLoader(_NoAliasComposer, Reader, Scanner, Parser,  # type: ignore[no-redef]
+                            SafeConstructor, Resolver):
             def __init__(self, stream: Any) -> None:
                 Reader.__init__(self, stream)
                 Scanner.__init__(self)

@@ -649,7 +649,8 @@ class TraceIndex:
                 st = os.fstat(handle.fileno())
                 mtime = st.st_mtime
                 if st.st_size > MAX_TRACE_BYTES:
-                    return None, mtime, f"the file is {st.st_size} bytes, over the {MAX_TRACE_BYTES}-byte limit (refused)"
+                    return None, mtime, (f"the file is {st.st_size} bytes, over the {MAX_TRACE_BYTES}-byte "
+                                         "limit (refused)")
                 raw = handle.read()
         except OSError as exc:
             try:
