@@ -709,6 +709,7 @@ class LLMOS:
                       project: str | None = None) -> str | None:
         from .learning import traces as tr
         from .learning.slots import extract_slots
+        from .redact import redact_text
 
         if result.error and "cancelled" in result.error:
             return None
@@ -722,7 +723,8 @@ class LLMOS:
             tokens={"input": result.input_tokens, "output": result.output_tokens},
             tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
-            error=result.error, summary=(result.output or "")[:2000], calls=tool_calls, parent_trace=parent_trace,
+            error=result.error, summary=redact_text(result.output or "")[:2000],   # redacted before the cut
+            calls=tool_calls, parent_trace=parent_trace,
             project=project)
         self.store.save(trace, volume=self.config.user_volume())
         self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)
