@@ -360,7 +360,7 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
 # ---- loading ----------------------------------------------------------------------------
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    from .yamlio import load_flat_mapping, safe_load
+    from .yamlio import YAMLLoadError, load_flat_mapping, safe_load
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -371,11 +371,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     flat = load_flat_mapping(text)
     if flat is not None:
         return flat
-    import yaml
-
     try:
         data = safe_load(text)
-    except yaml.YAMLError as exc:
+    except YAMLLoadError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -657,13 +657,20 @@ class LLMOS:
                                  disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
                                  post_tool_output=tooling.post_tool_output if tooling else None,
                                  meter=meter)
-        outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
-                                          assume_yes=opts.assume_yes))
+        from .claude_state import purge_transcripts
+
+        try:
+            outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
+                                              assume_yes=opts.assume_yes))
+        finally:
+            purge_transcripts(self.workspace.claude_config_dir)   # the CLI's transcripts: never kept
         if tooling is not None:
             outcome.blocked.extend(tooling.blocked)
         if outcome.cost_usd or outcome.input_tokens:
+            from .redact import redact_text
+
             self.economy.charge(mode=mode, cost_usd=outcome.cost_usd, input_tokens=outcome.input_tokens,
-                                output_tokens=outcome.output_tokens, goal=goal)
+                                output_tokens=outcome.output_tokens, goal=redact_text(goal))
         result = RunResult(goal=goal, mode=mode, success=outcome.success, confidence=confidence,
                            llm_calls=outcome.llm_calls, input_tokens=outcome.input_tokens,
                            output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
@@ -710,6 +717,7 @@ class LLMOS:
                       project: str | None = None) -> str | None:
         from .learning import traces as tr
         from .learning.slots import extract_slots
+        from .redact import redact_text
 
         if result.error and "cancelled" in result.error:
             return None
@@ -723,7 +731,8 @@ class LLMOS:
             tokens={"input": result.input_tokens, "output": result.output_tokens},
             tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
-            error=result.error, summary=(result.output or "")[:2000], calls=tool_calls, parent_trace=parent_trace,
+            error=result.error, summary=redact_text(result.output or "")[:2000],   # redacted before the cut
+            calls=tool_calls, parent_trace=parent_trace,
             project=project)
         self.store.save(trace, volume=self.config.user_volume())
         self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)

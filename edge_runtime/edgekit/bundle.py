@@ -5,7 +5,9 @@ The format is written by ``llmos traces export`` (``llmos_tui/edge/bundle.py`` d
 ``tools/<name>_v<N>.py`` + ``.json`` are crystallized tools. Before any trace is used, the bundle
 is refused (:class:`BundleRefused`, exit 3) when a file differs from the manifest, a file is not
 listed, a member is a link or a device, a path is absolute or leaves the bundle, or the sizes
-pass the limits; a bundle that cannot be parsed is a usage error (exit 2).
+pass the limits; a bundle that cannot be parsed is a usage error (exit 2), and so is a trace whose
+YAML header holds an anchor or alias or passes 1 MiB (``safeyaml.py``: refused in well under a
+millisecond, never expanded).
 
 Tool modules are never executed here: their data (``CALLS``, ``SLOTS``) is read with
 ``ast.literal_eval`` after the sha256 checks, and run through the same replay as a trace.
@@ -280,15 +282,14 @@ _FENCE_CLOSE = re.compile(r"^```[ \t]*$", re.MULTILINE)
 
 
 def _yaml_load(text: str) -> Any:
+    from .safeyaml import YAMLRefused, safe_load
+
     try:
-        import yaml
+        return safe_load(text)    # no anchors or aliases, at most 1 MiB: a hostile header fails fast
     except ImportError:
         raise EdgeError("PyYAML is needed to read trace files: pip install pyyaml") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return yaml.load(text, Loader=loader)
-    except Exception as exc:  # yaml.YAMLError and reader errors
-        raise BundleMalformed(f"broken frontmatter: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    except YAMLRefused as exc:
+        raise BundleMalformed(f"broken frontmatter: {exc}") from None
 
 
 def _count(data: dict[str, Any], key: str, where: str) -> int:

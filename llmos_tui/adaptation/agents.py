@@ -96,13 +96,38 @@ def check_tools(tools: Any, source: str = "") -> list[str]:
     return list(dict.fromkeys(tools))
 
 
+_safe_handler_class: Any = None
+
+
+def _SafeYAMLHandler() -> Any:
+    """python-frontmatter's YAML handler, loading with ``yamlio.safe_load``."""
+    global _safe_handler_class
+    if _safe_handler_class is None:
+        import frontmatter
+
+        from ..yamlio import safe_load
+
+        class SafeYAMLHandler(frontmatter.YAMLHandler):
+            def load(self, fm: str, **kwargs: object) -> Any:
+                return safe_load(fm)
+
+        _safe_handler_class = SafeYAMLHandler
+    return _safe_handler_class()
+
+
 def parse_agent(text: str, source: str = "") -> AgentSpec:
     import frontmatter
     import yaml
 
+    from ..yamlio import MAX_YAML_BYTES, check_size
+
     try:
-        post = frontmatter.loads(text)
-    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        check_size(text, MAX_YAML_BYTES + MAX_PROMPT_CHARS * 4)
+        handler = frontmatter.detect_format(text, frontmatter.handlers)
+        if isinstance(handler, frontmatter.YAMLHandler):
+            handler = _SafeYAMLHandler()        # yamlio.safe_load: no anchors or aliases, 1 MiB at most
+        post = frontmatter.loads(text, handler=handler)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         raise AgentFormatError(f"{source}: broken frontmatter: {exc}") from None
     meta: dict[str, Any] = dict(post.metadata)
     if not meta:
@@ -175,8 +200,13 @@ def load_agent(agents_dir: Path, name: str) -> AgentSpec:
 
 
 def write_agent(agents_dir: Path, spec: AgentSpec) -> Path:
-    """Write *spec* atomically as ``agents_dir/<name>.md`` after checking it parses back."""
+    """Write *spec* atomically as ``agents_dir/<name>.md`` after checking it parses back; secrets
+    in its description, prompt and constraints are redacted first (``llmos_tui/redact.py``)."""
     check_name(spec.name)
+    from ..redact import redact_obj
+
+    description, prompt, constraints = redact_obj([spec.description, spec.prompt, list(spec.constraints)])
+    spec.description, spec.prompt, spec.constraints = description, prompt, list(constraints)
     text = dump_agent(spec)
     parse_agent(text, f"{spec.name}.md (new)")
     path = Path(agents_dir) / f"{spec.name}.md"

@@ -140,7 +140,9 @@ class AgentMetricsStore:
             agents = self._read()
             stats = AgentStats.from_dict(agents.get(name))
             fn(stats)
-            agents[name] = stats.to_dict()
+            from ..redact import redact_obj
+
+            agents[name] = redact_obj(stats.to_dict())   # goals, errors, blocked inputs: no secret kept
             if len(agents) > MAX_AGENTS:
                 keep = sorted(agents.items(), key=lambda kv: kv[1].get("last_run") or "", reverse=True)[:MAX_AGENTS]
                 agents = dict(keep)

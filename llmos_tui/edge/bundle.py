@@ -32,6 +32,10 @@ a trusted channel).
 Exit codes: a malformed bundle is a usage error (2); a bundle that fails an integrity or safety
 check (hash mismatch, unlisted file, unsafe member) is refused with exit 3.
 
+Secrets are never exported: each trace is written with ``redact_trace`` (a trace stored before
+redaction existed may still hold one), and a tool is exported only when its calls are those of
+its trace as exported (a tool made from an unredacted trace is left out, with the reason).
+
 Imported traces keep their ids (the link between a trace and its crystallized tool is its id).
 An id that already exists with the same content is left as it is; with different content the
 default is to skip it and say so (``on_conflict="skip"``); ``"rename"`` imports it under a new
@@ -413,7 +417,7 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
     active crystallized tools to ``dest`` (a ``.tar.gz``/``.tgz`` path, else a directory)."""
     from .. import __version__
     from ..execution.replay.crystallized import ToolError, list_tools, sha256_bytes
-    from ..learning.traces import dump_trace, now_iso
+    from ..learning.traces import dump_trace, now_iso, redact_trace
 
     dest = Path(dest).expanduser()
     volumes = list(volumes)
@@ -421,7 +425,7 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
     report = ExportReport(path=str(dest))
     files: dict[str, bytes] = {}
     entries: list[dict[str, Any]] = []
-    exported: set[str] = set()
+    exported: dict[str, Any] = {}   # id -> the trace as written in the bundle
     for trace in store.iter_traces(volumes):
         if wanted is not None and trace.id not in wanted:
             continue
@@ -433,15 +437,16 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
         if not trace.calls:
             report.skipped.append({"id": trace.id, "reason": "it has no tool calls to replay"})
             continue
+        trace = redact_trace(trace)      # a bundle travels: never with a secret in it
         data = dump_trace(trace).encode("utf-8")
         rel = f"traces/{trace.id}.md"
         files[rel] = data
-        exported.add(trace.id)
+        exported[trace.id] = trace
         entries.append({"id": trace.id, "path": rel, "sha256": sha256_hex(data), "size": len(data),
                         "goal": trace.goal, "signature": trace.signature,
                         "crystallized_tool": trace.crystallized_tool})
     if wanted is not None:
-        for missing in sorted(wanted - exported - {s["id"] for s in report.skipped}):
+        for missing in sorted(wanted - set(exported) - {s["id"] for s in report.skipped}):
             report.skipped.append({"id": missing, "reason": "no such trace in the exported volume(s)"})
     tools: list[dict[str, Any]] = []
     for tool in list_tools(workspace, volumes, status="active"):
@@ -458,6 +463,9 @@ def export_bundle(workspace: Any, store: Any, dest: str | os.PathLike[str], *, v
             continue
         try:
             _check_tool(tool.id, tool.source_trace, module, meta, where=tool.id)
+            # The same calls as its trace as exported: a tool made before redaction existed may
+            # still hold a secret its (redacted) trace no longer does; it stays behind.
+            _check_tool_matches_trace(module, exported[tool.source_trace], where=tool.id)
         except (BundleError, ToolError) as exc:
             report.skipped.append({"id": tool.id, "reason": str(exc)})
             continue

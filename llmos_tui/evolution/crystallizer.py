@@ -152,6 +152,11 @@ class Crystallizer:
         problem = structural_problem(trace)
         if problem:
             return problem
+        from ..learning.traces import redact_trace
+        from ..redact import has_redactions
+
+        if any(has_redactions(call.input) for call in redact_trace(trace).calls):
+            return "a secret in its tool calls was redacted when the trace was stored: it cannot be replayed"
         attempts = self.attempts(trace.id)
         for tool in reversed(attempts):
             if tool.active:
@@ -210,8 +215,13 @@ class Crystallizer:
         """Generate, verify and (if verified) activate a new version of ``trace``'s tool.
 
         Thresholds are not checked here (see ``maybe_crystallize``); the structure is. Returns
-        the tool whatever its final status (``active`` or ``rejected``).
+        the tool whatever its final status (``active`` or ``rejected``). The module is generated
+        from the trace with its secrets redacted (a trace stored before redaction existed may
+        hold some): the tool never holds what the trace file no longer does.
         """
+        from ..learning.traces import redact_trace
+
+        trace = redact_trace(trace)
         problem = structural_problem(trace)
         if problem:
             raise CrystallizationError(f"trace {trace.id} cannot be crystallized: {problem}")

@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..atomic import append_bytes, atomic_write_bytes, atomic_write_text, file_lock
 from ..errors import WorkspaceError
 from ..workspace import Workspace
-from .traces import Trace, TraceFormatError, parse_trace
+from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace
 
 FORMAT = 1
 TRACES_TABLE = "traces"
@@ -646,7 +646,11 @@ class TraceIndex:
     def _read_trace(self, full: Path, rel: str) -> tuple[Trace | None, float, str | None]:
         try:
             with open(full, "rb") as handle:
-                mtime = os.fstat(handle.fileno()).st_mtime
+                st = os.fstat(handle.fileno())
+                mtime = st.st_mtime
+                if st.st_size > MAX_TRACE_BYTES:
+                    return None, mtime, (f"the file is {st.st_size} bytes, over the {MAX_TRACE_BYTES}-byte "
+                                         "limit (refused)")
                 raw = handle.read()
         except OSError as exc:
             try:

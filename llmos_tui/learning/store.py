@@ -2,6 +2,7 @@
 
 Every change writes the markdown file atomically and journals the index entry inside one
 index transaction (see ``index.py``), so another process never sees one without the other.
+Secrets are redacted first (``traces.redact_trace``): no file, index entry or cache holds one.
 Read-modify-write updates of one trace (``record_outcome``) also hold a per-trace lock (one of
 64 striped sidecar locks under ``state/locks/``), so two processes counting outcomes of the
 same trace at once lose neither update.
@@ -20,7 +21,8 @@ from ..atomic import atomic_write_text, file_lock
 from ..errors import LLMOSError, WorkspaceError
 from ..workspace import Workspace, safe_id
 from .index import IndexEntry, TraceIndex
-from .traces import Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace
+from .traces import (MAX_TRACE_BYTES, Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace,
+                     redact_trace)
 
 LOCK_STRIPES = 64
 
@@ -100,6 +102,7 @@ class TraceStore:
         itself parsed from a file and changed in its counts, so that parsing the text gives it
         back exactly)."""
         volume = check_volume(volume)
+        trace = redact_trace(trace)  # no secret is ever written (the file, the index, the parsed cache)
         text = dump_trace(trace)  # validates first: nothing is written for a bad trace
         path = self.trace_path(trace.id, volume)
         with self.index.transaction() as index:
@@ -164,7 +167,12 @@ class TraceStore:
     def _read(self, path: Path) -> Trace:
         rel = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > MAX_TRACE_BYTES:
+                    raise TraceFormatError(f"the file is {size} bytes, over the {MAX_TRACE_BYTES}-byte limit "
+                                           "(refused)", source=rel)
+                text = handle.read().decode("utf-8")
         except FileNotFoundError:
             raise TraceNotFound(f"the trace file {rel} is gone (run `llmos traces reindex`)") from None
         except (OSError, UnicodeDecodeError) as exc:

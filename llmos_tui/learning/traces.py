@@ -19,6 +19,9 @@ The file format is DESIGN §4::
 so that ``parse_trace(dump_trace(t)) == t`` and ``dump_trace(parse_trace(text)) == text``
 for every text we wrote. ``parse_trace`` reads any YAML (files may be edited by hand) and
 raises ``TraceFormatError`` naming the problem; it never lets a YAML or JSON exception out.
+The frontmatter is read with ``yamlio.safe_load``: YAML anchors and aliases are refused (a
+"billion laughs" header fails in well under a millisecond), and so is a header over 1 MiB or a
+file over ``MAX_TRACE_BYTES``.
 
 Paths in tool calls are stored relative to the run's working directory as ``{{cwd}}``
 (``relativize``), and put back for a replay in another directory (``reroot``).
@@ -26,6 +29,7 @@ Paths in tool calls are stored relative to the run's working directory as ``{{cw
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -196,6 +200,24 @@ def make_trace(goal: str, calls: list[ToolCall], *, mode: str = "LEARNER",
         outcome=outcome, error=error, summary=summary, calls=list(calls))
     validate_trace(trace)
     return trace
+
+
+def redact_trace(trace: Trace) -> Trace:
+    """``trace`` with every secret in its text (goal, summary, error, slots, emotion, the calls'
+    inputs and results) replaced by ``[REDACTED:<kind>]`` (``llmos_tui/redact.py``): a copy, or
+    ``trace`` itself when there is nothing to redact. Stores call it before writing a trace."""
+    from ..redact import redact_obj
+
+    fields = [trace.goal, trace.summary, trace.error, trace.slots, trace.emotion,
+              [[call.input, call.result] for call in trace.calls]]
+    clean = redact_obj(fields)
+    if clean is fields:
+        return trace
+    goal, summary, error, slots, emotion, calls = clean
+    return dataclasses.replace(
+        trace, goal=goal, summary=summary, error=error, slots=slots, emotion=emotion,
+        calls=[ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
+               for call, (inp, res) in zip(trace.calls, calls)])
 
 
 # ---- validation ------------------------------------------------------------------------
@@ -423,16 +445,15 @@ _SUMMARY_RE = re.compile(r"^##[ \t]+Summary[ \t]*$", re.MULTILINE | re.IGNORECAS
 _CALLS_RE = re.compile(r"^##[ \t]+Tool calls[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _FENCE_OPEN_RE = re.compile(r"^```[ \t]*(?:json)?[ \t]*$", re.MULTILINE)
 _FENCE_CLOSE_RE = re.compile(r"^```[ \t]*$", re.MULTILINE)
-_loader: Any = None
+#: A trace file larger than this is refused unread (the frontmatter alone may hold 1 MiB of YAML,
+#: ``yamlio.MAX_YAML_BYTES``; a bundle member holds at most 16 MiB).
+MAX_TRACE_BYTES = 32 * 1024 * 1024
 
 
 def _yaml_load(text: str) -> Any:
-    global _loader
-    import yaml
+    from ..yamlio import safe_load
 
-    if _loader is None:
-        _loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=_loader)
+    return safe_load(text)   # no anchors or aliases, at most 1 MiB: a hostile header fails fast
 
 
 def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]:
@@ -453,7 +474,7 @@ def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]
     body = text[end + 5:]
     try:
         data = _yaml_load(header)
-    except Exception as exc:  # yaml.YAMLError and libyaml reader errors
+    except Exception as exc:  # yamlio.YAMLLoadError: malformed, refused (alias, anchor, size, depth)
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -538,6 +559,9 @@ def parse_trace(text: str, source: str = "") -> Trace:
     """Read a trace file's text. Raises TraceFormatError with the reason (and ``source``)."""
     if not isinstance(text, str):
         raise TraceFormatError("expected text", source=source)
+    if len(text) > MAX_TRACE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_TRACE_BYTES:
+        raise TraceFormatError(f"the file is over the {MAX_TRACE_BYTES}-byte limit for a trace (refused)",
+                               source=source)
     data, body = split_frontmatter(text, source)
     missing = [name for name in REQUIRED_FIELDS if name not in data]
     if missing:

@@ -278,13 +278,12 @@ def _load(path: Path) -> Fact:
 
 
 def _parse(path: Path) -> Fact:
-    import yaml
+    from ..yamlio import safe_load
 
     text = path.read_text(encoding="utf-8")
     if not text.startswith("---\n") or "\n---\n" not in text[3:]:
         raise ValueError("missing frontmatter")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(text[4:text.index("\n---\n", 3) + 1], Loader=loader)
+    data = safe_load(text[4:text.index("\n---\n", 3) + 1])   # yamlio.YAMLLoadError is a ValueError
     if not isinstance(data, dict):
         raise ValueError("the frontmatter is not a mapping")
     for key in ("id", "kind", "key", "value", "text"):
@@ -340,7 +339,13 @@ class FactStore:
             raise UsageError(f"the fact file {path} is malformed: {exc}") from None
 
     def add(self, candidate: FactCandidate, *, source: str = "", when: float | None = None) -> tuple[Fact, str]:
-        """Store a candidate; returns (fact, action) with action ``new``, ``seen`` or ``updated``."""
+        """Store a candidate; returns (fact, action) with action ``new``, ``seen`` or ``updated``.
+        Secrets in its key, value and text are redacted first (``llmos_tui/redact.py``)."""
+        from ..redact import redact_obj
+
+        key, value, text = redact_obj([candidate.key, candidate.value, candidate.text])
+        if (key, value, text) != (candidate.key, candidate.value, candidate.text):
+            candidate = FactCandidate(candidate.kind, key, value, text, candidate.confidence)
         ident = fact_id(candidate.key)
         path = self.folder / f"{ident}.md"
         now = _stamp(when)

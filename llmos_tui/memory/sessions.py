@@ -22,7 +22,8 @@ The file is created (atomically) with its first entry; later entries are appende
 ``O_APPEND`` write under the file's sidecar lock, so two writers never interleave. A line of
 text that starts with ``### `` or with a backslash is written with one more leading backslash
 (markdown shows it the same) so that an entry can never forge the header of another;
-:func:`read_session` removes it again.
+:func:`read_session` removes it again. Secrets in entries and titles are redacted
+(``llmos_tui/redact.py``) before they are written.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any, Callable, Iterator
 
 from ..atomic import atomic_write_text, file_lock
 from ..errors import UsageError
+from ..redact import redact_text
 
 ROLES = ("user", "assistant", "system", "tool", "note")
 MAX_ENTRY_CHARS = 100_000
@@ -103,6 +105,7 @@ class SessionLog:
         text = text.replace("\r\n", "\n").replace("\x00", "").strip("\n")
         if not text.strip():
             return
+        text = redact_text(text)     # no secret in the log (the title is its first line)
         if len(text) > MAX_ENTRY_CHARS:
             text = text[:MAX_ENTRY_CHARS] + f"\n… ({len(text) - MAX_ENTRY_CHARS} characters not logged)"
         now = self.clock()
@@ -110,7 +113,7 @@ class SessionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self.path):
             if not self.path.exists():
-                title = self.title or (text.splitlines()[0][:120] if role == "user" else "")
+                title = redact_text(self.title or (text.splitlines()[0][:120] if role == "user" else ""))
                 header = ["---", f"id: {self.id}", f"started_at: {_stamp(now)}", f"source: {_yaml_scalar(self.source)}",
                           f"user: {_yaml_scalar(self.user)}", f"project: {_yaml_scalar(self.project)}",
                           f"title: {_yaml_scalar(title)}", "---", ""]

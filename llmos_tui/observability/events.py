@@ -27,6 +27,8 @@ Following: ``poll_new(cursor)`` returns the complete lines appended since a curs
 offset of ``events.jsonl``; a rotation in between is followed into ``events.1.jsonl``), so the
 TUI can tail events written by other processes for a few ``stat`` calls.
 
+Secrets in an event's data and title are redacted (``llmos_tui/redact.py``) before it is written.
+
 Notifications (``notify_user``) are also appended to the inbox (``inbox.py``), and callbacks
 registered with ``subscribe(path, fn)`` hear every event recorded by this process for that log.
 """
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..atomic import append_bytes, file_lock
+from ..redact import redact_obj, redact_text
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_KEEP = 5
@@ -260,6 +263,10 @@ class EventLog:
         return event
 
     def append(self, event: Event) -> bool:
+        # No secret in the log, the inbox or what subscribers hear (the event itself is redacted).
+        event.data = redact_obj(event.data)
+        if event.title:
+            event.title = redact_text(event.title)
         line = (event.to_json().replace("\n", " ") + "\n").encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

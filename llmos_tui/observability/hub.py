@@ -286,7 +286,9 @@ class ObservabilityHub:
                             "applier_module": applier_module, **data})
         if len(encoded.encode("utf-8")) > INLINE_PAYLOAD_BYTES:
             rel = f"proposals/{event.id}.json"
-            atomic_write_json(self.folder / rel, json.loads(encoded))
+            from ..redact import redact_obj
+
+            atomic_write_json(self.folder / rel, redact_obj(json.loads(encoded)))
             event.data["payload_file"] = rel
         else:
             event.data["payload"] = json.loads(encoded)

@@ -14,7 +14,7 @@ Acknowledgements and decisions are also recorded as events (``ACKNOWLEDGED``,
 inbox next to a non-empty log is rebuilt (``rebuild()``), a corrupt line is skipped and counted.
 When the file passes ``max_bytes`` it is compacted (atomically rewritten without the
 notifications that are read and, for proposals, decided); the event log keeps their history.
-Writers hold the sidecar lock ``inbox.jsonl.lock``.
+Writers hold the sidecar lock ``inbox.jsonl.lock``; secrets in records are redacted (``redact.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import append_bytes, atomic_write_text, file_lock
+from ..redact import redact_obj
 from .events import Event, EventLog, EventType, now_iso
 
 INBOX_NAME = "inbox.jsonl"
@@ -110,7 +111,7 @@ class Inbox:
     # ---- writing ------------------------------------------------------------------------
     def _append_locked(self, records: Iterable[dict[str, Any]]) -> None:
         payload = "".join(json.dumps(r, ensure_ascii=False, default=str).replace("\n", " ") + "\n"
-                          for r in records).encode("utf-8")
+                          for r in redact_obj(list(records))).encode("utf-8")
         size = append_bytes(self.path, payload).st_size  # whole records or nothing
         if size > self.max_bytes and size > 2 * self._base_size():
             self._compact_locked()

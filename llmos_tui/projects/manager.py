@@ -182,7 +182,9 @@ class ProjectManager:
             data["by_mode"] = by_mode
             data["last_run"] = _stamp()
             recent = data.get("recent") if isinstance(data.get("recent"), list) else []
-            data["recent"] = (recent + [{"goal": goal[:300], "mode": mode, "success": bool(success),
+            from ..redact import redact_text
+
+            data["recent"] = (recent + [{"goal": redact_text(goal)[:300], "mode": mode, "success": bool(success),
                                           "trace_id": trace_id, "at": data["last_run"]}])[-MAX_RECENT:]
             atomic_write_json(project.runs_file, data)
         return data

@@ -385,7 +385,9 @@ class SentienceRuntime:
             return []
         sig = goal_signature(goal)
         pending = self._pending.pop(sig, None)
-        reasons = list(denial_reasons or [])
+        from ..redact import redact_obj
+
+        goal, reasons = redact_obj([goal, list(denial_reasons or [])])   # kept in the state file: no secret
         cost = float(cost_usd) if isinstance(cost_usd, (int, float)) and cost_usd == cost_usd else 0.0
 
         def change(state: SentienceState, params: SentienceParams, now: float) -> list[dict[str, Any]]:

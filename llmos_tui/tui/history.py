@@ -80,4 +80,7 @@ def load_history(state_dir: Path) -> list[str]:
 
 
 def save_history(state_dir: Path, entries: list[str]) -> None:
-    atomic_write_json(history_path(state_dir), list(entries)[-MAX_ENTRIES:])
+    """Write the last goals; secrets in them are redacted (``llmos_tui/redact.py``)."""
+    from ..redact import redact_obj
+
+    atomic_write_json(history_path(state_dir), redact_obj(list(entries)[-MAX_ENTRIES:]))

@@ -4,7 +4,8 @@
 parameter ``Substitution``, re-roots them into the run's working directory and then:
 
 1. **refuses before running anything** (nothing half-applied) when a call names a tool with no
-   executor, has malformed input, was blocked when it was recorded, touches a path that
+   executor, has malformed input, holds a ``[REDACTED:…]`` mark (a secret redacted when the trace
+   was stored: replaying it would use the mark), was blocked when it was recorded, touches a path that
    resolves outside the working directory (path fields, and absolute / ``~`` / ``..`` paths in
    shell commands), or is not allowed by the pre-hooks (the policy): every call is checked
    before the first one runs;
@@ -53,6 +54,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ...learning.traces import CWD_TOKEN, ToolCall, reroot
+from ...redact import MARK as REDACTION_MARK
 from ...runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
 from .executors import (PATH_FIELDS, SUPPORTED_TOOLS, WRITE_TOOLS, ExecOutcome, ToolExecutor, check_input,
                         input_paths, inside, resolve_path)
@@ -673,8 +675,12 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
         problem = check_input(call.name, call.input)
         if problem:
             return i, f"{where}: malformed input: {problem}"
-        if CWD_TOKEN in json.dumps(call.input):
+        encoded = json.dumps(call.input)
+        if CWD_TOKEN in encoded:
             return i, f"{where}: input still contains {CWD_TOKEN} after re-rooting"
+        if REDACTION_MARK in encoded:
+            return i, (f"{where}: a secret in its input was redacted when the trace was stored "
+                       f"({REDACTION_MARK}...]); this trace cannot be replayed")
         result = call.result if isinstance(call.result, dict) else {}
         if result.get("decision") == "deny":
             return i, f"{where}: this call was blocked by the policy when it was recorded"
