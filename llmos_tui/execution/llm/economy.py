@@ -75,7 +75,7 @@ class Economy:
                goal: str = "", trace_id: str | None = None) -> Charge:
         entry = Charge(ts=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mode=mode,
                        cost_usd=float(cost_usd), input_tokens=int(input_tokens),
-                       output_tokens=int(output_tokens), goal=goal[:200], trace_id=trace_id)
+                       output_tokens=int(output_tokens), goal=_redacted(goal)[:200], trace_id=trace_id)
         with file_lock(self.path):
             data = self._load()
             data["spent_usd"] = float(data["spent_usd"]) + entry.cost_usd
@@ -150,3 +150,9 @@ def budgeted_call(*, model: str, system: str, prompt: str, max_tokens: int, time
     except OSError as exc:
         answer.charge_error = f"the {what} cost could not be charged: {exc}"
     return answer
+
+
+def _redacted(text: str) -> str:
+    from ...redact import redact_text
+
+    return redact_text(text)

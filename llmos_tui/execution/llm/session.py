@@ -23,6 +23,7 @@ from ...errors import NO_LLM_HINT, NoLLMConfigured
 from ...runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
 from ..replay.hooks import BUDGET_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
 
+from ...claude_state import NO_PERSISTENCE_ARGS
 from .tool_search import CLI_DISALLOWED, is_twin
 
 
@@ -230,7 +231,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         max_turns=req.max_turns,
         env=env,
         # No transcript of the conversation is kept on disk (tool output may hold secrets).
-        extra_args={"no-session-persistence": None},
+        extra_args=dict(NO_PERSISTENCE_ARGS),
         system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
         if req.system_append else {"type": "preset", "preset": "claude_code"},
         hooks={
