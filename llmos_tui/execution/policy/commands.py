@@ -240,9 +240,9 @@ def cp(an: Analyzer, c: Cmd) -> None:
     recursive = any(n in ("-r", "-R", "-a", "--recursive", "--archive") for n, _ in o.flags)
     dest, sources, into_dir = _targets_and_sources(o)
     for s in sources:
-        an.check_arg_read(s, c)
+        an.check_arg_read(s, c, path=True)
         if recursive:
-            an.check_recursive_read(s)
+            an.check_recursive_read(s, follow=any(n in ("-L", "--dereference") for n, _ in o.flags))
     if dest is None:
         if sources:
             an.deny("write.unresolved_target", f"{c.word} has no destination")
@@ -260,7 +260,7 @@ def mv(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="tS", long_val={"--target-directory", "--suffix", "--backup"})
     dest, sources, into_dir = _targets_and_sources(o)
     for s in sources:
-        an.check_arg_read(s, c)
+        an.check_arg_read(s, c, path=True)
         an.check_delete(s, recursive=True)
     if dest is None:
         return
@@ -960,9 +960,10 @@ def foreign_process_option(c: Cmd) -> str | None:
         t = a.text
         if t in opts or t.split("=", 1)[0] in opts:
             return t
-        if t.startswith("-") and not t.startswith("--") and len(t) > 2 and "-" + t[1] in opts and \
-                (t[2:].isdigit() or t[1] in "pP"):
-            return t
+        if t.startswith("-") and not t.startswith("--") and len(t) > 2 and "=" not in t:
+            letters = re.match(r"-([A-Za-z]*)", t).group(1)
+            if any("-" + ch in opts for ch in letters if ch in "pPatu"):
+                return t
         if t == "--":
             break
     return None
@@ -3352,7 +3353,10 @@ def db_client(an: Analyzer, c: Cmd) -> None:
     for f in files:
         an.check_arg_read(f, c, path=True)
         real = an.ctx.resolve(f.text, an.cur) if f.static else None
-        body = _read_small(real) if real and an.ctx.inside_root(real) and os.path.isfile(real) else None
+        if real and an.ctx.inside_root(real) and real not in an.written and not os.path.exists(real):
+            continue  # nothing to run
+        body = _read_small(real) if real and an.ctx.inside_root(real) and real not in an.written and \
+            os.path.isfile(real) else None
         if body is None:
             an.ask("exec.runs_code", f"{c.word} runs the SQL file {f.show()}, which cannot be read for checking")
         else:
@@ -3363,8 +3367,11 @@ def db_client(an: Analyzer, c: Cmd) -> None:
         kind = c.stdin[0]
         if kind == "text" and not c.stdin[2]:
             texts.append(c.stdin[1])
-        elif kind == "file" and an.ctx.inside_root(c.stdin[1]) and os.path.isfile(c.stdin[1]) and \
-                _read_small(c.stdin[1]) is not None:
+        elif kind == "file" and an.ctx.inside_root(c.stdin[1]) and c.stdin[1] not in an.written and \
+                not os.path.exists(c.stdin[1]):
+            pass  # nothing to run
+        elif kind == "file" and an.ctx.inside_root(c.stdin[1]) and c.stdin[1] not in an.written and \
+                os.path.isfile(c.stdin[1]) and _read_small(c.stdin[1]) is not None:
             texts.append(_read_small(c.stdin[1]) or "")
         else:
             an.ask("exec.runs_code", f"{c.word} runs SQL from its input, which cannot be checked")

@@ -317,7 +317,7 @@ class PathContext:
         if self.secret(real):
             return True
         candidates = [f"{h}/{s}" for h in self.homes for s in HOME_SECRETS[:12]]
-        candidates += ["/etc/shadow", "/etc/ssl/private", "/var/run/secrets", "/run/secrets", "/root", "/proc/1"]
+        candidates += list(SYSTEM_SECRETS) + ["/root", "/proc/1", "/home/_/.ssh", "/Users/_/.ssh"]
         return any(within(c, real) for c in candidates)
 
     def secret_pattern(self, pattern: str) -> str | None:

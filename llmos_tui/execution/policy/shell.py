@@ -139,6 +139,19 @@ def _first_error(node):
 # --------------------------------------------------------------------------------------
 # Words
 # --------------------------------------------------------------------------------------
+class _Word:
+    """A plain word of the source the parser dropped (stands in for a tree-sitter ``word``)."""
+
+    type = "word"
+    children: tuple = ()
+    named_children: tuple = ()
+    is_named = True
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start_byte, self.end_byte = start, end
+        self.id = -start - 1
+
+
 @dataclass(slots=True)
 class Arg:
     """One word after expansion. ``mask`` has one letter per character of ``text``:
@@ -866,24 +879,56 @@ class Analyzer:
 
     def redirected(self, node, pipe_in, stdin) -> set[str]:
         body = node.child_by_field_name("body")
-        redirects = [c for c in node.named_children if c is not body]
-        extra_args: list = []
-        new_stdin = stdin
-        before = set(self.written)
+        redirects = [c for c in node.named_children if body is None or c.id != body.id]
+        if body is None:
+            tails, _ = self._redirects(redirects, [], stdin)
+            self._run_tails(tails, {"other"})
+            return {"other"}
+        return self._with_redirects(body, redirects, pipe_in, stdin)
+
+    def _redirects(self, redirects: list, extra_args: list, stdin) -> tuple[list, tuple | None]:
+        """Check redirections; return the statements after a here-document and the new stdin."""
         saved_tails, self._tails = self._tails, []
         try:
             for r in redirects:
                 res = self.redirect(r, extra_args)
                 if res is not None:
-                    new_stdin = res
+                    stdin = res
         finally:
             tails, self._tails = self._tails, saved_tails
-        if body is None:
-            self._run_tails(tails, {"other"})
-            return {"other"}
+        return tails, stdin
+
+    def _with_redirects(self, body, redirects: list, pipe_in, stdin) -> set[str]:
+        """Run ``body`` with redirections. tree-sitter-bash hangs ``a && b > f`` and ``a | b > f``
+        on the whole list or pipeline; in bash they belong to the last command, which runs after
+        the others (after their ``cd``), so that is where they are applied."""
+        if body.type == "list":
+            kids = [c for c in body.named_children if c.type != "comment"]
+            out: set[str] = set()
+            for k in kids[:-1]:
+                out |= self.stmt(k, pipe_in, stdin)
+            return out | self._with_redirects(kids[-1], redirects, pipe_in, stdin) if kids else {"other"}
+        if body.type == "pipeline":
+            stages = [c for c in body.named_children if c.type != "comment"]
+            kinds: set[str] = set(pipe_in or ())
+            for i, stage in enumerate(stages[:-1]):
+                saved = self._save()
+                kinds |= self.stmt(stage, frozenset(kinds) if (i > 0 or pipe_in is not None) else None,
+                                   stdin if i == 0 else None)
+                self._restore(saved)
+            if not stages:
+                return {"other"}
+            saved = self._save()
+            last_in = frozenset(kinds) if (len(stages) > 1 or pipe_in is not None) else None
+            out = self._with_redirects(stages[-1], redirects, last_in, stdin if len(stages) == 1 else None)
+            self._restore(saved)
+            return out
+        extra_args: list = []
+        before = set(self.written)
+        tails, new_stdin = self._redirects(redirects, extra_args, stdin)
         if body.type == "command":
             self._visited.add(body.id)
-            out = self.command(body, pipe_in, extra_args, new_stdin)
+            out = self.command(body, pipe_in, self._dropped_words(body, redirects) + extra_args, new_stdin)
         else:
             for w in extra_args:
                 self.words_for_effects(w)
@@ -891,6 +936,22 @@ class Analyzer:
         if out & {"env", "sensitive", "secret_list", "network"}:
             self.tainted.update(self.written - before)
         return self._run_tails(tails, out) or out
+
+    def _dropped_words(self, body, redirects: list) -> list:
+        """Words tree-sitter-bash leaves out of the tree (``make -f - <<EOF`` loses the ``-``):
+        plain ones are put back; anything else fails closed."""
+        if not redirects:
+            return []
+        start, end = body.end_byte, min(r.start_byte for r in redirects)
+        gap = self.src[start:end]
+        if not gap.strip():
+            return []
+        words = []
+        for m in re.finditer(rb"\S+", gap):
+            if not re.fullmatch(rb"[-\w./:=+@%,]+", m.group()):
+                raise ShellParseError(f"the command is not valid shell near {m.group().decode('utf-8', 'replace')!r}")
+            words.append(_Word(start + m.start(), start + m.end()))
+        return words
 
     def _run_tails(self, tails: list, out: set[str]) -> set[str] | None:
         """Statements written after a here-document's marker (``cat <<EOF | bash``): a pipeline
