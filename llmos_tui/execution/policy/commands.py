@@ -1461,7 +1461,8 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
     }.get(lang, set())
     code_flags = {"python": {"-c"}, "perl": {"-e", "-E"}, "ruby": {"-e"}, "node": {"-e", "--eval", "-p", "--print"},
                   "php": {"-r", "-R", "-B", "-E"}, "lua": {"-e"}, "r": {"-e", "--expr"}, "julia": {"-e", "--eval", "-E", "--print"},
-                  "tcl": {"-c"}, "generic": {"-e", "-c", "--eval"}}.get(lang, set())
+                  "tcl": {"-c"}, "generic": {"-e", "-c", "-x", "-E", "--eval", "--eval-command", "--execute", "--expr",
+                                             "--expression"}}.get(lang, set())
     if name == "deno" and args and args[0].static and args[0].text in ("eval", "run", "repl", "task", "test", "fmt", "lint",
                                                                        "compile", "install", "cache", "bench", "check"):
         sub = args[0].text
@@ -2060,8 +2061,8 @@ def credentials(an: Analyzer, c: Cmd) -> None:
         "secret-tool": r"lookup|search|store|clear",
         "security": r"find-(generic|internet)-password|dump-keychain|export|unlock-keychain|add-.*-password",
         "keyring": r"get|set|del",
-        "gopass": r".", "age": r"-d\b|--decrypt|-i\b|--identity", "vault": r"\b(read|kv\s+get|token|login|write|kv\s+put)\b",
-        "bw": r"\b(get|unlock|login|export|list)\b", "lpass": r".", "sops": r"-d\b|--decrypt|exec-env|exec-file",
+        "gopass": r"", "age": r"-d\b|--decrypt|-i\b|--identity", "vault": r"\b(read|kv\s+get|token|login|write|kv\s+put)\b",
+        "bw": r"\b(get|unlock|login|export|list)\b", "lpass": r"", "sops": r"-d\b|--decrypt|exec-env|exec-file",
         "gh": r"\bauth\s+(token|status\s+.*(-t|--show-token)|refresh|login|setup-git)\b|\bsecret\s+(list|set)\b|\bapi\b.*(-X|--method)\s*(POST|PUT|PATCH|DELETE)",
         "aws": r"\bconfigure\b|\bsts\s+get-session-token\b|\becr\s+get-login-password\b|\bsecretsmanager\s+get-secret-value\b|\bssm\s+get-parameters?\b.*--with-decryption|\biam\s+create-access-key\b",
         "gcloud": r"\bauth\s+(print-access-token|print-identity-token|application-default\s+print-access-token|login|activate-service-account)\b|\bsecrets\s+versions\s+access\b|\bconfig\s+set\b",
@@ -2073,14 +2074,14 @@ def credentials(an: Analyzer, c: Cmd) -> None:
         "flyctl": r"\b(auth\s+token|secrets|deploy|ssh)\b", "netlify": r"\b(deploy|env:get|env:list)\b",
         "vercel": r"\b(deploy|env\s+pull|--prod)\b", "wrangler": r"\b(deploy|publish|secret)\b",
         "firebase": r"\b(deploy|login)\b", "eksctl": r"\b(create|delete|utils\s+write-kubeconfig)\b",
-        "ibmcloud": r".", "databricks": r"\b(configure|secrets|auth\s+token)\b", "huggingface-cli": r"\b(login|upload)\b",
-        "hf": r"\b(auth\s+login|upload)\b", "docker-credential-desktop": r".", "git-credential": r".", "pinentry": r".",
-        "npm-token": r".", "ssh-agent": r"(?!)",
+        "ibmcloud": r"", "databricks": r"\b(configure|secrets|auth\s+token)\b", "huggingface-cli": r"\b(login|upload)\b",
+        "hf": r"\b(auth\s+login|upload)\b", "docker-credential-desktop": r"", "git-credential": r"", "pinentry": r"",
+        "npm-token": r"",
     }
     pattern = deny_patterns.get(name)
-    if pattern and re.search(pattern, joined):
+    if pattern is not None and re.search(pattern, joined):
         if name in ("helm", "terraform", "pulumi", "kubectl", "flyctl", "netlify", "vercel", "wrangler", "firebase",
-                    "eksctl") and not re.search(r"secret|token|raw|credential|login|auth|export", joined):
+                    "eksctl") and not re.search(r"secret|token|raw|credential|login|auth|export|\benv\b", joined):
             an.risky("cloud.change", f"{name} {joined[:60]} changes cloud resources")
             return
         an.deny("secrets.read", f"{name} {joined[:60]} reads or stores credentials")
@@ -3035,9 +3036,19 @@ def browser(an: Analyzer, c: Cmd) -> None:
 def system_packages(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     readonly_words = {"list", "search", "show", "info", "policy", "madison", "depends", "rdepends", "-l", "--list", "-L",
-                      "--listfiles", "-s", "--status", "-S", "--search", "-q", "-qa", "-qi", "-ql", "-Q", "-Qs", "-Ss",
-                      "-Si", "-Qi", "-Ql", "query", "--version", "-V", "provides", "whatprovides", "changelog", "download",
-                      "--contents", "-c", "-I", "--info", "list-installed", "check", "-V"}
+                      "--listfiles", "-s", "--status", "--search", "-q", "-qa", "-qi", "-ql", "-Q", "-Qs", "-Ss",
+                      "-Si", "-Sl", "-Sg", "-Qi", "-Ql", "-Qe", "-Qm", "query", "--version", "-V", "provides",
+                      "whatprovides", "changelog", "download", "--contents", "-c", "-I", "--info", "list-installed",
+                      "check", "installed", "outdated", "contents", "deps", "variants", "list-available"}
+    if c.name == "dpkg":
+        readonly_words = readonly_words | {"-S"}   # dpkg -S searches; pacman -S installs
+    if c.name == "dpkg-deb" and any(t in ("-b", "--build") for t in texts):
+        ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+        for a in ops[:1]:
+            an.check_arg_read(a, c, path=True)
+        for a in ops[1:2]:
+            an.check_write(a, verb="dpkg-deb --build", overwrite_risky=False)
+        return
     if texts and (texts[0] in readonly_words or (len(texts) > 1 and texts[0].startswith("-") and texts[1] in readonly_words)):
         if texts[0] == "download":
             an.risky("network.download", f"{c.name} download fetches a package")
@@ -3078,6 +3089,9 @@ def x11(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     if c.name in ("x11vnc", "vncserver", "xhost"):
         an.deny("network.remote_access", f"{c.word} opens this desktop to other machines")
+        return
+    if c.name in ("xinit", "startx"):
+        an.ask("exec.runs_command", f"{c.word} starts an X session and the programs of its start-up files")
         return
     for i, t in enumerate(texts):
         if t in ("-display", "-d") and i + 1 < len(texts) and not texts[i + 1].startswith(":"):
@@ -3326,7 +3340,8 @@ def db_client(an: Analyzer, c: Cmd) -> None:
         sql_opts = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute", "--init-command")}.get(name, ())
         sql = [v for n, v in o.flags if n in sql_opts and v is not None]
         if name == "redis-cli":
-            sql = list(o.operands)
+            sql = [Arg(" ".join(a.text for a in o.operands), "q")] if all(a.static for a in o.operands) else \
+                [a for a in o.operands if not a.static][:1]
         files = [v for n, v in o.flags if n in ("-f", "--file") and v is not None]
         for v in o.values("-o", "--output", "-L", "--log-file", "--tee"):
             an.check_write(v, verb=f"{c.word} {v.show()}", overwrite_risky=False)

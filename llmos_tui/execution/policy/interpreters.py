@@ -915,8 +915,14 @@ def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -
                 an.check_write(_lit(path), verb=f"{origin} print >", overwrite_risky=False)
         else:
             an.deny("write.unresolved_target", f"{origin} prints into a computed file name")
-    for m in re.finditer(r"\bgetline\s*<\s*(\x03(\d+)\x03)", body):
-        path = strings[int(m.group(2))]
+    for m in re.finditer(r"\bgetline\b(\s+[A-Za-z_]\w*(\[[^\]]*\])?)?\s*<\s*(\x03(\d+)\x03|[^\s;)}]+)", body):
+        if m.group(4) is None:
+            an.ask("read.computed_path", f"{origin} reads with getline from a file whose name is computed")
+            continue
+        path = strings[int(m.group(4))]
+        if an.cur is None and not path.startswith(("/", "~")):
+            an.ask("cwd.unknown", f"{origin} reads {path} from a current directory that is unknown here")
+            continue
         real = an.ctx.resolve(path, an.cur)
         an.check_read_path(path, real)
     if re.search(r"\bENVIRON\b", body) and re.search(r"\|", body):

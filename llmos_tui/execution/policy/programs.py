@@ -432,7 +432,7 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
     P("sdiff", "reader", "side-by-side diff; -o writes", short_values="ow", long_values="--output --width",
       writes="-o --output")
     P("jq gojq", "reader", "JSON processor (--slurpfile/--rawfile/-f read files)", handler=h.jq)
-    P("yq", "reader", "YAML processor", skip=1, subcommands="eval e eval-all ea", short_values="oIp", long_values="--output-format --indent --input-format")
+    P("yq", "reader", "YAML processor (its expression is checked like a path: harmless)", subcommands="eval e eval-all ea", short_values="oIp", long_values="--output-format --indent --input-format")
     P("jless", "reader", "JSON viewer")
     P("xmllint", "reader", "XML checker; --output writes", long_values="--output --xpath --schema --relaxng "
       "--dtdvalid --path --encode --maxmem --pattern --stream", writes="--output", reads="--schema --relaxng --dtdvalid")
@@ -781,7 +781,7 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
          "mimikatz crackmapexec impacket-psexec evil-winrm enum4linux gobuster ffuf dirb wfuzz tcpdump tshark "
          "wireshark ettercap arpspoof bettercap dsniff linpeas linpeas.sh pspy chisel", "offensive",
          "scanning, sniffing or cracking tool (denied; reading a capture file is allowed)", handler=h.offensive)
-    each("xterm xinit startx", "runs-command", "starts X programs (-e checked; a remote display denied)",
-         handler=h.x11)
+    P("xterm", "wrapper", "a terminal window (-e command checked; a remote display denied)", handler=h.x11)
+    each("xinit startx", "runs-command", "starts an X session and its start-up programs (asked)", handler=h.x11)
     each("x11vnc vncserver xhost", "network", "opens this desktop to other machines (denied)",
          risk=deny("network.remote_access", "{name} opens this desktop to other machines"), operands="none")
