@@ -3255,12 +3255,14 @@ def runs_command(an: Analyzer, c: Cmd) -> None:
     they are denied; the command they run is still checked for what is denied anyway."""
     name = c.name
     texts = [a.text if a.static else DYN for a in c.args]
+    if texts and all(t in ("--version", "-version", "-v", "-V", "--help", "-h", "--configuration") for t in texts):
+        return  # it only describes itself
     if name in ("gdb", "lldb"):
         attach = ("-p", "--pid", "--attach-pid", "-n", "--attach-name", "--waitfor")
         ex_attach = any(re.match(r"^\s*(attach|at)\b", t) for t in texts)
         ops = [t for t in texts if not t.startswith("-")]
-        if any(t in attach or t.startswith(("--pid=", "--attach-pid=", "-p")) and t != "-p" and t[2:].isdigit()
-               for t in texts) or any(t in attach for t in texts) or ex_attach or \
+        if any(t in attach or t.startswith(("--pid=", "--attach-pid=", "--attach-name=")) or
+               (t.startswith("-p") and t[2:].isdigit()) for t in texts) or ex_attach or \
                 (name == "gdb" and "--args" not in texts and len(ops) >= 2 and ops[1].isdigit()):
             an.deny("process.foreign", f"{c.word} attaches a debugger to a process this command did not start")
             return

@@ -695,16 +695,28 @@ def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> No
         for node in tree.body:
             scan.visit(node)
         if any(isinstance(n, ast.Attribute) and scan.qual(n) in ("os.environ",) for n in ast.walk(tree)):
+            def is_env(e: ast.AST) -> bool:
+                """os.environ itself, or a copy of it (dict(os.environ), os.environ.copy())."""
+                if isinstance(e, ast.Attribute) and scan.qual(e) == "os.environ":
+                    return True
+                if isinstance(e, ast.Call):
+                    if scan.qual(e.func) == "os.environ.copy":
+                        return True
+                    if isinstance(e.func, ast.Name) and e.func.id == "dict" and e.args and is_env(e.args[0]):
+                        return True
+                return False
+
             for n in ast.walk(tree):
-                if isinstance(n, ast.Call) and scan.qual(n.func) not in ("builtins.dict", "os.environ.copy") and \
-                        any(isinstance(a, ast.Attribute) and scan.qual(a) == "os.environ"
-                            for a in list(n.args) + [k.value for k in n.keywords if k.arg != "env"]):
-                    scan.env_dump = True
-                if isinstance(n, (ast.For, ast.comprehension)) and isinstance(n.iter, ast.Attribute) and \
-                        scan.qual(n.iter) == "os.environ":
+                if isinstance(n, ast.Call) and is_env(n):
+                    scan.env_copy = True
+                    continue
+                if isinstance(n, ast.Call) and any(is_env(a) for a in list(n.args) +
+                                                   [k.value for k in n.keywords if k.arg != "env"]):
                     scan.env_dump = True
                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("items", "keys", "values") \
-                        and scan.qual(n.func.value) == "os.environ":
+                        and is_env(n.func.value):
+                    scan.env_dump = True
+                if isinstance(n, (ast.For, ast.comprehension)) and is_env(n.iter):
                     scan.env_dump = True
         scan.finish()
     except RecursionError:
