@@ -429,7 +429,7 @@ def sed(an: Analyzer, c: Cmd) -> None:
         if in_place:
             an.check_write(f, verb="sed -i", overwrite_risky=False)
         else:
-            an.check_arg_read(f, c)
+            an.check_arg_read(f, c, path=True)
     if c.read_outside:
         c.out = {"sensitive"}
 
@@ -459,7 +459,7 @@ def awk(an: Analyzer, c: Cmd) -> None:
         _analyze_file(an, f, lambda text: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}"))
     for f in files:
         if not re.match(r"^[A-Za-z_]\w*=", f.text):
-            an.check_arg_read(f, c)
+            an.check_arg_read(f, c, path=True)
     if c.read_outside:
         c.out = {"sensitive"}
 
@@ -472,7 +472,10 @@ def sort(an: Analyzer, c: Cmd) -> None:
         an.check_write(out, verb="sort -o", overwrite_risky=False)
     if o.values("--compress-program"):
         an.deny("exec.dynamic_command_name", "sort --compress-program runs another program")
-    reads(an, c, o.operands)
+    for f in o.values("--files0-from", "-T", "--temporary-directory"):
+        if f.static and f.text != "-":
+            an.check_arg_read(f, c, path=True)
+    reads(an, c, o.operands, path=True)
 
 
 def uniq(an: Analyzer, c: Cmd) -> None:
@@ -480,7 +483,7 @@ def uniq(an: Analyzer, c: Cmd) -> None:
                                                        "--all-repeated"})
     if len(o.operands) >= 2:
         an.check_write(o.operands[1], verb="uniq")
-    reads(an, c, o.operands[:1])
+    reads(an, c, o.operands[:1], path=True)
 
 
 def split(an: Analyzer, c: Cmd) -> None:
@@ -497,7 +500,7 @@ def split(an: Analyzer, c: Cmd) -> None:
         an.check_write(p, verb=c.name, overwrite_risky=False)
     if not prefix and an.cur and not an.ctx.inside_root(an.cur):
         an.deny("write.outside_cwd", f"{c.name} writes its pieces in {an.cur}, outside the working directory")
-    reads(an, c, o.operands[:1])
+    reads(an, c, o.operands[:1], path=True)
 
 
 def patch(an: Analyzer, c: Cmd) -> None:
@@ -537,7 +540,7 @@ def xxd(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="cglnoOs", long_val=())
     if len(o.operands) >= 2:
         an.check_write(o.operands[1], verb="xxd")
-    reads(an, c, o.operands[:1])
+    reads(an, c, o.operands[:1], path=True)
 
 
 def tar(an: Analyzer, c: Cmd) -> None:
@@ -622,7 +625,7 @@ def zip_(an: Analyzer, c: Cmd) -> None:
 
 def compressors(an: Analyzer, c: Cmd) -> None:
     if c.name in ("zcat", "bzcat", "xzcat", "zstdcat"):
-        reads(an, c)
+        reads(an, c, [a for a in c.args if not (a.static and a.text.startswith("-"))], path=True)
         return
     if c.name in ("unzip", "unrar"):
         o = parse_opts(c.args, short_val="dxP", long_val=())

@@ -1049,6 +1049,11 @@ class Analyzer:
                 elif child.type not in ("heredoc_body", "heredoc_start", "heredoc_end", "heredoc_content"):
                     if child.type in ("command", "pipeline", "list", "redirected_statement", "subshell",
                                       "compound_statement", "negated_command"):
+                        first_line_end = self.src.find(b"\n", start.end_byte) if start is not None else -1
+                        if 0 <= first_line_end < child.end_byte:
+                            # tree-sitter-bash took part of the body for the marker line's command
+                            self.deny("shell.parse_error", "the line of a here-document's marker could not be "
+                                                           "parsed reliably")
                         self._tails.append(child)
             return ("text", text, dynamic)
         if t == "herestring_redirect":
@@ -1342,6 +1347,9 @@ class Analyzer:
         name = self.text(first)
         if name == "IFS":
             self.deny("obfuscation.ifs", "${IFS} is used to hide spaces in a command")
+        if raw.startswith("${!") and not re.fullmatch(r"\$\{![A-Za-z_]\w*(\*|@|\[[@*]\])\}", raw):
+            # ${!name}: the value of the variable whose name is in $name — any variable at all
+            self.ask("shell.indirect_variable", f"{raw} reads a variable chosen at run time (it may be a secret)")
         if raw.startswith("${#") or raw.startswith("${!"):
             self._child_effects(node)
             return [(DYN, "d")]
