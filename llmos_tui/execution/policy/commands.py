@@ -24,8 +24,8 @@ SENSITIVE = frozenset({"env", "sensitive", "secret_list"})
 LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1|0\.0\.0\.0|\[::1\])(:\d+)?$")
 # Options that hand a program code or a command to run. In a program the table does not know,
 # they cannot be checked: the call is asked.
-_CODE_OPTIONS = re.compile(r"^(-c|-e|-ex|--eval|--exec|--execute|--command|--cmd|--run|--script|--eval-command|"
-                           r"--init-command|--interactive-command)(=.*)?$")
+_CODE_OPTIONS = re.compile(r"^(-c|-e|-ex|--?(eval|exec|execute|command|cmd|run|script|eval-command|init-command|"
+                           r"interactive-command|expr|expression))(=.*)?$")
 
 
 def dispatch(an: Analyzer, c: Cmd) -> None:
