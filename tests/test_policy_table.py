@@ -394,3 +394,13 @@ def test_headless_ask_is_a_deny_without_yes() -> None:
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 3, proc.stderr
     assert json.loads(proc.stdout)["decision"] == "ask"
+
+
+def test_policy_doc_is_fresh() -> None:
+    from llmos_tui.policy_doc import render
+
+    doc = REPO / "docs" / "POLICY.md"
+    assert doc.read_text() == render(), "docs/POLICY.md is stale: python -m llmos_tui.policy_doc > docs/POLICY.md"
+    text = render()
+    for prog in programs.registry().programs:
+        assert ", ".join(prog.names) in text, prog.name

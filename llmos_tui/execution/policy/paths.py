@@ -84,6 +84,8 @@ SECRET_NAME_SAMPLES = (".env", ".env.local", ".env.production", "id_rsa", "id_ds
                        "terraform.tfstate")
 # Folders a recursive scan does not enter (no secrets expected, and huge).
 _SCAN_SKIP = frozenset({".git", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox"})
+# Below these, a file can be a secret by location, not only by name (scans look at each file).
+_SCAN_SYSTEM = ("/etc/", "/var/", "/run/", "/root/", "/proc/", "/dev/", "/home/", "/Users/", "/srv/")
 
 # Secret-looking file names: a secret when found outside the working directory.
 _SECRET_NAME = re.compile(
@@ -381,7 +383,7 @@ class PathContext:
                 return f"the pattern {leaf} outside the working directory can match secret files such as {sample}"
         return None
 
-    def scan_secrets(self, real: str, *, follow_links: bool, limit: int = 4000,
+    def scan_secrets(self, real: str, *, follow_links: bool, limit: int = 2000,
                      deadline: float | None = None) -> tuple[str | None, bool]:
         """Look below the folder ``real`` for what a recursive read would expose.
 
@@ -398,6 +400,8 @@ class PathContext:
             return None, False
         if not os.path.isdir(real):
             return None, False
+        budget = _time.monotonic() + 0.1    # a share of the check's time-out; cut short means "ask"
+        deadline = budget if deadline is None else min(deadline, budget)
         stack = [real]
         seen = 0
         while stack:
@@ -433,7 +437,7 @@ class PathContext:
                         continue
                 except OSError:
                     continue
-                if not inside:
+                if not inside and (_SECRET_NAME.match(entry.name) or path.startswith(_SCAN_SYSTEM)):
                     hit = self.secret(path)
                     if hit:
                         return f"{path}: {hit}", False
