@@ -90,6 +90,11 @@ def unknown_program(an: Analyzer, c: Cmd) -> None:
             an.ask("exec.unknown_program_code",
                    f"{c.word} {t.split('=', 1)[0]} hands code or a command to a program this policy does not know")
             break
+    if an.cur is None:
+        rel = [a.text for a in c.args if a.static and a.text and not a.text.startswith(("-", "/", "~")) and "=" not in a.text]
+        if rel:
+            an.ask("cwd.unknown", f"{c.word} {rel[0]}: the current directory is unknown here, so its operands cannot "
+                                  "be located")
     for a in c.args:
         an.check_arg_read(a, c, path=not a.static and "/" in a.text)
     if c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]) and \
