@@ -3066,11 +3066,6 @@ def system_packages(an: Analyzer, c: Cmd) -> None:
     an.deny("system.package_manager", f"{c.name} {' '.join(texts)[:50]} changes system packages (outside the working directory)")
 
 
-def keyscan(an: Analyzer, c: Cmd) -> None:
-    if not an.allow_network:
-        an.deny("network.raw_socket", "ssh-keyscan connects to other machines, and network access is not allowed")
-
-
 def offensive(an: Analyzer, c: Cmd) -> None:
     if c.name in ("tcpdump", "tshark") and any(a.static and a.text in ("-r",) for a in c.args):
         for a in c.args:

@@ -651,8 +651,8 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
     P("openssl", "network", "crypto toolkit: s_client/s_server need the network; -in/-out checked",
       handler=h.openssl)
     P("ssh-keygen", "credentials", "creates or inspects keys (writing into ~/.ssh denied)", handler=h.ssh_keygen)
-    P("ssh-keyscan", "network", "collects host keys (denied without network access)", handler=h.keyscan,
-      network="client")
+    P("ssh-keyscan", "network", "collects host keys (denied without network access)", operands="none",
+      network="client", risk=risky("network.raw_socket", "{name} connects to other machines"))
     each("dig nslookup host drill ping ping6 traceroute tracepath mtr whois arping delv kdig", "network",
          "network lookups: denied without network access; command output or secrets in a lookup denied",
          handler=h.lookup_tools, network="client")
@@ -750,7 +750,7 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
     # ---- scheduling, system, disks, privilege ------------------------------------------------------
     P("crontab", "scheduler", "installs cron jobs (listing allowed)", handler=h.crontab)
     each("at batch atrm anacron incrontab", "scheduler", "schedules commands to run later (denied)",
-         handler=h.crontab)
+         risk=deny("persistence.cron", "{name} schedules commands to run later (persistence)"), operands="none")
     P("atq", "scheduler", "lists scheduled jobs", operands="none")
     each("systemctl service journalctl ip sysctl mount umount hostnamectl timedatectl localectl loginctl nmcli "
          "route arp ifconfig update-alternatives ldconfig init launchctl virsh chkconfig tc", "system",
@@ -778,9 +778,12 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
          "newusers chsh chfn gosu su-exec", "privilege", "changes user or privileges (denied)",
          risk=deny("privilege.escalation", "{name} changes user or privileges"), operands="none")
     each("nmap masscan zmap nikto sqlmap hydra medusa john hashcat aircrack-ng msfconsole msfvenom responder "
-         "mimikatz crackmapexec impacket-psexec evil-winrm enum4linux gobuster ffuf dirb wfuzz tcpdump tshark "
-         "wireshark ettercap arpspoof bettercap dsniff linpeas linpeas.sh pspy chisel", "offensive",
-         "scanning, sniffing or cracking tool (denied; reading a capture file is allowed)", handler=h.offensive)
+         "mimikatz crackmapexec impacket-psexec evil-winrm enum4linux gobuster ffuf dirb wfuzz wireshark ettercap "
+         "arpspoof bettercap dsniff linpeas linpeas.sh pspy chisel", "offensive",
+         "scanning, sniffing or cracking tool (denied)", operands="none",
+         risk=deny("security.offensive_tool", "{name} is a scanning, sniffing or cracking tool"))
+    each("tcpdump tshark", "offensive", "packet capture (denied; reading a capture file with -r is allowed)",
+         handler=h.offensive)
     P("xterm", "wrapper", "a terminal window (-e command checked; a remote display denied)", handler=h.x11)
     each("xinit startx", "runs-command", "starts an X session and its start-up programs (asked)", handler=h.x11)
     each("x11vnc vncserver xhost", "network", "opens this desktop to other machines (denied)",
