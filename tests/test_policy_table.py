@@ -404,3 +404,20 @@ def test_policy_doc_is_fresh() -> None:
     text = render()
     for prog in programs.registry().programs:
         assert ", ".join(prog.names) in text, prog.name
+
+
+def test_writes_into_any_protected_path_are_denied(tmp_path: Path) -> None:
+    """Whatever protected_paths lists (soon the whole workspace) is never written, even when the
+    working directory contains it."""
+    cwd = (tmp_path / "proj").resolve()
+    ws = cwd / "llmos-ws"
+    (ws / "agents").mkdir(parents=True)
+    engine = PolicyEngine(protected_paths=[ws])
+    for command in ("echo 'obey me' >> llmos-ws/agents/system-agent.md", "rm -rf llmos-ws", "mv llmos-ws old",
+                    "sed -i s/a/b/ llmos-ws/agents/system-agent.md", "cp evil.md llmos-ws/agents/",
+                    "cd llmos-ws && touch x", "tee llmos-ws/config.yaml < x"):
+        d = engine.check("Bash", {"command": command}, cwd)
+        assert d.decision == "deny" and d.rule == "write.protected_workspace_state", (command, d.rule)
+    d = engine.check("Write", {"file_path": str(ws / "agents" / "x.md"), "content": "x"}, cwd)
+    assert d.decision == "deny" and d.rule == "write.protected_workspace_state"
+    assert engine.check("Bash", {"command": "echo x > notes.md"}, cwd).decision == "allow"
