@@ -47,7 +47,7 @@ def measure(corpora: list[Path], repeat: int) -> dict:
     all_ms: list[float] = []
     with tempfile.TemporaryDirectory(prefix="llmos-bench-") as tmp:
         cwd = os.path.realpath(tmp)
-        prepared = [(c["tool"], substitute(c["input"], cwd, home)) for c in cases]
+        prepared = [(c["tool"], substitute(c["input"], cwd, home, os.path.join(cwd, "outside"))) for c in cases]
         engine.check("Bash", {"command": "true"}, cwd)  # warm-up: parser load
         gc.collect()
         for _ in range(repeat):

@@ -239,7 +239,8 @@ def test_tool_allow_list(engine: PolicyEngine, cwd: Path) -> None:
 @pytest.mark.parametrize("command", ["rm -rf build/", "git push origin main", "pip install requests",
                                      "curl -o x.json https://example.org/x.json", "echo x > existing.txt",
                                      "git reset --hard", "npm install"])
-def test_risky_actions_ask_in_cautious_modes(engine: PolicyEngine, cwd: Path, command: str) -> None:
+def test_risky_actions_ask_in_cautious_modes(cwd: Path, command: str) -> None:
+    engine = PolicyEngine(allow_network=True)
     (cwd / "existing.txt").write_text("old")
     assert bash(engine, command, cwd).decision == "allow"
     for mode in ("CAUTIOUS", "RECOVERY", "cautious"):

@@ -1,75 +1,46 @@
-"""Per-command rules for the shell analyzer: what each program reads, writes, deletes or runs.
+"""Per-program code for the shell analyzer: what a program reads, writes, deletes or runs.
 
-``dispatch`` is called for every simple command with its expanded arguments. A handler may
-record findings on the analyzer, re-dispatch a wrapped command (``nice``, ``env``, ``xargs``,
-``find -exec``), analyse nested shell (``bash -c``, ``eval``, ``watch``) or interpreter code
-(``python -c``, ``awk``, ``sed``), and sets ``cmd.out``: what it prints into a pipe (``network``,
-``env``, ``sensitive``, ``cwd_list``, ``static``, ``other``), used to catch ``curl … | sh`` and
-``env | curl …``.
+The program table (``programs.py``) says which of these handlers a program uses; this module
+has no registry of its own. ``dispatch`` is called for every simple command with its expanded
+arguments and hands it to ``programs.run``. A handler may record findings on the analyzer,
+re-dispatch a wrapped command (``nice``, ``env``, ``xargs``, ``find -exec``), analyse nested
+shell (``bash -c``, ``eval``, ``watch``) or interpreter code (``python -c``, ``awk``, ``sed``),
+and sets ``cmd.out``: what it prints into a pipe (``network``, ``env``, ``sensitive``,
+``cwd_list``, ``static``, ``other``), used to catch ``curl … | sh`` and ``env | curl …``.
+A program that is not in the table goes to ``unknown_program``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Callable
 
-from . import interpreters
-from .shell import (DANGEROUS_GIT_KEYS, DISK_TOOLS, DOWNLOADERS, DYN, ENV_LOADER_VARS, FOREIGN_SHELLS,
-                    INTERPRETERS, ITEM, METADATA_ONLY, NO_FILE_ARGS, PRIVILEGE, RAW_NETWORK, SECRET_ENV, SHELLS,
-                    SYSTEM_CONTROL, Analyzer, Arg, Cmd, lit, normalize_name, parse_opts)
+from . import interpreters, programs
+from .paths import CLOUD_METADATA
+from .shell import (DANGEROUS_GIT_KEYS, DYN, ENV_LOADER_VARS, ITEM, SECRET_ENV, Analyzer, Arg, Cmd, lit,
+                    normalize_name, parse_opts)
 
-Handler = Callable[[Analyzer, Cmd], None]
-HANDLERS: dict[str, Handler] = {}
 SENSITIVE = frozenset({"env", "sensitive", "secret_list"})
-METADATA_HOSTS = re.compile(r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|fd00:ec2::254|"
-                            r"169\.254\.170\.2|metadata\.azure\.com|/computeMetadata/")
 LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1|0\.0\.0\.0|\[::1\])(:\d+)?$")
-
-
-def handles(*names: str):
-    def deco(fn: Handler) -> Handler:
-        for n in names:
-            HANDLERS[n] = fn
-        return fn
-    return deco
+# Options that hand a program code or a command to run. In a program the table does not know,
+# they cannot be checked: the call is asked.
+_CODE_OPTIONS = re.compile(r"^(-c|-e|-ex|--?(eval|exec|execute|command|cmd|run|script|eval-command|init-command|"
+                           r"interactive-command|expr|expression))(=.*)?$")
 
 
 def dispatch(an: Analyzer, c: Cmd) -> None:
-    handler = HANDLERS.get(c.name)
-    if handler is not None:
-        handler(an, c)
-        return
-    if c.name in PRIVILEGE:
-        an.deny("privilege.escalation", f"{c.word} changes user or privileges")
-        return
-    if c.name in SYSTEM_CONTROL:
-        system_control(an, c)
-        return
-    if c.name in DISK_TOOLS or c.name.startswith(("mkfs", "mke2fs")):
-        disk_tool(an, c)
-        return
-    if c.name in SHELLS or c.name in FOREIGN_SHELLS:
-        shell(an, c)
-        return
-    if c.name in INTERPRETERS:
-        interpreter(an, c)
-        return
-    if c.name in RAW_NETWORK:
-        raw_network(an, c)
-        return
-    if c.name in DOWNLOADERS:
-        downloader(an, c)
-        return
-    generic(an, c)
+    """Check one simple command (the one lookup lives in ``programs``)."""
+    programs.run(an, c)
 
 
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-def reads(an: Analyzer, c: Cmd, args: list[Arg] | None = None) -> None:
+def reads(an: Analyzer, c: Cmd, args: list[Arg] | None = None, *, path: bool = False) -> None:
+    """Check arguments as files the program may read (``path``: they are files for sure, so one
+    computed at run time is asked)."""
     for a in (c.args if args is None else args):
-        an.check_arg_read(a, c)
+        an.check_arg_read(a, c, path=path)
     if c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]) and \
             c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom"):
         c.read_outside = True
@@ -108,32 +79,31 @@ def output_writes(an: Analyzer, c: Cmd) -> None:
             an.violation(v)
 
 
-def generic(an: Analyzer, c: Cmd) -> None:
-    if c.name in NO_FILE_ARGS:
-        if c.name in ("printenv",) and not c.args:
-            c.out = {"env"}
-        elif c.name == "printenv":
-            hit = [a.text for a in c.args if a.static and SECRET_ENV.search(a.text)]
-            if hit:
-                an.deny("secrets.env", f"printenv {hit[0]} prints a secret from the environment")
-            c.out = {"env"} if hit else {"other"}
-        elif c.name in ("echo", "printf"):
-            c.out = {"static"} if all(a.static for a in c.args) else {"other"}
-        elif c.name == "set" and not c.args:
-            c.out = {"env"}
-        elif c.name in ("compgen",) and any(a.text in ("-e", "-v", "-A") for a in c.args):
-            c.out = {"env"}
-        elif c.name in ("read", "getopts"):
-            for a in c.args:
-                if a.static and re.fullmatch(r"[A-Za-z_]\w*", a.text):
-                    an.vars[a.text] = [(DYN, "d")]
-        elif c.name == "printf":
-            pass
-        return
-    if c.name in METADATA_ONLY:
-        return
-    reads(an, c)
+def unknown_program(an: Analyzer, c: Cmd) -> None:
+    """A program the table does not know: its arguments may be files it reads or writes, and
+    code it is handed to run cannot be checked (asked)."""
+    for a in c.args:
+        if not a.static:
+            continue
+        t = a.text
+        if _CODE_OPTIONS.match(t) or re.fullmatch(r"-[a-zA-Z]{1,3}[ce]", t):
+            an.ask("exec.unknown_program_code",
+                   f"{c.word} {t.split('=', 1)[0]} hands code or a command to a program this policy does not know")
+            break
+    if an.cur is None:
+        rel = [a.text for a in c.args if a.static and a.text and not a.text.startswith(("-", "/", "~")) and "=" not in a.text]
+        if rel:
+            an.ask("cwd.unknown", f"{c.word} {rel[0]}: the current directory is unknown here, so its operands cannot "
+                                  "be located")
+    for a in c.args:
+        an.check_arg_read(a, c, path=not a.static and "/" in a.text)
+    if c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]) and \
+            c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom"):
+        c.read_outside = True
+    if c.read_outside:
+        c.out = {"sensitive"}
     output_writes(an, c)
+
 
 
 def wrapped(an: Analyzer, c: Cmd, rest: list[Arg], env: dict[str, Arg] | None = None) -> None:
@@ -198,7 +168,7 @@ def network_receiver(an: Analyzer, c: Cmd, *, reads_stdin: bool = True) -> None:
         if a.from_command:
             an.deny("exfil.command_output", f"{c.word} sends the output of a command over the network ({a.show()})")
             break
-        if METADATA_HOSTS.search(a.text):
+        if CLOUD_METADATA.search(a.text):
             an.deny("secrets.cloud_metadata", f"{c.word} queries the cloud metadata service, which hands out credentials")
             break
 
@@ -206,12 +176,11 @@ def network_receiver(an: Analyzer, c: Cmd, *, reads_stdin: bool = True) -> None:
 # --------------------------------------------------------------------------------------
 # deleting and writing files
 # --------------------------------------------------------------------------------------
-@handles("rm", "unlink", "rmdir", "srm", "trash", "trash-put", "gio", "rimraf", "del", "wipe")
 def rm(an: Analyzer, c: Cmd) -> None:
     args = c.args
     if c.name == "gio":
         if not args or args[0].text not in ("trash", "remove", "rm"):
-            generic(an, c)
+            unknown_program(an, c)
             return
         args = args[1:]
     o = parse_opts(args)
@@ -229,7 +198,6 @@ def rm(an: Analyzer, c: Cmd) -> None:
         an.risky("shell.delete_in_cwd", f"{c.word} deletes files in the working directory")
 
 
-@handles("shred")
 def shred(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="nsx", long_val={"--iterations", "--size", "--random-source", "--remove"})
     for op in o.operands:
@@ -261,7 +229,6 @@ def _dest_for(an: Analyzer, dest: Arg, src: Arg, into_dir: bool) -> Arg:
     return dest
 
 
-@handles("cp", "install", "ginstall")
 def cp(an: Analyzer, c: Cmd) -> None:
     if c.name in ("install", "ginstall"):
         o = parse_opts(c.args, short_val="gmoStTC", long_val={"--group", "--mode", "--owner", "--suffix",
@@ -278,9 +245,9 @@ def cp(an: Analyzer, c: Cmd) -> None:
     recursive = any(n in ("-r", "-R", "-a", "--recursive", "--archive") for n, _ in o.flags)
     dest, sources, into_dir = _targets_and_sources(o)
     for s in sources:
-        an.check_arg_read(s, c)
+        an.check_arg_read(s, c, path=True)
         if recursive:
-            an.check_recursive_read(s)
+            an.check_recursive_read(s, follow=any(n in ("-L", "--dereference") for n, _ in o.flags))
     if dest is None:
         if sources:
             an.deny("write.unresolved_target", f"{c.word} has no destination")
@@ -294,12 +261,11 @@ def cp(an: Analyzer, c: Cmd) -> None:
             an.tainted.add(real)
 
 
-@handles("mv")
 def mv(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="tS", long_val={"--target-directory", "--suffix", "--backup"})
     dest, sources, into_dir = _targets_and_sources(o)
     for s in sources:
-        an.check_arg_read(s, c)
+        an.check_arg_read(s, c, path=True)
         an.check_delete(s, recursive=True)
     if dest is None:
         return
@@ -307,7 +273,6 @@ def mv(an: Analyzer, c: Cmd) -> None:
         an.check_write(_dest_for(an, dest, s, into_dir), verb="mv")
 
 
-@handles("ln")
 def ln(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="tS", long_val={"--target-directory", "--suffix", "--backup"})
     symbolic = o.short("s") or o.has("--symbolic")
@@ -342,7 +307,6 @@ def ln(an: Analyzer, c: Cmd) -> None:
                 an.links[link] = an.ctx.resolve(s.text, base)
 
 
-@handles("tee")
 def tee(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, long_val={"--output-error"})
     for op in o.operands:
@@ -352,7 +316,6 @@ def tee(an: Analyzer, c: Cmd) -> None:
     c.out = set(c.pipe_in or {"other"})
 
 
-@handles("touch", "mkdir", "mkfifo", "truncate", "fallocate", "sponge", "mktemp")
 def touch(an: Analyzer, c: Cmd) -> None:
     if c.name == "mktemp":
         o = parse_opts(c.args, short_val="p", long_val={"--tmpdir", "--suffix"})
@@ -380,7 +343,6 @@ def touch(an: Analyzer, c: Cmd) -> None:
                        content=c.name in ("sponge",))
 
 
-@handles("mknod")
 def mknod(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="mZ", long_val={"--mode", "--context"})
     if any(op.static and op.text in ("b", "c", "u") for op in o.operands[1:2]):
@@ -389,7 +351,6 @@ def mknod(an: Analyzer, c: Cmd) -> None:
         an.check_write(o.operands[0], verb="mknod")
 
 
-@handles("dd")
 def dd(an: Analyzer, c: Cmd) -> None:
     wrote_output = False
     for a in c.args:
@@ -426,7 +387,6 @@ def _check_mode(an: Analyzer, mode: Arg) -> None:
         an.deny("privilege.setuid", f"mode {t} sets the setuid/setgid bit")
 
 
-@handles("chmod", "chown", "chgrp", "chattr", "setfacl", "chcon", "setfattr")
 def chmod(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="mMxXnvh" if c.name in ("setfacl", "setfattr") else "",
                    long_val={"--reference", "--from", "--modify", "--set", "--remove"})
@@ -453,7 +413,6 @@ def chmod(an: Analyzer, c: Cmd) -> None:
 # --------------------------------------------------------------------------------------
 # text tools with write or exec powers
 # --------------------------------------------------------------------------------------
-@handles("sed")
 def sed(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="efl", long_val={"--expression", "--file", "--line-length"})
     in_place = any(n in ("-i", "--in-place") or n.startswith("--in-place") for n, _ in o.flags) or \
@@ -475,12 +434,11 @@ def sed(an: Analyzer, c: Cmd) -> None:
         if in_place:
             an.check_write(f, verb="sed -i", overwrite_risky=False)
         else:
-            an.check_arg_read(f, c)
+            an.check_arg_read(f, c, path=True)
     if c.read_outside:
         c.out = {"sensitive"}
 
 
-@handles("awk")
 def awk(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="fvFWE", long_val={"--file", "--assign", "--field-separator", "--include",
                                                          "--load", "--source", "--exec"}, stop_at_operand=True)
@@ -506,12 +464,11 @@ def awk(an: Analyzer, c: Cmd) -> None:
         _analyze_file(an, f, lambda text: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}"))
     for f in files:
         if not re.match(r"^[A-Za-z_]\w*=", f.text):
-            an.check_arg_read(f, c)
+            an.check_arg_read(f, c, path=True)
     if c.read_outside:
         c.out = {"sensitive"}
 
 
-@handles("sort")
 def sort(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="oktST", long_val={"--output", "--key", "--field-separator",
                                                          "--temporary-directory", "--buffer-size", "--files0-from",
@@ -520,19 +477,20 @@ def sort(an: Analyzer, c: Cmd) -> None:
         an.check_write(out, verb="sort -o", overwrite_risky=False)
     if o.values("--compress-program"):
         an.deny("exec.dynamic_command_name", "sort --compress-program runs another program")
-    reads(an, c, o.operands)
+    for f in o.values("--files0-from", "-T", "--temporary-directory"):
+        if f.static and f.text != "-":
+            an.check_arg_read(f, c, path=True)
+    reads(an, c, o.operands, path=True)
 
 
-@handles("uniq")
 def uniq(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="fsw", long_val={"--skip-fields", "--skip-chars", "--check-chars", "--group",
                                                        "--all-repeated"})
     if len(o.operands) >= 2:
         an.check_write(o.operands[1], verb="uniq")
-    reads(an, c, o.operands[:1])
+    reads(an, c, o.operands[:1], path=True)
 
 
-@handles("split", "csplit")
 def split(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="abClnfn" if c.name == "split" else "fbn",
                    long_val={"--suffix-length", "--bytes", "--line-bytes", "--lines", "--number", "--prefix",
@@ -547,10 +505,9 @@ def split(an: Analyzer, c: Cmd) -> None:
         an.check_write(p, verb=c.name, overwrite_risky=False)
     if not prefix and an.cur and not an.ctx.inside_root(an.cur):
         an.deny("write.outside_cwd", f"{c.name} writes its pieces in {an.cur}, outside the working directory")
-    reads(an, c, o.operands[:1])
+    reads(an, c, o.operands[:1], path=True)
 
 
-@handles("patch")
 def patch(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="oipdDBrVYzFgx", long_val={"--output", "--input", "--directory", "--strip",
                                                                  "--reject-file", "--backup", "--prefix", "--basename-prefix",
@@ -584,15 +541,13 @@ def patch(an: Analyzer, c: Cmd) -> None:
     an.risky("write.patch", "patch may change several files named inside the patch")
 
 
-@handles("xxd")
 def xxd(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="cglnoOs", long_val=())
     if len(o.operands) >= 2:
         an.check_write(o.operands[1], verb="xxd")
-    reads(an, c, o.operands[:1])
+    reads(an, c, o.operands[:1], path=True)
 
 
-@handles("tar")
 def tar(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     # old-style first argument without dash: "czf" → "-czf"
@@ -644,7 +599,6 @@ def tar(an: Analyzer, c: Cmd) -> None:
             an.check_arg_read(a, c)
 
 
-@handles("zip", "7z", "7za", "7zr", "rar", "jar")
 def zip_(an: Analyzer, c: Cmd) -> None:
     if c.name == "zip":
         o = parse_opts(c.args, short_val="bnxitTOP", long_val={"--unzip-command", "--out", "--password"})
@@ -674,11 +628,9 @@ def zip_(an: Analyzer, c: Cmd) -> None:
         reads(an, c, ops[1:])
 
 
-@handles("unzip", "unrar", "gunzip", "gzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "lz4", "lzma",
-         "unlzma", "compress", "uncompress", "pigz", "unpigz", "brotli", "zcat", "bzcat", "xzcat", "zstdcat")
 def compressors(an: Analyzer, c: Cmd) -> None:
     if c.name in ("zcat", "bzcat", "xzcat", "zstdcat"):
-        reads(an, c)
+        reads(an, c, [a for a in c.args if not (a.static and a.text.startswith("-"))], path=True)
         return
     if c.name in ("unzip", "unrar"):
         o = parse_opts(c.args, short_val="dxP", long_val=())
@@ -707,93 +659,121 @@ def compressors(an: Analyzer, c: Cmd) -> None:
         c.out = {"sensitive"}
 
 
-@handles("base64", "base32", "basenc", "od", "hexdump", "strings", "cat", "tac", "nl", "head", "tail", "less",
-         "more", "most", "bat", "batcat", "cut", "paste", "join", "comm", "fold", "fmt", "pr", "rev", "expand",
-         "unexpand", "column", "iconv", "md5sum", "sha1sum", "sha256sum", "sha512sum", "b2sum", "cksum", "sum",
-         "cmp", "diff", "diff3", "sdiff", "colordiff", "jq", "gojq", "jless", "xmllint", "csvlook", "csvcut",
-         "mlr", "view", "look", "grep", "rg", "ag", "ack", "zless", "zmore", "shuf", "tr", "wc", "numfmt")
-def readers(an: Analyzer, c: Cmd) -> None:
-    if c.name in ("grep", "rg", "ag", "ack"):
-        o = parse_opts(c.args, short_val="efmABCDdgtT" if c.name != "grep" else "efmABCDd",
-                       long_val={"--regexp", "--file", "--max-count", "--after-context", "--before-context",
-                                 "--context", "--include", "--exclude", "--exclude-dir", "--glob", "--type",
-                                 "--type-not", "--color", "--colour", "--label", "--binary-files", "--devices",
-                                 "--directories", "--max-depth", "--ignore-file", "--pre", "--sort", "--sortr",
-                                 "--replace", "--path-separator", "--threads", "--encoding", "-g", "--iglob"})
-        ops = list(o.operands)
-        if not o.values("-e", "--regexp", "-f", "--file") and ops:
-            ops = ops[1:]
-        recursive = c.name in ("rg", "ag", "ack") or any(n in ("-r", "-R", "--recursive", "--dereference-recursive")
-                                                         for n, _ in o.flags) or \
-            any(v is not None and v.text == "recurse" for n, v in o.flags if n in ("-d", "--directories"))
-        if o.values("--pre"):
-            for p in o.values("--pre"):
-                sub_script(an, p, "rg --pre")
-        for f in o.values("-f", "--file"):
-            an.check_arg_read(f, c)
-        for op in ops:
-            an.check_arg_read(op, c)
-            if recursive:
-                an.check_recursive_read(op)
-        lister = any(n in ("-l", "-L", "--files-with-matches", "--files-without-match", "--files", "--count",
-                           "-c", "-o", "--only-matching", "-q") for n, _ in o.flags)
-        if c.read_outside:
-            c.out = {"sensitive"}
-        elif lister and all(op.static and not op.text.startswith(("/", "~")) and ".." not in op.text.split("/")
-                            for op in ops):
-            c.out = {"cwd_list"} if any(n in ("-l", "-L", "--files-with-matches", "--files-without-match", "--files")
-                                        for n, _ in o.flags) else {"other"}
+def grep(an: Analyzer, c: Cmd) -> None:
+    """grep/rg/ag/ack: the first operand is the pattern unless -e/-f give it; the rest are files
+    (or folders, when recursive). -R and rg -L follow symlinks, which may lead out of the folder."""
+    o = parse_opts(c.args, short_val="efmABCDdgtT" if c.name != "grep" else "efmABCDd",
+                   long_val={"--regexp", "--file", "--max-count", "--after-context", "--before-context",
+                             "--context", "--include", "--exclude", "--exclude-dir", "--glob", "--type",
+                             "--type-not", "--color", "--colour", "--label", "--binary-files", "--devices",
+                             "--directories", "--max-depth", "--ignore-file", "--pre", "--sort", "--sortr",
+                             "--replace", "--path-separator", "--threads", "--encoding", "-g", "--iglob",
+                             "--max-filesize", "--type-add", "--max-columns", "--pre-glob", "--engine"})
+    ops = list(o.operands)
+    if not o.values("-e", "--regexp", "-f", "--file") and ops:
+        ops = ops[1:]
+    names = [n for n, _ in o.flags]
+    recursive = c.name in ("rg", "ag", "ack") or any(n in ("-r", "-R", "--recursive", "--dereference-recursive")
+                                                     for n in names) or \
+        any(v is not None and v.text == "recurse" for n, v in o.flags if n in ("-d", "--directories"))
+    follow = any(n in ("-R", "--dereference-recursive") for n in names) if c.name == "grep" else \
+        any(n in ("-L", "--follow", "-f") for n in names) if c.name in ("rg", "ag") else "--follow" in names
+    for p in o.values("--pre"):
+        sub_script(an, p, "rg --pre")
+    for f in o.values("-f", "--file", "--ignore-file"):
+        an.check_arg_read(f, c, path=True)
+    if recursive and not ops:
+        ops = [lit(".")]
+    for op in ops:
+        an.check_arg_read(op, c, path=True)
+        if recursive:
+            an.check_recursive_read(op, follow=follow)
+    lister = any(n in ("-l", "-L", "--files-with-matches", "--files-without-match", "--files", "--count",
+                       "-c", "-o", "--only-matching", "-q") for n in names)
+    if c.read_outside:
+        c.out = {"sensitive"}
+    elif lister and all(op.static and not op.text.startswith(("/", "~")) and ".." not in op.text.split("/")
+                        for op in ops):
+        c.out = {"cwd_list"} if any(n in ("-l", "--files-with-matches", "--files-without-match", "--files")
+                                    or (n == "-L" and c.name == "grep") for n in names) else {"other"}
+    else:
+        c.out = {"other"}
+
+
+def jq(an: Analyzer, c: Cmd) -> None:
+    """jq: the first operand is the filter (unless -f gives a file); --slurpfile/--rawfile read files."""
+    files: list[Arg] = []
+    operands: list[Arg] = []
+    from_file = False
+    i, args = 0, c.args
+    while i < len(args):
+        t = args[i].text if args[i].static else ""
+        if t in ("--arg", "--argjson"):
+            i += 3
+        elif t in ("--slurpfile", "--rawfile"):
+            if i + 2 < len(args):
+                files.append(args[i + 2])
+            i += 3
+        elif t in ("-f", "--from-file"):
+            from_file = True
+            if i + 1 < len(args):
+                files.append(args[i + 1])
+            i += 2
+        elif t in ("--indent", "-L"):
+            i += 2
+        elif t in ("--args", "--jsonargs"):
+            break
+        elif t.startswith("-") and t != "-":
+            i += 1
         else:
-            c.out = {"other"}
-        return
-    if c.name == "jq":
-        files: list[Arg] = []
-        operands: list[Arg] = []
-        from_file = False
-        i, args = 0, c.args
-        while i < len(args):
-            t = args[i].text if args[i].static else ""
-            if t in ("--arg", "--argjson"):
-                i += 3
-            elif t in ("--slurpfile", "--rawfile"):
-                if i + 2 < len(args):
-                    files.append(args[i + 2])
-                i += 3
-            elif t in ("-f", "--from-file"):
-                from_file = True
-                if i + 1 < len(args):
-                    files.append(args[i + 1])
-                i += 2
-            elif t in ("--indent", "-L"):
-                i += 2
-            elif t in ("--args", "--jsonargs"):
-                break
-            elif t.startswith("-") and t != "-":
-                i += 1
-            else:
-                operands.append(args[i])
-                i += 1
-        reads(an, c, files + (operands if from_file else operands[1:]))
-        return
-    if c.name in ("diff",) and any(a.static and a.text in ("-r", "-R", "--recursive") for a in c.args):
-        for a in c.args:
+            operands.append(args[i])
+            i += 1
+    reads(an, c, files + (operands if from_file else operands[1:]), path=True)
+
+
+def diff(an: Analyzer, c: Cmd) -> None:
+    """diff: both operands are read; -r reads folders recursively."""
+    o = parse_opts(c.args, short_val="CUxXIFWLS", long_val={
+        "--context", "--unified", "--exclude", "--exclude-from", "--ignore-matching-lines", "--show-function-line",
+        "--width", "--label", "--starting-file", "--from-file", "--to-file", "--line-format", "--tabsize",
+        "--color", "--palette", "--horizon-lines", "--changed-group-format", "--new-group-format",
+        "--old-group-format", "--unchanged-group-format"})
+    recursive = any(n in ("-r", "--recursive") for n, _ in o.flags)
+    files = o.operands + o.values("--from-file", "--to-file", "-X", "--exclude-from")
+    for a in files:
+        if a.static and a.text == "-":
+            continue
+        an.check_arg_read(a, c, path=True)
+        if recursive:
             an.check_recursive_read(a)
+    reads(an, c, [])
+
+
+def mlr(an: Analyzer, c: Cmd) -> None:
+    """Miller: the verb chain holds a DSL with system() and exec(); files are checked as reads."""
+    joined = " ".join(a.text for a in c.args if a.static)
+    if re.search(r"\b(system|exec)\s*\(", joined) or any(not a.static for a in c.args if not a.item):
+        an.ask("exec.runs_code", "mlr runs a DSL with system()/exec() calls, or a computed expression")
     reads(an, c)
-    output_writes(an, c)
 
 
 # --------------------------------------------------------------------------------------
 # directories and the environment
 # --------------------------------------------------------------------------------------
-@handles("cd", "pushd", "chdir")
 def cd(an: Analyzer, c: Cmd) -> None:
     ops = [a for a in c.args if not (a.static and a.text in ("-P", "-L", "-e", "-@", "--"))]
     if not ops:
-        an.cur = an.ctx.resolve(an.ctx.home_raw) if c.name != "pushd" else an.cur
+        home = an.home_value()
+        an.cur = (an.ctx.resolve(home) if home else None) if c.name != "pushd" else an.cur
         return
     target = ops[0]
     if target.static and target.text == "-":
         an.cur = None
+        return
+    cdpath = "CDPATH" in c.env or ("CDPATH" in an.vars and an.vars["CDPATH"] != [("", "")])
+    if target.static and (cdpath or an.flags.get("cd_unknown")) and \
+            not target.text.startswith(("/", "~", "./", "../")) and target.text not in (".", ".."):
+        an.cur = None  # CDPATH or cdable_vars may send cd anywhere
         return
     if target.static:
         an.cur = an.ctx.resolve(target.text, an.cur) if (an.cur or target.text.startswith(("/", "~"))) else None
@@ -801,12 +781,10 @@ def cd(an: Analyzer, c: Cmd) -> None:
     an.cur = None  # a computed directory: later relative paths cannot be located
 
 
-@handles("popd")
 def popd(an: Analyzer, c: Cmd) -> None:
     an.cur = None
 
 
-@handles("env")
 def env(an: Analyzer, c: Cmd) -> None:
     args = c.args
     i = 0
@@ -847,16 +825,41 @@ def env(an: Analyzer, c: Cmd) -> None:
         break
     rest = args[i:]
     if not rest:
+        cleared = any(a.static and a.text in ("-i", "--ignore-environment") for a in args)
+        if not cleared:
+            an.deny("secrets.env_dump", f"{c.word} without a command prints the whole environment (tokens, keys)")
         c.out = {"env"}
         return
     wrapped(an, c, rest, assigns)
 
 
-@handles("export", "declare", "typeset", "local", "readonly")
+def declaration_policy(an: Analyzer, kind: str, flags: list[str], names: list[str]) -> bool:
+    """export/declare/typeset/local/readonly: a dump of every variable is denied, a nameref
+    (-n: the variable's value names another variable) is asked. True when the call only prints."""
+    letters = "".join(f[1:] for f in flags if f.startswith(("-", "+")))
+    if "n" in letters and any(f.startswith("-") for f in flags):
+        an.ask("shell.nameref", f"{kind} -n makes a variable an alias of another; what it reads or writes "
+                                "cannot be followed")
+    printing = not names or "p" in letters
+    if not printing:
+        return False
+    if not names:
+        if "f" in letters or "F" in letters:
+            return True  # function definitions or names, not the environment
+        shown = " ".join([kind] + flags)
+        an.deny("secrets.env_dump", f"{shown} prints every variable of the environment (tokens, keys)")
+        return True
+    hit = [n for n in names if SECRET_ENV.search(n) and n not in ("SSH_AUTH_SOCK",)]
+    if hit:
+        an.deny("secrets.env", f"{kind} -p {hit[0]} prints a secret from the environment")
+    return True
+
+
 def export(an: Analyzer, c: Cmd) -> None:
-    flags = [a.text for a in c.args if a.static and a.text.startswith("-")]
-    names = [a for a in c.args if not (a.static and a.text.startswith("-"))]
-    if not names or any("p" in f for f in flags):
+    flags = [a.text for a in c.args if a.static and a.text.startswith(("-", "+")) and len(a.text) > 1]
+    names = [a for a in c.args if not (a.static and a.text.startswith(("-", "+")) and len(a.text) > 1)]
+    plain = [a.text.split("=", 1)[0] if a.static else "?" for a in names]
+    if declaration_policy(an, c.word, flags, plain):
         c.out = {"env"}
         return
     for a in names:
@@ -869,14 +872,12 @@ def export(an: Analyzer, c: Cmd) -> None:
             an.deny("loader.ld_preload", f"exporting {a.text} injects a library into every program")
 
 
-@handles("unset")
 def unset(an: Analyzer, c: Cmd) -> None:
     for a in c.args:
         if a.static:
             an.vars.pop(a.text, None)
 
 
-@handles("alias")
 def alias(an: Analyzer, c: Cmd) -> None:
     for a in c.args:
         if not a.static:
@@ -887,7 +888,6 @@ def alias(an: Analyzer, c: Cmd) -> None:
             an.sub_shell(value, origin=f"the alias {name}")
 
 
-@handles("trap")
 def trap(an: Analyzer, c: Cmd) -> None:
     ops = [a for a in c.args if not (a.static and a.text in ("-p", "-l", "--"))]
     if len(ops) >= 2 and ops[0].static and ops[0].text not in ("-", ""):
@@ -896,7 +896,6 @@ def trap(an: Analyzer, c: Cmd) -> None:
         an.deny("exec.dynamic_script", "the trap handler is computed at run time")
 
 
-@handles("eval")
 def eval_(an: Analyzer, c: Cmd) -> None:
     if not c.args:
         return
@@ -906,7 +905,6 @@ def eval_(an: Analyzer, c: Cmd) -> None:
     an.sub_shell(" ".join(a.text for a in c.args), origin="the eval'd command")
 
 
-@handles("source", ".")
 def source(an: Analyzer, c: Cmd) -> None:
     if not c.args:
         return
@@ -920,7 +918,6 @@ def source(an: Analyzer, c: Cmd) -> None:
     _run_script_file(an, c, target, shell_script=True)
 
 
-@handles("exec")
 def exec_(an: Analyzer, c: Cmd) -> None:
     args = c.args
     while args and args[0].static and args[0].text in ("-c", "-l", "--"):
@@ -931,7 +928,6 @@ def exec_(an: Analyzer, c: Cmd) -> None:
         wrapped(an, c, args)
 
 
-@handles("command", "builtin")
 def command(an: Analyzer, c: Cmd) -> None:
     args = c.args
     if c.name == "command":
@@ -942,13 +938,11 @@ def command(an: Analyzer, c: Cmd) -> None:
     wrapped(an, c, args)
 
 
-@handles("hash")
 def hash_(an: Analyzer, c: Cmd) -> None:
     if any(a.static and a.text.startswith("-p") for a in c.args):
         an.deny("exec.path_hijack", "hash -p maps a command name to another program")
 
 
-@handles("enable")
 def enable(an: Analyzer, c: Cmd) -> None:
     if any(a.static and a.text.startswith("-f") for a in c.args):
         an.deny("exec.native_code", "enable -f loads a shared library into the shell")
@@ -957,39 +951,42 @@ def enable(an: Analyzer, c: Cmd) -> None:
 # --------------------------------------------------------------------------------------
 # wrappers that run another command
 # --------------------------------------------------------------------------------------
-_WRAPPER_VALUE_OPTS = {
-    "nice": ("n", {"--adjustment"}), "ionice": ("cnpPtu", {"--class", "--classdata", "--pid", "--pgid", "--uid"}),
-    "timeout": ("sk", {"--signal", "--kill-after"}), "stdbuf": ("ioe", {"--input", "--output", "--error"}),
-    "setsid": ("", set()), "nohup": ("", set()), "time": ("fo", {"--format", "--output"}), "chronic": ("", set()),
-    "unbuffer": ("p", set()), "caffeinate": ("t", set()), "xvfb-run": ("nsfe", {"--server-num", "--server-args",
-                                                                                 "--auth-file", "--error-file"}),
-    "dbus-run-session": ("", {"--config-file", "--dbus-daemon"}), "catchsegv": ("", set()),
-    "numactl": ("CNmpil", {"--cpunodebind", "--membind", "--physcpubind", "--preferred", "--interleave", "--localalloc"}),
-    "prlimit": ("p", set()), "fakeroot": ("sil", set()), "strace": ("eoOpPsSuXbIE", {"--output", "--attach"}),
-    "ltrace": ("eoOpsSuLnAaDF", {"--output"}), "valgrind": ("", set()), "chrt": ("", set()),
-    "taskset": ("", set()), "cpulimit": ("lpe", {"--limit", "--pid", "--exe"}), "trickle": ("udwtl", set()),
-    "coproc": ("", set()), "then": ("", set()), "nocache": ("", set()), "eatmydata": ("", set()),
-    "firejail": ("", set()), "with-contenv": ("", set()), "tini": ("", set()), "dumb-init": ("", set()),
-    "gosu": ("", set()), "su-exec": ("", set()), "faketime": ("f", set()), "torify": ("", set()),
-    "proxychains": ("f", set()), "proxychains4": ("f", set()), "script": ("cEeFfloOTt", set()),
-    "entr": ("", set()), "perf": ("eo", {"--event", "--output"}), "ddtrace-run": ("", set()),
-    "op": ("", set()), "doppler": ("", set()), "dotenv": ("fec", set()), "aws-vault": ("", set()),
+# Options with which a wrapper acts on a process it did not start (a pid, a user, every CPU).
+_FOREIGN_PROCESS_OPTS = {
+    "strace": ("-p", "--attach"), "ltrace": ("-p",), "ionice": ("-p", "-P", "-u", "--pid", "--pgid", "--uid"),
+    "chrt": ("-p", "--pid"), "taskset": ("-p", "--pid"), "prlimit": ("-p", "--pid"),
+    "cpulimit": ("-p", "--pid", "-e", "--exe"), "perf": ("-p", "--pid", "-t", "--tid", "-a", "--all-cpus", "-u", "--uid"),
 }
 
 
-@handles(*_WRAPPER_VALUE_OPTS)
+def foreign_process_option(c: Cmd) -> str | None:
+    """The option with which ``c`` aims at a process it did not start, if any."""
+    opts = _FOREIGN_PROCESS_OPTS.get(c.name, ())
+    for a in c.args:
+        if not a.static:
+            continue
+        t = a.text
+        if t in opts or t.split("=", 1)[0] in opts:
+            return t
+        if t.startswith("-") and not t.startswith("--") and len(t) > 2 and "=" not in t:
+            letters = re.match(r"-([A-Za-z]*)", t).group(1)
+            if any("-" + ch in opts for ch in letters if ch in "pPatu"):
+                return t
+        if t == "--":
+            break
+    return None
+
+
 def wrapper(an: Analyzer, c: Cmd) -> None:
-    if c.name in ("gosu", "su-exec"):
-        an.deny("privilege.escalation", f"{c.name} runs a command as another user")
+    """Programs that run a command given as their operands (nice, timeout, strace…): the
+    command is checked as a command of its own. Aimed at another process, they are denied."""
+    hit = foreign_process_option(c)
+    if hit is not None:
+        an.deny("process.foreign", f"{c.word} {hit} acts on a process this command did not start")
         return
-    if c.name in ("strace", "ltrace") and any(a.static and a.text in ("-p", "--attach") or
-                                              (a.static and a.text.startswith("-p") and len(a.text) > 2) for a in c.args):
-        an.deny("privilege.ptrace", f"{c.name} -p attaches to another process")
-        return
-    if c.name in ("op", "doppler", "aws-vault"):
-        an.deny("secrets.read", f"{c.name} injects secrets into a command")
-        return
-    short_val, long_val = _WRAPPER_VALUE_OPTS[c.name]
+    prog = c.prog
+    short_val = prog.short_values if prog is not None else ""
+    long_val = set(prog.long_values) if prog is not None else set()
     args = list(c.args)
     if c.name == "script":
         o = parse_opts(args, short_val=short_val, long_val={"--command", "--log-out", "--log-in", "--log-io",
@@ -1048,7 +1045,6 @@ def wrapper(an: Analyzer, c: Cmd) -> None:
     wrapped(an, c, rest)
 
 
-@handles("flock")
 def flock(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="wEc", long_val={"--timeout", "--conflict-exit-code", "--command"},
                    stop_at_operand=True)
@@ -1065,7 +1061,6 @@ def flock(an: Analyzer, c: Cmd) -> None:
         wrapped(an, c, rest)
 
 
-@handles("watch")
 def watch(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="nqd", long_val={"--interval", "--differences"}, stop_at_operand=True)
     if not o.operands:
@@ -1079,7 +1074,6 @@ def watch(an: Analyzer, c: Cmd) -> None:
     an.sub_shell(" ".join(a.text for a in o.operands), origin="the command run by watch")
 
 
-@handles("parallel", "sem")
 def parallel(an: Analyzer, c: Cmd) -> None:
     args = c.args
     if ":::" in [a.text for a in args]:
@@ -1118,7 +1112,6 @@ def _shquote(value: str) -> str:
     return shlex.quote(value)
 
 
-@handles("xargs")
 def xargs(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="IiLlnPsdEea", long_val={"--replace", "--max-lines", "--max-args", "--max-procs",
                                                               "--max-chars", "--delimiter", "--eof", "--arg-file",
@@ -1134,7 +1127,7 @@ def xargs(an: Analyzer, c: Cmd) -> None:
     item = Arg(ITEM, "i") if listing else Arg(DYN, "d")
     rest = o.operands or [lit("echo")]
     if c.pipe_in and "secret_list" in c.pipe_in and rest and not (
-            rest[0].static and normalize_name(rest[0].text) in METADATA_ONLY | NO_FILE_ARGS):
+            rest[0].static and programs.reads_no_content(rest[0].text)):
         an.deny("secrets.read", "xargs reads files found under a folder that holds secrets")
     if replace is not None and replace.static and replace.text:
         new = []
@@ -1153,7 +1146,6 @@ def xargs(an: Analyzer, c: Cmd) -> None:
     c.out = an.simple(rest, dict(c.env), None, None)
 
 
-@handles("find")
 def find(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     while args and args[0].static and args[0].text in ("-H", "-L", "-P") or \
@@ -1194,7 +1186,7 @@ def find(an: Analyzer, c: Cmd) -> None:
                     sub.append(x)
             if sub:
                 name = normalize_name(sub[0].text) if sub[0].static else ""
-                if secret_roots and name not in METADATA_ONLY and name not in NO_FILE_ARGS:
+                if secret_roots and not programs.reads_no_content(name):
                     an.deny("secrets.read", f"find {secret_roots[0].text} -exec {name} reads files under a folder that holds secrets")
                 if not inside and name in ("rm", "shred", "unlink", "mv", "chmod", "chown", "truncate", "cp", "tee",
                                            "sed", "dd", "ln", "touch", "mkdir", "rmdir"):
@@ -1223,7 +1215,6 @@ def find(an: Analyzer, c: Cmd) -> None:
     c.out = {"cwd_list"} if inside else ({"secret_list"} if secret_roots else {"other"})
 
 
-@handles("fd")
 def fd(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     exec_at = next((i for i, a in enumerate(args) if a.static and a.text in ("-x", "--exec", "-X", "--exec-batch")), None)
@@ -1248,7 +1239,6 @@ def fd(an: Analyzer, c: Cmd) -> None:
     c.out = {"cwd_list"} if inside else {"other"}
 
 
-@handles("ls", "tree", "exa", "eza", "lsd", "dir", "vdir")
 def ls(an: Analyzer, c: Cmd) -> None:
     ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
     inside = an.cur is not None and an.ctx.inside_root(an.cur) and all(
@@ -1264,9 +1254,11 @@ def _stdin_script(an: Analyzer, c: Cmd, what: str, lang: str = "sh") -> None:
     if c.pipe_in is not None:
         if "network" in c.pipe_in:
             an.deny("download_exec.pipe_to_shell", f"downloaded content is piped into {what} and run")
+        elif c.pipe_in & SENSITIVE:
+            an.deny("exec.pipe_to_shell", f"secrets or outside files are piped into {what} and run as code")
         else:
-            an.deny("exec.pipe_to_shell", f"data piped into {what} is run as code and cannot be checked "
-                                           "(e.g. a decoded payload)")
+            an.ask("exec.pipe_to_shell", f"text piped into {what} is run as code and cannot be checked "
+                                         "(e.g. a here-document or a decoded payload)")
         return
     if c.stdin is None:
         return
@@ -1290,6 +1282,8 @@ def _run_code(an: Analyzer, lang: str, text: str, origin: str) -> None:
         interpreters.analyze_python(an, text, origin)
     elif lang == "foreign":
         an.deny("exec.unparsed_shell", f"{origin} is in a shell language this policy cannot parse")
+    elif lang == "generic":
+        an.ask("exec.unmodelled_code", f"{origin} is code in a language this policy cannot check")
     else:
         interpreters.analyze_code(an, lang, text, origin)
 
@@ -1348,6 +1342,9 @@ def _run_script_file(an: Analyzer, c: Cmd, target: Arg, *, shell_script: bool, l
     if re.match(r"^(https?|ftp)://", text):
         an.deny("download_exec.remote_script", f"{c.word} runs a script straight from {text}")
         return
+    if an.cur is None and not text.startswith(("/", "~")):
+        an.ask("cwd.unknown", f"{c.word} runs {text} from a current directory that is unknown here")
+        return
     real = an.ctx.resolve(text, an.cur)
     secret = an.ctx.secret(real)
     if secret:
@@ -1366,10 +1363,9 @@ def _run_script_file(an: Analyzer, c: Cmd, target: Arg, *, shell_script: bool, l
         _run_code_file(an, "sh", real, c.word)
 
 
-@handles("__shell__")
 def shell(an: Analyzer, c: Cmd) -> None:
     """bash/sh/zsh…: ``-c STRING`` (the first operand after the options), a script file, or stdin."""
-    foreign = c.name in FOREIGN_SHELLS
+    foreign = programs.kind_of(c.name) == "foreign-shell"
     args = c.args
     i = 0
     command_mode = False
@@ -1441,7 +1437,7 @@ def local_program(an: Analyzer, c: Cmd, real: str) -> None:
         prog = normalize_name(interp[0]) if interp else ""
         if prog == "env" and len(interp) > 1:
             prog = normalize_name(interp[-1] if not interp[1].startswith("-") else interp[-1])
-        if prog in SHELLS:
+        if programs.kind_of(prog) == "shell":
             an.sub_shell(text, origin=f"the script {c.word}")
     for a in c.args:
         an.check_arg_read(a, c)
@@ -1450,7 +1446,7 @@ def local_program(an: Analyzer, c: Cmd, real: str) -> None:
 
 def interpreter(an: Analyzer, c: Cmd) -> None:
     name = c.name
-    lang = {"python": "python", "pypy": "python", "perl": "perl", "ruby": "ruby", "irb": "ruby", "node": "node",
+    lang = {"python": "python", "ipython": "python", "pypy": "python", "perl": "perl", "ruby": "ruby", "irb": "ruby", "node": "node",
             "nodejs": "node", "deno": "node", "bun": "node", "php": "php", "lua": "lua", "luajit": "lua",
             "Rscript": "r", "R": "r", "julia": "julia", "tclsh": "tcl", "wish": "tcl", "expect": "tcl"}.get(name, "generic")
     if name == "osascript":
@@ -1473,7 +1469,8 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
     }.get(lang, set())
     code_flags = {"python": {"-c"}, "perl": {"-e", "-E"}, "ruby": {"-e"}, "node": {"-e", "--eval", "-p", "--print"},
                   "php": {"-r", "-R", "-B", "-E"}, "lua": {"-e"}, "r": {"-e", "--expr"}, "julia": {"-e", "--eval", "-E", "--print"},
-                  "tcl": {"-c"}, "generic": {"-e", "-c", "--eval"}}.get(lang, set())
+                  "tcl": {"-c"}, "generic": {"-e", "-c", "-x", "-E", "--eval", "--eval-command", "--execute", "--expr",
+                                             "--expression"}}.get(lang, set())
     if name == "deno" and args and args[0].static and args[0].text in ("eval", "run", "repl", "task", "test", "fmt", "lint",
                                                                        "compile", "install", "cache", "bench", "check"):
         sub = args[0].text
@@ -1663,8 +1660,6 @@ def _python_module(an: Analyzer, c: Cmd, module: Arg, rest: list[Arg]) -> None:
     output_writes(an, c)
 
 
-HANDLERS.update({n: shell for n in SHELLS | FOREIGN_SHELLS})
-HANDLERS.update({n: interpreter for n in INTERPRETERS if n != "gawk"})
 
 
 # --------------------------------------------------------------------------------------
@@ -1685,9 +1680,48 @@ _CURL_VALUE_LONG = {
     "--create-file-mode", "--parallel-max", "--url-query", "--rate", "--ip-tos", "--vlan-priority", "-w"}
 
 
-@handles("curl", "curlie")
+def _url_host(text: str) -> str:
+    """The host of a URL (``""`` for file: URLs and httpie's ``:8000`` shorthand)."""
+    t = text.strip()
+    if t.lower().startswith("file:") or t.startswith(":"):
+        return ""
+    m = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", t)
+    rest = t[m.end():] if m else t
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host[1:host.find("]")].lower() if "]" in host else host.lower()
+    return host.split(":")[0].lower()
+
+
+def _loopback(host: str) -> bool:
+    return host in ("", "localhost", "::1", "0.0.0.0") or host.endswith(".localhost") or \
+        re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
+
+
+def local_only(urls: list[Arg]) -> bool:
+    """Every URL is static and points at this machine (loopback or a file: URL)."""
+    return bool(urls) and all(u.static and _loopback(_url_host(u.text)) for u in urls)
+
+
+def network_off(an: Analyzer, c: Cmd, urls: list[Arg], *, via_proxy: bool = False) -> bool:
+    """Deny a network client when the network is not allowed, unless it only talks to this
+    machine. True when denied."""
+    if an.allow_network or (local_only(urls) and not via_proxy):
+        return False
+    where = next((u.show() for u in urls if not (u.static and _loopback(_url_host(u.text)))), None)
+    an.deny("network.disabled", f"{c.word} talks to {where or 'another machine'}, and network access is not "
+                                "allowed (execution.allow_network)")
+    return True
+
+
+_CURL_PROXY = ("-x", "--proxy", "--preproxy", "--socks4", "--socks4a", "--socks5", "--socks5-hostname", "--connect-to",
+               "--resolve", "--doh-url", "-K", "--config", "--unix-socket", "--abstract-unix-socket")
+
+
 def curl(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val=_CURL_VALUE_SHORT, long_val=_CURL_VALUE_LONG)
+    if network_off(an, c, o.operands + o.values("--url"), via_proxy=any(n in _CURL_PROXY for n, _ in o.flags)):
+        return
     uploads: list[tuple[str, Arg]] = []
     for n, v in o.flags:
         if v is None:
@@ -1778,7 +1812,6 @@ def _upload(an: Analyzer, c: Cmd, path: Arg, what: str) -> None:
     an.risky("network.upload", f"{what} uploads {path.text}")
 
 
-@handles("wget", "wget2")
 def wget(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="OoaPiBeUtTwQlDAXIRYxHhb",
                    long_val={"--output-document", "--output-file", "--append-output", "--directory-prefix",
@@ -1789,6 +1822,9 @@ def wget(an: Analyzer, c: Cmd) -> None:
                              "--password", "--http-user", "--http-password", "--ca-certificate", "--certificate",
                              "--private-key", "--limit-rate", "--referer", "--warc-file", "--rejected-log",
                              "--use-askpass", "--output-directory"})
+    if network_off(an, c, o.operands, via_proxy=any(n in ("-i", "--input-file", "-e", "--execute", "--config", "-B",
+                                                          "--base") for n, _ in o.flags)):
+        return
     for n, v in o.flags:
         if v is None:
             continue
@@ -1832,6 +1868,12 @@ def wget(an: Analyzer, c: Cmd) -> None:
 
 def downloader(an: Analyzer, c: Cmd) -> None:
     """httpie, xh, aria2c, lynx…: downloads; uploads of files are checked."""
+    ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+    if ops and ops[0].static and ops[0].text in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+        ops = ops[1:]
+    urls = ops if c.name in ("aria2c", "axel", "fetch", "lwp-download") else ops[:1]
+    if network_off(an, c, urls):
+        return
     for a in c.args:
         if a.static and "@" in a.text and re.match(r"^[\w.-]*(=|:=)?@", a.text):
             path = a.text.split("@", 1)[1]
@@ -1870,12 +1912,6 @@ def raw_network(an: Analyzer, c: Cmd) -> None:
             an.check_arg_read(a, c)
         if c.read_outside:
             an.deny("exfil.file_to_network", f"{c.word} mails a file from outside the working directory")
-    if name in ("proxychains", "proxychains4", "torsocks"):
-        if not an.allow_network:
-            an.deny("network.disabled", f"{c.word} routes a command over the network, which is not allowed")
-            return
-        wrapped(an, c, [a for a in c.args if not (a.static and a.text.startswith("-"))])
-        return
     network_receiver(an, c)
     check_secret_args(an, c)
     if name == "sftp" and c.stdin and c.stdin[0] == "text" and re.search(r"\b(put|mput|reput)\b", c.stdin[1]):
@@ -1894,7 +1930,6 @@ def raw_network(an: Analyzer, c: Cmd) -> None:
     c.out = {"network"}
 
 
-@handles("ssh", "autossh", "mosh")
 def ssh(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="BbcDEeFIiJLlmOoPpQRSWw", long_val=())
     for n, v in o.flags:
@@ -1918,7 +1953,6 @@ def ssh(an: Analyzer, c: Cmd) -> None:
 _REMOTE = re.compile(r"^([\w.-]+@)?[\w.-]+:(?!//)|^rsync://|^scp://|^sftp://|^s3://|^gs://")
 
 
-@handles("scp", "rsync", "rclone", "gsutil", "s3cmd")
 def remote_copy(an: Analyzer, c: Cmd) -> None:
     if c.name in ("gsutil", "s3cmd", "rclone"):
         ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
@@ -1984,7 +2018,6 @@ def remote_copy(an: Analyzer, c: Cmd) -> None:
         an.risky("network.download", f"{c.name} copies over the network")
 
 
-@handles("openssl")
 def openssl(an: Analyzer, c: Cmd) -> None:
     sub = c.args[0].text if c.args and c.args[0].static else ""
     if sub in ("s_client", "s_server", "s_time"):
@@ -2008,7 +2041,6 @@ def openssl(an: Analyzer, c: Cmd) -> None:
         c.out = {"sensitive"}
 
 
-@handles("ssh-keygen")
 def ssh_keygen(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="aBbCEeFfGIJjKMmNnOoPRrsSTtVWwYZz", long_val=())
     keyfile = next(iter(o.values("-f")), None)
@@ -2025,11 +2057,6 @@ def ssh_keygen(an: Analyzer, c: Cmd) -> None:
         an.deny("write.secret_location", "ssh-keygen without -f writes a key into ~/.ssh")
 
 
-@handles("ssh-add", "ssh-agent", "gpg", "gpg2", "pass", "secret-tool", "security", "keyring", "gopass", "age",
-         "vault", "bw", "lpass", "sops", "gh", "aws", "gcloud", "az", "kubectl", "heroku", "doctl", "npm-token",
-         "docker-credential-desktop", "git-credential", "pinentry", "oc", "helm", "terraform", "pulumi", "flyctl",
-         "netlify", "vercel", "wrangler", "firebase", "eksctl", "ibmcloud", "databricks", "huggingface-cli",
-         "hf")
 def credentials(an: Analyzer, c: Cmd) -> None:
     words = [a.text if a.static else "" for a in c.args]
     joined = " ".join(words)
@@ -2042,8 +2069,8 @@ def credentials(an: Analyzer, c: Cmd) -> None:
         "secret-tool": r"lookup|search|store|clear",
         "security": r"find-(generic|internet)-password|dump-keychain|export|unlock-keychain|add-.*-password",
         "keyring": r"get|set|del",
-        "gopass": r".", "age": r"-d\b|--decrypt|-i\b|--identity", "vault": r"\b(read|kv\s+get|token|login|write|kv\s+put)\b",
-        "bw": r"\b(get|unlock|login|export|list)\b", "lpass": r".", "sops": r"-d\b|--decrypt|exec-env|exec-file",
+        "gopass": r"", "age": r"-d\b|--decrypt|-i\b|--identity", "vault": r"\b(read|kv\s+get|token|login|write|kv\s+put)\b",
+        "bw": r"\b(get|unlock|login|export|list)\b", "lpass": r"", "sops": r"-d\b|--decrypt|exec-env|exec-file",
         "gh": r"\bauth\s+(token|status\s+.*(-t|--show-token)|refresh|login|setup-git)\b|\bsecret\s+(list|set)\b|\bapi\b.*(-X|--method)\s*(POST|PUT|PATCH|DELETE)",
         "aws": r"\bconfigure\b|\bsts\s+get-session-token\b|\becr\s+get-login-password\b|\bsecretsmanager\s+get-secret-value\b|\bssm\s+get-parameters?\b.*--with-decryption|\biam\s+create-access-key\b",
         "gcloud": r"\bauth\s+(print-access-token|print-identity-token|application-default\s+print-access-token|login|activate-service-account)\b|\bsecrets\s+versions\s+access\b|\bconfig\s+set\b",
@@ -2055,14 +2082,14 @@ def credentials(an: Analyzer, c: Cmd) -> None:
         "flyctl": r"\b(auth\s+token|secrets|deploy|ssh)\b", "netlify": r"\b(deploy|env:get|env:list)\b",
         "vercel": r"\b(deploy|env\s+pull|--prod)\b", "wrangler": r"\b(deploy|publish|secret)\b",
         "firebase": r"\b(deploy|login)\b", "eksctl": r"\b(create|delete|utils\s+write-kubeconfig)\b",
-        "ibmcloud": r".", "databricks": r"\b(configure|secrets|auth\s+token)\b", "huggingface-cli": r"\b(login|upload)\b",
-        "hf": r"\b(auth\s+login|upload)\b", "docker-credential-desktop": r".", "git-credential": r".", "pinentry": r".",
-        "npm-token": r".", "ssh-agent": r"(?!)",
+        "ibmcloud": r"", "databricks": r"\b(configure|secrets|auth\s+token)\b", "huggingface-cli": r"\b(login|upload)\b",
+        "hf": r"\b(auth\s+login|upload)\b", "docker-credential-desktop": r"", "git-credential": r"", "pinentry": r"",
+        "npm-token": r"",
     }
     pattern = deny_patterns.get(name)
-    if pattern and re.search(pattern, joined):
+    if pattern is not None and re.search(pattern, joined):
         if name in ("helm", "terraform", "pulumi", "kubectl", "flyctl", "netlify", "vercel", "wrangler", "firebase",
-                    "eksctl") and not re.search(r"secret|token|raw|credential|login|auth|export", joined):
+                    "eksctl") and not re.search(r"secret|token|raw|credential|login|auth|export|\benv\b", joined):
             an.risky("cloud.change", f"{name} {joined[:60]} changes cloud resources")
             return
         an.deny("secrets.read", f"{name} {joined[:60]} reads or stores credentials")
@@ -2089,7 +2116,26 @@ _GIT_READONLY = {"status", "log", "diff", "show", "rev-parse", "ls-files", "ls-t
                  "show-branch", "diff-tree", "diff-files", "diff-index", "ls-remote", "fsck", "stripspace"}
 
 
-@handles("git")
+# git's own subcommands (porcelain and plumbing) and common extensions. Anything else may be an
+# alias (``alias.x = !cmd``) or an external ``git-x`` program: asked.
+_GIT_KNOWN = frozenset("""
+add am annotate apply archive bisect blame branch bundle cat-file check-attr check-ignore check-mailmap
+check-ref-format checkout checkout-index cherry cherry-pick citool clean clone column commit commit-graph
+commit-tree config count-objects credential credential-cache credential-store credential-libsecret
+credential-osxkeychain daemon describe diagnose diff diff-files diff-index diff-tree difftool fast-export
+fast-import fetch fetch-pack filter-branch fmt-merge-msg for-each-ref for-each-repo format-patch fsck fsck-objects
+gc get-tar-commit-id grep gui hash-object help hook http-backend imap-send index-pack init init-db instaweb
+interpret-trailers log ls-files ls-remote ls-tree mailinfo mailsplit maintenance merge merge-base merge-file
+merge-index merge-one-file merge-tree mergetool mktag mktree multi-pack-index mv name-rev notes p4 pack-objects
+pack-redundant pack-refs patch-id prune prune-packed pull push range-diff read-tree rebase receive-pack reflog
+remote repack replace request-pull rerere reset restore rev-list rev-parse revert rm send-email send-pack
+shortlog show show-branch show-index show-ref sparse-checkout stage stash status stripspace submodule
+svn switch symbolic-ref tag unpack-file unpack-objects update-index update-ref update-server-info upload-archive
+upload-pack var verify-commit verify-pack verify-tag version whatchanged worktree write-tree shell
+cvsimport cvsserver cvsexportcommit quiltimport remote-ext remote-fd lfs
+""".split())
+
+
 def git(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     workdir: Arg | None = None
@@ -2122,6 +2168,19 @@ def git(an: Analyzer, c: Cmd) -> None:
     sargs = rest[1:]
     if not rest[0].static:
         an.deny("exec.dynamic_command_name", "the git subcommand is computed at run time")
+        return
+    if sub not in _GIT_KNOWN:
+        an.ask("git.unknown_subcommand", f"git {sub} is not a git command this policy knows; it may be an alias "
+                                         "or an external git-{sub} program that runs anything")
+        return
+    if sub == "grep" and any(a.static and (a.text in ("-O", "--open-files-in-pager") or
+                                           a.text.startswith(("--open-files-in-pager=", "-O")))
+                             for a in sargs):
+        an.ask("exec.runs_command", "git grep -O/--open-files-in-pager runs a program on the matching files")
+        return
+    if any(a.static and a.text == "--ext-diff" for a in sargs):
+        an.ask("exec.runs_command", f"git {sub} --ext-diff runs the external diff program configured for the "
+                                    "repository")
         return
     saved_cur = an.cur
     if workdir is not None:
@@ -2367,8 +2426,6 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
 # --------------------------------------------------------------------------------------
 # package managers, containers, build tools
 # --------------------------------------------------------------------------------------
-@handles("pip", "pipx", "easy_install", "uv", "poetry", "pipenv", "conda", "mamba", "micromamba", "pdm", "hatch", "rye",
-         "pixi")
 def pip(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     name = c.name
@@ -2423,7 +2480,6 @@ def pip(an: Analyzer, c: Cmd) -> None:
         an.check_arg_read(a, c)
 
 
-@handles("npm", "yarn", "pnpm", "npx", "bunx", "pnpx", "corepack")
 def npm(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     texts = [a.text if a.static else "" for a in args]
@@ -2456,7 +2512,7 @@ def npm(an: Analyzer, c: Cmd) -> None:
         an.risky("package.install", f"{c.name} may download and run a package")
         if rest:
             name = rest[0].text if rest[0].static else ""
-            if normalize_name(name) in HANDLERS and normalize_name(name) not in ("npx",):
+            if programs.lookup(name) is not None and normalize_name(name) not in ("npx", "bunx", "pnpx"):
                 wrapped(an, c, rest)
             else:
                 for a in rest[1:]:
@@ -2499,9 +2555,6 @@ def npm(an: Analyzer, c: Cmd) -> None:
                     return
 
 
-@handles("cargo", "go", "gem", "bundle", "bundler", "composer", "mvn", "gradle", "gradlew", "dotnet", "nuget", "swift",
-         "stack", "cabal", "opam", "mix", "rebar3", "lein", "sbt", "dune", "nimble", "zig", "deno-install", "brew",
-         "nix-env", "nix", "guix", "spack", "vcpkg", "conan")
 def build_tools(an: Analyzer, c: Cmd) -> None:
     ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
     sub = ops[0].text if ops and ops[0].static else ""
@@ -2538,8 +2591,6 @@ def build_tools(an: Analyzer, c: Cmd) -> None:
         an.check_arg_read(a, c)
 
 
-@handles("make", "gmake", "ninja", "cmake", "meson", "bazel", "bazelisk", "buck", "just", "task", "scons", "rake",
-         "invoke", "tox", "nox")
 def make(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     for i, t in enumerate(texts):
@@ -2565,6 +2616,9 @@ def make(an: Analyzer, c: Cmd) -> None:
             an.check_write(c.args[i + 1], verb="install prefix", overwrite_risky=False)
         elif re.match(r"^(SHELL|MAKESHELL)=", t):
             an.deny("exec.dynamic_command_name", f"{c.name} {t} replaces the shell make uses")
+    _build_files(an, c, texts)
+    if c.name == "cmake" and "-E" in texts:
+        _cmake_command(an, c, c.args[texts.index("-E") + 1:])
     if c.name in ("make", "gmake") and any(t == "install" for t in texts):
         an.risky("package.install", "make install may write outside the working directory")
     if c.name == "cmake" and "--install" in texts:
@@ -2574,7 +2628,62 @@ def make(an: Analyzer, c: Cmd) -> None:
             an.deny("write.outside_cwd", f"{c.name} builds in a folder outside the working directory")
 
 
-@handles("docker")
+# Options naming the build file, per build tool.
+_BUILD_FILE_OPTS = {"make": ("-f", "--file", "--makefile"), "ninja": ("-f",), "just": ("-f", "--justfile"),
+                    "task": ("-t", "--taskfile"), "rake": ("-f", "--rakefile"), "scons": ("-f", "--file", "--sconstruct"),
+                    "invoke": ("-c", "--collection", "-r", "--search-root"), "tox": ("-c",), "nox": ("-f", "--noxfile")}
+_STDIN_FILES = ("-", "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0")
+
+
+def _build_files(an: Analyzer, c: Cmd, texts: list[str]) -> None:
+    """make --eval and a makefile read from stdin or computed are text executed as code: asked.
+    A named build file is read (secret locations denied)."""
+    opts = _BUILD_FILE_OPTS.get(c.name, ())
+    files: list[Arg] = []
+    for i, a in enumerate(c.args):
+        t = texts[i]
+        if c.name == "make" and (t in ("-E", "--eval") or t.startswith("--eval=") or
+                                 (t.startswith("-E") and len(t) > 2)):
+            an.ask("exec.runs_code", f"make {t.split('=', 1)[0]} runs makefile text given on the command line")
+        if t in opts and i + 1 < len(c.args):
+            files.append(c.args[i + 1])
+        elif "=" in t and t.split("=", 1)[0] in opts:
+            files.append(Arg(t.split("=", 1)[1], a.mask[len(t.split("=", 1)[0]) + 1:]))
+        elif len(t) > 2 and t[:2] in opts and not t.startswith("--"):
+            files.append(Arg(t[2:], a.mask[2:]))
+    for f in files:
+        if f.psub or not f.static or f.text in _STDIN_FILES:
+            an.ask("exec.runs_code", f"{c.word} reads its build file from {f.show()}: text executed as code that "
+                                     "cannot be checked")
+        else:
+            an.check_arg_read(f, c, path=True)
+
+
+def _cmake_command(an: Analyzer, c: Cmd, rest: list[Arg]) -> None:
+    """``cmake -E SUB …``: the portable file commands are checked like rm/cp/mkdir."""
+    if not rest or not rest[0].static:
+        an.ask("exec.runs_code", "cmake -E runs a command computed at run time")
+        return
+    sub, ops = rest[0].text, [a for a in rest[1:] if not (a.static and a.text.startswith("-"))]
+    if sub in ("rm", "remove", "remove_directory"):
+        for a in ops:
+            an.check_delete(a, recursive=sub != "remove")
+    elif sub in ("copy", "copy_directory", "copy_if_different", "copy_directory_if_different", "rename",
+                 "create_symlink", "create_hardlink"):
+        for a in ops[:-1]:
+            an.check_arg_read(a, c, path=True)
+        if ops:
+            an.check_write(ops[-1], verb=f"cmake -E {sub}", overwrite_risky=False)
+    elif sub in ("make_directory", "touch", "touch_nocreate"):
+        for a in ops:
+            an.check_write(a, verb=f"cmake -E {sub}", overwrite_risky=False)
+    elif sub in ("env", "chdir", "time", "tar"):
+        an.ask("exec.runs_command", f"cmake -E {sub} runs or unpacks something this policy does not follow")
+    elif sub in ("cat", "md5sum", "sha1sum", "sha256sum", "sha512sum", "compare_files", "sha224sum", "sha384sum"):
+        for a in ops:
+            an.check_arg_read(a, c, path=True)
+
+
 def docker(an: Analyzer, c: Cmd) -> None:
     args = c.args
     texts = [a.text if a.static else "" for a in args]
@@ -2625,40 +2734,57 @@ def docker(an: Analyzer, c: Cmd) -> None:
     an.risky("container", f"docker {sub} acts on containers (root-equivalent)")
 
 
-@handles("kill", "pkill", "killall", "skill", "slay")
+def own_process(an: Analyzer, arg: Arg) -> bool:
+    """``arg`` names a process this command started: a job (%1), $!, $$ or a variable set from them."""
+    if arg.static:
+        return arg.text.startswith("%")
+    if arg.text != DYN or not arg.names:
+        return False
+    return all(n in ("!", "$", "BASHPID") or n in an.own_pids for n in arg.names)
+
+
 def kill(an: Analyzer, c: Cmd) -> None:
+    """kill: only processes this command started ($!, %job); signal 0 only tests. pkill and
+    killall pick processes by name, which may be anyone's: denied."""
     texts = [a.text if a.static else DYN for a in c.args]
     if c.name == "kill":
         if any(t in ("-l", "-L", "--list", "--table") for t in texts):
             return
-        pids: list[str] = []
+        pids: list[Arg] = []
+        signal = ""
         i = 0
-        while i < len(texts):
+        while i < len(c.args):
             t = texts[i]
             if t in ("-s", "-n", "--signal") and i + 1 < len(texts):
+                signal = texts[i + 1]
                 i += 2
                 continue
             if t == "--":
-                pids.extend(texts[i + 1:])
+                pids.extend(c.args[i + 1:])
                 break
             if t.startswith("-") and i == 0 and re.fullmatch(r"-(\d+|[A-Za-z]+[A-Za-z0-9+-]*)", t) and len(texts) > 1:
+                signal = t[1:]
                 i += 1
                 continue
-            pids.append(t)
+            pids.append(c.args[i])
             i += 1
         if not pids and texts == ["-1"]:
-            pids = ["-1"]
+            pids = [lit("-1")]
         for p in pids:
-            if p in ("-1", "1", "0", "-0"):
-                an.deny("system.kill_all", f"kill {p} signals every process or init")
+            if p.static and p.text in ("-1", "1", "0", "-0"):
+                an.deny("system.kill_all", f"kill {p.text} signals every process or init")
                 return
-            if p == DYN and an.flags.get("critical_pids"):
+            if not p.static and an.flags.get("critical_pids"):
                 an.deny("system.kill_all", "kill signals system processes found with pgrep/pidof")
                 return
+        if signal in ("0", "ZERO"):
+            return  # kill -0 only tests whether the process exists
+        foreign = [p for p in pids if not own_process(an, p)]
+        if foreign:
+            an.deny("process.foreign", f"kill {foreign[0].show()} signals a process this command did not start "
+                                       "(only $!, $$ and %jobs are allowed)")
+            return
         an.risky("system.kill", "kill stops processes")
-        return
-    if c.name in ("skill", "slay"):
-        an.deny("system.kill_all", f"{c.name} kills processes by user or terminal")
         return
     ops = [t for t in texts if not t.startswith("-")]
     if any(t in ("-u", "--user", "-U") or t.startswith(("-u", "--user=")) for t in texts) and c.name == "pkill" or \
@@ -2667,10 +2793,37 @@ def kill(an: Analyzer, c: Cmd) -> None:
                 for p in ops) or (c.name == "killall" and any(t in ("-u", "--user") for t in texts)):
         an.deny("system.kill_all", f"{c.name} {' '.join(texts)} kills processes the session depends on")
         return
-    an.risky("system.kill", f"{c.name} stops processes")
+    if c.name == "pkill" and any(t in ("-0", "--signal=0") for t in texts) or \
+            (c.name == "killall" and any(t in ("-0", "--signal=0", "-l", "--list") for t in texts)):
+        return
+    an.deny("process.foreign", f"{c.name} picks processes by name; they may not be this command's own")
 
 
-@handles("crontab", "at", "batch", "atq", "atrm", "anacron", "incrontab")
+def renice(an: Analyzer, c: Cmd) -> None:
+    """renice changes running processes: only this command's own ($!, $$)."""
+    o = parse_opts(c.args, short_val="n", long_val={"--priority", "--relative"})
+    if any(n in ("-g", "-u", "--pgrp", "--user") for n, _ in o.flags):
+        an.deny("process.foreign", "renice -g/-u changes the priority of every process of a group or user")
+        return
+    targets = list(o.operands)
+    if not o.values("-n", "--priority", "--relative") and targets:
+        targets = targets[1:]
+    foreign = [t for t in targets if not own_process(an, t)]
+    if foreign or not targets:
+        shown = foreign[0].show() if foreign else "(none)"
+        an.deny("process.foreign", f"renice {shown} changes a process this command did not start")
+
+
+def fuser(an: Analyzer, c: Cmd) -> None:
+    """fuser shows which processes use a file; -k kills them (anyone's)."""
+    for a in c.args:
+        if a.static and (a.text in ("-k", "--kill") or re.fullmatch(r"-[a-zA-Z]*k[a-zA-Z]*", a.text)):
+            an.deny("process.foreign", "fuser -k kills every process using the file, whoever started it")
+            return
+    for a in c.args:
+        an.check_arg_read(a, c)
+
+
 def crontab(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     if c.name == "crontab" and texts and all(t in ("-l", "-u") or not t.startswith("-") and "-u" in texts for t in texts) and "-l" in texts:
@@ -2680,9 +2833,6 @@ def crontab(an: Analyzer, c: Cmd) -> None:
     an.deny("persistence.cron", f"{c.name} schedules commands to run later (persistence)")
 
 
-@handles("systemctl", "service", "journalctl", "ip", "sysctl", "mount", "umount", "hostnamectl", "timedatectl",
-         "localectl", "loginctl", "nmcli", "route", "arp", "ifconfig", "update-alternatives", "ldconfig", "init",
-         "launchctl", "virsh", "chkconfig", "tc")
 def system_control(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else DYN for a in c.args]
     ops = [t for t in texts if not t.startswith("-")]
@@ -2762,8 +2912,6 @@ def disk_tool(an: Analyzer, c: Cmd) -> None:
     an.deny("disk.destroy", f"{c.word} changes disks or filesystems")
 
 
-@handles("vi", "vim", "nvim", "nano", "emacs", "ed", "ex", "pico", "joe", "micro", "kak", "helix", "hx", "code", "subl",
-         "gedit", "kate", "mcedit", "jed", "ne")
 def editor(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     for i, t in enumerate(texts):
@@ -2785,7 +2933,6 @@ def editor(an: Analyzer, c: Cmd) -> None:
         an.check_write(a, verb=f"{c.word} edits", overwrite_risky=False)
 
 
-@handles("history")
 def history(an: Analyzer, c: Cmd) -> None:
     c.out = {"sensitive"}
     texts = [a.text if a.static else "" for a in c.args]
@@ -2795,7 +2942,6 @@ def history(an: Analyzer, c: Cmd) -> None:
                 an.check_write(lit(t), verb="history -w")
 
 
-@handles("tmux", "screen", "byobu", "nohup-screen")
 def tmux(an: Analyzer, c: Cmd) -> None:
     args = c.args
     texts = [a.text if a.static else DYN for a in args]
@@ -2841,13 +2987,11 @@ def tmux(an: Analyzer, c: Cmd) -> None:
     an.sub_shell(" ".join(w.text for w in words), origin=f"the command run by {c.name} {sub}")
 
 
-@handles("busybox", "toybox")
 def busybox(an: Analyzer, c: Cmd) -> None:
     if c.args:
         wrapped(an, c, c.args)
 
 
-@handles("time")
 def time_(an: Analyzer, c: Cmd) -> None:
     rest = [a for a in c.args]
     while rest and rest[0].static and rest[0].text in ("-p", "-v", "--portability", "--verbose", "-a", "--append"):
@@ -2859,7 +3003,6 @@ def time_(an: Analyzer, c: Cmd) -> None:
     wrapped(an, c, rest)
 
 
-@handles("nohup")
 def nohup(an: Analyzer, c: Cmd) -> None:
     rest = list(c.args)
     if rest and rest[0].static and rest[0].text == "--":
@@ -2867,7 +3010,6 @@ def nohup(an: Analyzer, c: Cmd) -> None:
     wrapped(an, c, rest)
 
 
-@handles("yes", "sleep", "true", "false", ":", "echo", "printf")
 def trivial(an: Analyzer, c: Cmd) -> None:
     if c.name == "printf":
         for i, a in enumerate(c.args):
@@ -2883,7 +3025,6 @@ def trivial(an: Analyzer, c: Cmd) -> None:
             c.out = {"env"}
 
 
-@handles("read", "mapfile", "readarray", "getopts")
 def read(an: Analyzer, c: Cmd) -> None:
     listing = c.pipe_in is not None and c.pipe_in <= {"cwd_list"}
     for a in c.args:
@@ -2893,8 +3034,6 @@ def read(an: Analyzer, c: Cmd) -> None:
         an.check_read_path(c.stdin[1], c.stdin[1])
 
 
-@handles("browser", "xdg-open", "open", "sensible-browser", "x-www-browser", "firefox", "chromium", "google-chrome",
-         "chromium-browser", "links2")
 def browser(an: Analyzer, c: Cmd) -> None:
     if not an.allow_network:
         an.risky("network.browser", f"{c.word} opens a browser")
@@ -2902,14 +3041,22 @@ def browser(an: Analyzer, c: Cmd) -> None:
         an.check_arg_read(a, c)
 
 
-@handles("apt", "apt-get", "aptitude", "dpkg", "dnf", "yum", "rpm", "apk", "pacman", "zypper", "snap", "flatpak",
-         "emerge", "port", "pkg", "xbps-install", "eopkg", "dpkg-deb", "alien", "pip-system")
 def system_packages(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     readonly_words = {"list", "search", "show", "info", "policy", "madison", "depends", "rdepends", "-l", "--list", "-L",
-                      "--listfiles", "-s", "--status", "-S", "--search", "-q", "-qa", "-qi", "-ql", "-Q", "-Qs", "-Ss",
-                      "-Si", "-Qi", "-Ql", "query", "--version", "-V", "provides", "whatprovides", "changelog", "download",
-                      "--contents", "-c", "-I", "--info", "list-installed", "check", "-V"}
+                      "--listfiles", "-s", "--status", "--search", "-q", "-qa", "-qi", "-ql", "-Q", "-Qs", "-Ss",
+                      "-Si", "-Sl", "-Sg", "-Qi", "-Ql", "-Qe", "-Qm", "query", "--version", "-V", "provides",
+                      "whatprovides", "changelog", "download", "--contents", "-c", "-I", "--info", "list-installed",
+                      "check", "installed", "outdated", "contents", "deps", "variants", "list-available"}
+    if c.name == "dpkg":
+        readonly_words = readonly_words | {"-S"}   # dpkg -S searches; pacman -S installs
+    if c.name == "dpkg-deb" and any(t in ("-b", "--build") for t in texts):
+        ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+        for a in ops[:1]:
+            an.check_arg_read(a, c, path=True)
+        for a in ops[1:2]:
+            an.check_write(a, verb="dpkg-deb --build", overwrite_risky=False)
+        return
     if texts and (texts[0] in readonly_words or (len(texts) > 1 and texts[0].startswith("-") and texts[1] in readonly_words)):
         if texts[0] == "download":
             an.risky("network.download", f"{c.name} download fetches a package")
@@ -2919,22 +3066,6 @@ def system_packages(an: Analyzer, c: Cmd) -> None:
     an.deny("system.package_manager", f"{c.name} {' '.join(texts)[:50]} changes system packages (outside the working directory)")
 
 
-@handles("chsh", "chfn", "wall", "write", "mesg", "logger")
-def misc_user(an: Analyzer, c: Cmd) -> None:
-    if c.name in ("chsh", "chfn"):
-        an.deny("privilege.accounts", f"{c.name} changes the user account")
-
-
-@handles("ssh-keyscan")
-def keyscan(an: Analyzer, c: Cmd) -> None:
-    if not an.allow_network:
-        an.deny("network.raw_socket", "ssh-keyscan connects to other machines, and network access is not allowed")
-
-
-@handles("nmap", "masscan", "zmap", "nikto", "sqlmap", "hydra", "medusa", "john", "hashcat", "aircrack-ng", "msfconsole",
-         "msfvenom", "responder", "mimikatz", "crackmapexec", "impacket-psexec", "evil-winrm", "enum4linux", "gobuster",
-         "ffuf", "dirb", "wfuzz", "tcpdump", "tshark", "wireshark", "ettercap", "arpspoof", "bettercap", "dsniff",
-         "linpeas", "linpeas.sh", "pspy", "chisel")
 def offensive(an: Analyzer, c: Cmd) -> None:
     if c.name in ("tcpdump", "tshark") and any(a.static and a.text in ("-r",) for a in c.args):
         for a in c.args:
@@ -2943,9 +3074,10 @@ def offensive(an: Analyzer, c: Cmd) -> None:
     an.deny("security.offensive_tool", f"{c.word} is a scanning, sniffing or cracking tool")
 
 
-@handles("dig", "nslookup", "host", "drill", "ping", "ping6", "traceroute", "tracepath", "mtr", "whois", "arping",
-         "delv", "kdig")
 def lookup_tools(an: Analyzer, c: Cmd) -> None:
+    hosts = [a for a in c.args if not (a.static and (a.text.startswith("-") or a.text.isdigit()))]
+    if network_off(an, c, hosts):
+        return
     for a in c.args:
         if a.from_command or secret_names(a):
             an.deny("exfil.dns", f"{c.word} puts command output or a secret into a network lookup (DNS exfiltration)")
@@ -2956,11 +3088,13 @@ def lookup_tools(an: Analyzer, c: Cmd) -> None:
     an.risky("network.lookup", f"{c.word} contacts other machines")
 
 
-@handles("xterm", "xinit", "startx", "x11vnc", "vncserver", "xhost")
 def x11(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     if c.name in ("x11vnc", "vncserver", "xhost"):
         an.deny("network.remote_access", f"{c.word} opens this desktop to other machines")
+        return
+    if c.name in ("xinit", "startx"):
+        an.ask("exec.runs_command", f"{c.word} starts an X session and the programs of its start-up files")
         return
     for i, t in enumerate(texts):
         if t in ("-display", "-d") and i + 1 < len(texts) and not texts[i + 1].startswith(":"):
@@ -2971,23 +3105,306 @@ def x11(an: Analyzer, c: Cmd) -> None:
             return
 
 
-@handles("less", "more", "most", "man", "zless", "pg")
 def pager(an: Analyzer, c: Cmd) -> None:
     for a in c.args:
         t = a.text if a.static else ""
         if (t.startswith("+") and re.search(r"[!|]", t)) or (c.name == "man" and t in ("-P", "--pager", "-H", "--html")):
             an.deny("exec.editor_command", f"{c.word} {t} runs a shell command")
             return
-    readers(an, c)
+    if c.name == "man":
+        for a in c.args:
+            if a.static and not a.text.startswith("-") and "/" in a.text:
+                an.check_arg_read(a, c, path=True)
+        return
+    o = parse_opts(c.args, short_val="bhjkoOpPtTxyz", long_val={
+        "--log-file", "--LOG-FILE", "--tag", "--tag-file", "--pattern", "--prompt", "--lesskey-file",
+        "--tabs", "--shift", "--window", "--max-back-scroll", "--max-forw-scroll", "--buffers", "--jump-target"})
+    for v in o.values("-o", "-O", "--log-file", "--LOG-FILE"):
+        an.check_write(v, verb=f"{c.word} log", overwrite_risky=False)
+    for v in o.values("-k", "--lesskey-file", "-T", "--tag-file"):
+        an.check_arg_read(v, c, path=True)
+    reads(an, c, [a for a in o.operands if not (a.static and a.text.startswith("+"))], path=True)
 
 
 _CRITICAL_PROCS = re.compile(r"^(init|systemd.*|sshd|dbus-daemon|containerd|dockerd|kubelet|journald|Xorg|gdm.*|login|"
                              r"agetty|cron|rsyslogd|NetworkManager|polkitd|udevd|llmos)$")
 
 
-@handles("pgrep", "pidof")
 def pgrep(an: Analyzer, c: Cmd) -> None:
     """Remember when system processes are looked up: a later ``kill $(pgrep …)`` targets them."""
     names = [a.text for a in c.args if a.static and not a.text.startswith("-")]
     if any(_CRITICAL_PROCS.match(n) for n in names):
         an.flags["critical_pids"] = True
+
+
+# --------------------------------------------------------------------------------------
+# environment dumps and shell state that cannot be followed
+# --------------------------------------------------------------------------------------
+def set_(an: Analyzer, c: Cmd) -> None:
+    """``set`` alone prints every variable (the environment included): denied. Options are fine."""
+    if not c.args:
+        an.deny("secrets.env_dump", "set without arguments prints every variable (tokens, keys)")
+        c.out = {"env"}
+
+
+def shopt(an: Analyzer, c: Cmd) -> None:
+    """``shopt -s cdable_vars`` lets ``cd NAME`` go to the folder a variable names: asked."""
+    setting = any(a.static and a.text in ("-s", "-os") for a in c.args)
+    if setting and any(a.static and a.text == "cdable_vars" for a in c.args):
+        an.ask("shell.cdable_vars", "shopt -s cdable_vars makes cd go to folders named by variables; later paths "
+                                    "cannot be located")
+        an.flags["cd_unknown"] = True
+    elif setting and any(not a.static for a in c.args):
+        an.ask("shell.unknown_option", "shopt sets an option computed at run time")
+
+
+def printenv(an: Analyzer, c: Cmd) -> None:
+    """``printenv`` alone dumps the environment (denied); named variables that look secret too."""
+    names = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+    if not names:
+        an.deny("secrets.env_dump", f"{c.word} without a name prints the whole environment (tokens, keys)")
+        c.out = {"env"}
+        return
+    hit = [a.text for a in names if a.static and SECRET_ENV.search(a.text)]
+    if hit:
+        an.deny("secrets.env", f"printenv {hit[0]} prints a secret from the environment")
+        c.out = {"env"}
+    elif any(not a.static for a in names):
+        an.ask("secrets.env", "printenv prints a variable whose name is computed at run time")
+
+
+def date(an: Analyzer, c: Cmd) -> None:
+    o = parse_opts(c.args, short_val="dfrsI", long_val={"--date", "--file", "--reference", "--set", "--iso-8601"})
+    if any(n in ("-s", "--set") for n, _ in o.flags):
+        an.deny("system.control", "date -s sets the system clock")
+        return
+    for v in o.values("-f", "--file", "-r", "--reference"):
+        an.check_arg_read(v, c, path=True)
+
+
+def hostname(an: Analyzer, c: Cmd) -> None:
+    ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+    if ops or any(a.static and a.text in ("-F", "--file", "-b", "--boot") for a in c.args):
+        an.deny("system.control", "hostname NAME changes the machine's name")
+
+
+# --------------------------------------------------------------------------------------
+# wrappers that need code
+# --------------------------------------------------------------------------------------
+def net_wrapper(an: Analyzer, c: Cmd) -> None:
+    """proxychains/torsocks route a command over the network."""
+    if not an.allow_network:
+        an.deny("network.disabled", f"{c.word} routes a command over the network, and network access is not allowed")
+        return
+    args = list(c.args)
+    while args and args[0].static and args[0].text.startswith("-"):
+        args = args[2:] if args[0].text in ("-f", "-a", "-P", "-u", "-p") else args[1:]
+    wrapped(an, c, args)
+
+
+def version_manager(an: Analyzer, c: Cmd) -> None:
+    """pyenv/rbenv/nodenv/asdf/mise exec run a command (checked); installs are risky;
+    ``direnv allow`` makes a folder's .envrc run on every visit (asked)."""
+    ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+    sub = ops[0].text if ops and ops[0].static else ""
+    if c.name == "direnv":
+        if sub in ("allow", "permit", "grant"):
+            an.ask("persistence.direnv", "direnv allow makes the folder's .envrc run each time a shell enters it")
+            return
+        if sub == "exec" and len(ops) >= 3:
+            idx = next(i for i, a in enumerate(c.args) if a is ops[2])
+            wrapped(an, c, c.args[idx:])
+        return
+    if sub in ("exec", "x") and len(ops) >= 2:
+        args = list(c.args)
+        if any(a.static and a.text == "--" for a in args):
+            rest = args[[a.text if a.static else "" for a in args].index("--") + 1:]
+        else:
+            idx = next(i for i, a in enumerate(args) if a is ops[0])
+            rest = args[idx + 1:]
+            if c.name in ("mise", "rtx"):
+                while rest and rest[0].static and ("@" in rest[0].text or rest[0].text.startswith("-")):
+                    rest = rest[1:]
+        wrapped(an, c, rest)
+        return
+    if sub in ("install", "plugin", "global", "use"):
+        an.risky("package.install", f"{c.word} {sub} installs or selects a toolchain")
+
+
+def coverage(an: Analyzer, c: Cmd) -> None:
+    """``coverage run`` executes a Python program (checked as python); the rest reads data."""
+    ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+    if ops and ops[0].static and ops[0].text == "run":
+        idx = next(i for i, a in enumerate(c.args) if a is ops[0])
+        rest = list(c.args[idx + 1:])
+        while rest and rest[0].static and rest[0].text.startswith("-") and rest[0].text not in ("-m",):
+            rest = rest[1:]
+        interpreter(an, Cmd("python", "coverage run", rest, c.env, c.pipe_in, c.stdin))
+        return
+    output_writes(an, c)
+
+
+_RUNS_VALUE_OPTS = {
+    "ssh-agent": "aEPt", "rlwrap": "aAbCfFgHlmNOpPsSwz", "cgexec": "g", "gdb": "xbcdDeisp",
+    "lldb": "ocsSfpnO", "rr": "", "hyperfine": "wrmMpcsSnuNPDL", "nodemon": "wexdVIs", "watchexec": "ewpsdE",
+    "distrobox-enter": "n", "toolbox": "cdr", "flatpak-spawn": "", "dbus-launch": "", "expect": "cdfi",
+    "run-parts": "", "xterm": "", "xinit": "", "startx": "",
+}
+
+
+def runs_command(an: Analyzer, c: Cmd) -> None:
+    """Programs that run another command or code in a way this policy does not model (an agent
+    holding keys, a debugger, an expect script…): always asked. Aimed at a running process
+    they are denied; the command they run is still checked for what is denied anyway."""
+    name = c.name
+    texts = [a.text if a.static else DYN for a in c.args]
+    if texts and all(t in ("--version", "-version", "-v", "-V", "--help", "-h", "--configuration") for t in texts):
+        return  # it only describes itself
+    if name in ("gdb", "lldb"):
+        attach = ("-p", "--pid", "--attach-pid", "-n", "--attach-name", "--waitfor")
+        ex_attach = any(re.match(r"^\s*(attach|at)\b", t) for t in texts)
+        ops = [t for t in texts if not t.startswith("-")]
+        if any(t in attach or t.startswith(("--pid=", "--attach-pid=", "--attach-name=")) or
+               (t.startswith("-p") and t[2:].isdigit()) for t in texts) or ex_attach or \
+                (name == "gdb" and "--args" not in texts and len(ops) >= 2 and ops[1].isdigit()):
+            an.deny("process.foreign", f"{c.word} attaches a debugger to a process this command did not start")
+            return
+    if name == "flatpak-spawn" and "--host" in texts:
+        an.deny("exec.sandbox_escape", "flatpak-spawn --host runs a command outside the sandbox")
+        return
+    short = _RUNS_VALUE_OPTS.get(name, "")
+    args = list(c.args)
+    if name == "gdb" and "--args" in texts:
+        rest = args[texts.index("--args") + 1:]
+    else:
+        rest = args
+        while rest and rest[0].static and rest[0].text.startswith("-"):
+            t = rest[0].text
+            if t == "--":
+                rest = rest[1:]
+                break
+            takes = len(t) == 2 and t[1] in short
+            rest = rest[2:] if takes else rest[1:]
+    if name in ("ssh-agent", "dbus-launch") and not rest:
+        if name == "ssh-agent":
+            an.risky("credentials.agent", "ssh-agent starts an agent that holds SSH keys")
+        return
+    what = {"ssh-agent": "a command with access to the SSH agent's keys", "expect": "a Tcl program that spawns "
+            "programs", "gdb": "programs (and shell commands) under a debugger", "lldb": "programs under a debugger",
+            "dbus-launch": "a command with a new D-Bus session bus", "run-parts": "every script in a folder"}.get(
+        name, "another command")
+    an.ask("exec.runs_command", f"{c.word} runs {what}; this policy cannot check it")
+    if name in ("gdb", "lldb", "expect", "hyperfine", "run-parts", "nodemon", "watchexec"):
+        if name == "gdb" and "--args" in texts and rest:
+            wrapped(an, c, rest)
+        return
+    if rest:
+        wrapped(an, c, rest)
+
+
+# --------------------------------------------------------------------------------------
+# database clients
+# --------------------------------------------------------------------------------------
+# SQL or client commands that run a program, read or write files anywhere, or load code.
+_SQL_UNMODELLED = re.compile(
+    r"(^|[\n;])\s*\.(shell|system|output|once|import|read|load|open|save|backup|restore|excel|log|cd|trace|clone)\b|"
+    r"\b(writefile|readfile|load_extension|edit|fts3_tokenizer)\s*\(|\bATTACH\b|\bVACUUM\s+INTO\b|"
+    r"\\[!oOwgTPi]|\\ir\b|\\include|\\copy\b|\\setenv\b|\bCOPY\b[^;]*\b(TO|FROM)\s+PROGRAM\b|"
+    r"\bINTO\s+(OUT|DUMP)FILE\b|\bLOAD_FILE\s*\(|\bLOAD\s+DATA\b|\blo_(export|import)\b|\bpg_read_(binary_)?file\b|"
+    r"(^|[\n;])\s*(system|tee|pager|source)\s|\bCONFIG\s+SET\b|\bMODULE\s+LOAD\b|\bSLAVEOF\b|\bREPLICAOF\b|"
+    r"\bMIGRATE\b|\bEVAL(SHA)?\b|\bCREATE\s+(OR\s+REPLACE\s+)?FUNCTION\b[^;]*\bLANGUAGE\s+(plpython|plperlu|c)\b",
+    re.I)
+_SQL_READONLY = re.compile(r"^\s*(select|pragma|explain|with|values|\.tables|\.schema|\.indexes|\.headers|\.mode|"
+                           r"\.dump|\.quit|\.exit|\.help|\.show|\.databases|\.fullschema|\.width|\.nullvalue|"
+                           r"\.separator|\.timer|\.stats|\.print|\.echo|\.bail|\.changes|\.eqp|\.lint|\.dbinfo)\b",
+                           re.I)
+
+
+def db_client(an: Analyzer, c: Cmd) -> None:
+    """sqlite3/psql/mysql/redis-cli: the SQL they are given is text executed as code. Commands
+    that run programs or touch files anywhere (``.shell``, ``writefile()``, ``\\!``, ``COPY …
+    PROGRAM``…) are asked; SQL piped in from another command is asked; the database file (sqlite)
+    is read and, unless the SQL only reads, written; a server on another machine needs the network."""
+    name = c.name
+    if name == "sqlite3":
+        o = parse_opts(c.args, long_val={"-cmd", "-init", "-separator", "-newline", "-nullvalue", "-vfs", "-maxsize",
+                                         "-mmap", "-pagecache", "-lookaside", "-heap", "-escape", "--cmd", "--init",
+                                         "--separator", "--newline", "--nullvalue", "--vfs", "--maxsize"},
+                       long_single_dash=True)
+        sql = [v for n, v in o.flags if n in ("-cmd", "--cmd") and v is not None] + o.operands[1:]
+        files = [v for n, v in o.flags if n in ("-init", "--init") and v is not None]
+        db = o.operands[0] if o.operands else None
+        readonly_flag = any(n in ("-readonly", "--readonly") for n, _ in o.flags)
+        host_local = True
+    else:
+        short = {"psql": "cfdhpUoLvPTFR", "mysql": "eDhPuSpoBFt", "redis-cli": "hpanurs"}.get(name, "")
+        long_ = {"--command", "--file", "--dbname", "--host", "--port", "--username", "--output", "--log-file",
+                 "--set", "--variable", "--execute", "--database", "--user", "--socket", "--tee", "--pager", "--uri",
+                 "--init-command"}
+        o = parse_opts(c.args, short_val=short, long_val=long_)
+        sql_opts = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute", "--init-command")}.get(name, ())
+        sql = [v for n, v in o.flags if n in sql_opts and v is not None]
+        if name == "redis-cli":
+            sql = [Arg(" ".join(a.text for a in o.operands), "q")] if all(a.static for a in o.operands) else \
+                [a for a in o.operands if not a.static][:1]
+        files = [v for n, v in o.flags if n in ("-f", "--file") and v is not None]
+        for v in o.values("-o", "--output", "-L", "--log-file", "--tee"):
+            an.check_write(v, verb=f"{c.word} {v.show()}", overwrite_risky=False)
+        if o.values("--pager"):
+            an.ask("exec.runs_command", f"{c.word} --pager runs a command")
+        hosts = o.values("-h", "--host", "-u" if name == "redis-cli" else "--uri", "--uri")
+        dbname = o.values("-d", "--dbname")
+        urls = [a for a in list(o.operands) + dbname if a.static and "://" in a.text]
+        texts = [h.text if h.static else DYN for h in hosts] + \
+                [re.sub(r"^\w+://([^@/]*@)?", "", u.text).split("/")[0].split(":")[0] for u in urls]
+        host_local = all(t in ("localhost", "127.0.0.1", "::1", "") or t.startswith("/") for t in texts)
+        db = None
+        readonly_flag = True
+    if not host_local and not an.allow_network:
+        an.deny("network.disabled", f"{c.word} connects to a server on another machine, and network access "
+                                    "is not allowed")
+        return
+    texts: list[str] = []
+    for s in sql:
+        if not s.static:
+            an.ask("exec.runs_code", f"{c.word} runs SQL computed at run time")
+            continue
+        texts.append(s.text)
+    for f in files:
+        an.check_arg_read(f, c, path=True)
+        real = an.ctx.resolve(f.text, an.cur) if f.static else None
+        if real and an.ctx.inside_root(real) and real not in an.written and not os.path.exists(real):
+            continue  # nothing to run
+        body = _read_small(real) if real and an.ctx.inside_root(real) and real not in an.written and \
+            os.path.isfile(real) else None
+        if body is None:
+            an.ask("exec.runs_code", f"{c.word} runs the SQL file {f.show()}, which cannot be read for checking")
+        else:
+            texts.append(body)
+    if c.pipe_in is not None:
+        an.ask("exec.pipe_to_interpreter", f"SQL piped into {c.word} is run as code and cannot be checked")
+    elif c.stdin is not None:
+        kind = c.stdin[0]
+        if kind == "text" and not c.stdin[2]:
+            texts.append(c.stdin[1])
+        elif kind == "file" and an.ctx.inside_root(c.stdin[1]) and c.stdin[1] not in an.written and \
+                not os.path.exists(c.stdin[1]):
+            pass  # nothing to run
+        elif kind == "file" and an.ctx.inside_root(c.stdin[1]) and c.stdin[1] not in an.written and \
+                os.path.isfile(c.stdin[1]) and _read_small(c.stdin[1]) is not None:
+            texts.append(_read_small(c.stdin[1]) or "")
+        else:
+            an.ask("exec.runs_code", f"{c.word} runs SQL from its input, which cannot be checked")
+    for t in texts:
+        m = _SQL_UNMODELLED.search(t)
+        if m:
+            an.ask("exec.runs_code", f"{c.word} {m.group(0).strip()!r} runs a program, loads code or reads or "
+                                     "writes files anywhere")
+            break
+    if db is not None and not (db.static and db.text in (":memory:", "")):
+        an.check_arg_read(db, c, path=True)
+        statements = [p for t in texts for p in re.split(r";\s*(?:\n|$)|\n(?=\s*\.)", t) if p.strip()]
+        writes = not readonly_flag and (bool(c.stdin) or c.pipe_in is not None or not statements or
+                                        any(not _SQL_READONLY.match(p) for p in statements))
+        if writes:
+            an.check_write(db, verb=f"{c.word} writes the database", overwrite_risky=False, content=False)

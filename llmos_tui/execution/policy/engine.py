@@ -11,6 +11,9 @@ parse error, an exception or a time-out is a deny.
   inside the working directory; the workspace's own state files are never writable.
 * Read/Glob/Grep may look outside the working directory but never at secrets.
 * WebFetch/WebSearch need ``allow_network``; unknown tools are denied.
+* What the policy cannot model is ``ask`` in every mode (code it cannot read, a path computed
+  at run time, an unknown current directory, programs that run commands it does not follow);
+  a headless run without ``--yes`` treats ``ask`` as a deny.
 * In the CAUTIOUS and RECOVERY latent modes, risky-but-legal actions (deleting inside the
   working directory, overwriting files, git push, installs, network use) become ``ask``.
 """
@@ -232,7 +235,7 @@ class PolicyEngine:
             for key in ("-i", "-n", "multiline"):
                 if key in data and data[key] is not None and not isinstance(data[key], bool):
                     raise _BadInput(f"Grep '{key}' must be true or false")
-            self._read_path(base or ctx.root, ctx, findings, recursive=True)
+            self._read_path(base or ctx.root, ctx, findings, recursive=True, deadline=deadline)
             if glob:
                 self._glob_pattern(glob, base or ctx.root, ctx, findings)
         if time.monotonic() > deadline:
@@ -240,6 +243,9 @@ class PolicyEngine:
         denies = [f for f in findings if f[0] == "deny"]
         if denies:
             return PolicyDecision("deny", denies[0][2], denies[0][1])
+        asks = [f for f in findings if f[0] == "ask"]
+        if asks:
+            return PolicyDecision("ask", asks[0][2], asks[0][1])
         risky = [f for f in findings if f[0] == "risky"]
         if risky and cautious:
             return PolicyDecision("ask", f"{risky[0][2]} (asked because the system is in a cautious mode)", risky[0][1])
@@ -247,7 +253,8 @@ class PolicyEngine:
             return PolicyDecision("allow", f"allowed; note: {risky[0][2]}", "read.outside_cwd")
         return PolicyDecision("allow", f"{tool} stays within readable locations", "read.ok")
 
-    def _read_path(self, path: str, ctx: PathContext, findings: list, *, recursive: bool, listing: bool = False) -> None:
+    def _read_path(self, path: str, ctx: PathContext, findings: list, *, recursive: bool, listing: bool = False,
+                   deadline: float | None = None) -> None:
         text = path if path.startswith(("/", "~")) else os.path.join(ctx.root, path)
         real = ctx.resolve(text)
         secret = ctx.secret(real)
@@ -260,6 +267,13 @@ class PolicyEngine:
         if recursive and not ctx.inside_root(real) and ctx.holds_secrets(real):
             findings.append(("deny", "secrets.read", f"searching everything under {real} includes credentials"))
             return
+        if recursive:
+            hit, cut = ctx.scan_secrets(real, follow_links=False, deadline=deadline)
+            if hit:
+                findings.append(("deny", "secrets.read", f"searching everything under {real} includes a secret: {hit}"))
+                return
+            if cut and not ctx.inside_root(real):
+                findings.append(("ask", "read.unbounded", f"{real} holds too many files to check them all for secrets"))
         if not ctx.inside_root(real) and not listing:
             findings.append(("risky", "read.outside_cwd", f"{real} is outside the working directory"))
 
@@ -316,6 +330,9 @@ def _verdict(findings: list, cautious: bool, subject: str) -> PolicyDecision:
         first = denies[0]
         extra = f" (and {len(denies) - 1} more problem{'s' if len(denies) > 2 else ''})" if len(denies) > 1 else ""
         return PolicyDecision("deny", first.reason + extra, first.rule)
+    asks = [f for f in findings if f.level == "ask"]
+    if asks:
+        return PolicyDecision("ask", f"{asks[0].reason} (asked: this cannot be checked before it runs)", asks[0].rule)
     risky = [f for f in findings if f.level == "risky"]
     if risky and cautious:
         first = risky[0]

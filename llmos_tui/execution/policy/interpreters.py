@@ -17,6 +17,8 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from .paths import CLOUD_METADATA
+
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Analyzer
 
@@ -216,7 +218,8 @@ class _PyScan(ast.NodeVisitor):
         self.path_names: set[str] = set()
         self.imports: set[str] = set()
         self.exec_sink = False
-        self.env_dump = False
+        self.env_dump = False   # the whole environment is printed or passed on
+        self.env_copy = False   # a copy of it is made (e.g. for a child process)
         self.reads_outside = False
         self.fold = _Fold(self)
         self.cwd = an.cur or an.ctx.root
@@ -586,7 +589,7 @@ class _PyScan(ast.NodeVisitor):
         if q in ("webbrowser.open", "webbrowser.open_new", "webbrowser.open_new_tab"):
             return
         if q in ("os.environ.copy", "builtins.dict") and first is not None and self.qual(first) == "os.environ":
-            self.env_dump = True
+            self.env_copy = True
         self.method_call(node)
 
     def method_call(self, node: ast.Call) -> None:
@@ -656,12 +659,17 @@ class _PyScan(ast.NodeVisitor):
         if net:
             if self.exec_sink:
                 self.deny("download_exec.interpreter", f"fetches from the network ({', '.join(net)}) and runs commands")
-            elif self.env_dump:
+            elif self.env_dump or self.env_copy:
                 self.deny("exfil.env", "sends the environment over the network")
             elif self.reads_outside:
                 self.deny("exfil.files", "reads files outside the working directory and uses the network")
+            elif not self.an.allow_network:
+                self.deny("network.disabled", f"uses the network ({', '.join(net)}), and network access is not "
+                                              "allowed (execution.allow_network)")
             else:
                 self.an.risky("network.interpreter", f"{self.origin} uses the network ({', '.join(net)})")
+        elif self.env_dump:
+            self.deny("secrets.env_dump", "prints or copies the whole environment (tokens, keys)")
 
 
 def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> None:
@@ -674,7 +682,7 @@ def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> No
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         an.deny("interpreter.parse_error", f"{origin} cannot be parsed ({type(exc).__name__}); it is not run")
         return
-    if _METADATA.search(code):
+    if CLOUD_METADATA.search(code):
         an.deny("secrets.cloud_metadata", f"{origin} queries the cloud metadata service, which hands out credentials")
     scan = _PyScan(an, origin)
     an.depth += 1
@@ -687,12 +695,28 @@ def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> No
         for node in tree.body:
             scan.visit(node)
         if any(isinstance(n, ast.Attribute) and scan.qual(n) in ("os.environ",) for n in ast.walk(tree)):
+            def is_env(e: ast.AST) -> bool:
+                """os.environ itself, or a copy of it (dict(os.environ), os.environ.copy())."""
+                if isinstance(e, ast.Attribute) and scan.qual(e) == "os.environ":
+                    return True
+                if isinstance(e, ast.Call):
+                    if scan.qual(e.func) == "os.environ.copy":
+                        return True
+                    if isinstance(e.func, ast.Name) and e.func.id == "dict" and e.args and is_env(e.args[0]):
+                        return True
+                return False
+
             for n in ast.walk(tree):
-                if isinstance(n, ast.Call) and any(isinstance(a, ast.Attribute) and scan.qual(a) == "os.environ"
-                                                   for a in list(n.args) + [k.value for k in n.keywords]):
+                if isinstance(n, ast.Call) and is_env(n):
+                    scan.env_copy = True
+                    continue
+                if isinstance(n, ast.Call) and any(is_env(a) for a in list(n.args) +
+                                                   [k.value for k in n.keywords if k.arg != "env"]):
                     scan.env_dump = True
                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("items", "keys", "values") \
-                        and scan.qual(n.func.value) == "os.environ":
+                        and is_env(n.func.value):
+                    scan.env_dump = True
+                if isinstance(n, (ast.For, ast.comprehension)) and is_env(n.iter):
                     scan.env_dump = True
         scan.finish()
     except RecursionError:
@@ -773,15 +797,15 @@ _LANG_OPEN_WRITE_ANY = {
     "php": r"\bfopen\s*\([^)]*['\"][waxc]", "lua": r"\bio\.open\s*\([^)]*['\"][wa]", "julia": r"\bopen\s*\([^)]*\"[wa]",
 }
 _LANG_ENV = {
-    "perl": r"%ENV|\bkeys\s+%ENV|\$ENV\b(?!\{)", "ruby": r"\bENV\.(to_h|to_a|each|map|inspect|keys|values)|\bENV\b(?!\[)",
+    "perl": r"%ENV|\bkeys\s+%ENV|\$ENV\b(?!\{)",
+    "ruby": r"\bENV\.(to_h|to_a|to_hash|each|each_pair|map|inspect|keys|values|select|filter|sort|dup|clone)\b|"
+            r"\b(p|pp|puts|print)\s*\(?\s*ENV\b(?!\s*[\[.])",
     "node": r"process\.env\b(?!\.)|JSON\.stringify\(\s*process\.env", "php": r"\$_ENV\b(?!\[)|getenv\s*\(\s*\)|\$_SERVER\b(?!\[)",
     "lua": r"(?!)", "r": r"Sys\.getenv\s*\(\s*\)", "julia": r"\bENV\b(?!\[)", "tcl": r"\benv\b", "generic": r"\benv\b|environ",
 }
 _LANG_KILL = r"\bkill\s*\(?\s*['\"]?(-?\d+|\w+)['\"]?\s*,\s*(-1|0|1)\b|\bkill\s*\(?\s*-?9\s*,\s*-1\b|process\.kill\s*\(\s*(-1|1|0)\b|Process\.kill\s*\([^,]+,\s*(-1|1|0)\b|posix_kill\s*\(\s*(-1|1|0)\b"
 
 
-_METADATA = re.compile(r"169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|fd00:ec2::254|"
-                       r"169\.254\.170\.2|metadata\.azure\.com")
 
 
 # Calls whose target is computed at run time (string concatenation, variables holding functions,
@@ -805,7 +829,7 @@ def analyze_code(an: "Analyzer", lang: str, code: str, origin: str) -> None:
     lang = lang if lang in _LANG_EXEC else "generic"
     if re.search(_LANG_DYNAMIC_CALL.get(lang, r"(?!)"), code):
         an.deny("exec.dynamic_code", f"{origin} calls a function chosen at run time, which cannot be checked")
-    if _METADATA.search(code):
+    if CLOUD_METADATA.search(code):
         an.deny("secrets.cloud_metadata", f"{origin} queries the cloud metadata service, which hands out credentials")
     if re.search(_LANG_EXEC[lang], code):
         an.deny("exec.interpreter_command", f"{origin} runs commands or evaluates code that cannot be checked")
@@ -839,11 +863,17 @@ def analyze_code(an: "Analyzer", lang: str, code: str, origin: str) -> None:
             an.deny("write.unresolved_target", f"{origin} calls {m.group(1)} on a path computed at run time")
             break
         _literal_write(an, lit_m.group(2), origin)
+    env_dump = re.search(_LANG_ENV.get(lang, r"(?!)"), code) is not None
     if net:
-        if re.search(_LANG_ENV.get(lang, r"(?!)"), code):
+        if env_dump:
             an.deny("exfil.env", f"{origin} sends the environment over the network")
+        elif not an.allow_network:
+            an.deny("network.disabled", f"{origin} uses the network, and network access is not allowed "
+                                        "(execution.allow_network)")
         else:
             an.risky("network.interpreter", f"{origin} uses the network")
+    elif env_dump and lang not in ("tcl", "generic"):
+        an.deny("secrets.env_dump", f"{origin} prints or copies the whole environment (tokens, keys)")
 
 
 def _literal_write(an: "Analyzer", path: str, origin: str) -> None:
@@ -897,8 +927,14 @@ def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -
                 an.check_write(_lit(path), verb=f"{origin} print >", overwrite_risky=False)
         else:
             an.deny("write.unresolved_target", f"{origin} prints into a computed file name")
-    for m in re.finditer(r"\bgetline\s*<\s*(\x03(\d+)\x03)", body):
-        path = strings[int(m.group(2))]
+    for m in re.finditer(r"\bgetline\b(\s+[A-Za-z_]\w*(\[[^\]]*\])?)?\s*<\s*(\x03(\d+)\x03|[^\s;)}]+)", body):
+        if m.group(4) is None:
+            an.ask("read.computed_path", f"{origin} reads with getline from a file whose name is computed")
+            continue
+        path = strings[int(m.group(4))]
+        if an.cur is None and not path.startswith(("/", "~")):
+            an.ask("cwd.unknown", f"{origin} reads {path} from a current directory that is unknown here")
+            continue
         real = an.ctx.resolve(path, an.cur)
         an.check_read_path(path, real)
     if re.search(r"\bENVIRON\b", body) and re.search(r"\|", body):

@@ -58,7 +58,34 @@ SYSTEM_SECRETS: tuple[str, ...] = (
     "/etc/passwd", "/etc/passwd-", "/etc/group-", "/etc/security/passwd",
 )
 _OTHER_HOME = re.compile(r"^(/home/[^/]+|/root|/Users/[^/]+|/var/lib/[^/]+|/srv/[^/]+)(?=/)")
-_PROC_SECRET = re.compile(r"^/proc/[^/]+/(environ|mem|maps|auxv|cmdline|fd)(/|$)")
+# /proc/PID/environ and friends, also per thread (/proc/PID/task/TID/environ, /proc/thread-self/…).
+_PROC_SECRET = re.compile(r"^/proc/[^/]+/(task/[^/]+/)?(environ|mem|maps|auxv|cmdline|fd)(/|$)")
+_PROC_LEAVES = ("environ", "mem", "maps", "auxv", "cmdline")
+_PROC_SAMPLES = tuple(f"/proc/{pid}/{mid}{leaf}" for pid in ("1", "self", "thread-self")
+                      for mid in ("", "task/1/") for leaf in _PROC_LEAVES)
+
+# The cloud metadata services hand out credentials to anything that asks: AWS/GCP/Azure/Oracle/
+# OpenStack (169.254.169.254, in decimal, hex, octal or IPv6-mapped spelling), AWS ECS task
+# credentials (169.254.170.2), the rest of the link-local block, Alibaba and Tencent.
+# The one definition, used for shell arguments and interpreter code alike.
+CLOUD_METADATA = re.compile(
+    r"\b169\.254\.\d{1,3}\.\d{1,3}\b|\b2852039166\b|\b0x0*a9fea9fe\b|\b0*251\.0*376\.0*251\.0*376\b|"
+    r"::ffff:a9fe:a9fe|::ffff:169\.254\.|fd00:ec2::254|\b100\.100\.100\.200\b|"
+    r"metadata\.google\.internal|metadata\.azure\.com|metadata\.tencentyun\.com|/computeMetadata/|"
+    r"/latest/meta-data/",
+    re.I)
+
+# Names a glob may be after when it is aimed at secrets. A glob outside the working directory
+# whose last part matches one of these (``.e*``, ``*.pem``, ``id_*``, ``*``) is treated as a read
+# of that secret; generic globs (``*.json``, ``*.log``) are checked against the files on disk.
+SECRET_NAME_SAMPLES = (".env", ".env.local", ".env.production", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519",
+                       ".netrc", ".pgpass", ".git-credentials", ".htpasswd", "server.key", "private.pem",
+                       "client.p12", "cert.pfx", "keystore.jks", "vault.kdbx", "credentials", "kubeconfig",
+                       "terraform.tfstate")
+# Folders a recursive scan does not enter (no secrets expected, and huge).
+_SCAN_SKIP = frozenset({".git", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", ".tox"})
+# Below these, a file can be a secret by location, not only by name (scans look at each file).
+_SCAN_SYSTEM = ("/etc/", "/var/", "/run/", "/root/", "/proc/", "/dev/", "/home/", "/Users/", "/srv/")
 
 # Secret-looking file names: a secret when found outside the working directory.
 _SECRET_NAME = re.compile(
@@ -281,7 +308,7 @@ class PathContext:
         for entry in SYSTEM_SECRETS:
             if within(real, entry):
                 return f"{entry} holds credentials or private data"
-        if _PROC_SECRET.match(real) and not real.startswith(("/proc/self/fd", "/proc/thread-self/fd")):
+        if _PROC_SECRET.match(real) and not re.match(r"^/proc/(self|thread-self)/fd(/|$)", real):
             return "process memory and environment under /proc hold secrets"
         if not self.inside_root(real) and not real.startswith(_PUBLIC_TREES) \
                 and "/site-packages/" not in real and "/dist-packages/" not in real:
@@ -295,7 +322,7 @@ class PathContext:
         if self.secret(real):
             return True
         candidates = [f"{h}/{s}" for h in self.homes for s in HOME_SECRETS[:12]]
-        candidates += ["/etc/shadow", "/etc/ssl/private", "/var/run/secrets", "/run/secrets", "/root", "/proc/1"]
+        candidates += list(SYSTEM_SECRETS) + ["/root", "/proc/1", "/home/_/.ssh", "/Users/_/.ssh"]
         return any(within(c, real) for c in candidates)
 
     def secret_pattern(self, pattern: str) -> str | None:
@@ -310,6 +337,10 @@ class PathContext:
         hit = self.secret(prefix)
         if hit:
             return hit
+        if pattern.startswith("/proc/"):
+            for sample in _PROC_SAMPLES:
+                if fnmatch.fnmatchcase(sample, pattern):
+                    return f"the pattern {pattern} can match {sample} (a process's environment or memory)"
         pparts = [p for p in pattern.split("/") if p]
         if not pparts:
             return None
@@ -327,6 +358,93 @@ class PathContext:
                 return f"the pattern {pattern} can match {target}"
             return f"the pattern {pattern} reaches into {target}"
         return None
+
+    def secret_glob(self, pattern: str) -> str | None:
+        """A glob outside the working directory aimed at secret-looking names, or None.
+
+        ``pattern`` is absolute. Its last part is compared with SECRET_NAME_SAMPLES (``.e*``,
+        ``*.pem``, ``id_*`` and ``*`` all match one); a literal last part must not look like a
+        secret itself."""
+        fixed = []
+        for part in pattern.split("/"):
+            if any(ch in part for ch in "*?["):
+                break
+            fixed.append(part)
+        prefix = self.resolve("/".join(fixed) or "/")
+        if self.inside_root(prefix) and ".." not in pattern.split("/")[len(fixed):]:
+            return None
+        if prefix.startswith(_PUBLIC_TREES) or "/site-packages/" in pattern or "/dist-packages/" in pattern:
+            return None
+        leaf = pattern.rstrip("/").rsplit("/", 1)[-1]
+        if not any(ch in leaf for ch in "*?["):
+            if _SECRET_NAME.match(leaf) and not _SECRET_NAME_EXEMPT.search(leaf):
+                return f"{leaf} outside the working directory looks like a secret"
+            return None
+        match = _part_matcher(leaf)
+        for sample in SECRET_NAME_SAMPLES:
+            if match(sample):
+                return f"the pattern {leaf} outside the working directory can match secret files such as {sample}"
+        return None
+
+    def scan_secrets(self, real: str, *, follow_links: bool, limit: int = 2000,
+                     deadline: float | None = None) -> tuple[str | None, bool]:
+        """Look below the folder ``real`` for what a recursive read would expose.
+
+        Returns (a sentence naming the first secret found or None, whether the scan was cut
+        short). Outside the working directory every file is classified (``.env``, keys…); inside
+        it only symlinks are (their targets, when the reader follows links). Public trees
+        (``/usr``…) are not scanned."""
+        import time as _time
+
+        if real.startswith(_PUBLIC_TREES) or real in ("/usr",):
+            return None, False
+        inside = self.inside_root(real)
+        if inside and not follow_links:
+            return None, False
+        if not os.path.isdir(real):
+            return None, False
+        budget = _time.monotonic() + 0.1    # a share of the check's time-out; cut short means "ask"
+        deadline = budget if deadline is None else min(deadline, budget)
+        stack = [real]
+        seen = 0
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                seen += 1
+                if seen > limit or (deadline is not None and seen % 64 == 0 and _time.monotonic() > deadline):
+                    return None, True
+                path = entry.path
+                try:
+                    if entry.is_symlink():
+                        if not follow_links:
+                            continue
+                        target = _real(path)
+                        hit = self.secret(target)
+                        if hit:
+                            return f"{path} links to {target}: {hit}", False
+                        if os.path.isdir(target) and not self.inside_root(target):
+                            if self.holds_secrets(target):
+                                return f"{path} links to {target}, a folder holding credentials", False
+                            sub, cut = self.scan_secrets(target, follow_links=False, limit=limit - seen,
+                                                         deadline=deadline)
+                            if sub or cut:
+                                return sub, cut
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in _SCAN_SKIP:
+                            stack.append(path)
+                        continue
+                except OSError:
+                    continue
+                if not inside and (_SECRET_NAME.match(entry.name) or path.startswith(_SCAN_SYSTEM)):
+                    hit = self.secret(path)
+                    if hit:
+                        return f"{path}: {hit}", False
+        return None, False
 
     def persistence(self, real: str) -> Violation | None:
         """Writing ``real`` would plant persistence (rc files, cron, git hooks, loader config)."""

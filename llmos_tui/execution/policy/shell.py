@@ -9,9 +9,16 @@ word splitting of unquoted values), so ``r''m``, ``\\rm`` and ``{rm,-rf,/}`` are
 What cannot be known statically is marked dynamic: a dynamic command name, a dynamic write
 target or a dynamic script is denied.
 
-The result is a list of findings: ``deny`` (never allowed) and ``risky`` (allowed, but asked
-for confirmation in CAUTIOUS/RECOVERY modes). Parse errors raise ``ShellParseError``; the
-policy engine turns that into a deny.
+What cannot be modelled fails closed: text executed as code that cannot be read (piped into a
+shell or interpreter), programs that run commands this policy does not follow, a file read
+whose path is computed at run time, any relative path once the current directory is unknown
+(``cd "$(…)"``, ``CDPATH``, ``cdable_vars``) and namerefs are asked; dumps of the environment and
+signals or tracing aimed at processes the command did not start are denied.
+
+The result is a list of findings: ``deny`` (never allowed), ``ask`` (needs the user's yes;
+headless runs without ``--yes`` deny it) and ``risky`` (allowed, but asked for confirmation in
+CAUTIOUS/RECOVERY modes). Parse errors raise ``ShellParseError``; the policy engine turns that
+into a deny.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ class AnalysisTimeout(Exception):
 
 @dataclass(frozen=True)
 class Finding:
-    level: str   # "deny" | "risky"
+    level: str   # "deny" | "ask" | "risky"
     rule: str
     reason: str
 
@@ -132,6 +139,19 @@ def _first_error(node):
 # --------------------------------------------------------------------------------------
 # Words
 # --------------------------------------------------------------------------------------
+class _Word:
+    """A plain word of the source the parser dropped (stands in for a tree-sitter ``word``)."""
+
+    type = "word"
+    children: tuple = ()
+    named_children: tuple = ()
+    is_named = True
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start_byte, self.end_byte = start, end
+        self.id = -start - 1
+
+
 @dataclass(slots=True)
 class Arg:
     """One word after expansion. ``mask`` has one letter per character of ``text``:
@@ -376,53 +396,8 @@ def _product(lists: list[list[tuple[str, str]]], limit: int = MAX_ALTERNATIVES) 
 
 
 # --------------------------------------------------------------------------------------
-# Command tables
+# Variables and keys with a meaning for the policy (the per-program table is programs.py)
 # --------------------------------------------------------------------------------------
-SHELLS = {"bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "yash", "posh", "lksh", "oksh", "pdksh"}
-FOREIGN_SHELLS = {"fish", "csh", "tcsh", "pwsh", "powershell", "xonsh", "nu", "elvish", "rc", "es", "scsh"}
-INTERPRETERS = {"python", "pypy", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "luajit",
-                "Rscript", "R", "tclsh", "wish", "osascript", "irb", "julia", "groovy", "jshell", "ghci",
-                "runghc", "scala", "kotlin", "swift", "guile", "racket", "sbcl", "clisp", "gawk", "expect"}
-PRIVILEGE = {"sudo", "su", "doas", "pkexec", "runuser", "sg", "newgrp", "setpriv", "capsh", "chroot",
-             "nsenter", "unshare", "systemd-run", "useradd", "userdel", "usermod", "groupadd", "groupdel",
-             "groupmod", "gpasswd", "passwd", "chpasswd", "chage", "visudo", "vipw", "vigr", "setcap",
-             "adduser", "deluser", "addgroup", "delgroup", "machinectl", "ksu", "calife", "super",
-             "firejail", "bwrap", "proot", "sudoedit", "pwck", "grpck", "newusers", "chsh", "chfn"}
-SYSTEM_CONTROL = {"shutdown", "reboot", "halt", "poweroff", "telinit", "kexec", "iptables", "ip6tables",
-                  "iptables-restore", "ip6tables-restore", "iptables-legacy", "iptables-nft", "nft", "ufw",
-                  "firewall-cmd", "ebtables", "arptables", "modprobe", "insmod", "rmmod", "depmod", "mount",
-                  "umount", "swapon", "swapoff", "setenforce", "auditctl", "rtcwake", "pm-suspend",
-                  "pm-hibernate", "killall5", "sysrq", "ldconfig", "update-rc.d", "chkconfig", "rc-update",
-                  "launchctl", "tuned-adm", "cpupower", "grub-install", "update-grub", "grub-mkconfig",
-                  "efibootmgr", "bootctl", "dracut", "update-initramfs", "mkinitcpio", "pivot_root",
-                  "switch_root", "tc", "brctl", "wpa_cli", "nmcli", "ifconfig", "ifup", "ifdown", "route",
-                  "arp", "sysctl", "hostnamectl", "timedatectl", "localectl", "loginctl", "hwclock",
-                  "chattr", "xl", "virsh", "update-alternatives", "dpkg-reconfigure", "setsebool", "semanage",
-                  "aa-disable", "apparmor_parser", "init"}
-DISK_TOOLS = {"mkfs", "mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "gdisk", "sgdisk", "cfdisk", "parted",
-              "blkdiscard", "badblocks", "hdparm", "cryptsetup", "lvremove", "vgremove", "pvremove",
-              "lvcreate", "vgcreate", "pvcreate", "lvresize", "lvextend", "lvreduce", "zpool", "dmsetup",
-              "losetup", "fsck", "e2fsck", "tune2fs", "resize2fs", "debugfs", "mdadm", "flashrom",
-              "sg_format", "mkdosfs", "mkntfs", "ntfsfix", "xfs_repair", "btrfs", "partprobe",
-              "sfill", "sswap", "sdmem", "nvme", "growpart", "e4defrag", "mkfs.ext4"}
-RAW_NETWORK = {"nc", "socat", "telnet", "cryptcat", "pwncat", "nping", "hping3", "ftp", "tftp", "lftp",
-               "sftp", "smbclient", "rsh", "rlogin", "rcp", "mosh", "autossh", "sshpass", "ssh-copy-id",
-               "tnftp", "ncftp", "ncftpput", "ncftpget", "websocat", "wscat", "ngrok", "cloudflared",
-               "frpc", "chisel", "bore", "localtunnel", "lt", "sshuttle", "proxychains", "proxychains4",
-               "torsocks", "tor", "mail", "mailx", "sendmail", "mutt", "msmtp", "swaks", "curlie"}
-DOWNLOADERS = {"curl", "wget", "wget2", "http", "https", "xh", "xhs", "aria2c", "axel", "fetch",
-               "lwp-download", "lwp-request", "GET", "POST", "HEAD", "lynx", "links", "w3m", "elinks", "httpie"}
-NO_FILE_ARGS = {"echo", "printf", "true", "false", ":", "sleep", "seq", "expr", "yes", "date", "id",
-                "whoami", "hostname", "uname", "pwd", "which", "type", "let", "read", "exit", "return",
-                "shift", "wait", "jobs", "umask", "ulimit", "tput", "clear", "reset", "nproc", "arch",
-                "tty", "logname", "groups", "users", "uptime", "free", "ps", "pgrep", "help", "man",
-                "info", "apropos", "whatis", "cal", "getconf", "locale", "times", "fg", "bg", "disown",
-                "break", "continue", "getopts", "set", "shopt", "history", "dirs", "popd", "bind", "caller",
-                "compgen", "complete", "compopt", "suspend", "logout", "printenv", "basename", "dirname",
-                "notify-send", "say", "espeak", "tabs", "stty", "whereis"}
-METADATA_ONLY = {"ls", "stat", "file", "du", "test", "[", "[[", "realpath", "readlink", "cd", "pushd",
-                 "find", "tree", "namei", "lsattr", "getfacl", "exa", "eza", "lsd", "dir", "vdir",
-                 "mountpoint", "fd", "fdfind", "locate", "mlocate", "plocate", "wc"}
 ENV_LOADER_VARS = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_DEBUG_OUTPUT", "LD_PROFILE",
                    "LD_ORIGIN_PATH", "LD_DYNAMIC_WEAK", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH",
                    "DYLD_FRAMEWORK_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "GCONV_PATH"}
@@ -448,29 +423,12 @@ DANGEROUS_GIT_KEYS = re.compile(
     r"safe\.directory|ssh\.variant|difftool\..*\.cmd|mergetool\..*\.cmd|sendemail\..*cmd|"
     r"url\..*\.(insteadof|pushinsteadof)|http\..*sslverify|http\.sslverify|core\.worktree|"
     r"receive\.denycurrentbranch|submodule\..*\.update)$", re.I)
-_VERSIONED = re.compile(
-    r"^(python|pypy|pip|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|gem|irb|bundle|bundler|"
-    r"pydoc|idle|easy_install|cpan|swipl|guile|julia)(\d+(\.\d+)*[a-z]?)?(-\d+(\.\d+)*)?$")
-
-
 def normalize_name(word: str) -> str:
-    """The command's family name: ``/usr/bin/python3.11`` → ``python``, ``mkfs.ext4`` → ``mkfs``."""
-    base = word.rsplit("/", 1)[-1]
-    m = _VERSIONED.match(base)
-    if m:
-        return m.group(1)
-    if base.startswith("mkfs.") or base.startswith("fsck.") or base.startswith("mkfs_"):
-        return base.split(".")[0].split("_")[0]
-    aliases = {"mawk": "awk", "nawk": "awk", "gawk": "awk", "busybox-awk": "awk", "gsed": "sed",
-               "ncat": "nc", "netcat": "nc", "nc.openbsd": "nc", "nc.traditional": "nc", "pip-3": "pip",
-               "fdfind": "fd", "ggrep": "grep", "egrep": "grep", "fgrep": "grep", "rgrep": "grep",
-               "zgrep": "grep", "gtar": "tar", "bsdtar": "tar", "gfind": "find", "docker-compose": "docker",
-               "podman": "docker", "nerdctl": "docker", "python-config": "python", "ipython": "python",
-               "ipython3": "python", "pypy3": "pypy", "x-www-browser": "browser", "xdg-open": "browser",
-               "open": "browser", "sensible-browser": "browser", "nodejs": "node", "bunx": "npx",
-               "pnpx": "npx", "corepack": "npm", "yarnpkg": "yarn", "doas": "doas", "wget2": "wget",
-               "ifconfig": "ifconfig", "python3-config": "python"}
-    return aliases.get(base, base)
+    """The command's program name in the table: ``/usr/bin/python3.11`` → ``python``,
+    ``mkfs.ext4`` → ``mkfs``, ``egrep`` → ``grep`` (``programs.canonical``: the one lookup)."""
+    from .programs import canonical
+
+    return canonical(word)
 
 
 # Option parsing ---------------------------------------------------------------------------
@@ -554,6 +512,7 @@ class Cmd:
     stdin: tuple | None             # ("file", real) | ("text", str, dynamic) | ("psub",)
     out: set[str] = field(default_factory=lambda: {"other"})
     read_outside: bool = False
+    prog: object = None             # its Program spec (programs.py), set by programs.run
 
 
 class Analyzer:
@@ -574,10 +533,12 @@ class Analyzer:
         self.tainted: set[str] = set()      # files written with secrets or outside data
         self.flags: dict[str, bool] = {}    # "downloaded": a network download ran earlier
         self.links: dict[str, str] = {}     # symlinks this script creates: link path -> target
+        self.own_pids: set[str] = set()     # variables holding a pid this script started ($!, $$)
         self.ifs: str | None = " \t\n"
         self.names_seen: list[str] | None = None
         self.src = b""
         self._ticks = 0
+        self._tails: list = []               # statements after a here-document's marker line
         self._visited: set[int] = set()
         self._root_secret = ctx.secret(ctx.root) is not None
 
@@ -585,8 +546,15 @@ class Analyzer:
     def deny(self, rule: str, reason: str) -> None:
         self.findings.append(Finding("deny", rule, reason))
 
+    def ask(self, rule: str, reason: str) -> None:
+        """Something this policy cannot model: the user is asked (headless: denied)."""
+        self.findings.append(Finding("ask", rule, reason))
+
     def risky(self, rule: str, reason: str) -> None:
         self.findings.append(Finding("risky", rule, reason))
+
+    def finding(self, level: str, rule: str, reason: str) -> None:
+        self.findings.append(Finding(level, rule, reason))
 
     def violation(self, v: Violation) -> None:
         self.findings.append(Finding("deny", v.rule, v.reason))
@@ -633,6 +601,7 @@ class Analyzer:
         child.tainted = self.tainted
         child.flags = self.flags
         child.links = self.links
+        child.own_pids = self.own_pids
         child.ifs = self.ifs
         child.functions = set(self.functions)
         try:
@@ -712,8 +681,7 @@ class Analyzer:
                     self.assignment(child, persist=True)
             return {"other"}
         if t == "declaration_command":
-            self.declaration(node)
-            return {"env"} if not any(c.type == "variable_assignment" for c in node.named_children) else {"other"}
+            return {"env"} if self.declaration(node) else {"other"}
         if t == "unset_command":
             for child in node.named_children:
                 if child.type in ("variable_name", "word"):
@@ -911,26 +879,90 @@ class Analyzer:
 
     def redirected(self, node, pipe_in, stdin) -> set[str]:
         body = node.child_by_field_name("body")
-        redirects = [c for c in node.named_children if c is not body]
-        extra_args: list = []
-        new_stdin = stdin
-        before = set(self.written)
-        for r in redirects:
-            res = self.redirect(r, extra_args)
-            if res is not None:
-                new_stdin = res
+        redirects = [c for c in node.named_children if body is None or c.id != body.id]
         if body is None:
+            tails, _ = self._redirects(redirects, [], stdin)
+            self._run_tails(tails, {"other"})
             return {"other"}
+        return self._with_redirects(body, redirects, pipe_in, stdin)
+
+    def _redirects(self, redirects: list, extra_args: list, stdin) -> tuple[list, tuple | None]:
+        """Check redirections; return the statements after a here-document and the new stdin."""
+        saved_tails, self._tails = self._tails, []
+        try:
+            for r in redirects:
+                res = self.redirect(r, extra_args)
+                if res is not None:
+                    stdin = res
+        finally:
+            tails, self._tails = self._tails, saved_tails
+        return tails, stdin
+
+    def _with_redirects(self, body, redirects: list, pipe_in, stdin) -> set[str]:
+        """Run ``body`` with redirections. tree-sitter-bash hangs ``a && b > f`` and ``a | b > f``
+        on the whole list or pipeline; in bash they belong to the last command, which runs after
+        the others (after their ``cd``), so that is where they are applied."""
+        if body.type == "list":
+            kids = [c for c in body.named_children if c.type != "comment"]
+            out: set[str] = set()
+            for k in kids[:-1]:
+                out |= self.stmt(k, pipe_in, stdin)
+            return out | self._with_redirects(kids[-1], redirects, pipe_in, stdin) if kids else {"other"}
+        if body.type == "pipeline":
+            stages = [c for c in body.named_children if c.type != "comment"]
+            kinds: set[str] = set(pipe_in or ())
+            for i, stage in enumerate(stages[:-1]):
+                saved = self._save()
+                kinds |= self.stmt(stage, frozenset(kinds) if (i > 0 or pipe_in is not None) else None,
+                                   stdin if i == 0 else None)
+                self._restore(saved)
+            if not stages:
+                return {"other"}
+            saved = self._save()
+            last_in = frozenset(kinds) if (len(stages) > 1 or pipe_in is not None) else None
+            out = self._with_redirects(stages[-1], redirects, last_in, stdin if len(stages) == 1 else None)
+            self._restore(saved)
+            return out
+        extra_args: list = []
+        before = set(self.written)
+        tails, new_stdin = self._redirects(redirects, extra_args, stdin)
         if body.type == "command":
             self._visited.add(body.id)
-            out = self.command(body, pipe_in, extra_args, new_stdin)
+            out = self.command(body, pipe_in, self._dropped_words(body, redirects) + extra_args, new_stdin)
         else:
             for w in extra_args:
                 self.words_for_effects(w)
             out = self.stmt(body, pipe_in, new_stdin)
         if out & {"env", "sensitive", "secret_list", "network"}:
             self.tainted.update(self.written - before)
-        return out
+        return self._run_tails(tails, out) or out
+
+    def _dropped_words(self, body, redirects: list) -> list:
+        """Words tree-sitter-bash leaves out of the tree (``make -f - <<EOF`` loses the ``-``):
+        plain ones are put back; anything else fails closed."""
+        if not redirects:
+            return []
+        start, end = body.end_byte, min(r.start_byte for r in redirects)
+        gap = self.src[start:end]
+        if not gap.strip():
+            return []
+        words = []
+        for m in re.finditer(rb"\S+", gap):
+            if not re.fullmatch(rb"[-\w./:=+@%,]+", m.group()):
+                raise ShellParseError(f"the command is not valid shell near {m.group().decode('utf-8', 'replace')!r}")
+            words.append(_Word(start + m.start(), start + m.end()))
+        return words
+
+    def _run_tails(self, tails: list, out: set[str]) -> set[str] | None:
+        """Statements written after a here-document's marker (``cat <<EOF | bash``): a pipeline
+        there reads the output of the command the here-document feeds."""
+        last = None
+        for node in tails:
+            if node.type == "pipeline":
+                last = self.stmt(node, frozenset(out))
+            else:
+                last = self.stmt(node, None)
+        return last
 
     def redirect(self, r, extra_args: list) -> tuple | None:
         """Check one redirection; return a new stdin description for input redirections."""
@@ -962,6 +994,10 @@ class Analyzer:
                     if a.static:
                         if a.text.startswith(("/dev/tcp/", "/dev/udp/")):
                             self.deny("network.dev_tcp", f"reading {a.text} opens a network connection (reverse shell pattern)")
+                        if self.cur is None and not a.text.startswith(("/", "~")):
+                            self.ask("cwd.unknown", f"the current directory is unknown here, so < {a.text} cannot be "
+                                                    "located")
+                            return ("text", DYN, True)
                         real = self.ctx.resolve(a.text, self.cur)
                         self.check_read_path(a.text, real)
                         return ("file", real)
@@ -1005,13 +1041,20 @@ class Analyzer:
                     self.deny("shell.parse_error", "a here-document runs commands ($(…) or `…`) that could not be "
                                                    "parsed reliably")
                     dynamic = True
-            # a heredoc can be followed by redirections and pipes on its first line
+            # a heredoc can be followed by redirections, pipes and lists on its first line:
+            # they run after the command (see redirected)
             for child in r.named_children:
                 if child.type in ("file_redirect",):
                     self.redirect(child, extra_args)
                 elif child.type not in ("heredoc_body", "heredoc_start", "heredoc_end", "heredoc_content"):
-                    if child.type in ("command", "pipeline", "list", "redirected_statement"):
-                        self.stmt(child, None)
+                    if child.type in ("command", "pipeline", "list", "redirected_statement", "subshell",
+                                      "compound_statement", "negated_command"):
+                        first_line_end = self.src.find(b"\n", start.end_byte) if start is not None else -1
+                        if 0 <= first_line_end < child.end_byte:
+                            # tree-sitter-bash took part of the body for the marker line's command
+                            self.deny("shell.parse_error", "the line of a here-document's marker could not be "
+                                                           "parsed reliably")
+                        self._tails.append(child)
             return ("text", text, dynamic)
         if t == "herestring_redirect":
             parts = [c for c in r.named_children]
@@ -1057,11 +1100,32 @@ class Analyzer:
             self.vars[name] = alts
             if name == "IFS":
                 self.ifs = value.text if value.static else None
+            raw = self.text(value_node).strip('"') if value_node is not None else ""
+            if raw in ("$!", "${!}", "$$", "${$}", "$BASHPID", "${BASHPID}") or \
+                    (raw.startswith("$") and raw.strip("${}") in self.own_pids):
+                self.own_pids.add(name)
+            else:
+                self.own_pids.discard(name)
         return name, value
 
-    def declaration(self, node) -> None:
+    def declaration(self, node) -> bool:
+        """export/declare/typeset/local/readonly; True when it only prints variables."""
+        from .commands import declaration_policy
+
         kind = self.text(node.children[0]) if node.children else ""
-        flags = [self.text(c) for c in node.named_children if c.type == "word" and self.text(c).startswith("-")]
+        flags = [self.text(c) for c in node.named_children if c.type == "word" and self.text(c).startswith(("-", "+"))
+                 and len(self.text(c)) > 1]
+        names = []
+        for child in node.named_children:
+            if child.type == "variable_assignment":
+                nm = child.child_by_field_name("name")
+                names.append(self.text(nm) if nm is not None else "?")
+            elif child.type in ("variable_name", "word") and self.text(child) not in flags:
+                names.append(self.text(child))
+            elif child.type not in ("comment",) and child.type != "word":
+                names.append("?")   # a computed name or assignment ($(…), "$x")
+        if declaration_policy(self, kind, flags, names):
+            return True
         for child in node.named_children:
             if child.type == "variable_assignment":
                 res = self.assignment(child, persist=True)
@@ -1073,6 +1137,7 @@ class Analyzer:
                     self.deny("loader.ld_preload", f"exporting {nm} injects a library into every program")
             elif child.type not in ("word", "variable_name"):
                 self.words_for_effects(child)
+        return False
 
     def check_env_var(self, name: str, value: Arg, *, exported: bool) -> None:
         if name in ENV_LOADER_VARS:
@@ -1091,6 +1156,9 @@ class Analyzer:
                                                      "temporary folder")
         elif name == "IFS":
             return
+        elif name == "CDPATH":
+            if value.text.strip(":"):
+                self.ask("shell.cdpath", "CDPATH makes cd go to folders found elsewhere; later paths cannot be located")
         elif name in ENV_EXEC_VARS:
             if value.static:
                 if value.text.strip():
@@ -1134,7 +1202,13 @@ class Analyzer:
             end = text.find("/")
             end = len(text) if end < 0 else end
             if all(m == "u" for m in mask[:end]):
-                exp = self.ctx.expand_user(text[:end])
+                head = text[:end]
+                if head == "~" and "HOME" in self.vars:
+                    exp = self.home_value()     # HOME=… earlier in this command moves ~
+                elif head == "~+":
+                    exp = self.cur              # $PWD
+                else:
+                    exp = self.ctx.expand_user(head)
                 if exp is None:
                     return DYN + text[end:], "d" + mask[end:]
                 return exp + text[end:], "q" * len(exp) + mask[end:]
@@ -1144,6 +1218,15 @@ class Analyzer:
                 new = ":".join(self.ctx.expand_user(p) or p if p.startswith("~") else p for p in parts)
                 return new, "q" * len(new)
         return text, mask
+
+    def home_value(self) -> str | None:
+        """$HOME as this command sees it (None when it was set to something unknown)."""
+        if "HOME" not in self.vars:
+            return self.ctx.home_raw
+        vals = self.vars["HOME"]
+        if len(vals) == 1 and DYN not in vals[0][0] and ITEM not in vals[0][0] and vals[0][0]:
+            return vals[0][0]
+        return None
 
     def ev(self, node, q: bool) -> list[tuple[str, str]]:
         t = node.type
@@ -1264,6 +1347,9 @@ class Analyzer:
         name = self.text(first)
         if name == "IFS":
             self.deny("obfuscation.ifs", "${IFS} is used to hide spaces in a command")
+        if raw.startswith("${!") and not re.fullmatch(r"\$\{![A-Za-z_]\w*(\*|@|\[[@*]\])\}", raw):
+            # ${!name}: the value of the variable whose name is in $name — any variable at all
+            self.ask("shell.indirect_variable", f"{raw} reads a variable chosen at run time (it may be a secret)")
         if raw.startswith("${#") or raw.startswith("${!"):
             self._child_effects(node)
             return [(DYN, "d")]
@@ -1344,30 +1430,35 @@ class Analyzer:
         self._visited.add(node.id)
         env: dict[str, Arg] = {}
         words: list = []
-        for child in node.named_children:
-            if child.type == "variable_assignment":
-                res = self.assignment(child, persist=False)
-                if res is not None:
-                    env[res[0]] = res[1]
-            elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
-                got = self.redirect(child, extra_words)
-                if got is not None:
-                    stdin = got
-            elif child.type == "command_name":
-                words.append(child.named_children[0] if child.named_children else child)
-            elif child.type == "comment":
-                continue
-            else:
-                words.append(child)
+        saved_tails, self._tails = self._tails, []
+        try:
+            for child in node.named_children:
+                if child.type == "variable_assignment":
+                    res = self.assignment(child, persist=False)
+                    if res is not None:
+                        env[res[0]] = res[1]
+                elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+                    got = self.redirect(child, extra_words)
+                    if got is not None:
+                        stdin = got
+                elif child.type == "command_name":
+                    words.append(child.named_children[0] if child.named_children else child)
+                elif child.type == "comment":
+                    continue
+                else:
+                    words.append(child)
+        finally:
+            tails, self._tails = self._tails, saved_tails
         words.extend(extra_words)
         if not words:
-            return {"other"}
+            return self._run_tails(tails, {"other"}) or {"other"}
         # A word with several possible values (a loop variable) gives one command per value.
         out: set[str] = set()
         variants = self._variants(words)
         for argv in variants:
             out |= self.simple(argv, env, pipe_in, stdin)
-        return out or {"other"}
+        out = out or {"other"}
+        return self._run_tails(tails, out) or out
 
     def _variants(self, words) -> list[list[Arg]]:
         """Evaluate words; a word whose value has alternatives yields one command per choice."""
@@ -1415,6 +1506,11 @@ class Analyzer:
         if word == "":
             return {"other"}
         if "/" in word:
+            if self.cur is None and not word.startswith(("/", "~")):
+                self.ask("cwd.unknown", f"{word} is run from a current directory that is unknown here")
+                for a in argv[1:]:
+                    self.check_arg_read(a)
+                return {"other"}
             real = self.ctx.resolve(word, self.cur)
             if real in self.written:
                 self.deny("exec.write_then_run", f"{word} is written and run by the same command; its content cannot be checked")
@@ -1491,7 +1587,7 @@ class Analyzer:
         return real
 
     def _glob(self, pattern: str, limit: int = 300) -> list[str]:
-        """Matches of a pattern under the working directory (lazily, capped, within the deadline)."""
+        """Matches of a pattern on disk (lazily, capped, within the deadline)."""
         import glob as _glob
         import itertools
 
@@ -1502,7 +1598,7 @@ class Analyzer:
             fixed.append(part)
         prefix = "/".join(fixed) or "/"
         wild = sum(1 for part in pattern.split("/") if any(ch in part for ch in "*?["))
-        if wild > 3 or not self.ctx.inside_root(os.path.realpath(prefix)):
+        if wild > 3 or not os.path.isdir(prefix):
             return []
         out = []
         try:
@@ -1635,11 +1731,15 @@ class Analyzer:
         if secret:
             self.deny("secrets.read", f"reading {text}: {secret}")
 
-    def check_arg_read(self, arg: Arg, cmd: Cmd | None = None) -> None:
-        """Deny when an argument names a secret location (a file the command may read)."""
+    def check_arg_read(self, arg: Arg, cmd: Cmd | None = None, *, path: bool = False) -> None:
+        """Deny when an argument names a secret location (a file the command may read).
+
+        ``path``: the argument is a file the program reads for sure, so a name computed at run
+        time, or a relative name once the current directory is unknown, is asked."""
         if arg.psub or arg.item:
             return
         text = arg.text
+        who = cmd.word if cmd is not None else "the command"
         if not arg.static:
             if "/" in text:
                 tail = text.rsplit(DYN, 1)[-1]
@@ -1650,6 +1750,10 @@ class Analyzer:
                     hit = self.ctx.secret_pattern(pattern if pattern.startswith("/") else "/" + pattern)
                     if hit:
                         self.deny("secrets.read", f"{arg.show()} may name a secret: {hit}")
+                        return
+            if path and DYN in text:
+                self.ask("read.computed_path", f"{who} reads {arg.show()}, a path computed at run time that "
+                                               "cannot be checked")
             return
         if text.startswith("-"):
             name, eq, val = text.partition("=")
@@ -1662,23 +1766,23 @@ class Analyzer:
         if "/" not in text and not text.startswith("~") and self.cur == self.ctx.root and not self._root_secret \
                 and not arg.glob and not os.path.islink(os.path.join(self.cur, text)):
             return  # a plain file name in the working directory (not a symlink)
+        if self.cur is None and not text.startswith(("/", "~")):
+            if path:
+                self.ask("cwd.unknown", f"the current directory is unknown here (a cd to a computed folder), so "
+                                        f"{text!r} cannot be located")
+            return
         if arg.glob:
-            if self.cur is None and not text.startswith(("/", "~")):
-                return
             base = self.ctx.expand_user(text) or text
-            pattern = base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
-            hit = self.ctx.secret_pattern(os.path.normpath(pattern))
+            pattern = os.path.normpath(base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base))
+            hit = self.ctx.secret_pattern(pattern) or self.ctx.secret_glob(pattern)
             if hit:
                 self.deny("secrets.read", f"{text}: {hit}")
                 return
-            matches = self._glob(pattern)
-            for m in matches:
+            for m in self._glob(pattern):
                 secret = self.ctx.secret(self.ctx.resolve(m))
                 if secret:
                     self.deny("secrets.read", f"{text} matches {m}: {secret}")
                     return
-            return
-        if self.cur is None and not text.startswith(("/", "~")):
             return
         real = self.through_links(self.ctx.resolve(text, self.cur))
         secret = self.ctx.secret(real)
@@ -1689,8 +1793,16 @@ class Analyzer:
             if (text.startswith(("/", "~", "..")) or self.cur != self.ctx.root) and os.path.exists(real):
                 cmd.read_outside = True
 
-    def check_recursive_read(self, arg: Arg) -> None:
-        if not arg.static:
+    def check_listed(self, arg: Arg) -> None:
+        """An operand the program only looks at (ls, stat): located, not read."""
+        if arg.static and self.cur is None and arg.text not in ("", "-") and \
+                not arg.text.startswith(("/", "~", "-")):
+            self.ask("cwd.unknown", f"the current directory is unknown here, so {arg.text!r} cannot be located")
+
+    def check_recursive_read(self, arg: Arg, *, follow: bool = False) -> None:
+        """A folder read with everything below it: no secret may be inside (outside the working
+        directory every file is looked at; inside it, links leading out when ``follow``)."""
+        if not arg.static or arg.glob:
             return
         text = arg.text
         if self.cur is None and not text.startswith(("/", "~")):
@@ -1698,3 +1810,10 @@ class Analyzer:
         real = self.ctx.resolve(text, self.cur)
         if self.ctx.holds_secrets(real) and not self.ctx.inside_root(real):
             self.deny("secrets.read", f"reading everything under {real} includes credentials (e.g. ~/.ssh, /etc/shadow)")
+            return
+        hit, cut = self.ctx.scan_secrets(real, follow_links=follow, deadline=self.deadline)
+        if hit:
+            self.deny("secrets.read", f"reading everything under {text} includes a secret: {hit}")
+        elif cut and not self.ctx.inside_root(real):
+            self.ask("read.unbounded", f"{text} holds too many files to check them all for secrets")
+
