@@ -422,6 +422,23 @@ def test_probe_cache_across_processes(tmp_path: Path, monkeypatch: pytest.Monkey
     assert sandbox._choose("auto") == first and calls == [first, first]
 
 
+@pytest.mark.skipif("bubblewrap" not in BACKENDS, reason="bubblewrap is not usable here")
+def test_a_backend_failing_at_run_time_drops_its_cache_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sandbox, "_probe_memo", {})
+    assert sandbox._probe_backend("bubblewrap") is None
+    cache = tmp_path / "cache" / "llmos" / "sandbox-probe.json"
+    assert any(k.startswith("bubblewrap|") for k in json.loads(cache.read_text()))
+    monkeypatch.setattr(sandbox, "_bwrap_argv", lambda command, plan: [
+        "/bin/sh", "-c", "echo 'bwrap: setting up uid map: Permission denied' >&2; exit 1"])
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_sandboxed("true", work, timeout_s=10, backend="bubblewrap")
+    assert result.exit_code == 1
+    assert not any(k.startswith("bubblewrap|") for k in json.loads(cache.read_text()))
+    assert "bubblewrap" not in sandbox._probe_memo
+
+
 def test_unwritable_cache_just_probes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", "/proc/llmos-no-such-cache")
     monkeypatch.setattr(sandbox, "_probe_memo", {})
@@ -579,3 +596,11 @@ def test_doctor_reports_a_broken_promise(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 1 and report["ok"] is False
     rows = {r["property"]: r for r in report["checks"]}
     assert rows["environment scrubbed"]["status"] == "FAIL" and "ANTHROPIC_API_KEY" in rows["environment scrubbed"]["seen"]
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.startswith("landlock")])
+def test_landlock_refuses_unix_sockets_but_not_socketpairs(canaries, run, variant: str) -> None:
+    """Landlock cannot hide socket files (/run/docker.sock): socket(AF_UNIX) itself is refused."""
+    result = run(f"{sys.executable} -c \"import socket; a, b = socket.socketpair(); a.send(b'x'); "
+                 f"print('pair', b.recv(1)); socket.socket(socket.AF_UNIX)\"", canaries.work, variant)
+    assert "pair b'x'" in result.stdout and "PermissionError" in result.stderr

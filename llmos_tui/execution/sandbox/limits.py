@@ -31,9 +31,9 @@ What holds where (``llmos doctor`` checks it live):
 * RLIMIT_NPROC counts the tasks of the *real uid*. The kernel never applies it to the global
   root user (kuid 0), not even inside a user namespace (bubblewrap maps root to root), so for
   root the process cap is a cgroup ``pids.max`` instead: a child cgroup is created next to ours
-  in a writable pids hierarchy (cgroup v1 ``pids``, or v2 when ``pids`` can be enabled for
-  children). When no such cgroup can be created, **the process cap does not hold for root** and
-  doctor says so.
+  in a writable pids hierarchy (cgroup v1 ``pids``, or v2 where ``pids`` is already enabled for
+  children of our cgroup: llmos never changes ``cgroup.subtree_control``). When no such cgroup
+  can be created, **the process cap does not hold for root** and doctor says so.
 * Without a user namespace (the Landlock backend where the kernel refuses unprivileged user
   namespaces) RLIMIT_NPROC counts every process of the user, sandboxed or not: the limit is
   then set to "the user's current task count + limit_procs", i.e. at most ``limit_procs`` new
@@ -49,7 +49,7 @@ import resource
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 DEFAULT_LIMIT_CPU_S = 600
 DEFAULT_LIMIT_FILE_MB = 1024
@@ -198,10 +198,7 @@ class PidsCgroup:
         except OSError:
             return None
         group = cls(directory, version)
-        try:
-            if not os.path.exists(os.path.join(directory, "pids.max")) and version == "v2":
-                with open(os.path.join(base, "cgroup.subtree_control"), "w", encoding="ascii") as fh:
-                    fh.write("+pids")
+        try:   # v2: only where pids is already enabled for children (we never change subtree_control)
             with open(os.path.join(directory, "pids.max"), "w", encoding="ascii") as fh:
                 fh.write(str(int(limit)))
         except OSError:
@@ -246,32 +243,6 @@ class PidsCgroup:
                 if attempt == 0:
                     self.kill_all()
                 time.sleep(0.01)
-
-
-def count_user_tasks(uid: int, proc: str = "/proc") -> int:
-    """Tasks (threads included) whose real uid is ``uid``: what RLIMIT_NPROC compares against."""
-    total = 0
-    try:
-        names: Iterable[str] = os.listdir(proc)
-    except OSError:
-        return 0
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"{proc}/{name}/status", encoding="utf-8", errors="replace") as fh:
-                real, threads = None, 1
-                for line in fh:
-                    if line.startswith("Uid:"):
-                        real = int(line.split()[1])
-                    elif line.startswith("Threads:"):
-                        threads = int(line.split()[1])
-                        break
-            if real == uid:
-                total += threads
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
 
 
 __all__ = ["SandboxOptions", "PidsCgroup", "rlimit_values", "bash_ulimit", "uid_is_global_root",
