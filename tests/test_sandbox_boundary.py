@@ -604,3 +604,29 @@ def test_landlock_refuses_unix_sockets_but_not_socketpairs(canaries, run, varian
     result = run(f"{sys.executable} -c \"import socket; a, b = socket.socketpair(); a.send(b'x'); "
                  f"print('pair', b.recv(1)); socket.socket(socket.AF_UNIX)\"", canaries.work, variant)
     assert "pair b'x'" in result.stdout and "PermissionError" in result.stderr
+
+
+def test_leftovers_of_a_killed_llmos_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A llmos process killed mid-command (SIGKILL) leaves its private folder (and, as root, its
+    pids cgroup) behind: the next process removes those whose owner is dead."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"llmos-sbx-{dead.pid}-"))
+    (stale / "home").mkdir()
+    live = Path(tempfile.mkdtemp(prefix=f"llmos-sbx-{os.getpid()}-"))
+    monkeypatch.setattr(sandbox, "_tmp_swept", False)
+    work = tmp_path / "work"
+    work.mkdir()
+    run_sandboxed("true", work, timeout_s=10, backend=BACKENDS[0])
+    assert not stale.exists() and live.exists()
+    shutil.rmtree(live)
+    from llmos_tui.execution.sandbox import limits
+
+    found = limits._pids_hierarchy() if sandbox.uid_is_global_root() else None
+    if found is not None:
+        leftover = Path(found[0]) / f"llmos-sbx-{dead.pid}-1-1"
+        leftover.mkdir()
+        monkeypatch.setattr(limits, "_swept", set())
+        group = limits.PidsCgroup.create(10)
+        assert group is not None and not leftover.exists()
+        group.remove()

@@ -98,7 +98,7 @@ from typing import Iterable, Mapping
 
 from ...errors import UsageError
 from .env import child_environment, private_environment
-from .limits import PidsCgroup, SandboxOptions, bash_ulimit, rlimit_values, uid_is_global_root
+from .limits import PidsCgroup, SandboxOptions, bash_ulimit, pid_alive, rlimit_values, uid_is_global_root
 
 BACKENDS = ("bubblewrap", "landlock")
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
@@ -437,12 +437,38 @@ def _plan(cwd: str, *, allow_network: bool, options: SandboxOptions, read_only: 
             masks += [m for m in _secret_entries(r) if m not in masks]
     inside = [os.path.realpath(os.fspath(p)) for p in hidden_paths]
     hidden_inside = [p for p in inside if _within(p, cwd) and p != cwd]
-    tmpdir = tempfile.mkdtemp(prefix="llmos-sbx-")
+    _sweep_stale_tmpdirs()
+    tmpdir = tempfile.mkdtemp(prefix=f"llmos-sbx-{os.getpid()}-")
     home = os.path.join(tmpdir, "home")
     os.mkdir(home, 0o700)
     return _Plan(cwd=cwd, tmpdir=tmpdir, home=home, read=read, masks=_collapse(masks), read_only=read_only,
                  hidden_inside=hidden_inside, allow_network=allow_network, limits=rlimit_values(options),
                  skipped=tuple(skipped))
+
+
+_tmp_swept = False
+
+
+def _sweep_stale_tmpdirs() -> None:
+    """Once per process: remove private temporary folders of llmos processes that were killed."""
+    global _tmp_swept
+    if _tmp_swept:
+        return
+    _tmp_swept = True
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if name.startswith("llmos-sbx-") and len(parts) >= 4 and parts[2].isdigit() and not pid_alive(int(parts[2])):
+            path = os.path.join(base, name)
+            try:
+                if os.lstat(path).st_uid == os.getuid():
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
 
 
 _realpath_memo: dict[str, str] = {}

@@ -191,6 +191,7 @@ class PidsCgroup:
         if found is None:
             return None
         base, version = found
+        _sweep_stale(base)
         _counter += 1
         directory = os.path.join(base, f"llmos-sbx-{os.getpid()}-{_counter}-{time.monotonic_ns() % 10**9}")
         try:
@@ -233,17 +234,45 @@ class PidsCgroup:
             time.sleep(0.01)
 
     def remove(self) -> None:
-        for attempt in range(100):
+        for attempt in range(300):   # up to ~3 s: killed processes may take a moment to be reaped
             try:
                 os.rmdir(self.directory)
                 return
             except FileNotFoundError:
                 return
             except OSError:
-                if attempt == 0:
+                if attempt % 50 == 0:
                     self.kill_all()
                 time.sleep(0.01)
 
 
-__all__ = ["SandboxOptions", "PidsCgroup", "rlimit_values", "bash_ulimit", "uid_is_global_root",
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+_swept: set[str] = set()
+
+
+def _sweep_stale(base: str) -> None:
+    """Remove cgroups left by llmos processes that died without cleaning up (once per process)."""
+    if base in _swept:
+        return
+    _swept.add(base)
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if name.startswith("llmos-sbx-") and len(parts) >= 3 and parts[2].isdigit() and not pid_alive(int(parts[2])):
+            PidsCgroup(os.path.join(base, name), "").remove()
+
+
+__all__ = ["SandboxOptions", "PidsCgroup", "pid_alive", "rlimit_values", "bash_ulimit", "uid_is_global_root",
            "DEFAULT_LIMIT_CPU_S", "DEFAULT_LIMIT_FILE_MB", "DEFAULT_LIMIT_PROCS", "DEFAULT_LIMIT_MEMORY_MB"]
