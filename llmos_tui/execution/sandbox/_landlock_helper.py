@@ -1,0 +1,378 @@
+# The Landlock backend's helper: run as ``python -I -c <this file's text> SPEC_JSON``.
+#
+# Self-contained (standard library + raw syscalls through ctypes), so it runs under any Python 3
+# interpreter, including one that is not the venv's. Never imported by llmos itself.
+#
+#   helper (outside every restriction; a reaper)
+#     '-- [pid-1 init of a new PID namespace, when the kernel allows one]
+#           '-- command: rlimits, capability bounding set emptied, Landlock (files, TCP,
+#               signal/abstract-socket scopes), seccomp (socket families) -> exec bash -c CMD
+#
+# When the command ends, everything it started ends too: the PID namespace's init exits (the
+# kernel kills every process left in the namespace), or, without a PID namespace, the helper
+# (a child subreaper: orphans are re-parented to it) kills every remaining descendant.
+import ctypes
+import json
+import os
+import signal
+import struct
+import sys
+import time
+
+spec = json.loads(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 38, 24, 36
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 47, 4, 22, 2
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = (
+    0x00020000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
+
+
+def fail(msg, code=126):
+    try:
+        os.write(2, ("llmos sandbox (landlock): " + msg + "\n").encode("utf-8", "replace"))
+    finally:
+        os._exit(code)
+
+
+def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
+    return libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
+                      ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+
+
+def abi_version():
+    v = libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return int(v) if v > 0 else 0
+
+
+def status_code(status):
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 1
+
+
+def write_file(path, text):
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Die with llmos; join the pids cgroup (the process cap for root).
+prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+if spec.get("parent") and os.getppid() != spec["parent"]:
+    os._exit(125)  # llmos is gone already
+if spec.get("cgroup_procs"):
+    try:
+        write_file(spec["cgroup_procs"], str(os.getpid()))
+    except OSError as exc:
+        fail("cannot join the pids cgroup: %s" % exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Namespaces, when the kernel allows: PID (the reaper), IPC, UTS, and net (no interface but a
+#    down loopback) unless the network is allowed. Root can create them directly; other users
+#    need a user namespace (mapping only their own uid/gid).
+def enter_namespaces():
+    if not spec.get("namespaces", True):
+        return ""
+    flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (0 if spec["allow_network"] else CLONE_NEWNET)
+    uid, gid = os.getuid(), os.getgid()
+    userns = os.geteuid() != 0
+    if userns:
+        flags |= CLONE_NEWUSER
+    if libc.unshare(ctypes.c_int(flags)) != 0:
+        if not userns and not spec["allow_network"]:
+            libc.unshare(ctypes.c_int(CLONE_NEWNET))   # root: at least the network
+        return ""
+    if userns:
+        try:
+            write_file("/proc/self/setgroups", "deny")
+            write_file("/proc/self/uid_map", "%d %d 1" % (uid, uid))
+            write_file("/proc/self/gid_map", "%d %d 1" % (gid, gid))
+        except OSError as exc:
+            fail("cannot map the user namespace: %s" % exc)
+    return "user+pid" if userns else "pid"
+
+
+NS_MODE = enter_namespaces()
+PIDNS = NS_MODE != ""
+PIDNS_USER = NS_MODE == "user+pid"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. The command's own restrictions (run in the process that execs bash).
+def count_user_tasks(uid):
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            real, threads = None, 1
+            with open("/proc/%s/status" % name) as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        real = int(line.split()[1])
+                    elif line.startswith("Threads:"):
+                        threads = int(line.split()[1])
+                        break
+            if real == uid:
+                total += threads
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def set_limits():
+    import resource
+
+    names = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "nproc": resource.RLIMIT_NPROC,
+             "as": resource.RLIMIT_AS, "core": resource.RLIMIT_CORE}
+    for name, value in spec.get("limits", {}).items():
+        if name == "nproc" and not PIDNS_USER and os.getuid() != 0:
+            value += count_user_tasks(os.getuid())   # no user namespace: the count is the user's
+        hard = resource.getrlimit(names[name])[1]
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        try:
+            resource.setrlimit(names[name], (value, value))
+        except (OSError, ValueError) as exc:
+            fail("cannot set the %s limit: %s" % (name, exc))
+
+
+def drop_capabilities():
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    for cap in range(64):
+        prctl(PR_CAPBSET_DROP, cap)   # EPERM without CAP_SETPCAP: nothing to drop then
+
+
+class PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+class RulesetAttr(ctypes.Structure):
+    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+def apply_landlock(abi):
+    EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
+    dir_bits = 0
+    for bit in range(4, 13):   # REMOVE_DIR .. MAKE_SYM
+        dir_bits |= 1 << bit
+    refer, truncate, ioctl_dev = (1 << 13 if abi >= 2 else 0), (1 << 14 if abi >= 3 else 0), (1 << 15 if abi >= 5 else 0)
+    file_all = EXECUTE | WRITE_FILE | READ_FILE | truncate | ioctl_dev
+    handled = file_all | READ_DIR | dir_bits | refer
+    read_file = READ_FILE | EXECUTE
+    read_dir = read_file | READ_DIR
+    net = 0 if spec["allow_network"] or abi < 4 else 3        # TCP bind + connect
+    scoped = 3 if abi >= 6 else 0                              # abstract unix sockets + signals
+    attr = RulesetAttr(handled, net, scoped)
+    size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
+    fd = libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if fd < 0:
+        fail("cannot create the Landlock ruleset (errno %d)" % ctypes.get_errno())
+
+    def allow(path, rights, required=False):
+        try:
+            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError as exc:
+            if required:
+                fail("cannot open %s: %s" % (path, exc))
+            return
+        try:
+            is_dir = os.path.isdir("/proc/self/fd/%d" % pfd)
+            rule = PathBeneath(rights if is_dir else rights & file_all, pfd)
+            if rule.allowed_access and libc.syscall(SYS_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(1),
+                                                    ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+                if required:
+                    fail("cannot add a Landlock rule for %s (errno %d)" % (path, ctypes.get_errno()))
+        finally:
+            os.close(pfd)
+
+    for p in spec["read"]:
+        allow(p, read_dir)
+    for p in spec["write_dirs"]:
+        allow(p, handled, required=True)
+    for p in spec["write_files"]:
+        allow(p, file_all)
+    if prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
+        fail("cannot set no_new_privs")
+    if libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+        fail("cannot enforce the Landlock ruleset (errno %d)" % ctypes.get_errno())
+    os.close(fd)
+
+
+def apply_seccomp():
+    """Deny socket() for AF_UNIX always (Landlock cannot hide socket files such as
+    /run/docker.sock) and for AF_INET/AF_INET6/AF_PACKET when the network is off (Landlock only
+    filters TCP: this stops UDP too). socketpair() keeps working."""
+    import platform
+
+    machine = platform.machine()
+    arches = {"x86_64": (0xC000003E, 41, 0x40000003, 359, 102), "aarch64": (0xC00000B7, 198, 0x40000028, 281, None)}
+    if machine not in arches:
+        return False
+    native, native_socket, compat, compat_socket, compat_socketcall = arches[machine]
+    families = [1] + ([] if spec["allow_network"] else [2, 10, 17])
+    ALLOW, DENY = 0x7FFF0000, 0x00050000 | 13          # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
+    LD, JEQ, RET, AND = 0x20, 0x15, 0x06, 0x54          # classic BPF: (code, jt, jf, k), relative jumps
+
+    def family_checks():
+        out = [(LD, 0, 0, 16)]                           # args[0] (low 32 bits)
+        for i, fam in enumerate(families):
+            remaining = len(families) - i - 1
+            out.append((JEQ, remaining + 1, 0, fam))     # -> DENY (after the ALLOW below)
+        out += [(RET, 0, 0, ALLOW), (RET, 0, 0, DENY)]
+        return out
+
+    native_block = [(LD, 0, 0, 0)]
+    if machine == "x86_64":
+        native_block.append((AND, 0, 0, 0xBFFFFFFF))     # x32 syscalls carry bit 30
+    checks = family_checks()
+    native_block += [(JEQ, 1, 0, native_socket), (RET, 0, 0, ALLOW)] + checks
+    compat_block = [(LD, 0, 0, 0)]
+    if compat_socketcall is not None:
+        compat_block.append((JEQ, 0, 1, compat_socketcall))
+        compat_block.append((RET, 0, 0, DENY))
+    compat_block += [(JEQ, 1, 0, compat_socket), (RET, 0, 0, ALLOW)] + family_checks()
+    # arch == native -> native block; arch == compat -> compat block; any other arch -> deny.
+    # Both blocks always return, and a jump over the native block leaves the arch in A.
+    head = [(LD, 0, 0, 4), (JEQ, 0, len(native_block), native)]
+    middle = [(JEQ, 0, len(compat_block), compat)]
+    prog = head + native_block + middle + compat_block + [(RET, 0, 0, DENY)]
+    raw = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = Fprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
+    if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog)) != 0:
+        fail("cannot install the socket filter (errno %d)" % ctypes.get_errno())
+    return True
+
+
+def become_command():
+    """In the process that becomes bash: never returns."""
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):   # as a shell would
+            signal.signal(sig, signal.SIG_DFL)
+        abi = abi_version()
+        if abi < 1:
+            fail("Landlock is not enabled in this kernel")
+        set_limits()
+        drop_capabilities()
+        apply_landlock(abi)
+        if spec.get("seccomp", True):
+            apply_seccomp()
+        os.chdir(spec["cwd"])
+        argv = spec["argv"]
+        os.execv(argv[0], argv)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        fail("cannot start the command: %r" % (exc,))
+
+
+def descendants(root):
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as fh:
+                data = fh.read()
+            ppid = int(data[data.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def reap_descendants():
+    """Kill every process below us until none is left (orphans come back to us: subreaper)."""
+    for _ in range(1000):
+        found = descendants(os.getpid())
+        while True:   # collect zombies
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.005)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Start the command under a reaper, wait for it, leave nothing behind.
+target = 0
+
+
+def on_term(signum, frame):
+    # llmos asks us to stop (time-out): end the command now; the reaping below still runs
+    if target > 0:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+signal.signal(signal.SIGTERM, on_term)
+signal.signal(signal.SIGINT, on_term)
+if PIDNS:
+    target = os.fork()
+    if target == 0:
+        # pid 1 of the new namespace: start the command, reap everything, exit with its status.
+        # Signals from inside the namespace never reach it (pid 1 with default dispositions).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        cmd = os.fork()
+        if cmd == 0:
+            become_command()
+        code = 1
+        while True:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid == cmd:
+                code = status_code(status)
+                break
+        os._exit(code)   # the kernel kills whatever is left in the namespace
+else:
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    target = os.fork()
+    if target == 0:
+        become_command()
+
+code = 1
+while True:
+    try:
+        pid, status = os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    if pid == target:
+        code = status_code(status)
+        break
+if not PIDNS:
+    reap_descendants()
+os._exit(code)
