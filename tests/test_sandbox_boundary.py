@@ -474,7 +474,12 @@ for variant in ("bubblewrap", "landlock", "landlock-subreaper"):
         tcp.accept(); accepted = True
     except OSError:
         accepted = False
-    alive = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in open("/proc/%s/cmdline" % p, "rb").read()]
+    def _cmdline(p):
+        try:
+            return open("/proc/%s/cmdline" % p, "rb").read()
+        except OSError:  # the process ended meanwhile
+            return b""
+    alive = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in _cmdline(p)]
     report[variant] = {"stdout": r.stdout, "stderr": r.stderr, "exit": r.exit_code, "accepted": accepted,
                        "survivors": alive, "victim_alive": victim.poll() is None,
                        "planted": os.path.exists(os.path.join(outside, "new.txt"))}
