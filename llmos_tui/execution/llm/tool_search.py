@@ -284,8 +284,11 @@ class ToolRegistry:
                                          input_schema=builtin_schema(name), source="builtin", runner=runner,
                                          keywords=BUILTIN_KEYWORDS.get(name, "")))
 
-    def add_crystallized(self, workspace: Any, volumes: Iterable[str]) -> list[str]:
-        """The active crystallized tools of ``volumes`` (first volume wins a name). Returns problems."""
+    def add_crystallized(self, workspace: Any, volumes: Iterable[str], *,
+                         allow: Callable[[Any], bool] | None = None) -> list[str]:
+        """The active crystallized tools of ``volumes`` (first volume wins a name) that ``allow`` accepts
+        (the kernel passes its trust check: a shared or imported tool is offered only once approved).
+        Returns problems."""
         from ..replay.crystallized import ToolError, list_tools
 
         problems: list[str] = []
@@ -302,6 +305,9 @@ class ToolRegistry:
             for tool in newest.values():
                 if tool.name in self._tools:
                     continue
+                if allow is not None and not allow(tool):
+                    problems.append(f"tool {tool.id} in volumes/{volume} is not trusted here (not offered)")
+                    continue
                 try:
                     self.register(crystallized_entry(workspace, tool))
                 except ToolRegistryError as exc:
@@ -310,11 +316,13 @@ class ToolRegistry:
 
     @classmethod
     def for_workspace(cls, workspace: Any, volumes: Iterable[str], *,
-                      plugins: Iterable[RegisteredTool] = ()) -> "ToolRegistry":
-        """Built-ins, the crystallized tools of ``volumes`` (in that order of precedence), plugins."""
+                      plugins: Iterable[RegisteredTool] = (),
+                      allow: Callable[[Any], bool] | None = None) -> "ToolRegistry":
+        """Built-ins, the crystallized tools of ``volumes`` (in that order of precedence) that ``allow``
+        accepts, plugins."""
         registry = cls()
         registry.add_builtins()
-        registry.add_crystallized(workspace, list(volumes))
+        registry.add_crystallized(workspace, list(volumes), allow=allow)
         for plugin in plugins:
             registry.register(plugin)
         return registry
