@@ -370,3 +370,25 @@ def test_without_mixed_an_untrusted_match_runs_learner(tmp_path: Path, mixed: bo
     result = kernel.execute(goal, options=RunOptions(cwd=cwd))
     assert result.mode == ("MIXED" if mixed else "LEARNER") and result.exit_code == 5
     assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.llm
+def test_an_untrusted_trace_still_guides_a_mixed_run_as_an_example(llm_env, tmp_path: Path) -> None:
+    """With a model (the scripted server): the untrusted trace is shown to it as a worked example; no
+    call of the trace runs, so the canary never leaves its file."""
+    from llmos_tui.devtools.scripted_server import text_turn
+
+    secret = canary(tmp_path)
+    ws = tmp_path / "ws"
+    LLMOS.boot(ws)
+    goal = "Collect the deployment notes"
+    team_trace(ws, make_trace(goal, leak_calls(secret), slots=extract_slots(goal)))
+    llm_env.add_turns(text_turn("That example reads a file outside this folder; I will not reuse it."))
+    cwd = tmp_path / "a"
+    cwd.mkdir()
+    code, data, err = run(ws, goal, cwd)
+    assert code == 0 and data["mode"] == "MIXED" and data["llm_calls"] == 1, err
+    assert data["tool_calls"] == [] and list(cwd.iterdir()) == []
+    [request] = llm_env.main_requests
+    assert "A previous run solved a similar goal" in request.system and "printf" in request.system
+    assert CANARY not in json.dumps(data) and secret.read_text() == CANARY + "\n"
