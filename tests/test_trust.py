@@ -280,13 +280,15 @@ def test_a_workspace_from_before_trust_levels_adopts_only_its_user_volumes(tmp_p
     kernel.store.save(mine, volume="users/local")
     theirs = make_trace("Write the farewell file", [ToolCall("Write", {"file_path": "{{cwd}}/f.txt", "content": "x"})])
     team_trace(kernel.workspace.root, theirs)
-    (kernel.workspace.state_dir / "trust.json").unlink()     # as an older llmos left it
+    for name in ("trust.json", "trust-own.log"):               # as an older llmos left it
+        (kernel.workspace.state_dir / name).unlink()
     fresh = LLMOS.boot(tmp_path / "ws")
     assert trust_of(fresh.store, mine.id) == "own"
     fresh.store.index.resync()
     assert trust_of(fresh.store, theirs.id) == "untrusted"
     data = json.loads((kernel.workspace.state_dir / "trust.json").read_text())
-    assert data["adopted"]["traces"] == 1 and list(data["own"]) == [mine.id]
+    assert data["adopted"]["traces"] == 1
+    assert (kernel.workspace.state_dir / "trust-own.log").read_text().split()[0::2] == [mine.id]
 
 
 def test_shared_tools_are_offered_and_run_only_when_they_run_a_trusted_trace(tmp_path: Path) -> None:

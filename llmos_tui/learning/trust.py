@@ -41,18 +41,21 @@ volume keeps its file counts (the kernel wrote every one of them); for every oth
 counts are the local run ledger (``runs``: uses, successes and failures of replays run here, per
 trace id and content hash), so counts inside a shared or imported file never count.
 
-Storage: ``state/trust.json`` (tool calls may neither read nor write ``state/``), written
-atomically under ``state/trust.json.lock``::
+Storage, under ``state/`` (tool calls may neither read nor write it): ``trust-own.log`` lists own
+content, one ``<trace id> <sha256>`` line per trace written here (appended under its lock; the
+last line for an id wins; a torn last line is ignored), and ``trust.json``, written atomically
+under ``trust.json.lock``::
 
     {"format": 1,
-     "own": {trace_id: sha256},
      "approved": {sha256: {"kind", "id", "path", "volume", "origin", "approved_by", "at"}},
      "requests": {sha256: {"event_id", "id", "path", "volume", "origin", "at", "reason"}},
      "runs": {trace_id: [sha256, uses, successes, failures]}}
 
 A workspace created before trust levels existed has no ``trust.json``: the first load adopts the
 traces then present in its ``users/`` volumes as own, once (``adopted`` says when and how many);
-a new workspace starts with an empty file (``Workspace.ensure``).
+a new workspace starts with an empty file (``Workspace.ensure``). Losing a write (a full disk, or
+an own-log line not yet on disk at an OS crash: that append is not fsynced, to keep a recorded run
+cheap) is safe: the content is then simply untrusted and asks for approval.
 """
 
 from __future__ import annotations
@@ -61,20 +64,23 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..atomic import atomic_write_text, file_lock
+from ..atomic import append_bytes, atomic_write_text, file_lock
 from ..errors import LLMOSError, WorkspaceError
 
 FORMAT = 1
 TRUST_FILE = "trust.json"
+OWN_LOG = "trust-own.log"
 OWN, APPROVED, UNTRUSTED = "own", "approved", "untrusted"
 LEVELS = (OWN, APPROVED, UNTRUSTED)
 PROPOSAL_KIND = "trust.approve"
 APPLIER_MODULE = "llmos_tui.learning.trust"
 _DOMAIN = b"llmos-trace-content-v1\n"
+_TRACE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def _now() -> str:
@@ -126,14 +132,19 @@ def calls_preview(trace: Any, *, volume: str = "", path: str = "", sha: str | No
 # ---- the store -------------------------------------------------------------------------------------
 
 class TrustStore:
-    """``state/trust.json`` of one workspace: own content, approvals, requests, local run counts."""
+    """The trust state of one workspace: ``state/trust.json`` (approvals, requests, local run counts)
+    and ``state/trust-own.log`` (own content: one ``<trace id> <sha256>`` line per trace written here,
+    appended, so recording a new trace costs one append and not a rewrite)."""
 
     def __init__(self, workspace: Any) -> None:
         self.workspace = workspace
         self.path = Path(workspace.state_dir) / TRUST_FILE
+        self.own_path = Path(workspace.state_dir) / OWN_LOG
         self._data: dict[str, Any] | None = None
         self._sig: tuple[int, int, int] | None = None
+        self._own: dict[str, str] = {}
         self._own_hashes: set[str] = set()
+        self._own_at: tuple[int, int] | None = None    # (inode, bytes read) of the own log
 
     # -- reading ---------------------------------------------------------------------------------
     def _stat(self) -> tuple[int, int, int] | None:
@@ -155,12 +166,13 @@ class TrustStore:
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise WorkspaceError(f"{self.path} is not valid JSON ({exc}); fix or remove it "
-                                 "(removing it adopts the traces of the users/ volumes as own again)") from None
+            raise WorkspaceError(f"{self.path} is not valid JSON ({exc}); fix it, or remove it and "
+                                 f"{OWN_LOG} together (the traces of the users/ volumes are then adopted as own "
+                                 "again, approvals are lost)") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise WorkspaceError(f"{self.path} is not a trust store of format {FORMAT}")
         out = _empty()
-        for key in ("own", "approved", "requests", "runs"):
+        for key in ("approved", "requests", "runs"):
             if isinstance(data.get(key), dict):
                 out[key] = data[key]
         for key, value in data.items():
@@ -168,52 +180,94 @@ class TrustStore:
         return out
 
     def data(self) -> dict[str, Any]:
-        """The current content (re-read when the file changed; adopts legacy traces when missing)."""
+        """The current content, ``own`` included (re-read when a file changed; a workspace from before
+        trust levels adopts its users/ traces first)."""
         sig = self._stat()
         if sig is None:
             self._adopt()
             sig = self._stat()
         if self._data is None or sig != self._sig:
-            data = self._read_file() or _empty()
-            self._data, self._sig = data, sig
-            self._own_hashes = set(data["own"].values())
+            self._data, self._sig = self._read_file() or _empty(), sig
+        self._load_own()
+        self._data["own"] = self._own
         return self._data
+
+    def _load_own(self) -> None:
+        """Read what was appended to the own log since the last read (all of it after a rewrite)."""
+        try:
+            handle = open(self.own_path, "rb")
+        except FileNotFoundError:
+            self._own, self._own_hashes, self._own_at = {}, set(), None
+            return
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read {self.own_path}: {exc}") from None
+        with handle:
+            st = os.fstat(handle.fileno())
+            start = 0
+            if self._own_at is not None and self._own_at[0] == st.st_ino and self._own_at[1] <= st.st_size:
+                start = self._own_at[1]
+                if start == st.st_size:
+                    return
+            else:
+                self._own, self._own_hashes = {}, set()
+            handle.seek(start)
+            chunk = handle.read(st.st_size - start)
+        end = chunk.rfind(b"\n") + 1       # a torn last line is read once it is complete
+        for raw in chunk[:end].splitlines():
+            parts = raw.decode("ascii", "replace").split()
+            if len(parts) == 2 and len(parts[1]) == 64 and _TRACE_ID_RE.fullmatch(parts[0]):
+                self._own[parts[0]] = parts[1]
+                self._own_hashes.add(parts[1])
+        self._own_at = (st.st_ino, start + end)
 
     # -- writing ---------------------------------------------------------------------------------
     def _write(self, data: dict[str, Any]) -> None:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        stored = {k: v for k, v in data.items() if k != "own"}
+        text = json.dumps(stored, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         try:
             atomic_write_text(self.path, text + "\n", mode=0o600)
         except OSError as exc:
             raise WorkspaceError(f"cannot write {self.path}: {exc}") from None
         self._data, self._sig = data, self._stat()
-        self._own_hashes = set(data["own"].values())
 
     def _mutate(self, change: Any) -> Any:
-        """Read-modify-write under the lock; ``change(data)`` edits ``data`` in place."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Read-modify-write of ``trust.json`` under its lock; ``change(data)`` edits ``data`` in place."""
+        self.data()   # adopts first when needed
         with file_lock(self.path):
-            data = self._read_file()
-            if data is None:
-                data = self._legacy_data()
+            data = self._read_file() or _empty()
             result = change(data)
             self._write(data)
         return result
 
+    def _append_own(self, rows: Iterable[tuple[str, str]]) -> None:
+        payload = "".join(f"{tid} {sha}\n" for tid, sha in rows).encode("ascii")
+        if not payload:
+            return
+        self.own_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with file_lock(self.own_path):
+                append_bytes(self.own_path, payload, fsync=False)   # lost on an OS crash: untrusted, never wrongly trusted
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write {self.own_path}: {exc}") from None
+
     def _adopt(self) -> None:
+        """A workspace from before trust levels (no trust.json): its users/ traces become own, once."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self.path):
             if self.path.exists():
                 return
-            self._write(self._legacy_data())
+            rows = self._legacy_rows()
+            self._append_own(rows)
+            data = _empty()
+            data["adopted"] = {"at": _now(), "traces": len(rows),
+                               "why": "present in users/ volumes when this workspace first used trust levels"}
+            self._write(data)
 
-    def _legacy_data(self) -> dict[str, Any]:
-        """A workspace from before trust levels: its users/ traces become own, once."""
+    def _legacy_rows(self) -> list[tuple[str, str]]:
         from .traces import TraceFormatError, parse_trace
 
-        data = _empty()
+        rows: list[tuple[str, str]] = []
         base = Path(self.workspace.volumes_dir) / "users"
-        count = 0
         try:
             users = sorted(p for p in base.iterdir() if p.is_dir())
         except OSError:
@@ -228,11 +282,9 @@ class TrustStore:
                     trace = parse_trace(path.read_text(encoding="utf-8"))
                 except (OSError, UnicodeDecodeError, TraceFormatError):
                     continue
-                data["own"][trace.id] = content_hash(trace)
-                count += 1
-        data["adopted"] = {"at": _now(), "traces": count,
-                           "why": "present in users/ volumes when this workspace first used trust levels"}
-        return data
+                if _TRACE_ID_RE.fullmatch(trace.id):
+                    rows.append((trace.id, content_hash(trace)))
+        return rows
 
     @staticmethod
     def init_file(state_dir: Path) -> None:
@@ -242,7 +294,8 @@ class TrustStore:
             return
         with file_lock(path):
             if not path.exists():
-                atomic_write_text(path, json.dumps(_empty(), separators=(",", ":"), sort_keys=True) + "\n",
+                stored = {k: v for k, v in _empty().items() if k != "own"}
+                atomic_write_text(path, json.dumps(stored, separators=(",", ":"), sort_keys=True) + "\n",
                                   mode=0o600)
 
     # -- levels ----------------------------------------------------------------------------------
@@ -262,7 +315,7 @@ class TrustStore:
     def record_own(self, trace: Any) -> str:
         sha = content_hash(trace)
         if self.data()["own"].get(trace.id) != sha:
-            self._mutate(lambda d: d["own"].__setitem__(trace.id, sha))
+            self._append_own([(trace.id, sha)])
         return sha
 
     def approve(self, trace: Any, *, by: str, path: str = "", volume: str = "", kind: str = "trace",
@@ -291,7 +344,7 @@ class TrustStore:
             return
         level = self.level(old, old_sha)
         if level == OWN:
-            self._mutate(lambda d: d["own"].__setitem__(new.id, new_sha))
+            self._append_own([(new.id, new_sha)])
         elif level == APPROVED:
             prior = self.approval(old_sha) or {}
             self.approve(new, by=str(prior.get("approved_by") or "user"), path=str(prior.get("path") or ""),
@@ -337,10 +390,11 @@ class TrustStore:
         return 0, 0, 0
 
     def count_run(self, trace: Any, success: bool, volume: str) -> None:
-        """A replay (or crystallized run) of ``trace`` ran here: count it in the local ledger."""
-        sha = content_hash(trace)
-        if self.file_counts_are_local(trace.id, volume, sha):
+        """A replay (or crystallized run) of ``trace`` ran here: count it in the local ledger (an own
+        trace in a users/ volume counts in its file already; only trusted content is replayed)."""
+        if self.file_counts_are_local(trace.id, volume):
             return
+        sha = content_hash(trace)
 
         def change(data: dict[str, Any]) -> None:
             row = data["runs"].get(trace.id)
