@@ -213,11 +213,12 @@ class TrustStore:
             handle.seek(start)
             chunk = handle.read(st.st_size - start)
         end = chunk.rfind(b"\n") + 1       # a torn last line is read once it is complete
-        for raw in chunk[:end].splitlines():
-            parts = raw.decode("ascii", "replace").split()
-            if len(parts) == 2 and len(parts[1]) == 64 and _TRACE_ID_RE.fullmatch(parts[0]):
-                self._own[parts[0]] = parts[1]
-                self._own_hashes.add(parts[1])
+        own, hashes = self._own, self._own_hashes
+        for line in chunk[:end].decode("ascii", "replace").split("\n"):
+            tid, _, sha = line.partition(" ")
+            if len(sha) == 64 and tid:      # anything else (a torn fragment) is skipped
+                own[tid] = sha
+                hashes.add(sha)
         self._own_at = (st.st_ino, start + end)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -313,10 +314,18 @@ class TrustStore:
         return dict(record) if isinstance(record, dict) else None
 
     def record_own(self, trace: Any) -> str:
+        """Record ``trace``'s content as written here (``TraceStore.save`` does it for users/ volumes)."""
         sha = content_hash(trace)
         if self.data()["own"].get(trace.id) != sha:
             self._append_own([(trace.id, sha)])
         return sha
+
+    def record_own_many(self, traces: Iterable[Any]) -> int:
+        """``record_own`` for many traces in one append (seeding a workspace in bulk, e.g. a benchmark)."""
+        own = self.data()["own"]
+        rows = [(t.id, sha) for t in traces for sha in (content_hash(t),) if own.get(t.id) != sha]
+        self._append_own(rows)
+        return len(rows)
 
     def approve(self, trace: Any, *, by: str, path: str = "", volume: str = "", kind: str = "trace",
                 sha: str | None = None, note: str | None = None) -> dict[str, Any]:
@@ -419,19 +428,16 @@ class TrustStore:
         in a users/ volume (by id: the content itself is checked before anything runs)."""
         data = self.data()
         own, runs = data["own"], data["runs"]
-        out = []
-        for entry in entries:
-            if entry.id in own and entry.volume.startswith("users/"):
-                out.append(entry)
+        out = list(entries)
+        for i, entry in enumerate(out):
+            if entry.id in own and entry.volume[:6] == "users/":
                 continue
             row = runs.get(entry.id)
             uses, ok, bad = (int(row[1]), int(row[2]), int(row[3])) \
                 if isinstance(row, list) and len(row) == 4 else (0, 0, 0)
-            if (entry.usage_count, entry.success_count, entry.failure_count) == (uses, ok, bad):
-                out.append(entry)
-                continue
-            out.append(dataclasses.replace(entry, usage_count=uses, success_count=ok, failure_count=bad,
-                                           success_rate=ok / (ok + bad) if ok + bad else 0.0))
+            if (entry.usage_count, entry.success_count, entry.failure_count) != (uses, ok, bad):
+                out[i] = dataclasses.replace(entry, usage_count=uses, success_count=ok, failure_count=bad,
+                                             success_rate=ok / (ok + bad) if ok + bad else 0.0)
         return out
 
 
