@@ -394,3 +394,23 @@ def test_an_untrusted_trace_still_guides_a_mixed_run_as_an_example(llm_env, tmp_
     [request] = llm_env.main_requests
     assert "A previous run solved a similar goal" in request.system and "printf" in request.system
     assert CANARY not in json.dumps(data) and secret.read_text() == CANARY + "\n"
+
+
+def test_an_unreadable_trust_store_is_set_aside_and_approves_nothing(tmp_path: Path) -> None:
+    from llmos_tui.learning.trust import approve_trace, trust_of
+
+    kernel = LLMOS.boot(tmp_path / "ws")
+    mine = make_trace("Write the greeting file", [ToolCall("Write", {"file_path": "{{cwd}}/g.txt", "content": "hi"})])
+    kernel.store.save(mine, volume="users/local")
+    theirs = make_trace("Write the farewell file", [ToolCall("Write", {"file_path": "{{cwd}}/f.txt", "content": "x"})])
+    team_trace(kernel.workspace.root, theirs)
+    kernel.store.index.resync()
+    approve_trace(kernel.store, theirs.id, by="local")
+    state = kernel.workspace.state_dir
+    (state / "trust.json").write_text('{"format": 1, "approved": {')            # torn by hand
+    fresh = LLMOS.boot(tmp_path / "ws")
+    assert trust_of(fresh.store, theirs.id) == "untrusted"                       # fail closed
+    assert trust_of(fresh.store, mine.id) == "own"                               # the own log is separate
+    [aside] = state.glob("trust.json.corrupt-*")
+    assert aside.read_text() == '{"format": 1, "approved": {'
+    assert "moved aside" in json.loads((state / "trust.json").read_text())["reset"]["why"]

@@ -87,6 +87,9 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+_CORRUPT: Any = {"corrupt": True}     # what _read_file returns for an unreadable file
+
+
 def _empty() -> dict[str, Any]:
     return {"format": FORMAT, "own": {}, "approved": {}, "requests": {}, "runs": {}}
 
@@ -157,20 +160,21 @@ class TrustStore:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _read_file(self) -> dict[str, Any] | None:
+        """The stored content; None when missing, ``_CORRUPT`` when unreadable."""
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            return _CORRUPT
+        except OSError as exc:
             raise WorkspaceError(f"cannot read {self.path}: {exc}") from None
         try:
             data = json.loads(raw)
-        except ValueError as exc:
-            raise WorkspaceError(f"{self.path} is not valid JSON ({exc}); fix it, or remove it and "
-                                 f"{OWN_LOG} together (the traces of the users/ volumes are then adopted as own "
-                                 "again, approvals are lost)") from None
+        except ValueError:
+            data = None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise WorkspaceError(f"{self.path} is not a trust store of format {FORMAT}")
+            return _CORRUPT
         out = _empty()
         for key in ("approved", "requests", "runs"):
             if isinstance(data.get(key), dict):
@@ -178,6 +182,29 @@ class TrustStore:
         for key, value in data.items():
             out.setdefault(key, value)
         return out
+
+    def _checked(self) -> dict[str, Any] | None:
+        """``_read_file`` for a caller holding the lock: an unreadable file is set aside."""
+        data = self._read_file()
+        return self._set_aside() if data is _CORRUPT else data
+
+    def _set_aside(self) -> dict[str, Any]:
+        """An unreadable trust.json (edited by hand, another format), the lock held: moved aside and
+        replaced by an empty store, so nothing is approved (fail closed) and nothing is adopted."""
+        aside = self.path.with_name(f"{TRUST_FILE}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        try:
+            os.replace(self.path, aside)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WorkspaceError(f"{self.path} is unreadable and cannot be moved aside: {exc}") from None
+        data = _empty()
+        data["reset"] = {"at": _now(), "why": f"unreadable; moved aside to {aside.name}; approvals must be given again"}
+        self._write(data)
+        import logging
+
+        logging.getLogger("llmos.learning.trust").warning("%s was unreadable: moved aside to %s", self.path, aside)
+        return data
 
     def data(self) -> dict[str, Any]:
         """The current content, ``own`` included (re-read when a file changed; a workspace from before
@@ -187,7 +214,12 @@ class TrustStore:
             self._adopt()
             sig = self._stat()
         if self._data is None or sig != self._sig:
-            self._data, self._sig = self._read_file() or _empty(), sig
+            data = self._read_file()
+            if data is _CORRUPT:
+                with file_lock(self.path):
+                    data = self._checked()
+                sig = self._stat()
+            self._data, self._sig = data or _empty(), sig
         self._load_own()
         self._data["own"] = self._own
         return self._data
@@ -235,7 +267,7 @@ class TrustStore:
         """Read-modify-write of ``trust.json`` under its lock; ``change(data)`` edits ``data`` in place."""
         self.data()   # adopts first when needed
         with file_lock(self.path):
-            data = self._read_file() or _empty()
+            data = self._checked() or _empty()
             result = change(data)
             self._write(data)
         return result
