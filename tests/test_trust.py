@@ -414,3 +414,27 @@ def test_an_unreadable_trust_store_is_set_aside_and_approves_nothing(tmp_path: P
     [aside] = state.glob("trust.json.corrupt-*")
     assert aside.read_text() == '{"format": 1, "approved": {'
     assert "moved aside" in json.loads((state / "trust.json").read_text())["reset"]["why"]
+
+
+def test_merging_duplicates_moves_only_counts_recorded_here(tmp_path: Path) -> None:
+    from llmos_tui.edge.bundle import export_bundle, import_bundle
+    from llmos_tui.evolution.engine import apply_merge
+    from llmos_tui.observability.hub import ObservabilityHub
+    from llmos_tui.volumes.acl import Identity
+
+    goal = "Write the greeting file"
+    calls = [ToolCall("Write", {"file_path": "{{cwd}}/g.txt", "content": "hi"})]
+    origin = LLMOS.boot(tmp_path / "wsA")
+    theirs = make_trace(goal, calls)
+    theirs.usage_count = theirs.success_count = 40
+    origin.store.save(theirs, volume="users/local")
+    export_bundle(origin.workspace, origin.store, tmp_path / "b", volumes=["users/local"])
+    kernel = LLMOS.boot(tmp_path / "ws")
+    mine = make_trace(goal, calls)
+    kernel.store.save(mine, volume="users/local")
+    import_bundle(kernel.workspace, kernel.store, tmp_path / "b", volume="users/local")
+    hub = ObservabilityHub(kernel.workspace, config=kernel.config)
+    apply_merge(hub, {"scope": "users/local", "identity": Identity.user_cron("local", "default").to_dict(),
+                      "keep": mine.id, "merge": [theirs.id]})
+    kept = kernel.store.get(mine.id)
+    assert (kept.usage_count, kept.success_count) == (1, 1)      # not 41: the 40 were counted elsewhere
