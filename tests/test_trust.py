@@ -321,6 +321,8 @@ def test_shared_tools_are_offered_and_run_only_when_they_run_a_trusted_trace(tmp
     assert offered() == []
     approve_trace(kernel.store, trace.id, by="reviewer")
     assert offered() == [tool.name]
+    registry = ToolRegistry.for_workspace(kernel.workspace, kernel.visible_volumes(),
+                                          allow=lambda t: tool_trusted(kernel.store, t))
     # A tool that names an approved trace but runs other calls (module and manifest consistent) is refused.
     loaded = load_tool(kernel.workspace, tool.id, volumes=["teams/default"])
     assert tool_problem(loaded, kernel.store.get(trace.id)) is None
@@ -333,6 +335,13 @@ def test_shared_tools_are_offered_and_run_only_when_they_run_a_trusted_trace(tmp
     loaded = load_tool(kernel.workspace, tool.id, volumes=["teams/default"])
     assert "does not run the calls" in tool_problem(loaded, kernel.store.get(trace.id))
     assert offered() == []
+    # Offered before the swap, the tool is checked again when the session calls it: refused, nothing runs.
+    from types import SimpleNamespace
+
+    work = tmp_path / "work"
+    work.mkdir()
+    refused = registry.get(tool.name).runner({}, SimpleNamespace(cwd=work))
+    assert refused.is_error and "not trusted here" in refused.text and list(work.iterdir()) == []
 
 
 def test_the_tui_inbox_item_shows_the_calls(tmp_path: Path) -> None:

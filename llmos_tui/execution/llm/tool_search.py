@@ -309,7 +309,7 @@ class ToolRegistry:
                     problems.append(f"tool {tool.id} in volumes/{volume} is not trusted here (not offered)")
                     continue
                 try:
-                    self.register(crystallized_entry(workspace, tool))
+                    self.register(crystallized_entry(workspace, tool, allow=allow))
                 except ToolRegistryError as exc:
                     problems.append(str(exc))
         return problems
@@ -465,8 +465,9 @@ def _builtin_runner(name: str) -> Runner:
     return run
 
 
-def crystallized_entry(workspace: Any, tool: Any) -> RegisteredTool:
-    """A registry entry for an active crystallized tool (its module is loaded and checked on use)."""
+def crystallized_entry(workspace: Any, tool: Any, *, allow: Callable[[Any], bool] | None = None) -> RegisteredTool:
+    """A registry entry for an active crystallized tool (its module is loaded and checked on use, and
+    ``allow``, the kernel's trust check, is asked again about the module actually loaded)."""
     slots = dict(tool.slots)
     props = {key: {"type": "string", "description": f"default: {value!r}"} for key, value in sorted(slots.items())}
     schema = {"type": "object", "properties": props, "additionalProperties": False}
@@ -483,6 +484,9 @@ def crystallized_entry(workspace: Any, tool: Any) -> RegisteredTool:
             loaded = load_tool(workspace, ident, volumes=[volume])
         except ToolError as exc:
             return ToolResult(f"tool {ident} cannot run: {exc}", is_error=True)
+        if allow is not None and not allow(loaded):
+            return ToolResult(f"tool {ident} cannot run: it is not trusted here (changed since it was offered?)",
+                              is_error=True)
         outcome = run_tool(loaded, cwd=executor.cwd, executor=executor, slot_values=dict(tool_input))
         text = outcome.describe() or outcome.reason or ("done" if outcome.success else "failed")
         return ToolResult(text, is_error=not outcome.success)
