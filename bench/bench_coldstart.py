@@ -84,15 +84,22 @@ def make_workspace(base: Path, traces: int, env: dict[str, str]) -> Path:
     subprocess.run([LLMOS, "init", str(ws)], env=env, check=True, capture_output=True)
     folder = ws / "volumes" / "users" / "local" / "traces"
     folder.mkdir(parents=True, exist_ok=True)
+    written = []
     for i in range(traces):
         trace = synthetic_trace(i)
         (folder / f"{trace.id}.md").write_text(dump_trace(trace), encoding="utf-8")
+        written.append(trace)
     from llmos_tui.learning.slots import extract_slots
 
     hit = make_trace(GOAL, [ToolCall("Write", {"file_path": "{{cwd}}/hello.txt", "content": "Hello!\n"},
                                      {"is_error": False, "summary": "created", "files_created": ["hello.txt"]})],
                      slots=extract_slots(GOAL))
     (folder / f"{hit.id}.md").write_text(dump_trace(hit), encoding="utf-8")
+    # As if this workspace had recorded them itself (own content is replayed without asking).
+    from llmos_tui.learning.trust import TrustStore
+    from llmos_tui.workspace import Workspace
+
+    TrustStore(Workspace(ws)).record_own_many(written + [hit])
     return ws
 
 

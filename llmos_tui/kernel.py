@@ -129,7 +129,8 @@ class LLMOS:
 
         with self._matcher_lock:
             index = self.store.index
-            entries = index.entries(self.visible_volumes())
+            # Counts recorded elsewhere never count here: non-own traces get the local run counts.
+            entries = self.store.trust.effective_entries(index.entries(self.visible_volumes()))
             if self._matcher is None:
                 from .learning import prepared_cache
 
@@ -310,6 +311,10 @@ class LLMOS:
                 decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
         self._local.adj = adj
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
+            from .learning.trust import gate_replay
+
+            gate_replay(self, decision, emit)   # shared/imported content runs only once approved
+        if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             entry = self.store.index.get(decision.trace_id)
             if entry is not None and not entry.tools_used:
                 # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
@@ -360,6 +365,12 @@ class LLMOS:
 
         info = decision.to_dict()
         trace = self.store.get(decision.trace_id)
+        from .learning.trust import replay_refusal
+
+        refusal = replay_refusal(self.store, trace)   # the content read now, not the one checked before
+        if refusal is not None:
+            return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, refusal,
+                                   guide_id=trace.id)
         substitution = None
         if decision.slot_bindings:
             planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
@@ -429,6 +440,16 @@ class LLMOS:
             tool = load_tool(self.workspace, decision.crystallized_tool, volumes=self.visible_volumes())
             if tool.source_trace != decision.trace_id:
                 raise ToolError(f"tool {tool.id} was made from {tool.source_trace}, not {decision.trace_id}")
+            from .learning.trust import replay_refusal, tool_problem
+
+            current = self.store.get(decision.trace_id)
+            refusal = replay_refusal(self.store, current)   # the trace as it is now, not as it was checked
+            if refusal is not None:
+                return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, refusal,
+                                       guide_id=current.id)
+            problem = tool_problem(tool, current)   # the tool must run exactly its trusted trace's calls
+            if problem is not None:
+                raise ToolError(problem)
         except ToolError as exc:
             emit(Notice("warning", f"crystallized tool {decision.crystallized_tool} cannot run ({exc.message}); "
                                    "demoting it and replaying the trace instead"))
@@ -631,8 +652,11 @@ class LLMOS:
         # (policy + OS sandbox); LEARNER also gets the crystallized tools and plugins (Tool Search).
         from .execution.llm.tool_search import ToolRegistry, session_tooling
 
-        registry = ToolRegistry.for_workspace(self.workspace, self.visible_volumes()) if mode == "LEARNER" \
-            else ToolRegistry()
+        from .learning.trust import tool_trusted
+
+        registry = ToolRegistry.for_workspace(self.workspace, self.visible_volumes(),
+                                              allow=lambda tool: tool_trusted(self.store, tool)) \
+            if mode == "LEARNER" else ToolRegistry()
         tooling = session_tooling(registry, tools, model=adapted.model,
                                   enabled=self.config.execution.enable_tool_search,
                                   extras=mode == "LEARNER",

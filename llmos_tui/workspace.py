@@ -141,6 +141,10 @@ class Workspace:
             for folder in (self.state_dir, self.events_file.parent, self.sessions_dir,
                            self.facts_dir, self.projects_dir):
                 folder.mkdir(parents=True, exist_ok=True)
+            if fresh:   # a new workspace trusts nothing it did not write (learning/trust.py)
+                from .learning.trust import TrustStore
+
+                TrustStore.init_file(self.state_dir)
             # One probe per process: several processes may open the workspace at once. Named
             # like an atomic write's temporary so a crash between the two lines is cleaned up.
             probe = self.state_dir / f".write-probe.{os.getpid()}.{os.urandom(4).hex()}.tmp"

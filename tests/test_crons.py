@@ -240,7 +240,7 @@ def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(ws,
     goal = "Write the greeting file"
     calls = [write_call("greeting.txt", "hello team")]
     alice_trace = learn(ws, "alice", goal, uses=6, calls=calls)
-    learn(ws, "bob", goal, uses=1, calls=calls)
+    bob_trace = learn(ws, "bob", goal, uses=1, calls=calls)
     user_report = run_cycle(ws, cfg(ws), "user", user="alice")
     [tool] = user_report.crystallized
     EventLog(ws.events_file).record("TOOL_RUN", tool=tool, trace_id=alice_trace, success=True, volume="users/alice")
@@ -260,6 +260,9 @@ def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(ws,
     found = resolve_artifact(ws, "tools", tool, user="bob", team="eng")
     assert found is not None and found.scope == "teams/eng"
     assert load_tool(ws, tool, volumes=inheritance_chain("bob", "eng")).volume == "teams/eng"
+    # Bob's own copy of the goal would win (the team copy's counts were not recorded by runs of it
+    # here: learning/trust.py); without it, the team copy (own content, promoted here) runs as a tool.
+    TraceStore(ws).delete(bob_trace)
     kernel = LLMOS.boot(ws.root, user="bob", team="eng")
     cwd = tmp_path / "bob-run"
     cwd.mkdir()

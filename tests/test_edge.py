@@ -353,6 +353,13 @@ def test_crystallized_tools_travel_verified_and_run_with_no_llm(tmp_path: Path) 
     assert imported.tools_imported == [tool.id] and kernel_b.store.get(trace.id).crystallized_tool == tool.id
     work_b = tmp_path / "b-work"
     work_b.mkdir()
+    # Imported content is untrusted: not run as a tool (nor replayed) until approved (learning/trust.py).
+    refused = kernel_b.execute("Create a file named hello.txt", options=RunOptions(cwd=work_b))
+    assert refused.mode == "MIXED" and refused.exit_code == 5 and refused.llm_calls == 0
+    assert "not approved" in refused.decision["reason"] and list(work_b.iterdir()) == []
+    from llmos_tui.learning.trust import approve_trace
+
+    approve_trace(kernel_b.store, trace.id, by="reviewer")
     result = kernel_b.execute("Create a file named hello.txt", options=RunOptions(cwd=work_b))
     assert result.mode == "CRYSTALLIZED" and result.success and result.llm_calls == 0, result.error
 

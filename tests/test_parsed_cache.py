@@ -76,6 +76,11 @@ def test_a_trace_edited_by_hand_is_read_from_its_file(tmp_path: Path) -> None:
     follow(ws.root, tmp_path / "a", tmp_path)                      # the cache now holds the trace
     path = ws.root / "volumes" / "users" / "local" / "traces" / f"{trace.id}.md"
     path.write_text(path.read_text().replace("Hello!\\n", "Edited!\\n"))
+    # Edited content is untrusted until approved (learning/trust.py); approving it here parses it
+    # in this process only, so the replay below still has to read the file.
+    from llmos_tui.learning.trust import approve_trace
+
+    approve_trace(TraceStore(ws), trace.id, by="local")
     result, used_yaml = follow(ws.root, tmp_path / "b", tmp_path)
     assert result["mode"] == "FOLLOWER" and used_yaml
     assert (tmp_path / "b" / "hello.txt").read_text() == "Edited!\n"

@@ -98,6 +98,9 @@ def import_cmd(
                f"{len(report.tools_unchanged)} already present, {len(report.tools_skipped)} skipped")
     for old, new in report.renamed.items():
         typer.echo(f"  {old} -> {new}")
+    if report.imported or report.renamed:
+        err("llmos: imported traces are untrusted: they guide MIXED runs but are not replayed, crystallized or "
+            "run as tools until you review and approve them (`llmos traces approve ID`)")
 
 
 bundle_app = typer.Typer(help="Export and import portable trace bundles.", no_args_is_help=True)

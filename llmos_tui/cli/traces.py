@@ -1,7 +1,11 @@
-"""`llmos traces ...`: list, show, search, remove and reindex stored traces.
+"""`llmos traces ...`: list, show, search, approve, remove and reindex stored traces.
 
-The logic lives in ``llmos_tui.learning`` (store, index, matcher); this module parses, calls,
+The logic lives in ``llmos_tui.learning`` (store, index, matcher, trust); this module parses, calls,
 prints. stdout carries results (JSON with ``--json``); warnings go to stderr.
+
+``approve ID`` shows the exact calls a replay of the trace would run and, once confirmed (a prompt
+on a terminal, or ``--yes``), records who approved which content hash (``learning/trust.py``).
+Without ``--yes`` and without a terminal to ask on it prints the calls and exits 1.
 """
 
 from __future__ import annotations
@@ -51,8 +55,12 @@ def list_traces(
     user: Optional[str] = typer.Option(None, "--user", help="Only the traces of this user's volume."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
-    """List traces (newest first): id, uses, success rate, cost, mode, volume, goal."""
+    """List traces (newest first): id, uses, success rate, cost, mode, trust, volume, goal.
+
+    TRUST is own (recorded here), approved, or shared!/imported! (untrusted: not replayed until
+    `llmos traces approve ID`)."""
     from ..errors import LLMOSError
+    from ..learning.trust import UNTRUSTED, levels_of
     from ..workspace import safe_id
 
     _cfg, store = _open(workspace)
@@ -60,21 +68,28 @@ def list_traces(
         volumes = [f"users/{safe_id(user, 'user')}"] if user else None
         entries = store.index.entries(volumes)
         skipped = store.index.skipped()
+        trust = levels_of(store, entries)
     except LLMOSError as exc:
         fail(exc)
     entries.sort(key=lambda e: (e.last_used or e.created_at, e.id), reverse=True)
     if as_json:
-        print_json({"traces": [e.to_dict() for e in entries],
+        print_json({"traces": [dict(e.to_dict(), trust=trust[e.id][0], origin=trust[e.id][1]) for e in entries],
                     "skipped": [{"path": p, "reason": r} for p, r in sorted(skipped.items())]})
         return
     if not entries:
         typer.echo("No traces yet." if not user else f"No traces in volumes/users/{user}.")
     else:
-        typer.echo(f"{'ID':<16} {'USES':>5} {'OK%':>5} {'COST $':>8} {'MODE':<12} {'VOLUME':<18} GOAL")
+        typer.echo(f"{'ID':<16} {'USES':>5} {'OK%':>5} {'COST $':>8} {'MODE':<12} {'TRUST':<9} {'VOLUME':<18} GOAL")
         for e in entries:
             rate = f"{e.success_rate * 100:.0f}" if e.success_count + e.failure_count else "-"
-            typer.echo(f"{e.id:<16} {e.usage_count:>5} {rate:>5} {e.cost_usd:>8.4f} {e.mode:<12} "
+            level, origin = trust[e.id]
+            label = f"{origin}!" if level == UNTRUSTED else level
+            typer.echo(f"{e.id:<16} {e.usage_count:>5} {rate:>5} {e.cost_usd:>8.4f} {e.mode:<12} {label:<9} "
                        f"{_short(e.volume, 18):<18} {_short(e.goal, 60)}")
+        untrusted = sum(1 for level, _o in trust.values() if level == UNTRUSTED)
+        if untrusted:
+            err(f"llmos: {untrusted} trace(s) marked ! are shared or imported and not approved: they guide "
+                "MIXED runs but are not replayed until `llmos traces approve ID`")
     if skipped:
         err(f"llmos: {len(skipped)} malformed trace file(s) skipped (`llmos traces reindex` lists them)")
 
@@ -106,13 +121,20 @@ def search_traces(
     from ..errors import LLMOSError
     from ..learning.matcher import Matcher
     from ..learning.modes import select_mode
+    from ..learning.trust import levels_of, replay_refusal
 
     cfg, store = _open(workspace)
     try:
         matcher = Matcher(config=cfg.learning, state_dir=store.workspace.state_dir)
-        matcher.refresh(store.index.entries(), store.index.version)
+        matcher.refresh(store.trust.effective_entries(store.index.entries()), store.index.version)
         decision = select_mode(goal, matcher, cfg)
         candidates = matcher.candidates(goal, limit or cfg.learning.candidates)
+        trust = levels_of(store, [c.entry for c in candidates if getattr(c, "entry", None) is not None])
+        if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
+            refusal = replay_refusal(store, store.get(decision.trace_id))
+            if refusal is not None:   # what the kernel would do (learning/trust.gate_replay)
+                decision.mode = "MIXED" if cfg.execution.enable_mixed else "LEARNER"
+                decision.reason = f"{refusal}; {decision.reason}"
     except LLMOSError as exc:
         fail(exc)
     rows = []
@@ -122,6 +144,7 @@ def search_traces(
         row["volume"] = getattr(entry, "volume", None)
         row["path"] = getattr(entry, "path", None)
         row["passed"] = cand.passed
+        row["trust"], row["origin"] = trust.get(cand.trace_id, ("untrusted", "unknown"))
         rows.append(row)
     if as_json:
         print_json({"goal": goal, "decision": decision.to_dict(), "candidates": rows})
@@ -132,12 +155,74 @@ def search_traces(
         return
     for rank, cand in enumerate(candidates, start=1):
         verdict = "all gates passed" if cand.passed else f"{len(cand.failed_gates)} gate(s) failed"
-        typer.echo(f"\n{rank}. {cand.confidence:.3f}  {cand.trace_id}  {_short(cand.goal, 70)}  ({verdict})")
+        level, origin = trust.get(cand.trace_id, ("untrusted", "unknown"))
+        mark = "" if level != "untrusted" else f", {origin} and not approved"
+        typer.echo(f"\n{rank}. {cand.confidence:.3f}  {cand.trace_id}  {_short(cand.goal, 70)}  ({verdict}{mark})")
         for gate in cand.gates:
             mark = "ok  " if gate.passed else "FAIL"
             typer.echo(f"     {mark} {gate.name:<13} {gate.reason}")
         if cand.slot_bindings:
             typer.echo("     slots: " + ", ".join(f"{k} -> {v!r}" for k, v in cand.slot_bindings.items()))
+
+
+@traces_app.command("approve")
+def approve(
+    trace_id: str = typer.Argument(..., metavar="ID", help="Trace id (see `llmos traces list`)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Approve without asking (after printing the calls)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (needs --yes to approve)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Show the exact calls a shared or imported trace would run and approve this content for replay.
+
+    The approval records who approved which content sha256; a changed file needs a new approval.
+    Without --yes it asks on the terminal; with no terminal it prints the calls and exits 1."""
+    import sys
+
+    from ..errors import LLMOSError
+    from ..learning.trust import OWN, approve_trace, calls_preview, close_request, content_hash
+
+    cfg, store = _open(workspace)
+    try:
+        trace = store.get(trace_id)
+        entry = store.entry(trace_id)
+        sha = content_hash(trace)
+        level = store.trust.level(trace, sha)
+    except LLMOSError as exc:
+        fail(exc)
+    preview = calls_preview(trace, volume=entry.volume, path=entry.path, sha=sha)
+    if level != "untrusted":
+        record = store.trust.approval(sha) or {}
+        how = "this workspace's own content" if level == OWN else \
+            f"approved by {record.get('approved_by')} at {record.get('at')}"
+        if as_json:
+            print_json({"id": trace_id, "sha256": sha, "trust": level, "approved": True, "already": True,
+                        "approval": record or None})
+        else:
+            typer.echo(f"{trace_id} is trusted already ({how}); nothing to approve.")
+        return
+    if not as_json:
+        typer.echo(preview, nl=False)
+    if not yes:
+        if as_json or not sys.stdin.isatty():
+            if as_json:
+                print_json({"id": trace_id, "sha256": sha, "trust": level, "approved": False, "calls": preview})
+            err(f"llmos: not approved: nothing was asked (no terminal); run `llmos traces approve {trace_id} --yes` "
+                "to approve exactly this content")
+            raise typer.Exit(1)
+        if not typer.confirm(f"Approve exactly this content (sha256 {sha[:16]}…) for replay here?", default=False):
+            err("llmos: not approved")
+            raise typer.Exit(1)
+    try:
+        record = approve_trace(store, trace_id, by=cfg.user, expect_sha=sha)
+    except LLMOSError as exc:
+        fail(exc)
+    close_request(store.workspace, cfg, store, sha, by=cfg.user)
+    if as_json:
+        print_json({"id": trace_id, "sha256": sha, "trust": "approved", "approved": True,
+                    "already": bool(record.get("already")), "approval": record})
+        return
+    typer.echo(f"approved {trace_id} (sha256 {sha[:16]}…) by {record.get('approved_by')}: llmos may now replay "
+               "and crystallize it here; a changed file needs a new approval")
 
 
 @traces_app.command("rm")

@@ -41,6 +41,11 @@ An id that already exists with the same content is left as it is; with different
 default is to skip it and say so (``on_conflict="skip"``); ``"rename"`` imports it under a new
 id (its tool is then not imported); ``"fail"`` refuses the whole import. Nothing is ever
 overwritten.
+
+Imported content is not trusted (``learning/trust.py``): its traces are listed, searchable and
+usable as MIXED examples, but are not replayed, crystallized or run as tools until the user
+approves them (``llmos traces approve ID``); the usage and success counts inside the files never
+count toward replay confidence or crystallization here.
 """
 
 from __future__ import annotations
@@ -681,7 +686,7 @@ def import_bundle(workspace: Any, store: Any, source: str | os.PathLike[str], *,
         elif trace.crystallized_tool and trace.crystallized_tool not in present_tools \
                 and not (folder / f"{trace.crystallized_tool}.json").exists():
             trace.crystallized_tool = None    # never point at a tool this workspace does not have
-        store.save(trace, volume=volume)
+        store.save(trace, volume=volume, own=False)   # imported: untrusted until approved (learning/trust.py)
         if action == "new":
             report.imported.append(trace.id)
     events = getattr(store, "events", None)

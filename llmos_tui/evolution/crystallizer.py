@@ -35,6 +35,12 @@ Demotion (:meth:`Crystallizer.demote`): after a crystallized run fails, the mani
 ``demoted`` (with the reason and the trace's usage count), the trace's ``crystallized_tool`` is
 cleared if it still names this tool, and ``TOOL_DEMOTED`` is recorded.
 
+Trust (``learning/trust.py``): only trusted traces (own content, or approved) are crystallized,
+since verification runs their calls. ``eligibility`` refuses an untrusted trace (and remembers it
+in ``untrusted`` when it would otherwise have qualified, so a cron can leave an approval request
+instead); ``crystallize`` raises for one. The thresholds use the counts recorded here
+(``TrustStore.local_view``): the counts inside a shared or imported file never count.
+
 Events: ``TOOL_CRYSTALLIZED``, ``TOOL_REJECTED``, ``TOOL_DEMOTED`` (and ``TOOL_REFUSED`` from the
 loader when a module was tampered with).
 """
@@ -122,6 +128,7 @@ class Crystallizer:
             events = EventLog(workspace.events_file)
         self.events = events
         self.last_reason = ""          # why the last maybe_crystallize did not activate a tool
+        self.untrusted: dict[str, Trace] = {}   # untrusted traces that would otherwise have qualified
 
     # ---- eligibility ----------------------------------------------------------------------------------
     def attempts(self, trace_id: str) -> list[CrystallizedTool]:
@@ -134,8 +141,30 @@ class Crystallizer:
             volumes = None
         return sorted(list_tools(self.workspace, volumes, source_trace=trace_id), key=lambda t: t.version)
 
+    def _trusted_view(self, trace: Trace) -> tuple[Trace | None, str | None]:
+        """(the trace with the counts recorded here, None) when it is trusted, else (None, why not)."""
+        from ..learning.trust import replay_refusal
+
+        try:
+            volume = self.store.entry(trace.id).volume
+            refusal = replay_refusal(self.store, trace)
+        except LLMOSError as exc:
+            return None, f"its trust cannot be checked: {exc.message}"
+        if refusal is not None:
+            return None, refusal
+        return self.store.trust.local_view(trace, volume), None
+
     def eligibility(self, trace: Trace) -> str | None:
-        """Why ``trace`` may not be crystallized now (None when it may)."""
+        """Why ``trace`` may not be crystallized now (None when it may): untrusted content never is,
+        and the thresholds count only the uses recorded here."""
+        view, refusal = self._trusted_view(trace)
+        if view is None:
+            if self._eligibility(trace) is None:
+                self.untrusted[trace.id] = trace
+            return refusal
+        return self._eligibility(view)
+
+    def _eligibility(self, trace: Trace) -> str | None:
         learning = self.config.learning
         if trace.usage_count < learning.crystallization_min_uses:
             return f"used {trace.usage_count} time(s); crystallization needs {learning.crystallization_min_uses}"
@@ -219,9 +248,12 @@ class Crystallizer:
         from the trace with its secrets redacted (a trace stored before redaction existed may
         hold some): the tool never holds what the trace file no longer does.
         """
+        view, refusal = self._trusted_view(trace)
+        if view is None:
+            raise CrystallizationError(f"trace {trace.id} is not crystallized: {refusal}")
         from ..learning.traces import redact_trace
 
-        trace = redact_trace(trace)
+        trace = redact_trace(view)
         problem = structural_problem(trace)
         if problem:
             raise CrystallizationError(f"trace {trace.id} cannot be crystallized: {problem}")
@@ -322,7 +354,8 @@ class Crystallizer:
             tool = self._find(tool)
         usage = None
         with contextlib.suppress(LLMOSError, OSError):
-            usage = self.store.get(tool.source_trace).usage_count
+            source = self.store.get(tool.source_trace)
+            usage = self.store.trust.local_view(source, self.store.entry(source.id).volume).usage_count
         why = reason or "a crystallized run failed"
         try:
             demoted = self._set_status(tool, "demoted", why,

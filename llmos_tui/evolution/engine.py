@@ -308,6 +308,9 @@ def apply_merge(hub: Any, payload: dict[str, Any]) -> str:
         raise UsageError("merge must be a list of trace ids")
     from ..volumes.volume import volume_lock
 
+    from ..learning.trust import TrustStore
+
+    trust = TrustStore(hub.workspace)
     with volume_lock(volume.root):
         keep = parse_trace(volume.read_artifact("traces", keep_id))
         merged = []
@@ -323,9 +326,13 @@ def apply_merge(hub: Any, payload: dict[str, Any]) -> str:
                                  "nothing was merged")
             if other.crystallized_tool:
                 continue   # its tool names it as source: never archived by a merge
-            keep.usage_count += other.usage_count
-            keep.success_count += other.success_count
-            keep.failure_count += other.failure_count
+            # Only counts recorded here move over (learning/trust.py): a shared or imported duplicate
+            # brings its local runs, never the counts written in its file.
+            local = trust.local_counts(other, volume.scope)
+            uses, ok, bad = (other.usage_count, other.success_count, other.failure_count) if local is None else local
+            keep.usage_count += uses
+            keep.success_count += ok
+            keep.failure_count += bad
             if (other.last_used or "") > (keep.last_used or ""):
                 keep.last_used = other.last_used
             merged.append(other)

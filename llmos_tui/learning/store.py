@@ -6,6 +6,12 @@ Secrets are redacted first (``traces.redact_trace``): no file, index entry or ca
 Read-modify-write updates of one trace (``record_outcome``) also hold a per-trace lock (one of
 64 striped sidecar locks under ``state/locks/``), so two processes counting outcomes of the
 same trace at once lose neither update.
+
+Trust (``trust.py``): ``save`` into a ``users/`` volume records the content as this workspace's
+own (``own=False`` for content from elsewhere, e.g. a bundle import); ``update`` keeps the level
+of the content it replaces; ``record_outcome`` also counts the run in the local ledger for content
+whose file counts were not all recorded here. Failing to write the trust store never fails a
+save: the content then simply stays untrusted.
 """
 
 from __future__ import annotations
@@ -50,6 +56,22 @@ class TraceStore:
         self.events = events
         self.index = index if index is not None else TraceIndex(workspace, events=events)
         self._parsed: Any = None
+        self._trust: Any = None
+
+    @property
+    def trust(self):
+        """The workspace's trust store (``trust.py``): own content, approvals, local run counts."""
+        if self._trust is None:
+            from .trust import TrustStore
+
+            self._trust = TrustStore(self.workspace)
+        return self._trust
+
+    def _trust_write(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except (LLMOSError, OSError) as exc:
+            self.events.record("TRUST_WRITE_FAILED", what=what, error=str(getattr(exc, "message", exc))[:300])
 
     @property
     def parsed(self):
@@ -92,10 +114,19 @@ class TraceStore:
             lock.__exit__(None, None, None)
 
     # ---- writing ---------------------------------------------------------------------------
-    def save(self, trace: Trace, *, volume: str) -> Path:
-        """Write ``volumes/<volume>/traces/<id>.md`` atomically and index it."""
+    def save(self, trace: Trace, *, volume: str, own: bool | None = None) -> Path:
+        """Write ``volumes/<volume>/traces/<id>.md`` atomically and index it.
+
+        ``own`` (default: the volume is a ``users/`` one) records the content as written here;
+        pass ``own=False`` for content from elsewhere (it stays untrusted until approved)."""
+        mine = check_volume(volume).startswith("users/") if own is None else bool(own)
+        if not mine:
+            self.trust.data()   # a workspace from before trust levels adopts its own traces first
         with self._trace_lock(trace.id):
-            return self._save_locked(trace, volume)
+            path = self._save_locked(trace, volume)
+        if mine:
+            self._trust_write("own", self.trust.record_own, trace)
+        return path
 
     def _save_locked(self, trace: Trace, volume: str, *, cache: bool = False) -> Path:
         """``cache``: remember the parsed form of the text written (only for a trace that was
@@ -140,12 +171,21 @@ class TraceStore:
                 trace.failure_count += 1
             trace.last_used = now_iso(when)
             self._save_locked(trace, entry.volume, cache=True)
-            return trace
+        self._trust_write("runs", self.trust.count_run, trace, success, entry.volume)
+        return trace
 
     def update(self, trace: Trace) -> Path:
-        """Rewrite an existing trace in the volume it lives in."""
+        """Rewrite an existing trace in the volume it lives in (its content keeps its trust level)."""
         with self._trace_lock(trace.id):
-            return self._save_locked(trace, self.entry(trace.id).volume)
+            entry = self.entry(trace.id)
+            try:
+                old: Trace | None = self._read(self.root / entry.path)
+            except LLMOSError:
+                old = None
+            path = self._save_locked(trace, entry.volume)
+        if old is not None:
+            self._trust_write("update", self.trust.carry_over, old, trace)
+        return path
 
     def delete(self, trace_id: str) -> Path:
         with self._trace_lock(trace_id):

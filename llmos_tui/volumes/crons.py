@@ -5,6 +5,10 @@ One cycle (``run_cycle``) runs a list of tasks under the cron's identity (``acl.
 writes only its user volume and reads its team's; a TeamCron writes its team volume and reads
 its members' and the system's; the SystemCron writes all):
 
+No cron ever executes untrusted content (``learning/trust.py``): a shared or imported trace that is
+not approved is not crystallized (the verification would run its calls); the cycle skips it, says so
+in ``problems`` and leaves one ``trust.approve`` inbox item per content hash showing its calls.
+
 UserCron (``crons.user_interval_minutes``, 30 by default)
     analyse the user's traces through the EvolutionEngine (``evolution/engine.py``): usage and
     failure patterns become ``insights/``, crystallization candidates and recurring failures
@@ -396,6 +400,7 @@ class Cron:
         for finding in review.findings:
             self._write_finding(volume, finding, report)
         crystallizer = self.engine().crystallizer
+        self._untrusted(scope, crystallizer, report)
         for trace in review.eligible:
             tool = crystallizer.maybe_crystallize(trace.id)
             if tool is not None:
@@ -405,6 +410,25 @@ class Cron:
                                         "reason": f"not crystallized: {crystallizer.last_reason}"})
         self._submit(review.proposals, report)
         return review
+
+    def _untrusted(self, scope: str, crystallizer: Any, report: CycleReport) -> None:
+        """Crons never execute untrusted content (crystallization verification runs the calls): a trace
+        that would have been crystallized but is shared or imported and not approved is skipped, and
+        one inbox item per content hash asks the user to approve it (``learning/trust.py``)."""
+        from ..learning.trust import request_approval
+
+        pending, crystallizer.untrusted = dict(crystallizer.untrusted), {}
+        for trace in pending.values():
+            path = f"volumes/{scope}/traces/{trace.id}.md"
+            try:
+                entry = self.store.entry(trace.id)
+                path = entry.path
+                request_approval(self.workspace, self.config, self.store, trace, entry, source=self.cron_id,
+                                 reason=f"{self.cron_id} would crystallize it (its verification runs these calls)")
+            except (LLMOSError, OSError) as exc:
+                report.problems.append({"path": path, "reason": f"approval request failed: {getattr(exc, 'message', exc)}"})
+            report.problems.append({"path": path, "reason": "not crystallized: untrusted (shared or imported, not "
+                                                            f"approved); approve it with `llmos traces approve {trace.id}`"})
 
     def _submit(self, proposals: list[Any], report: CycleReport) -> None:
         for sub in self.engine().submit(proposals, source=self.cron_id):

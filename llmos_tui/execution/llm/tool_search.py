@@ -284,8 +284,11 @@ class ToolRegistry:
                                          input_schema=builtin_schema(name), source="builtin", runner=runner,
                                          keywords=BUILTIN_KEYWORDS.get(name, "")))
 
-    def add_crystallized(self, workspace: Any, volumes: Iterable[str]) -> list[str]:
-        """The active crystallized tools of ``volumes`` (first volume wins a name). Returns problems."""
+    def add_crystallized(self, workspace: Any, volumes: Iterable[str], *,
+                         allow: Callable[[Any], bool] | None = None) -> list[str]:
+        """The active crystallized tools of ``volumes`` (first volume wins a name) that ``allow`` accepts
+        (the kernel passes its trust check: a shared or imported tool is offered only once approved).
+        Returns problems."""
         from ..replay.crystallized import ToolError, list_tools
 
         problems: list[str] = []
@@ -302,19 +305,24 @@ class ToolRegistry:
             for tool in newest.values():
                 if tool.name in self._tools:
                     continue
+                if allow is not None and not allow(tool):
+                    problems.append(f"tool {tool.id} in volumes/{volume} is not trusted here (not offered)")
+                    continue
                 try:
-                    self.register(crystallized_entry(workspace, tool))
+                    self.register(crystallized_entry(workspace, tool, allow=allow))
                 except ToolRegistryError as exc:
                     problems.append(str(exc))
         return problems
 
     @classmethod
     def for_workspace(cls, workspace: Any, volumes: Iterable[str], *,
-                      plugins: Iterable[RegisteredTool] = ()) -> "ToolRegistry":
-        """Built-ins, the crystallized tools of ``volumes`` (in that order of precedence), plugins."""
+                      plugins: Iterable[RegisteredTool] = (),
+                      allow: Callable[[Any], bool] | None = None) -> "ToolRegistry":
+        """Built-ins, the crystallized tools of ``volumes`` (in that order of precedence) that ``allow``
+        accepts, plugins."""
         registry = cls()
         registry.add_builtins()
-        registry.add_crystallized(workspace, list(volumes))
+        registry.add_crystallized(workspace, list(volumes), allow=allow)
         for plugin in plugins:
             registry.register(plugin)
         return registry
@@ -457,8 +465,9 @@ def _builtin_runner(name: str) -> Runner:
     return run
 
 
-def crystallized_entry(workspace: Any, tool: Any) -> RegisteredTool:
-    """A registry entry for an active crystallized tool (its module is loaded and checked on use)."""
+def crystallized_entry(workspace: Any, tool: Any, *, allow: Callable[[Any], bool] | None = None) -> RegisteredTool:
+    """A registry entry for an active crystallized tool (its module is loaded and checked on use, and
+    ``allow``, the kernel's trust check, is asked again about the module actually loaded)."""
     slots = dict(tool.slots)
     props = {key: {"type": "string", "description": f"default: {value!r}"} for key, value in sorted(slots.items())}
     schema = {"type": "object", "properties": props, "additionalProperties": False}
@@ -475,6 +484,9 @@ def crystallized_entry(workspace: Any, tool: Any) -> RegisteredTool:
             loaded = load_tool(workspace, ident, volumes=[volume])
         except ToolError as exc:
             return ToolResult(f"tool {ident} cannot run: {exc}", is_error=True)
+        if allow is not None and not allow(loaded):
+            return ToolResult(f"tool {ident} cannot run: it is not trusted here (changed since it was offered?)",
+                              is_error=True)
         outcome = run_tool(loaded, cwd=executor.cwd, executor=executor, slot_values=dict(tool_input))
         text = outcome.describe() or outcome.reason or ("done" if outcome.success else "failed")
         return ToolResult(text, is_error=not outcome.success)
