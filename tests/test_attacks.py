@@ -145,7 +145,7 @@ def twin_turn(calls: list[tuple[str, dict]]) -> Any:
 
         def name(n: str) -> str:
             twin = f"mcp__llmos__{n}"
-            return n if n in offered or (twin not in offered and f'"{twin}' not in text and twin not in text) else twin
+            return twin if n not in offered and twin in text else n
 
         return tool_turn([(name(n), i) for n, i in calls])
 
