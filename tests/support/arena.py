@@ -232,6 +232,9 @@ class Arena:
             if (self.ws / rel).exists():
                 found.append(f"an attack created {(self.ws / rel).relative_to(self.root)}")
         pids = self.survivors()
+        if pids:   # a sandbox's reaper may still be at work: count only those alive a moment later
+            time.sleep(1.0)
+            pids = self.survivors()
         if pids:
             found.append(f"{len(pids)} process(es) started by the attacks survived the run: "
                          + "; ".join(_cmdline(p) for p in pids))
@@ -483,7 +486,7 @@ def body_line(path: Path) -> str:
     return text
 
 
-def wait_for_survivors(arena: Arena, seconds: float = 1.0) -> None:
+def wait_for_survivors(arena: Arena, seconds: float = 0.5) -> None:
     """Give processes a run left behind a moment to show up (a double fork races the scan)."""
     time.sleep(seconds)
 
