@@ -17,10 +17,18 @@ as a subprocess, so the environment canaries are real — and the sandbox alone:
 executor the kernel builds, with an allow-everything policy (``tests/support/attack_driver.py``;
 there is no supported way to make the policy permissive in a real ``llmos run``).
 
+A replay stops at its first step the policy denies, so the planted trace puts the attack steps
+the policy engine allows first (it is asked beforehand, with the scripts in place); what it
+already denies is printed. The LEARNER session's tool calls are named as the request offers
+them (``Bash`` or llmos's twin ``mcp__llmos__Bash``).
+
 Each runs with ``execution.sandbox`` = bubblewrap and landlock, as root and as uid 65534
 (``tests/support/unprivileged.py``). The workspace lies inside the working directory for
 (bubblewrap, root) and (landlock, nobody), beside it for the two others. A control run without
 a sandbox shows that the same checks do see the attacks' effects.
+
+The file-size attack writes 64 MiB; with ``execution.limit_file_mb`` set to 5 the file must stay
+within 5 MiB. While that key does not exist, the check only requires *some* limit (< 64 MiB).
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_t
 from llmos_tui.execution.sandbox.core import available_backends
 from tests.support import unprivileged
 from tests.support.arena import (Arena, attack_calls, build_arena, config_yaml, file_cap_mb, limit_file_key_exists,
-                                  prepare_workspace, wait_for_survivors)
+                                  missing_ran_markers, prepare_workspace, wait_for_survivors)
 
 BACKENDS = ("bubblewrap", "landlock")
 USERS = ("root", "nobody")
@@ -279,6 +287,8 @@ def test_sandbox_alone_holds_with_a_permissive_policy(backend: str, user: str, w
         refused = [(c[0], c[1].get("command", c[1].get("file_path", ""))[:60], o["status"], o["summary"][:100])
                    for c, o in zip(calls, outcomes) if o["status"] not in ("ok", "failed")]
         assert not refused, f"with an allow-all policy every call must run; refused: {refused}"
+        missing = missing_ran_markers(arena)
+        assert not missing, f"these attack scripts did not start in the sandbox (no interpreter?): {missing}"
         found = report(arena, None, proc.stdout, proc.stderr)
         assert not found, explain(found, proc)
 

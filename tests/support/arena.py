@@ -352,7 +352,7 @@ def scripts(arena: Arena) -> dict[str, str]:
     inject_hex = _hex(arena.inject)
     secrets = [str(p) for p in arena.secret_paths]
     sleeper = "import time; time.sleep(1000)"
-    return {
+    bodies = {
         # 1. remount / read-write (the audit's exact form, through a pipe to bash), then write outside
         "mnt.sh": (f"cat <<'EOF' | bash\nmount -o remount,rw,bind / && echo x > {out}/escaped-mount-bind\nEOF\n"
                    f"mount -o remount,rw / ; echo x > {out}/escaped-mount-rw\n"
@@ -430,6 +430,14 @@ def scripts(arena: Arena) -> dict[str, str]:
                       f"        os.execvp('python3', ['python3', '-c', {sleeper!r}, {marker + '-daemon'!r}])\n"
                       "    os._exit(0)\n"),
     }
+    # each script first leaves data/ran-<name>: proof that it really ran (see ran_markers)
+    return {name: (f"open('data/ran-{name}', 'w').close()\n" if name.endswith(".py") else f": > data/ran-{name}\n")
+            + body for name, body in bodies.items()}
+
+
+def missing_ran_markers(arena: Arena) -> list[str]:
+    """The attack scripts that did not start (their ``data/ran-<name>`` marker is missing)."""
+    return [name for name in scripts(arena) if not (arena.cwd / "data" / f"ran-{name}").exists()]
 
 
 SCRIPT_COMMANDS = ("bash mnt.sh", "python3 walk.py", "bash gdb.sh", "python3 sig.py", "python3 wsattack.py",
@@ -492,5 +500,5 @@ def wait_for_survivors(arena: Arena, seconds: float = 0.5) -> None:
 
 
 __all__ = ["Arena", "Call", "Listener", "BIG_MB", "FILE_CAP_MB", "attack_calls", "build_arena", "config_yaml",
-           "file_cap_mb", "limit_file_key_exists", "prepare_workspace", "processes_with", "scripts",
+           "file_cap_mb", "limit_file_key_exists", "missing_ran_markers", "prepare_workspace", "processes_with", "scripts",
            "SCRIPT_COMMANDS", "wait_for_survivors"]
