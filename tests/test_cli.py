@@ -88,18 +88,28 @@ def test_bad_config_exits_2_naming_key_or_line(tmp_path: Path, yaml_text: str, n
         assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root + setpriv to drop privileges")
-def test_unwritable_workspace_is_a_clear_error(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    tmp_path.chmod(0o755)
-    env = dict(os.environ, HOME=str(tmp_path))
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-                           "llmos_tui", "init", str(locked / "ws")], capture_output=True, text=True, env=env,
-                          timeout=60, cwd="/")
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_unwritable_workspace_is_a_clear_error() -> None:
+    """As uid 65534 (through tests/support/unprivileged.py, which works even when this checkout
+    and its venv's interpreter are readable by root only), in a folder that user may enter."""
+    from tests.support import unprivileged
+
+    reason = unprivileged.unavailable()
+    if reason:
+        pytest.skip(reason)
+    base = unprivileged.world_dir()
+    try:
+        locked = base / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        env = unprivileged.env(dict(os.environ), HOME=str(base))
+        proc = subprocess.run(unprivileged.command(["-m", "llmos_tui", "init", str(locked / "ws")]),
+                              capture_output=True, text=True, env=env, timeout=60, cwd="/")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     assert proc.returncode == ExitCode.USAGE, proc.stderr
     assert "not writable" in proc.stderr and "Traceback" not in proc.stderr
+    assert str(locked / "ws") in proc.stderr
 
 
 def test_init_creates_and_config_show_reads(tmp_path: Path) -> None:
