@@ -260,11 +260,20 @@ def check_input(name: str, tool_input: Any) -> str | None:
 
 
 def resolve_path(raw: str, cwd: Path) -> Path:
-    """Absolute path of ``raw`` (relative paths are taken from ``cwd``), symlinks resolved."""
+    """Absolute path of ``raw`` (relative paths are taken from ``cwd``), symlinks resolved.
+
+    ``os.path.realpath`` raises (EINVAL) when a symlink on the path is replaced by a folder
+    while it reads it; that is retried a few times, then the OSError propagates."""
     path = Path(raw)
     if not path.is_absolute():
         path = cwd / path
-    return Path(os.path.realpath(path))
+    for attempt in range(4):
+        try:
+            return Path(os.path.realpath(path))
+        except OSError:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -461,7 +470,12 @@ class ToolExecutor:
         if verdict.decision != "allow":
             return _refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
         if name in WRITE_TOOLS:
-            for key, path in input_paths(name, tool_input, self.cwd):
+            try:
+                paths = input_paths(name, tool_input, self.cwd)
+            except OSError as exc:   # the path kept changing while it was resolved
+                return _refusal(STATUS_DENIED, f"{name}: its path could not be resolved ({exc}); it may be "
+                                               "changing under us", rule="executor.confine")
+            for key, path in paths:
                 if not any(inside(path, root) for root in self.write_roots):
                     return _refusal(STATUS_DENIED, f"{name}.{key} {path} is outside the working directory "
                                                    f"{self.cwd}", rule="executor.confine")
@@ -511,7 +525,10 @@ class ToolExecutor:
     def _place(self, raw: str) -> _Place:
         """Which root ``raw`` is under, by lexical normalization (never by resolving it: the
         kernel resolves it beneath the root, in the call that uses it)."""
-        shown = self._path(raw)
+        try:
+            shown = self._path(raw)
+        except OSError:          # a path changing under us: messages name it as spelled
+            shown = Path(os.path.normpath(os.path.join(self.cwd, raw)))
         for real, aliases in self._roots:
             rel = fs.relative_path(raw, real, cwd=self.cwd, aliases=aliases)
             if rel is not None:

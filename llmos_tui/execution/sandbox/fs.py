@@ -34,9 +34,10 @@ Contract:
   the root, symlinked directories are never descended by a recursive walk, and a symlinked file
   is only reported when its target is beneath the root. Nothing outside the root is read or
   listed through a symlink.
-* ``open_no_symlinks(path, flags)``: for a path the caller already resolved with ``realpath``
-  (outside any root): opened with ``RESOLVE_NO_SYMLINKS`` (openat2), else ``O_NOFOLLOW``, so a
-  symlink swapped in after the resolution fails instead of being followed.
+* ``open_no_symlinks(path, flags)``: for an absolute path the caller already resolved with
+  ``realpath`` (outside any root): opened with ``RESOLVE_NO_SYMLINKS`` (openat2; the walker
+  refuses every symlink likewise), so a symlink swapped in after the resolution fails instead of
+  being followed.
 
 Every fd we open is close-on-exec. Errors are ``OSError``s with the path; :class:`BeneathError`
 (and its :class:`EscapeError`) say in words why (``str(exc)`` is ``"<path>: <reason>"``).
@@ -303,6 +304,10 @@ def fd_path(fd: int) -> str | None:
 
 # ---- open ------------------------------------------------------------------------------------
 
+_NO_SYMLINKS_REASON = ("goes through a symbolic link, which a path resolved before cannot contain: "
+                       "it changed since it was checked")
+
+
 def _openat2(dirfd: int, path: str, flags: int, mode: int, resolve: int, label: str) -> int:
     assert _call is not None
     creates = flags & os.O_CREAT or (_O_TMPFILE and flags & _O_TMPFILE == _O_TMPFILE)  # O_TMPFILE has O_DIRECTORY's bit
@@ -318,8 +323,7 @@ def _openat2(dirfd: int, path: str, flags: int, mode: int, resolve: int, label: 
         if code == errno.EXDEV and resolve & RESOLVE_BENEATH:
             raise EscapeError(code, path, _escape_reason(path, label))
         if code == errno.ELOOP and resolve & RESOLVE_NO_SYMLINKS:
-            raise EscapeError(code, path, "goes through a symbolic link (a path resolved before must not "
-                                          "contain one now: it changed since it was checked)")
+            raise EscapeError(code, path, _NO_SYMLINKS_REASON)
         if code == errno.ELOOP and not flags & os.O_NOFOLLOW:
             raise BeneathError(code, path, "goes through too many symbolic links, or through a /proc magic link")
         raise OSError(code, os.strerror(code), path)
@@ -340,21 +344,32 @@ def _readlink_target(name: str, dirfd: int, relpath: str, label: str) -> list[st
     return [p for p in target.split("/") if p not in ("", ".")]
 
 
-def _walk_open(root_fd: int, relpath: str, flags: int, mode: int, label: str) -> int:
-    """openat2(RESOLVE_BENEATH) by hand: one component at a time, symlinks read and resolved by us."""
+def _walk_open(root_fd: int, relpath: str, flags: int, mode: int, label: str, *, no_symlinks: bool = False) -> int:
+    """openat2(RESOLVE_BENEATH) by hand: one component at a time, symlinks read and resolved by us
+    (``no_symlinks``: any symlink met is refused, as RESOLVE_NO_SYMLINKS does)."""
     try:
-        return _walk_open_inner(root_fd, relpath, flags, mode, label)
+        return _walk_open_inner(root_fd, relpath, flags, mode, label, no_symlinks)
     except BeneathError:
         raise
     except OSError as exc:   # name the path asked for, as openat2's errors do, not the component
         raise OSError(exc.errno, exc.strerror, relpath) from None
 
 
-def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: str) -> int:
+def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: str, no_symlinks: bool) -> int:
     queue = deque(_parts(relpath, label))
     stack: list[int] = []          # fds of the directories entered, root excluded
-    hops = 0
+    hops = retries = 0
     follow_final = not flags & os.O_NOFOLLOW
+
+    def changed(name: str) -> None:
+        """A component changed type between two of our calls (a concurrent rename): look again."""
+        nonlocal retries
+        retries += 1
+        if retries > _EAGAIN_RETRIES:
+            raise BeneathError(errno.EAGAIN, relpath, "kept changing while being opened (a concurrent rename); "
+                                                      "try again")
+        queue.appendleft(name)
+
     try:
         while True:
             cur = stack[-1] if stack else root_fd
@@ -385,19 +400,32 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
                     if not follow_final or exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                         raise
                     try:
-                        is_link = stat.S_ISLNK(os.stat(name, dir_fd=cur, follow_symlinks=False).st_mode)
+                        kind = os.stat(name, dir_fd=cur, follow_symlinks=False).st_mode
                     except OSError:
-                        is_link = False
-                    if not is_link:
+                        raise exc from None
+                    if not stat.S_ISLNK(kind):
+                        if exc.errno == errno.ELOOP or stat.S_ISDIR(kind):   # it was a symlink a moment ago
+                            changed(name)
+                            continue
                         raise
                 else:
                     if not (follow_final and flags & _O_PATH and stat.S_ISLNK(os.fstat(fd).st_mode)):
                         return fd
                     os.close(fd)
+            if no_symlinks:
+                raise EscapeError(errno.ELOOP, relpath, _NO_SYMLINKS_REASON)
             hops += 1
             if hops > MAX_SYMLINK_HOPS:
                 raise BeneathError(errno.ELOOP, relpath, "goes through too many symbolic links")
-            queue.extendleft(reversed(_readlink_target(name, cur, relpath, label)))
+            try:
+                target = _readlink_target(name, cur, relpath, label)
+            except BeneathError as exc:
+                if exc.errno != errno.EAGAIN:   # no longer a symlink
+                    raise
+                hops -= 1
+                changed(name)
+                continue
+            queue.extendleft(reversed(target))
     finally:
         for fd in stack:
             os.close(fd)
@@ -430,9 +458,15 @@ def open_no_symlinks(path: Union[str, os.PathLike[str]], flags: int = os.O_RDONL
     """Open an already-resolved absolute ``path``; any symlink in it now (a swap since it was
     resolved) makes the open fail instead of being followed."""
     raw = os.fspath(path)
+    if not os.path.isabs(raw):
+        raise ValueError(f"open_no_symlinks needs an absolute path, got {raw!r}")
     if use_openat2():
         return _openat2(-100, raw, flags, mode, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, raw)
-    return os.open(raw, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    top = os.open("/", _DIR_FLAGS)
+    try:
+        return _walk_open(top, raw.lstrip("/"), flags, mode, raw, no_symlinks=True)
+    finally:
+        os.close(top)
 
 
 # ---- read ------------------------------------------------------------------------------------
