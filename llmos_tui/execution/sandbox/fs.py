@@ -114,8 +114,14 @@ def _probe() -> bool:
     call = _bind_openat2()
     if call is None:
         return False
-    fd = call(-100, b".", _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,   # -100: AT_FDCWD
-              RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+    try:
+        top = os.open("/", _DIR_FLAGS)
+    except OSError:
+        return False
+    try:
+        fd = call(top, b".", _DIR_FLAGS, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+    finally:
+        os.close(top)
     if fd < 0:
         return False   # ENOSYS (old kernel), EPERM (seccomp), ...
     os.close(fd)
@@ -299,7 +305,7 @@ def fd_path(fd: int) -> str | None:
         path = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return None
-    return path if path.startswith("/") else None
+    return path if path.startswith("/") and not path.endswith(" (deleted)") else None
 
 
 # ---- open ------------------------------------------------------------------------------------
