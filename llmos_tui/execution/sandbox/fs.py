@@ -646,13 +646,15 @@ def _join(a: str, b: str) -> str:
 
 @dataclass
 class Entry:
-    """One directory entry as listed (no symlink followed): ``kind`` is dir, file, link or other."""
+    """One directory entry as listed (no symlink followed): ``kind`` is dir, file, link or other;
+    ``st``: its ``lstat`` when the lister asked for it (regular files only)."""
 
     name: str
     kind: str
+    st: os.stat_result | None = None
 
 
-def _list(ref: _RootRef, relpath: str) -> list[Entry]:
+def _list(ref: _RootRef, relpath: str, stat_files: Callable[[str], bool] | None = None) -> list[Entry]:
     fd = _open(ref, relpath, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK)
     try:
         out = []
@@ -661,9 +663,12 @@ def _list(ref: _RootRef, relpath: str) -> list[Entry]:
                 try:
                     kind = ("link" if e.is_symlink() else "dir" if e.is_dir(follow_symlinks=False)
                             else "file" if e.is_file(follow_symlinks=False) else "other")
+                    # fstatat on the listed folder's fd, never following a link: no way out
+                    st = e.stat(follow_symlinks=False) if kind == "file" and stat_files and stat_files(e.name) \
+                        else None
                 except OSError:
                     continue
-                out.append(Entry(e.name, kind))
+                out.append(Entry(e.name, kind, st))
         return out
     finally:
         os.close(fd)
@@ -760,15 +765,18 @@ def glob_beneath(root: Root, pattern: str, relpath: str = ".",
                 return
             rx = re.compile(fnmatch.translate(part))
             try:
-                entries = _list(ref, full(rel))
+                entries = _list(ref, full(rel), (lambda name: rx.match(name) is not None) if last else None)
             except OSError:
                 return
             for e in entries:
                 if not rx.match(e.name):
                     continue
                 child = _join(rel, e.name) if rel else e.name
-                if last:
-                    file_stat(child)
+                if last and e.st is not None:
+                    if stat.S_ISREG(e.st.st_mode):
+                        found.setdefault(child, e.st)
+                elif last:
+                    file_stat(child)   # a symlink: followed only beneath the root
                 elif e.kind in ("dir", "link") and not (skip and skip(child)):
                     select(child, i + 1)
 
