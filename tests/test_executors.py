@@ -366,6 +366,10 @@ def test_symlinks_inside_cwd_still_work(ex: ToolExecutor, work: Path) -> None:
     assert not out.is_error and out.response["filePath"] == str(work / "real" / "AGENTS.md")
     assert (work / "CLAUDE.md").is_symlink() and (work / "real" / "AGENTS.md").read_text() == "rules v2\n"
     assert (work / "real" / "AGENTS.md").stat().st_mode & 0o777 == 0o640
+    os.symlink(str(work / "real" / "AGENTS.md"), work / "ABS.md")   # absolute, naming a file inside cwd
+    out = ex.execute("Edit", {"file_path": "ABS.md", "old_string": "v2", "new_string": "v3"})
+    assert not out.is_error and (work / "real" / "AGENTS.md").read_text() == "rules v3\n"
+    out = ex.execute("Edit", {"file_path": "ABS.md", "old_string": "v3", "new_string": "v2"})
     out = ex.execute("Write", {"file_path": "docs/new.md", "content": "hello\n"})
     assert not out.is_error and out.files_created == [str(work / "real" / "new.md")]
     assert "rules v2" in ex.execute("Read", {"file_path": "docs/AGENTS.md"}).response["file"]["content"]

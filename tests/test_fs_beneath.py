@@ -53,7 +53,7 @@ def tree(tmp_path: Path) -> dict[str, Path]:
     os.symlink("a/b/f.txt", root / "in_file")
     os.symlink("../outside", root / "out_rel")               # relative, leads out through ..
     os.symlink(str(outside), root / "out_abs")               # absolute, leads out
-    os.symlink(str(root / "a"), root / "abs_inside")         # absolute, even though inside: refused
+    os.symlink(str(root / "a"), root / "abs_inside")         # absolute, to a place inside: followed
     os.symlink("../../outside/secret.txt", root / "a" / "out_file")
     os.symlink("missing.txt", root / "dangling")
     os.symlink("../outside/new.txt", root / "dangling_out")
@@ -102,6 +102,13 @@ def test_open_follows_symlinks_that_stay_inside(mode: str, tree: dict[str, Path]
     assert read_fd(fs.open_beneath(root, "in_file")) == b"inside\n"
     assert read_fd(fs.open_beneath(root, "a/b/../b/./f.txt")) == b"inside\n"
     assert read_fd(fs.open_beneath(root, "in_dir/../b/f.txt")) == b"inside\n"   # '..' from the link's target
+    assert read_fd(fs.open_beneath(root, "abs_inside/b/f.txt")) == b"inside\n"  # absolute, naming a place inside
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:   # a bare fd: the root's path is unknown, so no absolute symlink can be judged inside
+        with pytest.raises(fs.EscapeError):
+            fs.open_beneath(fd, "abs_inside/b/f.txt")
+    finally:
+        os.close(fd)
     with fs.RootDir(root) as rd:
         fd = fs.open_beneath(rd, ".", os.O_RDONLY | os.O_DIRECTORY)
         assert os.path.samestat(os.fstat(fd), os.stat(root))
@@ -112,7 +119,7 @@ def test_open_follows_symlinks_that_stay_inside(mode: str, tree: dict[str, Path]
     ("out_rel/secret.txt", "through a symbolic link"),
     ("out_rel", "through a symbolic link"),
     ("out_abs/secret.txt", "through a symbolic link"),
-    ("abs_inside/b/f.txt", "through a symbolic link"),
+    ("abs_inside/../../outside/secret.txt", "through a symbolic link"),
     ("a/out_file", "through a symbolic link"),
     ("../outside/secret.txt", "'..' goes above"),
     ("a/../../outside/secret.txt", "'..' goes above"),
@@ -203,9 +210,14 @@ def test_write_through_an_inside_symlink_replaces_its_target(mode: str, tree: di
     assert (root / "dangling").is_symlink() and (root / "missing.txt").read_bytes() == b"made\n" and w.created
     fs.write_file_beneath(root, "in_dir/g.txt", b"g")
     assert (root / "a" / "b" / "g.txt").read_bytes() == b"g"
+    os.symlink(str(root / "a" / "b" / "f.txt"), root / "abs_file")   # `ln -s "$PWD/AGENTS.md" CLAUDE.md`
+    w = fs.write_file_beneath(root, "abs_file", b"absolute\n")
+    assert (root / "abs_file").is_symlink() and (root / "a" / "b" / "f.txt").read_bytes() == b"absolute\n"
+    assert w.relpath == "a/b/f.txt"
 
 
 @pytest.mark.parametrize("rel", ["out_rel/secret.txt", "out_rel/new.txt", "out_abs/new.txt", "a/out_file",
+                                 "abs_inside/../../outside/new.txt",
                                  "dangling_out", "out_rel/made/deep.txt", "../outside/new.txt", "/tmp/x.txt"])
 def test_write_never_lands_outside(mode: str, tree: dict[str, Path], rel: str) -> None:
     with pytest.raises(fs.EscapeError):

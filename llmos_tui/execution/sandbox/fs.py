@@ -16,7 +16,9 @@ Contract:
   does it in one call; where openat2 is missing (ENOSYS: kernel < 5.6, or filtered by seccomp) a
   walker opens one component at a time with ``O_NOFOLLOW`` relative to the previous directory fd,
   reads each symlink itself and resolves it the same way (``..`` pops a stack of directory fds,
-  so it never climbs above the root). Both give the same answers.
+  so it never climbs above the root). Both give the same answers, except that RESOLVE_BENEATH
+  refuses every absolute symlink: when it does and the root's path is known, the walker decides,
+  following an absolute symlink whose target is (lexically) inside the root from the root fd.
 * ``write_file_beneath(root, relpath, data, mode=None)`` replaces the file atomically: a temporary
   ``.<name>.<pid>.<random>.tmp`` created with ``O_EXCL`` in the parent directory's fd (opened
   beneath the root), written, ``fchmod``-ed and fsynced, then ``renameat`` onto the name inside
@@ -336,7 +338,10 @@ def _openat2(dirfd: int, path: str, flags: int, mode: int, resolve: int, label: 
     raise BeneathError(errno.EAGAIN, path, "kept changing while being opened (a concurrent rename); try again")
 
 
-def _readlink_target(name: str, dirfd: int, relpath: str, label: str) -> list[str]:
+def _readlink_target(name: str, dirfd: int, relpath: str, label: str, root_path: str) -> tuple[list[str], bool]:
+    """The components of the symlink ``name``'s target and whether they start from the root (an
+    absolute target that names a place inside ``root_path``); an absolute target elsewhere is an
+    EscapeError."""
     try:
         target = os.readlink(name, dir_fd=dirfd)
     except OSError as exc:
@@ -345,23 +350,29 @@ def _readlink_target(name: str, dirfd: int, relpath: str, label: str) -> list[st
                                                       "try again") from None
         raise
     if target.startswith("/"):
-        raise EscapeError(errno.EXDEV, relpath, f"escapes {label} through a symbolic link "
-                                                f"({name} -> {target}: an absolute target)")
-    return [p for p in target.split("/") if p not in ("", ".")]
+        inner = relative_path(target, root_path) if root_path.startswith("/") else None
+        if inner is None:
+            raise EscapeError(errno.EXDEV, relpath, f"escapes {label} through a symbolic link ({name} -> {target})")
+        return [p for p in inner.split("/") if p not in ("", ".")], True
+    return [p for p in target.split("/") if p not in ("", ".")], False
 
 
-def _walk_open(root_fd: int, relpath: str, flags: int, mode: int, label: str, *, no_symlinks: bool = False) -> int:
+def _walk_open(root_fd: int, relpath: str, flags: int, mode: int, label: str, root_path: str = "", *,
+               no_symlinks: bool = False) -> int:
     """openat2(RESOLVE_BENEATH) by hand: one component at a time, symlinks read and resolved by us
-    (``no_symlinks``: any symlink met is refused, as RESOLVE_NO_SYMLINKS does)."""
+    (``no_symlinks``: any symlink met is refused, as RESOLVE_NO_SYMLINKS does). Unlike
+    RESOLVE_BENEATH, an absolute symlink whose target lies (lexically) inside ``root_path`` is
+    followed: resolution restarts at the root fd with the rest of the target."""
     try:
-        return _walk_open_inner(root_fd, relpath, flags, mode, label, no_symlinks)
+        return _walk_open_inner(root_fd, relpath, flags, mode, label, root_path, no_symlinks)
     except BeneathError:
         raise
     except OSError as exc:   # name the path asked for, as openat2's errors do, not the component
         raise OSError(exc.errno, exc.strerror, relpath) from None
 
 
-def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: str, no_symlinks: bool) -> int:
+def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: str, root_path: str,
+                     no_symlinks: bool) -> int:
     queue = deque(_parts(relpath, label))
     stack: list[int] = []          # fds of the directories entered, root excluded
     hops = retries = 0
@@ -424,13 +435,16 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
             if hops > MAX_SYMLINK_HOPS:
                 raise BeneathError(errno.ELOOP, relpath, "goes through too many symbolic links")
             try:
-                target = _readlink_target(name, cur, relpath, label)
+                target, from_root = _readlink_target(name, cur, relpath, label, root_path)
             except BeneathError as exc:
                 if exc.errno != errno.EAGAIN:   # no longer a symlink
                     raise
                 hops -= 1
                 changed(name)
                 continue
+            if from_root:
+                while stack:
+                    os.close(stack.pop())
             queue.extendleft(reversed(target))
     finally:
         for fd in stack:
@@ -440,8 +454,15 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
 def _open(ref: _RootRef, relpath: str, flags: int, mode: int = 0o666) -> int:
     if use_openat2():
         _parts(relpath, ref.label)    # same refusals (NUL, absolute) and messages as the walker
-        return _openat2(ref.fd, relpath, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, ref.label)
-    return _walk_open(ref.fd, relpath, flags, mode, ref.label)
+        try:
+            return _openat2(ref.fd, relpath, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, ref.label)
+        except EscapeError as exc:
+            # RESOLVE_BENEATH refuses every absolute symlink, even one naming a place inside
+            # the root (`ln -s "$PWD/AGENTS.md" CLAUDE.md`): the walker, as safe and slower,
+            # follows those and gives the final answer. Only on this failure path.
+            if exc.errno != errno.EXDEV or not ref.path.startswith("/"):
+                raise
+    return _walk_open(ref.fd, relpath, flags, mode, ref.label, ref.path)
 
 
 def open_beneath(root: Root, relpath: str, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
@@ -470,7 +491,7 @@ def open_no_symlinks(path: Union[str, os.PathLike[str]], flags: int = os.O_RDONL
         return _openat2(-100, raw, flags, mode, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, raw)
     top = os.open("/", _DIR_FLAGS)
     try:
-        return _walk_open(top, raw.lstrip("/"), flags, mode, raw, no_symlinks=True)
+        return _walk_open(top, raw.lstrip("/"), flags, mode, raw, "/", no_symlinks=True)
     finally:
         os.close(top)
 
@@ -619,8 +640,8 @@ def write_file_beneath(root: Root, relpath: str, data: bytes, mode: int | None =
                 except FileNotFoundError:
                     st = None
                 if st is not None and stat.S_ISLNK(st.st_mode):
-                    target = _readlink_target(name, dirfd, relpath, ref.label)
-                    current = "/".join([p for p in (parent,) if p != "."] + target) or "."
+                    target, from_root = _readlink_target(name, dirfd, relpath, ref.label, ref.path)
+                    current = "/".join(([] if from_root or parent == "." else [parent]) + target) or "."
                     continue
                 if st is not None and stat.S_ISDIR(st.st_mode):
                     raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), relpath)
