@@ -476,3 +476,16 @@ def test_grep_race_never_reads_outside(ex: ToolExecutor, work: Path, outside: Pa
     assert any("AAA" in o.response.get("content", "") for o in outcomes)
     outcomes = _race(ex, work, lambda i: ("Glob", {"pattern": "*/*"}), 150, both=False)
     assert not any("secret" in n for o in outcomes for n in o.response.get("filenames", []))
+
+
+def test_root_fds_are_not_inherited_and_close_releases_them(ex: ToolExecutor, work: Path) -> None:
+    assert not ex.execute("Write", {"file_path": "a.txt", "content": "x"}).is_error   # opens the cwd's fd
+    held = [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(work)]
+    assert held, "the executor should hold a descriptor of its working directory"
+    out = ex.execute("Bash", {"command": "for f in /proc/$$/fd/*; do readlink $f; done; true"})
+    targets = out.response["stdout"].split()
+    assert not out.is_error and targets and str(work) not in targets   # close-on-exec
+    ex.close()
+    assert not [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(work)]
+    assert not ex.execute("Write", {"file_path": "a.txt", "content": "y"}).is_error   # reopened on use
+    assert (work / "a.txt").read_text() == "y"
