@@ -489,3 +489,17 @@ def test_root_fds_are_not_inherited_and_close_releases_them(ex: ToolExecutor, wo
     assert not [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(work)]
     assert not ex.execute("Write", {"file_path": "a.txt", "content": "y"}).is_error   # reopened on use
     assert (work / "a.txt").read_text() == "y"
+
+
+def test_glob_patterns_with_a_folder_of_their_own(ex: ToolExecutor, work: Path, outside: Path) -> None:
+    (work / "src").mkdir()
+    (work / "src" / "a.py").write_text("")
+    os.symlink(outside, work / "link")
+    names = lambda pattern: ex.execute("Glob", {"pattern": pattern}).response["filenames"]  # noqa: E731
+    assert names(f"{work}/src/*.py") == [str(work / "src" / "a.py")]
+    assert names("src/../src/*.py") == [str(work / "src" / "a.py")]
+    assert names(f"{work}/link/*") == [] and names("link/*") == []      # out through a symlink: nothing
+    assert sorted(names(f"{outside}/*")) == [str(outside / "secret.py"), str(outside / "x")]  # named outright: the policy's call
+    assert names(f"{work}/src/a.py") == [str(work / "src" / "a.py")]
+    out = ex.execute("Glob", {"pattern": "src/a**.py"})
+    assert out.is_error and "invalid glob pattern" in out.summary

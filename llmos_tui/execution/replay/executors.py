@@ -727,8 +727,8 @@ class ToolExecutor:
 
         Under a write root: walked beneath that root. Outside every root (a path the policy
         allowed): its resolved real path is opened with no symlink allowed in it and becomes the
-        root walked beneath, closed on exit. A missing path raises ``Path does not exist`` (or
-        yields None with ``missing_ok``)."""
+        root walked beneath, closed on exit. A missing path raises ``Path does not exist``, one
+        that leads out of its root through a symlink says so (``missing_ok``: both yield None)."""
         own: fs.RootDir | None = None
         try:
             if place.root is not None:
@@ -751,6 +751,9 @@ class ToolExecutor:
         except fs.BeneathError as exc:
             if own is not None:
                 own.close()
+            if missing_ok:
+                yield None
+                return
             raise self._refused(place, exc, reading=True) from None
         try:
             yield found
