@@ -50,9 +50,9 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
-import platform
 import re
 import stat
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -85,7 +85,8 @@ _call: Callable[[int, bytes, int, int, int], int] | None = None   # (dirfd, path
 
 def _bind_openat2() -> Callable[[int, bytes, int, int, int], int] | None:
     """A caller of the openat2 syscall through libc's ``syscall`` (ctypes is imported only here)."""
-    if platform.system() != "Linux" or platform.machine().lower() not in _OPENAT2_NR or not _O_PATH:
+    machine = os.uname().machine.lower() if hasattr(os, "uname") else ""
+    if not sys.platform.startswith("linux") or machine not in _OPENAT2_NR or not _O_PATH:
         return None
     import ctypes
 
@@ -98,7 +99,7 @@ def _bind_openat2() -> Callable[[int, bytes, int, int, int], int] | None:
     except (OSError, AttributeError):
         return None
     syscall.restype = ctypes.c_long
-    number = ctypes.c_long(_OPENAT2_NR[platform.machine().lower()])
+    number = ctypes.c_long(_OPENAT2_NR[machine])
     size = ctypes.c_size_t(ctypes.sizeof(OpenHow))
     get_errno, c_int, c_char_p, byref = ctypes.get_errno, ctypes.c_int, ctypes.c_char_p, ctypes.byref
 
