@@ -175,6 +175,8 @@ class EscapeError(BeneathError):
 
 
 class FileTooLarge(BeneathError):
+    """A file over the caller's byte limit; ``size`` is what it holds (nothing was read)."""
+
     def __init__(self, path: str, size: int, limit: int) -> None:
         super().__init__(errno.EFBIG, path, f"is {size} bytes, over the {limit}-byte limit")
         self.size = size
