@@ -99,12 +99,13 @@ def run_python(arena: Arena, args: list[str], env: dict[str, str]) -> subprocess
                           timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
 
 
-def llmos_run(arena: Arena, goal: str, server: ScriptedServer) -> tuple[subprocess.CompletedProcess[str], dict]:
+def llmos_run(arena: Arena, goal: str, server: ScriptedServer,
+              *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     # the scripted server accepts any key: ANTHROPIC_API_KEY is one of the canaries
     env = arena.run_env({**os.environ, **server.env()})
     env.pop("LLMOS_WORKSPACE", None)
     proc = run_python(arena, ["-m", "llmos_tui", "--headless", "run", goal, "--json", "--yes",
-                              "--workspace", str(arena.ws), "--cwd", str(arena.cwd)], env)
+                              "--workspace", str(arena.ws), "--cwd", str(arena.cwd), *extra], env)
     try:
         data = json.loads(proc.stdout)
     except ValueError:
@@ -164,9 +165,10 @@ def test_learner_attacks_have_no_effect(backend: str, user: str, ws_inside: bool
         bash = [("Bash", {"command": "echo ran > data/ran.txt"})] + [c for c in rest if c[0] == "Bash"]
         tools = [c for c in rest if c[0] != "Bash"]
         server.add_turns(twin_turn(writes), twin_turn(bash), twin_turn(tools), text_turn("All done."))
-        first, data = llmos_run(arena, "Check the helper scripts in this folder", server)
+        first, data = llmos_run(arena, "Create and run the helper scripts in this folder", server,
+                                "--mode", "learner")
         assert data.get("mode") == "LEARNER", first.stderr[-2000:]
-        assert (arena.cwd / "walk.py").exists(), "the session did not run the attack scripts' Writes"
+        assert (arena.cwd / "walk.py").exists(), "the session did not run the attack scripts' Writes: " + first.stderr[:3000]
         assert (arena.cwd / "data" / "ran.txt").exists(), "the session did not run the attack commands"
         server.add_turns(twin_turn([("Bash", {"command": "echo second > data/second.txt"})]), text_turn("Hello."))
         second, data2 = llmos_run(arena, "Say hello to the team", server)

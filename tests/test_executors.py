@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -326,3 +327,196 @@ def test_hidden_paths_are_refused_to_every_file_tool(tmp_path: Path) -> None:
         assert outcome.status == "denied" and outcome.rule == "executor.hidden", (name, outcome)
     assert (state / "economy.json").read_text() == '{"balance": 5}'
     assert ex.execute("Write", {"file_path": "ws/notes.txt", "content": "ok"}).is_error is False
+
+
+# ---- symlinks and races: nothing outside cwd is written, read or listed through one -------------
+
+CANARY = "CANARY-51c9-do-not-leak"
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder next to cwd holding a secret (and the only file that may ever be there)."""
+    out = tmp_path / "outside"
+    out.mkdir()
+    (out / "x").write_text(CANARY + "\n")
+    (out / "secret.py").write_text(f"KEY = '{CANARY}'\n")
+    return out
+
+
+def outside_untouched(out: Path) -> None:
+    assert sorted(p.name for p in out.iterdir()) == ["secret.py", "x"]
+    assert (out / "x").read_text() == CANARY + "\n"
+
+
+@pytest.fixture(params=["auto", "walk"])
+def fs_mode(request: pytest.FixtureRequest) -> Any:
+    """The openat2 path (where the kernel has it) and the component walker forced on."""
+    from llmos_tui.execution.sandbox import fs
+    previous = fs.set_mode(request.param)
+    yield request.param
+    fs.set_mode(previous)
+
+
+def test_file_tools_refuse_symlinks_that_leave_cwd(ex: ToolExecutor, work: Path, outside: Path) -> None:
+    os.symlink(outside, work / "link")                  # cwd/link -> a folder outside
+    os.symlink(outside / "x", work / "alias")           # cwd/alias -> a file outside
+    out = ex.execute("Read", {"file_path": str(work / "alias")})
+    assert out.is_error and "escapes the working directory" in out.summary and CANARY not in json.dumps(out.response)
+    out = ex.execute("Read", {"file_path": "link/x"})
+    assert out.is_error and "through a symbolic link" in out.summary
+    for name, inp in [("Write", {"file_path": str(work / "alias"), "content": "pwned"}),
+                      ("Edit", {"file_path": str(work / "alias"), "old_string": "CANARY", "new_string": "X"}),
+                      ("Write", {"file_path": str(work / "link" / "new.txt"), "content": "pwned"})]:
+        out = ex.execute(name, inp)
+        assert out.is_error and out.status == "denied" and out.rule == "executor.confine"
+    outside_untouched(outside)
+
+
+def test_symlinks_inside_cwd_still_work(ex: ToolExecutor, work: Path) -> None:
+    (work / "real").mkdir()
+    (work / "real" / "AGENTS.md").write_text("rules v1\n")
+    os.chmod(work / "real" / "AGENTS.md", 0o640)
+    os.symlink("real/AGENTS.md", work / "CLAUDE.md")   # a common layout: edits go to the target
+    os.symlink("real", work / "docs")
+    out = ex.execute("Edit", {"file_path": str(work / "CLAUDE.md"), "old_string": "v1", "new_string": "v2"})
+    assert not out.is_error and out.response["filePath"] == str(work / "real" / "AGENTS.md")
+    assert (work / "CLAUDE.md").is_symlink() and (work / "real" / "AGENTS.md").read_text() == "rules v2\n"
+    assert (work / "real" / "AGENTS.md").stat().st_mode & 0o777 == 0o640
+    os.symlink(str(work / "real" / "AGENTS.md"), work / "ABS.md")   # absolute, naming a file inside cwd
+    out = ex.execute("Edit", {"file_path": "ABS.md", "old_string": "v2", "new_string": "v3"})
+    assert not out.is_error and (work / "real" / "AGENTS.md").read_text() == "rules v3\n"
+    out = ex.execute("Edit", {"file_path": "ABS.md", "old_string": "v3", "new_string": "v2"})
+    out = ex.execute("Write", {"file_path": "docs/new.md", "content": "hello\n"})
+    assert not out.is_error and out.files_created == [str(work / "real" / "new.md")]
+    assert "rules v2" in ex.execute("Read", {"file_path": "docs/AGENTS.md"}).response["file"]["content"]
+    out = ex.execute("Grep", {"pattern": "hello", "path": str(work / "docs")})
+    assert out.response["filenames"] == [str(work / "real" / "new.md")]
+
+
+def test_grep_and_glob_never_show_what_a_symlink_out_of_cwd_points_at(ex: ToolExecutor, work: Path,
+                                                                       outside: Path) -> None:
+    (work / "src").mkdir()
+    (work / "src" / "ok.py").write_text("KEY = 'public'\n")
+    os.symlink(outside, work / "link")                        # a folder outside, like ~/.ssh
+    os.symlink(outside / "secret.py", work / "src" / "leak.py")   # a file outside
+    os.symlink("../../outside", work / "src" / "up")
+    for inp in [{"pattern": "KEY", "output_mode": "content"}, {"pattern": "CANARY", "output_mode": "content"},
+                {"pattern": "KEY", "output_mode": "count"}, {"pattern": "KEY", "glob": "**/*.py"},
+                {"pattern": "KEY", "path": str(work / "src"), "output_mode": "content"}]:
+        out = ex.execute("Grep", inp)
+        assert CANARY not in json.dumps(out.response) and "secret.py" not in json.dumps(out.response), inp
+    assert ex.execute("Grep", {"pattern": "KEY", "output_mode": "content"}).response["content"] == \
+        f"{work / 'src' / 'ok.py'}:1:KEY = 'public'"
+    out = ex.execute("Grep", {"pattern": "KEY", "path": str(work / "src" / "leak.py")})
+    assert out.is_error and "escapes the working directory" in out.summary
+    out = ex.execute("Grep", {"pattern": "KEY", "path": str(work / "link")})
+    assert out.is_error and "escapes the working directory" in out.summary
+    for pattern in ["**/*", "*/*", "link/*", "src/up/*", "**/*.py", "src/*"]:
+        out = ex.execute("Glob", {"pattern": pattern})
+        names = out.response["filenames"]
+        assert not any("secret" in n or "/link/" in n or "/up/" in n or n.endswith("leak.py") for n in names), \
+            (pattern, names)
+    assert ex.execute("Glob", {"pattern": "**/*.py"}).response["filenames"] == [str(work / "src" / "ok.py")]
+
+
+def _race(ex: ToolExecutor, work: Path, call: Callable[[int], tuple[str, dict[str, Any]]],
+          minimum: int, outcomes: list[Any] | None = None, *, both: bool = True) -> list[Any]:
+    """Run ``call(i)`` through the executor at least ``minimum`` times while cwd/d is swapped with
+    a symlink to the outside folder, and with ``both`` until both outcomes (done / refused) were
+    seen (8 s at most).
+    The outcomes are appended to ``outcomes`` as they come (``call`` may look at them)."""
+    from .fs_race import Swapper
+    outcomes = [] if outcomes is None else outcomes
+    deadline = time.monotonic() + 8
+    with Swapper(work / "d", work / "swap") as swapper:
+        i = 0
+        while i < minimum or (both and time.monotonic() < deadline and not (
+                any(o.status == "ok" for o in outcomes) and any(o.is_error for o in outcomes))):
+            name, inp = call(i)
+            outcomes.append(ex.execute(name, inp))
+            i += 1
+    assert swapper.swaps > 0
+    return outcomes
+
+
+def _race_setup(work: Path, outside: Path) -> None:
+    (work / "d").mkdir()
+    (work / "d" / "x").write_text("AAA\n")
+    os.symlink(outside, work / "swap")
+
+
+def _clear_refusal(outcome: Any) -> bool:
+    return outcome.rule == "executor.confine" or any(
+        words in outcome.summary for words in ("escapes the working directory", "kept changing", "changed while",
+                                               "File does not exist"))
+
+
+def test_write_race_never_lands_outside(fs_mode: str, ex: ToolExecutor, work: Path, outside: Path) -> None:
+    _race_setup(work, outside)
+    outcomes = _race(ex, work, lambda i: ("Write", {"file_path": str(work / "d" / "x"), "content": f"w{i}\n"}), 300)
+    outside_untouched(outside)
+    done = [o for o in outcomes if o.status == "ok"]
+    refused = [o for o in outcomes if o.is_error]
+    assert done and refused and len(done) + len(refused) == len(outcomes)
+    assert all(_clear_refusal(o) for o in refused), [o.summary for o in refused if not _clear_refusal(o)][:3]
+    for o in done:   # where the summary says it wrote is where it wrote: inside cwd
+        assert Path(o.response["filePath"]).parent.parent == work and o.summary.startswith("update ")
+
+
+def test_edit_and_read_race_never_touch_outside(fs_mode: str, ex: ToolExecutor, work: Path, outside: Path) -> None:
+    _race_setup(work, outside)
+    outcomes: list[Any] = []
+
+    def edit(i: int) -> tuple[str, dict[str, Any]]:
+        if i % 2:
+            return "Read", {"file_path": str(work / "d" / "x")}
+        done = sum(1 for o in outcomes if o.status == "ok" and "replacements" in o.response)
+        old, new = ("AAA", "BBB") if done % 2 == 0 else ("BBB", "AAA")   # the file's text flips on each edit
+        return "Edit", {"file_path": str(work / "d" / "x"), "old_string": old, "new_string": new}
+
+    _race(ex, work, edit, 300, outcomes)
+    outside_untouched(outside)
+    assert CANARY not in json.dumps([o.response for o in outcomes])
+    refused = [o for o in outcomes if o.is_error]
+    assert all(_clear_refusal(o) for o in refused), [o.summary for o in refused if not _clear_refusal(o)][:3]
+    # an edit never read the outside file (its text has neither AAA nor BBB: "not found" would say so)
+    assert not any("not found" in o.summary for o in outcomes)
+    assert any(o.status == "ok" for o in outcomes) and refused
+
+
+def test_grep_race_never_reads_outside(ex: ToolExecutor, work: Path, outside: Path) -> None:
+    _race_setup(work, outside)
+    outcomes = _race(ex, work, lambda i: ("Grep", {"pattern": "CANARY|AAA", "output_mode": "content"}), 150,
+                     both=False)
+    assert CANARY not in json.dumps([o.response for o in outcomes])
+    assert any("AAA" in o.response.get("content", "") for o in outcomes)
+    outcomes = _race(ex, work, lambda i: ("Glob", {"pattern": "*/*"}), 150, both=False)
+    assert not any("secret" in n for o in outcomes for n in o.response.get("filenames", []))
+
+
+def test_root_fds_are_not_inherited_and_close_releases_them(ex: ToolExecutor, work: Path) -> None:
+    assert not ex.execute("Write", {"file_path": "a.txt", "content": "x"}).is_error   # opens the cwd's fd
+    held = [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(work)]
+    assert held, "the executor should hold a descriptor of its working directory"
+    out = ex.execute("Bash", {"command": "for f in /proc/$$/fd/*; do readlink $f; done; true"})
+    targets = out.response["stdout"].split()
+    assert not out.is_error and targets and str(work) not in targets   # close-on-exec
+    ex.close()
+    assert not [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(work)]
+    assert not ex.execute("Write", {"file_path": "a.txt", "content": "y"}).is_error   # reopened on use
+    assert (work / "a.txt").read_text() == "y"
+
+
+def test_glob_patterns_with_a_folder_of_their_own(ex: ToolExecutor, work: Path, outside: Path) -> None:
+    (work / "src").mkdir()
+    (work / "src" / "a.py").write_text("")
+    os.symlink(outside, work / "link")
+    names = lambda pattern: ex.execute("Glob", {"pattern": pattern}).response["filenames"]  # noqa: E731
+    assert names(f"{work}/src/*.py") == [str(work / "src" / "a.py")]
+    assert names("src/../src/*.py") == [str(work / "src" / "a.py")]
+    assert names(f"{work}/link/*") == [] and names("link/*") == []      # out through a symlink: nothing
+    assert sorted(names(f"{outside}/*")) == [str(outside / "secret.py"), str(outside / "x")]  # named outright: the policy's call
+    assert names(f"{work}/src/a.py") == [str(work / "src" / "a.py")]
+    out = ex.execute("Glob", {"pattern": "src/a**.py"})
+    assert out.is_error and "invalid glob pattern" in out.summary

@@ -13,26 +13,42 @@ edit_mode). Any other tool (WebFetch, WebSearch, Task/Agent, TodoWrite, ...) get
 Every call goes through the same :class:`HookRegistry` as the SDK path: input validated
 first (a malformed call is refused with a reason, never an exception), then ``run_pre`` (the
 kernel registers the policy there; ``ask`` is turned into allow/deny by ``confirm`` /
-``assume_yes``), then the tool runs, then ``run_post``. Writes are atomic and confined to the
-working directory by resolved real path whatever the hooks say; Bash runs under the OS sandbox
+``assume_yes``), then the tool runs, then ``run_post``. Bash runs under the OS sandbox
 (``sandbox.run_sandboxed``) with secrets removed from its environment.
+
+File tools are confined whatever the hooks say, in two layers. First a check by resolved real
+path (rule ``executor.confine``: a write outside the write roots is refused with a clear
+message). Then the real guarantee, which no concurrent symlink swap can race: every file
+operation is done by ``sandbox.fs`` relative to a directory fd of the root (``openat2`` with
+``RESOLVE_BENEATH``), on the path made relative to the root *lexically*. Writes (Write, Edit,
+MultiEdit, NotebookEdit) are atomic renames inside the parent folder's fd, beneath a write root.
+Reads (Read, the read of an edit) of a path lexically under a root go beneath it too, so a
+symlink there that leads outside the root makes the call fail ("escapes the working directory
+through a symbolic link": read the target's own path instead, which the policy then judges);
+a path outside every root (allowed by the policy) is opened by its resolved real path with no
+symlink allowed in it. Glob and Grep walk beneath their search folder: they list and read
+nothing through a symlink that leads out of it, and never descend a symlinked folder
+recursively. The root fds are opened on first use; :meth:`ToolExecutor.close` closes them.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import errno
 import fnmatch
 import json
 import logging
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
-from ...atomic import atomic_write_bytes
 from ...errors import UsageError
+from ..sandbox import fs
 from .hooks import HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
 log = logging.getLogger(__name__)
@@ -55,6 +71,7 @@ OUTPUT_CAP = 30_000                # characters of stdout/stderr kept, like Clau
 GLOB_LIMIT = 100
 GREP_DEFAULT_HEAD = 250
 GREP_MAX_FILE_BYTES = 20 * 1024 * 1024
+_GLOB_MAGIC = re.compile(r"[*?\[]")
 SNAPSHOT_MAX_ENTRIES = 20_000
 _SNAPSHOT_SKIP = frozenset({".git", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"})
 _SECRET_ENV = re.compile(r"^(ANTHROPIC_|CLAUDE_|LLMOS_|AWS_|GOOGLE_|AZURE_|OPENAI_|GH_|GITHUB_)"
@@ -109,6 +126,20 @@ def _refusal(status: str, reason: str, *, decision: str = "deny", rule: str = ""
 
 class _ToolError(Exception):
     """A tool ran and failed in an expected way (missing file, no match...)."""
+
+
+class _Missing(_ToolError):
+    """The file a tool needs does not exist."""
+
+
+@dataclass
+class _Place:
+    """Where a tool path lives: beneath ``root`` at ``rel`` (lexical), or outside every root
+    (``root`` None: then only ``shown``, its resolved real path, is used)."""
+
+    root: fs.RootDir | None
+    rel: str
+    shown: Path      # the resolved path, as messages have always named it
 
 
 # ---- input validation ---------------------------------------------------------------------
@@ -229,11 +260,20 @@ def check_input(name: str, tool_input: Any) -> str | None:
 
 
 def resolve_path(raw: str, cwd: Path) -> Path:
-    """Absolute path of ``raw`` (relative paths are taken from ``cwd``), symlinks resolved."""
+    """Absolute path of ``raw`` (relative paths are taken from ``cwd``), symlinks resolved.
+
+    ``os.path.realpath`` raises (EINVAL) when a symlink on the path is replaced by a folder
+    while it reads it; that is retried a few times, then the OSError propagates."""
     path = Path(raw)
     if not path.is_absolute():
         path = cwd / path
-    return Path(os.path.realpath(path))
+    for attempt in range(4):
+        try:
+            return Path(os.path.realpath(path))
+        except OSError:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -378,12 +418,28 @@ class ToolExecutor:
         self.confirm = confirm
         self.assume_yes = assume_yes
         self.write_roots = [root] + [Path(os.path.realpath(os.fspath(p))) for p in write_roots]
+        # Each write root with the other spelling a tool path may use for it (as given, unresolved).
+        given = [Path(os.path.abspath(os.fspath(cwd)))] + [Path(os.path.abspath(os.fspath(p))) for p in write_roots]
+        self._roots = [(real, tuple({str(g)} - {str(real)})) for real, g in zip(self.write_roots, given)]
+        self._root_dirs: dict[Path, fs.RootDir] = {}
         self.on_notice = on_notice
         self._answers: dict[str, HookVerdict] = {}   # ask resolutions, so a call is asked once
         self._warned_unsandboxed = False
         self._last_sandbox_warning: str | None = None
 
     # ---- public ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the root directory fds (opened again if the executor is used afterwards)."""
+        dirs, self._root_dirs = self._root_dirs, {}
+        for root_dir in dirs.values():
+            root_dir.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown, half-built instance
+            pass
+
     def supports(self, name: str) -> bool:
         return name in SUPPORTED_TOOLS
 
@@ -427,7 +483,12 @@ class ToolExecutor:
                 return _refusal(STATUS_DENIED, f"{name}.{key} {path} is llmos's own state, which tool calls "
                                                f"cannot see", rule="executor.hidden")
         if name in WRITE_TOOLS:
-            for key, path in input_paths(name, tool_input, self.cwd):
+            try:
+                paths = input_paths(name, tool_input, self.cwd)
+            except OSError as exc:   # the path kept changing while it was resolved
+                return _refusal(STATUS_DENIED, f"{name}: its path could not be resolved ({exc}); it may be "
+                                               "changing under us", rule="executor.confine")
+            for key, path in paths:
                 if not any(inside(path, root) for root in self.write_roots):
                     return _refusal(STATUS_DENIED, f"{name}.{key} {path} is outside the working directory "
                                                    f"{self.cwd}", rule="executor.confine")
@@ -467,24 +528,81 @@ class ToolExecutor:
     def _path(self, raw: str) -> Path:
         return resolve_path(raw, self.cwd)
 
-    def _write(self, inp: dict[str, Any]) -> ExecOutcome:
-        path = self._path(inp["file_path"])
-        if path.is_dir():
-            raise _ToolError(f"{path} is a directory")
-        existed = path.exists()
-        mode = (path.stat().st_mode & 0o7777) if existed else 0o644
-        atomic_write_bytes(path, inp["content"].encode("utf-8"), mode=mode)
-        kind = "update" if existed else "create"
-        return ExecOutcome(is_error=False, summary=f"{kind} {path}",
-                           response={"type": kind, "filePath": str(path), "bytes": len(inp["content"].encode())},
-                           files_created=[] if existed else [str(path)])
+    def _root_dir(self, real: Path) -> fs.RootDir:
+        root_dir = self._root_dirs.get(real)
+        if root_dir is None or root_dir.fd < 0:
+            what = "the working directory" if real == self.cwd else "the write root"
+            root_dir = self._root_dirs[real] = fs.RootDir(real, label=f"{what} {real}")
+        return root_dir
 
-    def _read_text(self, path: Path) -> str:
-        if not path.exists():
-            raise _ToolError(f"File does not exist: {path}")
-        if path.is_dir():
-            raise _ToolError(f"{path} is a directory, not a file")
-        return _decode(path.read_bytes(), path)
+    def _place(self, raw: str) -> _Place:
+        """Which root ``raw`` is under, by lexical normalization (never by resolving it: the
+        kernel resolves it beneath the root, in the call that uses it)."""
+        try:
+            shown = self._path(raw)
+        except OSError:          # a path changing under us: messages name it as spelled
+            shown = Path(os.path.normpath(os.path.join(self.cwd, raw)))
+        for real, aliases in self._roots:
+            rel = fs.relative_path(raw, real, cwd=self.cwd, aliases=aliases)
+            if rel is not None:
+                return _Place(self._root_dir(real), rel, shown)
+        for real, _aliases in self._roots:   # spelled through a link to a root: its resolved form
+            if inside(shown, real):
+                return _Place(self._root_dir(real), os.path.relpath(shown, real), shown)
+        return _Place(None, "", shown)
+
+    @staticmethod
+    def _refused(place: _Place, exc: fs.BeneathError, *, reading: bool = False) -> _ToolError:
+        """The failure for a path the ``sandbox.fs`` primitives refused, naming it as the tool did."""
+        where = os.path.normpath(os.path.join(place.root.path, place.rel)) if place.root is not None \
+            else str(place.shown)
+        hint = " (to read the target, name its own path)" if reading and exc.errno == errno.EXDEV \
+            and "symbolic link" in exc.reason else ""
+        return _ToolError(f"{where}: {exc.reason}{hint}")
+
+    def _read_bytes(self, place: _Place, max_bytes: int) -> bytes:
+        """The file's bytes (beneath its root, or by its resolved path with no symlink allowed)."""
+        try:
+            if place.root is not None:
+                return fs.read_file_beneath(place.root, place.rel, max_bytes)
+            return fs.read_file_no_symlinks(place.shown, max_bytes)[0]
+        except fs.FileTooLarge:
+            raise
+        except (FileNotFoundError, NotADirectoryError):
+            raise _Missing(f"File does not exist: {place.shown}") from None
+        except IsADirectoryError:
+            raise _ToolError(f"{place.shown} is a directory, not a file") from None
+        except fs.BeneathError as exc:
+            raise self._refused(place, exc, reading=True) from None
+
+    def _read_text(self, place: _Place) -> str:
+        try:
+            data = self._read_bytes(place, READ_HARD_MAX_BYTES)
+        except fs.FileTooLarge as exc:
+            raise _ToolError(f"{place.shown} is {exc.size} bytes, too large to edit") from None
+        return _decode(data, place.shown)
+
+    def _write_bytes(self, place: _Place, data: bytes) -> fs.Written:
+        """Atomic replace beneath the write root (an existing file's mode is kept)."""
+        if place.root is None:   # execute() refuses these before (executor.confine)
+            raise _ToolError(f"{place.shown} is outside the working directory {self.cwd}")
+        try:
+            return fs.write_file_beneath(place.root, place.rel, data)
+        except IsADirectoryError:
+            raise _ToolError(f"{place.shown} is a directory") from None
+        except fs.BeneathError as exc:
+            if exc.errno == errno.EISDIR:
+                raise _ToolError(f"{place.shown} is a directory") from None
+            raise self._refused(place, exc) from None
+
+    def _write(self, inp: dict[str, Any]) -> ExecOutcome:
+        data = inp["content"].encode("utf-8")
+        written = self._write_bytes(self._place(inp["file_path"]), data)
+        path = Path(written.path)
+        kind = "create" if written.created else "update"
+        return ExecOutcome(is_error=False, summary=f"{kind} {path}",
+                           response={"type": kind, "filePath": str(path), "bytes": len(data)},
+                           files_created=[str(path)] if written.created else [])
 
     @staticmethod
     def _apply_edit(text: str, old: str, new: str, replace_all: bool, path: Path) -> tuple[str, int]:
@@ -503,24 +621,23 @@ class ToolExecutor:
         return (text.replace(old, new) if replace_all else text.replace(old, new, 1)), (count if replace_all else 1)
 
     def _edit_file(self, raw_path: str, edits: list[dict[str, Any]]) -> ExecOutcome:
-        path = self._path(raw_path)
-        existed = path.exists()
-        if existed:
-            text = self._read_text(path)
-            mode = path.stat().st_mode & 0o7777
-        else:
+        place = self._place(raw_path)
+        try:
+            text = self._read_text(place)
+        except _Missing:
             if edits[0].get("old_string") != "":
-                raise _ToolError(f"File does not exist: {path}")
-            text, mode = "", 0o644
+                raise
+            text = ""
         total = 0
         for edit in edits:
             text, n = self._apply_edit(text, edit["old_string"], edit["new_string"],
-                                       bool(edit.get("replace_all", False)), path)
+                                       bool(edit.get("replace_all", False)), place.shown)
             total += n
-        atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+        written = self._write_bytes(place, text.encode("utf-8"))
+        path = Path(written.path)
         return ExecOutcome(is_error=False, summary=f"edited {path} ({total} replacement{'s' if total != 1 else ''})",
                            response={"filePath": str(path), "replacements": total, "edits": len(edits)},
-                           files_created=[] if existed else [str(path)])
+                           files_created=[str(path)] if written.created else [])
 
     def _edit(self, inp: dict[str, Any]) -> ExecOutcome:
         return self._edit_file(inp["file_path"], [inp])
@@ -529,15 +646,18 @@ class ToolExecutor:
         return self._edit_file(inp["file_path"], list(inp["edits"]))
 
     def _read(self, inp: dict[str, Any]) -> ExecOutcome:
-        path = self._path(inp["file_path"])
-        if path.exists() and path.is_file():
-            size = path.stat().st_size
-            cap = READ_HARD_MAX_BYTES if inp.get("allow_large") else READ_MAX_BYTES
-            if size > cap and inp.get("offset") is None and inp.get("limit") is None:
-                raise _ToolError(f"{path} is {size} bytes, over the {cap}-byte limit; read it with offset/limit")
-            if size > READ_HARD_MAX_BYTES:
-                raise _ToolError(f"{path} is {size} bytes, too large to read")
-        text = self._read_text(path)
+        place = self._place(inp["file_path"])
+        path = place.shown
+        whole = inp.get("offset") is None and inp.get("limit") is None
+        cap = READ_HARD_MAX_BYTES if inp.get("allow_large") else READ_MAX_BYTES
+        try:
+            data = self._read_bytes(place, cap if whole else READ_HARD_MAX_BYTES)
+        except fs.FileTooLarge as exc:
+            if whole:
+                raise _ToolError(f"{path} is {exc.size} bytes, over the {cap}-byte limit; read it with "
+                                 f"offset/limit") from None
+            raise _ToolError(f"{path} is {exc.size} bytes, too large to read") from None
+        text = _decode(data, path)
         lines = text.splitlines()
         offset = inp.get("offset") or 0
         start = max(offset - 1, 0) if offset else 0   # 1-based line number; 0 means the start
@@ -551,10 +671,11 @@ class ToolExecutor:
                                                               "totalLines": len(lines)}})
 
     def _notebookedit(self, inp: dict[str, Any]) -> ExecOutcome:
-        path = self._path(inp["notebook_path"])
+        place = self._place(inp["notebook_path"])
+        path = place.shown
         if path.suffix != ".ipynb":
             raise _ToolError(f"{path} is not a Jupyter notebook (.ipynb)")
-        raw = self._read_text(path)
+        raw = self._read_text(place)
         try:
             nb = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -608,40 +729,82 @@ class ToolExecutor:
                     cell["outputs"], cell["execution_count"] = [], None
                 what = f"replaced cell {index}"
         text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
-        atomic_write_bytes(path, text.encode("utf-8"), mode=path.stat().st_mode & 0o7777)
+        path = Path(self._write_bytes(place, text.encode("utf-8")).path)
         return ExecOutcome(is_error=False, summary=f"{what} in {path}",
                            response={"filePath": str(path), "edit_mode": mode, "cells": len(cells)})
 
     # ---- search tools ------------------------------------------------------------------
-    def _search_root(self, inp: dict[str, Any]) -> Path:
-        root = self._path(inp["path"]) if inp.get("path") else self.cwd
-        if not root.exists():
-            raise _ToolError(f"Path does not exist: {root}")
-        return root
+    @contextlib.contextmanager
+    def _search_at(self, place: _Place, *, missing_ok: bool = False) -> Iterator[tuple[fs.RootDir, str, bool] | None]:
+        """(root to walk beneath, path of the search folder or file relative to it, is a folder).
+
+        Under a write root: walked beneath that root. Outside every root (a path the policy
+        allowed): its resolved real path is opened with no symlink allowed in it and becomes the
+        root walked beneath, closed on exit. A missing path raises ``Path does not exist``, one
+        that leads out of its root through a symlink says so (``missing_ok``: both yield None)."""
+        own: fs.RootDir | None = None
+        try:
+            if place.root is not None:
+                kind = fs.stat_beneath(place.root, place.rel).st_mode
+                found: tuple[fs.RootDir, str, bool] = (place.root, place.rel, stat.S_ISDIR(kind))
+            else:
+                fd = fs.open_no_symlinks(place.shown, getattr(os, "O_PATH", os.O_RDONLY))
+                own = fs.RootDir.adopt(fd, place.shown, label=f"the search folder {place.shown}")
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    found = (own, ".", True)
+                else:   # a file outside: read by its resolved path (see _grep_sources)
+                    found = (own, "", False)
+        except (FileNotFoundError, NotADirectoryError):
+            if own is not None:
+                own.close()
+            if missing_ok:
+                yield None
+                return
+            raise _Missing(f"Path does not exist: {place.shown}") from None
+        except fs.BeneathError as exc:
+            if own is not None:
+                own.close()
+            if missing_ok:
+                yield None
+                return
+            raise self._refused(place, exc, reading=True) from None
+        try:
+            yield found
+        finally:
+            if own is not None:
+                own.close()
+
+    def _search_place(self, inp: dict[str, Any]) -> _Place:
+        return self._place(inp["path"]) if inp.get("path") else _Place(self._root_dir(self.cwd), ".", self.cwd)
 
     def _glob(self, inp: dict[str, Any]) -> ExecOutcome:
-        root = self._search_root(inp)
-        if not root.is_dir():
-            raise _ToolError(f"{root} is not a directory")
+        search = self._search_place(inp)
+        with self._search_at(search) as (_root, _rel, is_dir):
+            if not is_dir:
+                raise _ToolError(f"{search.shown} is not a directory")
         found: dict[str, float] = {}
         for pattern in expand_braces(inp["pattern"]):
-            if pattern.startswith("/"):
-                base, rel = Path("/"), pattern.lstrip("/")
-            else:
-                base, rel = root, pattern
-            if not rel:
-                continue
-            try:
-                for match in base.glob(rel):
-                    if any(part in (".git",) for part in match.parts):
-                        continue
-                    try:
-                        if match.is_file():
-                            found[str(match)] = match.stat().st_mtime
-                    except OSError:
-                        continue
-            except (ValueError, NotImplementedError) as exc:
-                raise _ToolError(f"invalid glob pattern {pattern!r}: {exc}") from None
+            parts = [p for p in pattern.split("/") if p not in ("", ".")]
+            if not parts or any("**" in p and p != "**" for p in parts):
+                raise _ToolError(f"invalid glob pattern {pattern!r}: '**' can only be an entire path component"
+                                 if parts else f"invalid glob pattern {pattern!r}")
+            place = search
+            magic = next((i for i, p in enumerate(parts) if _GLOB_MAGIC.search(p)), len(parts))
+            if pattern.startswith("/") or ".." in parts[:magic]:
+                # a pattern with a folder of its own (absolute, or up from the search folder)
+                lead = min(magic, len(parts) - 1)
+                prefix = ("/" if pattern.startswith("/") else "") + "/".join(parts[:lead])
+                place = self._place(os.path.join(str(search.shown), prefix) if prefix else str(search.shown))
+                parts = parts[lead:]
+            with self._search_at(place, missing_ok=True) as at:
+                if at is None or not at[2]:
+                    continue
+                root, rel, _is_dir = at
+                matches = fs.glob_beneath(root, "/".join(parts), rel, skip=lambda r: r.rsplit("/", 1)[-1] == ".git")
+            for name, st in matches.items():
+                match = place.shown / name
+                if ".git" not in match.parts:
+                    found[str(match)] = st.st_mtime
         ordered = sorted(found, key=lambda p: (-found[p], p))
         truncated = len(ordered) > GLOB_LIMIT
         names = ordered[:GLOB_LIMIT]
@@ -649,9 +812,21 @@ class ToolExecutor:
         return ExecOutcome(is_error=False, summary=summary,
                            response={"filenames": names, "numFiles": len(names), "truncated": truncated})
 
-    def _grep_files(self, root: Path, inp: dict[str, Any]) -> list[Path]:
-        if root.is_file():
-            return [root]
+    def _grep_sources(self, search: _Place, at: tuple[fs.RootDir, str, bool],
+                      inp: dict[str, Any]) -> Iterator[tuple[Path, bytes, float]]:
+        """(path shown, contents, mtime) of each file to search; files over 20 MB, unreadable
+        ones and symlinks that lead outside the search's root are skipped."""
+        root, rel, is_dir = at
+        if not is_dir:
+            try:
+                if search.root is not None:
+                    data, st = fs.read_file_beneath_stat(root, rel, GREP_MAX_FILE_BYTES)
+                else:
+                    data, st = fs.read_file_no_symlinks(search.shown, GREP_MAX_FILE_BYTES)
+            except OSError:
+                return
+            yield search.shown, data, st.st_mtime
+            return
         globs = [g for g in expand_braces(inp["glob"])] if inp.get("glob") else []
         negative = [g[1:] for g in globs if g.startswith("!")]
         positive = [g for g in globs if not g.startswith("!")]
@@ -667,16 +842,22 @@ class ToolExecutor:
                 return False
             return not types or any(fnmatch.fnmatchcase(base, t) for t in types)
 
-        out = []
-        for folder, dirs, files in os.walk(root):
+        strip = 0 if rel in ("", ".") else len(rel) + 1
+        for folder, dirs, files in fs.walk_beneath(root, rel):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__"))
+            inner = folder[strip:] if strip else ("" if folder == "." else folder)   # relative to the search folder
             for base in sorted(files):
                 if base.startswith("."):
                     continue
-                full = Path(folder) / base
-                if wanted(os.path.relpath(full, root), base):
-                    out.append(full)
-        return out
+                name = f"{inner}/{base}" if inner else base
+                if not wanted(name, base):
+                    continue
+                try:   # follows a symlink only when it stays beneath the root
+                    data, st = fs.read_file_beneath_stat(root, f"{folder}/{base}" if folder != "." else base,
+                                                         GREP_MAX_FILE_BYTES)
+                except OSError:
+                    continue
+                yield search.shown / name, data, st.st_mtime
 
     def _grep(self, inp: dict[str, Any]) -> ExecOutcome:
         """ripgrep-like search with Python ``re``.
@@ -688,7 +869,11 @@ class ToolExecutor:
         files and folders, binary files and files over 20 MB are skipped, like rg's defaults
         (.gitignore is not read).
         """
-        root = self._search_root(inp)
+        search = self._search_place(inp)
+        with self._search_at(search) as at:
+            return self._grep_in(search, at, inp)
+
+    def _grep_in(self, search: _Place, at: tuple[fs.RootDir, str, bool], inp: dict[str, Any]) -> ExecOutcome:
         flags = re.IGNORECASE if inp.get("-i") else 0
         multiline = bool(inp.get("multiline"))
         if multiline:
@@ -703,17 +888,11 @@ class ToolExecutor:
         ctx = inp.get("context", inp.get("-C"))
         before = int(inp.get("-B", ctx or 0) or 0)
         after = int(inp.get("-A", ctx or 0) or 0)
-        single = root.is_file()
+        single = not at[2]
         entries: list[str] = []          # output lines (content) or paths / "path:count"
         matched_files: list[tuple[float, str]] = []
         total_matches = 0
-        for path in self._grep_files(root, inp):
-            try:
-                if path.stat().st_size > GREP_MAX_FILE_BYTES:
-                    continue
-                data = path.read_bytes()
-            except OSError:
-                continue
+        for path, data, mtime in self._grep_sources(search, at, inp):
             if b"\x00" in data[:8192]:
                 continue
             text = data.decode("utf-8", "replace")
@@ -740,7 +919,7 @@ class ToolExecutor:
             shown = str(path)
             count = len(hit_lines)   # like rg --count: matching lines
             total_matches += count
-            matched_files.append((path.stat().st_mtime, shown))
+            matched_files.append((mtime, shown))
             if mode == "count":
                 entries.append(f"{shown}:{count}" if not single else str(count))
             elif mode == "content":
