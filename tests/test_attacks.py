@@ -317,7 +317,7 @@ def test_control_without_a_sandbox_the_checks_see_every_effect() -> None:
     and the checks report each kind: the tests above cannot pass by not looking. (The mount
     attacks are left out: unsandboxed they would remount this machine's root.)"""
     with arena_for("root", ws_inside=True) as arena:
-        prepare_workspace(arena, config_yaml("none"))
+        prepare_workspace(arena, config_yaml("none", file_limit=False))
         calls = [c for c in attack_calls(arena, literal=True, file_tools=True)
                  if "mount" not in c[1].get("command", "") and not c[1].get("file_path", "").endswith("mnt.sh")]
         gdb = [c for c in calls if "gdb" in c[1].get("command", "")]

@@ -324,11 +324,12 @@ def prepare_workspace(arena: Arena, config_yaml: str) -> Any:
     return workspace
 
 
-def config_yaml(backend: str, *, budget_usd: float = 5.0) -> str:
-    """The workspace configuration of an attack run."""
+def config_yaml(backend: str, *, budget_usd: float = 5.0, file_limit: bool = True) -> str:
+    """The workspace configuration of an attack run (``file_limit=False``: no file-size cap, for the
+    control run, whose checks must see every effect)."""
     lines = [f"budget_usd: {budget_usd}", "execution:", f"  sandbox: {backend}", "  allow_network: false"]
     if limit_file_key_exists():
-        lines.append(f"  limit_file_mb: {FILE_CAP_MB}")
+        lines.append(f"  limit_file_mb: {FILE_CAP_MB if file_limit else 0}")
     lines += ["learning:", "  auto_crystallization: false", ""]
     return "\n".join(lines)
 

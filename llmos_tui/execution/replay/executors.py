@@ -57,6 +57,7 @@ from .hooks import Confirm  # noqa: E402 - one definition, shared
 
 SUPPORTED_TOOLS = ("Write", "Edit", "MultiEdit", "Read", "Bash", "Glob", "Grep", "NotebookEdit")
 WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
+READ_TOOLS = frozenset({"Read", "Glob", "Grep"})
 #: Input fields that hold a path, per tool.
 PATH_FIELDS = {"Write": ("file_path",), "Edit": ("file_path",), "MultiEdit": ("file_path",),
                "Read": ("file_path",), "NotebookEdit": ("notebook_path",), "Glob": ("path",),
@@ -405,6 +406,7 @@ class ToolExecutor:
         # Not even readable by a tool call (llmos's own state): refused here, invisible in the sandbox.
         self.hidden_paths = tuple(Path(os.path.realpath(os.fspath(p))) for p in hidden_paths)
         self.sandbox_options = sandbox_options
+        self._view: tuple[list[Path], list[Path]] | None = None   # (read roots, secret masks), on first use
         root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
         if not root.is_dir():
             raise UsageError(f"the working directory {root} does not exist or is not a folder")
@@ -478,10 +480,23 @@ class ToolExecutor:
             verdict = self.decide(name, tool_input, tool_use_id)
         if verdict.decision != "allow":
             return _refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
-        for key, path in input_paths(name, tool_input, self.cwd):
+        try:
+            touched = input_paths(name, tool_input, self.cwd) + self._glob_lead(name, tool_input)
+        except OSError as exc:   # the path kept changing while it was resolved
+            return _refusal(STATUS_DENIED, f"{name}: its path could not be resolved ({exc}); it may be "
+                                           "changing under us", rule="executor.confine")
+        for key, path in touched:
             if any(inside(path, hidden) for hidden in self.hidden_paths):
                 return _refusal(STATUS_DENIED, f"{name}.{key} {path} is llmos's own state, which tool calls "
                                                f"cannot see", rule="executor.hidden")
+            if name in READ_TOOLS and self.sandbox_backend != "none" \
+                    and not any(inside(path, root) for root in self.write_roots):
+                problem = self._outside_read_view(path)
+                if problem:
+                    return _refusal(STATUS_DENIED, f"{name}.{key} {path} {problem}", rule="executor.read_view")
+            if name in WRITE_TOOLS and any(inside(path, ro) for ro in self._read_only()):
+                return _refusal(STATUS_DENIED, f"{name}.{key} {path} is read-only for tool calls (llmos's "
+                                               f"workspace or its installation)", rule="executor.read_only")
         if name in WRITE_TOOLS:
             try:
                 paths = input_paths(name, tool_input, self.cwd)
@@ -514,6 +529,51 @@ class ToolExecutor:
         outcome.rule = verdict.rule
         self.hooks.run_post(name, tool_input, tool_use_id, outcome)
         return outcome
+
+    # ---- the read view ------------------------------------------------------------------
+    def _read_only(self) -> list[Path]:
+        """Read-only paths, less those that hold the working directory itself (a project's output
+        folder inside the workspace stays writable)."""
+        out = []
+        for raw in self.read_only_paths:
+            real = Path(os.path.realpath(os.fspath(raw)))
+            if not inside(self.cwd, real):
+                out.append(real)
+        return out
+
+    def _outside_read_view(self, path: Path) -> str | None:
+        """Why a path outside the working directory may not be read (None: it may). Our own file
+        tools see what a sandboxed command sees: the system folders, the interpreter and the venv,
+        ``execution.sandbox_read_paths``; never the home folder, secrets or anything else."""
+        if self._view is None:
+            from ..sandbox.core import read_roots, secret_paths
+
+            roots = [Path(r) for r in read_roots(self.sandbox_options)]
+            self._view = (roots, [Path(p) for p in secret_paths(self.cwd)])
+        roots, masks = self._view
+        if any(inside(path, m) for m in masks):
+            return "holds secrets, which tool calls cannot read"
+        if not any(inside(path, r) for r in roots):
+            return ("is outside what tool calls may read (the working directory, the system folders, the "
+                    "interpreter and execution.sandbox_read_paths)")
+        return None
+
+    def _glob_lead(self, name: str, tool_input: Mapping[str, Any]) -> list[tuple[str, Path]]:
+        """The folder an absolute or ``..`` Glob pattern starts from (it reads there)."""
+        if name != "Glob" or not isinstance(tool_input.get("pattern"), str):
+            return []
+        pattern = tool_input["pattern"]
+        parts = [p for p in pattern.split("/") if p not in ("", ".")]
+        magic = next((i for i, p in enumerate(parts) if _GLOB_MAGIC.search(p)), len(parts))
+        if not (pattern.startswith("/") or ".." in parts[:magic]):
+            return []
+        lead = ("/" if pattern.startswith("/") else "") + "/".join(parts[:magic])
+        given = tool_input.get("path")
+        base = os.path.join(str(self.cwd), os.path.expanduser(given)) if isinstance(given, str) and given else str(self.cwd)
+        return [("pattern", Path(os.path.realpath(lead if lead.startswith("/") else os.path.join(base, lead))))]
+
+    def _is_hidden(self, path: Path) -> bool:
+        return bool(self.hidden_paths) and any(inside(Path(os.path.abspath(path)), h) for h in self.hidden_paths)
 
     # ---- notices -----------------------------------------------------------------------
     def _notice(self, level: str, text: str) -> None:
@@ -803,7 +863,7 @@ class ToolExecutor:
                 matches = fs.glob_beneath(root, "/".join(parts), rel, skip=lambda r: r.rsplit("/", 1)[-1] == ".git")
             for name, st in matches.items():
                 match = place.shown / name
-                if ".git" not in match.parts:
+                if ".git" not in match.parts and not self._is_hidden(match):
                     found[str(match)] = st.st_mtime
         ordered = sorted(found, key=lambda p: (-found[p], p))
         truncated = len(ordered) > GLOB_LIMIT
@@ -846,6 +906,8 @@ class ToolExecutor:
         for folder, dirs, files in fs.walk_beneath(root, rel):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__"))
             inner = folder[strip:] if strip else ("" if folder == "." else folder)   # relative to the search folder
+            if self.hidden_paths:
+                dirs[:] = [d for d in dirs if not self._is_hidden(search.shown / inner / d)]
             for base in sorted(files):
                 if base.startswith("."):
                     continue

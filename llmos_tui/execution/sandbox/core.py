@@ -395,16 +395,15 @@ def _collapse(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def _plan(cwd: str, *, allow_network: bool, options: SandboxOptions, read_only: list[str], hidden: list[str],
-          hidden_paths: Iterable[str] = (), environ: Mapping[str, str] | None = None,
-          hide_secrets: bool = True) -> _Plan:
+def _read_candidates(options: SandboxOptions | None) -> tuple[list[str], list[str]]:
+    """(the read view's roots, configured read paths that were refused because they hold a home)."""
     homes = _homes()
     candidates: list[str] = []
     for p in SYSTEM_READ_PATHS:
         if os.path.lexists(p):
             candidates.append(p)
     skipped: list[str] = []
-    extra = [os.path.abspath(os.path.expanduser(p)) for p in options.read_paths]
+    extra = [os.path.abspath(os.path.expanduser(p)) for p in (options.read_paths if options is not None else ())]
     for p in python_paths() + extra:
         if not os.path.exists(p):
             continue
@@ -421,7 +420,28 @@ def _plan(cwd: str, *, allow_network: bool, options: SandboxOptions, read_only: 
             candidates.append(resolv)
     except OSError:
         pass
-    read = [p for p in _collapse(candidates) if not _within(p, cwd)]
+    return _collapse(candidates), skipped
+
+
+def read_roots(options: SandboxOptions | None = None) -> list[str]:
+    """The read view besides the working directory: what a sandboxed command may read (system
+    folders, the interpreter and the venv, ``execution.sandbox_read_paths``), as absolute paths
+    and their real paths. llmos's own file tools (Read, Glob, Grep) read through the same view,
+    so a tool call sees the same files whichever tool it uses."""
+    roots, _skipped = _read_candidates(options)
+    out: list[str] = []
+    for p in roots:
+        for q in (p, os.path.realpath(p)):
+            if q not in out:
+                out.append(q)
+    return out
+
+
+def _plan(cwd: str, *, allow_network: bool, options: SandboxOptions, read_only: list[str], hidden: list[str],
+          hidden_paths: Iterable[str] = (), environ: Mapping[str, str] | None = None,
+          hide_secrets: bool = True) -> _Plan:
+    candidates, skipped = _read_candidates(options)
+    read = [p for p in candidates if not _within(p, cwd)]
     masks: list[str] = []
     if hide_secrets:
         for h in hidden:
