@@ -55,7 +55,7 @@ from ..errors import WorkspaceError
 from ..workspace import Workspace
 from .traces import Trace, TraceFormatError, parse_trace
 
-FORMAT = 1
+FORMAT = 2   # 2: entries carry last_call_failed
 TRACES_TABLE = "traces"
 META_TABLE = "meta"
 COMPACT_MIN = 256
@@ -93,6 +93,7 @@ class IndexEntry:
     crystallized_tool: str | None
     project: str | None
     outcome: str
+    last_call_failed: bool = False   # the recorded run's last tool call failed: never replayed
 
     @classmethod
     def from_trace(cls, trace: Trace, *, path: str, volume: str, mtime: float) -> "IndexEntry":
@@ -103,7 +104,8 @@ class IndexEntry:
             tokens_input=int(trace.tokens.get("input", 0)), tokens_output=int(trace.tokens.get("output", 0)),
             tools_used=list(trace.tools_used), slots=dict(trace.slots), volume=volume, path=path,
             mtime=mtime, mode=trace.mode, created_at=trace.created_at, last_used=trace.last_used,
-            crystallized_tool=trace.crystallized_tool, project=trace.project, outcome=trace.outcome)
+            crystallized_tool=trace.crystallized_tool, project=trace.project, outcome=trace.outcome,
+            last_call_failed=bool(trace.calls) and trace.calls[-1].is_error)
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _NAMES}

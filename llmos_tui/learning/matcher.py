@@ -44,6 +44,7 @@ from rapidfuzz import fuzz, process
 
 from ..config import LearningConfig
 from ..errors import UsageError
+from .accounting import Accounting, account
 from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
 
 if TYPE_CHECKING:   # the semantic module (and numpy) load only when the re-ranker is on
@@ -132,6 +133,9 @@ _CONSTANT_KINDS = frozenset({"generic", "function", "person", "negation", "slot"
 #: negation have gates of their own; function words and person are weak evidence only).
 CONTENT_KINDS = frozenset({"word", "tech", "slotword", "qword", "generic"})
 
+#: Lexical gates that the accounting supersedes when every difference is accounted for.
+SUPERSEDED_GATES = frozenset({"content", "margin"})
+
 
 # ---- results ----------------------------------------------------------------------------------
 
@@ -161,6 +165,11 @@ class Candidate:
     entry: Any = None
     semantic: float | None = None    # cosine of the sentence embeddings, when the re-ranker ran
     unmatched: tuple[int, int] = (0, 0)   # content words only in the goal, only in the trace
+    accounting: Accounting | None = None  # every difference and how it is accounted for
+
+    @property
+    def accounted(self) -> bool:
+        return self.accounting is not None and self.accounting.complete
 
     @property
     def passed(self) -> bool:
@@ -174,7 +183,8 @@ class Candidate:
         return {"trace_id": self.trace_id, "goal": self.goal, "confidence": round(self.confidence, 4),
                 "base": round(self.base, 4), "gates": [g.to_dict() for g in self.gates],
                 "slot_bindings": dict(self.slot_bindings),
-                "semantic": None if self.semantic is None else round(self.semantic, 4)}
+                "semantic": None if self.semantic is None else round(self.semantic, 4),
+                "accounting": None if self.accounting is None else self.accounting.to_dict()}
 
 
 @dataclass
@@ -194,6 +204,13 @@ class MatchDecision:
     multi_step: bool = False
     latency_ms: float = 0.0
     semantic: float | None = None    # cosine to the matched goal when the semantic re-ranker ran
+    accounting: dict[str, Any] | None = None   # Accounting.to_dict() of the matched trace
+    #: the best candidate would replay but for unaccounted differences (confirm, verify or model)
+    close: bool = False
+
+    @property
+    def accounted(self) -> bool:
+        return bool(self.accounting and self.accounting.get("complete"))
 
     @property
     def gates_passed(self) -> bool:
@@ -209,6 +226,7 @@ class MatchDecision:
             "crystallized_tool": self.crystallized_tool, "multi_step": self.multi_step,
             "latency_ms": round(self.latency_ms, 3),
             "semantic": None if self.semantic is None else round(self.semantic, 4),
+            "accounting": self.accounting, "close": self.close,
         }
 
 
@@ -219,6 +237,13 @@ def _get(entry: Any, name: str, default: Any = None) -> Any:
     if type(entry) is dict or isinstance(entry, Mapping):
         return entry.get(name, default)
     return getattr(entry, name, default)
+
+
+def replayable(entry: Any) -> bool:
+    """A trace that may be replayed, crystallized or shown as an example: its recorded run did
+    not fail and neither did its last tool call (a failed run is not a recipe)."""
+    failed = str(_get(entry, "outcome", "") or "").lower() in {"failure", "failed", "error"}
+    return not failed and not bool(_get(entry, "last_call_failed", False))
 
 
 def _entry_rank(entry: Any) -> tuple:
@@ -288,6 +313,10 @@ class Matcher:
         goal = _get(entry, "goal", "")
         if not tid or not isinstance(goal, str) or not goal.strip():
             return
+        if not replayable(entry):
+            # failed traces are never candidates: not for a replay, not as a MIXED example
+            self.remove(tid)
+            return
         try:
             prepared = prepare(goal)
         except UsageError:   # a goal without words cannot be matched; it is skipped
@@ -340,7 +369,9 @@ class Matcher:
                 self.remove(tid)
         for tid, e in wanted.items():
             gkey = self._by_id.get(tid)
-            if gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
+            if gkey is not None and not replayable(e):
+                self.remove(tid)
+            elif gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
                 self._groups[gkey].entries[tid] = e       # metadata may have changed
             else:
                 self.add(e)
@@ -499,8 +530,36 @@ class Matcher:
         keys = [keys[i] for i in order]
         if scored:
             self._margin_gate(scored, keys, sem)
-        scored.sort(key=lambda c: (-c.confidence, c.trace_id))
+        for cand in scored:
+            self._account(q, cand)
+        scored.sort(key=lambda c: (not (c.accounted and c.passed), -c.confidence, c.trace_id))
         return scored
+
+    def _account(self, q: PreparedGoal, cand: Candidate) -> None:
+        """The accounting gate: a replay needs every difference accounted for (accounting.py).
+
+        Computed for candidates whose other gates pass (else no replay is possible anyway).
+        When every difference is accounted for, the lexical ``content`` and ``margin`` gates are
+        superseded (they estimate what the accounting establishes) and the confidence is
+        what the remaining gates leave of a perfect match; otherwise the candidate keeps its
+        confidence (MIXED may still use it) but fails the ``accounting`` gate.
+        """
+        if not all(g.passed for g in cand.gates if g.name not in SUPERSEDED_GATES):
+            return
+        acc = account(q.text, cand.goal)
+        cand.accounting = acc
+        if not acc.complete:
+            cand.gates.append(GateResult("accounting", False, 0.0, acc.describe()))
+            return
+        gates = [g if g.name not in SUPERSEDED_GATES or g.passed else
+                 GateResult(g.name, True, 0.0, f"superseded by the accounting ({g.reason})") for g in cand.gates]
+        gates.append(GateResult("accounting", True, 0.0, acc.describe()))
+        raw = 1.0
+        for g in gates:
+            raw *= 1.0 - g.penalty
+        cand.gates = gates
+        cand.slot_bindings = dict(acc.substitutions)
+        cand.confidence = max(cand.confidence, self.calibrate(raw))
 
     # ---- semantic re-ranker (optional) ----------------------------------------------------
     @property
@@ -910,7 +969,11 @@ class Matcher:
             decision.slot_bindings = dict(best.slot_bindings)
             decision.crystallized_tool = _get(best.entry, "crystallized_tool", None) or None
             decision.semantic = best.semantic
+            if best.accounting is not None:
+                decision.accounting = best.accounting.to_dict()
             failed = best.failed_gates
+            decision.close = (bool(failed) and all(g.name == "accounting" for g in failed)
+                              and best.confidence >= self.config.follower_threshold)
             if failed:
                 decision.reason = (f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
                                    + "; ".join(f"{g.name} ({g.reason})" for g in failed))
