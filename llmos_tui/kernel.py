@@ -53,6 +53,9 @@ class RunOptions:
     context: str = ""             # extra system text (outputs of the sub-goals it depends on)
     project: str | None = None    # projects/<name>: default cwd is its output/, traces are tagged
     in_session: bool = False      # the caller (the TUI) logs the conversation itself
+    #: replay a close trace whose differences are not all accounted for (the user said yes:
+    #: ``--replay-similar``); still through policy and sandbox
+    replay_similar: bool = False
 
 
 class LLMOS:
@@ -309,6 +312,19 @@ class LLMOS:
                                         or adj.mixed_threshold != learning.mixed_threshold):
                 decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
         self._local.adj = adj
+        if (decision.close and opts.mode == "auto" and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
+                and decision.trace_id):
+            acc = decision.accounting or {}
+            words = "; ".join(f"{d.get('goal') or '-'} / {d.get('trace') or '-'}"
+                              for d in acc.get("differences", []) if d.get("how") == "unaccounted")
+            if opts.replay_similar and self.config.execution.enable_follower:
+                decision.mode = "FOLLOWER"
+                decision.reason = (f"replay of a similar trace confirmed by the user (--replay-similar); "
+                                   f"unaccounted: {words}; {decision.reason}")
+            else:
+                emit(Notice("warning", f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
+                                       f"unaccounted words (goal / trace): {words}; running {decision.mode} "
+                                       "(replay it anyway with --replay-similar)"))
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             entry = self.store.index.get(decision.trace_id)
             if entry is not None and not entry.tools_used:
@@ -551,7 +567,14 @@ class LLMOS:
     def _run_mixed(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                    confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
                    confidence: float, trace_id: str) -> RunResult:
+        from .learning.matcher import replayable
+
         guide = self.store.get(trace_id)
+        if not replayable(self.store.index.get(trace_id) or guide):
+            # a failed run is never a worked example (issue 16): no guide, a plain session
+            info["note"] = f"trace {trace_id} failed when it was recorded: not used as an example"
+            return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info,
+                                     confidence=confidence, mode="MIXED")
         return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence,
                                  mode="MIXED", guide=guide)
 

@@ -72,7 +72,7 @@ basically simply hey hi ok okay thanks thank
 #: them already names ("a calculator program" is "a calculator", "the black formatter" is
 #: "black", "a json file" is "json"): only right after a word that both goals share.
 KIND_NOUNS = frozenset("program programs script scripts app application tool utility file files "
-                       "command formatter linter".split())
+                       "command formatter linter folder directory dir".split())
 #: Adjectives of manner that do not select anything ("a simple calculator"): one side only.
 #: Size, age, order and length adjectives are not here ("small files", "long listing").
 MANNER_ADJECTIVES = frozenset("simple basic nice proper brief".split())
@@ -141,8 +141,8 @@ EQUIVALENCES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("database", ("database", "db"), "abbreviation"),
     ("config", ("config", "configuration"), "abbreviation"),
     ("image", ("image", "picture", "photo", "img"), "the same kind of file"),
-    ("program", ("program", "programme"), "spelling"),
-    ("filesystem", ("filesystem", "file system"), "spacing"),
+    ("program", ("program", "programme"), "British and American spelling"),
+    ("filesystem", ("filesystem", "file system"), "one word written apart"),
     ("dirname", ("folder name", "directory name"), "follows from the first row"),
 )
 
@@ -163,7 +163,7 @@ IRREGULAR = {
     "told": "tell", "said": "say", "brought": "bring", "thought": "think", "caught": "catch",
     "hid": "hide", "hidden": "hide", "froze": "freeze", "frozen": "freeze", "wrote-": "write",
     "data": "data", "media": "media", "series": "series", "status": "status", "news": "news",
-    "bytes": "byte", "aliases": "alias", "statuses": "status", "processes": "process",
+    "used": "use", "bytes": "byte", "aliases": "alias", "statuses": "status", "processes": "process",
     "addresses": "address", "accesses": "access", "classes": "class", "passes": "pass",
 }
 
@@ -189,9 +189,9 @@ def lemma(word: str) -> str:
         w = w[:-3] + "y"
     elif w.endswith("ied") and len(w) > 4:
         w = w[:-3] + "y"
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "ys", "os")) and len(w) > 3:
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "ys")) and len(w) > 3:
         w = w[:-1]
-    if w.endswith("ed") and len(w) > 4:
+    if w.endswith("ed") and len(w) > 4 and not w.endswith("eed"):
         base = w[:-2]
         if len(base) < 3 or not (_VOWELS & set(base)):
             base = w[:-1]            # "used" -> "use"
@@ -552,5 +552,5 @@ def normal_form(goal: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]
     """The goal after normalization (lemmas in order, and its slots): two goals with the same
     normal form are the same request."""
     u = units(goal)
-    return (tuple(w for w, _s in u.words),
+    return (tuple(lemma(w) for _u, s in u.words for w in s.split()),
             tuple(sorted((k, v[1].lower() if v[0] not in ("file", "path") else v[1]) for k, v in u.slots.items())))
