@@ -119,10 +119,7 @@ def _call_ok(call: Any) -> bool:
 
 
 def _trace_qualifies(trace: Trace, min_success: float) -> bool:
-    # a trace whose last call failed is not a recipe (issue 16), whatever its outcome says
-    last_failed = bool(trace.calls) and not _call_ok(trace.calls[-1])
-    return (trace.outcome == "success" and trace.success_count > 0 and trace.success_rate >= min_success
-            and not last_failed)
+    return trace.outcome == "success" and trace.success_count > 0 and trace.success_rate >= min_success
 
 
 # ---- the API ---------------------------------------------------------------------------------
@@ -176,8 +173,7 @@ def examples_from_store(store: Any, tool_name: str, *, volumes: Iterable[str] | 
     (those that used the tool, successful enough), best first, and only those are read."""
     index = store.index
     entries = [e for e in index.entries(list(volumes) if volumes is not None else None)
-               if tool_name in e.tools_used and e.outcome == "success" and e.success_rate >= min_success
-               and not getattr(e, "last_call_failed", False)]
+               if tool_name in e.tools_used and e.outcome == "success" and e.success_rate >= min_success]
     entries.sort(key=lambda e: (-e.success_rate, -e.usage_count, e.id))
     traces: list[Trace] = []
     found: list[dict[str, Any]] = []
