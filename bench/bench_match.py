@@ -94,9 +94,11 @@ def _pct(values: list[float], q: float) -> float:
 
 def _memory_mb(entries: list[dict], cfg: LLMOSConfig) -> float:
     """Memory held by a matcher over *entries* (tracemalloc; measured apart from the timing)."""
-    from llmos_tui.learning.text import prepare
+    from llmos_tui.learning.accounting import units
+    from llmos_tui.learning.text import _prepare
 
-    prepare.cache_clear()
+    _prepare.cache_clear()
+    units.cache_clear()
     gc.collect()
     tracemalloc.start()
     matcher = Matcher(entries, config=cfg.learning)

@@ -506,7 +506,10 @@ def account(goal: str, trace_goal: str) -> Accounting:
             if raw in MANNER_ADJECTIVES:
                 note("ignorable", "an adjective of manner")
                 continue
-            if raw in KIND_NOUNS and _after_shared(word, seq, common):
+            other_left = t_left if goal_side else q_left
+            other_surf = surf_t if goal_side else surf_q
+            if (raw in KIND_NOUNS and _after_shared(word, seq, common)
+                    and not any(other_surf.get(w, w) in KIND_NOUNS for w in other_left)):
                 note("ignorable", "names the kind of the thing before it")
                 continue
             if word == "to" and raw == "to":
@@ -528,8 +531,9 @@ def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
         a, b = prepare(verbless_goal), prepare(other_goal)
     except Exception:
         return frozenset()
-    if a.main_verbs or a.light_verb or not b.main_verbs or not b.main_verbs <= IMPLIED_CLASSES:
-        return frozenset()
+    if (a.main_verbs or a.light_verb or a.polar_question or any(t.kind == "qword" for t in a.tokens)
+            or not b.main_verbs or not b.main_verbs <= IMPLIED_CLASSES):
+        return frozenset()   # a question ("what is on my list") is not a bare noun phrase
     out = set()
     for tok in b.tokens:
         if tok.kind == "verb" and tok.main:
@@ -538,8 +542,11 @@ def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
 
 
 def _after_shared(word: str, seq: tuple[tuple[str, str], ...], common: Counter) -> bool:
+    """*word* follows a content word (a name: not a scope or grammatical word) that both goals share."""
     for i, (w, _s) in enumerate(seq):
-        if w == word and i > 0 and common.get(seq[i - 1][0], 0) > 0:
+        prev, prev_surface = seq[i - 1] if i > 0 else ("", "")
+        if (w == word and i > 0 and common.get(prev, 0) > 0 and "#" not in prev
+                and prev_surface not in IGNORABLE):
             return True
     return False
 

@@ -28,8 +28,23 @@ verb classes, negation, technology words and slots. A decision is:
    penalties (``MatchParams.sem_*``). The content gate accepts different content words when
    the embeddings agree (never a different question word); every other gate is unchanged.
 
-FOLLOWER needs confidence >= ``follower_threshold`` *and* every gate passed; mode selection
-itself lives in ``modes.py``.
+6. **Accounting** (``accounting.py``, issue 16), for the candidates whose other gates pass:
+   every difference between the goal and the trace's goal must be accounted for — identical
+   after normalization (case, articles, hyphenation and spacing, number words, inflection), a
+   row of the curated equivalence table, a grammatical word without scope, or a slot whose
+   value is substituted. Quantifier, logic and scope words ("only", "all", "either", "or",
+   "not", "more than", "below", "recursively", "current" vs a named place, "files" vs
+   "directories") are content, never noise: one of them on one side only changes which
+   objects the recorded commands touch. A candidate that is fully accounted for has its
+   ``content`` and ``margin`` gates superseded and its confidence set by the remaining gates'
+   penalties (similarity no longer matters); one that is not fails the ``accounting`` gate
+   (no penalty: MIXED may still use it as an example). A decision whose best candidate fails
+   only that gate at FOLLOWER-level confidence is ``close``: the user may confirm it
+   (``--replay-similar``). Failed traces and traces whose last call failed
+   (:func:`replayable`) are never added: no replay, no MIXED example.
+
+FOLLOWER needs confidence >= ``follower_threshold`` *and* every gate passed (the accounting
+included); mode selection itself lives in ``modes.py``.
 """
 
 from __future__ import annotations
