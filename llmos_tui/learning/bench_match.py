@@ -4,7 +4,8 @@ The dataset is JSON ``{"train": [[text, label], ...], "test": [...], "oos_test":
 CLINC150 layout; other keys are ignored). An item may also be ``[text, label, action]``: the
 action is a shell command (the NL2Bash layout), stored as the trace's one ``Bash`` call. Up to
 K train texts per label are stored as real traces in a temporary workspace, through the real
-:class:`TraceStore` and :class:`TraceIndex`; the matcher is then built from the index entries
+:class:`TraceStore` and :class:`TraceIndex`, with ids and dates that follow the file order (so
+every figure reproduces exactly from run to run); the matcher is then built from the index entries
 (it never sees a label: labels stay in this module, keyed by trace id, and in each trace's
 summary for whoever reads the files). Every ``test`` and ``oos_test`` query is decided by the
 real :func:`select_mode` in AUTO mode. A replay whose slot values differ is planned like the
@@ -71,6 +72,8 @@ ACTION_KEYS = ("wrong_replays", "action_precision")
 REPLAY_MODES = frozenset({"FOLLOWER", "CRYSTALLIZED"})
 
 Item = tuple[str, str, "str | None"]
+#: The bench's traces are dated from here, one second apart in file order (see _store_traces).
+BENCH_EPOCH = 1_767_225_600.0   # 2026-01-01T00:00:00Z
 
 
 def load_dataset(path: str | Path) -> dict[str, list[Item]]:
@@ -128,13 +131,16 @@ def _store_traces(store: TraceStore, train: list[Item], per_label: int,
     labels: dict[str, str] = {}
     traces: dict[str, Any] = {}
     kept: dict[str, int] = {}
-    for text, label, action in train:
+    for n, (text, label, action) in enumerate(train):
         if kept.get(label, 0) >= per_label:
             continue
         calls = [] if action is None else [ToolCall("Bash", {"command": action},
                                                     {"is_error": False, "summary": ""})]
         try:
-            trace = make_trace(text, calls, summary=f"bench label: {label}", slots=extract_slots(text))
+            # ids and timestamps follow the file order, so that ties between equally confident
+            # candidates (broken by id, then recency) fall the same way on every run
+            trace = make_trace(text, calls, summary=f"bench label: {label}", slots=extract_slots(text),
+                               trace_id=f"t_bench{n:07d}", when=BENCH_EPOCH + n)
         except UsageError:
             continue   # a train text without any word cannot be a trace
         store.save(trace, volume=volume)

@@ -465,7 +465,9 @@ class Matcher:
                 continue
             for gkey in posting:
                 acc[gkey] = acc.get(gkey, 0.0) + w
-        found = heapq.nlargest(p.index_candidates, acc, key=acc.__getitem__)
+        # ties fall by the group key (its text), never by set order: the same goal and store
+        # give the same candidates in every process
+        found = heapq.nlargest(p.index_candidates, acc, key=lambda g: (acc[g], g))
         # rapidfuzz over the token-sorted goals finds what shares no exact word: typos and
         # word variants. It is only needed when the goal has a word no stored goal has.
         unseen = any(kinds.get(w) in CONTENT_KINDS and w not in self._df for w in qw)
