@@ -40,6 +40,14 @@ ACCOUNTED = [
 ]
 
 
+ACCOUNTED += [
+    # a quoted value that is data (a name the user chose) is still a slot
+    ('archive the folder "invoices-2023"', 'archive the folder "receipts"', "slot"),
+    # a kind noun after a shared name still names its kind
+    ("run the lint script", "run the lint", "ignorable"),
+]
+
+
 @pytest.mark.parametrize("goal, trace, how", ACCOUNTED)
 def test_accounted_differences(goal: str, trace: str, how: str | None) -> None:
     acc = account(goal, trace)
@@ -68,6 +76,17 @@ UNACCOUNTED = [
     ("find all images", "find images", "all"),
     # a different natural language is a different task
     ("translate notes.md to german", "translate notes.md to dutch", "german"),
+]
+
+
+UNACCOUNTED += [
+    # a quoted value the goal calls an option, a command, a mode...: part of the action itself
+    ("turn on the 'nullglob' shell option", "turn on the 'globstar' shell option", "nullglob"),
+    ("run the command 'uptime' every hour", "run the command 'whoami' every hour", "uptime"),
+    ("open notes.md in 'insert' mode", "open notes.md in 'visual' mode", "insert"),
+    # a kind noun right after the main verb is its object ("change directory"), not a kind
+    ("Change to where the nightly backups are kept", "Change directory to where the nightly backups are kept",
+     "directory"),
 ]
 
 

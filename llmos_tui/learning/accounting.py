@@ -18,7 +18,9 @@ goals and says how each one is accounted for. The replay is allowed only when al
    "of", "in", "for", "that", the infinitive "to", ...) present on one side only, or a file
    named in words on the other side ("the README file" / "README.md");
 4. **a slot** (file, path, number, port, quoted text) whose value differs: the new value is
-   substituted into the recorded calls. Whether the old value really occurs in the calls and
+   substituted into the recorded calls. A quoted value that either goal calls an option, flag,
+   setting, mode, keyword or command (:data:`VOCABULARY_NOUNS`) is not data but part of the
+   action, from a program's own vocabulary: a different one is unaccounted. Whether the old value really occurs in the calls and
    can be replaced safely is checked by ``plan_substitution`` when the replay is planned; when
    it cannot, there is no replay.
 
@@ -76,6 +78,16 @@ KIND_NOUNS = frozenset("program programs script scripts app application tool uti
 #: Adjectives of manner that do not select anything ("a simple calculator"): one side only.
 #: Size, age, order and length adjectives are not here ("small files", "long listing").
 MANNER_ADJECTIVES = frozenset("simple basic nice proper brief".split())
+#: Nouns that say a quoted value names part of the action itself, from a program's own
+#: vocabulary, not the data the action works on: "the 'xtrace' shell option", "the command
+#: 'ls'", "the --force flag", "'insert' mode". A different value there is a different action
+#: (``shopt -s extglob`` does not become ``shopt -s xtrace`` by substitution: xtrace is not a
+#: shopt option), so such a value is never substituted by accounting alone.
+VOCABULARY_NOUNS = frozenset("""option options flag flags switch switches setting settings keyword
+keywords builtin builtins command commands subcommand subcommands mode modes parameter parameters
+""".split())
+_WORDS_AROUND = re.compile(r"[a-z][a-z-]*")
+
 #: One-sided "=here" units (see EQUIVALENCES) name the default place.
 DEFAULT_PLACE = frozenset({"=here"})
 #: Deictic determiners: "this folder" / "the current folder" / "the folder" pick the same one.
@@ -254,6 +266,7 @@ class Units:
     slots: dict[str, tuple[str, str]]           # key -> (kind, value)
     file_words: dict[str, frozenset[str]]       # file slot key -> lemmas of its base name
     after_the: frozenset[int] = frozenset()     # indexes of words right after "the"
+    vocabulary: dict[str, str] = field(default_factory=dict)   # slot key -> the noun naming it
 
 
 @lru_cache(maxsize=200_000)
@@ -264,11 +277,18 @@ def units(goal: str) -> Units:
     pieces, pos = [], 0
     slots: dict[str, tuple[str, str]] = {}
     file_words: dict[str, frozenset[str]] = {}
+    vocabulary: dict[str, str] = {}
     for i, (key, span) in enumerate(keyed):
         pieces.append(text[pos:span.start])
         pieces.append(f" \x00{i}\x00 ")
         pos = span.end
         slots[key] = (span.kind, span.value)
+        if span.kind == "quoted":
+            near = (_WORDS_AROUND.findall(text[max(0, span.start - 40):span.start].lower())[-2:]
+                    + _WORDS_AROUND.findall(text[span.end:span.end + 40].lower())[:2])
+            noun = next((w for w in near if w in VOCABULARY_NOUNS), None)
+            if noun:
+                vocabulary[key] = noun
         if span.kind == "file":
             base = span.value.lower().rsplit("/", 1)[-1].split(".")[0]
             file_words[key] = frozenset(lemma(w) for w in re.split(r"[_\-\s]+", base) if w)
@@ -321,7 +341,7 @@ def units(goal: str) -> Units:
             fixed.append((lem, surface))
     kept = [j for j, w in enumerate(fixed) if w[0] != "\x00slot"]
     return Units(tuple(fixed[j] for j in kept), slots, file_words,
-                 frozenset(n for n, j in enumerate(kept) if flags[j]))
+                 frozenset(n for n, j in enumerate(kept) if flags[j]), vocabulary)
 
 
 def _verbish(word: str) -> bool:
@@ -406,7 +426,12 @@ def account(goal: str, trace_goal: str) -> Accounting:
                 diffs.append(Difference(qs[1], ts[1], "unaccounted", f"a {qs[0]} is not a {ts[0]}"))
                 ok = False
             elif not _same_value(qs[0], qs[1], ts[1]):
-                if qs[0] in SUBSTITUTABLE:
+                noun = q.vocabulary.get(key) or t.vocabulary.get(key)
+                if noun:
+                    diffs.append(Difference(qs[1], ts[1], "unaccounted",
+                                            f"the goal calls it a {noun}: part of the action, not data"))
+                    ok = False
+                elif qs[0] in SUBSTITUTABLE:
                     subs[key] = qs[1]
                     diffs.append(Difference(qs[1], ts[1], "slot", f"{key}: substituted in the calls"))
                 else:
@@ -508,7 +533,7 @@ def account(goal: str, trace_goal: str) -> Accounting:
                 continue
             other_left = t_left if goal_side else q_left
             other_surf = surf_t if goal_side else surf_q
-            if (raw in KIND_NOUNS and _after_shared(word, seq, common)
+            if (raw in KIND_NOUNS and _after_shared(word, seq, common, _main_verbs(goal if goal_side else trace_goal))
                     and not any(other_surf.get(w, w) in KIND_NOUNS for w in other_left)):
                 note("ignorable", "names the kind of the thing before it")
                 continue
@@ -541,14 +566,28 @@ def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def _after_shared(word: str, seq: tuple[tuple[str, str], ...], common: Counter) -> bool:
-    """*word* follows a content word (a name: not a scope or grammatical word) that both goals share."""
+def _after_shared(word: str, seq: tuple[tuple[str, str], ...], common: Counter,
+                  verbs: frozenset[str] = frozenset()) -> bool:
+    """*word* follows a content word (a name: not a scope or grammatical word, not the goal's
+    main verb) that both goals share. After a verb the noun is the verb's object, not the kind
+    of a name ("change directory" is not "change")."""
     for i, (w, _s) in enumerate(seq):
         prev, prev_surface = seq[i - 1] if i > 0 else ("", "")
         if (w == word and i > 0 and common.get(prev, 0) > 0 and "#" not in prev
-                and prev_surface not in IGNORABLE):
+                and prev_surface not in IGNORABLE and prev_surface not in verbs):
             return True
     return False
+
+
+@lru_cache(maxsize=65536)
+def _main_verbs(goal: str) -> frozenset[str]:
+    """Surfaces (lowercase) of the main verbs of *goal* (see ``text.prepare``)."""
+    from .text import prepare
+
+    try:
+        return frozenset(t.raw.lower() for t in prepare(goal).tokens if t.kind == "verb" and t.main)
+    except Exception:
+        return frozenset()
 
 
 def _joins(word: str, a: str, b: str) -> bool:

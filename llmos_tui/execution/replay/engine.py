@@ -31,8 +31,10 @@ use of every changed value is in a recognised position and the new value is safe
   backslashes, ``$``, backquotes, ``#``, ``%``, braces, ``<>&|;`` or newlines. Languages,
   natural languages and URLs are not substituted;
 * the positions: whole path components in path fields and glob patterns; whole tokens in
-  shell commands (a quoted string goes into a command only inside the quotes it already had,
-  or as its own shell word(s) quoted with ``shlex.quote``, with the same number of words), in
+  shell commands (a quoted string goes into a command only as a whole shell word: the whole
+  content of the quotes it already had, or its own shell word(s) quoted with ``shlex.quote``,
+  with the same number of words; never as part of a longer word such as ``'*old*'`` or
+  ``key=old``, whose rest is the recorded command's own reading of the goal), in
   a heredoc body, or bounded by non-word characters in file content; never inside another word
   (``hello.txt`` inside ``my-hello.txt.bak``), never in a Grep regex or any other field;
 * a number that looks like part of an enumeration (its neighbour n±1 in the same text), or a
@@ -383,6 +385,20 @@ def _component(text: str, start: int, end: int) -> bool:
     return before in ("", "/") and after in ("", "/")
 
 
+def _whole_word(text: str, states: list[str], start: int, end: int) -> bool:
+    """``text[start:end]`` is a whole shell word: bounded by shell breaks (or the ends of the
+    command), or the whole content of one pair of quotes (``"old"``, ``'old'``)."""
+    before, after = start - 1, end
+    quoted_before = before >= 0 and states[before] == "q" and text[before] in "'\""
+    quoted_after = after < len(text) and states[after] == "q" and text[after] in "'\""
+    if quoted_before != quoted_after or (quoted_before and text[before] != text[after]):
+        return False
+    if quoted_before:
+        before, after = before - 1, after + 1
+    return ((before < 0 or text[before] in _SHELL_BREAK)
+            and (after >= len(text) or text[after] in _SHELL_BREAK))
+
+
 def _plan_string(text: str, context: str, where: str,
                  changes: list[SlotChange]) -> "tuple[list[tuple[int, int, str, int]], Refusal | None]":
     """Edits (start, end, replacement, change index) for one string, or why not."""
@@ -419,6 +435,11 @@ def _plan_string(text: str, context: str, where: str,
                     return [], Refusal(f"{where}: the shell command's quoting cannot be analysed "
                                        f"(unbalanced quotes or heredoc)", change.key)
                 used = set(states[start:end])
+                if kind == "quoted" and not _whole_word(text, states, start, end):
+                    snippet = text[max(0, start - 12):end + 12].replace("\n", " ")
+                    return [], Refusal(f"{where}: {old!r} is only part of a shell word ({snippet!r}); the rest "
+                                       f"of that word is the recorded command's own reading of the goal",
+                                       change.key)
                 if kind != "quoted":
                     # file names, paths and numbers of our safe shapes have no shell metacharacter
                     if used - {"u", "s", "d", "h"}:
