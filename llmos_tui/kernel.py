@@ -319,12 +319,17 @@ class LLMOS:
                               for d in acc.get("differences", []) if d.get("how") == "unaccounted")
             if opts.replay_similar and self.config.execution.enable_follower:
                 decision.mode = "FOLLOWER"
+                decision.approved_by = "user"
                 decision.reason = (f"replay of a similar trace confirmed by the user (--replay-similar); "
                                    f"unaccounted: {words}; {decision.reason}")
             else:
                 emit(Notice("warning", f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
                                        f"unaccounted words (goal / trace): {words}; running {decision.mode} "
                                        "(replay it anyway with --replay-similar)"))
+        if decision.mode == "CRYSTALLIZED" and (decision.alias or decision.approved_by):
+            # an approved phrasing replays the calls with the values approved for it; a
+            # crystallized tool would take its parameters from the goal's slots instead
+            decision.mode = "FOLLOWER"
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             entry = self.store.index.get(decision.trace_id)
             if entry is not None and not entry.tools_used:
@@ -371,13 +376,21 @@ class LLMOS:
 
     def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                       confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any) -> RunResult:
-        from .execution.replay.engine import Refusal, plan_substitution, replay
+        from .execution.replay.engine import Refusal, plan_substitution, plan_values, replay
         from .learning.slots import extract_slots
 
         info = decision.to_dict()
         trace = self.store.get(decision.trace_id)
         substitution = None
-        if decision.slot_bindings:
+        alias_values = self._alias_values(trace, decision.alias) if decision.alias else {}
+        if alias_values or decision.value_substitutions:
+            planned = plan_values(alias_values or decision.value_substitutions, trace.calls)
+            if isinstance(planned, Refusal):
+                return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
+                                       f"the approved values cannot be substituted safely ({planned.reason})",
+                                       guide_id=trace.id)
+            substitution = planned
+        elif decision.slot_bindings and not decision.alias:
             planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
             if isinstance(planned, Refusal):
                 return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
@@ -393,7 +406,10 @@ class LLMOS:
         if outcome.success:
             self.store.record_outcome(trace.id, True)
             self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=True,
-                               substituted=bool(substitution))
+                               substituted=bool(substitution), approved_by=decision.approved_by,
+                               alias=decision.alias)
+            if decision.approved_by:
+                self._learn_alias(trace.id, goal, substitution, emit)
             return RunResult(goal=goal, mode="FOLLOWER", success=True, trace_id=trace.id,
                              confidence=decision.confidence, output=outcome.describe(), decision=info,
                              tool_calls=outcome.tool_calls())
@@ -405,6 +421,31 @@ class LLMOS:
                                  f"replay of {trace.id} {what}: {outcome.reason}")
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
+
+    @staticmethod
+    def _alias_values(trace: Any, phrase: str) -> dict[str, str]:
+        """The ``{old: new}`` values approved with the alias *phrase* of *trace*."""
+        from .learning.text import normalize_text
+        from .learning.traces import alias_phrase, alias_substitutions
+
+        key = normalize_text(phrase).lower()
+        for alias in trace.aliases:
+            if normalize_text(alias_phrase(alias)).lower() == key:
+                return alias_substitutions(alias)
+        return {}
+
+    def _learn_alias(self, trace_id: str, goal: str, substitution: Any, emit: EventSink) -> None:
+        """An approved replay that succeeded: its phrasing becomes an alias of the trace (with
+        the values it put into the calls), so the same phrasing is an exact match next time."""
+        values = {c.old: c.new for c in substitution.changes} if substitution is not None else {}
+        try:
+            added = self.store.add_alias(trace_id, goal, values)
+        except LLMOSError as exc:
+            emit(Notice("warning", f"the phrasing was not recorded as an alias of {trace_id}: {exc.message}"))
+            return
+        if added:
+            emit(Notice("info", f"recorded {goal!r} as an alias of trace {trace_id} "
+                                f"(remove it with `llmos traces alias rm {trace_id} PHRASE`)"))
 
     def _executor(self, cwd: Path, opts: RunOptions, emit: EventSink,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None, *, hooks: Any = None):

@@ -222,6 +222,12 @@ class MatchDecision:
     accounting: dict[str, Any] | None = None   # Accounting.to_dict() of the matched trace
     #: the best candidate would replay but for unaccounted differences (confirm, verify or model)
     close: bool = False
+    #: the goal is an approved phrasing (alias) of the trace: the replay uses that alias's values
+    alias: str | None = None
+    #: who approved a replay whose differences are not all accounted for: "user" or "verified"
+    approved_by: str | None = None
+    #: literal ``{old: new}`` values to put into the calls (a VERIFIED answer), instead of slots
+    value_substitutions: dict[str, str] = field(default_factory=dict)
 
     @property
     def accounted(self) -> bool:
@@ -241,7 +247,8 @@ class MatchDecision:
             "crystallized_tool": self.crystallized_tool, "multi_step": self.multi_step,
             "latency_ms": round(self.latency_ms, 3),
             "semantic": None if self.semantic is None else round(self.semantic, 4),
-            "accounting": self.accounting, "close": self.close,
+            "accounting": self.accounting, "close": self.close, "alias": self.alias,
+            "approved_by": self.approved_by, "value_substitutions": dict(self.value_substitutions),
         }
 
 
@@ -308,6 +315,8 @@ class Matcher:
         self.version: Any = None
         self._groups: dict[str, _Group] = {}
         self._by_id: dict[str, str] = {}            # trace id -> group key
+        self._aliases: dict[str, set[str]] = {}     # normalized approved phrasing -> trace ids
+        self._alias_keys: dict[str, tuple[str, ...]] = {}   # trace id -> its alias keys
         self._df: dict[str, int] = {}
         self._postings: dict[str, set[str]] = {}
         self._keys: list[str] = []                  # rapidfuzz choices (group sort keys)
@@ -350,8 +359,27 @@ class Matcher:
             self._corpus_changed()
         group.entries[tid] = entry
         self._by_id[tid] = gkey
+        self._set_aliases(tid, entry)
+
+    def _set_aliases(self, tid: str, entry: Any) -> None:
+        """Register the trace's approved phrasings (``aliases``) as exact matches."""
+        for key in self._alias_keys.pop(tid, ()):
+            ids = self._aliases.get(key)
+            if ids is not None:
+                ids.discard(tid)
+                if not ids:
+                    del self._aliases[key]
+        keys = []
+        for phrase in _get(entry, "aliases", None) or ():
+            if isinstance(phrase, str) and phrase.strip():
+                key = normalize_text(phrase).lower()
+                self._aliases.setdefault(key, set()).add(tid)
+                keys.append(key)
+        if keys:
+            self._alias_keys[tid] = tuple(keys)
 
     def remove(self, trace_id: str) -> bool:
+        self._set_aliases(trace_id, None)
         gkey = self._by_id.pop(trace_id, None)
         if gkey is None:
             return False
@@ -388,6 +416,7 @@ class Matcher:
                 self.remove(tid)
             elif gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
                 self._groups[gkey].entries[tid] = e       # metadata may have changed
+                self._set_aliases(tid, e)                 # an alias may have been added or removed
             else:
                 self.add(e)
         self.version = version
@@ -974,6 +1003,10 @@ class Matcher:
 
         start = time.perf_counter()
         q = prepare(goal)
+        aliased = self._alias_decision(goal)
+        if aliased is not None:
+            aliased.latency_ms = (time.perf_counter() - start) * 1000
+            return aliased
         scored, note = self._rank(q)
         decision = MatchDecision(goal=goal)
         decision.candidates = [(c.trace_id, c.goal, c.confidence) for c in scored[: self.config.candidates]]
@@ -1003,6 +1036,41 @@ class Matcher:
         if note:
             decision.reason += f" ({note})"
         decision.latency_ms = (time.perf_counter() - start) * 1000
+        return decision
+
+
+    def alias_of(self, goal: str) -> str | None:
+        """The trace for which *goal* is an approved phrasing (an alias), if any: the healthiest
+        when several list it."""
+        ids = self._aliases.get(normalize_text(goal).lower())
+        if not ids:
+            return None
+        live = [self._groups[self._by_id[t]].entries[t] for t in ids if t in self._by_id]
+        if not live:
+            return None
+        return str(_get(max(live, key=_entry_rank), "id"))
+
+    def _alias_decision(self, goal: str) -> MatchDecision | None:
+        """An exact match on an approved phrasing: the replay the user (or VERIFIED) approved
+        for this very phrasing, with nothing left to account for."""
+        tid = self.alias_of(goal)
+        if tid is None:
+            return None
+        gkey = self._by_id[tid]
+        entry = self._groups[gkey].entries[tid]
+        trace_goal = str(_get(entry, "goal", ""))
+        phrase = next((p for p in (_get(entry, "aliases", None) or ())
+                       if normalize_text(p).lower() == normalize_text(goal).lower()), goal)
+        why = f"an approved phrasing of trace {tid} (alias {phrase!r})"
+        decision = MatchDecision(goal=goal, confidence=1.0, trace_id=tid, matched_goal=trace_goal,
+                                 gates=[GateResult("alias", True, 0.0, why)],
+                                 candidates=[(tid, trace_goal, 1.0)],
+                                 reason=f"best match {trace_goal!r}: {why}")
+        decision.crystallized_tool = _get(entry, "crystallized_tool", None) or None
+        decision.alias = phrase
+        decision.accounting = {"complete": True, "differences": [
+            {"goal": goal, "trace": trace_goal, "how": "alias", "note": why}],
+            "substitutions": {}, "summary": f"every difference accounted for: {why}"}
         return decision
 
 

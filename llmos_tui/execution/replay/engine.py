@@ -639,6 +639,38 @@ def plan_substitution(trace_goal_slots: Mapping[str, Any], new_slots: Mapping[st
     return Substitution(changes, new_calls, list(calls))
 
 
+def _value_kind(value: str) -> str:
+    """The slot kind a literal value has (file, path, number, else quoted text)."""
+    from ...learning.slots import _is_file_name
+
+    if _PLAIN_NUMBER.fullmatch(value):
+        return "number"
+    if "/" in value:
+        return "path"
+    if _is_file_name(value):
+        return "file"
+    return "quoted"
+
+
+def plan_values(pairs: Mapping[str, str], calls: list[ToolCall]) -> "Substitution | Refusal":
+    """A safe substitution of literal values ``{old: new}`` (an approved alias's values, a
+    VERIFIED answer): each pair is given the slot kind of its old value (a number, a path, a
+    file name, else quoted text) and goes through every check of :func:`plan_substitution`."""
+    if not isinstance(pairs, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
+        return Refusal("substitutions must be a mapping of old value to new value")
+    old_slots: dict[str, str] = {}
+    new_slots: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for old, new in pairs.items():
+        if old == new:
+            continue
+        kind = _value_kind(old)
+        counts[kind] = counts.get(kind, 0) + 1
+        key = kind if counts[kind] == 1 else f"{kind}{counts[kind]}"
+        old_slots[key], new_slots[key] = old, new
+    return plan_substitution(old_slots, new_slots, calls)
+
+
 # ---- the replay -----------------------------------------------------------------------------
 
 _SYSTEM_READ_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/opt/", "/etc/")
