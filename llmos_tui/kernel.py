@@ -312,16 +312,21 @@ class LLMOS:
                                         or adj.mixed_threshold != learning.mixed_threshold):
                 decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
         self._local.adj = adj
+        verification = None
         if (decision.close and opts.mode == "auto" and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
                 and decision.trace_id):
             acc = decision.accounting or {}
             words = "; ".join(f"{d.get('goal') or '-'} / {d.get('trace') or '-'}"
                               for d in acc.get("differences", []) if d.get("how") == "unaccounted")
-            if opts.replay_similar and self.config.execution.enable_follower:
+            entry = self.store.index.get(decision.trace_id)
+            can_replay = self.config.execution.enable_follower and entry is not None and bool(entry.tools_used)
+            if opts.replay_similar and can_replay:
                 decision.mode = "FOLLOWER"
                 decision.approved_by = "user"
                 decision.reason = (f"replay of a similar trace confirmed by the user (--replay-similar); "
                                    f"unaccounted: {words}; {decision.reason}")
+            elif self.config.learning.verify == "model" and can_replay:
+                verification = self._verify(goal, decision, words, emit)
             else:
                 emit(Notice("warning", f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
                                        f"unaccounted words (goal / trace): {words}; running {decision.mode} "
@@ -339,6 +344,49 @@ class LLMOS:
         info = decision.to_dict()
         if adj is not None:
             info["sentience"] = {"latent_mode": adj.latent_mode, "reasons": list(adj.reasons)}
+        result = self._run_decided(goal, opts, cwd, emit, cancel, confirm, decision, info)
+        if verification is not None and verification.requests:
+            # the VERIFIED call is counted in the run like every call (already charged)
+            result.llm_calls += verification.requests
+            result.input_tokens += verification.input_tokens
+            result.output_tokens += verification.output_tokens
+            result.cost_usd += verification.cost_usd
+        return result
+
+    def _verify(self, goal: str, decision: Any, words: str, emit: EventSink) -> Any:
+        """VERIFIED (``learning.verify: model``): one cheap-model call on a close trace. On a
+        yes the decision becomes a VERIFIED replay with the answer's substitutions."""
+        from .learning.verify import verify_replay
+
+        trace = self.store.get(decision.trace_id)
+        planned = {trace.slots[k]: v for k, v in (decision.slot_bindings or {}).items()
+                   if isinstance(trace.slots.get(k), str)}
+        emit(Notice("info", f"close trace {decision.trace_id} ({decision.matched_goal!r}): unaccounted words "
+                            f"(goal / trace): {words}; asking {self.config.models.cheap} whether it is the same task"))
+        verification = verify_replay(goal, trace, model=self.config.models.cheap,
+                                     cap_usd=self.config.learning.verify_budget_usd,
+                                     economy_file=self.workspace.economy_file,
+                                     total_budget_usd=self.config.budget_usd, unaccounted=words, planned=planned)
+        self.events.record("REPLAY_VERIFIED", goal=goal[:200], trace_id=trace.id, same_task=verification.same_task,
+                           substitutions=verification.substitutions, note=verification.note,
+                           input_tokens=verification.input_tokens, output_tokens=verification.output_tokens,
+                           cost_usd=round(verification.cost_usd, 6))
+        decision.verification = verification.to_dict()
+        if verification.approved:
+            decision.mode = "VERIFIED"
+            decision.approved_by = "verified"
+            decision.value_substitutions = dict(verification.substitutions)
+            decision.reason = (f"VERIFIED by {self.config.models.cheap}: the same task"
+                               + (f" with {verification.substitutions}" if verification.substitutions else "")
+                               + f"; unaccounted: {words}; {decision.reason}")
+        else:
+            emit(Notice("warning", f"close trace {trace.id} not replayed: verification says "
+                                   f"{verification.note or 'no'}; running {decision.mode}"))
+        return verification
+
+    def _run_decided(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                     confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any,
+                     info: dict[str, Any]) -> RunResult:
         mode = decision.mode
         self._local.decided = (mode, decision.confidence, info)
         emit(ModeChosen(mode, decision.confidence, decision.reason, info))
@@ -346,8 +394,8 @@ class LLMOS:
                            trace_id=decision.trace_id)
         if mode == "CRYSTALLIZED":
             return self._run_crystallized(goal, opts, cwd, emit, cancel, confirm, decision)
-        if mode == "FOLLOWER":
-            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+        if mode in ("FOLLOWER", "VERIFIED"):
+            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision, mode=mode)
             self._maybe_crystallize(result, emit)
             return result
         if mode == "MIXED":
@@ -375,7 +423,8 @@ class LLMOS:
         return hooks
 
     def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                      confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any) -> RunResult:
+                      confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any,
+                      mode: str = "FOLLOWER") -> RunResult:
         from .execution.replay.engine import Refusal, plan_substitution, plan_values, replay
         from .learning.slots import extract_slots
 
@@ -388,37 +437,37 @@ class LLMOS:
             if isinstance(planned, Refusal):
                 return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
                                        f"the approved values cannot be substituted safely ({planned.reason})",
-                                       guide_id=trace.id)
+                                       guide_id=trace.id, from_mode=mode)
             substitution = planned
         elif decision.slot_bindings and not decision.alias:
             planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
             if isinstance(planned, Refusal):
                 return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
                                        f"the goal's new values cannot be substituted safely ({planned.reason})",
-                                       guide_id=trace.id)
+                                       guide_id=trace.id, from_mode=mode)
             substitution = planned
         executor = self._executor(cwd, opts, emit, confirm)
         outcome = replay(trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel)
         if outcome.cancelled:
-            return RunResult(goal=goal, mode="FOLLOWER", success=False, trace_id=trace.id,
+            return RunResult(goal=goal, mode=mode, success=False, trace_id=trace.id,
                              confidence=decision.confidence, output=outcome.describe(), error="cancelled by the user",
                              exit_code=int(ExitCode.GOAL_FAILED), decision=info, tool_calls=outcome.tool_calls())
         if outcome.success:
             self.store.record_outcome(trace.id, True)
             self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=True,
                                substituted=bool(substitution), approved_by=decision.approved_by,
-                               alias=decision.alias)
+                               alias=decision.alias, mode=mode)
             if decision.approved_by:
                 self._learn_alias(trace.id, goal, substitution, emit)
-            return RunResult(goal=goal, mode="FOLLOWER", success=True, trace_id=trace.id,
+            return RunResult(goal=goal, mode=mode, success=True, trace_id=trace.id,
                              confidence=decision.confidence, output=outcome.describe(), decision=info,
                              tool_calls=outcome.tool_calls())
         self.store.record_outcome(trace.id, False)
         self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=False,
-                           reason=outcome.reason, refused=outcome.refused)
+                           reason=outcome.reason, refused=outcome.refused, mode=mode)
         what = "refused before running anything" if outcome.refused else f"stopped at step {(outcome.stopped_at or 0) + 1}"
         result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
-                                 f"replay of {trace.id} {what}: {outcome.reason}")
+                                 f"replay of {trace.id} {what}: {outcome.reason}", from_mode=mode)
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
 
@@ -525,7 +574,8 @@ class LLMOS:
 
     def _fall_back(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                    confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
-                   confidence: float, why: str, *, guide_id: str | None = None) -> RunResult:
+                   confidence: float, why: str, *, guide_id: str | None = None,
+                   from_mode: str = "FOLLOWER") -> RunResult:
         info = dict(info, fallback_reason=why)
         if guide_id is not None and self.config.execution.enable_mixed:
             emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
@@ -533,7 +583,7 @@ class LLMOS:
         else:
             emit(Notice("warning", f"{why}; falling back to LEARNER"))
             result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
-        result.fallback_from = "FOLLOWER"
+        result.fallback_from = from_mode
         return result
 
     # ---- ORCHESTRATOR ----------------------------------------------------------------

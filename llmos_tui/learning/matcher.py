@@ -228,6 +228,8 @@ class MatchDecision:
     approved_by: str | None = None
     #: literal ``{old: new}`` values to put into the calls (a VERIFIED answer), instead of slots
     value_substitutions: dict[str, str] = field(default_factory=dict)
+    #: the VERIFIED call's answer and cost (``verify.Verification.to_dict()``), when one was made
+    verification: dict[str, Any] | None = None
 
     @property
     def accounted(self) -> bool:
@@ -249,6 +251,7 @@ class MatchDecision:
             "semantic": None if self.semantic is None else round(self.semantic, 4),
             "accounting": self.accounting, "close": self.close, "alias": self.alias,
             "approved_by": self.approved_by, "value_substitutions": dict(self.value_substitutions),
+            **({"verification": self.verification} if self.verification is not None else {}),
         }
 
 
