@@ -41,6 +41,9 @@ def validate_goal(goal: str) -> str:
     return text
 
 
+MAX_PROPOSAL_CALLS = 30   # calls listed in a replay proposal (the TUI's confirmation)
+
+
 @dataclass
 class RunOptions:
     mode: str = "auto"
@@ -56,6 +59,10 @@ class RunOptions:
     #: replay a close trace whose differences are not all accounted for (the user said yes:
     #: ``--replay-similar``); still through policy and sandbox
     replay_similar: bool = False
+    #: ``learning.verify: ask`` with someone to ask (the TUI): called from the run's thread with
+    #: :meth:`LLMOS.replay_proposal` of a close trace; returns ``"replay"`` (the user's yes),
+    #: ``"model"`` (run MIXED/LEARNER as decided) or ``"cancel"`` (run nothing)
+    confirm_replay: Callable[[dict[str, Any]], str] | None = None
 
 
 class LLMOS:
@@ -325,6 +332,19 @@ class LLMOS:
                 decision.approved_by = "user"
                 decision.reason = (f"replay of a similar trace confirmed by the user (--replay-similar); "
                                    f"unaccounted: {words}; {decision.reason}")
+            elif self.config.learning.verify == "ask" and opts.confirm_replay is not None and can_replay:
+                answer = self._ask_replay(goal, decision, opts, emit)
+                if answer == "replay":
+                    decision.mode = "FOLLOWER"
+                    decision.approved_by = "user"
+                    decision.reason = (f"replay of a similar trace confirmed by the user; unaccounted: {words}; "
+                                       f"{decision.reason}")
+                elif answer == "cancel":
+                    info = decision.to_dict()
+                    emit(Notice("warning", f"cancelled: close trace {decision.trace_id} not replayed and no model run"))
+                    return RunResult(goal=goal, mode=decision.mode, success=False, trace_id=None,
+                                     confidence=decision.confidence, error="cancelled by the user",
+                                     exit_code=int(ExitCode.GOAL_FAILED), decision=info)
             elif self.config.learning.verify == "model" and can_replay:
                 verification = self._verify(goal, decision, words, emit)
             else:
@@ -352,6 +372,45 @@ class LLMOS:
             result.output_tokens += verification.output_tokens
             result.cost_usd += verification.cost_usd
         return result
+
+    def replay_proposal(self, goal: str, decision: Any) -> dict[str, Any]:
+        """What the user is shown before a close trace is replayed: the trace's goal, every
+        difference (and how it is accounted for, or not), the values that would be substituted
+        (or why they cannot be) and the calls."""
+        from .execution.replay.engine import Refusal, plan_substitution
+        from .learning.slots import extract_slots
+
+        trace = self.store.get(decision.trace_id)
+        substitutions: dict[str, str] = {}
+        refusal = None
+        if decision.slot_bindings:
+            planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
+            if isinstance(planned, Refusal):
+                refusal = planned.reason
+            else:
+                substitutions = {c.old: c.new for c in planned.changes}
+        acc = decision.accounting or {}
+        return {"goal": goal, "trace_id": trace.id, "trace_goal": trace.goal,
+                "confidence": round(decision.confidence, 4), "mode_otherwise": decision.mode,
+                "differences": list(acc.get("differences", [])), "substitutions": substitutions,
+                "substitution_refused": refusal,
+                "calls": [{"name": c.name, "input": c.input} for c in trace.calls[:MAX_PROPOSAL_CALLS]],
+                "calls_total": len(trace.calls)}
+
+    def _ask_replay(self, goal: str, decision: Any, opts: RunOptions, emit: EventSink) -> str:
+        """The user's answer about a close trace: replay, model or cancel (model on any failure)."""
+        try:
+            answer = opts.confirm_replay(self.replay_proposal(goal, decision))  # type: ignore[misc]
+        except LLMOSError as exc:
+            emit(Notice("warning", f"cannot show the close trace {decision.trace_id}: {exc.message}"))
+            return "model"
+        except Exception as exc:  # noqa: BLE001 - a broken dialog must not replay anything
+            emit(Notice("warning", f"the replay question failed ({type(exc).__name__}); running {decision.mode}"))
+            return "model"
+        answer = answer if answer in ("replay", "model", "cancel") else "model"
+        self.events.record("REPLAY_CONFIRMED" if answer == "replay" else "REPLAY_DECLINED", goal=goal[:200],
+                           trace_id=decision.trace_id, answer=answer)
+        return answer
 
     def _verify(self, goal: str, decision: Any, words: str, emit: EventSink) -> Any:
         """VERIFIED (``learning.verify: model``): one cheap-model call on a close trace. On a
