@@ -1045,6 +1045,8 @@ class Matcher:
     def alias_of(self, goal: str) -> str | None:
         """The trace for which *goal* is an approved phrasing (an alias), if any: the healthiest
         when several list it."""
+        if not self._aliases:
+            return None
         ids = self._aliases.get(normalize_text(goal).lower())
         if not ids:
             return None
