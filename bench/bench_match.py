@@ -14,6 +14,12 @@
         are cached in DIR (default: a folder under the system temp dir) and the queries are
         embedded in one batch first, so a sweep of --param values is quick.
 
+    python bench/bench_match.py split --dataset FILE --out DIR
+        Split a dataset in two halves by label (sha256 of the label, so every text of one
+        command or intent stays in one half; oos queries by their text) into DIR/NAME-A.json
+        and DIR/NAME-B.json: tune on one half, report the other (a held-out set of the same
+        shape). Prints the size of each half.
+
     python bench/bench_match.py dataset --dataset FILE [--per-label 10] [--semantic]
         The same as `llmos bench match --json` (real store and index in a temp workspace),
         plus the time to embed the stored goals with --semantic.
@@ -94,9 +100,11 @@ def _pct(values: list[float], q: float) -> float:
 
 def _memory_mb(entries: list[dict], cfg: LLMOSConfig) -> float:
     """Memory held by a matcher over *entries* (tracemalloc; measured apart from the timing)."""
-    from llmos_tui.learning.text import prepare
+    from llmos_tui.learning.accounting import units
+    from llmos_tui.learning.text import _prepare
 
-    prepare.cache_clear()
+    _prepare.cache_clear()
+    units.cache_clear()
     gc.collect()
     tracemalloc.start()
     matcher = Matcher(entries, config=cfg.learning)
@@ -233,6 +241,26 @@ def cmd_dataset(args: argparse.Namespace) -> None:
         print(f"model load + embedding {report['traces']} stored goals: {timings['embed_s']:.1f} s", file=sys.stderr)
 
 
+def cmd_split(args: argparse.Namespace) -> None:
+    import hashlib
+
+    src = Path(args.dataset)
+    data = json.loads(src.read_text(encoding="utf-8"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def half(key: str) -> int:
+        return int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % 2
+
+    for h, name in ((0, "A"), (1, "B")):
+        part = {"train": [x for x in data["train"] if half(x[1]) == h],
+                "test": [x for x in data["test"] if half(x[1]) == h],
+                "oos_test": [x for x in data.get("oos_test", []) if half(x[0]) == h]}
+        path = out / f"{src.stem}-{name}.json"
+        path.write_text(json.dumps(part), encoding="utf-8")
+        print(path, {k: len(v) for k, v in part.items()})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -249,6 +277,10 @@ def main() -> None:
     p.add_argument("--cache", default=None, help="folder for the goal embedding cache (--semantic)")
     p.add_argument("--param", action="append", default=[], help="MatchParams override NAME=VALUE")
     p.set_defaults(fn=cmd_cv)
+    p = sub.add_parser("split")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="folder for NAME-A.json and NAME-B.json")
+    p.set_defaults(fn=cmd_split)
     p = sub.add_parser("dataset")
     p.add_argument("--dataset", required=True)
     p.add_argument("--per-label", type=int, default=10)

@@ -54,6 +54,12 @@ class LearningConfig:
     tool_example_cap: int = _opt(3, lo=0, hi=20, help="input examples per tool learned from traces")
     semantic_reranker: bool = _opt(False, help="when the lexical match is not a safe replay, re-rank candidates by sentence "
                                        "embeddings (needs the [semantic] extra; embeddings cached in state/); gates still apply")
+    verify: str = _opt("ask", choices=("off", "ask", "model"),
+                       help="a close trace whose differences are not all accounted for: off = run MIXED/LEARNER; ask = "
+                            "the user confirms (TUI dialog; headless --replay-similar), else MIXED/LEARNER; model = one "
+                            "models.cheap call (VERIFIED, <= 2,000 input tokens) decides, a no or a malformed answer "
+                            "runs MIXED/LEARNER; needs an LLM")
+    verify_budget_usd: float = _opt(0.01, lo=0.0, hi=1.0, help="largest estimated cost of one VERIFIED call; a call estimated above it is not made")
 
 
 @dataclass

@@ -41,6 +41,9 @@ def validate_goal(goal: str) -> str:
     return text
 
 
+MAX_PROPOSAL_CALLS = 30   # calls listed in a replay proposal (the TUI's confirmation)
+
+
 @dataclass
 class RunOptions:
     mode: str = "auto"
@@ -53,6 +56,13 @@ class RunOptions:
     context: str = ""             # extra system text (outputs of the sub-goals it depends on)
     project: str | None = None    # projects/<name>: default cwd is its output/, traces are tagged
     in_session: bool = False      # the caller (the TUI) logs the conversation itself
+    #: replay a close trace whose differences are not all accounted for (the user said yes:
+    #: ``--replay-similar``); still through policy and sandbox
+    replay_similar: bool = False
+    #: ``learning.verify: ask`` with someone to ask (the TUI): called from the run's thread with
+    #: :meth:`LLMOS.replay_proposal` of a close trace; returns ``"replay"`` (the user's yes),
+    #: ``"model"`` (run MIXED/LEARNER as decided) or ``"cancel"`` (run nothing)
+    confirm_replay: Callable[[dict[str, Any]], str] | None = None
 
 
 class LLMOS:
@@ -310,6 +320,42 @@ class LLMOS:
                                         or adj.mixed_threshold != learning.mixed_threshold):
                 decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
         self._local.adj = adj
+        verification = None
+        if (decision.close and opts.mode == "auto" and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
+                and decision.trace_id):
+            acc = decision.accounting or {}
+            words = "; ".join(f"{d.get('goal') or '-'} / {d.get('trace') or '-'}"
+                              for d in acc.get("differences", []) if d.get("how") == "unaccounted")
+            entry = self.store.index.get(decision.trace_id)
+            can_replay = self.config.execution.enable_follower and entry is not None and bool(entry.tools_used)
+            if opts.replay_similar and can_replay:
+                decision.mode = "FOLLOWER"
+                decision.approved_by = "user"
+                decision.reason = (f"replay of a similar trace confirmed by the user (--replay-similar); "
+                                   f"unaccounted: {words}; {decision.reason}")
+            elif self.config.learning.verify == "ask" and opts.confirm_replay is not None and can_replay:
+                answer = self._ask_replay(goal, decision, opts, emit)
+                if answer == "replay":
+                    decision.mode = "FOLLOWER"
+                    decision.approved_by = "user"
+                    decision.reason = (f"replay of a similar trace confirmed by the user; unaccounted: {words}; "
+                                       f"{decision.reason}")
+                elif answer == "cancel":
+                    info = decision.to_dict()
+                    emit(Notice("warning", f"cancelled: close trace {decision.trace_id} not replayed and no model run"))
+                    return RunResult(goal=goal, mode=decision.mode, success=False, trace_id=None,
+                                     confidence=decision.confidence, error="cancelled by the user",
+                                     exit_code=int(ExitCode.GOAL_FAILED), decision=info)
+            elif self.config.learning.verify == "model" and can_replay:
+                verification = self._verify(goal, decision, words, emit)
+            else:
+                emit(Notice("warning", f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
+                                       f"unaccounted words (goal / trace): {words}; running {decision.mode} "
+                                       "(replay it anyway with --replay-similar)"))
+        if decision.mode == "CRYSTALLIZED" and (decision.alias or decision.approved_by):
+            # an approved phrasing replays the calls with the values approved for it; a
+            # crystallized tool would take its parameters from the goal's slots instead
+            decision.mode = "FOLLOWER"
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             from .learning.trust import gate_replay
 
@@ -323,6 +369,88 @@ class LLMOS:
         info = decision.to_dict()
         if adj is not None:
             info["sentience"] = {"latent_mode": adj.latent_mode, "reasons": list(adj.reasons)}
+        result = self._run_decided(goal, opts, cwd, emit, cancel, confirm, decision, info)
+        if verification is not None and verification.requests:
+            # the VERIFIED call is counted in the run like every call (already charged)
+            result.llm_calls += verification.requests
+            result.input_tokens += verification.input_tokens
+            result.output_tokens += verification.output_tokens
+            result.cost_usd += verification.cost_usd
+        return result
+
+    def replay_proposal(self, goal: str, decision: Any) -> dict[str, Any]:
+        """What the user is shown before a close trace is replayed: the trace's goal, every
+        difference (and how it is accounted for, or not), the values that would be substituted
+        (or why they cannot be) and the calls."""
+        from .execution.replay.engine import Refusal, plan_substitution
+        from .learning.slots import extract_slots
+
+        trace = self.store.get(decision.trace_id)
+        substitutions: dict[str, str] = {}
+        refusal = None
+        if decision.slot_bindings:
+            planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
+            if isinstance(planned, Refusal):
+                refusal = planned.reason
+            else:
+                substitutions = {c.old: c.new for c in planned.changes}
+        acc = decision.accounting or {}
+        return {"goal": goal, "trace_id": trace.id, "trace_goal": trace.goal,
+                "confidence": round(decision.confidence, 4), "mode_otherwise": decision.mode,
+                "differences": list(acc.get("differences", [])), "substitutions": substitutions,
+                "substitution_refused": refusal,
+                "calls": [{"name": c.name, "input": c.input} for c in trace.calls[:MAX_PROPOSAL_CALLS]],
+                "calls_total": len(trace.calls)}
+
+    def _ask_replay(self, goal: str, decision: Any, opts: RunOptions, emit: EventSink) -> str:
+        """The user's answer about a close trace: replay, model or cancel (model on any failure)."""
+        try:
+            answer = opts.confirm_replay(self.replay_proposal(goal, decision))  # type: ignore[misc]
+        except LLMOSError as exc:
+            emit(Notice("warning", f"cannot show the close trace {decision.trace_id}: {exc.message}"))
+            return "model"
+        except Exception as exc:  # noqa: BLE001 - a broken dialog must not replay anything
+            emit(Notice("warning", f"the replay question failed ({type(exc).__name__}); running {decision.mode}"))
+            return "model"
+        answer = answer if answer in ("replay", "model", "cancel") else "model"
+        self.events.record("REPLAY_CONFIRMED" if answer == "replay" else "REPLAY_DECLINED", goal=goal[:200],
+                           trace_id=decision.trace_id, answer=answer)
+        return answer
+
+    def _verify(self, goal: str, decision: Any, words: str, emit: EventSink) -> Any:
+        """VERIFIED (``learning.verify: model``): one cheap-model call on a close trace. On a
+        yes the decision becomes a VERIFIED replay with the answer's substitutions."""
+        from .learning.verify import verify_replay
+
+        trace = self.store.get(decision.trace_id)
+        planned = {trace.slots[k]: v for k, v in (decision.slot_bindings or {}).items()
+                   if isinstance(trace.slots.get(k), str)}
+        emit(Notice("info", f"close trace {decision.trace_id} ({decision.matched_goal!r}): unaccounted words "
+                            f"(goal / trace): {words}; asking {self.config.models.cheap} whether it is the same task"))
+        verification = verify_replay(goal, trace, model=self.config.models.cheap,
+                                     cap_usd=self.config.learning.verify_budget_usd,
+                                     economy_file=self.workspace.economy_file,
+                                     total_budget_usd=self.config.budget_usd, unaccounted=words, planned=planned)
+        self.events.record("REPLAY_VERIFIED", goal=goal[:200], trace_id=trace.id, same_task=verification.same_task,
+                           substitutions=verification.substitutions, note=verification.note,
+                           input_tokens=verification.input_tokens, output_tokens=verification.output_tokens,
+                           cost_usd=round(verification.cost_usd, 6))
+        decision.verification = verification.to_dict()
+        if verification.approved:
+            decision.mode = "VERIFIED"
+            decision.approved_by = "verified"
+            decision.value_substitutions = dict(verification.substitutions)
+            decision.reason = (f"VERIFIED by {self.config.models.cheap}: the same task"
+                               + (f" with {verification.substitutions}" if verification.substitutions else "")
+                               + f"; unaccounted: {words}; {decision.reason}")
+        else:
+            emit(Notice("warning", f"close trace {trace.id} not replayed: verification says "
+                                   f"{verification.note or 'no'}; running {decision.mode}"))
+        return verification
+
+    def _run_decided(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
+                     confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any,
+                     info: dict[str, Any]) -> RunResult:
         mode = decision.mode
         self._local.decided = (mode, decision.confidence, info)
         emit(ModeChosen(mode, decision.confidence, decision.reason, info))
@@ -330,8 +458,8 @@ class LLMOS:
                            trace_id=decision.trace_id)
         if mode == "CRYSTALLIZED":
             return self._run_crystallized(goal, opts, cwd, emit, cancel, confirm, decision)
-        if mode == "FOLLOWER":
-            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
+        if mode in ("FOLLOWER", "VERIFIED"):
+            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision, mode=mode)
             self._maybe_crystallize(result, emit)
             return result
         if mode == "MIXED":
@@ -359,8 +487,9 @@ class LLMOS:
         return hooks
 
     def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                      confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any) -> RunResult:
-        from .execution.replay.engine import Refusal, plan_substitution, replay
+                      confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any,
+                      mode: str = "FOLLOWER") -> RunResult:
+        from .execution.replay.engine import Refusal, plan_substitution, plan_values, replay
         from .learning.slots import extract_slots
 
         info = decision.to_dict()
@@ -372,34 +501,70 @@ class LLMOS:
             return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, refusal,
                                    guide_id=trace.id)
         substitution = None
-        if decision.slot_bindings:
+        alias_values = self._alias_values(trace, decision.alias) if decision.alias else {}
+        if alias_values or decision.value_substitutions:
+            planned = plan_values(alias_values or decision.value_substitutions, trace.calls)
+            if isinstance(planned, Refusal):
+                return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
+                                       f"the approved values cannot be substituted safely ({planned.reason})",
+                                       guide_id=trace.id, from_mode=mode)
+            substitution = planned
+        elif decision.slot_bindings and not decision.alias:
             planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
             if isinstance(planned, Refusal):
                 return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
                                        f"the goal's new values cannot be substituted safely ({planned.reason})",
-                                       guide_id=trace.id)
+                                       guide_id=trace.id, from_mode=mode)
             substitution = planned
         executor = self._executor(cwd, opts, emit, confirm)
         outcome = replay(trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel)
         if outcome.cancelled:
-            return RunResult(goal=goal, mode="FOLLOWER", success=False, trace_id=trace.id,
+            return RunResult(goal=goal, mode=mode, success=False, trace_id=trace.id,
                              confidence=decision.confidence, output=outcome.describe(), error="cancelled by the user",
                              exit_code=int(ExitCode.GOAL_FAILED), decision=info, tool_calls=outcome.tool_calls())
         if outcome.success:
             self.store.record_outcome(trace.id, True)
             self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=True,
-                               substituted=bool(substitution))
-            return RunResult(goal=goal, mode="FOLLOWER", success=True, trace_id=trace.id,
+                               substituted=bool(substitution), approved_by=decision.approved_by,
+                               alias=decision.alias, mode=mode)
+            if decision.approved_by:
+                self._learn_alias(trace.id, goal, substitution, emit)
+            return RunResult(goal=goal, mode=mode, success=True, trace_id=trace.id,
                              confidence=decision.confidence, output=outcome.describe(), decision=info,
                              tool_calls=outcome.tool_calls())
         self.store.record_outcome(trace.id, False)
         self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=False,
-                           reason=outcome.reason, refused=outcome.refused)
+                           reason=outcome.reason, refused=outcome.refused, mode=mode)
         what = "refused before running anything" if outcome.refused else f"stopped at step {(outcome.stopped_at or 0) + 1}"
         result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
-                                 f"replay of {trace.id} {what}: {outcome.reason}")
+                                 f"replay of {trace.id} {what}: {outcome.reason}", from_mode=mode)
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
+
+    @staticmethod
+    def _alias_values(trace: Any, phrase: str) -> dict[str, str]:
+        """The ``{old: new}`` values approved with the alias *phrase* of *trace*."""
+        from .learning.text import normalize_text
+        from .learning.traces import alias_phrase, alias_substitutions
+
+        key = normalize_text(phrase).lower()
+        for alias in trace.aliases:
+            if normalize_text(alias_phrase(alias)).lower() == key:
+                return alias_substitutions(alias)
+        return {}
+
+    def _learn_alias(self, trace_id: str, goal: str, substitution: Any, emit: EventSink) -> None:
+        """An approved replay that succeeded: its phrasing becomes an alias of the trace (with
+        the values it put into the calls), so the same phrasing is an exact match next time."""
+        values = {c.old: c.new for c in substitution.changes} if substitution is not None else {}
+        try:
+            added = self.store.add_alias(trace_id, goal, values)
+        except LLMOSError as exc:
+            emit(Notice("warning", f"the phrasing was not recorded as an alias of {trace_id}: {exc.message}"))
+            return
+        if added:
+            emit(Notice("info", f"recorded {goal!r} as an alias of trace {trace_id} "
+                                f"(remove it with `llmos traces alias rm {trace_id} PHRASE`)"))
 
     def _executor(self, cwd: Path, opts: RunOptions, emit: EventSink,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None, *, hooks: Any = None):
@@ -492,7 +657,8 @@ class LLMOS:
 
     def _fall_back(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                    confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
-                   confidence: float, why: str, *, guide_id: str | None = None) -> RunResult:
+                   confidence: float, why: str, *, guide_id: str | None = None,
+                   from_mode: str = "FOLLOWER") -> RunResult:
         info = dict(info, fallback_reason=why)
         if guide_id is not None and self.config.execution.enable_mixed:
             emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
@@ -500,7 +666,7 @@ class LLMOS:
         else:
             emit(Notice("warning", f"{why}; falling back to LEARNER"))
             result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
-        result.fallback_from = "FOLLOWER"
+        result.fallback_from = from_mode
         return result
 
     # ---- ORCHESTRATOR ----------------------------------------------------------------
@@ -575,7 +741,14 @@ class LLMOS:
     def _run_mixed(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                    confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
                    confidence: float, trace_id: str) -> RunResult:
+        from .learning.matcher import replayable
+
         guide = self.store.get(trace_id)
+        if not replayable(self.store.index.get(trace_id) or guide):
+            # a failed run is never a worked example (issue 16): no guide, a plain session
+            info["note"] = f"trace {trace_id} failed when it was recorded: not used as an example"
+            return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info,
+                                     confidence=confidence, mode="MIXED")
         return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence,
                                  mode="MIXED", guide=guide)
 

@@ -127,3 +127,21 @@ def test_cli_bad_file_exits_with_usage_code(tmp_path: Path) -> None:
     result = CliRunner().invoke(bench_app, ["match", "--dataset", str(tmp_path / "missing.json"), "--json"])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_ties_fall_the_same_way_on_every_run(tmp_path: Path) -> None:
+    """Stored copies of one goal tie; the bench dates them in file order, so the last copy (the
+    most recent) is replayed every time, whatever ids a run would otherwise draw."""
+    nouns = ["disk usage", "open ports", "kernel version", "mounted volumes",
+             "login history", "cron jobs", "swap usage", "network routes"]
+    train, test = [], []
+    for i, noun in enumerate(nouns):
+        train += [[f"Show the {noun}", f"old{i}"], [f"Show the {noun}", f"new{i}"]]
+        test.append([f"show the {noun}", f"new{i}"])
+    path = tmp_path / "ties.json"
+    path.write_text(json.dumps({"train": train, "test": test, "oos_test": []}))
+    first = run_bench_match(path)
+    assert first["replays"] == 8 and first["correct_replays"] == 8
+    second = run_bench_match(path)
+    assert {k: v for k, v in first.items() if not k.endswith("_ms")} == \
+        {k: v for k, v in second.items() if not k.endswith("_ms")}

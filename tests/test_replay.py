@@ -333,6 +333,25 @@ def test_unquoted_words_are_shell_quoted_when_counts_match(tmp_path: Path) -> No
     assert isinstance(refused, Refusal) and "number of words" in refused.reason
 
 
+def test_quoted_value_only_as_a_whole_shell_word() -> None:
+    """A quoted value inside a longer shell word ('*draft*', key=draft) is the recorded
+    command's own reading of the goal; only a whole word is substituted."""
+    inside_glob = [ToolCall("Bash", {"command": "find . -name '*draft*' -delete"}, {"is_error": False})]
+    refused = plan_substitution({"quoted": "draft"}, {"quoted": "scratch"}, inside_glob)
+    assert isinstance(refused, Refusal) and "only part of a shell word" in refused.reason
+    assignment = [ToolCall("Bash", {"command": "git config user.name=draft"}, {"is_error": False})]
+    refused = plan_substitution({"quoted": "draft"}, {"quoted": "scratch"}, assignment)
+    assert isinstance(refused, Refusal) and "only part of a shell word" in refused.reason
+    for command, expected in (("grep -rl 'draft' notes", "grep -rl 'scratch' notes"),
+                              ('grep -rl "draft" notes', 'grep -rl "scratch" notes'),
+                              ("grep -rl draft notes", "grep -rl scratch notes"),
+                              ("diff <(sort draft) <(sort final)", "diff <(sort scratch) <(sort final)")):
+        plan = plan_substitution({"quoted": "draft"}, {"quoted": "scratch"},
+                                 [ToolCall("Bash", {"command": command}, {"is_error": False})])
+        assert isinstance(plan, Substitution), (command, plan)
+        assert plan.calls[0].input["command"] == expected
+
+
 def test_number_and_port_substitution(tmp_path: Path) -> None:
     calls = [ToolCall("Write", {"file_path": "{{cwd}}/rep.py", "content": "for _ in range(12):\n    print('x')\n"},
                       {"is_error": False}),

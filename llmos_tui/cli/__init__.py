@@ -73,6 +73,9 @@ def run(
     budget: Optional[float] = typer.Option(None, "--budget", min=0.0, help="Budget in USD for this workspace (overrides budget_usd)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Allow actions the policy would ask to confirm."),
     project: Optional[str] = typer.Option(None, "--project", help="Run in projects/NAME (default cwd: its output/; traces tagged)."),
+    replay_similar: bool = typer.Option(False, "--replay-similar",
+                                        help="Replay the closest trace even when some differences are not accounted for "
+                                             "(still through policy and sandbox)."),
 ) -> None:
     """Run one goal headless and print the result."""
     from ..kernel import LLMOS, MODES, RunOptions
@@ -87,7 +90,8 @@ def run(
     except LLMOSError as exc:
         fail(exc)
     printer = StreamPrinter(stream_text=not as_json)
-    result = kernel.execute(goal, options=RunOptions(mode=mode, cwd=cwd, assume_yes=yes, project=project),
+    result = kernel.execute(goal, options=RunOptions(mode=mode, cwd=cwd, assume_yes=yes, project=project,
+                                                                  replay_similar=replay_similar),
                             on_event=printer)
     printer.finish(result)
     if as_json:

@@ -1,4 +1,5 @@
-"""`llmos traces ...`: list, show, search, approve, remove and reindex stored traces.
+"""`llmos traces ...`: list, show, search, approve, remove and reindex stored traces; list and
+remove their aliases (``traces alias list|rm``).
 
 The logic lives in ``llmos_tui.learning`` (store, index, matcher, trust); this module parses, calls,
 prints. stdout carries results (JSON with ``--json``); warnings go to stderr.
@@ -260,6 +261,55 @@ def reindex(
         return
     typer.echo(f"indexed {counts['traces']} trace(s) from {counts['volumes']} volume(s) in "
                f"{counts['seconds']:.2f} s; {counts['skipped']} skipped")
+
+
+alias_app = typer.Typer(help="Approved phrasings of a trace (exact matches that replay it).", no_args_is_help=True)
+traces_app.add_typer(alias_app, name="alias")
+
+
+@alias_app.command("list")
+def alias_list(
+    trace_id: str = typer.Argument(..., metavar="ID", help="Trace id (see `llmos traces list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """The trace's aliases: phrasings a user (or VERIFIED) approved, with the values each replays."""
+    from ..errors import LLMOSError
+    from ..learning.traces import alias_phrase, alias_substitutions
+
+    _cfg, store = _open(workspace)
+    try:
+        trace = store.get(trace_id)
+    except LLMOSError as exc:
+        fail(exc)
+    items = [{"phrase": alias_phrase(a), "substitutions": alias_substitutions(a)} for a in trace.aliases]
+    if as_json:
+        print_json({"trace_id": trace.id, "goal": trace.goal, "aliases": items})
+        return
+    if not items:
+        typer.echo(f"{trace.id} has no aliases (goal: {trace.goal!r}).")
+        return
+    typer.echo(f"{trace.id} ({trace.goal!r}):")
+    for item in items:
+        subs = ", ".join(f"{k!r} -> {v!r}" for k, v in item["substitutions"].items())
+        typer.echo(f"  {item['phrase']}" + (f"   [{subs}]" if subs else ""))
+
+
+@alias_app.command("rm")
+def alias_rm(
+    trace_id: str = typer.Argument(..., metavar="ID", help="Trace id (see `llmos traces list`)."),
+    phrase: str = typer.Argument(..., metavar="PHRASE", help="The alias (compared after normalization)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Remove one alias: that phrasing is matched like any other goal again."""
+    from ..errors import LLMOSError
+
+    _cfg, store = _open(workspace)
+    try:
+        removed = store.remove_alias(trace_id, phrase)
+    except LLMOSError as exc:
+        fail(exc)
+    typer.echo(f"removed alias {removed!r} of {trace_id}")
 
 
 def _register_bundle_commands() -> None:

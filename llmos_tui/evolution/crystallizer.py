@@ -173,6 +173,8 @@ class Crystallizer:
                     f"{learning.crystallization_min_success:.0%}")
         if trace.outcome != "success":
             return "the recorded run failed"
+        if trace.calls and trace.calls[-1].is_error:
+            return "the recorded run's last tool call failed"
         if trace.crystallized_tool:
             with contextlib.suppress(ToolError):
                 current = load_tool(self.workspace, trace.crystallized_tool)

@@ -1,11 +1,16 @@
 """`llmos bench match`: how often the matcher would replay the right (or the wrong) trace.
 
 The dataset is JSON ``{"train": [[text, label], ...], "test": [...], "oos_test": [...]}`` (the
-CLINC150 layout). Up to K train texts per label are stored as real traces in a temporary
-workspace, through the real :class:`TraceStore` and :class:`TraceIndex`; the matcher is then
-built from the index entries (it never sees a label: labels stay in this module, keyed by trace
-id, and in each trace's summary for whoever reads the files). Every ``test`` and ``oos_test``
-query is decided by the real :func:`select_mode` in AUTO mode.
+CLINC150 layout; other keys are ignored). An item may also be ``[text, label, action]``: the
+action is a shell command (the NL2Bash layout), stored as the trace's one ``Bash`` call. Up to
+K train texts per label are stored as real traces in a temporary workspace, through the real
+:class:`TraceStore` and :class:`TraceIndex`, with ids and dates that follow the file order (so
+every figure reproduces exactly from run to run); the matcher is then built from the index entries
+(it never sees a label: labels stay in this module, keyed by trace id, and in each trace's
+summary for whoever reads the files). Every ``test`` and ``oos_test`` query is decided by the
+real :func:`select_mode` in AUTO mode. A replay whose slot values differ is planned like the
+kernel plans it (``plan_substitution`` on the stored calls); when that plan is refused the
+kernel would not replay, so neither does the bench (the decision counts as MIXED).
 
 Report keys (exactly these):
 
@@ -19,6 +24,17 @@ Report keys (exactly these):
 - ``mixed_precision`` / ``mixed_coverage``: the same two for MIXED decisions.
 - ``p50_ms`` / ``p99_ms``: latency of one decision (``select_mode``), in milliseconds.
 
+When every item has an action, two more keys follow (``ACTION_KEYS``):
+
+- ``wrong_replays``: replays that are not right, where a replay is right when the labels match,
+  or when the stored action with the decision's substitutions applied equals the query's action
+  compared as shell words (``shlex``), or when the two texts are equal after normalization;
+- ``action_precision`` = (replays - wrong_replays) / replays (1.0 when there are none).
+
+``run_bench_match(..., wrong=[])`` also collects every wrong replay (query, matched goal,
+both actions, confidence, the decision's accounting), worst first: ``llmos bench match
+--explain N`` prints N of them.
+
 With ``semantic=True`` the matcher runs with ``learning.semantic_reranker`` on (the ``[semantic]``
 extra must be installed): the stored goals are embedded once before the timed decisions (their
 cache lives in the temporary workspace's ``state/``), each query is embedded when its decision
@@ -30,6 +46,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -38,20 +55,28 @@ from typing import Any
 from ..config import LLMOSConfig, load_config
 from ..errors import UsageError
 from ..workspace import Workspace
+from .accounting import normal_form
 from .index import TraceIndex
 from .matcher import Matcher
 from .modes import select_mode
+from ..execution.replay.engine import Refusal, plan_substitution
+from .slots import extract_slots
 from .store import TraceStore
-from .traces import make_trace
+from .traces import ToolCall, make_trace, normalize_goal
 
 REPORT_KEYS = ("traces", "queries", "in_scope", "replays", "correct_replays", "false_replays",
                "oos_false_replays", "precision", "coverage", "mixed_precision", "mixed_coverage",
                "p50_ms", "p99_ms")
 OOS_LABEL = "oos"
+ACTION_KEYS = ("wrong_replays", "action_precision")
 REPLAY_MODES = frozenset({"FOLLOWER", "CRYSTALLIZED"})
 
+Item = tuple[str, str, "str | None"]
+#: The bench's traces are dated from here, one second apart in file order (see _store_traces).
+BENCH_EPOCH = 1_767_225_600.0   # 2026-01-01T00:00:00Z
 
-def load_dataset(path: str | Path) -> dict[str, list[tuple[str, str]]]:
+
+def load_dataset(path: str | Path) -> dict[str, list[Item]]:
     """Read and check a dataset file; any problem is a :class:`UsageError` naming it."""
     p = Path(path)
     try:
@@ -68,7 +93,7 @@ def load_dataset(path: str | Path) -> dict[str, list[tuple[str, str]]]:
         raise UsageError(f"dataset {p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(data, dict):
         raise UsageError(f"dataset {p}: expected a JSON object with keys train, test and oos_test")
-    out: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, list[Item]] = {}
     for key in ("train", "test", "oos_test"):
         if key not in data:
             if key == "oos_test":
@@ -78,13 +103,13 @@ def load_dataset(path: str | Path) -> dict[str, list[tuple[str, str]]]:
         items = data[key]
         if not isinstance(items, list):
             raise UsageError(f"dataset {p}: {key!r} must be a list of [text, label] pairs")
-        pairs: list[tuple[str, str]] = []
+        pairs: list[Item] = []
         for i, item in enumerate(items):
-            if (not isinstance(item, (list, tuple)) or len(item) != 2
-                    or not isinstance(item[0], str) or not isinstance(item[1], str)):
-                raise UsageError(f"dataset {p}: {key}[{i}] must be a [text, label] pair of strings, "
-                                 f"got {json.dumps(item)[:80]}")
-            pairs.append((item[0], item[1]))
+            if (not isinstance(item, (list, tuple)) or len(item) not in (2, 3)
+                    or not all(isinstance(x, str) for x in item)):
+                raise UsageError(f"dataset {p}: {key}[{i}] must be a [text, label] pair of strings "
+                                 f"(or [text, label, action]), got {json.dumps(item)[:80]}")
+            pairs.append((item[0], item[1], item[2] if len(item) == 3 else None))
         out[key] = pairs
     if not out["train"]:
         raise UsageError(f"dataset {p}: 'train' is empty: there is nothing to store as traces")
@@ -99,28 +124,67 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def _store_traces(store: TraceStore, train: list[tuple[str, str]], per_label: int,
-                  volume: str) -> dict[str, str]:
-    """Store up to *per_label* texts per label (first ones in file order); id -> label."""
+def _store_traces(store: TraceStore, train: list[Item], per_label: int,
+                  volume: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Store up to *per_label* texts per label (first ones in file order); id -> label, and
+    id -> the stored trace (for the actions)."""
     labels: dict[str, str] = {}
+    traces: dict[str, Any] = {}
     kept: dict[str, int] = {}
-    for text, label in train:
+    for n, (text, label, action) in enumerate(train):
         if kept.get(label, 0) >= per_label:
             continue
+        calls = [] if action is None else [ToolCall("Bash", {"command": action},
+                                                    {"is_error": False, "summary": ""})]
         try:
-            trace = make_trace(text, [], summary=f"bench label: {label}")
+            # ids and timestamps follow the file order, so that ties between equally confident
+            # candidates (broken by id, then recency) fall the same way on every run
+            trace = make_trace(text, calls, summary=f"bench label: {label}", slots=extract_slots(text),
+                               trace_id=f"t_bench{n:07d}", when=BENCH_EPOCH + n)
         except UsageError:
             continue   # a train text without any word cannot be a trace
         store.save(trace, volume=volume)
         labels[trace.id] = label
+        traces[trace.id] = trace
         kept[label] = kept.get(label, 0) + 1
-    return labels
+    return labels, traces
+
+
+def shell_words(command: str) -> list[str]:
+    """A command as shell words (whitespace-split when it does not parse as shell)."""
+    try:
+        return shlex.split(command, comments=False, posix=True)
+    except ValueError:
+        return command.split()
+
+
+def same_text(a: str, b: str) -> bool:
+    """Equal after the matcher's normalization (case, articles, spacing, number words,
+    inflection: ``accounting.normal_form``)."""
+    return normalize_goal(a) == normalize_goal(b) or normal_form(a) == normal_form(b)
+
+
+def _planned_action(trace: Any, decision: Any) -> "str | None | Refusal":
+    """The stored action with the decision's substitutions in (a Refusal when the kernel
+    would refuse them); None when the trace has no action."""
+    if not trace.calls:
+        return None
+    calls = trace.calls
+    if decision.slot_bindings:
+        planned = plan_substitution(trace.slots, decision.slot_bindings, trace.calls)
+        if isinstance(planned, Refusal):
+            return planned
+        calls = planned.calls
+    return str(calls[0].input.get("command", ""))
 
 
 def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
                     config: LLMOSConfig | None = None, semantic: bool = False,
-                    timings: dict[str, float] | None = None) -> dict[str, Any]:
+                    timings: dict[str, float] | None = None,
+                    wrong: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Store K train texts per label as traces, decide every query; the report (see module doc).
+
+    *wrong*, when given, receives every wrong replay (worst, i.e. most confident, first).
 
     *semantic* turns ``learning.semantic_reranker`` on for this run (a :class:`UsageError` when
     the extra is missing). *timings*, when given, receives ``embed_s``: the time to load the
@@ -141,7 +205,7 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
         index = TraceIndex(workspace)
         store = TraceStore(workspace, index)
         try:
-            labels = _store_traces(store, data["train"], per_label, cfg.user_volume())
+            labels, stored = _store_traces(store, data["train"], per_label, cfg.user_volume())
         except OSError as exc:
             raise UsageError(f"cannot store the bench traces in {tmp}: {exc}") from None
         matcher = Matcher(config=cfg.learning, state_dir=workspace.state_dir)
@@ -154,9 +218,12 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
         if timings is not None:
             timings["embed_s"] = round(embed_s, 3)
         queries = data["test"] + data["oos_test"]
+        with_actions = bool(queries) and all(a is not None for _t, _l, a in data["train"] + queries)
         latencies: list[float] = []
         in_scope = replays = correct = false = oos_false = mixed = mixed_correct = 0
-        for text, label in queries:
+        wrong_actions = 0
+        collected: list[dict[str, Any]] = []
+        for text, label, action in queries:
             oos = label == OOS_LABEL
             in_scope += not oos
             start = time.perf_counter()
@@ -167,14 +234,33 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
                 continue   # a query without words is refused, never replayed
             latencies.append((time.perf_counter() - start) * 1000)
             right = (not oos) and labels.get(decision.trace_id or "") == label
-            if decision.mode in REPLAY_MODES:
+            mode = decision.mode
+            planned = None
+            if mode in REPLAY_MODES and decision.trace_id in stored:
+                planned = _planned_action(stored[decision.trace_id], decision)
+                if isinstance(planned, Refusal):
+                    mode = "MIXED"   # the kernel falls back: the substitution is not provably safe
+            if mode in REPLAY_MODES:
                 replays += 1
                 if right:
                     correct += 1
                 else:
                     false += 1
                     oos_false += oos
-            elif decision.mode == "MIXED":
+                trace = stored[decision.trace_id]
+                ok = (right or same_text(text, trace.goal)
+                      or (isinstance(planned, str) and action is not None
+                          and shell_words(planned) == shell_words(action)))
+                if not ok:
+                    wrong_actions += 1
+                    if wrong is not None:
+                        collected.append({
+                            "query": text, "label": label, "action": action,
+                            "matched_goal": trace.goal, "matched_label": labels.get(trace.id),
+                            "replayed_action": planned, "confidence": round(decision.confidence, 4),
+                            "accounting": getattr(decision, "accounting", None),
+                            "reason": decision.reason})
+            elif mode == "MIXED":
                 mixed += 1
                 mixed_correct += right
     latencies.sort()
@@ -193,4 +279,10 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
         "p50_ms": round(_percentile(latencies, 50), 3),
         "p99_ms": round(_percentile(latencies, 99), 3),
     }
+    if with_actions:
+        report["wrong_replays"] = wrong_actions
+        report["action_precision"] = round((replays - wrong_actions) / replays, 4) if replays else 1.0
+    if wrong is not None:
+        collected.sort(key=lambda w: -w["confidence"])
+        wrong.extend(collected)
     return report

@@ -55,7 +55,7 @@ from ..errors import WorkspaceError
 from ..workspace import Workspace
 from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace
 
-FORMAT = 1
+FORMAT = 3   # 2: entries carry last_call_failed; 3: and aliases
 TRACES_TABLE = "traces"
 META_TABLE = "meta"
 COMPACT_MIN = 256
@@ -93,6 +93,8 @@ class IndexEntry:
     crystallized_tool: str | None
     project: str | None
     outcome: str
+    last_call_failed: bool = False   # the recorded run's last tool call failed: never replayed
+    aliases: list[str] = field(default_factory=list)   # approved phrasings (exact matches)
 
     @classmethod
     def from_trace(cls, trace: Trace, *, path: str, volume: str, mtime: float) -> "IndexEntry":
@@ -103,12 +105,14 @@ class IndexEntry:
             tokens_input=int(trace.tokens.get("input", 0)), tokens_output=int(trace.tokens.get("output", 0)),
             tools_used=list(trace.tools_used), slots=dict(trace.slots), volume=volume, path=path,
             mtime=mtime, mode=trace.mode, created_at=trace.created_at, last_used=trace.last_used,
-            crystallized_tool=trace.crystallized_tool, project=trace.project, outcome=trace.outcome)
+            crystallized_tool=trace.crystallized_tool, project=trace.project, outcome=trace.outcome,
+            last_call_failed=bool(trace.calls) and trace.calls[-1].is_error, aliases=trace.alias_phrases())
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _NAMES}
         out["tools_used"] = list(self.tools_used)
         out["slots"] = dict(self.slots)
+        out["aliases"] = list(self.aliases)
         return out
 
 
@@ -136,7 +140,8 @@ def _entries_from_rows(rows: Any) -> Iterator[IndexEntry]:
         if type(row) is not list or len(row) != width:
             raise _CorruptIndex("an index row does not have the expected fields")
         entry = IndexEntry(*row)
-        if type(entry.id) is not str or type(entry.goal) is not str or type(entry.volume) is not str:
+        if (type(entry.id) is not str or type(entry.goal) is not str or type(entry.volume) is not str
+                or type(entry.aliases) is not list):
             raise _CorruptIndex("an index row has values of the wrong type")
         if entry.path is None:
             entry.path = _default_path(entry.volume, entry.id)

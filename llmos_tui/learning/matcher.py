@@ -28,8 +28,23 @@ verb classes, negation, technology words and slots. A decision is:
    penalties (``MatchParams.sem_*``). The content gate accepts different content words when
    the embeddings agree (never a different question word); every other gate is unchanged.
 
-FOLLOWER needs confidence >= ``follower_threshold`` *and* every gate passed; mode selection
-itself lives in ``modes.py``.
+6. **Accounting** (``accounting.py``, issue 16), for the candidates whose other gates pass:
+   every difference between the goal and the trace's goal must be accounted for — identical
+   after normalization (case, articles, hyphenation and spacing, number words, inflection), a
+   row of the curated equivalence table, a grammatical word without scope, or a slot whose
+   value is substituted. Quantifier, logic and scope words ("only", "all", "either", "or",
+   "not", "more than", "below", "recursively", "current" vs a named place, "files" vs
+   "directories") are content, never noise: one of them on one side only changes which
+   objects the recorded commands touch. A candidate that is fully accounted for has its
+   ``content`` and ``margin`` gates superseded and its confidence set by the remaining gates'
+   penalties (similarity no longer matters); one that is not fails the ``accounting`` gate
+   (no penalty: MIXED may still use it as an example). A decision whose best candidate fails
+   only that gate at FOLLOWER-level confidence is ``close``: the user may confirm it
+   (``--replay-similar``). Failed traces and traces whose last call failed
+   (:func:`replayable`) are never added: no replay, no MIXED example.
+
+FOLLOWER needs confidence >= ``follower_threshold`` *and* every gate passed (the accounting
+included); mode selection itself lives in ``modes.py``.
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ from rapidfuzz import fuzz, process
 
 from ..config import LearningConfig
 from ..errors import UsageError
+from .accounting import Accounting, account
 from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
 
 if TYPE_CHECKING:   # the semantic module (and numpy) load only when the re-ranker is on
@@ -132,6 +148,9 @@ _CONSTANT_KINDS = frozenset({"generic", "function", "person", "negation", "slot"
 #: negation have gates of their own; function words and person are weak evidence only).
 CONTENT_KINDS = frozenset({"word", "tech", "slotword", "qword", "generic"})
 
+#: Lexical gates that the accounting supersedes when every difference is accounted for.
+SUPERSEDED_GATES = frozenset({"content", "margin"})
+
 
 # ---- results ----------------------------------------------------------------------------------
 
@@ -161,6 +180,11 @@ class Candidate:
     entry: Any = None
     semantic: float | None = None    # cosine of the sentence embeddings, when the re-ranker ran
     unmatched: tuple[int, int] = (0, 0)   # content words only in the goal, only in the trace
+    accounting: Accounting | None = None  # every difference and how it is accounted for
+
+    @property
+    def accounted(self) -> bool:
+        return self.accounting is not None and self.accounting.complete
 
     @property
     def passed(self) -> bool:
@@ -174,7 +198,8 @@ class Candidate:
         return {"trace_id": self.trace_id, "goal": self.goal, "confidence": round(self.confidence, 4),
                 "base": round(self.base, 4), "gates": [g.to_dict() for g in self.gates],
                 "slot_bindings": dict(self.slot_bindings),
-                "semantic": None if self.semantic is None else round(self.semantic, 4)}
+                "semantic": None if self.semantic is None else round(self.semantic, 4),
+                "accounting": None if self.accounting is None else self.accounting.to_dict()}
 
 
 @dataclass
@@ -194,6 +219,21 @@ class MatchDecision:
     multi_step: bool = False
     latency_ms: float = 0.0
     semantic: float | None = None    # cosine to the matched goal when the semantic re-ranker ran
+    accounting: dict[str, Any] | None = None   # Accounting.to_dict() of the matched trace
+    #: the best candidate would replay but for unaccounted differences (confirm, verify or model)
+    close: bool = False
+    #: the goal is an approved phrasing (alias) of the trace: the replay uses that alias's values
+    alias: str | None = None
+    #: who approved a replay whose differences are not all accounted for: "user" or "verified"
+    approved_by: str | None = None
+    #: literal ``{old: new}`` values to put into the calls (a VERIFIED answer), instead of slots
+    value_substitutions: dict[str, str] = field(default_factory=dict)
+    #: the VERIFIED call's answer and cost (``verify.Verification.to_dict()``), when one was made
+    verification: dict[str, Any] | None = None
+
+    @property
+    def accounted(self) -> bool:
+        return bool(self.accounting and self.accounting.get("complete"))
 
     @property
     def gates_passed(self) -> bool:
@@ -209,6 +249,9 @@ class MatchDecision:
             "crystallized_tool": self.crystallized_tool, "multi_step": self.multi_step,
             "latency_ms": round(self.latency_ms, 3),
             "semantic": None if self.semantic is None else round(self.semantic, 4),
+            "accounting": self.accounting, "close": self.close, "alias": self.alias,
+            "approved_by": self.approved_by, "value_substitutions": dict(self.value_substitutions),
+            **({"verification": self.verification} if self.verification is not None else {}),
         }
 
 
@@ -219,6 +262,13 @@ def _get(entry: Any, name: str, default: Any = None) -> Any:
     if type(entry) is dict or isinstance(entry, Mapping):
         return entry.get(name, default)
     return getattr(entry, name, default)
+
+
+def replayable(entry: Any) -> bool:
+    """A trace that may be replayed, crystallized or shown as an example: its recorded run did
+    not fail and neither did its last tool call (a failed run is not a recipe)."""
+    failed = str(_get(entry, "outcome", "") or "").lower() in {"failure", "failed", "error"}
+    return not failed and not bool(_get(entry, "last_call_failed", False))
 
 
 def _entry_rank(entry: Any) -> tuple:
@@ -268,6 +318,8 @@ class Matcher:
         self.version: Any = None
         self._groups: dict[str, _Group] = {}
         self._by_id: dict[str, str] = {}            # trace id -> group key
+        self._aliases: dict[str, set[str]] = {}     # normalized approved phrasing -> trace ids
+        self._alias_keys: dict[str, tuple[str, ...]] = {}   # trace id -> its alias keys
         self._df: dict[str, int] = {}
         self._postings: dict[str, set[str]] = {}
         self._keys: list[str] = []                  # rapidfuzz choices (group sort keys)
@@ -288,6 +340,10 @@ class Matcher:
         goal = _get(entry, "goal", "")
         if not tid or not isinstance(goal, str) or not goal.strip():
             return
+        if not replayable(entry):
+            # failed traces are never candidates: not for a replay, not as a MIXED example
+            self.remove(tid)
+            return
         try:
             prepared = prepare(goal)
         except UsageError:   # a goal without words cannot be matched; it is skipped
@@ -306,8 +362,27 @@ class Matcher:
             self._corpus_changed()
         group.entries[tid] = entry
         self._by_id[tid] = gkey
+        self._set_aliases(tid, entry)
+
+    def _set_aliases(self, tid: str, entry: Any) -> None:
+        """Register the trace's approved phrasings (``aliases``) as exact matches."""
+        for key in self._alias_keys.pop(tid, ()):
+            ids = self._aliases.get(key)
+            if ids is not None:
+                ids.discard(tid)
+                if not ids:
+                    del self._aliases[key]
+        keys = []
+        for phrase in _get(entry, "aliases", None) or ():
+            if isinstance(phrase, str) and phrase.strip():
+                key = normalize_text(phrase).lower()
+                self._aliases.setdefault(key, set()).add(tid)
+                keys.append(key)
+        if keys:
+            self._alias_keys[tid] = tuple(keys)
 
     def remove(self, trace_id: str) -> bool:
+        self._set_aliases(trace_id, None)
         gkey = self._by_id.pop(trace_id, None)
         if gkey is None:
             return False
@@ -340,8 +415,11 @@ class Matcher:
                 self.remove(tid)
         for tid, e in wanted.items():
             gkey = self._by_id.get(tid)
-            if gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
+            if gkey is not None and not replayable(e):
+                self.remove(tid)
+            elif gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
                 self._groups[gkey].entries[tid] = e       # metadata may have changed
+                self._set_aliases(tid, e)                 # an alias may have been added or removed
             else:
                 self.add(e)
         self.version = version
@@ -419,7 +497,9 @@ class Matcher:
                 continue
             for gkey in posting:
                 acc[gkey] = acc.get(gkey, 0.0) + w
-        found = heapq.nlargest(p.index_candidates, acc, key=acc.__getitem__)
+        # ties fall by the group key (its text), never by set order: the same goal and store
+        # give the same candidates in every process
+        found = heapq.nlargest(p.index_candidates, acc, key=lambda g: (acc[g], g))
         # rapidfuzz over the token-sorted goals finds what shares no exact word: typos and
         # word variants. It is only needed when the goal has a word no stored goal has.
         unseen = any(kinds.get(w) in CONTENT_KINDS and w not in self._df for w in qw)
@@ -499,8 +579,36 @@ class Matcher:
         keys = [keys[i] for i in order]
         if scored:
             self._margin_gate(scored, keys, sem)
-        scored.sort(key=lambda c: (-c.confidence, c.trace_id))
+        for cand in scored:
+            self._account(q, cand)
+        scored.sort(key=lambda c: (not (c.accounted and c.passed), -c.confidence, c.trace_id))
         return scored
+
+    def _account(self, q: PreparedGoal, cand: Candidate) -> None:
+        """The accounting gate: a replay needs every difference accounted for (accounting.py).
+
+        Computed for candidates whose other gates pass (else no replay is possible anyway).
+        When every difference is accounted for, the lexical ``content`` and ``margin`` gates are
+        superseded (they estimate what the accounting establishes) and the confidence is
+        what the remaining gates leave of a perfect match; otherwise the candidate keeps its
+        confidence (MIXED may still use it) but fails the ``accounting`` gate.
+        """
+        if not all(g.passed for g in cand.gates if g.name not in SUPERSEDED_GATES):
+            return
+        acc = account(q.text, cand.goal)
+        cand.accounting = acc
+        if not acc.complete:
+            cand.gates.append(GateResult("accounting", False, 0.0, acc.describe()))
+            return
+        gates = [g if g.name not in SUPERSEDED_GATES or g.passed else
+                 GateResult(g.name, True, 0.0, f"superseded by the accounting ({g.reason})") for g in cand.gates]
+        gates.append(GateResult("accounting", True, 0.0, acc.describe()))
+        raw = 1.0
+        for g in gates:
+            raw *= 1.0 - g.penalty
+        cand.gates = gates
+        cand.slot_bindings = dict(acc.substitutions)
+        cand.confidence = max(cand.confidence, self.calibrate(raw))
 
     # ---- semantic re-ranker (optional) ----------------------------------------------------
     @property
@@ -898,6 +1006,10 @@ class Matcher:
 
         start = time.perf_counter()
         q = prepare(goal)
+        aliased = self._alias_decision(goal)
+        if aliased is not None:
+            aliased.latency_ms = (time.perf_counter() - start) * 1000
+            return aliased
         scored, note = self._rank(q)
         decision = MatchDecision(goal=goal)
         decision.candidates = [(c.trace_id, c.goal, c.confidence) for c in scored[: self.config.candidates]]
@@ -910,7 +1022,11 @@ class Matcher:
             decision.slot_bindings = dict(best.slot_bindings)
             decision.crystallized_tool = _get(best.entry, "crystallized_tool", None) or None
             decision.semantic = best.semantic
+            if best.accounting is not None:
+                decision.accounting = best.accounting.to_dict()
             failed = best.failed_gates
+            decision.close = (bool(failed) and all(g.name == "accounting" for g in failed)
+                              and best.confidence >= self.config.follower_threshold)
             if failed:
                 decision.reason = (f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
                                    + "; ".join(f"{g.name} ({g.reason})" for g in failed))
@@ -923,6 +1039,43 @@ class Matcher:
         if note:
             decision.reason += f" ({note})"
         decision.latency_ms = (time.perf_counter() - start) * 1000
+        return decision
+
+
+    def alias_of(self, goal: str) -> str | None:
+        """The trace for which *goal* is an approved phrasing (an alias), if any: the healthiest
+        when several list it."""
+        if not self._aliases:
+            return None
+        ids = self._aliases.get(normalize_text(goal).lower())
+        if not ids:
+            return None
+        live = [self._groups[self._by_id[t]].entries[t] for t in ids if t in self._by_id]
+        if not live:
+            return None
+        return str(_get(max(live, key=_entry_rank), "id"))
+
+    def _alias_decision(self, goal: str) -> MatchDecision | None:
+        """An exact match on an approved phrasing: the replay the user (or VERIFIED) approved
+        for this very phrasing, with nothing left to account for."""
+        tid = self.alias_of(goal)
+        if tid is None:
+            return None
+        gkey = self._by_id[tid]
+        entry = self._groups[gkey].entries[tid]
+        trace_goal = str(_get(entry, "goal", ""))
+        phrase = next((p for p in (_get(entry, "aliases", None) or ())
+                       if normalize_text(p).lower() == normalize_text(goal).lower()), goal)
+        why = f"an approved phrasing of trace {tid} (alias {phrase!r})"
+        decision = MatchDecision(goal=goal, confidence=1.0, trace_id=tid, matched_goal=trace_goal,
+                                 gates=[GateResult("alias", True, 0.0, why)],
+                                 candidates=[(tid, trace_goal, 1.0)],
+                                 reason=f"best match {trace_goal!r}: {why}")
+        decision.crystallized_tool = _get(entry, "crystallized_tool", None) or None
+        decision.alias = phrase
+        decision.accounting = {"complete": True, "differences": [
+            {"goal": goal, "trace": trace_goal, "how": "alias", "note": why}],
+            "substitutions": {}, "summary": f"every difference accounted for: {why}"}
         return decision
 
 

@@ -6,6 +6,10 @@ languages are extracted too (key ``language``) because traces record them, but t
 *technology*, not a substitutable value: the matcher treats a different language as a different
 task (a Python calculator is not a JavaScript calculator).
 
+Numbers written as words ("ten", "twenty-five", "three hundred") are number slots whose value is
+the digits ("10", "25", "300"): "the last ten lines" and "the last 10 lines" are the same goal.
+"one" is not converted (it is far more often a pronoun: "the one that failed").
+
 Keys are stable and descriptive: the first value of a kind gets the bare key (``file``), later
 ones a number (``file2``, ``file3``). Kinds: ``url``, ``quoted``, ``path``, ``file``, ``port``,
 ``number``, ``language``, ``natural_language``.
@@ -82,6 +86,32 @@ _PORT = re.compile(r"\bport\s*(?:number\s*)?(?:#|:|=)?\s*(\d{2,5})\b|(?<![\w.])(
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\d+(?:[.,]\d+)*(?:%|k|m|gb|mb|kb|ms|s)?(?![\w])", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#\-]*")
 
+#: Number words -> value ("one" is left out on purpose: see the module doc).
+_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
+                                     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i >= 2}
+_SCALES = {"hundred": 100, "thousand": 1000}
+_NUMWORD = (r"(?:" + "|".join(sorted(set(_UNITS) - {"zero", "one"} | set(_TENS), key=len, reverse=True))
+            + r")(?:[\s-](?:" + "|".join(k for k in _UNITS if k not in {"zero", "ten", "eleven", "twelve"}
+                                          and len(k) <= 5) + r"))?")
+_NUMBER_WORDS = re.compile(r"(?<![\w-])" + _NUMWORD + r"(?:\s+(?:hundred|thousand))?(?![\w-])", re.IGNORECASE)
+
+
+def number_word_value(text: str) -> str | None:
+    """The digits of a number written in words ("twenty-five" -> "25"), None if it is not one."""
+    words = re.split(r"[\s-]+", text.lower().strip())
+    total = 0
+    for w in words:
+        if w in _UNITS and w != "one" or w == "one" and total:
+            total += _UNITS[w]
+        elif w in _TENS:
+            total += _TENS[w]
+        elif w in _SCALES and total:
+            total *= _SCALES[w]
+        else:
+            return None
+    return str(total) if words else None
+
 
 _ARCHIVE_PREFIXES = frozenset({"tar", "gz", "zip", "7z", "tgz", "bz2", "xz"})
 
@@ -143,6 +173,10 @@ def find_slots(goal: str) -> list[SlotSpan]:
             add("port", num, a, a + len(num))
     for m in _NUMBER.finditer(goal):
         add("number", m.group(0), m.start(), m.end())
+    for m in _NUMBER_WORDS.finditer(goal):
+        value = number_word_value(m.group(0))
+        if value is not None:
+            add("number", value, m.start(), m.end())
     words = list(_WORD.finditer(goal))
     for i, m in enumerate(words):
         low = m.group(0).lower()

@@ -174,6 +174,47 @@ class TraceStore:
         self._trust_write("runs", self.trust.count_run, trace, success, entry.volume)
         return trace
 
+    def add_alias(self, trace_id: str, phrase: str, substitutions: dict[str, str] | None = None) -> bool:
+        """Record *phrase* as an approved phrasing of the trace (frontmatter ``aliases``), with
+        the ``{old: new}`` values its replay put into the calls. False when it adds nothing
+        (the trace's own goal, or already listed). The oldest alias goes past ``MAX_ALIASES``."""
+        from .traces import MAX_ALIASES, alias_phrase, make_alias, normalize_goal
+
+        item = make_alias(phrase, substitutions)
+        key = normalize_goal(alias_phrase(item))
+        if not key:
+            raise LLMOSError("an alias needs words (it is empty after normalization)")
+        with self._trace_lock(trace_id):
+            entry = self.entry(trace_id)
+            trace = self._read(self.root / entry.path)
+            if key == normalize_goal(trace.goal) or any(normalize_goal(p) == key for p in trace.alias_phrases()):
+                return False
+            trace.aliases = [*trace.aliases, item][-MAX_ALIASES:]
+            self._save_locked(trace, entry.volume, cache=True)
+        self.events.record("ALIAS_ADDED", trace_id=trace_id, alias=alias_phrase(item)[:200])
+        return True
+
+    def remove_alias(self, trace_id: str, phrase: str) -> str:
+        """Remove the alias that equals *phrase* after normalization; returns it as it was
+        written. A :class:`LLMOSError` (usage) when the trace has no such alias."""
+        from ..errors import UsageError
+        from .traces import normalize_goal
+
+        key = normalize_goal(phrase)
+        with self._trace_lock(trace_id):
+            entry = self.entry(trace_id)
+            trace = self._read(self.root / entry.path)
+            phrases = trace.alias_phrases()
+            hit = next((i for i, p in enumerate(phrases) if normalize_goal(p) == key), None)
+            if hit is None:
+                listed = "; ".join(repr(p) for p in phrases) or "none"
+                raise UsageError(f"trace {trace_id} has no alias {phrase!r} (its aliases: {listed})")
+            removed = phrases[hit]
+            trace.aliases = [a for i, a in enumerate(trace.aliases) if i != hit]
+            self._save_locked(trace, entry.volume, cache=True)
+        self.events.record("ALIAS_REMOVED", trace_id=trace_id, alias=removed[:200])
+        return removed
+
     def update(self, trace: Trace) -> Path:
         """Rewrite an existing trace in the volume it lives in (its content keeps its trust level)."""
         with self._trace_lock(trace.id):

@@ -46,7 +46,7 @@ MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
 OUTCOMES = ("success", "failure")
 # Frontmatter keys in the order they are written (DESIGN §4 first, then ours).
 FIELD_ORDER = (
-    "id", "goal", "signature", "created_at", "last_used", "mode", "usage_count", "success_count",
+    "id", "goal", "aliases", "signature", "created_at", "last_used", "mode", "usage_count", "success_count",
     "failure_count", "cost_usd", "tokens", "tools_used", "slots", "agent", "model",
     "crystallized_tool", "emotion", "project", "parent_trace", "outcome", "error",
 )
@@ -117,6 +117,10 @@ class Trace:
     error: str | None = None
     summary: str = ""
     calls: list[ToolCall] = field(default_factory=list)
+    #: Other phrasings of this goal that a user (or VERIFIED) approved for a replay of this
+    #: trace: each a phrase, or ``{phrase: ..., substitutions: {old: new}}`` when that replay
+    #: put other values into the calls. Written only when there is one.
+    aliases: list[Any] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float:
@@ -124,7 +128,31 @@ class Trace:
         return self.success_count / done if done else 0.0
 
     def frontmatter(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in FIELD_ORDER}
+        return {name: getattr(self, name) for name in FIELD_ORDER if name != "aliases" or self.aliases}
+
+    def alias_phrases(self) -> list[str]:
+        return [alias_phrase(a) for a in self.aliases]
+
+
+MAX_ALIASES = 50
+MAX_ALIAS_CHARS = 500
+
+
+def alias_phrase(alias: Any) -> str:
+    """The phrase of one ``aliases`` item (a string, or a mapping with ``phrase``)."""
+    return alias["phrase"] if isinstance(alias, dict) else alias
+
+
+def alias_substitutions(alias: Any) -> dict[str, str]:
+    """The ``{old: new}`` values a replay under this alias puts into the calls ({} for none)."""
+    return dict(alias.get("substitutions") or {}) if isinstance(alias, dict) else {}
+
+
+def make_alias(phrase: str, substitutions: dict[str, str] | None = None) -> Any:
+    """The ``aliases`` item for *phrase* (a plain string unless there are substitutions)."""
+    phrase = " ".join(str(phrase).split())
+    subs = {str(k): str(v) for k, v in (substitutions or {}).items() if str(k) != str(v)}
+    return {"phrase": phrase, "substitutions": subs} if subs else phrase
 
 
 # ---- ids, goals, time ------------------------------------------------------------------
@@ -294,6 +322,25 @@ def validate_trace(trace: Trace, source: str = "") -> None:
         value = getattr(trace, name)
         _expect(value is None or isinstance(value, str), f"{name}: expected a string or null, got {value!r}", source)
     _expect(trace.outcome in OUTCOMES, f"outcome: {trace.outcome!r} is not success or failure", source)
+    _expect(isinstance(trace.aliases, list), "aliases: expected a list of phrases", source)
+    _expect(len(trace.aliases) <= MAX_ALIASES, f"aliases: at most {MAX_ALIASES} phrases", source)
+    seen: set[str] = set()
+    for i, alias in enumerate(trace.aliases):
+        where = f"aliases[{i}]"
+        if isinstance(alias, dict):
+            _expect(set(alias) == {"phrase", "substitutions"},
+                    f"{where}: expected a phrase or {{phrase: ..., substitutions: {{old: new}}}}", source)
+            subs = alias["substitutions"]
+            _expect(isinstance(subs, dict) and bool(subs) and all(
+                isinstance(k, str) and isinstance(v, str) and k and k != v for k, v in subs.items()),
+                f"{where}.substitutions: expected a non-empty mapping of old value to a different new value", source)
+        phrase = alias_phrase(alias)
+        _expect(isinstance(phrase, str) and bool(normalize_goal(phrase)) and "\n" not in phrase
+                and len(phrase) <= MAX_ALIAS_CHARS,
+                f"{where}: expected a one-line phrase of at most {MAX_ALIAS_CHARS} characters", source)
+        key = normalize_goal(phrase)
+        _expect(key not in seen, f"{where}: {phrase!r} is listed twice", source)
+        seen.add(key)
     _expect(isinstance(trace.summary, str), "summary: expected text", source)
     _expect(isinstance(trace.calls, list), "calls: expected a list", source)
     for i, call in enumerate(trace.calls):
@@ -555,6 +602,18 @@ def _parse_calls(body: str, source: str) -> tuple[str, list[ToolCall]]:
     return summary, calls
 
 
+def _aliases(value: Any, source: str) -> list[Any]:
+    if value is None:
+        return []
+    _expect(isinstance(value, list), f"aliases: expected a list of phrases, got {value!r}", source)
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict) and isinstance(item.get("substitutions"), dict) and not item["substitutions"]:
+            item = item.get("phrase")    # an empty mapping is no substitution: the plain form
+        out.append(_jsonable(item, f"aliases[{i}]", source))
+    return out
+
+
 def parse_trace(text: str, source: str = "") -> Trace:
     """Read a trace file's text. Raises TraceFormatError with the reason (and ``source``)."""
     if not isinstance(text, str):
@@ -599,7 +658,7 @@ def parse_trace(text: str, source: str = "") -> Trace:
         emotion=_jsonable(emotion, "emotion", source), project=_opt_str(data, "project", source),
         parent_trace=_opt_str(data, "parent_trace", source),
         outcome=data.get("outcome", "success"), error=_opt_str(data, "error", source),
-        summary=summary, calls=calls)
+        summary=summary, calls=calls, aliases=_aliases(data.get("aliases"), source))
     validate_trace(trace, source)
     return trace
 

@@ -85,6 +85,11 @@ class EventType(StrEnum):
     TRACE_RECORDED = "TRACE_RECORDED"
     TRACE_REPLAYED = "TRACE_REPLAYED"
     TRACE_SKIPPED = "TRACE_SKIPPED"
+    ALIAS_ADDED = "ALIAS_ADDED"              # an approved phrasing recorded on a trace (issue 16)
+    ALIAS_REMOVED = "ALIAS_REMOVED"
+    REPLAY_VERIFIED = "REPLAY_VERIFIED"      # VERIFIED: a model call judged a close trace (issue 16)
+    REPLAY_CONFIRMED = "REPLAY_CONFIRMED"    # the user said replay to a close trace (TUI)
+    REPLAY_DECLINED = "REPLAY_DECLINED"      # ... or run with the model / cancel
     INDEX_REBUILT = "INDEX_REBUILT"
     INDEX_RESYNCED = "INDEX_RESYNCED"
     MODE_DECIDED = "MODE_DECIDED"

@@ -45,7 +45,7 @@ from . import data
 from .format import display_path, format_ago, short
 from .history import load_history, save_history
 from .keymap import ACTIONS, BY_ID, PANES, KeyAction, bindings_for, display_key, keys_for, unknown_ids
-from .screens.confirm import ConfirmCallScreen
+from .screens.confirm import ConfirmCallScreen, ReplayConfirmScreen
 from .widgets.chat import (AnswerView, CallConfirmed, ChatPane, CheckIn, describe_llm, idle_status,
                            running_status)
 from .widgets.gauge import GaugePanel, StatePane, compact_line
@@ -867,7 +867,9 @@ class LLMOSApp(App[None]):
                 result = None
             if result is not None and result.check_in:
                 run.answer.sink(CheckIn(result.check_in))
-        return kernel.execute(run.goal, options=RunOptions(mode=run.mode, cwd=self.cwd), on_event=run.answer.sink,
+        options = RunOptions(mode=run.mode, cwd=self.cwd,
+                             confirm_replay=lambda proposal: self.confirm_replay(proposal, token=run.token))
+        return kernel.execute(run.goal, options=options, on_event=run.answer.sink,
                               cancel=run.token, confirm=self._confirm_for(run))
 
     def _update_running_status(self) -> None:
@@ -941,6 +943,36 @@ class LLMOSApp(App[None]):
             return bool(self.call_from_thread(ask))
         except Exception:  # noqa: BLE001 - the app is closing or the screen failed: deny
             return False
+
+    def confirm_replay(self, proposal: dict[str, Any], *, token: CancelToken | None = None) -> str:
+        """Ask whether to replay a close trace (from a worker thread only): "replay", "model" or
+        "cancel". Cancelling the goal, the app closing or any failure mean "cancel"."""
+        if token is not None and token.cancelled:
+            return "cancel"
+
+        async def ask() -> str:
+            loop = asyncio.get_running_loop()
+            answer: asyncio.Future[str] = loop.create_future()
+            screen = ReplayConfirmScreen(proposal)
+
+            def settle(value: str | None) -> None:
+                if not answer.done():
+                    answer.set_result(value if isinstance(value, str) else "cancel")
+
+            def withdraw() -> None:
+                settle("cancel")
+                if screen.is_current:
+                    screen.dismiss("cancel")
+
+            await self.push_screen(screen, callback=settle)
+            if token is not None:
+                token.on_cancel(lambda: loop.call_soon_threadsafe(withdraw))
+            return await answer
+
+        try:
+            return str(self.call_from_thread(ask))
+        except Exception:  # noqa: BLE001 - the app is closing or the screen failed: run nothing
+            return "cancel"
 
     def _confirm_for(self, run: ActiveGoal):
         def confirm(name: str, tool_input: dict[str, Any], reason: str) -> bool:

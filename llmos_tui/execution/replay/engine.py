@@ -32,8 +32,10 @@ use of every changed value is in a recognised position and the new value is safe
   backslashes, ``$``, backquotes, ``#``, ``%``, braces, ``<>&|;`` or newlines. Languages,
   natural languages and URLs are not substituted;
 * the positions: whole path components in path fields and glob patterns; whole tokens in
-  shell commands (a quoted string goes into a command only inside the quotes it already had,
-  or as its own shell word(s) quoted with ``shlex.quote``, with the same number of words), in
+  shell commands (a quoted string goes into a command only as a whole shell word: the whole
+  content of the quotes it already had, or its own shell word(s) quoted with ``shlex.quote``,
+  with the same number of words; never as part of a longer word such as ``'*old*'`` or
+  ``key=old``, whose rest is the recorded command's own reading of the goal), in
   a heredoc body, or bounded by non-word characters in file content; never inside another word
   (``hello.txt`` inside ``my-hello.txt.bak``), never in a Grep regex or any other field;
 * a number that looks like part of an enumeration (its neighbour n±1 in the same text), or a
@@ -385,6 +387,20 @@ def _component(text: str, start: int, end: int) -> bool:
     return before in ("", "/") and after in ("", "/")
 
 
+def _whole_word(text: str, states: list[str], start: int, end: int) -> bool:
+    """``text[start:end]`` is a whole shell word: bounded by shell breaks (or the ends of the
+    command), or the whole content of one pair of quotes (``"old"``, ``'old'``)."""
+    before, after = start - 1, end
+    quoted_before = before >= 0 and states[before] == "q" and text[before] in "'\""
+    quoted_after = after < len(text) and states[after] == "q" and text[after] in "'\""
+    if quoted_before != quoted_after or (quoted_before and text[before] != text[after]):
+        return False
+    if quoted_before:
+        before, after = before - 1, after + 1
+    return ((before < 0 or text[before] in _SHELL_BREAK)
+            and (after >= len(text) or text[after] in _SHELL_BREAK))
+
+
 def _plan_string(text: str, context: str, where: str,
                  changes: list[SlotChange]) -> "tuple[list[tuple[int, int, str, int]], Refusal | None]":
     """Edits (start, end, replacement, change index) for one string, or why not."""
@@ -421,6 +437,11 @@ def _plan_string(text: str, context: str, where: str,
                     return [], Refusal(f"{where}: the shell command's quoting cannot be analysed "
                                        f"(unbalanced quotes or heredoc)", change.key)
                 used = set(states[start:end])
+                if kind == "quoted" and not _whole_word(text, states, start, end):
+                    snippet = text[max(0, start - 12):end + 12].replace("\n", " ")
+                    return [], Refusal(f"{where}: {old!r} is only part of a shell word ({snippet!r}); the rest "
+                                       f"of that word is the recorded command's own reading of the goal",
+                                       change.key)
                 if kind != "quoted":
                     # file names, paths and numbers of our safe shapes have no shell metacharacter
                     if used - {"u", "s", "d", "h"}:
@@ -618,6 +639,38 @@ def plan_substitution(trace_goal_slots: Mapping[str, Any], new_slots: Mapping[st
             return Refusal(f"slot {change.key}: the one-digit number {change.old} appears {change.uses} times; "
                            f"cannot tell which ones are the slot", change.key)
     return Substitution(changes, new_calls, list(calls))
+
+
+def _value_kind(value: str) -> str:
+    """The slot kind a literal value has (file, path, number, else quoted text)."""
+    from ...learning.slots import _is_file_name
+
+    if _PLAIN_NUMBER.fullmatch(value):
+        return "number"
+    if "/" in value:
+        return "path"
+    if _is_file_name(value):
+        return "file"
+    return "quoted"
+
+
+def plan_values(pairs: Mapping[str, str], calls: list[ToolCall]) -> "Substitution | Refusal":
+    """A safe substitution of literal values ``{old: new}`` (an approved alias's values, a
+    VERIFIED answer): each pair is given the slot kind of its old value (a number, a path, a
+    file name, else quoted text) and goes through every check of :func:`plan_substitution`."""
+    if not isinstance(pairs, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
+        return Refusal("substitutions must be a mapping of old value to new value")
+    old_slots: dict[str, str] = {}
+    new_slots: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for old, new in pairs.items():
+        if old == new:
+            continue
+        kind = _value_kind(old)
+        counts[kind] = counts.get(kind, 0) + 1
+        key = kind if counts[kind] == 1 else f"{kind}{counts[kind]}"
+        old_slots[key], new_slots[key] = old, new
+    return plan_substitution(old_slots, new_slots, calls)
 
 
 # ---- the replay -----------------------------------------------------------------------------
