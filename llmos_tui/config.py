@@ -351,10 +351,13 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
         from .volumes.git_sync import git_remotes
 
         git_remotes(cfg)
-    for binding, keys in cfg.keymap.items():
-        if not isinstance(keys, str) or not keys.strip():
-            raise ConfigError(f"expected a key string such as 'ctrl+t', got {keys!r}",
-                              key=f"keymap.{binding}", source=src)
+    if cfg.keymap:   # the key table is only imported when a keymap is configured (it needs no textual)
+        from .tui.keymap import key_problem
+
+        for binding, keys in cfg.keymap.items():
+            problem = key_problem(keys)
+            if problem:
+                raise ConfigError(problem, key=f"keymap.{binding}", source=src)
 
 
 # ---- loading ----------------------------------------------------------------------------
@@ -405,6 +408,18 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 raise ConfigError("conflicts with another variable", key=name, source="environment")
         node[path[-1]] = value
     return out
+
+
+def env_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Dotted config key -> the ``LLMOS_*`` variable that sets it (``llmos config show``)."""
+    env = os.environ if environ is None else environ
+    out = {}
+    for name in env:
+        if name.startswith(ENV_PREFIX) and name not in _ENV_NOT_CONFIG:
+            out[".".join(name[len(ENV_PREFIX):].lower().split("__"))] = name
+    if env.get("LLMOS_PRESET"):
+        out["preset"] = "LLMOS_PRESET"
+    return dict(sorted(out.items()))
 
 
 def load_config(

@@ -277,6 +277,8 @@ class LLMOS:
             decided = self._local.decided
             if decided is not None:  # failed after the decision: report what was decided, not "LEARNER"
                 result.mode, result.confidence, result.decision = decided
+            elif opts.mode in MODES and opts.mode != "auto":  # a forced mode refused before deciding
+                result.mode = opts.mode.upper()
         finally:
             self._local.decided = outer_decided
         result.duration_ms = int((time.monotonic() - started) * 1000)
@@ -681,7 +683,7 @@ class LLMOS:
         if over_budget:
             # The budget hook denied the rest of the run's tool calls (execution/llm_sdk.budget_hook).
             result.success = False
-            result.error = f"the budget ran out during the run: {over_budget[0]['reason']}"
+            result.error = over_budget[0]["reason"]  # "the budget ran out during this run: ..."
             result.exit_code = int(ExitCode.BUDGET_EXHAUSTED)
         elif outcome.blocked:
             # The model may carry on and claim success; the goal was not done as asked.
@@ -719,7 +721,7 @@ class LLMOS:
         trace = tr.Trace(
             id=tr.new_trace_id(), goal=goal, signature=tr.goal_signature(goal), created_at=now, last_used=now,
             mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
-            failure_count=0 if result.success else 1, cost_usd=result.cost_usd,
+            failure_count=0 if result.success else 1, cost_usd=round(result.cost_usd, 6),
             tokens={"input": result.input_tokens, "output": result.output_tokens},
             tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",

@@ -22,7 +22,7 @@ def _warn(message: str) -> None:
     err(f"llmos: warning: {message}")
 
 
-def _open(workspace: Optional[Path]) -> tuple[Any, Any]:
+def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any]:
     """(config, TraceStore) for the workspace; usage errors exit with their code."""
     from ..config import load_config
     from ..errors import LLMOSError
@@ -33,7 +33,7 @@ def _open(workspace: Optional[Path]) -> tuple[Any, Any]:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)  # user and team name the volumes to create
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
         return cfg, TraceStore(ws, TraceIndex(ws, on_warning=_warn))
     except LLMOSError as exc:
@@ -55,7 +55,7 @@ def list_traces(
     from ..errors import LLMOSError
     from ..workspace import safe_id
 
-    _cfg, store = _open(workspace)
+    _cfg, store = _open(workspace, read_only=True)
     try:
         volumes = [f"users/{safe_id(user, 'user')}"] if user else None
         entries = store.index.entries(volumes)
@@ -87,7 +87,7 @@ def show_trace(
     """Print a trace's markdown file."""
     from ..errors import LLMOSError
 
-    _cfg, store = _open(workspace)
+    _cfg, store = _open(workspace, read_only=True)
     try:
         text = store.read_text(trace_id)
     except LLMOSError as exc:
@@ -107,7 +107,7 @@ def search_traces(
     from ..learning.matcher import Matcher
     from ..learning.modes import select_mode
 
-    cfg, store = _open(workspace)
+    cfg, store = _open(workspace, read_only=True)
     try:
         matcher = Matcher(config=cfg.learning, state_dir=store.workspace.state_dir)
         matcher.refresh(store.index.entries(), store.index.version)

@@ -571,11 +571,13 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="promote", name="promote")
     def _promote(self, plan: data.PromotionPlan) -> str:
+        from ..volumes.acl import Identity
         from ..volumes.promotion import Promoter
 
         kernel = self._ensure_kernel()
         result = Promoter(kernel.workspace, config=kernel.config, events=self.hub).promote(
             plan.kind, plan.name, from_scope=plan.from_scope, to_scope=plan.to_scope,
+            identity=Identity.by_hand(plan.to_scope, kernel.config.user),
             reason="promoted from the TUI", evidence={"criteria": plan.verdict, "why": plan.reason})
         return result.message
 

@@ -87,11 +87,13 @@ def budget_hook(meter: SessionMeter, balance: Callable[[], float]) -> Callable[.
     too). The session then ends with what it has; its real cost is charged as usual."""
 
     def hook(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict | None:
-        left = balance() - meter.cost_usd
+        before = balance()
+        left = before - meter.cost_usd
         if left <= 0:
-            return HookVerdict("deny", f"the budget ran out during this run (about ${meter.cost_usd:.4f} spent "
-                                       f"by it so far; balance ${left:.4f}); no more tool calls",
-                               BUDGET_RULE)
+            over = f"${-left:.4f} over the budget" if left < 0 else "nothing left"
+            return HookVerdict("deny", f"the budget ran out during this run: it spent about ${meter.cost_usd:.4f} "
+                                       f"and the workspace had ${max(before, 0.0):.4f} left ({over}); "
+                                       "no more tool calls", BUDGET_RULE)
         return None
 
     return hook

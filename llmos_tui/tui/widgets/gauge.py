@@ -44,9 +44,10 @@ def valence_lines(view: StateView, *, bar_width: int = 11) -> list[Content]:
 
 def budget_line(view: StateView) -> Content:
     low = view.budget_usd > 0 and view.balance_usd < 0.1 * view.budget_usd
+    over = f" (overspent by {dollars(-view.balance_usd)})" if view.balance_usd < 0 else ""
     return Content.assemble(("budget     ", "$foreground-muted"),
-                            (dollars(view.balance_usd), "bold $text-error" if low else "bold"),
-                            (f" left of {dollars(view.budget_usd)}", "$foreground-muted"))
+                            (dollars(max(view.balance_usd, 0.0)), "bold $text-error" if low else "bold"),
+                            (f" left of {dollars(view.budget_usd)}", "$foreground-muted"), (over, "$text-error"))
 
 
 def last_mode_line(view: StateView) -> Content:
@@ -66,7 +67,7 @@ def compact_line(view: StateView | None) -> Content:
         value = view.valence[name]
         parts.append((SHORT[name], "$foreground-muted"))
         parts.append((f"{value:+.2f} ".replace("0.", ".", 1), "$text-error" if value < -0.3 else ""))
-    parts.append((f"· {dollars(view.balance_usd)} left", "$foreground-muted"))
+    parts.append((f"· {dollars(max(view.balance_usd, 0.0))} left", "$foreground-muted"))
     if view.last_mode:
         parts.append((f" · last {view.last_mode}", "$foreground-muted"))
     return Content.assemble(*parts)
