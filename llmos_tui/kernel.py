@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
-from .execution.replay.hooks import BUDGET_RULE
+from .execution.replay.hooks import BUDGET_RULE, DECLINED_RULE, NOT_SAFETY_RULES, UNCONFIRMED_RULE, WITHHELD_RULE
 from .exitcodes import ExitCode
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
@@ -26,6 +26,12 @@ from .workspace import Workspace, open_workspace
 MIXED_EXAMPLE_CHARS = 6000
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
 MAX_GOAL_CHARS = 20_000
+
+
+def explicit_replay(opts: "RunOptions") -> bool:
+    """The user asked for a replay by name (``--mode follower|crystallized``, the TUI's replay key):
+    a replay that cannot run is refused, never turned into a paid LLM run."""
+    return opts.mode in ("follower", "crystallized") and not opts.nested
 
 
 def validate_goal(goal: str) -> str:
@@ -315,6 +321,10 @@ class LLMOS:
             entry = self.store.index.get(decision.trace_id)
             if entry is not None and not entry.tools_used:
                 # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
+                if explicit_replay(opts):
+                    return self._replay_refused(goal, opts, decision.to_dict(), decision.confidence,
+                                                f"the matched trace {decision.trace_id} has no tool calls to replay",
+                                                emit)
                 decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
                 decision.reason = f"the matched trace has no tool calls to replay; {decision.reason}"
         info = decision.to_dict()
@@ -465,7 +475,8 @@ class LLMOS:
                            reason=outcome.reason, volume=tool.volume)
         result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, dict(info, demoted=tool.id),
                                  decision.confidence, f"crystallized tool {tool.id} failed: {outcome.reason}")
-        result.fallback_from = "CRYSTALLIZED"
+        if "replay_refused" not in result.decision:
+            result.fallback_from = "CRYSTALLIZED"
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
 
@@ -473,6 +484,8 @@ class LLMOS:
                    confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
                    confidence: float, why: str, *, guide_id: str | None = None) -> RunResult:
         info = dict(info, fallback_reason=why)
+        if explicit_replay(opts):
+            return self._replay_refused(goal, opts, info, confidence, why, emit)
         if guide_id is not None and self.config.execution.enable_mixed:
             emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
             result = self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, confidence, guide_id)
@@ -481,6 +494,22 @@ class LLMOS:
             result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
         result.fallback_from = "FOLLOWER"
         return result
+
+    def _replay_refused(self, goal: str, opts: RunOptions, info: dict[str, Any], confidence: float,
+                        why: str, emit: EventSink = lambda _e: None) -> RunResult:
+        """An explicit replay (``--mode follower|crystallized``, the TUI's replay key) that cannot run
+        ends here: no paid run the user did not choose. The result says why (``decision.replay_refused``)
+        so the TUI can ask whether to run the goal with the model instead; headless it exits 1."""
+        mode = opts.mode.upper()
+        info = dict(info, replay_refused=why)
+        emit(Notice("warning", f"{why}; not falling back to a paid run (you asked for a replay)"))
+        self.events.record("REPLAY_REFUSED", goal=goal[:200], mode=mode, reason=why[:500],
+                           trace_id=info.get("trace_id"))
+        return RunResult(goal=goal, mode=mode, success=False, confidence=confidence, decision=info,
+                         trace_id=info.get("trace_id"),
+                         error=f"{why}. You asked for a replay ({mode}, no LLM call), so llmos did not fall back "
+                               f"to a paid run; to let the model do it: llmos --headless run GOAL --mode learner",
+                         exit_code=int(ExitCode.GOAL_FAILED))
 
     # ---- ORCHESTRATOR ----------------------------------------------------------------
     def _run_orchestrator(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink,
@@ -672,7 +701,8 @@ class LLMOS:
                            output=outcome.text, error=outcome.error, decision=decision,
                            tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded])
         for blocked in outcome.blocked:
-            label = "stopped by the budget" if blocked["rule"] == BUDGET_RULE else "blocked by policy"
+            label = {BUDGET_RULE: "stopped by the budget", DECLINED_RULE: "not run",
+                     WITHHELD_RULE: "refused"}.get(blocked["rule"], "blocked by policy")
             recorded.append({"name": blocked["name"], "input": blocked["input"], "tool_use_id": blocked["tool_use_id"],
                              "result": {"is_error": True, "summary": f"{label}: {blocked['reason']}",
                                         "exit_code": None, "decision": "deny", "rule": blocked["rule"]}})
@@ -680,17 +710,27 @@ class LLMOS:
                                       "decision": "deny", "rule": blocked["rule"],
                                       "summary": f"{label}: {blocked['reason']}"})
         over_budget = [b for b in outcome.blocked if b["rule"] == BUDGET_RULE]
+        # Refused calls fail the run (exit 3), withheld tools included; which of them count as safety
+        # violations is _after_run's business (hooks.NOT_SAFETY_RULES). A user's "No" is exit 1.
+        policy_blocked = [b for b in outcome.blocked if b["rule"] not in (BUDGET_RULE, DECLINED_RULE)]
+        declined = [b for b in outcome.blocked if b["rule"] == DECLINED_RULE]
         if over_budget:
             # The budget hook denied the rest of the run's tool calls (execution/llm_sdk.budget_hook).
             result.success = False
             result.error = over_budget[0]["reason"]  # "the budget ran out during this run: ..."
             result.exit_code = int(ExitCode.BUDGET_EXHAUSTED)
-        elif outcome.blocked:
+        elif policy_blocked:
             # The model may carry on and claim success; the goal was not done as asked.
             result.success = False
-            reasons = "; ".join(sorted({b["reason"] for b in outcome.blocked}))
-            result.error = f"{len(outcome.blocked)} tool call(s) blocked by policy: {reasons}"
+            reasons = "; ".join(sorted({b["reason"] for b in policy_blocked}))
+            what = "refused" if all(b["rule"] == WITHHELD_RULE for b in policy_blocked) else "blocked by policy"
+            result.error = f"{len(policy_blocked)} tool call(s) {what}: {reasons}"
             result.exit_code = int(ExitCode.POLICY_BLOCKED)
+        elif declined:
+            result.success = False
+            result.error = (f"you declined {len(declined)} tool call(s), so the goal was not done as asked: "
+                            + "; ".join(sorted({d["name"] + " " + _call_target(d["input"]) for d in declined})))
+            result.exit_code = int(ExitCode.GOAL_FAILED)
         elif not outcome.success:
             result.exit_code = int(ExitCode.GOAL_FAILED)
         result.agent = adapted.name
@@ -735,7 +775,7 @@ class LLMOS:
     def _emotion(self, result: RunResult) -> dict[str, Any]:
         if not self.config.sentience.enabled:
             return {}
-        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") != BUDGET_RULE)
+        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") not in NOT_SAFETY_RULES)
         return self.sentience.emotion_snapshot("success" if result.success else "failure", None,
                                                success=result.success, policy_denials=denials,
                                                cost_usd=result.cost_usd)
@@ -762,14 +802,28 @@ class LLMOS:
             return
         if result.error == "cancelled by the user" or result.mode == "ADAPTATION":
             return
-        denials = [c for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") != BUDGET_RULE]
+        refused = [c for c in result.tool_calls if c.get("decision") == "deny"]
+        # Only real policy blocks are safety violations: not the budget, not a user's "No", not an ask
+        # that could not be asked headless, not a call to a tool that was never offered (hooks.NOT_SAFETY_RULES).
+        denials = [c for c in refused if c.get("rule") not in NOT_SAFETY_RULES]
         asks = sum(1 for c in result.tool_calls if str(c.get("decision", "")).startswith("ask"))
         novel = result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
         self.sentience.after_run(result.goal, mode=result.mode, success=result.success, cost_usd=result.cost_usd,
                                  duration_ms=result.duration_ms, policy_denials=len(denials), policy_asks=asks,
                                  timed_out=bool(result.error and "timed out" in result.error), novel=novel,
                                  trace_id=result.trace_id,
-                                 denial_reasons=[str(c.get("summary", "")) for c in denials])
+                                 denial_reasons=[str(c.get("summary", "")) for c in denials],
+                                 withheld_attempts=sum(1 for c in refused if c.get("rule") == WITHHELD_RULE),
+                                 user_declines=sum(1 for c in refused if c.get("rule") == DECLINED_RULE),
+                                 unconfirmed_asks=sum(1 for c in refused if c.get("rule") == UNCONFIRMED_RULE))
+
+
+def _call_target(tool_input: dict[str, Any]) -> str:
+    for key in ("file_path", "command", "path", "pattern", "url"):
+        value = tool_input.get(key) if isinstance(tool_input, dict) else None
+        if isinstance(value, str) and value:
+            return " ".join(value.split())[:80]
+    return ""
 
 
 # ---- MIXED helpers (pure) ---------------------------------------------------------------

@@ -309,6 +309,7 @@ class LLMOSApp(App[None]):
                 self.notify(f"config.yaml keymap: no binding named {', '.join(bad)} (F1 lists the ids)",
                             title="Keymap", severity="warning", timeout=10)
         self.main.query_one(InboxSummary).key = self._key_label("pane.inbox")
+        GaugePanel.reset_key = self._key_label("state.reset")
         self._update_tabs()
         self.chat.history.entries[:0] = [g for g in booted.history if g not in self.chat.history.entries]
         if self.active is None:
@@ -896,6 +897,9 @@ class LLMOSApp(App[None]):
             result = worker.result
             run.answer.post_message(AnswerView.Finished(result, cancelled=run.token.cancelled))
             self._last_mode, self._last_cost = result.mode, result.cost_usd
+            refused = (result.decision or {}).get("replay_refused")
+            if refused and run.mode in ("follower", "crystallized") and not run.token.cancelled:
+                self._ask_after_refused_replay(run.goal, str(refused))
         elif event.state == WorkerState.ERROR:
             error = worker.error
             text = error.message if isinstance(error, LLMOSError) else f"{type(error).__name__}: {error}"
@@ -908,6 +912,37 @@ class LLMOSApp(App[None]):
         if self.kernel is not None:
             self._load_state()
             self._load_traces()
+
+    def _ask_after_refused_replay(self, goal: str, why: str) -> None:
+        """An explicit replay was refused: never a paid run on our own; ask (default: no)."""
+        from .screens.dialogs import ReplayRefusedScreen
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self.start_goal(goal, mode="learner", label="with the model, after the refused replay")
+
+        self.push_screen(ReplayRefusedScreen(goal, why), callback=answered)
+
+    # ---- internal state: the one-key way out ----------------------------------------------
+    def action_reset_state(self) -> None:
+        """Reset the valence to the set-points (F7): no goal, no dialog, no waiting for decay."""
+        if self.kernel is None:
+            self.notify("The workspace is still opening.", severity="warning")
+            return
+        self._reset_state()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="state-reset", name="reset the internal state")
+    def _reset_state(self) -> tuple[str, str, data.StateView]:
+        kernel = self._ensure_kernel()
+        before = kernel.sentience.latent_mode()
+        kernel.sentience.reset()
+        view = data.load_state_view(kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost)
+        return before, view.latent_mode, view
+
+    def _state_was_reset(self, result: tuple[str, str, data.StateView]) -> None:
+        before, after, view = result
+        self._state_loaded(view)
+        self.notify(f"Internal state reset to its set-points: {before} → {after}.", title="State")
 
     # ---- confirmations (called from the goal worker thread) --------------------------
     def confirm_call(self, name: str, tool_input: dict[str, Any], reason: str, *,
@@ -947,7 +982,7 @@ class LLMOSApp(App[None]):
     def _confirm_for(self, run: ActiveGoal):
         def confirm(name: str, tool_input: dict[str, Any], reason: str) -> bool:
             allowed = self.confirm_call(name, tool_input, reason, token=run.token)
-            run.answer.sink(CallConfirmed(name, allowed))
+            run.answer.sink(CallConfirmed(name, allowed, dict(tool_input or {}), reason))
             return allowed
         return confirm
 
@@ -1039,6 +1074,7 @@ class LLMOSApp(App[None]):
         "crons": _cron_done,
         "crons-due": _crons_found_due,
         "crons-status": _cron_lines_loaded,
+        "state-reset": _state_was_reset,
     }
 
 

@@ -71,6 +71,9 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Run a cron cycle now (user, team and system), in the background.", "App", "app", priority=True),
     KeyAction("app.quit", "ctrl+q", "app.quit", "Quit", "Quit llmos (a running goal is cancelled first).", "App",
               "app", priority=True),
+    KeyAction("state.reset", "f7", "app.reset_state", "Reset state",
+              "Reset the internal state to its set-points now (the way out of CAUTIOUS or RECOVERY without "
+              "waiting for it to fade); applied self-modifications are kept.", "App", "app", priority=True),
     # ---- chat --------------------------------------------------------------------------------
     KeyAction("chat.cancel", "escape", "app.cancel_goal", "Cancel goal",
               "Stop the running goal (the model session or replay stops cleanly).", "Chat", "app", show=True),

@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from ...errors import NO_LLM_HINT, NoLLMConfigured
 from ...runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
-from ..replay.hooks import BUDGET_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
+from ..replay.hooks import (BUDGET_RULE, WITHHELD_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask,
+                            summarize_response)
 
 from .tool_search import CLI_DISALLOWED, is_twin
 
@@ -281,7 +282,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                     reason = "the tool is withheld in this run (not offered to the model)"
                     outcome.blocked.append({"name": block.name, "input": dict(block.input or {}),
                                             "tool_use_id": block.id, "decision": "deny",
-                                            "reason": reason, "rule": "session.withheld_tool"})
+                                            "reason": reason, "rule": WITHHELD_RULE})
                     emit(ToolCallStarted(block.id, block.name, dict(block.input or {}), "deny", reason))
             texts = [b.text for b in message.content if isinstance(b, TextBlock)]
             if texts:

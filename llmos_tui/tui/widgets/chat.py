@@ -35,10 +35,20 @@ from ..run_stream import RunEventBuffer
 
 @dataclass(frozen=True)
 class CallConfirmed:
-    """UI-side marker put in an answer's stream when the user answered a confirmation."""
+    """UI-side marker put in an answer's stream when the user answered a confirmation: the call is
+    shown at once, as asked and answered; the run's own start/finish events for the same call (same
+    tool and input) then update that line instead of adding another."""
 
     name: str
     allowed: bool
+    input: dict[str, Any] | None = None
+    reason: str = ""
+
+
+def _call_key(name: str, tool_input: Any) -> str:
+    import json
+
+    return name + "\x00" + json.dumps(tool_input or {}, sort_keys=True, ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,12 @@ class ToolCallView(Static):
         if self.result is None:
             return head
         return Content("\n").join([head, tool_result_line(self.result.is_error, self.result.summary)])
+
+    def start(self, event: ToolCallStarted) -> None:
+        """The run's own start event for a call already shown as answered (it keeps "asked")."""
+        self.call = event
+        self.set_class(True, f"-{event.decision}")
+        self.update(self._render_call())
 
     def finish(self, event: ToolCallFinished) -> None:
         self.result = event
@@ -118,7 +134,7 @@ class AnswerView(Vertical):
         self.check_in: str | None = None
         self.tool_calls: dict[str, ToolCallView] = {}
         self._stream: "MarkdownStream | None" = None
-        self._asked: dict[str, int] = {}
+        self._asked: dict[str, ToolCallView] = {}   # answered confirmations waiting for their call's events
         self._details: Static | None = None
 
     @property
@@ -172,13 +188,14 @@ class AnswerView(Vertical):
                 await self._append_text(event.text)
             elif isinstance(event, ToolCallStarted):
                 await self._close_text()
-                asked = event.decision == "ask" or self._asked.get(event.name, 0) > 0
-                if asked and self._asked.get(event.name):
-                    self._asked[event.name] -= 1
-                view = ToolCallView(event, asked=asked, cwd=self.cwd)
+                view = self._asked.pop(_call_key(event.name, event.input), None)
+                if view is not None:        # the call the user just answered: its line is already shown
+                    view.start(event)
+                else:
+                    view = ToolCallView(event, asked=event.decision == "ask", cwd=self.cwd)
+                    await self.mount(view)
                 if event.tool_use_id:
                     self.tool_calls[event.tool_use_id] = view
-                await self.mount(view)
             elif isinstance(event, ToolCallFinished):
                 view = self.tool_calls.get(event.tool_use_id)
                 if view is None:  # a result without a start (should not happen): show it anyway
@@ -204,7 +221,14 @@ class AnswerView(Vertical):
                 await self.mount(Static(Content.assemble((f"{event.level}: ", f"bold {style}"), (event.text, style)),
                                         classes=f"notice -{event.level}", markup=False))
             elif isinstance(event, CallConfirmed):
-                self._asked[event.name] = self._asked.get(event.name, 0) + 1
+                await self._close_text()
+                why = (f"confirmed by you ({event.reason})" if event.allowed else
+                       f"declined by the user ({event.reason})")
+                view = ToolCallView(ToolCallStarted("", event.name, dict(event.input or {}),
+                                                    "allow" if event.allowed else "deny", why),
+                                    asked=True, cwd=self.cwd)
+                self._asked[_call_key(event.name, event.input)] = view
+                await self.mount(view)
             elif isinstance(event, CheckIn):
                 self.check_in = event.text
                 await self._close_text()

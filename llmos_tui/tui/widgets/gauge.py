@@ -77,6 +77,8 @@ class GaugePanel(Vertical):
     """Sidebar: latent mode, the four variables, budget left, last mode used, latest thoughts."""
 
     view: reactive[StateView | None] = reactive(None, init=False)
+    #: The key that resets the state (the app sets it from the keymap).
+    reset_key = "F7"
 
     def compose(self) -> ComposeResult:
         yield Static(Content.styled("reading the internal state…", "$foreground-muted"), id="gauge-body", markup=False)
@@ -91,6 +93,9 @@ class GaugePanel(Vertical):
         head = Content.assemble(mode_badge(view.latent_mode),
                                 ("" if view.enabled else "  (sentience off)", "$foreground-muted"))
         lines = [head, *valence_lines(view), budget_line(view), last_mode_line(view)]
+        if view.latent_mode in ("CAUTIOUS", "RECOVERY"):
+            lines.append(Content.assemble((self.reset_key, "bold $text-warning"),
+                                          (" resets to the set-points", "$foreground-muted")))
         self.query_one("#gauge-body", Static).update(Content("\n").join(lines))
         thoughts = self.query_one("#gauge-thoughts", Static)
         if view.thoughts:
@@ -116,6 +121,11 @@ class StatePane(VerticalScroll):
         muted = "$foreground-muted"
         out: list[Content] = [Content.assemble(("Latent mode  ", "bold"), mode_badge(view.latent_mode)),
                               Content.styled(view.mode_reason or "", muted), Content("")]
+        if view.latent_mode in ("CAUTIOUS", "RECOVERY"):
+            out[-1] = Content.assemble((GaugePanel.reset_key, "bold $text-warning"),
+                                       (" resets the state to its set-points now (or it fades back with the "
+                                        "half-life)", muted))
+            out.append(Content(""))
         out.append(Content.styled("Valence  (set-point ╎, zero ┃)", "bold"))
         out += valence_lines(view, bar_width=31)
         gated = [f"{k} {signed(view.effective[k])}" for k in VALENCE
