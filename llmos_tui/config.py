@@ -68,6 +68,7 @@ class ExecutionConfig:
     allow_network: bool = _opt(False, help="let sandboxed shell commands use the network")
     max_turns: int = _opt(30, lo=1, hi=1000, help="LLM turns per LEARNER session")
     run_timeout_s: float = _opt(600.0, lo=1.0, hi=86_400.0, help="wall-clock limit of one goal")
+    llm_server_timeout_s: float = _opt(60.0, lo=1.0, hi=86_400.0, help="longest a LEARNER/MIXED run waits for the model server to answer (connection errors and the CLI's retries included; tool calls and confirmations do not count) before it stops with exit 1")
     tool_search_threshold: int = _opt(10, lo=1, hi=10_000, help="non-core tools at or above which LEARNER offers them through search_tools instead of up front")
     orchestrator_max_steps: int = _opt(8, lo=2, hi=50, help="most sub-goals a plan may have (more: the goal runs as LEARNER)")
     orchestrator_max_parallel: int = _opt(2, lo=1, hi=16, help="independent sub-goals run at the same time")

@@ -683,6 +683,7 @@ class LLMOS:
                                  claude_config_dir=self.workspace.claude_config_dir, tools=tools,
                                  system_append=system_append, max_turns=self.config.execution.max_turns,
                                  timeout_s=self.config.execution.run_timeout_s,
+                                 server_timeout_s=self.config.execution.llm_server_timeout_s,
                                  mcp_servers=dict(tooling.mcp_servers) if tooling else {},
                                  allowed_tools=list(tooling.allowed_tools) if tooling else [],
                                  disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
@@ -737,9 +738,11 @@ class LLMOS:
         result.model = request.model
         result.decision = dict(result.decision, agent=adapted.name, model=request.model,
                                model_tier=adapted.model_tier, tools=tools)
-        result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
-                                             parent_trace=guide.id if guide is not None else None,
-                                             agent=adapted.name, project=opts.project)
+        if outcome.llm_calls or recorded or result.success:
+            result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
+                                                 parent_trace=guide.id if guide is not None else None,
+                                                 agent=adapted.name, project=opts.project)
+        # else: the model server never answered; there is nothing to learn (the failure is in the events)
         blocked = [{"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked]
         self.agents_for(opts.project).record_execution(adapted.name, goal, success=result.success, cost_usd=result.cost_usd,
                                      error=result.error, tools_used=[c["name"] for c in recorded],

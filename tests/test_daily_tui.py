@@ -113,3 +113,27 @@ async def test_a_refused_replay_runs_the_model_only_when_the_user_says_yes(
         second = await finished_answer(pilot)
         assert second.result.mode == "LEARNER" and second.result.success
         assert len(llm_env.main_requests) == 1
+
+
+async def test_a_dead_model_server_shows_in_the_status_line_and_the_run_stops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws, work, _kernel = workspace(tmp_path)
+    (ws / "config.yaml").write_text((ws / "config.yaml").read_text() + "\nexecution:\n  llm_server_timeout_s: 6\n")
+    for name, value in {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "ANTHROPIC_API_KEY": "x",
+                        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}.items():
+        monkeypatch.setenv(name, value)
+    app = make_app(ws, cwd=work, background=False)
+    async with app.run_test(size=SIZE) as pilot:
+        from tests.test_tui import send_goal
+
+        await send_goal(pilot, "Say hi")
+        status = app.query_one("#chat-status", Static)
+        await wait_until(pilot, lambda: "127.0.0.1:9" in plain(status), 30, "the retry in the status line")
+        line = plain(status)
+        assert "connection refused" in line and "retry " in line and "gives up after 6 s" in line
+        answer = await finished_answer(pilot, timeout=60)
+        trouble = plain(answer.query_one(".server-trouble", Static))
+        assert "http://127.0.0.1:9" in trouble and "connection refused" in trouble
+        error = plain(answer.query_one(".run-error", Static))
+        assert "did not answer for 6 s" in error and answer.result.exit_code == 1
+        assert "127.0.0.1:9" not in plain(status)                         # idle again

@@ -878,7 +878,10 @@ class LLMOSApp(App[None]):
         if run is None:
             return
         self.chat.status = running_status(run.answer.mode, time.monotonic() - run.started,
-                                          cancelling=run.token.cancelled)
+                                          cancelling=run.token.cancelled, trouble=run.answer.trouble)
+
+    def on_answer_view_trouble_changed(self, _event: AnswerView.TroubleChanged) -> None:
+        self._update_running_status()   # a retry shows at once, not at the next tick
 
     def _goal_worker_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

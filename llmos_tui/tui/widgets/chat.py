@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # Markdown (and markdown-it) load with the first answer, not 
     from textual.widgets.markdown import MarkdownStream
 
 from ...execution.llm.session import llm_configured
-from ...runs import ModeChosen, Notice, RunEvent, RunResult, TextDelta, ToolCallFinished, ToolCallStarted
+from ...runs import (ModeChosen, Notice, RunEvent, RunResult, ServerTrouble, TextDelta, ToolCallFinished,
+                     ToolCallStarted)
 from ..format import decision_details, result_line, short, tool_call_line, tool_result_line
 from ..history import GoalHistory
 from ..keymap import bindings_for
@@ -120,6 +121,9 @@ class AnswerView(Vertical):
 
         error: str
 
+    class TroubleChanged(Message):
+        """The model server trouble shown for this answer changed (the app's status line follows)."""
+
     def __init__(self, goal: str, *, cwd: Path | None = None) -> None:
         super().__init__(classes="answer")
         self.goal = goal
@@ -136,6 +140,9 @@ class AnswerView(Vertical):
         self._stream: "MarkdownStream | None" = None
         self._asked: dict[str, ToolCallView] = {}   # answered confirmations waiting for their call's events
         self._details: Static | None = None
+        #: The model server's latest trouble (a retry, a long silence) while nothing has come since.
+        self.trouble: ServerTrouble | None = None
+        self._trouble_line: Static | None = None
 
     @property
     def details_shown(self) -> bool:
@@ -182,8 +189,33 @@ class AnswerView(Vertical):
             text = text.lstrip("\n")
         await self._stream.write(text)
 
+    async def _show_trouble(self, event: ServerTrouble | None) -> None:
+        """One line in the answer, updated in place for each retry; the status line shows it too."""
+        if event is not None:
+            text = Content.assemble(("model server: ", "bold $text-warning"), (event.describe(), "$text-warning"))
+            if self._trouble_line is None:
+                await self._close_text()
+                self._trouble_line = Static(text, classes="notice -warning server-trouble", markup=False)
+                await self.mount(self._trouble_line)
+            else:
+                self._trouble_line.update(text)
+        elif self._trouble_line is not None and self.trouble is not None:
+            last = self.trouble
+            after = (f"{last.attempt} retr{'y' if last.attempt == 1 else 'ies'}" if last.attempt
+                     else f"{last.waited_s:.0f} s of silence")
+            self._trouble_line.update(Content.styled(f"model server {last.url} answered after {after}",
+                                                     "$foreground-muted"))
+        if event is not self.trouble:
+            self.trouble = event
+            self.post_message(self.TroubleChanged())
+
     async def apply(self, events: list[RunEvent | CallConfirmed]) -> None:
         for event in events:
+            if isinstance(event, ServerTrouble):
+                await self._show_trouble(event)
+                continue
+            if self.trouble is not None and isinstance(event, (TextDelta, ToolCallStarted)):
+                await self._show_trouble(None)   # the server answers again
             if isinstance(event, TextDelta):
                 await self._append_text(event.text)
             elif isinstance(event, ToolCallStarted):
@@ -419,10 +451,17 @@ class ChatPane(Vertical):
         return list(self.query(AnswerView))
 
 
-def running_status(mode: str | None, elapsed_s: float, *, cancelling: bool) -> Content:
+def running_status(mode: str | None, elapsed_s: float, *, cancelling: bool,
+                   trouble: ServerTrouble | None = None) -> Content:
     if cancelling:
         return Content.assemble(("● ", "$text-warning"), ("cancelling…", "$text-warning"))
     label = f"running {mode}" if mode else "running"
+    if trouble is not None:
+        what = (f"retry {trouble.attempt}" + (f"/{trouble.max_retries}" if trouble.max_retries else "")
+                if trouble.attempt else f"no answer for {trouble.waited_s:.0f} s")
+        return Content.assemble(("● ", "$text-warning"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
+                                (f" · {trouble.url}: {trouble.error} · {what}", "$text-warning"),
+                                (f" · gives up after {trouble.limit_s:.0f} s · escape cancels", "$foreground-muted"))
     return Content.assemble(("● ", "$text-accent"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
                             (" · escape cancels", "$foreground-muted"))
 
