@@ -137,3 +137,152 @@ async def test_a_dead_model_server_shows_in_the_status_line_and_the_run_stops(
         error = plain(answer.query_one(".run-error", Static))
         assert "did not answer for 6 s" in error and answer.result.exit_code == 1
         assert "127.0.0.1:9" not in plain(status)                         # idle again
+
+
+# ---- panes follow the data; one toast; a status bar that fits ----------------------------------------
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, Path]:
+    import os
+
+    from tests.test_tui_data import build_workspace
+
+    old = os.environ.get("LLMOS_PRESET")
+    os.environ["LLMOS_PRESET"] = "testing"
+    try:
+        ws = build_workspace(tmp_path / "built")
+    finally:
+        if old is None:
+            os.environ.pop("LLMOS_PRESET", None)
+        else:
+            os.environ["LLMOS_PRESET"] = old
+    work = tmp_path / "work"
+    work.mkdir()
+    return ws, work
+
+
+async def test_the_trace_preview_and_the_volume_pane_follow_a_run_without_ctrl_e(built: tuple[Path, Path]) -> None:
+    trace_id = "t_000000000001"     # "Create a Python calculator in calc.py": 7 uses, no other copy
+    ws, work = built
+    app = make_app(ws, cwd=work, background=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        # The volume explorer, on the trace.
+        await pilot.press("f4")
+        explorer = app.volumes
+        await wait_until(pilot, lambda: explorer.loaded, 10, "the volumes")
+        user = explorer.tree.root.children[2].children[0]
+        traces = next(n for n in user.children if str(n.label).startswith("traces"))
+        explorer.tree.move_cursor(traces)
+        await pilot.press("right")
+        await wait_until(pilot, lambda: len(traces.children) == 6, 10, "the user's traces")
+        leaf = next(n for n in traces.children if n.data and n.data.name == trace_id)
+        explorer.tree.move_cursor(leaf)
+        body = app.query_one("#volume-body")
+        await wait_until(pilot, lambda: "usage_count: 7" in body.source, 10, "the volume preview")
+        # The trace browser, on the same trace.
+        await select_trace(pilot, app, trace_id)
+        meta = app.query_one("#trace-meta", Static)
+        await wait_until(pilot, lambda: "uses         7" in plain(meta), 10, "the trace preview")
+        await pilot.press("r")                                  # a replay: one more use
+        answer = await finished_answer(pilot)
+        assert answer.result.success and answer.result.trace_id == trace_id, answer.result
+        await wait_until(pilot, lambda: "uses         8" in plain(meta), 10, "the trace preview to follow")
+        await wait_until(pilot, lambda: "usage_count: 8" in body.source, 10, "the volume preview to follow")
+
+
+async def test_many_notifications_come_as_one_toast_and_never_over_a_dialog(built: tuple[Path, Path]) -> None:
+    from llmos_tui.observability.hub import ObservabilityHub
+    from llmos_tui.tui.screens.dialogs import ReasonScreen
+    from tests.test_tui import _propose
+
+    ws, work = built
+    app = make_app(ws, cwd=work)    # background on: the poller brings the notifications in
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_until(pilot, lambda: app._unread == 2, 10, "the first look at the inbox")
+        before = len(app._notifications)
+        hub = ObservabilityHub(ws)
+        for name in ("alpha", "beta", "gamma", "delta", "epsilon"):
+            _propose(hub, name, f"{name} finding")
+        await wait_until(pilot, lambda: app._unread == 7, 10, "the five proposals")
+        await pilot.pause(0.3)
+        toasts = list(app._notifications)[before:]
+        assert len(toasts) == 1, [t.title for t in toasts]
+        assert "5 new" in toasts[0].title and "alpha" in toasts[0].message and "and 2 more" in toasts[0].message
+        # A dialog is open: news wait in the inbox, no toast covers the dialog.
+        app.push_screen(ReasonScreen("Reject this proposal?", plain(app.query_one("#tab-inbox", Static))))
+        await wait_until(pilot, lambda: isinstance(app.screen, ReasonScreen), 5, "the dialog")
+        count = len(app._notifications)
+        _propose(hub, "zeta", "zeta finding")
+        await wait_until(pilot, lambda: app._unread == 8, 10, "the sixth proposal")
+        await pilot.pause(0.3)
+        assert len(app._notifications) == count
+
+
+async def test_at_80x24_the_unread_count_is_never_cut(built: tuple[Path, Path]) -> None:
+    ws, work = built
+    app = make_app(ws, cwd=work, background=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        app._last_mode = "LEARNER"          # the longest gauge line ...
+        app._load_state()
+        await pilot.press("ctrl+r")         # ... and the longest crons line
+        await wait_until(pilot, lambda: app._cron_lines and all(c.last_status for c in app._cron_lines)
+                         and app._cron_running is None and not app._cron_queue, 30, "the crons")
+        await wait_until(pilot, lambda: "last LEARNER" in plain(app.query_one("#status-gauge", Static)), 10, "gauge")
+        await pilot.pause(0.2)
+        inbox = app.query_one("#status-inbox", Static)
+        text = plain(inbox)
+        assert "unread" in text
+        assert inbox.region.right <= 80 and inbox.region.width >= len(text), (inbox.region, text)
+        crons = app.query_one("#status-crons", Static)
+        assert crons.region.width >= 5                       # not squeezed to one letter
+
+
+# ---- what the trace browser credits, what the monologue suggests ---------------------------------------
+
+def test_saved_credits_successes_only_and_a_promoted_copy_once(built: tuple[Path, Path]) -> None:
+    from llmos_tui.tui import data
+    from tests.test_tui_data import GOALS, TOOL_TRACE
+
+    ws, _work = built
+    kernel = LLMOS.boot(ws)
+    rows = data.load_trace_rows(kernel)
+    by_goal: dict[str, list] = {}
+    for row in rows:
+        by_goal.setdefault(row.goal, []).append(row)
+    failed = next(g for g in GOALS if g[4] == 0)
+    assert [r.saved_usd for r in by_goal[failed[1]]] == [0.0]               # a failed recording saves nothing
+    haiku = next(g for g in GOALS if g[0] == "t_000000000002")              # 3 uses, 2 successes
+    assert by_goal[haiku[1]][0].saved_usd == pytest.approx(haiku[5] * (2 - 1))
+    tool_goal = next(g for g in GOALS if g[0] == TOOL_TRACE)
+    copies = by_goal[tool_goal[1]]
+    assert len(copies) == 2 and {r.volume for r in copies} == {"users/local", "teams/default"}
+    assert sorted(r.saved_usd for r in copies) == [0.0, pytest.approx(tool_goal[5] * (5 - 1))]   # once
+
+
+def test_the_monologue_does_not_suggest_crystallizing_a_crystallized_goal() -> None:
+    from llmos_tui.config import LLMOSConfig
+    from llmos_tui.learning.traces import goal_signature
+    from llmos_tui.sentience.cognitive import detect_improvement_opportunities
+    from llmos_tui.sentience.monologue import generate_thoughts
+    from llmos_tui.sentience.params import SentienceParams
+    from llmos_tui.sentience.user_model import UserModel
+    from llmos_tui.sentience.valence import Valence
+
+    params = SentienceParams.from_config(LLMOSConfig())
+    goal = "Write hello.py that prints hello"
+    stats = {goal_signature(goal): {"goal": goal, "runs": 6, "successes": 6, "last": 0.0}}
+    plain_trace = make_trace(goal, [ToolCall("Bash", {"command": "ls"}, {"is_error": False})])
+    tooled = make_trace(goal, [ToolCall("Bash", {"command": "ls"}, {"is_error": False})])
+    tooled.crystallized_tool = "write_hello_v1"
+    valence = Valence(0.5, 0.0, 0.7, 0.3)
+
+    def thoughts(traces) -> str:
+        return " ".join(generate_thoughts(params, valence, "BALANCED", UserModel(), [], stats, traces))
+
+    assert "could become a crystallized tool" in thoughts([plain_trace])      # a real suggestion stays
+    assert "crystallized tool" not in thoughts([tooled])
+    found = detect_improvement_opportunities(params, valence, entries=[tooled], goal_stats=stats)
+    assert not any("crystallized tool" in s.description for s in found), [s.description for s in found]

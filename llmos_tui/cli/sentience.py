@@ -158,6 +158,9 @@ def _recent_traces(ws_root: Path, cfg: Any, limit: int = 20) -> tuple[list[Any],
     store = TraceStore(ws, TraceIndex(ws, on_warning=_warn))
     entries = store.index.entries([cfg.user_volume(), f"teams/{cfg.team}", "system"])
     newest = sorted(entries, key=lambda e: (e.last_used or e.created_at, e.id))[-limit:] if limit > 0 else []
+    shown = {e.id for e in newest}
+    # Older crystallized traces first: the monologue must know a goal is crystallized already.
+    newest = [e for e in entries if e.crystallized_tool and e.id not in shown][-limit:] + newest if limit > 0 else []
     traces = []
     for e in newest:
         try:

@@ -144,6 +144,7 @@ class LLMOSApp(App[None]):
         self.panes_ready = False
         self._unread = 0
         self._bg_timers: list[Timer] = []
+        self._held_toasts: list[Any] = []   # notifications that arrived while crons were running
         self.sub_title = display_path(self.workspace_dir)
 
     # ---- layout ----------------------------------------------------------------------
@@ -437,10 +438,16 @@ class LLMOSApp(App[None]):
         return version, data.load_trace_rows(kernel)
 
     def _traces_loaded(self, result: tuple[int, list[data.TraceRow]]) -> None:
+        changed = result[0] != self._traces_version
         self._traces_version, rows = result
         self._trace_rows = rows
         if self.panes_ready:
             self.traces.rows = rows
+            if changed:   # what is on show follows the data (no ctrl+e needed): the preview and the volumes
+                if self.traces._preview_id is not None and self.kernel is not None:
+                    self._load_trace_preview(self.traces._preview_id)
+                if self.volumes.loaded and self.kernel is not None:
+                    self._load_volumes()
         self._update_tabs()
 
     # Pane messages are handled by name (on_<pane>_<message>), so their modules load lazily.
@@ -713,27 +720,40 @@ class LLMOSApp(App[None]):
         return out
 
     def _polled(self, result: PollResult) -> None:
-        from ..observability.inbox import title_of
-
-        for ev in result.notifications[:MAX_TOASTS]:
-            body = str(ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or "")
-            kind = "Proposal" if ev.type == "PROPOSAL_CREATED" else "Inbox"
-            severity = "error" if ev.data.get("severity") == "error" else "information"
-            self.notify(short(body, 200) or "(open the inbox to see it)", title=f"{kind}: {short(title_of(ev), 60)}",
-                        severity=severity, timeout=8)
-        if len(result.notifications) > MAX_TOASTS:
-            self.notify(f"… and {len(result.notifications) - MAX_TOASTS} more in the inbox.", title="Inbox")
+        self._held_toasts.extend(result.notifications)
+        if self._cron_running is None and not self._cron_queue:   # crons' news come as one toast at the end
+            held, self._held_toasts = self._held_toasts, []
+            self._toast_notifications(held)
         if result.inbox_changed:
             self._load_inbox()
         if result.traces_changed:
-            self._load_traces()
-            if self.panes_ready and self.volumes.loaded:
-                self._load_volumes()
+            self._load_traces()   # reloads the trace preview and the volumes too (_traces_loaded)
         if result.state_changed:
             self._state_dirty = True
             self._load_state()
         if result.crons_changed:
             self._update_crons_status()
+
+    def _toast_notifications(self, notifications: list[Any]) -> None:
+        """At most one toast per look at the event log, however many notifications came (the
+        inbox holds them all), and none over a dialog: the status bar's unread count says enough."""
+        from ..observability.inbox import title_of
+
+        if not notifications or self.screen is not self.main:
+            return
+        error = any(ev.data.get("severity") == "error" for ev in notifications)
+        if len(notifications) == 1:
+            ev = notifications[0]
+            body = str(ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or "")
+            kind = "Proposal" if ev.type == "PROPOSAL_CREATED" else "Inbox"
+            self.notify(short(body, 200) or "(open the inbox to see it)", title=f"{kind}: {short(title_of(ev), 60)}",
+                        severity="error" if error else "information", timeout=6)
+            return
+        titles = "; ".join(short(title_of(ev), 50) for ev in notifications[:MAX_TOASTS])
+        more = f"; and {len(notifications) - MAX_TOASTS} more" if len(notifications) > MAX_TOASTS else ""
+        self.notify(f"{titles}{more}. {self._key_label('pane.inbox')} opens the inbox.",
+                    title=f"Inbox: {len(notifications)} new", severity="error" if error else "information",
+                    timeout=6)
 
     # ---- crons (workers started by timer ticks) ------------------------------------------
     def _cron_tick(self, level: str) -> None:
@@ -782,6 +802,8 @@ class LLMOSApp(App[None]):
 
     def _cron_done(self, report: Any) -> None:
         self._cron_running = None
+        if not self._cron_queue and self.hub is not None and not self._running_in("poll"):
+            self._poll()   # the cycles' news, now, in one toast
         if not report.ok:
             self._load_inbox()  # the engine recorded CRON_FAILED as a notification
         elif report.counts().get("proposals"):
