@@ -3,6 +3,11 @@
 The kernel decides how each goal runs (mode selection), runs it through the right backend,
 charges the budget from real usage, records a trace and events. It never imports textual,
 and imports the LLM libraries only when a goal really calls an LLM.
+
+A replay the user asked for (``RunOptions.mode`` "follower" or "crystallized") that cannot run is
+refused (``decision["replay_refused"]``, exit 1): it never falls back to a paid LEARNER or MIXED
+run; only AUTO's own choices fall back. After a run, only real policy blocks count as safety
+violations for the sentience (``hooks.NOT_SAFETY_RULES``).
 """
 
 from __future__ import annotations
@@ -323,8 +328,7 @@ class LLMOS:
                 # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
                 if explicit_replay(opts):
                     return self._replay_refused(goal, opts, decision.to_dict(), decision.confidence,
-                                                f"the matched trace {decision.trace_id} has no tool calls to replay",
-                                                emit)
+                                                f"the matched trace {decision.trace_id} has no tool calls to replay")
                 decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
                 decision.reason = f"the matched trace has no tool calls to replay; {decision.reason}"
         info = decision.to_dict()
@@ -485,7 +489,7 @@ class LLMOS:
                    confidence: float, why: str, *, guide_id: str | None = None) -> RunResult:
         info = dict(info, fallback_reason=why)
         if explicit_replay(opts):
-            return self._replay_refused(goal, opts, info, confidence, why, emit)
+            return self._replay_refused(goal, opts, info, confidence, why)
         if guide_id is not None and self.config.execution.enable_mixed:
             emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
             result = self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, confidence, guide_id)
@@ -496,13 +500,12 @@ class LLMOS:
         return result
 
     def _replay_refused(self, goal: str, opts: RunOptions, info: dict[str, Any], confidence: float,
-                        why: str, emit: EventSink = lambda _e: None) -> RunResult:
+                        why: str) -> RunResult:
         """An explicit replay (``--mode follower|crystallized``, the TUI's replay key) that cannot run
         ends here: no paid run the user did not choose. The result says why (``decision.replay_refused``)
         so the TUI can ask whether to run the goal with the model instead; headless it exits 1."""
         mode = opts.mode.upper()
         info = dict(info, replay_refused=why)
-        emit(Notice("warning", f"{why}; not falling back to a paid run (you asked for a replay)"))
         self.events.record("REPLAY_REFUSED", goal=goal[:200], mode=mode, reason=why[:500],
                            trace_id=info.get("trace_id"))
         return RunResult(goal=goal, mode=mode, success=False, confidence=confidence, decision=info,
@@ -806,6 +809,9 @@ class LLMOS:
         if result.error == "cancelled by the user" or result.mode == "ADAPTATION":
             return
         refused = [c for c in result.tool_calls if c.get("decision") == "deny"]
+        # A replay the user asked for that was refused before anything ran failed nobody: not a lower safety.
+        nothing_ran = bool((result.decision or {}).get("replay_refused")) and not any(
+            c.get("decision") == "allow" for c in result.tool_calls)
         # Only real policy blocks are safety violations: not the budget, not a user's "No", not an ask
         # that could not be asked headless, not a call to a tool that was never offered (hooks.NOT_SAFETY_RULES).
         denials = [c for c in refused if c.get("rule") not in NOT_SAFETY_RULES]
@@ -818,7 +824,8 @@ class LLMOS:
                                  denial_reasons=[str(c.get("summary", "")) for c in denials],
                                  withheld_attempts=sum(1 for c in refused if c.get("rule") == WITHHELD_RULE),
                                  user_declines=sum(1 for c in refused if c.get("rule") == DECLINED_RULE),
-                                 unconfirmed_asks=sum(1 for c in refused if c.get("rule") == UNCONFIRMED_RULE))
+                                 unconfirmed_asks=sum(1 for c in refused if c.get("rule") == UNCONFIRMED_RULE),
+                                 refusals=int(nothing_ran))
 
 
 def _call_target(tool_input: dict[str, Any]) -> str:

@@ -166,7 +166,8 @@ def test_an_explicit_replay_that_is_refused_exits_1_and_makes_no_request(llm_env
     assert "refused before running anything" in data["error"] and "did not fall back" in data["error"]
     assert "--mode learner" in data["error"]
     assert llm_env.request_count == 0                   # no paid run nobody asked for
-    assert "falling back to LEARNER" not in proc.stderr and "not falling back" in proc.stderr
+    assert "falling back to LEARNER" not in proc.stderr and "did not fall back" in proc.stderr
+    assert proc.stderr.count("refused before running anything") == 1          # said once, not twice
     # The same goal in AUTO mode is the kernel's choice: there a fallback is allowed (and paid).
     proc = run_cli("--headless", "run", "Tidy up my home directory", "--json", "--workspace", str(tmp_path / "ws"),
                    "--cwd", str(work))
@@ -180,3 +181,14 @@ def test_an_explicit_replay_of_a_trace_with_no_calls_is_refused(tmp_path: Path) 
     result = kernel.execute("Say hello to me", options=RunOptions(mode="follower", cwd=work))
     assert result.exit_code == ExitCode.GOAL_FAILED and result.mode == "FOLLOWER"
     assert "no tool calls to replay" in result.error and result.decision.get("replay_refused")
+
+
+def test_asking_again_and_again_for_a_refused_replay_does_not_lower_safety(tmp_path: Path) -> None:
+    kernel, work = booted(tmp_path)
+    kernel.store.save(dangerous_trace(), volume=kernel.config.user_volume())
+    before = kernel.sentience.valence().safety
+    for _ in range(6):   # the user presses r on it, again and again
+        result = kernel.execute("Tidy up my home directory", options=RunOptions(mode="follower", cwd=work))
+        assert result.decision.get("replay_refused") and result.exit_code == ExitCode.GOAL_FAILED
+    assert kernel.sentience.valence().safety >= before - 1e-9
+    assert kernel.sentience.latent_mode() not in CAUTIOUS

@@ -49,7 +49,7 @@ def test_a_dead_server_shows_each_retry_then_fails_with_exit_1(tmp_path: Path) -
     assert proc.returncode == ExitCode.GOAL_FAILED, proc.stderr
     retries = [line for line in proc.stderr.splitlines() if line.startswith("[retry] ")]
     assert len(retries) >= 2, proc.stderr                         # each retry, as it happens
-    assert all(DEAD in line and "connection refused" in line for line in retries), retries
+    assert all(DEAD in line and "(connection refused)" in line for line in retries), retries
     assert "retry 1/10" in retries[0] and "giving up after 6 s" in retries[0]
     data = json.loads(proc.stdout)
     assert data["success"] is False and data["llm_calls"] == 0 and data["cost_usd"] == 0

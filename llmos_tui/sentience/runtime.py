@@ -30,7 +30,8 @@ kernel says the goal was novel and it is its first run in the window, and ``high
 denied) does not lower safety: the failure is the restriction's, not the environment's. Nor
 does a failure whose only refused calls were not safety matters: a call to a tool the session did
 not offer (``withheld_attempts``: refused as "no such tool", never counted), a call the user
-declined (``user_declines``) or an ask that could not be asked headless (``unconfirmed_asks``).
+declined (``user_declines``), an ask that could not be asked headless (``unconfirmed_asks``) or a
+replay the user asked for that was refused before anything ran (``refusals``).
 So ordinary use -- declining, cancelling, repeating -- cannot drive the state into CAUTIOUS; only
 real policy blocks and real failures lower safety.
 """
@@ -380,13 +381,14 @@ class SentienceRuntime:
                   policy_denials: int = 0, policy_asks: int = 0, timed_out: bool = False, novel: bool = False,
                   trace_id: str | None = None, denial_reasons: list[str] | None = None,
                   withheld_attempts: int = 0, user_declines: int = 0,
-                  unconfirmed_asks: int = 0) -> list[dict[str, Any]]:
+                  unconfirmed_asks: int = 0, refusals: int = 0) -> list[dict[str, Any]]:
         """Fire the triggers of a finished run and persist; returns the fired trigger records.
 
         *withheld_attempts*: tool calls the model made to a tool the session did not offer; they
         were refused and are not a safety violation. *user_declines*: confirmations the user
         answered "No": feedback (one ``user_negative``, safety untouched). *unconfirmed_asks*:
-        asks refused because no one could confirm (headless without ``--yes``).
+        asks refused because no one could confirm (headless without ``--yes``). *refusals*: a
+        replay the user asked for, refused before anything ran. None of these lowers safety.
         """
         from ..learning.traces import goal_signature
 
@@ -409,7 +411,8 @@ class SentienceRuntime:
             if user_declines > 0:
                 fired.append(self._fire(state, params, now, "user_negative",
                                         f"the user declined {user_declines} tool call(s)", skip=("safety",)))
-            harmless = max(0, int(withheld_attempts)) + max(0, int(user_declines)) + max(0, int(unconfirmed_asks))
+            harmless = (max(0, int(withheld_attempts)) + max(0, int(user_declines)) + max(0, int(unconfirmed_asks))
+                        + max(0, int(refusals)))
             if timed_out:
                 fired.append(self._fire(state, params, now, "timeout", f"run exceeded its time limit ({duration_ms} ms)"))
             if success:

@@ -92,7 +92,7 @@ def describe_unreachable(url: str, timeout_s: float = 2.0) -> str:
         with socket.create_connection((host, port), timeout=timeout_s):
             return "the connection failed, though the address accepts connections (a proxy, TLS or a broken answer?)"
     except ConnectionRefusedError:
-        return f"connection refused: nothing listens on {host}:{port}"
+        return "connection refused"
     except socket.gaierror:
         return f"cannot resolve the host name {host!r}"
     except (socket.timeout, TimeoutError):

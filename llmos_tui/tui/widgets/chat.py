@@ -192,7 +192,7 @@ class AnswerView(Vertical):
     async def _show_trouble(self, event: ServerTrouble | None) -> None:
         """One line in the answer, updated in place for each retry; the status line shows it too."""
         if event is not None:
-            text = Content.assemble(("model server: ", "bold $text-warning"), (event.describe(), "$text-warning"))
+            text = Content.assemble(("⟳ ", "bold $text-warning"), (event.describe(), "$text-warning"))
             if self._trouble_line is None:
                 await self._close_text()
                 self._trouble_line = Static(text, classes="notice -warning server-trouble", markup=False)
@@ -460,7 +460,7 @@ def running_status(mode: str | None, elapsed_s: float, *, cancelling: bool,
         what = (f"retry {trouble.attempt}" + (f"/{trouble.max_retries}" if trouble.max_retries else "")
                 if trouble.attempt else f"no answer for {trouble.waited_s:.0f} s")
         return Content.assemble(("● ", "$text-warning"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
-                                (f" · {trouble.url}: {trouble.error} · {what}", "$text-warning"),
+                                (f" · {what} · {trouble.url}: {trouble.error}", "$text-warning"),
                                 (f" · gives up after {trouble.limit_s:.0f} s · escape cancels", "$foreground-muted"))
     return Content.assemble(("● ", "$text-accent"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
                             (" · escape cancels", "$foreground-muted"))
