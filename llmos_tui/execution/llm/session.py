@@ -90,7 +90,7 @@ def describe_unreachable(url: str, timeout_s: float = 2.0) -> str:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
-            return "the connection failed, though the address accepts connections (a proxy, TLS or a broken answer?)"
+            return "the request failed or timed out, though the address accepts connections"
     except ConnectionRefusedError:
         return "connection refused"
     except socket.gaierror:
