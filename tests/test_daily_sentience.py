@@ -192,3 +192,36 @@ def test_asking_again_and_again_for_a_refused_replay_does_not_lower_safety(tmp_p
         assert result.decision.get("replay_refused") and result.exit_code == ExitCode.GOAL_FAILED
     assert kernel.sentience.valence().safety >= before - 1e-9
     assert kernel.sentience.latent_mode() not in CAUTIOUS
+
+
+def test_a_call_that_needs_confirmation_mid_replay_is_shown_only_once_answered(tmp_path: Path) -> None:
+    """The first step creates notes.txt; the second overwrites it, which a CAUTIOUS state asks about.
+    The pre-flight saw no file (allowed); the replay asks when it gets there. The call is announced
+    only after the answer, with that answer: never as "allowed" while the user is being asked."""
+    from llmos_tui.runs import ToolCallStarted
+
+    kernel, work = booted(tmp_path)
+    trace = make_trace("Write the notes twice", [
+        ToolCall("Bash", {"command": "echo draft > notes2.txt"}, {"is_error": False, "summary": "", "exit_code": 0}),
+        ToolCall("Write", {"file_path": "{{cwd}}/notes2.txt", "content": "final\n"},
+                 {"is_error": False, "summary": "update", "files_created": []})])
+    kernel.store.save(trace, volume=kernel.config.user_volume())
+    for _ in range(2):
+        kernel.sentience.before_run("Delete /etc", {"mode": "LEARNER"})
+        kernel.sentience.after_run("Delete /etc", mode="LEARNER", success=False, policy_denials=1)
+    log: list[tuple] = []
+
+    def confirm(name: str, tool_input: dict, reason: str) -> bool:
+        log.append(("asked", name))
+        return False
+
+    def sink(event) -> None:
+        if isinstance(event, ToolCallStarted):
+            log.append(("started", event.name, event.decision, event.reason))
+
+    result = kernel.execute("Write the notes twice", options=RunOptions(mode="follower", cwd=work),
+                            on_event=sink, confirm=confirm)
+    assert [e[:2] for e in log] == [("started", "Bash"), ("asked", "Write"), ("started", "Write")], log
+    assert log[-1][2] == "deny" and log[-1][3].startswith("declined by the user")
+    assert (work / "notes2.txt").read_text() == "draft\n" and result.success is False
+    assert result.tool_calls[-1]["rule"] == "user.declined"
