@@ -80,6 +80,7 @@ class ExecutionConfig:
     limit_memory_mb: int = _opt(8192, lo=0, hi=16_777_216, help="address space per sandboxed process, MiB (RLIMIT_AS); 0 = unlimited")
     max_turns: int = _opt(30, lo=1, hi=1000, help="LLM turns per LEARNER session")
     run_timeout_s: float = _opt(600.0, lo=1.0, hi=86_400.0, help="wall-clock limit of one goal")
+    llm_server_timeout_s: float = _opt(60.0, lo=1.0, hi=86_400.0, help="longest a LEARNER/MIXED run waits for the model server to answer (connection errors and the CLI's retries included; tool calls and confirmations do not count) before it stops with exit 1")
     tool_search_threshold: int = _opt(10, lo=1, hi=10_000, help="non-core tools at or above which LEARNER offers them through search_tools instead of up front")
     orchestrator_max_steps: int = _opt(8, lo=2, hi=50, help="most sub-goals a plan may have (more: the goal runs as LEARNER)")
     orchestrator_max_parallel: int = _opt(2, lo=1, hi=16, help="independent sub-goals run at the same time")
@@ -363,10 +364,13 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
         from .volumes.git_sync import git_remotes
 
         git_remotes(cfg)
-    for binding, keys in cfg.keymap.items():
-        if not isinstance(keys, str) or not keys.strip():
-            raise ConfigError(f"expected a key string such as 'ctrl+t', got {keys!r}",
-                              key=f"keymap.{binding}", source=src)
+    if cfg.keymap:   # the key table is only imported when a keymap is configured (it needs no textual)
+        from .tui.keymap import key_problem
+
+        for binding, keys in cfg.keymap.items():
+            problem = key_problem(keys)
+            if problem:
+                raise ConfigError(problem, key=f"keymap.{binding}", source=src)
 
 
 # ---- loading ----------------------------------------------------------------------------
@@ -415,6 +419,18 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 raise ConfigError("conflicts with another variable", key=name, source="environment")
         node[path[-1]] = value
     return out
+
+
+def env_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Dotted config key -> the ``LLMOS_*`` variable that sets it (``llmos config show``)."""
+    env = os.environ if environ is None else environ
+    out = {}
+    for name in env:
+        if name.startswith(ENV_PREFIX) and name not in _ENV_NOT_CONFIG:
+            out[".".join(name[len(ENV_PREFIX):].lower().split("__"))] = name
+    if env.get("LLMOS_PRESET"):
+        out["preset"] = "LLMOS_PRESET"
+    return dict(sorted(out.items()))
 
 
 def load_config(

@@ -3,6 +3,11 @@
 The kernel decides how each goal runs (mode selection), runs it through the right backend,
 charges the budget from real usage, records a trace and events. It never imports textual,
 and imports the LLM libraries only when a goal really calls an LLM.
+
+A replay the user asked for (``RunOptions.mode`` "follower" or "crystallized") that cannot run is
+refused (``decision["replay_refused"]``, exit 1): it never falls back to a paid LEARNER or MIXED
+run; only AUTO's own choices fall back. After a run, only real policy blocks count as safety
+violations for the sentience (``hooks.NOT_SAFETY_RULES``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
-from .execution.replay.hooks import BUDGET_RULE
+from .execution.replay.hooks import BUDGET_RULE, DECLINED_RULE, NOT_SAFETY_RULES, UNCONFIRMED_RULE, WITHHELD_RULE
 from .exitcodes import ExitCode
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
@@ -26,6 +31,12 @@ from .workspace import Workspace, open_workspace
 MIXED_EXAMPLE_CHARS = 6000
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
 MAX_GOAL_CHARS = 20_000
+
+
+def explicit_replay(opts: "RunOptions") -> bool:
+    """The user asked for a replay by name (``--mode follower|crystallized``, the TUI's replay key):
+    a replay that cannot run is refused, never turned into a paid LLM run."""
+    return opts.mode in ("follower", "crystallized") and not opts.nested
 
 
 def validate_goal(goal: str) -> str:
@@ -288,6 +299,8 @@ class LLMOS:
             decided = self._local.decided
             if decided is not None:  # failed after the decision: report what was decided, not "LEARNER"
                 result.mode, result.confidence, result.decision = decided
+            elif opts.mode in MODES and opts.mode != "auto":  # a forced mode refused before deciding
+                result.mode = opts.mode.upper()
         finally:
             self._local.decided = outer_decided
         result.duration_ms = int((time.monotonic() - started) * 1000)
@@ -364,6 +377,9 @@ class LLMOS:
             entry = self.store.index.get(decision.trace_id)
             if entry is not None and not entry.tools_used:
                 # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
+                if explicit_replay(opts):
+                    return self._replay_refused(goal, opts, decision.to_dict(), decision.confidence,
+                                                f"the matched trace {decision.trace_id} has no tool calls to replay")
                 decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
                 decision.reason = f"the matched trace has no tool calls to replay; {decision.reason}"
         info = decision.to_dict()
@@ -651,7 +667,8 @@ class LLMOS:
                            reason=outcome.reason, volume=tool.volume)
         result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, dict(info, demoted=tool.id),
                                  decision.confidence, f"crystallized tool {tool.id} failed: {outcome.reason}")
-        result.fallback_from = "CRYSTALLIZED"
+        if "replay_refused" not in result.decision:
+            result.fallback_from = "CRYSTALLIZED"
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
 
@@ -660,6 +677,8 @@ class LLMOS:
                    confidence: float, why: str, *, guide_id: str | None = None,
                    from_mode: str = "FOLLOWER") -> RunResult:
         info = dict(info, fallback_reason=why)
+        if explicit_replay(opts):
+            return self._replay_refused(goal, opts, info, confidence, why)
         if guide_id is not None and self.config.execution.enable_mixed:
             emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
             result = self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, confidence, guide_id)
@@ -668,6 +687,21 @@ class LLMOS:
             result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
         result.fallback_from = from_mode
         return result
+
+    def _replay_refused(self, goal: str, opts: RunOptions, info: dict[str, Any], confidence: float,
+                        why: str) -> RunResult:
+        """An explicit replay (``--mode follower|crystallized``, the TUI's replay key) that cannot run
+        ends here: no paid run the user did not choose. The result says why (``decision.replay_refused``)
+        so the TUI can ask whether to run the goal with the model instead; headless it exits 1."""
+        mode = opts.mode.upper()
+        info = dict(info, replay_refused=why)
+        self.events.record("REPLAY_REFUSED", goal=goal[:200], mode=mode, reason=why[:500],
+                           trace_id=info.get("trace_id"))
+        return RunResult(goal=goal, mode=mode, success=False, confidence=confidence, decision=info,
+                         trace_id=info.get("trace_id"),
+                         error=f"{why}. You asked for a replay ({mode}, no LLM call), so llmos did not fall back "
+                               f"to a paid run; to let the model do it: llmos --headless run GOAL --mode learner",
+                         exit_code=int(ExitCode.GOAL_FAILED))
 
     # ---- ORCHESTRATOR ----------------------------------------------------------------
     def _run_orchestrator(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink,
@@ -851,6 +885,7 @@ class LLMOS:
                                  claude_config_dir=self.workspace.claude_config_dir, tools=tools,
                                  system_append=system_append, max_turns=self.config.execution.max_turns,
                                  timeout_s=self.config.execution.run_timeout_s,
+                                 server_timeout_s=self.config.execution.llm_server_timeout_s,
                                  mcp_servers=dict(tooling.mcp_servers) if tooling else {},
                                  allowed_tools=list(tooling.allowed_tools) if tooling else [],
                                  disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
@@ -876,7 +911,8 @@ class LLMOS:
                            output=outcome.text, error=outcome.error, decision=decision,
                            tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded])
         for blocked in outcome.blocked:
-            label = "stopped by the budget" if blocked["rule"] == BUDGET_RULE else "blocked by policy"
+            label = {BUDGET_RULE: "stopped by the budget", DECLINED_RULE: "not run",
+                     WITHHELD_RULE: "refused"}.get(blocked["rule"], "blocked by policy")
             recorded.append({"name": blocked["name"], "input": blocked["input"], "tool_use_id": blocked["tool_use_id"],
                              "result": {"is_error": True, "summary": f"{label}: {blocked['reason']}",
                                         "exit_code": None, "decision": "deny", "rule": blocked["rule"]}})
@@ -884,26 +920,38 @@ class LLMOS:
                                       "decision": "deny", "rule": blocked["rule"],
                                       "summary": f"{label}: {blocked['reason']}"})
         over_budget = [b for b in outcome.blocked if b["rule"] == BUDGET_RULE]
+        # Refused calls fail the run (exit 3), withheld tools included; which of them count as safety
+        # violations is _after_run's business (hooks.NOT_SAFETY_RULES). A user's "No" is exit 1.
+        policy_blocked = [b for b in outcome.blocked if b["rule"] not in (BUDGET_RULE, DECLINED_RULE)]
+        declined = [b for b in outcome.blocked if b["rule"] == DECLINED_RULE]
         if over_budget:
             # The budget hook denied the rest of the run's tool calls (execution/llm_sdk.budget_hook).
             result.success = False
-            result.error = f"the budget ran out during the run: {over_budget[0]['reason']}"
+            result.error = over_budget[0]["reason"]  # "the budget ran out during this run: ..."
             result.exit_code = int(ExitCode.BUDGET_EXHAUSTED)
-        elif outcome.blocked:
+        elif policy_blocked:
             # The model may carry on and claim success; the goal was not done as asked.
             result.success = False
-            reasons = "; ".join(sorted({b["reason"] for b in outcome.blocked}))
-            result.error = f"{len(outcome.blocked)} tool call(s) blocked by policy: {reasons}"
+            reasons = "; ".join(sorted({b["reason"] for b in policy_blocked}))
+            what = "refused" if all(b["rule"] == WITHHELD_RULE for b in policy_blocked) else "blocked by policy"
+            result.error = f"{len(policy_blocked)} tool call(s) {what}: {reasons}"
             result.exit_code = int(ExitCode.POLICY_BLOCKED)
+        elif declined:
+            result.success = False
+            result.error = (f"you declined {len(declined)} tool call(s), so the goal was not done as asked: "
+                            + "; ".join(sorted({d["name"] + " " + _call_target(d["input"]) for d in declined})))
+            result.exit_code = int(ExitCode.GOAL_FAILED)
         elif not outcome.success:
             result.exit_code = int(ExitCode.GOAL_FAILED)
         result.agent = adapted.name
         result.model = request.model
         result.decision = dict(result.decision, agent=adapted.name, model=request.model,
                                model_tier=adapted.model_tier, tools=tools)
-        result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
-                                             parent_trace=guide.id if guide is not None else None,
-                                             agent=adapted.name, project=opts.project)
+        if outcome.llm_calls or recorded or result.success:
+            result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
+                                                 parent_trace=guide.id if guide is not None else None,
+                                                 agent=adapted.name, project=opts.project)
+        # else: the model server never answered; there is nothing to learn (the failure is in the events)
         blocked = [{"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked]
         self.agents_for(opts.project).record_execution(adapted.name, goal, success=result.success, cost_usd=result.cost_usd,
                                      error=result.error, tools_used=[c["name"] for c in recorded],
@@ -926,7 +974,7 @@ class LLMOS:
         trace = tr.Trace(
             id=tr.new_trace_id(), goal=goal, signature=tr.goal_signature(goal), created_at=now, last_used=now,
             mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
-            failure_count=0 if result.success else 1, cost_usd=result.cost_usd,
+            failure_count=0 if result.success else 1, cost_usd=round(result.cost_usd, 6),
             tokens={"input": result.input_tokens, "output": result.output_tokens},
             tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
@@ -941,7 +989,7 @@ class LLMOS:
     def _emotion(self, result: RunResult) -> dict[str, Any]:
         if not self.config.sentience.enabled:
             return {}
-        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") != BUDGET_RULE)
+        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") not in NOT_SAFETY_RULES)
         return self.sentience.emotion_snapshot("success" if result.success else "failure", None,
                                                success=result.success, policy_denials=denials,
                                                cost_usd=result.cost_usd)
@@ -968,14 +1016,32 @@ class LLMOS:
             return
         if result.error == "cancelled by the user" or result.mode == "ADAPTATION":
             return
-        denials = [c for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") != BUDGET_RULE]
+        refused = [c for c in result.tool_calls if c.get("decision") == "deny"]
+        # A replay the user asked for that was refused before anything ran failed nobody: not a lower safety.
+        nothing_ran = bool((result.decision or {}).get("replay_refused")) and not any(
+            c.get("decision") == "allow" for c in result.tool_calls)
+        # Only real policy blocks are safety violations: not the budget, not a user's "No", not an ask
+        # that could not be asked headless, not a call to a tool that was never offered (hooks.NOT_SAFETY_RULES).
+        denials = [c for c in refused if c.get("rule") not in NOT_SAFETY_RULES]
         asks = sum(1 for c in result.tool_calls if str(c.get("decision", "")).startswith("ask"))
         novel = result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
         self.sentience.after_run(result.goal, mode=result.mode, success=result.success, cost_usd=result.cost_usd,
                                  duration_ms=result.duration_ms, policy_denials=len(denials), policy_asks=asks,
                                  timed_out=bool(result.error and "timed out" in result.error), novel=novel,
                                  trace_id=result.trace_id,
-                                 denial_reasons=[str(c.get("summary", "")) for c in denials])
+                                 denial_reasons=[str(c.get("summary", "")) for c in denials],
+                                 withheld_attempts=sum(1 for c in refused if c.get("rule") == WITHHELD_RULE),
+                                 user_declines=sum(1 for c in refused if c.get("rule") == DECLINED_RULE),
+                                 unconfirmed_asks=sum(1 for c in refused if c.get("rule") == UNCONFIRMED_RULE),
+                                 refusals=int(nothing_ran))
+
+
+def _call_target(tool_input: dict[str, Any]) -> str:
+    for key in ("file_path", "command", "path", "pattern", "url"):
+        value = tool_input.get(key) if isinstance(tool_input, dict) else None
+        if isinstance(value, str) and value:
+            return " ".join(value.split())[:80]
+    return ""
 
 
 # ---- MIXED helpers (pure) ---------------------------------------------------------------

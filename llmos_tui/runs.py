@@ -50,7 +50,31 @@ class Notice:
     text: str
 
 
-RunEvent = Union[ModeChosen, TextDelta, ToolCallStarted, ToolCallFinished, Notice]
+@dataclass(frozen=True)
+class ServerTrouble:
+    """The model server has not answered: a retry the CLI announced (``attempt`` > 0), or a long
+    silence while llmos waits on it (``attempt`` 0). ``limit_s`` is when the run gives up
+    (``execution.llm_server_timeout_s``)."""
+
+    url: str
+    error: str
+    waited_s: float
+    limit_s: float
+    attempt: int = 0
+    max_retries: int = 0
+    retry_in_s: float = 0.0
+
+    def describe(self) -> str:
+        """One line: what is wrong, with the URL, and what happens next."""
+        if self.attempt:
+            head = (f"the model server at {self.url} failed ({self.error}); retry {self.attempt}"
+                    + (f"/{self.max_retries}" if self.max_retries else "") + f" in {self.retry_in_s:.1f} s")
+        else:
+            head = f"no answer from the model server at {self.url} for {self.waited_s:.0f} s ({self.error})"
+        return f"{head} · giving up after {self.limit_s:.0f} s without an answer"
+
+
+RunEvent = Union[ModeChosen, TextDelta, ToolCallStarted, ToolCallFinished, Notice, ServerTrouble]
 EventSink = Callable[[RunEvent], None]
 
 

@@ -182,10 +182,24 @@ def _copy_template(src: Path, dst: Path) -> None:
             shutil.copy2(item, target)
 
 
+def is_workspace(root: Path) -> bool:
+    """``root`` is an existing llmos workspace (it holds a config, volumes or state)."""
+    try:
+        return root.is_dir() and any((root / name).exists() for name in ("config.yaml", "volumes", "state"))
+    except OSError:
+        return False
+
+
 def open_workspace(explicit: str | os.PathLike[str] | None = None, *, user: str = "local",
                    team: str = "default", environ: Mapping[str, str] | None = None,
-                   create: bool = True) -> Workspace:
+                   create: bool = True, must_exist: bool = False) -> Workspace:
+    """The workspace, created from the template when missing (``create``). ``must_exist``: the
+    commands that only read one create nothing: no workspace there is a usage error (exit 2)."""
     root = resolve_workspace_dir(explicit, environ)
+    if must_exist and not is_workspace(root):
+        what = "is not an llmos workspace" if root.is_dir() else "does not exist"
+        raise WorkspaceError(f"{root} {what}: this command only reads a workspace and creates none "
+                             f"(run a goal there first, or create one with `llmos init {root}`)")
     try:
         if root.exists() and not root.is_dir():
             raise WorkspaceError(f"the workspace path {root} exists and is not a directory")

@@ -187,7 +187,11 @@ def test_cli_list_show_create(cli_ws: Path) -> None:
     res = runner.invoke(agents_app, ["show", "nobody", "-w", str(cli_ws)])
     assert res.exit_code == 1 and "no agent named 'nobody'" in res.stderr
     res = runner.invoke(agents_app, ["create", "critic", "-d", "x", "-p", "y", "-w", str(cli_ws)])
-    assert res.exit_code == 1 and "exists already" in res.stderr
+    assert res.exit_code == 2 and "exists already" in res.stderr   # bad input is a usage error (2)
+    for bad in (["create", "bad name!", "-d", "x", "-p", "y"], ["create", "ok", "-d", "x", "-p", "y", "--tools", "Nope"],
+                ["create", "--from-goal", "hello there"]):
+        res = runner.invoke(agents_app, [*bad, "-w", str(cli_ws)])
+        assert res.exit_code == 2 and "llmos: error:" in res.stderr, (bad, res.exit_code, res.stderr)
     res = runner.invoke(agents_app, ["create", "lonely", "-w", str(cli_ws)])
     assert res.exit_code == 2 and "--description" in res.stderr
     (cli_ws / "agents" / "broken.md").write_text("---\nname: broken\n---\n")

@@ -131,6 +131,9 @@ def test_forced_mode_that_needs_a_trace_says_so(tmp_path: Path) -> None:
 
 
 def test_economy_reports_budget(tmp_path: Path) -> None:
+    missing = llmos("economy", "--json", "--workspace", str(tmp_path / "ws"))  # read-only: creates nothing
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and not (tmp_path / "ws").exists()
+    assert llmos("init", str(tmp_path / "ws")).returncode == 0
     proc = llmos("economy", "--json", "--workspace", str(tmp_path / "ws"))
     data = json.loads(proc.stdout)
     assert proc.returncode == 0 and data["budget_usd"] == 10.0 and data["spent_usd"] == 0.0

@@ -104,7 +104,8 @@ def test_a_run_that_spends_its_budget_gets_no_more_tool_calls(llm_env: ScriptedS
     proc = run_llmos("--headless", "run", "Write two files", "--json", "--workspace", str(ws), "--cwd", str(work))
     assert proc.returncode == ExitCode.BUDGET_EXHAUSTED, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["success"] is False and "budget ran out during the run" in data["error"]
+    assert data["success"] is False and data["error"].startswith("the budget ran out during this run: it spent about $")
+    assert "the budget ran out during the run" not in data["error"] and "$-" not in data["error"]
     assert not (work / "b.txt").exists()
     stopped = [c for c in data["tool_calls"] if c["decision"] == "deny"]
     assert stopped and all(c["rule"] == "economy.budget" for c in stopped)

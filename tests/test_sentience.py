@@ -277,10 +277,16 @@ def test_failure_while_tools_are_withheld_does_not_lower_safety(rt: SentienceRun
     v = rt.valence()
     assert v.safety == pytest.approx(-0.15)
     assert v.confidence == pytest.approx(0.3 - 3 * 0.12)
-    # ... but trying a withheld tool counts as a violation (sensitivity 1.44 after two).
+    # ... and neither does trying a tool that was not offered: the CLI refused it, nothing is counted
+    # (issue #17: a withheld tool was counted as a safety violation and kept the state CAUTIOUS).
     rt.before_run("Create notes.txt", {"mode": "LEARNER"})
     fired = rt.after_run("Create notes.txt", mode="LEARNER", success=False, withheld_attempts=1)
-    assert fired[0]["reason"] == "the model tried a withheld tool"
+    assert "safety_violation" not in [f["type"] for f in fired]
+    assert rt.valence().safety == pytest.approx(-0.15)
+    # A real denial still counts (sensitivity 1.44 after the two blocked runs).
+    rt.before_run("Delete the home folder", {"mode": "LEARNER"})
+    fired = rt.after_run("Delete the home folder", mode="LEARNER", success=False, policy_denials=1)
+    assert fired[0]["type"] == "safety_violation"
     assert rt.valence().safety == pytest.approx(-0.15 - 0.25 * 1.44 - 0.05)
 
 

@@ -327,7 +327,7 @@ async def test_inbox_review_by_keys_accept_reject_acknowledge_filter(built: tupl
         second = _propose(hub, "beta", "beta finding")
         # Polling brings them in: toasts (a view of the inbox) and the unread count.
         await wait_until(pilot, lambda: app._unread == 4, 10, "the new proposals")
-        toasts = [n.title for n in app._notifications]
+        toasts = [f"{n.title} {n.message}" for n in app._notifications]   # one toast may carry both (#17)
         assert any("New insight: alpha" in t for t in toasts) and any("New insight: beta" in t for t in toasts)
         assert "4" in plain(app.query_one("#tab-inbox", Static))
 
@@ -421,7 +421,7 @@ async def test_trace_browser_filters_as_you_type_and_deletes_after_typed_confirm
         await wait_until(pilot, lambda: "Write a haiku" in app.query_one("#trace-body", Markdown).source, 5,
                          "the preview")
         meta = plain(app.query_one("#trace-meta", Static))
-        assert "67% (2 ok, 1 failed)" in meta and "saved ≈ $0.0410" in meta
+        assert "67% (2 ok, 1 failed)" in meta and "saved ≈ $0.0205" in meta   # successes only (#17)
 
         # Delete asks to type the word; anything else keeps the trace.
         await pilot.press("d")
@@ -549,7 +549,7 @@ async def test_keymap_from_config_help_and_palette_list_every_action(dirs: tuple
         text = app.screen.text
         for action in ACTIONS:
             assert f"[{action.id}]" in text
-        assert "^t" in text and "ctrl+j" in text and "Saved ≈ cost to record × (uses − 1)" in text
+        assert "^t" in text and "ctrl+j" in text and "Saved ≈ cost to record × (successful uses − 1)" in text
         await pilot.press("escape")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for action in ACTIONS:

@@ -103,10 +103,11 @@ def test_build_workspace_makes_what_the_tui_tests_browse(tmp_path: Path) -> None
 
 # ---- traces ---------------------------------------------------------------------------------------------
 
-def test_cost_saved_is_cost_times_uses_after_the_first() -> None:
+def test_cost_saved_is_cost_times_successes_after_the_first() -> None:
     assert data.cost_saved(0.04, 7) == pytest.approx(0.24)
     assert data.cost_saved(0.04, 1) == 0.0
     assert data.cost_saved(0.04, 0) == 0.0
+    assert data.cost_saved(0.04, 7, "failure") == 0.0        # a failed recording saved nothing (#17)
 
 
 def _rows() -> list[data.TraceRow]:
@@ -114,6 +115,7 @@ def _rows() -> list[data.TraceRow]:
         def __init__(self, ident, goal, mode, uses, ok, cost, file, day):
             self.id, self.goal, self.mode, self.usage_count = ident, goal, mode, uses
             self.success_rate = ok / uses if uses else 0.0
+            self.success_count, self.outcome = ok, "success" if ok else "failure"
             self.cost_usd, self.last_used, self.created_at = cost, f"2026-11-{day}T00:00:00Z", None
             self.crystallized_tool = "hello_tool_v1" if ident == TOOL_TRACE else None
             self.volume, self.tools_used = "users/local", ["Write"]

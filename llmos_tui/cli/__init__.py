@@ -54,6 +54,13 @@ def main(
     if headless:
         err("llmos: --headless needs a command, e.g. llmos --headless run \"GOAL\" (see llmos --help)")
         raise typer.Exit(int(ExitCode.USAGE))
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Drawing the TUI into a file or a pipe hangs waiting for keys that never come.
+        redirected = [n for n, s in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not s.isatty()]
+        what = " and ".join(redirected) + (" are not terminals" if len(redirected) > 1 else " is not a terminal")
+        err(f"llmos: error: the TUI needs a terminal ({what}); for scripts and pipes use "
+            "llmos --headless run \"GOAL\" (see llmos --help)")
+        raise typer.Exit(int(ExitCode.USAGE))
     try:
         from ..tui.app import run_tui
     except ImportError as exc:  # pragma: no cover - textual is a hard dependency
@@ -118,7 +125,7 @@ def config_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the configuration in force (preset + config.yaml + LLMOS_* variables)."""
-    from ..config import load_config
+    from ..config import env_sources, load_config
     from ..workspace import resolve_workspace_dir
 
     root = resolve_workspace_dir(workspace)
@@ -127,13 +134,33 @@ def config_show(
     except LLMOSError as exc:
         fail(exc)
     data = cfg.to_dict()
+    from_env = env_sources()
     if as_json:
-        print_json({"workspace": str(root), "source": cfg.source, "config": data})
+        print_json({"workspace": str(root), "source": cfg.source, "environment": from_env, "config": data})
         return
     import yaml
 
     typer.echo(f"# workspace: {root}\n# source: {cfg.source}")
-    typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+    for key, variable in from_env.items():
+        typer.echo(f"# {key} is set by the environment ({variable}): it overrides config.yaml and the preset")
+    text = yaml.safe_dump(data, sort_keys=False).rstrip()
+    typer.echo(_mark_env_keys(text, from_env))
+
+
+def _mark_env_keys(text: str, from_env: dict[str, str]) -> str:
+    """The YAML of ``config show`` with ``# from LLMOS_…`` after each value the environment set."""
+    out, path = [], []
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        indent = (len(line) - len(stripped)) // 2
+        key = stripped.split(":", 1)[0] if ":" in stripped and not stripped.startswith("- ") else None
+        if key is not None:
+            path = path[:indent] + [key]
+            variable = from_env.get(".".join(path))
+            if variable:
+                line += f"  # from {variable}"
+        out.append(line)
+    return "\n".join(out)
 
 
 @config_app.command("keys")
@@ -152,8 +179,10 @@ def economy(
 ) -> None:
     """Show the budget, what was spent, and spend by mode."""
     from ..kernel import LLMOS
+    from ..workspace import open_workspace
 
     try:
+        open_workspace(workspace, create=False, must_exist=True)  # a read-only command creates nothing
         kernel = LLMOS.boot(workspace)
     except LLMOSError as exc:
         fail(exc)
@@ -161,7 +190,10 @@ def economy(
     if as_json:
         print_json(report)
         return
-    typer.echo(f"budget  ${report['budget_usd']:.4f}\nspent   ${report['spent_usd']:.4f}\nbalance ${report['balance_usd']:.4f}")
+    balance = report["balance_usd"]
+    over = f"  (overspent by ${-balance:.4f})" if balance < 0 else ""
+    typer.echo(f"budget  ${report['budget_usd']:.4f}\nspent   ${report['spent_usd']:.4f}\n"
+               f"balance ${max(balance, 0.0):.4f}{over}")
     for mode_name, row in sorted(report["by_mode"].items()):
         typer.echo(f"  {mode_name:<13} runs {row['runs']:>5}  ${row['cost_usd']:.4f}  "
                    f"tokens {row['input_tokens']}/{row['output_tokens']}")

@@ -25,7 +25,7 @@ def activity(
     from ..errors import LLMOSError
     from .inbox import open_hub
 
-    hub = open_hub(workspace)
+    hub = open_hub(workspace, read_only=True)
     try:
         if as_json:
             print_json(hub.activity(since_hours))

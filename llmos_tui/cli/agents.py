@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 
+from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 
 agents_app = typer.Typer(help="List, show, create, evolve and revert markdown agents (agents/*.md).",
@@ -19,7 +20,7 @@ agents_app = typer.Typer(help="List, show, create, evolve and revert markdown ag
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 
 
-def _manager(workspace: Optional[Path]) -> Any:
+def _manager(workspace: Optional[Path], *, read_only: bool = False) -> Any:
     from ..adaptation.manager import DynamicAgentManager
     from ..config import load_config
     from ..errors import LLMOSError
@@ -28,7 +29,7 @@ def _manager(workspace: Optional[Path]) -> Any:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
         manager = DynamicAgentManager(ws, cfg)
         manager.metrics.on_warning = lambda m: err(f"llmos: warning: {m}")
@@ -41,7 +42,7 @@ def _manager(workspace: Optional[Path]) -> Any:
 def list_agents(as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
                 workspace: Optional[Path] = WorkspaceOpt) -> None:
     """Every agent: name, version, model, tools, executions, success rate."""
-    m = _manager(workspace)
+    m = _manager(workspace, read_only=True)
     specs = m.registry.all()
     stats = m.metrics.all()
     if as_json:
@@ -74,7 +75,7 @@ def show(name: str = typer.Argument(..., help="Agent name (file name without .md
     from ..adaptation.agents import list_versions
     from ..errors import LLMOSError
 
-    m = _manager(workspace)
+    m = _manager(workspace, read_only=True)
     try:
         spec = m.registry.get(name)
     except LLMOSError as exc:
@@ -131,7 +132,8 @@ def create(
                     raise UsageError(f"cannot read the prompt file {prompt[1:]}: {exc}") from None
             spec = create_agent(m.agents_dir, name, description, tools, prompt, model=model)
     except LLMOSError as exc:
-        fail(exc)
+        # Every refusal here is about what was asked (name, tools, a taken name, not an agent goal): usage.
+        fail(exc, ExitCode.USAGE)
     if as_json:
         print_json({"agent": spec.to_dict()})
         return

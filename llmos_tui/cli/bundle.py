@@ -17,7 +17,7 @@ from ._common import err, fail, print_json
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 
 
-def _open(workspace: Optional[Path], user: Optional[str]) -> tuple[Any, Any, Any]:
+def _open(workspace: Optional[Path], user: Optional[str], *, read_only: bool = False) -> tuple[Any, Any, Any]:
     """(workspace, config, TraceStore); the user's volume is created if needed."""
     from ..config import load_config
     from ..errors import LLMOSError
@@ -30,7 +30,7 @@ def _open(workspace: Optional[Path], user: Optional[str]) -> tuple[Any, Any, Any
         cfg = load_config(root if root.is_dir() else None)
         if user:
             cfg.user = safe_id(user, "user")
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         store = TraceStore(ws, TraceIndex(ws, on_warning=lambda m: err(f"llmos: warning: {m}")))
         return ws, cfg, store
     except LLMOSError as exc:
@@ -51,7 +51,7 @@ def export_cmd(
     from ..edge.bundle import export_bundle
     from ..errors import LLMOSError
 
-    ws, cfg, store = _open(workspace, user)
+    ws, cfg, store = _open(workspace, user, read_only=True)
     try:
         report = export_bundle(ws, store, bundle, volumes=[cfg.user_volume()], trace_ids=trace or None,
                                project=project, include_failed=include_failed, force=force)

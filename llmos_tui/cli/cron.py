@@ -27,7 +27,7 @@ cron_app = typer.Typer(help="Background crons (UserCron, TeamCron, SystemCron): 
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 
 
-def _open(workspace: Optional[Path]) -> tuple[Any, Any]:
+def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any]:
     from ..config import load_config
     from ..errors import LLMOSError
     from ..workspace import open_workspace, resolve_workspace_dir
@@ -35,7 +35,7 @@ def _open(workspace: Optional[Path]) -> tuple[Any, Any]:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         return ws, load_config(ws.root)
     except LLMOSError as exc:
         fail(exc)
@@ -62,6 +62,13 @@ def run(
         err("llmos: error: --team goes with --level user or team")
         raise typer.Exit(int(ExitCode.USAGE))
     ws, cfg = _open(workspace)
+    if level == "team" and team:
+        from ..volumes.crons import known_teams
+
+        teams = known_teams(ws, cfg)
+        if team not in teams:  # a usage error: nothing runs and no cron entry is left behind
+            err(f"llmos: error: no team named {team!r} in this workspace (teams: {', '.join(teams) or 'none'})")
+            raise typer.Exit(int(ExitCode.USAGE))
     report = run_cycle(ws, cfg, level, user=user, team=team)
     if as_json:
         print_json(report.to_dict())
@@ -99,7 +106,7 @@ def status(
     from ..errors import LLMOSError
     from ..volumes.crons import cron_status
 
-    ws, cfg = _open(workspace)
+    ws, cfg = _open(workspace, read_only=True)
     try:
         data = cron_status(ws, cfg)
     except LLMOSError as exc:

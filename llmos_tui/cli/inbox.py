@@ -22,7 +22,7 @@ inbox_app = typer.Typer(help="Notifications and proposals from the crons: list, 
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 
 
-def open_hub(workspace: Optional[Path]) -> Any:
+def open_hub(workspace: Optional[Path], *, read_only: bool = False) -> Any:
     """The ObservabilityHub of the workspace (created if missing); usage errors exit."""
     from ..config import load_config
     from ..errors import LLMOSError
@@ -32,7 +32,7 @@ def open_hub(workspace: Optional[Path]) -> Any:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
         return ObservabilityHub(ws, config=cfg)
     except LLMOSError as exc:
@@ -53,7 +53,7 @@ def list_inbox(
     """Unread notifications and proposals waiting for a decision (newest first)."""
     from ..errors import LLMOSError
 
-    hub = open_hub(workspace)
+    hub = open_hub(workspace, read_only=True)
     try:
         items = hub.get_notifications(include_read=show_all)
     except LLMOSError as exc:
@@ -85,7 +85,7 @@ def show_notification(
     """Everything about one notification: its data, and a proposal's preview and payload."""
     from ..errors import LLMOSError
 
-    hub = open_hub(workspace)
+    hub = open_hub(workspace, read_only=True)
     try:
         item = hub.get_notification(event_id)
         payload = hub.proposal_payload(item) if item.is_proposal else None

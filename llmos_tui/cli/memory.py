@@ -22,7 +22,7 @@ def _warn(message: str) -> None:
     err(f"llmos: warning: {message}")
 
 
-def _open(workspace: Optional[Path]) -> tuple[Any, Any, Any]:
+def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any, Any]:
     """(workspace, config, TraceStore)."""
     from ..config import load_config
     from ..errors import LLMOSError
@@ -33,7 +33,7 @@ def _open(workspace: Optional[Path]) -> tuple[Any, Any, Any]:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         return ws, cfg, TraceStore(ws, TraceIndex(ws, on_warning=_warn))
     except LLMOSError as exc:
         fail(exc)
@@ -67,7 +67,7 @@ def search(
     from ..errors import LLMOSError
     from ..memory.search import KINDS, search_memory
 
-    ws, cfg, store = _open(workspace)
+    ws, cfg, store = _open(workspace, read_only=True)
     _check_project(ws, project)
     try:
         hits = search_memory(query, ws, store=store, kinds=kind or KINDS, volumes=_volumes(cfg), project=project,
@@ -94,7 +94,7 @@ def facts(
     """List the facts learned from the sessions (global, and the project's with --project)."""
     from ..memory.facts import all_facts
 
-    ws, _cfg, _store = _open(workspace)
+    ws, _cfg, _store = _open(workspace, read_only=True)
     _check_project(ws, project)
     found = all_facts(ws, project, on_warning=_warn)
     if as_json:
@@ -183,7 +183,7 @@ def sessions(
     """List the session logs (L2), newest first."""
     from ..memory.sessions import iter_sessions
 
-    ws, _cfg, _store = _open(workspace)
+    ws, _cfg, _store = _open(workspace, read_only=True)
     found = list(iter_sessions(ws, newest_first=True, limit=limit))
     if as_json:
         print_json({"sessions": [s.to_dict() for s in found]})
@@ -204,7 +204,7 @@ def context(
     """Show the memory block a LEARNER request for GOAL would receive."""
     from ..memory.inject import estimate_tokens, memory_context
 
-    ws, cfg, store = _open(workspace)
+    ws, cfg, store = _open(workspace, read_only=True)
     _check_project(ws, project)
     text = memory_context(goal, workspace=ws, store=store, user=cfg.user, max_tokens=max_tokens,
                           volumes=_volumes(cfg), project=project, on_warning=_warn)

@@ -1,7 +1,8 @@
 """`llmos policy …`: ask the policy engine about one tool call (the logic lives in the engine).
 
 Exit codes: 0 when the call is allowed, 3 (POLICY_BLOCKED) when it is denied or would need a
-confirmation (ask), 2 (USAGE) for bad options such as malformed ``--input`` JSON.
+confirmation (ask), 2 (USAGE) for bad options such as malformed ``--input`` JSON or an unknown
+``--latent-mode`` (the modes are ``sentience.params.LATENT_MODES``, in any case).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def policy_check(
     tool: str = typer.Option(..., "--tool", help="Tool name, e.g. Bash, Write, Read, WebFetch."),
     input_json: str = typer.Option(..., "--input", help='Tool input as a JSON object, e.g. \'{"command": "ls"}\'.'),
     cwd: Optional[Path] = typer.Option(None, "--cwd", help="Working directory of the call (default: current)."),
-    latent_mode: Optional[str] = typer.Option(None, "--latent-mode", help="Latent mode, e.g. CAUTIOUS or RECOVERY."),
+    latent_mode: Optional[str] = typer.Option(None, "--latent-mode", help="Latent mode: AUTO_CREATIVE, AUTO_CONTAINED, RECOVERY, CAUTIOUS or BALANCED."),
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="Workspace whose state files are protected."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object {decision, reason}."),
 ) -> None:
@@ -35,6 +36,13 @@ def policy_check(
     except json.JSONDecodeError as exc:
         err(f"llmos: error: --input is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
         raise typer.Exit(int(ExitCode.USAGE))
+    if latent_mode is not None:
+        from ..sentience.params import LATENT_MODES
+
+        if latent_mode.strip().upper() not in LATENT_MODES:
+            err(f"llmos: error: unknown --latent-mode {latent_mode!r} (choose from {', '.join(LATENT_MODES)})")
+            raise typer.Exit(int(ExitCode.USAGE))
+        latent_mode = latent_mode.strip().upper()
     workdir = (cwd or Path.cwd()).expanduser()
     if not workdir.is_dir():
         err(f"llmos: error: --cwd {workdir} is not a directory")

@@ -18,7 +18,7 @@ projects_app = typer.Typer(help="Projects: folders with their own agents, memory
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 
 
-def _open(workspace: Optional[Path]) -> tuple[Any, Any, Any]:
+def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any, Any]:
     from ..config import load_config
     from ..errors import LLMOSError
     from ..learning.index import TraceIndex
@@ -28,7 +28,7 @@ def _open(workspace: Optional[Path]) -> tuple[Any, Any, Any]:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         return ws, cfg, TraceStore(ws, TraceIndex(ws, on_warning=lambda m: err(f"llmos: warning: {m}")))
     except LLMOSError as exc:
         fail(exc)
@@ -42,7 +42,7 @@ def list_projects(
     """List the projects."""
     from ..projects.manager import ProjectManager
 
-    ws, _cfg, _store = _open(workspace)
+    ws, _cfg, _store = _open(workspace, read_only=True)
     found = ProjectManager(ws).list()
     if as_json:
         print_json({"projects": [p.to_dict() for p in found]})
@@ -88,7 +88,7 @@ def show(
     from ..errors import LLMOSError
     from ..projects.insights import get_project_summary
 
-    ws, cfg, store = _open(workspace)
+    ws, cfg, store = _open(workspace, read_only=True)
     try:
         summary = get_project_summary(ws, store, name)
     except LLMOSError as exc:
@@ -150,7 +150,7 @@ def agents(
     """Agents worth reusing across projects (from the agent metrics)."""
     from ..projects.insights import get_reusable_agents
 
-    ws, cfg, store = _open(workspace)
+    ws, cfg, store = _open(workspace, read_only=True)
     found = get_reusable_agents(ws, min_success_rate=min_success_rate, min_usage_count=min_usage_count, store=store)
     if as_json:
         print_json({"agents": [a.to_dict() for a in found]})

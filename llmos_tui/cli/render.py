@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..runs import ModeChosen, Notice, RunEvent, RunResult, TextDelta, ToolCallFinished, ToolCallStarted
+from ..runs import ModeChosen, Notice, RunEvent, RunResult, ServerTrouble, TextDelta, ToolCallFinished, ToolCallStarted
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -51,6 +51,8 @@ class StreamPrinter:
             self._err(f"   {'error' if event.is_error else 'ok'}: {_short(event.summary, 100)}")
         elif isinstance(event, Notice):
             self._err(f"[{event.level}] {event.text}")
+        elif isinstance(event, ServerTrouble):
+            self._err(f"[{'retry' if event.attempt else 'wait'}] {event.describe()}")
 
     def finish(self, result: RunResult) -> None:
         if self._text_open:

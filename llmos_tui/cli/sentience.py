@@ -25,7 +25,7 @@ def _warn(message: str) -> None:
     err(f"llmos: warning: {message}")
 
 
-def _runtime(workspace: Optional[Path]) -> Any:
+def _runtime(workspace: Optional[Path], *, read_only: bool = False) -> Any:
     from ..config import load_config
     from ..errors import LLMOSError
     from ..sentience.runtime import SentienceRuntime
@@ -34,7 +34,7 @@ def _runtime(workspace: Optional[Path]) -> Any:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
         return SentienceRuntime(ws, cfg, on_warning=_warn)
     except LLMOSError as exc:
@@ -57,7 +57,7 @@ def show(
     if ctx.invoked_subcommand is not None:
         ctx.obj = workspace
         return
-    rt = _runtime(workspace)
+    rt = _runtime(workspace, read_only=True)
     if inject:
         typer.echo(rt.inject_block())
         return
@@ -103,7 +103,7 @@ def proposals(
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """List self-modification proposals (pending ones unless --all)."""
-    rt = _runtime(_ws(ctx, workspace))
+    rt = _runtime(_ws(ctx, workspace), read_only=True)
     props = rt.proposals(None if show_all else "pending")
     if as_json:
         print_json({"proposals": [p.to_dict() for p in props]})
@@ -158,6 +158,9 @@ def _recent_traces(ws_root: Path, cfg: Any, limit: int = 20) -> tuple[list[Any],
     store = TraceStore(ws, TraceIndex(ws, on_warning=_warn))
     entries = store.index.entries([cfg.user_volume(), f"teams/{cfg.team}", "system"])
     newest = sorted(entries, key=lambda e: (e.last_used or e.created_at, e.id))[-limit:] if limit > 0 else []
+    shown = {e.id for e in newest}
+    # Older crystallized traces first: the monologue must know a goal is crystallized already.
+    newest = [e for e in entries if e.crystallized_tool and e.id not in shown][-limit:] + newest if limit > 0 else []
     traces = []
     for e in newest:
         try:
@@ -173,7 +176,7 @@ def opportunities(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     """Improvement opportunities from real data (traces, repetition, costs, calibration)."""
     from ..errors import LLMOSError
 
-    rt = _runtime(_ws(ctx, workspace))
+    rt = _runtime(_ws(ctx, workspace), read_only=True)
     try:
         entries, _ = _recent_traces(rt.root, rt.config, limit=0)
         found = rt.detect_improvement_opportunities(entries)

@@ -27,7 +27,7 @@ def _warn(message: str) -> None:
     err(f"llmos: warning: {message}")
 
 
-def _open(workspace: Optional[Path]) -> tuple[Any, Any]:
+def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any]:
     """(config, TraceStore) for the workspace; usage errors exit with their code."""
     from ..config import load_config
     from ..errors import LLMOSError
@@ -38,7 +38,7 @@ def _open(workspace: Optional[Path]) -> tuple[Any, Any]:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)  # user and team name the volumes to create
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
         return cfg, TraceStore(ws, TraceIndex(ws, on_warning=_warn))
     except LLMOSError as exc:
@@ -64,7 +64,7 @@ def list_traces(
     from ..learning.trust import UNTRUSTED, levels_of
     from ..workspace import safe_id
 
-    _cfg, store = _open(workspace)
+    _cfg, store = _open(workspace, read_only=True)
     try:
         volumes = [f"users/{safe_id(user, 'user')}"] if user else None
         entries = store.index.entries(volumes)
@@ -103,7 +103,7 @@ def show_trace(
     """Print a trace's markdown file."""
     from ..errors import LLMOSError
 
-    _cfg, store = _open(workspace)
+    _cfg, store = _open(workspace, read_only=True)
     try:
         text = store.read_text(trace_id)
     except LLMOSError as exc:
@@ -124,7 +124,7 @@ def search_traces(
     from ..learning.modes import select_mode
     from ..learning.trust import levels_of, replay_refusal
 
-    cfg, store = _open(workspace)
+    cfg, store = _open(workspace, read_only=True)
     try:
         matcher = Matcher(config=cfg.learning, state_dir=store.workspace.state_dir)
         matcher.refresh(store.trust.effective_entries(store.index.entries()), store.index.version)

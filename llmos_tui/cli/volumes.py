@@ -19,7 +19,7 @@ volumes_app = typer.Typer(help="User, team and system volumes: list, show, promo
 WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
 
 
-def _open(workspace: Optional[Path]) -> tuple[Any, Any, Any]:
+def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any, Any]:
     """(workspace, config, hub); usage errors exit with their code."""
     from ..config import load_config
     from ..errors import LLMOSError
@@ -29,7 +29,7 @@ def _open(workspace: Optional[Path]) -> tuple[Any, Any, Any]:
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team)
+        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
         return ws, cfg, ObservabilityHub(ws, config=cfg)
     except LLMOSError as exc:
@@ -52,7 +52,7 @@ def list_volumes(
     from ..errors import LLMOSError
     from ..volumes.volume import Volume, list_scopes
 
-    ws, _cfg, hub = _open(workspace)
+    ws, _cfg, hub = _open(workspace, read_only=True)
     try:
         stats = [Volume(ws, scope, events=hub).get_stats() for scope in list_scopes(ws)]
     except LLMOSError as exc:
@@ -82,7 +82,7 @@ def show_volume(
     from ..errors import LLMOSError
     from ..volumes.volume import KIND_SUFFIXES, Volume, check_kind
 
-    ws, _cfg, hub = _open(workspace)
+    ws, _cfg, hub = _open(workspace, read_only=True)
     try:
         volume = Volume(ws, scope, events=hub)
         kinds = [check_kind(kind)] if kind else list(KIND_SUFFIXES)
@@ -149,11 +149,13 @@ def promote(
 ) -> None:
     """Copy an artifact one level up with provenance (never overwriting a newer one)."""
     from ..errors import LLMOSError
+    from ..volumes.acl import Identity
     from ..volumes.promotion import Promoter
 
     ws, cfg, hub = _open(workspace)
     try:
         result = Promoter(ws, config=cfg, events=hub).promote(kind, name, from_scope=from_scope, to_scope=to_scope,
+                                                             identity=Identity.by_hand(to_scope, cfg.user),
                                                              reason=reason or "promoted from the command line")
     except LLMOSError as exc:
         fail(exc)
@@ -180,7 +182,7 @@ def candidates(
     from ..volumes.acl import parse_scope
     from ..volumes.promotion import Promoter
 
-    ws, cfg, hub = _open(workspace)
+    ws, cfg, hub = _open(workspace, read_only=True)
     try:
         scope = parse_scope(to_scope)
         promoter = Promoter(ws, config=cfg, events=hub)

@@ -39,7 +39,8 @@ its trace as exported (a tool made from an unredacted trace is left out, with th
 Imported traces keep their ids (the link between a trace and its crystallized tool is its id).
 An id that already exists with the same content is left as it is; with different content the
 default is to skip it and say so (``on_conflict="skip"``); ``"rename"`` imports it under a new
-id (its tool is then not imported); ``"fail"`` refuses the whole import. Nothing is ever
+id, and its tool with it: re-rendered to name the new id, under the next free version of the tool's
+name when that id is taken (``tools_renamed``); ``"fail"`` refuses the whole import. Nothing is ever
 overwritten.
 
 Imported content is not trusted (``learning/trust.py``): its traces are listed, searchable and
@@ -522,12 +523,14 @@ class ImportReport:
     tools_imported: list[str] = field(default_factory=list)
     tools_unchanged: list[str] = field(default_factory=list)
     tools_skipped: list[dict[str, str]] = field(default_factory=list)
+    tools_renamed: dict[str, str] = field(default_factory=dict)   # bundle tool id -> id imported as
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "volume": self.volume, "manifest_sha256": self.manifest_sha256,
                 "imported": list(self.imported), "unchanged": list(self.unchanged), "renamed": dict(self.renamed),
                 "skipped": list(self.skipped), "tools_imported": list(self.tools_imported),
-                "tools_unchanged": list(self.tools_unchanged), "tools_skipped": list(self.tools_skipped)}
+                "tools_unchanged": list(self.tools_unchanged), "tools_skipped": list(self.tools_skipped),
+                "tools_renamed": dict(self.tools_renamed)}
 
 
 def _check_tool(ident: str, source_trace: str, module: bytes, meta: bytes, *, where: str) -> dict[str, Any]:
@@ -580,6 +583,37 @@ def _check_tool_matches_trace(module: bytes, trace: Any, *, where: str) -> None:
     data = module_data(module.decode("utf-8"))
     if data["calls"] != json.loads(json.dumps([c.to_dict() for c in trace.calls])) or data["slots"] != trace.slots:
         raise BundleIntegrityError(f"{where}: the tool's calls or slots differ from those of its trace {trace.id}")
+
+
+def _import_renamed_tool(folder: Path, entry: dict[str, Any], bundle: Any, manifest: dict[str, Any],
+                         new_trace: str) -> str:
+    """Write the tool of a renamed trace: its module re-rendered to name ``new_trace`` (loading a
+    tool checks that it names its trace), under its own id or, when that id is taken in ``folder``,
+    the next free version of its name. Returns the tool id written."""
+    from ..execution.replay.crystallized import module_data, render_module, sha256_bytes, tool_id
+
+    data = module_data(bundle.files[entry["module"]["path"]].decode("utf-8"))
+    name = data["name"]
+    taken = [int(p.stem.rsplit("_v", 1)[1]) for p in folder.glob(f"{name}_v*.json")
+             if p.stem.rsplit("_v", 1)[-1].isdigit()] if folder.is_dir() else []
+    version = data["version"] if not (folder / f"{tool_id(name, data['version'])}.json").exists() \
+        and not (folder / f"{tool_id(name, data['version'])}.py").exists() else max([data["version"], *taken]) + 1
+    ident = tool_id(name, version)
+    text = render_module(name=name, version=version, source_trace=new_trace, goal=data["goal"],
+                         slots=data["slots"], calls=data["calls"]).encode("utf-8")
+    meta = dict(manifest)
+    history = meta.get("history") if isinstance(meta.get("history"), list) else []
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    meta.update({"version": version, "module": f"{ident}.py", "sha256": sha256_bytes(text), "source_trace": new_trace,
+                 "history": history + [{"status": "active", "at": stamp,
+                                        "reason": f"imported from bundle {bundle.manifest_sha256[:12]} with its "
+                                                  f"trace renamed {entry['source_trace']} -> {new_trace}"}]})
+    try:
+        atomic_write_bytes(folder / f"{ident}.py", text)
+        atomic_write_bytes(folder / f"{ident}.json", (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise BundleError(f"cannot write {ident} into {folder}: {exc}") from None
+    return ident
 
 
 def import_bundle(workspace: Any, store: Any, source: str | os.PathLike[str], *, volume: str,
@@ -645,9 +679,18 @@ def import_bundle(workspace: Any, store: Any, source: str | os.PathLike[str], *,
     # 2. Tools first (a trace names its tool only once the tool is in place).
     folder = tools_dir(workspace, volume)
     importable = {t.id for t, action in plan if action == "new"} | set(report.unchanged)
+    new_ids = {t.id: new_trace_id() for t, action in plan if action == "rename"}
+    renamed_tool: dict[str, str] = {}    # renamed trace's new id -> the tool id it gets
     present_tools: set[str] = set()
     for entry in bundle.tools:
         ident = entry["id"]
+        if entry["source_trace"] in new_ids:
+            new_tool = _import_renamed_tool(folder, entry, bundle, tool_data[ident], new_ids[entry["source_trace"]])
+            report.tools_imported.append(new_tool)
+            if new_tool != ident:
+                report.tools_renamed[ident] = new_tool
+            renamed_tool[new_ids[entry["source_trace"]]] = new_tool
+            continue
         if entry["source_trace"] not in importable:
             report.tools_skipped.append({"id": ident, "reason": f"its trace {entry['source_trace']} was not imported"})
             continue
@@ -680,8 +723,8 @@ def import_bundle(workspace: Any, store: Any, source: str | os.PathLike[str], *,
     for trace, action in plan:
         if action == "rename":
             old = trace.id
-            trace.id = new_trace_id()
-            trace.crystallized_tool = None
+            trace.id = new_ids[old]
+            trace.crystallized_tool = renamed_tool.get(trace.id)   # its tool, re-rendered for the new id
             report.renamed[old] = trace.id
         elif trace.crystallized_tool and trace.crystallized_tool not in present_tools \
                 and not (folder / f"{trace.crystallized_tool}.json").exists():

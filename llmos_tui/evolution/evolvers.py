@@ -189,8 +189,9 @@ def classify_cause(text: str) -> str:
 
 
 ADVICE = {
-    "policy": "The policy refused a call. If the action is legitimate, allow it in the policy "
-              "(`llmos policy explain`) or rephrase the goal so it stays inside the working directory.",
+    "policy": "The policy refused a call. See which rule refused it and why with "
+              "`llmos policy --tool NAME --input JSON`, then rephrase the goal so it stays inside the "
+              "working directory.",
     "timeout": "The run ran out of time. Split the goal into smaller steps or raise "
                "`execution.run_timeout_s`.",
     "missing-file": "A file the run expected was not there. Replays need the same inputs: create "

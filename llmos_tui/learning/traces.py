@@ -222,8 +222,8 @@ def make_trace(goal: str, calls: list[ToolCall], *, mode: str = "LEARNER",
         id=trace_id or new_trace_id(), goal=goal, signature=goal_signature(goal),
         created_at=stamp, last_used=stamp, mode=mode, usage_count=1,
         success_count=1 if ok else 0, failure_count=0 if ok else 1,
-        cost_usd=float(cost_usd), tokens=dict(tokens or {"input": 0, "output": 0}),
-        tools_used=tools_in(calls), slots=dict(slots or {}), agent=agent, model=model,
+        cost_usd=round(float(cost_usd), 6),   # money to the micro-dollar, never 0.13024200000000002
+        tokens=dict(tokens or {"input": 0, "output": 0}), tools_used=tools_in(calls), slots=dict(slots or {}), agent=agent, model=model,
         emotion=dict(emotion or {}), project=project, parent_trace=parent_trace,
         outcome=outcome, error=error, summary=summary, calls=list(calls))
     validate_trace(trace)

@@ -166,6 +166,9 @@ def detect_improvement_opportunities(
     crystallization_min_success: float = 0.95, limit: int = 10,
 ) -> list[ImprovementSuggestion]:
     out: list[ImprovementSuggestion] = []
+    entries = list(entries)
+    # Goals a crystallized tool already runs: never suggested for crystallizing again.
+    crystallized = {_get(e, "signature") for e in entries if _get(e, "crystallized_tool")}
     # 1. Crystallization candidates: traces used often and reliably, not crystallized yet.
     failing: list[Any] = []
     for e in entries:
@@ -185,7 +188,7 @@ def detect_improvement_opportunities(
             "repair or remove it", min(1.0, 0.4 + ko / 20.0), {"trace_id": _get(e, "id"), "failures": ko}))
     # 2. Boredom: low curiosity, and the goals repeated most.
     repeated = sorted(((s.get("runs", 0), s.get("goal", ""), sig) for sig, s in (goal_stats or {}).items()
-                       if s.get("runs", 0) >= params.repetition_threshold), reverse=True)
+                       if s.get("runs", 0) >= params.repetition_threshold and sig not in crystallized), reverse=True)
     if effective.curiosity < params.boredom_threshold or repeated:
         top = [{"goal": g, "runs": n} for n, g, _ in repeated[:3]]
         what = "; ".join(f"'{t['goal']}' x{t['runs']}" for t in top) or "recent goals"

@@ -68,8 +68,10 @@ def generate_thoughts(params: SentienceParams, effective: Valence, mode: str, us
                                               outcome_filter="failure", limit=1)
     if similar and (not failures or similar[0].id != str(_get(failures[-1], "id", ""))):
         cands.append((0.7, f"I felt like this when '{_short(similar[0].goal)}' failed; be careful with similar work."))
-    repeated = sorted(((s.get("runs", 0), s.get("goal", "")) for s in goal_stats.values()
-                       if s.get("runs", 0) >= params.repetition_threshold), reverse=True)
+    # A goal a crystallized tool already runs is not a candidate any more (its trace says so).
+    crystallized = {str(_get(t, "signature", "")) for t in traces if _get(t, "crystallized_tool")}
+    repeated = sorted(((s.get("runs", 0), s.get("goal", "")) for sig, s in goal_stats.items()
+                       if s.get("runs", 0) >= params.repetition_threshold and sig not in crystallized), reverse=True)
     if repeated:
         n, goal = repeated[0]
         cands.append((0.6, f"I've done '{_short(goal)}' {n} times; it could become a crystallized tool."))

@@ -12,21 +12,28 @@ Kernel contract::
     ... run with adj (thresholds, tools, confirmation, model tier, inject) ...
     trace.emotion = rt.emotion_snapshot("success" | "failure", None, success=..., novel=..., ...)
     rt.after_run(goal, mode=..., success=..., cost_usd=..., duration_ms=..., policy_denials=...,
-                 policy_asks=..., timed_out=..., novel=..., trace_id=..., withheld_attempts=...)
+                 policy_asks=..., timed_out=..., novel=..., trace_id=..., withheld_attempts=...,
+                 user_declines=..., unconfirmed_asks=...)
     rt.on_user_feedback(text)      # every chat message (TUI); show .check_in when set
     rt.monologue_tick(recent_traces)   # idle time
     rt.snapshot() / rt.details() / rt.inject_block()
 
-Triggers fired by ``after_run`` (in this order): one ``safety_violation`` per policy denial or
-attempt to use a withheld tool (at most ``max_violations_per_run``), one ``near_miss`` per ask
-(same cap), ``timeout``, ``task_success`` (+ ``cheap_success`` for FOLLOWER/CRYSTALLIZED) or
+Triggers fired by ``after_run`` (in this order): one ``safety_violation`` per real policy denial
+(at most ``max_violations_per_run``), one ``near_miss`` per ask (same cap), one ``user_negative``
+when the user declined confirmations (feedback: it does not touch safety), ``timeout``,
+``task_success`` (+ ``cheap_success`` for FOLLOWER/CRYSTALLIZED) or
 ``task_failure``, ``repetition`` when the same normalized goal ran ``repetition_threshold``
 times within ``repetition_window_minutes`` (this run included), else ``novel_task`` when the
 kernel says the goal was novel and it is its first run in the window, and ``high_cost`` when
 ``cost_usd >= high_cost_usd`` (scaled by ``cost / high_cost_usd``, at most
 ``high_cost_scale_max``). A failure while tools were withheld by the state (and nothing was
-denied or attempted) does not lower safety: the failure is the restriction's, not the
-environment's.
+denied) does not lower safety: the failure is the restriction's, not the environment's. Nor
+does a failure whose only refused calls were not safety matters: a call to a tool the session did
+not offer (``withheld_attempts``: refused as "no such tool", never counted), a call the user
+declined (``user_declines``), an ask that could not be asked headless (``unconfirmed_asks``) or a
+replay the user asked for that was refused before anything ran (``refusals``).
+So ordinary use -- declining, cancelling, repeating -- cannot drive the state into CAUTIOUS; only
+real policy blocks and real failures lower safety.
 """
 
 from __future__ import annotations
@@ -373,11 +380,15 @@ class SentienceRuntime:
     def after_run(self, goal: str, *, mode: str, success: bool, cost_usd: float = 0.0, duration_ms: int = 0,
                   policy_denials: int = 0, policy_asks: int = 0, timed_out: bool = False, novel: bool = False,
                   trace_id: str | None = None, denial_reasons: list[str] | None = None,
-                  withheld_attempts: int = 0) -> list[dict[str, Any]]:
+                  withheld_attempts: int = 0, user_declines: int = 0,
+                  unconfirmed_asks: int = 0, refusals: int = 0) -> list[dict[str, Any]]:
         """Fire the triggers of a finished run and persist; returns the fired trigger records.
 
-        *withheld_attempts*: tool calls the model tried with a tool this run withheld
-        (``RunAdjustments.remove_tools``); each counts as a safety violation, like a denial.
+        *withheld_attempts*: tool calls the model made to a tool the session did not offer; they
+        were refused and are not a safety violation. *user_declines*: confirmations the user
+        answered "No": feedback (one ``user_negative``, safety untouched). *unconfirmed_asks*:
+        asks refused because no one could confirm (headless without ``--yes``). *refusals*: a
+        replay the user asked for, refused before anything ran. None of these lowers safety.
         """
         from ..learning.traces import goal_signature
 
@@ -393,13 +404,17 @@ class SentienceRuntime:
         def change(state: SentienceState, params: SentienceParams, now: float) -> list[dict[str, Any]]:
             fired = []
             cap = params.max_violations_per_run
-            denials = max(0, min(int(policy_denials) + max(0, int(withheld_attempts)), cap))
+            denials = max(0, min(int(policy_denials), cap))
             for i in range(denials):
-                why = reasons[i] if i < len(reasons) else (
-                    "the policy denied a tool call" if i < policy_denials else "the model tried a withheld tool")
+                why = reasons[i] if i < len(reasons) else "the policy denied a tool call"
                 fired.append(self._fire(state, params, now, "safety_violation", why))
             for _ in range(max(0, min(int(policy_asks), cap))):
                 fired.append(self._fire(state, params, now, "near_miss", "a risky action needed confirmation"))
+            if user_declines > 0:
+                fired.append(self._fire(state, params, now, "user_negative",
+                                        f"the user declined {user_declines} tool call(s)", skip=("safety",)))
+            harmless = (max(0, int(withheld_attempts)) + max(0, int(user_declines)) + max(0, int(unconfirmed_asks))
+                        + max(0, int(refusals)))
             if timed_out:
                 fired.append(self._fire(state, params, now, "timeout", f"run exceeded its time limit ({duration_ms} ms)"))
             if success:
@@ -407,7 +422,7 @@ class SentienceRuntime:
                 if mode in CHEAP_MODES:
                     fired.append(self._fire(state, params, now, "cheap_success", f"{mode} run cost no LLM call"))
             else:
-                restricted = bool(pending and pending.get("restricted")) and denials == 0
+                restricted = (bool(pending and pending.get("restricted")) or harmless > 0) and denials == 0
                 fired.append(self._fire(state, params, now, "task_failure", f"{mode}: {goal[:120]}",
                                         skip=("safety",) if restricted else ()))
             window = params.repetition_window_minutes * 60.0

@@ -144,6 +144,7 @@ class LLMOSApp(App[None]):
         self.panes_ready = False
         self._unread = 0
         self._bg_timers: list[Timer] = []
+        self._held_toasts: list[Any] = []   # notifications that arrived while crons were running
         self.sub_title = display_path(self.workspace_dir)
 
     # ---- layout ----------------------------------------------------------------------
@@ -309,6 +310,7 @@ class LLMOSApp(App[None]):
                 self.notify(f"config.yaml keymap: no binding named {', '.join(bad)} (F1 lists the ids)",
                             title="Keymap", severity="warning", timeout=10)
         self.main.query_one(InboxSummary).key = self._key_label("pane.inbox")
+        GaugePanel.reset_key = self._key_label("state.reset")
         self._update_tabs()
         self.chat.history.entries[:0] = [g for g in booted.history if g not in self.chat.history.entries]
         if self.active is None:
@@ -436,10 +438,16 @@ class LLMOSApp(App[None]):
         return version, data.load_trace_rows(kernel)
 
     def _traces_loaded(self, result: tuple[int, list[data.TraceRow]]) -> None:
+        changed = result[0] != self._traces_version
         self._traces_version, rows = result
         self._trace_rows = rows
         if self.panes_ready:
             self.traces.rows = rows
+            if changed:   # what is on show follows the data (no ctrl+e needed): the preview and the volumes
+                if self.traces._preview_id is not None and self.kernel is not None:
+                    self._load_trace_preview(self.traces._preview_id)
+                if self.volumes.loaded and self.kernel is not None:
+                    self._load_volumes()
         self._update_tabs()
 
     # Pane messages are handled by name (on_<pane>_<message>), so their modules load lazily.
@@ -571,11 +579,13 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="promote", name="promote")
     def _promote(self, plan: data.PromotionPlan) -> str:
+        from ..volumes.acl import Identity
         from ..volumes.promotion import Promoter
 
         kernel = self._ensure_kernel()
         result = Promoter(kernel.workspace, config=kernel.config, events=self.hub).promote(
             plan.kind, plan.name, from_scope=plan.from_scope, to_scope=plan.to_scope,
+            identity=Identity.by_hand(plan.to_scope, kernel.config.user),
             reason="promoted from the TUI", evidence={"criteria": plan.verdict, "why": plan.reason})
         return result.message
 
@@ -710,27 +720,40 @@ class LLMOSApp(App[None]):
         return out
 
     def _polled(self, result: PollResult) -> None:
-        from ..observability.inbox import title_of
-
-        for ev in result.notifications[:MAX_TOASTS]:
-            body = str(ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or "")
-            kind = "Proposal" if ev.type == "PROPOSAL_CREATED" else "Inbox"
-            severity = "error" if ev.data.get("severity") == "error" else "information"
-            self.notify(short(body, 200) or "(open the inbox to see it)", title=f"{kind}: {short(title_of(ev), 60)}",
-                        severity=severity, timeout=8)
-        if len(result.notifications) > MAX_TOASTS:
-            self.notify(f"… and {len(result.notifications) - MAX_TOASTS} more in the inbox.", title="Inbox")
+        self._held_toasts.extend(result.notifications)
+        if self._cron_running is None and not self._cron_queue:   # crons' news come as one toast at the end
+            held, self._held_toasts = self._held_toasts, []
+            self._toast_notifications(held)
         if result.inbox_changed:
             self._load_inbox()
         if result.traces_changed:
-            self._load_traces()
-            if self.panes_ready and self.volumes.loaded:
-                self._load_volumes()
+            self._load_traces()   # reloads the trace preview and the volumes too (_traces_loaded)
         if result.state_changed:
             self._state_dirty = True
             self._load_state()
         if result.crons_changed:
             self._update_crons_status()
+
+    def _toast_notifications(self, notifications: list[Any]) -> None:
+        """At most one toast per look at the event log, however many notifications came (the
+        inbox holds them all), and none over a dialog: the status bar's unread count says enough."""
+        from ..observability.inbox import title_of
+
+        if not notifications or self.screen is not self.main:
+            return
+        error = any(ev.data.get("severity") == "error" for ev in notifications)
+        if len(notifications) == 1:
+            ev = notifications[0]
+            body = str(ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or "")
+            kind = "Proposal" if ev.type == "PROPOSAL_CREATED" else "Inbox"
+            self.notify(short(body, 200) or "(open the inbox to see it)", title=f"{kind}: {short(title_of(ev), 60)}",
+                        severity="error" if error else "information", timeout=6)
+            return
+        titles = "; ".join(short(title_of(ev), 50) for ev in notifications[:MAX_TOASTS])
+        more = f"; and {len(notifications) - MAX_TOASTS} more" if len(notifications) > MAX_TOASTS else ""
+        self.notify(f"{titles}{more}. {self._key_label('pane.inbox')} opens the inbox.",
+                    title=f"Inbox: {len(notifications)} new", severity="error" if error else "information",
+                    timeout=6)
 
     # ---- crons (workers started by timer ticks) ------------------------------------------
     def _cron_tick(self, level: str) -> None:
@@ -779,6 +802,8 @@ class LLMOSApp(App[None]):
 
     def _cron_done(self, report: Any) -> None:
         self._cron_running = None
+        if not self._cron_queue and self.hub is not None and not self._running_in("poll"):
+            self._poll()   # the cycles' news, now, in one toast
         if not report.ok:
             self._load_inbox()  # the engine recorded CRON_FAILED as a notification
         elif report.counts().get("proposals"):
@@ -877,7 +902,10 @@ class LLMOSApp(App[None]):
         if run is None:
             return
         self.chat.status = running_status(run.answer.mode, time.monotonic() - run.started,
-                                          cancelling=run.token.cancelled)
+                                          cancelling=run.token.cancelled, trouble=run.answer.trouble)
+
+    def on_answer_view_trouble_changed(self, _event: AnswerView.TroubleChanged) -> None:
+        self._update_running_status()   # a retry shows at once, not at the next tick
 
     def _goal_worker_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -896,6 +924,9 @@ class LLMOSApp(App[None]):
             result = worker.result
             run.answer.post_message(AnswerView.Finished(result, cancelled=run.token.cancelled))
             self._last_mode, self._last_cost = result.mode, result.cost_usd
+            refused = (result.decision or {}).get("replay_refused")
+            if refused and run.mode in ("follower", "crystallized") and not run.token.cancelled:
+                self._ask_after_refused_replay(run.goal, str(refused))
         elif event.state == WorkerState.ERROR:
             error = worker.error
             text = error.message if isinstance(error, LLMOSError) else f"{type(error).__name__}: {error}"
@@ -908,6 +939,37 @@ class LLMOSApp(App[None]):
         if self.kernel is not None:
             self._load_state()
             self._load_traces()
+
+    def _ask_after_refused_replay(self, goal: str, why: str) -> None:
+        """An explicit replay was refused: never a paid run on our own; ask (default: no)."""
+        from .screens.dialogs import ReplayRefusedScreen
+
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self.start_goal(goal, mode="learner", label="with the model, after the refused replay")
+
+        self.push_screen(ReplayRefusedScreen(goal, why), callback=answered)
+
+    # ---- internal state: the one-key way out ----------------------------------------------
+    def action_reset_state(self) -> None:
+        """Reset the valence to the set-points (F7): no goal, no dialog, no waiting for decay."""
+        if self.kernel is None:
+            self.notify("The workspace is still opening.", severity="warning")
+            return
+        self._reset_state()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="state-reset", name="reset the internal state")
+    def _reset_state(self) -> tuple[str, str, data.StateView]:
+        kernel = self._ensure_kernel()
+        before = kernel.sentience.latent_mode()
+        kernel.sentience.reset()
+        view = data.load_state_view(kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost)
+        return before, view.latent_mode, view
+
+    def _state_was_reset(self, result: tuple[str, str, data.StateView]) -> None:
+        before, after, view = result
+        self._state_loaded(view)
+        self.notify(f"Internal state reset to its set-points: {before} → {after}.", title="State")
 
     # ---- confirmations (called from the goal worker thread) --------------------------
     def confirm_call(self, name: str, tool_input: dict[str, Any], reason: str, *,
@@ -977,7 +1039,7 @@ class LLMOSApp(App[None]):
     def _confirm_for(self, run: ActiveGoal):
         def confirm(name: str, tool_input: dict[str, Any], reason: str) -> bool:
             allowed = self.confirm_call(name, tool_input, reason, token=run.token)
-            run.answer.sink(CallConfirmed(name, allowed))
+            run.answer.sink(CallConfirmed(name, allowed, dict(tool_input or {}), reason))
             return allowed
         return confirm
 
@@ -1069,6 +1131,7 @@ class LLMOSApp(App[None]):
         "crons": _cron_done,
         "crons-due": _crons_found_due,
         "crons-status": _cron_lines_loaded,
+        "state-reset": _state_was_reset,
     }
 
 

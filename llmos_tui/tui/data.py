@@ -72,6 +72,9 @@ def recent_traces(kernel: Any, limit: int = 20) -> list[Any]:
     """The newest ``limit`` full traces of the user's visible volumes (for the inner monologue)."""
     entries = kernel.store.index.entries(kernel.visible_volumes())
     newest = sorted(entries, key=lambda e: (e.last_used or e.created_at or "", e.id))[-limit:]
+    shown = {e.id for e in newest}
+    # Older crystallized traces first: the monologue must know a goal is crystallized already.
+    newest = [e for e in entries if e.crystallized_tool and e.id not in shown][-limit:] + newest
     out = []
     for entry in newest:
         try:
@@ -119,19 +122,41 @@ class TraceRow:
         tool = e.crystallized_tool or ""
         tools = " ".join(e.tools_used or ())
         return cls(id=e.id, goal=e.goal, mode=e.mode, uses=int(e.usage_count), success_rate=float(e.success_rate),
-                   saved_usd=cost_saved(e.cost_usd, e.usage_count), last_used=e.last_used or e.created_at or "",
+                   saved_usd=cost_saved(e.cost_usd, e.success_count, e.outcome), last_used=e.last_used or e.created_at or "",
                    tool=tool, volume=e.volume,
                    haystack=f"{e.goal} {e.mode} {e.id} {tool} {e.volume} {tools}".lower())
 
 
-def cost_saved(cost_usd: float, uses: int) -> float:
-    """An estimate: every use after the first would have cost what the recording run cost."""
-    return round(float(cost_usd or 0.0) * max(0, int(uses) - 1), 6)
+def cost_saved(cost_usd: float, successes: int, outcome: str = "success") -> float:
+    """An estimate: every successful use after the recording run would have cost what that run
+    cost. A trace whose recording failed saved nothing; failed replays save nothing."""
+    if outcome != "success":
+        return 0.0
+    return round(float(cost_usd or 0.0) * max(0, int(successes) - 1), 6)
 
 
 def load_trace_rows(kernel: Any) -> list[TraceRow]:
-    """Every trace the user can see (own, team, system), as rows (reads the index only)."""
-    return [TraceRow.from_entry(e) for e in kernel.store.index.entries(kernel.visible_volumes())]
+    """Every trace the user can see (own, team, system), as rows (reads the index only). A trace
+    promoted to the team or system volume is a copy of the same recording (same goal and creation
+    time): the copies' savings are counted once, on the copy with the most successes."""
+    import dataclasses
+
+    rows = [TraceRow.from_entry(e) for e in kernel.store.index.entries(kernel.visible_volumes())]
+    entries = {e.id: e for e in kernel.store.index.entries(kernel.visible_volumes())}
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, row in enumerate(rows):
+        e = entries[row.id]
+        groups.setdefault((e.signature, e.created_at), []).append(i)
+    order = {"users": 0, "teams": 1, "system": 2}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        keep = max(members, key=lambda i: (entries[rows[i].id].success_count,
+                                           -order.get(rows[i].volume.split("/", 1)[0], 3)))
+        for i in members:
+            if i != keep and rows[i].saved_usd:
+                rows[i] = dataclasses.replace(rows[i], saved_usd=0.0)
+    return rows
 
 
 def filter_rows(rows: Sequence[TraceRow], text: str) -> list[TraceRow]:
@@ -194,7 +219,7 @@ def load_trace_preview(kernel: Any, trace_id: str) -> TracePreview:
     rate = f"{entry.success_rate * 100:.0f}% ({entry.success_count} ok, {entry.failure_count} failed)"
     meta = [("id", entry.id), ("volume", entry.volume), ("mode", entry.mode), ("uses", str(entry.usage_count)),
             ("success", rate), ("cost", f"{money(entry.cost_usd)} to record · saved ≈ "
-                                          f"{money(cost_saved(entry.cost_usd, entry.usage_count))}"),
+                                          f"{money(cost_saved(entry.cost_usd, entry.success_count, entry.outcome))}"),
             ("created", format_when(entry.created_at)), ("last used", format_when(entry.last_used)),
             ("tools", ", ".join(entry.tools_used) or "—")]
     if entry.slots:

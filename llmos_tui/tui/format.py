@@ -81,6 +81,13 @@ def tool_call_line(name: str, tool_input: dict[str, Any], decision: str, reason:
     """``Write  calc.py  allowed`` (+ the reason when the call was not simply allowed)."""
     target = call_target(tool_input, cwd=cwd)
     label = DECISION_LABELS.get(decision, decision)
+    if decision == "deny" and reason.startswith("declined by the user"):
+        label = "declined by you"
+        reason = reason.removeprefix("declined by the user").strip()
+        if reason.startswith("(") and reason.endswith(")"):
+            reason = reason[1:-1]
+    elif decision == "allow" and reason.startswith("confirmed by "):
+        label = "allowed by you"
     if asked and decision != "ask":
         label = f"asked → {label}"
     parts: list[str | tuple[str, str]] = [(name, "bold"), "  "]

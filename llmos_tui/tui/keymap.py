@@ -8,14 +8,21 @@ the command palette read it, and ``config.keymap`` (binding id -> keys) remaps a
     keymap:
       pane.traces: ctrl+t
       inbox.accept: y
+
+This module imports no textual at module level (only ``bindings_for`` does), so the config
+loader can check a keymap with :func:`key_problem` on the headless path: a key Textual would never
+deliver (``ctrl+nope``) is a configuration error naming the key, not a binding that silently
+stops working.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
-from textual.binding import Binding
+if TYPE_CHECKING:
+    from textual.binding import Binding
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ ACTIONS: tuple[KeyAction, ...] = (
               "Run a cron cycle now (user, team and system), in the background.", "App", "app", priority=True),
     KeyAction("app.quit", "ctrl+q", "app.quit", "Quit", "Quit llmos (a running goal is cancelled first).", "App",
               "app", priority=True),
+    KeyAction("state.reset", "f7", "app.reset_state", "Reset state",
+              "Reset the internal state to its set-points now (the way out of CAUTIOUS or RECOVERY without "
+              "waiting for it to fade); applied self-modifications are kept.", "App", "app", priority=True),
     # ---- chat --------------------------------------------------------------------------------
     KeyAction("chat.cancel", "escape", "app.cancel_goal", "Cancel goal",
               "Stop the running goal (the model session or replay stops cleanly).", "Chat", "app", show=True),
@@ -128,11 +138,47 @@ BY_ID: dict[str, KeyAction] = {a.id: a for a in ACTIONS}
 GROUP_ORDER = ("Panes", "App", "Chat", "Chat input", "Traces", "Volumes", "Inbox")
 
 
-def bindings_for(scope: str) -> list[Binding]:
+def bindings_for(scope: str) -> "list[Binding]":
     """The ``BINDINGS`` of one scope's widget (ids kept, so ``config.keymap`` can remap them)."""
+    from textual.binding import Binding
+
     return [Binding(a.keys, a.action.removeprefix("app.") if scope == "app" else a.action, a.description,
                     show=a.show, priority=a.priority, id=a.id, tooltip=a.help)
             for a in ACTIONS if a.scope == scope]
+
+
+#: Modifiers and named keys Textual delivers (``textual.keys``); any single character is a key too, and
+#: so is a character's Unicode name in Textual's spelling (``question_mark``, ``full_stop``).
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+NAMED_KEYS = frozenset({
+    "escape", "enter", "tab", "space", "backspace", "delete", "insert", "home", "end", "pageup", "pagedown",
+    "up", "down", "left", "right", "newline", "slash", "backslash", "at", "minus", "plus", "underscore",
+    *(f"f{n}" for n in range(1, 25))})
+
+
+def key_problem(keys: str) -> str | None:
+    """Why ``keys`` (comma-separated, e.g. ``ctrl+t,f3``) is not something a terminal key press can
+    match, or None when every key is valid."""
+    if not isinstance(keys, str) or not keys.strip():
+        return f"expected a key string such as 'ctrl+t', got {keys!r}"
+    for key in keys.split(","):
+        key = key.strip()
+        if not key:
+            return f"{keys!r} has an empty key between commas"
+        *mods, name = key.split("+") if len(key) > 1 else [key]
+        if not name:
+            return f"{key!r} names no key after its modifier(s)"
+        bad = [m for m in mods if m not in MODIFIERS]
+        if bad:
+            return f"{key!r}: unknown modifier {bad[0]!r} (use {', '.join(sorted(MODIFIERS))})"
+        if len(name) == 1 or name in NAMED_KEYS:
+            continue
+        try:
+            unicodedata.lookup(name.replace("_", " ").upper())
+        except KeyError:
+            return (f"{key!r}: no key is named {name!r} (use a character, f1-f24, or a name such as enter, "
+                    "escape, tab, space, up, pageup, question_mark)")
+    return None
 
 
 def unknown_ids(keymap: Mapping[str, str]) -> list[str]:

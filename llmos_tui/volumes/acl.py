@@ -13,7 +13,10 @@ team_cron       its team volume                        its team's, its members' 
 system_cron     every volume                           every volume
 ==============  =====================================  =======================================
 
-("user" is the kernel acting for a person; the system volume is readable by all because
+A person acting by hand (``llmos volumes promote``, the TUI's promote key) gets the rights of the
+least identity that may write the target (``Identity.by_hand``) but is logged as
+``operator:<user>``, never as a cron. ("user" is the kernel acting for a person; the system volume
+is readable by all because
 artifacts resolve user → team → system.) Team membership is recorded as marker files
 ``volumes/teams/<team>/members/<user>`` (one file per member: no merge conflict when a team
 volume is shared through git). A refused access raises ``VolumeAccessError``.
@@ -75,6 +78,7 @@ class Identity:
     kind: str
     user: str | None = None
     team: str | None = None
+    operator: str | None = None   # a person acting by hand with this identity's rights (see by_hand)
 
     def __post_init__(self) -> None:
         if self.kind not in IDENTITY_KINDS:
@@ -84,6 +88,8 @@ class Identity:
                 safe_id(self.user, "user")
             if self.team is not None:
                 safe_id(self.team, "team")
+            if self.operator is not None:
+                safe_id(self.operator, "user")
         except WorkspaceError as exc:
             raise UsageError(exc.message) from None
         if self.kind in ("user", "user_cron") and not self.user:
@@ -119,17 +125,32 @@ class Identity:
         return cls.user_cron(scope_owner(scope) or "")
 
     @classmethod
+    def by_hand(cls, scope: str, person: str) -> "Identity":
+        """A person promoting by hand into ``scope``: the rights of ``for_writing(scope)`` (the same
+        access rules as a cron's promotion), logged as ``operator:<person>``."""
+        import dataclasses
+
+        return dataclasses.replace(cls.for_writing(scope), operator=person)
+
+    @classmethod
     def from_dict(cls, data: Any) -> "Identity":
         if not isinstance(data, dict):
             raise UsageError(f"an identity must be a mapping with kind/user/team, not {data!r}")
-        return cls(str(data.get("kind")), user=data.get("user"), team=data.get("team"))
+        return cls(str(data.get("kind")), user=data.get("user"), team=data.get("team"),
+                   operator=data.get("operator"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "user": self.user, "team": self.team}
+        out = {"kind": self.kind, "user": self.user, "team": self.team}
+        if self.operator is not None:
+            out["operator"] = self.operator
+        return out
 
     @property
     def label(self) -> str:
-        """``user:alice``, ``user_cron:alice``, ``team_cron:eng``, ``system_cron`` (event source)."""
+        """``user:alice``, ``user_cron:alice``, ``team_cron:eng``, ``system_cron`` (event source);
+        ``operator:alice`` for a person acting by hand."""
+        if self.operator is not None:
+            return f"operator:{self.operator}"
         if self.kind == "system_cron":
             return "system_cron"
         if self.kind == "team_cron":

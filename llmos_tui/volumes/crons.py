@@ -809,7 +809,7 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     if not llm_configured():
         report.llm = {"skipped": "no LLM configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"}
         return
-    from ..execution.llm.economy import Economy
+    from ..execution.llm.economy import Economy, describe_balance
     from ..execution.llm.orchestrator import price
 
     model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
@@ -822,7 +822,8 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
         return
     economy = Economy(cron.workspace.economy_file, float(getattr(cron.config, "budget_usd", 0.0) or 0.0))
     if economy.balance() < estimate:
-        report.llm = {"skipped": f"the workspace budget balance ${economy.balance():.4f} is below the estimate",
+        report.llm = {"skipped": f"the workspace budget is too low for the estimate ${estimate:.4f} "
+                                 f"({describe_balance(economy.budget_usd, economy.spent())})",
                       "estimate_usd": round(estimate, 6)}
         return
     import anthropic
@@ -925,6 +926,15 @@ def _team_of(workspace: Workspace, config: Any, user: str) -> str | None:
     return teams[0] if teams else None
 
 
+def known_teams(workspace: Any, config: Any) -> list[str]:
+    """The teams of the workspace: those with a volume, and the config's own team."""
+    from .volume import list_scopes
+
+    scopes = list_scopes(_workspace(workspace))
+    return sorted({s.split("/", 1)[1] for s in scopes if s.startswith("teams/")} |
+                  ({str(config.team)} if getattr(config, "team", None) else set()))
+
+
 def known_crons(workspace: Any, config: Any) -> list[dict[str, Any]]:
     """Every cron of the workspace: one per user volume, one per team volume, the system's."""
     from .volume import list_scopes
@@ -989,6 +999,10 @@ def make_cron(workspace: Any, config: Any, level: str, *, user: str | None = Non
         team = team or getattr(config, "team", None)
         if not team:
             raise UsageError("a team cron needs --team")
+        known = known_teams(ws, config)
+        if team not in known:  # a cycle for a team nobody has would leave a cron entry behind for good
+            raise UsageError(f"no team named {team!r} in this workspace (teams: {', '.join(known) or 'none'}; "
+                             f"a team exists once it has a volume or a member: `llmos volumes members {team} --add USER`)")
         return TeamCron(ws, config, team, hub=hub, now=now)
     return SystemCron(ws, config, hub=hub, now=now)
 

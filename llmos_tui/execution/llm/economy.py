@@ -31,6 +31,20 @@ class Charge:
     trace_id: str | None
 
 
+def money(usd: Any) -> float:
+    """A USD amount as written to disk: rounded to 6 decimals (no ``0.13024200000000002``)."""
+    return round(float(usd), 6)
+
+
+def describe_balance(budget_usd: float, spent_usd: float) -> str:
+    """``$0.0123 left of the $1.0000 budget``, or, once overspent, ``$0.7656 spent of the $0.0100
+    budget ($0.7556 over)`` -- never a negative balance."""
+    left = budget_usd - spent_usd
+    if left >= 0:
+        return f"${left:.4f} left of the ${budget_usd:.4f} budget"
+    return f"${spent_usd:.4f} spent of the ${budget_usd:.4f} budget (${-left:.4f} over)"
+
+
 class Economy:
     def __init__(self, path: Path, budget_usd: float) -> None:
         self.path = Path(path)
@@ -66,7 +80,7 @@ class Economy:
         balance = self.balance()
         if balance < estimate_usd or balance <= 0:
             raise LowBatteryError(
-                f"budget exhausted: balance ${balance:.4f} of ${self.budget_usd:.2f} is below the "
+                f"budget exhausted: {describe_balance(self.budget_usd, self.budget_usd - balance)}, below the "
                 f"per-run estimate ${estimate_usd:.4f}. Raise budget_usd in config.yaml or pass --budget USD.")
         return balance
 
@@ -74,15 +88,15 @@ class Economy:
     def charge(self, *, mode: str, cost_usd: float, input_tokens: int = 0, output_tokens: int = 0,
                goal: str = "", trace_id: str | None = None) -> Charge:
         entry = Charge(ts=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mode=mode,
-                       cost_usd=float(cost_usd), input_tokens=int(input_tokens),
+                       cost_usd=money(cost_usd), input_tokens=int(input_tokens),
                        output_tokens=int(output_tokens), goal=_redacted(goal)[:200], trace_id=trace_id)
         with file_lock(self.path):
             data = self._load()
-            data["spent_usd"] = float(data["spent_usd"]) + entry.cost_usd
+            data["spent_usd"] = money(float(data["spent_usd"]) + entry.cost_usd)
             per = data["by_mode"].setdefault(mode, {"runs": 0, "cost_usd": 0.0, "input_tokens": 0,
                                                     "output_tokens": 0})
             per["runs"] += 1
-            per["cost_usd"] += entry.cost_usd
+            per["cost_usd"] = money(per["cost_usd"] + entry.cost_usd)
             per["input_tokens"] += entry.input_tokens
             per["output_tokens"] += entry.output_tokens
             data["log"].append(entry.__dict__)

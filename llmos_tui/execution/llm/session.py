@@ -8,6 +8,14 @@ Tool calls are gated by our HookRegistry twice, failing closed: the PreToolUse h
 ``can_use_tool`` permission callback, which the CLI consults for any call the hook did not
 explicitly allow. Streamed text and tool calls reach ``on_event`` as they happen; tokens and
 cost come from the ``ResultMessage``.
+
+A dead or slow model server is visible and bounded: each retry the CLI announces
+(``SystemMessage(subtype="api_retry")``) and each 10 s of silence reach ``on_event`` as a
+``ServerTrouble`` with the server's URL and the error (the CLI says "unknown" for a failed
+connection: llmos then tries the address itself to name it, e.g. "connection refused"). When the
+server has not answered for ``SessionRequest.server_timeout_s`` (``execution.llm_server_timeout_s``)
+while llmos waits on it -- time spent in tool calls and confirmations does not count -- the
+session is interrupted and fails with an error naming the URL.
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...errors import NO_LLM_HINT, NoLLMConfigured
-from ...runs import CancelToken, EventSink, Notice, TextDelta, ToolCallFinished, ToolCallStarted
-from ..replay.hooks import BUDGET_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask, summarize_response
+from ...runs import CancelToken, EventSink, Notice, ServerTrouble, TextDelta, ToolCallFinished, ToolCallStarted
+from ..replay.hooks import (BUDGET_RULE, WITHHELD_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask,
+                            summarize_response)
 
 from ...claude_state import NO_PERSISTENCE_ARGS
 from .tool_search import CLI_DISALLOWED, is_twin
@@ -58,6 +67,47 @@ class SessionRequest:
     post_tool_output: Callable[[str, dict[str, Any], Any], Any] | None = None
     # Running cost of this session's requests as they stream in (the budget hook reads it).
     meter: "SessionMeter | None" = None
+    # Longest wait for the model server (retries included, tools and confirmations excluded).
+    server_timeout_s: float = 60.0
+
+
+SILENCE_REPORT_S = 10.0   # a silent server is reported every this many seconds
+
+
+def model_server_url(extra_env: dict[str, str] | None = None) -> str:
+    """The Messages-API server the CLI talks to."""
+    return ((extra_env or {}).get("ANTHROPIC_BASE_URL") or os.environ.get("ANTHROPIC_BASE_URL")
+            or "https://api.anthropic.com").rstrip("/")
+
+
+def describe_unreachable(url: str, timeout_s: float = 2.0) -> str:
+    """Why a connection to ``url`` fails, found by trying it ("connection refused", "cannot resolve
+    the host name", ...); used when the CLI reports a failed request as "unknown"."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return "the request failed or timed out, though the address accepts connections"
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror:
+        return f"cannot resolve the host name {host!r}"
+    except (socket.timeout, TimeoutError):
+        return f"connecting to {host}:{port} timed out"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def retry_error(data: dict[str, Any]) -> str | None:
+    """The error an ``api_retry`` message carries, in words; None when the CLI did not say."""
+    status, error = data.get("error_status"), str(data.get("error") or "")
+    if status:
+        return f"HTTP {status}" + (f" {error.replace('_', ' ')}" if error and error != "unknown" else "")
+    return error.replace("_", " ") if error and error != "unknown" else None
 
 
 class SessionMeter:
@@ -88,11 +138,13 @@ def budget_hook(meter: SessionMeter, balance: Callable[[], float]) -> Callable[.
     too). The session then ends with what it has; its real cost is charged as usual."""
 
     def hook(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict | None:
-        left = balance() - meter.cost_usd
+        before = balance()
+        left = before - meter.cost_usd
         if left <= 0:
-            return HookVerdict("deny", f"the budget ran out during this run (about ${meter.cost_usd:.4f} spent "
-                                       f"by it so far; balance ${left:.4f}); no more tool calls",
-                               BUDGET_RULE)
+            over = f"${-left:.4f} over the budget" if left < 0 else "nothing left"
+            return HookVerdict("deny", f"the budget ran out during this run: it spent about ${meter.cost_usd:.4f} "
+                                       f"and the workspace had ${max(before, 0.0):.4f} left ({over}); "
+                                       "no more tool calls", BUDGET_RULE)
         return None
 
     return hook
@@ -128,7 +180,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                       assume_yes: bool = False) -> SessionOutcome:
     require_llm()
     from claude_agent_sdk import (AssistantMessage, ClaudeAgentOptions, ClaudeSDKClient, HookMatcher,
-                                  ResultMessage, StreamEvent, TextBlock, ToolUseBlock)
+                                  ResultMessage, StreamEvent, SystemMessage, TextBlock, ToolUseBlock)
     from claude_agent_sdk.types import PermissionResultAllow, PermissionResultDeny
 
     emit = on_event or (lambda _e: None)
@@ -136,12 +188,24 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     started: set[str] = set()
     stderr_tail: list[str] = []
     outcome = SessionOutcome(success=False)
+    loop_time = asyncio.get_running_loop().time
+    # The model server watch: when it last answered, the tool calls in flight (their time is not the
+    # server's), what its last failure was.
+    server = {"url": model_server_url(req.extra_env), "heard": loop_time(), "retries": 0, "error": None,
+              "reported": 0.0, "gave_up": False}
+    busy: set[str] = set()
+
+    def heard() -> None:
+        server["heard"] = loop_time()
 
     def decide(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict:
         if tool_use_id and tool_use_id in decisions:
             return decisions[tool_use_id]
         verdict = hooks.run_pre(name, tool_input if isinstance(tool_input, dict) else {}, tool_use_id)
         verdict = resolve_ask(verdict, name, tool_input, confirm, assume_yes)
+        heard()   # a confirmation may have kept the user (not the server) for minutes
+        if verdict.decision == "allow":
+            busy.add(tool_use_id or name)
         if tool_use_id:
             decisions[tool_use_id] = verdict
         if verdict.decision != "allow":
@@ -178,6 +242,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
             if name == "Bash" and code is None:
                 code = 0  # PostToolUse (not PostToolUseFailure) means the command exited 0
         is_error = failed or (code is not None and code != 0)
+        busy.discard(tid or name)
+        heard()
         hooks.run_post(name, tool_input, tid, ToolOutcome(is_error=is_error, summary=summary,
                                                           response=response, exit_code=code))
         if not is_twin(name):
@@ -250,13 +316,48 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     streamed = False
     timed_out = False
 
+    async def on_retry(data: dict[str, Any]) -> None:
+        """The CLI failed a request and will retry: say so, with the URL and the error."""
+        error = retry_error(data)
+        if error is None:
+            error = await asyncio.to_thread(describe_unreachable, server["url"])
+        server["retries"] += 1
+        server["error"] = error
+        server["reported"] = loop_time()
+        delay = data.get("retry_delay_ms")
+        emit(ServerTrouble(server["url"], error, loop_time() - server["heard"], req.server_timeout_s,
+                           attempt=int(data.get("attempt") or server["retries"]),
+                           max_retries=int(data.get("max_retries") or 0),
+                           retry_in_s=float(delay) / 1000.0 if isinstance(delay, (int, float)) else 0.0))
+
+    async def watch_server(scope: Any) -> None:
+        """Give up on a server that has not answered for ``server_timeout_s`` while we wait on it;
+        report each ``SILENCE_REPORT_S`` of silence that no retry message explained."""
+        while True:
+            await asyncio.sleep(0.25)
+            now = loop_time()
+            if busy:               # a tool (or a sub-agent) is running: the server is not being waited on
+                heard()
+                continue
+            silent = now - server["heard"]
+            if silent >= req.server_timeout_s:
+                server["gave_up"] = True
+                scope.cancel()
+                return
+            if silent >= SILENCE_REPORT_S and now - max(server["reported"], server["heard"]) >= SILENCE_REPORT_S:
+                server["reported"] = now
+                emit(ServerTrouble(server["url"], server["error"] or "no answer yet", silent, req.server_timeout_s))
+
     def handle(message: Any) -> None:
         nonlocal streamed
+        if not isinstance(message, SystemMessage):
+            heard()        # the model server answered (streamed events, messages, tool results, the end)
         if isinstance(message, StreamEvent):
             if message.parent_tool_use_id:
                 return
             event = message.event
             if event.get("type") == "message_start":
+                busy.clear()   # the model speaks again: the tool calls before it are over
                 mid = (event.get("message") or {}).get("id")
                 if mid:
                     message_ids.add(mid)
@@ -280,7 +381,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                     reason = "the tool is withheld in this run (not offered to the model)"
                     outcome.blocked.append({"name": block.name, "input": dict(block.input or {}),
                                             "tool_use_id": block.id, "decision": "deny",
-                                            "reason": reason, "rule": "session.withheld_tool"})
+                                            "reason": reason, "rule": WITHHELD_RULE})
                     emit(ToolCallStarted(block.id, block.name, dict(block.input or {}), "deny", reason))
             texts = [b.text for b in message.content if isinstance(b, TextBlock)]
             if texts:
@@ -295,7 +396,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
             if not outcome.success:
                 detail = "; ".join(message.errors or []) or (message.result or message.subtype)
                 status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
-                outcome.error = f"the LLM session failed{status}: {detail}"
+                where = f" (model server {server['url']})" if server["retries"] or message.api_error_status else ""
+                outcome.error = f"the LLM session failed{status}: {detail}{where}"
 
     async def drive() -> None:
         nonlocal timed_out
@@ -307,10 +409,16 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                 cancel.on_cancel(lambda: loop.call_soon_threadsafe(
                     lambda: asyncio.ensure_future(client.interrupt())))
             await client.query(req.prompt)
+            heard()
             with anyio.move_on_after(req.timeout_s) as deadline:
-                async for message in client.receive_response():
-                    handle(message)
-            if deadline.cancelled_caught:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(watch_server, group.cancel_scope)
+                    async for message in client.receive_response():
+                        if isinstance(message, SystemMessage) and message.subtype == "api_retry":
+                            await on_retry(dict(message.data or {}))
+                        handle(message)
+                    group.cancel_scope.cancel()
+            if deadline.cancelled_caught or server["gave_up"]:
                 # Out of time: ask the CLI to stop (it aborts its request and ends the turn with a
                 # result that still carries the usage so far), then close normally. Cancelling the
                 # task instead (asyncio.wait_for) skipped the SDK's terminate/kill escalation, held
@@ -327,7 +435,14 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         outcome.success = False
         tail = " ".join(line.strip() for line in stderr_tail[-3:] if line.strip())
         outcome.error = f"the LLM session failed: {exc}" + (f" ({tail})" if tail else "")
-    if timed_out:
+    if server["gave_up"]:
+        outcome.success = False
+        what = (f"{server['retries']} failed attempt(s), the last: {server['error']}" if server["retries"]
+                else "no answer at all")
+        outcome.error = (f"the model server at {server['url']} did not answer for {req.server_timeout_s:.0f} s "
+                         f"({what}); check that it is running and that ANTHROPIC_BASE_URL points at it "
+                         "(execution.llm_server_timeout_s sets this limit)")
+    elif timed_out:
         outcome.success = False
         outcome.error = f"the LLM session timed out after {req.timeout_s:.0f} s"
     outcome.llm_calls = len(message_ids)

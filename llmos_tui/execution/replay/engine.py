@@ -58,8 +58,8 @@ from typing import Any, Iterable, Mapping
 from ...learning.traces import CWD_TOKEN, ToolCall, reroot
 from ...redact import MARK as REDACTION_MARK
 from ...runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
-from .executors import (PATH_FIELDS, SUPPORTED_TOOLS, WRITE_TOOLS, ExecOutcome, ToolExecutor, check_input,
-                        input_paths, inside, resolve_path)
+from .executors import (PATH_FIELDS, STATUS_DENIED, SUPPORTED_TOOLS, WRITE_TOOLS, ExecOutcome, ToolExecutor,
+                        _refusal, check_input, input_paths, inside, resolve_path)
 from .hooks import HookVerdict
 
 # ---- results --------------------------------------------------------------------------------
@@ -82,6 +82,8 @@ class StepResult:
             out.update(is_error=self.outcome.is_error, summary=self.outcome.summary,
                        exit_code=self.outcome.exit_code, files_created=list(self.outcome.files_created),
                        decision=self.outcome.decision)
+            if getattr(self.outcome, "rule", ""):
+                out["rule"] = self.outcome.rule
         return out
 
 
@@ -714,7 +716,7 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
     return None
 
 
-def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tuple[int, str] | list[HookVerdict]:
+def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tuple[int, str] | tuple[int, str, HookVerdict] | list[HookVerdict]:
     """(step, reason) of the first call that must not run, checking every call; else the
     pre-hooks' verdict (allow) for each call."""
     decisions: list[HookVerdict] = []
@@ -764,7 +766,7 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
         verdict = executor.decide(call.name, call.input, _tool_use_id(call, i))
         if verdict.decision != "allow":
             return i, f"step {i + 1} ({call.name}): not allowed by the policy: {verdict.reason}" + \
-                (f" [{verdict.rule}]" if verdict.rule else "")
+                (f" [{verdict.rule}]" if verdict.rule else ""), verdict
         decisions.append(verdict)
     return decisions
 
@@ -860,9 +862,13 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
         return ReplayResult(False, reason=f"the trace's calls cannot be re-rooted: {exc}", refused=True)
     checked = _preflight(rooted, root, executor)
     if isinstance(checked, tuple):
-        index, reason = checked
+        index, reason = checked[0], checked[1]
         call = rooted[index]
-        step = StepResult(index, call.name, call.input if isinstance(call.input, dict) else {}, None, False, reason,
+        # A call the policy (or the user, asked) refused is recorded as refused, with its rule; the
+        # other refusals (unsupported, malformed, outside the folder) leave the step unrun.
+        refusal = _refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule) \
+            if len(checked) > 2 else None
+        step = StepResult(index, call.name, call.input if isinstance(call.input, dict) else {}, refusal, False, reason,
                           _tool_use_id(call, index))
         return ReplayResult(False, steps=[step],
                             stopped_at=index, reason=reason, refused=True)
@@ -883,8 +889,11 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
                 break
             tid = _tool_use_id(call, i)
             reuse = _verdict_still_valid(call, root, written, shell_ran, path_scoped)
-            emit(ToolCallStarted(tid, call.name, dict(call.input), "allow", checked[i].reason or "allowed"))
-            outcome = executor.execute(call.name, call.input, tid, verdict=checked[i] if reuse else None)
+            # Decide (and confirm, when the policy asks) before the call is shown: a call awaiting the
+            # user's answer is never shown as allowed.
+            verdict = checked[i] if reuse else executor.decide(call.name, call.input, tid)
+            emit(ToolCallStarted(tid, call.name, dict(call.input), verdict.decision, verdict.reason or "allowed"))
+            outcome = executor.execute(call.name, call.input, tid, verdict=verdict)
             if call.name == "Bash":
                 shell_ran = True
             elif call.name in WRITE_TOOLS and path_scoped and call.name != "Write" and written:

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ...errors import UsageError
 from ..sandbox import fs
-from .hooks import HookRegistry, HookVerdict, ToolOutcome, resolve_ask
+from .hooks import DECLINED_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class ExecOutcome(ToolOutcome):
 def _refusal(status: str, reason: str, *, decision: str = "deny", rule: str = "") -> ExecOutcome:
     prefix = {STATUS_DENIED: "blocked by policy", STATUS_MALFORMED: "malformed input",
               STATUS_UNSUPPORTED: "unsupported tool"}[status]
+    if rule == DECLINED_RULE:
+        prefix = "not run"   # the user said no: not the policy's doing
     return ExecOutcome(is_error=True, summary=f"{prefix}: {reason}", response={"error": reason},
                        status=status, decision=decision, reason=reason, rule=rule)
 

@@ -17,6 +17,14 @@ log = logging.getLogger(__name__)
 
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
 BUDGET_RULE = "economy.budget"   # the rule of a call denied because the run's budget ran out (not a safety matter)
+# Calls refused for a reason that is not a safety matter: the sentience never counts them as a
+# safety violation (kernel._after_run). A user's "No" to a confirmation is feedback; an "ask" that
+# could not be asked (headless without --yes) is the cautious state's own doing; a call to a tool the
+# session did not offer is answered "no such tool" (execution/llm/session.py).
+DECLINED_RULE = "user.declined"
+UNCONFIRMED_RULE = "ask.unconfirmed"
+WITHHELD_RULE = "session.withheld_tool"
+NOT_SAFETY_RULES = frozenset({BUDGET_RULE, DECLINED_RULE, UNCONFIRMED_RULE, WITHHELD_RULE})
 
 
 @dataclass(frozen=True)
@@ -150,13 +158,14 @@ def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any],
         return verdict
     if assume_yes:
         return HookVerdict("allow", f"confirmed by --yes ({verdict.reason})", verdict.rule)
+    why = f"{verdict.reason} [{verdict.rule}]" if verdict.rule else verdict.reason
     if confirm is None:
         return HookVerdict("deny", f"needs confirmation and none is possible headless; pass --yes "
-                                   f"to allow ({verdict.reason})", verdict.rule)
+                                   f"to allow ({why})", UNCONFIRMED_RULE)
     try:
         ok = bool(confirm(name, tool_input, verdict.reason))
     except Exception:  # noqa: BLE001 - fail closed
         ok = False
     if ok:
         return HookVerdict("allow", f"confirmed by the user ({verdict.reason})", verdict.rule)
-    return HookVerdict("deny", f"declined by the user ({verdict.reason})", verdict.rule)
+    return HookVerdict("deny", f"declined by the user ({why})", DECLINED_RULE)

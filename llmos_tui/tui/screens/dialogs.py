@@ -3,6 +3,8 @@
 * :class:`TypedConfirmScreen` — an irreversible action: the user types a word to confirm.
 * :class:`ReasonScreen` — reject a proposal, with an optional reason.
 * :class:`PromoteScreen` — promote an artifact: what, where to, the criteria and whether they are met.
+* :class:`ReplayRefusedScreen` — a replay the user asked for was refused: run the goal with the model
+  instead (a paid run) or not.
 
 Every dialog defaults to "no": escape cancels, and the focused control is the harmless one.
 """
@@ -121,6 +123,49 @@ class PromoteScreen(ModalScreen[bool]):
 
     @on(Button.Pressed, "#promote")
     def _promote(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ReplayRefusedScreen(ModalScreen[bool]):
+    """A replay the user asked for (no LLM call) was refused: says why and asks whether to run the
+    goal with the model instead, which costs money. True only on "Run with the model" (y)."""
+
+    BINDINGS = [Binding("y", "run", "Run with the model", id="dialog.yes"),
+                Binding("n,escape", "cancel", "Keep it", id="dialog.no")]
+
+    def __init__(self, goal: str, why: str) -> None:
+        super().__init__(classes="dialog")
+        self.goal = goal
+        self.why = why
+
+    def compose(self) -> ComposeResult:
+        muted = "$foreground-muted"
+        body = [Content.styled("The replay was refused", "bold $text-warning"),
+                Content.assemble(("goal  ", muted), (self.goal, "bold")),
+                Content.assemble(("why   ", muted), self.why), Content(""),
+                Content.assemble("Run this goal with the model instead? It is a ", ("paid", "bold"),
+                                 " LEARNER run; nothing runs unless you say so.")]
+        with Vertical(classes="dialog-box"):
+            yield Static(Content("\n").join(body), classes="dialog-body", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("No (n)", id="cancel", variant="default")
+                yield Button("Run with the model (y)", id="run", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_run(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed, "#run")
+    def _run(self) -> None:
         self.dismiss(True)
 
     @on(Button.Pressed, "#cancel")

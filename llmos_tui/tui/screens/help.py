@@ -19,8 +19,10 @@ NOTES = (
                    "previous goal, ↓ on the last line the next one. escape cancels a running goal."),
     ("Answers", "Each answer ends with its mode badge, cost, tokens and LLM calls. ctrl+g shows the last answer's "
                 "decision: confidence, the matcher's gates and their reasons, the candidates."),
-    ("Traces", "Saved ≈ cost to record × (uses − 1): an estimate that every use after the first would have cost "
-               "what the recording run cost. Replay (r) runs the trace's goal in FOLLOWER mode, here."),
+    ("Traces", "Saved ≈ cost to record × (successful uses − 1), counted once for a trace and its promoted "
+               "copies (a failed recording saves nothing): an estimate that every successful use after the first "
+               "would have cost what the recording run cost. Replay (r) runs the trace's goal in FOLLOWER mode, "
+               "here, with no LLM call; a refused replay never turns into a paid run unless you say yes."),
     ("Inbox", "Toasts are only a view of the inbox: every notification stays in the inbox until you acknowledge "
               "it (space), and a proposal until you accept (a) or reject (r) it."),
     ("Keymap", "Any key can be changed in config.yaml under keymap, by binding id, e.g.  keymap: {pane.traces: "

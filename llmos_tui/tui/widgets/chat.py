@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # Markdown (and markdown-it) load with the first answer, not 
     from textual.widgets.markdown import MarkdownStream
 
 from ...execution.llm.session import llm_configured
-from ...runs import ModeChosen, Notice, RunEvent, RunResult, TextDelta, ToolCallFinished, ToolCallStarted
+from ...runs import (ModeChosen, Notice, RunEvent, RunResult, ServerTrouble, TextDelta, ToolCallFinished,
+                     ToolCallStarted)
 from ..format import decision_details, result_line, short, tool_call_line, tool_result_line
 from ..history import GoalHistory
 from ..keymap import bindings_for
@@ -35,10 +36,20 @@ from ..run_stream import RunEventBuffer
 
 @dataclass(frozen=True)
 class CallConfirmed:
-    """UI-side marker put in an answer's stream when the user answered a confirmation."""
+    """UI-side marker put in an answer's stream when the user answered a confirmation: the call is
+    shown at once, as asked and answered; the run's own start/finish events for the same call (same
+    tool and input) then update that line instead of adding another."""
 
     name: str
     allowed: bool
+    input: dict[str, Any] | None = None
+    reason: str = ""
+
+
+def _call_key(name: str, tool_input: Any) -> str:
+    import json
+
+    return name + "\x00" + json.dumps(tool_input or {}, sort_keys=True, ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,12 @@ class ToolCallView(Static):
             return head
         return Content("\n").join([head, tool_result_line(self.result.is_error, self.result.summary)])
 
+    def start(self, event: ToolCallStarted) -> None:
+        """The run's own start event for a call already shown as answered (it keeps "asked")."""
+        self.call = event
+        self.set_class(True, f"-{event.decision}")
+        self.update(self._render_call())
+
     def finish(self, event: ToolCallFinished) -> None:
         self.result = event
         self.set_class(event.is_error, "-failed")
@@ -104,6 +121,9 @@ class AnswerView(Vertical):
 
         error: str
 
+    class TroubleChanged(Message):
+        """The model server trouble shown for this answer changed (the app's status line follows)."""
+
     def __init__(self, goal: str, *, cwd: Path | None = None) -> None:
         super().__init__(classes="answer")
         self.goal = goal
@@ -118,8 +138,11 @@ class AnswerView(Vertical):
         self.check_in: str | None = None
         self.tool_calls: dict[str, ToolCallView] = {}
         self._stream: "MarkdownStream | None" = None
-        self._asked: dict[str, int] = {}
+        self._asked: dict[str, ToolCallView] = {}   # answered confirmations waiting for their call's events
         self._details: Static | None = None
+        #: The model server's latest trouble (a retry, a long silence) while nothing has come since.
+        self.trouble: ServerTrouble | None = None
+        self._trouble_line: Static | None = None
 
     @property
     def details_shown(self) -> bool:
@@ -166,19 +189,45 @@ class AnswerView(Vertical):
             text = text.lstrip("\n")
         await self._stream.write(text)
 
+    async def _show_trouble(self, event: ServerTrouble | None) -> None:
+        """One line in the answer, updated in place for each retry; the status line shows it too."""
+        if event is not None:
+            text = Content.assemble(("⟳ ", "bold $text-warning"), (event.describe(), "$text-warning"))
+            if self._trouble_line is None:
+                await self._close_text()
+                self._trouble_line = Static(text, classes="notice -warning server-trouble", markup=False)
+                await self.mount(self._trouble_line)
+            else:
+                self._trouble_line.update(text)
+        elif self._trouble_line is not None and self.trouble is not None:
+            last = self.trouble
+            after = (f"{last.attempt} retr{'y' if last.attempt == 1 else 'ies'}" if last.attempt
+                     else f"{last.waited_s:.0f} s of silence")
+            self._trouble_line.update(Content.styled(f"model server {last.url} answered after {after}",
+                                                     "$foreground-muted"))
+        if event is not self.trouble:
+            self.trouble = event
+            self.post_message(self.TroubleChanged())
+
     async def apply(self, events: list[RunEvent | CallConfirmed]) -> None:
         for event in events:
+            if isinstance(event, ServerTrouble):
+                await self._show_trouble(event)
+                continue
+            if self.trouble is not None and isinstance(event, (TextDelta, ToolCallStarted)):
+                await self._show_trouble(None)   # the server answers again
             if isinstance(event, TextDelta):
                 await self._append_text(event.text)
             elif isinstance(event, ToolCallStarted):
                 await self._close_text()
-                asked = event.decision == "ask" or self._asked.get(event.name, 0) > 0
-                if asked and self._asked.get(event.name):
-                    self._asked[event.name] -= 1
-                view = ToolCallView(event, asked=asked, cwd=self.cwd)
+                view = self._asked.pop(_call_key(event.name, event.input), None)
+                if view is not None:        # the call the user just answered: its line is already shown
+                    view.start(event)
+                else:
+                    view = ToolCallView(event, asked=event.decision == "ask", cwd=self.cwd)
+                    await self.mount(view)
                 if event.tool_use_id:
                     self.tool_calls[event.tool_use_id] = view
-                await self.mount(view)
             elif isinstance(event, ToolCallFinished):
                 view = self.tool_calls.get(event.tool_use_id)
                 if view is None:  # a result without a start (should not happen): show it anyway
@@ -204,7 +253,14 @@ class AnswerView(Vertical):
                 await self.mount(Static(Content.assemble((f"{event.level}: ", f"bold {style}"), (event.text, style)),
                                         classes=f"notice -{event.level}", markup=False))
             elif isinstance(event, CallConfirmed):
-                self._asked[event.name] = self._asked.get(event.name, 0) + 1
+                await self._close_text()
+                why = (f"confirmed by you ({event.reason})" if event.allowed else
+                       f"declined by the user ({event.reason})")
+                view = ToolCallView(ToolCallStarted("", event.name, dict(event.input or {}),
+                                                    "allow" if event.allowed else "deny", why),
+                                    asked=True, cwd=self.cwd)
+                self._asked[_call_key(event.name, event.input)] = view
+                await self.mount(view)
             elif isinstance(event, CheckIn):
                 self.check_in = event.text
                 await self._close_text()
@@ -395,10 +451,17 @@ class ChatPane(Vertical):
         return list(self.query(AnswerView))
 
 
-def running_status(mode: str | None, elapsed_s: float, *, cancelling: bool) -> Content:
+def running_status(mode: str | None, elapsed_s: float, *, cancelling: bool,
+                   trouble: ServerTrouble | None = None) -> Content:
     if cancelling:
         return Content.assemble(("● ", "$text-warning"), ("cancelling…", "$text-warning"))
     label = f"running {mode}" if mode else "running"
+    if trouble is not None:
+        what = (f"retry {trouble.attempt}" + (f"/{trouble.max_retries}" if trouble.max_retries else "")
+                if trouble.attempt else f"no answer for {trouble.waited_s:.0f} s")
+        return Content.assemble(("● ", "$text-warning"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
+                                (f" · {what} · {trouble.url}: {trouble.error}", "$text-warning"),
+                                (f" · gives up after {trouble.limit_s:.0f} s · escape cancels", "$foreground-muted"))
     return Content.assemble(("● ", "$text-accent"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
                             (" · escape cancels", "$foreground-muted"))
 

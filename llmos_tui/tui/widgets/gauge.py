@@ -44,9 +44,10 @@ def valence_lines(view: StateView, *, bar_width: int = 11) -> list[Content]:
 
 def budget_line(view: StateView) -> Content:
     low = view.budget_usd > 0 and view.balance_usd < 0.1 * view.budget_usd
+    over = f" (overspent by {dollars(-view.balance_usd)})" if view.balance_usd < 0 else ""
     return Content.assemble(("budget     ", "$foreground-muted"),
-                            (dollars(view.balance_usd), "bold $text-error" if low else "bold"),
-                            (f" left of {dollars(view.budget_usd)}", "$foreground-muted"))
+                            (dollars(max(view.balance_usd, 0.0)), "bold $text-error" if low else "bold"),
+                            (f" left of {dollars(view.budget_usd)}", "$foreground-muted"), (over, "$text-error"))
 
 
 def last_mode_line(view: StateView) -> Content:
@@ -66,7 +67,7 @@ def compact_line(view: StateView | None) -> Content:
         value = view.valence[name]
         parts.append((SHORT[name], "$foreground-muted"))
         parts.append((f"{value:+.2f} ".replace("0.", ".", 1), "$text-error" if value < -0.3 else ""))
-    parts.append((f"· {dollars(view.balance_usd)} left", "$foreground-muted"))
+    parts.append((f"· {dollars(max(view.balance_usd, 0.0))} left", "$foreground-muted"))
     if view.last_mode:
         parts.append((f" · last {view.last_mode}", "$foreground-muted"))
     return Content.assemble(*parts)
@@ -76,6 +77,8 @@ class GaugePanel(Vertical):
     """Sidebar: latent mode, the four variables, budget left, last mode used, latest thoughts."""
 
     view: reactive[StateView | None] = reactive(None, init=False)
+    #: The key that resets the state (the app sets it from the keymap).
+    reset_key = "F7"
 
     def compose(self) -> ComposeResult:
         yield Static(Content.styled("reading the internal state…", "$foreground-muted"), id="gauge-body", markup=False)
@@ -90,6 +93,9 @@ class GaugePanel(Vertical):
         head = Content.assemble(mode_badge(view.latent_mode),
                                 ("" if view.enabled else "  (sentience off)", "$foreground-muted"))
         lines = [head, *valence_lines(view), budget_line(view), last_mode_line(view)]
+        if view.latent_mode in ("CAUTIOUS", "RECOVERY"):
+            lines.append(Content.assemble((self.reset_key, "bold $text-warning"),
+                                          (" resets to the set-points", "$foreground-muted")))
         self.query_one("#gauge-body", Static).update(Content("\n").join(lines))
         thoughts = self.query_one("#gauge-thoughts", Static)
         if view.thoughts:
@@ -115,6 +121,11 @@ class StatePane(VerticalScroll):
         muted = "$foreground-muted"
         out: list[Content] = [Content.assemble(("Latent mode  ", "bold"), mode_badge(view.latent_mode)),
                               Content.styled(view.mode_reason or "", muted), Content("")]
+        if view.latent_mode in ("CAUTIOUS", "RECOVERY"):
+            out[-1] = Content.assemble((GaugePanel.reset_key, "bold $text-warning"),
+                                       (" resets the state to its set-points now (or it fades back with the "
+                                        "half-life)", muted))
+            out.append(Content(""))
         out.append(Content.styled("Valence  (set-point ╎, zero ┃)", "bold"))
         out += valence_lines(view, bar_width=31)
         gated = [f"{k} {signed(view.effective[k])}" for k in VALENCE

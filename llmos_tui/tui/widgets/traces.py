@@ -25,7 +25,9 @@ from ..data import (DESCENDING_FIRST, NARROW_TABLE, SORT_KEYS, TRACE_COLUMNS, TR
 from ..format import format_percent, format_when, money, short
 from ..keymap import bindings_for
 
-SAVED_TOOLTIP = ("Saved ≈ cost to record × (uses − 1): an estimate that every use after the first would have cost "
+SAVED_TOOLTIP = ("Saved ≈ cost to record × (successful uses − 1), counted once for a trace and its promoted "
+                 "copies (a failed recording saves nothing): an estimate that every successful use after the first "
+                 "would have cost "
                  "what the run that recorded the trace cost.")
 
 
@@ -215,7 +217,7 @@ class TraceBrowser(Vertical):
                 parts.append((f" · showing the first {shown:,}: type to narrow", "$text-warning"))
             parts.append((f" · sorted by {q.sort.replace('_', ' ')} {'▼' if q.descending else '▲'}",
                           "$foreground-muted"))
-            parts.append((" · saved ≈ cost × (uses − 1)", "$foreground-muted"))
+            parts.append((" · saved ≈ cost × (successes − 1)", "$foreground-muted"))
         self.query_one("#trace-count", Static).update(Content.assemble(*parts))
 
     def current_row(self) -> TraceRow | None:

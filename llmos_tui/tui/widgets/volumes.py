@@ -152,6 +152,8 @@ class VolumeExplorer(Vertical):
                 self.post_message(self.Wanted("kind", key[0], key[1]))
         self._restore = cursor
         self.call_after_refresh(self._restore_cursor)
+        if self._preview_key is not None:   # the artifact on show may have changed on disk: read it again
+            self.post_message(self.Wanted("artifact", *self._preview_key))
 
     def _restore_cursor(self) -> None:
         """Put the cursor back on the node it was on before a reload (once that node exists)."""
