@@ -186,6 +186,7 @@ def test_crystallizer_refuses_a_trace_whose_last_call_failed(tmp_path: Path) -> 
     cfg = LLMOSConfig()
     trace = make_trace("Wipe the spool folder", [ToolCall("Bash", {"command": "rm -rf spool"}, {"is_error": True})])
     trace.usage_count = trace.success_count = 10
+    store.save(trace, volume=cfg.user_volume())   # own content: only its failed last call stands in the way
     reason = Crystallizer(ws, store, cfg).eligibility(trace)
     assert reason is not None and "last tool call failed" in reason
 
