@@ -292,6 +292,9 @@ def test_import_rename_brings_the_tool_of_the_renamed_trace(tmp_path: Path) -> N
     work = tmp_path / "work"
     work.mkdir()
     kernel_b.store.delete(trace.id)
+    from llmos_tui.learning.trust import approve_trace
+
+    approve_trace(kernel_b.store, new_id, by="local")   # imported content runs only once approved
     result = kernel_b.execute(goal, options=RunOptions(cwd=work))
     assert result.mode == "CRYSTALLIZED" and result.success and result.trace_id == new_id, result.error
     assert (work / "hello.txt").read_text() == "Hello\n"

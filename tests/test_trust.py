@@ -30,9 +30,9 @@ def llmos(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=dict(os.environ), timeout=180, stdin=subprocess.DEVNULL)
 
 
-def run(ws: Path, goal: str, cwd: Path) -> tuple[int, dict, str]:
+def run(ws: Path, goal: str, cwd: Path, *extra: str) -> tuple[int, dict, str]:
     proc = subprocess.run([sys.executable, "-m", "llmos_tui", "--headless", "run", goal, "--json", "--workspace",
-                           str(ws), "--cwd", str(cwd)], capture_output=True, text=True, env=dict(os.environ),
+                           str(ws), "--cwd", str(cwd), *extra], capture_output=True, text=True, env=dict(os.environ),
                           timeout=180, stdin=subprocess.DEVNULL)
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
@@ -121,9 +121,10 @@ def test_an_imported_bundle_is_not_replayed_until_approved_and_its_counts_never_
     assert inbox(ws)[0]["state"] == "accepted"             # the inbox item is closed too
 
     # Approved: it is replayed, under the sandbox. The write runs; the canary never leaves its file.
+    # (--yes: the policy asks about a read whose path is computed at run time; the sandbox must hold.)
     second = tmp_path / "run2"
     second.mkdir()
-    code, data, err = run(ws, goal, second)
+    code, data, err = run(ws, goal, second, "--yes")
     assert data["decision"]["mode"] == "FOLLOWER", err
     assert (second / "report.txt").read_text() == "deployment report\n"
     assert CANARY not in files_text(second) and secret.read_text() == CANARY + "\n"
