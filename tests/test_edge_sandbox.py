@@ -303,3 +303,14 @@ def test_edge_write_survives_a_symlink_swap_race(tmp_path: Path, mode: str) -> N
         fs.set_mode(previous)
     assert list(outside.iterdir()) == [], "a write escaped through the swapped symlink"
     assert refused > 0 and wrote > 0, (wrote, refused)
+
+
+@pytest.mark.skipif(landlock_abi() < 1, reason="this kernel has no usable Landlock")
+def test_time_out_kills_the_command_and_its_setsid_survivors(tmp_path: Path) -> None:
+    _fs, sandbox, _EdgeExecutor, _EdgePolicy = edge_import()
+    marker = f"sleep 7{os.getpid() % 10}1"
+    run = sandbox.run_sandboxed(f"setsid {marker} & ({marker} &) ; echo $$ > shell.pid; {marker}", str(tmp_path), 1)
+    assert run.timed_out and run.exit_code != 0
+    left = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    assert not [line for line in left if line.strip() == marker]
+    assert (tmp_path / "shell.pid").exists()   # it did run (inside the working directory)

@@ -10,7 +10,7 @@ Contract:
   make the edge stricter: ``--allow-scripts`` is then refused).
 * ``run_sandboxed(command, cwd, timeout_s, allow_network=False)`` -> ``SandboxRun``: runs
   ``bash -c COMMAND`` under an intermediate *helper* process (this file, run as
-  ``python -I -S sandbox.py SPEC_JSON``), in its own session and process group:
+  ``python -I -S sandbox.py SPEC``, the spec marshalled), in its own session and process group:
 
     helper: PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER (orphans -- ``setsid`` survivors included --
     |       are re-parented to it)
@@ -37,17 +37,14 @@ processes (a fork bomb is bounded by the time-out and the reaping only).
 
 from __future__ import annotations
 
+# Only what the helper needs is imported here (it starts for every command: keep it lean);
+# the caller's modules (subprocess, tempfile, ...) are imported inside its functions.
 import errno
-import json
+import marshal
 import os
-import platform
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 
 try:   # a Python built without libffi has no ctypes: Landlock is then unavailable, never bypassed
     import ctypes
@@ -164,7 +161,7 @@ def landlock_status():
         return 0, "Landlock is disabled by %s (a test hook)" % NO_LANDLOCK_ENV
     if _status is not None:
         return _status
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()
     if not sys.platform.startswith("linux"):
         _status = (0, "Landlock is a Linux feature (this is %s)" % sys.platform)
     elif ctypes is None:
@@ -207,13 +204,11 @@ def _trial(libc, abi):
     return (0, "Landlock cannot be enforced here: " + problem) if problem else (abi, "")
 
 
-@dataclass
 class SandboxRun:
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-    timed_out: bool
-    abi: int
+    """What a sandboxed command did: exit_code (128+N for a signal), stdout, stderr, timed_out, abi."""
+
+    def __init__(self, exit_code, stdout, stderr, timed_out, abi):
+        self.exit_code, self.stdout, self.stderr, self.timed_out, self.abi = exit_code, stdout, stderr, timed_out, abi
 
 
 def interpreter_prefixes():
@@ -255,6 +250,10 @@ def sandbox_env(tmp, read_roots):
 
 def run_sandboxed(command, cwd, timeout_s, allow_network=False):
     """Run ``bash -c command`` in ``cwd`` under Landlock (see the module docstring)."""
+    import shutil
+    import subprocess
+    import tempfile
+
     abi, why = landlock_status()
     if abi < 1:
         raise OSError(errno.ENOSYS, why)
@@ -268,7 +267,7 @@ def run_sandboxed(command, cwd, timeout_s, allow_network=False):
                 "read": read_roots + list(DEV_READ), "write_dirs": [cwd, tmp], "write_files": list(DEV_WRITE),
                 "allow_network": bool(allow_network), "parent": os.getpid(),
                 "limits": {"cpu": cpu, "fsize": LIMIT_FSIZE, "as": LIMIT_AS, "core": 0}}
-        proc = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(spec)],
+        proc = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(__file__), marshal.dumps(spec).hex()],
                                 cwd=cwd, env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         timed_out = False
@@ -381,7 +380,7 @@ def _become_command(libc, spec):
 
 
 def _helper_main(argv):
-    spec = json.loads(argv[1])
+    spec = marshal.loads(bytes.fromhex(argv[1]))
     libc = _libc()
     _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
     if spec.get("parent") and os.getppid() != spec["parent"]:
