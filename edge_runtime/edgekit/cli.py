@@ -1,8 +1,9 @@
 """Command lines of ``run_follower.py`` and ``run_agentic_follower.py``.
 
 stdout carries the result (one JSON object with ``--json``), diagnostics go to stderr, exit codes
-are listed in ``edgekit/__init__.py`` (0 ok, 1 goal failed, 2 usage or malformed bundle, 3 blocked
-by the edge policy or a tampered bundle, 5 no safe replay: the goal needs a model).
+are listed in ``edgekit/__init__.py`` (0 ok, 1 goal failed, 2 usage or malformed bundle, or
+``--allow-scripts`` where Landlock cannot confine scripts, 3 blocked by the edge policy or a
+tampered bundle, 5 no safe replay: the goal needs a model).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import sys
 import time
 from typing import Any
 
-from . import EXIT_GOAL_FAILED, EXIT_NO_MATCH, EXIT_OK, EXIT_POLICY_BLOCKED, EXIT_USAGE, EdgeError, __version__
+from . import (EXIT_GOAL_FAILED, EXIT_NO_MATCH, EXIT_OK, EXIT_POLICY_BLOCKED, EXIT_SANDBOX_UNAVAILABLE, EXIT_USAGE,
+               EdgeError, __version__)
 from .bundle import Bundle, load_bundle
 from .executors import EdgeExecutor, Outcome
 from .match import FOLLOWER_THRESHOLD, Matcher, decide, prepare
 from .policy import EdgePolicy
 from .replay import ReplayResult, Step, replay, reroot
+from .sandbox import landlock_status
 
 EXAMPLE_CHARS = 6000
 
@@ -37,7 +40,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=FOLLOWER_THRESHOLD,
                         help=f"confidence needed to replay (default {FOLLOWER_THRESHOLD}; never below 0.5)")
     parser.add_argument("--allow-scripts", action="store_true",
-                        help="let Bash run script files inside the working directory (python3 FILE, sh FILE, ./FILE)")
+                        help="let Bash run script files inside the working directory (python3 FILE, sh FILE, ./FILE) "
+                             "under Landlock; refused (exit 2) where the kernel cannot enforce it")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="let sandboxed commands open TCP connections (denied by Landlock otherwise)")
     parser.add_argument("--allow-program", action="append", default=[], metavar="NAME",
                         help="add a program to the Bash allow-list (repeatable)")
     parser.add_argument("--expect-sha256", default=None, metavar="HEX",
@@ -54,12 +60,20 @@ def _setup(args: argparse.Namespace) -> tuple[str, Bundle, EdgeExecutor]:
     cwd = os.path.realpath(args.cwd or os.getcwd())
     if not os.path.isdir(cwd):
         raise EdgeError(f"the working directory {cwd} does not exist")
+    if args.allow_scripts:
+        abi, why = landlock_status()
+        if abi < 1:
+            raise EdgeError(f"--allow-scripts refused: scripts run only under Landlock, and {why}. The edge never "
+                            "runs a bundle's scripts unsandboxed; run without --allow-scripts (script steps are "
+                            "then blocked by the policy)", EXIT_SANDBOX_UNAVAILABLE)
     try:
         policy = EdgePolicy(allow_scripts=args.allow_scripts, extra_programs=args.allow_program)
     except ValueError as exc:
         raise EdgeError(str(exc)) from None
     bundle = load_bundle(args.bundle, expect_sha256=args.expect_sha256)
-    return cwd, bundle, EdgeExecutor(cwd, policy, timeout_s=args.timeout)
+    return cwd, bundle, EdgeExecutor(cwd, policy, timeout_s=args.timeout,
+                                      sandbox="required" if args.allow_scripts else "auto",
+                                      allow_network=args.allow_network)
 
 
 def _result(goal: str, mode: str, started: float, **extra: Any) -> dict[str, Any]:

@@ -5,8 +5,17 @@ Same input shapes as Claude Code's tools (and llmos's executors): ``Write`` (fil
 ``Read`` (file_path, offset, limit), ``Glob`` (pattern, path), ``Grep`` (pattern, path, glob,
 output_mode, -i, -n, head_limit) and ``Bash`` (command, timeout in ms). Every call is checked by
 the :class:`~edgekit.policy.EdgePolicy` first, then runs; a failure is an outcome, never an
-exception. Writes are atomic (temporary file, fsync, ``os.replace``). Bash runs with a minimal
-environment (no secrets), stdin closed, in its own process group, killed on time-out.
+exception. File tools never use a checked path by name again: they open it relative to a directory
+fd of the working directory (``edgekit/fs.py``: ``openat2(RESOLVE_BENEATH)``, else a component
+walk with ``O_NOFOLLOW``), so a symlink swapped in after the policy's check cannot lead them
+outside; Grep and Glob never descend a symlinked folder and read a symlinked file only when its
+target is inside. Writes are atomic (temporary file in the same folder fd, fsync, ``renameat``).
+
+Bash runs under Landlock (``edgekit/sandbox.py``) whenever the kernel has it (``sandbox="auto"``)
+and only under it with ``sandbox="required"`` (what ``--allow-scripts`` asks for: without
+Landlock the call fails and nothing runs). Without Landlock and without ``--allow-scripts`` it
+runs as before: a minimal environment (no secrets), stdin closed, its own process group, killed
+on time-out; the edge policy is then the only guard.
 """
 
 from __future__ import annotations
@@ -16,18 +25,21 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import fs, sandbox as edge_sandbox
 from .policy import EdgePolicy
 
 OUTPUT_CAP = 30_000
 READ_DEFAULT_LIMIT = 2000
 READ_MAX_BYTES = 1024 * 1024
+READ_EDIT_MAX_BYTES = 64 * 1024 * 1024   # Edit, and Read with a limit
+GREP_MAX_BYTES = 20 * 1024 * 1024
 GLOB_LIMIT = 100
 GREP_DEFAULT_HEAD = 250
 SNAPSHOT_MAX = 20_000
@@ -68,24 +80,6 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def _cap(text: str) -> str:
     return text if len(text) <= OUTPUT_CAP else text[:OUTPUT_CAP] + f"\n… ({len(text) - OUTPUT_CAP} characters cut)"
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def safe_env() -> dict[str, str]:
@@ -143,13 +137,19 @@ def check_input(name: str, data: Any) -> str | None:
 
 class EdgeExecutor:
     def __init__(self, cwd: str | os.PathLike[str], policy: EdgePolicy, *, timeout_s: float = 120.0,
-                 on_notice: Callable[[str], None] | None = None) -> None:
+                 on_notice: Callable[[str], None] | None = None, sandbox: str = "auto",
+                 allow_network: bool = False) -> None:
+        self.given_cwd = os.path.abspath(os.fspath(cwd))
         self.cwd = Path(os.path.realpath(os.fspath(cwd)))
         if not self.cwd.is_dir():
             raise ValueError(f"the working directory {self.cwd} does not exist")
+        if sandbox not in ("auto", "required"):
+            raise ValueError(f"unknown sandbox mode {sandbox!r} (auto, required)")
         self.policy = policy
         self.timeout_s = float(timeout_s)
         self.on_notice = on_notice
+        self.sandbox = sandbox
+        self.allow_network = bool(allow_network)
 
     def execute(self, name: str, tool_input: Any, *, planned: tuple[str, ...] = ()) -> Outcome:
         problem = check_input(name, tool_input)
@@ -173,32 +173,45 @@ class EdgeExecutor:
             out = Outcome(True, _one_line(text), {"error": text}, status="failed", reason=text)
         if isinstance(out.response, dict):
             out.response.setdefault("durationMs", int((time.monotonic() - started) * 1000))
-        out.rule = verdict.rule
+        out.rule = out.rule or verdict.rule
         return out
 
     # ---- files -----------------------------------------------------------------------------------
-    def _path(self, raw: str) -> Path:
-        return Path(os.path.realpath(os.path.join(self.cwd, raw)))
+    def _rel(self, raw: str) -> str:
+        """``raw`` relative to the working directory, lexically (the kernel resolves symlinks when
+        the file is opened beneath it); a path outside is an error."""
+        rel = fs.relative_path(raw, str(self.cwd), aliases=(self.given_cwd,))
+        if rel is None:
+            raise _ToolError(f"{raw} is outside the working directory {self.cwd}")
+        return rel
+
+    def _shown(self, rel: str) -> Path:
+        return self.cwd if rel == "." else self.cwd / rel
 
     def _write(self, inp: dict[str, Any]) -> Outcome:
-        path = self._path(inp["file_path"])
-        existed = path.exists()
-        mode = (path.stat().st_mode & 0o777) if existed else 0o644
-        atomic_write(path, inp["content"].encode("utf-8"), mode)
-        kind = "update" if existed else "create"
-        return Outcome(False, f"{kind} {path}", {"type": kind, "filePath": str(path)},
-                       files_created=[] if existed else [str(path)])
+        rel = self._rel(inp["file_path"])
+        written = fs.write_file_beneath(str(self.cwd), rel, inp["content"].encode("utf-8"))
+        kind = "create" if written.created else "update"
+        return Outcome(False, f"{kind} {written.path}", {"type": kind, "filePath": written.path},
+                       files_created=[written.path] if written.created else [])
 
-    def _read_text(self, path: Path) -> str:
-        if not path.exists():
-            raise _ToolError(f"File does not exist: {path}")
-        if path.is_dir():
-            raise _ToolError(f"{path} is a directory, not a file")
-        data = path.read_bytes()
+    def _read_bytes(self, rel: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
+        shown = self._shown(rel)
         try:
-            return data.decode("utf-8")
+            return fs.read_file_beneath_stat(str(self.cwd), rel, max_bytes)
+        except FileNotFoundError:
+            raise _ToolError(f"File does not exist: {shown}") from None
+        except IsADirectoryError:
+            raise _ToolError(f"{shown} is a directory, not a file") from None
+        except fs.FileTooLarge as exc:
+            raise _ToolError(f"{shown} is over {exc.limit} bytes; read it with offset/limit") from None
+
+    def _read_text(self, rel: str, max_bytes: int = READ_EDIT_MAX_BYTES) -> tuple[str, int]:
+        data, st = self._read_bytes(rel, max_bytes)
+        try:
+            return data.decode("utf-8"), st.st_mode & 0o7777
         except UnicodeDecodeError:
-            raise _ToolError(f"{path} is not UTF-8 text") from None
+            raise _ToolError(f"{self._shown(rel)} is not UTF-8 text") from None
 
     @staticmethod
     def _apply(text: str, old: str, new: str, replace_all: bool, path: Path) -> tuple[str, int]:
@@ -216,14 +229,17 @@ class EdgeExecutor:
         return (text.replace(old, new) if replace_all else text.replace(old, new, 1)), (count if replace_all else 1)
 
     def _edit_file(self, raw: str, edits: list[Any]) -> Outcome:
-        path = self._path(raw)
-        existed = path.exists()
-        if existed:
-            text, mode = self._read_text(path), path.stat().st_mode & 0o777
-        else:
+        rel = self._rel(raw)
+        path = self._shown(rel)
+        try:
+            text, mode = self._read_text(rel)
+            existed = True
+        except _ToolError as exc:
+            if not str(exc).startswith("File does not exist"):
+                raise
             if not edits or not isinstance(edits[0], dict) or edits[0].get("old_string") != "":
-                raise _ToolError(f"File does not exist: {path}")
-            text, mode = "", 0o644
+                raise
+            text, mode, existed = "", 0o644, False
         total = 0
         for edit in edits:
             if not isinstance(edit, dict) or not isinstance(edit.get("old_string"), str) \
@@ -231,10 +247,10 @@ class EdgeExecutor:
                 raise _ToolError("each edit needs old_string and new_string")
             text, n = self._apply(text, edit["old_string"], edit["new_string"], bool(edit.get("replace_all")), path)
             total += n
-        atomic_write(path, text.encode("utf-8"), mode)
-        return Outcome(False, f"edited {path} ({total} replacement{'s' if total != 1 else ''})",
-                       {"filePath": str(path), "replacements": total},
-                       files_created=[] if existed else [str(path)])
+        written = fs.write_file_beneath(str(self.cwd), rel, text.encode("utf-8"), mode)
+        return Outcome(False, f"edited {written.path} ({total} replacement{'s' if total != 1 else ''})",
+                       {"filePath": written.path, "replacements": total},
+                       files_created=[] if existed else [written.path])
 
     def _edit(self, inp: dict[str, Any]) -> Outcome:
         return self._edit_file(inp["file_path"], [inp])
@@ -243,10 +259,9 @@ class EdgeExecutor:
         return self._edit_file(inp["file_path"], list(inp["edits"]))
 
     def _read(self, inp: dict[str, Any]) -> Outcome:
-        path = self._path(inp["file_path"])
-        if path.is_file() and path.stat().st_size > READ_MAX_BYTES and not inp.get("limit"):
-            raise _ToolError(f"{path} is over {READ_MAX_BYTES} bytes; read it with offset/limit")
-        lines = self._read_text(path).splitlines()
+        rel = self._rel(inp["file_path"])
+        path = self._shown(rel)
+        lines = self._read_text(rel, READ_EDIT_MAX_BYTES if inp.get("limit") else READ_MAX_BYTES)[0].splitlines()
         offset = inp.get("offset") or 0
         start = max(offset - 1, 0)
         chosen = lines[start:start + (inp.get("limit") or READ_DEFAULT_LIMIT)]
@@ -256,28 +271,32 @@ class EdgeExecutor:
                                                                 "numLines": len(chosen), "totalLines": len(lines)}})
 
     def _glob(self, inp: dict[str, Any]) -> Outcome:
-        root = self._path(inp["path"]) if inp.get("path") else self.cwd
-        if not root.is_dir():
-            raise _ToolError(f"{root} is not a directory")
-        found: dict[str, float] = {}
+        base = self._rel(inp["path"]) if inp.get("path") else "."
+        root = self._shown(base)
         try:
-            for match in root.glob(inp["pattern"]):
-                real = os.path.realpath(match)
-                if ".git" in match.parts or not (real == str(self.cwd) or real.startswith(str(self.cwd) + os.sep)):
-                    continue
-                if match.is_file():
-                    found[str(match)] = match.stat().st_mtime
-        except (ValueError, NotImplementedError) as exc:
+            if not stat.S_ISDIR(fs.stat_beneath(str(self.cwd), base).st_mode):
+                raise _ToolError(f"{root} is not a directory")
+        except OSError:
+            raise _ToolError(f"{root} is not a directory") from None
+        try:
+            matches = fs.glob_beneath(str(self.cwd), inp["pattern"], base,
+                                      skip=lambda rel: ".git" in rel.split("/"))
+        except (ValueError, re.error) as exc:
             raise _ToolError(f"invalid glob pattern {inp['pattern']!r}: {exc}") from None
+        found = {os.path.normpath(os.path.join(str(root), rel)): st.st_mtime for rel, st in matches.items()
+                 if ".git" not in rel.split("/")}
         ordered = sorted(found, key=lambda p: (-found[p], p))
         names = ordered[:GLOB_LIMIT]
         return Outcome(False, f"{len(ordered)} file{'s' if len(ordered) != 1 else ''} match {inp['pattern']!r}",
                        {"filenames": names, "numFiles": len(names), "truncated": len(ordered) > GLOB_LIMIT})
 
     def _grep(self, inp: dict[str, Any]) -> Outcome:
-        root = self._path(inp["path"]) if inp.get("path") else self.cwd
-        if not root.exists():
-            raise _ToolError(f"Path does not exist: {root}")
+        base = self._rel(inp["path"]) if inp.get("path") else "."
+        root = self._shown(base)
+        try:
+            is_file = stat.S_ISREG(fs.stat_beneath(str(self.cwd), base).st_mode)
+        except FileNotFoundError:
+            raise _ToolError(f"Path does not exist: {root}") from None
         flags = re.IGNORECASE if inp.get("-i") else 0
         if inp.get("multiline"):
             flags |= re.DOTALL | re.MULTILINE
@@ -289,24 +308,27 @@ class EdgeExecutor:
         if mode not in ("files_with_matches", "content", "count"):
             raise _ToolError(f"unknown output_mode {mode!r}")
         glob = inp.get("glob")
-        files: list[Path] = []
-        if root.is_file():
-            files = [root]
+        files: list[str] = []   # relative to the working directory
+        if is_file:
+            files = [base]
         else:
-            for folder, dirs, names in os.walk(root):
+            # symlinked folders are never descended; a symlinked file is read only when its target
+            # is inside the working directory (opened beneath it), like `grep -r`, never `grep -R`
+            for folder, dirs, names in fs.walk_beneath(str(self.cwd), base):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__"))
                 for name in sorted(names):
                     if name.startswith(".") or (glob and not fnmatch.fnmatch(name, glob)):
                         continue
-                    files.append(Path(folder) / name)
+                    files.append(name if folder == "." else f"{folder}/{name}")
         hits: list[str] = []
         counts: dict[str, int] = {}
-        for path in files:
+        for rel in files:
+            path = self._shown(rel)
             try:
-                data = path.read_bytes()
+                data = fs.read_file_beneath(str(self.cwd), rel, GREP_MAX_BYTES)
             except OSError:
                 continue
-            if b"\x00" in data[:8192] or len(data) > 20 * 1024 * 1024:
+            if b"\x00" in data[:8192]:
                 continue
             text = data.decode("utf-8", "replace")
             for number, line in enumerate(text.splitlines(), start=1):
@@ -333,6 +355,13 @@ class EdgeExecutor:
     def _bash(self, inp: dict[str, Any]) -> Outcome:
         timeout_ms = inp.get("timeout")
         timeout_s = min(float(timeout_ms), BASH_MAX_TIMEOUT_MS) / 1000.0 if timeout_ms else self.timeout_s
+        abi, why = edge_sandbox.landlock_status()
+        if self.sandbox == "required" and abi < 1:
+            reason = f"not run: scripts run only under Landlock, which is unavailable here ({why})"
+            return Outcome(True, reason, {"error": reason}, status="denied", decision="deny", reason=reason,
+                           rule="edge.sandbox_unavailable")
+        if abi >= 1:
+            return self._bash_sandboxed(inp["command"], timeout_s)
         shell = shutil.which("bash") or "/bin/sh"
         before = snapshot(self.cwd)
         proc = subprocess.Popen([shell, "-c", inp["command"]], cwd=self.cwd, env=safe_env(),
@@ -348,7 +377,17 @@ class EdgeExecutor:
             except OSError:
                 pass
             out, err = proc.communicate()
-        code = proc.returncode
+        return self._bash_outcome(before, proc.returncode, out, err, timed_out, timeout_s)
+
+    def _bash_sandboxed(self, command: str, timeout_s: float) -> Outcome:
+        before = snapshot(self.cwd)
+        run = edge_sandbox.run_sandboxed(command, str(self.cwd), timeout_s, allow_network=self.allow_network)
+        out = self._bash_outcome(before, run.exit_code, run.stdout, run.stderr, run.timed_out, timeout_s)
+        out.response["sandbox"] = f"landlock (ABI {run.abi})"
+        return out
+
+    def _bash_outcome(self, before: set[str] | None, code: int | None, out: bytes, err: bytes, timed_out: bool,
+                      timeout_s: float) -> Outcome:
         after = snapshot(self.cwd)
         created = sorted(after - before) if before is not None and after is not None else []
         stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")

@@ -22,9 +22,13 @@ so this policy allows less, and fails closed (a parse error or an exception is a
   would be an option), only in a path's last component, never in one that starts with a dot
   (which may match ``..``).
 * Scripts: ``python3 FILE``, ``python FILE``, ``node FILE``, ``sh FILE``, ``bash FILE`` and
-  ``./FILE`` run code, and the edge has no OS sandbox; they are refused unless
-  ``allow_scripts`` is on, and then only for a regular file inside the working directory (never
+  ``./FILE`` run code the policy cannot see into; they are refused unless ``allow_scripts`` is on
+  (the CLI allows it only where Landlock works: the executor then runs every Bash call under it,
+  ``edgekit/sandbox.py``), and then only for a regular file inside the working directory (never
   ``-c``, ``-m`` or code on stdin).
+* Symbolic links: options that follow links met while recursing are denied (``grep -R``,
+  ``ls -L``, ``du -L``, ``cp -L``, ``chmod -L``, ``diff -r``), and so are ``--files0-from`` (file
+  names read from a file the policy does not check) and any abbreviation of a denied long option.
 * Network: no allowed program opens connections (no curl, wget, git, ssh, pip, npm...).
 """
 
@@ -60,9 +64,15 @@ GLOB_PROGRAMS = frozenset("cat ls head tail wc grep stat md5sum sha1sum sha256su
 #: Arguments of these programs are text, not paths.
 TEXT_PROGRAMS = frozenset({"echo", "printf", "expr", "seq", "sleep", "true", "false"})
 #: Options that make an allowed program run another one, or change the system.
-DANGEROUS_OPTIONS = {"sort": ("--compress-program",), "date": ("-s", "--set"),
+DANGEROUS_OPTIONS = {"sort": ("--compress-program", "--files0-from"), "date": ("-s", "--set"),
                      "rm": ("--no-preserve-root",), "cp": ("-L", "--dereference"),
-                     "tail": ("--pid",)}
+                     "tail": ("--pid",), "wc": ("--files0-from",), "du": ("--files0-from",)}
+#: Options that make a program follow symbolic links met while recursing (out of the working
+#: directory: a link to ~/.ssh inside it), as (short letter, long options). ``grep -r``, ``ls -R``,
+#: ``du``, ``cp -r`` and ``chmod -R`` do not follow them by default; ``diff -r`` does.
+FOLLOW_OPTIONS = {"grep": ("R", ("--dereference-recursive",)), "ls": ("L", ("--dereference",)),
+                  "du": ("L", ("--dereference",)), "cp": ("L", ("--dereference",)),
+                  "chmod": ("L", ()), "diff": ("r", ("--recursive",))}
 SEPARATORS = frozenset({"&&", "||", ";", "|"})
 REDIRECTS = frozenset({">", ">>", "<", ">&"})
 _GLOB_CHARS = frozenset("*?[")
@@ -87,6 +97,15 @@ class _Deny(Exception):
     def __init__(self, reason: str, rule: str) -> None:
         super().__init__(reason)
         self.reason, self.rule = reason, rule
+
+
+def _names_option(word: str, option: str) -> bool:
+    """Whether ``word`` is ``option`` (``-x``, ``--long``, ``--long=V``), or a long option's
+    abbreviation (getopt_long takes any unambiguous prefix: ``--compress-prog=sh``)."""
+    if not option.startswith("--"):
+        return word == option or (len(option) == 2 and word.startswith(option) and not word.startswith("--"))
+    name = word.split("=", 1)[0]
+    return word.startswith("--") and len(name) > 2 and option.startswith(name)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -319,8 +338,15 @@ class EdgePolicy:
             full = self.resolve(rest[0], cwd, root, "cd")
             return full
         for opt in DANGEROUS_OPTIONS.get(program, ()):
-            if any(a == opt or a.startswith(opt + "=") for a in rest):
+            if any(_names_option(a, opt) for a in rest):
                 raise _Deny(f"{program} {opt} is not allowed on the edge", "edge.option")
+        if program in FOLLOW_OPTIONS:
+            letter, longs = FOLLOW_OPTIONS[program]
+            for a in rest:
+                if any(_names_option(a, opt) for opt in longs) or (
+                        a.startswith("-") and not a.startswith("--") and letter in a[1:]):
+                    raise _Deny(f"{program} {a} follows symbolic links while recursing, which could lead outside "
+                                "the working directory; not allowed on the edge", "edge.follow_links")
         if program == "rm":
             for a in rest:
                 if a in ("--recursive", "-d", "--dir") or (_OPTION_RE.match(a) and not a.startswith("--")
