@@ -351,7 +351,7 @@ def files_written(tool_calls: Iterable[dict[str, Any]], cwd: Path) -> list[str]:
 
 def _mentions(text: str, name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
-    pattern = r"(?<![\w.-])" + re.escape(base) + r"(?![\w-])"
+    pattern = r"(?<![\w.-])" + re.escape(base) + r"(?![\w-]|\.\w)"
     return bool(re.search(pattern, text))
 
 
