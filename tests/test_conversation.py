@@ -103,6 +103,17 @@ def test_a_trace_that_needs_its_context_is_never_a_candidate(tmp_path: Path) -> 
     decision = kernel.decide("Now append a second line to it")
     assert decision.mode not in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id != trace.id
     assert trace.id not in json.dumps(decision.to_dict().get("candidates"))
+    # nor injected as a "similar successful trace" into other sessions' memory; an ordinary one is
+    from llmos_tui.memory.inject import _trace_lines
+
+    volumes = kernel.visible_volumes()
+    assert not any("append a second line" in line for line in
+                   _trace_lines("Now append a second line to it", kernel.store, volumes, 3))
+    plain = make_trace("Append a second line to notes.txt", [
+        ToolCall("Bash", {"command": "echo two >> notes.txt"}, {"is_error": False, "summary": "", "exit_code": 0})])
+    kernel.store.save(plain, volume=kernel.config.user_volume())
+    assert any("notes.txt" in line for line in _trace_lines("Append a second line to notes.txt", kernel.store,
+                                                             volumes, 3))
 
 
 # ---- headless: --continue, sessions, feedback -------------------------------------------------
