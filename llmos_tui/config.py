@@ -211,6 +211,8 @@ class MemoryConfig:
     session_logs: bool = _opt(True, help="log every chat session and headless run as markdown under memories/sessions/ (L2)")
     llm_facts: bool = _opt(False, help="also ask the cheap model for durable facts in the new user turns (one call per extraction, merged with the rule-based facts); needs an LLM")
     llm_facts_budget_usd: float = _opt(0.02, lo=0.0, hi=1.0, help="largest estimated cost of one LLM fact-extraction call; a call estimated above it is not made")
+    conversation_max_tokens: int = _opt(1500, lo=0, hi=50_000, help="size cap of the \"Conversation so far\" block a chat turn (or --continue run) carries: the last turns verbatim, older ones one line each under [earlier turns summarized] (about 4 characters per token; 0: no context)")
+    conversation_recent_turns: int = _opt(6, lo=0, hi=100, help="earlier turns of the conversation shown verbatim at most; older ones are summarized in one line each")
 
 
 @dataclass

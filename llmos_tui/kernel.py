@@ -8,6 +8,16 @@ A replay the user asked for (``RunOptions.mode`` "follower" or "crystallized") t
 refused (``decision["replay_refused"]``, exit 1): it never falls back to a paid LEARNER or MIXED
 run; only AUTO's own choices fall back. After a run, only real policy blocks count as safety
 violations for the sentience (``hooks.NOT_SAFETY_RULES``).
+
+Conversations (``RunOptions.conversation``, ``memory/conversation.py``): a goal that is a turn of a
+chat session carries a bounded "Conversation so far" block in its system prompt and is appended to
+the session afterwards. A message that is only thanks or a correction (``feedback_kind``) runs
+nothing: no model request, no trace; it feeds the sentience's user-feedback trigger and is logged as
+feedback (mode ``FEEDBACK``). A goal that refers back to earlier turns (``refers_back``) is never a
+zero-model replay on its own words (AUTO runs it MIXED or LEARNER, with the context), and a trace
+whose run leaned on the conversation (a follow-up, or calls naming a file of an earlier turn that
+the goal does not name) is recorded with ``context: {conversation, depends_on, replayable: false}``:
+it is never replayed, crystallized or shown as an example on its own.
 """
 
 from __future__ import annotations
@@ -74,6 +84,20 @@ class RunOptions:
     #: :meth:`LLMOS.replay_proposal` of a close trace; returns ``"replay"`` (the user's yes),
     #: ``"model"`` (run MIXED/LEARNER as decided) or ``"cancel"`` (run nothing)
     confirm_replay: Callable[[dict[str, Any]], str] | None = None
+    #: the chat session (``memory/conversation.py`` id) this goal is a turn of: the request carries
+    #: its earlier turns, and the turn is appended to it afterwards (created by its first turn)
+    conversation: str | None = None
+    #: who runs the conversation (``tui`` or ``headless``): its header and its L2 log say so
+    source: str = "headless"
+
+
+@dataclass
+class _TurnContext:
+    """The conversation a running goal is a turn of (kept per thread while it runs)."""
+    conv: Any
+    cwd: Path
+    followup: bool
+    earlier_files: list[str]
 
 
 class LLMOS:
@@ -239,9 +263,17 @@ class LLMOS:
         return DynamicAgentManager(self.workspace, self.config, events=self.events, registry=registry)
 
     def _log_session(self, result: RunResult, opts: RunOptions) -> None:
-        """L2 memory: a headless run is a one-goal session; projects keep a run log."""
+        """L2 memory: a headless run is a one-goal session, a conversation's turns share its log;
+        projects keep a run log."""
         try:
-            if self.config.memory.session_logs and not opts.in_session:
+            if self.config.memory.session_logs and not opts.in_session and opts.conversation:
+                from .memory.sessions import SessionLog
+
+                log = SessionLog(self.workspace, opts.conversation, source=opts.source, user=self.config.user,
+                                 project=opts.project)
+                log.append("user", result.goal)
+                log.append("assistant", result.output or result.error or "(no answer)")
+            elif self.config.memory.session_logs and not opts.in_session:
                 from .memory.sessions import record_exchange
 
                 record_exchange(self.workspace, result.goal, result.output or result.error or "", source="headless",
@@ -273,7 +305,10 @@ class LLMOS:
         emit = on_event or (lambda _e: None)
         result = RunResult(goal=goal, mode="LEARNER", success=False)
         outer_decided = getattr(self._local, "decided", None)  # a sub-goal runs inside its parent
+        outer_turn = getattr(self._local, "turn", None)
         self._local.decided = None
+        self._local.turn = None
+        turn: _TurnContext | None = None
         try:
             goal = validate_goal(goal)
             result.goal = goal
@@ -290,6 +325,11 @@ class LLMOS:
             cwd = (opts.cwd or Path.cwd()).resolve()
             if not cwd.is_dir():
                 raise UsageError(f"the working directory {cwd} does not exist")
+            if opts.conversation and not opts.nested:
+                turn = self._local.turn = self._begin_turn(goal, opts, cwd)
+                block = self._conversation_block(turn)
+                if block:
+                    opts = dataclasses.replace(opts, context=block + ("\n\n" + opts.context if opts.context else ""))
             result = self._dispatch(goal, opts, cwd, emit, cancel, confirm)
             result.project = opts.project
         except LLMOSError as exc:
@@ -303,11 +343,14 @@ class LLMOS:
                 result.mode = opts.mode.upper()
         finally:
             self._local.decided = outer_decided
+            self._local.turn = outer_turn
         result.duration_ms = int((time.monotonic() - started) * 1000)
         try:
             self._after_run(result)
             if not opts.nested:
                 self._log_session(result, opts)
+                if turn is not None:
+                    self._end_turn(turn, result, opts)
         finally:
             self._local.adj = None
         self.events.record("GOAL_FINISHED", goal=result.goal[:500], mode=result.mode, success=result.success,
@@ -319,6 +362,12 @@ class LLMOS:
 
     def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None) -> RunResult:
+        if opts.mode == "auto" and not opts.nested:
+            from .memory.conversation import feedback_kind
+
+            kind = feedback_kind(goal)
+            if kind is not None:
+                return self._feedback(goal, kind, emit)
         if opts.mode == "auto":
             created = self._maybe_create_agent(goal, emit)
             if created is not None:
@@ -333,6 +382,9 @@ class LLMOS:
                                         or adj.mixed_threshold != learning.mixed_threshold):
                 decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
         self._local.adj = adj
+        turn = getattr(self._local, "turn", None)
+        if turn is not None and turn.followup and opts.mode == "auto":
+            self._no_replay_for_followup(decision, turn)
         verification = None
         if (decision.close and opts.mode == "auto" and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
                 and decision.trace_id):
@@ -393,6 +445,75 @@ class LLMOS:
             result.output_tokens += verification.output_tokens
             result.cost_usd += verification.cost_usd
         return result
+
+    # ---- conversations -----------------------------------------------------------------
+    def _begin_turn(self, goal: str, opts: RunOptions, cwd: Path) -> _TurnContext:
+        from .memory.conversation import Conversation, refers_back
+
+        conv = Conversation.load(self.workspace, str(opts.conversation), must_exist=False)
+        return _TurnContext(conv=conv, cwd=cwd, followup=bool(conv.turns) and refers_back(goal),
+                            earlier_files=conv.files_touched())
+
+    def _conversation_block(self, turn: _TurnContext) -> str:
+        from .memory.conversation import context_block
+
+        memory = self.config.memory
+        return context_block(turn.conv, max_tokens=memory.conversation_max_tokens,
+                             recent_turns=memory.conversation_recent_turns)
+
+    def _end_turn(self, turn: _TurnContext, result: RunResult, opts: RunOptions) -> None:
+        """Append the finished goal (or the feedback) to its conversation; never fails the run."""
+        if result.exit_code == int(ExitCode.USAGE) and not result.trace_id:
+            return   # nothing ran (a bad goal, an unknown mode): not a turn
+        from .memory.conversation import files_written
+
+        try:
+            common = dict(cwd=str(turn.cwd), source=opts.source, user=self.config.user, project=opts.project)
+            if result.mode == "FEEDBACK":
+                turn.conv.append_feedback(result.goal, str(result.decision.get("feedback", "")), **common)
+            else:
+                turn.conv.append_turn(goal=result.goal, mode=result.mode, success=result.success,
+                                      output=result.output, error=result.error,
+                                      files=files_written(result.tool_calls, turn.cwd), trace_id=result.trace_id,
+                                      followup=turn.followup, **common)
+        except (OSError, LLMOSError) as exc:
+            self.events.record("CONVERSATION_LOG_FAILED", conversation=turn.conv.id, error=str(exc)[:300])
+
+    def _no_replay_for_followup(self, decision: Any, turn: _TurnContext) -> None:
+        """A follow-up ("Now append a second line to it") means something else in every
+        conversation: never a zero-model replay on its words; the model runs it with the context."""
+        why = (f"a follow-up in conversation {turn.conv.id} (it refers to earlier turns): never a zero-model "
+               "replay on its own words; the model runs it with the conversation")
+        decision.close = False
+        if decision.mode in ("FOLLOWER", "CRYSTALLIZED", "VERIFIED"):
+            decision.mode = "MIXED" if (self.config.execution.enable_mixed and decision.trace_id) else "LEARNER"
+            decision.reason = f"{why}; {decision.reason}"
+        else:
+            decision.reason = f"{decision.reason}; {why}"
+
+    def _feedback(self, goal: str, kind: str, emit: EventSink) -> RunResult:
+        """Thanks or a correction with nothing to do: no model request, no trace; the sentience's
+        user-feedback trigger hears it (user_positive / user_negative)."""
+        turn = getattr(self._local, "turn", None)
+        about = turn.conv.turns[-1] if turn is not None and turn.conv.turns else None
+        emit(ModeChosen("FEEDBACK", 1.0, "feedback on the previous answer: recorded, no model request, no trace"))
+        info: dict[str, Any] = {"mode": "FEEDBACK", "feedback": kind,
+                                "about_trace": about.trace_id if about else None}
+        check_in = None
+        if self.config.sentience.enabled:
+            fb = self.sentience.on_user_feedback(goal)
+            info["triggers"] = list(fb.triggers)
+            check_in = fb.check_in
+        self.events.record("USER_FEEDBACK", label=kind, about_trace=info["about_trace"],
+                           conversation=turn.conv.id if turn is not None else None)
+        if kind == "positive":
+            text = "Glad it worked. (Noted as feedback: no model call, nothing recorded as a trace.)"
+        else:
+            text = ("Sorry that was not right. Noted as feedback; tell me what should change "
+                    "(e.g. \"no, the file should be called notes.md\") and I will run that.")
+        if check_in:
+            text += "\n\n" + check_in
+        return RunResult(goal=goal, mode="FEEDBACK", success=True, confidence=1.0, output=text, decision=info)
 
     def replay_proposal(self, goal: str, decision: Any) -> dict[str, Any]:
         """What the user is shown before a close trace is replayed: the trace's goal, every
@@ -971,6 +1092,16 @@ class LLMOS:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         tool_calls = tr.relativize([tr.ToolCall(name=c["name"], input=c["input"], result=c["result"],
                                                 tool_use_id=c.get("tool_use_id", "")) for c in calls], cwd)
+        context: dict[str, Any] = {}
+        turn = getattr(self._local, "turn", None)
+        if turn is not None and turn.conv.turns:
+            from .memory.conversation import depends_on
+
+            files = depends_on(goal, calls, turn.earlier_files)
+            if turn.followup or files:
+                context = {"conversation": turn.conv.id, "depends_on": {
+                    "files": files, "goals": [redact_text(turn.conv.turns[-1].goal)[:300]] if turn.followup else []},
+                    "replayable": False}
         trace = tr.Trace(
             id=tr.new_trace_id(), goal=goal, signature=tr.goal_signature(goal), created_at=now, last_used=now,
             mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
@@ -980,7 +1111,7 @@ class LLMOS:
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
             error=result.error, summary=redact_text(result.output or "")[:2000],   # redacted before the cut
             calls=tool_calls, parent_trace=parent_trace,
-            project=project)
+            project=project, context=context)
         self.store.save(trace, volume=self.config.user_volume())
         self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)
         return trace.id
@@ -1014,7 +1145,7 @@ class LLMOS:
             return
         if result.exit_code == ExitCode.BUDGET_EXHAUSTED and not result.cost_usd:
             return
-        if result.error == "cancelled by the user" or result.mode == "ADAPTATION":
+        if result.error == "cancelled by the user" or result.mode in ("ADAPTATION", "FEEDBACK"):
             return
         refused = [c for c in result.tool_calls if c.get("decision") == "deny"]
         # A replay the user asked for that was refused before anything ran failed nobody: not a lower safety.

@@ -33,6 +33,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "volumes": ".volumes:volumes_app",
     "activity": ".activity:activity",
     "doctor": ".doctor:doctor",
+    "sessions": ".sessions:sessions",
 }
 
 

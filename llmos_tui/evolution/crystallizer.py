@@ -175,6 +175,8 @@ class Crystallizer:
             return "the recorded run failed"
         if trace.calls and trace.calls[-1].is_error:
             return "the recorded run's last tool call failed"
+        if trace.needs_context:
+            return "recorded from a chat follow-up: it needs its conversation"
         if trace.crystallized_tool:
             with contextlib.suppress(ToolError):
                 current = load_tool(self.workspace, trace.crystallized_tool)

@@ -55,7 +55,7 @@ from ..errors import WorkspaceError
 from ..workspace import Workspace
 from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace
 
-FORMAT = 3   # 2: entries carry last_call_failed; 3: and aliases
+FORMAT = 4   # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context
 TRACES_TABLE = "traces"
 META_TABLE = "meta"
 COMPACT_MIN = 256
@@ -95,6 +95,7 @@ class IndexEntry:
     outcome: str
     last_call_failed: bool = False   # the recorded run's last tool call failed: never replayed
     aliases: list[str] = field(default_factory=list)   # approved phrasings (exact matches)
+    needs_context: bool = False   # recorded from a chat follow-up: never replayed on its own words
 
     @classmethod
     def from_trace(cls, trace: Trace, *, path: str, volume: str, mtime: float) -> "IndexEntry":
@@ -106,7 +107,8 @@ class IndexEntry:
             tools_used=list(trace.tools_used), slots=dict(trace.slots), volume=volume, path=path,
             mtime=mtime, mode=trace.mode, created_at=trace.created_at, last_used=trace.last_used,
             crystallized_tool=trace.crystallized_tool, project=trace.project, outcome=trace.outcome,
-            last_call_failed=bool(trace.calls) and trace.calls[-1].is_error, aliases=trace.alias_phrases())
+            last_call_failed=bool(trace.calls) and trace.calls[-1].is_error, aliases=trace.alias_phrases(),
+            needs_context=trace.needs_context)
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _NAMES}

@@ -266,9 +266,11 @@ def _get(entry: Any, name: str, default: Any = None) -> Any:
 
 def replayable(entry: Any) -> bool:
     """A trace that may be replayed, crystallized or shown as an example: its recorded run did
-    not fail and neither did its last tool call (a failed run is not a recipe)."""
+    not fail and neither did its last tool call (a failed run is not a recipe), and it was not
+    recorded from a chat follow-up that needs its conversation (``needs_context``)."""
     failed = str(_get(entry, "outcome", "") or "").lower() in {"failure", "failed", "error"}
-    return not failed and not bool(_get(entry, "last_call_failed", False))
+    return (not failed and not bool(_get(entry, "last_call_failed", False))
+            and not bool(_get(entry, "needs_context", False)))
 
 
 def _entry_rank(entry: Any) -> tuple:

@@ -48,7 +48,7 @@ OUTCOMES = ("success", "failure")
 FIELD_ORDER = (
     "id", "goal", "aliases", "signature", "created_at", "last_used", "mode", "usage_count", "success_count",
     "failure_count", "cost_usd", "tokens", "tools_used", "slots", "agent", "model",
-    "crystallized_tool", "emotion", "project", "parent_trace", "outcome", "error",
+    "crystallized_tool", "emotion", "project", "parent_trace", "outcome", "error", "context",
 )
 REQUIRED_FIELDS = ("id", "goal", "signature", "created_at", "mode", "usage_count",
                    "success_count", "failure_count")
@@ -121,6 +121,15 @@ class Trace:
     #: trace: each a phrase, or ``{phrase: ..., substitutions: {old: new}}`` when that replay
     #: put other values into the calls. Written only when there is one.
     aliases: list[Any] = field(default_factory=list)
+    #: A trace recorded from a chat follow-up that leaned on earlier turns:
+    #: ``{conversation: id, depends_on: [files or earlier goals], replayable: false}``. Such a
+    #: trace is never replayed, crystallized or shown as an example on its own words (its goal
+    #: says "it", the calls name what "it" was). Written only when there is one.
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def needs_context(self) -> bool:
+        return bool(self.context) and self.context.get("replayable") is False
 
     @property
     def success_rate(self) -> float:
@@ -128,7 +137,8 @@ class Trace:
         return self.success_count / done if done else 0.0
 
     def frontmatter(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in FIELD_ORDER if name != "aliases" or self.aliases}
+        return {name: getattr(self, name) for name in FIELD_ORDER
+                if (name != "aliases" or self.aliases) and (name != "context" or self.context)}
 
     def alias_phrases(self) -> list[str]:
         return [alias_phrase(a) for a in self.aliases]
@@ -322,6 +332,9 @@ def validate_trace(trace: Trace, source: str = "") -> None:
         value = getattr(trace, name)
         _expect(value is None or isinstance(value, str), f"{name}: expected a string or null, got {value!r}", source)
     _expect(trace.outcome in OUTCOMES, f"outcome: {trace.outcome!r} is not success or failure", source)
+    _expect(isinstance(trace.context, dict), "context: expected a mapping", source)
+    _expect(not trace.context or isinstance(trace.context.get("replayable"), bool),
+            "context: expected replayable: true or false", source)
     _expect(isinstance(trace.aliases, list), "aliases: expected a list of phrases", source)
     _expect(len(trace.aliases) <= MAX_ALIASES, f"aliases: at most {MAX_ALIASES} phrases", source)
     seen: set[str] = set()
@@ -658,7 +671,8 @@ def parse_trace(text: str, source: str = "") -> Trace:
         emotion=_jsonable(emotion, "emotion", source), project=_opt_str(data, "project", source),
         parent_trace=_opt_str(data, "parent_trace", source),
         outcome=data.get("outcome", "success"), error=_opt_str(data, "error", source),
-        summary=summary, calls=calls, aliases=_aliases(data.get("aliases"), source))
+        summary=summary, calls=calls, aliases=_aliases(data.get("aliases"), source),
+        context=_jsonable(data.get("context") or {}, "context", source))
     validate_trace(trace, source)
     return trace
 

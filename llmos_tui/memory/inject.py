@@ -52,7 +52,8 @@ def _fact_lines(goal: str, facts: list[MemoryHit], limit: int) -> list[str]:
 
 def _trace_lines(goal: str, store: Any, volumes: list[str], limit: int) -> list[str]:
     docs = [h for h in collect(None, store=store, kinds=("trace",), volumes=volumes)  # type: ignore[arg-type]
-            if h.meta.get("outcome") == "success" and float(h.meta.get("success_rate") or 0) >= 0.5]
+            if h.meta.get("outcome") == "success" and float(h.meta.get("success_rate") or 0) >= 0.5
+            and not h.meta.get("needs_context")]   # a chat follow-up's calls mean nothing out of its conversation
     out = []
     for hit in rank(goal, docs, limit=limit * 3, min_relevance=MIN_TRACE_RELEVANCE)[:limit]:
         try:

@@ -162,7 +162,8 @@ def _trace_hits(store: Any, volumes: Iterable[str] | None) -> list[MemoryHit]:
                              meta={"volume": e.volume, "project": e.project, "outcome": e.outcome,
                                    "uses": e.usage_count, "success_rate": round(e.success_rate, 4),
                                    "tools": list(e.tools_used), "mode": e.mode,
-                                   "crystallized_tool": e.crystallized_tool}))
+                                   "crystallized_tool": e.crystallized_tool,
+                                   "needs_context": getattr(e, "needs_context", False)}))
     return out
 
 

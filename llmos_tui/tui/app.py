@@ -145,6 +145,9 @@ class LLMOSApp(App[None]):
         self._unread = 0
         self._bg_timers: list[Timer] = []
         self._held_toasts: list[Any] = []   # notifications that arrived while crons were running
+        #: the chat's conversation (memory/conversation.py): every goal of this chat is one of its
+        #: turns and carries the earlier ones; ctrl+l (clear) starts a new one
+        self.conversation_id: str | None = None
         self.sub_title = display_path(self.workspace_dir)
 
     # ---- layout ----------------------------------------------------------------------
@@ -885,14 +888,20 @@ class LLMOSApp(App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="goal", name="goal")
     def _run_goal(self, run: ActiveGoal, feedback: bool) -> RunResult:
         kernel = self._ensure_kernel()
-        if feedback and kernel.config.sentience.enabled:
+        from ..memory.conversation import feedback_kind, new_id
+
+        if self.conversation_id is None:
+            self.conversation_id = new_id()
+        # A message that is only feedback ("thanks, that worked") is the kernel's: it runs nothing and
+        # fires the user-feedback trigger itself (once).
+        if feedback and kernel.config.sentience.enabled and not (run.mode == "auto" and feedback_kind(run.goal)):
             try:
                 result = kernel.sentience.on_user_feedback(run.goal)  # theory of mind: every chat message
             except LLMOSError:
                 result = None
             if result is not None and result.check_in:
                 run.answer.sink(CheckIn(result.check_in))
-        options = RunOptions(mode=run.mode, cwd=self.cwd,
+        options = RunOptions(mode=run.mode, cwd=self.cwd, conversation=self.conversation_id, source="tui",
                              confirm_replay=lambda proposal: self.confirm_replay(proposal, token=run.token))
         return kernel.execute(run.goal, options=options, on_event=run.answer.sink,
                               cancel=run.token, confirm=self._confirm_for(run))
@@ -1062,6 +1071,7 @@ class LLMOSApp(App[None]):
     async def action_clear_chat(self) -> None:
         if self.active is None:
             await self.chat.clear()
+            self.conversation_id = None   # a cleared chat is a new conversation: no earlier turns carried
 
     async def action_toggle_details(self) -> None:
         answers = self.chat.answers
