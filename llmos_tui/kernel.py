@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
-from .execution.replay.hooks import BUDGET_RULE, DECLINED_RULE, NOT_SAFETY_RULES, UNCONFIRMED_RULE, WITHHELD_RULE
+from .execution.replay.hooks import (BUDGET_RULE, DECLINED_RULE, NOT_SAFETY_RULES, REJECTED, UNCONFIRMED_RULE,
+                                     WITHHELD_RULE)
 from .exitcodes import ExitCode
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
@@ -796,6 +797,7 @@ class LLMOS:
 
         from .execution.llm.session import SessionMeter, SessionRequest, budget_hook, require_llm, run_session
         from .execution.llm.tool_search import is_own_tool
+        from .runs import next_call_seq
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
@@ -829,7 +831,7 @@ class LLMOS:
                     rel = raw
                 if rel not in created:
                     created.append(rel)
-            recorded.append({"name": name, "input": tool_input, "tool_use_id": tid,
+            recorded.append({"name": name, "input": tool_input, "tool_use_id": tid, "seq": next_call_seq(),
                              "result": {"is_error": outcome.is_error, "summary": outcome.summary,
                                         "exit_code": outcome.exit_code, "files_created": created,
                                         "decision": "allow"}})
@@ -900,6 +902,7 @@ class LLMOS:
             purge_transcripts(self.workspace.claude_config_dir)   # the CLI's transcripts: never kept
         if tooling is not None:
             outcome.blocked.extend(tooling.blocked)
+            outcome.rejected.extend(tooling.rejected)
         if outcome.cost_usd or outcome.input_tokens:
             from .redact import redact_text
 
@@ -908,17 +911,23 @@ class LLMOS:
         result = RunResult(goal=goal, mode=mode, success=outcome.success, confidence=confidence,
                            llm_calls=outcome.llm_calls, input_tokens=outcome.input_tokens,
                            output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
-                           output=outcome.text, error=outcome.error, decision=decision,
-                           tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded])
+                           output=outcome.text, error=outcome.error, decision=decision)
         for blocked in outcome.blocked:
             label = {BUDGET_RULE: "stopped by the budget", DECLINED_RULE: "not run",
                      WITHHELD_RULE: "refused"}.get(blocked["rule"], "blocked by policy")
             recorded.append({"name": blocked["name"], "input": blocked["input"], "tool_use_id": blocked["tool_use_id"],
+                             "seq": blocked.get("seq", 0),
                              "result": {"is_error": True, "summary": f"{label}: {blocked['reason']}",
                                         "exit_code": None, "decision": "deny", "rule": blocked["rule"]}})
-            result.tool_calls.append({"name": blocked["name"], "input": blocked["input"], "is_error": True,
-                                      "decision": "deny", "rule": blocked["rule"],
-                                      "summary": f"{label}: {blocked['reason']}"})
+        for rejected in outcome.rejected:   # never ran: bad input or an unknown tool (the model was told)
+            recorded.append({"name": rejected["name"], "input": rejected["input"],
+                             "tool_use_id": rejected["tool_use_id"], "seq": rejected.get("seq", 0),
+                             "result": {"is_error": True, "summary": f"rejected: {rejected['reason']}",
+                                        "exit_code": None, "decision": REJECTED, "rule": rejected["rule"]}})
+        recorded.sort(key=lambda c: c.get("seq", 0))   # the order the calls happened in
+        for call in recorded:
+            call.pop("seq", None)
+        result.tool_calls = [{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded]
         over_budget = [b for b in outcome.blocked if b["rule"] == BUDGET_RULE]
         # Refused calls fail the run (exit 3), withheld tools included; which of them count as safety
         # violations is _after_run's business (hooks.NOT_SAFETY_RULES). A user's "No" is exit 1.
@@ -942,6 +951,14 @@ class LLMOS:
                             + "; ".join(sorted({d["name"] + " " + _call_target(d["input"]) for d in declined})))
             result.exit_code = int(ExitCode.GOAL_FAILED)
         elif not outcome.success:
+            result.exit_code = int(ExitCode.GOAL_FAILED)
+        elif recorded and recorded[-1]["result"].get("is_error"):
+            # The run's success takes its tool results into account: the model may say it is done,
+            # but its last tool call failed (earlier failures it recovered from do not count).
+            last = recorded[-1]
+            result.success = False
+            result.error = (f"the last tool call failed: {last['name']} {_call_target(last['input'])}".rstrip()
+                            + f": {last['result'].get('summary') or 'error'}")
             result.exit_code = int(ExitCode.GOAL_FAILED)
         result.agent = adapted.name
         result.model = request.model
@@ -976,7 +993,7 @@ class LLMOS:
             mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
             failure_count=0 if result.success else 1, cost_usd=round(result.cost_usd, 6),
             tokens={"input": result.input_tokens, "output": result.output_tokens},
-            tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
+            tools_used=sorted({c.name for c in tool_calls if (c.result or {}).get("decision") != REJECTED}), slots=extract_slots(goal), agent=agent,
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
             error=result.error, summary=redact_text(result.output or "")[:2000],   # redacted before the cut
             calls=tool_calls, parent_trace=parent_trace,

@@ -44,7 +44,7 @@ class StreamPrinter:
             conf = f" confidence {event.confidence:.2f}" if event.confidence else ""
             self._err(f"[mode] {event.mode}{conf}: {event.reason}")
         elif isinstance(event, ToolCallStarted):
-            mark = {"allow": "->", "ask": "??", "deny": "xx"}.get(event.decision, "->")
+            mark = {"allow": "->", "ask": "??", "deny": "xx", "reject": "!!"}.get(event.decision, "->")
             extra = "" if event.decision == "allow" else f"  [{event.decision}: {event.reason}]"
             self._err(f"{mark} {describe_call(event.name, event.input)}{extra}")
         elif isinstance(event, ToolCallFinished):
