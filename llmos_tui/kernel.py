@@ -75,6 +75,9 @@ class RunOptions:
     #: :meth:`LLMOS.replay_proposal` of a close trace; returns ``"replay"`` (the user's yes),
     #: ``"model"`` (run MIXED/LEARNER as decided) or ``"cancel"`` (run nothing)
     confirm_replay: Callable[[dict[str, Any]], str] | None = None
+    #: the run's undo journal (execution/replay/undo.py), set by ``execute`` for a top-level run and
+    #: shared by its sub-goals: every executor of the run records its pre-images there
+    undo: Any = None
 
 
 class LLMOS:
@@ -275,6 +278,7 @@ class LLMOS:
         result = RunResult(goal=goal, mode="LEARNER", success=False)
         outer_decided = getattr(self._local, "decided", None)  # a sub-goal runs inside its parent
         self._local.decided = None
+        journal = None
         try:
             goal = validate_goal(goal)
             result.goal = goal
@@ -291,6 +295,9 @@ class LLMOS:
             cwd = (opts.cwd or Path.cwd()).resolve()
             if not cwd.is_dir():
                 raise UsageError(f"the working directory {cwd} does not exist")
+            if opts.undo is None and not opts.nested:
+                opts = dataclasses.replace(opts, undo=self.undo_store().begin(cwd, goal))
+                journal = opts.undo
             result = self._dispatch(goal, opts, cwd, emit, cancel, confirm)
             result.project = opts.project
         except LLMOSError as exc:
@@ -304,6 +311,8 @@ class LLMOS:
                 result.mode = opts.mode.upper()
         finally:
             self._local.decided = outer_decided
+            if journal is not None:
+                self._finish_undo(journal, emit)
         result.duration_ms = int((time.monotonic() - started) * 1000)
         try:
             self._after_run(result)
@@ -317,6 +326,20 @@ class LLMOS:
         if self._store is not None:
             self._store.flush_cache()
         return result
+
+    def undo_store(self):
+        """``state/undo/``: pre-images of the files each run changed with the file tools."""
+        from .execution.replay.undo import UndoStore
+
+        execution = self.config.execution
+        return UndoStore(self.workspace.state_dir, max_mb=execution.undo_max_mb, max_runs=execution.undo_runs)
+
+    def _finish_undo(self, journal: Any, emit: EventSink) -> None:
+        try:
+            if journal.finish():
+                self.undo_store().prune()
+        except OSError as exc:   # undo is a safety net: its failure never fails the run, but is said
+            emit(Notice("warning", f"the pre-images for undo could not be saved: {exc}"))
 
     def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None) -> RunResult:
@@ -592,7 +615,7 @@ class LLMOS:
                             sandbox_options=SandboxOptions.from_config(self.config.execution),
                             allow_network=self.config.execution.allow_network, confirm=confirm,
                             assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
-                            hidden_paths=tuple(self.workspace.hidden_paths()),
+                            hidden_paths=tuple(self.workspace.hidden_paths()), undo=opts.undo,
                             on_notice=lambda level, text: emit(Notice(level, text)))
 
     # ---- CRYSTALLIZED ----------------------------------------------------------------

@@ -841,7 +841,8 @@ class _SessionExecutor:
             try:
                 self._sink(ToolCallStarted(tid, name, dict(tool_input) if isinstance(tool_input, dict) else {},
                                            outcome.decision or "deny", outcome.reason))
-                self._sink(ToolCallFinished(tid, name, bool(outcome.is_error), outcome.summary))
+                self._sink(ToolCallFinished(tid, name, bool(outcome.is_error), outcome.summary,
+                                            diff=getattr(outcome, "diff", "") or ""))
             except Exception:  # noqa: BLE001 - display problems never break a tool
                 pass
         return outcome

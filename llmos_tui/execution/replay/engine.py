@@ -907,7 +907,8 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
                     written.add(path)
                     if not path_scoped:   # unknown rules may care about the folders it may create
                         written.update(p for p in path.parents if inside(p, root))
-            emit(ToolCallFinished(tid, call.name, outcome.is_error, outcome.summary))
+            emit(ToolCallFinished(tid, call.name, outcome.is_error, outcome.summary,
+                                 diff=getattr(outcome, "diff", "") or ""))
             for path in outcome.files_created:
                 rel = os.path.relpath(path, root)
                 if rel not in created:
