@@ -46,6 +46,7 @@ def main(
     ctx: typer.Context,
     headless: bool = typer.Option(False, "--headless", help="Never open the TUI (for scripts)."),
     workspace: Optional[Path] = WorkspaceOpt,
+    cwd: Optional[Path] = typer.Option(None, "--cwd", help="The TUI's working directory: where goals run (default: current)."),
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Open the TUI, or run a command."""
@@ -62,10 +63,15 @@ def main(
             "llmos --headless run \"GOAL\" (see llmos --help)")
         raise typer.Exit(int(ExitCode.USAGE))
     try:
-        from ..tui.app import run_tui
+        from ..tui.app import cwd_problem, run_tui
     except ImportError as exc:  # pragma: no cover - textual is a hard dependency
         fail(f"the TUI cannot start: {exc}", ExitCode.USAGE)
-    raise typer.Exit(run_tui(workspace=workspace))
+    where = None
+    if cwd is not None:
+        problem, where = cwd_problem(str(cwd))
+        if problem:
+            fail(f"--cwd: {problem}", ExitCode.USAGE)
+    raise typer.Exit(run_tui(workspace=workspace, cwd=where))
 
 
 @app.command()
