@@ -85,7 +85,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("chat.undo", "ctrl+z", "app.undo_last_run", "Undo run",
               "Restore the files the last run in the working directory changed with the file tools (Write, Edit, "
               "MultiEdit, NotebookEdit; not Bash), like `llmos undo`: files it created are deleted; refused when a "
-              "file changed since.", "Chat", "app", show=True, priority=True),
+              "file changed since.", "Chat", "app", priority=True),
     KeyAction("chat.cwd", "ctrl+o", "app.change_cwd", "Working dir",
               "Change the working directory goals run in (it must exist and not be a system folder).", "Chat",
               "app", priority=True),
