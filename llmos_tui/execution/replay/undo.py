@@ -94,7 +94,7 @@ class UndoJournal:
     """The pre-images of one run's file writes (thread-safe; see the module docstring)."""
 
     def __init__(self, root: Path, cwd: Path, goal: str, max_bytes: int) -> None:
-        self.run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        self.run_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"   # sorts oldest first
         self.dir = root / self.run_id
         self.cwd = Path(os.path.realpath(cwd))
         self.goal = goal
