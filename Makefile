@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Where `make run` runs goals: outside the source tree (created if missing). make run CWD=~/elsewhere
+CWD ?= $(HOME)/llmos-work
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install bench clean
@@ -20,7 +22,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/llmos
+	mkdir -p "$(CWD)"
+	$(abspath $(BIN))/llmos --cwd "$(CWD)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

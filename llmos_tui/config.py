@@ -84,6 +84,8 @@ class ExecutionConfig:
     tool_search_threshold: int = _opt(10, lo=1, hi=10_000, help="non-core tools at or above which LEARNER offers them through search_tools instead of up front")
     orchestrator_max_steps: int = _opt(8, lo=2, hi=50, help="most sub-goals a plan may have (more: the goal runs as LEARNER)")
     orchestrator_max_parallel: int = _opt(2, lo=1, hi=16, help="independent sub-goals run at the same time")
+    undo_max_mb: float = _opt(20.0, lo=0.0, hi=100_000.0, help="pre-images kept for `llmos undo`, MiB in all (a file whose pre-image does not fit is not undoable); 0 keeps none")
+    undo_runs: int = _opt(10, lo=0, hi=10_000, help="runs whose file changes `llmos undo` can restore (the newest are kept)")
     per_run_estimate_usd: float = _opt(0.05, lo=0.0, hi=1000.0, help="LEARNER/MIXED refuse to start below this balance")
 
 

@@ -31,7 +31,8 @@ from typing import Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
-from .execution.replay.hooks import BUDGET_RULE, DECLINED_RULE, NOT_SAFETY_RULES, UNCONFIRMED_RULE, WITHHELD_RULE
+from .execution.replay.hooks import (BUDGET_RULE, DECLINED_RULE, NOT_SAFETY_RULES, REJECTED, UNCONFIRMED_RULE,
+                                     WITHHELD_RULE)
 from .exitcodes import ExitCode
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
@@ -89,6 +90,9 @@ class RunOptions:
     conversation: str | None = None
     #: who runs the conversation (``tui`` or ``headless``): its header and its L2 log say so
     source: str = "headless"
+    #: the run's undo journal (execution/replay/undo.py), set by ``execute`` for a top-level run and
+    #: shared by its sub-goals: every executor of the run records its pre-images there
+    undo: Any = None
 
 
 @dataclass
@@ -309,6 +313,7 @@ class LLMOS:
         self._local.decided = None
         self._local.turn = None
         turn: _TurnContext | None = None
+        journal = None
         try:
             goal = validate_goal(goal)
             result.goal = goal
@@ -330,6 +335,9 @@ class LLMOS:
                 block = self._conversation_block(turn)
                 if block:
                     opts = dataclasses.replace(opts, context=block + ("\n\n" + opts.context if opts.context else ""))
+            if opts.undo is None and not opts.nested:
+                opts = dataclasses.replace(opts, undo=self.undo_store().begin(cwd, goal))
+                journal = opts.undo
             result = self._dispatch(goal, opts, cwd, emit, cancel, confirm)
             result.project = opts.project
         except LLMOSError as exc:
@@ -344,6 +352,8 @@ class LLMOS:
         finally:
             self._local.decided = outer_decided
             self._local.turn = outer_turn
+            if journal is not None:
+                self._finish_undo(journal, emit)
         result.duration_ms = int((time.monotonic() - started) * 1000)
         try:
             self._after_run(result)
@@ -359,6 +369,20 @@ class LLMOS:
         if self._store is not None:
             self._store.flush_cache()
         return result
+
+    def undo_store(self):
+        """``state/undo/``: pre-images of the files each run changed with the file tools."""
+        from .execution.replay.undo import UndoStore
+
+        execution = self.config.execution
+        return UndoStore(self.workspace.state_dir, max_mb=execution.undo_max_mb, max_runs=execution.undo_runs)
+
+    def _finish_undo(self, journal: Any, emit: EventSink) -> None:
+        try:
+            if journal.finish():
+                self.undo_store().prune()
+        except OSError as exc:   # undo is a safety net: its failure never fails the run, but is said
+            emit(Notice("warning", f"the pre-images for undo could not be saved: {exc}"))
 
     def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
                   confirm: Callable[[str, dict[str, Any], str], bool] | None) -> RunResult:
@@ -712,7 +736,7 @@ class LLMOS:
                             sandbox_options=SandboxOptions.from_config(self.config.execution),
                             allow_network=self.config.execution.allow_network, confirm=confirm,
                             assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
-                            hidden_paths=tuple(self.workspace.hidden_paths()),
+                            hidden_paths=tuple(self.workspace.hidden_paths()), undo=opts.undo,
                             on_notice=lambda level, text: emit(Notice(level, text)))
 
     # ---- CRYSTALLIZED ----------------------------------------------------------------
@@ -917,6 +941,7 @@ class LLMOS:
 
         from .execution.llm.session import SessionMeter, SessionRequest, budget_hook, require_llm, run_session
         from .execution.llm.tool_search import is_own_tool
+        from .runs import next_call_seq
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
@@ -950,7 +975,7 @@ class LLMOS:
                     rel = raw
                 if rel not in created:
                     created.append(rel)
-            recorded.append({"name": name, "input": tool_input, "tool_use_id": tid,
+            recorded.append({"name": name, "input": tool_input, "tool_use_id": tid, "seq": next_call_seq(),
                              "result": {"is_error": outcome.is_error, "summary": outcome.summary,
                                         "exit_code": outcome.exit_code, "files_created": created,
                                         "decision": "allow"}})
@@ -1021,6 +1046,7 @@ class LLMOS:
             purge_transcripts(self.workspace.claude_config_dir)   # the CLI's transcripts: never kept
         if tooling is not None:
             outcome.blocked.extend(tooling.blocked)
+            outcome.rejected.extend(tooling.rejected)
         if outcome.cost_usd or outcome.input_tokens:
             from .redact import redact_text
 
@@ -1029,17 +1055,23 @@ class LLMOS:
         result = RunResult(goal=goal, mode=mode, success=outcome.success, confidence=confidence,
                            llm_calls=outcome.llm_calls, input_tokens=outcome.input_tokens,
                            output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
-                           output=outcome.text, error=outcome.error, decision=decision,
-                           tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded])
+                           output=outcome.text, error=outcome.error, decision=decision)
         for blocked in outcome.blocked:
             label = {BUDGET_RULE: "stopped by the budget", DECLINED_RULE: "not run",
                      WITHHELD_RULE: "refused"}.get(blocked["rule"], "blocked by policy")
             recorded.append({"name": blocked["name"], "input": blocked["input"], "tool_use_id": blocked["tool_use_id"],
+                             "seq": blocked.get("seq", 0),
                              "result": {"is_error": True, "summary": f"{label}: {blocked['reason']}",
                                         "exit_code": None, "decision": "deny", "rule": blocked["rule"]}})
-            result.tool_calls.append({"name": blocked["name"], "input": blocked["input"], "is_error": True,
-                                      "decision": "deny", "rule": blocked["rule"],
-                                      "summary": f"{label}: {blocked['reason']}"})
+        for rejected in outcome.rejected:   # never ran: bad input or an unknown tool (the model was told)
+            recorded.append({"name": rejected["name"], "input": rejected["input"],
+                             "tool_use_id": rejected["tool_use_id"], "seq": rejected.get("seq", 0),
+                             "result": {"is_error": True, "summary": f"rejected: {rejected['reason']}",
+                                        "exit_code": None, "decision": REJECTED, "rule": rejected["rule"]}})
+        recorded.sort(key=lambda c: c.get("seq", 0))   # the order the calls happened in
+        for call in recorded:
+            call.pop("seq", None)
+        result.tool_calls = [{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded]
         over_budget = [b for b in outcome.blocked if b["rule"] == BUDGET_RULE]
         # Refused calls fail the run (exit 3), withheld tools included; which of them count as safety
         # violations is _after_run's business (hooks.NOT_SAFETY_RULES). A user's "No" is exit 1.
@@ -1063,6 +1095,14 @@ class LLMOS:
                             + "; ".join(sorted({d["name"] + " " + _call_target(d["input"]) for d in declined})))
             result.exit_code = int(ExitCode.GOAL_FAILED)
         elif not outcome.success:
+            result.exit_code = int(ExitCode.GOAL_FAILED)
+        elif recorded and recorded[-1]["result"].get("is_error"):
+            # The run's success takes its tool results into account: the model may say it is done,
+            # but its last tool call failed (earlier failures it recovered from do not count).
+            last = recorded[-1]
+            result.success = False
+            result.error = (f"the last tool call failed: {last['name']} {_call_target(last['input'])}".rstrip()
+                            + f": {last['result'].get('summary') or 'error'}")
             result.exit_code = int(ExitCode.GOAL_FAILED)
         result.agent = adapted.name
         result.model = request.model
@@ -1107,7 +1147,7 @@ class LLMOS:
             mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
             failure_count=0 if result.success else 1, cost_usd=round(result.cost_usd, 6),
             tokens={"input": result.input_tokens, "output": result.output_tokens},
-            tools_used=sorted({c.name for c in tool_calls}), slots=extract_slots(goal), agent=agent,
+            tools_used=sorted({c.name for c in tool_calls if (c.result or {}).get("decision") != REJECTED}), slots=extract_slots(goal), agent=agent,
             model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
             error=result.error, summary=redact_text(result.output or "")[:2000],   # redacted before the cut
             calls=tool_calls, parent_trace=parent_trace,

@@ -7,6 +7,7 @@ headless ``--json`` contract.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
@@ -40,6 +41,17 @@ class ToolCallFinished:
     name: str
     is_error: bool
     summary: str
+    #: a file tool's change as a compact unified diff (Write/Edit/MultiEdit/NotebookEdit; "" otherwise)
+    diff: str = ""
+
+
+#: Tool calls are stamped with ``next_call_seq()`` when recorded, so the calls a run made (run,
+#: refused, rejected) can be put back in the order they happened.
+_CALL_SEQ = itertools.count(1)
+
+
+def next_call_seq() -> int:
+    return next(_CALL_SEQ)
 
 
 @dataclass(frozen=True)

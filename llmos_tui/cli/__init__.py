@@ -46,6 +46,7 @@ def main(
     ctx: typer.Context,
     headless: bool = typer.Option(False, "--headless", help="Never open the TUI (for scripts)."),
     workspace: Optional[Path] = WorkspaceOpt,
+    cwd: Optional[Path] = typer.Option(None, "--cwd", help="The TUI's working directory: where goals run (default: current)."),
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Open the TUI, or run a command."""
@@ -62,10 +63,15 @@ def main(
             "llmos --headless run \"GOAL\" (see llmos --help)")
         raise typer.Exit(int(ExitCode.USAGE))
     try:
-        from ..tui.app import run_tui
+        from ..tui.app import cwd_problem, run_tui
     except ImportError as exc:  # pragma: no cover - textual is a hard dependency
         fail(f"the TUI cannot start: {exc}", ExitCode.USAGE)
-    raise typer.Exit(run_tui(workspace=workspace))
+    where = None
+    if cwd is not None:
+        problem, where = cwd_problem(str(cwd))
+        if problem:
+            fail(f"--cwd: {problem}", ExitCode.USAGE)
+    raise typer.Exit(run_tui(workspace=workspace, cwd=where))
 
 
 @app.command()
@@ -233,6 +239,53 @@ def economy(
     for mode_name, row in sorted(report["by_mode"].items()):
         typer.echo(f"  {mode_name:<13} runs {row['runs']:>5}  ${row['cost_usd']:.4f}  "
                    f"tokens {row['input_tokens']}/{row['output_tokens']}")
+
+
+@app.command()
+def undo(
+    cwd: Optional[Path] = typer.Option(None, "--cwd", help="The working directory whose last run to undo (default: current)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Restore without asking."),
+    force: bool = typer.Option(False, "--force", help="Restore even the files that changed since that run."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Restore the files the last run in this working directory changed with the file tools."""
+    from ..kernel import LLMOS
+
+    where = (cwd or Path.cwd()).resolve()
+    if not where.is_dir():
+        err(f"llmos: error: the working directory {where} does not exist")
+        raise typer.Exit(int(ExitCode.USAGE))
+    try:
+        kernel = LLMOS.boot(workspace)
+    except LLMOSError as exc:
+        fail(exc)
+    store = kernel.undo_store()
+    run_info = store.last(where)
+    if run_info is not None and not yes:
+        files = ", ".join(f["rel"] + ("" if f["existed"] else " (delete)") for f in run_info.get("files", []))
+        prompt = f"Undo run {run_info['run_id']} ({run_info.get('goal', '')[:80]!r}): {files}?"
+        if not sys.stdin.isatty():
+            err(f"llmos: {prompt}\nllmos: error: no terminal to confirm on: run again with --yes")
+            raise typer.Exit(int(ExitCode.GOAL_FAILED))
+        if not typer.confirm(prompt, default=False, err=True):
+            err("llmos: nothing was changed")
+            raise typer.Exit(int(ExitCode.GOAL_FAILED))
+    report = store.undo(where, force=force)
+    kernel.events.record("UNDO", cwd=str(where), run_id=report.run_id, ok=report.ok, restored=report.restored,
+                         deleted=report.deleted, changed_since=report.changed_since)
+    if as_json:
+        print_json(report.to_json())
+    elif report.ok:
+        for rel in report.restored:
+            typer.echo(f"restored {rel}")
+        for rel in report.deleted:
+            typer.echo(f"deleted {rel} (created by that run)")
+        for rel in report.skipped:
+            typer.echo(f"left alone {rel} (no pre-image kept)")
+    if not report.ok:
+        err(f"llmos: error: {report.error}")
+        raise typer.Exit(int(ExitCode.GOAL_FAILED))
 
 
 @app.command()

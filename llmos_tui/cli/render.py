@@ -22,8 +22,10 @@ def describe_call(name: str, tool_input: dict) -> str:
 
 
 class StreamPrinter:
-    def __init__(self, *, stream_text: bool) -> None:
+    def __init__(self, *, stream_text: bool, show_diffs: bool | None = None) -> None:
         self.stream_text = stream_text
+        # a file tool's compact diff under its call line (headless without --json)
+        self.show_diffs = stream_text if show_diffs is None else show_diffs
         self._text_open = False
 
     def _err(self, line: str) -> None:
@@ -44,11 +46,14 @@ class StreamPrinter:
             conf = f" confidence {event.confidence:.2f}" if event.confidence else ""
             self._err(f"[mode] {event.mode}{conf}: {event.reason}")
         elif isinstance(event, ToolCallStarted):
-            mark = {"allow": "->", "ask": "??", "deny": "xx"}.get(event.decision, "->")
+            mark = {"allow": "->", "ask": "??", "deny": "xx", "reject": "!!"}.get(event.decision, "->")
             extra = "" if event.decision == "allow" else f"  [{event.decision}: {event.reason}]"
             self._err(f"{mark} {describe_call(event.name, event.input)}{extra}")
         elif isinstance(event, ToolCallFinished):
             self._err(f"   {'error' if event.is_error else 'ok'}: {_short(event.summary, 100)}")
+            if self.show_diffs and event.diff:
+                for line in event.diff.splitlines():
+                    self._err(f"   {line}")
         elif isinstance(event, Notice):
             self._err(f"[{event.level}] {event.text}")
         elif isinstance(event, ServerTrouble):

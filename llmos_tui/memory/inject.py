@@ -57,7 +57,8 @@ def _trace_lines(goal: str, store: Any, volumes: list[str], limit: int) -> list[
     out = []
     for hit in rank(goal, docs, limit=limit * 3, min_relevance=MIN_TRACE_RELEVANCE)[:limit]:
         try:
-            calls = store.get(hit.id).calls
+            # "tool calls that worked": not the calls that failed or were rejected on the way
+            calls = [c for c in store.get(hit.id).calls if not c.is_error]
         except Exception:  # noqa: BLE001 - a trace that cannot be read is just left out
             continue
         rate = float(hit.meta.get("success_rate") or 0)

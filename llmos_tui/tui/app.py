@@ -148,7 +148,7 @@ class LLMOSApp(App[None]):
         #: the chat's conversation (memory/conversation.py): every goal of this chat is one of its
         #: turns and carries the earlier ones; ctrl+l (clear) starts a new one
         self.conversation_id: str | None = None
-        self.sub_title = display_path(self.workspace_dir)
+        self.sub_title = self._header_text()
 
     # ---- layout ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -230,6 +230,61 @@ class LLMOSApp(App[None]):
             self.main.query_one(StatePane).view = self._state
         if self.pane != "chat":
             self.watch_pane(self.pane)
+
+    def _header_text(self) -> str:
+        """The header's second line: where goals run (and the workspace)."""
+        return f"cwd {display_path(self.cwd)} · workspace {display_path(self.workspace_dir)}"
+
+    def set_cwd(self, raw: str) -> str | None:
+        """Make ``raw`` the working directory goals run in; returns why not (None when done)."""
+        problem, where = cwd_problem(raw, self.workspace_dir)
+        if problem:
+            return problem
+        if self.active is not None:
+            return "a goal is running: change the working directory when it is done"
+        self.cwd = where
+        chat = self.chat
+        chat.cwd = where
+        self.sub_title = self._header_text()
+        self._show_idle()
+        return None
+
+    def action_change_cwd(self) -> None:
+        from .screens.dialogs import CwdScreen
+
+        def chosen(value: str | None) -> None:
+            if not value:
+                return
+            problem = self.set_cwd(value)
+            if problem:
+                self.notify(problem, title="Working directory", severity="error")
+            else:
+                self.notify(f"Goals now run in {display_path(self.cwd)}.", title="Working directory")
+
+        self.push_screen(CwdScreen(str(self.cwd)), callback=chosen)
+
+    def action_undo_last_run(self) -> None:
+        if self.kernel is None:
+            self.notify("The workspace is still opening.", severity="warning")
+            return
+        if self.active is not None:
+            self.notify("A goal is running: undo when it is done.", title="Undo", severity="warning")
+            return
+        self._undo(self.cwd)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="undo", name="undo the last run")
+    def _undo(self, cwd: Path) -> None:
+        kernel = self._ensure_kernel()
+        report = kernel.undo_store().undo(cwd)
+        kernel.events.record("UNDO", cwd=str(cwd), run_id=report.run_id, ok=report.ok, restored=report.restored,
+                             deleted=report.deleted, changed_since=report.changed_since, source="tui")
+        if report.ok:
+            done = [f"restored {r}" for r in report.restored] + [f"deleted {r}" for r in report.deleted]
+            text = f"Undid {short(report.goal, 60)!r}: " + (", ".join(done) or "nothing left to restore") + "."
+            self.call_from_thread(self.notify, short(text, 400), title="Undo")
+        else:
+            self.call_from_thread(self.notify, short(report.error or "undo failed", 400), title="Undo",
+                                  severity="error", timeout=10)
 
     def _show_idle(self) -> None:
         self.chat.status = idle_status(display_path(self.cwd), ready=self.kernel is not None)
@@ -1152,8 +1207,35 @@ def make_app(workspace_dir: str | os.PathLike[str] | None = None, *, kernel: LLM
     return LLMOSApp(workspace_dir, kernel=kernel, cwd=cwd, crons=crons, background=background)
 
 
-def run_tui(workspace: Path | None = None) -> int:
-    """Run the app in the terminal; returns the process exit code."""
-    app = make_app(workspace)
+#: Folders goals may not run in (a tool writes inside its working directory).
+SYSTEM_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
+               "/sbin", "/sys", "/usr", "/var", "/opt", "/snap", "/srv")
+
+
+def cwd_problem(raw: str, workspace_dir: Path | None = None) -> tuple[str | None, Path]:
+    """Why ``raw`` cannot be the working directory (None, its resolved path when it can)."""
+    if not raw or not raw.strip():
+        return "give a folder", Path()
+    where = Path(os.path.expanduser(raw.strip()))
+    try:
+        where = where.resolve()
+    except OSError as exc:
+        return f"{raw}: {exc}", where
+    if not where.is_dir():
+        return f"{where} does not exist or is not a folder", where
+    if str(where) in SYSTEM_DIRS or any(str(where).startswith(d + "/") for d in ("/proc", "/sys", "/dev", "/boot",
+                                                                                  "/etc", "/usr")):
+        return f"{where} is a system folder: goals may not run there", where
+    if workspace_dir is not None:
+        ws = Path(workspace_dir).resolve()
+        if where == ws or ws in where.parents:
+            return f"{where} is inside llmos's workspace: goals may not run there", where
+    return None, where
+
+
+def run_tui(workspace: Path | None = None, cwd: Path | None = None) -> int:
+    """Run the app in the terminal (goals run in ``cwd``, default the current directory); returns
+    the process exit code."""
+    app = make_app(workspace, cwd=cwd)
     app.run()
     return int(app.return_code or 0)

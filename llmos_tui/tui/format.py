@@ -17,8 +17,9 @@ from textual.content import Content
 from ..runs import RunResult
 
 #: How each policy decision reads in the pane, and the CSS class / style that marks it.
-DECISION_LABELS = {"allow": "allowed", "ask": "asked", "deny": "blocked"}
-DECISION_STYLES = {"allow": "$text-success", "ask": "$text-warning", "deny": "$text-error"}
+#: "reject": the call never ran because its input or its tool name was invalid (the CLI or our MCP server said so)
+DECISION_LABELS = {"allow": "allowed", "ask": "asked", "deny": "blocked", "reject": "rejected"}
+DECISION_STYLES = {"allow": "$text-success", "ask": "$text-warning", "deny": "$text-error", "reject": "$text-error"}
 #: Tool-input keys that say best what a call touches, in order of preference.
 TARGET_KEYS = ("file_path", "notebook_path", "command", "pattern", "path", "url", "query", "description")
 

@@ -82,6 +82,13 @@ ACTIONS: tuple[KeyAction, ...] = (
               show=True, priority=True),
     KeyAction("chat.clear", "ctrl+l", "app.clear_chat", "Clear chat", "Remove every goal and answer from the chat.",
               "Chat", "app"),
+    KeyAction("chat.undo", "ctrl+z", "app.undo_last_run", "Undo run",
+              "Restore the files the last run in the working directory changed with the file tools (Write, Edit, "
+              "MultiEdit, NotebookEdit; not Bash), like `llmos undo`: files it created are deleted; refused when a "
+              "file changed since.", "Chat", "app", priority=True),
+    KeyAction("chat.cwd", "ctrl+o", "app.change_cwd", "Working dir",
+              "Change the working directory goals run in (it must exist and not be a system folder).", "Chat",
+              "app", priority=True),
     KeyAction("chat.send", "enter", "submit", "Send", "Send the goal in the input.", "Chat input", "goal-input",
               palette=False),
     KeyAction("chat.newline", "shift+enter,ctrl+j,alt+enter", "newline", "New line",

@@ -16,6 +16,11 @@ connection: llmos then tries the address itself to name it, e.g. "connection ref
 server has not answered for ``SessionRequest.server_timeout_s`` (``execution.llm_server_timeout_s``)
 while llmos waits on it -- time spent in tool calls and confirmations does not count -- the
 session is interrupted and fails with an error naming the URL.
+
+No call is invisible: a call the CLI answers with an error before any hook of ours saw it (an
+unknown tool name, input the CLI's own validation refused) is collected in
+``SessionOutcome.rejected`` (rule ``session.cli_rejected``, with the CLI's error) and shown as a
+``ToolCallStarted(decision="reject")`` + ``ToolCallFinished(is_error=True)``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...errors import NO_LLM_HINT, NoLLMConfigured
-from ...runs import CancelToken, EventSink, Notice, ServerTrouble, TextDelta, ToolCallFinished, ToolCallStarted
+from ...runs import (CancelToken, EventSink, Notice, ServerTrouble, TextDelta, ToolCallFinished, ToolCallStarted,
+                     next_call_seq)
 from ..replay.hooks import (BUDGET_RULE, WITHHELD_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask,
                             summarize_response)
 
@@ -163,6 +169,23 @@ class SessionOutcome:
     cancelled: bool = False
     session_id: str | None = None
     blocked: list[dict[str, Any]] = field(default_factory=list)
+    #: calls the CLI answered with an error before any of our hooks saw them (an unknown tool name,
+    #: input its own validation refused): {name, input, tool_use_id, reason, rule, seq}; they never ran
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: ``rule`` of a call the CLI rejected before any hook (unknown tool, invalid input)
+CLI_REJECTED_RULE = "session.cli_rejected"
+
+
+def _result_text(content: Any) -> str:
+    """A tool_result's text without the CLI's wrappers (``<tool_use_error>``, system reminders)."""
+    if isinstance(content, list):
+        content = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    text = str(content or "")
+    text = re.sub(r"<system-reminder>.*?</system-reminder>", "", text, flags=re.S)
+    text = re.sub(r"</?tool_use_error>", "", text)
+    return " ".join(text.split())[:500] or "rejected"
 
 
 def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
@@ -180,7 +203,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                       assume_yes: bool = False) -> SessionOutcome:
     require_llm()
     from claude_agent_sdk import (AssistantMessage, ClaudeAgentOptions, ClaudeSDKClient, HookMatcher,
-                                  ResultMessage, StreamEvent, SystemMessage, TextBlock, ToolUseBlock)
+                                  ResultMessage, StreamEvent, SystemMessage, TextBlock, ToolResultBlock,
+                                  ToolUseBlock, UserMessage)
     from claude_agent_sdk.types import PermissionResultAllow, PermissionResultDeny
 
     emit = on_event or (lambda _e: None)
@@ -210,7 +234,8 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
             decisions[tool_use_id] = verdict
         if verdict.decision != "allow":
             outcome.blocked.append({"name": name, "input": dict(tool_input or {}), "tool_use_id": tool_use_id,
-                                    "decision": verdict.decision, "reason": verdict.reason, "rule": verdict.rule})
+                                    "decision": verdict.decision, "reason": verdict.reason, "rule": verdict.rule,
+                                    "seq": next_call_seq()})
         if tool_use_id not in started and not is_twin(name):  # a twin's real call is shown by the executor
             started.add(tool_use_id)
             emit(ToolCallStarted(tool_use_id, name, dict(tool_input or {}), verdict.decision, verdict.reason))
@@ -311,6 +336,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     )
 
     message_ids: set[str] = set()
+    uses: dict[str, tuple[str, dict[str, Any], int]] = {}   # top-level tool_use id -> (name, input, seq)
     offered = set(req.tools)
     final_texts: list[str] = []
     streamed = False
@@ -381,11 +407,29 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                     reason = "the tool is withheld in this run (not offered to the model)"
                     outcome.blocked.append({"name": block.name, "input": dict(block.input or {}),
                                             "tool_use_id": block.id, "decision": "deny",
-                                            "reason": reason, "rule": WITHHELD_RULE})
+                                            "reason": reason, "rule": WITHHELD_RULE, "seq": next_call_seq()})
                     emit(ToolCallStarted(block.id, block.name, dict(block.input or {}), "deny", reason))
+                elif isinstance(block, ToolUseBlock):
+                    uses[block.id] = (block.name, dict(block.input or {}), next_call_seq())
             texts = [b.text for b in message.content if isinstance(b, TextBlock)]
             if texts:
                 final_texts.append("".join(texts))
+        elif isinstance(message, UserMessage) and not message.parent_tool_use_id \
+                and isinstance(message.content, list):
+            for block in message.content:
+                # An error result for a call no hook of ours saw: the CLI refused it itself.
+                if not isinstance(block, ToolResultBlock) or not block.is_error:
+                    continue
+                tid = block.tool_use_id
+                if tid not in uses or tid in decisions or tid in started:
+                    continue
+                name, tool_input, seq = uses.pop(tid)
+                started.add(tid)
+                reason = _result_text(block.content)
+                outcome.rejected.append({"name": name, "input": tool_input, "tool_use_id": tid, "reason": reason,
+                                         "rule": CLI_REJECTED_RULE, "seq": seq})
+                emit(ToolCallStarted(tid, name, tool_input, "reject", reason))
+                emit(ToolCallFinished(tid, name, True, f"rejected: {reason}"))
         elif isinstance(message, ResultMessage):
             outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
             outcome.cost_usd = float(message.total_cost_usd or 0.0)

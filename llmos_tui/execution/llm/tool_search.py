@@ -39,6 +39,12 @@ by name (:data:`CLI_DISALLOWED`); the model gets llmos's *twins* instead: ``mcp_
 run by our ``ToolExecutor`` — the policy hooks, confinement to the working directory and the OS
 sandbox for every command. Only the agent's own tools get twins ("withheld" tools are not offered
 in any form). The CLI process therefore needs to write nothing but its own state.
+
+No call is invisible: a call our MCP server refuses before running anything (input that does not
+fit the tool's schema, an unknown tool name, a ``call_tool`` of a tool not offered) is collected in
+``SessionTooling.rejected`` ({name, input, tool_use_id, reason, rule, seq}; rules
+:data:`INVALID_INPUT_RULE` / :data:`UNKNOWN_TOOL_RULE`; a twin's name is its built-in's, ``Write``)
+and shown as ``ToolCallStarted(decision="reject")`` + ``ToolCallFinished(is_error=True)``.
 """
 
 from __future__ import annotations
@@ -73,6 +79,9 @@ MAX_OUTPUT_CHARS = 30_000
 #: Non-core tools at or above which they are deferred behind search_tools (config
 #: ``execution.tool_search_threshold``); below it they are offered directly.
 DEFAULT_THRESHOLD = 10
+#: ``rule`` of a call our MCP server refused before running it
+INVALID_INPUT_RULE = "mcp.invalid_input"
+UNKNOWN_TOOL_RULE = "mcp.unknown_tool"
 
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,79}")
 _WORD_RE = re.compile(r"[a-z0-9]+")
@@ -535,6 +544,7 @@ class SessionTooling:
     loaded: list[str] = field(default_factory=list)
     blocked: list[dict[str, Any]] = field(default_factory=list)
     searches: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)   # calls refused before running
     post_tool_output: Callable[[str, dict[str, Any], Any], Any] | None = None
     twins: list[str] = field(default_factory=list)   # built-ins offered as mcp__llmos__<name>
 
@@ -637,7 +647,26 @@ class _SessionState:
         return twins + [search] + [self._definition(t) for t in self.extra.values()]
 
     def server_config(self) -> dict[str, Any]:
-        return build_server(MCP_SERVER, self._wire_tools(), self.handle)
+        return build_server(MCP_SERVER, self._wire_tools(), self.handle, on_reject=self.reject)
+
+    def reject(self, local_name: str, arguments: Any, reason: str, rule: str) -> None:
+        """Record and show a call refused before anything ran (see the module docstring)."""
+        from ...runs import ToolCallFinished, ToolCallStarted, next_call_seq
+
+        name = local_name if local_name in self.twins else MCP_PREFIX + local_name
+        tool_input = dict(arguments) if isinstance(arguments, Mapping) else {"input": arguments}
+        with self._lock:
+            self._calls += 1
+            tid = f"llmos_rejected_{self._calls}"
+        if self.tooling is not None:
+            self.tooling.rejected.append({"name": name, "input": tool_input, "tool_use_id": tid, "reason": reason,
+                                          "rule": rule, "seq": next_call_seq()})
+        if self.on_event is not None:
+            try:
+                self.on_event(ToolCallStarted(tid, name, tool_input, "reject", reason))
+                self.on_event(ToolCallFinished(tid, name, True, f"rejected: {reason}"))
+            except Exception:  # noqa: BLE001 - display problems never break a tool
+                pass
 
     def system_text(self) -> str:
         twins = ""
@@ -665,14 +694,19 @@ class _SessionState:
             target = arguments.get("name")
             tool = self.extra.get(target) or self.registry.by_mcp_name(str(target))
             if tool is None or tool.name not in self.extra:
-                return f"no tool named {target!r} is available; use search_tools to find one", True
+                text = f"no tool named {target!r} is available; use search_tools to find one"
+                self.reject(CALL_TOOL, arguments, text, UNKNOWN_TOOL_RULE)
+                return text, True
             tool_input = arguments.get("input")
             problem = schema_problem(tool.input_schema, tool_input)
             if problem:
-                return f"Input validation error for {tool.name}: {problem}", True
+                text = f"Input validation error for {tool.name}: {problem}"
+                self.reject(tool.mcp_local, tool_input, text, INVALID_INPUT_RULE)
+                return text, True
             return await self._run(tool, tool_input)
         tool = self.registry.by_mcp_name(name)
         if tool is None or tool.name not in self.extra:
+            self.reject(name, arguments, f"unknown tool {name!r}", UNKNOWN_TOOL_RULE)
             return f"unknown tool {name!r}", True
         return await self._run(tool, arguments)
 
@@ -780,8 +814,11 @@ class _SessionExecutor:
         return getattr(self._inner, name)
 
     def _deny(self, name: str, tool_input: Any, reason: str, rule: str, tid: str) -> None:
+        from ...runs import next_call_seq
+
         entry = {"name": name, "input": dict(tool_input) if isinstance(tool_input, dict) else {},
-                 "tool_use_id": tid, "decision": "deny", "reason": reason or "denied", "rule": rule}
+                 "tool_use_id": tid, "decision": "deny", "reason": reason or "denied", "rule": rule,
+                 "seq": next_call_seq()}
         key = (name, _input_key(entry["input"]))
         if all((b["name"], _input_key(b["input"])) != key for b in self._blocked):
             self._blocked.append(entry)
@@ -804,7 +841,8 @@ class _SessionExecutor:
             try:
                 self._sink(ToolCallStarted(tid, name, dict(tool_input) if isinstance(tool_input, dict) else {},
                                            outcome.decision or "deny", outcome.reason))
-                self._sink(ToolCallFinished(tid, name, bool(outcome.is_error), outcome.summary))
+                self._sink(ToolCallFinished(tid, name, bool(outcome.is_error), outcome.summary,
+                                            diff=getattr(outcome, "diff", "") or ""))
             except Exception:  # noqa: BLE001 - display problems never break a tool
                 pass
         return outcome
@@ -819,12 +857,14 @@ def _input_key(arguments: Mapping[str, Any]) -> str:
 Handler = Callable[[str, dict[str, Any]], Any]   # async (name, arguments) -> (text, is_error)
 
 
-def build_server(name: str, definitions: list[dict[str, Any]], handle: Handler) -> dict[str, Any]:
+def build_server(name: str, definitions: list[dict[str, Any]], handle: Handler, *,
+                 on_reject: Callable[[str, Any, str, str], None] | None = None) -> dict[str, Any]:
     """An in-process SDK MCP server config (``{"type": "sdk", ...}``) for ClaudeAgentOptions.
 
     Built on the SDK's own tool server so that tool ``_meta`` (``anthropic/alwaysLoad``) reaches
     the CLI; arguments are validated against each tool's schema first (an invalid call is an
-    error result the model can read). Should a future SDK move that helper, the public
+    error result the model can read, and ``on_reject(tool_name, arguments, error, rule)`` is told).
+    Should a future SDK move that helper, the public
     ``create_sdk_mcp_server`` is used instead (``_meta`` is then lost: search_tools is deferred
     like the other tools but still callable by name).
     """
@@ -835,11 +875,19 @@ def build_server(name: str, definitions: list[dict[str, Any]], handle: Handler) 
 
     async def run_tool(tool_name: str, arguments: dict[str, Any]) -> Any:
         schema = schemas.get(tool_name)
+        problem = None
         if schema is None:
-            return _result(mt, f"Tool {tool_name!r} not found", True)
-        problem = schema_problem(schema, arguments)
-        if problem:
-            return _result(mt, f"Input validation error: {problem}", True)
+            text, rule = f"Tool {tool_name!r} not found", UNKNOWN_TOOL_RULE
+        else:
+            problem = schema_problem(schema, arguments)
+            text, rule = f"Input validation error: {problem}", INVALID_INPUT_RULE
+        if schema is None or problem:
+            if on_reject is not None:
+                try:
+                    on_reject(tool_name, arguments, text, rule)
+                except Exception:  # noqa: BLE001 - recording never changes the answer
+                    pass
+            return _result(mt, text, True)
         try:
             text, is_error = await handle(tool_name, dict(arguments))
         except Exception as exc:  # noqa: BLE001

@@ -60,7 +60,7 @@ from ...redact import MARK as REDACTION_MARK
 from ...runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
 from .executors import (PATH_FIELDS, STATUS_DENIED, SUPPORTED_TOOLS, WRITE_TOOLS, ExecOutcome, ToolExecutor,
                         _refusal, check_input, input_paths, inside, resolve_path)
-from .hooks import HookVerdict
+from .hooks import REJECTED, HookVerdict
 
 # ---- results --------------------------------------------------------------------------------
 
@@ -849,6 +849,10 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
         return ReplayResult(False, reason="the trace has no tool calls to replay", refused=True)
     if not all(isinstance(c, ToolCall) for c in calls):
         return ReplayResult(False, reason="the trace's calls are not tool calls", refused=True)
+    # A call rejected before it ran (invalid input, unknown tool) had no effect: nothing to replay.
+    calls = [c for c in calls if not (isinstance(c.result, dict) and c.result.get("decision") == REJECTED)]
+    if not calls:
+        return ReplayResult(False, reason="the trace has no tool calls to replay", refused=True)
     if isinstance(bindings, Refusal):
         return ReplayResult(False, reason=f"parameter substitution refused: {bindings.reason}", refused=True)
     if bindings is not None:
@@ -903,7 +907,8 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
                     written.add(path)
                     if not path_scoped:   # unknown rules may care about the folders it may create
                         written.update(p for p in path.parents if inside(p, root))
-            emit(ToolCallFinished(tid, call.name, outcome.is_error, outcome.summary))
+            emit(ToolCallFinished(tid, call.name, outcome.is_error, outcome.summary,
+                                 diff=getattr(outcome, "diff", "") or ""))
             for path in outcome.files_created:
                 rel = os.path.relpath(path, root)
                 if rel not in created:

@@ -43,6 +43,7 @@ import os
 import re
 import stat
 import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -108,6 +109,7 @@ class ExecOutcome(ToolOutcome):
     decision: str = "allow"      # the pre-hook verdict after ask was resolved
     reason: str = ""
     rule: str = ""
+    diff: str = ""               # a file tool's change, as a compact unified diff (undo.compact_diff)
 
     @property
     def executed(self) -> bool:
@@ -403,7 +405,10 @@ class ToolExecutor:
                  assume_yes: bool = False, write_roots: tuple[str | os.PathLike[str], ...] = (),
                  on_notice: Callable[[str, str], None] | None = None,
                  read_only_paths: tuple[str | os.PathLike[str], ...] = (), sandbox_options: Any = None,
-                 hidden_paths: tuple[str | os.PathLike[str], ...] = ()) -> None:
+                 hidden_paths: tuple[str | os.PathLike[str], ...] = (), undo: Any = None) -> None:
+        # undo.UndoJournal (or None): told the pre-image of every file before the file tools write it
+        self.undo = undo
+        self._diffs = threading.local()
         self.read_only_paths = tuple(read_only_paths)
         # Not even readable by a tool call (llmos's own state): refused here, invisible in the sandbox.
         self.hidden_paths = tuple(Path(os.path.realpath(os.fspath(p))) for p in hidden_paths)
@@ -526,6 +531,9 @@ class ToolExecutor:
                                   status=STATUS_FAILED, reason=message)
         if isinstance(outcome.response, dict):
             outcome.response.setdefault("durationMs", int((time.monotonic() - started) * 1000))
+        diff, self._diffs.text = getattr(self._diffs, "text", ""), ""
+        if not outcome.is_error:
+            outcome.diff = diff
         outcome.decision = "allow"
         outcome.reason = outcome.reason or verdict.reason
         outcome.rule = verdict.rule
@@ -648,6 +656,7 @@ class ToolExecutor:
         """Atomic replace beneath the write root (an existing file's mode is kept)."""
         if place.root is None:   # execute() refuses these before (executor.confine)
             raise _ToolError(f"{place.shown} is outside the working directory {self.cwd}")
+        self._before_write(place, data)
         try:
             return fs.write_file_beneath(place.root, place.rel, data)
         except IsADirectoryError:
@@ -656,6 +665,33 @@ class ToolExecutor:
             if exc.errno == errno.EISDIR:
                 raise _ToolError(f"{place.shown} is a directory") from None
             raise self._refused(place, exc) from None
+
+    def _before_write(self, place: _Place, data: bytes) -> None:
+        """The pre-image for undo and the diff for the chat, read beneath the root just before writing."""
+        from .undo import MAX_DIFF_INPUT, compact_diff
+
+        before: bytes | None = None
+        mode: int | None = None
+        too_large = False
+        try:
+            st = fs.stat_beneath(place.root, place.rel)
+            mode = st.st_mode & 0o7777
+            limit = max(MAX_DIFF_INPUT, self.undo.max_bytes if self.undo is not None else 0)
+            before = self._read_bytes(place, limit)
+        except fs.FileTooLarge:
+            too_large = True
+        except (_Missing, FileNotFoundError, NotADirectoryError):
+            before = None
+        except (OSError, _ToolError):
+            return   # the write itself reports what is wrong
+        if self.undo is not None:
+            self.undo.capture(place.shown, before, mode, too_large=too_large)
+        try:
+            label = os.path.relpath(place.shown, self.cwd)
+            label = label if not label.startswith("..") else str(place.shown)
+            self._diffs.text = "" if too_large else compact_diff(label, before, data)
+        except Exception:  # noqa: BLE001 - a diff is a courtesy, never a failure
+            self._diffs.text = ""
 
     def _write(self, inp: dict[str, Any]) -> ExecOutcome:
         data = inp["content"].encode("utf-8")

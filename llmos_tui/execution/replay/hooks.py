@@ -25,6 +25,10 @@ DECLINED_RULE = "user.declined"
 UNCONFIRMED_RULE = "ask.unconfirmed"
 WITHHELD_RULE = "session.withheld_tool"
 NOT_SAFETY_RULES = frozenset({BUDGET_RULE, DECLINED_RULE, UNCONFIRMED_RULE, WITHHELD_RULE})
+#: ``decision`` of a recorded call that never ran because it was rejected before any hook or
+#: executor (invalid input, unknown tool): not a policy decision, never a safety violation; a
+#: replay skips it (it had no effect).
+REJECTED = "reject"
 
 
 @dataclass(frozen=True)

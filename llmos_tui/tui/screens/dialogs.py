@@ -171,3 +171,30 @@ class ReplayRefusedScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(False)
+
+
+class CwdScreen(ModalScreen["str | None"]):
+    """The working directory goals run in: enter submits the path typed, escape cancels (None)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__(classes="dialog")
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static(Content.styled("Working directory", "bold"), classes="dialog-title", markup=False)
+            yield Static(Content("Goals run here: tools may write only inside it. It must exist and not be a "
+                                 "system folder."), classes="dialog-body", markup=False)
+            yield Input(value=self.current, placeholder="a folder, e.g. ~/llmos-work", id="cwd")
+
+    def on_mount(self) -> None:
+        self.query_one("#cwd", Input).focus()
+
+    @on(Input.Submitted, "#cwd")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -85,7 +85,12 @@ class ToolCallView(Static):
         head = tool_call_line(e.name, e.input, e.decision, e.reason, asked=self.asked, cwd=self.cwd)
         if self.result is None:
             return head
-        return Content("\n").join([head, tool_result_line(self.result.is_error, self.result.summary)])
+        lines = [head, tool_result_line(self.result.is_error, self.result.summary)]
+        for line in (self.result.diff or "").splitlines():   # a file tool's compact diff
+            style = ("$text-success" if line.startswith("+") and not line.startswith("+++") else
+                     "$text-error" if line.startswith("-") and not line.startswith("---") else "$foreground-muted")
+            lines.append(Content.styled("  " + line, style))
+        return Content("\n").join(lines)
 
     def start(self, event: ToolCallStarted) -> None:
         """The run's own start event for a call already shown as answered (it keeps "asked")."""
