@@ -142,7 +142,8 @@ def test_edge_modules_import_only_the_standard_library_and_yaml(bare_python: str
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import edgekit.cli, edgekit.messages, edgekit.bundle; "
             "import yaml; std = sys.stdlib_module_names; "
             "print(sorted({m.split('.')[0] for m in sys.modules} - set(std) - {'edgekit', 'yaml', '_yaml', '__main__'}"
-            " - {'cython_runtime'} - {m for m in sys.modules if m.startswith('_cython_')}))")   # PyYAML's C extension
+            " - {'cython_runtime'} - {m for m in sys.modules if m.startswith('_cython_')}"   # PyYAML's C extension
+            " - {'sitecustomize', 'usercustomize'}))")   # the interpreter's own site hooks (Debian's python3)
     proc = subprocess.run([bare_python, "-I", "-c", code, str(EDGE)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
