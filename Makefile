@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CWD ?= $(HOME)/llmos-work
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install compile bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,21 +14,24 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# Bytecode for our own (editable) sources: PYTHONDONTWRITEBYTECODE=1 would otherwise make
-	# every start recompile them.
-	$(BIN)/python -m compileall -q llmos_tui edge_runtime > /dev/null
 	touch $(STAMP)
 
-install: $(STAMP)
+# Bytecode for our own (editable) sources: PYTHONDONTWRITEBYTECODE=1 would otherwise make every
+# start recompile them. Run on every install/run/test (it only compiles what changed), so modules
+# added by a later pull are compiled too.
+compile: $(STAMP)
+	$(BIN)/python -m compileall -q llmos_tui edge_runtime > /dev/null
 
-run: $(STAMP)
+install: compile
+
+run: compile
 	mkdir -p "$(CWD)"
 	$(abspath $(BIN))/llmos --cwd "$(CWD)"
 
-test: $(STAMP)
+test: compile
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: compile
 	$(BIN)/python bench/run_all.py
 
 clean:
