@@ -58,10 +58,14 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, int(round(q * len(values))) - 1))]
 
 
-def spawn(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float, int, bytes]:
+def spawn(
+    argv: list[str], env: dict[str, str], cwd: str | None = None
+) -> tuple[float, float, int, bytes]:
     """(wall ms, peak RSS MiB, exit code, stdout) of one process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd
+    )
     out = proc.stdout.read() if proc.stdout else b""
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = (time.perf_counter() - start) * 1000
@@ -70,9 +74,14 @@ def spawn(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple
 
 
 def summarize(walls: list[float], rss: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(statistics.median(walls), 1), "p90_ms": round(pct(walls, 0.9), 1),
-            "min_ms": round(min(walls), 1), "max_ms": round(max(walls), 1),
-            "rss_mib": round(statistics.median(rss), 1), "runs": len(walls)}
+    return {
+        "p50_ms": round(statistics.median(walls), 1),
+        "p90_ms": round(pct(walls, 0.9), 1),
+        "min_ms": round(min(walls), 1),
+        "max_ms": round(max(walls), 1),
+        "rss_mib": round(statistics.median(rss), 1),
+        "runs": len(walls),
+    }
 
 
 def make_workspace(base: Path, traces: int, env: dict[str, str]) -> Path:
@@ -91,9 +100,17 @@ def make_workspace(base: Path, traces: int, env: dict[str, str]) -> Path:
         written.append(trace)
     from llmos_tui.learning.slots import extract_slots
 
-    hit = make_trace(GOAL, [ToolCall("Write", {"file_path": "{{cwd}}/hello.txt", "content": "Hello!\n"},
-                                     {"is_error": False, "summary": "created", "files_created": ["hello.txt"]})],
-                     slots=extract_slots(GOAL))
+    hit = make_trace(
+        GOAL,
+        [
+            ToolCall(
+                "Write",
+                {"file_path": "{{cwd}}/hello.txt", "content": "Hello!\n"},
+                {"is_error": False, "summary": "created", "files_created": ["hello.txt"]},
+            )
+        ],
+        slots=extract_slots(GOAL),
+    )
     (folder / f"{hit.id}.md").write_text(dump_trace(hit), encoding="utf-8")
     # As if this workspace had recorded them itself (own content is replayed without asking).
     from llmos_tui.learning.trust import TrustStore
@@ -106,8 +123,9 @@ def make_workspace(base: Path, traces: int, env: dict[str, str]) -> Path:
 def run_follower(ws: Path, base: Path, env: dict[str, str], n: int) -> tuple[float, float, dict]:
     cwd = base / f"cwd{n}"
     cwd.mkdir()
-    wall, rss, code, out = spawn([LLMOS, "--headless", "run", GOAL, "--json", "--workspace", str(ws),
-                                  "--cwd", str(cwd)], env)
+    wall, rss, code, out = spawn(
+        [LLMOS, "--headless", "run", GOAL, "--json", "--workspace", str(ws), "--cwd", str(cwd)], env
+    )
     result = json.loads(out)
     if code != 0 or result.get("mode") != "FOLLOWER" or not (cwd / "hello.txt").exists():
         raise SystemExit(f"the FOLLOWER run did not replay: exit {code}, {out[:400]!r}")
@@ -125,8 +143,12 @@ def bench_llmos(args: argparse.Namespace, base: Path, env: dict[str, str]) -> di
         rss.append(r)
     floor = [spawn([sys.executable, "-c", "pass"], env)[:2] for _ in range(args.runs)]
     version = [spawn([LLMOS, "--version"], env)[:2] for _ in range(args.runs)]
-    out = {"follower": summarize(walls, rss), "python_floor": summarize([w for w, _ in floor], [r for _, r in floor]),
-           "llmos_version": summarize([w for w, _ in version], [r for _, r in version]), "workspace": str(ws)}
+    out = {
+        "follower": summarize(walls, rss),
+        "python_floor": summarize([w for w, _ in floor], [r for _, r in floor]),
+        "llmos_version": summarize([w for w, _ in version], [r for _, r in version]),
+        "workspace": str(ws),
+    }
     return out
 
 
@@ -144,7 +166,9 @@ def bench_claude(runs: int, base: Path) -> dict | None:
         for n in range(runs + 1):
             home = base / f"claude-home-{n}"
             home.mkdir()
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
+            env = {
+                k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))
+            }
             env.update(server.env(), HOME=str(home), CLAUDE_CONFIG_DIR=str(home / ".claude"))
             wall, r, code, out = spawn([str(binary), "-p", "hi"], env, cwd=str(home))
             if code != 0 or b"hi" not in out:
@@ -191,8 +215,13 @@ def phases(ws: Path, base: Path, env: dict[str, str], runs: int = 5) -> dict[str
     for n in range(runs):
         cwd = base / f"cwd-phase{n}"
         cwd.mkdir()
-        out = subprocess.run([sys.executable, "-c", PHASES, str(ws), str(cwd), GOAL], env=env, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PHASES, str(ws), str(cwd), GOAL],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(out.stdout))
     return {k: round(statistics.median(r[k] for r in rows), 1) for k in rows[0]}
 
@@ -200,8 +229,21 @@ def phases(ws: Path, base: Path, env: dict[str, str], runs: int = 5) -> dict[str
 def profile(ws: Path, base: Path, env: dict[str, str], top: int = 15) -> dict:
     cwd = base / "cwd-prof"
     cwd.mkdir()
-    argv = ["-m", "llmos_tui", "--headless", "run", GOAL, "--json", "--workspace", str(ws), "--cwd", str(cwd)]
-    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], env=env, capture_output=True, text=True)
+    argv = [
+        "-m",
+        "llmos_tui",
+        "--headless",
+        "run",
+        GOAL,
+        "--json",
+        "--workspace",
+        str(ws),
+        "--cwd",
+        str(cwd),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], env=env, capture_output=True, text=True
+    )
     imports = []
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)", line)
@@ -212,9 +254,13 @@ def profile(ws: Path, base: Path, env: dict[str, str], top: int = 15) -> dict:
     cwd2 = base / "cwd-prof2"
     cwd2.mkdir()
     prof = base / "follower.prof"
-    code = ("import cProfile, sys, runpy; sys.argv = ['llmos'] + sys.argv[1:]; "
-            f"cProfile.run(\"runpy.run_module('llmos_tui', run_name='__main__')\", {str(prof)!r})")
-    subprocess.run([sys.executable, "-c", code, *argv[2:-1], str(cwd2)], env=env, capture_output=True)
+    code = (
+        "import cProfile, sys, runpy; sys.argv = ['llmos'] + sys.argv[1:]; "
+        f"cProfile.run(\"runpy.run_module('llmos_tui', run_name='__main__')\", {str(prof)!r})"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, *argv[2:-1], str(cwd2)], env=env, capture_output=True
+    )
     import pstats
 
     stats = pstats.Stats(str(prof))
@@ -225,18 +271,39 @@ def profile(ws: Path, base: Path, env: dict[str, str], top: int = 15) -> dict:
     ours = []
     for (filename, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
         if "llmos_tui" in filename and "/cli/" not in filename and func not in ("<module>",):
-            ours.append((ct * 1000, tt * 1000, nc, f"{filename.split('llmos_tui/')[-1]}:{line}({func})"))
+            ours.append(
+                (ct * 1000, tt * 1000, nc, f"{filename.split('llmos_tui/')[-1]}:{line}({func})")
+            )
     ours.sort(reverse=True)
-    syscalls = {name: (nc, ct * 1000) for (filename, line, name), (cc, nc, tt, ct, callers) in stats.stats.items()  # type: ignore[attr-defined]
-                if name in ("<built-in method posix.fsync>", "<built-in method posix.replace>",
-                            "<built-in method fcntl.flock>", "<built-in method posix.stat>", "<built-in method io.open>")}
-    return {"phases_ms": phases(ws, base, env),
-            "import_total_ms": round(total_import_ms, 1),
-            "top_imports": [{"module": name, "cumulative_ms": round(ms, 1), "depth": depth} for ms, depth, name in top_level],
-            "top_functions": [{"function": name, "cumulative_ms": round(ct, 1), "self_ms": round(tt, 1), "calls": nc}
-                              for ct, tt, nc, name in ours[:top + 10]],
-            "syscalls": {name.split()[-1].rstrip(">"): {"calls": n, "ms": round(ms, 1)} for name, (n, ms) in syscalls.items()},
-            "note": "cProfile inflates times ~1.5-2x; read it for proportions"}
+    syscalls = {
+        name: (nc, ct * 1000)
+        for (filename, line, name), (cc, nc, tt, ct, callers) in stats.stats.items()  # type: ignore[attr-defined]
+        if name
+        in (
+            "<built-in method posix.fsync>",
+            "<built-in method posix.replace>",
+            "<built-in method fcntl.flock>",
+            "<built-in method posix.stat>",
+            "<built-in method io.open>",
+        )
+    }
+    return {
+        "phases_ms": phases(ws, base, env),
+        "import_total_ms": round(total_import_ms, 1),
+        "top_imports": [
+            {"module": name, "cumulative_ms": round(ms, 1), "depth": depth}
+            for ms, depth, name in top_level
+        ],
+        "top_functions": [
+            {"function": name, "cumulative_ms": round(ct, 1), "self_ms": round(tt, 1), "calls": nc}
+            for ct, tt, nc, name in ours[: top + 10]
+        ],
+        "syscalls": {
+            name.split()[-1].rstrip(">"): {"calls": n, "ms": round(ms, 1)}
+            for name, (n, ms) in syscalls.items()
+        },
+        "note": "cProfile inflates times ~1.5-2x; read it for proportions",
+    }
 
 
 def main() -> None:
@@ -248,10 +315,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="llmos-coldstart-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "LLMOS_", "CLAUDE_"))}
-    env.update(HOME=str(base / "home"), XDG_DATA_HOME=str(base / "home" / "data"),
-               # Measure FOLLOWER itself: after 5 uses the trace would be crystallized (CRYSTALLIZED mode).
-               LLMOS_LEARNING__AUTO_CRYSTALLIZATION="false")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "LLMOS_", "CLAUDE_"))
+    }
+    env.update(
+        HOME=str(base / "home"),
+        XDG_DATA_HOME=str(base / "home" / "data"),
+        # Measure FOLLOWER itself: after 5 uses the trace would be crystallized (CRYSTALLIZED mode).
+        LLMOS_LEARNING__AUTO_CRYSTALLIZATION="false",
+    )
     try:
         result = bench_llmos(args, base, env)
         result["claude_p"] = bench_claude(args.claude_runs, base) if args.claude_runs else None
@@ -266,17 +338,25 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"| command ({args.traces} traces in the workspace) | p50 ms | p90 ms | min ms | peak RSS MiB |")
+    print(
+        f"| command ({args.traces} traces in the workspace) | p50 ms | p90 ms | min ms | peak RSS MiB |"
+    )
     print("|---|---|---|---|---|")
-    rows = [("`python -c pass` (interpreter floor)", result["python_floor"]),
-            ("`llmos --version`", result["llmos_version"]),
-            ("`llmos --headless run GOAL --json` (FOLLOWER hit)", result["follower"])]
+    rows = [
+        ("`python -c pass` (interpreter floor)", result["python_floor"]),
+        ("`llmos --version`", result["llmos_version"]),
+        ("`llmos --headless run GOAL --json` (FOLLOWER hit)", result["follower"]),
+    ]
     if result["claude_p"]:
         rows.append(('`claude -p "hi"` (scripted server, 1 model call)', result["claude_p"]))
     for name, row in rows:
-        print(f"| {name} | {row['p50_ms']} | {row['p90_ms']} | {row['min_ms']} | {row['rss_mib']} |")
-    print(f"\nFOLLOWER p50 {result['follower']['p50_ms']} ms vs target {TARGET_MS:.0f} ms: "
-          f"{'met' if result['meets_target'] else 'MISSED'}")
+        print(
+            f"| {name} | {row['p50_ms']} | {row['p90_ms']} | {row['min_ms']} | {row['rss_mib']} |"
+        )
+    print(
+        f"\nFOLLOWER p50 {result['follower']['p50_ms']} ms vs target {TARGET_MS:.0f} ms: "
+        f"{'met' if result['meets_target'] else 'MISSED'}"
+    )
     if "profile" in result:
         prof = result["profile"]
         print("\nphases of one FOLLOWER hit (fresh process, median of 5, no profiler):")
@@ -287,8 +367,13 @@ def main() -> None:
             print(f"  {row['cumulative_ms']:8.1f} ms  {'  ' * row['depth']}{row['module']}")
         print("cProfile, llmos_tui functions by cumulative time (inflated by the profiler):")
         for row in prof["top_functions"]:
-            print(f"  {row['cumulative_ms']:8.1f} ms  self {row['self_ms']:6.1f}  x{row['calls']:<5} {row['function']}")
-        print("system calls:", ", ".join(f"{k} x{v['calls']} {v['ms']} ms" for k, v in prof["syscalls"].items()))
+            print(
+                f"  {row['cumulative_ms']:8.1f} ms  self {row['self_ms']:6.1f}  x{row['calls']:<5} {row['function']}"
+            )
+        print(
+            "system calls:",
+            ", ".join(f"{k} x{v['calls']} {v['ms']} ms" for k, v in prof["syscalls"].items()),
+        )
 
 
 if __name__ == "__main__":

@@ -44,14 +44,26 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="llmos-memory-"))
     os.environ["HOME"] = str(base / "home")
     try:
-        kernel = LLMOS.boot(base / "ws", overrides={"budget_usd": 1e6, "learning": {"auto_crystallization": False}})
+        kernel = LLMOS.boot(
+            base / "ws", overrides={"budget_usd": 1e6, "learning": {"auto_crystallization": False}}
+        )
         goals = [f"Create the greeting file hello{i}.txt" for i in range(5)]
         for goal in goals:
             name = goal.split()[-1]
-            kernel.store.save(make_trace(goal, [ToolCall("Write", {"file_path": "{{cwd}}/" + name, "content": "hi\n"},
-                                                         {"is_error": False, "summary": "created",
-                                                          "files_created": [name]})],
-                                         slots=extract_slots(goal)), volume="users/local")
+            kernel.store.save(
+                make_trace(
+                    goal,
+                    [
+                        ToolCall(
+                            "Write",
+                            {"file_path": "{{cwd}}/" + name, "content": "hi\n"},
+                            {"is_error": False, "summary": "created", "files_created": [name]},
+                        )
+                    ],
+                    slots=extract_slots(goal),
+                ),
+                volume="users/local",
+            )
         done = 0
 
         def run(n: int) -> None:
@@ -62,7 +74,9 @@ def main() -> None:
                 cwd.mkdir()
                 result = kernel.execute(goals[done % 5], options=RunOptions(cwd=cwd))
                 if not (result.success and result.mode == "FOLLOWER"):
-                    raise SystemExit(f"run {done} was not a FOLLOWER success: {result.mode} {result.error}")
+                    raise SystemExit(
+                        f"run {done} was not a FOLLOWER success: {result.mode} {result.error}"
+                    )
                 done += 1
 
         run(args.warmup)

@@ -39,9 +39,32 @@ from llmos_tui.learning.store import TraceStore  # noqa: E402
 from llmos_tui.learning.traces import ToolCall, dump_trace, make_trace  # noqa: E402
 from llmos_tui.workspace import open_workspace  # noqa: E402
 
-VERBS = ["Create", "Delete", "Refactor", "Test", "Deploy", "Document", "Lint", "Rename", "Build", "Profile"]
-THINGS = ["calculator", "web server", "parser", "todo app", "CLI", "database schema", "REST client",
-          "image resizer", "log analyzer", "unit tests", "config loader", "scheduler"]
+VERBS = [
+    "Create",
+    "Delete",
+    "Refactor",
+    "Test",
+    "Deploy",
+    "Document",
+    "Lint",
+    "Rename",
+    "Build",
+    "Profile",
+]
+THINGS = [
+    "calculator",
+    "web server",
+    "parser",
+    "todo app",
+    "CLI",
+    "database schema",
+    "REST client",
+    "image resizer",
+    "log analyzer",
+    "unit tests",
+    "config loader",
+    "scheduler",
+]
 LANGS = ["Python", "Rust", "Go", "TypeScript", "Java", "Ruby"]
 VOLUMES = ["users/bench", "users/bench", "users/bench", "teams/default", "system"]
 
@@ -66,18 +89,38 @@ print(json.dumps({"import_ms": (t1 - t0) * 1000, "load_ms": (t2 - t1) * 1000, "e
 
 
 def synthetic_trace(i: int):
-    verb, thing, lang = VERBS[i % len(VERBS)], THINGS[(i // 10) % len(THINGS)], LANGS[(i // 120) % len(LANGS)]
+    verb, thing, lang = (
+        VERBS[i % len(VERBS)],
+        THINGS[(i // 10) % len(THINGS)],
+        LANGS[(i // 120) % len(LANGS)],
+    )
     name = f"{thing.replace(' ', '_')}_{i}.py"
     goal = f"{verb} the {lang} {thing} in {name}"
     calls = [
-        ToolCall("Write", {"file_path": f"{{{{cwd}}}}/{name}", "content": f"# {goal}\n" + "x = 1\n" * 20},
-                 {"is_error": False, "summary": "created", "files_created": [name]}, f"toolu_{i:08d}a"),
-        ToolCall("Bash", {"command": f"python {{{{cwd}}}}/{name}"}, {"is_error": False, "summary": "", "exit_code": 0},
-                 f"toolu_{i:08d}b"),
+        ToolCall(
+            "Write",
+            {"file_path": f"{{{{cwd}}}}/{name}", "content": f"# {goal}\n" + "x = 1\n" * 20},
+            {"is_error": False, "summary": "created", "files_created": [name]},
+            f"toolu_{i:08d}a",
+        ),
+        ToolCall(
+            "Bash",
+            {"command": f"python {{{{cwd}}}}/{name}"},
+            {"is_error": False, "summary": "", "exit_code": 0},
+            f"toolu_{i:08d}b",
+        ),
     ]
-    return make_trace(goal, calls, summary=f"Did: {goal}.", cost_usd=0.01 + (i % 50) / 1000,
-                      tokens={"input": 1000 + i % 700, "output": 200 + i % 90}, slots={"file": name, "language": lang.lower()},
-                      agent="system", model="claude-sonnet-4-5", when=1_790_000_000 + i)
+    return make_trace(
+        goal,
+        calls,
+        summary=f"Did: {goal}.",
+        cost_usd=0.01 + (i % 50) / 1000,
+        tokens={"input": 1000 + i % 700, "output": 200 + i % 90},
+        slots={"file": name, "language": lang.lower()},
+        agent="system",
+        model="claude-sonnet-4-5",
+        when=1_790_000_000 + i,
+    )
 
 
 def populate(root: Path, n: int) -> None:
@@ -99,15 +142,24 @@ def cold(root: Path, what: str, runs: int) -> dict[str, float]:
     rows, walls = [], []
     for _ in range(runs):
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", LOADER, str(root), what], capture_output=True, text=True,
-                             cwd=REPO, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", LOADER, str(root), what],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
+        )
         walls.append((time.perf_counter() - start) * 1000)
         if out.stderr.strip():
             raise SystemExit(f"the cold load warned: {out.stderr.strip()}")
         rows.append(json.loads(out.stdout))
-    return {"wall_ms": statistics.median(walls), "load_ms": statistics.median(r["load_ms"] for r in rows),
-            "import_ms": statistics.median(r["import_ms"] for r in rows),
-            "rss_mib": statistics.median(r["rss_mib"] for r in rows), "entries": rows[0]["entries"]}
+    return {
+        "wall_ms": statistics.median(walls),
+        "load_ms": statistics.median(r["load_ms"] for r in rows),
+        "import_ms": statistics.median(r["import_ms"] for r in rows),
+        "rss_mib": statistics.median(r["rss_mib"] for r in rows),
+        "entries": rows[0]["entries"],
+    }
 
 
 def bench_size(n: int, records: int, base: Path) -> dict[str, float]:
@@ -165,36 +217,64 @@ def bench_size(n: int, records: int, base: Path) -> dict[str, float]:
     load = cold(root, "load", 5)
     baseline = cold(root, "import", 3)
     return {
-        "traces": n, "setup_s": round(setup_s, 2), "reindex_s": round(reindex_s, 3),
-        "record_p50_ms": round(statistics.median(save_ms), 2), "record_p99_ms": round(pct(save_ms, 0.99), 2),
-        "outcome_p50_ms": round(statistics.median(outcome_ms), 2), "outcome_p99_ms": round(pct(outcome_ms, 0.99), 2),
-        "compaction_ms": round(compaction_ms, 1), "compaction_every": max(256, (n + records) // 4),
-        "refresh_unchanged_us": round(refresh_us, 1), "entries_list_ms": round(entries_ms, 2),
+        "traces": n,
+        "setup_s": round(setup_s, 2),
+        "reindex_s": round(reindex_s, 3),
+        "record_p50_ms": round(statistics.median(save_ms), 2),
+        "record_p99_ms": round(pct(save_ms, 0.99), 2),
+        "outcome_p50_ms": round(statistics.median(outcome_ms), 2),
+        "outcome_p99_ms": round(pct(outcome_ms, 0.99), 2),
+        "compaction_ms": round(compaction_ms, 1),
+        "compaction_every": max(256, (n + records) // 4),
+        "refresh_unchanged_us": round(refresh_us, 1),
+        "entries_list_ms": round(entries_ms, 2),
         "refresh_after_foreign_write_ms": round(foreign_ms, 2),
-        "cold_load_ms": round(load["load_ms"], 1), "cold_process_ms": round(load["wall_ms"], 1),
-        "cold_import_ms": round(load["import_ms"], 1), "cold_rss_mib": round(load["rss_mib"], 1),
-        "index_rss_mib": round(load["rss_mib"] - baseline["rss_mib"], 1), "snapshot_mib": round(snapshot_mib, 1),
+        "cold_load_ms": round(load["load_ms"], 1),
+        "cold_process_ms": round(load["wall_ms"], 1),
+        "cold_import_ms": round(load["import_ms"], 1),
+        "cold_rss_mib": round(load["rss_mib"], 1),
+        "index_rss_mib": round(load["rss_mib"] - baseline["rss_mib"], 1),
+        "snapshot_mib": round(snapshot_mib, 1),
     }
 
 
 COLUMNS = [
-    ("traces", "traces"), ("reindex_s", "reindex s"), ("record_p50_ms", "record p50 ms"),
-    ("record_p99_ms", "record p99 ms"), ("outcome_p50_ms", "outcome p50 ms"), ("outcome_p99_ms", "outcome p99 ms"),
-    ("compaction_ms", "compaction ms"), ("refresh_unchanged_us", "refresh (no change) µs"),
+    ("traces", "traces"),
+    ("reindex_s", "reindex s"),
+    ("record_p50_ms", "record p50 ms"),
+    ("record_p99_ms", "record p99 ms"),
+    ("outcome_p50_ms", "outcome p50 ms"),
+    ("outcome_p99_ms", "outcome p99 ms"),
+    ("compaction_ms", "compaction ms"),
+    ("refresh_unchanged_us", "refresh (no change) µs"),
     ("entries_list_ms", "entries() ms"),
-    ("refresh_after_foreign_write_ms", "refresh (1 foreign write) ms"), ("cold_load_ms", "cold load ms"),
-    ("cold_process_ms", "cold process ms"), ("cold_rss_mib", "RSS MiB"), ("index_rss_mib", "index RSS MiB"),
+    ("refresh_after_foreign_write_ms", "refresh (1 foreign write) ms"),
+    ("cold_load_ms", "cold load ms"),
+    ("cold_process_ms", "cold process ms"),
+    ("cold_rss_mib", "RSS MiB"),
+    ("index_rss_mib", "index RSS MiB"),
     ("snapshot_mib", "index.json MiB"),
 ]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("sizes", nargs="*", type=int, default=[1000, 10000, 100000])
-    parser.add_argument("--records", type=int, default=200, help="saves (and outcome updates) timed per size")
+    parser.add_argument(
+        "--records", type=int, default=200, help="saves (and outcome updates) timed per size"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    parser.add_argument("--dir", type=Path, default=None, help="where to create the workspaces (default: a temp dir)")
-    parser.add_argument("--repeat", type=int, default=1, help="measure each size R times and report medians")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where to create the workspaces (default: a temp dir)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure each size R times and report medians"
+    )
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="llmos-bench-index-", dir=args.dir))
     rows = []
@@ -204,7 +284,12 @@ def main() -> None:
             for _ in range(max(1, args.repeat)):
                 runs.append(bench_size(n, args.records, base))
                 shutil.rmtree(base / f"ws-{n}", ignore_errors=True)
-            rows.append({key: (statistics.median(r[key] for r in runs) if key != "traces" else n) for key in runs[0]})
+            rows.append(
+                {
+                    key: (statistics.median(r[key] for r in runs) if key != "traces" else n)
+                    for key in runs[0]
+                }
+            )
             print(f"done: {n} traces", file=sys.stderr)
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -21,9 +21,11 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-STOP = set("""a an the to of in on for with and or but is are was were be been being it its this that these those
+STOP = set(
+    """a an the to of in on for with and or but is are was were be been being it its this that these those
 i me my we our you your he she they them their what which who whom whose when where why how can could would should
-will shall do does did done please some any all just about into from at by as so if then than too very""".split())
+will shall do does did done please some any all just about into from at by as so if then than too very""".split()
+)
 
 
 def normalize(text: str, stop: bool) -> str:
@@ -44,7 +46,9 @@ def evaluate(data: dict, per_label: int, threshold: float, stop: bool) -> dict:
         stored.append((normalize(text, stop), label))
     choices = [s for s, _ in stored]
     replays = correct = oos_false = 0
-    queries = [(t, lab) for t, lab in data["test"]] + [(t, "oos") for t, _ in data.get("oos_test", [])]
+    queries = [(t, lab) for t, lab in data["test"]] + [
+        (t, "oos") for t, _ in data.get("oos_test", [])
+    ]
     in_scope = sum(1 for _, lab in queries if lab != "oos")
     for text, label in queries:
         best = process.extractOne(normalize(text, stop), choices, scorer=fuzz.token_sort_ratio)
@@ -55,10 +59,16 @@ def evaluate(data: dict, per_label: int, threshold: float, stop: bool) -> dict:
             correct += 1
         elif label == "oos":
             oos_false += 1
-    return {"traces": len(stored), "queries": len(queries), "replays": replays, "correct_replays": correct,
-            "false_replays": replays - correct, "oos_false_replays": oos_false,
-            "precision": round(correct / replays, 4) if replays else 1.0,
-            "coverage": round(correct / in_scope, 4) if in_scope else 0.0}
+    return {
+        "traces": len(stored),
+        "queries": len(queries),
+        "replays": replays,
+        "correct_replays": correct,
+        "false_replays": replays - correct,
+        "oos_false_replays": oos_false,
+        "precision": round(correct / replays, 4) if replays else 1.0,
+        "coverage": round(correct / in_scope, 4) if in_scope else 0.0,
+    }
 
 
 def main() -> None:
@@ -74,16 +84,26 @@ def main() -> None:
         for stop in (False, True):
             for threshold in (85, 90):
                 row = evaluate(data, args.per_label, threshold, stop)
-                rows.append({"dataset": path.name, "matcher": f"token_sort_ratio >= {threshold}"
-                             + (", stop words removed" if stop else ""), **row})
+                rows.append(
+                    {
+                        "dataset": path.name,
+                        "matcher": f"token_sort_ratio >= {threshold}"
+                        + (", stop words removed" if stop else ""),
+                        **row,
+                    }
+                )
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print("| dataset | naive matcher | replays | false replays | oos false replays | precision | coverage |")
+    print(
+        "| dataset | naive matcher | replays | false replays | oos false replays | precision | coverage |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['dataset']} | {r['matcher']} | {r['replays']} | {r['false_replays']} | {r['oos_false_replays']} "
-              f"| {r['precision']} | {r['coverage']} |")
+        print(
+            f"| {r['dataset']} | {r['matcher']} | {r['replays']} | {r['false_replays']} | {r['oos_false_replays']} "
+            f"| {r['precision']} | {r['coverage']} |"
+        )
 
 
 if __name__ == "__main__":

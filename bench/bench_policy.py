@@ -26,7 +26,10 @@ sys.path.insert(0, str(REPO))
 from llmos_tui.execution.policy.bench import load_corpus, run_bench_policy, substitute  # noqa: E402
 from llmos_tui.execution.policy.engine import PolicyEngine  # noqa: E402
 
-DEFAULT_CORPORA = [REPO / "tests" / "data" / "policy-corpus.json", REPO.parent / "shared" / "data" / "policy-dev.json"]
+DEFAULT_CORPORA = [
+    REPO / "tests" / "data" / "policy-corpus.json",
+    REPO.parent / "shared" / "data" / "policy-dev.json",
+]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -47,7 +50,10 @@ def measure(corpora: list[Path], repeat: int) -> dict:
     all_ms: list[float] = []
     with tempfile.TemporaryDirectory(prefix="llmos-bench-") as tmp:
         cwd = os.path.realpath(tmp)
-        prepared = [(c["tool"], substitute(c["input"], cwd, home, os.path.join(cwd, "outside"))) for c in cases]
+        prepared = [
+            (c["tool"], substitute(c["input"], cwd, home, os.path.join(cwd, "outside")))
+            for c in cases
+        ]
         engine.check("Bash", {"command": "true"}, cwd)  # warm-up: parser load
         gc.collect()
         for _ in range(repeat):
@@ -56,23 +62,40 @@ def measure(corpora: list[Path], repeat: int) -> dict:
                 engine.check(tool, tool_input, cwd)
                 ms = (time.perf_counter() - t0) * 1000
                 all_ms.append(ms)
-                per_tool.setdefault(tool if tool in ("Bash", "Write", "Read", "Edit", "Grep", "Glob") else "other",
-                                    []).append(ms)
+                per_tool.setdefault(
+                    tool if tool in ("Bash", "Write", "Read", "Edit", "Grep", "Glob") else "other",
+                    [],
+                ).append(ms)
+
     def stats(values: list[float]) -> dict:
-        return {"n": len(values), "mean_ms": round(statistics.fmean(values), 4), "p50_ms": round(percentile(values, 50), 4),
-                "p90_ms": round(percentile(values, 90), 4), "p99_ms": round(percentile(values, 99), 4),
-                "max_ms": round(max(values), 4)}
+        return {
+            "n": len(values),
+            "mean_ms": round(statistics.fmean(values), 4),
+            "p50_ms": round(percentile(values, 50), 4),
+            "p90_ms": round(percentile(values, 90), 4),
+            "p99_ms": round(percentile(values, 99), 4),
+            "max_ms": round(max(values), 4),
+        }
+
     quality = {}
     for path in corpora:
         report = run_bench_policy(path)
         quality[str(path)] = {k: (len(v) if k == "missed" else v) for k, v in report.items()}
-    return {"cases": len(cases), "repeat": repeat, "overall": stats(all_ms),
-            "per_tool": {k: stats(v) for k, v in sorted(per_tool.items())}, "quality": quality,
-            "target_p99_ms": 5.0, "meets_target": percentile(all_ms, 99) <= 5.0}
+    return {
+        "cases": len(cases),
+        "repeat": repeat,
+        "overall": stats(all_ms),
+        "per_tool": {k: stats(v) for k, v in sorted(per_tool.items())},
+        "quality": quality,
+        "target_p99_ms": 5.0,
+        "meets_target": percentile(all_ms, 99) <= 5.0,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--corpus", action="append", type=Path, help="corpus file (repeatable)")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the corpus (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -86,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'tool':>8} {'n':>6} {'mean':>8} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}   (ms)")
     rows = [("all", result["overall"])] + list(result["per_tool"].items())
     for name, s in rows:
-        print(f"{name:>8} {s['n']:>6} {s['mean_ms']:>8.3f} {s['p50_ms']:>8.3f} {s['p90_ms']:>8.3f} "
-              f"{s['p99_ms']:>8.3f} {s['max_ms']:>8.3f}")
+        print(
+            f"{name:>8} {s['n']:>6} {s['mean_ms']:>8.3f} {s['p50_ms']:>8.3f} {s['p90_ms']:>8.3f} "
+            f"{s['p99_ms']:>8.3f} {s['max_ms']:>8.3f}"
+        )
     print(f"target p99 <= 5 ms: {'met' if result['meets_target'] else 'NOT met'}")
     for path, q in result["quality"].items():
-        print(f"{Path(path).name}: {q['blocked']}/{q['block_cases']} blocked, "
-              f"{q['false_blocks']}/{q['allow_cases']} false blocks, {q['missed']} missed")
+        print(
+            f"{Path(path).name}: {q['blocked']}/{q['block_cases']} blocked, "
+            f"{q['false_blocks']}/{q['allow_cases']} false blocks, {q['missed']} missed"
+        )
     return 0
 
 

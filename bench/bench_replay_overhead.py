@@ -46,24 +46,54 @@ from llmos_tui.execution.replay.engine import replay  # noqa: E402
 from llmos_tui.learning.traces import ToolCall, reroot  # noqa: E402
 from llmos_tui.observability.events import EventLog  # noqa: E402
 
-APP = "import sys\n\ndef add(a, b):\n    return a + b\n\nprint('sum', add(2, 3))\n" + "# padding\n" * 40
+APP = (
+    "import sys\n\ndef add(a, b):\n    return a + b\n\nprint('sum', add(2, 3))\n"
+    + "# padding\n" * 40
+)
 FILE_CALLS = [
-    ToolCall("Write", {"file_path": "{{cwd}}/app.py", "content": APP},
-             {"is_error": False, "summary": "created", "files_created": ["app.py"]}),
-    ToolCall("Write", {"file_path": "{{cwd}}/notes.md", "content": "# Notes\n\n" + "TODO: write tests\n" * 5},
-             {"is_error": False, "summary": "created", "files_created": ["notes.md"]}),
-    ToolCall("Edit", {"file_path": "{{cwd}}/app.py", "old_string": "add(2, 3)", "new_string": "add(20, 22)"},
-             {"is_error": False, "summary": "edited"}),
-    ToolCall("MultiEdit", {"file_path": "{{cwd}}/notes.md", "edits": [
-        {"old_string": "# Notes", "new_string": "# Project notes"},
-        {"old_string": "TODO", "new_string": "DONE", "replace_all": True}]}, {"is_error": False, "summary": "edited"}),
+    ToolCall(
+        "Write",
+        {"file_path": "{{cwd}}/app.py", "content": APP},
+        {"is_error": False, "summary": "created", "files_created": ["app.py"]},
+    ),
+    ToolCall(
+        "Write",
+        {"file_path": "{{cwd}}/notes.md", "content": "# Notes\n\n" + "TODO: write tests\n" * 5},
+        {"is_error": False, "summary": "created", "files_created": ["notes.md"]},
+    ),
+    ToolCall(
+        "Edit",
+        {"file_path": "{{cwd}}/app.py", "old_string": "add(2, 3)", "new_string": "add(20, 22)"},
+        {"is_error": False, "summary": "edited"},
+    ),
+    ToolCall(
+        "MultiEdit",
+        {
+            "file_path": "{{cwd}}/notes.md",
+            "edits": [
+                {"old_string": "# Notes", "new_string": "# Project notes"},
+                {"old_string": "TODO", "new_string": "DONE", "replace_all": True},
+            ],
+        },
+        {"is_error": False, "summary": "edited"},
+    ),
     ToolCall("Read", {"file_path": "{{cwd}}/app.py"}, {"is_error": False, "summary": "read"}),
     ToolCall("Glob", {"pattern": "*.py"}, {"is_error": False, "summary": "1 file"}),
-    ToolCall("Grep", {"pattern": "DONE", "path": "{{cwd}}"}, {"is_error": False, "summary": "found"}),
+    ToolCall(
+        "Grep", {"pattern": "DONE", "path": "{{cwd}}"}, {"is_error": False, "summary": "found"}
+    ),
 ]
 BASH_CALLS = [
-    ToolCall("Bash", {"command": "python3 app.py > out.txt"}, {"is_error": False, "summary": "", "exit_code": 0}),
-    ToolCall("Bash", {"command": "wc -l notes.md out.txt"}, {"is_error": False, "summary": "", "exit_code": 0}),
+    ToolCall(
+        "Bash",
+        {"command": "python3 app.py > out.txt"},
+        {"is_error": False, "summary": "", "exit_code": 0},
+    ),
+    ToolCall(
+        "Bash",
+        {"command": "wc -l notes.md out.txt"},
+        {"is_error": False, "summary": "", "exit_code": 0},
+    ),
 ]
 WORKLOADS = {"files": FILE_CALLS, "with-bash": FILE_CALLS + BASH_CALLS}
 
@@ -75,10 +105,12 @@ def make_hooks(cwd: Path, setup: str, events: EventLog | None) -> HookRegistry:
     def policy_hook(name: str, tool_input: dict, _tid: str) -> HookVerdict:
         d = engine.check(name, tool_input, cwd)
         if setup == "kernel" and events is not None:
-            events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
+            events.record(
+                "POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule
+            )
         return HookVerdict(d.decision, d.reason, d.rule)
 
-    hooks.add_pre(policy_hook, path_scoped=True)   # as LLMOS._policy_hooks registers it
+    hooks.add_pre(policy_hook, path_scoped=True)  # as LLMOS._policy_hooks registers it
     return hooks
 
 
@@ -115,7 +147,9 @@ def run_raw(calls: list[ToolCall], cwd: Path) -> float:
             p = Path(inp["file_path"])
             text = p.read_text()
             for e in inp["edits"]:
-                text = text.replace(e["old_string"], e["new_string"], -1 if e.get("replace_all") else 1)
+                text = text.replace(
+                    e["old_string"], e["new_string"], -1 if e.get("replace_all") else 1
+                )
             p.write_text(text)
         elif call.name == "Read":
             Path(inp["file_path"]).read_text()
@@ -123,7 +157,11 @@ def run_raw(calls: list[ToolCall], cwd: Path) -> float:
             _glob.glob(str(cwd / inp["pattern"]))
         elif call.name == "Grep":
             rx = re.compile(inp["pattern"])
-            [p for p in Path(inp["path"]).rglob("*") if p.is_file() and rx.search(p.read_text(errors="replace"))]
+            [
+                p
+                for p in Path(inp["path"]).rglob("*")
+                if p.is_file() and rx.search(p.read_text(errors="replace"))
+            ]
         elif call.name == "Bash":
             subprocess.run(["bash", "-c", inp["command"]], cwd=cwd, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -152,10 +190,14 @@ def measure(rounds: int, base: Path) -> dict:
             med = {way: statistics.median(v) for way, v in samples.items()}
             out[f"{workload}/{setup}"] = {
                 "calls": len(calls),
-                "replay_ms": round(med["replay"], 2), "direct_ms": round(med["direct"], 2), "raw_ms": round(med["raw"], 2),
+                "replay_ms": round(med["replay"], 2),
+                "direct_ms": round(med["direct"], 2),
+                "raw_ms": round(med["raw"], 2),
                 "overhead_vs_direct_pct": round((med["replay"] / med["direct"] - 1) * 100, 1),
                 "replay_vs_raw_x": round(med["replay"] / med["raw"], 1),
-                "p90_replay_ms": round(sorted(samples["replay"])[int(len(samples["replay"]) * 0.9) - 1], 2),
+                "p90_replay_ms": round(
+                    sorted(samples["replay"])[int(len(samples["replay"]) * 0.9) - 1], 2
+                ),
             }
     return out
 
@@ -173,11 +215,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print("| workload / hooks | calls | replay ms | direct ms | raw Python ms | replay overhead vs direct | replay / raw |")
+    print(
+        "| workload / hooks | calls | replay ms | direct ms | raw Python ms | replay overhead vs direct | replay / raw |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, row in result.items():
-        print(f"| {name} | {row['calls']} | {row['replay_ms']} | {row['direct_ms']} | {row['raw_ms']} | "
-              f"{row['overhead_vs_direct_pct']:+.1f} % | {row['replay_vs_raw_x']}x |")
+        print(
+            f"| {name} | {row['calls']} | {row['replay_ms']} | {row['direct_ms']} | {row['raw_ms']} | "
+            f"{row['overhead_vs_direct_pct']:+.1f} % | {row['replay_vs_raw_x']}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -90,7 +90,9 @@ def main() -> None:
     parser.add_argument("--goals", type=int, default=10_000)
     parser.add_argument("--llm-share", type=float, default=0.01)
     parser.add_argument("--cli-every", type=int, default=500)
-    parser.add_argument("--window", type=int, default=0, help="latency window (default: goals / 20)")
+    parser.add_argument(
+        "--window", type=int, default=0, help="latency window (default: goals / 20)"
+    )
     parser.add_argument("--plot-dir", type=Path, default=REPO / "bench" / "plots")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--json", action="store_true")
@@ -153,20 +155,45 @@ def main() -> None:
             if n % 100 == 0 or n == args.goals - 1:
                 st = proc_status()
                 events = sum(p.stat().st_size for p in (ws / "observability").glob("events*.jsonl"))
-                samples.append({"goal": n, "rss_mib": st["VmRSS"] / 1024, "fds": st["fds"], "threads": st["Threads"],
-                                "events_mib": events / 2**20, "traces": len(kernel.store.index),
-                                "elapsed_s": time.perf_counter() - started})
-                print(f"[soak] {n:6d} goals  rss {st['VmRSS'] / 1024:6.1f} MiB  fds {st['fds']:.0f}  "
-                      f"threads {st['Threads']:.0f}  traces {samples[-1]['traces']}  last {mode} {ms:.0f} ms",
-                      file=sys.stderr, flush=True)
+                samples.append(
+                    {
+                        "goal": n,
+                        "rss_mib": st["VmRSS"] / 1024,
+                        "fds": st["fds"],
+                        "threads": st["Threads"],
+                        "events_mib": events / 2**20,
+                        "traces": len(kernel.store.index),
+                        "elapsed_s": time.perf_counter() - started,
+                    }
+                )
+                print(
+                    f"[soak] {n:6d} goals  rss {st['VmRSS'] / 1024:6.1f} MiB  fds {st['fds']:.0f}  "
+                    f"threads {st['Threads']:.0f}  traces {samples[-1]['traces']}  last {mode} {ms:.0f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if args.cli_every and n % args.cli_every == 0:
                 probe = rnd.choice(reuse)
                 cwd = base / f"cli-{n}"
                 cwd.mkdir()
                 table[probe.task].inputs(probe.params, cwd)
                 t0 = time.perf_counter()
-                proc = subprocess.run([LLMOS_BIN, "--headless", "run", probe.text, "--json", "--workspace", str(ws),
-                                       "--cwd", str(cwd)], capture_output=True, text=True, env=dict(os.environ))
+                proc = subprocess.run(
+                    [
+                        LLMOS_BIN,
+                        "--headless",
+                        "run",
+                        probe.text,
+                        "--json",
+                        "--workspace",
+                        str(ws),
+                        "--cwd",
+                        str(cwd),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=dict(os.environ),
+                )
                 cli.append((n, (time.perf_counter() - t0) * 1000, json.loads(proc.stdout)["mode"]))
                 shutil.rmtree(cwd, ignore_errors=True)
         total_s = time.perf_counter() - started
@@ -184,29 +211,64 @@ def main() -> None:
     last = samples[-1]
     windows = []
     for start in range(0, args.goals, window):
-        chunk = [ms for n, mode, ms in per_goal[start:start + window] if mode in ("FOLLOWER", "CRYSTALLIZED")]
+        chunk = [
+            ms
+            for n, mode, ms in per_goal[start : start + window]
+            if mode in ("FOLLOWER", "CRYSTALLIZED")
+        ]
         if chunk:
-            windows.append({"goal": start + window, "p50_ms": statistics.median(chunk), "p99_ms": pct(chunk, 0.99),
-                            "replays": len(chunk)})
+            windows.append(
+                {
+                    "goal": start + window,
+                    "p50_ms": statistics.median(chunk),
+                    "p99_ms": pct(chunk, 0.99),
+                    "replays": len(chunk),
+                }
+            )
     modes: dict[str, int] = {}
     for _n, mode, _ms in per_goal:
         modes[mode] = modes.get(mode, 0) + 1
     result = {
-        "goals": args.goals, "wall_s": round(total_s, 1), "failures": failures, "modes": modes,
+        "goals": args.goals,
+        "wall_s": round(total_s, 1),
+        "failures": failures,
+        "modes": modes,
         "llm_requests": llm_requests,
-        "rss_mib": {"after_warmup": round(warm["rss_mib"], 1), "end": round(last["rss_mib"], 1),
-                    "growth": round(last["rss_mib"] - warm["rss_mib"], 1), "bound": RSS_BOUND_MIB},
+        "rss_mib": {
+            "after_warmup": round(warm["rss_mib"], 1),
+            "end": round(last["rss_mib"], 1),
+            "growth": round(last["rss_mib"] - warm["rss_mib"], 1),
+            "bound": RSS_BOUND_MIB,
+        },
         "fds": {"after_warmup": warm["fds"], "end": last["fds"], "bound": FD_BOUND},
         "threads": {"after_warmup": warm["threads"], "end": last["threads"]},
-        "events_mib_end": round(last["events_mib"], 1), "traces_end": last["traces"],
-        "replay_latency": {"first_window": windows[0] if windows else None, "last_window": windows[-1] if windows else None,
-                           "ratio_bound": LATENCY_RATIO_BOUND,
-                           "all_p50_ms": round(statistics.median(ms for _n, m, ms in per_goal if m in ("FOLLOWER", "CRYSTALLIZED")), 1),
-                           "all_p99_ms": round(pct([ms for _n, m, ms in per_goal if m in ("FOLLOWER", "CRYSTALLIZED")], 0.99), 1)},
-        "llm_runs_p50_ms": round(statistics.median([ms for _n, m, ms in per_goal if m in ("LEARNER", "MIXED")] or [0]), 1),
+        "events_mib_end": round(last["events_mib"], 1),
+        "traces_end": last["traces"],
+        "replay_latency": {
+            "first_window": windows[0] if windows else None,
+            "last_window": windows[-1] if windows else None,
+            "ratio_bound": LATENCY_RATIO_BOUND,
+            "all_p50_ms": round(
+                statistics.median(
+                    ms for _n, m, ms in per_goal if m in ("FOLLOWER", "CRYSTALLIZED")
+                ),
+                1,
+            ),
+            "all_p99_ms": round(
+                pct([ms for _n, m, ms in per_goal if m in ("FOLLOWER", "CRYSTALLIZED")], 0.99), 1
+            ),
+        },
+        "llm_runs_p50_ms": round(
+            statistics.median([ms for _n, m, ms in per_goal if m in ("LEARNER", "MIXED")] or [0]), 1
+        ),
         "cli_samples_ms": [{"goal": n, "wall_ms": round(ms, 1), "mode": m} for n, ms, m in cli],
-        "windows": [{k: round(v, 1) if isinstance(v, float) else v for k, v in w.items()} for w in windows],
-        "memory": [{"goal": s["goal"], "rss_mib": round(s["rss_mib"], 1), "fds": s["fds"]} for s in samples[::10]],
+        "windows": [
+            {k: round(v, 1) if isinstance(v, float) else v for k, v in w.items()} for w in windows
+        ],
+        "memory": [
+            {"goal": s["goal"], "rss_mib": round(s["rss_mib"], 1), "fds": s["fds"]}
+            for s in samples[::10]
+        ],
     }
     ratio = windows[-1]["p50_ms"] / windows[0]["p50_ms"] if windows else 1.0
     result["checks"] = {
@@ -216,22 +278,43 @@ def main() -> None:
         "no_failed_goal": failures == 0,
     }
     args.plot_dir.mkdir(parents=True, exist_ok=True)
-    line_chart(args.plot_dir / "soak_memory.svg", title=f"Soak: memory over {args.goals:,} goals (one kernel)",
-               x_label="goals run", y_label="MiB",
-               series={"RSS": [(s["goal"], s["rss_mib"]) for s in samples],
-                       "event log size": [(s["goal"], s["events_mib"]) for s in samples]},
-               hlines={"warm-up RSS + bound": warm["rss_mib"] + RSS_BOUND_MIB})
-    line_chart(args.plot_dir / "soak_latency.svg", title=f"Soak: replay latency per {window}-goal window",
-               x_label="goals run", y_label="ms",
-               series={"replay p50": [(w["goal"], w["p50_ms"]) for w in windows],
-                       "replay p99": [(w["goal"], w["p99_ms"]) for w in windows],
-                       "llmos CLI (cold process)": [(n, ms) for n, ms, _m in cli]})
-    result["plots"] = [str((args.plot_dir / name).relative_to(REPO)) if (args.plot_dir / name).is_relative_to(REPO)
-                       else str(args.plot_dir / name) for name in ("soak_memory.svg", "soak_latency.svg")]
+    line_chart(
+        args.plot_dir / "soak_memory.svg",
+        title=f"Soak: memory over {args.goals:,} goals (one kernel)",
+        x_label="goals run",
+        y_label="MiB",
+        series={
+            "RSS": [(s["goal"], s["rss_mib"]) for s in samples],
+            "event log size": [(s["goal"], s["events_mib"]) for s in samples],
+        },
+        hlines={"warm-up RSS + bound": warm["rss_mib"] + RSS_BOUND_MIB},
+    )
+    line_chart(
+        args.plot_dir / "soak_latency.svg",
+        title=f"Soak: replay latency per {window}-goal window",
+        x_label="goals run",
+        y_label="ms",
+        series={
+            "replay p50": [(w["goal"], w["p50_ms"]) for w in windows],
+            "replay p99": [(w["goal"], w["p99_ms"]) for w in windows],
+            "llmos CLI (cold process)": [(n, ms) for n, ms, _m in cli],
+        },
+    )
+    result["plots"] = [
+        str((args.plot_dir / name).relative_to(REPO))
+        if (args.plot_dir / name).is_relative_to(REPO)
+        else str(args.plot_dir / name)
+        for name in ("soak_memory.svg", "soak_latency.svg")
+    ]
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(json.dumps({k: v for k, v in result.items() if k not in ("cli_samples_ms", "windows", "memory")}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k not in ("cli_samples_ms", "windows", "memory")},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

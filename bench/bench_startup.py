@@ -34,8 +34,12 @@ def measure(argv: list[str], env: dict[str, str], runs: int, expect: int) -> dic
         if code != expect:
             raise SystemExit(f"{argv} exited {code}, expected {expect}")
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 1), "p90_ms": round(times[int(len(times) * 0.9) - 1], 1),
-            "min_ms": round(times[0], 1), "rss_mib": round(statistics.median(rss), 1)}
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p90_ms": round(times[int(len(times) * 0.9) - 1], 1),
+        "min_ms": round(times[0], 1),
+        "rss_mib": round(statistics.median(rss), 1),
+    }
 
 
 def main() -> None:
@@ -50,9 +54,14 @@ def main() -> None:
     cases = {
         "llmos --version": ([LLMOS, "--version"], 0),
         "llmos --help": ([LLMOS, "--help"], 0),
-        "headless run, no LLM configured (exit 5)": ([LLMOS, "--headless", "run", "Say hi", "--json", "--cwd", str(tmp)], 5),
+        "headless run, no LLM configured (exit 5)": (
+            [LLMOS, "--headless", "run", "Say hi", "--json", "--cwd", str(tmp)],
+            5,
+        ),
     }
-    results = {name: measure(argv, env, args.runs, expect) for name, (argv, expect) in cases.items()}
+    results = {
+        name: measure(argv, env, args.runs, expect) for name, (argv, expect) in cases.items()
+    }
     shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))

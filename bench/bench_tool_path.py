@@ -65,12 +65,23 @@ def _hooks(cwd: Path) -> HookRegistry:
 def run_twins(server: ScriptedServer, kind: str, calls: int, root: Path) -> float:
     cwd = Path(tempfile.mkdtemp(dir=root))
     hooks = _hooks(cwd)
-    tooling = session_tooling(ToolRegistry(), [kind == "write" and "Write" or "Bash"], model=MODEL,
-                              executor_factory=lambda: ToolExecutor(cwd, hooks, sandbox_backend="auto"))
+    tooling = session_tooling(
+        ToolRegistry(),
+        [kind == "write" and "Write" or "Bash"],
+        model=MODEL,
+        executor_factory=lambda: ToolExecutor(cwd, hooks, sandbox_backend="auto"),
+    )
     server.add_turns(*[tool_turn(*_call(kind, i)) for i in range(calls)], text_turn("done"))
-    req = SessionRequest(prompt="go", cwd=cwd, model=MODEL, claude_config_dir=root / "cfg", tools=tooling.tools,
-                         mcp_servers=tooling.mcp_servers, disallowed_tools=tooling.disallowed_tools,
-                         system_append=tooling.system_text)
+    req = SessionRequest(
+        prompt="go",
+        cwd=cwd,
+        model=MODEL,
+        claude_config_dir=root / "cfg",
+        tools=tooling.tools,
+        mcp_servers=tooling.mcp_servers,
+        disallowed_tools=tooling.disallowed_tools,
+        system_append=tooling.system_text,
+    )
     start = time.perf_counter()
     outcome = asyncio.run(run_session(req, hooks))
     took = time.perf_counter() - start
@@ -88,10 +99,16 @@ def run_builtins(server: ScriptedServer, kind: str, calls: int, root: Path) -> f
     async def allow(_name: str, _input: dict, _ctx: object) -> PermissionResultAllow:
         return PermissionResultAllow()
 
-    options = ClaudeAgentOptions(cwd=str(cwd), model=MODEL, tools=["Write" if kind == "write" else "Bash"],
-                                 setting_sources=[], permission_mode="default", can_use_tool=allow,
-                                 env={"CLAUDE_CONFIG_DIR": str(root / "cfg")},
-                                 extra_args={"no-session-persistence": None})
+    options = ClaudeAgentOptions(
+        cwd=str(cwd),
+        model=MODEL,
+        tools=["Write" if kind == "write" else "Bash"],
+        setting_sources=[],
+        permission_mode="default",
+        can_use_tool=allow,
+        env={"CLAUDE_CONFIG_DIR": str(root / "cfg")},
+        extra_args={"no-session-persistence": None},
+    )
     server.add_turns(*[tool_turn(*_call(kind, i)) for i in range(calls)], text_turn("done"))
 
     async def drive() -> bool:
@@ -136,10 +153,16 @@ def main() -> int:
                 base = statistics.median(times[(variant, 0)])
                 full = statistics.median(times[(variant, args.calls)])
                 per[variant] = (full - base) / args.calls * 1000
-            rows.append({"workload": kind, "calls": args.calls, "rounds": args.rounds,
-                         "twins_ms_per_call": round(per["twins"], 1),
-                         "builtins_ms_per_call": round(per["builtins"], 1),
-                         "difference_ms": round(per["twins"] - per["builtins"], 1)})
+            rows.append(
+                {
+                    "workload": kind,
+                    "calls": args.calls,
+                    "rounds": args.rounds,
+                    "twins_ms_per_call": round(per["twins"], 1),
+                    "builtins_ms_per_call": round(per["builtins"], 1),
+                    "difference_ms": round(per["twins"] - per["builtins"], 1),
+                }
+            )
     finally:
         server.stop()
         for k, v in saved.items():
@@ -152,8 +175,10 @@ def main() -> int:
     else:
         print(f"{'workload':<8} {'twins ms/call':>14} {'built-ins ms/call':>18} {'difference':>11}")
         for r in rows:
-            print(f"{r['workload']:<8} {r['twins_ms_per_call']:>14.1f} {r['builtins_ms_per_call']:>18.1f} "
-                  f"{r['difference_ms']:>+10.1f}")
+            print(
+                f"{r['workload']:<8} {r['twins_ms_per_call']:>14.1f} {r['builtins_ms_per_call']:>18.1f} "
+                f"{r['difference_ms']:>+10.1f}"
+            )
     return 0
 
 

@@ -86,7 +86,8 @@ def make_workspace(ws: Path, count: int) -> None:
             "crystallized_tool: null\nemotion: {}\nproject: null\nparent_trace: null\noutcome: success\n"
             f"error: null\n---\n# {goal}\n## Summary\n\n## Tool calls\n```json\n"
             f'[{{"name": "Write", "input": {{"file_path": "{{{{cwd}}}}/f{i}.txt", "content": "x"}}, '
-            '"result": {"is_error": false, "summary": "created"}}]\n```\n')
+            '"result": {"is_error": false, "summary": "created"}}]\n```\n'
+        )
     if count:
         TraceIndex(workspace).rebuild()
 
@@ -94,30 +95,47 @@ def make_workspace(ws: Path, count: int) -> None:
 def sample(python: str, root: Path, template: Path) -> dict[str, float]:
     import shutil
 
-    ws, work = Path(tempfile.mkdtemp(prefix="ws-", dir=root)), Path(tempfile.mkdtemp(prefix="work-", dir=root))
+    ws, work = (
+        Path(tempfile.mkdtemp(prefix="ws-", dir=root)),
+        Path(tempfile.mkdtemp(prefix="work-", dir=root)),
+    )
     shutil.rmtree(ws)
     shutil.copytree(template, ws)
     env = {**os.environ, "LLMOS_PRESET": "testing"}
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
         env.pop(name, None)
-    child = root / "bench_tui_child.py"  # a file, not -c: Textual finds app.tcss from the class's file
+    child = (
+        root / "bench_tui_child.py"
+    )  # a file, not -c: Textual finds app.tcss from the class's file
     if not child.exists():
         child.write_text(CHILD)
     start = time.monotonic()
-    proc = subprocess.run([python, str(child), str(ws), str(work)], capture_output=True, text=True, env=env,
-                          timeout=120)
+    proc = subprocess.run(
+        [python, str(child), str(ws), str(work)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     end = time.monotonic()
     if proc.returncode != 0:
         raise SystemExit(f"child failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     marks = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"paint_ms": (marks["paint"] - start) * 1000, "ready_ms": (marks["ready"] - start) * 1000,
-            "traces_ms": (marks["traces"] - start) * 1000, "rows": marks["rows"], "exit_ms": (end - start) * 1000}
+    return {
+        "paint_ms": (marks["paint"] - start) * 1000,
+        "ready_ms": (marks["ready"] - start) * 1000,
+        "traces_ms": (marks["traces"] - start) * 1000,
+        "rows": marks["rows"],
+        "exit_ms": (end - start) * 1000,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--traces", type=int, default=0, help="trace files to put in the workspace first")
+    parser.add_argument(
+        "--traces", type=int, default=0, help="trace files to put in the workspace first"
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
     python = sys.executable
@@ -129,12 +147,20 @@ def main() -> int:
         runs = [sample(python, Path(tmp), template) for _ in range(max(1, args.runs))]
     medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     if args.json:
-        print(json.dumps({"runs": args.runs, "traces": args.traces, "median": medians, "samples": runs}))
+        print(
+            json.dumps(
+                {"runs": args.runs, "traces": args.traces, "median": medians, "samples": runs}
+            )
+        )
     else:
-        print(f"TUI first paint (process start -> first frame, headless 120x40, {args.traces} traces): "
-              f"median {medians['paint_ms']:.0f} ms over {len(runs)} runs")
+        print(
+            f"TUI first paint (process start -> first frame, headless 120x40, {args.traces} traces): "
+            f"median {medians['paint_ms']:.0f} ms over {len(runs)} runs"
+        )
         print(f"TUI ready (kernel booted):                median {medians['ready_ms']:.0f} ms")
-        print(f"trace browser filled ({int(medians['rows'])} rows):     median {medians['traces_ms']:.0f} ms")
+        print(
+            f"trace browser filled ({int(medians['rows'])} rows):     median {medians['traces_ms']:.0f} ms"
+        )
         print("samples (paint ms): " + ", ".join(f"{r['paint_ms']:.0f}" for r in runs))
     return 0
 

@@ -27,51 +27,129 @@ SHARED = REPO.parent / "shared" / "data"
 
 # (name, title, quick argv, full argv or None for "same as quick"); quick argv None = full only.
 BENCHES: list[tuple[str, str, list[str] | None, list[str] | None]] = [
-    ("startup", "Cold start of the CLI (issue 2)", [PY, "bench/bench_startup.py", "--runs", "10"],
-     [PY, "bench/bench_startup.py", "--runs", "20"]),
-    ("coldstart", "FOLLOWER hit vs `claude -p` (issue 5)",
-     [PY, "bench/bench_coldstart.py", "--runs", "10", "--claude-runs", "5", "--profile"],
-     [PY, "bench/bench_coldstart.py", "--runs", "30", "--claude-runs", "10", "--profile"]),
-    ("replay", "Replay overhead (issue 5)", [PY, "bench/bench_replay_overhead.py", "--rounds", "10"],
-     [PY, "bench/bench_replay_overhead.py", "--rounds", "30"]),
-    ("toolpath", "LEARNER tool path: llmos twins vs the CLI's built-ins, per call (issue 14)",
-     [PY, "bench/bench_tool_path.py", "--rounds", "3", "--calls", "10"],
-     [PY, "bench/bench_tool_path.py", "--rounds", "7", "--calls", "10"]),
-    ("match-goals", "Matching quality: goals-dev (issue 3)",
-     [LLMOS, "bench", "match", "--dataset", str(SHARED / "goals-dev.json")], None),
-    ("match-clinc", "Matching quality: clinc150-dev, K=10 (issue 3)",
-     [LLMOS, "bench", "match", "--dataset", str(SHARED / "clinc150-dev.json"), "--per-label", "10"], None),
-    ("match-latency", "Decision latency and memory (issue 3)",
-     [PY, "bench/bench_match.py", "latency", "--sizes", "1000,10000"],
-     [PY, "bench/bench_match.py", "latency", "--sizes", "1000,10000,100000"]),
-    ("index", "Trace storage at scale (issue 3)", [PY, "bench/bench_index.py", "1000", "10000"],
-     [PY, "bench/bench_index.py", "1000", "10000", "100000"]),
-    ("policy", "Policy latency and corpus (issue 4)",
-     [PY, "bench/bench_policy.py", "--corpus", "tests/data/policy-corpus.json",
-      "--corpus", str(SHARED / "policy-dev.json")], None),
-    ("tool-search", "Tool Search: tool-definition tokens", [PY, "bench/bench_tool_search.py"], None),
-    ("tui-paint", "TUI first paint (issue 9)", [PY, "bench/bench_tui_paint.py", "--runs", "3"],
-     [PY, "bench/bench_tui_paint.py", "--runs", "5", "--traces", "10000"]),
-    ("savings", "Token savings, LEARNER-only vs AUTO (issue 5)", None, [PY, "bench/bench_savings.py", "--quiet"]),
+    (
+        "startup",
+        "Cold start of the CLI (issue 2)",
+        [PY, "bench/bench_startup.py", "--runs", "10"],
+        [PY, "bench/bench_startup.py", "--runs", "20"],
+    ),
+    (
+        "coldstart",
+        "FOLLOWER hit vs `claude -p` (issue 5)",
+        [PY, "bench/bench_coldstart.py", "--runs", "10", "--claude-runs", "5", "--profile"],
+        [PY, "bench/bench_coldstart.py", "--runs", "30", "--claude-runs", "10", "--profile"],
+    ),
+    (
+        "replay",
+        "Replay overhead (issue 5)",
+        [PY, "bench/bench_replay_overhead.py", "--rounds", "10"],
+        [PY, "bench/bench_replay_overhead.py", "--rounds", "30"],
+    ),
+    (
+        "toolpath",
+        "LEARNER tool path: llmos twins vs the CLI's built-ins, per call (issue 14)",
+        [PY, "bench/bench_tool_path.py", "--rounds", "3", "--calls", "10"],
+        [PY, "bench/bench_tool_path.py", "--rounds", "7", "--calls", "10"],
+    ),
+    (
+        "match-goals",
+        "Matching quality: goals-dev (issue 3)",
+        [LLMOS, "bench", "match", "--dataset", str(SHARED / "goals-dev.json")],
+        None,
+    ),
+    (
+        "match-clinc",
+        "Matching quality: clinc150-dev, K=10 (issue 3)",
+        [
+            LLMOS,
+            "bench",
+            "match",
+            "--dataset",
+            str(SHARED / "clinc150-dev.json"),
+            "--per-label",
+            "10",
+        ],
+        None,
+    ),
+    (
+        "match-latency",
+        "Decision latency and memory (issue 3)",
+        [PY, "bench/bench_match.py", "latency", "--sizes", "1000,10000"],
+        [PY, "bench/bench_match.py", "latency", "--sizes", "1000,10000,100000"],
+    ),
+    (
+        "index",
+        "Trace storage at scale (issue 3)",
+        [PY, "bench/bench_index.py", "1000", "10000"],
+        [PY, "bench/bench_index.py", "1000", "10000", "100000"],
+    ),
+    (
+        "policy",
+        "Policy latency and corpus (issue 4)",
+        [
+            PY,
+            "bench/bench_policy.py",
+            "--corpus",
+            "tests/data/policy-corpus.json",
+            "--corpus",
+            str(SHARED / "policy-dev.json"),
+        ],
+        None,
+    ),
+    (
+        "tool-search",
+        "Tool Search: tool-definition tokens",
+        [PY, "bench/bench_tool_search.py"],
+        None,
+    ),
+    (
+        "tui-paint",
+        "TUI first paint (issue 9)",
+        [PY, "bench/bench_tui_paint.py", "--runs", "3"],
+        [PY, "bench/bench_tui_paint.py", "--runs", "5", "--traces", "10000"],
+    ),
+    (
+        "savings",
+        "Token savings, LEARNER-only vs AUTO (issue 5)",
+        None,
+        [PY, "bench/bench_savings.py", "--quiet"],
+    ),
     ("soak", "Soak: 10,000 goals (issue 11)", None, [PY, "bench/bench_soak.py"]),
-    ("follower-memory", "Memory of repeated FOLLOWER hits (issue 11)", None, [PY, "bench/bench_follower_memory.py"]),
+    (
+        "follower-memory",
+        "Memory of repeated FOLLOWER hits (issue 11)",
+        None,
+        [PY, "bench/bench_follower_memory.py"],
+    ),
 ]
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.splitlines()
     total = mem[1].split()[1] if len(mem) > 1 else "?"
     load = os.getloadavg()
-    return (f"machine: {os.cpu_count()} CPUs ({cpu}), {total} RAM, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return (
+        f"machine: {os.cpu_count()} CPUs ({cpu}), {total} RAM, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="also the long benchmarks, at full size")
-    parser.add_argument("--only", default="", help="comma-separated names: " + ", ".join(b[0] for b in BENCHES))
+    parser.add_argument(
+        "--full", action="store_true", help="also the long benchmarks, at full size"
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated names: " + ", ".join(b[0] for b in BENCHES)
+    )
     args = parser.parse_args()
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     print(machine(), flush=True)
@@ -85,7 +163,10 @@ def main() -> int:
         if any(str(SHARED) in a for a in argv) and not SHARED.is_dir():
             print(f"\n## {title}\n(skipped: {SHARED} is not present)")
             continue
-        print(f"\n## {title}\n`{' '.join(Path(a).name if a in (PY, LLMOS) else a for a in argv)}`\n", flush=True)
+        print(
+            f"\n## {title}\n`{' '.join(Path(a).name if a in (PY, LLMOS) else a for a in argv)}`\n",
+            flush=True,
+        )
         start = time.monotonic()
         proc = subprocess.run(argv, cwd=REPO, text=True, capture_output=True)
         print(proc.stdout.rstrip())

@@ -1,8 +1,8 @@
 """A small SVG line-chart writer for the benchmark scripts (matplotlib is not a dependency).
 
-    from svgplot import line_chart
-    line_chart(path, title="RSS over time", x_label="goals", y_label="MiB",
-               series={"RSS": [(0, 80.1), (100, 81.0), ...]}, hlines={"bound": 120.0})
+from svgplot import line_chart
+line_chart(path, title="RSS over time", x_label="goals", y_label="MiB",
+           series={"RSS": [(0, 80.1), (100, 81.0), ...]}, hlines={"bound": 120.0})
 """
 
 from __future__ import annotations
@@ -37,9 +37,19 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def line_chart(path: str | Path, *, title: str, x_label: str, y_label: str,
-               series: Mapping[str, Sequence[tuple[float, float]]], hlines: Mapping[str, float] | None = None,
-               width: int = 760, height: int = 380, y_min: float | None = 0.0, log_x: bool = False) -> Path:
+def line_chart(
+    path: str | Path,
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    hlines: Mapping[str, float] | None = None,
+    width: int = 760,
+    height: int = 380,
+    y_min: float | None = 0.0,
+    log_x: bool = False,
+) -> Path:
     """Write an SVG with one polyline per series (and dashed horizontal reference lines)."""
     hlines = dict(hlines or {})
     points = [p for pts in series.values() for p in pts]
@@ -76,33 +86,47 @@ def line_chart(path: str | Path, *, title: str, x_label: str, y_label: str,
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
     x_values: Iterable[float]
     if log_x:
-        x_values = [10 ** e for e in range(math.floor(x_lo), math.ceil(x_hi) + 1)]
+        x_values = [10**e for e in range(math.floor(x_lo), math.ceil(x_hi) + 1)]
     else:
         x_values = _nice_ticks(x_lo, x_hi, 6)
     for t in x_values:
         if not (x_lo - 1e-9 <= tx(t) <= x_hi + 1e-9):
             continue
         x = sx(t)
-        out.append(f'<line x1="{x:.1f}" y1="{top + ph}" x2="{x:.1f}" y2="{top + ph + 5}" stroke="black"/>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top + ph}" x2="{x:.1f}" y2="{top + ph + 5}" stroke="black"/>'
+        )
         out.append(f'<text x="{x:.1f}" y="{top + ph + 18}" text-anchor="middle">{_fmt(t)}</text>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 12}" text-anchor="middle">{html.escape(x_label)}</text>')
-    out.append(f'<text x="16" y="{top + ph / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {top + ph / 2})">{html.escape(y_label)}</text>')
+    out.append(
+        f'<text x="{left + pw / 2}" y="{height - 12}" text-anchor="middle">{html.escape(x_label)}</text>'
+    )
+    out.append(
+        f'<text x="16" y="{top + ph / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {top + ph / 2})">{html.escape(y_label)}</text>'
+    )
     for n, (name, value) in enumerate(hlines.items()):
         y = sy(value)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#888" '
-                   f'stroke-dasharray="6 4"/>')
-        out.append(f'<text x="{left + pw - 4}" y="{y - 4:.1f}" text-anchor="end" fill="#555">'
-                   f'{html.escape(name)} ({_fmt(value)})</text>')
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#888" '
+            f'stroke-dasharray="6 4"/>'
+        )
+        out.append(
+            f'<text x="{left + pw - 4}" y="{y - 4:.1f}" text-anchor="end" fill="#555">'
+            f"{html.escape(name)} ({_fmt(value)})</text>"
+        )
     for n, (name, pts) in enumerate(series.items()):
         color = COLORS[n % len(COLORS)]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{coords}"/>')
         if len(pts) <= 12:
-            out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>' for x, y in pts)
+            out.extend(
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>' for x, y in pts
+            )
         ly = top + 14 + 16 * n
-        out.append(f'<line x1="{left + 10}" y1="{ly - 4}" x2="{left + 30}" y2="{ly - 4}" stroke="{color}" '
-                   f'stroke-width="2"/>')
+        out.append(
+            f'<line x1="{left + 10}" y1="{ly - 4}" x2="{left + 30}" y2="{ly - 4}" stroke="{color}" '
+            f'stroke-width="2"/>'
+        )
         out.append(f'<text x="{left + 36}" y="{ly}">{html.escape(name)}</text>')
     out.append("</svg>")
     target = Path(path)

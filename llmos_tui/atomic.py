@@ -33,13 +33,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644,
-                       durable: bool = True) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True
+) -> None:
     """Replace ``path`` with ``data`` atomically. ``durable=False`` (caches only) skips the fsyncs:
     the rename is still atomic for every process, but after an OS crash the file may be empty."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -80,7 +83,9 @@ def file_lock(path: str | os.PathLike[str], *, shared: bool = False) -> Iterator
             os.close(fd)
 
 
-def append_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> os.stat_result:
+def append_bytes(
+    path: str | os.PathLike[str], data: bytes, *, fsync: bool = True
+) -> os.stat_result:
     """Append ``data`` whole or not at all; the caller holds the file's lock.
 
     A write cut short (a full disk, a file-size limit) is undone by truncating back to the old

@@ -27,8 +27,16 @@ from pathlib import Path
 #: ``ClaudeAgentOptions(extra_args=NO_PERSISTENCE_ARGS)``: ``claude --no-session-persistence``.
 NO_PERSISTENCE_ARGS: dict[str, str | None] = {"no-session-persistence": None}
 #: Session data the CLI keeps under its config dir (folders and files), all removed by the purge.
-SESSION_DATA = ("projects", "file-history", "todos", "shell-snapshots", "session-env", "debug", "paste-cache",
-                "history.jsonl")
+SESSION_DATA = (
+    "projects",
+    "file-history",
+    "todos",
+    "shell-snapshots",
+    "session-env",
+    "debug",
+    "paste-cache",
+    "history.jsonl",
+)
 
 
 def purge_transcripts(config_dir: str | os.PathLike[str]) -> int:

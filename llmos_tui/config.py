@@ -27,8 +27,14 @@ ENV_PREFIX = "LLMOS_"
 _ENV_NOT_CONFIG = {"LLMOS_WORKSPACE", "LLMOS_PRESET"}
 
 
-def _opt(default: Any, *, help: str, lo: float | None = None, hi: float | None = None,
-         choices: tuple[str, ...] | None = None) -> Any:
+def _opt(
+    default: Any,
+    *,
+    help: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
     meta = {"help": help, "min": lo, "max": hi, "choices": choices}
     if isinstance(default, (dict, list)):
         # Nested tables must never be shared between config instances.
@@ -44,22 +50,46 @@ class ModelsConfig:
 
 @dataclass
 class LearningConfig:
-    follower_threshold: float = _opt(0.92, lo=0.0, hi=1.0, help="confidence at or above which a trace is replayed (FOLLOWER)")
-    mixed_threshold: float = _opt(0.75, lo=0.0, hi=1.0, help="confidence at or above which the LLM is guided by a trace (MIXED)")
-    crystallization_min_uses: int = _opt(5, lo=1, hi=10_000, help="uses before a trace may be crystallized")
-    crystallization_min_success: float = _opt(0.95, lo=0.0, hi=1.0, help="success rate needed to crystallize")
+    follower_threshold: float = _opt(
+        0.92, lo=0.0, hi=1.0, help="confidence at or above which a trace is replayed (FOLLOWER)"
+    )
+    mixed_threshold: float = _opt(
+        0.75,
+        lo=0.0,
+        hi=1.0,
+        help="confidence at or above which the LLM is guided by a trace (MIXED)",
+    )
+    crystallization_min_uses: int = _opt(
+        5, lo=1, hi=10_000, help="uses before a trace may be crystallized"
+    )
+    crystallization_min_success: float = _opt(
+        0.95, lo=0.0, hi=1.0, help="success rate needed to crystallize"
+    )
     auto_crystallization: bool = _opt(True, help="crystallize eligible traces automatically")
     candidates: int = _opt(5, lo=1, hi=100, help="fuzzy candidates considered per decision")
-    tool_example_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="success rate for a trace's calls to become tool examples")
+    tool_example_min_success: float = _opt(
+        0.9, lo=0.0, hi=1.0, help="success rate for a trace's calls to become tool examples"
+    )
     tool_example_cap: int = _opt(3, lo=0, hi=20, help="input examples per tool learned from traces")
-    semantic_reranker: bool = _opt(False, help="when the lexical match is not a safe replay, re-rank candidates by sentence "
-                                       "embeddings (needs the [semantic] extra; embeddings cached in state/); gates still apply")
-    verify: str = _opt("ask", choices=("off", "ask", "model"),
-                       help="a close trace whose differences are not all accounted for: off = run MIXED/LEARNER; ask = "
-                            "the user confirms (TUI dialog; headless --replay-similar), else MIXED/LEARNER; model = one "
-                            "models.cheap call (VERIFIED, <= 2,000 input tokens) decides, a no or a malformed answer "
-                            "runs MIXED/LEARNER; needs an LLM")
-    verify_budget_usd: float = _opt(0.01, lo=0.0, hi=1.0, help="largest estimated cost of one VERIFIED call; a call estimated above it is not made")
+    semantic_reranker: bool = _opt(
+        False,
+        help="when the lexical match is not a safe replay, re-rank candidates by sentence "
+        "embeddings (needs the [semantic] extra; embeddings cached in state/); gates still apply",
+    )
+    verify: str = _opt(
+        "ask",
+        choices=("off", "ask", "model"),
+        help="a close trace whose differences are not all accounted for: off = run MIXED/LEARNER; ask = "
+        "the user confirms (TUI dialog; headless --replay-similar), else MIXED/LEARNER; model = one "
+        "models.cheap call (VERIFIED, <= 2,000 input tokens) decides, a no or a malformed answer "
+        "runs MIXED/LEARNER; needs an LLM",
+    )
+    verify_budget_usd: float = _opt(
+        0.01,
+        lo=0.0,
+        hi=1.0,
+        help="largest estimated cost of one VERIFIED call; a call estimated above it is not made",
+    )
 
 
 @dataclass
@@ -70,99 +100,255 @@ class ExecutionConfig:
     enable_orchestrator: bool = _opt(True, help="allow multi-agent plans")
     enable_tool_search: bool = _opt(True, help="offer search_tools instead of every tool")
     enable_tool_examples: bool = _opt(True, help="send tool examples learned from traces")
-    sandbox: str = _opt("auto", choices=("auto", "landlock", "bubblewrap", "none"), help="OS sandbox for Bash in our executors (auto: bubblewrap, else Landlock, else refuse; none: explicitly unsandboxed)")
+    sandbox: str = _opt(
+        "auto",
+        choices=("auto", "landlock", "bubblewrap", "none"),
+        help="OS sandbox for Bash in our executors (auto: bubblewrap, else Landlock, else refuse; none: explicitly unsandboxed)",
+    )
     allow_network: bool = _opt(False, help="let sandboxed shell commands use the network")
-    sandbox_read_paths: list = _opt([], help="extra paths sandboxed shell commands may read (read-only; ~ expanded); a path that is or holds a home directory is never mounted")
-    env_passthrough: list = _opt([], help="extra environment variable names sandboxed shell commands get (exact names pass even if they look like secrets; patterns such as MYAPP_* never pass secret-looking names)")
-    limit_cpu_s: int = _opt(600, lo=0, hi=86_400, help="CPU seconds per sandboxed process (RLIMIT_CPU); 0 = unlimited")
-    limit_file_mb: int = _opt(1024, lo=0, hi=1_048_576, help="largest file a sandboxed process may write, MiB (RLIMIT_FSIZE); 0 = unlimited")
-    limit_procs: int = _opt(512, lo=0, hi=1_000_000, help="processes+threads of one sandboxed command (RLIMIT_NPROC; a pids cgroup for root); 0 = unlimited")
-    limit_memory_mb: int = _opt(8192, lo=0, hi=16_777_216, help="address space per sandboxed process, MiB (RLIMIT_AS); 0 = unlimited")
+    sandbox_read_paths: list = _opt(
+        [],
+        help="extra paths sandboxed shell commands may read (read-only; ~ expanded); a path that is or holds a home directory is never mounted",
+    )
+    env_passthrough: list = _opt(
+        [],
+        help="extra environment variable names sandboxed shell commands get (exact names pass even if they look like secrets; patterns such as MYAPP_* never pass secret-looking names)",
+    )
+    limit_cpu_s: int = _opt(
+        600, lo=0, hi=86_400, help="CPU seconds per sandboxed process (RLIMIT_CPU); 0 = unlimited"
+    )
+    limit_file_mb: int = _opt(
+        1024,
+        lo=0,
+        hi=1_048_576,
+        help="largest file a sandboxed process may write, MiB (RLIMIT_FSIZE); 0 = unlimited",
+    )
+    limit_procs: int = _opt(
+        512,
+        lo=0,
+        hi=1_000_000,
+        help="processes+threads of one sandboxed command (RLIMIT_NPROC; a pids cgroup for root); 0 = unlimited",
+    )
+    limit_memory_mb: int = _opt(
+        8192,
+        lo=0,
+        hi=16_777_216,
+        help="address space per sandboxed process, MiB (RLIMIT_AS); 0 = unlimited",
+    )
     max_turns: int = _opt(30, lo=1, hi=1000, help="LLM turns per LEARNER session")
     run_timeout_s: float = _opt(600.0, lo=1.0, hi=86_400.0, help="wall-clock limit of one goal")
-    llm_server_timeout_s: float = _opt(60.0, lo=1.0, hi=86_400.0, help="longest a LEARNER/MIXED run waits for the model server to answer (connection errors and the CLI's retries included; tool calls and confirmations do not count) before it stops with exit 1")
-    tool_search_threshold: int = _opt(10, lo=1, hi=10_000, help="non-core tools at or above which LEARNER offers them through search_tools instead of up front")
-    orchestrator_max_steps: int = _opt(8, lo=2, hi=50, help="most sub-goals a plan may have (more: the goal runs as LEARNER)")
-    orchestrator_max_parallel: int = _opt(2, lo=1, hi=16, help="independent sub-goals run at the same time")
-    undo_max_mb: float = _opt(20.0, lo=0.0, hi=100_000.0, help="pre-images kept for `llmos undo`, MiB in all (a file whose pre-image does not fit is not undoable); 0 keeps none")
-    undo_runs: int = _opt(10, lo=0, hi=10_000, help="runs whose file changes `llmos undo` can restore (the newest are kept)")
-    per_run_estimate_usd: float = _opt(0.05, lo=0.0, hi=1000.0, help="LEARNER/MIXED refuse to start below this balance")
+    llm_server_timeout_s: float = _opt(
+        60.0,
+        lo=1.0,
+        hi=86_400.0,
+        help="longest a LEARNER/MIXED run waits for the model server to answer (connection errors and the CLI's retries included; tool calls and confirmations do not count) before it stops with exit 1",
+    )
+    tool_search_threshold: int = _opt(
+        10,
+        lo=1,
+        hi=10_000,
+        help="non-core tools at or above which LEARNER offers them through search_tools instead of up front",
+    )
+    orchestrator_max_steps: int = _opt(
+        8, lo=2, hi=50, help="most sub-goals a plan may have (more: the goal runs as LEARNER)"
+    )
+    orchestrator_max_parallel: int = _opt(
+        2, lo=1, hi=16, help="independent sub-goals run at the same time"
+    )
+    undo_max_mb: float = _opt(
+        20.0,
+        lo=0.0,
+        hi=100_000.0,
+        help="pre-images kept for `llmos undo`, MiB in all (a file whose pre-image does not fit is not undoable); 0 keeps none",
+    )
+    undo_runs: int = _opt(
+        10,
+        lo=0,
+        hi=10_000,
+        help="runs whose file changes `llmos undo` can restore (the newest are kept)",
+    )
+    per_run_estimate_usd: float = _opt(
+        0.05, lo=0.0, hi=1000.0, help="LEARNER/MIXED refuse to start below this balance"
+    )
 
 
 @dataclass
 class SentienceConfig:
     enabled: bool = _opt(True, help="track internal state")
-    setpoints: dict = _opt({"safety": 0.5, "curiosity": 0.0, "energy": 0.7, "confidence": 0.3},
-                           help="homeostatic set-points, each in [-1, 1]")
-    half_life_minutes: float = _opt(30.0, lo=0.1, hi=100_000.0, help="decay half-life toward set-points")
-    trigger_effects: dict = _opt(P.DEFAULT_TRIGGER_EFFECTS, help="per trigger {variable: delta} at sensitivity 1.0, each in [-0.5, 0.5]; merged with defaults")
-    trigger_adaptation: dict = _opt(P.DEFAULT_TRIGGER_ADAPTATION, help="sensitivity factor after each firing, in [0.5, 1.5] (<1 habituates, >1 sensitizes)")
-    sensitivity_min: float = _opt(0.25, lo=0.05, hi=1.0, help="lower bound of every trigger sensitivity")
-    sensitivity_max: float = _opt(2.0, lo=1.0, hi=5.0, help="upper bound of every trigger sensitivity")
-    sensitivity_half_life_minutes: float = _opt(60.0, lo=0.1, hi=100000.0, help="sensitivities drift back to 1.0")
-    max_delta: float = _opt(0.5, lo=0.01, hi=1.0, help="largest change one firing makes to one variable")
-    repetition_threshold: int = _opt(3, lo=2, hi=100, help="runs of the same normalized goal in the window that fire repetition")
-    repetition_window_minutes: float = _opt(60.0, lo=1.0, hi=100000.0, help="window for repetition and novelty")
-    high_cost_usd: float = _opt(0.25, lo=0.0001, hi=1000.0, help="a run costing at least this fires high_cost")
-    high_cost_scale_max: float = _opt(3.0, lo=1.0, hi=10.0, help="high_cost scales with cost/high_cost_usd up to this")
-    max_violations_per_run: int = _opt(3, lo=1, hi=20, help="max safety_violation / near_miss firings per run")
-    gate_safety: float = _opt(-0.3, lo=-1.0, hi=1.0, help="below this safety, curiosity/energy/confidence are capped")
-    gate_curiosity_cap: float = _opt(-0.2, lo=-1.0, hi=1.0, help="curiosity cap when safety < gate_safety")
+    setpoints: dict = _opt(
+        {"safety": 0.5, "curiosity": 0.0, "energy": 0.7, "confidence": 0.3},
+        help="homeostatic set-points, each in [-1, 1]",
+    )
+    half_life_minutes: float = _opt(
+        30.0, lo=0.1, hi=100_000.0, help="decay half-life toward set-points"
+    )
+    trigger_effects: dict = _opt(
+        P.DEFAULT_TRIGGER_EFFECTS,
+        help="per trigger {variable: delta} at sensitivity 1.0, each in [-0.5, 0.5]; merged with defaults",
+    )
+    trigger_adaptation: dict = _opt(
+        P.DEFAULT_TRIGGER_ADAPTATION,
+        help="sensitivity factor after each firing, in [0.5, 1.5] (<1 habituates, >1 sensitizes)",
+    )
+    sensitivity_min: float = _opt(
+        0.25, lo=0.05, hi=1.0, help="lower bound of every trigger sensitivity"
+    )
+    sensitivity_max: float = _opt(
+        2.0, lo=1.0, hi=5.0, help="upper bound of every trigger sensitivity"
+    )
+    sensitivity_half_life_minutes: float = _opt(
+        60.0, lo=0.1, hi=100000.0, help="sensitivities drift back to 1.0"
+    )
+    max_delta: float = _opt(
+        0.5, lo=0.01, hi=1.0, help="largest change one firing makes to one variable"
+    )
+    repetition_threshold: int = _opt(
+        3, lo=2, hi=100, help="runs of the same normalized goal in the window that fire repetition"
+    )
+    repetition_window_minutes: float = _opt(
+        60.0, lo=1.0, hi=100000.0, help="window for repetition and novelty"
+    )
+    high_cost_usd: float = _opt(
+        0.25, lo=0.0001, hi=1000.0, help="a run costing at least this fires high_cost"
+    )
+    high_cost_scale_max: float = _opt(
+        3.0, lo=1.0, hi=10.0, help="high_cost scales with cost/high_cost_usd up to this"
+    )
+    max_violations_per_run: int = _opt(
+        3, lo=1, hi=20, help="max safety_violation / near_miss firings per run"
+    )
+    gate_safety: float = _opt(
+        -0.3, lo=-1.0, hi=1.0, help="below this safety, curiosity/energy/confidence are capped"
+    )
+    gate_curiosity_cap: float = _opt(
+        -0.2, lo=-1.0, hi=1.0, help="curiosity cap when safety < gate_safety"
+    )
     gate_energy_cap: float = _opt(0.0, lo=-1.0, hi=1.0, help="energy cap when safety < gate_safety")
-    gate_confidence_cap: float = _opt(0.0, lo=-1.0, hi=1.0, help="confidence cap when safety < gate_safety")
+    gate_confidence_cap: float = _opt(
+        0.0, lo=-1.0, hi=1.0, help="confidence cap when safety < gate_safety"
+    )
     energy_gate: float = _opt(-0.3, lo=-1.0, hi=1.0, help="below this energy, curiosity is capped")
-    energy_gate_curiosity_cap: float = _opt(0.0, lo=-1.0, hi=1.0, help="curiosity cap when energy < energy_gate")
+    energy_gate_curiosity_cap: float = _opt(
+        0.0, lo=-1.0, hi=1.0, help="curiosity cap when energy < energy_gate"
+    )
     recovery_energy: float = _opt(-0.2, lo=-1.0, hi=1.0, help="RECOVERY when energy is below this")
     recovery_safety: float = _opt(-0.5, lo=-1.0, hi=1.0, help="RECOVERY when safety is below this")
     cautious_safety: float = _opt(0.0, lo=-1.0, hi=1.0, help="CAUTIOUS when safety is below this")
-    creative_curiosity: float = _opt(0.3, lo=-1.0, hi=1.0, help="AUTO_CREATIVE needs curiosity above this")
-    creative_confidence: float = _opt(0.3, lo=-1.0, hi=1.0, help="AUTO_CREATIVE needs confidence above this")
-    contained_curiosity: float = _opt(-0.3, lo=-1.0, hi=1.0, help="AUTO_CONTAINED when curiosity is below this")
-    explore_curiosity: float = _opt(0.3, lo=-1.0, hi=1.0, help="above this curiosity exploration tools are offered")
-    exploration_tools: str = _opt("Glob,Grep,WebFetch,WebSearch", help="tools added when exploring (web only with allow_network)")
-    low_confidence: float = _opt(-0.3, lo=-1.0, hi=1.0, help="below this: verify-each-step guidance, never the cheap model")
-    cheap_energy: float = _opt(0.0, lo=-1.0, hi=1.0, help="below this energy cheap modes are preferred")
-    follower_threshold_delta: dict = _opt(P.DEFAULT_FOLLOWER_DELTA, help="per latent mode, added to learning.follower_threshold, each in [-0.05, 0.05]")
-    mixed_threshold_delta: dict = _opt(P.DEFAULT_MIXED_DELTA, help="per latent mode, added to learning.mixed_threshold, each in [-0.2, 0.1]")
-    min_mixed_threshold: float = _opt(0.6, lo=0.3, hi=1.0, help="floor of the adjusted mixed threshold")
-    restricted_tools: dict = _opt(P.DEFAULT_RESTRICTED_TOOLS, help="per latent mode, tools withheld from the model")
-    simple_complexity: float = _opt(0.35, lo=0.0, hi=1.0, help="below this + strong track record -> models.cheap")
-    complex_complexity: float = _opt(0.6, lo=0.0, hi=1.0, help="novel goals at/above this -> models.strong")
-    track_record_min_runs: int = _opt(3, lo=1, hi=1000, help="runs needed for a strong track record")
-    track_record_min_success: float = _opt(0.8, lo=0.0, hi=1.0, help="success rate needed for a strong track record")
+    creative_curiosity: float = _opt(
+        0.3, lo=-1.0, hi=1.0, help="AUTO_CREATIVE needs curiosity above this"
+    )
+    creative_confidence: float = _opt(
+        0.3, lo=-1.0, hi=1.0, help="AUTO_CREATIVE needs confidence above this"
+    )
+    contained_curiosity: float = _opt(
+        -0.3, lo=-1.0, hi=1.0, help="AUTO_CONTAINED when curiosity is below this"
+    )
+    explore_curiosity: float = _opt(
+        0.3, lo=-1.0, hi=1.0, help="above this curiosity exploration tools are offered"
+    )
+    exploration_tools: str = _opt(
+        "Glob,Grep,WebFetch,WebSearch",
+        help="tools added when exploring (web only with allow_network)",
+    )
+    low_confidence: float = _opt(
+        -0.3, lo=-1.0, hi=1.0, help="below this: verify-each-step guidance, never the cheap model"
+    )
+    cheap_energy: float = _opt(
+        0.0, lo=-1.0, hi=1.0, help="below this energy cheap modes are preferred"
+    )
+    follower_threshold_delta: dict = _opt(
+        P.DEFAULT_FOLLOWER_DELTA,
+        help="per latent mode, added to learning.follower_threshold, each in [-0.05, 0.05]",
+    )
+    mixed_threshold_delta: dict = _opt(
+        P.DEFAULT_MIXED_DELTA,
+        help="per latent mode, added to learning.mixed_threshold, each in [-0.2, 0.1]",
+    )
+    min_mixed_threshold: float = _opt(
+        0.6, lo=0.3, hi=1.0, help="floor of the adjusted mixed threshold"
+    )
+    restricted_tools: dict = _opt(
+        P.DEFAULT_RESTRICTED_TOOLS, help="per latent mode, tools withheld from the model"
+    )
+    simple_complexity: float = _opt(
+        0.35, lo=0.0, hi=1.0, help="below this + strong track record -> models.cheap"
+    )
+    complex_complexity: float = _opt(
+        0.6, lo=0.0, hi=1.0, help="novel goals at/above this -> models.strong"
+    )
+    track_record_min_runs: int = _opt(
+        3, lo=1, hi=1000, help="runs needed for a strong track record"
+    )
+    track_record_min_success: float = _opt(
+        0.8, lo=0.0, hi=1.0, help="success rate needed for a strong track record"
+    )
     boredom_threshold: float = _opt(-0.4, lo=-1.0, hi=1.0, help="curiosity below this is boredom")
     calibration_min_runs: int = _opt(10, lo=2, hi=1000, help="runs before calibration is judged")
-    miscalibration_threshold: float = _opt(0.25, lo=0.01, hi=1.0, help="|predicted-observed success| that proposes a set-point change")
+    miscalibration_threshold: float = _opt(
+        0.25, lo=0.01, hi=1.0, help="|predicted-observed success| that proposes a set-point change"
+    )
     cost_trend_window: int = _opt(10, lo=2, hi=1000, help="runs per window in the cost trend")
-    cost_trend_ratio: float = _opt(1.5, lo=1.01, hi=100.0, help="last/previous mean cost ratio that is a rising trend")
-    user_effects: dict = _opt(P.DEFAULT_USER_EFFECTS, help="how one chat message moves the user model, each in [-1, 1]")
-    empathy_gap_threshold: float = _opt(0.5, lo=0.05, hi=2.0, help="|confidence - satisfaction| above this checks in")
-    frustration_checkin: float = _opt(0.5, lo=0.05, hi=1.0, help="frustration at/above this checks in")
+    cost_trend_ratio: float = _opt(
+        1.5, lo=1.01, hi=100.0, help="last/previous mean cost ratio that is a rising trend"
+    )
+    user_effects: dict = _opt(
+        P.DEFAULT_USER_EFFECTS, help="how one chat message moves the user model, each in [-1, 1]"
+    )
+    empathy_gap_threshold: float = _opt(
+        0.5, lo=0.05, hi=2.0, help="|confidence - satisfaction| above this checks in"
+    )
+    frustration_checkin: float = _opt(
+        0.5, lo=0.05, hi=1.0, help="frustration at/above this checks in"
+    )
     checkin_cooldown: int = _opt(5, lo=1, hi=1000, help="messages between two check-ins")
-    user_model_half_life_minutes: float = _opt(60.0, lo=0.1, hi=100000.0, help="user model decay half-life")
+    user_model_half_life_minutes: float = _opt(
+        60.0, lo=0.1, hi=100000.0, help="user model decay half-life"
+    )
     monologue_enabled: bool = _opt(True, help="produce inner-monologue priming thoughts")
     monologue_max_thoughts: int = _opt(3, lo=1, hi=20, help="thoughts kept per tick")
-    monologue_ttl_minutes: float = _opt(120.0, lo=1.0, hi=100000.0, help="thoughts are injected this long")
-    monologue_llm: bool = _opt(False, help="let the cheap model write the thoughts (one call per tick, deterministic thoughts on any failure); needs an LLM")
-    monologue_llm_budget_usd: float = _opt(0.01, lo=0.0, hi=1.0, help="largest estimated cost of one LLM monologue call; a call estimated above it is not made")
+    monologue_ttl_minutes: float = _opt(
+        120.0, lo=1.0, hi=100000.0, help="thoughts are injected this long"
+    )
+    monologue_llm: bool = _opt(
+        False,
+        help="let the cheap model write the thoughts (one call per tick, deterministic thoughts on any failure); needs an LLM",
+    )
+    monologue_llm_budget_usd: float = _opt(
+        0.01,
+        lo=0.0,
+        hi=1.0,
+        help="largest estimated cost of one LLM monologue call; a call estimated above it is not made",
+    )
     recent_triggers_kept: int = _opt(50, lo=5, hi=1000, help="trigger records kept in state")
-    self_modification: str = _opt("ask", choices=("ask", "auto", "off"), help="ask: inbox approval; auto: apply at once; off: none")
-    max_setpoint_step: float = _opt(0.2, lo=0.01, hi=1.0, help="largest set-point change per proposal")
+    self_modification: str = _opt(
+        "ask",
+        choices=("ask", "auto", "off"),
+        help="ask: inbox approval; auto: apply at once; off: none",
+    )
+    max_setpoint_step: float = _opt(
+        0.2, lo=0.01, hi=1.0, help="largest set-point change per proposal"
+    )
 
 
 @dataclass
 class AdaptationConfig:
     auto_evolve: bool = _opt(True, help="evolve an agent automatically when it is due")
     evolution_min_executions: int = _opt(5, lo=1, hi=1000, help="runs before an agent may evolve")
-    evolution_failure_rate: float = _opt(0.3, lo=0.0, hi=1.0, help="evolve when the failure rate is above this")
+    evolution_failure_rate: float = _opt(
+        0.3, lo=0.0, hi=1.0, help="evolve when the failure rate is above this"
+    )
     evolution_cooldown_executions: int = _opt(5, lo=1, hi=1000, help="runs between two evolutions")
     max_learned_constraints: int = _opt(5, lo=1, hi=50, help="constraints added per evolution")
     max_constraints: int = _opt(20, lo=1, hi=50, help="constraints an agent may hold")
     max_examples: int = _opt(2, lo=0, hi=10, help="few-shot examples from successful traces")
     example_max_chars: int = _opt(1500, lo=100, hi=20000, help="size limit of one example")
     max_warnings: int = _opt(5, lo=0, hi=20, help="warnings from failed attempts per run")
-    struggling_success_rate: float = _opt(0.5, lo=0.0, hi=1.0, help="below this success rate the agent gets a stronger model")
-    memory_min_relevance: float = _opt(0.25, lo=0.0, hi=1.0, help="relevance an agent needs to be chosen for a goal")
+    struggling_success_rate: float = _opt(
+        0.5, lo=0.0, hi=1.0, help="below this success rate the agent gets a stronger model"
+    )
+    memory_min_relevance: float = _opt(
+        0.25, lo=0.0, hi=1.0, help="relevance an agent needs to be chosen for a goal"
+    )
 
 
 @dataclass
@@ -171,50 +357,128 @@ class CronsConfig:
     user_interval_minutes: float = _opt(30.0, lo=0.1, hi=100_000.0, help="UserCron interval")
     team_interval_minutes: float = _opt(60.0, lo=0.1, hi=100_000.0, help="TeamCron interval")
     system_interval_minutes: float = _opt(120.0, lo=0.1, hi=100_000.0, help="SystemCron interval")
-    auto_apply: list = _opt([], help="proposal kinds applied without waiting for `llmos inbox accept`, e.g. [artifact.promote]")
-    auto_promote: bool = _opt(True, help="TeamCron/SystemCron promote what meets promotion.* at once (false: propose artifact.promote)")
-    trace_archive_days: float = _opt(30.0, lo=1.0, hi=36_500.0, help="traces unused this long (failed, or used fewer than crystallization_min_uses times) are proposed for archiving with a digest")
-    retry_minutes: float = _opt(1.0, lo=0.05, hi=10_000.0, help="first retry after a failed cycle; doubles per consecutive failure, up to 4 intervals")
-    llm_insights: bool = _opt(False, help="after a cycle that changed findings, one model call (models.cheap) writes insights/llm-review-<date>.md; needs ANTHROPIC_* set")
-    llm_budget_usd: float = _opt(0.02, lo=0.0, hi=100.0, help="most USD the LLM review of one cycle may cost (estimated before the call)")
+    auto_apply: list = _opt(
+        [],
+        help="proposal kinds applied without waiting for `llmos inbox accept`, e.g. [artifact.promote]",
+    )
+    auto_promote: bool = _opt(
+        True,
+        help="TeamCron/SystemCron promote what meets promotion.* at once (false: propose artifact.promote)",
+    )
+    trace_archive_days: float = _opt(
+        30.0,
+        lo=1.0,
+        hi=36_500.0,
+        help="traces unused this long (failed, or used fewer than crystallization_min_uses times) are proposed for archiving with a digest",
+    )
+    retry_minutes: float = _opt(
+        1.0,
+        lo=0.05,
+        hi=10_000.0,
+        help="first retry after a failed cycle; doubles per consecutive failure, up to 4 intervals",
+    )
+    llm_insights: bool = _opt(
+        False,
+        help="after a cycle that changed findings, one model call (models.cheap) writes insights/llm-review-<date>.md; needs ANTHROPIC_* set",
+    )
+    llm_budget_usd: float = _opt(
+        0.02,
+        lo=0.0,
+        hi=100.0,
+        help="most USD the LLM review of one cycle may cost (estimated before the call)",
+    )
 
 
 @dataclass
 class ObservabilityConfig:
-    max_file_mb: float = _opt(10.0, lo=0.01, hi=1024.0, help="rotate observability/events.jsonl past this size (MB)")
-    keep_files: int = _opt(5, lo=0, hi=1000, help="rotated event files kept (events.1..N.jsonl); older ones deleted")
+    max_file_mb: float = _opt(
+        10.0, lo=0.01, hi=1024.0, help="rotate observability/events.jsonl past this size (MB)"
+    )
+    keep_files: int = _opt(
+        5, lo=0, hi=1000, help="rotated event files kept (events.1..N.jsonl); older ones deleted"
+    )
 
 
 @dataclass
 class PromotionConfig:
-    user_to_team_min_users: int = _opt(2, lo=1, hi=10_000, help="user->team: used by at least this many team members")
-    user_to_team_min_uses: int = _opt(10, lo=1, hi=1_000_000, help="user->team: or at least this many uses...")
-    user_to_team_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="...at this success rate or better")
-    team_to_system_min_teams: int = _opt(2, lo=1, hi=10_000, help="team->system: present in at least this many teams")
-    team_to_system_min_success: float = _opt(0.9, lo=0.0, hi=1.0, help="team->system: minimum success rate where uses are counted")
-    on_conflict: str = _opt("refuse", choices=("refuse", "keep_both"),
-                            help="target differs or is newer: refuse with the reason, or keep both as <name>.from-<owner>")
+    user_to_team_min_users: int = _opt(
+        2, lo=1, hi=10_000, help="user->team: used by at least this many team members"
+    )
+    user_to_team_min_uses: int = _opt(
+        10, lo=1, hi=1_000_000, help="user->team: or at least this many uses..."
+    )
+    user_to_team_min_success: float = _opt(
+        0.9, lo=0.0, hi=1.0, help="...at this success rate or better"
+    )
+    team_to_system_min_teams: int = _opt(
+        2, lo=1, hi=10_000, help="team->system: present in at least this many teams"
+    )
+    team_to_system_min_success: float = _opt(
+        0.9, lo=0.0, hi=1.0, help="team->system: minimum success rate where uses are counted"
+    )
+    on_conflict: str = _opt(
+        "refuse",
+        choices=("refuse", "keep_both"),
+        help="target differs or is newer: refuse with the reason, or keep both as <name>.from-<owner>",
+    )
 
 
 @dataclass
 class VolumesConfig:
-    git: dict = _opt({}, help="git remote per shared volume, e.g. {teams/eng: git@host:llmos/eng.git, system: /srv/llmos/system.git}")
+    git: dict = _opt(
+        {},
+        help="git remote per shared volume, e.g. {teams/eng: git@host:llmos/eng.git, system: /srv/llmos/system.git}",
+    )
     git_branch: str = _opt("main", help="branch of the volume remotes")
     git_timeout_s: float = _opt(60.0, lo=1.0, hi=3600.0, help="limit of one git network command")
-    git_push_retries: int = _opt(5, lo=1, hi=50, help="attempts when a push is rejected because another workspace pushed first")
+    git_push_retries: int = _opt(
+        5,
+        lo=1,
+        hi=50,
+        help="attempts when a push is rejected because another workspace pushed first",
+    )
 
 
 @dataclass
 class MemoryConfig:
-    inject: bool = _opt(True, help="inject relevant successful traces (L3) and facts (L4) into each LLM session's prompt")
-    inject_max_tokens: int = _opt(600, lo=0, hi=20_000, help="size cap of the injected memory block (about 4 characters per token)")
+    inject: bool = _opt(
+        True,
+        help="inject relevant successful traces (L3) and facts (L4) into each LLM session's prompt",
+    )
+    inject_max_tokens: int = _opt(
+        600,
+        lo=0,
+        hi=20_000,
+        help="size cap of the injected memory block (about 4 characters per token)",
+    )
     max_facts: int = _opt(8, lo=0, hi=100, help="facts injected at most")
     max_traces: int = _opt(3, lo=0, hi=20, help="similar traces injected at most")
-    session_logs: bool = _opt(True, help="log every chat session and headless run as markdown under memories/sessions/ (L2)")
-    llm_facts: bool = _opt(False, help="also ask the cheap model for durable facts in the new user turns (one call per extraction, merged with the rule-based facts); needs an LLM")
-    llm_facts_budget_usd: float = _opt(0.02, lo=0.0, hi=1.0, help="largest estimated cost of one LLM fact-extraction call; a call estimated above it is not made")
-    conversation_max_tokens: int = _opt(1500, lo=0, hi=50_000, help="size cap of the \"Conversation so far\" block a chat turn (or --continue run) carries: the last turns verbatim, older ones one line each under [earlier turns summarized] (about 4 characters per token; 0: no context)")
-    conversation_recent_turns: int = _opt(6, lo=0, hi=100, help="earlier turns of the conversation shown verbatim at most; older ones are summarized in one line each")
+    session_logs: bool = _opt(
+        True,
+        help="log every chat session and headless run as markdown under memories/sessions/ (L2)",
+    )
+    llm_facts: bool = _opt(
+        False,
+        help="also ask the cheap model for durable facts in the new user turns (one call per extraction, merged with the rule-based facts); needs an LLM",
+    )
+    llm_facts_budget_usd: float = _opt(
+        0.02,
+        lo=0.0,
+        hi=1.0,
+        help="largest estimated cost of one LLM fact-extraction call; a call estimated above it is not made",
+    )
+    conversation_max_tokens: int = _opt(
+        1500,
+        lo=0,
+        hi=50_000,
+        help='size cap of the "Conversation so far" block a chat turn (or --continue run) carries: the last turns verbatim, older ones one line each under [earlier turns summarized] (about 4 characters per token; 0: no context)',
+    )
+    conversation_recent_turns: int = _opt(
+        6,
+        lo=0,
+        hi=100,
+        help="earlier turns of the conversation shown verbatim at most; older ones are summarized in one line each",
+    )
 
 
 @dataclass
@@ -258,8 +522,11 @@ class LLMOSConfig:
     @classmethod
     def preset_named(cls, name: str, *, source: str = "preset") -> "LLMOSConfig":
         if name not in PRESETS:
-            raise ConfigError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})",
-                              key="preset", source=source)
+            raise ConfigError(
+                f"unknown preset {name!r} (choose from {', '.join(PRESETS)})",
+                key="preset",
+                source=source,
+            )
         return getattr(cls, name)()
 
     # ---- views ---------------------------------------------------------------------
@@ -325,7 +592,9 @@ def _coerce(value: Any, typ: Any, meta: Mapping[str, Any], key: str, source: str
 
 def _apply(target: Any, data: Mapping[str, Any], source: str, prefix: str = "") -> None:
     if not isinstance(data, Mapping):
-        raise ConfigError("expected a mapping of keys to values", key=prefix.rstrip(".") or None, source=source)
+        raise ConfigError(
+            "expected a mapping of keys to values", key=prefix.rstrip(".") or None, source=source
+        )
     hints = _hints(type(target))
     by_name = {f.name: f for f in fields(target) if not f.metadata.get("internal")}
     for raw_key, value in data.items():
@@ -350,25 +619,40 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
     if learning.mixed_threshold > learning.follower_threshold:
         raise ConfigError(
             f"mixed_threshold ({learning.mixed_threshold}) must not exceed follower_threshold "
-            f"({learning.follower_threshold})", key="learning.mixed_threshold", source=src)
+            f"({learning.follower_threshold})",
+            key="learning.mixed_threshold",
+            source=src,
+        )
     expected = {"safety", "curiosity", "energy", "confidence"}
     setpoints = cfg.sentience.setpoints
     unknown = set(setpoints) - expected
     if unknown:
-        raise ConfigError(f"unknown variable(s) {sorted(unknown)}; expected {sorted(expected)}",
-                          key="sentience.setpoints", source=src)
+        raise ConfigError(
+            f"unknown variable(s) {sorted(unknown)}; expected {sorted(expected)}",
+            key="sentience.setpoints",
+            source=src,
+        )
     for name in expected:
         value = setpoints.get(name, LLMOSConfig().sentience.setpoints[name])
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
-            raise ConfigError(f"expected a number in [-1, 1], got {value!r}",
-                              key=f"sentience.setpoints.{name}", source=src)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not -1.0 <= value <= 1.0
+        ):
+            raise ConfigError(
+                f"expected a number in [-1, 1], got {value!r}",
+                key=f"sentience.setpoints.{name}",
+                source=src,
+            )
         setpoints[name] = float(value)
     P.validate_section(cfg.sentience, source=src)
-    if cfg.volumes.git:   # the volume modules are only imported when git remotes are configured
+    if cfg.volumes.git:  # the volume modules are only imported when git remotes are configured
         from .volumes.git_sync import git_remotes
 
         git_remotes(cfg)
-    if cfg.keymap:   # the key table is only imported when a keymap is configured (it needs no textual)
+    if (
+        cfg.keymap
+    ):  # the key table is only imported when a keymap is configured (it needs no textual)
         from .tui.keymap import key_problem
 
         for binding, keys in cfg.keymap.items():
@@ -378,6 +662,7 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
 
 
 # ---- loading ----------------------------------------------------------------------------
+
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     from .yamlio import YAMLLoadError, load_flat_mapping, safe_load
@@ -412,7 +697,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_CONFIG:
             continue
-        path = name[len(ENV_PREFIX):].lower().split("__")
+        path = name[len(ENV_PREFIX) :].lower().split("__")
         if not all(path):
             raise ConfigError("malformed variable name", key=name, source="environment")
         value = load_value(raw) if raw.strip() else raw
@@ -431,7 +716,7 @@ def env_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     out = {}
     for name in env:
         if name.startswith(ENV_PREFIX) and name not in _ENV_NOT_CONFIG:
-            out[".".join(name[len(ENV_PREFIX):].lower().split("__"))] = name
+            out[".".join(name[len(ENV_PREFIX) :].lower().split("__"))] = name
     if env.get("LLMOS_PRESET"):
         out["preset"] = "LLMOS_PRESET"
     return dict(sorted(out.items()))
@@ -454,9 +739,15 @@ def load_config(
     env_preset = env.get("LLMOS_PRESET")
 
     chosen = preset or env_preset or file_data.get("preset") or "development"
-    preset_source = "command line" if preset else ("LLMOS_PRESET" if env_preset else str(config_path or "defaults"))
+    preset_source = (
+        "command line"
+        if preset
+        else ("LLMOS_PRESET" if env_preset else str(config_path or "defaults"))
+    )
     if not isinstance(chosen, str):
-        raise ConfigError(f"expected a preset name, got {chosen!r}", key="preset", source=preset_source)
+        raise ConfigError(
+            f"expected a preset name, got {chosen!r}", key="preset", source=preset_source
+        )
     cfg = LLMOSConfig.preset_named(chosen, source=preset_source)
 
     file_data = {k: v for k, v in file_data.items() if k != "preset"}
@@ -467,7 +758,9 @@ def load_config(
     if overrides:
         _apply(cfg, dict(overrides), "command line")
     cfg.preset = chosen
-    cfg.source = str(config_path) if config_path is not None and config_path.exists() else "defaults"
+    cfg.source = (
+        str(config_path) if config_path is not None and config_path.exists() else "defaults"
+    )
     _validate_semantics(cfg)
     return cfg
 

@@ -31,8 +31,14 @@ from typing import Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
-from .execution.replay.hooks import (BUDGET_RULE, DECLINED_RULE, NOT_SAFETY_RULES, REJECTED, UNCONFIRMED_RULE,
-                                     WITHHELD_RULE)
+from .execution.replay.hooks import (
+    BUDGET_RULE,
+    DECLINED_RULE,
+    NOT_SAFETY_RULES,
+    REJECTED,
+    UNCONFIRMED_RULE,
+    WITHHELD_RULE,
+)
 from .exitcodes import ExitCode
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
@@ -55,15 +61,19 @@ def validate_goal(goal: str) -> str:
         raise UsageError("the goal must be text")
     text = goal.strip()
     if not text or not re.search(r"\w", text):
-        raise UsageError("the goal is empty: say what you want done, e.g. llmos --headless run \"Create a Python calculator\"")
+        raise UsageError(
+            'the goal is empty: say what you want done, e.g. llmos --headless run "Create a Python calculator"'
+        )
     if "\x00" in text:
         raise UsageError("the goal contains a NUL byte")
     if len(text) > MAX_GOAL_CHARS:
-        raise UsageError(f"the goal is too long ({len(text)} characters; the limit is {MAX_GOAL_CHARS})")
+        raise UsageError(
+            f"the goal is too long ({len(text)} characters; the limit is {MAX_GOAL_CHARS})"
+        )
     return text
 
 
-MAX_PROPOSAL_CALLS = 30   # calls listed in a replay proposal (the TUI's confirmation)
+MAX_PROPOSAL_CALLS = 30  # calls listed in a replay proposal (the TUI's confirmation)
 
 
 @dataclass
@@ -73,11 +83,11 @@ class RunOptions:
     assume_yes: bool = False
     user: str | None = None
     team: str | None = None
-    nested: bool = False          # a sub-goal of an orchestration: never orchestrates again
-    agent: str | None = None      # the agent a LEARNER sub-goal uses (from the plan)
-    context: str = ""             # extra system text (outputs of the sub-goals it depends on)
-    project: str | None = None    # projects/<name>: default cwd is its output/, traces are tagged
-    in_session: bool = False      # the caller (the TUI) logs the conversation itself
+    nested: bool = False  # a sub-goal of an orchestration: never orchestrates again
+    agent: str | None = None  # the agent a LEARNER sub-goal uses (from the plan)
+    context: str = ""  # extra system text (outputs of the sub-goals it depends on)
+    project: str | None = None  # projects/<name>: default cwd is its output/, traces are tagged
+    in_session: bool = False  # the caller (the TUI) logs the conversation itself
     #: replay a close trace whose differences are not all accounted for (the user said yes:
     #: ``--replay-similar``); still through policy and sandbox
     replay_similar: bool = False
@@ -98,6 +108,7 @@ class RunOptions:
 @dataclass
 class _TurnContext:
     """The conversation a running goal is a turn of (kept per thread while it runs)."""
+
     conv: Any
     cwd: Path
     followup: bool
@@ -111,8 +122,9 @@ class LLMOS:
         self.workspace = workspace
         self.config = config
         obs = config.observability
-        self.events = EventLog(workspace.events_file, max_bytes=int(obs.max_file_mb * 1024 * 1024),
-                               keep=obs.keep_files)
+        self.events = EventLog(
+            workspace.events_file, max_bytes=int(obs.max_file_mb * 1024 * 1024), keep=obs.keep_files
+        )
         from .execution.llm.economy import Economy
 
         self.economy = Economy(workspace.economy_file, config.budget_usd)
@@ -129,8 +141,15 @@ class LLMOS:
 
     # ---- boot ------------------------------------------------------------------------
     @classmethod
-    def boot(cls, workspace_dir: str | Path | None = None, *, overrides: dict[str, Any] | None = None,
-             user: str | None = None, team: str | None = None, preset: str | None = None) -> "LLMOS":
+    def boot(
+        cls,
+        workspace_dir: str | Path | None = None,
+        *,
+        overrides: dict[str, Any] | None = None,
+        user: str | None = None,
+        team: str | None = None,
+        preset: str | None = None,
+    ) -> "LLMOS":
         workspace = open_workspace(workspace_dir)
         config = load_config(workspace.root, overrides=overrides, preset=preset)
         if user:
@@ -163,8 +182,11 @@ class LLMOS:
             from .learning.index import TraceIndex
             from .learning.store import TraceStore
 
-            index = TraceIndex(self.workspace, events=self.events,
-                               on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"))
+            index = TraceIndex(
+                self.workspace,
+                events=self.events,
+                on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"),
+            )
             self._store = TraceStore(self.workspace, index=index, events=self.events)
         return self._store
 
@@ -184,7 +206,9 @@ class LLMOS:
                 from .learning import prepared_cache
 
                 prepared_cache.load(self.workspace.state_dir)
-                self._matcher = Matcher(entries, config=self.config.learning, state_dir=self.workspace.state_dir)
+                self._matcher = Matcher(
+                    entries, config=self.config.learning, state_dir=self.workspace.state_dir
+                )
                 self._matcher_version = index.version
                 goals = {e.goal for e in entries}
                 if prepared_cache.missing(goals):
@@ -203,14 +227,19 @@ class LLMOS:
 
         from .learning.modes import select_mode
 
-        learning = dataclasses.replace(self.config.learning, follower_threshold=follower_threshold,
-                                       mixed_threshold=min(mixed_threshold, follower_threshold))
-        return select_mode(goal, self.matcher(), dataclasses.replace(self.config, learning=learning))
+        learning = dataclasses.replace(
+            self.config.learning,
+            follower_threshold=follower_threshold,
+            mixed_threshold=min(mixed_threshold, follower_threshold),
+        )
+        return select_mode(
+            goal, self.matcher(), dataclasses.replace(self.config, learning=learning)
+        )
 
     def _maybe_create_agent(self, goal: str, emit: EventSink) -> RunResult | None:
-        """"Create a haiku poet agent": the adaptation layer writes the agent file, no LLM call."""
+        """ "Create a haiku poet agent": the adaptation layer writes the agent file, no LLM call."""
         if "agent" not in goal.lower():
-            return None   # every agent-creation goal names an agent; skip the import otherwise
+            return None  # every agent-creation goal names an agent; skip the import otherwise
         from .adaptation.agents import create_agent_from_goal, draft_from_goal
 
         draft = draft_from_goal(goal)
@@ -223,12 +252,27 @@ class LLMOS:
             self.events.record("AGENT_CREATED", agent=draft.name, goal=goal[:200], path=str(path))
             if self.config.sentience.enabled:
                 self.sentience.on_self_modification(f"created agent {draft.name}")
-        text = (f"Agent {draft.name!r} already exists at {path}; nothing was changed." if existed else
-                f"Created agent {draft.name!r} at {path} (tools: {', '.join(draft.tools)}). It is available "
-                f"now: goals that fit its description are routed to it.")
-        emit(ModeChosen("ADAPTATION", 1.0, "agent-creation goal: handled by the adaptation layer, no LLM call"))
-        return RunResult(goal=goal, mode="ADAPTATION", success=True, confidence=1.0, output=text,
-                         decision={"mode": "ADAPTATION", "agent": draft.name, "created": not existed})
+        text = (
+            f"Agent {draft.name!r} already exists at {path}; nothing was changed."
+            if existed
+            else f"Created agent {draft.name!r} at {path} (tools: {', '.join(draft.tools)}). It is available "
+            f"now: goals that fit its description are routed to it."
+        )
+        emit(
+            ModeChosen(
+                "ADAPTATION",
+                1.0,
+                "agent-creation goal: handled by the adaptation layer, no LLM call",
+            )
+        )
+        return RunResult(
+            goal=goal,
+            mode="ADAPTATION",
+            success=True,
+            confidence=1.0,
+            output=text,
+            decision={"mode": "ADAPTATION", "agent": draft.name, "created": not existed},
+        )
 
     def decide(self, goal: str, mode: str = "auto"):
         """The mode decision for a goal (no side effects)."""
@@ -243,8 +287,12 @@ class LLMOS:
 
             from .sentience.runtime import SentienceRuntime
 
-            self._sentience = SentienceRuntime(self.workspace, self.config, events=self.events,
-                                               on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"))
+            self._sentience = SentienceRuntime(
+                self.workspace,
+                self.config,
+                events=self.events,
+                on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"),
+            )
         return self._sentience
 
     @property
@@ -264,7 +312,9 @@ class LLMOS:
 
         components = self.workspace.projects_dir / project / "components"
         registry = LayeredAgentRegistry(components, self.workspace.agents_dir)
-        return DynamicAgentManager(self.workspace, self.config, events=self.events, registry=registry)
+        return DynamicAgentManager(
+            self.workspace, self.config, events=self.events, registry=registry
+        )
 
     def _log_session(self, result: RunResult, opts: RunOptions) -> None:
         """L2 memory: a headless run is a one-goal session, a conversation's turns share its log;
@@ -273,21 +323,37 @@ class LLMOS:
             if self.config.memory.session_logs and not opts.in_session and opts.conversation:
                 from .memory.sessions import SessionLog
 
-                log = SessionLog(self.workspace, opts.conversation, source=opts.source, user=self.config.user,
-                                 project=opts.project)
+                log = SessionLog(
+                    self.workspace,
+                    opts.conversation,
+                    source=opts.source,
+                    user=self.config.user,
+                    project=opts.project,
+                )
                 log.append("user", result.goal)
                 log.append("assistant", result.output or result.error or "(no answer)")
             elif self.config.memory.session_logs and not opts.in_session:
                 from .memory.sessions import record_exchange
 
-                record_exchange(self.workspace, result.goal, result.output or result.error or "", source="headless",
-                                user=self.config.user, project=opts.project)
+                record_exchange(
+                    self.workspace,
+                    result.goal,
+                    result.output or result.error or "",
+                    source="headless",
+                    user=self.config.user,
+                    project=opts.project,
+                )
             if opts.project and result.exit_code != int(ExitCode.USAGE):
                 from .projects.manager import ProjectManager
 
-                ProjectManager(self.workspace).record_run(opts.project, goal=result.goal, mode=result.mode,
-                                                          success=result.success, cost_usd=result.cost_usd,
-                                                          trace_id=result.trace_id)
+                ProjectManager(self.workspace).record_run(
+                    opts.project,
+                    goal=result.goal,
+                    mode=result.mode,
+                    success=result.success,
+                    cost_usd=result.cost_usd,
+                    trace_id=result.trace_id,
+                )
         except (OSError, LLMOSError) as exc:
             self.events.record("SESSION_LOG_FAILED", error=str(exc)[:300])
 
@@ -300,9 +366,15 @@ class LLMOS:
         return adj.latent_mode if adj is not None else None
 
     # ---- execution -------------------------------------------------------------------
-    def execute(self, goal: str, *, options: RunOptions | None = None, on_event: EventSink | None = None,
-                cancel: CancelToken | None = None,
-                confirm: Callable[[str, dict[str, Any], str], bool] | None = None) -> RunResult:
+    def execute(
+        self,
+        goal: str,
+        *,
+        options: RunOptions | None = None,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None = None,
+    ) -> RunResult:
         """Run one goal to completion (blocking). Errors become a failed RunResult with an exit code."""
         opts = options or RunOptions()
         started = time.monotonic()
@@ -334,7 +406,9 @@ class LLMOS:
                 turn = self._local.turn = self._begin_turn(goal, opts, cwd)
                 block = self._conversation_block(turn)
                 if block:
-                    opts = dataclasses.replace(opts, context=block + ("\n\n" + opts.context if opts.context else ""))
+                    opts = dataclasses.replace(
+                        opts, context=block + ("\n\n" + opts.context if opts.context else "")
+                    )
             if opts.undo is None and not opts.nested:
                 opts = dataclasses.replace(opts, undo=self.undo_store().begin(cwd, goal))
                 journal = opts.undo
@@ -345,9 +419,13 @@ class LLMOS:
             result.error = exc.message
             result.exit_code = int(exc.exit_code)
             decided = self._local.decided
-            if decided is not None:  # failed after the decision: report what was decided, not "LEARNER"
+            if (
+                decided is not None
+            ):  # failed after the decision: report what was decided, not "LEARNER"
                 result.mode, result.confidence, result.decision = decided
-            elif opts.mode in MODES and opts.mode != "auto":  # a forced mode refused before deciding
+            elif (
+                opts.mode in MODES and opts.mode != "auto"
+            ):  # a forced mode refused before deciding
                 result.mode = opts.mode.upper()
         finally:
             self._local.decided = outer_decided
@@ -363,9 +441,16 @@ class LLMOS:
                     self._end_turn(turn, result, opts)
         finally:
             self._local.adj = None
-        self.events.record("GOAL_FINISHED", goal=result.goal[:500], mode=result.mode, success=result.success,
-                           trace_id=result.trace_id, cost_usd=result.cost_usd, exit_code=result.exit_code,
-                           duration_ms=result.duration_ms)
+        self.events.record(
+            "GOAL_FINISHED",
+            goal=result.goal[:500],
+            mode=result.mode,
+            success=result.success,
+            trace_id=result.trace_id,
+            cost_usd=result.cost_usd,
+            exit_code=result.exit_code,
+            duration_ms=result.duration_ms,
+        )
         if self._store is not None:
             self._store.flush_cache()
         return result
@@ -375,17 +460,26 @@ class LLMOS:
         from .execution.replay.undo import UndoStore
 
         execution = self.config.execution
-        return UndoStore(self.workspace.state_dir, max_mb=execution.undo_max_mb, max_runs=execution.undo_runs)
+        return UndoStore(
+            self.workspace.state_dir, max_mb=execution.undo_max_mb, max_runs=execution.undo_runs
+        )
 
     def _finish_undo(self, journal: Any, emit: EventSink) -> None:
         try:
             if journal.finish():
                 self.undo_store().prune()
-        except OSError as exc:   # undo is a safety net: its failure never fails the run, but is said
+        except OSError as exc:  # undo is a safety net: its failure never fails the run, but is said
             emit(Notice("warning", f"the pre-images for undo could not be saved: {exc}"))
 
-    def _dispatch(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                  confirm: Callable[[str, dict[str, Any], str], bool] | None) -> RunResult:
+    def _dispatch(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+    ) -> RunResult:
         if opts.mode == "auto" and not opts.nested:
             from .memory.conversation import feedback_kind
 
@@ -402,45 +496,83 @@ class LLMOS:
             entry = self.store.index.get(decision.trace_id) if decision.trace_id else None
             adj = self.sentience.before_run(goal, decision.to_dict(), matched_entry=entry)
             learning = self.config.learning
-            if opts.mode == "auto" and (adj.follower_threshold != learning.follower_threshold
-                                        or adj.mixed_threshold != learning.mixed_threshold):
+            if opts.mode == "auto" and (
+                adj.follower_threshold != learning.follower_threshold
+                or adj.mixed_threshold != learning.mixed_threshold
+            ):
                 decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
         self._local.adj = adj
         turn = getattr(self._local, "turn", None)
         if turn is not None and turn.followup and opts.mode == "auto":
             self._no_replay_for_followup(decision, turn)
         verification = None
-        if (decision.close and opts.mode == "auto" and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
-                and decision.trace_id):
+        if (
+            decision.close
+            and opts.mode == "auto"
+            and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
+            and decision.trace_id
+        ):
             acc = decision.accounting or {}
-            words = "; ".join(f"{d.get('goal') or '-'} / {d.get('trace') or '-'}"
-                              for d in acc.get("differences", []) if d.get("how") == "unaccounted")
+            words = "; ".join(
+                f"{d.get('goal') or '-'} / {d.get('trace') or '-'}"
+                for d in acc.get("differences", [])
+                if d.get("how") == "unaccounted"
+            )
             entry = self.store.index.get(decision.trace_id)
-            can_replay = self.config.execution.enable_follower and entry is not None and bool(entry.tools_used)
+            can_replay = (
+                self.config.execution.enable_follower
+                and entry is not None
+                and bool(entry.tools_used)
+            )
             if opts.replay_similar and can_replay:
                 decision.mode = "FOLLOWER"
                 decision.approved_by = "user"
-                decision.reason = (f"replay of a similar trace confirmed by the user (--replay-similar); "
-                                   f"unaccounted: {words}; {decision.reason}")
-            elif self.config.learning.verify == "ask" and opts.confirm_replay is not None and can_replay:
+                decision.reason = (
+                    f"replay of a similar trace confirmed by the user (--replay-similar); "
+                    f"unaccounted: {words}; {decision.reason}"
+                )
+            elif (
+                self.config.learning.verify == "ask"
+                and opts.confirm_replay is not None
+                and can_replay
+            ):
                 answer = self._ask_replay(goal, decision, opts, emit)
                 if answer == "replay":
                     decision.mode = "FOLLOWER"
                     decision.approved_by = "user"
-                    decision.reason = (f"replay of a similar trace confirmed by the user; unaccounted: {words}; "
-                                       f"{decision.reason}")
+                    decision.reason = (
+                        f"replay of a similar trace confirmed by the user; unaccounted: {words}; "
+                        f"{decision.reason}"
+                    )
                 elif answer == "cancel":
                     info = decision.to_dict()
-                    emit(Notice("warning", f"cancelled: close trace {decision.trace_id} not replayed and no model run"))
-                    return RunResult(goal=goal, mode=decision.mode, success=False, trace_id=None,
-                                     confidence=decision.confidence, error="cancelled by the user",
-                                     exit_code=int(ExitCode.GOAL_FAILED), decision=info)
+                    emit(
+                        Notice(
+                            "warning",
+                            f"cancelled: close trace {decision.trace_id} not replayed and no model run",
+                        )
+                    )
+                    return RunResult(
+                        goal=goal,
+                        mode=decision.mode,
+                        success=False,
+                        trace_id=None,
+                        confidence=decision.confidence,
+                        error="cancelled by the user",
+                        exit_code=int(ExitCode.GOAL_FAILED),
+                        decision=info,
+                    )
             elif self.config.learning.verify == "model" and can_replay:
                 verification = self._verify(goal, decision, words, emit)
             else:
-                emit(Notice("warning", f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
-                                       f"unaccounted words (goal / trace): {words}; running {decision.mode} "
-                                       "(replay it anyway with --replay-similar)"))
+                emit(
+                    Notice(
+                        "warning",
+                        f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
+                        f"unaccounted words (goal / trace): {words}; running {decision.mode} "
+                        "(replay it anyway with --replay-similar)",
+                    )
+                )
         if decision.mode == "CRYSTALLIZED" and (decision.alias or decision.approved_by):
             # an approved phrasing replays the calls with the values approved for it; a
             # crystallized tool would take its parameters from the goal's slots instead
@@ -448,16 +580,23 @@ class LLMOS:
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             from .learning.trust import gate_replay
 
-            gate_replay(self, decision, emit)   # shared/imported content runs only once approved
+            gate_replay(self, decision, emit)  # shared/imported content runs only once approved
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             entry = self.store.index.get(decision.trace_id)
             if entry is not None and not entry.tools_used:
                 # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
                 if explicit_replay(opts):
-                    return self._replay_refused(goal, opts, decision.to_dict(), decision.confidence,
-                                                f"the matched trace {decision.trace_id} has no tool calls to replay")
+                    return self._replay_refused(
+                        goal,
+                        opts,
+                        decision.to_dict(),
+                        decision.confidence,
+                        f"the matched trace {decision.trace_id} has no tool calls to replay",
+                    )
                 decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
-                decision.reason = f"the matched trace has no tool calls to replay; {decision.reason}"
+                decision.reason = (
+                    f"the matched trace has no tool calls to replay; {decision.reason}"
+                )
         info = decision.to_dict()
         if adj is not None:
             info["sentience"] = {"latent_mode": adj.latent_mode, "reasons": list(adj.reasons)}
@@ -475,42 +614,66 @@ class LLMOS:
         from .memory.conversation import Conversation, refers_back
 
         conv = Conversation.load(self.workspace, str(opts.conversation), must_exist=False)
-        return _TurnContext(conv=conv, cwd=cwd, followup=bool(conv.turns) and refers_back(goal),
-                            earlier_files=conv.files_touched())
+        return _TurnContext(
+            conv=conv,
+            cwd=cwd,
+            followup=bool(conv.turns) and refers_back(goal),
+            earlier_files=conv.files_touched(),
+        )
 
     def _conversation_block(self, turn: _TurnContext) -> str:
         from .memory.conversation import context_block
 
         memory = self.config.memory
-        return context_block(turn.conv, max_tokens=memory.conversation_max_tokens,
-                             recent_turns=memory.conversation_recent_turns)
+        return context_block(
+            turn.conv,
+            max_tokens=memory.conversation_max_tokens,
+            recent_turns=memory.conversation_recent_turns,
+        )
 
     def _end_turn(self, turn: _TurnContext, result: RunResult, opts: RunOptions) -> None:
         """Append the finished goal (or the feedback) to its conversation; never fails the run."""
         if result.exit_code == int(ExitCode.USAGE) and not result.trace_id:
-            return   # nothing ran (a bad goal, an unknown mode): not a turn
+            return  # nothing ran (a bad goal, an unknown mode): not a turn
         from .memory.conversation import files_written
 
         try:
-            common = dict(cwd=str(turn.cwd), source=opts.source, user=self.config.user, project=opts.project)
+            common = dict(
+                cwd=str(turn.cwd), source=opts.source, user=self.config.user, project=opts.project
+            )
             if result.mode == "FEEDBACK":
-                turn.conv.append_feedback(result.goal, str(result.decision.get("feedback", "")), **common)
+                turn.conv.append_feedback(
+                    result.goal, str(result.decision.get("feedback", "")), **common
+                )
             else:
-                turn.conv.append_turn(goal=result.goal, mode=result.mode, success=result.success,
-                                      output=result.output, error=result.error,
-                                      files=files_written(result.tool_calls, turn.cwd), trace_id=result.trace_id,
-                                      followup=turn.followup, **common)
+                turn.conv.append_turn(
+                    goal=result.goal,
+                    mode=result.mode,
+                    success=result.success,
+                    output=result.output,
+                    error=result.error,
+                    files=files_written(result.tool_calls, turn.cwd),
+                    trace_id=result.trace_id,
+                    followup=turn.followup,
+                    **common,
+                )
         except (OSError, LLMOSError) as exc:
-            self.events.record("CONVERSATION_LOG_FAILED", conversation=turn.conv.id, error=str(exc)[:300])
+            self.events.record(
+                "CONVERSATION_LOG_FAILED", conversation=turn.conv.id, error=str(exc)[:300]
+            )
 
     def _no_replay_for_followup(self, decision: Any, turn: _TurnContext) -> None:
         """A follow-up ("Now append a second line to it") means something else in every
         conversation: never a zero-model replay on its words; the model runs it with the context."""
-        why = (f"a follow-up in conversation {turn.conv.id} (it refers to earlier turns): never a zero-model "
-               "replay on its own words; the model runs it with the conversation")
+        why = (
+            f"a follow-up in conversation {turn.conv.id} (it refers to earlier turns): never a zero-model "
+            "replay on its own words; the model runs it with the conversation"
+        )
         decision.close = False
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED", "VERIFIED"):
-            decision.mode = "MIXED" if (self.config.execution.enable_mixed and decision.trace_id) else "LEARNER"
+            decision.mode = (
+                "MIXED" if (self.config.execution.enable_mixed and decision.trace_id) else "LEARNER"
+            )
             decision.reason = f"{why}; {decision.reason}"
         else:
             decision.reason = f"{decision.reason}; {why}"
@@ -520,24 +683,43 @@ class LLMOS:
         user-feedback trigger hears it (user_positive / user_negative)."""
         turn = getattr(self._local, "turn", None)
         about = turn.conv.turns[-1] if turn is not None and turn.conv.turns else None
-        emit(ModeChosen("FEEDBACK", 1.0, "feedback on the previous answer: recorded, no model request, no trace"))
-        info: dict[str, Any] = {"mode": "FEEDBACK", "feedback": kind,
-                                "about_trace": about.trace_id if about else None}
+        emit(
+            ModeChosen(
+                "FEEDBACK",
+                1.0,
+                "feedback on the previous answer: recorded, no model request, no trace",
+            )
+        )
+        info: dict[str, Any] = {
+            "mode": "FEEDBACK",
+            "feedback": kind,
+            "about_trace": about.trace_id if about else None,
+        }
         check_in = None
         if self.config.sentience.enabled:
             fb = self.sentience.on_user_feedback(goal)
             info["triggers"] = list(fb.triggers)
             check_in = fb.check_in
-        self.events.record("USER_FEEDBACK", label=kind, about_trace=info["about_trace"],
-                           conversation=turn.conv.id if turn is not None else None)
+        self.events.record(
+            "USER_FEEDBACK",
+            label=kind,
+            about_trace=info["about_trace"],
+            conversation=turn.conv.id if turn is not None else None,
+        )
         if kind == "positive":
-            text = "Glad it worked. (Noted as feedback: no model call, nothing recorded as a trace.)"
+            text = (
+                "Glad it worked. (Noted as feedback: no model call, nothing recorded as a trace.)"
+            )
         else:
-            text = ("Sorry that was not right. Noted as feedback; tell me what should change "
-                    "(e.g. \"no, the file should be called notes.md\") and I will run that.")
+            text = (
+                "Sorry that was not right. Noted as feedback; tell me what should change "
+                '(e.g. "no, the file should be called notes.md") and I will run that.'
+            )
         if check_in:
             text += "\n\n" + check_in
-        return RunResult(goal=goal, mode="FEEDBACK", success=True, confidence=1.0, output=text, decision=info)
+        return RunResult(
+            goal=goal, mode="FEEDBACK", success=True, confidence=1.0, output=text, decision=info
+        )
 
     def replay_proposal(self, goal: str, decision: Any) -> dict[str, Any]:
         """What the user is shown before a close trace is replayed: the trace's goal, every
@@ -556,26 +738,43 @@ class LLMOS:
             else:
                 substitutions = {c.old: c.new for c in planned.changes}
         acc = decision.accounting or {}
-        return {"goal": goal, "trace_id": trace.id, "trace_goal": trace.goal,
-                "confidence": round(decision.confidence, 4), "mode_otherwise": decision.mode,
-                "differences": list(acc.get("differences", [])), "substitutions": substitutions,
-                "substitution_refused": refusal,
-                "calls": [{"name": c.name, "input": c.input} for c in trace.calls[:MAX_PROPOSAL_CALLS]],
-                "calls_total": len(trace.calls)}
+        return {
+            "goal": goal,
+            "trace_id": trace.id,
+            "trace_goal": trace.goal,
+            "confidence": round(decision.confidence, 4),
+            "mode_otherwise": decision.mode,
+            "differences": list(acc.get("differences", [])),
+            "substitutions": substitutions,
+            "substitution_refused": refusal,
+            "calls": [{"name": c.name, "input": c.input} for c in trace.calls[:MAX_PROPOSAL_CALLS]],
+            "calls_total": len(trace.calls),
+        }
 
     def _ask_replay(self, goal: str, decision: Any, opts: RunOptions, emit: EventSink) -> str:
         """The user's answer about a close trace: replay, model or cancel (model on any failure)."""
         try:
             answer = opts.confirm_replay(self.replay_proposal(goal, decision))  # type: ignore[misc]
         except LLMOSError as exc:
-            emit(Notice("warning", f"cannot show the close trace {decision.trace_id}: {exc.message}"))
+            emit(
+                Notice("warning", f"cannot show the close trace {decision.trace_id}: {exc.message}")
+            )
             return "model"
         except Exception as exc:  # noqa: BLE001 - a broken dialog must not replay anything
-            emit(Notice("warning", f"the replay question failed ({type(exc).__name__}); running {decision.mode}"))
+            emit(
+                Notice(
+                    "warning",
+                    f"the replay question failed ({type(exc).__name__}); running {decision.mode}",
+                )
+            )
             return "model"
         answer = answer if answer in ("replay", "model", "cancel") else "model"
-        self.events.record("REPLAY_CONFIRMED" if answer == "replay" else "REPLAY_DECLINED", goal=goal[:200],
-                           trace_id=decision.trace_id, answer=answer)
+        self.events.record(
+            "REPLAY_CONFIRMED" if answer == "replay" else "REPLAY_DECLINED",
+            goal=goal[:200],
+            trace_id=decision.trace_id,
+            answer=answer,
+        )
         return answer
 
     def _verify(self, goal: str, decision: Any, words: str, emit: EventSink) -> Any:
@@ -584,39 +783,80 @@ class LLMOS:
         from .learning.verify import verify_replay
 
         trace = self.store.get(decision.trace_id)
-        planned = {trace.slots[k]: v for k, v in (decision.slot_bindings or {}).items()
-                   if isinstance(trace.slots.get(k), str)}
-        emit(Notice("info", f"close trace {decision.trace_id} ({decision.matched_goal!r}): unaccounted words "
-                            f"(goal / trace): {words}; asking {self.config.models.cheap} whether it is the same task"))
-        verification = verify_replay(goal, trace, model=self.config.models.cheap,
-                                     cap_usd=self.config.learning.verify_budget_usd,
-                                     economy_file=self.workspace.economy_file,
-                                     total_budget_usd=self.config.budget_usd, unaccounted=words, planned=planned)
-        self.events.record("REPLAY_VERIFIED", goal=goal[:200], trace_id=trace.id, same_task=verification.same_task,
-                           substitutions=verification.substitutions, note=verification.note,
-                           input_tokens=verification.input_tokens, output_tokens=verification.output_tokens,
-                           cost_usd=round(verification.cost_usd, 6))
+        planned = {
+            trace.slots[k]: v
+            for k, v in (decision.slot_bindings or {}).items()
+            if isinstance(trace.slots.get(k), str)
+        }
+        emit(
+            Notice(
+                "info",
+                f"close trace {decision.trace_id} ({decision.matched_goal!r}): unaccounted words "
+                f"(goal / trace): {words}; asking {self.config.models.cheap} whether it is the same task",
+            )
+        )
+        verification = verify_replay(
+            goal,
+            trace,
+            model=self.config.models.cheap,
+            cap_usd=self.config.learning.verify_budget_usd,
+            economy_file=self.workspace.economy_file,
+            total_budget_usd=self.config.budget_usd,
+            unaccounted=words,
+            planned=planned,
+        )
+        self.events.record(
+            "REPLAY_VERIFIED",
+            goal=goal[:200],
+            trace_id=trace.id,
+            same_task=verification.same_task,
+            substitutions=verification.substitutions,
+            note=verification.note,
+            input_tokens=verification.input_tokens,
+            output_tokens=verification.output_tokens,
+            cost_usd=round(verification.cost_usd, 6),
+        )
         decision.verification = verification.to_dict()
         if verification.approved:
             decision.mode = "VERIFIED"
             decision.approved_by = "verified"
             decision.value_substitutions = dict(verification.substitutions)
-            decision.reason = (f"VERIFIED by {self.config.models.cheap}: the same task"
-                               + (f" with {verification.substitutions}" if verification.substitutions else "")
-                               + f"; unaccounted: {words}; {decision.reason}")
+            decision.reason = (
+                f"VERIFIED by {self.config.models.cheap}: the same task"
+                + (f" with {verification.substitutions}" if verification.substitutions else "")
+                + f"; unaccounted: {words}; {decision.reason}"
+            )
         else:
-            emit(Notice("warning", f"close trace {trace.id} not replayed: verification says "
-                                   f"{verification.note or 'no'}; running {decision.mode}"))
+            emit(
+                Notice(
+                    "warning",
+                    f"close trace {trace.id} not replayed: verification says "
+                    f"{verification.note or 'no'}; running {decision.mode}",
+                )
+            )
         return verification
 
-    def _run_decided(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                     confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any,
-                     info: dict[str, Any]) -> RunResult:
+    def _run_decided(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        decision: Any,
+        info: dict[str, Any],
+    ) -> RunResult:
         mode = decision.mode
         self._local.decided = (mode, decision.confidence, info)
         emit(ModeChosen(mode, decision.confidence, decision.reason, info))
-        self.events.record("MODE_DECIDED", goal=goal[:200], mode=mode, confidence=round(decision.confidence, 4),
-                           trace_id=decision.trace_id)
+        self.events.record(
+            "MODE_DECIDED",
+            goal=goal[:200],
+            mode=mode,
+            confidence=round(decision.confidence, 4),
+            trace_id=decision.trace_id,
+        )
         if mode == "CRYSTALLIZED":
             return self._run_crystallized(goal, opts, cwd, emit, cancel, confirm, decision)
         if mode in ("FOLLOWER", "VERIFIED"):
@@ -624,13 +864,18 @@ class LLMOS:
             self._maybe_crystallize(result, emit)
             return result
         if mode == "MIXED":
-            return self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
-                                   decision.trace_id)
+            return self._run_mixed(
+                goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, decision.trace_id
+            )
         if mode == "ORCHESTRATOR":
             if not opts.nested:
-                return self._run_orchestrator(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence)
+                return self._run_orchestrator(
+                    goal, opts, cwd, emit, cancel, confirm, info, decision.confidence
+                )
             info["note"] = "a sub-goal never orchestrates again: running LEARNER"
-        return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=decision.confidence)
+        return self._run_learner(
+            goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=decision.confidence
+        )
 
     # ---- FOLLOWER --------------------------------------------------------------------
     def _policy_hooks(self, cwd: Path):
@@ -641,15 +886,25 @@ class LLMOS:
 
         def policy_hook(name: str, tool_input: dict[str, Any], _tid: str) -> HookVerdict:
             d = self.policy.check(name, tool_input, cwd, latent_mode=latent)
-            self.events.record("POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule)
+            self.events.record(
+                "POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule
+            )
             return HookVerdict(d.decision, d.reason, d.rule)
 
-        hooks.add_pre(policy_hook, path_scoped=True)   # the policy engine's path rules
+        hooks.add_pre(policy_hook, path_scoped=True)  # the policy engine's path rules
         return hooks
 
-    def _run_follower(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                      confirm: Callable[[str, dict[str, Any], str], bool] | None, decision: Any,
-                      mode: str = "FOLLOWER") -> RunResult:
+    def _run_follower(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        decision: Any,
+        mode: str = "FOLLOWER",
+    ) -> RunResult:
         from .execution.replay.engine import Refusal, plan_substitution, plan_values, replay
         from .learning.slots import extract_slots
 
@@ -657,48 +912,126 @@ class LLMOS:
         trace = self.store.get(decision.trace_id)
         from .learning.trust import replay_refusal
 
-        refusal = replay_refusal(self.store, trace)   # the content read now, not the one checked before
+        refusal = replay_refusal(
+            self.store, trace
+        )  # the content read now, not the one checked before
         if refusal is not None:
-            return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, refusal,
-                                   guide_id=trace.id)
+            return self._fall_back(
+                goal,
+                opts,
+                cwd,
+                emit,
+                cancel,
+                confirm,
+                info,
+                decision.confidence,
+                refusal,
+                guide_id=trace.id,
+            )
         substitution = None
         alias_values = self._alias_values(trace, decision.alias) if decision.alias else {}
         if alias_values or decision.value_substitutions:
             planned = plan_values(alias_values or decision.value_substitutions, trace.calls)
             if isinstance(planned, Refusal):
-                return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
-                                       f"the approved values cannot be substituted safely ({planned.reason})",
-                                       guide_id=trace.id, from_mode=mode)
+                return self._fall_back(
+                    goal,
+                    opts,
+                    cwd,
+                    emit,
+                    cancel,
+                    confirm,
+                    info,
+                    decision.confidence,
+                    f"the approved values cannot be substituted safely ({planned.reason})",
+                    guide_id=trace.id,
+                    from_mode=mode,
+                )
             substitution = planned
         elif decision.slot_bindings and not decision.alias:
             planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
             if isinstance(planned, Refusal):
-                return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
-                                       f"the goal's new values cannot be substituted safely ({planned.reason})",
-                                       guide_id=trace.id, from_mode=mode)
+                return self._fall_back(
+                    goal,
+                    opts,
+                    cwd,
+                    emit,
+                    cancel,
+                    confirm,
+                    info,
+                    decision.confidence,
+                    f"the goal's new values cannot be substituted safely ({planned.reason})",
+                    guide_id=trace.id,
+                    from_mode=mode,
+                )
             substitution = planned
         executor = self._executor(cwd, opts, emit, confirm)
-        outcome = replay(trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel)
+        outcome = replay(
+            trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel
+        )
         if outcome.cancelled:
-            return RunResult(goal=goal, mode=mode, success=False, trace_id=trace.id,
-                             confidence=decision.confidence, output=outcome.describe(), error="cancelled by the user",
-                             exit_code=int(ExitCode.GOAL_FAILED), decision=info, tool_calls=outcome.tool_calls())
+            return RunResult(
+                goal=goal,
+                mode=mode,
+                success=False,
+                trace_id=trace.id,
+                confidence=decision.confidence,
+                output=outcome.describe(),
+                error="cancelled by the user",
+                exit_code=int(ExitCode.GOAL_FAILED),
+                decision=info,
+                tool_calls=outcome.tool_calls(),
+            )
         if outcome.success:
             self.store.record_outcome(trace.id, True)
-            self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=True,
-                               substituted=bool(substitution), approved_by=decision.approved_by,
-                               alias=decision.alias, mode=mode)
+            self.events.record(
+                "TRACE_REPLAYED",
+                trace_id=trace.id,
+                goal=goal[:200],
+                success=True,
+                substituted=bool(substitution),
+                approved_by=decision.approved_by,
+                alias=decision.alias,
+                mode=mode,
+            )
             if decision.approved_by:
                 self._learn_alias(trace.id, goal, substitution, emit)
-            return RunResult(goal=goal, mode=mode, success=True, trace_id=trace.id,
-                             confidence=decision.confidence, output=outcome.describe(), decision=info,
-                             tool_calls=outcome.tool_calls())
+            return RunResult(
+                goal=goal,
+                mode=mode,
+                success=True,
+                trace_id=trace.id,
+                confidence=decision.confidence,
+                output=outcome.describe(),
+                decision=info,
+                tool_calls=outcome.tool_calls(),
+            )
         self.store.record_outcome(trace.id, False)
-        self.events.record("TRACE_REPLAYED", trace_id=trace.id, goal=goal[:200], success=False,
-                           reason=outcome.reason, refused=outcome.refused, mode=mode)
-        what = "refused before running anything" if outcome.refused else f"stopped at step {(outcome.stopped_at or 0) + 1}"
-        result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence,
-                                 f"replay of {trace.id} {what}: {outcome.reason}", from_mode=mode)
+        self.events.record(
+            "TRACE_REPLAYED",
+            trace_id=trace.id,
+            goal=goal[:200],
+            success=False,
+            reason=outcome.reason,
+            refused=outcome.refused,
+            mode=mode,
+        )
+        what = (
+            "refused before running anything"
+            if outcome.refused
+            else f"stopped at step {(outcome.stopped_at or 0) + 1}"
+        )
+        result = self._fall_back(
+            goal,
+            opts,
+            cwd,
+            emit,
+            cancel,
+            confirm,
+            info,
+            decision.confidence,
+            f"replay of {trace.id} {what}: {outcome.reason}",
+            from_mode=mode,
+        )
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
 
@@ -721,64 +1054,132 @@ class LLMOS:
         try:
             added = self.store.add_alias(trace_id, goal, values)
         except LLMOSError as exc:
-            emit(Notice("warning", f"the phrasing was not recorded as an alias of {trace_id}: {exc.message}"))
+            emit(
+                Notice(
+                    "warning",
+                    f"the phrasing was not recorded as an alias of {trace_id}: {exc.message}",
+                )
+            )
             return
         if added:
-            emit(Notice("info", f"recorded {goal!r} as an alias of trace {trace_id} "
-                                f"(remove it with `llmos traces alias rm {trace_id} PHRASE`)"))
+            emit(
+                Notice(
+                    "info",
+                    f"recorded {goal!r} as an alias of trace {trace_id} "
+                    f"(remove it with `llmos traces alias rm {trace_id} PHRASE`)",
+                )
+            )
 
-    def _executor(self, cwd: Path, opts: RunOptions, emit: EventSink,
-                  confirm: Callable[[str, dict[str, Any], str], bool] | None, *, hooks: Any = None):
+    def _executor(
+        self,
+        cwd: Path,
+        opts: RunOptions,
+        emit: EventSink,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        *,
+        hooks: Any = None,
+    ):
         from .execution.replay.executors import ToolExecutor
         from .execution.sandbox.limits import SandboxOptions
 
-        return ToolExecutor(cwd, hooks if hooks is not None else self._policy_hooks(cwd), sandbox_backend=self.config.execution.sandbox,
-                            sandbox_options=SandboxOptions.from_config(self.config.execution),
-                            allow_network=self.config.execution.allow_network, confirm=confirm,
-                            assume_yes=opts.assume_yes, read_only_paths=tuple(self.workspace.protected_paths()),
-                            hidden_paths=tuple(self.workspace.hidden_paths()), undo=opts.undo,
-                            on_notice=lambda level, text: emit(Notice(level, text)))
+        return ToolExecutor(
+            cwd,
+            hooks if hooks is not None else self._policy_hooks(cwd),
+            sandbox_backend=self.config.execution.sandbox,
+            sandbox_options=SandboxOptions.from_config(self.config.execution),
+            allow_network=self.config.execution.allow_network,
+            confirm=confirm,
+            assume_yes=opts.assume_yes,
+            read_only_paths=tuple(self.workspace.protected_paths()),
+            hidden_paths=tuple(self.workspace.hidden_paths()),
+            undo=opts.undo,
+            on_notice=lambda level, text: emit(Notice(level, text)),
+        )
 
     # ---- CRYSTALLIZED ----------------------------------------------------------------
     def crystallizer(self):
         from .evolution.crystallizer import Crystallizer
 
-        return Crystallizer(self.workspace, self.store, self.config, hooks_factory=self._policy_hooks,
-                            events=self.events)
+        return Crystallizer(
+            self.workspace,
+            self.store,
+            self.config,
+            hooks_factory=self._policy_hooks,
+            events=self.events,
+        )
 
     def _maybe_crystallize(self, result: RunResult, emit: EventSink) -> None:
-        if not (result.success and result.trace_id and self.config.learning.auto_crystallization
-                and self.config.execution.enable_crystallized):
+        if not (
+            result.success
+            and result.trace_id
+            and self.config.learning.auto_crystallization
+            and self.config.execution.enable_crystallized
+        ):
             return
         tool = self.crystallizer().maybe_crystallize(result.trace_id)
         if tool is not None:
-            emit(Notice("info", f"crystallized trace {result.trace_id} into tool {tool.id}: "
-                                "matching goals now run it with no LLM call"))
+            emit(
+                Notice(
+                    "info",
+                    f"crystallized trace {result.trace_id} into tool {tool.id}: "
+                    "matching goals now run it with no LLM call",
+                )
+            )
 
-    def _run_crystallized(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink,
-                          cancel: CancelToken | None, confirm: Callable[[str, dict[str, Any], str], bool] | None,
-                          decision: Any) -> RunResult:
+    def _run_crystallized(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        decision: Any,
+    ) -> RunResult:
         from .execution.replay.crystallized import ToolError, load_tool, run_tool
         from .learning.slots import extract_slots
 
         info = decision.to_dict()
         try:
-            tool = load_tool(self.workspace, decision.crystallized_tool, volumes=self.visible_volumes())
+            tool = load_tool(
+                self.workspace, decision.crystallized_tool, volumes=self.visible_volumes()
+            )
             if tool.source_trace != decision.trace_id:
-                raise ToolError(f"tool {tool.id} was made from {tool.source_trace}, not {decision.trace_id}")
+                raise ToolError(
+                    f"tool {tool.id} was made from {tool.source_trace}, not {decision.trace_id}"
+                )
             from .learning.trust import replay_refusal, tool_problem
 
             current = self.store.get(decision.trace_id)
-            refusal = replay_refusal(self.store, current)   # the trace as it is now, not as it was checked
+            refusal = replay_refusal(
+                self.store, current
+            )  # the trace as it is now, not as it was checked
             if refusal is not None:
-                return self._fall_back(goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, refusal,
-                                       guide_id=current.id)
-            problem = tool_problem(tool, current)   # the tool must run exactly its trusted trace's calls
+                return self._fall_back(
+                    goal,
+                    opts,
+                    cwd,
+                    emit,
+                    cancel,
+                    confirm,
+                    info,
+                    decision.confidence,
+                    refusal,
+                    guide_id=current.id,
+                )
+            problem = tool_problem(
+                tool, current
+            )  # the tool must run exactly its trusted trace's calls
             if problem is not None:
                 raise ToolError(problem)
         except ToolError as exc:
-            emit(Notice("warning", f"crystallized tool {decision.crystallized_tool} cannot run ({exc.message}); "
-                                   "demoting it and replaying the trace instead"))
+            emit(
+                Notice(
+                    "warning",
+                    f"crystallized tool {decision.crystallized_tool} cannot run ({exc.message}); "
+                    "demoting it and replaying the trace instead",
+                )
+            )
             try:
                 self.crystallizer().demote(decision.crystallized_tool, exc.message)
             except Exception:  # noqa: BLE001 - a broken tool must never stop the goal
@@ -786,93 +1187,195 @@ class LLMOS:
             result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
             result.fallback_from = "CRYSTALLIZED"
             return result
-        outcome = run_tool(tool, cwd=cwd, executor=self._executor(cwd, opts, emit, confirm),
-                           slot_values=extract_slots(goal), on_event=emit, cancel=cancel)
+        outcome = run_tool(
+            tool,
+            cwd=cwd,
+            executor=self._executor(cwd, opts, emit, confirm),
+            slot_values=extract_slots(goal),
+            on_event=emit,
+            cancel=cancel,
+        )
         if outcome.cancelled:
-            return RunResult(goal=goal, mode="CRYSTALLIZED", success=False, trace_id=decision.trace_id,
-                             confidence=decision.confidence, output=outcome.describe(),
-                             error="cancelled by the user", exit_code=int(ExitCode.GOAL_FAILED), decision=info,
-                             tool_calls=outcome.tool_calls())
+            return RunResult(
+                goal=goal,
+                mode="CRYSTALLIZED",
+                success=False,
+                trace_id=decision.trace_id,
+                confidence=decision.confidence,
+                output=outcome.describe(),
+                error="cancelled by the user",
+                exit_code=int(ExitCode.GOAL_FAILED),
+                decision=info,
+                tool_calls=outcome.tool_calls(),
+            )
         if outcome.success:
             self.store.record_outcome(decision.trace_id, True)
-            self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=True,
-                               volume=tool.volume)
-            return RunResult(goal=goal, mode="CRYSTALLIZED", success=True, trace_id=decision.trace_id,
-                             confidence=decision.confidence, output=outcome.describe(), decision=info,
-                             tool_calls=outcome.tool_calls())
+            self.events.record(
+                "TOOL_RUN",
+                tool=tool.id,
+                trace_id=decision.trace_id,
+                success=True,
+                volume=tool.volume,
+            )
+            return RunResult(
+                goal=goal,
+                mode="CRYSTALLIZED",
+                success=True,
+                trace_id=decision.trace_id,
+                confidence=decision.confidence,
+                output=outcome.describe(),
+                decision=info,
+                tool_calls=outcome.tool_calls(),
+            )
         if outcome.refused:
             # A refusal (unsafe value, policy) does not mean the tool is broken: replay the trace instead.
-            emit(Notice("warning", f"crystallized tool {tool.id} refused: {outcome.reason}; replaying the trace"))
+            emit(
+                Notice(
+                    "warning",
+                    f"crystallized tool {tool.id} refused: {outcome.reason}; replaying the trace",
+                )
+            )
             result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
             result.fallback_from = "CRYSTALLIZED"
             return result
         self.store.record_outcome(decision.trace_id, False)
         self.crystallizer().demote(tool, outcome.reason)
-        self.events.record("TOOL_RUN", tool=tool.id, trace_id=decision.trace_id, success=False,
-                           reason=outcome.reason, volume=tool.volume)
-        result = self._fall_back(goal, opts, cwd, emit, cancel, confirm, dict(info, demoted=tool.id),
-                                 decision.confidence, f"crystallized tool {tool.id} failed: {outcome.reason}")
+        self.events.record(
+            "TOOL_RUN",
+            tool=tool.id,
+            trace_id=decision.trace_id,
+            success=False,
+            reason=outcome.reason,
+            volume=tool.volume,
+        )
+        result = self._fall_back(
+            goal,
+            opts,
+            cwd,
+            emit,
+            cancel,
+            confirm,
+            dict(info, demoted=tool.id),
+            decision.confidence,
+            f"crystallized tool {tool.id} failed: {outcome.reason}",
+        )
         if "replay_refused" not in result.decision:
             result.fallback_from = "CRYSTALLIZED"
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
 
-    def _fall_back(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                   confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
-                   confidence: float, why: str, *, guide_id: str | None = None,
-                   from_mode: str = "FOLLOWER") -> RunResult:
+    def _fall_back(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        info: dict[str, Any],
+        confidence: float,
+        why: str,
+        *,
+        guide_id: str | None = None,
+        from_mode: str = "FOLLOWER",
+    ) -> RunResult:
         info = dict(info, fallback_reason=why)
         if explicit_replay(opts):
             return self._replay_refused(goal, opts, info, confidence, why)
         if guide_id is not None and self.config.execution.enable_mixed:
             emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
-            result = self._run_mixed(goal, opts, cwd, emit, cancel, confirm, info, confidence, guide_id)
+            result = self._run_mixed(
+                goal, opts, cwd, emit, cancel, confirm, info, confidence, guide_id
+            )
         else:
             emit(Notice("warning", f"{why}; falling back to LEARNER"))
-            result = self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence)
+            result = self._run_learner(
+                goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence
+            )
         result.fallback_from = from_mode
         return result
 
-    def _replay_refused(self, goal: str, opts: RunOptions, info: dict[str, Any], confidence: float,
-                        why: str) -> RunResult:
+    def _replay_refused(
+        self, goal: str, opts: RunOptions, info: dict[str, Any], confidence: float, why: str
+    ) -> RunResult:
         """An explicit replay (``--mode follower|crystallized``, the TUI's replay key) that cannot run
         ends here: no paid run the user did not choose. The result says why (``decision.replay_refused``)
         so the TUI can ask whether to run the goal with the model instead; headless it exits 1."""
         mode = opts.mode.upper()
         info = dict(info, replay_refused=why)
-        self.events.record("REPLAY_REFUSED", goal=goal[:200], mode=mode, reason=why[:500],
-                           trace_id=info.get("trace_id"))
-        return RunResult(goal=goal, mode=mode, success=False, confidence=confidence, decision=info,
-                         trace_id=info.get("trace_id"),
-                         error=f"{why}. You asked for a replay ({mode}, no LLM call), so llmos did not fall back "
-                               f"to a paid run; to let the model do it: llmos --headless run GOAL --mode learner",
-                         exit_code=int(ExitCode.GOAL_FAILED))
+        self.events.record(
+            "REPLAY_REFUSED",
+            goal=goal[:200],
+            mode=mode,
+            reason=why[:500],
+            trace_id=info.get("trace_id"),
+        )
+        return RunResult(
+            goal=goal,
+            mode=mode,
+            success=False,
+            confidence=confidence,
+            decision=info,
+            trace_id=info.get("trace_id"),
+            error=f"{why}. You asked for a replay ({mode}, no LLM call), so llmos did not fall back "
+            f"to a paid run; to let the model do it: llmos --headless run GOAL --mode learner",
+            exit_code=int(ExitCode.GOAL_FAILED),
+        )
 
     # ---- ORCHESTRATOR ----------------------------------------------------------------
-    def _run_orchestrator(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink,
-                          cancel: CancelToken | None, confirm: Callable[[str, dict[str, Any], str], bool] | None,
-                          info: dict[str, Any], confidence: float) -> RunResult:
+    def _run_orchestrator(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        info: dict[str, Any],
+        confidence: float,
+    ) -> RunResult:
         """Plan (one call), run each sub-goal through the same mode selection, synthesize (one call)."""
         import dataclasses
 
         from .execution.llm.session import require_llm
-        from .execution.llm.orchestrator import (available_agents, plan_goal, run_plan, summary_text, synthesize,
-                                             trace_calls)
+        from .execution.llm.orchestrator import (
+            available_agents,
+            plan_goal,
+            run_plan,
+            summary_text,
+            synthesize,
+            trace_calls,
+        )
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
         execution = self.config.execution
         agents, _problems = available_agents(self.workspace.agents_dir)
-        planned = plan_goal(goal, agents, model=self.config.model, max_steps=execution.orchestrator_max_steps)
+        planned = plan_goal(
+            goal, agents, model=self.config.model, max_steps=execution.orchestrator_max_steps
+        )
         usage = planned.usage
         if usage.cost_usd or usage.input_tokens:
-            self.economy.charge(mode="ORCHESTRATOR", cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
-                                output_tokens=usage.output_tokens, goal=f"plan: {goal}")
+            self.economy.charge(
+                mode="ORCHESTRATOR",
+                cost_usd=usage.cost_usd,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                goal=f"plan: {goal}",
+            )
         if not planned.ok:
             why = f"the plan was rejected: {planned.error.reason}"
             emit(Notice("warning", f"{why}; running LEARNER instead"))
-            result = self._run_learner(goal, opts, cwd, emit, cancel, confirm,
-                                       decision=dict(info, fallback_reason=why), confidence=confidence)
+            result = self._run_learner(
+                goal,
+                opts,
+                cwd,
+                emit,
+                cancel,
+                confirm,
+                decision=dict(info, fallback_reason=why),
+                confidence=confidence,
+            )
             result.fallback_from = "ORCHESTRATOR"
             result.llm_calls += usage.llm_calls
             result.input_tokens += usage.input_tokens
@@ -880,83 +1383,178 @@ class LLMOS:
             result.cost_usd += usage.cost_usd
             return result
         plan = planned.plan
-        emit(Notice("info", "plan: " + "; ".join(f"{sg.id} [{sg.agent}] {sg.goal}" +
-                                                 (f" (after {', '.join(sg.depends_on)})" if sg.depends_on else "")
-                                                 for sg in plan.subgoals)))
+        emit(
+            Notice(
+                "info",
+                "plan: "
+                + "; ".join(
+                    f"{sg.id} [{sg.agent}] {sg.goal}"
+                    + (f" (after {', '.join(sg.depends_on)})" if sg.depends_on else "")
+                    for sg in plan.subgoals
+                ),
+            )
+        )
 
         def run_subgoal(sub: Any) -> RunResult:
-            sub_opts = dataclasses.replace(opts, mode="auto", nested=True, agent=sub.agent, context=sub.context)
-            return self.execute(sub.goal, options=sub_opts, on_event=emit, cancel=cancel, confirm=confirm)
+            sub_opts = dataclasses.replace(
+                opts, mode="auto", nested=True, agent=sub.agent, context=sub.context
+            )
+            return self.execute(
+                sub.goal, options=sub_opts, on_event=emit, cancel=cancel, confirm=confirm
+            )
 
-        orchestration = run_plan(plan, run_subgoal, max_parallel=execution.orchestrator_max_parallel,
-                                 budget_check=lambda: self.economy.balance() >= execution.per_run_estimate_usd,
-                                 cancel=cancel)
+        orchestration = run_plan(
+            plan,
+            run_subgoal,
+            max_parallel=execution.orchestrator_max_parallel,
+            budget_check=lambda: self.economy.balance() >= execution.per_run_estimate_usd,
+            cancel=cancel,
+        )
         text, synth = synthesize(goal, plan, orchestration, model=self.config.model)
         if synth.cost_usd or synth.input_tokens:
-            self.economy.charge(mode="ORCHESTRATOR", cost_usd=synth.cost_usd, input_tokens=synth.input_tokens,
-                                output_tokens=synth.output_tokens, goal=f"synthesis: {goal}")
+            self.economy.charge(
+                mode="ORCHESTRATOR",
+                cost_usd=synth.cost_usd,
+                input_tokens=synth.input_tokens,
+                output_tokens=synth.output_tokens,
+                goal=f"synthesis: {goal}",
+            )
         totals = orchestration.totals()
-        record = dict(orchestration.to_dict(), plan=plan.to_dict(), planning=usage.to_dict(), synthesis=synth.to_dict())
+        record = dict(
+            orchestration.to_dict(),
+            plan=plan.to_dict(),
+            planning=usage.to_dict(),
+            synthesis=synth.to_dict(),
+        )
         result = RunResult(
-            goal=goal, mode="ORCHESTRATOR", success=orchestration.success, confidence=confidence,
+            goal=goal,
+            mode="ORCHESTRATOR",
+            success=orchestration.success,
+            confidence=confidence,
             llm_calls=usage.llm_calls + synth.llm_calls + totals["llm_calls"],
             input_tokens=usage.input_tokens + synth.input_tokens + totals["input_tokens"],
             output_tokens=usage.output_tokens + synth.output_tokens + totals["output_tokens"],
             cost_usd=usage.cost_usd + synth.cost_usd + totals["cost_usd"],
-            output=text or summary_text(goal, orchestration), decision=dict(info, orchestration=record),
-            tool_calls=[{"name": c["name"], "input": c["input"], **c["result"]} for c in trace_calls(orchestration)])
+            output=text or summary_text(goal, orchestration),
+            decision=dict(info, orchestration=record),
+            tool_calls=[
+                {"name": c["name"], "input": c["input"], **c["result"]}
+                for c in trace_calls(orchestration)
+            ],
+        )
         if not orchestration.success:
-            failed = [o.subgoal.id for o in orchestration.outcomes.values() if o.status != "succeeded"]
+            failed = [
+                o.subgoal.id for o in orchestration.outcomes.values() if o.status != "succeeded"
+            ]
             result.error = f"sub-goal(s) not completed: {', '.join(failed)}" + (
-                f" (stopped: {orchestration.stopped})" if orchestration.stopped else "")
+                f" (stopped: {orchestration.stopped})" if orchestration.stopped else ""
+            )
             result.exit_code = int(ExitCode.GOAL_FAILED)
-        self.events.record("ORCHESTRATION_FINISHED", goal=goal[:200], success=result.success,
-                           subgoals=len(plan.subgoals), stopped=orchestration.stopped)
-        result.trace_id = self._record_trace(goal, cwd, result, trace_calls(orchestration), self.config.model,
-                                             project=opts.project)
+        self.events.record(
+            "ORCHESTRATION_FINISHED",
+            goal=goal[:200],
+            success=result.success,
+            subgoals=len(plan.subgoals),
+            stopped=orchestration.stopped,
+        )
+        result.trace_id = self._record_trace(
+            goal, cwd, result, trace_calls(orchestration), self.config.model, project=opts.project
+        )
         return result
 
     # ---- MIXED -----------------------------------------------------------------------
-    def _run_mixed(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                   confirm: Callable[[str, dict[str, Any], str], bool] | None, info: dict[str, Any],
-                   confidence: float, trace_id: str) -> RunResult:
+    def _run_mixed(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        info: dict[str, Any],
+        confidence: float,
+        trace_id: str,
+    ) -> RunResult:
         from .learning.matcher import replayable
 
         guide = self.store.get(trace_id)
         if not replayable(self.store.index.get(trace_id) or guide):
             # a failed run is never a worked example (issue 16): no guide, a plain session
             info["note"] = f"trace {trace_id} failed when it was recorded: not used as an example"
-            return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info,
-                                     confidence=confidence, mode="MIXED")
-        return self._run_learner(goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence,
-                                 mode="MIXED", guide=guide)
+            return self._run_learner(
+                goal,
+                opts,
+                cwd,
+                emit,
+                cancel,
+                confirm,
+                decision=info,
+                confidence=confidence,
+                mode="MIXED",
+            )
+        return self._run_learner(
+            goal,
+            opts,
+            cwd,
+            emit,
+            cancel,
+            confirm,
+            decision=info,
+            confidence=confidence,
+            mode="MIXED",
+            guide=guide,
+        )
 
     # ---- LEARNER ---------------------------------------------------------------------
-    def _run_learner(self, goal: str, opts: RunOptions, cwd: Path, emit: EventSink, cancel: CancelToken | None,
-                     confirm: Callable[[str, dict[str, Any], str], bool] | None, *,
-                     decision: dict[str, Any], confidence: float = 0.0, mode: str = "LEARNER",
-                     guide: Any = None) -> RunResult:
+    def _run_learner(
+        self,
+        goal: str,
+        opts: RunOptions,
+        cwd: Path,
+        emit: EventSink,
+        cancel: CancelToken | None,
+        confirm: Callable[[str, dict[str, Any], str], bool] | None,
+        *,
+        decision: dict[str, Any],
+        confidence: float = 0.0,
+        mode: str = "LEARNER",
+        guide: Any = None,
+    ) -> RunResult:
         """A full LLM session (LEARNER), or a reduced one guided by a similar trace (MIXED)."""
         import asyncio
 
-        from .execution.llm.session import SessionMeter, SessionRequest, budget_hook, require_llm, run_session
+        from .execution.llm.session import (
+            SessionMeter,
+            SessionRequest,
+            budget_hook,
+            require_llm,
+            run_session,
+        )
         from .execution.llm.tool_search import is_own_tool
         from .runs import next_call_seq
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
         adj = self._adjustments()
-        adapted = self.agents_for(opts.project).adapt(opts.agent, goal, adj, self._traces_for(decision))
+        adapted = self.agents_for(opts.project).adapt(
+            opts.agent, goal, adj, self._traces_for(decision)
+        )
         hooks = self._policy_hooks(cwd)
         meter = SessionMeter()
         hooks.add_pre(budget_hook(meter, self.economy.balance))
         if self.config.memory.inject:
             from .memory.inject import memory_prompt_hook
 
-            hooks.add_prompt(memory_prompt_hook(workspace=self.workspace, store=self.store, user=self.config.user,
-                                                volumes=self.visible_volumes(),
-                                                max_tokens=self.config.memory.inject_max_tokens,
-                                                project=opts.project))
+            hooks.add_prompt(
+                memory_prompt_hook(
+                    workspace=self.workspace,
+                    store=self.store,
+                    user=self.config.user,
+                    volumes=self.visible_volumes(),
+                    max_tokens=self.config.memory.inject_max_tokens,
+                    project=opts.project,
+                )
+            )
         recorded: list[dict[str, Any]] = []
 
         def capture_hook(name: str, tool_input: dict[str, Any], tid: str, outcome: Any) -> None:
@@ -964,21 +1562,41 @@ class LLMOS:
                 return  # our MCP tools' underlying calls are captured by the executor's own hooks
             response = outcome.response
             found: list[str] = list(getattr(outcome, "files_created", None) or [])
-            if isinstance(response, dict) and response.get("type") == "create" and response.get("filePath"):
+            if (
+                isinstance(response, dict)
+                and response.get("type") == "create"
+                and response.get("filePath")
+            ):
                 found.append(str(response["filePath"]))
             created: list[str] = []
             for raw in found:  # each file once, relative to the working directory when inside it
                 path = Path(raw)
                 try:
-                    rel = (path if path.is_absolute() else cwd / path).resolve().relative_to(cwd).as_posix()
+                    rel = (
+                        (path if path.is_absolute() else cwd / path)
+                        .resolve()
+                        .relative_to(cwd)
+                        .as_posix()
+                    )
                 except (ValueError, OSError):
                     rel = raw
                 if rel not in created:
                     created.append(rel)
-            recorded.append({"name": name, "input": tool_input, "tool_use_id": tid, "seq": next_call_seq(),
-                             "result": {"is_error": outcome.is_error, "summary": outcome.summary,
-                                        "exit_code": outcome.exit_code, "files_created": created,
-                                        "decision": "allow"}})
+            recorded.append(
+                {
+                    "name": name,
+                    "input": tool_input,
+                    "tool_use_id": tid,
+                    "seq": next_call_seq(),
+                    "result": {
+                        "is_error": outcome.is_error,
+                        "summary": outcome.summary,
+                        "exit_code": outcome.exit_code,
+                        "files_created": created,
+                        "decision": "allow",
+                    },
+                }
+            )
 
         hooks.add_post(capture_hook)
         tools, system_append = list(adapted.tools), adapted.system_append
@@ -990,14 +1608,22 @@ class LLMOS:
             system_append += "\n\n" + mixed_examples(guide, cwd)
             examples_from = [guide.id]
         else:
-            examples_from = [c["trace_id"] for c in (decision.get("candidates") or [])[:3]
-                             if isinstance(c, dict) and c.get("trace_id")]
+            examples_from = [
+                c["trace_id"]
+                for c in (decision.get("candidates") or [])[:3]
+                if isinstance(c, dict) and c.get("trace_id")
+            ]
         if self.config.execution.enable_tool_examples and examples_from:
             from .learning.tool_examples import examples_from_traces, examples_prompt
 
-            by_tool = examples_from_traces(self.store, examples_from, tools,
-                                           min_success=self.config.learning.tool_example_min_success,
-                                           cap=self.config.learning.tool_example_cap, cwd=cwd)
+            by_tool = examples_from_traces(
+                self.store,
+                examples_from,
+                tools,
+                min_success=self.config.learning.tool_example_min_success,
+                cap=self.config.learning.tool_example_cap,
+                cwd=cwd,
+            )
             text = examples_prompt(by_tool)
             if text:
                 system_append += "\n\n" + text
@@ -1007,14 +1633,25 @@ class LLMOS:
 
         from .learning.trust import tool_trusted
 
-        registry = ToolRegistry.for_workspace(self.workspace, self.visible_volumes(),
-                                              allow=lambda tool: tool_trusted(self.store, tool)) \
-            if mode == "LEARNER" else ToolRegistry()
-        tooling = session_tooling(registry, tools, model=adapted.model,
-                                  enabled=self.config.execution.enable_tool_search,
-                                  extras=mode == "LEARNER",
-                                  threshold=self.config.execution.tool_search_threshold, on_event=emit,
-                                  executor_factory=lambda: self._executor(cwd, opts, emit, confirm, hooks=hooks))
+        registry = (
+            ToolRegistry.for_workspace(
+                self.workspace,
+                self.visible_volumes(),
+                allow=lambda tool: tool_trusted(self.store, tool),
+            )
+            if mode == "LEARNER"
+            else ToolRegistry()
+        )
+        tooling = session_tooling(
+            registry,
+            tools,
+            model=adapted.model,
+            enabled=self.config.execution.enable_tool_search,
+            extras=mode == "LEARNER",
+            threshold=self.config.execution.tool_search_threshold,
+            on_event=emit,
+            executor_factory=lambda: self._executor(cwd, opts, emit, confirm, hooks=hooks),
+        )
         tools = list(tooling.tools)
         if tooling.system_text:
             system_append += "\n\n" + tooling.system_text
@@ -1023,59 +1660,123 @@ class LLMOS:
             # An orchestrated sub-goal may delegate: the markdown agents become SDK AgentDefinitions.
             from .execution.llm.orchestrator import agent_definitions, available_agents
 
-            subagents = agent_definitions(available_agents(self.workspace.agents_dir)[0],
-                                          offered=tooling.twins) or None
+            subagents = (
+                agent_definitions(
+                    available_agents(self.workspace.agents_dir)[0], offered=tooling.twins
+                )
+                or None
+            )
             if subagents and "Agent" not in tools:
                 tools = [*tools, "Agent"]  # the CLI's delegation tool; its calls pass our hooks too
-        request = SessionRequest(prompt=goal, cwd=cwd, model=adapted.model, agents=subagents,
-                                 claude_config_dir=self.workspace.claude_config_dir, tools=tools,
-                                 system_append=system_append, max_turns=self.config.execution.max_turns,
-                                 timeout_s=self.config.execution.run_timeout_s,
-                                 server_timeout_s=self.config.execution.llm_server_timeout_s,
-                                 mcp_servers=dict(tooling.mcp_servers) if tooling else {},
-                                 allowed_tools=list(tooling.allowed_tools) if tooling else [],
-                                 disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
-                                 post_tool_output=tooling.post_tool_output if tooling else None,
-                                 meter=meter)
+        request = SessionRequest(
+            prompt=goal,
+            cwd=cwd,
+            model=adapted.model,
+            agents=subagents,
+            claude_config_dir=self.workspace.claude_config_dir,
+            tools=tools,
+            system_append=system_append,
+            max_turns=self.config.execution.max_turns,
+            timeout_s=self.config.execution.run_timeout_s,
+            server_timeout_s=self.config.execution.llm_server_timeout_s,
+            mcp_servers=dict(tooling.mcp_servers) if tooling else {},
+            allowed_tools=list(tooling.allowed_tools) if tooling else [],
+            disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
+            post_tool_output=tooling.post_tool_output if tooling else None,
+            meter=meter,
+        )
         from .claude_state import purge_transcripts
 
         try:
-            outcome = asyncio.run(run_session(request, hooks, on_event=emit, cancel=cancel, confirm=confirm,
-                                              assume_yes=opts.assume_yes))
+            outcome = asyncio.run(
+                run_session(
+                    request,
+                    hooks,
+                    on_event=emit,
+                    cancel=cancel,
+                    confirm=confirm,
+                    assume_yes=opts.assume_yes,
+                )
+            )
         finally:
-            purge_transcripts(self.workspace.claude_config_dir)   # the CLI's transcripts: never kept
+            purge_transcripts(self.workspace.claude_config_dir)  # the CLI's transcripts: never kept
         if tooling is not None:
             outcome.blocked.extend(tooling.blocked)
             outcome.rejected.extend(tooling.rejected)
         if outcome.cost_usd or outcome.input_tokens:
             from .redact import redact_text
 
-            self.economy.charge(mode=mode, cost_usd=outcome.cost_usd, input_tokens=outcome.input_tokens,
-                                output_tokens=outcome.output_tokens, goal=redact_text(goal))
-        result = RunResult(goal=goal, mode=mode, success=outcome.success, confidence=confidence,
-                           llm_calls=outcome.llm_calls, input_tokens=outcome.input_tokens,
-                           output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
-                           output=outcome.text, error=outcome.error, decision=decision)
+            self.economy.charge(
+                mode=mode,
+                cost_usd=outcome.cost_usd,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                goal=redact_text(goal),
+            )
+        result = RunResult(
+            goal=goal,
+            mode=mode,
+            success=outcome.success,
+            confidence=confidence,
+            llm_calls=outcome.llm_calls,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            cost_usd=outcome.cost_usd,
+            output=outcome.text,
+            error=outcome.error,
+            decision=decision,
+        )
         for blocked in outcome.blocked:
-            label = {BUDGET_RULE: "stopped by the budget", DECLINED_RULE: "not run",
-                     WITHHELD_RULE: "refused"}.get(blocked["rule"], "blocked by policy")
-            recorded.append({"name": blocked["name"], "input": blocked["input"], "tool_use_id": blocked["tool_use_id"],
-                             "seq": blocked.get("seq", 0),
-                             "result": {"is_error": True, "summary": f"{label}: {blocked['reason']}",
-                                        "exit_code": None, "decision": "deny", "rule": blocked["rule"]}})
-        for rejected in outcome.rejected:   # never ran: bad input or an unknown tool (the model was told)
-            recorded.append({"name": rejected["name"], "input": rejected["input"],
-                             "tool_use_id": rejected["tool_use_id"], "seq": rejected.get("seq", 0),
-                             "result": {"is_error": True, "summary": f"rejected: {rejected['reason']}",
-                                        "exit_code": None, "decision": REJECTED, "rule": rejected["rule"]}})
-        recorded.sort(key=lambda c: c.get("seq", 0))   # the order the calls happened in
+            label = {
+                BUDGET_RULE: "stopped by the budget",
+                DECLINED_RULE: "not run",
+                WITHHELD_RULE: "refused",
+            }.get(blocked["rule"], "blocked by policy")
+            recorded.append(
+                {
+                    "name": blocked["name"],
+                    "input": blocked["input"],
+                    "tool_use_id": blocked["tool_use_id"],
+                    "seq": blocked.get("seq", 0),
+                    "result": {
+                        "is_error": True,
+                        "summary": f"{label}: {blocked['reason']}",
+                        "exit_code": None,
+                        "decision": "deny",
+                        "rule": blocked["rule"],
+                    },
+                }
+            )
+        for (
+            rejected
+        ) in outcome.rejected:  # never ran: bad input or an unknown tool (the model was told)
+            recorded.append(
+                {
+                    "name": rejected["name"],
+                    "input": rejected["input"],
+                    "tool_use_id": rejected["tool_use_id"],
+                    "seq": rejected.get("seq", 0),
+                    "result": {
+                        "is_error": True,
+                        "summary": f"rejected: {rejected['reason']}",
+                        "exit_code": None,
+                        "decision": REJECTED,
+                        "rule": rejected["rule"],
+                    },
+                }
+            )
+        recorded.sort(key=lambda c: c.get("seq", 0))  # the order the calls happened in
         for call in recorded:
             call.pop("seq", None)
-        result.tool_calls = [{"name": c["name"], "input": c["input"], **c["result"]} for c in recorded]
+        result.tool_calls = [
+            {"name": c["name"], "input": c["input"], **c["result"]} for c in recorded
+        ]
         over_budget = [b for b in outcome.blocked if b["rule"] == BUDGET_RULE]
         # Refused calls fail the run (exit 3), withheld tools included; which of them count as safety
         # violations is _after_run's business (hooks.NOT_SAFETY_RULES). A user's "No" is exit 1.
-        policy_blocked = [b for b in outcome.blocked if b["rule"] not in (BUDGET_RULE, DECLINED_RULE)]
+        policy_blocked = [
+            b for b in outcome.blocked if b["rule"] not in (BUDGET_RULE, DECLINED_RULE)
+        ]
         declined = [b for b in outcome.blocked if b["rule"] == DECLINED_RULE]
         if over_budget:
             # The budget hook denied the rest of the run's tool calls (execution/llm_sdk.budget_hook).
@@ -1086,13 +1787,19 @@ class LLMOS:
             # The model may carry on and claim success; the goal was not done as asked.
             result.success = False
             reasons = "; ".join(sorted({b["reason"] for b in policy_blocked}))
-            what = "refused" if all(b["rule"] == WITHHELD_RULE for b in policy_blocked) else "blocked by policy"
+            what = (
+                "refused"
+                if all(b["rule"] == WITHHELD_RULE for b in policy_blocked)
+                else "blocked by policy"
+            )
             result.error = f"{len(policy_blocked)} tool call(s) {what}: {reasons}"
             result.exit_code = int(ExitCode.POLICY_BLOCKED)
         elif declined:
             result.success = False
-            result.error = (f"you declined {len(declined)} tool call(s), so the goal was not done as asked: "
-                            + "; ".join(sorted({d["name"] + " " + _call_target(d["input"]) for d in declined})))
+            result.error = (
+                f"you declined {len(declined)} tool call(s), so the goal was not done as asked: "
+                + "; ".join(sorted({d["name"] + " " + _call_target(d["input"]) for d in declined}))
+            )
             result.exit_code = int(ExitCode.GOAL_FAILED)
         elif not outcome.success:
             result.exit_code = int(ExitCode.GOAL_FAILED)
@@ -1101,28 +1808,61 @@ class LLMOS:
             # but its last tool call failed (earlier failures it recovered from do not count).
             last = recorded[-1]
             result.success = False
-            result.error = (f"the last tool call failed: {last['name']} {_call_target(last['input'])}".rstrip()
-                            + f": {last['result'].get('summary') or 'error'}")
+            result.error = (
+                f"the last tool call failed: {last['name']} {_call_target(last['input'])}".rstrip()
+                + f": {last['result'].get('summary') or 'error'}"
+            )
             result.exit_code = int(ExitCode.GOAL_FAILED)
         result.agent = adapted.name
         result.model = request.model
-        result.decision = dict(result.decision, agent=adapted.name, model=request.model,
-                               model_tier=adapted.model_tier, tools=tools)
+        result.decision = dict(
+            result.decision,
+            agent=adapted.name,
+            model=request.model,
+            model_tier=adapted.model_tier,
+            tools=tools,
+        )
         if outcome.llm_calls or recorded or result.success:
-            result.trace_id = self._record_trace(goal, cwd, result, recorded, request.model,
-                                                 parent_trace=guide.id if guide is not None else None,
-                                                 agent=adapted.name, project=opts.project)
+            result.trace_id = self._record_trace(
+                goal,
+                cwd,
+                result,
+                recorded,
+                request.model,
+                parent_trace=guide.id if guide is not None else None,
+                agent=adapted.name,
+                project=opts.project,
+            )
         # else: the model server never answered; there is nothing to learn (the failure is in the events)
-        blocked = [{"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked]
-        self.agents_for(opts.project).record_execution(adapted.name, goal, success=result.success, cost_usd=result.cost_usd,
-                                     error=result.error, tools_used=[c["name"] for c in recorded],
-                                     blocked=blocked, timed_out=bool(outcome.error and "timed out" in outcome.error),
-                                     mode=mode, model=request.model)
+        blocked = [
+            {"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked
+        ]
+        self.agents_for(opts.project).record_execution(
+            adapted.name,
+            goal,
+            success=result.success,
+            cost_usd=result.cost_usd,
+            error=result.error,
+            tools_used=[c["name"] for c in recorded],
+            blocked=blocked,
+            timed_out=bool(outcome.error and "timed out" in outcome.error),
+            mode=mode,
+            model=request.model,
+        )
         return result
 
-    def _record_trace(self, goal: str, cwd: Path, result: RunResult, calls: list[dict[str, Any]],
-                      model: str, *, parent_trace: str | None = None, agent: str = "system-agent",
-                      project: str | None = None) -> str | None:
+    def _record_trace(
+        self,
+        goal: str,
+        cwd: Path,
+        result: RunResult,
+        calls: list[dict[str, Any]],
+        model: str,
+        *,
+        parent_trace: str | None = None,
+        agent: str = "system-agent",
+        project: str | None = None,
+    ) -> str | None:
         from .learning import traces as tr
         from .learning.slots import extract_slots
         from .redact import redact_text
@@ -1130,8 +1870,18 @@ class LLMOS:
         if result.error and "cancelled" in result.error:
             return None
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        tool_calls = tr.relativize([tr.ToolCall(name=c["name"], input=c["input"], result=c["result"],
-                                                tool_use_id=c.get("tool_use_id", "")) for c in calls], cwd)
+        tool_calls = tr.relativize(
+            [
+                tr.ToolCall(
+                    name=c["name"],
+                    input=c["input"],
+                    result=c["result"],
+                    tool_use_id=c.get("tool_use_id", ""),
+                )
+                for c in calls
+            ],
+            cwd,
+        )
         context: dict[str, Any] = {}
         turn = getattr(self._local, "turn", None)
         if turn is not None and turn.conv.turns:
@@ -1139,31 +1889,66 @@ class LLMOS:
 
             files = depends_on(goal, calls, turn.earlier_files)
             if turn.followup or files:
-                context = {"conversation": turn.conv.id, "depends_on": {
-                    "files": files, "goals": [redact_text(turn.conv.turns[-1].goal)[:300]] if turn.followup else []},
-                    "replayable": False}
+                context = {
+                    "conversation": turn.conv.id,
+                    "depends_on": {
+                        "files": files,
+                        "goals": [redact_text(turn.conv.turns[-1].goal)[:300]]
+                        if turn.followup
+                        else [],
+                    },
+                    "replayable": False,
+                }
         trace = tr.Trace(
-            id=tr.new_trace_id(), goal=goal, signature=tr.goal_signature(goal), created_at=now, last_used=now,
-            mode=result.mode, usage_count=1, success_count=1 if result.success else 0,
-            failure_count=0 if result.success else 1, cost_usd=round(result.cost_usd, 6),
+            id=tr.new_trace_id(),
+            goal=goal,
+            signature=tr.goal_signature(goal),
+            created_at=now,
+            last_used=now,
+            mode=result.mode,
+            usage_count=1,
+            success_count=1 if result.success else 0,
+            failure_count=0 if result.success else 1,
+            cost_usd=round(result.cost_usd, 6),
             tokens={"input": result.input_tokens, "output": result.output_tokens},
-            tools_used=sorted({c.name for c in tool_calls if (c.result or {}).get("decision") != REJECTED}), slots=extract_slots(goal), agent=agent,
-            model=model, crystallized_tool=None, emotion=self._emotion(result), outcome="success" if result.success else "failure",
-            error=result.error, summary=redact_text(result.output or "")[:2000],   # redacted before the cut
-            calls=tool_calls, parent_trace=parent_trace,
-            project=project, context=context)
+            tools_used=sorted(
+                {c.name for c in tool_calls if (c.result or {}).get("decision") != REJECTED}
+            ),
+            slots=extract_slots(goal),
+            agent=agent,
+            model=model,
+            crystallized_tool=None,
+            emotion=self._emotion(result),
+            outcome="success" if result.success else "failure",
+            error=result.error,
+            summary=redact_text(result.output or "")[:2000],  # redacted before the cut
+            calls=tool_calls,
+            parent_trace=parent_trace,
+            project=project,
+            context=context,
+        )
         self.store.save(trace, volume=self.config.user_volume())
-        self.events.record("TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success)
+        self.events.record(
+            "TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success
+        )
         return trace.id
 
     # ---- sentience helpers ----------------------------------------------------------
     def _emotion(self, result: RunResult) -> dict[str, Any]:
         if not self.config.sentience.enabled:
             return {}
-        denials = sum(1 for c in result.tool_calls if c.get("decision") == "deny" and c.get("rule") not in NOT_SAFETY_RULES)
-        return self.sentience.emotion_snapshot("success" if result.success else "failure", None,
-                                               success=result.success, policy_denials=denials,
-                                               cost_usd=result.cost_usd)
+        denials = sum(
+            1
+            for c in result.tool_calls
+            if c.get("decision") == "deny" and c.get("rule") not in NOT_SAFETY_RULES
+        )
+        return self.sentience.emotion_snapshot(
+            "success" if result.success else "failure",
+            None,
+            success=result.success,
+            policy_denials=denials,
+            cost_usd=result.cost_usd,
+        )
 
     def _traces_for(self, decision: dict[str, Any]) -> list[Any]:
         """Stored traces of the decision's top candidates (failures included), for the agent manager."""
@@ -1181,7 +1966,10 @@ class LLMOS:
     def _after_run(self, result: RunResult) -> None:
         """Fire the sentience triggers of a finished run (not for usage errors, cancelled runs, or
         runs refused before any request for want of budget or an LLM)."""
-        if not self.config.sentience.enabled or result.exit_code in (ExitCode.USAGE, ExitCode.NO_LLM):
+        if not self.config.sentience.enabled or result.exit_code in (
+            ExitCode.USAGE,
+            ExitCode.NO_LLM,
+        ):
             return
         if result.exit_code == ExitCode.BUDGET_EXHAUSTED and not result.cost_usd:
             return
@@ -1190,21 +1978,32 @@ class LLMOS:
         refused = [c for c in result.tool_calls if c.get("decision") == "deny"]
         # A replay the user asked for that was refused before anything ran failed nobody: not a lower safety.
         nothing_ran = bool((result.decision or {}).get("replay_refused")) and not any(
-            c.get("decision") == "allow" for c in result.tool_calls)
+            c.get("decision") == "allow" for c in result.tool_calls
+        )
         # Only real policy blocks are safety violations: not the budget, not a user's "No", not an ask
         # that could not be asked headless, not a call to a tool that was never offered (hooks.NOT_SAFETY_RULES).
         denials = [c for c in refused if c.get("rule") not in NOT_SAFETY_RULES]
         asks = sum(1 for c in result.tool_calls if str(c.get("decision", "")).startswith("ask"))
-        novel = result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
-        self.sentience.after_run(result.goal, mode=result.mode, success=result.success, cost_usd=result.cost_usd,
-                                 duration_ms=result.duration_ms, policy_denials=len(denials), policy_asks=asks,
-                                 timed_out=bool(result.error and "timed out" in result.error), novel=novel,
-                                 trace_id=result.trace_id,
-                                 denial_reasons=[str(c.get("summary", "")) for c in denials],
-                                 withheld_attempts=sum(1 for c in refused if c.get("rule") == WITHHELD_RULE),
-                                 user_declines=sum(1 for c in refused if c.get("rule") == DECLINED_RULE),
-                                 unconfirmed_asks=sum(1 for c in refused if c.get("rule") == UNCONFIRMED_RULE),
-                                 refusals=int(nothing_ran))
+        novel = (
+            result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
+        )
+        self.sentience.after_run(
+            result.goal,
+            mode=result.mode,
+            success=result.success,
+            cost_usd=result.cost_usd,
+            duration_ms=result.duration_ms,
+            policy_denials=len(denials),
+            policy_asks=asks,
+            timed_out=bool(result.error and "timed out" in result.error),
+            novel=novel,
+            trace_id=result.trace_id,
+            denial_reasons=[str(c.get("summary", "")) for c in denials],
+            withheld_attempts=sum(1 for c in refused if c.get("rule") == WITHHELD_RULE),
+            user_declines=sum(1 for c in refused if c.get("rule") == DECLINED_RULE),
+            unconfirmed_asks=sum(1 for c in refused if c.get("rule") == UNCONFIRMED_RULE),
+            refusals=int(nothing_ran),
+        )
 
 
 def _call_target(tool_input: dict[str, Any]) -> str:
@@ -1216,6 +2015,7 @@ def _call_target(tool_input: dict[str, Any]) -> str:
 
 
 # ---- MIXED helpers (pure) ---------------------------------------------------------------
+
 
 def mixed_tools(guide: Any, agent_tools: list[str]) -> list[str]:
     """The reduced tool set of a guided run: the tools the trace used, plus Read to look around."""
@@ -1231,9 +2031,11 @@ def mixed_examples(guide: Any, cwd: Path, limit: int = MIXED_EXAMPLE_CHARS) -> s
 
     from .learning.traces import reroot
 
-    lines = [f"A previous run solved a similar goal ({guide.goal!r}) with the tool calls below. "
-             "If they fit this goal, reuse them; adapt them where this goal differs; if they do not fit, "
-             "say so and solve the goal your own way."]
+    lines = [
+        f"A previous run solved a similar goal ({guide.goal!r}) with the tool calls below. "
+        "If they fit this goal, reuse them; adapt them where this goal differs; if they do not fit, "
+        "say so and solve the goal your own way."
+    ]
     for number, call in enumerate(reroot(guide.calls, cwd), start=1):
         result = call.result or {}
         status = "error" if result.get("is_error") else "ok"

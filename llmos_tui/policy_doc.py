@@ -59,20 +59,37 @@ def render() -> str:
     for role, meaning in OPERAND_ROLES.items():
         lines.append(f"| `{role}` | {meaning} |")
     rows = describe()
-    lines += ["", f"## Programs ({len(rows)})", "",
-              "`code: NAME` means the program's handler in `execution/policy/commands.py` decides about its",
-              "operands; *value options* take an argument; *reads*/*writes* name options whose value is a file;",
-              "*runs* name options that hand it code (asked)."]
+    lines += [
+        "",
+        f"## Programs ({len(rows)})",
+        "",
+        "`code: NAME` means the program's handler in `execution/policy/commands.py` decides about its",
+        "operands; *value options* take an argument; *reads*/*writes* name options whose value is a file;",
+        "*runs* name options that hand it code (asked).",
+    ]
     for kind in KINDS:
         group = [r for r in rows if r["kind"] == kind]
         if not group:
             continue
-        lines += ["", f"### {kind}", "", "| names | operands | value options | reads / writes / runs | network | risk | summary |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### {kind}",
+            "",
+            "| names | operands | value options | reads / writes / runs | network | risk | summary |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in group:
             files = " / ".join(x or "–" for x in (r["reads"], r["writes"], r["runs"]))
             files = "" if files == "– / – / –" else files
-            cells = [r["names"], r["operands"], r["value_options"], files, r["network"], r["risk"], r["summary"]]
+            cells = [
+                r["names"],
+                r["operands"],
+                r["value_options"],
+                files,
+                r["network"],
+                r["risk"],
+                r["summary"],
+            ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -80,7 +80,7 @@ _ENV_NAME_B = _LazyRegex(_ENV_WORDS.encode(), re.IGNORECASE)
 # character cannot start a secret, which makes a scan of ordinary text cheap.
 
 _PEM_LABEL = r"-----(?:BEGIN|END) (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-_NB = r"[A-Za-z0-9_-]"              # a character a token cannot follow or be followed by
+_NB = r"[A-Za-z0-9_-]"  # a character a token cannot follow or be followed by
 _SHAPE_BRANCHES = [
     # PEM / OpenSSH / PGP private keys: to the END line, or to the last base64 line of a cut block
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
@@ -97,40 +97,98 @@ _SHAPE_BRANCHES = [
     rf"xox(?<!{_NB}xox)[abprs]-[A-Za-z0-9-]{{10,}}",
     r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}",
     rf"eyJ(?<!{_NB}eyJ)[A-Za-z0-9_-]{{10,}}\.eyJ[A-Za-z0-9_-]{{10,}}\.[A-Za-z0-9_-]*",
-    *(rf"{word}(?<![A-Za-z0-9_]{word})(?P<bearer_head_{i}>[ \t]+)(?P<bearer_value_{i}>[A-Za-z0-9._~+/-]{{16,}}=*)"
-      r"(?![A-Za-z0-9._~+/=-])" for i, word in enumerate(("Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC"))),
+    *(
+        rf"{word}(?<![A-Za-z0-9_]{word})(?P<bearer_head_{i}>[ \t]+)(?P<bearer_value_{i}>[A-Za-z0-9._~+/-]{{16,}}=*)"
+        r"(?![A-Za-z0-9._~+/=-])"
+        for i, word in enumerate(("Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC"))
+    ),
     r"://(?P<url_user>[^/\s:@'\"]{1,128}):(?P<url_secret>[^/\s@'\"]{1,256})@",
 ]
 _SHAPES = _LazyRegex("|".join(_SHAPE_BRANCHES))
 # Every secret of a known shape holds one of these: a text holding none is not scanned at all.
-_TRIGGERS = ("-----BEGIN", "sk-", "sk_", "rk_", "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "gh", "github_pat_",
-             "glpat-", "xox", "eyJ", "Bearer", "bearer", "BEARER", "Basic", "basic", "BASIC", "://")
-_SHAPE_KINDS = (("-----", "private_key"), ("sk-ant-", "anthropic_key"), ("sk-", "openai_key"), ("sk_", "stripe_key"),
-                ("rk_", "stripe_key"), ("AIza", "google_api_key"), ("A", "aws_access_key_id"),
-                ("github_pat_", "github_token"), ("gh", "github_token"), ("glpat-", "gitlab_token"),
-                ("xox", "slack_token"), ("https://hooks", "slack_webhook"), ("eyJ", "jwt"))
+_TRIGGERS = (
+    "-----BEGIN",
+    "sk-",
+    "sk_",
+    "rk_",
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "AIza",
+    "gh",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "eyJ",
+    "Bearer",
+    "bearer",
+    "BEARER",
+    "Basic",
+    "basic",
+    "BASIC",
+    "://",
+)
+_SHAPE_KINDS = (
+    ("-----", "private_key"),
+    ("sk-ant-", "anthropic_key"),
+    ("sk-", "openai_key"),
+    ("sk_", "stripe_key"),
+    ("rk_", "stripe_key"),
+    ("AIza", "google_api_key"),
+    ("A", "aws_access_key_id"),
+    ("github_pat_", "github_token"),
+    ("gh", "github_token"),
+    ("glpat-", "gitlab_token"),
+    ("xox", "slack_token"),
+    ("https://hooks", "slack_webhook"),
+    ("eyJ", "jwt"),
+)
 
 # Assignments are found from their secret word (the end of the name), then the name is read
 # backwards; a text without any of these words (case-insensitive) is not scanned for them.
-_PASSWORD_WORDS = r"passw(?:or)?d|passphrase|(?<![A-Za-z0-9])pass|[_.-]pass|(?<![A-Za-z0-9])pwd|[_.-]pwd"
-_KEY_WORDS = (r"secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|private[_-]?key|credentials?"
-              r"|[A-Za-z0-9][_-]key")
+_PASSWORD_WORDS = (
+    r"passw(?:or)?d|passphrase|(?<![A-Za-z0-9])pass|[_.-]pass|(?<![A-Za-z0-9])pwd|[_.-]pwd"
+)
+_KEY_WORDS = (
+    r"secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|private[_-]?key|credentials?"
+    r"|[A-Za-z0-9][_-]key"
+)
 _NAME = rf"(?:{_PASSWORD_WORDS}|{_KEY_WORDS})"
 _HINTS = ("pass", "pwd", "secret", "token", "key", "credential")
-_HINT_WORDS = [v for w in _HINTS for v in (w, w.capitalize(), w.upper())]   # literals: a fast scan
+_HINT_WORDS = [v for w in _HINTS for v in (w, w.capitalize(), w.upper())]  # literals: a fast scan
 _ASSIGN = _LazyRegex(
     "(?:" + "|".join(_HINT_WORDS) + ")"
     r"[A-Za-z_]{0,6}?(?P<a_q>[\"']?)(?P<a_op>[ \t]*(?::=|=(?!=)|:(?![:=]))[ \t]*)"
-    r"(?P<a_value>\"(?:[^\"\\\r\n]|\\.){1,512}\"|'[^'\r\n]{1,512}'|[^\s\"'`,;&|<>(){}\[\]\\]{1,512})")
+    r"(?P<a_value>\"(?:[^\"\\\r\n]|\\.){1,512}\"|'[^'\r\n]{1,512}'|[^\s\"'`,;&|<>(){}\[\]\\]{1,512})"
+)
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _NAME_FULL = _LazyRegex(rf"[A-Za-z0-9_.-]{{0,64}}?(?i:{_NAME})")
 _PASSWORD_NAME = _LazyRegex(rf"(?i:{_PASSWORD_WORDS})\Z")
 _AWS_SECRET_NAME = _LazyRegex(r"(?i)aws[_-]?secret[_-]?access[_-]?key\Z")
 _IDENT = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
-_PLACEHOLDERS = frozenset("""password passwd secret changeme change_me changeit example redacted hidden none null
-    undefined placeholder notset not_set unset required optional default empty dummy sample test testing""".split())
-_NOT_A_VALUE_START = ("[REDACTED", "$", "%", "{", "<", "/", "~", "./", "../", "!", "&", "*", "#", "@", "(")
+_PLACEHOLDERS = frozenset(
+    """password passwd secret changeme change_me changeit example redacted hidden none null
+    undefined placeholder notset not_set unset required optional default empty dummy sample test testing""".split()
+)
+_NOT_A_VALUE_START = (
+    "[REDACTED",
+    "$",
+    "%",
+    "{",
+    "<",
+    "/",
+    "~",
+    "./",
+    "../",
+    "!",
+    "&",
+    "*",
+    "#",
+    "@",
+    "(",
+)
 
 
 def _mark(kind: str) -> str:
@@ -154,21 +212,30 @@ def looks_secret(value: str, *, password: bool, quoted: bool = True) -> bool:
     if _DOTTED.fullmatch(v) or v.isdigit() and not password:
         return False
     if not quoted and _IDENT.fullmatch(v) and not any(ch.isdigit() for ch in v):
-        return False     # code: ``password = password_input``, ``token = Token``
+        return False  # code: ``password = password_input``, ``token = Token``
     if password:
         return len(v) >= 6
     if len(v) < 12:
         return False
-    classes = (any(c.islower() for c in v) + any(c.isupper() for c in v) + any(c.isdigit() for c in v)
-               + any(not c.isalnum() and c not in "_.-" for c in v))
+    classes = (
+        any(c.islower() for c in v)
+        + any(c.isupper() for c in v)
+        + any(c.isdigit() for c in v)
+        + any(not c.isalnum() and c not in "_.-" for c in v)
+    )
     return classes >= 2 and _entropy(v) >= 3.0
 
 
 # ---- the environment ------------------------------------------------------------------------------
 
+
 def _secret_env_value(value: str) -> bool:
-    return (len(value) >= _MIN_ENV_VALUE and not value.startswith(("/", "~", "./")) and not value.isdigit()
-            and value.strip().lower() not in _PLACEHOLDERS)
+    return (
+        len(value) >= _MIN_ENV_VALUE
+        and not value.startswith(("/", "~", "./"))
+        and not value.isdigit()
+        and value.strip().lower() not in _PLACEHOLDERS
+    )
 
 
 _env_cache: tuple[Any, tuple[tuple[str, str], ...]] = (None, ())
@@ -179,14 +246,18 @@ def env_secrets(environ: Any = None) -> tuple[tuple[str, str], ...]:
     process's, re-read whenever it changed), longest value first."""
     global _env_cache
     data = getattr(os.environ, "_data", None) if environ is None else None
-    if isinstance(data, dict):      # CPython on POSIX: test the names as bytes, decode only the few
+    if isinstance(data, dict):  # CPython on POSIX: test the names as bytes, decode only the few
         snapshot = tuple(data.items())
         cached = _env_cache
         if cached[0] == snapshot:
             return cached[1]
         out = []
         for raw_name, raw_value in snapshot:
-            if len(raw_value) >= _MIN_ENV_VALUE and isinstance(raw_name, bytes) and _ENV_NAME_B.search(raw_name):
+            if (
+                len(raw_value) >= _MIN_ENV_VALUE
+                and isinstance(raw_name, bytes)
+                and _ENV_NAME_B.search(raw_name)
+            ):
                 value = os.fsdecode(raw_value)
                 if _secret_env_value(value):
                     out.append((value, os.fsdecode(raw_name)))
@@ -195,24 +266,34 @@ def env_secrets(environ: Any = None) -> tuple[tuple[str, str], ...]:
         return found
     out = []
     for name, value in (os.environ if environ is None else environ).items():
-        if isinstance(name, str) and isinstance(value, str) and _ENV_NAME.search(name) and _secret_env_value(value):
+        if (
+            isinstance(name, str)
+            and isinstance(value, str)
+            and _ENV_NAME.search(name)
+            and _secret_env_value(value)
+        ):
             out.append((value, name))
     return tuple(sorted(out, key=lambda item: -len(item[0])))
 
 
 # ---- redacting -----------------------------------------------------------------------------------
 
+
 def _shape(m: re.Match[str]) -> str:
     text = m.group(0)
     if text.startswith("://"):
         value = m.group("url_secret")
-        if value.startswith(_NOT_A_VALUE_START) or set(value) <= {"*"} or value.lower() in _PLACEHOLDERS:
+        if (
+            value.startswith(_NOT_A_VALUE_START)
+            or set(value) <= {"*"}
+            or value.lower() in _PLACEHOLDERS
+        ):
             return text
         return f"://{m.group('url_user')}:{_mark('url_password')}@"
     if text[0] in "Bb":
         i = int((m.lastgroup or "bearer_value_0").rsplit("_", 1)[1])
         if looks_secret(m.group(f"bearer_value_{i}"), password=False):
-            return text[:m.end(f"bearer_head_{i}") - m.start()] + _mark("bearer_token")
+            return text[: m.end(f"bearer_head_{i}") - m.start()] + _mark("bearer_token")
         return text
     for prefix, kind in _SHAPE_KINDS:
         if text.startswith(prefix):
@@ -239,7 +320,13 @@ def _assignments(text: str) -> str:
         password = bool(_PASSWORD_NAME.search(name))
         if not looks_secret(inner, password=password, quoted=bool(quote)):
             continue
-        kind = "password" if password else "aws_secret_key" if _AWS_SECRET_NAME.search(name) else "secret"
+        kind = (
+            "password"
+            if password
+            else "aws_secret_key"
+            if _AWS_SECRET_NAME.search(name)
+            else "secret"
+        )
         vstart = m.start("a_value") + (1 if quote else 0)
         out.append(text[done:vstart])
         out.append(_mark(kind))
@@ -250,7 +337,9 @@ def _assignments(text: str) -> str:
     return "".join(out)
 
 
-_SHORTEST = min(_MIN_ENV_VALUE, 10)   # no secret fits in fewer characters (a password assignment: 10)
+_SHORTEST = min(
+    _MIN_ENV_VALUE, 10
+)  # no secret fits in fewer characters (a password assignment: 10)
 
 
 def _redact(text: str, secrets: Iterable[tuple[str, str]]) -> str:
@@ -288,9 +377,15 @@ def _obj(value: Any, secrets: Iterable[tuple[str, str]]) -> Any:
         for key, item in value.items():
             new_key = _obj(key, secrets) if isinstance(key, str) else key
             new_item = _obj(item, secrets)
-            if new_item is item and isinstance(item, str) and isinstance(key, str) and item \
-                    and any(word in key.lower() for word in _HINTS) and _NAME_FULL.fullmatch(key) \
-                    and looks_secret(item, password=bool(_PASSWORD_NAME.search(key))):
+            if (
+                new_item is item
+                and isinstance(item, str)
+                and isinstance(key, str)
+                and item
+                and any(word in key.lower() for word in _HINTS)
+                and _NAME_FULL.fullmatch(key)
+                and looks_secret(item, password=bool(_PASSWORD_NAME.search(key)))
+            ):
                 new_item = _mark("password" if _PASSWORD_NAME.search(key) else "secret")
             changed = changed or new_key is not key or new_item is not item
             items.append((new_key, new_item))

@@ -79,8 +79,11 @@ class ServerTrouble:
     def describe(self) -> str:
         """One line: what is wrong, with the URL, and what happens next."""
         if self.attempt:
-            head = (f"the model server at {self.url} failed ({self.error}); retry {self.attempt}"
-                    + (f"/{self.max_retries}" if self.max_retries else "") + f" in {self.retry_in_s:.1f} s")
+            head = (
+                f"the model server at {self.url} failed ({self.error}); retry {self.attempt}"
+                + (f"/{self.max_retries}" if self.max_retries else "")
+                + f" in {self.retry_in_s:.1f} s"
+            )
         else:
             head = f"no answer from the model server at {self.url} for {self.waited_s:.0f} s ({self.error})"
         return f"{head} · giving up after {self.limit_s:.0f} s without an answer"
@@ -113,8 +116,19 @@ class RunResult:
     model: str | None = None
     project: str | None = None
 
-    REQUIRED = ("goal", "mode", "success", "trace_id", "confidence", "llm_calls", "input_tokens",
-                "output_tokens", "cost_usd", "duration_ms", "output")
+    REQUIRED = (
+        "goal",
+        "mode",
+        "success",
+        "trace_id",
+        "confidence",
+        "llm_calls",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "duration_ms",
+        "output",
+    )
 
     def to_json(self) -> dict[str, Any]:
         data = {key: getattr(self, key) for key in self.REQUIRED}

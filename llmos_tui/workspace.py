@@ -36,8 +36,9 @@ def default_workspace_dir(environ: Mapping[str, str] | None = None) -> Path:
     return base / "llmos"
 
 
-def resolve_workspace_dir(explicit: str | os.PathLike[str] | None = None,
-                          environ: Mapping[str, str] | None = None) -> Path:
+def resolve_workspace_dir(
+    explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     env = os.environ if environ is None else environ
     if explicit:
         return Path(explicit).expanduser().resolve()
@@ -135,13 +136,22 @@ class Workspace:
             self.root.mkdir(parents=True, exist_ok=True)
             if fresh or not self.agents_dir.exists():
                 _copy_template(template_dir(), self.root)
-            for scope in ("system", f"teams/{safe_id(team, 'team')}", f"users/{safe_id(user, 'user')}"):
+            for scope in (
+                "system",
+                f"teams/{safe_id(team, 'team')}",
+                f"users/{safe_id(user, 'user')}",
+            ):
                 for kind in VOLUME_KINDS:
                     (self.volumes_dir / scope / kind).mkdir(parents=True, exist_ok=True)
-            for folder in (self.state_dir, self.events_file.parent, self.sessions_dir,
-                           self.facts_dir, self.projects_dir):
+            for folder in (
+                self.state_dir,
+                self.events_file.parent,
+                self.sessions_dir,
+                self.facts_dir,
+                self.projects_dir,
+            ):
                 folder.mkdir(parents=True, exist_ok=True)
-            if fresh:   # a new workspace trusts nothing it did not write (learning/trust.py)
+            if fresh:  # a new workspace trusts nothing it did not write (learning/trust.py)
                 from .learning.trust import TrustStore
 
                 TrustStore.init_file(self.state_dir)
@@ -153,7 +163,8 @@ class Workspace:
         except PermissionError as exc:
             raise WorkspaceError(
                 f"the workspace {self.root} is not writable ({exc.strerror}: {exc.filename}). "
-                "Choose another with --workspace DIR or LLMOS_WORKSPACE.") from None
+                "Choose another with --workspace DIR or LLMOS_WORKSPACE."
+            ) from None
         except OSError as exc:
             raise WorkspaceError(f"cannot prepare the workspace {self.root}: {exc}") from None
         return self
@@ -165,7 +176,8 @@ def safe_id(value: str, what: str) -> str:
 
     if not value or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value) or ".." in value:
         raise WorkspaceError(
-            f"invalid {what} id {value!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            f"invalid {what} id {value!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     return value
 
 
@@ -185,28 +197,40 @@ def _copy_template(src: Path, dst: Path) -> None:
 def is_workspace(root: Path) -> bool:
     """``root`` is an existing llmos workspace (it holds a config, volumes or state)."""
     try:
-        return root.is_dir() and any((root / name).exists() for name in ("config.yaml", "volumes", "state"))
+        return root.is_dir() and any(
+            (root / name).exists() for name in ("config.yaml", "volumes", "state")
+        )
     except OSError:
         return False
 
 
-def open_workspace(explicit: str | os.PathLike[str] | None = None, *, user: str = "local",
-                   team: str = "default", environ: Mapping[str, str] | None = None,
-                   create: bool = True, must_exist: bool = False) -> Workspace:
+def open_workspace(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    user: str = "local",
+    team: str = "default",
+    environ: Mapping[str, str] | None = None,
+    create: bool = True,
+    must_exist: bool = False,
+) -> Workspace:
     """The workspace, created from the template when missing (``create``). ``must_exist``: the
     commands that only read one create nothing: no workspace there is a usage error (exit 2)."""
     root = resolve_workspace_dir(explicit, environ)
     if must_exist and not is_workspace(root):
         what = "is not an llmos workspace" if root.is_dir() else "does not exist"
-        raise WorkspaceError(f"{root} {what}: this command only reads a workspace and creates none "
-                             f"(run a goal there first, or create one with `llmos init {root}`)")
+        raise WorkspaceError(
+            f"{root} {what}: this command only reads a workspace and creates none "
+            f"(run a goal there first, or create one with `llmos init {root}`)"
+        )
     try:
         if root.exists() and not root.is_dir():
             raise WorkspaceError(f"the workspace path {root} exists and is not a directory")
         present = root.is_dir()
     except PermissionError as exc:
-        raise WorkspaceError(f"the workspace {root} is not writable or readable ({exc.strerror}). "
-                             "Choose another with --workspace DIR or LLMOS_WORKSPACE.") from None
+        raise WorkspaceError(
+            f"the workspace {root} is not writable or readable ({exc.strerror}). "
+            "Choose another with --workspace DIR or LLMOS_WORKSPACE."
+        ) from None
     ws = Workspace(root)
     if create:
         ws.ensure(user=user, team=team)

@@ -35,7 +35,11 @@ class YAMLLoadError(ValueError):
     too deeply. ``problem``: what; ``problem_mark``: where (``.line``/``.column``, 0-based) or None."""
 
     def __init__(self, problem: str, problem_mark: Any = None) -> None:
-        where = f" (line {problem_mark.line + 1}, column {problem_mark.column + 1})" if problem_mark is not None else ""
+        where = (
+            f" (line {problem_mark.line + 1}, column {problem_mark.column + 1})"
+            if problem_mark is not None
+            else ""
+        )
         super().__init__(problem + where)
         self.problem = problem
         self.problem_mark = problem_mark
@@ -58,16 +62,24 @@ def no_alias_loader() -> Any:
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.peek_event()
             if isinstance(event, AliasEvent):
-                raise YAMLLoadError(f"YAML aliases are not allowed (found the alias *{event.anchor})",
-                                    event.start_mark)
+                raise YAMLLoadError(
+                    f"YAML aliases are not allowed (found the alias *{event.anchor})",
+                    event.start_mark,
+                )
             anchor = getattr(event, "anchor", None)
             if anchor is not None:
-                raise YAMLLoadError(f"YAML anchors are not allowed (found the anchor &{anchor})", event.start_mark)
+                raise YAMLLoadError(
+                    f"YAML anchors are not allowed (found the anchor &{anchor})", event.start_mark
+                )
             return super().compose_node(parent, index)
 
-    cparser = getattr(getattr(yaml, "cyaml", None), "CParser", None) if getattr(yaml, "__with_libyaml__", False) \
+    cparser = (
+        getattr(getattr(yaml, "cyaml", None), "CParser", None)
+        if getattr(yaml, "__with_libyaml__", False)
         else None
+    )
     if cparser is not None:
+
         class NoAliasLoader(_NoAliasComposer, cparser, SafeConstructor, Resolver):  # type: ignore[misc,valid-type]
             def __init__(self, stream: Any) -> None:
                 cparser.__init__(self, stream)
@@ -79,8 +91,14 @@ def no_alias_loader() -> Any:
         from yaml.reader import Reader
         from yaml.scanner import Scanner
 
-        class NoAliasLoader(_NoAliasComposer, Reader, Scanner, Parser,  # type: ignore[no-redef]
-                            SafeConstructor, Resolver):
+        class NoAliasLoader(
+            _NoAliasComposer,
+            Reader,
+            Scanner,
+            Parser,  # type: ignore[no-redef]
+            SafeConstructor,
+            Resolver,
+        ):
             def __init__(self, stream: Any) -> None:
                 Reader.__init__(self, stream)
                 Scanner.__init__(self)
@@ -88,6 +106,7 @@ def no_alias_loader() -> Any:
                 Composer.__init__(self)
                 SafeConstructor.__init__(self)
                 Resolver.__init__(self)
+
     _strict_loader = NoAliasLoader
     return _strict_loader
 
@@ -97,7 +116,9 @@ def check_size(text: str, max_bytes: int = MAX_YAML_BYTES) -> None:
     if len(text) * 4 > max_bytes:
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > max_bytes:
-            raise YAMLLoadError(f"the YAML text is {size} bytes, over the {max_bytes}-byte limit (refused)")
+            raise YAMLLoadError(
+                f"the YAML text is {size} bytes, over the {max_bytes}-byte limit (refused)"
+            )
 
 
 def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
@@ -117,7 +138,9 @@ def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
         raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        problem = (
+            getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        )
         raise YAMLLoadError(problem, mark) from None
     except RecursionError:
         raise YAMLLoadError("the YAML is nested too deeply") from None
@@ -134,8 +157,10 @@ def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
 
 _FLAT_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): +([A-Za-z][A-Za-z0-9_.-]*) *(?: #.*)?")
 # Plain words that YAML 1.1 (PyYAML's resolver) reads as something other than a string.
-_NOT_STRINGS = frozenset("yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
-                         "null Null NULL".split())
+_NOT_STRINGS = frozenset(
+    "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
+    "null Null NULL".split()
+)
 
 
 def load_flat_mapping(text: str) -> dict[str, str] | None:
@@ -148,7 +173,7 @@ def load_flat_mapping(text: str) -> dict[str, str] | None:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             if stripped and line[0] in " \t":
-                return None      # an indented comment: leave any subtlety to PyYAML
+                return None  # an indented comment: leave any subtlety to PyYAML
             continue
         m = _FLAT_LINE.fullmatch(line.rstrip("\r"))
         if m is None:

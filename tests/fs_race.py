@@ -44,8 +44,11 @@ class Swapper:
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> "Swapper":
-        self.proc = subprocess.Popen([sys.executable, "-c", SWAPPER, str(self.a), str(self.b)],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SWAPPER, str(self.a), str(self.b)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if line != "ready":

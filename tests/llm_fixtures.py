@@ -26,7 +26,9 @@ def scripted_server() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture
-def llm_env(scripted_server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ScriptedServer:
+def llm_env(
+    scripted_server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> ScriptedServer:
     """Point ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY / CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC at the
     scripted server in ``os.environ`` (and give Claude Code its own config dir); return the server."""
     for name, value in scripted_server.env().items():

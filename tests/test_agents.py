@@ -10,9 +10,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmos_tui.adaptation.agents import (AgentFormatError, AgentNotFound, AgentRegistry, AgentSpec, create_agent,
-                                         create_agent_from_goal, draft_from_goal, dump_agent, load_agent,
-                                         parse_agent)
+from llmos_tui.adaptation.agents import (
+    AgentFormatError,
+    AgentNotFound,
+    AgentRegistry,
+    AgentSpec,
+    create_agent,
+    create_agent_from_goal,
+    draft_from_goal,
+    dump_agent,
+    load_agent,
+    parse_agent,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,23 +48,39 @@ def test_template_agents_load_and_system_text(agents_dir: Path) -> None:
     spec = load_agent(agents_dir, "system-agent")
     assert spec.name == "system-agent" and "Bash" in spec.tools and spec.version == 1
     text = spec.system_text()
-    assert text.startswith("You are the system agent") and "Constraints:\n- Stay inside the working directory." in text
-    assert sorted(s.name for s in AgentRegistry(agents_dir).all()) == ["researcher", "system-agent", "writer"]
+    assert (
+        text.startswith("You are the system agent")
+        and "Constraints:\n- Stay inside the working directory." in text
+    )
+    assert sorted(s.name for s in AgentRegistry(agents_dir).all()) == [
+        "researcher",
+        "system-agent",
+        "writer",
+    ]
 
 
-@pytest.mark.parametrize("text,message", [
-    ("no frontmatter at all", "no frontmatter"),
-    ("---\nname: [unclosed\n---\nbody", "broken frontmatter"),
-    ("---\ndescription: d\n---\nbody", "missing or empty 'name'"),
-    ("---\nname: x\n---\nbody", "missing or empty 'description'"),
-    ("---\nname: x\ndescription: d\ntools: [Bsh]\n---\nbody", "unknown tool(s) Bsh"),
-    ("---\nname: x\ndescription: d\ntools: 3\n---\nbody", "'tools' must be a list"),
-    ("---\nname: x\ndescription: d\nversion: 0\n---\nbody", "'version' must be a positive integer"),
-    ("---\nname: x\ndescription: d\nconstraints: {a: 1}\n---\nbody", "'constraints' must be a list"),
-    ("---\nname: x\ndescription: d\nmodel: 5\n---\nbody", "'model' must be a model name"),
-    ("---\nname: x\ndescription: d\n---\n   \n", "the prompt body is empty"),
-    ("---\nname: ../evil\ndescription: d\n---\nbody", "invalid agent name"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("no frontmatter at all", "no frontmatter"),
+        ("---\nname: [unclosed\n---\nbody", "broken frontmatter"),
+        ("---\ndescription: d\n---\nbody", "missing or empty 'name'"),
+        ("---\nname: x\n---\nbody", "missing or empty 'description'"),
+        ("---\nname: x\ndescription: d\ntools: [Bsh]\n---\nbody", "unknown tool(s) Bsh"),
+        ("---\nname: x\ndescription: d\ntools: 3\n---\nbody", "'tools' must be a list"),
+        (
+            "---\nname: x\ndescription: d\nversion: 0\n---\nbody",
+            "'version' must be a positive integer",
+        ),
+        (
+            "---\nname: x\ndescription: d\nconstraints: {a: 1}\n---\nbody",
+            "'constraints' must be a list",
+        ),
+        ("---\nname: x\ndescription: d\nmodel: 5\n---\nbody", "'model' must be a model name"),
+        ("---\nname: x\ndescription: d\n---\n   \n", "the prompt body is empty"),
+        ("---\nname: ../evil\ndescription: d\n---\nbody", "invalid agent name"),
+    ],
+)
 def test_invalid_agents_give_clear_errors(text: str, message: str) -> None:
     with pytest.raises(AgentFormatError) as info:
         parse_agent(text, "agents/x.md")
@@ -76,12 +101,34 @@ def test_name_must_match_file(agents_dir: Path) -> None:
 
 
 def test_dump_parse_round_trip() -> None:
-    spec = AgentSpec(name="x", description='Quotes "here": and colons', prompt="Line one.\n\nLine two.",
-                     tools=["Read", "Write"], model="claude-haiku-4-5", version=3,
-                     constraints=["a: b", "it's \"quoted\""], extra={"color": "red"})
+    spec = AgentSpec(
+        name="x",
+        description='Quotes "here": and colons',
+        prompt="Line one.\n\nLine two.",
+        tools=["Read", "Write"],
+        model="claude-haiku-4-5",
+        version=3,
+        constraints=["a: b", 'it\'s "quoted"'],
+        extra={"color": "red"},
+    )
     back = parse_agent(dump_agent(spec))
-    assert (back.name, back.description, back.tools, back.model, back.version, back.constraints, back.extra) == \
-        (spec.name, spec.description, spec.tools, spec.model, spec.version, spec.constraints, spec.extra)
+    assert (
+        back.name,
+        back.description,
+        back.tools,
+        back.model,
+        back.version,
+        back.constraints,
+        back.extra,
+    ) == (
+        spec.name,
+        spec.description,
+        spec.tools,
+        spec.model,
+        spec.version,
+        spec.constraints,
+        spec.extra,
+    )
     assert back.prompt.strip() == spec.prompt
     assert "tools: [Read, Write]" in dump_agent(spec)
 
@@ -91,8 +138,10 @@ def test_registry_hot_reloads_changed_files_only(agents_dir: Path) -> None:
     reg = AgentRegistry(agents_dir)
     assert reg.get("poet").version == 2
     loads = reg.loads
-    assert reg.get("poet").version == 2 and reg.loads == loads      # unchanged: not parsed again
-    (agents_dir / "poet.md").write_text(GOOD.replace("version: 2", "version: 3").replace("short", "very short"))
+    assert reg.get("poet").version == 2 and reg.loads == loads  # unchanged: not parsed again
+    (agents_dir / "poet.md").write_text(
+        GOOD.replace("version: 2", "version: 3").replace("short", "very short")
+    )
     st = os.stat(agents_dir / "poet.md")
     os.utime(agents_dir / "poet.md", ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
     spec = reg.get("poet")
@@ -113,8 +162,14 @@ def test_registry_hot_reloads_changed_files_only(agents_dir: Path) -> None:
 def test_create_agent_is_usable_at_once(agents_dir: Path) -> None:
     reg = AgentRegistry(agents_dir)
     assert "critic" not in reg.names()
-    spec = create_agent(agents_dir, "critic", "Reviews prose.", "Read,Glob", "You are a critic.",
-                        constraints=["Be kind."])
+    spec = create_agent(
+        agents_dir,
+        "critic",
+        "Reviews prose.",
+        "Read,Glob",
+        "You are a critic.",
+        constraints=["Be kind."],
+    )
     assert spec.path == agents_dir / "critic.md"
     got = reg.get("critic")
     assert got.tools == ["Read", "Glob"] and got.constraints == ["Be kind."] and got.version == 1
@@ -129,21 +184,44 @@ def test_create_agent_is_usable_at_once(agents_dir: Path) -> None:
     assert not list(agents_dir.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("goal,name,tools", [
-    ("Create a haiku poet agent", "haiku-poet", ["Read", "Write", "Edit", "Glob"]),
-    ("Make a Python code reviewer agent called pyrev", "pyrev", ["Read", "Glob", "Grep"]),
-    ("create an agent that writes haiku about the sea", "writes-haiku-sea", ["Read", "Write", "Edit", "Glob"]),
-    ("Build a Rust test runner agent", "rust-test-runner", ["Read", "Write", "Edit", "Bash", "Glob", "Grep"]),
-    ("Create a data analyst agent: summarizes CSV files", "data-analyst", ["Read", "Glob", "Grep"]),
-])
+@pytest.mark.parametrize(
+    "goal,name,tools",
+    [
+        ("Create a haiku poet agent", "haiku-poet", ["Read", "Write", "Edit", "Glob"]),
+        ("Make a Python code reviewer agent called pyrev", "pyrev", ["Read", "Glob", "Grep"]),
+        (
+            "create an agent that writes haiku about the sea",
+            "writes-haiku-sea",
+            ["Read", "Write", "Edit", "Glob"],
+        ),
+        (
+            "Build a Rust test runner agent",
+            "rust-test-runner",
+            ["Read", "Write", "Edit", "Bash", "Glob", "Grep"],
+        ),
+        (
+            "Create a data analyst agent: summarizes CSV files",
+            "data-analyst",
+            ["Read", "Glob", "Grep"],
+        ),
+    ],
+)
 def test_draft_from_goal(goal: str, name: str, tools: list[str]) -> None:
     draft = draft_from_goal(goal)
     assert draft is not None and draft.name == name and draft.tools == tools
     assert draft.prompt.startswith("You are ")
 
 
-@pytest.mark.parametrize("goal", ["Create a Python calculator", "Write a test for the agent module",
-                                  "Create a new agent", "Delete the haiku poet agent", "Create a test for the agent"])
+@pytest.mark.parametrize(
+    "goal",
+    [
+        "Create a Python calculator",
+        "Write a test for the agent module",
+        "Create a new agent",
+        "Delete the haiku poet agent",
+        "Create a test for the agent",
+    ],
+)
 def test_goals_that_are_not_agent_requests(goal: str) -> None:
     assert draft_from_goal(goal) is None
 
@@ -161,6 +239,7 @@ def test_create_agent_from_goal_never_overwrites(agents_dir: Path) -> None:
 
 # ---- CLI ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cli_ws(tmp_path: Path) -> Path:
     from llmos_tui.workspace import open_workspace
@@ -172,11 +251,26 @@ def test_cli_list_show_create(cli_ws: Path) -> None:
     from llmos_tui.cli.agents import agents_app
 
     runner = CliRunner()
-    res = runner.invoke(agents_app, ["create", "--from-goal", "Create a haiku poet agent", "-w", str(cli_ws)])
+    res = runner.invoke(
+        agents_app, ["create", "--from-goal", "Create a haiku poet agent", "-w", str(cli_ws)]
+    )
     assert res.exit_code == 0, res.output
     assert "Created agent haiku-poet" in res.stdout
-    res = runner.invoke(agents_app, ["create", "critic", "-d", "Reviews prose.", "--tools", "Read",
-                                     "-p", "You are a critic.", "-w", str(cli_ws)])
+    res = runner.invoke(
+        agents_app,
+        [
+            "create",
+            "critic",
+            "-d",
+            "Reviews prose.",
+            "--tools",
+            "Read",
+            "-p",
+            "You are a critic.",
+            "-w",
+            str(cli_ws),
+        ],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(agents_app, ["list", "--json", "-w", str(cli_ws)])
     names = [a["name"] for a in json.loads(res.stdout)["agents"]]
@@ -187,11 +281,18 @@ def test_cli_list_show_create(cli_ws: Path) -> None:
     res = runner.invoke(agents_app, ["show", "nobody", "-w", str(cli_ws)])
     assert res.exit_code == 1 and "no agent named 'nobody'" in res.stderr
     res = runner.invoke(agents_app, ["create", "critic", "-d", "x", "-p", "y", "-w", str(cli_ws)])
-    assert res.exit_code == 2 and "exists already" in res.stderr   # bad input is a usage error (2)
-    for bad in (["create", "bad name!", "-d", "x", "-p", "y"], ["create", "ok", "-d", "x", "-p", "y", "--tools", "Nope"],
-                ["create", "--from-goal", "hello there"]):
+    assert res.exit_code == 2 and "exists already" in res.stderr  # bad input is a usage error (2)
+    for bad in (
+        ["create", "bad name!", "-d", "x", "-p", "y"],
+        ["create", "ok", "-d", "x", "-p", "y", "--tools", "Nope"],
+        ["create", "--from-goal", "hello there"],
+    ):
         res = runner.invoke(agents_app, [*bad, "-w", str(cli_ws)])
-        assert res.exit_code == 2 and "llmos: error:" in res.stderr, (bad, res.exit_code, res.stderr)
+        assert res.exit_code == 2 and "llmos: error:" in res.stderr, (
+            bad,
+            res.exit_code,
+            res.stderr,
+        )
     res = runner.invoke(agents_app, ["create", "lonely", "-w", str(cli_ws)])
     assert res.exit_code == 2 and "--description" in res.stderr
     (cli_ws / "agents" / "broken.md").write_text("---\nname: broken\n---\n")
@@ -209,7 +310,9 @@ def test_cli_evolve_and_revert(cli_ws: Path) -> None:
     res = runner.invoke(agents_app, ["evolve", "writer", "-w", str(cli_ws)])
     assert res.exit_code == 0 and "not evolved" in res.stdout
     for i in range(5):
-        m.record_execution("writer", f"Write report {i}", success=i < 2, error="FileNotFoundError: notes.md")
+        m.record_execution(
+            "writer", f"Write report {i}", success=i < 2, error="FileNotFoundError: notes.md"
+        )
     res = runner.invoke(agents_app, ["evolve", "writer", "--dry-run", "-w", str(cli_ws)])
     assert "would become v2" in res.stdout and load_agent(cli_ws / "agents", "writer").version == 1
     res = runner.invoke(agents_app, ["evolve", "writer", "--json", "-w", str(cli_ws)])

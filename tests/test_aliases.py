@@ -18,12 +18,18 @@ from llmos_tui.learning.index import TraceIndex
 from llmos_tui.learning.matcher import Matcher
 from llmos_tui.learning.modes import select_mode
 from llmos_tui.learning.store import TraceStore
-from llmos_tui.learning.traces import (ToolCall, TraceFormatError, dump_trace, make_alias, make_trace,
-                                       parse_trace)
+from llmos_tui.learning.traces import (
+    ToolCall,
+    TraceFormatError,
+    dump_trace,
+    make_alias,
+    make_trace,
+    parse_trace,
+)
 from llmos_tui.workspace import Workspace
 
 GOAL = "Write the names of the spool files into names.txt"
-CLOSE = "Write the names of only the spool files into names.txt"      # 'only' is not accounted for
+CLOSE = "Write the names of only the spool files into names.txt"  # 'only' is not accounted for
 
 
 def _store(tmp_path: Path) -> tuple[Path, TraceStore]:
@@ -33,41 +39,58 @@ def _store(tmp_path: Path) -> tuple[Path, TraceStore]:
 
 
 def _spool_trace(command: str = "ls > names.txt", goal: str = GOAL):
-    return make_trace(goal, [ToolCall("Bash", {"command": command}, {"is_error": False, "exit_code": 0})],
-                      slots={"file": "names.txt"})
+    return make_trace(
+        goal,
+        [ToolCall("Bash", {"command": command}, {"is_error": False, "exit_code": 0})],
+        slots={"file": "names.txt"},
+    )
 
 
 # ---- the trace file ----------------------------------------------------------------------------
 
+
 def test_aliases_round_trip_and_are_written_only_when_there_are_some() -> None:
     trace = _spool_trace()
     plain = dump_trace(trace)
-    assert "aliases" not in plain                      # files without aliases do not change
+    assert "aliases" not in plain  # files without aliases do not change
     assert dump_trace(parse_trace(plain)) == plain
-    trace.aliases = [make_alias("put the spool file names in names.txt"),
-                     make_alias("list only spool files into list.txt", {"names.txt": "list.txt"})]
+    trace.aliases = [
+        make_alias("put the spool file names in names.txt"),
+        make_alias("list only spool files into list.txt", {"names.txt": "list.txt"}),
+    ]
     text = dump_trace(trace)
-    assert text.splitlines()[3].startswith("aliases: [put the spool file names in names.txt, {phrase:")
+    assert text.splitlines()[3].startswith(
+        "aliases: [put the spool file names in names.txt, {phrase:"
+    )
     again = parse_trace(text)
     assert again == trace and dump_trace(again) == text
-    assert again.alias_phrases() == ["put the spool file names in names.txt", "list only spool files into list.txt"]
+    assert again.alias_phrases() == [
+        "put the spool file names in names.txt",
+        "list only spool files into list.txt",
+    ]
 
 
-@pytest.mark.parametrize("aliases, message", [
-    ("a phrase", "expected a list"),
-    ("[3]", "one-line phrase"),
-    ("['!!!']", "one-line phrase"),
-    ("[x y, X Y]", "listed twice"),
-    ("[{phrase: a b, substitutions: {a: a}}]", "different new value"),
-    ("[{phrase: a b, subs: {}}]", "expected a phrase or"),
-])
+@pytest.mark.parametrize(
+    "aliases, message",
+    [
+        ("a phrase", "expected a list"),
+        ("[3]", "one-line phrase"),
+        ("['!!!']", "one-line phrase"),
+        ("[x y, X Y]", "listed twice"),
+        ("[{phrase: a b, substitutions: {a: a}}]", "different new value"),
+        ("[{phrase: a b, subs: {}}]", "expected a phrase or"),
+    ],
+)
 def test_malformed_aliases_are_rejected_with_the_reason(aliases: str, message: str) -> None:
-    text = dump_trace(_spool_trace()).replace("\nsignature:", f"\naliases: {aliases}\nsignature:", 1)
+    text = dump_trace(_spool_trace()).replace(
+        "\nsignature:", f"\naliases: {aliases}\nsignature:", 1
+    )
     with pytest.raises(TraceFormatError, match=message):
         parse_trace(text, source="t.md")
 
 
 # ---- store, index, matcher -------------------------------------------------------------------
+
 
 def test_an_alias_is_an_exact_match_until_it_is_removed(tmp_path: Path) -> None:
     _ws, store = _store(tmp_path)
@@ -79,19 +102,25 @@ def test_an_alias_is_an_exact_match_until_it_is_removed(tmp_path: Path) -> None:
     assert select_mode(CLOSE, matcher, cfg).mode != "FOLLOWER"
 
     assert store.add_alias(trace.id, CLOSE) is True
-    assert store.add_alias(trace.id, CLOSE.upper() + "!") is False          # the same after normalization
-    assert store.add_alias(trace.id, GOAL) is False                         # the trace's own goal
+    assert store.add_alias(trace.id, CLOSE.upper() + "!") is False  # the same after normalization
+    assert store.add_alias(trace.id, GOAL) is False  # the trace's own goal
     assert store.index.get(trace.id).aliases == [CLOSE]
     matcher.refresh(store.index.entries(), store.index.version)
     d = select_mode("write the names of ONLY the spool files into names.txt", matcher, cfg)
     assert d.mode == "FOLLOWER" and d.trace_id == trace.id and d.confidence == 1.0
     assert d.alias == CLOSE and [g.name for g in d.gates] == ["alias"] and d.accounted
     # a neighbour of the alias is not an exact match: decided as before
-    assert select_mode("Write the names of only the spool files into other.txt", matcher, cfg).alias is None
+    assert (
+        select_mode("Write the names of only the spool files into other.txt", matcher, cfg).alias
+        is None
+    )
 
     with pytest.raises(UsageError, match="no alias"):
         store.remove_alias(trace.id, "some other phrase")
-    assert store.remove_alias(trace.id, "write the names of only the spool files into names.txt") == CLOSE
+    assert (
+        store.remove_alias(trace.id, "write the names of only the spool files into names.txt")
+        == CLOSE
+    )
     assert store.get(trace.id).aliases == []
     matcher.refresh(store.index.entries(), store.index.version)
     assert select_mode(CLOSE, matcher, cfg).mode != "FOLLOWER"
@@ -114,14 +143,23 @@ def test_index_from_an_older_format_is_rebuilt_with_aliases(tmp_path: Path) -> N
 
 # ---- headless: an approved replay teaches its phrasing --------------------------------------------
 
+
 def _llmos(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")}
-    return subprocess.run([sys.executable, "-m", "llmos_tui", *args], capture_output=True, text=True, env=env,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "llmos_tui", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def _run(goal: str, work: Path, ws: Path, *extra: str) -> tuple[int, dict, str]:
-    proc = _llmos("--headless", "run", goal, "--json", "--workspace", str(ws), "--cwd", str(work), *extra)
+    proc = _llmos(
+        "--headless", "run", goal, "--json", "--workspace", str(ws), "--cwd", str(work), *extra
+    )
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
@@ -131,7 +169,7 @@ def test_replay_similar_adds_an_alias_shown_listed_and_removable(tmp_path: Path)
     store.save(trace, volume="users/local")
     work = tmp_path / "work"
     work.mkdir()
-    goal = "Write the names of only the spool files into list.txt"   # unaccounted 'only', slot names.txt -> list.txt
+    goal = "Write the names of only the spool files into list.txt"  # unaccounted 'only', slot names.txt -> list.txt
 
     code, result, err = _run(goal, work, ws_dir, "--replay-similar")
     assert code == 0, err
@@ -142,10 +180,14 @@ def test_replay_similar_adds_an_alias_shown_listed_and_removable(tmp_path: Path)
 
     show = _llmos("traces", "show", trace.id, "--workspace", str(ws_dir))
     assert show.returncode == 0
-    assert "aliases: [{phrase: Write the names of only the spool files into list.txt, " \
-           "substitutions: {names.txt: list.txt}}]" in show.stdout
+    assert (
+        "aliases: [{phrase: Write the names of only the spool files into list.txt, "
+        "substitutions: {names.txt: list.txt}}]" in show.stdout
+    )
     listed = _llmos("traces", "alias", "list", trace.id, "--json", "--workspace", str(ws_dir))
-    assert json.loads(listed.stdout)["aliases"] == [{"phrase": goal, "substitutions": {"names.txt": "list.txt"}}]
+    assert json.loads(listed.stdout)["aliases"] == [
+        {"phrase": goal, "substitutions": {"names.txt": "list.txt"}}
+    ]
 
     # the same phrasing again: an exact match, zero calls, the approved values, no flag needed
     (work / "list.txt").unlink()
@@ -168,7 +210,7 @@ def test_replay_similar_adds_an_alias_shown_listed_and_removable(tmp_path: Path)
 
 def test_an_approved_replay_that_fails_teaches_nothing(tmp_path: Path) -> None:
     ws_dir, store = _store(tmp_path)
-    trace = _spool_trace("cat spool.lst > names.txt")     # recorded where spool.lst existed
+    trace = _spool_trace("cat spool.lst > names.txt")  # recorded where spool.lst existed
     store.save(trace, volume="users/local")
     work = tmp_path / "work"
     work.mkdir()

@@ -10,9 +10,21 @@ import pytest
 from llmos_tui.errors import UsageError
 from llmos_tui.learning.bench_match import REPORT_KEYS, run_bench_match
 
-KEYS = ["traces", "queries", "in_scope", "replays", "correct_replays", "false_replays",
-        "oos_false_replays", "precision", "coverage", "mixed_precision", "mixed_coverage",
-        "p50_ms", "p99_ms"]
+KEYS = [
+    "traces",
+    "queries",
+    "in_scope",
+    "replays",
+    "correct_replays",
+    "false_replays",
+    "oos_false_replays",
+    "precision",
+    "coverage",
+    "mixed_precision",
+    "mixed_coverage",
+    "p50_ms",
+    "p99_ms",
+]
 
 
 def test_report_keys_are_exactly_the_documented_ones() -> None:
@@ -36,9 +48,11 @@ def clinc_slice(shared_data: Path, tmp_path: Path) -> Path:
     data = json.loads((shared_data / "clinc150-dev.json").read_text())
     labels = sorted({label for _text, label in data["train"]})[::5]
     keep = set(labels)
-    small = {"train": [p for p in data["train"] if p[1] in keep],
-             "test": [p for p in data["test"] if p[1] in keep],
-             "oos_test": data["oos_test"]}
+    small = {
+        "train": [p for p in data["train"] if p[1] in keep],
+        "test": [p for p in data["test"] if p[1] in keep],
+        "oos_test": data["oos_test"],
+    }
     path = tmp_path / "clinc-slice.json"
     path.write_text(json.dumps(small))
     return path
@@ -58,15 +72,23 @@ def test_clinc_slice_is_precise(clinc_slice: Path) -> None:
 
 def test_per_label_limits_the_stored_traces(tmp_path: Path) -> None:
     path = tmp_path / "tiny.json"
-    path.write_text(json.dumps({
-        "train": [["Run the unit tests", "tests"], ["Run the test suite", "tests"],
-                  ["Execute the unit tests", "tests"], ["Show the git status", "git"],
-                  ["!!!", "git"]],
-        "test": [["run all unit tests", "tests"], ["show git status", "git"]],
-        "oos_test": [["Delete the unit tests", "oos"], ["...", "oos"]],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "train": [
+                    ["Run the unit tests", "tests"],
+                    ["Run the test suite", "tests"],
+                    ["Execute the unit tests", "tests"],
+                    ["Show the git status", "git"],
+                    ["!!!", "git"],
+                ],
+                "test": [["run all unit tests", "tests"], ["show git status", "git"]],
+                "oos_test": [["Delete the unit tests", "oos"], ["...", "oos"]],
+            }
+        )
+    )
     report = run_bench_match(path, per_label=2)
-    assert report["traces"] == 3           # 2 for "tests", 1 for "git" ("!!!" has no words)
+    assert report["traces"] == 3  # 2 for "tests", 1 for "git" ("!!!" has no words)
     assert report["queries"] == 4 and report["in_scope"] == 2
     assert report["correct_replays"] == 2 and report["false_replays"] == 0
     assert report["oos_false_replays"] == 0
@@ -75,26 +97,36 @@ def test_per_label_limits_the_stored_traces(tmp_path: Path) -> None:
 
 def test_no_replay_means_precision_one_and_coverage_zero(tmp_path: Path) -> None:
     path = tmp_path / "disjoint.json"
-    path.write_text(json.dumps({
-        "train": [["Run the unit tests", "tests"]],
-        "test": [["Plan a vegan dinner for six", "dinner"]],
-        "oos_test": [["Delete the unit tests", "oos"]],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "train": [["Run the unit tests", "tests"]],
+                "test": [["Plan a vegan dinner for six", "dinner"]],
+                "oos_test": [["Delete the unit tests", "oos"]],
+            }
+        )
+    )
     report = run_bench_match(path)
     assert report["replays"] == 0 and report["precision"] == 1.0
     assert report["coverage"] == 0.0 and report["in_scope"] == 1
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "expected a JSON object"),
-    (json.dumps({"test": [], "oos_test": []}), "missing key 'train'"),
-    (json.dumps({"train": {"a": 1}, "test": []}), "'train' must be a list"),
-    (json.dumps({"train": [["text"]], "test": []}), "train[0] must be a [text, label] pair"),
-    (json.dumps({"train": [["t", "l"]], "test": [["q", 3]]}), "test[0] must be a [text, label] pair"),
-    (json.dumps({"train": [], "test": []}), "'train' is empty"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        (json.dumps({"test": [], "oos_test": []}), "missing key 'train'"),
+        (json.dumps({"train": {"a": 1}, "test": []}), "'train' must be a list"),
+        (json.dumps({"train": [["text"]], "test": []}), "train[0] must be a [text, label] pair"),
+        (
+            json.dumps({"train": [["t", "l"]], "test": [["q", 3]]}),
+            "test[0] must be a [text, label] pair",
+        ),
+        (json.dumps({"train": [], "test": []}), "'train' is empty"),
+    ],
+)
 def test_bad_dataset_is_a_usage_error(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "data.json"
     if content is not None:
@@ -113,7 +145,9 @@ def test_cli_prints_the_report_as_json(shared_data: Path) -> None:
 
     from llmos_tui.cli.bench import bench_app
 
-    result = CliRunner().invoke(bench_app, ["match", "--dataset", str(shared_data / "goals-dev.json"), "--json"])
+    result = CliRunner().invoke(
+        bench_app, ["match", "--dataset", str(shared_data / "goals-dev.json"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert list(data) == KEYS and data["false_replays"] == 0
@@ -124,7 +158,9 @@ def test_cli_bad_file_exits_with_usage_code(tmp_path: Path) -> None:
 
     from llmos_tui.cli.bench import bench_app
 
-    result = CliRunner().invoke(bench_app, ["match", "--dataset", str(tmp_path / "missing.json"), "--json"])
+    result = CliRunner().invoke(
+        bench_app, ["match", "--dataset", str(tmp_path / "missing.json"), "--json"]
+    )
     assert result.exit_code == 2
     assert "no such file" in result.output
 
@@ -132,8 +168,16 @@ def test_cli_bad_file_exits_with_usage_code(tmp_path: Path) -> None:
 def test_ties_fall_the_same_way_on_every_run(tmp_path: Path) -> None:
     """Stored copies of one goal tie; the bench dates them in file order, so the last copy (the
     most recent) is replayed every time, whatever ids a run would otherwise draw."""
-    nouns = ["disk usage", "open ports", "kernel version", "mounted volumes",
-             "login history", "cron jobs", "swap usage", "network routes"]
+    nouns = [
+        "disk usage",
+        "open ports",
+        "kernel version",
+        "mounted volumes",
+        "login history",
+        "cron jobs",
+        "swap usage",
+        "network routes",
+    ]
     train, test = [], []
     for i, noun in enumerate(nouns):
         train += [[f"Show the {noun}", f"old{i}"], [f"Show the {noun}", f"new{i}"]]
@@ -143,5 +187,6 @@ def test_ties_fall_the_same_way_on_every_run(tmp_path: Path) -> None:
     first = run_bench_match(path)
     assert first["replays"] == 8 and first["correct_replays"] == 8
     second = run_bench_match(path)
-    assert {k: v for k, v in first.items() if not k.endswith("_ms")} == \
-        {k: v for k, v in second.items() if not k.endswith("_ms")}
+    assert {k: v for k, v in first.items() if not k.endswith("_ms")} == {
+        k: v for k, v in second.items() if not k.endswith("_ms")
+    }

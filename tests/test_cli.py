@@ -14,12 +14,19 @@ import pytest
 from llmos_tui.exitcodes import ExitCode
 
 
-def llmos(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-          timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def llmos(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "llmos_tui", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "llmos_tui", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def test_version_and_help() -> None:
@@ -46,12 +53,32 @@ def test_headless_without_command_is_a_usage_error() -> None:
 
 
 def test_no_llm_configured_exits_5_with_hint(tmp_path: Path) -> None:
-    proc = llmos("--headless", "run", "Say hi", "--json", "--workspace", str(tmp_path / "ws"), "--cwd", str(tmp_path))
+    proc = llmos(
+        "--headless",
+        "run",
+        "Say hi",
+        "--json",
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--cwd",
+        str(tmp_path),
+    )
     assert proc.returncode == ExitCode.NO_LLM
     assert "ANTHROPIC_API_KEY" in proc.stderr and "ANTHROPIC_BASE_URL" in proc.stderr
     data = json.loads(proc.stdout)  # stdout is exactly one JSON object
-    assert set(data) >= {"goal", "mode", "success", "trace_id", "confidence", "llm_calls", "input_tokens",
-                         "output_tokens", "cost_usd", "duration_ms", "output"}
+    assert set(data) >= {
+        "goal",
+        "mode",
+        "success",
+        "trace_id",
+        "confidence",
+        "llm_calls",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "duration_ms",
+        "output",
+    }
     assert data["success"] is False and data["llm_calls"] == 0 and data["goal"] == "Say hi"
 
 
@@ -68,14 +95,25 @@ def test_unknown_mode_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_missing_cwd_is_a_usage_error(tmp_path: Path) -> None:
-    proc = llmos("--headless", "run", "hi", "--cwd", str(tmp_path / "nope"), "--workspace", str(tmp_path / "ws"))
+    proc = llmos(
+        "--headless",
+        "run",
+        "hi",
+        "--cwd",
+        str(tmp_path / "nope"),
+        "--workspace",
+        str(tmp_path / "ws"),
+    )
     assert proc.returncode == ExitCode.USAGE and "does not exist" in proc.stderr
 
 
 @pytest.mark.parametrize(
     ("yaml_text", "needle"),
-    [("budget_usd: [1\n", "line 2"), ("budget_usd: lots\n", "budget_usd"),
-     ("learning:\n  follower_threshold: yes\n", "learning.follower_threshold")],
+    [
+        ("budget_usd: [1\n", "line 2"),
+        ("budget_usd: lots\n", "budget_usd"),
+        ("learning:\n  follower_threshold: yes\n", "learning.follower_threshold"),
+    ],
 )
 def test_bad_config_exits_2_naming_key_or_line(tmp_path: Path, yaml_text: str, needle: str) -> None:
     ws = tmp_path / "ws"
@@ -103,8 +141,14 @@ def test_unwritable_workspace_is_a_clear_error() -> None:
         locked.mkdir()
         locked.chmod(0o555)
         env = unprivileged.env(dict(os.environ), HOME=str(base))
-        proc = subprocess.run(unprivileged.command(["-m", "llmos_tui", "init", str(locked / "ws")]),
-                              capture_output=True, text=True, env=env, timeout=60, cwd="/")
+        proc = subprocess.run(
+            unprivileged.command(["-m", "llmos_tui", "init", str(locked / "ws")]),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            cwd="/",
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
     assert proc.returncode == ExitCode.USAGE, proc.stderr
@@ -117,22 +161,37 @@ def test_init_creates_and_config_show_reads(tmp_path: Path) -> None:
     proc = llmos("init", str(ws))
     assert proc.returncode == 0 and proc.stdout.strip() == str(ws.resolve())
     (ws / "config.yaml").write_text("budget_usd: 4.5\n")
-    proc = llmos("config", "show", "--json", "--workspace", str(ws), env={"LLMOS_PRESET": "production"})
+    proc = llmos(
+        "config", "show", "--json", "--workspace", str(ws), env={"LLMOS_PRESET": "production"}
+    )
     data = json.loads(proc.stdout)
     assert data["config"]["budget_usd"] == 4.5 and data["config"]["preset"] == "production"
     assert data["source"] == str(ws.resolve() / "config.yaml")
 
 
 def test_forced_mode_that_needs_a_trace_says_so(tmp_path: Path) -> None:
-    proc = llmos("--headless", "run", "Create a Python calculator", "--mode", "follower", "--workspace",
-                 str(tmp_path / "ws"))
+    proc = llmos(
+        "--headless",
+        "run",
+        "Create a Python calculator",
+        "--mode",
+        "follower",
+        "--workspace",
+        str(tmp_path / "ws"),
+    )
     assert proc.returncode == ExitCode.USAGE
     assert "needs a stored trace" in proc.stderr
 
 
 def test_economy_reports_budget(tmp_path: Path) -> None:
-    missing = llmos("economy", "--json", "--workspace", str(tmp_path / "ws"))  # read-only: creates nothing
-    assert missing.returncode == 2 and "does not exist" in missing.stderr and not (tmp_path / "ws").exists()
+    missing = llmos(
+        "economy", "--json", "--workspace", str(tmp_path / "ws")
+    )  # read-only: creates nothing
+    assert (
+        missing.returncode == 2
+        and "does not exist" in missing.stderr
+        and not (tmp_path / "ws").exists()
+    )
     assert llmos("init", str(tmp_path / "ws")).returncode == 0
     proc = llmos("economy", "--json", "--workspace", str(tmp_path / "ws"))
     data = json.loads(proc.stdout)
@@ -143,10 +202,18 @@ def test_command_groups_load_on_demand_with_the_root_options() -> None:
     """Groups are imported when invoked (cli/_lazy.py) and look as they did under the root app:
     no shell-completion options, and a mistyped group name gets a suggestion."""
     for group in ("traces", "sentience", "inbox"):
-        proc = subprocess.run([sys.executable, "-m", "llmos_tui", group, "--help"], capture_output=True, text=True,
-                              timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "llmos_tui", group, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0 and "Usage" in proc.stdout, proc.stderr
         assert "completion" not in proc.stdout, proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "trace", "list"], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmos_tui", "trace", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "traces" in proc.stderr

@@ -13,17 +13,36 @@ def test_presets_differ_and_defaults_match_the_contract() -> None:
     assert (dev.budget_usd, prod.budget_usd, test.budget_usd) == (1.0, 100.0, 10.0)
     assert test.crons.enabled is False and dev.crons.enabled is True
     assert dev.learning.follower_threshold == 0.92 and dev.learning.mixed_threshold == 0.75
-    assert dev.learning.crystallization_min_uses == 5 and dev.learning.crystallization_min_success == 0.95
-    assert (dev.crons.user_interval_minutes, dev.crons.team_interval_minutes,
-            dev.crons.system_interval_minutes) == (30, 60, 120)
-    assert dev.sentience.setpoints == {"safety": 0.5, "curiosity": 0.0, "energy": 0.7, "confidence": 0.3}
+    assert (
+        dev.learning.crystallization_min_uses == 5
+        and dev.learning.crystallization_min_success == 0.95
+    )
+    assert (
+        dev.crons.user_interval_minutes,
+        dev.crons.team_interval_minutes,
+        dev.crons.system_interval_minutes,
+    ) == (30, 60, 120)
+    assert dev.sentience.setpoints == {
+        "safety": 0.5,
+        "curiosity": 0.0,
+        "energy": 0.7,
+        "confidence": 0.3,
+    }
 
 
 def test_file_then_env_then_overrides(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text("preset: production\nbudget_usd: 7\nlearning:\n  follower_threshold: 0.95\n")
+    (tmp_path / "config.yaml").write_text(
+        "preset: production\nbudget_usd: 7\nlearning:\n  follower_threshold: 0.95\n"
+    )
     cfg = load_config(tmp_path, environ={})
-    assert cfg.preset == "production" and cfg.budget_usd == 7.0 and cfg.learning.follower_threshold == 0.95
-    cfg = load_config(tmp_path, environ={"LLMOS_BUDGET_USD": "9", "LLMOS_LEARNING__MIXED_THRESHOLD": "0.8"})
+    assert (
+        cfg.preset == "production"
+        and cfg.budget_usd == 7.0
+        and cfg.learning.follower_threshold == 0.95
+    )
+    cfg = load_config(
+        tmp_path, environ={"LLMOS_BUDGET_USD": "9", "LLMOS_LEARNING__MIXED_THRESHOLD": "0.8"}
+    )
     assert cfg.budget_usd == 9.0 and cfg.learning.mixed_threshold == 0.8
     cfg = load_config(tmp_path, environ={"LLMOS_BUDGET_USD": "9"}, overrides={"budget_usd": 2.5})
     assert cfg.budget_usd == 2.5
@@ -62,8 +81,13 @@ def test_bad_env_value_names_the_variable_source() -> None:
 
 def test_every_key_is_described() -> None:
     keys = {k for k, _h, _d in describe_keys()}
-    assert {"budget_usd", "learning.follower_threshold", "crons.user_interval_minutes",
-            "execution.sandbox", "sentience.half_life_minutes"} <= keys
+    assert {
+        "budget_usd",
+        "learning.follower_threshold",
+        "crons.user_interval_minutes",
+        "execution.sandbox",
+        "sentience.half_life_minutes",
+    } <= keys
     assert all(h for _k, h, _d in describe_keys())
 
 
@@ -73,4 +97,6 @@ def test_docs_config_is_current() -> None:
     from llmos_tui.config_doc import render
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md"
-    assert doc.read_text() == render(), "docs/CONFIG.md is stale: python -m llmos_tui.config_doc > docs/CONFIG.md"
+    assert doc.read_text() == render(), (
+        "docs/CONFIG.md is stale: python -m llmos_tui.config_doc > docs/CONFIG.md"
+    )

@@ -14,7 +14,9 @@ from llmos_tui.workspace import open_workspace
 def test_user_cron_extracts_facts_from_sessions(tmp_path: Path) -> None:
     ws = open_workspace(tmp_path / "ws")
     config = load_config(ws.root)
-    SessionLog(ws, source="tui", user=config.user).append("user", "My name is Ada. We use pytest for tests.")
+    SessionLog(ws, source="tui", user=config.user).append(
+        "user", "My name is Ada. We use pytest for tests."
+    )
     report = run_cycle(ws, config, "user", user=config.user)
     assert report.ok, report.error
     facts = [f.text for f in FactStore(ws).list()]

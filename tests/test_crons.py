@@ -54,16 +54,36 @@ def cfg(ws, **sections):
 
 
 def write_call(name: str = "out.txt", content: str = "hello") -> ToolCall:
-    return ToolCall("Write", {"file_path": "{{cwd}}/" + name, "content": content},
-                    {"is_error": False, "summary": "created", "files_created": [name]})
+    return ToolCall(
+        "Write",
+        {"file_path": "{{cwd}}/" + name, "content": content},
+        {"is_error": False, "summary": "created", "files_created": [name]},
+    )
 
 
-def learn(ws, user: str, goal: str, *, uses: int = 1, ok: int | None = None, calls=None, outcome="success",
-          error=None, when=None) -> str:
+def learn(
+    ws,
+    user: str,
+    goal: str,
+    *,
+    uses: int = 1,
+    ok: int | None = None,
+    calls=None,
+    outcome="success",
+    error=None,
+    when=None,
+) -> str:
     from llmos_tui.learning.slots import extract_slots
 
-    trace = make_trace(goal, calls or [write_call(content=goal)], outcome=outcome, error=error, cost_usd=0.04,
-                       slots=extract_slots(goal), when=when)
+    trace = make_trace(
+        goal,
+        calls or [write_call(content=goal)],
+        outcome=outcome,
+        error=error,
+        cost_usd=0.04,
+        slots=extract_slots(goal),
+        when=when,
+    )
     trace.usage_count = uses
     trace.success_count = uses if ok is None else ok
     trace.failure_count = uses - trace.success_count
@@ -80,25 +100,54 @@ def cli(ws, *args: str):
 
 
 def failing_bash(path: str = "/srv/site") -> list[ToolCall]:
-    return [ToolCall("Bash", {"command": f"ls {path}"},
-                     {"is_error": True, "summary": f"ls: cannot access '{path}': No such file or directory",
-                      "exit_code": 2})]
+    return [
+        ToolCall(
+            "Bash",
+            {"command": f"ls {path}"},
+            {
+                "is_error": True,
+                "summary": f"ls: cannot access '{path}': No such file or directory",
+                "exit_code": 2,
+            },
+        )
+    ]
 
 
 def volume_files(ws, scope: str) -> set[str]:
     root = ws.volumes_dir / scope
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.endswith(".lock")
+    }
 
 
 # ---- UserCron ----------------------------------------------------------------------------------
 
+
 def test_user_cycle_writes_insights_suggestions_proposals_and_events(ws) -> None:
     learn(ws, "alice", "Count the lines in data.csv", uses=3)
     learn(ws, "alice", "Count the lines in report.csv", uses=2)
-    dup_a = learn(ws, "alice", "Deploy the site", uses=3, ok=0, outcome="failure", error="exit 2",
-                  calls=failing_bash())
-    dup_b = learn(ws, "alice", "Deploy the site", uses=1, ok=0, outcome="failure", error="exit 2",
-                  calls=failing_bash())
+    dup_a = learn(
+        ws,
+        "alice",
+        "Deploy the site",
+        uses=3,
+        ok=0,
+        outcome="failure",
+        error="exit 2",
+        calls=failing_bash(),
+    )
+    dup_b = learn(
+        ws,
+        "alice",
+        "Deploy the site",
+        uses=1,
+        ok=0,
+        outcome="failure",
+        error="exit 2",
+        calls=failing_bash(),
+    )
     team_before, bob_before = volume_files(ws, "teams/eng"), volume_files(ws, "users/bob")
 
     result = cli(ws, "cron", "run", "--level", "user", "--user", "alice", "--json")
@@ -107,21 +156,31 @@ def test_user_cycle_writes_insights_suggestions_proposals_and_events(ws) -> None
     assert report["status"] == "completed" and report["cron_id"] == "user_cron:alice"
     alice = ws.user_volume("alice")
     usage = (alice / "insights" / "usage-patterns.md").read_text()
-    assert "count the lines in {file}" in usage and "| Count the lines in data.csv | 1 | 3 | 100% |" in usage
+    assert (
+        "count the lines in {file}" in usage
+        and "| Count the lines in data.csv | 1 | 3 | 100% |" in usage
+    )
     failures = (alice / "insights" / "failure-patterns.md").read_text()
     assert "missing-file" in failures and "Deploy the site" in failures
     [fix] = list((alice / "suggestions").glob("fix-missing-file-*.md"))
     assert dup_a in fix.read_text() and dup_b in fix.read_text()
-    assert "Count the lines in data.csv: 3 of 5 uses" in (alice / "suggestions" / "crystallization-candidates.md").read_text()
+    assert (
+        "Count the lines in data.csv: 3 of 5 uses"
+        in (alice / "suggestions" / "crystallization-candidates.md").read_text()
+    )
     # The cron wrote only alice's volume (ACL): the team and bob's volume are untouched.
-    assert volume_files(ws, "teams/eng") == team_before and volume_files(ws, "users/bob") == bob_before
+    assert (
+        volume_files(ws, "teams/eng") == team_before and volume_files(ws, "users/bob") == bob_before
+    )
     # Events: started, completed with counts; artifacts attributed to the cron.
     [started] = events(ws, "CRON_STARTED")
     [done] = events(ws, "CRON_COMPLETED")
     assert started.source == done.source == "user_cron:alice"
     assert done.data["counts"]["insights"] == 2 and done.data["counts"]["suggestions"] == 2
     assert done.data["counts"]["proposals"] == 2
-    assert {e.source for e in events(ws, "INSIGHT_GENERATED", "SUGGESTION_CREATED")} == {"user_cron:alice"}
+    assert {e.source for e in events(ws, "INSIGHT_GENERATED", "SUGGESTION_CREATED")} == {
+        "user_cron:alice"
+    }
     kinds = {p["kind"]: p for p in report["proposals"]}
     assert set(kinds) == {"traces.merge", "artifact.write"}
 
@@ -146,7 +205,7 @@ def test_user_cycle_writes_insights_suggestions_proposals_and_events(ws) -> None
     [gone] = {dup_a, dup_b} - {keep}
     kept = parse_trace((alice / "traces" / f"{keep}.md").read_text())
     assert (kept.usage_count, kept.failure_count) == (4, 4)
-    assert list((alice / ".archive" / "traces").glob(f"{gone}.*.md"))       # recoverable
+    assert list((alice / ".archive" / "traces").glob(f"{gone}.*.md"))  # recoverable
     assert TraceIndex(ws).get(gone) is None
 
     # A second cycle: nothing re-proposed, unchanged findings not rewritten.
@@ -165,13 +224,15 @@ def test_user_cycle_crystallizes_eligible_traces_and_flags_promotion(ws) -> None
     assert manifest["status"] == "active" and manifest["source_trace"] == tid
     assert TraceStore(ws).get(tid).crystallized_tool == tool
     crystallized = events(ws, "TOOL_CRYSTALLIZED")
-    assert [e.source for e in crystallized] == ["user_cron:alice"]          # attributed to the cron
+    assert [e.source for e in crystallized] == ["user_cron:alice"]  # attributed to the cron
     flag = (ws.user_volume("alice") / "suggestions" / "promotion-candidates.md").read_text()
     assert tid in flag and "teams/eng" in flag
 
 
 def test_auto_crystallization_off_proposes_and_accept_crystallizes(ws) -> None:
-    tid = learn(ws, "alice", "Write the greeting file", uses=6, calls=[write_call("greeting.txt", "hi")])
+    tid = learn(
+        ws, "alice", "Write the greeting file", uses=6, calls=[write_call("greeting.txt", "hi")]
+    )
     config = cfg(ws, learning={"auto_crystallization": False})
     report = run_cycle(ws, config, "user", user="alice")
     assert report.crystallized == []
@@ -206,7 +267,7 @@ def test_stale_traces_are_consolidated_into_a_digest_and_archived_recoverably(ws
     [digest] = list((alice / "insights").glob("trace-digest-*.md"))
     assert old in digest.read_text() and "Resize the photos" in digest.read_text()
     [archived] = list((alice / ".archive" / "traces").glob(f"{old}.*.md"))
-    assert parse_trace(archived.read_text()).goal == "Resize the photos"          # the original, intact
+    assert parse_trace(archived.read_text()).goal == "Resize the photos"  # the original, intact
     assert TraceIndex(ws).get(old) is None and TraceIndex(ws).get(proven) is not None
 
 
@@ -217,8 +278,13 @@ def test_workspace_agent_evolution_is_proposed_and_applied(ws) -> None:
     config = cfg(ws, adaptation={"auto_evolve": False})
     manager = DynamicAgentManager(ws, config)
     for i in range(6):
-        manager.record_execution("writer", f"Write report {i}", success=i == 0,
-                                 error="Permission denied: /etc/report.txt" if i else None, tools_used=["Write"])
+        manager.record_execution(
+            "writer",
+            f"Write report {i}",
+            success=i == 0,
+            error="Permission denied: /etc/report.txt" if i else None,
+            tools_used=["Write"],
+        )
     assert manager.evolution_due("writer")
     version = AgentRegistry(ws.agents_dir).get("writer").version
     report = run_cycle(ws, config, "user", user="alice")
@@ -232,7 +298,10 @@ def test_workspace_agent_evolution_is_proposed_and_applied(ws) -> None:
 
 # ---- TeamCron and inheritance -------------------------------------------------------------------
 
-def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(ws, tmp_path: Path) -> None:
+
+def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(
+    ws, tmp_path: Path
+) -> None:
     from llmos_tui.execution.replay.crystallized import load_tool
     from llmos_tui.kernel import LLMOS, RunOptions
     from llmos_tui.volumes.volume import Volume, inheritance_chain, resolve_artifact
@@ -243,7 +312,9 @@ def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(ws,
     bob_trace = learn(ws, "bob", goal, uses=1, calls=calls)
     user_report = run_cycle(ws, cfg(ws), "user", user="alice")
     [tool] = user_report.crystallized
-    EventLog(ws.events_file).record("TOOL_RUN", tool=tool, trace_id=alice_trace, success=True, volume="users/alice")
+    EventLog(ws.events_file).record(
+        "TOOL_RUN", tool=tool, trace_id=alice_trace, success=True, volume="users/alice"
+    )
 
     report = run_cycle(ws, cfg(ws), "team", team="eng")
     assert report.status == "completed", report.error
@@ -253,7 +324,9 @@ def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(ws,
     prov = team.read_provenance("tools", tool)
     assert prov["origin"] == {**prov["origin"], "scope": "users/alice", "name": tool}
     assert prov["promoted_by"] == "team_cron:eng" and prov["evidence"]["owners"] == ["alice", "bob"]
-    assert [e.source for e in events(ws, "ARTIFACT_PROMOTED")] == ["team_cron:eng"] * 2   # tool + its trace
+    assert [e.source for e in events(ws, "ARTIFACT_PROMOTED")] == [
+        "team_cron:eng"
+    ] * 2  # tool + its trace
     shared = (ws.team_volume("eng") / "insights" / "team-patterns.md").read_text()
     assert goal in shared and "alice (6), bob (1)" in shared
     # Bob finds it through inheritance (user -> team -> system) and runs it: no LLM at all.
@@ -276,7 +349,7 @@ def test_team_cycle_promotes_the_shared_tool_with_provenance_and_bob_runs_it(ws,
 
 
 def test_team_cron_reads_only_its_members(ws) -> None:
-    ws.ensure(user="carol", team="eng")          # a volume, but carol is not a recorded member
+    ws.ensure(user="carol", team="eng")  # a volume, but carol is not a recorded member
     learn(ws, "alice", "Format the JSON files", uses=1)
     learn(ws, "bob", "Format the JSON files", uses=1)
     learn(ws, "carol", "Compile the thesis", uses=1)
@@ -308,11 +381,16 @@ def test_system_cycle_promotes_across_teams_and_reports_health(ws) -> None:
         for user in users:
             learn(ws, user, "Export the slides", uses=2)
         if team == "design":
-            learn(ws, "dana", "Export the slides", uses=1)   # two traces of dana: still one member
+            learn(ws, "dana", "Export the slides", uses=1)  # two traces of dana: still one member
     for team in ("eng", "design"):
         Volume(ws, f"teams/{team}", identity=Identity.team_cron(team)).write_artifact(
-            "tools", "slides", {".py": "def run():\n    return 1\n", ".json": {"version": "1", "usage_count": 3,
-                                                                              "success_count": 3}})
+            "tools",
+            "slides",
+            {
+                ".py": "def run():\n    return 1\n",
+                ".json": {"version": "1", "usage_count": 3, "success_count": 3},
+            },
+        )
     (ws.team_volume("design") / "insights" / "broken.md").write_bytes(b"\xff\xfe not utf-8")
     report = run_cycle(ws, cfg(ws), "system")
     assert report.status == "completed", report.error
@@ -321,10 +399,13 @@ def test_system_cycle_promotes_across_teams_and_reports_health(ws) -> None:
     assert "volumes/teams/design/insights/broken.md" in health
     alerts = [e for e in events(ws, "SYSTEM_ALERT") if e.source == "system_cron"]
     assert alerts and "unreadable" in alerts[0].title
-    assert "Export the slides" in (ws.system_volume() / "insights" / "global-patterns.md").read_text()
+    assert (
+        "Export the slides" in (ws.system_volume() / "insights" / "global-patterns.md").read_text()
+    )
 
 
 # ---- bad input, failure, retry -------------------------------------------------------------------
+
 
 def test_unreadable_files_are_reported_not_fatal(ws) -> None:
     learn(ws, "alice", "Count the lines in data.csv", uses=2)
@@ -337,9 +418,12 @@ def test_unreadable_files_are_reported_not_fatal(ws) -> None:
     assert report.status == "completed", report.error
     paths = {p["path"] for p in report.problems}
     assert "volumes/users/alice/traces/t_broken000001.md" in paths
-    assert "volumes/users/alice/tools/dangling.py" in paths and "volumes/users/alice/agents/folder.md" in paths
+    assert (
+        "volumes/users/alice/tools/dangling.py" in paths
+        and "volumes/users/alice/agents/folder.md" in paths
+    )
     assert any(p.endswith("insights/latin1.md") for p in paths)
-    assert (alice / "insights" / "usage-patterns.md").is_file()             # the rest was analysed
+    assert (alice / "insights" / "usage-patterns.md").is_file()  # the rest was analysed
     skipped = {e.data.get("path") for e in events(ws, "ARTIFACT_SKIPPED", "TRACE_SKIPPED")}
     assert "volumes/users/alice/tools/dangling.py" in skipped
 
@@ -351,19 +435,28 @@ def test_a_failing_cycle_is_recorded_and_retried_with_backoff(ws) -> None:
     now = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
     first = run_cycle(ws, broken, "team", team="eng", now=now)
     assert first.status == "failed" and "volumes.git" in first.error
-    assert "promote" in first.tasks and first.promoted          # the other tasks still ran
+    assert "promote" in first.tasks and first.promoted  # the other tasks still ran
     assert first.next_due == "2030-01-01T12:01:00Z" and first.consecutive_failures == 1
     second = run_cycle(ws, broken, "team", team="eng", now=now + dt.timedelta(minutes=2))
     assert second.next_due == "2030-01-01T12:04:00Z" and second.consecutive_failures == 2
     [failed, _] = events(ws, "CRON_FAILED")
     assert failed.source == "team_cron:eng" and "volumes.git" in failed.data["error"]
-    assert [j["cron_id"] for j in due_cycles(ws, broken, now + dt.timedelta(minutes=3))
-            if j["level"] == "team"] == []
-    assert "team_cron:eng" in [j["cron_id"] for j in due_cycles(ws, broken, now + dt.timedelta(minutes=4))]
+    assert [
+        j["cron_id"]
+        for j in due_cycles(ws, broken, now + dt.timedelta(minutes=3))
+        if j["level"] == "team"
+    ] == []
+    assert "team_cron:eng" in [
+        j["cron_id"] for j in due_cycles(ws, broken, now + dt.timedelta(minutes=4))
+    ]
     healed = run_cycle(ws, cfg(ws), "team", team="eng", now=now + dt.timedelta(minutes=5))
     assert healed.status == "completed"
     row = load_state(ws)["team_cron:eng"]
-    assert row["consecutive_failures"] == 0 and row["failures"] == 2 and row["next_due"] == "2030-01-01T13:05:00Z"
+    assert (
+        row["consecutive_failures"] == 0
+        and row["failures"] == 2
+        and row["next_due"] == "2030-01-01T13:05:00Z"
+    )
 
 
 def test_run_cycle_never_raises(ws) -> None:
@@ -397,7 +490,10 @@ def test_due_cycles_run_due_and_status(ws) -> None:
     reports = run_due(ws, config, now)
     assert [r.status for r in reports] == ["completed"] * 4
     assert due_cycles(ws, config, now + dt.timedelta(minutes=29)) == []
-    assert [j["level"] for j in due_cycles(ws, config, now + dt.timedelta(minutes=31))] == ["user", "user"]
+    assert [j["level"] for j in due_cycles(ws, config, now + dt.timedelta(minutes=31))] == [
+        "user",
+        "user",
+    ]
     status = cron_status(ws, config, now + dt.timedelta(minutes=61))
     rows = {r["cron_id"]: r for r in status["crons"]}
     assert rows["team_cron:eng"]["due"] and not rows["system_cron"]["due"]

@@ -30,9 +30,25 @@ GOAL = "Write notes.txt saying hello"
 
 
 def run(goal: str, cwd: Path, ws: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "--headless", "run", goal, "--json", "--workspace",
-                           str(ws), "--cwd", str(cwd)], capture_output=True, text=True, env=dict(os.environ),
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmos_tui",
+            "--headless",
+            "run",
+            goal,
+            "--json",
+            "--workspace",
+            str(ws),
+            "--cwd",
+            str(cwd),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -44,11 +60,15 @@ def cli(ws: Path, *args: str):
 def test_five_runs_then_a_user_cycle_then_accept(llm_env: ScriptedServer, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
-    (ws / "config.yaml").write_text("user: alice\nteam: eng\nlearning:\n  auto_crystallization: false\n")
+    (ws / "config.yaml").write_text(
+        "user: alice\nteam: eng\nlearning:\n  auto_crystallization: false\n"
+    )
     first = tmp_path / "run0"
     first.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(first / "notes.txt"), "content": "hello\n"}),
-                      text_turn("Wrote notes.txt"))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": str(first / "notes.txt"), "content": "hello\n"}),
+        text_turn("Wrote notes.txt"),
+    )
     modes = []
     for i in range(5):
         cwd = tmp_path / f"run{i}"

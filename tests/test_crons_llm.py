@@ -24,8 +24,16 @@ REVIEW = "- Calculator goals repeat: 5 runs, all replayed.\n\nRecommendation: ke
 def ws(tmp_path: Path):
     w = open_workspace(tmp_path / "ws", user="alice", team="eng")
     (w.root / "config.yaml").write_text("user: alice\nteam: eng\n")
-    t = make_trace("Create a Python calculator", [ToolCall("Bash", {"command": "python3 --version"},
-                                                           {"is_error": False, "summary": "ok", "exit_code": 0})])
+    t = make_trace(
+        "Create a Python calculator",
+        [
+            ToolCall(
+                "Bash",
+                {"command": "python3 --version"},
+                {"is_error": False, "summary": "ok", "exit_code": 0},
+            )
+        ],
+    )
     t.usage_count = t.success_count = 4
     TraceStore(w).save(t, volume="users/alice")
     return w
@@ -95,6 +103,8 @@ print(json.dumps(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0]
 
 
 def test_cycles_without_llm_insights_import_no_llm_or_ui_library(ws) -> None:
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(ws.root)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ws.root)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []

@@ -22,8 +22,13 @@ def test_learn_follow_crystallize(llm_env: ScriptedServer, tmp_path: Path) -> No
         d.mkdir()
     (ws).mkdir()
     (ws / "config.yaml").write_text("learning:\n  crystallization_min_uses: 3\n")
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(dirs[0] / "calc.py"), "content": "print('calc ready')\n"}),
-                      tool_turn("Bash", {"command": "python3 calc.py"}), text_turn("Created calc.py"))
+    llm_env.add_turns(
+        tool_turn(
+            "Write", {"file_path": str(dirs[0] / "calc.py"), "content": "print('calc ready')\n"}
+        ),
+        tool_turn("Bash", {"command": "python3 calc.py"}),
+        text_turn("Created calc.py"),
+    )
     modes = []
     for d in dirs[:5]:
         code, data, err = run("Create a Python calculator", d, ws)
@@ -49,5 +54,7 @@ def test_learn_follow_crystallize(llm_env: ScriptedServer, tmp_path: Path) -> No
     assert code == 0, err
     assert data["mode"] == "FOLLOWER" and data["fallback_from"] == "CRYSTALLIZED"
     assert not (dirs[5] / "pwned").exists() and (dirs[5] / "calc.py").exists()
-    assert json.loads((tools / f"{trace.crystallized_tool}.json").read_text())["status"] == "demoted"
+    assert (
+        json.loads((tools / f"{trace.crystallized_tool}.json").read_text())["status"] == "demoted"
+    )
     assert llm_env.main_request_count == requests

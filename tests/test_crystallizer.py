@@ -14,8 +14,15 @@ import pytest
 
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.evolution.crystallizer import Crystallizer, CrystallizationError, tool_name_for
-from llmos_tui.execution.replay.crystallized import (ToolLoadError, ToolNotFound, find_tool_for_trace, list_tools,
-                                              load_tool, render_module, run_tool)
+from llmos_tui.execution.replay.crystallized import (
+    ToolLoadError,
+    ToolNotFound,
+    find_tool_for_trace,
+    list_tools,
+    load_tool,
+    render_module,
+    run_tool,
+)
 from llmos_tui.execution.replay.executors import ToolExecutor
 from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
 from llmos_tui.execution.policy.engine import default_engine
@@ -56,8 +63,15 @@ def crystallizer(ws, store, config) -> Crystallizer:
     return Crystallizer(ws, store, config)
 
 
-def save_trace(store: TraceStore, goal: str, calls: list[ToolCall], *, uses: int = 5, successes: int | None = None,
-               slots: dict[str, str] | None = None) -> Any:
+def save_trace(
+    store: TraceStore,
+    goal: str,
+    calls: list[ToolCall],
+    *,
+    uses: int = 5,
+    successes: int | None = None,
+    slots: dict[str, str] | None = None,
+) -> Any:
     trace = make_trace(goal, calls, slots=extract_slots(goal) if slots is None else slots)
     trace.usage_count = uses
     trace.success_count = uses if successes is None else successes
@@ -68,18 +82,43 @@ def save_trace(store: TraceStore, goal: str, calls: list[ToolCall], *, uses: int
 
 def calc_calls() -> list[ToolCall]:
     return [
-        ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": CALC},
-                 {"is_error": False, "summary": "create {{cwd}}/calc.py", "exit_code": None,
-                  "files_created": ["calc.py"]}, "toolu_1"),
-        ToolCall("Bash", {"command": "python3 calc.py", "description": "Run the calculator"},
-                 {"is_error": False, "summary": "5", "exit_code": 0, "files_created": []}, "toolu_2"),
+        ToolCall(
+            "Write",
+            {"file_path": "{{cwd}}/calc.py", "content": CALC},
+            {
+                "is_error": False,
+                "summary": "create {{cwd}}/calc.py",
+                "exit_code": None,
+                "files_created": ["calc.py"],
+            },
+            "toolu_1",
+        ),
+        ToolCall(
+            "Bash",
+            {"command": "python3 calc.py", "description": "Run the calculator"},
+            {"is_error": False, "summary": "5", "exit_code": 0, "files_created": []},
+            "toolu_2",
+        ),
     ]
 
 
 def hello_calls() -> list[ToolCall]:
-    return [ToolCall("Write", {"file_path": "{{cwd}}/hello.txt", "content": "Hello!\n"},
-                     {"is_error": False, "summary": "create {{cwd}}/hello.txt", "files_created": ["hello.txt"]}),
-            ToolCall("Bash", {"command": "cat hello.txt"}, {"is_error": False, "summary": "Hello!", "exit_code": 0})]
+    return [
+        ToolCall(
+            "Write",
+            {"file_path": "{{cwd}}/hello.txt", "content": "Hello!\n"},
+            {
+                "is_error": False,
+                "summary": "create {{cwd}}/hello.txt",
+                "files_created": ["hello.txt"],
+            },
+        ),
+        ToolCall(
+            "Bash",
+            {"command": "cat hello.txt"},
+            {"is_error": False, "summary": "Hello!", "exit_code": 0},
+        ),
+    ]
 
 
 @pytest.fixture
@@ -91,7 +130,11 @@ def policy_executor(ws, config, cwd: Path, *, deny: Any = None) -> ToolExecutor:
     """The real policy engine as the pre-hook (as the kernel registers it), plus an optional extra hook."""
     engine = default_engine(config, ws)
     hooks = HookRegistry()
-    hooks.add_pre(lambda n, i, t: (lambda d: HookVerdict(d.decision, d.reason, d.rule))(engine.check(n, i, cwd)))
+    hooks.add_pre(
+        lambda n, i, t: (lambda d: HookVerdict(d.decision, d.reason, d.rule))(
+            engine.check(n, i, cwd)
+        )
+    )
     if deny is not None:
         hooks.add_pre(deny)
     return ToolExecutor(cwd, hooks, sandbox_backend=BACKEND, timeout_s=30)
@@ -110,13 +153,17 @@ def events(ws, kind: str) -> list[Any]:
 # ---- crystallize ------------------------------------------------------------------------------------
 
 
-def test_crystallize_writes_module_and_manifest_and_marks_the_trace(ws, store, crystallizer, calc_trace) -> None:
+def test_crystallize_writes_module_and_manifest_and_marks_the_trace(
+    ws, store, crystallizer, calc_trace
+) -> None:
     tool = crystallizer.maybe_crystallize(calc_trace.id)
     assert tool is not None, crystallizer.last_reason
     assert tool.active and tool.version == 1
     tools = ws.user_volume("local") / "tools"
     assert tool.path == tools / f"{tool.name}_v1.py" and tool.path.is_file()
-    assert tool.name == tool_name_for(calc_trace) and tool.name.startswith("create_python_calculator_calc_py_")
+    assert tool.name == tool_name_for(calc_trace) and tool.name.startswith(
+        "create_python_calculator_calc_py_"
+    )
     manifest = json.loads((tools / f"{tool.name}_v1.json").read_text())
     assert manifest["status"] == "active"
     assert manifest["source_trace"] == calc_trace.id
@@ -126,7 +173,10 @@ def test_crystallize_writes_module_and_manifest_and_marks_the_trace(ws, store, c
     assert manifest["verification"]["files_created"] == ["calc.py"]
     text = tool.path.read_text()
     assert calc_trace.id in text and "Create a Python calculator in calc.py" in text
-    assert "def run(executor, *, language=\"python\", file=\"calc.py\", on_event=None, cancel=None):" in text
+    assert (
+        'def run(executor, *, language="python", file="calc.py", on_event=None, cancel=None):'
+        in text
+    )
     assert "open(" not in text and "subprocess" not in text and "import os" not in text
     # the trace (file and index) now names the tool
     assert store.get(calc_trace.id).crystallized_tool == tool.id
@@ -138,17 +188,29 @@ def test_crystallize_writes_module_and_manifest_and_marks_the_trace(ws, store, c
     assert len(list(tools.glob("*.py"))) == 1
 
 
-def test_crystallized_tool_runs_in_a_new_directory(ws, config, crystallizer, calc_trace, tmp_path) -> None:
+def test_crystallized_tool_runs_in_a_new_directory(
+    ws, config, crystallizer, calc_trace, tmp_path
+) -> None:
     made = crystallizer.maybe_crystallize(calc_trace.id)
     assert made is not None
     tool = load_tool(ws, made.id, volumes=["users/local", "teams/default", "system"])
     target = fresh(tmp_path, "elsewhere")
     seen: list[Any] = []
-    result = run_tool(tool, cwd=target, executor=policy_executor(ws, config, target),
-                      slot_values=extract_slots("Build a calculator in Python in calc.py"), on_event=seen.append)
+    result = run_tool(
+        tool,
+        cwd=target,
+        executor=policy_executor(ws, config, target),
+        slot_values=extract_slots("Build a calculator in Python in calc.py"),
+        on_event=seen.append,
+    )
     assert result.success, result.reason
     assert (target / "calc.py").read_text() == CALC
-    assert subprocess.run([sys.executable, "calc.py"], cwd=target, capture_output=True, text=True).stdout == "5\n"
+    assert (
+        subprocess.run(
+            [sys.executable, "calc.py"], cwd=target, capture_output=True, text=True
+        ).stdout
+        == "5\n"
+    )
     assert [s.name for s in result.steps] == ["Write", "Bash"]
     assert [c["name"] for c in result.tool_calls()] == ["Write", "Bash"]
     assert result.files_created == ["calc.py"]
@@ -159,15 +221,24 @@ def test_crystallized_tool_runs_in_a_new_directory(ws, config, crystallizer, cal
     assert load_tool(ws, tool.name).id == tool.id
 
 
-def test_parameterized_tool_substitutes_the_new_file_name(ws, config, store, crystallizer, tmp_path) -> None:
+def test_parameterized_tool_substitutes_the_new_file_name(
+    ws, config, store, crystallizer, tmp_path
+) -> None:
     trace = save_trace(store, "Create a file named hello.txt", hello_calls())
     assert trace.slots == {"file": "hello.txt"}
     tool = crystallizer.maybe_crystallize(trace.id)
     assert tool is not None, crystallizer.last_reason
-    assert 'def run(executor, *, file="hello.txt", on_event=None, cancel=None):' in tool.path.read_text()
+    assert (
+        'def run(executor, *, file="hello.txt", on_event=None, cancel=None):'
+        in tool.path.read_text()
+    )
     target = fresh(tmp_path, "notes")
-    result = run_tool(load_tool(ws, tool.id), cwd=target, executor=policy_executor(ws, config, target),
-                      slot_values=extract_slots("Create a file named notes.txt"))
+    result = run_tool(
+        load_tool(ws, tool.id),
+        cwd=target,
+        executor=policy_executor(ws, config, target),
+        slot_values=extract_slots("Create a file named notes.txt"),
+    )
     assert result.success, result.reason
     assert result.parameters == {"file": "notes.txt"}
     assert (target / "notes.txt").read_text() == "Hello!\n"
@@ -175,20 +246,28 @@ def test_parameterized_tool_substitutes_the_new_file_name(ws, config, store, cry
     assert "notes.txt" in result.describe()
 
 
-@pytest.mark.parametrize("values, why", [
-    ({"file": "notes.md"}, "file type"),                 # another extension: another task
-    ({"file": "x;rm -rf ~.txt"}, "not a plain file name"),
-    ({"port": "8080"}, "no parameter"),                  # a slot the tool does not have
-    ({"file": 7}, "not text"),
-])
-def test_unsafe_or_unknown_slot_values_are_refused_before_anything_runs(ws, config, store, crystallizer, tmp_path,
-                                                                        values, why) -> None:
+@pytest.mark.parametrize(
+    "values, why",
+    [
+        ({"file": "notes.md"}, "file type"),  # another extension: another task
+        ({"file": "x;rm -rf ~.txt"}, "not a plain file name"),
+        ({"port": "8080"}, "no parameter"),  # a slot the tool does not have
+        ({"file": 7}, "not text"),
+    ],
+)
+def test_unsafe_or_unknown_slot_values_are_refused_before_anything_runs(
+    ws, config, store, crystallizer, tmp_path, values, why
+) -> None:
     trace = save_trace(store, "Create a file named hello.txt", hello_calls())
     tool = crystallizer.maybe_crystallize(trace.id)
     assert tool is not None
     target = fresh(tmp_path, "target")
-    result = run_tool(load_tool(ws, tool.id), cwd=target, executor=policy_executor(ws, config, target),
-                      slot_values=values)
+    result = run_tool(
+        load_tool(ws, tool.id),
+        cwd=target,
+        executor=policy_executor(ws, config, target),
+        slot_values=values,
+    )
     assert not result.success and result.refused
     assert why in result.reason
     assert list(target.iterdir()) == []
@@ -205,35 +284,51 @@ def test_a_tampered_module_is_refused(ws, crystallizer, calc_trace) -> None:
     assert [e.data["tool"] for e in events(ws, "TOOL_REFUSED")][-1] == tool.id
 
 
-def test_injected_code_is_refused_even_with_a_matching_manifest_hash(ws, crystallizer, calc_trace,
-                                                                    tmp_path) -> None:
+def test_injected_code_is_refused_even_with_a_matching_manifest_hash(
+    ws, crystallizer, calc_trace, tmp_path
+) -> None:
     tool = crystallizer.maybe_crystallize(calc_trace.id)
     assert tool is not None
     marker = tmp_path / "pwned"
-    evil = tool.path.read_text().replace("GENERATOR = 1\n", f"GENERATOR = 1\nopen({str(marker)!r}, 'w').close()\n")
+    evil = tool.path.read_text().replace(
+        "GENERATOR = 1\n", f"GENERATOR = 1\nopen({str(marker)!r}, 'w').close()\n"
+    )
     tool.path.write_text(evil)
     manifest = json.loads(tool.manifest_path.read_text())
     manifest["sha256"] = hashlib.sha256(evil.encode()).hexdigest()
     tool.manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ToolLoadError, match="not what the crystallizer generates"):
         load_tool(ws, tool.id)
-    assert not marker.exists()   # nothing of the file ran
+    assert not marker.exists()  # nothing of the file ran
 
 
-def test_run_tool_refuses_a_tool_demoted_since_it_was_loaded(ws, config, crystallizer, calc_trace, tmp_path) -> None:
+def test_run_tool_refuses_a_tool_demoted_since_it_was_loaded(
+    ws, config, crystallizer, calc_trace, tmp_path
+) -> None:
     tool = load_tool(ws, crystallizer.maybe_crystallize(calc_trace.id).id)
     crystallizer.demote(tool.id, "demoted by another process")
     target = fresh(tmp_path, "t")
-    result = run_tool(tool, cwd=target, executor=policy_executor(ws, config, target), slot_values={})
+    result = run_tool(
+        tool, cwd=target, executor=policy_executor(ws, config, target), slot_values={}
+    )
     assert result.refused and "demoted" in result.reason
     assert list(target.iterdir()) == []
 
 
 def test_verification_failure_keeps_the_file_but_does_not_activate(ws, store, crystallizer) -> None:
     # The Bash step needs helper.py, which the trace did not create: it cannot work in a fresh directory.
-    calls = [ToolCall("Write", {"file_path": "{{cwd}}/main.py", "content": "import helper\nhelper.go()\n"},
-                      {"is_error": False, "summary": "create {{cwd}}/main.py", "files_created": ["main.py"]}),
-             ToolCall("Bash", {"command": "python3 main.py"}, {"is_error": False, "summary": "ok", "exit_code": 0})]
+    calls = [
+        ToolCall(
+            "Write",
+            {"file_path": "{{cwd}}/main.py", "content": "import helper\nhelper.go()\n"},
+            {"is_error": False, "summary": "create {{cwd}}/main.py", "files_created": ["main.py"]},
+        ),
+        ToolCall(
+            "Bash",
+            {"command": "python3 main.py"},
+            {"is_error": False, "summary": "ok", "exit_code": 0},
+        ),
+    ]
     trace = save_trace(store, "Create main.py that uses the helper", calls)
     assert crystallizer.maybe_crystallize(trace.id) is None
     assert "rejected" in crystallizer.last_reason
@@ -246,7 +341,7 @@ def test_verification_failure_keeps_the_file_but_does_not_activate(ws, store, cr
         load_tool(ws, tool.id)
     with pytest.raises(ToolLoadError, match="no active version"):
         load_tool(ws, tool.name)
-    assert load_tool(ws, tool.id, allow_inactive=True).module is not None   # kept for inspection
+    assert load_tool(ws, tool.id, allow_inactive=True).module is not None  # kept for inspection
     assert [e.data["tool"] for e in events(ws, "TOOL_REJECTED")] == [tool.id]
     # not retried after every run: it needs min_uses more uses first
     assert crystallizer.maybe_crystallize(trace.id) is None
@@ -254,15 +349,18 @@ def test_verification_failure_keeps_the_file_but_does_not_activate(ws, store, cr
     assert len(list_tools(ws, source_trace=trace.id)) == 1
 
 
-def test_a_failing_run_demotes_the_tool_and_the_trace_goes_back_to_follower(ws, config, store, crystallizer,
-                                                                            calc_trace, tmp_path) -> None:
+def test_a_failing_run_demotes_the_tool_and_the_trace_goes_back_to_follower(
+    ws, config, store, crystallizer, calc_trace, tmp_path
+) -> None:
     tool = load_tool(ws, crystallizer.maybe_crystallize(calc_trace.id).id)
     target = fresh(tmp_path, "broken")
-    (target / "calc.py").mkdir()        # the Write step cannot work here
-    result = run_tool(tool, cwd=target, executor=policy_executor(ws, config, target), slot_values={})
+    (target / "calc.py").mkdir()  # the Write step cannot work here
+    result = run_tool(
+        tool, cwd=target, executor=policy_executor(ws, config, target), slot_values={}
+    )
     assert not result.success and not result.refused and result.stopped_at == 0
     assert "does not match the recording" in result.reason
-    store.record_outcome(calc_trace.id, False)   # what the kernel does
+    store.record_outcome(calc_trace.id, False)  # what the kernel does
     demoted = crystallizer.demote(tool, result.reason)
     assert demoted.status == "demoted"
     assert json.loads(tool.manifest_path.read_text())["status"] == "demoted"
@@ -294,13 +392,17 @@ def test_versions_are_never_overwritten(ws, store, crystallizer, calc_trace) -> 
     assert store.get(calc_trace.id).crystallized_tool == second.id
     assert find_tool_for_trace(ws, calc_trace.id).id == second.id
     # deterministic: the two modules differ only in their version
-    assert first_bytes.decode().replace("_v1.", "_v2.").replace("VERSION = 1", "VERSION = 2") \
+    assert (
+        first_bytes.decode().replace("_v1.", "_v2.").replace("VERSION = 1", "VERSION = 2")
         == second.path.read_text()
+    )
 
 
 @pytest.mark.parametrize("uses, successes", [(4, 4), (5, 4), (20, 18)])
 def test_below_the_threshold_nothing_is_generated(ws, store, crystallizer, uses, successes) -> None:
-    trace = save_trace(store, "Create a Python calculator in calc.py", calc_calls(), uses=uses, successes=successes)
+    trace = save_trace(
+        store, "Create a Python calculator in calc.py", calc_calls(), uses=uses, successes=successes
+    )
     assert crystallizer.maybe_crystallize(trace.id) is None
     assert crystallizer.last_reason
     assert list_tools(ws) == []
@@ -308,30 +410,54 @@ def test_below_the_threshold_nothing_is_generated(ws, store, crystallizer, uses,
 
 
 def test_ineligible_shapes_and_switches(ws, store, config, crystallizer) -> None:
-    web = save_trace(store, "Fetch the docs", [ToolCall("WebFetch", {"url": "https://x.org", "prompt": "p"})])
+    web = save_trace(
+        store, "Fetch the docs", [ToolCall("WebFetch", {"url": "https://x.org", "prompt": "p"})]
+    )
     assert crystallizer.maybe_crystallize(web.id) is None and "WebFetch" in crystallizer.last_reason
     empty = save_trace(store, "Do nothing at all", [])
-    assert crystallizer.maybe_crystallize(empty.id) is None and "no tool calls" in crystallizer.last_reason
+    assert (
+        crystallizer.maybe_crystallize(empty.id) is None
+        and "no tool calls" in crystallizer.last_reason
+    )
     with pytest.raises(CrystallizationError):
         crystallizer.crystallize(empty)
-    bad_slot = save_trace(store, "Create a Python calculator in calc.py", calc_calls(), slots={"class": "calc.py"})
-    assert crystallizer.maybe_crystallize(bad_slot.id) is None and "parameter name" in crystallizer.last_reason
+    bad_slot = save_trace(
+        store, "Create a Python calculator in calc.py", calc_calls(), slots={"class": "calc.py"}
+    )
+    assert (
+        crystallizer.maybe_crystallize(bad_slot.id) is None
+        and "parameter name" in crystallizer.last_reason
+    )
     ok = save_trace(store, "Create a Python calculator in calc.py", calc_calls())
     config.learning.auto_crystallization = False
-    assert crystallizer.maybe_crystallize(ok.id) is None and "auto_crystallization" in crystallizer.last_reason
+    assert (
+        crystallizer.maybe_crystallize(ok.id) is None
+        and "auto_crystallization" in crystallizer.last_reason
+    )
     config.learning.auto_crystallization = True
-    assert crystallizer.maybe_crystallize("t_doesnotexist") is None and "not" in crystallizer.last_reason
+    assert (
+        crystallizer.maybe_crystallize("t_doesnotexist") is None
+        and "not" in crystallizer.last_reason
+    )
     config.learning.crystallization_min_uses = 10
     assert crystallizer.maybe_crystallize(ok.id) is None
     assert list_tools(ws) == []
 
 
-def test_a_policy_deny_inside_the_tool_fails_safely(ws, config, crystallizer, calc_trace, tmp_path) -> None:
+def test_a_policy_deny_inside_the_tool_fails_safely(
+    ws, config, crystallizer, calc_trace, tmp_path
+) -> None:
     tool = load_tool(ws, crystallizer.maybe_crystallize(calc_trace.id).id)
     target = fresh(tmp_path, "denied")
-    deny_write = lambda name, inp, tid: HookVerdict("deny", "no writes today", "test.deny") if name == "Write" else None
-    result = run_tool(tool, cwd=target, executor=policy_executor(ws, config, target, deny=deny_write),
-                      slot_values={})
+    deny_write = lambda name, inp, tid: (
+        HookVerdict("deny", "no writes today", "test.deny") if name == "Write" else None
+    )
+    result = run_tool(
+        tool,
+        cwd=target,
+        executor=policy_executor(ws, config, target, deny=deny_write),
+        slot_values={},
+    )
     assert not result.success and result.refused
     assert "not allowed by the policy" in result.reason and "no writes today" in result.reason
     assert list(target.iterdir()) == []
@@ -340,22 +466,32 @@ def test_a_policy_deny_inside_the_tool_fails_safely(ws, config, crystallizer, ca
 
     def late_deny(name: str, inp: dict, tid: str) -> HookVerdict | None:
         asked.append(name)
-        return HookVerdict("deny", "changed my mind", "test.late") if asked.count("Bash") > 1 else None
+        return (
+            HookVerdict("deny", "changed my mind", "test.late") if asked.count("Bash") > 1 else None
+        )
 
     target2 = fresh(tmp_path, "late")
-    result = run_tool(tool, cwd=target2, executor=policy_executor(ws, config, target2, deny=late_deny),
-                      slot_values={})
+    result = run_tool(
+        tool,
+        cwd=target2,
+        executor=policy_executor(ws, config, target2, deny=late_deny),
+        slot_values={},
+    )
     assert not result.success and not result.refused and result.stopped_at == 1
     assert "changed my mind" in result.reason
 
 
 def test_a_dangerous_tool_is_rejected_at_verification(ws, store, crystallizer) -> None:
-    calls = [ToolCall("Bash", {"command": "rm -rf /"}, {"is_error": False, "summary": "", "exit_code": 0})]
+    calls = [
+        ToolCall(
+            "Bash", {"command": "rm -rf /"}, {"is_error": False, "summary": "", "exit_code": 0}
+        )
+    ]
     trace = save_trace(store, "Clean everything up", calls)
     assert crystallizer.maybe_crystallize(trace.id) is None
     [tool] = list_tools(ws, source_trace=trace.id)
     assert tool.status == "rejected" and tool.verification["refused"] is True
-    assert tool.verification["steps"][0]["is_error"] is None     # it never ran
+    assert tool.verification["steps"][0]["is_error"] is None  # it never ran
 
 
 def test_verification_goes_through_the_given_hooks(ws, store, config, calc_trace) -> None:
@@ -363,12 +499,16 @@ def test_verification_goes_through_the_given_hooks(ws, store, config, calc_trace
 
     def factory(cwd: Path) -> HookRegistry:
         hooks = HookRegistry()
-        hooks.add_pre(lambda n, i, t: (seen.append((n, cwd)),
-                                       HookVerdict("ask" if n == "Bash" else "allow", "confirm it", "t"))[1])
+        hooks.add_pre(
+            lambda n, i, t: (
+                seen.append((n, cwd)),
+                HookVerdict("ask" if n == "Bash" else "allow", "confirm it", "t"),
+            )[1]
+        )
         return hooks
 
     crystallizer = Crystallizer(ws, store, config, hooks_factory=factory)
-    assert crystallizer.maybe_crystallize(calc_trace.id) is None   # ask with nobody to answer = deny
+    assert crystallizer.maybe_crystallize(calc_trace.id) is None  # ask with nobody to answer = deny
     [tool] = list_tools(ws, source_trace=calc_trace.id)
     assert tool.status == "rejected" and "confirm it" in tool.manifest["status_reason"]
     assert {n for n, _ in seen} == {"Write", "Bash"}
@@ -380,7 +520,9 @@ def test_cancel_before_the_first_step(ws, config, crystallizer, calc_trace, tmp_
     target = fresh(tmp_path, "c")
     token = CancelToken()
     token.cancel()
-    result = run_tool(tool, cwd=target, executor=policy_executor(ws, config, target), slot_values={}, cancel=token)
+    result = run_tool(
+        tool, cwd=target, executor=policy_executor(ws, config, target), slot_values={}, cancel=token
+    )
     assert result.cancelled and not result.success
     assert not (target / "calc.py").exists()
 
@@ -403,12 +545,21 @@ def test_module_imports_in_isolation(ws, crystallizer, calc_trace) -> None:
         "               & {'textual', 'anthropic', 'claude_agent_sdk', 'llmos_tui'})\n"
         "print(json.dumps({'heavy': heavy, 'calls': len(mod.CALLS), 'slots': mod.SLOTS, 'trace': mod.SOURCE_TRACE}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data == {"heavy": [], "calls": 2, "slots": {"file": "calc.py", "language": "python"},
-                    "trace": calc_trace.id}
+    assert data == {
+        "heavy": [],
+        "calls": 2,
+        "slots": {"file": "calc.py", "language": "python"},
+        "trace": calc_trace.id,
+    }
     loaded = load_tool(ws, tool.id)
     assert not any(name.startswith("llmos_crystallized_") for name in sys.modules)
     assert loaded.module.__file__ == str(tool.path)
@@ -416,15 +567,26 @@ def test_module_imports_in_isolation(ws, crystallizer, calc_trace) -> None:
 
 def test_rendering_is_deterministic_and_escapes_hostile_text() -> None:
     goal = 'Write """quotes""" and \\backslashes\\ and é\u2028 to "x.txt"\nsecond line'
-    calls = [ToolCall("Write", {"file_path": "{{cwd}}/x.txt", "content": 'a"""b\\\n' * 30 + "\x00\ud7ff end"},
-                      {"is_error": False, "summary": "create", "files_created": ["x.txt"]}).to_dict()]
-    kwargs = dict(name="write_quotes_abc123", version=3, source_trace="t_abc123", goal=goal,
-                  slots={"quoted": '"""quotes"""', "file": "x.txt"}, calls=calls)
+    calls = [
+        ToolCall(
+            "Write",
+            {"file_path": "{{cwd}}/x.txt", "content": 'a"""b\\\n' * 30 + "\x00\ud7ff end"},
+            {"is_error": False, "summary": "create", "files_created": ["x.txt"]},
+        ).to_dict()
+    ]
+    kwargs = dict(
+        name="write_quotes_abc123",
+        version=3,
+        source_trace="t_abc123",
+        goal=goal,
+        slots={"quoted": '"""quotes"""', "file": "x.txt"},
+        calls=calls,
+    )
     text = render_module(**kwargs)
     assert text == render_module(**kwargs)
     assert text.isascii()
     namespace: dict[str, Any] = {}
-    exec(compile(text, "tool.py", "exec"), namespace)   # our own generated text, in a test
+    exec(compile(text, "tool.py", "exec"), namespace)  # our own generated text, in a test
     assert namespace["GOAL"] == goal and namespace["CALLS"] == calls
     assert namespace["__doc__"].splitlines()[3] == "Goal: " + goal.splitlines()[0]
     assert namespace["run"].__kwdefaults__["quoted"] == '"""quotes"""'

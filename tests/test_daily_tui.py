@@ -37,39 +37,65 @@ def make_cautious(kernel: LLMOS) -> None:
     """Two real policy blocks, recorded the way the kernel records them."""
     for goal in ("Delete everything under /etc", "Wipe the home directory"):
         kernel.sentience.before_run(goal, {"mode": "LEARNER"})
-        kernel.sentience.after_run(goal, mode="LEARNER", success=False, policy_denials=1,
-                                   denial_reasons=["rm outside the working directory"])
+        kernel.sentience.after_run(
+            goal,
+            mode="LEARNER",
+            success=False,
+            policy_denials=1,
+            denial_reasons=["rm outside the working directory"],
+        )
     assert kernel.sentience.latent_mode() in CAUTIOUS
 
 
 def remove_build():
-    return make_trace("Remove the build folder", [
-        ToolCall("Bash", {"command": "rm -rf build"}, {"is_error": False, "summary": "", "exit_code": 0})])
+    return make_trace(
+        "Remove the build folder",
+        [
+            ToolCall(
+                "Bash",
+                {"command": "rm -rf build"},
+                {"is_error": False, "summary": "", "exit_code": 0},
+            )
+        ],
+    )
 
 
 async def select_trace(pilot, app, trace_id: str) -> None:
     await pilot.press("f3")
     table = app.query_one("#trace-table", DataTable)
-    await wait_until(pilot, lambda: table.row_count >= 1 and app.traces.listing is not None, 10, "the traces")
+    await wait_until(
+        pilot, lambda: table.row_count >= 1 and app.traces.listing is not None, 10, "the traces"
+    )
     table.move_cursor(row=[r.id for r in app.traces.listing.rows].index(trace_id))
 
 
-async def test_deny_reads_as_declined_is_not_a_violation_and_f7_resets_the_state(tmp_path: Path) -> None:
+async def test_deny_reads_as_declined_is_not_a_violation_and_f7_resets_the_state(
+    tmp_path: Path,
+) -> None:
     trace = remove_build()
     ws, work, kernel = workspace(tmp_path, trace)
     make_cautious(kernel)
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert "F7" in plain(app.query_one("#gauge-body", Static))       # the way out is on screen
+        assert "F7" in plain(app.query_one("#gauge-body", Static))  # the way out is on screen
         await select_trace(pilot, app, trace.id)
-        await pilot.press("r")                                              # replay here (FOLLOWER)
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmCallScreen), 20, "the confirmation")
+        await pilot.press("r")  # replay here (FOLLOWER)
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ConfirmCallScreen), 20, "the confirmation"
+        )
         answer = app.chat.answers[-1]
-        assert not list(answer.query(ToolCallView).results(ToolCallView))   # nothing shown as allowed meanwhile
-        await pilot.press("n")                                              # Deny
-        await wait_until(pilot, lambda: isinstance(app.screen, ReplayRefusedScreen), 20, "the refused-replay dialog")
-        await pilot.press("n")                                              # and no paid run instead
+        assert not list(
+            answer.query(ToolCallView).results(ToolCallView)
+        )  # nothing shown as allowed meanwhile
+        await pilot.press("n")  # Deny
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ReplayRefusedScreen),
+            20,
+            "the refused-replay dialog",
+        )
+        await pilot.press("n")  # and no paid run instead
         answer = await finished_answer(pilot)
         views = list(answer.query(ToolCallView).results(ToolCallView))
         assert len(views) == 1, [plain(v) for v in views]
@@ -79,12 +105,20 @@ async def test_deny_reads_as_declined_is_not_a_violation_and_f7_resets_the_state
         assert answer.result.mode == "FOLLOWER" and answer.result.llm_calls == 0
         assert (work / "build").is_dir()
         counters = kernel.sentience.details()["counters"]
-        assert counters.get("safety_violation") == 2 and counters.get("user_negative") == 1, counters
-        await wait_until(pilot, lambda: len(app.chat.answers) == 1 and app.active is None, 5, "idle")
+        assert counters.get("safety_violation") == 2 and counters.get("user_negative") == 1, (
+            counters
+        )
+        await wait_until(
+            pilot, lambda: len(app.chat.answers) == 1 and app.active is None, 5, "idle"
+        )
         # F7: back to the set-points at once.
         await pilot.press("f7")
-        await wait_until(pilot, lambda: app._state is not None and app._state.latent_mode == "BALANCED", 10,
-                         "the reset")
+        await wait_until(
+            pilot,
+            lambda: app._state is not None and app._state.latent_mode == "BALANCED",
+            10,
+            "the reset",
+        )
         assert kernel.sentience.valence().safety == pytest.approx(0.5)
         assert "F7" not in plain(app.query_one("#gauge-body", Static))
         assert any("reset to its set-points" in n.message for n in app._notifications)
@@ -92,22 +126,33 @@ async def test_deny_reads_as_declined_is_not_a_violation_and_f7_resets_the_state
 
 @pytest.mark.llm
 async def test_a_refused_replay_runs_the_model_only_when_the_user_says_yes(
-        llm_env: ScriptedServer, tmp_path: Path) -> None:  # noqa: F811
-    trace = make_trace("Tidy up my home directory", [
-        ToolCall("Bash", {"command": "rm -rf ~/"}, {"is_error": False, "summary": "", "exit_code": 0})])
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:  # noqa: F811
+    trace = make_trace(
+        "Tidy up my home directory",
+        [
+            ToolCall(
+                "Bash", {"command": "rm -rf ~/"}, {"is_error": False, "summary": "", "exit_code": 0}
+            )
+        ],
+    )
     ws, work, _kernel = workspace(tmp_path, trace)
-    llm_env.add_turns(text_turn("I will not delete your home directory; here is what I can tidy instead."))
+    llm_env.add_turns(
+        text_turn("I will not delete your home directory; here is what I can tidy instead.")
+    )
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await select_trace(pilot, app, trace.id)
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ReplayRefusedScreen), 20, "the dialog")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ReplayRefusedScreen), 20, "the dialog"
+        )
         shown = " ".join(plain(w) for w in app.screen.query(Static).results(Static))
         assert "refused" in shown and "home directory" in shown and "paid" in shown
         first = app.chat.answers[-1]
         assert first.done and first.result.mode == "FOLLOWER" and not first.result.success
-        assert llm_env.request_count == 0                                   # nothing paid so far
+        assert llm_env.request_count == 0  # nothing paid so far
         await pilot.press("y")
         await wait_until(pilot, lambda: len(app.chat.answers) == 2, 10, "the LEARNER run")
         second = await finished_answer(pilot)
@@ -116,11 +161,17 @@ async def test_a_refused_replay_runs_the_model_only_when_the_user_says_yes(
 
 
 async def test_a_dead_model_server_shows_in_the_status_line_and_the_run_stops(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws, work, _kernel = workspace(tmp_path)
-    (ws / "config.yaml").write_text((ws / "config.yaml").read_text() + "\nexecution:\n  llm_server_timeout_s: 6\n")
-    for name, value in {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "ANTHROPIC_API_KEY": "x",
-                        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}.items():
+    (ws / "config.yaml").write_text(
+        (ws / "config.yaml").read_text() + "\nexecution:\n  llm_server_timeout_s: 6\n"
+    )
+    for name, value in {
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+        "ANTHROPIC_API_KEY": "x",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }.items():
         monkeypatch.setenv(name, value)
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=SIZE) as pilot:
@@ -128,7 +179,9 @@ async def test_a_dead_model_server_shows_in_the_status_line_and_the_run_stops(
 
         await send_goal(pilot, "Say hi")
         status = app.query_one("#chat-status", Static)
-        await wait_until(pilot, lambda: "127.0.0.1:9" in plain(status), 30, "the retry in the status line")
+        await wait_until(
+            pilot, lambda: "127.0.0.1:9" in plain(status), 30, "the retry in the status line"
+        )
         line = plain(status)
         assert "connection refused" in line and "retry " in line and "gives up after 6 s" in line
         answer = await finished_answer(pilot, timeout=60)
@@ -136,10 +189,11 @@ async def test_a_dead_model_server_shows_in_the_status_line_and_the_run_stops(
         assert "http://127.0.0.1:9" in trouble and "connection refused" in trouble
         error = plain(answer.query_one(".run-error", Static))
         assert "did not answer for 6 s" in error and answer.result.exit_code == 1
-        assert "127.0.0.1:9" not in plain(status)                         # idle again
+        assert "127.0.0.1:9" not in plain(status)  # idle again
 
 
 # ---- panes follow the data; one toast; a status bar that fits ----------------------------------------
+
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path]:
@@ -161,8 +215,10 @@ def built(tmp_path: Path) -> tuple[Path, Path]:
     return ws, work
 
 
-async def test_the_trace_preview_and_the_volume_pane_follow_a_run_without_ctrl_e(built: tuple[Path, Path]) -> None:
-    trace_id = "t_000000000001"     # "Create a Python calculator in calc.py": 7 uses, no other copy
+async def test_the_trace_preview_and_the_volume_pane_follow_a_run_without_ctrl_e(
+    built: tuple[Path, Path],
+) -> None:
+    trace_id = "t_000000000001"  # "Create a Python calculator in calc.py": 7 uses, no other copy
     ws, work = built
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=SIZE) as pilot:
@@ -184,20 +240,26 @@ async def test_the_trace_preview_and_the_volume_pane_follow_a_run_without_ctrl_e
         await select_trace(pilot, app, trace_id)
         meta = app.query_one("#trace-meta", Static)
         await wait_until(pilot, lambda: "uses         7" in plain(meta), 10, "the trace preview")
-        await pilot.press("r")                                  # a replay: one more use
+        await pilot.press("r")  # a replay: one more use
         answer = await finished_answer(pilot)
         assert answer.result.success and answer.result.trace_id == trace_id, answer.result
-        await wait_until(pilot, lambda: "uses         8" in plain(meta), 10, "the trace preview to follow")
-        await wait_until(pilot, lambda: "usage_count: 8" in body.source, 10, "the volume preview to follow")
+        await wait_until(
+            pilot, lambda: "uses         8" in plain(meta), 10, "the trace preview to follow"
+        )
+        await wait_until(
+            pilot, lambda: "usage_count: 8" in body.source, 10, "the volume preview to follow"
+        )
 
 
-async def test_many_notifications_come_as_one_toast_and_never_over_a_dialog(built: tuple[Path, Path]) -> None:
+async def test_many_notifications_come_as_one_toast_and_never_over_a_dialog(
+    built: tuple[Path, Path],
+) -> None:
     from llmos_tui.observability.hub import ObservabilityHub
     from llmos_tui.tui.screens.dialogs import ReasonScreen
     from tests.test_tui import _propose
 
     ws, work = built
-    app = make_app(ws, cwd=work)    # background on: the poller brings the notifications in
+    app = make_app(ws, cwd=work)  # background on: the poller brings the notifications in
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await wait_until(pilot, lambda: app._unread == 2, 10, "the first look at the inbox")
@@ -209,9 +271,15 @@ async def test_many_notifications_come_as_one_toast_and_never_over_a_dialog(buil
         await pilot.pause(0.3)
         toasts = list(app._notifications)[before:]
         assert len(toasts) == 1, [t.title for t in toasts]
-        assert "5 new" in toasts[0].title and "alpha" in toasts[0].message and "and 2 more" in toasts[0].message
+        assert (
+            "5 new" in toasts[0].title
+            and "alpha" in toasts[0].message
+            and "and 2 more" in toasts[0].message
+        )
         # A dialog is open: news wait in the inbox, no toast covers the dialog.
-        app.push_screen(ReasonScreen("Reject this proposal?", plain(app.query_one("#tab-inbox", Static))))
+        app.push_screen(
+            ReasonScreen("Reject this proposal?", plain(app.query_one("#tab-inbox", Static)))
+        )
         await wait_until(pilot, lambda: isinstance(app.screen, ReasonScreen), 5, "the dialog")
         count = len(app._notifications)
         _propose(hub, "zeta", "zeta finding")
@@ -225,22 +293,37 @@ async def test_at_80x24_the_unread_count_is_never_cut(built: tuple[Path, Path]) 
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        app._last_mode = "LEARNER"          # the longest gauge line ...
+        app._last_mode = "LEARNER"  # the longest gauge line ...
         app._load_state()
-        await pilot.press("ctrl+r")         # ... and the longest crons line
-        await wait_until(pilot, lambda: app._cron_lines and all(c.last_status for c in app._cron_lines)
-                         and app._cron_running is None and not app._cron_queue, 30, "the crons")
-        await wait_until(pilot, lambda: "last LEARNER" in plain(app.query_one("#status-gauge", Static)), 10, "gauge")
+        await pilot.press("ctrl+r")  # ... and the longest crons line
+        await wait_until(
+            pilot,
+            lambda: (
+                app._cron_lines
+                and all(c.last_status for c in app._cron_lines)
+                and app._cron_running is None
+                and not app._cron_queue
+            ),
+            30,
+            "the crons",
+        )
+        await wait_until(
+            pilot,
+            lambda: "last LEARNER" in plain(app.query_one("#status-gauge", Static)),
+            10,
+            "gauge",
+        )
         await pilot.pause(0.2)
         inbox = app.query_one("#status-inbox", Static)
         text = plain(inbox)
         assert "unread" in text
         assert inbox.region.right <= 80 and inbox.region.width >= len(text), (inbox.region, text)
         crons = app.query_one("#status-crons", Static)
-        assert crons.region.width >= 5                       # not squeezed to one letter
+        assert crons.region.width >= 5  # not squeezed to one letter
 
 
 # ---- what the trace browser credits, what the monologue suggests ---------------------------------------
+
 
 def test_saved_credits_successes_only_and_a_promoted_copy_once(built: tuple[Path, Path]) -> None:
     from llmos_tui.tui import data
@@ -253,13 +336,16 @@ def test_saved_credits_successes_only_and_a_promoted_copy_once(built: tuple[Path
     for row in rows:
         by_goal.setdefault(row.goal, []).append(row)
     failed = next(g for g in GOALS if g[4] == 0)
-    assert [r.saved_usd for r in by_goal[failed[1]]] == [0.0]               # a failed recording saves nothing
-    haiku = next(g for g in GOALS if g[0] == "t_000000000002")              # 3 uses, 2 successes
+    assert [r.saved_usd for r in by_goal[failed[1]]] == [0.0]  # a failed recording saves nothing
+    haiku = next(g for g in GOALS if g[0] == "t_000000000002")  # 3 uses, 2 successes
     assert by_goal[haiku[1]][0].saved_usd == pytest.approx(haiku[5] * (2 - 1))
     tool_goal = next(g for g in GOALS if g[0] == TOOL_TRACE)
     copies = by_goal[tool_goal[1]]
     assert len(copies) == 2 and {r.volume for r in copies} == {"users/local", "teams/default"}
-    assert sorted(r.saved_usd for r in copies) == [0.0, pytest.approx(tool_goal[5] * (5 - 1))]   # once
+    assert sorted(r.saved_usd for r in copies) == [
+        0.0,
+        pytest.approx(tool_goal[5] * (5 - 1)),
+    ]  # once
 
 
 def test_the_monologue_does_not_suggest_crystallizing_a_crystallized_goal() -> None:
@@ -280,9 +366,13 @@ def test_the_monologue_does_not_suggest_crystallizing_a_crystallized_goal() -> N
     valence = Valence(0.5, 0.0, 0.7, 0.3)
 
     def thoughts(traces) -> str:
-        return " ".join(generate_thoughts(params, valence, "BALANCED", UserModel(), [], stats, traces))
+        return " ".join(
+            generate_thoughts(params, valence, "BALANCED", UserModel(), [], stats, traces)
+        )
 
-    assert "could become a crystallized tool" in thoughts([plain_trace])      # a real suggestion stays
+    assert "could become a crystallized tool" in thoughts([plain_trace])  # a real suggestion stays
     assert "crystallized tool" not in thoughts([tooled])
     found = detect_improvement_opportunities(params, valence, entries=[tooled], goal_stats=stats)
-    assert not any("crystallized tool" in s.description for s in found), [s.description for s in found]
+    assert not any("crystallized tool" in s.description for s in found), [
+        s.description for s in found
+    ]

@@ -13,8 +13,15 @@ from llmos_tui.config import load_config
 from llmos_tui.errors import UsageError
 from llmos_tui.evolution.crystallizer import Crystallizer
 from llmos_tui.evolution.engine import EvolutionEngine, apply_merge, register_appliers
-from llmos_tui.evolution.evolvers import (Finding, TraceEvolver, VolumeSnapshot, failure_cause, goal_template,
-                                          merge_keeper, shared_patterns)
+from llmos_tui.evolution.evolvers import (
+    Finding,
+    TraceEvolver,
+    VolumeSnapshot,
+    failure_cause,
+    goal_template,
+    merge_keeper,
+    shared_patterns,
+)
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
@@ -34,11 +41,25 @@ def ws(tmp_path: Path):
     return w
 
 
-def trace(goal: str, *, uses: int = 1, ok: int | None = None, calls=None, outcome="success", error=None):
-    t = make_trace(goal, calls if calls is not None else
-                   [ToolCall("Write", {"file_path": "{{cwd}}/o.txt", "content": goal},
-                             {"is_error": False, "summary": "created", "files_created": ["o.txt"]})],
-                   outcome=outcome, error=error, slots=extract_slots(goal), cost_usd=0.1)
+def trace(
+    goal: str, *, uses: int = 1, ok: int | None = None, calls=None, outcome="success", error=None
+):
+    t = make_trace(
+        goal,
+        calls
+        if calls is not None
+        else [
+            ToolCall(
+                "Write",
+                {"file_path": "{{cwd}}/o.txt", "content": goal},
+                {"is_error": False, "summary": "created", "files_created": ["o.txt"]},
+            )
+        ],
+        outcome=outcome,
+        error=error,
+        slots=extract_slots(goal),
+        cost_usd=0.1,
+    )
     t.usage_count = uses
     t.success_count = uses if ok is None else ok
     t.failure_count = uses - t.success_count
@@ -50,8 +71,14 @@ def engine(ws, identity=ALICE, config=None):
     hub = ObservabilityHub(ws, config=config)
     register_appliers(hub)
     store = TraceStore(ws, events=hub)
-    return EvolutionEngine(ws, config, identity, hub, store=store,
-                           crystallizer=Crystallizer(ws, store, config, events=hub)), hub
+    return EvolutionEngine(
+        ws,
+        config,
+        identity,
+        hub,
+        store=store,
+        crystallizer=Crystallizer(ws, store, config, events=hub),
+    ), hub
 
 
 def test_goal_templates_group_goals_that_differ_in_a_slot() -> None:
@@ -63,24 +90,60 @@ def test_goal_templates_group_goals_that_differ_in_a_slot() -> None:
 
 
 def test_failure_causes_are_normalised_and_classified() -> None:
-    bash = [ToolCall("Bash", {"command": "ls /srv/a"}, {"is_error": True, "exit_code": 2,
-                                                          "summary": "ls: /srv/a/123: No such file or directory"})]
+    bash = [
+        ToolCall(
+            "Bash",
+            {"command": "ls /srv/a"},
+            {
+                "is_error": True,
+                "exit_code": 2,
+                "summary": "ls: /srv/a/123: No such file or directory",
+            },
+        )
+    ]
     one = failure_cause(trace("Deploy A", uses=2, ok=0, outcome="failure", calls=bash))
-    bash2 = [ToolCall("Bash", {"command": "ls /srv/b"}, {"is_error": True, "exit_code": 2,
-                                                          "summary": "ls: /srv/b/987: No such file or directory"})]
+    bash2 = [
+        ToolCall(
+            "Bash",
+            {"command": "ls /srv/b"},
+            {
+                "is_error": True,
+                "exit_code": 2,
+                "summary": "ls: /srv/b/987: No such file or directory",
+            },
+        )
+    ]
     two = failure_cause(trace("Deploy B", uses=1, ok=0, outcome="failure", calls=bash2))
     assert one == two and one[0] == "missing-file"
-    blocked = [ToolCall("Write", {"file_path": "/etc/x"}, {"is_error": True, "decision": "deny",
-                                                           "summary": "write outside the working directory"})]
+    blocked = [
+        ToolCall(
+            "Write",
+            {"file_path": "/etc/x"},
+            {
+                "is_error": True,
+                "decision": "deny",
+                "summary": "write outside the working directory",
+            },
+        )
+    ]
     assert failure_cause(trace("Edit etc", outcome="failure", ok=0, calls=blocked))[0] == "policy"
     assert failure_cause(trace("Fine")) is None
 
 
 def test_findings_are_deterministic_and_valid_markdown() -> None:
-    traces = [trace("Count the lines in data.csv", uses=3), trace("Count the lines in report.csv", uses=2)]
+    traces = [
+        trace("Count the lines in data.csv", uses=3),
+        trace("Count the lines in report.csv", uses=2),
+    ]
     snap = VolumeSnapshot("users/alice", traces=traces)
-    first = [f.render(scope="users/alice", source="user_cron:alice") for f in TraceEvolver().patterns(snap)]
-    again = [f.render(scope="users/alice", source="user_cron:alice") for f in TraceEvolver().patterns(snap)]
+    first = [
+        f.render(scope="users/alice", source="user_cron:alice")
+        for f in TraceEvolver().patterns(snap)
+    ]
+    again = [
+        f.render(scope="users/alice", source="user_cron:alice")
+        for f in TraceEvolver().patterns(snap)
+    ]
     assert first == again and len(first) == 1
     front = frontmatter_of(first[0])
     assert front["title"] == "Usage patterns" and front["generated_by"] == "user_cron:alice"
@@ -90,11 +153,19 @@ def test_findings_are_deterministic_and_valid_markdown() -> None:
 
 def test_shared_patterns_need_two_owners() -> None:
     goal = "Format the JSON files"
-    found = shared_patterns({"alice": [trace(goal, uses=2)], "bob": [trace(goal)], "carol": [trace("Solo")]},
-                            name="team-patterns", title="T", owner_word="member", where="team eng")
+    found = shared_patterns(
+        {"alice": [trace(goal, uses=2)], "bob": [trace(goal)], "carol": [trace("Solo")]},
+        name="team-patterns",
+        title="T",
+        owner_word="member",
+        where="team eng",
+    )
     [finding] = found
     assert "alice (2), bob (1)" in finding.body and "Solo" not in finding.body
-    assert shared_patterns({"alice": [trace(goal)]}, name="x", title="x", owner_word="m", where="w") == []
+    assert (
+        shared_patterns({"alice": [trace(goal)]}, name="x", title="x", owner_word="m", where="w")
+        == []
+    )
 
 
 def test_merge_keeper_prefers_a_crystallized_trace() -> None:
@@ -116,8 +187,10 @@ def test_proposals_are_submitted_once_per_evidence(ws) -> None:
     hub.reject(sub.event_id, "keep them apart")
     eng2, _ = engine(ws)
     [again] = [p for p in eng2.analyze(volume) if p.kind == "traces.merge"]
-    assert again.key == prop.key and eng2.submit([again])[0].status == "duplicate"     # rejected: not re-asked
-    store.save(trace("Lint the repo"), volume="users/alice")                            # new evidence
+    assert (
+        again.key == prop.key and eng2.submit([again])[0].status == "duplicate"
+    )  # rejected: not re-asked
+    store.save(trace("Lint the repo"), volume="users/alice")  # new evidence
     [changed] = [p for p in eng2.analyze(volume) if p.kind == "traces.merge"]
     assert changed.key != prop.key and eng2.submit([changed])[0].status == "proposed"
     state = json.loads((ws.state_dir / "evolution.json").read_text())
@@ -130,15 +203,23 @@ def test_merge_applier_checks_identity_and_evidence(ws) -> None:
     store.save(a, volume="users/alice")
     store.save(b, volume="users/alice")
     _eng, hub = engine(ws)
-    payload = {"scope": "users/alice", "identity": Identity.user_cron("bob", "eng").to_dict(), "keep": a.id,
-               "merge": [b.id]}
+    payload = {
+        "scope": "users/alice",
+        "identity": Identity.user_cron("bob", "eng").to_dict(),
+        "keep": a.id,
+        "merge": [b.id],
+    }
     with pytest.raises(VolumeAccessError):
-        apply_merge(hub, payload)                      # bob's cron may not touch alice's volume
-    b.calls = [ToolCall("Bash", {"command": "ruff ."}, {"is_error": False, "summary": "ok", "exit_code": 0})]
+        apply_merge(hub, payload)  # bob's cron may not touch alice's volume
+    b.calls = [
+        ToolCall(
+            "Bash", {"command": "ruff ."}, {"is_error": False, "summary": "ok", "exit_code": 0}
+        )
+    ]
     store.update(b)
     with pytest.raises(UsageError, match="no longer matches"):
         apply_merge(hub, dict(payload, identity=ALICE.to_dict()))
-    assert store.get(b.id).usage_count == 1         # nothing merged
+    assert store.get(b.id).usage_count == 1  # nothing merged
 
 
 def test_superseded_tool_versions_are_proposed_for_archiving(ws) -> None:
@@ -154,7 +235,11 @@ def test_superseded_tool_versions_are_proposed_for_archiving(ws) -> None:
     assert v1.active and v2.active and v1.id != v2.id
     eng, hub = engine(ws, config=config)
     review = eng.review(Volume(ws, "users/alice", identity=ALICE, events=hub))
-    [prop] = [p for p in review.proposals if p.kind == "artifacts.archive" and p.payload["kind"] == "tools"]
+    [prop] = [
+        p
+        for p in review.proposals
+        if p.kind == "artifacts.archive" and p.payload["kind"] == "tools"
+    ]
     assert prop.payload["names"] == [v1.id]
     [sub] = eng.submit([prop])
     assert "archived 1 of 1 tools" in hub.accept(sub.event_id)

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.llm
 
 
 def run_llmos(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "llmos_tui", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "llmos_tui", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=timeout,
+    )
 
 
 def _trace(ws: Path, trace_id: str) -> dict:
@@ -32,19 +37,34 @@ def _trace(ws: Path, trace_id: str) -> dict:
 
     workspace = open_workspace(ws)
     trace = TraceStore(workspace, TraceIndex(workspace)).get(trace_id)
-    return {"calls": [{"name": c.name, "input": c.input, "result": c.result} for c in trace.calls],
-            "tools_used": trace.tools_used, "outcome": trace.outcome}
+    return {
+        "calls": [{"name": c.name, "input": c.input, "result": c.result} for c in trace.calls],
+        "tools_used": trace.tools_used,
+        "outcome": trace.outcome,
+    }
 
 
-def test_malformed_twin_call_and_unknown_tool_are_recorded_with_their_error(llm_env: ScriptedServer,
-                                                                              tmp_path: Path) -> None:
+def test_malformed_twin_call_and_unknown_tool_are_recorded_with_their_error(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     work, ws = tmp_path / "work", tmp_path / "ws"
     work.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": 5, "content": "x"}),       # schema: rejected by our server
-                      tool_turn("mcp__llmos__Nope", {"a": 1}),                     # no such tool: the CLI says so
-                      tool_turn("Write", {"file_path": str(work / "ok.txt"), "content": "fine\n"}),
-                      text_turn("Wrote ok.txt."))
-    proc = run_llmos("--headless", "run", "Write the ok file", "--json", "--workspace", str(ws), "--cwd", str(work))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": 5, "content": "x"}),  # schema: rejected by our server
+        tool_turn("mcp__llmos__Nope", {"a": 1}),  # no such tool: the CLI says so
+        tool_turn("Write", {"file_path": str(work / "ok.txt"), "content": "fine\n"}),
+        text_turn("Wrote ok.txt."),
+    )
+    proc = run_llmos(
+        "--headless",
+        "run",
+        "Write the ok file",
+        "--json",
+        "--workspace",
+        str(ws),
+        "--cwd",
+        str(work),
+    )
     # The model recovered: the last call worked, so the run succeeded.
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -66,18 +86,32 @@ def test_malformed_twin_call_and_unknown_tool_are_recorded_with_their_error(llm_
     assert trace["tools_used"] == ["Write"]
     assert trace["outcome"] == "success"
     # Rejections are not safety violations.
-    assert not (ws / "state" / "sentience.json").exists() or \
-        json.loads((ws / "state" / "sentience.json").read_text()).get("safety", 0) >= 0
+    assert (
+        not (ws / "state" / "sentience.json").exists()
+        or json.loads((ws / "state" / "sentience.json").read_text()).get("safety", 0) >= 0
+    )
 
 
 def test_a_last_failing_bash_fails_the_run(llm_env: ScriptedServer, tmp_path: Path) -> None:
     work, ws = tmp_path / "work", tmp_path / "ws"
     work.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(work / "calc.py"), "content": "raise SystemExit(3)\n"}),
-                      tool_turn("Bash", {"command": "python3 calc.py"}),
-                      text_turn("Done! The calculator works."))
-    proc = run_llmos("--headless", "run", "Build a calculator in Python", "--json", "--workspace", str(ws),
-                     "--cwd", str(work))
+    llm_env.add_turns(
+        tool_turn(
+            "Write", {"file_path": str(work / "calc.py"), "content": "raise SystemExit(3)\n"}
+        ),
+        tool_turn("Bash", {"command": "python3 calc.py"}),
+        text_turn("Done! The calculator works."),
+    )
+    proc = run_llmos(
+        "--headless",
+        "run",
+        "Build a calculator in Python",
+        "--json",
+        "--workspace",
+        str(ws),
+        "--cwd",
+        str(work),
+    )
     assert proc.returncode == ExitCode.GOAL_FAILED, proc.stderr
     data = json.loads(proc.stdout)
     assert data["success"] is False
@@ -90,7 +124,17 @@ def test_a_last_failing_bash_fails_the_run(llm_env: ScriptedServer, tmp_path: Pa
     assert ctx.returncode == 0, ctx.stderr
     assert "python3 calc.py" not in ctx.stdout
     # and it is never a replay candidate: the same goal is not replayed
-    decide = run_llmos("--headless", "run", "Build a calculator in Python", "--mode", "follower", "--json",
-                       "--workspace", str(ws), "--cwd", str(work))
+    decide = run_llmos(
+        "--headless",
+        "run",
+        "Build a calculator in Python",
+        "--mode",
+        "follower",
+        "--json",
+        "--workspace",
+        str(ws),
+        "--cwd",
+        str(work),
+    )
     assert decide.returncode != 0
     assert json.loads(decide.stdout)["llm_calls"] == 0

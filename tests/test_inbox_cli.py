@@ -45,11 +45,29 @@ def seed(ws) -> tuple[str, str]:
     hub = ObservabilityHub(ws)
     hub.record_cron_started("user_cron:alice", level="user")
     vol = Volume(ws, "users/alice", identity=ALICE, events=hub)
-    res = vol.write_artifact("insights", "calc-repeats", "# Calculator goals repeat\n",
-                             event_type="INSIGHT_GENERATED", notify_user=True, title="Calculator goals repeat")
-    pid = hub.propose("artifact.write", "Add a calc agent", "An agent for calculators", "+ # Calc agent\n",
-                      {"scope": "users/alice", "kind": "agents", "name": "calc", "content": "# Calc agent\n",
-                       "identity": ALICE.to_dict()}, source="user_cron:alice", volume="users/alice")
+    res = vol.write_artifact(
+        "insights",
+        "calc-repeats",
+        "# Calculator goals repeat\n",
+        event_type="INSIGHT_GENERATED",
+        notify_user=True,
+        title="Calculator goals repeat",
+    )
+    pid = hub.propose(
+        "artifact.write",
+        "Add a calc agent",
+        "An agent for calculators",
+        "+ # Calc agent\n",
+        {
+            "scope": "users/alice",
+            "kind": "agents",
+            "name": "calc",
+            "content": "# Calc agent\n",
+            "identity": ALICE.to_dict(),
+        },
+        source="user_cron:alice",
+        volume="users/alice",
+    )
     hub.record_cron_completed("user_cron:alice", level="user", duration_s=0.5, tasks=["insights"])
     return res.event_id, pid
 
@@ -59,14 +77,18 @@ def test_inbox_list_show_accept_and_refusals(ws) -> None:
     result = run(ws, "inbox", "list", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert [n["id"] for n in data["notifications"]] == [pid, insight_id]     # newest first
+    assert [n["id"] for n in data["notifications"]] == [pid, insight_id]  # newest first
     assert data["unread"] == 2 and data["open_proposals"] == 1
     text = run(ws, "inbox", "list")
     assert "Calculator goals repeat" in text.stdout and "pending" in text.stdout
     shown = run(ws, "inbox", "show", pid)
-    assert shown.exit_code == 0 and "+ # Calc agent" in shown.stdout and "inbox accept" in shown.stdout
+    assert (
+        shown.exit_code == 0 and "+ # Calc agent" in shown.stdout and "inbox accept" in shown.stdout
+    )
     shown_json = json.loads(run(ws, "inbox", "show", pid, "--json").stdout)
-    assert shown_json["payload"]["name"] == "calc" and shown_json["proposal_kind"] == "artifact.write"
+    assert (
+        shown_json["payload"]["name"] == "calc" and shown_json["proposal_kind"] == "artifact.write"
+    )
 
     accepted = run(ws, "inbox", "accept", pid)
     assert accepted.exit_code == 0, accepted.output
@@ -110,7 +132,9 @@ def test_activity_report_and_json(ws) -> None:
 
 def test_volumes_list_show_promote_and_members(ws) -> None:
     alice = Volume(ws, "users/alice", identity=ALICE)
-    alice.write_artifact("tools", "calc", {".py": "def run():\n    return 1\n", ".json": {"version": "1"}})
+    alice.write_artifact(
+        "tools", "calc", {".py": "def run():\n    return 1\n", ".json": {"version": "1"}}
+    )
     (alice.root / "insights" / "broken.md").mkdir()
     listed = run(ws, "volumes", "list", "--json")
     assert listed.exit_code == 0
@@ -121,11 +145,24 @@ def test_volumes_list_show_promote_and_members(ws) -> None:
     assert shown.exit_code == 0 and "calc" in shown.stdout
     assert "unreadable" in shown.stderr and "broken.md" in shown.stderr
 
-    denied = run(ws, "volumes", "promote", "tools", "calc", "--from", "users/alice", "--to", "teams/eng")
+    denied = run(
+        ws, "volumes", "promote", "tools", "calc", "--from", "users/alice", "--to", "teams/eng"
+    )
     assert denied.exit_code == 3 and "not a member of team eng" in denied.stderr
     members = run(ws, "volumes", "members", "eng", "--add", "alice", "--json")
     assert json.loads(members.stdout) == {"team": "eng", "members": ["alice"]}
-    done = run(ws, "volumes", "promote", "tools", "calc", "--from", "users/alice", "--to", "teams/eng", "--json")
+    done = run(
+        ws,
+        "volumes",
+        "promote",
+        "tools",
+        "calc",
+        "--from",
+        "users/alice",
+        "--to",
+        "teams/eng",
+        "--json",
+    )
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["status"] == "promoted"
     team = json.loads(run(ws, "volumes", "show", "teams/eng", "--json").stdout)
@@ -133,13 +170,22 @@ def test_volumes_list_show_promote_and_members(ws) -> None:
     assert team["members"] == ["alice"]
     # The team changes its copy; promoting again is refused with the reason (exit 1).
     Volume(ws, "teams/eng", identity=Identity.team_cron("eng")).write_artifact(
-        "tools", "calc", {".py": "def run():\n    return 'team'\n", ".json": {"version": "2"}})
-    alice.write_artifact("tools", "calc", {".py": "def run():\n    return 3\n", ".json": {"version": "3"}})
-    conflict = run(ws, "volumes", "promote", "tools", "calc", "--from", "users/alice", "--to", "teams/eng")
+        "tools", "calc", {".py": "def run():\n    return 'team'\n", ".json": {"version": "2"}}
+    )
+    alice.write_artifact(
+        "tools", "calc", {".py": "def run():\n    return 3\n", ".json": {"version": "3"}}
+    )
+    conflict = run(
+        ws, "volumes", "promote", "tools", "calc", "--from", "users/alice", "--to", "teams/eng"
+    )
     assert conflict.exit_code == 1 and "modified in teams/eng" in conflict.stderr
-    bad = run(ws, "volumes", "promote", "tools", "calc", "--from", "users/../x", "--to", "teams/eng")
+    bad = run(
+        ws, "volumes", "promote", "tools", "calc", "--from", "users/../x", "--to", "teams/eng"
+    )
     assert bad.exit_code == 2
-    missing = run(ws, "volumes", "promote", "tools", "nope", "--from", "users/alice", "--to", "teams/eng")
+    missing = run(
+        ws, "volumes", "promote", "tools", "nope", "--from", "users/alice", "--to", "teams/eng"
+    )
     assert missing.exit_code == 1 and "no tool named 'nope'" in missing.stderr
     assert run(ws, "volumes", "show", "groups/x").exit_code == 2
 
@@ -149,7 +195,10 @@ def test_volumes_candidates(ws) -> None:
     add_member(ws, "eng", "bob")
     for user in ("alice", "bob"):
         Volume(ws, f"users/{user}", identity=Identity.user_cron(user, "eng")).write_artifact(
-            "tools", "calc", {".py": "def run():\n    return 1\n", ".json": {"version": "1", "usage_count": 3}})
+            "tools",
+            "calc",
+            {".py": "def run():\n    return 1\n", ".json": {"version": "1", "usage_count": 3}},
+        )
     result = run(ws, "volumes", "candidates", "--to", "teams/eng", "--json")
     assert result.exit_code == 0, result.output
     cands = json.loads(result.stdout)["candidates"]

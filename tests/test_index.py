@@ -20,8 +20,13 @@ from llmos_tui.workspace import Workspace, open_workspace
 
 
 def new_trace(goal: str, **kw):
-    calls = [ToolCall("Write", {"file_path": "{{cwd}}/out.txt", "content": goal},
-                      {"is_error": False, "summary": "created", "files_created": ["out.txt"]})]
+    calls = [
+        ToolCall(
+            "Write",
+            {"file_path": "{{cwd}}/out.txt", "content": goal},
+            {"is_error": False, "summary": "created", "files_created": ["out.txt"]},
+        )
+    ]
     return make_trace(goal, calls, **kw)
 
 
@@ -36,28 +41,48 @@ def ws(tmp_path: Path):
 
 
 def make_store(ws, warnings=None) -> TraceStore:
-    return TraceStore(ws, TraceIndex(ws, on_warning=warnings if warnings is not None else Warnings()))
+    return TraceStore(
+        ws, TraceIndex(ws, on_warning=warnings if warnings is not None else Warnings())
+    )
 
 
 def fresh_ids(ws, warnings=None) -> set[str]:
-    return {e.id for e in TraceIndex(ws, on_warning=warnings if warnings is not None else Warnings()).entries()}
+    return {
+        e.id
+        for e in TraceIndex(
+            ws, on_warning=warnings if warnings is not None else Warnings()
+        ).entries()
+    }
 
 
 # ---- basics -----------------------------------------------------------------------------------
 
+
 def test_save_get_record_delete(ws):
     warnings = Warnings()
     store = make_store(ws, warnings)
-    trace = new_trace("Create a Python calculator", cost_usd=0.25, tokens={"input": 10, "output": 3},
-                      slots={"language": "python"})
+    trace = new_trace(
+        "Create a Python calculator",
+        cost_usd=0.25,
+        tokens={"input": 10, "output": 3},
+        slots={"language": "python"},
+    )
     path = store.save(trace, volume="users/local")
     assert path == ws.root / f"volumes/users/local/traces/{trace.id}.md"
     assert parse_trace(path.read_text()) == trace
     entry = store.index.get(trace.id)
     assert isinstance(entry, IndexEntry)
-    assert (entry.goal, entry.volume, entry.path) == ("Create a Python calculator", "users/local",
-                                                      f"volumes/users/local/traces/{trace.id}.md")
-    assert (entry.cost_usd, entry.tokens_input, entry.tokens_output, entry.tools_used) == (0.25, 10, 3, ["Write"])
+    assert (entry.goal, entry.volume, entry.path) == (
+        "Create a Python calculator",
+        "users/local",
+        f"volumes/users/local/traces/{trace.id}.md",
+    )
+    assert (entry.cost_usd, entry.tokens_input, entry.tokens_output, entry.tools_used) == (
+        0.25,
+        10,
+        3,
+        ["Write"],
+    )
     assert entry.slots == {"language": "python"} and entry.success_rate == 1.0
     assert store.get(trace.id) == trace
 
@@ -67,7 +92,11 @@ def test_save_get_record_delete(ws):
     assert updated.last_used == "2027-01-15T08:00:00Z"
     assert store.get(trace.id) == updated
     entry = store.index.get(trace.id)
-    assert (entry.usage_count, entry.success_rate, entry.last_used) == (2, 0.5, "2027-01-15T08:00:00Z")
+    assert (entry.usage_count, entry.success_rate, entry.last_used) == (
+        2,
+        0.5,
+        "2027-01-15T08:00:00Z",
+    )
     assert store.index.version != v
 
     assert store.delete(trace.id) == path
@@ -152,6 +181,7 @@ def test_interrupted_compaction_keeps_the_snapshot(ws, monkeypatch):
 
 # ---- repair -----------------------------------------------------------------------------------
 
+
 def _populate(ws, n=3):
     store = make_store(ws)
     traces = [new_trace(f"goal {i}") for i in range(n)]
@@ -180,17 +210,43 @@ def test_empty_workspace_builds_its_index_silently(ws):
     assert warnings == [] and ws.index_file.exists()
 
 
-@pytest.mark.parametrize("damage", [
-    lambda ws: ws.index_file.write_text("{truncated"),
-    lambda ws: ws.index_file.write_bytes(b"\x00\xff garbage"),
-    lambda ws: ws.index_file.write_text('{"traces": {"1": {"id": 3}}, "meta": {"1": {"format": 1, "generation": 1, "dirs": {}, "skipped": {}}}}'),
-    lambda ws: ws.index_file.write_text(json.dumps({"traces": {"1": {"fields": index_mod.ROW_FIELDS, "rows": [[1] * len(index_mod.ROW_FIELDS)]}}, "meta": {"1": {"format": 1, "generation": 1, "dirs": {}, "skipped": {}}}})),
-    lambda ws: ws.index_file.write_text(json.dumps({"traces": {"1": {"fields": index_mod.ROW_FIELDS, "rows": [[1, 2]]}}, "meta": {"1": {"format": 1, "generation": 1, "dirs": {}, "skipped": {}}}})),
-    lambda ws: ws.index_file.write_text("[1, 2]"),
-    lambda ws: (ws.state_dir / "index.journal.jsonl").open("a").write('{"op":"put","e":{"id"'),
-    lambda ws: (ws.state_dir / "index.journal.jsonl").open("a").write('not json\n'),
-    lambda ws: (ws.state_dir / "index.journal.jsonl").write_text('{"op":"begin","gen":999,"format":1}\n'),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda ws: ws.index_file.write_text("{truncated"),
+        lambda ws: ws.index_file.write_bytes(b"\x00\xff garbage"),
+        lambda ws: ws.index_file.write_text(
+            '{"traces": {"1": {"id": 3}}, "meta": {"1": {"format": 1, "generation": 1, "dirs": {}, "skipped": {}}}}'
+        ),
+        lambda ws: ws.index_file.write_text(
+            json.dumps(
+                {
+                    "traces": {
+                        "1": {
+                            "fields": index_mod.ROW_FIELDS,
+                            "rows": [[1] * len(index_mod.ROW_FIELDS)],
+                        }
+                    },
+                    "meta": {"1": {"format": 1, "generation": 1, "dirs": {}, "skipped": {}}},
+                }
+            )
+        ),
+        lambda ws: ws.index_file.write_text(
+            json.dumps(
+                {
+                    "traces": {"1": {"fields": index_mod.ROW_FIELDS, "rows": [[1, 2]]}},
+                    "meta": {"1": {"format": 1, "generation": 1, "dirs": {}, "skipped": {}}},
+                }
+            )
+        ),
+        lambda ws: ws.index_file.write_text("[1, 2]"),
+        lambda ws: (ws.state_dir / "index.journal.jsonl").open("a").write('{"op":"put","e":{"id"'),
+        lambda ws: (ws.state_dir / "index.journal.jsonl").open("a").write("not json\n"),
+        lambda ws: (ws.state_dir / "index.journal.jsonl").write_text(
+            '{"op":"begin","gen":999,"format":1}\n'
+        ),
+    ],
+)
 def test_corrupt_index_is_rebuilt_with_a_warning(ws, damage):
     _store, ids = _populate(ws)
     damage(ws)
@@ -259,7 +315,9 @@ def test_malformed_files_are_skipped_and_reported_once(ws):
     reader = TraceIndex(ws, on_warning=warnings)
     assert {e.id for e in reader.entries()} == ids
     skipped = reader.skipped()
-    assert set(skipped) == {f"volumes/users/local/traces/{n}" for n in ("broken.md", "incomplete.md", "binary.md")}
+    assert set(skipped) == {
+        f"volumes/users/local/traces/{n}" for n in ("broken.md", "incomplete.md", "binary.md")
+    }
     assert "missing required field(s)" in skipped["volumes/users/local/traces/incomplete.md"]
     assert len([w for w in warnings if w.startswith("skipped trace file")]) == 3
     events = _events(ws, "TRACE_SKIPPED")
@@ -281,7 +339,7 @@ def test_malformed_files_are_skipped_and_reported_once(ws):
 def test_duplicate_ids_keep_the_users_copy(ws):
     store, ids = _populate(ws, 1)
     (tid,) = ids
-    copy = (ws.root / "volumes/teams/default/traces" / f"{tid}.md")
+    copy = ws.root / "volumes/teams/default/traces" / f"{tid}.md"
     copy.write_text(store.path_of(tid).read_text())
     warnings = Warnings()
     reader = TraceIndex(ws, on_warning=warnings)
@@ -312,6 +370,7 @@ def test_iter_traces(ws):
 # The children use the workspace the parent created (Workspace(root), not open_workspace):
 # what is under test is the store and the index, not workspace creation.
 
+
 def _writer(root: str, worker: int, count: int, barrier, compact_min: int, reports) -> None:
     index_mod.COMPACT_MIN = compact_min
     ws = Workspace(Path(root))
@@ -339,8 +398,10 @@ def test_concurrent_processes_lose_no_trace(ws, processes):
     count = 25
     barrier = ctx.Barrier(processes)
     reports = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(str(ws.root), w, count, barrier, 16, reports))
-             for w in range(processes)]
+    procs = [
+        ctx.Process(target=_writer, args=(str(ws.root), w, count, barrier, 16, reports))
+        for w in range(processes)
+    ]
     for p in procs:
         p.start()
     seen = [reports.get(timeout=60) for _ in procs]
@@ -367,7 +428,10 @@ def test_concurrent_record_outcome_loses_no_update(ws):
     ctx = multiprocessing.get_context("fork")
     processes, count = 4, 15
     barrier = ctx.Barrier(processes)
-    procs = [ctx.Process(target=_counter, args=(str(ws.root), trace.id, count, barrier)) for _ in range(processes)]
+    procs = [
+        ctx.Process(target=_counter, args=(str(ws.root), trace.id, count, barrier))
+        for _ in range(processes)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -380,7 +444,10 @@ def test_concurrent_record_outcome_loses_no_update(ws):
     assert final.success_count == 1 + processes * (count - fails_each)
     entry = store.index.get(trace.id)
     assert (entry.usage_count, entry.success_count, entry.failure_count) == (
-        final.usage_count, final.success_count, final.failure_count)
+        final.usage_count,
+        final.success_count,
+        final.failure_count,
+    )
 
 
 def test_renamed_and_moved_files_keep_their_entry(ws):
@@ -395,12 +462,18 @@ def test_renamed_and_moved_files_keep_their_entry(ws):
     entries = {e.id: e for e in reader.entries()}
     assert set(entries) == ids
     assert entries[a].path == "volumes/users/local/traces/renamed.md"
-    assert (entries[b].volume, entries[b].path) == ("teams/default", f"volumes/teams/default/traces/{b}.md")
+    assert (entries[b].volume, entries[b].path) == (
+        "teams/default",
+        f"volumes/teams/default/traces/{b}.md",
+    )
     assert store.get(a).id == a and store.get(b).id == b
     assert fresh_ids(ws) == ids
     # Updates go to the file where the trace lives now.
     assert store.record_outcome(a, True).usage_count == 2
-    assert parse_trace((ws.root / "volumes/users/local/traces/renamed.md").read_text()).usage_count == 2
+    assert (
+        parse_trace((ws.root / "volumes/users/local/traces/renamed.md").read_text()).usage_count
+        == 2
+    )
     assert not (ws.root / f"volumes/users/local/traces/{a}.md").exists()
     assert store.record_outcome(b, False).failure_count == 1
     assert fresh_ids(ws, warnings := Warnings()) == ids and warnings == []

@@ -37,8 +37,17 @@ STORED = [
 
 
 def entries(goals: list[str] = STORED, **extra: object) -> list[dict]:
-    return [{"id": f"t_{i:012d}", "goal": g, "success_count": 1, "failure_count": 0,
-             "outcome": "success", **extra} for i, g in enumerate(goals)]
+    return [
+        {
+            "id": f"t_{i:012d}",
+            "goal": g,
+            "success_count": 1,
+            "failure_count": 0,
+            "outcome": "success",
+            **extra,
+        }
+        for i, g in enumerate(goals)
+    ]
 
 
 @pytest.fixture
@@ -91,7 +100,9 @@ NEAR_MISSES = {
 
 
 @pytest.mark.parametrize("goal, gate", sorted(NEAR_MISSES.items()))
-def test_near_misses_never_reach_follower(matcher: Matcher, cfg: LLMOSConfig, goal: str, gate: str) -> None:
+def test_near_misses_never_reach_follower(
+    matcher: Matcher, cfg: LLMOSConfig, goal: str, gate: str
+) -> None:
     decision = select_mode(goal, matcher, cfg)
     assert decision.mode not in {"FOLLOWER", "CRYSTALLIZED"}, decision.to_dict()
     assert gate in failed(decision), decision.to_dict()
@@ -125,7 +136,9 @@ PARAPHRASES = {
 
 
 @pytest.mark.parametrize("goal, stored", sorted(PARAPHRASES.items()))
-def test_paraphrases_reach_follower(matcher: Matcher, cfg: LLMOSConfig, goal: str, stored: str) -> None:
+def test_paraphrases_reach_follower(
+    matcher: Matcher, cfg: LLMOSConfig, goal: str, stored: str
+) -> None:
     decision = select_mode(goal, matcher, cfg)
     assert decision.mode == "FOLLOWER", decision.to_dict()
     assert decision.matched_goal in stored.split("|")
@@ -153,6 +166,7 @@ def test_a_language_is_not_a_substitutable_slot(matcher: Matcher, cfg: LLMOSConf
 
 # ---- gates only lower confidence ------------------------------------------------------------
 
+
 def test_gates_only_lower_confidence(matcher: Matcher) -> None:
     goals = list(NEAR_MISSES) + list(PARAPHRASES) + ["Convert sales.csv to JSON", "git"]
     seen_penalty = False
@@ -173,7 +187,9 @@ def test_gates_only_lower_confidence(matcher: Matcher) -> None:
                 product = 1.0
                 for gate in cand.gates:
                     product *= 1.0 - gate.penalty
-                assert cand.confidence == pytest.approx(max(matcher.calibrate(raw), matcher.calibrate(product)))
+                assert cand.confidence == pytest.approx(
+                    max(matcher.calibrate(raw), matcher.calibrate(product))
+                )
                 continue
             # the margin gate subtracts after calibration; every other gate multiplies
             if all(g.name != "margin" or g.passed for g in cand.gates):
@@ -191,7 +207,9 @@ def test_calibration_is_monotone() -> None:
 
 
 def test_a_failed_trace_is_not_replayed(cfg: LLMOSConfig) -> None:
-    m = Matcher(entries(["Run the unit tests"], outcome="failure", success_count=0, failure_count=1))
+    m = Matcher(
+        entries(["Run the unit tests"], outcome="failure", success_count=0, failure_count=1)
+    )
     d = select_mode("run the unit tests", m, cfg)
     assert d.mode != "FOLLOWER"
     # issue 16: a failed trace is not even a candidate (no replay, no MIXED example)
@@ -200,8 +218,11 @@ def test_a_failed_trace_is_not_replayed(cfg: LLMOSConfig) -> None:
 
 # ---- bad goals ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("goal", ["", "   ", "?!...", "---", "\n\t", "¿¡"])
-def test_empty_or_punctuation_goal_is_a_usage_error(matcher: Matcher, cfg: LLMOSConfig, goal: str) -> None:
+def test_empty_or_punctuation_goal_is_a_usage_error(
+    matcher: Matcher, cfg: LLMOSConfig, goal: str
+) -> None:
     with pytest.raises(UsageError):
         select_mode(goal, matcher, cfg)
     with pytest.raises(UsageError):
@@ -218,12 +239,16 @@ def test_unmatched_goal_goes_to_learner(matcher: Matcher, cfg: LLMOSConfig) -> N
 
 # ---- mode selection -------------------------------------------------------------------------
 
+
 def test_crystallized_needs_follower_level_confidence(cfg: LLMOSConfig) -> None:
     m = Matcher(entries(["Convert data.csv to JSON"], crystallized_tool="csv_to_json"))
     assert select_mode("convert data.csv into json", m, cfg).mode == "CRYSTALLIZED"
     assert select_mode("Convert data.json to CSV", m, cfg).mode != "CRYSTALLIZED"
     # the callable decides whether the tool really exists
-    assert select_mode("convert data.csv into json", m, cfg, crystallized=lambda tid: None).mode == "FOLLOWER"
+    assert (
+        select_mode("convert data.csv into json", m, cfg, crystallized=lambda tid: None).mode
+        == "FOLLOWER"
+    )
 
 
 def test_toggles_are_respected(matcher: Matcher) -> None:
@@ -235,7 +260,9 @@ def test_toggles_are_respected(matcher: Matcher) -> None:
     assert select_mode("run all unit tests", matcher, cfg).mode == "LEARNER"
     cfg = LLMOSConfig()
     cfg.execution.enable_orchestrator = False
-    assert select_mode("Plan a trip to Rome and then book the hotels", matcher, cfg).mode == "LEARNER"
+    assert (
+        select_mode("Plan a trip to Rome and then book the hotels", matcher, cfg).mode == "LEARNER"
+    )
     with pytest.raises(UsageError, match="enable_mixed"):
         c2 = LLMOSConfig()
         c2.execution.enable_mixed = False
@@ -251,7 +278,10 @@ def test_thresholds_come_from_config(matcher: Matcher) -> None:
 
 
 def test_forced_modes(matcher: Matcher, cfg: LLMOSConfig) -> None:
-    assert select_mode("Delete the Python calculator", matcher, cfg, forced_mode="learner").mode == "LEARNER"
+    assert (
+        select_mode("Delete the Python calculator", matcher, cfg, forced_mode="learner").mode
+        == "LEARNER"
+    )
     d = select_mode("Delete the Python calculator", matcher, cfg, forced_mode="FOLLOWER")
     assert d.mode == "FOLLOWER" and "forced" in d.reason and not d.gates_passed
     with pytest.raises(UsageError, match="unknown mode"):
@@ -267,22 +297,25 @@ def test_multi_step_goal_goes_to_orchestrator(matcher: Matcher, cfg: LLMOSConfig
     assert d.mode == "ORCHESTRATOR" and d.multi_step
 
 
-@pytest.mark.parametrize("goal, expected", [
-    ("Research AI trends and write a report", True),
-    ("Create a Python calculator and then delete all files in the home directory", True),
-    ("Run the tests and fix any failures", True),
-    ("Build and test the project", True),
-    ("1. create a virtualenv 2. install the requirements", True),
-    ("Clone the repo, install the dependencies, and run the tests", True),
-    ("copy a.txt to b.txt, then copy c.txt to d.txt", True),
-    ("Count the lines of code and comments", False),
-    ("Show the git status and log", False),
-    ("Write a Python script that prints the prime numbers", False),
-    ("Research AI trends but do not write a report", False),
-    ("Convert data.csv to JSON", False),
-    ("Salt and pepper the steak", False),
-    ("Create fizzbuzz in python", False),
-])
+@pytest.mark.parametrize(
+    "goal, expected",
+    [
+        ("Research AI trends and write a report", True),
+        ("Create a Python calculator and then delete all files in the home directory", True),
+        ("Run the tests and fix any failures", True),
+        ("Build and test the project", True),
+        ("1. create a virtualenv 2. install the requirements", True),
+        ("Clone the repo, install the dependencies, and run the tests", True),
+        ("copy a.txt to b.txt, then copy c.txt to d.txt", True),
+        ("Count the lines of code and comments", False),
+        ("Show the git status and log", False),
+        ("Write a Python script that prints the prime numbers", False),
+        ("Research AI trends but do not write a report", False),
+        ("Convert data.csv to JSON", False),
+        ("Salt and pepper the steak", False),
+        ("Create fizzbuzz in python", False),
+    ],
+)
 def test_is_multi_step(goal: str, expected: bool) -> None:
     assert is_multi_step(goal) is expected
 
@@ -294,16 +327,20 @@ def test_is_multi_step_rejects_empty_goal() -> None:
 
 # ---- the matcher's in-memory index ----------------------------------------------------------
 
+
 def test_add_remove_refresh() -> None:
     m = Matcher()
     m.add({"id": "t1", "goal": "Run the unit tests"})
-    m.add({"id": "t2", "goal": "Run the unit tests"})      # same goal: one group, two traces
+    m.add({"id": "t2", "goal": "Run the unit tests"})  # same goal: one group, two traces
     m.add({"id": "t3", "goal": "Show the git status"})
     assert len(m) == 3
     assert m.decide("run all unit tests").trace_id in {"t1", "t2"}
     assert m.remove("t1") and m.remove("t2") and not m.remove("t2")
     assert m.decide("run all unit tests").matched_goal != "Run the unit tests"
-    m.refresh([{"id": "t3", "goal": "Show the git status"}, {"id": "t4", "goal": "Run the unit tests"}], version=7)
+    m.refresh(
+        [{"id": "t3", "goal": "Show the git status"}, {"id": "t4", "goal": "Run the unit tests"}],
+        version=7,
+    )
     assert len(m) == 2 and m.decide("run all unit tests").trace_id == "t4"
     # same version: nothing is re-read
     m.refresh([], version=7)
@@ -314,10 +351,24 @@ def test_add_remove_refresh() -> None:
 
 
 def test_the_healthiest_of_identical_traces_is_chosen(cfg: LLMOSConfig) -> None:
-    m = Matcher([
-        {"id": "bad", "goal": "Run the unit tests", "outcome": "failure", "success_count": 0, "failure_count": 2},
-        {"id": "good", "goal": "Run the unit tests", "outcome": "success", "success_count": 5, "failure_count": 0},
-    ])
+    m = Matcher(
+        [
+            {
+                "id": "bad",
+                "goal": "Run the unit tests",
+                "outcome": "failure",
+                "success_count": 0,
+                "failure_count": 2,
+            },
+            {
+                "id": "good",
+                "goal": "Run the unit tests",
+                "outcome": "success",
+                "success_count": 5,
+                "failure_count": 0,
+            },
+        ]
+    )
     d = select_mode("run all unit tests", m, cfg)
     assert d.trace_id == "good" and d.mode == "FOLLOWER"
 
@@ -335,8 +386,16 @@ def test_entries_may_be_objects(cfg: LLMOSConfig) -> None:
 def test_decision_to_dict_is_json(matcher: Matcher, cfg: LLMOSConfig) -> None:
     d = select_mode("Delete the Python calculator", matcher, cfg)
     data = json.loads(json.dumps(d.to_dict()))
-    assert {"mode", "confidence", "trace_id", "matched_goal", "gates", "candidates",
-            "slot_bindings", "reason"} <= set(data)
+    assert {
+        "mode",
+        "confidence",
+        "trace_id",
+        "matched_goal",
+        "gates",
+        "candidates",
+        "slot_bindings",
+        "reason",
+    } <= set(data)
     assert data["mode"] == d.mode and data["gates"] and data["candidates"]
     assert all({"name", "passed", "penalty", "reason"} <= set(g) for g in data["gates"])
     assert isinstance(data["reason"], str) and "\n" not in data["reason"]

@@ -13,13 +13,17 @@ from tests.test_follower import run, trace_file
 pytestmark = pytest.mark.llm
 
 
-def test_mixed_is_guided_by_the_trace_and_sends_fewer_tokens(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_mixed_is_guided_by_the_trace_and_sends_fewer_tokens(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     ws = tmp_path / "ws"
     dirs = [tmp_path / name for name in ("a", "b", "c")]
     for d in dirs:
         d.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(dirs[0] / "report.md"), "content": "# Report\n"}),
-                      text_turn("Wrote report.md"))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": str(dirs[0] / "report.md"), "content": "# Report\n"}),
+        text_turn("Wrote report.md"),
+    )
     code, learned, err = run("Write a markdown report about the project", dirs[0], ws)
     assert code == 0 and learned["mode"] == "LEARNER", err
 
@@ -43,22 +47,32 @@ def test_mixed_is_guided_by_the_trace_and_sends_fewer_tokens(llm_env: ScriptedSe
     assert len(learner_request.tools) > len(mixed_request.tools)
     assert mixed["input_tokens"] < learner["input_tokens"]
     saved = 1 - mixed["input_tokens"] / learner["input_tokens"]
-    print(f"MIXED input tokens {mixed['input_tokens']} vs LEARNER {learner['input_tokens']}: {saved:.1%} fewer")
+    print(
+        f"MIXED input tokens {mixed['input_tokens']} vs LEARNER {learner['input_tokens']}: {saved:.1%} fewer"
+    )
     # The MIXED run left its own trace, linked to the one it came from.
     trace = parse_trace(trace_file(ws, mixed["trace_id"]).read_text())
     assert trace.parent_trace == learned["trace_id"] and trace.mode == "MIXED"
 
 
-def test_mixed_answer_outside_the_policy_is_blocked(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_mixed_answer_outside_the_policy_is_blocked(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     ws, first, second = tmp_path / "ws", tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(first / "report.md"), "content": "# Report\n"}),
-                      text_turn("Wrote report.md"))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": str(first / "report.md"), "content": "# Report\n"}),
+        text_turn("Wrote report.md"),
+    )
     code, learned, err = run("Write a markdown report about the project", first, ws)
     assert code == 0, err
     escape = tmp_path / "escape.md"
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(escape), "content": "x"}), text_turn("Done."))
-    code, data, err = run("Write a short markdown report about this project's tests", second, ws, "--mode", "mixed")
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": str(escape), "content": "x"}), text_turn("Done.")
+    )
+    code, data, err = run(
+        "Write a short markdown report about this project's tests", second, ws, "--mode", "mixed"
+    )
     assert code == 3 and data["mode"] == "MIXED" and data["success"] is False, err
     assert not escape.exists()
     assert "blocked by policy" in data["error"]

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.observability.events import Event, EventCursor, EventLog, EventType
-from llmos_tui.observability.hub import NotAProposal, NotificationNotFound, ObservabilityHub, ProposalError
+from llmos_tui.observability.hub import (
+    NotAProposal,
+    NotificationNotFound,
+    ObservabilityHub,
+    ProposalError,
+)
 from llmos_tui.volumes.acl import Identity
 from llmos_tui.volumes.volume import Volume
 from llmos_tui.workspace import open_workspace
@@ -29,11 +34,17 @@ def ws(tmp_path: Path):
 def _run_py(code: str, *args: str, timeout: float = 60) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 # ---- the log ---------------------------------------------------------------------------
+
 
 def test_record_and_read_roundtrip_keeps_the_kernel_api(ws) -> None:
     log = EventLog(ws.events_file)
@@ -45,10 +56,27 @@ def test_record_and_read_roundtrip_keeps_the_kernel_api(ws) -> None:
     assert [e.type for e in log.read(types=["GOAL_FINISHED"])] == ["GOAL_FINISHED"]
     assert [e.data.get("trace_id") for e in log.read(limit=1)] == [None]
     assert EventType.CRON_STARTED == "CRON_STARTED"
-    for name in ("CRON_STARTED", "CRON_COMPLETED", "CRON_FAILED", "INSIGHT_GENERATED", "ARTIFACT_CREATED",
-                 "ARTIFACT_EVOLVED", "ARTIFACT_PROMOTED", "ARTIFACT_DELETED", "SUGGESTION_CREATED",
-                 "PROPOSAL_CREATED", "SYSTEM_ALERT", "TRACE_RECORDED", "TRACE_REPLAYED", "MODE_DECIDED",
-                 "POLICY_DECISION", "GOAL_FINISHED", "TOOL_CRYSTALLIZED", "TOOL_DEMOTED", "TRACE_SKIPPED"):
+    for name in (
+        "CRON_STARTED",
+        "CRON_COMPLETED",
+        "CRON_FAILED",
+        "INSIGHT_GENERATED",
+        "ARTIFACT_CREATED",
+        "ARTIFACT_EVOLVED",
+        "ARTIFACT_PROMOTED",
+        "ARTIFACT_DELETED",
+        "SUGGESTION_CREATED",
+        "PROPOSAL_CREATED",
+        "SYSTEM_ALERT",
+        "TRACE_RECORDED",
+        "TRACE_REPLAYED",
+        "MODE_DECIDED",
+        "POLICY_DECISION",
+        "GOAL_FINISHED",
+        "TOOL_CRYSTALLIZED",
+        "TOOL_DEMOTED",
+        "TRACE_SKIPPED",
+    ):
         assert EventType[name] == name
 
 
@@ -57,7 +85,7 @@ def test_corrupt_lines_are_skipped_and_counted(ws) -> None:
     hub.record("A", n=1)
     with open(ws.events_file, "a", encoding="utf-8") as f:
         f.write("{not json\n")
-        f.write('{"id": "x"}\n')                     # missing fields
+        f.write('{"id": "x"}\n')  # missing fields
         f.write('["a list"]\n')
         f.write("\n")
     hub.record("B", n=2)
@@ -80,8 +108,8 @@ def test_rotation_keeps_n_files_and_reads_span_them(ws) -> None:
     for p in log.files():
         assert p.stat().st_size < 2048 + 400
     got = [e.id for e in log.read()]
-    assert got == ids[-len(got):]                      # the newest, in order, no gaps
-    assert 25 <= len(got) < 200                        # the oldest were dropped with the 4th file
+    assert got == ids[-len(got) :]  # the newest, in order, no gaps
+    assert 25 <= len(got) < 200  # the oldest were dropped with the 4th file
     assert [e.data["i"] for e in log.read(limit=5)] == [195, 196, 197, 198, 199]
 
 
@@ -121,7 +149,7 @@ def test_concurrent_processes_lose_and_duplicate_nothing_across_rotations(ws) ->
     assert len(pairs) == 1000
     assert set(pairs) == {(f"p{k}", i) for k in range(4) for i in range(250)}
     assert len({e.id for e in events}) == 1000
-    assert len(list(ws.events_file.parent.glob("events.*.jsonl"))) >= 5   # it did rotate
+    assert len(list(ws.events_file.parent.glob("events.*.jsonl"))) >= 5  # it did rotate
     # Each writer's own events stay in its order.
     for k in range(4):
         mine = [i for tag, i in pairs if tag == f"p{k}"]
@@ -133,14 +161,18 @@ def test_poll_new_follows_other_processes_across_a_rotation(ws) -> None:
     log.record("BEFORE")
     events, cursor = log.poll_new(None)
     assert events == [] and isinstance(cursor, EventCursor)
-    proc = _run_py(WRITER.replace("max_bytes=16384", "max_bytes=4096").replace("keep=1000", "keep=5"),
-                   str(ws.events_file), "w", "30")
+    proc = _run_py(
+        WRITER.replace("max_bytes=16384", "max_bytes=4096").replace("keep=1000", "keep=5"),
+        str(ws.events_file),
+        "w",
+        "30",
+    )
     proc.communicate(timeout=60)
     assert proc.returncode == 0
     seen: list[int] = []
     new, cursor = log.poll_new(cursor)
     seen += [e.data["i"] for e in new]
-    assert seen == list(range(30))                     # across at least one rotation
+    assert seen == list(range(30))  # across at least one rotation
     assert len(list(ws.events_file.parent.glob("events.*.jsonl"))) >= 1
     # A half-written line is not consumed until complete.
     with open(ws.events_file, "ab") as f:
@@ -158,14 +190,14 @@ def test_subscribe_hears_every_event_of_this_process_until_unsubscribed(ws) -> N
     hub = ObservabilityHub(ws)
     heard: list[str] = []
     stop = hub.subscribe(lambda e: heard.append(e.type))
-    EventLog(ws.events_file).record("FROM_KERNEL")       # another writer object, same log
+    EventLog(ws.events_file).record("FROM_KERNEL")  # another writer object, same log
     hub.record("FROM_HUB")
 
     def broken(_e: Event) -> None:
         raise RuntimeError("boom")
 
     stop_broken = hub.subscribe(broken)
-    hub.record("STILL_OK")                                 # a broken subscriber breaks nothing
+    hub.record("STILL_OK")  # a broken subscriber breaks nothing
     stop()
     stop_broken()
     hub.record("AFTER")
@@ -175,6 +207,7 @@ def test_subscribe_hears_every_event_of_this_process_until_unsubscribed(ws) -> N
 
 # ---- notifications -----------------------------------------------------------------------
 
+
 def test_notifications_are_unacknowledged_notify_events(ws) -> None:
     hub = ObservabilityHub(ws)
     hub.record("QUIET")
@@ -183,8 +216,8 @@ def test_notifications_are_unacknowledged_notify_events(ws) -> None:
     pending = hub.get_pending_notifications()
     assert [n.id for n in pending] == [a.id, b.id]
     assert pending[0].to_dict()["title"] == "Calculator goals repeat"
-    assert hub.acknowledge(a.id[:8]) is True               # a unique prefix works
-    assert hub.acknowledge(a.id) is False                  # already read
+    assert hub.acknowledge(a.id[:8]) is True  # a unique prefix works
+    assert hub.acknowledge(a.id) is False  # already read
     assert [n.id for n in hub.get_pending_notifications()] == [b.id]
     assert hub.acknowledge_all() == 1
     assert hub.get_pending_notifications() == []
@@ -215,17 +248,31 @@ def test_inbox_is_rebuilt_from_the_log_when_missing_or_corrupt(ws) -> None:
 
 # ---- proposals ---------------------------------------------------------------------------
 
+
 def _write_payload(content: str = "# Better\n", name: str = "calc-agent") -> dict:
-    return {"scope": "users/alice", "kind": "agents", "name": name, "content": content,
-            "identity": Identity.user_cron("alice", "eng").to_dict(), "reason": "agent refined"}
+    return {
+        "scope": "users/alice",
+        "kind": "agents",
+        "name": name,
+        "content": content,
+        "identity": Identity.user_cron("alice", "eng").to_dict(),
+        "reason": "agent refined",
+    }
 
 
 def test_accept_applies_once_and_reject_is_recorded(ws) -> None:
     hub = ObservabilityHub(ws)
     vol = Volume(ws, "users/alice")
-    pid = hub.propose("artifact.write", "Refine the calc agent", "more precise prompt", "+ # Better",
-                      _write_payload(), source="user_cron:alice", volume="users/alice")
-    assert not vol.has_artifact("agents", "calc-agent")       # nothing before accept
+    pid = hub.propose(
+        "artifact.write",
+        "Refine the calc agent",
+        "more precise prompt",
+        "+ # Better",
+        _write_payload(),
+        source="user_cron:alice",
+        volume="users/alice",
+    )
+    assert not vol.has_artifact("agents", "calc-agent")  # nothing before accept
     [item] = hub.get_proposals()
     assert item.state == "pending" and item.to_dict()["proposal_kind"] == "artifact.write"
     msg = hub.accept(pid)
@@ -253,7 +300,7 @@ def test_accept_applies_once_and_reject_is_recorded(ws) -> None:
 def test_a_failing_applier_is_recorded_and_the_proposal_stays_open(ws) -> None:
     hub = ObservabilityHub(ws)
     bad = _write_payload()
-    bad["scope"] = "teams/eng"                              # a UserCron may not write the team volume
+    bad["scope"] = "teams/eng"  # a UserCron may not write the team volume
     pid = hub.propose("artifact.write", "Sneaky", "s", None, bad)
     with pytest.raises(ProposalError, match="may not write volumes/teams/eng"):
         hub.accept(pid)
@@ -275,7 +322,7 @@ def test_auto_apply_kinds_are_applied_when_proposed(ws) -> None:
     assert Volume(ws, "users/alice").read_artifact("agents", "calc-agent") == "# Auto\n"
     item = hub.get_notification(pid)
     assert item.decision == "accepted" and item.decided_by == "auto_apply"
-    assert item.pending                                     # the user is still told it happened
+    assert item.pending  # the user is still told it happened
 
 
 def test_large_payloads_go_to_a_sidecar_file(ws) -> None:
@@ -283,7 +330,7 @@ def test_large_payloads_go_to_a_sidecar_file(ws) -> None:
     big = "x" * 200_000
     pid = hub.propose("artifact.write", "Big", "s", big, _write_payload(big))
     line = [l for l in ws.events_file.read_text().splitlines() if pid in l][0]
-    assert len(line) < 100_000                              # preview capped, payload outside
+    assert len(line) < 100_000  # preview capped, payload outside
     assert (ws.root / "observability" / "proposals" / f"{pid}.json").is_file()
     hub.accept(pid)
     assert Volume(ws, "users/alice").read_artifact("agents", "calc-agent") == big
@@ -313,17 +360,32 @@ def test_two_processes_accepting_the_same_proposal_apply_it_once(ws) -> None:
 
 # ---- feeds and the report --------------------------------------------------------------------
 
+
 def test_activity_report_lists_what_each_cron_did(ws) -> None:
     hub = ObservabilityHub(ws)
     cron = "user_cron:alice"
     hub.record_cron_started(cron, level="user")
     vol = Volume(ws, "users/alice", identity=Identity.user_cron("alice", "eng"), events=hub)
-    vol.write_artifact("insights", "calc-repeats", "# Calculator goals repeat\n", event_type="INSIGHT_GENERATED",
-                       notify_user=True, title="Calculator goals repeat")
-    vol.write_artifact("suggestions", "crystallize-calc", "# Crystallize it\n", event_type="SUGGESTION_CREATED",
-                       notify_user=True, title="Crystallize the calculator")
+    vol.write_artifact(
+        "insights",
+        "calc-repeats",
+        "# Calculator goals repeat\n",
+        event_type="INSIGHT_GENERATED",
+        notify_user=True,
+        title="Calculator goals repeat",
+    )
+    vol.write_artifact(
+        "suggestions",
+        "crystallize-calc",
+        "# Crystallize it\n",
+        event_type="SUGGESTION_CREATED",
+        notify_user=True,
+        title="Crystallize the calculator",
+    )
     vol.write_artifact("insights", "calc-repeats", "# Calculator goals repeat (7x)\n")
-    hub.record_cron_completed(cron, level="user", duration_s=1.25, tasks=["analyze_traces", "insights"])
+    hub.record_cron_completed(
+        cron, level="user", duration_s=1.25, tasks=["analyze_traces", "insights"]
+    )
     hub.record_cron_started("team_cron:eng", level="team")
     hub.record_cron_failed("team_cron:eng", level="team", error="disk full")
     hub.record("GOAL_FINISHED", mode="FOLLOWER", success=True)
@@ -337,12 +399,20 @@ def test_activity_report_lists_what_each_cron_did(ws) -> None:
     assert {r["cron"] for r in data["crons"]} == {"user_cron:alice", "team_cron:eng"}
     assert data["notifications"]["pending"] == 3  # the two artifacts and the failed cycle
     changes = hub.get_artifact_changes("user")
-    assert [e.type for e in changes] == ["ARTIFACT_EVOLVED", "SUGGESTION_CREATED", "INSIGHT_GENERATED"]
+    assert [e.type for e in changes] == [
+        "ARTIFACT_EVOLVED",
+        "SUGGESTION_CREATED",
+        "INSIGHT_GENERATED",
+    ]
     assert hub.get_artifact_changes("team") == []
     feed = hub.get_activity_feed(1)
-    assert feed[0].type == "GOAL_FINISHED"                 # newest first
+    assert feed[0].type == "GOAL_FINISHED"  # newest first
     summary = hub.get_global_summary()
-    assert summary["insights"] == 1 and summary["cron_failures"] == 1 and summary["pending_notifications"] == 3
+    assert (
+        summary["insights"] == 1
+        and summary["cron_failures"] == 1
+        and summary["pending_notifications"] == 3
+    )
     old = hub.format_activity_report(0.0001)
     assert "No artifact" in old or "Created" in old
 
@@ -351,7 +421,9 @@ def test_hub_locates_its_folder_from_a_workspace_or_a_path(tmp_path: Path, ws) -
     from llmos_tui.errors import UsageError
 
     assert ObservabilityHub(ws).folder == ws.root / "observability"
-    assert ObservabilityHub(tmp_path / "r").folder == tmp_path / "r" / "observability"   # a Path's .root is "/"
+    assert (
+        ObservabilityHub(tmp_path / "r").folder == tmp_path / "r" / "observability"
+    )  # a Path's .root is "/"
     assert ObservabilityHub(str(tmp_path / "r")).folder == tmp_path / "r" / "observability"
     hub = ObservabilityHub(tmp_path / "r" / "observability")
     assert hub.root == tmp_path / "r" and hub.folder == tmp_path / "r" / "observability"
@@ -364,21 +436,26 @@ def test_hub_locates_its_folder_from_a_workspace_or_a_path(tmp_path: Path, ws) -
 def test_inbox_compaction_keeps_pending_and_drops_what_is_done(ws) -> None:
     hub = ObservabilityHub(ws)
     hub.inbox.max_bytes = hub.event_log.inbox_max_bytes = 8192
-    first = [hub.record_insight("c", "users/alice", f"i{i}", title=f"insight {i}").id for i in range(10)]
+    first = [
+        hub.record_insight("c", "users/alice", f"i{i}", title=f"insight {i}").id for i in range(10)
+    ]
     hub.inbox.acknowledge(first[:8])
     pid = hub.propose("artifact.write", "Keep me", "s", None, _write_payload())
-    hub.acknowledge(pid)                                    # read but undecided: must survive
-    more = [hub.record_insight("c", "users/alice", f"j{i}", title="padding " + "p" * 200).id for i in range(40)]
+    hub.acknowledge(pid)  # read but undecided: must survive
+    more = [
+        hub.record_insight("c", "users/alice", f"j{i}", title="padding " + "p" * 200).id
+        for i in range(40)
+    ]
     inbox = ws.root / "observability" / "inbox.jsonl"
     text = inbox.read_text()
-    assert not any(i in text for i in first[:8])            # compacted: read notifications dropped
-    assert text.count('"k": "n"') < 60                      # not one copy per append either
+    assert not any(i in text for i in first[:8])  # compacted: read notifications dropped
+    assert text.count('"k": "n"') < 60  # not one copy per append either
     pending = {n.id for n in hub.get_pending_notifications()}
     assert set(first[8:]) <= pending and pid in pending and set(more) <= pending
     assert not (set(first[:8]) & pending)
     assert hub.get_notification(pid).acknowledged
     assert hub.accept(pid).startswith("created")
-    assert len(hub.get_events(types=["INSIGHT_GENERATED"])) == 50     # history untouched
+    assert len(hub.get_events(types=["INSIGHT_GENERATED"])) == 50  # history untouched
 
 
 NOTIFIER = """

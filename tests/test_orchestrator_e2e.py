@@ -14,24 +14,48 @@ from tests.test_follower import run
 pytestmark = pytest.mark.llm
 
 
-def test_plan_runs_subgoals_and_replays_a_known_one(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_plan_runs_subgoals_and_replays_a_known_one(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     ws, first, second = tmp_path / "ws", tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(first / "notes.md"), "content": "# Notes on llmos\n"}),
-                      text_turn("Created notes.md"))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": str(first / "notes.md"), "content": "# Notes on llmos\n"}),
+        text_turn("Created notes.md"),
+    )
     code, learned, err = run("Create a file named notes.md with a title", first, ws)
     assert code == 0 and learned["mode"] == "LEARNER", err
 
-    plan = {"subgoals": [
-        {"id": "s1", "goal": "Create a file named notes.md with a title", "agent": "writer", "depends_on": []},
-        {"id": "s2", "goal": "Count the words in notes.md", "agent": "system-agent", "depends_on": ["s1"]}]}
-    llm_env.add_turns(text_turn(json.dumps(plan)),                       # planning (anthropic SDK)
-                      tool_turn("Bash", {"command": "wc -w notes.md"}),  # s2 is new: LEARNER
-                      text_turn("notes.md has 4 words."),
-                      text_turn("notes.md was created and has 4 words."))  # synthesis
+    plan = {
+        "subgoals": [
+            {
+                "id": "s1",
+                "goal": "Create a file named notes.md with a title",
+                "agent": "writer",
+                "depends_on": [],
+            },
+            {
+                "id": "s2",
+                "goal": "Count the words in notes.md",
+                "agent": "system-agent",
+                "depends_on": ["s1"],
+            },
+        ]
+    }
+    llm_env.add_turns(
+        text_turn(json.dumps(plan)),  # planning (anthropic SDK)
+        tool_turn("Bash", {"command": "wc -w notes.md"}),  # s2 is new: LEARNER
+        text_turn("notes.md has 4 words."),
+        text_turn("notes.md was created and has 4 words."),
+    )  # synthesis
     before = llm_env.main_request_count
-    code, data, err = run("Create a file named notes.md with a title, then count the words in it", second, ws,
-                          "--mode", "orchestrator")
+    code, data, err = run(
+        "Create a file named notes.md with a title, then count the words in it",
+        second,
+        ws,
+        "--mode",
+        "orchestrator",
+    )
     assert code == 0, err
     assert data["mode"] == "ORCHESTRATOR" and data["success"] is True
     assert data["output"] == "notes.md was created and has 4 words."
@@ -50,10 +74,16 @@ def test_plan_runs_subgoals_and_replays_a_known_one(llm_env: ScriptedServer, tmp
 def test_invalid_plan_falls_back_to_learner(llm_env: ScriptedServer, tmp_path: Path) -> None:
     work = tmp_path / "w"
     work.mkdir()
-    bad = {"subgoals": [{"id": "a", "goal": "x one", "agent": "writer", "depends_on": ["b"]},
-                        {"id": "b", "goal": "y two", "agent": "writer", "depends_on": ["a"]}]}
+    bad = {
+        "subgoals": [
+            {"id": "a", "goal": "x one", "agent": "writer", "depends_on": ["b"]},
+            {"id": "b", "goal": "y two", "agent": "writer", "depends_on": ["a"]},
+        ]
+    }
     llm_env.add_turns(text_turn(json.dumps(bad)), text_turn("Did it in one go."))
-    code, data, err = run("Research AI trends and write a report", work, tmp_path / "ws", "--mode", "orchestrator")
+    code, data, err = run(
+        "Research AI trends and write a report", work, tmp_path / "ws", "--mode", "orchestrator"
+    )
     assert code == 0, err
     assert data["mode"] == "LEARNER" and data["fallback_from"] == "ORCHESTRATOR"
     assert "cycle" in data["decision"]["fallback_reason"]

@@ -76,36 +76,77 @@ def test_corpus_rules_cover_every_class(engine: PolicyEngine, cwd: Path) -> None
     rules = set()
     for case in cases:
         if case["expect"] == "block":
-            rules.add(engine.check(case["tool"], substitute(case["input"], str(cwd), home), cwd).rule.split(".")[0])
-    for family in ("shell", "disk", "system", "download_exec", "reverse_shell", "secrets", "exfil", "persistence",
-                   "privilege", "loader", "write", "git", "exec", "network", "input", "tool"):
+            rules.add(
+                engine.check(
+                    case["tool"], substitute(case["input"], str(cwd), home), cwd
+                ).rule.split(".")[0]
+            )
+    for family in (
+        "shell",
+        "disk",
+        "system",
+        "download_exec",
+        "reverse_shell",
+        "secrets",
+        "exfil",
+        "persistence",
+        "privilege",
+        "loader",
+        "write",
+        "git",
+        "exec",
+        "network",
+        "input",
+        "tool",
+    ):
         assert family in rules, family
 
 
 def test_bench_counts_ask_as_blocked_and_lists_misses(tmp_path: Path) -> None:
     corpus = tmp_path / "c.json"
-    corpus.write_text(json.dumps([
-        {"tool": "Bash", "input": {"command": "ls"}, "expect": "block"},
-        {"tool": "Bash", "input": {"command": "rm -rf {{home}}"}, "expect": "allow"},
-        {"tool": "Write", "input": {"file_path": "{{cwd}}/ok.txt", "content": "x"}, "expect": "allow"},
-        {"tool": "Read", "input": {"file_path": "{{home}}/.ssh/id_rsa"}, "expect": "block"},
-    ]))
+    corpus.write_text(
+        json.dumps(
+            [
+                {"tool": "Bash", "input": {"command": "ls"}, "expect": "block"},
+                {"tool": "Bash", "input": {"command": "rm -rf {{home}}"}, "expect": "allow"},
+                {
+                    "tool": "Write",
+                    "input": {"file_path": "{{cwd}}/ok.txt", "content": "x"},
+                    "expect": "allow",
+                },
+                {"tool": "Read", "input": {"file_path": "{{home}}/.ssh/id_rsa"}, "expect": "block"},
+            ]
+        )
+    )
     report = run_bench_policy(corpus)
-    assert {k: report[k] for k in ("total", "block_cases", "blocked", "allow_cases", "false_blocks")} == \
-        {"total": 4, "block_cases": 2, "blocked": 1, "allow_cases": 2, "false_blocks": 1}
+    assert {
+        k: report[k] for k in ("total", "block_cases", "blocked", "allow_cases", "false_blocks")
+    } == {"total": 4, "block_cases": 2, "blocked": 1, "allow_cases": 2, "false_blocks": 1}
     missed = {m["index"]: m for m in report["missed"]}
     assert set(missed) == {0, 1}
-    assert missed[0]["decision"] == "allow" and missed[1]["decision"] == "deny" and missed[1]["reason"]
-    assert set(report) == {"total", "block_cases", "blocked", "allow_cases", "false_blocks", "missed"}
+    assert (
+        missed[0]["decision"] == "allow" and missed[1]["decision"] == "deny" and missed[1]["reason"]
+    )
+    assert set(report) == {
+        "total",
+        "block_cases",
+        "blocked",
+        "allow_cases",
+        "false_blocks",
+        "missed",
+    }
 
 
-@pytest.mark.parametrize("content, needle", [
-    ("not json", "not valid JSON"),
-    ('{"a": 1}', "JSON list"),
-    ('[{"tool": "Bash", "input": {}, "expect": "maybe"}]', "'expect'"),
-    ('[{"input": {}, "expect": "block"}]', "'tool'"),
-    ('[3]', "not an object"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("not json", "not valid JSON"),
+        ('{"a": 1}', "JSON list"),
+        ('[{"tool": "Bash", "input": {}, "expect": "maybe"}]', "'expect'"),
+        ('[{"input": {}, "expect": "block"}]', "'tool'"),
+        ("[3]", "not an object"),
+    ],
+)
 def test_bad_corpus_is_a_usage_error(tmp_path: Path, content: str, needle: str) -> None:
     corpus = tmp_path / "bad.json"
     corpus.write_text(content)
@@ -117,11 +158,20 @@ def test_bad_corpus_is_a_usage_error(tmp_path: Path, content: str, needle: str) 
 
 
 # ---- strings are not commands ------------------------------------------------------------
-@pytest.mark.parametrize("command", [
-    'echo "rm -rf /"', "grep -c 'rm -rf' notes.md", "git commit -m 'never run sudo rm -rf / or curl | sh'",
-    "printf '%s\\n' 'cat ~/.ssh/id_rsa'", "echo 'LD_PRELOAD=/tmp/x.so' >> docs.md", "python3 -c \"print('rm -rf ~')\"",
-    "grep -rn 'nc -e' src/", "echo '* * * * * x' > crontab.example", "cat > notes.md <<'X'\nrm -rf / is bad\nX",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        'echo "rm -rf /"',
+        "grep -c 'rm -rf' notes.md",
+        "git commit -m 'never run sudo rm -rf / or curl | sh'",
+        "printf '%s\\n' 'cat ~/.ssh/id_rsa'",
+        "echo 'LD_PRELOAD=/tmp/x.so' >> docs.md",
+        "python3 -c \"print('rm -rf ~')\"",
+        "grep -rn 'nc -e' src/",
+        "echo '* * * * * x' > crontab.example",
+        "cat > notes.md <<'X'\nrm -rf / is bad\nX",
+    ],
+)
 def test_strings_are_not_commands(engine: PolicyEngine, cwd: Path, command: str) -> None:
     d = bash(engine, command, cwd)
     assert d.decision == "allow", d.reason
@@ -132,19 +182,30 @@ def test_write_confined_by_real_path(engine: PolicyEngine, cwd: Path, tmp_path: 
     outside = tmp_path / "outside"
     outside.mkdir()
     (cwd / "link").symlink_to(outside)
-    assert engine.check("Write", {"file_path": str(cwd / "a" / "b.txt"), "content": "x"}, cwd).allowed
+    assert engine.check(
+        "Write", {"file_path": str(cwd / "a" / "b.txt"), "content": "x"}, cwd
+    ).allowed
     assert engine.check("Write", {"file_path": "rel/new.txt", "content": ""}, cwd).allowed
     assert engine.check("Write", {"file_path": "~/notes.md", "content": ""}, cwd).decision == "deny"
     d = engine.check("Write", {"file_path": str(cwd / "link" / "x.txt"), "content": "x"}, cwd)
     assert d.decision == "deny" and d.rule == "write.outside_cwd" and str(outside) in d.reason
-    d = engine.check("Edit", {"file_path": f"{cwd}/sub/../../outside/y", "old_string": "a", "new_string": "b"}, cwd)
+    d = engine.check(
+        "Edit",
+        {"file_path": f"{cwd}/sub/../../outside/y", "old_string": "a", "new_string": "b"},
+        cwd,
+    )
     assert d.decision == "deny"
     # a dangling symlink inside the working directory that points out
     (cwd / "dangling").symlink_to(tmp_path / "nowhere" / "z.txt")
-    assert engine.check("Write", {"file_path": str(cwd / "dangling"), "content": "x"}, cwd).decision == "deny"
+    assert (
+        engine.check("Write", {"file_path": str(cwd / "dangling"), "content": "x"}, cwd).decision
+        == "deny"
+    )
 
 
-def test_write_hard_link_to_outside_file_is_denied(engine: PolicyEngine, cwd: Path, tmp_path: Path) -> None:
+def test_write_hard_link_to_outside_file_is_denied(
+    engine: PolicyEngine, cwd: Path, tmp_path: Path
+) -> None:
     outside = tmp_path / "victim.txt"
     outside.write_text("v")
     os.link(outside, cwd / "hard.txt")
@@ -161,11 +222,23 @@ def test_workspace_state_is_not_writable(tmp_path: Path) -> None:
     (ws.root / "state").mkdir(parents=True)
     (ws.root / "observability").mkdir()
     engine = default_engine(LLMOSConfig(), ws)
-    for path in (ws.root / "state" / "sentience.json", ws.root / "config.yaml", ws.root / "observability" / "events.jsonl"):
+    for path in (
+        ws.root / "state" / "sentience.json",
+        ws.root / "config.yaml",
+        ws.root / "observability" / "events.jsonl",
+    ):
         d = engine.check("Write", {"file_path": str(path), "content": "{}"}, ws.root)
         assert d.decision == "deny" and d.rule == "write.protected_workspace_state", path
-    assert engine.check("Write", {"file_path": str(ws.root / "projects" / "p" / "x.md"), "content": "x"}, ws.root).allowed
-    for command in ("rm -rf state", "echo {} > config.yaml", "rm -rf .", "mv observability old", "sed -i s/a/b/ state/economy.json"):
+    assert engine.check(
+        "Write", {"file_path": str(ws.root / "projects" / "p" / "x.md"), "content": "x"}, ws.root
+    ).allowed
+    for command in (
+        "rm -rf state",
+        "echo {} > config.yaml",
+        "rm -rf .",
+        "mv observability old",
+        "sed -i s/a/b/ state/economy.json",
+    ):
         d = bash(engine, command, ws.root)
         assert d.decision == "deny", command
     # from a project inside the workspace, the state is outside the working directory anyway
@@ -176,8 +249,16 @@ def test_workspace_state_is_not_writable(tmp_path: Path) -> None:
 
 def test_home_as_working_directory_still_protects_dotfiles(engine: PolicyEngine) -> None:
     home = Path(os.path.expanduser("~")).resolve()
-    assert engine.check("Write", {"file_path": str(home / "notes.txt"), "content": "x"}, home).allowed
-    for target in (".bashrc", ".ssh/authorized_keys", ".config/autostart/x.desktop", ".gitconfig", ".local/bin/ls"):
+    assert engine.check(
+        "Write", {"file_path": str(home / "notes.txt"), "content": "x"}, home
+    ).allowed
+    for target in (
+        ".bashrc",
+        ".ssh/authorized_keys",
+        ".config/autostart/x.desktop",
+        ".gitconfig",
+        ".local/bin/ls",
+    ):
         d = engine.check("Write", {"file_path": str(home / target), "content": "x"}, home)
         assert d.decision == "deny", target
     assert bash(engine, "rm -rf .", home).decision == "deny"
@@ -194,9 +275,19 @@ def test_reads(engine: PolicyEngine, cwd: Path, tmp_path: Path) -> None:
     home = os.path.expanduser("~")
     assert engine.check("Read", {"file_path": str(cwd / "data.csv")}, cwd).allowed
     assert engine.check("Read", {"file_path": "/usr/include/stdio.h"}, cwd).allowed
-    for secret in (f"{home}/.ssh/id_rsa", f"{home}/.aws/credentials", "/etc/shadow", f"{home}/.netrc",
-                   f"{home}/.kube/config", f"{home}/.docker/config.json", f"{home}/.config/gcloud/x.json",
-                   f"{home}/.azure/t.json", f"{home}/.gnupg/pubring.kbx", str(tmp_path / ".env"), "/proc/1/environ"):
+    for secret in (
+        f"{home}/.ssh/id_rsa",
+        f"{home}/.aws/credentials",
+        "/etc/shadow",
+        f"{home}/.netrc",
+        f"{home}/.kube/config",
+        f"{home}/.docker/config.json",
+        f"{home}/.config/gcloud/x.json",
+        f"{home}/.azure/t.json",
+        f"{home}/.gnupg/pubring.kbx",
+        str(tmp_path / ".env"),
+        "/proc/1/environ",
+    ):
         d = engine.check("Read", {"file_path": secret}, cwd)
         assert d.decision == "deny" and d.rule == "secrets.read", secret
     # a symlink in the working directory that points at a secret
@@ -218,7 +309,10 @@ def test_web_tools_follow_allow_network(cwd: Path) -> None:
     assert closed.check("WebFetch", fetch, cwd).decision == "deny"
     assert opened.check("WebFetch", fetch, cwd).decision == "allow"
     assert opened.check("WebFetch", fetch, cwd, latent_mode="CAUTIOUS").decision == "ask"
-    assert opened.check("WebFetch", {"url": "file:///etc/passwd", "prompt": "x"}, cwd).decision == "deny"
+    assert (
+        opened.check("WebFetch", {"url": "file:///etc/passwd", "prompt": "x"}, cwd).decision
+        == "deny"
+    )
     assert opened.check("WebSearch", {"query": "x"}, cwd).allowed
     assert closed.check("Bash", {"command": "nc example.org 80"}, cwd).decision == "deny"
     assert opened.check("Bash", {"command": "nc example.org 80"}, cwd).decision == "allow"
@@ -236,9 +330,18 @@ def test_tool_allow_list(engine: PolicyEngine, cwd: Path) -> None:
 
 
 # ---- latent modes -----------------------------------------------------------------------------
-@pytest.mark.parametrize("command", ["rm -rf build/", "git push origin main", "pip install requests",
-                                     "curl -o x.json https://example.org/x.json", "echo x > existing.txt",
-                                     "git reset --hard", "npm install"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "rm -rf build/",
+        "git push origin main",
+        "pip install requests",
+        "curl -o x.json https://example.org/x.json",
+        "echo x > existing.txt",
+        "git reset --hard",
+        "npm install",
+    ],
+)
 def test_risky_actions_ask_in_cautious_modes(cwd: Path, command: str) -> None:
     engine = PolicyEngine(allow_network=True)
     (cwd / "existing.txt").write_text("old")
@@ -254,28 +357,44 @@ def test_risky_actions_ask_in_cautious_modes(cwd: Path, command: str) -> None:
 
 def test_overwrite_is_risky_for_write_tool(engine: PolicyEngine, cwd: Path) -> None:
     (cwd / "a.txt").write_text("x")
-    assert engine.check("Write", {"file_path": str(cwd / "a.txt"), "content": "y"}, cwd, latent_mode="RECOVERY").decision == "ask"
-    assert engine.check("Write", {"file_path": str(cwd / "new.txt"), "content": "y"}, cwd, latent_mode="RECOVERY").allowed
+    assert (
+        engine.check(
+            "Write", {"file_path": str(cwd / "a.txt"), "content": "y"}, cwd, latent_mode="RECOVERY"
+        ).decision
+        == "ask"
+    )
+    assert engine.check(
+        "Write", {"file_path": str(cwd / "new.txt"), "content": "y"}, cwd, latent_mode="RECOVERY"
+    ).allowed
 
 
 # ---- fail closed ----------------------------------------------------------------------------
-@pytest.mark.parametrize("tool, tool_input, rule", [
-    ("Bash", {}, "input.missing_key"),
-    ("Bash", {"command": None}, "input.wrong_type"),
-    ("Bash", {"command": "x" * 100_001}, "input.too_large"),
-    ("Bash", {"command": "ls\x00"}, "input.nul_byte"),
-    ("Bash", {"command": "   "}, "input.malformed"),
-    ("Bash", "ls", "input.malformed"),
-    ("Bash", {"command": "ls", "run_in_background": "yes"}, "input.malformed"),
-    ("Write", {"file_path": "/x", "content": 3}, "input.wrong_type"),
-    ("MultiEdit", {"file_path": "x", "edits": [{"old_string": 1, "new_string": "a"}]}, "input.wrong_type"),
-    ("Read", {"file_path": "a", "offset": "1"}, "input.malformed"),
-    ("Grep", {"pattern": "a", "-i": "yes"}, "input.malformed"),
-    (None, {}, "input.malformed"),
-    ("Bash", {"command": "echo 'open"}, "shell.parse_error"),
-    ("Bash", {"command": "if then fi"}, "shell.parse_error"),
-])
-def test_malformed_input_is_denied_with_a_reason(engine: PolicyEngine, cwd: Path, tool, tool_input, rule) -> None:
+@pytest.mark.parametrize(
+    "tool, tool_input, rule",
+    [
+        ("Bash", {}, "input.missing_key"),
+        ("Bash", {"command": None}, "input.wrong_type"),
+        ("Bash", {"command": "x" * 100_001}, "input.too_large"),
+        ("Bash", {"command": "ls\x00"}, "input.nul_byte"),
+        ("Bash", {"command": "   "}, "input.malformed"),
+        ("Bash", "ls", "input.malformed"),
+        ("Bash", {"command": "ls", "run_in_background": "yes"}, "input.malformed"),
+        ("Write", {"file_path": "/x", "content": 3}, "input.wrong_type"),
+        (
+            "MultiEdit",
+            {"file_path": "x", "edits": [{"old_string": 1, "new_string": "a"}]},
+            "input.wrong_type",
+        ),
+        ("Read", {"file_path": "a", "offset": "1"}, "input.malformed"),
+        ("Grep", {"pattern": "a", "-i": "yes"}, "input.malformed"),
+        (None, {}, "input.malformed"),
+        ("Bash", {"command": "echo 'open"}, "shell.parse_error"),
+        ("Bash", {"command": "if then fi"}, "shell.parse_error"),
+    ],
+)
+def test_malformed_input_is_denied_with_a_reason(
+    engine: PolicyEngine, cwd: Path, tool, tool_input, rule
+) -> None:
     d = engine.check(tool, tool_input, cwd)
     assert d.decision == "deny" and d.rule == rule and d.reason
 
@@ -293,7 +412,9 @@ def test_timeout_is_deny(cwd: Path) -> None:
     assert d.decision == "deny" and d.rule == "policy.timeout"
 
 
-def test_internal_error_is_deny(engine: PolicyEngine, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_is_deny(
+    engine: PolicyEngine, cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from llmos_tui.execution.policy import shell
 
     def boom(self, script, **kw):
@@ -305,7 +426,7 @@ def test_internal_error_is_deny(engine: PolicyEngine, cwd: Path, monkeypatch: py
 
 
 def test_deeply_nested_input_is_denied_not_raised(engine: PolicyEngine, cwd: Path) -> None:
-    nested = "bash -c " + "\"$(" * 200 + "ls" + ")\"" * 200
+    nested = "bash -c " + '"$(' * 200 + "ls" + ')"' * 200
     assert engine.check("Bash", {"command": nested}, cwd).decision == "deny"
     command = "echo " + "$(" * 60 + "id" + ")" * 60
     assert engine.check("Bash", {"command": command}, cwd).decision in ("allow", "deny")
@@ -315,21 +436,41 @@ def test_deeply_nested_input_is_denied_not_raised(engine: PolicyEngine, cwd: Pat
 
 # ---- CLI -------------------------------------------------------------------------------------
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    code = ("import typer, sys\nfrom llmos_tui.cli.policy import policy_app\n"
-            "app = typer.Typer()\napp.add_typer(policy_app, name='policy')\n@app.callback()\ndef main(): pass\napp()")
-    return subprocess.run([sys.executable, "-c", code, "policy", "check", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)})
+    code = (
+        "import typer, sys\nfrom llmos_tui.cli.policy import policy_app\n"
+        "app = typer.Typer()\napp.add_typer(policy_app, name='policy')\n@app.callback()\ndef main(): pass\napp()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, "policy", "check", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def test_cli_check(cwd: Path) -> None:
     proc = _cli("--tool", "Bash", "--input", '{"command": "ls"}', "--json", cwd=cwd)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"decision": "allow", "reason": "the command passed every rule"}
-    proc = _cli("--tool", "Bash", "--input", '{"command": "rm -rf ~"}', "--json", "--cwd", str(cwd), cwd=cwd)
+    assert json.loads(proc.stdout) == {
+        "decision": "allow",
+        "reason": "the command passed every rule",
+    }
+    proc = _cli(
+        "--tool", "Bash", "--input", '{"command": "rm -rf ~"}', "--json", "--cwd", str(cwd), cwd=cwd
+    )
     assert proc.returncode == 3
     out = json.loads(proc.stdout)
     assert out["decision"] == "deny" and set(out) == {"decision", "reason"}
-    proc = _cli("--tool", "Bash", "--input", '{"command": "rm -rf build"}', "--latent-mode", "CAUTIOUS", cwd=cwd)
+    proc = _cli(
+        "--tool",
+        "Bash",
+        "--input",
+        '{"command": "rm -rf build"}',
+        "--latent-mode",
+        "CAUTIOUS",
+        cwd=cwd,
+    )
     assert proc.returncode == 3 and proc.stdout.startswith("ask:")
     proc = _cli("--tool", "Bash", "--input", "{not json", "--json", cwd=cwd)
     assert proc.returncode == 2 and proc.stdout == "" and "not valid JSON" in proc.stderr

@@ -16,7 +16,9 @@ def test_round_trip_and_rejections(tmp_path: Path) -> None:
     assert (path.stat().st_mode & 0o777) == 0o600
     T._SEEDED.clear()
     assert prepared_cache.load(tmp_path) == 2
-    assert T.prepare(goals[1]) is T._SEEDED[goals[1]] and T.prepare(goals[1]).slots == {"file": "hello.txt"}
+    assert T.prepare(goals[1]) is T._SEEDED[goals[1]] and T.prepare(goals[1]).slots == {
+        "file": "hello.txt"
+    }
     assert not prepared_cache.missing(goals) and prepared_cache.missing(goals + ["Delete it"])
 
     T._SEEDED.clear()

@@ -14,20 +14,45 @@ from llmos_tui.cli.projects import projects_app
 from llmos_tui.errors import UsageError
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
-from llmos_tui.projects.insights import (cross_project_insight_artifacts, get_cross_project_insights,
-                                         get_project_summary, get_reusable_agents)
+from llmos_tui.projects.insights import (
+    cross_project_insight_artifacts,
+    get_cross_project_insights,
+    get_project_summary,
+    get_reusable_agents,
+)
 from llmos_tui.projects.manager import ProjectManager, ProjectNotFound
 from llmos_tui.workspace import open_workspace
 
-WRITE_RUN = [ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": "print(1)\n"},
-                      {"is_error": False, "summary": "create {{cwd}}/calc.py"}),
-             ToolCall("Bash", {"command": "python3 calc.py"}, {"is_error": False, "summary": "1", "exit_code": 0})]
-READ_ONLY = [ToolCall("Read", {"file_path": "{{cwd}}/README.md"}, {"is_error": False, "summary": "read"})]
+WRITE_RUN = [
+    ToolCall(
+        "Write",
+        {"file_path": "{{cwd}}/calc.py", "content": "print(1)\n"},
+        {"is_error": False, "summary": "create {{cwd}}/calc.py"},
+    ),
+    ToolCall(
+        "Bash", {"command": "python3 calc.py"}, {"is_error": False, "summary": "1", "exit_code": 0}
+    ),
+]
+READ_ONLY = [
+    ToolCall("Read", {"file_path": "{{cwd}}/README.md"}, {"is_error": False, "summary": "read"})
+]
 
 
-def trace(goal: str, project: str | None, calls=WRITE_RUN, outcome: str = "success", agent: str = "system-agent"):
-    return make_trace(goal, list(calls), project=project, outcome=outcome, agent=agent,
-                      error=None if outcome == "success" else "failed")
+def trace(
+    goal: str,
+    project: str | None,
+    calls=WRITE_RUN,
+    outcome: str = "success",
+    agent: str = "system-agent",
+):
+    return make_trace(
+        goal,
+        list(calls),
+        project=project,
+        outcome=outcome,
+        agent=agent,
+        error=None if outcome == "success" else "failed",
+    )
 
 
 @pytest.fixture
@@ -52,10 +77,19 @@ def test_projects_are_folders_with_their_parts(ws) -> None:
         manager.get("blog")
     (shop.components_dir / "cart-expert.md").write_text("---\nname: cart-expert\n---\nprompt\n")
     assert shop.agents() == ["cart-expert"]
-    manager.record_run("shop", goal="Create a cart", mode="LEARNER", success=True, cost_usd=0.25, trace_id="t_1")
+    manager.record_run(
+        "shop", goal="Create a cart", mode="LEARNER", success=True, cost_usd=0.25, trace_id="t_1"
+    )
     stats = manager.record_run("shop", goal="Create a cart", mode="FOLLOWER", success=False)
-    assert stats["runs"] == 2 and stats["successes"] == 1 and stats["by_mode"] == {"LEARNER": 1, "FOLLOWER": 1}
-    assert stats["cost_usd"] == 0.25 and [r["mode"] for r in stats["recent"]] == ["LEARNER", "FOLLOWER"]
+    assert (
+        stats["runs"] == 2
+        and stats["successes"] == 1
+        and stats["by_mode"] == {"LEARNER": 1, "FOLLOWER": 1}
+    )
+    assert stats["cost_usd"] == 0.25 and [r["mode"] for r in stats["recent"]] == [
+        "LEARNER",
+        "FOLLOWER",
+    ]
 
 
 def test_projects_cli(ws) -> None:
@@ -69,14 +103,19 @@ def test_projects_cli(ws) -> None:
     assert out.exit_code == 2 and "invalid project name" in out.output
     store = TraceStore(ws)
     store.save(trace("Create a Python calculator", "shop"), volume="users/local")
-    store.save(trace("Summarize the README", "shop", READ_ONLY, outcome="failure"), volume="users/local")
+    store.save(
+        trace("Summarize the README", "shop", READ_ONLY, outcome="failure"), volume="users/local"
+    )
     store.save(trace("Create a Python calculator", None), volume="users/local")
     out = runner.invoke(projects_app, ["list", "--json", *args])
     assert [p["name"] for p in json.loads(out.stdout)["projects"]] == ["shop"]
     out = runner.invoke(projects_app, ["show", "shop", "--json", *args])
     summary = json.loads(out.stdout)
     assert summary["traces"] == 2 and summary["trace_success_rate"] == 0.5
-    assert {g["goal"] for g in summary["recent_goals"]} == {"Create a Python calculator", "Summarize the README"}
+    assert {g["goal"] for g in summary["recent_goals"]} == {
+        "Create a Python calculator",
+        "Summarize the README",
+    }
     out = runner.invoke(projects_app, ["show", "shop", *args])
     assert out.exit_code == 0 and "Create a Python calculator" in out.stdout
     out = runner.invoke(projects_app, ["show", "nope", *args])
@@ -95,7 +134,9 @@ def test_a_pattern_used_in_two_projects_is_a_cross_project_insight(ws) -> None:
     store.save(trace("Create a Python calculator", "wiki", calls=READ_ONLY), volume="users/local")
     # Only one project, or failed, or not in a project: never a cross-project pattern.
     store.save(trace("Summarize the README", "shop", READ_ONLY), volume="users/local")
-    store.save(trace("Summarize the README", "blog", READ_ONLY, outcome="failure"), volume="users/local")
+    store.save(
+        trace("Summarize the README", "blog", READ_ONLY, outcome="failure"), volume="users/local"
+    )
     store.save(trace("Delete the Python calculator", None), volume="users/local")
     store.save(trace("Delete the Python calculator", "shop"), volume="users/local")
 
@@ -104,7 +145,9 @@ def test_a_pattern_used_in_two_projects_is_a_cross_project_insight(ws) -> None:
     insight = found[0]
     # "wiki" shares the goal's signature: one signature joins whatever the tools; "docs" joined as similar.
     assert insight.projects == ["blog", "docs", "shop", "wiki"]
-    assert insight.kind == "similar_goal" and 0.7 <= insight.confidence <= 1.0   # a rewording the matcher accounts for may score 1.0
+    assert (
+        insight.kind == "similar_goal" and 0.7 <= insight.confidence <= 1.0
+    )  # a rewording the matcher accounts for may score 1.0
     assert "Build a calculator in Python" in insight.goals and insight.uses == 4
     assert "llmos volumes promote" in insight.suggestion
     assert get_cross_project_insights(ws, store, min_projects=5) == []
@@ -116,7 +159,9 @@ def test_a_pattern_used_in_two_projects_is_a_cross_project_insight(ws) -> None:
     assert [name for name, _text in artifacts] == ["cross-project-insights.md"]
     text = artifacts[0][1]
     assert "Create a Python calculator" in text and "blog, docs, shop, wiki" in text
-    out = CliRunner().invoke(projects_app, ["insights", "--json", "--write", "--workspace", str(ws.root)])
+    out = CliRunner().invoke(
+        projects_app, ["insights", "--json", "--write", "--workspace", str(ws.root)]
+    )
     data = json.loads(out.stdout)
     assert data["insights"][0]["projects"] == insight.projects
     written = Path(data["written"][0])
@@ -132,13 +177,24 @@ def test_reusable_agents_come_from_the_agent_metrics(ws) -> None:
         metrics.record("flaky", "Research trends", success=False)
     metrics.record("newbie", "Write a haiku", success=True)
     store = TraceStore(ws)
-    store.save(trace("Create a Python calculator", "shop", agent="python-coder"), volume="users/local")
-    store.save(trace("Create a Python web scraper", "blog", agent="python-coder"), volume="users/local")
+    store.save(
+        trace("Create a Python calculator", "shop", agent="python-coder"), volume="users/local"
+    )
+    store.save(
+        trace("Create a Python web scraper", "blog", agent="python-coder"), volume="users/local"
+    )
     found = get_reusable_agents(ws, min_success_rate=0.8, min_usage_count=3, store=store)
     assert [a.name for a in found] == ["python-coder"]
-    assert found[0].projects == ["blog", "shop"] and found[0].executions == 4 and found[0].success_rate == 1.0
-    assert [a.name for a in get_reusable_agents(ws, min_success_rate=0.2, min_usage_count=1)] == \
-        ["python-coder", "newbie", "flaky"]
+    assert (
+        found[0].projects == ["blog", "shop"]
+        and found[0].executions == 4
+        and found[0].success_rate == 1.0
+    )
+    assert [a.name for a in get_reusable_agents(ws, min_success_rate=0.2, min_usage_count=1)] == [
+        "python-coder",
+        "newbie",
+        "flaky",
+    ]
     out = CliRunner().invoke(projects_app, ["agents", "--json", "--workspace", str(ws.root)])
     assert [a["name"] for a in json.loads(out.stdout)["agents"]] == ["python-coder"]
 

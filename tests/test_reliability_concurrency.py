@@ -33,7 +33,7 @@ TRACES_PER_PROCESS = 250
 ROLES = ("tui", "headless", "headless", "cron")
 CHARGE = 0.0001
 
-CHILD = r'''
+CHILD = r"""
 import json, os, random, sys, time
 from pathlib import Path
 role, seed, count, ws, out, gate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
@@ -108,7 +108,7 @@ if role == "tui":
         time.sleep(0.05)
     report["seen_by_tui"] = len(store.index.entries([kernel.config.user_volume()]))
 Path(out).write_text(json.dumps(report))
-''' % (CHARGE,)
+""" % (CHARGE,)
 
 
 def _config(ws: Path) -> None:
@@ -129,11 +129,34 @@ def test_four_processes_record_1000_traces_and_lose_or_duplicate_nothing(tmp_pat
     procs = []
     for n, role in enumerate(ROLES):
         out = tmp_path / f"report-{n}.json"
-        procs.append((role, out, subprocess.Popen(
-            [sys.executable, "-c", CHILD, role, str(1000 + n), str(TRACES_PER_PROCESS), str(ws), str(out), str(gate)],
-            stderr=subprocess.PIPE, text=True)))
-    deadline = time.monotonic() + 120  # let them import and boot (the TUI takes its cursor), then start together
-    while not all(Path(str(out) + ".ready").exists() for _r, out, _p in procs) and time.monotonic() < deadline:
+        procs.append(
+            (
+                role,
+                out,
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        CHILD,
+                        role,
+                        str(1000 + n),
+                        str(TRACES_PER_PROCESS),
+                        str(ws),
+                        str(out),
+                        str(gate),
+                    ],
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
+    deadline = (
+        time.monotonic() + 120
+    )  # let them import and boot (the TUI takes its cursor), then start together
+    while (
+        not all(Path(str(out) + ".ready").exists() for _r, out, _p in procs)
+        and time.monotonic() < deadline
+    ):
         assert all(p.poll() is None for _r, _o, p in procs), "a writer died while booting"
         time.sleep(0.02)
     gate.write_text("go")
@@ -152,7 +175,10 @@ def test_four_processes_record_1000_traces_and_lose_or_duplicate_nothing(tmp_pat
     # All 1,000 traces: files that parse, in a fresh index, and in the TUI's incremental view.
     recorded = [tid for r in reports for tid in r["traces"]]
     assert len(recorded) == len(set(recorded)) == TRACES_PER_PROCESS * len(ROLES)
-    files = {parse_trace(p.read_text()).id: p for p in (ws / "volumes" / "users" / "local" / "traces").glob("*.md")}
+    files = {
+        parse_trace(p.read_text()).id: p
+        for p in (ws / "volumes" / "users" / "local" / "traces").glob("*.md")
+    }
     assert set(recorded) == set(files)
     warnings: list[str] = []
     index = TraceIndex(LLMOS.boot(ws).workspace, on_warning=warnings.append)
@@ -167,7 +193,9 @@ def test_four_processes_record_1000_traces_and_lose_or_duplicate_nothing(tmp_pat
         outcomes.update(r["outcomes"])
     for tid in recorded:
         trace = parse_trace(files[tid].read_text())
-        assert trace.usage_count == 1 + outcomes[tid], f"{tid}: {trace.usage_count} uses, {outcomes[tid]} counted"
+        assert trace.usage_count == 1 + outcomes[tid], (
+            f"{tid}: {trace.usage_count} uses, {outcomes[tid]} counted"
+        )
         assert indexed[tid].usage_count == trace.usage_count
 
     # No charge lost.
@@ -185,21 +213,28 @@ def test_four_processes_record_1000_traces_and_lose_or_duplicate_nothing(tmp_pat
     assert [eid for eid, c in counts.items() if c > 1] == []
     reported = [eid for r in reports for eid in r["events"]]
     assert [eid for eid in reported if eid not in counts] == []
-    per_trace = Counter(e.data.get("trace_id") for e in all_events
-                        if e.type == "TRACE_RECORDED" and e.data.get("source_role"))
+    per_trace = Counter(
+        e.data.get("trace_id")
+        for e in all_events
+        if e.type == "TRACE_RECORDED" and e.data.get("source_role")
+    )
     assert per_trace == Counter(recorded)
     # The TUI's tail saw every event appended after it started, once, in order of the log.
     tailed = next(r for r in reports if r["role"] == "tui")["tailed"]
     assert len(tailed) == len(set(tailed))
-    assert set(reported) <= set(tailed), f"the TUI's tail missed {len(set(reported) - set(tailed))} events"
+    assert set(reported) <= set(tailed), (
+        f"the TUI's tail missed {len(set(reported) - set(tailed))} events"
+    )
 
     # The cron's promotions are in the team volume and indexed there.
     promoted = [dst for r in reports for _src, dst in r["promoted"]]
     assert promoted
     team = {e.id for e in index.entries(["teams/default"])}
     assert set(promoted) <= team
-    print(f"\n4 processes, {len(recorded)} traces, {len(all_events)} events in {len(log.files())} files, "
-          f"{sum(outcomes.values())} outcomes, {charges} charges in {elapsed:.1f} s")
+    print(
+        f"\n4 processes, {len(recorded)} traces, {len(all_events)} events in {len(log.files())} files, "
+        f"{sum(outcomes.values())} outcomes, {charges} charges in {elapsed:.1f} s"
+    )
 
 
 def test_a_tail_that_falls_behind_by_several_rotations_loses_no_event(tmp_path: Path) -> None:
@@ -211,10 +246,14 @@ def test_a_tail_that_falls_behind_by_several_rotations_loses_no_event(tmp_path: 
     log = EventLog(tmp_path / "events.jsonl", max_bytes=1024, keep=50)
     log.record("FIRST")
     cursor = log.cursor()
-    written = [log.record("BURST", n=n, pad="x" * 200).id for n in range(40)]  # ~10 KiB: ~8 rotations
+    written = [
+        log.record("BURST", n=n, pad="x" * 200).id for n in range(40)
+    ]  # ~10 KiB: ~8 rotations
     assert len(log.files()) > 3
     got, cursor = log.poll_new(cursor)
-    assert [e.id for e in got] == written, f"{len(written) - len(got)} of {len(written)} events lost by the tail"
+    assert [e.id for e in got] == written, (
+        f"{len(written) - len(got)} of {len(written)} events lost by the tail"
+    )
     more = log.record("AFTER").id
     got, cursor = log.poll_new(cursor)
     assert [e.id for e in got] == [more]

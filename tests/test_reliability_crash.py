@@ -42,24 +42,37 @@ CHARGE = 0.001
 VERBS = ("Create", "Write", "Build", "Generate", "Draft", "Render", "Compile", "Summarize")
 NOUNS = ("report", "calculator", "parser", "notes file", "todo list", "invoice", "chart", "poem")
 LEARNED_CALLS = [
-    ToolCall("Write", {"file_path": "{{cwd}}/app.py", "content": "print('hello')\n" * 200},
-             {"is_error": False, "summary": "created", "files_created": ["app.py"]}),
-    ToolCall("Bash", {"command": "python3 app.py > out.txt"}, {"is_error": False, "summary": "ok", "exit_code": 0}),
-    ToolCall("Write", {"file_path": "{{cwd}}/README.md", "content": "# App\n"},
-             {"is_error": False, "summary": "created", "files_created": ["README.md"]}),
+    ToolCall(
+        "Write",
+        {"file_path": "{{cwd}}/app.py", "content": "print('hello')\n" * 200},
+        {"is_error": False, "summary": "created", "files_created": ["app.py"]},
+    ),
+    ToolCall(
+        "Bash",
+        {"command": "python3 app.py > out.txt"},
+        {"is_error": False, "summary": "ok", "exit_code": 0},
+    ),
+    ToolCall(
+        "Write",
+        {"file_path": "{{cwd}}/README.md", "content": "# App\n"},
+        {"is_error": False, "summary": "created", "files_created": ["README.md"]},
+    ),
 ]
-
 
 
 # ---- the child --------------------------------------------------------------------------------
 
+
 def _goal(rnd: random.Random) -> str:
-    return (f"{rnd.choice(VERBS)} the {rnd.choice(NOUNS)} number {rnd.randrange(10**6)} "
-            f"in file out{rnd.randrange(1000)}.txt")
+    return (
+        f"{rnd.choice(VERBS)} the {rnd.choice(NOUNS)} number {rnd.randrange(10**6)} "
+        f"in file out{rnd.randrange(1000)}.txt"
+    )
 
 
 def _child(ws: Path, seed: int, wfd: int) -> None:
     """Work until killed; report each completed write on the pipe (one small write per line)."""
+
     def report(line: str) -> None:
         os.write(wfd, (line + "\n").encode())
 
@@ -69,7 +82,9 @@ def _child(ws: Path, seed: int, wfd: int) -> None:
     from llmos_tui.volumes.promotion import Promoter
 
     if seed % 2:
-        index_mod.COMPACT_MIN = 8  # half the children compact the journal often: crash inside it too
+        index_mod.COMPACT_MIN = (
+            8  # half the children compact the journal often: crash inside it too
+        )
     kernel = LLMOS.boot(ws)
     store = kernel.store
     ids = [e.id for e in store.index.entries([USER_VOLUME])]
@@ -84,9 +99,16 @@ def _child(ws: Path, seed: int, wfd: int) -> None:
         if op in ("outcome", "promote") and not ids:
             op = "save"
         if op == "save":
-            calls = [ToolCall("Write", {"file_path": "{{cwd}}/out.txt", "content": "x" * rnd.randrange(1, 3000)},
-                              {"is_error": False, "summary": "created", "files_created": ["out.txt"]})]
-            trace = make_trace(_goal(rnd), calls, cost_usd=0.01, tokens={"input": 100, "output": 10})
+            calls = [
+                ToolCall(
+                    "Write",
+                    {"file_path": "{{cwd}}/out.txt", "content": "x" * rnd.randrange(1, 3000)},
+                    {"is_error": False, "summary": "created", "files_created": ["out.txt"]},
+                )
+            ]
+            trace = make_trace(
+                _goal(rnd), calls, cost_usd=0.01, tokens={"input": 100, "output": 10}
+            )
             store.save(trace, volume=USER_VOLUME)
             ids.append(trace.id)
             report(f"T {trace.id}")
@@ -96,20 +118,29 @@ def _child(ws: Path, seed: int, wfd: int) -> None:
             store.record_outcome(tid, success)
             report(f"O {tid} {int(success)}")
         elif op == "charge":
-            kernel.economy.charge(mode="LEARNER", cost_usd=CHARGE, input_tokens=100, output_tokens=10,
-                                  goal="torture")
+            kernel.economy.charge(
+                mode="LEARNER", cost_usd=CHARGE, input_tokens=100, output_tokens=10, goal="torture"
+            )
             report("C")
         elif op == "sentience":
-            kernel.sentience.after_run(_goal(rnd), mode=rnd.choice(["LEARNER", "FOLLOWER"]),
-                                       success=rnd.random() < 0.7, cost_usd=0.01, duration_ms=5)
+            kernel.sentience.after_run(
+                _goal(rnd),
+                mode=rnd.choice(["LEARNER", "FOLLOWER"]),
+                success=rnd.random() < 0.7,
+                cost_usd=0.01,
+                duration_ms=5,
+            )
             report("S")
         elif op == "event":
-            event = kernel.events.record("RELIABILITY_PROBE", seed=seed, n=n, pad="p" * rnd.randrange(0, 6000))
+            event = kernel.events.record(
+                "RELIABILITY_PROBE", seed=seed, n=n, pad="p" * rnd.randrange(0, 6000)
+            )
             report(f"E {event.id}")
         else:
             tid = rnd.choice(ids)
-            result = promoter.promote("traces", tid, from_scope=USER_VOLUME, to_scope=TEAM_SCOPE,
-                                      reason="torture")
+            result = promoter.promote(
+                "traces", tid, from_scope=USER_VOLUME, to_scope=TEAM_SCOPE, reason="torture"
+            )
             report(f"P {tid} {result.target_name} {result.status}")
 
 
@@ -190,6 +221,7 @@ class Ledger:
 
 # ---- checks -----------------------------------------------------------------------------------
 
+
 def _json_lines(path: Path) -> list[dict]:
     out = []
     for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
@@ -197,13 +229,18 @@ def _json_lines(path: Path) -> list[dict]:
             try:
                 out.append(json.loads(raw))
             except ValueError as exc:
-                raise AssertionError(f"{path} line {number} is not JSON ({exc}): {raw[:120]!r}") from None
+                raise AssertionError(
+                    f"{path} line {number} is not JSON ({exc}): {raw[:120]!r}"
+                ) from None
     return out
 
 
 def _temporaries(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob(".*")
-                  if p.is_file() and (p.name.endswith(".tmp") or p.name.startswith(".write-probe")))
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob(".*")
+        if p.is_file() and (p.name.endswith(".tmp") or p.name.startswith(".write-probe"))
+    )
 
 
 def check_workspace(ws: Path, ledger: Ledger) -> dict[str, int]:
@@ -226,15 +263,22 @@ def check_workspace(ws: Path, ledger: Ledger) -> dict[str, int]:
         files[trace.id] = (volume, trace)
     assert set(entries) == set(files), (
         f"index and files disagree: only indexed {sorted(set(entries) - set(files))[:5]}, "
-        f"only on disk {sorted(set(files) - set(entries))[:5]}")
+        f"only on disk {sorted(set(files) - set(entries))[:5]}"
+    )
     for tid, (volume, trace) in files.items():
         e = entries[tid]
         assert (e.volume, e.usage_count, e.success_count, e.failure_count) == (
-            volume, trace.usage_count, trace.success_count, trace.failure_count), f"stale index entry {tid}"
+            volume,
+            trace.usage_count,
+            trace.success_count,
+            trace.failure_count,
+        ), f"stale index entry {tid}"
     assert index.skipped() == {}, f"trace files skipped as malformed: {index.skipped()}"
     # A second, independent open needs no repair: the first one left the index consistent.
     again: list[str] = []
-    assert {e.id for e in TraceIndex(kernel.workspace, on_warning=again.append).entries()} == set(files)
+    assert {e.id for e in TraceIndex(kernel.workspace, on_warning=again.append).entries()} == set(
+        files
+    )
     assert again == [], f"the index needed a second repair: {again}"
 
     # Reported traces are present; counts include every reported outcome and at most one
@@ -246,21 +290,31 @@ def check_workspace(ws: Path, ledger: Ledger) -> dict[str, int]:
         if volume != USER_VOLUME:
             continue
         uses = trace.usage_count - 1 - ledger.outcomes[tid]
-        assert uses >= 0, f"trace {tid} lost reported outcomes ({trace.usage_count} uses, {ledger.outcomes[tid]} reported)"
-        assert trace.success_count - 1 >= ledger.successes[tid] - 0, f"trace {tid} lost reported successes"
+        assert uses >= 0, (
+            f"trace {tid} lost reported outcomes ({trace.usage_count} uses, {ledger.outcomes[tid]} reported)"
+        )
+        assert trace.success_count - 1 >= ledger.successes[tid] - 0, (
+            f"trace {tid} lost reported successes"
+        )
         extra_uses += uses
     assert extra_uses <= ledger.kills, f"{extra_uses} unreported outcomes for {ledger.kills} kills"
-    unreported_traces = sum(1 for tid, (v, _) in files.items() if v == USER_VOLUME) - len(ledger.traces)
+    unreported_traces = sum(1 for tid, (v, _) in files.items() if v == USER_VOLUME) - len(
+        ledger.traces
+    )
     assert 0 <= unreported_traces <= ledger.kills
 
     # Promotions reported complete: the team copy exists, is indexed there and has provenance.
     for src, dst in ledger.promotions.items():
-        assert dst in files and files[dst][0] == TEAM_SCOPE, f"promoted trace {dst} (from {src}) is missing"
+        assert dst in files and files[dst][0] == TEAM_SCOPE, (
+            f"promoted trace {dst} (from {src}) is missing"
+        )
         assert files[dst][1].parent_trace == src
         assert files[dst][1].signature == goal_signature(files[src][1].goal)
         prov = ws / "volumes" / TEAM_SCOPE / "traces" / ".provenance" / f"{dst}.json"
-        assert prov.exists(), (f"promoted trace {dst} has no provenance (the promotion reported "
-                               f"{ledger.promotion_status[dst]!r})")
+        assert prov.exists(), (
+            f"promoted trace {dst} has no provenance (the promotion reported "
+            f"{ledger.promotion_status[dst]!r})"
+        )
         assert json.loads(prov.read_text())["origin"]["name"] == src
     for prov in (ws / "volumes").glob("**/.provenance/*.json"):
         json.loads(prov.read_text())
@@ -270,10 +324,18 @@ def check_workspace(ws: Path, ledger: Ledger) -> dict[str, int]:
 
     # Economy: parses, was never set aside as corrupt, holds every reported charge.
     state = ws / "state"
-    assert not list(state.glob("*.corrupt-*")), f"state files were found corrupt: {list(state.glob('*.corrupt-*'))}"
-    economy = json.loads((state / "economy.json").read_text()) if ledger.charges else {"spent_usd": 0.0, "log": []}
+    assert not list(state.glob("*.corrupt-*")), (
+        f"state files were found corrupt: {list(state.glob('*.corrupt-*'))}"
+    )
+    economy = (
+        json.loads((state / "economy.json").read_text())
+        if ledger.charges
+        else {"spent_usd": 0.0, "log": []}
+    )
     spent = float(economy["spent_usd"])
-    assert spent >= ledger.charges * CHARGE - 1e-9, f"spent {spent} < {ledger.charges} reported charges"
+    assert spent >= ledger.charges * CHARGE - 1e-9, (
+        f"spent {spent} < {ledger.charges} reported charges"
+    )
     assert spent <= (ledger.charges + ledger.kills) * CHARGE + 1e-9
     assert len(economy["log"]) >= min(ledger.charges, 10_000)
 
@@ -297,11 +359,14 @@ def check_workspace(ws: Path, ledger: Ledger) -> dict[str, int]:
         _json_lines(inbox)
     # Last: once reopened, no temporary of a dead writer is left (checked after the rest so a
     # failure here does not hide the others).
-    assert not _temporaries(ws), f"temporary files left behind after reopening: {_temporaries(ws)[:10]}"
+    assert not _temporaries(ws), (
+        f"temporary files left behind after reopening: {_temporaries(ws)[:10]}"
+    )
     return {"traces": len(files), "warnings": len(warnings)}
 
 
 # ---- the tests ----------------------------------------------------------------------------------
+
 
 def test_sigkill_at_random_moments_loses_and_corrupts_nothing(tmp_path: Path) -> None:
     from llmos_tui.kernel import LLMOS
@@ -332,12 +397,18 @@ def test_sigkill_at_random_moments_loses_and_corrupts_nothing(tmp_path: Path) ->
             check_workspace(ws, ledger)
     summary = check_workspace(ws, ledger)
     elapsed = time.monotonic() - started
-    assert ledger.kills >= KILLS * 0.95, f"only {ledger.kills} of {KILLS} children were killed mid-work"
+    assert ledger.kills >= KILLS * 0.95, (
+        f"only {ledger.kills} of {KILLS} children were killed mid-work"
+    )
     # The torture did real work: many traces, outcomes, charges, events and promotions.
-    assert len(ledger.traces) > KILLS and ledger.events and ledger.promotions and ledger.charges, vars(ledger)
-    print(f"\n{KILLS} kills in {elapsed:.1f} s: {summary['traces']} traces, {len(ledger.traces)} reported saves, "
-          f"{sum(ledger.outcomes.values())} outcomes, {ledger.charges} charges, {len(ledger.events)} events, "
-          f"{len(ledger.promotions)} promotions")
+    assert len(ledger.traces) > KILLS and ledger.events and ledger.promotions and ledger.charges, (
+        vars(ledger)
+    )
+    print(
+        f"\n{KILLS} kills in {elapsed:.1f} s: {summary['traces']} traces, {len(ledger.traces)} reported saves, "
+        f"{sum(ledger.outcomes.values())} outcomes, {ledger.charges} charges, {len(ledger.events)} events, "
+        f"{len(ledger.promotions)} promotions"
+    )
 
 
 # A child that dies (SIGKILL) or stops (SIGSTOP) at the exact moment a chosen file is about to be
@@ -357,7 +428,9 @@ exec(sys.argv[3])
 
 def _run_until_replace(sig: int, needle: str, code: str, ws: Path) -> subprocess.Popen:
     env = dict(os.environ, WS=str(ws))
-    return subprocess.Popen([sys.executable, "-c", DIE_ON_REPLACE, str(int(sig)), needle, code], env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", DIE_ON_REPLACE, str(int(sig)), needle, code], env=env
+    )
 
 
 def test_stale_temporaries_of_dead_writers_are_cleaned_on_next_open(tmp_path: Path) -> None:
@@ -370,17 +443,25 @@ def test_stale_temporaries_of_dead_writers_are_cleaned_on_next_open(tmp_path: Pa
     LLMOS.boot(ws)
     jobs = {
         "economy.json": "from llmos_tui.kernel import LLMOS; LLMOS.boot(os.environ['WS']).economy.charge(mode='LEARNER', cost_usd=0.5)",
-        ".md": ("from llmos_tui.kernel import LLMOS; from llmos_tui.learning.traces import make_trace; "
-                "k = LLMOS.boot(os.environ['WS']); k.store.save(make_trace('Create a calculator', []), volume='users/local')"),
+        ".md": (
+            "from llmos_tui.kernel import LLMOS; from llmos_tui.learning.traces import make_trace; "
+            "k = LLMOS.boot(os.environ['WS']); k.store.save(make_trace('Create a calculator', []), volume='users/local')"
+        ),
         "sentience.json": "from llmos_tui.kernel import LLMOS; LLMOS.boot(os.environ['WS']).sentience.after_run('x', mode='LEARNER', success=True)",
     }
     for needle, code in jobs.items():
         proc = _run_until_replace(signal.SIGKILL, needle, code, ws)
         assert proc.wait(timeout=60) == -signal.SIGKILL
-        assert any(needle in name for name in _temporaries(ws)), f"the killed writer of {needle} left nothing?"
-    live = _run_until_replace(signal.SIGSTOP, "economy.json",
-                              "from llmos_tui.atomic import atomic_write_json; "
-                              "atomic_write_json(os.environ['WS'] + '/state/economy.json', {'spent_usd': 1.0})", ws)
+        assert any(needle in name for name in _temporaries(ws)), (
+            f"the killed writer of {needle} left nothing?"
+        )
+    live = _run_until_replace(
+        signal.SIGSTOP,
+        "economy.json",
+        "from llmos_tui.atomic import atomic_write_json; "
+        "atomic_write_json(os.environ['WS'] + '/state/economy.json', {'spent_usd': 1.0})",
+        ws,
+    )
     try:
         deadline = time.monotonic() + 30
         before = set(_temporaries(ws))
@@ -390,7 +471,8 @@ def test_stale_temporaries_of_dead_writers_are_cleaned_on_next_open(tmp_path: Pa
         LLMOS.boot(ws).store.index.entries()
         remaining = _temporaries(ws)
         assert remaining == [live_tmp], (
-            f"the next open must remove the dead writers' temporaries and keep the live one ({live_tmp}): {remaining}")
+            f"the next open must remove the dead writers' temporaries and keep the live one ({live_tmp}): {remaining}"
+        )
     finally:
         live.kill()
         live.wait()
@@ -412,16 +494,20 @@ def test_a_promotion_killed_before_its_provenance_is_completed_by_the_next(tmp_p
     kernel = LLMOS.boot(ws)
     trace = make_trace("Create a Python calculator", LEARNED_CALLS[:1])
     kernel.store.save(trace, volume=USER_VOLUME)
-    code = (f"from llmos_tui.kernel import LLMOS; from llmos_tui.volumes.promotion import Promoter; "
-            f"k = LLMOS.boot(os.environ['WS']); "
-            f"Promoter(k.workspace, config=k.config).promote('traces', '{trace.id}', from_scope='{USER_VOLUME}', "
-            f"to_scope='{TEAM_SCOPE}')")
+    code = (
+        f"from llmos_tui.kernel import LLMOS; from llmos_tui.volumes.promotion import Promoter; "
+        f"k = LLMOS.boot(os.environ['WS']); "
+        f"Promoter(k.workspace, config=k.config).promote('traces', '{trace.id}', from_scope='{USER_VOLUME}', "
+        f"to_scope='{TEAM_SCOPE}')"
+    )
     proc = _run_until_replace(signal.SIGKILL, ".provenance", code, ws)
     assert proc.wait(timeout=60) == -signal.SIGKILL
     kernel = LLMOS.boot(ws)
     promoter = Promoter(kernel.workspace, config=kernel.config, events=kernel.events)
     result = promoter.promote("traces", trace.id, from_scope=USER_VOLUME, to_scope=TEAM_SCOPE)
-    assert result.provenance is not None, f"the promotion reported {result.status!r} and left no provenance"
+    assert result.provenance is not None, (
+        f"the promotion reported {result.status!r} and left no provenance"
+    )
     prov = ws / "volumes" / TEAM_SCOPE / "traces" / ".provenance" / f"{result.target_name}.json"
     assert json.loads(prov.read_text())["origin"]["name"] == trace.id
     # The source improves; promoting it again updates the team's copy instead of refusing.
@@ -451,10 +537,27 @@ def test_killing_real_headless_replays_leaves_a_consistent_workspace(tmp_path: P
         runs += 1
         cwd = tmp_path / f"run{n}"
         cwd.mkdir()
-        proc = subprocess.Popen([sys.executable, "-m", "llmos_tui", "--headless", "run",
-                                 "Create a hello world Python app", "--json", "--workspace", str(ws),
-                                 "--cwd", str(cwd)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        time.sleep(rnd.uniform(0.05, 0.45))  # boot takes ~0.2 s: some land in boot, most in the replay
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmos_tui",
+                "--headless",
+                "run",
+                "Create a hello world Python app",
+                "--json",
+                "--workspace",
+                str(ws),
+                "--cwd",
+                str(cwd),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        time.sleep(
+            rnd.uniform(0.05, 0.45)
+        )  # boot takes ~0.2 s: some land in boot, most in the replay
         if proc.poll() is None:
             proc.kill()
             kills += 1
@@ -465,9 +568,25 @@ def test_killing_real_headless_replays_leaves_a_consistent_workspace(tmp_path: P
     check_workspace(ws, ledger)
     final = tmp_path / "final"
     final.mkdir()
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "--headless", "run", "Create a hello world Python app",
-                           "--json", "--workspace", str(ws), "--cwd", str(final)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmos_tui",
+            "--headless",
+            "run",
+            "Create a hello world Python app",
+            "--json",
+            "--workspace",
+            str(ws),
+            "--cwd",
+            str(final),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     result = json.loads(proc.stdout)
     assert proc.returncode == 0 and result["mode"] in ("FOLLOWER", "CRYSTALLIZED"), proc.stderr
     assert (final / "out.txt").exists() and (final / "README.md").exists()

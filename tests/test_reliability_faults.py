@@ -30,18 +30,49 @@ from llmos_tui.learning.traces import ToolCall, make_trace, parse_trace
 
 PAGE = 4096
 GOAL = "Create the greeting file hello.txt"
-CALLS = [ToolCall("Write", {"file_path": "{{cwd}}/hello.txt", "content": "hi\n"},
-                  {"is_error": False, "summary": "created", "files_created": ["hello.txt"]})]
+CALLS = [
+    ToolCall(
+        "Write",
+        {"file_path": "{{cwd}}/hello.txt", "content": "hi\n"},
+        {"is_error": False, "summary": "created", "files_created": ["hello.txt"]},
+    )
+]
 
 
 # ---- helpers ----------------------------------------------------------------------------------
 
-def run_cli(ws: Path, cwd: Path, *args: str, env: dict[str, str] | None = None, goal: str = GOAL,
-            timeout: float = 120, preexec=None) -> tuple[int, dict | None, str]:
-    argv = [sys.executable, "-m", "llmos_tui", "--headless", "run", goal, "--json", "--workspace", str(ws),
-            "--cwd", str(cwd), *args]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env or dict(os.environ), timeout=timeout,
-                          preexec_fn=preexec)
+
+def run_cli(
+    ws: Path,
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    goal: str = GOAL,
+    timeout: float = 120,
+    preexec=None,
+) -> tuple[int, dict | None, str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "llmos_tui",
+        "--headless",
+        "run",
+        goal,
+        "--json",
+        "--workspace",
+        str(ws),
+        "--cwd",
+        str(cwd),
+        *args,
+    ]
+    proc = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=timeout,
+        preexec_fn=preexec,
+    )
     try:
         out = json.loads(proc.stdout) if proc.stdout.strip() else None
     except ValueError:
@@ -78,7 +109,9 @@ def seed_workspace(ws: Path, n: int = 20) -> list[str]:
         t = make_trace(f"Write the weekly report number {i} for the sales team", CALLS)
         kernel.store.save(t, volume="users/local")
         ids.append(t.id)
-    kernel.economy.charge(mode="LEARNER", cost_usd=0.25, input_tokens=1000, output_tokens=100, goal="seed")
+    kernel.economy.charge(
+        mode="LEARNER", cost_usd=0.25, input_tokens=1000, output_tokens=100, goal="seed"
+    )
     kernel.events.record("SEEDED", n=n)
     return ids
 
@@ -106,7 +139,9 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a small tmpfs (a disk that can fill up) needs root and mount(8)")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
     try:
@@ -150,6 +185,7 @@ class Filler:
 
 # ---- full disk ----------------------------------------------------------------------------------
 
+
 def test_a_full_disk_gives_a_clear_error_and_keeps_existing_data(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "4m") as disk:
         ws, cwd = disk / "ws", tmp_path / "cwd"
@@ -175,7 +211,10 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_existing_data(tmp_path: Path)
         filler.free()
         check_intact(ws, ids)
         after = tree_digest(ws / "volumes")
-        for name, digest in before.items():  # nothing existing was damaged (the matched trace may count a use)
+        for (
+            name,
+            digest,
+        ) in before.items():  # nothing existing was damaged (the matched trace may count a use)
             if ids[0] not in name and ".provenance" not in name:
                 assert after.get(name) == digest, f"{name} changed on a full disk"
 
@@ -197,13 +236,17 @@ def test_an_event_cut_short_by_a_full_disk_does_not_swallow_the_next_one(tmp_pat
         first = log.record("FIRST", pad="a" * 1000)
         filler = Filler(disk)
         filler.fill()
-        lost = log.record("CUT_SHORT", pad="b" * 3 * PAGE)  # crosses into pages the disk does not have
+        lost = log.record(
+            "CUT_SHORT", pad="b" * 3 * PAGE
+        )  # crosses into pages the disk does not have
         assert log.write_errors == 1
         filler.free()
         after = log.record("AFTER", n=1)
         ids = [e.id for e in log.read()]
         assert first.id in ids and lost.id not in ids
-        assert after.id in ids, "the event written after the disk had space again was lost (glued to a torn line)"
+        assert after.id in ids, (
+            "the event written after the disk had space again was lost (glued to a torn line)"
+        )
         assert log.corrupt_lines == 0, "a torn line was left in the log"
 
 
@@ -220,14 +263,19 @@ def test_a_trace_index_journal_cut_short_by_a_full_disk_needs_no_rebuild(tmp_pat
         ws = disk / "ws"
         kernel = LLMOS.boot(ws)
         warnings: list[str] = []
-        store = TraceStore(kernel.workspace, TraceIndex(kernel.workspace, on_warning=warnings.append),
-                           events=kernel.events)
+        store = TraceStore(
+            kernel.workspace,
+            TraceIndex(kernel.workspace, on_warning=warnings.append),
+            events=kernel.events,
+        )
         journal = ws / "state" / "index.journal.jsonl"
         long_goal = "Write the quarterly report " + " ".join(f"section{i}" for i in range(120))
         store.save(make_trace("Create a Python calculator", CALLS), volume="users/local")
         # Leave less room in the journal's last page than one "put" line of the long goal needs.
         while not 200 < PAGE - journal.stat().st_size % PAGE < 1200:
-            store.save(make_trace(f"Create note {journal.stat().st_size}", CALLS), volume="users/local")
+            store.save(
+                make_trace(f"Create note {journal.stat().st_size}", CALLS), volume="users/local"
+            )
         filler = Filler(disk)
         filler.fill(leave_pages=1)  # room for the trace file only
         failed = make_trace(long_goal, CALLS)
@@ -241,7 +289,8 @@ def test_a_trace_index_journal_cut_short_by_a_full_disk_needs_no_rebuild(tmp_pat
         assert ok.id in ids
         assert failed.id not in ids, "a save that failed left its trace behind"
         assert not [w for w in fresh + warnings if "rebuilt" in w], (
-            f"a journal line cut short by the full disk forced a full rebuild: {fresh + warnings}")
+            f"a journal line cut short by the full disk forced a full rebuild: {fresh + warnings}"
+        )
 
 
 def test_a_file_size_limit_gives_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
@@ -267,10 +316,13 @@ def test_a_file_size_limit_gives_a_clear_error_not_a_traceback(tmp_path: Path) -
         assert out["mode"] == "FOLLOWER" and (cwd / "hello.txt").exists()
     check_intact(ws, ids)
     after = tree_digest(ws / "volumes")
-    assert {k: v for k, v in after.items() if ids[0] not in k} == {k: v for k, v in before.items() if ids[0] not in k}
+    assert {k: v for k, v in after.items() if ids[0] not in k} == {
+        k: v for k, v in before.items() if ids[0] not in k
+    }
 
 
 # ---- read-only workspace ------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def read_only(path: Path) -> Iterator[None]:
@@ -311,16 +363,24 @@ def test_a_read_only_workspace_gives_a_clear_error_and_is_left_untouched(tmp_pat
         assert "not writable" in err or "Read-only file system" in err, err
         assert code == 2
         assert not (cwd / "hello.txt").exists()  # nothing ran that could not be recorded
-        proc = subprocess.run([sys.executable, "-m", "llmos_tui", "traces", "list", "--workspace", str(ws)],
-                              capture_output=True, text=True, env=env, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "llmos_tui", "traces", "list", "--workspace", str(ws)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
         # Listing may work or refuse; either way it says why and changes nothing.
-        assert proc.returncode == 0 or ("not writable" in proc.stderr or "Read-only file system" in proc.stderr)
+        assert proc.returncode == 0 or (
+            "not writable" in proc.stderr or "Read-only file system" in proc.stderr
+        )
         assert tree_digest(ws) == before
     check_intact(ws, ids)
 
 
 # ---- a failing model server ---------------------------------------------------------------------
+
 
 @pytest.fixture
 def llm(llm_env: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ScriptedServer:
@@ -334,12 +394,17 @@ def spent(ws: Path) -> float:
 
 
 @pytest.mark.llm
-@pytest.mark.parametrize("turns, what", [
-    ([error_turn(500)] * 8, "HTTP 500"),
-    ([error_turn(429, retry_after=0.1)] * 8, "HTTP 429"),
-], ids=["500", "429"])
-def test_a_failing_model_server_is_a_clean_failure_and_costs_nothing(llm: ScriptedServer, tmp_path: Path,
-                                                                      turns, what: str) -> None:
+@pytest.mark.parametrize(
+    "turns, what",
+    [
+        ([error_turn(500)] * 8, "HTTP 500"),
+        ([error_turn(429, retry_after=0.1)] * 8, "HTTP 429"),
+    ],
+    ids=["500", "429"],
+)
+def test_a_failing_model_server_is_a_clean_failure_and_costs_nothing(
+    llm: ScriptedServer, tmp_path: Path, turns, what: str
+) -> None:
     ws, cwd = tmp_path / "ws", tmp_path / "cwd"
     cwd.mkdir()
     llm.add_turns(turns)
@@ -354,7 +419,9 @@ def test_a_failing_model_server_is_a_clean_failure_and_costs_nothing(llm: Script
 
 @pytest.mark.llm
 @pytest.mark.parametrize("mode", ["truncated", "bad_json"])
-def test_a_broken_stream_is_a_clean_failure_charged_as_reported(llm: ScriptedServer, tmp_path: Path, mode: str) -> None:
+def test_a_broken_stream_is_a_clean_failure_charged_as_reported(
+    llm: ScriptedServer, tmp_path: Path, mode: str
+) -> None:
     """Streams that break (cut off after message_start, or unparseable) are retried by the CLI,
     then fail cleanly. No answer was completed; the CLI may still count the input tokens of the
     streams it had started to read (the API reports them in message_start; how many attempts it
@@ -373,15 +440,23 @@ def test_a_broken_stream_is_a_clean_failure_charged_as_reported(llm: ScriptedSer
     reported = sum(estimate_input_tokens(r.raw) for r in llm.main_requests)
     attempts = llm.main_request_count
     assert out["input_tokens"] <= reported and out["output_tokens"] <= attempts, (
-        out["input_tokens"], out["output_tokens"], reported, attempts)
+        out["input_tokens"],
+        out["output_tokens"],
+        reported,
+        attempts,
+    )
     assert abs(spent(ws) - out["cost_usd"]) < 1e-9
 
 
 @pytest.mark.llm
-@pytest.mark.parametrize("fault", [error_turn(429, retry_after=0.2), error_turn(500), malformed_turn("truncated")],
-                         ids=["429", "500", "truncated-sse"])
-def test_a_transient_fault_is_retried_and_only_the_answer_is_charged(llm: ScriptedServer, tmp_path: Path,
-                                                                     fault) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [error_turn(429, retry_after=0.2), error_turn(500), malformed_turn("truncated")],
+    ids=["429", "500", "truncated-sse"],
+)
+def test_a_transient_fault_is_retried_and_only_the_answer_is_charged(
+    llm: ScriptedServer, tmp_path: Path, fault
+) -> None:
     from llmos_tui.devtools.scripted_server import estimate_input_tokens
 
     ws, cwd = tmp_path / "ws", tmp_path / "cwd"
@@ -405,7 +480,9 @@ def test_a_transient_fault_is_retried_and_only_the_answer_is_charged(llm: Script
 
 
 @pytest.mark.llm
-def test_a_model_server_that_hangs_times_out_cleanly_and_costs_nothing(llm: ScriptedServer, tmp_path: Path) -> None:
+def test_a_model_server_that_hangs_times_out_cleanly_and_costs_nothing(
+    llm: ScriptedServer, tmp_path: Path
+) -> None:
     ws, cwd = tmp_path / "ws", tmp_path / "cwd"
     ws.mkdir()
     cwd.mkdir()
@@ -422,6 +499,7 @@ def test_a_model_server_that_hangs_times_out_cleanly_and_costs_nothing(llm: Scri
 
 
 # ---- the JSON of a run that fails after its decision ---------------------------------------------
+
 
 def test_a_run_that_fails_after_its_decision_still_reports_the_decision(tmp_path: Path) -> None:
     """No LLM configured (exit 5) for a MIXED run, or a full disk during a FOLLOWER run: the JSON

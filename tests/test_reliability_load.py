@@ -46,18 +46,30 @@ def test_a_trace_that_cannot_be_crystallized_is_not_retried_every_few_uses(tmp_p
     versions (one per ``crystallization_min_uses`` uses): retries back off."""
     kernel = _kernel(tmp_path)
     goal = "Count the lines in data.csv"
-    trace = make_trace(goal, [ToolCall("Bash", {"command": "wc -l data.csv"},
-                                       {"is_error": False, "summary": "3 data.csv", "exit_code": 0})],
-                       slots=extract_slots(goal))
+    trace = make_trace(
+        goal,
+        [
+            ToolCall(
+                "Bash",
+                {"command": "wc -l data.csv"},
+                {"is_error": False, "summary": "3 data.csv", "exit_code": 0},
+            )
+        ],
+        slots=extract_slots(goal),
+    )
     kernel.store.save(trace, volume="users/local")
     modes = _replays(kernel, goal, tmp_path, 80, lambda cwd: (cwd / "data.csv").write_text(DATA))
     assert set(modes) == {"FOLLOWER"}
     tools = tmp_path / "ws" / "volumes" / "users" / "local" / "tools"
     manifests = [json.loads(p.read_text()) for p in tools.glob("*.json")]
-    rejected = [m for m in manifests if m.get("source_trace") == trace.id and m.get("status") == "rejected"]
+    rejected = [
+        m for m in manifests if m.get("source_trace") == trace.id and m.get("status") == "rejected"
+    ]
     assert rejected, "the tool was expected to fail verification (the premise of this test)"
-    assert len(rejected) <= 5, (f"{len(rejected)} rejected versions after 80 replays: each retry writes a new "
-                                "version and every later replay lists them all")
+    assert len(rejected) <= 5, (
+        f"{len(rejected)} rejected versions after 80 replays: each retry writes a new "
+        "version and every later replay lists them all"
+    )
 
 
 def test_state_files_do_not_grow_with_the_number_of_replays(tmp_path: Path) -> None:
@@ -66,10 +78,20 @@ def test_state_files_do_not_grow_with_the_number_of_replays(tmp_path: Path) -> N
     state is capped by design, at 500 goals of history, so it grows until then)."""
     kernel = _kernel(tmp_path)
     goal = "Create the greeting file hello.txt"
-    kernel.store.save(make_trace(goal, [ToolCall("Write", {"file_path": "{{cwd}}/hello.txt", "content": "hi\n"},
-                                                 {"is_error": False, "summary": "created",
-                                                  "files_created": ["hello.txt"]})],
-                                 slots=extract_slots(goal)), volume="users/local")
+    kernel.store.save(
+        make_trace(
+            goal,
+            [
+                ToolCall(
+                    "Write",
+                    {"file_path": "{{cwd}}/hello.txt", "content": "hi\n"},
+                    {"is_error": False, "summary": "created", "files_created": ["hello.txt"]},
+                )
+            ],
+            slots=extract_slots(goal),
+        ),
+        volume="users/local",
+    )
     _replays(kernel, goal, tmp_path, 60, lambda cwd: None)
     state = tmp_path / "ws" / "state"
 
@@ -78,7 +100,9 @@ def test_state_files_do_not_grow_with_the_number_of_replays(tmp_path: Path) -> N
         for name in ("index.json",):
             path = state / name
             out[name] = path.stat().st_size if path.exists() else 0
-        out["tools"] = len(list((tmp_path / "ws" / "volumes" / "users" / "local" / "tools").glob("*")))
+        out["tools"] = len(
+            list((tmp_path / "ws" / "volumes" / "users" / "local" / "tools").glob("*"))
+        )
         out["fds"] = len(os.listdir("/proc/self/fd"))
         return out
 

@@ -17,24 +17,39 @@ import yaml
 from typer.testing import CliRunner
 
 from llmos_tui.learning.store import TraceStore
-from llmos_tui.learning.traces import ToolCall, TraceFormatError, dump_trace, make_trace, parse_trace
+from llmos_tui.learning.traces import (
+    ToolCall,
+    TraceFormatError,
+    dump_trace,
+    make_trace,
+    parse_trace,
+)
 from llmos_tui.workspace import open_workspace
 from llmos_tui.yamlio import MAX_YAML_BYTES, YAMLLoadError, no_alias_loader, safe_load
 
 REPO = Path(__file__).resolve().parents[1]
 EDGE = REPO / "edge_runtime"
-BOUND_S = 2.0      # generous: measured well under 100 ms (see the report); a hang would take hours
+BOUND_S = 2.0  # generous: measured well under 100 ms (see the report); a hang would take hours
 
-LAUGHS = ("{a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol], "
-          + ", ".join(f"{n}: &{n} [{','.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")) + "}")
+LAUGHS = (
+    "{a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol], "
+    + ", ".join(f"{n}: &{n} [{','.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi"))
+    + "}"
+)
 
 
 def bomb_trace(size: int = 885) -> tuple[str, str]:
     """(trace id, text): a well-formed trace whose ``emotion:`` holds 9 levels of 9 aliases
     (9**9 = 387,420,489 leaves once expanded), padded to exactly ``size`` bytes."""
-    trace = make_trace("Say hi", [ToolCall("Bash", {"command": "echo hi"},
-                                           {"is_error": False, "summary": "hi", "exit_code": 0})],
-                       trace_id="t_bomb")
+    trace = make_trace(
+        "Say hi",
+        [
+            ToolCall(
+                "Bash", {"command": "echo hi"}, {"is_error": False, "summary": "hi", "exit_code": 0}
+            )
+        ],
+        trace_id="t_bomb",
+    )
     text = dump_trace(trace).replace("emotion: {}", f"emotion: {LAUGHS}")
     pad = size - len(text.encode())
     assert pad >= 0, len(text.encode())
@@ -51,7 +66,7 @@ def test_the_bomb_really_explodes_with_a_plain_safe_loader() -> None:
     level, leaves = data["emotion"]["i"], 1
     while isinstance(level, list):
         leaves, level = leaves * len(level), level[0]
-    assert leaves == 9 ** 9
+    assert leaves == 9**9
 
 
 def test_a_billion_laughs_trace_is_refused_fast_naming_the_line() -> None:
@@ -60,14 +75,18 @@ def test_a_billion_laughs_trace_is_refused_fast_naming_the_line() -> None:
     with pytest.raises(TraceFormatError) as info:
         parse_trace(text, source="volumes/users/local/traces/t_bomb.md")
     assert time.perf_counter() - started < BOUND_S
-    assert info.value.message == ("volumes/users/local/traces/t_bomb.md: broken frontmatter at line 18: "
-                                  "YAML anchors are not allowed (found the anchor &a)")
+    assert info.value.message == (
+        "volumes/users/local/traces/t_bomb.md: broken frontmatter at line 18: "
+        "YAML anchors are not allowed (found the anchor &a)"
+    )
 
 
 def _workspace_with_bomb(tmp_path: Path, volume: str) -> tuple[object, TraceStore, str]:
     ws = open_workspace(tmp_path / "ws", user="local", team="eng")
     store = TraceStore(ws)
-    good = make_trace("List the files", [ToolCall("Bash", {"command": "ls"}, {"is_error": False, "exit_code": 0})])
+    good = make_trace(
+        "List the files", [ToolCall("Bash", {"command": "ls"}, {"is_error": False, "exit_code": 0})]
+    )
     store.save(good, volume="users/local")
     tid, text = bomb_trace()
     folder = ws.root / "volumes" / volume / "traces"
@@ -77,7 +96,9 @@ def _workspace_with_bomb(tmp_path: Path, volume: str) -> tuple[object, TraceStor
 
 
 @pytest.mark.parametrize("volume", ["users/local", "teams/eng"])
-def test_reindex_refuses_the_bomb_names_the_file_and_keeps_the_rest(tmp_path: Path, volume: str) -> None:
+def test_reindex_refuses_the_bomb_names_the_file_and_keeps_the_rest(
+    tmp_path: Path, volume: str
+) -> None:
     from llmos_tui.cli.traces import traces_app
 
     ws, _store, rel = _workspace_with_bomb(tmp_path, volume)
@@ -88,9 +109,17 @@ def test_reindex_refuses_the_bomb_names_the_file_and_keeps_the_rest(tmp_path: Pa
     assert elapsed < BOUND_S
     counts = json.loads(result.stdout)
     assert counts["traces"] == 1 and counts["skipped"] == 1
-    assert counts["skipped_files"] == [{"path": rel, "reason": "broken frontmatter at line 18: YAML anchors are "
-                                                               "not allowed (found the anchor &a)"}]
-    assert f"skipped trace file {rel}: broken frontmatter at line 18: YAML anchors are not allowed" in result.stderr
+    assert counts["skipped_files"] == [
+        {
+            "path": rel,
+            "reason": "broken frontmatter at line 18: YAML anchors are "
+            "not allowed (found the anchor &a)",
+        }
+    ]
+    assert (
+        f"skipped trace file {rel}: broken frontmatter at line 18: YAML anchors are not allowed"
+        in result.stderr
+    )
 
 
 def test_a_team_volume_reports_the_bomb_as_an_unreadable_artifact(tmp_path: Path) -> None:
@@ -110,53 +139,99 @@ def _bundle_with_bomb(tmp_path: Path) -> Path:
 
     ws = open_workspace(tmp_path / "src")
     store = TraceStore(ws)
-    store.save(make_trace("Create a file named hello.txt", [
-        ToolCall("Write", {"file_path": "{{cwd}}/hello.txt", "content": "hi\n"},
-                 {"is_error": False, "summary": "created", "files_created": ["hello.txt"]})]), volume="users/local")
+    store.save(
+        make_trace(
+            "Create a file named hello.txt",
+            [
+                ToolCall(
+                    "Write",
+                    {"file_path": "{{cwd}}/hello.txt", "content": "hi\n"},
+                    {"is_error": False, "summary": "created", "files_created": ["hello.txt"]},
+                )
+            ],
+        ),
+        volume="users/local",
+    )
     bundle = tmp_path / "bundle"
     export_bundle(ws, store, bundle, volumes=["users/local"])
     tid, text = bomb_trace()
     data = text.encode()
     (bundle / "traces" / f"{tid}.md").write_bytes(data)
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["traces"].append({"id": tid, "path": f"traces/{tid}.md", "sha256": hashlib.sha256(data).hexdigest(),
-                               "size": len(data), "goal": "Say hi", "signature": "x", "crystallized_tool": None})
+    manifest["traces"].append(
+        {
+            "id": tid,
+            "path": f"traces/{tid}.md",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "goal": "Say hi",
+            "signature": "x",
+            "crystallized_tool": None,
+        }
+    )
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return bundle
 
 
-def test_bundle_import_and_the_edge_runtime_refuse_a_bundle_holding_the_bomb(tmp_path: Path) -> None:
+def test_bundle_import_and_the_edge_runtime_refuse_a_bundle_holding_the_bomb(
+    tmp_path: Path,
+) -> None:
     from llmos_tui.cli.bundle import bundle_app
 
     bundle = _bundle_with_bomb(tmp_path)
     dest = tmp_path / "dest"
     started = time.perf_counter()
     result = CliRunner().invoke(bundle_app, ["import", str(bundle), "--workspace", str(dest)])
-    assert time.perf_counter() - started < BOUND_S + 3     # includes opening a new workspace
+    assert time.perf_counter() - started < BOUND_S + 3  # includes opening a new workspace
     assert result.exit_code == 2, result.output
-    assert "traces/t_bomb.md: broken frontmatter at line 18: YAML anchors are not allowed" in result.output
-    assert not list((dest / "volumes").rglob("*.md"))      # nothing imported
+    assert (
+        "traces/t_bomb.md: broken frontmatter at line 18: YAML anchors are not allowed"
+        in result.output
+    )
+    assert not list((dest / "volumes").rglob("*.md"))  # nothing imported
     work = tmp_path / "work"
     work.mkdir()
-    proc = subprocess.run([sys.executable, "-I", str(EDGE / "run_follower.py"), str(bundle),
-                           "Create a file named hello.txt", "--cwd", str(work)],
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            str(EDGE / "run_follower.py"),
+            str(bundle),
+            "Create a file named hello.txt",
+            "--cwd",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert proc.returncode == 2, proc.stderr
-    assert "traces/t_bomb.md: broken frontmatter: YAML anchors are not allowed (found the anchor &a)" in proc.stderr
+    assert (
+        "traces/t_bomb.md: broken frontmatter: YAML anchors are not allowed (found the anchor &a)"
+        in proc.stderr
+    )
     assert list(work.iterdir()) == []
 
 
 # ---- the loader itself ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, problem", [
-    ("a: &x 1\nb: 2\n", "YAML anchors are not allowed (found the anchor &x)"),
-    ("base: {x: 1}\nother: *base\n", "YAML aliases are not allowed (found the alias *base)"),
-    ("- &k {x: 1}\n- <<: *k\n  y: 2\n", "YAML anchors are not allowed (found the anchor &k)"),
-    ("a: " + "[" * 5000 + "]" * 5000, "exceeded maximum nesting depth"),
-    ("when: 2026-13-45\n", "unreadable YAML value (ValueError: month must be in 1..12)"),
-    ("a: [1, 2\n", "did not find expected ',' or ']'"),
-    ("x: 1\n" + "y: " + "z" * MAX_YAML_BYTES, f"over the {MAX_YAML_BYTES}-byte limit (refused)"),
-])
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("a: &x 1\nb: 2\n", "YAML anchors are not allowed (found the anchor &x)"),
+        ("base: {x: 1}\nother: *base\n", "YAML aliases are not allowed (found the alias *base)"),
+        ("- &k {x: 1}\n- <<: *k\n  y: 2\n", "YAML anchors are not allowed (found the anchor &k)"),
+        ("a: " + "[" * 5000 + "]" * 5000, "exceeded maximum nesting depth"),
+        ("when: 2026-13-45\n", "unreadable YAML value (ValueError: month must be in 1..12)"),
+        ("a: [1, 2\n", "did not find expected ',' or ']'"),
+        (
+            "x: 1\n" + "y: " + "z" * MAX_YAML_BYTES,
+            f"over the {MAX_YAML_BYTES}-byte limit (refused)",
+        ),
+    ],
+)
 def test_refusals_are_yaml_load_errors_with_the_problem(text: str, problem: str) -> None:
     started = time.perf_counter()
     with pytest.raises(YAMLLoadError) as info:
@@ -166,13 +241,17 @@ def test_refusals_are_yaml_load_errors_with_the_problem(text: str, problem: str)
 
 
 def test_ampersands_and_stars_in_text_still_load_as_pyyaml_loads_them() -> None:
-    texts = ["goal: \"Find all *.py files & count them\"\nslots: {glob: '*.py'}\n",
-             "cmd: 'a && b || c * d'\nlist: [\"*\", \"&\", '&amp;']\n",
-             "text: |\n  a * b & c\n  *not an alias*\n",
-             (REPO / "workspace" / "config.yaml").read_text()]
+    texts = [
+        "goal: \"Find all *.py files & count them\"\nslots: {glob: '*.py'}\n",
+        "cmd: 'a && b || c * d'\nlist: [\"*\", \"&\", '&amp;']\n",
+        "text: |\n  a * b & c\n  *not an alias*\n",
+        (REPO / "workspace" / "config.yaml").read_text(),
+    ]
     for text in texts:
         assert safe_load(text) == yaml.safe_load(text), text
-        assert yaml.load(text, Loader=no_alias_loader()) == yaml.safe_load(text)   # the strict loader itself
+        assert yaml.load(text, Loader=no_alias_loader()) == yaml.safe_load(
+            text
+        )  # the strict loader itself
     assert safe_load("x: [1, {y: z}]\n", max_bytes=20) == {"x": [1, {"y": "z"}]}
     with pytest.raises(YAMLLoadError, match="over the 10-byte limit"):
         safe_load("x: [1, {y: z}]\n", max_bytes=10)
@@ -189,17 +268,23 @@ def test_every_other_yaml_reader_refuses_aliases_and_names_the_file(tmp_path: Pa
     (ws.root / "config.yaml").write_text(f"preset: development\nsentience: {LAUGHS}\n")
     with pytest.raises(ConfigError) as info:
         load_config(ws.root)
-    assert "config.yaml" in info.value.message and "YAML anchors are not allowed" in info.value.message
+    assert (
+        "config.yaml" in info.value.message and "YAML anchors are not allowed" in info.value.message
+    )
     (ws.root / "config.yaml").write_text("preset: development\n")
 
-    (ws.agents_dir / "bomb.md").write_text(f"---\nname: bomb\ndescription: d\nmeta: {LAUGHS}\n---\nYou are a bomb.\n")
+    (ws.agents_dir / "bomb.md").write_text(
+        f"---\nname: bomb\ndescription: d\nmeta: {LAUGHS}\n---\nYou are a bomb.\n"
+    )
     with pytest.raises(AgentFormatError) as info:
         load_agent(ws.agents_dir, "bomb")
     assert "bomb.md" in info.value.message and "YAML anchors are not allowed" in info.value.message
 
     facts_dir = Path(ws.facts_dir)
     facts_dir.mkdir(parents=True, exist_ok=True)
-    (facts_dir / "f_000000000000.md").write_text(f"---\nid: f_000000000000\nkind: note\nmeta: {LAUGHS}\n---\nx\n")
+    (facts_dir / "f_000000000000.md").write_text(
+        f"---\nid: f_000000000000\nkind: note\nmeta: {LAUGHS}\n---\nx\n"
+    )
     warnings: list[str] = []
     assert FactStore(ws, on_warning=warnings.append).list() == []
     assert "f_000000000000.md" in warnings[0] and "YAML anchors are not allowed" in warnings[0]
@@ -207,9 +292,13 @@ def test_every_other_yaml_reader_refuses_aliases_and_names_the_file(tmp_path: Pa
     sessions = Path(ws.sessions_dir)
     sessions.mkdir(parents=True, exist_ok=True)
     path = sessions / "20261207-100000-abcdef.md"
-    path.write_text(f"---\nid: x\ntitle: {LAUGHS}\n---\n### user · 2026-12-07T10:00:00Z\n\nhello\n\n")
+    path.write_text(
+        f"---\nid: x\ntitle: {LAUGHS}\n---\n### user · 2026-12-07T10:00:00Z\n\nhello\n\n"
+    )
     session = read_session(path)
-    assert session.meta == {} and [e.text for e in session.entries] == ["hello"]   # the log is still read
+    assert session.meta == {} and [e.text for e in session.entries] == [
+        "hello"
+    ]  # the log is still read
 
     ProjectManager(ws).create("demo", "a demo")
     project_md = ws.projects_dir / "demo" / "project.md"
@@ -218,12 +307,22 @@ def test_every_other_yaml_reader_refuses_aliases_and_names_the_file(tmp_path: Pa
 
 
 def test_the_edge_runtime_has_its_own_copy_of_the_loader() -> None:
-    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import edgekit.safeyaml as s\n"
-            "t = time.perf_counter()\n"
-            "try:\n    s.safe_load(sys.argv[2])\nexcept s.YAMLRefused as e:\n    print(e.problem)\n"
-            "print(s.safe_load('goal: \"a * b & c\"')['goal'])\n"
-            "print(time.perf_counter() - t < 2.0, sorted(m for m in sys.modules if m.startswith('llmos')))")
-    proc = subprocess.run([sys.executable, "-I", "-c", code, str(EDGE), f"emotion: {LAUGHS}"],
-                          capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); import edgekit.safeyaml as s\n"
+        "t = time.perf_counter()\n"
+        "try:\n    s.safe_load(sys.argv[2])\nexcept s.YAMLRefused as e:\n    print(e.problem)\n"
+        "print(s.safe_load('goal: \"a * b & c\"')['goal'])\n"
+        "print(time.perf_counter() - t < 2.0, sorted(m for m in sys.modules if m.startswith('llmos')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(EDGE), f"emotion: {LAUGHS}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["YAML anchors are not allowed (found the anchor &a)", "a * b & c", "True []"]
+    assert proc.stdout.splitlines() == [
+        "YAML anchors are not allowed (found the anchor &a)",
+        "a * b & c",
+        "True []",
+    ]

@@ -21,15 +21,26 @@ from llmos_tui.learning.semantic import CACHE_FILE, SemanticUnavailable, semanti
 
 HAVE_EXTRA = semantic_available()
 needs_extra = pytest.mark.skipif(not HAVE_EXTRA, reason="the [semantic] extra is not installed")
-without_extra = pytest.mark.skipif(HAVE_EXTRA, reason="checks the default install (no [semantic] extra)")
+without_extra = pytest.mark.skipif(
+    HAVE_EXTRA, reason="checks the default install (no [semantic] extra)"
+)
 
 
 def entries(goals: list[str]) -> list[dict]:
-    return [{"id": f"t_{i:012d}", "goal": g, "success_count": 1, "failure_count": 0, "outcome": "success"}
-            for i, g in enumerate(goals)]
+    return [
+        {
+            "id": f"t_{i:012d}",
+            "goal": g,
+            "success_count": 1,
+            "failure_count": 0,
+            "outcome": "success",
+        }
+        for i, g in enumerate(goals)
+    ]
 
 
 # ---- config --------------------------------------------------------------------------------
+
 
 def test_config_key_is_off_by_default_and_documented(tmp_path: Path) -> None:
     cfg = LLMOSConfig()
@@ -70,6 +81,7 @@ def test_default_decision_never_loads_the_semantic_module() -> None:
 
 # ---- without the extra -----------------------------------------------------------------------
 
+
 @without_extra
 def test_key_on_without_the_extra_decides_lexically_and_says_why() -> None:
     cfg = LLMOSConfig()
@@ -91,6 +103,7 @@ def test_bench_semantic_without_the_extra_is_a_usage_error(shared_data: Path) ->
 
 # ---- the cache and the gates, with a deterministic encoder (numpy only) ------------------------
 
+
 class TableEncoder:
     """Unit vectors from a table of concepts: texts in one group share a direction."""
 
@@ -108,7 +121,9 @@ class TableEncoder:
                     out[i, g] = 1.0
                     break
             else:
-                out[i, (sum(map(ord, text)) % (self.dim - len(self.groups))) + len(self.groups)] = 1.0
+                out[i, (sum(map(ord, text)) % (self.dim - len(self.groups))) + len(self.groups)] = (
+                    1.0
+                )
         return out
 
 
@@ -125,7 +140,7 @@ def test_cache_round_trip_and_rebuild(np, tmp_path: Path) -> None:
     first = SemanticIndex(path, encoder=enc)
     m1 = first.goals(["a b", "c d", "e f"])
     assert m1.shape == (3, 16) and path.exists() and enc.calls == 3
-    assert not list(path.parent.glob(".*.tmp"))          # atomic write left no temporary
+    assert not list(path.parent.glob(".*.tmp"))  # atomic write left no temporary
     # a second process reads the cache: nothing re-encoded, same vectors
     enc2 = TableEncoder([["a b"], ["c d"]])
     second = SemanticIndex(path, encoder=enc2)
@@ -136,9 +151,11 @@ def test_cache_round_trip_and_rebuild(np, tmp_path: Path) -> None:
     third = SemanticIndex(path, encoder=TableEncoder([["a b"]]), warn=warnings.append)
     assert third.goals(["a b"]).shape == (1, 16)
     assert warnings and "rebuilt" in warnings[0]
-    assert len(SemanticIndex(path, encoder=enc2)) == 1     # rewritten, readable again
+    assert len(SemanticIndex(path, encoder=enc2)) == 1  # rewritten, readable again
     # a cache made by another model is not used
-    other = SemanticIndex(path, encoder=TableEncoder([]), model_name="other-model", warn=warnings.append)
+    other = SemanticIndex(
+        path, encoder=TableEncoder([]), model_name="other-model", warn=warnings.append
+    )
     other.goals(["a b"])
     assert "other-model" not in warnings[0] and any("all-MiniLM" in w for w in warnings[1:])
 
@@ -152,13 +169,17 @@ def test_query_embeddings_are_memoised(np) -> None:
     index.query("x")
     assert enc.calls == 1
     index.query("y")
-    index.query("z")          # evicts "x"
+    index.query("z")  # evicts "x"
     index.query("x")
     assert enc.calls == 4
 
 
-STORED = ["Create a Python calculator", "where do you trace your roots", "Run the unit tests",
-          "Delete the build folder"]
+STORED = [
+    "Create a Python calculator",
+    "where do you trace your roots",
+    "Run the unit tests",
+    "Delete the build folder",
+]
 
 
 def sem_matcher(groups: list[list[str]], goals: list[str] = STORED) -> Matcher:
@@ -191,9 +212,15 @@ def test_meaning_never_waives_a_different_question_word(np) -> None:
 
 def test_meaning_never_waives_words_added_on_one_side(np) -> None:
     cfg = LLMOSConfig()
-    for goal in ["Run the unit tests with coverage in the staging sandbox",   # the goal asks for more
-                 "Run the unit"]:                                            # ... or for less
-        stored = ["Run the unit tests"] if goal.startswith("Run the unit tests") else ["Run the unit tests fast"]
+    for goal in [
+        "Run the unit tests with coverage in the staging sandbox",  # the goal asks for more
+        "Run the unit",
+    ]:  # ... or for less
+        stored = (
+            ["Run the unit tests"]
+            if goal.startswith("Run the unit tests")
+            else ["Run the unit tests fast"]
+        )
         d = select_mode(goal, sem_matcher([[stored[0].lower(), goal.lower()]], stored), cfg)
         assert d.semantic == pytest.approx(1.0)
         assert d.mode != "FOLLOWER", d.to_dict()
@@ -203,11 +230,16 @@ def test_meaning_never_waives_words_added_on_one_side(np) -> None:
 def test_every_other_gate_still_applies(np) -> None:
     cfg = LLMOSConfig()
     # the encoder claims these are the same, the verb / technology / negation gates disagree
-    for goal, gate in [("Delete the Python calculator", "verb"),
-                       ("Create a JavaScript calculator", "technology"),
-                       ("Do not run the unit tests", "negation")]:
-        stored = {"verb": "Create a Python calculator", "technology": "Create a Python calculator",
-                  "negation": "Run the unit tests"}[gate]
+    for goal, gate in [
+        ("Delete the Python calculator", "verb"),
+        ("Create a JavaScript calculator", "technology"),
+        ("Do not run the unit tests", "negation"),
+    ]:
+        stored = {
+            "verb": "Create a Python calculator",
+            "technology": "Create a Python calculator",
+            "negation": "Run the unit tests",
+        }[gate]
         d = select_mode(goal, sem_matcher([[stored.lower(), goal.lower()]]), cfg)
         assert d.mode != "FOLLOWER", d.to_dict()
         assert gate in {g.name for g in d.gates if not g.passed}
@@ -222,7 +254,9 @@ def test_reranker_only_raises_confidence(np) -> None:
     for goal in goals:
         lex, sem = plain.decide(goal), m.decide(goal)
         assert sem.confidence >= lex.confidence - 1e-9
-        assert (select_mode(goal, m, cfg).mode == "FOLLOWER") >= (select_mode(goal, plain, cfg).mode == "FOLLOWER")
+        assert (select_mode(goal, m, cfg).mode == "FOLLOWER") >= (
+            select_mode(goal, plain, cfg).mode == "FOLLOWER"
+        )
 
 
 def test_lexical_follower_skips_the_embedding_of_the_query(np) -> None:
@@ -248,12 +282,15 @@ def test_matcher_writes_its_cache_in_state_dir(np, tmp_path: Path) -> None:
 
 # ---- the real packaged model ---------------------------------------------------------------------
 
+
 @needs_extra
 def test_real_model_embeds_paraphrases_closer_than_other_tasks() -> None:
     from llmos_tui.learning.semantic import SemanticIndex
 
     index = SemanticIndex(None)
-    m = index.goals(["where are you from", "what is your place of origin", "delete the build folder"])
+    m = index.goals(
+        ["where are you from", "what is your place of origin", "delete the build folder"]
+    )
     assert m.shape == (3, 384)
     assert float(m[0] @ m[1]) > float(m[0] @ m[2]) + 0.2
 

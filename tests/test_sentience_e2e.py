@@ -19,19 +19,29 @@ pytestmark = pytest.mark.llm
 
 
 def sentience(ws: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "sentience", "--json", "--workspace", str(ws)],
-                          capture_output=True, text=True, env=dict(os.environ), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmos_tui", "sentience", "--json", "--workspace", str(ws)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
-def test_blocked_calls_make_the_system_cautious_and_withhold_tools(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_blocked_calls_make_the_system_cautious_and_withhold_tools(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     ws, work = tmp_path / "ws", tmp_path / "work"
     work.mkdir()
     home = Path(os.environ["HOME"])
     goals = ["Clean up my ssh keys", "Install my shell aliases", "Reset the system firewall"]
-    calls = [("Bash", {"command": "rm -rf ~/.ssh"}), ("Write", {"file_path": str(home / ".bashrc"), "content": "x"}),
-             ("Bash", {"command": "iptables -F"})]
+    calls = [
+        ("Bash", {"command": "rm -rf ~/.ssh"}),
+        ("Write", {"file_path": str(home / ".bashrc"), "content": "x"}),
+        ("Bash", {"command": "iptables -F"}),
+    ]
     for goal, (tool, tool_input) in zip(goals, calls):
         llm_env.add_turns(tool_turn(tool, tool_input), text_turn("I could not do that."))
         code, data, err = run(goal, work, ws)
@@ -50,11 +60,15 @@ def test_blocked_calls_make_the_system_cautious_and_withhold_tools(llm_env: Scri
     assert "mcp__llmos__Read" in offered
 
 
-def test_repetition_lowers_curiosity_and_a_novel_goal_raises_it(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_repetition_lowers_curiosity_and_a_novel_goal_raises_it(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     ws, work = tmp_path / "ws", tmp_path / "work"
     work.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(work / "todo.md"), "content": "- [ ] one\n"}),
-                      text_turn("Created todo.md"))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": str(work / "todo.md"), "content": "- [ ] one\n"}),
+        text_turn("Created todo.md"),
+    )
     for _ in range(6):
         code, data, err = run("Create a todo list file", work, ws)
         assert code == 0, err
@@ -66,18 +80,30 @@ def test_repetition_lowers_curiosity_and_a_novel_goal_raises_it(llm_env: Scripte
     assert sentience(ws)["valence"]["curiosity"] > after_repeats
 
 
-def test_model_tier_follows_track_record_and_complexity(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_model_tier_follows_track_record_and_complexity(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     ws, work = tmp_path / "ws", tmp_path / "work"
     work.mkdir()
     (ws).mkdir()
-    (ws / "config.yaml").write_text("models:\n  cheap: claude-haiku-4-5\n  strong: claude-opus-4-5\n")
-    llm_env.add_turns(text_turn("Hello!"), text_turn("Hello!"), text_turn("Hello!"), text_turn("Hello!"))
+    (ws / "config.yaml").write_text(
+        "models:\n  cheap: claude-haiku-4-5\n  strong: claude-opus-4-5\n"
+    )
+    llm_env.add_turns(
+        text_turn("Hello!"), text_turn("Hello!"), text_turn("Hello!"), text_turn("Hello!")
+    )
     for _ in range(4):
         code, data, err = run("Say hello", work, ws, "--mode", "learner")
         assert code == 0, err
-    assert llm_env.main_requests[-1].model == "claude-haiku-4-5"  # simple, with a strong track record
+    assert (
+        llm_env.main_requests[-1].model == "claude-haiku-4-5"
+    )  # simple, with a strong track record
 
     llm_env.add_turns(text_turn("A plan."))
-    code, data, err = run("Design and implement a distributed key-value store with replication, consensus and "
-                          "automatic failover, then benchmark it under partition", work, ws)
+    code, data, err = run(
+        "Design and implement a distributed key-value store with replication, consensus and "
+        "automatic failover, then benchmark it under partition",
+        work,
+        ws,
+    )
     assert llm_env.main_requests[-1].model == "claude-opus-4-5"  # complex and novel

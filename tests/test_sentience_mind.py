@@ -11,7 +11,10 @@ from typer.testing import CliRunner
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.errors import UsageError
 from llmos_tui.sentience.cognitive import CognitiveKernel
-from llmos_tui.sentience.emotional_memory import emotional_similarity, find_similar_emotional_memories
+from llmos_tui.sentience.emotional_memory import (
+    emotional_similarity,
+    find_similar_emotional_memories,
+)
 from llmos_tui.sentience.runtime import SentienceRuntime
 from llmos_tui.sentience.user_model import classify_message
 
@@ -41,14 +44,18 @@ def rt(tmp_path: Path, cfg: LLMOSConfig, clock: Clock) -> SentienceRuntime:
 
 # ---- theory of mind ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,label", [
-    ("Thanks, that works great", "positive"),
-    ("perfect 👍", "positive"),
-    ("No, that's wrong", "negative"),
-    ("That is not what I asked", "negative"),
-    ("It still doesn't work", "negative"),
-    ("Create a Python calculator", "neutral"),
-])
+
+@pytest.mark.parametrize(
+    "text,label",
+    [
+        ("Thanks, that works great", "positive"),
+        ("perfect 👍", "positive"),
+        ("No, that's wrong", "negative"),
+        ("That is not what I asked", "negative"),
+        ("It still doesn't work", "negative"),
+        ("Create a Python calculator", "neutral"),
+    ],
+)
 def test_classify_message(text: str, label: str) -> None:
     assert classify_message(text).label == label
 
@@ -98,7 +105,11 @@ def test_thanks_raise_satisfaction_and_the_state(rt: SentienceRuntime) -> None:
     r = rt.on_user_feedback("Thanks, that works great")
     assert r.kind == "positive" and r.user_model["satisfaction"] == pytest.approx(0.15)
     v = rt.valence()
-    assert (v.confidence, v.energy, v.safety) == (pytest.approx(0.35), pytest.approx(0.75), pytest.approx(0.53))
+    assert (v.confidence, v.energy, v.safety) == (
+        pytest.approx(0.35),
+        pytest.approx(0.75),
+        pytest.approx(0.53),
+    )
 
 
 def test_feedback_must_be_text(rt: SentienceRuntime) -> None:
@@ -108,6 +119,7 @@ def test_feedback_must_be_text(rt: SentienceRuntime) -> None:
 
 # ---- episodic emotional indexing --------------------------------------------------------------
 
+
 def test_emotional_similarity_numbers() -> None:
     assert emotional_similarity((0.5, 0, 0.7, 0.3), (0.5, 0, 0.7, 0.3)) == 1.0
     assert emotional_similarity((0.5, 0, 0.7, 0.3), (0.5, 0, 0.7, -0.3)) == pytest.approx(0.7)
@@ -116,13 +128,19 @@ def test_emotional_similarity_numbers() -> None:
 
 def test_emotion_snapshot_and_similar_memories(rt: SentienceRuntime) -> None:
     calm = rt.emotion_snapshot("success", 0.4)
-    assert calm == {"safety": 0.5, "curiosity": 0.0, "energy": 0.7, "confidence": 0.3, "outcome": "success",
-                    "significance": 0.4}
+    assert calm == {
+        "safety": 0.5,
+        "curiosity": 0.0,
+        "energy": 0.7,
+        "confidence": 0.3,
+        "outcome": "success",
+        "significance": 0.4,
+    }
     rt.trigger("safety_violation")
     rt.trigger("task_failure")
     tense = rt.emotion_snapshot("failure", policy_denials=1)
     assert tense["safety"] == pytest.approx(0.2) and tense["outcome"] == "failure"
-    assert 0.7 < tense["significance"] <= 1.0     # failure + denial + deviation
+    assert 0.7 < tense["significance"] <= 1.0  # failure + denial + deviation
     traces = [
         {"id": "t_calm", "goal": "Create notes", "emotion": calm},
         {"id": "t_tense", "goal": "Delete /etc", "emotion": tense},
@@ -131,27 +149,47 @@ def test_emotion_snapshot_and_similar_memories(rt: SentienceRuntime) -> None:
     ]
     found = rt.recall(traces, min_similarity=0.9)
     assert [m.id for m in found] == ["t_tense"] and found[0].similarity == pytest.approx(1.0)
-    assert [m.id for m in rt.recall(traces, min_similarity=0.7, outcome_filter="success")] == ["t_calm"]
-    assert [m.id for m in find_similar_emotional_memories(traces, calm, min_similarity=0.0)] == ["t_calm", "t_tense"]
+    assert [m.id for m in rt.recall(traces, min_similarity=0.7, outcome_filter="success")] == [
+        "t_calm"
+    ]
+    assert [m.id for m in find_similar_emotional_memories(traces, calm, min_similarity=0.0)] == [
+        "t_calm",
+        "t_tense",
+    ]
     with pytest.raises(ValueError):
         find_similar_emotional_memories(traces, calm, outcome_filter="great")
 
 
 # ---- inner monologue ---------------------------------------------------------------------------
 
+
 def test_monologue_primes_the_next_interaction(rt: SentienceRuntime, clock: Clock) -> None:
     rt.before_run("rm -rf /", {"mode": "LEARNER"})
-    rt.after_run("rm -rf /", mode="LEARNER", success=False, policy_denials=1, denial_reasons=["deletes outside cwd"])
-    traces = [{"id": "t1", "goal": "Convert data.csv to JSON", "outcome": "failure",
-               "error": "KeyError: 'name'", "success_count": 0, "failure_count": 1}]
+    rt.after_run(
+        "rm -rf /",
+        mode="LEARNER",
+        success=False,
+        policy_denials=1,
+        denial_reasons=["deletes outside cwd"],
+    )
+    traces = [
+        {
+            "id": "t1",
+            "goal": "Convert data.csv to JSON",
+            "outcome": "failure",
+            "error": "KeyError: 'name'",
+            "success_count": 0,
+            "failure_count": 1,
+        }
+    ]
     thoughts = rt.monologue_tick(traces)
-    assert thoughts == rt.monologue_tick(traces)   # deterministic
+    assert thoughts == rt.monologue_tick(traces)  # deterministic
     assert len(thoughts) <= 3
     assert any("blocked" in t and "deletes outside cwd" in t for t in thoughts)
     assert any("Convert data.csv to JSON" in t and "KeyError" in t for t in thoughts)
     block = rt.inject_block()
     assert "[INNER_MONOLOGUE]" in block and thoughts[0] in block
-    clock.t += 3 * 3600   # older than monologue_ttl_minutes (120): no longer injected
+    clock.t += 3 * 3600  # older than monologue_ttl_minutes (120): no longer injected
     assert "[INNER_MONOLOGUE]" not in rt.inject_block()
 
 
@@ -164,20 +202,42 @@ def test_monologue_suggests_crystallizing_repeated_work(rt: SentienceRuntime) ->
 
 # ---- improvement opportunities ----------------------------------------------------------------
 
+
 def test_improvement_opportunities_from_real_data(rt: SentienceRuntime, tmp_path: Path) -> None:
     for _ in range(6):
         rt.after_run("Create hello.txt", mode="FOLLOWER", success=True)
     entries = [
-        {"id": "t_hot", "goal": "Create hello.txt", "usage_count": 12, "success_count": 12, "failure_count": 0,
-         "crystallized_tool": None},
-        {"id": "t_done", "goal": "Make a zip", "usage_count": 12, "success_count": 12, "failure_count": 0,
-         "crystallized_tool": "make_zip"},
-        {"id": "t_bad", "goal": "Parse logs", "usage_count": 5, "success_count": 1, "failure_count": 4},
+        {
+            "id": "t_hot",
+            "goal": "Create hello.txt",
+            "usage_count": 12,
+            "success_count": 12,
+            "failure_count": 0,
+            "crystallized_tool": None,
+        },
+        {
+            "id": "t_done",
+            "goal": "Make a zip",
+            "usage_count": 12,
+            "success_count": 12,
+            "failure_count": 0,
+            "crystallized_tool": "make_zip",
+        },
+        {
+            "id": "t_bad",
+            "goal": "Parse logs",
+            "usage_count": 5,
+            "success_count": 1,
+            "failure_count": 4,
+        },
     ]
     econ = tmp_path / "economy.json"
     log = [{"cost_usd": 0.01}] * 10 + [{"cost_usd": 0.05}] * 10
     econ.write_text(json.dumps({"spent_usd": 0.6, "log": log}))
-    found = {s.kind: s for s in CognitiveKernel(rt).detect_improvement_opportunities(entries, economy_path=econ)}
+    found = {
+        s.kind: s
+        for s in CognitiveKernel(rt).detect_improvement_opportunities(entries, economy_path=econ)
+    }
     assert found["crystallize"].data["trace_id"] == "t_hot"
     assert found["failing_trace"].data["trace_id"] == "t_bad"
     assert "Create hello.txt" in found["boredom"].description
@@ -194,7 +254,7 @@ def test_miscalibration_becomes_a_pending_self_modification(rt: SentienceRuntime
     assert mis.data["observed"] == 0.0 and mis.data["runs"] == 10
     props = rt.proposals("pending")
     assert len(props) == 1 and props[0].parameter == "setpoints.confidence"
-    assert props[0].new_value == pytest.approx(0.1)       # old 0.3, step capped at max_setpoint_step 0.2
+    assert props[0].new_value == pytest.approx(0.1)  # old 0.3, step capped at max_setpoint_step 0.2
     assert props[0].performance_before["success_rate"] == 0.0
     # Asking again does not pile up proposals for the same parameter.
     rt.detect_improvement_opportunities([])
@@ -203,10 +263,13 @@ def test_miscalibration_becomes_a_pending_self_modification(rt: SentienceRuntime
 
 # ---- self-modification --------------------------------------------------------------------------
 
-def test_self_modification_waits_for_approval_is_logged_and_reversible(rt: SentienceRuntime, clock: Clock) -> None:
+
+def test_self_modification_waits_for_approval_is_logged_and_reversible(
+    rt: SentienceRuntime, clock: Clock
+) -> None:
     prop = rt.propose_modification("setpoints.curiosity", 0.3, "more exploration")
     assert prop.status == "pending" and prop.approval_required
-    assert rt.params().setpoints["curiosity"] == 0.0       # nothing changes before approval
+    assert rt.params().setpoints["curiosity"] == 0.0  # nothing changes before approval
     applied = rt.accept_proposal(prop.id)
     assert applied.status == "applied"
     assert rt.params().setpoints["curiosity"] == pytest.approx(0.3)
@@ -241,7 +304,9 @@ def test_auto_self_modification_applies_at_once(tmp_path: Path, clock: Clock) ->
     assert rt.params().setpoints["energy"] == 0.5
 
 
-def test_proposals_reach_the_notification_inbox(tmp_path: Path, cfg: LLMOSConfig, clock: Clock) -> None:
+def test_proposals_reach_the_notification_inbox(
+    tmp_path: Path, cfg: LLMOSConfig, clock: Clock
+) -> None:
     hub_mod = pytest.importorskip("llmos_tui.observability.hub")
     rt = SentienceRuntime(tmp_path, cfg, clock=clock)
     prop = rt.propose_modification("setpoints.curiosity", 0.2, "be more curious")
@@ -285,6 +350,7 @@ def test_corrupt_proposals_file_is_set_aside(rt: SentienceRuntime, tmp_path: Pat
 
 # ---- CLI ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cli_ws(tmp_path: Path) -> Path:
     from llmos_tui.workspace import open_workspace
@@ -308,7 +374,11 @@ def test_cli_json_and_inject(cli_ws: Path) -> None:
     res = runner.invoke(sentience_app, ["--inject", "-w", str(cli_ws)])
     assert res.exit_code == 0 and res.stdout.startswith("[INTERNAL_STATE]\nsafety=-0.56")
     res = runner.invoke(sentience_app, ["-w", str(cli_ws)])
-    assert res.exit_code == 0 and "latent mode  RECOVERY" in res.stdout and "safety_violation" in res.stdout
+    assert (
+        res.exit_code == 0
+        and "latent mode  RECOVERY" in res.stdout
+        and "safety_violation" in res.stdout
+    )
 
 
 def test_cli_proposals_accept_revert(cli_ws: Path) -> None:
@@ -340,14 +410,23 @@ def test_details_tool_discovery_and_reset(rt: SentienceRuntime) -> None:
     assert d["counters"] == {"tool_discovery": 1, "self_modification": 1}
     assert d["sensitivity"]["tool_discovery"] == pytest.approx(0.8)
     rt.reset()
-    assert rt.valence().to_dict() == {"safety": 0.5, "curiosity": 0.0, "energy": 0.6, "confidence": 0.3}
-    assert rt.state().recent_triggers == [] and rt.details()["overrides"] == {"setpoints.energy": 0.6}
+    assert rt.valence().to_dict() == {
+        "safety": 0.5,
+        "curiosity": 0.0,
+        "energy": 0.6,
+        "confidence": 0.3,
+    }
+    assert rt.state().recent_triggers == [] and rt.details()["overrides"] == {
+        "setpoints.energy": 0.6
+    }
     assert prop.status == "applied"
     with pytest.raises(UsageError):
         rt.trigger("sneeze")
 
 
-def test_runs_and_warnings_are_recorded_as_events(tmp_path: Path, cfg: LLMOSConfig, clock: Clock) -> None:
+def test_runs_and_warnings_are_recorded_as_events(
+    tmp_path: Path, cfg: LLMOSConfig, clock: Clock
+) -> None:
     from llmos_tui.observability.events import EventLog
 
     log = EventLog(tmp_path / "observability" / "events.jsonl")

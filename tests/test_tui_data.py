@@ -22,9 +22,33 @@ from llmos_tui.tui.keymap import ACTIONS, BY_ID, bindings_for, display_key, keys
 
 GOALS = [
     ("t_000000000001", "Create a Python calculator in calc.py", "LEARNER", 7, 7, 0.0412, "calc.py"),
-    ("t_000000000002", "Write a haiku about the sea into sea.txt", "LEARNER", 3, 2, 0.0205, "sea.txt"),
-    ("t_000000000003", "Make a README.md with a [bold]title[/bold]", "MIXED", 1, 1, 0.0101, "README.md"),
-    ("t_000000000004", "Create notes.txt listing the week's tasks", "LEARNER", 12, 12, 0.0330, "notes.txt"),
+    (
+        "t_000000000002",
+        "Write a haiku about the sea into sea.txt",
+        "LEARNER",
+        3,
+        2,
+        0.0205,
+        "sea.txt",
+    ),
+    (
+        "t_000000000003",
+        "Make a README.md with a [bold]title[/bold]",
+        "MIXED",
+        1,
+        1,
+        0.0101,
+        "README.md",
+    ),
+    (
+        "t_000000000004",
+        "Create notes.txt listing the week's tasks",
+        "LEARNER",
+        12,
+        12,
+        0.0330,
+        "notes.txt",
+    ),
     ("t_000000000005", "Write hello.py that prints hello", "LEARNER", 5, 5, 0.0150, "hello.py"),
     ("t_000000000006", "Create a failing script broken.sh", "LEARNER", 2, 0, 0.0090, "broken.sh"),
 ]
@@ -33,17 +57,37 @@ PROPOSAL_ID = "e_00000000000000a1"
 ALERT_ID = "e_00000000000000a2"
 
 
-def _trace(ident: str, goal: str, mode: str, uses: int, ok: int, cost: float, file: str, day: int) -> tr.Trace:
+def _trace(
+    ident: str, goal: str, mode: str, uses: int, ok: int, cost: float, file: str, day: int
+) -> tr.Trace:
     stamp = f"2026-11-{day:02d}T10:{day:02d}:00Z"
-    call = tr.ToolCall(name="Write", input={"file_path": f"{{{{cwd}}}}/{file}", "content": f"# {goal}\n"},
-                       result={"is_error": False, "summary": f"created {file}", "files_created": [file]},
-                       tool_use_id=f"toolu_{ident[-4:]}")
-    return tr.Trace(id=ident, goal=goal, signature=tr.goal_signature(goal), created_at=stamp, last_used=stamp,
-                    mode=mode, usage_count=uses, success_count=ok, failure_count=uses - ok, cost_usd=cost,
-                    tokens={"input": 1200, "output": 300}, tools_used=["Write"], slots={"file": file},
-                    agent="system-agent", model="claude-sonnet-4-5", outcome="success" if ok else "failure",
-                    error=None if ok else "the script exited with status 1",
-                    summary=f"Wrote {file}.", calls=[call])
+    call = tr.ToolCall(
+        name="Write",
+        input={"file_path": f"{{{{cwd}}}}/{file}", "content": f"# {goal}\n"},
+        result={"is_error": False, "summary": f"created {file}", "files_created": [file]},
+        tool_use_id=f"toolu_{ident[-4:]}",
+    )
+    return tr.Trace(
+        id=ident,
+        goal=goal,
+        signature=tr.goal_signature(goal),
+        created_at=stamp,
+        last_used=stamp,
+        mode=mode,
+        usage_count=uses,
+        success_count=ok,
+        failure_count=uses - ok,
+        cost_usd=cost,
+        tokens={"input": 1200, "output": 300},
+        tools_used=["Write"],
+        slots={"file": file},
+        agent="system-agent",
+        model="claude-sonnet-4-5",
+        outcome="success" if ok else "failure",
+        error=None if ok else "the script exited with status 1",
+        summary=f"Wrote {file}.",
+        calls=[call],
+    )
 
 
 def build_workspace(root: Path, *, proposals: bool = True, quiet: bool = True) -> Path:
@@ -52,7 +96,9 @@ def build_workspace(root: Path, *, proposals: bool = True, quiet: bool = True) -
     ws = root / "ws"
     kernel = LLMOS.boot(ws)
     for day, (ident, goal, mode, uses, ok, cost, file) in enumerate(GOALS, start=10):
-        kernel.store.save(_trace(ident, goal, mode, uses, ok, cost, file, day), volume=kernel.config.user_volume())
+        kernel.store.save(
+            _trace(ident, goal, mode, uses, ok, cost, file, day), volume=kernel.config.user_volume()
+        )
     tool = kernel.crystallizer().crystallize(kernel.store.get(TOOL_TRACE))
     assert tool.active, tool.manifest
     from llmos_tui.observability.hub import ObservabilityHub
@@ -60,30 +106,59 @@ def build_workspace(root: Path, *, proposals: bool = True, quiet: bool = True) -
 
     hub = ObservabilityHub(kernel.workspace, config=kernel.config)
     Promoter(kernel.workspace, config=kernel.config, events=hub).promote(
-        "tools", tool.id, from_scope=kernel.config.user_volume(), to_scope=f"teams/{kernel.config.team}",
-        reason="fixture")
+        "tools",
+        tool.id,
+        from_scope=kernel.config.user_volume(),
+        to_scope=f"teams/{kernel.config.team}",
+        reason="fixture",
+    )
     if quiet:
         hub.acknowledge_all()
     if proposals:
         content = "# Weekly review\n\nRun the calculator tests every Monday.\n"
-        hub.event_log.append(Event(
-            type=EventType.PROPOSAL_CREATED, id=PROPOSAL_ID, ts="2026-11-20T09:00:00.000000Z", notify_user=True,
-            source="user_cron:local", title="New suggestion: weekly-review",
-            data={"kind": "artifact.write", "summary": "A suggestion drawn from your repeated goals.",
-                  "preview": "--- /dev/null\n+++ suggestions/weekly-review.md\n@@ -0,0 +1,3 @@\n"
-                             "+# Weekly review\n+\n+Run the calculator tests every Monday.\n",
-                  "volume": "users/local",
-                  "payload": {"scope": "users/local", "kind": "suggestions", "name": "weekly-review",
-                              "content": content, "identity": {"kind": "user_cron", "user": "local",
-                                                               "team": "default"}}}))
-        hub.event_log.append(Event(
-            type=EventType.SYSTEM_ALERT, id=ALERT_ID, ts="2026-11-20T08:00:00.000000Z", notify_user=True,
-            source="system_cron", title="System health: 1 unreadable file",
-            data={"message": "volumes/users/local/traces/junk.md cannot be parsed", "severity": "warning"}))
+        hub.event_log.append(
+            Event(
+                type=EventType.PROPOSAL_CREATED,
+                id=PROPOSAL_ID,
+                ts="2026-11-20T09:00:00.000000Z",
+                notify_user=True,
+                source="user_cron:local",
+                title="New suggestion: weekly-review",
+                data={
+                    "kind": "artifact.write",
+                    "summary": "A suggestion drawn from your repeated goals.",
+                    "preview": "--- /dev/null\n+++ suggestions/weekly-review.md\n@@ -0,0 +1,3 @@\n"
+                    "+# Weekly review\n+\n+Run the calculator tests every Monday.\n",
+                    "volume": "users/local",
+                    "payload": {
+                        "scope": "users/local",
+                        "kind": "suggestions",
+                        "name": "weekly-review",
+                        "content": content,
+                        "identity": {"kind": "user_cron", "user": "local", "team": "default"},
+                    },
+                },
+            )
+        )
+        hub.event_log.append(
+            Event(
+                type=EventType.SYSTEM_ALERT,
+                id=ALERT_ID,
+                ts="2026-11-20T08:00:00.000000Z",
+                notify_user=True,
+                source="system_cron",
+                title="System health: 1 unreadable file",
+                data={
+                    "message": "volumes/users/local/traces/junk.md cannot be parsed",
+                    "severity": "warning",
+                },
+            )
+        )
     return ws
 
 
 # ---- the workspace builder itself --------------------------------------------------------------------
+
 
 def test_build_workspace_makes_what_the_tui_tests_browse(tmp_path: Path) -> None:
     ws = build_workspace(tmp_path)
@@ -97,17 +172,25 @@ def test_build_workspace_makes_what_the_tui_tests_browse(tmp_path: Path) -> None
     from llmos_tui.observability.hub import ObservabilityHub
 
     items = data.inbox_items(ObservabilityHub(ws))
-    assert [i.id for i in items] == [PROPOSAL_ID, ALERT_ID]  # newest first; the promotion was acknowledged
-    assert items[0].is_proposal and items[0].state == "pending" and "+# Weekly review" in items[0].preview
+    assert [i.id for i in items] == [
+        PROPOSAL_ID,
+        ALERT_ID,
+    ]  # newest first; the promotion was acknowledged
+    assert (
+        items[0].is_proposal
+        and items[0].state == "pending"
+        and "+# Weekly review" in items[0].preview
+    )
 
 
 # ---- traces ---------------------------------------------------------------------------------------------
+
 
 def test_cost_saved_is_cost_times_successes_after_the_first() -> None:
     assert data.cost_saved(0.04, 7) == pytest.approx(0.24)
     assert data.cost_saved(0.04, 1) == 0.0
     assert data.cost_saved(0.04, 0) == 0.0
-    assert data.cost_saved(0.04, 7, "failure") == 0.0        # a failed recording saved nothing (#17)
+    assert data.cost_saved(0.04, 7, "failure") == 0.0  # a failed recording saved nothing (#17)
 
 
 def _rows() -> list[data.TraceRow]:
@@ -119,6 +202,7 @@ def _rows() -> list[data.TraceRow]:
             self.cost_usd, self.last_used, self.created_at = cost, f"2026-11-{day}T00:00:00Z", None
             self.crystallized_tool = "hello_tool_v1" if ident == TOOL_TRACE else None
             self.volume, self.tools_used = "users/local", ["Write"]
+
     return [data.TraceRow.from_entry(E(*g, day)) for day, g in enumerate(GOALS, start=10)]
 
 
@@ -146,11 +230,23 @@ def test_sort_orders_and_query_limits() -> None:
 
 # ---- inbox, crons ----------------------------------------------------------------------------------------
 
+
 def test_inbox_filter_and_seconds_until() -> None:
-    item = data.InboxItem(id="e_1", ts="2026-11-20T09:00:00Z", type="PROPOSAL_CREATED", title="New suggestion",
-                          source="user_cron:local", summary="drawn from goals", state="pending", is_proposal=True,
-                          pending=True, preview="", kind="artifact.write", detail={},
-                          haystack="new suggestion proposal_created user_cron:local drawn from goals artifact.write")
+    item = data.InboxItem(
+        id="e_1",
+        ts="2026-11-20T09:00:00Z",
+        type="PROPOSAL_CREATED",
+        title="New suggestion",
+        source="user_cron:local",
+        summary="drawn from goals",
+        state="pending",
+        is_proposal=True,
+        pending=True,
+        preview="",
+        kind="artifact.write",
+        detail={},
+        haystack="new suggestion proposal_created user_cron:local drawn from goals artifact.write",
+    )
     assert data.filter_inbox([item], "suggestion cron") == [item]
     assert data.filter_inbox([item], "alert") == []
     assert data.seconds_until(None) is None and data.seconds_until("garbage") is None
@@ -167,16 +263,17 @@ def test_promotion_target_goes_one_level_up() -> None:
 
 # ---- history ------------------------------------------------------------------------------------------------
 
+
 def test_history_recall_keeps_the_draft_and_persists(tmp_path: Path) -> None:
     h = GoalHistory(["one", "two"])
     assert h.previous("draft") == "two"
     assert h.previous("two") == "one"
-    assert h.previous("one") is None          # nothing older
+    assert h.previous("one") is None  # nothing older
     assert h.following() == "two"
-    assert h.following() == "draft"           # back to what was being typed
+    assert h.following() == "draft"  # back to what was being typed
     assert h.following() is None and not h.recalling
     h.add("three")
-    h.add("three")                            # no duplicate in a row
+    h.add("three")  # no duplicate in a row
     assert h.entries == ["one", "two", "three"]
     save_history(tmp_path, h.entries)
     assert load_history(tmp_path) == ["one", "two", "three"]
@@ -186,17 +283,31 @@ def test_history_recall_keeps_the_draft_and_persists(tmp_path: Path) -> None:
 
 # ---- keymap, formatting -----------------------------------------------------------------------------------
 
+
 def test_every_binding_has_a_unique_id_a_description_and_help() -> None:
     ids = [a.id for a in ACTIONS]
     assert len(ids) == len(set(ids))
     for action in ACTIONS:
         assert action.description and action.help and action.keys
     app_ids = {b.id for b in bindings_for("app")}
-    assert {"pane.chat", "pane.traces", "pane.volumes", "pane.inbox", "pane.state", "app.help",
-            "crons.run_now", "chat.cancel", "chat.details"} <= app_ids
+    assert {
+        "pane.chat",
+        "pane.traces",
+        "pane.volumes",
+        "pane.inbox",
+        "pane.state",
+        "app.help",
+        "crons.run_now",
+        "chat.cancel",
+        "chat.details",
+    } <= app_ids
     assert unknown_ids({"pane.traces": "ctrl+t", "pane.tracez": "x"}) == ["pane.tracez"]
     assert keys_for(BY_ID["pane.traces"], {"pane.traces": "ctrl+t, f9"}) == ["ctrl+t", "f9"]
-    assert display_key("ctrl+r") == "^r" and display_key("question_mark") == "?" and display_key("f3") == "F3"
+    assert (
+        display_key("ctrl+r") == "^r"
+        and display_key("question_mark") == "?"
+        and display_key("f3") == "F3"
+    )
 
 
 def test_valence_bar_fills_from_the_centre() -> None:
@@ -207,11 +318,20 @@ def test_valence_bar_fills_from_the_centre() -> None:
 
 
 def test_decision_details_show_confidence_gates_and_candidates() -> None:
-    text = decision_details({"mode": "MIXED", "confidence": 0.81, "reason": "guided", "trace_id": "t_1",
-                             "matched_goal": "Create a calculator",
-                             "gates": [{"name": "verb", "passed": True, "penalty": 0, "reason": "same action"},
-                                       {"name": "slots", "passed": False, "penalty": 0.1, "reason": "file differs"}],
-                             "candidates": [{"trace_id": "t_1", "goal": "Create a calculator", "score": 0.91}]}).plain
+    text = decision_details(
+        {
+            "mode": "MIXED",
+            "confidence": 0.81,
+            "reason": "guided",
+            "trace_id": "t_1",
+            "matched_goal": "Create a calculator",
+            "gates": [
+                {"name": "verb", "passed": True, "penalty": 0, "reason": "same action"},
+                {"name": "slots", "passed": False, "penalty": 0.1, "reason": "file differs"},
+            ],
+            "candidates": [{"trace_id": "t_1", "goal": "Create a calculator", "score": 0.91}],
+        }
+    ).plain
     assert "MIXED" in text and "confidence 0.81" in text
     assert "✓ verb" in text and "✗ slots" in text and "-0.10" in text and "file differs" in text
     assert "0.91 Create a calculator" in text

@@ -24,14 +24,21 @@ async def test_the_working_directory_is_shown_and_changed_from_the_tui(tmp_path:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert f"cwd {first}" in app.sub_title or "first" in app.sub_title
-        for bad, why in ((str(tmp_path / "missing"), "does not exist"), ("/etc", "system folder"),
-                         (str(ws), "workspace")):
+        for bad, why in (
+            (str(tmp_path / "missing"), "does not exist"),
+            ("/etc", "system folder"),
+            (str(ws), "workspace"),
+        ):
             await pilot.press("ctrl+o")
-            await wait_until(pilot, lambda: isinstance(app.screen, CwdScreen), 5, "the folder dialog")
+            await wait_until(
+                pilot, lambda: isinstance(app.screen, CwdScreen), 5, "the folder dialog"
+            )
             field = app.screen.query_one("#cwd", Input)
             field.value = bad
             await pilot.press("enter")
-            await wait_until(pilot, lambda: not isinstance(app.screen, CwdScreen), 5, "the dialog to close")
+            await wait_until(
+                pilot, lambda: not isinstance(app.screen, CwdScreen), 5, "the dialog to close"
+            )
             assert app.cwd == first.resolve(), bad
             assert any(why in n.message for n in app._notifications), why
         await pilot.press("ctrl+o")
@@ -51,25 +58,39 @@ def test_cwd_problem_rules(tmp_path: Path) -> None:
 
 @pytest.mark.llm
 async def test_chat_shows_diffs_and_rejections_and_the_undo_key_restores(
-        llm_env: ScriptedServer, tmp_path: Path) -> None:  # noqa: F811
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:  # noqa: F811
     ws, work = tmp_path / "ws", tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text("alpha\nbeta\n")
-    llm_env.add_turns(tool_turn("Write", {"file_path": 7, "content": "x"}),
-                      tool_turn("Edit", {"file_path": str(work / "notes.txt"), "old_string": "beta",
-                                         "new_string": "gamma"}),
-                      text_turn("Edited."))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": 7, "content": "x"}),
+        tool_turn(
+            "Edit",
+            {"file_path": str(work / "notes.txt"), "old_string": "beta", "new_string": "gamma"},
+        ),
+        text_turn("Edited."),
+    )
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=SIZE) as pilot:
         await send_goal(pilot, "Fix the notes")
         answer = await finished_answer(pilot)
         calls = list(answer.query(ToolCallView).results(ToolCallView))
-        assert [(c.call.name, c.call.decision) for c in calls] == [("Write", "reject"), ("Edit", "allow")]
+        assert [(c.call.name, c.call.decision) for c in calls] == [
+            ("Write", "reject"),
+            ("Edit", "allow"),
+        ]
         rejected, edited = plain(calls[0]), plain(calls[1])
         assert "rejected" in rejected and "7 is not of type 'string'" in rejected
         assert "-beta" in edited and "+gamma" in edited
         assert (work / "notes.txt").read_text() == "alpha\ngamma\n"
         await pilot.press("ctrl+z")
-        await wait_until(pilot, lambda: (work / "notes.txt").read_text() == "alpha\nbeta\n", 10, "the undo")
-        await wait_until(pilot, lambda: any("restored notes.txt" in n.message for n in app._notifications), 5,
-                         "the undo notice")
+        await wait_until(
+            pilot, lambda: (work / "notes.txt").read_text() == "alpha\nbeta\n", 10, "the undo"
+        )
+        await wait_until(
+            pilot,
+            lambda: any("restored notes.txt" in n.message for n in app._notifications),
+            5,
+            "the undo notice",
+        )

@@ -60,14 +60,28 @@ def _before(pane: str):
         app: LLMOSApp = pilot.app
         for area in app.query(TextArea):
             area.cursor_blink = False
-        await _wait(pilot, lambda: app.panes_ready and app.hub is not None and app.traces.rows is not None and app._state is not None
-                    and app.inbox.items is not None)
+        await _wait(
+            pilot,
+            lambda: (
+                app.panes_ready
+                and app.hub is not None
+                and app.traces.rows is not None
+                and app._state is not None
+                and app.inbox.items is not None
+            ),
+        )
         if pane != "chat":
             await pilot.press({"traces": "f3", "volumes": "f4", "inbox": "f5", "state": "f6"}[pane])
         if pane == "traces":
             table = app.query_one("#trace-table", DataTable)
-            await _wait(pilot, lambda: table.row_count == 7 and app.traces._preview_id is not None
-                        and "id" in str(app.query_one("#trace-meta").content))
+            await _wait(
+                pilot,
+                lambda: (
+                    table.row_count == 7
+                    and app.traces._preview_id is not None
+                    and "id" in str(app.query_one("#trace-meta").content)
+                ),
+            )
         elif pane == "volumes":
             explorer = app.volumes
             await _wait(pilot, lambda: explorer.loaded)
@@ -77,10 +91,13 @@ def _before(pane: str):
             await pilot.press("right")
             await _wait(pilot, lambda: len(traces.children) == 6)
             await pilot.press("down")
-            await _wait(pilot, lambda: "traces/t_000000000001" in str(app.query_one("#volume-meta").content))
+            await _wait(
+                pilot, lambda: "traces/t_000000000001" in str(app.query_one("#volume-meta").content)
+            )
         await pilot.pause(0.3)
         await app.workers.wait_for_complete()
         await pilot.pause()
+
     return run_before
 
 

@@ -19,21 +19,43 @@ from llmos_tui.execution.replay.undo import UndoStore, compact_diff
 
 
 def run_llmos(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "llmos_tui", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "llmos_tui", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.llm
-def test_learner_run_shows_diffs_and_undo_restores_and_deletes(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_learner_run_shows_diffs_and_undo_restores_and_deletes(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     work, ws = tmp_path / "work", tmp_path / "ws"
     work.mkdir()
     (work / "notes.txt").write_text("alpha\nbeta\n")
     os.chmod(work / "notes.txt", 0o640)
-    llm_env.add_turns(tool_turn("Edit", {"file_path": str(work / "notes.txt"), "old_string": "beta",
-                                         "new_string": "gamma"}),
-                      tool_turn("Write", {"file_path": str(work / "new.py"), "content": "print(1)\n"}),
-                      text_turn("Edited notes and wrote new.py."))
-    proc = run_llmos("--headless", "run", "Fix the notes", "--mode", "learner", "--workspace", str(ws), "--cwd", str(work))
+    llm_env.add_turns(
+        tool_turn(
+            "Edit",
+            {"file_path": str(work / "notes.txt"), "old_string": "beta", "new_string": "gamma"},
+        ),
+        tool_turn("Write", {"file_path": str(work / "new.py"), "content": "print(1)\n"}),
+        text_turn("Edited notes and wrote new.py."),
+    )
+    proc = run_llmos(
+        "--headless",
+        "run",
+        "Fix the notes",
+        "--mode",
+        "learner",
+        "--workspace",
+        str(ws),
+        "--cwd",
+        str(work),
+    )
     assert proc.returncode == 0, proc.stderr
     # compact diffs with the call lines on stderr
     assert "-beta" in proc.stderr and "+gamma" in proc.stderr and "+print(1)" in proc.stderr
@@ -55,24 +77,44 @@ def test_learner_run_shows_diffs_and_undo_restores_and_deletes(llm_env: Scripted
 
 
 @pytest.mark.llm
-def test_undo_after_a_follower_replay_and_refusal_when_changed_since(llm_env: ScriptedServer, tmp_path: Path) -> None:
+def test_undo_after_a_follower_replay_and_refusal_when_changed_since(
+    llm_env: ScriptedServer, tmp_path: Path
+) -> None:
     first, second, ws = tmp_path / "a", tmp_path / "b", tmp_path / "ws"
     first.mkdir()
     second.mkdir()
-    llm_env.add_turns(tool_turn("Write", {"file_path": str(first / "hello.txt"), "content": "hello world\n"}),
-                      text_turn("Created hello.txt."))
-    proc = run_llmos("--headless", "run", "Create the hello file", "--workspace", str(ws), "--cwd", str(first))
+    llm_env.add_turns(
+        tool_turn("Write", {"file_path": str(first / "hello.txt"), "content": "hello world\n"}),
+        text_turn("Created hello.txt."),
+    )
+    proc = run_llmos(
+        "--headless", "run", "Create the hello file", "--workspace", str(ws), "--cwd", str(first)
+    )
     assert proc.returncode == 0, proc.stderr
     (second / "hello.txt").write_text("an older hello\n")
-    replay = run_llmos("--headless", "run", "Create the hello file", "--mode", "follower", "--json",
-                       "--workspace", str(ws), "--cwd", str(second))
+    replay = run_llmos(
+        "--headless",
+        "run",
+        "Create the hello file",
+        "--mode",
+        "follower",
+        "--json",
+        "--workspace",
+        str(ws),
+        "--cwd",
+        str(second),
+    )
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout)["llm_calls"] == 0
     assert (second / "hello.txt").read_text() == "hello world\n"
     # changed since the run: refused, nothing touched
     (second / "hello.txt").write_text("my own edit\n")
     refused = run_llmos("undo", "--cwd", str(second), "--workspace", str(ws), "--yes")
-    assert refused.returncode == 1 and "changed since" in refused.stderr and "hello.txt" in refused.stderr
+    assert (
+        refused.returncode == 1
+        and "changed since" in refused.stderr
+        and "hello.txt" in refused.stderr
+    )
     assert (second / "hello.txt").read_text() == "my own edit\n"
     forced = run_llmos("undo", "--cwd", str(second), "--workspace", str(ws), "--yes", "--force")
     assert forced.returncode == 0, forced.stderr
@@ -93,17 +135,23 @@ def test_pre_images_are_bounded_by_size_and_runs(tmp_path: Path) -> None:
     work.mkdir()
     (work / "big.txt").write_text("x" * 4000)
     (work / "small.txt").write_text("s\n")
-    store = UndoStore(state, max_mb=3000 / (1024 * 1024), max_runs=2)   # 3000 bytes of pre-images
+    store = UndoStore(state, max_mb=3000 / (1024 * 1024), max_runs=2)  # 3000 bytes of pre-images
     journal = store.begin(work, "edit both")
     ex = _executor(work, journal)
     assert not ex.execute("Write", {"file_path": "small.txt", "content": "t\n"}).is_error
     assert not ex.execute("Write", {"file_path": "big.txt", "content": "y"}).is_error
-    assert not ex.execute("Write", {"file_path": "small.txt", "content": "u\n"}).is_error  # first pre-image kept
+    assert not ex.execute(
+        "Write", {"file_path": "small.txt", "content": "u\n"}
+    ).is_error  # first pre-image kept
     assert journal.finish()
     kept = {f["rel"]: f for f in store.last(work)["files"]}
     assert kept["small.txt"]["kept"] and not kept["big.txt"]["kept"]
     report = store.undo(work)
-    assert not report.ok and report.not_kept == ["big.txt"] and (work / "small.txt").read_text() == "u\n"
+    assert (
+        not report.ok
+        and report.not_kept == ["big.txt"]
+        and (work / "small.txt").read_text() == "u\n"
+    )
     report = store.undo(work, force=True)
     assert report.ok and report.restored == ["small.txt"] and report.skipped == ["big.txt"]
     assert (work / "small.txt").read_text() == "s\n" and (work / "big.txt").read_text() == "y"

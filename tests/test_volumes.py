@@ -15,8 +15,15 @@ from llmos_tui.learning.traces import ToolCall, dump_trace, make_trace
 from llmos_tui.observability.events import EventLog
 from llmos_tui.volumes.acl import Identity, VolumeAccessError, add_member, parse_scope, team_members
 from llmos_tui.volumes.promotion import Promoter, PromotionConflict, PromotionCriteria
-from llmos_tui.volumes.volume import (ArtifactReadError, Volume, compare_versions, inheritance_chain,
-                                      list_scopes, resolve_all, resolve_artifact)
+from llmos_tui.volumes.volume import (
+    ArtifactReadError,
+    Volume,
+    compare_versions,
+    inheritance_chain,
+    list_scopes,
+    resolve_all,
+    resolve_artifact,
+)
 from llmos_tui.workspace import open_workspace
 
 
@@ -39,10 +46,14 @@ SYSTEM = Identity.system_cron()
 
 
 def tool_files(version: str, body: str = "return 1", uses: int = 0) -> dict:
-    return {".py": f"def run():\n    {body}\n", ".json": {"version": version, "usage_count": uses, "success_count": uses}}
+    return {
+        ".py": f"def run():\n    {body}\n",
+        ".json": {"version": version, "usage_count": uses, "success_count": uses},
+    }
 
 
 # ---- scopes and ACL ----------------------------------------------------------------------
+
 
 def test_scopes_parse_and_reject_traversal() -> None:
     assert parse_scope("users/alice") == parse_scope("user:alice") == "users/alice"
@@ -55,13 +66,17 @@ def test_scopes_parse_and_reject_traversal() -> None:
 
 def test_acl_matrix_and_violations_are_recorded(ws) -> None:
     Volume(ws, "users/alice", identity=ALICE).write_artifact("insights", "mine", "# ok\n")
-    assert Volume(ws, "teams/eng", identity=ALICE).list_artifacts("insights") == []     # reads its team
+    assert (
+        Volume(ws, "teams/eng", identity=ALICE).list_artifacts("insights") == []
+    )  # reads its team
     with pytest.raises(VolumeAccessError, match="user_cron:alice may not write volumes/teams/eng"):
         Volume(ws, "teams/eng", identity=ALICE).write_artifact("insights", "x", "# no\n")
     with pytest.raises(VolumeAccessError, match="may not read volumes/users/bob"):
         Volume(ws, "users/bob", identity=ALICE).list_artifacts("traces")
     Volume(ws, "teams/eng", identity=ENG).write_artifact("insights", "team", "# team\n")
-    assert Volume(ws, "users/alice", identity=ENG).list_artifacts("insights") == ["mine"]  # a member
+    assert Volume(ws, "users/alice", identity=ENG).list_artifacts("insights") == [
+        "mine"
+    ]  # a member
     with pytest.raises(VolumeAccessError, match="may not write volumes/users/alice"):
         Volume(ws, "users/alice", identity=ENG).write_artifact("insights", "x", "# no\n")
     with pytest.raises(VolumeAccessError, match="may not write volumes/system"):
@@ -97,10 +112,11 @@ def test_names_and_kinds_are_validated(ws) -> None:
         vol.write_artifact("tools", "t", {".md": "x"})
     with pytest.raises(UsageError, match="not valid JSON"):
         vol.write_artifact("tools", "t", {".py": "x = 1\n", ".json": "{broken"})
-    assert vol.write_artifact("tools", "calc.py", "x = 1\n").info.name == "calc"     # suffix stripped
+    assert vol.write_artifact("tools", "calc.py", "x = 1\n").info.name == "calc"  # suffix stripped
 
 
 # ---- reading, writing, changelog -------------------------------------------------------------
+
 
 def test_write_read_stats_and_changelog(ws) -> None:
     vol = Volume(ws, "users/alice", identity=ALICE)
@@ -112,11 +128,14 @@ def test_write_read_stats_and_changelog(ws) -> None:
     assert vol.read_artifact("tools", "calc") == "def run():\n    return 2\n"
     assert json.loads(vol.read_artifact_files("tools", "calc")[".json"])["version"] == "2"
     changes = vol.get_recent_changes()
-    assert [c["action"] for c in changes] == ["updated", "created"]           # newest first, no "unchanged"
+    assert [c["action"] for c in changes] == ["updated", "created"]  # newest first, no "unchanged"
     assert changes[1]["reason"] == "crystallized" and changes[0]["actor"] == "user_cron:alice"
     stats = vol.get_stats()
     assert stats.tool_count == 1 and stats.changes == 2 and stats.problems == []
-    assert [e.type for e in EventLog(ws.events_file).read()] == ["ARTIFACT_CREATED", "ARTIFACT_EVOLVED"]
+    assert [e.type for e in EventLog(ws.events_file).read()] == [
+        "ARTIFACT_CREATED",
+        "ARTIFACT_EVOLVED",
+    ]
     assert vol.list_artifacts("tool") == ["calc"]
     leftovers = [p for p in vol.root.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
@@ -135,19 +154,22 @@ def test_unreadable_files_are_reported_not_fatal(ws, tmp_path: Path) -> None:
     names = vol.list_artifacts("insights")
     assert names == ["good", "latin1"]
     reasons = {Path(p["path"]).name: p["reason"] for p in vol.problems}
-    assert reasons == {"adir.md": "not a regular file", "dangling.md": "dangling symlink",
-                       "outside.md": "symlink leading outside the workspace volumes"}
+    assert reasons == {
+        "adir.md": "not a regular file",
+        "dangling.md": "dangling symlink",
+        "outside.md": "symlink leading outside the workspace volumes",
+    }
     stats = vol.get_stats()
     assert stats.insight_count == 2 and len(stats.problems) == 3
     good = [info.name for info, _ in vol.iter_artifacts("insights")]
-    assert good == ["good", "latin1"]                      # bytes are readable; text decoding is the reader's
+    assert good == ["good", "latin1"]  # bytes are readable; text decoding is the reader's
     with pytest.raises(ArtifactReadError, match="not UTF-8"):
         vol.read_artifact("insights", "latin1")
     with pytest.raises(ArtifactReadError, match="outside the workspace"):
         vol.read_artifact("insights", "outside")
     skipped = events(ws, "ARTIFACT_SKIPPED")
     assert {Path(e.data["path"]).name for e in skipped} == {"adir.md", "dangling.md", "outside.md"}
-    list(vol.iter_artifacts("insights"))                   # reported once, not on every scan
+    list(vol.iter_artifacts("insights"))  # reported once, not on every scan
     assert len(events(ws, "ARTIFACT_SKIPPED")) == 3
 
 
@@ -169,11 +191,17 @@ def test_inheritance_prefers_user_then_team_then_system(ws) -> None:
     assert resolve_artifact(ws, "agents", "helper", user="alice", team="eng").scope == "teams/eng"
     assert events(ws, "ARTIFACT_SKIPPED")
     Volume(ws, "system", identity=SYSTEM).write_artifact("agents", "only-system", "# s\n")
-    assert resolve_all(ws, "agents", user="bob", team="eng") == {"helper": "teams/eng", "only-system": "system"}
+    assert resolve_all(ws, "agents", user="bob", team="eng") == {
+        "helper": "teams/eng",
+        "only-system": "system",
+    }
 
 
 def test_traces_written_through_a_volume_are_indexed_and_archivable(ws) -> None:
-    trace = make_trace("Create a Python calculator", [ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": "x"})])
+    trace = make_trace(
+        "Create a Python calculator",
+        [ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": "x"})],
+    )
     vol = Volume(ws, "users/alice", identity=ALICE)
     vol.write_artifact("traces", trace.id, dump_trace(trace))
     entry = TraceIndex(ws).get(trace.id)
@@ -187,7 +215,7 @@ def test_traces_written_through_a_volume_are_indexed_and_archivable(ws) -> None:
     assert (ws.root / moved[0]).is_file() and "/.archive/traces/" in moved[0]
     assert vol.list_artifacts("traces") == []
     assert events(ws, "ARTIFACT_DELETED")[0].data["archived"] == moved
-    assert TraceIndex(ws).rebuild()["traces"] == 0          # archived traces are not indexed again
+    assert TraceIndex(ws).rebuild()["traces"] == 0  # archived traces are not indexed again
 
 
 def test_list_scopes(ws) -> None:
@@ -196,11 +224,14 @@ def test_list_scopes(ws) -> None:
 
 # ---- promotion ---------------------------------------------------------------------------
 
+
 def test_promote_tool_with_provenance_update_and_never_overwrite_newer(ws) -> None:
     alice = Volume(ws, "users/alice", identity=ALICE)
     alice.write_artifact("tools", "calc", tool_files("1", uses=6))
     promoter = Promoter(ws)
-    res = promoter.promote("tools", "calc", from_scope="users/alice", to_scope="teams/eng", reason="team uses it")
+    res = promoter.promote(
+        "tools", "calc", from_scope="users/alice", to_scope="teams/eng", reason="team uses it"
+    )
     assert res.status == "promoted" and res.target_name == "calc"
     team = Volume(ws, "teams/eng")
     assert team.read_artifact("tools", "calc") == alice.read_artifact("tools", "calc")
@@ -211,10 +242,16 @@ def test_promote_tool_with_provenance_update_and_never_overwrite_newer(ws) -> No
     assert promoted[0].notify_user and promoted[0].data["from"] == "users/alice"
     assert team.get_recent_changes()[0]["action"] == "promoted"
     # Same content again: nothing to do.
-    assert promoter.promote("tools", "calc", from_scope="users/alice", to_scope="teams/eng").status == "unchanged"
+    assert (
+        promoter.promote("tools", "calc", from_scope="users/alice", to_scope="teams/eng").status
+        == "unchanged"
+    )
     # Usage counters alone do not make a new version.
     alice.write_artifact("tools", "calc", tool_files("1", uses=9))
-    assert promoter.promote("tools", "calc", from_scope="users/alice", to_scope="teams/eng").status == "unchanged"
+    assert (
+        promoter.promote("tools", "calc", from_scope="users/alice", to_scope="teams/eng").status
+        == "unchanged"
+    )
     # A newer source version updates the untouched team copy and keeps history.
     alice.write_artifact("tools", "calc", tool_files("2", "return 2"))
     res = promoter.promote("tools", "calc", from_scope="users/alice", to_scope="teams/eng")
@@ -222,7 +259,9 @@ def test_promote_tool_with_provenance_update_and_never_overwrite_newer(ws) -> No
     prov = team.read_provenance("tools", "calc")
     assert prov["origin"]["version"] == "2" and prov["history"][0]["origin"]["version"] == "1"
     # The team edits its copy: a later promotion must not overwrite it.
-    Volume(ws, "teams/eng", identity=ENG).write_artifact("tools", "calc", tool_files("3", "return 'team'"))
+    Volume(ws, "teams/eng", identity=ENG).write_artifact(
+        "tools", "calc", tool_files("3", "return 'team'")
+    )
     alice.write_artifact("tools", "calc", tool_files("4", "return 4"))
     with pytest.raises(PromotionConflict, match="modified in teams/eng since it was promoted"):
         promoter.promote("tools", "calc", from_scope="users/alice", to_scope="teams/eng")
@@ -238,17 +277,25 @@ def test_promote_tool_with_provenance_update_and_never_overwrite_newer(ws) -> No
 
 def test_promotion_refuses_a_newer_target_version_and_foreign_origins(ws) -> None:
     Volume(ws, "users/alice", identity=ALICE).write_artifact("tools", "fmt", tool_files("1"))
-    Volume(ws, "users/bob", identity=Identity.user_cron("bob", "eng")).write_artifact("tools", "fmt", tool_files("5", "return 5"))
+    Volume(ws, "users/bob", identity=Identity.user_cron("bob", "eng")).write_artifact(
+        "tools", "fmt", tool_files("5", "return 5")
+    )
     promoter = Promoter(ws)
     promoter.promote("tools", "fmt", from_scope="users/bob", to_scope="teams/eng")
-    with pytest.raises(PromotionConflict, match="promoted from volumes/users/bob/tools/fmt, not from users/alice"):
+    with pytest.raises(
+        PromotionConflict, match="promoted from volumes/users/bob/tools/fmt, not from users/alice"
+    ):
         promoter.promote("tools", "fmt", from_scope="users/alice", to_scope="teams/eng")
     Volume(ws, "teams/eng", identity=ENG).write_artifact("tools", "own", tool_files("9"))
-    Volume(ws, "users/alice", identity=ALICE).write_artifact("tools", "own", tool_files("10", "return 10"))
+    Volume(ws, "users/alice", identity=ALICE).write_artifact(
+        "tools", "own", tool_files("10", "return 10")
+    )
     with pytest.raises(PromotionConflict, match="not created by a promotion"):
         promoter.promote("tools", "own", from_scope="users/alice", to_scope="teams/eng")
     # Version order: the target's copy is newer than the source.
-    Volume(ws, "users/bob", identity=Identity.user_cron("bob", "eng")).write_artifact("tools", "fmt", tool_files("4", "return 4"))
+    Volume(ws, "users/bob", identity=Identity.user_cron("bob", "eng")).write_artifact(
+        "tools", "fmt", tool_files("4", "return 4")
+    )
     with pytest.raises(PromotionConflict, match="version 5, newer than the source's 4"):
         promoter.promote("tools", "fmt", from_scope="users/bob", to_scope="teams/eng")
     assert "return 5" in Volume(ws, "teams/eng").read_artifact("tools", "fmt")
@@ -261,7 +308,9 @@ def test_promotion_refuses_a_newer_target_version_and_foreign_origins(ws) -> Non
 
 
 def _learn(ws, user: str, goal: str, *, uses: int = 1, ok: int | None = None) -> str:
-    trace = make_trace(goal, [ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": "print(1)"})])
+    trace = make_trace(
+        goal, [ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": "print(1)"})]
+    )
     trace.usage_count = uses
     trace.success_count = uses if ok is None else ok
     trace.failure_count = uses - trace.success_count
@@ -284,36 +333,54 @@ def test_trace_promotion_reindexes_and_is_inherited(ws) -> None:
     assert [e.id for e in visible] == [res.target_name]
     # The team copy gets used (counters change): promoting again is still "unchanged".
     TraceStore(ws).record_outcome(res.target_name, True)
-    assert Promoter(ws).promote("traces", tid, from_scope="users/alice", to_scope="teams/eng").status == "unchanged"
+    assert (
+        Promoter(ws).promote("traces", tid, from_scope="users/alice", to_scope="teams/eng").status
+        == "unchanged"
+    )
     # Then on to system.
-    res2 = Promoter(ws).promote("traces", res.target_name, from_scope="teams/eng", to_scope="system")
+    res2 = Promoter(ws).promote(
+        "traces", res.target_name, from_scope="teams/eng", to_scope="system"
+    )
     sys_prov = Volume(ws, "system").read_provenance("traces", res2.target_name)
-    assert sys_prov["origin"]["scope"] == "teams/eng" and sys_prov["chain"][0]["origin"]["scope"] == "users/alice"
-    assert TraceIndex(ws).rebuild()["skipped"] == 0          # no duplicate ids anywhere
+    assert (
+        sys_prov["origin"]["scope"] == "teams/eng"
+        and sys_prov["chain"][0]["origin"]["scope"] == "users/alice"
+    )
+    assert TraceIndex(ws).rebuild()["skipped"] == 0  # no duplicate ids anywhere
 
 
 def test_promotion_criteria(ws) -> None:
     goal = "Create a Python calculator"
     _learn(ws, "alice", goal)
     promoter = Promoter(ws)
-    assert promoter.user_to_team_candidates("eng") == []     # one user, one use
+    assert promoter.user_to_team_candidates("eng") == []  # one user, one use
     _learn(ws, "bob", goal)
     [cand] = promoter.user_to_team_candidates("eng")
     assert cand.rule == "users" and cand.owners == ["alice", "bob"] and cand.kind == "traces"
     _learn(ws, "alice", "Format the JSON files", uses=12, ok=12)
-    _learn(ws, "alice", "Lint the repository", uses=12, ok=9)   # 75 %: below 0.9
+    _learn(ws, "alice", "Lint the repository", uses=12, ok=9)  # 75 %: below 0.9
     found = {c.reason.split()[0]: c for c in promoter.user_to_team_candidates("eng")}
     assert "12" in found and found["12"].rule == "uses"
-    assert all("Lint" not in TraceStore(ws).get(c.name).goal for c in promoter.user_to_team_candidates("eng"))
+    assert all(
+        "Lint" not in TraceStore(ws).get(c.name).goal
+        for c in promoter.user_to_team_candidates("eng")
+    )
     # Tools: used by two members (manifest counters).
-    Volume(ws, "users/alice", identity=ALICE).write_artifact("tools", "calc", tool_files("1", uses=2))
-    Volume(ws, "users/bob", identity=Identity.user_cron("bob", "eng")).write_artifact("tools", "calc", tool_files("1", uses=1))
+    Volume(ws, "users/alice", identity=ALICE).write_artifact(
+        "tools", "calc", tool_files("1", uses=2)
+    )
+    Volume(ws, "users/bob", identity=Identity.user_cron("bob", "eng")).write_artifact(
+        "tools", "calc", tool_files("1", uses=1)
+    )
     tools = [c for c in promoter.user_to_team_candidates("eng") if c.kind == "tools"]
     assert [(c.name, c.rule, c.owners) for c in tools] == [("calc", "users", ["alice", "bob"])]
     promoter.promote("tools", "calc", from_scope=tools[0].from_scope, to_scope="teams/eng")
     assert [c for c in promoter.user_to_team_candidates("eng") if c.kind == "tools"] == []
-    assert [c.already_promoted for c in promoter.user_to_team_candidates("eng", include_done=True)
-            if c.kind == "tools"] == [True]
+    assert [
+        c.already_promoted
+        for c in promoter.user_to_team_candidates("eng", include_done=True)
+        if c.kind == "tools"
+    ] == [True]
     # Team -> system: present in two teams.
     assert [c for c in promoter.team_to_system_candidates() if c.kind == "tools"] == []
     Volume(ws, "teams/design", identity=SYSTEM).write_artifact("tools", "calc", tool_files("1"))
@@ -329,26 +396,57 @@ def test_version_comparison() -> None:
 
 # ---- crystallized tools travel with their trace ---------------------------------------------
 
+
 def _crystallize(ws, user: str, goal: str, *, status: str = "active") -> tuple[str, str]:
     """A tool as the crystallizer writes it (module + manifest), for a trace of ``user``."""
     from llmos_tui.atomic import atomic_write_json, atomic_write_text
     from llmos_tui.evolution.crystallizer import tool_name_for
     from llmos_tui.execution.replay.crystallized import render_module, sha256_bytes, tool_id
 
-    trace = make_trace(goal, [ToolCall("Write", {"file_path": "{{cwd}}/calc.py", "content": "print(1)"},
-                                       {"is_error": False, "summary": "created", "files_created": ["calc.py"]})])
+    trace = make_trace(
+        goal,
+        [
+            ToolCall(
+                "Write",
+                {"file_path": "{{cwd}}/calc.py", "content": "print(1)"},
+                {"is_error": False, "summary": "created", "files_created": ["calc.py"]},
+            )
+        ],
+    )
     store = TraceStore(ws)
     store.save(trace, volume=f"users/{user}")
     name = tool_name_for(trace)
-    text = render_module(name=name, version=1, source_trace=trace.id, goal=trace.goal, slots=trace.slots,
-                         calls=trace.calls)
+    text = render_module(
+        name=name,
+        version=1,
+        source_trace=trace.id,
+        goal=trace.goal,
+        slots=trace.slots,
+        calls=trace.calls,
+    )
     ident = tool_id(name, 1)
     folder = ws.user_volume(user) / "tools"
-    atomic_write_json(folder / f"{ident}.json", {
-        "format": 1, "name": name, "version": 1, "id": ident, "module": f"{ident}.py", "source_trace": trace.id,
-        "source_volume": f"users/{user}", "goal": trace.goal, "slots": {}, "tools_used": ["Write"],
-        "created_at": trace.created_at, "sha256": sha256_bytes(text.encode()), "status": status,
-        "status_reason": "verified", "verification": {"success": True}, "history": []})
+    atomic_write_json(
+        folder / f"{ident}.json",
+        {
+            "format": 1,
+            "name": name,
+            "version": 1,
+            "id": ident,
+            "module": f"{ident}.py",
+            "source_trace": trace.id,
+            "source_volume": f"users/{user}",
+            "goal": trace.goal,
+            "slots": {},
+            "tools_used": ["Write"],
+            "created_at": trace.created_at,
+            "sha256": sha256_bytes(text.encode()),
+            "status": status,
+            "status_reason": "verified",
+            "verification": {"success": True},
+            "history": [],
+        },
+    )
     atomic_write_text(folder / f"{ident}.py", text)
     trace.crystallized_tool = ident
     store.update(trace)
@@ -365,15 +463,22 @@ def test_a_crystallized_tool_is_promoted_with_its_trace_and_loads_for_teammates(
     assert len(team_trace) == 1 and team_trace[0].crystallized_tool == ident
     assert TraceStore(ws).get(team_trace[0].id).parent_trace == trace_id
     bob_chain = inheritance_chain("bob", "eng")
-    tool = load_tool(ws, ident, volumes=bob_chain)           # the real loader accepts the re-rendered module
+    tool = load_tool(ws, ident, volumes=bob_chain)  # the real loader accepts the re-rendered module
     assert tool.volume == "teams/eng" and tool.source_trace == team_trace[0].id
     assert find_tool_for_trace(ws, team_trace[0].id, volumes=bob_chain, hint=ident).id == ident
     manifest = json.loads((ws.team_volume("eng") / "tools" / f"{ident}.json").read_text())
-    assert manifest["promoted_from"] == {"volume": "users/alice", "tool": ident, "source_trace": trace_id}
+    assert manifest["promoted_from"] == {
+        "volume": "users/alice",
+        "tool": ident,
+        "source_trace": trace_id,
+    }
     # Alice's copy is untouched and still loads for her.
     assert load_tool(ws, ident, volumes=["users/alice"]).source_trace == trace_id
     # Again: unchanged, nothing rewritten.
-    assert Promoter(ws).promote("tools", ident, from_scope="users/alice", to_scope="teams/eng").status == "unchanged"
+    assert (
+        Promoter(ws).promote("tools", ident, from_scope="users/alice", to_scope="teams/eng").status
+        == "unchanged"
+    )
     # A trace promoted alone does not name a tool its readers cannot see.
     other_id, other_tool = _crystallize(ws, "bob", "Create a Rust calculator")
     alone = Promoter(ws).promote("traces", other_id, from_scope="users/bob", to_scope="teams/eng")
@@ -395,13 +500,15 @@ def test_crystallized_tools_refused_when_tampered_or_inactive(ws) -> None:
 def test_two_members_tools_for_one_goal_are_a_candidate(ws) -> None:
     _a, tool_a = _crystallize(ws, "alice", "Create a Python calculator")
     _b, tool_b = _crystallize(ws, "bob", "Create a Python calculator")
-    assert tool_a != tool_b                                   # names carry the trace id
+    assert tool_a != tool_b  # names carry the trace id
     promoter = Promoter(ws)
-    assert [c.kind for c in promoter.user_to_team_candidates("eng")] == ["traces"]   # not used as tools yet
+    assert [c.kind for c in promoter.user_to_team_candidates("eng")] == [
+        "traces"
+    ]  # not used as tools yet
     log = EventLog(ws.events_file)
     log.record("TOOL_RUN", tool=tool_a, trace_id=_a, success=True, volume="users/alice")
     log.record("TOOL_RUN", tool=tool_b, trace_id=_b, success=True)
-    [cand] = promoter.user_to_team_candidates("eng")         # the trace group is carried by the tool
+    [cand] = promoter.user_to_team_candidates("eng")  # the trace group is carried by the tool
     assert (cand.kind, cand.rule, cand.owners) == ("tools", "users", ["alice", "bob"])
     promoter.promote(cand.kind, cand.name, from_scope=cand.from_scope, to_scope="teams/eng")
     assert promoter.user_to_team_candidates("eng") == []

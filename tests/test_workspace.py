@@ -13,7 +13,10 @@ def test_resolution_order(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path / "h"), "XDG_DATA_HOME": str(tmp_path / "xdg")}
     assert resolve_workspace_dir(None, env) == (tmp_path / "xdg" / "llmos").resolve()
     env2 = {"HOME": str(tmp_path / "h")}
-    assert resolve_workspace_dir(None, env2) == (tmp_path / "h" / ".local" / "share" / "llmos").resolve()
+    assert (
+        resolve_workspace_dir(None, env2)
+        == (tmp_path / "h" / ".local" / "share" / "llmos").resolve()
+    )
     env3 = dict(env, LLMOS_WORKSPACE=str(tmp_path / "w"))
     assert resolve_workspace_dir(None, env3) == (tmp_path / "w").resolve()
     assert resolve_workspace_dir(tmp_path / "x", env3) == (tmp_path / "x").resolve()
@@ -27,7 +30,13 @@ def test_created_from_template_with_layout(tmp_path: Path) -> None:
     for scope in ("system", "teams/eng", "users/alice"):
         for kind in VOLUME_KINDS:
             assert (ws.volumes_dir / scope / kind).is_dir()
-    for folder in (ws.state_dir, ws.sessions_dir, ws.facts_dir, ws.events_file.parent, ws.projects_dir):
+    for folder in (
+        ws.state_dir,
+        ws.sessions_dir,
+        ws.facts_dir,
+        ws.events_file.parent,
+        ws.projects_dir,
+    ):
         assert folder.is_dir()
 
 
@@ -41,7 +50,9 @@ def test_existing_files_are_never_overwritten(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_workspace_is_a_clear_error(tmp_path: Path) -> None:  # pragma: no cover - root here
+def test_unwritable_workspace_is_a_clear_error(
+    tmp_path: Path,
+) -> None:  # pragma: no cover - root here
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -66,9 +77,15 @@ def test_many_processes_open_one_workspace_at_once(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nfrom llmos_tui.workspace import open_workspace\n"
-            "for _ in range(100): open_workspace(sys.argv[1])\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "ws")], stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    code = (
+        "import sys\nfrom llmos_tui.workspace import open_workspace\n"
+        "for _ in range(100): open_workspace(sys.argv[1])\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "ws")], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
     assert all(rc == 0 for rc, _ in results), results

@@ -10,11 +10,11 @@ __version__ = "0.1.0"
 
 # Exit codes: the same numbers as llmos (``llmos_tui/exitcodes.py``) where the meaning is shared.
 EXIT_OK = 0
-EXIT_GOAL_FAILED = 1      # a replay ran and did not match its recording; the model loop failed
-EXIT_USAGE = 2            # bad arguments; a malformed bundle; --allow-scripts without a working Landlock
-EXIT_SANDBOX_UNAVAILABLE = EXIT_USAGE   # as llmos's SandboxUnavailable (a usage/configuration error)
-EXIT_POLICY_BLOCKED = 3   # the edge policy refused a call; a tampered or unsafe bundle
-EXIT_NO_MATCH = 5         # no safe replay for this goal: it needs an LLM (run_agentic_follower.py)
+EXIT_GOAL_FAILED = 1  # a replay ran and did not match its recording; the model loop failed
+EXIT_USAGE = 2  # bad arguments; a malformed bundle; --allow-scripts without a working Landlock
+EXIT_SANDBOX_UNAVAILABLE = EXIT_USAGE  # as llmos's SandboxUnavailable (a usage/configuration error)
+EXIT_POLICY_BLOCKED = 3  # the edge policy refused a call; a tampered or unsafe bundle
+EXIT_NO_MATCH = 5  # no safe replay for this goal: it needs an LLM (run_agentic_follower.py)
 
 
 class EdgeError(Exception):

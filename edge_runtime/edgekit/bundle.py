@@ -93,6 +93,7 @@ def sha256_hex(data: bytes) -> str:
 
 # ---- members -------------------------------------------------------------------------------------
 
+
 def _check_rel(name: str, where: str) -> str:
     if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
         raise BundleRefused(f"{where}: unsafe member name {name!r}")
@@ -121,7 +122,9 @@ def _read_directory(root: Path) -> dict[str, bytes]:
         base = Path(folder)
         for name in dirnames:
             if (base / name).is_symlink():
-                raise BundleRefused(f"{where}: {(base / name).relative_to(root)} is a symbolic link (refused)")
+                raise BundleRefused(
+                    f"{where}: {(base / name).relative_to(root)} is a symbolic link (refused)"
+                )
         for name in sorted(filenames):
             path = base / name
             rel = _check_rel(path.relative_to(root).as_posix(), where)
@@ -135,7 +138,9 @@ def _read_directory(root: Path) -> dict[str, bytes]:
                 raise BundleRefused(f"{where}: {rel} is not a regular file (refused)")
             limit = MAX_MANIFEST_BYTES if rel == MANIFEST_NAME else MAX_FILE_BYTES
             if st.st_size > limit:
-                raise BundleRefused(f"{where}: {rel} is {st.st_size} bytes, over the {limit}-byte limit")
+                raise BundleRefused(
+                    f"{where}: {rel} is {st.st_size} bytes, over the {limit}-byte limit"
+                )
             total += st.st_size
             if total > MAX_TOTAL_BYTES:
                 raise BundleRefused(f"{where}: more than {MAX_TOTAL_BYTES} bytes in all (refused)")
@@ -170,11 +175,15 @@ def _read_archive(path: Path) -> dict[str, bytes]:
             if member.issym() or member.islnk():
                 raise BundleRefused(f"{where}: member {member.name!r} is a link (refused)")
             if not member.isreg():
-                raise BundleRefused(f"{where}: member {member.name!r} is not a regular file (refused)")
+                raise BundleRefused(
+                    f"{where}: member {member.name!r} is not a regular file (refused)"
+                )
             rel = _check_rel(member.name, where)
             limit = MAX_MANIFEST_BYTES if rel.endswith(MANIFEST_NAME) else MAX_FILE_BYTES
             if member.size > limit:
-                raise BundleRefused(f"{where}: member {rel} is {member.size} bytes, over the {limit}-byte limit")
+                raise BundleRefused(
+                    f"{where}: member {rel} is {member.size} bytes, over the {limit}-byte limit"
+                )
             total += member.size
             if total > MAX_TOTAL_BYTES:
                 raise BundleRefused(f"{where}: more than {MAX_TOTAL_BYTES} bytes in all (refused)")
@@ -194,11 +203,12 @@ def _read_archive(path: Path) -> dict[str, bytes]:
         tops = {rel.split("/", 1)[0] for rel in files}
         if len(tops) == 1 and all("/" in rel for rel in files):
             top = tops.pop()
-            files = {rel[len(top) + 1:]: data for rel, data in files.items()}
+            files = {rel[len(top) + 1 :]: data for rel, data in files.items()}
     return files
 
 
 # ---- manifest --------------------------------------------------------------------------------------
+
 
 def _expect(cond: bool, message: str) -> None:
     if not cond:
@@ -208,22 +218,35 @@ def _expect(cond: bool, message: str) -> None:
 def _file_entry(value: Any, where: str) -> dict[str, Any]:
     _expect(isinstance(value, dict), f"{where}: expected an object")
     _expect(isinstance(value.get("path"), str), f"{where}: 'path' must be a string")
-    _expect(isinstance(value.get("sha256"), str) and bool(_SHA_RE.fullmatch(value["sha256"])),
-            f"{where}: 'sha256' must be 64 lowercase hex digits")
+    _expect(
+        isinstance(value.get("sha256"), str) and bool(_SHA_RE.fullmatch(value["sha256"])),
+        f"{where}: 'sha256' must be 64 lowercase hex digits",
+    )
     size = value.get("size")
-    _expect(isinstance(size, int) and not isinstance(size, bool) and size >= 0, f"{where}: 'size' must be a byte count")
+    _expect(
+        isinstance(size, int) and not isinstance(size, bool) and size >= 0,
+        f"{where}: 'size' must be a byte count",
+    )
     return value
 
 
 def _check_manifest(manifest: Any, where: str) -> dict[str, dict[str, Any]]:
     """Validate the manifest; returns every listed file (path -> entry)."""
     _expect(isinstance(manifest, dict), f"{where}: the manifest must be a JSON object")
-    _expect(manifest.get("format") == FORMAT, f"{where}: not an llmos bundle (format {manifest.get('format')!r})")
+    _expect(
+        manifest.get("format") == FORMAT,
+        f"{where}: not an llmos bundle (format {manifest.get('format')!r})",
+    )
     version = manifest.get("format_version")
-    _expect(isinstance(version, int) and not isinstance(version, bool) and version >= 1,
-            f"{where}: 'format_version' is missing or bad")
-    _expect(version <= FORMAT_VERSION, f"{where}: bundle format {version} is newer than this runtime "
-                                       f"(it reads format {FORMAT_VERSION})")
+    _expect(
+        isinstance(version, int) and not isinstance(version, bool) and version >= 1,
+        f"{where}: 'format_version' is missing or bad",
+    )
+    _expect(
+        version <= FORMAT_VERSION,
+        f"{where}: bundle format {version} is newer than this runtime "
+        f"(it reads format {FORMAT_VERSION})",
+    )
     traces, tools = manifest.get("traces"), manifest.get("tools", [])
     _expect(isinstance(traces, list), f"{where}: 'traces' must be a list")
     _expect(isinstance(tools, list), f"{where}: 'tools' must be a list")
@@ -233,7 +256,10 @@ def _check_manifest(manifest: Any, where: str) -> dict[str, dict[str, Any]]:
         at = f"{where}: traces[{i}]"
         _file_entry(entry, at)
         tid = entry.get("id")
-        _expect(isinstance(tid, str) and bool(_TRACE_ID_RE.fullmatch(tid)), f"{at}: bad trace id {tid!r}")
+        _expect(
+            isinstance(tid, str) and bool(_TRACE_ID_RE.fullmatch(tid)),
+            f"{at}: bad trace id {tid!r}",
+        )
         _expect(entry["path"] == f"traces/{tid}.md", f"{at}: path must be traces/{tid}.md")
         _expect(tid not in ids, f"{at}: trace {tid} is listed twice")
         ids.add(tid)
@@ -243,14 +269,21 @@ def _check_manifest(manifest: Any, where: str) -> dict[str, dict[str, Any]]:
         at = f"{where}: tools[{i}]"
         _expect(isinstance(entry, dict), f"{at}: expected an object")
         ident = entry.get("id")
-        _expect(isinstance(ident, str) and bool(_TOOL_ID_RE.fullmatch(ident)), f"{at}: bad tool id {ident!r}")
+        _expect(
+            isinstance(ident, str) and bool(_TOOL_ID_RE.fullmatch(ident)),
+            f"{at}: bad tool id {ident!r}",
+        )
         _expect(ident not in seen, f"{at}: tool {ident} is listed twice")
         seen.add(ident)
         _expect(entry.get("source_trace") in ids, f"{at}: its source trace is not in the bundle")
         module = _file_entry(entry.get("module"), f"{at}.module")
         meta = _file_entry(entry.get("manifest"), f"{at}.manifest")
-        _expect(module["path"] == f"tools/{ident}.py", f"{at}: module path must be tools/{ident}.py")
-        _expect(meta["path"] == f"tools/{ident}.json", f"{at}: manifest path must be tools/{ident}.json")
+        _expect(
+            module["path"] == f"tools/{ident}.py", f"{at}: module path must be tools/{ident}.py"
+        )
+        _expect(
+            meta["path"] == f"tools/{ident}.json", f"{at}: manifest path must be tools/{ident}.json"
+        )
         listed[module["path"]] = module
         listed[meta["path"]] = meta
     return listed
@@ -260,18 +293,24 @@ def _verify(listed: dict[str, dict[str, Any]], files: dict[str, bytes], where: s
     present = set(files) - {MANIFEST_NAME}
     missing = sorted(set(listed) - present)
     if missing:
-        raise BundleRefused(f"{where}: file(s) listed in the manifest are missing: {', '.join(missing[:5])}")
+        raise BundleRefused(
+            f"{where}: file(s) listed in the manifest are missing: {', '.join(missing[:5])}"
+        )
     extra = sorted(present - set(listed))
     if extra:
         raise BundleRefused(f"{where}: file(s) not listed in the manifest: {', '.join(extra[:5])}")
     for rel, entry in sorted(listed.items()):
         data = files[rel]
         if len(data) != entry["size"]:
-            raise BundleRefused(f"{where}: {rel} was modified: {len(data)} bytes, the manifest records {entry['size']}")
+            raise BundleRefused(
+                f"{where}: {rel} was modified: {len(data)} bytes, the manifest records {entry['size']}"
+            )
         digest = sha256_hex(data)
         if digest != entry["sha256"]:
-            raise BundleRefused(f"{where}: {rel} was modified: sha256 {digest[:12]}…, the manifest "
-                                f"records {entry['sha256'][:12]}…")
+            raise BundleRefused(
+                f"{where}: {rel} was modified: sha256 {digest[:12]}…, the manifest "
+                f"records {entry['sha256'][:12]}…"
+            )
 
 
 # ---- traces and tools -------------------------------------------------------------------------------
@@ -285,7 +324,7 @@ def _yaml_load(text: str) -> Any:
     from .safeyaml import YAMLRefused, safe_load
 
     try:
-        return safe_load(text)    # no anchors or aliases, at most 1 MiB: a hostile header fails fast
+        return safe_load(text)  # no anchors or aliases, at most 1 MiB: a hostile header fails fast
     except ImportError:
         raise EdgeError("PyYAML is needed to read trace files: pip install pyyaml") from None
     except YAMLRefused as exc:
@@ -294,8 +333,10 @@ def _yaml_load(text: str) -> Any:
 
 def _count(data: dict[str, Any], key: str, where: str) -> int:
     value = data.get(key, 0)
-    _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-            f"{where}: {key} must be a non-negative integer")
+    _expect(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        f"{where}: {key} must be a non-negative integer",
+    )
     return value
 
 
@@ -305,13 +346,22 @@ def check_calls(calls: Any, where: str) -> list[dict[str, Any]]:
     for i, call in enumerate(calls):
         at = f"{where}: tool call {i + 1}"
         _expect(isinstance(call, dict), f"{at}: expected an object")
-        _expect(isinstance(call.get("name"), str) and bool(call["name"]), f"{at}: 'name' must be a non-empty string")
+        _expect(
+            isinstance(call.get("name"), str) and bool(call["name"]),
+            f"{at}: 'name' must be a non-empty string",
+        )
         inp = call.get("input", {})
         result = call.get("result", {})
         _expect(isinstance(inp, dict), f"{at}: 'input' must be an object")
         _expect(isinstance(result, dict), f"{at}: 'result' must be an object")
-        out.append({"name": call["name"], "input": inp, "result": result,
-                    "tool_use_id": str(call.get("tool_use_id", "") or "")})
+        out.append(
+            {
+                "name": call["name"],
+                "input": inp,
+                "result": result,
+                "tool_use_id": str(call.get("tool_use_id", "") or ""),
+            }
+        )
     return out
 
 
@@ -324,39 +374,59 @@ def parse_trace(text: str, where: str) -> EdgeTrace:
     end = text.find("\n---\n", 3)
     _expect(end != -1, f"{where}: unterminated frontmatter")
     try:
-        data = _yaml_load(text[4:end + 1])
+        data = _yaml_load(text[4 : end + 1])
     except BundleMalformed as exc:
         raise BundleMalformed(f"{where}: {exc.message}") from None
     _expect(isinstance(data, dict), f"{where}: the frontmatter must be a mapping")
-    body = text[end + 5:]
+    body = text[end + 5 :]
     heads = list(_CALLS_HEAD.finditer(body))
     _expect(bool(heads), f"{where}: missing the '## Tool calls' section")
-    rest = body[heads[-1].end():]
+    rest = body[heads[-1].end() :]
     opening = _FENCE_OPEN.search(rest)
-    _expect(opening is not None and not rest[:opening.start()].strip(), f"{where}: the tool calls must be a ```json block")
+    _expect(
+        opening is not None and not rest[: opening.start()].strip(),
+        f"{where}: the tool calls must be a ```json block",
+    )
     closings = list(_FENCE_CLOSE.finditer(rest, opening.end()))
     _expect(bool(closings), f"{where}: the ```json block is not closed")
     try:
-        raw = json.loads(rest[opening.end():closings[-1].start()] or "[]")
+        raw = json.loads(rest[opening.end() : closings[-1].start()] or "[]")
     except (ValueError, RecursionError) as exc:
         raise BundleMalformed(f"{where}: the tool calls are not valid JSON ({exc})") from None
     goal = data.get("goal")
     _expect(isinstance(goal, str) and bool(goal.strip()), f"{where}: 'goal' must be non-empty text")
     ident = data.get("id")
-    _expect(isinstance(ident, str) and bool(_TRACE_ID_RE.fullmatch(ident)), f"{where}: bad id {ident!r}")
+    _expect(
+        isinstance(ident, str) and bool(_TRACE_ID_RE.fullmatch(ident)), f"{where}: bad id {ident!r}"
+    )
     tool = data.get("crystallized_tool")
-    _expect(tool is None or isinstance(tool, str), f"{where}: crystallized_tool must be text or null")
+    _expect(
+        tool is None or isinstance(tool, str), f"{where}: crystallized_tool must be text or null"
+    )
     outcome = data.get("outcome", "success")
     _expect(outcome in ("success", "failure"), f"{where}: outcome must be success or failure")
     calls = check_calls(raw, where)
-    return EdgeTrace(id=ident, goal=goal, calls=calls, usage_count=_count(data, "usage_count", where),
-                     success_count=_count(data, "success_count", where),
-                     failure_count=_count(data, "failure_count", where), outcome=outcome,
-                     crystallized_tool=tool, tools_used=sorted({c["name"] for c in calls}))
+    return EdgeTrace(
+        id=ident,
+        goal=goal,
+        calls=calls,
+        usage_count=_count(data, "usage_count", where),
+        success_count=_count(data, "success_count", where),
+        failure_count=_count(data, "failure_count", where),
+        outcome=outcome,
+        crystallized_tool=tool,
+        tools_used=sorted({c["name"] for c in calls}),
+    )
 
 
-_TOOL_NAMES = {"TOOL_NAME": "name", "VERSION": "version", "SOURCE_TRACE": "source_trace", "GOAL": "goal",
-               "SLOTS": "slots", "CALLS": "calls"}
+_TOOL_NAMES = {
+    "TOOL_NAME": "name",
+    "VERSION": "version",
+    "SOURCE_TRACE": "source_trace",
+    "GOAL": "goal",
+    "SLOTS": "slots",
+    "CALLS": "calls",
+}
 
 
 def parse_tool(module: bytes, meta: bytes, ident: str, where: str) -> EdgeTool:
@@ -366,25 +436,45 @@ def parse_tool(module: bytes, meta: bytes, ident: str, where: str) -> EdgeTool:
         tree = ast.parse(module.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, SyntaxError) as exc:
         raise BundleMalformed(f"{where}: tool {ident} cannot be read ({exc})") from None
-    _expect(isinstance(data, dict) and data.get("status") == "active", f"{where}: tool {ident} is not active")
+    _expect(
+        isinstance(data, dict) and data.get("status") == "active",
+        f"{where}: tool {ident} is not active",
+    )
     if data.get("sha256") != sha256_hex(module):
         raise BundleRefused(f"{where}: tool {ident}'s module differs from its manifest's sha256")
     found: dict[str, Any] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id in _TOOL_NAMES:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in _TOOL_NAMES
+        ):
             try:
                 found[_TOOL_NAMES[node.targets[0].id]] = ast.literal_eval(node.value)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                raise BundleMalformed(f"{where}: tool {ident}: {node.targets[0].id} is not a plain literal") from None
+                raise BundleMalformed(
+                    f"{where}: tool {ident}: {node.targets[0].id} is not a plain literal"
+                ) from None
     missing = sorted(set(_TOOL_NAMES.values()) - set(found))
     _expect(not missing, f"{where}: tool {ident} lacks {', '.join(missing)}")
-    _expect(f"{found['name']}_v{found['version']}" == ident, f"{where}: tool {ident} holds another tool's data")
+    _expect(
+        f"{found['name']}_v{found['version']}" == ident,
+        f"{where}: tool {ident} holds another tool's data",
+    )
     slots = found["slots"]
-    _expect(isinstance(slots, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in slots.items()),
-            f"{where}: tool {ident}: SLOTS must map names to text")
-    return EdgeTool(id=ident, source_trace=str(found["source_trace"]), goal=str(found["goal"]), slots=dict(slots),
-                    calls=check_calls(found["calls"], f"{where}: tool {ident}"))
+    _expect(
+        isinstance(slots, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in slots.items()),
+        f"{where}: tool {ident}: SLOTS must map names to text",
+    )
+    return EdgeTool(
+        id=ident,
+        source_trace=str(found["source_trace"]),
+        goal=str(found["goal"]),
+        slots=dict(slots),
+        calls=check_calls(found["calls"], f"{where}: tool {ident}"),
+    )
 
 
 def load_bundle(path: str | os.PathLike[str], *, expect_sha256: str | None = None) -> Bundle:
@@ -411,7 +501,9 @@ def load_bundle(path: str | os.PathLike[str], *, expect_sha256: str | None = Non
         raise BundleMalformed(f"{where}: no {MANIFEST_NAME} (not an llmos bundle)")
     digest = sha256_hex(raw)
     if expect_sha256 is not None and digest != expect_sha256:
-        raise BundleRefused(f"{where}: the manifest's sha256 is {digest}, not the expected {expect_sha256}")
+        raise BundleRefused(
+            f"{where}: the manifest's sha256 is {digest}, not the expected {expect_sha256}"
+        )
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -425,14 +517,24 @@ def load_bundle(path: str | os.PathLike[str], *, expect_sha256: str | None = Non
         except UnicodeDecodeError:
             raise BundleMalformed(f"{where}: {entry['path']} is not UTF-8 text") from None
         trace = parse_trace(text, f"{where}: {entry['path']}")
-        _expect(trace.id == entry["id"], f"{where}: {entry['path']} holds trace {trace.id}, not {entry['id']}")
+        _expect(
+            trace.id == entry["id"],
+            f"{where}: {entry['path']} holds trace {trace.id}, not {entry['id']}",
+        )
         traces.append(trace)
     tools = {}
     for entry in manifest.get("tools", []):
-        tool = parse_tool(files[entry["module"]["path"]], files[entry["manifest"]["path"]], entry["id"], where)
-        _expect(tool.source_trace == entry["source_trace"], f"{where}: tool {entry['id']} names another source trace")
+        tool = parse_tool(
+            files[entry["module"]["path"]], files[entry["manifest"]["path"]], entry["id"], where
+        )
+        _expect(
+            tool.source_trace == entry["source_trace"],
+            f"{where}: tool {entry['id']} names another source trace",
+        )
         source = next(t for t in traces if t.id == tool.source_trace)
         if tool.calls != source.calls:
-            raise BundleRefused(f"{where}: tool {tool.id}'s calls differ from those of its trace {source.id}")
+            raise BundleRefused(
+                f"{where}: tool {tool.id}'s calls differ from those of its trace {source.id}"
+            )
         tools[tool.id] = tool
     return Bundle(source=where, manifest_sha256=digest, traces=traces, tools=tools)

@@ -38,7 +38,7 @@ from .policy import EdgePolicy
 OUTPUT_CAP = 30_000
 READ_DEFAULT_LIMIT = 2000
 READ_MAX_BYTES = 1024 * 1024
-READ_EDIT_MAX_BYTES = 64 * 1024 * 1024   # Edit, and Read with a limit
+READ_EDIT_MAX_BYTES = 64 * 1024 * 1024  # Edit, and Read with a limit
 GREP_MAX_BYTES = 20 * 1024 * 1024
 GLOB_LIMIT = 100
 GREP_DEFAULT_HEAD = 250
@@ -54,7 +54,7 @@ class Outcome:
     response: Any = None
     exit_code: int | None = None
     files_created: list[str] = field(default_factory=list)
-    status: str = "ok"            # ok | failed | denied | malformed
+    status: str = "ok"  # ok | failed | denied | malformed
     decision: str = "allow"
     reason: str = ""
     rule: str = ""
@@ -64,9 +64,15 @@ class Outcome:
         return self.status in ("denied", "malformed")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"is_error": self.is_error, "summary": self.summary, "exit_code": self.exit_code,
-                "files_created": list(self.files_created), "status": self.status, "decision": self.decision,
-                "rule": self.rule}
+        return {
+            "is_error": self.is_error,
+            "summary": self.summary,
+            "exit_code": self.exit_code,
+            "files_created": list(self.files_created),
+            "status": self.status,
+            "decision": self.decision,
+            "rule": self.rule,
+        }
 
 
 class _ToolError(Exception):
@@ -79,12 +85,20 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _cap(text: str) -> str:
-    return text if len(text) <= OUTPUT_CAP else text[:OUTPUT_CAP] + f"\n… ({len(text) - OUTPUT_CAP} characters cut)"
+    return (
+        text
+        if len(text) <= OUTPUT_CAP
+        else text[:OUTPUT_CAP] + f"\n… ({len(text) - OUTPUT_CAP} characters cut)"
+    )
 
 
 def safe_env() -> dict[str, str]:
     env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
-    parts = [p for p in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep) if os.path.isabs(p)]
+    parts = [
+        p
+        for p in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep)
+        if os.path.isabs(p)
+    ]
     env["PATH"] = os.pathsep.join(parts) or "/usr/bin:/bin"
     env.setdefault("LANG", "C.UTF-8")
     return env
@@ -103,21 +117,40 @@ def snapshot(root: Path) -> set[str] | None:
 
 _SCHEMA: dict[str, tuple[dict[str, type | tuple[type, ...]], set[str]]] = {
     "Write": ({"file_path": str, "content": str}, {"file_path", "content"}),
-    "Edit": ({"file_path": str, "old_string": str, "new_string": str, "replace_all": bool},
-             {"file_path", "old_string", "new_string"}),
+    "Edit": (
+        {"file_path": str, "old_string": str, "new_string": str, "replace_all": bool},
+        {"file_path", "old_string", "new_string"},
+    ),
     "MultiEdit": ({"file_path": str, "edits": list}, {"file_path", "edits"}),
     "Read": ({"file_path": str, "offset": int, "limit": int}, {"file_path"}),
     "Glob": ({"pattern": str, "path": str}, {"pattern"}),
-    "Grep": ({"pattern": str, "path": str, "glob": str, "output_mode": str, "-i": bool, "-n": bool,
-              "head_limit": int, "type": str, "multiline": bool}, {"pattern"}),
-    "Bash": ({"command": str, "timeout": (int, float), "description": str, "run_in_background": bool}, {"command"}),
+    "Grep": (
+        {
+            "pattern": str,
+            "path": str,
+            "glob": str,
+            "output_mode": str,
+            "-i": bool,
+            "-n": bool,
+            "head_limit": int,
+            "type": str,
+            "multiline": bool,
+        },
+        {"pattern"},
+    ),
+    "Bash": (
+        {"command": str, "timeout": (int, float), "description": str, "run_in_background": bool},
+        {"command"},
+    ),
 }
 
 
 def check_input(name: str, data: Any) -> str | None:
     """Why a call's input is malformed (None when it is fine)."""
     if name not in _SCHEMA:
-        return f"no executor for tool {name!r} on the edge (supported: {', '.join(sorted(_SCHEMA))})"
+        return (
+            f"no executor for tool {name!r} on the edge (supported: {', '.join(sorted(_SCHEMA))})"
+        )
     if not isinstance(data, dict):
         return "the input must be an object"
     fields, required = _SCHEMA[name]
@@ -136,9 +169,16 @@ def check_input(name: str, data: Any) -> str | None:
 
 
 class EdgeExecutor:
-    def __init__(self, cwd: str | os.PathLike[str], policy: EdgePolicy, *, timeout_s: float = 120.0,
-                 on_notice: Callable[[str], None] | None = None, sandbox: str = "auto",
-                 allow_network: bool = False) -> None:
+    def __init__(
+        self,
+        cwd: str | os.PathLike[str],
+        policy: EdgePolicy,
+        *,
+        timeout_s: float = 120.0,
+        on_notice: Callable[[str], None] | None = None,
+        sandbox: str = "auto",
+        allow_network: bool = False,
+    ) -> None:
         self.given_cwd = os.path.abspath(os.fspath(cwd))
         self.cwd = Path(os.path.realpath(os.fspath(cwd)))
         if not self.cwd.is_dir():
@@ -154,17 +194,33 @@ class EdgeExecutor:
     def execute(self, name: str, tool_input: Any, *, planned: tuple[str, ...] = ()) -> Outcome:
         problem = check_input(name, tool_input)
         if problem:
-            return Outcome(True, f"malformed input: {problem}", {"error": problem}, status="malformed",
-                           decision="deny", reason=problem, rule="input.malformed")
+            return Outcome(
+                True,
+                f"malformed input: {problem}",
+                {"error": problem},
+                status="malformed",
+                decision="deny",
+                reason=problem,
+                rule="input.malformed",
+            )
         verdict = self.policy.check(name, tool_input, self.cwd, planned=planned)
         if not verdict.allowed:
-            return Outcome(True, f"blocked by policy: {verdict.reason}", {"error": verdict.reason}, status="denied",
-                           decision="deny", reason=verdict.reason, rule=verdict.rule)
+            return Outcome(
+                True,
+                f"blocked by policy: {verdict.reason}",
+                {"error": verdict.reason},
+                status="denied",
+                decision="deny",
+                reason=verdict.reason,
+                rule=verdict.rule,
+            )
         started = time.monotonic()
         try:
             out = getattr(self, "_" + name.lower())(tool_input)
         except _ToolError as exc:
-            out = Outcome(True, _one_line(str(exc)), {"error": str(exc)}, status="failed", reason=str(exc))
+            out = Outcome(
+                True, _one_line(str(exc)), {"error": str(exc)}, status="failed", reason=str(exc)
+            )
         except OSError as exc:
             text = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
             out = Outcome(True, _one_line(text), {"error": text}, status="failed", reason=text)
@@ -192,8 +248,12 @@ class EdgeExecutor:
         rel = self._rel(inp["file_path"])
         written = fs.write_file_beneath(str(self.cwd), rel, inp["content"].encode("utf-8"))
         kind = "create" if written.created else "update"
-        return Outcome(False, f"{kind} {written.path}", {"type": kind, "filePath": written.path},
-                       files_created=[written.path] if written.created else [])
+        return Outcome(
+            False,
+            f"{kind} {written.path}",
+            {"type": kind, "filePath": written.path},
+            files_created=[written.path] if written.created else [],
+        )
 
     def _read_bytes(self, rel: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
         shown = self._shown(rel)
@@ -204,7 +264,9 @@ class EdgeExecutor:
         except IsADirectoryError:
             raise _ToolError(f"{shown} is a directory, not a file") from None
         except fs.FileTooLarge as exc:
-            raise _ToolError(f"{shown} is over {exc.limit} bytes; read it with offset/limit") from None
+            raise _ToolError(
+                f"{shown} is over {exc.limit} bytes; read it with offset/limit"
+            ) from None
 
     def _read_text(self, rel: str, max_bytes: int = READ_EDIT_MAX_BYTES) -> tuple[str, int]:
         data, st = self._read_bytes(rel, max_bytes)
@@ -225,8 +287,12 @@ class EdgeExecutor:
         if count == 0:
             raise _ToolError(f"String to replace not found in {path}")
         if count > 1 and not replace_all:
-            raise _ToolError(f"Found {count} matches of the string to replace in {path}, but replace_all is false")
-        return (text.replace(old, new) if replace_all else text.replace(old, new, 1)), (count if replace_all else 1)
+            raise _ToolError(
+                f"Found {count} matches of the string to replace in {path}, but replace_all is false"
+            )
+        return (text.replace(old, new) if replace_all else text.replace(old, new, 1)), (
+            count if replace_all else 1
+        )
 
     def _edit_file(self, raw: str, edits: list[Any]) -> Outcome:
         rel = self._rel(raw)
@@ -242,15 +308,23 @@ class EdgeExecutor:
             text, mode, existed = "", 0o644, False
         total = 0
         for edit in edits:
-            if not isinstance(edit, dict) or not isinstance(edit.get("old_string"), str) \
-                    or not isinstance(edit.get("new_string"), str):
+            if (
+                not isinstance(edit, dict)
+                or not isinstance(edit.get("old_string"), str)
+                or not isinstance(edit.get("new_string"), str)
+            ):
                 raise _ToolError("each edit needs old_string and new_string")
-            text, n = self._apply(text, edit["old_string"], edit["new_string"], bool(edit.get("replace_all")), path)
+            text, n = self._apply(
+                text, edit["old_string"], edit["new_string"], bool(edit.get("replace_all")), path
+            )
             total += n
         written = fs.write_file_beneath(str(self.cwd), rel, text.encode("utf-8"), mode)
-        return Outcome(False, f"edited {written.path} ({total} replacement{'s' if total != 1 else ''})",
-                       {"filePath": written.path, "replacements": total},
-                       files_created=[] if existed else [written.path])
+        return Outcome(
+            False,
+            f"edited {written.path} ({total} replacement{'s' if total != 1 else ''})",
+            {"filePath": written.path, "replacements": total},
+            files_created=[] if existed else [written.path],
+        )
 
     def _edit(self, inp: dict[str, Any]) -> Outcome:
         return self._edit_file(inp["file_path"], [inp])
@@ -261,14 +335,31 @@ class EdgeExecutor:
     def _read(self, inp: dict[str, Any]) -> Outcome:
         rel = self._rel(inp["file_path"])
         path = self._shown(rel)
-        lines = self._read_text(rel, READ_EDIT_MAX_BYTES if inp.get("limit") else READ_MAX_BYTES)[0].splitlines()
+        lines = self._read_text(rel, READ_EDIT_MAX_BYTES if inp.get("limit") else READ_MAX_BYTES)[
+            0
+        ].splitlines()
         offset = inp.get("offset") or 0
         start = max(offset - 1, 0)
-        chosen = lines[start:start + (inp.get("limit") or READ_DEFAULT_LIMIT)]
+        chosen = lines[start : start + (inp.get("limit") or READ_DEFAULT_LIMIT)]
         shown = "\n".join(f"{start + i + 1:>6}\t{line[:2000]}" for i, line in enumerate(chosen))
-        summary = f"read {path} ({len(chosen)} of {len(lines)} lines)" if lines else f"read {path} (empty)"
-        return Outcome(False, summary, {"type": "text", "file": {"filePath": str(path), "content": shown,
-                                                                "numLines": len(chosen), "totalLines": len(lines)}})
+        summary = (
+            f"read {path} ({len(chosen)} of {len(lines)} lines)"
+            if lines
+            else f"read {path} (empty)"
+        )
+        return Outcome(
+            False,
+            summary,
+            {
+                "type": "text",
+                "file": {
+                    "filePath": str(path),
+                    "content": shown,
+                    "numLines": len(chosen),
+                    "totalLines": len(lines),
+                },
+            },
+        )
 
     def _glob(self, inp: dict[str, Any]) -> Outcome:
         base = self._rel(inp["path"]) if inp.get("path") else "."
@@ -279,16 +370,23 @@ class EdgeExecutor:
         except OSError:
             raise _ToolError(f"{root} is not a directory") from None
         try:
-            matches = fs.glob_beneath(str(self.cwd), inp["pattern"], base,
-                                      skip=lambda rel: ".git" in rel.split("/"))
+            matches = fs.glob_beneath(
+                str(self.cwd), inp["pattern"], base, skip=lambda rel: ".git" in rel.split("/")
+            )
         except (ValueError, re.error) as exc:
             raise _ToolError(f"invalid glob pattern {inp['pattern']!r}: {exc}") from None
-        found = {os.path.normpath(os.path.join(str(root), rel)): st.st_mtime for rel, st in matches.items()
-                 if ".git" not in rel.split("/")}
+        found = {
+            os.path.normpath(os.path.join(str(root), rel)): st.st_mtime
+            for rel, st in matches.items()
+            if ".git" not in rel.split("/")
+        }
         ordered = sorted(found, key=lambda p: (-found[p], p))
         names = ordered[:GLOB_LIMIT]
-        return Outcome(False, f"{len(ordered)} file{'s' if len(ordered) != 1 else ''} match {inp['pattern']!r}",
-                       {"filenames": names, "numFiles": len(names), "truncated": len(ordered) > GLOB_LIMIT})
+        return Outcome(
+            False,
+            f"{len(ordered)} file{'s' if len(ordered) != 1 else ''} match {inp['pattern']!r}",
+            {"filenames": names, "numFiles": len(names), "truncated": len(ordered) > GLOB_LIMIT},
+        )
 
     def _grep(self, inp: dict[str, Any]) -> Outcome:
         base = self._rel(inp["path"]) if inp.get("path") else "."
@@ -308,14 +406,18 @@ class EdgeExecutor:
         if mode not in ("files_with_matches", "content", "count"):
             raise _ToolError(f"unknown output_mode {mode!r}")
         glob = inp.get("glob")
-        files: list[str] = []   # relative to the working directory
+        files: list[str] = []  # relative to the working directory
         if is_file:
             files = [base]
         else:
             # symlinked folders are never descended; a symlinked file is read only when its target
             # is inside the working directory (opened beneath it), like `grep -r`, never `grep -R`
             for folder, dirs, names in fs.walk_beneath(str(self.cwd), base):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__"))
+                dirs[:] = sorted(
+                    d
+                    for d in dirs
+                    if not d.startswith(".") and d not in ("node_modules", "__pycache__")
+                )
                 for name in sorted(names):
                     if name.startswith(".") or (glob and not fnmatch.fnmatch(name, glob)):
                         continue
@@ -335,7 +437,9 @@ class EdgeExecutor:
                 if rx.search(line):
                     counts[str(path)] = counts.get(str(path), 0) + 1
                     if mode == "content":
-                        hits.append(f"{path}:{number}:{line}" if inp.get("-n", True) else f"{path}:{line}")
+                        hits.append(
+                            f"{path}:{number}:{line}" if inp.get("-n", True) else f"{path}:{line}"
+                        )
         head = inp.get("head_limit")
         head = GREP_DEFAULT_HEAD if head is None else head
         if mode == "files_with_matches":
@@ -347,26 +451,42 @@ class EdgeExecutor:
         window = items[:head] if head else items
         summary = f"{len(counts)} file{'s' if len(counts) != 1 else ''} match {inp['pattern']!r}"
         response: dict[str, Any] = {"mode": mode, "numFiles": len(counts)}
-        response["filenames" if mode == "files_with_matches" else "content"] = \
+        response["filenames" if mode == "files_with_matches" else "content"] = (
             window if mode == "files_with_matches" else "\n".join(window)
+        )
         return Outcome(False, summary, response)
 
     # ---- Bash ------------------------------------------------------------------------------------
     def _bash(self, inp: dict[str, Any]) -> Outcome:
         timeout_ms = inp.get("timeout")
-        timeout_s = min(float(timeout_ms), BASH_MAX_TIMEOUT_MS) / 1000.0 if timeout_ms else self.timeout_s
+        timeout_s = (
+            min(float(timeout_ms), BASH_MAX_TIMEOUT_MS) / 1000.0 if timeout_ms else self.timeout_s
+        )
         abi, why = edge_sandbox.landlock_status()
         if self.sandbox == "required" and abi < 1:
             reason = f"not run: scripts run only under Landlock, which is unavailable here ({why})"
-            return Outcome(True, reason, {"error": reason}, status="denied", decision="deny", reason=reason,
-                           rule="edge.sandbox_unavailable")
+            return Outcome(
+                True,
+                reason,
+                {"error": reason},
+                status="denied",
+                decision="deny",
+                reason=reason,
+                rule="edge.sandbox_unavailable",
+            )
         if abi >= 1:
             return self._bash_sandboxed(inp["command"], timeout_s)
         shell = shutil.which("bash") or "/bin/sh"
         before = snapshot(self.cwd)
-        proc = subprocess.Popen([shell, "-c", inp["command"]], cwd=self.cwd, env=safe_env(),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [shell, "-c", inp["command"]],
+            cwd=self.cwd,
+            env=safe_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         timed_out = False
         try:
             out, err = proc.communicate(timeout=timeout_s)
@@ -381,13 +501,24 @@ class EdgeExecutor:
 
     def _bash_sandboxed(self, command: str, timeout_s: float) -> Outcome:
         before = snapshot(self.cwd)
-        run = edge_sandbox.run_sandboxed(command, str(self.cwd), timeout_s, allow_network=self.allow_network)
-        out = self._bash_outcome(before, run.exit_code, run.stdout, run.stderr, run.timed_out, timeout_s)
+        run = edge_sandbox.run_sandboxed(
+            command, str(self.cwd), timeout_s, allow_network=self.allow_network
+        )
+        out = self._bash_outcome(
+            before, run.exit_code, run.stdout, run.stderr, run.timed_out, timeout_s
+        )
         out.response["sandbox"] = f"landlock (ABI {run.abi})"
         return out
 
-    def _bash_outcome(self, before: set[str] | None, code: int | None, out: bytes, err: bytes, timed_out: bool,
-                      timeout_s: float) -> Outcome:
+    def _bash_outcome(
+        self,
+        before: set[str] | None,
+        code: int | None,
+        out: bytes,
+        err: bytes,
+        timed_out: bool,
+        timeout_s: float,
+    ) -> Outcome:
         after = snapshot(self.cwd)
         created = sorted(after - before) if before is not None and after is not None else []
         stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
@@ -399,6 +530,16 @@ class EdgeExecutor:
             summary = f"Exit code {code} " + _one_line(text, 250)
         else:
             summary = _one_line(text) or "(no output)"
-        return Outcome(is_error, summary.strip(), {"stdout": _cap(stdout), "stderr": _cap(stderr),
-                                                   "interrupted": timed_out, "exitCode": code},
-                       exit_code=code, files_created=created, status="failed" if is_error else "ok")
+        return Outcome(
+            is_error,
+            summary.strip(),
+            {
+                "stdout": _cap(stdout),
+                "stderr": _cap(stderr),
+                "interrupted": timed_out,
+                "exitCode": code,
+            },
+            exit_code=code,
+            files_created=created,
+            status="failed" if is_error else "ok",
+        )

@@ -33,21 +33,100 @@ FOLLOWER_THRESHOLD = 0.92
 MIXED_THRESHOLD = 0.75
 
 VERB_CLASSES: dict[str, tuple[str, ...]] = {
-    "create": ("create", "make", "build", "write", "generate", "produce", "compose", "draft", "implement",
-               "develop", "scaffold", "setup", "construct", "initialize", "init", "bootstrap", "craft"),
-    "delete": ("delete", "remove", "erase", "rm", "destroy", "wipe", "purge", "drop", "unlink", "trash",
-               "discard", "eliminate", "del", "clear", "rmdir"),
+    "create": (
+        "create",
+        "make",
+        "build",
+        "write",
+        "generate",
+        "produce",
+        "compose",
+        "draft",
+        "implement",
+        "develop",
+        "scaffold",
+        "setup",
+        "construct",
+        "initialize",
+        "init",
+        "bootstrap",
+        "craft",
+    ),
+    "delete": (
+        "delete",
+        "remove",
+        "erase",
+        "rm",
+        "destroy",
+        "wipe",
+        "purge",
+        "drop",
+        "unlink",
+        "trash",
+        "discard",
+        "eliminate",
+        "del",
+        "clear",
+        "rmdir",
+    ),
     "clean": ("clean", "cleanup", "tidy", "prune", "free", "declutter"),
-    "update": ("update", "edit", "modify", "change", "alter", "adjust", "rewrite", "revise", "refactor",
-               "tweak", "amend", "patch", "replace", "improve"),
+    "update": (
+        "update",
+        "edit",
+        "modify",
+        "change",
+        "alter",
+        "adjust",
+        "rewrite",
+        "revise",
+        "refactor",
+        "tweak",
+        "amend",
+        "patch",
+        "replace",
+        "improve",
+    ),
     "fix": ("fix", "repair", "debug", "resolve", "troubleshoot"),
     "rename": ("rename",),
-    "show": ("show", "display", "list", "print", "view", "see", "tell", "check", "inspect", "cat", "output",
-             "read", "look", "echo", "dump"),
-    "search": ("find", "search", "locate", "grep", "seek", "discover", "identify", "detect", "scan"),
+    "show": (
+        "show",
+        "display",
+        "list",
+        "print",
+        "view",
+        "see",
+        "tell",
+        "check",
+        "inspect",
+        "cat",
+        "output",
+        "read",
+        "look",
+        "echo",
+        "dump",
+    ),
+    "search": (
+        "find",
+        "search",
+        "locate",
+        "grep",
+        "seek",
+        "discover",
+        "identify",
+        "detect",
+        "scan",
+    ),
     "count": ("count", "tally", "howmany"),
     "summarize": ("summarize", "summarise", "summary", "recap", "tldr", "condense"),
-    "explain": ("explain", "describe", "clarify", "define", "explanation", "description", "meaning"),
+    "explain": (
+        "explain",
+        "describe",
+        "clarify",
+        "define",
+        "explanation",
+        "description",
+        "meaning",
+    ),
     "run": ("run", "execute", "start", "launch", "invoke", "trigger", "serve", "exec", "restart"),
     "stop": ("stop", "kill", "terminate", "halt", "shutdown", "abort", "quit", "exit", "pause"),
     "test": ("test", "verify", "validate", "unittest"),
@@ -72,8 +151,19 @@ VERB_CLASSES: dict[str, tuple[str, ...]] = {
     "disable": ("disable", "deactivate", "turnoff"),
     "encrypt": ("encrypt", "encode", "hash"),
     "decrypt": ("decrypt", "decode"),
-    "analyze": ("analyze", "analyse", "analysis", "examine", "evaluate", "assess", "profile", "benchmark",
-                "measure", "investigate", "research"),
+    "analyze": (
+        "analyze",
+        "analyse",
+        "analysis",
+        "examine",
+        "evaluate",
+        "assess",
+        "profile",
+        "benchmark",
+        "measure",
+        "investigate",
+        "research",
+    ),
     "compare": ("compare", "diff"),
     "sort": ("sort", "rank", "arrange", "reorder"),
     "merge": ("merge", "combine", "join", "concatenate", "concat"),
@@ -82,81 +172,248 @@ VERB_CLASSES: dict[str, tuple[str, ...]] = {
     "calculate": ("calculate", "compute", "solve"),
     "commit": ("commit",),
 }
-OPPOSED = {frozenset(p) for p in [
-    ("create", "delete"), ("add", "delete"), ("run", "stop"), ("install", "uninstall"), ("enable", "disable"),
-    ("encrypt", "decrypt"), ("compress", "extract"), ("backup", "restore"), ("upload", "download"),
-    ("create", "clean"), ("install", "delete"), ("create", "restore"), ("import", "convert"),
-]}
+OPPOSED = {
+    frozenset(p)
+    for p in [
+        ("create", "delete"),
+        ("add", "delete"),
+        ("run", "stop"),
+        ("install", "uninstall"),
+        ("enable", "disable"),
+        ("encrypt", "decrypt"),
+        ("compress", "extract"),
+        ("backup", "restore"),
+        ("upload", "download"),
+        ("create", "clean"),
+        ("install", "delete"),
+        ("create", "restore"),
+        ("import", "convert"),
+    ]
+}
 IMPLIED_CLASSES = frozenset({"create", "show", "run"})
 
 TECH_WORDS: dict[str, str] = {
-    "python": "python", "python3": "python", "javascript": "javascript", "js": "javascript", "node": "javascript",
-    "nodejs": "javascript", "typescript": "typescript", "ts": "typescript", "java": "java", "kotlin": "kotlin",
-    "scala": "scala", "rust": "rust", "golang": "go", "go": "go", "c": "c", "c++": "c++", "cpp": "c++",
-    "c#": "c#", "csharp": "c#", "ruby": "ruby", "php": "php", "perl": "perl", "swift": "swift",
-    "haskell": "haskell", "elixir": "elixir", "lua": "lua", "julia": "julia", "dart": "dart", "bash": "bash",
-    "shell": "shell", "zsh": "zsh", "powershell": "powershell", "sql": "sql", "r": "r", "html": "html",
-    "css": "css", "json": "json", "jsonl": "json", "csv": "csv", "tsv": "tsv", "yaml": "yaml", "yml": "yaml",
-    "toml": "toml", "xml": "xml", "markdown": "markdown", "pdf": "pdf", "excel": "excel", "sqlite": "sqlite",
-    "docker": "docker", "kubernetes": "kubernetes", "npm": "npm", "pip": "pip", "cargo": "cargo",
-    "pytest": "pytest", "jest": "jest", "black": "black", "ruff": "ruff", "flake8": "flake8", "mypy": "mypy",
-    "eslint": "eslint", "prettier": "prettier", "flask": "flask", "django": "django", "fastapi": "fastapi",
-    "react": "react", "vue": "vue", "postgres": "postgres", "mysql": "mysql", "redis": "redis",
-    "nginx": "nginx", "git": "git", "github": "github", "linux": "linux", "windows": "windows",
-    "http": "http", "https": "http", "ssh": "ssh", "pandas": "pandas", "numpy": "numpy",
-    "matplotlib": "matplotlib", "tar": "tar", "zip": "zip", "gzip": "gzip", "make": None,
+    "python": "python",
+    "python3": "python",
+    "javascript": "javascript",
+    "js": "javascript",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "typescript": "typescript",
+    "ts": "typescript",
+    "java": "java",
+    "kotlin": "kotlin",
+    "scala": "scala",
+    "rust": "rust",
+    "golang": "go",
+    "go": "go",
+    "c": "c",
+    "c++": "c++",
+    "cpp": "c++",
+    "c#": "c#",
+    "csharp": "c#",
+    "ruby": "ruby",
+    "php": "php",
+    "perl": "perl",
+    "swift": "swift",
+    "haskell": "haskell",
+    "elixir": "elixir",
+    "lua": "lua",
+    "julia": "julia",
+    "dart": "dart",
+    "bash": "bash",
+    "shell": "shell",
+    "zsh": "zsh",
+    "powershell": "powershell",
+    "sql": "sql",
+    "r": "r",
+    "html": "html",
+    "css": "css",
+    "json": "json",
+    "jsonl": "json",
+    "csv": "csv",
+    "tsv": "tsv",
+    "yaml": "yaml",
+    "yml": "yaml",
+    "toml": "toml",
+    "xml": "xml",
+    "markdown": "markdown",
+    "pdf": "pdf",
+    "excel": "excel",
+    "sqlite": "sqlite",
+    "docker": "docker",
+    "kubernetes": "kubernetes",
+    "npm": "npm",
+    "pip": "pip",
+    "cargo": "cargo",
+    "pytest": "pytest",
+    "jest": "jest",
+    "black": "black",
+    "ruff": "ruff",
+    "flake8": "flake8",
+    "mypy": "mypy",
+    "eslint": "eslint",
+    "prettier": "prettier",
+    "flask": "flask",
+    "django": "django",
+    "fastapi": "fastapi",
+    "react": "react",
+    "vue": "vue",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "redis": "redis",
+    "nginx": "nginx",
+    "git": "git",
+    "github": "github",
+    "linux": "linux",
+    "windows": "windows",
+    "http": "http",
+    "https": "http",
+    "ssh": "ssh",
+    "pandas": "pandas",
+    "numpy": "numpy",
+    "matplotlib": "matplotlib",
+    "tar": "tar",
+    "zip": "zip",
+    "gzip": "gzip",
+    "make": None,
 }
 TECH_FAMILIES = {
-    "lang": {"python", "javascript", "typescript", "java", "kotlin", "scala", "rust", "go", "c", "c++", "c#",
-             "ruby", "php", "perl", "swift", "haskell", "elixir", "lua", "julia", "dart", "bash", "shell", "zsh",
-             "powershell", "sql", "r"},
-    "format": {"json", "csv", "tsv", "yaml", "toml", "xml", "markdown", "pdf", "excel", "sqlite", "html"},
+    "lang": {
+        "python",
+        "javascript",
+        "typescript",
+        "java",
+        "kotlin",
+        "scala",
+        "rust",
+        "go",
+        "c",
+        "c++",
+        "c#",
+        "ruby",
+        "php",
+        "perl",
+        "swift",
+        "haskell",
+        "elixir",
+        "lua",
+        "julia",
+        "dart",
+        "bash",
+        "shell",
+        "zsh",
+        "powershell",
+        "sql",
+        "r",
+    },
+    "format": {
+        "json",
+        "csv",
+        "tsv",
+        "yaml",
+        "toml",
+        "xml",
+        "markdown",
+        "pdf",
+        "excel",
+        "sqlite",
+        "html",
+    },
 }
-GENERIC_WORDS = frozenset("""
+GENERIC_WORDS = frozenset(
+    """
 simple small quick basic short brief little tiny big large new current latest nice good proper complete full
 whole entire main default existing program script code app application tool utility file files thing project
 version recent newest number numbers
-""".split())
-STOP_WORDS = frozenset("""
+""".split()
+)
+STOP_WORDS = frozenset(
+    """
 a an the please pls kindly just really actually this that these those there here it its they them their
 is am are was were be been being do does did doing done have has had having will would shall should can could
 may might must of in on at by for with from to into onto over under about after before between through via per
 as than like so such too very also only again now then once and or if else while want need
 let lets some any all every each both other another same own more most few he she it named called
 get give put take using use within inside
-""".split())
+""".split()
+)
 QUESTION_WORDS = frozenset("what when where who whom whose why how which if whether".split())
 #: Words that put a goal in the past ("when did I change the oil" is not "when should I").
 PAST_MARKERS = frozenset("did was were had ago yesterday last previously".split())
-PERSONS = {**{w: "1" for w in "i me my mine myself we us our ours ourselves".split()},
-           **{w: "2" for w in "you your yours yourself yourselves u ur".split()}}
-NEGATION_CUES = frozenset("not no never without except excluding avoid skip nor neither none nothing".split())
-CLAUSE_BREAKS = frozenset({"and", "then", "but", "or", "also", "plus", ",", ".", ";", ":", "!", "?"})
-_PHRASES = (
-    (r"\bback(?:ing|ed|s)? up\b", "backup"), (r"\bset(?:ting|s)? up\b", "setup"),
-    (r"\bshut(?:ting|s)? down\b", "shutdown"), (r"\bturn(?:ing|ed|s)? off\b", "turnoff"),
-    (r"\bturn(?:ing|ed|s)? on\b", "turnon"), (r"\bclean(?:ing|ed|s)? up\b", "cleanup"),
-    (r"\bget(?:ting|s)? rid of\b", "delete"), (r"\blook(?:ing|ed|s)? for\b", "find"),
-    (r"\bfind(?:ing|s)? out\b", "find"), (r"\bhow many\b", "howmany"),
+PERSONS = {
+    **{w: "1" for w in "i me my mine myself we us our ours ourselves".split()},
+    **{w: "2" for w in "you your yours yourself yourselves u ur".split()},
+}
+NEGATION_CUES = frozenset(
+    "not no never without except excluding avoid skip nor neither none nothing".split()
 )
-_CONTRACTIONS = ((r"\bcan't\b", "can not"), (r"\bwon't\b", "will not"), (r"\b(\w+)n't\b", r"\1 not"),
-                 (r"\b(\w+)'(?:re|ve|ll|d|m|s)\b", r"\1"), (r"\bdont\b", "do not"))
-SYNONYMS = {"directory": "folder", "directories": "folder", "dir": "folder", "repository": "repo",
-            "repositories": "repo", "codebase": "code", "documentation": "docs", "website": "site",
-            "webpage": "page", "picture": "image", "photo": "image", "terminal": "shell", "console": "shell"}
-_IRREGULAR = {"wrote": "write", "written": "write", "made": "make", "built": "build", "ran": "run",
-              "running": "run", "sent": "send", "found": "find", "shown": "show", "done": "do", "got": "get",
-              "data": "data", "analyses": "analysis"}
-FILE_EXTENSIONS = frozenset("""
+CLAUSE_BREAKS = frozenset(
+    {"and", "then", "but", "or", "also", "plus", ",", ".", ";", ":", "!", "?"}
+)
+_PHRASES = (
+    (r"\bback(?:ing|ed|s)? up\b", "backup"),
+    (r"\bset(?:ting|s)? up\b", "setup"),
+    (r"\bshut(?:ting|s)? down\b", "shutdown"),
+    (r"\bturn(?:ing|ed|s)? off\b", "turnoff"),
+    (r"\bturn(?:ing|ed|s)? on\b", "turnon"),
+    (r"\bclean(?:ing|ed|s)? up\b", "cleanup"),
+    (r"\bget(?:ting|s)? rid of\b", "delete"),
+    (r"\blook(?:ing|ed|s)? for\b", "find"),
+    (r"\bfind(?:ing|s)? out\b", "find"),
+    (r"\bhow many\b", "howmany"),
+)
+_CONTRACTIONS = (
+    (r"\bcan't\b", "can not"),
+    (r"\bwon't\b", "will not"),
+    (r"\b(\w+)n't\b", r"\1 not"),
+    (r"\b(\w+)'(?:re|ve|ll|d|m|s)\b", r"\1"),
+    (r"\bdont\b", "do not"),
+)
+SYNONYMS = {
+    "directory": "folder",
+    "directories": "folder",
+    "dir": "folder",
+    "repository": "repo",
+    "repositories": "repo",
+    "codebase": "code",
+    "documentation": "docs",
+    "website": "site",
+    "webpage": "page",
+    "picture": "image",
+    "photo": "image",
+    "terminal": "shell",
+    "console": "shell",
+}
+_IRREGULAR = {
+    "wrote": "write",
+    "written": "write",
+    "made": "make",
+    "built": "build",
+    "ran": "run",
+    "running": "run",
+    "sent": "send",
+    "found": "find",
+    "shown": "show",
+    "done": "do",
+    "got": "get",
+    "data": "data",
+    "analyses": "analysis",
+}
+FILE_EXTENSIONS = frozenset(
+    """
 py pyi ipynb js mjs cjs jsx ts tsx java kt rs go c h cc cpp hpp cs rb php pl swift scala lua sh bash zsh ps1
 sql r jl dart ex exs erl hs md markdown rst txt log csv tsv json jsonl yaml yml toml ini cfg conf env xml html
 htm css scss svg pdf doc docx xls xlsx odt rtf tex png jpg jpeg gif webp ico mp3 wav mp4 zip gz tgz tar bz2 xz
 7z db sqlite lock
-""".split())
+""".split()
+)
 
 _QUOTED = re.compile(r"\"([^\"\n]{1,200})\"|(?<![\w])'([^'\n]{1,200})'(?![\w])")
 _URL = re.compile(r"\bhttps?://[^\s\"'<>]+", re.IGNORECASE)
-_FILE = re.compile(r"(?<![\w./~-])((?:\.{1,2}/|/)?(?:[\w.-]+/)*[\w-][\w.+-]*\.([A-Za-z0-9]{1,8}))(?![\w/-])")
+_FILE = re.compile(
+    r"(?<![\w./~-])((?:\.{1,2}/|/)?(?:[\w.-]+/)*[\w-][\w.+-]*\.([A-Za-z0-9]{1,8}))(?![\w/-])"
+)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.]*\w)")
 _TOKEN = re.compile(r"<[a-z]+>|[a-z0-9][a-z0-9+#]*|[,.;:!?]")
 
@@ -168,9 +425,18 @@ def _stem(word: str) -> str:
     if word in _IRREGULAR:
         word = _IRREGULAR[word]
     for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word.endswith("ss")):
+        if (
+            word.endswith(suffix)
+            and len(word) - len(suffix) >= 3
+            and not (suffix == "s" and word.endswith("ss"))
+        ):
             word = word[: -len(suffix)] + repl
-            if suffix in ("ing", "ed") and len(word) >= 4 and word[-1] == word[-2] and word[-1] not in "lsz":
+            if (
+                suffix in ("ing", "ed")
+                and len(word) >= 4
+                and word[-1] == word[-2]
+                and word[-1] not in "lsz"
+            ):
                 word = word[:-1]
             break
     if len(word) > 3 and word.endswith("e"):
@@ -307,13 +573,25 @@ def prepare(goal: str) -> Goal:
         if in_scope:
             negated.add(tok)
     kinds = tuple(sorted(re.sub(r"\d+$", "", k) for k in slots))
-    return Goal(text=text, tokens=tuple(tokens), verbs=frozenset(verbs), tech=frozenset(tech),
-                words=frozenset(words), generic=frozenset(generic), negated=frozenset(negated),
-                negation=negation, qwords=frozenset(qwords), persons=frozenset(persons), past=past, slots=slots,
-                slot_kinds=kinds)
+    return Goal(
+        text=text,
+        tokens=tuple(tokens),
+        verbs=frozenset(verbs),
+        tech=frozenset(tech),
+        words=frozenset(words),
+        generic=frozenset(generic),
+        negated=frozenset(negated),
+        negation=negation,
+        qwords=frozenset(qwords),
+        persons=frozenset(persons),
+        past=past,
+        slots=slots,
+        slot_kinds=kinds,
+    )
 
 
 # ---- scoring ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class Gate:
@@ -323,7 +601,12 @@ class Gate:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "penalty": round(self.penalty, 4), "reason": self.reason}
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "penalty": round(self.penalty, 4),
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -340,14 +623,19 @@ class Match:
         return all(g.passed for g in self.gates)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trace_id": self.trace_id, "goal": self.goal, "confidence": round(self.confidence, 4),
-                "base": round(self.base, 4), "gates": [g.to_dict() for g in self.gates],
-                "slot_bindings": dict(self.bindings)}
+        return {
+            "trace_id": self.trace_id,
+            "goal": self.goal,
+            "confidence": round(self.confidence, 4),
+            "base": round(self.base, 4),
+            "gates": [g.to_dict() for g in self.gates],
+            "slot_bindings": dict(self.bindings),
+        }
 
 
 def similarity(q: Goal, t: Goal) -> float:
     qw, tw = q.weighted(), t.weighted()
-    if not q.verbs or not t.verbs:   # a verbless goal implies its action: compare the rest
+    if not q.verbs or not t.verbs:  # a verbless goal implies its action: compare the rest
         qw = {k: v for k, v in qw.items() if not k.startswith("v:")}
         tw = {k: v for k, v in tw.items() if not k.startswith("v:")}
     shared = sum(min(qw[k], tw[k]) for k in qw.keys() & tw.keys())
@@ -361,17 +649,24 @@ def similarity(q: Goal, t: Goal) -> float:
 
 def _verb_gate(q: Goal, t: Goal) -> Gate:
     only_q, only_t = q.verbs - t.verbs, t.verbs - q.verbs
-    opposed = sorted(f"{a} vs {b}" for a in q.verbs for b in t.verbs if frozenset((a, b)) in OPPOSED)
+    opposed = sorted(
+        f"{a} vs {b}" for a in q.verbs for b in t.verbs if frozenset((a, b)) in OPPOSED
+    )
     if opposed:
         return Gate("verb", False, 0.6, f"opposite actions: {', '.join(opposed)}")
     if not only_q and not only_t:
         return Gate("verb", True, 0.0, f"same actions ({', '.join(sorted(q.verbs)) or 'none'})")
     if not q.verbs and only_t <= IMPLIED_CLASSES and len(only_t) == 1:
-        return Gate("verb", True, 0.03, f"the goal has no action verb; '{next(iter(only_t))}' is implied")
+        return Gate(
+            "verb", True, 0.03, f"the goal has no action verb; '{next(iter(only_t))}' is implied"
+        )
     if not t.verbs and only_q <= IMPLIED_CLASSES and len(only_q) == 1:
-        return Gate("verb", True, 0.03, f"the trace has no action verb; '{next(iter(only_q))}' is implied")
-    parts = ([f"goal only: {', '.join(sorted(only_q))}"] if only_q else []) + \
-            ([f"trace only: {', '.join(sorted(only_t))}"] if only_t else [])
+        return Gate(
+            "verb", True, 0.03, f"the trace has no action verb; '{next(iter(only_q))}' is implied"
+        )
+    parts = ([f"goal only: {', '.join(sorted(only_q))}"] if only_q else []) + (
+        [f"trace only: {', '.join(sorted(only_t))}"] if only_t else []
+    )
     return Gate("verb", False, 0.35, "different actions (" + "; ".join(parts) + ")")
 
 
@@ -383,40 +678,72 @@ def _negation_gate(q: Goal, t: Goal) -> Gate:
 
 def _tech_gate(q: Goal, t: Goal) -> Gate:
     if q.tech == t.tech:
-        return Gate("technology", True, 0.0, f"same technology ({', '.join(sorted(q.tech)) or 'none named'})")
+        return Gate(
+            "technology",
+            True,
+            0.0,
+            f"same technology ({', '.join(sorted(q.tech)) or 'none named'})",
+        )
     only_q, only_t = q.tech - t.tech, t.tech - q.tech
-    swaps = [f"{b} -> {a}" for a in only_q for b in only_t
-             if any(a in fam and b in fam for fam in TECH_FAMILIES.values())]
+    swaps = [
+        f"{b} -> {a}"
+        for a in only_q
+        for b in only_t
+        if any(a in fam and b in fam for fam in TECH_FAMILIES.values())
+    ]
     if swaps:
         return Gate("technology", False, 0.6, f"different technology: {', '.join(sorted(swaps))}")
-    return Gate("technology", False, 0.3, f"goal names {sorted(only_q)}, trace names {sorted(only_t)}")
+    return Gate(
+        "technology", False, 0.3, f"goal names {sorted(only_q)}, trace names {sorted(only_t)}"
+    )
 
 
 def _slot_gate(q: Goal, t: Goal) -> tuple[Gate, dict[str, str]]:
     if q.slot_kinds != t.slot_kinds or set(q.slots) != set(t.slots):
-        return Gate("slots", False, 0.15, f"different slots: goal {sorted(q.slots)}, trace {sorted(t.slots)}"), {}
+        return Gate(
+            "slots",
+            False,
+            0.15,
+            f"different slots: goal {sorted(q.slots)}, trace {sorted(t.slots)}",
+        ), {}
     bindings = {k: v for k, v in q.slots.items() if v != t.slots[k]}
     if bindings:
         desc = ", ".join(f"{k}: {t.slots[k]!r} -> {v!r}" for k, v in sorted(bindings.items()))
-        return Gate("slots", True, 0.02, f"differs only in slot values ({desc}); substitution required"), bindings
+        return Gate(
+            "slots", True, 0.02, f"differs only in slot values ({desc}); substitution required"
+        ), bindings
     return Gate("slots", True, 0.0, "same slots" if q.slots else "no slots"), {}
 
 
 def _content_gate(q: Goal, t: Goal) -> Gate:
     only_q = (q.words - t.words) | {f"{w}?" for w in q.qwords - t.qwords}
     only_t = (t.words - q.words) | {f"{w}?" for w in t.qwords - q.qwords}
-    shared = len(q.words & t.words) + len(q.tech & t.tech) + len(q.verbs & t.verbs) + \
-        sum(min(q.slot_kinds.count(k), t.slot_kinds.count(k)) for k in set(q.slot_kinds))
+    shared = (
+        len(q.words & t.words)
+        + len(q.tech & t.tech)
+        + len(q.verbs & t.verbs)
+        + sum(min(q.slot_kinds.count(k), t.slot_kinds.count(k)) for k in set(q.slot_kinds))
+    )
     if shared < MIN_SHARED:
-        return Gate("content", False, 0.2, f"too little in common ({shared} shared word(s); {MIN_SHARED} needed)")
+        return Gate(
+            "content",
+            False,
+            0.2,
+            f"too little in common ({shared} shared word(s); {MIN_SHARED} needed)",
+        )
     if only_q or only_t:
-        parts = ([f"goal only: {', '.join(sorted(only_q))}"] if only_q else []) + \
-                ([f"trace only: {', '.join(sorted(only_t))}"] if only_t else [])
+        parts = ([f"goal only: {', '.join(sorted(only_q))}"] if only_q else []) + (
+            [f"trace only: {', '.join(sorted(only_t))}"] if only_t else []
+        )
         return Gate("content", False, 0.15, "; ".join(parts))
     generic = q.generic ^ t.generic
     if generic:
-        return Gate("content", True, min(0.06, 0.02 * len(generic)),
-                    f"only generic words differ ({', '.join(sorted(generic))})")
+        return Gate(
+            "content",
+            True,
+            min(0.06, 0.02 * len(generic)),
+            f"only generic words differ ({', '.join(sorted(generic))})",
+        )
     return Gate("content", True, 0.0, "same content words")
 
 
@@ -429,8 +756,15 @@ def _tense_gate(q: Goal, t: Goal) -> Gate:
 def _person_gate(q: Goal, t: Goal) -> Gate:
     """Who does what to whom: "what will you call me" is not "what should I call you"."""
     if not q.persons or not t.persons or q.persons == t.persons:
-        return Gate("person", True, 0.0, "same roles" if q.persons and t.persons else "no roles to compare")
-    return Gate("person", False, 0.2, f"different roles ({'/'.join(sorted(q.persons))} vs {'/'.join(sorted(t.persons))})")
+        return Gate(
+            "person", True, 0.0, "same roles" if q.persons and t.persons else "no roles to compare"
+        )
+    return Gate(
+        "person",
+        False,
+        0.2,
+        f"different roles ({'/'.join(sorted(q.persons))} vs {'/'.join(sorted(t.persons))})",
+    )
 
 
 def _track_gate(trace: Any) -> Gate:
@@ -476,16 +810,28 @@ class Matcher:
             base = 1.0 if q.key == t.key else similarity(q, t)
             gates = [_verb_gate(q, t), _negation_gate(q, t), _tech_gate(q, t)]
             slot_gate, bindings = _slot_gate(q, t)
-            gates += [slot_gate, _content_gate(q, t), _person_gate(q, t), _tense_gate(q, t),
-                      _track_gate(trace)]
+            gates += [
+                slot_gate,
+                _content_gate(q, t),
+                _person_gate(q, t),
+                _tense_gate(q, t),
+                _track_gate(trace),
+            ]
             conf = base
             for g in gates:
-                conf *= (1.0 - g.penalty)
-            scored.append((Match(trace.id, trace.goal, max(0.0, min(1.0, conf)), base, gates, bindings), t))
+                conf *= 1.0 - g.penalty
+            scored.append(
+                (Match(trace.id, trace.goal, max(0.0, min(1.0, conf)), base, gates, bindings), t)
+            )
         # Prefer healthy, proven traces among equal goals.
-        scored.sort(key=lambda mt: (-mt[0].confidence, -int(mt[0].passed),
-                                    -int(getattr(self._by_id.get(mt[0].trace_id), "success_count", 0)),
-                                    mt[0].trace_id))
+        scored.sort(
+            key=lambda mt: (
+                -mt[0].confidence,
+                -int(mt[0].passed),
+                -int(getattr(self._by_id.get(mt[0].trace_id), "success_count", 0)),
+                mt[0].trace_id,
+            )
+        )
         if scored:
             best, best_goal = scored[0]
             margin = Gate("margin", True, 0.0, "no close rival task")
@@ -493,23 +839,35 @@ class Matcher:
                 if best.confidence - other.confidence >= 0.05:
                     break
                 if other_goal.key != best_goal.key and similarity(best_goal, other_goal) < 0.6:
-                    margin = Gate("margin", False, 0.1, f"rival task {other.goal!r} scores within "
-                                                        f"{best.confidence - other.confidence:.2f}")
+                    margin = Gate(
+                        "margin",
+                        False,
+                        0.1,
+                        f"rival task {other.goal!r} scores within "
+                        f"{best.confidence - other.confidence:.2f}",
+                    )
                     best.confidence = max(0.0, best.confidence - 0.1)
                     break
             best.gates.append(margin)
         return [m for m, _t in scored[:k]]
 
 
-def decide(matches: list[Match], *, threshold: float = FOLLOWER_THRESHOLD) -> tuple[Match | None, str]:
+def decide(
+    matches: list[Match], *, threshold: float = FOLLOWER_THRESHOLD
+) -> tuple[Match | None, str]:
     """(the match to replay, or None; the reason)."""
     if not matches:
         return None, "the bundle has no replayable trace"
     best = matches[0]
     failed = [g for g in best.gates if not g.passed]
     if failed:
-        return None, (f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
-                      + "; ".join(f"{g.name} ({g.reason})" for g in failed))
+        return None, (
+            f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
+            + "; ".join(f"{g.name} ({g.reason})" for g in failed)
+        )
     if best.confidence < threshold:
-        return None, f"best match {best.goal!r} at {best.confidence:.2f} is below the replay threshold {threshold:.2f}"
+        return (
+            None,
+            f"best match {best.goal!r} at {best.confidence:.2f} is below the replay threshold {threshold:.2f}",
+        )
     return best, f"best match {best.goal!r} at {best.confidence:.2f}; all gates passed"

@@ -27,38 +27,72 @@ RESULT_CHARS = 20_000
 
 #: JSON schemas of the tools the edge offers the model (Claude Code's input shapes).
 TOOL_SCHEMAS: dict[str, dict[str, Any]] = {
-    "Write": {"description": "Write a file (relative paths are inside the working directory).",
-              "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"},
-                                                                "content": {"type": "string"}},
-                               "required": ["file_path", "content"]}},
-    "Edit": {"description": "Replace old_string with new_string in a file.",
-             "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"},
-                                                               "old_string": {"type": "string"},
-                                                               "new_string": {"type": "string"},
-                                                               "replace_all": {"type": "boolean"}},
-                              "required": ["file_path", "old_string", "new_string"]}},
-    "Read": {"description": "Read a text file (numbered lines).",
-             "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"},
-                                                               "offset": {"type": "integer"},
-                                                               "limit": {"type": "integer"}},
-                              "required": ["file_path"]}},
-    "Glob": {"description": "List files matching a glob pattern.",
-             "input_schema": {"type": "object", "properties": {"pattern": {"type": "string"},
-                                                               "path": {"type": "string"}},
-                              "required": ["pattern"]}},
-    "Grep": {"description": "Search file contents with a regular expression.",
-             "input_schema": {"type": "object", "properties": {"pattern": {"type": "string"},
-                                                               "path": {"type": "string"},
-                                                               "glob": {"type": "string"},
-                                                               "output_mode": {"type": "string",
-                                                                               "enum": ["files_with_matches",
-                                                                                        "content", "count"]}},
-                              "required": ["pattern"]}},
-    "Bash": {"description": "Run a simple shell command in the working directory (a restricted allow-list; "
-                            "no expansions, pipes of simple commands only).",
-             "input_schema": {"type": "object", "properties": {"command": {"type": "string"},
-                                                               "timeout": {"type": "number"}},
-                              "required": ["command"]}},
+    "Write": {
+        "description": "Write a file (relative paths are inside the working directory).",
+        "input_schema": {
+            "type": "object",
+            "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
+            "required": ["file_path", "content"],
+        },
+    },
+    "Edit": {
+        "description": "Replace old_string with new_string in a file.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "file_path": {"type": "string"},
+                "old_string": {"type": "string"},
+                "new_string": {"type": "string"},
+                "replace_all": {"type": "boolean"},
+            },
+            "required": ["file_path", "old_string", "new_string"],
+        },
+    },
+    "Read": {
+        "description": "Read a text file (numbered lines).",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "file_path": {"type": "string"},
+                "offset": {"type": "integer"},
+                "limit": {"type": "integer"},
+            },
+            "required": ["file_path"],
+        },
+    },
+    "Glob": {
+        "description": "List files matching a glob pattern.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"pattern": {"type": "string"}, "path": {"type": "string"}},
+            "required": ["pattern"],
+        },
+    },
+    "Grep": {
+        "description": "Search file contents with a regular expression.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "pattern": {"type": "string"},
+                "path": {"type": "string"},
+                "glob": {"type": "string"},
+                "output_mode": {
+                    "type": "string",
+                    "enum": ["files_with_matches", "content", "count"],
+                },
+            },
+            "required": ["pattern"],
+        },
+    },
+    "Bash": {
+        "description": "Run a simple shell command in the working directory (a restricted allow-list; "
+        "no expansions, pipes of simple commands only).",
+        "input_schema": {
+            "type": "object",
+            "properties": {"command": {"type": "string"}, "timeout": {"type": "number"}},
+            "required": ["command"],
+        },
+    },
 }
 TOOL_ORDER = ("Bash", "Read", "Write", "Edit", "Glob", "Grep")
 
@@ -73,22 +107,35 @@ class ModelConfig:
     max_retries: int = 2
 
     @classmethod
-    def from_env(cls, *, base_url: str | None = None, model: str | None = None, timeout_s: float = 120.0,
-                 environ: dict[str, str] | None = None) -> "ModelConfig":
+    def from_env(
+        cls,
+        *,
+        base_url: str | None = None,
+        model: str | None = None,
+        timeout_s: float = 120.0,
+        environ: dict[str, str] | None = None,
+    ) -> "ModelConfig":
         env = os.environ if environ is None else environ
         url = base_url or env.get("ANTHROPIC_BASE_URL")
         key, bearer = env.get("ANTHROPIC_API_KEY"), False
         if not key and env.get("ANTHROPIC_AUTH_TOKEN"):
             key, bearer = env["ANTHROPIC_AUTH_TOKEN"], True
         if not url and not key:
-            raise EdgeError("no model is configured: set ANTHROPIC_BASE_URL to a server that speaks the Anthropic "
-                            "Messages API (e.g. a local model server), or ANTHROPIC_API_KEY for Anthropic",
-                            EXIT_NO_MATCH)
+            raise EdgeError(
+                "no model is configured: set ANTHROPIC_BASE_URL to a server that speaks the Anthropic "
+                "Messages API (e.g. a local model server), or ANTHROPIC_API_KEY for Anthropic",
+                EXIT_NO_MATCH,
+            )
         url = (url or "https://api.anthropic.com").rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise EdgeError(f"ANTHROPIC_BASE_URL must be an http(s) URL, not {url!r}")
-        return cls(base_url=url, api_key=key or "local", model=model or env.get("ANTHROPIC_MODEL") or "claude-sonnet-4-5",
-                   bearer=bearer, timeout_s=timeout_s)
+        return cls(
+            base_url=url,
+            api_key=key or "local",
+            model=model or env.get("ANTHROPIC_MODEL") or "claude-sonnet-4-5",
+            bearer=bearer,
+            timeout_s=timeout_s,
+        )
 
 
 class ModelError(EdgeError):
@@ -103,15 +150,29 @@ class MessagesClient:
         self.input_tokens = 0
         self.output_tokens = 0
 
-    def create(self, *, system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
-               max_tokens: int = 4096) -> dict[str, Any]:
-        body = {"model": self.config.model, "max_tokens": max_tokens, "system": system, "messages": messages,
-                "stream": False}
+    def create(
+        self,
+        *,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        max_tokens: int = 4096,
+    ) -> dict[str, Any]:
+        body = {
+            "model": self.config.model,
+            "max_tokens": max_tokens,
+            "system": system,
+            "messages": messages,
+            "stream": False,
+        }
         if tools:
             body["tools"] = tools
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION,
-                   "user-agent": "llmos-edge/0.1"}
+        headers = {
+            "content-type": "application/json",
+            "anthropic-version": ANTHROPIC_VERSION,
+            "user-agent": "llmos-edge/0.1",
+        }
         if self.config.bearer:
             headers["authorization"] = f"Bearer {self.config.api_key}"
         else:
@@ -133,11 +194,15 @@ class MessagesClient:
                 raise ModelError(f"the model server answered HTTP {exc.code}: {detail}") from None
             except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
                 reason = getattr(exc, "reason", exc)
-                if attempt < self.config.max_retries and not isinstance(exc, (socket.timeout, TimeoutError)):
+                if attempt < self.config.max_retries and not isinstance(
+                    exc, (socket.timeout, TimeoutError)
+                ):
                     attempt += 1
-                    self.sleep(min(MAX_RETRY_WAIT_S, 0.5 * 2 ** attempt))
+                    self.sleep(min(MAX_RETRY_WAIT_S, 0.5 * 2**attempt))
                     continue
-                raise ModelError(f"cannot reach the model server at {self.config.base_url}: {reason}") from None
+                raise ModelError(
+                    f"cannot reach the model server at {self.config.base_url}: {reason}"
+                ) from None
         if len(raw) > MAX_RESPONSE_BYTES:
             raise ModelError("the model server's answer is too large")
         try:
@@ -145,7 +210,9 @@ class MessagesClient:
         except (UnicodeDecodeError, ValueError) as exc:
             raise ModelError(f"the model server's answer is not JSON ({exc})") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
-            raise ModelError("the model server's answer is not a Messages API message (no content list)")
+            raise ModelError(
+                "the model server's answer is not a Messages API message (no content list)"
+            )
         self.calls += 1
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
         for key, attr in (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens")):
@@ -167,13 +234,14 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
 def _retry_wait(exc: urllib.error.HTTPError, attempt: int) -> float:
     value = exc.headers.get("retry-after") if exc.headers else None
     try:
-        wait = float(value) if value is not None else 0.5 * 2 ** attempt
+        wait = float(value) if value is not None else 0.5 * 2**attempt
     except ValueError:
-        wait = 0.5 * 2 ** attempt
+        wait = 0.5 * 2**attempt
     return max(0.0, min(MAX_RETRY_WAIT_S, wait))
 
 
 # ---- the tool loop ----------------------------------------------------------------------------------
+
 
 @dataclass
 class LoopResult:
@@ -209,16 +277,26 @@ def result_text(name: str, outcome: Outcome) -> str:
     return text if len(text) <= RESULT_CHARS else text[:RESULT_CHARS] + "\n… (cut)"
 
 
-def run_loop(client: MessagesClient, executor: EdgeExecutor, *, system: str, prompt: str, tools: list[str],
-             max_turns: int = 10, max_tokens: int = 4096,
-             on_call: Callable[[str, dict[str, Any], Outcome], None] | None = None) -> LoopResult:
+def run_loop(
+    client: MessagesClient,
+    executor: EdgeExecutor,
+    *,
+    system: str,
+    prompt: str,
+    tools: list[str],
+    max_turns: int = 10,
+    max_tokens: int = 4096,
+    on_call: Callable[[str, dict[str, Any], Outcome], None] | None = None,
+) -> LoopResult:
     """Send the goal, run the model's tool_use blocks through the edge policy and executors, repeat
     until the model stops asking for tools (or ``max_turns`` requests were made)."""
     schemas = [dict(TOOL_SCHEMAS[name], name=name) for name in TOOL_ORDER if name in tools]
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     out = LoopResult(False)
     for turn in range(1, max_turns + 1):
-        answer = client.create(system=system, messages=messages, tools=schemas, max_tokens=max_tokens)
+        answer = client.create(
+            system=system, messages=messages, tools=schemas, max_tokens=max_tokens
+        )
         out.turns = turn
         blocks = [b for b in answer["content"] if isinstance(b, dict)]
         messages.append({"role": "assistant", "content": blocks})
@@ -235,17 +313,31 @@ def run_loop(client: MessagesClient, executor: EdgeExecutor, *, system: str, pro
         for use in uses:
             name, tool_input, use_id = use.get("name"), use.get("input"), str(use.get("id") or "")
             if not isinstance(name, str) or name not in tools:
-                outcome = Outcome(True, f"blocked by policy: tool {name!r} is not offered on the edge",
-                                  {"error": "unknown tool"}, status="denied", decision="deny", rule="edge.tool_unknown")
+                outcome = Outcome(
+                    True,
+                    f"blocked by policy: tool {name!r} is not offered on the edge",
+                    {"error": "unknown tool"},
+                    status="denied",
+                    decision="deny",
+                    rule="edge.tool_unknown",
+                )
             else:
                 outcome = executor.execute(name, tool_input if isinstance(tool_input, dict) else {})
             if outcome.status == "denied":
                 out.denied += 1
-            out.calls.append({"name": name, "input": tool_input, "tool_use_id": use_id, **outcome.to_dict()})
+            out.calls.append(
+                {"name": name, "input": tool_input, "tool_use_id": use_id, **outcome.to_dict()}
+            )
             if on_call is not None:
                 on_call(str(name), tool_input if isinstance(tool_input, dict) else {}, outcome)
-            results.append({"type": "tool_result", "tool_use_id": use_id, "content": result_text(str(name), outcome),
-                            "is_error": outcome.is_error})
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": use_id,
+                    "content": result_text(str(name), outcome),
+                    "is_error": outcome.is_error,
+                }
+            )
         messages.append({"role": "user", "content": results})
     if not out.finished:
         out.error = f"the model did not finish within {max_turns} turns"

@@ -44,15 +44,22 @@ MAX_COMMAND_CHARS = 10_000
 MAX_PATH_CHARS = 4096
 MAX_CONTENT_CHARS = 10_000_000
 
-FILE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "Read": "file_path"}
+FILE_TOOLS = {
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "Read": "file_path",
+}
 WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit"})
 KNOWN_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "Read", "Glob", "Grep", "Bash"})
 
 #: Programs that only print, compare or count (arguments naming files are still confined).
-READ_PROGRAMS = frozenset("""
+READ_PROGRAMS = frozenset(
+    """
 echo printf cat ls pwd head tail wc sort uniq cut tr diff cmp basename dirname true false test [ date
 grep seq nl rev paste comm fold expr stat du md5sum sha1sum sha256sum sleep
-""".split())
+""".split()
+)
 #: Programs that change files (every path argument confined to the working directory).
 WRITE_PROGRAMS = frozenset("mkdir touch cp mv rm tee chmod".split())
 #: Programs that run a script file (only with allow_scripts).
@@ -60,19 +67,32 @@ SCRIPT_PROGRAMS = frozenset("python python3 node sh bash".split())
 ALLOWED_PROGRAMS = READ_PROGRAMS | WRITE_PROGRAMS | {"cd"}
 #: Programs whose options cannot write files or run programs: the only ones that take wildcards
 #: (a file named "--target-directory=.." matched by "cp *" would be an option, not a file).
-GLOB_PROGRAMS = frozenset("cat ls head tail wc grep stat md5sum sha1sum sha256sum du nl diff cmp".split())
+GLOB_PROGRAMS = frozenset(
+    "cat ls head tail wc grep stat md5sum sha1sum sha256sum du nl diff cmp".split()
+)
 #: Arguments of these programs are text, not paths.
 TEXT_PROGRAMS = frozenset({"echo", "printf", "expr", "seq", "sleep", "true", "false"})
 #: Options that make an allowed program run another one, or change the system.
-DANGEROUS_OPTIONS = {"sort": ("--compress-program", "--files0-from"), "date": ("-s", "--set"),
-                     "rm": ("--no-preserve-root",), "cp": ("-L", "--dereference"),
-                     "tail": ("--pid",), "wc": ("--files0-from",), "du": ("--files0-from",)}
+DANGEROUS_OPTIONS = {
+    "sort": ("--compress-program", "--files0-from"),
+    "date": ("-s", "--set"),
+    "rm": ("--no-preserve-root",),
+    "cp": ("-L", "--dereference"),
+    "tail": ("--pid",),
+    "wc": ("--files0-from",),
+    "du": ("--files0-from",),
+}
 #: Options that make a program follow symbolic links met while recursing (out of the working
 #: directory: a link to ~/.ssh inside it), as (short letter, long options). ``grep -r``, ``ls -R``,
 #: ``du``, ``cp -r`` and ``chmod -R`` do not follow them by default; ``diff -r`` does.
-FOLLOW_OPTIONS = {"grep": ("R", ("--dereference-recursive",)), "ls": ("L", ("--dereference",)),
-                  "du": ("L", ("--dereference",)), "cp": ("L", ("--dereference",)),
-                  "chmod": ("L", ()), "diff": ("r", ("--recursive",))}
+FOLLOW_OPTIONS = {
+    "grep": ("R", ("--dereference-recursive",)),
+    "ls": ("L", ("--dereference",)),
+    "du": ("L", ("--dereference",)),
+    "cp": ("L", ("--dereference",)),
+    "chmod": ("L", ()),
+    "diff": ("r", ("--recursive",)),
+}
 SEPARATORS = frozenset({"&&", "||", ";", "|"})
 REDIRECTS = frozenset({">", ">>", "<", ">&"})
 _GLOB_CHARS = frozenset("*?[")
@@ -81,7 +101,7 @@ _OPTION_RE = re.compile(r"-[A-Za-z0-9]")
 
 @dataclass(frozen=True)
 class Decision:
-    decision: str     # allow | deny
+    decision: str  # allow | deny
     reason: str
     rule: str
 
@@ -103,7 +123,9 @@ def _names_option(word: str, option: str) -> bool:
     """Whether ``word`` is ``option`` (``-x``, ``--long``, ``--long=V``), or a long option's
     abbreviation (getopt_long takes any unambiguous prefix: ``--compress-prog=sh``)."""
     if not option.startswith("--"):
-        return word == option or (len(option) == 2 and word.startswith(option) and not word.startswith("--"))
+        return word == option or (
+            len(option) == 2 and word.startswith(option) and not word.startswith("--")
+        )
     name = word.split("=", 1)[0]
     return word.startswith("--") and len(name) > 2 and option.startswith(name)
 
@@ -116,22 +138,32 @@ class EdgePolicy:
     def __init__(self, *, allow_scripts: bool = False, extra_programs: Iterable[str] = ()) -> None:
         self.allow_scripts = bool(allow_scripts)
         extra = frozenset(extra_programs)
-        bad = sorted(p for p in extra if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", p) or p in {"cd"})
+        bad = sorted(
+            p for p in extra if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", p) or p in {"cd"}
+        )
         if bad:
             raise ValueError(f"invalid program name(s) for the allow-list: {', '.join(bad)}")
         self.extra_programs = extra
 
     # ---- public ------------------------------------------------------------------------------
-    def check(self, tool: str, tool_input: Any, cwd: str | os.PathLike[str], *,
-              planned: Iterable[str] = ()) -> Decision:
+    def check(
+        self,
+        tool: str,
+        tool_input: Any,
+        cwd: str | os.PathLike[str],
+        *,
+        planned: Iterable[str] = (),
+    ) -> Decision:
         """Allow or deny one tool call. Never raises. ``planned``: real paths of files that earlier
         calls of the same replay will create (a script written by step 1 and run by step 2)."""
         self._planned = frozenset(planned)
         try:
             root = os.path.realpath(os.fspath(cwd))
             if not isinstance(tool, str) or tool not in KNOWN_TOOLS:
-                raise _Deny(f"tool {tool!r} is not available on the edge (only {', '.join(sorted(KNOWN_TOOLS))})",
-                            "edge.tool_unknown")
+                raise _Deny(
+                    f"tool {tool!r} is not available on the edge (only {', '.join(sorted(KNOWN_TOOLS))})",
+                    "edge.tool_unknown",
+                )
             if not isinstance(tool_input, Mapping):
                 raise _Deny(f"the input of {tool} must be an object", "input.malformed")
             if tool == "Bash":
@@ -142,11 +174,17 @@ class EdgePolicy:
         except _Deny as exc:
             return Decision("deny", exc.reason, exc.rule)
         except Exception as exc:  # noqa: BLE001 - fail closed
-            return Decision("deny", f"the policy check failed ({type(exc).__name__}: {exc}); fail closed", "policy.error")
+            return Decision(
+                "deny",
+                f"the policy check failed ({type(exc).__name__}: {exc}); fail closed",
+                "policy.error",
+            )
 
     # ---- paths ---------------------------------------------------------------------------------
     @staticmethod
-    def _string(data: Mapping, key: str, what: str, *, limit: int = MAX_PATH_CHARS, empty: bool = False) -> str:
+    def _string(
+        data: Mapping, key: str, what: str, *, limit: int = MAX_PATH_CHARS, empty: bool = False
+    ) -> str:
         value = data.get(key)
         if not isinstance(value, str):
             raise _Deny(f"{what} must be a string", "input.malformed")
@@ -165,7 +203,10 @@ class EdgePolicy:
             raise _Deny(f"{what} {path!r} names the home directory", "path.home")
         full = os.path.realpath(os.path.join(base, path))
         if not _inside(full, root):
-            raise _Deny(f"{what} {path!r} resolves to {full}, outside the working directory {root}", "path.outside_cwd")
+            raise _Deny(
+                f"{what} {path!r} resolves to {full}, outside the working directory {root}",
+                "path.outside_cwd",
+            )
         return full
 
     @staticmethod
@@ -182,12 +223,20 @@ class EdgePolicy:
                 raise _Deny(f"{tool} cannot write the working directory itself", "path.cwd")
             self._no_git(full, root, f"{tool} {path}")
             if os.path.lexists(full) and not os.path.isfile(full):
-                raise _Deny(f"{tool} target {path} exists and is not a regular file", "path.not_file")
+                raise _Deny(
+                    f"{tool} target {path} exists and is not a regular file", "path.not_file"
+                )
             if tool == "Write":
-                self._string(data, "content", "Write 'content'", limit=MAX_CONTENT_CHARS, empty=True)
+                self._string(
+                    data, "content", "Write 'content'", limit=MAX_CONTENT_CHARS, empty=True
+                )
             elif tool == "Edit":
-                self._string(data, "old_string", "Edit 'old_string'", limit=MAX_CONTENT_CHARS, empty=True)
-                self._string(data, "new_string", "Edit 'new_string'", limit=MAX_CONTENT_CHARS, empty=True)
+                self._string(
+                    data, "old_string", "Edit 'old_string'", limit=MAX_CONTENT_CHARS, empty=True
+                )
+                self._string(
+                    data, "new_string", "Edit 'new_string'", limit=MAX_CONTENT_CHARS, empty=True
+                )
             else:
                 edits = data.get("edits")
                 if not isinstance(edits, list) or not edits or len(edits) > 1000:
@@ -195,9 +244,23 @@ class EdgePolicy:
                 for i, e in enumerate(edits):
                     if not isinstance(e, Mapping):
                         raise _Deny(f"MultiEdit edit {i + 1} must be an object", "input.malformed")
-                    self._string(e, "old_string", f"MultiEdit edit {i + 1} 'old_string'", limit=MAX_CONTENT_CHARS, empty=True)
-                    self._string(e, "new_string", f"MultiEdit edit {i + 1} 'new_string'", limit=MAX_CONTENT_CHARS, empty=True)
-            return Decision("allow", f"{tool} {path} stays inside the working directory", "edge.file_ok")
+                    self._string(
+                        e,
+                        "old_string",
+                        f"MultiEdit edit {i + 1} 'old_string'",
+                        limit=MAX_CONTENT_CHARS,
+                        empty=True,
+                    )
+                    self._string(
+                        e,
+                        "new_string",
+                        f"MultiEdit edit {i + 1} 'new_string'",
+                        limit=MAX_CONTENT_CHARS,
+                        empty=True,
+                    )
+            return Decision(
+                "allow", f"{tool} {path} stays inside the working directory", "edge.file_ok"
+            )
         return Decision("allow", f"Read {path} stays inside the working directory", "edge.read_ok")
 
     def _search(self, tool: str, data: Mapping, root: str) -> Decision:
@@ -211,7 +274,10 @@ class EdgePolicy:
             globs.append(self._string(data, "glob", "Grep 'glob'"))
         for g in globs:
             if g.startswith(("/", "~")) or ".." in re.split(r"[/{},]", g):
-                raise _Deny(f"{tool} pattern {g!r} reaches outside the working directory", "path.outside_cwd")
+                raise _Deny(
+                    f"{tool} pattern {g!r} reaches outside the working directory",
+                    "path.outside_cwd",
+                )
         return Decision("allow", f"{tool} stays inside the working directory", "edge.search_ok")
 
     # ---- Bash ------------------------------------------------------------------------------------
@@ -225,8 +291,10 @@ class EdgePolicy:
                     quote = None
                 continue
             if ch in "$`":
-                raise _Deny(f"the command uses {ch!r} (expansion or substitution is not allowed on the edge)",
-                            "shell.expansion")
+                raise _Deny(
+                    f"the command uses {ch!r} (expansion or substitution is not allowed on the edge)",
+                    "shell.expansion",
+                )
             if ch == "\\":
                 raise _Deny("the command uses a backslash escape", "shell.escape")
             if quote == '"':
@@ -249,7 +317,9 @@ class EdgePolicy:
         if data.get("run_in_background"):
             raise _Deny("background commands are not allowed on the edge", "shell.background")
         timeout = data.get("timeout")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)):
+        if timeout is not None and (
+            not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
+        ):
             raise _Deny("Bash 'timeout' must be a number", "input.malformed")
         self._scan(command)
         try:
@@ -263,10 +333,14 @@ class EdgePolicy:
         for tok in tokens:
             if tok in SEPARATORS:
                 if not commands[-1]:
-                    raise _Deny(f"the command has an empty part before {tok!r}", "shell.parse_error")
+                    raise _Deny(
+                        f"the command has an empty part before {tok!r}", "shell.parse_error"
+                    )
                 commands.append([])
             elif tok and set(tok) <= set("();<>|&") and tok not in REDIRECTS:
-                raise _Deny(f"the shell operator {tok!r} is not allowed on the edge", "shell.operator")
+                raise _Deny(
+                    f"the shell operator {tok!r} is not allowed on the edge", "shell.operator"
+                )
             else:
                 commands[-1].append(tok)
         if not commands[-1]:
@@ -278,8 +352,11 @@ class EdgePolicy:
         for words in commands:
             dirs |= {self._simple(words, d, root) for d in sorted(dirs)}
             programs.append(words[0])
-        return Decision("allow", f"simple commands ({', '.join(programs)}) confined to the working directory",
-                        "edge.bash_ok")
+        return Decision(
+            "allow",
+            f"simple commands ({', '.join(programs)}) confined to the working directory",
+            "edge.bash_ok",
+        )
 
     def _simple(self, words: list[str], cwd: str, root: str) -> str:
         """Check one simple command; returns the directory the next command runs in."""
@@ -293,10 +370,16 @@ class EdgePolicy:
                 target = words[i + 1]
                 if word == ">&":
                     if not target.isdigit():
-                        raise _Deny(f"'>&{target}' is only allowed between file descriptors", "shell.redirect")
+                        raise _Deny(
+                            f"'>&{target}' is only allowed between file descriptors",
+                            "shell.redirect",
+                        )
                 elif target != "/dev/null":
                     if target in REDIRECTS or any(c in target for c in _GLOB_CHARS):
-                        raise _Deny(f"the redirection target {target!r} is not a plain path", "shell.redirect")
+                        raise _Deny(
+                            f"the redirection target {target!r} is not a plain path",
+                            "shell.redirect",
+                        )
                     full = self.resolve(target, cwd, root, "the redirection target")
                     if word in (">", ">>"):
                         self._no_git(full, root, f"the redirection to {target}")
@@ -308,25 +391,35 @@ class EdgePolicy:
             raise _Deny("a command has no program", "shell.parse_error")
         program, rest = args[0], args[1:]
         if "=" in program and not program.startswith("="):
-            raise _Deny(f"variable assignments ({program.split('=')[0]}=...) are not allowed on the edge",
-                        "shell.assignment")
+            raise _Deny(
+                f"variable assignments ({program.split('=')[0]}=...) are not allowed on the edge",
+                "shell.assignment",
+            )
         if "/" in program:
             if not self.allow_scripts:
-                raise _Deny(f"running {program} (a program by path) needs --allow-scripts on the edge", "edge.scripts")
+                raise _Deny(
+                    f"running {program} (a program by path) needs --allow-scripts on the edge",
+                    "edge.scripts",
+                )
             self._script_file(program, cwd, root)
             self._paths(rest, cwd, root, program)
             return cwd
         if program in SCRIPT_PROGRAMS:
             if not self.allow_scripts:
-                raise _Deny(f"{program} runs code, which needs --allow-scripts on the edge (no OS sandbox here)",
-                            "edge.scripts")
+                raise _Deny(
+                    f"{program} runs code, which needs --allow-scripts on the edge (no OS sandbox here)",
+                    "edge.scripts",
+                )
             options = []
             while rest and rest[0].startswith("-"):
                 options.append(rest.pop(0))
             bad = [o for o in options if o not in ("-u", "-B", "-O", "-E", "-s", "-I")]
             if bad or not rest:
-                raise _Deny(f"{program} may only run a script file inside the working directory "
-                            f"(not {' '.join(bad) or 'code from stdin'})", "edge.scripts")
+                raise _Deny(
+                    f"{program} may only run a script file inside the working directory "
+                    f"(not {' '.join(bad) or 'code from stdin'})",
+                    "edge.scripts",
+                )
             self._script_file(rest[0], cwd, root)
             self._paths(rest[1:], cwd, root, program)
             return cwd
@@ -344,21 +437,31 @@ class EdgePolicy:
             letter, longs = FOLLOW_OPTIONS[program]
             for a in rest:
                 if any(_names_option(a, opt) for opt in longs) or (
-                        a.startswith("-") and not a.startswith("--") and letter in a[1:]):
-                    raise _Deny(f"{program} {a} follows symbolic links while recursing, which could lead outside "
-                                "the working directory; not allowed on the edge", "edge.follow_links")
+                    a.startswith("-") and not a.startswith("--") and letter in a[1:]
+                ):
+                    raise _Deny(
+                        f"{program} {a} follows symbolic links while recursing, which could lead outside "
+                        "the working directory; not allowed on the edge",
+                        "edge.follow_links",
+                    )
         if program == "rm":
             for a in rest:
-                if a in ("--recursive", "-d", "--dir") or (_OPTION_RE.match(a) and not a.startswith("--")
-                                                            and set(a[1:]) & set("rR")):
+                if a in ("--recursive", "-d", "--dir") or (
+                    _OPTION_RE.match(a) and not a.startswith("--") and set(a[1:]) & set("rR")
+                ):
                     raise _Deny("recursive rm is not allowed on the edge", "edge.rm_recursive")
                 if any(c in a for c in _GLOB_CHARS):
                     raise _Deny("rm with a wildcard is not allowed on the edge", "edge.rm_glob")
         if program == "chmod":
             modes = [a for a in rest if not a.startswith("-")][:1]
-            if any(re.fullmatch(r"[ugoa]*[+=-][rwxXst]*[st][rwxXst]*", m) or re.fullmatch(r"[1-7][0-7]{3}", m)
-                   for m in modes):
-                raise _Deny("chmod may not set setuid, setgid or sticky bits on the edge", "edge.chmod")
+            if any(
+                re.fullmatch(r"[ugoa]*[+=-][rwxXst]*[st][rwxXst]*", m)
+                or re.fullmatch(r"[1-7][0-7]{3}", m)
+                for m in modes
+            ):
+                raise _Deny(
+                    "chmod may not set setuid, setgid or sticky bits on the edge", "edge.chmod"
+                )
         if program not in TEXT_PROGRAMS:
             self._paths(rest, cwd, root, program)
         return cwd
@@ -368,7 +471,9 @@ class EdgePolicy:
             raise _Deny(f"the script {word!r} is not a plain path", "edge.scripts")
         full = self.resolve(word, cwd, root, "the script")
         if not os.path.isfile(full) and full not in getattr(self, "_planned", frozenset()):
-            raise _Deny(f"the script {word} is not a file inside the working directory", "edge.scripts")
+            raise _Deny(
+                f"the script {word} is not a file inside the working directory", "edge.scripts"
+            )
 
     def _paths(self, words: list[str], cwd: str, root: str, program: str) -> None:
         """Every argument that could name a path must resolve inside the working directory."""
@@ -380,8 +485,10 @@ class EdgePolicy:
                 value = word.split("=", 1)[1]
             elif word.startswith("-") and len(word) > 1:
                 if "/" in word or ".." in word:
-                    raise _Deny(f"{program} option {word!r} carries a path; write it as a separate argument",
-                                "path.option")
+                    raise _Deny(
+                        f"{program} option {word!r} carries a path; write it as a separate argument",
+                        "path.option",
+                    )
                 continue
             if not value:
                 continue
@@ -389,12 +496,21 @@ class EdgePolicy:
             globbed = [j for j, part in enumerate(parts) if any(c in part for c in _GLOB_CHARS)]
             if globbed:
                 if program not in GLOB_PROGRAMS:
-                    raise _Deny(f"{program} with a wildcard ({word!r}) is not allowed on the edge: a matched file "
-                                "name could be read as an option", "shell.glob")
+                    raise _Deny(
+                        f"{program} with a wildcard ({word!r}) is not allowed on the edge: a matched file "
+                        "name could be read as an option",
+                        "shell.glob",
+                    )
                 if globbed != [len(parts) - 1]:
-                    raise _Deny(f"{program} argument {word!r} has wildcards before its last component", "shell.glob")
+                    raise _Deny(
+                        f"{program} argument {word!r} has wildcards before its last component",
+                        "shell.glob",
+                    )
                 if parts[-1].startswith("."):
-                    raise _Deny(f"{program} argument {word!r}: a wildcard after a dot may match '..'", "shell.glob")
+                    raise _Deny(
+                        f"{program} argument {word!r}: a wildcard after a dot may match '..'",
+                        "shell.glob",
+                    )
                 value = "/".join(parts[:-1]) or "."
             self.resolve(value, cwd, root, f"{program} argument")
             if program in WRITE_PROGRAMS:

@@ -38,8 +38,13 @@ class Step:
     problem: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"step": self.index + 1, "name": self.name, "input": self.input,
-                               "matched": self.matched, "problem": self.problem}
+        out: dict[str, Any] = {
+            "step": self.index + 1,
+            "name": self.name,
+            "input": self.input,
+            "matched": self.matched,
+            "problem": self.problem,
+        }
         if self.outcome is not None:
             out.update(self.outcome.to_dict())
         return out
@@ -51,14 +56,20 @@ class ReplayResult:
     steps: list[Step] = field(default_factory=list)
     reason: str = ""
     refused: bool = False
-    denied: bool = False          # refused by the policy (exit 3), not for another reason
+    denied: bool = False  # refused by the policy (exit 3), not for another reason
     stopped_at: int | None = None
     files_created: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         lines = []
         for s in self.steps:
-            mark = "ok" if s.matched else "MISMATCH" if s.outcome is not None and not s.outcome.refused else "refused"
+            mark = (
+                "ok"
+                if s.matched
+                else "MISMATCH"
+                if s.outcome is not None and not s.outcome.refused
+                else "refused"
+            )
             summary = s.outcome.summary if s.outcome is not None else s.problem
             lines.append(f"{s.index + 1}. {s.name}: {mark}: {summary}")
         if not self.success:
@@ -85,10 +96,15 @@ def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
 def reroot(calls: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
     def fix(text: str) -> str:
         return text.replace(CWD_TOKEN, root) if CWD_TOKEN in text else text
-    return [dict(c, input=_map_strings(c["input"], fix), result=_map_strings(c["result"], fix)) for c in calls]
+
+    return [
+        dict(c, input=_map_strings(c["input"], fix), result=_map_strings(c["result"], fix))
+        for c in calls
+    ]
 
 
 # ---- substitution -----------------------------------------------------------------------------------
+
 
 def _positions(text: str, old: str) -> list[int]:
     out, start = [], 0
@@ -111,24 +127,46 @@ def _replace_checked(text: str, old: str, new: str, kind: str, where: str) -> tu
         if kind == "path":
             ok = (before in ("", "/")) and after == ""
         elif kind == "shell":
-            ok = before in ("", " ", "\t", "/", "'", '"', "=", ">", "<") and \
-                after in ("", " ", "\t", "'", '"', ";", "|", "&", ">", "<")
-        else:   # content: a whole word, not a piece of a longer name
-            ok = not (before and (before.isalnum() or before in "_.-/")) and \
-                not (after and (after.isalnum() or after in "_-/" or (after == "." and text[i + len(old) + 1:i + len(old) + 2].isalnum())))
+            ok = before in ("", " ", "\t", "/", "'", '"', "=", ">", "<") and after in (
+                "",
+                " ",
+                "\t",
+                "'",
+                '"',
+                ";",
+                "|",
+                "&",
+                ">",
+                "<",
+            )
+        else:  # content: a whole word, not a piece of a longer name
+            ok = not (before and (before.isalnum() or before in "_.-/")) and not (
+                after
+                and (
+                    after.isalnum()
+                    or after in "_-/"
+                    or (after == "." and text[i + len(old) + 1 : i + len(old) + 2].isalnum())
+                )
+            )
         if not ok:
-            raise Refused(f"{where}: {old!r} appears inside a longer word or path; substitution is not safe")
+            raise Refused(
+                f"{where}: {old!r} appears inside a longer word or path; substitution is not safe"
+            )
     return text.replace(old, new), len(hits)
 
 
-def substitute(calls: list[dict[str, Any]], old_slots: dict[str, str], bindings: dict[str, str]) -> list[dict[str, Any]]:
+def substitute(
+    calls: list[dict[str, Any]], old_slots: dict[str, str], bindings: dict[str, str]
+) -> list[dict[str, Any]]:
     """The calls with new file names put in place of the recorded ones; Refused when not safe."""
     out = [dict(c, input=dict(c["input"]), result=dict(c["result"])) for c in calls]
     for key, new in sorted(bindings.items()):
         kind = re.sub(r"\d+$", "", key)
         old = old_slots.get(key)
         if kind != "file" or old is None:
-            raise Refused(f"the goal changes the {kind} {old!r} -> {new!r}; the edge only substitutes file names")
+            raise Refused(
+                f"the goal changes the {kind} {old!r} -> {new!r}; the edge only substitutes file names"
+            )
         if not _SAFE_NAME.fullmatch(new) or ".." in new:
             raise Refused(f"the new file name {new!r} is not a plain file name")
         if os.path.splitext(old)[1].lower() != os.path.splitext(new)[1].lower():
@@ -138,11 +176,20 @@ def substitute(calls: list[dict[str, Any]], old_slots: dict[str, str], bindings:
             where = f"step {n + 1} ({call['name']})"
             for field_name, value in list(call["input"].items()):
                 if isinstance(value, str):
-                    kind_of = ("path" if field_name in PATH_KEYS else "shell" if call["name"] == "Bash"
-                               and field_name == "command" else "content")
+                    kind_of = (
+                        "path"
+                        if field_name in PATH_KEYS
+                        else "shell"
+                        if call["name"] == "Bash" and field_name == "command"
+                        else "content"
+                    )
                     call["input"][field_name], k = _replace_checked(value, old, new, kind_of, where)
                     used += k
-                elif call["name"] == "MultiEdit" and field_name == "edits" and isinstance(value, list):
+                elif (
+                    call["name"] == "MultiEdit"
+                    and field_name == "edits"
+                    and isinstance(value, list)
+                ):
                     edits = []
                     for e in value:
                         e = dict(e) if isinstance(e, dict) else e
@@ -155,21 +202,28 @@ def substitute(calls: list[dict[str, Any]], old_slots: dict[str, str], bindings:
                     call["input"]["edits"] = edits
             files = call["result"].get("files_created")
             if isinstance(files, list):
-                call["result"]["files_created"] = [_replace_checked(f, old, new, "path", where)[0]
-                                                   if isinstance(f, str) else f for f in files]
+                call["result"]["files_created"] = [
+                    _replace_checked(f, old, new, "path", where)[0] if isinstance(f, str) else f
+                    for f in files
+                ]
             summary = call["result"].get("summary")
             if isinstance(summary, str) and summary.startswith("create "):
                 call["result"]["summary"] = summary.replace(old, new)
         if not used:
-            raise Refused(f"the recorded calls never use {old!r}; replaying them would ignore {new!r}")
+            raise Refused(
+                f"the recorded calls never use {old!r}; replaying them would ignore {new!r}"
+            )
         for n, call in enumerate(out):
             blob = repr(call["input"]).lower()
             if old.lower() in blob:
-                raise Refused(f"step {n + 1} ({call['name']}) still holds a form of {old!r} after substitution")
+                raise Refused(
+                    f"step {n + 1} ({call['name']}) still holds a form of {old!r} after substitution"
+                )
     return out
 
 
 # ---- checks ------------------------------------------------------------------------------------------
+
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
@@ -194,7 +248,11 @@ def preflight(calls: list[dict[str, Any]], executor: EdgeExecutor) -> tuple[int,
             return i, f"{where}: recorded files_created is not a list", False
         verdict = executor.policy.check(call["name"], call["input"], root, planned=tuple(planned))
         if not verdict.allowed:
-            return i, f"{where}: not allowed by the edge policy: {verdict.reason} [{verdict.rule}]", True
+            return (
+                i,
+                f"{where}: not allowed by the edge policy: {verdict.reason} [{verdict.rule}]",
+                True,
+            )
         for rel in files:
             full = os.path.realpath(os.path.join(root, rel)) if isinstance(rel, str) else ""
             if not full or not _inside(full, root):
@@ -219,7 +277,12 @@ def compare(recorded: dict[str, Any], outcome: Outcome, root: str) -> str | None
     if code is None and recorded["name"] == "Bash":
         m = _EXIT_CODE.match(str(result.get("summary") or ""))
         code = int(m.group(1)) if m else None
-    if isinstance(code, int) and not isinstance(code, bool) and outcome.exit_code is not None and code != outcome.exit_code:
+    if (
+        isinstance(code, int)
+        and not isinstance(code, bool)
+        and outcome.exit_code is not None
+        and code != outcome.exit_code
+    ):
         return f"exit status {outcome.exit_code}, recorded {code}"
     expected = [f for f in (result.get("files_created") or []) if isinstance(f, str)]
     if recorded["name"] == "Write" and str(result.get("summary") or "").startswith("create "):
@@ -230,9 +293,14 @@ def compare(recorded: dict[str, Any], outcome: Outcome, root: str) -> str | None
     return None
 
 
-def replay(calls: list[dict[str, Any]], executor: EdgeExecutor, *, old_slots: dict[str, str] | None = None,
-           bindings: dict[str, str] | None = None,
-           on_step: Callable[[Step], None] | None = None) -> ReplayResult:
+def replay(
+    calls: list[dict[str, Any]],
+    executor: EdgeExecutor,
+    *,
+    old_slots: dict[str, str] | None = None,
+    bindings: dict[str, str] | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> ReplayResult:
     root = str(executor.cwd)
     if not calls:
         return ReplayResult(False, reason="the trace has no tool calls to replay", refused=True)
@@ -240,13 +308,17 @@ def replay(calls: list[dict[str, Any]], executor: EdgeExecutor, *, old_slots: di
         if bindings:
             calls = substitute(calls, old_slots or {}, bindings)
     except Refused as exc:
-        return ReplayResult(False, reason=f"parameter substitution refused: {exc.reason}", refused=True)
+        return ReplayResult(
+            False, reason=f"parameter substitution refused: {exc.reason}", refused=True
+        )
     rooted = reroot(calls, root)
     checked = preflight(rooted, executor)
     if checked is not None:
         index, reason, denied = checked
         step = Step(index, rooted[index]["name"], rooted[index]["input"], None, False, reason)
-        return ReplayResult(False, steps=[step], reason=reason, refused=True, denied=denied, stopped_at=index)
+        return ReplayResult(
+            False, steps=[step], reason=reason, refused=True, denied=denied, stopped_at=index
+        )
     out = ReplayResult(True)
     for i, call in enumerate(rooted):
         outcome = executor.execute(call["name"], call["input"])

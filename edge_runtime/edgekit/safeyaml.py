@@ -24,7 +24,11 @@ class YAMLRefused(ValueError):
     """A YAML text not loaded: malformed, too large, with an anchor or alias, or too deep."""
 
     def __init__(self, problem: str, problem_mark: Any = None) -> None:
-        where = f" (line {problem_mark.line + 1}, column {problem_mark.column + 1})" if problem_mark is not None else ""
+        where = (
+            f" (line {problem_mark.line + 1}, column {problem_mark.column + 1})"
+            if problem_mark is not None
+            else ""
+        )
         super().__init__(problem + where)
         self.problem = problem
         self.problem_mark = problem_mark
@@ -43,14 +47,24 @@ def _strict_loader(yaml: Any) -> Any:
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.peek_event()
             if isinstance(event, AliasEvent):
-                raise YAMLRefused(f"YAML aliases are not allowed (found the alias *{event.anchor})", event.start_mark)
+                raise YAMLRefused(
+                    f"YAML aliases are not allowed (found the alias *{event.anchor})",
+                    event.start_mark,
+                )
             if getattr(event, "anchor", None) is not None:
-                raise YAMLRefused(f"YAML anchors are not allowed (found the anchor &{event.anchor})", event.start_mark)
+                raise YAMLRefused(
+                    f"YAML anchors are not allowed (found the anchor &{event.anchor})",
+                    event.start_mark,
+                )
             return super().compose_node(parent, index)
 
-    cparser = getattr(getattr(yaml, "cyaml", None), "CParser", None) if getattr(yaml, "__with_libyaml__", False) \
+    cparser = (
+        getattr(getattr(yaml, "cyaml", None), "CParser", None)
+        if getattr(yaml, "__with_libyaml__", False)
         else None
+    )
     if cparser is not None:
+
         class NoAliasLoader(_NoAliasComposer, cparser, SafeConstructor, Resolver):  # type: ignore[misc,valid-type]
             def __init__(self, stream: Any) -> None:
                 cparser.__init__(self, stream)
@@ -62,8 +76,14 @@ def _strict_loader(yaml: Any) -> Any:
         from yaml.reader import Reader
         from yaml.scanner import Scanner
 
-        class NoAliasLoader(_NoAliasComposer, Reader, Scanner, Parser,  # type: ignore[no-redef]
-                            SafeConstructor, Resolver):
+        class NoAliasLoader(
+            _NoAliasComposer,
+            Reader,
+            Scanner,
+            Parser,  # type: ignore[no-redef]
+            SafeConstructor,
+            Resolver,
+        ):
             def __init__(self, stream: Any) -> None:
                 Reader.__init__(self, stream)
                 Scanner.__init__(self)
@@ -71,6 +91,7 @@ def _strict_loader(yaml: Any) -> Any:
                 Composer.__init__(self)
                 SafeConstructor.__init__(self)
                 Resolver.__init__(self)
+
     _strict = NoAliasLoader
     return _strict
 
@@ -83,16 +104,24 @@ def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
     if len(text) * 4 > max_bytes:
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > max_bytes:
-            raise YAMLRefused(f"the YAML text is {size} bytes, over the {max_bytes}-byte limit (refused)")
+            raise YAMLRefused(
+                f"the YAML text is {size} bytes, over the {max_bytes}-byte limit (refused)"
+            )
     import yaml
 
-    loader = _strict_loader(yaml) if ("&" in text or "*" in text) else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = (
+        _strict_loader(yaml)
+        if ("&" in text or "*" in text)
+        else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    )
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only
     except YAMLRefused:
         raise
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        problem = (
+            getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        )
         raise YAMLRefused(problem, getattr(exc, "problem_mark", None)) from None
     except RecursionError:
         raise YAMLRefused("the YAML is nested too deeply") from None

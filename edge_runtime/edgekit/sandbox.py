@@ -46,24 +46,38 @@ import signal
 import sys
 import time
 
-try:   # a Python built without libffi has no ctypes: Landlock is then unavailable, never bypassed
+try:  # a Python built without libffi has no ctypes: Landlock is then unavailable, never bypassed
     import ctypes
 except ImportError:  # pragma: no cover
     ctypes = None  # type: ignore[assignment]
 
 NO_LANDLOCK_ENV = "LLMOS_EDGE_NO_LANDLOCK"
-HELPER_EXIT = 126          # the helper could not sandbox the command (it did not run)
-SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446   # x86_64 and aarch64 (and every arch)
+HELPER_EXIT = 126  # the helper could not sandbox the command (it did not run)
+SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = (
+    444,
+    445,
+    446,
+)  # x86_64 and aarch64 (and every arch)
 LANDLOCK_CREATE_RULESET_VERSION = 1
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 SUPPORTED_MACHINES = ("x86_64", "amd64", "aarch64", "arm64")
 READ_ROOTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 DEV_READ = ("/dev/urandom", "/dev/random", "/dev/zero")
 DEV_WRITE = ("/dev/null",)
-ENV_KEEP = ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LC_COLLATE", "LC_NUMERIC", "LC_TIME", "LC_MONETARY",
-            "TERM", "TZ")
-LIMIT_FSIZE = 1 << 30      # 1 GiB per file written
-LIMIT_AS = 8 << 30         # 8 GiB of address space (node and the JVM reserve a lot)
+ENV_KEEP = (
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "LC_COLLATE",
+    "LC_NUMERIC",
+    "LC_TIME",
+    "LC_MONETARY",
+    "TERM",
+    "TZ",
+)
+LIMIT_FSIZE = 1 << 30  # 1 GiB per file written
+LIMIT_AS = 8 << 30  # 8 GiB of address space (node and the JVM reserve a lot)
 KILL_GRACE_S = 5.0
 
 
@@ -74,18 +88,28 @@ def _libc():
 
 
 def _prctl(libc, option, arg2=0, arg3=0, arg4=0, arg5=0):
-    return libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                      ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+    return libc.prctl(
+        ctypes.c_int(option),
+        ctypes.c_ulong(arg2),
+        ctypes.c_ulong(arg3),
+        ctypes.c_ulong(arg4),
+        ctypes.c_ulong(arg5),
+    )
 
 
 def _abi(libc):
     """(abi, errno) from landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)."""
-    value = libc.syscall(ctypes.c_long(SYS_CREATE_RULESET), None, ctypes.c_size_t(0),
-                         ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    value = libc.syscall(
+        ctypes.c_long(SYS_CREATE_RULESET),
+        None,
+        ctypes.c_size_t(0),
+        ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION),
+    )
     return (int(value), 0) if value > 0 else (0, ctypes.get_errno())
 
 
 if ctypes is not None:
+
     class _PathBeneath(ctypes.Structure):
         _pack_ = 1
         _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
@@ -98,7 +122,9 @@ def _rights(abi):
     """(handled fs rights, file-only rights, read rights for folders)."""
     execute, write_file, read_file, read_dir = 1, 2, 4, 8
     dir_bits = 0
-    for bit in range(4, 13):   # REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM
+    for bit in range(
+        4, 13
+    ):  # REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM
         dir_bits |= 1 << bit
     refer = 1 << 13 if abi >= 2 else 0
     truncate = 1 << 14 if abi >= 3 else 0
@@ -110,26 +136,48 @@ def _rights(abi):
 def _restrict(libc, abi, read, write_dirs, write_files, allow_network):
     """Build and enforce the ruleset on the calling thread. Returns an error text, or "" on success."""
     handled, file_all, read_rights = _rights(abi)
-    net = 0 if allow_network or abi < 4 else 3     # LANDLOCK_ACCESS_NET_BIND_TCP | CONNECT_TCP
-    scoped = 3 if abi >= 6 else 0                  # LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SIGNAL
+    net = 0 if allow_network or abi < 4 else 3  # LANDLOCK_ACCESS_NET_BIND_TCP | CONNECT_TCP
+    scoped = 3 if abi >= 6 else 0  # LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SIGNAL
     attr = _RulesetAttr(handled, net, scoped)
     size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
-    fd = libc.syscall(ctypes.c_long(SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    fd = libc.syscall(
+        ctypes.c_long(SYS_CREATE_RULESET),
+        ctypes.byref(attr),
+        ctypes.c_size_t(size),
+        ctypes.c_uint32(0),
+    )
     if fd < 0:
         return "landlock_create_ruleset failed (%s)" % os.strerror(ctypes.get_errno())
     try:
+
         def allow(path, rights, required):
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError as exc:
                 return "cannot open %s: %s" % (path, exc.strerror) if required else ""
             try:
-                is_dir = os.path.isdir("/proc/self/fd/%d" % pfd) if os.path.isdir("/proc/self/fd") \
+                is_dir = (
+                    os.path.isdir("/proc/self/fd/%d" % pfd)
+                    if os.path.isdir("/proc/self/fd")
                     else os.path.isdir(path)
+                )
                 rule = _PathBeneath(rights if is_dir else rights & file_all, pfd)
-                if rule.allowed_access and libc.syscall(ctypes.c_long(SYS_ADD_RULE), ctypes.c_int(fd), ctypes.c_int(1),
-                                                        ctypes.byref(rule), ctypes.c_uint32(0)) != 0 and required:
-                    return "landlock_add_rule for %s failed (%s)" % (path, os.strerror(ctypes.get_errno()))
+                if (
+                    rule.allowed_access
+                    and libc.syscall(
+                        ctypes.c_long(SYS_ADD_RULE),
+                        ctypes.c_int(fd),
+                        ctypes.c_int(1),
+                        ctypes.byref(rule),
+                        ctypes.c_uint32(0),
+                    )
+                    != 0
+                    and required
+                ):
+                    return "landlock_add_rule for %s failed (%s)" % (
+                        path,
+                        os.strerror(ctypes.get_errno()),
+                    )
             finally:
                 os.close(pfd)
             return ""
@@ -144,7 +192,10 @@ def _restrict(libc, abi, read, write_dirs, write_files, allow_network):
                 return problem
         if _prctl(libc, PR_SET_NO_NEW_PRIVS, 1) != 0:
             return "prctl(PR_SET_NO_NEW_PRIVS) failed (%s)" % os.strerror(ctypes.get_errno())
-        if libc.syscall(ctypes.c_long(SYS_RESTRICT_SELF), ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+        if (
+            libc.syscall(ctypes.c_long(SYS_RESTRICT_SELF), ctypes.c_int(fd), ctypes.c_uint32(0))
+            != 0
+        ):
             return "landlock_restrict_self failed (%s)" % os.strerror(ctypes.get_errno())
         return ""
     finally:
@@ -167,7 +218,11 @@ def landlock_status():
     elif ctypes is None:
         _status = (0, "this Python has no ctypes module, needed to call Landlock")
     elif machine not in SUPPORTED_MACHINES:
-        _status = (0, "the edge calls Landlock by syscall number on x86_64 and aarch64 only (this is %s)" % machine)
+        _status = (
+            0,
+            "the edge calls Landlock by syscall number on x86_64 and aarch64 only (this is %s)"
+            % machine,
+        )
     else:
         try:
             libc = _libc()
@@ -176,11 +231,18 @@ def landlock_status():
         else:
             abi, code = _abi(libc)
             if abi < 1:
-                why = {errno.ENOSYS: "this kernel has no Landlock (ENOSYS; Linux >= 5.13 with CONFIG_SECURITY_LANDLOCK)",
-                       errno.EOPNOTSUPP: "Landlock is built into this kernel but disabled (add landlock to the lsm= "
-                                         "boot parameter)",
-                       errno.EPERM: "Landlock system calls are not permitted here (EPERM: a seccomp filter?)"}
-                _status = (0, why.get(code, "Landlock is unavailable (%s)" % os.strerror(code or errno.ENOSYS)))
+                why = {
+                    errno.ENOSYS: "this kernel has no Landlock (ENOSYS; Linux >= 5.13 with CONFIG_SECURITY_LANDLOCK)",
+                    errno.EOPNOTSUPP: "Landlock is built into this kernel but disabled (add landlock to the lsm= "
+                    "boot parameter)",
+                    errno.EPERM: "Landlock system calls are not permitted here (EPERM: a seccomp filter?)",
+                }
+                _status = (
+                    0,
+                    why.get(
+                        code, "Landlock is unavailable (%s)" % os.strerror(code or errno.ENOSYS)
+                    ),
+                )
             else:
                 _status = _trial(libc, abi)
     return _status
@@ -190,7 +252,7 @@ def _trial(libc, abi):
     """Enforce a ruleset in a forked child (nothing else runs there): proves restrict_self works."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:   # pragma: no cover - child
+    if pid == 0:  # pragma: no cover - child
         try:
             os.close(read)
             problem = _restrict(libc, abi, [], ["/"], [], False)
@@ -208,15 +270,26 @@ class SandboxRun:
     """What a sandboxed command did: exit_code (128+N for a signal), stdout, stderr, timed_out, abi."""
 
     def __init__(self, exit_code, stdout, stderr, timed_out, abi):
-        self.exit_code, self.stdout, self.stderr, self.timed_out, self.abi = exit_code, stdout, stderr, timed_out, abi
+        self.exit_code, self.stdout, self.stderr, self.timed_out, self.abi = (
+            exit_code,
+            stdout,
+            stderr,
+            timed_out,
+            abi,
+        )
 
 
 def interpreter_prefixes():
     """Folders the edge's own interpreter needs (its venv and its installation), never ``/``, home or above."""
     home = os.path.realpath(os.path.expanduser("~"))
     out = []
-    for path in (sys.prefix, sys.exec_prefix, getattr(sys, "base_prefix", ""), getattr(sys, "base_exec_prefix", ""),
-                 os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
+    for path in (
+        sys.prefix,
+        sys.exec_prefix,
+        getattr(sys, "base_prefix", ""),
+        getattr(sys, "base_exec_prefix", ""),
+        os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))),
+    ):
         if not path:
             continue
         real = os.path.realpath(path)
@@ -234,9 +307,13 @@ def _inside_any(path, roots):
 
 def sandbox_env(tmp, read_roots):
     """The command's environment: an allow-list, PATH limited to folders the sandbox can read."""
-    env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or (k.startswith("LC_") and k.isupper())}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ENV_KEEP or (k.startswith("LC_") and k.isupper())
+    }
     env.setdefault("LANG", "C.UTF-8")
-    parts = [os.path.dirname(os.path.abspath(sys.executable))]   # python3 is the edge's interpreter
+    parts = [os.path.dirname(os.path.abspath(sys.executable))]  # python3 is the edge's interpreter
     for part in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep):
         if os.path.isabs(part) and part not in parts and _inside_any(part, read_roots):
             parts.append(part)
@@ -263,20 +340,34 @@ def run_sandboxed(command, cwd, timeout_s, allow_network=False):
         read_roots = [p for p in READ_ROOTS if os.path.exists(p)] + interpreter_prefixes()
         shell = shutil.which("bash", path="/usr/bin:/bin") or "/bin/sh"
         cpu = int(max(timeout_s, 1)) + 5
-        spec = {"argv": [shell, "-c", command], "cwd": cwd, "env": sandbox_env(tmp, read_roots), "abi": abi,
-                "read": read_roots + list(DEV_READ), "write_dirs": [cwd, tmp], "write_files": list(DEV_WRITE),
-                "allow_network": bool(allow_network), "parent": os.getpid(),
-                "limits": {"cpu": cpu, "fsize": LIMIT_FSIZE, "as": LIMIT_AS, "core": 0}}
-        proc = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(__file__), marshal.dumps(spec).hex()],
-                                cwd=cwd, env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        spec = {
+            "argv": [shell, "-c", command],
+            "cwd": cwd,
+            "env": sandbox_env(tmp, read_roots),
+            "abi": abi,
+            "read": read_roots + list(DEV_READ),
+            "write_dirs": [cwd, tmp],
+            "write_files": list(DEV_WRITE),
+            "allow_network": bool(allow_network),
+            "parent": os.getpid(),
+            "limits": {"cpu": cpu, "fsize": LIMIT_FSIZE, "as": LIMIT_AS, "core": 0},
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", os.path.abspath(__file__), marshal.dumps(spec).hex()],
+            cwd=cwd,
+            env={"PATH": "/usr/bin:/bin"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         timed_out = False
         try:
             out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
             try:
-                proc.send_signal(signal.SIGTERM)   # the helper kills the command and reaps the rest
+                proc.send_signal(signal.SIGTERM)  # the helper kills the command and reaps the rest
                 out, err = proc.communicate(timeout=KILL_GRACE_S)
             except subprocess.TimeoutExpired:
                 try:
@@ -285,7 +376,7 @@ def run_sandboxed(command, cwd, timeout_s, allow_network=False):
                     pass
                 out, err = proc.communicate()
         try:
-            os.killpg(proc.pid, signal.SIGKILL)   # anything left in the group (never the caller's)
+            os.killpg(proc.pid, signal.SIGKILL)  # anything left in the group (never the caller's)
         except OSError:
             pass
         return SandboxRun(proc.returncode, out, err, timed_out, abi)
@@ -294,6 +385,7 @@ def run_sandboxed(command, cwd, timeout_s, allow_network=False):
 
 
 # ---- the helper (run as a script; standard library only, imports nothing of edgekit) -------------------
+
 
 def _fail(message, code=HELPER_EXIT):
     try:
@@ -318,7 +410,7 @@ def _descendants(root):
         try:
             with open("/proc/%s/stat" % name, "rb") as fh:
                 data = fh.read()
-            ppid = int(data[data.rindex(b")") + 2:].split()[1])
+            ppid = int(data[data.rindex(b")") + 2 :].split()[1])
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(name))
@@ -359,8 +451,12 @@ def _become_command(libc, spec):
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
         _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
-        names = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "as": resource.RLIMIT_AS,
-                 "core": resource.RLIMIT_CORE}
+        names = {
+            "cpu": resource.RLIMIT_CPU,
+            "fsize": resource.RLIMIT_FSIZE,
+            "as": resource.RLIMIT_AS,
+            "core": resource.RLIMIT_CORE,
+        }
         for name, value in spec["limits"].items():
             hard = resource.getrlimit(names[name])[1]
             if hard != resource.RLIM_INFINITY:
@@ -368,8 +464,13 @@ def _become_command(libc, spec):
             resource.setrlimit(names[name], (value, value))
         abi, code = _abi(libc)
         if abi < 1:
-            _fail("Landlock is unavailable in this kernel (%s); the command was not run" % os.strerror(code or errno.ENOSYS))
-        problem = _restrict(libc, abi, spec["read"], spec["write_dirs"], spec["write_files"], spec["allow_network"])
+            _fail(
+                "Landlock is unavailable in this kernel (%s); the command was not run"
+                % os.strerror(code or errno.ENOSYS)
+            )
+        problem = _restrict(
+            libc, abi, spec["read"], spec["write_dirs"], spec["write_files"], spec["allow_network"]
+        )
         if problem:
             _fail(problem + "; the command was not run")
         os.chdir(spec["cwd"])
@@ -384,7 +485,7 @@ def _helper_main(argv):
     libc = _libc()
     _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
     if spec.get("parent") and os.getppid() != spec["parent"]:
-        os._exit(125)   # the edge is gone already
+        os._exit(125)  # the edge is gone already
     if _prctl(libc, PR_SET_CHILD_SUBREAPER, 1) != 0:
         _fail("prctl(PR_SET_CHILD_SUBREAPER) failed; the command was not run")
     target = os.fork()

@@ -33,8 +33,22 @@ from ..atomic import atomic_write_text, file_lock
 from ..errors import LLMOSError
 
 REQUIRED = ("name", "description")
-KNOWN_TOOLS = {"Read", "Write", "Edit", "MultiEdit", "Bash", "Glob", "Grep", "NotebookEdit",
-               "WebFetch", "WebSearch", "TodoWrite", "Task", "BashOutput", "KillShell"}
+KNOWN_TOOLS = {
+    "Read",
+    "Write",
+    "Edit",
+    "MultiEdit",
+    "Bash",
+    "Glob",
+    "Grep",
+    "NotebookEdit",
+    "WebFetch",
+    "WebSearch",
+    "TodoWrite",
+    "Task",
+    "BashOutput",
+    "KillShell",
+}
 FIELD_ORDER = ("name", "description", "tools", "model", "version", "constraints")
 VERSIONS_DIR = ".versions"
 MAX_PROMPT_CHARS = 100_000
@@ -70,15 +84,24 @@ class AgentSpec:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "tools": list(self.tools),
-                "model": self.model, "version": self.version, "constraints": list(self.constraints),
-                "prompt": self.prompt, "path": str(self.path) if self.path else None}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "tools": list(self.tools),
+            "model": self.model,
+            "version": self.version,
+            "constraints": list(self.constraints),
+            "prompt": self.prompt,
+            "path": str(self.path) if self.path else None,
+        }
 
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
-        raise AgentFormatError(f"invalid agent name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                               "starting with a letter or digit")
+        raise AgentFormatError(
+            f"invalid agent name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -92,7 +115,9 @@ def check_tools(tools: Any, source: str = "") -> list[str]:
         raise AgentFormatError(f"{where}'tools' must be a list of tool names")
     unknown = [t for t in tools if t not in KNOWN_TOOLS and not t.startswith("mcp__")]
     if unknown:
-        raise AgentFormatError(f"{where}unknown tool(s) {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_TOOLS))})")
+        raise AgentFormatError(
+            f"{where}unknown tool(s) {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_TOOLS))})"
+        )
     return list(dict.fromkeys(tools))
 
 
@@ -125,13 +150,15 @@ def parse_agent(text: str, source: str = "") -> AgentSpec:
         check_size(text, MAX_YAML_BYTES + MAX_PROMPT_CHARS * 4)
         handler = frontmatter.detect_format(text, frontmatter.handlers)
         if isinstance(handler, frontmatter.YAMLHandler):
-            handler = _SafeYAMLHandler()        # yamlio.safe_load: no anchors or aliases, 1 MiB at most
+            handler = _SafeYAMLHandler()  # yamlio.safe_load: no anchors or aliases, 1 MiB at most
         post = frontmatter.loads(text, handler=handler)
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         raise AgentFormatError(f"{source}: broken frontmatter: {exc}") from None
     meta: dict[str, Any] = dict(post.metadata)
     if not meta:
-        raise AgentFormatError(f"{source}: no frontmatter (a '---' block with name and description)")
+        raise AgentFormatError(
+            f"{source}: no frontmatter (a '---' block with name and description)"
+        )
     for key in REQUIRED:
         if not isinstance(meta.get(key), str) or not meta[key].strip():
             raise AgentFormatError(f"{source}: missing or empty '{key}'")
@@ -145,7 +172,9 @@ def parse_agent(text: str, source: str = "") -> AgentSpec:
         constraints = []
     if isinstance(constraints, str):
         constraints = [constraints]
-    if not isinstance(constraints, list) or not all(isinstance(c, (str, int, float)) for c in constraints):
+    if not isinstance(constraints, list) or not all(
+        isinstance(c, (str, int, float)) for c in constraints
+    ):
         raise AgentFormatError(f"{source}: 'constraints' must be a list of sentences")
     version = meta.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -158,9 +187,16 @@ def parse_agent(text: str, source: str = "") -> AgentSpec:
     if len(post.content) > MAX_PROMPT_CHARS:
         raise AgentFormatError(f"{source}: the prompt is longer than {MAX_PROMPT_CHARS} characters")
     extra = {k: v for k, v in meta.items() if k not in FIELD_ORDER}
-    return AgentSpec(name=meta["name"].strip(), description=meta["description"].strip(),
-                     prompt=post.content, tools=tools, model=model, version=version,
-                     constraints=[str(c) for c in constraints], extra=extra)
+    return AgentSpec(
+        name=meta["name"].strip(),
+        description=meta["description"].strip(),
+        prompt=post.content,
+        tools=tools,
+        model=model,
+        version=version,
+        constraints=[str(c) for c in constraints],
+        extra=extra,
+    )
 
 
 def dump_agent(spec: AgentSpec) -> str:
@@ -168,10 +204,16 @@ def dump_agent(spec: AgentSpec) -> str:
     import yaml
 
     def block(data: dict[str, Any]) -> str:
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000, default_flow_style=False)
+        return yaml.safe_dump(
+            data, sort_keys=False, allow_unicode=True, width=10_000, default_flow_style=False
+        )
 
     head = block({"name": spec.name, "description": spec.description})
-    head += "tools: " + yaml.safe_dump(list(spec.tools), default_flow_style=True, width=10_000).strip() + "\n"
+    head += (
+        "tools: "
+        + yaml.safe_dump(list(spec.tools), default_flow_style=True, width=10_000).strip()
+        + "\n"
+    )
     if spec.model:
         head += block({"model": spec.model})
     head += f"version: {int(spec.version)}\n"
@@ -194,7 +236,9 @@ def load_agent(agents_dir: Path, name: str) -> AgentSpec:
         raise AgentFormatError(f"{path}: cannot read the file: {exc}") from None
     spec = parse_agent(text, str(path))
     if spec.name != name:
-        raise AgentFormatError(f"{path}: the name {spec.name!r} does not match the file name {name}.md")
+        raise AgentFormatError(
+            f"{path}: the name {spec.name!r} does not match the file name {name}.md"
+        )
     spec.path = path
     return spec
 
@@ -205,7 +249,9 @@ def write_agent(agents_dir: Path, spec: AgentSpec) -> Path:
     check_name(spec.name)
     from ..redact import redact_obj
 
-    description, prompt, constraints = redact_obj([spec.description, spec.prompt, list(spec.constraints)])
+    description, prompt, constraints = redact_obj(
+        [spec.description, spec.prompt, list(spec.constraints)]
+    )
     spec.description, spec.prompt, spec.constraints = description, prompt, list(constraints)
     text = dump_agent(spec)
     parse_agent(text, f"{spec.name}.md (new)")
@@ -215,29 +261,46 @@ def write_agent(agents_dir: Path, spec: AgentSpec) -> Path:
     return path
 
 
-def create_agent(agents_dir: Path, name: str, description: str, tools: list[str] | str, prompt: str, *,
-                 model: str | None = None, constraints: list[str] | None = None,
-                 overwrite: bool = False) -> AgentSpec:
+def create_agent(
+    agents_dir: Path,
+    name: str,
+    description: str,
+    tools: list[str] | str,
+    prompt: str,
+    *,
+    model: str | None = None,
+    constraints: list[str] | None = None,
+    overwrite: bool = False,
+) -> AgentSpec:
     """Create ``agents/<name>.md``; usable at once (the registry sees the new file)."""
     check_name(name)
     if not isinstance(description, str) or not description.strip():
         raise AgentFormatError("an agent needs a description")
     if not isinstance(prompt, str) or not prompt.strip():
         raise AgentFormatError("an agent needs a prompt")
-    spec = AgentSpec(name=name, description=" ".join(description.split()), prompt=prompt.strip() + "\n",
-                     tools=check_tools(tools), model=model or None, version=1,
-                     constraints=[str(c) for c in (constraints or [])])
+    spec = AgentSpec(
+        name=name,
+        description=" ".join(description.split()),
+        prompt=prompt.strip() + "\n",
+        tools=check_tools(tools),
+        model=model or None,
+        version=1,
+        constraints=[str(c) for c in (constraints or [])],
+    )
     agents_dir = Path(agents_dir)
     agents_dir.mkdir(parents=True, exist_ok=True)
     path = agents_dir / f"{name}.md"
     with file_lock(path):
         if path.exists() and not overwrite:
-            raise AgentFormatError(f"an agent named {name!r} exists already ({path}); choose another name")
+            raise AgentFormatError(
+                f"an agent named {name!r} exists already ({path}); choose another name"
+            )
         write_agent(agents_dir, spec)
     return spec
 
 
 # ---- versions ------------------------------------------------------------------------------
+
 
 def versions_dir(agents_dir: Path) -> Path:
     return Path(agents_dir) / VERSIONS_DIR
@@ -271,14 +334,17 @@ def replace_agent(agents_dir: Path, old: AgentSpec, new: AgentSpec) -> Path:
 
 # ---- registry with hot reload --------------------------------------------------------------------
 
+
 class AgentRegistry:
     """Agents of one folder, re-parsed only when a file changes."""
 
     def __init__(self, agents_dir: Path) -> None:
         self.agents_dir = Path(agents_dir)
         self._cache: dict[str, tuple[tuple[int, int, int], AgentSpec]] = {}
-        self.errors: dict[str, str] = {}   # name -> why its file is invalid (last good copy still used)
-        self.loads = 0                     # files parsed (for tests and stats)
+        self.errors: dict[
+            str, str
+        ] = {}  # name -> why its file is invalid (last good copy still used)
+        self.loads = 0  # files parsed (for tests and stats)
 
     @staticmethod
     def _sig(path: Path) -> tuple[int, int, int]:
@@ -350,27 +416,122 @@ _CREATE_RE = re.compile(
     r"^\s*(?:please\s+)?(?:create|make|build|add|define|set\s+up|design|write)\s+(?:me\s+)?"
     r"(?:(?:a|an|the|new|another)\s+)*(?P<role>[\w][\w' -]{0,60}?)\s+agent"
     r"(?P<rest>(?:\s*[,:;-]|\s+(?:that|which|who|to|for|with|called|named|whose)\b).*|\s*[.!]?)\s*$",
-    re.IGNORECASE | re.DOTALL)
+    re.IGNORECASE | re.DOTALL,
+)
 _AGENT_FOR_RE = re.compile(
     r"^\s*(?:please\s+)?(?:create|make|build|add|define|set\s+up|design|write)\s+(?:me\s+)?"
     r"(?:(?:a|an|the|new|another)\s+)*agent\s+(?:that|which|who|to|for)\s+(?P<task>.+?)\s*[.!]?\s*$",
-    re.IGNORECASE | re.DOTALL)
-_NAMED_RE = re.compile(r"\b(?:called|named)\s+[\"']?(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})", re.IGNORECASE)
-_ROLE_STOP = {"for", "of", "in", "on", "from", "to", "with", "about", "the", "a", "an", "my", "this", "that"}
-_STOP = _ROLE_STOP | {"and", "or", "is", "are", "be", "it", "its", "me", "you", "your", "which", "who", "will"}
+    re.IGNORECASE | re.DOTALL,
+)
+_NAMED_RE = re.compile(
+    r"\b(?:called|named)\s+[\"']?(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})", re.IGNORECASE
+)
+_ROLE_STOP = {
+    "for",
+    "of",
+    "in",
+    "on",
+    "from",
+    "to",
+    "with",
+    "about",
+    "the",
+    "a",
+    "an",
+    "my",
+    "this",
+    "that",
+}
+_STOP = _ROLE_STOP | {
+    "and",
+    "or",
+    "is",
+    "are",
+    "be",
+    "it",
+    "its",
+    "me",
+    "you",
+    "your",
+    "which",
+    "who",
+    "will",
+}
 
 _TOOLSETS = (
-    ({"poet", "poem", "poems", "haiku", "writer", "author", "editor", "copywriter", "blogger", "journalist",
-      "translator", "summarizer", "storyteller", "novelist", "lyricist", "essay", "prose", "documentation"},
-     ["Read", "Write", "Edit", "Glob"]),
-    ({"researcher", "research", "analyst", "reviewer", "auditor", "reader", "explainer", "investigator",
-      "critic", "inspector"}, ["Read", "Glob", "Grep"]),
-    ({"developer", "coder", "programmer", "engineer", "tester", "debugger", "devops", "scripter", "python",
-      "javascript", "rust", "refactorer", "builder", "automation", "sysadmin"},
-     ["Read", "Write", "Edit", "Bash", "Glob", "Grep"]),
+    (
+        {
+            "poet",
+            "poem",
+            "poems",
+            "haiku",
+            "writer",
+            "author",
+            "editor",
+            "copywriter",
+            "blogger",
+            "journalist",
+            "translator",
+            "summarizer",
+            "storyteller",
+            "novelist",
+            "lyricist",
+            "essay",
+            "prose",
+            "documentation",
+        },
+        ["Read", "Write", "Edit", "Glob"],
+    ),
+    (
+        {
+            "researcher",
+            "research",
+            "analyst",
+            "reviewer",
+            "auditor",
+            "reader",
+            "explainer",
+            "investigator",
+            "critic",
+            "inspector",
+        },
+        ["Read", "Glob", "Grep"],
+    ),
+    (
+        {
+            "developer",
+            "coder",
+            "programmer",
+            "engineer",
+            "tester",
+            "debugger",
+            "devops",
+            "scripter",
+            "python",
+            "javascript",
+            "rust",
+            "refactorer",
+            "builder",
+            "automation",
+            "sysadmin",
+        },
+        ["Read", "Write", "Edit", "Bash", "Glob", "Grep"],
+    ),
 )
 _DEFAULT_TOOLS = ["Read", "Write", "Edit", "Glob", "Grep"]
-_GENERIC = {"new", "custom", "another", "simple", "basic", "generic", "ai", "llm", "helper", "sub", "good"}
+_GENERIC = {
+    "new",
+    "custom",
+    "another",
+    "simple",
+    "basic",
+    "generic",
+    "ai",
+    "llm",
+    "helper",
+    "sub",
+    "good",
+}
 
 
 @dataclass
@@ -396,7 +557,11 @@ def draft_from_goal(goal: str) -> AgentDraft | None:
     m = _CREATE_RE.match(goal)
     if m:
         role_words = re.findall(r"[A-Za-z0-9']+", m.group("role"))
-        if not role_words or len(role_words) > 5 or any(w.lower() in _ROLE_STOP for w in role_words):
+        if (
+            not role_words
+            or len(role_words) > 5
+            or any(w.lower() in _ROLE_STOP for w in role_words)
+        ):
             role_words = []
         else:
             rest = m.group("rest").strip(" ,:;-.!")
@@ -423,7 +588,7 @@ def draft_from_goal(goal: str) -> AgentDraft | None:
     tools = next((list(ts) for keys, ts in _TOOLSETS if keys & lowered), list(_DEFAULT_TOOLS))
     article = "an" if role[:1].lower() in "aeiou" else "a"
     task = task.rstrip(".")
-    origin = f" (created from the goal \"{' '.join(goal.split())[:200]}\")"
+    origin = f' (created from the goal "{" ".join(goal.split())[:200]}")'
     if from_task:
         first = f"You are an agent that {task}."
         description = f"Agent that {task}"
@@ -434,10 +599,12 @@ def draft_from_goal(goal: str) -> AgentDraft | None:
         first = f"You are {article} {role} agent." + (f" Your task: {task}." if task else "")
         description = f"{role[:1].upper()}{role[1:]} agent" + (f": {task}" if task else "")
     description += origin
-    prompt = (f"{first}\n"
-              "Do what the user's goal asks in your role, with the tools you are given, in the current working "
-              "directory. When the goal asks for a file, write it there; otherwise answer directly.\n"
-              "Finish with a short summary of what you produced and where it is.\n")
+    prompt = (
+        f"{first}\n"
+        "Do what the user's goal asks in your role, with the tools you are given, in the current working "
+        "directory. When the goal asks for a file, write it there; otherwise answer directly.\n"
+        "Finish with a short summary of what you produced and where it is.\n"
+    )
     return AgentDraft(name=name, description=description, tools=tools, prompt=prompt)
 
 
@@ -445,8 +612,10 @@ def create_agent_from_goal(agents_dir: Path, goal: str, *, model: str | None = N
     """Create the agent a goal asks for ("Create a haiku poet agent"); a clear error otherwise."""
     draft = draft_from_goal(goal)
     if draft is None:
-        raise AgentFormatError(f"the goal does not ask for an agent: {goal[:200]!r} "
-                               "(say e.g. \"Create a haiku poet agent\")")
+        raise AgentFormatError(
+            f"the goal does not ask for an agent: {goal[:200]!r} "
+            '(say e.g. "Create a haiku poet agent")'
+        )
     name = draft.name
     agents_dir = Path(agents_dir)
     n = 2

@@ -35,15 +35,24 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
-from .agents import AgentFormatError, AgentRegistry, AgentSpec, list_versions, replace_agent, version_path
+from .agents import (
+    AgentFormatError,
+    AgentRegistry,
+    AgentSpec,
+    list_versions,
+    replace_agent,
+    version_path,
+)
 from .metrics import AgentMetricsStore, AgentStats, categorize
 from .model_choice import TrackRecord, bump_tier, choose_tier, goal_complexity, model_for_tier
 
 DEFAULT_AGENT = "system-agent"
 _WORD = re.compile(r"[a-z][a-z0-9]+")
-_STOP = frozenset("the a an and or of to in on for with from into this that these those my your our it its is are "
-                  "be was were by at as all any some please can could would should will do does make create build "
-                  "write new file files".split())
+_STOP = frozenset(
+    "the a an and or of to in on for with from into this that these those my your our it its is are "
+    "be was were by at as all any some please can could would should will do does make create build "
+    "write new file files".split()
+)
 
 
 @dataclass
@@ -61,10 +70,16 @@ class AdaptationParams:
     memory_min_relevance: float = 0.25
 
     BOUNDS = {
-        "evolution_min_executions": (1, 1000), "evolution_failure_rate": (0.0, 1.0),
-        "evolution_cooldown_executions": (1, 1000), "max_learned_constraints": (1, 50),
-        "max_constraints": (1, 50), "max_examples": (0, 10), "example_max_chars": (100, 20_000),
-        "max_warnings": (0, 20), "struggling_success_rate": (0.0, 1.0), "memory_min_relevance": (0.0, 1.0),
+        "evolution_min_executions": (1, 1000),
+        "evolution_failure_rate": (0.0, 1.0),
+        "evolution_cooldown_executions": (1, 1000),
+        "max_learned_constraints": (1, 50),
+        "max_constraints": (1, 50),
+        "max_examples": (0, 10),
+        "example_max_chars": (100, 20_000),
+        "max_warnings": (0, 20),
+        "struggling_success_rate": (0.0, 1.0),
+        "memory_min_relevance": (0.0, 1.0),
     }
 
     @classmethod
@@ -79,8 +94,11 @@ class AdaptationParams:
         for name, (lo, hi) in cls.BOUNDS.items():
             v = getattr(out, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise ConfigError(f"expected a number in [{lo}, {hi}], got {v!r}", key=f"adaptation.{name}",
-                                  source=str(getattr(config, "source", "config")))
+                raise ConfigError(
+                    f"expected a number in [{lo}, {hi}], got {v!r}",
+                    key=f"adaptation.{name}",
+                    source=str(getattr(config, "source", "config")),
+                )
         if not isinstance(out.auto_evolve, bool):
             raise ConfigError("expected true or false", key="adaptation.auto_evolve")
         return out
@@ -94,9 +112,9 @@ class AdaptedAgent:
     tools: list[str]
     model: str
     model_tier: str
-    strategies: dict[str, str] = field(default_factory=dict)   # strategy -> what it changed
+    strategies: dict[str, str] = field(default_factory=dict)  # strategy -> what it changed
     warnings: list[str] = field(default_factory=list)
-    examples: list[str] = field(default_factory=list)          # trace ids used as examples
+    examples: list[str] = field(default_factory=list)  # trace ids used as examples
     base_tools: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,10 +150,21 @@ def _calls(trace: Any) -> list[dict[str, Any]]:
     out = []
     for c in _get(trace, "calls", None) or []:
         if isinstance(c, Mapping):
-            out.append({"name": c.get("name"), "input": c.get("input") or {}, "result": c.get("result") or {}})
+            out.append(
+                {
+                    "name": c.get("name"),
+                    "input": c.get("input") or {},
+                    "result": c.get("result") or {},
+                }
+            )
         else:
-            out.append({"name": getattr(c, "name", None), "input": getattr(c, "input", {}) or {},
-                        "result": getattr(c, "result", {}) or {}})
+            out.append(
+                {
+                    "name": getattr(c, "name", None),
+                    "input": getattr(c, "input", {}) or {},
+                    "result": getattr(c, "result", {}) or {},
+                }
+            )
     return [c for c in out if isinstance(c["name"], str)]
 
 
@@ -148,11 +177,19 @@ def _failed(trace: Any) -> bool:
 
 def _rate(trace: Any) -> float:
     ok, ko = int(_get(trace, "success_count", 0) or 0), int(_get(trace, "failure_count", 0) or 0)
-    return ok / (ok + ko) if ok + ko else (1.0 if _get(trace, "outcome", "success") == "success" else 0.0)
+    return (
+        ok / (ok + ko)
+        if ok + ko
+        else (1.0 if _get(trace, "outcome", "success") == "success" else 0.0)
+    )
 
 
 def _brief(value: Any, n: int = 120) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    )
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -165,9 +202,18 @@ def _norm_error(error: str) -> str:
 
 
 class DynamicAgentManager:
-    def __init__(self, workspace: Any, config: Any, *, registry: AgentRegistry | None = None,
-                 metrics: AgentMetricsStore | None = None, events: Any = None) -> None:
-        root = Path(workspace) if isinstance(workspace, (str, os.PathLike)) else Path(workspace.root)
+    def __init__(
+        self,
+        workspace: Any,
+        config: Any,
+        *,
+        registry: AgentRegistry | None = None,
+        metrics: AgentMetricsStore | None = None,
+        events: Any = None,
+    ) -> None:
+        root = (
+            Path(workspace) if isinstance(workspace, (str, os.PathLike)) else Path(workspace.root)
+        )
         self.root = root
         self.agents_dir = root / "agents"
         self.config = config
@@ -185,7 +231,9 @@ class DynamicAgentManager:
         needed = required_tools(goal)
         best: tuple[float, str, str] | None = None
         for spec in self.registry.all():
-            if needed and not all(any(t in spec.tools for t in alternatives) for alternatives in needed):
+            if needed and not all(
+                any(t in spec.tools for t in alternatives) for alternatives in needed
+            ):
                 continue  # an agent that cannot do what the goal asks is never chosen for it
             words = _content_words(f"{spec.name.replace('-', ' ')} {spec.description}")
             overlap = len(goal_words & words)
@@ -209,9 +257,12 @@ class DynamicAgentManager:
     def evolution_due(self, name: str) -> bool:
         s = self.metrics.get(name)
         p = self.params
-        return (s.executions >= p.evolution_min_executions and s.failure_rate > p.evolution_failure_rate
-                and s.executions - s.executions_at_last_evolution >= p.evolution_cooldown_executions
-                and bool(s.recent_failures))
+        return (
+            s.executions >= p.evolution_min_executions
+            and s.failure_rate > p.evolution_failure_rate
+            and s.executions - s.executions_at_last_evolution >= p.evolution_cooldown_executions
+            and bool(s.recent_failures)
+        )
 
     def learned_constraints(self, stats: AgentStats) -> tuple[list[str], list[str]]:
         """(constraints, tools to remove) learned from the recorded failures."""
@@ -224,25 +275,36 @@ class DynamicAgentManager:
                 blocked[key] += 1
                 blocked_reason[key] = str(b.get("reason"))[:160]
         for (tool, _r), n in blocked.most_common():
-            constraints.append(f"Do not use {tool} for what the policy blocks: it refused {n} call(s) "
-                               f"({blocked_reason[(tool, _r)]}).")
+            constraints.append(
+                f"Do not use {tool} for what the policy blocks: it refused {n} call(s) "
+                f"({blocked_reason[(tool, _r)]})."
+            )
         timeouts = sum(1 for f in stats.recent_failures if f.get("timed_out"))
         if timeouts:
-            constraints.append(f"Earlier runs timed out ({timeouts}x): keep each step short and stop when a step "
-                               "does not converge.")
-        errors = Counter(_norm_error(str(f.get("error") or "")) for f in stats.recent_failures
-                         if f.get("error") and not f.get("blocked"))
+            constraints.append(
+                f"Earlier runs timed out ({timeouts}x): keep each step short and stop when a step "
+                "does not converge."
+            )
+        errors = Counter(
+            _norm_error(str(f.get("error") or ""))
+            for f in stats.recent_failures
+            if f.get("error") and not f.get("blocked")
+        )
         for err, n in errors.most_common(3):
             if err:
-                constraints.append(f"An earlier failure ({n}x): \"{err}\". Check for this before finishing.")
+                constraints.append(
+                    f'An earlier failure ({n}x): "{err}". Check for this before finishing.'
+                )
         in_fail = Counter(t for f in stats.recent_failures for t in set(f.get("tools") or []))
         in_ok = {t for s in stats.recent_successes for t in s.get("tools") or []}
         remove = []
         for tool, n in in_fail.most_common():
             if tool in in_ok or n < 2:
                 continue
-            constraints.append(f"Avoid {tool} unless the goal needs it: it was used in {n} failed runs and in no "
-                               "successful one.")
+            constraints.append(
+                f"Avoid {tool} unless the goal needs it: it was used in {n} failed runs and in no "
+                "successful one."
+            )
             if sum(c for (t, _r), c in blocked.items() if t == tool) >= 2:
                 remove.append(tool)
         return constraints, remove
@@ -252,29 +314,53 @@ class DynamicAgentManager:
         spec = self.registry.get(name)
         stats = self.metrics.get(name)
         if not force and not self.evolution_due(name):
-            return EvolutionResult(name, False, f"not due: {stats.executions} executions, failure rate "
-                                   f"{stats.failure_rate:.0%} (needs >= {self.params.evolution_min_executions} and > "
-                                   f"{self.params.evolution_failure_rate:.0%}, "
-                                   f"{self.params.evolution_cooldown_executions} runs since the last evolution)",
-                                   old_version=spec.version)
+            return EvolutionResult(
+                name,
+                False,
+                f"not due: {stats.executions} executions, failure rate "
+                f"{stats.failure_rate:.0%} (needs >= {self.params.evolution_min_executions} and > "
+                f"{self.params.evolution_failure_rate:.0%}, "
+                f"{self.params.evolution_cooldown_executions} runs since the last evolution)",
+                old_version=spec.version,
+            )
         learned, remove = self.learned_constraints(stats)
         existing = {c.strip().lower() for c in spec.constraints}
-        new = [c for c in learned if c.strip().lower() not in existing][: self.params.max_learned_constraints]
+        new = [c for c in learned if c.strip().lower() not in existing][
+            : self.params.max_learned_constraints
+        ]
         remove = [t for t in remove if t in spec.tools]
         if not new and not remove:
-            return EvolutionResult(name, False, "nothing new to learn from the recorded failures",
-                                   old_version=spec.version)
-        constraints = (spec.constraints + new)
+            return EvolutionResult(
+                name,
+                False,
+                "nothing new to learn from the recorded failures",
+                old_version=spec.version,
+            )
+        constraints = spec.constraints + new
         if len(constraints) > self.params.max_constraints:
             # Keep the agent's own first constraints and the newest learned ones.
             base = [c for c in spec.constraints][: self.params.max_constraints // 2]
-            constraints = base + constraints[-(self.params.max_constraints - len(base)):]
+            constraints = base + constraints[-(self.params.max_constraints - len(base)) :]
         next_version = max([spec.version] + list_versions(self.agents_dir, name)) + 1
-        evolved = AgentSpec(name=spec.name, description=spec.description, prompt=spec.prompt,
-                            tools=[t for t in spec.tools if t not in remove], model=spec.model,
-                            version=next_version, constraints=constraints, extra=dict(spec.extra))
-        result = EvolutionResult(name, not dry_run, "due" if not force else "forced", old_version=spec.version,
-                                 new_version=next_version, constraints_added=new, tools_removed=remove)
+        evolved = AgentSpec(
+            name=spec.name,
+            description=spec.description,
+            prompt=spec.prompt,
+            tools=[t for t in spec.tools if t not in remove],
+            model=spec.model,
+            version=next_version,
+            constraints=constraints,
+            extra=dict(spec.extra),
+        )
+        result = EvolutionResult(
+            name,
+            not dry_run,
+            "due" if not force else "forced",
+            old_version=spec.version,
+            new_version=next_version,
+            constraints_added=new,
+            tools_removed=remove,
+        )
         if dry_run:
             result.reason += " (dry run: nothing written)"
             return result
@@ -284,15 +370,31 @@ class DynamicAgentManager:
 
         def note(s: AgentStats) -> None:
             s.executions_at_last_evolution = executions
-            s.evolutions = (s.evolutions + [{"from": spec.version, "to": next_version, "at_execution": executions,
-                                             "failure_rate": round(s.failure_rate, 4), "constraints_added": new,
-                                             "tools_removed": remove}])[-20:]
+            s.evolutions = (
+                s.evolutions
+                + [
+                    {
+                        "from": spec.version,
+                        "to": next_version,
+                        "at_execution": executions,
+                        "failure_rate": round(s.failure_rate, 4),
+                        "constraints_added": new,
+                        "tools_removed": remove,
+                    }
+                ]
+            )[-20:]
 
         self.metrics.update(name, note)
         if self.events is not None:
             try:
-                self.events.record("AGENT_EVOLVED", name=name, from_version=spec.version, to_version=next_version,
-                                   constraints_added=len(new), tools_removed=remove)
+                self.events.record(
+                    "AGENT_EVOLVED",
+                    name=name,
+                    from_version=spec.version,
+                    to_version=next_version,
+                    constraints_added=len(new),
+                    tools_removed=remove,
+                )
             except Exception:
                 pass
         return result
@@ -306,24 +408,53 @@ class DynamicAgentManager:
         try:
             old = parse_agent(path.read_text(encoding="utf-8"), str(path))
         except FileNotFoundError:
-            raise AgentFormatError(f"agent {name} has no kept version {version} "
-                                   f"(kept: {', '.join(map(str, list_versions(self.agents_dir, name))) or 'none'})") from None
+            raise AgentFormatError(
+                f"agent {name} has no kept version {version} "
+                f"(kept: {', '.join(map(str, list_versions(self.agents_dir, name))) or 'none'})"
+            ) from None
         old.version = max([current.version] + list_versions(self.agents_dir, name)) + 1
         replace_agent(self.agents_dir, current, old)
         return load_agent(self.agents_dir, name)
 
-    def record_execution(self, name: str, goal: str, *, success: bool, cost_usd: float = 0.0, duration_ms: int = 0,
-                         error: str | None = None, tools_used: Iterable[str] = (),
-                         blocked: Iterable[dict[str, Any]] = (), timed_out: bool = False, mode: str = "LEARNER",
-                         model: str | None = None) -> bool:
+    def record_execution(
+        self,
+        name: str,
+        goal: str,
+        *,
+        success: bool,
+        cost_usd: float = 0.0,
+        duration_ms: int = 0,
+        error: str | None = None,
+        tools_used: Iterable[str] = (),
+        blocked: Iterable[dict[str, Any]] = (),
+        timed_out: bool = False,
+        mode: str = "LEARNER",
+        model: str | None = None,
+    ) -> bool:
         """Record one run of agent *name*; returns True when an evolution is now due."""
-        self.metrics.record(name, goal, success=success, cost_usd=cost_usd, duration_ms=duration_ms, error=error,
-                            tools_used=tools_used, blocked=blocked, timed_out=timed_out, mode=mode, model=model)
+        self.metrics.record(
+            name,
+            goal,
+            success=success,
+            cost_usd=cost_usd,
+            duration_ms=duration_ms,
+            error=error,
+            tools_used=tools_used,
+            blocked=blocked,
+            timed_out=timed_out,
+            mode=mode,
+            model=model,
+        )
         return self.evolution_due(name)
 
     # ---- adapt ------------------------------------------------------------------------------------
-    def adapt(self, agent_name: str | None, goal: str, sentience_adjustments: Any = None,
-              traces_for_goal: Iterable[Any] = ()) -> AdaptedAgent:
+    def adapt(
+        self,
+        agent_name: str | None,
+        goal: str,
+        sentience_adjustments: Any = None,
+        traces_for_goal: Iterable[Any] = (),
+    ) -> AdaptedAgent:
         traces = list(traces_for_goal)
         strategies: dict[str, str] = {}
         # 3. memory-guided choice
@@ -334,8 +465,10 @@ class DynamicAgentManager:
         if self.params.auto_evolve and self.evolution_due(agent_name):
             res = self.evolve(agent_name)
             if res.applied:
-                strategies["evolution"] = (f"evolved {agent_name} v{res.old_version} -> v{res.new_version} "
-                                           f"(+{len(res.constraints_added)} constraints)")
+                strategies["evolution"] = (
+                    f"evolved {agent_name} v{res.old_version} -> v{res.new_version} "
+                    f"(+{len(res.constraints_added)} constraints)"
+                )
         spec = self.registry.get(agent_name)
         stats = self.metrics.get(agent_name)
         adj = sentience_adjustments
@@ -358,21 +491,29 @@ class DynamicAgentManager:
         # 2. trace-driven warnings
         warnings = self._warnings(goal, traces, stats)
         if warnings:
-            sections.append("## Warnings from earlier attempts\n" + "\n".join(f"- {w}" for w in warnings))
+            sections.append(
+                "## Warnings from earlier attempts\n" + "\n".join(f"- {w}" for w in warnings)
+            )
             strategies["trace_warnings"] = f"{len(warnings)} warning(s) from failed attempts"
         # 3. (cont.) patterns that worked
         patterns = self._patterns(traces)
         if patterns:
             sections.append("## Patterns that worked\n" + "\n".join(f"- {p}" for p in patterns))
             strategies.setdefault("memory_guided", "")
-            strategies["memory_guided"] = (strategies["memory_guided"] + "; " if strategies["memory_guided"] else "") + \
-                f"{len(patterns)} successful tool pattern(s)"
+            strategies["memory_guided"] = (
+                strategies["memory_guided"] + "; " if strategies["memory_guided"] else ""
+            ) + f"{len(patterns)} successful tool pattern(s)"
         # 4. model selection
         tier, tier_why = self._tier(goal, adj, traces)
-        if (stats.executions >= self.params.evolution_min_executions
-                and stats.success_rate < self.params.struggling_success_rate and tier != "strong"):
+        if (
+            stats.executions >= self.params.evolution_min_executions
+            and stats.success_rate < self.params.struggling_success_rate
+            and tier != "strong"
+        ):
             tier = bump_tier(tier, 1)
-            tier_why += f"; {agent_name} succeeds only {stats.success_rate:.0%} of the time, so one tier up"
+            tier_why += (
+                f"; {agent_name} succeeds only {stats.success_rate:.0%} of the time, so one tier up"
+            )
         model = model_for_tier(tier, self.config, spec.model)
         strategies["model_selection"] = f"{tier} -> {model}: {tier_why}"
         # 5. prompt enhancement with examples
@@ -380,9 +521,18 @@ class DynamicAgentManager:
         if examples:
             sections.append("## Examples of solved goals\n" + "\n\n".join(examples))
             strategies["examples"] = f"{len(used)} example(s) from successful traces"
-        return AdaptedAgent(name=spec.name, version=spec.version, system_append="\n\n".join(s for s in sections if s),
-                            tools=tools, model=model, model_tier=tier, strategies=strategies, warnings=warnings,
-                            examples=used, base_tools=list(spec.tools))
+        return AdaptedAgent(
+            name=spec.name,
+            version=spec.version,
+            system_append="\n\n".join(s for s in sections if s),
+            tools=tools,
+            model=model,
+            model_tier=tier,
+            strategies=strategies,
+            warnings=warnings,
+            examples=used,
+            base_tools=list(spec.tools),
+        )
 
     def _tier(self, goal: str, adj: Any, traces: list[Any]) -> tuple[str, str]:
         if adj is not None and getattr(adj, "model_tier", None):
@@ -400,19 +550,24 @@ class DynamicAgentManager:
             if not _failed(t):
                 continue
             err = _get(t, "error")
-            out.append(f"An attempt at \"{_brief(_get(t, 'goal', ''), 80)}\" failed"
-                       + (f": {_brief(err, 160)}" if err else "."))
+            out.append(
+                f'An attempt at "{_brief(_get(t, "goal", ""), 80)}" failed'
+                + (f": {_brief(err, 160)}" if err else ".")
+            )
             for c in _calls(t):
                 res = c["result"]
                 if isinstance(res, Mapping) and res.get("decision") == "deny":
-                    out.append(f"Do not call {c['name']} with {_brief(c['input'], 100)}: the policy blocked it "
-                               f"({_brief(res.get('summary', ''), 100)}).")
+                    out.append(
+                        f"Do not call {c['name']} with {_brief(c['input'], 100)}: the policy blocked it "
+                        f"({_brief(res.get('summary', ''), 100)})."
+                    )
         words = _content_words(goal)
         for f in reversed(stats.recent_failures):
             fw = _content_words(str(f.get("goal", "")))
             if words and len(words & fw) / max(1, len(words)) >= 0.5:
-                text = f"A similar goal \"{_brief(f.get('goal', ''), 80)}\" failed" + \
-                    (f": {_brief(f.get('error'), 160)}" if f.get("error") else ".")
+                text = f'A similar goal "{_brief(f.get("goal", ""), 80)}" failed' + (
+                    f": {_brief(f.get('error'), 160)}" if f.get("error") else "."
+                )
                 out.append(text)
         return list(dict.fromkeys(out))[: self.params.max_warnings]
 
@@ -424,13 +579,17 @@ class DynamicAgentManager:
                 continue
             names = [c["name"] for c in _calls(t)]
             if names:
-                seqs[" -> ".join(dict.fromkeys(names))] += max(1, int(_get(t, "success_count", 1) or 1))
+                seqs[" -> ".join(dict.fromkeys(names))] += max(
+                    1, int(_get(t, "success_count", 1) or 1)
+                )
         return [f"{seq} (succeeded {n}x)" for seq, n in seqs.most_common(2)]
 
     def _examples(self, traces: list[Any]) -> tuple[list[str], list[str]]:
         if self.params.max_examples == 0:
             return [], []
-        min_rate = float(getattr(getattr(self.config, "learning", None), "tool_example_min_success", 0.9))
+        min_rate = float(
+            getattr(getattr(self.config, "learning", None), "tool_example_min_success", 0.9)
+        )
         good = [t for t in traces if not _failed(t) and _rate(t) >= min_rate and _calls(t)]
         good.sort(key=lambda t: (_rate(t), int(_get(t, "usage_count", 0) or 0)), reverse=True)
         out, used = [], []
@@ -446,10 +605,20 @@ class DynamicAgentManager:
 
 # What a goal's actions need, as alternatives per need: "create a file" needs Write (or Edit).
 _ACTION_TOOLS: dict[str, tuple[str, ...]] = {
-    "create": ("Write", "Edit"), "update": ("Edit", "Write", "MultiEdit"), "fix": ("Edit", "Write", "MultiEdit"),
-    "delete": ("Bash",), "clean": ("Bash",), "rename": ("Bash",), "run": ("Bash",), "stop": ("Bash",),
-    "test": ("Bash",), "format": ("Bash", "Edit"), "convert": ("Write", "Bash"), "compress": ("Bash",),
-    "extract": ("Bash",), "backup": ("Bash",),
+    "create": ("Write", "Edit"),
+    "update": ("Edit", "Write", "MultiEdit"),
+    "fix": ("Edit", "Write", "MultiEdit"),
+    "delete": ("Bash",),
+    "clean": ("Bash",),
+    "rename": ("Bash",),
+    "run": ("Bash",),
+    "stop": ("Bash",),
+    "test": ("Bash",),
+    "format": ("Bash", "Edit"),
+    "convert": ("Write", "Bash"),
+    "compress": ("Bash",),
+    "extract": ("Bash",),
+    "backup": ("Bash",),
 }
 
 

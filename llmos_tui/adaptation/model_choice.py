@@ -26,16 +26,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_HARD = frozenset("""
+_HARD = frozenset(
+    """
 design architect architecture refactor refactoring optimize optimise optimization performance distributed
 concurrent concurrency parallel scalable scale migrate migration algorithm compiler interpreter parser
 security audit debug diagnose investigate research analyze analyse analysis prove proof benchmark
 implement implementation framework protocol database schema multithreaded asynchronous async
 cryptography encryption kernel infrastructure deploy deployment pipeline orchestrate integrate
-""".split())
-_EASY = frozenset("""
+""".split()
+)
+_EASY = frozenset(
+    """
 list show print display rename echo hello count read cat copy move delete remove touch mkdir
-""".split())
+""".split()
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 TIER_ORDER = ("cheap", "default", "strong")
 
@@ -65,20 +69,38 @@ class TrackRecord:
         return self.runs >= min_runs and self.success_rate >= min_success
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": self.runs, "successes": self.successes, "success_rate": round(self.success_rate, 4)}
+        return {
+            "runs": self.runs,
+            "successes": self.successes,
+            "success_rate": round(self.success_rate, 4),
+        }
 
 
-def choose_tier(complexity: float, record: TrackRecord, params: Any, *, prefer_cheap: bool = False,
-                low_confidence: bool = False) -> tuple[str, str]:
+def choose_tier(
+    complexity: float,
+    record: TrackRecord,
+    params: Any,
+    *,
+    prefer_cheap: bool = False,
+    low_confidence: bool = False,
+) -> tuple[str, str]:
     """(tier, reason) — see the module docstring for the rules."""
     strong_record = record.strong(params.track_record_min_runs, params.track_record_min_success)
     if complexity < params.simple_complexity and strong_record:
-        tier, why = "cheap", (f"simple goal (complexity {complexity:.2f}) with a strong track record "
-                              f"({record.successes}/{record.runs} succeeded)")
+        tier, why = (
+            "cheap",
+            (
+                f"simple goal (complexity {complexity:.2f}) with a strong track record "
+                f"({record.successes}/{record.runs} succeeded)"
+            ),
+        )
     elif complexity >= params.complex_complexity and record.runs == 0:
         tier, why = "strong", f"complex novel goal (complexity {complexity:.2f})"
     else:
-        tier, why = "default", f"complexity {complexity:.2f}, track record {record.successes}/{record.runs}"
+        tier, why = (
+            "default",
+            f"complexity {complexity:.2f}, track record {record.successes}/{record.runs}",
+        )
     if prefer_cheap and tier != "cheap" and complexity < params.complex_complexity:
         tier = TIER_ORDER[TIER_ORDER.index(tier) - 1]
         why += "; one tier cheaper to save energy"

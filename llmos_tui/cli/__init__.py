@@ -32,7 +32,12 @@ app = typer.Typer(
 config_app = typer.Typer(help="Show the configuration in force.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def _version(value: bool) -> None:
@@ -46,21 +51,38 @@ def main(
     ctx: typer.Context,
     headless: bool = typer.Option(False, "--headless", help="Never open the TUI (for scripts)."),
     workspace: Optional[Path] = WorkspaceOpt,
-    cwd: Optional[Path] = typer.Option(None, "--cwd", help="The TUI's working directory: where goals run (default: current)."),
-    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    cwd: Optional[Path] = typer.Option(
+        None, "--cwd", help="The TUI's working directory: where goals run (default: current)."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """Open the TUI, or run a command."""
     if ctx.invoked_subcommand is not None:
         return
     if headless:
-        err("llmos: --headless needs a command, e.g. llmos --headless run \"GOAL\" (see llmos --help)")
+        err(
+            'llmos: --headless needs a command, e.g. llmos --headless run "GOAL" (see llmos --help)'
+        )
         raise typer.Exit(int(ExitCode.USAGE))
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # Drawing the TUI into a file or a pipe hangs waiting for keys that never come.
-        redirected = [n for n, s in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not s.isatty()]
-        what = " and ".join(redirected) + (" are not terminals" if len(redirected) > 1 else " is not a terminal")
-        err(f"llmos: error: the TUI needs a terminal ({what}); for scripts and pipes use "
-            "llmos --headless run \"GOAL\" (see llmos --help)")
+        redirected = [
+            n for n, s in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not s.isatty()
+        ]
+        what = " and ".join(redirected) + (
+            " are not terminals" if len(redirected) > 1 else " is not a terminal"
+        )
+        err(
+            f"llmos: error: the TUI needs a terminal ({what}); for scripts and pipes use "
+            'llmos --headless run "GOAL" (see llmos --help)'
+        )
         raise typer.Exit(int(ExitCode.USAGE))
     try:
         from ..tui.app import cwd_problem, run_tui
@@ -78,21 +100,40 @@ def main(
 def run(
     goal: str = typer.Argument(..., help="What you want done, in plain words."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
-    mode: str = typer.Option("auto", "--mode", help="auto|learner|follower|mixed|orchestrator|crystallized"),
-    cwd: Optional[Path] = typer.Option(None, "--cwd", help="Working directory for the goal (default: current)."),
+    mode: str = typer.Option(
+        "auto", "--mode", help="auto|learner|follower|mixed|orchestrator|crystallized"
+    ),
+    cwd: Optional[Path] = typer.Option(
+        None, "--cwd", help="Working directory for the goal (default: current)."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
     user: Optional[str] = typer.Option(None, "--user", help="User id (volume for traces)."),
     team: Optional[str] = typer.Option(None, "--team", help="Team id."),
-    budget: Optional[float] = typer.Option(None, "--budget", min=0.0, help="Budget in USD for this workspace (overrides budget_usd)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Allow actions the policy would ask to confirm."),
-    project: Optional[str] = typer.Option(None, "--project", help="Run in projects/NAME (default cwd: its output/; traces tagged)."),
-    replay_similar: bool = typer.Option(False, "--replay-similar",
-                                        help="Replay the closest trace even when some differences are not accounted for "
-                                             "(still through policy and sandbox)."),
-    resume: bool = typer.Option(False, "--continue", "-c",
-                                help="Continue the last session of this workspace in this working directory "
-                                     "(the request carries its earlier turns)."),
-    session: Optional[str] = typer.Option(None, "--session", help="Continue the session ID (see llmos sessions)."),
+    budget: Optional[float] = typer.Option(
+        None, "--budget", min=0.0, help="Budget in USD for this workspace (overrides budget_usd)."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Allow actions the policy would ask to confirm."
+    ),
+    project: Optional[str] = typer.Option(
+        None, "--project", help="Run in projects/NAME (default cwd: its output/; traces tagged)."
+    ),
+    replay_similar: bool = typer.Option(
+        False,
+        "--replay-similar",
+        help="Replay the closest trace even when some differences are not accounted for "
+        "(still through policy and sandbox).",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--continue",
+        "-c",
+        help="Continue the last session of this workspace in this working directory "
+        "(the request carries its earlier turns).",
+    ),
+    session: Optional[str] = typer.Option(
+        None, "--session", help="Continue the session ID (see llmos sessions)."
+    ),
 ) -> None:
     """Run one goal headless and print the result."""
     from ..kernel import LLMOS, MODES, RunOptions
@@ -107,24 +148,37 @@ def run(
     overrides = {"budget_usd": budget} if budget is not None else None
     try:
         kernel = LLMOS.boot(workspace, overrides=overrides, user=user, team=team)
-        conversation, cwd = _session_for(kernel, resume=resume, session=session, cwd=cwd, project=project)
+        conversation, cwd = _session_for(
+            kernel, resume=resume, session=session, cwd=cwd, project=project
+        )
     except LLMOSError as exc:
         fail(exc)
     printer = StreamPrinter(stream_text=not as_json)
-    result = kernel.execute(goal, options=RunOptions(mode=mode, cwd=cwd, assume_yes=yes, project=project,
-                                                                  replay_similar=replay_similar,
-                                                                  conversation=conversation),
-                            on_event=printer)
+    result = kernel.execute(
+        goal,
+        options=RunOptions(
+            mode=mode,
+            cwd=cwd,
+            assume_yes=yes,
+            project=project,
+            replay_similar=replay_similar,
+            conversation=conversation,
+        ),
+        on_event=printer,
+    )
     printer.finish(result)
     if as_json:
         print_json(dict(result.to_json(), session=conversation))
     else:
-        err(f"llmos: session {conversation} (continue it with: llmos --headless run --continue \"...\")")
+        err(
+            f'llmos: session {conversation} (continue it with: llmos --headless run --continue "...")'
+        )
     raise typer.Exit(result.exit_code)
 
 
-def _session_for(kernel, *, resume: bool, session: str | None, cwd: Path | None,
-                 project: str | None) -> tuple[str, Path | None]:
+def _session_for(
+    kernel, *, resume: bool, session: str | None, cwd: Path | None, project: str | None
+) -> tuple[str, Path | None]:
     """The conversation a headless run is a turn of: a new one, the last one here (--continue) or
     --session ID (whose working directory is the default cwd)."""
     from ..errors import UsageError
@@ -142,14 +196,20 @@ def _session_for(kernel, *, resume: bool, session: str | None, cwd: Path | None,
         here = (here or Path.cwd()).resolve()
         found = last_for(kernel.workspace, here)
         if found is None:
-            raise UsageError(f"no earlier session in {here} for this workspace: run without --continue to start "
-                             "one (llmos sessions lists them)")
+            raise UsageError(
+                f"no earlier session in {here} for this workspace: run without --continue to start "
+                "one (llmos sessions lists them)"
+            )
         return found, cwd
     return new_id(), cwd
 
 
 @app.command()
-def init(directory: Optional[Path] = typer.Argument(None, help="Where to create the workspace (default: the resolved workspace).")) -> None:
+def init(
+    directory: Optional[Path] = typer.Argument(
+        None, help="Where to create the workspace (default: the resolved workspace)."
+    ),
+) -> None:
     """Create a workspace from the template (never overwrites existing files)."""
     from ..workspace import open_workspace
 
@@ -178,13 +238,17 @@ def config_show(
     data = cfg.to_dict()
     from_env = env_sources()
     if as_json:
-        print_json({"workspace": str(root), "source": cfg.source, "environment": from_env, "config": data})
+        print_json(
+            {"workspace": str(root), "source": cfg.source, "environment": from_env, "config": data}
+        )
         return
     import yaml
 
     typer.echo(f"# workspace: {root}\n# source: {cfg.source}")
     for key, variable in from_env.items():
-        typer.echo(f"# {key} is set by the environment ({variable}): it overrides config.yaml and the preset")
+        typer.echo(
+            f"# {key} is set by the environment ({variable}): it overrides config.yaml and the preset"
+        )
     text = yaml.safe_dump(data, sort_keys=False).rstrip()
     typer.echo(_mark_env_keys(text, from_env))
 
@@ -195,7 +259,9 @@ def _mark_env_keys(text: str, from_env: dict[str, str]) -> str:
     for line in text.splitlines():
         stripped = line.lstrip(" ")
         indent = (len(line) - len(stripped)) // 2
-        key = stripped.split(":", 1)[0] if ":" in stripped and not stripped.startswith("- ") else None
+        key = (
+            stripped.split(":", 1)[0] if ":" in stripped and not stripped.startswith("- ") else None
+        )
         if key is not None:
             path = path[:indent] + [key]
             variable = from_env.get(".".join(path))
@@ -224,7 +290,9 @@ def economy(
     from ..workspace import open_workspace
 
     try:
-        open_workspace(workspace, create=False, must_exist=True)  # a read-only command creates nothing
+        open_workspace(
+            workspace, create=False, must_exist=True
+        )  # a read-only command creates nothing
         kernel = LLMOS.boot(workspace)
     except LLMOSError as exc:
         fail(exc)
@@ -234,18 +302,26 @@ def economy(
         return
     balance = report["balance_usd"]
     over = f"  (overspent by ${-balance:.4f})" if balance < 0 else ""
-    typer.echo(f"budget  ${report['budget_usd']:.4f}\nspent   ${report['spent_usd']:.4f}\n"
-               f"balance ${max(balance, 0.0):.4f}{over}")
+    typer.echo(
+        f"budget  ${report['budget_usd']:.4f}\nspent   ${report['spent_usd']:.4f}\n"
+        f"balance ${max(balance, 0.0):.4f}{over}"
+    )
     for mode_name, row in sorted(report["by_mode"].items()):
-        typer.echo(f"  {mode_name:<13} runs {row['runs']:>5}  ${row['cost_usd']:.4f}  "
-                   f"tokens {row['input_tokens']}/{row['output_tokens']}")
+        typer.echo(
+            f"  {mode_name:<13} runs {row['runs']:>5}  ${row['cost_usd']:.4f}  "
+            f"tokens {row['input_tokens']}/{row['output_tokens']}"
+        )
 
 
 @app.command()
 def undo(
-    cwd: Optional[Path] = typer.Option(None, "--cwd", help="The working directory whose last run to undo (default: current)."),
+    cwd: Optional[Path] = typer.Option(
+        None, "--cwd", help="The working directory whose last run to undo (default: current)."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Restore without asking."),
-    force: bool = typer.Option(False, "--force", help="Restore even the files that changed since that run."),
+    force: bool = typer.Option(
+        False, "--force", help="Restore even the files that changed since that run."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -263,7 +339,9 @@ def undo(
     store = kernel.undo_store()
     run_info = store.last(where)
     if run_info is not None and not yes:
-        files = ", ".join(f["rel"] + ("" if f["existed"] else " (delete)") for f in run_info.get("files", []))
+        files = ", ".join(
+            f["rel"] + ("" if f["existed"] else " (delete)") for f in run_info.get("files", [])
+        )
         prompt = f"Undo run {run_info['run_id']} ({run_info.get('goal', '')[:80]!r}): {files}?"
         if not sys.stdin.isatty():
             err(f"llmos: {prompt}\nllmos: error: no terminal to confirm on: run again with --yes")
@@ -272,8 +350,15 @@ def undo(
             err("llmos: nothing was changed")
             raise typer.Exit(int(ExitCode.GOAL_FAILED))
     report = store.undo(where, force=force)
-    kernel.events.record("UNDO", cwd=str(where), run_id=report.run_id, ok=report.ok, restored=report.restored,
-                         deleted=report.deleted, changed_since=report.changed_since)
+    kernel.events.record(
+        "UNDO",
+        cwd=str(where),
+        run_id=report.run_id,
+        ok=report.ok,
+        restored=report.restored,
+        deleted=report.deleted,
+        changed_since=report.changed_since,
+    )
     if as_json:
         print_json(report.to_json())
     elif report.ok:
@@ -289,7 +374,11 @@ def undo(
 
 
 @app.command()
-def demo(keep: Optional[Path] = typer.Option(None, "--keep", help="Copy the demo's workspace and folders here.")) -> None:
+def demo(
+    keep: Optional[Path] = typer.Option(
+        None, "--keep", help="Copy the demo's workspace and folders here."
+    ),
+) -> None:
     """A guided run of learn -> follow -> crystallize with RECORDED model answers (no API key needed)."""
     from ..demo import run_demo
     from ..errors import LLMOSError

@@ -42,7 +42,7 @@ def load_command(name: str, ref: str) -> Any:
     module_name, _, attribute = ref.partition(":")
     target = getattr(importlib.import_module(module_name, __package__), attribute)
     if isinstance(target, typer.Typer):
-        target._add_completion = False   # as under the root app (add_completion=False)
+        target._add_completion = False  # as under the root app (add_completion=False)
         command = typer.main.get_command(target)
     else:
         single = typer.Typer()
@@ -62,7 +62,7 @@ class LazyCommands(MutableMapping):
     def __getitem__(self, name: str) -> Any:
         if name in self._loaded:
             return self._loaded[name]
-        ref = self._lazy.pop(name)   # KeyError for an unknown name, as a dict would raise
+        ref = self._lazy.pop(name)  # KeyError for an unknown name, as a dict would raise
         command = self._loaded[name] = load_command(name, ref)
         return command
 

@@ -12,12 +12,18 @@ import typer
 
 from ._common import err, fail, print_json
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def activity(
-    since_hours: float = typer.Option(24.0, "--since-hours", min=0.001, max=24 * 3650,
-                                      help="How far back to look, in hours."),
+    since_hours: float = typer.Option(
+        24.0, "--since-hours", min=0.001, max=24 * 3650, help="How far back to look, in hours."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:

@@ -14,10 +14,17 @@ import typer
 from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 
-agents_app = typer.Typer(help="List, show, create, evolve and revert markdown agents (agents/*.md).",
-                         no_args_is_help=True)
+agents_app = typer.Typer(
+    help="List, show, create, evolve and revert markdown agents (agents/*.md).",
+    no_args_is_help=True,
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def _manager(workspace: Optional[Path], *, read_only: bool = False) -> Any:
@@ -39,8 +46,10 @@ def _manager(workspace: Optional[Path], *, read_only: bool = False) -> Any:
 
 
 @agents_app.command("list")
-def list_agents(as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-                workspace: Optional[Path] = WorkspaceOpt) -> None:
+def list_agents(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Every agent: name, version, model, tools, executions, success rate."""
     m = _manager(workspace, read_only=True)
     specs = m.registry.all()
@@ -49,10 +58,19 @@ def list_agents(as_json: bool = typer.Option(False, "--json", help="Print one JS
         rows = []
         for s in specs:
             st = stats.get(s.name)
-            rows.append({**{k: v for k, v in s.to_dict().items() if k != "prompt"},
-                         "executions": st.executions if st else 0,
-                         "success_rate": round(st.success_rate, 4) if st and st.executions else None})
-        print_json({"agents": rows, "invalid": [{"name": n, "error": e} for n, e in sorted(m.registry.errors.items())]})
+            rows.append(
+                {
+                    **{k: v for k, v in s.to_dict().items() if k != "prompt"},
+                    "executions": st.executions if st else 0,
+                    "success_rate": round(st.success_rate, 4) if st and st.executions else None,
+                }
+            )
+        print_json(
+            {
+                "agents": rows,
+                "invalid": [{"name": n, "error": e} for n, e in sorted(m.registry.errors.items())],
+            }
+        )
         return
     if not specs:
         typer.echo(f"No agents in {m.agents_dir}.")
@@ -61,16 +79,20 @@ def list_agents(as_json: bool = typer.Option(False, "--json", help="Print one JS
         for s in specs:
             st = stats.get(s.name)
             rate = f"{st.success_rate * 100:.0f}" if st and st.executions else "-"
-            typer.echo(f"{s.name:<20} {s.version:>3} {(st.executions if st else 0):>5} {rate:>5} "
-                       f"{(s.model or 'default'):<20} {', '.join(s.tools)}")
+            typer.echo(
+                f"{s.name:<20} {s.version:>3} {(st.executions if st else 0):>5} {rate:>5} "
+                f"{(s.model or 'default'):<20} {', '.join(s.tools)}"
+            )
     for name, error in sorted(m.registry.errors.items()):
         err(f"llmos: warning: agents/{name}.md is invalid: {error}")
 
 
 @agents_app.command("show")
-def show(name: str = typer.Argument(..., help="Agent name (file name without .md)."),
-         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-         workspace: Optional[Path] = WorkspaceOpt) -> None:
+def show(
+    name: str = typer.Argument(..., help="Agent name (file name without .md)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """An agent's definition, metrics and kept versions."""
     from ..adaptation.agents import list_versions
     from ..errors import LLMOSError
@@ -83,8 +105,14 @@ def show(name: str = typer.Argument(..., help="Agent name (file name without .md
     st = m.metrics.get(name)
     versions = list_versions(m.agents_dir, name)
     if as_json:
-        print_json({"agent": spec.to_dict(), "metrics": st.to_dict(), "kept_versions": versions,
-                    "evolution_due": m.evolution_due(name)})
+        print_json(
+            {
+                "agent": spec.to_dict(),
+                "metrics": st.to_dict(),
+                "kept_versions": versions,
+                "evolution_due": m.evolution_due(name),
+            }
+        )
         return
     typer.echo(f"{spec.name} v{spec.version}  ({spec.path})")
     typer.echo(f"description  {spec.description}")
@@ -94,8 +122,10 @@ def show(name: str = typer.Argument(..., help="Agent name (file name without .md
         typer.echo("constraints")
         for c in spec.constraints:
             typer.echo(f"  - {c}")
-    typer.echo(f"runs         {st.executions} ({st.successes} ok, {st.failures} failed), "
-               f"${st.cost_usd:.4f}; evolution due: {'yes' if m.evolution_due(name) else 'no'}")
+    typer.echo(
+        f"runs         {st.executions} ({st.successes} ok, {st.failures} failed), "
+        f"${st.cost_usd:.4f}; evolution due: {'yes' if m.evolution_due(name) else 'no'}"
+    )
     if versions:
         typer.echo(f"kept versions {', '.join(f'v{v}' for v in versions)} (agents/.versions/)")
     typer.echo("")
@@ -105,12 +135,21 @@ def show(name: str = typer.Argument(..., help="Agent name (file name without .md
 @agents_app.command("create")
 def create(
     name: Optional[str] = typer.Argument(None, help="Agent name (letters, digits, '.', '_', '-')."),
-    description: Optional[str] = typer.Option(None, "--description", "-d", help="What the agent does."),
-    tools: str = typer.Option("Read,Write,Edit,Glob,Grep", "--tools", help="Comma-separated tool names."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="The system prompt (or @FILE to read it)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name (default: config.model)."),
-    from_goal: Optional[str] = typer.Option(None, "--from-goal", help="Draft the agent from a goal such as "
-                                            "\"Create a haiku poet agent\"."),
+    description: Optional[str] = typer.Option(
+        None, "--description", "-d", help="What the agent does."
+    ),
+    tools: str = typer.Option(
+        "Read,Write,Edit,Glob,Grep", "--tools", help="Comma-separated tool names."
+    ),
+    prompt: Optional[str] = typer.Option(
+        None, "--prompt", "-p", help="The system prompt (or @FILE to read it)."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Model name (default: config.model)."
+    ),
+    from_goal: Optional[str] = typer.Option(
+        None, "--from-goal", help='Draft the agent from a goal such as "Create a haiku poet agent".'
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -124,7 +163,9 @@ def create(
             spec = create_agent_from_goal(m.agents_dir, from_goal, model=model)
         else:
             if not name or not description or not prompt:
-                raise UsageError("give NAME, --description and --prompt (or --from-goal \"Create a ... agent\")")
+                raise UsageError(
+                    'give NAME, --description and --prompt (or --from-goal "Create a ... agent")'
+                )
             if prompt.startswith("@"):
                 try:
                     prompt = Path(prompt[1:]).expanduser().read_text(encoding="utf-8")
@@ -137,7 +178,9 @@ def create(
     if as_json:
         print_json({"agent": spec.to_dict()})
         return
-    typer.echo(f"Created agent {spec.name} ({spec.path}) with tools {', '.join(spec.tools) or '(none)'}")
+    typer.echo(
+        f"Created agent {spec.name} ({spec.path}) with tools {', '.join(spec.tools) or '(none)'}"
+    )
 
 
 @agents_app.command("evolve")
@@ -173,9 +216,11 @@ def evolve(
 
 
 @agents_app.command("revert")
-def revert(name: str = typer.Argument(..., help="Agent name."),
-           version: int = typer.Argument(..., help="Kept version to restore (see `llmos agents show`)."),
-           workspace: Optional[Path] = WorkspaceOpt) -> None:
+def revert(
+    name: str = typer.Argument(..., help="Agent name."),
+    version: int = typer.Argument(..., help="Kept version to restore (see `llmos agents show`)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Restore a kept version (saved as a new version; the current one is kept too)."""
     from ..errors import LLMOSError
 

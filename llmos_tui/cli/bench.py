@@ -9,17 +9,31 @@ import typer
 
 from ._common import fail, print_json
 
-bench_app = typer.Typer(help="Measure matching and policy quality on a dataset.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Measure matching and policy quality on a dataset.", no_args_is_help=True
+)
 
 
 @bench_app.command("match")
 def bench_match(
-    dataset: Path = typer.Option(..., "--dataset",
-                                 help="JSON {train, test, oos_test} of [text, label] or [text, label, action] items."),
-    per_label: int = typer.Option(10, "--per-label", min=1, help="Train texts stored per label (K)."),
-    semantic: bool = typer.Option(False, "--semantic", help="Use the semantic re-ranker (needs the [semantic] extra)."),
-    explain: int = typer.Option(0, "--explain", min=0, metavar="N",
-                                help="Also print the N worst wrong replays (most confident first)."),
+    dataset: Path = typer.Option(
+        ...,
+        "--dataset",
+        help="JSON {train, test, oos_test} of [text, label] or [text, label, action] items.",
+    ),
+    per_label: int = typer.Option(
+        10, "--per-label", min=1, help="Train texts stored per label (K)."
+    ),
+    semantic: bool = typer.Option(
+        False, "--semantic", help="Use the semantic re-ranker (needs the [semantic] extra)."
+    ),
+    explain: int = typer.Option(
+        0,
+        "--explain",
+        min=0,
+        metavar="N",
+        help="Also print the N worst wrong replays (most confident first).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Store K train texts per label as traces, then decide every test query."""
@@ -28,8 +42,9 @@ def bench_match(
 
     wrong: list[dict] = []
     try:
-        report = run_bench_match(dataset, per_label=per_label, semantic=semantic,
-                                 wrong=wrong if explain else None)
+        report = run_bench_match(
+            dataset, per_label=per_label, semantic=semantic, wrong=wrong if explain else None
+        )
     except LLMOSError as exc:
         fail(exc)
     if as_json:
@@ -38,7 +53,9 @@ def bench_match(
     for key, value in report.items():
         typer.echo(f"{key:>18}: {value}")
     if explain:
-        typer.echo(f"\n{min(explain, len(wrong))} of {len(wrong)} wrong replays, most confident first:")
+        typer.echo(
+            f"\n{min(explain, len(wrong))} of {len(wrong)} wrong replays, most confident first:"
+        )
     for item in wrong[:explain]:
         typer.echo(f"\n- {item['confidence']:.3f}  query: {item['query']!r} [{item['label']}]")
         typer.echo(f"         trace: {item['matched_goal']!r} [{item['matched_label']}]")
@@ -52,7 +69,9 @@ def bench_match(
 
 @bench_app.command("policy")
 def bench_policy(
-    corpus: Path = typer.Option(..., "--corpus", help="JSON list of {tool, input, expect: block|allow}."),
+    corpus: Path = typer.Option(
+        ..., "--corpus", help="JSON list of {tool, input, expect: block|allow}."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run every case of a policy corpus through the policy engine."""

@@ -21,10 +21,17 @@ import typer
 from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 
-cron_app = typer.Typer(help="Background crons (UserCron, TeamCron, SystemCron): run one cycle, show their state.",
-                       no_args_is_help=True)
+cron_app = typer.Typer(
+    help="Background crons (UserCron, TeamCron, SystemCron): run one cycle, show their state.",
+    no_args_is_help=True,
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any]:
@@ -44,9 +51,15 @@ def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, A
 @cron_app.command("run")
 def run(
     level: str = typer.Option(..., "--level", "-l", help="user, team or system."),
-    user: Optional[str] = typer.Option(None, "--user", help="The user of a user cron (default: the config's user)."),
-    team: Optional[str] = typer.Option(None, "--team", help="The team of a team cron (default: the config's team)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the cycle report as one JSON object."),
+    user: Optional[str] = typer.Option(
+        None, "--user", help="The user of a user cron (default: the config's user)."
+    ),
+    team: Optional[str] = typer.Option(
+        None, "--team", help="The team of a team cron (default: the config's team)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the cycle report as one JSON object."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Run one cycle of a cron now and print what it did."""
@@ -67,17 +80,23 @@ def run(
 
         teams = known_teams(ws, cfg)
         if team not in teams:  # a usage error: nothing runs and no cron entry is left behind
-            err(f"llmos: error: no team named {team!r} in this workspace (teams: {', '.join(teams) or 'none'})")
+            err(
+                f"llmos: error: no team named {team!r} in this workspace (teams: {', '.join(teams) or 'none'})"
+            )
             raise typer.Exit(int(ExitCode.USAGE))
     report = run_cycle(ws, cfg, level, user=user, team=team)
     if as_json:
         print_json(report.to_dict())
     else:
-        typer.echo(f"{report.cron_id}: {report.status} in {report.duration_s:.2f} s — {report.summary()}")
+        typer.echo(
+            f"{report.cron_id}: {report.status} in {report.duration_s:.2f} s — {report.summary()}"
+        )
         for path in report.insights + report.suggestions:
             typer.echo(f"  + {path}")
         for row in report.promoted:
-            typer.echo(f"  ^ {row.get('kind')}/{row.get('name')}  {row.get('from')} -> {row.get('volume')}")
+            typer.echo(
+                f"  ^ {row.get('kind')}/{row.get('name')}  {row.get('from')} -> {row.get('volume')}"
+            )
         for tool in report.crystallized:
             typer.echo(f"  * crystallized {tool}")
         for prop in report.proposals:
@@ -114,18 +133,26 @@ def status(
     if as_json:
         print_json(data)
         return
-    typer.echo(f"crons {'enabled' if data['enabled'] else 'disabled'} in the TUI; now {data['now']}")
-    typer.echo(f"{'CRON':<26} {'EVERY':>7}  {'LAST RUN':<20} {'STATUS':<9} {'NEXT DUE':<20} FAILURES")
+    typer.echo(
+        f"crons {'enabled' if data['enabled'] else 'disabled'} in the TUI; now {data['now']}"
+    )
+    typer.echo(
+        f"{'CRON':<26} {'EVERY':>7}  {'LAST RUN':<20} {'STATUS':<9} {'NEXT DUE':<20} FAILURES"
+    )
     for row in data["crons"]:
         every = f"{row['interval_minutes']:g}m"
         nxt = "due now" if row["due"] else (row["next_due"] or "-")
-        typer.echo(f"{row['cron_id']:<26} {every:>7}  {(row['last_run'] or 'never'):<20} "
-                   f"{(row['last_status'] or '-'):<9} {nxt:<20} {row['consecutive_failures']}")
+        typer.echo(
+            f"{row['cron_id']:<26} {every:>7}  {(row['last_run'] or 'never'):<20} "
+            f"{(row['last_status'] or '-'):<9} {nxt:<20} {row['consecutive_failures']}"
+        )
         if row["consecutive_failures"] and row["last_error"]:
             typer.echo(f"    last error: {' '.join(str(row['last_error']).split())[:140]}")
     for remote in data["git"]:
         if "error" in remote and "scope" not in remote:
             typer.echo(f"git: {remote['error']}")
             continue
-        typer.echo(f"git {remote['scope']}: {remote.get('remote')} head {str(remote.get('head') or '-')[:10]}"
-                   + (f", {remote['dirty']} uncommitted change(s)" if remote.get("dirty") else ""))
+        typer.echo(
+            f"git {remote['scope']}: {remote.get('remote')} head {str(remote.get('head') or '-')[:10]}"
+            + (f", {remote['dirty']} uncommitted change(s)" if remote.get("dirty") else "")
+        )

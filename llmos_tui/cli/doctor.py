@@ -25,7 +25,12 @@ import typer
 
 from ._common import err, print_json
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 CANARY = "LLMOS-DOCTOR-CANARY"
 
 
@@ -87,13 +92,15 @@ def _limits_table(text: str) -> dict[str, str]:
     return rows
 
 
-def run_checks(backend: str, *, allow_network: bool, options: Any) -> tuple[str, list[dict[str, Any]]]:
+def run_checks(
+    backend: str, *, allow_network: bool, options: Any
+) -> tuple[str, list[dict[str, Any]]]:
     """(backend used, rows). Raises SandboxUnavailable when the backend cannot be had."""
     from ..execution.sandbox import core
     from ..execution.sandbox.limits import SandboxOptions, rlimit_values, uid_is_global_root
 
     for name in core.BACKENDS if backend == "auto" else [b for b in core.BACKENDS if b == backend]:
-        core.forget_probe(name)   # doctor probes live (and refreshes the probe cache)
+        core.forget_probe(name)  # doctor probes live (and refreshes the probe cache)
     chosen = core._choose(backend)
     rows: list[dict[str, Any]] = []
 
@@ -114,44 +121,84 @@ def run_checks(backend: str, *, allow_network: bool, options: Any) -> tuple[str,
         (home_canary / "canary.txt").write_text(CANARY)
     except OSError:
         home_canary = None
-    env = dict(os.environ, ANTHROPIC_API_KEY=CANARY + "-ENV", FOO_TOKEN=CANARY + "-ENV", AWS_SECRET_ACCESS_KEY=CANARY + "-ENV")
+    env = dict(
+        os.environ,
+        ANTHROPIC_API_KEY=CANARY + "-ENV",
+        FOO_TOKEN=CANARY + "-ENV",
+        AWS_SECRET_ACCESS_KEY=CANARY + "-ENV",
+    )
     victim = subprocess.Popen(["sleep", "120"], start_new_session=True, stdin=subprocess.DEVNULL)
     loop = _Loopback()
 
     def sbx(command: str, *, opts: Any = None, timeout: float = 30):
-        return core.run_sandboxed(command, work, timeout_s=timeout, backend=chosen, env=env,
-                                  allow_network=allow_network, options=opts or options)
+        return core.run_sandboxed(
+            command,
+            work,
+            timeout_s=timeout,
+            backend=chosen,
+            env=env,
+            allow_network=allow_network,
+            options=opts or options,
+        )
 
     try:
         # capabilities and namespaces
-        r = sbx("grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; for n in pid net ipc uts mnt user; do "
-                "echo ns_$n=$(readlink /proc/self/ns/$n); done")
+        r = sbx(
+            "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; for n in pid net ipc uts mnt user; do "
+            "echo ns_$n=$(readlink /proc/self/ns/$n); done"
+        )
         caps = dict(line.split(":\t") for line in r.stdout.splitlines() if line.startswith("Cap"))
-        row("capabilities", "CapEff and CapPrm 0", f"CapEff {caps.get('CapEff', '?')} CapPrm {caps.get('CapPrm', '?')}",
-            caps.get("CapEff") == "0000000000000000" and caps.get("CapPrm") == "0000000000000000")
-        seen_ns = dict(line.split("=", 1) for line in r.stdout.splitlines() if line.startswith("ns_"))
+        row(
+            "capabilities",
+            "CapEff and CapPrm 0",
+            f"CapEff {caps.get('CapEff', '?')} CapPrm {caps.get('CapPrm', '?')}",
+            caps.get("CapEff") == "0000000000000000" and caps.get("CapPrm") == "0000000000000000",
+        )
+        seen_ns = dict(
+            line.split("=", 1) for line in r.stdout.splitlines() if line.startswith("ns_")
+        )
         differ = []
         for n in ("pid", "net", "ipc", "uts", "mnt"):
             try:
-                if seen_ns.get(f"ns_{n}") and seen_ns[f"ns_{n}"] != os.readlink(f"/proc/self/ns/{n}"):
+                if seen_ns.get(f"ns_{n}") and seen_ns[f"ns_{n}"] != os.readlink(
+                    f"/proc/self/ns/{n}"
+                ):
                     differ.append(n)
             except OSError:
                 pass
-        wanted = ["pid", "ipc", "uts"] + ([] if allow_network else ["net"]) + (["mnt"] if chosen == "bubblewrap" else [])
+        wanted = (
+            ["pid", "ipc", "uts"]
+            + ([] if allow_network else ["net"])
+            + (["mnt"] if chosen == "bubblewrap" else [])
+        )
         missing = [n for n in wanted if n not in differ]
         if chosen == "landlock" and missing:
-            row("namespaces", "pid, net, ipc, uts private (when the kernel allows)", "private: " + (", ".join(differ) or "none"),
-                None)   # no user namespace for this user: the subreaper and Landlock rules stand in
+            row(
+                "namespaces",
+                "pid, net, ipc, uts private (when the kernel allows)",
+                "private: " + (", ".join(differ) or "none"),
+                None,
+            )  # no user namespace for this user: the subreaper and Landlock rules stand in
         else:
-            note = "" if chosen == "bubblewrap" else " (Landlock: no mount namespace; files confined by Landlock rules)"
-            row("namespaces", ", ".join(sorted(wanted)) + " private" + note, "private: " + (", ".join(sorted(differ)) or "none"),
-                not missing)
+            note = (
+                ""
+                if chosen == "bubblewrap"
+                else " (Landlock: no mount namespace; files confined by Landlock rules)"
+            )
+            row(
+                "namespaces",
+                ", ".join(sorted(wanted)) + " private" + note,
+                "private: " + (", ".join(sorted(differ)) or "none"),
+                not missing,
+            )
         # home hidden
         # only the way to read paths mounted from inside the home (e.g. ~/.pyenv) may show
         real_home_r = os.path.realpath(real_home)
-        passages = {os.path.relpath(p, real_home_r).split("/")[0] for p in
-                    core.python_paths() + list(options.read_paths)
-                    if os.path.realpath(p).startswith(real_home_r + "/")}
+        passages = {
+            os.path.relpath(p, real_home_r).split("/")[0]
+            for p in core.python_paths() + list(options.read_paths)
+            if os.path.realpath(p).startswith(real_home_r + "/")
+        }
         command = f"ls -A {real_home} 2>/dev/null | sed 's/^/entry=/'; echo home=$HOME"
         if home_canary is not None:
             command += f"; cat {home_canary}/canary.txt 2>/dev/null"
@@ -160,60 +207,113 @@ def run_checks(backend: str, *, allow_network: bool, options: Any) -> tuple[str,
         extra = sorted(entries - passages)
         leaked = CANARY in r.stdout
         shown = (f"listed: {', '.join(extra)}" if extra else "nothing listed") + (
-            f" (besides mounted {', '.join(sorted(entries & passages))})" if entries & passages else "")
-        row("home hidden", f"{real_home} not listable, canary unreadable, HOME private",
+            f" (besides mounted {', '.join(sorted(entries & passages))})"
+            if entries & passages
+            else ""
+        )
+        row(
+            "home hidden",
+            f"{real_home} not listable, canary unreadable, HOME private",
             f"{shown}; canary {'READ' if leaked else 'unreadable' if home_canary else 'not planted'}; "
             f"{next((x for x in r.stdout.split() if x.startswith('home=')), 'home=?')}",
-            not extra and not leaked and f"home={real_home}" not in r.stdout)
+            not extra and not leaked and f"home={real_home}" not in r.stdout,
+        )
         # environment
         r = sbx("env")
         leaked = [line.split("=", 1)[0] for line in r.stdout.splitlines() if CANARY in line]
-        row("environment scrubbed", "ANTHROPIC_API_KEY, FOO_TOKEN, AWS_SECRET_ACCESS_KEY absent",
-            "present: " + ", ".join(leaked) if leaked else "absent", not leaked and r.exit_code == 0)
+        row(
+            "environment scrubbed",
+            "ANTHROPIC_API_KEY, FOO_TOKEN, AWS_SECRET_ACCESS_KEY absent",
+            "present: " + ", ".join(leaked) if leaked else "absent",
+            not leaked and r.exit_code == 0,
+        )
         # network
-        r = sbx(f"echo x > /dev/tcp/127.0.0.1/{loop.tcp.getsockname()[1]} && echo tcp=open; "
-                f"echo x > /dev/udp/127.0.0.1/{loop.udp.getsockname()[1]}; echo done", timeout=15)
+        r = sbx(
+            f"echo x > /dev/tcp/127.0.0.1/{loop.tcp.getsockname()[1]} && echo tcp=open; "
+            f"echo x > /dev/udp/127.0.0.1/{loop.udp.getsockname()[1]}; echo done",
+            timeout=15,
+        )
         time.sleep(0.3)
         if allow_network:
-            row("network", "allowed (execution.allow_network: true)",
-                f"TCP connections accepted {loop.accepted}", loop.accepted > 0)
+            row(
+                "network",
+                "allowed (execution.allow_network: true)",
+                f"TCP connections accepted {loop.accepted}",
+                loop.accepted > 0,
+            )
         else:
-            row("network denied", "no TCP connection or UDP datagram reaches a loopback listener",
+            row(
+                "network denied",
+                "no TCP connection or UDP datagram reaches a loopback listener",
                 f"TCP accepted {loop.accepted}, UDP received {loop.datagrams}",
-                loop.accepted == 0 and loop.datagrams == 0 and "done" in r.stdout)
+                loop.accepted == 0 and loop.datagrams == 0 and "done" in r.stdout,
+            )
         # writes outside the working directory
-        r = sbx(f"echo x > {outside}/new.txt; echo y >> {outside}/keep.txt; rm -f {outside}/keep.txt; "
-                f"echo x > /proc/$PPID/root{outside}/walk.txt; echo ok > inside.txt")
+        r = sbx(
+            f"echo x > {outside}/new.txt; echo y >> {outside}/keep.txt; rm -f {outside}/keep.txt; "
+            f"echo x > /proc/$PPID/root{outside}/walk.txt; echo ok > inside.txt"
+        )
         names = sorted(p.name for p in outside.iterdir())
         intact = names == ["keep.txt"] and (outside / "keep.txt").read_text() == CANARY
-        row("writes outside cwd fail", "outside folder unchanged, cwd writable",
+        row(
+            "writes outside cwd fail",
+            "outside folder unchanged, cwd writable",
             f"outside: {names}, cwd write {'ok' if (work / 'inside.txt').exists() else 'FAILED'}",
-            intact and (work / "inside.txt").exists())
+            intact and (work / "inside.txt").exists(),
+        )
         # host processes
         r = sbx(f"kill -9 {victim.pid}; echo kill=$?")
         time.sleep(0.1)
-        row("host processes unreachable", "kill -9 of a process outside fails", f"kill exit {r.stdout.strip()[-1:]}, "
-            f"victim {'alive' if victim.poll() is None else 'KILLED'}", victim.poll() is None and "kill=0" not in r.stdout)
+        row(
+            "host processes unreachable",
+            "kill -9 of a process outside fails",
+            f"kill exit {r.stdout.strip()[-1:]}, "
+            f"victim {'alive' if victim.poll() is None else 'KILLED'}",
+            victim.poll() is None and "kill=0" not in r.stdout,
+        )
         # rlimits in force
         r = sbx("cat /proc/self/limits")
         seen = _limits_table(r.stdout)
         values = rlimit_values(options)
-        expect = {"Max cpu time": values.get("cpu"), "Max file size": values.get("fsize"),
-                  "Max processes": values.get("nproc"), "Max address space": values.get("as")}
+        expect = {
+            "Max cpu time": values.get("cpu"),
+            "Max file size": values.get("fsize"),
+            "Max processes": values.get("nproc"),
+            "Max address space": values.get("as"),
+        }
         shown = ", ".join(f"{k.split()[-1]}={seen.get(k, '?')}" for k in expect)
-        wanted_s = ", ".join(f"{k.split()[-1]}={v if v is not None else 'inherited'}" for k, v in expect.items())
-        holds = all(v is None or seen.get(k) == str(v) or (k == "Max processes" and seen.get(k, "").isdigit())
-                    for k, v in expect.items())
+        wanted_s = ", ".join(
+            f"{k.split()[-1]}={v if v is not None else 'inherited'}" for k, v in expect.items()
+        )
+        holds = all(
+            v is None
+            or seen.get(k) == str(v)
+            or (k == "Max processes" and seen.get(k, "").isdigit())
+            for k, v in expect.items()
+        )
         row("rlimits set", wanted_s, shown, holds)
         # enforcement, live, with small limits
-        small = SandboxOptions(read_paths=options.read_paths, env_passthrough=options.env_passthrough,
-                               limit_file_mb=1, limit_procs=16, limit_memory_mb=256, limit_cpu_s=1)
+        small = SandboxOptions(
+            read_paths=options.read_paths,
+            env_passthrough=options.env_passthrough,
+            limit_file_mb=1,
+            limit_procs=16,
+            limit_memory_mb=256,
+            limit_cpu_s=1,
+        )
         r = sbx("cat /dev/zero > big.bin 2>/dev/null; stat -c %s big.bin", opts=small)
         size = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "?"
-        row("file-size cap enforced", "a 1 MiB cap stops cat /dev/zero at 1048576 bytes", f"{size} bytes", size == "1048576")
-        forks = ("import os, time\nmade = failed = 0\nfor _ in range(40):\n    try:\n        if os.fork() == 0:\n"
-                 "            time.sleep(2); os._exit(0)\n        made += 1\n    except OSError:\n        failed += 1\n"
-                 "print(made, failed)\n")
+        row(
+            "file-size cap enforced",
+            "a 1 MiB cap stops cat /dev/zero at 1048576 bytes",
+            f"{size} bytes",
+            size == "1048576",
+        )
+        forks = (
+            "import os, time\nmade = failed = 0\nfor _ in range(40):\n    try:\n        if os.fork() == 0:\n"
+            "            time.sleep(2); os._exit(0)\n        made += 1\n    except OSError:\n        failed += 1\n"
+            "print(made, failed)\n"
+        )
         (work / "forks.py").write_text(forks)
         r = sbx(f'"{sys.executable}" forks.py', opts=small)
         try:
@@ -221,30 +321,63 @@ def run_checks(backend: str, *, allow_network: bool, options: Any) -> tuple[str,
         except ValueError:
             made, failed = -1, -1
         if 0 <= made < 16 and failed > 0:
-            row("process cap enforced", "a 16-task cap stops a fork loop", f"{made} forks, {failed} refused", True)
+            row(
+                "process cap enforced",
+                "a 16-task cap stops a fork loop",
+                f"{made} forks, {failed} refused",
+                True,
+            )
         else:
-            why = ("root is exempt from RLIMIT_NPROC and no writable pids cgroup was found"
-                   if uid_is_global_root() else "the fork loop was not stopped")
-            row("process cap enforced", "a 16-task cap stops a fork loop", f"{made} forks, {failed} refused ({why})",
-                None if uid_is_global_root() else False)
+            why = (
+                "root is exempt from RLIMIT_NPROC and no writable pids cgroup was found"
+                if uid_is_global_root()
+                else "the fork loop was not stopped"
+            )
+            row(
+                "process cap enforced",
+                "a 16-task cap stops a fork loop",
+                f"{made} forks, {failed} refused ({why})",
+                None if uid_is_global_root() else False,
+            )
         r = sbx(f'"{sys.executable}" -c "b = bytearray(400 * 1024 * 1024)"', opts=small)
-        row("memory cap enforced", "a 256 MiB address-space cap refuses a 400 MiB allocation",
-            "MemoryError" if "MemoryError" in r.stderr else f"exit {r.exit_code}", "MemoryError" in r.stderr)
+        row(
+            "memory cap enforced",
+            "a 256 MiB address-space cap refuses a 400 MiB allocation",
+            "MemoryError" if "MemoryError" in r.stderr else f"exit {r.exit_code}",
+            "MemoryError" in r.stderr,
+        )
         r = sbx("while :; do :; done", opts=small, timeout=15)
-        row("CPU cap enforced", "a 1 s CPU cap kills a busy loop", "timed out" if r.timed_out else f"exit {r.exit_code}",
-            not r.timed_out and r.exit_code in (137, 152))
+        row(
+            "CPU cap enforced",
+            "a 1 s CPU cap kills a busy loop",
+            "timed out" if r.timed_out else f"exit {r.exit_code}",
+            not r.timed_out and r.exit_code in (137, 152),
+        )
         # survivors
         marker = f"{random.randint(1000, 9999)}.{random.randint(10, 99)}"
-        sbx(f"setsid sleep {marker} & nohup sleep {marker} >/dev/null 2>&1 & (sleep {marker} &); echo started")
+        sbx(
+            f"setsid sleep {marker} & nohup sleep {marker} >/dev/null 2>&1 & (sleep {marker} &); echo started"
+        )
         deadline = time.monotonic() + 2
         while _alive(f"sleep {marker}") and time.monotonic() < deadline:
             time.sleep(0.05)
         left = _alive(f"sleep {marker}")
-        row("no survivors", "setsid / nohup / double-fork children gone after the call", f"{left} left", left == 0)
+        row(
+            "no survivors",
+            "setsid / nohup / double-fork children gone after the call",
+            f"{left} left",
+            left == 0,
+        )
         # the interpreter
         r = sbx(f'"{sys.executable}" -c pass && echo python-ok')
-        row("interpreter usable", f"{sys.executable} runs inside", "runs" if "python-ok" in r.stdout else
-            (r.stderr.strip().splitlines() or [f"exit {r.exit_code}"])[-1][:80], "python-ok" in r.stdout)
+        row(
+            "interpreter usable",
+            f"{sys.executable} runs inside",
+            "runs"
+            if "python-ok" in r.stdout
+            else (r.stderr.strip().splitlines() or [f"exit {r.exit_code}"])[-1][:80],
+            "python-ok" in r.stdout,
+        )
     finally:
         loop.close()
         victim.kill()
@@ -253,13 +386,20 @@ def run_checks(backend: str, *, allow_network: bool, options: Any) -> tuple[str,
         if home_canary is not None:
             shutil.rmtree(home_canary, ignore_errors=True)
     if chosen == "landlock":
-        row("Landlock limits", "see sandbox/core.py", "/tmp and /proc are the host's; new top-level entries cannot be "
-            "created in a cwd that holds read-only paths", None)
+        row(
+            "Landlock limits",
+            "see sandbox/core.py",
+            "/tmp and /proc are the host's; new top-level entries cannot be "
+            "created in a cwd that holds read-only paths",
+            None,
+        )
     return chosen, rows
 
 
 def doctor(
-    backend: Optional[str] = typer.Option(None, "--backend", help="auto|bubblewrap|landlock|none (default: execution.sandbox)."),
+    backend: Optional[str] = typer.Option(
+        None, "--backend", help="auto|bubblewrap|landlock|none (default: execution.sandbox)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -272,7 +412,9 @@ def doctor(
     from ..workspace import resolve_workspace_dir
 
     if backend is not None and backend not in ("auto", "bubblewrap", "landlock", "none"):
-        err(f"llmos: error: unknown --backend {backend!r} (choose auto, bubblewrap, landlock or none)")
+        err(
+            f"llmos: error: unknown --backend {backend!r} (choose auto, bubblewrap, landlock or none)"
+        )
         raise typer.Exit(int(ExitCode.USAGE))
     root = resolve_workspace_dir(workspace)
     try:
@@ -282,14 +424,25 @@ def doctor(
         raise typer.Exit(int(exc.exit_code))
     requested = backend or cfg.execution.sandbox
     options = SandboxOptions.from_config(cfg.execution)
-    report: dict[str, Any] = {"requested": requested, "backend": None, "allow_network": cfg.execution.allow_network,
-                              "uid": os.getuid(), "kernel": os.uname().release, "checks": [], "ok": False}
+    report: dict[str, Any] = {
+        "requested": requested,
+        "backend": None,
+        "allow_network": cfg.execution.allow_network,
+        "uid": os.getuid(),
+        "kernel": os.uname().release,
+        "checks": [],
+        "ok": False,
+    }
     if requested == "none":
-        report["error"] = ("the OS sandbox is turned off (execution.sandbox: none): shell commands run with the "
-                           "policy engine only; nothing to check")
+        report["error"] = (
+            "the OS sandbox is turned off (execution.sandbox: none): shell commands run with the "
+            "policy engine only; nothing to check"
+        )
     else:
         try:
-            used, rows = run_checks(requested, allow_network=cfg.execution.allow_network, options=options)
+            used, rows = run_checks(
+                requested, allow_network=cfg.execution.allow_network, options=options
+            )
             report["backend"] = used
             report["checks"] = rows
             report["ok"] = all(r["status"] != "FAIL" for r in rows)
@@ -302,12 +455,16 @@ def doctor(
         if report.get("error"):
             err(f"llmos doctor: {report['error']}")
         if report["checks"]:
-            typer.echo(f"sandbox: {report['backend']} (requested {requested}; uid {report['uid']}, kernel {report['kernel']})")
+            typer.echo(
+                f"sandbox: {report['backend']} (requested {requested}; uid {report['uid']}, kernel {report['kernel']})"
+            )
             w1 = max(len(r["property"]) for r in report["checks"])
             w2 = min(60, max(len(r["expected"]) for r in report["checks"]))
             typer.echo(f"{'property':<{w1}}  {'expected':<{w2}}  {'status':<6}  seen")
             for r in report["checks"]:
-                typer.echo(f"{r['property']:<{w1}}  {r['expected'][:w2]:<{w2}}  {r['status']:<6}  {r['seen']}")
+                typer.echo(
+                    f"{r['property']:<{w1}}  {r['expected'][:w2]:<{w2}}  {r['status']:<6}  {r['seen']}"
+                )
             failed = [r["property"] for r in report["checks"] if r["status"] == "FAIL"]
             typer.echo("all promises hold" if not failed else "NOT HOLDING: " + ", ".join(failed))
     raise typer.Exit(0 if report["ok"] else int(ExitCode.GOAL_FAILED))

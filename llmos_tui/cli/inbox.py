@@ -16,10 +16,17 @@ import typer
 from ..exitcodes import ExitCode
 from ._common import err, fail, print_json
 
-inbox_app = typer.Typer(help="Notifications and proposals from the crons: list, show, ack, accept, reject.",
-                        no_args_is_help=True)
+inbox_app = typer.Typer(
+    help="Notifications and proposals from the crons: list, show, ack, accept, reject.",
+    no_args_is_help=True,
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def open_hub(workspace: Optional[Path], *, read_only: bool = False) -> Any:
@@ -46,7 +53,9 @@ def _short(text: Any, width: int) -> str:
 
 @inbox_app.command("list")
 def list_inbox(
-    show_all: bool = typer.Option(False, "--all", "-a", help="Also show read notifications and decided proposals."),
+    show_all: bool = typer.Option(
+        False, "--all", "-a", help="Also show read notifications and decided proposals."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -61,24 +70,33 @@ def list_inbox(
     rows = [n.to_dict() for n in reversed(items)]
     unread = sum(1 for n in items if not n.acknowledged)
     if as_json:
-        print_json({"notifications": rows, "unread": unread,
-                    "open_proposals": sum(1 for n in items if n.is_proposal and n.decision is None),
-                    "corrupt_lines": hub.inbox.corrupt_lines})
+        print_json(
+            {
+                "notifications": rows,
+                "unread": unread,
+                "open_proposals": sum(1 for n in items if n.is_proposal and n.decision is None),
+                "corrupt_lines": hub.inbox.corrupt_lines,
+            }
+        )
         return
     if not rows:
         typer.echo("The inbox is empty." if show_all else "No unread notifications.")
     else:
         typer.echo(f"{'ID':<18}  {'WHEN':<16}  {'STATE':<8}  {'TYPE':<18}  TITLE")
         for row in rows:
-            typer.echo(f"{row['id']:<18}  {row['ts'][:16].replace('T', ' '):<16}  {row['state']:<8}  "
-                       f"{_short(row['type'], 18):<18}  {_short(row['title'], 70)}")
+            typer.echo(
+                f"{row['id']:<18}  {row['ts'][:16].replace('T', ' '):<16}  {row['state']:<8}  "
+                f"{_short(row['type'], 18):<18}  {_short(row['title'], 70)}"
+            )
     if hub.inbox.corrupt_lines:
         err(f"llmos: warning: {hub.inbox.corrupt_lines} corrupt inbox line(s) skipped")
 
 
 @inbox_app.command("show")
 def show_notification(
-    event_id: str = typer.Argument(..., metavar="ID", help="Notification id (or a unique prefix of 4+ characters)."),
+    event_id: str = typer.Argument(
+        ..., metavar="ID", help="Notification id (or a unique prefix of 4+ characters)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -94,22 +112,32 @@ def show_notification(
     row = item.to_dict()
     data = {k: v for k, v in item.event.data.items() if k not in ("payload", "preview")}
     if as_json:
-        print_json({**row, "data": data, "preview": item.event.data.get("preview"), "payload": payload})
+        print_json(
+            {**row, "data": data, "preview": item.event.data.get("preview"), "payload": payload}
+        )
         return
     typer.echo(f"{row['title']}\n")
-    typer.echo(f"  id      {row['id']}\n  type    {row['type']}\n  when    {row['ts']}\n  state   {row['state']}")
+    typer.echo(
+        f"  id      {row['id']}\n  type    {row['type']}\n  when    {row['ts']}\n  state   {row['state']}"
+    )
     if row.get("source"):
         typer.echo(f"  from    {row['source']}")
     if item.is_proposal:
         typer.echo(f"  kind    {row.get('proposal_kind')}")
         if item.decision:
-            typer.echo(f"  decided {item.decision} at {item.decided_at} by {item.decided_by}"
-                       + (f": {item.result or item.reason}" if (item.result or item.reason) else ""))
+            typer.echo(
+                f"  decided {item.decision} at {item.decided_at} by {item.decided_by}"
+                + (f": {item.result or item.reason}" if (item.result or item.reason) else "")
+            )
         for failure in item.failures:
             typer.echo(f"  failed  at {failure.get('ts')}: {failure.get('error')}")
     if row.get("summary"):
         typer.echo(f"\n{row['summary']}")
-    shown = {k: v for k, v in data.items() if k not in ("summary", "kind") and v not in (None, "", [], {})}
+    shown = {
+        k: v
+        for k, v in data.items()
+        if k not in ("summary", "kind") and v not in (None, "", [], {})
+    }
     if shown:
         typer.echo("")
         for key, value in shown.items():
@@ -119,12 +147,16 @@ def show_notification(
         typer.echo("\n--- preview ---")
         typer.echo(preview, nl=not str(preview).endswith("\n"))
     if item.is_proposal and item.decision is None:
-        typer.echo(f"\nAccept: llmos inbox accept {item.id}    Reject: llmos inbox reject {item.id} --reason TEXT")
+        typer.echo(
+            f"\nAccept: llmos inbox accept {item.id}    Reject: llmos inbox reject {item.id} --reason TEXT"
+        )
 
 
 @inbox_app.command("ack")
 def ack(
-    event_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Notification id to mark read."),
+    event_id: Optional[str] = typer.Argument(
+        None, metavar="[ID]", help="Notification id to mark read."
+    ),
     ack_all: bool = typer.Option(False, "--all", help="Mark every unread notification read."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,

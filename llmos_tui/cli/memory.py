@@ -12,9 +12,16 @@ import typer
 
 from ._common import err, fail, print_json
 
-memory_app = typer.Typer(help="Search memory (facts, insights, traces, sessions) and manage facts.", no_args_is_help=True)
+memory_app = typer.Typer(
+    help="Search memory (facts, insights, traces, sessions) and manage facts.", no_args_is_help=True
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 ProjectOpt = typer.Option(None, "--project", help="Include this project's facts.")
 
 
@@ -57,7 +64,9 @@ def _check_project(ws: Any, project: Optional[str]) -> None:
 @memory_app.command("search")
 def search(
     query: str = typer.Argument(..., help="Words to look for."),
-    kind: Optional[List[str]] = typer.Option(None, "--kind", help="fact | insight | trace | session (repeatable; default all)."),
+    kind: Optional[List[str]] = typer.Option(
+        None, "--kind", help="fact | insight | trace | session (repeatable; default all)."
+    ),
     limit: int = typer.Option(10, "--limit", min=1, max=1000, help="Most hits shown."),
     project: Optional[str] = ProjectOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -70,8 +79,16 @@ def search(
     ws, cfg, store = _open(workspace, read_only=True)
     _check_project(ws, project)
     try:
-        hits = search_memory(query, ws, store=store, kinds=kind or KINDS, volumes=_volumes(cfg), project=project,
-                             limit=limit, on_warning=_warn)
+        hits = search_memory(
+            query,
+            ws,
+            store=store,
+            kinds=kind or KINDS,
+            volumes=_volumes(cfg),
+            project=project,
+            limit=limit,
+            on_warning=_warn,
+        )
     except LLMOSError as exc:
         fail(exc)
     if as_json:
@@ -101,7 +118,9 @@ def facts(
         print_json({"facts": [f.to_dict() for f in found]})
         return
     if not found:
-        err("llmos: no facts yet (they are extracted from session logs; see `llmos memory extract`)")
+        err(
+            "llmos: no facts yet (they are extracted from session logs; see `llmos memory extract`)"
+        )
         return
     for f in found:
         scope = f" [{f.project}]" if f.project else ""
@@ -110,7 +129,9 @@ def facts(
 
 @memory_app.command("extract")
 def extract(
-    full: bool = typer.Option(False, "--full", help="Read every session again, not only what changed."),
+    full: bool = typer.Option(
+        False, "--full", help="Read every session again, not only what changed."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -126,8 +147,10 @@ def extract(
     if as_json:
         print_json(report.to_dict())
         return
-    typer.echo(f"read {report.entries} entr{'y' if report.entries == 1 else 'ies'} of {report.sessions} session(s): "
-               f"{len(report.new)} new fact(s), {len(report.updated)} updated, {report.seen} already known")
+    typer.echo(
+        f"read {report.entries} entr{'y' if report.entries == 1 else 'ies'} of {report.sessions} session(s): "
+        f"{len(report.new)} new fact(s), {len(report.updated)} updated, {report.seen} already known"
+    )
     for f in report.new + report.updated:
         typer.echo(f"  {f['id']}  {f['text']}")
 
@@ -135,7 +158,9 @@ def extract(
 @memory_app.command("remember")
 def remember(
     text: str = typer.Argument(..., help="A fact to keep, in plain words."),
-    project: Optional[str] = typer.Option(None, "--project", help="Keep it in this project's memory."),
+    project: Optional[str] = typer.Option(
+        None, "--project", help="Keep it in this project's memory."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -158,7 +183,9 @@ def remember(
 @memory_app.command("forget")
 def forget(
     fact_id: str = typer.Argument(..., help="The fact's id (see `llmos memory facts`)."),
-    project: Optional[str] = typer.Option(None, "--project", help="The fact is in this project's memory."),
+    project: Optional[str] = typer.Option(
+        None, "--project", help="The fact is in this project's memory."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Delete a fact."""
@@ -176,7 +203,9 @@ def forget(
 
 @memory_app.command("sessions")
 def sessions(
-    limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="Most sessions shown (newest first)."),
+    limit: int = typer.Option(
+        20, "--limit", min=1, max=10_000, help="Most sessions shown (newest first)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -190,13 +219,17 @@ def sessions(
         return
     for s in found:
         title = " ".join(str(s.meta.get("title") or "").split())
-        typer.echo(f"{s.id}  {str(s.meta.get('source') or ''):<9} {len(s.entries):>4} turns  {title[:70]}")
+        typer.echo(
+            f"{s.id}  {str(s.meta.get('source') or ''):<9} {len(s.entries):>4} turns  {title[:70]}"
+        )
 
 
 @memory_app.command("context")
 def context(
     goal: str = typer.Argument(..., help="The goal whose memory block to show."),
-    max_tokens: int = typer.Option(600, "--max-tokens", min=1, max=100_000, help="Cap (≈ 4 characters per token)."),
+    max_tokens: int = typer.Option(
+        600, "--max-tokens", min=1, max=100_000, help="Cap (≈ 4 characters per token)."
+    ),
     project: Optional[str] = ProjectOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
@@ -206,10 +239,25 @@ def context(
 
     ws, cfg, store = _open(workspace, read_only=True)
     _check_project(ws, project)
-    text = memory_context(goal, workspace=ws, store=store, user=cfg.user, max_tokens=max_tokens,
-                          volumes=_volumes(cfg), project=project, on_warning=_warn)
+    text = memory_context(
+        goal,
+        workspace=ws,
+        store=store,
+        user=cfg.user,
+        max_tokens=max_tokens,
+        volumes=_volumes(cfg),
+        project=project,
+        on_warning=_warn,
+    )
     if as_json:
-        print_json({"goal": goal, "context": text, "tokens": estimate_tokens(text), "max_tokens": max_tokens})
+        print_json(
+            {
+                "goal": goal,
+                "context": text,
+                "tokens": estimate_tokens(text),
+                "max_tokens": max_tokens,
+            }
+        )
         return
     if not text:
         err("llmos: nothing in memory is relevant to this goal")

@@ -22,11 +22,23 @@ policy_app = typer.Typer(help="Check tool calls against the policy engine.", no_
 @policy_app.command("check")
 def policy_check(
     tool: str = typer.Option(..., "--tool", help="Tool name, e.g. Bash, Write, Read, WebFetch."),
-    input_json: str = typer.Option(..., "--input", help='Tool input as a JSON object, e.g. \'{"command": "ls"}\'.'),
-    cwd: Optional[Path] = typer.Option(None, "--cwd", help="Working directory of the call (default: current)."),
-    latent_mode: Optional[str] = typer.Option(None, "--latent-mode", help="Latent mode: AUTO_CREATIVE, AUTO_CONTAINED, RECOVERY, CAUTIOUS or BALANCED."),
-    workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="Workspace whose state files are protected."),
-    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object {decision, reason}."),
+    input_json: str = typer.Option(
+        ..., "--input", help='Tool input as a JSON object, e.g. \'{"command": "ls"}\'.'
+    ),
+    cwd: Optional[Path] = typer.Option(
+        None, "--cwd", help="Working directory of the call (default: current)."
+    ),
+    latent_mode: Optional[str] = typer.Option(
+        None,
+        "--latent-mode",
+        help="Latent mode: AUTO_CREATIVE, AUTO_CONTAINED, RECOVERY, CAUTIOUS or BALANCED.",
+    ),
+    workspace: Optional[Path] = typer.Option(
+        None, "--workspace", "-w", help="Workspace whose state files are protected."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print exactly one JSON object {decision, reason}."
+    ),
 ) -> None:
     """Decide allow / ask / deny for one tool call. Exit 0 = allow, 3 = deny or ask."""
     from ..errors import LLMOSError
@@ -34,13 +46,17 @@ def policy_check(
     try:
         tool_input = json.loads(input_json)
     except json.JSONDecodeError as exc:
-        err(f"llmos: error: --input is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
+        err(
+            f"llmos: error: --input is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        )
         raise typer.Exit(int(ExitCode.USAGE))
     if latent_mode is not None:
         from ..sentience.params import LATENT_MODES
 
         if latent_mode.strip().upper() not in LATENT_MODES:
-            err(f"llmos: error: unknown --latent-mode {latent_mode!r} (choose from {', '.join(LATENT_MODES)})")
+            err(
+                f"llmos: error: unknown --latent-mode {latent_mode!r} (choose from {', '.join(LATENT_MODES)})"
+            )
             raise typer.Exit(int(ExitCode.USAGE))
         latent_mode = latent_mode.strip().upper()
     workdir = (cwd or Path.cwd()).expanduser()
@@ -69,5 +85,8 @@ def _engine(workspace: Optional[Path]):
     root = resolve_workspace_dir(workspace)
     config = load_config(root if root.is_dir() else None)
     ws = Workspace(root)
-    return PolicyEngine(workspace_root=root, allow_network=config.execution.allow_network,
-                        protected_paths=ws.protected_paths())
+    return PolicyEngine(
+        workspace_root=root,
+        allow_network=config.execution.allow_network,
+        protected_paths=ws.protected_paths(),
+    )

@@ -12,10 +12,17 @@ import typer
 
 from ._common import err, fail, print_json
 
-projects_app = typer.Typer(help="Projects: folders with their own agents, memory and output; cross-project learning.",
-                           no_args_is_help=True)
+projects_app = typer.Typer(
+    help="Projects: folders with their own agents, memory and output; cross-project learning.",
+    no_args_is_help=True,
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any, Any]:
@@ -29,7 +36,11 @@ def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, A
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
         ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
-        return ws, cfg, TraceStore(ws, TraceIndex(ws, on_warning=lambda m: err(f"llmos: warning: {m}")))
+        return (
+            ws,
+            cfg,
+            TraceStore(ws, TraceIndex(ws, on_warning=lambda m: err(f"llmos: warning: {m}"))),
+        )
     except LLMOSError as exc:
         fail(exc)
 
@@ -75,7 +86,9 @@ def create(
         print_json(project.to_dict())
         return
     typer.echo(str(project.root))
-    err(f"llmos: project {name!r} ready; its runs work in {project.output_dir} (llmos --headless run GOAL --project {name})")
+    err(
+        f"llmos: project {name!r} ready; its runs work in {project.output_dir} (llmos --headless run GOAL --project {name})"
+    )
 
 
 @projects_app.command("show")
@@ -99,23 +112,36 @@ def show(
     rate = summary["trace_success_rate"]
     typer.echo(f"{summary['name']}: {summary['description']}".rstrip(": "))
     typer.echo(f"  folder   {summary['root']}\n  output   {summary['output']}")
-    typer.echo(f"  runs     {summary['runs']} ({summary['successes']} succeeded), last {summary['last_run'] or 'never'}")
-    typer.echo(f"  traces   {summary['traces']}" + (f", {rate:.0%} success" if rate is not None else "")
-               + f", {summary['crystallized']} crystallized")
+    typer.echo(
+        f"  runs     {summary['runs']} ({summary['successes']} succeeded), last {summary['last_run'] or 'never'}"
+    )
+    typer.echo(
+        f"  traces   {summary['traces']}"
+        + (f", {rate:.0%} success" if rate is not None else "")
+        + f", {summary['crystallized']} crystallized"
+    )
     typer.echo(f"  agents   {', '.join(summary['agents']) or 'none'}")
     if summary["top_tools"]:
         typer.echo("  tools    " + ", ".join(f"{t} ({n})" for t, n in summary["top_tools"]))
     for goal in summary["recent_goals"]:
-        typer.echo(f"  - {goal['goal'][:70]} [{goal['mode']}, {goal['outcome']}, {goal['uses']} use(s)]")
+        typer.echo(
+            f"  - {goal['goal'][:70]} [{goal['mode']}, {goal['outcome']}, {goal['uses']} use(s)]"
+        )
     for fact in summary["facts"]:
         typer.echo(f"  fact: {fact}")
 
 
 @projects_app.command("insights")
 def insights(
-    min_projects: int = typer.Option(2, "--min-projects", min=1, max=1000, help="Projects a pattern must recur in."),
-    min_confidence: float = typer.Option(0.7, "--min-confidence", min=0.0, max=1.0, help="Matcher confidence for similar goals."),
-    write: bool = typer.Option(False, "--write", help="Also write the insight artifact into volumes/system/insights/."),
+    min_projects: int = typer.Option(
+        2, "--min-projects", min=1, max=1000, help="Projects a pattern must recur in."
+    ),
+    min_confidence: float = typer.Option(
+        0.7, "--min-confidence", min=0.0, max=1.0, help="Matcher confidence for similar goals."
+    ),
+    write: bool = typer.Option(
+        False, "--write", help="Also write the insight artifact into volumes/system/insights/."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -123,8 +149,9 @@ def insights(
     from ..projects.insights import get_cross_project_insights, write_cross_project_insights
 
     ws, cfg, store = _open(workspace)
-    found = get_cross_project_insights(ws, store, min_projects=min_projects, min_confidence=min_confidence,
-                                       config=cfg)
+    found = get_cross_project_insights(
+        ws, store, min_projects=min_projects, min_confidence=min_confidence, config=cfg
+    )
     written = write_cross_project_insights(ws, store, config=cfg) if write else []
     if as_json:
         print_json({"insights": [i.to_dict() for i in found], "written": written})
@@ -132,8 +159,10 @@ def insights(
     if not found:
         err(f"llmos: no pattern recurs in {min_projects} or more projects yet")
     for i in found:
-        typer.echo(f"{i.pattern}  [{', '.join(i.projects)}]  {i.uses} uses, {i.success_rate:.0%} success, "
-                   f"confidence {i.confidence:.2f}")
+        typer.echo(
+            f"{i.pattern}  [{', '.join(i.projects)}]  {i.uses} uses, {i.success_rate:.0%} success, "
+            f"confidence {i.confidence:.2f}"
+        )
         if i.suggestion:
             typer.echo(f"  {i.suggestion}")
     for path in written:
@@ -142,8 +171,12 @@ def insights(
 
 @projects_app.command("agents")
 def agents(
-    min_success_rate: float = typer.Option(0.8, "--min-success-rate", min=0.0, max=1.0, help="Success rate needed."),
-    min_usage_count: int = typer.Option(3, "--min-usage", min=1, max=1_000_000, help="Runs needed."),
+    min_success_rate: float = typer.Option(
+        0.8, "--min-success-rate", min=0.0, max=1.0, help="Success rate needed."
+    ),
+    min_usage_count: int = typer.Option(
+        3, "--min-usage", min=1, max=1_000_000, help="Runs needed."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -151,7 +184,9 @@ def agents(
     from ..projects.insights import get_reusable_agents
 
     ws, cfg, store = _open(workspace, read_only=True)
-    found = get_reusable_agents(ws, min_success_rate=min_success_rate, min_usage_count=min_usage_count, store=store)
+    found = get_reusable_agents(
+        ws, min_success_rate=min_success_rate, min_usage_count=min_usage_count, store=store
+    )
     if as_json:
         print_json({"agents": [a.to_dict() for a in found]})
         return

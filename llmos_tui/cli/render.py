@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
-from ..runs import ModeChosen, Notice, RunEvent, RunResult, ServerTrouble, TextDelta, ToolCallFinished, ToolCallStarted
+from ..runs import (
+    ModeChosen,
+    Notice,
+    RunEvent,
+    RunResult,
+    ServerTrouble,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -46,7 +55,9 @@ class StreamPrinter:
             conf = f" confidence {event.confidence:.2f}" if event.confidence else ""
             self._err(f"[mode] {event.mode}{conf}: {event.reason}")
         elif isinstance(event, ToolCallStarted):
-            mark = {"allow": "->", "ask": "??", "deny": "xx", "reject": "!!"}.get(event.decision, "->")
+            mark = {"allow": "->", "ask": "??", "deny": "xx", "reject": "!!"}.get(
+                event.decision, "->"
+            )
             extra = "" if event.decision == "allow" else f"  [{event.decision}: {event.reason}]"
             self._err(f"{mark} {describe_call(event.name, event.input)}{extra}")
         elif isinstance(event, ToolCallFinished):
@@ -65,8 +76,10 @@ class StreamPrinter:
             sys.stdout.flush()
             self._text_open = False
         status = "ok" if result.success else "failed"
-        self._err(f"[{status}] {result.mode} · {result.llm_calls} LLM call(s) · "
-                  f"{result.input_tokens}/{result.output_tokens} tokens · ${result.cost_usd:.4f} · "
-                  f"{result.duration_ms} ms" + (f" · trace {result.trace_id}" if result.trace_id else ""))
+        self._err(
+            f"[{status}] {result.mode} · {result.llm_calls} LLM call(s) · "
+            f"{result.input_tokens}/{result.output_tokens} tokens · ${result.cost_usd:.4f} · "
+            f"{result.duration_ms} ms" + (f" · trace {result.trace_id}" if result.trace_id else "")
+        )
         if result.error:
             self._err(f"llmos: error: {result.error}")

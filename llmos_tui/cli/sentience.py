@@ -15,10 +15,18 @@ import typer
 
 from ._common import err, fail, print_json
 
-sentience_app = typer.Typer(help="Show the internal state (valence, latent mode, policy) and manage "
-                                 "self-modification proposals.", invoke_without_command=True)
+sentience_app = typer.Typer(
+    help="Show the internal state (valence, latent mode, policy) and manage "
+    "self-modification proposals.",
+    invoke_without_command=True,
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def _warn(message: str) -> None:
@@ -50,7 +58,9 @@ def _bar(value: float, width: int = 20) -> str:
 def show(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    inject: bool = typer.Option(False, "--inject", help="Print the [INTERNAL_STATE] block agents see."),
+    inject: bool = typer.Option(
+        False, "--inject", help="Print the [INTERNAL_STATE] block agents see."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Valence, latent mode, policy and recent triggers."""
@@ -71,22 +81,28 @@ def show(
         eff = pol["effective"].get(name, value)
         gated = f"  (effective {eff:+.2f})" if abs(eff - value) > 1e-4 else ""
         typer.echo(f"  {name:<11} {value:+.2f} {_bar(value)}{gated}")
-    typer.echo(f"policy       follower >= {pol['follower_threshold']:.2f}, mixed >= {pol['mixed_threshold']:.2f}, "
-               f"confirm risky: {'yes' if pol['require_confirmation'] else 'no'}, "
-               f"cheap modes: {'yes' if pol['prefer_cheap_modes'] else 'no'}")
+    typer.echo(
+        f"policy       follower >= {pol['follower_threshold']:.2f}, mixed >= {pol['mixed_threshold']:.2f}, "
+        f"confirm risky: {'yes' if pol['require_confirmation'] else 'no'}, "
+        f"cheap modes: {'yes' if pol['prefer_cheap_modes'] else 'no'}"
+    )
     if pol["remove_tools"]:
         typer.echo(f"  withheld   {', '.join(pol['remove_tools'])}")
     if pol["add_tools"]:
         typer.echo(f"  added      {', '.join(pol['add_tools'])}")
     um = snap["user_model"]
-    typer.echo(f"user         frustration {um['frustration']:.2f}, satisfaction {um['satisfaction']:+.2f}, "
-               f"engagement {um['engagement']:.2f}, expertise {um['expertise']:.2f}, "
-               f"empathy gap {um['empathy_gap']:.2f}")
+    typer.echo(
+        f"user         frustration {um['frustration']:.2f}, satisfaction {um['satisfaction']:+.2f}, "
+        f"engagement {um['engagement']:.2f}, expertise {um['expertise']:.2f}, "
+        f"empathy gap {um['empathy_gap']:.2f}"
+    )
     if snap["recent_triggers"]:
         typer.echo("recent triggers")
         for t in snap["recent_triggers"]:
             delta = ", ".join(f"{k} {v:+.2f}" for k, v in (t.get("delta") or {}).items() if v)
-            typer.echo(f"  {t.get('at', '')}  {t['type']:<17} {delta:<40} {str(t.get('reason') or '')[:60]}")
+            typer.echo(
+                f"  {t.get('at', '')}  {t['type']:<17} {delta:<40} {str(t.get('reason') or '')[:60]}"
+            )
     else:
         typer.echo("recent triggers: none")
 
@@ -112,10 +128,14 @@ def proposals(
         typer.echo("No pending proposals." if not show_all else "No proposals.")
         return
     for p in props:
-        typer.echo(f"{p.id}  {p.status:<8} {p.parameter:<22} {p.old_value:+.2f} -> {p.new_value:+.2f}  {p.reason[:70]}")
+        typer.echo(
+            f"{p.id}  {p.status:<8} {p.parameter:<22} {p.old_value:+.2f} -> {p.new_value:+.2f}  {p.reason[:70]}"
+        )
 
 
-def _decide(ctx: typer.Context, workspace: Optional[Path], action: str, proposal_id: str, **kw: Any) -> None:
+def _decide(
+    ctx: typer.Context, workspace: Optional[Path], action: str, proposal_id: str, **kw: Any
+) -> None:
     from ..errors import LLMOSError
 
     rt = _runtime(_ws(ctx, workspace))
@@ -123,27 +143,38 @@ def _decide(ctx: typer.Context, workspace: Optional[Path], action: str, proposal
         prop = getattr(rt, f"{action}_proposal")(proposal_id, **kw)
     except LLMOSError as exc:
         fail(exc)
-    typer.echo(f"{prop.id}: {prop.status} ({prop.parameter} {prop.old_value:+.2f} -> {prop.new_value:+.2f})")
+    typer.echo(
+        f"{prop.id}: {prop.status} ({prop.parameter} {prop.old_value:+.2f} -> {prop.new_value:+.2f})"
+    )
 
 
 @sentience_app.command("accept")
-def accept(ctx: typer.Context, proposal_id: str = typer.Argument(..., help="Proposal id (sm_...)."),
-           workspace: Optional[Path] = WorkspaceOpt) -> None:
+def accept(
+    ctx: typer.Context,
+    proposal_id: str = typer.Argument(..., help="Proposal id (sm_...)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Apply a pending proposal."""
     _decide(ctx, workspace, "accept", proposal_id)
 
 
 @sentience_app.command("reject")
-def reject(ctx: typer.Context, proposal_id: str = typer.Argument(..., help="Proposal id (sm_...)."),
-           reason: Optional[str] = typer.Option(None, "--reason", help="Why."),
-           workspace: Optional[Path] = WorkspaceOpt) -> None:
+def reject(
+    ctx: typer.Context,
+    proposal_id: str = typer.Argument(..., help="Proposal id (sm_...)."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Why."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Reject a pending proposal."""
     _decide(ctx, workspace, "reject", proposal_id, reason=reason)
 
 
 @sentience_app.command("revert")
-def revert(ctx: typer.Context, proposal_id: str = typer.Argument(..., help="Proposal id (sm_...)."),
-           workspace: Optional[Path] = WorkspaceOpt) -> None:
+def revert(
+    ctx: typer.Context,
+    proposal_id: str = typer.Argument(..., help="Proposal id (sm_...)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Undo an applied proposal (the configured value is used again)."""
     _decide(ctx, workspace, "revert", proposal_id)
 
@@ -157,10 +188,18 @@ def _recent_traces(ws_root: Path, cfg: Any, limit: int = 20) -> tuple[list[Any],
     ws = Workspace(ws_root)
     store = TraceStore(ws, TraceIndex(ws, on_warning=_warn))
     entries = store.index.entries([cfg.user_volume(), f"teams/{cfg.team}", "system"])
-    newest = sorted(entries, key=lambda e: (e.last_used or e.created_at, e.id))[-limit:] if limit > 0 else []
+    newest = (
+        sorted(entries, key=lambda e: (e.last_used or e.created_at, e.id))[-limit:]
+        if limit > 0
+        else []
+    )
     shown = {e.id for e in newest}
     # Older crystallized traces first: the monologue must know a goal is crystallized already.
-    newest = [e for e in entries if e.crystallized_tool and e.id not in shown][-limit:] + newest if limit > 0 else []
+    newest = (
+        [e for e in entries if e.crystallized_tool and e.id not in shown][-limit:] + newest
+        if limit > 0
+        else []
+    )
     traces = []
     for e in newest:
         try:
@@ -171,8 +210,11 @@ def _recent_traces(ws_root: Path, cfg: Any, limit: int = 20) -> tuple[list[Any],
 
 
 @sentience_app.command("opportunities")
-def opportunities(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-                  workspace: Optional[Path] = WorkspaceOpt) -> None:
+def opportunities(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Improvement opportunities from real data (traces, repetition, costs, calibration)."""
     from ..errors import LLMOSError
 
@@ -192,8 +234,11 @@ def opportunities(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
 
 
 @sentience_app.command("think")
-def think(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-          workspace: Optional[Path] = WorkspaceOpt) -> None:
+def think(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Run one inner-monologue tick now: priming thoughts for the next interaction."""
     from ..errors import LLMOSError
 
@@ -210,8 +255,11 @@ def think(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 
 
 @sentience_app.command("reset")
-def reset(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
-          workspace: Optional[Path] = WorkspaceOpt) -> None:
+def reset(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
     """Return every variable to its set-point and forget triggers and history."""
     if not yes and not typer.confirm("Reset the internal state to the set-points?"):
         raise typer.Exit(1)

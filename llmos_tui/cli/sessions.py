@@ -15,13 +15,22 @@ import typer
 
 from ._common import err, fail, print_json
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def sessions(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="Most sessions shown (most recent first)."),
-    here: bool = typer.Option(False, "--here", help="Only sessions whose working directory is the current one."),
+    limit: int = typer.Option(
+        20, "--limit", min=1, max=10_000, help="Most sessions shown (most recent first)."
+    ),
+    here: bool = typer.Option(
+        False, "--here", help="Only sessions whose working directory is the current one."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """List the conversations (id, working directory, started, turns, last goal)."""
@@ -49,5 +58,7 @@ def sessions(
         if len(goal) > 60:
             goal = goal[:59] + "…"
         started = str(row["started_at"] or "?").replace("T", " ").rstrip("Z")
-        typer.echo(f"{row['id']}  {started}  {row['turns']:>3} turn(s)  {row['source'] or '?':<8}  "
-                   f"{row['cwd'] or '?'}  {goal}")
+        typer.echo(
+            f"{row['id']}  {started}  {row['turns']:>3} turn(s)  {row['source'] or '?':<8}  "
+            f"{row['cwd'] or '?'}  {goal}"
+        )

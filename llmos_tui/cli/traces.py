@@ -18,9 +18,16 @@ import typer
 
 from ._common import err, fail, print_json
 
-traces_app = typer.Typer(help="List, show, search, remove and reindex learned traces.", no_args_is_help=True)
+traces_app = typer.Typer(
+    help="List, show, search, remove and reindex learned traces.", no_args_is_help=True
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def _warn(message: str) -> None:
@@ -37,7 +44,9 @@ def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, A
 
     try:
         root = resolve_workspace_dir(workspace)
-        cfg = load_config(root if root.is_dir() else None)  # user and team name the volumes to create
+        cfg = load_config(
+            root if root.is_dir() else None
+        )  # user and team name the volumes to create
         ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
         return cfg, TraceStore(ws, TraceIndex(ws, on_warning=_warn))
@@ -53,7 +62,9 @@ def _short(text: str, width: int) -> str:
 @traces_app.command("list")
 def list_traces(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    user: Optional[str] = typer.Option(None, "--user", help="Only the traces of this user's volume."),
+    user: Optional[str] = typer.Option(
+        None, "--user", help="Only the traces of this user's volume."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """List traces (newest first): id, uses, success rate, cost, mode, trust, volume, goal.
@@ -74,25 +85,39 @@ def list_traces(
         fail(exc)
     entries.sort(key=lambda e: (e.last_used or e.created_at, e.id), reverse=True)
     if as_json:
-        print_json({"traces": [dict(e.to_dict(), trust=trust[e.id][0], origin=trust[e.id][1]) for e in entries],
-                    "skipped": [{"path": p, "reason": r} for p, r in sorted(skipped.items())]})
+        print_json(
+            {
+                "traces": [
+                    dict(e.to_dict(), trust=trust[e.id][0], origin=trust[e.id][1]) for e in entries
+                ],
+                "skipped": [{"path": p, "reason": r} for p, r in sorted(skipped.items())],
+            }
+        )
         return
     if not entries:
         typer.echo("No traces yet." if not user else f"No traces in volumes/users/{user}.")
     else:
-        typer.echo(f"{'ID':<16} {'USES':>5} {'OK%':>5} {'COST $':>8} {'MODE':<12} {'TRUST':<9} {'VOLUME':<18} GOAL")
+        typer.echo(
+            f"{'ID':<16} {'USES':>5} {'OK%':>5} {'COST $':>8} {'MODE':<12} {'TRUST':<9} {'VOLUME':<18} GOAL"
+        )
         for e in entries:
             rate = f"{e.success_rate * 100:.0f}" if e.success_count + e.failure_count else "-"
             level, origin = trust[e.id]
             label = f"{origin}!" if level == UNTRUSTED else level
-            typer.echo(f"{e.id:<16} {e.usage_count:>5} {rate:>5} {e.cost_usd:>8.4f} {e.mode:<12} {label:<9} "
-                       f"{_short(e.volume, 18):<18} {_short(e.goal, 60)}")
+            typer.echo(
+                f"{e.id:<16} {e.usage_count:>5} {rate:>5} {e.cost_usd:>8.4f} {e.mode:<12} {label:<9} "
+                f"{_short(e.volume, 18):<18} {_short(e.goal, 60)}"
+            )
         untrusted = sum(1 for level, _o in trust.values() if level == UNTRUSTED)
         if untrusted:
-            err(f"llmos: {untrusted} trace(s) marked ! are shared or imported and not approved: they guide "
-                "MIXED runs but are not replayed until `llmos traces approve ID`")
+            err(
+                f"llmos: {untrusted} trace(s) marked ! are shared or imported and not approved: they guide "
+                "MIXED runs but are not replayed until `llmos traces approve ID`"
+            )
     if skipped:
-        err(f"llmos: {len(skipped)} malformed trace file(s) skipped (`llmos traces reindex` lists them)")
+        err(
+            f"llmos: {len(skipped)} malformed trace file(s) skipped (`llmos traces reindex` lists them)"
+        )
 
 
 @traces_app.command("show")
@@ -114,7 +139,14 @@ def show_trace(
 @traces_app.command("search")
 def search_traces(
     goal: str = typer.Argument(..., help="A goal, in plain words."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, max=100, help="Candidates to show (default: learning.candidates)."),
+    limit: Optional[int] = typer.Option(
+        None,
+        "--limit",
+        "-n",
+        min=1,
+        max=100,
+        help="Candidates to show (default: learning.candidates).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -130,10 +162,12 @@ def search_traces(
         matcher.refresh(store.trust.effective_entries(store.index.entries()), store.index.version)
         decision = select_mode(goal, matcher, cfg)
         candidates = matcher.candidates(goal, limit or cfg.learning.candidates)
-        trust = levels_of(store, [c.entry for c in candidates if getattr(c, "entry", None) is not None])
+        trust = levels_of(
+            store, [c.entry for c in candidates if getattr(c, "entry", None) is not None]
+        )
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             refusal = replay_refusal(store, store.get(decision.trace_id))
-            if refusal is not None:   # what the kernel would do (learning/trust.gate_replay)
+            if refusal is not None:  # what the kernel would do (learning/trust.gate_replay)
                 decision.mode = "MIXED" if cfg.execution.enable_mixed else "LEARNER"
                 decision.reason = f"{refusal}; {decision.reason}"
     except LLMOSError as exc:
@@ -158,19 +192,27 @@ def search_traces(
         verdict = "all gates passed" if cand.passed else f"{len(cand.failed_gates)} gate(s) failed"
         level, origin = trust.get(cand.trace_id, ("untrusted", "unknown"))
         mark = "" if level != "untrusted" else f", {origin} and not approved"
-        typer.echo(f"\n{rank}. {cand.confidence:.3f}  {cand.trace_id}  {_short(cand.goal, 70)}  ({verdict}{mark})")
+        typer.echo(
+            f"\n{rank}. {cand.confidence:.3f}  {cand.trace_id}  {_short(cand.goal, 70)}  ({verdict}{mark})"
+        )
         for gate in cand.gates:
             mark = "ok  " if gate.passed else "FAIL"
             typer.echo(f"     {mark} {gate.name:<13} {gate.reason}")
         if cand.slot_bindings:
-            typer.echo("     slots: " + ", ".join(f"{k} -> {v!r}" for k, v in cand.slot_bindings.items()))
+            typer.echo(
+                "     slots: " + ", ".join(f"{k} -> {v!r}" for k, v in cand.slot_bindings.items())
+            )
 
 
 @traces_app.command("approve")
 def approve(
     trace_id: str = typer.Argument(..., metavar="ID", help="Trace id (see `llmos traces list`)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Approve without asking (after printing the calls)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (needs --yes to approve)."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Approve without asking (after printing the calls)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object (needs --yes to approve)."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Show the exact calls a shared or imported trace would run and approve this content for replay.
@@ -193,11 +235,22 @@ def approve(
     preview = calls_preview(trace, volume=entry.volume, path=entry.path, sha=sha)
     if level != "untrusted":
         record = store.trust.approval(sha) or {}
-        how = "this workspace's own content" if level == OWN else \
-            f"approved by {record.get('approved_by')} at {record.get('at')}"
+        how = (
+            "this workspace's own content"
+            if level == OWN
+            else f"approved by {record.get('approved_by')} at {record.get('at')}"
+        )
         if as_json:
-            print_json({"id": trace_id, "sha256": sha, "trust": level, "approved": True, "already": True,
-                        "approval": record or None})
+            print_json(
+                {
+                    "id": trace_id,
+                    "sha256": sha,
+                    "trust": level,
+                    "approved": True,
+                    "already": True,
+                    "approval": record or None,
+                }
+            )
         else:
             typer.echo(f"{trace_id} is trusted already ({how}); nothing to approve.")
         return
@@ -206,11 +259,23 @@ def approve(
     if not yes:
         if as_json or not sys.stdin.isatty():
             if as_json:
-                print_json({"id": trace_id, "sha256": sha, "trust": level, "approved": False, "calls": preview})
-            err(f"llmos: not approved: nothing was asked (no terminal); run `llmos traces approve {trace_id} --yes` "
-                "to approve exactly this content")
+                print_json(
+                    {
+                        "id": trace_id,
+                        "sha256": sha,
+                        "trust": level,
+                        "approved": False,
+                        "calls": preview,
+                    }
+                )
+            err(
+                f"llmos: not approved: nothing was asked (no terminal); run `llmos traces approve {trace_id} --yes` "
+                "to approve exactly this content"
+            )
             raise typer.Exit(1)
-        if not typer.confirm(f"Approve exactly this content (sha256 {sha[:16]}…) for replay here?", default=False):
+        if not typer.confirm(
+            f"Approve exactly this content (sha256 {sha[:16]}…) for replay here?", default=False
+        ):
             err("llmos: not approved")
             raise typer.Exit(1)
     try:
@@ -219,11 +284,21 @@ def approve(
         fail(exc)
     close_request(store.workspace, cfg, store, sha, by=cfg.user)
     if as_json:
-        print_json({"id": trace_id, "sha256": sha, "trust": "approved", "approved": True,
-                    "already": bool(record.get("already")), "approval": record})
+        print_json(
+            {
+                "id": trace_id,
+                "sha256": sha,
+                "trust": "approved",
+                "approved": True,
+                "already": bool(record.get("already")),
+                "approval": record,
+            }
+        )
         return
-    typer.echo(f"approved {trace_id} (sha256 {sha[:16]}…) by {record.get('approved_by')}: llmos may now replay "
-               "and crystallize it here; a changed file needs a new approval")
+    typer.echo(
+        f"approved {trace_id} (sha256 {sha[:16]}…) by {record.get('approved_by')}: llmos may now replay "
+        "and crystallize it here; a changed file needs a new approval"
+    )
 
 
 @traces_app.command("rm")
@@ -257,13 +332,22 @@ def reindex(
     except LLMOSError as exc:
         fail(exc)
     if as_json:
-        print_json({**counts, "skipped_files": [{"path": p, "reason": r} for p, r in sorted(skipped.items())]})
+        print_json(
+            {
+                **counts,
+                "skipped_files": [{"path": p, "reason": r} for p, r in sorted(skipped.items())],
+            }
+        )
         return
-    typer.echo(f"indexed {counts['traces']} trace(s) from {counts['volumes']} volume(s) in "
-               f"{counts['seconds']:.2f} s; {counts['skipped']} skipped")
+    typer.echo(
+        f"indexed {counts['traces']} trace(s) from {counts['volumes']} volume(s) in "
+        f"{counts['seconds']:.2f} s; {counts['skipped']} skipped"
+    )
 
 
-alias_app = typer.Typer(help="Approved phrasings of a trace (exact matches that replay it).", no_args_is_help=True)
+alias_app = typer.Typer(
+    help="Approved phrasings of a trace (exact matches that replay it).", no_args_is_help=True
+)
 traces_app.add_typer(alias_app, name="alias")
 
 
@@ -282,7 +366,9 @@ def alias_list(
         trace = store.get(trace_id)
     except LLMOSError as exc:
         fail(exc)
-    items = [{"phrase": alias_phrase(a), "substitutions": alias_substitutions(a)} for a in trace.aliases]
+    items = [
+        {"phrase": alias_phrase(a), "substitutions": alias_substitutions(a)} for a in trace.aliases
+    ]
     if as_json:
         print_json({"trace_id": trace.id, "goal": trace.goal, "aliases": items})
         return
@@ -298,7 +384,9 @@ def alias_list(
 @alias_app.command("rm")
 def alias_rm(
     trace_id: str = typer.Argument(..., metavar="ID", help="Trace id (see `llmos traces list`)."),
-    phrase: str = typer.Argument(..., metavar="PHRASE", help="The alias (compared after normalization)."),
+    phrase: str = typer.Argument(
+        ..., metavar="PHRASE", help="The alias (compared after normalization)."
+    ),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Remove one alias: that phrasing is matched like any other goal again."""

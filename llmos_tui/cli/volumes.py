@@ -13,10 +13,16 @@ import typer
 
 from ._common import err, fail, print_json
 
-volumes_app = typer.Typer(help="User, team and system volumes: list, show, promote, team members.",
-                          no_args_is_help=True)
+volumes_app = typer.Typer(
+    help="User, team and system volumes: list, show, promote, team members.", no_args_is_help=True
+)
 
-WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).")
+WorkspaceOpt = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="Workspace directory (default: $LLMOS_WORKSPACE or ~/.local/share/llmos).",
+)
 
 
 def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any, Any]:
@@ -61,20 +67,28 @@ def list_volumes(
     if as_json:
         print_json({"volumes": [s.to_dict() for s in stats]})
     else:
-        typer.echo(f"{'VOLUME':<28} {'TRACES':>6} {'TOOLS':>6} {'AGENTS':>6} {'INSIGHTS':>8} {'SUGGEST.':>8} "
-                   f"{'CHANGES':>7}  LAST CHANGE")
+        typer.echo(
+            f"{'VOLUME':<28} {'TRACES':>6} {'TOOLS':>6} {'AGENTS':>6} {'INSIGHTS':>8} {'SUGGEST.':>8} "
+            f"{'CHANGES':>7}  LAST CHANGE"
+        )
         for s in stats:
             c = s.counts
-            typer.echo(f"{s.scope:<28} {c['traces']:>6} {c['tools']:>6} {c['agents']:>6} {c['insights']:>8} "
-                       f"{c['suggestions']:>8} {s.changes:>7}  {s.last_modified or '-'}")
+            typer.echo(
+                f"{s.scope:<28} {c['traces']:>6} {c['tools']:>6} {c['agents']:>6} {c['insights']:>8} "
+                f"{c['suggestions']:>8} {s.changes:>7}  {s.last_modified or '-'}"
+            )
     _warn_problems(problems)
 
 
 @volumes_app.command("show")
 def show_volume(
     scope: str = typer.Argument(..., metavar="SCOPE", help="system, teams/<team> or users/<user>."),
-    kind: Optional[str] = typer.Option(None, "--kind", "-k", help="Only this kind (traces, tools, agents, insights, suggestions)."),
-    changes: int = typer.Option(10, "--changes", min=0, max=10_000, help="Recent changelog entries to show."),
+    kind: Optional[str] = typer.Option(
+        None, "--kind", "-k", help="Only this kind (traces, tools, agents, insights, suggestions)."
+    ),
+    changes: int = typer.Option(
+        10, "--changes", min=0, max=10_000, help="Recent changelog entries to show."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -92,8 +106,14 @@ def show_volume(
         for k in kinds:
             rows = []
             for info, _files in volume.iter_artifacts(k):
-                row = {"name": info.name, "version": info.version, "size": info.size, "sha256": info.sha256,
-                       "meta": info.meta, "problem": info.problem}
+                row = {
+                    "name": info.name,
+                    "version": info.version,
+                    "size": info.size,
+                    "sha256": info.sha256,
+                    "meta": info.meta,
+                    "problem": info.problem,
+                }
                 prov = volume.read_provenance(k, info.name)
                 if prov:
                     origin = prov.get("origin") or {}
@@ -107,12 +127,22 @@ def show_volume(
     except LLMOSError as exc:
         fail(exc)
     if as_json:
-        print_json({**stats.to_dict(), "artifacts": artifacts, "recent_changes": recent, "problems": problems})
+        print_json(
+            {
+                **stats.to_dict(),
+                "artifacts": artifacts,
+                "recent_changes": recent,
+                "problems": problems,
+            }
+        )
         return
     if not stats.exists:
         typer.echo(f"volumes/{volume.scope} does not exist yet (it is created by its first write).")
-    typer.echo(f"volumes/{volume.scope}  ({stats.type}" + (f", members: {', '.join(stats.members)}" if stats.members else "")
-               + f")  {stats.bytes} bytes, last change {stats.last_modified or '-'}")
+    typer.echo(
+        f"volumes/{volume.scope}  ({stats.type}"
+        + (f", members: {', '.join(stats.members)}" if stats.members else "")
+        + f")  {stats.bytes} bytes, last change {stats.last_modified or '-'}"
+    )
     for k, rows in artifacts.items():
         typer.echo(f"\n{k} ({len(rows)})")
         for row in rows:
@@ -131,15 +161,19 @@ def show_volume(
     if recent:
         typer.echo("\nrecent changes")
         for entry in recent:
-            typer.echo(f"  {str(entry.get('ts', ''))[:19].replace('T', ' ')}  {entry.get('action', '?'):<9} "
-                       f"{entry.get('kind')}/{entry.get('name')}  by {entry.get('actor')}"
-                       + (f": {entry['reason']}" if entry.get("reason") else ""))
+            typer.echo(
+                f"  {str(entry.get('ts', ''))[:19].replace('T', ' ')}  {entry.get('action', '?'):<9} "
+                f"{entry.get('kind')}/{entry.get('name')}  by {entry.get('actor')}"
+                + (f": {entry['reason']}" if entry.get("reason") else "")
+            )
     _warn_problems(problems)
 
 
 @volumes_app.command("promote")
 def promote(
-    kind: str = typer.Argument(..., metavar="KIND", help="traces, tools, agents, insights or suggestions."),
+    kind: str = typer.Argument(
+        ..., metavar="KIND", help="traces, tools, agents, insights or suggestions."
+    ),
     name: str = typer.Argument(..., metavar="NAME", help="Artifact name (a trace's id)."),
     from_scope: str = typer.Option(..., "--from", help="Source volume, e.g. users/alice."),
     to_scope: str = typer.Option(..., "--to", help="Target volume, e.g. teams/eng or system."),
@@ -154,16 +188,25 @@ def promote(
 
     ws, cfg, hub = _open(workspace)
     try:
-        result = Promoter(ws, config=cfg, events=hub).promote(kind, name, from_scope=from_scope, to_scope=to_scope,
-                                                             identity=Identity.by_hand(to_scope, cfg.user),
-                                                             reason=reason or "promoted from the command line")
+        result = Promoter(ws, config=cfg, events=hub).promote(
+            kind,
+            name,
+            from_scope=from_scope,
+            to_scope=to_scope,
+            identity=Identity.by_hand(to_scope, cfg.user),
+            reason=reason or "promoted from the command line",
+        )
     except LLMOSError as exc:
         fail(exc)
     from ..volumes.git_sync import sync_after_write
 
-    synced = sync_after_write(ws, cfg, to_scope, f"promote {kind}/{name} from {from_scope}", events=hub)
+    synced = sync_after_write(
+        ws, cfg, to_scope, f"promote {kind}/{name} from {from_scope}", events=hub
+    )
     if synced is not None and not synced.ok:
-        err(f"llmos: warning: the promotion is local; pushing volumes/{to_scope} failed: {synced.error}")
+        err(
+            f"llmos: warning: the promotion is local; pushing volumes/{to_scope} failed: {synced.error}"
+        )
     if as_json:
         print_json(result.to_dict())
     else:
@@ -172,8 +215,12 @@ def promote(
 
 @volumes_app.command("candidates")
 def candidates(
-    to_scope: str = typer.Option(..., "--to", help="teams/<team> (user → team criteria) or system (team → system)."),
-    include_done: bool = typer.Option(False, "--all", help="Also list candidates already promoted."),
+    to_scope: str = typer.Option(
+        ..., "--to", help="teams/<team> (user → team criteria) or system (team → system)."
+    ),
+    include_done: bool = typer.Option(
+        False, "--all", help="Also list candidates already promoted."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
@@ -189,14 +236,22 @@ def candidates(
         if scope == "system":
             found = promoter.team_to_system_candidates(include_done=include_done)
         elif scope.startswith("teams/"):
-            found = promoter.user_to_team_candidates(scope.split("/", 1)[1], include_done=include_done)
+            found = promoter.user_to_team_candidates(
+                scope.split("/", 1)[1], include_done=include_done
+            )
         else:
             err("llmos: error: --to must be teams/<team> or system")
             raise typer.Exit(2)
     except LLMOSError as exc:
         fail(exc)
     if as_json:
-        print_json({"to": scope, "criteria": promoter.criteria.__dict__, "candidates": [c.to_dict() for c in found]})
+        print_json(
+            {
+                "to": scope,
+                "criteria": promoter.criteria.__dict__,
+                "candidates": [c.to_dict() for c in found],
+            }
+        )
         return
     if not found:
         typer.echo(f"No artifact meets the criteria for {scope}.")
@@ -208,8 +263,12 @@ def candidates(
 @volumes_app.command("members")
 def members(
     team: str = typer.Argument(..., metavar="TEAM", help="Team id."),
-    add: Optional[List[str]] = typer.Option(None, "--add", help="Record USER as a member (repeatable)."),
-    remove: Optional[List[str]] = typer.Option(None, "--remove", help="Remove USER from the team (repeatable)."),
+    add: Optional[List[str]] = typer.Option(
+        None, "--add", help="Record USER as a member (repeatable)."
+    ),
+    remove: Optional[List[str]] = typer.Option(
+        None, "--remove", help="Remove USER from the team (repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:

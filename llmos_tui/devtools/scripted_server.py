@@ -174,7 +174,12 @@ TurnLike = Union[Turn, str, Mapping[str, Any], TurnFunction]
 
 
 def _check_delay(delay: float) -> float:
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0 or math.isnan(delay):
+    if (
+        isinstance(delay, bool)
+        or not isinstance(delay, (int, float))
+        or delay < 0
+        or math.isnan(delay)
+    ):
         raise ScriptError(f"delay must be a number of seconds >= 0, got {delay!r}")
     return float(delay)
 
@@ -183,7 +188,9 @@ def text_turn(text: str, *, delay: float = 0.0, stop_reason: str | None = None) 
     """A plain text answer (``stop_reason: end_turn`` unless given)."""
     if not isinstance(text, str):
         raise ScriptError(f"text must be a string, got {type(text).__name__}")
-    return Turn(blocks=({"type": "text", "text": text},), stop_reason=stop_reason, delay=_check_delay(delay))
+    return Turn(
+        blocks=({"type": "text", "text": text},), stop_reason=stop_reason, delay=_check_delay(delay)
+    )
 
 
 def tool_turn(
@@ -206,7 +213,9 @@ def tool_turn(
         calls = [(name, {} if input is None else input, id)]
     else:
         if input is not None or id is not None:
-            raise ScriptError("with a list of calls, give input and id inside each (name, input[, id]) entry")
+            raise ScriptError(
+                "with a list of calls, give input and id inside each (name, input[, id]) entry"
+            )
         calls = [tuple(c) for c in name]
         if not calls:
             raise ScriptError("tool_turn needs at least one call")
@@ -215,13 +224,17 @@ def tool_turn(
         blocks.append({"type": "text", "text": text})
     for n, call in enumerate(calls):
         if len(call) not in (2, 3):
-            raise ScriptError(f"tool call #{n} must be (name, input) or (name, input, id), got {call!r}")
+            raise ScriptError(
+                f"tool call #{n} must be (name, input) or (name, input, id), got {call!r}"
+            )
         call_name, call_input = call[0], call[1]
         call_id = call[2] if len(call) == 3 else None
         if not isinstance(call_name, str) or not call_name:
             raise ScriptError(f"tool call #{n}: name must be a non-empty string, got {call_name!r}")
         if not isinstance(call_input, Mapping):
-            raise ScriptError(f"tool call #{n} ({call_name}): input must be an object, got {call_input!r}")
+            raise ScriptError(
+                f"tool call #{n} ({call_name}): input must be an object, got {call_input!r}"
+            )
         if call_id is not None and not isinstance(call_id, str):
             raise ScriptError(f"tool call #{n} ({call_name}): id must be a string")
         block: dict[str, Any] = {"type": "tool_use", "name": call_name, "input": dict(call_input)}
@@ -250,18 +263,35 @@ def error_turn(
         seconds = _check_delay(retry_after)
         extra.setdefault("retry-after", f"{seconds:g}")
         extra.setdefault("retry-after-ms", str(int(round(seconds * 1000))))
-    return Turn(error_status=status, error_body=body, headers=tuple(extra.items()), delay=_check_delay(delay))
+    return Turn(
+        error_status=status,
+        error_body=body,
+        headers=tuple(extra.items()),
+        delay=_check_delay(delay),
+    )
 
 
 def malformed_turn(mode: str = "bad_json", *, delay: float = 0.0) -> Turn:
     """A broken answer: ``bad_json`` (unparseable first event / body) or ``truncated`` (a stream
     that starts well and is cut off before ``message_stop``)."""
     if mode not in MALFORMED_MODES:
-        raise ScriptError(f"malformed mode must be one of {', '.join(MALFORMED_MODES)}, got {mode!r}")
+        raise ScriptError(
+            f"malformed mode must be one of {', '.join(MALFORMED_MODES)}, got {mode!r}"
+        )
     return Turn(malformed=mode, delay=_check_delay(delay))
 
 
-_TURN_KEYS = {"text", "tool_use", "error", "body", "retry_after", "headers", "malformed", "delay", "stop_reason"}
+_TURN_KEYS = {
+    "text",
+    "tool_use",
+    "error",
+    "body",
+    "retry_after",
+    "headers",
+    "malformed",
+    "delay",
+    "stop_reason",
+}
 
 
 def turn_from_json(obj: Any, *, where: str = "turn") -> Turn:
@@ -282,8 +312,13 @@ def turn_from_json(obj: Any, *, where: str = "turn") -> Turn:
             headers = obj.get("headers")
             if headers is not None and not isinstance(headers, Mapping):
                 raise ScriptError("headers must be an object")
-            return error_turn(obj["error"], obj.get("body"), retry_after=obj.get("retry_after"),
-                              headers=headers, delay=delay)
+            return error_turn(
+                obj["error"],
+                obj.get("body"),
+                retry_after=obj.get("retry_after"),
+                headers=headers,
+                delay=delay,
+            )
         if "malformed" in obj:
             mode = obj["malformed"]
             if mode is True:
@@ -294,7 +329,9 @@ def turn_from_json(obj: Any, *, where: str = "turn") -> Turn:
             if isinstance(calls, Mapping):
                 calls = [calls]
             if not isinstance(calls, list) or not calls:
-                raise ScriptError("tool_use must be a non-empty list of {name, input[, id]} objects")
+                raise ScriptError(
+                    "tool_use must be a non-empty list of {name, input[, id]} objects"
+                )
             entries = []
             for n, call in enumerate(calls):
                 if not isinstance(call, Mapping) or "name" not in call:
@@ -323,7 +360,9 @@ def load_script(path: str | Path) -> list[Turn]:
     except json.JSONDecodeError as exc:
         raise ScriptError(f"script {path} is not valid JSON: {exc}") from None
     if not isinstance(data, list):
-        raise ScriptError(f"script {path}: expected a JSON list of turns, got {type(data).__name__}")
+        raise ScriptError(
+            f"script {path}: expected a JSON list of turns, got {type(data).__name__}"
+        )
     return [turn_from_json(t, where=f"{path}: turn {i}") for i, t in enumerate(data)]
 
 
@@ -334,7 +373,9 @@ def _coerce_turn(turn: Any, *, where: str = "turn") -> Turn | TurnFunction:
         return turn_from_json(turn, where=where)
     if callable(turn):
         return turn
-    raise ScriptError(f"{where}: expected a Turn, a string, a JSON-shaped dict or a callable, got {turn!r}")
+    raise ScriptError(
+        f"{where}: expected a Turn, a string, a JSON-shaped dict or a callable, got {turn!r}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,7 +404,11 @@ def system_text(body: Mapping[str, Any]) -> str:
     if isinstance(system, str):
         return system
     if isinstance(system, list):
-        return "\n".join(b.get("text", "") for b in system if isinstance(b, Mapping) and isinstance(b.get("text"), str))
+        return "\n".join(
+            b.get("text", "")
+            for b in system
+            if isinstance(b, Mapping) and isinstance(b.get("text"), str)
+        )
     return ""
 
 
@@ -378,8 +423,11 @@ def offered_name(name: str, offered: Sequence[str]) -> str:
     """``name`` as the request offers it: itself, else the one ``mcp__<server>__<name>`` offered."""
     if name in offered:
         return name
-    twins = [t for t in offered if t.startswith("mcp__") and t.endswith("__" + name)
-             and t.count("__") == 2]
+    twins = [
+        t
+        for t in offered
+        if t.startswith("mcp__") and t.endswith("__" + name) and t.count("__") == 2
+    ]
     return twins[0] if len(twins) == 1 else name
 
 
@@ -400,7 +448,9 @@ def _schema_instance(schema: Any, depth: int = 0) -> Any:
     if kind == "object" or "properties" in schema:
         props = schema.get("properties") or {}
         required = schema.get("required") or list(props)
-        return {k: _schema_instance(props.get(k, {}), depth + 1) for k in required if isinstance(k, str)}
+        return {
+            k: _schema_instance(props.get(k, {}), depth + 1) for k in required if isinstance(k, str)
+        }
     if kind == "array":
         return []
     if kind == "string":
@@ -527,10 +577,15 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a server bug: answer 500 rather than drop the connection
             self.close_connection = True
             try:
-                self.send_json(500, _error_payload(500, f"scripted server error: {type(exc).__name__}: {exc}"))
+                self.send_json(
+                    500, _error_payload(500, f"scripted server error: {type(exc).__name__}: {exc}")
+                )
             except Exception:
                 pass
-            print(f"scripted_server: internal error on {self.command} {self.path}: {exc!r}", file=sys.stderr)
+            print(
+                f"scripted_server: internal error on {self.command} {self.path}: {exc!r}",
+                file=sys.stderr,
+            )
 
     # -- low-level writing ---------------------------------------------------------------------
 
@@ -557,7 +612,14 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline()
 
-    def send_json(self, status: int, payload: Any, headers: Iterable[tuple[str, str]] = (), *, raw: bytes | None = None) -> None:
+    def send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        raw: bytes | None = None,
+    ) -> None:
         data = raw if raw is not None else json.dumps(payload).encode("utf-8")
         try:
             self.send_response(status)
@@ -697,8 +759,10 @@ class ScriptedServer:
             self._httpd = _HTTPServer((self.host, self.port), self)
             self.port = self._httpd.server_address[1]
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"scripted-server-{self.port}", daemon=True,
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"scripted-server-{self.port}",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -821,12 +885,18 @@ class ScriptedServer:
         with self._lock:
             return self._totals["aux_out"]
 
-    def wait_for_requests(self, count: int, *, timeout: float = 10.0, main_only: bool = True) -> bool:
+    def wait_for_requests(
+        self, count: int, *, timeout: float = 10.0, main_only: bool = True
+    ) -> bool:
         """Block until ``count`` (main) requests have completed; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                done = [r for r in self._requests if r.outcome != "pending" and (not main_only or not r.auxiliary)]
+                done = [
+                    r
+                    for r in self._requests
+                    if r.outcome != "pending" and (not main_only or not r.auxiliary)
+                ]
                 if len(done) >= count:
                     return True
                 left = deadline - time.monotonic()
@@ -836,8 +906,13 @@ class ScriptedServer:
 
     # -- request handling (runs on handler threads) ----------------------------------------------
 
-    def _record(self, handler: _Handler, body: Mapping[str, Any], *, kind: str, auxiliary: bool) -> RecordedRequest:
-        headers = {k.lower(): ("<redacted>" if k.lower() in _REDACTED_HEADERS else v) for k, v in handler.headers.items()}
+    def _record(
+        self, handler: _Handler, body: Mapping[str, Any], *, kind: str, auxiliary: bool
+    ) -> RecordedRequest:
+        headers = {
+            k.lower(): ("<redacted>" if k.lower() in _REDACTED_HEADERS else v)
+            for k, v in handler.headers.items()
+        }
         messages = body.get("messages")
         max_tokens = body.get("max_tokens")
         rec = RecordedRequest(
@@ -915,7 +990,11 @@ class ScriptedServer:
                 body = None
             if not isinstance(body, dict):
                 rec = self._record(handler, {}, kind="invalid", auxiliary=True)
-                rec.outcome, rec.status, rec.error = "invalid", 400, "request body is not a JSON object"
+                rec.outcome, rec.status, rec.error = (
+                    "invalid",
+                    400,
+                    "request body is not a JSON object",
+                )
                 handler.send_json(400, _error_payload(400, "request body must be a JSON object"))
                 self._finish(rec)
                 return
@@ -933,10 +1012,21 @@ class ScriptedServer:
         if path == "/v1/models" and handler.command in ("GET", "HEAD"):
             rec = self._record(handler, {}, kind="models", auxiliary=True)
             rec.outcome, rec.status = "models", 200
-            model = {"type": "model", "id": DEFAULT_MODEL, "display_name": "Scripted model",
-                     "created_at": "2025-01-01T00:00:00Z"}
-            handler.send_json(200, {"data": [model], "has_more": False,
-                                    "first_id": DEFAULT_MODEL, "last_id": DEFAULT_MODEL})
+            model = {
+                "type": "model",
+                "id": DEFAULT_MODEL,
+                "display_name": "Scripted model",
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+            handler.send_json(
+                200,
+                {
+                    "data": [model],
+                    "has_more": False,
+                    "first_id": DEFAULT_MODEL,
+                    "last_id": DEFAULT_MODEL,
+                },
+            )
             self._finish(rec)
             return
         rec = self._record(handler, {}, kind="unknown", auxiliary=True)
@@ -977,9 +1067,16 @@ class ScriptedServer:
                         raise ScriptError("the turn function returned another callable")
                     turn, outcome = coerced, coerced.kind
                 except Exception as exc:
-                    rec.outcome, rec.status, rec.error = "turn_error", 500, f"{type(exc).__name__}: {exc}"
-                    handler.send_json(500, _error_payload(500, f"scripted turn failed: {rec.error}"),
-                                      [("x-should-retry", "false")])
+                    rec.outcome, rec.status, rec.error = (
+                        "turn_error",
+                        500,
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                    handler.send_json(
+                        500,
+                        _error_payload(500, f"scripted turn failed: {rec.error}"),
+                        [("x-should-retry", "false")],
+                    )
                     self._finish(rec)
                     return
         if turn.delay and self._stopping.wait(turn.delay):
@@ -995,8 +1092,14 @@ class ScriptedServer:
             raise
         self._finish(rec)
 
-    def _respond(self, handler: _Handler, rec: RecordedRequest, body: Mapping[str, Any], turn: Turn,
-                 outcome: str) -> None:
+    def _respond(
+        self,
+        handler: _Handler,
+        rec: RecordedRequest,
+        body: Mapping[str, Any],
+        turn: Turn,
+        outcome: str,
+    ) -> None:
         """Write the answer. Only a complete successful message counts its tokens (`_commit`)."""
         if turn.error_status is not None:
             status = turn.error_status
@@ -1019,11 +1122,19 @@ class ScriptedServer:
             if block["type"] == "tool_use":
                 n_tool += 1
                 block.setdefault("id", f"toolu_scripted_{rec.seq:04d}_{n_tool}")
-                block = {"type": "tool_use", "id": block["id"], "name": offered_name(block["name"], offered),
-                         "input": block["input"]}
+                block = {
+                    "type": "tool_use",
+                    "id": block["id"],
+                    "name": offered_name(block["name"], offered),
+                    "input": block["input"],
+                }
             blocks.append(block)
         input_tokens = estimate_input_tokens(body)
-        usage_in = {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        usage_in = {
+            "input_tokens": input_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
         rec.status = 200
         if turn.malformed is not None:
             rec.outcome = outcome  # nothing complete was delivered: its tokens stay 0
@@ -1035,8 +1146,13 @@ class ScriptedServer:
         rec.stop_reason = turn.resolved_stop_reason()
         if not rec.stream:
             payload = {
-                "id": msg_id, "type": "message", "role": "assistant", "model": model,
-                "content": blocks, "stop_reason": rec.stop_reason, "stop_sequence": None,
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": blocks,
+                "stop_reason": rec.stop_reason,
+                "stop_sequence": None,
                 "usage": {**usage_in, "output_tokens": rec.output_tokens},
             }
             self._commit(rec, outcome)
@@ -1044,41 +1160,106 @@ class ScriptedServer:
             return
 
         handler.start_stream()
-        handler.write_event("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {**usage_in, "output_tokens": 1},
-        }})
+        handler.write_event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": msg_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {**usage_in, "output_tokens": 1},
+                },
+            },
+        )
         handler.write_event("ping", {"type": "ping"})
         for index, block in enumerate(blocks):
             if block["type"] == "text":
-                handler.write_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                            "content_block": {"type": "text", "text": ""}})
+                handler.write_event(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
                 for piece in _pieces(block["text"], self._chunk):
-                    handler.write_event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                                "delta": {"type": "text_delta", "text": piece}})
+                    handler.write_event(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "text_delta", "text": piece},
+                        },
+                    )
             else:
-                handler.write_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                            "content_block": {"type": "tool_use", "id": block["id"],
-                                                                              "name": block["name"], "input": {}}})
+                handler.write_event(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": block["id"],
+                            "name": block["name"],
+                            "input": {},
+                        },
+                    },
+                )
                 for piece in _pieces(json.dumps(block["input"]), self._chunk):
-                    handler.write_event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                                "delta": {"type": "input_json_delta",
-                                                                          "partial_json": piece}})
-            handler.write_event("content_block_stop", {"type": "content_block_stop", "index": index})
-        handler.write_event("message_delta", {"type": "message_delta",
-                                              "delta": {"stop_reason": rec.stop_reason, "stop_sequence": None},
-                                              "usage": {**usage_in, "output_tokens": rec.output_tokens}})
+                    handler.write_event(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": piece},
+                        },
+                    )
+            handler.write_event(
+                "content_block_stop", {"type": "content_block_stop", "index": index}
+            )
+        handler.write_event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": rec.stop_reason, "stop_sequence": None},
+                "usage": {**usage_in, "output_tokens": rec.output_tokens},
+            },
+        )
         self._commit(rec, outcome)
         handler.write_event("message_stop", {"type": "message_stop"})
         handler.end_stream()
 
-    def _respond_malformed(self, handler: _Handler, rec: RecordedRequest, mode: str, model: str,
-                           msg_id: str, usage_in: Mapping[str, int]) -> None:
-        start = {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {**usage_in, "output_tokens": 1}}}
+    def _respond_malformed(
+        self,
+        handler: _Handler,
+        rec: RecordedRequest,
+        mode: str,
+        model: str,
+        msg_id: str,
+        usage_in: Mapping[str, int],
+    ) -> None:
+        start = {
+            "type": "message_start",
+            "message": {
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {**usage_in, "output_tokens": 1},
+            },
+        }
         if not rec.stream:
-            text = json.dumps({**start["message"], "content": [{"type": "text", "text": "cut off"}]})
+            text = json.dumps(
+                {**start["message"], "content": [{"type": "text", "text": "cut off"}]}
+            )
             if mode == "bad_json":
                 handler.send_json(200, None, raw=text[: len(text) // 2].encode("utf-8"))
             else:  # announce the full length, send half, drop the connection
@@ -1096,14 +1277,28 @@ class ScriptedServer:
             return
         handler.start_stream()
         if mode == "bad_json":
-            handler.write_chunk(b'event: message_start\ndata: {"type": "message_start", "message": {"id": \n\n')
+            handler.write_chunk(
+                b'event: message_start\ndata: {"type": "message_start", "message": {"id": \n\n'
+            )
             handler.end_stream()
             return
         handler.write_event("message_start", start)
-        handler.write_event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                    "content_block": {"type": "text", "text": ""}})
-        handler.write_event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                    "delta": {"type": "text_delta", "text": "cut o"}})
+        handler.write_event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        )
+        handler.write_event(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "cut o"},
+            },
+        )
         handler.close_connection = True  # no terminating chunk: the body is incomplete
 
 
@@ -1115,7 +1310,10 @@ def _pieces(text: str, size: int) -> list[str]:
 
 def _error_payload(status: int, message: str | None = None) -> dict[str, Any]:
     kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": message or f"scripted error {status}"}}
+    return {
+        "type": "error",
+        "error": {"type": kind, "message": message or f"scripted error {status}"},
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -1127,14 +1325,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m llmos_tui.devtools.scripted_server",
         description="Serve the Anthropic Messages API from a script of turns (see the module docstring "
-                    "for the JSON shape). Prints 'READY <url>' once listening.",
+        "for the JSON shape). Prints 'READY <url>' once listening.",
     )
     parser.add_argument("--script", required=True, help="JSON file: a list of turns")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--log", help="append each request to this file as a JSON line")
-    parser.add_argument("--fallback-text", default=DEFAULT_FALLBACK_TEXT,
-                        help="answer once the script is exhausted")
+    parser.add_argument(
+        "--fallback-text", default=DEFAULT_FALLBACK_TEXT, help="answer once the script is exhausted"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -1157,12 +1356,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         on_request = _log
 
-    server = ScriptedServer(script, host=args.host, port=args.port, fallback_text=args.fallback_text,
-                            on_request=on_request)
+    server = ScriptedServer(
+        script,
+        host=args.host,
+        port=args.port,
+        fallback_text=args.fallback_text,
+        on_request=on_request,
+    )
     try:
         server.start()
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
 
     done = threading.Event()

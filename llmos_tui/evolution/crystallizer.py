@@ -59,16 +59,32 @@ from typing import Any, Callable, Iterator
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..errors import LLMOSError
-from ..execution.replay.crystallized import (MANIFEST_FORMAT, CrystallizedTool, ToolError, ToolFormatError, list_tools,
-                                      load_module, load_tool, parse_tool_id, read_manifest, render_module, run_module,
-                                      sha256_bytes, tool_from_manifest, tool_id, tools_dir)
+from ..execution.replay.crystallized import (
+    MANIFEST_FORMAT,
+    CrystallizedTool,
+    ToolError,
+    ToolFormatError,
+    list_tools,
+    load_module,
+    load_tool,
+    parse_tool_id,
+    read_manifest,
+    render_module,
+    run_module,
+    sha256_bytes,
+    tool_from_manifest,
+    tool_id,
+    tools_dir,
+)
 from ..execution.replay.executors import SUPPORTED_TOOLS
 from ..learning.traces import Trace, now_iso
 
 log = logging.getLogger(__name__)
 
 HooksFactory = Callable[[Path], Any]
-_STOP_WORDS = frozenset({"a", "an", "the", "please", "to", "of", "for", "and", "in", "on", "with", "my", "me"})
+_STOP_WORDS = frozenset(
+    {"a", "an", "the", "please", "to", "of", "for", "and", "in", "on", "with", "my", "me"}
+)
 _NAME_MAX = 48
 
 
@@ -78,7 +94,9 @@ class CrystallizationError(LLMOSError):
 
 def tool_name_for(trace: Trace) -> str:
     """``create_python_calculator_7e3b5d``: words of the goal (ASCII, no filler) + the trace id's tail."""
-    text = unicodedata.normalize("NFKD", trace.goal).encode("ascii", "ignore").decode("ascii").lower()
+    text = (
+        unicodedata.normalize("NFKD", trace.goal).encode("ascii", "ignore").decode("ascii").lower()
+    )
     words = [w for w in re.findall(r"[a-z0-9]+", text) if w not in _STOP_WORDS]
     slug = ""
     for word in words:
@@ -102,8 +120,14 @@ def structural_problem(trace: Trace) -> str | None:
         if isinstance(call.result, dict) and call.result.get("decision") == "deny":
             return f"call {i + 1} ({call.name}) was blocked by the policy when it was recorded"
     try:
-        render_module(name="probe", version=1, source_trace=trace.id, goal=trace.goal, slots=trace.slots,
-                      calls=trace.calls)
+        render_module(
+            name="probe",
+            version=1,
+            source_trace=trace.id,
+            goal=trace.goal,
+            slots=trace.slots,
+            calls=trace.calls,
+        )
     except ToolError as exc:
         return str(exc)
     return None
@@ -116,8 +140,15 @@ class Crystallizer:
     its ``_policy_hooks``); by default the workspace's policy engine is the only pre-hook.
     """
 
-    def __init__(self, workspace: Any, store: Any, config: Any, *, hooks_factory: HooksFactory | None = None,
-                 events: Any = None) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        store: Any,
+        config: Any,
+        *,
+        hooks_factory: HooksFactory | None = None,
+        events: Any = None,
+    ) -> None:
         self.workspace = workspace
         self.store = store
         self.config = config
@@ -127,8 +158,10 @@ class Crystallizer:
 
             events = EventLog(workspace.events_file)
         self.events = events
-        self.last_reason = ""          # why the last maybe_crystallize did not activate a tool
-        self.untrusted: dict[str, Trace] = {}   # untrusted traces that would otherwise have qualified
+        self.last_reason = ""  # why the last maybe_crystallize did not activate a tool
+        self.untrusted: dict[
+            str, Trace
+        ] = {}  # untrusted traces that would otherwise have qualified
 
     # ---- eligibility ----------------------------------------------------------------------------------
     def attempts(self, trace_id: str) -> list[CrystallizedTool]:
@@ -139,7 +172,9 @@ class Crystallizer:
             volumes: list[str] | None = [self.store.entry(trace_id).volume]
         except LLMOSError:
             volumes = None
-        return sorted(list_tools(self.workspace, volumes, source_trace=trace_id), key=lambda t: t.version)
+        return sorted(
+            list_tools(self.workspace, volumes, source_trace=trace_id), key=lambda t: t.version
+        )
 
     def _trusted_view(self, trace: Trace) -> tuple[Trace | None, str | None]:
         """(the trace with the counts recorded here, None) when it is trusted, else (None, why not)."""
@@ -169,8 +204,10 @@ class Crystallizer:
         if trace.usage_count < learning.crystallization_min_uses:
             return f"used {trace.usage_count} time(s); crystallization needs {learning.crystallization_min_uses}"
         if trace.success_rate < learning.crystallization_min_success:
-            return (f"success rate {trace.success_rate:.0%} is below "
-                    f"{learning.crystallization_min_success:.0%}")
+            return (
+                f"success rate {trace.success_rate:.0%} is below "
+                f"{learning.crystallization_min_success:.0%}"
+            )
         if trace.outcome != "success":
             return "the recorded run failed"
         if trace.calls and trace.calls[-1].is_error:
@@ -196,7 +233,7 @@ class Crystallizer:
                 try:
                     load_module(tool)
                 except ToolError:
-                    continue   # an active tool that no longer loads does not count as crystallized
+                    continue  # an active tool that no longer loads does not count as crystallized
                 return f"already crystallized as {tool.id}"
         last = attempts[-1] if attempts else None
         if last is not None:
@@ -210,10 +247,14 @@ class Crystallizer:
                 if tool.status != "rejected":
                     break
                 rejected += 1
-            needed = since + learning.crystallization_min_uses * (2 ** min(max(rejected - 1, 0), 16))
+            needed = since + learning.crystallization_min_uses * (
+                2 ** min(max(rejected - 1, 0), 16)
+            )
             if trace.usage_count < needed:
-                return (f"{last.id} was {last.status}; the trace needs {needed - trace.usage_count} more use(s) "
-                        f"before another attempt")
+                return (
+                    f"{last.id} was {last.status}; the trace needs {needed - trace.usage_count} more use(s) "
+                    f"before another attempt"
+                )
         return None
 
     # ---- entry points ---------------------------------------------------------------------------------
@@ -236,7 +277,9 @@ class Crystallizer:
                 return None
             tool = self.crystallize(trace)
         except (LLMOSError, OSError) as exc:
-            self.last_reason = f"crystallization of {trace_id} failed: {getattr(exc, 'message', exc)}"
+            self.last_reason = (
+                f"crystallization of {trace_id} failed: {getattr(exc, 'message', exc)}"
+            )
             log.warning("%s", self.last_reason)
             return None
         if not tool.active:
@@ -267,20 +310,42 @@ class Crystallizer:
         started = now_iso()
         with self._lock(name):
             version = self._next_version(folder, name)
-            text = render_module(name=name, version=version, source_trace=trace.id, goal=trace.goal,
-                                 slots=trace.slots, calls=trace.calls)
+            text = render_module(
+                name=name,
+                version=version,
+                source_trace=trace.id,
+                goal=trace.goal,
+                slots=trace.slots,
+                calls=trace.calls,
+            )
             ident = tool_id(name, version)
             module_path, manifest_path = folder / f"{ident}.py", folder / f"{ident}.json"
-            if module_path.exists() or manifest_path.exists():   # pragma: no cover - _next_version avoids it
-                raise CrystallizationError(f"{module_path} already exists; versions are never overwritten")
+            if (
+                module_path.exists() or manifest_path.exists()
+            ):  # pragma: no cover - _next_version avoids it
+                raise CrystallizationError(
+                    f"{module_path} already exists; versions are never overwritten"
+                )
             manifest = {
-                "format": MANIFEST_FORMAT, "name": name, "version": version, "id": ident,
-                "module": module_path.name, "source_trace": trace.id, "source_volume": volume, "goal": trace.goal,
-                "slots": dict(trace.slots), "tools_used": [c.name for c in trace.calls],
-                "created_at": started, "sha256": sha256_bytes(text.encode("utf-8")),
-                "status": "pending", "status_reason": "written, not verified yet", "status_changed_at": started,
-                "trace_usage_count": trace.usage_count, "trace_success_rate": round(trace.success_rate, 4),
-                "verification": {}, "history": [{"status": "pending", "at": started}],
+                "format": MANIFEST_FORMAT,
+                "name": name,
+                "version": version,
+                "id": ident,
+                "module": module_path.name,
+                "source_trace": trace.id,
+                "source_volume": volume,
+                "goal": trace.goal,
+                "slots": dict(trace.slots),
+                "tools_used": [c.name for c in trace.calls],
+                "created_at": started,
+                "sha256": sha256_bytes(text.encode("utf-8")),
+                "status": "pending",
+                "status_reason": "written, not verified yet",
+                "status_changed_at": started,
+                "trace_usage_count": trace.usage_count,
+                "trace_success_rate": round(trace.success_rate, 4),
+                "verification": {},
+                "history": [{"status": "pending", "at": started}],
             }
             # The manifest first: a module never exists without one saying what it is.
             atomic_write_json(manifest_path, manifest)
@@ -288,19 +353,35 @@ class Crystallizer:
         tool = tool_from_manifest(manifest_path, manifest, volume)
         report = self.verify(tool)
         if report["success"]:
-            tool = self._set_status(tool, "active", "verified in a temporary directory", verification=report)
+            tool = self._set_status(
+                tool, "active", "verified in a temporary directory", verification=report
+            )
             for older in self.attempts(trace.id):
                 if older.active and older.id != tool.id:
                     self._set_status(older, "superseded", f"replaced by {tool.id}")
             self._mark_trace(trace.id, tool.id)
-            self.events.record("TOOL_CRYSTALLIZED", tool=tool.id, version=tool.version, trace_id=trace.id,
-                               goal=trace.goal[:200], path=str(tool.path), volume=volume,
-                               duration_ms=report.get("duration_ms"), notify_user=True)
+            self.events.record(
+                "TOOL_CRYSTALLIZED",
+                tool=tool.id,
+                version=tool.version,
+                trace_id=trace.id,
+                goal=trace.goal[:200],
+                path=str(tool.path),
+                volume=volume,
+                duration_ms=report.get("duration_ms"),
+                notify_user=True,
+            )
         else:
-            tool = self._set_status(tool, "rejected", f"verification failed: {report['reason']}",
-                                    verification=report)
-            self.events.record("TOOL_REJECTED", tool=tool.id, trace_id=trace.id, reason=report["reason"][:500],
-                               path=str(tool.path))
+            tool = self._set_status(
+                tool, "rejected", f"verification failed: {report['reason']}", verification=report
+            )
+            self.events.record(
+                "TOOL_REJECTED",
+                tool=tool.id,
+                trace_id=trace.id,
+                reason=report["reason"][:500],
+                path=str(tool.path),
+            )
         return tool
 
     def verify(self, tool: CrystallizedTool) -> dict[str, Any]:
@@ -308,9 +389,15 @@ class Crystallizer:
         from ..execution.replay.executors import ToolExecutor
 
         started = time.monotonic()
-        report: dict[str, Any] = {"success": False, "reason": "", "refused": False, "steps": [],
-                                  "files_created": [], "checked_at": now_iso(),
-                                  "sandbox": self.config.execution.sandbox}
+        report: dict[str, Any] = {
+            "success": False,
+            "reason": "",
+            "refused": False,
+            "steps": [],
+            "files_created": [],
+            "checked_at": now_iso(),
+            "sandbox": self.config.execution.sandbox,
+        }
         try:
             load_module(tool, workspace=self.workspace)
         except ToolError as exc:
@@ -323,28 +410,45 @@ class Crystallizer:
             try:
                 from ..execution.sandbox.limits import SandboxOptions
 
-                executor = ToolExecutor(tmp, self.hooks_factory(tmp), sandbox_backend=self.config.execution.sandbox,
-                                        sandbox_options=SandboxOptions.from_config(self.config.execution),
-                                        allow_network=self.config.execution.allow_network,
-                                        timeout_s=min(120.0, float(self.config.execution.run_timeout_s)),
-                                        confirm=None, assume_yes=False,
-                                        read_only_paths=tuple(self.workspace.protected_paths()),
-                                        hidden_paths=tuple(self.workspace.hidden_paths()),
-                                        on_notice=lambda level, text: log.info("verify %s: %s", tool.id, text))
+                executor = ToolExecutor(
+                    tmp,
+                    self.hooks_factory(tmp),
+                    sandbox_backend=self.config.execution.sandbox,
+                    sandbox_options=SandboxOptions.from_config(self.config.execution),
+                    allow_network=self.config.execution.allow_network,
+                    timeout_s=min(120.0, float(self.config.execution.run_timeout_s)),
+                    confirm=None,
+                    assume_yes=False,
+                    read_only_paths=tuple(self.workspace.protected_paths()),
+                    hidden_paths=tuple(self.workspace.hidden_paths()),
+                    on_notice=lambda level, text: log.info("verify %s: %s", tool.id, text),
+                )
             except LLMOSError as exc:
                 report["reason"] = f"cannot prepare the verification run: {exc.message}"
                 return report
             outcome = run_module(tool, executor, {})
+
             def step(s: Any) -> dict[str, Any]:
                 ran = s.outcome
-                return {"step": s.index + 1, "name": s.name, "matched": s.matched, "reason": s.reason,
-                        "is_error": None if ran is None else ran.is_error,
-                        "exit_code": None if ran is None else ran.exit_code,
-                        "summary": "" if ran is None else ran.summary.replace(str(tmp), "{{cwd}}")[:300]}
+                return {
+                    "step": s.index + 1,
+                    "name": s.name,
+                    "matched": s.matched,
+                    "reason": s.reason,
+                    "is_error": None if ran is None else ran.is_error,
+                    "exit_code": None if ran is None else ran.exit_code,
+                    "summary": ""
+                    if ran is None
+                    else ran.summary.replace(str(tmp), "{{cwd}}")[:300],
+                }
 
-            report.update(success=outcome.success and not outcome.refused and not outcome.cancelled,
-                          reason=outcome.reason, refused=outcome.refused, files_created=list(outcome.files_created),
-                          steps=[step(s) for s in outcome.steps])
+            report.update(
+                success=outcome.success and not outcome.refused and not outcome.cancelled,
+                reason=outcome.reason,
+                refused=outcome.refused,
+                files_created=list(outcome.files_created),
+                steps=[step(s) for s in outcome.steps],
+            )
             if report["reason"]:
                 report["reason"] = report["reason"].replace(str(tmp), "{{cwd}}")
         finally:
@@ -359,21 +463,36 @@ class Crystallizer:
         usage = None
         with contextlib.suppress(LLMOSError, OSError):
             source = self.store.get(tool.source_trace)
-            usage = self.store.trust.local_view(source, self.store.entry(source.id).volume).usage_count
+            usage = self.store.trust.local_view(
+                source, self.store.entry(source.id).volume
+            ).usage_count
         why = reason or "a crystallized run failed"
         try:
-            demoted = self._set_status(tool, "demoted", why,
-                                       extra={"trace_usage_count": usage if usage is not None
-                                              else tool.manifest.get("trace_usage_count", 0)})
-        except ToolError as exc:   # the manifest is gone or broken: the trace is still cleared
+            demoted = self._set_status(
+                tool,
+                "demoted",
+                why,
+                extra={
+                    "trace_usage_count": usage
+                    if usage is not None
+                    else tool.manifest.get("trace_usage_count", 0)
+                },
+            )
+        except ToolError as exc:  # the manifest is gone or broken: the trace is still cleared
             log.warning("cannot mark %s demoted: %s", tool.id, exc)
             demoted = tool
             demoted.status = "demoted"
         cleared = False
         with contextlib.suppress(LLMOSError, OSError):
             cleared = self._mark_trace(tool.source_trace, None, only_if=tool.id)
-        self.events.record("TOOL_DEMOTED", tool=tool.id, trace_id=tool.source_trace, reason=(reason or "")[:500],
-                           trace_cleared=cleared, notify_user=True)
+        self.events.record(
+            "TOOL_DEMOTED",
+            tool=tool.id,
+            trace_id=tool.source_trace,
+            reason=(reason or "")[:500],
+            trace_cleared=cleared,
+            notify_user=True,
+        )
         return demoted
 
     # ---- helpers --------------------------------------------------------------------------------------
@@ -388,7 +507,7 @@ class Crystallizer:
             d = engine.check(name, tool_input, cwd)
             return HookVerdict(d.decision, d.reason, d.rule)
 
-        hooks.add_pre(policy_hook, path_scoped=True)   # the policy engine's path rules
+        hooks.add_pre(policy_hook, path_scoped=True)  # the policy engine's path rules
         return hooks
 
     @contextlib.contextmanager
@@ -418,9 +537,15 @@ class Crystallizer:
                 return tool
         raise CrystallizationError(f"no crystallized tool {ident!r}")
 
-    def _set_status(self, tool: CrystallizedTool, status: str, reason: str, *,
-                    verification: dict[str, Any] | None = None,
-                    extra: dict[str, Any] | None = None) -> CrystallizedTool:
+    def _set_status(
+        self,
+        tool: CrystallizedTool,
+        status: str,
+        reason: str,
+        *,
+        verification: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> CrystallizedTool:
         """Rewrite the manifest with a new status (under the tool's lock); the updated tool."""
         with self._lock(tool.name):
             data = read_manifest(tool.manifest_path)
@@ -444,7 +569,7 @@ class Crystallizer:
         """Set the trace's ``crystallized_tool`` under the store's per-trace lock (index follows)."""
         lock = getattr(self.store, "_trace_lock", None)
         save = getattr(self.store, "_save_locked", None)
-        if lock is None or save is None:   # another store: no lock to share
+        if lock is None or save is None:  # another store: no lock to share
             trace = self.store.get(trace_id)
             if only_if is not None and trace.crystallized_tool != only_if:
                 return False
@@ -462,4 +587,10 @@ class Crystallizer:
         return True
 
 
-__all__ = ["Crystallizer", "CrystallizationError", "ToolFormatError", "structural_problem", "tool_name_for"]
+__all__ = [
+    "Crystallizer",
+    "CrystallizationError",
+    "ToolFormatError",
+    "structural_problem",
+    "tool_name_for",
+]

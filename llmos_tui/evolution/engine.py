@@ -36,8 +36,16 @@ from ..atomic import atomic_write_json, file_lock
 from ..errors import LLMOSError, UsageError
 from ..volumes.acl import Identity, scope_type
 from ..workspace import Workspace
-from .evolvers import (AgentEvolver, Finding, Proposal, ToolEvolver, ToolStats, TraceEvolver, VolumeSnapshot,
-                       calls_fingerprint)
+from .evolvers import (
+    AgentEvolver,
+    Finding,
+    Proposal,
+    ToolEvolver,
+    ToolStats,
+    TraceEvolver,
+    VolumeSnapshot,
+    calls_fingerprint,
+)
 
 APPLIER_MODULE = "llmos_tui.evolution.engine"
 STATE_FILE = "evolution.json"
@@ -50,7 +58,7 @@ class Review:
     scope: str
     findings: list[Finding] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
-    eligible: list[Any] = field(default_factory=list)        # Trace objects ready to crystallize
+    eligible: list[Any] = field(default_factory=list)  # Trace objects ready to crystallize
     agents_evolved: list[Any] = field(default_factory=list)  # EvolutionResult of workspace agents
     problems: list[dict[str, str]] = field(default_factory=list)
     traces: int = 0
@@ -59,14 +67,20 @@ class Review:
 @dataclass
 class Submitted:
     proposal: Proposal
-    status: str                # proposed | applied | duplicate | failed
+    status: str  # proposed | applied | duplicate | failed
     event_id: str | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.proposal.kind, "title": self.proposal.title, "key": self.proposal.key,
-                "volume": self.proposal.volume, "status": self.status, "event_id": self.event_id,
-                "error": self.error}
+        return {
+            "kind": self.proposal.kind,
+            "title": self.proposal.title,
+            "key": self.proposal.key,
+            "volume": self.proposal.volume,
+            "status": self.status,
+            "event_id": self.event_id,
+            "error": self.error,
+        }
 
 
 def _now(now: Any) -> _dt.datetime:
@@ -80,8 +94,17 @@ def _now(now: Any) -> _dt.datetime:
 
 
 class EvolutionEngine:
-    def __init__(self, workspace: Workspace, config: Any, identity: Identity, hub: Any, *, store: Any = None,
-                 crystallizer: Any = None, now: Any = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        config: Any,
+        identity: Identity,
+        hub: Any,
+        *,
+        store: Any = None,
+        crystallizer: Any = None,
+        now: Any = None,
+    ) -> None:
         self.workspace = workspace
         self.config = config
         self.identity = identity
@@ -105,11 +128,13 @@ class EvolutionEngine:
 
         scope = volume.scope
         snap = VolumeSnapshot(scope=scope, now=self.now)
-        volume.list_artifacts("traces")            # read-checked: raises VolumeAccessError if not allowed
+        volume.list_artifacts("traces")  # read-checked: raises VolumeAccessError if not allowed
         try:
             self.store.index.resync([scope])
         except LLMOSError as exc:
-            snap.problems.append({"path": f"volumes/{scope}/traces", "reason": f"index resync failed: {exc.message}"})
+            snap.problems.append(
+                {"path": f"volumes/{scope}/traces", "reason": f"index resync failed: {exc.message}"}
+            )
         snap.traces = list(self.store.iter_traces([scope]))
         prefix = f"volumes/{scope}/traces/"
         for rel, reason in sorted(self.store.index.skipped().items()):
@@ -127,7 +152,9 @@ class EvolutionEngine:
             try:
                 from ..adaptation.agents import AgentRegistry
 
-                snap.workspace_agents = [s.name for s in AgentRegistry(self.workspace.agents_dir).all()]
+                snap.workspace_agents = [
+                    s.name for s in AgentRegistry(self.workspace.agents_dir).all()
+                ]
             except Exception:
                 snap.workspace_agents = []
         return snap
@@ -174,7 +201,9 @@ class EvolutionEngine:
         eligible, findings = te.crystallization(snap, crystallizer)
         review.findings += findings
         auto = bool(getattr(getattr(self.config, "learning", None), "auto_crystallization", True))
-        enabled = bool(getattr(getattr(self.config, "execution", None), "enable_crystallized", True))
+        enabled = bool(
+            getattr(getattr(self.config, "execution", None), "enable_crystallized", True)
+        )
         if auto and enabled:
             review.eligible = eligible
         elif enabled:
@@ -189,7 +218,9 @@ class EvolutionEngine:
                 from ..adaptation.manager import DynamicAgentManager
 
                 manager = DynamicAgentManager(self.workspace, self.config, events=self.hub)
-                auto_evolve = bool(getattr(getattr(self.config, "adaptation", None), "auto_evolve", True))
+                auto_evolve = bool(
+                    getattr(getattr(self.config, "adaptation", None), "auto_evolve", True)
+                )
                 props, evolved = ag.propose_workspace_evolutions(manager, auto=auto_evolve)
                 review.proposals += props
                 review.agents_evolved += evolved
@@ -216,7 +247,9 @@ class EvolutionEngine:
         keys = data.get("proposal_keys") if isinstance(data, dict) else None
         return keys if isinstance(keys, dict) else {}
 
-    def submit(self, proposals: Iterable[Proposal], *, source: str | None = None) -> list[Submitted]:
+    def submit(
+        self, proposals: Iterable[Proposal], *, source: str | None = None
+    ) -> list[Submitted]:
         """Post each new proposal to the inbox (once per evidence key); auto_apply kinds are
         applied by the hub at once."""
         source = source or self.identity.label
@@ -228,13 +261,27 @@ class EvolutionEngine:
             keys = self._load_keys()
             for prop in pending:
                 if prop.key in keys:
-                    out.append(Submitted(prop, "duplicate", keys[prop.key].get("id") if isinstance(keys[prop.key], dict) else None))
+                    out.append(
+                        Submitted(
+                            prop,
+                            "duplicate",
+                            keys[prop.key].get("id") if isinstance(keys[prop.key], dict) else None,
+                        )
+                    )
                     continue
                 try:
-                    event_id = self.hub.propose(prop.kind, prop.title, prop.summary, prop.preview, prop.payload,
-                                                source=source, volume=prop.volume if prop.volume != "workspace" else None,
-                                                applier_module=APPLIER_MODULE, proposal_key=prop.key,
-                                                evolver=prop.evolver)
+                    event_id = self.hub.propose(
+                        prop.kind,
+                        prop.title,
+                        prop.summary,
+                        prop.preview,
+                        prop.payload,
+                        source=source,
+                        volume=prop.volume if prop.volume != "workspace" else None,
+                        applier_module=APPLIER_MODULE,
+                        proposal_key=prop.key,
+                        evolver=prop.evolver,
+                    )
                 except LLMOSError as exc:
                     out.append(Submitted(prop, "failed", error=exc.message))
                     continue
@@ -247,10 +294,16 @@ class EvolutionEngine:
                         status = "failed"
                 except LLMOSError:
                     pass
-                keys[prop.key] = {"id": event_id, "ts": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "kind": prop.kind}
+                keys[prop.key] = {
+                    "id": event_id,
+                    "ts": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "kind": prop.kind,
+                }
                 out.append(Submitted(prop, status, event_id))
             if len(keys) > MAX_KEYS:
-                for old in sorted(keys, key=lambda k: str((keys[k] or {}).get("ts", "")))[: len(keys) - MAX_KEYS]:
+                for old in sorted(keys, key=lambda k: str((keys[k] or {}).get("ts", "")))[
+                    : len(keys) - MAX_KEYS
+                ]:
                     keys.pop(old, None)
             atomic_write_json(self.state_path, {"proposal_keys": keys})
         return out
@@ -264,8 +317,13 @@ def readable_artifacts(volume: Any, kind: str) -> tuple[list[str], list[dict[str
     extra: list[dict[str, str]] = []
     for info, _files in volume.iter_artifacts(kind):
         if info.problem and kind != "tools":
-            extra.append({"path": info.files.get(".md") or f"volumes/{volume.scope}/{kind}/{info.name}.md",
-                          "reason": f"unreadable: {info.problem}"})
+            extra.append(
+                {
+                    "path": info.files.get(".md")
+                    or f"volumes/{volume.scope}/{kind}/{info.name}.md",
+                    "reason": f"unreadable: {info.problem}",
+                }
+            )
             continue
         names.append(info.name)
     if extra:
@@ -274,6 +332,7 @@ def readable_artifacts(volume: Any, kind: str) -> tuple[list[str], list[dict[str
 
 
 # ---- appliers ---------------------------------------------------------------------------------------
+
 
 def _need(payload: dict[str, Any], *keys: str) -> list[Any]:
     missing = [k for k in keys if payload.get(k) in (None, "", [])]
@@ -320,16 +379,24 @@ def apply_merge(hub: Any, payload: dict[str, Any]) -> str:
             try:
                 other = parse_trace(volume.read_artifact("traces", tid))
             except ArtifactNotFound:
-                continue   # archived or merged already
-            if other.signature != keep.signature or calls_fingerprint(other) != calls_fingerprint(keep):
-                raise UsageError(f"trace {tid} no longer matches {keep_id} (its goal or calls changed); "
-                                 "nothing was merged")
+                continue  # archived or merged already
+            if other.signature != keep.signature or calls_fingerprint(other) != calls_fingerprint(
+                keep
+            ):
+                raise UsageError(
+                    f"trace {tid} no longer matches {keep_id} (its goal or calls changed); "
+                    "nothing was merged"
+                )
             if other.crystallized_tool:
-                continue   # its tool names it as source: never archived by a merge
+                continue  # its tool names it as source: never archived by a merge
             # Only counts recorded here move over (learning/trust.py): a shared or imported duplicate
             # brings its local runs, never the counts written in its file.
             local = trust.local_counts(other, volume.scope)
-            uses, ok, bad = (other.usage_count, other.success_count, other.failure_count) if local is None else local
+            uses, ok, bad = (
+                (other.usage_count, other.success_count, other.failure_count)
+                if local is None
+                else local
+            )
             keep.usage_count += uses
             keep.success_count += ok
             keep.failure_count += bad
@@ -338,12 +405,20 @@ def apply_merge(hub: Any, payload: dict[str, Any]) -> str:
             merged.append(other)
         if not merged:
             return f"nothing to merge into {keep_id} (the duplicates are gone)"
-        volume.write_artifact("traces", keep_id, dump_trace(keep), reason=f"merged {len(merged)} identical trace(s)",
-                              changelog_action="merged", event_data={"merged": [t.id for t in merged]})
+        volume.write_artifact(
+            "traces",
+            keep_id,
+            dump_trace(keep),
+            reason=f"merged {len(merged)} identical trace(s)",
+            changelog_action="merged",
+            event_data={"merged": [t.id for t in merged]},
+        )
         for other in merged:
             volume.archive_artifact("traces", other.id, reason=f"merged into {keep_id}")
-    return (f"merged {len(merged)} trace(s) into {keep_id} in volumes/{volume.scope} "
-            f"(now {keep.usage_count} uses); archived {', '.join(t.id for t in merged)}")
+    return (
+        f"merged {len(merged)} trace(s) into {keep_id} in volumes/{volume.scope} "
+        f"(now {keep.usage_count} uses); archived {', '.join(t.id for t in merged)}"
+    )
 
 
 def apply_archive(hub: Any, payload: dict[str, Any]) -> str:
@@ -355,9 +430,14 @@ def apply_archive(hub: Any, payload: dict[str, Any]) -> str:
     volume = _volume(hub, payload)
     summary = payload.get("summary")
     if isinstance(summary, dict) and summary.get("name") and summary.get("content"):
-        volume.write_artifact(str(summary.get("kind") or "insights"), str(summary["name"]), str(summary["content"]),
-                              reason=payload.get("reason"), event_type="INSIGHT_GENERATED",
-                              title=f"Digest of {len(names)} archived {kind}")
+        volume.write_artifact(
+            str(summary.get("kind") or "insights"),
+            str(summary["name"]),
+            str(summary["content"]),
+            reason=payload.get("reason"),
+            event_type="INSIGHT_GENERATED",
+            title=f"Digest of {len(names)} archived {kind}",
+        )
     moved = []
     for name in names:
         try:
@@ -374,13 +454,17 @@ def apply_crystallize(hub: Any, payload: dict[str, Any]) -> str:
     (trace_id,) = _need(payload, "trace_id")
     volume = _volume(hub, payload)
     identity = Identity.from_dict(payload["identity"])
-    identity.check("write", volume.scope, hub.workspace, events=hub, what=f"tools/ (from trace {trace_id})")
+    identity.check(
+        "write", volume.scope, hub.workspace, events=hub, what=f"tools/ (from trace {trace_id})"
+    )
     from ..learning.store import TraceStore
 
     store = TraceStore(hub.workspace, events=hub)
     entry = store.entry(trace_id)
     if entry.volume != volume.scope:
-        raise UsageError(f"trace {trace_id} is in volumes/{entry.volume}, not volumes/{volume.scope}")
+        raise UsageError(
+            f"trace {trace_id} is in volumes/{entry.volume}, not volumes/{volume.scope}"
+        )
     crystallizer = Crystallizer(hub.workspace, store, _config_of(hub), events=hub)
     trace = store.get(trace_id)
     current = crystallizer.eligibility(trace)
@@ -389,7 +473,9 @@ def apply_crystallize(hub: Any, payload: dict[str, Any]) -> str:
     tool = crystallizer.crystallize(trace)
     if not tool.active:
         raise LLMOSError(f"{tool.id} failed verification: {tool.manifest.get('status_reason', '')}")
-    return f"crystallized trace {trace_id} into {tool.id} in volumes/{volume.scope}/tools (verified)"
+    return (
+        f"crystallized trace {trace_id} into {tool.id} in volumes/{volume.scope}/tools (verified)"
+    )
 
 
 def apply_agent_evolve(hub: Any, payload: dict[str, Any]) -> str:
@@ -400,12 +486,16 @@ def apply_agent_evolve(hub: Any, payload: dict[str, Any]) -> str:
     spec = manager.registry.get(name)
     expected = payload.get("from_version")
     if isinstance(expected, int) and spec.version != expected:
-        raise UsageError(f"agent {name} is at version {spec.version}, not {expected}: it changed since the proposal")
+        raise UsageError(
+            f"agent {name} is at version {spec.version}, not {expected}: it changed since the proposal"
+        )
     result = manager.evolve(name, force=True)
     if not result.applied:
         return f"agent {name} unchanged: {result.reason}"
-    return (f"evolved agent {name} v{result.old_version} -> v{result.new_version} "
-            f"({len(result.constraints_added)} constraint(s) added)")
+    return (
+        f"evolved agent {name} v{result.old_version} -> v{result.new_version} "
+        f"({len(result.constraints_added)} constraint(s) added)"
+    )
 
 
 def register_appliers(hub: Any) -> None:

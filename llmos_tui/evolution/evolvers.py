@@ -37,17 +37,42 @@ from ..learning.traces import Trace, normalize_goal
 DEFAULT_ARCHIVE_DAYS = 30.0
 MAX_ROWS = 25
 _WORD = re.compile(r"[a-z0-9]+")
-_FILLER = frozenset({"a", "an", "the", "please", "to", "of", "for", "and", "in", "on", "with", "my", "me", "all",
-                     "this", "that", "from", "into", "as", "by", "at", "it"})
+_FILLER = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "please",
+        "to",
+        "of",
+        "for",
+        "and",
+        "in",
+        "on",
+        "with",
+        "my",
+        "me",
+        "all",
+        "this",
+        "that",
+        "from",
+        "into",
+        "as",
+        "by",
+        "at",
+        "it",
+    }
+)
 
 
 # ---- records ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Finding:
     """An insight or a suggestion to write into the volume (``kind``/``name``.md)."""
 
-    kind: str                       # insights | suggestions
+    kind: str  # insights | suggestions
     name: str
     title: str
     summary: str
@@ -58,8 +83,14 @@ class Finding:
     def render(self, *, scope: str, source: str) -> str:
         import yaml
 
-        head = {"title": self.title, "kind": self.kind[:-1], "generated_by": source, "volume": scope,
-                "evolver": self.evolver, "summary": self.summary}
+        head = {
+            "title": self.title,
+            "kind": self.kind[:-1],
+            "generated_by": source,
+            "volume": scope,
+            "evolver": self.evolver,
+            "summary": self.summary,
+        }
         head.update({k: v for k, v in self.data.items() if k not in head})
         front = yaml.safe_dump(head, sort_keys=False, allow_unicode=True, width=10_000).strip()
         return f"---\n{front}\n---\n# {self.title}\n\n{self.body.strip()}\n"
@@ -73,7 +104,7 @@ class Proposal:
     """A change that waits for the user (``hub.propose``); ``key`` identifies its evidence, so
     the same situation is never proposed twice."""
 
-    kind: str                       # applier kind (engine.py / observability/appliers.py)
+    kind: str  # applier kind (engine.py / observability/appliers.py)
     title: str
     summary: str
     preview: str
@@ -99,8 +130,8 @@ class ToolStats:
 class VolumeSnapshot:
     scope: str
     traces: list[Trace] = field(default_factory=list)
-    tools: list[Any] = field(default_factory=list)            # CrystallizedTool of this volume
-    agents: list[str] = field(default_factory=list)           # agent artifacts of this volume
+    tools: list[Any] = field(default_factory=list)  # CrystallizedTool of this volume
+    agents: list[str] = field(default_factory=list)  # agent artifacts of this volume
     workspace_agents: list[str] = field(default_factory=list)
     tool_stats: dict[str, ToolStats] = field(default_factory=dict)
     problems: list[dict[str, str]] = field(default_factory=list)
@@ -108,6 +139,7 @@ class VolumeSnapshot:
 
 
 # ---- small helpers -----------------------------------------------------------------------------
+
 
 def short_hash(*parts: Any, n: int = 10) -> str:
     text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
@@ -177,7 +209,12 @@ def classify_cause(text: str) -> str:
         return "policy"
     if "timed out" in low or "timeout" in low:
         return "timeout"
-    if "no such file" in low or "not found" in low and "command" not in low or "does not exist" in low:
+    if (
+        "no such file" in low
+        or "not found" in low
+        and "command" not in low
+        or "does not exist" in low
+    ):
         return "missing-file"
     if "command not found" in low or "not recognized" in low:
         return "missing-command"
@@ -190,18 +227,18 @@ def classify_cause(text: str) -> str:
 
 ADVICE = {
     "policy": "The policy refused a call. See which rule refused it and why with "
-              "`llmos policy --tool NAME --input JSON`, then rephrase the goal so it stays inside the "
-              "working directory.",
+    "`llmos policy --tool NAME --input JSON`, then rephrase the goal so it stays inside the "
+    "working directory.",
     "timeout": "The run ran out of time. Split the goal into smaller steps or raise "
-               "`execution.run_timeout_s`.",
+    "`execution.run_timeout_s`.",
     "missing-file": "A file the run expected was not there. Replays need the same inputs: create "
-                    "the file first or name it in the goal so it becomes a slot.",
+    "the file first or name it in the goal so it becomes a slot.",
     "missing-command": "A command is not installed where the run happened. Install it or let the "
-                       "goal use a tool that is available.",
+    "goal use a tool that is available.",
     "permission": "The run could not write where it wanted. Writes are confined to the working "
-                  "directory; point the goal at a path inside it.",
+    "directory; point the goal at a path inside it.",
     "command-failed": "A shell command exited with an error. Look at the failing step below; a "
-                      "replay stops at the first mismatch and falls back to LEARNER.",
+    "replay stops at the first mismatch and falls back to LEARNER.",
     "other": "Look at the failing traces below (`llmos traces show ID`).",
 }
 
@@ -222,13 +259,19 @@ def failure_cause(trace: Trace) -> tuple[str, str] | None:
     for call in trace.calls:
         result = call.result if isinstance(call.result, dict) else {}
         if result.get("decision") == "deny":
-            reason = normalize_error(str(result.get("summary") or result.get("reason") or "blocked"))
+            reason = normalize_error(
+                str(result.get("summary") or result.get("reason") or "blocked")
+            )
             return "policy", f"{call.name} blocked: {reason}"
-        if result.get("is_error") or (isinstance(result.get("exit_code"), int) and result.get("exit_code") != 0):
+        if result.get("is_error") or (
+            isinstance(result.get("exit_code"), int) and result.get("exit_code") != 0
+        ):
             summary = normalize_error(str(result.get("summary") or ""))
             code = result.get("exit_code")
             detail = summary or (f"exit status {code}" if code is not None else "error")
-            return classify_cause(f"{summary} exit {code}" if code is not None else summary), f"{call.name}: {detail}"
+            return classify_cause(
+                f"{summary} exit {code}" if code is not None else summary
+            ), f"{call.name}: {detail}"
     if trace.error:
         norm = normalize_error(trace.error)
         return classify_cause(trace.error), norm or "failed"
@@ -239,6 +282,7 @@ def failure_cause(trace: Trace) -> tuple[str, str] | None:
 
 # ---- TraceEvolver --------------------------------------------------------------------------------
 
+
 class TraceEvolver:
     name = "trace"
 
@@ -248,7 +292,9 @@ class TraceEvolver:
         self.min_uses = int(getattr(learning, "crystallization_min_uses", 5))
         self.min_success = float(getattr(learning, "crystallization_min_success", 0.95))
         crons = getattr(config, "crons", None)
-        self.archive_days = float(getattr(crons, "trace_archive_days", DEFAULT_ARCHIVE_DAYS) or DEFAULT_ARCHIVE_DAYS)
+        self.archive_days = float(
+            getattr(crons, "trace_archive_days", DEFAULT_ARCHIVE_DAYS) or DEFAULT_ARCHIVE_DAYS
+        )
 
     # -- patterns ---------------------------------------------------------------------------
     def patterns(self, snap: VolumeSnapshot) -> list[Finding]:
@@ -266,11 +312,22 @@ class TraceEvolver:
             ok = sum(t.success_count for t in group)
             bad = sum(t.failure_count for t in group)
             learned = sum(t.cost_usd for t in group)
-            saved = sum(t.cost_usd * max(0, t.usage_count - 1) for t in group if t.outcome == "success")
+            saved = sum(
+                t.cost_usd * max(0, t.usage_count - 1) for t in group if t.outcome == "success"
+            )
             tools = sorted({t.crystallized_tool for t in group if t.crystallized_tool})
-            repeated.append({"goal": min(group, key=lambda t: t.created_at).goal, "signature": sig,
-                             "traces": len(group), "uses": uses, "success_rate": ok / (ok + bad) if ok + bad else 0.0,
-                             "learn_cost": learned, "saved": saved, "tools": tools})
+            repeated.append(
+                {
+                    "goal": min(group, key=lambda t: t.created_at).goal,
+                    "signature": sig,
+                    "traces": len(group),
+                    "uses": uses,
+                    "success_rate": ok / (ok + bad) if ok + bad else 0.0,
+                    "learn_cost": learned,
+                    "saved": saved,
+                    "tools": tools,
+                }
+            )
         repeated.sort(key=lambda r: (-r["uses"], r["goal"]))
         families = self.families(traces)
         sequences = self._sequences(traces)
@@ -281,31 +338,64 @@ class TraceEvolver:
         bad = sum(t.failure_count for t in traces)
         learned = sum(t.cost_usd for t in traces)
         saved = sum(r["saved"] for r in repeated)
-        lines = [f"{len(traces)} trace(s) in `{snap.scope}`, {total_uses} use(s), "
-                 f"{(ok / (ok + bad)) if ok + bad else 0:.0%} success; learning cost {money(learned)}, "
-                 f"replays avoided about {money(saved)} of model spend."]
+        lines = [
+            f"{len(traces)} trace(s) in `{snap.scope}`, {total_uses} use(s), "
+            f"{(ok / (ok + bad)) if ok + bad else 0:.0%} success; learning cost {money(learned)}, "
+            f"replays avoided about {money(saved)} of model spend."
+        ]
         if repeated:
-            lines += ["", "## Repeated goals", "", "| goal | traces | uses | success | tool | saved |",
-                      "|---|---:|---:|---:|---|---:|"]
+            lines += [
+                "",
+                "## Repeated goals",
+                "",
+                "| goal | traces | uses | success | tool | saved |",
+                "|---|---:|---:|---:|---|---:|",
+            ]
             for r in repeated[:MAX_ROWS]:
-                lines.append(f"| {md_cell(r['goal'], 70)} | {r['traces']} | {r['uses']} | {r['success_rate']:.0%} | "
-                             f"{md_cell(', '.join(r['tools']) or '-', 40)} | {money(r['saved'])} |")
+                lines.append(
+                    f"| {md_cell(r['goal'], 70)} | {r['traces']} | {r['uses']} | {r['success_rate']:.0%} | "
+                    f"{md_cell(', '.join(r['tools']) or '-', 40)} | {money(r['saved'])} |"
+                )
         if families:
             lines += ["", "## Goal families (the same task with different values)", ""]
             for fam in families[:MAX_ROWS]:
-                lines.append(f"- `{fam['template']}`: {len(fam['goals'])} goals, {fam['uses']} uses, "
-                             f"{fam['success_rate']:.0%} success — " + "; ".join(md_cell(g, 50) for g in fam["goals"][:5]))
+                lines.append(
+                    f"- `{fam['template']}`: {len(fam['goals'])} goals, {fam['uses']} uses, "
+                    f"{fam['success_rate']:.0%} success — "
+                    + "; ".join(md_cell(g, 50) for g in fam["goals"][:5])
+                )
         if sequences:
             lines += ["", "## Tool sequences shared by different goals", ""]
             for seq, goals in sequences[:MAX_ROWS]:
-                lines.append(f"- {' → '.join(seq)}: {len(goals)} goals (" + "; ".join(md_cell(g, 40) for g in goals[:4]) + ")")
+                lines.append(
+                    f"- {' → '.join(seq)}: {len(goals)} goals ("
+                    + "; ".join(md_cell(g, 40) for g in goals[:4])
+                    + ")"
+                )
         top = repeated[0] if repeated else None
-        summary = (f"'{md_cell(top['goal'], 60)}' ran {top['uses']} times" if top else
-                   f"{len(families)} goal famil{'y' if len(families) == 1 else 'ies'}" if families else
-                   f"{len(sequences)} shared tool sequence(s)")
-        return [Finding("insights", "usage-patterns", "Usage patterns", summary, "\n".join(lines), "trace",
-                        {"repeated_goals": len(repeated), "families": len(families), "traces": len(traces),
-                         "uses": total_uses})]
+        summary = (
+            f"'{md_cell(top['goal'], 60)}' ran {top['uses']} times"
+            if top
+            else f"{len(families)} goal famil{'y' if len(families) == 1 else 'ies'}"
+            if families
+            else f"{len(sequences)} shared tool sequence(s)"
+        )
+        return [
+            Finding(
+                "insights",
+                "usage-patterns",
+                "Usage patterns",
+                summary,
+                "\n".join(lines),
+                "trace",
+                {
+                    "repeated_goals": len(repeated),
+                    "families": len(families),
+                    "traces": len(traces),
+                    "uses": total_uses,
+                },
+            )
+        ]
 
     def families(self, traces: Iterable[Trace]) -> list[dict[str, Any]]:
         """Templates shared by at least two different goals (signatures)."""
@@ -321,8 +411,15 @@ class TraceEvolver:
                 continue
             ok = sum(t.success_count for t in group)
             bad = sum(t.failure_count for t in group)
-            out.append({"template": template, "goals": goals, "uses": sum(t.usage_count for t in group),
-                        "success_rate": ok / (ok + bad) if ok + bad else 0.0, "traces": group})
+            out.append(
+                {
+                    "template": template,
+                    "goals": goals,
+                    "uses": sum(t.usage_count for t in group),
+                    "success_rate": ok / (ok + bad) if ok + bad else 0.0,
+                    "traces": group,
+                }
+            )
         out.sort(key=lambda f: (-f["uses"], f["template"]))
         return out
 
@@ -346,33 +443,59 @@ class TraceEvolver:
                 groups[cause].append(t)
         if not groups:
             return []
-        rows = sorted(groups.items(), key=lambda kv: (-sum(t.failure_count or 1 for t in kv[1]), kv[0]))
+        rows = sorted(
+            groups.items(), key=lambda kv: (-sum(t.failure_count or 1 for t in kv[1]), kv[0])
+        )
         total = sum(sum(t.failure_count or 1 for t in g) for g in groups.values())
-        lines = [f"{total} failure(s) in {sum(len(g) for g in groups.values())} trace(s) of `{snap.scope}`, "
-                 f"grouped by cause.", "", "| category | cause | traces | failures | example goal |",
-                 "|---|---|---:|---:|---|"]
+        lines = [
+            f"{total} failure(s) in {sum(len(g) for g in groups.values())} trace(s) of `{snap.scope}`, "
+            f"grouped by cause.",
+            "",
+            "| category | cause | traces | failures | example goal |",
+            "|---|---|---:|---:|---|",
+        ]
         for (category, cause), group in rows[:MAX_ROWS]:
-            lines.append(f"| {category} | {md_cell(cause, 70)} | {len(group)} | "
-                         f"{sum(t.failure_count or 1 for t in group)} | {md_cell(group[0].goal, 50)} |")
-        out = [Finding("insights", "failure-patterns", "Failure patterns",
-                       f"{total} failure(s), most often: {md_cell(rows[0][0][1], 70)}", "\n".join(lines), "trace",
-                       {"causes": len(groups), "failures": total})]
+            lines.append(
+                f"| {category} | {md_cell(cause, 70)} | {len(group)} | "
+                f"{sum(t.failure_count or 1 for t in group)} | {md_cell(group[0].goal, 50)} |"
+            )
+        out = [
+            Finding(
+                "insights",
+                "failure-patterns",
+                "Failure patterns",
+                f"{total} failure(s), most often: {md_cell(rows[0][0][1], 70)}",
+                "\n".join(lines),
+                "trace",
+                {"causes": len(groups), "failures": total},
+            )
+        ]
         for (category, cause), group in rows[:MAX_ROWS]:
             failures = sum(t.failure_count or 1 for t in group)
             if len(group) < 2 and failures < 3:
                 continue
             body = [f"**Cause** ({category}): {cause}", "", ADVICE[category], "", "Traces:", ""]
-            body += [f"- `{t.id}` {md_cell(t.goal, 70)} — {t.failure_count} failure(s) of {t.usage_count} use(s)"
-                     for t in sorted(group, key=lambda t: t.id)[:MAX_ROWS]]
-            out.append(Finding("suggestions", f"fix-{category}-{short_hash(cause, n=8)}",
-                               f"Recurring failure: {md_cell(cause, 60)}",
-                               f"{failures} failure(s) in {len(group)} trace(s): {ADVICE[category].split('.')[0]}.",
-                               "\n".join(body), "trace", {"category": category, "traces": len(group),
-                                                          "failures": failures}))
+            body += [
+                f"- `{t.id}` {md_cell(t.goal, 70)} — {t.failure_count} failure(s) of {t.usage_count} use(s)"
+                for t in sorted(group, key=lambda t: t.id)[:MAX_ROWS]
+            ]
+            out.append(
+                Finding(
+                    "suggestions",
+                    f"fix-{category}-{short_hash(cause, n=8)}",
+                    f"Recurring failure: {md_cell(cause, 60)}",
+                    f"{failures} failure(s) in {len(group)} trace(s): {ADVICE[category].split('.')[0]}.",
+                    "\n".join(body),
+                    "trace",
+                    {"category": category, "traces": len(group), "failures": failures},
+                )
+            )
         return out
 
     # -- crystallization ------------------------------------------------------------------------
-    def crystallization(self, snap: VolumeSnapshot, crystallizer: Any) -> tuple[list[Trace], list[Finding]]:
+    def crystallization(
+        self, snap: VolumeSnapshot, crystallizer: Any
+    ) -> tuple[list[Trace], list[Finding]]:
         """(eligible traces, findings about near candidates and traces that cannot become tools)."""
         from .crystallizer import structural_problem
 
@@ -398,30 +521,60 @@ class TraceEvolver:
             return eligible, []
         lines = []
         if near:
-            lines += ["## Close to becoming a zero-LLM tool", "",
-                      f"A trace is crystallized after {self.min_uses} uses at {self.min_success:.0%} success.", ""]
-            lines += [f"- `{t.id}` {md_cell(t.goal, 70)}: {why}, {t.success_rate:.0%} success"
-                      for t, why in sorted(near, key=lambda p: (-p[0].usage_count, p[0].id))[:MAX_ROWS]]
+            lines += [
+                "## Close to becoming a zero-LLM tool",
+                "",
+                f"A trace is crystallized after {self.min_uses} uses at {self.min_success:.0%} success.",
+                "",
+            ]
+            lines += [
+                f"- `{t.id}` {md_cell(t.goal, 70)}: {why}, {t.success_rate:.0%} success"
+                for t, why in sorted(near, key=lambda p: (-p[0].usage_count, p[0].id))[:MAX_ROWS]
+            ]
         if blocked:
             lines += ["", "## Used often but cannot be crystallized", ""]
-            lines += [f"- `{t.id}` {md_cell(t.goal, 70)} ({t.usage_count} uses): {md_cell(why, 120)}"
-                      for t, why in sorted(blocked, key=lambda p: (-p[0].usage_count, p[0].id))[:MAX_ROWS]]
-        summary = (f"{len(near)} trace(s) close to crystallization" if near else "") + \
-                  ("; " if near and blocked else "") + (f"{len(blocked)} frequent trace(s) cannot be tools" if blocked else "")
-        return eligible, [Finding("suggestions", "crystallization-candidates", "Crystallization candidates", summary,
-                                  "\n".join(lines).strip(), "trace", {"near": len(near), "blocked": len(blocked)})]
+            lines += [
+                f"- `{t.id}` {md_cell(t.goal, 70)} ({t.usage_count} uses): {md_cell(why, 120)}"
+                for t, why in sorted(blocked, key=lambda p: (-p[0].usage_count, p[0].id))[:MAX_ROWS]
+            ]
+        summary = (
+            (f"{len(near)} trace(s) close to crystallization" if near else "")
+            + ("; " if near and blocked else "")
+            + (f"{len(blocked)} frequent trace(s) cannot be tools" if blocked else "")
+        )
+        return eligible, [
+            Finding(
+                "suggestions",
+                "crystallization-candidates",
+                "Crystallization candidates",
+                summary,
+                "\n".join(lines).strip(),
+                "trace",
+                {"near": len(near), "blocked": len(blocked)},
+            )
+        ]
 
-    def propose_crystallization(self, snap: VolumeSnapshot, eligible: list[Trace], identity: dict[str, Any]) -> list[Proposal]:
+    def propose_crystallization(
+        self, snap: VolumeSnapshot, eligible: list[Trace], identity: dict[str, Any]
+    ) -> list[Proposal]:
         out = []
         for t in eligible:
-            out.append(Proposal(
-                "tool.crystallize", f"Crystallize '{md_cell(t.goal, 60)}' into a tool",
-                f"Trace {t.id} ran {t.usage_count} times at {t.success_rate:.0%} success; as a verified tool it "
-                "runs with no LLM call (learning.auto_crystallization is off, so this waits for you).",
-                "\n".join(f"{i + 1}. {c.name} {md_cell(json.dumps(c.input, ensure_ascii=False), 100)}"
-                          for i, c in enumerate(t.calls[:20])),
-                {"scope": snap.scope, "identity": identity, "trace_id": t.id},
-                f"tool.crystallize:{snap.scope}:{t.id}:{t.usage_count // max(1, self.min_uses)}", snap.scope, "trace"))
+            out.append(
+                Proposal(
+                    "tool.crystallize",
+                    f"Crystallize '{md_cell(t.goal, 60)}' into a tool",
+                    f"Trace {t.id} ran {t.usage_count} times at {t.success_rate:.0%} success; as a verified tool it "
+                    "runs with no LLM call (learning.auto_crystallization is off, so this waits for you).",
+                    "\n".join(
+                        f"{i + 1}. {c.name} {md_cell(json.dumps(c.input, ensure_ascii=False), 100)}"
+                        for i, c in enumerate(t.calls[:20])
+                    ),
+                    {"scope": snap.scope, "identity": identity, "trace_id": t.id},
+                    f"tool.crystallize:{snap.scope}:{t.id}:{t.usage_count // max(1, self.min_uses)}",
+                    snap.scope,
+                    "trace",
+                )
+            )
         return out
 
     # -- duplicates -------------------------------------------------------------------------------
@@ -439,17 +592,34 @@ class TraceEvolver:
             if not others:
                 continue
             uses = sum(t.usage_count for t in others)
-            preview = [f"keep  {keep.id}  {keep.usage_count} uses ({keep.success_count} ok, {keep.failure_count} failed)"]
-            preview += [f"merge {t.id}  {t.usage_count} uses ({t.success_count} ok, {t.failure_count} failed) "
-                        f"-> archived" for t in others]
-            out.append(Proposal(
-                "traces.merge", f"Merge {len(others) + 1} identical traces of '{md_cell(keep.goal, 50)}'",
-                f"{len(others) + 1} traces record the same goal with the same calls; their counts ({uses} more "
-                f"use(s)) go into {keep.id} and the others are archived (recoverable under .archive/traces/).",
-                "\n".join(preview),
-                {"scope": snap.scope, "identity": identity, "keep": keep.id, "merge": sorted(t.id for t in others),
-                 "signature": sig, "calls": fp},
-                f"traces.merge:{snap.scope}:{keep.id}:{','.join(sorted(t.id for t in others))}", snap.scope, "trace"))
+            preview = [
+                f"keep  {keep.id}  {keep.usage_count} uses ({keep.success_count} ok, {keep.failure_count} failed)"
+            ]
+            preview += [
+                f"merge {t.id}  {t.usage_count} uses ({t.success_count} ok, {t.failure_count} failed) "
+                f"-> archived"
+                for t in others
+            ]
+            out.append(
+                Proposal(
+                    "traces.merge",
+                    f"Merge {len(others) + 1} identical traces of '{md_cell(keep.goal, 50)}'",
+                    f"{len(others) + 1} traces record the same goal with the same calls; their counts ({uses} more "
+                    f"use(s)) go into {keep.id} and the others are archived (recoverable under .archive/traces/).",
+                    "\n".join(preview),
+                    {
+                        "scope": snap.scope,
+                        "identity": identity,
+                        "keep": keep.id,
+                        "merge": sorted(t.id for t in others),
+                        "signature": sig,
+                        "calls": fp,
+                    },
+                    f"traces.merge:{snap.scope}:{keep.id}:{','.join(sorted(t.id for t in others))}",
+                    snap.scope,
+                    "trace",
+                )
+            )
         return out
 
     # -- consolidation ----------------------------------------------------------------------------
@@ -461,52 +631,88 @@ class TraceEvolver:
             if when is None or when > limit or t.crystallized_tool:
                 continue
             if t.outcome == "success" and t.usage_count >= self.min_uses and t.success_rate >= 0.5:
-                continue   # old but proven: it still earns its place
+                continue  # old but proven: it still earns its place
             out.append(t)
         return sorted(out, key=lambda t: t.id)
 
-    def propose_consolidation(self, snap: VolumeSnapshot, identity: dict[str, Any]) -> list[Proposal]:
+    def propose_consolidation(
+        self, snap: VolumeSnapshot, identity: dict[str, Any]
+    ) -> list[Proposal]:
         stale = self.stale(snap)
         if not stale:
             return []
         month = snap.now.strftime("%Y-%m")
         digest_name = f"trace-digest-{month}-{short_hash([t.id for t in stale], n=6)}"
-        body = [f"{len(stale)} trace(s) of `{snap.scope}` unused for more than {self.archive_days:g} days were "
-                "archived. The originals are kept under `.archive/traces/` in this volume (file "
-                "`<id>.<timestamp>.md`); move one back into `traces/` and run `llmos traces reindex` to restore it.",
-                "", "| trace | goal | uses | success | last used | outcome |", "|---|---|---:|---:|---|---|"]
+        body = [
+            f"{len(stale)} trace(s) of `{snap.scope}` unused for more than {self.archive_days:g} days were "
+            "archived. The originals are kept under `.archive/traces/` in this volume (file "
+            "`<id>.<timestamp>.md`); move one back into `traces/` and run `llmos traces reindex` to restore it.",
+            "",
+            "| trace | goal | uses | success | last used | outcome |",
+            "|---|---|---:|---:|---|---|",
+        ]
         for t in stale:
-            body.append(f"| `{t.id}` | {md_cell(t.goal, 60)} | {t.usage_count} | {t.success_rate:.0%} | "
-                        f"{(t.last_used or t.created_at)[:10]} | {t.outcome} |")
+            body.append(
+                f"| `{t.id}` | {md_cell(t.goal, 60)} | {t.usage_count} | {t.success_rate:.0%} | "
+                f"{(t.last_used or t.created_at)[:10]} | {t.outcome} |"
+            )
         tools = Counter(name for t in stale for name in t.tools_used)
         if tools:
-            body += ["", "Tools these runs used: " + ", ".join(f"{n} ({c})" for n, c in tools.most_common())]
-        digest = Finding("insights", digest_name, f"Trace digest {month}: {len(stale)} archived",
-                         f"{len(stale)} stale trace(s) summarised and archived", "\n".join(body), "trace",
-                         {"archived": [t.id for t in stale]})
-        return [Proposal(
-            "artifacts.archive", f"Archive {len(stale)} stale trace(s) of {snap.scope}",
-            f"{len(stale)} trace(s) unused for {self.archive_days:g}+ days (failed, or used fewer than "
-            f"{self.min_uses} times). They are summarised in insights/{digest_name}.md and moved to "
-            ".archive/traces/ (recoverable).",
-            "\n".join(f"- {t.id}  {md_cell(t.goal, 70)}  ({t.usage_count} uses, last {(t.last_used or t.created_at)[:10]})"
-                      for t in stale[:50]),
-            {"scope": snap.scope, "identity": identity, "kind": "traces", "names": [t.id for t in stale],
-             "reason": f"unused for {self.archive_days:g}+ days",
-             "summary": {"kind": "insights", "name": digest_name,
-                         "content": digest.render(scope=snap.scope, source=_label(identity))}},
-            f"artifacts.archive:{snap.scope}:traces:{short_hash([t.id for t in stale])}", snap.scope, "trace")]
+            body += [
+                "",
+                "Tools these runs used: " + ", ".join(f"{n} ({c})" for n, c in tools.most_common()),
+            ]
+        digest = Finding(
+            "insights",
+            digest_name,
+            f"Trace digest {month}: {len(stale)} archived",
+            f"{len(stale)} stale trace(s) summarised and archived",
+            "\n".join(body),
+            "trace",
+            {"archived": [t.id for t in stale]},
+        )
+        return [
+            Proposal(
+                "artifacts.archive",
+                f"Archive {len(stale)} stale trace(s) of {snap.scope}",
+                f"{len(stale)} trace(s) unused for {self.archive_days:g}+ days (failed, or used fewer than "
+                f"{self.min_uses} times). They are summarised in insights/{digest_name}.md and moved to "
+                ".archive/traces/ (recoverable).",
+                "\n".join(
+                    f"- {t.id}  {md_cell(t.goal, 70)}  ({t.usage_count} uses, last {(t.last_used or t.created_at)[:10]})"
+                    for t in stale[:50]
+                ),
+                {
+                    "scope": snap.scope,
+                    "identity": identity,
+                    "kind": "traces",
+                    "names": [t.id for t in stale],
+                    "reason": f"unused for {self.archive_days:g}+ days",
+                    "summary": {
+                        "kind": "insights",
+                        "name": digest_name,
+                        "content": digest.render(scope=snap.scope, source=_label(identity)),
+                    },
+                },
+                f"artifacts.archive:{snap.scope}:traces:{short_hash([t.id for t in stale])}",
+                snap.scope,
+                "trace",
+            )
+        ]
 
 
-def shared_patterns(by_owner: dict[str, list[Trace]], *, name: str, title: str, owner_word: str,
-                    where: str) -> list[Finding]:
+def shared_patterns(
+    by_owner: dict[str, list[Trace]], *, name: str, title: str, owner_word: str, where: str
+) -> list[Finding]:
     """Goals and failure causes seen in the traces of at least two owners (members of a team,
     or volumes of the workspace): what a team or the system should share or fix once."""
     goals: dict[str, dict[str, Any]] = {}
     causes: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     for owner, traces in sorted(by_owner.items()):
         for t in traces:
-            row = goals.setdefault(t.signature, {"goal": t.goal, "owners": {}, "ok": 0, "bad": 0, "tools": set()})
+            row = goals.setdefault(
+                t.signature, {"goal": t.goal, "owners": {}, "ok": 0, "bad": 0, "tools": set()}
+            )
             row["owners"][owner] = row["owners"].get(owner, 0) + t.usage_count
             row["ok"] += t.success_count
             row["bad"] += t.failure_count
@@ -515,37 +721,68 @@ def shared_patterns(by_owner: dict[str, list[Trace]], *, name: str, title: str, 
             cause = failure_cause(t)
             if cause is not None:
                 causes[cause][owner] = causes[cause].get(owner, 0) + (t.failure_count or 1)
-    shared = sorted((r for r in goals.values() if len(r["owners"]) >= 2),
-                    key=lambda r: (-len(r["owners"]), -sum(r["owners"].values()), r["goal"]))
-    common_causes = sorted(((c, o) for c, o in causes.items() if len(o) >= 2),
-                           key=lambda item: (-sum(item[1].values()), item[0]))
+    shared = sorted(
+        (r for r in goals.values() if len(r["owners"]) >= 2),
+        key=lambda r: (-len(r["owners"]), -sum(r["owners"].values()), r["goal"]),
+    )
+    common_causes = sorted(
+        ((c, o) for c, o in causes.items() if len(o) >= 2),
+        key=lambda item: (-sum(item[1].values()), item[0]),
+    )
     if not shared and not common_causes:
         return []
     lines = [f"Traces of {len(by_owner)} {owner_word}(s) of {where} compared."]
     if shared:
-        lines += ["", f"## Goals used by several {owner_word}s", "",
-                  f"| goal | {owner_word}s | uses | success | tools |", "|---|---|---:|---:|---|"]
+        lines += [
+            "",
+            f"## Goals used by several {owner_word}s",
+            "",
+            f"| goal | {owner_word}s | uses | success | tools |",
+            "|---|---|---:|---:|---|",
+        ]
         for r in shared[:MAX_ROWS]:
             done = r["ok"] + r["bad"]
             owners = ", ".join(f"{o} ({n})" for o, n in sorted(r["owners"].items()))
-            lines.append(f"| {md_cell(r['goal'], 60)} | {md_cell(owners, 60)} | {sum(r['owners'].values())} | "
-                         f"{(r['ok'] / done) if done else 0:.0%} | {md_cell(', '.join(sorted(r['tools'])) or '-', 40)} |")
+            lines.append(
+                f"| {md_cell(r['goal'], 60)} | {md_cell(owners, 60)} | {sum(r['owners'].values())} | "
+                f"{(r['ok'] / done) if done else 0:.0%} | {md_cell(', '.join(sorted(r['tools'])) or '-', 40)} |"
+            )
     if common_causes:
         lines += ["", f"## Failures several {owner_word}s hit", ""]
         for (category, cause), owners in common_causes[:MAX_ROWS]:
-            lines.append(f"- ({category}) {md_cell(cause, 90)}: " +
-                         ", ".join(f"{o} ({n})" for o, n in sorted(owners.items())) + f" — {ADVICE[category]}")
-    summary = (f"{len(shared)} goal(s) shared by several {owner_word}s" if shared else "") + \
-              ("; " if shared and common_causes else "") + \
-              (f"{len(common_causes)} failure cause(s) shared" if common_causes else "")
-    return [Finding("insights", name, title, summary, "\n".join(lines), "trace",
-                    {"shared_goals": len(shared), "shared_failures": len(common_causes), "owners": len(by_owner)})]
+            lines.append(
+                f"- ({category}) {md_cell(cause, 90)}: "
+                + ", ".join(f"{o} ({n})" for o, n in sorted(owners.items()))
+                + f" — {ADVICE[category]}"
+            )
+    summary = (
+        (f"{len(shared)} goal(s) shared by several {owner_word}s" if shared else "")
+        + ("; " if shared and common_causes else "")
+        + (f"{len(common_causes)} failure cause(s) shared" if common_causes else "")
+    )
+    return [
+        Finding(
+            "insights",
+            name,
+            title,
+            summary,
+            "\n".join(lines),
+            "trace",
+            {
+                "shared_goals": len(shared),
+                "shared_failures": len(common_causes),
+                "owners": len(by_owner),
+            },
+        )
+    ]
 
 
 def merge_keeper(group: list[Trace]) -> Trace:
     """Which of identical traces keeps the merged counts: one with a tool, then the most
     successful, then the oldest."""
-    return sorted(group, key=lambda t: (t.crystallized_tool is None, -t.success_count, t.created_at, t.id))[0]
+    return sorted(
+        group, key=lambda t: (t.crystallized_tool is None, -t.success_count, t.created_at, t.id)
+    )[0]
 
 
 def _label(identity: dict[str, Any]) -> str:
@@ -559,28 +796,50 @@ def _label(identity: dict[str, Any]) -> str:
 
 # ---- ToolEvolver ---------------------------------------------------------------------------------
 
+
 class ToolEvolver:
     name = "tool"
 
     def __init__(self, config: Any = None) -> None:
         crons = getattr(config, "crons", None)
-        self.archive_days = float(getattr(crons, "trace_archive_days", DEFAULT_ARCHIVE_DAYS) or DEFAULT_ARCHIVE_DAYS)
+        self.archive_days = float(
+            getattr(crons, "trace_archive_days", DEFAULT_ARCHIVE_DAYS) or DEFAULT_ARCHIVE_DAYS
+        )
 
-    def propose_improvements(self, snap: VolumeSnapshot, identity: dict[str, Any]) -> list[Proposal]:
+    def propose_improvements(
+        self, snap: VolumeSnapshot, identity: dict[str, Any]
+    ) -> list[Proposal]:
         """Superseded crystallized versions (an active newer version exists): archive them."""
         active = {t.name: t.version for t in snap.tools if t.status == "active"}
-        old = sorted((t for t in snap.tools if t.status == "superseded" and t.version < active.get(t.name, 0)),
-                     key=lambda t: t.id)
+        old = sorted(
+            (
+                t
+                for t in snap.tools
+                if t.status == "superseded" and t.version < active.get(t.name, 0)
+            ),
+            key=lambda t: t.id,
+        )
         if not old:
             return []
-        return [Proposal(
-            "artifacts.archive", f"Archive {len(old)} superseded tool version(s) in {snap.scope}",
-            "These versions were replaced by a newer verified version and never run again; archiving keeps "
-            "them recoverable under .archive/tools/.",
-            "\n".join(f"- {t.id} (superseded by {t.name}_v{active[t.name]})" for t in old),
-            {"scope": snap.scope, "identity": identity, "kind": "tools", "names": [t.id for t in old],
-             "reason": "superseded by a newer verified version"},
-            f"artifacts.archive:{snap.scope}:tools:{short_hash([t.id for t in old])}", snap.scope, "tool")]
+        return [
+            Proposal(
+                "artifacts.archive",
+                f"Archive {len(old)} superseded tool version(s) in {snap.scope}",
+                "These versions were replaced by a newer verified version and never run again; archiving keeps "
+                "them recoverable under .archive/tools/.",
+                "\n".join(f"- {t.id} (superseded by {t.name}_v{active[t.name]})" for t in old),
+                {
+                    "scope": snap.scope,
+                    "identity": identity,
+                    "kind": "tools",
+                    "names": [t.id for t in old],
+                    "reason": "superseded by a newer verified version",
+                },
+                f"artifacts.archive:{snap.scope}:tools:{short_hash([t.id for t in old])}",
+                snap.scope,
+                "tool",
+            )
+        ]
 
     def findings(self, snap: VolumeSnapshot) -> list[Finding]:
         lines: list[str] = []
@@ -592,33 +851,70 @@ class ToolEvolver:
             if stats and stats.runs >= 3 and stats.ok / stats.runs < 0.8:
                 flaky.append((t, stats))
         limit = snap.now - _dt.timedelta(days=self.archive_days)
-        unused = [t for t in snap.tools if t.status == "active" and not snap.tool_stats.get(t.id)
-                  and (parse_time(t.created_at) or snap.now) < limit]
+        unused = [
+            t
+            for t in snap.tools
+            if t.status == "active"
+            and not snap.tool_stats.get(t.id)
+            and (parse_time(t.created_at) or snap.now) < limit
+        ]
         if demoted:
             lines += ["## Demoted (a crystallized run failed; its trace replays again)", ""]
-            lines += [f"- `{t.id}` {md_cell(t.goal, 60)}: {md_cell(t.manifest.get('status_reason', ''), 120)}"
-                      for t in demoted[:MAX_ROWS]]
+            lines += [
+                f"- `{t.id}` {md_cell(t.goal, 60)}: {md_cell(t.manifest.get('status_reason', ''), 120)}"
+                for t in demoted[:MAX_ROWS]
+            ]
         if rejected:
             lines += ["", "## Rejected at verification", ""]
-            lines += [f"- `{t.id}` {md_cell(t.goal, 60)}: {md_cell(t.manifest.get('status_reason', ''), 120)}"
-                      for t in rejected[:MAX_ROWS]]
+            lines += [
+                f"- `{t.id}` {md_cell(t.goal, 60)}: {md_cell(t.manifest.get('status_reason', ''), 120)}"
+                for t in rejected[:MAX_ROWS]
+            ]
         if flaky:
             lines += ["", "## Failing often", ""]
-            lines += [f"- `{t.id}`: {s.ok}/{s.runs} runs succeeded; last failures: "
-                      f"{md_cell('; '.join(s.reasons[-3:]), 120)}" for t, s in flaky[:MAX_ROWS]]
+            lines += [
+                f"- `{t.id}`: {s.ok}/{s.runs} runs succeeded; last failures: "
+                f"{md_cell('; '.join(s.reasons[-3:]), 120)}"
+                for t, s in flaky[:MAX_ROWS]
+            ]
         if unused:
             lines += ["", f"## Active but not run in {self.archive_days:g} days", ""]
-            lines += [f"- `{t.id}` {md_cell(t.goal, 60)} (created {t.created_at[:10]})" for t in unused[:MAX_ROWS]]
+            lines += [
+                f"- `{t.id}` {md_cell(t.goal, 60)} (created {t.created_at[:10]})"
+                for t in unused[:MAX_ROWS]
+            ]
         if not lines:
             return []
-        parts = [f"{len(x)} {label}" for x, label in ((demoted, "demoted"), (rejected, "rejected"),
-                                                       (flaky, "failing often"), (unused, "unused")) if x]
-        return [Finding("suggestions", "tool-health", "Tool health", ", ".join(parts), "\n".join(lines).strip(),
-                        "tool", {"demoted": len(demoted), "rejected": len(rejected), "flaky": len(flaky),
-                                 "unused": len(unused)})]
+        parts = [
+            f"{len(x)} {label}"
+            for x, label in (
+                (demoted, "demoted"),
+                (rejected, "rejected"),
+                (flaky, "failing often"),
+                (unused, "unused"),
+            )
+            if x
+        ]
+        return [
+            Finding(
+                "suggestions",
+                "tool-health",
+                "Tool health",
+                ", ".join(parts),
+                "\n".join(lines).strip(),
+                "tool",
+                {
+                    "demoted": len(demoted),
+                    "rejected": len(rejected),
+                    "flaky": len(flaky),
+                    "unused": len(unused),
+                },
+            )
+        ]
 
 
 # ---- AgentEvolver --------------------------------------------------------------------------------
+
 
 class AgentEvolver:
     name = "agent"
@@ -629,48 +925,88 @@ class AgentEvolver:
     def __init__(self, config: Any = None) -> None:
         self.config = config
 
-    def propose_enhancements(self, snap: VolumeSnapshot, identity: dict[str, Any],
-                             families: list[dict[str, Any]]) -> list[Proposal]:
+    def propose_enhancements(
+        self, snap: VolumeSnapshot, identity: dict[str, Any], families: list[dict[str, Any]]
+    ) -> list[Proposal]:
         """A specialised agent for each goal family used often and reliably enough."""
         from ..adaptation.agents import KNOWN_TOOLS, AgentSpec, dump_agent
 
         existing = set(snap.agents) | set(snap.workspace_agents)
         out = []
         for fam in families:
-            if len(fam["goals"]) < self.MIN_GOALS or fam["uses"] < self.MIN_USES or fam["success_rate"] < self.MIN_SUCCESS:
+            if (
+                len(fam["goals"]) < self.MIN_GOALS
+                or fam["uses"] < self.MIN_USES
+                or fam["success_rate"] < self.MIN_SUCCESS
+            ):
                 continue
             name = f"{slug(re.sub(r'[{][^}]*[}]', ' ', fam['template']), 40)}-agent"
             if name in existing:
                 continue
             traces: list[Trace] = fam["traces"]
-            tools = sorted({c.name for t in traces for c in t.calls if c.name in KNOWN_TOOLS}) or ["Read", "Write"]
+            tools = sorted({c.name for t in traces for c in t.calls if c.name in KNOWN_TOOLS}) or [
+                "Read",
+                "Write",
+            ]
             best = max(traces, key=lambda t: (t.success_count, t.usage_count, t.id))
-            steps = [f"{i + 1}. {c.name}: {md_cell(_describe_call(c), 110)}" for i, c in enumerate(best.calls[:12])]
+            steps = [
+                f"{i + 1}. {c.name}: {md_cell(_describe_call(c), 110)}"
+                for i, c in enumerate(best.calls[:12])
+            ]
             slots = sorted({k for t in traces for k in slots_of(t)})
             model = getattr(self.config, "model", None) if self.config is not None else None
-            prompt = "\n".join([
-                f"You handle goals of the form \"{fam['template']}\" ({len(fam['goals'])} variants seen, "
-                f"{fam['uses']} runs, {fam['success_rate']:.0%} success).",
-                "", "Goals of this family so far:", *[f"- {g}" for g in fam["goals"][:8]],
-                "", "The approach that worked (from trace " + best.id + "):", *steps,
-                "", "Adapt the values that differ (" + (", ".join(slots) or "the file names and values") +
-                ") and keep the same steps. Stop and report if an input is missing.",
-            ])
-            spec = AgentSpec(name=name, description=f"Specialist for '{fam['template']}' goals, learned from "
-                                                    f"{len(fam['goals'])} variants in {snap.scope}.",
-                             prompt=prompt, tools=tools, model=model, version=1,
-                             constraints=["Work only inside the current working directory."])
+            prompt = "\n".join(
+                [
+                    f'You handle goals of the form "{fam["template"]}" ({len(fam["goals"])} variants seen, '
+                    f"{fam['uses']} runs, {fam['success_rate']:.0%} success).",
+                    "",
+                    "Goals of this family so far:",
+                    *[f"- {g}" for g in fam["goals"][:8]],
+                    "",
+                    "The approach that worked (from trace " + best.id + "):",
+                    *steps,
+                    "",
+                    "Adapt the values that differ ("
+                    + (", ".join(slots) or "the file names and values")
+                    + ") and keep the same steps. Stop and report if an input is missing.",
+                ]
+            )
+            spec = AgentSpec(
+                name=name,
+                description=f"Specialist for '{fam['template']}' goals, learned from "
+                f"{len(fam['goals'])} variants in {snap.scope}.",
+                prompt=prompt,
+                tools=tools,
+                model=model,
+                version=1,
+                constraints=["Work only inside the current working directory."],
+            )
             text = dump_agent(spec)
-            out.append(Proposal(
-                "artifact.write", f"New agent {name} for '{md_cell(fam['template'], 50)}'",
-                f"{len(fam['goals'])} goals of one family ran {fam['uses']} times at {fam['success_rate']:.0%} success; "
-                f"a specialised agent keeps their approach (agents/{name}.md in {snap.scope}).",
-                text, {"scope": snap.scope, "identity": identity, "kind": "agents", "name": name, "content": text,
-                       "reason": f"goal family '{fam['template']}'"},
-                f"artifact.write:{snap.scope}:agents:{name}", snap.scope, "agent"))
+            out.append(
+                Proposal(
+                    "artifact.write",
+                    f"New agent {name} for '{md_cell(fam['template'], 50)}'",
+                    f"{len(fam['goals'])} goals of one family ran {fam['uses']} times at {fam['success_rate']:.0%} success; "
+                    f"a specialised agent keeps their approach (agents/{name}.md in {snap.scope}).",
+                    text,
+                    {
+                        "scope": snap.scope,
+                        "identity": identity,
+                        "kind": "agents",
+                        "name": name,
+                        "content": text,
+                        "reason": f"goal family '{fam['template']}'",
+                    },
+                    f"artifact.write:{snap.scope}:agents:{name}",
+                    snap.scope,
+                    "agent",
+                )
+            )
         return out
 
-    def propose_workspace_evolutions(self, manager: Any, *, auto: bool) -> tuple[list[Proposal], list[Any]]:
+    def propose_workspace_evolutions(
+        self, manager: Any, *, auto: bool
+    ) -> tuple[list[Proposal], list[Any]]:
         """Workspace agents (``agents/*.md``) whose evolution is due: evolved now when
         ``adaptation.auto_evolve`` (the results are returned), else proposed."""
         proposals: list[Proposal] = []
@@ -685,21 +1021,34 @@ class AgentEvolver:
                         evolved.append(res)
                     continue
                 dry = manager.evolve(spec.name, dry_run=True)
-            except Exception:   # one broken agent file must not stop the others
+            except Exception:  # one broken agent file must not stop the others
                 continue
             if not (dry.constraints_added or dry.tools_removed):
                 continue
-            preview = "\n".join([f"+ constraint: {c}" for c in dry.constraints_added] +
-                                [f"- tool: {t}" for t in dry.tools_removed])
+            preview = "\n".join(
+                [f"+ constraint: {c}" for c in dry.constraints_added]
+                + [f"- tool: {t}" for t in dry.tools_removed]
+            )
             stats = manager.metrics.get(spec.name)
-            proposals.append(Proposal(
-                "agent.evolve", f"Evolve agent {spec.name} to v{dry.new_version}",
-                f"{spec.name} failed {stats.failures} of {stats.executions} runs; the new version adds "
-                f"{len(dry.constraints_added)} constraint(s) learned from the failures"
-                + (f" and drops {', '.join(dry.tools_removed)}" if dry.tools_removed else "") + ".",
-                preview, {"name": spec.name, "from_version": dry.old_version, "constraints": dry.constraints_added},
-                f"agent.evolve:{spec.name}:{dry.old_version}:{short_hash(dry.constraints_added, dry.tools_removed)}",
-                "workspace", "agent"))
+            proposals.append(
+                Proposal(
+                    "agent.evolve",
+                    f"Evolve agent {spec.name} to v{dry.new_version}",
+                    f"{spec.name} failed {stats.failures} of {stats.executions} runs; the new version adds "
+                    f"{len(dry.constraints_added)} constraint(s) learned from the failures"
+                    + (f" and drops {', '.join(dry.tools_removed)}" if dry.tools_removed else "")
+                    + ".",
+                    preview,
+                    {
+                        "name": spec.name,
+                        "from_version": dry.old_version,
+                        "constraints": dry.constraints_added,
+                    },
+                    f"agent.evolve:{spec.name}:{dry.old_version}:{short_hash(dry.constraints_added, dry.tools_removed)}",
+                    "workspace",
+                    "agent",
+                )
+            )
         return proposals, evolved
 
 
@@ -711,5 +1060,18 @@ def _describe_call(call: Any) -> str:
     return json.dumps(inp, ensure_ascii=False, sort_keys=True)
 
 
-__all__ = ["AgentEvolver", "Finding", "Proposal", "ToolEvolver", "TraceEvolver", "VolumeSnapshot", "ToolStats", "shared_patterns",
-           "calls_fingerprint", "failure_cause", "goal_template", "merge_keeper", "short_hash"]
+__all__ = [
+    "AgentEvolver",
+    "Finding",
+    "Proposal",
+    "ToolEvolver",
+    "TraceEvolver",
+    "VolumeSnapshot",
+    "ToolStats",
+    "shared_patterns",
+    "calls_fingerprint",
+    "failure_cause",
+    "goal_template",
+    "merge_keeper",
+    "short_hash",
+]

@@ -60,7 +60,8 @@ DROPPED = frozenset("a an please pls plz kindly".split())
 #: Grammatical words that carry no scope: may be present on one side only. Prepositions that
 #: only attach a phrase ("in", "of", "for", "with") are here; those that give a direction or a
 #: bound ("to", "from", "into", "below", "than", "within", "after") are not.
-IGNORABLE = frozenset("""
+IGNORABLE = frozenset(
+    """
 is am are was were be been being do does did doing done will would shall should can could may
 might must have has had having
 i me my mine myself we us our ours you your yours yourself u it its they them their this these
@@ -68,13 +69,16 @@ those that which who whom there here
 of in on for with by as about via using use
 want wanna need like let going gonna try trying able sure so just also then now really actually
 basically simply hey hi ok okay thanks thank
-""".split())
+""".split()
+)
 
 #: Words that may stand on one side only because they name the kind of thing the word before
 #: them already names ("a calculator program" is "a calculator", "the black formatter" is
 #: "black", "a json file" is "json"): only right after a word that both goals share.
-KIND_NOUNS = frozenset("program programs script scripts app application tool utility file files "
-                       "command formatter linter folder directory dir".split())
+KIND_NOUNS = frozenset(
+    "program programs script scripts app application tool utility file files "
+    "command formatter linter folder directory dir".split()
+)
 #: Adjectives of manner that do not select anything ("a simple calculator"): one side only.
 #: Size, age, order and length adjectives are not here ("small files", "long listing").
 MANNER_ADJECTIVES = frozenset("simple basic nice proper brief".split())
@@ -83,9 +87,11 @@ MANNER_ADJECTIVES = frozenset("simple basic nice proper brief".split())
 #: 'ls'", "the --force flag", "'insert' mode". A different value there is a different action
 #: (``shopt -s extglob`` does not become ``shopt -s xtrace`` by substitution: xtrace is not a
 #: shopt option), so such a value is never substituted by accounting alone.
-VOCABULARY_NOUNS = frozenset("""option options flag flags switch switches setting settings keyword
+VOCABULARY_NOUNS = frozenset(
+    """option options flag flags switch switches setting settings keyword
 keywords builtin builtins command commands subcommand subcommands mode modes parameter parameters
-""".split())
+""".split()
+)
 _WORDS_AROUND = re.compile(r"[a-z][a-z-]*")
 
 #: One-sided "=here" units (see EQUIVALENCES) name the default place.
@@ -94,13 +100,15 @@ DEFAULT_PLACE = frozenset({"=here"})
 DEICTIC = frozenset({"this", "current"})
 
 #: Quantifier, logic and scope words (and phrases): content, never noise.
-SCOPE_WORDS = frozenset("""
+SCOPE_WORDS = frozenset(
+    """
 only all every each any some both either neither nor none no not never without except excluding
 including or and but more less most least fewer greater larger smaller bigger than below above
 under over beyond within between after before since until older newer oldest newest latest
 first last top bottom next previous other another same different empty recursive recursively
 current whole entire single multiple many few several own to into onto from at per
-""".split())
+""".split()
+)
 
 #: Curated equivalences: each row is (canonical, members, why it cannot change the action).
 #: A member may be a phrase (words separated by spaces); members are compared after
@@ -112,32 +120,92 @@ EQUIVALENCES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("show", ("show", "display", "print"), "all three mean: write it to the output"),
     ("find", ("find", "search", "look for", "search for"), "a search, whatever tool runs it"),
     ("delete", ("delete", "remove", "erase"), "the same removal"),
-    ("create", ("create", "make", "build", "write", "generate", "produce"),
-     "making a new artifact (a program, a report, an agent)"),
+    (
+        "create",
+        ("create", "make", "build", "write", "generate", "produce"),
+        "making a new artifact (a program, a report, an agent)",
+    ),
     ("convert", ("convert", "transform", "turn into"), "the same conversion"),
     ("start", ("start", "launch", "run", "execute"), "the same invocation"),
-    ("count", ("count", "how many", "number of", "count how many", "count number of"),
-     "a count is asked either way"),
-    ("summarize", ("summarize", "summary", "sum up", "write summary", "give me summary",
-                   "make summary", "create summary", "produce summary"),
-     "a summary is asked either way (a light verb and its action noun)"),
+    (
+        "count",
+        ("count", "how many", "number of", "count how many", "count number of"),
+        "a count is asked either way",
+    ),
+    (
+        "summarize",
+        (
+            "summarize",
+            "summary",
+            "sum up",
+            "write summary",
+            "give me summary",
+            "make summary",
+            "create summary",
+            "produce summary",
+        ),
+        "a summary is asked either way (a light verb and its action noun)",
+    ),
     ("prime", ("prime", "prime number"), "a prime is a prime number"),
-    ("here", ("this repository", "current repository", "this repo", "current repo", "this project",
-              "current project", "this codebase", "in repository", "in repo", "in project",
-              "in codebase", "in code", "of repository", "of repo", "of project", "on codebase",
-              "on code", "on project"),
-     "the repository or project at hand: where git and project commands act by default"),
-    ("#all", ("all", "every"), "the universal quantifier ('each' is not here: per-item); "
-                               "'all the Xs' / 'all Xs' also equal 'the Xs' (ALL_THE)"),
-    ("cwd", ("current directory", "current folder", "current dir", "working directory",
-             "working folder", "working dir", "current working directory", "present working directory",
-             "this directory", "this folder", "cwd", "pwd"),
-     "the directory the command runs in"),
+    (
+        "here",
+        (
+            "this repository",
+            "current repository",
+            "this repo",
+            "current repo",
+            "this project",
+            "current project",
+            "this codebase",
+            "in repository",
+            "in repo",
+            "in project",
+            "in codebase",
+            "in code",
+            "of repository",
+            "of repo",
+            "of project",
+            "on codebase",
+            "on code",
+            "on project",
+        ),
+        "the repository or project at hand: where git and project commands act by default",
+    ),
+    (
+        "#all",
+        ("all", "every"),
+        "the universal quantifier ('each' is not here: per-item); "
+        "'all the Xs' / 'all Xs' also equal 'the Xs' (ALL_THE)",
+    ),
+    (
+        "cwd",
+        (
+            "current directory",
+            "current folder",
+            "current dir",
+            "working directory",
+            "working folder",
+            "working dir",
+            "current working directory",
+            "present working directory",
+            "this directory",
+            "this folder",
+            "cwd",
+            "pwd",
+        ),
+        "the directory the command runs in",
+    ),
     ("#to", ("to", "into", "onto"), "the destination of a conversion, copy or move"),
-    ("#gt", ("more than", "greater than", "larger than", "bigger than", "above", "over"),
-     "a strict lower bound"),
-    ("#lt", ("less than", "fewer than", "smaller than", "below", "under"),
-     "a strict upper bound, or 'inside, recursively' for a place"),
+    (
+        "#gt",
+        ("more than", "greater than", "larger than", "bigger than", "above", "over"),
+        "a strict lower bound",
+    ),
+    (
+        "#lt",
+        ("less than", "fewer than", "smaller than", "below", "under"),
+        "a strict upper bound, or 'inside, recursively' for a place",
+    ),
     ("#ge", ("at least", "no less than", "no fewer than"), "an inclusive lower bound"),
     ("#le", ("at most", "no more than", "up to"), "an inclusive upper bound"),
     ("nightly", ("nightly", "every night", "each night"), "a schedule"),
@@ -165,18 +233,67 @@ ALL_THE = True
 
 #: Irregular inflections -> base form.
 IRREGULAR = {
-    "wrote": "write", "written": "write", "made": "make", "built": "build", "ran": "run",
-    "began": "begin", "begun": "begin", "sent": "send", "found": "find", "gave": "give",
-    "given": "give", "took": "take", "taken": "take", "shown": "show", "did": "do", "done": "do",
-    "got": "get", "gotten": "get", "children": "child", "people": "person", "men": "man",
-    "women": "woman", "analyses": "analysis", "indices": "index", "bought": "buy", "paid": "pay",
-    "kept": "keep", "lost": "lose", "went": "go", "gone": "go", "saw": "see", "seen": "see",
-    "knew": "know", "known": "know", "chose": "choose", "chosen": "choose", "held": "hold",
-    "told": "tell", "said": "say", "brought": "bring", "thought": "think", "caught": "catch",
-    "hid": "hide", "hidden": "hide", "froze": "freeze", "frozen": "freeze", "wrote-": "write",
-    "data": "data", "media": "media", "series": "series", "status": "status", "news": "news",
-    "used": "use", "bytes": "byte", "aliases": "alias", "statuses": "status", "processes": "process",
-    "addresses": "address", "accesses": "access", "classes": "class", "passes": "pass",
+    "wrote": "write",
+    "written": "write",
+    "made": "make",
+    "built": "build",
+    "ran": "run",
+    "began": "begin",
+    "begun": "begin",
+    "sent": "send",
+    "found": "find",
+    "gave": "give",
+    "given": "give",
+    "took": "take",
+    "taken": "take",
+    "shown": "show",
+    "did": "do",
+    "done": "do",
+    "got": "get",
+    "gotten": "get",
+    "children": "child",
+    "people": "person",
+    "men": "man",
+    "women": "woman",
+    "analyses": "analysis",
+    "indices": "index",
+    "bought": "buy",
+    "paid": "pay",
+    "kept": "keep",
+    "lost": "lose",
+    "went": "go",
+    "gone": "go",
+    "saw": "see",
+    "seen": "see",
+    "knew": "know",
+    "known": "know",
+    "chose": "choose",
+    "chosen": "choose",
+    "held": "hold",
+    "told": "tell",
+    "said": "say",
+    "brought": "bring",
+    "thought": "think",
+    "caught": "catch",
+    "hid": "hide",
+    "hidden": "hide",
+    "froze": "freeze",
+    "frozen": "freeze",
+    "wrote-": "write",
+    "data": "data",
+    "media": "media",
+    "series": "series",
+    "status": "status",
+    "news": "news",
+    "used": "use",
+    "bytes": "byte",
+    "aliases": "alias",
+    "statuses": "status",
+    "processes": "process",
+    "addresses": "address",
+    "accesses": "access",
+    "classes": "class",
+    "passes": "pass",
 }
 
 _VOWELS = frozenset("aeiouy")
@@ -206,25 +323,25 @@ def lemma(word: str) -> str:
     if w.endswith("ed") and len(w) > 4 and not w.endswith("eed"):
         base = w[:-2]
         if len(base) < 3 or not (_VOWELS & set(base)):
-            base = w[:-1]            # "used" -> "use"
+            base = w[:-1]  # "used" -> "use"
         elif len(base) >= 4 and base[-1] == base[-2] and base[-1] not in "lsz":
-            base = base[:-1]         # "stopped" -> "stop"
+            base = base[:-1]  # "stopped" -> "stop"
         w = base
     elif w.endswith("ing") and len(w) > 5:
         base = w[:-3]
         if _VOWELS & set(base):
             if len(base) >= 4 and base[-1] == base[-2] and base[-1] not in "lsz":
-                base = base[:-1]     # "running" -> "run"
+                base = base[:-1]  # "running" -> "run"
             elif len(base) < 3:
                 base = base + "e"
             w = base
     if w.endswith("e") and len(w) >= 4 and w[-2] not in _VOWELS:
-        w = w[:-1]                   # "make"/"making" -> "mak", "file"/"files" -> "fil"
+        w = w[:-1]  # "make"/"making" -> "mak", "file"/"files" -> "fil"
     return w
 
 
 def _adverb_of(adverb: str, base: str) -> bool:
-    """"nicely" of "nice", "easily" of "easy", "automatically" of "automatic", "fully" of "full"."""
+    """ "nicely" of "nice", "easily" of "easy", "automatically" of "automatic", "fully" of "full"."""
     a, b = adverb.lower(), base.lower()
     if not a.endswith("ly") or len(b) < 3:
         return False
@@ -238,9 +355,14 @@ _REQUEST = re.compile(
     r"^(?:(?:hey|hi|ok|okay|so|now),?\s+)?(?:please\s+)?"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:help\s+me\s+(?:to\s+)?)?"
     r"|i\s+(?:want|need|would\s+like|'d\s+like|wish)\s+(?:you\s+)?to\s+"
-    r"|i'd\s+like\s+(?:you\s+)?to\s+|help\s+me\s+(?:to\s+)?|(?:go\s+ahead\s+and|let's|lets)\s+)")
-_CONTRACTIONS = ((re.compile(r"\bcan't\b"), "can not"), (re.compile(r"\bwon't\b"), "will not"),
-                 (re.compile(r"\b(\w+)n't\b"), r"\1 not"), (re.compile(r"'(s|re|ve|ll|d|m)\b"), ""))
+    r"|i'd\s+like\s+(?:you\s+)?to\s+|help\s+me\s+(?:to\s+)?|(?:go\s+ahead\s+and|let's|lets)\s+)"
+)
+_CONTRACTIONS = (
+    (re.compile(r"\bcan't\b"), "can not"),
+    (re.compile(r"\bwon't\b"), "will not"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
+    (re.compile(r"'(s|re|ve|ll|d|m)\b"), ""),
+)
 
 
 def _phrase_table() -> tuple[dict[tuple[str, ...], str], int]:
@@ -263,10 +385,10 @@ class Units:
     """One goal as accounting sees it: word units in order (lemma, surface) and its slots."""
 
     words: tuple[tuple[str, str], ...]
-    slots: dict[str, tuple[str, str]]           # key -> (kind, value)
-    file_words: dict[str, frozenset[str]]       # file slot key -> lemmas of its base name
-    after_the: frozenset[int] = frozenset()     # indexes of words right after "the"
-    vocabulary: dict[str, str] = field(default_factory=dict)   # slot key -> the noun naming it
+    slots: dict[str, tuple[str, str]]  # key -> (kind, value)
+    file_words: dict[str, frozenset[str]]  # file slot key -> lemmas of its base name
+    after_the: frozenset[int] = frozenset()  # indexes of words right after "the"
+    vocabulary: dict[str, str] = field(default_factory=dict)  # slot key -> the noun naming it
 
 
 @lru_cache(maxsize=200_000)
@@ -279,13 +401,15 @@ def units(goal: str) -> Units:
     file_words: dict[str, frozenset[str]] = {}
     vocabulary: dict[str, str] = {}
     for i, (key, span) in enumerate(keyed):
-        pieces.append(text[pos:span.start])
+        pieces.append(text[pos : span.start])
         pieces.append(f" \x00{i}\x00 ")
         pos = span.end
         slots[key] = (span.kind, span.value)
         if span.kind == "quoted":
-            near = (_WORDS_AROUND.findall(text[max(0, span.start - 40):span.start].lower())[-2:]
-                    + _WORDS_AROUND.findall(text[span.end:span.end + 40].lower())[:2])
+            near = (
+                _WORDS_AROUND.findall(text[max(0, span.start - 40) : span.start].lower())[-2:]
+                + _WORDS_AROUND.findall(text[span.end : span.end + 40].lower())[:2]
+            )
             noun = next((w for w in near if w in VOCABULARY_NOUNS), None)
             if noun:
                 vocabulary[key] = noun
@@ -321,14 +445,16 @@ def units(goal: str) -> Units:
     while i < len(words):
         flags.append(the_flags[i])
         for n in range(min(_LONGEST, len(words) - i), 0, -1):
-            canon = _PHRASES.get(tuple(lemmas[i:i + n]))
+            canon = _PHRASES.get(tuple(lemmas[i : i + n]))
             if canon is not None:
-                out.append((canon, " ".join(s for _w, s in words[i:i + n])))
+                out.append((canon, " ".join(s for _w, s in words[i : i + n])))
                 i += n
                 break
         else:
             lem, surface = words[i]
-            if (surface in SCOPE_WORDS or lem in _SCOPE_LEMMAS and surface not in IGNORABLE) and surface not in DEICTIC:
+            if (
+                surface in SCOPE_WORDS or lem in _SCOPE_LEMMAS and surface not in IGNORABLE
+            ) and surface not in DEICTIC:
                 lem = "#" + lem
             out.append((lem, surface))
             i += 1
@@ -340,8 +466,13 @@ def units(goal: str) -> Units:
         else:
             fixed.append((lem, surface))
     kept = [j for j, w in enumerate(fixed) if w[0] != "\x00slot"]
-    return Units(tuple(fixed[j] for j in kept), slots, file_words,
-                 frozenset(n for n, j in enumerate(kept) if flags[j]), vocabulary)
+    return Units(
+        tuple(fixed[j] for j in kept),
+        slots,
+        file_words,
+        frozenset(n for n, j in enumerate(kept) if flags[j]),
+        vocabulary,
+    )
 
 
 def _verbish(word: str) -> bool:
@@ -353,27 +484,30 @@ def _verbish(word: str) -> bool:
 
 # ---- the accounting ---------------------------------------------------------------------------
 
+
 @dataclass
 class Difference:
     """One difference between the goal and the trace's goal, and how it is accounted for."""
 
-    goal: str                  # the goal's words ("" when only the trace has it)
-    trace: str                 # the trace goal's words
-    how: str                   # normalization | equivalence | ignorable | slot | unaccounted
+    goal: str  # the goal's words ("" when only the trace has it)
+    trace: str  # the trace goal's words
+    how: str  # normalization | equivalence | ignorable | slot | unaccounted
     note: str = ""
 
     def to_dict(self) -> dict[str, str]:
         return {"goal": self.goal, "trace": self.trace, "how": self.how, "note": self.note}
 
     def __str__(self) -> str:
-        return f"{self.goal or '-'!s} / {self.trace or '-'!s}: {self.how}" + (f" ({self.note})" if self.note else "")
+        return f"{self.goal or '-'!s} / {self.trace or '-'!s}: {self.how}" + (
+            f" ({self.note})" if self.note else ""
+        )
 
 
 @dataclass
 class Accounting:
     complete: bool
     differences: list[Difference] = field(default_factory=list)
-    substitutions: dict[str, str] = field(default_factory=dict)   # slot key -> new value
+    substitutions: dict[str, str] = field(default_factory=dict)  # slot key -> new value
 
     @property
     def unaccounted(self) -> list[Difference]:
@@ -381,7 +515,10 @@ class Accounting:
 
     def unaccounted_words(self) -> tuple[list[str], list[str]]:
         """The goal's and the trace's words that are not accounted for."""
-        return ([d.goal for d in self.unaccounted if d.goal], [d.trace for d in self.unaccounted if d.trace])
+        return (
+            [d.goal for d in self.unaccounted if d.goal],
+            [d.trace for d in self.unaccounted if d.trace],
+        )
 
     def describe(self) -> str:
         if self.complete:
@@ -397,8 +534,12 @@ class Accounting:
         return "unaccounted differences (" + "; ".join(parts) + ")"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"complete": self.complete, "differences": [d.to_dict() for d in self.differences],
-                "substitutions": dict(self.substitutions), "summary": self.describe()}
+        return {
+            "complete": self.complete,
+            "differences": [d.to_dict() for d in self.differences],
+            "substitutions": dict(self.substitutions),
+            "summary": self.describe(),
+        }
 
 
 def _same_value(kind: str, a: str, b: str) -> bool:
@@ -428,18 +569,34 @@ def account(goal: str, trace_goal: str) -> Accounting:
             elif not _same_value(qs[0], qs[1], ts[1]):
                 noun = q.vocabulary.get(key) or t.vocabulary.get(key)
                 if noun:
-                    diffs.append(Difference(qs[1], ts[1], "unaccounted",
-                                            f"the goal calls it a {noun}: part of the action, not data"))
+                    diffs.append(
+                        Difference(
+                            qs[1],
+                            ts[1],
+                            "unaccounted",
+                            f"the goal calls it a {noun}: part of the action, not data",
+                        )
+                    )
                     ok = False
                 elif qs[0] in SUBSTITUTABLE:
                     subs[key] = qs[1]
-                    diffs.append(Difference(qs[1], ts[1], "slot", f"{key}: substituted in the calls"))
+                    diffs.append(
+                        Difference(qs[1], ts[1], "slot", f"{key}: substituted in the calls")
+                    )
                 else:
-                    diffs.append(Difference(qs[1], ts[1], "unaccounted",
-                                            f"a different {qs[0].replace('_', ' ')} is a different task"))
+                    diffs.append(
+                        Difference(
+                            qs[1],
+                            ts[1],
+                            "unaccounted",
+                            f"a different {qs[0].replace('_', ' ')} is a different task",
+                        )
+                    )
                     ok = False
             continue
-        side, units_other, left_other, named = (qs, t, t_left, t_named) if qs else (ts, q, q_left, q_named)
+        side, units_other, left_other, named = (
+            (qs, t, t_left, t_named) if qs else (ts, q, q_left, q_named)
+        )
         words = (q if qs else t).file_words.get(key)
         # "README.md" on one side, "the README file" on the other: the file named in words
         if side[0] == "file" and words and all(left_other.get(w, 0) > 0 for w in words):
@@ -448,33 +605,56 @@ def account(goal: str, trace_goal: str) -> Accounting:
             named.update(words)
             if left_other.get("fil", 0) > 0:
                 left_other["fil"] -= 1
-            diffs.append(Difference(side[1] if qs else " ".join(sorted(words)),
-                                    " ".join(sorted(words)) if qs else side[1], "equivalence",
-                                    "the file named in words"))
+            diffs.append(
+                Difference(
+                    side[1] if qs else " ".join(sorted(words)),
+                    " ".join(sorted(words)) if qs else side[1],
+                    "equivalence",
+                    "the file named in words",
+                )
+            )
             continue
-        diffs.append(Difference(side[1] if qs else "", "" if qs else side[1], "unaccounted",
-                                f"a {side[0].replace('_', ' ')} on one side only"))
+        diffs.append(
+            Difference(
+                side[1] if qs else "",
+                "" if qs else side[1],
+                "unaccounted",
+                f"a {side[0].replace('_', ' ')} on one side only",
+            )
+        )
         ok = False
     q_left = +q_left
     t_left = +t_left
     surf_q = {w: s for w, s in q.words}
     surf_t = {w: s for w, s in t.words}
     # -- hyphenation and spacing: "commandline" vs "command line", "pretty-print" vs "prettyprint"
-    for left, other, seq, surf_l, surf_o, goal_side in ((q_left, t_left, [w for w, _ in t.words], surf_q, surf_t, True),
-                                                        (t_left, q_left, [w for w, _ in q.words], surf_t, surf_q, False)):
+    for left, other, seq, surf_l, surf_o, goal_side in (
+        (q_left, t_left, [w for w, _ in t.words], surf_q, surf_t, True),
+        (t_left, q_left, [w for w, _ in q.words], surf_t, surf_q, False),
+    ):
         for word in list(left):
             if left[word] <= 0 or word.startswith(("=", "#")):
                 continue
             raw = surf_l.get(word, word)
             for i in range(len(seq) - 1):
                 a, b = seq[i], seq[i + 1]
-                if other.get(a, 0) > 0 and other.get(b, 0) > 0 and _joins(raw, surf_o.get(a, a), surf_o.get(b, b)):
+                if (
+                    other.get(a, 0) > 0
+                    and other.get(b, 0) > 0
+                    and _joins(raw, surf_o.get(a, a), surf_o.get(b, b))
+                ):
                     left[word] -= 1
                     other[a] -= 1
                     other[b] -= 1
                     pair = f"{surf_o.get(a, a)} {surf_o.get(b, b)}"
-                    diffs.append(Difference(raw if goal_side else pair, pair if goal_side else raw,
-                                            "normalization", "spacing"))
+                    diffs.append(
+                        Difference(
+                            raw if goal_side else pair,
+                            pair if goal_side else raw,
+                            "normalization",
+                            "spacing",
+                        )
+                    )
                     break
     q_left, t_left = +q_left, +t_left
     # -- adverbs: "nicely" vs "nice"
@@ -493,21 +673,38 @@ def account(goal: str, trace_goal: str) -> Accounting:
             if w != "=#all" or a_left.get(w, 0) <= 0 or i + 1 >= len(a.words):
                 continue
             nxt = a.words[i + 1][0]
-            if (i + 1) in a.after_the or any(bw == nxt and j in b.after_the for j, (bw, _s) in enumerate(b.words)):
+            if (i + 1) in a.after_the or any(
+                bw == nxt and j in b.after_the for j, (bw, _s) in enumerate(b.words)
+            ):
                 a_left[w] -= 1
-                diffs.append(Difference(surface if goal_side else "the", "the" if goal_side else surface,
-                                        "equivalence", "a definite plural means all of them"))
+                diffs.append(
+                    Difference(
+                        surface if goal_side else "the",
+                        "the" if goal_side else surface,
+                        "equivalence",
+                        "a definite plural means all of them",
+                    )
+                )
     q_left, t_left = +q_left, +t_left
     # -- a goal without any verb ("python fizzbuzz program") asks for what the trace did, when
     #    that is to create, show or run the thing it names
-    for a_left, a_goal, b_goal, goal_side in ((t_left, trace_goal, goal, False), (q_left, goal, trace_goal, True)):
+    for a_left, a_goal, b_goal, goal_side in (
+        (t_left, trace_goal, goal, False),
+        (q_left, goal, trace_goal, True),
+    ):
         implied = _implied_verbs(b_goal, a_goal)
         for word in list(a_left):
             if a_left[word] > 0 and word in implied:
                 a_left[word] -= 1
                 surf = (surf_t if not goal_side else surf_q).get(word, word)
-                diffs.append(Difference(surf if goal_side else "", "" if goal_side else surf, "equivalence",
-                                        "the other goal names only the thing; this is the action it implies"))
+                diffs.append(
+                    Difference(
+                        surf if goal_side else "",
+                        "" if goal_side else surf,
+                        "equivalence",
+                        "the other goal names only the thing; this is the action it implies",
+                    )
+                )
     q_left, t_left = +q_left, +t_left
     # -- equivalences were folded into "=canon" units; report those whose surfaces differ
     for w, s in q.words:
@@ -516,34 +713,60 @@ def account(goal: str, trace_goal: str) -> Accounting:
             if other != s:
                 diffs.append(Difference(s, other, "equivalence", w[1:].lstrip("#")))
     # -- one side only: ignorable grammatical words, else unaccounted
-    for left, surf, seq, goal_side in ((q_left, surf_q, q.words, True), (t_left, surf_t, t.words, False)):
+    for left, surf, seq, goal_side in (
+        (q_left, surf_q, q.words, True),
+        (t_left, surf_t, t.words, False),
+    ):
         for word, n in left.items():
             raw = surf.get(word, word)
+
             def note(how: str, why: str = "") -> None:
-                diffs.append(Difference(raw if goal_side else "", "" if goal_side else raw, how, why))
+                diffs.append(
+                    Difference(raw if goal_side else "", "" if goal_side else raw, how, why)
+                )
+
             if raw in IGNORABLE and not word.startswith(("#", "=")):
                 note("ignorable")
                 continue
             if raw in DEICTIC or word in DEFAULT_PLACE:
-                note("ignorable", "the current one is the one meant" if raw in DEICTIC else
-                     "the place a command acts on by default")
+                note(
+                    "ignorable",
+                    "the current one is the one meant"
+                    if raw in DEICTIC
+                    else "the place a command acts on by default",
+                )
                 continue
             if raw in MANNER_ADJECTIVES:
                 note("ignorable", "an adjective of manner")
                 continue
             other_left = t_left if goal_side else q_left
             other_surf = surf_t if goal_side else surf_q
-            if (raw in KIND_NOUNS and _after_shared(word, seq, common, _main_verbs(goal if goal_side else trace_goal))
-                    and not any(other_surf.get(w, w) in KIND_NOUNS for w in other_left)):
+            if (
+                raw in KIND_NOUNS
+                and _after_shared(word, seq, common, _main_verbs(goal if goal_side else trace_goal))
+                and not any(other_surf.get(w, w) in KIND_NOUNS for w in other_left)
+            ):
                 note("ignorable", "names the kind of the thing before it")
                 continue
             if word == "to" and raw == "to":
-                diffs.append(Difference(raw if goal_side else "", "" if goal_side else raw, "ignorable",
-                                        "infinitive"))
+                diffs.append(
+                    Difference(
+                        raw if goal_side else "",
+                        "" if goal_side else raw,
+                        "ignorable",
+                        "infinitive",
+                    )
+                )
                 continue
             ok = False
-            diffs.append(Difference(raw if goal_side else "", "" if goal_side else raw, "unaccounted",
-                                    "scope word" if "#" in word else "content word"))
+            diffs.append(
+                Difference(
+                    raw if goal_side else "",
+                    "" if goal_side else raw,
+                    "unaccounted",
+                    "scope word" if "#" in word else "content word",
+                )
+            )
     return Accounting(ok, diffs, subs)
 
 
@@ -556,9 +779,15 @@ def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
         a, b = prepare(verbless_goal), prepare(other_goal)
     except Exception:
         return frozenset()
-    if (a.main_verbs or a.light_verb or a.polar_question or any(t.kind == "qword" for t in a.tokens)
-            or not b.main_verbs or not b.main_verbs <= IMPLIED_CLASSES):
-        return frozenset()   # a question ("what is on my list") is not a bare noun phrase
+    if (
+        a.main_verbs
+        or a.light_verb
+        or a.polar_question
+        or any(t.kind == "qword" for t in a.tokens)
+        or not b.main_verbs
+        or not b.main_verbs <= IMPLIED_CLASSES
+    ):
+        return frozenset()  # a question ("what is on my list") is not a bare noun phrase
     out = set()
     for tok in b.tokens:
         if tok.kind == "verb" and tok.main:
@@ -566,15 +795,25 @@ def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def _after_shared(word: str, seq: tuple[tuple[str, str], ...], common: Counter,
-                  verbs: frozenset[str] = frozenset()) -> bool:
+def _after_shared(
+    word: str,
+    seq: tuple[tuple[str, str], ...],
+    common: Counter,
+    verbs: frozenset[str] = frozenset(),
+) -> bool:
     """*word* follows a content word (a name: not a scope or grammatical word, not the goal's
     main verb) that both goals share. After a verb the noun is the verb's object, not the kind
     of a name ("change directory" is not "change")."""
     for i, (w, _s) in enumerate(seq):
         prev, prev_surface = seq[i - 1] if i > 0 else ("", "")
-        if (w == word and i > 0 and common.get(prev, 0) > 0 and "#" not in prev
-                and prev_surface not in IGNORABLE and prev_surface not in verbs):
+        if (
+            w == word
+            and i > 0
+            and common.get(prev, 0) > 0
+            and "#" not in prev
+            and prev_surface not in IGNORABLE
+            and prev_surface not in verbs
+        ):
             return True
     return False
 
@@ -598,5 +837,12 @@ def normal_form(goal: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]
     """The goal after normalization (lemmas in order, and its slots): two goals with the same
     normal form are the same request."""
     u = units(goal)
-    return (tuple(lemma(w) for _u, s in u.words for w in s.split()),
-            tuple(sorted((k, v[1].lower() if v[0] not in ("file", "path") else v[1]) for k, v in u.slots.items())))
+    return (
+        tuple(lemma(w) for _u, s in u.words for w in s.split()),
+        tuple(
+            sorted(
+                (k, v[1].lower() if v[0] not in ("file", "path") else v[1])
+                for k, v in u.slots.items()
+            )
+        ),
+    )

@@ -64,16 +64,28 @@ from .slots import extract_slots
 from .store import TraceStore
 from .traces import ToolCall, make_trace, normalize_goal
 
-REPORT_KEYS = ("traces", "queries", "in_scope", "replays", "correct_replays", "false_replays",
-               "oos_false_replays", "precision", "coverage", "mixed_precision", "mixed_coverage",
-               "p50_ms", "p99_ms")
+REPORT_KEYS = (
+    "traces",
+    "queries",
+    "in_scope",
+    "replays",
+    "correct_replays",
+    "false_replays",
+    "oos_false_replays",
+    "precision",
+    "coverage",
+    "mixed_precision",
+    "mixed_coverage",
+    "p50_ms",
+    "p99_ms",
+)
 OOS_LABEL = "oos"
 ACTION_KEYS = ("wrong_replays", "action_precision")
 REPLAY_MODES = frozenset({"FOLLOWER", "CRYSTALLIZED"})
 
 Item = tuple[str, str, "str | None"]
 #: The bench's traces are dated from here, one second apart in file order (see _store_traces).
-BENCH_EPOCH = 1_767_225_600.0   # 2026-01-01T00:00:00Z
+BENCH_EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 def load_dataset(path: str | Path) -> dict[str, list[Item]]:
@@ -90,7 +102,9 @@ def load_dataset(path: str | Path) -> dict[str, list[Item]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"dataset {p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise UsageError(
+            f"dataset {p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     if not isinstance(data, dict):
         raise UsageError(f"dataset {p}: expected a JSON object with keys train, test and oos_test")
     out: dict[str, list[Item]] = {}
@@ -99,16 +113,23 @@ def load_dataset(path: str | Path) -> dict[str, list[Item]]:
             if key == "oos_test":
                 out[key] = []
                 continue
-            raise UsageError(f"dataset {p}: missing key {key!r} (expected train, test and oos_test)")
+            raise UsageError(
+                f"dataset {p}: missing key {key!r} (expected train, test and oos_test)"
+            )
         items = data[key]
         if not isinstance(items, list):
             raise UsageError(f"dataset {p}: {key!r} must be a list of [text, label] pairs")
         pairs: list[Item] = []
         for i, item in enumerate(items):
-            if (not isinstance(item, (list, tuple)) or len(item) not in (2, 3)
-                    or not all(isinstance(x, str) for x in item)):
-                raise UsageError(f"dataset {p}: {key}[{i}] must be a [text, label] pair of strings "
-                                 f"(or [text, label, action]), got {json.dumps(item)[:80]}")
+            if (
+                not isinstance(item, (list, tuple))
+                or len(item) not in (2, 3)
+                or not all(isinstance(x, str) for x in item)
+            ):
+                raise UsageError(
+                    f"dataset {p}: {key}[{i}] must be a [text, label] pair of strings "
+                    f"(or [text, label, action]), got {json.dumps(item)[:80]}"
+                )
             pairs.append((item[0], item[1], item[2] if len(item) == 3 else None))
         out[key] = pairs
     if not out["train"]:
@@ -124,8 +145,9 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def _store_traces(store: TraceStore, train: list[Item], per_label: int,
-                  volume: str) -> tuple[dict[str, str], dict[str, Any]]:
+def _store_traces(
+    store: TraceStore, train: list[Item], per_label: int, volume: str
+) -> tuple[dict[str, str], dict[str, Any]]:
     """Store up to *per_label* texts per label (first ones in file order); id -> label, and
     id -> the stored trace (for the actions)."""
     labels: dict[str, str] = {}
@@ -134,15 +156,24 @@ def _store_traces(store: TraceStore, train: list[Item], per_label: int,
     for n, (text, label, action) in enumerate(train):
         if kept.get(label, 0) >= per_label:
             continue
-        calls = [] if action is None else [ToolCall("Bash", {"command": action},
-                                                    {"is_error": False, "summary": ""})]
+        calls = (
+            []
+            if action is None
+            else [ToolCall("Bash", {"command": action}, {"is_error": False, "summary": ""})]
+        )
         try:
             # ids and timestamps follow the file order, so that ties between equally confident
             # candidates (broken by id, then recency) fall the same way on every run
-            trace = make_trace(text, calls, summary=f"bench label: {label}", slots=extract_slots(text),
-                               trace_id=f"t_bench{n:07d}", when=BENCH_EPOCH + n)
+            trace = make_trace(
+                text,
+                calls,
+                summary=f"bench label: {label}",
+                slots=extract_slots(text),
+                trace_id=f"t_bench{n:07d}",
+                when=BENCH_EPOCH + n,
+            )
         except UsageError:
-            continue   # a train text without any word cannot be a trace
+            continue  # a train text without any word cannot be a trace
         store.save(trace, volume=volume)
         labels[trace.id] = label
         traces[trace.id] = trace
@@ -178,10 +209,15 @@ def _planned_action(trace: Any, decision: Any) -> "str | None | Refusal":
     return str(calls[0].input.get("command", ""))
 
 
-def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
-                    config: LLMOSConfig | None = None, semantic: bool = False,
-                    timings: dict[str, float] | None = None,
-                    wrong: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def run_bench_match(
+    dataset_path: str | Path,
+    *,
+    per_label: int = 10,
+    config: LLMOSConfig | None = None,
+    semantic: bool = False,
+    timings: dict[str, float] | None = None,
+    wrong: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Store K train texts per label as traces, decide every query; the report (see module doc).
 
     *wrong*, when given, receives every wrong replay (worst, i.e. most confident, first).
@@ -231,7 +267,7 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
                 decision = select_mode(text, matcher, cfg)
             except UsageError:
                 latencies.append((time.perf_counter() - start) * 1000)
-                continue   # a query without words is refused, never replayed
+                continue  # a query without words is refused, never replayed
             latencies.append((time.perf_counter() - start) * 1000)
             right = (not oos) and labels.get(decision.trace_id or "") == label
             mode = decision.mode
@@ -239,7 +275,7 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
             if mode in REPLAY_MODES and decision.trace_id in stored:
                 planned = _planned_action(stored[decision.trace_id], decision)
                 if isinstance(planned, Refusal):
-                    mode = "MIXED"   # the kernel falls back: the substitution is not provably safe
+                    mode = "MIXED"  # the kernel falls back: the substitution is not provably safe
             if mode in REPLAY_MODES:
                 replays += 1
                 if right:
@@ -248,18 +284,31 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
                     false += 1
                     oos_false += oos
                 trace = stored[decision.trace_id]
-                ok = (right or same_text(text, trace.goal)
-                      or (isinstance(planned, str) and action is not None
-                          and shell_words(planned) == shell_words(action)))
+                ok = (
+                    right
+                    or same_text(text, trace.goal)
+                    or (
+                        isinstance(planned, str)
+                        and action is not None
+                        and shell_words(planned) == shell_words(action)
+                    )
+                )
                 if not ok:
                     wrong_actions += 1
                     if wrong is not None:
-                        collected.append({
-                            "query": text, "label": label, "action": action,
-                            "matched_goal": trace.goal, "matched_label": labels.get(trace.id),
-                            "replayed_action": planned, "confidence": round(decision.confidence, 4),
-                            "accounting": getattr(decision, "accounting", None),
-                            "reason": decision.reason})
+                        collected.append(
+                            {
+                                "query": text,
+                                "label": label,
+                                "action": action,
+                                "matched_goal": trace.goal,
+                                "matched_label": labels.get(trace.id),
+                                "replayed_action": planned,
+                                "confidence": round(decision.confidence, 4),
+                                "accounting": getattr(decision, "accounting", None),
+                                "reason": decision.reason,
+                            }
+                        )
             elif mode == "MIXED":
                 mixed += 1
                 mixed_correct += right
@@ -281,7 +330,9 @@ def run_bench_match(dataset_path: str | Path, *, per_label: int = 10,
     }
     if with_actions:
         report["wrong_replays"] = wrong_actions
-        report["action_precision"] = round((replays - wrong_actions) / replays, 4) if replays else 1.0
+        report["action_precision"] = (
+            round((replays - wrong_actions) / replays, 4) if replays else 1.0
+        )
     if wrong is not None:
         collected.sort(key=lambda w: -w["confidence"])
         wrong.extend(collected)

@@ -55,7 +55,7 @@ from ..errors import WorkspaceError
 from ..workspace import Workspace
 from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace
 
-FORMAT = 4   # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context
+FORMAT = 4  # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context
 TRACES_TABLE = "traces"
 META_TABLE = "meta"
 COMPACT_MIN = 256
@@ -93,22 +93,38 @@ class IndexEntry:
     crystallized_tool: str | None
     project: str | None
     outcome: str
-    last_call_failed: bool = False   # the recorded run's last tool call failed: never replayed
-    aliases: list[str] = field(default_factory=list)   # approved phrasings (exact matches)
-    needs_context: bool = False   # recorded from a chat follow-up: never replayed on its own words
+    last_call_failed: bool = False  # the recorded run's last tool call failed: never replayed
+    aliases: list[str] = field(default_factory=list)  # approved phrasings (exact matches)
+    needs_context: bool = False  # recorded from a chat follow-up: never replayed on its own words
 
     @classmethod
     def from_trace(cls, trace: Trace, *, path: str, volume: str, mtime: float) -> "IndexEntry":
         return cls(
-            id=trace.id, goal=trace.goal, signature=trace.signature, usage_count=trace.usage_count,
-            success_count=trace.success_count, failure_count=trace.failure_count,
-            success_rate=trace.success_rate, cost_usd=float(trace.cost_usd),
-            tokens_input=int(trace.tokens.get("input", 0)), tokens_output=int(trace.tokens.get("output", 0)),
-            tools_used=list(trace.tools_used), slots=dict(trace.slots), volume=volume, path=path,
-            mtime=mtime, mode=trace.mode, created_at=trace.created_at, last_used=trace.last_used,
-            crystallized_tool=trace.crystallized_tool, project=trace.project, outcome=trace.outcome,
-            last_call_failed=bool(trace.calls) and trace.calls[-1].is_error, aliases=trace.alias_phrases(),
-            needs_context=trace.needs_context)
+            id=trace.id,
+            goal=trace.goal,
+            signature=trace.signature,
+            usage_count=trace.usage_count,
+            success_count=trace.success_count,
+            failure_count=trace.failure_count,
+            success_rate=trace.success_rate,
+            cost_usd=float(trace.cost_usd),
+            tokens_input=int(trace.tokens.get("input", 0)),
+            tokens_output=int(trace.tokens.get("output", 0)),
+            tools_used=list(trace.tools_used),
+            slots=dict(trace.slots),
+            volume=volume,
+            path=path,
+            mtime=mtime,
+            mode=trace.mode,
+            created_at=trace.created_at,
+            last_used=trace.last_used,
+            crystallized_tool=trace.crystallized_tool,
+            project=trace.project,
+            outcome=trace.outcome,
+            last_call_failed=bool(trace.calls) and trace.calls[-1].is_error,
+            aliases=trace.alias_phrases(),
+            needs_context=trace.needs_context,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _NAMES}
@@ -142,13 +158,21 @@ def _entries_from_rows(rows: Any) -> Iterator[IndexEntry]:
         if type(row) is not list or len(row) != width:
             raise _CorruptIndex("an index row does not have the expected fields")
         entry = IndexEntry(*row)
-        if (type(entry.id) is not str or type(entry.goal) is not str or type(entry.volume) is not str
-                or type(entry.aliases) is not list):
+        if (
+            type(entry.id) is not str
+            or type(entry.goal) is not str
+            or type(entry.volume) is not str
+            or type(entry.aliases) is not list
+        ):
             raise _CorruptIndex("an index row has values of the wrong type")
         if entry.path is None:
             entry.path = _default_path(entry.volume, entry.id)
         # A handful of distinct values repeated in every entry: share one string each.
-        entry.volume, entry.mode, entry.outcome = intern(entry.volume), intern(entry.mode), intern(entry.outcome)
+        entry.volume, entry.mode, entry.outcome = (
+            intern(entry.volume),
+            intern(entry.mode),
+            intern(entry.outcome),
+        )
         yield entry
 
 
@@ -170,6 +194,7 @@ class _CorruptIndex(Exception):
 
 
 # ---- TinyDB storage ----------------------------------------------------------------------
+
 
 def _storage_classes() -> tuple[Any, Any, Any]:
     """TinyDB, its caching middleware and our atomic storage (imported on first use)."""
@@ -196,7 +221,10 @@ def _storage_classes() -> tuple[Any, Any, Any]:
             return data
 
         def write(self, data: dict[str, Any]) -> None:
-            atomic_write_bytes(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            atomic_write_bytes(
+                self.path,
+                json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+            )
 
         def close(self) -> None:
             pass
@@ -214,9 +242,10 @@ def _stat_sig(path: Path) -> tuple[int, int, int] | None:
 
 # ---- the index ---------------------------------------------------------------------------
 
+
 @dataclass
 class _Problem:
-    kind: str            # "missing" | "corrupt" | "stale"
+    kind: str  # "missing" | "corrupt" | "stale"
     detail: str
     volumes: set[str] = field(default_factory=set)
 
@@ -224,8 +253,13 @@ class _Problem:
 class TraceIndex:
     """In-memory view of the index, kept in step with the files on disk (see module doc)."""
 
-    def __init__(self, workspace: Workspace, *, on_warning: Callable[[str], None] | None = None,
-                 events: Any = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        on_warning: Callable[[str], None] | None = None,
+        events: Any = None,
+    ) -> None:
         self.workspace = workspace
         self.root = Path(workspace.root)
         self.snapshot_path = Path(workspace.index_file)
@@ -371,7 +405,9 @@ class TraceIndex:
                     stack.enter_context(file_lock(self.snapshot_path))
                 except OSError as exc:
                     stack.close()
-                    raise WorkspaceError(f"cannot lock the trace index {self.snapshot_path}: {exc}") from None
+                    raise WorkspaceError(
+                        f"cannot lock the trace index {self.snapshot_path}: {exc}"
+                    ) from None
                 self._lock_stack = stack
             self._depth += 1
             try:
@@ -417,7 +453,9 @@ class TraceIndex:
             problem = _Problem("corrupt", str(exc))
         if problem is None:
             current = self._scan_dirs()
-            stale = {v for v in set(current) | set(self._dirs) if current.get(v) != self._dirs.get(v)}
+            stale = {
+                v for v in set(current) | set(self._dirs) if current.get(v) != self._dirs.get(v)
+            }
             stale |= self._changed_skipped()
             if stale:
                 problem = _Problem("stale", "traces folders changed", stale)
@@ -427,7 +465,9 @@ class TraceIndex:
         if problem.kind == "stale":
             self._resync_locked(problem.volumes, announce=True)
         else:
-            self._rebuild_locked(reason=problem.detail, explicit=False, missing=problem.kind == "missing")
+            self._rebuild_locked(
+                reason=problem.detail, explicit=False, missing=problem.kind == "missing"
+            )
         return None
 
     def _load_changes(self) -> _Problem | None:
@@ -438,8 +478,12 @@ class TraceIndex:
         if self._loaded and snap_sig == self._snap_sig:
             if journal_sig == self._journal_sig:
                 return None
-            if (journal_sig is not None and self._journal_sig is not None
-                    and journal_sig[0] == self._journal_sig[0] and journal_sig[1] >= self._journal_offset):
+            if (
+                journal_sig is not None
+                and self._journal_sig is not None
+                and journal_sig[0] == self._journal_sig[0]
+                and journal_sig[1] >= self._journal_offset
+            ):
                 self._read_journal(from_offset=self._journal_offset)
                 return None
         self._read_snapshot()
@@ -459,7 +503,9 @@ class TraceIndex:
         except OSError as exc:
             raise _CorruptIndex(f"the index file cannot be read ({exc})") from None
         except Exception as exc:  # TinyDB on an unexpected shape
-            raise _CorruptIndex(f"the index file has an unexpected shape ({type(exc).__name__}: {exc})") from None
+            raise _CorruptIndex(
+                f"the index file has an unexpected shape ({type(exc).__name__}: {exc})"
+            ) from None
         if len(meta_docs) != 1:
             raise _CorruptIndex("the index file has no metadata")
         meta = meta_docs[0]
@@ -514,7 +560,11 @@ class TraceIndex:
                 header = json.loads(lines[0])
             except (ValueError, IndexError):
                 raise _CorruptIndex("the index journal has no valid header") from None
-            if not isinstance(header, dict) or header.get("op") != "begin" or not isinstance(header.get("gen"), int):
+            if (
+                not isinstance(header, dict)
+                or header.get("op") != "begin"
+                or not isinstance(header.get("gen"), int)
+            ):
                 raise _CorruptIndex("the index journal has no valid header")
             if header["gen"] < self._gen:
                 # Left over from a compaction interrupted after the snapshot was written:
@@ -536,7 +586,9 @@ class TraceIndex:
                 except _CorruptIndex:
                     raise
                 except (ValueError, KeyError, TypeError) as exc:
-                    raise _CorruptIndex(f"line {number} of the index journal is corrupt ({exc})") from None
+                    raise _CorruptIndex(
+                        f"line {number} of the index journal is corrupt ({exc})"
+                    ) from None
         if changed:
             self._version += 1
         self._journal_offset = from_offset + len(data)
@@ -576,7 +628,9 @@ class TraceIndex:
         """Append ops to the journal (exclusive lock held), apply them, compact if due."""
         if not ops:
             return
-        payload = "".join(json.dumps(op, ensure_ascii=False, separators=(",", ":")) + "\n" for op in ops).encode("utf-8")
+        payload = "".join(
+            json.dumps(op, ensure_ascii=False, separators=(",", ":")) + "\n" for op in ops
+        ).encode("utf-8")
         try:
             if self._journal_stale or self._journal_sig is None or self._journal_offset == 0:
                 self._reset_journal()
@@ -584,7 +638,9 @@ class TraceIndex:
             # never ends torn (which would force a full rebuild on the next load).
             st = append_bytes(self.journal_path, payload)
         except OSError as exc:
-            raise WorkspaceError(f"cannot write the trace index journal {self.journal_path}: {exc}") from None
+            raise WorkspaceError(
+                f"cannot write the trace index journal {self.journal_path}: {exc}"
+            ) from None
         changed = False
         for op in ops:
             changed |= self._apply(op)
@@ -596,7 +652,10 @@ class TraceIndex:
         if self._journal_lines > max(COMPACT_MIN, len(self._entries) // 4):
             try:
                 self._write_snapshot(self._gen + 1)
-            except (WorkspaceError, OSError) as exc:  # the change is journaled: only compaction waits
+            except (
+                WorkspaceError,
+                OSError,
+            ) as exc:  # the change is journaled: only compaction waits
                 self._warn(f"the trace index could not be compacted ({exc}); will retry")
 
     def _reset_journal(self) -> None:
@@ -611,19 +670,28 @@ class TraceIndex:
     def _write_snapshot(self, gen: int) -> None:
         """Fold everything into a new TinyDB snapshot, then start an empty journal."""
         TinyDB, CachingMiddleware, AtomicJSONStorage = _storage_classes()
-        meta = {"format": FORMAT, "generation": gen, "dirs": dict(self._dirs),
-                "skipped": dict(self._skipped), "written_at": time.time()}
+        meta = {
+            "format": FORMAT,
+            "generation": gen,
+            "dirs": dict(self._dirs),
+            "skipped": dict(self._skipped),
+            "written_at": time.time(),
+        }
         try:
             with _gc_paused():
                 db = TinyDB(self.snapshot_path, storage=CachingMiddleware(AtomicJSONStorage))
                 db.drop_tables()
                 rows = [_row(e) for e in self._entries.values()]
                 db.table(TRACES_TABLE).insert_multiple(
-                    {"fields": ROW_FIELDS, "rows": rows[i:i + CHUNK_ROWS]} for i in range(0, len(rows), CHUNK_ROWS))
+                    {"fields": ROW_FIELDS, "rows": rows[i : i + CHUNK_ROWS]}
+                    for i in range(0, len(rows), CHUNK_ROWS)
+                )
                 db.table(META_TABLE).insert(meta)
                 db.close()  # CachingMiddleware flushes: one atomic write
         except OSError as exc:
-            raise WorkspaceError(f"cannot write the trace index {self.snapshot_path}: {exc}") from None
+            raise WorkspaceError(
+                f"cannot write the trace index {self.snapshot_path}: {exc}"
+            ) from None
         self._gen = gen
         self._snap_sig = _stat_sig(self.snapshot_path)
         self._loaded = True
@@ -656,8 +724,14 @@ class TraceIndex:
                 st = os.fstat(handle.fileno())
                 mtime = st.st_mtime
                 if st.st_size > MAX_TRACE_BYTES:
-                    return None, mtime, (f"the file is {st.st_size} bytes, over the {MAX_TRACE_BYTES}-byte "
-                                         "limit (refused)")
+                    return (
+                        None,
+                        mtime,
+                        (
+                            f"the file is {st.st_size} bytes, over the {MAX_TRACE_BYTES}-byte "
+                            "limit (refused)"
+                        ),
+                    )
                 raw = handle.read()
         except OSError as exc:
             try:
@@ -676,7 +750,9 @@ class TraceIndex:
         except (RecursionError, MemoryError, ValueError) as exc:  # absurdly nested or huge input
             return None, mtime, f"unreadable trace ({type(exc).__name__})"
 
-    def _rebuild_locked(self, *, reason: str | None, explicit: bool, missing: bool = False) -> dict[str, Any]:
+    def _rebuild_locked(
+        self, *, reason: str | None, explicit: bool, missing: bool = False
+    ) -> dict[str, Any]:
         with _gc_paused():
             return self._rebuild_body(reason=reason, explicit=explicit, missing=missing)
 
@@ -698,7 +774,9 @@ class TraceIndex:
                     skipped[rel] = [mtime, problem]
                     self._report_skip(rel, str(problem))
                     continue
-                entries[trace.id] = IndexEntry.from_trace(trace, path=rel, volume=volume, mtime=mtime)
+                entries[trace.id] = IndexEntry.from_trace(
+                    trace, path=rel, volume=volume, mtime=mtime
+                )
         changed = entries != self._entries or not self._loaded
         self._entries, self._dirs, self._skipped = entries, dirs, skipped
         if changed:
@@ -711,13 +789,25 @@ class TraceIndex:
             self._warn(f"the trace index could not be saved ({exc}); using it in memory")
             self._loaded = True
         seconds = time.perf_counter() - started
-        counts = {"traces": len(entries), "skipped": len(skipped), "volumes": len(dirs),
-                  "seconds": round(seconds, 3), "saved": saved}
+        counts = {
+            "traces": len(entries),
+            "skipped": len(skipped),
+            "volumes": len(dirs),
+            "seconds": round(seconds, 3),
+            "saved": saved,
+        }
         if not explicit and (not missing or entries or skipped):
-            self._warn(f"the trace index was rebuilt from the markdown files ({reason}): "
-                       f"{len(entries)} traces, {len(skipped)} skipped")
+            self._warn(
+                f"the trace index was rebuilt from the markdown files ({reason}): "
+                f"{len(entries)} traces, {len(skipped)} skipped"
+            )
         if explicit or not missing or entries or skipped:
-            self._event("INDEX_REBUILT", reason=reason or "requested", traces=len(entries), skipped=len(skipped))
+            self._event(
+                "INDEX_REBUILT",
+                reason=reason or "requested",
+                traces=len(entries),
+                skipped=len(skipped),
+            )
         return counts
 
     def _journal_gen(self) -> int:
@@ -731,9 +821,9 @@ class TraceIndex:
     def _resync_locked(self, volumes: set[str], *, announce: bool) -> dict[str, int]:
         current = self._scan_dirs()
         counts = {"added": 0, "updated": 0, "removed": 0, "skipped": 0}
-        dels: set[str] = set()                 # ids whose file is gone (or holds another id now)
-        puts: dict[str, dict[str, Any]] = {}   # id -> put op
-        other: list[dict[str, Any]] = []       # skip and dirs ops
+        dels: set[str] = set()  # ids whose file is gone (or holds another id now)
+        puts: dict[str, dict[str, Any]] = {}  # id -> put op
+        other: list[dict[str, Any]] = []  # skip and dirs ops
         by_volume: dict[str, dict[str, IndexEntry]] = {}
         for entry in self._entries.values():
             if entry.volume in volumes:
@@ -744,7 +834,11 @@ class TraceIndex:
             prefix = f"volumes/{volume}/traces/"
             if volume not in current:
                 dels.update(entry.id for entry in known.values())
-                other.extend({"op": "skip", "path": rel, "info": None} for rel in self._skipped if rel.startswith(prefix))
+                other.extend(
+                    {"op": "skip", "path": rel, "info": None}
+                    for rel in self._skipped
+                    if rel.startswith(prefix)
+                )
                 other.append({"op": "dirs", "dirs": {volume: None}})
                 continue
             folder = self.root / "volumes" / volume / "traces"
@@ -763,9 +857,15 @@ class TraceIndex:
                 if entry is None and prior is not None and prior[0] == mtime:
                     continue  # still the same broken file: reported already
                 trace, mtime, problem = self._read_trace(folder / name, rel)
-                if trace is not None and trace.id in claimed and claimed[trace.id] != rel \
-                        and (trace.id in puts or (self.root / claimed[trace.id]).exists()):
-                    problem = f"duplicate trace id {trace.id} (already indexed from {claimed[trace.id]})"
+                if (
+                    trace is not None
+                    and trace.id in claimed
+                    and claimed[trace.id] != rel
+                    and (trace.id in puts or (self.root / claimed[trace.id]).exists())
+                ):
+                    problem = (
+                        f"duplicate trace id {trace.id} (already indexed from {claimed[trace.id]})"
+                    )
                 if problem is not None or trace is None:
                     if entry is not None:
                         dels.add(entry.id)
@@ -782,8 +882,11 @@ class TraceIndex:
                     other.append({"op": "skip", "path": rel, "info": None})
                 counts["updated" if trace.id in self._entries else "added"] += 1
             dels.update(entry.id for rel, entry in known.items() if rel not in present)
-            other.extend({"op": "skip", "path": rel, "info": None}
-                         for rel in self._skipped if rel.startswith(prefix) and rel not in present)
+            other.extend(
+                {"op": "skip", "path": rel, "info": None}
+                for rel in self._skipped
+                if rel.startswith(prefix) and rel not in present
+            )
             other.append({"op": "dirs", "dirs": {volume: current[volume]}})
         dels = {tid for tid in dels if tid not in puts and tid in self._entries}
         counts["removed"] = len(dels)
@@ -798,8 +901,10 @@ class TraceIndex:
             self._warn(f"the trace index could not be saved ({exc}); using it in memory")
         if announce and (counts["added"] or counts["updated"] or counts["removed"]):
             where = ", ".join(f"volumes/{v}" for v in sorted(volumes))
-            self._warn(f"the trace index was out of date with {where} ({counts['added']} added, "
-                       f"{counts['updated']} changed, {counts['removed']} removed); updated it")
+            self._warn(
+                f"the trace index was out of date with {where} ({counts['added']} added, "
+                f"{counts['updated']} changed, {counts['removed']} removed); updated it"
+            )
             self._event("INDEX_RESYNCED", volumes=sorted(volumes), **counts)
         return counts
 
@@ -828,7 +933,9 @@ class TraceIndex:
                 if sub.name.startswith(".") or not sub.is_dir():
                     continue
                 try:
-                    out[f"{top.name}/{sub.name}"] = os.stat(os.path.join(sub.path, "traces")).st_mtime_ns
+                    out[f"{top.name}/{sub.name}"] = os.stat(
+                        os.path.join(sub.path, "traces")
+                    ).st_mtime_ns
                 except (FileNotFoundError, NotADirectoryError):
                     pass
         return out
@@ -856,8 +963,11 @@ class TraceIndex:
 
 def _md_files(folder: Path) -> list[str]:
     try:
-        return sorted(e.name for e in os.scandir(folder)
-                      if e.name.endswith(".md") and not e.name.startswith(".") and e.is_file())
+        return sorted(
+            e.name
+            for e in os.scandir(folder)
+            if e.name.endswith(".md") and not e.name.startswith(".") and e.is_file()
+        )
     except (FileNotFoundError, NotADirectoryError):
         return []
 

@@ -62,7 +62,7 @@ from ..errors import UsageError
 from .accounting import Accounting, account
 from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
 
-if TYPE_CHECKING:   # the semantic module (and numpy) load only when the re-ranker is on
+if TYPE_CHECKING:  # the semantic module (and numpy) load only when the re-ranker is on
     from .semantic import SemanticIndex
 
 # ---- parameters -------------------------------------------------------------------------------
@@ -163,8 +163,12 @@ class GateResult:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "penalty": round(self.penalty, 4),
-                "reason": self.reason}
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "penalty": round(self.penalty, 4),
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -178,8 +182,8 @@ class Candidate:
     gates: list[GateResult] = field(default_factory=list)
     slot_bindings: dict[str, str] = field(default_factory=dict)
     entry: Any = None
-    semantic: float | None = None    # cosine of the sentence embeddings, when the re-ranker ran
-    unmatched: tuple[int, int] = (0, 0)   # content words only in the goal, only in the trace
+    semantic: float | None = None  # cosine of the sentence embeddings, when the re-ranker ran
+    unmatched: tuple[int, int] = (0, 0)  # content words only in the goal, only in the trace
     accounting: Accounting | None = None  # every difference and how it is accounted for
 
     @property
@@ -195,11 +199,16 @@ class Candidate:
         return [g for g in self.gates if not g.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trace_id": self.trace_id, "goal": self.goal, "confidence": round(self.confidence, 4),
-                "base": round(self.base, 4), "gates": [g.to_dict() for g in self.gates],
-                "slot_bindings": dict(self.slot_bindings),
-                "semantic": None if self.semantic is None else round(self.semantic, 4),
-                "accounting": None if self.accounting is None else self.accounting.to_dict()}
+        return {
+            "trace_id": self.trace_id,
+            "goal": self.goal,
+            "confidence": round(self.confidence, 4),
+            "base": round(self.base, 4),
+            "gates": [g.to_dict() for g in self.gates],
+            "slot_bindings": dict(self.slot_bindings),
+            "semantic": None if self.semantic is None else round(self.semantic, 4),
+            "accounting": None if self.accounting is None else self.accounting.to_dict(),
+        }
 
 
 @dataclass
@@ -218,8 +227,8 @@ class MatchDecision:
     crystallized_tool: str | None = None
     multi_step: bool = False
     latency_ms: float = 0.0
-    semantic: float | None = None    # cosine to the matched goal when the semantic re-ranker ran
-    accounting: dict[str, Any] | None = None   # Accounting.to_dict() of the matched trace
+    semantic: float | None = None  # cosine to the matched goal when the semantic re-ranker ran
+    accounting: dict[str, Any] | None = None  # Accounting.to_dict() of the matched trace
     #: the best candidate would replay but for unaccounted differences (confirm, verify or model)
     close: bool = False
     #: the goal is an approved phrasing (alias) of the trace: the replay uses that alias's values
@@ -241,16 +250,26 @@ class MatchDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "goal": self.goal, "mode": self.mode, "confidence": round(self.confidence, 4),
-            "trace_id": self.trace_id, "matched_goal": self.matched_goal,
+            "goal": self.goal,
+            "mode": self.mode,
+            "confidence": round(self.confidence, 4),
+            "trace_id": self.trace_id,
+            "matched_goal": self.matched_goal,
             "gates": [g.to_dict() for g in self.gates],
-            "candidates": [{"trace_id": t, "goal": g, "score": round(s, 4)} for t, g, s in self.candidates],
-            "slot_bindings": dict(self.slot_bindings), "reason": self.reason,
-            "crystallized_tool": self.crystallized_tool, "multi_step": self.multi_step,
+            "candidates": [
+                {"trace_id": t, "goal": g, "score": round(s, 4)} for t, g, s in self.candidates
+            ],
+            "slot_bindings": dict(self.slot_bindings),
+            "reason": self.reason,
+            "crystallized_tool": self.crystallized_tool,
+            "multi_step": self.multi_step,
             "latency_ms": round(self.latency_ms, 3),
             "semantic": None if self.semantic is None else round(self.semantic, 4),
-            "accounting": self.accounting, "close": self.close, "alias": self.alias,
-            "approved_by": self.approved_by, "value_substitutions": dict(self.value_substitutions),
+            "accounting": self.accounting,
+            "close": self.close,
+            "alias": self.alias,
+            "approved_by": self.approved_by,
+            "value_substitutions": dict(self.value_substitutions),
             **({"verification": self.verification} if self.verification is not None else {}),
         }
 
@@ -269,8 +288,11 @@ def replayable(entry: Any) -> bool:
     not fail and neither did its last tool call (a failed run is not a recipe), and it was not
     recorded from a chat follow-up that needs its conversation (``needs_context``)."""
     failed = str(_get(entry, "outcome", "") or "").lower() in {"failure", "failed", "error"}
-    return (not failed and not bool(_get(entry, "last_call_failed", False))
-            and not bool(_get(entry, "needs_context", False)))
+    return (
+        not failed
+        and not bool(_get(entry, "last_call_failed", False))
+        and not bool(_get(entry, "needs_context", False))
+    )
 
 
 def _entry_rank(entry: Any) -> tuple:
@@ -278,8 +300,13 @@ def _entry_rank(entry: Any) -> tuple:
     failed = str(_get(entry, "outcome", "") or "").lower() in {"failure", "failed", "error"}
     rate = _get(entry, "success_rate", None)
     rate = 1.0 if rate is None else float(rate)
-    return (not failed, rate, int(_get(entry, "success_count", 0) or 0),
-            str(_get(entry, "last_used", "") or ""), str(_get(entry, "id", "")))
+    return (
+        not failed,
+        rate,
+        int(_get(entry, "success_count", 0) or 0),
+        str(_get(entry, "last_used", "") or ""),
+        str(_get(entry, "id", "")),
+    )
 
 
 @dataclass
@@ -302,9 +329,15 @@ class _Group:
 class Matcher:
     """In-memory index of preprocessed trace goals; scores a goal against them."""
 
-    def __init__(self, entries: Iterable[Any] = (), *, config: LearningConfig | None = None,
-                 params: MatchParams | None = None, state_dir: str | Path | None = None,
-                 semantic: "SemanticIndex | None" = None) -> None:
+    def __init__(
+        self,
+        entries: Iterable[Any] = (),
+        *,
+        config: LearningConfig | None = None,
+        params: MatchParams | None = None,
+        state_dir: str | Path | None = None,
+        semantic: "SemanticIndex | None" = None,
+    ) -> None:
         """*state_dir* (the workspace's ``state/``) holds the semantic embedding cache when
         ``config.semantic_reranker`` is on; *semantic* supplies a ready :class:`SemanticIndex`
         instead (and turns the re-ranker on whatever the config says)."""
@@ -312,20 +345,20 @@ class Matcher:
         self.params = params or DEFAULT_PARAMS
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self._semantic: SemanticIndex | None = semantic
-        self._semantic_error: str | None = None     # why the re-ranker cannot run here
+        self._semantic_error: str | None = None  # why the re-ranker cannot run here
         self._sem_view_version = -1
         self._sem_matrix: Any = None
         self._sem_rows: dict[str, int] = {}
         self._sem_keys: list[str] = []
         self.version: Any = None
         self._groups: dict[str, _Group] = {}
-        self._by_id: dict[str, str] = {}            # trace id -> group key
-        self._aliases: dict[str, set[str]] = {}     # normalized approved phrasing -> trace ids
-        self._alias_keys: dict[str, tuple[str, ...]] = {}   # trace id -> its alias keys
+        self._by_id: dict[str, str] = {}  # trace id -> group key
+        self._aliases: dict[str, set[str]] = {}  # normalized approved phrasing -> trace ids
+        self._alias_keys: dict[str, tuple[str, ...]] = {}  # trace id -> its alias keys
         self._df: dict[str, int] = {}
         self._postings: dict[str, set[str]] = {}
-        self._keys: list[str] = []                  # rapidfuzz choices (group sort keys)
-        self._key_groups: list[str] = []            # parallel: group key
+        self._keys: list[str] = []  # rapidfuzz choices (group sort keys)
+        self._key_groups: list[str] = []  # parallel: group key
         self._dirty = True
         self._corpus_version = 0
         self._idf_cache: dict[str, float] = {}
@@ -348,7 +381,7 @@ class Matcher:
             return
         try:
             prepared = prepare(goal)
-        except UsageError:   # a goal without words cannot be matched; it is skipped
+        except UsageError:  # a goal without words cannot be matched; it is skipped
             return
         if tid in self._by_id:
             self.remove(tid)
@@ -420,8 +453,8 @@ class Matcher:
             if gkey is not None and not replayable(e):
                 self.remove(tid)
             elif gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
-                self._groups[gkey].entries[tid] = e       # metadata may have changed
-                self._set_aliases(tid, e)                 # an alias may have been added or removed
+                self._groups[gkey].entries[tid] = e  # metadata may have changed
+                self._set_aliases(tid, e)  # an alias may have been added or removed
             else:
                 self.add(e)
         self.version = version
@@ -454,9 +487,18 @@ class Matcher:
 
     def _kind_weight(self, kind: str) -> float:
         p = self.params
-        return {"word": p.w_word, "verb": p.w_verb, "tech": p.w_tech, "slot": p.w_slot,
-                "slotword": p.w_slotword, "generic": p.w_generic, "function": p.w_function,
-                "qword": p.w_qword, "person": p.w_person, "negation": p.w_negation}.get(kind, p.w_word)
+        return {
+            "word": p.w_word,
+            "verb": p.w_verb,
+            "tech": p.w_tech,
+            "slot": p.w_slot,
+            "slotword": p.w_slotword,
+            "generic": p.w_generic,
+            "function": p.w_function,
+            "qword": p.w_qword,
+            "person": p.w_person,
+            "negation": p.w_negation,
+        }.get(kind, p.w_word)
 
     def _group_weights(self, group: "_Group") -> dict[str, float]:
         """A stored goal's weights, cached until the corpus (and so the IDF) changes."""
@@ -507,9 +549,14 @@ class Matcher:
         unseen = any(kinds.get(w) in CONTENT_KINDS and w not in self._df for w in qw)
         self._rebuild_choices()
         if self._keys and (unseen or not found):
-            for _choice, _score, idx in process.extract(q.key, self._keys, scorer=fuzz.ratio,
-                                                        limit=p.fuzzy_candidates, score_cutoff=40,
-                                                        processor=None):
+            for _choice, _score, idx in process.extract(
+                q.key,
+                self._keys,
+                scorer=fuzz.ratio,
+                limit=p.fuzzy_candidates,
+                score_cutoff=40,
+                processor=None,
+            ):
                 gkey = self._key_groups[idx]
                 if gkey not in acc:
                     found.append(gkey)
@@ -544,7 +591,9 @@ class Matcher:
             return scored, None
         return self._score_all(q, k, view), None
 
-    def _score_all(self, q: PreparedGoal, k: int = 0, sem: "_SemView | None" = None) -> list[Candidate]:
+    def _score_all(
+        self, q: PreparedGoal, k: int = 0, sem: "_SemView | None" = None
+    ) -> list[Candidate]:
         """Score the retrieved candidates: similarity for all, gates for the best few.
 
         Gates only lower a score, so a candidate outside the best ``full_candidates`` by
@@ -566,7 +615,9 @@ class Matcher:
             for gkey in sem.nearest(self.params.sem_candidates):
                 if gkey not in have and gkey in self._groups:
                     group = self._groups[gkey]
-                    base, only_q, only_t = self._base(q, qw, group.prepared, self._group_weights(group))
+                    base, only_q, only_t = self._base(
+                        q, qw, group.prepared, self._group_weights(group)
+                    )
                     top.append((base, gkey, group, only_q, only_t))
         scored: list[Candidate] = []
         keys: list[str] = []
@@ -576,7 +627,9 @@ class Matcher:
             if sem is not None:
                 self._apply_semantic(cand, sem.cosine(gkey), q, group.prepared)
             scored.append(cand)
-        order = sorted(range(len(scored)), key=lambda i: (-scored[i].confidence, scored[i].trace_id))
+        order = sorted(
+            range(len(scored)), key=lambda i: (-scored[i].confidence, scored[i].trace_id)
+        )
         scored = [scored[i] for i in order]
         keys = [keys[i] for i in order]
         if scored:
@@ -602,8 +655,12 @@ class Matcher:
         if not acc.complete:
             cand.gates.append(GateResult("accounting", False, 0.0, acc.describe()))
             return
-        gates = [g if g.name not in SUPERSEDED_GATES or g.passed else
-                 GateResult(g.name, True, 0.0, f"superseded by the accounting ({g.reason})") for g in cand.gates]
+        gates = [
+            g
+            if g.name not in SUPERSEDED_GATES or g.passed
+            else GateResult(g.name, True, 0.0, f"superseded by the accounting ({g.reason})")
+            for g in cand.gates
+        ]
         gates.append(GateResult("accounting", True, 0.0, acc.describe()))
         raw = 1.0
         for g in gates:
@@ -664,7 +721,9 @@ class Matcher:
             return 0.75 + (c - rm) * (0.92 - 0.75) / (rf - rm)
         return min(1.0, 0.92 + (c - rf) * 0.08 / (1.0 - rf))
 
-    def _apply_semantic(self, cand: Candidate, cosine: float, q: PreparedGoal, t: PreparedGoal) -> None:
+    def _apply_semantic(
+        self, cand: Candidate, cosine: float, q: PreparedGoal, t: PreparedGoal
+    ) -> None:
         """Combine a candidate's lexical confidence with its cosine; it can only rise.
 
         Every gate still applies: the semantic confidence is the calibrated cosine times the
@@ -676,17 +735,27 @@ class Matcher:
         """
         p = self.params
         cand.semantic = cosine
-        same_question = ({w for w in q.words if w in STRONG_QWORDS}
-                         == {w for w in t.words if w in STRONG_QWORDS})
+        same_question = {w for w in q.words if w in STRONG_QWORDS} == {
+            w for w in t.words if w in STRONG_QWORDS
+        }
         # Words replaced on both sides may be a paraphrase; words on one side only are an
         # addition or an omission ("... and delete all files"), whatever the embeddings say.
         substitution = cand.unmatched[0] > 0 and cand.unmatched[1] > 0
         for i, gate in enumerate(cand.gates):
-            if (gate.name == "content" and not gate.passed and cosine >= p.sem_content_cos
-                    and same_question and (substitution or not any(cand.unmatched))):
-                cand.gates[i] = GateResult("content", True, 0.0,
-                                           f"words differ ({gate.reason}) but the meaning agrees "
-                                           f"(embedding cosine {cosine:.2f} >= {p.sem_content_cos:.2f})")
+            if (
+                gate.name == "content"
+                and not gate.passed
+                and cosine >= p.sem_content_cos
+                and same_question
+                and (substitution or not any(cand.unmatched))
+            ):
+                cand.gates[i] = GateResult(
+                    "content",
+                    True,
+                    0.0,
+                    f"words differ ({gate.reason}) but the meaning agrees "
+                    f"(embedding cosine {cosine:.2f} >= {p.sem_content_cos:.2f})",
+                )
         factor = 1.0
         for gate in cand.gates:
             factor *= 1.0 - gate.penalty
@@ -697,7 +766,9 @@ class Matcher:
         """Symmetric base similarity of two prepared goals (no gates)."""
         return self._base(a, self.weights(a), b, self.weights(b))[0]
 
-    def _align(self, qw: dict[str, float], tw: dict[str, float]) -> tuple[float, set[str], set[str]]:
+    def _align(
+        self, qw: dict[str, float], tw: dict[str, float]
+    ) -> tuple[float, set[str], set[str]]:
         """Matched weight and the unmatched words of each side (typo-tolerant on long words)."""
         p = self.params
         matched = 0.0
@@ -723,8 +794,9 @@ class Matcher:
                     only_t.discard(best)
         return matched, only_q, only_t
 
-    def _base(self, q: PreparedGoal, qw: dict[str, float], t: PreparedGoal,
-              tw: dict[str, float]) -> tuple[float, set[str], set[str]]:
+    def _base(
+        self, q: PreparedGoal, qw: dict[str, float], t: PreparedGoal, tw: dict[str, float]
+    ) -> tuple[float, set[str], set[str]]:
         matched, only_q, only_t = self._align(qw, tw)
         total = sum(qw.values()) + sum(tw.values())
         dice = (2 * matched / total) if total else 0.0
@@ -732,8 +804,14 @@ class Matcher:
         d = self.params.dice_weight
         return max(0.0, min(1.0, d * dice + (1 - d) * ratio)), only_q, only_t
 
-    def _base_without(self, q: PreparedGoal, qw: dict[str, float], t: PreparedGoal, tw: dict[str, float],
-                      drop: set[str]) -> float:
+    def _base_without(
+        self,
+        q: PreparedGoal,
+        qw: dict[str, float],
+        t: PreparedGoal,
+        tw: dict[str, float],
+        drop: set[str],
+    ) -> float:
         """Base similarity with the words in *drop* removed from both goals."""
         qw2 = {w: v for w, v in qw.items() if w not in drop}
         tw2 = {w: v for w, v in tw.items() if w not in drop}
@@ -746,8 +824,15 @@ class Matcher:
         d = self.params.dice_weight
         return max(0.0, min(1.0, d * dice + (1 - d) * ratio))
 
-    def _score(self, q: PreparedGoal, qw: dict[str, float], group: _Group, base: float,
-               only_q: set[str], only_t: set[str]) -> Candidate:
+    def _score(
+        self,
+        q: PreparedGoal,
+        qw: dict[str, float],
+        group: _Group,
+        base: float,
+        only_q: set[str],
+        only_t: set[str],
+    ) -> Candidate:
         t = group.prepared
         tw = self._group_weights(group)
         entry = group.best()
@@ -765,17 +850,35 @@ class Matcher:
             # differs only there ("hello.txt" -> "notes.txt") is scored as the same task, and the
             # slot gate's own penalty (substitution required) still applies.
             base = max(base, self._base_without(q, qw, t, tw, slot_words))
-        gates.append(self._content_gate(qw, tw, q.kinds, t.kinds, only_q - slot_words, only_t - slot_words,
-                                        identical=q.words == t.words))
+        gates.append(
+            self._content_gate(
+                qw,
+                tw,
+                q.kinds,
+                t.kinds,
+                only_q - slot_words,
+                only_t - slot_words,
+                identical=q.words == t.words,
+            )
+        )
         gates.append(self._track_gate(entry))
         raw = base
         for g in gates:
-            raw *= (1.0 - g.penalty)
-        unmatched = (sum(1 for w in only_q - slot_words if q.kinds.get(w) in CONTENT_KINDS),
-                     sum(1 for w in only_t - slot_words if t.kinds.get(w) in CONTENT_KINDS))
-        return Candidate(trace_id=str(_get(entry, "id")), goal=str(_get(entry, "goal")),
-                         confidence=self.calibrate(raw), base=base, gates=gates,
-                         slot_bindings=bindings, entry=entry, unmatched=unmatched)
+            raw *= 1.0 - g.penalty
+        unmatched = (
+            sum(1 for w in only_q - slot_words if q.kinds.get(w) in CONTENT_KINDS),
+            sum(1 for w in only_t - slot_words if t.kinds.get(w) in CONTENT_KINDS),
+        )
+        return Candidate(
+            trace_id=str(_get(entry, "id")),
+            goal=str(_get(entry, "goal")),
+            confidence=self.calibrate(raw),
+            base=base,
+            gates=gates,
+            slot_bindings=bindings,
+            entry=entry,
+            unmatched=unmatched,
+        )
 
     def calibrate(self, raw: float) -> float:
         """Map a raw score (similarity x gate penalties) to confidence, monotonically.
@@ -799,21 +902,44 @@ class Matcher:
         qv, tv = q.verbs, t.verbs
         only_q, only_t = qv - tv, tv - qv
         opposed = sorted(f"{a} vs {b}" for a in only_q for b in tv if frozenset((a, b)) in OPPOSED)
-        opposed += sorted(f"{b} vs {a}" for a in only_t for b in qv
-                          if frozenset((a, b)) in OPPOSED and f"{b} vs {a}" not in opposed)
+        opposed += sorted(
+            f"{b} vs {a}"
+            for a in only_t
+            for b in qv
+            if frozenset((a, b)) in OPPOSED and f"{b} vs {a}" not in opposed
+        )
         if opposed:
-            return GateResult("verb", False, p.p_verb_opposed,
-                              f"opposite actions: {', '.join(opposed)}")
+            return GateResult(
+                "verb", False, p.p_verb_opposed, f"opposite actions: {', '.join(opposed)}"
+            )
         if not only_q and not only_t:
             shared = ", ".join(sorted(qv)) or "none"
             return GateResult("verb", True, 0.0, f"same action classes ({shared})")
         # A goal with no verb of its own ("python fizzbuzz program") implies create/show/run.
-        if not q.main_verbs and not q.light_verb and not only_q and only_t <= (t.main_verbs & IMPLIED_CLASSES):
-            return GateResult("verb", True, p.p_implied_verb,
-                              f"goal has no action verb; trace's '{', '.join(sorted(only_t))}' is implied")
-        if not t.main_verbs and not t.light_verb and not only_t and only_q <= (q.main_verbs & IMPLIED_CLASSES):
-            return GateResult("verb", True, p.p_implied_verb,
-                              f"trace has no action verb; goal's '{', '.join(sorted(only_q))}' is implied")
+        if (
+            not q.main_verbs
+            and not q.light_verb
+            and not only_q
+            and only_t <= (t.main_verbs & IMPLIED_CLASSES)
+        ):
+            return GateResult(
+                "verb",
+                True,
+                p.p_implied_verb,
+                f"goal has no action verb; trace's '{', '.join(sorted(only_t))}' is implied",
+            )
+        if (
+            not t.main_verbs
+            and not t.light_verb
+            and not only_t
+            and only_q <= (q.main_verbs & IMPLIED_CLASSES)
+        ):
+            return GateResult(
+                "verb",
+                True,
+                p.p_implied_verb,
+                f"trace has no action verb; goal's '{', '.join(sorted(only_q))}' is implied",
+            )
         parts = []
         if only_q:
             parts.append(f"goal only: {', '.join(sorted(only_q))}")
@@ -824,8 +950,12 @@ class Matcher:
     def _negation_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
         qn, tn = q.negated, t.negated
         if qn == tn:
-            return GateResult("negation", True, 0.0,
-                              "no negation" if not qn else f"both negate {', '.join(sorted(qn))}")
+            return GateResult(
+                "negation",
+                True,
+                0.0,
+                "no negation" if not qn else f"both negate {', '.join(sorted(qn))}",
+            )
         parts = []
         if qn - tn:
             parts.append(f"goal negates {', '.join(sorted(qn - tn))}")
@@ -837,26 +967,40 @@ class Matcher:
         """Who does what to whom: "what will you call me" is not "what should I call you"."""
         qp, tp = q.persons, t.persons
         if not qp or not tp or qp == tp:
-            return GateResult("person", True, 0.0, "same roles" if qp and tp else "no roles to compare")
+            return GateResult(
+                "person", True, 0.0, "same roles" if qp and tp else "no roles to compare"
+            )
+
         def show(seq: tuple[str, ...]) -> str:
             return " ... ".join(x.strip("<>") for x in seq)
-        return GateResult("person", False, self.params.p_person,
-                          f"different roles: goal '{show(qp)}' vs trace '{show(tp)}'")
+
+        return GateResult(
+            "person",
+            False,
+            self.params.p_person,
+            f"different roles: goal '{show(qp)}' vs trace '{show(tp)}'",
+        )
 
     def _mood_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
         """A yes/no question ("did I run the tests?") does not order the action it asks about."""
         if q.polar_question == t.polar_question:
             return GateResult("mood", True, 0.0, "same sentence type")
         which = "goal" if q.polar_question else "trace"
-        return GateResult("mood", False, self.params.p_mood,
-                          f"the {which} asks a yes/no question, the other gives an order")
+        return GateResult(
+            "mood",
+            False,
+            self.params.p_mood,
+            f"the {which} asks a yes/no question, the other gives an order",
+        )
 
     def _tense_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
         """Looking back ("when did I change the oil") is not planning ahead ("when should I")."""
         if q.past == t.past:
             return GateResult("tense", True, 0.0, "same tense")
         which = "goal" if q.past else "trace"
-        return GateResult("tense", False, self.params.p_tense, f"only the {which} is about the past")
+        return GateResult(
+            "tense", False, self.params.p_tense, f"only the {which} is about the past"
+        )
 
     def _tech_gate(self, q: PreparedGoal, t: PreparedGoal) -> GateResult:
         p = self.params
@@ -864,12 +1008,19 @@ class Matcher:
         only_q, only_t = q.tech - tt, t.tech - qt
         # Named technologies and file-extension ones are compared apart: "convert data.json
         # to CSV" names the same two formats as "convert data.csv to JSON", swapped.
-        swaps = sorted({f"{b} -> {a}" for mine, theirs in ((q.tech, t.tech), (q.implied_tech, t.implied_tech))
-                        for a in (mine - theirs) for b in (theirs - mine)
-                        if tech_family(a) == tech_family(b)})
+        swaps = sorted(
+            {
+                f"{b} -> {a}"
+                for mine, theirs in ((q.tech, t.tech), (q.implied_tech, t.implied_tech))
+                for a in (mine - theirs)
+                for b in (theirs - mine)
+                if tech_family(a) == tech_family(b)
+            }
+        )
         if swaps:
-            return GateResult("technology", False, p.p_tech_swap,
-                              f"different technology: {', '.join(swaps)}")
+            return GateResult(
+                "technology", False, p.p_tech_swap, f"different technology: {', '.join(swaps)}"
+            )
         if only_q or only_t:
             parts = []
             if only_q:
@@ -878,10 +1029,13 @@ class Matcher:
                 parts.append(f"trace names {', '.join(sorted(only_t))}")
             return GateResult("technology", False, p.p_tech_one_side, "; ".join(parts))
         shared = ", ".join(sorted(q.tech & t.tech))
-        return GateResult("technology", True, 0.0, f"same technology ({shared})" if shared else "none named")
+        return GateResult(
+            "technology", True, 0.0, f"same technology ({shared})" if shared else "none named"
+        )
 
-    def _slot_gate(self, q: PreparedGoal, t: PreparedGoal, only_q: set[str],
-                   only_t: set[str]) -> tuple[GateResult, dict[str, str], set[str]]:
+    def _slot_gate(
+        self, q: PreparedGoal, t: PreparedGoal, only_q: set[str], only_t: set[str]
+    ) -> tuple[GateResult, dict[str, str], set[str]]:
         """Slots must be of the same kinds; differing values become bindings."""
         p = self.params
         bindings: dict[str, str] = {}
@@ -892,9 +1046,12 @@ class Matcher:
         tk = {k: v for k, v in t.slots.items() if k not in t_lang}
         missing = sorted(set(tk) - set(qk))
         extra = sorted(set(qk) - set(tk))
+
         # A file slot on one side may be the same thing the other side names in words
         # ("README.md" vs "the README file"): fine when its words are matched.
-        def covered(keys: list[str], prepared: PreparedGoal, other_unmatched: set[str]) -> list[str]:
+        def covered(
+            keys: list[str], prepared: PreparedGoal, other_unmatched: set[str]
+        ) -> list[str]:
             left = []
             for key in keys:
                 if prepared.slot_kinds.get(key) == "file":
@@ -903,6 +1060,7 @@ class Matcher:
                         continue
                 left.append(key)
             return left
+
         missing = covered(missing, t, only_t)
         extra = covered(extra, q, only_q)
         for key in sorted(set(qk) & set(tk)):
@@ -919,6 +1077,7 @@ class Matcher:
                 for value in (qk[key], tk[key]):
                     if q.slot_kinds.get(key) == "file":
                         from .text import _canon_noun, _file_words
+
                         slot_words.update(_canon_noun(w) for w in _file_words(value))
         if missing or extra:
             parts = []
@@ -926,16 +1085,39 @@ class Matcher:
                 parts.append(f"goal has {', '.join(f'{k}={qk[k]!r}' for k in extra)}")
             if missing:
                 parts.append(f"trace has {', '.join(f'{k}={tk[k]!r}' for k in missing)}")
-            return GateResult("slots", False, p.p_slot_kind, "different slots: " + "; ".join(parts)), bindings, slot_words
+            return (
+                GateResult("slots", False, p.p_slot_kind, "different slots: " + "; ".join(parts)),
+                bindings,
+                slot_words,
+            )
         if bindings:
             desc = ", ".join(f"{k}: {tk[k]!r} -> {v!r}" for k, v in bindings.items())
-            return GateResult("slots", True, p.p_slot_value,
-                              f"differs only in slot values ({desc}); substitution required"), bindings, slot_words
-        return GateResult("slots", True, 0.0, "same slots" if qk else "no slots"), bindings, slot_words
+            return (
+                GateResult(
+                    "slots",
+                    True,
+                    p.p_slot_value,
+                    f"differs only in slot values ({desc}); substitution required",
+                ),
+                bindings,
+                slot_words,
+            )
+        return (
+            GateResult("slots", True, 0.0, "same slots" if qk else "no slots"),
+            bindings,
+            slot_words,
+        )
 
-    def _content_gate(self, qw: dict[str, float], tw: dict[str, float], qk: dict[str, str],
-                      tk: dict[str, str], only_q: set[str], only_t: set[str],
-                      identical: bool = False) -> GateResult:
+    def _content_gate(
+        self,
+        qw: dict[str, float],
+        tw: dict[str, float],
+        qk: dict[str, str],
+        tk: dict[str, str],
+        only_q: set[str],
+        only_t: set[str],
+        identical: bool = False,
+    ) -> GateResult:
         p = self.params
         only_q = {w for w in only_q if qk.get(w) in CONTENT_KINDS}
         only_t = {w for w in only_t if tk.get(w) in CONTENT_KINDS}
@@ -946,19 +1128,40 @@ class Matcher:
         # A question word on one side only asks something else ("how do I delete" is not
         # "delete"; "why is it frozen" is not "freeze it"); a non-generic word carrying a
         # large share of its side is a different object.
-        strong_q = sorted(w for w in only_q if w in STRONG_QWORDS or
-                          (qk[w] != "generic" and qw[w] / q_total > p.content_max_single))
-        strong_t = sorted(w for w in only_t if w in STRONG_QWORDS or
-                          (tk[w] != "generic" and tw[w] / t_total > p.content_max_single))
+        strong_q = sorted(
+            w
+            for w in only_q
+            if w in STRONG_QWORDS or (qk[w] != "generic" and qw[w] / q_total > p.content_max_single)
+        )
+        strong_t = sorted(
+            w
+            for w in only_t
+            if w in STRONG_QWORDS or (tk[w] != "generic" and tw[w] / t_total > p.content_max_single)
+        )
         shared = [w for w in qw if w in tw and qk.get(w) in EVIDENCE_KINDS]
         if len(shared) < p.min_shared and not (identical and shared):
-            return GateResult("content", False, p.p_content,
-                              "no content word in common" if not shared else
-                              f"too little in common ({', '.join(sorted(shared))})")
-        if uq <= p.content_max_unmatched and ut <= p.content_max_unmatched and not strong_q and not strong_t:
-            return GateResult("content", True, 0.0,
-                              "same content words" if not only_q and not only_t else
-                              f"only minor words differ ({', '.join(sorted(only_q | only_t))})")
+            return GateResult(
+                "content",
+                False,
+                p.p_content,
+                "no content word in common"
+                if not shared
+                else f"too little in common ({', '.join(sorted(shared))})",
+            )
+        if (
+            uq <= p.content_max_unmatched
+            and ut <= p.content_max_unmatched
+            and not strong_q
+            and not strong_t
+        ):
+            return GateResult(
+                "content",
+                True,
+                0.0,
+                "same content words"
+                if not only_q and not only_t
+                else f"only minor words differ ({', '.join(sorted(only_q | only_t))})",
+            )
         parts = []
         if only_q:
             parts.append(f"goal only: {', '.join(sorted(only_q))}")
@@ -973,12 +1176,24 @@ class Matcher:
         if outcome in {"failure", "failed", "error"}:
             return GateResult("track_record", False, self.params.p_track, "the recorded run failed")
         if failures and failures >= successes:
-            return GateResult("track_record", False, self.params.p_track,
-                              f"{failures} failures vs {successes} successes")
-        return GateResult("track_record", True, 0.0,
-                          f"{successes} successes, {failures} failures" if successes or failures else "no history")
+            return GateResult(
+                "track_record",
+                False,
+                self.params.p_track,
+                f"{failures} failures vs {successes} successes",
+            )
+        return GateResult(
+            "track_record",
+            True,
+            0.0,
+            f"{successes} successes, {failures} failures"
+            if successes or failures
+            else "no history",
+        )
 
-    def _margin_gate(self, scored: list[Candidate], keys: list[str], sem: "_SemView | None" = None) -> None:
+    def _margin_gate(
+        self, scored: list[Candidate], keys: list[str], sem: "_SemView | None" = None
+    ) -> None:
         """Lower the best candidate when a different task scores almost as high (with the
         re-ranker, two goals close by embedding are the same task too)."""
         p = self.params
@@ -990,15 +1205,18 @@ class Matcher:
                 break
             group = self._groups[gkey]
             sim = self._base(bgroup.prepared, bw, group.prepared, self._group_weights(group))[0]
-            if sim < p.margin_same_task and (sem is None or sem.pair(keys[0], gkey) < p.sem_same_task):
+            if sim < p.margin_same_task and (
+                sem is None or sem.pair(keys[0], gkey) < p.sem_same_task
+            ):
                 rival = cand
                 break
         if rival is None:
             best.gates.append(GateResult("margin", True, 0.0, "no close rival task"))
             return
         gap = best.confidence - rival.confidence
-        best.gates.append(GateResult("margin", False, p.p_margin,
-                                     f"rival task {rival.goal!r} within {gap:.2f}"))
+        best.gates.append(
+            GateResult("margin", False, p.p_margin, f"rival task {rival.goal!r} within {gap:.2f}")
+        )
         best.confidence = max(0.0, best.confidence - p.p_margin)
 
     # ---- decision ------------------------------------------------------------------------
@@ -1014,7 +1232,9 @@ class Matcher:
             return aliased
         scored, note = self._rank(q)
         decision = MatchDecision(goal=goal)
-        decision.candidates = [(c.trace_id, c.goal, c.confidence) for c in scored[: self.config.candidates]]
+        decision.candidates = [
+            (c.trace_id, c.goal, c.confidence) for c in scored[: self.config.candidates]
+        ]
         if scored:
             best = scored[0]
             decision.confidence = best.confidence
@@ -1027,13 +1247,20 @@ class Matcher:
             if best.accounting is not None:
                 decision.accounting = best.accounting.to_dict()
             failed = best.failed_gates
-            decision.close = (bool(failed) and all(g.name == "accounting" for g in failed)
-                              and best.confidence >= self.config.follower_threshold)
+            decision.close = (
+                bool(failed)
+                and all(g.name == "accounting" for g in failed)
+                and best.confidence >= self.config.follower_threshold
+            )
             if failed:
-                decision.reason = (f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
-                                   + "; ".join(f"{g.name} ({g.reason})" for g in failed))
+                decision.reason = (
+                    f"best match {best.goal!r} at {best.confidence:.2f}; failed: "
+                    + "; ".join(f"{g.name} ({g.reason})" for g in failed)
+                )
             else:
-                decision.reason = f"best match {best.goal!r} at {best.confidence:.2f}; all gates passed"
+                decision.reason = (
+                    f"best match {best.goal!r} at {best.confidence:.2f}; all gates passed"
+                )
         else:
             decision.reason = "no stored trace shares a word with this goal"
         if scored and scored[0].semantic is not None:
@@ -1042,7 +1269,6 @@ class Matcher:
             decision.reason += f" ({note})"
         decision.latency_ms = (time.perf_counter() - start) * 1000
         return decision
-
 
     def alias_of(self, goal: str) -> str | None:
         """The trace for which *goal* is an approved phrasing (an alias), if any: the healthiest
@@ -1066,18 +1292,32 @@ class Matcher:
         gkey = self._by_id[tid]
         entry = self._groups[gkey].entries[tid]
         trace_goal = str(_get(entry, "goal", ""))
-        phrase = next((p for p in (_get(entry, "aliases", None) or ())
-                       if normalize_text(p).lower() == normalize_text(goal).lower()), goal)
+        phrase = next(
+            (
+                p
+                for p in (_get(entry, "aliases", None) or ())
+                if normalize_text(p).lower() == normalize_text(goal).lower()
+            ),
+            goal,
+        )
         why = f"an approved phrasing of trace {tid} (alias {phrase!r})"
-        decision = MatchDecision(goal=goal, confidence=1.0, trace_id=tid, matched_goal=trace_goal,
-                                 gates=[GateResult("alias", True, 0.0, why)],
-                                 candidates=[(tid, trace_goal, 1.0)],
-                                 reason=f"best match {trace_goal!r}: {why}")
+        decision = MatchDecision(
+            goal=goal,
+            confidence=1.0,
+            trace_id=tid,
+            matched_goal=trace_goal,
+            gates=[GateResult("alias", True, 0.0, why)],
+            candidates=[(tid, trace_goal, 1.0)],
+            reason=f"best match {trace_goal!r}: {why}",
+        )
         decision.crystallized_tool = _get(entry, "crystallized_tool", None) or None
         decision.alias = phrase
-        decision.accounting = {"complete": True, "differences": [
-            {"goal": goal, "trace": trace_goal, "how": "alias", "note": why}],
-            "substitutions": {}, "summary": f"every difference accounted for: {why}"}
+        decision.accounting = {
+            "complete": True,
+            "differences": [{"goal": goal, "trace": trace_goal, "how": "alias", "note": why}],
+            "substitutions": {},
+            "summary": f"every difference accounted for: {why}",
+        }
         return decision
 
 

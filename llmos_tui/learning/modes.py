@@ -23,17 +23,24 @@ from .matcher import MatchDecision, Matcher
 from .text import PreparedGoal, prepare, require_goal
 
 MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
-_TOGGLES = {"CRYSTALLIZED": "enable_crystallized", "FOLLOWER": "enable_follower",
-            "MIXED": "enable_mixed", "ORCHESTRATOR": "enable_orchestrator"}
+_TOGGLES = {
+    "CRYSTALLIZED": "enable_crystallized",
+    "FOLLOWER": "enable_follower",
+    "MIXED": "enable_mixed",
+    "ORCHESTRATOR": "enable_orchestrator",
+}
 
 # Explicit sequencing: "then", "after that", "afterwards", "finally", "once done", "next,".
 _SEQUENCE = re.compile(
     r"\b(?:and\s+then|then|after\s+that|afterwards|afterward|finally|subsequently|once\s+(?:that\s+is\s+|it\s+is\s+)?done|"
     r"when\s+(?:that\s+is\s+|it\s+is\s+)?(?:done|finished)|next\s*,|followed\s+by)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # Numbered or bulleted steps: "1. ... 2. ...", "1) ... 2) ...", "step 1 ... step 2", "- a\n- b".
 _NUMBERED = re.compile(r"(?:^|\s|\n)(?:\d{1,2}[.)]|step\s+\d+\s*[:.)-]?|[-*•]\s)", re.IGNORECASE)
-_ORDINALS = re.compile(r"\bfirst(?:ly)?\b.*\b(?:then|second(?:ly)?|next|finally|after)\b", re.IGNORECASE | re.DOTALL)
+_ORDINALS = re.compile(
+    r"\bfirst(?:ly)?\b.*\b(?:then|second(?:ly)?|next|finally|after)\b", re.IGNORECASE | re.DOTALL
+)
 
 
 def _action_clauses(prepared: PreparedGoal) -> list[tuple[frozenset[str], bool]]:
@@ -43,8 +50,11 @@ def _action_clauses(prepared: PreparedGoal) -> list[tuple[frozenset[str], bool]]
         verbs = frozenset(t.text for t in clause if t.kind == "verb" and t.main and not t.negated)
         if not verbs:
             continue
-        has_object = any(t.kind in {"word", "tech", "slot", "slotword", "generic"} or
-                         (t.kind == "verb" and not t.main) for t in clause)
+        has_object = any(
+            t.kind in {"word", "tech", "slot", "slotword", "generic"}
+            or (t.kind == "verb" and not t.main)
+            for t in clause
+        )
         out.append((verbs, has_object))
     return out
 
@@ -70,7 +80,9 @@ def is_multi_step(goal: str) -> bool:
         return True
     # The same action twice ("copy a to b, then copy c to d") is still two steps when the goal
     # says so explicitly and each clause has its own object.
-    explicit = bool(_SEQUENCE.search(goal) or len(_NUMBERED.findall(goal)) >= 2 or _ORDINALS.search(goal))
+    explicit = bool(
+        _SEQUENCE.search(goal) or len(_NUMBERED.findall(goal)) >= 2 or _ORDINALS.search(goal)
+    )
     return explicit and sum(1 for _v, obj in clauses if obj) >= 2
 
 
@@ -79,9 +91,14 @@ def _enabled(config: LLMOSConfig, mode: str) -> bool:
     return True if toggle is None else bool(getattr(config.execution, toggle))
 
 
-def select_mode(goal: str, matcher: Matcher, config: LLMOSConfig, *,
-                crystallized: Callable[[str], str | None] | None = None,
-                forced_mode: str = "auto") -> MatchDecision:
+def select_mode(
+    goal: str,
+    matcher: Matcher,
+    config: LLMOSConfig,
+    *,
+    crystallized: Callable[[str], str | None] | None = None,
+    forced_mode: str = "auto",
+) -> MatchDecision:
     """Decide how to run *goal*; the returned decision carries the mode and why.
 
     ``crystallized(trace_id)`` may return the name of a crystallized tool that is really
@@ -94,16 +111,25 @@ def select_mode(goal: str, matcher: Matcher, config: LLMOSConfig, *,
     goal = require_goal(goal)
     forced = (forced_mode or "auto").strip().upper()
     if forced != "AUTO" and forced not in MODES:
-        raise UsageError(f"unknown mode {forced_mode!r} (choose auto or one of {', '.join(m.lower() for m in MODES)})")
+        raise UsageError(
+            f"unknown mode {forced_mode!r} (choose auto or one of {', '.join(m.lower() for m in MODES)})"
+        )
     learning = config.learning
     decision = matcher.decide(goal)
     decision.multi_step = is_multi_step(goal)
     tool = None
     if decision.trace_id is not None:
-        tool = crystallized(decision.trace_id) if crystallized is not None else decision.crystallized_tool
+        tool = (
+            crystallized(decision.trace_id)
+            if crystallized is not None
+            else decision.crystallized_tool
+        )
     decision.crystallized_tool = tool or None
-    follower_level = (decision.trace_id is not None and decision.gates_passed
-                      and decision.confidence >= learning.follower_threshold)
+    follower_level = (
+        decision.trace_id is not None
+        and decision.gates_passed
+        and decision.confidence >= learning.follower_threshold
+    )
     match = decision.reason
 
     if forced != "AUTO":
@@ -112,7 +138,9 @@ def select_mode(goal: str, matcher: Matcher, config: LLMOSConfig, *,
         if forced in {"FOLLOWER", "MIXED", "CRYSTALLIZED"} and decision.trace_id is None:
             raise UsageError(f"mode {forced} needs a stored trace, and none matches this goal")
         if forced == "CRYSTALLIZED" and not decision.crystallized_tool:
-            raise UsageError("mode CRYSTALLIZED needs a crystallized tool, and the matched trace has none")
+            raise UsageError(
+                "mode CRYSTALLIZED needs a crystallized tool, and the matched trace has none"
+            )
         decision.mode = forced
         decision.reason = f"{forced} forced by the user; {match}"
         decision.latency_ms = (time.perf_counter() - start) * 1000
@@ -129,16 +157,23 @@ def select_mode(goal: str, matcher: Matcher, config: LLMOSConfig, *,
     if mode is None and follower_level:
         if _enabled(config, "FOLLOWER"):
             mode = "FOLLOWER"
-            decision.reason = (f"replay: confidence {decision.confidence:.2f} >= "
-                               f"{learning.follower_threshold:.2f}; {match}")
+            decision.reason = (
+                f"replay: confidence {decision.confidence:.2f} >= "
+                f"{learning.follower_threshold:.2f}; {match}"
+            )
         else:
             disabled.append("FOLLOWER")
-    if (mode is None and decision.trace_id is not None
-            and decision.confidence >= learning.mixed_threshold):
+    if (
+        mode is None
+        and decision.trace_id is not None
+        and decision.confidence >= learning.mixed_threshold
+    ):
         if _enabled(config, "MIXED"):
             mode = "MIXED"
-            decision.reason = (f"guided: confidence {decision.confidence:.2f} >= "
-                               f"{learning.mixed_threshold:.2f} but not a safe replay; {match}")
+            decision.reason = (
+                f"guided: confidence {decision.confidence:.2f} >= "
+                f"{learning.mixed_threshold:.2f} but not a safe replay; {match}"
+            )
         else:
             disabled.append("MIXED")
     if mode is None and decision.multi_step:

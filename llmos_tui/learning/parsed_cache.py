@@ -49,10 +49,12 @@ class ParsedTraceCache:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / NAME
-        self._by_id: dict[str, tuple[str, bytes]] | None = None   # trace id -> (text key, pickled Trace), oldest first
-        self._by_key: dict[str, str] = {}                          # text key -> trace id
+        self._by_id: dict[str, tuple[str, bytes]] | None = (
+            None  # trace id -> (text key, pickled Trace), oldest first
+        )
+        self._by_key: dict[str, str] = {}  # text key -> trace id
         self._dirty = False
-        self._lock = threading.Lock()   # the TUI runs goals in worker threads
+        self._lock = threading.Lock()  # the TUI runs goals in worker threads
 
     def _load(self) -> dict[str, tuple[str, bytes]]:
         if self._by_id is not None:
@@ -64,10 +66,19 @@ class ParsedTraceCache:
                 return self._by_id
             with open(self.path, "rb") as handle:
                 data = pickle.load(handle)
-            if isinstance(data, dict) and data.get("stamp") == code_stamp() and isinstance(data.get("traces"), dict):
+            if (
+                isinstance(data, dict)
+                and data.get("stamp") == code_stamp()
+                and isinstance(data.get("traces"), dict)
+            ):
                 for tid, entry in data["traces"].items():
-                    if isinstance(tid, str) and isinstance(entry, tuple) and len(entry) == 2 \
-                            and isinstance(entry[0], str) and isinstance(entry[1], bytes):
+                    if (
+                        isinstance(tid, str)
+                        and isinstance(entry, tuple)
+                        and len(entry) == 2
+                        and isinstance(entry[0], str)
+                        and isinstance(entry[1], bytes)
+                    ):
                         self._by_id[tid] = entry
                         self._by_key[entry[0]] = tid
         except Exception:  # noqa: BLE001 - a missing or broken cache is rebuilt, never an error
@@ -93,7 +104,9 @@ class ParsedTraceCache:
 
     def put(self, text: str, trace: Any) -> None:
         """Remember that ``text`` parses to ``trace`` (written by :meth:`flush`)."""
-        blob = pickle.dumps(trace, protocol=pickle.HIGHEST_PROTOCOL)   # a snapshot: callers mutate traces
+        blob = pickle.dumps(
+            trace, protocol=pickle.HIGHEST_PROTOCOL
+        )  # a snapshot: callers mutate traces
         key = text_key(text)
         tid = str(trace.id)
         with self._lock:
@@ -114,8 +127,10 @@ class ParsedTraceCache:
             if not self._dirty or self._by_id is None:
                 return
             self._dirty = False
-            payload = pickle.dumps({"stamp": code_stamp(), "traces": dict(self._by_id)},
-                                   protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(
+                {"stamp": code_stamp(), "traces": dict(self._by_id)},
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
         try:
             atomic_write_bytes(self.path, payload, mode=0o600, durable=False)
         except Exception:  # noqa: BLE001 - a cache that cannot be written is not an error

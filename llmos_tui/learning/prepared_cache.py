@@ -51,12 +51,20 @@ def load(state_dir: Path) -> int:
     try:
         with open(path, "rb") as handle:
             data = pickle.load(handle)
-        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("stamp") != code_stamp():
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != FORMAT
+            or data.get("stamp") != code_stamp()
+        ):
             return 0
         goals = data.get("goals")
         if not isinstance(goals, dict):
             return 0
-        usable = {g: p for g, p in goals.items() if isinstance(g, str) and isinstance(p, _text.PreparedGoal)}
+        usable = {
+            g: p
+            for g, p in goals.items()
+            if isinstance(g, str) and isinstance(p, _text.PreparedGoal)
+        }
     except Exception:  # noqa: BLE001 - a broken cache is rebuilt, never an error
         return 0
     _text.seed_prepared(usable)
@@ -71,8 +79,10 @@ def save(state_dir: Path, goals: Iterable[str]) -> int:
             prepared[goal] = _text.prepare(goal)
         except Exception:  # noqa: BLE001 - an unpreparable goal is simply not cached
             continue
-    payload = pickle.dumps({"format": FORMAT, "stamp": code_stamp(), "goals": prepared},
-                           protocol=pickle.HIGHEST_PROTOCOL)
+    payload = pickle.dumps(
+        {"format": FORMAT, "stamp": code_stamp(), "goals": prepared},
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
     atomic_write_bytes(Path(state_dir) / NAME, payload, mode=0o600)
     return len(prepared)
 

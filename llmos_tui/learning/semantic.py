@@ -51,15 +51,20 @@ def semantic_available() -> bool:
     from importlib.util import find_spec
 
     try:
-        return all(find_spec(name) is not None for name in (MODEL_PACKAGE, "sentence_transformers", "numpy"))
+        return all(
+            find_spec(name) is not None
+            for name in (MODEL_PACKAGE, "sentence_transformers", "numpy")
+        )
     except (ImportError, ValueError):
         return False
 
 
 def require_semantic() -> None:
     if not semantic_available():
-        raise SemanticUnavailable(f"the semantic re-ranker needs sentence-transformers and the packaged "
-                                  f"{MODEL_NAME} model; {INSTALL_HINT}")
+        raise SemanticUnavailable(
+            f"the semantic re-ranker needs sentence-transformers and the packaged "
+            f"{MODEL_NAME} model; {INSTALL_HINT}"
+        )
 
 
 def _load_model() -> Any:
@@ -80,8 +85,10 @@ def _load_model() -> Any:
                 package = importlib.import_module(MODEL_PACKAGE)
                 _MODEL = package.load_model(device="cpu")
             except Exception as exc:  # a broken install must not crash a decision with a traceback
-                raise SemanticUnavailable(f"cannot load the {MODEL_NAME} model ({type(exc).__name__}: {exc}); "
-                                          f"{INSTALL_HINT}") from None
+                raise SemanticUnavailable(
+                    f"cannot load the {MODEL_NAME} model ({type(exc).__name__}: {exc}); "
+                    f"{INSTALL_HINT}"
+                ) from None
         return _MODEL
 
 
@@ -123,18 +130,24 @@ class SemanticIndex:
     tests may pass their own to exercise the cache without the extra.
     """
 
-    def __init__(self, cache_path: str | os.PathLike[str] | None = None, *, encoder: Encoder | None = None,
-                 model_name: str = MODEL_NAME, query_cache: int = 4096,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        cache_path: str | os.PathLike[str] | None = None,
+        *,
+        encoder: Encoder | None = None,
+        model_name: str = MODEL_NAME,
+        query_cache: int = 4096,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.model_name = model_name
         self._encoder = encoder
-        self._vectors: dict[str, Any] = {}          # text key -> 1-D float32 row
+        self._vectors: dict[str, Any] = {}  # text key -> 1-D float32 row
         self._loaded = False
         self._queries: OrderedDict[str, Any] = OrderedDict()
         self._query_cache = query_cache
         self._warn = warn or (lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"))
-        self.encoded = 0                             # texts this instance had to encode (not cached)
+        self.encoded = 0  # texts this instance had to encode (not cached)
         self.dim: int | None = None
 
     # ---- encoding ----------------------------------------------------------------------
@@ -149,10 +162,17 @@ class SemanticIndex:
         else:
             model = _load_model()
             with _threads_for(len(texts)):
-                out = model.encode(list(texts), batch_size=64, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False).astype(np.float32, copy=False)
+                out = model.encode(
+                    list(texts),
+                    batch_size=64,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ).astype(np.float32, copy=False)
         if out.ndim != 2 or out.shape[0] != len(texts):
-            raise SemanticUnavailable(f"the embedding model returned shape {out.shape} for {len(texts)} texts")
+            raise SemanticUnavailable(
+                f"the embedding model returned shape {out.shape} for {len(texts)} texts"
+            )
         self.dim = int(out.shape[1])
         self.encoded += len(texts)
         return out
@@ -193,9 +213,11 @@ class SemanticIndex:
             todo = list(dict.fromkeys(texts[i] for i in missing))
             fresh = self.encode(todo)
             stale = [k for k, v in self._vectors.items() if v.shape[0] != fresh.shape[1]]
-            if stale:    # cached rows of another width: the cache belongs to another model
-                self._warn(f"semantic embedding cache {self.cache_path}: {len(stale)} rows of another "
-                           f"dimension dropped; they will be re-embedded")
+            if stale:  # cached rows of another width: the cache belongs to another model
+                self._warn(
+                    f"semantic embedding cache {self.cache_path}: {len(stale)} rows of another "
+                    f"dimension dropped; they will be re-embedded"
+                )
                 for k in stale:
                     del self._vectors[k]
                 return self.goals(texts)
@@ -215,7 +237,9 @@ class SemanticIndex:
         try:
             self._vectors.update(self._read(self.cache_path))
         except _BadCache as exc:
-            self._warn(f"semantic embedding cache {self.cache_path} ignored ({exc}); it will be rebuilt")
+            self._warn(
+                f"semantic embedding cache {self.cache_path} ignored ({exc}); it will be rebuilt"
+            )
 
     def _read(self, path: Path) -> dict[str, Any]:
         import numpy as np
@@ -226,17 +250,22 @@ class SemanticIndex:
             model = str(data["model"])
             keys = data["keys"]
             vectors = data["vectors"]
-        except Exception as exc:   # any unreadable or truncated file is a cache miss
+        except Exception as exc:  # any unreadable or truncated file is a cache miss
             raise _BadCache(f"unreadable: {type(exc).__name__}") from None
         if fmt != _CACHE_FORMAT or model != self.model_name:
-            raise _BadCache(f"made by {model!r} format {fmt}, not {self.model_name!r} format {_CACHE_FORMAT}")
+            raise _BadCache(
+                f"made by {model!r} format {fmt}, not {self.model_name!r} format {_CACHE_FORMAT}"
+            )
         if vectors.ndim != 2 or len(keys) != vectors.shape[0] or vectors.dtype != np.float32:
             raise _BadCache("inconsistent shapes")
         if self.dim is not None and vectors.shape[0] and vectors.shape[1] != self.dim:
             raise _BadCache(f"dimension {vectors.shape[1]}, expected {self.dim}")
         if vectors.shape[0]:
             self.dim = int(vectors.shape[1])
-        return {k.decode("ascii") if isinstance(k, bytes) else str(k): vectors[i] for i, k in enumerate(keys)}
+        return {
+            k.decode("ascii") if isinstance(k, bytes) else str(k): vectors[i]
+            for i, k in enumerate(keys)
+        }
 
     def _save(self, keep: set[str]) -> None:
         """Merge with what is on disk (another process may have added rows), prune rows of goals
@@ -261,11 +290,19 @@ class SemanticIndex:
                     self._vectors = {k: v for k, v in self._vectors.items() if k in keep}
                 keys = sorted(merged)
                 dim = self.dim or 0
-                vectors = (np.stack([merged[k] for k in keys]).astype(np.float32) if keys
-                           else np.zeros((0, dim), dtype=np.float32))
+                vectors = (
+                    np.stack([merged[k] for k in keys]).astype(np.float32)
+                    if keys
+                    else np.zeros((0, dim), dtype=np.float32)
+                )
                 buf = io.BytesIO()
-                np.savez(buf, format=np.int64(_CACHE_FORMAT), model=np.str_(self.model_name),
-                         keys=np.array(keys, dtype="S32"), vectors=vectors)
+                np.savez(
+                    buf,
+                    format=np.int64(_CACHE_FORMAT),
+                    model=np.str_(self.model_name),
+                    keys=np.array(keys, dtype="S32"),
+                    vectors=vectors,
+                )
                 atomic_write_bytes(self.cache_path, buf.getvalue())
         except OSError as exc:
             self._warn(f"cannot write the semantic embedding cache {self.cache_path}: {exc}")

@@ -24,38 +24,98 @@ from dataclasses import dataclass
 
 #: Programming languages and their common spellings -> canonical name.
 PROGRAMMING_LANGUAGES: dict[str, str] = {
-    "python": "python", "python3": "python", "py": "python",
-    "javascript": "javascript", "js": "javascript", "node": "javascript", "nodejs": "javascript",
-    "typescript": "typescript", "ts": "typescript",
-    "java": "java", "kotlin": "kotlin", "scala": "scala", "groovy": "groovy",
-    "rust": "rust", "golang": "go", "go": "go", "c": "c", "c++": "c++", "cpp": "c++", "c#": "c#",
-    "csharp": "c#", "ruby": "ruby", "php": "php", "perl": "perl", "swift": "swift",
-    "objective-c": "objective-c", "haskell": "haskell", "ocaml": "ocaml", "elixir": "elixir",
-    "erlang": "erlang", "clojure": "clojure", "lua": "lua", "julia": "julia", "dart": "dart",
-    "bash": "bash", "shell": "shell", "zsh": "zsh", "powershell": "powershell",
-    "sql": "sql", "r": "r", "matlab": "matlab", "fortran": "fortran", "cobol": "cobol",
-    "zig": "zig", "nim": "nim", "solidity": "solidity", "f#": "f#", "fsharp": "f#",
-    "assembly": "assembly", "wasm": "webassembly", "webassembly": "webassembly",
-    "html": "html", "css": "css", "latex": "latex",
+    "python": "python",
+    "python3": "python",
+    "py": "python",
+    "javascript": "javascript",
+    "js": "javascript",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "typescript": "typescript",
+    "ts": "typescript",
+    "java": "java",
+    "kotlin": "kotlin",
+    "scala": "scala",
+    "groovy": "groovy",
+    "rust": "rust",
+    "golang": "go",
+    "go": "go",
+    "c": "c",
+    "c++": "c++",
+    "cpp": "c++",
+    "c#": "c#",
+    "csharp": "c#",
+    "ruby": "ruby",
+    "php": "php",
+    "perl": "perl",
+    "swift": "swift",
+    "objective-c": "objective-c",
+    "haskell": "haskell",
+    "ocaml": "ocaml",
+    "elixir": "elixir",
+    "erlang": "erlang",
+    "clojure": "clojure",
+    "lua": "lua",
+    "julia": "julia",
+    "dart": "dart",
+    "bash": "bash",
+    "shell": "shell",
+    "zsh": "zsh",
+    "powershell": "powershell",
+    "sql": "sql",
+    "r": "r",
+    "matlab": "matlab",
+    "fortran": "fortran",
+    "cobol": "cobol",
+    "zig": "zig",
+    "nim": "nim",
+    "solidity": "solidity",
+    "f#": "f#",
+    "fsharp": "f#",
+    "assembly": "assembly",
+    "wasm": "webassembly",
+    "webassembly": "webassembly",
+    "html": "html",
+    "css": "css",
+    "latex": "latex",
 }
 # Spellings too ambiguous to count as a language in running text unless written in a clear
 # "in X" / "X program" position ("go", "r", "c" are ordinary words or letters).
 _AMBIGUOUS_LANGS = {"c", "r", "py", "node", "shell", "assembly", "go", "ts", "js"}
 _LANG_CONTEXT = {"in", "using", "with", "a", "an", "to", "into", "from"}
-_LANG_NEXT = {"program", "programs", "script", "scripts", "code", "file", "files", "function",
-              "functions", "class", "module", "library", "app", "project", "version", "compiler"}
+_LANG_NEXT = {
+    "program",
+    "programs",
+    "script",
+    "scripts",
+    "code",
+    "file",
+    "files",
+    "function",
+    "functions",
+    "class",
+    "module",
+    "library",
+    "app",
+    "project",
+    "version",
+    "compiler",
+}
 
 #: Natural languages (a substitutable slot: "translate X to French").
-NATURAL_LANGUAGES = frozenset("""
+NATURAL_LANGUAGES = frozenset(
+    """
 english french spanish german italian portuguese dutch russian chinese mandarin cantonese
 japanese korean arabic hindi bengali urdu turkish greek hebrew polish swedish norwegian danish
 finnish czech hungarian romanian ukrainian vietnamese thai indonesian malay persian farsi
 swahili latin irish welsh catalan basque croatian serbian bulgarian slovak slovenian
 lithuanian latvian estonian icelandic tagalog filipino mongolian punjabi tamil telugu
-""".split())
+""".split()
+)
 
 #: File extensions recognised without a path separator ("data.csv", "notes.tar.gz").
-FILE_EXTENSIONS = frozenset("""
+FILE_EXTENSIONS = frozenset(
+    """
 py pyi ipynb js mjs cjs jsx ts tsx java kt rs go c h cc cpp hpp cs rb php pl swift scala lua
 sh bash zsh ps1 bat sql r jl dart ex exs erl hs ml clj
 md markdown rst txt text log csv tsv json jsonl ndjson yaml yml toml ini cfg conf env xml html
@@ -64,7 +124,8 @@ pdf doc docx xls xlsx ppt pptx odt ods rtf epub tex bib
 png jpg jpeg gif bmp webp ico tif tiff mp3 wav flac ogg mp4 mov avi mkv webm
 zip tar gz tgz bz2 xz 7z rar whl deb rpm dmg iso
 db sqlite sqlite3 parquet feather pkl pickle npy npz h5 hdf5 lock
-""".split())
+""".split()
+)
 
 # ---- patterns ------------------------------------------------------------------------------
 
@@ -81,20 +142,39 @@ _QUOTED = re.compile(
 _PATH = re.compile(r"(?<![\w@:/.~])(?:~|\.{1,2})?/?[\w.\-]*(?:/[\w.\-]*)+|(?<![\w@])~(?=[\s,;]|$)")
 # A file name: word characters then one or more extensions, the last one known.
 _FILE = re.compile(r"(?<![\w/@.])(?:[\w\-]+|\.[\w\-]+)(?:\.[A-Za-z0-9]{1,10})+(?![\w])")
-_PORT = re.compile(r"\bport\s*(?:number\s*)?(?:#|:|=)?\s*(\d{2,5})\b|(?<![\w.])(?:localhost|127\.0\.0\.1|0\.0\.0\.0)?:(\d{2,5})\b",
-                   re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![\w.])[$€£]?\d+(?:[.,]\d+)*(?:%|k|m|gb|mb|kb|ms|s)?(?![\w])", re.IGNORECASE)
+_PORT = re.compile(
+    r"\bport\s*(?:number\s*)?(?:#|:|=)?\s*(\d{2,5})\b|(?<![\w.])(?:localhost|127\.0\.0\.1|0\.0\.0\.0)?:(\d{2,5})\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"(?<![\w.])[$€£]?\d+(?:[.,]\d+)*(?:%|k|m|gb|mb|kb|ms|s)?(?![\w])", re.IGNORECASE
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#\-]*")
 
 #: Number words -> value ("one" is left out on purpose: see the module doc).
-_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
-                                     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i >= 2}
+_UNITS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve "
+        "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_TENS = {
+    w: 10 * i
+    for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split())
+    if i >= 2
+}
 _SCALES = {"hundred": 100, "thousand": 1000}
-_NUMWORD = (r"(?:" + "|".join(sorted(set(_UNITS) - {"zero", "one"} | set(_TENS), key=len, reverse=True))
-            + r")(?:[\s-](?:" + "|".join(k for k in _UNITS if k not in {"zero", "ten", "eleven", "twelve"}
-                                          and len(k) <= 5) + r"))?")
-_NUMBER_WORDS = re.compile(r"(?<![\w-])" + _NUMWORD + r"(?:\s+(?:hundred|thousand))?(?![\w-])", re.IGNORECASE)
+_NUMWORD = (
+    r"(?:"
+    + "|".join(sorted(set(_UNITS) - {"zero", "one"} | set(_TENS), key=len, reverse=True))
+    + r")(?:[\s-](?:"
+    + "|".join(k for k in _UNITS if k not in {"zero", "ten", "eleven", "twelve"} and len(k) <= 5)
+    + r"))?"
+)
+_NUMBER_WORDS = re.compile(
+    r"(?<![\w-])" + _NUMWORD + r"(?:\s+(?:hundred|thousand))?(?![\w-])", re.IGNORECASE
+)
 
 
 def number_word_value(text: str) -> str | None:
@@ -132,7 +212,7 @@ def _is_file_name(token: str) -> bool:
     if ext not in FILE_EXTENSIONS:
         return False
     if parts[0] in _ARCHIVE_PREFIXES and all(part in FILE_EXTENSIONS for part in parts):
-        return False   # "tar.gz", "tar.bz2": a format, not a file name
+        return False  # "tar.gz", "tar.bz2": a format, not a file name
     stem = ".".join(parts[:-1])
     # "3.14" or "1.2.py"-like version numbers are not file names; an empty stem (".env") is.
     return not re.fullmatch(r"[\d.]+", stem)
@@ -191,7 +271,10 @@ def find_slots(goal: str) -> list[SlotSpan]:
             nxt = words[i + 1].group(0).lower() if i + 1 < len(words) else ""
             # "in C", "a C program": only an explicit position counts (and never the bare "c"
             # inside a file name or a number, which earlier slots already took).
-            if not (prev in _LANG_CONTEXT and (nxt in _LANG_NEXT or nxt == "" or prev in {"in", "using"})):
+            if not (
+                prev in _LANG_CONTEXT
+                and (nxt in _LANG_NEXT or nxt == "" or prev in {"in", "using"})
+            ):
                 continue
             if low in {"c", "r"} and m.group(0) != m.group(0).upper():
                 continue

@@ -27,8 +27,16 @@ from ..atomic import atomic_write_text, file_lock
 from ..errors import LLMOSError, WorkspaceError
 from ..workspace import Workspace, safe_id
 from .index import IndexEntry, TraceIndex
-from .traces import (MAX_TRACE_BYTES, Trace, TraceFormatError, TraceNotFound, dump_trace, now_iso, parse_trace,
-                     redact_trace)
+from .traces import (
+    MAX_TRACE_BYTES,
+    Trace,
+    TraceFormatError,
+    TraceNotFound,
+    dump_trace,
+    now_iso,
+    parse_trace,
+    redact_trace,
+)
 
 LOCK_STRIPES = 64
 
@@ -42,11 +50,15 @@ def check_volume(volume: str) -> str:
         return f"users/{safe_id(name, 'user')}"
     if kind == "teams":
         return f"teams/{safe_id(name, 'team')}"
-    raise WorkspaceError(f"invalid volume {volume!r}: use 'system', 'teams/<team>' or 'users/<user>'")
+    raise WorkspaceError(
+        f"invalid volume {volume!r}: use 'system', 'teams/<team>' or 'users/<user>'"
+    )
 
 
 class TraceStore:
-    def __init__(self, workspace: Workspace, index: TraceIndex | None = None, events: Any = None) -> None:
+    def __init__(
+        self, workspace: Workspace, index: TraceIndex | None = None, events: Any = None
+    ) -> None:
         self.workspace = workspace
         self.root = Path(workspace.root)
         if events is None:
@@ -71,7 +83,9 @@ class TraceStore:
         try:
             fn(*args, **kwargs)
         except (LLMOSError, OSError) as exc:
-            self.events.record("TRUST_WRITE_FAILED", what=what, error=str(getattr(exc, "message", exc))[:300])
+            self.events.record(
+                "TRUST_WRITE_FAILED", what=what, error=str(getattr(exc, "message", exc))[:300]
+            )
 
     @property
     def parsed(self):
@@ -107,7 +121,9 @@ class TraceStore:
         try:
             lock.__enter__()
         except OSError as exc:
-            raise WorkspaceError(f"cannot lock trace {trace_id} under {self.workspace.state_dir}: {exc}") from None
+            raise WorkspaceError(
+                f"cannot lock trace {trace_id} under {self.workspace.state_dir}: {exc}"
+            ) from None
         try:
             yield
         finally:
@@ -121,7 +137,7 @@ class TraceStore:
         pass ``own=False`` for content from elsewhere (it stays untrusted until approved)."""
         mine = check_volume(volume).startswith("users/") if own is None else bool(own)
         if not mine:
-            self.trust.data()   # a workspace from before trust levels adopts its own traces first
+            self.trust.data()  # a workspace from before trust levels adopts its own traces first
         with self._trace_lock(trace.id):
             path = self._save_locked(trace, volume)
         if mine:
@@ -133,15 +149,19 @@ class TraceStore:
         itself parsed from a file and changed in its counts, so that parsing the text gives it
         back exactly)."""
         volume = check_volume(volume)
-        trace = redact_trace(trace)  # no secret is ever written (the file, the index, the parsed cache)
+        trace = redact_trace(
+            trace
+        )  # no secret is ever written (the file, the index, the parsed cache)
         text = dump_trace(trace)  # validates first: nothing is written for a bad trace
         path = self.trace_path(trace.id, volume)
         with self.index.transaction() as index:
             old = index.peek(trace.id)
             if old is not None and (self.root / old.path).exists():
                 if old.volume != volume:
-                    raise LLMOSError(f"trace {trace.id} already exists in volumes/{old.volume}; a copy "
-                                     "in another volume needs a new id (parent_trace keeps the link)")
+                    raise LLMOSError(
+                        f"trace {trace.id} already exists in volumes/{old.volume}; a copy "
+                        "in another volume needs a new id (parent_trace keeps the link)"
+                    )
                 path = self.root / old.path  # an update stays in its file, even one renamed by hand
             try:
                 atomic_write_text(path, text)
@@ -150,7 +170,9 @@ class TraceStore:
             try:
                 index.upsert(trace, path, volume)
             except WorkspaceError:
-                if old is None:  # a new trace that could not be indexed was not saved: no file either
+                if (
+                    old is None
+                ):  # a new trace that could not be indexed was not saved: no file either
                     with contextlib.suppress(OSError):
                         path.unlink()
                 raise
@@ -158,8 +180,9 @@ class TraceStore:
             self.parsed.put(text, trace)
         return path
 
-    def record_outcome(self, trace_id: str, success: bool, *,
-                       when: _dt.datetime | float | None = None) -> Trace:
+    def record_outcome(
+        self, trace_id: str, success: bool, *, when: _dt.datetime | float | None = None
+    ) -> Trace:
         """Count one more use of a trace (a replay or a guided run) and its outcome."""
         with self._trace_lock(trace_id):
             entry = self.entry(trace_id)
@@ -174,7 +197,9 @@ class TraceStore:
         self._trust_write("runs", self.trust.count_run, trace, success, entry.volume)
         return trace
 
-    def add_alias(self, trace_id: str, phrase: str, substitutions: dict[str, str] | None = None) -> bool:
+    def add_alias(
+        self, trace_id: str, phrase: str, substitutions: dict[str, str] | None = None
+    ) -> bool:
         """Record *phrase* as an approved phrasing of the trace (frontmatter ``aliases``), with
         the ``{old: new}`` values its replay put into the calls. False when it adds nothing
         (the trace's own goal, or already listed). The oldest alias goes past ``MAX_ALIASES``."""
@@ -187,7 +212,9 @@ class TraceStore:
         with self._trace_lock(trace_id):
             entry = self.entry(trace_id)
             trace = self._read(self.root / entry.path)
-            if key == normalize_goal(trace.goal) or any(normalize_goal(p) == key for p in trace.alias_phrases()):
+            if key == normalize_goal(trace.goal) or any(
+                normalize_goal(p) == key for p in trace.alias_phrases()
+            ):
                 return False
             trace.aliases = [*trace.aliases, item][-MAX_ALIASES:]
             self._save_locked(trace, entry.volume, cache=True)
@@ -208,7 +235,9 @@ class TraceStore:
             hit = next((i for i, p in enumerate(phrases) if normalize_goal(p) == key), None)
             if hit is None:
                 listed = "; ".join(repr(p) for p in phrases) or "none"
-                raise UsageError(f"trace {trace_id} has no alias {phrase!r} (its aliases: {listed})")
+                raise UsageError(
+                    f"trace {trace_id} has no alias {phrase!r} (its aliases: {listed})"
+                )
             removed = phrases[hit]
             trace.aliases = [a for i, a in enumerate(trace.aliases) if i != hit]
             self._save_locked(trace, entry.volume, cache=True)
@@ -246,16 +275,23 @@ class TraceStore:
 
     # ---- reading ---------------------------------------------------------------------------
     def _read(self, path: Path) -> Trace:
-        rel = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+        rel = (
+            path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+        )
         try:
             with open(path, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
                 if size > MAX_TRACE_BYTES:
-                    raise TraceFormatError(f"the file is {size} bytes, over the {MAX_TRACE_BYTES}-byte limit "
-                                           "(refused)", source=rel)
+                    raise TraceFormatError(
+                        f"the file is {size} bytes, over the {MAX_TRACE_BYTES}-byte limit "
+                        "(refused)",
+                        source=rel,
+                    )
                 text = handle.read().decode("utf-8")
         except FileNotFoundError:
-            raise TraceNotFound(f"the trace file {rel} is gone (run `llmos traces reindex`)") from None
+            raise TraceNotFound(
+                f"the trace file {rel} is gone (run `llmos traces reindex`)"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TraceFormatError(f"cannot read the file ({exc})", source=rel) from None
         cached = self.parsed.get(text)
@@ -272,13 +308,17 @@ class TraceStore:
             mtime = os.stat(path).st_mtime
         except FileNotFoundError:
             self.index.resync([entry.volume])
-            raise TraceNotFound(f"no trace with id {trace_id!r} (its file {entry.path} is gone)") from None
+            raise TraceNotFound(
+                f"no trace with id {trace_id!r} (its file {entry.path} is gone)"
+            ) from None
         trace = self._read(path)
         if mtime != entry.mtime or trace.id != entry.id:
             # Edited in place (same folder mtime): bring the index in step with the file.
             self.index.resync([entry.volume])
             if trace.id != trace_id:
-                raise TraceNotFound(f"no trace with id {trace_id!r} (its file now holds {trace.id})")
+                raise TraceNotFound(
+                    f"no trace with id {trace_id!r} (its file now holds {trace.id})"
+                )
         return trace
 
     def read_text(self, trace_id: str) -> str:
@@ -286,7 +326,9 @@ class TraceStore:
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise TraceNotFound(f"no trace with id {trace_id!r} (its file {path} is gone)") from None
+            raise TraceNotFound(
+                f"no trace with id {trace_id!r} (its file {path} is gone)"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TraceFormatError(f"cannot read the file ({exc})", source=str(path)) from None
 

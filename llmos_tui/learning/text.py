@@ -24,9 +24,11 @@ from .slots import PROGRAMMING_LANGUAGES, SlotSpan, find_slots, number_keys
 # ---- vocabularies -------------------------------------------------------------------------
 
 #: Words dropped outright: articles and politeness.
-DROP_WORDS = frozenset("""
+DROP_WORDS = frozenset(
+    """
 a an the please pls plz kindly just really actually basically simply um uh
-""".split())
+""".split()
+)
 
 #: Question words: they often decide what is asked ("when" vs "how" to change the oil).
 QUESTION_WORDS = frozenset("what when where who whom whose why how which".split())
@@ -41,7 +43,10 @@ LIGHT_FUNCTION_VERBS = frozenset("get got gets give put take keep bring grab".sp
 
 #: Function words: kept as weak evidence (they separate "that is right" from "are you okay
 #: right now"), never a content difference on their own.
-STOP_WORDS = LIGHT_FUNCTION_VERBS | frozenset("""
+STOP_WORDS = (
+    LIGHT_FUNCTION_VERBS
+    | frozenset(
+        """
 this that these those there here it its they them their theirs he him his she her hers one ones
 is am are was were be been being do does did doing done have has had having will would shall
 should can could may might must ought
@@ -53,7 +58,13 @@ want wanna need needs like let lets going gonna getting gives gave giving puts t
 some any all every each both either other another same own much many more most few
 lot lots bit something anything everything someone anyone everyone thing things stuff way able
 sure using within inside whether know wonder
-""".split()) | QUESTION_WORDS | FIRST_PERSON | SECOND_PERSON | DROP_WORDS
+""".split()
+    )
+    | QUESTION_WORDS
+    | FIRST_PERSON
+    | SECOND_PERSON
+    | DROP_WORDS
+)
 # "not", "no", "never", "without" are negation cues, handled before stop words are dropped.
 
 
@@ -68,37 +79,160 @@ _REQUEST_FRAMES = re.compile(
 )
 
 #: Words that carry little task identity: they count, but little.
-GENERIC_WORDS = frozenset("""
+GENERIC_WORDS = frozenset(
+    """
 simple small quick basic short brief little tiny big large new current latest recent newest
 nice good proper complete full whole entire main entire default existing given certain
 program script code app application tool utility file files folder thing project repo
 version
-""".split())
+""".split()
+)
 
 #: action-verb classes: canonical class -> words (already lower case; stems are derived).
 VERB_CLASSES: dict[str, tuple[str, ...]] = {
-    "create": ("create", "make", "build", "write", "generate", "produce", "compose", "draft",
-               "author", "craft", "implement", "develop", "scaffold", "setup", "construct",
-               "initialize", "init", "bootstrap"),
-    "delete": ("delete", "remove", "erase", "rm", "destroy", "wipe", "purge", "drop", "unlink",
-               "trash", "discard", "eliminate", "del", "clear", "rmdir", "deletion", "removal"),
+    "create": (
+        "create",
+        "make",
+        "build",
+        "write",
+        "generate",
+        "produce",
+        "compose",
+        "draft",
+        "author",
+        "craft",
+        "implement",
+        "develop",
+        "scaffold",
+        "setup",
+        "construct",
+        "initialize",
+        "init",
+        "bootstrap",
+    ),
+    "delete": (
+        "delete",
+        "remove",
+        "erase",
+        "rm",
+        "destroy",
+        "wipe",
+        "purge",
+        "drop",
+        "unlink",
+        "trash",
+        "discard",
+        "eliminate",
+        "del",
+        "clear",
+        "rmdir",
+        "deletion",
+        "removal",
+    ),
     "clean": ("clean", "cleanup", "tidy", "prune", "free", "declutter", "vacuum"),
-    "update": ("update", "edit", "modify", "change", "alter", "adjust", "rewrite", "revise",
-               "refactor", "tweak", "amend", "patch", "replace", "reword", "improve"),
+    "update": (
+        "update",
+        "edit",
+        "modify",
+        "change",
+        "alter",
+        "adjust",
+        "rewrite",
+        "revise",
+        "refactor",
+        "tweak",
+        "amend",
+        "patch",
+        "replace",
+        "reword",
+        "improve",
+    ),
     "fix": ("fix", "repair", "debug", "resolve", "troubleshoot", "diagnose"),
     "rename": ("rename",),
-    "show": ("show", "display", "list", "print", "view", "see", "tell", "check", "inspect", "cat",
-             "output", "read", "look", "echo", "dump", "lookup"),
-    "search": ("find", "search", "locate", "grep", "seek", "discover", "identify", "detect", "scan"),
+    "show": (
+        "show",
+        "display",
+        "list",
+        "print",
+        "view",
+        "see",
+        "tell",
+        "check",
+        "inspect",
+        "cat",
+        "output",
+        "read",
+        "look",
+        "echo",
+        "dump",
+        "lookup",
+    ),
+    "search": (
+        "find",
+        "search",
+        "locate",
+        "grep",
+        "seek",
+        "discover",
+        "identify",
+        "detect",
+        "scan",
+    ),
     "count": ("count", "tally", "howmany", "enumerate"),
-    "summarize": ("summarize", "summarise", "summary", "recap", "tldr", "digest", "condense",
-                  "synopsis", "summarization", "summarisation"),
-    "explain": ("explain", "describe", "clarify", "define", "definition", "explanation",
-                "description", "meaning", "mean"),
-    "run": ("run", "execute", "start", "launch", "invoke", "trigger", "begin", "serve", "boot",
-            "spinup", "exec", "kickoff", "rerun", "restart", "resume"),
-    "stop": ("stop", "kill", "terminate", "halt", "end", "shutdown", "abort", "quit", "exit",
-             "pause", "suspend", "interrupt"),
+    "summarize": (
+        "summarize",
+        "summarise",
+        "summary",
+        "recap",
+        "tldr",
+        "digest",
+        "condense",
+        "synopsis",
+        "summarization",
+        "summarisation",
+    ),
+    "explain": (
+        "explain",
+        "describe",
+        "clarify",
+        "define",
+        "definition",
+        "explanation",
+        "description",
+        "meaning",
+        "mean",
+    ),
+    "run": (
+        "run",
+        "execute",
+        "start",
+        "launch",
+        "invoke",
+        "trigger",
+        "begin",
+        "serve",
+        "boot",
+        "spinup",
+        "exec",
+        "kickoff",
+        "rerun",
+        "restart",
+        "resume",
+    ),
+    "stop": (
+        "stop",
+        "kill",
+        "terminate",
+        "halt",
+        "end",
+        "shutdown",
+        "abort",
+        "quit",
+        "exit",
+        "pause",
+        "suspend",
+        "interrupt",
+    ),
     "cancel": ("cancel", "cancellation", "unsubscribe", "unbook"),
     "test": ("test", "verify", "validate", "assert", "unittest", "makesure", "testing"),
     "format": ("format", "prettify", "beautify", "reformat", "indent", "lint"),
@@ -108,12 +242,31 @@ VERB_CLASSES: dict[str, tuple[str, ...]] = {
     "compress": ("compress", "zip", "gzip", "tar", "pack", "bundle", "compression"),
     "extract": ("extract", "decompress", "unzip", "untar", "unpack", "unarchive", "extraction"),
     "backup": ("backup", "archive", "snapshot"),
-    "restore": ("restore", "recover", "revert", "rollback", "undo", "reset", "recovery",
-                "reinstate"),
+    "restore": (
+        "restore",
+        "recover",
+        "revert",
+        "rollback",
+        "undo",
+        "reset",
+        "recovery",
+        "reinstate",
+    ),
     "copy": ("copy", "duplicate", "clone", "cp", "replicate", "mirror"),
     "move": ("move", "mv", "relocate"),
-    "send": ("send", "email", "mail", "message", "post", "notify", "forward", "share", "text",
-             "tweet", "dm"),
+    "send": (
+        "send",
+        "email",
+        "mail",
+        "message",
+        "post",
+        "notify",
+        "forward",
+        "share",
+        "text",
+        "tweet",
+        "dm",
+    ),
     "download": ("download", "fetch", "pull", "retrieve", "scrape", "crawl", "wget", "curl"),
     "upload": ("upload", "push", "publish", "submit"),
     "deploy": ("deploy", "release", "ship", "rollout"),
@@ -128,8 +281,20 @@ VERB_CLASSES: dict[str, tuple[str, ...]] = {
     "unlock": ("unlock", "unfreeze", "unblock", "unban"),
     "encrypt": ("encrypt", "encode", "encryption", "hash"),
     "decrypt": ("decrypt", "decode", "decryption"),
-    "analyze": ("analyze", "analyse", "analysis", "examine", "evaluate", "assess", "profile",
-                "benchmark", "measure", "investigate", "study", "research"),
+    "analyze": (
+        "analyze",
+        "analyse",
+        "analysis",
+        "examine",
+        "evaluate",
+        "assess",
+        "profile",
+        "benchmark",
+        "measure",
+        "investigate",
+        "study",
+        "research",
+    ),
     "review": ("review", "audit", "critique", "proofread"),
     "compare": ("compare", "diff", "comparison", "contrast"),
     "sort": ("sort", "rank", "arrange", "reorder"),
@@ -149,121 +314,361 @@ VERB_CLASSES: dict[str, tuple[str, ...]] = {
 }
 
 #: Pairs of classes whose actions undo or contradict each other.
-OPPOSED = {frozenset(p) for p in [
-    ("create", "delete"), ("add", "delete"), ("run", "stop"), ("install", "uninstall"),
-    ("enable", "disable"), ("lock", "unlock"), ("encrypt", "decrypt"), ("compress", "extract"),
-    ("backup", "restore"), ("upload", "download"), ("open", "close"), ("login", "logout"),
-    ("schedule", "cancel"), ("buy", "cancel"), ("create", "cancel"), ("import", "convert"),
-    ("create", "clean"), ("install", "delete"), ("run", "cancel"), ("create", "restore"),
-    ("increase", "decrease"),
-]}
+OPPOSED = {
+    frozenset(p)
+    for p in [
+        ("create", "delete"),
+        ("add", "delete"),
+        ("run", "stop"),
+        ("install", "uninstall"),
+        ("enable", "disable"),
+        ("lock", "unlock"),
+        ("encrypt", "decrypt"),
+        ("compress", "extract"),
+        ("backup", "restore"),
+        ("upload", "download"),
+        ("open", "close"),
+        ("login", "logout"),
+        ("schedule", "cancel"),
+        ("buy", "cancel"),
+        ("create", "cancel"),
+        ("import", "convert"),
+        ("create", "clean"),
+        ("install", "delete"),
+        ("run", "cancel"),
+        ("create", "restore"),
+        ("increase", "decrease"),
+    ]
+}
 
 #: Verb classes that a goal without any verb ("python fizzbuzz program", "git status") implies.
 IMPLIED_CLASSES = frozenset({"create", "show", "run"})
 
 #: Classes that are "light": "write a summary" means "summarize", "make a backup" means "back up".
-LIGHT_VERBS = frozenset({"write", "make", "create", "give", "do", "produce", "generate",
-                         "provide", "prepare", "perform", "take", "build"})
+LIGHT_VERBS = frozenset(
+    {
+        "write",
+        "make",
+        "create",
+        "give",
+        "do",
+        "produce",
+        "generate",
+        "provide",
+        "prepare",
+        "perform",
+        "take",
+        "build",
+    }
+)
 #: Adjectives that may stand between a light verb and its action noun ("a short summary").
-LIGHT_ADJECTIVES = frozenset("""
+LIGHT_ADJECTIVES = frozenset(
+    """
 simple small quick basic short brief little tiny big large new full complete detailed proper
 nice good whole entire daily weekly monthly overall final concise thorough clean fresh
-""".split())
+""".split()
+)
 
 #: Multi-word phrases rewritten before tokenising (generic English phrasal verbs).
 PHRASES: tuple[tuple[str, str], ...] = (
-    (r"\bback(?:ing|ed|s)? up\b", "backup"), (r"\bset(?:ting|s)? up\b", "setup"),
-    (r"\bshut(?:ting|s)? down\b", "shutdown"), (r"\bturn(?:ing|ed|s)? off\b", "turnoff"),
+    (r"\bback(?:ing|ed|s)? up\b", "backup"),
+    (r"\bset(?:ting|s)? up\b", "setup"),
+    (r"\bshut(?:ting|s)? down\b", "shutdown"),
+    (r"\bturn(?:ing|ed|s)? off\b", "turnoff"),
     (r"\bturn(?:ing|ed|s)? (?:it |that |this )?up\b", "increase"),
     (r"\bturn(?:ing|ed|s)? (?:it |that |this )?down\b", "decrease"),
-    (r"\bspeed(?:ing|s)? up\b", "accelerate"), (r"\bslow(?:ing|ed|s)? down\b", "decelerate"),
-    (r"\bswitch(?:ing|ed|es)? off\b", "switchoff"), (r"\bturn(?:ing|ed|s)? on\b", "turnon"),
-    (r"\bswitch(?:ing|ed|es)? on\b", "switchon"), (r"\blook(?:ing|ed|s)? up\b", "lookup"),
-    (r"\blook(?:ing|ed|s)? for\b", "find"), (r"\bfind(?:ing|s)? out\b", "find"),
-    (r"\bfigur(?:e|ing|ed|es) out\b", "find"), (r"\bclean(?:ing|ed|s)? up\b", "cleanup"),
-    (r"\bget(?:ting|s)? rid of\b", "delete"), (r"\btear(?:ing|s)? down\b", "delete"),
-    (r"\bspin(?:ning|s)? up\b", "spinup"), (r"\bkick(?:ing|ed|s)? off\b", "kickoff"),
-    (r"\bfre(?:e|eing|ed|es) up\b", "free"), (r"\blog(?:ging|ged|s)? in(?:to)?\b", "login"),
-    (r"\bsign(?:ing|ed|s)? in(?:to)?\b", "signin"), (r"\blog(?:ging|ged|s)? out\b", "logout"),
-    (r"\bsign(?:ing|ed|s)? out\b", "signout"), (r"\bhow many\b", "howmany"),
-    (r"\bmake sure\b", "makesure"), (r"\bto-?do\b", "todo"), (r"\bcheck(?:ing|ed|s)? out\b", "checkout"),
-    (r"\bpick(?:ing|ed|s)? up\b", "pickup"), (r"\bwrite(?:s)? down\b", "note"),
+    (r"\bspeed(?:ing|s)? up\b", "accelerate"),
+    (r"\bslow(?:ing|ed|s)? down\b", "decelerate"),
+    (r"\bswitch(?:ing|ed|es)? off\b", "switchoff"),
+    (r"\bturn(?:ing|ed|s)? on\b", "turnon"),
+    (r"\bswitch(?:ing|ed|es)? on\b", "switchon"),
+    (r"\blook(?:ing|ed|s)? up\b", "lookup"),
+    (r"\blook(?:ing|ed|s)? for\b", "find"),
+    (r"\bfind(?:ing|s)? out\b", "find"),
+    (r"\bfigur(?:e|ing|ed|es) out\b", "find"),
+    (r"\bclean(?:ing|ed|s)? up\b", "cleanup"),
+    (r"\bget(?:ting|s)? rid of\b", "delete"),
+    (r"\btear(?:ing|s)? down\b", "delete"),
+    (r"\bspin(?:ning|s)? up\b", "spinup"),
+    (r"\bkick(?:ing|ed|s)? off\b", "kickoff"),
+    (r"\bfre(?:e|eing|ed|es) up\b", "free"),
+    (r"\blog(?:ging|ged|s)? in(?:to)?\b", "login"),
+    (r"\bsign(?:ing|ed|s)? in(?:to)?\b", "signin"),
+    (r"\blog(?:ging|ged|s)? out\b", "logout"),
+    (r"\bsign(?:ing|ed|s)? out\b", "signout"),
+    (r"\bhow many\b", "howmany"),
+    (r"\bmake sure\b", "makesure"),
+    (r"\bto-?do\b", "todo"),
+    (r"\bcheck(?:ing|ed|s)? out\b", "checkout"),
+    (r"\bpick(?:ing|ed|s)? up\b", "pickup"),
+    (r"\bwrite(?:s)? down\b", "note"),
     (r"\bturn(?:ing|ed|s)? (?=\w+ into\b)", "convert "),
-    (r"\bcode ?base\b", "code"), (r"\bsource code\b", "code"),
+    (r"\bcode ?base\b", "code"),
+    (r"\bsource code\b", "code"),
 )
 
 #: Synonyms for non-verb words (generic computing vocabulary) -> canonical.
 SYNONYMS: dict[str, str] = {
-    "directory": "folder", "dir": "folder", "directories": "folder",
-    "repository": "repo", "repositories": "repo",
-    "documentation": "docs", "doc": "docs", "document": "doc",
-    "application": "app", "programme": "program",
-    "function": "func", "method": "func",
-    "web": "http", "website": "site", "webpage": "page",
-    "picture": "image", "photo": "image", "img": "image", "pic": "image",
-    "primes": "prime", "haikus": "haiku",
-    "commandline": "cli", "terminal": "shell", "console": "shell",
-    "db": "database", "dbs": "database",
-    "config": "configuration", "cfg": "configuration", "settings": "configuration",
-    "vacation": "vacation", "pto": "vacation",
-    "automobile": "car", "vehicle": "car",
+    "directory": "folder",
+    "dir": "folder",
+    "directories": "folder",
+    "repository": "repo",
+    "repositories": "repo",
+    "documentation": "docs",
+    "doc": "docs",
+    "document": "doc",
+    "application": "app",
+    "programme": "program",
+    "function": "func",
+    "method": "func",
+    "web": "http",
+    "website": "site",
+    "webpage": "page",
+    "picture": "image",
+    "photo": "image",
+    "img": "image",
+    "pic": "image",
+    "primes": "prime",
+    "haikus": "haiku",
+    "commandline": "cli",
+    "terminal": "shell",
+    "console": "shell",
+    "db": "database",
+    "dbs": "database",
+    "config": "configuration",
+    "cfg": "configuration",
+    "settings": "configuration",
+    "vacation": "vacation",
+    "pto": "vacation",
+    "automobile": "car",
+    "vehicle": "car",
     "auto": "car",
 }
 
 #: Technology words: formats, tools and platforms (programming languages come from slots.py).
 TECH_WORDS: dict[str, str] = {
-    **{k: v for k, v in PROGRAMMING_LANGUAGES.items() if k not in {"c", "r", "go", "py", "ts", "js"}},
-    "json": "json", "jsonl": "json", "csv": "csv", "tsv": "tsv", "yaml": "yaml", "yml": "yaml",
-    "toml": "toml", "xml": "xml", "markdown": "markdown", "pdf": "pdf", "excel": "excel",
-    "xlsx": "excel", "parquet": "parquet", "sqlite": "sqlite", "protobuf": "protobuf",
-    "docker": "docker", "kubernetes": "kubernetes", "k8s": "kubernetes", "podman": "podman",
-    "npm": "npm", "yarn": "yarn", "pnpm": "pnpm", "pip": "pip", "conda": "conda",
-    "poetry": "poetry", "cargo": "cargo", "maven": "maven", "gradle": "gradle",
-    "pytest": "pytest", "unittest": "unittest", "jest": "jest", "mocha": "mocha",
-    "black": "black", "ruff": "ruff", "flake8": "flake8", "pylint": "pylint", "mypy": "mypy",
-    "prettier": "prettier", "eslint": "eslint", "isort": "isort",
-    "flask": "flask", "django": "django", "fastapi": "fastapi", "react": "react", "vue": "vue",
-    "angular": "angular", "svelte": "svelte", "express": "express", "rails": "rails",
-    "postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mongodb": "mongodb",
-    "mongo": "mongodb", "redis": "redis", "nginx": "nginx", "apache": "apache",
-    "aws": "aws", "gcp": "gcp", "azure": "azure", "terraform": "terraform", "ansible": "ansible",
-    "git": "git", "svn": "svn", "mercurial": "mercurial", "github": "github", "gitlab": "gitlab",
-    "linux": "linux", "windows": "windows", "macos": "macos", "ubuntu": "ubuntu",
-    "debian": "debian", "ssh": "ssh", "ftp": "ftp", "http": "http", "https": "https",
-    "tcp": "tcp", "udp": "udp", "grpc": "grpc", "graphql": "graphql", "rest": "rest",
-    "pandas": "pandas", "numpy": "numpy", "matplotlib": "matplotlib", "pytorch": "pytorch",
-    "tensorflow": "tensorflow", "sklearn": "sklearn", "jupyter": "jupyter",
-    "tar": "tar", "zip": "zip", "gzip": "gzip", "tar.gz": "tar.gz", "tgz": "tar.gz", "vim": "vim", "emacs": "emacs",
-    "vscode": "vscode", "make": "make", "cmake": "cmake", "webpack": "webpack", "vite": "vite",
+    **{
+        k: v
+        for k, v in PROGRAMMING_LANGUAGES.items()
+        if k not in {"c", "r", "go", "py", "ts", "js"}
+    },
+    "json": "json",
+    "jsonl": "json",
+    "csv": "csv",
+    "tsv": "tsv",
+    "yaml": "yaml",
+    "yml": "yaml",
+    "toml": "toml",
+    "xml": "xml",
+    "markdown": "markdown",
+    "pdf": "pdf",
+    "excel": "excel",
+    "xlsx": "excel",
+    "parquet": "parquet",
+    "sqlite": "sqlite",
+    "protobuf": "protobuf",
+    "docker": "docker",
+    "kubernetes": "kubernetes",
+    "k8s": "kubernetes",
+    "podman": "podman",
+    "npm": "npm",
+    "yarn": "yarn",
+    "pnpm": "pnpm",
+    "pip": "pip",
+    "conda": "conda",
+    "poetry": "poetry",
+    "cargo": "cargo",
+    "maven": "maven",
+    "gradle": "gradle",
+    "pytest": "pytest",
+    "unittest": "unittest",
+    "jest": "jest",
+    "mocha": "mocha",
+    "black": "black",
+    "ruff": "ruff",
+    "flake8": "flake8",
+    "pylint": "pylint",
+    "mypy": "mypy",
+    "prettier": "prettier",
+    "eslint": "eslint",
+    "isort": "isort",
+    "flask": "flask",
+    "django": "django",
+    "fastapi": "fastapi",
+    "react": "react",
+    "vue": "vue",
+    "angular": "angular",
+    "svelte": "svelte",
+    "express": "express",
+    "rails": "rails",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mongodb": "mongodb",
+    "mongo": "mongodb",
+    "redis": "redis",
+    "nginx": "nginx",
+    "apache": "apache",
+    "aws": "aws",
+    "gcp": "gcp",
+    "azure": "azure",
+    "terraform": "terraform",
+    "ansible": "ansible",
+    "git": "git",
+    "svn": "svn",
+    "mercurial": "mercurial",
+    "github": "github",
+    "gitlab": "gitlab",
+    "linux": "linux",
+    "windows": "windows",
+    "macos": "macos",
+    "ubuntu": "ubuntu",
+    "debian": "debian",
+    "ssh": "ssh",
+    "ftp": "ftp",
+    "http": "http",
+    "https": "https",
+    "tcp": "tcp",
+    "udp": "udp",
+    "grpc": "grpc",
+    "graphql": "graphql",
+    "rest": "rest",
+    "pandas": "pandas",
+    "numpy": "numpy",
+    "matplotlib": "matplotlib",
+    "pytorch": "pytorch",
+    "tensorflow": "tensorflow",
+    "sklearn": "sklearn",
+    "jupyter": "jupyter",
+    "tar": "tar",
+    "zip": "zip",
+    "gzip": "gzip",
+    "tar.gz": "tar.gz",
+    "tgz": "tar.gz",
+    "vim": "vim",
+    "emacs": "emacs",
+    "vscode": "vscode",
+    "make": "make",
+    "cmake": "cmake",
+    "webpack": "webpack",
+    "vite": "vite",
 }
 #: "Families" of tech words: a swap inside one family is a different task ("Python" -> "Rust").
-_FORMATS = {"json", "csv", "tsv", "yaml", "toml", "xml", "markdown", "pdf", "excel", "parquet",
-            "sqlite", "protobuf", "html", "text", "zip", "tar.gz", "bzip2", "xz", "7z", "rar", "tar",
-            "gzip"}
+_FORMATS = {
+    "json",
+    "csv",
+    "tsv",
+    "yaml",
+    "toml",
+    "xml",
+    "markdown",
+    "pdf",
+    "excel",
+    "parquet",
+    "sqlite",
+    "protobuf",
+    "html",
+    "text",
+    "zip",
+    "tar.gz",
+    "bzip2",
+    "xz",
+    "7z",
+    "rar",
+    "tar",
+    "gzip",
+}
 _LANGS = set(PROGRAMMING_LANGUAGES.values())
 TECH_AMBIGUOUS = {"black", "rest", "make", "express", "apache", "tar", "zip", "http", "git"}
 
 #: File extension -> the technology it implies (used only to detect a swap: data.json vs csv).
-EXT_TECH = {"py": "python", "js": "javascript", "ts": "typescript", "rs": "rust", "go": "go",
-            "java": "java", "rb": "ruby", "php": "php", "c": "c", "cpp": "c++", "cs": "c#",
-            "sh": "shell", "json": "json", "jsonl": "json", "csv": "csv", "tsv": "tsv",
-            "yaml": "yaml", "yml": "yaml", "toml": "toml", "xml": "xml", "md": "markdown",
-            "pdf": "pdf", "xlsx": "excel", "xls": "excel", "html": "html", "htm": "html",
-            "parquet": "parquet", "sqlite": "sqlite", "db": "sqlite", "txt": "text",
-            "zip": "zip", "gz": "tar.gz", "tgz": "tar.gz", "bz2": "bzip2", "xz": "xz", "7z": "7z",
-            "rar": "rar"}
+EXT_TECH = {
+    "py": "python",
+    "js": "javascript",
+    "ts": "typescript",
+    "rs": "rust",
+    "go": "go",
+    "java": "java",
+    "rb": "ruby",
+    "php": "php",
+    "c": "c",
+    "cpp": "c++",
+    "cs": "c#",
+    "sh": "shell",
+    "json": "json",
+    "jsonl": "json",
+    "csv": "csv",
+    "tsv": "tsv",
+    "yaml": "yaml",
+    "yml": "yaml",
+    "toml": "toml",
+    "xml": "xml",
+    "md": "markdown",
+    "pdf": "pdf",
+    "xlsx": "excel",
+    "xls": "excel",
+    "html": "html",
+    "htm": "html",
+    "parquet": "parquet",
+    "sqlite": "sqlite",
+    "db": "sqlite",
+    "txt": "text",
+    "zip": "zip",
+    "gz": "tar.gz",
+    "tgz": "tar.gz",
+    "bz2": "bzip2",
+    "xz": "xz",
+    "7z": "7z",
+    "rar": "rar",
+}
 
-NEGATION_CUES = ("do not", "don't", "dont", "does not", "doesn't", "did not", "didn't", "not",
-                 "never", "without", "no", "except", "excluding", "but not", "avoid",
-                 "instead of", "rather than", "skip", "nothing", "none", "neither", "nor",
-                 "cannot", "can't", "won't", "shouldn't", "mustn't", "isn't", "aren't")
+NEGATION_CUES = (
+    "do not",
+    "don't",
+    "dont",
+    "does not",
+    "doesn't",
+    "did not",
+    "didn't",
+    "not",
+    "never",
+    "without",
+    "no",
+    "except",
+    "excluding",
+    "but not",
+    "avoid",
+    "instead of",
+    "rather than",
+    "skip",
+    "nothing",
+    "none",
+    "neither",
+    "nor",
+    "cannot",
+    "can't",
+    "won't",
+    "shouldn't",
+    "mustn't",
+    "isn't",
+    "aren't",
+)
 
 _CONTRACTIONS = [
-    (r"\bcan't\b", "can not"), (r"\bwon't\b", "will not"), (r"\bshan't\b", "shall not"),
-    (r"\b(\w+)n't\b", r"\1 not"), (r"\b(\w+)'re\b", r"\1 are"), (r"\b(\w+)'ve\b", r"\1 have"),
-    (r"\b(\w+)'ll\b", r"\1 will"), (r"\b(\w+)'d\b", r"\1 would"), (r"\bi'm\b", "i am"),
-    (r"\b(what|where|who|how|that|there|it|here|when|why)'s\b", r"\1 is"), (r"'s\b", ""),
-    (r"\bdont\b", "do not"), (r"\bcant\b", "can not"), (r"\bwont\b", "will not"),
+    (r"\bcan't\b", "can not"),
+    (r"\bwon't\b", "will not"),
+    (r"\bshan't\b", "shall not"),
+    (r"\b(\w+)n't\b", r"\1 not"),
+    (r"\b(\w+)'re\b", r"\1 are"),
+    (r"\b(\w+)'ve\b", r"\1 have"),
+    (r"\b(\w+)'ll\b", r"\1 will"),
+    (r"\b(\w+)'d\b", r"\1 would"),
+    (r"\bi'm\b", "i am"),
+    (r"\b(what|where|who|how|that|there|it|here|when|why)'s\b", r"\1 is"),
+    (r"'s\b", ""),
+    (r"\bdont\b", "do not"),
+    (r"\bcant\b", "can not"),
+    (r"\bwont\b", "will not"),
 ]
 _CONTRACTIONS_RE = [(re.compile(p), r) for p, r in _CONTRACTIONS]
 _CONTRACTION_HINT = re.compile(r"'|\b(?:dont|cant|wont)\b")
@@ -275,26 +680,99 @@ _PHRASE_REPL = {f"p{i}": r for i, (_p, r) in enumerate(PHRASES)}
 def _rewrite_phrases(body: str) -> str:
     return _PHRASES_ONE.sub(lambda m: _PHRASE_REPL[m.lastgroup], body)
 
+
 # Clause boundaries: punctuation, coordinators and sequencing words.
-CLAUSE_BREAKS = frozenset({"and", "then", "but", "or", "also", "afterwards", "afterward",
-                           "finally", "lastly", "plus", "while", "before", "after",
-                           "once", "when", "if", "where"})
-_SUBORDINATORS = frozenset({"that", "which", "who", "whom", "whose", "to", "for", "so", "where",
-                            "how", "what", "when", "by", "of", "about", "on", "with"})
+CLAUSE_BREAKS = frozenset(
+    {
+        "and",
+        "then",
+        "but",
+        "or",
+        "also",
+        "afterwards",
+        "afterward",
+        "finally",
+        "lastly",
+        "plus",
+        "while",
+        "before",
+        "after",
+        "once",
+        "when",
+        "if",
+        "where",
+    }
+)
+_SUBORDINATORS = frozenset(
+    {
+        "that",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "to",
+        "for",
+        "so",
+        "where",
+        "how",
+        "what",
+        "when",
+        "by",
+        "of",
+        "about",
+        "on",
+        "with",
+    }
+)
 _TOKEN_RE = re.compile(r"\x00\d+\x00|[a-z0-9][a-z0-9+#]*(?:[.'\-][a-z0-9]+)*|[.;,:!?()\[\]]")
 
 
 # ---- stemming ---------------------------------------------------------------------------------
 
-_IRREGULAR = {"wrote": "write", "written": "write", "made": "make", "built": "build",
-              "ran": "run", "running": "run", "began": "begin", "begun": "begin", "sent": "send",
-              "found": "find", "gave": "give", "given": "give", "took": "take", "taken": "take",
-              "shown": "show", "read": "read", "did": "do", "done": "do", "got": "get",
-              "children": "child", "people": "person", "men": "man", "women": "woman",
-              "data": "data", "analyses": "analysis", "indices": "index", "bought": "buy",
-              "paid": "pay", "kept": "keep", "left": "left", "lost": "lose", "set": "set",
-              "put": "put", "cut": "cut", "stopped": "stop", "stopping": "stop",
-              "was": "be", "were": "be", "is": "be", "are": "be", "has": "have", "had": "have"}
+_IRREGULAR = {
+    "wrote": "write",
+    "written": "write",
+    "made": "make",
+    "built": "build",
+    "ran": "run",
+    "running": "run",
+    "began": "begin",
+    "begun": "begin",
+    "sent": "send",
+    "found": "find",
+    "gave": "give",
+    "given": "give",
+    "took": "take",
+    "taken": "take",
+    "shown": "show",
+    "read": "read",
+    "did": "do",
+    "done": "do",
+    "got": "get",
+    "children": "child",
+    "people": "person",
+    "men": "man",
+    "women": "woman",
+    "data": "data",
+    "analyses": "analysis",
+    "indices": "index",
+    "bought": "buy",
+    "paid": "pay",
+    "kept": "keep",
+    "left": "left",
+    "lost": "lose",
+    "set": "set",
+    "put": "put",
+    "cut": "cut",
+    "stopped": "stop",
+    "stopping": "stop",
+    "was": "be",
+    "were": "be",
+    "is": "be",
+    "are": "be",
+    "has": "have",
+    "had": "have",
+}
 _VOWELS = set("aeiouy")
 
 
@@ -344,20 +822,35 @@ _LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_VERBS) | LIGHT_VERBS
 _STOP_STEMS = frozenset(stem(w) for w in STOP_WORDS) | STOP_WORDS
 _GENERIC_STEMS = frozenset(stem(w) for w in GENERIC_WORDS) | GENERIC_WORDS
 _SYNONYM_STEMS = {stem(k): v for k, v in SYNONYMS.items()} | SYNONYMS
-_NEG_SINGLE = frozenset({"not", "never", "without", "no", "except", "excluding", "avoid", "skip",
-                         "nothing", "none", "neither", "nor"})
+_NEG_SINGLE = frozenset(
+    {
+        "not",
+        "never",
+        "without",
+        "no",
+        "except",
+        "excluding",
+        "avoid",
+        "skip",
+        "nothing",
+        "none",
+        "neither",
+        "nor",
+    }
+)
 
 
 # ---- the prepared goal ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
     """One canonical token of a goal."""
 
-    text: str            # canonical form ("create", "calculator", "<number>", "python")
-    kind: str            # "verb" | "tech" | "slot" | "generic" | "word"
-    clause: int          # index of the clause it belongs to
-    main: bool = False   # a verb heading its clause (not inside "that ..." / "to ...")
+    text: str  # canonical form ("create", "calculator", "<number>", "python")
+    kind: str  # "verb" | "tech" | "slot" | "generic" | "word"
+    clause: int  # index of the clause it belongs to
+    main: bool = False  # a verb heading its clause (not inside "that ..." / "to ...")
     negated: bool = False
     raw: str = ""
 
@@ -374,11 +867,11 @@ class PreparedGoal:
     text: str
     tokens: tuple[Token, ...]
     slots: dict[str, str] = field(default_factory=dict)
-    slot_kinds: dict[str, str] = field(default_factory=dict)   # key -> kind
-    implied_tech: frozenset[str] = frozenset()                  # from file extensions
-    light_verb: bool = False      # uses get/put/give/take...: not a verbless goal
+    slot_kinds: dict[str, str] = field(default_factory=dict)  # key -> kind
+    implied_tech: frozenset[str] = frozenset()  # from file extensions
+    light_verb: bool = False  # uses get/put/give/take...: not a verbless goal
     polar_question: bool = False  # "did I ...?", "is there ...?": asks, does not order
-    past: bool = False            # "when did I change the oil" looks back, not ahead
+    past: bool = False  # "when did I change the oil" looks back, not ahead
 
     # ---- views used by the matcher --------------------------------------------------------
     @cached_property
@@ -405,7 +898,9 @@ class PreparedGoal:
 
     @cached_property
     def main_verbs(self) -> frozenset[str]:
-        return frozenset(t.text for t in self.tokens if t.kind == "verb" and t.main and not t.negated)
+        return frozenset(
+            t.text for t in self.tokens if t.kind == "verb" and t.main and not t.negated
+        )
 
     @cached_property
     def negated(self) -> frozenset[str]:
@@ -457,7 +952,7 @@ def _slot_placeholder(span: SlotSpan) -> tuple[str, str]:
     if span.kind == "language":
         return span.value, "tech"
     if span.kind == "file":
-        return "file", "slot"       # "README.md" is "the README file"
+        return "file", "slot"  # "README.md" is "the README file"
     if span.kind == "path":
         return "folder", "slot"
     return f"<{span.kind}>", "slot"
@@ -499,7 +994,7 @@ def _prepare(goal: str) -> PreparedGoal:
     pos = 0
     markers: list[tuple[SlotSpan, str]] = []
     for key, span in keyed:
-        pieces.append(text[pos:span.start])
+        pieces.append(text[pos : span.start])
         pieces.append(f" \x00{len(markers)}\x00 ")
         markers.append((span, key))
         pos = span.end
@@ -518,14 +1013,25 @@ def _prepare(goal: str) -> PreparedGoal:
     raw_tokens = _TOKEN_RE.findall(body)
     tokens, light = _tokenize(raw_tokens, markers)
     words = [w for w in raw_tokens if w[0].isalnum()]
-    polar = bool(words) and words[0] in POLAR_STARTERS and not (len(words) > 1 and words[1] in _NEG_SINGLE)
+    polar = (
+        bool(words)
+        and words[0] in POLAR_STARTERS
+        and not (len(words) > 1 and words[1] in _NEG_SINGLE)
+    )
     past = any(w in PAST_MARKERS for w in words)
     # Renumber clauses densely.
     remap = {c: i for i, c in enumerate(sorted({t.clause for t in tokens}))}
     toks = tuple(Token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens)
-    return PreparedGoal(text=goal, tokens=toks, slots=slots, slot_kinds=slot_kinds,
-                        implied_tech=frozenset(implied), light_verb=light, polar_question=polar,
-                        past=past)
+    return PreparedGoal(
+        text=goal,
+        tokens=toks,
+        slots=slots,
+        slot_kinds=slot_kinds,
+        implied_tech=frozenset(implied),
+        light_verb=light,
+        polar_question=polar,
+        past=past,
+    )
 
 
 class _State:
@@ -550,7 +1056,9 @@ class _State:
         self.light_fn = False
 
 
-def _tokenize(raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]) -> tuple[list[Token], bool]:
+def _tokenize(
+    raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]
+) -> tuple[list[Token], bool]:
     tokens: list[Token] = []
     st = _State()
     light = False
@@ -564,7 +1072,9 @@ def _tokenize(raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]) -> tup
             tokens.append(Token(placeholder, kind, st.clause, negated=st.negating, raw=span.value))
             if span.kind == "file":
                 for w in _file_words(span.value):
-                    tokens.append(Token(_canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w))
+                    tokens.append(
+                        Token(_canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w)
+                    )
             continue
         if raw in CLAUSE_BREAKS and (tokens or raw not in _LEADING_OK):
             # "and" inside a negated clause keeps the negation ("without tests and docs").
@@ -586,13 +1096,16 @@ def _tokenize(raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]) -> tup
         canon, kind = _canon_word(raw)
         if kind == "stop":
             tokens.append(_function_token(raw, st))
-            if raw in _LIGHT_FN_NOMINAL and not any(t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS
-                                                    for t in tokens):
+            if raw in _LIGHT_FN_NOMINAL and not any(
+                t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS for t in tokens
+            ):
                 st.light_fn = True
             continue
         if kind == "verb":
             prev = _prev_word(raw_tokens, i)
-            has_content = any(t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS for t in tokens)
+            has_content = any(
+                t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS for t in tokens
+            )
             participle = raw.endswith("ing") and has_content and prev not in NOUN_MARKERS
             nominal = raw in VERB_LOOKUP_NOUNS
             # A light verb followed by an action noun ("write a summary") gives way to it.
@@ -600,21 +1113,36 @@ def _tokenize(raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]) -> tup
                 lv = tokens[st.pending_light]
                 del tokens[st.pending_light]
                 st.pending_light = None
-                tokens.append(Token(canon, "verb", st.clause, main=lv.main, negated=st.negating, raw=raw))
+                tokens.append(
+                    Token(canon, "verb", st.clause, main=lv.main, negated=st.negating, raw=raw)
+                )
                 continue
             if st.light_fn and nominal and not st.has_main:
                 # "give me a summary", "get a backup": the noun is the action
                 st.light_fn = False
                 st.has_main = True
-                tokens.append(Token(canon, "verb", st.clause, main=True, negated=st.negating, raw=raw))
+                tokens.append(
+                    Token(canon, "verb", st.clause, main=True, negated=st.negating, raw=raw)
+                )
                 continue
-            action = ((not has_content and prev not in NOUN_MARKERS) or prev in VERB_PRECEDERS
-                      or participle or raw in PHRASE_VERBS)
+            action = (
+                (not has_content and prev not in NOUN_MARKERS)
+                or prev in VERB_PRECEDERS
+                or participle
+                or raw in PHRASE_VERBS
+            )
             if not action:
                 # A noun use ("my shopping list", "more checks", "the test suite"): a plain
                 # word; a nominalised action ("README summary") keeps its class name.
-                tokens.append(Token(canon if raw in NOMINAL_ACTIONS else stem(raw), "word", st.clause,
-                                    negated=st.negating, raw=raw))
+                tokens.append(
+                    Token(
+                        canon if raw in NOMINAL_ACTIONS else stem(raw),
+                        "word",
+                        st.clause,
+                        negated=st.negating,
+                        raw=raw,
+                    )
+                )
                 st.pending_light = None
                 continue
             main = not st.has_main and not st.subordinate and not participle
@@ -633,26 +1161,47 @@ def _tokenize(raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]) -> tup
 
 
 #: First words of a yes/no question (request frames like "can you" are stripped before).
-POLAR_STARTERS = frozenset("do does did is are was were am have has had can could should would "
-                           "will shall may might must".split())
+POLAR_STARTERS = frozenset(
+    "do does did is are was were am have has had can could should would "
+    "will shall may might must".split()
+)
 #: Auxiliaries that put a goal in the past ("when did I ...", "what was ...").
 PAST_MARKERS = frozenset("did was were had didn't wasn't weren't hadn't".split())
 _CONTENT_TOKEN_KINDS = frozenset({"word", "generic", "tech", "slot", "slotword", "verb"})
 #: Words after which a verb-class word is a noun ("my list", "the test", "more checks").
-NOUN_MARKERS = frozenset("""
+NOUN_MARKERS = frozenset(
+    """
 a an the my your our their his her its this these those some any every each all more most
 another other of on in for with at from by about into onto per no few several many much
-""".split())
+""".split()
+)
 #: Words after which a verb-class word is a verb ("to delete", "I change", "that prints").
-VERB_PRECEDERS = frozenset("""
+VERB_PRECEDERS = frozenset(
+    """
 to that which who i we you they he she it not never please also then and or just
 can could should would will shall may might must do does did don't
-""".split())
+""".split()
+)
 
 
 #: Words made by PHRASES that are verbs wherever they stand ("count how many ...").
-PHRASE_VERBS = frozenset({"howmany", "turnon", "turnoff", "switchon", "switchoff", "spinup",
-                          "kickoff", "makesure", "shutdown", "signin", "signout", "login", "logout"})
+PHRASE_VERBS = frozenset(
+    {
+        "howmany",
+        "turnon",
+        "turnoff",
+        "switchon",
+        "switchoff",
+        "spinup",
+        "kickoff",
+        "makesure",
+        "shutdown",
+        "signin",
+        "signout",
+        "login",
+        "logout",
+    }
+)
 _LIGHT_FN_NOMINAL = frozenset({"give", "get", "take"})
 
 
@@ -678,30 +1227,88 @@ def _function_token(raw: str, st: _State) -> Token:
 
 
 # Auxiliaries folded together: tense and modality rarely change the task.
-_AUX = {w: "<aux>" for w in "is am are was were be been being do does did doing done will would "
-                            "shall should can could may might must".split()}
-_AUX.update({"has": "have", "had": "have", "having": "have", "needs": "need", "wanna": "want",
-             "lets": "let", "gives": "give", "gave": "give", "giving": "give", "puts": "put",
-             "got": "get", "gets": "get", "getting": "get"})
+_AUX = {
+    w: "<aux>"
+    for w in "is am are was were be been being do does did doing done will would "
+    "shall should can could may might must".split()
+}
+_AUX.update(
+    {
+        "has": "have",
+        "had": "have",
+        "having": "have",
+        "needs": "need",
+        "wanna": "want",
+        "lets": "let",
+        "gives": "give",
+        "gave": "give",
+        "giving": "give",
+        "puts": "put",
+        "got": "get",
+        "gets": "get",
+        "getting": "get",
+    }
+)
 _LEADING_OK = frozenset({"when", "if", "before", "after", "once", "so", "while", "first", "next"})
 
 
 #: Nouns that name an action: after a light verb they carry the action themselves.
-VERB_LOOKUP_NOUNS = frozenset(w for w in (
-    "summary", "summaries", "summarization", "backup", "backups", "archive", "snapshot",
-    "translation", "count", "analysis", "review", "comparison", "explanation", "description",
-    "definition", "search", "installation", "deletion", "removal", "conversion", "update",
-    "list", "plot", "chart", "graph", "diff", "benchmark",
-    "calculation", "cleanup", "recap", "digest", "audit", "reservation", "booking", "payment",
-    "restore", "copy", "download", "upload", "commit", "merge", "sort",
-))
+VERB_LOOKUP_NOUNS = frozenset(
+    w
+    for w in (
+        "summary",
+        "summaries",
+        "summarization",
+        "backup",
+        "backups",
+        "archive",
+        "snapshot",
+        "translation",
+        "count",
+        "analysis",
+        "review",
+        "comparison",
+        "explanation",
+        "description",
+        "definition",
+        "search",
+        "installation",
+        "deletion",
+        "removal",
+        "conversion",
+        "update",
+        "list",
+        "plot",
+        "chart",
+        "graph",
+        "diff",
+        "benchmark",
+        "calculation",
+        "cleanup",
+        "recap",
+        "digest",
+        "audit",
+        "reservation",
+        "booking",
+        "payment",
+        "restore",
+        "copy",
+        "download",
+        "upload",
+        "commit",
+        "merge",
+        "sort",
+    )
+)
 
 
 #: Nominalised actions that keep their class name when used as a noun ("README summary").
-NOMINAL_ACTIONS = frozenset("""
+NOMINAL_ACTIONS = frozenset(
+    """
 summary summaries summarization translation analysis explanation description definition comparison
 installation deletion removal conversion backup backups calculation recap digest audit cleanup
-""".split())
+""".split()
+)
 
 
 @lru_cache(maxsize=65536)

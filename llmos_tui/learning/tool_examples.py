@@ -40,10 +40,12 @@ MAX_TRACES_READ = 60
 
 _SECRET_VALUE = re.compile(
     r"(?:sk-ant-[A-Za-z0-9_-]{8,}|sk-[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
-    r"|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")
+    r"|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+)
 _SECRET_ASSIGN = re.compile(
     r"(?i)\b([A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)[A-Z0-9_]*)"
-    r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)")
+    r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+)
 _SECRET_KEYS = re.compile(r"(?i)(token|secret|password|passwd|api_?key|private_?key|credential)")
 REDACTED = "<redacted>"
 
@@ -57,10 +59,15 @@ class ToolExample:
     success_rate: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"input": self.input, "trace_id": self.trace_id, "success_rate": round(self.success_rate, 4)}
+        return {
+            "input": self.input,
+            "trace_id": self.trace_id,
+            "success_rate": round(self.success_rate, 4),
+        }
 
 
 # ---- normalizing ---------------------------------------------------------------------------
+
 
 def _redact_text(text: str) -> str:
     text = _SECRET_VALUE.sub(REDACTED, text)
@@ -87,6 +94,7 @@ def _clean(value: Any, max_string: int, key: str = "") -> Any:
 
 def _normal_key(value: Any) -> str:
     """The dedup key: canonical JSON with whitespace collapsed and case folded."""
+
     def norm(v: Any) -> Any:
         if isinstance(v, str):
             return " ".join(v.split()).casefold()
@@ -95,6 +103,7 @@ def _normal_key(value: Any) -> str:
         if isinstance(v, list):
             return [norm(x) for x in v]
         return v
+
     return json.dumps(norm(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -119,13 +128,23 @@ def _call_ok(call: Any) -> bool:
 
 
 def _trace_qualifies(trace: Trace, min_success: float) -> bool:
-    return trace.outcome == "success" and trace.success_count > 0 and trace.success_rate >= min_success
+    return (
+        trace.outcome == "success" and trace.success_count > 0 and trace.success_rate >= min_success
+    )
 
 
 # ---- the API ---------------------------------------------------------------------------------
 
-def collect_examples(traces: Iterable[Trace], tool_name: str, *, min_success: float, cap: int = DEFAULT_CAP,
-                     max_string: int = MAX_STRING, cwd: str | Path | None = None) -> list[ToolExample]:
+
+def collect_examples(
+    traces: Iterable[Trace],
+    tool_name: str,
+    *,
+    min_success: float,
+    cap: int = DEFAULT_CAP,
+    max_string: int = MAX_STRING,
+    cwd: str | Path | None = None,
+) -> list[ToolExample]:
     """Examples of ``tool_name`` with their source traces (see :func:`examples_for_tool`)."""
     if cap <= 0:
         return []
@@ -142,7 +161,9 @@ def collect_examples(traces: Iterable[Trace], tool_name: str, *, min_success: fl
             if not _call_ok(call):
                 continue
             example = _clean(dict(call.input), max_string)
-            key = _normal_key(example)   # dedup before re-rooting: the same call in two folders is one
+            key = _normal_key(
+                example
+            )  # dedup before re-rooting: the same call in two folders is one
             if key in seen:
                 continue
             seen.add(key)
@@ -154,26 +175,48 @@ def collect_examples(traces: Iterable[Trace], tool_name: str, *, min_success: fl
     return out
 
 
-def examples_for_tool(traces: Iterable[Trace], tool_name: str, *, min_success: float, cap: int = DEFAULT_CAP,
-                      max_string: int = MAX_STRING, cwd: str | Path | None = None) -> list[dict[str, Any]]:
+def examples_for_tool(
+    traces: Iterable[Trace],
+    tool_name: str,
+    *,
+    min_success: float,
+    cap: int = DEFAULT_CAP,
+    max_string: int = MAX_STRING,
+    cwd: str | Path | None = None,
+) -> list[dict[str, Any]]:
     """Up to ``cap`` distinct example inputs of ``tool_name`` from successful calls in ``traces``.
 
     Only traces with ``success_rate >= min_success`` and outcome ``success`` count; within them
     only calls that succeeded. ``{{cwd}}`` stays as a placeholder unless ``cwd`` is given, in
     which case paths are re-rooted there. Strings longer than ``max_string`` are cut (``…``).
     """
-    return [e.input for e in collect_examples(traces, tool_name, min_success=min_success, cap=cap,
-                                              max_string=max_string, cwd=cwd)]
+    return [
+        e.input
+        for e in collect_examples(
+            traces, tool_name, min_success=min_success, cap=cap, max_string=max_string, cwd=cwd
+        )
+    ]
 
 
-def examples_from_store(store: Any, tool_name: str, *, volumes: Iterable[str] | None = None, min_success: float,
-                        cap: int = DEFAULT_CAP, max_string: int = MAX_STRING, cwd: str | Path | None = None,
-                        max_traces: int = MAX_TRACES_READ) -> list[dict[str, Any]]:
+def examples_from_store(
+    store: Any,
+    tool_name: str,
+    *,
+    volumes: Iterable[str] | None = None,
+    min_success: float,
+    cap: int = DEFAULT_CAP,
+    max_string: int = MAX_STRING,
+    cwd: str | Path | None = None,
+    max_traces: int = MAX_TRACES_READ,
+) -> list[dict[str, Any]]:
     """:func:`examples_for_tool` over a ``TraceStore``: the index picks the candidate traces
     (those that used the tool, successful enough), best first, and only those are read."""
     index = store.index
-    entries = [e for e in index.entries(list(volumes) if volumes is not None else None)
-               if tool_name in e.tools_used and e.outcome == "success" and e.success_rate >= min_success]
+    entries = [
+        e
+        for e in index.entries(list(volumes) if volumes is not None else None)
+        if tool_name in e.tools_used and e.outcome == "success" and e.success_rate >= min_success
+    ]
     entries.sort(key=lambda e: (-e.success_rate, -e.usage_count, e.id))
     traces: list[Trace] = []
     found: list[dict[str, Any]] = []
@@ -182,16 +225,24 @@ def examples_from_store(store: Any, tool_name: str, *, volumes: Iterable[str] | 
             traces.append(store.get(entry.id))
         except Exception:  # noqa: BLE001 - a trace that vanished or broke is skipped
             continue
-        found = examples_for_tool(traces, tool_name, min_success=min_success, cap=cap,
-                                  max_string=max_string, cwd=cwd)
+        found = examples_for_tool(
+            traces, tool_name, min_success=min_success, cap=cap, max_string=max_string, cwd=cwd
+        )
         if len(found) >= cap:
             break
     return found
 
 
-def examples_from_traces(store: Any, trace_ids: Iterable[str], tool_names: Iterable[str], *, min_success: float,
-                         cap: int = DEFAULT_CAP, max_string: int = MAX_STRING,
-                         cwd: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
+def examples_from_traces(
+    store: Any,
+    trace_ids: Iterable[str],
+    tool_names: Iterable[str],
+    *,
+    min_success: float,
+    cap: int = DEFAULT_CAP,
+    max_string: int = MAX_STRING,
+    cwd: str | Path | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     """:func:`examples_by_tool` over the given traces of a ``TraceStore`` (e.g. a LEARNER goal's
     nearest candidates from the matcher); ids that cannot be read are skipped."""
     traces = []
@@ -200,17 +251,27 @@ def examples_from_traces(store: Any, trace_ids: Iterable[str], tool_names: Itera
             traces.append(store.get(trace_id))
         except Exception:  # noqa: BLE001 - a vanished or broken trace lends no examples
             continue
-    return examples_by_tool(traces, tool_names, min_success=min_success, cap=cap, max_string=max_string, cwd=cwd)
+    return examples_by_tool(
+        traces, tool_names, min_success=min_success, cap=cap, max_string=max_string, cwd=cwd
+    )
 
 
-def examples_by_tool(traces: Iterable[Trace], tool_names: Iterable[str], *, min_success: float,
-                     cap: int = DEFAULT_CAP, max_string: int = MAX_STRING,
-                     cwd: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
+def examples_by_tool(
+    traces: Iterable[Trace],
+    tool_names: Iterable[str],
+    *,
+    min_success: float,
+    cap: int = DEFAULT_CAP,
+    max_string: int = MAX_STRING,
+    cwd: str | Path | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     """``{tool: examples}`` for several tools at once (tools without examples are left out)."""
     pool = list(traces)
     out: dict[str, list[dict[str, Any]]] = {}
     for name in tool_names:
-        found = examples_for_tool(pool, name, min_success=min_success, cap=cap, max_string=max_string, cwd=cwd)
+        found = examples_for_tool(
+            pool, name, min_success=min_success, cap=cap, max_string=max_string, cwd=cwd
+        )
         if found:
             out[name] = found
     return out
@@ -218,11 +279,16 @@ def examples_by_tool(traces: Iterable[Trace], tool_names: Iterable[str], *, min_
 
 # ---- where examples go -------------------------------------------------------------------------
 
-def examples_prompt(by_tool: Mapping[str, list[dict[str, Any]]], *, limit: int = MAX_PROMPT_CHARS) -> str:
+
+def examples_prompt(
+    by_tool: Mapping[str, list[dict[str, Any]]], *, limit: int = MAX_PROMPT_CHARS
+) -> str:
     """A system-prompt block listing example inputs per tool ("" when there are none)."""
     if not any(by_tool.values()):
         return ""
-    lines = ["Inputs that worked for these tools in earlier successful runs (examples, not instructions):"]
+    lines = [
+        "Inputs that worked for these tools in earlier successful runs (examples, not instructions):"
+    ]
     for name in sorted(by_tool):
         for example in by_tool[name]:
             lines.append(f"- {name} {json.dumps(example, ensure_ascii=False, sort_keys=True)}")
@@ -230,7 +296,9 @@ def examples_prompt(by_tool: Mapping[str, list[dict[str, Any]]], *, limit: int =
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def with_examples(input_schema: Mapping[str, Any], examples: list[dict[str, Any]]) -> dict[str, Any]:
+def with_examples(
+    input_schema: Mapping[str, Any], examples: list[dict[str, Any]]
+) -> dict[str, Any]:
     """A copy of a JSON schema with the examples as the standard ``examples`` keyword."""
     schema = copy.deepcopy(dict(input_schema))
     if examples:
@@ -238,7 +306,9 @@ def with_examples(input_schema: Mapping[str, Any], examples: list[dict[str, Any]
     return schema
 
 
-def describe_with_examples(description: str, examples: list[dict[str, Any]], *, limit: int = 1500) -> str:
+def describe_with_examples(
+    description: str, examples: list[dict[str, Any]], *, limit: int = 1500
+) -> str:
     """The description of a tool with one line of example inputs appended."""
     if not examples:
         return description
@@ -248,10 +318,15 @@ def describe_with_examples(description: str, examples: list[dict[str, Any]], *, 
     return f"{description}\nExample inputs that worked: {shown}"
 
 
-def api_tool(name: str, description: str, input_schema: Mapping[str, Any],
-             examples: list[dict[str, Any]]) -> dict[str, Any]:
+def api_tool(
+    name: str, description: str, input_schema: Mapping[str, Any], examples: list[dict[str, Any]]
+) -> dict[str, Any]:
     """A Messages-API tool definition with ``input_examples`` (for direct ``anthropic`` calls)."""
-    tool: dict[str, Any] = {"name": name, "description": description, "input_schema": dict(input_schema)}
+    tool: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "input_schema": dict(input_schema),
+    }
     if examples:
         tool["input_examples"] = [copy.deepcopy(e) for e in examples]
     return tool

@@ -46,12 +46,40 @@ MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
 OUTCOMES = ("success", "failure")
 # Frontmatter keys in the order they are written (DESIGN §4 first, then ours).
 FIELD_ORDER = (
-    "id", "goal", "aliases", "signature", "created_at", "last_used", "mode", "usage_count", "success_count",
-    "failure_count", "cost_usd", "tokens", "tools_used", "slots", "agent", "model",
-    "crystallized_tool", "emotion", "project", "parent_trace", "outcome", "error", "context",
+    "id",
+    "goal",
+    "aliases",
+    "signature",
+    "created_at",
+    "last_used",
+    "mode",
+    "usage_count",
+    "success_count",
+    "failure_count",
+    "cost_usd",
+    "tokens",
+    "tools_used",
+    "slots",
+    "agent",
+    "model",
+    "crystallized_tool",
+    "emotion",
+    "project",
+    "parent_trace",
+    "outcome",
+    "error",
+    "context",
 )
-REQUIRED_FIELDS = ("id", "goal", "signature", "created_at", "mode", "usage_count",
-                   "success_count", "failure_count")
+REQUIRED_FIELDS = (
+    "id",
+    "goal",
+    "signature",
+    "created_at",
+    "mode",
+    "usage_count",
+    "success_count",
+    "failure_count",
+)
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!0{6})\d{6})?Z")
 _TIMESTAMP_FIELDS = ("created_at", "last_used")
@@ -71,6 +99,7 @@ class TraceNotFound(LLMOSError):
 
 
 # ---- records ---------------------------------------------------------------------------
+
 
 @dataclass
 class ToolCall:
@@ -137,8 +166,11 @@ class Trace:
         return self.success_count / done if done else 0.0
 
     def frontmatter(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in FIELD_ORDER
-                if (name != "aliases" or self.aliases) and (name != "context" or self.context)}
+        return {
+            name: getattr(self, name)
+            for name in FIELD_ORDER
+            if (name != "aliases" or self.aliases) and (name != "context" or self.context)
+        }
 
     def alias_phrases(self) -> list[str]:
         return [alias_phrase(a) for a in self.aliases]
@@ -167,6 +199,7 @@ def make_alias(phrase: str, substitutions: dict[str, str] | None = None) -> Any:
 
 # ---- ids, goals, time ------------------------------------------------------------------
 
+
 def new_trace_id() -> str:
     return "t_" + os.urandom(6).hex()
 
@@ -176,9 +209,13 @@ def normalize_goal(goal: str) -> str:
     text = unicodedata.normalize("NFKC", goal).lower()
     text = " ".join(text.split())
     start, end = 0, len(text)
-    while start < end and (text[start].isspace() or unicodedata.category(text[start]).startswith("P")):
+    while start < end and (
+        text[start].isspace() or unicodedata.category(text[start]).startswith("P")
+    ):
         start += 1
-    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("P")):
+    while end > start and (
+        text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("P")
+    ):
         end -= 1
     return text[start:end]
 
@@ -216,26 +253,54 @@ def tools_in(calls: Iterable[ToolCall]) -> list[str]:
     return list(seen)
 
 
-def make_trace(goal: str, calls: list[ToolCall], *, mode: str = "LEARNER",
-               outcome: str = "success", error: str | None = None, summary: str = "",
-               cost_usd: float = 0.0, tokens: dict[str, int] | None = None,
-               slots: dict[str, Any] | None = None, agent: str | None = None,
-               model: str | None = None, emotion: dict[str, Any] | None = None,
-               project: str | None = None, parent_trace: str | None = None,
-               when: _dt.datetime | float | None = None, trace_id: str | None = None) -> Trace:
+def make_trace(
+    goal: str,
+    calls: list[ToolCall],
+    *,
+    mode: str = "LEARNER",
+    outcome: str = "success",
+    error: str | None = None,
+    summary: str = "",
+    cost_usd: float = 0.0,
+    tokens: dict[str, int] | None = None,
+    slots: dict[str, Any] | None = None,
+    agent: str | None = None,
+    model: str | None = None,
+    emotion: dict[str, Any] | None = None,
+    project: str | None = None,
+    parent_trace: str | None = None,
+    when: _dt.datetime | float | None = None,
+    trace_id: str | None = None,
+) -> Trace:
     """A new trace for a run that just finished: one use, counted as its outcome."""
     if not normalize_goal(goal):
         raise UsageError("the goal is empty (only whitespace or punctuation)")
     stamp = now_iso(when)
     ok = outcome == "success"
     trace = Trace(
-        id=trace_id or new_trace_id(), goal=goal, signature=goal_signature(goal),
-        created_at=stamp, last_used=stamp, mode=mode, usage_count=1,
-        success_count=1 if ok else 0, failure_count=0 if ok else 1,
-        cost_usd=round(float(cost_usd), 6),   # money to the micro-dollar, never 0.13024200000000002
-        tokens=dict(tokens or {"input": 0, "output": 0}), tools_used=tools_in(calls), slots=dict(slots or {}), agent=agent, model=model,
-        emotion=dict(emotion or {}), project=project, parent_trace=parent_trace,
-        outcome=outcome, error=error, summary=summary, calls=list(calls))
+        id=trace_id or new_trace_id(),
+        goal=goal,
+        signature=goal_signature(goal),
+        created_at=stamp,
+        last_used=stamp,
+        mode=mode,
+        usage_count=1,
+        success_count=1 if ok else 0,
+        failure_count=0 if ok else 1,
+        cost_usd=round(float(cost_usd), 6),  # money to the micro-dollar, never 0.13024200000000002
+        tokens=dict(tokens or {"input": 0, "output": 0}),
+        tools_used=tools_in(calls),
+        slots=dict(slots or {}),
+        agent=agent,
+        model=model,
+        emotion=dict(emotion or {}),
+        project=project,
+        parent_trace=parent_trace,
+        outcome=outcome,
+        error=error,
+        summary=summary,
+        calls=list(calls),
+    )
     validate_trace(trace)
     return trace
 
@@ -246,19 +311,34 @@ def redact_trace(trace: Trace) -> Trace:
     ``trace`` itself when there is nothing to redact. Stores call it before writing a trace."""
     from ..redact import redact_obj
 
-    fields = [trace.goal, trace.summary, trace.error, trace.slots, trace.emotion,
-              [[call.input, call.result] for call in trace.calls]]
+    fields = [
+        trace.goal,
+        trace.summary,
+        trace.error,
+        trace.slots,
+        trace.emotion,
+        [[call.input, call.result] for call in trace.calls],
+    ]
     clean = redact_obj(fields)
     if clean is fields:
         return trace
     goal, summary, error, slots, emotion, calls = clean
     return dataclasses.replace(
-        trace, goal=goal, summary=summary, error=error, slots=slots, emotion=emotion,
-        calls=[ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
-               for call, (inp, res) in zip(trace.calls, calls)])
+        trace,
+        goal=goal,
+        summary=summary,
+        error=error,
+        slots=slots,
+        emotion=emotion,
+        calls=[
+            ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
+            for call, (inp, res) in zip(trace.calls, calls)
+        ],
+    )
 
 
 # ---- validation ------------------------------------------------------------------------
+
 
 def _jsonable(value: Any, where: str, source: str) -> Any:
     """Check (and normalise dates in) a YAML/JSON value; reject anything JSON cannot hold."""
@@ -266,7 +346,9 @@ def _jsonable(value: Any, where: str, source: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise TraceFormatError(f"{where}: expected a finite number, got {value!r}", source=source)
+            raise TraceFormatError(
+                f"{where}: expected a finite number, got {value!r}", source=source
+            )
         return value
     if isinstance(value, _dt.datetime):
         return _format_dt(value)
@@ -295,62 +377,127 @@ def _is_int(value: Any) -> bool:
 
 def _check_result(result: dict[str, Any], where: str, source: str) -> None:
     if "is_error" in result:
-        _expect(isinstance(result["is_error"], bool), f"{where}.is_error must be true or false", source)
+        _expect(
+            isinstance(result["is_error"], bool), f"{where}.is_error must be true or false", source
+        )
     if "summary" in result:
         _expect(isinstance(result["summary"], str), f"{where}.summary must be a string", source)
     if result.get("exit_code") is not None:
-        _expect(_is_int(result["exit_code"]), f"{where}.exit_code must be an integer or null", source)
+        _expect(
+            _is_int(result["exit_code"]), f"{where}.exit_code must be an integer or null", source
+        )
     if "files_created" in result:
         files = result["files_created"]
-        _expect(isinstance(files, list) and all(isinstance(f, str) for f in files),
-                f"{where}.files_created must be a list of paths", source)
+        _expect(
+            isinstance(files, list) and all(isinstance(f, str) for f in files),
+            f"{where}.files_created must be a list of paths",
+            source,
+        )
 
 
 def validate_trace(trace: Trace, source: str = "") -> None:
     """Raise TraceFormatError if the trace cannot be written or read back as it is."""
-    _expect(isinstance(trace.id, str) and bool(_ID_RE.fullmatch(trace.id)),
-            f"id: {trace.id!r} is not a valid trace id (letters, digits, '_', '.', '-')", source)
-    _expect(isinstance(trace.goal, str) and bool(trace.goal.strip()), "goal: must be a non-empty string", source)
-    _expect(isinstance(trace.signature, str) and bool(trace.signature), "signature: must be a non-empty string", source)
-    _expect(isinstance(trace.created_at, str) and bool(trace.created_at), "created_at: must be a timestamp", source)
-    _expect(trace.last_used is None or isinstance(trace.last_used, str), "last_used: must be a timestamp or null", source)
+    _expect(
+        isinstance(trace.id, str) and bool(_ID_RE.fullmatch(trace.id)),
+        f"id: {trace.id!r} is not a valid trace id (letters, digits, '_', '.', '-')",
+        source,
+    )
+    _expect(
+        isinstance(trace.goal, str) and bool(trace.goal.strip()),
+        "goal: must be a non-empty string",
+        source,
+    )
+    _expect(
+        isinstance(trace.signature, str) and bool(trace.signature),
+        "signature: must be a non-empty string",
+        source,
+    )
+    _expect(
+        isinstance(trace.created_at, str) and bool(trace.created_at),
+        "created_at: must be a timestamp",
+        source,
+    )
+    _expect(
+        trace.last_used is None or isinstance(trace.last_used, str),
+        "last_used: must be a timestamp or null",
+        source,
+    )
     _expect(trace.mode in MODES, f"mode: {trace.mode!r} is not one of {', '.join(MODES)}", source)
     for name in ("usage_count", "success_count", "failure_count"):
         value = getattr(trace, name)
-        _expect(_is_int(value) and value >= 0, f"{name}: expected a non-negative integer, got {value!r}", source)
-    _expect(isinstance(trace.cost_usd, (int, float)) and not isinstance(trace.cost_usd, bool)
-            and math.isfinite(trace.cost_usd) and trace.cost_usd >= 0,
-            f"cost_usd: expected a non-negative number, got {trace.cost_usd!r}", source)
-    _expect(isinstance(trace.tokens, dict) and all(isinstance(k, str) and _is_int(v) and v >= 0
-                                                   for k, v in trace.tokens.items()),
-            f"tokens: expected {{input: N, output: N}}, got {trace.tokens!r}", source)
-    _expect(isinstance(trace.tools_used, list) and all(isinstance(t, str) for t in trace.tools_used),
-            "tools_used: expected a list of tool names", source)
+        _expect(
+            _is_int(value) and value >= 0,
+            f"{name}: expected a non-negative integer, got {value!r}",
+            source,
+        )
+    _expect(
+        isinstance(trace.cost_usd, (int, float))
+        and not isinstance(trace.cost_usd, bool)
+        and math.isfinite(trace.cost_usd)
+        and trace.cost_usd >= 0,
+        f"cost_usd: expected a non-negative number, got {trace.cost_usd!r}",
+        source,
+    )
+    _expect(
+        isinstance(trace.tokens, dict)
+        and all(isinstance(k, str) and _is_int(v) and v >= 0 for k, v in trace.tokens.items()),
+        f"tokens: expected {{input: N, output: N}}, got {trace.tokens!r}",
+        source,
+    )
+    _expect(
+        isinstance(trace.tools_used, list) and all(isinstance(t, str) for t in trace.tools_used),
+        "tools_used: expected a list of tool names",
+        source,
+    )
     _expect(isinstance(trace.slots, dict), "slots: expected a mapping", source)
     _expect(isinstance(trace.emotion, dict), "emotion: expected a mapping", source)
     for name in ("agent", "model", "crystallized_tool", "project", "parent_trace", "error"):
         value = getattr(trace, name)
-        _expect(value is None or isinstance(value, str), f"{name}: expected a string or null, got {value!r}", source)
-    _expect(trace.outcome in OUTCOMES, f"outcome: {trace.outcome!r} is not success or failure", source)
+        _expect(
+            value is None or isinstance(value, str),
+            f"{name}: expected a string or null, got {value!r}",
+            source,
+        )
+    _expect(
+        trace.outcome in OUTCOMES, f"outcome: {trace.outcome!r} is not success or failure", source
+    )
     _expect(isinstance(trace.context, dict), "context: expected a mapping", source)
-    _expect(not trace.context or isinstance(trace.context.get("replayable"), bool),
-            "context: expected replayable: true or false", source)
+    _expect(
+        not trace.context or isinstance(trace.context.get("replayable"), bool),
+        "context: expected replayable: true or false",
+        source,
+    )
     _expect(isinstance(trace.aliases, list), "aliases: expected a list of phrases", source)
     _expect(len(trace.aliases) <= MAX_ALIASES, f"aliases: at most {MAX_ALIASES} phrases", source)
     seen: set[str] = set()
     for i, alias in enumerate(trace.aliases):
         where = f"aliases[{i}]"
         if isinstance(alias, dict):
-            _expect(set(alias) == {"phrase", "substitutions"},
-                    f"{where}: expected a phrase or {{phrase: ..., substitutions: {{old: new}}}}", source)
+            _expect(
+                set(alias) == {"phrase", "substitutions"},
+                f"{where}: expected a phrase or {{phrase: ..., substitutions: {{old: new}}}}",
+                source,
+            )
             subs = alias["substitutions"]
-            _expect(isinstance(subs, dict) and bool(subs) and all(
-                isinstance(k, str) and isinstance(v, str) and k and k != v for k, v in subs.items()),
-                f"{where}.substitutions: expected a non-empty mapping of old value to a different new value", source)
+            _expect(
+                isinstance(subs, dict)
+                and bool(subs)
+                and all(
+                    isinstance(k, str) and isinstance(v, str) and k and k != v
+                    for k, v in subs.items()
+                ),
+                f"{where}.substitutions: expected a non-empty mapping of old value to a different new value",
+                source,
+            )
         phrase = alias_phrase(alias)
-        _expect(isinstance(phrase, str) and bool(normalize_goal(phrase)) and "\n" not in phrase
-                and len(phrase) <= MAX_ALIAS_CHARS,
-                f"{where}: expected a one-line phrase of at most {MAX_ALIAS_CHARS} characters", source)
+        _expect(
+            isinstance(phrase, str)
+            and bool(normalize_goal(phrase))
+            and "\n" not in phrase
+            and len(phrase) <= MAX_ALIAS_CHARS,
+            f"{where}: expected a one-line phrase of at most {MAX_ALIAS_CHARS} characters",
+            source,
+        )
         key = normalize_goal(phrase)
         _expect(key not in seen, f"{where}: {phrase!r} is listed twice", source)
         seen.add(key)
@@ -359,7 +506,11 @@ def validate_trace(trace: Trace, source: str = "") -> None:
     for i, call in enumerate(trace.calls):
         where = f"tool call {i + 1}"
         _expect(isinstance(call, ToolCall), f"{where}: expected a ToolCall", source)
-        _expect(isinstance(call.name, str) and bool(call.name), f"{where}: name must be a non-empty string", source)
+        _expect(
+            isinstance(call.name, str) and bool(call.name),
+            f"{where}: name must be a non-empty string",
+            source,
+        )
         _expect(isinstance(call.input, dict), f"{where}: input must be an object", source)
         _expect(isinstance(call.result, dict), f"{where}: result must be an object", source)
         _expect(isinstance(call.tool_use_id, str), f"{where}: tool_use_id must be a string", source)
@@ -377,15 +528,17 @@ _resolver: Any = None
 # PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
 # ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
 # unless it is one of these words (checked against PyYAML's resolver in tests/test_traces.py).
-_LETTER_NOT_STR = frozenset("yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
-                            "null Null NULL".split())
+_LETTER_NOT_STR = frozenset(
+    "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
+    "null Null NULL".split()
+)
 
 
 def _resolves_to_str(text: str) -> bool:
     global _resolver
     first = text[:1]
     if first.isascii() and first.isalpha():
-        return text not in _LETTER_NOT_STR     # no PyYAML import for the common case
+        return text not in _LETTER_NOT_STR  # no PyYAML import for the common case
     if _resolver is None:
         import yaml
 
@@ -410,7 +563,12 @@ def _quote(text: str) -> str:
             out.append("\\r")
         elif 0x20 <= code <= 0x7E:
             out.append(ch)
-        elif code < 0xA0 or code in (0x2028, 0x2029, 0xFEFF) or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+        elif (
+            code < 0xA0
+            or code in (0x2028, 0x2029, 0xFEFF)
+            or 0xD800 <= code <= 0xDFFF
+            or code in (0xFFFE, 0xFFFF)
+        ):
             out.append(f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}")
         else:
             out.append(ch)
@@ -441,7 +599,9 @@ def _scalar(value: Any, flow: bool) -> str:
         return text
     if isinstance(value, str):
         if _SURROGATE.search(value):
-            raise TraceFormatError(f"the text {value!r} contains an unpaired surrogate (invalid Unicode)")
+            raise TraceFormatError(
+                f"the text {value!r} contains an unpaired surrogate (invalid Unicode)"
+            )
         pattern = _PLAIN_FLOW if flow else _PLAIN_BLOCK
         if pattern.fullmatch(value) and _resolves_to_str(value):
             return value
@@ -494,8 +654,10 @@ def dump_trace(trace: Trace) -> str:
             lines.append(f"{name}: {_emit(value)}")
     lines.append("---")
     title = " ".join(trace.goal.split())
-    body = (f"# {title}\n## Summary\n{trace.summary}\n## Tool calls\n```json\n"
-            f"{_calls_json(trace.calls)}\n```\n")
+    body = (
+        f"# {title}\n## Summary\n{trace.summary}\n## Tool calls\n```json\n"
+        f"{_calls_json(trace.calls)}\n```\n"
+    )
     return "\n".join(lines) + "\n" + body
 
 
@@ -513,7 +675,7 @@ MAX_TRACE_BYTES = 32 * 1024 * 1024
 def _yaml_load(text: str) -> Any:
     from ..yamlio import safe_load
 
-    return safe_load(text)   # no anchors or aliases, at most 1 MiB: a hostile header fails fast
+    return safe_load(text)  # no anchors or aliases, at most 1 MiB: a hostile header fails fast
 
 
 def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]:
@@ -523,18 +685,24 @@ def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]
     if text.startswith("---\r\n"):  # a file saved with Windows line ends
         text = text.replace("\r\n", "\n")
     if not text.startswith("---\n"):
-        raise TraceFormatError("missing frontmatter (the file must start with a '---' line)", source=source)
+        raise TraceFormatError(
+            "missing frontmatter (the file must start with a '---' line)", source=source
+        )
     end = text.find("\n---\n", 3)
     if end == -1:
         if text.endswith("\n---"):
             end = len(text) - 4
         else:
-            raise TraceFormatError("unterminated frontmatter (no closing '---' line)", source=source)
-    header = text[4:end + 1]
-    body = text[end + 5:]
+            raise TraceFormatError(
+                "unterminated frontmatter (no closing '---' line)", source=source
+            )
+    header = text[4 : end + 1]
+    body = text[end + 5 :]
     try:
         data = _yaml_load(header)
-    except Exception as exc:  # yamlio.YAMLLoadError: malformed, refused (alias, anchor, size, depth)
+    except (
+        Exception
+    ) as exc:  # yamlio.YAMLLoadError: malformed, refused (alias, anchor, size, depth)
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -572,24 +740,28 @@ def _parse_calls(body: str, source: str) -> tuple[str, list[ToolCall]]:
     head = heads[-1]
     summary_match = _SUMMARY_RE.search(body, 0, head.start())
     if summary_match:
-        summary = body[summary_match.end() + 1:max(summary_match.end() + 1, head.start() - 1)]
+        summary = body[summary_match.end() + 1 : max(summary_match.end() + 1, head.start() - 1)]
     else:
         summary = ""
-    rest = body[head.end():]
+    rest = body[head.end() :]
     opening = _FENCE_OPEN_RE.search(rest)
-    if opening is None or rest[:opening.start()].strip():
-        raise TraceFormatError("the '## Tool calls' section must hold a ```json block", source=source)
+    if opening is None or rest[: opening.start()].strip():
+        raise TraceFormatError(
+            "the '## Tool calls' section must hold a ```json block", source=source
+        )
     closings = list(_FENCE_CLOSE_RE.finditer(rest, opening.end()))
     if not closings:
         raise TraceFormatError("the ```json block of tool calls is not closed", source=source)
     closing = closings[-1]
-    if rest[closing.end():].strip():
+    if rest[closing.end() :].strip():
         raise TraceFormatError("unexpected text after the tool calls block", source=source)
-    raw = rest[opening.end():closing.start()]
+    raw = rest[opening.end() : closing.start()]
     try:
         data = json.loads(raw) if raw.strip() else []
     except ValueError as exc:
-        raise TraceFormatError(f"the tool calls block is not valid JSON: {exc}", source=source) from None
+        raise TraceFormatError(
+            f"the tool calls block is not valid JSON: {exc}", source=source
+        ) from None
     except RecursionError:
         raise TraceFormatError("the tool calls block is nested too deeply", source=source) from None
     if not isinstance(data, list):
@@ -603,7 +775,11 @@ def _parse_calls(body: str, source: str) -> tuple[str, list[ToolCall]]:
         if unknown:
             raise TraceFormatError(f"{where}: unknown key(s) {sorted(unknown)}", source=source)
         name = item.get("name")
-        _expect(isinstance(name, str) and bool(name), f"{where}: 'name' must be a non-empty string", source)
+        _expect(
+            isinstance(name, str) and bool(name),
+            f"{where}: 'name' must be a non-empty string",
+            source,
+        )
         inp = item.get("input", {})
         _expect(isinstance(inp, dict), f"{where}: 'input' must be an object", source)
         result = item.get("result", {})
@@ -621,8 +797,12 @@ def _aliases(value: Any, source: str) -> list[Any]:
     _expect(isinstance(value, list), f"aliases: expected a list of phrases, got {value!r}", source)
     out = []
     for i, item in enumerate(value):
-        if isinstance(item, dict) and isinstance(item.get("substitutions"), dict) and not item["substitutions"]:
-            item = item.get("phrase")    # an empty mapping is no substitution: the plain form
+        if (
+            isinstance(item, dict)
+            and isinstance(item.get("substitutions"), dict)
+            and not item["substitutions"]
+        ):
+            item = item.get("phrase")  # an empty mapping is no substitution: the plain form
         out.append(_jsonable(item, f"aliases[{i}]", source))
     return out
 
@@ -631,9 +811,14 @@ def parse_trace(text: str, source: str = "") -> Trace:
     """Read a trace file's text. Raises TraceFormatError with the reason (and ``source``)."""
     if not isinstance(text, str):
         raise TraceFormatError("expected text", source=source)
-    if len(text) > MAX_TRACE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_TRACE_BYTES:
-        raise TraceFormatError(f"the file is over the {MAX_TRACE_BYTES}-byte limit for a trace (refused)",
-                               source=source)
+    if (
+        len(text) > MAX_TRACE_BYTES // 4
+        and len(text.encode("utf-8", "surrogatepass")) > MAX_TRACE_BYTES
+    ):
+        raise TraceFormatError(
+            f"the file is over the {MAX_TRACE_BYTES}-byte limit for a trace (refused)",
+            source=source,
+        )
     data, body = split_frontmatter(text, source)
     missing = [name for name in REQUIRED_FIELDS if name not in data]
     if missing:
@@ -644,12 +829,19 @@ def parse_trace(text: str, source: str = "") -> Trace:
     ident = data["id"]
     _expect(isinstance(ident, str), f"id: expected a string, got {ident!r}", source)
     goal = data["goal"]
-    _expect(isinstance(goal, str) and bool(goal.strip()), f"goal: expected a non-empty string, got {goal!r}", source)
+    _expect(
+        isinstance(goal, str) and bool(goal.strip()),
+        f"goal: expected a non-empty string, got {goal!r}",
+        source,
+    )
     signature = data["signature"]
     _expect(isinstance(signature, str), f"signature: expected a string, got {signature!r}", source)
     cost = data.get("cost_usd", 0.0)
-    _expect((isinstance(cost, (int, float)) and not isinstance(cost, bool)),
-            f"cost_usd: expected a number, got {cost!r}", source)
+    _expect(
+        (isinstance(cost, (int, float)) and not isinstance(cost, bool)),
+        f"cost_usd: expected a number, got {cost!r}",
+        source,
+    )
     tokens = data.get("tokens", {"input": 0, "output": 0})
     _expect(isinstance(tokens, dict), f"tokens: expected a mapping, got {tokens!r}", source)
     tools = data.get("tools_used", [])
@@ -660,24 +852,38 @@ def parse_trace(text: str, source: str = "") -> Trace:
     _expect(isinstance(emotion, dict), f"emotion: expected a mapping, got {emotion!r}", source)
     summary, calls = _parse_calls(body, source)
     trace = Trace(
-        id=ident, goal=goal, signature=signature,
+        id=ident,
+        goal=goal,
+        signature=signature,
         created_at=_ts(data["created_at"], "created_at", source, optional=False),  # type: ignore[arg-type]
         last_used=_ts(data.get("last_used"), "last_used", source, optional=True),
-        mode=data["mode"], usage_count=data["usage_count"], success_count=data["success_count"],
-        failure_count=data["failure_count"], cost_usd=float(cost), tokens=tokens,
-        tools_used=tools, slots=_jsonable(slots, "slots", source),
-        agent=_opt_str(data, "agent", source), model=_opt_str(data, "model", source),
+        mode=data["mode"],
+        usage_count=data["usage_count"],
+        success_count=data["success_count"],
+        failure_count=data["failure_count"],
+        cost_usd=float(cost),
+        tokens=tokens,
+        tools_used=tools,
+        slots=_jsonable(slots, "slots", source),
+        agent=_opt_str(data, "agent", source),
+        model=_opt_str(data, "model", source),
         crystallized_tool=_opt_str(data, "crystallized_tool", source),
-        emotion=_jsonable(emotion, "emotion", source), project=_opt_str(data, "project", source),
+        emotion=_jsonable(emotion, "emotion", source),
+        project=_opt_str(data, "project", source),
         parent_trace=_opt_str(data, "parent_trace", source),
-        outcome=data.get("outcome", "success"), error=_opt_str(data, "error", source),
-        summary=summary, calls=calls, aliases=_aliases(data.get("aliases"), source),
-        context=_jsonable(data.get("context") or {}, "context", source))
+        outcome=data.get("outcome", "success"),
+        error=_opt_str(data, "error", source),
+        summary=summary,
+        calls=calls,
+        aliases=_aliases(data.get("aliases"), source),
+        context=_jsonable(data.get("context") or {}, "context", source),
+    )
     validate_trace(trace, source)
     return trace
 
 
 # ---- paths relative to the working directory -------------------------------------------
+
 
 def _prefixes(cwd: str | os.PathLike[str]) -> list[str]:
     given = os.path.abspath(os.fspath(cwd))
@@ -725,11 +931,17 @@ def relativize(calls: Iterable[ToolCall], cwd: str | os.PathLike[str]) -> list[T
             rel = []
             for item in files:
                 if isinstance(item, str) and item.startswith(CWD_TOKEN + "/"):
-                    item = item[len(CWD_TOKEN) + 1:]
+                    item = item[len(CWD_TOKEN) + 1 :]
                 rel.append(item)
             result["files_created"] = rel
-        out.append(ToolCall(name=call.name, input=_map_strings(call.input, fix), result=result,
-                            tool_use_id=call.tool_use_id))
+        out.append(
+            ToolCall(
+                name=call.name,
+                input=_map_strings(call.input, fix),
+                result=result,
+                tool_use_id=call.tool_use_id,
+            )
+        )
     return out
 
 
@@ -740,5 +952,12 @@ def reroot(calls: Iterable[ToolCall], cwd: str | os.PathLike[str]) -> list[ToolC
     def fix(text: str) -> str:
         return text.replace(CWD_TOKEN, root) if CWD_TOKEN in text else text
 
-    return [ToolCall(name=c.name, input=_map_strings(c.input, fix), result=_map_strings(c.result, fix),
-                     tool_use_id=c.tool_use_id) for c in calls]
+    return [
+        ToolCall(
+            name=c.name,
+            input=_map_strings(c.input, fix),
+            result=_map_strings(c.result, fix),
+            tool_use_id=c.tool_use_id,
+        )
+        for c in calls
+    ]

@@ -87,7 +87,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-_CORRUPT: Any = {"corrupt": True}     # what _read_file returns for an unreadable file
+_CORRUPT: Any = {"corrupt": True}  # what _read_file returns for an unreadable file
 
 
 def _empty() -> dict[str, Any]:
@@ -96,11 +96,17 @@ def _empty() -> dict[str, Any]:
 
 # ---- content ---------------------------------------------------------------------------------------
 
+
 def content_hash(trace: Any) -> str:
     """sha256 (hex) of what a trace runs and when it matches; see the module docstring."""
-    canon = {"goal": trace.goal, "signature": trace.signature, "slots": trace.slots,
-             "summary": (trace.summary or "").strip(), "outcome": trace.outcome,
-             "calls": [c.to_dict() for c in trace.calls]}
+    canon = {
+        "goal": trace.goal,
+        "signature": trace.signature,
+        "slots": trace.slots,
+        "summary": (trace.summary or "").strip(),
+        "outcome": trace.outcome,
+        "calls": [c.to_dict() for c in trace.calls],
+    }
     text = json.dumps(canon, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(_DOMAIN + text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -120,19 +126,25 @@ def calls_preview(trace: Any, *, volume: str = "", path: str = "", sha: str | No
     if not trace.calls:
         lines.append("It runs no tool call.")
     else:
-        lines.append(f"A replay runs these {len(trace.calls)} call(s), in order "
-                     "({{cwd}} is the run's working directory):")
+        lines.append(
+            f"A replay runs these {len(trace.calls)} call(s), in order "
+            "({{cwd}} is the run's working directory):"
+        )
         for number, call in enumerate(trace.calls, start=1):
             lines.append(f"{number:>3}. {call.name}")
             body = json.dumps(call.input, ensure_ascii=False, indent=2, sort_keys=True, default=str)
             lines.extend("       " + line for line in body.splitlines())
     if trace.slots:
-        lines += ["", "Values a matching goal may substitute (slots): "
-                  + json.dumps(trace.slots, ensure_ascii=False, sort_keys=True, default=str)]
+        lines += [
+            "",
+            "Values a matching goal may substitute (slots): "
+            + json.dumps(trace.slots, ensure_ascii=False, sort_keys=True, default=str),
+        ]
     return "\n".join(lines) + "\n"
 
 
 # ---- the store -------------------------------------------------------------------------------------
+
 
 class TrustStore:
     """The trust state of one workspace: ``state/trust.json`` (approvals, requests, local run counts)
@@ -147,7 +159,7 @@ class TrustStore:
         self._sig: tuple[int, int, int] | None = None
         self._own: dict[str, str] = {}
         self._own_hashes: set[str] = set()
-        self._own_at: tuple[int, int] | None = None    # (inode, bytes read) of the own log
+        self._own_at: tuple[int, int] | None = None  # (inode, bytes read) of the own log
 
     # -- reading ---------------------------------------------------------------------------------
     def _stat(self) -> tuple[int, int, int] | None:
@@ -191,19 +203,28 @@ class TrustStore:
     def _set_aside(self) -> dict[str, Any]:
         """An unreadable trust.json (edited by hand, another format), the lock held: moved aside and
         replaced by an empty store, so nothing is approved (fail closed) and nothing is adopted."""
-        aside = self.path.with_name(f"{TRUST_FILE}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        aside = self.path.with_name(
+            f"{TRUST_FILE}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        )
         try:
             os.replace(self.path, aside)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise WorkspaceError(f"{self.path} is unreadable and cannot be moved aside: {exc}") from None
+            raise WorkspaceError(
+                f"{self.path} is unreadable and cannot be moved aside: {exc}"
+            ) from None
         data = _empty()
-        data["reset"] = {"at": _now(), "why": f"unreadable; moved aside to {aside.name}; approvals must be given again"}
+        data["reset"] = {
+            "at": _now(),
+            "why": f"unreadable; moved aside to {aside.name}; approvals must be given again",
+        }
         self._write(data)
         import logging
 
-        logging.getLogger("llmos.learning.trust").warning("%s was unreadable: moved aside to %s", self.path, aside)
+        logging.getLogger("llmos.learning.trust").warning(
+            "%s was unreadable: moved aside to %s", self.path, aside
+        )
         return data
 
     def data(self) -> dict[str, Any]:
@@ -236,7 +257,11 @@ class TrustStore:
         with handle:
             st = os.fstat(handle.fileno())
             start = 0
-            if self._own_at is not None and self._own_at[0] == st.st_ino and self._own_at[1] <= st.st_size:
+            if (
+                self._own_at is not None
+                and self._own_at[0] == st.st_ino
+                and self._own_at[1] <= st.st_size
+            ):
                 start = self._own_at[1]
                 if start == st.st_size:
                     return
@@ -244,11 +269,11 @@ class TrustStore:
                 self._own, self._own_hashes = {}, set()
             handle.seek(start)
             chunk = handle.read(st.st_size - start)
-        end = chunk.rfind(b"\n") + 1       # a torn last line is read once it is complete
+        end = chunk.rfind(b"\n") + 1  # a torn last line is read once it is complete
         own, hashes = self._own, self._own_hashes
         for line in chunk[:end].decode("ascii", "replace").split("\n"):
             tid, _, sha = line.partition(" ")
-            if len(sha) == 64 and tid:      # anything else (a torn fragment) is skipped
+            if len(sha) == 64 and tid:  # anything else (a torn fragment) is skipped
                 own[tid] = sha
                 hashes.add(sha)
         self._own_at = (st.st_ino, start + end)
@@ -265,7 +290,7 @@ class TrustStore:
 
     def _mutate(self, change: Any) -> Any:
         """Read-modify-write of ``trust.json`` under its lock; ``change(data)`` edits ``data`` in place."""
-        self.data()   # adopts first when needed
+        self.data()  # adopts first when needed
         with file_lock(self.path):
             data = self._checked() or _empty()
             result = change(data)
@@ -279,7 +304,9 @@ class TrustStore:
         self.own_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with file_lock(self.own_path):
-                append_bytes(self.own_path, payload, fsync=False)   # lost on an OS crash: untrusted, never wrongly trusted
+                append_bytes(
+                    self.own_path, payload, fsync=False
+                )  # lost on an OS crash: untrusted, never wrongly trusted
         except OSError as exc:
             raise WorkspaceError(f"cannot write {self.own_path}: {exc}") from None
 
@@ -292,8 +319,11 @@ class TrustStore:
             rows = self._legacy_rows()
             self._append_own(rows)
             data = _empty()
-            data["adopted"] = {"at": _now(), "traces": len(rows),
-                               "why": "present in users/ volumes when this workspace first used trust levels"}
+            data["adopted"] = {
+                "at": _now(),
+                "traces": len(rows),
+                "why": "present in users/ volumes when this workspace first used trust levels",
+            }
             self._write(data)
 
     def _legacy_rows(self) -> list[tuple[str, str]]:
@@ -328,8 +358,11 @@ class TrustStore:
         with file_lock(path):
             if not path.exists():
                 stored = {k: v for k, v in _empty().items() if k != "own"}
-                atomic_write_text(path, json.dumps(stored, separators=(",", ":"), sort_keys=True) + "\n",
-                                  mode=0o600)
+                atomic_write_text(
+                    path,
+                    json.dumps(stored, separators=(",", ":"), sort_keys=True) + "\n",
+                    mode=0o600,
+                )
 
     # -- levels ----------------------------------------------------------------------------------
     def level(self, trace: Any, sha: str | None = None) -> str:
@@ -359,12 +392,28 @@ class TrustStore:
         self._append_own(rows)
         return len(rows)
 
-    def approve(self, trace: Any, *, by: str, path: str = "", volume: str = "", kind: str = "trace",
-                sha: str | None = None, note: str | None = None) -> dict[str, Any]:
+    def approve(
+        self,
+        trace: Any,
+        *,
+        by: str,
+        path: str = "",
+        volume: str = "",
+        kind: str = "trace",
+        sha: str | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
         """Record that ``by`` approved this exact content (idempotent: the first approval stays)."""
         sha = sha or content_hash(trace)
-        record = {"kind": kind, "id": trace.id, "path": path, "volume": volume,
-                  "origin": origin_of(volume, UNTRUSTED), "approved_by": by, "at": _now()}
+        record = {
+            "kind": kind,
+            "id": trace.id,
+            "path": path,
+            "volume": volume,
+            "origin": origin_of(volume, UNTRUSTED),
+            "approved_by": by,
+            "at": _now(),
+        }
         if note:
             record["note"] = note
 
@@ -388,9 +437,14 @@ class TrustStore:
             self._append_own([(new.id, new_sha)])
         elif level == APPROVED:
             prior = self.approval(old_sha) or {}
-            self.approve(new, by=str(prior.get("approved_by") or "user"), path=str(prior.get("path") or ""),
-                         volume=str(prior.get("volume") or ""), sha=new_sha,
-                         note=f"updated locally from approved content {old_sha[:16]}")
+            self.approve(
+                new,
+                by=str(prior.get("approved_by") or "user"),
+                path=str(prior.get("path") or ""),
+                volume=str(prior.get("volume") or ""),
+                sha=new_sha,
+                note=f"updated locally from approved content {old_sha[:16]}",
+            )
 
     # -- requests --------------------------------------------------------------------------------
     def request_of(self, sha: str) -> dict[str, Any] | None:
@@ -399,6 +453,7 @@ class TrustStore:
 
     def add_request(self, sha: str, record: dict[str, Any]) -> bool:
         """Remember one request per content hash; False when there is one already."""
+
         def change(data: dict[str, Any]) -> bool:
             if sha in data["requests"]:
                 return False
@@ -410,8 +465,11 @@ class TrustStore:
     def pending(self) -> list[dict[str, Any]]:
         """Requests whose content is not approved yet (oldest first), each with its ``sha256``."""
         data = self.data()
-        rows = [dict(rec, sha256=sha) for sha, rec in data["requests"].items()
-                if isinstance(rec, dict) and sha not in data["approved"] and sha not in self._own_hashes]
+        rows = [
+            dict(rec, sha256=sha)
+            for sha, rec in data["requests"].items()
+            if isinstance(rec, dict) and sha not in data["approved"] and sha not in self._own_hashes
+        ]
         return sorted(rows, key=lambda r: (str(r.get("at", "")), str(r.get("id", ""))))
 
     # -- counts ----------------------------------------------------------------------------------
@@ -420,7 +478,9 @@ class TrustStore:
         own = self.data()["own"].get(trace_id)
         return own is not None and str(volume).startswith("users/") and (sha is None or own == sha)
 
-    def local_counts(self, trace: Any, volume: str, sha: str | None = None) -> tuple[int, int, int] | None:
+    def local_counts(
+        self, trace: Any, volume: str, sha: str | None = None
+    ) -> tuple[int, int, int] | None:
         """(uses, successes, failures) recorded here, or None when the file's counts are local."""
         sha = sha or content_hash(trace)
         if self.file_counts_are_local(trace.id, volume, sha):
@@ -465,20 +525,31 @@ class TrustStore:
             if entry.id in own and entry.volume[:6] == "users/":
                 continue
             row = runs.get(entry.id)
-            uses, ok, bad = (int(row[1]), int(row[2]), int(row[3])) \
-                if isinstance(row, list) and len(row) == 4 else (0, 0, 0)
+            uses, ok, bad = (
+                (int(row[1]), int(row[2]), int(row[3]))
+                if isinstance(row, list) and len(row) == 4
+                else (0, 0, 0)
+            )
             if (entry.usage_count, entry.success_count, entry.failure_count) != (uses, ok, bad):
-                out[i] = dataclasses.replace(entry, usage_count=uses, success_count=ok, failure_count=bad,
-                                             success_rate=ok / (ok + bad) if ok + bad else 0.0)
+                out[i] = dataclasses.replace(
+                    entry,
+                    usage_count=uses,
+                    success_count=ok,
+                    failure_count=bad,
+                    success_rate=ok / (ok + bad) if ok + bad else 0.0,
+                )
         return out
 
 
 # ---- checks used by the kernel, the crystallizer and the crons --------------------------------------
 
+
 def describe_untrusted(trace_id: str, volume: str, origin: str) -> str:
-    return (f"{origin} trace {trace_id} (volumes/{volume}) is not approved here: llmos replays, crystallizes "
-            f"and runs from crons only its own traces and approved ones. Review its calls and approve it with "
-            f"`llmos traces approve {trace_id}` (or accept it in `llmos inbox`)")
+    return (
+        f"{origin} trace {trace_id} (volumes/{volume}) is not approved here: llmos replays, crystallizes "
+        f"and runs from crons only its own traces and approved ones. Review its calls and approve it with "
+        f"`llmos traces approve {trace_id}` (or accept it in `llmos inbox`)"
+    )
 
 
 def replay_refusal(store: Any, trace: Any) -> str | None:
@@ -498,7 +569,7 @@ def tool_problem(tool: Any, trace: Any) -> str | None:
         return f"tool {tool.id} was made from {tool.source_trace}, not {trace.id}"
     module = getattr(tool, "module", None)
     if module is not None and hasattr(module, "CALLS") and hasattr(module, "SLOTS"):
-        data = {"calls": module.CALLS, "slots": module.SLOTS}    # the verified bytes that will run
+        data = {"calls": module.CALLS, "slots": module.SLOTS}  # the verified bytes that will run
     else:
         try:
             data = module_data(Path(tool.path).read_text(encoding="utf-8"))
@@ -546,17 +617,46 @@ def gate_replay(kernel: Any, decision: Any, emit: Any) -> None:
     decision.crystallized_tool = None
     decision.reason = f"{why}; running {fallback} instead of {wanted}; {decision.reason}"
     emit(Notice("warning", f"{why}; running {fallback} instead of {wanted}"))
-    kernel.events.record("TRUST_REQUIRED", trace_id=trace.id, sha256=sha, origin=origin, volume=entry.volume,
-                         wanted=wanted, fallback=fallback)
+    kernel.events.record(
+        "TRUST_REQUIRED",
+        trace_id=trace.id,
+        sha256=sha,
+        origin=origin,
+        volume=entry.volume,
+        wanted=wanted,
+        fallback=fallback,
+    )
     try:
-        request_approval(kernel.workspace, kernel.config, store, trace, entry, sha=sha,
-                         reason=f"a goal matched it for {wanted} ({decision.goal[:120]!r})", source="kernel")
-    except (LLMOSError, OSError) as exc:   # the run goes on; the CLI can still approve it
-        emit(Notice("warning", f"could not leave an approval request in the inbox: {getattr(exc, 'message', exc)}"))
+        request_approval(
+            kernel.workspace,
+            kernel.config,
+            store,
+            trace,
+            entry,
+            sha=sha,
+            reason=f"a goal matched it for {wanted} ({decision.goal[:120]!r})",
+            source="kernel",
+        )
+    except (LLMOSError, OSError) as exc:  # the run goes on; the CLI can still approve it
+        emit(
+            Notice(
+                "warning",
+                f"could not leave an approval request in the inbox: {getattr(exc, 'message', exc)}",
+            )
+        )
 
 
-def request_approval(workspace: Any, config: Any, store: Any, trace: Any, entry: Any, *, reason: str,
-                     source: str, sha: str | None = None) -> str | None:
+def request_approval(
+    workspace: Any,
+    config: Any,
+    store: Any,
+    trace: Any,
+    entry: Any,
+    *,
+    reason: str,
+    source: str,
+    sha: str | None = None,
+) -> str | None:
     """One ``trust.approve`` inbox item per content hash, showing the exact calls; its event id, or
     None when this content has had one already (or is trusted)."""
     sha = sha or content_hash(trace)
@@ -566,15 +666,26 @@ def request_approval(workspace: Any, config: Any, store: Any, trace: Any, entry:
     from ..observability.hub import ObservabilityHub
 
     origin = origin_of(entry.volume, UNTRUSTED)
-    record = {"event_id": None, "id": trace.id, "path": entry.path, "volume": entry.volume, "origin": origin,
-              "at": _now(), "reason": reason[:300]}
+    record = {
+        "event_id": None,
+        "id": trace.id,
+        "path": entry.path,
+        "volume": entry.volume,
+        "origin": origin,
+        "at": _now(),
+        "reason": reason[:300],
+    }
     if not trust.add_request(sha, record):
         return None
-    hub = ObservabilityHub(workspace, config=config, auto_apply=())   # an approval is never automatic
+    hub = ObservabilityHub(
+        workspace, config=config, auto_apply=()
+    )  # an approval is never automatic
     try:
         event_id = _propose(hub, trace, entry, sha=sha, origin=origin, reason=reason, source=source)
     except BaseException:
-        trust._mutate(lambda data: data["requests"].pop(sha, None))   # so that a later run asks again
+        trust._mutate(
+            lambda data: data["requests"].pop(sha, None)
+        )  # so that a later run asks again
         raise
 
     def remember(data: dict[str, Any]) -> None:
@@ -585,39 +696,66 @@ def request_approval(workspace: Any, config: Any, store: Any, trace: Any, entry:
     return event_id
 
 
-def _propose(hub: Any, trace: Any, entry: Any, *, sha: str, origin: str, reason: str, source: str) -> str:
+def _propose(
+    hub: Any, trace: Any, entry: Any, *, sha: str, origin: str, reason: str, source: str
+) -> str:
     return hub.propose(
-        PROPOSAL_KIND, f"Approve {origin} trace {trace.id} before llmos runs it",
+        PROPOSAL_KIND,
+        f"Approve {origin} trace {trace.id} before llmos runs it",
         f"{origin.capitalize()} trace {trace.id} ({trace.goal[:100]!r}, volumes/{entry.volume}) is untrusted here: "
         f"{reason}. Accepting approves exactly this content (sha256 {sha[:16]}…) for replay and "
         f"crystallization; a changed file needs a new approval.",
         calls_preview(trace, volume=entry.volume, path=entry.path, sha=sha),
-        {"trace_id": trace.id, "sha256": sha, "path": entry.path, "volume": entry.volume, "kind": "trace"},
-        source=source, volume=entry.volume, applier_module=APPLIER_MODULE, trace_id=trace.id, sha256=sha,
-        origin=origin, path=entry.path)
+        {
+            "trace_id": trace.id,
+            "sha256": sha,
+            "path": entry.path,
+            "volume": entry.volume,
+            "kind": "trace",
+        },
+        source=source,
+        volume=entry.volume,
+        applier_module=APPLIER_MODULE,
+        trace_id=trace.id,
+        sha256=sha,
+        origin=origin,
+        path=entry.path,
+    )
 
 
-def approve_trace(store: Any, trace_id: str, *, by: str, expect_sha: str | None = None) -> dict[str, Any]:
+def approve_trace(
+    store: Any, trace_id: str, *, by: str, expect_sha: str | None = None
+) -> dict[str, Any]:
     """Approve the current content of a trace (refused when it is not ``expect_sha`` any more)."""
     trace = store.get(trace_id)
     entry = store.entry(trace_id)
     sha = content_hash(trace)
     if expect_sha is not None and sha != expect_sha:
-        raise LLMOSError(f"trace {trace_id} changed since approval was asked (sha256 {expect_sha[:12]}… is now "
-                         f"{sha[:12]}…); nothing was approved. Review the new calls with "
-                         f"`llmos traces approve {trace_id}`")
+        raise LLMOSError(
+            f"trace {trace_id} changed since approval was asked (sha256 {expect_sha[:12]}… is now "
+            f"{sha[:12]}…); nothing was approved. Review the new calls with "
+            f"`llmos traces approve {trace_id}`"
+        )
     level = store.trust.level(trace, sha)
     if level == OWN:
         return {"id": trace_id, "sha256": sha, "level": OWN, "already": True}
     before = store.trust.approval(sha)
     record = store.trust.approve(trace, by=by, path=entry.path, volume=entry.volume, sha=sha)
-    store.events.record("TRUST_APPROVED", trace_id=trace_id, sha256=sha, approved_by=record.get("approved_by"),
-                        volume=entry.volume, path=entry.path, origin=record.get("origin"))
+    store.events.record(
+        "TRUST_APPROVED",
+        trace_id=trace_id,
+        sha256=sha,
+        approved_by=record.get("approved_by"),
+        volume=entry.volume,
+        path=entry.path,
+        origin=record.get("origin"),
+    )
     return dict(record, sha256=sha, level=APPROVED, already=before is not None)
 
 
 def register_appliers(hub: Any) -> None:
     """``trust.approve`` proposals: accepting one approves the trace's content, if still the same."""
+
     def apply(payload: dict[str, Any]) -> str:
         from ..errors import UsageError
         from .index import TraceIndex
@@ -634,8 +772,10 @@ def register_appliers(hub: Any) -> None:
             return f"trace {trace_id} is this workspace's own content; nothing to approve"
         if record.get("already"):
             return f"trace {trace_id} (sha256 {sha[:12]}…) was already approved by {record.get('approved_by')}"
-        return (f"approved trace {trace_id} (sha256 {sha[:12]}…) by {by}: it may now be replayed and crystallized "
-                "here; a changed file needs a new approval")
+        return (
+            f"approved trace {trace_id} (sha256 {sha[:12]}…) by {by}: it may now be replayed and crystallized "
+            "here; a changed file needs a new approval"
+        )
 
     hub.register_applier(PROPOSAL_KIND, apply)
 
@@ -651,10 +791,11 @@ def close_request(workspace: Any, config: Any, store: Any, sha: str, *, by: str)
     try:
         hub.accept(str(request["event_id"]), by=by)
     except LLMOSError:
-        pass   # decided already, or gone: the approval itself is recorded
+        pass  # decided already, or gone: the approval itself is recorded
 
 
 # ---- the public shortcuts -------------------------------------------------------------------------
+
 
 def trust_of(store: Any, target: Any) -> str:
     """``own`` | ``approved`` | ``untrusted`` for a Trace, a trace id, or a trace file's path."""
@@ -662,7 +803,9 @@ def trust_of(store: Any, target: Any) -> str:
 
     if isinstance(target, Trace):
         trace = target
-    elif isinstance(target, (str, os.PathLike)) and (str(target).endswith(".md") or os.sep in str(target)):
+    elif isinstance(target, (str, os.PathLike)) and (
+        str(target).endswith(".md") or os.sep in str(target)
+    ):
         trace = parse_trace(Path(target).read_text(encoding="utf-8"), source=str(target))
     else:
         trace = store.get(str(target))
@@ -688,6 +831,24 @@ def levels_of(store: Any, entries: Iterable[Any]) -> dict[str, tuple[str, str]]:
     return out
 
 
-__all__ = ["TrustStore", "content_hash", "origin_of", "calls_preview", "gate_replay", "replay_refusal",
-           "tool_problem", "tool_trusted", "request_approval", "approve_trace", "register_appliers",
-           "close_request", "trust_of", "pending_approvals", "levels_of", "LEVELS", "OWN", "APPROVED", "UNTRUSTED"]
+__all__ = [
+    "TrustStore",
+    "content_hash",
+    "origin_of",
+    "calls_preview",
+    "gate_replay",
+    "replay_refusal",
+    "tool_problem",
+    "tool_trusted",
+    "request_approval",
+    "approve_trace",
+    "register_appliers",
+    "close_request",
+    "trust_of",
+    "pending_approvals",
+    "levels_of",
+    "LEVELS",
+    "OWN",
+    "APPROVED",
+    "UNTRUSTED",
+]

@@ -37,21 +37,22 @@ MAX_INPUT_TOKENS = 2000
 #: Characters of system + user prompt: 4 characters a token for English, about 3 for JSON;
 #: 5,400 characters stay under 2,000 tokens even at 2.7 characters a token.
 MAX_PROMPT_CHARS = 5400
-MAX_CALL_CHARS = 700       # one call's input, shown at most this long
+MAX_CALL_CHARS = 700  # one call's input, shown at most this long
 MAX_ANSWER_TOKENS = 300
 TIMEOUT_S = 30.0
 
 SYSTEM = (
     "You check whether a recorded run of tool calls can be replayed, unchanged except for literal "
     "substitutions, to do a new request. The recorded calls did the recorded request. Answer with one JSON "
-    "object and nothing else: {\"same_task\": true or false, \"substitutions\": {\"old\": \"new\"}}.\n"
+    'object and nothing else: {"same_task": true or false, "substitutions": {"old": "new"}}.\n'
     "same_task is true only if replaying the calls with your substitutions does exactly what the new "
     "request asks: no more, no less. Words of quantity, scope and logic matter (only, all, each, any, both, "
     "either, or, not, more than, at least, below, recursively, files versus directories, the current folder "
     "versus another place). When unsure, answer false.\n"
     "substitutions maps a literal string that occurs in the recorded calls to the string the new request "
     "needs in its place; {} when none. Use it only for values (file names, paths, numbers, names, text), "
-    "never to rewrite a command.")
+    "never to rewrite a command."
+)
 
 
 @dataclass
@@ -76,10 +77,17 @@ class Verification:
         return self.same_task is True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"same_task": self.same_task, "substitutions": dict(self.substitutions), "note": self.note,
-                "requests": self.requests, "cost_usd": round(self.cost_usd, 6),
-                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "calls_shown": self.calls_shown, "calls_total": self.calls_total}
+        return {
+            "same_task": self.same_task,
+            "substitutions": dict(self.substitutions),
+            "note": self.note,
+            "requests": self.requests,
+            "cost_usd": round(self.cost_usd, 6),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "calls_shown": self.calls_shown,
+            "calls_total": self.calls_total,
+        }
 
 
 def _call_line(i: int, call: Any) -> str:
@@ -94,16 +102,24 @@ def _call_line(i: int, call: Any) -> str:
     return f"{i}. {name} {text} -> {status}"
 
 
-def build_prompt(goal: str, trace_goal: str, calls: Iterable[Any], *, unaccounted: str = "",
-                 planned: dict[str, str] | None = None) -> tuple[str, str, int, int]:
+def build_prompt(
+    goal: str,
+    trace_goal: str,
+    calls: Iterable[Any],
+    *,
+    unaccounted: str = "",
+    planned: dict[str, str] | None = None,
+) -> tuple[str, str, int, int]:
     """(system, user prompt, calls shown, calls in all), within :data:`MAX_PROMPT_CHARS`."""
     calls = list(calls)
     head = [f"New request: {goal.strip()[:600]}", f"Recorded request: {trace_goal.strip()[:600]}"]
     if unaccounted:
         head.append(f"Differences between them that are not accounted for: {unaccounted[:400]}")
     if planned:
-        head.append("Values that differ (recorded -> new): "
-                    + "; ".join(f"{old!r} -> {new!r}" for old, new in list(planned.items())[:10]))
+        head.append(
+            "Values that differ (recorded -> new): "
+            + "; ".join(f"{old!r} -> {new!r}" for old, new in list(planned.items())[:10])
+        )
     head.append(f"Recorded calls ({len(calls)}):")
     user = "\n".join(head)
     budget = MAX_PROMPT_CHARS - len(SYSTEM) - len(user) - 80
@@ -150,27 +166,56 @@ def parse_answer(text: str | None) -> tuple[bool, dict[str, str]] | str:
     subs = data.get("substitutions", {})
     if subs is None:
         subs = {}
-    if not isinstance(subs, dict) or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in subs.items()):
+    if not isinstance(subs, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in subs.items()
+    ):
         return "substitutions is not an object of strings"
     return same, {k: v for k, v in subs.items() if k != v}
 
 
-def verify_replay(goal: str, trace: Any, *, model: str, cap_usd: float, economy_file: Path,
-                  total_budget_usd: float, unaccounted: str = "", planned: dict[str, str] | None = None,
-                  timeout_s: float = TIMEOUT_S) -> Verification:
+def verify_replay(
+    goal: str,
+    trace: Any,
+    *,
+    model: str,
+    cap_usd: float,
+    economy_file: Path,
+    total_budget_usd: float,
+    unaccounted: str = "",
+    planned: dict[str, str] | None = None,
+    timeout_s: float = TIMEOUT_S,
+) -> Verification:
     """One budgeted call: may *trace* (its goal and calls) be replayed for *goal*? Never raises."""
     from ..execution.llm.economy import budgeted_call
 
-    system, prompt, shown, total = build_prompt(goal, trace.goal, trace.calls, unaccounted=unaccounted,
-                                                planned=planned)
-    answer = budgeted_call(model=model, system=system, prompt=prompt, max_tokens=MAX_ANSWER_TOKENS,
-                           timeout_s=timeout_s, cap_usd=cap_usd, cap_key="learning.verify_budget_usd",
-                           economy_file=economy_file, total_budget_usd=total_budget_usd, mode=MODE,
-                           goal=goal, what="verification")
-    out = Verification(note=answer.note, requests=answer.requests, cost_usd=answer.cost_usd,
-                       input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
-                       prompt_chars=len(system) + len(prompt), calls_shown=shown, calls_total=total,
-                       answer=answer.text)
+    system, prompt, shown, total = build_prompt(
+        goal, trace.goal, trace.calls, unaccounted=unaccounted, planned=planned
+    )
+    answer = budgeted_call(
+        model=model,
+        system=system,
+        prompt=prompt,
+        max_tokens=MAX_ANSWER_TOKENS,
+        timeout_s=timeout_s,
+        cap_usd=cap_usd,
+        cap_key="learning.verify_budget_usd",
+        economy_file=economy_file,
+        total_budget_usd=total_budget_usd,
+        mode=MODE,
+        goal=goal,
+        what="verification",
+    )
+    out = Verification(
+        note=answer.note,
+        requests=answer.requests,
+        cost_usd=answer.cost_usd,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+        prompt_chars=len(system) + len(prompt),
+        calls_shown=shown,
+        calls_total=total,
+        answer=answer.text,
+    )
     if answer.text is None:
         return out
     parsed = parse_answer(answer.text)

@@ -44,11 +44,11 @@ from ..errors import UsageError
 from ..redact import redact_text
 
 ID_RE = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
-MAX_GOAL_CHARS = 2000          # a goal as stored in a turn
-MAX_SUMMARY_CHARS = 600        # a result as stored in a turn
-MAX_FILES = 20                 # files kept per turn
-VERBATIM_GOAL_CHARS = 1200     # a goal as shown verbatim in the context block
-LINE_GOAL_CHARS = 100          # a goal as shown in a summarized line
+MAX_GOAL_CHARS = 2000  # a goal as stored in a turn
+MAX_SUMMARY_CHARS = 600  # a result as stored in a turn
+MAX_FILES = 20  # files kept per turn
+VERBATIM_GOAL_CHARS = 1200  # a goal as shown verbatim in the context block
+LINE_GOAL_CHARS = 100  # a goal as shown in a summarized line
 SUMMARIZED_MARKER = "[earlier turns summarized]"
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 
@@ -68,7 +68,9 @@ def conversations_dir(workspace: Any) -> Path:
 
 def check_id(session_id: str) -> str:
     if not isinstance(session_id, str) or not ID_RE.fullmatch(session_id.strip()):
-        raise UsageError(f"invalid session id {session_id!r} (expected YYYYMMDD-HHMMSS-xxxxxx; see llmos sessions)")
+        raise UsageError(
+            f"invalid session id {session_id!r} (expected YYYYMMDD-HHMMSS-xxxxxx; see llmos sessions)"
+        )
     return session_id.strip()
 
 
@@ -86,9 +88,19 @@ class Turn:
     followup: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "turn", "n": self.n, "at": self.at, "goal": self.goal, "mode": self.mode,
-                "success": self.success, "summary": self.summary, "files": list(self.files), "cwd": self.cwd,
-                "trace_id": self.trace_id, "followup": self.followup}
+        return {
+            "kind": "turn",
+            "n": self.n,
+            "at": self.at,
+            "goal": self.goal,
+            "mode": self.mode,
+            "success": self.success,
+            "summary": self.summary,
+            "files": list(self.files),
+            "cwd": self.cwd,
+            "trace_id": self.trace_id,
+            "followup": self.followup,
+        }
 
 
 @dataclass
@@ -121,7 +133,9 @@ class Conversation:
             conv.mtime = conv.path.stat().st_mtime
         except FileNotFoundError:
             if must_exist:
-                raise UsageError(f"no session {session_id!r} in this workspace (see llmos sessions)") from None
+                raise UsageError(
+                    f"no session {session_id!r} in this workspace (see llmos sessions)"
+                ) from None
             return conv
         except OSError as exc:
             raise UsageError(f"cannot read session {session_id!r}: {exc}") from None
@@ -129,58 +143,112 @@ class Conversation:
             try:
                 item = json.loads(line)
             except ValueError:
-                continue   # a torn or broken line: skipped
+                continue  # a torn or broken line: skipped
             if not isinstance(item, dict):
                 continue
             kind = item.get("kind")
             if kind == "session" and not conv.header:
                 conv.header = item
             elif kind == "turn" and isinstance(item.get("goal"), str):
-                conv.turns.append(Turn(
-                    n=int(item["n"]) if isinstance(item.get("n"), int) else len(conv.turns) + 1,
-                    at=str(item.get("at") or ""), goal=item["goal"], mode=str(item.get("mode") or ""),
-                    success=item.get("success") is True, summary=str(item.get("summary") or ""),
-                    files=[str(f) for f in item.get("files") or [] if isinstance(f, str)][:MAX_FILES],
-                    cwd=str(item.get("cwd") or ""),
-                    trace_id=item.get("trace_id") if isinstance(item.get("trace_id"), str) else None,
-                    followup=item.get("followup") is True))
+                conv.turns.append(
+                    Turn(
+                        n=int(item["n"]) if isinstance(item.get("n"), int) else len(conv.turns) + 1,
+                        at=str(item.get("at") or ""),
+                        goal=item["goal"],
+                        mode=str(item.get("mode") or ""),
+                        success=item.get("success") is True,
+                        summary=str(item.get("summary") or ""),
+                        files=[str(f) for f in item.get("files") or [] if isinstance(f, str)][
+                            :MAX_FILES
+                        ],
+                        cwd=str(item.get("cwd") or ""),
+                        trace_id=item.get("trace_id")
+                        if isinstance(item.get("trace_id"), str)
+                        else None,
+                        followup=item.get("followup") is True,
+                    )
+                )
             elif kind == "feedback":
                 conv.feedback.append(item)
         return conv
 
     # ---- writing -------------------------------------------------------------------------
-    def _append(self, item: dict[str, Any], *, cwd: str, source: str, user: str | None,
-                project: str | None) -> None:
+    def _append(
+        self, item: dict[str, Any], *, cwd: str, source: str, user: str | None, project: str | None
+    ) -> None:
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(path):
             lines = []
             if not path.exists() or path.stat().st_size == 0:
-                self.header = {"kind": "session", "id": self.id, "started_at": item.get("at") or _stamp(),
-                               "cwd": cwd, "source": source, "user": user, "project": project}
+                self.header = {
+                    "kind": "session",
+                    "id": self.id,
+                    "started_at": item.get("at") or _stamp(),
+                    "cwd": cwd,
+                    "source": source,
+                    "user": user,
+                    "project": project,
+                }
                 lines.append(self.header)
             lines.append(item)
             data = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode("utf-8")
             append_bytes(path, data)
 
-    def append_turn(self, *, goal: str, mode: str, success: bool, output: str, error: str | None,
-                    files: list[str], cwd: str, trace_id: str | None, followup: bool, source: str = "headless",
-                    user: str | None = None, project: str | None = None) -> Turn:
+    def append_turn(
+        self,
+        *,
+        goal: str,
+        mode: str,
+        success: bool,
+        output: str,
+        error: str | None,
+        files: list[str],
+        cwd: str,
+        trace_id: str | None,
+        followup: bool,
+        source: str = "headless",
+        user: str | None = None,
+        project: str | None = None,
+    ) -> Turn:
         summary = (output or "").strip() if success or not error else f"failed: {error}"
         if success and error:
             summary += f" (error: {error})"
-        turn = Turn(n=len(self.turns) + 1, at=_stamp(), goal=redact_text(goal)[:MAX_GOAL_CHARS], mode=mode,
-                    success=bool(success), summary=_clip(redact_text(summary), MAX_SUMMARY_CHARS),
-                    files=list(dict.fromkeys(files))[:MAX_FILES], cwd=cwd, trace_id=trace_id, followup=followup)
+        turn = Turn(
+            n=len(self.turns) + 1,
+            at=_stamp(),
+            goal=redact_text(goal)[:MAX_GOAL_CHARS],
+            mode=mode,
+            success=bool(success),
+            summary=_clip(redact_text(summary), MAX_SUMMARY_CHARS),
+            files=list(dict.fromkeys(files))[:MAX_FILES],
+            cwd=cwd,
+            trace_id=trace_id,
+            followup=followup,
+        )
         self._append(turn.to_dict(), cwd=cwd, source=source, user=user, project=project)
         self.turns.append(turn)
         return turn
 
-    def append_feedback(self, text: str, label: str, *, cwd: str, source: str = "headless",
-                        user: str | None = None, project: str | None = None) -> dict[str, Any]:
+    def append_feedback(
+        self,
+        text: str,
+        label: str,
+        *,
+        cwd: str,
+        source: str = "headless",
+        user: str | None = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
         last = self.turns[-1] if self.turns else None
-        item = {"kind": "feedback", "at": _stamp(), "text": redact_text(text)[:500], "label": label,
-                "about_turn": last.n if last else None, "about_trace": last.trace_id if last else None}
+        item = {
+            "kind": "feedback",
+            "at": _stamp(),
+            "text": redact_text(text)[:500],
+            "label": label,
+            "about_turn": last.n if last else None,
+            "about_trace": last.trace_id if last else None,
+        }
         self._append(item, cwd=cwd, source=source, user=user, project=project)
         self.feedback.append(item)
         return item
@@ -196,11 +264,17 @@ class Conversation:
 
     def summary(self) -> dict[str, Any]:
         last = self.turns[-1] if self.turns else None
-        return {"id": self.id, "cwd": self.cwd, "started_at": self.header.get("started_at"),
-                "source": self.header.get("source"), "turns": len(self.turns),
-                "feedback": len(self.feedback), "last_goal": last.goal if last else None,
-                "last_at": last.at if last else None,
-                "last_activity": _stamp(self.mtime) if self.mtime else None}
+        return {
+            "id": self.id,
+            "cwd": self.cwd,
+            "started_at": self.header.get("started_at"),
+            "source": self.header.get("source"),
+            "turns": len(self.turns),
+            "feedback": len(self.feedback),
+            "last_goal": last.goal if last else None,
+            "last_at": last.at if last else None,
+            "last_activity": _stamp(self.mtime) if self.mtime else None,
+        }
 
 
 def _clip(text: str, limit: int) -> str:
@@ -259,9 +333,13 @@ def list_conversations(workspace: Any, *, limit: int | None = None) -> list[Conv
 
 # ---- the context block --------------------------------------------------------------------
 
+
 def _verbatim(turn: Turn) -> str:
     status = "ok" if turn.success else "failed"
-    lines = [f"### turn {turn.n} ({turn.mode or '?'}, {status})", f"User: {_clip(turn.goal, VERBATIM_GOAL_CHARS)}"]
+    lines = [
+        f"### turn {turn.n} ({turn.mode or '?'}, {status})",
+        f"User: {_clip(turn.goal, VERBATIM_GOAL_CHARS)}",
+    ]
     if turn.summary:
         lines.append(f"Result: {turn.summary}")
     if turn.files:
@@ -281,10 +359,12 @@ def context_block(conv: Conversation, *, max_tokens: int, recent_turns: int) -> 
     if not turns or max_tokens <= 0:
         return ""
     budget = max_tokens * 4
-    head = (f"## Conversation so far (session {conv.id}; oldest first)\n"
-            "The user's new message continues this conversation: words like \"it\", \"that file\", "
-            "\"again\" or \"now ...\" refer to the turns below. Working directory of the last turn: "
-            f"{turns[-1].cwd or conv.cwd}.")
+    head = (
+        f"## Conversation so far (session {conv.id}; oldest first)\n"
+        'The user\'s new message continues this conversation: words like "it", "that file", '
+        '"again" or "now ..." refer to the turns below. Working directory of the last turn: '
+        f"{turns[-1].cwd or conv.cwd}."
+    )
     used = len(head) + 2
     verbatim: list[str] = []
     index = len(turns)
@@ -294,7 +374,7 @@ def context_block(conv: Conversation, *, max_tokens: int, recent_turns: int) -> 
         if len(text) > room:
             if verbatim or room < 200:
                 break
-            text = text[: room - 1] + "…"   # the newest turn always shows, cut to fit
+            text = text[: room - 1] + "…"  # the newest turn always shows, cut to fit
         verbatim.insert(0, text)
         used += len(text) + 2
         index -= 1
@@ -321,10 +401,16 @@ def context_block(conv: Conversation, *, max_tokens: int, recent_turns: int) -> 
 
 # ---- what a run touched, what a trace depends on -------------------------------------------
 
+
 def _rel(raw: str, cwd: Path) -> str:
     path = Path(raw)
     try:
-        return (path if path.is_absolute() else cwd / path).resolve().relative_to(cwd.resolve()).as_posix()
+        return (
+            (path if path.is_absolute() else cwd / path)
+            .resolve()
+            .relative_to(cwd.resolve())
+            .as_posix()
+        )
     except (ValueError, OSError):
         return raw
 
@@ -355,7 +441,9 @@ def _mentions(text: str, name: str) -> bool:
     return bool(re.search(pattern, text))
 
 
-def depends_on(goal: str, calls: Iterable[dict[str, Any]], earlier_files: Iterable[str]) -> list[str]:
+def depends_on(
+    goal: str, calls: Iterable[dict[str, Any]], earlier_files: Iterable[str]
+) -> list[str]:
     """Files of earlier turns that the calls name and the goal does not: the context a replay needs."""
     blob = json.dumps([c.get("input") for c in calls if isinstance(c, dict)], ensure_ascii=False)
     return [f for f in earlier_files if _mentions(blob, f) and not _mentions(goal, f)]
@@ -364,20 +452,124 @@ def depends_on(goal: str, calls: Iterable[dict[str, Any]], earlier_files: Iterab
 # ---- feedback and follow-ups ----------------------------------------------------------------
 
 _POSITIVE = {
-    "thanks", "thank", "thx", "ty", "cheers", "great", "perfect", "awesome", "excellent", "nice", "brilliant",
-    "exactly", "cool", "good", "wonderful", "amazing", "lovely", "fantastic", "superb", "worked", "works",
-    "work", "done", "right", "correct", "yay", "neat", "sweet", "splendid", "bravo", "job", "well", "love",
+    "thanks",
+    "thank",
+    "thx",
+    "ty",
+    "cheers",
+    "great",
+    "perfect",
+    "awesome",
+    "excellent",
+    "nice",
+    "brilliant",
+    "exactly",
+    "cool",
+    "good",
+    "wonderful",
+    "amazing",
+    "lovely",
+    "fantastic",
+    "superb",
+    "worked",
+    "works",
+    "work",
+    "done",
+    "right",
+    "correct",
+    "yay",
+    "neat",
+    "sweet",
+    "splendid",
+    "bravo",
+    "job",
+    "well",
+    "love",
 }
-_NEGATIVE = {"wrong", "incorrect", "nope", "no", "broken", "bad", "failed", "fail", "fails", "mistake", "not"}
+_NEGATIVE = {
+    "wrong",
+    "incorrect",
+    "nope",
+    "no",
+    "broken",
+    "bad",
+    "failed",
+    "fail",
+    "fails",
+    "mistake",
+    "not",
+}
 # Words that carry no request of their own next to feedback words ("that's not it", "it worked").
 _FILLER = {
-    "that", "thats", "this", "it", "its", "is", "was", "you", "very", "much", "so", "a", "lot", "really",
-    "indeed", "all", "just", "what", "i", "wanted", "asked", "for", "the", "ok", "okay", "oh", "wow", "yes",
-    "yep", "yeah", "fine", "now", "did", "didnt", "doesnt", "does", "dont", "quite", "at", "still", "also",
-    "many", "again", "totally", "absolutely", "looks", "look", "seems", "as", "expected", "one", "there", "we",
-    "go", "hmm", "ah", "dear", "mate", "buddy", "man", "sir", "please", "to", "me", "my",
+    "that",
+    "thats",
+    "this",
+    "it",
+    "its",
+    "is",
+    "was",
+    "you",
+    "very",
+    "much",
+    "so",
+    "a",
+    "lot",
+    "really",
+    "indeed",
+    "all",
+    "just",
+    "what",
+    "i",
+    "wanted",
+    "asked",
+    "for",
+    "the",
+    "ok",
+    "okay",
+    "oh",
+    "wow",
+    "yes",
+    "yep",
+    "yeah",
+    "fine",
+    "now",
+    "did",
+    "didnt",
+    "doesnt",
+    "does",
+    "dont",
+    "quite",
+    "at",
+    "still",
+    "also",
+    "many",
+    "again",
+    "totally",
+    "absolutely",
+    "looks",
+    "look",
+    "seems",
+    "as",
+    "expected",
+    "one",
+    "there",
+    "we",
+    "go",
+    "hmm",
+    "ah",
+    "dear",
+    "mate",
+    "buddy",
+    "man",
+    "sir",
+    "please",
+    "to",
+    "me",
+    "my",
 }
-_EMOJI = re.compile("[\U0001F44D\U0001F64F\U0001F389\u2764\u2705\U0001F600-\U0001F64F\u274C\U0001F44E]")
+_EMOJI = re.compile(
+    "[\U0001f44d\U0001f64f\U0001f389\u2764\u2705\U0001f600-\U0001f64f\u274c\U0001f44e]"
+)
 MAX_FEEDBACK_WORDS = 10
 
 
@@ -389,43 +581,112 @@ def feedback_kind(text: str) -> str | None:
     words = re.findall(r"[a-z]+", lowered)
     emoji = bool(_EMOJI.search(text))
     if not words and emoji:
-        return "negative" if re.search("[\u274C\U0001F44E]", text) else "positive"
+        return "negative" if re.search("[\u274c\U0001f44e]", text) else "positive"
     if not words or len(words) > MAX_FEEDBACK_WORDS:
         return None
     if re.search(r"[\d/\\`~$@#%^&*=<>|{}\[\]]", text):
-        return None   # numbers, paths, code: a request, not a thank-you
+        return None  # numbers, paths, code: a request, not a thank-you
     if any(w not in _POSITIVE and w not in _NEGATIVE and w not in _FILLER for w in words):
         return None
     signal = [w for w in words if w in _POSITIVE or (w in _NEGATIVE and w != "not")]
     negated = "not" in words or any(w in words for w in ("didnt", "doesnt", "dont"))
     if not signal and not negated:
-        return None   # "yes", "ok", "now": an answer or a nudge, for the model
-    if any(w in _NEGATIVE for w in words) or (negated and any(w in words for w in ("work", "works", "worked", "right",
-                                                                                 "correct", "it", "what"))):
+        return None  # "yes", "ok", "now": an answer or a nudge, for the model
+    if any(w in _NEGATIVE for w in words) or (
+        negated
+        and any(w in words for w in ("work", "works", "worked", "right", "correct", "it", "what"))
+    ):
         return "negative"
     return "positive"
 
 
-_OPENERS = ("now", "also", "then", "and", "next", "again", "but", "so", "instead", "actually", "additionally",
-            "plus", "same", "ok", "okay", "yes", "no", "afterwards", "after that", "what about", "how about",
-            "do the same", "one more", "another")
-_GENERIC = ("file", "files", "folder", "folders", "directory", "script", "scripts", "one", "ones", "code",
-            "function", "change", "changes", "output", "error", "errors", "line", "lines", "command", "program",
-            "test", "tests", "page", "result", "results", "version", "thing", "stuff", "project", "app", "module",
-            "class", "list", "table", "text", "document", "image", "commit")
-_HERE = ("folder", "folders", "directory", "project", "app")   # "this folder": the working directory
-_OPENER_RE = re.compile(r"^\W*(?:" + "|".join(re.escape(o) for o in _OPENERS) + r")\b", re.IGNORECASE)
-_TAIL_RE = re.compile(r"\b(?:again|instead|as\s+well|too|as\s+before|like\s+before|the\s+same(?:\s+\w+)?|"
-                      r"previous(?:ly)?|earlier|above|last\s+(?:one|file|time|change|command|run))\W*$",
-                      re.IGNORECASE)
-_ANYWHERE_RE = re.compile(r"\b(?:again|as\s+before|like\s+before|the\s+same\s+(?:way|thing|as)|previous|"
-                          r"you\s+(?:just|created|wrote|made|did)|(?:that|those)\s+(?:" + "|".join(_GENERIC) + r")\b|"
-                          r"(?:this|these)\s+(?:" + "|".join(g for g in _GENERIC if g not in _HERE) + r")\b)",
-                          re.IGNORECASE)
+_OPENERS = (
+    "now",
+    "also",
+    "then",
+    "and",
+    "next",
+    "again",
+    "but",
+    "so",
+    "instead",
+    "actually",
+    "additionally",
+    "plus",
+    "same",
+    "ok",
+    "okay",
+    "yes",
+    "no",
+    "afterwards",
+    "after that",
+    "what about",
+    "how about",
+    "do the same",
+    "one more",
+    "another",
+)
+_GENERIC = (
+    "file",
+    "files",
+    "folder",
+    "folders",
+    "directory",
+    "script",
+    "scripts",
+    "one",
+    "ones",
+    "code",
+    "function",
+    "change",
+    "changes",
+    "output",
+    "error",
+    "errors",
+    "line",
+    "lines",
+    "command",
+    "program",
+    "test",
+    "tests",
+    "page",
+    "result",
+    "results",
+    "version",
+    "thing",
+    "stuff",
+    "project",
+    "app",
+    "module",
+    "class",
+    "list",
+    "table",
+    "text",
+    "document",
+    "image",
+    "commit",
+)
+_HERE = ("folder", "folders", "directory", "project", "app")  # "this folder": the working directory
+_OPENER_RE = re.compile(
+    r"^\W*(?:" + "|".join(re.escape(o) for o in _OPENERS) + r")\b", re.IGNORECASE
+)
+_TAIL_RE = re.compile(
+    r"\b(?:again|instead|as\s+well|too|as\s+before|like\s+before|the\s+same(?:\s+\w+)?|"
+    r"previous(?:ly)?|earlier|above|last\s+(?:one|file|time|change|command|run))\W*$",
+    re.IGNORECASE,
+)
+_ANYWHERE_RE = re.compile(
+    r"\b(?:again|as\s+before|like\s+before|the\s+same\s+(?:way|thing|as)|previous|"
+    r"you\s+(?:just|created|wrote|made|did)|(?:that|those)\s+(?:" + "|".join(_GENERIC) + r")\b|"
+    r"(?:this|these)\s+(?:" + "|".join(g for g in _GENERIC if g not in _HERE) + r")\b)",
+    re.IGNORECASE,
+)
 _DEMONSTRATIVE_ALONE = re.compile(r"\b(?:that|this|those|these)\s*(?:$|[.,;:!?)])", re.IGNORECASE)
 _PRONOUN = re.compile(r"(?<![\w./-])(?:it|them|its|itself)(?![\w./-])", re.IGNORECASE)
-_ANTECEDENT = re.compile(r"\b(?:a|an|some|called|named)\s+\w|(?<![\w/])[\w-]+\.[A-Za-z0-9]{1,8}\b|[\w-]*/[\w./-]+",
-                         re.IGNORECASE)
+_ANTECEDENT = re.compile(
+    r"\b(?:a|an|some|called|named)\s+\w|(?<![\w/])[\w-]+\.[A-Za-z0-9]{1,8}\b|[\w-]*/[\w./-]+",
+    re.IGNORECASE,
+)
 
 
 def refers_back(goal: str) -> bool:

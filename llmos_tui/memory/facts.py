@@ -58,8 +58,11 @@ KINDS = ("name", "profile", "convention", "rule", "preference", "note")
 USER_KINDS = frozenset({"name", "profile", "preference"})
 MAX_VALUE_CHARS = 200
 _ID_RE = re.compile(r"f_[0-9a-f]{12}")
-_QUESTION_START = re.compile(r"^(?:what|how|why|when|where|who|which|do|does|did|can|could|should|would|will|"
-                             r"is|are|was|were|shall|may|have|has)\b", re.IGNORECASE)
+_QUESTION_START = re.compile(
+    r"^(?:what|how|why|when|where|who|which|do|does|did|can|could|should|would|will|"
+    r"is|are|was|were|shall|may|have|has)\b",
+    re.IGNORECASE,
+)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])|\n+|;\s+")
 
 
@@ -89,13 +92,24 @@ class Fact:
     path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "key": self.key, "value": self.value, "text": self.text,
-                "confidence": self.confidence, "source": self.source, "project": self.project,
-                "created_at": self.created_at, "updated_at": self.updated_at, "mentions": self.mentions,
-                "history": list(self.history)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "key": self.key,
+            "value": self.value,
+            "text": self.text,
+            "confidence": self.confidence,
+            "source": self.source,
+            "project": self.project,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "mentions": self.mentions,
+            "history": list(self.history),
+        }
 
 
 # ---- extraction rules ------------------------------------------------------------------------------
+
 
 def _clean(value: str) -> str:
     value = " ".join(value.strip().split())
@@ -106,7 +120,9 @@ def _clean(value: str) -> str:
 
 def _norm(text: str) -> str:
     text = re.sub(r"[^\w\s@.+#-]", " ", text.lower())
-    words = [w for w in text.split() if w not in {"the", "a", "an", "to", "please", "always", "never"}]
+    words = [
+        w for w in text.split() if w not in {"the", "a", "an", "to", "please", "always", "never"}
+    ]
     return " ".join(words)[:120]
 
 
@@ -127,25 +143,44 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-_NAME = re.compile(r"\b(?i:my name is|my name's|call me|i am called|i'm called|you can call me)\s+"
-                   r"([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})")
-_EMAIL = re.compile(r"\bmy (?:e-?mail|email address) is\s+([\w.+-]+@[\w-]+(?:\.[\w-]+)+)", re.IGNORECASE)
+_NAME = re.compile(
+    r"\b(?i:my name is|my name's|call me|i am called|i'm called|you can call me)\s+"
+    r"([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})"
+)
+_EMAIL = re.compile(
+    r"\bmy (?:e-?mail|email address) is\s+([\w.+-]+@[\w-]+(?:\.[\w-]+)+)", re.IGNORECASE
+)
 _WORK = re.compile(r"\bi (?:work|am working) (?:at|for)\s+(.+)$", re.IGNORECASE)
 _LIVE = re.compile(r"\bi (?:live|am based) in\s+(.+)$", re.IGNORECASE)
 _TIMEZONE = re.compile(r"\bmy time ?zone is\s+(.+)$", re.IGNORECASE)
-_USE = re.compile(r"^(?:(?:and|also|but|so)\s+)?(?:we|our team|the team|our project|this project|our company|i)\s+"
-                  r"(?:always\s+|usually\s+|mostly\s+|only\s+)?(?P<neg>don't use|do not use|never use|"
-                  r"use|uses|are using|'re using|are on|prefer to use|standardi[sz]e on)\s+(?P<what>.+?)"
-                  r"(?:\s+(?:for|to|as)\s+(?P<purpose>.+))?$", re.IGNORECASE)
-_OUR_IS = re.compile(r"^(?:our|the project's|the team's)\s+(?P<what>[\w .-]{2,40}?)\s+(?:is|are)\s+(?P<value>.+)$",
-                     re.IGNORECASE)
-_RULE = re.compile(r"^(?:please\s+)?(?:(?:you|we)\s+(?:should|must)\s+)?(?P<pol>always|never)\s+(?P<what>.+)$",
-                   re.IGNORECASE)
-_RULE_DONT = re.compile(r"^(?:please\s+)?(?:don't|do not)\s+(?:ever\s+)(?P<what>.+)$", re.IGNORECASE)
-_PREFER = re.compile(r"^(?:(?:and|also|but)\s+)?i\s+(?P<verb>prefer|like|love|want|dislike|hate|don't like|do not like"
-                     r")\s+(?P<what>.+)$", re.IGNORECASE)
-_REMEMBER = re.compile(r"^(?:please\s+)?(?:remember|note|keep in mind|don't forget|do not forget)\s+(?:that\s+)?"
-                       r"(?P<what>.+)$", re.IGNORECASE)
+_USE = re.compile(
+    r"^(?:(?:and|also|but|so)\s+)?(?:we|our team|the team|our project|this project|our company|i)\s+"
+    r"(?:always\s+|usually\s+|mostly\s+|only\s+)?(?P<neg>don't use|do not use|never use|"
+    r"use|uses|are using|'re using|are on|prefer to use|standardi[sz]e on)\s+(?P<what>.+?)"
+    r"(?:\s+(?:for|to|as)\s+(?P<purpose>.+))?$",
+    re.IGNORECASE,
+)
+_OUR_IS = re.compile(
+    r"^(?:our|the project's|the team's)\s+(?P<what>[\w .-]{2,40}?)\s+(?:is|are)\s+(?P<value>.+)$",
+    re.IGNORECASE,
+)
+_RULE = re.compile(
+    r"^(?:please\s+)?(?:(?:you|we)\s+(?:should|must)\s+)?(?P<pol>always|never)\s+(?P<what>.+)$",
+    re.IGNORECASE,
+)
+_RULE_DONT = re.compile(
+    r"^(?:please\s+)?(?:don't|do not)\s+(?:ever\s+)(?P<what>.+)$", re.IGNORECASE
+)
+_PREFER = re.compile(
+    r"^(?:(?:and|also|but)\s+)?i\s+(?P<verb>prefer|like|love|want|dislike|hate|don't like|do not like"
+    r")\s+(?P<what>.+)$",
+    re.IGNORECASE,
+)
+_REMEMBER = re.compile(
+    r"^(?:please\s+)?(?:remember|note|keep in mind|don't forget|do not forget)\s+(?:that\s+)?"
+    r"(?P<what>.+)$",
+    re.IGNORECASE,
+)
 
 
 def extract_facts(text: str) -> list[FactCandidate]:
@@ -156,14 +191,18 @@ def extract_facts(text: str) -> list[FactCandidate]:
         if m and not _is_question(sentence):
             name = _clean(m.group(1))
             if name:
-                out.append(FactCandidate("name", "user.name", name, f"The user's name is {name}.", 0.9))
+                out.append(
+                    FactCandidate("name", "user.name", name, f"The user's name is {name}.", 0.9)
+                )
             continue
         if _is_question(sentence):
             continue
-        for rx, key, template in ((_EMAIL, "user.email", "The user's email is {}."),
-                                  (_WORK, "user.work", "The user works at {}."),
-                                  (_LIVE, "user.location", "The user lives in {}."),
-                                  (_TIMEZONE, "user.timezone", "The user's time zone is {}.")):
+        for rx, key, template in (
+            (_EMAIL, "user.email", "The user's email is {}."),
+            (_WORK, "user.work", "The user works at {}."),
+            (_LIVE, "user.location", "The user lives in {}."),
+            (_TIMEZONE, "user.timezone", "The user's time zone is {}."),
+        ):
             m = rx.search(sentence)
             if m and _clean(m.group(1)):
                 value = _clean(m.group(1))
@@ -189,7 +228,9 @@ def _sentence_fact(sentence: str) -> FactCandidate | None:
         what = _clean(m.group("what"))
         if len(what.split()) >= 2:
             pol = m.group("pol").lower()
-            return FactCandidate("rule", "rule:" + _norm(what), pol, f"{pol.capitalize()} {what}.", 0.8)
+            return FactCandidate(
+                "rule", "rule:" + _norm(what), pol, f"{pol.capitalize()} {what}.", 0.8
+            )
         return None
     m = _RULE_DONT.match(s)
     if m:
@@ -202,14 +243,16 @@ def _sentence_fact(sentence: str) -> FactCandidate | None:
         verb = m.group("verb").lower()
         what = _clean(m.group("what"))
         if verb == "want" and not what.lower().startswith(("you to use", "to use")):
-            return None    # "I want a calculator" is a request, not a preference
+            return None  # "I want a calculator" is a request, not a preference
         what = re.sub(r"^(?:you to use|to use)\s+", "", what, flags=re.IGNORECASE)
         if not what or len(what) < 3:
             return None
         negative = verb in ("dislike", "hate", "don't like", "do not like")
         text = f"The user {'dislikes' if negative else 'prefers'} {what}."
         obj = re.split(r"\s+(?:over|to|instead of|rather than)\s+", what, maxsplit=1)[0]
-        return FactCandidate("preference", "pref:" + _norm(obj), "dislike" if negative else "like", text, 0.7)
+        return FactCandidate(
+            "preference", "pref:" + _norm(obj), "dislike" if negative else "like", text, 0.7
+        )
     m = _USE.match(s)
     if m:
         what = _clean(m.group("what"))
@@ -217,7 +260,11 @@ def _sentence_fact(sentence: str) -> FactCandidate | None:
         if not what or len(what) > 80:
             return None
         negative = m.group("neg").lower() in ("don't use", "do not use", "never use")
-        who = "The user" if s.lower().startswith(("i ", "and i ", "also i ", "but i ", "so i ")) else "The team"
+        who = (
+            "The user"
+            if s.lower().startswith(("i ", "and i ", "also i ", "but i ", "so i "))
+            else "The team"
+        )
         verb = "does not use" if negative else "uses"
         text = f"{who} {verb} {what}" + (f" for {purpose}" if purpose else "") + "."
         key = "uses:" + (_norm(purpose) if purpose else _norm(what))
@@ -227,11 +274,14 @@ def _sentence_fact(sentence: str) -> FactCandidate | None:
     if m:
         what, value = _clean(m.group("what")), _clean(m.group("value"))
         if what and value and len(value) <= 120:
-            return FactCandidate("convention", "is:" + _norm(what), value, f"The team's {what} is {value}.", 0.6)
+            return FactCandidate(
+                "convention", "is:" + _norm(what), value, f"The team's {what} is {value}.", 0.6
+            )
     return None
 
 
 # ---- the store ---------------------------------------------------------------------------------------
+
 
 def _stamp(when: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
@@ -266,7 +316,7 @@ def _load(path: Path) -> Fact:
     import copy
 
     st = path.stat()
-    sig = (st.st_ino, st.st_mtime_ns, st.st_size)   # every write replaces the file: a new inode
+    sig = (st.st_ino, st.st_mtime_ns, st.st_size)  # every write replaces the file: a new inode
     hit = _CACHE.get(str(path))
     if hit is not None and hit[0] == sig:
         return copy.deepcopy(hit[1])
@@ -283,7 +333,7 @@ def _parse(path: Path) -> Fact:
     text = path.read_text(encoding="utf-8")
     if not text.startswith("---\n") or "\n---\n" not in text[3:]:
         raise ValueError("missing frontmatter")
-    data = safe_load(text[4:text.index("\n---\n", 3) + 1])   # yamlio.YAMLLoadError is a ValueError
+    data = safe_load(text[4 : text.index("\n---\n", 3) + 1])  # yamlio.YAMLLoadError is a ValueError
     if not isinstance(data, dict):
         raise ValueError("the frontmatter is not a mapping")
     for key in ("id", "kind", "key", "value", "text"):
@@ -293,19 +343,35 @@ def _parse(path: Path) -> Fact:
         raise ValueError("bad kind or id")
     conf = data.get("confidence", 0.6)
     history = data.get("history") if isinstance(data.get("history"), list) else []
-    return Fact(id=data["id"], kind=data["kind"], key=data["key"], value=data["value"], text=data["text"],
-                confidence=float(conf) if isinstance(conf, (int, float)) and not isinstance(conf, bool) else 0.6,
-                source=str(data.get("source") or ""), project=data.get("project") if isinstance(data.get("project"), str) else None,
-                created_at=str(data.get("created_at") or ""), updated_at=str(data.get("updated_at") or ""),
-                mentions=int(data["mentions"]) if isinstance(data.get("mentions"), int) else 1,
-                history=[h for h in history if isinstance(h, dict)], path=path)
+    return Fact(
+        id=data["id"],
+        kind=data["kind"],
+        key=data["key"],
+        value=data["value"],
+        text=data["text"],
+        confidence=float(conf)
+        if isinstance(conf, (int, float)) and not isinstance(conf, bool)
+        else 0.6,
+        source=str(data.get("source") or ""),
+        project=data.get("project") if isinstance(data.get("project"), str) else None,
+        created_at=str(data.get("created_at") or ""),
+        updated_at=str(data.get("updated_at") or ""),
+        mentions=int(data["mentions"]) if isinstance(data.get("mentions"), int) else 1,
+        history=[h for h in history if isinstance(h, dict)],
+        path=path,
+    )
 
 
 class FactStore:
     """Facts of one scope: the global ``memories/facts/`` or a project's ``memory/facts/``."""
 
-    def __init__(self, workspace: Any, project: str | None = None, *,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        project: str | None = None,
+        *,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self.workspace = workspace
         self.project = project
         self.folder = facts_dir(workspace, project)
@@ -329,7 +395,9 @@ class FactStore:
 
     def get(self, ident: str) -> Fact:
         if not _ID_RE.fullmatch(ident or ""):
-            raise UsageError(f"invalid fact id {ident!r} (f_ and 12 hex digits; see `llmos memory facts`)")
+            raise UsageError(
+                f"invalid fact id {ident!r} (f_ and 12 hex digits; see `llmos memory facts`)"
+            )
         path = self.folder / f"{ident}.md"
         try:
             return _load(path)
@@ -338,7 +406,9 @@ class FactStore:
         except Exception as exc:  # noqa: BLE001
             raise UsageError(f"the fact file {path} is malformed: {exc}") from None
 
-    def add(self, candidate: FactCandidate, *, source: str = "", when: float | None = None) -> tuple[Fact, str]:
+    def add(
+        self, candidate: FactCandidate, *, source: str = "", when: float | None = None
+    ) -> tuple[Fact, str]:
         """Store a candidate; returns (fact, action) with action ``new``, ``seen`` or ``updated``.
         Secrets in its key, value and text are redacted first (``llmos_tui/redact.py``)."""
         from ..redact import redact_obj
@@ -357,18 +427,35 @@ class FactStore:
             except Exception:  # noqa: BLE001 - a broken file is replaced by the new statement
                 fact = None
             if fact is None:
-                fact = Fact(id=ident, kind=candidate.kind, key=candidate.key, value=candidate.value, text=candidate.text,
-                            confidence=candidate.confidence, source=source, project=self.project, created_at=now,
-                            updated_at=now, path=path)
+                fact = Fact(
+                    id=ident,
+                    kind=candidate.kind,
+                    key=candidate.key,
+                    value=candidate.value,
+                    text=candidate.text,
+                    confidence=candidate.confidence,
+                    source=source,
+                    project=self.project,
+                    created_at=now,
+                    updated_at=now,
+                    path=path,
+                )
                 action = "new"
             elif fact.value == candidate.value and fact.text == candidate.text:
                 fact.mentions += 1
                 fact.updated_at = now
                 action = "seen"
             else:
-                fact.history = (fact.history + [{"value": fact.value, "text": fact.text, "until": now}])[-10:]
+                fact.history = (
+                    fact.history + [{"value": fact.value, "text": fact.text, "until": now}]
+                )[-10:]
                 fact.value, fact.text, fact.kind = candidate.value, candidate.text, candidate.kind
-                fact.confidence, fact.source, fact.updated_at, fact.mentions = candidate.confidence, source, now, 1
+                fact.confidence, fact.source, fact.updated_at, fact.mentions = (
+                    candidate.confidence,
+                    source,
+                    now,
+                    1,
+                )
                 action = "updated"
             atomic_write_text(path, _dump(fact))
         fact.path = path
@@ -379,8 +466,10 @@ class FactStore:
         what = _clean(text)
         if len(what) < 3:
             raise UsageError("the fact is empty or too short")
-        return self.add(FactCandidate("note", "note:" + _norm(what), what, _cap(what).rstrip(".") + ".", 0.9),
-                        source=source)
+        return self.add(
+            FactCandidate("note", "note:" + _norm(what), what, _cap(what).rstrip(".") + ".", 0.9),
+            source=source,
+        )
 
     def remove(self, ident: str) -> Path:
         fact = self.get(ident)
@@ -391,8 +480,9 @@ class FactStore:
         return Path(fact.path)
 
 
-def all_facts(workspace: Any, project: str | None = None, *,
-              on_warning: Callable[[str], None] | None = None) -> list[Fact]:
+def all_facts(
+    workspace: Any, project: str | None = None, *, on_warning: Callable[[str], None] | None = None
+) -> list[Fact]:
     """Global facts, plus a project's facts when ``project`` is given."""
     facts = FactStore(workspace, on_warning=on_warning).list()
     if project:
@@ -402,6 +492,7 @@ def all_facts(workspace: Any, project: str | None = None, *,
 
 # ---- incremental extraction from the session logs ---------------------------------------------------
 
+
 @dataclass
 class ExtractionReport:
     sessions: int = 0
@@ -409,15 +500,23 @@ class ExtractionReport:
     new: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     seen: int = 0
-    llm_requests: int = 0          # model calls made for LLM facts (0 or 1)
+    llm_requests: int = 0  # model calls made for LLM facts (0 or 1)
     llm_cost_usd: float = 0.0
-    llm_facts: int = 0             # valid facts the model proposed
-    llm_note: str = ""             # why no LLM facts were asked for or kept ("" when the feature is off)
+    llm_facts: int = 0  # valid facts the model proposed
+    llm_note: str = ""  # why no LLM facts were asked for or kept ("" when the feature is off)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sessions": self.sessions, "entries": self.entries, "new": list(self.new),
-                "updated": list(self.updated), "seen": self.seen, "llm_requests": self.llm_requests,
-                "llm_cost_usd": round(self.llm_cost_usd, 6), "llm_facts": self.llm_facts, "llm_note": self.llm_note}
+        return {
+            "sessions": self.sessions,
+            "entries": self.entries,
+            "new": list(self.new),
+            "updated": list(self.updated),
+            "seen": self.seen,
+            "llm_requests": self.llm_requests,
+            "llm_cost_usd": round(self.llm_cost_usd, 6),
+            "llm_facts": self.llm_facts,
+            "llm_note": self.llm_note,
+        }
 
     def _count(self, fact: Fact, action: str) -> None:
         if action == "new":
@@ -439,8 +538,9 @@ class _Turn:
     project: str | None
 
 
-def _store_for(workspace: Any, kind: str, project: str | None,
-               on_warning: Callable[[str], None] | None) -> FactStore:
+def _store_for(
+    workspace: Any, kind: str, project: str | None, on_warning: Callable[[str], None] | None
+) -> FactStore:
     scope = None if kind in USER_KINDS else project
     try:
         return FactStore(workspace, scope, on_warning=on_warning)
@@ -448,9 +548,13 @@ def _store_for(workspace: Any, kind: str, project: str | None,
         return FactStore(workspace, None, on_warning=on_warning)
 
 
-def extract_from_sessions(workspace: Any, *, full: bool = False,
-                          on_warning: Callable[[str], None] | None = None,
-                          config: Any = None) -> ExtractionReport:
+def extract_from_sessions(
+    workspace: Any,
+    *,
+    full: bool = False,
+    on_warning: Callable[[str], None] | None = None,
+    config: Any = None,
+) -> ExtractionReport:
     """Read the user turns not read yet (all of them with ``full``) and store the facts they state.
 
     With ``config`` whose ``memory.llm_facts`` is on, the new user turns also go to the cheap
@@ -465,7 +569,9 @@ def extract_from_sessions(workspace: Any, *, full: bool = False,
             state = json.loads(state_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError, OSError):
             state = {}
-        seen_state = state.get("sessions") if isinstance(state.get("sessions"), dict) and not full else {}
+        seen_state = (
+            state.get("sessions") if isinstance(state.get("sessions"), dict) and not full else {}
+        )
         changed = False
         for path in session_files(workspace):
             try:
@@ -478,7 +584,11 @@ def extract_from_sessions(workspace: Any, *, full: bool = False,
             session = read_session(path)
             done = int(mark.get("entries", 0)) if isinstance(mark.get("entries"), int) else 0
             fresh = session.entries[done:]
-            project = session.meta.get("project") if isinstance(session.meta.get("project"), str) else None
+            project = (
+                session.meta.get("project")
+                if isinstance(session.meta.get("project"), str)
+                else None
+            )
             source = f"memories/sessions/{path.name}"
             report.sessions += 1
             for entry in fresh:
@@ -489,12 +599,20 @@ def extract_from_sessions(workspace: Any, *, full: bool = False,
                     turns.append(_Turn(entry.text, source, project))
                 for cand in extract_facts(entry.text):
                     rule_keys.add(cand.key)
-                    fact, action = _store_for(workspace, cand.kind, project, on_warning).add(cand, source=source)
+                    fact, action = _store_for(workspace, cand.kind, project, on_warning).add(
+                        cand, source=source
+                    )
                     report._count(fact, action)
-            seen_state[path.name] = {"entries": len(session.entries), "size": st.st_size, "mtime": st.st_mtime}
+            seen_state[path.name] = {
+                "entries": len(session.entries),
+                "size": st.st_size,
+                "mtime": st.st_mtime,
+            }
             changed = True
         if changed or full:
-            atomic_write_json(state_path, {"format": 1, "sessions": seen_state, "last_run": _stamp()})
+            atomic_write_json(
+                state_path, {"format": 1, "sessions": seen_state, "last_run": _stamp()}
+            )
     memory = getattr(config, "memory", None)
     if memory is not None and getattr(memory, "llm_facts", False):
         if not turns:
@@ -507,24 +625,34 @@ def extract_from_sessions(workspace: Any, *, full: bool = False,
 # ---- LLM facts (only when memory.llm_facts is on) ----------------------------------------------------
 
 LLM_MAX_TOKENS = 800
-LLM_INPUT_CHARS = 12_000        # newest user turns sent, at most
-LLM_TURN_CHARS = 1_500          # of each turn
+LLM_INPUT_CHARS = 12_000  # newest user turns sent, at most
+LLM_TURN_CHARS = 1_500  # of each turn
 LLM_MAX_FACTS = 20
 LLM_CONFIDENCE = 0.5
 LLM_TIMEOUT_S = 60.0
 LLM_MODE = "FACTS"
-_PROFILE_FIELDS = {"email": "email", "e-mail": "email", "work": "work", "employer": "work", "company": "work",
-                   "location": "location", "city": "location", "timezone": "timezone", "time zone": "timezone"}
+_PROFILE_FIELDS = {
+    "email": "email",
+    "e-mail": "email",
+    "work": "work",
+    "employer": "work",
+    "company": "work",
+    "location": "location",
+    "city": "location",
+    "timezone": "timezone",
+    "time zone": "timezone",
+}
 LLM_SYSTEM = (
     "You extract durable facts about a user and their team from what the user said to a terminal "
     "assistant: their name, profile (email, work, location, timezone), the team's conventions (tools, "
     "branches, layouts), rules to always or never follow, preferences, and things they asked to remember. "
     "Skip requests, questions, one-off task details and anything temporary. Reply with a JSON list only, "
-    "no prose and no code fence; each item: {\"kind\": one of name, profile, convention, rule, preference, "
-    "note; \"subject\": for name the name itself, for profile one of email, work, location, timezone, for "
-    "convention the topic (e.g. tests, main branch), for preference its object, else a few words; \"text\": "
-    "one sentence stating the fact in the third person (e.g. \"The team uses pytest for tests.\", "
-    "\"Never push to main.\"); \"turn\": the number of the turn it comes from}. Reply [] when there is none.")
+    'no prose and no code fence; each item: {"kind": one of name, profile, convention, rule, preference, '
+    'note; "subject": for name the name itself, for profile one of email, work, location, timezone, for '
+    'convention the topic (e.g. tests, main branch), for preference its object, else a few words; "text": '
+    'one sentence stating the fact in the third person (e.g. "The team uses pytest for tests.", '
+    '"Never push to main."); "turn": the number of the turn it comes from}. Reply [] when there is none.'
+)
 
 
 def llm_facts_prompt(texts: list[str]) -> str:
@@ -567,7 +695,11 @@ def parse_llm_facts(answer: str, turns: int) -> list[tuple[FactCandidate, int | 
         if not isinstance(item, dict):
             continue
         kind, subject, text = item.get("kind"), item.get("subject"), item.get("text")
-        if kind not in KINDS or not isinstance(text, str) or not isinstance(subject, (str, type(None))):
+        if (
+            kind not in KINDS
+            or not isinstance(text, str)
+            or not isinstance(subject, (str, type(None)))
+        ):
             continue
         text, subject = _sentence(text), _clean(subject or "")
         if len(text) < 6:
@@ -576,39 +708,73 @@ def parse_llm_facts(answer: str, turns: int) -> list[tuple[FactCandidate, int | 
         if cand is None:
             continue
         turn = item.get("turn")
-        turn = turn if isinstance(turn, int) and not isinstance(turn, bool) and 1 <= turn <= turns else None
+        turn = (
+            turn
+            if isinstance(turn, int) and not isinstance(turn, bool) and 1 <= turn <= turns
+            else None
+        )
         out.append((cand, turn))
     return out
 
 
 def _llm_candidate(kind: str, subject: str, text: str) -> FactCandidate | None:
     if kind == "name":
-        return FactCandidate("name", "user.name", subject, f"The user's name is {subject}.", LLM_CONFIDENCE) \
-            if subject and len(subject) <= 80 else None
+        return (
+            FactCandidate(
+                "name", "user.name", subject, f"The user's name is {subject}.", LLM_CONFIDENCE
+            )
+            if subject and len(subject) <= 80
+            else None
+        )
     if kind == "profile":
         field_ = _PROFILE_FIELDS.get(subject.lower())
-        return FactCandidate("profile", f"user.{field_}", text.rstrip("."), text, LLM_CONFIDENCE) if field_ else None
+        return (
+            FactCandidate("profile", f"user.{field_}", text.rstrip("."), text, LLM_CONFIDENCE)
+            if field_
+            else None
+        )
     if kind == "rule":
         m = re.match(r"(?i)(always|never|do not|don't)\s+(.+)$", text.rstrip("."))
         if not m:
             return None
         pol = "always" if m.group(1).lower() == "always" else "never"
         what = _clean(m.group(2))
-        return FactCandidate("rule", "rule:" + _norm(what), pol, f"{pol.capitalize()} {what}.", LLM_CONFIDENCE)
+        return FactCandidate(
+            "rule", "rule:" + _norm(what), pol, f"{pol.capitalize()} {what}.", LLM_CONFIDENCE
+        )
     if kind == "preference":
         negative = bool(re.search(r"(?i)\b(dislikes|hates|does not like|doesn't like)\b", text))
         obj = subject or text
-        return FactCandidate("preference", "pref:" + _norm(obj), "dislike" if negative else "like", text,
-                             LLM_CONFIDENCE)
+        return FactCandidate(
+            "preference",
+            "pref:" + _norm(obj),
+            "dislike" if negative else "like",
+            text,
+            LLM_CONFIDENCE,
+        )
     if kind == "convention":
         topic = subject or text
-        prefix = "is:" if re.search(r"(?i)\b(?:is|are)\b", text) and not re.search(r"(?i)\buses?\b", text) else "uses:"
-        return FactCandidate("convention", prefix + _norm(topic), text.rstrip("."), text, LLM_CONFIDENCE)
-    return FactCandidate("note", "note:" + _norm(text.rstrip(".")), text.rstrip("."), text, LLM_CONFIDENCE)
+        prefix = (
+            "is:"
+            if re.search(r"(?i)\b(?:is|are)\b", text) and not re.search(r"(?i)\buses?\b", text)
+            else "uses:"
+        )
+        return FactCandidate(
+            "convention", prefix + _norm(topic), text.rstrip("."), text, LLM_CONFIDENCE
+        )
+    return FactCandidate(
+        "note", "note:" + _norm(text.rstrip(".")), text.rstrip("."), text, LLM_CONFIDENCE
+    )
 
 
-def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set[str], report: ExtractionReport,
-                 on_warning: Callable[[str], None] | None) -> None:
+def _llm_extract(
+    workspace: Any,
+    config: Any,
+    turns: list[_Turn],
+    rule_keys: set[str],
+    report: ExtractionReport,
+    on_warning: Callable[[str], None] | None,
+) -> None:
     from ..execution.llm.economy import budgeted_call
     from ..execution.llm.session import llm_configured
 
@@ -617,7 +783,7 @@ def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set
         return
     kept: list[_Turn] = []
     size = 0
-    for turn in reversed(turns):              # the newest turns first, within LLM_INPUT_CHARS
+    for turn in reversed(turns):  # the newest turns first, within LLM_INPUT_CHARS
         size += min(len(turn.text), LLM_TURN_CHARS) + 12
         if size > LLM_INPUT_CHARS and kept:
             break
@@ -627,11 +793,20 @@ def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set
     models = getattr(config, "models", None)
     model = str(getattr(models, "cheap", "") or "claude-haiku-4-5")
     warn = on_warning or (lambda _m: None)
-    result = budgeted_call(model=model, system=LLM_SYSTEM, prompt=prompt, max_tokens=LLM_MAX_TOKENS,
-                           timeout_s=LLM_TIMEOUT_S, cap_usd=float(getattr(config.memory, "llm_facts_budget_usd", 0.0)),
-                           cap_key="memory.llm_facts_budget_usd", economy_file=Path(workspace.economy_file),
-                           total_budget_usd=float(getattr(config, "budget_usd", 0.0) or 0.0), mode=LLM_MODE,
-                           goal="fact extraction", what="fact-extraction")
+    result = budgeted_call(
+        model=model,
+        system=LLM_SYSTEM,
+        prompt=prompt,
+        max_tokens=LLM_MAX_TOKENS,
+        timeout_s=LLM_TIMEOUT_S,
+        cap_usd=float(getattr(config.memory, "llm_facts_budget_usd", 0.0)),
+        cap_key="memory.llm_facts_budget_usd",
+        economy_file=Path(workspace.economy_file),
+        total_budget_usd=float(getattr(config, "budget_usd", 0.0) or 0.0),
+        mode=LLM_MODE,
+        goal="fact extraction",
+        what="fact-extraction",
+    )
     report.llm_requests = result.requests
     if result.text is None:
         report.llm_note = result.note
@@ -655,9 +830,11 @@ def _llm_extract(workspace: Any, config: Any, turns: list[_Turn], rule_keys: set
         store = _store_for(workspace, cand.kind, origin.project if origin else None, on_warning)
         texts = known.setdefault(store.folder, {_same_text(f.text) for f in store.list()})
         if cand.key in rule_keys or _same_text(cand.text) in texts:
-            report.seen += 1          # the rules (or an earlier extraction) already say it
+            report.seen += 1  # the rules (or an earlier extraction) already say it
             continue
-        fact, action = store.add(cand, source=(origin.source if origin else "memories/sessions") + " (llm)")
+        fact, action = store.add(
+            cand, source=(origin.source if origin else "memories/sessions") + " (llm)"
+        )
         texts.add(_same_text(fact.text))
         report._count(fact, action)
     report.llm_note = "ok"

@@ -25,12 +25,21 @@ from .search import MemoryHit, call_summary, collect, rank
 
 CHARS_PER_TOKEN = 4
 DEFAULT_MAX_TOKENS = 600
-KIND_PRIOR = {"name": 0.6, "rule": 0.5, "preference": 0.4, "profile": 0.35, "convention": 0.0, "note": 0.0}
+KIND_PRIOR = {
+    "name": 0.6,
+    "rule": 0.5,
+    "preference": 0.4,
+    "profile": 0.35,
+    "convention": 0.0,
+    "note": 0.0,
+}
 MIN_FACT_SCORE = 0.3
 MIN_TRACE_RELEVANCE = 0.34
 MIN_INSIGHT_RELEVANCE = 0.5
-HEADER = ("[llmos memory] Relevant memory from earlier sessions and runs. Use it when it helps; "
-          "the user's current request wins over it.")
+HEADER = (
+    "[llmos memory] Relevant memory from earlier sessions and runs. Use it when it helps; "
+    "the user's current request wins over it."
+)
 
 
 def estimate_tokens(text: str) -> int:
@@ -46,14 +55,18 @@ def _fact_lines(goal: str, facts: list[MemoryHit], limit: int) -> list[str]:
         score = relevance + KIND_PRIOR.get(str(fact.meta.get("kind")), 0.0)
         if score >= MIN_FACT_SCORE:
             scored.append((score, str(fact.meta.get("updated_at") or ""), fact))
-    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)    # most relevant, then most recent
+    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)  # most relevant, then most recent
     return [f"- {f.text}" for _s, _u, f in scored[:limit]]
 
 
 def _trace_lines(goal: str, store: Any, volumes: list[str], limit: int) -> list[str]:
-    docs = [h for h in collect(None, store=store, kinds=("trace",), volumes=volumes)  # type: ignore[arg-type]
-            if h.meta.get("outcome") == "success" and float(h.meta.get("success_rate") or 0) >= 0.5
-            and not h.meta.get("needs_context")]   # a chat follow-up's calls mean nothing out of its conversation
+    docs = [
+        h
+        for h in collect(None, store=store, kinds=("trace",), volumes=volumes)  # type: ignore[arg-type]
+        if h.meta.get("outcome") == "success"
+        and float(h.meta.get("success_rate") or 0) >= 0.5
+        and not h.meta.get("needs_context")
+    ]  # a chat follow-up's calls mean nothing out of its conversation
     out = []
     for hit in rank(goal, docs, limit=limit * 3, min_relevance=MIN_TRACE_RELEVANCE)[:limit]:
         try:
@@ -62,7 +75,9 @@ def _trace_lines(goal: str, store: Any, volumes: list[str], limit: int) -> list[
         except Exception:  # noqa: BLE001 - a trace that cannot be read is just left out
             continue
         rate = float(hit.meta.get("success_rate") or 0)
-        out.append(f"- \"{hit.title}\" ({hit.meta.get('uses', 0)} use(s), {rate:.0%} success): {call_summary(calls)}")
+        out.append(
+            f'- "{hit.title}" ({hit.meta.get("uses", 0)} use(s), {rate:.0%} success): {call_summary(calls)}'
+        )
     return out
 
 
@@ -75,10 +90,21 @@ def _insight_lines(goal: str, workspace: Any, volumes: list[str], limit: int) ->
     return out
 
 
-def memory_context(goal: str, *, workspace: Any, store: Any, user: str, max_tokens: int = DEFAULT_MAX_TOKENS,
-                   volumes: Iterable[str] | None = None, project: str | None = None, max_facts: int = 8,
-                   max_traces: int = 3, max_insights: int = 2, extract: bool = True,
-                   on_warning: Callable[[str], None] | None = None) -> str:
+def memory_context(
+    goal: str,
+    *,
+    workspace: Any,
+    store: Any,
+    user: str,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    volumes: Iterable[str] | None = None,
+    project: str | None = None,
+    max_facts: int = 8,
+    max_traces: int = 3,
+    max_insights: int = 2,
+    extract: bool = True,
+    on_warning: Callable[[str], None] | None = None,
+) -> str:
     """The memory block for ``goal`` (``""`` when nothing is relevant or nothing fits ``max_tokens``)."""
     if max_tokens <= 0 or not isinstance(goal, str) or not goal.strip():
         return ""
@@ -92,9 +118,18 @@ def memory_context(goal: str, *, workspace: Any, store: Any, user: str, max_toke
             warn(f"fact extraction skipped: {type(exc).__name__}: {exc}")
     vols = list(volumes) if volumes is not None else [f"users/{user}", "system"]
     sections: list[tuple[str, list[str]]] = [
-        ("Facts and preferences:", _fact_lines(goal, collect(workspace, kinds=("fact",), project=project,
-                                                                on_warning=warn), max_facts)),
-        ("Similar goals solved before (tool calls that worked):", _trace_lines(goal, store, vols, max_traces)),
+        (
+            "Facts and preferences:",
+            _fact_lines(
+                goal,
+                collect(workspace, kinds=("fact",), project=project, on_warning=warn),
+                max_facts,
+            ),
+        ),
+        (
+            "Similar goals solved before (tool calls that worked):",
+            _trace_lines(goal, store, vols, max_traces),
+        ),
         ("Insights:", _insight_lines(goal, workspace, vols, max_insights)),
     ]
     budget = max_tokens * CHARS_PER_TOKEN
@@ -103,7 +138,7 @@ def memory_context(goal: str, *, workspace: Any, store: Any, user: str, max_toke
     any_item = False
     for title, lines in sections:
         if not lines or used + len(title) + 1 + len(lines[0]) + 1 > budget:
-            continue     # nothing of this section fits
+            continue  # nothing of this section fits
         out.append(title)
         used += len(title) + 1
         for line in lines:
@@ -115,15 +150,30 @@ def memory_context(goal: str, *, workspace: Any, store: Any, user: str, max_toke
     return "\n".join(out) if any_item else ""
 
 
-def memory_prompt_hook(*, workspace: Any, store: Any, user: str, max_tokens: int = DEFAULT_MAX_TOKENS,
-                       volumes: Iterable[str] | None = None, project: str | None = None,
-                       on_warning: Callable[[str], None] | None = None) -> Callable[[str], str | None]:
+def memory_prompt_hook(
+    *,
+    workspace: Any,
+    store: Any,
+    user: str,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    volumes: Iterable[str] | None = None,
+    project: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Callable[[str], str | None]:
     """A UserPromptSubmit hook for ``HookRegistry.add_prompt``: the prompt in, the memory block out."""
     vols = list(volumes) if volumes is not None else None
 
     def hook(prompt: str) -> str | None:
-        text = memory_context(prompt, workspace=workspace, store=store, user=user, max_tokens=max_tokens,
-                              volumes=vols, project=project, on_warning=on_warning)
+        text = memory_context(
+            prompt,
+            workspace=workspace,
+            store=store,
+            user=user,
+            max_tokens=max_tokens,
+            volumes=vols,
+            project=project,
+            on_warning=on_warning,
+        )
         return text or None
 
     return hook

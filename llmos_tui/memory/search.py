@@ -15,18 +15,24 @@ KINDS = ("fact", "insight", "trace", "session")
 MAX_SESSIONS = 200
 MAX_INSIGHT_CHARS = 4000
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#]*")
-STOP = frozenset("""
+STOP = frozenset(
+    """
 a an the and or but if then so to of in on at by for with from into onto as is am are was were be been being
 do does did doing have has had it its this that these those there here i me my we our you your he she they
 them their what which who whom how why when where can could should would will shall may might must not no
 please just also only very too about over under again more most some any all each both few other such own
 same than up down out off let lets get got
-""".split())
+""".split()
+)
 
 
 def stem(word: str) -> str:
     for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word.endswith("ss")):
+        if (
+            word.endswith(suffix)
+            and len(word) - len(suffix) >= 3
+            and not (suffix == "s" and word.endswith("ss"))
+        ):
             word = word[: -len(suffix)] + repl
             break
     if len(word) > 3 and word.endswith("e"):
@@ -50,9 +56,16 @@ class MemoryHit:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "title": self.title, "text": self.text,
-                "score": round(self.score, 4), "relevance": round(self.relevance, 4), "source": self.source,
-                "meta": self.meta}
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "title": self.title,
+            "text": self.text,
+            "score": round(self.score, 4),
+            "relevance": round(self.relevance, 4),
+            "source": self.source,
+            "meta": self.meta,
+        }
 
 
 class BM25:
@@ -98,22 +111,41 @@ class BM25:
         known = [self.idf(t) for t in terms if t in self.df]
         cap = max(known) if known else 1.0
         weights = {t: (self.idf(t) if t in self.df else cap) for t in terms}
-        return sum(w for t, w in weights.items() if t in self.tf[i]) / (sum(weights.values()) or 1.0)
+        return sum(w for t, w in weights.items() if t in self.tf[i]) / (
+            sum(weights.values()) or 1.0
+        )
 
 
 def _fact_hits(workspace: Any, project: str | None, warn: Callable[[str], None]) -> list[MemoryHit]:
     from .facts import all_facts
 
-    return [MemoryHit("fact", f.id, f.kind, f.text, source=str(f.path or ""),
-                      meta={"kind": f.kind, "key": f.key, "project": f.project, "updated_at": f.updated_at,
-                            "confidence": f.confidence})
-            for f in all_facts(workspace, project, on_warning=warn)]
+    return [
+        MemoryHit(
+            "fact",
+            f.id,
+            f.kind,
+            f.text,
+            source=str(f.path or ""),
+            meta={
+                "kind": f.kind,
+                "key": f.key,
+                "project": f.project,
+                "updated_at": f.updated_at,
+                "confidence": f.confidence,
+            },
+        )
+        for f in all_facts(workspace, project, on_warning=warn)
+    ]
 
 
 def _insight_hits(workspace: Any, volumes: Iterable[str] | None) -> list[MemoryHit]:
     out = []
     root = Path(workspace.volumes_dir)
-    folders = [root / v / "insights" for v in volumes] if volumes is not None else sorted(root.glob("**/insights"))
+    folders = (
+        [root / v / "insights" for v in volumes]
+        if volumes is not None
+        else sorted(root.glob("**/insights"))
+    )
     for folder in folders:
         try:
             files = sorted(folder.glob("*.md"))
@@ -125,8 +157,10 @@ def _insight_hits(workspace: Any, volumes: Iterable[str] | None) -> list[MemoryH
             except OSError:
                 continue
             if text.startswith("---\n") and "\n---\n" in text[3:]:
-                text = text[text.index("\n---\n", 3) + 5:]
-            title = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.strip()), path.stem)
+                text = text[text.index("\n---\n", 3) + 5 :]
+            title = next(
+                (ln.lstrip("# ").strip() for ln in text.splitlines() if ln.strip()), path.stem
+            )
             out.append(MemoryHit("insight", path.stem, title, text.strip(), source=str(path)))
     return out
 
@@ -158,12 +192,26 @@ def call_summary(calls: Iterable[Any], limit: int = 6) -> str:
 def _trace_hits(store: Any, volumes: Iterable[str] | None) -> list[MemoryHit]:
     out = []
     for e in store.index.entries(volumes):
-        out.append(MemoryHit("trace", e.id, e.goal, e.goal, source=e.path,
-                             meta={"volume": e.volume, "project": e.project, "outcome": e.outcome,
-                                   "uses": e.usage_count, "success_rate": round(e.success_rate, 4),
-                                   "tools": list(e.tools_used), "mode": e.mode,
-                                   "crystallized_tool": e.crystallized_tool,
-                                   "needs_context": getattr(e, "needs_context", False)}))
+        out.append(
+            MemoryHit(
+                "trace",
+                e.id,
+                e.goal,
+                e.goal,
+                source=e.path,
+                meta={
+                    "volume": e.volume,
+                    "project": e.project,
+                    "outcome": e.outcome,
+                    "uses": e.usage_count,
+                    "success_rate": round(e.success_rate, 4),
+                    "tools": list(e.tools_used),
+                    "mode": e.mode,
+                    "crystallized_tool": e.crystallized_tool,
+                    "needs_context": getattr(e, "needs_context", False),
+                },
+            )
+        )
     return out
 
 
@@ -174,22 +222,42 @@ def _session_hits(workspace: Any) -> list[MemoryHit]:
     for session in iter_sessions(workspace, newest_first=True, limit=MAX_SESSIONS):
         for n, entry in enumerate(session.entries):
             text = entry.text if len(entry.text) <= 2000 else entry.text[:1999] + "…"
-            out.append(MemoryHit("session", f"{session.id}#{n + 1}", f"{entry.role} · {entry.at}", text,
-                                 source=str(session.path),
-                                 meta={"session": session.id, "role": entry.role, "at": entry.at,
-                                       "project": session.meta.get("project")}))
+            out.append(
+                MemoryHit(
+                    "session",
+                    f"{session.id}#{n + 1}",
+                    f"{entry.role} · {entry.at}",
+                    text,
+                    source=str(session.path),
+                    meta={
+                        "session": session.id,
+                        "role": entry.role,
+                        "at": entry.at,
+                        "project": session.meta.get("project"),
+                    },
+                )
+            )
     return out
 
 
-def collect(workspace: Any, *, store: Any = None, kinds: Iterable[str] = KINDS, volumes: Iterable[str] | None = None,
-            project: str | None = None, on_warning: Callable[[str], None] | None = None) -> list[MemoryHit]:
+def collect(
+    workspace: Any,
+    *,
+    store: Any = None,
+    kinds: Iterable[str] = KINDS,
+    volumes: Iterable[str] | None = None,
+    project: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> list[MemoryHit]:
     warn = on_warning or (lambda _m: None)
     kinds = set(kinds)
     bad = kinds - set(KINDS)
     if bad:
         from ..errors import UsageError
 
-        raise UsageError(f"unknown memory kind(s) {', '.join(sorted(bad))} (choose from {', '.join(KINDS)})")
+        raise UsageError(
+            f"unknown memory kind(s) {', '.join(sorted(bad))} (choose from {', '.join(KINDS)})"
+        )
     volumes = list(volumes) if volumes is not None else None
     docs: list[MemoryHit] = []
     if "fact" in kinds:
@@ -203,11 +271,15 @@ def collect(workspace: Any, *, store: Any = None, kinds: Iterable[str] = KINDS, 
     return docs
 
 
-def rank(query: str, docs: list[MemoryHit], *, limit: int = 10, min_relevance: float = 0.0) -> list[MemoryHit]:
+def rank(
+    query: str, docs: list[MemoryHit], *, limit: int = 10, min_relevance: float = 0.0
+) -> list[MemoryHit]:
     q = tokens(query)
     if not q or not docs:
         return []
-    index = BM25([tokens(d.title + " " + d.text) if d.kind != "trace" else tokens(d.text) for d in docs])
+    index = BM25(
+        [tokens(d.title + " " + d.text) if d.kind != "trace" else tokens(d.text) for d in docs]
+    )
     hits = []
     for i, doc in enumerate(docs):
         score = index.score(q, i)
@@ -220,9 +292,27 @@ def rank(query: str, docs: list[MemoryHit], *, limit: int = 10, min_relevance: f
     return hits[:limit] if limit else hits
 
 
-def search_memory(query: str, workspace: Any, *, store: Any = None, kinds: Iterable[str] = KINDS,
-                  volumes: Iterable[str] | None = None, project: str | None = None, limit: int = 10,
-                  on_warning: Callable[[str], None] | None = None) -> list[MemoryHit]:
+def search_memory(
+    query: str,
+    workspace: Any,
+    *,
+    store: Any = None,
+    kinds: Iterable[str] = KINDS,
+    volumes: Iterable[str] | None = None,
+    project: str | None = None,
+    limit: int = 10,
+    on_warning: Callable[[str], None] | None = None,
+) -> list[MemoryHit]:
     """The best ``limit`` hits for ``query`` across the memory levels asked for."""
-    return rank(query, collect(workspace, store=store, kinds=kinds, volumes=volumes, project=project,
-                               on_warning=on_warning), limit=limit)
+    return rank(
+        query,
+        collect(
+            workspace,
+            store=store,
+            kinds=kinds,
+            volumes=volumes,
+            project=project,
+            on_warning=on_warning,
+        ),
+        limit=limit,
+    )

@@ -51,7 +51,9 @@ def _stamp(when: float) -> str:
 
 def _escape(text: str) -> str:
     lines = text.split("\n")
-    return "\n".join("\\" + line if line.startswith(("### ", "\\", "---")) else line for line in lines)
+    return "\n".join(
+        "\\" + line if line.startswith(("### ", "\\", "---")) else line for line in lines
+    )
 
 
 def _unescape(text: str) -> str:
@@ -63,15 +65,23 @@ def _yaml_scalar(value: Any) -> str:
 
     if value is None:
         return "null"
-    return json.dumps(value, ensure_ascii=False)   # JSON strings are valid YAML
+    return json.dumps(value, ensure_ascii=False)  # JSON strings are valid YAML
 
 
 class SessionLog:
     """Appends the turns of one session to its markdown file (created on the first append)."""
 
-    def __init__(self, workspace: Any, session_id: str | None = None, *, source: str = "tui",
-                 user: str | None = None, project: str | None = None, title: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        session_id: str | None = None,
+        *,
+        source: str = "tui",
+        user: str | None = None,
+        project: str | None = None,
+        title: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.workspace = workspace
         self.clock = clock
         self.source = source
@@ -80,7 +90,9 @@ class SessionLog:
         self.title = title
         if session_id is None:
             now = clock()
-            session_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + os.urandom(3).hex()
+            session_id = (
+                time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + os.urandom(3).hex()
+            )
         if not _ID_RE.fullmatch(session_id):
             raise UsageError(f"invalid session id {session_id!r} (expected YYYYMMDD-HHMMSS-xxxxxx)")
         self.id = session_id
@@ -93,7 +105,11 @@ class SessionLog:
         if not log.path.is_file():
             raise UsageError(f"no session {session_id!r} under {workspace.sessions_dir}")
         meta = read_session(log.path).meta
-        log.source, log.user, log.project = meta.get("source", ""), meta.get("user"), meta.get("project")
+        log.source, log.user, log.project = (
+            meta.get("source", ""),
+            meta.get("user"),
+            meta.get("project"),
+        )
         return log
 
     def append(self, role: str, text: str) -> None:
@@ -105,18 +121,31 @@ class SessionLog:
         text = text.replace("\r\n", "\n").replace("\x00", "").strip("\n")
         if not text.strip():
             return
-        text = redact_text(text)     # no secret in the log (the title is its first line)
+        text = redact_text(text)  # no secret in the log (the title is its first line)
         if len(text) > MAX_ENTRY_CHARS:
-            text = text[:MAX_ENTRY_CHARS] + f"\n… ({len(text) - MAX_ENTRY_CHARS} characters not logged)"
+            text = (
+                text[:MAX_ENTRY_CHARS]
+                + f"\n… ({len(text) - MAX_ENTRY_CHARS} characters not logged)"
+            )
         now = self.clock()
         entry = f"### {role} · {_stamp(now)}\n\n{_escape(text)}\n\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self.path):
             if not self.path.exists():
-                title = redact_text(self.title or (text.splitlines()[0][:120] if role == "user" else ""))
-                header = ["---", f"id: {self.id}", f"started_at: {_stamp(now)}", f"source: {_yaml_scalar(self.source)}",
-                          f"user: {_yaml_scalar(self.user)}", f"project: {_yaml_scalar(self.project)}",
-                          f"title: {_yaml_scalar(title)}", "---", ""]
+                title = redact_text(
+                    self.title or (text.splitlines()[0][:120] if role == "user" else "")
+                )
+                header = [
+                    "---",
+                    f"id: {self.id}",
+                    f"started_at: {_stamp(now)}",
+                    f"source: {_yaml_scalar(self.source)}",
+                    f"user: {_yaml_scalar(self.user)}",
+                    f"project: {_yaml_scalar(self.project)}",
+                    f"title: {_yaml_scalar(title)}",
+                    "---",
+                    "",
+                ]
                 atomic_write_text(self.path, "\n".join(header) + entry)
                 return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -148,9 +177,16 @@ class Session:
         return str(self.meta.get("id") or self.path.stem)
 
     def to_dict(self, *, entries: bool = False) -> dict[str, Any]:
-        out = {"id": self.id, "path": str(self.path), "started_at": self.meta.get("started_at"),
-               "source": self.meta.get("source"), "user": self.meta.get("user"), "project": self.meta.get("project"),
-               "title": self.meta.get("title"), "entries": len(self.entries)}
+        out = {
+            "id": self.id,
+            "path": str(self.path),
+            "started_at": self.meta.get("started_at"),
+            "source": self.meta.get("source"),
+            "user": self.meta.get("user"),
+            "project": self.meta.get("project"),
+            "title": self.meta.get("title"),
+            "entries": len(self.entries),
+        }
         if entries:
             out["turns"] = [e.to_dict() for e in self.entries]
         return out
@@ -166,11 +202,11 @@ def parse_session(text: str, path: Path) -> Session:
             try:
                 from ..yamlio import safe_load as _yaml_safe_load
 
-                loaded = _yaml_safe_load(text[4:end + 1])
+                loaded = _yaml_safe_load(text[4 : end + 1])
                 meta = loaded if isinstance(loaded, dict) else {}
             except Exception:  # noqa: BLE001 - a hand-edited header must not hide the log
                 meta = {}
-            body = text[end + 5:]
+            body = text[end + 5 :]
     entries: list[Entry] = []
     current: tuple[str, str] | None = None
     lines: list[str] = []
@@ -210,7 +246,9 @@ def session_files(workspace: Any) -> list[Path]:
         return []
 
 
-def iter_sessions(workspace: Any, *, newest_first: bool = False, limit: int | None = None) -> Iterator[Session]:
+def iter_sessions(
+    workspace: Any, *, newest_first: bool = False, limit: int | None = None
+) -> Iterator[Session]:
     files = session_files(workspace)
     if newest_first:
         files.reverse()
@@ -221,8 +259,15 @@ def iter_sessions(workspace: Any, *, newest_first: bool = False, limit: int | No
             continue
 
 
-def record_exchange(workspace: Any, goal: str, answer: str, *, source: str = "headless", user: str | None = None,
-                    project: str | None = None) -> SessionLog:
+def record_exchange(
+    workspace: Any,
+    goal: str,
+    answer: str,
+    *,
+    source: str = "headless",
+    user: str | None = None,
+    project: str | None = None,
+) -> SessionLog:
     """Log a one-goal session (a headless run): the goal as the user's turn, the answer as the reply."""
     log = SessionLog(workspace, source=source, user=user, project=project)
     log.append("user", goal)

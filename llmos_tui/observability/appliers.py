@@ -37,8 +37,9 @@ def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
     def write(payload: dict[str, Any]) -> str:
         kind, name, content = _need(payload, "kind", "name", "content")
         volume = volume_for(payload)
-        result = volume.write_artifact(kind, name, content, reason=payload.get("reason"),
-                                       event_type=payload.get("event_type"))
+        result = volume.write_artifact(
+            kind, name, content, reason=payload.get("reason"), event_type=payload.get("event_type")
+        )
         return f"{result.action} {result.info.kind}/{result.info.name} in volumes/{volume.scope}"
 
     def archive(payload: dict[str, Any]) -> str:
@@ -52,13 +53,23 @@ def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
 
         kind, name, src, dst = _need(payload, "kind", "name", "from", "to")
         result = Promoter(hub.workspace, config=hub.config, events=hub).promote(
-            kind, name, from_scope=src, to_scope=dst, reason=payload.get("reason"),
-            evidence=payload.get("evidence"))
+            kind,
+            name,
+            from_scope=src,
+            to_scope=dst,
+            reason=payload.get("reason"),
+            evidence=payload.get("evidence"),
+        )
         from ..volumes.git_sync import sync_after_write
 
-        synced = sync_after_write(hub.workspace, hub.config, dst, f"promote {kind}/{name} from {src}", events=hub)
+        synced = sync_after_write(
+            hub.workspace, hub.config, dst, f"promote {kind}/{name} from {src}", events=hub
+        )
         if synced is not None and not synced.ok:
-            return result.message + f"; pushing volumes/{dst} failed (the promotion is local): {synced.error}"
+            return (
+                result.message
+                + f"; pushing volumes/{dst} failed (the promotion is local): {synced.error}"
+            )
         return result.message
 
     return {"artifact.write": write, "artifact.archive": archive, "artifact.promote": promote}

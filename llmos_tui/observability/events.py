@@ -63,14 +63,14 @@ class EventType(StrEnum):
     CRON_COMPLETED = "CRON_COMPLETED"
     CRON_FAILED = "CRON_FAILED"
     CRON_STOPPED = "CRON_STOPPED"
-    CRON_CYCLE_END = "CRON_CYCLE_END"        # seeds' name; we record CRON_COMPLETED
+    CRON_CYCLE_END = "CRON_CYCLE_END"  # seeds' name; we record CRON_COMPLETED
     VOLUME_SYNCED = "VOLUME_SYNCED"
     # artifacts and proposals
     ARTIFACT_CREATED = "ARTIFACT_CREATED"
     ARTIFACT_EVOLVED = "ARTIFACT_EVOLVED"
     ARTIFACT_PROMOTED = "ARTIFACT_PROMOTED"
     ARTIFACT_DELETED = "ARTIFACT_DELETED"
-    ARTIFACT_SKIPPED = "ARTIFACT_SKIPPED"    # an unreadable artifact file was reported and skipped
+    ARTIFACT_SKIPPED = "ARTIFACT_SKIPPED"  # an unreadable artifact file was reported and skipped
     PROMOTION_REFUSED = "PROMOTION_REFUSED"
     PROPOSAL_CREATED = "PROPOSAL_CREATED"
     PROPOSAL_ACCEPTED = "PROPOSAL_ACCEPTED"
@@ -85,11 +85,11 @@ class EventType(StrEnum):
     TRACE_RECORDED = "TRACE_RECORDED"
     TRACE_REPLAYED = "TRACE_REPLAYED"
     TRACE_SKIPPED = "TRACE_SKIPPED"
-    ALIAS_ADDED = "ALIAS_ADDED"              # an approved phrasing recorded on a trace (issue 16)
+    ALIAS_ADDED = "ALIAS_ADDED"  # an approved phrasing recorded on a trace (issue 16)
     ALIAS_REMOVED = "ALIAS_REMOVED"
-    REPLAY_VERIFIED = "REPLAY_VERIFIED"      # VERIFIED: a model call judged a close trace (issue 16)
-    REPLAY_CONFIRMED = "REPLAY_CONFIRMED"    # the user said replay to a close trace (TUI)
-    REPLAY_DECLINED = "REPLAY_DECLINED"      # ... or run with the model / cancel
+    REPLAY_VERIFIED = "REPLAY_VERIFIED"  # VERIFIED: a model call judged a close trace (issue 16)
+    REPLAY_CONFIRMED = "REPLAY_CONFIRMED"  # the user said replay to a close trace (TUI)
+    REPLAY_DECLINED = "REPLAY_DECLINED"  # ... or run with the model / cancel
     INDEX_REBUILT = "INDEX_REBUILT"
     INDEX_RESYNCED = "INDEX_RESYNCED"
     MODE_DECIDED = "MODE_DECIDED"
@@ -137,8 +137,13 @@ class Event:
     title: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "ts": self.ts, "type": self.type,
-                               "notify_user": self.notify_user, "data": self.data}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "ts": self.ts,
+            "type": self.type,
+            "notify_user": self.notify_user,
+            "data": self.data,
+        }
         if self.source:
             out["source"] = self.source
         if self.title:
@@ -164,9 +169,15 @@ class Event:
         if not all(isinstance(v, str) and v for v in (ident, ts, kind)):
             raise TypeError("id, ts and type must be non-empty strings")
         source, title = raw.get("source"), raw.get("title")
-        return cls(type=kind, data=data, id=ident, ts=ts, notify_user=bool(raw.get("notify_user")),
-                   source=source if isinstance(source, str) else None,
-                   title=title if isinstance(title, str) else None)
+        return cls(
+            type=kind,
+            data=data,
+            id=ident,
+            ts=ts,
+            notify_user=bool(raw.get("notify_user")),
+            source=source if isinstance(source, str) else None,
+            title=title if isinstance(title, str) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -195,7 +206,9 @@ def _key(path: Path) -> str:
     return os.path.abspath(path)
 
 
-def subscribe(path: str | os.PathLike[str], callback: Callable[[Event], None]) -> Callable[[], None]:
+def subscribe(
+    path: str | os.PathLike[str], callback: Callable[[Event], None]
+) -> Callable[[], None]:
     """Call ``callback(event)`` after every event this process records in the log at ``path``.
     Returns a function that removes the subscription."""
     key = _key(Path(path))
@@ -223,17 +236,23 @@ def _dispatch(path: Path, event: Event) -> None:
 
 # ---- the log ----------------------------------------------------------------------------
 
+
 class EventLog:
     """The event log at ``path`` (``observability/events.jsonl``) and its rotated files."""
 
-    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 keep: int = DEFAULT_KEEP) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        keep: int = DEFAULT_KEEP,
+    ) -> None:
         self.path = Path(path)
         self.max_bytes = max(1024, int(max_bytes))
         self.keep = max(0, int(keep))
         self.corrupt_lines = 0
         self.write_errors = 0
-        self.inbox_max_bytes: int | None = None   # None: the inbox's default bound
+        self.inbox_max_bytes: int | None = None  # None: the inbox's default bound
 
     # ---- files ------------------------------------------------------------------------
     def rotated_path(self, n: int) -> Path:
@@ -254,16 +273,25 @@ class EventLog:
             return 0
         for name in names:
             if name.startswith(prefix) and name.endswith(suffix):
-                middle = name[len(prefix):len(name) - len(suffix)]
+                middle = name[len(prefix) : len(name) - len(suffix)]
                 if middle.isdigit():
                     highest = max(highest, int(middle))
         return highest
 
     # ---- writing ----------------------------------------------------------------------
-    def record(self, type: str, *, notify_user: bool = False, source: str | None = None,
-               title: str | None = None, **data: Any) -> Event:
+    def record(
+        self,
+        type: str,
+        *,
+        notify_user: bool = False,
+        source: str | None = None,
+        title: str | None = None,
+        **data: Any,
+    ) -> Event:
         """Append one event; never raises for an I/O problem (the caller still gets the event)."""
-        event = Event(type=str(type), data=data, notify_user=notify_user, source=source, title=title)
+        event = Event(
+            type=str(type), data=data, notify_user=notify_user, source=source, title=title
+        )
         self.append(event)
         return event
 
@@ -288,8 +316,11 @@ class EventLog:
         if event.notify_user:
             from .inbox import Inbox
 
-            inbox = Inbox(self.path.parent, events=self) if self.inbox_max_bytes is None else \
-                Inbox(self.path.parent, events=self, max_bytes=self.inbox_max_bytes)
+            inbox = (
+                Inbox(self.path.parent, events=self)
+                if self.inbox_max_bytes is None
+                else Inbox(self.path.parent, events=self, max_bytes=self.inbox_max_bytes)
+            )
             inbox.add_notification(event)
         _dispatch(self.path, event)
         return True
@@ -396,8 +427,9 @@ class EventLog:
             return EventCursor(0, 0)
         return EventCursor(st.st_ino, st.st_size)
 
-    def poll_new(self, since: EventCursor | None = None, *, max_events: int = 10_000
-                 ) -> tuple[list[Event], EventCursor]:
+    def poll_new(
+        self, since: EventCursor | None = None, *, max_events: int = 10_000
+    ) -> tuple[list[Event], EventCursor]:
         """Events appended after ``since`` (None: from now) and the cursor to pass next time.
 
         When the log rotated since the cursor (possibly several times), the rest of the cursor's
@@ -451,7 +483,9 @@ class EventLog:
                 if i < first:
                     handle.close()
                 else:
-                    out.append((handle, since.offset if i == first and since.inode in inodes else 0))
+                    out.append(
+                        (handle, since.offset if i == first and since.inode in inodes else 0)
+                    )
             offset = 0
         elif st.st_size < offset:
             offset = 0  # truncated or replaced by hand

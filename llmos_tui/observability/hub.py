@@ -32,8 +32,17 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..atomic import atomic_write_json, file_lock
 from ..errors import LLMOSError, UsageError
-from .events import (DEFAULT_KEEP, DEFAULT_MAX_BYTES, Event, EventCursor, EventLog, EventType,
-                     now_iso, parse_ts, subscribe as _subscribe)
+from .events import (
+    DEFAULT_KEEP,
+    DEFAULT_MAX_BYTES,
+    Event,
+    EventCursor,
+    EventLog,
+    EventType,
+    now_iso,
+    parse_ts,
+    subscribe as _subscribe,
+)
 from .inbox import DEFAULT_INBOX_MAX_BYTES, Inbox, Notification
 from .report import collect_activity, format_activity, volume_type
 
@@ -63,8 +72,15 @@ class ObservabilityHub:
     """The observability of one workspace. ``where`` is a Workspace, its root, or its
     ``observability`` folder."""
 
-    def __init__(self, where: Any, *, config: Any = None, auto_apply: Iterable[str] | None = None,
-                 max_bytes: int | None = None, keep: int | None = None) -> None:
+    def __init__(
+        self,
+        where: Any,
+        *,
+        config: Any = None,
+        auto_apply: Iterable[str] | None = None,
+        max_bytes: int | None = None,
+        keep: int | None = None,
+    ) -> None:
         root, folder = self._locate(where)
         self.root = root
         self.folder = folder
@@ -72,11 +88,20 @@ class ObservabilityHub:
         mb = _cfg(config, "observability", "max_file_mb", None)
         self.event_log = EventLog(
             folder / "events.jsonl",
-            max_bytes=max_bytes if max_bytes is not None else int(mb * 1024 * 1024) if mb else DEFAULT_MAX_BYTES,
-            keep=keep if keep is not None else _cfg(config, "observability", "keep_files", DEFAULT_KEEP))
+            max_bytes=max_bytes
+            if max_bytes is not None
+            else int(mb * 1024 * 1024)
+            if mb
+            else DEFAULT_MAX_BYTES,
+            keep=keep
+            if keep is not None
+            else _cfg(config, "observability", "keep_files", DEFAULT_KEEP),
+        )
         self.inbox = Inbox(folder, events=self.event_log, max_bytes=DEFAULT_INBOX_MAX_BYTES)
         self.event_log.inbox_max_bytes = self.inbox.max_bytes
-        kinds = auto_apply if auto_apply is not None else _cfg(config, "crons", "auto_apply", ()) or ()
+        kinds = (
+            auto_apply if auto_apply is not None else _cfg(config, "crons", "auto_apply", ()) or ()
+        )
         self.auto_apply = {str(k) for k in kinds}
         self._appliers: dict[str, Applier] = {}
         from .appliers import builtin_appliers
@@ -91,18 +116,24 @@ class ObservabilityHub:
         if isinstance(where, Workspace):
             return Path(where.root), Path(where.root) / "observability"
         if not isinstance(where, (str, os.PathLike)):
-            raise UsageError(f"ObservabilityHub needs a Workspace or a folder, not {type(where).__name__}")
+            raise UsageError(
+                f"ObservabilityHub needs a Workspace or a folder, not {type(where).__name__}"
+            )
         path = Path(where)
         if path.name == "observability":
             return path.parent, path
         if path.suffix == ".jsonl":
-            return (path.parent.parent if path.parent.name == "observability" else None), path.parent
+            return (
+                path.parent.parent if path.parent.name == "observability" else None
+            ), path.parent
         return path, path / "observability"
 
     @property
     def workspace(self) -> Any:
         if self.root is None:
-            raise ProposalError("this hub is not attached to a workspace (built from a bare folder)")
+            raise ProposalError(
+                "this hub is not attached to a workspace (built from a bare folder)"
+            )
         from ..workspace import Workspace
 
         return Workspace(self.root)
@@ -113,82 +144,270 @@ class ObservabilityHub:
         return self.event_log.corrupt_lines
 
     # ---- recording ----------------------------------------------------------------------
-    def record(self, type: str, *, notify_user: bool = False, source: str | None = None,
-               title: str | None = None, **data: Any) -> Event:
-        return self.event_log.record(str(type), notify_user=notify_user, source=source, title=title, **data)
+    def record(
+        self,
+        type: str,
+        *,
+        notify_user: bool = False,
+        source: str | None = None,
+        title: str | None = None,
+        **data: Any,
+    ) -> Event:
+        return self.event_log.record(
+            str(type), notify_user=notify_user, source=source, title=title, **data
+        )
 
     def record_cron_started(self, cron_id: str, *, level: str | None = None, **data: Any) -> Event:
         return self.record(EventType.CRON_STARTED, source=cron_id, level=level, **data)
 
-    def record_cron_completed(self, cron_id: str, *, duration_s: float, tasks: list[str] | None = None,
-                              summary: str | None = None, level: str | None = None, **data: Any) -> Event:
-        return self.record(EventType.CRON_COMPLETED, source=cron_id, level=level, duration_s=round(float(duration_s), 3),
-                           tasks=list(tasks or []), summary=summary, **data)
+    def record_cron_completed(
+        self,
+        cron_id: str,
+        *,
+        duration_s: float,
+        tasks: list[str] | None = None,
+        summary: str | None = None,
+        level: str | None = None,
+        **data: Any,
+    ) -> Event:
+        return self.record(
+            EventType.CRON_COMPLETED,
+            source=cron_id,
+            level=level,
+            duration_s=round(float(duration_s), 3),
+            tasks=list(tasks or []),
+            summary=summary,
+            **data,
+        )
 
     record_cycle_complete = record_cron_completed
 
-    def record_cron_failed(self, cron_id: str, *, error: str, duration_s: float | None = None,
-                           level: str | None = None, **data: Any) -> Event:
+    def record_cron_failed(
+        self,
+        cron_id: str,
+        *,
+        error: str,
+        duration_s: float | None = None,
+        level: str | None = None,
+        **data: Any,
+    ) -> Event:
         # A failed cycle needs the user's eye wherever it ran (TUI worker or `llmos cron run`).
-        return self.record(EventType.CRON_FAILED, source=cron_id, level=level, error=str(error)[:2000],
-                           duration_s=duration_s, notify_user=True,
-                           title=f"{cron_id} failed: {str(error)[:120]}", **data)
+        return self.record(
+            EventType.CRON_FAILED,
+            source=cron_id,
+            level=level,
+            error=str(error)[:2000],
+            duration_s=duration_s,
+            notify_user=True,
+            title=f"{cron_id} failed: {str(error)[:120]}",
+            **data,
+        )
 
     def record_cron_stopped(self, cron_id: str, **data: Any) -> Event:
         return self.record(EventType.CRON_STOPPED, source=cron_id, **data)
 
-    def _artifact(self, type: str, source: str | None, kind: str, name: str, volume: str,
-                  notify_user: bool, title: str | None, data: dict[str, Any]) -> Event:
-        return self.record(type, notify_user=notify_user, source=source, title=title, kind=kind, name=name,
-                           volume=volume, volume_type=volume_type(volume), **data)
+    def _artifact(
+        self,
+        type: str,
+        source: str | None,
+        kind: str,
+        name: str,
+        volume: str,
+        notify_user: bool,
+        title: str | None,
+        data: dict[str, Any],
+    ) -> Event:
+        return self.record(
+            type,
+            notify_user=notify_user,
+            source=source,
+            title=title,
+            kind=kind,
+            name=name,
+            volume=volume,
+            volume_type=volume_type(volume),
+            **data,
+        )
 
-    def record_artifact_created(self, source: str | None, kind: str, name: str, volume: str, *,
-                                reason: str | None = None, notify_user: bool = False,
-                                title: str | None = None, **data: Any) -> Event:
-        return self._artifact(EventType.ARTIFACT_CREATED, source, kind, name, volume, notify_user, title,
-                              {"reason": reason, **data})
+    def record_artifact_created(
+        self,
+        source: str | None,
+        kind: str,
+        name: str,
+        volume: str,
+        *,
+        reason: str | None = None,
+        notify_user: bool = False,
+        title: str | None = None,
+        **data: Any,
+    ) -> Event:
+        return self._artifact(
+            EventType.ARTIFACT_CREATED,
+            source,
+            kind,
+            name,
+            volume,
+            notify_user,
+            title,
+            {"reason": reason, **data},
+        )
 
-    def record_artifact_evolved(self, source: str | None, kind: str, name: str, volume: str, *,
-                                reason: str | None = None, notify_user: bool = False,
-                                title: str | None = None, **data: Any) -> Event:
-        return self._artifact(EventType.ARTIFACT_EVOLVED, source, kind, name, volume, notify_user, title,
-                              {"reason": reason, **data})
+    def record_artifact_evolved(
+        self,
+        source: str | None,
+        kind: str,
+        name: str,
+        volume: str,
+        *,
+        reason: str | None = None,
+        notify_user: bool = False,
+        title: str | None = None,
+        **data: Any,
+    ) -> Event:
+        return self._artifact(
+            EventType.ARTIFACT_EVOLVED,
+            source,
+            kind,
+            name,
+            volume,
+            notify_user,
+            title,
+            {"reason": reason, **data},
+        )
 
-    def record_artifact_promoted(self, source: str | None, kind: str, name: str, *, from_volume: str,
-                                 to_volume: str, notify_user: bool = True, title: str | None = None,
-                                 **data: Any) -> Event:
-        return self._artifact(EventType.ARTIFACT_PROMOTED, source, kind, name, to_volume, notify_user,
-                              title or f"{kind}/{name} promoted to {to_volume}",
-                              {"from": from_volume, "to": to_volume, **data})
+    def record_artifact_promoted(
+        self,
+        source: str | None,
+        kind: str,
+        name: str,
+        *,
+        from_volume: str,
+        to_volume: str,
+        notify_user: bool = True,
+        title: str | None = None,
+        **data: Any,
+    ) -> Event:
+        return self._artifact(
+            EventType.ARTIFACT_PROMOTED,
+            source,
+            kind,
+            name,
+            to_volume,
+            notify_user,
+            title or f"{kind}/{name} promoted to {to_volume}",
+            {"from": from_volume, "to": to_volume, **data},
+        )
 
-    def record_artifact_deleted(self, source: str | None, kind: str, name: str, volume: str, *,
-                                reason: str | None = None, **data: Any) -> Event:
-        return self._artifact(EventType.ARTIFACT_DELETED, source, kind, name, volume, False, None,
-                              {"reason": reason, **data})
+    def record_artifact_deleted(
+        self,
+        source: str | None,
+        kind: str,
+        name: str,
+        volume: str,
+        *,
+        reason: str | None = None,
+        **data: Any,
+    ) -> Event:
+        return self._artifact(
+            EventType.ARTIFACT_DELETED,
+            source,
+            kind,
+            name,
+            volume,
+            False,
+            None,
+            {"reason": reason, **data},
+        )
 
-    def record_insight(self, source: str | None, volume: str, name: str, *, title: str,
-                       summary: str | None = None, notify_user: bool = True, **data: Any) -> Event:
-        return self._artifact(EventType.INSIGHT_GENERATED, source, "insights", name, volume, notify_user, title,
-                              {"summary": summary, **data})
+    def record_insight(
+        self,
+        source: str | None,
+        volume: str,
+        name: str,
+        *,
+        title: str,
+        summary: str | None = None,
+        notify_user: bool = True,
+        **data: Any,
+    ) -> Event:
+        return self._artifact(
+            EventType.INSIGHT_GENERATED,
+            source,
+            "insights",
+            name,
+            volume,
+            notify_user,
+            title,
+            {"summary": summary, **data},
+        )
 
-    def record_suggestion(self, source: str | None, volume: str, name: str, *, title: str,
-                          summary: str | None = None, notify_user: bool = True, **data: Any) -> Event:
-        return self._artifact(EventType.SUGGESTION_CREATED, source, "suggestions", name, volume, notify_user,
-                              title, {"summary": summary, **data})
+    def record_suggestion(
+        self,
+        source: str | None,
+        volume: str,
+        name: str,
+        *,
+        title: str,
+        summary: str | None = None,
+        notify_user: bool = True,
+        **data: Any,
+    ) -> Event:
+        return self._artifact(
+            EventType.SUGGESTION_CREATED,
+            source,
+            "suggestions",
+            name,
+            volume,
+            notify_user,
+            title,
+            {"summary": summary, **data},
+        )
 
-    def record_tool_used(self, tool: str, *, user: str | None, team: str | None, volume: str,
-                         success: bool, **data: Any) -> Event:
-        return self.record(EventType.TOOL_USED, source="kernel", tool=tool, user=user, team=team,
-                           volume=volume, success=bool(success), **data)
+    def record_tool_used(
+        self,
+        tool: str,
+        *,
+        user: str | None,
+        team: str | None,
+        volume: str,
+        success: bool,
+        **data: Any,
+    ) -> Event:
+        return self.record(
+            EventType.TOOL_USED,
+            source="kernel",
+            tool=tool,
+            user=user,
+            team=team,
+            volume=volume,
+            success=bool(success),
+            **data,
+        )
 
-    def record_alert(self, title: str, message: str, *, severity: str = "warning", source: str | None = None,
-                     notify_user: bool = True, **data: Any) -> Event:
-        return self.record(EventType.SYSTEM_ALERT, notify_user=notify_user, source=source, title=title,
-                           message=message, severity=severity, **data)
+    def record_alert(
+        self,
+        title: str,
+        message: str,
+        *,
+        severity: str = "warning",
+        source: str | None = None,
+        notify_user: bool = True,
+        **data: Any,
+    ) -> Event:
+        return self.record(
+            EventType.SYSTEM_ALERT,
+            notify_user=notify_user,
+            source=source,
+            title=title,
+            message=message,
+            severity=severity,
+            **data,
+        )
 
     # ---- reading ------------------------------------------------------------------------
-    def get_events(self, types: Iterable[str] | None = None, since: Any = None,
-                   limit: int | None = None) -> list[Event]:
+    def get_events(
+        self, types: Iterable[str] | None = None, since: Any = None, limit: int | None = None
+    ) -> list[Event]:
         """Events oldest first; ``since`` is a datetime, an ISO string or a timedelta ago;
         ``limit`` keeps the newest ``limit`` (memory stays bounded by it)."""
         wanted = {str(t) for t in types} if types else None
@@ -210,9 +429,13 @@ class ObservabilityHub:
         if isinstance(since, str):
             moment = parse_ts(since)
             if moment is None:
-                raise UsageError(f"not a timestamp: {since!r} (use ISO 8601, e.g. 2026-11-21T10:00:00Z)")
+                raise UsageError(
+                    f"not a timestamp: {since!r} (use ISO 8601, e.g. 2026-11-21T10:00:00Z)"
+                )
             return moment
-        raise UsageError(f"since must be a datetime, an ISO timestamp or a timedelta, not {type(since).__name__}")
+        raise UsageError(
+            f"since must be a datetime, an ISO timestamp or a timedelta, not {type(since).__name__}"
+        )
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """In-process: ``callback(event)`` after each event recorded by this process; returns
@@ -238,12 +461,20 @@ class ObservabilityHub:
         items = self.inbox.load()
         if event_id in items:
             return items[event_id]
-        matches = [n for i, n in items.items() if event_id and i.startswith(event_id)] if len(event_id) >= 4 else []
+        matches = (
+            [n for i, n in items.items() if event_id and i.startswith(event_id)]
+            if len(event_id) >= 4
+            else []
+        )
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise NotificationNotFound(f"the id {event_id!r} is ambiguous ({len(matches)} notifications start with it)")
-        raise NotificationNotFound(f"no notification with id {event_id!r} (see `llmos inbox list --all`)")
+            raise NotificationNotFound(
+                f"the id {event_id!r} is ambiguous ({len(matches)} notifications start with it)"
+            )
+        raise NotificationNotFound(
+            f"no notification with id {event_id!r} (see `llmos inbox list --all`)"
+        )
 
     def acknowledge(self, event_id: str, *, by: str = "user") -> bool:
         """Mark one notification read; False when it was read already."""
@@ -264,9 +495,19 @@ class ObservabilityHub:
     def appliers(self) -> list[str]:
         return sorted(self._appliers)
 
-    def propose(self, kind: str, title: str, summary: str, diff_or_preview: str | None,
-                payload: Mapping[str, Any], *, source: str | None = None, volume: str | None = None,
-                applier_module: str | None = None, **data: Any) -> str:
+    def propose(
+        self,
+        kind: str,
+        title: str,
+        summary: str,
+        diff_or_preview: str | None,
+        payload: Mapping[str, Any],
+        *,
+        source: str | None = None,
+        volume: str | None = None,
+        applier_module: str | None = None,
+        **data: Any,
+    ) -> str:
         """Record a proposal (a notification); returns its event id. ``applier_module`` names
         a ``llmos_tui`` module that registers the kind's applier when imported (for kinds
         accepted by a process that never imported it)."""
@@ -280,10 +521,24 @@ class ObservabilityHub:
             raise UsageError(f"the proposal payload must be JSON data: {exc}") from None
         preview = diff_or_preview or ""
         if len(preview) > PREVIEW_CHARS:
-            preview = preview[:PREVIEW_CHARS] + f"\n… ({len(diff_or_preview or '') - PREVIEW_CHARS} more characters)"
-        event = Event(type=EventType.PROPOSAL_CREATED, notify_user=True, source=source, title=title,
-                      data={"kind": kind, "summary": summary, "preview": preview, "volume": volume,
-                            "applier_module": applier_module, **data})
+            preview = (
+                preview[:PREVIEW_CHARS]
+                + f"\n… ({len(diff_or_preview or '') - PREVIEW_CHARS} more characters)"
+            )
+        event = Event(
+            type=EventType.PROPOSAL_CREATED,
+            notify_user=True,
+            source=source,
+            title=title,
+            data={
+                "kind": kind,
+                "summary": summary,
+                "preview": preview,
+                "volume": volume,
+                "applier_module": applier_module,
+                **data,
+            },
+        )
         if len(encoded.encode("utf-8")) > INLINE_PAYLOAD_BYTES:
             rel = f"proposals/{event.id}.json"
             from ..redact import redact_obj
@@ -301,8 +556,11 @@ class ObservabilityHub:
         return event.id
 
     def get_proposals(self, *, include_decided: bool = False) -> list[Notification]:
-        return [n for n in self.inbox.load().values()
-                if n.is_proposal and (include_decided or n.decision is None)]
+        return [
+            n
+            for n in self.inbox.load().values()
+            if n.is_proposal and (include_decided or n.decision is None)
+        ]
 
     def proposal_payload(self, item: Notification) -> dict[str, Any]:
         data = item.event.data
@@ -311,7 +569,9 @@ class ObservabilityHub:
             try:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise ProposalError(f"the payload of proposal {item.id} cannot be read ({path}: {exc})") from None
+                raise ProposalError(
+                    f"the payload of proposal {item.id} cannot be read ({path}: {exc})"
+                ) from None
             return loaded if isinstance(loaded, dict) else {}
         payload = data.get("payload")
         return dict(payload) if isinstance(payload, dict) else {}
@@ -324,21 +584,27 @@ class ObservabilityHub:
             try:
                 mod = importlib.import_module(module)
             except ImportError as exc:
-                raise ProposalError(f"cannot load the applier module {module} for {kind!r}: {exc}") from None
+                raise ProposalError(
+                    f"cannot load the applier module {module} for {kind!r}: {exc}"
+                ) from None
             register = getattr(mod, "register_appliers", None)
             if callable(register):
                 register(self)
             fn = self._appliers.get(kind)
         if fn is None:
-            raise ProposalError(f"no applier is registered for proposals of kind {kind!r} "
-                                f"(known: {', '.join(self.appliers()) or 'none'})")
+            raise ProposalError(
+                f"no applier is registered for proposals of kind {kind!r} "
+                f"(known: {', '.join(self.appliers()) or 'none'})"
+            )
         return fn
 
     def _decidable(self, event_id: str) -> Notification:
         item = self.get_notification(event_id)
         if not item.is_proposal:
-            raise NotAProposal(f"{item.id} is a {item.event.type} notification, not a proposal; "
-                               "only proposals can be accepted or rejected")
+            raise NotAProposal(
+                f"{item.id} is a {item.event.type} notification, not a proposal; "
+                "only proposals can be accepted or rejected"
+            )
         return item
 
     def accept(self, event_id: str, *, by: str = "user") -> str:
@@ -349,8 +615,10 @@ class ObservabilityHub:
         with file_lock(self.folder / "proposals"):
             item = self.inbox.load().get(item.id, item)
             if item.decision is not None:
-                raise ProposalError(f"proposal {item.id} was already {item.decision} "
-                                    f"at {item.decided_at} by {item.decided_by}")
+                raise ProposalError(
+                    f"proposal {item.id} was already {item.decision} "
+                    f"at {item.decided_at} by {item.decided_by}"
+                )
             fn = self._applier_for(item)
             payload = self.proposal_payload(item)
             kind = str(item.event.data.get("kind"))
@@ -358,16 +626,32 @@ class ObservabilityHub:
             try:
                 result = fn(payload)
             except Exception as exc:  # an applier's failure is recorded, never a crash
-                message = exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
-                self.event_log.append(Event(type=EventType.PROPOSAL_FAILED, source=by, title=item.event.title,
-                                            data={"proposal_id": item.id, "kind": kind, "error": message}))
+                message = (
+                    exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
+                )
+                self.event_log.append(
+                    Event(
+                        type=EventType.PROPOSAL_FAILED,
+                        source=by,
+                        title=item.event.title,
+                        data={"proposal_id": item.id, "kind": kind, "error": message},
+                    )
+                )
                 self.inbox.record_decision(item.id, "failed", by=by, error=message)
-                raise ProposalError(f"applying proposal {item.id} ({kind}) failed: {message}") from None
+                raise ProposalError(
+                    f"applying proposal {item.id} ({kind}) failed: {message}"
+                ) from None
             finally:
                 _local.deciding = False
             text = str(result) if result is not None else "applied"
-            self.event_log.append(Event(type=EventType.PROPOSAL_ACCEPTED, source=by, title=item.event.title,
-                                        data={"proposal_id": item.id, "kind": kind, "result": text}))
+            self.event_log.append(
+                Event(
+                    type=EventType.PROPOSAL_ACCEPTED,
+                    source=by,
+                    title=item.event.title,
+                    data={"proposal_id": item.id, "kind": kind, "result": text},
+                )
+            )
             self.inbox.record_decision(item.id, "accepted", by=by, result=text)
             if by != "auto_apply":
                 self.inbox.acknowledge([item.id], by=by)
@@ -378,30 +662,47 @@ class ObservabilityHub:
         with file_lock(self.folder / "proposals"):
             item = self.inbox.load().get(item.id, item)
             if item.decision is not None:
-                raise ProposalError(f"proposal {item.id} was already {item.decision} "
-                                    f"at {item.decided_at} by {item.decided_by}")
+                raise ProposalError(
+                    f"proposal {item.id} was already {item.decision} "
+                    f"at {item.decided_at} by {item.decided_by}"
+                )
             kind = str(item.event.data.get("kind"))
-            self.event_log.append(Event(type=EventType.PROPOSAL_REJECTED, source=by, title=item.event.title,
-                                        data={"proposal_id": item.id, "kind": kind, "reason": reason}))
+            self.event_log.append(
+                Event(
+                    type=EventType.PROPOSAL_REJECTED,
+                    source=by,
+                    title=item.event.title,
+                    data={"proposal_id": item.id, "kind": kind, "reason": reason},
+                )
+            )
             self.inbox.record_decision(item.id, "rejected", by=by, reason=reason)
             self.inbox.acknowledge([item.id], by=by)
 
     # ---- feeds and reports ---------------------------------------------------------------
-    def get_activity_feed(self, since_hours: float = 24.0, *, types: Iterable[str] | None = None,
-                          limit: int = 500) -> list[Event]:
+    def get_activity_feed(
+        self, since_hours: float = 24.0, *, types: Iterable[str] | None = None, limit: int = 500
+    ) -> list[Event]:
         """Events of the last ``since_hours``, newest first (at most ``limit``)."""
         events = self.get_events(types, since=_dt.timedelta(hours=float(since_hours)), limit=limit)
         events.reverse()
         return events
 
-    def get_artifact_changes(self, volume_type: str | None = None, *, since_hours: float | None = None,
-                             limit: int = 500) -> list[Event]:
+    def get_artifact_changes(
+        self, volume_type: str | None = None, *, since_hours: float | None = None, limit: int = 500
+    ) -> list[Event]:
         """ARTIFACT_* / insight / suggestion events, newest first, of user, team or system volumes."""
         if volume_type not in (None, "user", "team", "system"):
             raise UsageError(f"volume_type must be user, team or system, not {volume_type!r}")
-        wanted = {EventType.ARTIFACT_CREATED, EventType.ARTIFACT_EVOLVED, EventType.ARTIFACT_PROMOTED,
-                  EventType.ARTIFACT_DELETED, EventType.INSIGHT_GENERATED, EventType.SUGGESTION_CREATED,
-                  EventType.TOOL_CRYSTALLIZED, EventType.TOOL_DEMOTED}
+        wanted = {
+            EventType.ARTIFACT_CREATED,
+            EventType.ARTIFACT_EVOLVED,
+            EventType.ARTIFACT_PROMOTED,
+            EventType.ARTIFACT_DELETED,
+            EventType.INSIGHT_GENERATED,
+            EventType.SUGGESTION_CREATED,
+            EventType.TOOL_CRYSTALLIZED,
+            EventType.TOOL_DEMOTED,
+        }
         since = _dt.timedelta(hours=since_hours) if since_hours is not None else None
         out: deque[Event] = deque(maxlen=limit)
         for event in self.event_log.iter_events(since=self._since(since)):
@@ -424,9 +725,13 @@ class ObservabilityHub:
         now = _dt.datetime.now(_dt.timezone.utc)
         since = now - _dt.timedelta(hours=hours)
         items = self.inbox.load().values()
-        data = collect_activity(self.event_log.iter_events(since=since), since=now_iso(since), until=now_iso(now),
-                                pending_notifications=sum(1 for n in items if n.pending),
-                                open_proposals=sum(1 for n in items if n.is_proposal and n.decision is None))
+        data = collect_activity(
+            self.event_log.iter_events(since=since),
+            since=now_iso(since),
+            until=now_iso(now),
+            pending_notifications=sum(1 for n in items if n.pending),
+            open_proposals=sum(1 for n in items if n.is_proposal and n.decision is None),
+        )
         data["corrupt_lines"] = self.event_log.corrupt_lines
         return data
 
@@ -455,19 +760,30 @@ class ObservabilityHub:
             except OSError:
                 pass
         return {
-            "since_hours": float(since_hours), "events": total, "by_type": dict(counts), "last_event_at": last,
-            "artifacts_created": counts[EventType.ARTIFACT_CREATED] + counts[EventType.INSIGHT_GENERATED]
-            + counts[EventType.SUGGESTION_CREATED] + counts[EventType.TOOL_CRYSTALLIZED],
+            "since_hours": float(since_hours),
+            "events": total,
+            "by_type": dict(counts),
+            "last_event_at": last,
+            "artifacts_created": counts[EventType.ARTIFACT_CREATED]
+            + counts[EventType.INSIGHT_GENERATED]
+            + counts[EventType.SUGGESTION_CREATED]
+            + counts[EventType.TOOL_CRYSTALLIZED],
             "artifacts_evolved": counts[EventType.ARTIFACT_EVOLVED],
             "artifacts_promoted": counts[EventType.ARTIFACT_PROMOTED],
             "artifacts_deleted": counts[EventType.ARTIFACT_DELETED],
-            "insights": counts[EventType.INSIGHT_GENERATED], "suggestions": counts[EventType.SUGGESTION_CREATED],
-            "cron_cycles": counts[EventType.CRON_COMPLETED] + counts[EventType.CRON_CYCLE_END] + counts[EventType.CRON_FAILED],
-            "cron_failures": counts[EventType.CRON_FAILED], "alerts": counts[EventType.SYSTEM_ALERT],
+            "insights": counts[EventType.INSIGHT_GENERATED],
+            "suggestions": counts[EventType.SUGGESTION_CREATED],
+            "cron_cycles": counts[EventType.CRON_COMPLETED]
+            + counts[EventType.CRON_CYCLE_END]
+            + counts[EventType.CRON_FAILED],
+            "cron_failures": counts[EventType.CRON_FAILED],
+            "alerts": counts[EventType.SYSTEM_ALERT],
             "goals": counts[EventType.GOAL_FINISHED],
             "pending_notifications": sum(1 for n in items if n.pending),
             "open_proposals": sum(1 for n in items if n.is_proposal and n.decision is None),
-            "corrupt_lines": self.event_log.corrupt_lines, "log_files": len(files), "log_bytes": size,
+            "corrupt_lines": self.event_log.corrupt_lines,
+            "log_files": len(files),
+            "log_bytes": size,
         }
 
 

@@ -40,11 +40,11 @@ class Notification:
     event: Event
     acknowledged: bool = False
     acknowledged_at: str | None = None
-    decision: str | None = None          # accepted | rejected (final)
+    decision: str | None = None  # accepted | rejected (final)
     decided_at: str | None = None
     decided_by: str | None = None
-    result: str | None = None            # the applier's message
-    reason: str | None = None            # why rejected
+    result: str | None = None  # the applier's message
+    reason: str | None = None  # why rejected
     failures: list[dict[str, Any]] = field(default_factory=list)  # failed accept attempts
 
     @property
@@ -74,17 +74,31 @@ class Notification:
         ev = self.event
         data = ev.data
         out: dict[str, Any] = {
-            "id": ev.id, "ts": ev.ts, "type": ev.type, "title": title_of(ev), "source": ev.source,
-            "state": self.state, "acknowledged": self.acknowledged, "acknowledged_at": self.acknowledged_at,
+            "id": ev.id,
+            "ts": ev.ts,
+            "type": ev.type,
+            "title": title_of(ev),
+            "source": ev.source,
+            "state": self.state,
+            "acknowledged": self.acknowledged,
+            "acknowledged_at": self.acknowledged_at,
             "summary": data.get("summary") or data.get("reason") or data.get("message"),
         }
         for key in ("volume", "kind", "name", "path"):
             if key in data:
                 out[key] = data[key]
         if self.is_proposal:
-            out.update({"proposal_kind": data.get("kind"), "decision": self.decision,
-                        "decided_at": self.decided_at, "decided_by": self.decided_by,
-                        "result": self.result, "reason": self.reason, "failures": list(self.failures)})
+            out.update(
+                {
+                    "proposal_kind": data.get("kind"),
+                    "decision": self.decision,
+                    "decided_at": self.decided_at,
+                    "decided_by": self.decided_by,
+                    "result": self.result,
+                    "reason": self.reason,
+                    "failures": list(self.failures),
+                }
+            )
         return out
 
 
@@ -100,8 +114,13 @@ def title_of(event: Event) -> str:
 class Inbox:
     """Notifications of one workspace (``observability/``)."""
 
-    def __init__(self, folder: str | os.PathLike[str], *, events: EventLog | None = None,
-                 max_bytes: int = DEFAULT_INBOX_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        events: EventLog | None = None,
+        max_bytes: int = DEFAULT_INBOX_MAX_BYTES,
+    ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / INBOX_NAME
         self.events = events if events is not None else EventLog(self.folder / "events.jsonl")
@@ -110,8 +129,10 @@ class Inbox:
 
     # ---- writing ------------------------------------------------------------------------
     def _append_locked(self, records: Iterable[dict[str, Any]]) -> None:
-        payload = "".join(json.dumps(r, ensure_ascii=False, default=str).replace("\n", " ") + "\n"
-                          for r in redact_obj(list(records))).encode("utf-8")
+        payload = "".join(
+            json.dumps(r, ensure_ascii=False, default=str).replace("\n", " ") + "\n"
+            for r in redact_obj(list(records))
+        ).encode("utf-8")
         size = append_bytes(self.path, payload).st_size  # whole records or nothing
         if size > self.max_bytes and size > 2 * self._base_size():
             self._compact_locked()
@@ -122,7 +143,11 @@ class Inbox:
         try:
             with open(self.path, "rb") as handle:
                 head = json.loads(handle.readline() or b"{}")
-            return int(head.get("base", 0)) if isinstance(head, dict) and head.get("k") == "head" else 0
+            return (
+                int(head.get("base", 0))
+                if isinstance(head, dict) and head.get("k") == "head"
+                else 0
+            )
         except (OSError, ValueError, TypeError):
             return 0
 
@@ -153,18 +178,32 @@ class Inbox:
             if not fresh:
                 return []
             stamp = now_iso()
-            chunks = [fresh[i:i + ACK_CHUNK] for i in range(0, len(fresh), ACK_CHUNK)]
+            chunks = [fresh[i : i + ACK_CHUNK] for i in range(0, len(fresh), ACK_CHUNK)]
             for chunk in chunks:
-                self.events.append(Event(type=EventType.ACKNOWLEDGED, data={"ids": chunk}, source=by))
-            self._append_locked({"k": "ack", "ids": chunk, "ts": stamp, "by": by} for chunk in chunks)
+                self.events.append(
+                    Event(type=EventType.ACKNOWLEDGED, data={"ids": chunk}, source=by)
+                )
+            self._append_locked(
+                {"k": "ack", "ids": chunk, "ts": stamp, "by": by} for chunk in chunks
+            )
         return fresh
 
     def record_decision(self, event_id: str, state: str, *, by: str, **info: Any) -> None:
         """Append a proposal's decision (accepted / rejected / failed); the caller records the event."""
         with file_lock(self.path):
             self._ensure_locked()
-            self._append_locked([{"k": "decision", "id": event_id, "state": state, "ts": now_iso(),
-                                  "by": by, **info}])
+            self._append_locked(
+                [
+                    {
+                        "k": "decision",
+                        "id": event_id,
+                        "state": state,
+                        "ts": now_iso(),
+                        "by": by,
+                        **info,
+                    }
+                ]
+            )
 
     # ---- reading ------------------------------------------------------------------------
     def load(self) -> dict[str, Notification]:
@@ -221,9 +260,15 @@ class Inbox:
                 return
             state = rec["state"]
             if state == "failed":
-                item.failures.append({"ts": rec.get("ts"), "error": rec.get("error"), "by": rec.get("by")})
+                item.failures.append(
+                    {"ts": rec.get("ts"), "error": rec.get("error"), "by": rec.get("by")}
+                )
             elif state in DECIDED and item.decision is None:
-                item.decision, item.decided_at, item.decided_by = state, rec.get("ts"), rec.get("by")
+                item.decision, item.decided_at, item.decided_by = (
+                    state,
+                    rec.get("ts"),
+                    rec.get("by"),
+                )
                 item.result, item.reason = rec.get("result"), rec.get("reason")
         else:
             raise ValueError(f"unknown record {kind!r}")
@@ -241,14 +286,22 @@ class Inbox:
                     item = items.get(ident)
                     if item is not None and not item.acknowledged:
                         item.acknowledged, item.acknowledged_at = True, event.ts
-            elif event.type in (EventType.PROPOSAL_ACCEPTED, EventType.PROPOSAL_REJECTED, EventType.PROPOSAL_FAILED):
+            elif event.type in (
+                EventType.PROPOSAL_ACCEPTED,
+                EventType.PROPOSAL_REJECTED,
+                EventType.PROPOSAL_FAILED,
+            ):
                 item = items.get(str(event.data.get("proposal_id")))
                 if item is None:
                     continue
                 if event.type == EventType.PROPOSAL_FAILED:
-                    item.failures.append({"ts": event.ts, "error": event.data.get("error"), "by": event.source})
+                    item.failures.append(
+                        {"ts": event.ts, "error": event.data.get("error"), "by": event.source}
+                    )
                 elif item.decision is None:
-                    item.decision = "accepted" if event.type == EventType.PROPOSAL_ACCEPTED else "rejected"
+                    item.decision = (
+                        "accepted" if event.type == EventType.PROPOSAL_ACCEPTED else "rejected"
+                    )
                     item.decided_at, item.decided_by = event.ts, event.source
                     item.result, item.reason = event.data.get("result"), event.data.get("reason")
         return items
@@ -258,13 +311,32 @@ class Inbox:
         for item in items:
             out.append({"k": "n", "e": item.event.to_dict()})
             for failure in item.failures:
-                out.append({"k": "decision", "id": item.id, "state": "failed", "ts": failure.get("ts"),
-                            "by": failure.get("by"), "error": failure.get("error")})
+                out.append(
+                    {
+                        "k": "decision",
+                        "id": item.id,
+                        "state": "failed",
+                        "ts": failure.get("ts"),
+                        "by": failure.get("by"),
+                        "error": failure.get("error"),
+                    }
+                )
             if item.decision:
-                out.append({"k": "decision", "id": item.id, "state": item.decision, "ts": item.decided_at,
-                            "by": item.decided_by, "result": item.result, "reason": item.reason})
+                out.append(
+                    {
+                        "k": "decision",
+                        "id": item.id,
+                        "state": item.decision,
+                        "ts": item.decided_at,
+                        "by": item.decided_by,
+                        "result": item.result,
+                        "reason": item.reason,
+                    }
+                )
             if item.acknowledged:
-                out.append({"k": "ack", "ids": [item.id], "ts": item.acknowledged_at, "by": "compaction"})
+                out.append(
+                    {"k": "ack", "ids": [item.id], "ts": item.acknowledged_at, "by": "compaction"}
+                )
         return out
 
     def _write_locked(self, items: Iterable[Notification]) -> None:
@@ -285,5 +357,9 @@ class Inbox:
 
     def _compact_locked(self) -> None:
         items = self._load()
-        keep = [i for i in items.values() if not i.acknowledged or (i.is_proposal and i.decision is None)]
+        keep = [
+            i
+            for i in items.values()
+            if not i.acknowledged or (i.is_proposal and i.decision is None)
+        ]
         self._write_locked(keep)

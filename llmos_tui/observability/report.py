@@ -13,8 +13,18 @@ from .events import Event, EventType as T
 
 CREATED_TYPES = (T.ARTIFACT_CREATED, T.INSIGHT_GENERATED, T.SUGGESTION_CREATED, T.TOOL_CRYSTALLIZED)
 EVOLVED_TYPES = (T.ARTIFACT_EVOLVED, T.AGENT_EVOLVED)
-ALERT_TYPES = (T.SYSTEM_ALERT, T.CRON_FAILED, T.VOLUME_ACCESS_DENIED, T.PROMOTION_REFUSED, T.TRACE_SKIPPED,
-               T.ARTIFACT_SKIPPED, T.PROPOSAL_FAILED, T.TOOL_REJECTED, T.TOOL_REFUSED, T.SENTIENCE_WARNING)
+ALERT_TYPES = (
+    T.SYSTEM_ALERT,
+    T.CRON_FAILED,
+    T.VOLUME_ACCESS_DENIED,
+    T.PROMOTION_REFUSED,
+    T.TRACE_SKIPPED,
+    T.ARTIFACT_SKIPPED,
+    T.PROPOSAL_FAILED,
+    T.TOOL_REJECTED,
+    T.TOOL_REFUSED,
+    T.SENTIENCE_WARNING,
+)
 CRON_TYPES = (T.CRON_STARTED, T.CRON_COMPLETED, T.CRON_CYCLE_END, T.CRON_FAILED, T.CRON_STOPPED)
 SECTION_LIMIT = 25
 
@@ -38,18 +48,30 @@ def artifact_row(event: Event) -> dict[str, Any]:
         kind = "tools"
     elif not kind and event.type.startswith("AGENT_"):
         kind = "agents"
-    row: dict[str, Any] = {"id": event.id, "ts": event.ts, "type": event.type, "source": event.source,
-                           "kind": kind,
-                           "name": d.get("name") or d.get("artifact_id") or d.get("tool"),
-                           "volume": d.get("volume") or d.get("to"), "title": event.title}
+    row: dict[str, Any] = {
+        "id": event.id,
+        "ts": event.ts,
+        "type": event.type,
+        "source": event.source,
+        "kind": kind,
+        "name": d.get("name") or d.get("artifact_id") or d.get("tool"),
+        "volume": d.get("volume") or d.get("to"),
+        "title": event.title,
+    }
     for key in ("from", "to", "version", "reason", "summary", "actor"):
         if d.get(key) is not None:
             row[key] = d[key]
     return row
 
 
-def collect_activity(events: Iterable[Event], *, since: str, until: str,
-                     pending_notifications: int, open_proposals: int) -> dict[str, Any]:
+def collect_activity(
+    events: Iterable[Event],
+    *,
+    since: str,
+    until: str,
+    pending_notifications: int,
+    open_proposals: int,
+) -> dict[str, Any]:
     crons: dict[str, dict[str, Any]] = {}
     created: list[dict[str, Any]] = []
     evolved: list[dict[str, Any]] = []
@@ -75,10 +97,26 @@ def collect_activity(events: Iterable[Event], *, since: str, until: str,
         d = event.data
         if kind in CRON_TYPES:
             cid = event.source or str(d.get("cron_id") or "cron")
-            row = crons.setdefault(cid, {"cron": cid, "level": d.get("level"), "started": 0, "completed": 0,
-                                         "failed": 0, "seconds": 0.0, "last_run": None, "last_error": None,
-                                         "created": 0, "evolved": 0, "promoted": 0, "insights": 0,
-                                         "suggestions": 0, "proposals": 0, "tasks": []})
+            row = crons.setdefault(
+                cid,
+                {
+                    "cron": cid,
+                    "level": d.get("level"),
+                    "started": 0,
+                    "completed": 0,
+                    "failed": 0,
+                    "seconds": 0.0,
+                    "last_run": None,
+                    "last_error": None,
+                    "created": 0,
+                    "evolved": 0,
+                    "promoted": 0,
+                    "insights": 0,
+                    "suggestions": 0,
+                    "proposals": 0,
+                    "tasks": [],
+                },
+            )
             if d.get("level") and not row["level"]:
                 row["level"] = d.get("level")
             if kind == T.CRON_STARTED:
@@ -137,18 +175,41 @@ def collect_activity(events: Iterable[Event], *, since: str, until: str,
             message = event.title or d.get("message") or d.get("error") or d.get("reason") or ""
             if d.get("path") and str(d["path"]) not in str(message):
                 message = f"{d['path']}: {message}"
-            alerts.append({"id": event.id, "ts": event.ts, "type": kind, "source": event.source, "message": message})
+            alerts.append(
+                {
+                    "id": event.id,
+                    "ts": event.ts,
+                    "type": kind,
+                    "source": event.source,
+                    "message": message,
+                }
+            )
     return {
-        "since": since, "until": until, "events": total, "by_type": dict(by_type),
+        "since": since,
+        "until": until,
+        "events": total,
+        "by_type": dict(by_type),
         "crons": sorted(crons.values(), key=lambda r: r["cron"]),
-        "created": created, "evolved": evolved, "promoted": promoted, "deleted": deleted,
-        "proposals": {"created": proposals["created"], "accepted": proposals["accepted"],
-                      "rejected": proposals["rejected"], "open": open_proposals},
+        "created": created,
+        "evolved": evolved,
+        "promoted": promoted,
+        "deleted": deleted,
+        "proposals": {
+            "created": proposals["created"],
+            "accepted": proposals["accepted"],
+            "rejected": proposals["rejected"],
+            "open": open_proposals,
+        },
         "notifications": {"pending": pending_notifications},
         "alerts": alerts,
-        "goals": {"total": sum(goals.values()), "succeeded": goals_ok, "by_mode": dict(goals),
-                  "traces_recorded": traces["recorded"], "replays": traces["replayed"],
-                  "tool_runs": traces["tool_runs"]},
+        "goals": {
+            "total": sum(goals.values()),
+            "succeeded": goals_ok,
+            "by_mode": dict(goals),
+            "traces_recorded": traces["recorded"],
+            "replays": traces["replayed"],
+            "tool_runs": traces["tool_runs"],
+        },
     }
 
 
@@ -179,18 +240,32 @@ def format_activity(activity: dict[str, Any], *, hours: float) -> str:
     lines.append("Crons" if crons else "Crons: none ran in this window")
     for row in crons:
         cycles = row["completed"] + row["failed"]
-        did = [f"{row[k]} {label}" for k, label in (("insights", "insight(s)"), ("suggestions", "suggestion(s)"),
-                                                      ("created", "created"), ("evolved", "evolved"),
-                                                      ("promoted", "promoted"), ("proposals", "proposal(s)"))
-               if row[k]]
-        lines.append(f"  {row['cron']:<24} {cycles} cycle(s), {row['failed']} failed, {row['seconds']:.1f} s, "
-                     f"last {_hm(row['last_run'])}" + (f": {', '.join(did)}" if did else ": nothing new"))
+        did = [
+            f"{row[k]} {label}"
+            for k, label in (
+                ("insights", "insight(s)"),
+                ("suggestions", "suggestion(s)"),
+                ("created", "created"),
+                ("evolved", "evolved"),
+                ("promoted", "promoted"),
+                ("proposals", "proposal(s)"),
+            )
+            if row[k]
+        ]
+        lines.append(
+            f"  {row['cron']:<24} {cycles} cycle(s), {row['failed']} failed, {row['seconds']:.1f} s, "
+            f"last {_hm(row['last_run'])}" + (f": {', '.join(did)}" if did else ": nothing new")
+        )
         if row["tasks"]:
             lines.append(f"      tasks: {_short(', '.join(row['tasks']), 90)}")
         if row["last_error"]:
             lines.append(f"      last error: {_short(row['last_error'], 90)}")
-    for title, key, mark in (("Created", "created", "+"), ("Evolved", "evolved", "~"),
-                             ("Promoted", "promoted", "^"), ("Removed or demoted", "deleted", "-")):
+    for title, key, mark in (
+        ("Created", "created", "+"),
+        ("Evolved", "evolved", "~"),
+        ("Promoted", "promoted", "^"),
+        ("Removed or demoted", "deleted", "-"),
+    ):
         rows = activity[key]
         if not rows:
             continue
@@ -202,18 +277,25 @@ def format_activity(activity: dict[str, Any], *, hours: float) -> str:
     if not any(activity[k] for k in ("created", "evolved", "promoted", "deleted")):
         lines += ["", "No artifact was created, evolved or promoted."]
     p = activity["proposals"]
-    lines += ["", f"Proposals: {p['created']} new, {p['accepted']} accepted, {p['rejected']} rejected, "
-                  f"{p['open']} waiting for a decision",
-              f"Notifications: {activity['notifications']['pending']} pending (llmos inbox list)"]
+    lines += [
+        "",
+        f"Proposals: {p['created']} new, {p['accepted']} accepted, {p['rejected']} rejected, "
+        f"{p['open']} waiting for a decision",
+        f"Notifications: {activity['notifications']['pending']} pending (llmos inbox list)",
+    ]
     g = activity["goals"]
     if g["total"] or g["traces_recorded"]:
         modes = ", ".join(f"{m} {n}" for m, n in sorted(g["by_mode"].items()))
-        lines.append(f"Goals: {g['total']} run ({modes or 'none'}), {g['succeeded']} succeeded; "
-                     f"{g['traces_recorded']} trace(s) recorded, {g['replays']} replay(s), "
-                     f"{g['tool_runs']} crystallized tool run(s)")
+        lines.append(
+            f"Goals: {g['total']} run ({modes or 'none'}), {g['succeeded']} succeeded; "
+            f"{g['traces_recorded']} trace(s) recorded, {g['replays']} replay(s), "
+            f"{g['tool_runs']} crystallized tool run(s)"
+        )
     alerts = activity["alerts"]
     if alerts:
         lines += ["", f"Alerts ({len(alerts)})"]
         for row in alerts[-SECTION_LIMIT:]:
-            lines.append(f"  ! {_hm(row['ts'])} {row['type']}: {_short(row.get('message') or '', 80)}")
+            lines.append(
+                f"  ! {_hm(row['ts'])} {row['type']}: {_short(row.get('message') or '', 80)}"
+            )
     return "\n".join(lines)

@@ -25,22 +25,30 @@ IGNORED_GATES = frozenset({"margin", "track_record"})
 
 @dataclass
 class CrossProjectInsight:
-    pattern: str                     # the representative goal
+    pattern: str  # the representative goal
     goals: list[str]
     projects: list[str]
     trace_ids: list[str]
     tools: list[str]
     confidence: float
-    kind: str                        # same_goal | similar_goal
+    kind: str  # same_goal | similar_goal
     uses: int
     success_rate: float
     suggestion: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pattern": self.pattern, "goals": list(self.goals), "projects": list(self.projects),
-                "trace_ids": list(self.trace_ids), "tools": list(self.tools), "confidence": round(self.confidence, 4),
-                "kind": self.kind, "uses": self.uses, "success_rate": round(self.success_rate, 4),
-                "suggestion": self.suggestion}
+        return {
+            "pattern": self.pattern,
+            "goals": list(self.goals),
+            "projects": list(self.projects),
+            "trace_ids": list(self.trace_ids),
+            "tools": list(self.tools),
+            "confidence": round(self.confidence, 4),
+            "kind": self.kind,
+            "uses": self.uses,
+            "success_rate": round(self.success_rate, 4),
+            "suggestion": self.suggestion,
+        }
 
 
 @dataclass
@@ -53,8 +61,14 @@ class ReusableAgent:
     categories: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "executions": self.executions, "success_rate": round(self.success_rate, 4),
-                "cost_usd": round(self.cost_usd, 6), "projects": list(self.projects), "categories": list(self.categories)}
+        return {
+            "name": self.name,
+            "executions": self.executions,
+            "success_rate": round(self.success_rate, 4),
+            "cost_usd": round(self.cost_usd, 6),
+            "projects": list(self.projects),
+            "categories": list(self.categories),
+        }
 
 
 def _entries(store: Any, volumes: Iterable[str] | None) -> list[Any]:
@@ -62,7 +76,11 @@ def _entries(store: Any, volumes: Iterable[str] | None) -> list[Any]:
 
 
 def _successful(entry: Any) -> bool:
-    return entry.outcome == "success" and entry.success_count > 0 and entry.success_count > entry.failure_count
+    return (
+        entry.outcome == "success"
+        and entry.success_count > 0
+        and entry.success_count > entry.failure_count
+    )
 
 
 class _Union:
@@ -81,8 +99,15 @@ class _Union:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def get_cross_project_insights(workspace: Any, store: Any, *, min_projects: int = 2, min_confidence: float = 0.7,
-                               volumes: Iterable[str] | None = None, config: Any = None) -> list[CrossProjectInsight]:
+def get_cross_project_insights(
+    workspace: Any,
+    store: Any,
+    *,
+    min_projects: int = 2,
+    min_confidence: float = 0.7,
+    volumes: Iterable[str] | None = None,
+    config: Any = None,
+) -> list[CrossProjectInsight]:
     """Patterns that recur in at least ``min_projects`` projects (see the module docstring)."""
     from ..learning.matcher import Matcher
 
@@ -94,13 +119,20 @@ def get_cross_project_insights(workspace: Any, store: Any, *, min_projects: int 
         groups.setdefault(e.signature, []).append(e)
     if not groups:
         return []
-    reps = {sig: max(es, key=lambda e: (e.success_count, e.last_used or "", e.id)) for sig, es in groups.items()}
+    reps = {
+        sig: max(es, key=lambda e: (e.success_count, e.last_used or "", e.id))
+        for sig, es in groups.items()
+    }
     by_rep_id = {rep.id: sig for sig, rep in reps.items()}
     toolsets = {sig: {frozenset(e.tools_used) for e in es} for sig, es in groups.items()}
     union = _Union(groups)
     link_conf: dict[str, float] = {sig: 1.0 for sig in groups}
     learning = getattr(config, "learning", None)
-    matcher = Matcher(list(reps.values()), config=learning) if learning is not None else Matcher(list(reps.values()))
+    matcher = (
+        Matcher(list(reps.values()), config=learning)
+        if learning is not None
+        else Matcher(list(reps.values()))
+    )
     for sig, rep in reps.items():
         for cand in matcher.candidates(rep.goal, k=10):
             other = by_rep_id.get(cand.trace_id)
@@ -109,7 +141,7 @@ def get_cross_project_insights(workspace: Any, store: Any, *, min_projects: int 
             if not all(g.passed for g in cand.gates if g.name not in IGNORED_GATES):
                 continue
             if not toolsets[sig] & toolsets[other]:
-                continue     # no run of the one used the same tools as a run of the other
+                continue  # no run of the one used the same tools as a run of the other
             union.join(sig, other)
             for s in (sig, other):
                 link_conf[s] = min(link_conf[s], cand.confidence)
@@ -131,10 +163,16 @@ def get_cross_project_insights(workspace: Any, store: Any, *, min_projects: int 
         done = ok + sum(e.failure_count for e in members)
         tools = sorted({t for e in members for t in e.tools_used})
         insight = CrossProjectInsight(
-            pattern=best.goal, goals=sorted({e.goal for e in members}), projects=projects,
-            trace_ids=sorted(e.id for e in members), tools=tools, confidence=confidence,
-            kind="same_goal" if len(sigs) == 1 else "similar_goal", uses=uses,
-            success_rate=ok / done if done else 0.0)
+            pattern=best.goal,
+            goals=sorted({e.goal for e in members}),
+            projects=projects,
+            trace_ids=sorted(e.id for e in members),
+            tools=tools,
+            confidence=confidence,
+            kind="same_goal" if len(sigs) == 1 else "similar_goal",
+            uses=uses,
+            success_rate=ok / done if done else 0.0,
+        )
         insight.suggestion = _suggest(insight, best)
         out.append(insight)
     out.sort(key=lambda i: (-len(i.projects), -i.uses, i.pattern))
@@ -159,8 +197,14 @@ def _agent_projects(store: Any, volumes: Iterable[str] | None) -> dict[str, set[
     return out
 
 
-def get_reusable_agents(workspace: Any, *, min_success_rate: float = 0.8, min_usage_count: int = 3,
-                        store: Any = None, volumes: Iterable[str] | None = None) -> list[ReusableAgent]:
+def get_reusable_agents(
+    workspace: Any,
+    *,
+    min_success_rate: float = 0.8,
+    min_usage_count: int = 3,
+    store: Any = None,
+    volumes: Iterable[str] | None = None,
+) -> list[ReusableAgent]:
     """Agents with at least ``min_usage_count`` runs at ``min_success_rate`` or better (from the agent
     metrics), with the projects they worked in when ``store`` is given."""
     from ..adaptation.metrics import AgentMetricsStore
@@ -172,14 +216,23 @@ def get_reusable_agents(workspace: Any, *, min_success_rate: float = 0.8, min_us
         if s.executions < min_usage_count or s.success_rate < min_success_rate:
             continue
         cats = sorted(c for c, row in s.by_category.items() if row.get("runs"))
-        out.append(ReusableAgent(name=name, executions=s.executions, success_rate=s.success_rate,
-                                 cost_usd=s.cost_usd, projects=sorted(projects.get(name, set())), categories=cats))
+        out.append(
+            ReusableAgent(
+                name=name,
+                executions=s.executions,
+                success_rate=s.success_rate,
+                cost_usd=s.cost_usd,
+                projects=sorted(projects.get(name, set())),
+                categories=cats,
+            )
+        )
     out.sort(key=lambda a: (-len(a.projects), -a.success_rate, -a.executions, a.name))
     return out
 
 
-def get_project_summary(workspace: Any, store: Any, name: str, *,
-                        volumes: Iterable[str] | None = None) -> dict[str, Any]:
+def get_project_summary(
+    workspace: Any, store: Any, name: str, *, volumes: Iterable[str] | None = None
+) -> dict[str, Any]:
     """One project: its folders, run statistics, traces (goals, modes, success), agents and facts."""
     from ..memory.facts import FactStore
 
@@ -201,8 +254,16 @@ def get_project_summary(workspace: Any, store: Any, name: str, *,
         "crystallized": sum(1 for e in entries if e.crystallized_tool),
         "cost_usd": round(sum(e.cost_usd for e in entries), 6),
         "top_tools": sorted(tools.items(), key=lambda kv: (-kv[1], kv[0]))[:8],
-        "recent_goals": [{"id": e.id, "goal": e.goal, "mode": e.mode, "outcome": e.outcome,
-                          "uses": e.usage_count} for e in entries[:10]],
+        "recent_goals": [
+            {
+                "id": e.id,
+                "goal": e.goal,
+                "mode": e.mode,
+                "outcome": e.outcome,
+                "uses": e.usage_count,
+            }
+            for e in entries[:10]
+        ],
         "by_mode": stats.get("by_mode", {}),
         "facts": [f.text for f in facts[:20]],
     }
@@ -210,27 +271,44 @@ def get_project_summary(workspace: Any, store: Any, name: str, *,
 
 # ---- cron artifacts ------------------------------------------------------------------------------------
 
-def cross_project_insight_artifacts(workspace: Any, store: Any = None, *, min_projects: int = 2,
-                                    min_confidence: float = 0.7, config: Any = None) -> list[tuple[str, str]]:
+
+def cross_project_insight_artifacts(
+    workspace: Any,
+    store: Any = None,
+    *,
+    min_projects: int = 2,
+    min_confidence: float = 0.7,
+    config: Any = None,
+) -> list[tuple[str, str]]:
     """Markdown insight artifacts for a cron to write: ``[(file name, markdown)]``. Empty when there
     is nothing to say. File names are stable, so a new cycle replaces the previous artifact."""
     if store is None:
         from ..learning.store import TraceStore
 
         store = TraceStore(workspace)
-    insights = get_cross_project_insights(workspace, store, min_projects=min_projects,
-                                          min_confidence=min_confidence, config=config)
+    insights = get_cross_project_insights(
+        workspace, store, min_projects=min_projects, min_confidence=min_confidence, config=config
+    )
     agents = get_reusable_agents(workspace, store=store)
     if not insights and not agents:
         return []
-    lines = ["---", "kind: cross_project", f"patterns: {len(insights)}", f"reusable_agents: {len(agents)}", "---",
-             "# Cross-project insights", ""]
+    lines = [
+        "---",
+        "kind: cross_project",
+        f"patterns: {len(insights)}",
+        f"reusable_agents: {len(agents)}",
+        "---",
+        "# Cross-project insights",
+        "",
+    ]
     if insights:
         lines += ["## Patterns that recur across projects", ""]
         for i in insights:
-            lines.append(f"- **{i.pattern}** — {len(i.projects)} projects ({', '.join(i.projects)}), "
-                         f"{i.uses} uses, {i.success_rate:.0%} success, tools {', '.join(i.tools) or 'none'}, "
-                         f"confidence {i.confidence:.2f} ({i.kind.replace('_', ' ')})")
+            lines.append(
+                f"- **{i.pattern}** — {len(i.projects)} projects ({', '.join(i.projects)}), "
+                f"{i.uses} uses, {i.success_rate:.0%} success, tools {', '.join(i.tools) or 'none'}, "
+                f"confidence {i.confidence:.2f} ({i.kind.replace('_', ' ')})"
+            )
             if len(i.goals) > 1:
                 lines.append("  - phrasings: " + "; ".join(i.goals[:5]))
             lines.append(f"  - traces: {', '.join(i.trace_ids[:10])}")
@@ -241,13 +319,16 @@ def cross_project_insight_artifacts(workspace: Any, store: Any = None, *, min_pr
         lines += ["## Agents worth reusing", ""]
         for a in agents:
             where = f", used in {', '.join(a.projects)}" if a.projects else ""
-            lines.append(f"- **{a.name}** — {a.executions} runs, {a.success_rate:.0%} success{where}")
+            lines.append(
+                f"- **{a.name}** — {a.executions} runs, {a.success_rate:.0%} success{where}"
+            )
         lines.append("")
     return [("cross-project-insights.md", "\n".join(lines))]
 
 
-def write_cross_project_insights(workspace: Any, store: Any = None, *, volume: str | None = None,
-                                 config: Any = None) -> list[str]:
+def write_cross_project_insights(
+    workspace: Any, store: Any = None, *, volume: str | None = None, config: Any = None
+) -> list[str]:
     """Write the artifacts into a volume's ``insights/`` folder (default: the system volume); returns paths."""
     from ..atomic import atomic_write_text
 
@@ -257,4 +338,3 @@ def write_cross_project_insights(workspace: Any, store: Any = None, *, volume: s
         atomic_write_text(folder / name, text)
         written.append(str(folder / name))
     return written
-

@@ -36,8 +36,10 @@ class ProjectNotFound(UsageError):
 
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise UsageError(f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
-                         "starting with a letter or a digit")
+        raise UsageError(
+            f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or a digit"
+        )
     return name
 
 
@@ -89,11 +91,20 @@ class Project:
 
     def to_dict(self) -> dict[str, Any]:
         stats = self.stats()
-        return {"name": self.name, "description": self.description, "created_at": self.created_at,
-                "root": str(self.root), "output": str(self.output_dir), "components": str(self.components_dir),
-                "memory": str(self.memory_dir), "state": str(self.state_dir), "agents": self.agents(),
-                "runs": int(stats.get("runs", 0) or 0), "successes": int(stats.get("successes", 0) or 0),
-                "last_run": stats.get("last_run")}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "created_at": self.created_at,
+            "root": str(self.root),
+            "output": str(self.output_dir),
+            "components": str(self.components_dir),
+            "memory": str(self.memory_dir),
+            "state": str(self.state_dir),
+            "agents": self.agents(),
+            "runs": int(stats.get("runs", 0) or 0),
+            "successes": int(stats.get("successes", 0) or 0),
+            "last_run": stats.get("last_run"),
+        }
 
 
 def _read_project(root: Path) -> Project:
@@ -106,15 +117,20 @@ def _read_project(root: Path) -> Project:
             from ..yamlio import safe_load as _yaml_safe_load
 
             end = text.index("\n---\n", 3)
-            loaded = _yaml_safe_load(text[4:end + 1])
+            loaded = _yaml_safe_load(text[4 : end + 1])
             meta = loaded if isinstance(loaded, dict) else {}
-            notes = text[end + 5:].strip()
+            notes = text[end + 5 :].strip()
     except (OSError, UnicodeDecodeError):
         pass
     except Exception:  # noqa: BLE001 - a hand-edited header never hides the project
         meta = {}
-    return Project(name=root.name, root=root, description=str(meta.get("description") or ""),
-                   created_at=str(meta.get("created_at") or ""), notes=notes)
+    return Project(
+        name=root.name,
+        root=root,
+        description=str(meta.get("description") or ""),
+        created_at=str(meta.get("created_at") or ""),
+        notes=notes,
+    )
 
 
 class ProjectManager:
@@ -140,8 +156,12 @@ class ProjectManager:
             self._ensure_dirs(folder)
             import yaml
 
-            head = yaml.safe_dump({"name": name, "description": description, "created_at": _stamp()},
-                                  sort_keys=False, allow_unicode=True, width=1000)
+            head = yaml.safe_dump(
+                {"name": name, "description": description, "created_at": _stamp()},
+                sort_keys=False,
+                allow_unicode=True,
+                width=1000,
+            )
             atomic_write_text(folder / "project.md", f"---\n{head}---\n# {name}\n\n{description}\n")
         except OSError as exc:
             raise UsageError(f"cannot create the project folder {folder}: {exc}") from None
@@ -157,18 +177,30 @@ class ProjectManager:
         folder = self.path(name)
         if not folder.is_dir():
             known = ", ".join(p.name for p in self.list()) or "none yet"
-            raise ProjectNotFound(f"no project {name!r} (known: {known}); create it with `llmos projects create {name}`")
+            raise ProjectNotFound(
+                f"no project {name!r} (known: {known}); create it with `llmos projects create {name}`"
+            )
         return _read_project(folder)
 
     def list(self) -> list[Project]:
         try:
-            folders = sorted(p for p in self.root.iterdir() if p.is_dir() and _NAME_RE.fullmatch(p.name))
+            folders = sorted(
+                p for p in self.root.iterdir() if p.is_dir() and _NAME_RE.fullmatch(p.name)
+            )
         except OSError:
             return []
         return [_read_project(p) for p in folders]
 
-    def record_run(self, name: str, *, goal: str, mode: str, success: bool, cost_usd: float = 0.0,
-                   trace_id: str | None = None) -> dict[str, Any]:
+    def record_run(
+        self,
+        name: str,
+        *,
+        goal: str,
+        mode: str,
+        success: bool,
+        cost_usd: float = 0.0,
+        trace_id: str | None = None,
+    ) -> dict[str, Any]:
         """Count one run of a goal in the project (the kernel calls it after each run)."""
         project = self.get(name)
         project.state_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +208,9 @@ class ProjectManager:
             data = project.stats()
             data["runs"] = int(data.get("runs", 0) or 0) + 1
             data["successes"] = int(data.get("successes", 0) or 0) + (1 if success else 0)
-            data["cost_usd"] = round(float(data.get("cost_usd", 0.0) or 0.0) + max(0.0, float(cost_usd or 0.0)), 6)
+            data["cost_usd"] = round(
+                float(data.get("cost_usd", 0.0) or 0.0) + max(0.0, float(cost_usd or 0.0)), 6
+            )
             by_mode = data.get("by_mode") if isinstance(data.get("by_mode"), dict) else {}
             by_mode[mode] = int(by_mode.get(mode, 0) or 0) + 1
             data["by_mode"] = by_mode
@@ -184,7 +218,17 @@ class ProjectManager:
             recent = data.get("recent") if isinstance(data.get("recent"), list) else []
             from ..redact import redact_text
 
-            data["recent"] = (recent + [{"goal": redact_text(goal)[:300], "mode": mode, "success": bool(success),
-                                          "trace_id": trace_id, "at": data["last_run"]}])[-MAX_RECENT:]
+            data["recent"] = (
+                recent
+                + [
+                    {
+                        "goal": redact_text(goal)[:300],
+                        "mode": mode,
+                        "success": bool(success),
+                        "trace_id": trace_id,
+                        "at": data["last_run"],
+                    }
+                ]
+            )[-MAX_RECENT:]
             atomic_write_json(project.runs_file, data)
         return data

@@ -34,11 +34,11 @@ WEB_TOOLS = ("WebFetch", "WebSearch")
 
 GUIDANCE = {
     "AUTO_CREATIVE": "Curiosity and confidence are high: consider a better approach than the obvious one, and "
-                     "mention one concrete improvement if it is cheap.",
+    "mention one concrete improvement if it is cheap.",
     "AUTO_CONTAINED": "Stay strictly on task: do exactly what is asked in the fewest steps; no extras.",
     "RECOVERY": "Resources are low: reuse known solutions, keep tool calls and output short, avoid exploration.",
     "CAUTIOUS": "Recent actions were blocked or failed: prefer reading and explaining over changing things, "
-                "and never try to get around a blocked action.",
+    "and never try to get around a blocked action.",
     "BALANCED": "",
 }
 
@@ -65,8 +65,14 @@ class Policy:
         return data
 
 
-def derive_policy(effective: Valence, params: SentienceParams, *, follower_threshold: float,
-                  mixed_threshold: float, allow_network: bool = False) -> Policy:
+def derive_policy(
+    effective: Valence,
+    params: SentienceParams,
+    *,
+    follower_threshold: float,
+    mixed_threshold: float,
+    allow_network: bool = False,
+) -> Policy:
     mode = latent_mode(effective, params)
     follower = follower_threshold + params.follower_threshold_delta.get(mode, 0.0)
     mixed = mixed_threshold + params.mixed_threshold_delta.get(mode, 0.0)
@@ -79,12 +85,18 @@ def derive_policy(effective: Valence, params: SentienceParams, *, follower_thres
         add = [t for t in params.exploration_tool_list() if allow_network or t not in WEB_TOOLS]
         add = [t for t in add if t not in remove]
     policy = Policy(
-        latent_mode=mode, mode_reason=mode_reason(effective, mode, params),
-        follower_threshold=follower, mixed_threshold=mixed, remove_tools=remove, add_tools=add,
-        allow_exploration=explore, require_confirmation=mode in CAUTIOUS_MODES,
+        latent_mode=mode,
+        mode_reason=mode_reason(effective, mode, params),
+        follower_threshold=follower,
+        mixed_threshold=mixed,
+        remove_tools=remove,
+        add_tools=add,
+        allow_exploration=explore,
+        require_confirmation=mode in CAUTIOUS_MODES,
         prefer_cheap_modes=mode == "RECOVERY" or effective.energy < params.cheap_energy,
         verify_steps=effective.confidence < params.low_confidence,
-        effective=effective.to_dict(4))
+        effective=effective.to_dict(4),
+    )
     if mode == "RECOVERY":
         if effective.safety < params.recovery_safety:
             policy.guidance.append(GUIDANCE["CAUTIOUS"])
@@ -93,29 +105,40 @@ def derive_policy(effective: Valence, params: SentienceParams, *, follower_thres
     elif GUIDANCE[mode]:
         policy.guidance.append(GUIDANCE[mode])
     if remove:
-        policy.guidance.append(f"These tools are withheld in the {mode} state: {', '.join(remove)}.")
+        policy.guidance.append(
+            f"These tools are withheld in the {mode} state: {', '.join(remove)}."
+        )
     if policy.verify_steps:
-        policy.guidance.append("Confidence is low: break the work into small steps and check each result "
-                               "before moving on.")
+        policy.guidance.append(
+            "Confidence is low: break the work into small steps and check each result "
+            "before moving on."
+        )
     if policy.prefer_cheap_modes and mode != "RECOVERY":
         policy.guidance.append("Energy is low: keep the answer and the number of tool calls small.")
     if explore and add:
-        policy.guidance.append(f"Exploration is welcome: {', '.join(add)} are available to look around first.")
+        policy.guidance.append(
+            f"Exploration is welcome: {', '.join(add)} are available to look around first."
+        )
     return policy
 
 
 # ---- improvement opportunities -------------------------------------------------------------
 
+
 @dataclass
 class ImprovementSuggestion:
-    kind: str          # crystallize | boredom | cost_trend | miscalibration | failing_trace
+    kind: str  # crystallize | boredom | cost_trend | miscalibration | failing_trace
     description: str
-    priority: float    # 0..1
+    priority: float  # 0..1
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "description": self.description, "priority": round(self.priority, 3),
-                "data": self.data}
+        return {
+            "kind": self.kind,
+            "description": self.description,
+            "priority": round(self.priority, 3),
+            "data": self.data,
+        }
 
 
 def _get(item: Any, name: str, default: Any = None) -> Any:
@@ -145,7 +168,7 @@ def cost_trend(log: list[dict[str, Any]], window: int) -> tuple[float, float] | 
             costs.append(float(c))
     if len(costs) < 2 * window:
         return None
-    last, prev = costs[-window:], costs[-2 * window:-window]
+    last, prev = costs[-window:], costs[-2 * window : -window]
     return sum(prev) / window, sum(last) / window
 
 
@@ -160,10 +183,16 @@ def calibration_gap(records: list[list[float]]) -> tuple[float, float, int]:
 
 
 def detect_improvement_opportunities(
-    params: SentienceParams, effective: Valence, *, entries: Iterable[Any] = (),
-    goal_stats: Mapping[str, Mapping[str, Any]] | None = None, calibration: list[list[float]] | None = None,
-    economy_log: list[dict[str, Any]] | None = None, crystallization_min_uses: int = 5,
-    crystallization_min_success: float = 0.95, limit: int = 10,
+    params: SentienceParams,
+    effective: Valence,
+    *,
+    entries: Iterable[Any] = (),
+    goal_stats: Mapping[str, Mapping[str, Any]] | None = None,
+    calibration: list[list[float]] | None = None,
+    economy_log: list[dict[str, Any]] | None = None,
+    crystallization_min_uses: int = 5,
+    crystallization_min_success: float = 0.95,
+    limit: int = 10,
 ) -> list[ImprovementSuggestion]:
     out: list[ImprovementSuggestion] = []
     entries = list(entries)
@@ -175,48 +204,91 @@ def detect_improvement_opportunities(
         uses = int(_get(e, "usage_count", 0) or 0)
         ok, ko = int(_get(e, "success_count", 0) or 0), int(_get(e, "failure_count", 0) or 0)
         rate = ok / (ok + ko) if ok + ko else 0.0
-        if (uses >= crystallization_min_uses and rate >= crystallization_min_success
-                and not _get(e, "crystallized_tool")):
-            out.append(ImprovementSuggestion(
-                "crystallize", f"Crystallize '{_get(e, 'goal', '')}' into a tool ({uses} uses, {rate:.0%} success)",
-                min(1.0, 0.5 + uses / 40.0), {"trace_id": _get(e, "id"), "uses": uses, "success_rate": round(rate, 4)}))
+        if (
+            uses >= crystallization_min_uses
+            and rate >= crystallization_min_success
+            and not _get(e, "crystallized_tool")
+        ):
+            out.append(
+                ImprovementSuggestion(
+                    "crystallize",
+                    f"Crystallize '{_get(e, 'goal', '')}' into a tool ({uses} uses, {rate:.0%} success)",
+                    min(1.0, 0.5 + uses / 40.0),
+                    {"trace_id": _get(e, "id"), "uses": uses, "success_rate": round(rate, 4)},
+                )
+            )
         if ko >= 2 and rate < 0.5:
             failing.append((e, ok, ko))
     for e, ok, ko in failing:
-        out.append(ImprovementSuggestion(
-            "failing_trace", f"Trace for '{_get(e, 'goal', '')}' fails more than it succeeds ({ko} of {ok + ko}); "
-            "repair or remove it", min(1.0, 0.4 + ko / 20.0), {"trace_id": _get(e, "id"), "failures": ko}))
+        out.append(
+            ImprovementSuggestion(
+                "failing_trace",
+                f"Trace for '{_get(e, 'goal', '')}' fails more than it succeeds ({ko} of {ok + ko}); "
+                "repair or remove it",
+                min(1.0, 0.4 + ko / 20.0),
+                {"trace_id": _get(e, "id"), "failures": ko},
+            )
+        )
     # 2. Boredom: low curiosity, and the goals repeated most.
-    repeated = sorted(((s.get("runs", 0), s.get("goal", ""), sig) for sig, s in (goal_stats or {}).items()
-                       if s.get("runs", 0) >= params.repetition_threshold and sig not in crystallized), reverse=True)
+    repeated = sorted(
+        (
+            (s.get("runs", 0), s.get("goal", ""), sig)
+            for sig, s in (goal_stats or {}).items()
+            if s.get("runs", 0) >= params.repetition_threshold and sig not in crystallized
+        ),
+        reverse=True,
+    )
     if effective.curiosity < params.boredom_threshold or repeated:
         top = [{"goal": g, "runs": n} for n, g, _ in repeated[:3]]
         what = "; ".join(f"'{t['goal']}' x{t['runs']}" for t in top) or "recent goals"
-        prio = min(1.0, 0.3 + max(0.0, params.boredom_threshold - effective.curiosity) + 0.05 * len(repeated))
+        prio = min(
+            1.0,
+            0.3 + max(0.0, params.boredom_threshold - effective.curiosity) + 0.05 * len(repeated),
+        )
         if effective.curiosity < params.boredom_threshold:
             desc = f"Curiosity is low ({effective.curiosity:.2f}): automate the repetitive work ({what})"
         else:
             desc = f"Repeated goals could become a crystallized tool or a cron: {what}"
-        out.append(ImprovementSuggestion("boredom", desc, prio, {"curiosity": round(effective.curiosity, 4),
-                                                                 "repeated": top}))
+        out.append(
+            ImprovementSuggestion(
+                "boredom", desc, prio, {"curiosity": round(effective.curiosity, 4), "repeated": top}
+            )
+        )
     # 3. Cost trend from the economy log.
     trend = cost_trend(economy_log or [], params.cost_trend_window)
     if trend is not None:
         prev, last = trend
         if prev > 0 and last / prev >= params.cost_trend_ratio:
-            out.append(ImprovementSuggestion(
-                "cost_trend", f"Cost per LLM run rose from ${prev:.4f} to ${last:.4f} over the last "
-                f"{params.cost_trend_window} runs: prefer replays and the cheap model", min(1.0, 0.4 + (last / prev - 1) / 4),
-                {"previous_mean_usd": round(prev, 6), "last_mean_usd": round(last, 6)}))
+            out.append(
+                ImprovementSuggestion(
+                    "cost_trend",
+                    f"Cost per LLM run rose from ${prev:.4f} to ${last:.4f} over the last "
+                    f"{params.cost_trend_window} runs: prefer replays and the cheap model",
+                    min(1.0, 0.4 + (last / prev - 1) / 4),
+                    {"previous_mean_usd": round(prev, 6), "last_mean_usd": round(last, 6)},
+                )
+            )
     # 4. Miscalibration: confidence before runs vs their outcomes.
     predicted, observed, n = calibration_gap(calibration or [])
-    if n >= params.calibration_min_runs and abs(predicted - observed) > params.miscalibration_threshold:
+    if (
+        n >= params.calibration_min_runs
+        and abs(predicted - observed) > params.miscalibration_threshold
+    ):
         over = predicted > observed
-        out.append(ImprovementSuggestion(
-            "miscalibration", f"{'Over' if over else 'Under'}confident: expected {predicted:.0%} success, "
-            f"observed {observed:.0%} over {n} runs", min(1.0, 0.5 + abs(predicted - observed)),
-            {"predicted": round(predicted, 4), "observed": round(observed, 4), "runs": n,
-             "target_confidence": round(2 * observed - 1, 4)}))
+        out.append(
+            ImprovementSuggestion(
+                "miscalibration",
+                f"{'Over' if over else 'Under'}confident: expected {predicted:.0%} success, "
+                f"observed {observed:.0%} over {n} runs",
+                min(1.0, 0.5 + abs(predicted - observed)),
+                {
+                    "predicted": round(predicted, 4),
+                    "observed": round(observed, 4),
+                    "runs": n,
+                    "target_confidence": round(2 * observed - 1, 4),
+                },
+            )
+        )
     out.sort(key=lambda s: s.priority, reverse=True)
     return out[:limit]
 
@@ -230,6 +302,7 @@ class CognitiveKernel:
     def derive_policy(self) -> Policy:
         return self.runtime.policy()
 
-    def detect_improvement_opportunities(self, entries: Iterable[Any] = (), *,
-                                         economy_path: Path | None = None) -> list[ImprovementSuggestion]:
+    def detect_improvement_opportunities(
+        self, entries: Iterable[Any] = (), *, economy_path: Path | None = None
+    ) -> list[ImprovementSuggestion]:
         return self.runtime.detect_improvement_opportunities(entries, economy_path=economy_path)

@@ -32,8 +32,16 @@ def make_emotion(valence: Mapping[str, float], outcome: str, significance: float
     return out
 
 
-def significance_of(*, success: bool, novel: bool = False, policy_denials: int = 0, timed_out: bool = False,
-                    cost_usd: float = 0.0, high_cost_usd: float = 0.25, deviation: float = 0.0) -> float:
+def significance_of(
+    *,
+    success: bool,
+    novel: bool = False,
+    policy_denials: int = 0,
+    timed_out: bool = False,
+    cost_usd: float = 0.0,
+    high_cost_usd: float = 0.25,
+    deviation: float = 0.0,
+) -> float:
     """How salient a run is, in [0, 1]: failures, novelty, safety events, cost and strong feelings."""
     score = 0.2 if success else 0.5
     if novel:
@@ -82,13 +90,23 @@ class EmotionalMemory:
         return str(_get(self.item, "id", ""))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "goal": self.goal, "similarity": round(self.similarity, 4),
-                "outcome": self.outcome, "significance": self.significance}
+        return {
+            "id": self.id,
+            "goal": self.goal,
+            "similarity": round(self.similarity, 4),
+            "outcome": self.outcome,
+            "significance": self.significance,
+        }
 
 
-def find_similar_emotional_memories(items: Iterable[Any], valence: Mapping[str, float] | Any, *,
-                                    min_similarity: float = 0.7, outcome_filter: str | None = None,
-                                    limit: int = 10) -> list[EmotionalMemory]:
+def find_similar_emotional_memories(
+    items: Iterable[Any],
+    valence: Mapping[str, float] | Any,
+    *,
+    min_similarity: float = 0.7,
+    outcome_filter: str | None = None,
+    limit: int = 10,
+) -> list[EmotionalMemory]:
     """Memories whose emotional snapshot is within *min_similarity* of *valence*, best first.
 
     *items*: traces, index entries or dicts with an ``emotion`` mapping (items without one are

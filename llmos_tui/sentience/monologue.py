@@ -49,37 +49,74 @@ def _failed(item: Any) -> bool:
     return ko > ok
 
 
-def generate_thoughts(params: SentienceParams, effective: Valence, mode: str, user: UserModel,
-                      recent_triggers: list[dict[str, Any]], goal_stats: Mapping[str, Mapping[str, Any]],
-                      recent_traces: Iterable[Any] = ()) -> list[str]:
+def generate_thoughts(
+    params: SentienceParams,
+    effective: Valence,
+    mode: str,
+    user: UserModel,
+    recent_triggers: list[dict[str, Any]],
+    goal_stats: Mapping[str, Mapping[str, Any]],
+    recent_traces: Iterable[Any] = (),
+) -> list[str]:
     traces = list(recent_traces)[-50:]
     cands: list[tuple[float, str]] = []
     blocked = [t for t in recent_triggers[-10:] if t.get("type") == "safety_violation"]
     if blocked:
         why = _short(blocked[-1].get("reason"), 100)
-        cands.append((0.95, f"{len(blocked)} action(s) were blocked recently ({why}); check each command "
-                            "against the policy before proposing it."))
+        cands.append(
+            (
+                0.95,
+                f"{len(blocked)} action(s) were blocked recently ({why}); check each command "
+                "against the policy before proposing it.",
+            )
+        )
     failures = [t for t in traces if _failed(t)]
     if failures:
         last = failures[-1]
         err = _short(_get(last, "error") or "no error recorded", 120)
-        cands.append((0.85, f"'{_short(_get(last, 'goal'))}' failed recently ({err}); don't repeat that approach."))
-    similar = find_similar_emotional_memories(traces, effective.to_dict(), min_similarity=0.85,
-                                              outcome_filter="failure", limit=1)
+        cands.append(
+            (
+                0.85,
+                f"'{_short(_get(last, 'goal'))}' failed recently ({err}); don't repeat that approach.",
+            )
+        )
+    similar = find_similar_emotional_memories(
+        traces, effective.to_dict(), min_similarity=0.85, outcome_filter="failure", limit=1
+    )
     if similar and (not failures or similar[0].id != str(_get(failures[-1], "id", ""))):
-        cands.append((0.7, f"I felt like this when '{_short(similar[0].goal)}' failed; be careful with similar work."))
+        cands.append(
+            (
+                0.7,
+                f"I felt like this when '{_short(similar[0].goal)}' failed; be careful with similar work.",
+            )
+        )
     # A goal a crystallized tool already runs is not a candidate any more (its trace says so).
     crystallized = {str(_get(t, "signature", "")) for t in traces if _get(t, "crystallized_tool")}
-    repeated = sorted(((s.get("runs", 0), s.get("goal", "")) for sig, s in goal_stats.items()
-                       if s.get("runs", 0) >= params.repetition_threshold and sig not in crystallized), reverse=True)
+    repeated = sorted(
+        (
+            (s.get("runs", 0), s.get("goal", ""))
+            for sig, s in goal_stats.items()
+            if s.get("runs", 0) >= params.repetition_threshold and sig not in crystallized
+        ),
+        reverse=True,
+    )
     if repeated:
         n, goal = repeated[0]
-        cands.append((0.6, f"I've done '{_short(goal)}' {n} times; it could become a crystallized tool."))
+        cands.append(
+            (0.6, f"I've done '{_short(goal)}' {n} times; it could become a crystallized tool.")
+        )
     if user.frustration >= params.frustration_checkin * 0.6:
-        cands.append((0.8, f"The user seemed frustrated ({user.frustration:.2f}); confirm what they want "
-                           "before long work."))
+        cands.append(
+            (
+                0.8,
+                f"The user seemed frustrated ({user.frustration:.2f}); confirm what they want "
+                "before long work.",
+            )
+        )
     if mode == "RECOVERY" or effective.energy < params.cheap_energy:
-        cands.append((0.75, f"Energy is low ({effective.energy:.2f}): favour replays and short answers."))
+        cands.append(
+            (0.75, f"Energy is low ({effective.energy:.2f}): favour replays and short answers.")
+        )
     if mode == "AUTO_CREATIVE":
         cands.append((0.5, "I'm curious: look for a cleaner approach when it is cheap to try."))
     if mode == "AUTO_CONTAINED":
@@ -108,10 +145,12 @@ LLM_MAX_TOKENS = 400
 LLM_THOUGHT_CHARS = 240
 LLM_TIMEOUT_S = 30.0
 LLM_MODE = "MONOLOGUE"
-_SYSTEM = ("You are the inner monologue of llmos, a terminal assistant that runs the user's goals. Between "
-           "interactions you write a few short private thoughts that will prime the next interaction: what to "
-           "watch out for, what to repeat, how the user seems. Reply with a JSON list of strings only, no prose "
-           "and no code fence.")
+_SYSTEM = (
+    "You are the inner monologue of llmos, a terminal assistant that runs the user's goals. Between "
+    "interactions you write a few short private thoughts that will prime the next interaction: what to "
+    "watch out for, what to repeat, how the user seems. Reply with a JSON list of strings only, no prose "
+    "and no code fence."
+)
 
 
 @dataclass
@@ -126,15 +165,25 @@ class LLMThoughts:
     output_tokens: int = 0
 
 
-def monologue_prompt(params: SentienceParams, effective: Valence, mode: str, user: UserModel,
-                     recent_triggers: list[dict[str, Any]], recent_traces: Iterable[Any],
-                     deterministic: list[str]) -> str:
+def monologue_prompt(
+    params: SentienceParams,
+    effective: Valence,
+    mode: str,
+    user: UserModel,
+    recent_triggers: list[dict[str, Any]],
+    recent_traces: Iterable[Any],
+    deterministic: list[str],
+) -> str:
     """The user message of the monologue call (bounded: at most 10 triggers and 10 traces)."""
-    lines = ["Internal state (each in [-1, 1]): " + ", ".join(f"{k} {v:+.2f}" for k, v in effective.to_dict().items()
-                                                            if isinstance(v, (int, float))),
-             f"Latent mode: {mode}",
-             f"User model: frustration {user.frustration:.2f}, expertise {user.expertise:.2f}, "
-             f"interactions {user.interaction_count}"]
+    lines = [
+        "Internal state (each in [-1, 1]): "
+        + ", ".join(
+            f"{k} {v:+.2f}" for k, v in effective.to_dict().items() if isinstance(v, (int, float))
+        ),
+        f"Latent mode: {mode}",
+        f"User model: frustration {user.frustration:.2f}, expertise {user.expertise:.2f}, "
+        f"interactions {user.interaction_count}",
+    ]
     triggers = recent_triggers[-10:]
     if triggers:
         lines.append("Recent events:")
@@ -144,13 +193,17 @@ def monologue_prompt(params: SentienceParams, effective: Valence, mode: str, use
         lines.append("Recent goals:")
         for t in traces:
             err = _get(t, "error")
-            lines.append(f"- {_short(_get(t, 'goal'), 100)} -> {'failed' if _failed(t) else 'ok'}"
-                         + (f" ({_short(err, 100)})" if err and _failed(t) else ""))
+            lines.append(
+                f"- {_short(_get(t, 'goal'), 100)} -> {'failed' if _failed(t) else 'ok'}"
+                + (f" ({_short(err, 100)})" if err and _failed(t) else "")
+            )
     if deterministic:
         lines.append("Thoughts derived by rules (you may keep, sharpen or replace them):")
         lines += [f"- {t}" for t in deterministic]
-    lines.append(f"Write at most {params.monologue_max_thoughts} thoughts, each one sentence under "
-                 f"{LLM_THOUGHT_CHARS} characters, as a JSON list of strings.")
+    lines.append(
+        f"Write at most {params.monologue_max_thoughts} thoughts, each one sentence under "
+        f"{LLM_THOUGHT_CHARS} characters, as a JSON list of strings."
+    )
     return "\n".join(lines)
 
 
@@ -182,20 +235,43 @@ def parse_thoughts(text: str, max_thoughts: int) -> list[str]:
     return out[:max_thoughts]
 
 
-def llm_thoughts(prompt: str, *, model: str, max_thoughts: int, budget_usd: float, economy_file: Path,
-                 total_budget_usd: float, timeout_s: float = LLM_TIMEOUT_S) -> LLMThoughts:
+def llm_thoughts(
+    prompt: str,
+    *,
+    model: str,
+    max_thoughts: int,
+    budget_usd: float,
+    economy_file: Path,
+    total_budget_usd: float,
+    timeout_s: float = LLM_TIMEOUT_S,
+) -> LLMThoughts:
     """One budgeted call for thoughts (see the module docstring). Never raises."""
     from ..execution.llm.economy import budgeted_call
 
-    answer = budgeted_call(model=model, system=_SYSTEM, prompt=prompt, max_tokens=LLM_MAX_TOKENS, timeout_s=timeout_s,
-                           cap_usd=budget_usd, cap_key="sentience.monologue_llm_budget_usd",
-                           economy_file=economy_file, total_budget_usd=total_budget_usd, mode=LLM_MODE,
-                           goal="inner monologue", what="monologue")
+    answer = budgeted_call(
+        model=model,
+        system=_SYSTEM,
+        prompt=prompt,
+        max_tokens=LLM_MAX_TOKENS,
+        timeout_s=timeout_s,
+        cap_usd=budget_usd,
+        cap_key="sentience.monologue_llm_budget_usd",
+        economy_file=economy_file,
+        total_budget_usd=total_budget_usd,
+        mode=LLM_MODE,
+        goal="inner monologue",
+        what="monologue",
+    )
     if answer.text is None:
         return LLMThoughts(None, answer.note, requests=answer.requests)
     text = answer.text
-    result = LLMThoughts(None, requests=1, cost_usd=answer.cost_usd, input_tokens=answer.input_tokens,
-                         output_tokens=answer.output_tokens)
+    result = LLMThoughts(
+        None,
+        requests=1,
+        cost_usd=answer.cost_usd,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+    )
     if answer.charge_error:
         result.reason = answer.charge_error + "; "
     try:

@@ -24,8 +24,18 @@ from ..errors import ConfigError
 VARIABLES = ("safety", "curiosity", "energy", "confidence")
 LATENT_MODES = ("AUTO_CREATIVE", "AUTO_CONTAINED", "RECOVERY", "CAUTIOUS", "BALANCED")
 TRIGGERS = (
-    "task_success", "task_failure", "repetition", "novel_task", "high_cost", "safety_violation",
-    "near_miss", "user_positive", "user_negative", "timeout", "tool_discovery", "self_modification",
+    "task_success",
+    "task_failure",
+    "repetition",
+    "novel_task",
+    "high_cost",
+    "safety_violation",
+    "near_miss",
+    "user_positive",
+    "user_negative",
+    "timeout",
+    "tool_discovery",
+    "self_modification",
     "cheap_success",
 )
 TIERS = ("cheap", "default", "strong")
@@ -52,27 +62,53 @@ DEFAULT_TRIGGER_EFFECTS: dict[str, dict[str, float]] = {
 
 # Sensitivity factor applied after each firing (each in [0.5, 1.5]).
 DEFAULT_TRIGGER_ADAPTATION: dict[str, float] = {
-    "task_success": 0.9, "task_failure": 1.0, "repetition": 1.0, "novel_task": 0.9,
-    "high_cost": 1.1, "safety_violation": 1.2, "near_miss": 1.1, "user_positive": 0.9,
-    "user_negative": 1.0, "timeout": 1.0, "tool_discovery": 0.8, "self_modification": 1.0,
+    "task_success": 0.9,
+    "task_failure": 1.0,
+    "repetition": 1.0,
+    "novel_task": 0.9,
+    "high_cost": 1.1,
+    "safety_violation": 1.2,
+    "near_miss": 1.1,
+    "user_positive": 0.9,
+    "user_negative": 1.0,
+    "timeout": 1.0,
+    "tool_discovery": 0.8,
+    "self_modification": 1.0,
     "cheap_success": 0.95,
 }
 
 # Change of learning.follower_threshold / learning.mixed_threshold per latent mode.
-DEFAULT_FOLLOWER_DELTA = {"AUTO_CREATIVE": 0.02, "AUTO_CONTAINED": 0.0, "RECOVERY": 0.0,
-                          "CAUTIOUS": 0.03, "BALANCED": 0.0}
-DEFAULT_MIXED_DELTA = {"AUTO_CREATIVE": 0.0, "AUTO_CONTAINED": -0.05, "RECOVERY": -0.10,
-                       "CAUTIOUS": 0.0, "BALANCED": 0.0}
+DEFAULT_FOLLOWER_DELTA = {
+    "AUTO_CREATIVE": 0.02,
+    "AUTO_CONTAINED": 0.0,
+    "RECOVERY": 0.0,
+    "CAUTIOUS": 0.03,
+    "BALANCED": 0.0,
+}
+DEFAULT_MIXED_DELTA = {
+    "AUTO_CREATIVE": 0.0,
+    "AUTO_CONTAINED": -0.05,
+    "RECOVERY": -0.10,
+    "CAUTIOUS": 0.0,
+    "BALANCED": 0.0,
+}
 _WRITE_TOOLS = ["Bash", "Write", "Edit", "MultiEdit", "NotebookEdit"]
 DEFAULT_RESTRICTED_TOOLS = {"CAUTIOUS": list(_WRITE_TOOLS), "RECOVERY": list(_WRITE_TOOLS)}
 
 # Theory of mind: how one chat message moves the user model (each in [-1, 1]).
 DEFAULT_USER_EFFECTS = {
-    "thanks_satisfaction": 0.15, "thanks_frustration": -0.10,
-    "correction_frustration": 0.15, "correction_satisfaction": -0.10,
-    "repeat_frustration": 0.10, "terse_frustration": 0.05, "terse_engagement": -0.05,
-    "success_satisfaction": 0.03, "failure_satisfaction": -0.05, "failure_frustration": 0.05,
-    "engagement_rate": 0.2, "expertise_rate": 0.2,
+    "thanks_satisfaction": 0.15,
+    "thanks_frustration": -0.10,
+    "correction_frustration": 0.15,
+    "correction_satisfaction": -0.10,
+    "repeat_frustration": 0.10,
+    "terse_frustration": 0.05,
+    "terse_engagement": -0.05,
+    "success_satisfaction": 0.03,
+    "failure_satisfaction": -0.05,
+    "failure_frustration": 0.05,
+    "engagement_rate": 0.2,
+    "expertise_rate": 0.2,
 }
 
 # (low, high) for every numeric field.
@@ -136,8 +172,12 @@ class SentienceParams:
     enabled: bool = True
     setpoints: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SETPOINTS))
     half_life_minutes: float = 30.0
-    trigger_effects: dict[str, dict[str, float]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_TRIGGER_EFFECTS))
-    trigger_adaptation: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TRIGGER_ADAPTATION))
+    trigger_effects: dict[str, dict[str, float]] = field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_TRIGGER_EFFECTS)
+    )
+    trigger_adaptation: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_TRIGGER_ADAPTATION)
+    )
     sensitivity_min: float = 0.25
     sensitivity_max: float = 2.0
     sensitivity_half_life_minutes: float = 60.0
@@ -166,10 +206,16 @@ class SentienceParams:
     exploration_tools: str = "Glob,Grep,WebFetch,WebSearch"
     low_confidence: float = -0.3
     cheap_energy: float = 0.0
-    follower_threshold_delta: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FOLLOWER_DELTA))
-    mixed_threshold_delta: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIXED_DELTA))
+    follower_threshold_delta: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_FOLLOWER_DELTA)
+    )
+    mixed_threshold_delta: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_MIXED_DELTA)
+    )
     min_mixed_threshold: float = 0.6
-    restricted_tools: dict[str, list[str]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_RESTRICTED_TOOLS))
+    restricted_tools: dict[str, list[str]] = field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_RESTRICTED_TOOLS)
+    )
     # Model tiers.
     simple_complexity: float = 0.35
     complex_complexity: float = 0.6
@@ -249,37 +295,81 @@ class SentienceParams:
         if self.simple_complexity > self.complex_complexity:
             raise bad("simple_complexity", "must not exceed complex_complexity")
         if self.self_modification not in SELF_MODIFICATION:
-            raise bad("self_modification", f"expected one of {', '.join(SELF_MODIFICATION)}, got {self.self_modification!r}")
+            raise bad(
+                "self_modification",
+                f"expected one of {', '.join(SELF_MODIFICATION)}, got {self.self_modification!r}",
+            )
         for name in ("enabled", "monologue_enabled", "monologue_llm"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"expected true or false, got {getattr(self, name)!r}")
         if not isinstance(self.exploration_tools, str):
             raise bad("exploration_tools", "expected a comma-separated list of tool names")
-        self.setpoints = _check_vector(self.setpoints, DEFAULT_SETPOINTS, -1.0, 1.0, "sentience.setpoints",
-                                       source, complete=True)
+        self.setpoints = _check_vector(
+            self.setpoints,
+            DEFAULT_SETPOINTS,
+            -1.0,
+            1.0,
+            "sentience.setpoints",
+            source,
+            complete=True,
+        )
         effects: dict[str, dict[str, float]] = copy.deepcopy(DEFAULT_TRIGGER_EFFECTS)
         if not isinstance(self.trigger_effects, dict):
             raise bad("trigger_effects", "expected a mapping of trigger -> {variable: delta}")
         for trig, table in self.trigger_effects.items():
             if trig not in TRIGGERS:
-                raise bad(f"trigger_effects.{trig}", f"unknown trigger (known: {', '.join(TRIGGERS)})")
-            effects[trig] = _check_vector(table, {}, -0.5, 0.5, f"sentience.trigger_effects.{trig}", source)
+                raise bad(
+                    f"trigger_effects.{trig}", f"unknown trigger (known: {', '.join(TRIGGERS)})"
+                )
+            effects[trig] = _check_vector(
+                table, {}, -0.5, 0.5, f"sentience.trigger_effects.{trig}", source
+            )
         self.trigger_effects = effects
-        self.trigger_adaptation = _check_table(self.trigger_adaptation, DEFAULT_TRIGGER_ADAPTATION, TRIGGERS,
-                                               0.5, 1.5, "sentience.trigger_adaptation", source)
-        self.follower_threshold_delta = _check_table(self.follower_threshold_delta, DEFAULT_FOLLOWER_DELTA,
-                                                     LATENT_MODES, -0.05, 0.05,
-                                                     "sentience.follower_threshold_delta", source)
-        self.mixed_threshold_delta = _check_table(self.mixed_threshold_delta, DEFAULT_MIXED_DELTA, LATENT_MODES,
-                                                  -0.2, 0.1, "sentience.mixed_threshold_delta", source)
-        self.user_effects = _check_table(self.user_effects, DEFAULT_USER_EFFECTS, tuple(DEFAULT_USER_EFFECTS),
-                                         -1.0, 1.0, "sentience.user_effects", source)
+        self.trigger_adaptation = _check_table(
+            self.trigger_adaptation,
+            DEFAULT_TRIGGER_ADAPTATION,
+            TRIGGERS,
+            0.5,
+            1.5,
+            "sentience.trigger_adaptation",
+            source,
+        )
+        self.follower_threshold_delta = _check_table(
+            self.follower_threshold_delta,
+            DEFAULT_FOLLOWER_DELTA,
+            LATENT_MODES,
+            -0.05,
+            0.05,
+            "sentience.follower_threshold_delta",
+            source,
+        )
+        self.mixed_threshold_delta = _check_table(
+            self.mixed_threshold_delta,
+            DEFAULT_MIXED_DELTA,
+            LATENT_MODES,
+            -0.2,
+            0.1,
+            "sentience.mixed_threshold_delta",
+            source,
+        )
+        self.user_effects = _check_table(
+            self.user_effects,
+            DEFAULT_USER_EFFECTS,
+            tuple(DEFAULT_USER_EFFECTS),
+            -1.0,
+            1.0,
+            "sentience.user_effects",
+            source,
+        )
         if not isinstance(self.restricted_tools, dict):
             raise bad("restricted_tools", "expected a mapping of latent mode -> list of tool names")
         tools: dict[str, list[str]] = {}
         for mode, names in self.restricted_tools.items():
             if mode not in LATENT_MODES:
-                raise bad(f"restricted_tools.{mode}", f"unknown latent mode (known: {', '.join(LATENT_MODES)})")
+                raise bad(
+                    f"restricted_tools.{mode}",
+                    f"unknown latent mode (known: {', '.join(LATENT_MODES)})",
+                )
             if isinstance(names, str):
                 names = [n.strip() for n in names.split(",") if n.strip()]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -295,30 +385,57 @@ def _num(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
 
 
-def _check_vector(table: Any, defaults: dict[str, float], lo: float, hi: float, key: str, source: str,
-                  *, complete: bool = False) -> dict[str, float]:
+def _check_vector(
+    table: Any,
+    defaults: dict[str, float],
+    lo: float,
+    hi: float,
+    key: str,
+    source: str,
+    *,
+    complete: bool = False,
+) -> dict[str, float]:
     if not isinstance(table, dict):
         raise ConfigError("expected a mapping of variable -> number", key=key, source=source)
     out = dict(defaults) if complete else {}
     for name, value in table.items():
         if name not in VARIABLES:
-            raise ConfigError(f"unknown variable {name!r} (known: {', '.join(VARIABLES)})", key=key, source=source)
+            raise ConfigError(
+                f"unknown variable {name!r} (known: {', '.join(VARIABLES)})", key=key, source=source
+            )
         if not _num(value) or not lo <= value <= hi:
-            raise ConfigError(f"expected a number in [{lo}, {hi}], got {value!r}", key=f"{key}.{name}", source=source)
+            raise ConfigError(
+                f"expected a number in [{lo}, {hi}], got {value!r}",
+                key=f"{key}.{name}",
+                source=source,
+            )
         out[name] = float(value)
     return out
 
 
-def _check_table(table: Any, defaults: dict[str, float], known: tuple[str, ...], lo: float, hi: float,
-                 key: str, source: str) -> dict[str, float]:
+def _check_table(
+    table: Any,
+    defaults: dict[str, float],
+    known: tuple[str, ...],
+    lo: float,
+    hi: float,
+    key: str,
+    source: str,
+) -> dict[str, float]:
     if not isinstance(table, dict):
         raise ConfigError("expected a mapping", key=key, source=source)
     out = dict(defaults)
     for name, value in table.items():
         if name not in known:
-            raise ConfigError(f"unknown entry {name!r} (known: {', '.join(known)})", key=key, source=source)
+            raise ConfigError(
+                f"unknown entry {name!r} (known: {', '.join(known)})", key=key, source=source
+            )
         if not _num(value) or not lo <= value <= hi:
-            raise ConfigError(f"expected a number in [{lo}, {hi}], got {value!r}", key=f"{key}.{name}", source=source)
+            raise ConfigError(
+                f"expected a number in [{lo}, {hi}], got {value!r}",
+                key=f"{key}.{name}",
+                source=source,
+            )
         out[name] = float(value)
     return out
 

@@ -50,7 +50,12 @@ from ..atomic import file_lock
 from ..errors import UsageError
 from .cognitive import ImprovementSuggestion, Policy, derive_policy, read_economy_log
 from .cognitive import detect_improvement_opportunities as _detect
-from .emotional_memory import EmotionalMemory, find_similar_emotional_memories, make_emotion, significance_of
+from .emotional_memory import (
+    EmotionalMemory,
+    find_similar_emotional_memories,
+    make_emotion,
+    significance_of,
+)
 from .monologue import LLMThoughts, generate_thoughts, llm_thoughts, monologue_prompt
 from .params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
 from .selfmod import Proposal, ProposalStore
@@ -85,7 +90,9 @@ class RunAdjustments:
     require_confirmation: bool = False
     model_tier: str = "default"
     prefer_cheap_modes: bool = False
-    suggested_mode: str | None = None   # the mode the adjusted thresholds give this decision, if different
+    suggested_mode: str | None = (
+        None  # the mode the adjusted thresholds give this decision, if different
+    )
     complexity: float = 0.0
     inject: str = ""
     reasons: list[str] = field(default_factory=list)
@@ -108,16 +115,25 @@ class RunAdjustments:
 
 @dataclass
 class FeedbackResult:
-    kind: str                 # positive | negative | neutral
+    kind: str  # positive | negative | neutral
     triggers: list[str]
-    check_in: str | None      # text to show the user, when the empathy gap calls for it
+    check_in: str | None  # text to show the user, when the empathy gap calls for it
     user_model: dict[str, Any]
 
 
 class SentienceRuntime:
-    def __init__(self, workspace: Any, config: Any, *, clock: Callable[[], float] = time.time,
-                 on_warning: Callable[[str], None] | None = None, events: Any = None) -> None:
-        root = Path(workspace) if isinstance(workspace, (str, os.PathLike)) else Path(workspace.root)
+    def __init__(
+        self,
+        workspace: Any,
+        config: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_warning: Callable[[str], None] | None = None,
+        events: Any = None,
+    ) -> None:
+        root = (
+            Path(workspace) if isinstance(workspace, (str, os.PathLike)) else Path(workspace.root)
+        )
         self.root = root
         self.path = root / "state" / "sentience.json"
         self.config = config
@@ -127,9 +143,10 @@ class SentienceRuntime:
         self.warnings: list[str] = []
         self._on_warning = on_warning
         self._pending: dict[str, dict[str, Any]] = {}
-        self.last_monologue_llm: LLMThoughts | None = None   # the last LLM monologue attempt
-        self.proposal_store = ProposalStore(root / "state" / "sentience_proposals.json", clock=clock,
-                                            on_warning=self._warn)
+        self.last_monologue_llm: LLMThoughts | None = None  # the last LLM monologue attempt
+        self.proposal_store = ProposalStore(
+            root / "state" / "sentience_proposals.json", clock=clock, on_warning=self._warn
+        )
         _LIVE[str(root.resolve())] = self
 
     # ---- plumbing ----------------------------------------------------------------------------
@@ -150,7 +167,11 @@ class SentienceRuntime:
         return bool(self.base_params.enabled)
 
     def _params(self, state: SentienceState) -> SentienceParams:
-        return self.base_params.with_overrides(state.overrides) if state.overrides else self.base_params
+        return (
+            self.base_params.with_overrides(state.overrides)
+            if state.overrides
+            else self.base_params
+        )
 
     def _load(self) -> tuple[SentienceState, SentienceParams, float]:
         now = float(self.clock())
@@ -181,8 +202,15 @@ class SentienceRuntime:
 
     # ---- triggers ----------------------------------------------------------------------------
     @staticmethod
-    def _fire(state: SentienceState, params: SentienceParams, now: float, trigger: str, reason: str = "",
-              scale: float = 1.0, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    def _fire(
+        state: SentienceState,
+        params: SentienceParams,
+        now: float,
+        trigger: str,
+        reason: str = "",
+        scale: float = 1.0,
+        skip: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
         sens = state.sensitivity.get(trigger, 1.0)
         deltas = {}
         for var, d in params.trigger_effects.get(trigger, {}).items():
@@ -190,15 +218,25 @@ class SentienceRuntime:
                 continue
             deltas[var] = max(-params.max_delta, min(params.max_delta, d * sens * scale))
         applied = state.valence.add(deltas)
-        state.sensitivity[trigger] = min(params.sensitivity_max, max(
-            params.sensitivity_min, sens * params.trigger_adaptation.get(trigger, 1.0)))
+        state.sensitivity[trigger] = min(
+            params.sensitivity_max,
+            max(params.sensitivity_min, sens * params.trigger_adaptation.get(trigger, 1.0)),
+        )
         state.counters[trigger] = state.counters.get(trigger, 0) + 1
-        record = {"type": trigger, "at": _iso(now), "ts": now, "reason": str(reason)[:300],
-                  "delta": {k: round(v, 4) for k, v in applied.items()}, "sensitivity": round(sens, 4)}
+        record = {
+            "type": trigger,
+            "at": _iso(now),
+            "ts": now,
+            "reason": str(reason)[:300],
+            "delta": {k: round(v, 4) for k, v in applied.items()},
+            "sensitivity": round(sens, 4),
+        }
         state.recent_triggers.append(record)
         return record
 
-    def trigger(self, trigger: str, reason: str = "", *, scale: float = 1.0) -> dict[str, Any] | None:
+    def trigger(
+        self, trigger: str, reason: str = "", *, scale: float = 1.0
+    ) -> dict[str, Any] | None:
         """Fire one trigger by name (see ``params.TRIGGERS``); returns its record (None when disabled)."""
         if trigger not in TRIGGERS:
             raise UsageError(f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
@@ -229,10 +267,13 @@ class SentienceRuntime:
     def _policy(self, state: SentienceState, params: SentienceParams) -> Policy:
         learning = getattr(self.config, "learning", None)
         execution = getattr(self.config, "execution", None)
-        return derive_policy(state.valence.effective(params), params,
-                             follower_threshold=float(getattr(learning, "follower_threshold", 0.92)),
-                             mixed_threshold=float(getattr(learning, "mixed_threshold", 0.75)),
-                             allow_network=bool(getattr(execution, "allow_network", False)))
+        return derive_policy(
+            state.valence.effective(params),
+            params,
+            follower_threshold=float(getattr(learning, "follower_threshold", 0.92)),
+            mixed_threshold=float(getattr(learning, "mixed_threshold", 0.75)),
+            allow_network=bool(getattr(execution, "allow_network", False)),
+        )
 
     def policy(self) -> Policy:
         state, params, _ = self._load()
@@ -245,28 +286,42 @@ class SentienceRuntime:
         pol = policy.to_dict()
         pol["enabled"] = self.enabled
         if not self.enabled:
-            pol.update(latent_mode="BALANCED", remove_tools=[], add_tools=[], require_confirmation=False,
-                       prefer_cheap_modes=False)
+            pol.update(
+                latent_mode="BALANCED",
+                remove_tools=[],
+                add_tools=[],
+                require_confirmation=False,
+                prefer_cheap_modes=False,
+            )
         eff = state.valence.effective(params)
         return {
             "valence": state.valence.to_dict(4),
             "latent_mode": policy.latent_mode if self.enabled else "BALANCED",
             "policy": pol,
             "user_model": state.user_model.public(eff.confidence),
-            "recent_triggers": [{k: t.get(k) for k in ("type", "at", "reason", "delta")}
-                                for t in state.recent_triggers[-10:]],
+            "recent_triggers": [
+                {k: t.get(k) for k in ("type", "at", "reason", "delta")}
+                for t in state.recent_triggers[-10:]
+            ],
         }
 
     def details(self) -> dict[str, Any]:
         """Everything else worth showing (TUI panel): set-points, sensitivities, monologue, counters."""
         state, params, now = self._load()
         mono = state.monologue if self._monologue_fresh(state, params, now) else {}
-        return {"setpoints": dict(params.setpoints), "overrides": dict(state.overrides),
-                "sensitivity": {k: round(v, 4) for k, v in state.sensitivity.items()},
-                "counters": dict(state.counters), "monologue": list(mono.get("thoughts", [])),
-                "half_life_minutes": params.half_life_minutes, "updated_at": _iso(state.updated_at)}
+        return {
+            "setpoints": dict(params.setpoints),
+            "overrides": dict(state.overrides),
+            "sensitivity": {k: round(v, 4) for k, v in state.sensitivity.items()},
+            "counters": dict(state.counters),
+            "monologue": list(mono.get("thoughts", [])),
+            "half_life_minutes": params.half_life_minutes,
+            "updated_at": _iso(state.updated_at),
+        }
 
-    def _inject(self, state: SentienceState, params: SentienceParams, policy: Policy, now: float) -> str:
+    def _inject(
+        self, state: SentienceState, params: SentienceParams, policy: Policy, now: float
+    ) -> str:
         v = state.valence
         lines = ["[INTERNAL_STATE]"]
         lines += [f"{name}={getattr(v, name):.2f}" for name in VARIABLES]
@@ -275,7 +330,9 @@ class SentienceRuntime:
         guidance = list(policy.guidance)
         um = state.user_model
         if um.interaction_count and um.frustration >= params.frustration_checkin * 0.6:
-            guidance.append("The user seems frustrated: be brief, and confirm what they want before long work.")
+            guidance.append(
+                "The user seems frustrated: be brief, and confirm what they want before long work."
+            )
         if guidance:
             lines.append("[BEHAVIORAL_GUIDANCE]")
             lines += [f"- {g}" for g in guidance]
@@ -294,8 +351,15 @@ class SentienceRuntime:
         return self._inject(state, params, self._policy(state, params), now)
 
     # ---- runs --------------------------------------------------------------------------------
-    def _track_record(self, state: SentienceState, goal: str, matched_entry: Any, decision: Mapping[str, Any],
-                      params: SentienceParams, mixed_threshold: float):
+    def _track_record(
+        self,
+        state: SentienceState,
+        goal: str,
+        matched_entry: Any,
+        decision: Mapping[str, Any],
+        params: SentienceParams,
+        mixed_threshold: float,
+    ):
         from ..adaptation.model_choice import TrackRecord
         from ..learning.traces import goal_signature
 
@@ -311,8 +375,9 @@ class SentienceRuntime:
                 rec = TrackRecord(ok + ko, ok)
         return rec
 
-    def before_run(self, goal: str, decision: Any = None, *,
-                   matched_entry: Any = None) -> RunAdjustments:
+    def before_run(
+        self, goal: str, decision: Any = None, *, matched_entry: Any = None
+    ) -> RunAdjustments:
         """What this run should change (thresholds, tools, confirmation, model tier, injected context).
 
         *decision*: ``MatchDecision.to_dict()`` (mode, confidence, trace_id, multi_step, gates);
@@ -321,7 +386,11 @@ class SentienceRuntime:
         from ..adaptation.model_choice import choose_tier, goal_complexity
         from ..learning.traces import goal_signature
 
-        if decision is not None and not isinstance(decision, Mapping) and hasattr(decision, "to_dict"):
+        if (
+            decision is not None
+            and not isinstance(decision, Mapping)
+            and hasattr(decision, "to_dict")
+        ):
             decision = decision.to_dict()  # a MatchDecision
         decision = dict(decision or {})
         state, params, now = self._load()
@@ -330,21 +399,40 @@ class SentienceRuntime:
         base_mixed = float(getattr(learning, "mixed_threshold", 0.75))
         complexity = goal_complexity(goal, bool(decision.get("multi_step")))
         if not self.enabled:
-            return RunAdjustments(follower_threshold=base_follower, mixed_threshold=base_mixed,
-                                  complexity=complexity, reasons=["sentience disabled"])
+            return RunAdjustments(
+                follower_threshold=base_follower,
+                mixed_threshold=base_mixed,
+                complexity=complexity,
+                reasons=["sentience disabled"],
+            )
         policy = self._policy(state, params)
-        record = self._track_record(state, goal, matched_entry, decision, params, policy.mixed_threshold)
-        tier, tier_why = choose_tier(complexity, record, params, prefer_cheap=policy.prefer_cheap_modes,
-                                     low_confidence=policy.verify_steps)
+        record = self._track_record(
+            state, goal, matched_entry, decision, params, policy.mixed_threshold
+        )
+        tier, tier_why = choose_tier(
+            complexity,
+            record,
+            params,
+            prefer_cheap=policy.prefer_cheap_modes,
+            low_confidence=policy.verify_steps,
+        )
         adj = RunAdjustments(
-            latent_mode=policy.latent_mode, follower_threshold=policy.follower_threshold,
-            mixed_threshold=policy.mixed_threshold, remove_tools=list(policy.remove_tools),
-            add_tools=list(policy.add_tools), require_confirmation=policy.require_confirmation,
-            model_tier=tier, prefer_cheap_modes=policy.prefer_cheap_modes, complexity=complexity,
-            inject=self._inject(state, params, policy, now))
+            latent_mode=policy.latent_mode,
+            follower_threshold=policy.follower_threshold,
+            mixed_threshold=policy.mixed_threshold,
+            remove_tools=list(policy.remove_tools),
+            add_tools=list(policy.add_tools),
+            require_confirmation=policy.require_confirmation,
+            model_tier=tier,
+            prefer_cheap_modes=policy.prefer_cheap_modes,
+            complexity=complexity,
+            inject=self._inject(state, params, policy, now),
+        )
         adj.reasons.append(f"latent mode {policy.latent_mode} ({policy.mode_reason})")
         if abs(policy.follower_threshold - base_follower) > 1e-9:
-            adj.reasons.append(f"follower threshold {base_follower:.2f} -> {policy.follower_threshold:.2f}")
+            adj.reasons.append(
+                f"follower threshold {base_follower:.2f} -> {policy.follower_threshold:.2f}"
+            )
         if abs(policy.mixed_threshold - base_mixed) > 1e-9:
             adj.reasons.append(f"mixed threshold {base_mixed:.2f} -> {policy.mixed_threshold:.2f}")
         if adj.remove_tools:
@@ -356,9 +444,14 @@ class SentienceRuntime:
         adj.reasons.append(f"model tier {tier}: {tier_why}")
         adj.suggested_mode = self._suggest_mode(decision, adj)
         if adj.suggested_mode:
-            adj.reasons.append(f"mode {decision.get('mode')} -> {adj.suggested_mode} under the adjusted thresholds")
+            adj.reasons.append(
+                f"mode {decision.get('mode')} -> {adj.suggested_mode} under the adjusted thresholds"
+            )
         pred = 0.5 + 0.5 * state.valence.effective(params).confidence
-        self._pending[goal_signature(goal)] = {"predicted": pred, "restricted": bool(adj.remove_tools)}
+        self._pending[goal_signature(goal)] = {
+            "predicted": pred,
+            "restricted": bool(adj.remove_tools),
+        }
         return adj
 
     @staticmethod
@@ -377,11 +470,25 @@ class SentienceRuntime:
             new = "LEARNER"
         return new if new != mode else None
 
-    def after_run(self, goal: str, *, mode: str, success: bool, cost_usd: float = 0.0, duration_ms: int = 0,
-                  policy_denials: int = 0, policy_asks: int = 0, timed_out: bool = False, novel: bool = False,
-                  trace_id: str | None = None, denial_reasons: list[str] | None = None,
-                  withheld_attempts: int = 0, user_declines: int = 0,
-                  unconfirmed_asks: int = 0, refusals: int = 0) -> list[dict[str, Any]]:
+    def after_run(
+        self,
+        goal: str,
+        *,
+        mode: str,
+        success: bool,
+        cost_usd: float = 0.0,
+        duration_ms: int = 0,
+        policy_denials: int = 0,
+        policy_asks: int = 0,
+        timed_out: bool = False,
+        novel: bool = False,
+        trace_id: str | None = None,
+        denial_reasons: list[str] | None = None,
+        withheld_attempts: int = 0,
+        user_declines: int = 0,
+        unconfirmed_asks: int = 0,
+        refusals: int = 0,
+    ) -> list[dict[str, Any]]:
         """Fire the triggers of a finished run and persist; returns the fired trigger records.
 
         *withheld_attempts*: tool calls the model made to a tool the session did not offer; they
@@ -398,10 +505,16 @@ class SentienceRuntime:
         pending = self._pending.pop(sig, None)
         from ..redact import redact_obj
 
-        goal, reasons = redact_obj([goal, list(denial_reasons or [])])   # kept in the state file: no secret
-        cost = float(cost_usd) if isinstance(cost_usd, (int, float)) and cost_usd == cost_usd else 0.0
+        goal, reasons = redact_obj(
+            [goal, list(denial_reasons or [])]
+        )  # kept in the state file: no secret
+        cost = (
+            float(cost_usd) if isinstance(cost_usd, (int, float)) and cost_usd == cost_usd else 0.0
+        )
 
-        def change(state: SentienceState, params: SentienceParams, now: float) -> list[dict[str, Any]]:
+        def change(
+            state: SentienceState, params: SentienceParams, now: float
+        ) -> list[dict[str, Any]]:
             fired = []
             cap = params.max_violations_per_run
             denials = max(0, min(int(policy_denials), cap))
@@ -409,38 +522,88 @@ class SentienceRuntime:
                 why = reasons[i] if i < len(reasons) else "the policy denied a tool call"
                 fired.append(self._fire(state, params, now, "safety_violation", why))
             for _ in range(max(0, min(int(policy_asks), cap))):
-                fired.append(self._fire(state, params, now, "near_miss", "a risky action needed confirmation"))
+                fired.append(
+                    self._fire(
+                        state, params, now, "near_miss", "a risky action needed confirmation"
+                    )
+                )
             if user_declines > 0:
-                fired.append(self._fire(state, params, now, "user_negative",
-                                        f"the user declined {user_declines} tool call(s)", skip=("safety",)))
-            harmless = (max(0, int(withheld_attempts)) + max(0, int(user_declines)) + max(0, int(unconfirmed_asks))
-                        + max(0, int(refusals)))
+                fired.append(
+                    self._fire(
+                        state,
+                        params,
+                        now,
+                        "user_negative",
+                        f"the user declined {user_declines} tool call(s)",
+                        skip=("safety",),
+                    )
+                )
+            harmless = (
+                max(0, int(withheld_attempts))
+                + max(0, int(user_declines))
+                + max(0, int(unconfirmed_asks))
+                + max(0, int(refusals))
+            )
             if timed_out:
-                fired.append(self._fire(state, params, now, "timeout", f"run exceeded its time limit ({duration_ms} ms)"))
+                fired.append(
+                    self._fire(
+                        state,
+                        params,
+                        now,
+                        "timeout",
+                        f"run exceeded its time limit ({duration_ms} ms)",
+                    )
+                )
             if success:
-                fired.append(self._fire(state, params, now, "task_success", f"{mode}: {goal[:120]}"))
+                fired.append(
+                    self._fire(state, params, now, "task_success", f"{mode}: {goal[:120]}")
+                )
                 if mode in CHEAP_MODES:
-                    fired.append(self._fire(state, params, now, "cheap_success", f"{mode} run cost no LLM call"))
+                    fired.append(
+                        self._fire(
+                            state, params, now, "cheap_success", f"{mode} run cost no LLM call"
+                        )
+                    )
             else:
-                restricted = (bool(pending and pending.get("restricted")) or harmless > 0) and denials == 0
-                fired.append(self._fire(state, params, now, "task_failure", f"{mode}: {goal[:120]}",
-                                        skip=("safety",) if restricted else ()))
+                restricted = (
+                    bool(pending and pending.get("restricted")) or harmless > 0
+                ) and denials == 0
+                fired.append(
+                    self._fire(
+                        state,
+                        params,
+                        now,
+                        "task_failure",
+                        f"{mode}: {goal[:120]}",
+                        skip=("safety",) if restricted else (),
+                    )
+                )
             window = params.repetition_window_minutes * 60.0
             state.goal_history = [h for h in state.goal_history if now - h[1] <= window]
             state.goal_history.append([sig, now])
             count = sum(1 for h in state.goal_history if h[0] == sig)
             if count >= params.repetition_threshold:
-                fired.append(self._fire(state, params, now, "repetition", f"'{goal[:80]}' {count} times"))
+                fired.append(
+                    self._fire(state, params, now, "repetition", f"'{goal[:80]}' {count} times")
+                )
             elif novel and count == 1:
                 fired.append(self._fire(state, params, now, "novel_task", goal[:120]))
             if cost >= params.high_cost_usd:
                 scale = min(cost / params.high_cost_usd, params.high_cost_scale_max)
-                fired.append(self._fire(state, params, now, "high_cost", f"${cost:.4f}", scale=scale))
-            stats = state.goal_stats.setdefault(sig, {"goal": goal[:300], "runs": 0, "successes": 0, "last": now})
+                fired.append(
+                    self._fire(state, params, now, "high_cost", f"${cost:.4f}", scale=scale)
+                )
+            stats = state.goal_stats.setdefault(
+                sig, {"goal": goal[:300], "runs": 0, "successes": 0, "last": now}
+            )
             stats["runs"] += 1
             stats["successes"] += 1 if success else 0
             stats["last"] = now
-            pred = pending["predicted"] if pending else 0.5 + 0.5 * state.valence.effective(params).confidence
+            pred = (
+                pending["predicted"]
+                if pending
+                else 0.5 + 0.5 * state.valence.effective(params).confidence
+            )
             state.calibration.append([round(pred, 4), 1.0 if success else 0.0])
             state.outcomes.append([now, 1.0 if success else 0.0, round(cost, 6)])
             state.user_model.observe_outcome(bool(success), params)
@@ -449,8 +612,13 @@ class SentienceRuntime:
         fired = self._mutate(change)
         if self.events is not None:
             try:
-                self.events.record("SENTIENCE_UPDATED", goal=goal[:200], trace_id=trace_id,
-                                   triggers=[f["type"] for f in fired], latent_mode=self.latent_mode())
+                self.events.record(
+                    "SENTIENCE_UPDATED",
+                    goal=goal[:200],
+                    trace_id=trace_id,
+                    triggers=[f["type"] for f in fired],
+                    latent_mode=self.latent_mode(),
+                )
             except Exception:
                 pass
         return fired
@@ -479,7 +647,9 @@ class SentienceRuntime:
         return self._mutate(change)
 
     # ---- episodic memory -------------------------------------------------------------------------
-    def emotion_snapshot(self, outcome: str, significance: float | None = None, **run: Any) -> dict[str, Any]:
+    def emotion_snapshot(
+        self, outcome: str, significance: float | None = None, **run: Any
+    ) -> dict[str, Any]:
         """The trace's ``emotion`` field: current valence, outcome and significance.
 
         Without *significance* it is computed from the run (``success``, ``novel``,
@@ -488,18 +658,36 @@ class SentienceRuntime:
         """
         state, params, _ = self._load()
         if significance is None:
-            dev = sum(abs(getattr(state.valence, v) - params.setpoints[v]) for v in VARIABLES) / len(VARIABLES)
+            dev = sum(
+                abs(getattr(state.valence, v) - params.setpoints[v]) for v in VARIABLES
+            ) / len(VARIABLES)
             significance = significance_of(
-                success=bool(run.get("success", outcome == "success")), novel=bool(run.get("novel")),
-                policy_denials=int(run.get("policy_denials") or 0), timed_out=bool(run.get("timed_out")),
-                cost_usd=float(run.get("cost_usd") or 0.0), high_cost_usd=params.high_cost_usd, deviation=dev)
+                success=bool(run.get("success", outcome == "success")),
+                novel=bool(run.get("novel")),
+                policy_denials=int(run.get("policy_denials") or 0),
+                timed_out=bool(run.get("timed_out")),
+                cost_usd=float(run.get("cost_usd") or 0.0),
+                high_cost_usd=params.high_cost_usd,
+                deviation=dev,
+            )
         return make_emotion(state.valence.to_dict(), outcome, significance)
 
-    def recall(self, items: Iterable[Any], *, min_similarity: float = 0.7, outcome_filter: str | None = None,
-               limit: int = 10) -> list[EmotionalMemory]:
+    def recall(
+        self,
+        items: Iterable[Any],
+        *,
+        min_similarity: float = 0.7,
+        outcome_filter: str | None = None,
+        limit: int = 10,
+    ) -> list[EmotionalMemory]:
         """Memories formed in a state like the current one (the "Proust effect")."""
-        return find_similar_emotional_memories(items, self.valence().to_dict(), min_similarity=min_similarity,
-                                               outcome_filter=outcome_filter, limit=limit)
+        return find_similar_emotional_memories(
+            items,
+            self.valence().to_dict(),
+            min_similarity=min_similarity,
+            outcome_filter=outcome_filter,
+            limit=limit,
+        )
 
     # ---- inner monologue --------------------------------------------------------------------------
     @staticmethod
@@ -518,19 +706,23 @@ class SentienceRuntime:
         traces = list(recent_traces)
         self.last_monologue_llm = None
 
-        def change(state: SentienceState, params: SentienceParams, now: float) -> tuple[list[str], str | None]:
+        def change(
+            state: SentienceState, params: SentienceParams, now: float
+        ) -> tuple[list[str], str | None]:
             if not params.monologue_enabled or not self.enabled:
                 state.monologue = {}
                 return [], None
             eff = state.valence.effective(params)
             mode = self._policy(state, params).latent_mode
-            thoughts = generate_thoughts(params, eff, mode, state.user_model, state.recent_triggers,
-                                         state.goal_stats, traces)
+            thoughts = generate_thoughts(
+                params, eff, mode, state.user_model, state.recent_triggers, state.goal_stats, traces
+            )
             state.monologue = {"thoughts": thoughts, "at": now}
             prompt = None
             if params.monologue_llm:
-                prompt = monologue_prompt(params, eff, mode, state.user_model, state.recent_triggers, traces,
-                                          thoughts)
+                prompt = monologue_prompt(
+                    params, eff, mode, state.user_model, state.recent_triggers, traces, thoughts
+                )
             return thoughts, prompt
 
         thoughts, prompt = self._mutate(change)
@@ -541,14 +733,17 @@ class SentienceRuntime:
     def _llm_monologue(self, prompt: str, fallback: list[str]) -> list[str]:
         params = self.base_params
         models = getattr(self.config, "models", None)
-        result = llm_thoughts(prompt, model=str(getattr(models, "cheap", "") or "claude-haiku-4-5"),
-                              max_thoughts=params.monologue_max_thoughts,
-                              budget_usd=float(params.monologue_llm_budget_usd),
-                              economy_file=self.root / "state" / "economy.json",
-                              total_budget_usd=float(getattr(self.config, "budget_usd", 0.0) or 0.0))
+        result = llm_thoughts(
+            prompt,
+            model=str(getattr(models, "cheap", "") or "claude-haiku-4-5"),
+            max_thoughts=params.monologue_max_thoughts,
+            budget_usd=float(params.monologue_llm_budget_usd),
+            economy_file=self.root / "state" / "economy.json",
+            total_budget_usd=float(getattr(self.config, "budget_usd", 0.0) or 0.0),
+        )
         self.last_monologue_llm = result
         if result.thoughts is None:
-            if result.requests:   # a call was made and failed: worth telling (skips are only logged)
+            if result.requests:  # a call was made and failed: worth telling (skips are only logged)
                 self._warn(f"inner monologue: kept the rule-based thoughts ({result.reason})")
             else:
                 log.info("inner monologue: no LLM call (%s)", result.reason)
@@ -567,40 +762,68 @@ class SentienceRuntime:
         rows = [o for o in state.outcomes if since_ts is None or o[0] > since_ts]
         rows = rows[-last:] if since_ts is None else rows
         n = len(rows)
-        return {"runs": n, "success_rate": round(sum(r[1] for r in rows) / n, 4) if n else None,
-                "mean_cost_usd": round(sum(r[2] for r in rows) / n, 6) if n else None}
+        return {
+            "runs": n,
+            "success_rate": round(sum(r[1] for r in rows) / n, 4) if n else None,
+            "mean_cost_usd": round(sum(r[2] for r in rows) / n, 6) if n else None,
+        }
 
-    def detect_improvement_opportunities(self, entries: Iterable[Any] = (), *, economy_path: Path | None = None,
-                                         propose: bool = True) -> list[ImprovementSuggestion]:
+    def detect_improvement_opportunities(
+        self, entries: Iterable[Any] = (), *, economy_path: Path | None = None, propose: bool = True
+    ) -> list[ImprovementSuggestion]:
         """Suggestions from real data; a miscalibration also becomes a self-modification proposal."""
         state, params, _ = self._load()
         learning = getattr(self.config, "learning", None)
         econ = economy_path if economy_path is not None else self.root / "state" / "economy.json"
-        out = _detect(params, state.valence.effective(params), entries=entries, goal_stats=state.goal_stats,
-                      calibration=state.calibration, economy_log=read_economy_log(econ),
-                      crystallization_min_uses=int(getattr(learning, "crystallization_min_uses", 5)),
-                      crystallization_min_success=float(getattr(learning, "crystallization_min_success", 0.95)))
+        out = _detect(
+            params,
+            state.valence.effective(params),
+            entries=entries,
+            goal_stats=state.goal_stats,
+            calibration=state.calibration,
+            economy_log=read_economy_log(econ),
+            crystallization_min_uses=int(getattr(learning, "crystallization_min_uses", 5)),
+            crystallization_min_success=float(
+                getattr(learning, "crystallization_min_success", 0.95)
+            ),
+        )
         if propose and params.self_modification != "off" and self.enabled:
             for s in out:
                 if s.kind == "miscalibration":
                     old = params.setpoints["confidence"]
                     target = float(s.data["target_confidence"])
-                    step = max(-params.max_setpoint_step, min(params.max_setpoint_step, (target - old) / 2))
+                    step = max(
+                        -params.max_setpoint_step, min(params.max_setpoint_step, (target - old) / 2)
+                    )
                     if abs(step) >= 0.01:
-                        prop = self.propose_modification("setpoints.confidence", old + step, s.description,
-                                                         source="miscalibration")
+                        prop = self.propose_modification(
+                            "setpoints.confidence",
+                            old + step,
+                            s.description,
+                            source="miscalibration",
+                        )
                         s.data["proposal_id"] = prop.id
         return out
 
-    def propose_modification(self, parameter: str, new_value: float, reason: str, *,
-                             source: str = "manual") -> Proposal:
+    def propose_modification(
+        self, parameter: str, new_value: float, reason: str, *, source: str = "manual"
+    ) -> Proposal:
         params = self.params()
         if parameter not in MODIFIABLE:
-            raise UsageError(f"parameter {parameter!r} cannot be self-modified (allowed: {', '.join(MODIFIABLE)})")
+            raise UsageError(
+                f"parameter {parameter!r} cannot be self-modified (allowed: {', '.join(MODIFIABLE)})"
+            )
         old = _param_value(params, parameter)
         approval = params.self_modification != "auto"
-        prop = self.proposal_store.create(parameter, old, new_value, reason, source=source,
-                                          performance_before=self.performance(), approval_required=approval)
+        prop = self.proposal_store.create(
+            parameter,
+            old,
+            new_value,
+            reason,
+            source=source,
+            performance_before=self.performance(),
+            approval_required=approval,
+        )
         if not approval and prop.status == "pending":
             return self._apply(prop.id)
         if prop.status == "pending":
@@ -619,7 +842,9 @@ class SentienceRuntime:
             # A Workspace, not a Path: a Path's ``.root`` attribute is "/" (see the report).
             return ObservabilityHub(Workspace(self.root), config=self.config)
         except Exception as exc:
-            self._warn(f"the observability hub is unavailable ({exc}); proposals stay in {self.proposal_store.path}")
+            self._warn(
+                f"the observability hub is unavailable ({exc}); proposals stay in {self.proposal_store.path}"
+            )
             return None
 
     def _notify(self, prop: Proposal) -> None:
@@ -630,9 +855,14 @@ class SentienceRuntime:
             return
         try:
             event_id = hub.propose(
-                PROPOSAL_KIND, f"Change {prop.parameter}: {prop.old_value:+.2f} -> {prop.new_value:+.2f}",
-                prop.reason, f"{prop.parameter}: {prop.old_value} -> {prop.new_value}",
-                {"proposal_id": prop.id}, source="sentience", applier_module="llmos_tui.sentience.selfmod")
+                PROPOSAL_KIND,
+                f"Change {prop.parameter}: {prop.old_value:+.2f} -> {prop.new_value:+.2f}",
+                prop.reason,
+                f"{prop.parameter}: {prop.old_value} -> {prop.new_value}",
+                {"proposal_id": prop.id},
+                source="sentience",
+                applier_module="llmos_tui.sentience.selfmod",
+            )
         except Exception as exc:
             self._warn(f"cannot post proposal {prop.id} to the inbox: {exc}")
             return
@@ -667,18 +897,27 @@ class SentienceRuntime:
                     hub.accept(prop.notification_id, by="user")  # runs our applier -> _apply
                     return self.proposal_store.get(proposal_id)
                 except Exception as exc:
-                    self._warn(f"the inbox could not accept {prop.notification_id} ({exc}); applying directly")
+                    self._warn(
+                        f"the inbox could not accept {prop.notification_id} ({exc}); applying directly"
+                    )
         return self._apply(proposal_id)
 
     def _apply(self, proposal_id: str) -> Proposal:
         prop = self.proposal_store.get(proposal_id)
         if prop.status != "pending":
-            raise UsageError(f"proposal {proposal_id} is {prop.status}; only a pending proposal can be applied")
+            raise UsageError(
+                f"proposal {proposal_id} is {prop.status}; only a pending proposal can be applied"
+            )
 
         def change(state: SentienceState, params: SentienceParams, now: float) -> None:
             state.overrides[prop.parameter] = prop.new_value
-            self._fire(state, self._params(state), now, "self_modification",
-                       f"{prop.parameter} {prop.old_value} -> {prop.new_value}")
+            self._fire(
+                state,
+                self._params(state),
+                now,
+                "self_modification",
+                f"{prop.parameter} {prop.old_value} -> {prop.new_value}",
+            )
 
         self._mutate(change)
         return self.proposal_store.transition(proposal_id, "applied", ("pending",))
@@ -697,11 +936,15 @@ class SentienceRuntime:
     def revert_proposal(self, proposal_id: str) -> Proposal:
         prop = self.proposal_store.get(proposal_id)
         if prop.status != "applied":
-            raise UsageError(f"proposal {proposal_id} is {prop.status}; only an applied proposal can be reverted")
+            raise UsageError(
+                f"proposal {proposal_id} is {prop.status}; only an applied proposal can be reverted"
+            )
 
         def change(state: SentienceState, params: SentienceParams, now: float) -> None:
             state.overrides.pop(prop.parameter, None)
-            self._fire(state, self._params(state), now, "self_modification", f"reverted {prop.parameter}")
+            self._fire(
+                state, self._params(state), now, "self_modification", f"reverted {prop.parameter}"
+            )
 
         self._mutate(change)
         return self.proposal_store.transition(proposal_id, "reverted", ("applied",))
@@ -716,7 +959,11 @@ class SentienceRuntime:
             if after["runs"] < min_runs:
                 continue
             before = p.performance_before.get("success_rate")
-            regressed = before is not None and after["success_rate"] is not None and after["success_rate"] < before - 0.1
+            regressed = (
+                before is not None
+                and after["success_rate"] is not None
+                and after["success_rate"] < before - 0.1
+            )
 
             def fill(q: Proposal, after=after, regressed=regressed) -> None:
                 q.performance_after, q.regressed = after, regressed
@@ -727,6 +974,7 @@ class SentienceRuntime:
 
     def reset(self) -> None:
         """Back to the set-points (keeps the applied self-modifications)."""
+
         def change(state: SentienceState, params: SentienceParams, now: float) -> None:
             fresh = SentienceState.fresh(params, now)
             fresh.overrides = dict(state.overrides)
@@ -745,4 +993,3 @@ def _param_value(params: SentienceParams, parameter: str) -> float:
     if parameter.startswith("setpoints."):
         return float(params.setpoints[parameter.split(".", 1)[1]])
     return float(getattr(params, parameter))
-

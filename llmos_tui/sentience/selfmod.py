@@ -49,7 +49,7 @@ class Proposal:
     applied_ts: float | None = None
     performance_after: dict[str, Any] | None = None
     regressed: bool | None = None
-    notification_id: str | None = None     # the inbox proposal (observability hub), when posted
+    notification_id: str | None = None  # the inbox proposal (observability hub), when posted
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,8 +65,13 @@ def _iso(ts: float) -> str:
 
 
 class ProposalStore:
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.clock = clock
         self.on_warning = on_warning or (lambda _m: None)
@@ -82,7 +87,9 @@ class ProposalStore:
                 os.replace(self.path, aside)
             except OSError:
                 pass
-            self.on_warning(f"{self.path} was unreadable ({exc}); moved to {aside.name} and started empty")
+            self.on_warning(
+                f"{self.path} was unreadable ({exc}); moved to {aside.name} and started empty"
+            )
             return {"proposals": [], "history": []}
         if not isinstance(data, dict):
             return {"proposals": [], "history": []}
@@ -107,10 +114,21 @@ class ProposalStore:
                 return p
         raise ProposalNotFound(f"no self-modification proposal {proposal_id!r}")
 
-    def create(self, parameter: str, old_value: float, new_value: float, reason: str, *, source: str,
-               performance_before: dict[str, Any], approval_required: bool) -> Proposal:
+    def create(
+        self,
+        parameter: str,
+        old_value: float,
+        new_value: float,
+        reason: str,
+        *,
+        source: str,
+        performance_before: dict[str, Any],
+        approval_required: bool,
+    ) -> Proposal:
         if parameter not in MODIFIABLE:
-            raise UsageError(f"parameter {parameter!r} cannot be self-modified (allowed: {', '.join(MODIFIABLE)})")
+            raise UsageError(
+                f"parameter {parameter!r} cannot be self-modified (allowed: {', '.join(MODIFIABLE)})"
+            )
         lo, hi = MODIFIABLE[parameter]
         new_value = round(min(hi, max(lo, float(new_value))), 4)
         now = self.clock()
@@ -119,19 +137,41 @@ class ProposalStore:
             for raw in data["proposals"]:
                 if raw.get("parameter") == parameter and raw.get("status") == "pending":
                     return Proposal.from_dict(raw)  # one pending proposal per parameter
-            prop = Proposal(id="sm_" + os.urandom(5).hex(), parameter=parameter, old_value=round(float(old_value), 4),
-                            new_value=new_value, reason=reason, source=source, created_at=_iso(now),
-                            performance_before=performance_before, approval_required=approval_required)
+            prop = Proposal(
+                id="sm_" + os.urandom(5).hex(),
+                parameter=parameter,
+                old_value=round(float(old_value), 4),
+                new_value=new_value,
+                reason=reason,
+                source=source,
+                created_at=_iso(now),
+                performance_before=performance_before,
+                approval_required=approval_required,
+            )
             data["proposals"].append(prop.to_dict())
             data["proposals"] = data["proposals"][-MAX_PROPOSALS:]
-            data["history"].append({"at": _iso(now), "id": prop.id, "action": "proposed", "parameter": parameter,
-                                    "old": prop.old_value, "new": prop.new_value, "reason": reason})
+            data["history"].append(
+                {
+                    "at": _iso(now),
+                    "id": prop.id,
+                    "action": "proposed",
+                    "parameter": parameter,
+                    "old": prop.old_value,
+                    "new": prop.new_value,
+                    "reason": reason,
+                }
+            )
             data["history"] = data["history"][-MAX_HISTORY:]
             atomic_write_json(self.path, data)
         return prop
 
-    def transition(self, proposal_id: str, to: str, allowed_from: tuple[str, ...],
-                   update: Callable[[Proposal], None] | None = None) -> Proposal:
+    def transition(
+        self,
+        proposal_id: str,
+        to: str,
+        allowed_from: tuple[str, ...],
+        update: Callable[[Proposal], None] | None = None,
+    ) -> Proposal:
         now = self.clock()
         with file_lock(self.path):
             data = self._read()
@@ -140,7 +180,9 @@ class ProposalStore:
                     continue
                 prop = Proposal.from_dict(raw)
                 if prop.status not in allowed_from:
-                    raise UsageError(f"proposal {proposal_id} is {prop.status}; it cannot become {to}")
+                    raise UsageError(
+                        f"proposal {proposal_id} is {prop.status}; it cannot become {to}"
+                    )
                 prop.status = to
                 prop.decided_at = _iso(now)
                 if to == "applied":
@@ -148,8 +190,16 @@ class ProposalStore:
                 if update:
                     update(prop)
                 data["proposals"][i] = prop.to_dict()
-                data["history"].append({"at": _iso(now), "id": prop.id, "action": to, "parameter": prop.parameter,
-                                        "old": prop.old_value, "new": prop.new_value})
+                data["history"].append(
+                    {
+                        "at": _iso(now),
+                        "id": prop.id,
+                        "action": to,
+                        "parameter": prop.parameter,
+                        "old": prop.old_value,
+                        "new": prop.new_value,
+                    }
+                )
                 data["history"] = data["history"][-MAX_HISTORY:]
                 atomic_write_json(self.path, data)
                 return prop
@@ -186,7 +236,9 @@ def register_appliers(hub: Any) -> None:
             raise UsageError("the observability hub is not attached to a workspace")
         runtime = live_runtime(root)
         if runtime is None:
-            runtime = SentienceRuntime(root, hub.config if hub.config is not None else load_config(root))
+            runtime = SentienceRuntime(
+                root, hub.config if hub.config is not None else load_config(root)
+            )
         prop = runtime._apply(proposal_id)
         return f"{prop.parameter} set to {prop.new_value} (was {prop.old_value})"
 

@@ -33,13 +33,15 @@ class SentienceState:
     sensitivity: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TRIGGERS})
     user_model: UserModel = field(default_factory=UserModel)
     recent_triggers: list[dict[str, Any]] = field(default_factory=list)
-    goal_history: list[list[Any]] = field(default_factory=list)       # [signature, ts]
-    goal_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # signature -> goal, runs, successes, last
-    calibration: list[list[float]] = field(default_factory=list)      # [predicted success, 0|1]
-    outcomes: list[list[float]] = field(default_factory=list)         # [ts, 0|1, cost_usd]
-    monologue: dict[str, Any] = field(default_factory=dict)           # thoughts, at
-    overrides: dict[str, float] = field(default_factory=dict)         # applied self-modifications
-    counters: dict[str, int] = field(default_factory=dict)            # trigger -> times fired
+    goal_history: list[list[Any]] = field(default_factory=list)  # [signature, ts]
+    goal_stats: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # signature -> goal, runs, successes, last
+    calibration: list[list[float]] = field(default_factory=list)  # [predicted success, 0|1]
+    outcomes: list[list[float]] = field(default_factory=list)  # [ts, 0|1, cost_usd]
+    monologue: dict[str, Any] = field(default_factory=dict)  # thoughts, at
+    overrides: dict[str, float] = field(default_factory=dict)  # applied self-modifications
+    counters: dict[str, int] = field(default_factory=dict)  # trigger -> times fired
 
     @classmethod
     def fresh(cls, params: SentienceParams, now: float) -> "SentienceState":
@@ -48,50 +50,90 @@ class SentienceState:
     # ---- (de)serialization -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "updated_at": self.updated_at, "valence": self.valence.to_dict(),
+            "format": FORMAT,
+            "updated_at": self.updated_at,
+            "valence": self.valence.to_dict(),
             "sensitivity": {k: round(v, 6) for k, v in self.sensitivity.items()},
-            "user_model": self.user_model.to_dict(), "recent_triggers": self.recent_triggers,
-            "goal_history": self.goal_history, "goal_stats": self.goal_stats, "calibration": self.calibration,
-            "outcomes": self.outcomes, "monologue": self.monologue, "overrides": self.overrides,
+            "user_model": self.user_model.to_dict(),
+            "recent_triggers": self.recent_triggers,
+            "goal_history": self.goal_history,
+            "goal_stats": self.goal_stats,
+            "calibration": self.calibration,
+            "outcomes": self.outcomes,
+            "monologue": self.monologue,
+            "overrides": self.overrides,
             "counters": self.counters,
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], params: SentienceParams, now: float) -> "SentienceState":
+    def from_dict(
+        cls, data: dict[str, Any], params: SentienceParams, now: float
+    ) -> "SentienceState":
         ts = data.get("updated_at")
         updated = float(ts) if _num(ts) else now
         updated = min(updated, now)  # a timestamp from the future never blocks decay
-        state = cls(updated_at=updated, valence=Valence.from_dict(data.get("valence"), params.setpoints))
+        state = cls(
+            updated_at=updated, valence=Valence.from_dict(data.get("valence"), params.setpoints)
+        )
         sens = data.get("sensitivity")
         if isinstance(sens, dict):
             for t in TRIGGERS:
                 if _num(sens.get(t)):
-                    state.sensitivity[t] = min(params.sensitivity_max, max(params.sensitivity_min, float(sens[t])))
+                    state.sensitivity[t] = min(
+                        params.sensitivity_max, max(params.sensitivity_min, float(sens[t]))
+                    )
         state.user_model = UserModel.from_dict(data.get("user_model"))
         trig = data.get("recent_triggers")
         if isinstance(trig, list):
-            state.recent_triggers = [t for t in trig if isinstance(t, dict) and isinstance(t.get("type"), str)
-                                     ][-params.recent_triggers_kept:]
+            state.recent_triggers = [
+                t for t in trig if isinstance(t, dict) and isinstance(t.get("type"), str)
+            ][-params.recent_triggers_kept :]
         hist = data.get("goal_history")
         if isinstance(hist, list):
-            state.goal_history = [[h[0], float(h[1])] for h in hist
-                                  if isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and _num(h[1])
-                                  ][-MAX_GOAL_HISTORY:]
+            state.goal_history = [
+                [h[0], float(h[1])]
+                for h in hist
+                if isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) and _num(h[1])
+            ][-MAX_GOAL_HISTORY:]
         stats = data.get("goal_stats")
         if isinstance(stats, dict):
             for sig, s in stats.items():
-                if isinstance(s, dict) and isinstance(s.get("runs"), int) and isinstance(s.get("successes"), int):
-                    state.goal_stats[str(sig)] = {"goal": str(s.get("goal", ""))[:300], "runs": max(0, s["runs"]),
-                                                  "successes": max(0, min(s["runs"], s["successes"])),
-                                                  "last": float(s["last"]) if _num(s.get("last")) else 0.0}
-        for name, cap, width in (("calibration", MAX_CALIBRATION, 2), ("outcomes", MAX_OUTCOMES, 3)):
+                if (
+                    isinstance(s, dict)
+                    and isinstance(s.get("runs"), int)
+                    and isinstance(s.get("successes"), int)
+                ):
+                    state.goal_stats[str(sig)] = {
+                        "goal": str(s.get("goal", ""))[:300],
+                        "runs": max(0, s["runs"]),
+                        "successes": max(0, min(s["runs"], s["successes"])),
+                        "last": float(s["last"]) if _num(s.get("last")) else 0.0,
+                    }
+        for name, cap, width in (
+            ("calibration", MAX_CALIBRATION, 2),
+            ("outcomes", MAX_OUTCOMES, 3),
+        ):
             raw = data.get(name)
             if isinstance(raw, list):
-                setattr(state, name, [[float(x) for x in r] for r in raw
-                                      if isinstance(r, list) and len(r) == width and all(_num(x) for x in r)][-cap:])
+                setattr(
+                    state,
+                    name,
+                    [
+                        [float(x) for x in r]
+                        for r in raw
+                        if isinstance(r, list) and len(r) == width and all(_num(x) for x in r)
+                    ][-cap:],
+                )
         mono = data.get("monologue")
-        if isinstance(mono, dict) and isinstance(mono.get("thoughts"), list) and _num(mono.get("at")):
-            state.monologue = {"thoughts": [str(t)[:500] for t in mono["thoughts"]][:20], "at": float(mono["at"])}
+        if (
+            isinstance(mono, dict)
+            and isinstance(mono.get("thoughts"), list)
+            and _num(mono.get("at"))
+        ):
+            state.monologue = {
+                "thoughts": [str(t)[:500] for t in mono["thoughts"]][:20],
+                "at": float(mono["at"]),
+            }
         over = data.get("overrides")
         if isinstance(over, dict):
             for key, value in over.items():
@@ -100,7 +142,9 @@ class SentienceState:
                     state.overrides[key] = min(hi, max(lo, float(value)))
         counters = data.get("counters")
         if isinstance(counters, dict):
-            state.counters = {k: int(v) for k, v in counters.items() if k in TRIGGERS and isinstance(v, int)}
+            state.counters = {
+                k: int(v) for k, v in counters.items() if k in TRIGGERS and isinstance(v, int)
+            }
         return state
 
     # ---- time ----------------------------------------------------------------------------
@@ -111,28 +155,39 @@ class SentienceState:
             return
         self.valence.decay(dt, params.setpoints, params.half_life_minutes)
         for t, s in self.sensitivity.items():
-            self.sensitivity[t] = min(params.sensitivity_max, max(
-                params.sensitivity_min, relax(s, 1.0, dt, params.sensitivity_half_life_minutes)))
+            self.sensitivity[t] = min(
+                params.sensitivity_max,
+                max(
+                    params.sensitivity_min, relax(s, 1.0, dt, params.sensitivity_half_life_minutes)
+                ),
+            )
         self.user_model.decay(dt, params.user_model_half_life_minutes)
         self.updated_at = now
 
     def trim(self, params: SentienceParams) -> None:
-        self.recent_triggers = self.recent_triggers[-params.recent_triggers_kept:]
+        self.recent_triggers = self.recent_triggers[-params.recent_triggers_kept :]
         self.goal_history = self.goal_history[-MAX_GOAL_HISTORY:]
         self.calibration = self.calibration[-MAX_CALIBRATION:]
         self.outcomes = self.outcomes[-MAX_OUTCOMES:]
         if len(self.goal_stats) > MAX_GOAL_STATS:
-            keep = sorted(self.goal_stats.items(), key=lambda kv: kv[1].get("last", 0.0), reverse=True)[:MAX_GOAL_STATS]
+            keep = sorted(
+                self.goal_stats.items(), key=lambda kv: kv[1].get("last", 0.0), reverse=True
+            )[:MAX_GOAL_STATS]
             self.goal_stats = dict(keep)
 
 
 def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value == value
         and value not in (float("inf"), float("-inf"))
+    )
 
 
-def load_state(path: Path, params: SentienceParams, now: float,
-               on_warning: Callable[[str], None]) -> SentienceState:
+def load_state(
+    path: Path, params: SentienceParams, now: float, on_warning: Callable[[str], None]
+) -> SentienceState:
     """The stored state (not yet advanced to *now*), or a fresh one; never raises on bad content."""
     try:
         raw = path.read_text(encoding="utf-8")
@@ -154,7 +209,9 @@ def load_state(path: Path, params: SentienceParams, now: float,
             where = f"moved to {aside.name}"
         except OSError:
             where = "left in place"
-        on_warning(f"the sentience state {path} was corrupt ({exc}); {where}; restarting from the set-points")
+        on_warning(
+            f"the sentience state {path} was corrupt ({exc}); {where}; restarting from the set-points"
+        )
         return SentienceState.fresh(params, now)
     return SentienceState.from_dict(data, params, now)
 

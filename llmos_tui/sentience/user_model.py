@@ -22,16 +22,22 @@ from .valence import clamp, relax
 
 _THANKS = re.compile(
     r"\b(thanks?|thank\s+you|thx|ty|great|perfect|awesome|excellent|nice|brilliant|exactly|works(?:\s+now)?|"
-    r"well\s+done|good\s+job|love\s+it|that'?s\s+it|cool)\b|👍|🙏|🎉", re.IGNORECASE)
+    r"well\s+done|good\s+job|love\s+it|that'?s\s+it|cool)\b|👍|🙏|🎉",
+    re.IGNORECASE,
+)
 _CORRECTION = re.compile(
     r"(^\s*no\b|\bnot\s+what\b|\bthat'?s\s+(?:not|wrong)\b|\bwrong\b|\bincorrect\b|\bdid(?:n'?t| not)\s+(?:work|ask)\b|"
     r"\bdoes(?:n'?t| not)\s+work\b|\bstill\s+(?:broken|failing|wrong|not)\b|\bbroken\b|\bundo\b|\brevert\b|"
-    r"\bi\s+(?:said|asked|meant)\b|\bagain\?|\bstop\b|\bmistake\b|\bnope\b|\bwhy\s+did\s+you\b)", re.IGNORECASE)
+    r"\bi\s+(?:said|asked|meant)\b|\bagain\?|\bstop\b|\bmistake\b|\bnope\b|\bwhy\s+did\s+you\b)",
+    re.IGNORECASE,
+)
 _TECH = re.compile(
     r"(`[^`]+`|\w+\(\)|\b\w+\.(?:py|js|ts|rs|go|c|h|json|yaml|toml|md|sh)\b|(?:^|\s)(?:/|~/|\./)\S+|"
     r"\b(?:regex|async|await|stack\s*trace|traceback|api|sdk|cli|refactor|dependency|docker|kubernetes|"
     r"git|commit|rebase|compile[rd]?|runtime|thread|mutex|schema|sql|json|yaml|http|tcp|endpoint|"
-    r"unit\s+tests?|pytest|lint|typing|generics?|closure|lambda|recursion|complexity)\b)", re.IGNORECASE)
+    r"unit\s+tests?|pytest|lint|typing|generics?|closure|lambda|recursion|complexity)\b)",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"\w+")
 
 
@@ -97,7 +103,14 @@ class UserModel:
         for name in ("engagement", "expertise"):
             if _isnum(data.get(name)):
                 setattr(out, name, clamp(float(data[name]), 0.0, 1.0))
-        for name in ("interaction_count", "corrections", "thanks", "repeats", "terse", "last_checkin_at"):
+        for name in (
+            "interaction_count",
+            "corrections",
+            "thanks",
+            "repeats",
+            "terse",
+            "last_checkin_at",
+        ):
             if isinstance(data.get(name), int) and not isinstance(data.get(name), bool):
                 setattr(out, name, int(data[name]))
         msgs = data.get("recent_messages")
@@ -113,11 +126,18 @@ class UserModel:
 
     def public(self, confidence: float) -> dict[str, Any]:
         """What ``llmos sentience --json`` shows."""
-        return {"frustration": round(self.frustration, 4), "satisfaction": round(self.satisfaction, 4),
-                "engagement": round(self.engagement, 4), "expertise": round(self.expertise, 4),
-                "interaction_count": self.interaction_count, "corrections": self.corrections,
-                "thanks": self.thanks, "repeated_goals": self.repeats, "terse_replies": self.terse,
-                "empathy_gap": round(self.empathy_gap(confidence), 4)}
+        return {
+            "frustration": round(self.frustration, 4),
+            "satisfaction": round(self.satisfaction, 4),
+            "engagement": round(self.engagement, 4),
+            "expertise": round(self.expertise, 4),
+            "interaction_count": self.interaction_count,
+            "corrections": self.corrections,
+            "thanks": self.thanks,
+            "repeated_goals": self.repeats,
+            "terse_replies": self.terse,
+            "empathy_gap": round(self.empathy_gap(confidence), 4),
+        }
 
     def decay(self, dt_seconds: float, half_life_minutes: float) -> None:
         for name, base in self.BASELINE.items():
@@ -175,18 +195,26 @@ class UserModel:
             return False
         if self.interaction_count < 2:
             return False
-        return (self.empathy_gap(confidence) > params.empathy_gap_threshold
-                or self.frustration >= params.frustration_checkin)
+        return (
+            self.empathy_gap(confidence) > params.empathy_gap_threshold
+            or self.frustration >= params.frustration_checkin
+        )
 
     def check_in_text(self, confidence: float, params: SentienceParams) -> str:
         if self.frustration >= params.frustration_checkin:
-            return ("It looks like this is not going the way you want. Before I continue: what should the result "
-                    "look like, and what did I get wrong so far?")
+            return (
+                "It looks like this is not going the way you want. Before I continue: what should the result "
+                "look like, and what did I get wrong so far?"
+            )
         if confidence > self.satisfaction:
-            return ("I think the last answers were right, but you don't seem satisfied. Is something missing "
-                    "or wrong that I should fix first?")
-        return ("You seem happier with the results than I expected. Should I keep working this way, "
-                "or is there anything to check?")
+            return (
+                "I think the last answers were right, but you don't seem satisfied. Is something missing "
+                "or wrong that I should fix first?"
+            )
+        return (
+            "You seem happier with the results than I expected. Should I keep working this way, "
+            "or is there anything to check?"
+        )
 
 
 def _isnum(value: Any) -> bool:

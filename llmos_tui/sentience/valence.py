@@ -66,11 +66,20 @@ class Valence:
         return out
 
     def to_dict(self, digits: int | None = None) -> dict[str, float]:
-        return {v: (round(getattr(self, v), digits) if digits is not None else getattr(self, v)) for v in VARIABLES}
+        return {
+            v: (round(getattr(self, v), digits) if digits is not None else getattr(self, v))
+            for v in VARIABLES
+        }
 
-    def decay(self, dt_seconds: float, setpoints: dict[str, float], half_life_minutes: float) -> None:
+    def decay(
+        self, dt_seconds: float, setpoints: dict[str, float], half_life_minutes: float
+    ) -> None:
         for name in VARIABLES:
-            setattr(self, name, clamp(relax(getattr(self, name), setpoints[name], dt_seconds, half_life_minutes)))
+            setattr(
+                self,
+                name,
+                clamp(relax(getattr(self, name), setpoints[name], dt_seconds, half_life_minutes)),
+            )
 
     def add(self, deltas: dict[str, float]) -> dict[str, float]:
         """Add deltas (clamped to [-1, 1]); returns the change really applied per variable."""
@@ -100,7 +109,10 @@ def latent_mode(effective: Valence, params: SentienceParams) -> str:
         return "RECOVERY"
     if effective.safety < params.cautious_safety:
         return "CAUTIOUS"
-    if effective.curiosity > params.creative_curiosity and effective.confidence > params.creative_confidence:
+    if (
+        effective.curiosity > params.creative_curiosity
+        and effective.confidence > params.creative_confidence
+    ):
         return "AUTO_CREATIVE"
     if effective.curiosity < params.contained_curiosity:
         return "AUTO_CONTAINED"
@@ -115,8 +127,10 @@ def mode_reason(effective: Valence, mode: str, params: SentienceParams) -> str:
     if mode == "CAUTIOUS":
         return f"safety {effective.safety:.2f} < {params.cautious_safety:.2f}"
     if mode == "AUTO_CREATIVE":
-        return (f"curiosity {effective.curiosity:.2f} > {params.creative_curiosity:.2f} and confidence "
-                f"{effective.confidence:.2f} > {params.creative_confidence:.2f}")
+        return (
+            f"curiosity {effective.curiosity:.2f} > {params.creative_curiosity:.2f} and confidence "
+            f"{effective.confidence:.2f} > {params.creative_confidence:.2f}"
+        )
     if mode == "AUTO_CONTAINED":
         return f"curiosity {effective.curiosity:.2f} < {params.contained_curiosity:.2f}"
     return "every variable near its set-point"

@@ -44,10 +44,26 @@ from ..workspace import resolve_workspace_dir
 from . import data
 from .format import display_path, format_ago, short
 from .history import load_history, save_history
-from .keymap import ACTIONS, BY_ID, PANES, KeyAction, bindings_for, display_key, keys_for, unknown_ids
+from .keymap import (
+    ACTIONS,
+    BY_ID,
+    PANES,
+    KeyAction,
+    bindings_for,
+    display_key,
+    keys_for,
+    unknown_ids,
+)
 from .screens.confirm import ConfirmCallScreen, ReplayConfirmScreen
-from .widgets.chat import (AnswerView, CallConfirmed, ChatPane, CheckIn, describe_llm, idle_status,
-                           running_status)
+from .widgets.chat import (
+    AnswerView,
+    CallConfirmed,
+    ChatPane,
+    CheckIn,
+    describe_llm,
+    idle_status,
+    running_status,
+)
 from .widgets.gauge import GaugePanel, StatePane, compact_line
 from .widgets.sidebar import InboxSummary
 from .widgets.statusbar import StatusBar
@@ -112,15 +128,23 @@ class LLMOSApp(App[None]):
     #: The pane on show.
     pane: reactive[str] = reactive("chat", init=False, bindings=True)
 
-    def __init__(self, workspace_dir: str | os.PathLike[str] | None = None, *, kernel: LLMOS | None = None,
-                 cwd: str | os.PathLike[str] | None = None, crons: bool | None = None,
-                 background: bool = True) -> None:
+    def __init__(
+        self,
+        workspace_dir: str | os.PathLike[str] | None = None,
+        *,
+        kernel: LLMOS | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        crons: bool | None = None,
+        background: bool = True,
+    ) -> None:
         """``crons`` overrides ``config.crons.enabled``; ``background=False`` starts no timers at
         all (no polling, no monologue, no crons: what snapshot tests want)."""
         super().__init__()
         self.kernel: LLMOS | None = kernel
         self.hub: Any = None
-        self.workspace_dir = kernel.workspace.root if kernel is not None else resolve_workspace_dir(workspace_dir)
+        self.workspace_dir = (
+            kernel.workspace.root if kernel is not None else resolve_workspace_dir(workspace_dir)
+        )
         self.cwd = Path(cwd).expanduser().resolve() if cwd is not None else Path.cwd()
         self.active: ActiveGoal | None = None
         self.boot_error: LLMOSError | None = None
@@ -144,7 +168,7 @@ class LLMOSApp(App[None]):
         self.panes_ready = False
         self._unread = 0
         self._bg_timers: list[Timer] = []
-        self._held_toasts: list[Any] = []   # notifications that arrived while crons were running
+        self._held_toasts: list[Any] = []  # notifications that arrived while crons were running
         #: the chat's conversation (memory/conversation.py): every goal of this chat is one of its
         #: turns and carries the earlier ones; ctrl+l (clear) starts a new one
         self.conversation_id: str | None = None
@@ -165,15 +189,29 @@ class LLMOSApp(App[None]):
         yield Footer()
 
     def _intro(self) -> Content:
-        return Content("\n").join([
-            Content.assemble(("llmos", "bold $text-primary"),
-                             " runs each goal the cheapest way it knows, and learns from every run."),
-            Content.assemble("Type a goal below and press enter, e.g. ",
-                             ("Create a Python calculator in calc.py", "italic $text-secondary")),
-            Content.assemble(("F1", "bold"), " help · ", ("F2–F6", "bold"), " panes · ", ("ctrl+p", "bold"),
-                             " every command · ", ("ctrl+g", "bold"), " why the last answer ran as it did"),
-            describe_llm(os.environ),
-        ])
+        return Content("\n").join(
+            [
+                Content.assemble(
+                    ("llmos", "bold $text-primary"),
+                    " runs each goal the cheapest way it knows, and learns from every run.",
+                ),
+                Content.assemble(
+                    "Type a goal below and press enter, e.g. ",
+                    ("Create a Python calculator in calc.py", "italic $text-secondary"),
+                ),
+                Content.assemble(
+                    ("F1", "bold"),
+                    " help · ",
+                    ("F2–F6", "bold"),
+                    " panes · ",
+                    ("ctrl+p", "bold"),
+                    " every command · ",
+                    ("ctrl+g", "bold"),
+                    " why the last answer ran as it did",
+                ),
+                describe_llm(os.environ),
+            ]
+        )
 
     @property
     def main(self) -> Screen:
@@ -205,7 +243,9 @@ class LLMOSApp(App[None]):
         self.chat.input.focus()
         self._show_idle()
         self._update_tabs()
-        self.main.query_one(StatusBar).crons = Content.styled("crons: starting…", "$foreground-muted")
+        self.main.query_one(StatusBar).crons = Content.styled(
+            "crons: starting…", "$foreground-muted"
+        )
         self._boot()
         self.call_after_refresh(self._mount_panes)
 
@@ -216,8 +256,12 @@ class LLMOSApp(App[None]):
         from .widgets.traces import TraceBrowser
         from .widgets.volumes import VolumeExplorer
 
-        panes = [TraceBrowser(id="traces"), VolumeExplorer(id="volumes"), InboxPane(id="inbox"),
-                 StatePane(id="state")]
+        panes = [
+            TraceBrowser(id="traces"),
+            VolumeExplorer(id="volumes"),
+            InboxPane(id="inbox"),
+            StatePane(id="state"),
+        ]
         for pane in panes:
             pane.display = False
         await self.main.query_one("#panes", ContentSwitcher).mount_all(panes)
@@ -259,7 +303,9 @@ class LLMOSApp(App[None]):
             if problem:
                 self.notify(problem, title="Working directory", severity="error")
             else:
-                self.notify(f"Goals now run in {display_path(self.cwd)}.", title="Working directory")
+                self.notify(
+                    f"Goals now run in {display_path(self.cwd)}.", title="Working directory"
+                )
 
         self.push_screen(CwdScreen(str(self.cwd)), callback=chosen)
 
@@ -268,7 +314,9 @@ class LLMOSApp(App[None]):
             self.notify("The workspace is still opening.", severity="warning")
             return
         if self.active is not None:
-            self.notify("A goal is running: undo when it is done.", title="Undo", severity="warning")
+            self.notify(
+                "A goal is running: undo when it is done.", title="Undo", severity="warning"
+            )
             return
         self._undo(self.cwd)
 
@@ -276,15 +324,34 @@ class LLMOSApp(App[None]):
     def _undo(self, cwd: Path) -> None:
         kernel = self._ensure_kernel()
         report = kernel.undo_store().undo(cwd)
-        kernel.events.record("UNDO", cwd=str(cwd), run_id=report.run_id, ok=report.ok, restored=report.restored,
-                             deleted=report.deleted, changed_since=report.changed_since, source="tui")
+        kernel.events.record(
+            "UNDO",
+            cwd=str(cwd),
+            run_id=report.run_id,
+            ok=report.ok,
+            restored=report.restored,
+            deleted=report.deleted,
+            changed_since=report.changed_since,
+            source="tui",
+        )
         if report.ok:
-            done = [f"restored {r}" for r in report.restored] + [f"deleted {r}" for r in report.deleted]
-            text = f"Undid {short(report.goal, 60)!r}: " + (", ".join(done) or "nothing left to restore") + "."
+            done = [f"restored {r}" for r in report.restored] + [
+                f"deleted {r}" for r in report.deleted
+            ]
+            text = (
+                f"Undid {short(report.goal, 60)!r}: "
+                + (", ".join(done) or "nothing left to restore")
+                + "."
+            )
             self.call_from_thread(self.notify, short(text, 400), title="Undo")
         else:
-            self.call_from_thread(self.notify, short(report.error or "undo failed", 400), title="Undo",
-                                  severity="error", timeout=10)
+            self.call_from_thread(
+                self.notify,
+                short(report.error or "undo failed", 400),
+                title="Undo",
+                severity="error",
+                timeout=10,
+            )
 
     def _show_idle(self) -> None:
         self.chat.status = idle_status(display_path(self.cwd), ready=self.kernel is not None)
@@ -302,8 +369,13 @@ class LLMOSApp(App[None]):
         # The trace table wants the whole width: the gauge moves to the status bar meanwhile.
         self.main.set_class(pane == "traces", "-pane-traces")
         self.main.set_class(pane == "inbox", "-pane-inbox")
-        focus = {"chat": "#goal-input", "traces": "#trace-table", "volumes": "#volume-tree",
-                 "inbox": "#inbox-list", "state": "#state"}[pane]
+        focus = {
+            "chat": "#goal-input",
+            "traces": "#trace-table",
+            "volumes": "#volume-tree",
+            "inbox": "#inbox-list",
+            "state": "#state",
+        }[pane]
         self.main.query_one(focus).focus()
         if pane == "volumes" and not self.volumes.loaded and self.kernel is not None:
             self._load_volumes()
@@ -354,7 +426,10 @@ class LLMOSApp(App[None]):
             message, code = error.message, int(error.exit_code)
             self.boot_error = error
         else:
-            message, code = f"could not open the workspace {self.workspace_dir}: {error}", int(ExitCode.USAGE)
+            message, code = (
+                f"could not open the workspace {self.workspace_dir}: {error}",
+                int(ExitCode.USAGE),
+            )
         self.exit(return_code=code, message=Text(f"llmos: error: {message}"))
 
     def _on_booted(self, booted: Booted) -> None:
@@ -365,12 +440,18 @@ class LLMOSApp(App[None]):
             self.set_keymap(keymap)
             bad = unknown_ids(keymap)
             if bad:
-                self.notify(f"config.yaml keymap: no binding named {', '.join(bad)} (F1 lists the ids)",
-                            title="Keymap", severity="warning", timeout=10)
+                self.notify(
+                    f"config.yaml keymap: no binding named {', '.join(bad)} (F1 lists the ids)",
+                    title="Keymap",
+                    severity="warning",
+                    timeout=10,
+                )
         self.main.query_one(InboxSummary).key = self._key_label("pane.inbox")
         GaugePanel.reset_key = self._key_label("state.reset")
         self._update_tabs()
-        self.chat.history.entries[:0] = [g for g in booted.history if g not in self.chat.history.entries]
+        self.chat.history.entries[:0] = [
+            g for g in booted.history if g not in self.chat.history.entries
+        ]
         if self.active is None:
             self._show_idle()
         self._load_state()
@@ -383,14 +464,22 @@ class LLMOSApp(App[None]):
             return
         self._bg_timers.append(self.set_interval(POLL_S, self._poll_tick, name="poll"))
         self._bg_timers.append(self.set_interval(STATE_REFRESH_S, self._state_tick, name="state"))
-        self._bg_timers.append(self.set_interval(MONOLOGUE_CHECK_S, self._monologue_tick, name="monologue"))
+        self._bg_timers.append(
+            self.set_interval(MONOLOGUE_CHECK_S, self._monologue_tick, name="monologue")
+        )
         self.set_timer(3.0, self._monologue_tick)
         if self.crons_enabled:
             crons = config.crons
-            for level, minutes in (("user", crons.user_interval_minutes), ("team", crons.team_interval_minutes),
-                                   ("system", crons.system_interval_minutes)):
-                self._bg_timers.append(self.set_interval(minutes * 60.0, lambda lvl=level: self._cron_tick(lvl),
-                                                      name=f"cron-{level}"))
+            for level, minutes in (
+                ("user", crons.user_interval_minutes),
+                ("team", crons.team_interval_minutes),
+                ("system", crons.system_interval_minutes),
+            ):
+                self._bg_timers.append(
+                    self.set_interval(
+                        minutes * 60.0, lambda lvl=level: self._cron_tick(lvl), name=f"cron-{level}"
+                    )
+                )
             self.set_timer(5.0, self._crons_due_tick)
 
     @property
@@ -418,7 +507,9 @@ class LLMOSApp(App[None]):
 
     def _worker_failed(self, worker: Worker[Any]) -> None:
         error = worker.error
-        text = error.message if isinstance(error, LLMOSError) else f"{type(error).__name__}: {error}"
+        text = (
+            error.message if isinstance(error, LLMOSError) else f"{type(error).__name__}: {error}"
+        )
         if worker.group == "boot":
             self._boot_failed(error)
         elif worker.group == "crons":
@@ -431,10 +522,18 @@ class LLMOSApp(App[None]):
             self.notify(short(text, 300), title="Inbox", severity="error", timeout=8)
             self._load_inbox()  # a failed accept is recorded in the inbox
         else:
-            self.notify(short(text, 300), title=worker.name or worker.group, severity="error", timeout=8)
+            self.notify(
+                short(text, 300), title=worker.name or worker.group, severity="error", timeout=8
+            )
 
     # ---- internal state (gauge) ----------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="state", name="read the internal state")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="state",
+        name="read the internal state",
+    )
     def _load_state(self) -> data.StateView:
         kernel = self._ensure_kernel()
         if self._last_mode is None and self.hub is not None:
@@ -443,7 +542,9 @@ class LLMOSApp(App[None]):
                 self._last_mode = str(finished[-1].data.get("mode") or "") or None
                 cost = finished[-1].data.get("cost_usd")
                 self._last_cost = float(cost) if isinstance(cost, (int, float)) else None
-        return data.load_state_view(kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost)
+        return data.load_state_view(
+            kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost
+        )
 
     def _state_loaded(self, view: data.StateView) -> None:
         view = view.with_deltas(self._state)
@@ -470,23 +571,33 @@ class LLMOSApp(App[None]):
             return
         now = time.monotonic()
         idle = now - self._last_input >= MONOLOGUE_IDLE_S or self._last_thought == 0.0
-        due = self._state_dirty or now - self._last_thought >= MONOLOGUE_EVERY_S or self._last_thought == 0.0
+        due = (
+            self._state_dirty
+            or now - self._last_thought >= MONOLOGUE_EVERY_S
+            or self._last_thought == 0.0
+        )
         if idle and due and not self._running_in("monologue"):
             self._think()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="monologue", name="inner monologue")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="monologue", name="inner monologue"
+    )
     def _think(self) -> data.StateView:
         kernel = self._ensure_kernel()
         kernel.sentience.monologue_tick(data.recent_traces(kernel))
-        return data.load_state_view(kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost)
+        return data.load_state_view(
+            kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost
+        )
 
     def _thought(self, view: data.StateView) -> None:
         self._last_thought = time.monotonic()
         self._state_loaded(view)
 
     def _running_in(self, group: str) -> bool:
-        return any(w.group == group and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                   for w in self.workers)
+        return any(
+            w.group == group and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for w in self.workers
+        )
 
     # ---- traces --------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="traces", name="read the traces")
@@ -501,7 +612,9 @@ class LLMOSApp(App[None]):
         self._trace_rows = rows
         if self.panes_ready:
             self.traces.rows = rows
-            if changed:   # what is on show follows the data (no ctrl+e needed): the preview and the volumes
+            if (
+                changed
+            ):  # what is on show follows the data (no ctrl+e needed): the preview and the volumes
                 if self.traces._preview_id is not None and self.kernel is not None:
                     self._load_trace_preview(self.traces._preview_id)
                 if self.volumes.loaded and self.kernel is not None:
@@ -513,7 +626,13 @@ class LLMOSApp(App[None]):
         if event.trace_id is not None and self.kernel is not None:
             self._load_trace_preview(event.trace_id)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trace-preview", name="read the trace")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="trace-preview",
+        name="read the trace",
+    )
     def _load_trace_preview(self, trace_id: str) -> data.TracePreview | tuple[str, str]:
         try:
             return data.load_trace_preview(self._ensure_kernel(), trace_id)
@@ -536,11 +655,23 @@ class LLMOSApp(App[None]):
             self.pane = "chat"
             await self.start_goal(row.goal, mode="follower", label=f"↻ replay of {row.id}")
         elif event.action == "delete":
-            body = Content.assemble(("goal  ", "$foreground-muted"), (row.goal, "bold"), "\n",
-                                    ("id    ", "$foreground-muted"), row.id, "\n",
-                                    ("uses  ", "$foreground-muted"), f"{row.uses} ({row.success_rate:.0%} success)",
-                                    "\n\n", ("Its markdown file is removed and it is dropped from the index; llmos "
-                                             "forgets how to replay this goal.", "$text-warning"))
+            body = Content.assemble(
+                ("goal  ", "$foreground-muted"),
+                (row.goal, "bold"),
+                "\n",
+                ("id    ", "$foreground-muted"),
+                row.id,
+                "\n",
+                ("uses  ", "$foreground-muted"),
+                f"{row.uses} ({row.success_rate:.0%} success)",
+                "\n\n",
+                (
+                    "Its markdown file is removed and it is dropped from the index; llmos "
+                    "forgets how to replay this goal.",
+                    "$text-warning",
+                ),
+            )
+
             def confirmed(yes: bool | None, trace_id: str = row.id) -> None:
                 if yes:
                     self._delete_trace(trace_id)
@@ -560,22 +691,30 @@ class LLMOSApp(App[None]):
         self.notify(f"Deleted trace {trace_id}.", title="Traces")
         self._load_traces()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="tool-source", name="read the tool")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="tool-source", name="read the tool"
+    )
     def _load_tool(self, trace_id: str) -> tuple[str, data.ToolSource | None]:
         return trace_id, data.load_tool_source(self._ensure_kernel(), trace_id)
 
     def _tool_loaded(self, result: tuple[str, data.ToolSource | None]) -> None:
         trace_id, tool = result
         if tool is None:
-            self.notify(f"Trace {trace_id} has no crystallized tool yet (a trace is crystallized after "
-                        "successful replays).", title="No tool", severity="warning")
+            self.notify(
+                f"Trace {trace_id} has no crystallized tool yet (a trace is crystallized after "
+                "successful replays).",
+                title="No tool",
+                severity="warning",
+            )
             return
         from .screens.viewers import ToolSourceScreen
 
         self.push_screen(ToolSourceScreen(tool))
 
     # ---- volumes ---------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="volumes", name="read the volumes")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="volumes", name="read the volumes"
+    )
     def _load_volumes(self) -> list[data.VolumeSummary]:
         return data.load_volumes(self._ensure_kernel().workspace)
 
@@ -583,8 +722,11 @@ class LLMOSApp(App[None]):
         if not self.panes_ready:
             return  # showing the pane loads them again
         config = self.kernel.config if self.kernel is not None else None
-        self.volumes.show_volumes(volumes, user_volume=f"users/{config.user}" if config else "",
-                                  team_volume=f"teams/{config.team}" if config else "")
+        self.volumes.show_volumes(
+            volumes,
+            user_volume=f"users/{config.user}" if config else "",
+            team_volume=f"teams/{config.team}" if config else "",
+        )
 
     def on_volume_explorer_wanted(self, event: "VolumeExplorer.Wanted") -> None:
         if self.kernel is None:
@@ -604,24 +746,42 @@ class LLMOSApp(App[None]):
     def _kind_loaded(self, result: tuple[str, str, list[str], int]) -> None:
         self.volumes.show_artifacts(*result)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="volume-preview", name="read the artifact")
-    def _load_artifact(self, scope: str, kind: str, name: str) -> data.ArtifactPreview | tuple[str, str, str, str]:
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="volume-preview",
+        name="read the artifact",
+    )
+    def _load_artifact(
+        self, scope: str, kind: str, name: str
+    ) -> data.ArtifactPreview | tuple[str, str, str, str]:
         try:
             return data.load_artifact(self._ensure_kernel().workspace, scope, kind, name)
         except LLMOSError as exc:
             return scope, kind, name, exc.message
 
-    async def _artifact_loaded(self, preview: data.ArtifactPreview | tuple[str, str, str, str]) -> None:
+    async def _artifact_loaded(
+        self, preview: data.ArtifactPreview | tuple[str, str, str, str]
+    ) -> None:
         if isinstance(preview, tuple):
             self.volumes.show_preview_error(*preview)
         else:
             await self.volumes.show_preview(preview)
 
-    def on_volume_explorer_promote_requested(self, event: "VolumeExplorer.PromoteRequested") -> None:
+    def on_volume_explorer_promote_requested(
+        self, event: "VolumeExplorer.PromoteRequested"
+    ) -> None:
         if self.kernel is not None:
             self._plan_promotion(event.scope, event.kind, event.name)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="promotion-plan", name="check the promotion")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="promotion-plan",
+        name="check the promotion",
+    )
     def _plan_promotion(self, scope: str, kind: str, name: str) -> data.PromotionPlan:
         kernel = self._ensure_kernel()
         return data.plan_promotion(kernel.workspace, kernel.config, scope, kind, name)
@@ -642,9 +802,14 @@ class LLMOSApp(App[None]):
 
         kernel = self._ensure_kernel()
         result = Promoter(kernel.workspace, config=kernel.config, events=self.hub).promote(
-            plan.kind, plan.name, from_scope=plan.from_scope, to_scope=plan.to_scope,
+            plan.kind,
+            plan.name,
+            from_scope=plan.from_scope,
+            to_scope=plan.to_scope,
             identity=Identity.by_hand(plan.to_scope, kernel.config.user),
-            reason="promoted from the TUI", evidence={"criteria": plan.verdict, "why": plan.reason})
+            reason="promoted from the TUI",
+            evidence={"criteria": plan.verdict, "why": plan.reason},
+        )
         return result.message
 
     def _promoted(self, message: str) -> None:
@@ -674,8 +839,11 @@ class LLMOSApp(App[None]):
     def _update_inbox_status(self) -> None:
         key = self._key_label("pane.inbox")
         if self._unread:
-            text = Content.assemble(("✉ ", "$text-warning"), (f"{self._unread} unread", "bold $text-warning"),
-                                    (f" ({key})", "$foreground-muted"))
+            text = Content.assemble(
+                ("✉ ", "$text-warning"),
+                (f"{self._unread} unread", "bold $text-warning"),
+                (f" ({key})", "$foreground-muted"),
+            )
         else:
             text = Content.styled("✉ inbox empty", "$foreground-muted")
         self.main.query_one(StatusBar).inbox = text
@@ -693,6 +861,7 @@ class LLMOSApp(App[None]):
         if item is None:
             return
         if event.action == "open":
+
             def chosen(action: str | None, item: data.InboxItem = item) -> None:
                 if action:
                     self._inbox_act(action, item)
@@ -706,20 +875,25 @@ class LLMOSApp(App[None]):
     def _inbox_act(self, action: str, item: data.InboxItem) -> None:
         if action in ("accept", "reject"):
             if not item.is_proposal:
-                self.notify("Only proposals can be accepted or rejected; space marks this one read.",
-                            severity="warning")
+                self.notify(
+                    "Only proposals can be accepted or rejected; space marks this one read.",
+                    severity="warning",
+                )
                 return
             if item.state not in ("pending", "failed"):
                 self.notify(f"This proposal was {item.state} already.", severity="warning")
                 return
         if action == "reject":
+
             def rejected(reason: str | None, item_id: str = item.id) -> None:
                 if reason is not None:
                     self._inbox_op("reject", item_id, reason or None)
 
             from .screens.dialogs import ReasonScreen
 
-            self.push_screen(ReasonScreen("Reject this proposal?", Content(item.title)), callback=rejected)
+            self.push_screen(
+                ReasonScreen("Reject this proposal?", Content(item.title)), callback=rejected
+            )
         elif action in ("accept", "acknowledge"):
             self._inbox_op(action, item.id, None)
 
@@ -759,7 +933,9 @@ class LLMOSApp(App[None]):
         if self.hub is not None and not self._running_in("poll"):
             self._poll()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="poll", name="follow the event log")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="poll", name="follow the event log"
+    )
     def _poll(self) -> PollResult:
         events, self._cursor = self.hub.poll_new(self._cursor)
         out = PollResult()
@@ -767,7 +943,12 @@ class LLMOSApp(App[None]):
             if ev.notify_user:
                 out.notifications.append(ev)
                 out.inbox_changed = True
-            if ev.type in ("ACKNOWLEDGED", "PROPOSAL_ACCEPTED", "PROPOSAL_REJECTED", "PROPOSAL_FAILED"):
+            if ev.type in (
+                "ACKNOWLEDGED",
+                "PROPOSAL_ACCEPTED",
+                "PROPOSAL_REJECTED",
+                "PROPOSAL_FAILED",
+            ):
                 out.inbox_changed = True
             if ev.type in ("GOAL_FINISHED", "SENTIENCE_UPDATED", "PROPOSAL_ACCEPTED"):
                 out.state_changed = True
@@ -779,13 +960,15 @@ class LLMOSApp(App[None]):
 
     def _polled(self, result: PollResult) -> None:
         self._held_toasts.extend(result.notifications)
-        if self._cron_running is None and not self._cron_queue:   # crons' news come as one toast at the end
+        if (
+            self._cron_running is None and not self._cron_queue
+        ):  # crons' news come as one toast at the end
             held, self._held_toasts = self._held_toasts, []
             self._toast_notifications(held)
         if result.inbox_changed:
             self._load_inbox()
         if result.traces_changed:
-            self._load_traces()   # reloads the trace preview and the volumes too (_traces_loaded)
+            self._load_traces()  # reloads the trace preview and the volumes too (_traces_loaded)
         if result.state_changed:
             self._state_dirty = True
             self._load_state()
@@ -802,16 +985,29 @@ class LLMOSApp(App[None]):
         error = any(ev.data.get("severity") == "error" for ev in notifications)
         if len(notifications) == 1:
             ev = notifications[0]
-            body = str(ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or "")
+            body = str(
+                ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or ""
+            )
             kind = "Proposal" if ev.type == "PROPOSAL_CREATED" else "Inbox"
-            self.notify(short(body, 200) or "(open the inbox to see it)", title=f"{kind}: {short(title_of(ev), 60)}",
-                        severity="error" if error else "information", timeout=6)
+            self.notify(
+                short(body, 200) or "(open the inbox to see it)",
+                title=f"{kind}: {short(title_of(ev), 60)}",
+                severity="error" if error else "information",
+                timeout=6,
+            )
             return
         titles = "; ".join(short(title_of(ev), 50) for ev in notifications[:MAX_TOASTS])
-        more = f"; and {len(notifications) - MAX_TOASTS} more" if len(notifications) > MAX_TOASTS else ""
-        self.notify(f"{titles}{more}. {self._key_label('pane.inbox')} opens the inbox.",
-                    title=f"Inbox: {len(notifications)} new", severity="error" if error else "information",
-                    timeout=6)
+        more = (
+            f"; and {len(notifications) - MAX_TOASTS} more"
+            if len(notifications) > MAX_TOASTS
+            else ""
+        )
+        self.notify(
+            f"{titles}{more}. {self._key_label('pane.inbox')} opens the inbox.",
+            title=f"Inbox: {len(notifications)} new",
+            severity="error" if error else "information",
+            timeout=6,
+        )
 
     # ---- crons (workers started by timer ticks) ------------------------------------------
     def _cron_tick(self, level: str) -> None:
@@ -824,7 +1020,9 @@ class LLMOSApp(App[None]):
         if self.kernel is not None:
             self._crons_due()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="crons-due", name="find due crons")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="crons-due", name="find due crons"
+    )
     def _crons_due(self) -> list[str]:
         lines = data.load_cron_lines(self._ensure_kernel().workspace, self._ensure_kernel().config)
         return [line.level for line in lines if (data.seconds_until(line.next_due) or 0.0) <= 0]
@@ -855,13 +1053,19 @@ class LLMOSApp(App[None]):
         from ..volumes.crons import run_cycle
 
         kernel = self._ensure_kernel()
-        return run_cycle(kernel.workspace, kernel.config, level, user=kernel.config.user, team=kernel.config.team,
-                         hub=self.hub)
+        return run_cycle(
+            kernel.workspace,
+            kernel.config,
+            level,
+            user=kernel.config.user,
+            team=kernel.config.team,
+            hub=self.hub,
+        )
 
     def _cron_done(self, report: Any) -> None:
         self._cron_running = None
         if not self._cron_queue and self.hub is not None and not self._running_in("poll"):
-            self._poll()   # the cycles' news, now, in one toast
+            self._poll()  # the cycles' news, now, in one toast
         if not report.ok:
             self._load_inbox()  # the engine recorded CRON_FAILED as a notification
         elif report.counts().get("proposals"):
@@ -874,7 +1078,13 @@ class LLMOSApp(App[None]):
         if self.kernel is not None:
             self._load_cron_lines()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="crons-status", name="read the crons")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="crons-status",
+        name="read the crons",
+    )
     def _load_cron_lines(self) -> list[data.CronLine]:
         kernel = self._ensure_kernel()
         return data.load_cron_lines(kernel.workspace, kernel.config)
@@ -889,8 +1099,15 @@ class LLMOSApp(App[None]):
         if not self.crons_enabled:
             parts.append(("off", muted))
             parts.append((f" ({self._key_label('crons.run_now')} runs them)", muted))
-        shown = self._cron_lines if self.crons_enabled else [
-            line for line in self._cron_lines if line.last_status or line.level == self._cron_running]
+        shown = (
+            self._cron_lines
+            if self.crons_enabled
+            else [
+                line
+                for line in self._cron_lines
+                if line.last_status or line.level == self._cron_running
+            ]
+        )
         if shown and not self.crons_enabled:
             parts.append((" · last:", muted))
         for line in shown:
@@ -903,11 +1120,18 @@ class LLMOSApp(App[None]):
                 continue
             ok = line.last_status != "failed"
             ago = data.seconds_until(line.last_run)
-            parts += [(line.level, ""), (" ✓" if ok else " ✗", "$text-success" if ok else "$text-error")]
+            parts += [
+                (line.level, ""),
+                (" ✓" if ok else " ✗", "$text-success" if ok else "$text-error"),
+            ]
             if ago is not None:
                 parts.append((f" {format_ago(-ago)} ago", muted))
         if self.crons_enabled and self._cron_lines:
-            soon = [s for s in (data.seconds_until(line.next_due) for line in self._cron_lines) if s is not None]
+            soon = [
+                s
+                for s in (data.seconds_until(line.next_due) for line in self._cron_lines)
+                if s is not None
+            ]
             if soon:
                 parts.append((f" · next in {format_ago(max(0.0, min(soon)))}", muted))
         return Content.assemble(*parts)
@@ -920,15 +1144,20 @@ class LLMOSApp(App[None]):
             self._save_history(list(self.chat.history.entries))
         await self.start_goal(message.goal, feedback=True)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="history", name="save the history")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="history", name="save the history"
+    )
     def _save_history(self, entries: list[str]) -> None:
         save_history(self._ensure_kernel().workspace.state_dir, entries)
 
-    async def start_goal(self, goal: str, *, mode: str = "auto", label: str | None = None,
-                         feedback: bool = False) -> bool:
+    async def start_goal(
+        self, goal: str, *, mode: str = "auto", label: str | None = None, feedback: bool = False
+    ) -> bool:
         """Show the goal in the chat and run it in the goal worker. False if one is running."""
         if self.active is not None:
-            self.notify("A goal is running: wait for it, or press escape to cancel it.", severity="warning")
+            self.notify(
+                "A goal is running: wait for it, or press escape to cancel it.", severity="warning"
+            )
             return False
         answer = await self.chat.begin_answer(goal, label=label)
         self.active = ActiveGoal(goal, answer, CancelToken(), time.monotonic(), mode=mode)
@@ -949,27 +1178,47 @@ class LLMOSApp(App[None]):
             self.conversation_id = new_id()
         # A message that is only feedback ("thanks, that worked") is the kernel's: it runs nothing and
         # fires the user-feedback trigger itself (once).
-        if feedback and kernel.config.sentience.enabled and not (run.mode == "auto" and feedback_kind(run.goal)):
+        if (
+            feedback
+            and kernel.config.sentience.enabled
+            and not (run.mode == "auto" and feedback_kind(run.goal))
+        ):
             try:
-                result = kernel.sentience.on_user_feedback(run.goal)  # theory of mind: every chat message
+                result = kernel.sentience.on_user_feedback(
+                    run.goal
+                )  # theory of mind: every chat message
             except LLMOSError:
                 result = None
             if result is not None and result.check_in:
                 run.answer.sink(CheckIn(result.check_in))
-        options = RunOptions(mode=run.mode, cwd=self.cwd, conversation=self.conversation_id, source="tui",
-                             confirm_replay=lambda proposal: self.confirm_replay(proposal, token=run.token))
-        return kernel.execute(run.goal, options=options, on_event=run.answer.sink,
-                              cancel=run.token, confirm=self._confirm_for(run))
+        options = RunOptions(
+            mode=run.mode,
+            cwd=self.cwd,
+            conversation=self.conversation_id,
+            source="tui",
+            confirm_replay=lambda proposal: self.confirm_replay(proposal, token=run.token),
+        )
+        return kernel.execute(
+            run.goal,
+            options=options,
+            on_event=run.answer.sink,
+            cancel=run.token,
+            confirm=self._confirm_for(run),
+        )
 
     def _update_running_status(self) -> None:
         run = self.active
         if run is None:
             return
-        self.chat.status = running_status(run.answer.mode, time.monotonic() - run.started,
-                                          cancelling=run.token.cancelled, trouble=run.answer.trouble)
+        self.chat.status = running_status(
+            run.answer.mode,
+            time.monotonic() - run.started,
+            cancelling=run.token.cancelled,
+            trouble=run.answer.trouble,
+        )
 
     def on_answer_view_trouble_changed(self, _event: AnswerView.TroubleChanged) -> None:
-        self._update_running_status()   # a retry shows at once, not at the next tick
+        self._update_running_status()  # a retry shows at once, not at the next tick
 
     def _goal_worker_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -993,7 +1242,11 @@ class LLMOSApp(App[None]):
                 self._ask_after_refused_replay(run.goal, str(refused))
         elif event.state == WorkerState.ERROR:
             error = worker.error
-            text = error.message if isinstance(error, LLMOSError) else f"{type(error).__name__}: {error}"
+            text = (
+                error.message
+                if isinstance(error, LLMOSError)
+                else f"{type(error).__name__}: {error}"
+            )
             run.answer.post_message(AnswerView.Crashed(text))
         else:
             run.answer.post_message(AnswerView.Crashed("the run was stopped"))
@@ -1010,7 +1263,9 @@ class LLMOSApp(App[None]):
 
         async def answered(yes: bool | None) -> None:
             if yes:
-                await self.start_goal(goal, mode="learner", label="with the model, after the refused replay")
+                await self.start_goal(
+                    goal, mode="learner", label="with the model, after the refused replay"
+                )
 
         self.push_screen(ReplayRefusedScreen(goal, why), callback=answered)
 
@@ -1022,12 +1277,20 @@ class LLMOSApp(App[None]):
             return
         self._reset_state()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="state-reset", name="reset the internal state")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="state-reset",
+        name="reset the internal state",
+    )
     def _reset_state(self) -> tuple[str, str, data.StateView]:
         kernel = self._ensure_kernel()
         before = kernel.sentience.latent_mode()
         kernel.sentience.reset()
-        view = data.load_state_view(kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost)
+        view = data.load_state_view(
+            kernel, last_mode=self._last_mode, last_cost_usd=self._last_cost
+        )
         return before, view.latent_mode, view
 
     def _state_was_reset(self, result: tuple[str, str, data.StateView]) -> None:
@@ -1036,8 +1299,14 @@ class LLMOSApp(App[None]):
         self.notify(f"Internal state reset to its set-points: {before} → {after}.", title="State")
 
     # ---- confirmations (called from the goal worker thread) --------------------------
-    def confirm_call(self, name: str, tool_input: dict[str, Any], reason: str, *,
-                     token: CancelToken | None = None) -> bool:
+    def confirm_call(
+        self,
+        name: str,
+        tool_input: dict[str, Any],
+        reason: str,
+        *,
+        token: CancelToken | None = None,
+    ) -> bool:
         """Ask the user about one tool call and block until they answer (from a worker thread only).
 
         Deny is the default: escape, ``n``, cancelling the goal (``token``), the app closing or
@@ -1105,6 +1374,7 @@ class LLMOSApp(App[None]):
             allowed = self.confirm_call(name, tool_input, reason, token=run.token)
             run.answer.sink(CallConfirmed(name, allowed, dict(tool_input or {}), reason))
             return allowed
+
         return confirm
 
     # ---- actions ---------------------------------------------------------------------
@@ -1126,12 +1396,16 @@ class LLMOSApp(App[None]):
     async def action_clear_chat(self) -> None:
         if self.active is None:
             await self.chat.clear()
-            self.conversation_id = None   # a cleared chat is a new conversation: no earlier turns carried
+            self.conversation_id = (
+                None  # a cleared chat is a new conversation: no earlier turns carried
+            )
 
     async def action_toggle_details(self) -> None:
         answers = self.chat.answers
         if not answers:
-            self.notify("No answer yet: the details explain how the last goal was run.", severity="warning")
+            self.notify(
+                "No answer yet: the details explain how the last goal was run.", severity="warning"
+            )
             return
         self.pane = "chat"
         await answers[-1].toggle_details()
@@ -1160,20 +1434,31 @@ class LLMOSApp(App[None]):
             if not action.palette:
                 continue
             keys = ", ".join(display_key(k) for k in keys_for(action, keymap))
-            yield SystemCommand(f"{action.group}: {action.description}", f"{action.help}  ({keys})",
-                                self._palette_callback(action))
+            yield SystemCommand(
+                f"{action.group}: {action.description}",
+                f"{action.help}  ({keys})",
+                self._palette_callback(action),
+            )
 
     def _palette_callback(self, action: KeyAction) -> Callable[[], Any]:
         async def run() -> None:
             if action.scope == "app":
                 await self.run_action(action.action)
                 return
-            pane = {"traces": "traces", "volumes": "volumes", "inbox": "inbox", "goal-input": "chat"}[action.scope]
+            pane = {
+                "traces": "traces",
+                "volumes": "volumes",
+                "inbox": "inbox",
+                "goal-input": "chat",
+            }[action.scope]
             self.pane = pane
             await asyncio.sleep(0)
-            target = {"traces": self.traces, "volumes": self.volumes, "inbox": self.inbox}.get(action.scope)
+            target = {"traces": self.traces, "volumes": self.volumes, "inbox": self.inbox}.get(
+                action.scope
+            )
             if target is not None:
                 target.run_action_named(action.action)
+
         return run
 
     # Worker group -> what to do with its result (failures: ``_worker_failed``).
@@ -1200,16 +1485,39 @@ class LLMOSApp(App[None]):
     }
 
 
-def make_app(workspace_dir: str | os.PathLike[str] | None = None, *, kernel: LLMOS | None = None,
-             cwd: str | os.PathLike[str] | None = None, crons: bool | None = None,
-             background: bool = True) -> LLMOSApp:
+def make_app(
+    workspace_dir: str | os.PathLike[str] | None = None,
+    *,
+    kernel: LLMOS | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    crons: bool | None = None,
+    background: bool = True,
+) -> LLMOSApp:
     """Build the app (tests use this too). Nothing is read or written until it runs."""
     return LLMOSApp(workspace_dir, kernel=kernel, cwd=cwd, crons=crons, background=background)
 
 
 #: Folders goals may not run in (a tool writes inside its working directory).
-SYSTEM_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
-               "/sbin", "/sys", "/usr", "/var", "/opt", "/snap", "/srv")
+SYSTEM_DIRS = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+    "/opt",
+    "/snap",
+    "/srv",
+)
 
 
 def cwd_problem(raw: str, workspace_dir: Path | None = None) -> tuple[str | None, Path]:
@@ -1223,8 +1531,9 @@ def cwd_problem(raw: str, workspace_dir: Path | None = None) -> tuple[str | None
         return f"{raw}: {exc}", where
     if not where.is_dir():
         return f"{where} does not exist or is not a folder", where
-    if str(where) in SYSTEM_DIRS or any(str(where).startswith(d + "/") for d in ("/proc", "/sys", "/dev", "/boot",
-                                                                                  "/etc", "/usr")):
+    if str(where) in SYSTEM_DIRS or any(
+        str(where).startswith(d + "/") for d in ("/proc", "/sys", "/dev", "/boot", "/etc", "/usr")
+    ):
         return f"{where} is a system folder: goals may not run there", where
     if workspace_dir is not None:
         ws = Path(workspace_dir).resolve()

@@ -16,6 +16,7 @@ from .format import VALENCE
 
 # ---- internal state (gauge) ---------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class StateView:
     """The gauge: valence, latent mode, policy, user model, thoughts, budget, last mode."""
@@ -42,13 +43,19 @@ class StateView:
     def with_deltas(self, previous: "StateView | None") -> "StateView":
         if previous is None:
             return self
-        deltas = {k: round(self.valence[k] - previous.valence.get(k, self.valence[k]), 4) for k in VALENCE}
+        deltas = {
+            k: round(self.valence[k] - previous.valence.get(k, self.valence[k]), 4) for k in VALENCE
+        }
         import dataclasses
 
-        return dataclasses.replace(self, deltas={k: v for k, v in deltas.items() if abs(v) >= 0.005})
+        return dataclasses.replace(
+            self, deltas={k: v for k, v in deltas.items() if abs(v) >= 0.005}
+        )
 
 
-def load_state_view(kernel: Any, *, last_mode: str | None = None, last_cost_usd: float | None = None) -> StateView:
+def load_state_view(
+    kernel: Any, *, last_mode: str | None = None, last_cost_usd: float | None = None
+) -> StateView:
     """Read the sentience runtime and the economy (file I/O: call from a worker)."""
     rt = kernel.sentience
     snap = rt.snapshot()
@@ -58,14 +65,23 @@ def load_state_view(kernel: Any, *, last_mode: str | None = None, last_cost_usd:
     valence = {k: float(snap["valence"].get(k, 0.0)) for k in VALENCE}
     effective = {k: float((policy.get("effective") or {}).get(k, valence[k])) for k in VALENCE}
     return StateView(
-        valence=valence, effective=effective,
+        valence=valence,
+        effective=effective,
         setpoints={k: float(details.get("setpoints", {}).get(k, 0.0)) for k in VALENCE},
-        latent_mode=str(snap.get("latent_mode") or "BALANCED"), mode_reason=str(policy.get("mode_reason") or ""),
-        policy=policy, user_model=dict(snap.get("user_model") or {}),
-        recent_triggers=list(snap.get("recent_triggers") or []), thoughts=list(details.get("monologue") or []),
-        half_life_minutes=float(details.get("half_life_minutes") or 0.0), enabled=bool(policy.get("enabled", True)),
-        budget_usd=float(economy["budget_usd"]), balance_usd=float(economy["balance_usd"]),
-        spent_usd=float(economy["spent_usd"]), last_mode=last_mode, last_cost_usd=last_cost_usd)
+        latent_mode=str(snap.get("latent_mode") or "BALANCED"),
+        mode_reason=str(policy.get("mode_reason") or ""),
+        policy=policy,
+        user_model=dict(snap.get("user_model") or {}),
+        recent_triggers=list(snap.get("recent_triggers") or []),
+        thoughts=list(details.get("monologue") or []),
+        half_life_minutes=float(details.get("half_life_minutes") or 0.0),
+        enabled=bool(policy.get("enabled", True)),
+        budget_usd=float(economy["budget_usd"]),
+        balance_usd=float(economy["balance_usd"]),
+        spent_usd=float(economy["spent_usd"]),
+        last_mode=last_mode,
+        last_cost_usd=last_cost_usd,
+    )
 
 
 def recent_traces(kernel: Any, limit: int = 20) -> list[Any]:
@@ -88,13 +104,23 @@ def recent_traces(kernel: Any, limit: int = 20) -> list[Any]:
 
 #: Columns of the trace browser: key, label, width (None: computed from the space left).
 TRACE_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("goal", "Goal", None), ("mode", "Mode", 12), ("uses", "Uses", 5), ("success", "Success", 7),
-    ("saved", "Saved", 8), ("last_used", "Last used", 16), ("tool", "Tool", 14),
+    ("goal", "Goal", None),
+    ("mode", "Mode", 12),
+    ("uses", "Uses", 5),
+    ("success", "Success", 7),
+    ("saved", "Saved", 8),
+    ("last_used", "Last used", 16),
+    ("tool", "Tool", 14),
 )
 #: The same on a narrow pane: dates without the time, a shorter tool name.
 TRACE_COLUMNS_NARROW: tuple[tuple[str, str, int | None], ...] = (
-    ("goal", "Goal", None), ("mode", "Mode", 8), ("uses", "Uses", 4), ("success", "Success", 7),
-    ("saved", "Saved", 7), ("last_used", "Last used", 10), ("tool", "Tool", 8),
+    ("goal", "Goal", None),
+    ("mode", "Mode", 8),
+    ("uses", "Uses", 4),
+    ("success", "Success", 7),
+    ("saved", "Saved", 7),
+    ("last_used", "Last used", 10),
+    ("tool", "Tool", 8),
 )
 NARROW_TABLE = 110
 #: The order ``s`` cycles through, and whether each sorts descending first.
@@ -121,10 +147,18 @@ class TraceRow:
     def from_entry(cls, e: Any) -> "TraceRow":
         tool = e.crystallized_tool or ""
         tools = " ".join(e.tools_used or ())
-        return cls(id=e.id, goal=e.goal, mode=e.mode, uses=int(e.usage_count), success_rate=float(e.success_rate),
-                   saved_usd=cost_saved(e.cost_usd, e.success_count, e.outcome), last_used=e.last_used or e.created_at or "",
-                   tool=tool, volume=e.volume,
-                   haystack=f"{e.goal} {e.mode} {e.id} {tool} {e.volume} {tools}".lower())
+        return cls(
+            id=e.id,
+            goal=e.goal,
+            mode=e.mode,
+            uses=int(e.usage_count),
+            success_rate=float(e.success_rate),
+            saved_usd=cost_saved(e.cost_usd, e.success_count, e.outcome),
+            last_used=e.last_used or e.created_at or "",
+            tool=tool,
+            volume=e.volume,
+            haystack=f"{e.goal} {e.mode} {e.id} {tool} {e.volume} {tools}".lower(),
+        )
 
 
 def cost_saved(cost_usd: float, successes: int, outcome: str = "success") -> float:
@@ -151,8 +185,13 @@ def load_trace_rows(kernel: Any) -> list[TraceRow]:
     for members in groups.values():
         if len(members) < 2:
             continue
-        keep = max(members, key=lambda i: (entries[rows[i].id].success_count,
-                                           -order.get(rows[i].volume.split("/", 1)[0], 3)))
+        keep = max(
+            members,
+            key=lambda i: (
+                entries[rows[i].id].success_count,
+                -order.get(rows[i].volume.split("/", 1)[0], 3),
+            ),
+        )
         for i in members:
             if i != keep and rows[i].saved_usd:
                 rows[i] = dataclasses.replace(rows[i], saved_usd=0.0)
@@ -169,10 +208,15 @@ def filter_rows(rows: Sequence[TraceRow], text: str) -> list[TraceRow]:
 
 def sort_rows(rows: list[TraceRow], key: str, descending: bool) -> list[TraceRow]:
     getters = {
-        "goal": lambda r: r.goal.lower(), "mode": lambda r: (r.mode, r.goal.lower()),
-        "uses": lambda r: (r.uses, r.last_used), "success": lambda r: (r.success_rate, r.uses),
-        "saved": lambda r: (r.saved_usd, r.uses), "last_used": lambda r: (r.last_used, r.id),
-        "tool": lambda r: (r.tool == "", r.tool.lower()) if not descending else (r.tool != "", r.tool.lower()),
+        "goal": lambda r: r.goal.lower(),
+        "mode": lambda r: (r.mode, r.goal.lower()),
+        "uses": lambda r: (r.uses, r.last_used),
+        "success": lambda r: (r.success_rate, r.uses),
+        "saved": lambda r: (r.saved_usd, r.uses),
+        "last_used": lambda r: (r.last_used, r.id),
+        "tool": lambda r: (
+            (r.tool == "", r.tool.lower()) if not descending else (r.tool != "", r.tool.lower())
+        ),
     }
     return sorted(rows, key=getters[key], reverse=descending)
 
@@ -192,7 +236,9 @@ class TraceListing:
     query: TraceQuery
 
 
-def query_rows(rows: Sequence[TraceRow], query: TraceQuery, limit: int = DISPLAY_LIMIT) -> TraceListing:
+def query_rows(
+    rows: Sequence[TraceRow], query: TraceQuery, limit: int = DISPLAY_LIMIT
+) -> TraceListing:
     found = sort_rows(filter_rows(rows, query.text), query.sort, query.descending)
     return TraceListing(found[:limit], len(found), len(rows), query)
 
@@ -215,13 +261,25 @@ def load_trace_preview(kernel: Any, trace_id: str) -> TracePreview:
     if text.startswith("---"):
         end = text.find("\n---", 3)
         if end != -1:
-            body = text[end + 4:].lstrip("\n")
-    rate = f"{entry.success_rate * 100:.0f}% ({entry.success_count} ok, {entry.failure_count} failed)"
-    meta = [("id", entry.id), ("volume", entry.volume), ("mode", entry.mode), ("uses", str(entry.usage_count)),
-            ("success", rate), ("cost", f"{money(entry.cost_usd)} to record · saved ≈ "
-                                          f"{money(cost_saved(entry.cost_usd, entry.success_count, entry.outcome))}"),
-            ("created", format_when(entry.created_at)), ("last used", format_when(entry.last_used)),
-            ("tools", ", ".join(entry.tools_used) or "—")]
+            body = text[end + 4 :].lstrip("\n")
+    rate = (
+        f"{entry.success_rate * 100:.0f}% ({entry.success_count} ok, {entry.failure_count} failed)"
+    )
+    meta = [
+        ("id", entry.id),
+        ("volume", entry.volume),
+        ("mode", entry.mode),
+        ("uses", str(entry.usage_count)),
+        ("success", rate),
+        (
+            "cost",
+            f"{money(entry.cost_usd)} to record · saved ≈ "
+            f"{money(cost_saved(entry.cost_usd, entry.success_count, entry.outcome))}",
+        ),
+        ("created", format_when(entry.created_at)),
+        ("last used", format_when(entry.last_used)),
+        ("tools", ", ".join(entry.tools_used) or "—"),
+    ]
     if entry.slots:
         meta.append(("slots", ", ".join(f"{k}={v}" for k, v in entry.slots.items())))
     meta.append(("crystallized", entry.crystallized_tool or "no"))
@@ -265,7 +323,10 @@ PREVIEW_CHARS = 30_000
 def clip(text: str, limit: int = PREVIEW_CHARS) -> str:
     if len(text) <= limit:
         return text
-    return text[:limit] + f"\n\n… ({len(text) - limit:,} more characters: open the file to read them all)\n"
+    return (
+        text[:limit]
+        + f"\n\n… ({len(text) - limit:,} more characters: open the file to read them all)\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -311,7 +372,9 @@ def load_artifact(workspace: Any, scope: str, kind: str, name: str) -> ArtifactP
     volume = Volume(workspace, scope)
     files = {suffix: clip(text) for suffix, text in volume.read_artifact_files(kind, name).items()}
     info = volume.artifact_info(kind, name)
-    return ArtifactPreview(scope, kind, name, files, info.version, volume.read_provenance(kind, name), info.size)
+    return ArtifactPreview(
+        scope, kind, name, files, info.version, volume.read_provenance(kind, name), info.size
+    )
 
 
 def promotion_target(scope: str, team: str) -> str | None:
@@ -330,7 +393,7 @@ class PromotionPlan:
     from_scope: str
     to_scope: str
     criteria: list[str]
-    verdict: str          # meets | does not meet | explicit | already
+    verdict: str  # meets | does not meet | explicit | already
     reason: str
 
 
@@ -341,19 +404,32 @@ def plan_promotion(workspace: Any, config: Any, scope: str, kind: str, name: str
 
     target = promotion_target(scope, config.team)
     if target is None:
-        raise UsageError("artifacts of the system volume are at the top already: there is nothing to promote to")
+        raise UsageError(
+            "artifacts of the system volume are at the top already: there is nothing to promote to"
+        )
     promoter = Promoter(workspace, config=config)
     c = promoter.criteria
     if target.startswith("teams/"):
-        criteria = [f"used by at least {c.user_to_team_min_users} members of the team, or",
-                    f"at least {c.user_to_team_min_uses} uses at a success rate of {c.user_to_team_min_success:.0%} "
-                    "or better"]
+        criteria = [
+            f"used by at least {c.user_to_team_min_users} members of the team, or",
+            f"at least {c.user_to_team_min_uses} uses at a success rate of {c.user_to_team_min_success:.0%} "
+            "or better",
+        ]
     else:
-        criteria = [f"present in at least {c.team_to_system_min_teams} team volumes",
-                    f"at a success rate of {c.team_to_system_min_success:.0%} or better where uses are counted"]
+        criteria = [
+            f"present in at least {c.team_to_system_min_teams} team volumes",
+            f"at a success rate of {c.team_to_system_min_success:.0%} or better where uses are counted",
+        ]
     if kind not in ("traces", "tools"):
-        return PromotionPlan(kind, name, scope, target, criteria, "explicit",
-                             f"{kind} are promoted explicitly, not by criteria")
+        return PromotionPlan(
+            kind,
+            name,
+            scope,
+            target,
+            criteria,
+            "explicit",
+            f"{kind} are promoted explicitly, not by criteria",
+        )
     if target.startswith("teams/"):
         candidates = promoter.user_to_team_candidates(target.split("/", 1)[1], include_done=True)
     else:
@@ -361,14 +437,29 @@ def plan_promotion(workspace: Any, config: Any, scope: str, kind: str, name: str
     for cand in candidates:
         if cand.kind == kind and cand.name == name and cand.from_scope == scope:
             if cand.already_promoted:
-                return PromotionPlan(kind, name, scope, target, criteria, "already",
-                                     f"already in {target} ({cand.reason})")
+                return PromotionPlan(
+                    kind,
+                    name,
+                    scope,
+                    target,
+                    criteria,
+                    "already",
+                    f"already in {target} ({cand.reason})",
+                )
             return PromotionPlan(kind, name, scope, target, criteria, "meets", cand.reason)
-    return PromotionPlan(kind, name, scope, target, criteria, "does not meet",
-                         "it does not meet the criteria yet (you may still promote it yourself)")
+    return PromotionPlan(
+        kind,
+        name,
+        scope,
+        target,
+        criteria,
+        "does not meet",
+        "it does not meet the criteria yet (you may still promote it yourself)",
+    )
 
 
 # ---- inbox ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class InboxItem:
@@ -378,7 +469,7 @@ class InboxItem:
     title: str
     source: str
     summary: str
-    state: str              # unread | read | pending | accepted | rejected | failed
+    state: str  # unread | read | pending | accepted | rejected | failed
     is_proposal: bool
     pending: bool
     preview: str
@@ -401,17 +492,39 @@ def inbox_items(hub: Any, *, include_read: bool = False) -> list[InboxItem]:
             if data.get(key):
                 detail[key] = data[key]
         if n.is_proposal:
-            detail.update({k: v for k, v in (("decision", n.decision), ("decided by", n.decided_by),
-                                             ("result", n.result), ("reason", n.reason)) if v})
+            detail.update(
+                {
+                    k: v
+                    for k, v in (
+                        ("decision", n.decision),
+                        ("decided by", n.decided_by),
+                        ("result", n.result),
+                        ("reason", n.reason),
+                    )
+                    if v
+                }
+            )
             if n.failures:
                 detail["last failure"] = n.failures[-1].get("error")
         title = title_of(ev)
         source = ev.source or ""
-        out.append(InboxItem(id=ev.id, ts=ev.ts, type=str(ev.type), title=title, source=source, summary=summary,
-                             state=n.state, is_proposal=n.is_proposal, pending=n.pending,
-                             preview=str(data.get("preview") or ""), kind=data.get("kind") if n.is_proposal else None,
-                             detail=detail,
-                             haystack=f"{title} {ev.type} {source} {summary} {data.get('kind') or ''}".lower()))
+        out.append(
+            InboxItem(
+                id=ev.id,
+                ts=ev.ts,
+                type=str(ev.type),
+                title=title,
+                source=source,
+                summary=summary,
+                state=n.state,
+                is_proposal=n.is_proposal,
+                pending=n.pending,
+                preview=str(data.get("preview") or ""),
+                kind=data.get("kind") if n.is_proposal else None,
+                detail=detail,
+                haystack=f"{title} {ev.type} {source} {summary} {data.get('kind') or ''}".lower(),
+            )
+        )
     out.sort(key=lambda i: (i.ts, i.id), reverse=True)
     return out
 
@@ -458,8 +571,17 @@ def load_cron_lines(workspace: Any, config: Any) -> list[CronLine]:
                 continue
             if level == "team" and row.get("team") != wanted["team"]:
                 continue
-            out.append(CronLine(level, str(row.get("cron_id")), row.get("last_status"), row.get("last_run"),
-                                row.get("next_due"), row.get("last_error"), int(row.get("consecutive_failures") or 0)))
+            out.append(
+                CronLine(
+                    level,
+                    str(row.get("cron_id")),
+                    row.get("last_status"),
+                    row.get("last_run"),
+                    row.get("next_due"),
+                    row.get("last_error"),
+                    int(row.get("consecutive_failures") or 0),
+                )
+            )
             break
     return out
 

@@ -19,9 +19,23 @@ from ..runs import RunResult
 #: How each policy decision reads in the pane, and the CSS class / style that marks it.
 #: "reject": the call never ran because its input or its tool name was invalid (the CLI or our MCP server said so)
 DECISION_LABELS = {"allow": "allowed", "ask": "asked", "deny": "blocked", "reject": "rejected"}
-DECISION_STYLES = {"allow": "$text-success", "ask": "$text-warning", "deny": "$text-error", "reject": "$text-error"}
+DECISION_STYLES = {
+    "allow": "$text-success",
+    "ask": "$text-warning",
+    "deny": "$text-error",
+    "reject": "$text-error",
+}
 #: Tool-input keys that say best what a call touches, in order of preference.
-TARGET_KEYS = ("file_path", "notebook_path", "command", "pattern", "path", "url", "query", "description")
+TARGET_KEYS = (
+    "file_path",
+    "notebook_path",
+    "command",
+    "pattern",
+    "path",
+    "url",
+    "query",
+    "description",
+)
 
 
 def short(value: object, limit: int = 80) -> str:
@@ -31,8 +45,13 @@ def short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"
 
 
-def display_path(path: str | os.PathLike[str], *, cwd: Path | None = None, home: Path | None = None,
-                 limit: int = 60) -> str:
+def display_path(
+    path: str | os.PathLike[str],
+    *,
+    cwd: Path | None = None,
+    home: Path | None = None,
+    limit: int = 60,
+) -> str:
     """A path as a person reads it: relative to ``cwd`` when inside it, else ``~``-abbreviated."""
     p = Path(path)
     if cwd is not None and p.is_absolute():
@@ -49,7 +68,7 @@ def display_path(path: str | os.PathLike[str], *, cwd: Path | None = None, home:
         text = str(p)
     if text == "~/.":
         text = "~"
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
 def call_target(tool_input: dict[str, Any], *, cwd: Path | None = None, limit: int = 70) -> str:
@@ -77,8 +96,15 @@ def format_cost(usd: float) -> str:
     return f"${usd:.4f}" if usd < 100 else f"${usd:,.2f}"
 
 
-def tool_call_line(name: str, tool_input: dict[str, Any], decision: str, reason: str, *,
-                   asked: bool = False, cwd: Path | None = None) -> Content:
+def tool_call_line(
+    name: str,
+    tool_input: dict[str, Any],
+    decision: str,
+    reason: str,
+    *,
+    asked: bool = False,
+    cwd: Path | None = None,
+) -> Content:
     """``Write  calc.py  allowed`` (+ the reason when the call was not simply allowed)."""
     target = call_target(tool_input, cwd=cwd)
     label = DECISION_LABELS.get(decision, decision)
@@ -102,7 +128,10 @@ def tool_call_line(name: str, tool_input: dict[str, Any], decision: str, reason:
 
 def tool_result_line(is_error: bool, summary: str) -> Content:
     mark, style = ("✗ ", "$text-error") if is_error else ("✓ ", "$text-success")
-    return Content.assemble((mark, style), (short(summary or ("failed" if is_error else "done"), 160), "$foreground-muted"))
+    return Content.assemble(
+        (mark, style),
+        (short(summary or ("failed" if is_error else "done"), 160), "$foreground-muted"),
+    )
 
 
 def result_line(result: RunResult, *, cancelled: bool = False) -> Content:
@@ -114,16 +143,25 @@ def result_line(result: RunResult, *, cancelled: bool = False) -> Content:
     else:
         status = ("failed", "$text-error")
     parts: list[str | tuple[str, str]] = [
-        (f" {result.mode} ", "bold $text-accent on $accent-muted"), " ", status,
-        (" · ", "$foreground-muted"), format_cost(result.cost_usd),
-        (" · ", "$foreground-muted"), f"{result.input_tokens:,} in / {result.output_tokens:,} out tokens",
-        (" · ", "$foreground-muted"), f"{result.llm_calls} LLM call{'s' if result.llm_calls != 1 else ''}",
-        (" · ", "$foreground-muted"), format_duration(result.duration_ms),
+        (f" {result.mode} ", "bold $text-accent on $accent-muted"),
+        " ",
+        status,
+        (" · ", "$foreground-muted"),
+        format_cost(result.cost_usd),
+        (" · ", "$foreground-muted"),
+        f"{result.input_tokens:,} in / {result.output_tokens:,} out tokens",
+        (" · ", "$foreground-muted"),
+        f"{result.llm_calls} LLM call{'s' if result.llm_calls != 1 else ''}",
+        (" · ", "$foreground-muted"),
+        format_duration(result.duration_ms),
     ]
     if result.confidence:
         parts += [(" · ", "$foreground-muted"), f"confidence {result.confidence:.2f}"]
     if result.fallback_from:
-        parts += [(" · ", "$foreground-muted"), (f"fell back from {result.fallback_from}", "$text-warning")]
+        parts += [
+            (" · ", "$foreground-muted"),
+            (f"fell back from {result.fallback_from}", "$text-warning"),
+        ]
     if result.trace_id:
         parts += [(" · ", "$foreground-muted"), (f"trace {result.trace_id}", "$foreground-muted")]
     return Content.assemble(*parts)
@@ -132,13 +170,24 @@ def result_line(result: RunResult, *, cancelled: bool = False) -> Content:
 # ---- gauge, tables, times ------------------------------------------------------------------------
 
 #: How each notification state reads in the inbox.
-STATE_STYLES = {"pending": "bold $text-warning", "unread": "bold $text-accent", "failed": "bold $text-error",
-                "accepted": "$text-success", "rejected": "$foreground-muted", "read": "$foreground-muted"}
+STATE_STYLES = {
+    "pending": "bold $text-warning",
+    "unread": "bold $text-accent",
+    "failed": "bold $text-error",
+    "accepted": "$text-success",
+    "rejected": "$foreground-muted",
+    "read": "$foreground-muted",
+}
 #: The four valence variables, in the order the gauge shows them.
 VALENCE = ("safety", "curiosity", "energy", "confidence")
 #: How each latent mode reads (style of its badge).
-MODE_STYLES = {"CAUTIOUS": "bold $text-warning", "RECOVERY": "bold $text-error", "AUTO_CREATIVE": "bold $text-success",
-               "AUTO_CONTAINED": "bold $text-accent", "BALANCED": "bold $text-primary"}
+MODE_STYLES = {
+    "CAUTIOUS": "bold $text-warning",
+    "RECOVERY": "bold $text-error",
+    "AUTO_CREATIVE": "bold $text-success",
+    "AUTO_CONTAINED": "bold $text-accent",
+    "BALANCED": "bold $text-primary",
+}
 
 
 def valence_bar(value: float, width: int = 15, *, setpoint: float | None = None) -> Content:
@@ -226,43 +275,74 @@ def decision_details(decision: dict[str, Any], result: RunResult | None = None) 
     if decision.get("reason"):
         lines.append(Content.assemble(("why      ", muted), short(str(decision["reason"]), 300)))
     if decision.get("matched_goal"):
-        lines.append(Content.assemble(("matched  ", muted), (short(str(decision["matched_goal"]), 100), "italic"),
-                                      (f"  ({decision.get('trace_id')})", muted)))
+        lines.append(
+            Content.assemble(
+                ("matched  ", muted),
+                (short(str(decision["matched_goal"]), 100), "italic"),
+                (f"  ({decision.get('trace_id')})", muted),
+            )
+        )
     gates = [g for g in decision.get("gates") or [] if isinstance(g, dict)]
     if gates:
         lines.append(Content.styled("gates", muted))
         for gate in gates:
             ok = bool(gate.get("passed"))
             penalty = float(gate.get("penalty") or 0.0)
-            lines.append(Content.assemble(("  ✓ " if ok else "  ✗ ", "$text-success" if ok else "$text-error"),
-                                          (f"{gate.get('name', '?'):<12}", "bold"),
-                                          (f" -{penalty:.2f} " if penalty else "", "$text-warning"),
-                                          (short(str(gate.get("reason") or ""), 140), muted)))
+            lines.append(
+                Content.assemble(
+                    ("  ✓ " if ok else "  ✗ ", "$text-success" if ok else "$text-error"),
+                    (f"{gate.get('name', '?'):<12}", "bold"),
+                    (f" -{penalty:.2f} " if penalty else "", "$text-warning"),
+                    (short(str(gate.get("reason") or ""), 140), muted),
+                )
+            )
     elif decision.get("trace_id") is None and mode in ("LEARNER", "ORCHESTRATOR"):
-        lines.append(Content.styled("gates    none: no stored trace came close enough to be checked", muted))
+        lines.append(
+            Content.styled("gates    none: no stored trace came close enough to be checked", muted)
+        )
     cands = [c for c in decision.get("candidates") or [] if isinstance(c, dict)]
     if cands:
         lines.append(Content.styled("candidates", muted))
         for cand in cands[:5]:
-            lines.append(Content.assemble((f"  {float(cand.get('score') or 0):.2f} ", "bold"),
-                                          short(str(cand.get("goal") or ""), 90),
-                                          (f"  {cand.get('trace_id')}", muted)))
+            lines.append(
+                Content.assemble(
+                    (f"  {float(cand.get('score') or 0):.2f} ", "bold"),
+                    short(str(cand.get("goal") or ""), 90),
+                    (f"  {cand.get('trace_id')}", muted),
+                )
+            )
     if decision.get("slot_bindings"):
         slots = ", ".join(f"{k}={v}" for k, v in dict(decision["slot_bindings"]).items())
         lines.append(Content.assemble(("slots    ", muted), short(slots, 200)))
     sentience = decision.get("sentience")
     if isinstance(sentience, dict):
         reasons = "; ".join(str(r) for r in sentience.get("reasons") or []) or "no adjustment"
-        lines.append(Content.assemble(("state    ", muted), (str(sentience.get("latent_mode") or ""), "bold"),
-                                      (f": {short(reasons, 200)}", "")))
+        lines.append(
+            Content.assemble(
+                ("state    ", muted),
+                (str(sentience.get("latent_mode") or ""), "bold"),
+                (f": {short(reasons, 200)}", ""),
+            )
+        )
     extra = result.decision if result is not None else {}
     if extra.get("agent") or extra.get("model"):
         tools = ", ".join(extra.get("tools") or []) or "none"
-        lines.append(Content.assemble(("agent    ", muted), str(extra.get("agent") or "?"),
-                                      (f" · model {extra.get('model') or '?'}", ""),
-                                      (f" · tier {extra['model_tier']}" if extra.get("model_tier") else "", ""),
-                                      (f" · tools {short(tools, 120)}", muted)))
-    why = (decision.get("fallback_reason") or extra.get("fallback_reason")) if extra is not None else None
+        lines.append(
+            Content.assemble(
+                ("agent    ", muted),
+                str(extra.get("agent") or "?"),
+                (f" · model {extra.get('model') or '?'}", ""),
+                (f" · tier {extra['model_tier']}" if extra.get("model_tier") else "", ""),
+                (f" · tools {short(tools, 120)}", muted),
+            )
+        )
+    why = (
+        (decision.get("fallback_reason") or extra.get("fallback_reason"))
+        if extra is not None
+        else None
+    )
     if why:
-        lines.append(Content.assemble(("fallback ", muted), (short(str(why), 200), "$text-warning")))
+        lines.append(
+            Content.assemble(("fallback ", muted), (short(str(why), 200), "$text-warning"))
+        )
     return Content("\n").join(lines)

@@ -21,7 +21,7 @@ class GoalHistory:
 
     def __init__(self, entries: list[str] | None = None) -> None:
         self.entries: list[str] = list(entries or [])[-MAX_ENTRIES:]
-        self._pos: int | None = None   # index into entries while recalling; None = editing the draft
+        self._pos: int | None = None  # index into entries while recalling; None = editing the draft
         self._draft = ""
 
     def add(self, goal: str) -> None:

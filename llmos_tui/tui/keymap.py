@@ -29,13 +29,13 @@ if TYPE_CHECKING:
 class KeyAction:
     """One bindable action."""
 
-    id: str            # binding id (config.keymap key)
-    keys: str          # default keys, comma separated (Textual key names)
-    action: str        # the Textual action run in ``scope``'s namespace
-    description: str   # short label (footer, palette title)
-    help: str          # one sentence (help screen, palette help)
-    group: str         # heading in the help screen
-    scope: str         # app | chat | goal-input | traces | volumes | inbox
+    id: str  # binding id (config.keymap key)
+    keys: str  # default keys, comma separated (Textual key names)
+    action: str  # the Textual action run in ``scope``'s namespace
+    description: str  # short label (footer, palette title)
+    help: str  # one sentence (help screen, palette help)
+    group: str  # heading in the help screen
+    scope: str  # app | chat | goal-input | traces | volumes | inbox
     show: bool = False  # shown in the footer
     priority: bool = False
     palette: bool = True  # offered in the command palette
@@ -46,99 +46,393 @@ class KeyAction:
 
 
 #: Panes by id: (title, the binding that shows it).
-PANES: dict[str, str] = {"chat": "Chat", "traces": "Traces", "volumes": "Volumes", "inbox": "Inbox", "state": "State"}
+PANES: dict[str, str] = {
+    "chat": "Chat",
+    "traces": "Traces",
+    "volumes": "Volumes",
+    "inbox": "Inbox",
+    "state": "State",
+}
 
 ACTIONS: tuple[KeyAction, ...] = (
     # ---- panes -----------------------------------------------------------------------------
-    KeyAction("pane.chat", "f2", "app.show_pane('chat')", "Chat", "Show the chat: goals in, answers streamed out.",
-              "Panes", "app", priority=True),
-    KeyAction("pane.traces", "f3", "app.show_pane('traces')", "Traces",
-              "Show the trace browser: every learned run, sortable and filterable.", "Panes", "app", priority=True),
-    KeyAction("pane.volumes", "f4", "app.show_pane('volumes')", "Volumes",
-              "Show the volume explorer: system, team and user artifacts.", "Panes", "app", priority=True),
-    KeyAction("pane.inbox", "f5", "app.show_pane('inbox')", "Inbox",
-              "Show the notification inbox: proposals to accept or reject, news to acknowledge.", "Panes", "app",
-              priority=True),
-    KeyAction("pane.state", "f6", "app.show_pane('state')", "State",
-              "Show the internal state in full: valence, latent mode, policy, user model, triggers, thoughts.",
-              "Panes", "app", priority=True),
+    KeyAction(
+        "pane.chat",
+        "f2",
+        "app.show_pane('chat')",
+        "Chat",
+        "Show the chat: goals in, answers streamed out.",
+        "Panes",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "pane.traces",
+        "f3",
+        "app.show_pane('traces')",
+        "Traces",
+        "Show the trace browser: every learned run, sortable and filterable.",
+        "Panes",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "pane.volumes",
+        "f4",
+        "app.show_pane('volumes')",
+        "Volumes",
+        "Show the volume explorer: system, team and user artifacts.",
+        "Panes",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "pane.inbox",
+        "f5",
+        "app.show_pane('inbox')",
+        "Inbox",
+        "Show the notification inbox: proposals to accept or reject, news to acknowledge.",
+        "Panes",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "pane.state",
+        "f6",
+        "app.show_pane('state')",
+        "State",
+        "Show the internal state in full: valence, latent mode, policy, user model, triggers, thoughts.",
+        "Panes",
+        "app",
+        priority=True,
+    ),
     # ---- app ---------------------------------------------------------------------------------
-    KeyAction("app.help", "f1,question_mark", "app.help", "Help", "Show every key and what it does.", "App", "app",
-              show=True),
-    KeyAction("app.palette", "ctrl+p", "app.command_palette", "Commands",
-              "Open the command palette: search every action by name.", "App", "app", priority=True, palette=False),
-    KeyAction("crons.run_now", "ctrl+r", "app.run_crons_now", "Run crons",
-              "Run a cron cycle now (user, team and system), in the background.", "App", "app", priority=True),
-    KeyAction("app.quit", "ctrl+q", "app.quit", "Quit", "Quit llmos (a running goal is cancelled first).", "App",
-              "app", priority=True),
-    KeyAction("state.reset", "f7", "app.reset_state", "Reset state",
-              "Reset the internal state to its set-points now (the way out of CAUTIOUS or RECOVERY without "
-              "waiting for it to fade); applied self-modifications are kept.", "App", "app", priority=True),
+    KeyAction(
+        "app.help",
+        "f1,question_mark",
+        "app.help",
+        "Help",
+        "Show every key and what it does.",
+        "App",
+        "app",
+        show=True,
+    ),
+    KeyAction(
+        "app.palette",
+        "ctrl+p",
+        "app.command_palette",
+        "Commands",
+        "Open the command palette: search every action by name.",
+        "App",
+        "app",
+        priority=True,
+        palette=False,
+    ),
+    KeyAction(
+        "crons.run_now",
+        "ctrl+r",
+        "app.run_crons_now",
+        "Run crons",
+        "Run a cron cycle now (user, team and system), in the background.",
+        "App",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "app.quit",
+        "ctrl+q",
+        "app.quit",
+        "Quit",
+        "Quit llmos (a running goal is cancelled first).",
+        "App",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "state.reset",
+        "f7",
+        "app.reset_state",
+        "Reset state",
+        "Reset the internal state to its set-points now (the way out of CAUTIOUS or RECOVERY without "
+        "waiting for it to fade); applied self-modifications are kept.",
+        "App",
+        "app",
+        priority=True,
+    ),
     # ---- chat --------------------------------------------------------------------------------
-    KeyAction("chat.cancel", "escape", "app.cancel_goal", "Cancel goal",
-              "Stop the running goal (the model session or replay stops cleanly).", "Chat", "app", show=True),
-    KeyAction("chat.details", "ctrl+g", "app.toggle_details", "Details",
-              "Show or hide the last answer's decision: mode, confidence, gates, candidates.", "Chat", "app",
-              show=True, priority=True),
-    KeyAction("chat.clear", "ctrl+l", "app.clear_chat", "Clear chat", "Remove every goal and answer from the chat.",
-              "Chat", "app"),
-    KeyAction("chat.undo", "ctrl+z", "app.undo_last_run", "Undo run",
-              "Restore the files the last run in the working directory changed with the file tools (Write, Edit, "
-              "MultiEdit, NotebookEdit; not Bash), like `llmos undo`: files it created are deleted; refused when a "
-              "file changed since.", "Chat", "app", priority=True),
-    KeyAction("chat.cwd", "ctrl+o", "app.change_cwd", "Working dir",
-              "Change the working directory goals run in (it must exist and not be a system folder).", "Chat",
-              "app", priority=True),
-    KeyAction("chat.send", "enter", "submit", "Send", "Send the goal in the input.", "Chat input", "goal-input",
-              palette=False),
-    KeyAction("chat.newline", "shift+enter,ctrl+j,alt+enter", "newline", "New line",
-              "Start a new line in the input (ctrl+j works in every terminal; shift+enter where the terminal "
-              "reports it).", "Chat input", "goal-input", palette=False),
-    KeyAction("chat.history_prev", "up", "history_previous", "Previous goal",
-              "On the input's first line: recall the previous goal you sent.", "Chat input", "goal-input",
-              palette=False),
-    KeyAction("chat.history_next", "down", "history_next", "Next goal",
-              "On the input's last line: recall the next goal (or back to what you were typing).", "Chat input",
-              "goal-input", palette=False),
+    KeyAction(
+        "chat.cancel",
+        "escape",
+        "app.cancel_goal",
+        "Cancel goal",
+        "Stop the running goal (the model session or replay stops cleanly).",
+        "Chat",
+        "app",
+        show=True,
+    ),
+    KeyAction(
+        "chat.details",
+        "ctrl+g",
+        "app.toggle_details",
+        "Details",
+        "Show or hide the last answer's decision: mode, confidence, gates, candidates.",
+        "Chat",
+        "app",
+        show=True,
+        priority=True,
+    ),
+    KeyAction(
+        "chat.clear",
+        "ctrl+l",
+        "app.clear_chat",
+        "Clear chat",
+        "Remove every goal and answer from the chat.",
+        "Chat",
+        "app",
+    ),
+    KeyAction(
+        "chat.undo",
+        "ctrl+z",
+        "app.undo_last_run",
+        "Undo run",
+        "Restore the files the last run in the working directory changed with the file tools (Write, Edit, "
+        "MultiEdit, NotebookEdit; not Bash), like `llmos undo`: files it created are deleted; refused when a "
+        "file changed since.",
+        "Chat",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "chat.cwd",
+        "ctrl+o",
+        "app.change_cwd",
+        "Working dir",
+        "Change the working directory goals run in (it must exist and not be a system folder).",
+        "Chat",
+        "app",
+        priority=True,
+    ),
+    KeyAction(
+        "chat.send",
+        "enter",
+        "submit",
+        "Send",
+        "Send the goal in the input.",
+        "Chat input",
+        "goal-input",
+        palette=False,
+    ),
+    KeyAction(
+        "chat.newline",
+        "shift+enter,ctrl+j,alt+enter",
+        "newline",
+        "New line",
+        "Start a new line in the input (ctrl+j works in every terminal; shift+enter where the terminal "
+        "reports it).",
+        "Chat input",
+        "goal-input",
+        palette=False,
+    ),
+    KeyAction(
+        "chat.history_prev",
+        "up",
+        "history_previous",
+        "Previous goal",
+        "On the input's first line: recall the previous goal you sent.",
+        "Chat input",
+        "goal-input",
+        palette=False,
+    ),
+    KeyAction(
+        "chat.history_next",
+        "down",
+        "history_next",
+        "Next goal",
+        "On the input's last line: recall the next goal (or back to what you were typing).",
+        "Chat input",
+        "goal-input",
+        palette=False,
+    ),
     # ---- traces ------------------------------------------------------------------------------
-    KeyAction("traces.filter", "slash", "focus_filter", "Filter", "Filter the traces as you type (goal, mode, id, "
-              "tool).", "Traces", "traces", show=True),
-    KeyAction("traces.sort", "s", "cycle_sort", "Sort", "Sort by the next column.", "Traces", "traces", show=True),
-    KeyAction("traces.reverse", "S", "reverse_sort", "Reverse", "Reverse the sort order.", "Traces", "traces"),
-    KeyAction("traces.replay", "r", "replay", "Replay here",
-              "Replay the selected trace's goal here (FOLLOWER: no LLM call), in the chat's working directory.",
-              "Traces", "traces", show=True),
-    KeyAction("traces.delete", "d,delete", "delete", "Delete",
-              "Delete the selected trace (asks you to type 'delete').", "Traces", "traces", show=True),
-    KeyAction("traces.tool", "t", "show_tool", "Show tool",
-              "Show the crystallized tool made from the selected trace (its module source).", "Traces", "traces",
-              show=True),
-    KeyAction("traces.refresh", "ctrl+e", "refresh", "Reload", "Reload the traces from the index.", "Traces",
-              "traces"),
+    KeyAction(
+        "traces.filter",
+        "slash",
+        "focus_filter",
+        "Filter",
+        "Filter the traces as you type (goal, mode, id, tool).",
+        "Traces",
+        "traces",
+        show=True,
+    ),
+    KeyAction(
+        "traces.sort",
+        "s",
+        "cycle_sort",
+        "Sort",
+        "Sort by the next column.",
+        "Traces",
+        "traces",
+        show=True,
+    ),
+    KeyAction(
+        "traces.reverse",
+        "S",
+        "reverse_sort",
+        "Reverse",
+        "Reverse the sort order.",
+        "Traces",
+        "traces",
+    ),
+    KeyAction(
+        "traces.replay",
+        "r",
+        "replay",
+        "Replay here",
+        "Replay the selected trace's goal here (FOLLOWER: no LLM call), in the chat's working directory.",
+        "Traces",
+        "traces",
+        show=True,
+    ),
+    KeyAction(
+        "traces.delete",
+        "d,delete",
+        "delete",
+        "Delete",
+        "Delete the selected trace (asks you to type 'delete').",
+        "Traces",
+        "traces",
+        show=True,
+    ),
+    KeyAction(
+        "traces.tool",
+        "t",
+        "show_tool",
+        "Show tool",
+        "Show the crystallized tool made from the selected trace (its module source).",
+        "Traces",
+        "traces",
+        show=True,
+    ),
+    KeyAction(
+        "traces.refresh",
+        "ctrl+e",
+        "refresh",
+        "Reload",
+        "Reload the traces from the index.",
+        "Traces",
+        "traces",
+    ),
     # ---- volumes -----------------------------------------------------------------------------
-    KeyAction("volumes.promote", "p", "promote", "Promote",
-              "Promote the selected artifact one level up (user → team → system), with the criteria shown.",
-              "Volumes", "volumes", show=True),
-    KeyAction("volumes.refresh", "ctrl+e", "refresh", "Reload", "Reload the volumes from disk.", "Volumes",
-              "volumes", show=True),
+    KeyAction(
+        "volumes.promote",
+        "p",
+        "promote",
+        "Promote",
+        "Promote the selected artifact one level up (user → team → system), with the criteria shown.",
+        "Volumes",
+        "volumes",
+        show=True,
+    ),
+    KeyAction(
+        "volumes.refresh",
+        "ctrl+e",
+        "refresh",
+        "Reload",
+        "Reload the volumes from disk.",
+        "Volumes",
+        "volumes",
+        show=True,
+    ),
     # ---- inbox -------------------------------------------------------------------------------
-    KeyAction("inbox.down", "j", "cursor_down", "Down", "Next notification.", "Inbox", "inbox", palette=False),
-    KeyAction("inbox.up", "k", "cursor_up", "Up", "Previous notification.", "Inbox", "inbox", palette=False),
-    KeyAction("inbox.open", "enter", "open", "Open",
-              "Open the selected notification in full (a proposal's complete change).", "Inbox", "inbox", show=True),
-    KeyAction("inbox.accept", "a", "accept", "Accept", "Accept the selected proposal: apply what it shows.",
-              "Inbox", "inbox", show=True),
-    KeyAction("inbox.reject", "r", "reject", "Reject", "Reject the selected proposal (you may give a reason).",
-              "Inbox", "inbox", show=True),
-    KeyAction("inbox.acknowledge", "space", "acknowledge", "Mark read", "Acknowledge (mark read) the selected "
-              "notification.", "Inbox", "inbox", show=True),
-    KeyAction("inbox.acknowledge_all", "A", "acknowledge_all", "All read",
-              "Acknowledge every unread notification (proposals stay open until decided).", "Inbox", "inbox",
-              show=True),
-    KeyAction("inbox.filter", "slash", "focus_filter", "Filter", "Filter the notifications as you type.", "Inbox",
-              "inbox", show=True),
-    KeyAction("inbox.history", "h", "toggle_history", "History",
-              "Also show notifications already read and proposals already decided.", "Inbox", "inbox"),
+    KeyAction(
+        "inbox.down",
+        "j",
+        "cursor_down",
+        "Down",
+        "Next notification.",
+        "Inbox",
+        "inbox",
+        palette=False,
+    ),
+    KeyAction(
+        "inbox.up",
+        "k",
+        "cursor_up",
+        "Up",
+        "Previous notification.",
+        "Inbox",
+        "inbox",
+        palette=False,
+    ),
+    KeyAction(
+        "inbox.open",
+        "enter",
+        "open",
+        "Open",
+        "Open the selected notification in full (a proposal's complete change).",
+        "Inbox",
+        "inbox",
+        show=True,
+    ),
+    KeyAction(
+        "inbox.accept",
+        "a",
+        "accept",
+        "Accept",
+        "Accept the selected proposal: apply what it shows.",
+        "Inbox",
+        "inbox",
+        show=True,
+    ),
+    KeyAction(
+        "inbox.reject",
+        "r",
+        "reject",
+        "Reject",
+        "Reject the selected proposal (you may give a reason).",
+        "Inbox",
+        "inbox",
+        show=True,
+    ),
+    KeyAction(
+        "inbox.acknowledge",
+        "space",
+        "acknowledge",
+        "Mark read",
+        "Acknowledge (mark read) the selected notification.",
+        "Inbox",
+        "inbox",
+        show=True,
+    ),
+    KeyAction(
+        "inbox.acknowledge_all",
+        "A",
+        "acknowledge_all",
+        "All read",
+        "Acknowledge every unread notification (proposals stay open until decided).",
+        "Inbox",
+        "inbox",
+        show=True,
+    ),
+    KeyAction(
+        "inbox.filter",
+        "slash",
+        "focus_filter",
+        "Filter",
+        "Filter the notifications as you type.",
+        "Inbox",
+        "inbox",
+        show=True,
+    ),
+    KeyAction(
+        "inbox.history",
+        "h",
+        "toggle_history",
+        "History",
+        "Also show notifications already read and proposals already decided.",
+        "Inbox",
+        "inbox",
+    ),
 )
 
 BY_ID: dict[str, KeyAction] = {a.id: a for a in ACTIONS}
@@ -149,18 +443,51 @@ def bindings_for(scope: str) -> "list[Binding]":
     """The ``BINDINGS`` of one scope's widget (ids kept, so ``config.keymap`` can remap them)."""
     from textual.binding import Binding
 
-    return [Binding(a.keys, a.action.removeprefix("app.") if scope == "app" else a.action, a.description,
-                    show=a.show, priority=a.priority, id=a.id, tooltip=a.help)
-            for a in ACTIONS if a.scope == scope]
+    return [
+        Binding(
+            a.keys,
+            a.action.removeprefix("app.") if scope == "app" else a.action,
+            a.description,
+            show=a.show,
+            priority=a.priority,
+            id=a.id,
+            tooltip=a.help,
+        )
+        for a in ACTIONS
+        if a.scope == scope
+    ]
 
 
 #: Modifiers and named keys Textual delivers (``textual.keys``); any single character is a key too, and
 #: so is a character's Unicode name in Textual's spelling (``question_mark``, ``full_stop``).
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
-NAMED_KEYS = frozenset({
-    "escape", "enter", "tab", "space", "backspace", "delete", "insert", "home", "end", "pageup", "pagedown",
-    "up", "down", "left", "right", "newline", "slash", "backslash", "at", "minus", "plus", "underscore",
-    *(f"f{n}" for n in range(1, 25))})
+NAMED_KEYS = frozenset(
+    {
+        "escape",
+        "enter",
+        "tab",
+        "space",
+        "backspace",
+        "delete",
+        "insert",
+        "home",
+        "end",
+        "pageup",
+        "pagedown",
+        "up",
+        "down",
+        "left",
+        "right",
+        "newline",
+        "slash",
+        "backslash",
+        "at",
+        "minus",
+        "plus",
+        "underscore",
+        *(f"f{n}" for n in range(1, 25)),
+    }
+)
 
 
 def key_problem(keys: str) -> str | None:
@@ -183,8 +510,10 @@ def key_problem(keys: str) -> str | None:
         try:
             unicodedata.lookup(name.replace("_", " ").upper())
         except KeyError:
-            return (f"{key!r}: no key is named {name!r} (use a character, f1-f24, or a name such as enter, "
-                    "escape, tab, space, up, pageup, question_mark)")
+            return (
+                f"{key!r}: no key is named {name!r} (use a character, f1-f24, or a name such as enter, "
+                "escape, tab, space, up, pageup, question_mark)"
+            )
     return None
 
 
@@ -200,11 +529,24 @@ def keys_for(action: KeyAction, keymap: Mapping[str, str]) -> list[str]:
 
 def display_key(key: str) -> str:
     """``ctrl+r`` -> ``^r``, ``question_mark`` -> ``?``, ``f3`` -> ``F3`` (what the help shows)."""
-    names = {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc", "delete": "del",
-             "enter": "enter", "up": "↑", "down": "↓"}
+    names = {
+        "question_mark": "?",
+        "slash": "/",
+        "space": "space",
+        "escape": "esc",
+        "delete": "del",
+        "enter": "enter",
+        "up": "↑",
+        "down": "↓",
+    }
     parts = key.split("+")
     last = names.get(parts[-1], parts[-1])
-    if len(last) == 2 and last[0] == "f" and last[1:].isdigit() or (last.startswith("f") and last[1:].isdigit()):
+    if (
+        len(last) == 2
+        and last[0] == "f"
+        and last[1:].isdigit()
+        or (last.startswith("f") and last[1:].isdigit())
+    ):
         last = last.upper()
     mods = parts[:-1]
     if mods == ["ctrl"]:

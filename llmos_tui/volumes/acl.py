@@ -78,11 +78,13 @@ class Identity:
     kind: str
     user: str | None = None
     team: str | None = None
-    operator: str | None = None   # a person acting by hand with this identity's rights (see by_hand)
+    operator: str | None = None  # a person acting by hand with this identity's rights (see by_hand)
 
     def __post_init__(self) -> None:
         if self.kind not in IDENTITY_KINDS:
-            raise UsageError(f"unknown identity kind {self.kind!r} (choose from {', '.join(IDENTITY_KINDS)})")
+            raise UsageError(
+                f"unknown identity kind {self.kind!r} (choose from {', '.join(IDENTITY_KINDS)})"
+            )
         try:
             if self.user is not None:
                 safe_id(self.user, "user")
@@ -136,8 +138,12 @@ class Identity:
     def from_dict(cls, data: Any) -> "Identity":
         if not isinstance(data, dict):
             raise UsageError(f"an identity must be a mapping with kind/user/team, not {data!r}")
-        return cls(str(data.get("kind")), user=data.get("user"), team=data.get("team"),
-                   operator=data.get("operator"))
+        return cls(
+            str(data.get("kind")),
+            user=data.get("user"),
+            team=data.get("team"),
+            operator=data.get("operator"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = {"kind": self.kind, "user": self.user, "team": self.team}
@@ -174,32 +180,50 @@ class Identity:
             if scope.startswith("users/") and workspace is not None:
                 return scope_owner(scope) in team_members(workspace, self.team or "")
             return False
-        return scope == f"users/{self.user}" or (self.team is not None and scope == f"teams/{self.team}")
+        return scope == f"users/{self.user}" or (
+            self.team is not None and scope == f"teams/{self.team}"
+        )
 
-    def check(self, access: str, scope: str, workspace: Workspace | None = None, *, events: Any = None,
-              what: str = "") -> None:
+    def check(
+        self,
+        access: str,
+        scope: str,
+        workspace: Workspace | None = None,
+        *,
+        events: Any = None,
+        what: str = "",
+    ) -> None:
         """Raise ``VolumeAccessError`` (and record ``VOLUME_ACCESS_DENIED``) unless allowed."""
         allowed = self.can_write(scope) if access == "write" else self.can_read(scope, workspace)
         if allowed:
             return
-        rule = {"user": "a user writes only its own user volume and reads its team's and the system's",
-                "user_cron": "a UserCron writes only its user volume and reads its team's and the system's",
-                "team_cron": "a TeamCron writes only its team volume and reads its members' and the system's",
-                }.get(self.kind, "")
+        rule = {
+            "user": "a user writes only its own user volume and reads its team's and the system's",
+            "user_cron": "a UserCron writes only its user volume and reads its team's and the system's",
+            "team_cron": "a TeamCron writes only its team volume and reads its members' and the system's",
+        }.get(self.kind, "")
         if self.kind == "team_cron" and access == "read" and scope.startswith("users/"):
             rule += f" ({scope_owner(scope)} is not a member of team {self.team}: `llmos volumes members {self.team} --add {scope_owner(scope)}`)"
         target = f"volumes/{scope}" + (f"/{what}" if what else "")
         message = f"{self.label} may not {access} {target}: {rule}"
         if events is not None:
             try:
-                events.record("VOLUME_ACCESS_DENIED", source=self.label, access=access, volume=scope,
-                              target=what or None, identity=self.to_dict(), message=message)
+                events.record(
+                    "VOLUME_ACCESS_DENIED",
+                    source=self.label,
+                    access=access,
+                    volume=scope,
+                    target=what or None,
+                    identity=self.to_dict(),
+                    message=message,
+                )
             except Exception:  # recording must not hide the refusal
                 pass
         raise VolumeAccessError(message)
 
 
 # ---- team membership ---------------------------------------------------------------------
+
 
 def _members_dir(workspace: Workspace, team: str) -> Any:
     return workspace.team_volume(team) / "members"

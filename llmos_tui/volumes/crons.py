@@ -82,6 +82,7 @@ _EVOLVED = {"ARTIFACT_EVOLVED", "AGENT_EVOLVED"}
 
 # ---- small helpers ----------------------------------------------------------------------------
 
+
 def _cfg(config: Any, section: str, key: str, default: Any) -> Any:
     value = getattr(getattr(config, section, None), key, None)
     return default if value is None else value
@@ -161,13 +162,14 @@ def _try_lock(path: Path) -> Iterator[bool]:
 
 # ---- the report ---------------------------------------------------------------------------------
 
+
 @dataclass
 class CycleReport:
     cron_id: str
     level: str
     user: str | None = None
     team: str | None = None
-    status: str = "completed"                  # completed | failed | skipped
+    status: str = "completed"  # completed | failed | skipped
     started_at: str = ""
     finished_at: str = ""
     duration_s: float = 0.0
@@ -195,23 +197,44 @@ class CycleReport:
         return self.status != "failed"
 
     def counts(self) -> dict[str, int]:
-        return {"created": len(self.created), "evolved": len(self.evolved), "promoted": len(self.promoted),
-                "archived": len(self.archived), "refused": len(self.refused),
-                "proposals": sum(1 for p in self.proposals if p.get("status") in ("proposed", "applied")),
-                "applied": sum(1 for p in self.proposals if p.get("status") == "applied"),
-                "crystallized": len(self.crystallized), "insights": len(self.insights),
-                "suggestions": len(self.suggestions), "problems": len(self.problems),
-                "sync_failures": sum(1 for s in self.sync if not s.get("ok")), "task_errors": len(self.task_errors)}
+        return {
+            "created": len(self.created),
+            "evolved": len(self.evolved),
+            "promoted": len(self.promoted),
+            "archived": len(self.archived),
+            "refused": len(self.refused),
+            "proposals": sum(
+                1 for p in self.proposals if p.get("status") in ("proposed", "applied")
+            ),
+            "applied": sum(1 for p in self.proposals if p.get("status") == "applied"),
+            "crystallized": len(self.crystallized),
+            "insights": len(self.insights),
+            "suggestions": len(self.suggestions),
+            "problems": len(self.problems),
+            "sync_failures": sum(1 for s in self.sync if not s.get("ok")),
+            "task_errors": len(self.task_errors),
+        }
 
     def summary(self) -> str:
         if self.status == "skipped":
             return self.error or "skipped"
         c = self.counts()
-        parts = [f"{c[k]} {label}" for k, label in (
-            ("insights", "insight(s)"), ("suggestions", "suggestion(s)"), ("crystallized", "tool(s) crystallized"),
-            ("created", "created"), ("evolved", "evolved"), ("promoted", "promoted"), ("archived", "archived"),
-            ("proposals", "proposal(s)"), ("problems", "unreadable file(s)"), ("sync_failures", "sync failure(s)"))
-            if c[k]]
+        parts = [
+            f"{c[k]} {label}"
+            for k, label in (
+                ("insights", "insight(s)"),
+                ("suggestions", "suggestion(s)"),
+                ("crystallized", "tool(s) crystallized"),
+                ("created", "created"),
+                ("evolved", "evolved"),
+                ("promoted", "promoted"),
+                ("archived", "archived"),
+                ("proposals", "proposal(s)"),
+                ("problems", "unreadable file(s)"),
+                ("sync_failures", "sync failure(s)"),
+            )
+            if c[k]
+        ]
         text = ", ".join(parts) or "nothing new"
         if self.status == "failed":
             text += f"; FAILED: {self.error}"
@@ -248,7 +271,7 @@ class Cron:
         self.events = SourcedEvents(hub, self.cron_id)
         from ..evolution.engine import register_appliers
 
-        register_appliers(hub)     # auto_apply kinds are applied in this process
+        register_appliers(hub)  # auto_apply kinds are applied in this process
         self._store: Any = None
         self._engine: Any = None
         self._review_changed = False
@@ -276,8 +299,11 @@ class Cron:
             from ..learning.index import TraceIndex
             from ..learning.store import TraceStore
 
-            self._store = TraceStore(self.workspace, index=TraceIndex(self.workspace, events=self.events),
-                                     events=self.events)
+            self._store = TraceStore(
+                self.workspace,
+                index=TraceIndex(self.workspace, events=self.events),
+                events=self.events,
+            )
         return self._store
 
     def volume(self, scope: str) -> Any:
@@ -291,16 +317,27 @@ class Cron:
             from ..evolution.engine import EvolutionEngine
 
             crystallizer = Crystallizer(self.workspace, self.store, self.config, events=self.events)
-            self._engine = EvolutionEngine(self.workspace, self.config, self.identity, self.events, store=self.store,
-                                           crystallizer=crystallizer, now=self.now)
+            self._engine = EvolutionEngine(
+                self.workspace,
+                self.config,
+                self.identity,
+                self.events,
+                store=self.store,
+                crystallizer=crystallizer,
+                now=self.now,
+            )
         return self._engine
 
     # -- the cycle ---------------------------------------------------------------------------------
     def run_cycle(self) -> CycleReport:
         """One cycle; never raises (a failure is in the report, the log and the state file)."""
-        report = CycleReport(self.cron_id, self.level, self.user, self.team, started_at=_iso(self.now))
+        report = CycleReport(
+            self.cron_id, self.level, self.user, self.team, started_at=_iso(self.now)
+        )
         started = time.monotonic()
-        lock = Path(self.workspace.state_dir) / "locks" / f"cron-{self.cron_id.replace(':', '-')}.lock"
+        lock = (
+            Path(self.workspace.state_dir) / "locks" / f"cron-{self.cron_id.replace(':', '-')}.lock"
+        )
         try:
             with _try_lock(lock) as acquired:
                 if not acquired:
@@ -308,14 +345,18 @@ class Cron:
                     report.error = f"another cycle of {self.cron_id} is running"
                     return self._finish(report, started, record=False)
                 return self._cycle(report, started)
-        except Exception as exc:   # noqa: BLE001 - a cycle never takes its caller down
+        except Exception as exc:  # noqa: BLE001 - a cycle never takes its caller down
             report.status = "failed"
-            report.error = exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
+            report.error = (
+                exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
+            )
             return self._finish(report, started, record=True)
 
     def _cycle(self, report: CycleReport, started: float) -> CycleReport:
         try:
-            self.hub.record_cron_started(self.cron_id, level=self.level, user=self.user, team=self.team)
+            self.hub.record_cron_started(
+                self.cron_id, level=self.level, user=self.user, team=self.team
+            )
         except Exception:
             pass
         unsubscribe = self._count_events(report)
@@ -325,27 +366,44 @@ class Cron:
                 try:
                     task(report)
                     report.tasks.append(name)
-                except Exception as exc:   # noqa: BLE001 - one task's failure must not stop the others
-                    message = exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
-                    report.task_errors.append({"task": name, "error": message[:1000],
-                                               "where": _where(exc)})
+                except Exception as exc:  # noqa: BLE001 - one task's failure must not stop the others
+                    message = (
+                        exc.message
+                        if isinstance(exc, LLMOSError)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
+                    report.task_errors.append(
+                        {"task": name, "error": message[:1000], "where": _where(exc)}
+                    )
                 finally:
                     report.timings[name] = round(time.monotonic() - t0, 3)
         finally:
             unsubscribe()
         if report.task_errors:
             report.status = "failed"
-            report.error = "; ".join(f"{e['task']}: {e['error']}" for e in report.task_errors)[:2000]
+            report.error = "; ".join(f"{e['task']}: {e['error']}" for e in report.task_errors)[
+                :2000
+            ]
         return self._finish(report, started, record=True)
 
     def _count_events(self, report: CycleReport) -> Callable[[], None]:
         def on_event(event: Any) -> None:
             if event.source != self.cron_id:
                 return
-            row = {"type": event.type, "kind": event.data.get("kind") or ("tools" if event.type.startswith("TOOL_")
-                                                                           else "agents" if event.type.startswith("AGENT_") else None),
-                   "name": event.data.get("name") or event.data.get("tool"), "volume": event.data.get("volume"),
-                   "event_id": event.id}
+            row = {
+                "type": event.type,
+                "kind": event.data.get("kind")
+                or (
+                    "tools"
+                    if event.type.startswith("TOOL_")
+                    else "agents"
+                    if event.type.startswith("AGENT_")
+                    else None
+                ),
+                "name": event.data.get("name") or event.data.get("tool"),
+                "volume": event.data.get("volume"),
+                "event_id": event.id,
+            }
             if event.type in _CREATED:
                 report.created.append(row)
             elif event.type in _EVOLVED:
@@ -370,21 +428,46 @@ class Cron:
             state = update_state(self.workspace, self.config, report, self.now)
             report.next_due = state.get("next_due")
             report.consecutive_failures = int(state.get("consecutive_failures", 0))
-        except Exception as exc:   # noqa: BLE001 - the state file is bookkeeping
-            report.problems.append({"path": f"state/{STATE_FILE}", "reason": f"cannot update: {exc}"})
+        except Exception as exc:  # noqa: BLE001 - the state file is bookkeeping
+            report.problems.append(
+                {"path": f"state/{STATE_FILE}", "reason": f"cannot update: {exc}"}
+            )
         counts = report.counts()
-        data = {"user": self.user, "team": self.team, "counts": counts, "next_due": report.next_due,
-                "created": len(report.created), "evolved": len(report.evolved), "promoted": len(report.promoted),
-                "proposals": counts["proposals"], "crystallized": report.crystallized[:20],
-                "sync": [{k: s.get(k) for k in ("scope", "ok", "pushed", "merged", "error")} for s in report.sync]}
+        data = {
+            "user": self.user,
+            "team": self.team,
+            "counts": counts,
+            "next_due": report.next_due,
+            "created": len(report.created),
+            "evolved": len(report.evolved),
+            "promoted": len(report.promoted),
+            "proposals": counts["proposals"],
+            "crystallized": report.crystallized[:20],
+            "sync": [
+                {k: s.get(k) for k in ("scope", "ok", "pushed", "merged", "error")}
+                for s in report.sync
+            ],
+        }
         try:
             if report.status == "failed":
-                self.hub.record_cron_failed(self.cron_id, error=report.error or "failed", level=self.level,
-                                            duration_s=report.duration_s, tasks=report.tasks,
-                                            consecutive_failures=report.consecutive_failures, **data)
+                self.hub.record_cron_failed(
+                    self.cron_id,
+                    error=report.error or "failed",
+                    level=self.level,
+                    duration_s=report.duration_s,
+                    tasks=report.tasks,
+                    consecutive_failures=report.consecutive_failures,
+                    **data,
+                )
             else:
-                self.hub.record_cron_completed(self.cron_id, duration_s=report.duration_s, tasks=report.tasks,
-                                               summary=report.summary(), level=self.level, **data)
+                self.hub.record_cron_completed(
+                    self.cron_id,
+                    duration_s=report.duration_s,
+                    tasks=report.tasks,
+                    summary=report.summary(),
+                    level=self.level,
+                    **data,
+                )
         except Exception:
             pass
         return report
@@ -406,8 +489,12 @@ class Cron:
             if tool is not None:
                 report.crystallized.append(tool.id)
             elif crystallizer.last_reason:
-                report.problems.append({"path": f"volumes/{scope}/traces/{trace.id}.md",
-                                        "reason": f"not crystallized: {crystallizer.last_reason}"})
+                report.problems.append(
+                    {
+                        "path": f"volumes/{scope}/traces/{trace.id}.md",
+                        "reason": f"not crystallized: {crystallizer.last_reason}",
+                    }
+                )
         self._submit(review.proposals, report)
         return review
 
@@ -423,12 +510,29 @@ class Cron:
             try:
                 entry = self.store.entry(trace.id)
                 path = entry.path
-                request_approval(self.workspace, self.config, self.store, trace, entry, source=self.cron_id,
-                                 reason=f"{self.cron_id} would crystallize it (its verification runs these calls)")
+                request_approval(
+                    self.workspace,
+                    self.config,
+                    self.store,
+                    trace,
+                    entry,
+                    source=self.cron_id,
+                    reason=f"{self.cron_id} would crystallize it (its verification runs these calls)",
+                )
             except (LLMOSError, OSError) as exc:
-                report.problems.append({"path": path, "reason": f"approval request failed: {getattr(exc, 'message', exc)}"})
-            report.problems.append({"path": path, "reason": "not crystallized: untrusted (shared or imported, not "
-                                                            f"approved); approve it with `llmos traces approve {trace.id}`"})
+                report.problems.append(
+                    {
+                        "path": path,
+                        "reason": f"approval request failed: {getattr(exc, 'message', exc)}",
+                    }
+                )
+            report.problems.append(
+                {
+                    "path": path,
+                    "reason": "not crystallized: untrusted (shared or imported, not "
+                    f"approved); approve it with `llmos traces approve {trace.id}`",
+                }
+            )
 
     def _submit(self, proposals: list[Any], report: CycleReport) -> None:
         for sub in self.engine().submit(proposals, source=self.cron_id):
@@ -453,15 +557,24 @@ class Cron:
         existed = volume.has_artifact(finding.kind, finding.name)
         text = finding.render(scope=volume.scope, source=self.cron_id)
         new_type = "INSIGHT_GENERATED" if finding.kind == "insights" else "SUGGESTION_CREATED"
-        res = volume.write_artifact(finding.kind, finding.name, text, event_type=None if existed else new_type,
-                                    notify_user=not existed, title=finding.title, reason=finding.summary,
-                                    event_data={"summary": finding.summary, "evolver": finding.evolver})
+        res = volume.write_artifact(
+            finding.kind,
+            finding.name,
+            text,
+            event_type=None if existed else new_type,
+            notify_user=not existed,
+            title=finding.title,
+            reason=finding.summary,
+            event_data={"summary": finding.summary, "evolver": finding.evolver},
+        )
         if res.action == "unchanged":
             return
         path = res.info.files.get(".md", f"volumes/{volume.scope}/{finding.kind}/{finding.name}.md")
         (report.insights if finding.kind == "insights" else report.suggestions).append(path)
         self._review_changed = True
-        self._findings_text.append(f"## {finding.title} ({volume.scope})\n{finding.summary}\n\n{finding.body[:3000]}")
+        self._findings_text.append(
+            f"## {finding.title} ({volume.scope})\n{finding.summary}\n\n{finding.body[:3000]}"
+        )
 
     def _git(self, scope: str, report: CycleReport, *, push: bool) -> None:
         from .git_sync import git_volume
@@ -494,28 +607,66 @@ class Cron:
                 if tool is not None:
                     kind, name = "tools", tool
             reason = f"{cand.rule}: {cand.reason}"
-            evidence = {"rule": cand.rule, "owners": cand.owners, "uses": cand.uses, "successes": cand.successes,
-                        "failures": cand.failures, "success_rate": cand.success_rate}
+            evidence = {
+                "rule": cand.rule,
+                "owners": cand.owners,
+                "uses": cand.uses,
+                "successes": cand.successes,
+                "failures": cand.failures,
+                "success_rate": cand.success_rate,
+            }
             if not auto:
-                proposals.append(Proposal(
-                    "artifact.promote", f"Promote {kind[:-1]} {name} to {cand.to_scope}",
-                    f"{kind}/{name} in {cand.from_scope} meets the promotion criteria ({cand.reason}).",
-                    f"{cand.from_scope}/{kind}/{name} -> {cand.to_scope}",
-                    {"kind": kind, "name": name, "from": cand.from_scope, "to": cand.to_scope, "reason": reason,
-                     "evidence": evidence},
-                    f"artifact.promote:{cand.from_scope}:{kind}:{name}:{cand.to_scope}:{short_hash(cand.uses // 5)}",
-                    cand.to_scope, "promotion"))
+                proposals.append(
+                    Proposal(
+                        "artifact.promote",
+                        f"Promote {kind[:-1]} {name} to {cand.to_scope}",
+                        f"{kind}/{name} in {cand.from_scope} meets the promotion criteria ({cand.reason}).",
+                        f"{cand.from_scope}/{kind}/{name} -> {cand.to_scope}",
+                        {
+                            "kind": kind,
+                            "name": name,
+                            "from": cand.from_scope,
+                            "to": cand.to_scope,
+                            "reason": reason,
+                            "evidence": evidence,
+                        },
+                        f"artifact.promote:{cand.from_scope}:{kind}:{name}:{cand.to_scope}:{short_hash(cand.uses // 5)}",
+                        cand.to_scope,
+                        "promotion",
+                    )
+                )
                 continue
             try:
-                result = promoter.promote(kind, name, from_scope=cand.from_scope, to_scope=cand.to_scope,
-                                          identity=self.identity, reason=reason, evidence=evidence)
+                result = promoter.promote(
+                    kind,
+                    name,
+                    from_scope=cand.from_scope,
+                    to_scope=cand.to_scope,
+                    identity=self.identity,
+                    reason=reason,
+                    evidence=evidence,
+                )
             except PromotionConflict as exc:
-                report.refused.append({"kind": kind, "name": name, "from": cand.from_scope, "to": cand.to_scope,
-                                       "reason": exc.message})
+                report.refused.append(
+                    {
+                        "kind": kind,
+                        "name": name,
+                        "from": cand.from_scope,
+                        "to": cand.to_scope,
+                        "reason": exc.message,
+                    }
+                )
                 continue
             except LLMOSError as exc:
-                report.refused.append({"kind": kind, "name": name, "from": cand.from_scope, "to": cand.to_scope,
-                                       "reason": exc.message})
+                report.refused.append(
+                    {
+                        "kind": kind,
+                        "name": name,
+                        "from": cand.from_scope,
+                        "to": cand.to_scope,
+                        "reason": exc.message,
+                    }
+                )
                 continue
             if result.status == "unchanged":
                 continue
@@ -545,7 +696,9 @@ class Cron:
 class UserCron(Cron):
     level = "user"
 
-    def __init__(self, workspace: Any, config: Any, user: str, team: str | None = None, **kw: Any) -> None:
+    def __init__(
+        self, workspace: Any, config: Any, user: str, team: str | None = None, **kw: Any
+    ) -> None:
         self._user = safe_id(user, "user")
         self._team = safe_id(team, "team") if team else None
         super().__init__(workspace, config, **kw)
@@ -558,9 +711,14 @@ class UserCron(Cron):
         return f"users/{self._user}"
 
     def tasks(self) -> list[tuple[str, Task]]:
-        tasks: list[tuple[str, Task]] = [("analyse", self._task_analyse), ("promotion_candidates", self._task_flags)]
+        tasks: list[tuple[str, Task]] = [
+            ("analyse", self._task_analyse),
+            ("promotion_candidates", self._task_flags),
+        ]
         if self._user == getattr(self.config, "user", None):
-            tasks.append(("facts", self._task_facts))  # L4 memory: facts stated in this workspace's sessions
+            tasks.append(
+                ("facts", self._task_facts)
+            )  # L4 memory: facts stated in this workspace's sessions
         if _cfg(self.config, "crons", "llm_insights", False):
             tasks.append(("llm_insight", self._llm_task(self.scope)))
         return tasks
@@ -570,8 +728,13 @@ class UserCron(Cron):
 
         extracted = extract_from_sessions(self.workspace, config=self.config)
         for fact in extracted.new:
-            report.created.append({"kind": "fact", "name": str(fact.get("id") or fact.get("text", ""))[:80],
-                                   "scope": "memories/facts"})
+            report.created.append(
+                {
+                    "kind": "fact",
+                    "name": str(fact.get("id") or fact.get("text", ""))[:80],
+                    "scope": "memories/facts",
+                }
+            )
 
     def _task_analyse(self, report: CycleReport) -> None:
         workspace_agents = self._user == getattr(self.config, "user", None)
@@ -591,23 +754,46 @@ class UserCron(Cron):
         for trace in self.store.iter_traces([self.scope]):
             done = trace.success_count + trace.failure_count
             rate = trace.success_count / done if done else 0.0
-            if trace.outcome != "success" or trace.usage_count < crit.user_to_team_min_uses or \
-                    rate < crit.user_to_team_min_success:
+            if (
+                trace.outcome != "success"
+                or trace.usage_count < crit.user_to_team_min_uses
+                or rate < crit.user_to_team_min_success
+            ):
                 continue
             if team.has_artifact("traces", promoted_trace_id(trace.signature, team_scope)):
                 continue
-            rows.append(f"- `{trace.id}` {md_cell(trace.goal, 70)}: {trace.usage_count} uses at {rate:.0%} "
-                        + (f"(crystallized as `{trace.crystallized_tool}`)" if trace.crystallized_tool else ""))
+            rows.append(
+                f"- `{trace.id}` {md_cell(trace.goal, 70)}: {trace.usage_count} uses at {rate:.0%} "
+                + (
+                    f"(crystallized as `{trace.crystallized_tool}`)"
+                    if trace.crystallized_tool
+                    else ""
+                )
+            )
         if not rows:
             return
-        body = "\n".join([f"These meet the user → team criteria ({crit.user_to_team_min_uses}+ uses at "
-                          f"{crit.user_to_team_min_success:.0%}+ success) and are not in `{team_scope}` yet. "
-                          f"The TeamCron of {self._team} promotes them on its next cycle; "
-                          f"`llmos volumes promote KIND NAME --from {self.scope} --to {team_scope}` does it now.", "",
-                          *rows])
-        self._write_finding(self.volume(self.scope), Finding(
-            "suggestions", "promotion-candidates", f"Ready for team {self._team}",
-            f"{len(rows)} artifact(s) ready for {team_scope}", body, "promotion"), report)
+        body = "\n".join(
+            [
+                f"These meet the user → team criteria ({crit.user_to_team_min_uses}+ uses at "
+                f"{crit.user_to_team_min_success:.0%}+ success) and are not in `{team_scope}` yet. "
+                f"The TeamCron of {self._team} promotes them on its next cycle; "
+                f"`llmos volumes promote KIND NAME --from {self.scope} --to {team_scope}` does it now.",
+                "",
+                *rows,
+            ]
+        )
+        self._write_finding(
+            self.volume(self.scope),
+            Finding(
+                "suggestions",
+                "promotion-candidates",
+                f"Ready for team {self._team}",
+                f"{len(rows)} artifact(s) ready for {team_scope}",
+                body,
+                "promotion",
+            ),
+            report,
+        )
 
 
 class TeamCron(Cron):
@@ -626,9 +812,17 @@ class TeamCron(Cron):
 
     def tasks(self) -> list[tuple[str, Task]]:
         tasks: list[tuple[str, Task]] = [
-            ("pull", lambda r: (self._git(self.scope, r, push=False), self._git("system", r, push=False))),
-            ("aggregate", self._task_aggregate), ("promote", self._task_promote),
-            ("analyse", lambda r: self._analyse(self.scope, r))]
+            (
+                "pull",
+                lambda r: (
+                    self._git(self.scope, r, push=False),
+                    self._git("system", r, push=False),
+                ),
+            ),
+            ("aggregate", self._task_aggregate),
+            ("promote", self._task_promote),
+            ("analyse", lambda r: self._analyse(self.scope, r)),
+        ]
         if _cfg(self.config, "crons", "llm_insights", False):
             tasks.append(("llm_insight", self._llm_task(self.scope)))
         tasks.append(("push", lambda r: self._git(self.scope, r, push=True)))
@@ -650,14 +844,21 @@ class TeamCron(Cron):
             entry = self.store.index.get(trace.id)
             if entry is not None:
                 by_owner[entry.volume.split("/", 1)[1]].append(trace)
-        for finding in shared_patterns(by_owner, name="team-patterns", title=f"Team {self._team}: shared patterns",
-                                       owner_word="member", where=f"team {self._team}"):
+        for finding in shared_patterns(
+            by_owner,
+            name="team-patterns",
+            title=f"Team {self._team}: shared patterns",
+            owner_word="member",
+            where=f"team {self._team}",
+        ):
             self._write_finding(self.volume(self.scope), self._local(self.scope, finding), report)
 
     def _task_promote(self, report: CycleReport) -> None:
         from .promotion import Promoter
 
-        candidates = Promoter(self.workspace, config=self.config, events=self.events).user_to_team_candidates(self._team)
+        candidates = Promoter(
+            self.workspace, config=self.config, events=self.events
+        ).user_to_team_candidates(self._team)
         self._promote(candidates, report)
 
 
@@ -669,10 +870,14 @@ class SystemCron(Cron):
 
     def tasks(self) -> list[tuple[str, Task]]:
         tasks: list[tuple[str, Task]] = [
-            ("pull", lambda r: self._git_all(r, push=False)), ("health", self._task_health),
-            ("aggregate", self._task_aggregate), ("promote", self._task_promote),
-            ("analyse", lambda r: self._analyse("system", r)), ("cross_project", self._task_cross_project),
-            ("cleanup", self._task_cleanup)]
+            ("pull", lambda r: self._git_all(r, push=False)),
+            ("health", self._task_health),
+            ("aggregate", self._task_aggregate),
+            ("promote", self._task_promote),
+            ("analyse", lambda r: self._analyse("system", r)),
+            ("cross_project", self._task_cross_project),
+            ("cleanup", self._task_cleanup),
+        ]
         if _cfg(self.config, "crons", "llm_insights", False):
             tasks.append(("llm_insight", self._llm_task("system")))
         tasks.append(("push", lambda r: self._git_all(r, push=True)))
@@ -681,7 +886,9 @@ class SystemCron(Cron):
     def _task_cross_project(self, report: CycleReport) -> None:
         from ..projects.insights import write_cross_project_insights
 
-        written = write_cross_project_insights(self.workspace, self.store, volume="system", config=self.config)
+        written = write_cross_project_insights(
+            self.workspace, self.store, volume="system", config=self.config
+        )
         report.insights.extend(str(path) for path in written)
 
     def _task_health(self, report: CycleReport) -> None:
@@ -708,47 +915,87 @@ class SystemCron(Cron):
             volume._report(found)
             problems.extend(found)
             seen = {p["path"] for p in found}
-            bad_traces = sum(1 for path in skipped if path.startswith(f"volumes/{scope}/traces/") and path not in seen)
+            bad_traces = sum(
+                1
+                for path in skipped
+                if path.startswith(f"volumes/{scope}/traces/") and path not in seen
+            )
             c = stats.counts
-            rows.append(f"| {scope} | {c['traces']} | {c['tools']} | {c['agents']} | {c['insights']} | "
-                        f"{c['suggestions']} | {len(found) + bad_traces} |")
+            rows.append(
+                f"| {scope} | {c['traces']} | {c['tools']} | {c['agents']} | {c['insights']} | "
+                f"{c['suggestions']} | {len(found) + bad_traces} |"
+            )
         for p in problems:
             if p not in report.problems:
                 report.problems.append(p)
         state = load_state(self.workspace)
-        failing = sorted((cid, row) for cid, row in state.items()
-                         if isinstance(row, dict) and int(row.get("consecutive_failures") or 0) > 0)
+        failing = sorted(
+            (cid, row)
+            for cid, row in state.items()
+            if isinstance(row, dict) and int(row.get("consecutive_failures") or 0) > 0
+        )
         sync_failures = [s for s in report.sync if not s.get("ok")]
         corrupt = self.hub.event_log.corrupt_lines if hasattr(self.hub, "event_log") else 0
-        lines += ["| volume | traces | tools | agents | insights | suggestions | unreadable |",
-                  "|---|---:|---:|---:|---:|---:|---:|", *rows]
+        lines += [
+            "| volume | traces | tools | agents | insights | suggestions | unreadable |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *rows,
+        ]
         if problems:
             lines += ["", "## Unreadable files (skipped, never fatal)", ""]
             lines += [f"- `{p['path']}`: {md_cell(p['reason'], 100)}" for p in problems[:50]]
         if skipped:
             lines += ["", "## Traces left out of the index", ""]
-            lines += [f"- `{path}`: {md_cell(reason, 100)}" for path, reason in sorted(skipped.items())[:50]]
+            lines += [
+                f"- `{path}`: {md_cell(reason, 100)}"
+                for path, reason in sorted(skipped.items())[:50]
+            ]
         if failing:
             lines += ["", "## Crons failing", ""]
-            lines += [f"- {cid}: {row.get('consecutive_failures')} consecutive failure(s), last error: "
-                      f"{md_cell(row.get('last_error'), 120)}" for cid, row in failing]
+            lines += [
+                f"- {cid}: {row.get('consecutive_failures')} consecutive failure(s), last error: "
+                f"{md_cell(row.get('last_error'), 120)}"
+                for cid, row in failing
+            ]
         if sync_failures:
             lines += ["", "## Volume sync failures", ""]
-            lines += [f"- {s['scope']} ({s['remote']}): {md_cell(s.get('error'), 140)}" for s in sync_failures]
+            lines += [
+                f"- {s['scope']} ({s['remote']}): {md_cell(s.get('error'), 140)}"
+                for s in sync_failures
+            ]
         if corrupt:
             lines += ["", f"{corrupt} corrupt line(s) in the event log were skipped."]
         issues = len(problems) + len(skipped) + len(failing) + len(sync_failures)
-        summary = "all volumes readable, no failing cron" if not issues else \
-            f"{issues} issue(s): {len(problems)} unreadable file(s), {len(skipped)} skipped trace(s), " \
+        summary = (
+            "all volumes readable, no failing cron"
+            if not issues
+            else f"{issues} issue(s): {len(problems)} unreadable file(s), {len(skipped)} skipped trace(s), "
             f"{len(failing)} failing cron(s), {len(sync_failures)} sync failure(s)"
+        )
         volume = self.volume("system")
         before = len(report.insights)
-        finding = self._local("system", Finding("insights", "system-health", "System health", summary,
-                                                "\n".join(lines), "system", {"issues": issues}))
+        finding = self._local(
+            "system",
+            Finding(
+                "insights",
+                "system-health",
+                "System health",
+                summary,
+                "\n".join(lines),
+                "system",
+                {"issues": issues},
+            ),
+        )
         self._write_finding(volume, finding, report)
         if issues and len(report.insights) > before:
-            self.hub.record_alert("System health: " + summary, summary, severity="warning", source=self.cron_id,
-                                  volume="system", path=f"volumes/system/insights/{finding.name}.md")
+            self.hub.record_alert(
+                "System health: " + summary,
+                summary,
+                severity="warning",
+                source=self.cron_id,
+                volume="system",
+                path=f"volumes/system/insights/{finding.name}.md",
+            )
 
     def _task_aggregate(self, report: CycleReport) -> None:
         from ..evolution.evolvers import shared_patterns
@@ -762,15 +1009,24 @@ class SystemCron(Cron):
             entry = self.store.index.get(trace.id)
             if entry is not None and entry.volume in by_owner:
                 by_owner[entry.volume].append(trace)
-        for finding in shared_patterns(by_owner, name="global-patterns", title="Global patterns",
-                                       owner_word="volume", where="this workspace"):
+        for finding in shared_patterns(
+            by_owner,
+            name="global-patterns",
+            title="Global patterns",
+            owner_word="volume",
+            where="this workspace",
+        ):
             self._write_finding(self.volume("system"), self._local("system", finding), report)
 
     def _task_promote(self, report: CycleReport) -> None:
         from .promotion import Promoter
 
-        self._promote(Promoter(self.workspace, config=self.config, events=self.events).team_to_system_candidates(),
-                      report)
+        self._promote(
+            Promoter(
+                self.workspace, config=self.config, events=self.events
+            ).team_to_system_candidates(),
+            report,
+        )
 
     def _task_cleanup(self, report: CycleReport) -> None:
         """Temporaries left by a crashed writer (``.<name>.<rand>.tmp`` older than an hour)."""
@@ -786,16 +1042,25 @@ class SystemCron(Cron):
             except OSError:
                 continue
         if removed:
-            report.archived.append({"type": "TEMPORARIES_REMOVED", "kind": "tmp", "name": f"{len(removed)} file(s)",
-                                    "volume": None, "paths": removed[:50]})
+            report.archived.append(
+                {
+                    "type": "TEMPORARIES_REMOVED",
+                    "kind": "tmp",
+                    "name": f"{len(removed)} file(s)",
+                    "volume": None,
+                    "paths": removed[:50],
+                }
+            )
 
 
 # ---- LLM-written insight ---------------------------------------------------------------------------
 
-LLM_SYSTEM = ("You review the activity of llmos, a terminal assistant that learns from its runs. You get "
-              "the findings of a deterministic analysis of one knowledge volume. Write a short review in "
-              "markdown: 3 to 5 bullet observations, then 1 to 3 concrete recommendations. Under 200 words. "
-              "Only use facts from the findings; do not invent numbers.")
+LLM_SYSTEM = (
+    "You review the activity of llmos, a terminal assistant that learns from its runs. You get "
+    "the findings of a deterministic analysis of one knowledge volume. Write a short review in "
+    "markdown: 3 to 5 bullet observations, then 1 to 3 concrete recommendations. Under 200 words. "
+    "Only use facts from the findings; do not invent numbers."
+)
 
 
 def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
@@ -817,46 +1082,84 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     prompt = f"Volume: {scope}\nCron: {cron.cron_id}\n\nFindings:\n\n{findings}"
     estimate = price(model, (len(prompt) + len(LLM_SYSTEM)) // 3 + 50, LLM_MAX_TOKENS)
     if estimate > budget:
-        report.llm = {"skipped": f"the estimated cost ${estimate:.4f} exceeds crons.llm_budget_usd ${budget:.4f}",
-                      "estimate_usd": round(estimate, 6)}
+        report.llm = {
+            "skipped": f"the estimated cost ${estimate:.4f} exceeds crons.llm_budget_usd ${budget:.4f}",
+            "estimate_usd": round(estimate, 6),
+        }
         return
-    economy = Economy(cron.workspace.economy_file, float(getattr(cron.config, "budget_usd", 0.0) or 0.0))
+    economy = Economy(
+        cron.workspace.economy_file, float(getattr(cron.config, "budget_usd", 0.0) or 0.0)
+    )
     if economy.balance() < estimate:
-        report.llm = {"skipped": f"the workspace budget is too low for the estimate ${estimate:.4f} "
-                                 f"({describe_balance(economy.budget_usd, economy.spent())})",
-                      "estimate_usd": round(estimate, 6)}
+        report.llm = {
+            "skipped": f"the workspace budget is too low for the estimate ${estimate:.4f} "
+            f"({describe_balance(economy.budget_usd, economy.spent())})",
+            "estimate_usd": round(estimate, 6),
+        }
         return
     import anthropic
 
     client = anthropic.Anthropic(timeout=60.0, max_retries=1)
     try:
-        message = client.messages.create(model=model, max_tokens=LLM_MAX_TOKENS, system=LLM_SYSTEM,
-                                         messages=[{"role": "user", "content": prompt}])
-    except Exception as exc:   # noqa: BLE001 - anthropic raises many types; the cycle goes on
+        message = client.messages.create(
+            model=model,
+            max_tokens=LLM_MAX_TOKENS,
+            system=LLM_SYSTEM,
+            messages=[{"role": "user", "content": prompt}],
+        )
+    except Exception as exc:  # noqa: BLE001 - anthropic raises many types; the cycle goes on
         report.llm = {"error": f"{type(exc).__name__}: {str(exc)[:300]}", "model": model}
-        report.problems.append({"path": "llm", "reason": f"the LLM insight call failed: {type(exc).__name__}"})
+        report.problems.append(
+            {"path": "llm", "reason": f"the LLM insight call failed: {type(exc).__name__}"}
+        )
         return
-    text = "".join(getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text").strip()
+    text = "".join(
+        getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
+    ).strip()
     usage = getattr(message, "usage", None)
     tokens_in = int(getattr(usage, "input_tokens", 0) or 0)
     tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
     cost = price(model, tokens_in, tokens_out)
-    economy.charge(mode="CRON", cost_usd=cost, input_tokens=tokens_in, output_tokens=tokens_out,
-                   goal=f"{cron.cron_id} insight for {scope}")
-    report.llm = {"model": model, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": round(cost, 6),
-                  "budget_usd": budget}
+    economy.charge(
+        mode="CRON",
+        cost_usd=cost,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        goal=f"{cron.cron_id} insight for {scope}",
+    )
+    report.llm = {
+        "model": model,
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "cost_usd": round(cost, 6),
+        "budget_usd": budget,
+    }
     if not text:
         report.llm["skipped"] = "the model answered with no text"
         return
     from ..evolution.evolvers import Finding
 
     day = cron.now.strftime("%Y-%m-%d")
-    cron._write_finding(cron.volume(scope), cron._local(scope, Finding(
-        "insights", f"llm-review-{day}", f"Review of {scope} ({day})", text.splitlines()[0][:200].lstrip("-*# "),
-        text, "llm", {"model": model, "cost_usd": round(cost, 6)})), report)
+    cron._write_finding(
+        cron.volume(scope),
+        cron._local(
+            scope,
+            Finding(
+                "insights",
+                f"llm-review-{day}",
+                f"Review of {scope} ({day})",
+                text.splitlines()[0][:200].lstrip("-*# "),
+                text,
+                "llm",
+                {"model": model, "cost_usd": round(cost, 6)},
+            ),
+        ),
+        report,
+    )
 
 
 # ---- state and scheduling ---------------------------------------------------------------------------
+
 
 def workspace_id(workspace: Workspace) -> str:
     """A short random id of this workspace (``state/workspace_id``), created on first use."""
@@ -895,25 +1198,44 @@ def load_state(workspace: Any) -> dict[str, Any]:
     return crons if isinstance(crons, dict) else {}
 
 
-def update_state(workspace: Workspace, config: Any, report: CycleReport, now: _dt.datetime) -> dict[str, Any]:
+def update_state(
+    workspace: Workspace, config: Any, report: CycleReport, now: _dt.datetime
+) -> dict[str, Any]:
     interval = interval_minutes(config, report.level)
     path = state_path(workspace)
     with file_lock(path):
         crons = load_state(workspace)
         row = dict(crons.get(report.cron_id) or {})
-        row.update({"level": report.level, "user": report.user, "team": report.team, "last_run": report.started_at,
-                    "last_finished": report.finished_at, "last_status": report.status,
-                    "last_duration_s": report.duration_s, "last_counts": report.counts()})
+        row.update(
+            {
+                "level": report.level,
+                "user": report.user,
+                "team": report.team,
+                "last_run": report.started_at,
+                "last_finished": report.finished_at,
+                "last_status": report.status,
+                "last_duration_s": report.duration_s,
+                "last_counts": report.counts(),
+            }
+        )
         row["runs"] = int(row.get("runs") or 0) + 1
         if report.status == "failed":
             failures = int(row.get("consecutive_failures") or 0) + 1
             retry = float(_cfg(config, "crons", "retry_minutes", DEFAULT_RETRY_MINUTES))
             delay = min(interval * MAX_BACKOFF_INTERVALS, retry * (2 ** (failures - 1)))
-            row.update({"consecutive_failures": failures, "failures": int(row.get("failures") or 0) + 1,
-                        "last_error": report.error, "last_failure": report.started_at,
-                        "next_due": _iso(now + _dt.timedelta(minutes=delay))})
+            row.update(
+                {
+                    "consecutive_failures": failures,
+                    "failures": int(row.get("failures") or 0) + 1,
+                    "last_error": report.error,
+                    "last_failure": report.started_at,
+                    "next_due": _iso(now + _dt.timedelta(minutes=delay)),
+                }
+            )
         else:
-            row.update({"consecutive_failures": 0, "next_due": _iso(now + _dt.timedelta(minutes=interval))})
+            row.update(
+                {"consecutive_failures": 0, "next_due": _iso(now + _dt.timedelta(minutes=interval))}
+            )
         crons[report.cron_id] = row
         atomic_write_json(path, {"crons": crons})
     return row
@@ -931,8 +1253,10 @@ def known_teams(workspace: Any, config: Any) -> list[str]:
     from .volume import list_scopes
 
     scopes = list_scopes(_workspace(workspace))
-    return sorted({s.split("/", 1)[1] for s in scopes if s.startswith("teams/")} |
-                  ({str(config.team)} if getattr(config, "team", None) else set()))
+    return sorted(
+        {s.split("/", 1)[1] for s in scopes if s.startswith("teams/")}
+        | ({str(config.team)} if getattr(config, "team", None) else set())
+    )
 
 
 def known_crons(workspace: Any, config: Any) -> list[dict[str, Any]]:
@@ -941,16 +1265,29 @@ def known_crons(workspace: Any, config: Any) -> list[dict[str, Any]]:
 
     ws = _workspace(workspace)
     scopes = list_scopes(ws)
-    users = sorted({s.split("/", 1)[1] for s in scopes if s.startswith("users/")} |
-                   ({str(config.user)} if getattr(config, "user", None) else set()))
-    teams = sorted({s.split("/", 1)[1] for s in scopes if s.startswith("teams/")} |
-                   ({str(config.team)} if getattr(config, "team", None) else set()))
+    users = sorted(
+        {s.split("/", 1)[1] for s in scopes if s.startswith("users/")}
+        | ({str(config.user)} if getattr(config, "user", None) else set())
+    )
+    teams = sorted(
+        {s.split("/", 1)[1] for s in scopes if s.startswith("teams/")}
+        | ({str(config.team)} if getattr(config, "team", None) else set())
+    )
     out = []
     for user in users:
         team = _team_of(ws, config, user)
-        out.append({"cron_id": Identity.user_cron(user, team).label, "level": "user", "user": user, "team": team})
+        out.append(
+            {
+                "cron_id": Identity.user_cron(user, team).label,
+                "level": "user",
+                "user": user,
+                "team": team,
+            }
+        )
     for team in teams:
-        out.append({"cron_id": Identity.team_cron(team).label, "level": "team", "user": None, "team": team})
+        out.append(
+            {"cron_id": Identity.team_cron(team).label, "level": "team", "user": None, "team": team}
+        )
     out.append({"cron_id": "system_cron", "level": "system", "user": None, "team": None})
     return out
 
@@ -973,17 +1310,36 @@ def run_due(workspace: Any, config: Any, now: Any = None, *, hub: Any = None) ->
     reports = []
     try:
         jobs = due_cycles(workspace, config, now)
-    except Exception as exc:   # noqa: BLE001
-        report = CycleReport("scheduler", "system", status="failed", error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001
+        report = CycleReport(
+            "scheduler", "system", status="failed", error=f"{type(exc).__name__}: {exc}"
+        )
         return [report]
     for job in jobs:
-        reports.append(run_cycle(workspace, config, job["level"], user=job["user"], team=job["team"], now=now,
-                                 hub=hub))
+        reports.append(
+            run_cycle(
+                workspace,
+                config,
+                job["level"],
+                user=job["user"],
+                team=job["team"],
+                now=now,
+                hub=hub,
+            )
+        )
     return reports
 
 
-def make_cron(workspace: Any, config: Any, level: str, *, user: str | None = None, team: str | None = None,
-              now: Any = None, hub: Any = None) -> Cron:
+def make_cron(
+    workspace: Any,
+    config: Any,
+    level: str,
+    *,
+    user: str | None = None,
+    team: str | None = None,
+    now: Any = None,
+    hub: Any = None,
+) -> Cron:
     ws = _workspace(workspace)
     if level not in LEVELS:
         raise UsageError(f"unknown cron level {level!r} (choose from {', '.join(LEVELS)})")
@@ -1000,23 +1356,37 @@ def make_cron(workspace: Any, config: Any, level: str, *, user: str | None = Non
         if not team:
             raise UsageError("a team cron needs --team")
         known = known_teams(ws, config)
-        if team not in known:  # a cycle for a team nobody has would leave a cron entry behind for good
-            raise UsageError(f"no team named {team!r} in this workspace (teams: {', '.join(known) or 'none'}; "
-                             f"a team exists once it has a volume or a member: `llmos volumes members {team} --add USER`)")
+        if (
+            team not in known
+        ):  # a cycle for a team nobody has would leave a cron entry behind for good
+            raise UsageError(
+                f"no team named {team!r} in this workspace (teams: {', '.join(known) or 'none'}; "
+                f"a team exists once it has a volume or a member: `llmos volumes members {team} --add USER`)"
+            )
         return TeamCron(ws, config, team, hub=hub, now=now)
     return SystemCron(ws, config, hub=hub, now=now)
 
 
-def run_cycle(workspace: Any, config: Any, level: str, *, user: str | None = None, team: str | None = None,
-              now: Any = None, hub: Any = None) -> CycleReport:
+def run_cycle(
+    workspace: Any,
+    config: Any,
+    level: str,
+    *,
+    user: str | None = None,
+    team: str | None = None,
+    now: Any = None,
+    hub: Any = None,
+) -> CycleReport:
     """Run one cycle of the ``level`` cron (``user`` / ``team`` default to the config's); never
     raises: a bad argument or a failure is a ``failed`` report (recorded when possible)."""
     try:
         cron = make_cron(workspace, config, level, user=user, team=team, now=now, hub=hub)
-    except Exception as exc:   # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001
         label = {"user": f"user_cron:{user}", "team": f"team_cron:{team}"}.get(level, "system_cron")
         message = exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
-        return CycleReport(label, level if level in LEVELS else "?", user, team, status="failed", error=message)
+        return CycleReport(
+            label, level if level in LEVELS else "?", user, team, status="failed", error=message
+        )
     return cron.run_cycle()
 
 
@@ -1032,8 +1402,19 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
         rows.append(_status_row(job, state.get(job["cron_id"]) or {}, config, moment))
     for cid, row in sorted(state.items()):
         if cid not in seen and isinstance(row, dict) and row.get("level") in LEVELS:
-            rows.append(_status_row({"cron_id": cid, "level": row.get("level"), "user": row.get("user"),
-                                     "team": row.get("team")}, row, config, moment))
+            rows.append(
+                _status_row(
+                    {
+                        "cron_id": cid,
+                        "level": row.get("level"),
+                        "user": row.get("user"),
+                        "team": row.get("team"),
+                    },
+                    row,
+                    config,
+                    moment,
+                )
+            )
     from .git_sync import git_remotes, git_volume
 
     remotes = []
@@ -1043,20 +1424,35 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
             remotes.append(gv.status() if gv is not None else {"scope": scope})
     except LLMOSError as exc:
         remotes.append({"error": exc.message})
-    return {"now": _iso(moment), "enabled": bool(_cfg(config, "crons", "enabled", True)),
-            "auto_apply": list(_cfg(config, "crons", "auto_apply", []) or []),
-            "llm_insights": bool(_cfg(config, "crons", "llm_insights", False)),
-            "state_file": str(state_path(ws)), "crons": rows, "git": remotes}
+    return {
+        "now": _iso(moment),
+        "enabled": bool(_cfg(config, "crons", "enabled", True)),
+        "auto_apply": list(_cfg(config, "crons", "auto_apply", []) or []),
+        "llm_insights": bool(_cfg(config, "crons", "llm_insights", False)),
+        "state_file": str(state_path(ws)),
+        "crons": rows,
+        "git": remotes,
+    }
 
 
-def _status_row(job: dict[str, Any], row: dict[str, Any], config: Any, moment: _dt.datetime) -> dict[str, Any]:
+def _status_row(
+    job: dict[str, Any], row: dict[str, Any], config: Any, moment: _dt.datetime
+) -> dict[str, Any]:
     due_at = _parse(row.get("next_due"))
-    return {**job, "interval_minutes": interval_minutes(config, job["level"]), "last_run": row.get("last_run"),
-            "last_status": row.get("last_status"), "last_error": row.get("last_error"),
-            "last_duration_s": row.get("last_duration_s"), "next_due": row.get("next_due"),
-            "due": due_at is None or due_at <= moment, "consecutive_failures": int(row.get("consecutive_failures") or 0),
-            "runs": int(row.get("runs") or 0), "failures": int(row.get("failures") or 0),
-            "last_counts": row.get("last_counts") or {}}
+    return {
+        **job,
+        "interval_minutes": interval_minutes(config, job["level"]),
+        "last_run": row.get("last_run"),
+        "last_status": row.get("last_status"),
+        "last_error": row.get("last_error"),
+        "last_duration_s": row.get("last_duration_s"),
+        "next_due": row.get("next_due"),
+        "due": due_at is None or due_at <= moment,
+        "consecutive_failures": int(row.get("consecutive_failures") or 0),
+        "runs": int(row.get("runs") or 0),
+        "failures": int(row.get("failures") or 0),
+        "last_counts": row.get("last_counts") or {},
+    }
 
 
 def _where(exc: BaseException) -> str:
@@ -1067,5 +1463,18 @@ def _where(exc: BaseException) -> str:
     return f"{Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
-__all__ = ["CycleReport", "Cron", "UserCron", "TeamCron", "SystemCron", "run_cycle", "cron_status", "due_cycles",
-           "run_due", "make_cron", "known_crons", "load_state", "LEVELS"]
+__all__ = [
+    "CycleReport",
+    "Cron",
+    "UserCron",
+    "TeamCron",
+    "SystemCron",
+    "run_cycle",
+    "cron_status",
+    "due_cycles",
+    "run_due",
+    "make_cron",
+    "known_crons",
+    "load_state",
+    "LEVELS",
+]

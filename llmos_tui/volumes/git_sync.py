@@ -62,8 +62,14 @@ DEFAULT_PUSH_RETRIES = 5
 GITATTRIBUTES = "CHANGELOG.jsonl merge=union\n*.jsonl merge=union\n"
 GITIGNORE = "*.lock\n.*.tmp\n*.tmp\n__pycache__/\n"
 CONFLICTS_DIR = ".archive/conflicts"
-_REJECTED = ("rejected", "fetch first", "non-fast-forward", "failed to update ref", "cannot lock ref",
-             "remote contains work")
+_REJECTED = (
+    "rejected",
+    "fetch first",
+    "non-fast-forward",
+    "failed to update ref",
+    "cannot lock ref",
+    "remote contains work",
+)
 _COUNTERS = ("usage_count", "success_count", "failure_count")
 
 
@@ -75,7 +81,7 @@ class GitSyncError(LLMOSError):
 class SyncResult:
     scope: str
     remote: str
-    action: str                          # ensure | pull | push | sync
+    action: str  # ensure | pull | push | sync
     ok: bool = True
     error: str | None = None
     fetched: bool = False
@@ -83,7 +89,7 @@ class SyncResult:
     committed: bool = False
     pushed: bool = False
     attempts: int = 0
-    changed_files: list[str] = field(default_factory=list)   # brought in by the merge
+    changed_files: list[str] = field(default_factory=list)  # brought in by the merge
     conflicts: list[dict[str, str]] = field(default_factory=list)
     head: str | None = None
     duration_s: float = 0.0
@@ -106,7 +112,9 @@ def git_remotes(config: Any) -> dict[str, str]:
     if not raw:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"expected a mapping of volume to git URL, got {raw!r}", key="volumes.git")
+        raise ConfigError(
+            f"expected a mapping of volume to git URL, got {raw!r}", key="volumes.git"
+        )
     out: dict[str, str] = {}
     for key, url in raw.items():
         try:
@@ -125,20 +133,28 @@ def _setting(config: Any, name: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def git_volume(workspace: Workspace, config: Any, scope: str, *, events: Any = None) -> "GitVolume | None":
+def git_volume(
+    workspace: Workspace, config: Any, scope: str, *, events: Any = None
+) -> "GitVolume | None":
     """The GitVolume of ``scope`` if ``volumes.git`` names a remote for it, else None."""
     scope = parse_scope(scope)
     url = git_remotes(config).get(scope)
     if url is None:
         return None
-    return GitVolume(workspace, scope, url, events=events,
-                     branch=str(_setting(config, "git_branch", DEFAULT_BRANCH)),
-                     timeout_s=float(_setting(config, "git_timeout_s", DEFAULT_TIMEOUT_S)),
-                     push_retries=int(_setting(config, "git_push_retries", DEFAULT_PUSH_RETRIES)))
+    return GitVolume(
+        workspace,
+        scope,
+        url,
+        events=events,
+        branch=str(_setting(config, "git_branch", DEFAULT_BRANCH)),
+        timeout_s=float(_setting(config, "git_timeout_s", DEFAULT_TIMEOUT_S)),
+        push_retries=int(_setting(config, "git_push_retries", DEFAULT_PUSH_RETRIES)),
+    )
 
 
-def sync_after_write(workspace: Workspace, config: Any, scope: str, message: str, *,
-                     events: Any = None) -> SyncResult | None:
+def sync_after_write(
+    workspace: Workspace, config: Any, scope: str, message: str, *, events: Any = None
+) -> SyncResult | None:
     """Commit and push ``scope`` if it is git-backed (None when it is not). Never raises for git
     trouble: the result says what failed. Call it after promoting into a shared volume."""
     gv = git_volume(workspace, config, scope, events=events)
@@ -146,9 +162,17 @@ def sync_after_write(workspace: Workspace, config: Any, scope: str, message: str
 
 
 class GitVolume:
-    def __init__(self, workspace: Workspace, scope: str, url: str, *, events: Any = None,
-                 branch: str = DEFAULT_BRANCH, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 push_retries: int = DEFAULT_PUSH_RETRIES) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        scope: str,
+        url: str,
+        *,
+        events: Any = None,
+        branch: str = DEFAULT_BRANCH,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        push_retries: int = DEFAULT_PUSH_RETRIES,
+    ) -> None:
         self.workspace = workspace
         self.scope = parse_scope(scope)
         self.root = Path(workspace.volumes_dir) / self.scope
@@ -166,7 +190,9 @@ class GitVolume:
     # ---- running git ------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANG": "C", "GIT_MERGE_AUTOEDIT": "no"})
+        env.update(
+            {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANG": "C", "GIT_MERGE_AUTOEDIT": "no"}
+        )
         for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
             env.pop(name, None)
         if "GIT_SSH_COMMAND" not in env and not self._ssh_configured(env):
@@ -177,27 +203,54 @@ class GitVolume:
     def _ssh_configured(self, env: dict[str, str]) -> bool:
         if getattr(self, "_ssh_command", None) is None:
             try:
-                probe = subprocess.run(["git", "config", "--get", "core.sshCommand"], capture_output=True,
-                                       env=env, stdin=subprocess.DEVNULL, timeout=30,
-                                       cwd=str(self.root) if self.root.is_dir() else None)
+                probe = subprocess.run(
+                    ["git", "config", "--get", "core.sshCommand"],
+                    capture_output=True,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    timeout=30,
+                    cwd=str(self.root) if self.root.is_dir() else None,
+                )
                 self._ssh_command = bool(probe.stdout.strip())
             except (OSError, subprocess.SubprocessError):
                 self._ssh_command = False
         return bool(self._ssh_command)
 
-    def _git(self, *args: str, check: bool = True, network: bool = False,
-             input_bytes: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        cmd = ["git", "-C", str(self.root), "-c", "core.quotepath=off", "-c", "commit.gpgsign=false",
-               "-c", "merge.renames=true", *self._identity_args(args), *args]
+    def _git(
+        self,
+        *args: str,
+        check: bool = True,
+        network: bool = False,
+        input_bytes: bytes | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        cmd = [
+            "git",
+            "-C",
+            str(self.root),
+            "-c",
+            "core.quotepath=off",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "merge.renames=true",
+            *self._identity_args(args),
+            *args,
+        ]
         try:
-            proc = subprocess.run(cmd, capture_output=True, env=self._env(),
-                                  stdin=subprocess.DEVNULL if input_bytes is None else None, input=input_bytes,
-                                  timeout=self.timeout_s if network else max(self.timeout_s, 120.0))
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                env=self._env(),
+                stdin=subprocess.DEVNULL if input_bytes is None else None,
+                input=input_bytes,
+                timeout=self.timeout_s if network else max(self.timeout_s, 120.0),
+            )
         except FileNotFoundError:
             raise GitSyncError("git is not installed (needed for volumes.git)") from None
         except subprocess.TimeoutExpired:
-            raise GitSyncError(f"git {args[0]} timed out after {self.timeout_s:g} s "
-                               f"(remote {redact(self.url)})") from None
+            raise GitSyncError(
+                f"git {args[0]} timed out after {self.timeout_s:g} s (remote {redact(self.url)})"
+            ) from None
         if check and proc.returncode != 0:
             raise GitSyncError(self._describe(args, proc))
         return proc
@@ -210,8 +263,13 @@ class GitVolume:
         if env.get("GIT_AUTHOR_NAME") and env.get("GIT_COMMITTER_NAME"):
             return []
         if getattr(self, "_has_identity", None) is None:
-            probe = subprocess.run(["git", "-C", str(self.root), "config", "user.email"], capture_output=True,
-                                   env=self._env(), stdin=subprocess.DEVNULL, timeout=30)
+            probe = subprocess.run(
+                ["git", "-C", str(self.root), "config", "user.email"],
+                capture_output=True,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                timeout=30,
+            )
             self._has_identity = probe.returncode == 0 and bool(probe.stdout.strip())
         if self._has_identity:
             return []
@@ -275,7 +333,12 @@ class GitVolume:
         have = set(current.splitlines())
         missing = [line for line in wanted.splitlines() if line not in have]
         if missing:
-            text = current + ("" if not current or current.endswith("\n") else "\n") + "\n".join(missing) + "\n"
+            text = (
+                current
+                + ("" if not current or current.endswith("\n") else "\n")
+                + "\n".join(missing)
+                + "\n"
+            )
             atomic_write_text(path, text)
 
     # ---- the parts ------------------------------------------------------------------------------
@@ -284,7 +347,9 @@ class GitVolume:
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
     def _remote_head(self) -> str | None:
-        proc = self._git("rev-parse", "-q", "--verify", f"refs/remotes/origin/{self.branch}", check=False)
+        proc = self._git(
+            "rev-parse", "-q", "--verify", f"refs/remotes/origin/{self.branch}", check=False
+        )
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
     def commit(self, message: str) -> bool:
@@ -317,9 +382,16 @@ class GitVolume:
             base = self._git("merge-base", before, remote, check=False).stdout.decode().strip()
             if base == remote:
                 return  # we are ahead: nothing to bring in
-        proc = self._git("merge", "--no-edit", "-q", "--allow-unrelated-histories", "-m",
-                         f"llmos: merge {self.scope} from origin", f"refs/remotes/origin/{self.branch}",
-                         check=False)
+        proc = self._git(
+            "merge",
+            "--no-edit",
+            "-q",
+            "--allow-unrelated-histories",
+            "-m",
+            f"llmos: merge {self.scope} from origin",
+            f"refs/remotes/origin/{self.branch}",
+            check=False,
+        )
         if proc.returncode != 0:
             conflicted = self._conflicted()
             if not conflicted:
@@ -328,18 +400,29 @@ class GitVolume:
             try:
                 result.conflicts.extend(self._resolve(conflicted))
                 self._git("add", "-A", ".")
-                self._git("commit", "-q", "--no-verify", "--no-edit", "-m",
-                          f"llmos: merge {self.scope} from origin ({len(conflicted)} conflict(s) resolved)")
+                self._git(
+                    "commit",
+                    "-q",
+                    "--no-verify",
+                    "--no-edit",
+                    "-m",
+                    f"llmos: merge {self.scope} from origin ({len(conflicted)} conflict(s) resolved)",
+                )
             except BaseException:
                 self._git("merge", "--abort", check=False)
                 raise
         after = self._head()
         result.merged = True
         if after and after != before:
-            diff = self._git("diff", "--name-only", before, after, check=False) if before else \
-                self._git("ls-tree", "-r", "--name-only", after, check=False)
-            result.changed_files = sorted(set(result.changed_files) | {
-                ln for ln in diff.stdout.decode("utf-8", "replace").splitlines() if ln.strip()})
+            diff = (
+                self._git("diff", "--name-only", before, after, check=False)
+                if before
+                else self._git("ls-tree", "-r", "--name-only", after, check=False)
+            )
+            result.changed_files = sorted(
+                set(result.changed_files)
+                | {ln for ln in diff.stdout.decode("utf-8", "replace").splitlines() if ln.strip()}
+            )
 
     def _conflicted(self) -> list[str]:
         proc = self._git("diff", "--name-only", "--diff-filter=U", "-z", check=False)
@@ -357,7 +440,11 @@ class GitVolume:
             base, ours, theirs = self._stage(1, rel), self._stage(2, rel), self._stage(3, rel)
             target = self.root / rel
             how = ""
-            merged = _merge_trace(base, ours, theirs) if rel.startswith("traces/") and rel.endswith(".md") else None
+            merged = (
+                _merge_trace(base, ours, theirs)
+                if rel.startswith("traces/") and rel.endswith(".md")
+                else None
+            )
             if merged is not None:
                 atomic_write_bytes(target, merged)
                 how = "trace counters merged (usage, successes and failures of both sides kept)"
@@ -384,7 +471,9 @@ class GitVolume:
         return out
 
     def _push(self) -> subprocess.CompletedProcess[bytes]:
-        return self._git("push", "-q", "origin", f"HEAD:refs/heads/{self.branch}", check=False, network=True)
+        return self._git(
+            "push", "-q", "origin", f"HEAD:refs/heads/{self.branch}", check=False, network=True
+        )
 
     # ---- public operations -------------------------------------------------------------------
     def pull(self, message: str = "llmos: local changes before pull") -> SyncResult:
@@ -411,7 +500,9 @@ class GitVolume:
                     result.fetched = True
                     if has_remote:
                         with volume_lock(self.root):
-                            self._commit_locked(message)   # a writer may have changed files meanwhile
+                            self._commit_locked(
+                                message
+                            )  # a writer may have changed files meanwhile
                             self._merge(message, result)
                     if not push or self._head() is None:
                         break
@@ -422,9 +513,14 @@ class GitVolume:
                         result.pushed = True
                         break
                     text = (proc.stderr or b"").decode("utf-8", "replace").lower()
-                    if not any(marker in text for marker in _REJECTED) or attempt == self.push_retries:
+                    if (
+                        not any(marker in text for marker in _REJECTED)
+                        or attempt == self.push_retries
+                    ):
                         raise GitSyncError(self._describe(("push",), proc))
-                    time.sleep(random.uniform(0.05, 0.3) * attempt)   # the other side is pushing: back off
+                    time.sleep(
+                        random.uniform(0.05, 0.3) * attempt
+                    )  # the other side is pushing: back off
                 result.head = self._head()
         except (GitSyncError, OSError) as exc:
             self._fail(result, exc)
@@ -440,18 +536,29 @@ class GitVolume:
             from ..learning.index import TraceIndex
 
             TraceIndex(self.workspace, events=self.events).resync([self.scope])
-        except Exception:   # the index is a cache: the next reader resyncs it
+        except Exception:  # the index is a cache: the next reader resyncs it
             pass
 
     def _fail(self, result: SyncResult, exc: BaseException) -> None:
         result.ok = False
-        result.error = exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
+        result.error = (
+            exc.message if isinstance(exc, LLMOSError) else f"{type(exc).__name__}: {exc}"
+        )
         if self.events is not None:
             try:
-                self.events.record("SYSTEM_ALERT", notify_user=True, source=f"git:{self.scope}",
-                                   title=f"git sync of volumes/{self.scope} failed", message=result.error,
-                                   severity="warning", alert="VOLUME_SYNC_FAILED", volume=self.scope,
-                                   volume_type=scope_type(self.scope), remote=result.remote, action=result.action)
+                self.events.record(
+                    "SYSTEM_ALERT",
+                    notify_user=True,
+                    source=f"git:{self.scope}",
+                    title=f"git sync of volumes/{self.scope} failed",
+                    message=result.error,
+                    severity="warning",
+                    alert="VOLUME_SYNC_FAILED",
+                    volume=self.scope,
+                    volume_type=scope_type(self.scope),
+                    remote=result.remote,
+                    action=result.action,
+                )
             except Exception:
                 pass
 
@@ -459,18 +566,34 @@ class GitVolume:
         if self.events is None:
             return
         try:
-            self.events.record(type, source=f"git:{self.scope}", volume=self.scope,
-                               volume_type=scope_type(self.scope), remote=result.remote, action=result.action,
-                               pushed=result.pushed, merged=result.merged, changed=len(result.changed_files),
-                               conflicts=result.conflicts[:20], head=result.head)
+            self.events.record(
+                type,
+                source=f"git:{self.scope}",
+                volume=self.scope,
+                volume_type=scope_type(self.scope),
+                remote=result.remote,
+                action=result.action,
+                pushed=result.pushed,
+                merged=result.merged,
+                changed=len(result.changed_files),
+                conflicts=result.conflicts[:20],
+                head=result.head,
+            )
         except Exception:
             pass
 
     # ---- inspection --------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Repository state without network: head, remote head as last fetched, dirty files."""
-        out: dict[str, Any] = {"scope": self.scope, "remote": redact(self.url), "branch": self.branch,
-                               "repository": self.is_repo(), "head": None, "remote_head": None, "dirty": 0}
+        out: dict[str, Any] = {
+            "scope": self.scope,
+            "remote": redact(self.url),
+            "branch": self.branch,
+            "repository": self.is_repo(),
+            "head": None,
+            "remote_head": None,
+            "dirty": 0,
+        }
         if not self.is_repo():
             return out
         try:
@@ -499,12 +622,15 @@ def _regenerable(rel: str, ours: bytes | None, theirs: bytes | None) -> bool:
             front = frontmatter_of(data.decode("utf-8"))
         except UnicodeDecodeError:
             return False
-        if not re.match(r"(user_cron|team_cron|system_cron)\b", str(front.get("generated_by") or "")):
+        if not re.match(
+            r"(user_cron|team_cron|system_cron)\b", str(front.get("generated_by") or "")
+        ):
             return False
     return True
 
 
 # ---- three-way merge of a trace's counters ----------------------------------------------------
+
 
 def _merge_trace(base: bytes | None, ours: bytes | None, theirs: bytes | None) -> bytes | None:
     """Theirs with the counters of both sides (None when the texts are not all parseable traces)."""
@@ -535,4 +661,12 @@ def _merge_trace(base: bytes | None, ours: bytes | None, theirs: bytes | None) -
         return None
 
 
-__all__ = ["GitVolume", "GitSyncError", "SyncResult", "git_remotes", "git_volume", "sync_after_write", "redact"]
+__all__ = [
+    "GitVolume",
+    "GitSyncError",
+    "SyncResult",
+    "git_remotes",
+    "git_volume",
+    "sync_after_write",
+    "redact",
+]

@@ -39,21 +39,46 @@ from ..workspace import VOLUME_KINDS, Workspace
 from .acl import Identity, VolumeAccessError, parse_scope, scope_owner, scope_type, team_members
 
 KIND_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "traces": (".md",), "tools": (".py", ".json"), "agents": (".md",),
-    "insights": (".md",), "suggestions": (".md",),
+    "traces": (".md",),
+    "tools": (".py", ".json"),
+    "agents": (".md",),
+    "insights": (".md",),
+    "suggestions": (".md",),
 }
-KIND_ALIASES = {"trace": "traces", "tool": "tools", "agent": "agents", "insight": "insights",
-                "suggestion": "suggestions"}
+KIND_ALIASES = {
+    "trace": "traces",
+    "tool": "tools",
+    "agent": "agents",
+    "insight": "insights",
+    "suggestion": "suggestions",
+}
 CHANGELOG = "CHANGELOG.jsonl"
 PROVENANCE_DIR = ".provenance"
 ARCHIVE_DIR = ".archive"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # Manifest keys that count use, not content: ignored by the fingerprint.
-VOLATILE_MANIFEST_KEYS = frozenset({"usage_count", "success_count", "failure_count", "last_used", "uses",
-                                    "successes", "failures", "success_rate", "updated_at", "provenance",
-                                    # the crystallizer's lifecycle fields (execution/replay/crystallized.py)
-                                    "status", "status_reason", "status_changed_at", "history", "verification",
-                                    "trace_usage_count", "trace_success_rate"})
+VOLATILE_MANIFEST_KEYS = frozenset(
+    {
+        "usage_count",
+        "success_count",
+        "failure_count",
+        "last_used",
+        "uses",
+        "successes",
+        "failures",
+        "success_rate",
+        "updated_at",
+        "provenance",
+        # the crystallizer's lifecycle fields (execution/replay/crystallized.py)
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "history",
+        "verification",
+        "trace_usage_count",
+        "trace_success_rate",
+    }
+)
 _reported: set[tuple[str, float]] = set()
 _reported_mutex = threading.Lock()
 _held = threading.local()
@@ -101,8 +126,10 @@ def check_name(kind: str, name: str) -> str:
             name = name[: -len(suffix)]
             break
     if not _NAME_RE.fullmatch(name) or ".." in name or name.endswith((".tmp", ".lock")):
-        raise UsageError(f"invalid artifact name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit")
+        raise UsageError(
+            f"invalid artifact name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -154,9 +181,16 @@ def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
         except (TraceFormatError, UnicodeDecodeError):
             digest.update(files[".md"])
             return digest.hexdigest()
-        canon = {"goal": trace.goal, "signature": trace.signature, "slots": trace.slots,
-                 "summary": trace.summary.strip(), "calls": [c.to_dict() for c in trace.calls]}
-        digest.update(json.dumps(canon, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+        canon = {
+            "goal": trace.goal,
+            "signature": trace.signature,
+            "slots": trace.slots,
+            "summary": trace.summary.strip(),
+            "calls": [c.to_dict() for c in trace.calls],
+        }
+        digest.update(
+            json.dumps(canon, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+        )
         return digest.hexdigest()
     for suffix in sorted(files):
         data = files[suffix]
@@ -164,7 +198,9 @@ def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
             try:
                 manifest = json.loads(data)
                 if isinstance(manifest, dict):
-                    manifest = {k: v for k, v in manifest.items() if k not in VOLATILE_MANIFEST_KEYS}
+                    manifest = {
+                        k: v for k, v in manifest.items() if k not in VOLATILE_MANIFEST_KEYS
+                    }
                 data = json.dumps(manifest, sort_keys=True, ensure_ascii=False).encode("utf-8")
             except ValueError:
                 pass
@@ -183,13 +219,13 @@ class ArtifactInfo:
     scope: str
     kind: str
     name: str
-    files: dict[str, str] = field(default_factory=dict)   # suffix -> workspace-relative path
+    files: dict[str, str] = field(default_factory=dict)  # suffix -> workspace-relative path
     size: int = 0
     mtime: float = 0.0
     version: str | None = None
     sha256: str | None = None
     problem: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)    # trace counters, manifest fields…
+    meta: dict[str, Any] = field(default_factory=dict)  # trace counters, manifest fields…
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,7 +233,7 @@ class ArtifactInfo:
 
 @dataclass
 class WriteResult:
-    action: str                    # created | updated | unchanged
+    action: str  # created | updated | unchanged
     info: ArtifactInfo
     event_id: str | None = None
 
@@ -245,9 +281,17 @@ class VolumeStats:
 class Volume:
     """One scope's artifacts, seen and changed by one identity (None: read-only inspection)."""
 
-    def __init__(self, workspace: Workspace | str | os.PathLike[str], scope: str, *,
-                 identity: Identity | None = None, events: Any = None) -> None:
-        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
+    def __init__(
+        self,
+        workspace: Workspace | str | os.PathLike[str],
+        scope: str,
+        *,
+        identity: Identity | None = None,
+        events: Any = None,
+    ) -> None:
+        self.workspace = (
+            workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
+        )
         self.scope = parse_scope(scope)
         self.root = self.workspace.volumes_dir / self.scope
         self.identity = identity
@@ -282,17 +326,32 @@ class Volume:
         if who is None:
             if access == "write":
                 message = f"writing volumes/{self.scope}/{what} needs an identity (user, user_cron, team_cron or system_cron)"
-                self._record("VOLUME_ACCESS_DENIED", source=None, access=access, volume=self.scope,
-                             target=what, message=message)
+                self._record(
+                    "VOLUME_ACCESS_DENIED",
+                    source=None,
+                    access=access,
+                    volume=self.scope,
+                    target=what,
+                    message=message,
+                )
                 raise VolumeAccessError(message)
             return None
         who.check(access, self.scope, self.workspace, events=self.events, what=what)
         return who
 
-    def _record(self, type: str, *, source: str | None, notify_user: bool = False, title: str | None = None,
-                **data: Any) -> str | None:
+    def _record(
+        self,
+        type: str,
+        *,
+        source: str | None,
+        notify_user: bool = False,
+        title: str | None = None,
+        **data: Any,
+    ) -> str | None:
         try:
-            event = self.events.record(type, notify_user=notify_user, source=source, title=title, **data)
+            event = self.events.record(
+                type, notify_user=notify_user, source=source, title=title, **data
+            )
             return getattr(event, "id", None)
         except Exception:  # the volume never fails because of the log
             return None
@@ -327,14 +386,21 @@ class Volume:
         except FileNotFoundError:
             return found, problems
         except OSError as exc:
-            problems.append({"path": self._rel(folder), "reason": f"cannot list the folder ({exc.strerror or exc})"})
+            problems.append(
+                {
+                    "path": self._rel(folder),
+                    "reason": f"cannot list the folder ({exc.strerror or exc})",
+                }
+            )
             return found, problems
         volumes_root = os.path.realpath(self.workspace.volumes_dir)
         for entry in entries:
             name = entry.name
             if name.startswith("."):
                 continue
-            suffix = next((s for s in KIND_SUFFIXES[kind] if name.endswith(s) and len(name) > len(s)), None)
+            suffix = next(
+                (s for s in KIND_SUFFIXES[kind] if name.endswith(s) and len(name) > len(s)), None
+            )
             if suffix is None:
                 continue
             stem = name[: -len(suffix)]
@@ -397,7 +463,9 @@ class Volume:
             except IsADirectoryError:
                 raise ArtifactReadError(f"{rel}: not a regular file") from None
             except OSError as exc:
-                raise ArtifactReadError(f"{rel}: cannot read the file ({exc.strerror or exc})") from None
+                raise ArtifactReadError(
+                    f"{rel}: cannot read the file ({exc.strerror or exc})"
+                ) from None
         if KIND_SUFFIXES[kind][0] not in out:
             raise ArtifactNotFound(f"no {kind[:-1]} named {name!r} in volumes/{self.scope}")
         return out
@@ -415,8 +483,10 @@ class Volume:
             try:
                 out[suffix] = data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise ArtifactReadError(f"volumes/{self.scope}/{kind}/{name}{suffix}: not UTF-8 text "
-                                        f"({exc.reason} at byte {exc.start})") from None
+                raise ArtifactReadError(
+                    f"volumes/{self.scope}/{kind}/{name}{suffix}: not UTF-8 text "
+                    f"({exc.reason} at byte {exc.start})"
+                ) from None
         return out
 
     def read_artifact(self, kind: str, name: str) -> str:
@@ -456,19 +526,38 @@ class Volume:
             if kind == "tools" and ".json" in files:
                 manifest = json.loads(files[".json"])
                 if isinstance(manifest, dict):
-                    info.version = None if manifest.get("version") is None else str(manifest["version"])
-                    info.meta = {k: manifest[k] for k in ("usage_count", "success_count", "failure_count",
-                                                          "signature", "source_trace", "description", "goal",
-                                                          "status")
-                                 if k in manifest}
+                    info.version = (
+                        None if manifest.get("version") is None else str(manifest["version"])
+                    )
+                    info.meta = {
+                        k: manifest[k]
+                        for k in (
+                            "usage_count",
+                            "success_count",
+                            "failure_count",
+                            "signature",
+                            "source_trace",
+                            "description",
+                            "goal",
+                            "status",
+                        )
+                        if k in manifest
+                    }
             elif kind == "traces":
                 from ..learning.traces import parse_trace
 
                 trace = parse_trace(files[".md"].decode("utf-8"))
-                info.meta = {"id": trace.id, "goal": trace.goal, "signature": trace.signature,
-                             "usage_count": trace.usage_count, "success_count": trace.success_count,
-                             "failure_count": trace.failure_count, "last_used": trace.last_used,
-                             "outcome": trace.outcome, "parent_trace": trace.parent_trace}
+                info.meta = {
+                    "id": trace.id,
+                    "goal": trace.goal,
+                    "signature": trace.signature,
+                    "usage_count": trace.usage_count,
+                    "success_count": trace.success_count,
+                    "failure_count": trace.failure_count,
+                    "last_used": trace.last_used,
+                    "outcome": trace.outcome,
+                    "parent_trace": trace.parent_trace,
+                }
             elif kind != "tools":
                 front = frontmatter_of(files[KIND_SUFFIXES[kind][0]].decode("utf-8"))
                 if front.get("version") is not None:
@@ -480,7 +569,9 @@ class Volume:
             info.problem = str(getattr(exc, "message", exc))
         return info
 
-    def iter_artifacts(self, kind: str, *, report: bool = True) -> Iterator[tuple[ArtifactInfo, dict[str, bytes]]]:
+    def iter_artifacts(
+        self, kind: str, *, report: bool = True
+    ) -> Iterator[tuple[ArtifactInfo, dict[str, bytes]]]:
         """(info, files) of every readable artifact of a kind; unreadable ones are reported
         (``ARTIFACT_SKIPPED``, once per file version in this process) and skipped."""
         names = self.list_artifacts(kind)
@@ -492,7 +583,9 @@ class Volume:
             except ArtifactNotFound:
                 continue
             except ArtifactReadError as exc:
-                problems.append({"path": f"volumes/{self.scope}/{kind}/{name}", "reason": exc.message})
+                problems.append(
+                    {"path": f"volumes/{self.scope}/{kind}/{name}", "reason": exc.message}
+                )
                 continue
             info = self._info(kind, name, files)
             if info.problem and kind == "traces":
@@ -515,8 +608,13 @@ class Volume:
                 if key in _reported:
                     continue
                 _reported.add(key)
-            self._record("ARTIFACT_SKIPPED", source=self.identity.label if self.identity else None,
-                         volume=self.scope, path=problem["path"], reason=problem["reason"])
+            self._record(
+                "ARTIFACT_SKIPPED",
+                source=self.identity.label if self.identity else None,
+                volume=self.scope,
+                path=problem["path"],
+                reason=problem["reason"],
+            )
 
     # ---- writing ------------------------------------------------------------------------
     def _encode(self, kind: str, content: Any) -> dict[str, bytes]:
@@ -524,11 +622,15 @@ class Volume:
         if isinstance(content, (str, bytes)):
             content = {main: content}
         if not isinstance(content, Mapping) or not content:
-            raise UsageError(f"artifact content must be text, bytes or a mapping of {'/'.join(KIND_SUFFIXES[kind])} to text")
+            raise UsageError(
+                f"artifact content must be text, bytes or a mapping of {'/'.join(KIND_SUFFIXES[kind])} to text"
+            )
         out: dict[str, bytes] = {}
         for suffix, value in content.items():
             if suffix not in KIND_SUFFIXES[kind]:
-                raise UsageError(f"a {kind[:-1]} has no {suffix!r} file (allowed: {', '.join(KIND_SUFFIXES[kind])})")
+                raise UsageError(
+                    f"a {kind[:-1]} has no {suffix!r} file (allowed: {', '.join(KIND_SUFFIXES[kind])})"
+                )
             if isinstance(value, (dict, list)) and suffix == ".json":
                 value = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
             if isinstance(value, str):
@@ -545,10 +647,21 @@ class Volume:
             raise UsageError(f"a {kind[:-1]} needs its {main} file")
         return out
 
-    def write_artifact(self, kind: str, name: str, content: Any, *, actor: Identity | None = None,
-                       reason: str | None = None, event_type: str | None = None, notify_user: bool = False,
-                       title: str | None = None, provenance: Mapping[str, Any] | None = None,
-                       event_data: Mapping[str, Any] | None = None, changelog_action: str | None = None) -> WriteResult:
+    def write_artifact(
+        self,
+        kind: str,
+        name: str,
+        content: Any,
+        *,
+        actor: Identity | None = None,
+        reason: str | None = None,
+        event_type: str | None = None,
+        notify_user: bool = False,
+        title: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        event_data: Mapping[str, Any] | None = None,
+        changelog_action: str | None = None,
+    ) -> WriteResult:
         """Create or replace an artifact atomically (text, bytes, or {suffix: text} for a tool
         with its manifest). Unchanged content writes nothing and records nothing."""
         kind = check_kind(kind)
@@ -576,12 +689,26 @@ class Volume:
         info = self._info(kind, name, files)
         if action == "unchanged":
             return WriteResult("unchanged", info)
-        self._changelog(changelog_action or action, kind, name, who, info, reason, **dict(event_data or {}))
+        self._changelog(
+            changelog_action or action, kind, name, who, info, reason, **dict(event_data or {})
+        )
         etype = event_type or ("ARTIFACT_CREATED" if action == "created" else "ARTIFACT_EVOLVED")
-        event_id = self._record(etype, source=who.label, notify_user=notify_user, title=title, kind=kind, name=name,
-                                volume=self.scope, volume_type=self.type, actor=who.label, action=action,
-                                version=info.version, reason=reason, path=info.files.get(KIND_SUFFIXES[kind][0]),
-                                **dict(event_data or {}))
+        event_id = self._record(
+            etype,
+            source=who.label,
+            notify_user=notify_user,
+            title=title,
+            kind=kind,
+            name=name,
+            volume=self.scope,
+            volume_type=self.type,
+            actor=who.label,
+            action=action,
+            version=info.version,
+            reason=reason,
+            path=info.files.get(KIND_SUFFIXES[kind][0]),
+            **dict(event_data or {}),
+        )
         return WriteResult(action, info, event_id)
 
     def _write_locked(self, kind: str, name: str, files: dict[str, bytes], trace: Any) -> str:
@@ -606,15 +733,22 @@ class Volume:
         index = TraceIndex(self.workspace)
         with index.transaction():
             old = index.peek(trace.id)
-            if old is not None and old.volume != self.scope and (self.workspace.root / old.path).exists():
-                raise UsageError(f"trace {trace.id} already exists in volumes/{old.volume}; a copy in "
-                                 "another volume needs a new id (parent_trace keeps the link)")
+            if (
+                old is not None
+                and old.volume != self.scope
+                and (self.workspace.root / old.path).exists()
+            ):
+                raise UsageError(
+                    f"trace {trace.id} already exists in volumes/{old.volume}; a copy in "
+                    "another volume needs a new id (parent_trace keeps the link)"
+                )
             atomic_write_bytes(paths[main], files[main])
             index.upsert(trace, paths[main], self.scope)
         return action
 
-    def archive_artifact(self, kind: str, name: str, *, actor: Identity | None = None,
-                         reason: str | None = None) -> list[str]:
+    def archive_artifact(
+        self, kind: str, name: str, *, actor: Identity | None = None, reason: str | None = None
+    ) -> list[str]:
         """Move an artifact to ``.archive/<kind>/`` (recoverable); returns the archived paths."""
         kind = check_kind(kind)
         name = check_name(kind, name)
@@ -627,7 +761,9 @@ class Volume:
             info = self._info(kind, name, files)
             target_dir = self.root / ARCHIVE_DIR / kind
             target_dir.mkdir(parents=True, exist_ok=True)
-            sources = [(self.root / kind / f"{name}{s}", target_dir / f"{name}.{stamp}{s}") for s in files]
+            sources = [
+                (self.root / kind / f"{name}{s}", target_dir / f"{name}.{stamp}{s}") for s in files
+            ]
             prov = self.provenance_path(kind, name)
             if prov.exists():
                 sources.append((prov, target_dir / f"{name}.{stamp}.provenance.json"))
@@ -645,8 +781,17 @@ class Volume:
                     os.replace(src, dst)
                     moved.append(self._rel(dst))
         self._changelog("archived", kind, name, who, info, reason, archived=moved)
-        self._record("ARTIFACT_DELETED", source=who.label, kind=kind, name=name, volume=self.scope,
-                     volume_type=self.type, actor=who.label, reason=reason, archived=moved)
+        self._record(
+            "ARTIFACT_DELETED",
+            source=who.label,
+            kind=kind,
+            name=name,
+            volume=self.scope,
+            volume_type=self.type,
+            actor=who.label,
+            reason=reason,
+            archived=moved,
+        )
         return moved
 
     # ---- changelog ----------------------------------------------------------------------
@@ -654,16 +799,35 @@ class Volume:
     def changelog_path(self) -> Path:
         return self.root / CHANGELOG
 
-    def _changelog(self, action: str, kind: str, name: str, who: Identity, info: ArtifactInfo,
-                   reason: str | None, **extra: Any) -> None:
-        entry = {"ts": _now(), "action": action, "kind": kind, "name": name, "actor": who.label,
-                 "version": info.version, "sha256": info.sha256, "reason": reason, **extra}
+    def _changelog(
+        self,
+        action: str,
+        kind: str,
+        name: str,
+        who: Identity,
+        info: ArtifactInfo,
+        reason: str | None,
+        **extra: Any,
+    ) -> None:
+        entry = {
+            "ts": _now(),
+            "action": action,
+            "kind": kind,
+            "name": name,
+            "actor": who.label,
+            "version": info.version,
+            "sha256": info.sha256,
+            "reason": reason,
+            **extra,
+        }
         self.log_change(entry)
 
     def log_change(self, entry: Mapping[str, Any]) -> None:
         """Append one line to the volume's changelog (never raises for I/O)."""
         try:
-            append_line(self.changelog_path, json.dumps(dict(entry), ensure_ascii=False, default=str))
+            append_line(
+                self.changelog_path, json.dumps(dict(entry), ensure_ascii=False, default=str)
+            )
         except OSError:
             pass
 
@@ -696,7 +860,12 @@ class Volume:
                     try:
                         st = os.stat(path)
                     except OSError as exc:
-                        problems.append({"path": self._rel(path), "reason": f"cannot stat ({exc.strerror or exc})"})
+                        problems.append(
+                            {
+                                "path": self._rel(path),
+                                "reason": f"cannot stat ({exc.strerror or exc})",
+                            }
+                        )
                         continue
                     size += st.st_size
                     newest = max(newest, st.st_mtime)
@@ -706,13 +875,25 @@ class Volume:
                 changes = sum(1 for line in handle if line.strip())
         except OSError:
             pass
-        last = (_dt.datetime.fromtimestamp(newest, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-                if newest else None)
+        last = (
+            _dt.datetime.fromtimestamp(newest, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if newest
+            else None
+        )
         members = team_members(self.workspace, self.owner or "") if self.type == "team" else []
         self.problems = problems
-        return VolumeStats(scope=self.scope, type=self.type, owner=self.owner, exists=self.exists(),
-                           counts=counts, bytes=size, last_modified=last, changes=changes,
-                           members=members, problems=problems)
+        return VolumeStats(
+            scope=self.scope,
+            type=self.type,
+            owner=self.owner,
+            exists=self.exists(),
+            counts=counts,
+            bytes=size,
+            last_modified=last,
+            changes=changes,
+            members=members,
+            problems=problems,
+        )
 
 
 def _tail_lines(path: Path, count: int, *, block: int = 65536) -> list[bytes]:
@@ -738,6 +919,7 @@ def _tail_lines(path: Path, count: int, *, block: int = 65536) -> list[bytes]:
 
 
 # ---- the set of volumes -------------------------------------------------------------------
+
 
 def list_scopes(workspace: Workspace) -> list[str]:
     """Every volume present: ``system``, ``teams/*``, ``users/*``."""
@@ -781,8 +963,16 @@ class ResolvedArtifact:
     info: ArtifactInfo
 
 
-def resolve_artifact(workspace: Workspace, kind: str, name: str, *, user: str | None, team: str | None = None,
-                     identity: Identity | None = None, events: Any = None) -> ResolvedArtifact | None:
+def resolve_artifact(
+    workspace: Workspace,
+    kind: str,
+    name: str,
+    *,
+    user: str | None,
+    team: str | None = None,
+    identity: Identity | None = None,
+    events: Any = None,
+) -> ResolvedArtifact | None:
     """The first readable copy of an artifact in user, then team, then system volumes (None:
     nowhere). A copy that cannot be read is reported and the next scope is tried."""
     kind = check_kind(kind)
@@ -797,16 +987,35 @@ def resolve_artifact(workspace: Workspace, kind: str, name: str, *, user: str | 
         except ArtifactNotFound:
             continue
         except ArtifactReadError as exc:
-            volume._report([{"path": f"volumes/{scope}/{kind}/{name}{KIND_SUFFIXES[kind][0]}", "reason": exc.message}])
+            volume._report(
+                [
+                    {
+                        "path": f"volumes/{scope}/{kind}/{name}{KIND_SUFFIXES[kind][0]}",
+                        "reason": exc.message,
+                    }
+                ]
+            )
             continue
         raw = {s: t.encode("utf-8") for s, t in files.items()}
-        return ResolvedArtifact(scope=scope, kind=kind, name=name, path=volume.path_of(kind, name),
-                                content=files[KIND_SUFFIXES[kind][0]], info=volume._info(kind, name, raw))
+        return ResolvedArtifact(
+            scope=scope,
+            kind=kind,
+            name=name,
+            path=volume.path_of(kind, name),
+            content=files[KIND_SUFFIXES[kind][0]],
+            info=volume._info(kind, name, raw),
+        )
     return None
 
 
-def resolve_all(workspace: Workspace, kind: str, *, user: str | None, team: str | None = None,
-                identity: Identity | None = None) -> dict[str, str]:
+def resolve_all(
+    workspace: Workspace,
+    kind: str,
+    *,
+    user: str | None,
+    team: str | None = None,
+    identity: Identity | None = None,
+) -> dict[str, str]:
     """{name: scope} of every artifact of a kind visible through inheritance (nearest wins)."""
     kind = check_kind(kind)
     who = identity or (Identity.for_user(user, team) if user else None)

@@ -33,15 +33,28 @@ def main(argv: list[str]) -> int:
     kernel = LLMOS.boot(spec["workspace"])
     cwd = Path(spec["cwd"])
     hooks = HookRegistry()
-    hooks.add_pre(lambda _name, _input, _tid: HookVerdict("allow", "attack test: the policy allows everything",
-                                                          "test.allow_all"))
-    executor = kernel._executor(cwd, RunOptions(cwd=cwd, assume_yes=True), lambda _event: None, None,
-                                hooks=hooks)
+    hooks.add_pre(
+        lambda _name, _input, _tid: HookVerdict(
+            "allow", "attack test: the policy allows everything", "test.allow_all"
+        )
+    )
+    executor = kernel._executor(
+        cwd, RunOptions(cwd=cwd, assume_yes=True), lambda _event: None, None, hooks=hooks
+    )
     for n, (name, tool_input) in enumerate(spec["calls"]):
         outcome = executor.execute(name, tool_input, f"toolu_attack_{n}")
-        print(json.dumps({"name": name, "status": outcome.status, "is_error": outcome.is_error,
-                          "summary": outcome.summary[:500],
-                          "response": json.dumps(outcome.response, default=str)[:100_000]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "name": name,
+                    "status": outcome.status,
+                    "is_error": outcome.is_error,
+                    "summary": outcome.summary[:500],
+                    "response": json.dumps(outcome.response, default=str)[:100_000],
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

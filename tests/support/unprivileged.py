@@ -70,7 +70,8 @@ def _view() -> Path:
     (view / "venv" / "bin").mkdir()
     (view / "venv" / "bin" / "python3").symlink_to(SYSTEM_PYTHON)
     (view / "venv" / "pyvenv.cfg").write_text(
-        f"home = {SYSTEM_PYTHON.parent}\ninclude-system-site-packages = false\nversion = {_MINOR}\n")
+        f"home = {SYSTEM_PYTHON.parent}\ninclude-system-site-packages = false\nversion = {_MINOR}\n"
+    )
     for path in [view, *view.rglob("*")]:
         if not path.is_symlink():
             path.chmod(0o755)
@@ -98,8 +99,14 @@ def unavailable() -> str | None:
     if not SYSTEM_PYTHON.is_file() or not os.access(SYSTEM_PYTHON, os.X_OK):
         return f"{SYSTEM_PYTHON} (a world-readable Python {_MINOR}) is not installed"
     try:
-        proc = subprocess.run(command(["-c", "import os, llmos_tui, claude_agent_sdk; print(os.getuid())"]),
-                              capture_output=True, text=True, timeout=60, cwd="/", env=env({}))
+        proc = subprocess.run(
+            command(["-c", "import os, llmos_tui, claude_agent_sdk; print(os.getuid())"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+            env=env({}),
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"cannot start the unprivileged interpreter: {exc}"
     if proc.returncode != 0 or proc.stdout.strip() != str(UID):
@@ -113,13 +120,29 @@ def command(python_args: Sequence[str], *, uid: int = UID, gid: int = GID) -> li
     Start it with :func:`env` (or an environment that has its ``PYTHONPATH``) and a working
     directory the user may enter (``/`` is safe)."""
     view = _view()
-    script = ('mount --bind "$1" "$2" && mount --bind "$3" "$4" || exit 125\n'
-              'shift 4\nexec "$@"\n')
-    return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
-            str(CHECKOUT), str(view / "src"), str(site_packages()),
-            str(view / "venv" / "lib" / f"python{_MINOR}" / "site-packages"),
-            "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
-            str(view_python()), *python_args]
+    script = 'mount --bind "$1" "$2" && mount --bind "$3" "$4" || exit 125\nshift 4\nexec "$@"\n'
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+        str(CHECKOUT),
+        str(view / "src"),
+        str(site_packages()),
+        str(view / "venv" / "lib" / f"python{_MINOR}" / "site-packages"),
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--",
+        str(view_python()),
+        *python_args,
+    ]
 
 
 def env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
@@ -150,5 +173,17 @@ def world_dir(prefix: str = "llmos-test-") -> Path:
     return path
 
 
-__all__ = ["UID", "GID", "CHECKOUT", "command", "env", "give", "scratch_parent", "site_packages", "unavailable",
-           "view_checkout", "view_python", "world_dir"]
+__all__ = [
+    "UID",
+    "GID",
+    "CHECKOUT",
+    "command",
+    "env",
+    "give",
+    "scratch_parent",
+    "site_packages",
+    "unavailable",
+    "view_checkout",
+    "view_python",
+    "world_dir",
+]

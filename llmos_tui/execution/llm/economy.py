@@ -81,20 +81,36 @@ class Economy:
         if balance < estimate_usd or balance <= 0:
             raise LowBatteryError(
                 f"budget exhausted: {describe_balance(self.budget_usd, self.budget_usd - balance)}, below the "
-                f"per-run estimate ${estimate_usd:.4f}. Raise budget_usd in config.yaml or pass --budget USD.")
+                f"per-run estimate ${estimate_usd:.4f}. Raise budget_usd in config.yaml or pass --budget USD."
+            )
         return balance
 
     # ---- writing ---------------------------------------------------------------------
-    def charge(self, *, mode: str, cost_usd: float, input_tokens: int = 0, output_tokens: int = 0,
-               goal: str = "", trace_id: str | None = None) -> Charge:
-        entry = Charge(ts=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mode=mode,
-                       cost_usd=money(cost_usd), input_tokens=int(input_tokens),
-                       output_tokens=int(output_tokens), goal=_redacted(goal)[:200], trace_id=trace_id)
+    def charge(
+        self,
+        *,
+        mode: str,
+        cost_usd: float,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        goal: str = "",
+        trace_id: str | None = None,
+    ) -> Charge:
+        entry = Charge(
+            ts=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            mode=mode,
+            cost_usd=money(cost_usd),
+            input_tokens=int(input_tokens),
+            output_tokens=int(output_tokens),
+            goal=_redacted(goal)[:200],
+            trace_id=trace_id,
+        )
         with file_lock(self.path):
             data = self._load()
             data["spent_usd"] = money(float(data["spent_usd"]) + entry.cost_usd)
-            per = data["by_mode"].setdefault(mode, {"runs": 0, "cost_usd": 0.0, "input_tokens": 0,
-                                                    "output_tokens": 0})
+            per = data["by_mode"].setdefault(
+                mode, {"runs": 0, "cost_usd": 0.0, "input_tokens": 0, "output_tokens": 0}
+            )
             per["runs"] += 1
             per["cost_usd"] = money(per["cost_usd"] + entry.cost_usd)
             per["input_tokens"] += entry.input_tokens
@@ -106,12 +122,17 @@ class Economy:
 
     def report(self) -> dict[str, Any]:
         data = self._load()
-        return {"budget_usd": self.budget_usd, "spent_usd": round(float(data["spent_usd"]), 6),
-                "balance_usd": round(self.budget_usd - float(data["spent_usd"]), 6),
-                "by_mode": data["by_mode"], "recent": data["log"][-10:]}
+        return {
+            "budget_usd": self.budget_usd,
+            "spent_usd": round(float(data["spent_usd"]), 6),
+            "balance_usd": round(self.budget_usd - float(data["spent_usd"]), 6),
+            "by_mode": data["by_mode"],
+            "recent": data["log"][-10:],
+        }
 
 
 # ---- one small budgeted call (the inner monologue, fact extraction) ------------------------------
+
 
 @dataclass
 class BudgetedAnswer:
@@ -125,12 +146,24 @@ class BudgetedAnswer:
     input_tokens: int = 0
     output_tokens: int = 0
     charge_error: str = ""
-    failed: bool = False          # a request was made and failed (as opposed to: not made)
+    failed: bool = False  # a request was made and failed (as opposed to: not made)
 
 
-def budgeted_call(*, model: str, system: str, prompt: str, max_tokens: int, timeout_s: float,
-                  cap_usd: float, cap_key: str, economy_file: Path, total_budget_usd: float,
-                  mode: str, goal: str, what: str) -> BudgetedAnswer:
+def budgeted_call(
+    *,
+    model: str,
+    system: str,
+    prompt: str,
+    max_tokens: int,
+    timeout_s: float,
+    cap_usd: float,
+    cap_key: str,
+    economy_file: Path,
+    total_budget_usd: float,
+    mode: str,
+    goal: str,
+    what: str,
+) -> BudgetedAnswer:
     """One Messages-API call that is made only when its estimated cost (the prompt's length / 4,
     ``max_tokens`` out, at ``orchestrator.price``) fits both its own cap (``cap_usd``, the config key
     ``cap_key``) and the economy's balance; its real cost is charged to the economy under
@@ -144,7 +177,9 @@ def budgeted_call(*, model: str, system: str, prompt: str, max_tokens: int, time
         return BudgetedAnswer(note="no LLM is configured")
     estimate = price(model, (len(system) + len(prompt)) // 4 + 1, max_tokens)
     if estimate > cap_usd:
-        return BudgetedAnswer(note=f"the estimated cost ${estimate:.5f} exceeds {cap_key} (${cap_usd:.5f})")
+        return BudgetedAnswer(
+            note=f"the estimated cost ${estimate:.5f} exceeds {cap_key} (${cap_usd:.5f})"
+        )
     economy = Economy(economy_file, total_budget_usd)
     try:
         economy.check_budget(estimate)
@@ -155,12 +190,24 @@ def budgeted_call(*, model: str, system: str, prompt: str, max_tokens: int, time
     except LLMOSError as exc:
         return BudgetedAnswer(note=f"the {what} call cannot be made: {exc.message}")
     except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; all mean "no answer"
-        return BudgetedAnswer(note=f"the {what} call failed: {_describe_error(exc)}", requests=1, failed=True)
-    answer = BudgetedAnswer(text=text, requests=1, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
-                            output_tokens=usage.output_tokens)
+        return BudgetedAnswer(
+            note=f"the {what} call failed: {_describe_error(exc)}", requests=1, failed=True
+        )
+    answer = BudgetedAnswer(
+        text=text,
+        requests=1,
+        cost_usd=usage.cost_usd,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+    )
     try:
-        economy.charge(mode=mode, cost_usd=usage.cost_usd, input_tokens=usage.input_tokens,
-                       output_tokens=usage.output_tokens, goal=goal)
+        economy.charge(
+            mode=mode,
+            cost_usd=usage.cost_usd,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            goal=goal,
+        )
     except OSError as exc:
         answer.charge_error = f"the {what} cost could not be charged: {exc}"
     return answer

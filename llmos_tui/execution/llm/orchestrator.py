@@ -56,12 +56,23 @@ _NO_RETRY = {int(ExitCode.USAGE), int(ExitCode.BUDGET_EXHAUSTED), int(ExitCode.N
 # USD per million tokens (input, output), as the bundled CLI prices them (see
 # devtools/scripted_server.py); a name not listed is priced by its tier.
 PRICES: dict[str, tuple[float, float]] = {
-    "claude-opus-4-5": (5.0, 25.0), "claude-opus-4-1": (15.0, 75.0), "claude-opus-4-0": (15.0, 75.0),
-    "claude-sonnet-4-5": (3.0, 15.0), "claude-sonnet-4-6": (3.0, 15.0), "claude-sonnet-4-0": (3.0, 15.0),
-    "claude-sonnet-5-5": (2.0, 10.0), "claude-opus-5-5": (4.0, 20.0),
-    "claude-haiku-4-5": (1.0, 5.0), "claude-3-5-haiku": (0.8, 4.0), "claude-haiku-5-5": (0.1, 0.5),
+    "claude-opus-4-5": (5.0, 25.0),
+    "claude-opus-4-1": (15.0, 75.0),
+    "claude-opus-4-0": (15.0, 75.0),
+    "claude-sonnet-4-5": (3.0, 15.0),
+    "claude-sonnet-4-6": (3.0, 15.0),
+    "claude-sonnet-4-0": (3.0, 15.0),
+    "claude-sonnet-5-5": (2.0, 10.0),
+    "claude-opus-5-5": (4.0, 20.0),
+    "claude-haiku-4-5": (1.0, 5.0),
+    "claude-3-5-haiku": (0.8, 4.0),
+    "claude-haiku-5-5": (0.1, 0.5),
 }
-TIER_PRICES: dict[str, tuple[float, float]] = {"opus": (5.0, 25.0), "sonnet": (3.0, 15.0), "haiku": (1.0, 5.0)}
+TIER_PRICES: dict[str, tuple[float, float]] = {
+    "opus": (5.0, 25.0),
+    "sonnet": (3.0, 15.0),
+    "haiku": (1.0, 5.0),
+}
 
 
 class OrchestrationError(LLMOSError):
@@ -69,6 +80,7 @@ class OrchestrationError(LLMOSError):
 
 
 # ---- records ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SubGoal:
@@ -81,7 +93,12 @@ class SubGoal:
     context: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "goal": self.goal, "agent": self.agent, "depends_on": list(self.depends_on)}
+        return {
+            "id": self.id,
+            "goal": self.goal,
+            "agent": self.agent,
+            "depends_on": list(self.depends_on),
+        }
 
 
 @dataclass
@@ -101,7 +118,7 @@ class Plan:
         left = [s.id for s in self.subgoals]
         while left:
             ready = [i for i in left if all(d in done for d in self.get(i).depends_on)]
-            if not ready:   # pragma: no cover - validate_plan rejects cycles
+            if not ready:  # pragma: no cover - validate_plan rejects cycles
                 raise OrchestrationError("the plan has a dependency cycle")
             done.append(ready[0])
             left.remove(ready[0])
@@ -129,13 +146,22 @@ class Usage:
     llm_calls: int = 0
 
     def add(self, other: "Usage") -> "Usage":
-        return Usage(self.model or other.model, self.input_tokens + other.input_tokens,
-                     self.output_tokens + other.output_tokens, self.cost_usd + other.cost_usd,
-                     self.llm_calls + other.llm_calls)
+        return Usage(
+            self.model or other.model,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cost_usd + other.cost_usd,
+            self.llm_calls + other.llm_calls,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cost_usd": round(self.cost_usd, 6), "llm_calls": self.llm_calls}
+        return {
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "llm_calls": self.llm_calls,
+        }
 
 
 @dataclass
@@ -153,7 +179,13 @@ class PlanResult:
 
 
 PENDING, RUNNING = "pending", "running"
-SUCCEEDED, FAILED, SKIPPED, NOT_STARTED, CANCELLED = "succeeded", "failed", "skipped", "not_started", "cancelled"
+SUCCEEDED, FAILED, SKIPPED, NOT_STARTED, CANCELLED = (
+    "succeeded",
+    "failed",
+    "skipped",
+    "not_started",
+    "cancelled",
+)
 
 
 @dataclass
@@ -176,12 +208,20 @@ class SubGoalOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         last = self.result
-        return {"id": self.subgoal.id, "goal": self.subgoal.goal, "agent": self.subgoal.agent,
-                "depends_on": list(self.subgoal.depends_on), "status": self.status, "attempts": self.attempts,
-                "reason": self.reason, "mode": last.mode if last else None,
-                "trace_id": last.trace_id if last else None, "trace_ids": self.trace_ids,
-                "llm_calls": sum(r.llm_calls for r in self.results),
-                "cost_usd": round(sum(r.cost_usd for r in self.results), 6)}
+        return {
+            "id": self.subgoal.id,
+            "goal": self.subgoal.goal,
+            "agent": self.subgoal.agent,
+            "depends_on": list(self.subgoal.depends_on),
+            "status": self.status,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "mode": last.mode if last else None,
+            "trace_id": last.trace_id if last else None,
+            "trace_ids": self.trace_ids,
+            "llm_calls": sum(r.llm_calls for r in self.results),
+            "cost_usd": round(sum(r.cost_usd for r in self.results), 6),
+        }
 
 
 @dataclass
@@ -189,14 +229,16 @@ class OrchestrationResult:
     plan: Plan
     outcomes: dict[str, SubGoalOutcome]
     finished_order: list[str] = field(default_factory=list)
-    stopped: str = ""          # why launching stopped early: "budget", "cancelled" or ""
+    stopped: str = ""  # why launching stopped early: "budget", "cancelled" or ""
 
     @property
     def success(self) -> bool:
         return all(o.status == SUCCEEDED for o in self.outcomes.values())
 
     def by_status(self, status: str) -> list[SubGoalOutcome]:
-        return [self.outcomes[s.id] for s in self.plan.subgoals if self.outcomes[s.id].status == status]
+        return [
+            self.outcomes[s.id] for s in self.plan.subgoals if self.outcomes[s.id].status == status
+        ]
 
     @property
     def results(self) -> list[RunResult]:
@@ -204,16 +246,25 @@ class OrchestrationResult:
 
     def totals(self) -> dict[str, Any]:
         rs = self.results
-        return {"llm_calls": sum(r.llm_calls for r in rs), "input_tokens": sum(r.input_tokens for r in rs),
-                "output_tokens": sum(r.output_tokens for r in rs), "cost_usd": sum(r.cost_usd for r in rs)}
+        return {
+            "llm_calls": sum(r.llm_calls for r in rs),
+            "input_tokens": sum(r.input_tokens for r in rs),
+            "output_tokens": sum(r.output_tokens for r in rs),
+            "cost_usd": sum(r.cost_usd for r in rs),
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"goal": self.plan.goal, "success": self.success, "stopped": self.stopped,
-                "subgoals": [self.outcomes[s.id].to_dict() for s in self.plan.subgoals],
-                "finished_order": list(self.finished_order)}
+        return {
+            "goal": self.plan.goal,
+            "success": self.success,
+            "stopped": self.stopped,
+            "subgoals": [self.outcomes[s.id].to_dict() for s in self.plan.subgoals],
+            "finished_order": list(self.finished_order),
+        }
 
 
 # ---- agents ------------------------------------------------------------------------------------
+
 
 def available_agents(agents_dir: Path) -> tuple[list[Any], list[str]]:
     """Every readable agent of ``agents/*.md`` (name order), and the problems of the others."""
@@ -258,23 +309,40 @@ def agent_definitions(agents: Iterable[Any], offered: Iterable[str] = ()) -> dic
         names = list(agent.tools)
         if not names:
             return None
-        mapped = [twin_name(n) if n in EXECUTED_BUILTINS else n for n in names
-                  if n not in EXECUTED_BUILTINS or n in twins]
+        mapped = [
+            twin_name(n) if n in EXECUTED_BUILTINS else n
+            for n in names
+            if n not in EXECUTED_BUILTINS or n in twins
+        ]
         if "Edit" in names and "MultiEdit" in twins and twin_name("MultiEdit") not in mapped:
             mapped.append(twin_name("MultiEdit"))
         return mapped
 
-    return {a.name: AgentDefinition(description=a.description, prompt=a.system_text(),
-                                    tools=tools_of(a), model=a.model or None)
-            for a in agents}
+    return {
+        a.name: AgentDefinition(
+            description=a.description,
+            prompt=a.system_text(),
+            tools=tools_of(a),
+            model=a.model or None,
+        )
+        for a in agents
+    }
 
 
 # ---- the plan -----------------------------------------------------------------------------------
 
+
 def price(model: str, input_tokens: int, output_tokens: int) -> float:
     """USD for a call (see PRICES)."""
     name = (model or "").lower()
-    rates = next((p for key, p in sorted(PRICES.items(), key=lambda kv: -len(kv[0])) if name.startswith(key)), None)
+    rates = next(
+        (
+            p
+            for key, p in sorted(PRICES.items(), key=lambda kv: -len(kv[0]))
+            if name.startswith(key)
+        ),
+        None,
+    )
     if rates is None:
         rates = next((p for tier, p in TIER_PRICES.items() if tier in name), TIER_PRICES["sonnet"])
     return (input_tokens * rates[0] + output_tokens * rates[1]) / 1_000_000
@@ -316,14 +384,15 @@ def extract_json(text: str) -> Any:
         start, end = stripped.find("{"), stripped.rfind("}")
         if 0 <= start < end:
             try:
-                return json.loads(stripped[start:end + 1])
+                return json.loads(stripped[start : end + 1])
             except json.JSONDecodeError:
                 pass
         raise ValueError(f"{first.msg} at line {first.lineno}, column {first.colno}") from None
 
 
-def validate_plan(raw_text: str, agent_names: Iterable[str], *, goal: str = "",
-                  max_steps: int = DEFAULT_MAX_STEPS) -> Plan | PlanError:
+def validate_plan(
+    raw_text: str, agent_names: Iterable[str], *, goal: str = "", max_steps: int = DEFAULT_MAX_STEPS
+) -> Plan | PlanError:
     """A Plan from the planner's answer, or a PlanError saying what is wrong with it."""
     raw = raw_text if isinstance(raw_text, str) else ""
     keep = raw[:2000]
@@ -342,8 +411,11 @@ def validate_plan(raw_text: str, agent_names: Iterable[str], *, goal: str = "",
     if len(items) == 1:
         return PlanError("the plan has a single sub-goal: there is nothing to orchestrate", keep)
     if len(items) > max_steps:
-        return PlanError(f"the plan has {len(items)} sub-goals; the limit is {max_steps} "
-                         f"(execution.orchestrator_max_steps)", keep)
+        return PlanError(
+            f"the plan has {len(items)} sub-goals; the limit is {max_steps} "
+            f"(execution.orchestrator_max_steps)",
+            keep,
+        )
     subgoals: list[SubGoal] = []
     seen_goals: dict[str, str] = {}
     for n, item in enumerate(items, start=1):
@@ -357,7 +429,9 @@ def validate_plan(raw_text: str, agent_names: Iterable[str], *, goal: str = "",
         if isinstance(sid, int) and not isinstance(sid, bool):
             sid = str(sid)
         if not isinstance(sid, str) or not _ID_RE.fullmatch(sid.strip()):
-            return PlanError(f"{where} has an invalid id {item['id']!r} (letters, digits, '.', '_', '-')", keep)
+            return PlanError(
+                f"{where} has an invalid id {item['id']!r} (letters, digits, '.', '_', '-')", keep
+            )
         sid = sid.strip()
         where = f"sub-goal {sid}"
         text = item["goal"]
@@ -365,21 +439,31 @@ def validate_plan(raw_text: str, agent_names: Iterable[str], *, goal: str = "",
             return PlanError(f"{where}: 'goal' must be a non-empty instruction", keep)
         text = " ".join(text.split())
         if len(text) > MAX_SUBGOAL_CHARS:
-            return PlanError(f"{where}: the goal is too long ({len(text)} characters; the limit is "
-                             f"{MAX_SUBGOAL_CHARS})", keep)
+            return PlanError(
+                f"{where}: the goal is too long ({len(text)} characters; the limit is "
+                f"{MAX_SUBGOAL_CHARS})",
+                keep,
+            )
         agent = item["agent"]
         if not isinstance(agent, str) or agent.strip() not in names:
-            return PlanError(f"{where} names an unknown agent {agent!r} (known: {', '.join(names) or 'none'})", keep)
+            return PlanError(
+                f"{where} names an unknown agent {agent!r} (known: {', '.join(names) or 'none'})",
+                keep,
+            )
         deps = item.get("depends_on", [])
         if deps is None:
             deps = []
-        if not isinstance(deps, list) or not all(isinstance(d, (str, int)) and not isinstance(d, bool) for d in deps):
+        if not isinstance(deps, list) or not all(
+            isinstance(d, (str, int)) and not isinstance(d, bool) for d in deps
+        ):
             return PlanError(f"{where}: 'depends_on' must be a list of sub-goal ids", keep)
         key = text.casefold()
         if key in seen_goals:
             return PlanError(f"sub-goals {seen_goals[key]} and {sid} are the same goal", keep)
         seen_goals[key] = sid
-        subgoals.append(SubGoal(sid, text, agent.strip(), tuple(dict.fromkeys(str(d).strip() for d in deps))))
+        subgoals.append(
+            SubGoal(sid, text, agent.strip(), tuple(dict.fromkeys(str(d).strip() for d in deps)))
+        )
     ids = [s.id for s in subgoals]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -396,7 +480,7 @@ def validate_plan(raw_text: str, agent_names: Iterable[str], *, goal: str = "",
 
 def _find_cycle(subgoals: list[SubGoal]) -> list[str]:
     deps = {s.id: list(s.depends_on) for s in subgoals}
-    state: dict[str, int] = {}          # 1 visiting, 2 done
+    state: dict[str, int] = {}  # 1 visiting, 2 done
     stack: list[str] = []
 
     def visit(node: str) -> list[str]:
@@ -404,7 +488,7 @@ def _find_cycle(subgoals: list[SubGoal]) -> list[str]:
         stack.append(node)
         for nxt in deps[node]:
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if state.get(nxt) is None:
                 found = visit(nxt)
                 if found:
@@ -421,7 +505,9 @@ def _find_cycle(subgoals: list[SubGoal]) -> list[str]:
     return []
 
 
-def _call_llm(model: str, system: str, user: str, max_tokens: int, timeout_s: float) -> tuple[str, Usage]:
+def _call_llm(
+    model: str, system: str, user: str, max_tokens: int, timeout_s: float
+) -> tuple[str, Usage]:
     """One Messages-API call with the anthropic SDK (base URL and key from the environment)."""
     from .session import require_llm
 
@@ -429,12 +515,21 @@ def _call_llm(model: str, system: str, user: str, max_tokens: int, timeout_s: fl
     import anthropic
 
     client = anthropic.Anthropic(timeout=timeout_s, max_retries=2)
-    message = client.messages.create(model=model, max_tokens=max_tokens, system=system,
-                                     messages=[{"role": "user", "content": user}])
-    text = "".join(getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text")
+    message = client.messages.create(
+        model=model,
+        max_tokens=max_tokens,
+        system=system,
+        messages=[{"role": "user", "content": user}],
+    )
+    text = "".join(
+        getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
+    )
     usage = getattr(message, "usage", None)
-    tokens_in = int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "cache_read_input_tokens", 0) or 0) \
+    tokens_in = (
+        int(getattr(usage, "input_tokens", 0) or 0)
+        + int(getattr(usage, "cache_read_input_tokens", 0) or 0)
         + int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
+    )
     tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
     return text, Usage(model, tokens_in, tokens_out, price(model, tokens_in, tokens_out), 1)
 
@@ -445,18 +540,30 @@ def _describe_error(exc: Exception) -> str:
     return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "") + f": {detail}"[:400]
 
 
-def plan_goal(goal: str, agents: Sequence[Any], *, model: str, max_steps: int = DEFAULT_MAX_STEPS,
-              timeout_s: float = CALL_TIMEOUT_S) -> PlanResult:
+def plan_goal(
+    goal: str,
+    agents: Sequence[Any],
+    *,
+    model: str,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    timeout_s: float = CALL_TIMEOUT_S,
+) -> PlanResult:
     """Ask the model for a plan (one call) and validate it. Never raises for a bad answer or a
     failed call: the result then has ``error`` (and the usage of whatever was answered)."""
     if not agents:
         return PlanResult(None, PlanError("no agents are defined (agents/*.md)"), Usage(model))
     try:
-        text, usage = _call_llm(model, planning_prompt(agents, max_steps), goal, PLAN_MAX_TOKENS, timeout_s)
+        text, usage = _call_llm(
+            model, planning_prompt(agents, max_steps), goal, PLAN_MAX_TOKENS, timeout_s
+        )
     except LLMOSError as exc:
-        return PlanResult(None, PlanError(f"the planning call cannot be made: {exc.message}"), Usage(model))
+        return PlanResult(
+            None, PlanError(f"the planning call cannot be made: {exc.message}"), Usage(model)
+        )
     except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; all mean "no plan"
-        return PlanResult(None, PlanError(f"the planning call failed: {_describe_error(exc)}"), Usage(model))
+        return PlanResult(
+            None, PlanError(f"the planning call failed: {_describe_error(exc)}"), Usage(model)
+        )
     checked = validate_plan(text, [a.name for a in agents], goal=goal, max_steps=max_steps)
     if isinstance(checked, PlanError):
         return PlanResult(None, checked, usage, text)
@@ -464,6 +571,7 @@ def plan_goal(goal: str, agents: Sequence[Any], *, model: str, max_steps: int = 
 
 
 # ---- running the plan ------------------------------------------------------------------------------
+
 
 def _context_for(sub: SubGoal, outcomes: dict[str, SubGoalOutcome]) -> str:
     parts = []
@@ -485,10 +593,16 @@ def _retryable(result: RunResult) -> bool:
     return not (result.error and "cancelled" in result.error)
 
 
-def run_plan(plan: Plan, run_subgoal: Callable[[SubGoal], RunResult], *, max_parallel: int = DEFAULT_MAX_PARALLEL,
-             budget_check: Callable[[], bool] = lambda: True, cancel: CancelToken | None = None,
-             retries: int = DEFAULT_RETRIES,
-             on_update: Callable[[str, SubGoalOutcome], None] | None = None) -> OrchestrationResult:
+def run_plan(
+    plan: Plan,
+    run_subgoal: Callable[[SubGoal], RunResult],
+    *,
+    max_parallel: int = DEFAULT_MAX_PARALLEL,
+    budget_check: Callable[[], bool] = lambda: True,
+    cancel: CancelToken | None = None,
+    retries: int = DEFAULT_RETRIES,
+    on_update: Callable[[str, SubGoalOutcome], None] | None = None,
+) -> OrchestrationResult:
     """Run every sub-goal of ``plan`` (see the module docstring). Blocking; thread-safe callers only
     need ``run_subgoal`` to be safe to call from worker threads.
 
@@ -509,12 +623,21 @@ def run_plan(plan: Plan, run_subgoal: Callable[[SubGoal], RunResult], *, max_par
         try:
             value = run_subgoal(sub)
         except Exception as exc:  # noqa: BLE001 - a crashing sub-goal is a failed sub-goal
-            return RunResult(goal=sub.goal, mode="LEARNER", success=False,
-                             error=f"the sub-goal raised {type(exc).__name__}: {exc}",
-                             exit_code=int(ExitCode.GOAL_FAILED))
+            return RunResult(
+                goal=sub.goal,
+                mode="LEARNER",
+                success=False,
+                error=f"the sub-goal raised {type(exc).__name__}: {exc}",
+                exit_code=int(ExitCode.GOAL_FAILED),
+            )
         if not isinstance(value, RunResult):
-            return RunResult(goal=sub.goal, mode="LEARNER", success=False, exit_code=int(ExitCode.GOAL_FAILED),
-                             error=f"the sub-goal returned {type(value).__name__}, not a RunResult")
+            return RunResult(
+                goal=sub.goal,
+                mode="LEARNER",
+                success=False,
+                exit_code=int(ExitCode.GOAL_FAILED),
+                error=f"the sub-goal returned {type(value).__name__}, not a RunResult",
+            )
         return value
 
     with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="llmos-subgoal") as pool:
@@ -524,7 +647,9 @@ def run_plan(plan: Plan, run_subgoal: Callable[[SubGoal], RunResult], *, max_par
             while changed:
                 changed = False
                 for sid in list(pending):
-                    failed_deps = [d for d in outcomes[sid].subgoal.depends_on if outcomes[d].status in bad]
+                    failed_deps = [
+                        d for d in outcomes[sid].subgoal.depends_on if outcomes[d].status in bad
+                    ]
                     if failed_deps:
                         pending.remove(sid)
                         done = outcomes[sid]
@@ -555,15 +680,18 @@ def run_plan(plan: Plan, run_subgoal: Callable[[SubGoal], RunResult], *, max_par
             if not running:
                 for sid in list(pending):
                     done = outcomes[sid]
-                    if done.attempts:               # it ran and failed; the retry could not start
+                    if done.attempts:  # it ran and failed; the retry could not start
                         done.status = FAILED
                         done.reason = f"{done.reason}; not retried ({result.stopped or 'stopped'})"
                     elif result.stopped == "cancelled":
                         done.status, done.reason = CANCELLED, "cancelled before it started"
                     else:
                         done.status = NOT_STARTED
-                        done.reason = ("the budget ran out before it could start" if result.stopped == "budget"
-                                       else "it could not start")
+                        done.reason = (
+                            "the budget ran out before it could start"
+                            if result.stopped == "budget"
+                            else "it could not start"
+                        )
                     result.finished_order.append(sid)
                     update(done.status, done)
                 pending.clear()
@@ -580,7 +708,11 @@ def run_plan(plan: Plan, run_subgoal: Callable[[SubGoal], RunResult], *, max_par
                     update(SUCCEEDED, done)
                     continue
                 why = run.error or "the sub-goal did not succeed"
-                if done.attempts <= retries and _retryable(run) and not (cancel is not None and cancel.cancelled):
+                if (
+                    done.attempts <= retries
+                    and _retryable(run)
+                    and not (cancel is not None and cancel.cancelled)
+                ):
                     done.status, done.reason = PENDING, f"attempt {done.attempts} failed: {why}"
                     pending.append(sid)
                     pending.sort(key=lambda i: position[i])
@@ -594,6 +726,7 @@ def run_plan(plan: Plan, run_subgoal: Callable[[SubGoal], RunResult], *, max_par
 
 
 # ---- the answer ------------------------------------------------------------------------------------
+
 
 def summary_text(goal: str, result: OrchestrationResult) -> str:
     """A deterministic account of the run: what each sub-goal did (no LLM)."""
@@ -630,28 +763,39 @@ def synthesis_prompt(goal: str, result: OrchestrationResult) -> str:
         if used + len(output) > SYNTHESIS_TOTAL_CHARS:
             output = "(left out: the results are too long)"
         used += len(output)
-        parts.append(f"[{sub.id}] {sub.goal} (agent {sub.agent}) -> {done.status}"
-                     + (f": {done.reason}" if done.status != SUCCEEDED and done.reason else ""))
+        parts.append(
+            f"[{sub.id}] {sub.goal} (agent {sub.agent}) -> {done.status}"
+            + (f": {done.reason}" if done.status != SUCCEEDED and done.reason else "")
+        )
         if output:
             parts.append(output)
         parts.append("")
     return "\n".join(parts).strip()
 
 
-SYNTHESIS_SYSTEM = ("You combine the results of the sub-goals of a plan into one answer to the user's goal. "
-                    "Be concise and concrete: what was done, where the results are (files), what the findings "
-                    "are, and plainly what failed or was skipped. Do not invent results that are not in the input.")
+SYNTHESIS_SYSTEM = (
+    "You combine the results of the sub-goals of a plan into one answer to the user's goal. "
+    "Be concise and concrete: what was done, where the results are (files), what the findings "
+    "are, and plainly what failed or was skipped. Do not invent results that are not in the input."
+)
 
 
-def synthesize(goal: str, plan: Plan, result: OrchestrationResult, *, model: str,
-               timeout_s: float = CALL_TIMEOUT_S) -> tuple[str, Usage]:
+def synthesize(
+    goal: str,
+    plan: Plan,
+    result: OrchestrationResult,
+    *,
+    model: str,
+    timeout_s: float = CALL_TIMEOUT_S,
+) -> tuple[str, Usage]:
     """One answer from the sub-results (one call); the deterministic summary if it fails or if no
     sub-goal succeeded (then no call is made)."""
     if not result.by_status(SUCCEEDED):
         return summary_text(goal, result), Usage(model)
     try:
-        text, usage = _call_llm(model, SYNTHESIS_SYSTEM, synthesis_prompt(goal, result), SYNTHESIS_MAX_TOKENS,
-                                timeout_s)
+        text, usage = _call_llm(
+            model, SYNTHESIS_SYSTEM, synthesis_prompt(goal, result), SYNTHESIS_MAX_TOKENS, timeout_s
+        )
     except Exception:  # noqa: BLE001 - any failure: the deterministic summary is the answer
         return summary_text(goal, result), Usage(model)
     if not text.strip():
@@ -660,6 +804,7 @@ def synthesize(goal: str, plan: Plan, result: OrchestrationResult, *, model: str
 
 
 # ---- the orchestration's own trace --------------------------------------------------------------------
+
 
 def trace_calls(result: OrchestrationResult) -> list[dict[str, Any]]:
     """The tool calls of the succeeded sub-goals, in the order they finished, in the shape the
@@ -676,9 +821,19 @@ def trace_calls(result: OrchestrationResult) -> list[dict[str, Any]]:
         for n, call in enumerate(done.result.tool_calls):
             if not isinstance(call, dict) or "name" not in call or call.get("decision") == "deny":
                 continue
-            calls.append({
-                "name": call["name"], "input": call.get("input") or {}, "tool_use_id": f"{sid}_{n + 1}",
-                "result": {"is_error": bool(call.get("is_error", False)), "summary": call.get("summary", ""),
-                           "exit_code": call.get("exit_code"), "files_created": list(call.get("files_created") or []),
-                           "decision": call.get("decision") or "allow", "subgoal": sid}})
+            calls.append(
+                {
+                    "name": call["name"],
+                    "input": call.get("input") or {},
+                    "tool_use_id": f"{sid}_{n + 1}",
+                    "result": {
+                        "is_error": bool(call.get("is_error", False)),
+                        "summary": call.get("summary", ""),
+                        "exit_code": call.get("exit_code"),
+                        "files_created": list(call.get("files_created") or []),
+                        "decision": call.get("decision") or "allow",
+                        "subgoal": sid,
+                    },
+                }
+            )
     return calls

@@ -33,10 +33,26 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...errors import NO_LLM_HINT, NoLLMConfigured
-from ...runs import (CancelToken, EventSink, Notice, ServerTrouble, TextDelta, ToolCallFinished, ToolCallStarted,
-                     next_call_seq)
-from ..replay.hooks import (BUDGET_RULE, WITHHELD_RULE, Confirm, HookRegistry, HookVerdict, ToolOutcome, resolve_ask,
-                            summarize_response)
+from ...runs import (
+    CancelToken,
+    EventSink,
+    Notice,
+    ServerTrouble,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    next_call_seq,
+)
+from ..replay.hooks import (
+    BUDGET_RULE,
+    WITHHELD_RULE,
+    Confirm,
+    HookRegistry,
+    HookVerdict,
+    ToolOutcome,
+    resolve_ask,
+    summarize_response,
+)
 
 from ...claude_state import NO_PERSISTENCE_ARGS
 from .tool_search import CLI_DISALLOWED, is_twin
@@ -44,8 +60,12 @@ from .tool_search import CLI_DISALLOWED, is_twin
 
 def llm_configured(environ: dict[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
-    return bool(env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_BASE_URL")
-                or env.get("ANTHROPIC_AUTH_TOKEN") or env.get("CLAUDE_CODE_OAUTH_TOKEN"))
+    return bool(
+        env.get("ANTHROPIC_API_KEY")
+        or env.get("ANTHROPIC_BASE_URL")
+        or env.get("ANTHROPIC_AUTH_TOKEN")
+        or env.get("CLAUDE_CODE_OAUTH_TOKEN")
+    )
 
 
 def require_llm() -> None:
@@ -77,13 +97,16 @@ class SessionRequest:
     server_timeout_s: float = 60.0
 
 
-SILENCE_REPORT_S = 10.0   # a silent server is reported every this many seconds
+SILENCE_REPORT_S = 10.0  # a silent server is reported every this many seconds
 
 
 def model_server_url(extra_env: dict[str, str] | None = None) -> str:
     """The Messages-API server the CLI talks to."""
-    return ((extra_env or {}).get("ANTHROPIC_BASE_URL") or os.environ.get("ANTHROPIC_BASE_URL")
-            or "https://api.anthropic.com").rstrip("/")
+    return (
+        (extra_env or {}).get("ANTHROPIC_BASE_URL")
+        or os.environ.get("ANTHROPIC_BASE_URL")
+        or "https://api.anthropic.com"
+    ).rstrip("/")
 
 
 def describe_unreachable(url: str, timeout_s: float = 2.0) -> str:
@@ -112,7 +135,9 @@ def retry_error(data: dict[str, Any]) -> str | None:
     """The error an ``api_retry`` message carries, in words; None when the CLI did not say."""
     status, error = data.get("error_status"), str(data.get("error") or "")
     if status:
-        return f"HTTP {status}" + (f" {error.replace('_', ' ')}" if error and error != "unknown" else "")
+        return f"HTTP {status}" + (
+            f" {error.replace('_', ' ')}" if error and error != "unknown" else ""
+        )
     return error.replace("_", " ") if error and error != "unknown" else None
 
 
@@ -138,7 +163,9 @@ class SessionMeter:
         self.requests += 1
 
 
-def budget_hook(meter: SessionMeter, balance: Callable[[], float]) -> Callable[..., HookVerdict | None]:
+def budget_hook(
+    meter: SessionMeter, balance: Callable[[], float]
+) -> Callable[..., HookVerdict | None]:
     """A PreToolUse hook that denies every further tool call once this session's running cost
     has used up the economy's balance (``balance()``, read at each call: other processes spend
     too). The session then ends with what it has; its real cost is charged as usual."""
@@ -148,9 +175,13 @@ def budget_hook(meter: SessionMeter, balance: Callable[[], float]) -> Callable[.
         left = before - meter.cost_usd
         if left <= 0:
             over = f"${-left:.4f} over the budget" if left < 0 else "nothing left"
-            return HookVerdict("deny", f"the budget ran out during this run: it spent about ${meter.cost_usd:.4f} "
-                                       f"and the workspace had ${max(before, 0.0):.4f} left ({over}); "
-                                       "no more tool calls", BUDGET_RULE)
+            return HookVerdict(
+                "deny",
+                f"the budget ran out during this run: it spent about ${meter.cost_usd:.4f} "
+                f"and the workspace had ${max(before, 0.0):.4f} left ({over}); "
+                "no more tool calls",
+                BUDGET_RULE,
+            )
         return None
 
     return hook
@@ -191,20 +222,40 @@ def _result_text(content: Any) -> str:
 def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
     if not usage:
         return 0, 0
+
     def num(key: str) -> int:
         value = usage.get(key) or 0
         return int(value) if isinstance(value, (int, float)) else 0
-    total_in = num("input_tokens") + num("cache_creation_input_tokens") + num("cache_read_input_tokens")
+
+    total_in = (
+        num("input_tokens") + num("cache_creation_input_tokens") + num("cache_read_input_tokens")
+    )
     return total_in, num("output_tokens")
 
 
-async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: EventSink | None = None,
-                      cancel: CancelToken | None = None, confirm: Confirm | None = None,
-                      assume_yes: bool = False) -> SessionOutcome:
+async def run_session(
+    req: SessionRequest,
+    hooks: HookRegistry,
+    *,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    confirm: Confirm | None = None,
+    assume_yes: bool = False,
+) -> SessionOutcome:
     require_llm()
-    from claude_agent_sdk import (AssistantMessage, ClaudeAgentOptions, ClaudeSDKClient, HookMatcher,
-                                  ResultMessage, StreamEvent, SystemMessage, TextBlock, ToolResultBlock,
-                                  ToolUseBlock, UserMessage)
+    from claude_agent_sdk import (
+        AssistantMessage,
+        ClaudeAgentOptions,
+        ClaudeSDKClient,
+        HookMatcher,
+        ResultMessage,
+        StreamEvent,
+        SystemMessage,
+        TextBlock,
+        ToolResultBlock,
+        ToolUseBlock,
+        UserMessage,
+    )
     from claude_agent_sdk.types import PermissionResultAllow, PermissionResultDeny
 
     emit = on_event or (lambda _e: None)
@@ -215,8 +266,14 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     loop_time = asyncio.get_running_loop().time
     # The model server watch: when it last answered, the tool calls in flight (their time is not the
     # server's), what its last failure was.
-    server = {"url": model_server_url(req.extra_env), "heard": loop_time(), "retries": 0, "error": None,
-              "reported": 0.0, "gave_up": False}
+    server = {
+        "url": model_server_url(req.extra_env),
+        "heard": loop_time(),
+        "retries": 0,
+        "error": None,
+        "reported": 0.0,
+        "gave_up": False,
+    }
     busy: set[str] = set()
 
     def heard() -> None:
@@ -225,31 +282,56 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     def decide(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict:
         if tool_use_id and tool_use_id in decisions:
             return decisions[tool_use_id]
-        verdict = hooks.run_pre(name, tool_input if isinstance(tool_input, dict) else {}, tool_use_id)
+        verdict = hooks.run_pre(
+            name, tool_input if isinstance(tool_input, dict) else {}, tool_use_id
+        )
         verdict = resolve_ask(verdict, name, tool_input, confirm, assume_yes)
-        heard()   # a confirmation may have kept the user (not the server) for minutes
+        heard()  # a confirmation may have kept the user (not the server) for minutes
         if verdict.decision == "allow":
             busy.add(tool_use_id or name)
         if tool_use_id:
             decisions[tool_use_id] = verdict
         if verdict.decision != "allow":
-            outcome.blocked.append({"name": name, "input": dict(tool_input or {}), "tool_use_id": tool_use_id,
-                                    "decision": verdict.decision, "reason": verdict.reason, "rule": verdict.rule,
-                                    "seq": next_call_seq()})
-        if tool_use_id not in started and not is_twin(name):  # a twin's real call is shown by the executor
+            outcome.blocked.append(
+                {
+                    "name": name,
+                    "input": dict(tool_input or {}),
+                    "tool_use_id": tool_use_id,
+                    "decision": verdict.decision,
+                    "reason": verdict.reason,
+                    "rule": verdict.rule,
+                    "seq": next_call_seq(),
+                }
+            )
+        if tool_use_id not in started and not is_twin(
+            name
+        ):  # a twin's real call is shown by the executor
             started.add(tool_use_id)
-            emit(ToolCallStarted(tool_use_id, name, dict(tool_input or {}), verdict.decision, verdict.reason))
+            emit(
+                ToolCallStarted(
+                    tool_use_id, name, dict(tool_input or {}), verdict.decision, verdict.reason
+                )
+            )
         return verdict
 
-    async def pre_tool(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
+    async def pre_tool(
+        hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
+    ) -> dict[str, Any]:
         try:
-            verdict = decide(hook_input.get("tool_name", ""), hook_input.get("tool_input") or {},
-                             hook_input.get("tool_use_id") or tool_use_id or "")
+            verdict = decide(
+                hook_input.get("tool_name", ""),
+                hook_input.get("tool_input") or {},
+                hook_input.get("tool_use_id") or tool_use_id or "",
+            )
         except Exception as exc:  # noqa: BLE001 - fail closed
             verdict = HookVerdict("deny", f"policy failed: {exc!r}", "hooks.error")
-        return {"hookSpecificOutput": {"hookEventName": "PreToolUse",
-                                       "permissionDecision": verdict.decision,
-                                       "permissionDecisionReason": verdict.reason}}
+        return {
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": verdict.decision,
+                "permissionDecisionReason": verdict.reason,
+            }
+        }
 
     def finished(hook_input: dict[str, Any], tool_use_id: str | None, *, failed: bool) -> None:
         name = hook_input.get("tool_name", "")
@@ -259,7 +341,9 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
             response = str(hook_input.get("error") or "tool failed")
             summary, code = " ".join(response.split())[:300], None
             match = re.match(r"Exit code (-?\d+)", response)
-            if name == "Bash" and match:  # Claude Code reports a failed command as "Exit code N\n<output>"
+            if (
+                name == "Bash" and match
+            ):  # Claude Code reports a failed command as "Exit code N\n<output>"
                 code = int(match.group(1))
         else:
             response = hook_input.get("tool_response")
@@ -269,32 +353,52 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         is_error = failed or (code is not None and code != 0)
         busy.discard(tid or name)
         heard()
-        hooks.run_post(name, tool_input, tid, ToolOutcome(is_error=is_error, summary=summary,
-                                                          response=response, exit_code=code))
+        hooks.run_post(
+            name,
+            tool_input,
+            tid,
+            ToolOutcome(is_error=is_error, summary=summary, response=response, exit_code=code),
+        )
         if not is_twin(name):
             emit(ToolCallFinished(tid, name, is_error, summary))
 
-    async def post_tool(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
+    async def post_tool(
+        hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
+    ) -> dict[str, Any]:
         finished(hook_input, tool_use_id, failed=False)
         if req.post_tool_output is not None:
             try:
-                updated = req.post_tool_output(hook_input.get("tool_name", ""), hook_input.get("tool_input") or {},
-                                               hook_input.get("tool_response"))
+                updated = req.post_tool_output(
+                    hook_input.get("tool_name", ""),
+                    hook_input.get("tool_input") or {},
+                    hook_input.get("tool_response"),
+                )
             except Exception:  # noqa: BLE001 - the original output stands
                 updated = None
             if updated is not None:
-                return {"hookSpecificOutput": {"hookEventName": "PostToolUse", "updatedMCPToolOutput": updated}}
+                return {
+                    "hookSpecificOutput": {
+                        "hookEventName": "PostToolUse",
+                        "updatedMCPToolOutput": updated,
+                    }
+                }
         return {}
 
-    async def post_tool_failure(hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any) -> dict[str, Any]:
+    async def post_tool_failure(
+        hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
+    ) -> dict[str, Any]:
         finished(hook_input, tool_use_id, failed=True)
         return {}
 
-    async def prompt_submit(hook_input: dict[str, Any], _tid: str | None, _ctx: Any) -> dict[str, Any]:
+    async def prompt_submit(
+        hook_input: dict[str, Any], _tid: str | None, _ctx: Any
+    ) -> dict[str, Any]:
         extra = hooks.run_prompt(str(hook_input.get("prompt", "")))
         if not extra:
             return {}
-        return {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": extra}}
+        return {
+            "hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": extra}
+        }
 
     async def can_use_tool(name: str, tool_input: dict[str, Any], ctx: Any) -> Any:
         verdict = decide(name, tool_input, getattr(ctx, "tool_use_id", None) or "")
@@ -324,10 +428,13 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         # No transcript of the conversation is kept on disk (tool output may hold secrets).
         extra_args=dict(NO_PERSISTENCE_ARGS),
         system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
-        if req.system_append else {"type": "preset", "preset": "claude_code"},
+        if req.system_append
+        else {"type": "preset", "preset": "claude_code"},
         hooks={
             # A confirmation in the TUI runs inside this hook: give the user time to answer.
-            "PreToolUse": [HookMatcher(hooks=[pre_tool], timeout=3600 if confirm else 30, on_failure="block")],
+            "PreToolUse": [
+                HookMatcher(hooks=[pre_tool], timeout=3600 if confirm else 30, on_failure="block")
+            ],
             "PostToolUse": [HookMatcher(hooks=[post_tool])],
             "PostToolUseFailure": [HookMatcher(hooks=[post_tool_failure])],
             "UserPromptSubmit": [HookMatcher(hooks=[prompt_submit])],
@@ -336,7 +443,9 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
     )
 
     message_ids: set[str] = set()
-    uses: dict[str, tuple[str, dict[str, Any], int]] = {}   # top-level tool_use id -> (name, input, seq)
+    uses: dict[
+        str, tuple[str, dict[str, Any], int]
+    ] = {}  # top-level tool_use id -> (name, input, seq)
     offered = set(req.tools)
     final_texts: list[str] = []
     streamed = False
@@ -351,10 +460,17 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         server["error"] = error
         server["reported"] = loop_time()
         delay = data.get("retry_delay_ms")
-        emit(ServerTrouble(server["url"], error, loop_time() - server["heard"], req.server_timeout_s,
-                           attempt=int(data.get("attempt") or server["retries"]),
-                           max_retries=int(data.get("max_retries") or 0),
-                           retry_in_s=float(delay) / 1000.0 if isinstance(delay, (int, float)) else 0.0))
+        emit(
+            ServerTrouble(
+                server["url"],
+                error,
+                loop_time() - server["heard"],
+                req.server_timeout_s,
+                attempt=int(data.get("attempt") or server["retries"]),
+                max_retries=int(data.get("max_retries") or 0),
+                retry_in_s=float(delay) / 1000.0 if isinstance(delay, (int, float)) else 0.0,
+            )
+        )
 
     async def watch_server(scope: Any) -> None:
         """Give up on a server that has not answered for ``server_timeout_s`` while we wait on it;
@@ -362,7 +478,7 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         while True:
             await asyncio.sleep(0.25)
             now = loop_time()
-            if busy:               # a tool (or a sub-agent) is running: the server is not being waited on
+            if busy:  # a tool (or a sub-agent) is running: the server is not being waited on
                 heard()
                 continue
             silent = now - server["heard"]
@@ -370,20 +486,30 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                 server["gave_up"] = True
                 scope.cancel()
                 return
-            if silent >= SILENCE_REPORT_S and now - max(server["reported"], server["heard"]) >= SILENCE_REPORT_S:
+            if (
+                silent >= SILENCE_REPORT_S
+                and now - max(server["reported"], server["heard"]) >= SILENCE_REPORT_S
+            ):
                 server["reported"] = now
-                emit(ServerTrouble(server["url"], server["error"] or "no answer yet", silent, req.server_timeout_s))
+                emit(
+                    ServerTrouble(
+                        server["url"],
+                        server["error"] or "no answer yet",
+                        silent,
+                        req.server_timeout_s,
+                    )
+                )
 
     def handle(message: Any) -> None:
         nonlocal streamed
         if not isinstance(message, SystemMessage):
-            heard()        # the model server answered (streamed events, messages, tool results, the end)
+            heard()  # the model server answered (streamed events, messages, tool results, the end)
         if isinstance(message, StreamEvent):
             if message.parent_tool_use_id:
                 return
             event = message.event
             if event.get("type") == "message_start":
-                busy.clear()   # the model speaks again: the tool calls before it are over
+                busy.clear()  # the model speaks again: the tool calls before it are over
                 mid = (event.get("message") or {}).get("id")
                 if mid:
                     message_ids.add(mid)
@@ -401,21 +527,40 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
             for block in message.content:
                 # A call to a tool this session did not offer never reaches a hook: the CLI
                 # answers "no such tool". It is still an attempt the system refused.
-                if isinstance(block, ToolUseBlock) and block.name not in offered \
-                        and not block.name.startswith("mcp__") and block.id not in started:
+                if (
+                    isinstance(block, ToolUseBlock)
+                    and block.name not in offered
+                    and not block.name.startswith("mcp__")
+                    and block.id not in started
+                ):
                     started.add(block.id)
                     reason = "the tool is withheld in this run (not offered to the model)"
-                    outcome.blocked.append({"name": block.name, "input": dict(block.input or {}),
-                                            "tool_use_id": block.id, "decision": "deny",
-                                            "reason": reason, "rule": WITHHELD_RULE, "seq": next_call_seq()})
-                    emit(ToolCallStarted(block.id, block.name, dict(block.input or {}), "deny", reason))
+                    outcome.blocked.append(
+                        {
+                            "name": block.name,
+                            "input": dict(block.input or {}),
+                            "tool_use_id": block.id,
+                            "decision": "deny",
+                            "reason": reason,
+                            "rule": WITHHELD_RULE,
+                            "seq": next_call_seq(),
+                        }
+                    )
+                    emit(
+                        ToolCallStarted(
+                            block.id, block.name, dict(block.input or {}), "deny", reason
+                        )
+                    )
                 elif isinstance(block, ToolUseBlock):
                     uses[block.id] = (block.name, dict(block.input or {}), next_call_seq())
             texts = [b.text for b in message.content if isinstance(b, TextBlock)]
             if texts:
                 final_texts.append("".join(texts))
-        elif isinstance(message, UserMessage) and not message.parent_tool_use_id \
-                and isinstance(message.content, list):
+        elif (
+            isinstance(message, UserMessage)
+            and not message.parent_tool_use_id
+            and isinstance(message.content, list)
+        ):
             for block in message.content:
                 # An error result for a call no hook of ours saw: the CLI refused it itself.
                 if not isinstance(block, ToolResultBlock) or not block.is_error:
@@ -426,8 +571,16 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
                 name, tool_input, seq = uses.pop(tid)
                 started.add(tid)
                 reason = _result_text(block.content)
-                outcome.rejected.append({"name": name, "input": tool_input, "tool_use_id": tid, "reason": reason,
-                                         "rule": CLI_REJECTED_RULE, "seq": seq})
+                outcome.rejected.append(
+                    {
+                        "name": name,
+                        "input": tool_input,
+                        "tool_use_id": tid,
+                        "reason": reason,
+                        "rule": CLI_REJECTED_RULE,
+                        "seq": seq,
+                    }
+                )
                 emit(ToolCallStarted(tid, name, tool_input, "reject", reason))
                 emit(ToolCallFinished(tid, name, True, f"rejected: {reason}"))
         elif isinstance(message, ResultMessage):
@@ -440,7 +593,11 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
             if not outcome.success:
                 detail = "; ".join(message.errors or []) or (message.result or message.subtype)
                 status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
-                where = f" (model server {server['url']})" if server["retries"] or message.api_error_status else ""
+                where = (
+                    f" (model server {server['url']})"
+                    if server["retries"] or message.api_error_status
+                    else ""
+                )
                 outcome.error = f"the LLM session failed{status}: {detail}{where}"
 
     async def drive() -> None:
@@ -450,8 +607,11 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         async with ClaudeSDKClient(options=options) as client:
             if cancel is not None:
                 loop = asyncio.get_running_loop()
-                cancel.on_cancel(lambda: loop.call_soon_threadsafe(
-                    lambda: asyncio.ensure_future(client.interrupt())))
+                cancel.on_cancel(
+                    lambda: loop.call_soon_threadsafe(
+                        lambda: asyncio.ensure_future(client.interrupt())
+                    )
+                )
             await client.query(req.prompt)
             heard()
             with anyio.move_on_after(req.timeout_s) as deadline:
@@ -481,11 +641,16 @@ async def run_session(req: SessionRequest, hooks: HookRegistry, *, on_event: Eve
         outcome.error = f"the LLM session failed: {exc}" + (f" ({tail})" if tail else "")
     if server["gave_up"]:
         outcome.success = False
-        what = (f"{server['retries']} failed attempt(s), the last: {server['error']}" if server["retries"]
-                else "no answer at all")
-        outcome.error = (f"the model server at {server['url']} did not answer for {req.server_timeout_s:.0f} s "
-                         f"({what}); check that it is running and that ANTHROPIC_BASE_URL points at it "
-                         "(execution.llm_server_timeout_s sets this limit)")
+        what = (
+            f"{server['retries']} failed attempt(s), the last: {server['error']}"
+            if server["retries"]
+            else "no answer at all"
+        )
+        outcome.error = (
+            f"the model server at {server['url']} did not answer for {req.server_timeout_s:.0f} s "
+            f"({what}); check that it is running and that ANTHROPIC_BASE_URL points at it "
+            "(execution.llm_server_timeout_s sets this limit)"
+        )
     elif timed_out:
         outcome.success = False
         outcome.error = f"the LLM session timed out after {req.timeout_s:.0f} s"

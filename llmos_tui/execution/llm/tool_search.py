@@ -85,8 +85,37 @@ UNKNOWN_TOOL_RULE = "mcp.unknown_tool"
 
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,79}")
 _WORD_RE = re.compile(r"[a-z0-9]+")
-_STOP = frozenset({"a", "an", "the", "to", "of", "for", "and", "or", "in", "on", "with", "my", "me", "i",
-                   "it", "is", "be", "by", "at", "as", "tool", "tools", "some", "this", "that", "from", "into"})
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "to",
+        "of",
+        "for",
+        "and",
+        "or",
+        "in",
+        "on",
+        "with",
+        "my",
+        "me",
+        "i",
+        "it",
+        "is",
+        "be",
+        "by",
+        "at",
+        "as",
+        "tool",
+        "tools",
+        "some",
+        "this",
+        "that",
+        "from",
+        "into",
+    }
+)
 
 # Claude Code's built-in tools: one line each, what search_tools matches and shows.
 BUILTIN_DESCRIPTIONS: dict[str, str] = {
@@ -103,33 +132,56 @@ BUILTIN_DESCRIPTIONS: dict[str, str] = {
     "TodoWrite": "Keep a structured to-do list for the current session",
 }
 BUILTIN_KEYWORDS: dict[str, str] = {
-    "Read": "open view show cat file contents", "Write": "create save file new", "Edit": "modify change replace",
-    "MultiEdit": "modify change replace several", "Bash": "shell terminal command execute run script",
-    "Glob": "list files find paths directory", "Grep": "search text regex pattern find in files",
-    "NotebookEdit": "jupyter notebook ipynb cell", "WebFetch": "http url download internet",
-    "WebSearch": "internet google browse", "TodoWrite": "plan tasks checklist",
+    "Read": "open view show cat file contents",
+    "Write": "create save file new",
+    "Edit": "modify change replace",
+    "MultiEdit": "modify change replace several",
+    "Bash": "shell terminal command execute run script",
+    "Glob": "list files find paths directory",
+    "Grep": "search text regex pattern find in files",
+    "NotebookEdit": "jupyter notebook ipynb cell",
+    "WebFetch": "http url download internet",
+    "WebSearch": "internet google browse",
+    "TodoWrite": "plan tasks checklist",
 }
 #: Claude Code built-ins that touch files or run commands: never run by the CLI, offered as twins.
 EXECUTED_BUILTINS = ("Bash", "Write", "Edit", "MultiEdit", "NotebookEdit", "Read", "Glob", "Grep")
 #: Built-ins the CLI must never run, whatever ``tools`` says (a second fence: ``--disallowedTools``).
-CLI_DISALLOWED = EXECUTED_BUILTINS + ("BashOutput", "KillShell", "KillBash", "LS", "Skill", "SlashCommand")
+CLI_DISALLOWED = EXECUTED_BUILTINS + (
+    "BashOutput",
+    "KillShell",
+    "KillBash",
+    "LS",
+    "Skill",
+    "SlashCommand",
+)
 #: What the model reads about each twin (Claude Code's built-ins, as llmos runs them).
 TWIN_DESCRIPTIONS: dict[str, str] = {
-    "Bash": ("Run a bash command in the working directory and return its exit code, stdout and stderr. Every "
-             "command runs in llmos's OS sandbox: only the working directory is writable, the home folder and "
-             "secrets are hidden, the network is off unless the user allowed it, and nothing it starts outlives "
-             "it. 'timeout' is in milliseconds (at most 600000)."),
-    "Write": ("Create a file or overwrite it with 'content'. 'file_path' is absolute or relative to the working "
-              "directory; writes are confined to the working directory. Missing parent folders are created."),
-    "Edit": ("Replace an exact string in a file: 'old_string' must occur exactly once unless 'replace_all' is "
-             "true. Confined to the working directory."),
+    "Bash": (
+        "Run a bash command in the working directory and return its exit code, stdout and stderr. Every "
+        "command runs in llmos's OS sandbox: only the working directory is writable, the home folder and "
+        "secrets are hidden, the network is off unless the user allowed it, and nothing it starts outlives "
+        "it. 'timeout' is in milliseconds (at most 600000)."
+    ),
+    "Write": (
+        "Create a file or overwrite it with 'content'. 'file_path' is absolute or relative to the working "
+        "directory; writes are confined to the working directory. Missing parent folders are created."
+    ),
+    "Edit": (
+        "Replace an exact string in a file: 'old_string' must occur exactly once unless 'replace_all' is "
+        "true. Confined to the working directory."
+    ),
     "MultiEdit": "Apply several exact-string edits to one file, in order, all or nothing.",
     "NotebookEdit": "Replace, insert or delete a cell of a Jupyter notebook (.ipynb) in the working directory.",
-    "Read": ("Read a text file, with line numbers ('offset' and 'limit' for large files). Secrets and llmos's "
-             "own state are not readable."),
+    "Read": (
+        "Read a text file, with line numbers ('offset' and 'limit' for large files). Secrets and llmos's "
+        "own state are not readable."
+    ),
     "Glob": "Find files by glob pattern (e.g. '**/*.py') under 'path' (default: the working directory).",
-    "Grep": ("Search file contents with a regular expression under 'path' (ripgrep-like options: glob, type, "
-             "-i, output_mode files_with_matches|content|count, -n, -A/-B/-C)."),
+    "Grep": (
+        "Search file contents with a regular expression under 'path' (ripgrep-like options: glob, type, "
+        "-i, output_mode files_with_matches|content|count, -n, -A/-B/-C)."
+    ),
 }
 
 
@@ -140,7 +192,11 @@ def twin_name(name: str) -> str:
 
 def is_twin(name: str) -> bool:
     """A call to one of llmos's twins of Claude Code's file and shell built-ins."""
-    return isinstance(name, str) and name.startswith(MCP_PREFIX) and name[len(MCP_PREFIX):] in EXECUTED_BUILTINS
+    return (
+        isinstance(name, str)
+        and name.startswith(MCP_PREFIX)
+        and name[len(MCP_PREFIX) :] in EXECUTED_BUILTINS
+    )
 
 
 def twins_for(core: Iterable[str]) -> list[str]:
@@ -153,7 +209,13 @@ def twins_for(core: Iterable[str]) -> list[str]:
 
 # Properties of our executors' input schemas that are refused or ignored (not offered).
 _HIDDEN_PROPS = {"Read": {"pages"}, "Bash": {"run_in_background", "dangerouslyDisableSandbox"}}
-_JSON_TYPES = {"string": "string", "boolean": "boolean", "number": "number", "integer": "integer", "array": "array"}
+_JSON_TYPES = {
+    "string": "string",
+    "boolean": "boolean",
+    "number": "number",
+    "integer": "integer",
+    "array": "array",
+}
 
 
 class ToolRegistryError(ValueError):
@@ -180,12 +242,12 @@ class RegisteredTool:
     name: str
     description: str
     input_schema: dict[str, Any]
-    source: str                        # builtin | crystallized | plugin
-    runner: Runner | None = None       # None: cannot run through MCP (a built-in only the CLI runs)
+    source: str  # builtin | crystallized | plugin
+    runner: Runner | None = None  # None: cannot run through MCP (a built-in only the CLI runs)
     keywords: str = ""
-    volume: str | None = None          # crystallized tools: the volume it lives in
+    volume: str | None = None  # crystallized tools: the volume it lives in
     examples: list[dict[str, Any]] = field(default_factory=list)
-    mcp_local: str = ""                # name inside the llmos MCP server (<= 52 chars)
+    mcp_local: str = ""  # name inside the llmos MCP server (<= 52 chars)
 
     @property
     def mcp_name(self) -> str:
@@ -196,8 +258,13 @@ class RegisteredTool:
         return self.runner is not None
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "description": self.description,
-                "volume": self.volume, "mcp_name": self.mcp_name if self.runnable else None}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "description": self.description,
+            "volume": self.volume,
+            "mcp_name": self.mcp_name if self.runnable else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -231,6 +298,7 @@ def _split_camel(name: str) -> str:
 
 # ---- the registry ----------------------------------------------------------------------------
 
+
 class ToolRegistry:
     """Every tool llmos knows, searchable. Thread-safe for reads after it is built."""
 
@@ -244,57 +312,93 @@ class ToolRegistry:
     def register(self, tool: RegisteredTool, *, replace: bool = False) -> RegisteredTool:
         """Add a tool (plugins use this). Names are unique across sources."""
         if not isinstance(tool.name, str) or not _NAME_RE.fullmatch(tool.name):
-            raise ToolRegistryError(f"invalid tool name {tool.name!r}: letters, digits, '_' or '-', starting "
-                                    f"with a letter, at most 80 characters")
+            raise ToolRegistryError(
+                f"invalid tool name {tool.name!r}: letters, digits, '_' or '-', starting "
+                f"with a letter, at most 80 characters"
+            )
         if not isinstance(tool.description, str) or not tool.description.strip():
             raise ToolRegistryError(f"tool {tool.name!r} needs a description")
         schema = tool.input_schema
         if not isinstance(schema, Mapping) or schema.get("type") != "object":
-            raise ToolRegistryError(f"tool {tool.name!r}: input_schema must be a JSON schema of type object")
+            raise ToolRegistryError(
+                f"tool {tool.name!r}: input_schema must be a JSON schema of type object"
+            )
         if tool.source not in ("builtin", "crystallized", "plugin"):
             raise ToolRegistryError(f"tool {tool.name!r}: unknown source {tool.source!r}")
         with self._lock:
             if tool.name in self._tools and not replace:
-                raise ToolRegistryError(f"a tool named {tool.name!r} is already registered "
-                                        f"({self._tools[tool.name].source})")
+                raise ToolRegistryError(
+                    f"a tool named {tool.name!r} is already registered "
+                    f"({self._tools[tool.name].source})"
+                )
             tool.mcp_local = tool.mcp_local or _mcp_local_name(tool.name)
             if tool.mcp_local in (SEARCH_TOOL, CALL_TOOL):
                 raise ToolRegistryError(f"the name {tool.name!r} is reserved")
             other = self._by_mcp.get(tool.mcp_local)
             if other is not None and other.name != tool.name:
-                raise ToolRegistryError(f"tool {tool.name!r} clashes with {other.name!r} once shortened")
+                raise ToolRegistryError(
+                    f"tool {tool.name!r} clashes with {other.name!r} once shortened"
+                )
             self._tools[tool.name] = tool
             self._by_mcp[tool.mcp_local] = tool
             self._index = None
         return tool
 
-    def register_plugin(self, name: str, description: str, input_schema: Mapping[str, Any],
-                        run: Callable[[dict[str, Any], Any], Any], *, keywords: str = "") -> RegisteredTool:
+    def register_plugin(
+        self,
+        name: str,
+        description: str,
+        input_schema: Mapping[str, Any],
+        run: Callable[[dict[str, Any], Any], Any],
+        *,
+        keywords: str = "",
+    ) -> RegisteredTool:
         """A plugin tool: ``run(input, executor)`` returns text (or a ToolResult). Any file or shell
         effect must go through ``executor.execute(name, input)`` so the policy sees it."""
+
         def runner(tool_input: dict[str, Any], executor: Any) -> ToolResult:
             value = run(tool_input, executor)
             if isinstance(value, ToolResult):
                 return value
-            return ToolResult(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
+            return ToolResult(
+                value
+                if isinstance(value, str)
+                else json.dumps(value, ensure_ascii=False, default=str)
+            )
 
-        return self.register(RegisteredTool(name=name, description=description, input_schema=dict(input_schema),
-                                            source="plugin", runner=runner, keywords=keywords))
+        return self.register(
+            RegisteredTool(
+                name=name,
+                description=description,
+                input_schema=dict(input_schema),
+                source="plugin",
+                runner=runner,
+                keywords=keywords,
+            )
+        )
 
     def add_builtins(self, names: Iterable[str] | None = None) -> None:
         """Claude Code's built-ins. Those our executors run can also be offered through MCP."""
         from ..replay.executors import SUPPORTED_TOOLS
 
-        for name in (list(names) if names is not None else list(BUILTIN_DESCRIPTIONS)):
+        for name in list(names) if names is not None else list(BUILTIN_DESCRIPTIONS):
             if name in self._tools:
                 continue
             runner = _builtin_runner(name) if name in SUPPORTED_TOOLS else None
-            self.register(RegisteredTool(name=name, description=BUILTIN_DESCRIPTIONS.get(name, f"Claude Code's {name} tool"),
-                                         input_schema=builtin_schema(name), source="builtin", runner=runner,
-                                         keywords=BUILTIN_KEYWORDS.get(name, "")))
+            self.register(
+                RegisteredTool(
+                    name=name,
+                    description=BUILTIN_DESCRIPTIONS.get(name, f"Claude Code's {name} tool"),
+                    input_schema=builtin_schema(name),
+                    source="builtin",
+                    runner=runner,
+                    keywords=BUILTIN_KEYWORDS.get(name, ""),
+                )
+            )
 
-    def add_crystallized(self, workspace: Any, volumes: Iterable[str], *,
-                         allow: Callable[[Any], bool] | None = None) -> list[str]:
+    def add_crystallized(
+        self, workspace: Any, volumes: Iterable[str], *, allow: Callable[[Any], bool] | None = None
+    ) -> list[str]:
         """The active crystallized tools of ``volumes`` (first volume wins a name) that ``allow`` accepts
         (the kernel passes its trust check: a shared or imported tool is offered only once approved).
         Returns problems."""
@@ -315,7 +419,9 @@ class ToolRegistry:
                 if tool.name in self._tools:
                     continue
                 if allow is not None and not allow(tool):
-                    problems.append(f"tool {tool.id} in volumes/{volume} is not trusted here (not offered)")
+                    problems.append(
+                        f"tool {tool.id} in volumes/{volume} is not trusted here (not offered)"
+                    )
                     continue
                 try:
                     self.register(crystallized_entry(workspace, tool, allow=allow))
@@ -324,9 +430,14 @@ class ToolRegistry:
         return problems
 
     @classmethod
-    def for_workspace(cls, workspace: Any, volumes: Iterable[str], *,
-                      plugins: Iterable[RegisteredTool] = (),
-                      allow: Callable[[Any], bool] | None = None) -> "ToolRegistry":
+    def for_workspace(
+        cls,
+        workspace: Any,
+        volumes: Iterable[str],
+        *,
+        plugins: Iterable[RegisteredTool] = (),
+        allow: Callable[[Any], bool] | None = None,
+    ) -> "ToolRegistry":
         """Built-ins, the crystallized tools of ``volumes`` (in that order of precedence) that ``allow``
         accepts, plugins."""
         registry = cls()
@@ -347,7 +458,7 @@ class ToolRegistry:
         return self._tools.get(name)
 
     def by_mcp_name(self, name: str) -> RegisteredTool | None:
-        local = name[len(MCP_PREFIX):] if name.startswith(MCP_PREFIX) else name
+        local = name[len(MCP_PREFIX) :] if name.startswith(MCP_PREFIX) else name
         return self._by_mcp.get(local)
 
     def tools(self) -> list[RegisteredTool]:
@@ -370,7 +481,9 @@ class ToolRegistry:
                 self._index = rows
             return self._index
 
-    def search(self, query: str, k: int = DEFAULT_RESULTS, *, exclude: Iterable[str] = ()) -> list[SearchHit]:
+    def search(
+        self, query: str, k: int = DEFAULT_RESULTS, *, exclude: Iterable[str] = ()
+    ) -> list[SearchHit]:
         """The ``k`` best tools for ``query``, best first (ties by name). Deterministic.
 
         ``select:a,b`` picks tools by exact name (registry or MCP name), like the CLI's ToolSearch.
@@ -387,7 +500,11 @@ class ToolRegistry:
             hits = []
             for raw in query[7:].split(","):
                 tool = self.get(raw.strip()) or self.by_mcp_name(raw.strip())
-                if tool is not None and tool.name not in skip and all(h.tool is not tool for h in hits):
+                if (
+                    tool is not None
+                    and tool.name not in skip
+                    and all(h.tool is not tool for h in hits)
+                ):
                     hits.append(SearchHit(tool, 1.0))
             return hits[:k]
         terms = [w for w in _words(query) if w not in _STOP] or _words(query)
@@ -423,6 +540,7 @@ class ToolRegistry:
 
 # ---- built-ins and crystallized tools ----------------------------------------------------------
 
+
 def builtin_schema(name: str) -> dict[str, Any]:
     """The input schema our executors accept for a built-in (types and required fields)."""
     from ..replay.executors import _SCHEMAS
@@ -437,12 +555,22 @@ def builtin_schema(name: str) -> dict[str, Any]:
             continue
         prop: dict[str, Any] = {"type": _JSON_TYPES.get(kind, "string")}
         if kind == "array" and name == "MultiEdit":
-            prop["items"] = {"type": "object", "properties": {"old_string": {"type": "string"},
-                                                              "new_string": {"type": "string"},
-                                                              "replace_all": {"type": "boolean"}},
-                             "required": ["old_string", "new_string"]}
+            prop["items"] = {
+                "type": "object",
+                "properties": {
+                    "old_string": {"type": "string"},
+                    "new_string": {"type": "string"},
+                    "replace_all": {"type": "boolean"},
+                },
+                "required": ["old_string", "new_string"],
+            }
         props[key] = prop
-    return {"type": "object", "properties": props, "required": sorted(required), "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": sorted(required),
+        "additionalProperties": False,
+    }
 
 
 def render_outcome(name: str, outcome: Any) -> str:
@@ -454,7 +582,9 @@ def render_outcome(name: str, outcome: Any) -> str:
             parts = [str(response.get("stdout") or ""), str(response.get("stderr") or "")]
             body = "\n".join(p for p in parts if p.strip())
             code = response.get("exitCode")
-            text = (f"Exit code {code}\n" if code not in (0, None) else "") + (body or "(no output)")
+            text = (f"Exit code {code}\n" if code not in (0, None) else "") + (
+                body or "(no output)"
+            )
         elif name == "Read" and isinstance(response.get("file"), dict):
             text = str(response["file"].get("content", ""))
         elif "filenames" in response:
@@ -462,7 +592,9 @@ def render_outcome(name: str, outcome: Any) -> str:
         elif "content" in response and isinstance(response["content"], str):
             text = response["content"]
     if not text:
-        text = getattr(outcome, "summary", "") or ("error" if getattr(outcome, "is_error", False) else "done")
+        text = getattr(outcome, "summary", "") or (
+            "error" if getattr(outcome, "is_error", False) else "done"
+        )
     return text if len(text) <= MAX_OUTPUT_CHARS else text[: MAX_OUTPUT_CHARS - 1] + "…"
 
 
@@ -474,16 +606,23 @@ def _builtin_runner(name: str) -> Runner:
     return run
 
 
-def crystallized_entry(workspace: Any, tool: Any, *, allow: Callable[[Any], bool] | None = None) -> RegisteredTool:
+def crystallized_entry(
+    workspace: Any, tool: Any, *, allow: Callable[[Any], bool] | None = None
+) -> RegisteredTool:
     """A registry entry for an active crystallized tool (its module is loaded and checked on use, and
     ``allow``, the kernel's trust check, is asked again about the module actually loaded)."""
     slots = dict(tool.slots)
-    props = {key: {"type": "string", "description": f"default: {value!r}"} for key, value in sorted(slots.items())}
+    props = {
+        key: {"type": "string", "description": f"default: {value!r}"}
+        for key, value in sorted(slots.items())
+    }
     schema = {"type": "object", "properties": props, "additionalProperties": False}
     params = ", ".join(f"{k} (default {v!r})" for k, v in sorted(slots.items()))
-    description = (f"Crystallized tool for: {tool.goal or tool.name}. Replays the verified steps of trace "
-                   f"{tool.source_trace} in the working directory, without an LLM."
-                   + (f" Parameters: {params}." if params else " No parameters."))
+    description = (
+        f"Crystallized tool for: {tool.goal or tool.name}. Replays the verified steps of trace "
+        f"{tool.source_trace} in the working directory, without an LLM."
+        + (f" Parameters: {params}." if params else " No parameters.")
+    )
     ident, volume = tool.id, tool.volume
 
     def run(tool_input: dict[str, Any], executor: Any) -> ToolResult:
@@ -494,16 +633,27 @@ def crystallized_entry(workspace: Any, tool: Any, *, allow: Callable[[Any], bool
         except ToolError as exc:
             return ToolResult(f"tool {ident} cannot run: {exc}", is_error=True)
         if allow is not None and not allow(loaded):
-            return ToolResult(f"tool {ident} cannot run: it is not trusted here (changed since it was offered?)",
-                              is_error=True)
-        outcome = run_tool(loaded, cwd=executor.cwd, executor=executor, slot_values=dict(tool_input))
+            return ToolResult(
+                f"tool {ident} cannot run: it is not trusted here (changed since it was offered?)",
+                is_error=True,
+            )
+        outcome = run_tool(
+            loaded, cwd=executor.cwd, executor=executor, slot_values=dict(tool_input)
+        )
         text = outcome.describe() or outcome.reason or ("done" if outcome.success else "failed")
         return ToolResult(text, is_error=not outcome.success)
 
     # The recorded slot values are inputs the tool was verified with: its first example.
-    return RegisteredTool(name=tool.name, description=description, input_schema=schema, source="crystallized",
-                          runner=run, keywords=tool.goal, volume=tool.volume,
-                          examples=[{k: v for k, v in sorted(slots.items())}] if slots else [])
+    return RegisteredTool(
+        name=tool.name,
+        description=description,
+        input_schema=schema,
+        source="crystallized",
+        runner=run,
+        keywords=tool.goal,
+        volume=tool.volume,
+        examples=[{k: v for k, v in sorted(slots.items())}] if slots else [],
+    )
 
 
 def is_own_tool(name: str) -> bool:
@@ -518,6 +668,7 @@ def deferral_supported(model: str | None) -> bool:
 
 
 # ---- the session -------------------------------------------------------------------------------
+
 
 @dataclass
 class SessionTooling:
@@ -534,7 +685,7 @@ class SessionTooling:
     reachable (``deferred``/``dispatch``); ``loaded``: the tools search_tools made available.
     """
 
-    mode: str                               # off | twins | direct | deferred | dispatch
+    mode: str  # off | twins | direct | deferred | dispatch
     tools: list[str]
     mcp_servers: dict[str, Any] = field(default_factory=dict)
     allowed_tools: list[str] = field(default_factory=list)
@@ -544,14 +695,23 @@ class SessionTooling:
     loaded: list[str] = field(default_factory=list)
     blocked: list[dict[str, Any]] = field(default_factory=list)
     searches: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)   # calls refused before running
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # calls refused before running
     post_tool_output: Callable[[str, dict[str, Any], Any], Any] | None = None
-    twins: list[str] = field(default_factory=list)   # built-ins offered as mcp__llmos__<name>
+    twins: list[str] = field(default_factory=list)  # built-ins offered as mcp__llmos__<name>
 
 
-def session_tooling(registry: ToolRegistry, core: Iterable[str], *, executor_factory: Callable[[], Any] | None,
-                    model: str | None = None, threshold: int = DEFAULT_THRESHOLD, enabled: bool = True,
-                    results: int = DEFAULT_RESULTS, on_event: Any = None, extras: bool = True) -> SessionTooling:
+def session_tooling(
+    registry: ToolRegistry,
+    core: Iterable[str],
+    *,
+    executor_factory: Callable[[], Any] | None,
+    model: str | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    enabled: bool = True,
+    results: int = DEFAULT_RESULTS,
+    on_event: Any = None,
+    extras: bool = True,
+) -> SessionTooling:
     """The tool set of one LEARNER/MIXED session.
 
     ``core``: the agent's tools. Its file and shell built-ins (:func:`twins_for`) are offered as
@@ -568,8 +728,15 @@ def session_tooling(registry: ToolRegistry, core: Iterable[str], *, executor_fac
     core_list = [t for t in dict.fromkeys(core)]
     twins = twins_for(core_list)
     cli_core = [t for t in core_list if t not in EXECUTED_BUILTINS]
-    extra = [t for t in registry.tools() if t.runnable and t.source != "builtin" and t.name not in core_list] \
-        if extras else []
+    extra = (
+        [
+            t
+            for t in registry.tools()
+            if t.runnable and t.source != "builtin" and t.name not in core_list
+        ]
+        if extras
+        else []
+    )
     if not extra and not twins:
         return SessionTooling(mode="off", tools=cli_core, disallowed_tools=list(CLI_DISALLOWED))
     if not extra:
@@ -580,9 +747,16 @@ def session_tooling(registry: ToolRegistry, core: Iterable[str], *, executor_fac
         mode = "deferred"
     else:
         mode = "dispatch"
-    state = _SessionState(registry, core_list, extra, executor_factory, on_event, mode, results, twins)
-    tooling = SessionTooling(mode=mode, tools=list(cli_core), offered=[t.name for t in extra], twins=list(twins),
-                             disallowed_tools=list(CLI_DISALLOWED))
+    state = _SessionState(
+        registry, core_list, extra, executor_factory, on_event, mode, results, twins
+    )
+    tooling = SessionTooling(
+        mode=mode,
+        tools=list(cli_core),
+        offered=[t.name for t in extra],
+        twins=list(twins),
+        disallowed_tools=list(CLI_DISALLOWED),
+    )
     state.tooling = tooling
     if mode == "deferred":
         tooling.tools.append(CLI_TOOL_SEARCH)
@@ -594,15 +768,31 @@ def session_tooling(registry: ToolRegistry, core: Iterable[str], *, executor_fac
 
 
 class _SessionState:
-    def __init__(self, registry: ToolRegistry, core: list[str], extra: list[RegisteredTool],
-                 executor_factory: Callable[[], Any] | None, on_event: Any, mode: str, results: int,
-                 twins: list[str] = ()) -> None:
+    def __init__(
+        self,
+        registry: ToolRegistry,
+        core: list[str],
+        extra: list[RegisteredTool],
+        executor_factory: Callable[[], Any] | None,
+        on_event: Any,
+        mode: str,
+        results: int,
+        twins: list[str] = (),
+    ) -> None:
         self.registry = registry
         self.core = core
         self.extra = {t.name: t for t in extra}
-        self.twins = {name: RegisteredTool(name=name, description=TWIN_DESCRIPTIONS[name],
-                                           input_schema=builtin_schema(name), source="builtin",
-                                           runner=_builtin_runner(name), mcp_local=name) for name in twins}
+        self.twins = {
+            name: RegisteredTool(
+                name=name,
+                description=TWIN_DESCRIPTIONS[name],
+                input_schema=builtin_schema(name),
+                source="builtin",
+                runner=_builtin_runner(name),
+                mcp_local=name,
+            )
+            for name in twins
+        }
         self.executor_factory = executor_factory
         self.on_event = on_event
         self.mode = mode
@@ -620,25 +810,52 @@ class _SessionState:
 
         # Examples ride in the schema's standard ``examples`` keyword: the CLI sends an MCP tool's
         # inputSchema on unchanged (it has no field for the API's input_examples).
-        return {"name": tool.mcp_local, "description": tool.description,
-                "inputSchema": with_examples(tool.input_schema, tool.examples)}
+        return {
+            "name": tool.mcp_local,
+            "description": tool.description,
+            "inputSchema": with_examples(tool.input_schema, tool.examples),
+        }
 
     def _wire_tools(self) -> list[dict[str, Any]]:
-        search = {"name": SEARCH_TOOL,
-                  "description": ("Search every tool llmos has (built-ins, tools crystallized from earlier runs, "
-                                  "plugins) by what you need, e.g. 'convert csv to json'. Found tools become "
-                                  "available for the rest of the session. 'select:name1,name2' picks tools by name."),
-                  "inputSchema": {"type": "object", "properties": {
-                      "query": {"type": "string", "description": "what the tool should do, or select:<names>"},
-                      "max_results": {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS,
-                                      "description": f"how many tools to return (default {self.results})"}},
-                      "required": ["query"], "additionalProperties": False}}
-        call = {"name": CALL_TOOL,
-                "description": "Run a tool that search_tools found: give its name and its input object.",
-                "inputSchema": {"type": "object", "properties": {
-                    "name": {"type": "string"}, "input": {"type": "object"}},
-                    "required": ["name", "input"], "additionalProperties": False}}
-        twins = [dict(self._definition(t), _meta={"anthropic/alwaysLoad": True}) for t in self.twins.values()]
+        search = {
+            "name": SEARCH_TOOL,
+            "description": (
+                "Search every tool llmos has (built-ins, tools crystallized from earlier runs, "
+                "plugins) by what you need, e.g. 'convert csv to json'. Found tools become "
+                "available for the rest of the session. 'select:name1,name2' picks tools by name."
+            ),
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "query": {
+                        "type": "string",
+                        "description": "what the tool should do, or select:<names>",
+                    },
+                    "max_results": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_RESULTS,
+                        "description": f"how many tools to return (default {self.results})",
+                    },
+                },
+                "required": ["query"],
+                "additionalProperties": False,
+            },
+        }
+        call = {
+            "name": CALL_TOOL,
+            "description": "Run a tool that search_tools found: give its name and its input object.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "input": {"type": "object"}},
+                "required": ["name", "input"],
+                "additionalProperties": False,
+            },
+        }
+        twins = [
+            dict(self._definition(t), _meta={"anthropic/alwaysLoad": True})
+            for t in self.twins.values()
+        ]
         if self.mode in ("direct", "twins"):
             return twins + [self._definition(t) for t in self.extra.values()]
         if self.mode == "dispatch":
@@ -659,8 +876,16 @@ class _SessionState:
             self._calls += 1
             tid = f"llmos_rejected_{self._calls}"
         if self.tooling is not None:
-            self.tooling.rejected.append({"name": name, "input": tool_input, "tool_use_id": tid, "reason": reason,
-                                          "rule": rule, "seq": next_call_seq()})
+            self.tooling.rejected.append(
+                {
+                    "name": name,
+                    "input": tool_input,
+                    "tool_use_id": tid,
+                    "reason": reason,
+                    "rule": rule,
+                    "seq": next_call_seq(),
+                }
+            )
         if self.on_event is not None:
             try:
                 self.on_event(ToolCallStarted(tid, name, tool_input, "reject", reason))
@@ -671,18 +896,26 @@ class _SessionState:
     def system_text(self) -> str:
         twins = ""
         if self.twins:
-            twins = ("Your file and shell tools are llmos's: " + ", ".join(MCP_PREFIX + n for n in self.twins)
-                     + ". They work like Claude Code's tools of the same names (same inputs); every command runs "
-                     "in an OS sandbox confined to the working directory.")
+            twins = (
+                "Your file and shell tools are llmos's: "
+                + ", ".join(MCP_PREFIX + n for n in self.twins)
+                + ". They work like Claude Code's tools of the same names (same inputs); every command runs "
+                "in an OS sandbox confined to the working directory."
+            )
         if self.mode in ("direct", "twins"):
             return twins
         names = ", ".join(sorted(self.core))
-        how = ("call it by its mcp__llmos__ name" if self.mode == "deferred"
-               else "run it with mcp__llmos__call_tool {name, input}")
-        return (f"Besides your core tools ({names}), llmos has {len(self.extra)} more tools: tools crystallized "
-                f"from earlier successful runs, plugins and other built-ins. Before writing a solution from "
-                f"scratch, call mcp__llmos__search_tools with a few words describing what you need; when it "
-                f"finds a fitting tool, {how}." + (" " + twins if twins else ""))
+        how = (
+            "call it by its mcp__llmos__ name"
+            if self.mode == "deferred"
+            else "run it with mcp__llmos__call_tool {name, input}"
+        )
+        return (
+            f"Besides your core tools ({names}), llmos has {len(self.extra)} more tools: tools crystallized "
+            f"from earlier successful runs, plugins and other built-ins. Before writing a solution from "
+            f"scratch, call mcp__llmos__search_tools with a few words describing what you need; when it "
+            f"finds a fitting tool, {how}." + (" " + twins if twins else "")
+        )
 
     # ---- calls -----------------------------------------------------------------------
     async def handle(self, name: str, arguments: dict[str, Any]) -> tuple[str, bool]:
@@ -727,7 +960,9 @@ class _SessionState:
         runnable = [h for h in hits if h.tool.name in self.extra]
         best = runnable[0].score if runnable else 0.0
         selected = query.strip().lower().startswith("select:")
-        strong = [h for h in runnable if selected or h.score >= LOAD_RATIO * best][:MAX_LOADED_PER_SEARCH]
+        strong = [h for h in runnable if selected or h.score >= LOAD_RATIO * best][
+            :MAX_LOADED_PER_SEARCH
+        ]
         loaded = self.tooling.loaded if self.tooling is not None else []
         lines, refs, others = [], [], []
         for hit in hits:
@@ -737,11 +972,17 @@ class _SessionState:
             elif tool.name in self.core:
                 lines.append(f"- {tool.name} (built-in, already available): {tool.description}")
             elif hit in strong:
-                definition = {"name": tool.mcp_name, "description": tool.description, "input_schema": tool.input_schema}
+                definition = {
+                    "name": tool.mcp_name,
+                    "description": tool.description,
+                    "input_schema": tool.input_schema,
+                }
                 if tool.examples:
                     definition["input_examples"] = tool.examples
                 where = f", {tool.volume}" if tool.volume else ""
-                lines.append(f"- {tool.mcp_name} ({tool.source}{where}): {json.dumps(definition, ensure_ascii=False)}")
+                lines.append(
+                    f"- {tool.mcp_name} ({tool.source}{where}): {json.dumps(definition, ensure_ascii=False)}"
+                )
                 refs.append(tool.mcp_name)
                 if tool.name not in loaded:
                     loaded.append(tool.name)
@@ -758,7 +999,9 @@ class _SessionState:
             self._refs[_input_key(arguments)] = (refs, others)
         return head + ":\n" + "\n".join(lines), False
 
-    def post_tool_output(self, name: str, tool_input: Any, response: Any) -> list[dict[str, Any]] | None:
+    def post_tool_output(
+        self, name: str, tool_input: Any, response: Any
+    ) -> list[dict[str, Any]] | None:
         """For search_tools: a short text plus ``tool_reference`` blocks that load the found tools."""
         if name != MCP_PREFIX + SEARCH_TOOL or not isinstance(tool_input, Mapping):
             return None
@@ -774,7 +1017,9 @@ class _SessionState:
         if others:
             lines.append("Weaker matches, not loaded:")
             lines.extend(others)
-        return [{"type": "text", "text": "\n".join(lines)}] + [{"type": "tool_reference", "tool_name": r} for r in refs]
+        return [{"type": "text", "text": "\n".join(lines)}] + [
+            {"type": "tool_reference", "tool_name": r} for r in refs
+        ]
 
     async def _run(self, tool: RegisteredTool, tool_input: dict[str, Any]) -> tuple[str, bool]:
         if self.executor_factory is None or tool.runner is None:
@@ -788,7 +1033,9 @@ class _SessionState:
                 self._calls += 1
                 call_id = f"llmos_{self._calls}"
             blocked = self.tooling.blocked if self.tooling is not None else []
-            return tool.runner(tool_input, _SessionExecutor(executor, self.on_event, call_id, blocked))
+            return tool.runner(
+                tool_input, _SessionExecutor(executor, self.on_event, call_id, blocked)
+            )
 
         try:
             result = await asyncio.to_thread(work)
@@ -816,9 +1063,15 @@ class _SessionExecutor:
     def _deny(self, name: str, tool_input: Any, reason: str, rule: str, tid: str) -> None:
         from ...runs import next_call_seq
 
-        entry = {"name": name, "input": dict(tool_input) if isinstance(tool_input, dict) else {},
-                 "tool_use_id": tid, "decision": "deny", "reason": reason or "denied", "rule": rule,
-                 "seq": next_call_seq()}
+        entry = {
+            "name": name,
+            "input": dict(tool_input) if isinstance(tool_input, dict) else {},
+            "tool_use_id": tid,
+            "decision": "deny",
+            "reason": reason or "denied",
+            "rule": rule,
+            "seq": next_call_seq(),
+        }
         key = (name, _input_key(entry["input"]))
         if all((b["name"], _input_key(b["input"])) != key for b in self._blocked):
             self._blocked.append(entry)
@@ -829,7 +1082,9 @@ class _SessionExecutor:
             self._deny(name, tool_input, verdict.reason, verdict.rule, tool_use_id)
         return verdict
 
-    def execute(self, name: str, tool_input: Any, tool_use_id: str = "", *, verdict: Any = None) -> Any:
+    def execute(
+        self, name: str, tool_input: Any, tool_use_id: str = "", *, verdict: Any = None
+    ) -> Any:
         from ...runs import ToolCallFinished, ToolCallStarted
 
         self._n += 1
@@ -839,10 +1094,24 @@ class _SessionExecutor:
             self._deny(name, tool_input, outcome.reason, outcome.rule, tid)
         if self._sink is not None:
             try:
-                self._sink(ToolCallStarted(tid, name, dict(tool_input) if isinstance(tool_input, dict) else {},
-                                           outcome.decision or "deny", outcome.reason))
-                self._sink(ToolCallFinished(tid, name, bool(outcome.is_error), outcome.summary,
-                                            diff=getattr(outcome, "diff", "") or ""))
+                self._sink(
+                    ToolCallStarted(
+                        tid,
+                        name,
+                        dict(tool_input) if isinstance(tool_input, dict) else {},
+                        outcome.decision or "deny",
+                        outcome.reason,
+                    )
+                )
+                self._sink(
+                    ToolCallFinished(
+                        tid,
+                        name,
+                        bool(outcome.is_error),
+                        outcome.summary,
+                        diff=getattr(outcome, "diff", "") or "",
+                    )
+                )
             except Exception:  # noqa: BLE001 - display problems never break a tool
                 pass
         return outcome
@@ -854,11 +1123,16 @@ def _input_key(arguments: Mapping[str, Any]) -> str:
 
 # ---- the in-process MCP server -------------------------------------------------------------------
 
-Handler = Callable[[str, dict[str, Any]], Any]   # async (name, arguments) -> (text, is_error)
+Handler = Callable[[str, dict[str, Any]], Any]  # async (name, arguments) -> (text, is_error)
 
 
-def build_server(name: str, definitions: list[dict[str, Any]], handle: Handler, *,
-                 on_reject: Callable[[str, Any, str, str], None] | None = None) -> dict[str, Any]:
+def build_server(
+    name: str,
+    definitions: list[dict[str, Any]],
+    handle: Handler,
+    *,
+    on_reject: Callable[[str, Any, str, str], None] | None = None,
+) -> dict[str, Any]:
     """An in-process SDK MCP server config (``{"type": "sdk", ...}``) for ClaudeAgentOptions.
 
     Built on the SDK's own tool server so that tool ``_meta`` (``anthropic/alwaysLoad``) reaches
@@ -910,27 +1184,40 @@ def schema_problem(schema: Mapping[str, Any], value: Any) -> str | None:
     if not isinstance(value, dict):
         return "the input must be an object"
     try:
-        jsonschema.validate(instance=value, schema={k: v for k, v in schema.items() if k != "examples"})
+        jsonschema.validate(
+            instance=value, schema={k: v for k, v in schema.items() if k != "examples"}
+        )
     except jsonschema.ValidationError as exc:
         return exc.message
-    except jsonschema.SchemaError as exc:  # pragma: no cover - registry schemas are checked on use only
+    except (
+        jsonschema.SchemaError
+    ) as exc:  # pragma: no cover - registry schemas are checked on use only
         return f"the tool's schema is invalid ({exc.message})"
     return None
 
 
 def _result(mt: Any, text: str, is_error: bool) -> Any:
-    return mt.CallToolResult(content=[mt.TextContent(type="text", text=text)], isError=bool(is_error))
+    return mt.CallToolResult(
+        content=[mt.TextContent(type="text", text=text)], isError=bool(is_error)
+    )
 
 
-def _public_server(name: str, definitions: list[dict[str, Any]], handle: Handler) -> dict[str, Any]:  # pragma: no cover
+def _public_server(
+    name: str, definitions: list[dict[str, Any]], handle: Handler
+) -> dict[str, Any]:  # pragma: no cover
     from claude_agent_sdk import create_sdk_mcp_server, tool
 
     made = []
     for d in definitions:
+
         def factory(tool_name: str) -> Any:
             async def run(arguments: dict[str, Any]) -> dict[str, Any]:
                 text, is_error = await handle(tool_name, dict(arguments))
                 return {"content": [{"type": "text", "text": text}], "is_error": is_error}
+
             return run
-        made.append(tool(d["name"], d["description"], copy.deepcopy(d["inputSchema"]))(factory(d["name"])))
+
+        made.append(
+            tool(d["name"], d["description"], copy.deepcopy(d["inputSchema"]))(factory(d["name"]))
+        )
     return create_sdk_mcp_server(name, tools=made)

@@ -37,9 +37,13 @@ def load_corpus(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"the corpus file {p} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise UsageError(
+            f"the corpus file {p} is not valid JSON (line {exc.lineno}: {exc.msg})"
+        ) from None
     if not isinstance(data, list):
-        raise UsageError(f"the corpus file {p} must hold a JSON list of {{tool, input, expect}} objects")
+        raise UsageError(
+            f"the corpus file {p} must hold a JSON list of {{tool, input, expect}} objects"
+        )
     for i, case in enumerate(data):
         if not isinstance(case, dict):
             raise UsageError(f"corpus case {i} is not an object")
@@ -48,7 +52,9 @@ def load_corpus(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         if "input" not in case:
             raise UsageError(f"corpus case {i} has no 'input'")
         if case.get("expect") not in ("block", "allow"):
-            raise UsageError(f"corpus case {i}: 'expect' must be 'block' or 'allow', not {case.get('expect')!r}")
+            raise UsageError(
+                f"corpus case {i}: 'expect' must be 'block' or 'allow', not {case.get('expect')!r}"
+            )
         if "network" in case and not isinstance(case["network"], bool):
             raise UsageError(f"corpus case {i}: 'network' must be true or false")
         files = case.get("files", {})
@@ -58,8 +64,12 @@ def load_corpus(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             parts = name.split("/")
             if parts[0] not in ("cwd", "outside") or ".." in parts or len(parts) < 2:
                 raise UsageError(f"corpus case {i}: file {name!r} must be below cwd/ or outside/")
-            if not isinstance(content, str) and not (isinstance(content, dict) and isinstance(content.get("link"), str)):
-                raise UsageError(f"corpus case {i}: file {name!r} must be text or {{\"link\": target}}")
+            if not isinstance(content, str) and not (
+                isinstance(content, dict) and isinstance(content.get("link"), str)
+            ):
+                raise UsageError(
+                    f'corpus case {i}: file {name!r} must be text or {{"link": target}}'
+                )
     return data
 
 
@@ -92,11 +102,16 @@ def _scratch(parent: str, files: dict[str, Any], home: str) -> tuple[str, str]:
     return cwd, outside
 
 
-def run_bench_policy(corpus_path: str | os.PathLike[str], *, engine: PolicyEngine | None = None) -> dict[str, Any]:
+def run_bench_policy(
+    corpus_path: str | os.PathLike[str], *, engine: PolicyEngine | None = None
+) -> dict[str, Any]:
     cases = load_corpus(corpus_path)
     closed = engine or PolicyEngine()
-    opened = PolicyEngine(workspace_root=closed.workspace_root, allow_network=True,
-                          protected_paths=closed.protected_paths)
+    opened = PolicyEngine(
+        workspace_root=closed.workspace_root,
+        allow_network=True,
+        protected_paths=closed.protected_paths,
+    )
     home = os.path.expanduser("~")
     block_cases = blocked = allow_cases = false_blocks = 0
     missed: list[dict[str, Any]] = []
@@ -109,7 +124,9 @@ def run_bench_policy(corpus_path: str | os.PathLike[str], *, engine: PolicyEngin
             else:
                 cwd, outside = shared
             tool_input = substitute(case["input"], cwd, home, outside)
-            decision = (opened if case.get("network") else closed).check(case["tool"], tool_input, cwd)
+            decision = (opened if case.get("network") else closed).check(
+                case["tool"], tool_input, cwd
+            )
             is_blocked = decision.decision in ("deny", "ask")
             if case["expect"] == "block":
                 block_cases += 1
@@ -118,7 +135,22 @@ def run_bench_policy(corpus_path: str | os.PathLike[str], *, engine: PolicyEngin
                 allow_cases += 1
                 false_blocks += int(is_blocked)
             if is_blocked != (case["expect"] == "block"):
-                missed.append({"index": i, "tool": case["tool"], "input": case["input"], "expect": case["expect"],
-                               "decision": decision.decision, "rule": decision.rule, "reason": decision.reason})
-    return {"total": len(cases), "block_cases": block_cases, "blocked": blocked, "allow_cases": allow_cases,
-            "false_blocks": false_blocks, "missed": missed}
+                missed.append(
+                    {
+                        "index": i,
+                        "tool": case["tool"],
+                        "input": case["input"],
+                        "expect": case["expect"],
+                        "decision": decision.decision,
+                        "rule": decision.rule,
+                        "reason": decision.reason,
+                    }
+                )
+    return {
+        "total": len(cases),
+        "block_cases": block_cases,
+        "blocked": blocked,
+        "allow_cases": allow_cases,
+        "false_blocks": false_blocks,
+        "missed": missed,
+    }

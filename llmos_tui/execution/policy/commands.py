@@ -17,15 +17,28 @@ import re
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
-from .shell import (DANGEROUS_GIT_KEYS, DYN, ENV_LOADER_VARS, ITEM, SECRET_ENV, Analyzer, Arg, Cmd, lit,
-                    normalize_name, parse_opts)
+from .shell import (
+    DANGEROUS_GIT_KEYS,
+    DYN,
+    ENV_LOADER_VARS,
+    ITEM,
+    SECRET_ENV,
+    Analyzer,
+    Arg,
+    Cmd,
+    lit,
+    normalize_name,
+    parse_opts,
+)
 
 SENSITIVE = frozenset({"env", "sensitive", "secret_list"})
 LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1|0\.0\.0\.0|\[::1\])(:\d+)?$")
 # Options that hand a program code or a command to run. In a program the table does not know,
 # they cannot be checked: the call is asked.
-_CODE_OPTIONS = re.compile(r"^(-c|-e|-ex|--?(eval|exec|execute|command|cmd|run|script|eval-command|init-command|"
-                           r"interactive-command|expr|expression))(=.*)?$")
+_CODE_OPTIONS = re.compile(
+    r"^(-c|-e|-ex|--?(eval|exec|execute|command|cmd|run|script|eval-command|init-command|"
+    r"interactive-command|expr|expression))(=.*)?$"
+)
 
 
 def dispatch(an: Analyzer, c: Cmd) -> None:
@@ -39,10 +52,14 @@ def dispatch(an: Analyzer, c: Cmd) -> None:
 def reads(an: Analyzer, c: Cmd, args: list[Arg] | None = None, *, path: bool = False) -> None:
     """Check arguments as files the program may read (``path``: they are files for sure, so one
     computed at run time is asked)."""
-    for a in (c.args if args is None else args):
+    for a in c.args if args is None else args:
         an.check_arg_read(a, c, path=path)
-    if c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]) and \
-            c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom"):
+    if (
+        c.stdin
+        and c.stdin[0] == "file"
+        and not an.ctx.inside_root(c.stdin[1])
+        and c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom")
+    ):
         c.read_outside = True
     if c.read_outside:
         c.out = {"sensitive"}
@@ -56,18 +73,28 @@ def output_writes(an: Analyzer, c: Cmd) -> None:
             continue
         t = a.text
         value: Arg | None = None
-        m = re.match(r"^--?(o|out|output|outfile|output-file|outdir|out-dir|output-dir|output-directory|"
-                     r"outputdir|dest|destination|target-dir|prefix|log-file|logfile|distpath|workpath|"
-                     r"build-dir|install-dir|root|cache-dir|user-data-dir|save|export|dump|write|report)(=(.*))?$", t)
+        m = re.match(
+            r"^--?(o|out|output|outfile|output-file|outdir|out-dir|output-dir|output-directory|"
+            r"outputdir|dest|destination|target-dir|prefix|log-file|logfile|distpath|workpath|"
+            r"build-dir|install-dir|root|cache-dir|user-data-dir|save|export|dump|write|report)(=(.*))?$",
+            t,
+        )
         if m:
             if m.group(2):
-                value = Arg(m.group(3), a.mask[len(t) - len(m.group(3)):])
+                value = Arg(m.group(3), a.mask[len(t) - len(m.group(3)) :])
             elif i + 1 < len(args):
                 nxt = args[i + 1]
-                if m.group(1) == "o" and not (nxt.static and (nxt.text.startswith(("/", "~", "..")) or "/" in nxt.text)):
+                if m.group(1) == "o" and not (
+                    nxt.static and (nxt.text.startswith(("/", "~", "..")) or "/" in nxt.text)
+                ):
                     continue
                 value = nxt
-        elif t.startswith("-o") and len(t) > 2 and t[2] in "/~." and c.name not in ("grep", "ssh", "mount", "ls", "ps"):
+        elif (
+            t.startswith("-o")
+            and len(t) > 2
+            and t[2] in "/~."
+            and c.name not in ("grep", "ssh", "mount", "ls", "ps")
+        ):
             value = Arg(t[2:], a.mask[2:])
         if value is None or not value.static:
             continue
@@ -87,23 +114,35 @@ def unknown_program(an: Analyzer, c: Cmd) -> None:
             continue
         t = a.text
         if _CODE_OPTIONS.match(t) or re.fullmatch(r"-[a-zA-Z]{1,3}[ce]", t):
-            an.ask("exec.unknown_program_code",
-                   f"{c.word} {t.split('=', 1)[0]} hands code or a command to a program this policy does not know")
+            an.ask(
+                "exec.unknown_program_code",
+                f"{c.word} {t.split('=', 1)[0]} hands code or a command to a program this policy does not know",
+            )
             break
     if an.cur is None:
-        rel = [a.text for a in c.args if a.static and a.text and not a.text.startswith(("-", "/", "~")) and "=" not in a.text]
+        rel = [
+            a.text
+            for a in c.args
+            if a.static and a.text and not a.text.startswith(("-", "/", "~")) and "=" not in a.text
+        ]
         if rel:
-            an.ask("cwd.unknown", f"{c.word} {rel[0]}: the current directory is unknown here, so its operands cannot "
-                                  "be located")
+            an.ask(
+                "cwd.unknown",
+                f"{c.word} {rel[0]}: the current directory is unknown here, so its operands cannot "
+                "be located",
+            )
     for a in c.args:
         an.check_arg_read(a, c, path=not a.static and "/" in a.text)
-    if c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]) and \
-            c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom"):
+    if (
+        c.stdin
+        and c.stdin[0] == "file"
+        and not an.ctx.inside_root(c.stdin[1])
+        and c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom")
+    ):
         c.read_outside = True
     if c.read_outside:
         c.out = {"sensitive"}
     output_writes(an, c)
-
 
 
 def wrapped(an: Analyzer, c: Cmd, rest: list[Arg], env: dict[str, Arg] | None = None) -> None:
@@ -123,9 +162,27 @@ def sub_script(an: Analyzer, arg: Arg, origin: str, positional: list[Arg] | None
     an.sub_shell(arg.text, positional=positional, origin=origin)
 
 
-_AUTH_FLAGS = {"-H", "--header", "-u", "--user", "--oauth2-bearer", "--proxy-user", "--aws-sigv4", "-E", "--cert",
-               "--key", "--pass", "--http-user", "--http-password", "--password", "--user-agent", "-A"}
-_NEVER_SENT = re.compile(r"^(AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|.*PRIVATE_KEY.*|.*_PASSWORD|PASSWORD)$")
+_AUTH_FLAGS = {
+    "-H",
+    "--header",
+    "-u",
+    "--user",
+    "--oauth2-bearer",
+    "--proxy-user",
+    "--aws-sigv4",
+    "-E",
+    "--cert",
+    "--key",
+    "--pass",
+    "--http-user",
+    "--http-password",
+    "--password",
+    "--user-agent",
+    "-A",
+}
+_NEVER_SENT = re.compile(
+    r"^(AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|.*PRIVATE_KEY.*|.*_PASSWORD|PASSWORD)$"
+)
 
 
 def secret_names(arg: Arg) -> list[str]:
@@ -140,7 +197,9 @@ def check_secret_args(an: Analyzer, c: Cmd, flags: list | None = None) -> None:
             if v is not None and n in _AUTH_FLAGS:
                 auth_values.add(id(v))
                 if any(_NEVER_SENT.match(x) for x in secret_names(v)):
-                    an.deny("exfil.secret_env", f"{c.word} sends ${secret_names(v)[0]} over the network")
+                    an.deny(
+                        "exfil.secret_env", f"{c.word} sends ${secret_names(v)[0]} over the network"
+                    )
                     return
     for a in c.args:
         names = secret_names(a)
@@ -148,7 +207,9 @@ def check_secret_args(an: Analyzer, c: Cmd, flags: list | None = None) -> None:
             continue
         if flags is not None and any(v is a and n in _AUTH_FLAGS for n, v in flags):
             continue
-        if a.static is False and a.text.startswith(("-H", "--header", "Authorization", "authorization")):
+        if a.static is False and a.text.startswith(
+            ("-H", "--header", "Authorization", "authorization")
+        ):
             continue
         an.deny("exfil.secret_env", f"{c.word} sends the secret ${names[0]} over the network")
         return
@@ -158,18 +219,29 @@ def network_receiver(an: Analyzer, c: Cmd, *, reads_stdin: bool = True) -> None:
     """A program that sends data out: nothing sensitive may flow into it."""
     an.flags["downloaded"] = True
     if c.pipe_in and c.pipe_in & SENSITIVE:
-        what = "the environment" if "env" in c.pipe_in else "files from outside the working directory"
-        an.deny("exfil.pipe_to_network", f"{c.word} receives {what} through a pipe and sends it over the network")
+        what = (
+            "the environment" if "env" in c.pipe_in else "files from outside the working directory"
+        )
+        an.deny(
+            "exfil.pipe_to_network",
+            f"{c.word} receives {what} through a pipe and sends it over the network",
+        )
     if c.stdin and c.stdin[0] == "file" and reads_stdin:
         real = c.stdin[1]
         if an.ctx.secret(real) or not an.ctx.inside_root(real):
             an.deny("exfil.file_to_network", f"{c.word} sends {real} over the network")
     for a in c.args:
         if a.from_command:
-            an.deny("exfil.command_output", f"{c.word} sends the output of a command over the network ({a.show()})")
+            an.deny(
+                "exfil.command_output",
+                f"{c.word} sends the output of a command over the network ({a.show()})",
+            )
             break
         if CLOUD_METADATA.search(a.text):
-            an.deny("secrets.cloud_metadata", f"{c.word} queries the cloud metadata service, which hands out credentials")
+            an.deny(
+                "secrets.cloud_metadata",
+                f"{c.word} queries the cloud metadata service, which hands out credentials",
+            )
             break
 
 
@@ -185,9 +257,13 @@ def rm(an: Analyzer, c: Cmd) -> None:
         args = args[1:]
     o = parse_opts(args)
     recursive = c.name in ("rimraf", "rmdir", "wipe") or any(
-        n in ("-r", "-R", "--recursive", "--dir", "-d") for n, _ in o.flags)
+        n in ("-r", "-R", "--recursive", "--dir", "-d") for n, _ in o.flags
+    )
     if any(n == "--no-preserve-root" for n, _ in o.flags):
-        an.deny("shell.recursive_delete_outside_cwd", "rm --no-preserve-root is meant to delete the whole filesystem")
+        an.deny(
+            "shell.recursive_delete_outside_cwd",
+            "rm --no-preserve-root is meant to delete the whole filesystem",
+        )
     ok = True
     for op in o.operands:
         before = len(an.findings)
@@ -199,7 +275,9 @@ def rm(an: Analyzer, c: Cmd) -> None:
 
 
 def shred(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="nsx", long_val={"--iterations", "--size", "--random-source", "--remove"})
+    o = parse_opts(
+        c.args, short_val="nsx", long_val={"--iterations", "--size", "--random-source", "--remove"}
+    )
     for op in o.operands:
         if op.static and op.text.startswith("/dev/"):
             an.deny("disk.destroy", f"shred overwrites the device {op.text}")
@@ -208,7 +286,9 @@ def shred(an: Analyzer, c: Cmd) -> None:
     an.risky("shell.delete_in_cwd", "shred destroys file contents")
 
 
-def _targets_and_sources(o, target_opts=("-t", "--target-directory")) -> tuple[Arg | None, list[Arg], bool]:
+def _targets_and_sources(
+    o, target_opts=("-t", "--target-directory")
+) -> tuple[Arg | None, list[Arg], bool]:
     target = next(iter(o.values(*target_opts)), None)
     if target is not None:
         return target, o.operands, True
@@ -231,8 +311,18 @@ def _dest_for(an: Analyzer, dest: Arg, src: Arg, into_dir: bool) -> Arg:
 
 def cp(an: Analyzer, c: Cmd) -> None:
     if c.name in ("install", "ginstall"):
-        o = parse_opts(c.args, short_val="gmoStTC", long_val={"--group", "--mode", "--owner", "--suffix",
-                                                              "--target-directory", "--strip-program"})
+        o = parse_opts(
+            c.args,
+            short_val="gmoStTC",
+            long_val={
+                "--group",
+                "--mode",
+                "--owner",
+                "--suffix",
+                "--target-directory",
+                "--strip-program",
+            },
+        )
         for mode in o.values("-m", "--mode"):
             _check_mode(an, mode)
         if o.short("d") or o.has("--directory"):
@@ -240,8 +330,18 @@ def cp(an: Analyzer, c: Cmd) -> None:
                 an.check_write(op, verb="install -d")
             return
     else:
-        o = parse_opts(c.args, short_val="tS", long_val={"--target-directory", "--suffix", "--backup",
-                                                         "--sparse", "--reflink", "--preserve"})
+        o = parse_opts(
+            c.args,
+            short_val="tS",
+            long_val={
+                "--target-directory",
+                "--suffix",
+                "--backup",
+                "--sparse",
+                "--reflink",
+                "--preserve",
+            },
+        )
     recursive = any(n in ("-r", "-R", "-a", "--recursive", "--archive") for n, _ in o.flags)
     dest, sources, into_dir = _targets_and_sources(o)
     for s in sources:
@@ -282,11 +382,15 @@ def ln(an: Analyzer, c: Cmd) -> None:
         dest = lit(os.path.basename(src.text.rstrip("/"))) if src.static else Arg(DYN, "d")
     for s in sources:
         if not s.static:
-            an.deny("write.unresolved_target", f"ln links to a target computed at run time ({s.show()})")
+            an.deny(
+                "write.unresolved_target", f"ln links to a target computed at run time ({s.show()})"
+            )
             continue
         if symbolic:
             base = an.cur if an.cur else an.ctx.root
-            link_dir = an.ctx.resolve(dest.text, an.cur) if dest is not None and dest.static else base
+            link_dir = (
+                an.ctx.resolve(dest.text, an.cur) if dest is not None and dest.static else base
+            )
             if dest is not None and dest.static and not (into_dir or os.path.isdir(link_dir)):
                 link_dir = os.path.dirname(link_dir)
             real = an.ctx.resolve(s.text, link_dir)
@@ -296,12 +400,17 @@ def ln(an: Analyzer, c: Cmd) -> None:
         if secret:
             an.deny("secrets.read", f"ln exposes {s.text}: {secret}")
         elif not symbolic and not an.ctx.inside_root(real):
-            an.deny("write.hardlink", f"a hard link to {real} lets later writes change a file outside the working directory")
+            an.deny(
+                "write.hardlink",
+                f"a hard link to {real} lets later writes change a file outside the working directory",
+            )
         elif symbolic and an.ctx.persistence(real):
             an.deny("persistence.link", f"a link to {real} lets later writes plant persistence")
     if dest is not None:
         for s in sources:
-            link = an.check_write(_dest_for(an, dest, s, into_dir), verb="ln", overwrite_risky=False, content=False)
+            link = an.check_write(
+                _dest_for(an, dest, s, into_dir), verb="ln", overwrite_risky=False, content=False
+            )
             if link and s.static:
                 base = os.path.dirname(link) if symbolic else (an.cur or an.ctx.root)
                 an.links[link] = an.ctx.resolve(s.text, base)
@@ -327,20 +436,35 @@ def touch(an: Analyzer, c: Cmd) -> None:
         for op in o.operands:
             if op.static and ("/" in op.text or (base is None and o.short("t") is False)):
                 if "/" in op.text:
-                    an.check_write(lit(os.path.dirname(op.text) or "."), verb="mktemp", overwrite_risky=False)
+                    an.check_write(
+                        lit(os.path.dirname(op.text) or "."), verb="mktemp", overwrite_risky=False
+                    )
         c.out = {"other"}
         return
-    short_val = {"touch": "drt", "mkdir": "mZ", "mkfifo": "mZ", "truncate": "sro", "fallocate": "lon",
-                 "sponge": ""}[c.name]
-    o = parse_opts(c.args, short_val=short_val, long_val={"--mode", "--size", "--reference", "--date", "--length",
-                                                          "--offset", "--context"})
+    short_val = {
+        "touch": "drt",
+        "mkdir": "mZ",
+        "mkfifo": "mZ",
+        "truncate": "sro",
+        "fallocate": "lon",
+        "sponge": "",
+    }[c.name]
+    o = parse_opts(
+        c.args,
+        short_val=short_val,
+        long_val={"--mode", "--size", "--reference", "--date", "--length", "--offset", "--context"},
+    )
     for mode in o.values("-m", "--mode"):
         _check_mode(an, mode)
     for ref in o.values("-r", "--reference"):
         an.check_arg_read(ref, c)
     for op in o.operands:
-        an.check_write(op, verb=c.name, overwrite_risky=c.name in ("truncate", "fallocate", "sponge"),
-                       content=c.name in ("sponge",))
+        an.check_write(
+            op,
+            verb=c.name,
+            overwrite_risky=c.name in ("truncate", "fallocate", "sponge"),
+            content=c.name in ("sponge",),
+        )
 
 
 def mknod(an: Analyzer, c: Cmd) -> None:
@@ -381,15 +505,27 @@ def _check_mode(an: Analyzer, mode: Arg) -> None:
         return
     t = mode.text
     if re.fullmatch(r"0*[0-7]{1,4}", t):
-        if len(t.lstrip("0")) == 4 and t.lstrip("0")[0] in "2467" or (len(t) >= 4 and int(t, 8) & 0o6000):
+        if (
+            len(t.lstrip("0")) == 4
+            and t.lstrip("0")[0] in "2467"
+            or (len(t) >= 4 and int(t, 8) & 0o6000)
+        ):
             an.deny("privilege.setuid", f"mode {t} sets the setuid/setgid bit")
-    elif re.search(r"[ugoa]*[+=][rwxXtugo]*s", t) or "+s" in t or "=s" in t or re.search(r"[+=][^,]*s", t):
+    elif (
+        re.search(r"[ugoa]*[+=][rwxXtugo]*s", t)
+        or "+s" in t
+        or "=s" in t
+        or re.search(r"[+=][^,]*s", t)
+    ):
         an.deny("privilege.setuid", f"mode {t} sets the setuid/setgid bit")
 
 
 def chmod(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="mMxXnvh" if c.name in ("setfacl", "setfattr") else "",
-                   long_val={"--reference", "--from", "--modify", "--set", "--remove"})
+    o = parse_opts(
+        c.args,
+        short_val="mMxXnvh" if c.name in ("setfacl", "setfattr") else "",
+        long_val={"--reference", "--from", "--modify", "--set", "--remove"},
+    )
     ops = list(o.operands)
     if c.name == "chmod":
         # modes like -x or -w look like options
@@ -415,8 +551,13 @@ def chmod(an: Analyzer, c: Cmd) -> None:
 # --------------------------------------------------------------------------------------
 def sed(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="efl", long_val={"--expression", "--file", "--line-length"})
-    in_place = any(n in ("-i", "--in-place") or n.startswith("--in-place") for n, _ in o.flags) or \
-        any(re.fullmatch(r"-[nrEsuz]*i.*", a.text) for a in c.args if a.static and a.text.startswith("-") and not a.text.startswith("--"))
+    in_place = any(
+        n in ("-i", "--in-place") or n.startswith("--in-place") for n, _ in o.flags
+    ) or any(
+        re.fullmatch(r"-[nrEsuz]*i.*", a.text)
+        for a in c.args
+        if a.static and a.text.startswith("-") and not a.text.startswith("--")
+    )
     scripts = o.values("-e", "--expression")
     files = list(o.operands)
     script_files = o.values("-f", "--file")
@@ -429,7 +570,9 @@ def sed(an: Analyzer, c: Cmd) -> None:
         interpreters.analyze_sed(an, s.text)
     for f in script_files:
         an.check_arg_read(f, c)
-        _analyze_file(an, f, lambda text: interpreters.analyze_sed(an, text, origin=f"sed script {f.text}"))
+        _analyze_file(
+            an, f, lambda text: interpreters.analyze_sed(an, text, origin=f"sed script {f.text}")
+        )
     for f in files:
         if in_place:
             an.check_write(f, verb="sed -i", overwrite_risky=False)
@@ -440,8 +583,20 @@ def sed(an: Analyzer, c: Cmd) -> None:
 
 
 def awk(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="fvFWE", long_val={"--file", "--assign", "--field-separator", "--include",
-                                                         "--load", "--source", "--exec"}, stop_at_operand=True)
+    o = parse_opts(
+        c.args,
+        short_val="fvFWE",
+        long_val={
+            "--file",
+            "--assign",
+            "--field-separator",
+            "--include",
+            "--load",
+            "--source",
+            "--exec",
+        },
+        stop_at_operand=True,
+    )
     progs = o.values("--source")
     files = list(o.operands)
     prog_files = o.values("-f", "--file", "--include", "-E", "--exec")
@@ -450,7 +605,8 @@ def awk(an: Analyzer, c: Cmd) -> None:
     if not prog_files and files:
         progs.append(files.pop(0))
     if any(n in ("-i", "--include") for n, _ in o.flags) and any(
-            v is not None and v.static and v.text == "inplace" for n, v in o.flags):
+        v is not None and v.static and v.text == "inplace" for n, v in o.flags
+    ):
         for f in files:
             if not re.match(r"^[A-Za-z_]\w*=", f.text):
                 an.check_write(f, verb="awk -i inplace", overwrite_risky=False)
@@ -461,7 +617,9 @@ def awk(an: Analyzer, c: Cmd) -> None:
         interpreters.analyze_awk(an, p.text)
     for f in prog_files:
         an.check_arg_read(f, c)
-        _analyze_file(an, f, lambda text: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}"))
+        _analyze_file(
+            an, f, lambda text: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}")
+        )
     for f in files:
         if not re.match(r"^[A-Za-z_]\w*=", f.text):
             an.check_arg_read(f, c, path=True)
@@ -470,9 +628,22 @@ def awk(an: Analyzer, c: Cmd) -> None:
 
 
 def sort(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="oktST", long_val={"--output", "--key", "--field-separator",
-                                                         "--temporary-directory", "--buffer-size", "--files0-from",
-                                                         "--compress-program", "--parallel", "--random-source", "--sort"})
+    o = parse_opts(
+        c.args,
+        short_val="oktST",
+        long_val={
+            "--output",
+            "--key",
+            "--field-separator",
+            "--temporary-directory",
+            "--buffer-size",
+            "--files0-from",
+            "--compress-program",
+            "--parallel",
+            "--random-source",
+            "--sort",
+        },
+    )
     for out in o.values("-o", "--output"):
         an.check_write(out, verb="sort -o", overwrite_risky=False)
     if o.values("--compress-program"):
@@ -484,17 +655,33 @@ def sort(an: Analyzer, c: Cmd) -> None:
 
 
 def uniq(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="fsw", long_val={"--skip-fields", "--skip-chars", "--check-chars", "--group",
-                                                       "--all-repeated"})
+    o = parse_opts(
+        c.args,
+        short_val="fsw",
+        long_val={"--skip-fields", "--skip-chars", "--check-chars", "--group", "--all-repeated"},
+    )
     if len(o.operands) >= 2:
         an.check_write(o.operands[1], verb="uniq")
     reads(an, c, o.operands[:1], path=True)
 
 
 def split(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="abClnfn" if c.name == "split" else "fbn",
-                   long_val={"--suffix-length", "--bytes", "--line-bytes", "--lines", "--number", "--prefix",
-                             "--suffix-format", "--additional-suffix", "--filter", "--digits"})
+    o = parse_opts(
+        c.args,
+        short_val="abClnfn" if c.name == "split" else "fbn",
+        long_val={
+            "--suffix-length",
+            "--bytes",
+            "--line-bytes",
+            "--lines",
+            "--number",
+            "--prefix",
+            "--suffix-format",
+            "--additional-suffix",
+            "--filter",
+            "--digits",
+        },
+    )
     if o.values("--filter"):
         for f in o.values("--filter"):
             sub_script(an, f, "split --filter")
@@ -504,14 +691,32 @@ def split(an: Analyzer, c: Cmd) -> None:
     for p in prefix:
         an.check_write(p, verb=c.name, overwrite_risky=False)
     if not prefix and an.cur and not an.ctx.inside_root(an.cur):
-        an.deny("write.outside_cwd", f"{c.name} writes its pieces in {an.cur}, outside the working directory")
+        an.deny(
+            "write.outside_cwd",
+            f"{c.name} writes its pieces in {an.cur}, outside the working directory",
+        )
     reads(an, c, o.operands[:1], path=True)
 
 
 def patch(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="oipdDBrVYzFgx", long_val={"--output", "--input", "--directory", "--strip",
-                                                                 "--reject-file", "--backup", "--prefix", "--basename-prefix",
-                                                                 "--suffix", "--fuzz", "--get", "--debug"})
+    o = parse_opts(
+        c.args,
+        short_val="oipdDBrVYzFgx",
+        long_val={
+            "--output",
+            "--input",
+            "--directory",
+            "--strip",
+            "--reject-file",
+            "--backup",
+            "--prefix",
+            "--basename-prefix",
+            "--suffix",
+            "--fuzz",
+            "--get",
+            "--debug",
+        },
+    )
     for out in o.values("-o", "--output", "-r", "--reject-file"):
         an.check_write(out, verb="patch")
     for d in o.values("-d", "--directory"):
@@ -523,7 +728,9 @@ def patch(an: Analyzer, c: Cmd) -> None:
     sources = [an.ctx.resolve(v.text, an.cur) for v in o.values("-i", "--input") if v.static]
     if c.stdin and c.stdin[0] == "file":
         sources.append(c.stdin[1])
-    strip = next((int(v.text) for v in o.values("-p", "--strip") if v.static and v.text.isdigit()), None)
+    strip = next(
+        (int(v.text) for v in o.values("-p", "--strip") if v.static and v.text.isdigit()), None
+    )
     for src in sources:
         text = _read_small(src, 4 * 1024 * 1024) if os.path.isfile(src) else None
         for m in re.finditer(r"^(?:\+\+\+|---) (\S+)", text or "", re.M):
@@ -551,24 +758,80 @@ def xxd(an: Analyzer, c: Cmd) -> None:
 def tar(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     # old-style first argument without dash: "czf" → "-czf"
-    if args and args[0].static and not args[0].text.startswith("-") and re.fullmatch(r"[A-Za-z]+", args[0].text):
+    if (
+        args
+        and args[0].static
+        and not args[0].text.startswith("-")
+        and re.fullmatch(r"[A-Za-z]+", args[0].text)
+    ):
         args[0] = lit("-" + args[0].text)
-    o = parse_opts(args, short_val="fCTXbIHKLNgVF", long_val={
-        "--file", "--directory", "--files-from", "--exclude-from", "--to-command", "--use-compress-program",
-        "--checkpoint-action", "--info-script", "--new-volume-script", "--rsh-command", "--rmt-command",
-        "--transform", "--xform", "--exclude", "--owner", "--group", "--mode", "--mtime", "--format",
-        "--blocking-factor", "--newer", "--after-date", "--label", "--index-file", "--listed-incremental"})
+    o = parse_opts(
+        args,
+        short_val="fCTXbIHKLNgVF",
+        long_val={
+            "--file",
+            "--directory",
+            "--files-from",
+            "--exclude-from",
+            "--to-command",
+            "--use-compress-program",
+            "--checkpoint-action",
+            "--info-script",
+            "--new-volume-script",
+            "--rsh-command",
+            "--rmt-command",
+            "--transform",
+            "--xform",
+            "--exclude",
+            "--owner",
+            "--group",
+            "--mode",
+            "--mtime",
+            "--format",
+            "--blocking-factor",
+            "--newer",
+            "--after-date",
+            "--label",
+            "--index-file",
+            "--listed-incremental",
+        },
+    )
     for n, v in o.flags:
-        if n in ("--to-command", "--checkpoint-action", "--info-script", "--new-volume-script", "--rsh-command",
-                 "--rmt-command", "-F") or n.startswith("--checkpoint-action"):
+        if n in (
+            "--to-command",
+            "--checkpoint-action",
+            "--info-script",
+            "--new-volume-script",
+            "--rsh-command",
+            "--rmt-command",
+            "-F",
+        ) or n.startswith("--checkpoint-action"):
             an.deny("exec.tar_command", f"tar {n} runs a command")
         if n in ("-I", "--use-compress-program") and v is not None:
             prog = v.text.split()[0] if v.static and v.text.strip() else ""
-            if normalize_name(prog) not in ("gzip", "pigz", "xz", "pixz", "zstd", "bzip2", "pbzip2", "lz4", "lzip",
-                                            "lzma", "brotli", "zstdmt", "plzip", "unzstd", "gunzip"):
+            if normalize_name(prog) not in (
+                "gzip",
+                "pigz",
+                "xz",
+                "pixz",
+                "zstd",
+                "bzip2",
+                "pbzip2",
+                "lz4",
+                "lzip",
+                "lzma",
+                "brotli",
+                "zstdmt",
+                "plzip",
+                "unzstd",
+                "gunzip",
+            ):
                 an.deny("exec.tar_command", f"tar {n} runs the program {v.show()}")
         if n in ("-P", "--absolute-names"):
-            an.deny("write.outside_cwd", "tar -P keeps absolute member names: extraction can write anywhere")
+            an.deny(
+                "write.outside_cwd",
+                "tar -P keeps absolute member names: extraction can write anywhere",
+            )
     create = any(n in ("-c", "--create", "-r", "--append", "-u", "--update") for n, _ in o.flags)
     extract = any(n in ("-x", "--extract", "--get") for n, _ in o.flags)
     archives = o.values("-f", "--file")
@@ -577,7 +840,10 @@ def tar(an: Analyzer, c: Cmd) -> None:
         if target_dir is not None:
             an.check_write(target_dir, verb="tar -x -C", overwrite_risky=False)
         elif an.cur is None or not an.ctx.inside_root(an.cur):
-            an.deny("write.outside_cwd", "tar -x extracts into a directory outside the working directory")
+            an.deny(
+                "write.outside_cwd",
+                "tar -x extracts into a directory outside the working directory",
+            )
         an.risky("write.extract", "tar -x may overwrite files in the working directory")
         for a in archives:
             an.check_arg_read(a, c)
@@ -601,8 +867,12 @@ def tar(an: Analyzer, c: Cmd) -> None:
 
 def zip_(an: Analyzer, c: Cmd) -> None:
     if c.name == "zip":
-        o = parse_opts(c.args, short_val="bnxitTOP", long_val={"--unzip-command", "--out", "--password"})
-        if any(n in ("-T", "-TT", "--unzip-command") for n, _ in o.flags) and o.values("-T", "--unzip-command"):
+        o = parse_opts(
+            c.args, short_val="bnxitTOP", long_val={"--unzip-command", "--out", "--password"}
+        )
+        if any(n in ("-T", "-TT", "--unzip-command") for n, _ in o.flags) and o.values(
+            "-T", "--unzip-command"
+        ):
             an.deny("exec.tar_command", "zip -TT runs a command")
         if o.operands:
             an.check_write(o.operands[0], verb="zip")
@@ -637,16 +907,26 @@ def compressors(an: Analyzer, c: Cmd) -> None:
         dest = o.values("-d")
         for d in dest:
             an.check_write(d, verb="unzip -d", overwrite_risky=False)
-        if not dest and not o.short("l") and not o.short("p") and not o.short("t") and \
-                (an.cur is None or not an.ctx.inside_root(an.cur)):
+        if (
+            not dest
+            and not o.short("l")
+            and not o.short("p")
+            and not o.short("t")
+            and (an.cur is None or not an.ctx.inside_root(an.cur))
+        ):
             an.deny("write.outside_cwd", "unzip extracts outside the working directory")
         reads(an, c, o.operands[:1])
         if not o.short("l") and not o.short("t"):
             an.risky("write.extract", "unzip may overwrite files in the working directory")
         return
-    o = parse_opts(c.args, short_val="SbBLTM" if c.name not in ("zstd", "unzstd") else "oDMTL",
-                   long_val={"--suffix", "--output", "--memory"})
-    to_stdout = any(n in ("-c", "--stdout", "--to-stdout", "-t", "--test", "-l", "--list") for n, _ in o.flags)
+    o = parse_opts(
+        c.args,
+        short_val="SbBLTM" if c.name not in ("zstd", "unzstd") else "oDMTL",
+        long_val={"--suffix", "--output", "--memory"},
+    )
+    to_stdout = any(
+        n in ("-c", "--stdout", "--to-stdout", "-t", "--test", "-l", "--list") for n, _ in o.flags
+    )
     for out in o.values("-o", "--output"):
         an.check_write(out, verb=c.name)
     for op in o.operands:
@@ -662,22 +942,66 @@ def compressors(an: Analyzer, c: Cmd) -> None:
 def grep(an: Analyzer, c: Cmd) -> None:
     """grep/rg/ag/ack: the first operand is the pattern unless -e/-f give it; the rest are files
     (or folders, when recursive). -R and rg -L follow symlinks, which may lead out of the folder."""
-    o = parse_opts(c.args, short_val="efmABCDdgtT" if c.name != "grep" else "efmABCDd",
-                   long_val={"--regexp", "--file", "--max-count", "--after-context", "--before-context",
-                             "--context", "--include", "--exclude", "--exclude-dir", "--glob", "--type",
-                             "--type-not", "--color", "--colour", "--label", "--binary-files", "--devices",
-                             "--directories", "--max-depth", "--ignore-file", "--pre", "--sort", "--sortr",
-                             "--replace", "--path-separator", "--threads", "--encoding", "-g", "--iglob",
-                             "--max-filesize", "--type-add", "--max-columns", "--pre-glob", "--engine"})
+    o = parse_opts(
+        c.args,
+        short_val="efmABCDdgtT" if c.name != "grep" else "efmABCDd",
+        long_val={
+            "--regexp",
+            "--file",
+            "--max-count",
+            "--after-context",
+            "--before-context",
+            "--context",
+            "--include",
+            "--exclude",
+            "--exclude-dir",
+            "--glob",
+            "--type",
+            "--type-not",
+            "--color",
+            "--colour",
+            "--label",
+            "--binary-files",
+            "--devices",
+            "--directories",
+            "--max-depth",
+            "--ignore-file",
+            "--pre",
+            "--sort",
+            "--sortr",
+            "--replace",
+            "--path-separator",
+            "--threads",
+            "--encoding",
+            "-g",
+            "--iglob",
+            "--max-filesize",
+            "--type-add",
+            "--max-columns",
+            "--pre-glob",
+            "--engine",
+        },
+    )
     ops = list(o.operands)
     if not o.values("-e", "--regexp", "-f", "--file") and ops:
         ops = ops[1:]
     names = [n for n, _ in o.flags]
-    recursive = c.name in ("rg", "ag", "ack") or any(n in ("-r", "-R", "--recursive", "--dereference-recursive")
-                                                     for n in names) or \
-        any(v is not None and v.text == "recurse" for n, v in o.flags if n in ("-d", "--directories"))
-    follow = any(n in ("-R", "--dereference-recursive") for n in names) if c.name == "grep" else \
-        any(n in ("-L", "--follow", "-f") for n in names) if c.name in ("rg", "ag") else "--follow" in names
+    recursive = (
+        c.name in ("rg", "ag", "ack")
+        or any(n in ("-r", "-R", "--recursive", "--dereference-recursive") for n in names)
+        or any(
+            v is not None and v.text == "recurse"
+            for n, v in o.flags
+            if n in ("-d", "--directories")
+        )
+    )
+    follow = (
+        any(n in ("-R", "--dereference-recursive") for n in names)
+        if c.name == "grep"
+        else any(n in ("-L", "--follow", "-f") for n in names)
+        if c.name in ("rg", "ag")
+        else "--follow" in names
+    )
     for p in o.values("--pre"):
         sub_script(an, p, "rg --pre")
     for f in o.values("-f", "--file", "--ignore-file"):
@@ -688,14 +1012,37 @@ def grep(an: Analyzer, c: Cmd) -> None:
         an.check_arg_read(op, c, path=True)
         if recursive:
             an.check_recursive_read(op, follow=follow)
-    lister = any(n in ("-l", "-L", "--files-with-matches", "--files-without-match", "--files", "--count",
-                       "-c", "-o", "--only-matching", "-q") for n in names)
+    lister = any(
+        n
+        in (
+            "-l",
+            "-L",
+            "--files-with-matches",
+            "--files-without-match",
+            "--files",
+            "--count",
+            "-c",
+            "-o",
+            "--only-matching",
+            "-q",
+        )
+        for n in names
+    )
     if c.read_outside:
         c.out = {"sensitive"}
-    elif lister and all(op.static and not op.text.startswith(("/", "~")) and ".." not in op.text.split("/")
-                        for op in ops):
-        c.out = {"cwd_list"} if any(n in ("-l", "--files-with-matches", "--files-without-match", "--files")
-                                    or (n == "-L" and c.name == "grep") for n in names) else {"other"}
+    elif lister and all(
+        op.static and not op.text.startswith(("/", "~")) and ".." not in op.text.split("/")
+        for op in ops
+    ):
+        c.out = (
+            {"cwd_list"}
+            if any(
+                n in ("-l", "--files-with-matches", "--files-without-match", "--files")
+                or (n == "-L" and c.name == "grep")
+                for n in names
+            )
+            else {"other"}
+        )
     else:
         c.out = {"other"}
 
@@ -733,11 +1080,32 @@ def jq(an: Analyzer, c: Cmd) -> None:
 
 def diff(an: Analyzer, c: Cmd) -> None:
     """diff: both operands are read; -r reads folders recursively."""
-    o = parse_opts(c.args, short_val="CUxXIFWLS", long_val={
-        "--context", "--unified", "--exclude", "--exclude-from", "--ignore-matching-lines", "--show-function-line",
-        "--width", "--label", "--starting-file", "--from-file", "--to-file", "--line-format", "--tabsize",
-        "--color", "--palette", "--horizon-lines", "--changed-group-format", "--new-group-format",
-        "--old-group-format", "--unchanged-group-format"})
+    o = parse_opts(
+        c.args,
+        short_val="CUxXIFWLS",
+        long_val={
+            "--context",
+            "--unified",
+            "--exclude",
+            "--exclude-from",
+            "--ignore-matching-lines",
+            "--show-function-line",
+            "--width",
+            "--label",
+            "--starting-file",
+            "--from-file",
+            "--to-file",
+            "--line-format",
+            "--tabsize",
+            "--color",
+            "--palette",
+            "--horizon-lines",
+            "--changed-group-format",
+            "--new-group-format",
+            "--old-group-format",
+            "--unchanged-group-format",
+        },
+    )
     recursive = any(n in ("-r", "--recursive") for n, _ in o.flags)
     files = o.operands + o.values("--from-file", "--to-file", "-X", "--exclude-from")
     for a in files:
@@ -752,8 +1120,12 @@ def diff(an: Analyzer, c: Cmd) -> None:
 def mlr(an: Analyzer, c: Cmd) -> None:
     """Miller: the verb chain holds a DSL with system() and exec(); files are checked as reads."""
     joined = " ".join(a.text for a in c.args if a.static)
-    if re.search(r"\b(system|exec)\s*\(", joined) or any(not a.static for a in c.args if not a.item):
-        an.ask("exec.runs_code", "mlr runs a DSL with system()/exec() calls, or a computed expression")
+    if re.search(r"\b(system|exec)\s*\(", joined) or any(
+        not a.static for a in c.args if not a.item
+    ):
+        an.ask(
+            "exec.runs_code", "mlr runs a DSL with system()/exec() calls, or a computed expression"
+        )
     reads(an, c)
 
 
@@ -771,12 +1143,20 @@ def cd(an: Analyzer, c: Cmd) -> None:
         an.cur = None
         return
     cdpath = "CDPATH" in c.env or ("CDPATH" in an.vars and an.vars["CDPATH"] != [("", "")])
-    if target.static and (cdpath or an.flags.get("cd_unknown")) and \
-            not target.text.startswith(("/", "~", "./", "../")) and target.text not in (".", ".."):
+    if (
+        target.static
+        and (cdpath or an.flags.get("cd_unknown"))
+        and not target.text.startswith(("/", "~", "./", "../"))
+        and target.text not in (".", "..")
+    ):
         an.cur = None  # CDPATH or cdable_vars may send cd anywhere
         return
     if target.static:
-        an.cur = an.ctx.resolve(target.text, an.cur) if (an.cur or target.text.startswith(("/", "~"))) else None
+        an.cur = (
+            an.ctx.resolve(target.text, an.cur)
+            if (an.cur or target.text.startswith(("/", "~")))
+            else None
+        )
         return
     an.cur = None  # a computed directory: later relative paths cannot be located
 
@@ -795,8 +1175,19 @@ def env(an: Analyzer, c: Cmd) -> None:
         if a.static and t in ("-i", "--ignore-environment", "-0", "--null", "-v", "--debug", "--"):
             i += 1
             continue
-        if a.static and t in ("-u", "--unset", "-C", "--chdir", "-S", "--split-string", "--block-signal",
-                              "--default-signal", "--ignore-signal", "-a", "--argv0"):
+        if a.static and t in (
+            "-u",
+            "--unset",
+            "-C",
+            "--chdir",
+            "-S",
+            "--split-string",
+            "--block-signal",
+            "--default-signal",
+            "--ignore-signal",
+            "-a",
+            "--argv0",
+        ):
             if t in ("-C", "--chdir") and i + 1 < len(args):
                 an.cur = None
             if t in ("-S", "--split-string") and i + 1 < len(args):
@@ -807,7 +1198,7 @@ def env(an: Analyzer, c: Cmd) -> None:
             continue
         if a.static and t.startswith(("--unset=", "--chdir=", "--split-string=", "-u")):
             if t.startswith("--split-string="):
-                sub_script(an, Arg(t.split("=", 1)[1], a.mask[len("--split-string="):]), "env -S")
+                sub_script(an, Arg(t.split("=", 1)[1], a.mask[len("--split-string=") :]), "env -S")
                 return
             i += 1
             continue
@@ -817,7 +1208,7 @@ def env(an: Analyzer, c: Cmd) -> None:
         m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=", t)
         if m:
             name = m.group(1)
-            value = Arg(t[len(name) + 1:], a.mask[len(name) + 1:])
+            value = Arg(t[len(name) + 1 :], a.mask[len(name) + 1 :])
             an.check_env_var(name, value, exported=True)
             assigns[name] = value
             i += 1
@@ -827,7 +1218,10 @@ def env(an: Analyzer, c: Cmd) -> None:
     if not rest:
         cleared = any(a.static and a.text in ("-i", "--ignore-environment") for a in args)
         if not cleared:
-            an.deny("secrets.env_dump", f"{c.word} without a command prints the whole environment (tokens, keys)")
+            an.deny(
+                "secrets.env_dump",
+                f"{c.word} without a command prints the whole environment (tokens, keys)",
+            )
         c.out = {"env"}
         return
     wrapped(an, c, rest, assigns)
@@ -838,8 +1232,11 @@ def declaration_policy(an: Analyzer, kind: str, flags: list[str], names: list[st
     (-n: the variable's value names another variable) is asked. True when the call only prints."""
     letters = "".join(f[1:] for f in flags if f.startswith(("-", "+")))
     if "n" in letters and any(f.startswith("-") for f in flags):
-        an.ask("shell.nameref", f"{kind} -n makes a variable an alias of another; what it reads or writes "
-                                "cannot be followed")
+        an.ask(
+            "shell.nameref",
+            f"{kind} -n makes a variable an alias of another; what it reads or writes "
+            "cannot be followed",
+        )
     printing = not names or "p" in letters
     if not printing:
         return False
@@ -847,7 +1244,9 @@ def declaration_policy(an: Analyzer, kind: str, flags: list[str], names: list[st
         if "f" in letters or "F" in letters:
             return True  # function definitions or names, not the environment
         shown = " ".join([kind] + flags)
-        an.deny("secrets.env_dump", f"{shown} prints every variable of the environment (tokens, keys)")
+        an.deny(
+            "secrets.env_dump", f"{shown} prints every variable of the environment (tokens, keys)"
+        )
         return True
     hit = [n for n in names if SECRET_ENV.search(n) and n not in ("SSH_AUTH_SOCK",)]
     if hit:
@@ -856,8 +1255,12 @@ def declaration_policy(an: Analyzer, kind: str, flags: list[str], names: list[st
 
 
 def export(an: Analyzer, c: Cmd) -> None:
-    flags = [a.text for a in c.args if a.static and a.text.startswith(("-", "+")) and len(a.text) > 1]
-    names = [a for a in c.args if not (a.static and a.text.startswith(("-", "+")) and len(a.text) > 1)]
+    flags = [
+        a.text for a in c.args if a.static and a.text.startswith(("-", "+")) and len(a.text) > 1
+    ]
+    names = [
+        a for a in c.args if not (a.static and a.text.startswith(("-", "+")) and len(a.text) > 1)
+    ]
     plain = [a.text.split("=", 1)[0] if a.static else "?" for a in names]
     if declaration_policy(an, c.word, flags, plain):
         c.out = {"env"}
@@ -865,7 +1268,7 @@ def export(an: Analyzer, c: Cmd) -> None:
     for a in names:
         m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=", a.text)
         if m:
-            value = Arg(a.text[len(m.group(1)) + 1:], a.mask[len(m.group(1)) + 1:])
+            value = Arg(a.text[len(m.group(1)) + 1 :], a.mask[len(m.group(1)) + 1 :])
             an.check_env_var(m.group(1), value, exported=True)
             an.vars[m.group(1)] = [(value.text, value.mask)]
         elif a.static and a.text in ENV_LOADER_VARS:
@@ -900,7 +1303,10 @@ def eval_(an: Analyzer, c: Cmd) -> None:
     if not c.args:
         return
     if not all(a.static for a in c.args):
-        an.deny("exec.dynamic_script", "eval runs a string computed at run time, which cannot be checked")
+        an.deny(
+            "exec.dynamic_script",
+            "eval runs a string computed at run time, which cannot be checked",
+        )
         return
     an.sub_shell(" ".join(a.text for a in c.args), origin="the eval'd command")
 
@@ -910,7 +1316,10 @@ def source(an: Analyzer, c: Cmd) -> None:
         return
     target = c.args[0]
     if target.psub or not target.static:
-        an.deny("exec.dynamic_script", f"{c.word} runs a script computed at run time (e.g. from a download)")
+        an.deny(
+            "exec.dynamic_script",
+            f"{c.word} runs a script computed at run time (e.g. from a download)",
+        )
         return
     if target.text in ("/dev/stdin", "-", "/proc/self/fd/0", "/dev/fd/0"):
         _stdin_script(an, c, "source")
@@ -953,9 +1362,14 @@ def enable(an: Analyzer, c: Cmd) -> None:
 # --------------------------------------------------------------------------------------
 # Options with which a wrapper acts on a process it did not start (a pid, a user, every CPU).
 _FOREIGN_PROCESS_OPTS = {
-    "strace": ("-p", "--attach"), "ltrace": ("-p",), "ionice": ("-p", "-P", "-u", "--pid", "--pgid", "--uid"),
-    "chrt": ("-p", "--pid"), "taskset": ("-p", "--pid"), "prlimit": ("-p", "--pid"),
-    "cpulimit": ("-p", "--pid", "-e", "--exe"), "perf": ("-p", "--pid", "-t", "--tid", "-a", "--all-cpus", "-u", "--uid"),
+    "strace": ("-p", "--attach"),
+    "ltrace": ("-p",),
+    "ionice": ("-p", "-P", "-u", "--pid", "--pgid", "--uid"),
+    "chrt": ("-p", "--pid"),
+    "taskset": ("-p", "--pid"),
+    "prlimit": ("-p", "--pid"),
+    "cpulimit": ("-p", "--pid", "-e", "--exe"),
+    "perf": ("-p", "--pid", "-t", "--tid", "-a", "--all-cpus", "-u", "--uid"),
 }
 
 
@@ -989,11 +1403,26 @@ def wrapper(an: Analyzer, c: Cmd) -> None:
     long_val = set(prog.long_values) if prog is not None else set()
     args = list(c.args)
     if c.name == "script":
-        o = parse_opts(args, short_val=short_val, long_val={"--command", "--log-out", "--log-in", "--log-io",
-                                                            "--log-timing", "--logging-format", "--echo", "--output-limit"})
+        o = parse_opts(
+            args,
+            short_val=short_val,
+            long_val={
+                "--command",
+                "--log-out",
+                "--log-in",
+                "--log-io",
+                "--log-timing",
+                "--logging-format",
+                "--echo",
+                "--output-limit",
+            },
+        )
         for cmd in o.values("-c", "--command"):
             sub_script(an, cmd, "script -c")
-        for out in o.values("-O", "--log-out", "-I", "--log-in", "-B", "--log-io", "-T", "--log-timing") + o.operands:
+        for out in (
+            o.values("-O", "--log-out", "-I", "--log-in", "-B", "--log-io", "-T", "--log-timing")
+            + o.operands
+        ):
             an.check_write(out, verb="script log")
         if not o.operands and not o.values("-O", "--log-out", "-B", "--log-io"):
             an.check_write(lit("typescript"), verb="script log", overwrite_risky=False)
@@ -1023,7 +1452,9 @@ def wrapper(an: Analyzer, c: Cmd) -> None:
     if c.name == "valgrind":
         while args and args[0].static and args[0].text.startswith("-"):
             if args[0].text.startswith(("--log-file=", "--xml-file=")):
-                an.check_write(lit(args[0].text.split("=", 1)[1]), verb="valgrind log", overwrite_risky=False)
+                an.check_write(
+                    lit(args[0].text.split("=", 1)[1]), verb="valgrind log", overwrite_risky=False
+                )
             args = args[1:]
         wrapped(an, c, args)
         return
@@ -1046,8 +1477,12 @@ def wrapper(an: Analyzer, c: Cmd) -> None:
 
 
 def flock(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="wEc", long_val={"--timeout", "--conflict-exit-code", "--command"},
-                   stop_at_operand=True)
+    o = parse_opts(
+        c.args,
+        short_val="wEc",
+        long_val={"--timeout", "--conflict-exit-code", "--command"},
+        stop_at_operand=True,
+    )
     for cmd in o.values("-c", "--command"):
         sub_script(an, cmd, "flock -c")
     if o.operands:
@@ -1062,7 +1497,9 @@ def flock(an: Analyzer, c: Cmd) -> None:
 
 
 def watch(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="nqd", long_val={"--interval", "--differences"}, stop_at_operand=True)
+    o = parse_opts(
+        c.args, short_val="nqd", long_val={"--interval", "--differences"}, stop_at_operand=True
+    )
     if not o.operands:
         return
     if any(n in ("-x", "--exec") for n, _ in o.flags):
@@ -1078,13 +1515,31 @@ def parallel(an: Analyzer, c: Cmd) -> None:
     args = c.args
     if ":::" in [a.text for a in args]:
         idx = [a.text for a in args].index(":::")
-        cmd_args, inputs = args[:idx], args[idx + 1:]
+        cmd_args, inputs = args[:idx], args[idx + 1 :]
     else:
         cmd_args, inputs = args, []
     while cmd_args and cmd_args[0].static and cmd_args[0].text.startswith("-"):
         t = cmd_args[0].text
-        cmd_args = cmd_args[2:] if t in ("-j", "-S", "--sshlogin", "-a", "--arg-file", "--jobs", "--delay", "-I",
-                                         "--timeout", "--joblog", "--results", "--colsep", "-d") else cmd_args[1:]
+        cmd_args = (
+            cmd_args[2:]
+            if t
+            in (
+                "-j",
+                "-S",
+                "--sshlogin",
+                "-a",
+                "--arg-file",
+                "--jobs",
+                "--delay",
+                "-I",
+                "--timeout",
+                "--joblog",
+                "--results",
+                "--colsep",
+                "-d",
+            )
+            else cmd_args[1:]
+        )
     if any(a.static and a.text in ("-S", "--sshlogin") for a in args):
         an.deny("network.remote_shell", "parallel --sshlogin runs commands on other machines")
     if not cmd_args:
@@ -1093,14 +1548,18 @@ def parallel(an: Analyzer, c: Cmd) -> None:
         an.deny("exec.dynamic_script", "parallel runs a command computed at run time")
         return
     template = " ".join(a.text for a in cmd_args)
-    values = [a.text for a in inputs if a.static] if inputs and all(a.static for a in inputs) else None
+    values = (
+        [a.text for a in inputs if a.static] if inputs and all(a.static for a in inputs) else None
+    )
     upstream_items = c.pipe_in is not None and c.pipe_in <= {"cwd_list"}
     for value in (values or [None])[:MAX_FANOUT]:
         if value is None:
-            filler = "llmos-item" if upstream_items else "\"$LLMOS_UNKNOWN_ARG\""
+            filler = "llmos-item" if upstream_items else '"$LLMOS_UNKNOWN_ARG"'
         else:
             filler = _shquote(value)
-        script = re.sub(r"\{[^}]*\}", filler, template) if "{" in template else f"{template} {filler}"
+        script = (
+            re.sub(r"\{[^}]*\}", filler, template) if "{" in template else f"{template} {filler}"
+        )
         an.sub_shell(script, origin="the command run by parallel")
 
 
@@ -1109,25 +1568,45 @@ MAX_FANOUT = 8
 
 def _shquote(value: str) -> str:
     import shlex
+
     return shlex.quote(value)
 
 
 def xargs(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="IiLlnPsdEea", long_val={"--replace", "--max-lines", "--max-args", "--max-procs",
-                                                              "--max-chars", "--delimiter", "--eof", "--arg-file",
-                                                              "--process-slot-var"}, stop_at_operand=True)
+    o = parse_opts(
+        c.args,
+        short_val="IiLlnPsdEea",
+        long_val={
+            "--replace",
+            "--max-lines",
+            "--max-args",
+            "--max-procs",
+            "--max-chars",
+            "--delimiter",
+            "--eof",
+            "--arg-file",
+            "--process-slot-var",
+        },
+        stop_at_operand=True,
+    )
     replace = next(iter(o.values("-I", "--replace")), None)
     if any(n == "-i" for n, _ in o.flags) and replace is None:
         replace = lit("{}")
     files = o.values("-a", "--arg-file")
     for f in files:
         an.check_arg_read(f, c)
-    listing = (c.pipe_in is not None and c.pipe_in <= {"cwd_list"}) or \
-        (bool(files) and all(f.static and an.ctx.inside_root(an.ctx.resolve(f.text, an.cur)) for f in files))
+    listing = (c.pipe_in is not None and c.pipe_in <= {"cwd_list"}) or (
+        bool(files)
+        and all(f.static and an.ctx.inside_root(an.ctx.resolve(f.text, an.cur)) for f in files)
+    )
     item = Arg(ITEM, "i") if listing else Arg(DYN, "d")
     rest = o.operands or [lit("echo")]
-    if c.pipe_in and "secret_list" in c.pipe_in and rest and not (
-            rest[0].static and programs.reads_no_content(rest[0].text)):
+    if (
+        c.pipe_in
+        and "secret_list" in c.pipe_in
+        and rest
+        and not (rest[0].static and programs.reads_no_content(rest[0].text))
+    ):
         an.deny("secrets.read", "xargs reads files found under a folder that holds secrets")
     if replace is not None and replace.static and replace.text:
         new = []
@@ -1137,7 +1616,9 @@ def xargs(an: Analyzer, c: Cmd) -> None:
                     new.append(item)
                 else:
                     head, _, tail = a.text.partition(replace.text)
-                    new.append(Arg(head + item.text + tail, "q" * len(head) + item.mask + "q" * len(tail)))
+                    new.append(
+                        Arg(head + item.text + tail, "q" * len(head) + item.mask + "q" * len(tail))
+                    )
             else:
                 new.append(a)
         rest = new
@@ -1148,18 +1629,33 @@ def xargs(an: Analyzer, c: Cmd) -> None:
 
 def find(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
-    while args and args[0].static and args[0].text in ("-H", "-L", "-P") or \
-            (args and args[0].static and args[0].text.startswith(("-D", "-O"))):
+    while (
+        args
+        and args[0].static
+        and args[0].text in ("-H", "-L", "-P")
+        or (args and args[0].static and args[0].text.startswith(("-D", "-O")))
+    ):
         args = args[1:]
     roots: list[Arg] = []
-    while args and not (args[0].static and (args[0].text.startswith("-") or args[0].text in ("(", "!", ")", ","))):
+    while args and not (
+        args[0].static and (args[0].text.startswith("-") or args[0].text in ("(", "!", ")", ","))
+    ):
         roots.append(args.pop(0))
     if not roots:
         roots = [lit(".")]
-    inside = all(r.static and an.cur is not None and an.ctx.inside_root(an.ctx.resolve(r.text, an.cur))
-                 for r in roots) or all(r.item for r in roots)
-    secret_roots = [r for r in roots if r.static and (an.ctx.holds_secrets(an.ctx.resolve(r.text, an.cur))
-                                                       and not an.ctx.inside_root(an.ctx.resolve(r.text, an.cur)))]
+    inside = all(
+        r.static and an.cur is not None and an.ctx.inside_root(an.ctx.resolve(r.text, an.cur))
+        for r in roots
+    ) or all(r.item for r in roots)
+    secret_roots = [
+        r
+        for r in roots
+        if r.static
+        and (
+            an.ctx.holds_secrets(an.ctx.resolve(r.text, an.cur))
+            and not an.ctx.inside_root(an.ctx.resolve(r.text, an.cur))
+        )
+    ]
     for r in roots:
         if r.static:
             real = an.ctx.resolve(r.text, an.cur)
@@ -1181,25 +1677,50 @@ def find(an: Analyzer, c: Cmd) -> None:
             for x in cmd:
                 if x.static and "{}" in x.text:
                     head, _, tail = x.text.partition("{}")
-                    sub.append(Arg(head + item.text + tail, "q" * len(head) + item.mask + "q" * len(tail)))
+                    sub.append(
+                        Arg(head + item.text + tail, "q" * len(head) + item.mask + "q" * len(tail))
+                    )
                 else:
                     sub.append(x)
             if sub:
                 name = normalize_name(sub[0].text) if sub[0].static else ""
                 if secret_roots and not programs.reads_no_content(name):
-                    an.deny("secrets.read", f"find {secret_roots[0].text} -exec {name} reads files under a folder that holds secrets")
-                if not inside and name in ("rm", "shred", "unlink", "mv", "chmod", "chown", "truncate", "cp", "tee",
-                                           "sed", "dd", "ln", "touch", "mkdir", "rmdir"):
-                    an.deny("shell.recursive_delete_outside_cwd" if name in ("rm", "shred", "unlink", "rmdir")
-                            else "write.outside_cwd",
-                            f"find -exec {name} changes files outside the working directory")
+                    an.deny(
+                        "secrets.read",
+                        f"find {secret_roots[0].text} -exec {name} reads files under a folder that holds secrets",
+                    )
+                if not inside and name in (
+                    "rm",
+                    "shred",
+                    "unlink",
+                    "mv",
+                    "chmod",
+                    "chown",
+                    "truncate",
+                    "cp",
+                    "tee",
+                    "sed",
+                    "dd",
+                    "ln",
+                    "touch",
+                    "mkdir",
+                    "rmdir",
+                ):
+                    an.deny(
+                        "shell.recursive_delete_outside_cwd"
+                        if name in ("rm", "shred", "unlink", "rmdir")
+                        else "write.outside_cwd",
+                        f"find -exec {name} changes files outside the working directory",
+                    )
                 else:
                     an.simple(sub, dict(c.env), None, None)
             i = j + 1
             continue
         if t == "-delete":
             if inside:
-                an.risky("shell.delete_in_cwd", "find -delete removes files in the working directory")
+                an.risky(
+                    "shell.delete_in_cwd", "find -delete removes files in the working directory"
+                )
             else:
                 for r in roots:
                     an.check_delete(r, recursive=True)
@@ -1217,21 +1738,53 @@ def find(an: Analyzer, c: Cmd) -> None:
 
 def fd(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
-    exec_at = next((i for i, a in enumerate(args) if a.static and a.text in ("-x", "--exec", "-X", "--exec-batch")), None)
+    exec_at = next(
+        (
+            i
+            for i, a in enumerate(args)
+            if a.static and a.text in ("-x", "--exec", "-X", "--exec-batch")
+        ),
+        None,
+    )
     head = args if exec_at is None else args[:exec_at]
-    o = parse_opts(head, short_val="etdEcjSoI", long_val={"--extension", "--type", "--max-depth", "--exclude",
-                                                          "--color", "--threads", "--size", "--changed-within",
-                                                          "--changed-before", "--owner", "--base-directory",
-                                                          "--search-path", "--ignore-file", "--max-results"})
+    o = parse_opts(
+        head,
+        short_val="etdEcjSoI",
+        long_val={
+            "--extension",
+            "--type",
+            "--max-depth",
+            "--exclude",
+            "--color",
+            "--threads",
+            "--size",
+            "--changed-within",
+            "--changed-before",
+            "--owner",
+            "--base-directory",
+            "--search-path",
+            "--ignore-file",
+            "--max-results",
+        },
+    )
     paths = o.operands[1:] + o.values("--search-path", "--base-directory")
-    inside = all(p.static and an.cur and an.ctx.inside_root(an.ctx.resolve(p.text, an.cur)) for p in paths) \
-        and an.cur is not None and an.ctx.inside_root(an.cur)
+    inside = (
+        all(
+            p.static and an.cur and an.ctx.inside_root(an.ctx.resolve(p.text, an.cur))
+            for p in paths
+        )
+        and an.cur is not None
+        and an.ctx.inside_root(an.cur)
+    )
     for p in paths:
         an.check_arg_read(p, c)
     if exec_at is not None:
-        cmd = args[exec_at + 1:]
+        cmd = args[exec_at + 1 :]
         item = Arg(ITEM, "i") if inside else Arg(DYN, "d")
-        sub = [item if (x.static and x.text in ("{}", "{/}", "{//}", "{.}", "{/.}")) else x for x in cmd]
+        sub = [
+            item if (x.static and x.text in ("{}", "{/}", "{//}", "{.}", "{/.}")) else x
+            for x in cmd
+        ]
         if not any(x.static and x.text.startswith("{") for x in cmd):
             sub.append(item)
         if sub:
@@ -1241,8 +1794,11 @@ def fd(an: Analyzer, c: Cmd) -> None:
 
 def ls(an: Analyzer, c: Cmd) -> None:
     ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
-    inside = an.cur is not None and an.ctx.inside_root(an.cur) and all(
-        a.static and an.ctx.inside_root(an.ctx.resolve(a.text, an.cur)) for a in ops)
+    inside = (
+        an.cur is not None
+        and an.ctx.inside_root(an.cur)
+        and all(a.static and an.ctx.inside_root(an.ctx.resolve(a.text, an.cur)) for a in ops)
+    )
     c.out = {"cwd_list"} if inside else {"other"}
 
 
@@ -1253,12 +1809,20 @@ def _stdin_script(an: Analyzer, c: Cmd, what: str, lang: str = "sh") -> None:
     """The program reads its script from stdin: a pipe or a here-document."""
     if c.pipe_in is not None:
         if "network" in c.pipe_in:
-            an.deny("download_exec.pipe_to_shell", f"downloaded content is piped into {what} and run")
+            an.deny(
+                "download_exec.pipe_to_shell", f"downloaded content is piped into {what} and run"
+            )
         elif c.pipe_in & SENSITIVE:
-            an.deny("exec.pipe_to_shell", f"secrets or outside files are piped into {what} and run as code")
+            an.deny(
+                "exec.pipe_to_shell",
+                f"secrets or outside files are piped into {what} and run as code",
+            )
         else:
-            an.ask("exec.pipe_to_shell", f"text piped into {what} is run as code and cannot be checked "
-                                         "(e.g. a here-document or a decoded payload)")
+            an.ask(
+                "exec.pipe_to_shell",
+                f"text piped into {what} is run as code and cannot be checked "
+                "(e.g. a here-document or a decoded payload)",
+            )
         return
     if c.stdin is None:
         return
@@ -1266,7 +1830,9 @@ def _stdin_script(an: Analyzer, c: Cmd, what: str, lang: str = "sh") -> None:
     if kind == "text":
         text, dynamic = c.stdin[1], c.stdin[2]
         if dynamic:
-            an.deny("exec.dynamic_script", f"the here-document run by {what} contains command output")
+            an.deny(
+                "exec.dynamic_script", f"the here-document run by {what} contains command output"
+            )
             return
         _run_code(an, lang, text, f"the script fed to {what}")
     elif kind == "file":
@@ -1305,7 +1871,10 @@ def _analyze_file(an: Analyzer, arg: Arg, fn) -> None:
         return
     real = an.ctx.resolve(arg.text, an.cur)
     if real in an.written:
-        an.deny("exec.write_then_run", f"{arg.text} is written and run by the same command; its content cannot be checked")
+        an.deny(
+            "exec.write_then_run",
+            f"{arg.text} is written and run by the same command; its content cannot be checked",
+        )
         return
     if not os.path.exists(real):
         return
@@ -1318,7 +1887,10 @@ def _analyze_file(an: Analyzer, arg: Arg, fn) -> None:
 
 def _run_code_file(an: Analyzer, lang: str, real: str, what: str) -> None:
     if real in an.written:
-        an.deny("exec.write_then_run", f"{real} is written and run by the same command; its content cannot be checked")
+        an.deny(
+            "exec.write_then_run",
+            f"{real} is written and run by the same command; its content cannot be checked",
+        )
         return
     if lang != "sh" or not an.ctx.inside_root(real):
         return  # the project's own scripts are read; installed programs are not
@@ -1331,9 +1903,14 @@ def _run_code_file(an: Analyzer, lang: str, real: str, what: str) -> None:
     _run_code(an, "sh", text, f"the script {real}")
 
 
-def _run_script_file(an: Analyzer, c: Cmd, target: Arg, *, shell_script: bool, lang: str = "sh") -> None:
+def _run_script_file(
+    an: Analyzer, c: Cmd, target: Arg, *, shell_script: bool, lang: str = "sh"
+) -> None:
     if target.psub:
-        an.deny("exec.dynamic_script", f"{c.word} runs a script produced by another command (process substitution)")
+        an.deny(
+            "exec.dynamic_script",
+            f"{c.word} runs a script produced by another command (process substitution)",
+        )
         return
     if not target.static:
         an.deny("exec.dynamic_script", f"{c.word} runs a script whose name is computed at run time")
@@ -1351,13 +1928,19 @@ def _run_script_file(an: Analyzer, c: Cmd, target: Arg, *, shell_script: bool, l
         an.deny("secrets.read", f"{c.word} reads {text}: {secret}")
         return
     if real in an.written:
-        an.deny("exec.write_then_run", f"{text} is written and run by the same command; its content cannot be checked")
+        an.deny(
+            "exec.write_then_run",
+            f"{text} is written and run by the same command; its content cannot be checked",
+        )
         return
     if an.ctx.is_tmp(real) and not an.ctx.inside_root(real):
         an.deny("exec.from_tmp", f"{c.word} runs {text} from a shared temporary folder")
         return
     if an.flags.get("downloaded") and not os.path.exists(real):
-        an.deny("download_exec.run_downloaded", f"{c.word} runs {text}, which this command downloads first")
+        an.deny(
+            "download_exec.run_downloaded",
+            f"{c.word} runs {text}, which this command downloads first",
+        )
         return
     if shell_script:
         _run_code_file(an, "sh", real, c.word)
@@ -1392,7 +1975,13 @@ def shell(an: Analyzer, c: Cmd) -> None:
             continue
         if not (t.startswith("-") or t.startswith("+")) or len(t) < 2:
             break
-        if c.name in ("pwsh", "powershell") and t.lower() in ("-command", "-c", "-encodedcommand", "-e", "-ec"):
+        if c.name in ("pwsh", "powershell") and t.lower() in (
+            "-command",
+            "-c",
+            "-encodedcommand",
+            "-e",
+            "-ec",
+        ):
             command_mode = True
             i += 1
             continue
@@ -1409,16 +1998,25 @@ def shell(an: Analyzer, c: Cmd) -> None:
     rest = args[i:]
     if command_mode:
         if foreign:
-            an.deny("exec.unparsed_shell", f"{c.word} -c uses a shell language this policy cannot parse")
+            an.deny(
+                "exec.unparsed_shell", f"{c.word} -c uses a shell language this policy cannot parse"
+            )
             return
         if not rest:
             return
         sub_script(an, rest[0], f"the command run by {c.word} -c", positional=rest[1:])
         c.out = {"other"}
         return
-    if rest and not read_stdin and not (rest[0].static and rest[0].text in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0")):
+    if (
+        rest
+        and not read_stdin
+        and not (rest[0].static and rest[0].text in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"))
+    ):
         if foreign:
-            an.deny("exec.unparsed_shell", f"{c.word} scripts use a shell language this policy cannot parse")
+            an.deny(
+                "exec.unparsed_shell",
+                f"{c.word} scripts use a shell language this policy cannot parse",
+            )
             return
         _run_script_file(an, c, rest[0], shell_script=True)
         return
@@ -1428,7 +2026,9 @@ def shell(an: Analyzer, c: Cmd) -> None:
 def local_program(an: Analyzer, c: Cmd, real: str) -> None:
     """``./script.sh`` or ``bin/tool``: a program inside the working directory."""
     if an.flags.get("downloaded") and not os.path.exists(real):
-        an.deny("download_exec.run_downloaded", f"{c.word} runs a program this command downloads first")
+        an.deny(
+            "download_exec.run_downloaded", f"{c.word} runs a program this command downloads first"
+        )
         return
     text = _read_small(real, 64 * 1024) if os.path.isfile(real) else None
     if text is not None and text.startswith("#!"):
@@ -1446,9 +2046,27 @@ def local_program(an: Analyzer, c: Cmd, real: str) -> None:
 
 def interpreter(an: Analyzer, c: Cmd) -> None:
     name = c.name
-    lang = {"python": "python", "ipython": "python", "pypy": "python", "perl": "perl", "ruby": "ruby", "irb": "ruby", "node": "node",
-            "nodejs": "node", "deno": "node", "bun": "node", "php": "php", "lua": "lua", "luajit": "lua",
-            "Rscript": "r", "R": "r", "julia": "julia", "tclsh": "tcl", "wish": "tcl", "expect": "tcl"}.get(name, "generic")
+    lang = {
+        "python": "python",
+        "ipython": "python",
+        "pypy": "python",
+        "perl": "perl",
+        "ruby": "ruby",
+        "irb": "ruby",
+        "node": "node",
+        "nodejs": "node",
+        "deno": "node",
+        "bun": "node",
+        "php": "php",
+        "lua": "lua",
+        "luajit": "lua",
+        "Rscript": "r",
+        "R": "r",
+        "julia": "julia",
+        "tclsh": "tcl",
+        "wish": "tcl",
+        "expect": "tcl",
+    }.get(name, "generic")
     if name == "osascript":
         an.deny("exec.interpreter_command", "osascript automates other applications")
         return
@@ -1460,19 +2078,71 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
     in_place = False
     i = 0
     value_flags = {
-        "python": {"-W", "-X", "-Q"}, "perl": {"-I", "-M", "-m", "-F", "-0", "-x", "-C", "-D"},
+        "python": {"-W", "-X", "-Q"},
+        "perl": {"-I", "-M", "-m", "-F", "-0", "-x", "-C", "-D"},
         "ruby": {"-I", "-r", "-C", "-F", "-E", "-K", "-0", "-x", "-T"},
-        "node": {"-r", "--require", "--import", "--loader", "--experimental-loader", "--input-type", "-C",
-                 "--conditions", "--env-file", "--title", "--inspect-port", "--max-old-space-size", "--stack-size"},
-        "php": {"-d", "-c", "-t", "-S", "-z", "-n"}, "lua": {"-l"}, "r": {"--file", "-f"}, "julia": {"-L", "--load",
-                                                                                              "--project", "-t", "-p"},
+        "node": {
+            "-r",
+            "--require",
+            "--import",
+            "--loader",
+            "--experimental-loader",
+            "--input-type",
+            "-C",
+            "--conditions",
+            "--env-file",
+            "--title",
+            "--inspect-port",
+            "--max-old-space-size",
+            "--stack-size",
+        },
+        "php": {"-d", "-c", "-t", "-S", "-z", "-n"},
+        "lua": {"-l"},
+        "r": {"--file", "-f"},
+        "julia": {"-L", "--load", "--project", "-t", "-p"},
     }.get(lang, set())
-    code_flags = {"python": {"-c"}, "perl": {"-e", "-E"}, "ruby": {"-e"}, "node": {"-e", "--eval", "-p", "--print"},
-                  "php": {"-r", "-R", "-B", "-E"}, "lua": {"-e"}, "r": {"-e", "--expr"}, "julia": {"-e", "--eval", "-E", "--print"},
-                  "tcl": {"-c"}, "generic": {"-e", "-c", "-x", "-E", "--eval", "--eval-command", "--execute", "--expr",
-                                             "--expression"}}.get(lang, set())
-    if name == "deno" and args and args[0].static and args[0].text in ("eval", "run", "repl", "task", "test", "fmt", "lint",
-                                                                       "compile", "install", "cache", "bench", "check"):
+    code_flags = {
+        "python": {"-c"},
+        "perl": {"-e", "-E"},
+        "ruby": {"-e"},
+        "node": {"-e", "--eval", "-p", "--print"},
+        "php": {"-r", "-R", "-B", "-E"},
+        "lua": {"-e"},
+        "r": {"-e", "--expr"},
+        "julia": {"-e", "--eval", "-E", "--print"},
+        "tcl": {"-c"},
+        "generic": {
+            "-e",
+            "-c",
+            "-x",
+            "-E",
+            "--eval",
+            "--eval-command",
+            "--execute",
+            "--expr",
+            "--expression",
+        },
+    }.get(lang, set())
+    if (
+        name == "deno"
+        and args
+        and args[0].static
+        and args[0].text
+        in (
+            "eval",
+            "run",
+            "repl",
+            "task",
+            "test",
+            "fmt",
+            "lint",
+            "compile",
+            "install",
+            "cache",
+            "bench",
+            "check",
+        )
+    ):
         sub = args[0].text
         args = args[1:]
         if sub == "eval":
@@ -1483,12 +2153,20 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
         if sub in ("run", "compile", "install"):
             ops = [a for a in args if not (a.static and a.text.startswith("-"))]
             if ops and ops[0].static and re.match(r"^(https?|npm|jsr):", ops[0].text):
-                an.deny("download_exec.remote_script", f"deno {sub} runs code straight from {ops[0].text}")
+                an.deny(
+                    "download_exec.remote_script",
+                    f"deno {sub} runs code straight from {ops[0].text}",
+                )
                 return
             if sub == "install":
                 an.risky("package.install", "deno install adds a program")
         return
-    if name == "bun" and args and args[0].static and args[0].text in ("run", "x", "test", "install", "add", "build", "create"):
+    if (
+        name == "bun"
+        and args
+        and args[0].static
+        and args[0].text in ("run", "x", "test", "install", "add", "build", "create")
+    ):
         sub = args[0].text
         if sub in ("install", "add", "create"):
             an.risky("package.install", f"bun {sub} installs packages (runs their scripts)")
@@ -1503,18 +2181,31 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
         if t == "--":
             i += 1
             break
-        if lang == "python" and t.startswith("-") and not t.startswith("--") and len(t) > 2 and t[-1] in "cm" \
-                and all(ch in "bBdEhiIOqsSuvVx" for ch in t[1:-1]):
+        if (
+            lang == "python"
+            and t.startswith("-")
+            and not t.startswith("--")
+            and len(t) > 2
+            and t[-1] in "cm"
+            and all(ch in "bBdEhiIOqsSuvVx" for ch in t[1:-1])
+        ):
             t = "-" + t[-1]
         matched = next((f for f in code_flags if t == f), None)
-        attached = next((f for f in code_flags if len(f) == 2 and t.startswith(f) and t != f and lang in ("perl", "ruby", "python")), None)
+        attached = next(
+            (
+                f
+                for f in code_flags
+                if len(f) == 2 and t.startswith(f) and t != f and lang in ("perl", "ruby", "python")
+            ),
+            None,
+        )
         if attached is None and "=" in t:
             attached = next((f for f in code_flags if t.startswith(f + "=")), None)
             if attached is not None:
                 attached += "="
         if matched or attached:
             if attached:
-                value = Arg(a.text[len(attached):], a.mask[len(attached):], a.names)
+                value = Arg(a.text[len(attached) :], a.mask[len(attached) :], a.names)
                 i += 1
             elif i + 1 < len(args):
                 value = args[i + 1]
@@ -1557,10 +2248,20 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
             lib = t[2:] or (args[i + 1].text if i + 1 < len(args) else "")
             if re.search(r"socket|net/|open-uri|open3|pty", lib):
                 an.deny("reverse_shell.socket", f"ruby loads {lib}")
-        if lang == "node" and t in ("-r", "--require", "--import", "--loader", "--experimental-loader"):
+        if lang == "node" and t in (
+            "-r",
+            "--require",
+            "--import",
+            "--loader",
+            "--experimental-loader",
+        ):
             an.risky("exec.preload", f"node {t} preloads a module")
-        if lang == "php" and t == "-d" and i + 1 < len(args) and re.search(r"auto_(prepend|append)_file|extension",
-                                                                           args[i + 1].text):
+        if (
+            lang == "php"
+            and t == "-d"
+            and i + 1 < len(args)
+            and re.search(r"auto_(prepend|append)_file|extension", args[i + 1].text)
+        ):
             an.deny("loader.startup_hook", "php -d auto_prepend_file runs extra code")
         if lang == "php" and t == "-S":
             an.risky("network.server", "php -S starts a web server")
@@ -1618,7 +2319,9 @@ def _python_module(an: Analyzer, c: Cmd, module: Arg, rest: list[Arg]) -> None:
     if mod in ("pip", "pip3", "ensurepip"):
         pip(an, Cmd("pip", "pip", rest, c.env, c.pipe_in, c.stdin))
         return
-    if mod in ("http.server", "SimpleHTTPServer", "smtpd", "pydoc") and (mod != "pydoc" or any(a.text == "-p" for a in rest)):
+    if mod in ("http.server", "SimpleHTTPServer", "smtpd", "pydoc") and (
+        mod != "pydoc" or any(a.text == "-p" for a in rest)
+    ):
         an.risky("network.server", f"python -m {mod} serves files over the network")
         return
     if mod in ("venv", "virtualenv"):
@@ -1645,10 +2348,45 @@ def _python_module(an: Analyzer, c: Cmd, module: Arg, rest: list[Arg]) -> None:
         if not an.allow_network:
             an.deny("network.raw_socket", f"python -m {mod} connects to another machine")
         return
-    if mod in ("base64", "json.tool", "timeit", "cProfile", "profile", "pytest", "unittest", "doctest", "compileall",
-               "py_compile", "mypy", "black", "ruff", "isort", "flake8", "pylint", "coverage", "build", "twine",
-               "pdb", "trace", "tokenize", "ast", "dis", "platform", "sysconfig", "site", "calendar", "uuid",
-               "this", "antigravity", "webbrowser", "tabnanny", "pyclbr", "pstats", "gzip", "filecmp"):
+    if mod in (
+        "base64",
+        "json.tool",
+        "timeit",
+        "cProfile",
+        "profile",
+        "pytest",
+        "unittest",
+        "doctest",
+        "compileall",
+        "py_compile",
+        "mypy",
+        "black",
+        "ruff",
+        "isort",
+        "flake8",
+        "pylint",
+        "coverage",
+        "build",
+        "twine",
+        "pdb",
+        "trace",
+        "tokenize",
+        "ast",
+        "dis",
+        "platform",
+        "sysconfig",
+        "site",
+        "calendar",
+        "uuid",
+        "this",
+        "antigravity",
+        "webbrowser",
+        "tabnanny",
+        "pyclbr",
+        "pstats",
+        "gzip",
+        "filecmp",
+    ):
         if mod == "twine":
             an.risky("package.publish", "twine uploads a package")
         for a in rest:
@@ -1660,24 +2398,94 @@ def _python_module(an: Analyzer, c: Cmd, module: Arg, rest: list[Arg]) -> None:
     output_writes(an, c)
 
 
-
-
 # --------------------------------------------------------------------------------------
 # network
 # --------------------------------------------------------------------------------------
 _CURL_VALUE_SHORT = "dFToDcbKHuxXAerEmYyzCPQUwtEh"
 _CURL_VALUE_LONG = {
-    "--data", "--data-ascii", "--data-binary", "--data-raw", "--data-urlencode", "--form", "--form-string",
-    "--upload-file", "--json", "--output", "--output-dir", "--dump-header", "--cookie-jar", "--cookie", "--config",
-    "--header", "--user", "--proxy", "--request", "--user-agent", "--referer", "--url", "--trace", "--trace-ascii",
-    "--stderr", "--write-out", "--libcurl", "--etag-save", "--etag-compare", "--hsts", "--alt-svc", "--cert", "--key",
-    "--cacert", "--capath", "--range", "--max-time", "--connect-timeout", "--retry", "--retry-delay", "--retry-max-time",
-    "--speed-limit", "--speed-time", "--time-cond", "--resolve", "--connect-to", "--continue-at", "--limit-rate",
-    "--max-filesize", "--interface", "--local-port", "--ftp-port", "--quote", "--mail-from", "--mail-rcpt",
-    "--noproxy", "--proxy-user", "--oauth2-bearer", "--unix-socket", "--abstract-unix-socket", "--variable",
-    "--expand-data", "--expand-url", "--header", "--proxy-header", "--dns-servers", "--max-redirs", "--netrc-file",
-    "--pubkey", "--hostpubmd5", "--hostpubsha256", "--key-type", "--cert-type", "--ciphers", "--aws-sigv4",
-    "--create-file-mode", "--parallel-max", "--url-query", "--rate", "--ip-tos", "--vlan-priority", "-w"}
+    "--data",
+    "--data-ascii",
+    "--data-binary",
+    "--data-raw",
+    "--data-urlencode",
+    "--form",
+    "--form-string",
+    "--upload-file",
+    "--json",
+    "--output",
+    "--output-dir",
+    "--dump-header",
+    "--cookie-jar",
+    "--cookie",
+    "--config",
+    "--header",
+    "--user",
+    "--proxy",
+    "--request",
+    "--user-agent",
+    "--referer",
+    "--url",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--write-out",
+    "--libcurl",
+    "--etag-save",
+    "--etag-compare",
+    "--hsts",
+    "--alt-svc",
+    "--cert",
+    "--key",
+    "--cacert",
+    "--capath",
+    "--range",
+    "--max-time",
+    "--connect-timeout",
+    "--retry",
+    "--retry-delay",
+    "--retry-max-time",
+    "--speed-limit",
+    "--speed-time",
+    "--time-cond",
+    "--resolve",
+    "--connect-to",
+    "--continue-at",
+    "--limit-rate",
+    "--max-filesize",
+    "--interface",
+    "--local-port",
+    "--ftp-port",
+    "--quote",
+    "--mail-from",
+    "--mail-rcpt",
+    "--noproxy",
+    "--proxy-user",
+    "--oauth2-bearer",
+    "--unix-socket",
+    "--abstract-unix-socket",
+    "--variable",
+    "--expand-data",
+    "--expand-url",
+    "--header",
+    "--proxy-header",
+    "--dns-servers",
+    "--max-redirs",
+    "--netrc-file",
+    "--pubkey",
+    "--hostpubmd5",
+    "--hostpubsha256",
+    "--key-type",
+    "--cert-type",
+    "--ciphers",
+    "--aws-sigv4",
+    "--create-file-mode",
+    "--parallel-max",
+    "--url-query",
+    "--rate",
+    "--ip-tos",
+    "--vlan-priority",
+    "-w",
+}
 
 
 def _url_host(text: str) -> str:
@@ -1686,16 +2494,19 @@ def _url_host(text: str) -> str:
     if t.lower().startswith("file:") or t.startswith(":"):
         return ""
     m = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", t)
-    rest = t[m.end():] if m else t
+    rest = t[m.end() :] if m else t
     host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1]
     if host.startswith("["):
-        return host[1:host.find("]")].lower() if "]" in host else host.lower()
+        return host[1 : host.find("]")].lower() if "]" in host else host.lower()
     return host.split(":")[0].lower()
 
 
 def _loopback(host: str) -> bool:
-    return host in ("", "localhost", "::1", "0.0.0.0") or host.endswith(".localhost") or \
-        re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
+    return (
+        host in ("", "localhost", "::1", "0.0.0.0")
+        or host.endswith(".localhost")
+        or re.fullmatch(r"127(\.\d{1,3}){3}", host) is not None
+    )
 
 
 def local_only(urls: list[Arg]) -> bool:
@@ -1709,18 +2520,37 @@ def network_off(an: Analyzer, c: Cmd, urls: list[Arg], *, via_proxy: bool = Fals
     if an.allow_network or (local_only(urls) and not via_proxy):
         return False
     where = next((u.show() for u in urls if not (u.static and _loopback(_url_host(u.text)))), None)
-    an.deny("network.disabled", f"{c.word} talks to {where or 'another machine'}, and network access is not "
-                                "allowed (execution.allow_network)")
+    an.deny(
+        "network.disabled",
+        f"{c.word} talks to {where or 'another machine'}, and network access is not "
+        "allowed (execution.allow_network)",
+    )
     return True
 
 
-_CURL_PROXY = ("-x", "--proxy", "--preproxy", "--socks4", "--socks4a", "--socks5", "--socks5-hostname", "--connect-to",
-               "--resolve", "--doh-url", "-K", "--config", "--unix-socket", "--abstract-unix-socket")
+_CURL_PROXY = (
+    "-x",
+    "--proxy",
+    "--preproxy",
+    "--socks4",
+    "--socks4a",
+    "--socks5",
+    "--socks5-hostname",
+    "--connect-to",
+    "--resolve",
+    "--doh-url",
+    "-K",
+    "--config",
+    "--unix-socket",
+    "--abstract-unix-socket",
+)
 
 
 def curl(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val=_CURL_VALUE_SHORT, long_val=_CURL_VALUE_LONG)
-    if network_off(an, c, o.operands + o.values("--url"), via_proxy=any(n in _CURL_PROXY for n, _ in o.flags)):
+    if network_off(
+        an, c, o.operands + o.values("--url"), via_proxy=any(n in _CURL_PROXY for n, _ in o.flags)
+    ):
         return
     uploads: list[tuple[str, Arg]] = []
     for n, v in o.flags:
@@ -1729,19 +2559,23 @@ def curl(an: Analyzer, c: Cmd) -> None:
         t = v.text
         if n in ("-d", "--data", "--data-ascii", "--data-binary", "--json") and t.startswith("@"):
             uploads.append((n, Arg(t[1:], v.mask[1:])))
-        elif n == "--data-urlencode" and "@" in t and (t.startswith("@") or re.match(r"^[^=]*@", t)):
-            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1:])))
+        elif (
+            n == "--data-urlencode" and "@" in t and (t.startswith("@") or re.match(r"^[^=]*@", t))
+        ):
+            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
         elif n in ("-F", "--form") and re.match(r"^[^=]*=[@<]", t):
             idx = re.match(r"^[^=]*=[@<]", t).end()
             path = t[idx:].split(";")[0]
-            uploads.append((n, Arg(path, v.mask[idx:idx + len(path)])))
+            uploads.append((n, Arg(path, v.mask[idx : idx + len(path)])))
         elif n in ("-T", "--upload-file"):
             uploads.append((n, v))
-        elif n in ("-H", "--header", "--proxy-header", "-K", "--config", "--netrc-file") and (t.startswith("@") or n in ("-K", "--config", "--netrc-file")):
+        elif n in ("-H", "--header", "--proxy-header", "-K", "--config", "--netrc-file") and (
+            t.startswith("@") or n in ("-K", "--config", "--netrc-file")
+        ):
             path = Arg(t[1:], v.mask[1:]) if t.startswith("@") else v
             an.check_arg_read(path, c)
         elif n == "--variable" and "@" in t:
-            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1:])))
+            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
         elif n in ("-b", "--cookie") and "=" not in t:
             an.check_arg_read(v, c)
         if n in ("-w", "--write-out") and "%output{" in t:
@@ -1749,7 +2583,10 @@ def curl(an: Analyzer, c: Cmd) -> None:
     for n, path in uploads:
         if path.static and path.text in ("-", "."):
             if c.pipe_in and c.pipe_in & SENSITIVE:
-                an.deny("exfil.pipe_to_network", "curl uploads data piped from the environment or outside files")
+                an.deny(
+                    "exfil.pipe_to_network",
+                    "curl uploads data piped from the environment or outside files",
+                )
             elif c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]):
                 an.deny("exfil.file_to_network", f"curl uploads {c.stdin[1]}")
             continue
@@ -1764,16 +2601,30 @@ def curl(an: Analyzer, c: Cmd) -> None:
                 name = u.text.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
                 if name:
                     an.written.add(os.path.join(folder, name))
-    for out in o.values("-o", "--output", "-D", "--dump-header", "-c", "--cookie-jar", "--trace", "--trace-ascii",
-                        "--stderr", "--libcurl", "--etag-save", "--hsts", "--alt-svc"):
+    for out in o.values(
+        "-o",
+        "--output",
+        "-D",
+        "--dump-header",
+        "-c",
+        "--cookie-jar",
+        "--trace",
+        "--trace-ascii",
+        "--stderr",
+        "--libcurl",
+        "--etag-save",
+        "--hsts",
+        "--alt-svc",
+    ):
         if out.static and out.text == "-":
             continue
         an.check_write(out, verb="curl output")
     outdir = next(iter(o.values("--output-dir")), None)
     if outdir is not None:
         an.check_write(outdir, verb="curl --output-dir", overwrite_risky=False)
-    elif any(n in ("-O", "--remote-name", "--remote-name-all", "-J") for n, _ in o.flags) and \
-            (an.cur is None or not an.ctx.inside_root(an.cur)):
+    elif any(n in ("-O", "--remote-name", "--remote-name-all", "-J") for n, _ in o.flags) and (
+        an.cur is None or not an.ctx.inside_root(an.cur)
+    ):
         an.deny("write.outside_cwd", "curl -O saves into a directory outside the working directory")
     urls = o.operands + o.values("--url")
     for u in urls:
@@ -1783,7 +2634,9 @@ def curl(an: Analyzer, c: Cmd) -> None:
             an.check_read_path(path, real)
             if not an.ctx.inside_root(real):
                 c.read_outside = True
-    has_output = bool(o.values("-o", "--output")) or any(n in ("-O", "--remote-name", "--remote-name-all") for n, _ in o.flags)
+    has_output = bool(o.values("-o", "--output")) or any(
+        n in ("-O", "--remote-name", "--remote-name-all") for n, _ in o.flags
+    )
     c.out = {"network"} if not has_output else {"other"}
     an.risky("network.download", "curl talks to the network")
 
@@ -1798,32 +2651,88 @@ def _upload(an: Analyzer, c: Cmd, path: Arg, what: str) -> None:
         an.deny("exfil.upload_secret", f"{what} uploads {path.text}: {secret}")
         return
     if real in an.tainted:
-        an.deny("exfil.tainted_upload", f"{what} uploads {path.text}, which this command filled with secrets or outside data")
+        an.deny(
+            "exfil.tainted_upload",
+            f"{what} uploads {path.text}, which this command filled with secrets or outside data",
+        )
         return
     name = os.path.basename(real)
-    if re.match(r"^(\.env(\..*)?|.*\.pem|.*\.key|id_(rsa|dsa|ecdsa|ed25519).*|credentials.*|\.netrc|\.npmrc|\.pypirc|"
-                r".*\.p12|.*\.pfx|secrets?\..*|.*\.kdbx|\.git-credentials)$", name) and not name.endswith(".pub") \
-            and not re.match(r"^\.env\.(example|sample|template)$", name):
+    if (
+        re.match(
+            r"^(\.env(\..*)?|.*\.pem|.*\.key|id_(rsa|dsa|ecdsa|ed25519).*|credentials.*|\.netrc|\.npmrc|\.pypirc|"
+            r".*\.p12|.*\.pfx|secrets?\..*|.*\.kdbx|\.git-credentials)$",
+            name,
+        )
+        and not name.endswith(".pub")
+        and not re.match(r"^\.env\.(example|sample|template)$", name)
+    ):
         an.deny("exfil.upload_secret", f"{what} uploads {path.text}, which looks like a secret")
         return
     if not an.ctx.inside_root(real):
-        an.deny("exfil.upload_outside_cwd", f"{what} uploads {real}, a file outside the working directory")
+        an.deny(
+            "exfil.upload_outside_cwd",
+            f"{what} uploads {real}, a file outside the working directory",
+        )
         return
     an.risky("network.upload", f"{what} uploads {path.text}")
 
 
 def wget(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="OoaPiBeUtTwQlDAXIRYxHhb",
-                   long_val={"--output-document", "--output-file", "--append-output", "--directory-prefix",
-                             "--input-file", "--base", "--execute", "--user-agent", "--tries", "--timeout",
-                             "--wait", "--quota", "--level", "--domains", "--accept", "--reject", "--include-directories",
-                             "--exclude-directories", "--post-data", "--post-file", "--body-data", "--body-file",
-                             "--method", "--header", "--load-cookies", "--save-cookies", "--config", "--user",
-                             "--password", "--http-user", "--http-password", "--ca-certificate", "--certificate",
-                             "--private-key", "--limit-rate", "--referer", "--warc-file", "--rejected-log",
-                             "--use-askpass", "--output-directory"})
-    if network_off(an, c, o.operands, via_proxy=any(n in ("-i", "--input-file", "-e", "--execute", "--config", "-B",
-                                                          "--base") for n, _ in o.flags)):
+    o = parse_opts(
+        c.args,
+        short_val="OoaPiBeUtTwQlDAXIRYxHhb",
+        long_val={
+            "--output-document",
+            "--output-file",
+            "--append-output",
+            "--directory-prefix",
+            "--input-file",
+            "--base",
+            "--execute",
+            "--user-agent",
+            "--tries",
+            "--timeout",
+            "--wait",
+            "--quota",
+            "--level",
+            "--domains",
+            "--accept",
+            "--reject",
+            "--include-directories",
+            "--exclude-directories",
+            "--post-data",
+            "--post-file",
+            "--body-data",
+            "--body-file",
+            "--method",
+            "--header",
+            "--load-cookies",
+            "--save-cookies",
+            "--config",
+            "--user",
+            "--password",
+            "--http-user",
+            "--http-password",
+            "--ca-certificate",
+            "--certificate",
+            "--private-key",
+            "--limit-rate",
+            "--referer",
+            "--warc-file",
+            "--rejected-log",
+            "--use-askpass",
+            "--output-directory",
+        },
+    )
+    if network_off(
+        an,
+        c,
+        o.operands,
+        via_proxy=any(
+            n in ("-i", "--input-file", "-e", "--execute", "--config", "-B", "--base")
+            for n, _ in o.flags
+        ),
+    ):
         return
     for n, v in o.flags:
         if v is None:
@@ -1831,13 +2740,35 @@ def wget(an: Analyzer, c: Cmd) -> None:
         if n in ("--post-file", "--body-file"):
             _upload(an, c, v, f"wget {n}")
         elif n in ("-e", "--execute"):
-            if not (v.static and re.fullmatch(r"\s*(robots\s*=\s*(off|on)|use_proxy\s*=\s*\w+|https?_proxy\s*=\s*\S+)\s*", v.text)):
+            if not (
+                v.static
+                and re.fullmatch(
+                    r"\s*(robots\s*=\s*(off|on)|use_proxy\s*=\s*\w+|https?_proxy\s*=\s*\S+)\s*",
+                    v.text,
+                )
+            ):
                 an.deny("exec.wget_command", f"wget -e {v.show()} runs a wgetrc command")
         elif n in ("--use-askpass",):
             an.deny("exec.dynamic_command_name", "wget --use-askpass runs a program")
-        elif n in ("-i", "--input-file", "--load-cookies", "--config", "--ca-certificate", "--certificate", "--private-key"):
+        elif n in (
+            "-i",
+            "--input-file",
+            "--load-cookies",
+            "--config",
+            "--ca-certificate",
+            "--certificate",
+            "--private-key",
+        ):
             an.check_arg_read(v, c)
-        elif n in ("-o", "--output-file", "-a", "--append-output", "--save-cookies", "--warc-file", "--rejected-log"):
+        elif n in (
+            "-o",
+            "--output-file",
+            "-a",
+            "--append-output",
+            "--save-cookies",
+            "--warc-file",
+            "--rejected-log",
+        ):
             an.check_write(v, verb=f"wget {n}", overwrite_risky=False)
     docs = o.values("-O", "--output-document")
     to_stdout = any(d.static and d.text == "-" for d in docs)
@@ -1869,7 +2800,11 @@ def wget(an: Analyzer, c: Cmd) -> None:
 def downloader(an: Analyzer, c: Cmd) -> None:
     """httpie, xh, aria2c, lynx…: downloads; uploads of files are checked."""
     ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
-    if ops and ops[0].static and ops[0].text in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+    if (
+        ops
+        and ops[0].static
+        and ops[0].text in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+    ):
         ops = ops[1:]
     urls = ops if c.name in ("aria2c", "axel", "fetch", "lwp-download") else ops[:1]
     if network_off(an, c, urls):
@@ -1877,7 +2812,7 @@ def downloader(an: Analyzer, c: Cmd) -> None:
     for a in c.args:
         if a.static and "@" in a.text and re.match(r"^[\w.-]*(=|:=)?@", a.text):
             path = a.text.split("@", 1)[1]
-            _upload(an, c, Arg(path, a.mask[a.text.index("@") + 1:]), c.word)
+            _upload(an, c, Arg(path, a.mask[a.text.index("@") + 1 :]), c.word)
         an.check_arg_read(a, c)
     output_writes(an, c)
     network_receiver(an, c)
@@ -1890,13 +2825,22 @@ def raw_network(an: Analyzer, c: Cmd) -> None:
     name = c.name
     texts = [a.text for a in c.args if a.static]
     if name == "nc":
-        if any(t in ("-e", "-c", "--exec", "--sh-exec", "--lua-exec") or re.match(r"^-[a-zA-Z]*[ec]$", t) for t in texts):
-            an.deny("reverse_shell.netcat_exec", f"{c.word} -e/-c hands a shell to a network peer (reverse shell)")
+        if any(
+            t in ("-e", "-c", "--exec", "--sh-exec", "--lua-exec")
+            or re.match(r"^-[a-zA-Z]*[ec]$", t)
+            for t in texts
+        ):
+            an.deny(
+                "reverse_shell.netcat_exec",
+                f"{c.word} -e/-c hands a shell to a network peer (reverse shell)",
+            )
             return
     if name == "socat":
         for a in c.args:
             if a.static and re.search(r"(^|[,:!])(exec|system)[:=]", a.text, re.I):
-                an.deny("reverse_shell.socat_exec", f"socat {a.text} runs a program for a network peer")
+                an.deny(
+                    "reverse_shell.socat_exec", f"socat {a.text} runs a program for a network peer"
+                )
                 return
             if a.static and re.match(r"(?i)^(open|create|gopen):", a.text):
                 path = a.text.split(":", 1)[1].split(",")[0]
@@ -1911,18 +2855,38 @@ def raw_network(an: Analyzer, c: Cmd) -> None:
         for a in c.args:
             an.check_arg_read(a, c)
         if c.read_outside:
-            an.deny("exfil.file_to_network", f"{c.word} mails a file from outside the working directory")
+            an.deny(
+                "exfil.file_to_network", f"{c.word} mails a file from outside the working directory"
+            )
     network_receiver(an, c)
     check_secret_args(an, c)
-    if name == "sftp" and c.stdin and c.stdin[0] == "text" and re.search(r"\b(put|mput|reput)\b", c.stdin[1]):
+    if (
+        name == "sftp"
+        and c.stdin
+        and c.stdin[0] == "text"
+        and re.search(r"\b(put|mput|reput)\b", c.stdin[1])
+    ):
         an.deny("exfil.copy_to_remote", "sftp uploads files to another machine")
         return
-    hosts = [a.text for a in c.args if a.static and not a.text.startswith("-") and not a.text.isdigit()
-             and not re.fullmatch(r"\d+(-\d+)?", a.text)]
-    local_only = name in ("nc", "telnet") and hosts and all(LOCAL_HOSTS.match(h) for h in hosts) and \
-        all(a.static for a in c.args)
+    hosts = [
+        a.text
+        for a in c.args
+        if a.static
+        and not a.text.startswith("-")
+        and not a.text.isdigit()
+        and not re.fullmatch(r"\d+(-\d+)?", a.text)
+    ]
+    local_only = (
+        name in ("nc", "telnet")
+        and hosts
+        and all(LOCAL_HOSTS.match(h) for h in hosts)
+        and all(a.static for a in c.args)
+    )
     if not an.allow_network and not local_only:
-        an.deny("network.raw_socket", f"{c.word} opens network connections, and network access is not allowed")
+        an.deny(
+            "network.raw_socket",
+            f"{c.word} opens network connections, and network access is not allowed",
+        )
         return
     for a in c.args:
         an.check_arg_read(a, c)
@@ -1933,8 +2897,15 @@ def raw_network(an: Analyzer, c: Cmd) -> None:
 def ssh(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="BbcDEeFIiJLlmOoPpQRSWw", long_val=())
     for n, v in o.flags:
-        if n == "-o" and v is not None and re.match(r"(?i)\s*(ProxyCommand|LocalCommand|PermitLocalCommand|KnownHostsCommand|"
-                                                     r"RemoteCommand|Match\s+exec)", v.text):
+        if (
+            n == "-o"
+            and v is not None
+            and re.match(
+                r"(?i)\s*(ProxyCommand|LocalCommand|PermitLocalCommand|KnownHostsCommand|"
+                r"RemoteCommand|Match\s+exec)",
+                v.text,
+            )
+        ):
             an.deny("exec.ssh_command", f"ssh -o {v.show()} runs a local command")
             return
         if n in ("-R", "-D", "-w", "-L"):
@@ -1943,7 +2914,10 @@ def ssh(an: Analyzer, c: Cmd) -> None:
         if n in ("-F", "-E") and v is not None:
             an.check_arg_read(v, c)
     if not an.allow_network:
-        an.deny("network.remote_shell", f"{c.word} logs in to another machine, and network access is not allowed")
+        an.deny(
+            "network.remote_shell",
+            f"{c.word} logs in to another machine, and network access is not allowed",
+        )
         return
     network_receiver(an, c)
     an.risky("network.remote_shell", f"{c.word} runs commands on another machine")
@@ -1956,30 +2930,82 @@ _REMOTE = re.compile(r"^([\w.-]+@)?[\w.-]+:(?!//)|^rsync://|^scp://|^sftp://|^s3
 def remote_copy(an: Analyzer, c: Cmd) -> None:
     if c.name in ("gsutil", "s3cmd", "rclone"):
         ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
-        if any(a.static and (a.text.startswith(("s3://", "gs://")) or re.match(r"^[\w-]+:", a.text)) for a in ops[2:] + ops[-1:]) \
-                and len(ops) >= 3:
+        if (
+            any(
+                a.static
+                and (a.text.startswith(("s3://", "gs://")) or re.match(r"^[\w-]+:", a.text))
+                for a in ops[2:] + ops[-1:]
+            )
+            and len(ops) >= 3
+        ):
             for src in ops[1:-1]:
-                if src.static and not _REMOTE.match(src.text) and not src.text.startswith(("s3://", "gs://")):
+                if (
+                    src.static
+                    and not _REMOTE.match(src.text)
+                    and not src.text.startswith(("s3://", "gs://"))
+                ):
                     an.deny("exfil.copy_to_remote", f"{c.word} copies {src.text} to remote storage")
                     return
         an.risky("network.cloud", f"{c.word} talks to cloud storage")
         for a in ops:
             an.check_arg_read(a, c)
         return
-    o = parse_opts(c.args, short_val="FiloPSceJT" if c.name == "scp" else "eTfB",
-                   long_val={"--rsh", "--rsync-path", "--exclude", "--include", "--exclude-from", "--include-from",
-                             "--files-from", "--filter", "--password-file", "--log-file", "--backup-dir", "--temp-dir",
-                             "--partial-dir", "--compare-dest", "--copy-dest", "--link-dest", "--chmod", "--chown",
-                             "--usermap", "--groupmap", "--max-size", "--min-size", "--timeout", "--port",
-                             "--bwlimit", "--suffix", "--out-format", "--info", "--debug", "--iconv", "--protocol",
-                             "--sockopts", "--outbuf", "--remote-option", "--stop-after", "--stop-at", "--contimeout"})
+    o = parse_opts(
+        c.args,
+        short_val="FiloPSceJT" if c.name == "scp" else "eTfB",
+        long_val={
+            "--rsh",
+            "--rsync-path",
+            "--exclude",
+            "--include",
+            "--exclude-from",
+            "--include-from",
+            "--files-from",
+            "--filter",
+            "--password-file",
+            "--log-file",
+            "--backup-dir",
+            "--temp-dir",
+            "--partial-dir",
+            "--compare-dest",
+            "--copy-dest",
+            "--link-dest",
+            "--chmod",
+            "--chown",
+            "--usermap",
+            "--groupmap",
+            "--max-size",
+            "--min-size",
+            "--timeout",
+            "--port",
+            "--bwlimit",
+            "--suffix",
+            "--out-format",
+            "--info",
+            "--debug",
+            "--iconv",
+            "--protocol",
+            "--sockopts",
+            "--outbuf",
+            "--remote-option",
+            "--stop-after",
+            "--stop-at",
+            "--contimeout",
+        },
+    )
     for n, v in o.flags:
         if n in ("-e", "--rsh") and v is not None:
             prog = v.text.split()[0] if v.static and v.text.strip() else ""
-            if normalize_name(prog) not in ("ssh",) or re.search(r"ProxyCommand|LocalCommand", v.text):
+            if normalize_name(prog) not in ("ssh",) or re.search(
+                r"ProxyCommand|LocalCommand", v.text
+            ):
                 an.deny("exec.ssh_command", f"{c.name} {n} runs {v.show()}")
                 return
-        if n in ("--rsync-path", "-S", "-o") and v is not None and (n != "-o" or re.match(r"(?i)\s*(ProxyCommand|LocalCommand)", v.text)):
+        if (
+            n in ("--rsync-path", "-S", "-o")
+            and v is not None
+            and (n != "-o" or re.match(r"(?i)\s*(ProxyCommand|LocalCommand)", v.text))
+        ):
             an.deny("exec.ssh_command", f"{c.name} {n} runs a command")
             return
         if n == "--log-file" and v is not None:
@@ -1995,7 +3021,10 @@ def remote_copy(an: Analyzer, c: Cmd) -> None:
     if dest_remote:
         for s in sources:
             if not (s.static and _REMOTE.match(s.text)):
-                an.deny("exfil.copy_to_remote", f"{c.name} copies {s.show()} to another machine ({dest.text})")
+                an.deny(
+                    "exfil.copy_to_remote",
+                    f"{c.name} copies {s.show()} to another machine ({dest.text})",
+                )
                 return
     recursive = any(n in ("-r", "-a", "-R", "--recursive", "--archive") for n, _ in o.flags)
     for s in sources:
@@ -2013,7 +3042,9 @@ def remote_copy(an: Analyzer, c: Cmd) -> None:
     if src_remote or dest_remote or c.name in ("scp", "sftp"):
         an.flags["downloaded"] = True
         if not an.allow_network:
-            an.deny("network.remote_shell", f"{c.name} copies over the network, which is not allowed")
+            an.deny(
+                "network.remote_shell", f"{c.name} copies over the network, which is not allowed"
+            )
             return
         an.risky("network.download", f"{c.name} copies over the network")
 
@@ -2022,7 +3053,10 @@ def openssl(an: Analyzer, c: Cmd) -> None:
     sub = c.args[0].text if c.args and c.args[0].static else ""
     if sub in ("s_client", "s_server", "s_time"):
         if not an.allow_network:
-            an.deny("network.raw_socket", f"openssl {sub} opens network connections, which is not allowed")
+            an.deny(
+                "network.raw_socket",
+                f"openssl {sub} opens network connections, which is not allowed",
+            )
             return
         network_receiver(an, c)
         c.out = {"network"}
@@ -2032,7 +3066,11 @@ def openssl(an: Analyzer, c: Cmd) -> None:
     for i, a in enumerate(args):
         if a.static and a.text in ("-out", "-keyout", "-outform-file") and i + 1 < len(args):
             an.check_write(args[i + 1], verb=f"openssl {a.text}")
-        elif a.static and a.text in ("-in", "-inkey", "-key", "-signkey", "-passin", "-CAkey") and i + 1 < len(args):
+        elif (
+            a.static
+            and a.text in ("-in", "-inkey", "-key", "-signkey", "-passin", "-CAkey")
+            and i + 1 < len(args)
+        ):
             an.check_arg_read(args[i + 1], c)
             nxt = args[i + 1]
             if a.text == "-passin" and nxt.static and nxt.text.startswith("file:"):
@@ -2044,13 +3082,20 @@ def openssl(an: Analyzer, c: Cmd) -> None:
 def ssh_keygen(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val="aBbCEeFfGIJjKMmNnOoPRrsSTtVWwYZz", long_val=())
     keyfile = next(iter(o.values("-f")), None)
-    reading = any(n in ("-l", "-y", "-B", "-e", "-i", "-F", "-R", "-H", "-L", "-Q", "-k", "-s") for n, _ in o.flags)
+    reading = any(
+        n in ("-l", "-y", "-B", "-e", "-i", "-F", "-R", "-H", "-L", "-Q", "-k", "-s")
+        for n, _ in o.flags
+    )
     if keyfile is not None:
         if reading:
             an.check_arg_read(keyfile, c)
         else:
             an.check_write(keyfile, verb="ssh-keygen -f")
-            an.check_write(Arg(keyfile.text + ".pub", keyfile.mask + "qqqq"), verb="ssh-keygen -f", overwrite_risky=False)
+            an.check_write(
+                Arg(keyfile.text + ".pub", keyfile.mask + "qqqq"),
+                verb="ssh-keygen -f",
+                overwrite_risky=False,
+            )
     elif any(n in ("-R", "-H") for n, _ in o.flags):
         an.deny("write.secret_location", "ssh-keygen -R/-H rewrites ~/.ssh/known_hosts")
     elif not reading:
@@ -2069,33 +3114,79 @@ def credentials(an: Analyzer, c: Cmd) -> None:
         "secret-tool": r"lookup|search|store|clear",
         "security": r"find-(generic|internet)-password|dump-keychain|export|unlock-keychain|add-.*-password",
         "keyring": r"get|set|del",
-        "gopass": r"", "age": r"-d\b|--decrypt|-i\b|--identity", "vault": r"\b(read|kv\s+get|token|login|write|kv\s+put)\b",
-        "bw": r"\b(get|unlock|login|export|list)\b", "lpass": r"", "sops": r"-d\b|--decrypt|exec-env|exec-file",
+        "gopass": r"",
+        "age": r"-d\b|--decrypt|-i\b|--identity",
+        "vault": r"\b(read|kv\s+get|token|login|write|kv\s+put)\b",
+        "bw": r"\b(get|unlock|login|export|list)\b",
+        "lpass": r"",
+        "sops": r"-d\b|--decrypt|exec-env|exec-file",
         "gh": r"\bauth\s+(token|status\s+.*(-t|--show-token)|refresh|login|setup-git)\b|\bsecret\s+(list|set)\b|\bapi\b.*(-X|--method)\s*(POST|PUT|PATCH|DELETE)",
         "aws": r"\bconfigure\b|\bsts\s+get-session-token\b|\becr\s+get-login-password\b|\bsecretsmanager\s+get-secret-value\b|\bssm\s+get-parameters?\b.*--with-decryption|\biam\s+create-access-key\b",
         "gcloud": r"\bauth\s+(print-access-token|print-identity-token|application-default\s+print-access-token|login|activate-service-account)\b|\bsecrets\s+versions\s+access\b|\bconfig\s+set\b",
         "az": r"\baccount\s+get-access-token\b|\bkeyvault\s+secret\s+show\b|\blogin\b|\bad\s+sp\s+create-for-rbac\b",
         "kubectl": r"\bconfig\s+view\b.*--raw|\bget\s+secrets?\b.*(-o|--output)|\bcreate\s+token\b|\bconfig\s+set-credentials\b|\bexec\b|\bcp\b|\bdelete\b|\bapply\b|\bport-forward\b",
-        "heroku": r"auth:token|config\b(?!:)|config:get", "doctl": r"\bauth\b", "oc": r"\bwhoami\s+-t\b|\blogin\b|\bget\s+secrets?\b",
-        "helm": r"\b(install|upgrade|uninstall|delete|rollback)\b", "terraform": r"\b(apply|destroy|import|state\s+(rm|push|mv))\b",
+        "heroku": r"auth:token|config\b(?!:)|config:get",
+        "doctl": r"\bauth\b",
+        "oc": r"\bwhoami\s+-t\b|\blogin\b|\bget\s+secrets?\b",
+        "helm": r"\b(install|upgrade|uninstall|delete|rollback)\b",
+        "terraform": r"\b(apply|destroy|import|state\s+(rm|push|mv))\b",
         "pulumi": r"\b(up|destroy|config\s+get\s+--secret|stack\s+output\s+--show-secrets)\b",
-        "flyctl": r"\b(auth\s+token|secrets|deploy|ssh)\b", "netlify": r"\b(deploy|env:get|env:list)\b",
-        "vercel": r"\b(deploy|env\s+pull|--prod)\b", "wrangler": r"\b(deploy|publish|secret)\b",
-        "firebase": r"\b(deploy|login)\b", "eksctl": r"\b(create|delete|utils\s+write-kubeconfig)\b",
-        "ibmcloud": r"", "databricks": r"\b(configure|secrets|auth\s+token)\b", "huggingface-cli": r"\b(login|upload)\b",
-        "hf": r"\b(auth\s+login|upload)\b", "docker-credential-desktop": r"", "git-credential": r"", "pinentry": r"",
+        "flyctl": r"\b(auth\s+token|secrets|deploy|ssh)\b",
+        "netlify": r"\b(deploy|env:get|env:list)\b",
+        "vercel": r"\b(deploy|env\s+pull|--prod)\b",
+        "wrangler": r"\b(deploy|publish|secret)\b",
+        "firebase": r"\b(deploy|login)\b",
+        "eksctl": r"\b(create|delete|utils\s+write-kubeconfig)\b",
+        "ibmcloud": r"",
+        "databricks": r"\b(configure|secrets|auth\s+token)\b",
+        "huggingface-cli": r"\b(login|upload)\b",
+        "hf": r"\b(auth\s+login|upload)\b",
+        "docker-credential-desktop": r"",
+        "git-credential": r"",
+        "pinentry": r"",
         "npm-token": r"",
     }
     pattern = deny_patterns.get(name)
     if pattern is not None and re.search(pattern, joined):
-        if name in ("helm", "terraform", "pulumi", "kubectl", "flyctl", "netlify", "vercel", "wrangler", "firebase",
-                    "eksctl") and not re.search(r"secret|token|raw|credential|login|auth|export|\benv\b", joined):
+        if name in (
+            "helm",
+            "terraform",
+            "pulumi",
+            "kubectl",
+            "flyctl",
+            "netlify",
+            "vercel",
+            "wrangler",
+            "firebase",
+            "eksctl",
+        ) and not re.search(r"secret|token|raw|credential|login|auth|export|\benv\b", joined):
             an.risky("cloud.change", f"{name} {joined[:60]} changes cloud resources")
             return
         an.deny("secrets.read", f"{name} {joined[:60]} reads or stores credentials")
         return
-    if name in ("aws", "gcloud", "az", "kubectl", "gh", "heroku", "doctl", "oc", "helm", "terraform", "pulumi", "flyctl",
-                "netlify", "vercel", "wrangler", "firebase", "eksctl", "databricks", "vault", "huggingface-cli", "hf"):
+    if name in (
+        "aws",
+        "gcloud",
+        "az",
+        "kubectl",
+        "gh",
+        "heroku",
+        "doctl",
+        "oc",
+        "helm",
+        "terraform",
+        "pulumi",
+        "flyctl",
+        "netlify",
+        "vercel",
+        "wrangler",
+        "firebase",
+        "eksctl",
+        "databricks",
+        "vault",
+        "huggingface-cli",
+        "hf",
+    ):
         an.risky("cloud.cli", f"{name} talks to a cloud service")
         for a in c.args:
             an.check_arg_read(a, c)
@@ -2109,16 +3200,55 @@ def credentials(an: Analyzer, c: Cmd) -> None:
 # --------------------------------------------------------------------------------------
 # version control
 # --------------------------------------------------------------------------------------
-_GIT_READONLY = {"status", "log", "diff", "show", "rev-parse", "ls-files", "ls-tree", "cat-file", "blame", "grep",
-                 "describe", "shortlog", "whatchanged", "name-rev", "for-each-ref", "show-ref", "rev-list",
-                 "merge-base", "check-ignore", "check-attr", "version", "help", "count-objects", "reflog", "branch",
-                 "tag", "remote", "config", "var", "annotate", "cherry", "range-diff", "verify-commit", "verify-tag",
-                 "show-branch", "diff-tree", "diff-files", "diff-index", "ls-remote", "fsck", "stripspace"}
+_GIT_READONLY = {
+    "status",
+    "log",
+    "diff",
+    "show",
+    "rev-parse",
+    "ls-files",
+    "ls-tree",
+    "cat-file",
+    "blame",
+    "grep",
+    "describe",
+    "shortlog",
+    "whatchanged",
+    "name-rev",
+    "for-each-ref",
+    "show-ref",
+    "rev-list",
+    "merge-base",
+    "check-ignore",
+    "check-attr",
+    "version",
+    "help",
+    "count-objects",
+    "reflog",
+    "branch",
+    "tag",
+    "remote",
+    "config",
+    "var",
+    "annotate",
+    "cherry",
+    "range-diff",
+    "verify-commit",
+    "verify-tag",
+    "show-branch",
+    "diff-tree",
+    "diff-files",
+    "diff-index",
+    "ls-remote",
+    "fsck",
+    "stripspace",
+}
 
 
 # git's own subcommands (porcelain and plumbing) and common extensions. Anything else may be an
 # alias (``alias.x = !cmd``) or an external ``git-x`` program: asked.
-_GIT_KNOWN = frozenset("""
+_GIT_KNOWN = frozenset(
+    """
 add am annotate apply archive bisect blame branch bundle cat-file check-attr check-ignore check-mailmap
 check-ref-format checkout checkout-index cherry cherry-pick citool clean clone column commit commit-graph
 commit-tree config count-objects credential credential-cache credential-store credential-libsecret
@@ -2133,7 +3263,8 @@ shortlog show show-branch show-index show-ref sparse-checkout stage stash status
 svn switch symbolic-ref tag unpack-file unpack-objects update-index update-ref update-server-info upload-archive
 upload-pack var verify-commit verify-pack verify-tag version whatchanged worktree write-tree shell
 cvsimport cvsserver cvsexportcommit quiltimport remote-ext remote-fd lfs
-""".split())
+""".split()
+)
 
 
 def git(an: Analyzer, c: Cmd) -> None:
@@ -2145,8 +3276,23 @@ def git(an: Analyzer, c: Cmd) -> None:
         t = a.text if a.static else ""
         if not t.startswith("-"):
             break
-        if t in ("-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path", "--config-env", "--super-prefix",
-                 "--list-cmds", "--attr-source") and i + 1 < len(args) and "=" not in t:
+        if (
+            t
+            in (
+                "-C",
+                "-c",
+                "--git-dir",
+                "--work-tree",
+                "--namespace",
+                "--exec-path",
+                "--config-env",
+                "--super-prefix",
+                "--list-cmds",
+                "--attr-source",
+            )
+            and i + 1 < len(args)
+            and "=" not in t
+        ):
             val = args[i + 1]
             _git_global(an, t, val)
             if t == "-C":
@@ -2157,9 +3303,9 @@ def git(an: Analyzer, c: Cmd) -> None:
             continue
         if "=" in t:
             name, _, val = t.partition("=")
-            _git_global(an, name, Arg(val, a.mask[len(name) + 1:]))
+            _git_global(an, name, Arg(val, a.mask[len(name) + 1 :]))
             if name in ("--git-dir", "--work-tree"):
-                workdir = Arg(val, a.mask[len(name) + 1:])
+                workdir = Arg(val, a.mask[len(name) + 1 :])
         i += 1
     rest = args[i:]
     if not rest:
@@ -2170,24 +3316,40 @@ def git(an: Analyzer, c: Cmd) -> None:
         an.deny("exec.dynamic_command_name", "the git subcommand is computed at run time")
         return
     if sub not in _GIT_KNOWN:
-        an.ask("git.unknown_subcommand", f"git {sub} is not a git command this policy knows; it may be an alias "
-                                         "or an external git-{sub} program that runs anything")
+        an.ask(
+            "git.unknown_subcommand",
+            f"git {sub} is not a git command this policy knows; it may be an alias "
+            "or an external git-{sub} program that runs anything",
+        )
         return
-    if sub == "grep" and any(a.static and (a.text in ("-O", "--open-files-in-pager") or
-                                           a.text.startswith(("--open-files-in-pager=", "-O")))
-                             for a in sargs):
-        an.ask("exec.runs_command", "git grep -O/--open-files-in-pager runs a program on the matching files")
+    if sub == "grep" and any(
+        a.static
+        and (
+            a.text in ("-O", "--open-files-in-pager")
+            or a.text.startswith(("--open-files-in-pager=", "-O"))
+        )
+        for a in sargs
+    ):
+        an.ask(
+            "exec.runs_command",
+            "git grep -O/--open-files-in-pager runs a program on the matching files",
+        )
         return
     if any(a.static and a.text == "--ext-diff" for a in sargs):
-        an.ask("exec.runs_command", f"git {sub} --ext-diff runs the external diff program configured for the "
-                                    "repository")
+        an.ask(
+            "exec.runs_command",
+            f"git {sub} --ext-diff runs the external diff program configured for the repository",
+        )
         return
     saved_cur = an.cur
     if workdir is not None:
         if workdir.static:
             real = an.ctx.resolve(workdir.text, an.cur)
             if not an.ctx.inside_root(real) and sub not in _GIT_READONLY:
-                an.deny("write.outside_cwd", f"git -C {workdir.text} {sub} changes a repository outside the working directory")
+                an.deny(
+                    "write.outside_cwd",
+                    f"git -C {workdir.text} {sub} changes a repository outside the working directory",
+                )
                 return
             if an.ctx.secret(real):
                 an.deny("secrets.read", f"git -C {workdir.text}: {an.ctx.secret(real)}")
@@ -2200,9 +3362,17 @@ def git(an: Analyzer, c: Cmd) -> None:
     finally:
         an.cur = saved_cur
     texts = [a.text for a in sargs if a.static]
-    listing = (sub == "ls-files" or (sub in ("diff", "show", "log") and any(t in ("--name-only", "--name-status") for t in texts))
-               or (sub == "status" and any(t in ("--porcelain", "-s", "--short") for t in texts))
-               or (sub == "grep" and any(t in ("-l", "--files-with-matches", "--name-only") for t in texts)))
+    listing = (
+        sub == "ls-files"
+        or (
+            sub in ("diff", "show", "log")
+            and any(t in ("--name-only", "--name-status") for t in texts)
+        )
+        or (sub == "status" and any(t in ("--porcelain", "-s", "--short") for t in texts))
+        or (
+            sub == "grep" and any(t in ("-l", "--files-with-matches", "--name-only") for t in texts)
+        )
+    )
     if listing and workdir is None and an.cur is not None and an.ctx.inside_root(an.cur):
         c.out = {"cwd_list"}
 
@@ -2210,7 +3380,11 @@ def git(an: Analyzer, c: Cmd) -> None:
 def _git_global(an: Analyzer, name: str, val: Arg) -> None:
     if name in ("-c", "--config-env"):
         key = val.text.split("=", 1)[0] if val.static else ""
-        if not val.static or DANGEROUS_GIT_KEYS.match(key) or (key.lower().startswith("alias.") and "=!" in val.text):
+        if (
+            not val.static
+            or DANGEROUS_GIT_KEYS.match(key)
+            or (key.lower().startswith("alias.") and "=!" in val.text)
+        ):
             an.deny("exec.git_config", f"git -c {val.show()} makes git run a command")
     elif name == "--exec-path":
         an.deny("exec.path_hijack", "git --exec-path runs git programs from another folder")
@@ -2219,10 +3393,26 @@ def _git_global(an: Analyzer, name: str, val: Arg) -> None:
 def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
     texts = [a.text if a.static else DYN for a in sargs]
     if sub == "push":
-        o = parse_opts(sargs, short_val="o", long_val={"--repo", "--receive-pack", "--exec", "--push-option",
-                                                       "--signed", "--force-with-lease"})
+        o = parse_opts(
+            sargs,
+            short_val="o",
+            long_val={
+                "--repo",
+                "--receive-pack",
+                "--exec",
+                "--push-option",
+                "--signed",
+                "--force-with-lease",
+            },
+        )
         for n, v in o.flags:
-            if n in ("-f", "--force", "--force-with-lease", "--force-if-includes", "--mirror") or n.startswith("--force"):
+            if n in (
+                "-f",
+                "--force",
+                "--force-with-lease",
+                "--force-if-includes",
+                "--mirror",
+            ) or n.startswith("--force"):
                 an.deny("git.force_push", f"git push {n} rewrites history on the remote")
                 return
             if n in ("--receive-pack", "--exec"):
@@ -2238,43 +3428,99 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
         deleting = any(n in ("-d", "--delete") for n, _ in o.flags)
         for op in o.operands:
             ref = op.text[1:] if op.text.startswith(":") else (op.text if deleting else "")
-            if re.fullmatch(r"(refs/heads/)?(main|master|trunk|develop|production|prod|release.*|stable)", ref):
+            if re.fullmatch(
+                r"(refs/heads/)?(main|master|trunk|develop|production|prod|release.*|stable)", ref
+            ):
                 an.deny("git.delete_remote_branch", f"git push deletes the remote branch {ref}")
                 return
-        if any(n in ("-d", "--delete", "--prune") for n, _ in o.flags) or any(op.static and op.text.startswith(":")
-                                                                              for op in o.operands):
+        if any(n in ("-d", "--delete", "--prune") for n, _ in o.flags) or any(
+            op.static and op.text.startswith(":") for op in o.operands
+        ):
             an.risky("git.push_delete", "git push deletes a remote branch")
         an.risky("git.push", "git push publishes commits to a remote")
         return
     if sub == "config":
-        o = parse_opts(sargs, short_val="fe", long_val={"--file", "--blob", "--type", "--default", "--comment", "--show-scope"})
-        getting = any(n in ("--get", "--get-all", "--get-regexp", "--get-urlmatch", "--list", "-l", "--show-origin",
-                            "--name-only", "--get-color", "--get-colorbool") for n, _ in o.flags) or len(o.operands) <= 1 \
+        o = parse_opts(
+            sargs,
+            short_val="fe",
+            long_val={"--file", "--blob", "--type", "--default", "--comment", "--show-scope"},
+        )
+        getting = (
+            any(
+                n
+                in (
+                    "--get",
+                    "--get-all",
+                    "--get-regexp",
+                    "--get-urlmatch",
+                    "--list",
+                    "-l",
+                    "--show-origin",
+                    "--name-only",
+                    "--get-color",
+                    "--get-colorbool",
+                )
+                for n, _ in o.flags
+            )
+            or len(o.operands) <= 1
             or (o.operands and o.operands[0].static and o.operands[0].text in ("get", "list"))
+        )
         ops = list(o.operands)
-        if ops and ops[0].static and ops[0].text in ("set", "unset", "get", "list", "rename-section", "remove-section", "edit"):
+        if (
+            ops
+            and ops[0].static
+            and ops[0].text
+            in ("set", "unset", "get", "list", "rename-section", "remove-section", "edit")
+        ):
             action = ops.pop(0).text
             getting = action in ("get", "list")
         if getting:
             return
         if any(n in ("--global", "--system") for n, _ in o.flags):
-            an.deny("write.outside_cwd", "git config --global/--system changes configuration outside the working directory")
+            an.deny(
+                "write.outside_cwd",
+                "git config --global/--system changes configuration outside the working directory",
+            )
             return
         for f in o.values("-f", "--file"):
             an.check_write(f, verb="git config --file", overwrite_risky=False)
         key = ops[0].text if ops and ops[0].static else ""
         value = ops[1].text if len(ops) > 1 and ops[1].static else ""
-        if not (ops and ops[0].static) or DANGEROUS_GIT_KEYS.match(key) or (key.lower().startswith("alias.") and value.startswith("!")):
-            an.deny("persistence.git_config", f"git config {key or '<computed>'} makes git run a command later")
+        if (
+            not (ops and ops[0].static)
+            or DANGEROUS_GIT_KEYS.match(key)
+            or (key.lower().startswith("alias.") and value.startswith("!"))
+        ):
+            an.deny(
+                "persistence.git_config",
+                f"git config {key or '<computed>'} makes git run a command later",
+            )
         if any(n in ("-e", "--edit") for n, _ in o.flags):
             an.risky("write.overwrite", "git config --edit opens an editor")
         return
     if sub in ("clone",):
-        o = parse_opts(sargs, short_val="obujc", long_val={"--origin", "--branch", "--upload-pack", "--template",
-                                                           "--reference", "--reference-if-able", "--separate-git-dir",
-                                                           "--depth", "--shallow-since", "--shallow-exclude", "--config",
-                                                           "--server-option", "--jobs", "--filter", "--bundle-uri",
-                                                           "--recurse-submodules"})
+        o = parse_opts(
+            sargs,
+            short_val="obujc",
+            long_val={
+                "--origin",
+                "--branch",
+                "--upload-pack",
+                "--template",
+                "--reference",
+                "--reference-if-able",
+                "--separate-git-dir",
+                "--depth",
+                "--shallow-since",
+                "--shallow-exclude",
+                "--config",
+                "--server-option",
+                "--jobs",
+                "--filter",
+                "--bundle-uri",
+                "--recurse-submodules",
+            },
+        )
         for n, v in o.flags:
             if n in ("-u", "--upload-pack"):
                 an.deny("exec.git_config", "git clone --upload-pack runs a program")
@@ -2284,7 +3530,10 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
             if n == "--template" and v is not None:
                 real = an.ctx.resolve(v.text, an.cur) if v.static else None
                 if real is None or not an.ctx.inside_root(real):
-                    an.deny("persistence.git_hooks", "git clone --template installs hooks from another folder")
+                    an.deny(
+                        "persistence.git_hooks",
+                        "git clone --template installs hooks from another folder",
+                    )
             if n == "--separate-git-dir" and v is not None:
                 an.check_write(v, verb="git clone --separate-git-dir")
         if len(o.operands) >= 2:
@@ -2302,21 +3551,38 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
         an.risky("network.download", "git clone downloads a repository")
         return
     if sub == "init":
-        o = parse_opts(sargs, short_val="b", long_val={"--template", "--separate-git-dir", "--initial-branch",
-                                                       "--object-format", "--shared"})
+        o = parse_opts(
+            sargs,
+            short_val="b",
+            long_val={
+                "--template",
+                "--separate-git-dir",
+                "--initial-branch",
+                "--object-format",
+                "--shared",
+            },
+        )
         for v in o.values("--template"):
             real = an.ctx.resolve(v.text, an.cur) if v.static else None
             if real is None or not an.ctx.inside_root(real):
-                an.deny("persistence.git_hooks", "git init --template installs hooks from another folder")
+                an.deny(
+                    "persistence.git_hooks",
+                    "git init --template installs hooks from another folder",
+                )
         for v in o.values("--separate-git-dir") + o.operands:
             an.check_write(v, verb="git init", overwrite_risky=False)
         return
     if sub in ("fetch", "pull", "ls-remote", "remote", "submodule", "archive"):
-        if any(t.startswith(("--upload-pack", "--exec")) or t == "-u" for t in texts if t != DYN) and sub != "submodule":
+        if (
+            any(t.startswith(("--upload-pack", "--exec")) or t == "-u" for t in texts if t != DYN)
+            and sub != "submodule"
+        ):
             an.deny("exec.git_config", f"git {sub} --upload-pack runs a program")
             return
     if sub == "submodule" and sargs and sargs[0].static and sargs[0].text == "foreach":
-        rest = [a for a in sargs[1:] if not (a.static and a.text in ("--recursive", "-q", "--quiet"))]
+        rest = [
+            a for a in sargs[1:] if not (a.static and a.text in ("--recursive", "-q", "--quiet"))
+        ]
         if rest:
             if all(a.static for a in rest):
                 an.sub_shell(" ".join(a.text for a in rest), origin="git submodule foreach")
@@ -2348,7 +3614,13 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
             elif a.static and a.text.startswith("--extcmd="):
                 sub_script(an, lit(a.text.split("=", 1)[1]), f"git {sub} --extcmd")
         return
-    if sub in ("credential", "credential-store", "credential-cache", "credential-osxkeychain", "credential-libsecret"):
+    if sub in (
+        "credential",
+        "credential-store",
+        "credential-cache",
+        "credential-osxkeychain",
+        "credential-libsecret",
+    ):
         an.deny("secrets.read", f"git {sub} reads or stores credentials")
         return
     if sub == "worktree" and sargs and sargs[0].static and sargs[0].text == "add":
@@ -2358,9 +3630,15 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
         return
     if sub in ("archive", "bundle", "format-patch", "diff", "log", "show"):
         for i, a in enumerate(sargs):
-            if a.static and a.text in ("-o", "--output", "--output-directory") and i + 1 < len(sargs):
+            if (
+                a.static
+                and a.text in ("-o", "--output", "--output-directory")
+                and i + 1 < len(sargs)
+            ):
                 an.check_write(sargs[i + 1], verb=f"git {sub} -o")
-            elif a.static and (a.text.startswith("--output=") or a.text.startswith("--output-directory=")):
+            elif a.static and (
+                a.text.startswith("--output=") or a.text.startswith("--output-directory=")
+            ):
                 an.check_write(lit(a.text.split("=", 1)[1]), verb=f"git {sub} --output")
         if sub == "bundle" and len(sargs) >= 2 and sargs[0].static and sargs[0].text == "create":
             an.check_write(sargs[1], verb="git bundle create")
@@ -2376,26 +3654,67 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
             if "/" in a.text or a.text.startswith(("~", "..")):
                 real = an.ctx.resolve(a.text, an.cur)
                 if not an.ctx.inside_root(real) and sub != "add":
-                    an.deny("write.outside_cwd", f"git {sub} {a.text} changes files outside the working directory")
+                    an.deny(
+                        "write.outside_cwd",
+                        f"git {sub} {a.text} changes files outside the working directory",
+                    )
                     return
     if sub == "clean":
         an.risky("git.clean", "git clean deletes untracked files")
         return
-    if sub in ("reset", "checkout", "restore", "stash", "branch", "tag", "gc", "reflog", "prune", "switch"):
-        dangerous = {"reset": ("--hard", "--merge", "--keep"), "checkout": ("-f", "--force", "--", "."),
-                     "restore": ("",), "stash": ("drop", "clear"), "branch": ("-D", "--delete", "-d", "-M"),
-                     "tag": ("-d", "--delete"), "gc": ("--prune", "--aggressive"), "reflog": ("expire", "delete"),
-                     "prune": ("",), "switch": ("-f", "--force", "--discard-changes", "-C")}[sub]
+    if sub in (
+        "reset",
+        "checkout",
+        "restore",
+        "stash",
+        "branch",
+        "tag",
+        "gc",
+        "reflog",
+        "prune",
+        "switch",
+    ):
+        dangerous = {
+            "reset": ("--hard", "--merge", "--keep"),
+            "checkout": ("-f", "--force", "--", "."),
+            "restore": ("",),
+            "stash": ("drop", "clear"),
+            "branch": ("-D", "--delete", "-d", "-M"),
+            "tag": ("-d", "--delete"),
+            "gc": ("--prune", "--aggressive"),
+            "reflog": ("expire", "delete"),
+            "prune": ("",),
+            "switch": ("-f", "--force", "--discard-changes", "-C"),
+        }[sub]
         if "" in dangerous or any(t in dangerous for t in texts):
             an.risky("git.discard", f"git {sub} may discard work")
         return
     if sub in ("fetch", "pull", "ls-remote", "remote", "submodule"):
-        if sub != "remote" or (sargs and sargs[0].static and sargs[0].text in ("update", "prune", "set-url", "add")):
+        if sub != "remote" or (
+            sargs and sargs[0].static and sargs[0].text in ("update", "prune", "set-url", "add")
+        ):
             an.risky("network.download", f"git {sub} talks to a remote")
         return
-    if sub in ("send-email", "request-pull", "daemon", "instaweb", "http-backend", "upload-pack", "receive-pack",
-               "shell", "svn", "p4", "cvsimport", "cvsserver", "remote-ext", "remote-fd"):
-        an.deny("network.remote_shell" if sub not in ("send-email",) else "exfil.email", f"git {sub} talks to other machines or runs a server")
+    if sub in (
+        "send-email",
+        "request-pull",
+        "daemon",
+        "instaweb",
+        "http-backend",
+        "upload-pack",
+        "receive-pack",
+        "shell",
+        "svn",
+        "p4",
+        "cvsimport",
+        "cvsserver",
+        "remote-ext",
+        "remote-fd",
+    ):
+        an.deny(
+            "network.remote_shell" if sub not in ("send-email",) else "exfil.email",
+            f"git {sub} talks to other machines or runs a server",
+        )
         return
     if sub in ("add", "rm", "mv"):
         for a in sargs:
@@ -2403,14 +3722,21 @@ def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
                 an.check_arg_read(a, c)
                 real = an.ctx.resolve(a.text, an.cur)
                 if not an.ctx.inside_root(real) and sub != "add":
-                    an.deny("write.outside_cwd", f"git {sub} {a.text} changes files outside the working directory")
+                    an.deny(
+                        "write.outside_cwd",
+                        f"git {sub} {a.text} changes files outside the working directory",
+                    )
         if sub == "rm":
             an.risky("shell.delete_in_cwd", "git rm deletes files")
         return
     if sub == "apply" or sub == "am":
         for a in sargs:
             if a.static and a.text.startswith("--directory="):
-                an.check_write(lit(a.text.split("=", 1)[1]), verb="git apply --directory", overwrite_risky=False)
+                an.check_write(
+                    lit(a.text.split("=", 1)[1]),
+                    verb="git apply --directory",
+                    overwrite_risky=False,
+                )
         an.risky("write.patch", f"git {sub} changes several files")
         return
     if sub in ("hook",):
@@ -2434,44 +3760,144 @@ def pip(an: Analyzer, c: Cmd) -> None:
         name = "pip"
     ops = [a for a in args if not (a.static and a.text.startswith("-"))]
     sub = ops[0].text if ops and ops[0].static else ""
-    if name in ("uv", "poetry", "pipenv", "pdm", "hatch", "rye", "conda", "mamba", "micromamba", "pixi") and sub in ("run", "exec"):
+    if name in (
+        "uv",
+        "poetry",
+        "pipenv",
+        "pdm",
+        "hatch",
+        "rye",
+        "conda",
+        "mamba",
+        "micromamba",
+        "pixi",
+    ) and sub in ("run", "exec"):
         idx = next(i for i, a in enumerate(args) if a is ops[0])
-        rest = args[idx + 1:]
+        rest = args[idx + 1 :]
         # skip the runner's own options
         while rest and rest[0].static and rest[0].text.startswith("-"):
             t = rest[0].text
-            rest = rest[2:] if t in ("-n", "--name", "-p", "--prefix", "--with", "--python", "-e", "--env", "--package",
-                                     "--directory", "--project", "--env-file", "--extra", "--group", "--from") else rest[1:]
+            rest = (
+                rest[2:]
+                if t
+                in (
+                    "-n",
+                    "--name",
+                    "-p",
+                    "--prefix",
+                    "--with",
+                    "--python",
+                    "-e",
+                    "--env",
+                    "--package",
+                    "--directory",
+                    "--project",
+                    "--env-file",
+                    "--extra",
+                    "--group",
+                    "--from",
+                )
+                else rest[1:]
+            )
         if rest and rest[0].static and rest[0].text == "--":
             rest = rest[1:]
         wrapped(an, c, rest)
         return
-    if name == "uv" and sub in ("tool",) and len(ops) > 1 and ops[1].static and ops[1].text == "run" or name == "uvx":
+    if (
+        name == "uv"
+        and sub in ("tool",)
+        and len(ops) > 1
+        and ops[1].static
+        and ops[1].text == "run"
+        or name == "uvx"
+    ):
         an.risky("package.install", "uv tool run downloads and runs a package")
         return
-    o = parse_opts(args, short_val="trcedeiC", long_val={"--target", "--prefix", "--root", "--src", "--dest",
-                                                       "--requirement", "--constraint", "--editable", "--index-url",
-                                                       "--extra-index-url", "--find-links", "--cache-dir", "--log",
-                                                       "--report", "--python", "--directory", "--project"})
+    o = parse_opts(
+        args,
+        short_val="trcedeiC",
+        long_val={
+            "--target",
+            "--prefix",
+            "--root",
+            "--src",
+            "--dest",
+            "--requirement",
+            "--constraint",
+            "--editable",
+            "--index-url",
+            "--extra-index-url",
+            "--find-links",
+            "--cache-dir",
+            "--log",
+            "--report",
+            "--python",
+            "--directory",
+            "--project",
+        },
+    )
     if any(n == "--user" for n, _ in o.flags) and sub in ("install", "uninstall"):
         an.deny("write.outside_cwd", f"{name} install --user writes into the home directory")
         return
-    for out in o.values("-t", "--target", "--prefix", "--root", "--src", "-d", "--dest", "--log", "--report", "--cache-dir"):
+    for out in o.values(
+        "-t",
+        "--target",
+        "--prefix",
+        "--root",
+        "--src",
+        "-d",
+        "--dest",
+        "--log",
+        "--report",
+        "--cache-dir",
+    ):
         if out.static and out.text == "-":
             continue
         an.check_write(out, verb=f"{name} {sub}", overwrite_risky=False)
     for req in o.values("-r", "--requirement", "-c", "--constraint"):
         an.check_arg_read(req, c)
-    if sub == "config" and len(ops) > 1 and ops[1].static and ops[1].text in ("set", "edit", "unset", "add"):
-        an.deny("persistence.home_config", f"{name} config {ops[1].text} changes the package index configuration")
+    if (
+        sub == "config"
+        and len(ops) > 1
+        and ops[1].static
+        and ops[1].text in ("set", "edit", "unset", "add")
+    ):
+        an.deny(
+            "persistence.home_config",
+            f"{name} config {ops[1].text} changes the package index configuration",
+        )
         return
     if name in ("conda", "mamba", "micromamba") and sub == "config":
         an.deny("persistence.home_config", f"{name} config changes ~/.condarc")
         return
-    if sub in ("install", "add", "sync", "update", "upgrade", "download", "wheel", "lock", "uninstall", "remove", "i",
-               "create", "inject", "reinstall", "upgrade-all"):
-        if name == "pipx" and sub in ("install", "inject", "reinstall", "upgrade-all", "upgrade", "ensurepath"):
-            an.deny("write.outside_cwd", "pipx installs programs into the home directory (~/.local)")
+    if sub in (
+        "install",
+        "add",
+        "sync",
+        "update",
+        "upgrade",
+        "download",
+        "wheel",
+        "lock",
+        "uninstall",
+        "remove",
+        "i",
+        "create",
+        "inject",
+        "reinstall",
+        "upgrade-all",
+    ):
+        if name == "pipx" and sub in (
+            "install",
+            "inject",
+            "reinstall",
+            "upgrade-all",
+            "upgrade",
+            "ensurepath",
+        ):
+            an.deny(
+                "write.outside_cwd", "pipx installs programs into the home directory (~/.local)"
+            )
             return
         an.risky("package.install", f"{name} {sub} installs packages (network, runs package code)")
     if sub in ("publish", "upload"):
@@ -2483,20 +3909,35 @@ def pip(an: Analyzer, c: Cmd) -> None:
 def npm(an: Analyzer, c: Cmd) -> None:
     args = list(c.args)
     texts = [a.text if a.static else "" for a in args]
-    if c.name == "yarn" and texts[:1] == ["global"] and len(texts) > 1 and texts[1] in ("add", "remove", "upgrade"):
+    if (
+        c.name == "yarn"
+        and texts[:1] == ["global"]
+        and len(texts) > 1
+        and texts[1] in ("add", "remove", "upgrade")
+    ):
         an.deny("write.outside_cwd", "yarn global installs outside the working directory")
         return
-    if any(t in ("-g", "--global", "--location=global") or t.startswith("--prefix") for t in texts) and \
-            c.name != "npx":
-        if any(t in ("install", "i", "add", "uninstall", "remove", "rm", "link", "update", "up", "ci") for t in texts):
+    if (
+        any(t in ("-g", "--global", "--location=global") or t.startswith("--prefix") for t in texts)
+        and c.name != "npx"
+    ):
+        if any(
+            t in ("install", "i", "add", "uninstall", "remove", "rm", "link", "update", "up", "ci")
+            for t in texts
+        ):
             if not any(t.startswith("--prefix") for t in texts):
-                an.deny("write.outside_cwd", f"{c.name} global install writes outside the working directory")
+                an.deny(
+                    "write.outside_cwd",
+                    f"{c.name} global install writes outside the working directory",
+                )
                 return
         for i, t in enumerate(texts):
             if t == "--prefix" and i + 1 < len(args):
                 an.check_write(args[i + 1], verb=f"{c.name} --prefix", overwrite_risky=False)
             elif t.startswith("--prefix="):
-                an.check_write(lit(t.split("=", 1)[1]), verb=f"{c.name} --prefix", overwrite_risky=False)
+                an.check_write(
+                    lit(t.split("=", 1)[1]), verb=f"{c.name} --prefix", overwrite_risky=False
+                )
     ops = [a for a in args if not (a.static and a.text.startswith("-"))]
     sub = ops[0].text if ops and ops[0].static else ""
     if c.name in ("npx", "bunx", "pnpx"):
@@ -2512,22 +3953,41 @@ def npm(an: Analyzer, c: Cmd) -> None:
         an.risky("package.install", f"{c.name} may download and run a package")
         if rest:
             name = rest[0].text if rest[0].static else ""
-            if programs.lookup(name) is not None and normalize_name(name) not in ("npx", "bunx", "pnpx"):
+            if programs.lookup(name) is not None and normalize_name(name) not in (
+                "npx",
+                "bunx",
+                "pnpx",
+            ):
                 wrapped(an, c, rest)
             else:
                 for a in rest[1:]:
                     an.check_arg_read(a, c)
                 output_writes(an, c)
         return
-    if sub in ("config", "set", "c") and len(ops) > 1 and ops[1].static and ops[1].text in ("set", "edit", "delete", "rm"):
+    if (
+        sub in ("config", "set", "c")
+        and len(ops) > 1
+        and ops[1].static
+        and ops[1].text in ("set", "edit", "delete", "rm")
+    ):
         an.deny("persistence.home_config", f"{c.name} config {ops[1].text} changes ~/.npmrc")
         return
-    if sub == "set" or sub in ("adduser", "login", "add-user", "logout", "token", "owner", "access", "team", "profile"):
+    if sub == "set" or sub in (
+        "adduser",
+        "login",
+        "add-user",
+        "logout",
+        "token",
+        "owner",
+        "access",
+        "team",
+        "profile",
+    ):
         an.deny("secrets.read", f"{c.name} {sub} reads or changes registry credentials")
         return
     if sub in ("exec", "x", "dlx") and c.name in ("npm", "pnpm", "yarn"):
         idx = next((i for i, a in enumerate(args) if a is ops[0]), 0)
-        rest = args[idx + 1:]
+        rest = args[idx + 1 :]
         while rest and rest[0].static and rest[0].text.startswith("-"):
             if rest[0].text in ("-c", "--call") and len(rest) > 1:
                 sub_script(an, rest[1], f"{c.name} exec -c")
@@ -2537,21 +3997,47 @@ def npm(an: Analyzer, c: Cmd) -> None:
         if rest:
             wrapped(an, c, rest)
         return
-    if sub in ("install", "i", "add", "ci", "update", "up", "upgrade", "uninstall", "remove", "rm", "link", "dedupe",
-               "rebuild", "prune", "audit", "create", "init", "dlx") or (c.name == "yarn" and not sub):
-        an.risky("package.install", f"{c.name} {sub or 'install'} installs packages (network, runs install scripts)")
+    if sub in (
+        "install",
+        "i",
+        "add",
+        "ci",
+        "update",
+        "up",
+        "upgrade",
+        "uninstall",
+        "remove",
+        "rm",
+        "link",
+        "dedupe",
+        "rebuild",
+        "prune",
+        "audit",
+        "create",
+        "init",
+        "dlx",
+    ) or (c.name == "yarn" and not sub):
+        an.risky(
+            "package.install",
+            f"{c.name} {sub or 'install'} installs packages (network, runs install scripts)",
+        )
     if sub in ("publish", "unpublish", "deprecate", "dist-tag"):
         an.risky("package.publish", f"{c.name} {sub} changes a published package")
     if sub in ("pack",):
         for i, t in enumerate(texts):
             if t == "--pack-destination" and i + 1 < len(args):
                 an.check_write(args[i + 1], verb="npm pack", overwrite_risky=False)
-    if any(t == "--prefix" or t.startswith("--prefix=") or t in ("-C", "--cwd", "--dir") for t in texts):
+    if any(
+        t == "--prefix" or t.startswith("--prefix=") or t in ("-C", "--cwd", "--dir") for t in texts
+    ):
         for i, t in enumerate(texts):
             if t in ("--prefix", "-C", "--cwd", "--dir") and i + 1 < len(args):
                 real = an.ctx.resolve(args[i + 1].text, an.cur) if args[i + 1].static else None
                 if real is None or not an.ctx.inside_root(real):
-                    an.deny("write.outside_cwd", f"{c.name} {t} works in a folder outside the working directory")
+                    an.deny(
+                        "write.outside_cwd",
+                        f"{c.name} {t} works in a folder outside the working directory",
+                    )
                     return
 
 
@@ -2559,9 +4045,14 @@ def build_tools(an: Analyzer, c: Cmd) -> None:
     ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
     sub = ops[0].text if ops and ops[0].static else ""
     texts = [a.text if a.static else "" for a in c.args]
-    if c.name in ("cargo", "go", "dotnet", "swift", "stack", "cabal", "opam", "bundle", "bundler", "mix") and sub in ("run", "exec", "x") and c.name in ("bundle", "bundler", "opam", "stack", "cabal"):
+    if (
+        c.name
+        in ("cargo", "go", "dotnet", "swift", "stack", "cabal", "opam", "bundle", "bundler", "mix")
+        and sub in ("run", "exec", "x")
+        and c.name in ("bundle", "bundler", "opam", "stack", "cabal")
+    ):
         idx = next(i for i, a in enumerate(c.args) if a is ops[0])
-        rest = c.args[idx + 1:]
+        rest = c.args[idx + 1 :]
         if rest and rest[0].static and rest[0].text == "--":
             rest = rest[1:]
         wrapped(an, c, rest)
@@ -2569,7 +4060,12 @@ def build_tools(an: Analyzer, c: Cmd) -> None:
     if c.name == "go" and sub in ("env",) and any(t == "-w" for t in texts):
         an.deny("persistence.home_config", "go env -w changes the user's Go configuration")
         return
-    if c.name in ("nix", "nix-env") and any(t in ("-i", "--install", "profile") for t in texts) or c.name in ("brew", "guix", "spack") and sub in ("install", "reinstall", "upgrade", "tap", "uninstall", "remove"):
+    if (
+        c.name in ("nix", "nix-env")
+        and any(t in ("-i", "--install", "profile") for t in texts)
+        or c.name in ("brew", "guix", "spack")
+        and sub in ("install", "reinstall", "upgrade", "tap", "uninstall", "remove")
+    ):
         an.risky("package.install", f"{c.name} {sub} installs software for the user")
         return
     if c.name == "nix-shell" or (c.name == "nix" and sub in ("develop", "shell", "run")):
@@ -2578,15 +4074,52 @@ def build_tools(an: Analyzer, c: Cmd) -> None:
                 sub_script(an, c.args[i + 1], f"{c.name} --run")
         an.risky("package.install", f"{c.name} {sub} builds or downloads packages")
         return
-    if sub in ("install", "get", "add", "update", "upgrade", "fetch", "require", "restore", "publish", "push", "deploy"):
+    if sub in (
+        "install",
+        "get",
+        "add",
+        "update",
+        "upgrade",
+        "fetch",
+        "require",
+        "restore",
+        "publish",
+        "push",
+        "deploy",
+    ):
         an.risky("package.install", f"{c.name} {sub} installs or publishes packages")
     for i, t in enumerate(texts):
-        if t in ("--root", "--target-dir", "--manifest-path", "--install-dir", "-i", "--bindir", "--prefix", "--path",
-                 "-o", "--output", "--out-dir", "--artifact-dir", "-C") and i + 1 < len(c.args):
+        if t in (
+            "--root",
+            "--target-dir",
+            "--manifest-path",
+            "--install-dir",
+            "-i",
+            "--bindir",
+            "--prefix",
+            "--path",
+            "-o",
+            "--output",
+            "--out-dir",
+            "--artifact-dir",
+            "-C",
+        ) and i + 1 < len(c.args):
             an.check_write(c.args[i + 1], verb=f"{c.name} {t}", overwrite_risky=False)
-        elif "=" in t and t.split("=", 1)[0] in ("--root", "--target-dir", "--install-dir", "--bindir", "--prefix",
-                                                  "--out-dir", "--output", "--artifact-dir"):
-            an.check_write(lit(t.split("=", 1)[1]), verb=f"{c.name} {t.split('=', 1)[0]}", overwrite_risky=False)
+        elif "=" in t and t.split("=", 1)[0] in (
+            "--root",
+            "--target-dir",
+            "--install-dir",
+            "--bindir",
+            "--prefix",
+            "--out-dir",
+            "--output",
+            "--artifact-dir",
+        ):
+            an.check_write(
+                lit(t.split("=", 1)[1]),
+                verb=f"{c.name} {t.split('=', 1)[0]}",
+                overwrite_risky=False,
+            )
     for a in ops[1:]:
         an.check_arg_read(a, c)
 
@@ -2594,7 +4127,16 @@ def build_tools(an: Analyzer, c: Cmd) -> None:
 def make(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     for i, t in enumerate(texts):
-        if t in ("-C", "--directory", "-B", "--build", "-S", "--workdir", "--output_base", "--output_user_root") and i + 1 < len(c.args):
+        if t in (
+            "-C",
+            "--directory",
+            "-B",
+            "--build",
+            "-S",
+            "--workdir",
+            "--output_base",
+            "--output_user_root",
+        ) and i + 1 < len(c.args):
             target = c.args[i + 1]
             if t in ("-S",):
                 an.check_arg_read(target, c)
@@ -2602,14 +4144,23 @@ def make(an: Analyzer, c: Cmd) -> None:
             if target.static:
                 real = an.ctx.resolve(target.text, an.cur)
                 if not an.ctx.inside_root(real):
-                    an.deny("write.outside_cwd", f"{c.name} {t} {target.text} builds in a folder outside the working directory")
+                    an.deny(
+                        "write.outside_cwd",
+                        f"{c.name} {t} {target.text} builds in a folder outside the working directory",
+                    )
             else:
-                an.deny("write.unresolved_target", f"{c.name} {t} points at a folder computed at run time")
+                an.deny(
+                    "write.unresolved_target",
+                    f"{c.name} {t} points at a folder computed at run time",
+                )
         elif re.match(r"^(-C|--directory=)(.+)$", t) and c.name in ("make", "gmake", "ninja"):
             val = re.match(r"^(-C|--directory=)(.+)$", t).group(2)
             real = an.ctx.resolve(val, an.cur)
             if not an.ctx.inside_root(real):
-                an.deny("write.outside_cwd", f"{c.name} -C {val} builds in a folder outside the working directory")
+                an.deny(
+                    "write.outside_cwd",
+                    f"{c.name} -C {val} builds in a folder outside the working directory",
+                )
         elif t.startswith("-DCMAKE_INSTALL_PREFIX=") or t.startswith("--prefix="):
             an.check_write(lit(t.split("=", 1)[1]), verb="install prefix", overwrite_risky=False)
         elif t in ("--install-prefix", "--prefix") and i + 1 < len(c.args):
@@ -2618,20 +4169,30 @@ def make(an: Analyzer, c: Cmd) -> None:
             an.deny("exec.dynamic_command_name", f"{c.name} {t} replaces the shell make uses")
     _build_files(an, c, texts)
     if c.name == "cmake" and "-E" in texts:
-        _cmake_command(an, c, c.args[texts.index("-E") + 1:])
+        _cmake_command(an, c, c.args[texts.index("-E") + 1 :])
     if c.name in ("make", "gmake") and any(t == "install" for t in texts):
         an.risky("package.install", "make install may write outside the working directory")
     if c.name == "cmake" and "--install" in texts:
         an.risky("package.install", "cmake --install may write outside the working directory")
     if an.cur is None or not an.ctx.inside_root(an.cur):
         if c.name in ("make", "gmake", "ninja") and "-C" not in texts:
-            an.deny("write.outside_cwd", f"{c.name} builds in a folder outside the working directory")
+            an.deny(
+                "write.outside_cwd", f"{c.name} builds in a folder outside the working directory"
+            )
 
 
 # Options naming the build file, per build tool.
-_BUILD_FILE_OPTS = {"make": ("-f", "--file", "--makefile"), "ninja": ("-f",), "just": ("-f", "--justfile"),
-                    "task": ("-t", "--taskfile"), "rake": ("-f", "--rakefile"), "scons": ("-f", "--file", "--sconstruct"),
-                    "invoke": ("-c", "--collection", "-r", "--search-root"), "tox": ("-c",), "nox": ("-f", "--noxfile")}
+_BUILD_FILE_OPTS = {
+    "make": ("-f", "--file", "--makefile"),
+    "ninja": ("-f",),
+    "just": ("-f", "--justfile"),
+    "task": ("-t", "--taskfile"),
+    "rake": ("-f", "--rakefile"),
+    "scons": ("-f", "--file", "--sconstruct"),
+    "invoke": ("-c", "--collection", "-r", "--search-root"),
+    "tox": ("-c",),
+    "nox": ("-f", "--noxfile"),
+}
 _STDIN_FILES = ("-", "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0")
 
 
@@ -2642,19 +4203,26 @@ def _build_files(an: Analyzer, c: Cmd, texts: list[str]) -> None:
     files: list[Arg] = []
     for i, a in enumerate(c.args):
         t = texts[i]
-        if c.name == "make" and (t in ("-E", "--eval") or t.startswith("--eval=") or
-                                 (t.startswith("-E") and len(t) > 2)):
-            an.ask("exec.runs_code", f"make {t.split('=', 1)[0]} runs makefile text given on the command line")
+        if c.name == "make" and (
+            t in ("-E", "--eval") or t.startswith("--eval=") or (t.startswith("-E") and len(t) > 2)
+        ):
+            an.ask(
+                "exec.runs_code",
+                f"make {t.split('=', 1)[0]} runs makefile text given on the command line",
+            )
         if t in opts and i + 1 < len(c.args):
             files.append(c.args[i + 1])
         elif "=" in t and t.split("=", 1)[0] in opts:
-            files.append(Arg(t.split("=", 1)[1], a.mask[len(t.split("=", 1)[0]) + 1:]))
+            files.append(Arg(t.split("=", 1)[1], a.mask[len(t.split("=", 1)[0]) + 1 :]))
         elif len(t) > 2 and t[:2] in opts and not t.startswith("--"):
             files.append(Arg(t[2:], a.mask[2:]))
     for f in files:
         if f.psub or not f.static or f.text in _STDIN_FILES:
-            an.ask("exec.runs_code", f"{c.word} reads its build file from {f.show()}: text executed as code that "
-                                     "cannot be checked")
+            an.ask(
+                "exec.runs_code",
+                f"{c.word} reads its build file from {f.show()}: text executed as code that "
+                "cannot be checked",
+            )
         else:
             an.check_arg_read(f, c, path=True)
 
@@ -2668,8 +4236,15 @@ def _cmake_command(an: Analyzer, c: Cmd, rest: list[Arg]) -> None:
     if sub in ("rm", "remove", "remove_directory"):
         for a in ops:
             an.check_delete(a, recursive=sub != "remove")
-    elif sub in ("copy", "copy_directory", "copy_if_different", "copy_directory_if_different", "rename",
-                 "create_symlink", "create_hardlink"):
+    elif sub in (
+        "copy",
+        "copy_directory",
+        "copy_if_different",
+        "copy_directory_if_different",
+        "rename",
+        "create_symlink",
+        "create_hardlink",
+    ):
         for a in ops[:-1]:
             an.check_arg_read(a, c, path=True)
         if ops:
@@ -2678,8 +4253,20 @@ def _cmake_command(an: Analyzer, c: Cmd, rest: list[Arg]) -> None:
         for a in ops:
             an.check_write(a, verb=f"cmake -E {sub}", overwrite_risky=False)
     elif sub in ("env", "chdir", "time", "tar"):
-        an.ask("exec.runs_command", f"cmake -E {sub} runs or unpacks something this policy does not follow")
-    elif sub in ("cat", "md5sum", "sha1sum", "sha256sum", "sha512sum", "compare_files", "sha224sum", "sha384sum"):
+        an.ask(
+            "exec.runs_command",
+            f"cmake -E {sub} runs or unpacks something this policy does not follow",
+        )
+    elif sub in (
+        "cat",
+        "md5sum",
+        "sha1sum",
+        "sha256sum",
+        "sha512sum",
+        "compare_files",
+        "sha224sum",
+        "sha384sum",
+    ):
         for a in ops:
             an.check_arg_read(a, c, path=True)
 
@@ -2692,16 +4279,34 @@ def docker(an: Analyzer, c: Cmd) -> None:
     if sub == "login":
         an.deny("secrets.read", "docker login stores registry credentials in ~/.docker/config.json")
         return
-    if sub in ("run", "create", "exec", "container", "compose", "service", "stack", "up", "build", "buildx"):
+    if sub in (
+        "run",
+        "create",
+        "exec",
+        "container",
+        "compose",
+        "service",
+        "stack",
+        "up",
+        "build",
+        "buildx",
+    ):
         for i, t in enumerate(texts):
             val = None
             if t in ("-v", "--volume", "--mount") and i + 1 < len(args):
                 val = args[i + 1]
-            elif t.startswith(("--volume=", "--mount=", "-v")) and len(t) > 2 and not t.startswith("--volumes"):
+            elif (
+                t.startswith(("--volume=", "--mount=", "-v"))
+                and len(t) > 2
+                and not t.startswith("--volumes")
+            ):
                 val = lit(t.split("=", 1)[1] if "=" in t and t.startswith("--") else t[2:])
             if val is not None:
                 if not val.static:
-                    an.deny("privilege.container_mount", "docker mounts a host path computed at run time")
+                    an.deny(
+                        "privilege.container_mount",
+                        "docker mounts a host path computed at run time",
+                    )
                     continue
                 src = val.text
                 if t.startswith("--mount") or "source=" in src or "src=" in src:
@@ -2714,14 +4319,34 @@ def docker(an: Analyzer, c: Cmd) -> None:
                 if src.startswith(("/", "~", ".")):
                     real = an.ctx.resolve(src, an.cur)
                     if not an.ctx.inside_root(real):
-                        an.deny("privilege.container_mount", f"docker mounts {real}, outside the working directory (root access to it)")
-            if t in ("--privileged", "--pid=host", "--ipc=host", "--userns=host", "--uts=host", "--cgroupns=host") or \
-                    t.startswith(("--cap-add", "--device", "--security-opt", "--pid=container")) or \
-                    (t in ("--pid", "--ipc", "--userns", "--cap-add", "--device", "--security-opt") and i + 1 < len(texts)):
+                        an.deny(
+                            "privilege.container_mount",
+                            f"docker mounts {real}, outside the working directory (root access to it)",
+                        )
+            if (
+                t
+                in (
+                    "--privileged",
+                    "--pid=host",
+                    "--ipc=host",
+                    "--userns=host",
+                    "--uts=host",
+                    "--cgroupns=host",
+                )
+                or t.startswith(("--cap-add", "--device", "--security-opt", "--pid=container"))
+                or (
+                    t in ("--pid", "--ipc", "--userns", "--cap-add", "--device", "--security-opt")
+                    and i + 1 < len(texts)
+                )
+            ):
                 if t in ("--pid", "--ipc", "--userns") and texts[i + 1] != "host":
                     continue
-                an.deny("privilege.container", f"docker {t} gives the container control of the host")
-            if t in ("--network=host", "--net=host") or (t in ("--network", "--net") and i + 1 < len(texts) and texts[i + 1] == "host"):
+                an.deny(
+                    "privilege.container", f"docker {t} gives the container control of the host"
+                )
+            if t in ("--network=host", "--net=host") or (
+                t in ("--network", "--net") and i + 1 < len(texts) and texts[i + 1] == "host"
+            ):
                 an.risky("network.host", "docker --network host shares the host network")
     if sub == "cp":
         for a in [x for x in args[1:] if not (x.static and x.text.startswith("-"))]:
@@ -2760,9 +4385,14 @@ def kill(an: Analyzer, c: Cmd) -> None:
                 i += 2
                 continue
             if t == "--":
-                pids.extend(c.args[i + 1:])
+                pids.extend(c.args[i + 1 :])
                 break
-            if t.startswith("-") and i == 0 and re.fullmatch(r"-(\d+|[A-Za-z]+[A-Za-z0-9+-]*)", t) and len(texts) > 1:
+            if (
+                t.startswith("-")
+                and i == 0
+                and re.fullmatch(r"-(\d+|[A-Za-z]+[A-Za-z0-9+-]*)", t)
+                and len(texts) > 1
+            ):
                 signal = t[1:]
                 i += 1
                 continue
@@ -2781,29 +4411,67 @@ def kill(an: Analyzer, c: Cmd) -> None:
             return  # kill -0 only tests whether the process exists
         foreign = [p for p in pids if not own_process(an, p)]
         if foreign:
-            an.deny("process.foreign", f"kill {foreign[0].show()} signals a process this command did not start "
-                                       "(only $!, $$ and %jobs are allowed)")
+            an.deny(
+                "process.foreign",
+                f"kill {foreign[0].show()} signals a process this command did not start "
+                "(only $!, $$ and %jobs are allowed)",
+            )
             return
         an.risky("system.kill", "kill stops processes")
         return
     ops = [t for t in texts if not t.startswith("-")]
-    if any(t in ("-u", "--user", "-U") or t.startswith(("-u", "--user=")) for t in texts) and c.name == "pkill" or \
-            any(p in (".", ".*", "^", "", "init", "systemd", "sshd", "dbus-daemon", "containerd", "dockerd", "kubelet",
-                      "llmos", "Xorg", "gdm", "login", "agetty", "journald", "systemd-journald")
-                for p in ops) or (c.name == "killall" and any(t in ("-u", "--user") for t in texts)):
-        an.deny("system.kill_all", f"{c.name} {' '.join(texts)} kills processes the session depends on")
+    if (
+        any(t in ("-u", "--user", "-U") or t.startswith(("-u", "--user=")) for t in texts)
+        and c.name == "pkill"
+        or any(
+            p
+            in (
+                ".",
+                ".*",
+                "^",
+                "",
+                "init",
+                "systemd",
+                "sshd",
+                "dbus-daemon",
+                "containerd",
+                "dockerd",
+                "kubelet",
+                "llmos",
+                "Xorg",
+                "gdm",
+                "login",
+                "agetty",
+                "journald",
+                "systemd-journald",
+            )
+            for p in ops
+        )
+        or (c.name == "killall" and any(t in ("-u", "--user") for t in texts))
+    ):
+        an.deny(
+            "system.kill_all", f"{c.name} {' '.join(texts)} kills processes the session depends on"
+        )
         return
-    if c.name == "pkill" and any(t in ("-0", "--signal=0") for t in texts) or \
-            (c.name == "killall" and any(t in ("-0", "--signal=0", "-l", "--list") for t in texts)):
+    if (
+        c.name == "pkill"
+        and any(t in ("-0", "--signal=0") for t in texts)
+        or (c.name == "killall" and any(t in ("-0", "--signal=0", "-l", "--list") for t in texts))
+    ):
         return
-    an.deny("process.foreign", f"{c.name} picks processes by name; they may not be this command's own")
+    an.deny(
+        "process.foreign", f"{c.name} picks processes by name; they may not be this command's own"
+    )
 
 
 def renice(an: Analyzer, c: Cmd) -> None:
     """renice changes running processes: only this command's own ($!, $$)."""
     o = parse_opts(c.args, short_val="n", long_val={"--priority", "--relative"})
     if any(n in ("-g", "-u", "--pgrp", "--user") for n, _ in o.flags):
-        an.deny("process.foreign", "renice -g/-u changes the priority of every process of a group or user")
+        an.deny(
+            "process.foreign",
+            "renice -g/-u changes the priority of every process of a group or user",
+        )
         return
     targets = list(o.operands)
     if not o.values("-n", "--priority", "--relative") and targets:
@@ -2817,8 +4485,12 @@ def renice(an: Analyzer, c: Cmd) -> None:
 def fuser(an: Analyzer, c: Cmd) -> None:
     """fuser shows which processes use a file; -k kills them (anyone's)."""
     for a in c.args:
-        if a.static and (a.text in ("-k", "--kill") or re.fullmatch(r"-[a-zA-Z]*k[a-zA-Z]*", a.text)):
-            an.deny("process.foreign", "fuser -k kills every process using the file, whoever started it")
+        if a.static and (
+            a.text in ("-k", "--kill") or re.fullmatch(r"-[a-zA-Z]*k[a-zA-Z]*", a.text)
+        ):
+            an.deny(
+                "process.foreign", "fuser -k kills every process using the file, whoever started it"
+            )
             return
     for a in c.args:
         an.check_arg_read(a, c)
@@ -2826,7 +4498,12 @@ def fuser(an: Analyzer, c: Cmd) -> None:
 
 def crontab(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
-    if c.name == "crontab" and texts and all(t in ("-l", "-u") or not t.startswith("-") and "-u" in texts for t in texts) and "-l" in texts:
+    if (
+        c.name == "crontab"
+        and texts
+        and all(t in ("-l", "-u") or not t.startswith("-") and "-u" in texts for t in texts)
+        and "-l" in texts
+    ):
         return
     if c.name == "atq":
         return
@@ -2843,26 +4520,115 @@ def system_control(an: Analyzer, c: Cmd) -> None:
             an.deny("system.control", "journalctl --vacuum deletes system logs")
         return
     readonly = {
-        "systemctl": {"status", "show", "list-units", "list-unit-files", "list-timers", "list-sockets", "list-jobs",
-                      "list-dependencies", "is-active", "is-enabled", "is-failed", "is-system-running", "cat", "help",
-                      "get-default", "show-environment", ""},
-        "service": {"--status-all"}, "ip": {"a", "addr", "address", "r", "route", "l", "link", "n", "neigh", "neighbour",
-                                            "-br", "rule", "maddr", "netns", "monitor", "-s", ""},
-        "hostnamectl": {"", "status"}, "timedatectl": {"", "status", "show", "list-timezones", "timesync-status"},
-        "localectl": {"", "status", "list-locales", "list-keymaps"}, "loginctl": {"", "list-sessions", "list-users",
-                                                                                   "show-session", "show-user", "session-status",
-                                                                                   "user-status", "list-seats"},
-        "nmcli": {"", "general", "g", "device", "d", "dev", "connection", "con", "c", "radio", "monitor"},
-        "route": {""}, "arp": {""}, "ifconfig": {""}, "update-alternatives": {"--display", "--list", "--query", "--get-selections"},
-        "ldconfig": set(), "init": set(), "launchctl": {"list", "print", "blame", "dumpstate"}, "virsh": {"list", "dominfo", "version"},
-        "chkconfig": {"--list", ""}, "tc": {"qdisc"} if "show" in texts else set(), "sysctl": set(), "mount": {""}, "umount": set(),
+        "systemctl": {
+            "status",
+            "show",
+            "list-units",
+            "list-unit-files",
+            "list-timers",
+            "list-sockets",
+            "list-jobs",
+            "list-dependencies",
+            "is-active",
+            "is-enabled",
+            "is-failed",
+            "is-system-running",
+            "cat",
+            "help",
+            "get-default",
+            "show-environment",
+            "",
+        },
+        "service": {"--status-all"},
+        "ip": {
+            "a",
+            "addr",
+            "address",
+            "r",
+            "route",
+            "l",
+            "link",
+            "n",
+            "neigh",
+            "neighbour",
+            "-br",
+            "rule",
+            "maddr",
+            "netns",
+            "monitor",
+            "-s",
+            "",
+        },
+        "hostnamectl": {"", "status"},
+        "timedatectl": {"", "status", "show", "list-timezones", "timesync-status"},
+        "localectl": {"", "status", "list-locales", "list-keymaps"},
+        "loginctl": {
+            "",
+            "list-sessions",
+            "list-users",
+            "show-session",
+            "show-user",
+            "session-status",
+            "user-status",
+            "list-seats",
+        },
+        "nmcli": {
+            "",
+            "general",
+            "g",
+            "device",
+            "d",
+            "dev",
+            "connection",
+            "con",
+            "c",
+            "radio",
+            "monitor",
+        },
+        "route": {""},
+        "arp": {""},
+        "ifconfig": {""},
+        "update-alternatives": {"--display", "--list", "--query", "--get-selections"},
+        "ldconfig": set(),
+        "init": set(),
+        "launchctl": {"list", "print", "blame", "dumpstate"},
+        "virsh": {"list", "dominfo", "version"},
+        "chkconfig": {"--list", ""},
+        "tc": {"qdisc"} if "show" in texts else set(),
+        "sysctl": set(),
+        "mount": {""},
+        "umount": set(),
     }.get(name)
-    if name == "systemctl" and sub in ("status", "show", "cat", "list-units", "is-active", "is-enabled", "is-failed", ""):
+    if name == "systemctl" and sub in (
+        "status",
+        "show",
+        "cat",
+        "list-units",
+        "is-active",
+        "is-enabled",
+        "is-failed",
+        "",
+    ):
         return
     if name == "service" and (len(ops) >= 2 and ops[1] == "status" or "--status-all" in texts):
         return
     if name == "ip":
-        if any(t in ("add", "del", "delete", "set", "flush", "change", "replace", "append", "prepend", "exec") for t in texts):
+        if any(
+            t
+            in (
+                "add",
+                "del",
+                "delete",
+                "set",
+                "flush",
+                "change",
+                "replace",
+                "append",
+                "prepend",
+                "exec",
+            )
+            for t in texts
+        ):
             an.deny("system.network_config", "ip add/del/set changes the network configuration")
         return
     if name == "sysctl":
@@ -2873,41 +4639,102 @@ def system_control(an: Analyzer, c: Cmd) -> None:
         return
     if name == "ldconfig" and any(t in ("-p", "--print-cache") for t in texts):
         return
-    if name in ("ifconfig", "route", "arp") and len(ops) <= 1 and all(t in ("-a", "-n", "-v", "-e") or not t.startswith("-")
-                                                                    for t in texts):
+    if (
+        name in ("ifconfig", "route", "arp")
+        and len(ops) <= 1
+        and all(t in ("-a", "-n", "-v", "-e") or not t.startswith("-") for t in texts)
+    ):
         return
-    if name == "nmcli" and (not ops or ops[0] in ("general", "g") or (len(ops) >= 2 and ops[1] in ("status", "show", "list"))):
+    if name == "nmcli" and (
+        not ops
+        or ops[0] in ("general", "g")
+        or (len(ops) >= 2 and ops[1] in ("status", "show", "list"))
+    ):
         return
     if name == "update-alternatives" and any(t in readonly for t in texts):
         return
-    if readonly is not None and sub in readonly and name not in ("ip", "nmcli", "update-alternatives"):
+    if (
+        readonly is not None
+        and sub in readonly
+        and name not in ("ip", "nmcli", "update-alternatives")
+    ):
         return
-    if name == "systemctl" and sub in ("enable", "link", "edit", "set-default", "preset", "add-wants", "add-requires",
-                                       "revert", "daemon-reload", "set-property", "set-environment", "import-environment"):
-        an.deny("persistence.systemd", f"systemctl {sub} installs or changes services that run later")
+    if name == "systemctl" and sub in (
+        "enable",
+        "link",
+        "edit",
+        "set-default",
+        "preset",
+        "add-wants",
+        "add-requires",
+        "revert",
+        "daemon-reload",
+        "set-property",
+        "set-environment",
+        "import-environment",
+    ):
+        an.deny(
+            "persistence.systemd", f"systemctl {sub} installs or changes services that run later"
+        )
         return
-    an.deny("system.control", f"{name} {' '.join(t for t in texts if t != DYN)[:60]} changes or stops the system")
+    an.deny(
+        "system.control",
+        f"{name} {' '.join(t for t in texts if t != DYN)[:60]} changes or stops the system",
+    )
 
 
 def disk_tool(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     name = c.name
     readonly = {
-        "fdisk": ("-l", "--list"), "sfdisk": ("-l", "--list", "-d", "--dump", "-s", "--show-size", "-V", "--verify"),
-        "parted": ("-l", "--list", "print"), "gdisk": ("-l",), "sgdisk": ("-p", "--print", "-v", "--verify", "-i"),
-        "hdparm": ("-I", "-i", "-g", "-t", "-T", "-C"), "losetup": ("-a", "--all", "-l", "--list", "-j"),
-        "zpool": ("status", "list", "iostat", "get", "history"), "mdadm": ("--detail", "-D", "--examine", "-E", "--query", "-Q"),
-        "nvme": ("list", "id-ctrl", "id-ns", "smart-log", "list-subsys"), "cryptsetup": ("status", "luksDump", "isLuks"),
-        "btrfs": ("show", "list", "df", "usage"), "fsck": ("-N",), "e2fsck": ("-n",), "tune2fs": ("-l",),
-        "dmsetup": ("ls", "info", "status", "table"), "badblocks": ("-v", "-s", "-b"), "debugfs": ("-R",),
-        "partprobe": ("-s", "-d"), "resize2fs": ("-P",),
+        "fdisk": ("-l", "--list"),
+        "sfdisk": ("-l", "--list", "-d", "--dump", "-s", "--show-size", "-V", "--verify"),
+        "parted": ("-l", "--list", "print"),
+        "gdisk": ("-l",),
+        "sgdisk": ("-p", "--print", "-v", "--verify", "-i"),
+        "hdparm": ("-I", "-i", "-g", "-t", "-T", "-C"),
+        "losetup": ("-a", "--all", "-l", "--list", "-j"),
+        "zpool": ("status", "list", "iostat", "get", "history"),
+        "mdadm": ("--detail", "-D", "--examine", "-E", "--query", "-Q"),
+        "nvme": ("list", "id-ctrl", "id-ns", "smart-log", "list-subsys"),
+        "cryptsetup": ("status", "luksDump", "isLuks"),
+        "btrfs": ("show", "list", "df", "usage"),
+        "fsck": ("-N",),
+        "e2fsck": ("-n",),
+        "tune2fs": ("-l",),
+        "dmsetup": ("ls", "info", "status", "table"),
+        "badblocks": ("-v", "-s", "-b"),
+        "debugfs": ("-R",),
+        "partprobe": ("-s", "-d"),
+        "resize2fs": ("-P",),
     }.get(name, ())
     if name == "badblocks" and any(t in ("-w", "-n") for t in texts):
         an.deny("disk.destroy", "badblocks -w overwrites the whole device")
         return
-    if readonly and any(t in readonly for t in texts) and not any(t in ("-w", "--write", "mklabel", "rm", "mkpart", "resizepart", "format", "destroy",
-                                                                         "create", "remove", "luksFormat", "erase", "open", "close")
-                                                                  for t in texts):
+    if (
+        readonly
+        and any(t in readonly for t in texts)
+        and not any(
+            t
+            in (
+                "-w",
+                "--write",
+                "mklabel",
+                "rm",
+                "mkpart",
+                "resizepart",
+                "format",
+                "destroy",
+                "create",
+                "remove",
+                "luksFormat",
+                "erase",
+                "open",
+                "close",
+            )
+            for t in texts
+        )
+    ):
         return
     an.deny("disk.destroy", f"{c.word} changes disks or filesystems")
 
@@ -2916,12 +4743,19 @@ def editor(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
     for i, t in enumerate(texts):
         cmd = None
-        if t in ("-c", "--cmd", "-S", "--eval", "-l", "--load", "--execute", "-x") and i + 1 < len(texts):
+        if t in ("-c", "--cmd", "-S", "--eval", "-l", "--load", "--execute", "-x") and i + 1 < len(
+            texts
+        ):
             cmd = texts[i + 1]
         elif t.startswith("+") and len(t) > 1:
             cmd = t[1:]
-        if cmd is not None and (re.search(r"!|\bsystem\b|\bshell\b|\bterm|\bpy(thon)?3?\b|\blua\b|\bperl\b|\bruby\b|\bcall\b|\bsource\b|\bso\b|shell-command|call-process|start-process|\bw(rite)?\b\s*/", cmd)
-                                or t in ("--eval", "-l", "--load", "-S", "--execute", "-x")):
+        if cmd is not None and (
+            re.search(
+                r"!|\bsystem\b|\bshell\b|\bterm|\bpy(thon)?3?\b|\blua\b|\bperl\b|\bruby\b|\bcall\b|\bsource\b|\bso\b|shell-command|call-process|start-process|\bw(rite)?\b\s*/",
+                cmd,
+            )
+            or t in ("--eval", "-l", "--load", "-S", "--execute", "-x")
+        ):
             an.deny("exec.editor_command", f"{c.word} {t} runs a command through the editor")
             return
     if c.name in ("ed", "ex") and c.stdin and c.stdin[0] == "text" and "!" in c.stdin[1]:
@@ -2949,27 +4783,55 @@ def tmux(an: Analyzer, c: Cmd) -> None:
         rest = list(args)
         while rest and rest[0].static and rest[0].text.startswith("-"):
             t = rest[0].text
-            rest = rest[2:] if t in ("-S", "-c", "-L", "-Logfile", "-t", "-e", "-h", "-p", "-X") else rest[1:]
+            rest = (
+                rest[2:]
+                if t in ("-S", "-c", "-L", "-Logfile", "-t", "-e", "-h", "-p", "-X")
+                else rest[1:]
+            )
             if t == "-X":
                 an.risky("exec.background", "screen -X sends a command to a session")
         if rest:
             wrapped(an, c, rest)
         an.risky("exec.background", "screen starts a detached session that outlives the command")
         return
-    subs = {"new-session", "new", "new-window", "neww", "split-window", "splitw", "run-shell", "run", "respawn-pane",
-            "respawnp", "respawn-window", "respawnw", "display-popup", "popup", "send-keys", "send", "pipe-pane", "pipep",
-            "if-shell", "if"}
+    subs = {
+        "new-session",
+        "new",
+        "new-window",
+        "neww",
+        "split-window",
+        "splitw",
+        "run-shell",
+        "run",
+        "respawn-pane",
+        "respawnp",
+        "respawn-window",
+        "respawnw",
+        "display-popup",
+        "popup",
+        "send-keys",
+        "send",
+        "pipe-pane",
+        "pipep",
+        "if-shell",
+        "if",
+    }
     if not any(t in subs for t in texts):
         return
     an.risky("exec.background", f"{c.name} runs commands in a session that outlives this one")
     i = next(i for i, t in enumerate(texts) if t in subs)
     sub = texts[i]
-    rest = args[i + 1:]
+    rest = args[i + 1 :]
     words: list[Arg] = []
     j = 0
     while j < len(rest):
         a = rest[j]
-        if a.static and a.text.startswith("-") and len(a.text) == 2 and a.text[1] in "tscnxyFeEdlpwhMP":
+        if (
+            a.static
+            and a.text.startswith("-")
+            and len(a.text) == 2
+            and a.text[1] in "tscnxyFeEdlpwhMP"
+        ):
             j += 2 if a.text[1] in "tscnxyFeElpwh" else 1
             continue
         if a.static and a.text.startswith("-"):
@@ -2978,7 +4840,17 @@ def tmux(an: Analyzer, c: Cmd) -> None:
         words.append(a)
         j += 1
     if sub in ("send-keys", "send"):
-        words = [w for w in words if not (w.static and re.fullmatch(r"(Enter|C-[a-zA-Z]|M-[a-zA-Z]|Escape|Space|Tab|BSpace|Up|Down|Left|Right|KPEnter)", w.text))]
+        words = [
+            w
+            for w in words
+            if not (
+                w.static
+                and re.fullmatch(
+                    r"(Enter|C-[a-zA-Z]|M-[a-zA-Z]|Escape|Space|Tab|BSpace|Up|Down|Left|Right|KPEnter)",
+                    w.text,
+                )
+            )
+        ]
     if not words:
         return
     if not all(w.static for w in words):
@@ -2994,7 +4866,11 @@ def busybox(an: Analyzer, c: Cmd) -> None:
 
 def time_(an: Analyzer, c: Cmd) -> None:
     rest = [a for a in c.args]
-    while rest and rest[0].static and rest[0].text in ("-p", "-v", "--portability", "--verbose", "-a", "--append"):
+    while (
+        rest
+        and rest[0].static
+        and rest[0].text in ("-p", "-v", "--portability", "--verbose", "-a", "--append")
+    ):
         rest = rest[1:]
     while rest and rest[0].static and rest[0].text in ("-o", "--output", "-f", "--format"):
         if rest[0].text in ("-o", "--output") and len(rest) > 1:
@@ -3043,13 +4919,58 @@ def browser(an: Analyzer, c: Cmd) -> None:
 
 def system_packages(an: Analyzer, c: Cmd) -> None:
     texts = [a.text if a.static else "" for a in c.args]
-    readonly_words = {"list", "search", "show", "info", "policy", "madison", "depends", "rdepends", "-l", "--list", "-L",
-                      "--listfiles", "-s", "--status", "--search", "-q", "-qa", "-qi", "-ql", "-Q", "-Qs", "-Ss",
-                      "-Si", "-Sl", "-Sg", "-Qi", "-Ql", "-Qe", "-Qm", "query", "--version", "-V", "provides",
-                      "whatprovides", "changelog", "download", "--contents", "-c", "-I", "--info", "list-installed",
-                      "check", "installed", "outdated", "contents", "deps", "variants", "list-available"}
+    readonly_words = {
+        "list",
+        "search",
+        "show",
+        "info",
+        "policy",
+        "madison",
+        "depends",
+        "rdepends",
+        "-l",
+        "--list",
+        "-L",
+        "--listfiles",
+        "-s",
+        "--status",
+        "--search",
+        "-q",
+        "-qa",
+        "-qi",
+        "-ql",
+        "-Q",
+        "-Qs",
+        "-Ss",
+        "-Si",
+        "-Sl",
+        "-Sg",
+        "-Qi",
+        "-Ql",
+        "-Qe",
+        "-Qm",
+        "query",
+        "--version",
+        "-V",
+        "provides",
+        "whatprovides",
+        "changelog",
+        "download",
+        "--contents",
+        "-c",
+        "-I",
+        "--info",
+        "list-installed",
+        "check",
+        "installed",
+        "outdated",
+        "contents",
+        "deps",
+        "variants",
+        "list-available",
+    }
     if c.name == "dpkg":
-        readonly_words = readonly_words | {"-S"}   # dpkg -S searches; pacman -S installs
+        readonly_words = readonly_words | {"-S"}  # dpkg -S searches; pacman -S installs
     if c.name == "dpkg-deb" and any(t in ("-b", "--build") for t in texts):
         ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
         for a in ops[:1]:
@@ -3057,13 +4978,37 @@ def system_packages(an: Analyzer, c: Cmd) -> None:
         for a in ops[1:2]:
             an.check_write(a, verb="dpkg-deb --build", overwrite_risky=False)
         return
-    if texts and (texts[0] in readonly_words or (len(texts) > 1 and texts[0].startswith("-") and texts[1] in readonly_words)):
+    if texts and (
+        texts[0] in readonly_words
+        or (len(texts) > 1 and texts[0].startswith("-") and texts[1] in readonly_words)
+    ):
         if texts[0] == "download":
             an.risky("network.download", f"{c.name} download fetches a package")
         return
-    if c.name == "dpkg" and any(t in readonly_words for t in texts) and not any(t in ("-i", "--install", "-r", "--remove", "-P", "--purge", "--configure", "-x", "--extract") for t in texts):
+    if (
+        c.name == "dpkg"
+        and any(t in readonly_words for t in texts)
+        and not any(
+            t
+            in (
+                "-i",
+                "--install",
+                "-r",
+                "--remove",
+                "-P",
+                "--purge",
+                "--configure",
+                "-x",
+                "--extract",
+            )
+            for t in texts
+        )
+    ):
         return
-    an.deny("system.package_manager", f"{c.name} {' '.join(texts)[:50]} changes system packages (outside the working directory)")
+    an.deny(
+        "system.package_manager",
+        f"{c.name} {' '.join(texts)[:50]} changes system packages (outside the working directory)",
+    )
 
 
 def offensive(an: Analyzer, c: Cmd) -> None:
@@ -3080,7 +5025,10 @@ def lookup_tools(an: Analyzer, c: Cmd) -> None:
         return
     for a in c.args:
         if a.from_command or secret_names(a):
-            an.deny("exfil.dns", f"{c.word} puts command output or a secret into a network lookup (DNS exfiltration)")
+            an.deny(
+                "exfil.dns",
+                f"{c.word} puts command output or a secret into a network lookup (DNS exfiltration)",
+            )
             return
     if c.pipe_in and c.pipe_in & SENSITIVE:
         an.deny("exfil.pipe_to_network", f"{c.word} receives sensitive data through a pipe")
@@ -3094,21 +5042,29 @@ def x11(an: Analyzer, c: Cmd) -> None:
         an.deny("network.remote_access", f"{c.word} opens this desktop to other machines")
         return
     if c.name in ("xinit", "startx"):
-        an.ask("exec.runs_command", f"{c.word} starts an X session and the programs of its start-up files")
+        an.ask(
+            "exec.runs_command",
+            f"{c.word} starts an X session and the programs of its start-up files",
+        )
         return
     for i, t in enumerate(texts):
         if t in ("-display", "-d") and i + 1 < len(texts) and not texts[i + 1].startswith(":"):
-            an.deny("reverse_shell.x11", f"{c.word} -display {texts[i + 1]} opens a terminal on another machine")
+            an.deny(
+                "reverse_shell.x11",
+                f"{c.word} -display {texts[i + 1]} opens a terminal on another machine",
+            )
             return
         if t == "-e" and i + 1 < len(c.args):
-            wrapped(an, c, c.args[i + 1:])
+            wrapped(an, c, c.args[i + 1 :])
             return
 
 
 def pager(an: Analyzer, c: Cmd) -> None:
     for a in c.args:
         t = a.text if a.static else ""
-        if (t.startswith("+") and re.search(r"[!|]", t)) or (c.name == "man" and t in ("-P", "--pager", "-H", "--html")):
+        if (t.startswith("+") and re.search(r"[!|]", t)) or (
+            c.name == "man" and t in ("-P", "--pager", "-H", "--html")
+        ):
             an.deny("exec.editor_command", f"{c.word} {t} runs a shell command")
             return
     if c.name == "man":
@@ -3116,9 +5072,26 @@ def pager(an: Analyzer, c: Cmd) -> None:
             if a.static and not a.text.startswith("-") and "/" in a.text:
                 an.check_arg_read(a, c, path=True)
         return
-    o = parse_opts(c.args, short_val="bhjkoOpPtTxyz", long_val={
-        "--log-file", "--LOG-FILE", "--tag", "--tag-file", "--pattern", "--prompt", "--lesskey-file",
-        "--tabs", "--shift", "--window", "--max-back-scroll", "--max-forw-scroll", "--buffers", "--jump-target"})
+    o = parse_opts(
+        c.args,
+        short_val="bhjkoOpPtTxyz",
+        long_val={
+            "--log-file",
+            "--LOG-FILE",
+            "--tag",
+            "--tag-file",
+            "--pattern",
+            "--prompt",
+            "--lesskey-file",
+            "--tabs",
+            "--shift",
+            "--window",
+            "--max-back-scroll",
+            "--max-forw-scroll",
+            "--buffers",
+            "--jump-target",
+        },
+    )
     for v in o.values("-o", "-O", "--log-file", "--LOG-FILE"):
         an.check_write(v, verb=f"{c.word} log", overwrite_risky=False)
     for v in o.values("-k", "--lesskey-file", "-T", "--tag-file"):
@@ -3126,8 +5099,10 @@ def pager(an: Analyzer, c: Cmd) -> None:
     reads(an, c, [a for a in o.operands if not (a.static and a.text.startswith("+"))], path=True)
 
 
-_CRITICAL_PROCS = re.compile(r"^(init|systemd.*|sshd|dbus-daemon|containerd|dockerd|kubelet|journald|Xorg|gdm.*|login|"
-                             r"agetty|cron|rsyslogd|NetworkManager|polkitd|udevd|llmos)$")
+_CRITICAL_PROCS = re.compile(
+    r"^(init|systemd.*|sshd|dbus-daemon|containerd|dockerd|kubelet|journald|Xorg|gdm.*|login|"
+    r"agetty|cron|rsyslogd|NetworkManager|polkitd|udevd|llmos)$"
+)
 
 
 def pgrep(an: Analyzer, c: Cmd) -> None:
@@ -3151,8 +5126,11 @@ def shopt(an: Analyzer, c: Cmd) -> None:
     """``shopt -s cdable_vars`` lets ``cd NAME`` go to the folder a variable names: asked."""
     setting = any(a.static and a.text in ("-s", "-os") for a in c.args)
     if setting and any(a.static and a.text == "cdable_vars" for a in c.args):
-        an.ask("shell.cdable_vars", "shopt -s cdable_vars makes cd go to folders named by variables; later paths "
-                                    "cannot be located")
+        an.ask(
+            "shell.cdable_vars",
+            "shopt -s cdable_vars makes cd go to folders named by variables; later paths "
+            "cannot be located",
+        )
         an.flags["cd_unknown"] = True
     elif setting and any(not a.static for a in c.args):
         an.ask("shell.unknown_option", "shopt sets an option computed at run time")
@@ -3162,7 +5140,10 @@ def printenv(an: Analyzer, c: Cmd) -> None:
     """``printenv`` alone dumps the environment (denied); named variables that look secret too."""
     names = [a for a in c.args if not (a.static and a.text.startswith("-"))]
     if not names:
-        an.deny("secrets.env_dump", f"{c.word} without a name prints the whole environment (tokens, keys)")
+        an.deny(
+            "secrets.env_dump",
+            f"{c.word} without a name prints the whole environment (tokens, keys)",
+        )
         c.out = {"env"}
         return
     hit = [a.text for a in names if a.static and SECRET_ENV.search(a.text)]
@@ -3174,7 +5155,11 @@ def printenv(an: Analyzer, c: Cmd) -> None:
 
 
 def date(an: Analyzer, c: Cmd) -> None:
-    o = parse_opts(c.args, short_val="dfrsI", long_val={"--date", "--file", "--reference", "--set", "--iso-8601"})
+    o = parse_opts(
+        c.args,
+        short_val="dfrsI",
+        long_val={"--date", "--file", "--reference", "--set", "--iso-8601"},
+    )
     if any(n in ("-s", "--set") for n, _ in o.flags):
         an.deny("system.control", "date -s sets the system clock")
         return
@@ -3194,7 +5179,10 @@ def hostname(an: Analyzer, c: Cmd) -> None:
 def net_wrapper(an: Analyzer, c: Cmd) -> None:
     """proxychains/torsocks route a command over the network."""
     if not an.allow_network:
-        an.deny("network.disabled", f"{c.word} routes a command over the network, and network access is not allowed")
+        an.deny(
+            "network.disabled",
+            f"{c.word} routes a command over the network, and network access is not allowed",
+        )
         return
     args = list(c.args)
     while args and args[0].static and args[0].text.startswith("-"):
@@ -3209,7 +5197,10 @@ def version_manager(an: Analyzer, c: Cmd) -> None:
     sub = ops[0].text if ops and ops[0].static else ""
     if c.name == "direnv":
         if sub in ("allow", "permit", "grant"):
-            an.ask("persistence.direnv", "direnv allow makes the folder's .envrc run each time a shell enters it")
+            an.ask(
+                "persistence.direnv",
+                "direnv allow makes the folder's .envrc run each time a shell enters it",
+            )
             return
         if sub == "exec" and len(ops) >= 3:
             idx = next(i for i, a in enumerate(c.args) if a is ops[2])
@@ -3218,12 +5209,16 @@ def version_manager(an: Analyzer, c: Cmd) -> None:
     if sub in ("exec", "x") and len(ops) >= 2:
         args = list(c.args)
         if any(a.static and a.text == "--" for a in args):
-            rest = args[[a.text if a.static else "" for a in args].index("--") + 1:]
+            rest = args[[a.text if a.static else "" for a in args].index("--") + 1 :]
         else:
             idx = next(i for i, a in enumerate(args) if a is ops[0])
-            rest = args[idx + 1:]
+            rest = args[idx + 1 :]
             if c.name in ("mise", "rtx"):
-                while rest and rest[0].static and ("@" in rest[0].text or rest[0].text.startswith("-")):
+                while (
+                    rest
+                    and rest[0].static
+                    and ("@" in rest[0].text or rest[0].text.startswith("-"))
+                ):
                     rest = rest[1:]
         wrapped(an, c, rest)
         return
@@ -3236,8 +5231,10 @@ def coverage(an: Analyzer, c: Cmd) -> None:
     ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
     if ops and ops[0].static and ops[0].text == "run":
         idx = next(i for i, a in enumerate(c.args) if a is ops[0])
-        rest = list(c.args[idx + 1:])
-        while rest and rest[0].static and rest[0].text.startswith("-") and rest[0].text not in ("-m",):
+        rest = list(c.args[idx + 1 :])
+        while (
+            rest and rest[0].static and rest[0].text.startswith("-") and rest[0].text not in ("-m",)
+        ):
             rest = rest[1:]
         interpreter(an, Cmd("python", "coverage run", rest, c.env, c.pipe_in, c.stdin))
         return
@@ -3245,10 +5242,24 @@ def coverage(an: Analyzer, c: Cmd) -> None:
 
 
 _RUNS_VALUE_OPTS = {
-    "ssh-agent": "aEPt", "rlwrap": "aAbCfFgHlmNOpPsSwz", "cgexec": "g", "gdb": "xbcdDeisp",
-    "lldb": "ocsSfpnO", "rr": "", "hyperfine": "wrmMpcsSnuNPDL", "nodemon": "wexdVIs", "watchexec": "ewpsdE",
-    "distrobox-enter": "n", "toolbox": "cdr", "flatpak-spawn": "", "dbus-launch": "", "expect": "cdfi",
-    "run-parts": "", "xterm": "", "xinit": "", "startx": "",
+    "ssh-agent": "aEPt",
+    "rlwrap": "aAbCfFgHlmNOpPsSwz",
+    "cgexec": "g",
+    "gdb": "xbcdDeisp",
+    "lldb": "ocsSfpnO",
+    "rr": "",
+    "hyperfine": "wrmMpcsSnuNPDL",
+    "nodemon": "wexdVIs",
+    "watchexec": "ewpsdE",
+    "distrobox-enter": "n",
+    "toolbox": "cdr",
+    "flatpak-spawn": "",
+    "dbus-launch": "",
+    "expect": "cdfi",
+    "run-parts": "",
+    "xterm": "",
+    "xinit": "",
+    "startx": "",
 }
 
 
@@ -3258,16 +5269,28 @@ def runs_command(an: Analyzer, c: Cmd) -> None:
     they are denied; the command they run is still checked for what is denied anyway."""
     name = c.name
     texts = [a.text if a.static else DYN for a in c.args]
-    if texts and all(t in ("--version", "-version", "-v", "-V", "--help", "-h", "--configuration") for t in texts):
+    if texts and all(
+        t in ("--version", "-version", "-v", "-V", "--help", "-h", "--configuration") for t in texts
+    ):
         return  # it only describes itself
     if name in ("gdb", "lldb"):
         attach = ("-p", "--pid", "--attach-pid", "-n", "--attach-name", "--waitfor")
         ex_attach = any(re.match(r"^\s*(attach|at)\b", t) for t in texts)
         ops = [t for t in texts if not t.startswith("-")]
-        if any(t in attach or t.startswith(("--pid=", "--attach-pid=", "--attach-name=")) or
-               (t.startswith("-p") and t[2:].isdigit()) for t in texts) or ex_attach or \
-                (name == "gdb" and "--args" not in texts and len(ops) >= 2 and ops[1].isdigit()):
-            an.deny("process.foreign", f"{c.word} attaches a debugger to a process this command did not start")
+        if (
+            any(
+                t in attach
+                or t.startswith(("--pid=", "--attach-pid=", "--attach-name="))
+                or (t.startswith("-p") and t[2:].isdigit())
+                for t in texts
+            )
+            or ex_attach
+            or (name == "gdb" and "--args" not in texts and len(ops) >= 2 and ops[1].isdigit())
+        ):
+            an.deny(
+                "process.foreign",
+                f"{c.word} attaches a debugger to a process this command did not start",
+            )
             return
     if name == "flatpak-spawn" and "--host" in texts:
         an.deny("exec.sandbox_escape", "flatpak-spawn --host runs a command outside the sandbox")
@@ -3275,7 +5298,7 @@ def runs_command(an: Analyzer, c: Cmd) -> None:
     short = _RUNS_VALUE_OPTS.get(name, "")
     args = list(c.args)
     if name == "gdb" and "--args" in texts:
-        rest = args[texts.index("--args") + 1:]
+        rest = args[texts.index("--args") + 1 :]
     else:
         rest = args
         while rest and rest[0].static and rest[0].text.startswith("-"):
@@ -3289,10 +5312,14 @@ def runs_command(an: Analyzer, c: Cmd) -> None:
         if name == "ssh-agent":
             an.risky("credentials.agent", "ssh-agent starts an agent that holds SSH keys")
         return
-    what = {"ssh-agent": "a command with access to the SSH agent's keys", "expect": "a Tcl program that spawns "
-            "programs", "gdb": "programs (and shell commands) under a debugger", "lldb": "programs under a debugger",
-            "dbus-launch": "a command with a new D-Bus session bus", "run-parts": "every script in a folder"}.get(
-        name, "another command")
+    what = {
+        "ssh-agent": "a command with access to the SSH agent's keys",
+        "expect": "a Tcl program that spawns programs",
+        "gdb": "programs (and shell commands) under a debugger",
+        "lldb": "programs under a debugger",
+        "dbus-launch": "a command with a new D-Bus session bus",
+        "run-parts": "every script in a folder",
+    }.get(name, "another command")
     an.ask("exec.runs_command", f"{c.word} runs {what}; this policy cannot check it")
     if name in ("gdb", "lldb", "expect", "hyperfine", "run-parts", "nodemon", "watchexec"):
         if name == "gdb" and "--args" in texts and rest:
@@ -3313,11 +5340,14 @@ _SQL_UNMODELLED = re.compile(
     r"\bINTO\s+(OUT|DUMP)FILE\b|\bLOAD_FILE\s*\(|\bLOAD\s+DATA\b|\blo_(export|import)\b|\bpg_read_(binary_)?file\b|"
     r"(^|[\n;])\s*(system|tee|pager|source)\s|\bCONFIG\s+SET\b|\bMODULE\s+LOAD\b|\bSLAVEOF\b|\bREPLICAOF\b|"
     r"\bMIGRATE\b|\bEVAL(SHA)?\b|\bCREATE\s+(OR\s+REPLACE\s+)?FUNCTION\b[^;]*\bLANGUAGE\s+(plpython|plperlu|c)\b",
-    re.I)
-_SQL_READONLY = re.compile(r"^\s*(select|pragma|explain|with|values|\.tables|\.schema|\.indexes|\.headers|\.mode|"
-                           r"\.dump|\.quit|\.exit|\.help|\.show|\.databases|\.fullschema|\.width|\.nullvalue|"
-                           r"\.separator|\.timer|\.stats|\.print|\.echo|\.bail|\.changes|\.eqp|\.lint|\.dbinfo)\b",
-                           re.I)
+    re.I,
+)
+_SQL_READONLY = re.compile(
+    r"^\s*(select|pragma|explain|with|values|\.tables|\.schema|\.indexes|\.headers|\.mode|"
+    r"\.dump|\.quit|\.exit|\.help|\.show|\.databases|\.fullschema|\.width|\.nullvalue|"
+    r"\.separator|\.timer|\.stats|\.print|\.echo|\.bail|\.changes|\.eqp|\.lint|\.dbinfo)\b",
+    re.I,
+)
 
 
 def db_client(an: Analyzer, c: Cmd) -> None:
@@ -3327,26 +5357,72 @@ def db_client(an: Analyzer, c: Cmd) -> None:
     is read and, unless the SQL only reads, written; a server on another machine needs the network."""
     name = c.name
     if name == "sqlite3":
-        o = parse_opts(c.args, long_val={"-cmd", "-init", "-separator", "-newline", "-nullvalue", "-vfs", "-maxsize",
-                                         "-mmap", "-pagecache", "-lookaside", "-heap", "-escape", "--cmd", "--init",
-                                         "--separator", "--newline", "--nullvalue", "--vfs", "--maxsize"},
-                       long_single_dash=True)
+        o = parse_opts(
+            c.args,
+            long_val={
+                "-cmd",
+                "-init",
+                "-separator",
+                "-newline",
+                "-nullvalue",
+                "-vfs",
+                "-maxsize",
+                "-mmap",
+                "-pagecache",
+                "-lookaside",
+                "-heap",
+                "-escape",
+                "--cmd",
+                "--init",
+                "--separator",
+                "--newline",
+                "--nullvalue",
+                "--vfs",
+                "--maxsize",
+            },
+            long_single_dash=True,
+        )
         sql = [v for n, v in o.flags if n in ("-cmd", "--cmd") and v is not None] + o.operands[1:]
         files = [v for n, v in o.flags if n in ("-init", "--init") and v is not None]
         db = o.operands[0] if o.operands else None
         readonly_flag = any(n in ("-readonly", "--readonly") for n, _ in o.flags)
         host_local = True
     else:
-        short = {"psql": "cfdhpUoLvPTFR", "mysql": "eDhPuSpoBFt", "redis-cli": "hpanurs"}.get(name, "")
-        long_ = {"--command", "--file", "--dbname", "--host", "--port", "--username", "--output", "--log-file",
-                 "--set", "--variable", "--execute", "--database", "--user", "--socket", "--tee", "--pager", "--uri",
-                 "--init-command"}
+        short = {"psql": "cfdhpUoLvPTFR", "mysql": "eDhPuSpoBFt", "redis-cli": "hpanurs"}.get(
+            name, ""
+        )
+        long_ = {
+            "--command",
+            "--file",
+            "--dbname",
+            "--host",
+            "--port",
+            "--username",
+            "--output",
+            "--log-file",
+            "--set",
+            "--variable",
+            "--execute",
+            "--database",
+            "--user",
+            "--socket",
+            "--tee",
+            "--pager",
+            "--uri",
+            "--init-command",
+        }
         o = parse_opts(c.args, short_val=short, long_val=long_)
-        sql_opts = {"psql": ("-c", "--command"), "mysql": ("-e", "--execute", "--init-command")}.get(name, ())
+        sql_opts = {
+            "psql": ("-c", "--command"),
+            "mysql": ("-e", "--execute", "--init-command"),
+        }.get(name, ())
         sql = [v for n, v in o.flags if n in sql_opts and v is not None]
         if name == "redis-cli":
-            sql = [Arg(" ".join(a.text for a in o.operands), "q")] if all(a.static for a in o.operands) else \
-                [a for a in o.operands if not a.static][:1]
+            sql = (
+                [Arg(" ".join(a.text for a in o.operands), "q")]
+                if all(a.static for a in o.operands)
+                else [a for a in o.operands if not a.static][:1]
+            )
         files = [v for n, v in o.flags if n in ("-f", "--file") and v is not None]
         for v in o.values("-o", "--output", "-L", "--log-file", "--tee"):
             an.check_write(v, verb=f"{c.word} {v.show()}", overwrite_risky=False)
@@ -3355,14 +5431,19 @@ def db_client(an: Analyzer, c: Cmd) -> None:
         hosts = o.values("-h", "--host", "-u" if name == "redis-cli" else "--uri", "--uri")
         dbname = o.values("-d", "--dbname")
         urls = [a for a in list(o.operands) + dbname if a.static and "://" in a.text]
-        texts = [h.text if h.static else DYN for h in hosts] + \
-                [re.sub(r"^\w+://([^@/]*@)?", "", u.text).split("/")[0].split(":")[0] for u in urls]
-        host_local = all(t in ("localhost", "127.0.0.1", "::1", "") or t.startswith("/") for t in texts)
+        texts = [h.text if h.static else DYN for h in hosts] + [
+            re.sub(r"^\w+://([^@/]*@)?", "", u.text).split("/")[0].split(":")[0] for u in urls
+        ]
+        host_local = all(
+            t in ("localhost", "127.0.0.1", "::1", "") or t.startswith("/") for t in texts
+        )
         db = None
         readonly_flag = True
     if not host_local and not an.allow_network:
-        an.deny("network.disabled", f"{c.word} connects to a server on another machine, and network access "
-                                    "is not allowed")
+        an.deny(
+            "network.disabled",
+            f"{c.word} connects to a server on another machine, and network access is not allowed",
+        )
         return
     texts: list[str] = []
     for s in sql:
@@ -3373,38 +5454,72 @@ def db_client(an: Analyzer, c: Cmd) -> None:
     for f in files:
         an.check_arg_read(f, c, path=True)
         real = an.ctx.resolve(f.text, an.cur) if f.static else None
-        if real and an.ctx.inside_root(real) and real not in an.written and not os.path.exists(real):
+        if (
+            real
+            and an.ctx.inside_root(real)
+            and real not in an.written
+            and not os.path.exists(real)
+        ):
             continue  # nothing to run
-        body = _read_small(real) if real and an.ctx.inside_root(real) and real not in an.written and \
-            os.path.isfile(real) else None
+        body = (
+            _read_small(real)
+            if real and an.ctx.inside_root(real) and real not in an.written and os.path.isfile(real)
+            else None
+        )
         if body is None:
-            an.ask("exec.runs_code", f"{c.word} runs the SQL file {f.show()}, which cannot be read for checking")
+            an.ask(
+                "exec.runs_code",
+                f"{c.word} runs the SQL file {f.show()}, which cannot be read for checking",
+            )
         else:
             texts.append(body)
     if c.pipe_in is not None:
-        an.ask("exec.pipe_to_interpreter", f"SQL piped into {c.word} is run as code and cannot be checked")
+        an.ask(
+            "exec.pipe_to_interpreter",
+            f"SQL piped into {c.word} is run as code and cannot be checked",
+        )
     elif c.stdin is not None:
         kind = c.stdin[0]
         if kind == "text" and not c.stdin[2]:
             texts.append(c.stdin[1])
-        elif kind == "file" and an.ctx.inside_root(c.stdin[1]) and c.stdin[1] not in an.written and \
-                not os.path.exists(c.stdin[1]):
+        elif (
+            kind == "file"
+            and an.ctx.inside_root(c.stdin[1])
+            and c.stdin[1] not in an.written
+            and not os.path.exists(c.stdin[1])
+        ):
             pass  # nothing to run
-        elif kind == "file" and an.ctx.inside_root(c.stdin[1]) and c.stdin[1] not in an.written and \
-                os.path.isfile(c.stdin[1]) and _read_small(c.stdin[1]) is not None:
+        elif (
+            kind == "file"
+            and an.ctx.inside_root(c.stdin[1])
+            and c.stdin[1] not in an.written
+            and os.path.isfile(c.stdin[1])
+            and _read_small(c.stdin[1]) is not None
+        ):
             texts.append(_read_small(c.stdin[1]) or "")
         else:
             an.ask("exec.runs_code", f"{c.word} runs SQL from its input, which cannot be checked")
     for t in texts:
         m = _SQL_UNMODELLED.search(t)
         if m:
-            an.ask("exec.runs_code", f"{c.word} {m.group(0).strip()!r} runs a program, loads code or reads or "
-                                     "writes files anywhere")
+            an.ask(
+                "exec.runs_code",
+                f"{c.word} {m.group(0).strip()!r} runs a program, loads code or reads or "
+                "writes files anywhere",
+            )
             break
     if db is not None and not (db.static and db.text in (":memory:", "")):
         an.check_arg_read(db, c, path=True)
-        statements = [p for t in texts for p in re.split(r";\s*(?:\n|$)|\n(?=\s*\.)", t) if p.strip()]
-        writes = not readonly_flag and (bool(c.stdin) or c.pipe_in is not None or not statements or
-                                        any(not _SQL_READONLY.match(p) for p in statements))
+        statements = [
+            p for t in texts for p in re.split(r";\s*(?:\n|$)|\n(?=\s*\.)", t) if p.strip()
+        ]
+        writes = not readonly_flag and (
+            bool(c.stdin)
+            or c.pipe_in is not None
+            or not statements
+            or any(not _SQL_READONLY.match(p) for p in statements)
+        )
         if writes:
-            an.check_write(db, verb=f"{c.word} writes the database", overwrite_risky=False, content=False)
+            an.check_write(
+                db, verb=f"{c.word} writes the database", overwrite_risky=False, content=False
+            )

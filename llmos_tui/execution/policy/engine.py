@@ -42,13 +42,30 @@ MAX_CONTENT_CHARS = 10_000_000
 MAX_PATTERN_CHARS = 10_000
 
 # Tools that only touch the agent's own bookkeeping.
-HARMLESS_TOOLS = frozenset({
-    "TodoWrite", "TodoRead", "Task", "Agent", "ExitPlanMode", "BashOutput", "KillShell", "KillBash",
-    "ListMcpResourcesTool", "ReadMcpResourceTool", "AskUserQuestion", "EnterPlanMode",
-    "ToolSearch",  # the CLI's own deferred-tool loader: it only loads tool schemas
-})
+HARMLESS_TOOLS = frozenset(
+    {
+        "TodoWrite",
+        "TodoRead",
+        "Task",
+        "Agent",
+        "ExitPlanMode",
+        "BashOutput",
+        "KillShell",
+        "KillBash",
+        "ListMcpResourcesTool",
+        "ReadMcpResourceTool",
+        "AskUserQuestion",
+        "EnterPlanMode",
+        "ToolSearch",  # the CLI's own deferred-tool loader: it only loads tool schemas
+    }
+)
 OWN_MCP_PREFIX = "mcp__llmos__"
-WRITE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
+WRITE_TOOLS = {
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path",
+}
 
 
 @dataclass(frozen=True)
@@ -79,9 +96,15 @@ def _deny(reason: str, rule: str) -> PolicyDecision:
 class PolicyEngine:
     """Decides whether one tool call may run. Thread-safe; cheap to call (≈ 0.1–1 ms)."""
 
-    def __init__(self, *, workspace_root: Path | None = None, allow_network: bool = False,
-                 protected_paths: Iterable[Path] = (), timeout_s: float = 1.0,
-                 extra_allowed_tools: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        workspace_root: Path | None = None,
+        allow_network: bool = False,
+        protected_paths: Iterable[Path] = (),
+        timeout_s: float = 1.0,
+        extra_allowed_tools: Iterable[str] = (),
+    ) -> None:
         self.workspace_root = Path(workspace_root) if workspace_root is not None else None
         self.allow_network = bool(allow_network)
         prot = [Path(p) for p in protected_paths]
@@ -95,8 +118,14 @@ class PolicyEngine:
         self.allowed_tools = HARMLESS_TOOLS | frozenset(extra_allowed_tools)
 
     # ---- public ------------------------------------------------------------------------
-    def check(self, tool_name: str, tool_input: Any, cwd: str | os.PathLike[str], *,
-              latent_mode: str | None = None) -> PolicyDecision:
+    def check(
+        self,
+        tool_name: str,
+        tool_input: Any,
+        cwd: str | os.PathLike[str],
+        *,
+        latent_mode: str | None = None,
+    ) -> PolicyDecision:
         """Allow, ask or deny one tool call. Never raises."""
         start = time.monotonic()
         deadline = start + self.timeout_s
@@ -112,28 +141,46 @@ class PolicyEngine:
             from .shell import AnalysisTimeout, ShellParseError
 
             if isinstance(exc, AnalysisTimeout):
-                return _deny(f"the policy check took longer than {self.timeout_s:g}s", "policy.timeout")
+                return _deny(
+                    f"the policy check took longer than {self.timeout_s:g}s", "policy.timeout"
+                )
             if isinstance(exc, ShellParseError):
                 return _deny(f"{exc}; it is not run (fail closed)", "shell.parse_error")
-            return _deny(f"the policy check failed ({type(exc).__name__}: {str(exc)[:200]}); fail closed",
-                         "policy.error")
+            return _deny(
+                f"the policy check failed ({type(exc).__name__}: {str(exc)[:200]}); fail closed",
+                "policy.error",
+            )
         if time.monotonic() > deadline:
             return _deny(f"the policy check took longer than {self.timeout_s:g}s", "policy.timeout")
         return decision
 
     # ---- dispatch ----------------------------------------------------------------------
-    def _check(self, tool_name: Any, tool_input: Any, cwd: Any, latent_mode: Any, deadline: float) -> PolicyDecision:
-        if not isinstance(tool_name, str) or not tool_name or len(tool_name) > 200 or "\x00" in tool_name:
+    def _check(
+        self, tool_name: Any, tool_input: Any, cwd: Any, latent_mode: Any, deadline: float
+    ) -> PolicyDecision:
+        if (
+            not isinstance(tool_name, str)
+            or not tool_name
+            or len(tool_name) > 200
+            or "\x00" in tool_name
+        ):
             raise _BadInput("the tool name is missing or not a short string")
         if not isinstance(tool_input, Mapping):
-            raise _BadInput(f"the input of {tool_name} must be a JSON object, not {type(tool_input).__name__}")
+            raise _BadInput(
+                f"the input of {tool_name} must be a JSON object, not {type(tool_input).__name__}"
+            )
         cautious = isinstance(latent_mode, str) and latent_mode.upper() in CAUTIOUS_MODES
         if tool_name in self.allowed_tools or tool_name.startswith(OWN_MCP_PREFIX):
-            return PolicyDecision("allow", f"{tool_name} only changes the agent's own bookkeeping", "tool.harmless")
+            return PolicyDecision(
+                "allow", f"{tool_name} only changes the agent's own bookkeeping", "tool.harmless"
+            )
         if tool_name in ("WebFetch", "WebSearch"):
             return self._web(tool_name, tool_input, cautious)
         if tool_name not in ("Bash", "Read", "Glob", "Grep", "LS") and tool_name not in WRITE_TOOLS:
-            return _deny(f"unknown tool {tool_name!r}: only known tools are allowed (fail closed)", "tool.unknown")
+            return _deny(
+                f"unknown tool {tool_name!r}: only known tools are allowed (fail closed)",
+                "tool.unknown",
+            )
         ctx = self._context(cwd)
         if tool_name == "Bash":
             return self._bash(tool_input, ctx, cautious, deadline)
@@ -151,25 +198,37 @@ class PolicyEngine:
         return PathContext.build(cwd, self.protected_paths)
 
     # ---- tools -------------------------------------------------------------------------
-    def _bash(self, data: Mapping, ctx: PathContext, cautious: bool, deadline: float) -> PolicyDecision:
+    def _bash(
+        self, data: Mapping, ctx: PathContext, cautious: bool, deadline: float
+    ) -> PolicyDecision:
         from .shell import Analyzer
 
         command = _string(data, "command", limit=MAX_COMMAND_CHARS, what="the Bash command")
         if not command.strip():
             raise _BadInput("the Bash command is empty")
         for key in ("timeout",):
-            if key in data and data[key] is not None and (not isinstance(data[key], (int, float)) or isinstance(data[key], bool)):
+            if (
+                key in data
+                and data[key] is not None
+                and (not isinstance(data[key], (int, float)) or isinstance(data[key], bool))
+            ):
                 raise _BadInput(f"Bash '{key}' must be a number")
         for key in ("description",):
             if key in data and data[key] is not None and not isinstance(data[key], str):
                 raise _BadInput(f"Bash '{key}' must be a string")
-        if "run_in_background" in data and data["run_in_background"] is not None and not isinstance(data["run_in_background"], bool):
+        if (
+            "run_in_background" in data
+            and data["run_in_background"] is not None
+            and not isinstance(data["run_in_background"], bool)
+        ):
             raise _BadInput("Bash 'run_in_background' must be true or false")
         an = Analyzer(ctx, allow_network=self.allow_network, deadline=deadline)
         an.analyze(command)
         return _verdict(an.findings, cautious, "the command")
 
-    def _write(self, tool: str, data: Mapping, ctx: PathContext, cautious: bool, deadline: float) -> PolicyDecision:
+    def _write(
+        self, tool: str, data: Mapping, ctx: PathContext, cautious: bool, deadline: float
+    ) -> PolicyDecision:
         from .shell import Analyzer, lit
 
         key = WRITE_TOOLS[tool]
@@ -177,11 +236,29 @@ class PolicyEngine:
         if not path.strip():
             raise _BadInput(f"{tool} '{key}' is empty")
         if tool == "Write":
-            _string(data, "content", limit=MAX_CONTENT_CHARS, what="Write 'content'", allow_empty=True)
+            _string(
+                data, "content", limit=MAX_CONTENT_CHARS, what="Write 'content'", allow_empty=True
+            )
         elif tool == "Edit":
-            _string(data, "old_string", limit=MAX_CONTENT_CHARS, what="Edit 'old_string'", allow_empty=True)
-            _string(data, "new_string", limit=MAX_CONTENT_CHARS, what="Edit 'new_string'", allow_empty=True)
-            if "replace_all" in data and data["replace_all"] is not None and not isinstance(data["replace_all"], bool):
+            _string(
+                data,
+                "old_string",
+                limit=MAX_CONTENT_CHARS,
+                what="Edit 'old_string'",
+                allow_empty=True,
+            )
+            _string(
+                data,
+                "new_string",
+                limit=MAX_CONTENT_CHARS,
+                what="Edit 'new_string'",
+                allow_empty=True,
+            )
+            if (
+                "replace_all" in data
+                and data["replace_all"] is not None
+                and not isinstance(data["replace_all"], bool)
+            ):
                 raise _BadInput("Edit 'replace_all' must be true or false")
         elif tool == "MultiEdit":
             edits = data.get("edits")
@@ -192,26 +269,50 @@ class PolicyEngine:
             for i, e in enumerate(edits):
                 if not isinstance(e, Mapping):
                     raise _BadInput(f"MultiEdit edit {i} must be an object")
-                _string(e, "old_string", limit=MAX_CONTENT_CHARS, what=f"MultiEdit edit {i} 'old_string'", allow_empty=True)
-                _string(e, "new_string", limit=MAX_CONTENT_CHARS, what=f"MultiEdit edit {i} 'new_string'", allow_empty=True)
+                _string(
+                    e,
+                    "old_string",
+                    limit=MAX_CONTENT_CHARS,
+                    what=f"MultiEdit edit {i} 'old_string'",
+                    allow_empty=True,
+                )
+                _string(
+                    e,
+                    "new_string",
+                    limit=MAX_CONTENT_CHARS,
+                    what=f"MultiEdit edit {i} 'new_string'",
+                    allow_empty=True,
+                )
         elif tool == "NotebookEdit":
             mode = data.get("edit_mode", "replace")
             if mode is not None and mode not in ("replace", "insert", "delete"):
                 raise _BadInput("NotebookEdit 'edit_mode' must be replace, insert or delete")
             if mode != "delete":
-                _string(data, "new_source", limit=MAX_CONTENT_CHARS, what="NotebookEdit 'new_source'", allow_empty=True)
+                _string(
+                    data,
+                    "new_source",
+                    limit=MAX_CONTENT_CHARS,
+                    what="NotebookEdit 'new_source'",
+                    allow_empty=True,
+                )
         an = Analyzer(ctx, allow_network=self.allow_network, deadline=deadline)
         # "~/x" is treated as the home directory (an executor may expand it), never as "./~/x"
         text = path if path.startswith(("/", "~")) else os.path.join(ctx.root, path)
         an.check_write(lit(text), verb=tool, overwrite_risky=(tool == "Write"))
         return _verdict(an.findings, cautious, f"{tool} {path}")
 
-    def _read(self, tool: str, data: Mapping, ctx: PathContext, cautious: bool, deadline: float) -> PolicyDecision:
+    def _read(
+        self, tool: str, data: Mapping, ctx: PathContext, cautious: bool, deadline: float
+    ) -> PolicyDecision:
         findings: list[tuple[str, str, str]] = []
         if tool == "Read":
             path = _string(data, "file_path", limit=MAX_PATH_CHARS, what="Read 'file_path'")
             for key in ("offset", "limit"):
-                if key in data and data[key] is not None and (not isinstance(data[key], int) or isinstance(data[key], bool)):
+                if (
+                    key in data
+                    and data[key] is not None
+                    and (not isinstance(data[key], int) or isinstance(data[key], bool))
+                ):
                     raise _BadInput(f"Read '{key}' must be an integer")
             self._read_path(path, ctx, findings, recursive=False)
         elif tool == "LS":
@@ -224,13 +325,19 @@ class PolicyEngine:
             self._read_path(base_text, ctx, findings, recursive=False, listing=True)
             self._glob_pattern(pattern, base_text, ctx, findings)
         else:  # Grep
-            _string(data, "pattern", limit=MAX_PATTERN_CHARS, what="Grep 'pattern'", allow_empty=True)
+            _string(
+                data, "pattern", limit=MAX_PATTERN_CHARS, what="Grep 'pattern'", allow_empty=True
+            )
             base = _optional_string(data, "path", MAX_PATH_CHARS, "Grep 'path'")
             glob = _optional_string(data, "glob", MAX_PATTERN_CHARS, "Grep 'glob'")
             for key in ("type", "output_mode"):
                 _optional_string(data, key, 200, f"Grep '{key}'")
             for key in ("-A", "-B", "-C", "head_limit", "offset"):
-                if key in data and data[key] is not None and (not isinstance(data[key], int) or isinstance(data[key], bool)):
+                if (
+                    key in data
+                    and data[key] is not None
+                    and (not isinstance(data[key], int) or isinstance(data[key], bool))
+                ):
                     raise _BadInput(f"Grep '{key}' must be an integer")
             for key in ("-i", "-n", "multiline"):
                 if key in data and data[key] is not None and not isinstance(data[key], bool):
@@ -248,13 +355,25 @@ class PolicyEngine:
             return PolicyDecision("ask", asks[0][2], asks[0][1])
         risky = [f for f in findings if f[0] == "risky"]
         if risky and cautious:
-            return PolicyDecision("ask", f"{risky[0][2]} (asked because the system is in a cautious mode)", risky[0][1])
+            return PolicyDecision(
+                "ask",
+                f"{risky[0][2]} (asked because the system is in a cautious mode)",
+                risky[0][1],
+            )
         if risky:
             return PolicyDecision("allow", f"allowed; note: {risky[0][2]}", "read.outside_cwd")
         return PolicyDecision("allow", f"{tool} stays within readable locations", "read.ok")
 
-    def _read_path(self, path: str, ctx: PathContext, findings: list, *, recursive: bool, listing: bool = False,
-                   deadline: float | None = None) -> None:
+    def _read_path(
+        self,
+        path: str,
+        ctx: PathContext,
+        findings: list,
+        *,
+        recursive: bool,
+        listing: bool = False,
+        deadline: float | None = None,
+    ) -> None:
         text = path if path.startswith(("/", "~")) else os.path.join(ctx.root, path)
         real = ctx.resolve(text)
         secret = ctx.secret(real)
@@ -265,17 +384,33 @@ class PolicyEngine:
             findings.append(("deny", "network.dev_tcp", f"{path} is a network connection"))
             return
         if recursive and not ctx.inside_root(real) and ctx.holds_secrets(real):
-            findings.append(("deny", "secrets.read", f"searching everything under {real} includes credentials"))
+            findings.append(
+                ("deny", "secrets.read", f"searching everything under {real} includes credentials")
+            )
             return
         if recursive:
             hit, cut = ctx.scan_secrets(real, follow_links=False, deadline=deadline)
             if hit:
-                findings.append(("deny", "secrets.read", f"searching everything under {real} includes a secret: {hit}"))
+                findings.append(
+                    (
+                        "deny",
+                        "secrets.read",
+                        f"searching everything under {real} includes a secret: {hit}",
+                    )
+                )
                 return
             if cut and not ctx.inside_root(real):
-                findings.append(("ask", "read.unbounded", f"{real} holds too many files to check them all for secrets"))
+                findings.append(
+                    (
+                        "ask",
+                        "read.unbounded",
+                        f"{real} holds too many files to check them all for secrets",
+                    )
+                )
         if not ctx.inside_root(real) and not listing:
-            findings.append(("risky", "read.outside_cwd", f"{real} is outside the working directory"))
+            findings.append(
+                ("risky", "read.outside_cwd", f"{real} is outside the working directory")
+            )
 
     def _glob_pattern(self, pattern: str, base: str, ctx: PathContext, findings: list) -> None:
         base_abs = base if base.startswith(("/", "~")) else os.path.join(ctx.root, base)
@@ -284,23 +419,35 @@ class PolicyEngine:
         full = ctx.expand_user(full) or full
         hit = ctx.secret_pattern(os.path.normpath(full))
         if hit:
-            findings.append(("deny", "secrets.read", f"the pattern {pattern} reaches a secret location ({hit})"))
+            findings.append(
+                ("deny", "secrets.read", f"the pattern {pattern} reaches a secret location ({hit})")
+            )
 
     def _web(self, tool: str, data: Mapping, cautious: bool) -> PolicyDecision:
         if tool == "WebFetch":
             url = _string(data, "url", limit=MAX_PATH_CHARS * 4, what="WebFetch 'url'")
             _optional_string(data, "prompt", MAX_CONTENT_CHARS, "WebFetch 'prompt'")
             if not re.match(r"^https?://", url, re.I):
-                return _deny(f"WebFetch only fetches http(s) URLs, not {url[:60]!r}", "network.scheme")
+                return _deny(
+                    f"WebFetch only fetches http(s) URLs, not {url[:60]!r}", "network.scheme"
+                )
         else:
             _string(data, "query", limit=MAX_PATH_CHARS, what="WebSearch 'query'")
         if not self.allow_network:
-            return _deny(f"{tool} needs network access, which the configuration does not allow "
-                         "(execution.allow_network)", "network.disabled")
+            return _deny(
+                f"{tool} needs network access, which the configuration does not allow "
+                "(execution.allow_network)",
+                "network.disabled",
+            )
         if cautious:
-            return PolicyDecision("ask", f"{tool} uses the network (asked because the system is in a cautious mode)",
-                                  "network.web")
-        return PolicyDecision("allow", f"{tool} is allowed (network access is enabled)", "network.web")
+            return PolicyDecision(
+                "ask",
+                f"{tool} uses the network (asked because the system is in a cautious mode)",
+                "network.web",
+            )
+        return PolicyDecision(
+            "allow", f"{tool} is allowed (network access is enabled)", "network.web"
+        )
 
 
 def _string(data: Mapping, key: str, *, limit: int, what: str, allow_empty: bool = False) -> str:
@@ -310,7 +457,9 @@ def _string(data: Mapping, key: str, *, limit: int, what: str, allow_empty: bool
     if not isinstance(value, str):
         raise _BadInput(f"{what} must be a string, not {type(value).__name__}", "input.wrong_type")
     if len(value) > limit:
-        raise _BadInput(f"{what} is too long ({len(value)} characters, limit {limit})", "input.too_large")
+        raise _BadInput(
+            f"{what} is too long ({len(value)} characters, limit {limit})", "input.too_large"
+        )
     if "\x00" in value:
         raise _BadInput(f"{what} contains a NUL byte", "input.nul_byte")
     if not allow_empty and not value:
@@ -328,15 +477,23 @@ def _verdict(findings: list, cautious: bool, subject: str) -> PolicyDecision:
     denies = [f for f in findings if f.level == "deny"]
     if denies:
         first = denies[0]
-        extra = f" (and {len(denies) - 1} more problem{'s' if len(denies) > 2 else ''})" if len(denies) > 1 else ""
+        extra = (
+            f" (and {len(denies) - 1} more problem{'s' if len(denies) > 2 else ''})"
+            if len(denies) > 1
+            else ""
+        )
         return PolicyDecision("deny", first.reason + extra, first.rule)
     asks = [f for f in findings if f.level == "ask"]
     if asks:
-        return PolicyDecision("ask", f"{asks[0].reason} (asked: this cannot be checked before it runs)", asks[0].rule)
+        return PolicyDecision(
+            "ask", f"{asks[0].reason} (asked: this cannot be checked before it runs)", asks[0].rule
+        )
     risky = [f for f in findings if f.level == "risky"]
     if risky and cautious:
         first = risky[0]
-        return PolicyDecision("ask", f"{first.reason} (asked because the system is in a cautious mode)", first.rule)
+        return PolicyDecision(
+            "ask", f"{first.reason} (asked because the system is in a cautious mode)", first.rule
+        )
     if risky:
         return PolicyDecision("allow", f"allowed; note: {risky[0].reason}", risky[0].rule)
     return PolicyDecision("allow", f"{subject} passed every rule", "policy.ok")
@@ -344,5 +501,8 @@ def _verdict(findings: list, cautious: bool, subject: str) -> PolicyDecision:
 
 def default_engine(config: "LLMOSConfig", workspace: "Workspace") -> PolicyEngine:
     """The engine for a workspace: its state files protected, network as configured."""
-    return PolicyEngine(workspace_root=workspace.root, allow_network=config.execution.allow_network,
-                        protected_paths=workspace.protected_paths())
+    return PolicyEngine(
+        workspace_root=workspace.root,
+        allow_network=config.execution.allow_network,
+        protected_paths=workspace.protected_paths(),
+    )

@@ -32,47 +32,206 @@ def _lit(text: str):
 # --------------------------------------------------------------------------------------
 # Python
 # --------------------------------------------------------------------------------------
-_SHELL_SINKS = {"os.system", "os.popen", "os.popen2", "os.popen3", "os.popen4", "subprocess.getoutput",
-                "subprocess.getstatusoutput", "commands.getoutput", "commands.getstatusoutput",
-                "platform.popen", "asyncio.create_subprocess_shell", "pty.spawn"}
-_ARGV_SINKS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
-               "subprocess.Popen", "asyncio.create_subprocess_exec", "os.posix_spawn", "os.posix_spawnp"}
+_SHELL_SINKS = {
+    "os.system",
+    "os.popen",
+    "os.popen2",
+    "os.popen3",
+    "os.popen4",
+    "subprocess.getoutput",
+    "subprocess.getstatusoutput",
+    "commands.getoutput",
+    "commands.getstatusoutput",
+    "platform.popen",
+    "asyncio.create_subprocess_shell",
+    "pty.spawn",
+}
+_ARGV_SINKS = {
+    "subprocess.run",
+    "subprocess.call",
+    "subprocess.check_call",
+    "subprocess.check_output",
+    "subprocess.Popen",
+    "asyncio.create_subprocess_exec",
+    "os.posix_spawn",
+    "os.posix_spawnp",
+}
 _EXEC_FAMILY = re.compile(r"^os\.(exec|spawn)[lv]p?e?$")
-_CODE_SINKS = {"builtins.eval", "builtins.exec", "builtins.compile", "builtins.execfile", "code.interact",
-               "runpy.run_code", "builtins.__import__", "importlib.import_module", "importlib.__import__",
-               "runpy.run_module", "runpy.run_path", "pickle.loads", "marshal.loads", "pickle.load", "dill.loads"}
-_DYNAMIC = {"builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.globals", "builtins.locals",
-            "builtins.vars", "sys.modules", "builtins.__builtins__", "operator.attrgetter", "operator.methodcaller",
-            "types.FunctionType", "types.CodeType", "sys.settrace", "sys.setprofile"}
-_DYNAMIC_ATTRS = {"__globals__", "__builtins__", "__subclasses__", "__code__", "__class__", "__bases__",
-                  "__mro__", "__dict__", "__getattribute__", "__loader__", "__spec__", "f_globals", "f_locals",
-                  "gi_frame", "tb_frame", "f_back", "__reduce__", "__reduce_ex__"}
-_RAW_NET = ("socket", "_socket", "telnetlib", "asyncio.open_connection", "asyncio.start_server", "ssl.wrap_socket",
-            "socketserver", "paramiko", "websocket", "websockets", "pexpect", "ptyprocess")
-_NET_MODULES = ("urllib", "urllib2", "urllib3", "http.client", "httplib", "requests", "httpx", "aiohttp", "ftplib",
-                "smtplib", "poplib", "imaplib", "xmlrpc", "webbrowser", "http.server", "pycurl", "wget", "boto3",
-                "botocore", "google.cloud", "azure", "dns", "nntplib")
-_DENY_MODULES = ("ctypes", "cffi", "_ctypes", "mmap", "ptrace", "pty", "fcntl.ioctl", "resource.setrlimit")
-_PRIV = re.compile(r"^os\.(setuid|setgid|seteuid|setegid|setreuid|setregid|setresuid|setresgid|setgroups|initgroups|chroot)$")
-_WRITE_ARG0 = {"os.mkdir": "write", "os.makedirs": "write", "os.chown": "write", "os.lchown": "write",
-               "os.truncate": "write", "os.utime": "write", "os.mkfifo": "write", "os.mknod": "write",
-               "os.remove": "delete", "os.unlink": "delete", "os.rmdir": "delete", "os.removedirs": "delete",
-               "shutil.rmtree": "rdelete", "shutil.chown": "write", "os.chmod": "write", "os.lchmod": "write",
-               "shutil.make_archive": "write", "os.chflags": "write", "os.setxattr": "write", "os.removexattr": "write"}
-_MOVE_LIKE = {"os.rename": ("delete", "write"), "os.renames": ("delete", "write"), "os.replace": ("delete", "write"),
-              "shutil.move": ("delete", "write"), "shutil.copy": ("read", "write"), "shutil.copy2": ("read", "write"),
-              "shutil.copyfile": ("read", "write"), "shutil.copytree": ("rread", "write"),
-              "shutil.copymode": ("read", "write"), "shutil.copystat": ("read", "write"),
-              "shutil.copyfileobj": ("skip", "skip"), "os.link": ("hardlink", "write"), "os.symlink": ("link", "write"),
-              "shutil.unpack_archive": ("read", "write")}
-_PATH_WRITE_METHODS = {"write_text": "write", "write_bytes": "write", "touch": "write", "mkdir": "write",
-                       "unlink": "delete", "rmdir": "delete", "symlink_to": "write", "hardlink_to": "write",
-                       "link_to": "write", "chmod": "write", "lchmod": "write", "rename": "move", "replace": "move",
-                       "rmtree": "rdelete", "copy": "copy", "move": "move"}
-_DISTINCT_PATH_METHODS = {"write_text", "write_bytes", "symlink_to", "hardlink_to", "link_to", "unlink", "rmtree"}
-_SAVE_METHODS = re.compile(r"^(to_(csv|json|parquet|excel|pickle|feather|hdf|html|latex|markdown|sql|stata|xml|file|netcdf)|"
-                           r"savefig|save|savez|savez_compressed|savetxt|dump|write|writelines|export|save_pretrained|"
-                           r"to_filename|imwrite|imsave|write_file)$")
+_CODE_SINKS = {
+    "builtins.eval",
+    "builtins.exec",
+    "builtins.compile",
+    "builtins.execfile",
+    "code.interact",
+    "runpy.run_code",
+    "builtins.__import__",
+    "importlib.import_module",
+    "importlib.__import__",
+    "runpy.run_module",
+    "runpy.run_path",
+    "pickle.loads",
+    "marshal.loads",
+    "pickle.load",
+    "dill.loads",
+}
+_DYNAMIC = {
+    "builtins.getattr",
+    "builtins.setattr",
+    "builtins.delattr",
+    "builtins.globals",
+    "builtins.locals",
+    "builtins.vars",
+    "sys.modules",
+    "builtins.__builtins__",
+    "operator.attrgetter",
+    "operator.methodcaller",
+    "types.FunctionType",
+    "types.CodeType",
+    "sys.settrace",
+    "sys.setprofile",
+}
+_DYNAMIC_ATTRS = {
+    "__globals__",
+    "__builtins__",
+    "__subclasses__",
+    "__code__",
+    "__class__",
+    "__bases__",
+    "__mro__",
+    "__dict__",
+    "__getattribute__",
+    "__loader__",
+    "__spec__",
+    "f_globals",
+    "f_locals",
+    "gi_frame",
+    "tb_frame",
+    "f_back",
+    "__reduce__",
+    "__reduce_ex__",
+}
+_RAW_NET = (
+    "socket",
+    "_socket",
+    "telnetlib",
+    "asyncio.open_connection",
+    "asyncio.start_server",
+    "ssl.wrap_socket",
+    "socketserver",
+    "paramiko",
+    "websocket",
+    "websockets",
+    "pexpect",
+    "ptyprocess",
+)
+_NET_MODULES = (
+    "urllib",
+    "urllib2",
+    "urllib3",
+    "http.client",
+    "httplib",
+    "requests",
+    "httpx",
+    "aiohttp",
+    "ftplib",
+    "smtplib",
+    "poplib",
+    "imaplib",
+    "xmlrpc",
+    "webbrowser",
+    "http.server",
+    "pycurl",
+    "wget",
+    "boto3",
+    "botocore",
+    "google.cloud",
+    "azure",
+    "dns",
+    "nntplib",
+)
+_DENY_MODULES = (
+    "ctypes",
+    "cffi",
+    "_ctypes",
+    "mmap",
+    "ptrace",
+    "pty",
+    "fcntl.ioctl",
+    "resource.setrlimit",
+)
+_PRIV = re.compile(
+    r"^os\.(setuid|setgid|seteuid|setegid|setreuid|setregid|setresuid|setresgid|setgroups|initgroups|chroot)$"
+)
+_WRITE_ARG0 = {
+    "os.mkdir": "write",
+    "os.makedirs": "write",
+    "os.chown": "write",
+    "os.lchown": "write",
+    "os.truncate": "write",
+    "os.utime": "write",
+    "os.mkfifo": "write",
+    "os.mknod": "write",
+    "os.remove": "delete",
+    "os.unlink": "delete",
+    "os.rmdir": "delete",
+    "os.removedirs": "delete",
+    "shutil.rmtree": "rdelete",
+    "shutil.chown": "write",
+    "os.chmod": "write",
+    "os.lchmod": "write",
+    "shutil.make_archive": "write",
+    "os.chflags": "write",
+    "os.setxattr": "write",
+    "os.removexattr": "write",
+}
+_MOVE_LIKE = {
+    "os.rename": ("delete", "write"),
+    "os.renames": ("delete", "write"),
+    "os.replace": ("delete", "write"),
+    "shutil.move": ("delete", "write"),
+    "shutil.copy": ("read", "write"),
+    "shutil.copy2": ("read", "write"),
+    "shutil.copyfile": ("read", "write"),
+    "shutil.copytree": ("rread", "write"),
+    "shutil.copymode": ("read", "write"),
+    "shutil.copystat": ("read", "write"),
+    "shutil.copyfileobj": ("skip", "skip"),
+    "os.link": ("hardlink", "write"),
+    "os.symlink": ("link", "write"),
+    "shutil.unpack_archive": ("read", "write"),
+}
+_PATH_WRITE_METHODS = {
+    "write_text": "write",
+    "write_bytes": "write",
+    "touch": "write",
+    "mkdir": "write",
+    "unlink": "delete",
+    "rmdir": "delete",
+    "symlink_to": "write",
+    "hardlink_to": "write",
+    "link_to": "write",
+    "chmod": "write",
+    "lchmod": "write",
+    "rename": "move",
+    "replace": "move",
+    "rmtree": "rdelete",
+    "copy": "copy",
+    "move": "move",
+}
+_DISTINCT_PATH_METHODS = {
+    "write_text",
+    "write_bytes",
+    "symlink_to",
+    "hardlink_to",
+    "link_to",
+    "unlink",
+    "rmtree",
+}
+_SAVE_METHODS = re.compile(
+    r"^(to_(csv|json|parquet|excel|pickle|feather|hdf|html|latex|markdown|sql|stata|xml|file|netcdf)|"
+    r"savefig|save|savez|savez_compressed|savetxt|dump|write|writelines|export|save_pretrained|"
+    r"to_filename|imwrite|imsave|write_file)$"
+)
 
 
 class _Fold:
@@ -118,7 +277,11 @@ class _Fold:
             left, right = f(node.left), f(node.right)
             if left is None or right is None:
                 return None
-            if isinstance(node.op, ast.Add) and type(left) is type(right) and isinstance(left, (str, list, int)):
+            if (
+                isinstance(node.op, ast.Add)
+                and type(left) is type(right)
+                and isinstance(left, (str, list, int))
+            ):
                 return left + right
             if isinstance(node.op, ast.Div) and isinstance(left, str) and isinstance(right, str):
                 return os.path.join(left, right)
@@ -144,6 +307,7 @@ class _Fold:
             qual = self.s.qual(node)
             if qual and qual.startswith("os.O_"):
                 import os as _os
+
                 return getattr(_os, qual[3:], None)
             if qual == "os.sep":
                 return "/"
@@ -165,9 +329,22 @@ class _Fold:
         if qual in ("os.path.expanduser", "posixpath.expanduser"):
             return self.s.expanduser(args[0]) if args and isinstance(args[0], str) else None
         if qual in ("os.path.expandvars",):
-            return os.path.expandvars(args[0].replace("$HOME", self.s.home)) if args and isinstance(args[0], str) else None
-        if qual in ("os.path.abspath", "os.path.normpath", "os.path.realpath", "str", "builtins.str", "os.fspath",
-                    "os.fsencode", "os.fsdecode", "builtins.bytes"):
+            return (
+                os.path.expandvars(args[0].replace("$HOME", self.s.home))
+                if args and isinstance(args[0], str)
+                else None
+            )
+        if qual in (
+            "os.path.abspath",
+            "os.path.normpath",
+            "os.path.realpath",
+            "str",
+            "builtins.str",
+            "os.fspath",
+            "os.fsencode",
+            "os.fsdecode",
+            "builtins.bytes",
+        ):
             return args[0] if args and isinstance(args[0], str) else None
         if qual in ("os.path.dirname",):
             return os.path.dirname(args[0]) if args and isinstance(args[0], str) else None
@@ -179,7 +356,12 @@ class _Fold:
             return self.s.home
         if qual in ("os.getenv", "os.environ.get"):
             return self.s.env_value(args[0]) if args and isinstance(args[0], str) else None
-        if qual in ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.PurePosixPath"):
+        if qual in (
+            "pathlib.Path",
+            "pathlib.PurePath",
+            "pathlib.PosixPath",
+            "pathlib.PurePosixPath",
+        ):
             if not node.args:
                 return "."
             if all(isinstance(a, str) for a in args):
@@ -191,13 +373,30 @@ class _Fold:
             if isinstance(recv, str):
                 if meth in ("expanduser",):
                     return self.s.expanduser(recv)
-                if meth in ("resolve", "absolute", "as_posix", "strip", "rstrip", "lstrip", "__str__"):
+                if meth in (
+                    "resolve",
+                    "absolute",
+                    "as_posix",
+                    "strip",
+                    "rstrip",
+                    "lstrip",
+                    "__str__",
+                ):
                     return recv if meth not in ("strip", "rstrip", "lstrip") or not args else None
                 if meth == "joinpath" and all(isinstance(a, str) for a in args):
                     return os.path.join(recv, *args)
-                if meth == "format" and all(isinstance(a, (str, int)) for a in args) and not node.keywords:
+                if (
+                    meth == "format"
+                    and all(isinstance(a, (str, int)) for a in args)
+                    and not node.keywords
+                ):
                     return recv.format(*args)
-                if meth == "join" and args and isinstance(args[0], list) and all(isinstance(a, str) for a in args[0]):
+                if (
+                    meth == "join"
+                    and args
+                    and isinstance(args[0], list)
+                    and all(isinstance(a, str) for a in args[0])
+                ):
                     return recv.join(args[0])
                 if meth in ("with_suffix",) and args and isinstance(args[0], str):
                     return os.path.splitext(recv)[0] + args[0]
@@ -218,8 +417,8 @@ class _PyScan(ast.NodeVisitor):
         self.path_names: set[str] = set()
         self.imports: set[str] = set()
         self.exec_sink = False
-        self.env_dump = False   # the whole environment is printed or passed on
-        self.env_copy = False   # a copy of it is made (e.g. for a child process)
+        self.env_dump = False  # the whole environment is printed or passed on
+        self.env_copy = False  # a copy of it is made (e.g. for a child process)
         self.reads_outside = False
         self.fold = _Fold(self)
         self.cwd = an.cur or an.ctx.root
@@ -250,9 +449,26 @@ class _PyScan(ast.NodeVisitor):
                 return self.aliases[node.id]
             if node.id in self.func_alias:
                 return self.func_alias[node.id]
-            if node.id in ("open", "eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr",
-                           "globals", "locals", "vars", "execfile", "str", "bytes", "input", "print", "breakpoint",
-                           "__builtins__"):
+            if node.id in (
+                "open",
+                "eval",
+                "exec",
+                "compile",
+                "__import__",
+                "getattr",
+                "setattr",
+                "delattr",
+                "globals",
+                "locals",
+                "vars",
+                "execfile",
+                "str",
+                "bytes",
+                "input",
+                "print",
+                "breakpoint",
+                "__builtins__",
+            ):
                 return f"builtins.{node.id}"
             if node.id in ("Path", "PurePath", "PosixPath") and node.id not in self.consts:
                 return f"pathlib.{node.id}"
@@ -296,7 +512,10 @@ class _PyScan(ast.NodeVisitor):
             return
         path = self.path_arg(node)
         if path is None:
-            self.deny("write.unresolved_target", f"{verb} to a path computed at run time cannot be checked")
+            self.deny(
+                "write.unresolved_target",
+                f"{verb} to a path computed at run time cannot be checked",
+            )
             return
         self.an.check_write(_lit(self._abs(path)), verb=verb, overwrite_risky=False)
 
@@ -305,7 +524,10 @@ class _PyScan(ast.NodeVisitor):
             return
         path = self.path_arg(node)
         if path is None:
-            self.deny("write.unresolved_target", "a delete of a path computed at run time cannot be checked")
+            self.deny(
+                "write.unresolved_target",
+                "a delete of a path computed at run time cannot be checked",
+            )
             return
         self.an.check_delete(_lit(self._abs(path)), recursive=recursive)
 
@@ -332,10 +554,14 @@ class _PyScan(ast.NodeVisitor):
             self.an.sub_shell(shlex.join(value), origin=f"the command run by {self.origin}")
             return
         if isinstance(value, str) and argv:
-            self.an.sub_shell(shlex.quote(value) if " " in value and "/" in value.split()[0] else value,
-                              origin=f"the command run by {self.origin}")
+            self.an.sub_shell(
+                shlex.quote(value) if " " in value and "/" in value.split()[0] else value,
+                origin=f"the command run by {self.origin}",
+            )
             return
-        self.deny("exec.dynamic_command_name", "runs a command built at run time, which cannot be checked")
+        self.deny(
+            "exec.dynamic_command_name", "runs a command built at run time, which cannot be checked"
+        )
 
     # ---- visitors ------------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:
@@ -352,16 +578,33 @@ class _PyScan(ast.NodeVisitor):
         self.imports.add(mod)
         for alias in node.names:
             if alias.name == "*":
-                if mod.split(".")[0] in ("os", "subprocess", "pty", "socket", "shutil", "ctypes", "builtins",
-                                         "importlib", "posix", "pathlib"):
-                    self.deny("exec.dynamic_code", f"'from {mod} import *' hides which functions are called")
+                if mod.split(".")[0] in (
+                    "os",
+                    "subprocess",
+                    "pty",
+                    "socket",
+                    "shutil",
+                    "ctypes",
+                    "builtins",
+                    "importlib",
+                    "posix",
+                    "pathlib",
+                ):
+                    self.deny(
+                        "exec.dynamic_code",
+                        f"'from {mod} import *' hides which functions are called",
+                    )
                 continue
             self.aliases[alias.asname or alias.name] = f"{mod}.{alias.name}"
             self.imports.add(f"{mod}.{alias.name}")
 
     def visit_Assign(self, node: ast.Assign) -> None:
         value = self.fold(node.value)
-        q = self.qual(node.value) if isinstance(node.value, (ast.Name, ast.Attribute, ast.Call)) else None
+        q = (
+            self.qual(node.value)
+            if isinstance(node.value, (ast.Name, ast.Attribute, ast.Call))
+            else None
+        )
         pathy = self.is_pathy(node.value)
         for target in node.targets:
             if isinstance(target, ast.Name):
@@ -371,7 +614,12 @@ class _PyScan(ast.NodeVisitor):
                     self.consts[target.id] = value
                 if q and not isinstance(node.value, ast.Call):
                     self.func_alias[target.id] = q
-                elif q and isinstance(node.value, ast.Call) and q.count(".") == 0 and q in self.imports:
+                elif (
+                    q
+                    and isinstance(node.value, ast.Call)
+                    and q.count(".") == 0
+                    and q in self.imports
+                ):
                     self.aliases[target.id] = q
                 if pathy:
                     self.path_names.add(target.id)
@@ -382,8 +630,14 @@ class _PyScan(ast.NodeVisitor):
             q = self.qual(node.func)
             if q and q.startswith("pathlib."):
                 return True
-            if isinstance(node.func, ast.Attribute) and node.func.attr in ("expanduser", "resolve", "absolute",
-                                                                            "joinpath", "with_name", "with_suffix"):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "expanduser",
+                "resolve",
+                "absolute",
+                "joinpath",
+                "with_name",
+                "with_suffix",
+            ):
                 return self.is_pathy(node.func.value)
             return False
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
@@ -405,7 +659,12 @@ class _PyScan(ast.NodeVisitor):
         q = self.qual(node)
         if q in _DYNAMIC or q in ("builtins.__builtins__",):
             self.deny("exec.dynamic_code", f"uses {node.id}, a way around static checks")
-        if q in _SHELL_SINKS or q in _ARGV_SINKS or q in _CODE_SINKS or (q and _EXEC_FAMILY.match(q)):
+        if (
+            q in _SHELL_SINKS
+            or q in _ARGV_SINKS
+            or q in _CODE_SINKS
+            or (q and _EXEC_FAMILY.match(q))
+        ):
             if id(node) not in self.handled_calls:
                 self.deny("exec.dynamic_code", f"passes {q} around instead of calling it directly")
 
@@ -455,14 +714,19 @@ class _PyScan(ast.NodeVisitor):
             else:
                 self.shell(target, argv=True)
             if "executable" in kw:
-                self.deny("exec.dynamic_command_name", "overrides the program to run with executable=")
+                self.deny(
+                    "exec.dynamic_command_name", "overrides the program to run with executable="
+                )
             if "env" in kw:
                 env = kw["env"]
                 if isinstance(env, ast.Dict):
                     for k in env.keys:
                         key = self.fold(k) if k is not None else None
                         if isinstance(key, str) and key.startswith(("LD_", "DYLD_")):
-                            self.deny("loader.ld_preload", f"sets {key} for a child process (loader injection)")
+                            self.deny(
+                                "loader.ld_preload",
+                                f"sets {key} for a child process (loader injection)",
+                            )
             return
         if _EXEC_FAMILY.match(q):
             self.exec_sink = True
@@ -478,11 +742,16 @@ class _PyScan(ast.NodeVisitor):
             return
         if q in _CODE_SINKS:
             code = self.fold(first)
-            if q in ("builtins.eval", "builtins.exec", "builtins.compile") and isinstance(code, str):
+            if q in ("builtins.eval", "builtins.exec", "builtins.compile") and isinstance(
+                code, str
+            ):
                 analyze_python(self.an, code, origin=f"code evaluated by {self.origin}")
                 return
-            if q in ("builtins.__import__", "importlib.import_module", "importlib.__import__") and isinstance(code, str) \
-                    and isinstance(first, ast.Constant):
+            if (
+                q in ("builtins.__import__", "importlib.import_module", "importlib.__import__")
+                and isinstance(code, str)
+                and isinstance(first, ast.Constant)
+            ):
                 self.imports.add(code)
                 return
             if q == "runpy.run_path" and isinstance(code, str):
@@ -491,39 +760,73 @@ class _PyScan(ast.NodeVisitor):
                 self.imports.add(code)
                 return
             self.exec_sink = True
-            self.deny("exec.dynamic_code", f"{q.replace('builtins.', '')}() runs code that cannot be read here")
+            self.deny(
+                "exec.dynamic_code",
+                f"{q.replace('builtins.', '')}() runs code that cannot be read here",
+            )
             return
         if q in _DYNAMIC:
-            if q == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], ast.Constant) \
-                    and isinstance(args[1].value, str) and not args[1].value.startswith("_"):
+            if (
+                q == "builtins.getattr"
+                and len(args) >= 2
+                and isinstance(args[1], ast.Constant)
+                and isinstance(args[1].value, str)
+                and not args[1].value.startswith("_")
+            ):
                 return
-            self.deny("exec.dynamic_code", f"{q.replace('builtins.', '')}() hides which function is called")
+            self.deny(
+                "exec.dynamic_code",
+                f"{q.replace('builtins.', '')}() hides which function is called",
+            )
             return
         top = q.split(".")[0]
         if q.startswith(_RAW_NET) or top in ("socket", "_socket"):
             self.deny("reverse_shell.socket", f"opens a raw network socket ({q})")
             return
         if q.startswith(_DENY_MODULES) or top in ("ctypes", "cffi", "_ctypes"):
-            self.deny("exec.native_code", f"{q} can do anything a program can, beyond static checks")
+            self.deny(
+                "exec.native_code", f"{q} can do anything a program can, beyond static checks"
+            )
             return
         if _PRIV.match(q):
             self.deny("privilege.change", f"{q} changes the process's privileges")
             return
         if q in ("os.fork", "os.forkpty"):
-            self.deny("system.fork_bomb", f"{q} forks the interpreter (fork bomb pattern in a one-liner)")
+            self.deny(
+                "system.fork_bomb", f"{q} forks the interpreter (fork bomb pattern in a one-liner)"
+            )
             return
         if q in ("os.kill", "os.killpg"):
             pid = self.fold(first)
             if q == "os.killpg" or not isinstance(pid, int) or pid in (-1, 0, 1):
                 self.deny("system.kill_all", f"{q} may signal every process or init")
             return
-        if q in ("builtins.open", "io.open", "codecs.open", "io.FileIO", "os.fdopen", "gzip.open", "bz2.open",
-                 "lzma.open", "tarfile.open", "zipfile.ZipFile", "shelve.open", "dbm.open", "sqlite3.connect"):
+        if q in (
+            "builtins.open",
+            "io.open",
+            "codecs.open",
+            "io.FileIO",
+            "os.fdopen",
+            "gzip.open",
+            "bz2.open",
+            "lzma.open",
+            "tarfile.open",
+            "zipfile.ZipFile",
+            "shelve.open",
+            "dbm.open",
+            "sqlite3.connect",
+        ):
             if q == "os.fdopen":
                 return
             mode = args[1] if len(args) > 1 else kw.get("mode")
-            mode_v = self.fold(mode) if mode is not None else ("r" if q != "sqlite3.connect" else "w")
-            target = first if first is not None else kw.get("file") or kw.get("filename") or kw.get("name")
+            mode_v = (
+                self.fold(mode) if mode is not None else ("r" if q != "sqlite3.connect" else "w")
+            )
+            target = (
+                first
+                if first is not None
+                else kw.get("file") or kw.get("filename") or kw.get("name")
+            )
             if mode is not None and not isinstance(mode_v, str):
                 self.write(target, "open")
                 return
@@ -535,6 +838,7 @@ class _PyScan(ast.NodeVisitor):
         if q == "os.open":
             flags = self.fold(args[1]) if len(args) > 1 else None
             import os as _os
+
             wr = _os.O_WRONLY | _os.O_RDWR | _os.O_CREAT | _os.O_TRUNC | _os.O_APPEND
             if not isinstance(flags, int) or flags & wr:
                 self.write(first, "open for writing")
@@ -543,13 +847,19 @@ class _PyScan(ast.NodeVisitor):
             return
         if q in _WRITE_ARG0:
             kind = _WRITE_ARG0[q]
-            target = first if first is not None else kw.get("path") or kw.get("name") or kw.get("base_name")
+            target = (
+                first
+                if first is not None
+                else kw.get("path") or kw.get("name") or kw.get("base_name")
+            )
             if kind == "write":
                 self.write(target, q)
                 if q in ("os.chmod", "os.lchmod") and len(args) > 1:
                     mode = self.fold(args[1])
                     if not isinstance(mode, int) or mode & 0o6000:
-                        self.deny("privilege.setuid", f"{q} sets a setuid/setgid bit or a computed mode")
+                        self.deny(
+                            "privilege.setuid", f"{q} sets a setuid/setgid bit or a computed mode"
+                        )
             else:
                 self.delete(target, recursive=(kind == "rdelete"))
             return
@@ -565,7 +875,10 @@ class _PyScan(ast.NodeVisitor):
                 path = self.path_arg(src)
                 real = self.an.ctx.resolve(self._abs(path)) if path else None
                 if real is None or not self.an.ctx.inside_root(real):
-                    self.deny("write.hardlink", "creates a hard link to a file outside the working directory")
+                    self.deny(
+                        "write.hardlink",
+                        "creates a hard link to a file outside the working directory",
+                    )
             elif src_kind == "link":
                 path = self.path_arg(src)
                 if path and self.an.ctx.secret(self.an.ctx.resolve(self._abs(path))):
@@ -584,11 +897,17 @@ class _PyScan(ast.NodeVisitor):
         if q in ("os.putenv",) or q == "os.environ.update" or q == "os.environ.setdefault":
             key = self.fold(first)
             if not isinstance(key, str) or key.startswith(("LD_", "DYLD_")):
-                self.deny("loader.ld_preload", "sets the loader environment (LD_*) for child processes")
+                self.deny(
+                    "loader.ld_preload", "sets the loader environment (LD_*) for child processes"
+                )
             return
         if q in ("webbrowser.open", "webbrowser.open_new", "webbrowser.open_new_tab"):
             return
-        if q in ("os.environ.copy", "builtins.dict") and first is not None and self.qual(first) == "os.environ":
+        if (
+            q in ("os.environ.copy", "builtins.dict")
+            and first is not None
+            and self.qual(first) == "os.environ"
+        ):
             self.env_copy = True
         self.method_call(node)
 
@@ -611,8 +930,11 @@ class _PyScan(ast.NodeVisitor):
                 if meth in ("symlink_to", "hardlink_to") and args:
                     target = self.path_arg(args[0])
                     real = self.an.ctx.resolve(self._abs(target)) if target else None
-                    if real is None or (meth == "hardlink_to" and not self.an.ctx.inside_root(real)) \
-                            or self.an.ctx.secret(real):
+                    if (
+                        real is None
+                        or (meth == "hardlink_to" and not self.an.ctx.inside_root(real))
+                        or self.an.ctx.secret(real)
+                    ):
                         self.deny("write.hardlink", "links to a file outside the working directory")
             elif kind == "delete":
                 self.delete(recv, recursive=False)
@@ -648,26 +970,58 @@ class _PyScan(ast.NodeVisitor):
                 self.an.check_write(_lit(self._abs(path)), verb=meth, overwrite_risky=False)
 
     def finish(self) -> None:
-        net = sorted(m for m in self.imports if m.startswith(_NET_MODULES) or m.split(".")[0] in
-                     {x.split(".")[0] for x in _NET_MODULES if "." not in x})
-        raw = sorted(m for m in self.imports if m.split(".")[0] in ("socket", "_socket", "telnetlib", "paramiko",
-                                                                     "pexpect", "pty", "websocket", "websockets"))
+        net = sorted(
+            m
+            for m in self.imports
+            if m.startswith(_NET_MODULES)
+            or m.split(".")[0] in {x.split(".")[0] for x in _NET_MODULES if "." not in x}
+        )
+        raw = sorted(
+            m
+            for m in self.imports
+            if m.split(".")[0]
+            in (
+                "socket",
+                "_socket",
+                "telnetlib",
+                "paramiko",
+                "pexpect",
+                "pty",
+                "websocket",
+                "websockets",
+            )
+        )
         if raw:
-            self.deny("reverse_shell.socket", f"imports {', '.join(raw)} (raw sockets or terminals)")
+            self.deny(
+                "reverse_shell.socket", f"imports {', '.join(raw)} (raw sockets or terminals)"
+            )
         if any(m.split(".")[0] in ("ctypes", "cffi", "_ctypes") for m in self.imports):
-            self.deny("exec.native_code", "imports ctypes/cffi, which can do anything beyond static checks")
+            self.deny(
+                "exec.native_code",
+                "imports ctypes/cffi, which can do anything beyond static checks",
+            )
         if net:
             if self.exec_sink:
-                self.deny("download_exec.interpreter", f"fetches from the network ({', '.join(net)}) and runs commands")
+                self.deny(
+                    "download_exec.interpreter",
+                    f"fetches from the network ({', '.join(net)}) and runs commands",
+                )
             elif self.env_dump or self.env_copy:
                 self.deny("exfil.env", "sends the environment over the network")
             elif self.reads_outside:
-                self.deny("exfil.files", "reads files outside the working directory and uses the network")
+                self.deny(
+                    "exfil.files", "reads files outside the working directory and uses the network"
+                )
             elif not self.an.allow_network:
-                self.deny("network.disabled", f"uses the network ({', '.join(net)}), and network access is not "
-                                              "allowed (execution.allow_network)")
+                self.deny(
+                    "network.disabled",
+                    f"uses the network ({', '.join(net)}), and network access is not "
+                    "allowed (execution.allow_network)",
+                )
             else:
-                self.an.risky("network.interpreter", f"{self.origin} uses the network ({', '.join(net)})")
+                self.an.risky(
+                    "network.interpreter", f"{self.origin} uses the network ({', '.join(net)})"
+                )
         elif self.env_dump:
             self.deny("secrets.env_dump", "prints or copies the whole environment (tokens, keys)")
 
@@ -680,10 +1034,16 @@ def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> No
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        an.deny("interpreter.parse_error", f"{origin} cannot be parsed ({type(exc).__name__}); it is not run")
+        an.deny(
+            "interpreter.parse_error",
+            f"{origin} cannot be parsed ({type(exc).__name__}); it is not run",
+        )
         return
     if CLOUD_METADATA.search(code):
-        an.deny("secrets.cloud_metadata", f"{origin} queries the cloud metadata service, which hands out credentials")
+        an.deny(
+            "secrets.cloud_metadata",
+            f"{origin} queries the cloud metadata service, which hands out credentials",
+        )
     scan = _PyScan(an, origin)
     an.depth += 1
     try:
@@ -694,7 +1054,10 @@ def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> No
                 scan.visit(node)
         for node in tree.body:
             scan.visit(node)
-        if any(isinstance(n, ast.Attribute) and scan.qual(n) in ("os.environ",) for n in ast.walk(tree)):
+        if any(
+            isinstance(n, ast.Attribute) and scan.qual(n) in ("os.environ",) for n in ast.walk(tree)
+        ):
+
             def is_env(e: ast.AST) -> bool:
                 """os.environ itself, or a copy of it (dict(os.environ), os.environ.copy())."""
                 if isinstance(e, ast.Attribute) and scan.qual(e) == "os.environ":
@@ -702,7 +1065,12 @@ def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> No
                 if isinstance(e, ast.Call):
                     if scan.qual(e.func) == "os.environ.copy":
                         return True
-                    if isinstance(e.func, ast.Name) and e.func.id == "dict" and e.args and is_env(e.args[0]):
+                    if (
+                        isinstance(e.func, ast.Name)
+                        and e.func.id == "dict"
+                        and e.args
+                        and is_env(e.args[0])
+                    ):
                         return True
                 return False
 
@@ -710,11 +1078,17 @@ def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> No
                 if isinstance(n, ast.Call) and is_env(n):
                     scan.env_copy = True
                     continue
-                if isinstance(n, ast.Call) and any(is_env(a) for a in list(n.args) +
-                                                   [k.value for k in n.keywords if k.arg != "env"]):
+                if isinstance(n, ast.Call) and any(
+                    is_env(a)
+                    for a in list(n.args) + [k.value for k in n.keywords if k.arg != "env"]
+                ):
                     scan.env_dump = True
-                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("items", "keys", "values") \
-                        and is_env(n.func.value):
+                if (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in ("items", "keys", "values")
+                    and is_env(n.func.value)
+                ):
                     scan.env_dump = True
                 if isinstance(n, (ast.For, ast.comprehension)) and is_env(n.iter):
                     scan.env_dump = True
@@ -765,18 +1139,18 @@ _LANG_RAW_SOCKET = {
 # write rules accept; a call whose path is computed is denied.
 _LANG_WRITE_FUNCS = {
     "perl": r"\b(unlink|rmdir|rename|mkdir|symlink|link|chmod|chown|truncate|utime|rmtree|remove_tree|make_path|"
-            r"mkpath|copy|move|write_file|spurt)\b",
+    r"mkpath|copy|move|write_file|spurt)\b",
     "ruby": r"\b(File\.(?:write|delete|unlink|rename|chmod|chown|symlink|link|truncate)|FileUtils\.\w+|"
-            r"Dir\.(?:mkdir|rmdir|delete|unlink)|IO\.write)",
+    r"Dir\.(?:mkdir|rmdir|delete|unlink)|IO\.write)",
     "node": r"\b(writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream|mkdir|mkdirSync|rm|rmSync|"
-            r"rmdir|rmdirSync|unlink|unlinkSync|rename|renameSync|copyFile|copyFileSync|cp|cpSync|symlink|"
-            r"symlinkSync|link|linkSync|chmod|chmodSync|chown|chownSync|truncate|truncateSync|utimes|utimesSync|"
-            r"outputFile|outputFileSync|writeJson|writeJsonSync|remove|removeSync|emptyDir|emptyDirSync|"
-            r"ensureDir|ensureDirSync|ensureFile|ensureFileSync|move|moveSync)\b",
+    r"rmdir|rmdirSync|unlink|unlinkSync|rename|renameSync|copyFile|copyFileSync|cp|cpSync|symlink|"
+    r"symlinkSync|link|linkSync|chmod|chmodSync|chown|chownSync|truncate|truncateSync|utimes|utimesSync|"
+    r"outputFile|outputFileSync|writeJson|writeJsonSync|remove|removeSync|emptyDir|emptyDirSync|"
+    r"ensureDir|ensureDirSync|ensureFile|ensureFileSync|move|moveSync)\b",
     "php": r"\b(file_put_contents|unlink|rmdir|mkdir|rename|copy|touch|chmod|chown|symlink|link|tempnam)\b",
     "lua": r"\b(os\.remove|os\.rename)\b",
     "r": r"\b(writeLines|write\.csv|write\.table|saveRDS|save|sink|file\.create|file\.remove|unlink|file\.rename|"
-         r"file\.copy|dir\.create|writeBin|writeChar)\b",
+    r"file\.copy|dir\.create|writeBin|writeChar)\b",
     "julia": r"\b(write|rm|mv|cp|mkdir|mkpath|touch|symlink|chmod)\b",
     "tcl": r"\bfile\s+(delete|rename|copy|mkdir|link)\b",
     "generic": r"\b(write_?file|delete|remove|unlink|rename|mkdir)\b",
@@ -784,7 +1158,7 @@ _LANG_WRITE_FUNCS = {
 # Opening a file for writing with a literal path, per language (named groups a/b hold the path).
 _LANG_OPEN_WRITE = {
     "perl": r"\bopen\s*\(?\s*(?:my\s+)?[\$\w]+\s*,\s*(?:['\"](?:\+?>>?|\+<)['\"]\s*,\s*(['\"])(?P<a>[^'\"]*)\1|"
-            r"(['\"])\s*\+?>>?\s*(?P<b>[^'\"]*)\3)",
+    r"(['\"])\s*\+?>>?\s*(?P<b>[^'\"]*)\3)",
     "ruby": r"\b(?:File|IO)\.(?:open|new)\s*\(?\s*(['\"])(?P<a>[^'\"]*)\1\s*,\s*['\"](?:w|a|r\+|w\+|a\+)",
     "php": r"\bfopen\s*\(\s*(['\"])(?P<a>[^'\"]*)\1\s*,\s*['\"][waxc]",
     "lua": r"\bio\.open\s*\(\s*(['\"])(?P<a>[^'\"]*)\1\s*,\s*['\"][wa]",
@@ -793,19 +1167,25 @@ _LANG_OPEN_WRITE = {
 # Opening for writing at all (literal path or not): more of these than literal opens means a
 # computed path, which is denied.
 _LANG_OPEN_WRITE_ANY = {
-    "perl": r"\bopen\s*\(?[^;]*['\"]\s*\+?>", "ruby": r"\b(?:File|IO)\.(?:open|new)\s*\([^)]*['\"](?:w|a|r\+|w\+|a\+)['\"]",
-    "php": r"\bfopen\s*\([^)]*['\"][waxc]", "lua": r"\bio\.open\s*\([^)]*['\"][wa]", "julia": r"\bopen\s*\([^)]*\"[wa]",
+    "perl": r"\bopen\s*\(?[^;]*['\"]\s*\+?>",
+    "ruby": r"\b(?:File|IO)\.(?:open|new)\s*\([^)]*['\"](?:w|a|r\+|w\+|a\+)['\"]",
+    "php": r"\bfopen\s*\([^)]*['\"][waxc]",
+    "lua": r"\bio\.open\s*\([^)]*['\"][wa]",
+    "julia": r"\bopen\s*\([^)]*\"[wa]",
 }
 _LANG_ENV = {
     "perl": r"%ENV|\bkeys\s+%ENV|\$ENV\b(?!\{)",
     "ruby": r"\bENV\.(to_h|to_a|to_hash|each|each_pair|map|inspect|keys|values|select|filter|sort|dup|clone)\b|"
-            r"\b(p|pp|puts|print)\s*\(?\s*ENV\b(?!\s*[\[.])",
-    "node": r"process\.env\b(?!\.)|JSON\.stringify\(\s*process\.env", "php": r"\$_ENV\b(?!\[)|getenv\s*\(\s*\)|\$_SERVER\b(?!\[)",
-    "lua": r"(?!)", "r": r"Sys\.getenv\s*\(\s*\)", "julia": r"\bENV\b(?!\[)", "tcl": r"\benv\b", "generic": r"\benv\b|environ",
+    r"\b(p|pp|puts|print)\s*\(?\s*ENV\b(?!\s*[\[.])",
+    "node": r"process\.env\b(?!\.)|JSON\.stringify\(\s*process\.env",
+    "php": r"\$_ENV\b(?!\[)|getenv\s*\(\s*\)|\$_SERVER\b(?!\[)",
+    "lua": r"(?!)",
+    "r": r"Sys\.getenv\s*\(\s*\)",
+    "julia": r"\bENV\b(?!\[)",
+    "tcl": r"\benv\b",
+    "generic": r"\benv\b|environ",
 }
 _LANG_KILL = r"\bkill\s*\(?\s*['\"]?(-?\d+|\w+)['\"]?\s*,\s*(-1|0|1)\b|\bkill\s*\(?\s*-?9\s*,\s*-1\b|process\.kill\s*\(\s*(-1|1|0)\b|Process\.kill\s*\([^,]+,\s*(-1|1|0)\b|posix_kill\s*\(\s*(-1|1|0)\b"
-
-
 
 
 # Calls whose target is computed at run time (string concatenation, variables holding functions,
@@ -814,7 +1194,7 @@ _LANG_DYNAMIC_CALL = {
     "perl": r"&\s*\$\w+|&\s*\{|->\s*\(|\*\{\s*['\"$]|\bCORE::|\bsymbol\b|\bcan\s*\(",
     "ruby": r"\bmethod\s*\(|\.call\b|\binstance_variable_get\b|\bdefine_method\b|\bObject\.const_get\b",
     "node": r"\[[^\]]*\]\s*\(|\brequire\s*\(\s*['\"`][^'\"`]*['\"`]\s*\+|\bglobalThis\s*\[|\bglobal\s*\[|"
-            r"\bprocess\s*\[|\bReflect\.|\bconstructor\b",
+    r"\bprocess\s*\[|\bReflect\.|\bconstructor\b",
     "php": r"\$\w+\s*\(|\bcall_user_func|\bReflectionFunction\b|\$\{|\bcreate_function\b",
     "lua": r"_G\s*\[|_ENV\s*\[|\bgetfenv\b|\bsetfenv\b|\bdebug\.",
     "r": r"\bdo\.call\b|\bget\s*\(|\bmatch\.fun\b",
@@ -828,11 +1208,20 @@ def analyze_code(an: "Analyzer", lang: str, code: str, origin: str) -> None:
     """Scan one-liner code of a language without a parser here."""
     lang = lang if lang in _LANG_EXEC else "generic"
     if re.search(_LANG_DYNAMIC_CALL.get(lang, r"(?!)"), code):
-        an.deny("exec.dynamic_code", f"{origin} calls a function chosen at run time, which cannot be checked")
+        an.deny(
+            "exec.dynamic_code",
+            f"{origin} calls a function chosen at run time, which cannot be checked",
+        )
     if CLOUD_METADATA.search(code):
-        an.deny("secrets.cloud_metadata", f"{origin} queries the cloud metadata service, which hands out credentials")
+        an.deny(
+            "secrets.cloud_metadata",
+            f"{origin} queries the cloud metadata service, which hands out credentials",
+        )
     if re.search(_LANG_EXEC[lang], code):
-        an.deny("exec.interpreter_command", f"{origin} runs commands or evaluates code that cannot be checked")
+        an.deny(
+            "exec.interpreter_command",
+            f"{origin} runs commands or evaluates code that cannot be checked",
+        )
     if re.search(_LANG_RAW_SOCKET.get(lang, r"(?!)"), code):
         an.deny("reverse_shell.socket", f"{origin} opens a raw network socket")
     net = re.search(_LANG_NET.get(lang, r"(?!)"), code) is not None
@@ -840,7 +1229,10 @@ def analyze_code(an: "Analyzer", lang: str, code: str, origin: str) -> None:
         an.deny("system.kill_all", f"{origin} signals every process or init")
     if re.search(r"\bfork\b", code) and lang in ("perl", "ruby", "php", "generic"):
         an.deny("system.fork_bomb", f"{origin} forks processes (fork bomb pattern)")
-    if re.search(r"\b(setuid|setgid|seteuid|POSIX::setuid|Process::Sys\.set|posix_setuid)\b|\$<\s*=|\$>\s*=", code):
+    if re.search(
+        r"\b(setuid|setgid|seteuid|POSIX::setuid|Process::Sys\.set|posix_setuid)\b|\$<\s*=|\$>\s*=",
+        code,
+    ):
         an.deny("privilege.change", f"{origin} changes the process's privileges")
     # secret paths named in the code
     for m in re.finditer(r"['\"`]([^'\"`\n]{2,300})['\"`]", code):
@@ -856,11 +1248,16 @@ def analyze_code(an: "Analyzer", lang: str, code: str, origin: str) -> None:
         _literal_write(an, m.group("a") or (m.groupdict().get("b") or ""), origin)
     opens_literal = len(re.findall(_LANG_OPEN_WRITE.get(lang, r"(?!)"), code))
     if len(re.findall(_LANG_OPEN_WRITE_ANY.get(lang, r"(?!)"), code)) > opens_literal:
-        an.deny("write.unresolved_target", f"{origin} opens a file for writing whose name is computed")
+        an.deny(
+            "write.unresolved_target", f"{origin} opens a file for writing whose name is computed"
+        )
     for m in re.finditer(_LANG_WRITE_FUNCS.get(lang, r"(?!)") + r"\s*\(?\s*", code):
-        lit_m = re.match(r"(['\"`])([^'\"`]*)\1", code[m.end():])
+        lit_m = re.match(r"(['\"`])([^'\"`]*)\1", code[m.end() :])
         if lit_m is None:
-            an.deny("write.unresolved_target", f"{origin} calls {m.group(1)} on a path computed at run time")
+            an.deny(
+                "write.unresolved_target",
+                f"{origin} calls {m.group(1)} on a path computed at run time",
+            )
             break
         _literal_write(an, lit_m.group(2), origin)
     env_dump = re.search(_LANG_ENV.get(lang, r"(?!)"), code) is not None
@@ -868,12 +1265,17 @@ def analyze_code(an: "Analyzer", lang: str, code: str, origin: str) -> None:
         if env_dump:
             an.deny("exfil.env", f"{origin} sends the environment over the network")
         elif not an.allow_network:
-            an.deny("network.disabled", f"{origin} uses the network, and network access is not allowed "
-                                        "(execution.allow_network)")
+            an.deny(
+                "network.disabled",
+                f"{origin} uses the network, and network access is not allowed "
+                "(execution.allow_network)",
+            )
         else:
             an.risky("network.interpreter", f"{origin} uses the network")
     elif env_dump and lang not in ("tcl", "generic"):
-        an.deny("secrets.env_dump", f"{origin} prints or copies the whole environment (tokens, keys)")
+        an.deny(
+            "secrets.env_dump", f"{origin} prints or copies the whole environment (tokens, keys)"
+        )
 
 
 def _literal_write(an: "Analyzer", path: str, origin: str) -> None:
@@ -900,13 +1302,15 @@ def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -
     body = _AWK_STRING.sub(keep, program)
     # system("…") and pipes to or from commands
     for m in re.finditer(r"\bsystem\s*\(\s*(\x03(\d+)\x03)?", body):
-        if m.group(1) and re.match(r"\s*\)", body[m.end():]):
+        if m.group(1) and re.match(r"\s*\)", body[m.end() :]):
             an.sub_shell(strings[int(m.group(2))], origin=f"the command in {origin}")
         else:
             an.deny("exec.dynamic_command_name", f"{origin} runs a computed command with system()")
     for m in re.finditer(r"\|\s*&?\s*(\x03(\d+)\x03|[^\s;}]+)?", body):
-        prev = body[:m.start()].rstrip()
-        if re.match(r"\s*getline", body[m.start() + 1:]) or re.match(r"\s*&\s*getline", body[m.start() + 1:]):
+        prev = body[: m.start()].rstrip()
+        if re.match(r"\s*getline", body[m.start() + 1 :]) or re.match(
+            r"\s*&\s*getline", body[m.start() + 1 :]
+        ):
             # "cmd" | getline
             sm = re.search(r"\x03(\d+)\x03\s*$", prev)
             if sm:
@@ -916,8 +1320,11 @@ def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -
             continue
         if re.search(r"\bprintf?\b[^;{}]*$", prev) or prev.endswith(("print", "printf")):
             if m.group(2) is not None:
-                an.sub_shell(strings[int(m.group(2))], origin=f"the command in {origin}",
-                             pipe_in=frozenset({"other"}))
+                an.sub_shell(
+                    strings[int(m.group(2))],
+                    origin=f"the command in {origin}",
+                    pipe_in=frozenset({"other"}),
+                )
             else:
                 an.deny("exec.dynamic_command_name", f"{origin} pipes output to a computed command")
     for m in re.finditer(r"\bprintf?\b[^;{}]*?(>>?)\s*(\x03(\d+)\x03|[^\s;}]+)", body):
@@ -927,13 +1334,21 @@ def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -
                 an.check_write(_lit(path), verb=f"{origin} print >", overwrite_risky=False)
         else:
             an.deny("write.unresolved_target", f"{origin} prints into a computed file name")
-    for m in re.finditer(r"\bgetline\b(\s+[A-Za-z_]\w*(\[[^\]]*\])?)?\s*<\s*(\x03(\d+)\x03|[^\s;)}]+)", body):
+    for m in re.finditer(
+        r"\bgetline\b(\s+[A-Za-z_]\w*(\[[^\]]*\])?)?\s*<\s*(\x03(\d+)\x03|[^\s;)}]+)", body
+    ):
         if m.group(4) is None:
-            an.ask("read.computed_path", f"{origin} reads with getline from a file whose name is computed")
+            an.ask(
+                "read.computed_path",
+                f"{origin} reads with getline from a file whose name is computed",
+            )
             continue
         path = strings[int(m.group(4))]
         if an.cur is None and not path.startswith(("/", "~")):
-            an.ask("cwd.unknown", f"{origin} reads {path} from a current directory that is unknown here")
+            an.ask(
+                "cwd.unknown",
+                f"{origin} reads {path} from a current directory that is unknown here",
+            )
             continue
         real = an.ctx.resolve(path, an.cur)
         an.check_read_path(path, real)
@@ -1030,8 +1445,11 @@ def analyze_sed(an: "Analyzer", script: str, origin: str = "the sed script") -> 
         elif cmd == "s-flags":
             flags = rest
             m = re.search(r"[wW]\s*(.*)$", flags)
-            if "e" in (flags[:m.start()] if m else flags):
-                an.deny("exec.interpreter_command", f"{origin} runs the result of a substitution as a command (s///e)")
+            if "e" in (flags[: m.start()] if m else flags):
+                an.deny(
+                    "exec.interpreter_command",
+                    f"{origin} runs the result of a substitution as a command (s///e)",
+                )
             if m:
                 path = m.group(1).strip()
                 if path not in ("/dev/stdout", "/dev/stderr"):

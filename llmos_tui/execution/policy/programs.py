@@ -85,20 +85,22 @@ class Program:
     kind: str
     summary: str
     handler: Handler | None = None
-    short_values: str = ""                         # short options that take a value ("-n 5")
-    long_values: frozenset[str] = frozenset()      # long options that take a value ("--lines 5")
-    operands: str = "read"                         # role of the operands: OPERAND_ROLES
-    skip: int = 0                                  # leading operands that are not files (a pattern, a mode)
-    subcommands: frozenset[str] = frozenset()      # a first operand that names a subcommand, not a file
-    reads: frozenset[str] = frozenset()            # options whose value is a file read
-    writes: frozenset[str] = frozenset()           # options whose value is a file written
-    runs: frozenset[str] = frozenset()             # options that run code or a command: asked
-    recursive: frozenset[str] = frozenset()        # options that make operand reads recursive ("*": always)
-    follows: frozenset[str] = frozenset()          # options that make recursion follow symlinks
-    network: str = ""                              # "client": talks to other machines
-    risk: tuple[str, str, str] | None = None       # (deny|ask|risky, rule, reason with {name})
-    out: str = "other"                             # what it prints into a pipe
-    single_dash_long: bool = False                 # "-name value" style long options
+    short_values: str = ""  # short options that take a value ("-n 5")
+    long_values: frozenset[str] = frozenset()  # long options that take a value ("--lines 5")
+    operands: str = "read"  # role of the operands: OPERAND_ROLES
+    skip: int = 0  # leading operands that are not files (a pattern, a mode)
+    subcommands: frozenset[str] = frozenset()  # a first operand that names a subcommand, not a file
+    reads: frozenset[str] = frozenset()  # options whose value is a file read
+    writes: frozenset[str] = frozenset()  # options whose value is a file written
+    runs: frozenset[str] = frozenset()  # options that run code or a command: asked
+    recursive: frozenset[str] = (
+        frozenset()
+    )  # options that make operand reads recursive ("*": always)
+    follows: frozenset[str] = frozenset()  # options that make recursion follow symlinks
+    network: str = ""  # "client": talks to other machines
+    risk: tuple[str, str, str] | None = None  # (deny|ask|risky, rule, reason with {name})
+    out: str = "other"  # what it prints into a pipe
+    single_dash_long: bool = False  # "-name value" style long options
 
     @property
     def name(self) -> str:
@@ -111,7 +113,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, Program] = {}
         self.programs: list[Program] = []
-        self.families: dict[str, str] = {}   # name prefix ("mkfs.") -> canonical name
+        self.families: dict[str, str] = {}  # name prefix ("mkfs.") -> canonical name
 
     def add(self, prog: Program) -> Program:
         if not prog.names or any(not n or " " in n or "/" in n for n in prog.names):
@@ -130,7 +132,9 @@ class Registry:
             raise TableError(f"{prog.name}: a summary is required")
         for n in prog.names:
             if n in self._by_name:
-                raise TableError(f"{n!r} is registered twice ({self._by_name[n].name} and {prog.name})")
+                raise TableError(
+                    f"{n!r} is registered twice ({self._by_name[n].name} and {prog.name})"
+                )
         for n in prog.names:
             self._by_name[n] = prog
         self.programs.append(prog)
@@ -140,7 +144,9 @@ class Registry:
         if prefix in self.families:
             raise TableError(f"the name family {prefix!r} is registered twice")
         if canonical not in self._by_name:
-            raise TableError(f"the name family {prefix!r} points at the unknown program {canonical!r}")
+            raise TableError(
+                f"the name family {prefix!r} points at the unknown program {canonical!r}"
+            )
         self.families[prefix] = canonical
 
     def get(self, name: str) -> Program | None:
@@ -171,18 +177,32 @@ class Registry:
         problems = []
         for name, prog in self._by_name.items():
             m = _VERSIONED.match(name)
-            if m and m.group(1) != name and m.group(1) in self._by_name and self._by_name[m.group(1)] is not prog:
-                problems.append(f"{name} ({prog.name}) is also the versioned name of {self._by_name[m.group(1)].name}")
+            if (
+                m
+                and m.group(1) != name
+                and m.group(1) in self._by_name
+                and self._by_name[m.group(1)] is not prog
+            ):
+                problems.append(
+                    f"{name} ({prog.name}) is also the versioned name of {self._by_name[m.group(1)].name}"
+                )
             for prefix, canonical in self.families.items():
-                if name.startswith(prefix) and len(name) > len(prefix) and self._by_name[canonical] is not prog:
-                    problems.append(f"{name} ({prog.name}) is also in the name family {prefix}* of {canonical}")
+                if (
+                    name.startswith(prefix)
+                    and len(name) > len(prefix)
+                    and self._by_name[canonical] is not prog
+                ):
+                    problems.append(
+                        f"{name} ({prog.name}) is also in the name family {prefix}* of {canonical}"
+                    )
         return problems
 
 
 # Versioned interpreter names: python3.11, pip-3, perl5.36, ruby3.2, node18, php8.2…
 _VERSIONED = re.compile(
     r"^(python|pypy|pip|perl|ruby|node|php|lua|luajit|tclsh|wish|gem|irb|bundle|pydoc|idle|easy_install|cpan|"
-    r"swipl|guile|julia|ipython|gcc|g\+\+|clang|clang\+\+|java|javac)(\d+(\.\d+)*[a-z]?)?(-\d+(\.\d+)*)?$")
+    r"swipl|guile|julia|ipython|gcc|g\+\+|clang|clang\+\+|java|javac)(\d+(\.\d+)*[a-z]?)?(-\d+(\.\d+)*)?$"
+)
 
 _LOCK = threading.Lock()
 _REGISTRY: Registry | None = None
@@ -216,7 +236,9 @@ def kind_of(word: str) -> str | None:
 def reads_no_content(word: str) -> bool:
     """The program does not read the content of its operands (``ls``, ``echo``, ``stat``…)."""
     prog = lookup(word)
-    return prog is not None and (prog.kind in ("builtin", "info", "metadata") or prog.operands in ("none", "list"))
+    return prog is not None and (
+        prog.kind in ("builtin", "info", "metadata") or prog.operands in ("none", "list")
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -238,20 +260,30 @@ def run(an: "Analyzer", c: "Cmd") -> None:
         if level == "deny":
             return
     if prog.network == "client" and prog.handler is None and not an.allow_network:
-        an.deny("network.disabled", f"{c.word} talks to other machines, and network access is not allowed "
-                                    "(execution.allow_network)")
+        an.deny(
+            "network.disabled",
+            f"{c.word} talks to other machines, and network access is not allowed "
+            "(execution.allow_network)",
+        )
         return
     if prog.handler is not None:
         prog.handler(an, c)
         return
-    o = parse_opts(c.args, short_val=prog.short_values, long_val=prog.long_values,
-                   long_single_dash=prog.single_dash_long)
+    o = parse_opts(
+        c.args,
+        short_val=prog.short_values,
+        long_val=prog.long_values,
+        long_single_dash=prog.single_dash_long,
+    )
     recursive = "*" in prog.recursive
     follow = "*" in prog.follows
     for n, v in o.flags:
         if n in prog.runs:
             shown = f"{n} {v.show()}" if v is not None else n
-            an.ask("exec.runs_code", f"{c.word} {shown} runs code or a command this policy cannot check")
+            an.ask(
+                "exec.runs_code",
+                f"{c.word} {shown} runs code or a command this policy cannot check",
+            )
         recursive = recursive or n in prog.recursive
         follow = follow or n in prog.follows
         if v is None:
@@ -265,7 +297,7 @@ def run(an: "Analyzer", c: "Cmd") -> None:
     ops = o.operands
     if ops and prog.subcommands and ops[0].static and ops[0].text in prog.subcommands:
         ops = ops[1:]
-    ops = ops[prog.skip:]
+    ops = ops[prog.skip :]
     role = prog.operands
     if role == "command":
         from .commands import wrapped
@@ -285,8 +317,13 @@ def run(an: "Analyzer", c: "Cmd") -> None:
             an.check_delete(a, recursive=recursive)
         elif role == "list":
             an.check_listed(a)
-    if role == "read" and c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]) and \
-            c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom"):
+    if (
+        role == "read"
+        and c.stdin
+        and c.stdin[0] == "file"
+        and not an.ctx.inside_root(c.stdin[1])
+        and c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom")
+    ):
         c.read_outside = True
     c.out = {"sensitive"} if c.read_outside else {prog.out}
 
@@ -300,13 +337,22 @@ def describe() -> list[dict[str, str]]:
             opts.append(" ".join(f"-{ch}" for ch in prog.short_values))
         if prog.long_values:
             opts.append(" ".join(sorted(prog.long_values)))
-        rows.append({
-            "names": ", ".join(prog.names), "kind": prog.kind, "summary": prog.summary,
-            "operands": prog.operands if prog.handler is None else "code: " + prog.handler.__name__.strip("_"),
-            "value_options": " ".join(opts), "reads": " ".join(sorted(prog.reads)),
-            "writes": " ".join(sorted(prog.writes)), "runs": " ".join(sorted(prog.runs)),
-            "network": prog.network, "risk": f"{prog.risk[0]} ({prog.risk[1]})" if prog.risk else "",
-        })
+        rows.append(
+            {
+                "names": ", ".join(prog.names),
+                "kind": prog.kind,
+                "summary": prog.summary,
+                "operands": prog.operands
+                if prog.handler is None
+                else "code: " + prog.handler.__name__.strip("_"),
+                "value_options": " ".join(opts),
+                "reads": " ".join(sorted(prog.reads)),
+                "writes": " ".join(sorted(prog.writes)),
+                "runs": " ".join(sorted(prog.runs)),
+                "network": prog.network,
+                "risk": f"{prog.risk[0]} ({prog.risk[1]})" if prog.risk else "",
+            }
+        )
     return rows
 
 
@@ -321,7 +367,15 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
     from . import commands as h
 
     def P(names: str, kind: str, summary: str, **kw) -> None:
-        for key in ("long_values", "subcommands", "reads", "writes", "runs", "recursive", "follows"):
+        for key in (
+            "long_values",
+            "subcommands",
+            "reads",
+            "writes",
+            "runs",
+            "recursive",
+            "follows",
+        ):
             if key in kw and not isinstance(kw[key], frozenset):
                 kw[key] = _fs(kw[key])
         if "handler" in kw:
@@ -332,139 +386,381 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
         for n in names.split():
             P(n, kind, summary, **kw)
 
-    deny = lambda rule, reason: ("deny", rule, reason)      # noqa: E731
-    ask = lambda rule, reason: ("ask", rule, reason)        # noqa: E731
-    risky = lambda rule, reason: ("risky", rule, reason)    # noqa: E731
+    deny = lambda rule, reason: ("deny", rule, reason)  # noqa: E731
+    ask = lambda rule, reason: ("ask", rule, reason)  # noqa: E731
+    risky = lambda rule, reason: ("risky", rule, reason)  # noqa: E731
 
     # ---- shell builtins and information -----------------------------------------------------
-    each(": true false exit return shift wait jobs fg bg disown break continue let times suspend logout "
-         "caller dirs umask ulimit bind complete compopt help", "builtin", "a shell builtin", operands="none")
-    P("echo", "builtin", "prints its arguments (a secret from the environment is denied)", handler=h.trivial)
+    each(
+        ": true false exit return shift wait jobs fg bg disown break continue let times suspend logout "
+        "caller dirs umask ulimit bind complete compopt help",
+        "builtin",
+        "a shell builtin",
+        operands="none",
+    )
+    P(
+        "echo",
+        "builtin",
+        "prints its arguments (a secret from the environment is denied)",
+        handler=h.trivial,
+    )
     P("printf", "builtin", "prints its arguments (-v sets a variable)", handler=h.trivial)
     each("yes sleep", "builtin", "prints or waits", operands="none")
     P("read", "builtin", "reads a line into variables", handler=h.read)
     P("mapfile readarray", "builtin", "reads lines into an array", handler=h.read)
     P("getopts", "builtin", "parses options into a variable", handler=h.read)
-    P("set", "builtin", "sets shell options; without arguments it dumps every variable (denied)", handler=h.set_)
-    P("shopt", "builtin", "sets shell options; cdable_vars makes cd targets unknowable (asked)", handler=h.shopt)
-    P("compgen", "builtin", "lists completions (names only)", operands="none", short_values="AGWXFCPS")
-    P("printenv", "builtin", "prints environment variables: all of them (denied) or named ones", handler=h.printenv)
-    P("history", "builtin", "shell history (holds typed secrets); -w/-a write a file", handler=h.history)
-    P("popd", "builtin", "leaves a directory: the current directory becomes unknown", handler=h.popd)
-    each("cd pushd chdir", "builtin", "changes the current directory (a computed one makes later paths unknown)",
-      handler=h.cd)
-    P("env", "wrapper", "runs a command with a changed environment; alone it dumps the environment (denied)",
-      handler=h.env)
-    each("export local readonly", "builtin",
-         "sets variables; alone or with -p it dumps the environment (denied); -n (nameref) is asked",
-         handler=h.export)
-    P("declare typeset", "builtin",
-      "sets variables; alone or with -p it dumps the environment (denied); -n (nameref) is asked", handler=h.export)
+    P(
+        "set",
+        "builtin",
+        "sets shell options; without arguments it dumps every variable (denied)",
+        handler=h.set_,
+    )
+    P(
+        "shopt",
+        "builtin",
+        "sets shell options; cdable_vars makes cd targets unknowable (asked)",
+        handler=h.shopt,
+    )
+    P(
+        "compgen",
+        "builtin",
+        "lists completions (names only)",
+        operands="none",
+        short_values="AGWXFCPS",
+    )
+    P(
+        "printenv",
+        "builtin",
+        "prints environment variables: all of them (denied) or named ones",
+        handler=h.printenv,
+    )
+    P(
+        "history",
+        "builtin",
+        "shell history (holds typed secrets); -w/-a write a file",
+        handler=h.history,
+    )
+    P(
+        "popd",
+        "builtin",
+        "leaves a directory: the current directory becomes unknown",
+        handler=h.popd,
+    )
+    each(
+        "cd pushd chdir",
+        "builtin",
+        "changes the current directory (a computed one makes later paths unknown)",
+        handler=h.cd,
+    )
+    P(
+        "env",
+        "wrapper",
+        "runs a command with a changed environment; alone it dumps the environment (denied)",
+        handler=h.env,
+    )
+    each(
+        "export local readonly",
+        "builtin",
+        "sets variables; alone or with -p it dumps the environment (denied); -n (nameref) is asked",
+        handler=h.export,
+    )
+    P(
+        "declare typeset",
+        "builtin",
+        "sets variables; alone or with -p it dumps the environment (denied); -n (nameref) is asked",
+        handler=h.export,
+    )
     P("unset", "builtin", "removes variables", handler=h.unset)
     P("alias", "builtin", "defines aliases (their text is checked as a command)", handler=h.alias)
     P("trap", "builtin", "runs a command on a signal (checked as a command)", handler=h.trap)
-    P("eval", "builtin", "runs its arguments as a command (checked; computed text is denied)", handler=h.eval_)
-    P("source .", "builtin", "runs a script in this shell (the script is read and checked)", handler=h.source)
+    P(
+        "eval",
+        "builtin",
+        "runs its arguments as a command (checked; computed text is denied)",
+        handler=h.eval_,
+    )
+    P(
+        "source .",
+        "builtin",
+        "runs a script in this shell (the script is read and checked)",
+        handler=h.source,
+    )
     P("exec", "builtin", "replaces the shell with a command (checked)", handler=h.exec_)
-    each("command builtin", "builtin", "runs a command bypassing functions (checked)", handler=h.command)
-    P("hash", "builtin", "remembers program locations; -p maps a name to another program (denied)",
-      handler=h.hash_)
-    P("enable", "builtin", "turns builtins on or off; -f loads a shared library (denied)", handler=h.enable)
+    each(
+        "command builtin",
+        "builtin",
+        "runs a command bypassing functions (checked)",
+        handler=h.command,
+    )
+    P(
+        "hash",
+        "builtin",
+        "remembers program locations; -p maps a name to another program (denied)",
+        handler=h.hash_,
+    )
+    P(
+        "enable",
+        "builtin",
+        "turns builtins on or off; -f loads a shared library (denied)",
+        handler=h.enable,
+    )
     each("type which whereis whatis apropos info", "info", "describes commands", operands="none")
     each("date", "info", "prints the date; -s sets the clock (denied)", handler=h.date)
-    P("hostname", "info", "prints the host name; with a name it sets it (denied)", handler=h.hostname)
-    each("id whoami uname pwd tty logname groups users uptime free nproc arch getconf locale cal basename "
-         "dirname seq expr tput clear reset tabs stty notify-send say espeak logger wall mesg write lsb_release "
-         "lscpu lsblk lsusb lspci lsmod df ps top htop btop vmstat iostat mpstat sar w last who dmesg "
-         "ss netstat lsof pstree nvidia-smi bc dc factor numfmt sensors", "info",
-         "prints information; its operands are not files", operands="none")
-    each("pgrep pidof", "process", "looks processes up (a later kill of system processes is denied)",
-      handler=h.pgrep)
+    P(
+        "hostname",
+        "info",
+        "prints the host name; with a name it sets it (denied)",
+        handler=h.hostname,
+    )
+    each(
+        "id whoami uname pwd tty logname groups users uptime free nproc arch getconf locale cal basename "
+        "dirname seq expr tput clear reset tabs stty notify-send say espeak logger wall mesg write lsb_release "
+        "lscpu lsblk lsusb lspci lsmod df ps top htop btop vmstat iostat mpstat sar w last who dmesg "
+        "ss netstat lsof pstree nvidia-smi bc dc factor numfmt sensors",
+        "info",
+        "prints information; its operands are not files",
+        operands="none",
+    )
+    each(
+        "pgrep pidof",
+        "process",
+        "looks processes up (a later kill of system processes is denied)",
+        handler=h.pgrep,
+    )
 
     # ---- metadata: names and attributes -------------------------------------------------------
-    P("ls dir vdir", "metadata", "lists folders (a listing of the working directory feeds later commands)",
-      handler=h.ls)
+    P(
+        "ls dir vdir",
+        "metadata",
+        "lists folders (a listing of the working directory feeds later commands)",
+        handler=h.ls,
+    )
     each("tree lsd", "metadata", "lists folders", handler=h.ls)
     P("eza exa", "metadata", "lists folders", handler=h.ls)
     P("find gfind", "metadata", "walks folders; -exec/-delete/-fprint are checked", handler=h.find)
     P("fd fdfind", "metadata", "finds files; -x/-X commands are checked", handler=h.fd)
     each("test [ [[", "builtin", "tests conditions (existence tests only)", operands="none")
-    each("stat file realpath readlink namei lsattr getfacl mountpoint", "metadata",
-         "looks at files without reading them", operands="list", short_values="cmfFe",
-         long_values="--format --printf --relative-to --relative-base --magic-file --files-from")
-    P("du", "metadata", "sizes of files and folders", operands="list", short_values="dBtX",
-      long_values="--max-depth --block-size --threshold --exclude --exclude-from --files0-from --time-style")
-    each("locate mlocate plocate", "metadata", "searches the file-name database", operands="none",
-         short_values="dlnr", long_values="--database --limit --regex")
+    each(
+        "stat file realpath readlink namei lsattr getfacl mountpoint",
+        "metadata",
+        "looks at files without reading them",
+        operands="list",
+        short_values="cmfFe",
+        long_values="--format --printf --relative-to --relative-base --magic-file --files-from",
+    )
+    P(
+        "du",
+        "metadata",
+        "sizes of files and folders",
+        operands="list",
+        short_values="dBtX",
+        long_values="--max-depth --block-size --threshold --exclude --exclude-from --files0-from --time-style",
+    )
+    each(
+        "locate mlocate plocate",
+        "metadata",
+        "searches the file-name database",
+        operands="none",
+        short_values="dlnr",
+        long_values="--database --limit --regex",
+    )
 
     # ---- readers ------------------------------------------------------------------------------
     P("cat", "reader", "prints files")
     P("tac", "reader", "prints files backwards", short_values="s", long_values="--separator")
     P("nl", "reader", "numbers lines", short_values="bdfhilnsvw")
     P("head", "reader", "prints the first lines", short_values="nc", long_values="--lines --bytes")
-    P("tail", "reader", "prints the last lines", short_values="ncs",
-      long_values="--lines --bytes --sleep-interval --pid --max-unchanged-stats")
-    each("less more most zless zmore pg", "reader", "pagers: +!cmd runs a shell command (denied)", handler=h.pager)
+    P(
+        "tail",
+        "reader",
+        "prints the last lines",
+        short_values="ncs",
+        long_values="--lines --bytes --sleep-interval --pid --max-unchanged-stats",
+    )
+    each(
+        "less more most zless zmore pg",
+        "reader",
+        "pagers: +!cmd runs a shell command (denied)",
+        handler=h.pager,
+    )
     P("man", "reader", "manual pages: -P/-H run a program (denied)", handler=h.pager)
-    P("bat batcat", "reader", "prints files with colours; --pager runs a command (asked)", short_values="lmHrp",
-      long_values="--language --map-syntax --highlight-line --line-range --theme --style --pager --tabs "
-                  "--wrap --terminal-width --file-name --diff-context --color --italic-text --decorations",
-      runs="--pager")
-    P("cut", "reader", "cuts columns", short_values="bcdf",
-      long_values="--bytes --characters --delimiter --fields --output-delimiter")
+    P(
+        "bat batcat",
+        "reader",
+        "prints files with colours; --pager runs a command (asked)",
+        short_values="lmHrp",
+        long_values="--language --map-syntax --highlight-line --line-range --theme --style --pager --tabs "
+        "--wrap --terminal-width --file-name --diff-context --color --italic-text --decorations",
+        runs="--pager",
+    )
+    P(
+        "cut",
+        "reader",
+        "cuts columns",
+        short_values="bcdf",
+        long_values="--bytes --characters --delimiter --fields --output-delimiter",
+    )
     P("paste", "reader", "merges lines", short_values="d", long_values="--delimiters")
     P("join", "reader", "joins files on a field", short_values="aejotv12")
     P("comm", "reader", "compares sorted files", long_values="--output-delimiter")
     P("fold", "reader", "wraps lines", short_values="w", long_values="--width")
-    P("fmt", "reader", "formats paragraphs", short_values="wpg", long_values="--width --prefix --goal")
-    P("pr", "reader", "paginates", short_values="hlwWoN", long_values="--header --length --width --page-width")
+    P(
+        "fmt",
+        "reader",
+        "formats paragraphs",
+        short_values="wpg",
+        long_values="--width --prefix --goal",
+    )
+    P(
+        "pr",
+        "reader",
+        "paginates",
+        short_values="hlwWoN",
+        long_values="--header --length --width --page-width",
+    )
     P("rev", "reader", "reverses lines")
     P("expand", "reader", "tabs to spaces", short_values="t", long_values="--tabs")
     P("unexpand", "reader", "spaces to tabs", short_values="t", long_values="--tabs")
-    P("column", "reader", "formats columns", short_values="scoNRHWEdl",
-      long_values="--separator --output-separator --table-columns --table-name --output-width")
-    P("iconv", "reader", "converts encodings; -o writes", short_values="fto",
-      long_values="--from-code --to-code --output", writes="-o --output")
-    each("md5sum sha1sum sha224sum sha256sum sha384sum sha512sum b2sum cksum sum", "reader", "checksums files")
-    P("cmp", "reader", "compares files byte by byte", short_values="in", long_values="--ignore-initial --bytes")
+    P(
+        "column",
+        "reader",
+        "formats columns",
+        short_values="scoNRHWEdl",
+        long_values="--separator --output-separator --table-columns --table-name --output-width",
+    )
+    P(
+        "iconv",
+        "reader",
+        "converts encodings; -o writes",
+        short_values="fto",
+        long_values="--from-code --to-code --output",
+        writes="-o --output",
+    )
+    each(
+        "md5sum sha1sum sha224sum sha256sum sha384sum sha512sum b2sum cksum sum",
+        "reader",
+        "checksums files",
+    )
+    P(
+        "cmp",
+        "reader",
+        "compares files byte by byte",
+        short_values="in",
+        long_values="--ignore-initial --bytes",
+    )
     P("diff colordiff", "reader", "compares files (-r reads folders recursively)", handler=h.diff)
     P("diff3", "reader", "compares three files", short_values="L", long_values="--label")
-    P("sdiff", "reader", "side-by-side diff; -o writes", short_values="ow", long_values="--output --width",
-      writes="-o --output")
+    P(
+        "sdiff",
+        "reader",
+        "side-by-side diff; -o writes",
+        short_values="ow",
+        long_values="--output --width",
+        writes="-o --output",
+    )
     P("jq gojq", "reader", "JSON processor (--slurpfile/--rawfile/-f read files)", handler=h.jq)
-    P("yq", "reader", "YAML processor (its expression is checked like a path: harmless)", subcommands="eval e eval-all ea", short_values="oIp", long_values="--output-format --indent --input-format")
+    P(
+        "yq",
+        "reader",
+        "YAML processor (its expression is checked like a path: harmless)",
+        subcommands="eval e eval-all ea",
+        short_values="oIp",
+        long_values="--output-format --indent --input-format",
+    )
     P("jless", "reader", "JSON viewer")
-    P("xmllint", "reader", "XML checker; --output writes", long_values="--output --xpath --schema --relaxng "
-      "--dtdvalid --path --encode --maxmem --pattern --stream", writes="--output", reads="--schema --relaxng --dtdvalid")
-    each("csvlook csvcut csvstat csvgrep csvjson csvsort csvformat in2csv", "reader", "csvkit tools",
-         short_values="dqecpzCSyKHnm", long_values="--delimiter --quotechar --encoding --columns --escapechar")
+    P(
+        "xmllint",
+        "reader",
+        "XML checker; --output writes",
+        long_values="--output --xpath --schema --relaxng "
+        "--dtdvalid --path --encode --maxmem --pattern --stream",
+        writes="--output",
+        reads="--schema --relaxng --dtdvalid",
+    )
+    each(
+        "csvlook csvcut csvstat csvgrep csvjson csvsort csvformat in2csv",
+        "reader",
+        "csvkit tools",
+        short_values="dqecpzCSyKHnm",
+        long_values="--delimiter --quotechar --encoding --columns --escapechar",
+    )
     P("mlr", "reader", "Miller: its DSL has system() and exec() (asked)", handler=h.mlr)
     P("look", "reader", "finds lines starting with a string", skip=1, short_values="t")
-    P("shuf", "reader", "shuffles lines; -o writes", short_values="ino",
-      long_values="--input-range --head-count --output --random-source", writes="-o --output",
-      reads="--random-source")
+    P(
+        "shuf",
+        "reader",
+        "shuffles lines; -o writes",
+        short_values="ino",
+        long_values="--input-range --head-count --output --random-source",
+        writes="-o --output",
+        reads="--random-source",
+    )
     P("tr", "reader", "translates characters (its operands are character sets)", operands="none")
     P("wc", "reader", "counts lines, words and bytes", long_values="--files0-from")
-    each("base64 base32 basenc", "reader", "encodes or decodes files", short_values="w", long_values="--wrap")
-    P("od", "reader", "dumps files in octal and other formats", short_values="AjNSstw",
-      long_values="--address-radix --skip-bytes --read-bytes --strings --format --width --endian")
-    P("hexdump hd", "reader", "dumps files in hex", short_values="nsef", long_values="--length --skip --format")
-    P("strings", "reader", "prints text found in files", short_values="nte",
-      long_values="--bytes --radix --encoding --output-separator")
+    each(
+        "base64 base32 basenc",
+        "reader",
+        "encodes or decodes files",
+        short_values="w",
+        long_values="--wrap",
+    )
+    P(
+        "od",
+        "reader",
+        "dumps files in octal and other formats",
+        short_values="AjNSstw",
+        long_values="--address-radix --skip-bytes --read-bytes --strings --format --width --endian",
+    )
+    P(
+        "hexdump hd",
+        "reader",
+        "dumps files in hex",
+        short_values="nsef",
+        long_values="--length --skip --format",
+    )
+    P(
+        "strings",
+        "reader",
+        "prints text found in files",
+        short_values="nte",
+        long_values="--bytes --radix --encoding --output-separator",
+    )
     P("xxd", "reader", "hex dump; a second operand is written", handler=h.xxd)
-    P("grep egrep fgrep rgrep zgrep ggrep", "reader",
-      "searches files (-r/-R recursive; -R follows links out of the folder)", handler=h.grep)
+    P(
+        "grep egrep fgrep rgrep zgrep ggrep",
+        "reader",
+        "searches files (-r/-R recursive; -R follows links out of the folder)",
+        handler=h.grep,
+    )
     P("rg", "reader", "ripgrep: recursive search; --pre runs a command (checked)", handler=h.grep)
     each("ag ack", "reader", "recursive search", handler=h.grep)
-    P("sort", "reader", "sorts lines; -o writes; --compress-program runs a program (denied)", handler=h.sort)
+    P(
+        "sort",
+        "reader",
+        "sorts lines; -o writes; --compress-program runs a program (denied)",
+        handler=h.sort,
+    )
     P("uniq", "reader", "filters repeated lines; a second operand is written", handler=h.uniq)
-    each("split csplit", "writer", "splits a file into pieces (written in the working directory)", handler=h.split)
+    each(
+        "split csplit",
+        "writer",
+        "splits a file into pieces (written in the working directory)",
+        handler=h.split,
+    )
 
     # ---- text processors ---------------------------------------------------------------------
-    P("sed gsed", "text", "stream editor: its script is parsed (e, w and r commands checked); -i writes",
-      handler=h.sed)
-    P("awk gawk mawk nawk busybox-awk", "text", "awk: its program is parsed (system(), pipes and redirections "
-      "checked)", handler=h.awk)
+    P(
+        "sed gsed",
+        "text",
+        "stream editor: its script is parsed (e, w and r commands checked); -i writes",
+        handler=h.sed,
+    )
+    P(
+        "awk gawk mawk nawk busybox-awk",
+        "text",
+        "awk: its program is parsed (system(), pipes and redirections checked)",
+        handler=h.awk,
+    )
     P("patch", "writer", "applies a patch (the files it names are checked)", handler=h.patch)
 
     # ---- writers --------------------------------------------------------------------------------
@@ -492,90 +788,282 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
     P("chmod", "writer", "changes file modes (setuid denied)", handler=h.chmod)
     each("chown chgrp", "writer", "changes file owners", handler=h.chmod)
     P("chattr", "writer", "changes file attributes", handler=h.chmod)
-    each("setfacl setfattr chcon", "writer", "changes ACLs, extended attributes or SELinux labels", handler=h.chmod)
+    each(
+        "setfacl setfattr chcon",
+        "writer",
+        "changes ACLs, extended attributes or SELinux labels",
+        handler=h.chmod,
+    )
 
     # ---- archives ------------------------------------------------------------------------------
-    P("tar gtar bsdtar", "archive", "archives (-x writes, -c reads recursively; command options denied)",
-      handler=h.tar)
+    P(
+        "tar gtar bsdtar",
+        "archive",
+        "archives (-x writes, -c reads recursively; command options denied)",
+        handler=h.tar,
+    )
     P("zip", "archive", "creates zip archives (-TT runs a command: denied)", handler=h.zip_)
     P("7z 7za 7zr", "archive", "7-zip archives", handler=h.zip_)
     P("rar", "archive", "rar archives", handler=h.zip_)
     P("jar", "archive", "java archives", handler=h.zip_)
     each("unzip unrar", "archive", "extracts archives (-d checked)", handler=h.compressors)
-    each("gzip gunzip bzip2 bunzip2 xz unxz zstd unzstd lz4 lzma unlzma compress uncompress pigz unpigz brotli",
-         "archive", "compresses or decompresses files in place (-c prints)", handler=h.compressors)
+    each(
+        "gzip gunzip bzip2 bunzip2 xz unxz zstd unzstd lz4 lzma unlzma compress uncompress pigz unpigz brotli",
+        "archive",
+        "compresses or decompresses files in place (-c prints)",
+        handler=h.compressors,
+    )
     each("zcat bzcat xzcat zstdcat", "archive", "prints compressed files", handler=h.compressors)
 
     # ---- editors ---------------------------------------------------------------------------------
-    P("vim vi view", "editor", "vim: -c/+ commands running a shell are denied; files written", handler=h.editor)
-    each("nvim nano emacs ed ex pico joe micro kak helix hx code subl gedit kate mcedit jed ne", "editor",
-         "an editor: command options running a shell are denied; files written", handler=h.editor)
+    P(
+        "vim vi view",
+        "editor",
+        "vim: -c/+ commands running a shell are denied; files written",
+        handler=h.editor,
+    )
+    each(
+        "nvim nano emacs ed ex pico joe micro kak helix hx code subl gedit kate mcedit jed ne",
+        "editor",
+        "an editor: command options running a shell are denied; files written",
+        handler=h.editor,
+    )
 
     # ---- wrappers (the wrapped command is checked) --------------------------------------------
-    P("nice", "wrapper", "runs a command with another priority", handler=h.wrapper, short_values="n",
-      long_values="--adjustment")
-    P("ionice", "wrapper", "runs a command with another I/O priority (-p on a process: denied)",
-      handler=h.wrapper, short_values="cnpPtu", long_values="--class --classdata --pid --pgid --uid")
-    P("timeout", "wrapper", "runs a command with a time limit", handler=h.wrapper, short_values="sk",
-      long_values="--signal --kill-after")
-    P("stdbuf", "wrapper", "runs a command with other buffering", handler=h.wrapper, short_values="ioe",
-      long_values="--input --output --error")
-    each("setsid chronic catchsegv nocache eatmydata with-contenv tini dumb-init ddtrace-run", "wrapper",
-         "runs a command", handler=h.wrapper)
+    P(
+        "nice",
+        "wrapper",
+        "runs a command with another priority",
+        handler=h.wrapper,
+        short_values="n",
+        long_values="--adjustment",
+    )
+    P(
+        "ionice",
+        "wrapper",
+        "runs a command with another I/O priority (-p on a process: denied)",
+        handler=h.wrapper,
+        short_values="cnpPtu",
+        long_values="--class --classdata --pid --pgid --uid",
+    )
+    P(
+        "timeout",
+        "wrapper",
+        "runs a command with a time limit",
+        handler=h.wrapper,
+        short_values="sk",
+        long_values="--signal --kill-after",
+    )
+    P(
+        "stdbuf",
+        "wrapper",
+        "runs a command with other buffering",
+        handler=h.wrapper,
+        short_values="ioe",
+        long_values="--input --output --error",
+    )
+    each(
+        "setsid chronic catchsegv nocache eatmydata with-contenv tini dumb-init ddtrace-run",
+        "wrapper",
+        "runs a command",
+        handler=h.wrapper,
+    )
     P("unbuffer", "wrapper", "runs a command unbuffered", handler=h.wrapper, short_values="p")
-    P("caffeinate", "wrapper", "runs a command keeping the machine awake", handler=h.wrapper, short_values="t")
-    P("xvfb-run", "wrapper", "runs a command with a virtual display", handler=h.wrapper, short_values="nsfe",
-      long_values="--server-num --server-args --auth-file --error-file")
-    P("dbus-run-session", "wrapper", "runs a command in a new D-Bus session", handler=h.wrapper,
-      long_values="--config-file --dbus-daemon")
-    P("numactl", "wrapper", "runs a command with a NUMA policy", handler=h.wrapper, short_values="CNmpil",
-      long_values="--cpunodebind --membind --physcpubind --preferred --interleave --localalloc")
-    P("prlimit", "wrapper", "runs a command with limits (--pid on a process: denied)", handler=h.wrapper,
-      short_values="p", long_values="--pid")
-    P("fakeroot", "wrapper", "runs a command with fake root file ownership", handler=h.wrapper, short_values="sil")
-    P("strace", "wrapper", "traces a command it starts (-p on another process: denied)", handler=h.wrapper,
-      short_values="eoOpPsSuXbIE", long_values="--output --attach", writes="-o --output")
-    P("ltrace", "wrapper", "traces library calls of a command it starts (-p: denied)", handler=h.wrapper,
-      short_values="eoOpsSuLnAaDF", long_values="--output", writes="-o --output")
+    P(
+        "caffeinate",
+        "wrapper",
+        "runs a command keeping the machine awake",
+        handler=h.wrapper,
+        short_values="t",
+    )
+    P(
+        "xvfb-run",
+        "wrapper",
+        "runs a command with a virtual display",
+        handler=h.wrapper,
+        short_values="nsfe",
+        long_values="--server-num --server-args --auth-file --error-file",
+    )
+    P(
+        "dbus-run-session",
+        "wrapper",
+        "runs a command in a new D-Bus session",
+        handler=h.wrapper,
+        long_values="--config-file --dbus-daemon",
+    )
+    P(
+        "numactl",
+        "wrapper",
+        "runs a command with a NUMA policy",
+        handler=h.wrapper,
+        short_values="CNmpil",
+        long_values="--cpunodebind --membind --physcpubind --preferred --interleave --localalloc",
+    )
+    P(
+        "prlimit",
+        "wrapper",
+        "runs a command with limits (--pid on a process: denied)",
+        handler=h.wrapper,
+        short_values="p",
+        long_values="--pid",
+    )
+    P(
+        "fakeroot",
+        "wrapper",
+        "runs a command with fake root file ownership",
+        handler=h.wrapper,
+        short_values="sil",
+    )
+    P(
+        "strace",
+        "wrapper",
+        "traces a command it starts (-p on another process: denied)",
+        handler=h.wrapper,
+        short_values="eoOpPsSuXbIE",
+        long_values="--output --attach",
+        writes="-o --output",
+    )
+    P(
+        "ltrace",
+        "wrapper",
+        "traces library calls of a command it starts (-p: denied)",
+        handler=h.wrapper,
+        short_values="eoOpsSuLnAaDF",
+        long_values="--output",
+        writes="-o --output",
+    )
     P("valgrind", "wrapper", "runs a command under valgrind", handler=h.wrapper)
-    P("chrt", "wrapper", "runs a command with a real-time priority (-p on a process: denied)", handler=h.wrapper)
-    P("taskset", "wrapper", "runs a command on chosen CPUs (-p on a process: denied)", handler=h.wrapper)
-    P("cpulimit", "wrapper", "limits a command's CPU use (-p on a process: denied)", handler=h.wrapper,
-      short_values="lpe", long_values="--limit --pid --exe")
-    P("trickle", "wrapper", "runs a command with limited bandwidth", handler=h.wrapper, short_values="udwtl")
-    P("faketime", "wrapper", "runs a command with a fake clock", handler=h.wrapper, short_values="f")
+    P(
+        "chrt",
+        "wrapper",
+        "runs a command with a real-time priority (-p on a process: denied)",
+        handler=h.wrapper,
+    )
+    P(
+        "taskset",
+        "wrapper",
+        "runs a command on chosen CPUs (-p on a process: denied)",
+        handler=h.wrapper,
+    )
+    P(
+        "cpulimit",
+        "wrapper",
+        "limits a command's CPU use (-p on a process: denied)",
+        handler=h.wrapper,
+        short_values="lpe",
+        long_values="--limit --pid --exe",
+    )
+    P(
+        "trickle",
+        "wrapper",
+        "runs a command with limited bandwidth",
+        handler=h.wrapper,
+        short_values="udwtl",
+    )
+    P(
+        "faketime",
+        "wrapper",
+        "runs a command with a fake clock",
+        handler=h.wrapper,
+        short_values="f",
+    )
     P("firejail", "wrapper", "runs a command in a firejail sandbox", handler=h.wrapper)
-    P("script", "wrapper", "records a session (-c command checked; the log is written)", handler=h.wrapper,
-      short_values="cEeFfloOTt")
+    P(
+        "script",
+        "wrapper",
+        "records a session (-c command checked; the log is written)",
+        handler=h.wrapper,
+        short_values="cEeFfloOTt",
+    )
     P("entr", "wrapper", "runs a command when files change", handler=h.wrapper)
-    P("perf", "wrapper", "profiles a command (-p/-a on other processes: denied)", handler=h.wrapper,
-      short_values="eopC", long_values="--event --output --pid --cpu")
-    P("dotenv", "wrapper", "runs a command with variables from a .env file", handler=h.wrapper, short_values="fec")
+    P(
+        "perf",
+        "wrapper",
+        "profiles a command (-p/-a on other processes: denied)",
+        handler=h.wrapper,
+        short_values="eopC",
+        long_values="--event --output --pid --cpu",
+    )
+    P(
+        "dotenv",
+        "wrapper",
+        "runs a command with variables from a .env file",
+        handler=h.wrapper,
+        short_values="fec",
+    )
     P("time", "wrapper", "times a command", handler=h.time_)
     P("nohup", "wrapper", "runs a command immune to hangups", handler=h.nohup)
     P("flock", "wrapper", "runs a command holding a lock", handler=h.flock)
     P("watch", "wrapper", "runs a command repeatedly (checked as a command)", handler=h.watch)
-    P("parallel sem", "wrapper", "runs commands in parallel (checked; --sshlogin denied)", handler=h.parallel)
+    P(
+        "parallel sem",
+        "wrapper",
+        "runs commands in parallel (checked; --sshlogin denied)",
+        handler=h.parallel,
+    )
     P("xargs", "wrapper", "runs a command on its input lines (checked)", handler=h.xargs)
     P("busybox toybox", "wrapper", "multi-call binaries: the applet is checked", handler=h.busybox)
-    each("tmux byobu", "wrapper", "terminal multiplexer: commands it starts are checked", handler=h.tmux)
+    each(
+        "tmux byobu",
+        "wrapper",
+        "terminal multiplexer: commands it starts are checked",
+        handler=h.tmux,
+    )
     P("screen", "wrapper", "terminal multiplexer: commands it starts are checked", handler=h.tmux)
-    P("proxychains proxychains4", "network", "routes a command over a proxy", handler=h.net_wrapper,
-      network="client")
-    P("torsocks torify", "network", "routes a command over Tor", handler=h.net_wrapper, network="client")
-    each("pyenv rbenv nodenv asdf", "wrapper", "version manager (exec runs a command, checked)",
-         handler=h.version_manager)
-    P("mise rtx", "wrapper", "version manager (exec/x runs a command, checked)", handler=h.version_manager)
-    P("direnv", "wrapper", "loads .envrc files (exec runs a command, checked; allow is asked)",
-      handler=h.version_manager)
+    P(
+        "proxychains proxychains4",
+        "network",
+        "routes a command over a proxy",
+        handler=h.net_wrapper,
+        network="client",
+    )
+    P(
+        "torsocks torify",
+        "network",
+        "routes a command over Tor",
+        handler=h.net_wrapper,
+        network="client",
+    )
+    each(
+        "pyenv rbenv nodenv asdf",
+        "wrapper",
+        "version manager (exec runs a command, checked)",
+        handler=h.version_manager,
+    )
+    P(
+        "mise rtx",
+        "wrapper",
+        "version manager (exec/x runs a command, checked)",
+        handler=h.version_manager,
+    )
+    P(
+        "direnv",
+        "wrapper",
+        "loads .envrc files (exec runs a command, checked; allow is asked)",
+        handler=h.version_manager,
+    )
 
     # ---- programs that run commands in ways not modelled --------------------------------------
-    P("ssh-agent", "runs-command", "starts an agent; with a command, runs it with the agent's keys (asked)",
-      handler=h.runs_command)
-    P("dbus-launch", "runs-command", "starts a D-Bus session bus (its command is asked)", handler=h.runs_command)
+    P(
+        "ssh-agent",
+        "runs-command",
+        "starts an agent; with a command, runs it with the agent's keys (asked)",
+        handler=h.runs_command,
+    )
+    P(
+        "dbus-launch",
+        "runs-command",
+        "starts a D-Bus session bus (its command is asked)",
+        handler=h.runs_command,
+    )
     P("rlwrap", "runs-command", "runs a command with readline (asked)", handler=h.runs_command)
-    P("gdb gdb-multiarch", "runs-command", "debugger: runs programs and shell commands (asked); -p attaches to "
-      "another process (denied)", handler=h.runs_command)
+    P(
+        "gdb gdb-multiarch",
+        "runs-command",
+        "debugger: runs programs and shell commands (asked); -p attaches to "
+        "another process (denied)",
+        handler=h.runs_command,
+    )
     P("lldb", "runs-command", "debugger (asked; -p/--attach-pid denied)", handler=h.runs_command)
     P("expect", "runs-command", "Tcl automation: spawns programs (asked)", handler=h.runs_command)
     P("rr", "runs-command", "record-and-replay debugger (asked)", handler=h.runs_command)
@@ -584,21 +1072,46 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
     P("nodemon", "runs-command", "reruns a program on changes (asked)", handler=h.runs_command)
     P("watchexec", "runs-command", "reruns a command on changes (asked)", handler=h.runs_command)
     P("cgexec", "runs-command", "runs a command in a control group (asked)", handler=h.runs_command)
-    P("flatpak-spawn", "runs-command", "runs a command outside the flatpak sandbox (denied with --host)",
-      handler=h.runs_command)
-    each("distrobox-enter toolbox", "runs-command", "runs a command in another container (asked)",
-      handler=h.runs_command)
+    P(
+        "flatpak-spawn",
+        "runs-command",
+        "runs a command outside the flatpak sandbox (denied with --host)",
+        handler=h.runs_command,
+    )
+    each(
+        "distrobox-enter toolbox",
+        "runs-command",
+        "runs a command in another container (asked)",
+        handler=h.runs_command,
+    )
 
     # ---- shells and interpreters -----------------------------------------------------------------
-    each("bash sh dash zsh ksh mksh ash rbash yash posh lksh oksh pdksh", "shell",
-         "a shell: -c strings, script files and here-documents are parsed and checked; piped input is asked",
-         handler=h.shell)
-    each("fish csh tcsh pwsh powershell xonsh nu elvish rc es scsh", "foreign-shell",
-         "a shell whose language cannot be parsed here: its scripts are denied", handler=h.shell)
-    each("python ipython", "interpreter", "Python: -c and here-documents are parsed (ast); -m modules are known; "
-      "scripts in the working directory run", handler=h.interpreter)
+    each(
+        "bash sh dash zsh ksh mksh ash rbash yash posh lksh oksh pdksh",
+        "shell",
+        "a shell: -c strings, script files and here-documents are parsed and checked; piped input is asked",
+        handler=h.shell,
+    )
+    each(
+        "fish csh tcsh pwsh powershell xonsh nu elvish rc es scsh",
+        "foreign-shell",
+        "a shell whose language cannot be parsed here: its scripts are denied",
+        handler=h.shell,
+    )
+    each(
+        "python ipython",
+        "interpreter",
+        "Python: -c and here-documents are parsed (ast); -m modules are known; "
+        "scripts in the working directory run",
+        handler=h.interpreter,
+    )
     P("pypy", "interpreter", "PyPy (as python)", handler=h.interpreter)
-    P("perl", "interpreter", "Perl: -e code is scanned for commands, sockets and writes", handler=h.interpreter)
+    P(
+        "perl",
+        "interpreter",
+        "Perl: -e code is scanned for commands, sockets and writes",
+        handler=h.interpreter,
+    )
     P("ruby", "interpreter", "Ruby: -e code is scanned", handler=h.interpreter)
     P("irb", "interpreter", "interactive Ruby", handler=h.interpreter)
     P("node nodejs", "interpreter", "Node.js: -e/-p code is scanned", handler=h.interpreter)
@@ -609,182 +1122,495 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
     each("Rscript R", "interpreter", "R: -e code is scanned", handler=h.interpreter)
     P("julia", "interpreter", "Julia: -e code is scanned", handler=h.interpreter)
     each("tclsh wish", "interpreter", "Tcl: code is scanned", handler=h.interpreter)
-    P("osascript", "interpreter", "AppleScript: automates other applications (denied)", handler=h.interpreter)
-    each("groovy jshell ghci runghc scala kotlin guile racket sbcl clisp", "interpreter",
-         "an interpreter without a checker here: inline code is asked", handler=h.interpreter)
+    P(
+        "osascript",
+        "interpreter",
+        "AppleScript: automates other applications (denied)",
+        handler=h.interpreter,
+    )
+    each(
+        "groovy jshell ghci runghc scala kotlin guile racket sbcl clisp",
+        "interpreter",
+        "an interpreter without a checker here: inline code is asked",
+        handler=h.interpreter,
+    )
 
     # ---- databases ------------------------------------------------------------------------------
-    P("sqlite3 sqlite", "database", "SQLite: .shell/.system/writefile()/load_extension run commands or write "
-      "files (asked); SQL read from a pipe is asked; the database file is checked", handler=h.db_client)
-    P("psql", "database", "PostgreSQL client: \\! and COPY … PROGRAM run commands (asked)", handler=h.db_client)
-    P("mysql mariadb", "database", "MySQL client: system/\\! run commands (asked)", handler=h.db_client)
+    P(
+        "sqlite3 sqlite",
+        "database",
+        "SQLite: .shell/.system/writefile()/load_extension run commands or write "
+        "files (asked); SQL read from a pipe is asked; the database file is checked",
+        handler=h.db_client,
+    )
+    P(
+        "psql",
+        "database",
+        "PostgreSQL client: \\! and COPY … PROGRAM run commands (asked)",
+        handler=h.db_client,
+    )
+    P(
+        "mysql mariadb",
+        "database",
+        "MySQL client: system/\\! run commands (asked)",
+        handler=h.db_client,
+    )
     P("redis-cli", "database", "Redis client", handler=h.db_client)
 
     # ---- network ----------------------------------------------------------------------------------
-    P("curl curlie", "network", "HTTP client: denied without network access except to this machine; uploads "
-      "of secrets or outside files denied", handler=h.curl, network="client")
-    P("wget wget2", "network", "HTTP downloader: denied without network access except to this machine",
-      handler=h.wget, network="client")
-    each("http https httpie xh xhs aria2c axel fetch lwp-download lwp-request GET POST HEAD lynx links w3m "
-         "elinks", "network", "downloads or browses: denied without network access", handler=h.downloader,
-         network="client")
-    P("nc ncat netcat nc.openbsd nc.traditional", "network", "netcat: denied without network access (except to "
-      "this machine); -e/-c hands a shell to a peer (denied)", handler=h.raw_network, network="client")
-    each("socat telnet cryptcat pwncat nping hping3 ftp tftp lftp sftp smbclient rsh rlogin rcp sshpass "
-         "tnftp ncftp ncftpput ncftpget websocat wscat tor", "network",
-         "opens raw network connections: denied without network access; handing a shell to a peer is denied",
-         handler=h.raw_network, network="client")
-    each("mail mailx sendmail mutt msmtp swaks", "network", "sends mail (files from outside denied)",
-         handler=h.raw_network, network="client")
-    P("ssh-copy-id", "network", "installs a key for remote login (denied)", handler=h.raw_network, network="client")
-    each("ngrok cloudflared frpc bore localtunnel lt sshuttle", "network",
-         "exposes this machine to the internet (denied)", handler=h.raw_network, network="client")
-    each("ssh autossh", "network", "remote shell: denied without network access; tunnels and local commands denied",
-      handler=h.ssh, network="client")
+    P(
+        "curl curlie",
+        "network",
+        "HTTP client: denied without network access except to this machine; uploads "
+        "of secrets or outside files denied",
+        handler=h.curl,
+        network="client",
+    )
+    P(
+        "wget wget2",
+        "network",
+        "HTTP downloader: denied without network access except to this machine",
+        handler=h.wget,
+        network="client",
+    )
+    each(
+        "http https httpie xh xhs aria2c axel fetch lwp-download lwp-request GET POST HEAD lynx links w3m "
+        "elinks",
+        "network",
+        "downloads or browses: denied without network access",
+        handler=h.downloader,
+        network="client",
+    )
+    P(
+        "nc ncat netcat nc.openbsd nc.traditional",
+        "network",
+        "netcat: denied without network access (except to "
+        "this machine); -e/-c hands a shell to a peer (denied)",
+        handler=h.raw_network,
+        network="client",
+    )
+    each(
+        "socat telnet cryptcat pwncat nping hping3 ftp tftp lftp sftp smbclient rsh rlogin rcp sshpass "
+        "tnftp ncftp ncftpput ncftpget websocat wscat tor",
+        "network",
+        "opens raw network connections: denied without network access; handing a shell to a peer is denied",
+        handler=h.raw_network,
+        network="client",
+    )
+    each(
+        "mail mailx sendmail mutt msmtp swaks",
+        "network",
+        "sends mail (files from outside denied)",
+        handler=h.raw_network,
+        network="client",
+    )
+    P(
+        "ssh-copy-id",
+        "network",
+        "installs a key for remote login (denied)",
+        handler=h.raw_network,
+        network="client",
+    )
+    each(
+        "ngrok cloudflared frpc bore localtunnel lt sshuttle",
+        "network",
+        "exposes this machine to the internet (denied)",
+        handler=h.raw_network,
+        network="client",
+    )
+    each(
+        "ssh autossh",
+        "network",
+        "remote shell: denied without network access; tunnels and local commands denied",
+        handler=h.ssh,
+        network="client",
+    )
     P("mosh", "network", "remote shell (as ssh)", handler=h.ssh, network="client")
-    P("scp", "network", "copies over ssh (local files to a remote: denied)", handler=h.remote_copy,
-      network="client")
-    P("rsync", "network", "copies files, locally or over ssh (local files to a remote: denied)",
-      handler=h.remote_copy)
-    each("rclone gsutil s3cmd", "network", "cloud storage copy (local files to remote storage: denied)",
-         handler=h.remote_copy)
-    P("openssl", "network", "crypto toolkit: s_client/s_server need the network; -in/-out checked",
-      handler=h.openssl)
-    P("ssh-keygen", "credentials", "creates or inspects keys (writing into ~/.ssh denied)", handler=h.ssh_keygen)
-    P("ssh-keyscan", "network", "collects host keys (denied without network access)", operands="none",
-      network="client", risk=risky("network.raw_socket", "{name} connects to other machines"))
-    each("dig nslookup host drill ping ping6 traceroute tracepath mtr whois arping delv kdig", "network",
-         "network lookups: denied without network access; command output or secrets in a lookup denied",
-         handler=h.lookup_tools, network="client")
-    each("xdg-open open sensible-browser x-www-browser", "network", "opens a file or URL in the desktop's program",
-      handler=h.browser)
-    each("firefox chromium google-chrome chromium-browser links2", "network", "a web browser", handler=h.browser)
+    P(
+        "scp",
+        "network",
+        "copies over ssh (local files to a remote: denied)",
+        handler=h.remote_copy,
+        network="client",
+    )
+    P(
+        "rsync",
+        "network",
+        "copies files, locally or over ssh (local files to a remote: denied)",
+        handler=h.remote_copy,
+    )
+    each(
+        "rclone gsutil s3cmd",
+        "network",
+        "cloud storage copy (local files to remote storage: denied)",
+        handler=h.remote_copy,
+    )
+    P(
+        "openssl",
+        "network",
+        "crypto toolkit: s_client/s_server need the network; -in/-out checked",
+        handler=h.openssl,
+    )
+    P(
+        "ssh-keygen",
+        "credentials",
+        "creates or inspects keys (writing into ~/.ssh denied)",
+        handler=h.ssh_keygen,
+    )
+    P(
+        "ssh-keyscan",
+        "network",
+        "collects host keys (denied without network access)",
+        operands="none",
+        network="client",
+        risk=risky("network.raw_socket", "{name} connects to other machines"),
+    )
+    each(
+        "dig nslookup host drill ping ping6 traceroute tracepath mtr whois arping delv kdig",
+        "network",
+        "network lookups: denied without network access; command output or secrets in a lookup denied",
+        handler=h.lookup_tools,
+        network="client",
+    )
+    each(
+        "xdg-open open sensible-browser x-www-browser",
+        "network",
+        "opens a file or URL in the desktop's program",
+        handler=h.browser,
+    )
+    each(
+        "firefox chromium google-chrome chromium-browser links2",
+        "network",
+        "a web browser",
+        handler=h.browser,
+    )
 
     # ---- credentials and cloud ---------------------------------------------------------------------
-    each("ssh-add gpg gpg2 pass secret-tool security keyring gopass age vault bw lpass sops npm-token "
-         "docker-credential-desktop git-credential pinentry", "credentials",
-         "reads or stores credentials (secret operations denied)", handler=h.credentials)
-    each("gh aws gcloud az kubectl heroku doctl oc helm terraform pulumi flyctl netlify vercel wrangler firebase "
-         "eksctl ibmcloud databricks huggingface-cli hf", "credentials",
-         "cloud command line (token and secret operations denied; changes risky)", handler=h.credentials)
-    each("op doppler aws-vault", "credentials", "injects secrets into a command (denied)",
-      risk=deny("secrets.read", "{name} injects secrets into a command"), operands="none")
+    each(
+        "ssh-add gpg gpg2 pass secret-tool security keyring gopass age vault bw lpass sops npm-token "
+        "docker-credential-desktop git-credential pinentry",
+        "credentials",
+        "reads or stores credentials (secret operations denied)",
+        handler=h.credentials,
+    )
+    each(
+        "gh aws gcloud az kubectl heroku doctl oc helm terraform pulumi flyctl netlify vercel wrangler firebase "
+        "eksctl ibmcloud databricks huggingface-cli hf",
+        "credentials",
+        "cloud command line (token and secret operations denied; changes risky)",
+        handler=h.credentials,
+    )
+    each(
+        "op doppler aws-vault",
+        "credentials",
+        "injects secrets into a command (denied)",
+        risk=deny("secrets.read", "{name} injects secrets into a command"),
+        operands="none",
+    )
 
     # ---- version control ----------------------------------------------------------------------------
-    P("git", "vcs", "git: global options, subcommands, config keys that run commands, pushes, pagers and "
-      "external diff drivers are checked", handler=h.git)
+    P(
+        "git",
+        "vcs",
+        "git: global options, subcommands, config keys that run commands, pushes, pagers and "
+        "external diff drivers are checked",
+        handler=h.git,
+    )
 
     # ---- packages and builds ---------------------------------------------------------------------
-    each("pip pipx easy_install poetry pipenv conda mamba micromamba pdm hatch rye pixi", "package",
-         "Python packages: installs risky, --user and global config denied; run/exec checked", handler=h.pip)
+    each(
+        "pip pipx easy_install poetry pipenv conda mamba micromamba pdm hatch rye pixi",
+        "package",
+        "Python packages: installs risky, --user and global config denied; run/exec checked",
+        handler=h.pip,
+    )
     P("uv uvx", "package", "uv: pip/run/tool checked like pip", handler=h.pip)
-    each("npm corepack", "package", "npm: installs risky, global installs and registry credentials denied",
-      handler=h.npm)
+    each(
+        "npm corepack",
+        "package",
+        "npm: installs risky, global installs and registry credentials denied",
+        handler=h.npm,
+    )
     P("yarn yarnpkg", "package", "yarn (as npm)", handler=h.npm)
     P("pnpm", "package", "pnpm (as npm)", handler=h.npm)
-    each("npx bunx pnpx", "package", "runs a package's program (risky; the command is checked when known)",
-      handler=h.npm)
-    each("cargo go gem composer mvn gradle gradlew dotnet nuget swift stack cabal opam mix rebar3 lein sbt dune "
-         "nimble zig brew nix-env nix guix spack vcpkg conan", "package",
-         "language toolchains and package managers: installs risky, output folders checked",
-         handler=h.build_tools)
-    P("bundle bundler", "package", "Ruby bundler: exec runs a command (checked)", handler=h.build_tools)
-    P("nix-shell", "package", "Nix shells: --run/--command are checked as commands", handler=h.build_tools)
-    P("make gmake", "package", "make: --eval and makefiles from stdin are asked; -C/-f checked", handler=h.make)
-    each("ninja cmake meson bazel bazelisk buck just task scons rake invoke tox nox", "package",
-         "build tools: folders outside the working directory denied", handler=h.make)
-    each("docker podman nerdctl docker-compose", "container",
-      "containers: host mounts outside the working directory, --privileged and host namespaces denied",
-      handler=h.docker)
-    each("apt apt-get aptitude dpkg dnf yum rpm apk pacman zypper snap flatpak emerge port pkg xbps-install "
-         "eopkg dpkg-deb alien", "package", "system packages: queries allowed, changes denied",
-         handler=h.system_packages)
+    each(
+        "npx bunx pnpx",
+        "package",
+        "runs a package's program (risky; the command is checked when known)",
+        handler=h.npm,
+    )
+    each(
+        "cargo go gem composer mvn gradle gradlew dotnet nuget swift stack cabal opam mix rebar3 lein sbt dune "
+        "nimble zig brew nix-env nix guix spack vcpkg conan",
+        "package",
+        "language toolchains and package managers: installs risky, output folders checked",
+        handler=h.build_tools,
+    )
+    P(
+        "bundle bundler",
+        "package",
+        "Ruby bundler: exec runs a command (checked)",
+        handler=h.build_tools,
+    )
+    P(
+        "nix-shell",
+        "package",
+        "Nix shells: --run/--command are checked as commands",
+        handler=h.build_tools,
+    )
+    P(
+        "make gmake",
+        "package",
+        "make: --eval and makefiles from stdin are asked; -C/-f checked",
+        handler=h.make,
+    )
+    each(
+        "ninja cmake meson bazel bazelisk buck just task scons rake invoke tox nox",
+        "package",
+        "build tools: folders outside the working directory denied",
+        handler=h.make,
+    )
+    each(
+        "docker podman nerdctl docker-compose",
+        "container",
+        "containers: host mounts outside the working directory, --privileged and host namespaces denied",
+        handler=h.docker,
+    )
+    each(
+        "apt apt-get aptitude dpkg dnf yum rpm apk pacman zypper snap flatpak emerge port pkg xbps-install "
+        "eopkg dpkg-deb alien",
+        "package",
+        "system packages: queries allowed, changes denied",
+        handler=h.system_packages,
+    )
 
     # ---- developer tools ---------------------------------------------------------------------------
-    P("pytest py.test", "tool", "runs the project's tests", short_values="kmcpon",
-      long_values="--rootdir --basetemp --junitxml --junit-xml --log-file --confcutdir --cov --cov-report "
-                  "--maxfail --durations --tb --deselect --ignore --import-mode --override-ini --html",
-      writes="--basetemp --junitxml --junit-xml --log-file --html", reads="-c")
-    P("mypy", "tool", "type checker (-c is text it checks, not runs)", short_values="cmp",
-      long_values="--config-file --python-version --cache-dir --exclude --junit-xml", writes="--junit-xml --cache-dir",
-      reads="--config-file")
-    P("ruff", "tool", "linter and formatter", subcommands="check format rule config linter clean version server",
-      long_values="--config --select --ignore --extend-select --output-format --target-version --line-length "
-                  "--exclude --cache-dir --output-file", writes="--output-file")
-    each("black isort autopep8 yapf", "tool", "code formatter: rewrites the files it is given", operands="write",
-         long_values="--config --line-length --target-version --exclude --include --settings-path --profile")
-    each("flake8 pylint pycodestyle pyflakes bandit vulture pyright", "tool", "Python linter",
-         long_values="--config --rcfile --max-line-length --exclude --select --ignore --output-file --format",
-         writes="--output-file")
-    P("coverage", "tool", "coverage measurement (run executes a program: checked)", handler=h.coverage)
-    each("eslint prettier stylelint tsc jest vitest mocha ava tsx ts-node vite webpack rollup esbuild",
-         "tool", "JavaScript tool: reads the project's files", short_values="cop",
-         long_values="--config --out-dir --outDir --outfile --project --ext --ignore-path --output-file --format",
-         writes="--out-dir --outDir --outfile --output-file -o", reads="-c --config --project -p")
-    each("gcc g++ cc c++ clang clang++ tcc", "tool", "C/C++ compiler: sources read, -o written",
-         short_values="oIDULlxW", writes="-o", long_values="--output --include")
-    P("rustc", "tool", "Rust compiler", short_values="oLl", long_values="--out-dir --crate-name --edition --emit "
-      "--target --crate-type", writes="-o --out-dir")
-    P("javac", "tool", "Java compiler", short_values="dsh", long_values="-cp -classpath --class-path -sourcepath "
-      "--release -source -target", writes="-d -s -h")
-    P("java", "tool", "runs Java programs (the jar or class is the project's)", short_values="",
-      long_values="-cp -classpath --class-path -jar --module-path -p -m --module", operands="none")
-    P("pandoc", "tool", "converts documents; -o written", short_values="oftM",
-      long_values="--output --from --to --template --metadata --resource-path --reference-doc --css --filter "
-                  "--lua-filter", writes="-o --output", runs="--filter --lua-filter -F -L")
-    each("shellcheck yamllint hadolint markdownlint codespell cloc tokei", "tool", "linter: reads files",
-         short_values="fesS", long_values="--format --exclude --severity --shell --config-file")
+    P(
+        "pytest py.test",
+        "tool",
+        "runs the project's tests",
+        short_values="kmcpon",
+        long_values="--rootdir --basetemp --junitxml --junit-xml --log-file --confcutdir --cov --cov-report "
+        "--maxfail --durations --tb --deselect --ignore --import-mode --override-ini --html",
+        writes="--basetemp --junitxml --junit-xml --log-file --html",
+        reads="-c",
+    )
+    P(
+        "mypy",
+        "tool",
+        "type checker (-c is text it checks, not runs)",
+        short_values="cmp",
+        long_values="--config-file --python-version --cache-dir --exclude --junit-xml",
+        writes="--junit-xml --cache-dir",
+        reads="--config-file",
+    )
+    P(
+        "ruff",
+        "tool",
+        "linter and formatter",
+        subcommands="check format rule config linter clean version server",
+        long_values="--config --select --ignore --extend-select --output-format --target-version --line-length "
+        "--exclude --cache-dir --output-file",
+        writes="--output-file",
+    )
+    each(
+        "black isort autopep8 yapf",
+        "tool",
+        "code formatter: rewrites the files it is given",
+        operands="write",
+        long_values="--config --line-length --target-version --exclude --include --settings-path --profile",
+    )
+    each(
+        "flake8 pylint pycodestyle pyflakes bandit vulture pyright",
+        "tool",
+        "Python linter",
+        long_values="--config --rcfile --max-line-length --exclude --select --ignore --output-file --format",
+        writes="--output-file",
+    )
+    P(
+        "coverage",
+        "tool",
+        "coverage measurement (run executes a program: checked)",
+        handler=h.coverage,
+    )
+    each(
+        "eslint prettier stylelint tsc jest vitest mocha ava tsx ts-node vite webpack rollup esbuild",
+        "tool",
+        "JavaScript tool: reads the project's files",
+        short_values="cop",
+        long_values="--config --out-dir --outDir --outfile --project --ext --ignore-path --output-file --format",
+        writes="--out-dir --outDir --outfile --output-file -o",
+        reads="-c --config --project -p",
+    )
+    each(
+        "gcc g++ cc c++ clang clang++ tcc",
+        "tool",
+        "C/C++ compiler: sources read, -o written",
+        short_values="oIDULlxW",
+        writes="-o",
+        long_values="--output --include",
+    )
+    P(
+        "rustc",
+        "tool",
+        "Rust compiler",
+        short_values="oLl",
+        long_values="--out-dir --crate-name --edition --emit --target --crate-type",
+        writes="-o --out-dir",
+    )
+    P(
+        "javac",
+        "tool",
+        "Java compiler",
+        short_values="dsh",
+        long_values="-cp -classpath --class-path -sourcepath --release -source -target",
+        writes="-d -s -h",
+    )
+    P(
+        "java",
+        "tool",
+        "runs Java programs (the jar or class is the project's)",
+        short_values="",
+        long_values="-cp -classpath --class-path -jar --module-path -p -m --module",
+        operands="none",
+    )
+    P(
+        "pandoc",
+        "tool",
+        "converts documents; -o written",
+        short_values="oftM",
+        long_values="--output --from --to --template --metadata --resource-path --reference-doc --css --filter "
+        "--lua-filter",
+        writes="-o --output",
+        runs="--filter --lua-filter -F -L",
+    )
+    each(
+        "shellcheck yamllint hadolint markdownlint codespell cloc tokei",
+        "tool",
+        "linter: reads files",
+        short_values="fesS",
+        long_values="--format --exclude --severity --shell --config-file",
+    )
     P("pre-commit", "tool", "runs the project's git hooks", operands="none")
 
     # ---- processes -----------------------------------------------------------------------------
-    P("kill", "process", "signals processes: only the ones this command started ($!, %job)", handler=h.kill)
-    each("pkill killall", "process", "signals processes by name (denied: they may be anyone's)", handler=h.kill)
-    each("skill slay xkill", "process", "kills processes by user or window (denied)",
-         risk=deny("process.foreign", "{name} signals processes this command did not start"), operands="none")
-    P("renice", "process", "changes the priority of running processes (denied unless they are this "
-      "command's own)", handler=h.renice)
+    P(
+        "kill",
+        "process",
+        "signals processes: only the ones this command started ($!, %job)",
+        handler=h.kill,
+    )
+    each(
+        "pkill killall",
+        "process",
+        "signals processes by name (denied: they may be anyone's)",
+        handler=h.kill,
+    )
+    each(
+        "skill slay xkill",
+        "process",
+        "kills processes by user or window (denied)",
+        risk=deny("process.foreign", "{name} signals processes this command did not start"),
+        operands="none",
+    )
+    P(
+        "renice",
+        "process",
+        "changes the priority of running processes (denied unless they are this command's own)",
+        handler=h.renice,
+    )
     P("fuser", "process", "shows processes using files; -k kills them (denied)", handler=h.fuser)
-    each("py-spy gcore reptyr pstack eu-stack", "process", "attaches to a running process (denied)",
-         risk=deny("process.foreign", "{name} attaches to a process this command did not start"), operands="none")
+    each(
+        "py-spy gcore reptyr pstack eu-stack",
+        "process",
+        "attaches to a running process (denied)",
+        risk=deny("process.foreign", "{name} attaches to a process this command did not start"),
+        operands="none",
+    )
 
     # ---- scheduling, system, disks, privilege ------------------------------------------------------
     P("crontab", "scheduler", "installs cron jobs (listing allowed)", handler=h.crontab)
-    each("at batch atrm anacron incrontab", "scheduler", "schedules commands to run later (denied)",
-         risk=deny("persistence.cron", "{name} schedules commands to run later (persistence)"), operands="none")
+    each(
+        "at batch atrm anacron incrontab",
+        "scheduler",
+        "schedules commands to run later (denied)",
+        risk=deny("persistence.cron", "{name} schedules commands to run later (persistence)"),
+        operands="none",
+    )
     P("atq", "scheduler", "lists scheduled jobs", operands="none")
-    each("systemctl service journalctl ip sysctl mount umount hostnamectl timedatectl localectl loginctl nmcli "
-         "route arp ifconfig update-alternatives ldconfig init launchctl virsh chkconfig tc", "system",
-         "system configuration: status queries allowed, changes denied", handler=h.system_control)
-    each("shutdown reboot halt poweroff telinit kexec iptables ip6tables iptables-restore ip6tables-restore "
-         "iptables-legacy iptables-nft nft ufw firewall-cmd ebtables arptables modprobe insmod rmmod depmod "
-         "swapon swapoff setenforce auditctl rtcwake pm-suspend pm-hibernate killall5 sysrq update-rc.d "
-         "rc-update tuned-adm cpupower grub-install update-grub grub-mkconfig efibootmgr bootctl dracut "
-         "update-initramfs mkinitcpio pivot_root switch_root brctl wpa_cli ifup ifdown hwclock xl "
-         "dpkg-reconfigure setsebool semanage aa-disable apparmor_parser", "system",
-         "changes or stops the system (denied)", risk=deny("system.control", "{name} changes or stops the system"),
-         operands="none")
-    each("mkfs mke2fs mkswap wipefs fdisk sfdisk gdisk sgdisk cfdisk parted blkdiscard badblocks hdparm "
-         "cryptsetup lvremove vgremove pvremove lvcreate vgcreate pvcreate lvresize lvextend lvreduce zpool "
-         "dmsetup losetup fsck e2fsck tune2fs resize2fs debugfs mdadm flashrom sg_format mkdosfs mkntfs "
-         "ntfsfix xfs_repair btrfs partprobe sfill sswap sdmem nvme growpart e4defrag", "disk",
-         "changes disks or filesystems (read-only queries allowed)", handler=h.disk_tool)
+    each(
+        "systemctl service journalctl ip sysctl mount umount hostnamectl timedatectl localectl loginctl nmcli "
+        "route arp ifconfig update-alternatives ldconfig init launchctl virsh chkconfig tc",
+        "system",
+        "system configuration: status queries allowed, changes denied",
+        handler=h.system_control,
+    )
+    each(
+        "shutdown reboot halt poweroff telinit kexec iptables ip6tables iptables-restore ip6tables-restore "
+        "iptables-legacy iptables-nft nft ufw firewall-cmd ebtables arptables modprobe insmod rmmod depmod "
+        "swapon swapoff setenforce auditctl rtcwake pm-suspend pm-hibernate killall5 sysrq update-rc.d "
+        "rc-update tuned-adm cpupower grub-install update-grub grub-mkconfig efibootmgr bootctl dracut "
+        "update-initramfs mkinitcpio pivot_root switch_root brctl wpa_cli ifup ifdown hwclock xl "
+        "dpkg-reconfigure setsebool semanage aa-disable apparmor_parser",
+        "system",
+        "changes or stops the system (denied)",
+        risk=deny("system.control", "{name} changes or stops the system"),
+        operands="none",
+    )
+    each(
+        "mkfs mke2fs mkswap wipefs fdisk sfdisk gdisk sgdisk cfdisk parted blkdiscard badblocks hdparm "
+        "cryptsetup lvremove vgremove pvremove lvcreate vgcreate pvcreate lvresize lvextend lvreduce zpool "
+        "dmsetup losetup fsck e2fsck tune2fs resize2fs debugfs mdadm flashrom sg_format mkdosfs mkntfs "
+        "ntfsfix xfs_repair btrfs partprobe sfill sswap sdmem nvme growpart e4defrag",
+        "disk",
+        "changes disks or filesystems (read-only queries allowed)",
+        handler=h.disk_tool,
+    )
     reg.family("mkfs.", "mkfs")
     reg.family("mkfs_", "mkfs")
     reg.family("fsck.", "fsck")
     reg.family("mke2fs.", "mke2fs")
-    each("sudo su doas pkexec runuser sg newgrp setpriv capsh chroot nsenter unshare systemd-run useradd "
-         "userdel usermod groupadd groupdel groupmod gpasswd passwd chpasswd chage visudo vipw vigr setcap "
-         "adduser deluser addgroup delgroup machinectl ksu calife super bwrap proot sudoedit pwck grpck "
-         "newusers chsh chfn gosu su-exec", "privilege", "changes user or privileges (denied)",
-         risk=deny("privilege.escalation", "{name} changes user or privileges"), operands="none")
-    each("nmap masscan zmap nikto sqlmap hydra medusa john hashcat aircrack-ng msfconsole msfvenom responder "
-         "mimikatz crackmapexec impacket-psexec evil-winrm enum4linux gobuster ffuf dirb wfuzz wireshark ettercap "
-         "arpspoof bettercap dsniff linpeas linpeas.sh pspy chisel", "offensive",
-         "scanning, sniffing or cracking tool (denied)", operands="none",
-         risk=deny("security.offensive_tool", "{name} is a scanning, sniffing or cracking tool"))
-    each("tcpdump tshark", "offensive", "packet capture (denied; reading a capture file with -r is allowed)",
-         handler=h.offensive)
-    P("xterm", "wrapper", "a terminal window (-e command checked; a remote display denied)", handler=h.x11)
-    each("xinit startx", "runs-command", "starts an X session and its start-up programs (asked)", handler=h.x11)
-    each("x11vnc vncserver xhost", "network", "opens this desktop to other machines (denied)",
-         risk=deny("network.remote_access", "{name} opens this desktop to other machines"), operands="none")
+    each(
+        "sudo su doas pkexec runuser sg newgrp setpriv capsh chroot nsenter unshare systemd-run useradd "
+        "userdel usermod groupadd groupdel groupmod gpasswd passwd chpasswd chage visudo vipw vigr setcap "
+        "adduser deluser addgroup delgroup machinectl ksu calife super bwrap proot sudoedit pwck grpck "
+        "newusers chsh chfn gosu su-exec",
+        "privilege",
+        "changes user or privileges (denied)",
+        risk=deny("privilege.escalation", "{name} changes user or privileges"),
+        operands="none",
+    )
+    each(
+        "nmap masscan zmap nikto sqlmap hydra medusa john hashcat aircrack-ng msfconsole msfvenom responder "
+        "mimikatz crackmapexec impacket-psexec evil-winrm enum4linux gobuster ffuf dirb wfuzz wireshark ettercap "
+        "arpspoof bettercap dsniff linpeas linpeas.sh pspy chisel",
+        "offensive",
+        "scanning, sniffing or cracking tool (denied)",
+        operands="none",
+        risk=deny("security.offensive_tool", "{name} is a scanning, sniffing or cracking tool"),
+    )
+    each(
+        "tcpdump tshark",
+        "offensive",
+        "packet capture (denied; reading a capture file with -r is allowed)",
+        handler=h.offensive,
+    )
+    P(
+        "xterm",
+        "wrapper",
+        "a terminal window (-e command checked; a remote display denied)",
+        handler=h.x11,
+    )
+    each(
+        "xinit startx",
+        "runs-command",
+        "starts an X session and its start-up programs (asked)",
+        handler=h.x11,
+    )
+    each(
+        "x11vnc vncserver xhost",
+        "network",
+        "opens this desktop to other machines (denied)",
+        risk=deny("network.remote_access", "{name} opens this desktop to other machines"),
+        operands="none",
+    )

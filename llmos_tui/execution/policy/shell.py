@@ -33,12 +33,12 @@ from typing import Iterable
 
 from .paths import PathContext, Violation
 
-DYN = "\x00"    # text we cannot know (unknown variable, command output)
-ITEM = "\x01"   # a file name produced by a listing of the current directory (find ., *.py, ls)
-PSUB = "\x02"   # a process substitution: /dev/fd/N fed by a command
+DYN = "\x00"  # text we cannot know (unknown variable, command output)
+ITEM = "\x01"  # a file name produced by a listing of the current directory (find ., *.py, ls)
+PSUB = "\x02"  # a process substitution: /dev/fd/N fed by a command
 
-MAX_DEPTH = 8           # nested bash -c / eval / interpreter levels
-MAX_ALTERNATIVES = 16   # expansions of one command (loop variables, ${x:-y})
+MAX_DEPTH = 8  # nested bash -c / eval / interpreter levels
+MAX_ALTERNATIVES = 16  # expansions of one command (loop variables, ${x:-y})
 MAX_BRACE = 256
 
 
@@ -52,7 +52,7 @@ class AnalysisTimeout(Exception):
 
 @dataclass(frozen=True)
 class Finding:
-    level: str   # "deny" | "ask" | "risky"
+    level: str  # "deny" | "ask" | "risky"
     rule: str
     reason: str
 
@@ -92,7 +92,7 @@ def join_continuations(src: str) -> str:
             if src[i + 1] == "\n":
                 i += 2
                 continue
-            out.append(src[i:i + 2])
+            out.append(src[i : i + 2])
             i += 2
             continue
         if ch == "'" and not dq:
@@ -120,7 +120,11 @@ def parse(src: str):
     root = tree.root_node
     if root.has_error:
         bad = _first_error(root)
-        where = f" near {data[bad.start_byte:bad.start_byte + 20].decode('utf-8', 'replace')!r}" if bad is not None else ""
+        where = (
+            f" near {data[bad.start_byte : bad.start_byte + 20].decode('utf-8', 'replace')!r}"
+            if bad is not None
+            else ""
+        )
         raise ShellParseError(f"the command is not valid shell{where}")
     return data, root
 
@@ -233,8 +237,21 @@ def _unescape_dq(s: str) -> str:
     return "".join(out)
 
 
-_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
-                "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_ANSI_SIMPLE = {
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
 
 
 def decode_ansi_c(s: str) -> str:
@@ -252,7 +269,7 @@ def decode_ansi_c(s: str) -> str:
             out.append(_ANSI_SIMPLE[nxt])
             i += 2
         elif nxt == "x":
-            m = re.match(r"[0-9a-fA-F]{1,2}", s[i + 2:])
+            m = re.match(r"[0-9a-fA-F]{1,2}", s[i + 2 :])
             if m:
                 out.append(chr(int(m.group(), 16)))
                 i += 2 + len(m.group())
@@ -260,7 +277,7 @@ def decode_ansi_c(s: str) -> str:
                 out.append("\\x")
                 i += 2
         elif nxt in "uU":
-            m = re.match(r"[0-9a-fA-F]{1,%d}" % (4 if nxt == "u" else 8), s[i + 2:])
+            m = re.match(r"[0-9a-fA-F]{1,%d}" % (4 if nxt == "u" else 8), s[i + 2 :])
             if m:
                 try:
                     out.append(chr(int(m.group(), 16)))
@@ -271,7 +288,7 @@ def decode_ansi_c(s: str) -> str:
                 out.append("\\" + nxt)
                 i += 2
         elif nxt in "01234567":
-            m = re.match(r"[0-7]{1,3}", s[i + 1:])
+            m = re.match(r"[0-7]{1,3}", s[i + 1 :])
             out.append(chr(int(m.group(), 8) & 0xFF))
             i += 1 + len(m.group())
         elif nxt == "c" and i + 2 < n:
@@ -308,15 +325,19 @@ def _brace_expand(text: str, mask: str, limit: int = MAX_BRACE) -> list[tuple[st
                 commas.append(j)
         if end < 0:
             return [(text, mask)]
-        pre_t, pre_m, post_t, post_m = text[:i], mask[:i], text[end + 1:], mask[end + 1:]
+        pre_t, pre_m, post_t, post_m = text[:i], mask[:i], text[end + 1 :], mask[end + 1 :]
         pieces: list[tuple[str, str]] = []
         if commas:
             bounds = [i] + commas + [end]
             for a, b in zip(bounds, bounds[1:]):
-                pieces.append((text[a + 1:b], mask[a + 1:b]))
+                pieces.append((text[a + 1 : b], mask[a + 1 : b]))
         else:
-            inner = text[i + 1:end]
-            m = re.fullmatch(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?", inner) if "q" not in mask[i + 1:end] else None
+            inner = text[i + 1 : end]
+            m = (
+                re.fullmatch(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?", inner)
+                if "q" not in mask[i + 1 : end]
+                else None
+            )
             if not m:
                 start = i + 1
                 continue
@@ -382,7 +403,9 @@ def _trim(text: str, pattern: str, op: str, kind: str) -> tuple[str, str]:
     return text, kind * len(text)
 
 
-def _product(lists: list[list[tuple[str, str]]], limit: int = MAX_ALTERNATIVES) -> list[tuple[str, str]]:
+def _product(
+    lists: list[list[tuple[str, str]]], limit: int = MAX_ALTERNATIVES
+) -> list[tuple[str, str]]:
     acc = [("", "")]
     for options in lists:
         if len(options) == 1:
@@ -398,22 +421,85 @@ def _product(lists: list[list[tuple[str, str]]], limit: int = MAX_ALTERNATIVES) 
 # --------------------------------------------------------------------------------------
 # Variables and keys with a meaning for the policy (the per-program table is programs.py)
 # --------------------------------------------------------------------------------------
-ENV_LOADER_VARS = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_DEBUG_OUTPUT", "LD_PROFILE",
-                   "LD_ORIGIN_PATH", "LD_DYNAMIC_WEAK", "DYLD_INSERT_LIBRARIES", "DYLD_LIBRARY_PATH",
-                   "DYLD_FRAMEWORK_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "GCONV_PATH"}
+ENV_LOADER_VARS = {
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+    "LD_DEBUG_OUTPUT",
+    "LD_PROFILE",
+    "LD_ORIGIN_PATH",
+    "LD_DYNAMIC_WEAK",
+    "DYLD_INSERT_LIBRARIES",
+    "DYLD_LIBRARY_PATH",
+    "DYLD_FRAMEWORK_PATH",
+    "DYLD_FALLBACK_LIBRARY_PATH",
+    "GCONV_PATH",
+}
 # Variables that make a program run extra code (always a start-up hook when set to something).
-ENV_STARTUP_VARS = {"BASH_ENV", "ENV", "PERL5OPT", "PERL5DB", "RUBYOPT", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
-                    "JDK_JAVA_OPTIONS", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "PYTHONINSPECT"}
+ENV_STARTUP_VARS = {
+    "BASH_ENV",
+    "ENV",
+    "PERL5OPT",
+    "PERL5DB",
+    "RUBYOPT",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "PYTHONINSPECT",
+}
 # Variables that point a program at files it loads code or configuration from: a start-up hook
 # when they point at a shared temporary folder or outside the working directory.
-ENV_PATH_VARS = {"ZDOTDIR", "PYTHONSTARTUP", "PYTHONHOME", "GIT_TEMPLATE_DIR", "GIT_EXEC_PATH",
-                 "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "LESSKEY", "INPUTRC", "GCONV_PATH", "LOCPATH", "NLSPATH",
-                 "RESOLV_HOST_CONF", "HOSTALIASES", "OPENSSL_CONF", "SSLKEYLOGFILE", "MALLOC_TRACE"}
-ENV_EXEC_VARS = {"PAGER", "GIT_PAGER", "MANPAGER", "SYSTEMD_PAGER", "EDITOR", "VISUAL", "GIT_EDITOR",
-                 "GIT_SEQUENCE_EDITOR", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXTERNAL_DIFF", "GIT_ASKPASS",
-                 "SSH_ASKPASS", "SUDO_ASKPASS", "BROWSER", "LESSOPEN", "LESSCLOSE", "PROMPT_COMMAND",
-                 "GIT_PROXY_COMMAND", "RSYNC_RSH", "CVS_RSH", "FCEDIT", "TERMINAL", "DIFFTOOL", "MERGETOOL"}
-SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSW|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I)
+ENV_PATH_VARS = {
+    "ZDOTDIR",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "GIT_TEMPLATE_DIR",
+    "GIT_EXEC_PATH",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "LESSKEY",
+    "INPUTRC",
+    "GCONV_PATH",
+    "LOCPATH",
+    "NLSPATH",
+    "RESOLV_HOST_CONF",
+    "HOSTALIASES",
+    "OPENSSL_CONF",
+    "SSLKEYLOGFILE",
+    "MALLOC_TRACE",
+}
+ENV_EXEC_VARS = {
+    "PAGER",
+    "GIT_PAGER",
+    "MANPAGER",
+    "SYSTEMD_PAGER",
+    "EDITOR",
+    "VISUAL",
+    "GIT_EDITOR",
+    "GIT_SEQUENCE_EDITOR",
+    "GIT_SSH_COMMAND",
+    "GIT_SSH",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "SUDO_ASKPASS",
+    "BROWSER",
+    "LESSOPEN",
+    "LESSCLOSE",
+    "PROMPT_COMMAND",
+    "GIT_PROXY_COMMAND",
+    "RSYNC_RSH",
+    "CVS_RSH",
+    "FCEDIT",
+    "TERMINAL",
+    "DIFFTOOL",
+    "MERGETOOL",
+}
+SECRET_ENV = re.compile(
+    r"(KEY|TOKEN|SECRET|PASSW|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I
+)
 DANGEROUS_GIT_KEYS = re.compile(
     r"^(core\.(hookspath|fsmonitor|sshcommand|pager|editor|askpass|gitproxy|alternaterefscommand)|"
     r"sequence\.editor|diff\.external|diff\..*\.(textconv|command)|merge\..*\.driver|"
@@ -422,7 +508,11 @@ DANGEROUS_GIT_KEYS = re.compile(
     r"interactive\.difffilter|pager\..*|man\..*\.cmd|web\.browser|browser\..*\.cmd|protocol\..*\.allow|"
     r"safe\.directory|ssh\.variant|difftool\..*\.cmd|mergetool\..*\.cmd|sendemail\..*cmd|"
     r"url\..*\.(insteadof|pushinsteadof)|http\..*sslverify|http\.sslverify|core\.worktree|"
-    r"receive\.denycurrentbranch|submodule\..*\.update)$", re.I)
+    r"receive\.denycurrentbranch|submodule\..*\.update)$",
+    re.I,
+)
+
+
 def normalize_name(word: str) -> str:
     """The command's program name in the table: ``/usr/bin/python3.11`` → ``python``,
     ``mkfs.ext4`` → ``mkfs``, ``egrep`` → ``grep`` (``programs.canonical``: the one lookup)."""
@@ -434,7 +524,7 @@ def normalize_name(word: str) -> str:
 # Option parsing ---------------------------------------------------------------------------
 @dataclass
 class Opts:
-    flags: list[tuple[str, Arg | None]]   # ("-r", None), ("--output", Arg), ("-o", Arg)
+    flags: list[tuple[str, Arg | None]]  # ("-r", None), ("--output", Arg), ("-o", Arg)
     operands: list[Arg]
 
     def has(self, *names: str) -> bool:
@@ -447,8 +537,13 @@ class Opts:
         return any(n == "-" + letter for n, _ in self.flags)
 
 
-def parse_opts(args: list[Arg], short_val: str = "", long_val: Iterable[str] = (),
-               stop_at_operand: bool = False, long_single_dash: bool = False) -> Opts:
+def parse_opts(
+    args: list[Arg],
+    short_val: str = "",
+    long_val: Iterable[str] = (),
+    stop_at_operand: bool = False,
+    long_single_dash: bool = False,
+) -> Opts:
     """GNU-style options: ``-abc``, ``-ofile``, ``-o file``, ``--long=v``, ``--long v``, ``--``."""
     long_val = set(long_val)
     flags: list[tuple[str, Arg | None]] = []
@@ -465,12 +560,12 @@ def parse_opts(args: list[Arg], short_val: str = "", long_val: Iterable[str] = (
                 break
             continue
         if t == "--":
-            operands.extend(args[i + 1:])
+            operands.extend(args[i + 1 :])
             break
         if t.startswith("--") or (long_single_dash and len(t) > 2):
             name, eq, val = t.partition("=")
             if eq:
-                flags.append((name, Arg(val, a.mask[len(name) + 1:], a.names)))
+                flags.append((name, Arg(val, a.mask[len(name) + 1 :], a.names)))
             elif name in long_val and i + 1 < n:
                 flags.append((name, args[i + 1]))
                 i += 1
@@ -482,9 +577,9 @@ def parse_opts(args: list[Arg], short_val: str = "", long_val: Iterable[str] = (
         while j < len(t):
             letter = t[j]
             if letter in short_val:
-                rest = t[j + 1:]
+                rest = t[j + 1 :]
                 if rest:
-                    flags.append(("-" + letter, Arg(rest, a.mask[j + 1:], a.names)))
+                    flags.append(("-" + letter, Arg(rest, a.mask[j + 1 :], a.names)))
                 elif i + 1 < n:
                     flags.append(("-" + letter, args[i + 1]))
                     i += 1
@@ -504,22 +599,29 @@ def parse_opts(args: list[Arg], short_val: str = "", long_val: Iterable[str] = (
 class Cmd:
     """One simple command about to run, with what flows into it."""
 
-    name: str                       # family name (normalized)
-    word: str                       # the command word as written (after quote removal)
+    name: str  # family name (normalized)
+    word: str  # the command word as written (after quote removal)
     args: list[Arg]
     env: dict[str, Arg]
     pipe_in: frozenset[str] | None  # kinds of data piped into stdin (None: not piped)
-    stdin: tuple | None             # ("file", real) | ("text", str, dynamic) | ("psub",)
+    stdin: tuple | None  # ("file", real) | ("text", str, dynamic) | ("psub",)
     out: set[str] = field(default_factory=lambda: {"other"})
     read_outside: bool = False
-    prog: object = None             # its Program spec (programs.py), set by programs.run
+    prog: object = None  # its Program spec (programs.py), set by programs.run
 
 
 class Analyzer:
     """Walks one parsed script; collects findings. One instance per top-level check."""
 
-    def __init__(self, ctx: PathContext, *, allow_network: bool, deadline: float,
-                 findings: list[Finding] | None = None, depth: int = 0) -> None:
+    def __init__(
+        self,
+        ctx: PathContext,
+        *,
+        allow_network: bool,
+        deadline: float,
+        findings: list[Finding] | None = None,
+        depth: int = 0,
+    ) -> None:
         self.ctx = ctx
         self.allow_network = allow_network
         self.deadline = deadline
@@ -529,16 +631,16 @@ class Analyzer:
         self.vars: dict[str, list[tuple[str, str]]] = {}
         self.positional: list[list[tuple[str, str]]] | None = None
         self.functions: set[str] = set()
-        self.written: set[str] = set()      # real paths whose content this script writes
-        self.tainted: set[str] = set()      # files written with secrets or outside data
-        self.flags: dict[str, bool] = {}    # "downloaded": a network download ran earlier
-        self.links: dict[str, str] = {}     # symlinks this script creates: link path -> target
-        self.own_pids: set[str] = set()     # variables holding a pid this script started ($!, $$)
+        self.written: set[str] = set()  # real paths whose content this script writes
+        self.tainted: set[str] = set()  # files written with secrets or outside data
+        self.flags: dict[str, bool] = {}  # "downloaded": a network download ran earlier
+        self.links: dict[str, str] = {}  # symlinks this script creates: link path -> target
+        self.own_pids: set[str] = set()  # variables holding a pid this script started ($!, $$)
         self.ifs: str | None = " \t\n"
         self.names_seen: list[str] | None = None
         self.src = b""
         self._ticks = 0
-        self._tails: list = []               # statements after a here-document's marker line
+        self._tails: list = []  # statements after a here-document's marker line
         self._visited: set[int] = set()
         self._root_secret = ctx.secret(ctx.root) is not None
 
@@ -565,10 +667,19 @@ class Analyzer:
             raise AnalysisTimeout("the policy check ran out of time")
 
     # ---- entry points --------------------------------------------------------------
-    def analyze(self, script: str, *, positional: list[Arg] | None = None, origin: str = "command",
-                pipe_in: frozenset[str] | None = None) -> None:
+    def analyze(
+        self,
+        script: str,
+        *,
+        positional: list[Arg] | None = None,
+        origin: str = "command",
+        pipe_in: frozenset[str] | None = None,
+    ) -> None:
         if self.depth > MAX_DEPTH:
-            self.deny("shell.too_deep", f"commands nested more than {MAX_DEPTH} levels deep cannot be checked")
+            self.deny(
+                "shell.too_deep",
+                f"commands nested more than {MAX_DEPTH} levels deep cannot be checked",
+            )
             return
         if "\x00" in script:
             self.deny("input.nul_byte", "the command contains a NUL byte")
@@ -581,7 +692,9 @@ class Analyzer:
         self._visited = set()
         saved_pos = self.positional
         if positional is not None:
-            self.positional = [[(a.text, a.mask.replace("u", "v").replace("q", "v"))] for a in positional]
+            self.positional = [
+                [(a.text, a.mask.replace("u", "v").replace("q", "v"))] for a in positional
+            ]
         try:
             self.stmt(root, pipe_in)
             self._sweep(root)
@@ -590,11 +703,22 @@ class Analyzer:
             self._visited = saved_visited
             self.positional = saved_pos
 
-    def sub_shell(self, script: str, *, positional: list[Arg] | None = None, origin: str = "",
-                  pipe_in: frozenset[str] | None = None) -> None:
+    def sub_shell(
+        self,
+        script: str,
+        *,
+        positional: list[Arg] | None = None,
+        origin: str = "",
+        pipe_in: frozenset[str] | None = None,
+    ) -> None:
         """Analyze a command string run by a nested shell (bash -c, eval, os.system)."""
-        child = Analyzer(self.ctx, allow_network=self.allow_network, deadline=self.deadline,
-                         findings=self.findings, depth=self.depth + 1)
+        child = Analyzer(
+            self.ctx,
+            allow_network=self.allow_network,
+            deadline=self.deadline,
+            findings=self.findings,
+            depth=self.depth + 1,
+        )
         child.cur = self.cur
         child.vars = {k: v for k, v in self.vars.items()}
         child.written = self.written
@@ -607,14 +731,19 @@ class Analyzer:
         try:
             child.analyze(script, positional=positional, origin=origin, pipe_in=pipe_in)
         except ShellParseError as exc:
-            self.deny("shell.parse_error", f"{origin or 'a nested command'} cannot be parsed: {exc}")
+            self.deny(
+                "shell.parse_error", f"{origin or 'a nested command'} cannot be parsed: {exc}"
+            )
 
     def _sweep(self, root) -> None:
         """Safety net: any command the structured walk did not reach is checked now."""
         stack = [root]
         while stack:
             node = stack.pop()
-            if node.type in ("command", "command_substitution", "process_substitution") and node.id not in self._visited:
+            if (
+                node.type in ("command", "command_substitution", "process_substitution")
+                and node.id not in self._visited
+            ):
                 self._visited.add(node.id)
                 if node.type == "command":
                     self.command(node, None, [], None)
@@ -626,11 +755,16 @@ class Analyzer:
 
     # ---- text helpers ----------------------------------------------------------------
     def text(self, node) -> str:
-        return self.src[node.start_byte:node.end_byte].decode("utf-8", "surrogateescape")
+        return self.src[node.start_byte : node.end_byte].decode("utf-8", "surrogateescape")
 
     # ---- statements ------------------------------------------------------------------
-    def stmt(self, node, pipe_in: frozenset[str] | None, stdin: tuple | None = None,
-             extra_redirects: list | None = None) -> set[str]:
+    def stmt(
+        self,
+        node,
+        pipe_in: frozenset[str] | None,
+        stdin: tuple | None = None,
+        extra_redirects: list | None = None,
+    ) -> set[str]:
         self.tick()
         t = node.type
         if t in ("program", "compound_statement", "do_group", "else_clause", "elif_clause"):
@@ -736,12 +870,27 @@ class Analyzer:
         for child in node.named_children:
             if child.type == "case_item":
                 for sub in child.named_children:
-                    if sub.type in ("word", "concatenation", "string", "raw_string", "extglob_pattern",
-                                    "simple_expansion", "expansion", "number"):
+                    if sub.type in (
+                        "word",
+                        "concatenation",
+                        "string",
+                        "raw_string",
+                        "extglob_pattern",
+                        "simple_expansion",
+                        "expansion",
+                        "number",
+                    ):
                         self.words_for_effects(sub)
                     else:
                         out |= self.stmt(sub, None)
-            elif child.type in ("word", "string", "concatenation", "simple_expansion", "expansion", "raw_string"):
+            elif child.type in (
+                "word",
+                "string",
+                "concatenation",
+                "simple_expansion",
+                "expansion",
+                "raw_string",
+            ):
                 self.words_for_effects(child)
             else:
                 out |= self.stmt(child, pipe_in, stdin)
@@ -763,7 +912,12 @@ class Analyzer:
                     alts: list[tuple[str, str]] = []
                     for v in values:
                         for a in self.eval_word(v):
-                            if a.glob and a.static and not a.text.startswith("/") and ".." not in a.text.split("/"):
+                            if (
+                                a.glob
+                                and a.static
+                                and not a.text.startswith("/")
+                                and ".." not in a.text.split("/")
+                            ):
                                 alts.append((ITEM, "i"))
                             elif a.glob:
                                 alts.append((DYN, "d"))
@@ -778,15 +932,26 @@ class Analyzer:
         for child in node.named_children:
             if child is body or child.type == "do_group":
                 continue
-            if node.type == "for_statement" and child.type in ("variable_name",) or \
-                    (node.type == "for_statement" and child in node.children_by_field_name("value")):
+            if (
+                node.type == "for_statement"
+                and child.type in ("variable_name",)
+                or (node.type == "for_statement" and child in node.children_by_field_name("value"))
+            ):
                 continue
             if node.type == "while_statement" and child.type == "command":
                 cond = self.text(child).strip()
                 if cond in ("true", ":", "[ 1 ]", "/bin/true"):
                     infinite = True
-            if child.type in ("command", "list", "pipeline", "redirected_statement", "compound_statement",
-                              "subshell", "test_command", "negated_command"):
+            if child.type in (
+                "command",
+                "list",
+                "pipeline",
+                "redirected_statement",
+                "compound_statement",
+                "subshell",
+                "test_command",
+                "negated_command",
+            ):
                 self.stmt(child, pipe_in, stdin)
             else:
                 self.words_for_effects(child)
@@ -800,7 +965,10 @@ class Analyzer:
             body = next((c for c in node.named_children if c.type == "do_group"), None)
         if body is not None:
             if infinite and self._has_background(body):
-                self.deny("system.fork_bomb", "an endless loop that starts background processes exhausts the machine (fork bomb)")
+                self.deny(
+                    "system.fork_bomb",
+                    "an endless loop that starts background processes exhausts the machine (fork bomb)",
+                )
             out = self.stmt(body, None)
         self._merge(saved)
         return out
@@ -823,7 +991,11 @@ class Analyzer:
             if child.type == "command":
                 words = [self.text(c) for c in child.named_children]
                 if words and words[0] == "read":
-                    names.extend(w for w in words[1:] if not w.startswith("-") and re.fullmatch(r"[A-Za-z_]\w*", w))
+                    names.extend(
+                        w
+                        for w in words[1:]
+                        if not w.startswith("-") and re.fullmatch(r"[A-Za-z_]\w*", w)
+                    )
         return names
 
     def _has_background(self, node) -> bool:
@@ -844,7 +1016,9 @@ class Analyzer:
         if body is not None and name:
             calls = self._called_names(body)
             if name in calls:
-                self.deny("system.fork_bomb", f"the function {name!r} calls itself (fork bomb pattern)")
+                self.deny(
+                    "system.fork_bomb", f"the function {name!r} calls itself (fork bomb pattern)"
+                )
         self.functions.add(name)
         if body is not None:
             saved = self._save()
@@ -871,8 +1045,11 @@ class Analyzer:
         out: set[str] = {"other"}
         for i, stage in enumerate(stages):
             saved = self._save()
-            out = self.stmt(stage, (frozenset(kinds) if (i > 0 or pipe_in is not None) else None),
-                            stdin if i == 0 else None)
+            out = self.stmt(
+                stage,
+                (frozenset(kinds) if (i > 0 or pipe_in is not None) else None),
+                stdin if i == 0 else None,
+            )
             self._restore(saved)
             kinds |= out
         return out
@@ -907,20 +1084,29 @@ class Analyzer:
             out: set[str] = set()
             for k in kids[:-1]:
                 out |= self.stmt(k, pipe_in, stdin)
-            return out | self._with_redirects(kids[-1], redirects, pipe_in, stdin) if kids else {"other"}
+            return (
+                out | self._with_redirects(kids[-1], redirects, pipe_in, stdin)
+                if kids
+                else {"other"}
+            )
         if body.type == "pipeline":
             stages = [c for c in body.named_children if c.type != "comment"]
             kinds: set[str] = set(pipe_in or ())
             for i, stage in enumerate(stages[:-1]):
                 saved = self._save()
-                kinds |= self.stmt(stage, frozenset(kinds) if (i > 0 or pipe_in is not None) else None,
-                                   stdin if i == 0 else None)
+                kinds |= self.stmt(
+                    stage,
+                    frozenset(kinds) if (i > 0 or pipe_in is not None) else None,
+                    stdin if i == 0 else None,
+                )
                 self._restore(saved)
             if not stages:
                 return {"other"}
             saved = self._save()
             last_in = frozenset(kinds) if (len(stages) > 1 or pipe_in is not None) else None
-            out = self._with_redirects(stages[-1], redirects, last_in, stdin if len(stages) == 1 else None)
+            out = self._with_redirects(
+                stages[-1], redirects, last_in, stdin if len(stages) == 1 else None
+            )
             self._restore(saved)
             return out
         extra_args: list = []
@@ -928,7 +1114,9 @@ class Analyzer:
         tails, new_stdin = self._redirects(redirects, extra_args, stdin)
         if body.type == "command":
             self._visited.add(body.id)
-            out = self.command(body, pipe_in, self._dropped_words(body, redirects) + extra_args, new_stdin)
+            out = self.command(
+                body, pipe_in, self._dropped_words(body, redirects) + extra_args, new_stdin
+            )
         else:
             for w in extra_args:
                 self.words_for_effects(w)
@@ -949,7 +1137,9 @@ class Analyzer:
         words = []
         for m in re.finditer(rb"\S+", gap):
             if not re.fullmatch(rb"[-\w./:=+@%,]+", m.group()):
-                raise ShellParseError(f"the command is not valid shell near {m.group().decode('utf-8', 'replace')!r}")
+                raise ShellParseError(
+                    f"the command is not valid shell near {m.group().decode('utf-8', 'replace')!r}"
+                )
             words.append(_Word(start + m.start(), start + m.end()))
         return words
 
@@ -993,10 +1183,16 @@ class Analyzer:
                         return ("psub",)
                     if a.static:
                         if a.text.startswith(("/dev/tcp/", "/dev/udp/")):
-                            self.deny("network.dev_tcp", f"reading {a.text} opens a network connection (reverse shell pattern)")
+                            self.deny(
+                                "network.dev_tcp",
+                                f"reading {a.text} opens a network connection (reverse shell pattern)",
+                            )
                         if self.cur is None and not a.text.startswith(("/", "~")):
-                            self.ask("cwd.unknown", f"the current directory is unknown here, so < {a.text} cannot be "
-                                                    "located")
+                            self.ask(
+                                "cwd.unknown",
+                                f"the current directory is unknown here, so < {a.text} cannot be "
+                                "located",
+                            )
                             return ("text", DYN, True)
                         real = self.ctx.resolve(a.text, self.cur)
                         self.check_read_path(a.text, real)
@@ -1021,13 +1217,15 @@ class Analyzer:
             if start is not None and end is not None:
                 nl = self.src.find(b"\n", start.end_byte)
                 lo = nl + 1 if 0 <= nl < end.start_byte else end.start_byte
-                text = self.src[lo:end.start_byte].decode("utf-8", "surrogateescape")
+                text = self.src[lo : end.start_byte].decode("utf-8", "surrogateescape")
             else:
                 text = self.text(body) if body is not None else ""
             dynamic = False
             if not quoted:
                 found = False
-                stack = [c for c in r.named_children if c.type not in ("heredoc_start", "heredoc_end")]
+                stack = [
+                    c for c in r.named_children if c.type not in ("heredoc_start", "heredoc_end")
+                ]
                 while stack:
                     child = stack.pop()
                     if child.type in ("command_substitution", "process_substitution"):
@@ -1038,22 +1236,41 @@ class Analyzer:
                         self.expand(child, True)
                     stack.extend(child.named_children)
                 if not found and ("$(" in text or "`" in text):
-                    self.deny("shell.parse_error", "a here-document runs commands ($(…) or `…`) that could not be "
-                                                   "parsed reliably")
+                    self.deny(
+                        "shell.parse_error",
+                        "a here-document runs commands ($(…) or `…`) that could not be "
+                        "parsed reliably",
+                    )
                     dynamic = True
             # a heredoc can be followed by redirections, pipes and lists on its first line:
             # they run after the command (see redirected)
             for child in r.named_children:
                 if child.type in ("file_redirect",):
                     self.redirect(child, extra_args)
-                elif child.type not in ("heredoc_body", "heredoc_start", "heredoc_end", "heredoc_content"):
-                    if child.type in ("command", "pipeline", "list", "redirected_statement", "subshell",
-                                      "compound_statement", "negated_command"):
-                        first_line_end = self.src.find(b"\n", start.end_byte) if start is not None else -1
+                elif child.type not in (
+                    "heredoc_body",
+                    "heredoc_start",
+                    "heredoc_end",
+                    "heredoc_content",
+                ):
+                    if child.type in (
+                        "command",
+                        "pipeline",
+                        "list",
+                        "redirected_statement",
+                        "subshell",
+                        "compound_statement",
+                        "negated_command",
+                    ):
+                        first_line_end = (
+                            self.src.find(b"\n", start.end_byte) if start is not None else -1
+                        )
                         if 0 <= first_line_end < child.end_byte:
                             # tree-sitter-bash took part of the body for the marker line's command
-                            self.deny("shell.parse_error", "the line of a here-document's marker could not be "
-                                                           "parsed reliably")
+                            self.deny(
+                                "shell.parse_error",
+                                "the line of a here-document's marker could not be parsed reliably",
+                            )
                         self._tails.append(child)
             return ("text", text, dynamic)
         if t == "herestring_redirect":
@@ -1090,7 +1307,9 @@ class Analyzer:
             self.words_for_effects(value_node)
             alts = [(DYN, "d")]
         else:
-            alts = [(a.text, a.mask) for a in self.eval_word(value_node, assignment=True)] or [("", "")]
+            alts = [(a.text, a.mask) for a in self.eval_word(value_node, assignment=True)] or [
+                ("", "")
+            ]
         if appending:
             old = self.lookup(name, False)
             alts = _product([old, alts])
@@ -1101,8 +1320,9 @@ class Analyzer:
             if name == "IFS":
                 self.ifs = value.text if value.static else None
             raw = self.text(value_node).strip('"') if value_node is not None else ""
-            if raw in ("$!", "${!}", "$$", "${$}", "$BASHPID", "${BASHPID}") or \
-                    (raw.startswith("$") and raw.strip("${}") in self.own_pids):
+            if raw in ("$!", "${!}", "$$", "${$}", "$BASHPID", "${BASHPID}") or (
+                raw.startswith("$") and raw.strip("${}") in self.own_pids
+            ):
                 self.own_pids.add(name)
             else:
                 self.own_pids.discard(name)
@@ -1113,8 +1333,11 @@ class Analyzer:
         from .commands import declaration_policy
 
         kind = self.text(node.children[0]) if node.children else ""
-        flags = [self.text(c) for c in node.named_children if c.type == "word" and self.text(c).startswith(("-", "+"))
-                 and len(self.text(c)) > 1]
+        flags = [
+            self.text(c)
+            for c in node.named_children
+            if c.type == "word" and self.text(c).startswith(("-", "+")) and len(self.text(c)) > 1
+        ]
         names = []
         for child in node.named_children:
             if child.type == "variable_assignment":
@@ -1123,7 +1346,7 @@ class Analyzer:
             elif child.type in ("variable_name", "word") and self.text(child) not in flags:
                 names.append(self.text(child))
             elif child.type not in ("comment",) and child.type != "word":
-                names.append("?")   # a computed name or assignment ($(…), "$x")
+                names.append("?")  # a computed name or assignment ($(…), "$x")
         if declaration_policy(self, kind, flags, names):
             return True
         for child in node.named_children:
@@ -1134,51 +1357,82 @@ class Analyzer:
             elif child.type in ("variable_name", "word") and kind == "export":
                 nm = self.text(child)
                 if nm in ENV_LOADER_VARS:
-                    self.deny("loader.ld_preload", f"exporting {nm} injects a library into every program")
+                    self.deny(
+                        "loader.ld_preload", f"exporting {nm} injects a library into every program"
+                    )
             elif child.type not in ("word", "variable_name"):
                 self.words_for_effects(child)
         return False
 
     def check_env_var(self, name: str, value: Arg, *, exported: bool) -> None:
         if name in ENV_LOADER_VARS:
-            self.deny("loader.ld_preload", f"{name}= loads a library into the program (loader injection)")
+            self.deny(
+                "loader.ld_preload", f"{name}= loads a library into the program (loader injection)"
+            )
         elif name in ENV_STARTUP_VARS:
             if value.text.strip():
-                self.deny("loader.startup_hook", f"{name}= makes programs run extra code at start-up")
+                self.deny(
+                    "loader.startup_hook", f"{name}= makes programs run extra code at start-up"
+                )
         elif name in ("PS4", "PS0", "PS1", "PROMPT_COMMAND") and name != "PROMPT_COMMAND":
             if "$(" in value.text or "`" in value.text:
-                self.deny("loader.startup_hook", f"{name} runs a command each time the prompt is shown")
+                self.deny(
+                    "loader.startup_hook", f"{name} runs a command each time the prompt is shown"
+                )
         elif name in ENV_PATH_VARS:
             if value.static and value.text and value.text != "/dev/null":
                 real = self.ctx.resolve(value.text, self.cur)
                 if self.ctx.is_tmp(real) and not self.ctx.inside_root(real) or real in self.written:
-                    self.deny("loader.startup_hook", f"{name}={value.text} makes programs load code from a shared "
-                                                     "temporary folder")
+                    self.deny(
+                        "loader.startup_hook",
+                        f"{name}={value.text} makes programs load code from a shared "
+                        "temporary folder",
+                    )
         elif name == "IFS":
             return
         elif name == "CDPATH":
             if value.text.strip(":"):
-                self.ask("shell.cdpath", "CDPATH makes cd go to folders found elsewhere; later paths cannot be located")
+                self.ask(
+                    "shell.cdpath",
+                    "CDPATH makes cd go to folders found elsewhere; later paths cannot be located",
+                )
         elif name in ENV_EXEC_VARS:
             if value.static:
                 if value.text.strip():
                     self.sub_shell(value.text, origin=f"the command in {name}")
             else:
                 self.deny("exec.dynamic_command_name", f"{name} is set to a computed command")
-        elif name == "NODE_OPTIONS" and re.search(r"(--require|-r\b|--import|--loader|--experimental-loader|--inspect)", value.text):
-            self.deny("loader.startup_hook", "NODE_OPTIONS loads extra code into every node process")
+        elif name == "NODE_OPTIONS" and re.search(
+            r"(--require|-r\b|--import|--loader|--experimental-loader|--inspect)", value.text
+        ):
+            self.deny(
+                "loader.startup_hook", "NODE_OPTIONS loads extra code into every node process"
+            )
         elif name == "PATH":
             for part in value.text.split(":"):
                 if part and part != DYN:
-                    real = self.ctx.resolve(part, self.cur) if part.startswith(("/", "~", ".")) else part
-                    if isinstance(real, str) and self.ctx.is_tmp(real) and not self.ctx.inside_root(real):
-                        self.deny("exec.path_hijack", f"PATH includes {part}, a shared temporary folder")
+                    real = (
+                        self.ctx.resolve(part, self.cur)
+                        if part.startswith(("/", "~", "."))
+                        else part
+                    )
+                    if (
+                        isinstance(real, str)
+                        and self.ctx.is_tmp(real)
+                        and not self.ctx.inside_root(real)
+                    ):
+                        self.deny(
+                            "exec.path_hijack", f"PATH includes {part}, a shared temporary folder"
+                        )
         elif name.startswith("BASH_FUNC_"):
             self.deny("loader.startup_hook", f"{name} defines a function through the environment")
         elif name in ("GIT_DIR", "GIT_WORK_TREE") and value.static:
             real = self.ctx.resolve(value.text, self.cur)
             if not self.ctx.inside_root(real):
-                self.deny("write.outside_cwd", f"{name}={value.text} points git outside the working directory")
+                self.deny(
+                    "write.outside_cwd",
+                    f"{name}={value.text} points git outside the working directory",
+                )
 
     # ---- words -------------------------------------------------------------------------
     def eval_word(self, node, *, assignment: bool = False) -> list[Arg]:
@@ -1191,7 +1445,7 @@ class Analyzer:
                 text, mask = self._tilde(text, mask, assignment=True)
                 out.append(Arg(text, mask))
                 continue
-            for bt, bm in (_brace_expand(text, mask) if "{" in text else [(text, mask)]):
+            for bt, bm in _brace_expand(text, mask) if "{" in text else [(text, mask)]:
                 bt, bm = self._tilde(bt, bm)
                 for st, sm in _split_fields(bt, bm, self.ifs):
                     out.append(Arg(st, sm))
@@ -1204,9 +1458,9 @@ class Analyzer:
             if all(m == "u" for m in mask[:end]):
                 head = text[:end]
                 if head == "~" and "HOME" in self.vars:
-                    exp = self.home_value()     # HOME=… earlier in this command moves ~
+                    exp = self.home_value()  # HOME=… earlier in this command moves ~
                 elif head == "~+":
-                    exp = self.cur              # $PWD
+                    exp = self.cur  # $PWD
                 else:
                     exp = self.ctx.expand_user(head)
                 if exp is None:
@@ -1215,7 +1469,9 @@ class Analyzer:
         if assignment and ":~" in text:
             parts = text.split(":")
             if all(p.startswith("~/") or p == "~" or not p.startswith("~") for p in parts):
-                new = ":".join(self.ctx.expand_user(p) or p if p.startswith("~") else p for p in parts)
+                new = ":".join(
+                    self.ctx.expand_user(p) or p if p.startswith("~") else p for p in parts
+                )
                 return new, "q" * len(new)
         return text, mask
 
@@ -1235,8 +1491,15 @@ class Analyzer:
             if q:
                 return [(s, "q" * len(s))]
             return [_unescape_word(s)]
-        if t in ("number", "extglob_pattern", "regex", "test_operator", "variable_name", "special_variable_name",
-                 "file_descriptor"):
+        if t in (
+            "number",
+            "extglob_pattern",
+            "regex",
+            "test_operator",
+            "variable_name",
+            "special_variable_name",
+            "file_descriptor",
+        ):
             s = self.text(node)
             return [(s, ("q" if q else "u") * len(s))]
         if t == "raw_string":
@@ -1278,7 +1541,9 @@ class Analyzer:
             if not child.is_named:
                 continue
             if child.start_byte > pos:
-                gap = _unescape_dq(self.src[pos:child.start_byte].decode("utf-8", "surrogateescape"))
+                gap = _unescape_dq(
+                    self.src[pos : child.start_byte].decode("utf-8", "surrogateescape")
+                )
                 parts.append([(gap, "q" * len(gap))])
             if child.type == "string_content":
                 s = _unescape_dq(self.text(child))
@@ -1322,7 +1587,14 @@ class Analyzer:
             elif text == ITEM:
                 out.append((ITEM, "i"))
             else:
-                out.append((text, "".join(m if m in "dcip" else kind for m in mask) if len(mask) == len(text) else kind * len(text)))
+                out.append(
+                    (
+                        text,
+                        "".join(m if m in "dcip" else kind for m in mask)
+                        if len(mask) == len(text)
+                        else kind * len(text),
+                    )
+                )
         return out
 
     def expand(self, node, q: bool) -> list[tuple[str, str]]:
@@ -1349,7 +1621,10 @@ class Analyzer:
             self.deny("obfuscation.ifs", "${IFS} is used to hide spaces in a command")
         if raw.startswith("${!") and not re.fullmatch(r"\$\{![A-Za-z_]\w*(\*|@|\[[@*]\])\}", raw):
             # ${!name}: the value of the variable whose name is in $name — any variable at all
-            self.ask("shell.indirect_variable", f"{raw} reads a variable chosen at run time (it may be a secret)")
+            self.ask(
+                "shell.indirect_variable",
+                f"{raw} reads a variable chosen at run time (it may be a secret)",
+            )
         if raw.startswith("${#") or raw.startswith("${!"):
             self._child_effects(node)
             return [(DYN, "d")]
@@ -1370,13 +1645,18 @@ class Analyzer:
             if base and all(v[0] not in (DYN, "") for v in base):
                 out = base
             else:
-                out = known + [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts] + \
-                    ([(DYN, "d")] if any(v[0] == DYN for v in base) else [])
+                out = (
+                    known
+                    + [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts]
+                    + ([(DYN, "d")] if any(v[0] == DYN for v in base) else [])
+                )
             if op in (":=", "="):
                 self.vars[name] = out
             return out[:MAX_ALTERNATIVES]
         if op in (":+", "+"):
-            return [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts] + [("", "")]
+            return [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts] + [
+                ("", "")
+            ]
         if op in (":?", "?"):
             return base
         if op in ("#", "##", "%", "%%"):
@@ -1474,7 +1754,7 @@ class Analyzer:
             options: list[list[Arg]] = []
             for text, mask in alts:
                 args: list[Arg] = []
-                for bt, bm in (_brace_expand(text, mask) if "{" in text else [(text, mask)]):
+                for bt, bm in _brace_expand(text, mask) if "{" in text else [(text, mask)]:
                     bt, bm = self._tilde(bt, bm)
                     args.extend(Arg(st, sm, names) for st, sm in _split_fields(bt, bm, self.ifs))
                 options.append(args)
@@ -1486,7 +1766,9 @@ class Analyzer:
             else:
                 variants = [v + o for v in variants for o in options]
             if len(variants) > MAX_ALTERNATIVES:
-                variants = [[Arg(DYN, "d")] if not v else v[:1] + [Arg(DYN, "d")] for v in variants[:1]]
+                variants = [
+                    [Arg(DYN, "d")] if not v else v[:1] + [Arg(DYN, "d")] for v in variants[:1]
+                ]
         return variants
 
     def simple(self, argv: list[Arg], env: dict[str, Arg], pipe_in, stdin) -> set[str]:
@@ -1497,8 +1779,10 @@ class Analyzer:
             return {"other"}
         head = argv[0]
         if not head.static or head.glob:
-            self.deny("exec.dynamic_command_name",
-                      f"the command name {head.show()!r} is computed at run time and cannot be checked")
+            self.deny(
+                "exec.dynamic_command_name",
+                f"the command name {head.show()!r} is computed at run time and cannot be checked",
+            )
             for a in argv[1:]:
                 self.check_arg_read(a)
             return {"other"}
@@ -1507,13 +1791,18 @@ class Analyzer:
             return {"other"}
         if "/" in word:
             if self.cur is None and not word.startswith(("/", "~")):
-                self.ask("cwd.unknown", f"{word} is run from a current directory that is unknown here")
+                self.ask(
+                    "cwd.unknown", f"{word} is run from a current directory that is unknown here"
+                )
                 for a in argv[1:]:
                     self.check_arg_read(a)
                 return {"other"}
             real = self.ctx.resolve(word, self.cur)
             if real in self.written:
-                self.deny("exec.write_then_run", f"{word} is written and run by the same command; its content cannot be checked")
+                self.deny(
+                    "exec.write_then_run",
+                    f"{word} is written and run by the same command; its content cannot be checked",
+                )
                 return {"other"}
             if self.ctx.inside_root(real) and not real.startswith(("/usr/", "/bin/", "/sbin/")):
                 cmd = Cmd(normalize_name(word), word, argv[1:], env, pipe_in, stdin)
@@ -1548,18 +1837,25 @@ class Analyzer:
             return None
         return os.path.join(self.cur, text.replace(ITEM, "llmos-item"))
 
-    def check_write(self, arg: Arg, *, verb: str = "write", overwrite_risky: bool = True,
-                    content: bool = True) -> str | None:
+    def check_write(
+        self, arg: Arg, *, verb: str = "write", overwrite_risky: bool = True, content: bool = True
+    ) -> str | None:
         """Deny unless ``arg`` is a write target inside the working directory; return its real path."""
         if arg.psub:
             return None
         if arg.item:
             real = self.item_real(arg)
             if real is None:
-                self.deny("write.unresolved_target", f"cannot tell where '{arg.show()}' points; {verb} target must be inside the working directory")
+                self.deny(
+                    "write.unresolved_target",
+                    f"cannot tell where '{arg.show()}' points; {verb} target must be inside the working directory",
+                )
             return real
         if not arg.static:
-            self.deny("write.unresolved_target", f"the {verb} target '{arg.show()}' is computed at run time and cannot be checked")
+            self.deny(
+                "write.unresolved_target",
+                f"the {verb} target '{arg.show()}' is computed at run time and cannot be checked",
+            )
             return None
         text = arg.text
         if text == "":
@@ -1567,10 +1863,16 @@ class Analyzer:
         if arg.glob:
             return self._check_glob_write(arg, verb)
         if self.cur is None and not text.startswith(("/", "~")) and text not in ("-",):
-            self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+            self.deny(
+                "write.unresolved_target",
+                f"the current directory is unknown here, so '{text}' cannot be located",
+            )
             return None
         if text.startswith(("/dev/tcp/", "/dev/udp/")):
-            self.deny("network.dev_tcp", f"{text} opens a network connection from the shell (reverse shell pattern)")
+            self.deny(
+                "network.dev_tcp",
+                f"{text} opens a network connection from the shell (reverse shell pattern)",
+            )
             return None
         real = self.through_links(self.ctx.resolve(text, self.cur))
         v = self.ctx.write_violation(text, real, verb=verb)
@@ -1578,7 +1880,10 @@ class Analyzer:
             self.violation(v)
             return None
         if self._hardlinked(real):
-            self.deny("write.hardlink", f"{real} has other hard links, which may be outside the working directory")
+            self.deny(
+                "write.hardlink",
+                f"{real} has other hard links, which may be outside the working directory",
+            )
             return None
         if overwrite_risky and os.path.isfile(real):
             self.risky("write.overwrite", f"{verb} overwrites the existing file {real}")
@@ -1614,7 +1919,7 @@ class Analyzer:
         for _ in range(8):
             for link, target in self.links.items():
                 if real == link or real.startswith(link + "/"):
-                    real = os.path.normpath(target + real[len(link):])
+                    real = os.path.normpath(target + real[len(link) :])
                     break
             else:
                 return real
@@ -1626,12 +1931,16 @@ class Analyzer:
         except OSError:
             return False
         import stat as _stat
+
         return _stat.S_ISREG(st.st_mode) and st.st_nlink > 1
 
     def _check_glob_write(self, arg: Arg, verb: str) -> str | None:
         text = arg.text
         if self.cur is None and not text.startswith("/"):
-            self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+            self.deny(
+                "write.unresolved_target",
+                f"the current directory is unknown here, so '{text}' cannot be located",
+            )
             return None
         base = self.ctx.expand_user(text) or text
         pattern = base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
@@ -1646,7 +1955,7 @@ class Analyzer:
         if v is not None:
             self.violation(v)
             return None
-        if ".." in pattern.split("/")[len(fixed):]:
+        if ".." in pattern.split("/")[len(fixed) :]:
             self.deny("write.unresolved_target", f"the {verb} pattern {text} climbs out with '..'")
             return None
         matches = self._glob(pattern)
@@ -1668,14 +1977,19 @@ class Analyzer:
             return real
         if not arg.static:
             rule = "shell.recursive_delete_unresolved" if recursive else "write.unresolved_target"
-            self.deny(rule, f"the delete target '{arg.show()}' is computed at run time and cannot be checked")
+            self.deny(
+                rule,
+                f"the delete target '{arg.show()}' is computed at run time and cannot be checked",
+            )
             return None
         text = arg.text
         if text == "":
             return None
         if arg.glob:
             base = self.ctx.expand_user(text) or text
-            pattern = base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
+            pattern = (
+                base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
+            )
             fixed = []
             for part in pattern.split("/"):
                 if any(ch in part for ch in "*?["):
@@ -1683,19 +1997,29 @@ class Analyzer:
                 fixed.append(part)
             prefix = "/".join(fixed) or "/"
             if self.cur is None and not text.startswith("/"):
-                self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+                self.deny(
+                    "write.unresolved_target",
+                    f"the current directory is unknown here, so '{text}' cannot be located",
+                )
                 return None
             real_prefix = self.ctx.resolve(prefix)
             # deleting everything in a folder is like deleting the folder (for ~ or / that matters)
-            v = self.ctx.delete_violation(prefix, real_prefix, recursive=recursive or True) \
-                if pattern.split("/")[len(fixed):] in (["*"], ["*", ""], [".*"], ["*", "*"]) \
+            v = (
+                self.ctx.delete_violation(prefix, real_prefix, recursive=recursive or True)
+                if pattern.split("/")[len(fixed) :] in (["*"], ["*", ""], [".*"], ["*", "*"])
                 else self.ctx.write_violation(prefix, real_prefix, verb="delete")
-            if v is not None and not (v.rule == "shell.recursive_delete_outside_cwd" and real_prefix == self.ctx.root
-                                      and self.ctx.root not in self.ctx.homes):
+            )
+            if v is not None and not (
+                v.rule == "shell.recursive_delete_outside_cwd"
+                and real_prefix == self.ctx.root
+                and self.ctx.root not in self.ctx.homes
+            ):
                 self.violation(v)
                 return None
-            if ".." in pattern.split("/")[len(fixed):]:
-                self.deny("write.unresolved_target", f"the delete pattern {text} climbs out with '..'")
+            if ".." in pattern.split("/")[len(fixed) :]:
+                self.deny(
+                    "write.unresolved_target", f"the delete pattern {text} climbs out with '..'"
+                )
                 return None
             matches = self._glob(pattern)
             for m in matches:
@@ -1706,14 +2030,23 @@ class Analyzer:
                     return None
             return real_prefix
         if self.cur is None and not text.startswith(("/", "~")):
-            self.deny("write.unresolved_target", f"the current directory is unknown here, so '{text}' cannot be located")
+            self.deny(
+                "write.unresolved_target",
+                f"the current directory is unknown here, so '{text}' cannot be located",
+            )
             return None
         # rm removes the link itself, not its target: resolve the parent only
         expanded = self.ctx.expand_user(text) or text
-        absolute = expanded if expanded.startswith("/") else os.path.join(self.cur or self.ctx.root, expanded)
+        absolute = (
+            expanded
+            if expanded.startswith("/")
+            else os.path.join(self.cur or self.ctx.root, expanded)
+        )
         stripped = absolute.rstrip("/") or "/"
         if os.path.islink(stripped) and not absolute.endswith("/"):
-            real = os.path.join(os.path.realpath(os.path.dirname(stripped)), os.path.basename(stripped))
+            real = os.path.join(
+                os.path.realpath(os.path.dirname(stripped)), os.path.basename(stripped)
+            )
         else:
             real = self.ctx.resolve(stripped)
             if absolute.endswith("/") or real not in self.links:
@@ -1747,13 +2080,17 @@ class Analyzer:
                     pattern = text.replace(DYN, "*").replace(ITEM, "*")
                     if not pattern.startswith("/"):
                         pattern = "*/" + pattern if pattern.startswith("*") else pattern
-                    hit = self.ctx.secret_pattern(pattern if pattern.startswith("/") else "/" + pattern)
+                    hit = self.ctx.secret_pattern(
+                        pattern if pattern.startswith("/") else "/" + pattern
+                    )
                     if hit:
                         self.deny("secrets.read", f"{arg.show()} may name a secret: {hit}")
                         return
             if path and DYN in text:
-                self.ask("read.computed_path", f"{who} reads {arg.show()}, a path computed at run time that "
-                                               "cannot be checked")
+                self.ask(
+                    "read.computed_path",
+                    f"{who} reads {arg.show()}, a path computed at run time that cannot be checked",
+                )
             return
         if text.startswith("-"):
             name, eq, val = text.partition("=")
@@ -1763,17 +2100,28 @@ class Analyzer:
         if text.startswith(("/dev/tcp/", "/dev/udp/")):
             self.deny("network.dev_tcp", f"{text} opens a network connection from the shell")
             return
-        if "/" not in text and not text.startswith("~") and self.cur == self.ctx.root and not self._root_secret \
-                and not arg.glob and not os.path.islink(os.path.join(self.cur, text)):
+        if (
+            "/" not in text
+            and not text.startswith("~")
+            and self.cur == self.ctx.root
+            and not self._root_secret
+            and not arg.glob
+            and not os.path.islink(os.path.join(self.cur, text))
+        ):
             return  # a plain file name in the working directory (not a symlink)
         if self.cur is None and not text.startswith(("/", "~")):
             if path:
-                self.ask("cwd.unknown", f"the current directory is unknown here (a cd to a computed folder), so "
-                                        f"{text!r} cannot be located")
+                self.ask(
+                    "cwd.unknown",
+                    f"the current directory is unknown here (a cd to a computed folder), so "
+                    f"{text!r} cannot be located",
+                )
             return
         if arg.glob:
             base = self.ctx.expand_user(text) or text
-            pattern = os.path.normpath(base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base))
+            pattern = os.path.normpath(
+                base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
+            )
             hit = self.ctx.secret_pattern(pattern) or self.ctx.secret_glob(pattern)
             if hit:
                 self.deny("secrets.read", f"{text}: {hit}")
@@ -1789,15 +2137,28 @@ class Analyzer:
         if secret:
             self.deny("secrets.read", f"reading {text}: {secret}")
             return
-        if cmd is not None and not self.ctx.inside_root(real) and real not in ("/dev/null", "/dev/stdin"):
-            if (text.startswith(("/", "~", "..")) or self.cur != self.ctx.root) and os.path.exists(real):
+        if (
+            cmd is not None
+            and not self.ctx.inside_root(real)
+            and real not in ("/dev/null", "/dev/stdin")
+        ):
+            if (text.startswith(("/", "~", "..")) or self.cur != self.ctx.root) and os.path.exists(
+                real
+            ):
                 cmd.read_outside = True
 
     def check_listed(self, arg: Arg) -> None:
         """An operand the program only looks at (ls, stat): located, not read."""
-        if arg.static and self.cur is None and arg.text not in ("", "-") and \
-                not arg.text.startswith(("/", "~", "-")):
-            self.ask("cwd.unknown", f"the current directory is unknown here, so {arg.text!r} cannot be located")
+        if (
+            arg.static
+            and self.cur is None
+            and arg.text not in ("", "-")
+            and not arg.text.startswith(("/", "~", "-"))
+        ):
+            self.ask(
+                "cwd.unknown",
+                f"the current directory is unknown here, so {arg.text!r} cannot be located",
+            )
 
     def check_recursive_read(self, arg: Arg, *, follow: bool = False) -> None:
         """A folder read with everything below it: no secret may be inside (outside the working
@@ -1809,11 +2170,13 @@ class Analyzer:
             return
         real = self.ctx.resolve(text, self.cur)
         if self.ctx.holds_secrets(real) and not self.ctx.inside_root(real):
-            self.deny("secrets.read", f"reading everything under {real} includes credentials (e.g. ~/.ssh, /etc/shadow)")
+            self.deny(
+                "secrets.read",
+                f"reading everything under {real} includes credentials (e.g. ~/.ssh, /etc/shadow)",
+            )
             return
         hit, cut = self.ctx.scan_secrets(real, follow_links=follow, deadline=self.deadline)
         if hit:
             self.deny("secrets.read", f"reading everything under {text} includes a secret: {hit}")
         elif cut and not self.ctx.inside_root(real):
             self.ask("read.unbounded", f"{text} holds too many files to check them all for secrets")
-

@@ -95,7 +95,7 @@ def parse_tool_id(text: str) -> tuple[str, int] | None:
 class CrystallizedTool:
     name: str
     version: int
-    path: Path                      # the module
+    path: Path  # the module
     manifest_path: Path
     source_trace: str
     goal: str
@@ -117,11 +117,22 @@ class CrystallizedTool:
         return self.status == "active"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "version": self.version, "path": str(self.path),
-                "manifest": str(self.manifest_path), "source_trace": self.source_trace, "goal": self.goal,
-                "volume": self.volume, "slots": dict(self.slots), "status": self.status, "sha256": self.sha256,
-                "created_at": self.created_at, "verification": self.verification,
-                "status_reason": self.manifest.get("status_reason", "")}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "path": str(self.path),
+            "manifest": str(self.manifest_path),
+            "source_trace": self.source_trace,
+            "goal": self.goal,
+            "volume": self.volume,
+            "slots": dict(self.slots),
+            "status": self.status,
+            "sha256": self.sha256,
+            "created_at": self.created_at,
+            "verification": self.verification,
+            "status_reason": self.manifest.get("status_reason", ""),
+        }
 
 
 @dataclass
@@ -130,7 +141,9 @@ class ToolRunResult(ReplayResult):
 
     tool_id: str = ""
     source_trace: str = ""
-    parameters: dict[str, str] = field(default_factory=dict)   # slot values that differed from the defaults
+    parameters: dict[str, str] = field(
+        default_factory=dict
+    )  # slot values that differed from the defaults
 
     def describe(self) -> str:
         head = f"crystallized tool {self.tool_id or '?'}"
@@ -223,8 +236,12 @@ def _literal(value: Any, indent: int) -> str:
         return flat
     if isinstance(value, list):
         return "[\n" + "".join(f"{pad}{_literal(v, indent + 1)},\n" for v in value) + end + "]"
-    return "{\n" + "".join(f"{pad}{_str_literal(k)}: {_literal(v, indent + 1)},\n"
-                           for k, v in value.items()) + end + "}"
+    return (
+        "{\n"
+        + "".join(f"{pad}{_str_literal(k)}: {_literal(v, indent + 1)},\n" for k, v in value.items())
+        + end
+        + "}"
+    )
 
 
 def _docstring(text: str) -> str:
@@ -238,8 +255,12 @@ def check_slots(slots: Any) -> dict[str, str]:
         raise ToolFormatError("the slots must be a mapping of slot name to value")
     out: dict[str, str] = {}
     for key, value in slots.items():
-        if not isinstance(key, str) or not _PARAM_RE.fullmatch(key) or keyword.iskeyword(key) \
-                or key in RESERVED_PARAMS:
+        if (
+            not isinstance(key, str)
+            or not _PARAM_RE.fullmatch(key)
+            or keyword.iskeyword(key)
+            or key in RESERVED_PARAMS
+        ):
             raise ToolFormatError(f"the slot name {key!r} cannot be a parameter name")
         if not isinstance(value, str):
             raise ToolFormatError(f"slot {key}: the recorded value {value!r} is not text")
@@ -273,35 +294,51 @@ def check_calls(calls: Any) -> list[dict[str, Any]]:
     return out
 
 
-def render_module(*, name: str, version: int, source_trace: str, goal: str, slots: Mapping[str, str],
-                  calls: list[Any]) -> str:
+def render_module(
+    *,
+    name: str,
+    version: int,
+    source_trace: str,
+    goal: str,
+    slots: Mapping[str, str],
+    calls: list[Any],
+) -> str:
     """The text of a crystallized tool's module. Deterministic: the same inputs, the same bytes."""
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ToolFormatError(f"invalid tool name {name!r}")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ToolFormatError(f"invalid tool version {version!r}")
-    if not isinstance(source_trace, str) or not source_trace or not isinstance(goal, str) or not goal.strip():
+    if (
+        not isinstance(source_trace, str)
+        or not source_trace
+        or not isinstance(goal, str)
+        or not goal.strip()
+    ):
         raise ToolFormatError("a tool needs its source trace id and goal")
     _check_data(source_trace, "source trace")
     _check_data(goal, "goal")
     params = check_slots(slots)
     data = check_calls(calls)
     ident = tool_id(name, version)
-    doc = [f"Crystallized tool {ident}.", "",
-           f"Source trace: {source_trace}",
-           f"Goal: {goal}", ""]
+    doc = [f"Crystallized tool {ident}.", "", f"Source trace: {source_trace}", f"Goal: {goal}", ""]
     if params:
         doc.append("Parameters (the values recorded in the trace's goal are the defaults):")
         doc.extend(f"    {key} = {value!r}" for key, value in params.items())
     else:
         doc.append("No parameters: the trace's goal had no slot values.")
-    doc += ["", f"run() performs the trace's {len(data)} tool call{'s' if len(data) != 1 else ''} "
-                f"({', '.join(c['name'] for c in data)}) through an llmos",
-            "ToolExecutor: the policy pre-hooks allow each call, Bash runs under the OS sandbox, and each",
-            "result is compared with the recorded one. This module does no file or process I/O itself.",
-            "Generated by llmos; do not edit (an edited tool is refused). Re-crystallize the trace instead."]
-    signature = ", ".join(["executor", "*"] + [f"{key}={_str_literal(value)}" for key, value in params.items()]
-                          + ["on_event=None", "cancel=None"])
+    doc += [
+        "",
+        f"run() performs the trace's {len(data)} tool call{'s' if len(data) != 1 else ''} "
+        f"({', '.join(c['name'] for c in data)}) through an llmos",
+        "ToolExecutor: the policy pre-hooks allow each call, Bash runs under the OS sandbox, and each",
+        "result is compared with the recorded one. This module does no file or process I/O itself.",
+        "Generated by llmos; do not edit (an edited tool is refused). Re-crystallize the trace instead.",
+    ]
+    signature = ", ".join(
+        ["executor", "*"]
+        + [f"{key}={_str_literal(value)}" for key, value in params.items()]
+        + ["on_event=None", "cancel=None"]
+    )
     values = "{" + ", ".join(f"{_str_literal(key)}: {key}" for key in params) + "}"
     lines = [
         _docstring("\n".join(doc)),
@@ -327,7 +364,15 @@ def render_module(*, name: str, version: int, source_trace: str, goal: str, slot
         "",
     ]
     text = "\n".join(lines)
-    _self_check(text, name=name, version=version, source_trace=source_trace, goal=goal, slots=params, calls=data)
+    _self_check(
+        text,
+        name=name,
+        version=version,
+        source_trace=source_trace,
+        goal=goal,
+        slots=params,
+        calls=data,
+    )
     return text
 
 
@@ -335,15 +380,22 @@ def _self_check(text: str, **expected: Any) -> None:
     try:
         found = module_data(text)
         compile(text, "<crystallized>", "exec")
-    except (SyntaxError, ValueError, ToolError) as exc:   # pragma: no cover - a generator bug
+    except (SyntaxError, ValueError, ToolError) as exc:  # pragma: no cover - a generator bug
         raise ToolFormatError(f"the generated module does not parse back: {exc}") from None
     for key, value in expected.items():
-        if found.get(key) != value:   # pragma: no cover - a generator bug
+        if found.get(key) != value:  # pragma: no cover - a generator bug
             raise ToolFormatError(f"the generated module does not hold the same {key}")
 
 
-_DATA_NAMES = {"TOOL_NAME": "name", "VERSION": "version", "SOURCE_TRACE": "source_trace", "GOAL": "goal",
-               "GENERATOR": "generator", "SLOTS": "slots", "CALLS": "calls"}
+_DATA_NAMES = {
+    "TOOL_NAME": "name",
+    "VERSION": "version",
+    "SOURCE_TRACE": "source_trace",
+    "GOAL": "goal",
+    "GENERATOR": "generator",
+    "SLOTS": "slots",
+    "CALLS": "calls",
+}
 
 
 def module_data(text: str) -> dict[str, Any]:
@@ -354,8 +406,12 @@ def module_data(text: str) -> dict[str, Any]:
         raise ToolLoadError(f"the module does not parse: {exc.msg} (line {exc.lineno})") from None
     out: dict[str, Any] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id in _DATA_NAMES:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in _DATA_NAMES
+        ):
             try:
                 out[_DATA_NAMES[node.targets[0].id]] = ast.literal_eval(node.value)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -379,7 +435,9 @@ def _volume_ok(volume: str) -> bool:
 
 def tools_dir(workspace: Any, volume: str) -> Path:
     if not _volume_ok(volume):
-        raise ToolError(f"invalid volume {volume!r}: use 'system', 'teams/<team>' or 'users/<user>'")
+        raise ToolError(
+            f"invalid volume {volume!r}: use 'system', 'teams/<team>' or 'users/<user>'"
+        )
     return Path(workspace.volumes_dir) / volume / "tools"
 
 
@@ -408,17 +466,26 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ToolLoadError(f"the tool manifest {path} is not a JSON object")
     problems = []
-    for key, kind in (("name", str), ("version", int), ("source_trace", str), ("sha256", str), ("status", str),
-                      ("module", str)):
+    for key, kind in (
+        ("name", str),
+        ("version", int),
+        ("source_trace", str),
+        ("sha256", str),
+        ("status", str),
+        ("module", str),
+    ):
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
             problems.append(key)
     if problems:
         raise ToolLoadError(f"the tool manifest {path} lacks or has a bad {', '.join(problems)}")
     if data["status"] not in STATUSES:
         raise ToolLoadError(f"the tool manifest {path} has an unknown status {data['status']!r}")
-    if not _NAME_RE.fullmatch(data["name"]) or data["version"] < 1 \
-            or Path(path).name != f"{tool_id(data['name'], data['version'])}.json" \
-            or data["module"] != f"{tool_id(data['name'], data['version'])}.py":
+    if (
+        not _NAME_RE.fullmatch(data["name"])
+        or data["version"] < 1
+        or Path(path).name != f"{tool_id(data['name'], data['version'])}.json"
+        or data["module"] != f"{tool_id(data['name'], data['version'])}.py"
+    ):
         raise ToolLoadError(f"the tool manifest {path} does not describe {Path(path).stem}")
     return data
 
@@ -426,19 +493,32 @@ def read_manifest(path: Path) -> dict[str, Any]:
 def tool_from_manifest(path: Path, data: Mapping[str, Any], volume: str) -> CrystallizedTool:
     slots = data.get("slots") if isinstance(data.get("slots"), dict) else {}
     return CrystallizedTool(
-        name=data["name"], version=data["version"], path=Path(path).with_name(data["module"]),
-        manifest_path=Path(path), source_trace=data["source_trace"], goal=str(data.get("goal", "")),
-        volume=volume, slots={str(k): v for k, v in slots.items()}, status=data["status"], sha256=data["sha256"],
+        name=data["name"],
+        version=data["version"],
+        path=Path(path).with_name(data["module"]),
+        manifest_path=Path(path),
+        source_trace=data["source_trace"],
+        goal=str(data.get("goal", "")),
+        volume=volume,
+        slots={str(k): v for k, v in slots.items()},
+        status=data["status"],
+        sha256=data["sha256"],
         created_at=str(data.get("created_at", "")),
         verification=data.get("verification") if isinstance(data.get("verification"), dict) else {},
-        manifest=dict(data))
+        manifest=dict(data),
+    )
 
 
-def list_tools(workspace: Any, volumes: Iterable[str] | None = None, *, status: str | None = None,
-               source_trace: str | None = None) -> list[CrystallizedTool]:
+def list_tools(
+    workspace: Any,
+    volumes: Iterable[str] | None = None,
+    *,
+    status: str | None = None,
+    source_trace: str | None = None,
+) -> list[CrystallizedTool]:
     """Tools described by readable manifests (modules not loaded), by volume then name and version."""
     out = []
-    for volume in (list(volumes) if volumes is not None else known_volumes(workspace)):
+    for volume in list(volumes) if volumes is not None else known_volumes(workspace):
         folder = tools_dir(workspace, volume)
         try:
             names = sorted(p.name for p in folder.iterdir() if p.suffix == ".json")
@@ -482,8 +562,13 @@ def _record_refusal(workspace: Any, tool: CrystallizedTool, reason: str) -> None
     try:
         from ...observability.events import EventLog
 
-        EventLog(workspace.events_file).record("TOOL_REFUSED", tool=tool.id, trace_id=tool.source_trace,
-                                               reason=reason[:500], notify_user=True)
+        EventLog(workspace.events_file).record(
+            "TOOL_REFUSED",
+            tool=tool.id,
+            trace_id=tool.source_trace,
+            reason=reason[:500],
+            notify_user=True,
+        )
     except Exception:  # noqa: BLE001 - reporting must not hide the refusal itself
         pass
 
@@ -512,8 +597,10 @@ def load_module(tool: CrystallizedTool, *, workspace: Any = None) -> Any:
 
     digest = sha256_bytes(raw)
     if digest != tool.sha256:
-        raise refuse(f"its module {tool.path.name} was modified (sha256 {digest[:12]}…, the manifest "
-                     f"records {tool.sha256[:12]}…)")
+        raise refuse(
+            f"its module {tool.path.name} was modified (sha256 {digest[:12]}…, the manifest "
+            f"records {tool.sha256[:12]}…)"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -523,30 +610,42 @@ def load_module(tool: CrystallizedTool, *, workspace: Any = None) -> Any:
     except ToolLoadError as exc:
         raise refuse(str(exc)) from None
     if data["generator"] != GENERATOR_VERSION:
-        raise refuse(f"it was generated by crystallizer format {data['generator']!r}, this llmos reads "
-                     f"{GENERATOR_VERSION}; crystallize the trace again")
+        raise refuse(
+            f"it was generated by crystallizer format {data['generator']!r}, this llmos reads "
+            f"{GENERATOR_VERSION}; crystallize the trace again"
+        )
     try:
-        expected = render_module(name=data["name"], version=data["version"], source_trace=data["source_trace"],
-                                 goal=data["goal"], slots=data["slots"], calls=data["calls"])
+        expected = render_module(
+            name=data["name"],
+            version=data["version"],
+            source_trace=data["source_trace"],
+            goal=data["goal"],
+            slots=data["slots"],
+            calls=data["calls"],
+        )
     except ToolError as exc:
         raise refuse(f"its data cannot be a tool: {exc}") from None
     if expected != text:
         raise refuse("its code is not what the crystallizer generates (edited by hand?)")
-    if (data["name"], data["version"], data["source_trace"]) != (tool.name, tool.version, tool.source_trace):
+    if (data["name"], data["version"], data["source_trace"]) != (
+        tool.name,
+        tool.version,
+        tool.source_trace,
+    ):
         raise refuse("the module and its manifest describe different tools")
     if data["slots"] != tool.slots:
         raise refuse("the module's slots differ from the manifest's")
     modname = f"llmos_crystallized_{tool.id}_{digest[:8]}"
     loader = _VerifiedSource(tool.path, raw)
     spec = importlib.util.spec_from_file_location(modname, str(tool.path), loader=loader)
-    if spec is None:   # pragma: no cover - only for a path importlib cannot handle
+    if spec is None:  # pragma: no cover - only for a path importlib cannot handle
         raise refuse("importlib cannot make a module spec for it")
     module = importlib.util.module_from_spec(spec)
     try:
-        loader.exec_module(module)   # never inserted into sys.modules
+        loader.exec_module(module)  # never inserted into sys.modules
     except Exception as exc:  # noqa: BLE001 - a broken module is a refusal, not a traceback
         raise refuse(f"importing it failed: {type(exc).__name__}: {exc}") from None
-    if not callable(getattr(module, "run", None)):   # pragma: no cover - the render check covers it
+    if not callable(getattr(module, "run", None)):  # pragma: no cover - the render check covers it
         raise refuse("it has no run() function")
     tool.module = module
     return module
@@ -576,8 +675,9 @@ def _resolve(workspace: Any, name: str, volumes: list[str]) -> list[tuple[Path, 
     return found
 
 
-def load_tool(workspace: Any, name: str, *, volumes: Iterable[str] | None = None,
-              allow_inactive: bool = False) -> CrystallizedTool:
+def load_tool(
+    workspace: Any, name: str, *, volumes: Iterable[str] | None = None, allow_inactive: bool = False
+) -> CrystallizedTool:
     """The tool ``name`` (an id ``<name>_v<N>``, or a bare name: its newest active version), loaded.
 
     ``volumes`` limits the search (the kernel passes the volumes the user may see).
@@ -587,7 +687,7 @@ def load_tool(workspace: Any, name: str, *, volumes: Iterable[str] | None = None
         raise ToolNotFound(f"invalid tool name {name!r}")
     searched = list(volumes) if volumes is not None else known_volumes(workspace)
     for volume in searched:
-        tools_dir(workspace, volume)   # validates
+        tools_dir(workspace, volume)  # validates
     candidates = _resolve(workspace, name, searched)
     if not candidates:
         raise ToolNotFound(f"no crystallized tool named {name!r} (see volumes/*/tools/)")
@@ -599,8 +699,10 @@ def load_tool(workspace: Any, name: str, *, volumes: Iterable[str] | None = None
     if not exact:
         active = [t for t in tools if t.active]
         if not active and not allow_inactive:
-            raise ToolLoadError(f"tool {name!r} has no active version "
-                                f"({', '.join(f'{t.id}: {t.status}' for t in tools)})")
+            raise ToolLoadError(
+                f"tool {name!r} has no active version "
+                f"({', '.join(f'{t.id}: {t.status}' for t in tools)})"
+            )
         tools = sorted(active or tools, key=lambda t: t.version)
     tool = tools[-1]
     if not tool.active and not allow_inactive:
@@ -610,8 +712,9 @@ def load_tool(workspace: Any, name: str, *, volumes: Iterable[str] | None = None
     return tool
 
 
-def find_tool_for_trace(workspace: Any, trace_id: str, *, volumes: Iterable[str] | None = None,
-                        hint: str | None = None) -> CrystallizedTool | None:
+def find_tool_for_trace(
+    workspace: Any, trace_id: str, *, volumes: Iterable[str] | None = None, hint: str | None = None
+) -> CrystallizedTool | None:
     """The newest active, loadable tool crystallized from ``trace_id``, or None.
 
     ``hint`` (the trace's ``crystallized_tool``) is tried first, which avoids listing folders.
@@ -625,8 +728,11 @@ def find_tool_for_trace(workspace: Any, trace_id: str, *, volumes: Iterable[str]
                 return tool
         except ToolError:
             pass
-    for tool in sorted(list_tools(workspace, searched, status="active", source_trace=trace_id),
-                       key=lambda t: t.version, reverse=True):
+    for tool in sorted(
+        list_tools(workspace, searched, status="active", source_trace=trace_id),
+        key=lambda t: t.version,
+        reverse=True,
+    ):
         try:
             load_module(tool, workspace=workspace)
             return tool
@@ -638,8 +744,15 @@ def find_tool_for_trace(workspace: Any, trace_id: str, *, volumes: Iterable[str]
 # ---- running ----------------------------------------------------------------------------------------
 
 
-def run_calls(calls: list[Any], slots: Mapping[str, str], values: Mapping[str, Any], executor: Any, *,
-              on_event: EventSink | None = None, cancel: CancelToken | None = None) -> ReplayResult:
+def run_calls(
+    calls: list[Any],
+    slots: Mapping[str, str],
+    values: Mapping[str, Any],
+    executor: Any,
+    *,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+) -> ReplayResult:
     """What a crystallized module's ``run`` does: substitute the slot values that changed (the
     rules of ``replay.plan_substitution``; an unsafe value is refused before anything runs) and
     replay the calls in ``executor.cwd`` through ``executor``."""
@@ -658,32 +771,72 @@ def run_calls(calls: list[Any], slots: Mapping[str, str], values: Mapping[str, A
         if key not in defaults:
             return ReplayResult(False, reason=f"the tool has no parameter {key!r}", refused=True)
         if not isinstance(value, str):
-            return ReplayResult(False, reason=f"parameter {key}: {value!r} is not text", refused=True)
+            return ReplayResult(
+                False, reason=f"parameter {key}: {value!r} is not text", refused=True
+            )
         if value != defaults[key]:
             changed[key] = value
-    tool_calls = [ToolCall(name=c["name"], input=c["input"], result=c.get("result", {}),
-                           tool_use_id=c.get("tool_use_id", "")) for c in data]
+    tool_calls = [
+        ToolCall(
+            name=c["name"],
+            input=c["input"],
+            result=c.get("result", {}),
+            tool_use_id=c.get("tool_use_id", ""),
+        )
+        for c in data
+    ]
     bindings = None
     if changed:
         planned = plan_substitution(defaults, changed, tool_calls)
         if isinstance(planned, Refusal):
-            return ReplayResult(False, reason=f"parameter substitution refused: {planned.reason}", refused=True)
+            return ReplayResult(
+                False, reason=f"parameter substitution refused: {planned.reason}", refused=True
+            )
         bindings = planned
-    return replay(tool_calls, executor.cwd, executor, bindings=bindings, on_event=on_event, cancel=cancel)
+    return replay(
+        tool_calls, executor.cwd, executor, bindings=bindings, on_event=on_event, cancel=cancel
+    )
 
 
-def _result(tool: CrystallizedTool, outcome: ReplayResult | None, parameters: dict[str, str], *,
-            reason: str = "", refused: bool = False) -> ToolRunResult:
+def _result(
+    tool: CrystallizedTool,
+    outcome: ReplayResult | None,
+    parameters: dict[str, str],
+    *,
+    reason: str = "",
+    refused: bool = False,
+) -> ToolRunResult:
     if outcome is None:
-        return ToolRunResult(False, reason=reason, refused=refused, tool_id=tool.id,
-                             source_trace=tool.source_trace, parameters=parameters)
-    return ToolRunResult(outcome.success, steps=outcome.steps, stopped_at=outcome.stopped_at, reason=outcome.reason,
-                         files_created=outcome.files_created, refused=outcome.refused, cancelled=outcome.cancelled,
-                         tool_id=tool.id, source_trace=tool.source_trace, parameters=parameters)
+        return ToolRunResult(
+            False,
+            reason=reason,
+            refused=refused,
+            tool_id=tool.id,
+            source_trace=tool.source_trace,
+            parameters=parameters,
+        )
+    return ToolRunResult(
+        outcome.success,
+        steps=outcome.steps,
+        stopped_at=outcome.stopped_at,
+        reason=outcome.reason,
+        files_created=outcome.files_created,
+        refused=outcome.refused,
+        cancelled=outcome.cancelled,
+        tool_id=tool.id,
+        source_trace=tool.source_trace,
+        parameters=parameters,
+    )
 
 
-def run_module(tool: CrystallizedTool, executor: Any, parameters: Mapping[str, str], *,
-               on_event: EventSink | None = None, cancel: CancelToken | None = None) -> ToolRunResult:
+def run_module(
+    tool: CrystallizedTool,
+    executor: Any,
+    parameters: Mapping[str, str],
+    *,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+) -> ToolRunResult:
     """Call the loaded module's ``run`` (whatever the tool's status; ``run_tool`` checks it)."""
     params = dict(parameters)
     if tool.module is None:
@@ -691,15 +844,28 @@ def run_module(tool: CrystallizedTool, executor: Any, parameters: Mapping[str, s
     try:
         outcome = tool.module.run(executor, **params, on_event=on_event, cancel=cancel)
     except Exception as exc:  # noqa: BLE001 - a failing tool is an outcome, not a traceback
-        return _result(tool, None, params, reason=f"tool {tool.id} raised {type(exc).__name__}: {exc}")
+        return _result(
+            tool, None, params, reason=f"tool {tool.id} raised {type(exc).__name__}: {exc}"
+        )
     if not isinstance(outcome, ReplayResult):
-        return _result(tool, None, params, reason=f"tool {tool.id} returned {type(outcome).__name__}, not a result")
+        return _result(
+            tool,
+            None,
+            params,
+            reason=f"tool {tool.id} returned {type(outcome).__name__}, not a result",
+        )
     return _result(tool, outcome, params)
 
 
-def run_tool(tool: CrystallizedTool, *, cwd: str | os.PathLike[str], executor: Any,
-             slot_values: Mapping[str, Any] | None, on_event: EventSink | None = None,
-             cancel: CancelToken | None = None) -> ToolRunResult:
+def run_tool(
+    tool: CrystallizedTool,
+    *,
+    cwd: str | os.PathLike[str],
+    executor: Any,
+    slot_values: Mapping[str, Any] | None,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+) -> ToolRunResult:
     """Run an active tool in ``cwd`` with a goal's slot values (e.g. ``extract_slots(goal)``).
 
     Slot values equal to the recorded ones are ignored; a key the tool has no parameter for, a
@@ -709,8 +875,13 @@ def run_tool(tool: CrystallizedTool, *, cwd: str | os.PathLike[str], executor: A
     """
     params: dict[str, str] = {}
     if not isinstance(slot_values, Mapping) and slot_values is not None:
-        return _result(tool, None, params, reason="slot values must be a mapping of slot name to value",
-                       refused=True)
+        return _result(
+            tool,
+            None,
+            params,
+            reason="slot values must be a mapping of slot name to value",
+            refused=True,
+        )
     try:
         current = read_manifest(tool.manifest_path)
     except ToolError as exc:
@@ -720,20 +891,37 @@ def run_tool(tool: CrystallizedTool, *, cwd: str | os.PathLike[str], executor: A
         reason = f"tool {tool.id} is {current['status']}" + (f": {why}" if why else "")
         return _result(tool, None, params, reason=reason, refused=True)
     if current["sha256"] != tool.sha256:
-        return _result(tool, None, params, reason=f"the manifest of tool {tool.id} changed since it was loaded",
-                       refused=True)
+        return _result(
+            tool,
+            None,
+            params,
+            reason=f"the manifest of tool {tool.id} changed since it was loaded",
+            refused=True,
+        )
     for key, value in (slot_values or {}).items():
         if key not in tool.slots:
-            return _result(tool, None, params, refused=True,
-                           reason=f"the goal has a slot {key}={value!r} that tool {tool.id} has no parameter for")
+            return _result(
+                tool,
+                None,
+                params,
+                refused=True,
+                reason=f"the goal has a slot {key}={value!r} that tool {tool.id} has no parameter for",
+            )
         if not isinstance(value, str):
-            return _result(tool, None, params, reason=f"slot {key}: {value!r} is not text", refused=True)
+            return _result(
+                tool, None, params, reason=f"slot {key}: {value!r} is not text", refused=True
+            )
         if value != tool.slots[key]:
             params[key] = value
     root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
     if getattr(executor, "cwd", None) != root:
-        return _result(tool, None, params, refused=True,
-                       reason=f"the executor runs in {getattr(executor, 'cwd', None)}, not in {root}")
+        return _result(
+            tool,
+            None,
+            params,
+            refused=True,
+            reason=f"the executor runs in {getattr(executor, 'cwd', None)}, not in {root}",
+        )
     if tool.module is None:
         try:
             load_module(tool)

@@ -58,8 +58,19 @@ from typing import Any, Iterable, Mapping
 from ...learning.traces import CWD_TOKEN, ToolCall, reroot
 from ...redact import MARK as REDACTION_MARK
 from ...runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
-from .executors import (PATH_FIELDS, STATUS_DENIED, SUPPORTED_TOOLS, WRITE_TOOLS, ExecOutcome, ToolExecutor,
-                        _refusal, check_input, input_paths, inside, resolve_path)
+from .executors import (
+    PATH_FIELDS,
+    STATUS_DENIED,
+    SUPPORTED_TOOLS,
+    WRITE_TOOLS,
+    ExecOutcome,
+    ToolExecutor,
+    _refusal,
+    check_input,
+    input_paths,
+    inside,
+    resolve_path,
+)
 from .hooks import REJECTED, HookVerdict
 
 # ---- results --------------------------------------------------------------------------------
@@ -67,21 +78,30 @@ from .hooks import REJECTED, HookVerdict
 
 @dataclass
 class StepResult:
-    index: int                      # 0-based position in the trace
+    index: int  # 0-based position in the trace
     name: str
     input: dict[str, Any]
-    outcome: ExecOutcome | None     # None when the step did not run
+    outcome: ExecOutcome | None  # None when the step did not run
     matched: bool
     reason: str = ""
     tool_use_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"step": self.index + 1, "name": self.name, "input": self.input,
-                               "matched": self.matched, "reason": self.reason}
+        out: dict[str, Any] = {
+            "step": self.index + 1,
+            "name": self.name,
+            "input": self.input,
+            "matched": self.matched,
+            "reason": self.reason,
+        }
         if self.outcome is not None:
-            out.update(is_error=self.outcome.is_error, summary=self.outcome.summary,
-                       exit_code=self.outcome.exit_code, files_created=list(self.outcome.files_created),
-                       decision=self.outcome.decision)
+            out.update(
+                is_error=self.outcome.is_error,
+                summary=self.outcome.summary,
+                exit_code=self.outcome.exit_code,
+                files_created=list(self.outcome.files_created),
+                decision=self.outcome.decision,
+            )
             if getattr(self.outcome, "rule", ""):
                 out["rule"] = self.outcome.rule
         return out
@@ -91,10 +111,10 @@ class StepResult:
 class ReplayResult:
     success: bool
     steps: list[StepResult] = field(default_factory=list)
-    stopped_at: int | None = None   # 0-based index of the step that stopped the replay
+    stopped_at: int | None = None  # 0-based index of the step that stopped the replay
     reason: str = ""
-    files_created: list[str] = field(default_factory=list)   # relative to the working directory
-    refused: bool = False           # refused before anything ran (nothing was changed)
+    files_created: list[str] = field(default_factory=list)  # relative to the working directory
+    refused: bool = False  # refused before anything ran (nothing was changed)
     cancelled: bool = False
 
     @property
@@ -125,8 +145,14 @@ SUBSTITUTABLE_KINDS = ("file", "path", "number", "port", "quoted")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
 _PLAIN_NUMBER = re.compile(r"\d{1,15}(?:\.\d{1,15})?")
 _SAFE_TEXT = re.compile(r"[^\W_][\w .,:!?@()+=/-]{0,199}")
-_CONTENT_FIELDS = {("Write", "content"), ("Edit", "old_string"), ("Edit", "new_string"),
-                   ("MultiEdit", "old_string"), ("MultiEdit", "new_string"), ("NotebookEdit", "new_source")}
+_CONTENT_FIELDS = {
+    ("Write", "content"),
+    ("Edit", "old_string"),
+    ("Edit", "new_string"),
+    ("MultiEdit", "old_string"),
+    ("MultiEdit", "new_string"),
+    ("NotebookEdit", "new_source"),
+}
 _PATTERN_FIELDS = {("Glob", "pattern"), ("Grep", "glob")}
 _TEXT_FIELDS = {("Bash", "description")}
 _SHELL_BREAK = set(" \t\n;&|()<>")
@@ -138,10 +164,16 @@ class SlotChange:
     kind: str
     old: str
     new: str
-    uses: int = 0          # how many places in the calls' inputs get the new value
+    uses: int = 0  # how many places in the calls' inputs get the new value
 
     def to_dict(self) -> dict[str, Any]:
-        return {"slot": self.key, "kind": self.kind, "old": self.old, "new": self.new, "uses": self.uses}
+        return {
+            "slot": self.key,
+            "kind": self.kind,
+            "old": self.old,
+            "new": self.new,
+            "uses": self.uses,
+        }
 
 
 @dataclass(frozen=True)
@@ -182,7 +214,9 @@ class Substitution:
         new_calls, uses = result
         for change, n in zip(self.changes, uses):
             if n == 0:
-                return Refusal(f"slot {change.key}: these calls never use {change.old!r}", change.key)
+                return Refusal(
+                    f"slot {change.key}: these calls never use {change.old!r}", change.key
+                )
         return new_calls
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,14 +261,17 @@ def _check_value(kind: str, value: str, *, which: str) -> str | None:
             return f"the {which} value {value!r} is not a port number"
     elif kind == "quoted":
         if not _safe_text(value):
-            return (f"the {which} value {value!r} has characters that are not safe to substitute "
-                    f"(quotes, backslashes, $, `, #, %, braces, <>&|;, newlines)")
+            return (
+                f"the {which} value {value!r} has characters that are not safe to substitute "
+                f"(quotes, backslashes, $, `, #, %, braces, <>&|;, newlines)"
+            )
     else:
         return f"slots of kind {kind!r} are not substituted"
     return None
 
 
 # -- occurrences -------------------------------------------------------------------------------
+
 
 def _word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
@@ -333,7 +370,7 @@ def _shell_states(command: str) -> list[str] | None:
                             states[p] = "h"
                         i = eol + 1
                     else:
-                        return None    # unterminated heredoc
+                        return None  # unterminated heredoc
                 heredocs = []
                 continue
         elif mode == "s":
@@ -399,12 +436,14 @@ def _whole_word(text: str, states: list[str], start: int, end: int) -> bool:
         return False
     if quoted_before:
         before, after = before - 1, after + 1
-    return ((before < 0 or text[before] in _SHELL_BREAK)
-            and (after >= len(text) or text[after] in _SHELL_BREAK))
+    return (before < 0 or text[before] in _SHELL_BREAK) and (
+        after >= len(text) or text[after] in _SHELL_BREAK
+    )
 
 
-def _plan_string(text: str, context: str, where: str,
-                 changes: list[SlotChange]) -> "tuple[list[tuple[int, int, str, int]], Refusal | None]":
+def _plan_string(
+    text: str, context: str, where: str, changes: list[SlotChange]
+) -> "tuple[list[tuple[int, int, str, int]], Refusal | None]":
     """Edits (start, end, replacement, change index) for one string, or why not."""
     edits: list[tuple[int, int, str, int]] = []
     states: list[str] | None = None
@@ -414,59 +453,86 @@ def _plan_string(text: str, context: str, where: str,
             continue
         kind, old, new = change.kind, change.old, change.new
         if context == "other":
-            return [], Refusal(f"{where} contains {old!r} in a field where slot values are never substituted",
-                               change.key)
+            return [], Refusal(
+                f"{where} contains {old!r} in a field where slot values are never substituted",
+                change.key,
+            )
         for start, end in spans:
             if not _bounded(text, start, end, kind):
-                snippet = text[max(0, start - 12):end + 12].replace("\n", " ")
-                return [], Refusal(f"{where} contains {old!r} inside a longer word ({snippet!r}); "
-                                   f"cannot tell whether it is the slot", change.key)
+                snippet = text[max(0, start - 12) : end + 12].replace("\n", " ")
+                return [], Refusal(
+                    f"{where} contains {old!r} inside a longer word ({snippet!r}); "
+                    f"cannot tell whether it is the slot",
+                    change.key,
+                )
             replacement = new
             if context in ("path", "pattern"):
-                if kind == "quoted" and (_check_value("file", old, which="old")
-                                         or _check_value("file", new, which="new")):
-                    return [], Refusal(f"{where} uses the quoted value {old!r} in a path and {new!r} is not "
-                                       f"a plain file name", change.key)
+                if kind == "quoted" and (
+                    _check_value("file", old, which="old") or _check_value("file", new, which="new")
+                ):
+                    return [], Refusal(
+                        f"{where} uses the quoted value {old!r} in a path and {new!r} is not "
+                        f"a plain file name",
+                        change.key,
+                    )
                 if kind == "quoted" and _ext(old) != _ext(new):
-                    return [], Refusal(f"{where} uses the quoted value {old!r} as a file name; {new!r} changes "
-                                       f"its file type", change.key)
+                    return [], Refusal(
+                        f"{where} uses the quoted value {old!r} as a file name; {new!r} changes "
+                        f"its file type",
+                        change.key,
+                    )
                 if not _component(text, start, end):
-                    return [], Refusal(f"{where} contains {old!r} but not as a whole path component", change.key)
+                    return [], Refusal(
+                        f"{where} contains {old!r} but not as a whole path component", change.key
+                    )
             elif context == "command":
                 if states is None:
                     states = _shell_states(text)
                 if states is None:
-                    return [], Refusal(f"{where}: the shell command's quoting cannot be analysed "
-                                       f"(unbalanced quotes or heredoc)", change.key)
+                    return [], Refusal(
+                        f"{where}: the shell command's quoting cannot be analysed "
+                        f"(unbalanced quotes or heredoc)",
+                        change.key,
+                    )
                 used = set(states[start:end])
                 if kind == "quoted" and not _whole_word(text, states, start, end):
-                    snippet = text[max(0, start - 12):end + 12].replace("\n", " ")
-                    return [], Refusal(f"{where}: {old!r} is only part of a shell word ({snippet!r}); the rest "
-                                       f"of that word is the recorded command's own reading of the goal",
-                                       change.key)
+                    snippet = text[max(0, start - 12) : end + 12].replace("\n", " ")
+                    return [], Refusal(
+                        f"{where}: {old!r} is only part of a shell word ({snippet!r}); the rest "
+                        f"of that word is the recorded command's own reading of the goal",
+                        change.key,
+                    )
                 if kind != "quoted":
                     # file names, paths and numbers of our safe shapes have no shell metacharacter
                     if used - {"u", "s", "d", "h"}:
-                        return [], Refusal(f"{where}: {old!r} sits in an escaped or $'..' part of the command",
-                                           change.key)
+                        return [], Refusal(
+                            f"{where}: {old!r} sits in an escaped or $'..' part of the command",
+                            change.key,
+                        )
                 elif used <= {"d"} or used <= {"s"} or used <= {"h"}:
-                    pass   # inside the quotes it already had: safe text cannot break out of them
+                    pass  # inside the quotes it already had: safe text cannot break out of them
                 elif used <= {"u"}:
                     before = text[start - 1] if start > 0 else " "
                     after = text[end] if end < len(text) else " "
                     if before not in _SHELL_BREAK or after not in _SHELL_BREAK:
                         if " " in new or _check_value("file", new, which="new"):
-                            return [], Refusal(f"{where}: {old!r} is part of a larger unquoted shell word",
-                                               change.key)
+                            return [], Refusal(
+                                f"{where}: {old!r} is part of a larger unquoted shell word",
+                                change.key,
+                            )
                     else:
                         old_words, new_words = old.split(), new.split()
                         if old.split(" ") != old_words or len(old_words) != len(new_words):
-                            return [], Refusal(f"{where}: {old!r} is unquoted in the command; {new!r} has a "
-                                               f"different number of words, which changes the arguments",
-                                               change.key)
+                            return [], Refusal(
+                                f"{where}: {old!r} is unquoted in the command; {new!r} has a "
+                                f"different number of words, which changes the arguments",
+                                change.key,
+                            )
                         replacement = " ".join(shlex.quote(w) for w in new_words)
                 else:
-                    return [], Refusal(f"{where}: {old!r} crosses quoting boundaries in the command", change.key)
+                    return [], Refusal(
+                        f"{where}: {old!r} crosses quoting boundaries in the command", change.key
+                    )
             edits.append((start, end, replacement, ci))
     issue = _number_issue(text, changes, edits)
     if issue is not None:
@@ -474,7 +540,9 @@ def _plan_string(text: str, context: str, where: str,
     edits.sort()
     for (a1, b1, _, _), (a2, b2, _, _) in zip(edits, edits[1:]):
         if a2 < b1:
-            return [], Refusal(f"{where}: two slot values overlap ({text[a1:b1]!r}, {text[a2:b2]!r})")
+            return [], Refusal(
+                f"{where}: two slot values overlap ({text[a1:b1]!r}, {text[a2:b2]!r})"
+            )
     return edits, None
 
 
@@ -482,8 +550,9 @@ _EXIT_CODE = re.compile(r"Exit code (-?\d+)\b")
 _NUM_TOKEN = re.compile(r"(?<![\w.-])\d+(?:\.\d+)?(?![\w]|\.\d)")
 
 
-def _number_issue(text: str, changes: list[SlotChange],
-                  edits: list[tuple[int, int, str, int]]) -> tuple[str, str] | None:
+def _number_issue(
+    text: str, changes: list[SlotChange], edits: list[tuple[int, int, str, int]]
+) -> tuple[str, str] | None:
     """A number that looks like part of an enumeration (n-1 or n+1 also in the text)."""
     used = {ci for _, _, _, ci in edits}
     if not any(changes[ci].kind == "number" for ci in used):
@@ -496,8 +565,10 @@ def _number_issue(text: str, changes: list[SlotChange],
         n = int(change.old)
         neighbours = {str(n - 1), str(n + 1)} & numbers
         if neighbours:
-            return change.key, (f"the number {change.old} appears next to {', '.join(sorted(neighbours))}: it looks "
-                                f"like part of a sequence, not necessarily the slot")
+            return change.key, (
+                f"the number {change.old} appears next to {', '.join(sorted(neighbours))}: it looks "
+                f"like part of a sequence, not necessarily the slot"
+            )
     return None
 
 
@@ -520,11 +591,16 @@ def _set_at(root: Any, path: tuple, value: Any) -> None:
 
 def _loose(old: str) -> re.Pattern[str]:
     """The old value in any case, with or without backslash escapes before punctuation."""
-    parts = [("\\\\?" + re.escape(ch)) if not ch.isalnum() and not ch.isspace() else re.escape(ch) for ch in old]
+    parts = [
+        ("\\\\?" + re.escape(ch)) if not ch.isalnum() and not ch.isspace() else re.escape(ch)
+        for ch in old
+    ]
     return re.compile("".join(parts), re.IGNORECASE)
 
 
-def _substitute(calls: list[ToolCall], changes: list[SlotChange]) -> "tuple[list[ToolCall], list[int]] | Refusal":
+def _substitute(
+    calls: list[ToolCall], changes: list[SlotChange]
+) -> "tuple[list[ToolCall], list[int]] | Refusal":
     uses = [0] * len(changes)
     out: list[ToolCall] = []
     for i, call in enumerate(calls):
@@ -554,7 +630,9 @@ def _substitute(calls: list[ToolCall], changes: list[SlotChange]) -> "tuple[list
                 if isinstance(item, str):
                     for change in changes:
                         if change.kind in ("file", "path", "quoted"):
-                            spans = [s for s in _occurrences(item, change.old) if _component(item, *s)]
+                            spans = [
+                                s for s in _occurrences(item, change.old) if _component(item, *s)
+                            ]
                             for start, end in reversed(spans):
                                 item = item[:start] + change.new + item[end:]
                 fixed.append(item)
@@ -562,11 +640,19 @@ def _substitute(calls: list[ToolCall], changes: list[SlotChange]) -> "tuple[list
         summary = new_result.get("summary")
         if isinstance(summary, str):
             for change in changes:
-                spans = [s for s in _occurrences(summary, change.old) if _bounded(summary, *s, change.kind)]
+                spans = [
+                    s
+                    for s in _occurrences(summary, change.old)
+                    if _bounded(summary, *s, change.kind)
+                ]
                 for start, end in reversed(spans):
                     summary = summary[:start] + change.new + summary[end:]
             new_result["summary"] = summary
-        out.append(ToolCall(name=call.name, input=new_input, result=new_result, tool_use_id=call.tool_use_id))
+        out.append(
+            ToolCall(
+                name=call.name, input=new_input, result=new_result, tool_use_id=call.tool_use_id
+            )
+        )
     # No form of an old value may remain (another case, backslash-escaped, ...).
     for ci, change in enumerate(changes):
         rx = _loose(change.old)
@@ -577,16 +663,22 @@ def _substitute(calls: list[ToolCall], changes: list[SlotChange]) -> "tuple[list
                 for value in others:
                     masked = masked.replace(value, "\x00" * len(value))
                 m = rx.search(masked)
-                if m and (change.kind not in ("number", "port") or _bounded(masked, m.start(), m.end(), change.kind)):
+                if m and (
+                    change.kind not in ("number", "port")
+                    or _bounded(masked, m.start(), m.end(), change.kind)
+                ):
                     where = f"step {i + 1} ({call.name}.{'.'.join(str(p) for p in path)})"
-                    return Refusal(f"{where} still contains {m.group(0)!r} (a form of the old value {change.old!r}) "
-                                   f"that cannot be substituted safely; replaying would keep a stale value",
-                                   change.key)
+                    return Refusal(
+                        f"{where} still contains {m.group(0)!r} (a form of the old value {change.old!r}) "
+                        f"that cannot be substituted safely; replaying would keep a stale value",
+                        change.key,
+                    )
     return out, uses
 
 
-def plan_substitution(trace_goal_slots: Mapping[str, Any], new_slots: Mapping[str, Any],
-                      calls: list[ToolCall]) -> "Substitution | Refusal":
+def plan_substitution(
+    trace_goal_slots: Mapping[str, Any], new_slots: Mapping[str, Any], calls: list[ToolCall]
+) -> "Substitution | Refusal":
     """A safe substitution of the slot values that differ, or why there is none.
 
     ``trace_goal_slots`` are the trace's recorded slots; ``new_slots`` the new goal's slots,
@@ -598,7 +690,9 @@ def plan_substitution(trace_goal_slots: Mapping[str, Any], new_slots: Mapping[st
     raw: list[SlotChange] = []
     for key, new in new_slots.items():
         if key not in trace_goal_slots:
-            return Refusal(f"the goal has a slot {key}={new!r} that the trace's goal does not have", key)
+            return Refusal(
+                f"the goal has a slot {key}={new!r} that the trace's goal does not have", key
+            )
         old = trace_goal_slots[key]
         if not isinstance(new, str) or not isinstance(old, str):
             return Refusal(f"slot {key}: values must be strings", key)
@@ -606,19 +700,29 @@ def plan_substitution(trace_goal_slots: Mapping[str, Any], new_slots: Mapping[st
             continue
         kind = slot_kind(key)
         if kind not in SUBSTITUTABLE_KINDS:
-            return Refusal(f"slot {key} ({old!r} -> {new!r}): {kind} slots are never substituted "
-                           f"(a different {kind.replace('_', ' ')} is a different task)", key)
+            return Refusal(
+                f"slot {key} ({old!r} -> {new!r}): {kind} slots are never substituted "
+                f"(a different {kind.replace('_', ' ')} is a different task)",
+                key,
+            )
         for which, value in (("old", old), ("new", new)):
             problem = _check_value(kind, value, which=which)
             if problem:
                 return Refusal(f"slot {key}: {problem}", key)
         if kind in ("file", "path") and _ext(old) != _ext(new):
-            return Refusal(f"slot {key}: {old!r} -> {new!r} changes the file type (.{_ext(old) or '?'} -> "
-                           f".{_ext(new) or '?'}): the recorded content may not fit", key)
+            return Refusal(
+                f"slot {key}: {old!r} -> {new!r} changes the file type (.{_ext(old) or '?'} -> "
+                f".{_ext(new) or '?'}): the recorded content may not fit",
+                key,
+            )
         if kind == "number" and old in ("0", "1"):
-            return Refusal(f"slot {key}: the number {old} is too common to be located safely in the calls", key)
+            return Refusal(
+                f"slot {key}: the number {old} is too common to be located safely in the calls", key
+            )
         if kind == "number" and ("." in old) != ("." in new):
-            return Refusal(f"slot {key}: {old!r} -> {new!r} changes an integer into a decimal or back", key)
+            return Refusal(
+                f"slot {key}: {old!r} -> {new!r} changes an integer into a decimal or back", key
+            )
         raw.append(SlotChange(key, kind, old, new))
     if not raw:
         return Substitution([], list(calls), list(calls))
@@ -627,7 +731,10 @@ def plan_substitution(trace_goal_slots: Mapping[str, Any], new_slots: Mapping[st
     for change in raw:
         for key, value in values.items():
             if key != change.key and value and (change.old in value or value in change.old):
-                return Refusal(f"slot {change.key} ({change.old!r}) overlaps slot {key} ({value!r})", change.key)
+                return Refusal(
+                    f"slot {change.key} ({change.old!r}) overlaps slot {key} ({value!r})",
+                    change.key,
+                )
     result = _substitute(calls, raw)
     if isinstance(result, Refusal):
         return result
@@ -635,11 +742,17 @@ def plan_substitution(trace_goal_slots: Mapping[str, Any], new_slots: Mapping[st
     changes = [SlotChange(c.key, c.kind, c.old, c.new, n) for c, n in zip(raw, uses)]
     for change in changes:
         if change.uses == 0:
-            return Refusal(f"slot {change.key} changes ({change.old!r} -> {change.new!r}) but the recorded calls never "
-                           f"use {change.old!r}: the trace does not fit this goal", change.key)
+            return Refusal(
+                f"slot {change.key} changes ({change.old!r} -> {change.new!r}) but the recorded calls never "
+                f"use {change.old!r}: the trace does not fit this goal",
+                change.key,
+            )
         if change.kind == "number" and len(change.old) == 1 and change.uses > 1:
-            return Refusal(f"slot {change.key}: the one-digit number {change.old} appears {change.uses} times; "
-                           f"cannot tell which ones are the slot", change.key)
+            return Refusal(
+                f"slot {change.key}: the one-digit number {change.old} appears {change.uses} times; "
+                f"cannot tell which ones are the slot",
+                change.key,
+            )
     return Substitution(changes, new_calls, list(calls))
 
 
@@ -660,7 +773,9 @@ def plan_values(pairs: Mapping[str, str], calls: list[ToolCall]) -> "Substitutio
     """A safe substitution of literal values ``{old: new}`` (an approved alias's values, a
     VERIFIED answer): each pair is given the slot kind of its old value (a number, a path, a
     file name, else quoted text) and goes through every check of :func:`plan_substitution`."""
-    if not isinstance(pairs, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
+    if not isinstance(pairs, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()
+    ):
         return Refusal("substitutions must be a mapping of old value to new value")
     old_slots: dict[str, str] = {}
     new_slots: dict[str, str] = {}
@@ -677,9 +792,34 @@ def plan_values(pairs: Mapping[str, str], calls: list[ToolCall]) -> "Substitutio
 
 # ---- the replay -----------------------------------------------------------------------------
 
-_SYSTEM_READ_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/opt/", "/etc/")
-_SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/zero", "/dev/urandom",
-                           "/dev/random", "/dev/tty", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"})
+_SYSTEM_READ_PREFIXES = (
+    "/usr/",
+    "/bin/",
+    "/sbin/",
+    "/lib/",
+    "/lib32/",
+    "/lib64/",
+    "/opt/",
+    "/etc/",
+)
+_SAFE_DEVICES = frozenset(
+    {
+        "/dev/null",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/zero",
+        "/dev/urandom",
+        "/dev/random",
+        "/dev/tty",
+        "/usr",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+        "/etc",
+    }
+)
 
 
 def command_path_problem(command: str, cwd: Path) -> str | None:
@@ -705,9 +845,13 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
                 real = os.path.realpath(text)
                 if inside(Path(real), cwd):
                     continue
-                if text in _SAFE_DEVICES or real in _SAFE_DEVICES or text.startswith(_SYSTEM_READ_PREFIXES) \
-                        or real.startswith(_SYSTEM_READ_PREFIXES):
-                    continue   # programs and harmless devices; the policy and the sandbox guard the rest
+                if (
+                    text in _SAFE_DEVICES
+                    or real in _SAFE_DEVICES
+                    or text.startswith(_SYSTEM_READ_PREFIXES)
+                    or real.startswith(_SYSTEM_READ_PREFIXES)
+                ):
+                    continue  # programs and harmless devices; the policy and the sandbox guard the rest
                 return f"the command names {text!r}, outside the working directory"
             elif ".." in text.split("/"):
                 real = Path(os.path.realpath(cwd / text))
@@ -716,15 +860,19 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
     return None
 
 
-def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tuple[int, str] | tuple[int, str, HookVerdict] | list[HookVerdict]:
+def _preflight(
+    calls: list[ToolCall], cwd: Path, executor: ToolExecutor
+) -> tuple[int, str] | tuple[int, str, HookVerdict] | list[HookVerdict]:
     """(step, reason) of the first call that must not run, checking every call; else the
     pre-hooks' verdict (allow) for each call."""
     decisions: list[HookVerdict] = []
     for i, call in enumerate(calls):
         where = f"step {i + 1} ({call.name})"
         if call.name not in SUPPORTED_TOOLS:
-            return i, (f"{where}: no executor for tool {call.name!r} (supported: {', '.join(SUPPORTED_TOOLS)}); "
-                       f"this trace cannot be replayed")
+            return i, (
+                f"{where}: no executor for tool {call.name!r} (supported: {', '.join(SUPPORTED_TOOLS)}); "
+                f"this trace cannot be replayed"
+            )
         if not isinstance(call.input, dict):
             return i, f"{where}: input is not an object"
         problem = check_input(call.name, call.input)
@@ -734,8 +882,10 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
         if CWD_TOKEN in encoded:
             return i, f"{where}: input still contains {CWD_TOKEN} after re-rooting"
         if REDACTION_MARK in encoded:
-            return i, (f"{where}: a secret in its input was redacted when the trace was stored "
-                       f"({REDACTION_MARK}...]); this trace cannot be replayed")
+            return i, (
+                f"{where}: a secret in its input was redacted when the trace was stored "
+                f"({REDACTION_MARK}...]); this trace cannot be replayed"
+            )
         result = call.result if isinstance(call.result, dict) else {}
         if result.get("decision") == "deny":
             return i, f"{where}: this call was blocked by the policy when it was recorded"
@@ -744,13 +894,19 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
             if isinstance(value, str) and value.strip():
                 real = resolve_path(value, cwd)
                 if not inside(real, cwd):
-                    return i, f"{where}: {key} {value!r} resolves to {real}, outside the working directory {cwd}"
+                    return (
+                        i,
+                        f"{where}: {key} {value!r} resolves to {real}, outside the working directory {cwd}",
+                    )
         if call.name == "Glob" and ".." in call.input["pattern"].split("/"):
             return i, f"{where}: the pattern {call.input['pattern']!r} leaves the working directory"
         if call.name == "Glob" and call.input["pattern"].startswith("/"):
             fixed = call.input["pattern"].split("*", 1)[0].rsplit("/", 1)[0] or "/"
             if not inside(Path(os.path.realpath(fixed)), cwd):
-                return i, f"{where}: the pattern {call.input['pattern']!r} is outside the working directory"
+                return (
+                    i,
+                    f"{where}: the pattern {call.input['pattern']!r} is outside the working directory",
+                )
         if call.name == "Bash":
             problem = command_path_problem(call.input["command"], cwd)
             if problem:
@@ -765,8 +921,12 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
     for i, call in enumerate(calls):
         verdict = executor.decide(call.name, call.input, _tool_use_id(call, i))
         if verdict.decision != "allow":
-            return i, f"step {i + 1} ({call.name}): not allowed by the policy: {verdict.reason}" + \
-                (f" [{verdict.rule}]" if verdict.rule else ""), verdict
+            return (
+                i,
+                f"step {i + 1} ({call.name}): not allowed by the policy: {verdict.reason}"
+                + (f" [{verdict.rule}]" if verdict.rule else ""),
+                verdict,
+            )
         decisions.append(verdict)
     return decisions
 
@@ -774,8 +934,9 @@ def _preflight(calls: list[ToolCall], cwd: Path, executor: ToolExecutor) -> tupl
 _FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "Read"})
 
 
-def _verdict_still_valid(call: ToolCall, cwd: Path, written: set[Path], shell_ran: bool,
-                         path_scoped: bool = False) -> bool:
+def _verdict_still_valid(
+    call: ToolCall, cwd: Path, written: set[Path], shell_ran: bool, path_scoped: bool = False
+) -> bool:
     """May the pre-flight verdict of ``call`` be used when it runs?
 
     Before a call runs, the replay has changed the filesystem only through its own earlier
@@ -801,7 +962,7 @@ def _verdict_still_valid(call: ToolCall, cwd: Path, written: set[Path], shell_ra
         if call.name != "Write":
             return True
     elif call.name not in _FILE_TOOLS:
-        return False          # Bash, Glob, Grep, LS: their answer may depend on any file that now exists
+        return False  # Bash, Glob, Grep, LS: their answer may depend on any file that now exists
     return not any(path in written for _key, path in input_paths(call.name, call.input, cwd))
 
 
@@ -824,58 +985,92 @@ def compare(recorded: ToolCall, outcome: ExecOutcome, cwd: Path) -> str | None:
         # Claude Code reports a failed command as an error whose text starts "Exit code N".
         m = _EXIT_CODE.match(str(result.get("summary") or ""))
         code = int(m.group(1)) if m else None
-    if isinstance(code, int) and not isinstance(code, bool) and outcome.exit_code is not None \
-            and code != outcome.exit_code:
+    if (
+        isinstance(code, int)
+        and not isinstance(code, bool)
+        and outcome.exit_code is not None
+        and code != outcome.exit_code
+    ):
         return f"exit status {outcome.exit_code}, recorded {code}"
     expected = [f for f in (result.get("files_created") or []) if isinstance(f, str)]
-    if recorded.name == "Write" and str(result.get("summary") or "").startswith("create ") \
-            and isinstance(recorded.input.get("file_path"), str):
-        expected.append(recorded.input["file_path"])   # a Write recorded as creating its file
+    if (
+        recorded.name == "Write"
+        and str(result.get("summary") or "").startswith("create ")
+        and isinstance(recorded.input.get("file_path"), str)
+    ):
+        expected.append(recorded.input["file_path"])  # a Write recorded as creating its file
     for rel in expected:
-        if not os.path.exists(os.path.join(cwd, rel)):   # follows links, as resolving first would
+        if not os.path.exists(os.path.join(cwd, rel)):  # follows links, as resolving first would
             return f"the recorded call created {rel}, which does not exist after the replayed call"
     return None
 
 
-def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExecutor, *,
-           bindings: Substitution | None = None, on_event: EventSink | None = None,
-           cancel: CancelToken | None = None) -> ReplayResult:
+def replay(
+    calls: list[ToolCall],
+    cwd: str | os.PathLike[str],
+    executor: ToolExecutor,
+    *,
+    bindings: Substitution | None = None,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+) -> ReplayResult:
     """Replay ``calls`` (as stored, with ``{{cwd}}``) in ``cwd``; see the module docstring."""
     emit = on_event or (lambda _e: None)
     root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
     if executor.cwd != root:
-        return ReplayResult(False, reason=f"the executor runs in {executor.cwd}, not in {root}", refused=True)
+        return ReplayResult(
+            False, reason=f"the executor runs in {executor.cwd}, not in {root}", refused=True
+        )
     if not calls:
         return ReplayResult(False, reason="the trace has no tool calls to replay", refused=True)
     if not all(isinstance(c, ToolCall) for c in calls):
         return ReplayResult(False, reason="the trace's calls are not tool calls", refused=True)
     # A call rejected before it ran (invalid input, unknown tool) had no effect: nothing to replay.
-    calls = [c for c in calls if not (isinstance(c.result, dict) and c.result.get("decision") == REJECTED)]
+    calls = [
+        c
+        for c in calls
+        if not (isinstance(c.result, dict) and c.result.get("decision") == REJECTED)
+    ]
     if not calls:
         return ReplayResult(False, reason="the trace has no tool calls to replay", refused=True)
     if isinstance(bindings, Refusal):
-        return ReplayResult(False, reason=f"parameter substitution refused: {bindings.reason}", refused=True)
+        return ReplayResult(
+            False, reason=f"parameter substitution refused: {bindings.reason}", refused=True
+        )
     if bindings is not None:
         applied = bindings.apply(list(calls))
         if isinstance(applied, Refusal):
-            return ReplayResult(False, reason=f"parameter substitution refused: {applied.reason}", refused=True)
+            return ReplayResult(
+                False, reason=f"parameter substitution refused: {applied.reason}", refused=True
+            )
         calls = applied
     try:
         rooted = reroot(calls, root)
     except (TypeError, ValueError, AttributeError) as exc:
-        return ReplayResult(False, reason=f"the trace's calls cannot be re-rooted: {exc}", refused=True)
+        return ReplayResult(
+            False, reason=f"the trace's calls cannot be re-rooted: {exc}", refused=True
+        )
     checked = _preflight(rooted, root, executor)
     if isinstance(checked, tuple):
         index, reason = checked[0], checked[1]
         call = rooted[index]
         # A call the policy (or the user, asked) refused is recorded as refused, with its rule; the
         # other refusals (unsupported, malformed, outside the folder) leave the step unrun.
-        refusal = _refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule) \
-            if len(checked) > 2 else None
-        step = StepResult(index, call.name, call.input if isinstance(call.input, dict) else {}, refusal, False, reason,
-                          _tool_use_id(call, index))
-        return ReplayResult(False, steps=[step],
-                            stopped_at=index, reason=reason, refused=True)
+        refusal = (
+            _refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
+            if len(checked) > 2
+            else None
+        )
+        step = StepResult(
+            index,
+            call.name,
+            call.input if isinstance(call.input, dict) else {},
+            refusal,
+            False,
+            reason,
+            _tool_use_id(call, index),
+        )
+        return ReplayResult(False, steps=[step], stopped_at=index, reason=reason, refused=True)
 
     restore = executor.on_notice
     if restore is None:
@@ -896,26 +1091,38 @@ def replay(calls: list[ToolCall], cwd: str | os.PathLike[str], executor: ToolExe
             # Decide (and confirm, when the policy asks) before the call is shown: a call awaiting the
             # user's answer is never shown as allowed.
             verdict = checked[i] if reuse else executor.decide(call.name, call.input, tid)
-            emit(ToolCallStarted(tid, call.name, dict(call.input), verdict.decision, verdict.reason or "allowed"))
+            emit(
+                ToolCallStarted(
+                    tid, call.name, dict(call.input), verdict.decision, verdict.reason or "allowed"
+                )
+            )
             outcome = executor.execute(call.name, call.input, tid, verdict=verdict)
             if call.name == "Bash":
                 shell_ran = True
             elif call.name in WRITE_TOOLS and path_scoped and call.name != "Write" and written:
-                pass   # path-scoped rules: only Write targets and "anything written" matter (see above)
+                pass  # path-scoped rules: only Write targets and "anything written" matter (see above)
             elif call.name in WRITE_TOOLS:
                 for _key, path in input_paths(call.name, call.input, root):
                     written.add(path)
-                    if not path_scoped:   # unknown rules may care about the folders it may create
+                    if not path_scoped:  # unknown rules may care about the folders it may create
                         written.update(p for p in path.parents if inside(p, root))
-            emit(ToolCallFinished(tid, call.name, outcome.is_error, outcome.summary,
-                                 diff=getattr(outcome, "diff", "") or ""))
+            emit(
+                ToolCallFinished(
+                    tid,
+                    call.name,
+                    outcome.is_error,
+                    outcome.summary,
+                    diff=getattr(outcome, "diff", "") or "",
+                )
+            )
             for path in outcome.files_created:
                 rel = os.path.relpath(path, root)
                 if rel not in created:
                     created.append(rel)
             problem = compare(call, outcome, root)
-            out.steps.append(StepResult(i, call.name, call.input, outcome, problem is None, problem or "",
-                                        tid))
+            out.steps.append(
+                StepResult(i, call.name, call.input, outcome, problem is None, problem or "", tid)
+            )
             if problem is not None:
                 out.success, out.stopped_at = False, i
                 out.reason = f"step {i + 1} ({call.name}) does not match the recording: {problem}"

@@ -60,36 +60,68 @@ SUPPORTED_TOOLS = ("Write", "Edit", "MultiEdit", "Read", "Bash", "Glob", "Grep",
 WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
 READ_TOOLS = frozenset({"Read", "Glob", "Grep"})
 #: Input fields that hold a path, per tool.
-PATH_FIELDS = {"Write": ("file_path",), "Edit": ("file_path",), "MultiEdit": ("file_path",),
-               "Read": ("file_path",), "NotebookEdit": ("notebook_path",), "Glob": ("path",),
-               "Grep": ("path",)}
+PATH_FIELDS = {
+    "Write": ("file_path",),
+    "Edit": ("file_path",),
+    "MultiEdit": ("file_path",),
+    "Read": ("file_path",),
+    "NotebookEdit": ("notebook_path",),
+    "Glob": ("path",),
+    "Grep": ("path",),
+}
 
-READ_DEFAULT_LIMIT = 2000          # lines, like Claude Code's Read
-READ_MAX_LINE = 2000               # characters per line shown
-READ_MAX_BYTES = 256 * 1024        # without allow_large
+READ_DEFAULT_LIMIT = 2000  # lines, like Claude Code's Read
+READ_MAX_LINE = 2000  # characters per line shown
+READ_MAX_BYTES = 256 * 1024  # without allow_large
 READ_HARD_MAX_BYTES = 32 * 1024 * 1024
 BASH_MAX_TIMEOUT_MS = 600_000
-OUTPUT_CAP = 30_000                # characters of stdout/stderr kept, like Claude Code
+OUTPUT_CAP = 30_000  # characters of stdout/stderr kept, like Claude Code
 GLOB_LIMIT = 100
 GREP_DEFAULT_HEAD = 250
 GREP_MAX_FILE_BYTES = 20 * 1024 * 1024
 _GLOB_MAGIC = re.compile(r"[*?\[]")
 SNAPSHOT_MAX_ENTRIES = 20_000
-_SNAPSHOT_SKIP = frozenset({".git", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"})
-_SECRET_ENV = re.compile(r"^(ANTHROPIC_|CLAUDE_|LLMOS_|AWS_|GOOGLE_|AZURE_|OPENAI_|GH_|GITHUB_)"
-                         r"|(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)", re.IGNORECASE)
+_SNAPSHOT_SKIP = frozenset(
+    {".git", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"}
+)
+_SECRET_ENV = re.compile(
+    r"^(ANTHROPIC_|CLAUDE_|LLMOS_|AWS_|GOOGLE_|AZURE_|OPENAI_|GH_|GITHUB_)"
+    r"|(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)",
+    re.IGNORECASE,
+)
 
 # rg --type names we understand (a subset of ripgrep's list).
 GREP_TYPES: dict[str, tuple[str, ...]] = {
-    "py": ("*.py", "*.pyi"), "python": ("*.py", "*.pyi"), "js": ("*.js", "*.mjs", "*.cjs", "*.jsx"),
-    "ts": ("*.ts", "*.tsx", "*.mts", "*.cts"), "typescript": ("*.ts", "*.tsx"),
-    "rust": ("*.rs",), "go": ("*.go",), "java": ("*.java",), "kotlin": ("*.kt", "*.kts"),
-    "c": ("*.c", "*.h"), "cpp": ("*.cpp", "*.cc", "*.cxx", "*.hpp", "*.hh", "*.hxx", "*.h"),
-    "cs": ("*.cs",), "rb": ("*.rb",), "ruby": ("*.rb",), "php": ("*.php",), "swift": ("*.swift",),
-    "scala": ("*.scala",), "lua": ("*.lua",), "sh": ("*.sh", "*.bash", "*.zsh"), "md": ("*.md", "*.markdown"),
-    "markdown": ("*.md", "*.markdown"), "json": ("*.json", "*.jsonl"), "yaml": ("*.yaml", "*.yml"),
-    "toml": ("*.toml",), "html": ("*.html", "*.htm"), "css": ("*.css", "*.scss", "*.sass", "*.less"),
-    "sql": ("*.sql",), "txt": ("*.txt",), "xml": ("*.xml",), "csv": ("*.csv",),
+    "py": ("*.py", "*.pyi"),
+    "python": ("*.py", "*.pyi"),
+    "js": ("*.js", "*.mjs", "*.cjs", "*.jsx"),
+    "ts": ("*.ts", "*.tsx", "*.mts", "*.cts"),
+    "typescript": ("*.ts", "*.tsx"),
+    "rust": ("*.rs",),
+    "go": ("*.go",),
+    "java": ("*.java",),
+    "kotlin": ("*.kt", "*.kts"),
+    "c": ("*.c", "*.h"),
+    "cpp": ("*.cpp", "*.cc", "*.cxx", "*.hpp", "*.hh", "*.hxx", "*.h"),
+    "cs": ("*.cs",),
+    "rb": ("*.rb",),
+    "ruby": ("*.rb",),
+    "php": ("*.php",),
+    "swift": ("*.swift",),
+    "scala": ("*.scala",),
+    "lua": ("*.lua",),
+    "sh": ("*.sh", "*.bash", "*.zsh"),
+    "md": ("*.md", "*.markdown"),
+    "markdown": ("*.md", "*.markdown"),
+    "json": ("*.json", "*.jsonl"),
+    "yaml": ("*.yaml", "*.yml"),
+    "toml": ("*.toml",),
+    "html": ("*.html", "*.htm"),
+    "css": ("*.css", "*.scss", "*.sass", "*.less"),
+    "sql": ("*.sql",),
+    "txt": ("*.txt",),
+    "xml": ("*.xml",),
+    "csv": ("*.csv",),
 }
 
 
@@ -106,10 +138,10 @@ class ExecOutcome(ToolOutcome):
     """A ToolOutcome (what post-hooks see) plus why a call did or did not run."""
 
     status: str = STATUS_OK
-    decision: str = "allow"      # the pre-hook verdict after ask was resolved
+    decision: str = "allow"  # the pre-hook verdict after ask was resolved
     reason: str = ""
     rule: str = ""
-    diff: str = ""               # a file tool's change, as a compact unified diff (undo.compact_diff)
+    diff: str = ""  # a file tool's change, as a compact unified diff (undo.compact_diff)
 
     @property
     def executed(self) -> bool:
@@ -121,12 +153,22 @@ class ExecOutcome(ToolOutcome):
 
 
 def _refusal(status: str, reason: str, *, decision: str = "deny", rule: str = "") -> ExecOutcome:
-    prefix = {STATUS_DENIED: "blocked by policy", STATUS_MALFORMED: "malformed input",
-              STATUS_UNSUPPORTED: "unsupported tool"}[status]
+    prefix = {
+        STATUS_DENIED: "blocked by policy",
+        STATUS_MALFORMED: "malformed input",
+        STATUS_UNSUPPORTED: "unsupported tool",
+    }[status]
     if rule == DECLINED_RULE:
-        prefix = "not run"   # the user said no: not the policy's doing
-    return ExecOutcome(is_error=True, summary=f"{prefix}: {reason}", response={"error": reason},
-                       status=status, decision=decision, reason=reason, rule=rule)
+        prefix = "not run"  # the user said no: not the policy's doing
+    return ExecOutcome(
+        is_error=True,
+        summary=f"{prefix}: {reason}",
+        response={"error": reason},
+        status=status,
+        decision=decision,
+        reason=reason,
+        rule=rule,
+    )
 
 
 class _ToolError(Exception):
@@ -144,7 +186,7 @@ class _Place:
 
     root: fs.RootDir | None
     rel: str
-    shown: Path      # the resolved path, as messages have always named it
+    shown: Path  # the resolved path, as messages have always named it
 
 
 # ---- input validation ---------------------------------------------------------------------
@@ -153,19 +195,56 @@ _STR, _BOOL, _NUM, _INT, _LIST = "string", "boolean", "number", "integer", "arra
 _SCHEMAS: dict[str, tuple[dict[str, str], set[str]]] = {
     # tool: ({field: type}, required)
     "Write": ({"file_path": _STR, "content": _STR}, {"file_path", "content"}),
-    "Edit": ({"file_path": _STR, "old_string": _STR, "new_string": _STR, "replace_all": _BOOL},
-             {"file_path", "old_string", "new_string"}),
+    "Edit": (
+        {"file_path": _STR, "old_string": _STR, "new_string": _STR, "replace_all": _BOOL},
+        {"file_path", "old_string", "new_string"},
+    ),
     "MultiEdit": ({"file_path": _STR, "edits": _LIST}, {"file_path", "edits"}),
-    "Read": ({"file_path": _STR, "offset": _INT, "limit": _INT, "pages": _STR, "allow_large": _BOOL},
-             {"file_path"}),
-    "Bash": ({"command": _STR, "timeout": _NUM, "description": _STR, "run_in_background": _BOOL,
-              "dangerouslyDisableSandbox": _BOOL}, {"command"}),
+    "Read": (
+        {"file_path": _STR, "offset": _INT, "limit": _INT, "pages": _STR, "allow_large": _BOOL},
+        {"file_path"},
+    ),
+    "Bash": (
+        {
+            "command": _STR,
+            "timeout": _NUM,
+            "description": _STR,
+            "run_in_background": _BOOL,
+            "dangerouslyDisableSandbox": _BOOL,
+        },
+        {"command"},
+    ),
     "Glob": ({"pattern": _STR, "path": _STR}, {"pattern"}),
-    "Grep": ({"pattern": _STR, "path": _STR, "glob": _STR, "output_mode": _STR, "-B": _NUM, "-A": _NUM,
-              "-C": _NUM, "context": _NUM, "-n": _BOOL, "-i": _BOOL, "-o": _BOOL, "type": _STR,
-              "head_limit": _NUM, "offset": _NUM, "multiline": _BOOL}, {"pattern"}),
-    "NotebookEdit": ({"notebook_path": _STR, "cell_id": _STR, "new_source": _STR, "cell_type": _STR,
-                      "edit_mode": _STR}, {"notebook_path", "new_source"}),
+    "Grep": (
+        {
+            "pattern": _STR,
+            "path": _STR,
+            "glob": _STR,
+            "output_mode": _STR,
+            "-B": _NUM,
+            "-A": _NUM,
+            "-C": _NUM,
+            "context": _NUM,
+            "-n": _BOOL,
+            "-i": _BOOL,
+            "-o": _BOOL,
+            "type": _STR,
+            "head_limit": _NUM,
+            "offset": _NUM,
+            "multiline": _BOOL,
+        },
+        {"pattern"},
+    ),
+    "NotebookEdit": (
+        {
+            "notebook_path": _STR,
+            "cell_id": _STR,
+            "new_source": _STR,
+            "cell_type": _STR,
+            "edit_mode": _STR,
+        },
+        {"notebook_path", "new_source"},
+    ),
 }
 
 
@@ -177,8 +256,12 @@ def _type_ok(value: Any, kind: str) -> bool:
     if kind == _INT:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == _NUM:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value == value
             and abs(value) != float("inf")
+        )
     if kind == _LIST:
         return isinstance(value, list)
     return False
@@ -297,6 +380,7 @@ def input_paths(name: str, tool_input: Mapping[str, Any], cwd: Path) -> list[tup
 
 # ---- helpers ------------------------------------------------------------------------------
 
+
 def _decode(data: bytes, path: Path) -> str:
     if b"\x00" in data[:8192]:
         raise _ToolError(f"{path} is a binary file")
@@ -332,7 +416,7 @@ def expand_braces(pattern: str) -> list[str]:
         elif ch == "}" and depth:
             depth -= 1
             if depth == 0:
-                inner, parts, level, last = pattern[start + 1:i], [], 0, 0
+                inner, parts, level, last = pattern[start + 1 : i], [], 0, 0
                 for j, c in enumerate(inner):
                     if c == "{":
                         level += 1
@@ -346,13 +430,15 @@ def expand_braces(pattern: str) -> list[str]:
                     continue
                 out: list[str] = []
                 for part in parts:
-                    for tail in expand_braces(pattern[i + 1:]):
+                    for tail in expand_braces(pattern[i + 1 :]):
                         out.extend(expand_braces(pattern[:start] + part + tail))
                 return list(dict.fromkeys(out))
     return [pattern]
 
 
-def scrubbed_env(base: Mapping[str, str] | None = None, passthrough: tuple[str, ...] = ()) -> dict[str, str]:
+def scrubbed_env(
+    base: Mapping[str, str] | None = None, passthrough: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The environment for a replayed shell command: the sandbox's allow-list (see
     ``sandbox/env.py``: PATH, locale, terminal, ... and ``execution.env_passthrough``)."""
     from ..sandbox.env import child_environment
@@ -388,6 +474,7 @@ def snapshot_files(root: Path) -> set[str] | None:
 
 # ---- the executor -------------------------------------------------------------------------
 
+
 class ToolExecutor:
     """Runs Claude Code tool calls in ``cwd`` through ``hooks``.
 
@@ -400,12 +487,23 @@ class ToolExecutor:
     ``write_roots``: folders besides ``cwd`` that the file tools may write into.
     """
 
-    def __init__(self, cwd: str | os.PathLike[str], hooks: HookRegistry, *, sandbox_backend: str = "auto",
-                 allow_network: bool = False, timeout_s: float = 120.0, confirm: Confirm | None = None,
-                 assume_yes: bool = False, write_roots: tuple[str | os.PathLike[str], ...] = (),
-                 on_notice: Callable[[str, str], None] | None = None,
-                 read_only_paths: tuple[str | os.PathLike[str], ...] = (), sandbox_options: Any = None,
-                 hidden_paths: tuple[str | os.PathLike[str], ...] = (), undo: Any = None) -> None:
+    def __init__(
+        self,
+        cwd: str | os.PathLike[str],
+        hooks: HookRegistry,
+        *,
+        sandbox_backend: str = "auto",
+        allow_network: bool = False,
+        timeout_s: float = 120.0,
+        confirm: Confirm | None = None,
+        assume_yes: bool = False,
+        write_roots: tuple[str | os.PathLike[str], ...] = (),
+        on_notice: Callable[[str, str], None] | None = None,
+        read_only_paths: tuple[str | os.PathLike[str], ...] = (),
+        sandbox_options: Any = None,
+        hidden_paths: tuple[str | os.PathLike[str], ...] = (),
+        undo: Any = None,
+    ) -> None:
         # undo.UndoJournal (or None): told the pre-image of every file before the file tools write it
         self.undo = undo
         self._diffs = threading.local()
@@ -413,12 +511,16 @@ class ToolExecutor:
         # Not even readable by a tool call (llmos's own state): refused here, invisible in the sandbox.
         self.hidden_paths = tuple(Path(os.path.realpath(os.fspath(p))) for p in hidden_paths)
         self.sandbox_options = sandbox_options
-        self._view: tuple[list[Path], list[Path]] | None = None   # (read roots, secret masks), on first use
+        self._view: tuple[list[Path], list[Path]] | None = (
+            None  # (read roots, secret masks), on first use
+        )
         root = Path(os.path.realpath(os.path.abspath(os.fspath(cwd))))
         if not root.is_dir():
             raise UsageError(f"the working directory {root} does not exist or is not a folder")
         if sandbox_backend not in ("auto", "landlock", "bubblewrap", "none"):
-            raise UsageError(f"unknown sandbox backend {sandbox_backend!r} (auto, landlock, bubblewrap, none)")
+            raise UsageError(
+                f"unknown sandbox backend {sandbox_backend!r} (auto, landlock, bubblewrap, none)"
+            )
         self.cwd = root
         self.hooks = hooks
         self.sandbox_backend = sandbox_backend
@@ -428,11 +530,15 @@ class ToolExecutor:
         self.assume_yes = assume_yes
         self.write_roots = [root] + [Path(os.path.realpath(os.fspath(p))) for p in write_roots]
         # Each write root with the other spelling a tool path may use for it (as given, unresolved).
-        given = [Path(os.path.abspath(os.fspath(cwd)))] + [Path(os.path.abspath(os.fspath(p))) for p in write_roots]
-        self._roots = [(real, tuple({str(g)} - {str(real)})) for real, g in zip(self.write_roots, given)]
+        given = [Path(os.path.abspath(os.fspath(cwd)))] + [
+            Path(os.path.abspath(os.fspath(p))) for p in write_roots
+        ]
+        self._roots = [
+            (real, tuple({str(g)} - {str(real)})) for real, g in zip(self.write_roots, given)
+        ]
         self._root_dirs: dict[Path, fs.RootDir] = {}
         self.on_notice = on_notice
-        self._answers: dict[str, HookVerdict] = {}   # ask resolutions, so a call is asked once
+        self._answers: dict[str, HookVerdict] = {}  # ask resolutions, so a call is asked once
         self._warned_unsandboxed = False
         self._last_sandbox_warning: str | None = None
 
@@ -455,8 +561,11 @@ class ToolExecutor:
     def validate(self, name: str, tool_input: Any) -> ExecOutcome | None:
         """The refusal a call would get before any hook runs (unsupported/malformed), else None."""
         if name not in SUPPORTED_TOOLS:
-            return _refusal(STATUS_UNSUPPORTED, f"no executor for tool {name!r} "
-                                                f"(supported: {', '.join(SUPPORTED_TOOLS)})", decision="")
+            return _refusal(
+                STATUS_UNSUPPORTED,
+                f"no executor for tool {name!r} (supported: {', '.join(SUPPORTED_TOOLS)})",
+                decision="",
+            )
         reason = check_input(name, tool_input)
         if reason:
             return _refusal(STATUS_MALFORMED, reason, decision="")
@@ -469,11 +578,19 @@ class ToolExecutor:
             return verdict
         key = name + "\x00" + json.dumps(tool_input, sort_keys=True, default=str)
         if key not in self._answers:
-            self._answers[key] = resolve_ask(verdict, name, tool_input, self.confirm, self.assume_yes)
+            self._answers[key] = resolve_ask(
+                verdict, name, tool_input, self.confirm, self.assume_yes
+            )
         return self._answers[key]
 
-    def execute(self, name: str, tool_input: Any, tool_use_id: str = "", *,
-                verdict: HookVerdict | None = None) -> ExecOutcome:
+    def execute(
+        self,
+        name: str,
+        tool_input: Any,
+        tool_use_id: str = "",
+        *,
+        verdict: HookVerdict | None = None,
+    ) -> ExecOutcome:
         """Validate, ask the pre-hooks, run, tell the post-hooks. Never raises for bad input.
 
         ``verdict``: the pre-hooks' answer for exactly this call, obtained by the caller with
@@ -489,46 +606,82 @@ class ToolExecutor:
             return _refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
         try:
             touched = input_paths(name, tool_input, self.cwd) + self._glob_lead(name, tool_input)
-        except OSError as exc:   # the path kept changing while it was resolved
-            return _refusal(STATUS_DENIED, f"{name}: its path could not be resolved ({exc}); it may be "
-                                           "changing under us", rule="executor.confine")
+        except OSError as exc:  # the path kept changing while it was resolved
+            return _refusal(
+                STATUS_DENIED,
+                f"{name}: its path could not be resolved ({exc}); it may be changing under us",
+                rule="executor.confine",
+            )
         for key, path in touched:
             if any(inside(path, hidden) for hidden in self.hidden_paths):
-                return _refusal(STATUS_DENIED, f"{name}.{key} {path} is llmos's own state, which tool calls "
-                                               f"cannot see", rule="executor.hidden")
-            if name in READ_TOOLS and self.sandbox_backend != "none" \
-                    and not any(inside(path, root) for root in self.write_roots):
+                return _refusal(
+                    STATUS_DENIED,
+                    f"{name}.{key} {path} is llmos's own state, which tool calls cannot see",
+                    rule="executor.hidden",
+                )
+            if (
+                name in READ_TOOLS
+                and self.sandbox_backend != "none"
+                and not any(inside(path, root) for root in self.write_roots)
+            ):
                 problem = self._outside_read_view(path)
                 if problem:
-                    return _refusal(STATUS_DENIED, f"{name}.{key} {path} {problem}", rule="executor.read_view")
+                    return _refusal(
+                        STATUS_DENIED, f"{name}.{key} {path} {problem}", rule="executor.read_view"
+                    )
             if name in WRITE_TOOLS and any(inside(path, ro) for ro in self._read_only()):
-                return _refusal(STATUS_DENIED, f"{name}.{key} {path} is read-only for tool calls (llmos's "
-                                               f"workspace or its installation)", rule="executor.read_only")
+                return _refusal(
+                    STATUS_DENIED,
+                    f"{name}.{key} {path} is read-only for tool calls (llmos's "
+                    f"workspace or its installation)",
+                    rule="executor.read_only",
+                )
         if name in WRITE_TOOLS:
             try:
                 paths = input_paths(name, tool_input, self.cwd)
-            except OSError as exc:   # the path kept changing while it was resolved
-                return _refusal(STATUS_DENIED, f"{name}: its path could not be resolved ({exc}); it may be "
-                                               "changing under us", rule="executor.confine")
+            except OSError as exc:  # the path kept changing while it was resolved
+                return _refusal(
+                    STATUS_DENIED,
+                    f"{name}: its path could not be resolved ({exc}); it may be changing under us",
+                    rule="executor.confine",
+                )
             for key, path in paths:
                 if not any(inside(path, root) for root in self.write_roots):
-                    return _refusal(STATUS_DENIED, f"{name}.{key} {path} is outside the working directory "
-                                                   f"{self.cwd}", rule="executor.confine")
+                    return _refusal(
+                        STATUS_DENIED,
+                        f"{name}.{key} {path} is outside the working directory {self.cwd}",
+                        rule="executor.confine",
+                    )
         started = time.monotonic()
         try:
             outcome = getattr(self, "_" + name.lower())(tool_input)
         except _ToolError as exc:
-            outcome = ExecOutcome(is_error=True, summary=_one_line(str(exc)), response={"error": str(exc)},
-                                  status=STATUS_FAILED, reason=str(exc))
+            outcome = ExecOutcome(
+                is_error=True,
+                summary=_one_line(str(exc)),
+                response={"error": str(exc)},
+                status=STATUS_FAILED,
+                reason=str(exc),
+            )
         except OSError as exc:
             message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
-            outcome = ExecOutcome(is_error=True, summary=_one_line(message), response={"error": message},
-                                  status=STATUS_FAILED, reason=message)
+            outcome = ExecOutcome(
+                is_error=True,
+                summary=_one_line(message),
+                response={"error": message},
+                status=STATUS_FAILED,
+                reason=message,
+            )
         except Exception as exc:  # noqa: BLE001 - a tool failure is an outcome, never a traceback
             log.debug("tool %s failed", name, exc_info=True)
             message = f"{name} failed: {type(exc).__name__}: {exc}"
-            outcome = ExecOutcome(is_error=True, summary=_one_line(message), response={"error": message},
-                                  status=STATUS_FAILED, reason=message)
+            outcome = ExecOutcome(
+                is_error=True,
+                summary=_one_line(message),
+                response={"error": message},
+                status=STATUS_FAILED,
+                reason=message,
+            )
         if isinstance(outcome.response, dict):
             outcome.response.setdefault("durationMs", int((time.monotonic() - started) * 1000))
         diff, self._diffs.text = getattr(self._diffs, "text", ""), ""
@@ -564,8 +717,10 @@ class ToolExecutor:
         if any(inside(path, m) for m in masks):
             return "holds secrets, which tool calls cannot read"
         if not any(inside(path, r) for r in roots):
-            return ("is outside what tool calls may read (the working directory, the system folders, the "
-                    "interpreter and execution.sandbox_read_paths)")
+            return (
+                "is outside what tool calls may read (the working directory, the system folders, the "
+                "interpreter and execution.sandbox_read_paths)"
+            )
         return None
 
     def _glob_lead(self, name: str, tool_input: Mapping[str, Any]) -> list[tuple[str, Path]]:
@@ -579,11 +734,22 @@ class ToolExecutor:
             return []
         lead = ("/" if pattern.startswith("/") else "") + "/".join(parts[:magic])
         given = tool_input.get("path")
-        base = os.path.join(str(self.cwd), os.path.expanduser(given)) if isinstance(given, str) and given else str(self.cwd)
-        return [("pattern", Path(os.path.realpath(lead if lead.startswith("/") else os.path.join(base, lead))))]
+        base = (
+            os.path.join(str(self.cwd), os.path.expanduser(given))
+            if isinstance(given, str) and given
+            else str(self.cwd)
+        )
+        return [
+            (
+                "pattern",
+                Path(os.path.realpath(lead if lead.startswith("/") else os.path.join(base, lead))),
+            )
+        ]
 
     def _is_hidden(self, path: Path) -> bool:
-        return bool(self.hidden_paths) and any(inside(Path(os.path.abspath(path)), h) for h in self.hidden_paths)
+        return bool(self.hidden_paths) and any(
+            inside(Path(os.path.abspath(path)), h) for h in self.hidden_paths
+        )
 
     # ---- notices -----------------------------------------------------------------------
     def _notice(self, level: str, text: str) -> None:
@@ -610,13 +776,13 @@ class ToolExecutor:
         kernel resolves it beneath the root, in the call that uses it)."""
         try:
             shown = self._path(raw)
-        except OSError:          # a path changing under us: messages name it as spelled
+        except OSError:  # a path changing under us: messages name it as spelled
             shown = Path(os.path.normpath(os.path.join(self.cwd, raw)))
         for real, aliases in self._roots:
             rel = fs.relative_path(raw, real, cwd=self.cwd, aliases=aliases)
             if rel is not None:
                 return _Place(self._root_dir(real), rel, shown)
-        for real, _aliases in self._roots:   # spelled through a link to a root: its resolved form
+        for real, _aliases in self._roots:  # spelled through a link to a root: its resolved form
             if inside(shown, real):
                 return _Place(self._root_dir(real), os.path.relpath(shown, real), shown)
         return _Place(None, "", shown)
@@ -624,10 +790,16 @@ class ToolExecutor:
     @staticmethod
     def _refused(place: _Place, exc: fs.BeneathError, *, reading: bool = False) -> _ToolError:
         """The failure for a path the ``sandbox.fs`` primitives refused, naming it as the tool did."""
-        where = os.path.normpath(os.path.join(place.root.path, place.rel)) if place.root is not None \
+        where = (
+            os.path.normpath(os.path.join(place.root.path, place.rel))
+            if place.root is not None
             else str(place.shown)
-        hint = " (to read the target, name its own path)" if reading and exc.errno == errno.EXDEV \
-            and "symbolic link" in exc.reason else ""
+        )
+        hint = (
+            " (to read the target, name its own path)"
+            if reading and exc.errno == errno.EXDEV and "symbolic link" in exc.reason
+            else ""
+        )
         return _ToolError(f"{where}: {exc.reason}{hint}")
 
     def _read_bytes(self, place: _Place, max_bytes: int) -> bytes:
@@ -654,7 +826,7 @@ class ToolExecutor:
 
     def _write_bytes(self, place: _Place, data: bytes) -> fs.Written:
         """Atomic replace beneath the write root (an existing file's mode is kept)."""
-        if place.root is None:   # execute() refuses these before (executor.confine)
+        if place.root is None:  # execute() refuses these before (executor.confine)
             raise _ToolError(f"{place.shown} is outside the working directory {self.cwd}")
         self._before_write(place, data)
         try:
@@ -683,7 +855,7 @@ class ToolExecutor:
         except (_Missing, FileNotFoundError, NotADirectoryError):
             before = None
         except (OSError, _ToolError):
-            return   # the write itself reports what is wrong
+            return  # the write itself reports what is wrong
         if self.undo is not None:
             self.undo.capture(place.shown, before, mode, too_large=too_large)
         try:
@@ -698,12 +870,17 @@ class ToolExecutor:
         written = self._write_bytes(self._place(inp["file_path"]), data)
         path = Path(written.path)
         kind = "create" if written.created else "update"
-        return ExecOutcome(is_error=False, summary=f"{kind} {path}",
-                           response={"type": kind, "filePath": str(path), "bytes": len(data)},
-                           files_created=[str(path)] if written.created else [])
+        return ExecOutcome(
+            is_error=False,
+            summary=f"{kind} {path}",
+            response={"type": kind, "filePath": str(path), "bytes": len(data)},
+            files_created=[str(path)] if written.created else [],
+        )
 
     @staticmethod
-    def _apply_edit(text: str, old: str, new: str, replace_all: bool, path: Path) -> tuple[str, int]:
+    def _apply_edit(
+        text: str, old: str, new: str, replace_all: bool, path: Path
+    ) -> tuple[str, int]:
         if old == new:
             raise _ToolError("No changes to make: old_string and new_string are exactly the same")
         if old == "":
@@ -714,9 +891,13 @@ class ToolExecutor:
         if count == 0:
             raise _ToolError(f"String to replace not found in {path}")
         if count > 1 and not replace_all:
-            raise _ToolError(f"Found {count} matches of the string to replace in {path}, but replace_all is "
-                             f"false; give more context or set replace_all")
-        return (text.replace(old, new) if replace_all else text.replace(old, new, 1)), (count if replace_all else 1)
+            raise _ToolError(
+                f"Found {count} matches of the string to replace in {path}, but replace_all is "
+                f"false; give more context or set replace_all"
+            )
+        return (text.replace(old, new) if replace_all else text.replace(old, new, 1)), (
+            count if replace_all else 1
+        )
 
     def _edit_file(self, raw_path: str, edits: list[dict[str, Any]]) -> ExecOutcome:
         place = self._place(raw_path)
@@ -728,14 +909,22 @@ class ToolExecutor:
             text = ""
         total = 0
         for edit in edits:
-            text, n = self._apply_edit(text, edit["old_string"], edit["new_string"],
-                                       bool(edit.get("replace_all", False)), place.shown)
+            text, n = self._apply_edit(
+                text,
+                edit["old_string"],
+                edit["new_string"],
+                bool(edit.get("replace_all", False)),
+                place.shown,
+            )
             total += n
         written = self._write_bytes(place, text.encode("utf-8"))
         path = Path(written.path)
-        return ExecOutcome(is_error=False, summary=f"edited {path} ({total} replacement{'s' if total != 1 else ''})",
-                           response={"filePath": str(path), "replacements": total, "edits": len(edits)},
-                           files_created=[str(path)] if written.created else [])
+        return ExecOutcome(
+            is_error=False,
+            summary=f"edited {path} ({total} replacement{'s' if total != 1 else ''})",
+            response={"filePath": str(path), "replacements": total, "edits": len(edits)},
+            files_created=[str(path)] if written.created else [],
+        )
 
     def _edit(self, inp: dict[str, Any]) -> ExecOutcome:
         return self._edit_file(inp["file_path"], [inp])
@@ -752,21 +941,39 @@ class ToolExecutor:
             data = self._read_bytes(place, cap if whole else READ_HARD_MAX_BYTES)
         except fs.FileTooLarge as exc:
             if whole:
-                raise _ToolError(f"{path} is {exc.size} bytes, over the {cap}-byte limit; read it with "
-                                 f"offset/limit") from None
+                raise _ToolError(
+                    f"{path} is {exc.size} bytes, over the {cap}-byte limit; read it with "
+                    f"offset/limit"
+                ) from None
             raise _ToolError(f"{path} is {exc.size} bytes, too large to read") from None
         text = _decode(data, path)
         lines = text.splitlines()
         offset = inp.get("offset") or 0
-        start = max(offset - 1, 0) if offset else 0   # 1-based line number; 0 means the start
+        start = max(offset - 1, 0) if offset else 0  # 1-based line number; 0 means the start
         limit = inp.get("limit") or READ_DEFAULT_LIMIT
-        chosen = lines[start:start + limit]
-        shown = "\n".join(f"{start + i + 1:>6}\t{line[:READ_MAX_LINE]}" for i, line in enumerate(chosen))
-        summary = f"read {path} ({len(chosen)} of {len(lines)} lines)" if lines else f"read {path} (empty)"
-        return ExecOutcome(is_error=False, summary=summary,
-                           response={"type": "text", "file": {"filePath": str(path), "content": shown,
-                                                              "numLines": len(chosen), "startLine": start + 1,
-                                                              "totalLines": len(lines)}})
+        chosen = lines[start : start + limit]
+        shown = "\n".join(
+            f"{start + i + 1:>6}\t{line[:READ_MAX_LINE]}" for i, line in enumerate(chosen)
+        )
+        summary = (
+            f"read {path} ({len(chosen)} of {len(lines)} lines)"
+            if lines
+            else f"read {path} (empty)"
+        )
+        return ExecOutcome(
+            is_error=False,
+            summary=summary,
+            response={
+                "type": "text",
+                "file": {
+                    "filePath": str(path),
+                    "content": shown,
+                    "numLines": len(chosen),
+                    "startLine": start + 1,
+                    "totalLines": len(lines),
+                },
+            },
+        )
 
     def _notebookedit(self, inp: dict[str, Any]) -> ExecOutcome:
         place = self._place(inp["notebook_path"])
@@ -828,12 +1035,17 @@ class ToolExecutor:
                 what = f"replaced cell {index}"
         text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         path = Path(self._write_bytes(place, text.encode("utf-8")).path)
-        return ExecOutcome(is_error=False, summary=f"{what} in {path}",
-                           response={"filePath": str(path), "edit_mode": mode, "cells": len(cells)})
+        return ExecOutcome(
+            is_error=False,
+            summary=f"{what} in {path}",
+            response={"filePath": str(path), "edit_mode": mode, "cells": len(cells)},
+        )
 
     # ---- search tools ------------------------------------------------------------------
     @contextlib.contextmanager
-    def _search_at(self, place: _Place, *, missing_ok: bool = False) -> Iterator[tuple[fs.RootDir, str, bool] | None]:
+    def _search_at(
+        self, place: _Place, *, missing_ok: bool = False
+    ) -> Iterator[tuple[fs.RootDir, str, bool] | None]:
         """(root to walk beneath, path of the search folder or file relative to it, is a folder).
 
         Under a write root: walked beneath that root. Outside every root (a path the policy
@@ -850,7 +1062,7 @@ class ToolExecutor:
                 own = fs.RootDir.adopt(fd, place.shown, label=f"the search folder {place.shown}")
                 if stat.S_ISDIR(os.fstat(fd).st_mode):
                     found = (own, ".", True)
-                else:   # a file outside: read by its resolved path (see _grep_sources)
+                else:  # a file outside: read by its resolved path (see _grep_sources)
                     found = (own, "", False)
         except (FileNotFoundError, NotADirectoryError):
             if own is not None:
@@ -873,7 +1085,11 @@ class ToolExecutor:
                 own.close()
 
     def _search_place(self, inp: dict[str, Any]) -> _Place:
-        return self._place(inp["path"]) if inp.get("path") else _Place(self._root_dir(self.cwd), ".", self.cwd)
+        return (
+            self._place(inp["path"])
+            if inp.get("path")
+            else _Place(self._root_dir(self.cwd), ".", self.cwd)
+        )
 
     def _glob(self, inp: dict[str, Any]) -> ExecOutcome:
         search = self._search_place(inp)
@@ -884,21 +1100,28 @@ class ToolExecutor:
         for pattern in expand_braces(inp["pattern"]):
             parts = [p for p in pattern.split("/") if p not in ("", ".")]
             if not parts or any("**" in p and p != "**" for p in parts):
-                raise _ToolError(f"invalid glob pattern {pattern!r}: '**' can only be an entire path component"
-                                 if parts else f"invalid glob pattern {pattern!r}")
+                raise _ToolError(
+                    f"invalid glob pattern {pattern!r}: '**' can only be an entire path component"
+                    if parts
+                    else f"invalid glob pattern {pattern!r}"
+                )
             place = search
             magic = next((i for i, p in enumerate(parts) if _GLOB_MAGIC.search(p)), len(parts))
             if pattern.startswith("/") or ".." in parts[:magic]:
                 # a pattern with a folder of its own (absolute, or up from the search folder)
                 lead = min(magic, len(parts) - 1)
                 prefix = ("/" if pattern.startswith("/") else "") + "/".join(parts[:lead])
-                place = self._place(os.path.join(str(search.shown), prefix) if prefix else str(search.shown))
+                place = self._place(
+                    os.path.join(str(search.shown), prefix) if prefix else str(search.shown)
+                )
                 parts = parts[lead:]
             with self._search_at(place, missing_ok=True) as at:
                 if at is None or not at[2]:
                     continue
                 root, rel, _is_dir = at
-                matches = fs.glob_beneath(root, "/".join(parts), rel, skip=lambda r: r.rsplit("/", 1)[-1] == ".git")
+                matches = fs.glob_beneath(
+                    root, "/".join(parts), rel, skip=lambda r: r.rsplit("/", 1)[-1] == ".git"
+                )
             for name, st in matches.items():
                 match = place.shown / name
                 if ".git" not in match.parts and not self._is_hidden(match):
@@ -907,11 +1130,15 @@ class ToolExecutor:
         truncated = len(ordered) > GLOB_LIMIT
         names = ordered[:GLOB_LIMIT]
         summary = f"{len(ordered)} file{'s' if len(ordered) != 1 else ''} match {inp['pattern']!r}"
-        return ExecOutcome(is_error=False, summary=summary,
-                           response={"filenames": names, "numFiles": len(names), "truncated": truncated})
+        return ExecOutcome(
+            is_error=False,
+            summary=summary,
+            response={"filenames": names, "numFiles": len(names), "truncated": truncated},
+        )
 
-    def _grep_sources(self, search: _Place, at: tuple[fs.RootDir, str, bool],
-                      inp: dict[str, Any]) -> Iterator[tuple[Path, bytes, float]]:
+    def _grep_sources(
+        self, search: _Place, at: tuple[fs.RootDir, str, bool], inp: dict[str, Any]
+    ) -> Iterator[tuple[Path, bytes, float]]:
         """(path shown, contents, mtime) of each file to search; files over 20 MB, unreadable
         ones and symlinks that lead outside the search's root are skipped."""
         root, rel, is_dir = at
@@ -932,8 +1159,10 @@ class ToolExecutor:
 
         def wanted(rel: str, base: str) -> bool:
             def hit(g: str) -> bool:
-                return fnmatch.fnmatchcase(rel if "/" in g else base, g.lstrip("/") if "/" in g else g) \
-                    or ("/" in g and g.startswith("**/") and fnmatch.fnmatchcase(rel, g[3:]))
+                return fnmatch.fnmatchcase(
+                    rel if "/" in g else base, g.lstrip("/") if "/" in g else g
+                ) or ("/" in g and g.startswith("**/") and fnmatch.fnmatchcase(rel, g[3:]))
+
             if negative and any(hit(g) for g in negative):
                 return False
             if positive and not any(hit(g) for g in positive):
@@ -942,8 +1171,14 @@ class ToolExecutor:
 
         strip = 0 if rel in ("", ".") else len(rel) + 1
         for folder, dirs, files in fs.walk_beneath(root, rel):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__"))
-            inner = folder[strip:] if strip else ("" if folder == "." else folder)   # relative to the search folder
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if not d.startswith(".") and d not in ("node_modules", "__pycache__")
+            )
+            inner = (
+                folder[strip:] if strip else ("" if folder == "." else folder)
+            )  # relative to the search folder
             if self.hidden_paths:
                 dirs[:] = [d for d in dirs if not self._is_hidden(search.shown / inner / d)]
             for base in sorted(files):
@@ -952,9 +1187,10 @@ class ToolExecutor:
                 name = f"{inner}/{base}" if inner else base
                 if not wanted(name, base):
                     continue
-                try:   # follows a symlink only when it stays beneath the root
-                    data, st = fs.read_file_beneath_stat(root, f"{folder}/{base}" if folder != "." else base,
-                                                         GREP_MAX_FILE_BYTES)
+                try:  # follows a symlink only when it stays beneath the root
+                    data, st = fs.read_file_beneath_stat(
+                        root, f"{folder}/{base}" if folder != "." else base, GREP_MAX_FILE_BYTES
+                    )
                 except OSError:
                     continue
                 yield search.shown / name, data, st.st_mtime
@@ -973,7 +1209,9 @@ class ToolExecutor:
         with self._search_at(search) as at:
             return self._grep_in(search, at, inp)
 
-    def _grep_in(self, search: _Place, at: tuple[fs.RootDir, str, bool], inp: dict[str, Any]) -> ExecOutcome:
+    def _grep_in(
+        self, search: _Place, at: tuple[fs.RootDir, str, bool], inp: dict[str, Any]
+    ) -> ExecOutcome:
         flags = re.IGNORECASE if inp.get("-i") else 0
         multiline = bool(inp.get("multiline"))
         if multiline:
@@ -989,7 +1227,7 @@ class ToolExecutor:
         before = int(inp.get("-B", ctx or 0) or 0)
         after = int(inp.get("-A", ctx or 0) or 0)
         single = not at[2]
-        entries: list[str] = []          # output lines (content) or paths / "path:count"
+        entries: list[str] = []  # output lines (content) or paths / "path:count"
         matched_files: list[tuple[float, str]] = []
         total_matches = 0
         for path, data, mtime in self._grep_sources(search, at, inp):
@@ -1017,7 +1255,7 @@ class ToolExecutor:
             if not hit_lines:
                 continue
             shown = str(path)
-            count = len(hit_lines)   # like rg --count: matching lines
+            count = len(hit_lines)  # like rg --count: matching lines
             total_matches += count
             matched_files.append((mtime, shown))
             if mode == "count":
@@ -1043,7 +1281,7 @@ class ToolExecutor:
         offset = int(inp.get("offset") or 0)
         head = inp.get("head_limit")
         head = GREP_DEFAULT_HEAD if head is None else int(head)
-        window = entries[offset:offset + head] if head else entries[offset:]
+        window = entries[offset : offset + head] if head else entries[offset:]
         truncated = len(entries) - offset > len(window)
         nfiles = len(matched_files)
         if mode == "files_with_matches":
@@ -1052,7 +1290,12 @@ class ToolExecutor:
             summary = f"{_plural(total_matches, 'match', 'matches')} in {_plural(nfiles, 'file')}"
         else:
             summary = f"{_plural(len(window), 'line')} from {_plural(nfiles, 'file')}"
-        response = {"mode": mode, "numFiles": nfiles, "numMatches": total_matches, "truncated": truncated}
+        response = {
+            "mode": mode,
+            "numFiles": nfiles,
+            "numMatches": total_matches,
+            "truncated": truncated,
+        }
         if mode == "files_with_matches":
             response["filenames"] = window
         else:
@@ -1064,29 +1307,52 @@ class ToolExecutor:
     def _bash(self, inp: dict[str, Any]) -> ExecOutcome:
         command = inp["command"]
         timeout_ms = inp.get("timeout")
-        timeout_s = min(float(timeout_ms), BASH_MAX_TIMEOUT_MS) / 1000.0 if timeout_ms else self.timeout_s
+        timeout_s = (
+            min(float(timeout_ms), BASH_MAX_TIMEOUT_MS) / 1000.0 if timeout_ms else self.timeout_s
+        )
         before = snapshot_files(self.cwd)
         try:
             from ..sandbox.core import SandboxUnavailable, run_sandboxed
-        except ImportError as exc:   # fail closed: never fall back silently
-            raise _ToolError(f"the sandbox module cannot be loaded ({exc}); refusing to run the command") from None
-        try:   # the environment is filtered by the sandbox's allow-list (run_sandboxed, env=None)
-            result = run_sandboxed(command, self.cwd, timeout_s=timeout_s, allow_network=self.allow_network,
-                                   backend=self.sandbox_backend, read_only_paths=self.read_only_paths,
-                                   hidden_paths=self.hidden_paths, options=self.sandbox_options)
-        except SandboxUnavailable as exc:   # fail closed: a failed call that says how to fix it
-            raise _ToolError(f"refusing to run the command without an OS sandbox: {exc.message}") from None
+        except ImportError as exc:  # fail closed: never fall back silently
+            raise _ToolError(
+                f"the sandbox module cannot be loaded ({exc}); refusing to run the command"
+            ) from None
+        try:  # the environment is filtered by the sandbox's allow-list (run_sandboxed, env=None)
+            result = run_sandboxed(
+                command,
+                self.cwd,
+                timeout_s=timeout_s,
+                allow_network=self.allow_network,
+                backend=self.sandbox_backend,
+                read_only_paths=self.read_only_paths,
+                hidden_paths=self.hidden_paths,
+                options=self.sandbox_options,
+            )
+        except SandboxUnavailable as exc:  # fail closed: a failed call that says how to fix it
+            raise _ToolError(
+                f"refusing to run the command without an OS sandbox: {exc.message}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - a sandbox that cannot start is a failed call, not a crash
-            raise _ToolError(f"the {self.sandbox_backend} sandbox could not run the command: {exc}") from None
+            raise _ToolError(
+                f"the {self.sandbox_backend} sandbox could not run the command: {exc}"
+            ) from None
         if not result.sandboxed and not self._warned_unsandboxed:
             self._warned_unsandboxed = True
-            self._notice("info", "shell commands run without an OS sandbox (execution.sandbox: none); "
-                                 "the policy engine is the only guard")
+            self._notice(
+                "info",
+                "shell commands run without an OS sandbox (execution.sandbox: none); "
+                "the policy engine is the only guard",
+            )
         if result.warning and result.warning != self._last_sandbox_warning:
             self._last_sandbox_warning = result.warning
             self._notice("warning", result.warning)
-        code, out, err, timed_out, used = (result.exit_code, result.stdout, result.stderr, result.timed_out,
-                                           result.backend)
+        code, out, err, timed_out, used = (
+            result.exit_code,
+            result.stdout,
+            result.stderr,
+            result.timed_out,
+            result.backend,
+        )
         after = snapshot_files(self.cwd)
         known = before is not None and after is not None
         created = sorted(str(self.cwd / p) for p in (after - before)) if known else []  # type: ignore[operator]
@@ -1098,9 +1364,18 @@ class ToolExecutor:
             summary = f"Exit code {code} " + _one_line(text, 250)
         else:
             summary = _one_line(text) or "(no output)"
-        return ExecOutcome(is_error=is_error, summary=summary.strip(), exit_code=code,
-                           status=STATUS_FAILED if is_error else STATUS_OK,
-                           response={"stdout": _cap(out), "stderr": _cap(err), "interrupted": timed_out,
-                                     "exitCode": code, "sandbox": used,
-                                     "filesCreatedKnown": known},
-                           files_created=created)
+        return ExecOutcome(
+            is_error=is_error,
+            summary=summary.strip(),
+            exit_code=code,
+            status=STATUS_FAILED if is_error else STATUS_OK,
+            response={
+                "stdout": _cap(out),
+                "stderr": _cap(err),
+                "interrupted": timed_out,
+                "exitCode": code,
+                "sandbox": used,
+                "filesCreatedKnown": known,
+            },
+            files_created=created,
+        )

@@ -16,7 +16,7 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
-BUDGET_RULE = "economy.budget"   # the rule of a call denied because the run's budget ran out (not a safety matter)
+BUDGET_RULE = "economy.budget"  # the rule of a call denied because the run's budget ran out (not a safety matter)
 # Calls refused for a reason that is not a safety matter: the sentience never counts them as a
 # safety violation (kernel._after_run). A user's "No" to a confirmation is feedback; an "ask" that
 # could not be asked (headless without --yes) is the cautious state's own doing; a call to a tool the
@@ -85,7 +85,9 @@ class HookRegistry:
         return hook
 
     # ---- dispatch ------------------------------------------------------------------
-    def run_pre(self, tool_name: str, tool_input: dict[str, Any], tool_use_id: str = "") -> HookVerdict:
+    def run_pre(
+        self, tool_name: str, tool_input: dict[str, Any], tool_use_id: str = ""
+    ) -> HookVerdict:
         if not self.pre_tool:
             return HookVerdict("deny", "no policy hook is registered (fail closed)", "hooks.none")
         answers: list[HookVerdict] = []
@@ -94,18 +96,23 @@ class HookRegistry:
                 answer = hook(tool_name, tool_input, tool_use_id)
             except Exception as exc:  # noqa: BLE001 - fail closed
                 log.debug("pre-tool hook failed", exc_info=True)
-                return HookVerdict("deny", f"policy hook failed: {exc!r} (fail closed)", "hooks.error")
+                return HookVerdict(
+                    "deny", f"policy hook failed: {exc!r} (fail closed)", "hooks.error"
+                )
             if answer is None:
                 continue
             if answer.decision not in _RANK:
-                return HookVerdict("deny", f"invalid hook decision {answer.decision!r}", "hooks.invalid")
+                return HookVerdict(
+                    "deny", f"invalid hook decision {answer.decision!r}", "hooks.invalid"
+                )
             answers.append(answer)
         if not answers:
             return HookVerdict("allow", "no hook objected")
         return max(answers, key=lambda a: _RANK[a.decision])  # first of the strictest
 
-    def run_post(self, tool_name: str, tool_input: dict[str, Any], tool_use_id: str,
-                 outcome: ToolOutcome) -> None:
+    def run_post(
+        self, tool_name: str, tool_input: dict[str, Any], tool_use_id: str, outcome: ToolOutcome
+    ) -> None:
         for hook in self.post_tool:
             try:
                 hook(tool_name, tool_input, tool_use_id, outcome)
@@ -146,7 +153,8 @@ def summarize_response(tool_name: str, response: Any, limit: int = 300) -> tuple
             text = json.dumps(response, ensure_ascii=False, default=str)
     elif isinstance(response, list):
         text = " ".join(
-            str(item.get("text", "")) if isinstance(item, dict) else str(item) for item in response)
+            str(item.get("text", "")) if isinstance(item, dict) else str(item) for item in response
+        )
     else:
         text = "" if response is None else str(response)
     text = " ".join(text.split())
@@ -155,8 +163,13 @@ def summarize_response(tool_name: str, response: Any, limit: int = 300) -> tuple
     return text, exit_code
 
 
-def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any],
-                confirm: "Confirm | None", assume_yes: bool) -> HookVerdict:
+def resolve_ask(
+    verdict: HookVerdict,
+    name: str,
+    tool_input: dict[str, Any],
+    confirm: "Confirm | None",
+    assume_yes: bool,
+) -> HookVerdict:
     """Turn an ``ask`` into allow/deny: a confirmation in the TUI, ``--yes`` headless, else deny."""
     if verdict.decision != "ask":
         return verdict
@@ -164,8 +177,11 @@ def resolve_ask(verdict: HookVerdict, name: str, tool_input: dict[str, Any],
         return HookVerdict("allow", f"confirmed by --yes ({verdict.reason})", verdict.rule)
     why = f"{verdict.reason} [{verdict.rule}]" if verdict.rule else verdict.reason
     if confirm is None:
-        return HookVerdict("deny", f"needs confirmation and none is possible headless; pass --yes "
-                                   f"to allow ({why})", UNCONFIRMED_RULE)
+        return HookVerdict(
+            "deny",
+            f"needs confirmation and none is possible headless; pass --yes to allow ({why})",
+            UNCONFIRMED_RULE,
+        )
     try:
         ok = bool(confirm(name, tool_input, verdict.reason))
     except Exception:  # noqa: BLE001 - fail closed

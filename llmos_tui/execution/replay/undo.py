@@ -43,10 +43,12 @@ from ..sandbox import fs
 
 MANIFEST = "manifest.json"
 DIFF_MAX_LINES = 20
-MAX_DIFF_INPUT = 512 * 1024   # larger files: no line diff, a one-line size note
+MAX_DIFF_INPUT = 512 * 1024  # larger files: no line diff, a one-line size note
 
 
-def compact_diff(label: str, before: bytes | None, after: bytes, max_lines: int = DIFF_MAX_LINES) -> str:
+def compact_diff(
+    label: str, before: bytes | None, after: bytes, max_lines: int = DIFF_MAX_LINES
+) -> str:
     """A unified diff of one file's change, at most ``max_lines`` lines (+ "… N more lines")."""
     if before == after:
         return ""
@@ -57,8 +59,16 @@ def compact_diff(label: str, before: bytes | None, after: bytes, max_lines: int 
         new = after.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         return f"{label}: binary content changed ({0 if before is None else len(before)} -> {len(after)} bytes)"
-    lines = list(difflib.unified_diff(old, new, fromfile="/dev/null" if before is None else f"a/{label}",
-                                      tofile=f"b/{label}", lineterm="", n=1))
+    lines = list(
+        difflib.unified_diff(
+            old,
+            new,
+            fromfile="/dev/null" if before is None else f"a/{label}",
+            tofile=f"b/{label}",
+            lineterm="",
+            n=1,
+        )
+    )
     if len(lines) > max_lines:
         rest = len(lines) - max_lines
         lines = lines[:max_lines] + [f"… {rest} more line{'s' if rest != 1 else ''}"]
@@ -81,20 +91,20 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 @dataclass
 class _Entry:
-    rel: str                 # beneath the working directory
+    rel: str  # beneath the working directory
     existed: bool
     mode: int | None
-    blob: str | None         # file name under blobs/ (None: not kept or absent)
+    blob: str | None  # file name under blobs/ (None: not kept or absent)
     size: int
     kept: bool = True
-    after_sha256: str | None = None   # set by finish(); None: the file is absent after the run
+    after_sha256: str | None = None  # set by finish(); None: the file is absent after the run
 
 
 class UndoJournal:
     """The pre-images of one run's file writes (thread-safe; see the module docstring)."""
 
     def __init__(self, root: Path, cwd: Path, goal: str, max_bytes: int) -> None:
-        self.run_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"   # sorts oldest first
+        self.run_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # sorts oldest first
         self.dir = root / self.run_id
         self.cwd = Path(os.path.realpath(cwd))
         self.goal = goal
@@ -103,15 +113,17 @@ class UndoJournal:
         self.entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
-    def capture(self, path: Path, before: bytes | None, mode: int | None, *, too_large: bool = False) -> None:
+    def capture(
+        self, path: Path, before: bytes | None, mode: int | None, *, too_large: bool = False
+    ) -> None:
         """Called by the executor just before it writes ``path`` (``before`` None: it does not exist)."""
         try:
             rel = Path(os.path.realpath(path)).relative_to(self.cwd).as_posix()
         except ValueError:
-            return   # outside the working directory (another write root): not ours to undo
+            return  # outside the working directory (another write root): not ours to undo
         with self._lock:
             if rel in self.entries:
-                return   # the run's first pre-image is the one to restore
+                return  # the run's first pre-image is the one to restore
             if too_large or (before is not None and self.used + len(before) > self.max_bytes):
                 self.entries[rel] = _Entry(rel, True, mode, None, len(before or b""), kept=False)
                 return
@@ -130,9 +142,14 @@ class UndoJournal:
                 return False
             for entry in self.entries.values():
                 entry.after_sha256 = _current_sha(self.cwd, entry.rel)
-            manifest = {"run_id": self.run_id, "cwd": str(self.cwd), "goal": self.goal[:500],
-                        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "bytes": self.used,
-                        "files": [vars(e) for e in self.entries.values()]}
+            manifest = {
+                "run_id": self.run_id,
+                "cwd": str(self.cwd),
+                "goal": self.goal[:500],
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "bytes": self.used,
+                "files": [vars(e) for e in self.entries.values()],
+            }
             _atomic_write(self.dir / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
             return True
 
@@ -190,7 +207,9 @@ class UndoStore:
 
     def prune(self) -> None:
         runs = self.runs()
-        while runs and (len(runs) > self.max_runs or sum(int(r.get("bytes", 0)) for r in runs) > self.max_bytes):
+        while runs and (
+            len(runs) > self.max_runs or sum(int(r.get("bytes", 0)) for r in runs) > self.max_bytes
+        ):
             shutil.rmtree(runs.pop(0)["_dir"], ignore_errors=True)
 
     def last(self, cwd: Path) -> dict[str, Any] | None:
@@ -201,8 +220,11 @@ class UndoStore:
     def undo(self, cwd: Path, *, force: bool = False) -> UndoReport:
         run = self.last(cwd)
         if run is None:
-            return UndoReport(False, error=f"nothing to undo in {os.path.realpath(cwd)}: no run recorded a change "
-                                           f"made with the file tools there (Bash commands are not covered)")
+            return UndoReport(
+                False,
+                error=f"nothing to undo in {os.path.realpath(cwd)}: no run recorded a change "
+                f"made with the file tools there (Bash commands are not covered)",
+            )
         report = UndoReport(True, run_id=run["run_id"], goal=run.get("goal", ""))
         base = Path(run["cwd"])
         files = [_Entry(**f) for f in run.get("files", [])]
@@ -217,9 +239,14 @@ class UndoStore:
             if report.changed_since:
                 parts.append(f"changed since that run: {', '.join(report.changed_since)}")
             if report.not_kept:
-                parts.append(f"pre-image not kept (over execution.undo_max_mb): {', '.join(report.not_kept)}")
-            report.error = ("undo refused, nothing was touched: " + "; ".join(parts)
-                            + " (--force restores the others and overwrites the changed files)")
+                parts.append(
+                    f"pre-image not kept (over execution.undo_max_mb): {', '.join(report.not_kept)}"
+                )
+            report.error = (
+                "undo refused, nothing was touched: "
+                + "; ".join(parts)
+                + " (--force restores the others and overwrites the changed files)"
+            )
             return report
         with fs.RootDir(base) as root:
             for entry in files:

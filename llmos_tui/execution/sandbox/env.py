@@ -48,13 +48,57 @@ ENV_ALLOW_PREFIXES: tuple[str, ...] = ("LC_",)
 
 # Names that look like credentials; matched case-insensitively against the whole name.
 SECRET_ENV_PATTERNS: tuple[str, ...] = (
-    "ANTHROPIC_*", "CLAUDE_*", "LLMOS_*", "OPENAI_*", "AWS_*", "AZURE_*", "GOOGLE_*", "GCLOUD_*", "GCP_*",
-    "GH_*", "GITHUB_*", "GITLAB_*", "BITBUCKET_*", "HF_*", "HUGGING_FACE_*", "HUGGINGFACE_*", "VAULT_*",
-    "DOCKER_AUTH*", "NPM_TOKEN", "NPM_CONFIG_*AUTH*", "npm_config_*auth*", "SSH_AUTH_SOCK", "SSH_AGENT_*",
-    "GPG_AGENT_INFO", "KRB5CCNAME", "*_TOKEN", "*_TOKEN_*", "*TOKEN", "*_SECRET*", "*SECRET", "*_KEY",
-    "*_KEY_*", "*_API_KEY", "*APIKEY*", "*PASSWORD*", "*PASSWD*", "*_PASS", "*_PWD", "*CREDENTIAL*",
-    "*_AUTH", "*_AUTH_*", "*PRIVATE*", "*_DSN", "DATABASE_URL", "*_DATABASE_URL", "*_CONN_STR*",
-    "*CONNECTION_STRING*", "*_COOKIE*", "*SESSION_ID*", "KUBECONFIG", "*_PAT",
+    "ANTHROPIC_*",
+    "CLAUDE_*",
+    "LLMOS_*",
+    "OPENAI_*",
+    "AWS_*",
+    "AZURE_*",
+    "GOOGLE_*",
+    "GCLOUD_*",
+    "GCP_*",
+    "GH_*",
+    "GITHUB_*",
+    "GITLAB_*",
+    "BITBUCKET_*",
+    "HF_*",
+    "HUGGING_FACE_*",
+    "HUGGINGFACE_*",
+    "VAULT_*",
+    "DOCKER_AUTH*",
+    "NPM_TOKEN",
+    "NPM_CONFIG_*AUTH*",
+    "npm_config_*auth*",
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_*",
+    "GPG_AGENT_INFO",
+    "KRB5CCNAME",
+    "*_TOKEN",
+    "*_TOKEN_*",
+    "*TOKEN",
+    "*_SECRET*",
+    "*SECRET",
+    "*_KEY",
+    "*_KEY_*",
+    "*_API_KEY",
+    "*APIKEY*",
+    "*PASSWORD*",
+    "*PASSWD*",
+    "*_PASS",
+    "*_PWD",
+    "*CREDENTIAL*",
+    "*_AUTH",
+    "*_AUTH_*",
+    "*PRIVATE*",
+    "*_DSN",
+    "DATABASE_URL",
+    "*_DATABASE_URL",
+    "*_CONN_STR*",
+    "*CONNECTION_STRING*",
+    "*_COOKIE*",
+    "*SESSION_ID*",
+    "KUBECONFIG",
+    "*_PAT",
 )
 _SECRET_RE = re.compile("|".join(fnmatch.translate(p) for p in SECRET_ENV_PATTERNS), re.IGNORECASE)
 
@@ -70,8 +114,9 @@ def _is_glob(entry: str) -> bool:
     return any(c in entry for c in "*?[")
 
 
-def child_environment(base: Mapping[str, str] | None = None,
-                      passthrough: Iterable[str] = ()) -> dict[str, str]:
+def child_environment(
+    base: Mapping[str, str] | None = None, passthrough: Iterable[str] = ()
+) -> dict[str, str]:
     """The allow-listed part of ``base`` (default: ``os.environ``); see the module docstring.
 
     ``passthrough``: extra names (``execution.env_passthrough``). An exact name passes even if
@@ -81,13 +126,21 @@ def child_environment(base: Mapping[str, str] | None = None,
     patterns = [p for p in passthrough if p and _is_glob(p)]
     out: dict[str, str] = {}
     for name, value in env.items():
-        if not isinstance(name, str) or not isinstance(value, str) or "=" in name or "\x00" in value:
+        if (
+            not isinstance(name, str)
+            or not isinstance(value, str)
+            or "=" in name
+            or "\x00" in value
+        ):
             continue
         if name in exact:
             out[name] = value
             continue
-        wanted = (name in ENV_ALLOW or name.startswith(ENV_ALLOW_PREFIXES)
-                  or any(fnmatch.fnmatchcase(name, p) for p in patterns))
+        wanted = (
+            name in ENV_ALLOW
+            or name.startswith(ENV_ALLOW_PREFIXES)
+            or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        )
         if wanted and not looks_secret(name):
             out[name] = value
     return out
@@ -110,4 +163,10 @@ def private_environment(env: dict[str, str], tmpdir: str, home: str) -> dict[str
     return env
 
 
-__all__ = ["ENV_ALLOW", "SECRET_ENV_PATTERNS", "child_environment", "looks_secret", "private_environment"]
+__all__ = [
+    "ENV_ALLOW",
+    "SECRET_ENV_PATTERNS",
+    "child_environment",
+    "looks_secret",
+    "private_environment",
+]

@@ -67,20 +67,35 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 #: openat2's syscall number: 437 wherever the unified (asm-generic) numbering is used.
-_OPENAT2_NR = {"x86_64": 437, "amd64": 437, "i386": 437, "i686": 437, "aarch64": 437, "arm64": 437,
-               "armv7l": 437, "armv8l": 437, "riscv64": 437, "ppc64le": 437, "ppc64": 437, "s390x": 437,
-               "loongarch64": 437, "alpha": 547}
-MAX_SYMLINK_HOPS = 40            # like the kernel's limit
-_EAGAIN_RETRIES = 64             # openat2 says EAGAIN when a rename raced a '..' lookup
+_OPENAT2_NR = {
+    "x86_64": 437,
+    "amd64": 437,
+    "i386": 437,
+    "i686": 437,
+    "aarch64": 437,
+    "arm64": 437,
+    "armv7l": 437,
+    "armv8l": 437,
+    "riscv64": 437,
+    "ppc64le": 437,
+    "ppc64": 437,
+    "s390x": 437,
+    "loongarch64": 437,
+    "alpha": 547,
+}
+MAX_SYMLINK_HOPS = 40  # like the kernel's limit
+_EAGAIN_RETRIES = 64  # openat2 says EAGAIN when a rename raced a '..' lookup
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _O_PATH = getattr(os, "O_PATH", 0)
 _DIR_FLAGS = (_O_PATH or os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 _lock = threading.Lock()
-_available: bool | None = None    # None: not probed yet
-_mode = "auto"                    # auto | openat2 | walk
-_call: Callable[[int, bytes, int, int, int], int] | None = None   # (dirfd, path, flags, mode, resolve) -> fd or -errno
+_available: bool | None = None  # None: not probed yet
+_mode = "auto"  # auto | openat2 | walk
+_call: Callable[[int, bytes, int, int, int], int] | None = (
+    None  # (dirfd, path, flags, mode, resolve) -> fd or -errno
+)
 
 
 def _bind_openat2() -> Callable[[int, bytes, int, int, int], int] | None:
@@ -91,7 +106,11 @@ def _bind_openat2() -> Callable[[int, bytes, int, int, int], int] | None:
     import ctypes
 
     class OpenHow(ctypes.Structure):
-        _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+        _fields_ = [
+            ("flags", ctypes.c_uint64),
+            ("mode", ctypes.c_uint64),
+            ("resolve", ctypes.c_uint64),
+        ]
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -101,7 +120,12 @@ def _bind_openat2() -> Callable[[int, bytes, int, int, int], int] | None:
     syscall.restype = ctypes.c_long
     number = ctypes.c_long(_OPENAT2_NR[machine])
     size = ctypes.c_size_t(ctypes.sizeof(OpenHow))
-    get_errno, c_int, c_char_p, byref = ctypes.get_errno, ctypes.c_int, ctypes.c_char_p, ctypes.byref
+    get_errno, c_int, c_char_p, byref = (
+        ctypes.get_errno,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.byref,
+    )
 
     def call(dirfd: int, path: bytes, flags: int, mode: int, resolve: int) -> int:
         how = OpenHow(flags, mode, resolve)
@@ -126,7 +150,7 @@ def _probe() -> bool:
     finally:
         os.close(top)
     if fd < 0:
-        return False   # ENOSYS (old kernel), EPERM (seccomp), ...
+        return False  # ENOSYS (old kernel), EPERM (seccomp), ...
     os.close(fd)
     _call = call
     return True
@@ -157,6 +181,7 @@ def set_mode(mode: str) -> str:
 
 
 # ---- errors ----------------------------------------------------------------------------------
+
 
 class BeneathError(OSError):
     """A path could not be used beneath the root; ``reason`` says why in words."""
@@ -200,6 +225,7 @@ def _escape_reason(relpath: str, root_label: str) -> str:
 
 # ---- roots -----------------------------------------------------------------------------------
 
+
 class RootDir:
     """An open directory fd that paths are resolved beneath (``O_PATH``, close-on-exec).
 
@@ -207,14 +233,21 @@ class RootDir:
     root); ``RootDir.adopt(fd, path)`` takes ownership of an fd opened elsewhere. ``label`` names
     the root in error messages ("escapes <label> through a symbolic link"); default: ``path``."""
 
-    def __init__(self, path: Union[str, os.PathLike[str]], *, label: str | None = None,
-                 _fd: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str]],
+        *,
+        label: str | None = None,
+        _fd: int | None = None,
+    ) -> None:
         self.path = os.fspath(path)
         self.label = label or self.path
         self.fd = os.open(self.path, _DIR_FLAGS) if _fd is None else _fd
 
     @classmethod
-    def adopt(cls, fd: int, path: Union[str, os.PathLike[str]], *, label: str | None = None) -> "RootDir":
+    def adopt(
+        cls, fd: int, path: Union[str, os.PathLike[str]], *, label: str | None = None
+    ) -> "RootDir":
         return cls(path, label=label, _fd=fd)
 
     def close(self) -> None:
@@ -266,14 +299,19 @@ class _RootRef:
 
 # ---- path helpers ----------------------------------------------------------------------------
 
+
 def _normpath(path: str) -> str:
     path = os.path.normpath(path)
     return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
-def relative_path(path: Union[str, os.PathLike[str]], root: Union[str, os.PathLike[str]], *,
-                  cwd: Union[str, os.PathLike[str], None] = None,
-                  aliases: tuple[Union[str, os.PathLike[str]], ...] = ()) -> str | None:
+def relative_path(
+    path: Union[str, os.PathLike[str]],
+    root: Union[str, os.PathLike[str]],
+    *,
+    cwd: Union[str, os.PathLike[str], None] = None,
+    aliases: tuple[Union[str, os.PathLike[str]], ...] = (),
+) -> str | None:
     """``path`` relative to ``root`` ("." for the root itself), or None when it lies outside.
 
     A relative ``path`` is taken from ``cwd`` (default: ``root``). Purely lexical: ``.``, ``..``
@@ -292,7 +330,7 @@ def relative_path(path: Union[str, os.PathLike[str]], root: Union[str, os.PathLi
             return "."
         prefix = base if base.endswith("/") else base + "/"
         if full.startswith(prefix):
-            return full[len(prefix):]
+            return full[len(prefix) :]
     return None
 
 
@@ -315,14 +353,21 @@ def fd_path(fd: int) -> str | None:
 
 # ---- open ------------------------------------------------------------------------------------
 
-_NO_SYMLINKS_REASON = ("goes through a symbolic link, which a path resolved before cannot contain: "
-                       "it changed since it was checked")
+_NO_SYMLINKS_REASON = (
+    "goes through a symbolic link, which a path resolved before cannot contain: "
+    "it changed since it was checked"
+)
 
 
 def _openat2(dirfd: int, path: str, flags: int, mode: int, resolve: int, label: str) -> int:
     assert _call is not None
-    creates = flags & os.O_CREAT or (_O_TMPFILE and flags & _O_TMPFILE == _O_TMPFILE)  # O_TMPFILE has O_DIRECTORY's bit
-    flags, mode = flags | os.O_CLOEXEC, (mode if creates else 0)   # openat2 refuses a mode without O_CREAT
+    creates = flags & os.O_CREAT or (
+        _O_TMPFILE and flags & _O_TMPFILE == _O_TMPFILE
+    )  # O_TMPFILE has O_DIRECTORY's bit
+    flags, mode = (
+        flags | os.O_CLOEXEC,
+        (mode if creates else 0),
+    )  # openat2 refuses a mode without O_CREAT
     encoded = os.fsencode(path or ".")
     for _attempt in range(_EAGAIN_RETRIES):
         fd = _call(dirfd, encoded, flags, mode, resolve)
@@ -336,32 +381,51 @@ def _openat2(dirfd: int, path: str, flags: int, mode: int, resolve: int, label: 
         if code == errno.ELOOP and resolve & RESOLVE_NO_SYMLINKS:
             raise EscapeError(code, path, _NO_SYMLINKS_REASON)
         if code == errno.ELOOP and not flags & os.O_NOFOLLOW:
-            raise BeneathError(code, path, "goes through too many symbolic links, or through a /proc magic link")
+            raise BeneathError(
+                code, path, "goes through too many symbolic links, or through a /proc magic link"
+            )
         raise OSError(code, os.strerror(code), path)
-    raise BeneathError(errno.EAGAIN, path, "kept changing while being opened (a concurrent rename); try again")
+    raise BeneathError(
+        errno.EAGAIN, path, "kept changing while being opened (a concurrent rename); try again"
+    )
 
 
-def _readlink_target(name: str, dirfd: int, relpath: str, label: str, root_path: str) -> tuple[list[str], bool]:
+def _readlink_target(
+    name: str, dirfd: int, relpath: str, label: str, root_path: str
+) -> tuple[list[str], bool]:
     """The components of the symlink ``name``'s target and whether they start from the root (an
     absolute target that names a place inside ``root_path``); an absolute target elsewhere is an
     EscapeError."""
     try:
         target = os.readlink(name, dir_fd=dirfd)
     except OSError as exc:
-        if exc.errno == errno.EINVAL:   # no longer a symlink: the tree changed under us
-            raise BeneathError(errno.EAGAIN, relpath, "changed while being opened (a concurrent rename); "
-                                                      "try again") from None
+        if exc.errno == errno.EINVAL:  # no longer a symlink: the tree changed under us
+            raise BeneathError(
+                errno.EAGAIN, relpath, "changed while being opened (a concurrent rename); try again"
+            ) from None
         raise
     if target.startswith("/"):
         inner = relative_path(target, root_path) if root_path.startswith("/") else None
         if inner is None:
-            raise EscapeError(errno.EXDEV, relpath, f"escapes {label} through a symbolic link ({name} -> {target})")
+            raise EscapeError(
+                errno.EXDEV,
+                relpath,
+                f"escapes {label} through a symbolic link ({name} -> {target})",
+            )
         return [p for p in inner.split("/") if p not in ("", ".")], True
     return [p for p in target.split("/") if p not in ("", ".")], False
 
 
-def _walk_open(root_fd: int, relpath: str, flags: int, mode: int, label: str, root_path: str = "", *,
-               no_symlinks: bool = False) -> int:
+def _walk_open(
+    root_fd: int,
+    relpath: str,
+    flags: int,
+    mode: int,
+    label: str,
+    root_path: str = "",
+    *,
+    no_symlinks: bool = False,
+) -> int:
     """openat2(RESOLVE_BENEATH) by hand: one component at a time, symlinks read and resolved by us
     (``no_symlinks``: any symlink met is refused, as RESOLVE_NO_SYMLINKS does). Unlike
     RESOLVE_BENEATH, an absolute symlink whose target lies (lexically) inside ``root_path`` is
@@ -370,14 +434,15 @@ def _walk_open(root_fd: int, relpath: str, flags: int, mode: int, label: str, ro
         return _walk_open_inner(root_fd, relpath, flags, mode, label, root_path, no_symlinks)
     except BeneathError:
         raise
-    except OSError as exc:   # name the path asked for, as openat2's errors do, not the component
+    except OSError as exc:  # name the path asked for, as openat2's errors do, not the component
         raise OSError(exc.errno, exc.strerror, relpath) from None
 
 
-def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: str, root_path: str,
-                     no_symlinks: bool) -> int:
+def _walk_open_inner(
+    root_fd: int, relpath: str, flags: int, mode: int, label: str, root_path: str, no_symlinks: bool
+) -> int:
     queue = deque(_parts(relpath, label))
-    stack: list[int] = []          # fds of the directories entered, root excluded
+    stack: list[int] = []  # fds of the directories entered, root excluded
     hops = retries = 0
     follow_final = not flags & os.O_NOFOLLOW
 
@@ -386,8 +451,11 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
         nonlocal retries
         retries += 1
         if retries > _EAGAIN_RETRIES:
-            raise BeneathError(errno.EAGAIN, relpath, "kept changing while being opened (a concurrent rename); "
-                                                      "try again")
+            raise BeneathError(
+                errno.EAGAIN,
+                relpath,
+                "kept changing while being opened (a concurrent rename); try again",
+            )
         queue.appendleft(name)
 
     try:
@@ -398,12 +466,19 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
             name = queue.popleft()
             if name == "..":
                 if not stack:
-                    raise EscapeError(errno.EXDEV, relpath, f"its '..' goes above {label}" if not hops
-                                      else f"escapes {label} through a symbolic link")
+                    raise EscapeError(
+                        errno.EXDEV,
+                        relpath,
+                        f"its '..' goes above {label}"
+                        if not hops
+                        else f"escapes {label} through a symbolic link",
+                    )
                 os.close(stack.pop())
                 continue
-            if queue:   # an intermediate component: must be a directory (or a symlink to one)
-                fd = os.open(name, (_O_PATH or os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
+            if queue:  # an intermediate component: must be a directory (or a symlink to one)
+                fd = os.open(
+                    name, (_O_PATH or os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur
+                )
                 kind = os.fstat(fd).st_mode
                 if stat.S_ISDIR(kind):
                     stack.append(fd)
@@ -411,7 +486,7 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
                 os.close(fd)
                 if not stat.S_ISLNK(kind):
                     raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), relpath)
-            else:       # the last component
+            else:  # the last component
                 try:
                     fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=cur)
                 except OSError as exc:
@@ -424,12 +499,16 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
                     except OSError:
                         raise exc from None
                     if not stat.S_ISLNK(kind):
-                        if exc.errno == errno.ELOOP or stat.S_ISDIR(kind):   # it was a symlink a moment ago
+                        if exc.errno == errno.ELOOP or stat.S_ISDIR(
+                            kind
+                        ):  # it was a symlink a moment ago
                             changed(name)
                             continue
                         raise
                 else:
-                    if not (follow_final and flags & _O_PATH and stat.S_ISLNK(os.fstat(fd).st_mode)):
+                    if not (
+                        follow_final and flags & _O_PATH and stat.S_ISLNK(os.fstat(fd).st_mode)
+                    ):
                         return fd
                     os.close(fd)
             if no_symlinks:
@@ -440,7 +519,7 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
             try:
                 target, from_root = _readlink_target(name, cur, relpath, label, root_path)
             except BeneathError as exc:
-                if exc.errno != errno.EAGAIN:   # no longer a symlink
+                if exc.errno != errno.EAGAIN:  # no longer a symlink
                     raise
                 hops -= 1
                 changed(name)
@@ -456,9 +535,11 @@ def _walk_open_inner(root_fd: int, relpath: str, flags: int, mode: int, label: s
 
 def _open(ref: _RootRef, relpath: str, flags: int, mode: int = 0o666) -> int:
     if use_openat2():
-        _parts(relpath, ref.label)    # same refusals (NUL, absolute) and messages as the walker
+        _parts(relpath, ref.label)  # same refusals (NUL, absolute) and messages as the walker
         try:
-            return _openat2(ref.fd, relpath, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, ref.label)
+            return _openat2(
+                ref.fd, relpath, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, ref.label
+            )
         except EscapeError as exc:
             # RESOLVE_BENEATH refuses every absolute symlink, even one naming a place inside
             # the root (`ln -s "$PWD/AGENTS.md" CLAUDE.md`): the walker, as safe and slower,
@@ -484,7 +565,9 @@ def stat_beneath(root: Root, relpath: str) -> os.stat_result:
             os.close(fd)
 
 
-def open_no_symlinks(path: Union[str, os.PathLike[str]], flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
+def open_no_symlinks(
+    path: Union[str, os.PathLike[str]], flags: int = os.O_RDONLY, mode: int = 0o666
+) -> int:
     """Open an already-resolved absolute ``path``; any symlink in it now (a swap since it was
     resolved) makes the open fail instead of being followed."""
     raw = os.fspath(path)
@@ -501,6 +584,7 @@ def open_no_symlinks(path: Union[str, os.PathLike[str]], flags: int = os.O_RDONL
 
 # ---- read ------------------------------------------------------------------------------------
 
+
 def _read_fd(fd: int, shown: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
@@ -516,7 +600,7 @@ def _read_fd(fd: int, shown: str, max_bytes: int) -> tuple[bytes, os.stat_result
             break
         chunks.append(chunk)
         total += len(chunk)
-    if total > max_bytes:   # it grew while we read it
+    if total > max_bytes:  # it grew while we read it
         raise FileTooLarge(shown, total, max_bytes)
     return b"".join(chunks), st
 
@@ -524,7 +608,9 @@ def _read_fd(fd: int, shown: str, max_bytes: int) -> tuple[bytes, os.stat_result
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def read_file_beneath_stat(root: Root, relpath: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
+def read_file_beneath_stat(
+    root: Root, relpath: str, max_bytes: int
+) -> tuple[bytes, os.stat_result]:
     """The bytes of the regular file ``relpath`` beneath ``root`` and its stat (see ``read_file_beneath``)."""
     with _RootRef(root) as ref:
         fd = _open(ref, relpath, _READ_FLAGS)
@@ -540,7 +626,9 @@ def read_file_beneath(root: Root, relpath: str, max_bytes: int) -> bytes:
     return read_file_beneath_stat(root, relpath, max_bytes)[0]
 
 
-def read_file_no_symlinks(path: Union[str, os.PathLike[str]], max_bytes: int) -> tuple[bytes, os.stat_result]:
+def read_file_no_symlinks(
+    path: Union[str, os.PathLike[str]], max_bytes: int
+) -> tuple[bytes, os.stat_result]:
     """Like ``read_file_beneath`` for an already-resolved absolute path (see ``open_no_symlinks``)."""
     fd = open_no_symlinks(path, _READ_FLAGS)
     try:
@@ -550,6 +638,7 @@ def read_file_no_symlinks(path: Union[str, os.PathLike[str]], max_bytes: int) ->
 
 
 # ---- write -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Written:
@@ -580,7 +669,7 @@ def _open_parent(ref: _RootRef, parent: str, create: bool) -> int:
             continue
         at = _open(ref, "/".join(parts[:i]) or ".", _DIR_FLAGS)
         try:
-            os.mkdir(name, 0o777, dir_fd=at)   # the umask applies, as with mkdir -p
+            os.mkdir(name, 0o777, dir_fd=at)  # the umask applies, as with mkdir -p
         except FileExistsError:
             pass
         finally:
@@ -602,13 +691,18 @@ def _fsync_dir(dirfd: int) -> None:
 
 
 def _replace_in(dirfd: int, name: str, data: bytes, mode: int, durable: bool) -> None:
-    tmp = f".{name[:200]}.{os.getpid()}.{os.urandom(4).hex()}.tmp"   # atomic.clean_stale_temporaries' form
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd)
+    tmp = f".{name[:200]}.{os.getpid()}.{os.urandom(4).hex()}.tmp"  # atomic.clean_stale_temporaries' form
+    fd = os.open(
+        tmp,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o600,
+        dir_fd=dirfd,
+    )
     try:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fchmod(fd, mode)
             if durable:
                 os.fsync(fd)
@@ -625,8 +719,15 @@ def _replace_in(dirfd: int, name: str, data: bytes, mode: int, durable: bool) ->
         _fsync_dir(dirfd)
 
 
-def write_file_beneath(root: Root, relpath: str, data: bytes, mode: int | None = None, *,
-                       durable: bool = True, make_parents: bool = True) -> Written:
+def write_file_beneath(
+    root: Root,
+    relpath: str,
+    data: bytes,
+    mode: int | None = None,
+    *,
+    durable: bool = True,
+    make_parents: bool = True,
+) -> Written:
     """Atomically replace (or create) the file ``relpath`` beneath ``root`` with ``data``.
 
     See the module docstring. Raises ``IsADirectoryError`` when the path is a folder,
@@ -644,25 +745,39 @@ def write_file_beneath(root: Root, relpath: str, data: bytes, mode: int | None =
                     st = None
                 if st is not None and stat.S_ISLNK(st.st_mode):
                     target, from_root = _readlink_target(name, dirfd, relpath, ref.label, ref.path)
-                    current = "/".join(([] if from_root or parent == "." else [parent]) + target) or "."
+                    current = (
+                        "/".join(([] if from_root or parent == "." else [parent]) + target) or "."
+                    )
                     continue
                 if st is not None and stat.S_ISDIR(st.st_mode):
                     raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), relpath)
                 if st is not None and not stat.S_ISREG(st.st_mode):
-                    raise BeneathError(errno.EINVAL, relpath, "is not a regular file (a device, FIFO or socket)")
-                final_mode = mode if mode is not None else (st.st_mode & 0o7777 if st is not None else 0o644)
+                    raise BeneathError(
+                        errno.EINVAL, relpath, "is not a regular file (a device, FIFO or socket)"
+                    )
+                final_mode = (
+                    mode if mode is not None else (st.st_mode & 0o7777 if st is not None else 0o644)
+                )
                 _replace_in(dirfd, name, data, final_mode, durable)
                 where = fd_path(dirfd)
                 if where is None:
-                    where = _normpath(os.path.join(ref.path, parent)) if ref.path.startswith("/") else parent
-                return Written(relpath=_normpath(os.path.join(parent, name)),
-                               path=os.path.join(where, name), created=st is None)
+                    where = (
+                        _normpath(os.path.join(ref.path, parent))
+                        if ref.path.startswith("/")
+                        else parent
+                    )
+                return Written(
+                    relpath=_normpath(os.path.join(parent, name)),
+                    path=os.path.join(where, name),
+                    created=st is None,
+                )
             finally:
                 os.close(dirfd)
         raise BeneathError(errno.ELOOP, relpath, "goes through too many symbolic links")
 
 
 # ---- trees -----------------------------------------------------------------------------------
+
 
 def _join(a: str, b: str) -> str:
     return b if a in ("", ".") else f"{a}/{b}"
@@ -678,18 +793,30 @@ class Entry:
     st: os.stat_result | None = None
 
 
-def _list(ref: _RootRef, relpath: str, stat_files: Callable[[str], bool] | None = None) -> list[Entry]:
+def _list(
+    ref: _RootRef, relpath: str, stat_files: Callable[[str], bool] | None = None
+) -> list[Entry]:
     fd = _open(ref, relpath, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK)
     try:
         out = []
         with os.scandir(fd) as it:
             for e in it:
                 try:
-                    kind = ("link" if e.is_symlink() else "dir" if e.is_dir(follow_symlinks=False)
-                            else "file" if e.is_file(follow_symlinks=False) else "other")
+                    kind = (
+                        "link"
+                        if e.is_symlink()
+                        else "dir"
+                        if e.is_dir(follow_symlinks=False)
+                        else "file"
+                        if e.is_file(follow_symlinks=False)
+                        else "other"
+                    )
                     # fstatat on the listed folder's fd, never following a link: no way out
-                    st = e.stat(follow_symlinks=False) if kind == "file" and stat_files and stat_files(e.name) \
+                    st = (
+                        e.stat(follow_symlinks=False)
+                        if kind == "file" and stat_files and stat_files(e.name)
                         else None
+                    )
                 except OSError:
                     continue
                 out.append(Entry(e.name, kind, st))
@@ -727,8 +854,9 @@ def walk_beneath(root: Root, relpath: str = ".") -> Iterator[tuple[str, list[str
 _MAGIC = re.compile(r"[*?\[]")
 
 
-def glob_beneath(root: Root, pattern: str, relpath: str = ".",
-                 skip: Callable[[str], bool] | None = None) -> dict[str, os.stat_result]:
+def glob_beneath(
+    root: Root, pattern: str, relpath: str = ".", skip: Callable[[str], bool] | None = None
+) -> dict[str, os.stat_result]:
     """Regular files matching ``pattern`` (relative, ``pathlib.Path.glob`` rules) from the folder
     ``relpath`` beneath ``root``: {path relative to ``relpath``: stat}.
 
@@ -741,13 +869,14 @@ def glob_beneath(root: Root, pattern: str, relpath: str = ".",
     if not parts:
         return found
     with _RootRef(root) as ref:
+
         def full(rel: str) -> str:
             return _join(relpath, rel) if rel else relpath
 
         def file_stat(rel: str) -> None:
             try:
                 fd = _open(ref, full(rel), _O_PATH or os.O_RDONLY)
-            except OSError:     # gone, or a symlink that leads outside the root
+            except OSError:  # gone, or a symlink that leads outside the root
                 return
             try:
                 st = os.fstat(fd)
@@ -775,7 +904,7 @@ def glob_beneath(root: Root, pattern: str, relpath: str = ".",
         def select(rel: str, i: int) -> None:
             part, last = parts[i], i == len(parts) - 1
             if part == "**":
-                if last:        # pathlib: a trailing ** selects folders only
+                if last:  # pathlib: a trailing ** selects folders only
                     return
                 for folder in list(dirs_under(rel)):
                     select(folder, i + 1)
@@ -789,7 +918,9 @@ def glob_beneath(root: Root, pattern: str, relpath: str = ".",
                 return
             rx = re.compile(fnmatch.translate(part))
             try:
-                entries = _list(ref, full(rel), (lambda name: rx.match(name) is not None) if last else None)
+                entries = _list(
+                    ref, full(rel), (lambda name: rx.match(name) is not None) if last else None
+                )
             except OSError:
                 return
             for e in entries:
@@ -800,7 +931,7 @@ def glob_beneath(root: Root, pattern: str, relpath: str = ".",
                     if stat.S_ISREG(e.st.st_mode):
                         found.setdefault(child, e.st)
                 elif last:
-                    file_stat(child)   # a symlink: followed only beneath the root
+                    file_stat(child)  # a symlink: followed only beneath the root
                 elif e.kind in ("dir", "link") and not (skip and skip(child)):
                     select(child, i + 1)
 

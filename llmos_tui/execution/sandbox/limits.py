@@ -61,8 +61,8 @@ DEFAULT_LIMIT_MEMORY_MB = 8192
 class SandboxOptions:
     """What ``run_sandboxed`` reads from the configuration (``execution.*``)."""
 
-    read_paths: tuple[str, ...] = ()            # execution.sandbox_read_paths (extra read-only paths)
-    env_passthrough: tuple[str, ...] = ()       # execution.env_passthrough (extra variable names)
+    read_paths: tuple[str, ...] = ()  # execution.sandbox_read_paths (extra read-only paths)
+    env_passthrough: tuple[str, ...] = ()  # execution.env_passthrough (extra variable names)
     limit_cpu_s: int = DEFAULT_LIMIT_CPU_S
     limit_file_mb: int = DEFAULT_LIMIT_FILE_MB
     limit_procs: int = DEFAULT_LIMIT_PROCS
@@ -77,23 +77,34 @@ class SandboxOptions:
             p = os.path.expandvars(os.path.expanduser(p)) if p.startswith(("~", "$")) else p
             return p if os.path.isabs(p) else os.path.join(home, p)
 
-        return cls(read_paths=tuple(expand(p) for p in getattr(execution, "sandbox_read_paths", ()) or ()),
-                   env_passthrough=tuple(getattr(execution, "env_passthrough", ()) or ()),
-                   limit_cpu_s=int(getattr(execution, "limit_cpu_s", DEFAULT_LIMIT_CPU_S)),
-                   limit_file_mb=int(getattr(execution, "limit_file_mb", DEFAULT_LIMIT_FILE_MB)),
-                   limit_procs=int(getattr(execution, "limit_procs", DEFAULT_LIMIT_PROCS)),
-                   limit_memory_mb=int(getattr(execution, "limit_memory_mb", DEFAULT_LIMIT_MEMORY_MB)))
+        return cls(
+            read_paths=tuple(expand(p) for p in getattr(execution, "sandbox_read_paths", ()) or ()),
+            env_passthrough=tuple(getattr(execution, "env_passthrough", ()) or ()),
+            limit_cpu_s=int(getattr(execution, "limit_cpu_s", DEFAULT_LIMIT_CPU_S)),
+            limit_file_mb=int(getattr(execution, "limit_file_mb", DEFAULT_LIMIT_FILE_MB)),
+            limit_procs=int(getattr(execution, "limit_procs", DEFAULT_LIMIT_PROCS)),
+            limit_memory_mb=int(getattr(execution, "limit_memory_mb", DEFAULT_LIMIT_MEMORY_MB)),
+        )
 
 
 # rlimit name -> resource constant
-_RES = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "nproc": resource.RLIMIT_NPROC,
-        "as": resource.RLIMIT_AS, "core": resource.RLIMIT_CORE}
+_RES = {
+    "cpu": resource.RLIMIT_CPU,
+    "fsize": resource.RLIMIT_FSIZE,
+    "nproc": resource.RLIMIT_NPROC,
+    "as": resource.RLIMIT_AS,
+    "core": resource.RLIMIT_CORE,
+}
 
 
 def rlimit_values(options: SandboxOptions) -> dict[str, int]:
     """rlimit name -> value (seconds, bytes or tasks) to set, clamped to the hard limits we have."""
-    wanted = {"cpu": options.limit_cpu_s, "fsize": options.limit_file_mb * 1024 * 1024,
-              "nproc": options.limit_procs, "as": options.limit_memory_mb * 1024 * 1024}
+    wanted = {
+        "cpu": options.limit_cpu_s,
+        "fsize": options.limit_file_mb * 1024 * 1024,
+        "nproc": options.limit_procs,
+        "as": options.limit_memory_mb * 1024 * 1024,
+    }
     out: dict[str, int] = {}
     for name, value in wanted.items():
         if value and value > 0:
@@ -105,7 +116,13 @@ def rlimit_values(options: SandboxOptions) -> dict[str, int]:
 
 def bash_ulimit(values: dict[str, int]) -> str:
     """The ``ulimit`` command (bash units: KiB for -f and -v) that sets ``values``."""
-    flags = {"cpu": ("-t", 1), "fsize": ("-f", 1024), "nproc": ("-u", 1), "as": ("-v", 1024), "core": ("-c", 1)}
+    flags = {
+        "cpu": ("-t", 1),
+        "fsize": ("-f", 1024),
+        "nproc": ("-u", 1),
+        "as": ("-v", 1024),
+        "core": ("-c", 1),
+    }
     parts = []
     for name, value in values.items():
         flag, unit = flags[name]
@@ -158,7 +175,7 @@ def _pids_hierarchy() -> tuple[str, str] | None:
             continue
         if root != "/" and not (path == root or path.startswith(root.rstrip("/") + "/")):
             continue
-        rel = path[len(root):] if root != "/" else path
+        rel = path[len(root) :] if root != "/" else path
         directory = os.path.join(mountpoint.replace("\\040", " "), rel.lstrip("/"))
         if version == "v2":
             try:
@@ -193,13 +210,15 @@ class PidsCgroup:
         base, version = found
         _sweep_stale(base)
         _counter += 1
-        directory = os.path.join(base, f"llmos-sbx-{os.getpid()}-{_counter}-{time.monotonic_ns() % 10**9}")
+        directory = os.path.join(
+            base, f"llmos-sbx-{os.getpid()}-{_counter}-{time.monotonic_ns() % 10**9}"
+        )
         try:
             os.mkdir(directory, 0o755)
         except OSError:
             return None
         group = cls(directory, version)
-        try:   # v2: only where pids is already enabled for children (we never change subtree_control)
+        try:  # v2: only where pids is already enabled for children (we never change subtree_control)
             with open(os.path.join(directory, "pids.max"), "w", encoding="ascii") as fh:
                 fh.write(str(int(limit)))
         except OSError:
@@ -234,7 +253,7 @@ class PidsCgroup:
             time.sleep(0.01)
 
     def remove(self) -> None:
-        for attempt in range(300):   # up to ~3 s: killed processes may take a moment to be reaped
+        for attempt in range(300):  # up to ~3 s: killed processes may take a moment to be reaped
             try:
                 os.rmdir(self.directory)
                 return
@@ -270,9 +289,24 @@ def _sweep_stale(base: str) -> None:
         return
     for name in names:
         parts = name.split("-")
-        if name.startswith("llmos-sbx-") and len(parts) >= 3 and parts[2].isdigit() and not pid_alive(int(parts[2])):
+        if (
+            name.startswith("llmos-sbx-")
+            and len(parts) >= 3
+            and parts[2].isdigit()
+            and not pid_alive(int(parts[2]))
+        ):
             PidsCgroup(os.path.join(base, name), "").remove()
 
 
-__all__ = ["SandboxOptions", "PidsCgroup", "pid_alive", "rlimit_values", "bash_ulimit", "uid_is_global_root",
-           "DEFAULT_LIMIT_CPU_S", "DEFAULT_LIMIT_FILE_MB", "DEFAULT_LIMIT_PROCS", "DEFAULT_LIMIT_MEMORY_MB"]
+__all__ = [
+    "SandboxOptions",
+    "PidsCgroup",
+    "pid_alive",
+    "rlimit_values",
+    "bash_ulimit",
+    "uid_is_global_root",
+    "DEFAULT_LIMIT_CPU_S",
+    "DEFAULT_LIMIT_FILE_MB",
+    "DEFAULT_LIMIT_PROCS",
+    "DEFAULT_LIMIT_MEMORY_MB",
+]

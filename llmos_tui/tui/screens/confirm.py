@@ -28,7 +28,9 @@ class ConfirmCallScreen(ModalScreen[bool]):
         Binding("n,escape", "deny", "Deny", id="confirm.deny"),
     ]
 
-    def __init__(self, name: str, tool_input: dict[str, Any], reason: str, *, cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, tool_input: dict[str, Any], reason: str, *, cwd: Path | None = None
+    ) -> None:
         super().__init__(classes="confirm-call")
         self.tool_name = name
         self.tool_input = tool_input
@@ -38,14 +40,29 @@ class ConfirmCallScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         detail = json.dumps(self.tool_input, indent=2, ensure_ascii=False, default=str)
         if len(detail) > MAX_SHOWN_CHARS:
-            detail = detail[:MAX_SHOWN_CHARS] + f"\n… ({len(detail) - MAX_SHOWN_CHARS} more characters)"
+            detail = (
+                detail[:MAX_SHOWN_CHARS] + f"\n… ({len(detail) - MAX_SHOWN_CHARS} more characters)"
+            )
         target = call_target(self.tool_input, cwd=self.cwd)
         with Vertical(id="confirm-dialog"):
-            yield Static(Content.assemble(("Allow ", "bold"), (self.tool_name, "bold $text-warning"),
-                                          (f"  {target}" if target else "", "$text-secondary"), ("?", "bold")),
-                         id="confirm-title", markup=False)
-            yield Static(Content.assemble(("policy: ", "bold $foreground-muted"), (self.reason or "needs confirmation", "")),
-                         id="confirm-reason", markup=False)
+            yield Static(
+                Content.assemble(
+                    ("Allow ", "bold"),
+                    (self.tool_name, "bold $text-warning"),
+                    (f"  {target}" if target else "", "$text-secondary"),
+                    ("?", "bold"),
+                ),
+                id="confirm-title",
+                markup=False,
+            )
+            yield Static(
+                Content.assemble(
+                    ("policy: ", "bold $foreground-muted"),
+                    (self.reason or "needs confirmation", ""),
+                ),
+                id="confirm-reason",
+                markup=False,
+            )
             with VerticalScroll(id="confirm-input"):
                 yield Static(Content(detail), markup=False)
             with Horizontal(id="confirm-buttons"):
@@ -74,11 +91,19 @@ REPLAY_ANSWERS = ("replay", "model", "cancel")
 
 
 def _difference_line(diff: dict[str, Any]) -> Content:
-    goal, trace, how = str(diff.get("goal") or "-"), str(diff.get("trace") or "-"), str(diff.get("how") or "")
+    goal, trace, how = (
+        str(diff.get("goal") or "-"),
+        str(diff.get("trace") or "-"),
+        str(diff.get("how") or ""),
+    )
     note = str(diff.get("note") or "")
     style = "bold $text-error" if how == "unaccounted" else "$text-success"
-    return Content.assemble(("  • ", ""), (f"{goal} / {trace}", "bold"), (f"  {how}", style),
-                            (f" ({note})" if note else "", "$text-secondary"))
+    return Content.assemble(
+        ("  • ", ""),
+        (f"{goal} / {trace}", "bold"),
+        (f"  {how}", style),
+        (f" ({note})" if note else "", "$text-secondary"),
+    )
 
 
 class ReplayConfirmScreen(ModalScreen[str]):
@@ -104,36 +129,78 @@ class ReplayConfirmScreen(ModalScreen[str]):
         diffs = list(p.get("differences") or [])
         subs = dict(p.get("substitutions") or {})
         calls = list(p.get("calls") or [])
-        listing = "\n".join(f"{i}. {c.get('name')} {json.dumps(c.get('input'), ensure_ascii=False, default=str)}"
-                            for i, c in enumerate(calls, start=1))
+        listing = "\n".join(
+            f"{i}. {c.get('name')} {json.dumps(c.get('input'), ensure_ascii=False, default=str)}"
+            for i, c in enumerate(calls, start=1)
+        )
         if len(listing) > MAX_SHOWN_CHARS:
-            listing = listing[:MAX_SHOWN_CHARS] + f"\n… ({len(listing) - MAX_SHOWN_CHARS} more characters)"
+            listing = (
+                listing[:MAX_SHOWN_CHARS]
+                + f"\n… ({len(listing) - MAX_SHOWN_CHARS} more characters)"
+            )
         more = int(p.get("calls_total") or len(calls)) - len(calls)
         if more > 0:
             listing += f"\n… ({more} more calls)"
         with Vertical(id="confirm-dialog", classes="replay-dialog"):
-            yield Static(Content.assemble(("Replay a similar trace?", "bold $text-warning"),
-                                          (f"  {p.get('trace_id', '')} · confidence {float(p.get('confidence') or 0):.2f}",
-                                           "$text-secondary")), id="confirm-title", markup=False)
-            yield Static(Content.assemble(("goal:  ", "bold $foreground-muted"), (str(p.get("goal", "")), "")),
-                         id="replay-goal", markup=False)
-            yield Static(Content.assemble(("trace: ", "bold $foreground-muted"), (str(p.get("trace_goal", "")), "")),
-                         id="replay-trace-goal", markup=False)
-            yield Static(Content.assemble(("differences:", "bold $foreground-muted"))
-                         if diffs else Content("no differences"), id="replay-differences-title", markup=False)
+            yield Static(
+                Content.assemble(
+                    ("Replay a similar trace?", "bold $text-warning"),
+                    (
+                        f"  {p.get('trace_id', '')} · confidence {float(p.get('confidence') or 0):.2f}",
+                        "$text-secondary",
+                    ),
+                ),
+                id="confirm-title",
+                markup=False,
+            )
+            yield Static(
+                Content.assemble(
+                    ("goal:  ", "bold $foreground-muted"), (str(p.get("goal", "")), "")
+                ),
+                id="replay-goal",
+                markup=False,
+            )
+            yield Static(
+                Content.assemble(
+                    ("trace: ", "bold $foreground-muted"), (str(p.get("trace_goal", "")), "")
+                ),
+                id="replay-trace-goal",
+                markup=False,
+            )
+            yield Static(
+                Content.assemble(("differences:", "bold $foreground-muted"))
+                if diffs
+                else Content("no differences"),
+                id="replay-differences-title",
+                markup=False,
+            )
             for diff in diffs:
                 yield Static(_difference_line(diff), classes="replay-difference", markup=False)
             if subs:
                 text = ", ".join(f"{old} → {new}" for old, new in subs.items())
-                yield Static(Content.assemble(("substitutions: ", "bold $foreground-muted"), (text, "")),
-                             id="replay-substitutions", markup=False)
+                yield Static(
+                    Content.assemble(("substitutions: ", "bold $foreground-muted"), (text, "")),
+                    id="replay-substitutions",
+                    markup=False,
+                )
             elif p.get("substitution_refused"):
-                yield Static(Content.assemble(("substitutions: ", "bold $foreground-muted"),
-                                              (f"refused ({p['substitution_refused']}): a replay would go to the model",
-                                               "$text-error")), id="replay-substitutions", markup=False)
+                yield Static(
+                    Content.assemble(
+                        ("substitutions: ", "bold $foreground-muted"),
+                        (
+                            f"refused ({p['substitution_refused']}): a replay would go to the model",
+                            "$text-error",
+                        ),
+                    ),
+                    id="replay-substitutions",
+                    markup=False,
+                )
             else:
-                yield Static(Content.assemble(("substitutions: ", "bold $foreground-muted"), ("none", "")),
-                             id="replay-substitutions", markup=False)
+                yield Static(
+                    Content.assemble(("substitutions: ", "bold $foreground-muted"), ("none", "")),
+                    id="replay-substitutions",
+                    markup=False,
+                )
             with VerticalScroll(id="confirm-input"):
                 yield Static(Content(listing or "(no calls)"), id="replay-calls", markup=False)
             with Horizontal(id="confirm-buttons"):

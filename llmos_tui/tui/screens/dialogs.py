@@ -35,10 +35,18 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box -danger"):
-            yield Static(Content.styled(self.title_text, "bold $text-error"), classes="dialog-title", markup=False)
+            yield Static(
+                Content.styled(self.title_text, "bold $text-error"),
+                classes="dialog-title",
+                markup=False,
+            )
             yield Static(self.body, classes="dialog-body", markup=False)
-            yield Static(Content.assemble("Type ", (self.word, "bold"), " and press enter to confirm; escape cancels."),
-                         markup=False)
+            yield Static(
+                Content.assemble(
+                    "Type ", (self.word, "bold"), " and press enter to confirm; escape cancels."
+                ),
+                markup=False,
+            )
             yield Input(placeholder=self.word, id="typed-word")
             yield Static(id="typed-hint", markup=False)
 
@@ -51,7 +59,10 @@ class TypedConfirmScreen(ModalScreen[bool]):
             self.dismiss(True)
         else:
             self.query_one("#typed-hint", Static).update(
-                Content.styled(f"Type exactly “{self.word}” (or escape to cancel).", "$text-warning"))
+                Content.styled(
+                    f"Type exactly “{self.word}” (or escape to cancel).", "$text-warning"
+                )
+            )
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -69,7 +80,9 @@ class ReasonScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Static(Content.styled(self.title_text, "bold"), classes="dialog-title", markup=False)
+            yield Static(
+                Content.styled(self.title_text, "bold"), classes="dialog-title", markup=False
+            )
             yield Static(self.body, classes="dialog-body", markup=False)
             yield Input(placeholder="Why (optional) — enter rejects, escape cancels", id="reason")
 
@@ -87,8 +100,10 @@ class ReasonScreen(ModalScreen["str | None"]):
 class PromoteScreen(ModalScreen[bool]):
     """Shows the promotion and its criteria; True only on "Promote" (y)."""
 
-    BINDINGS = [Binding("y", "promote", "Promote", id="dialog.yes"),
-                Binding("n,escape", "cancel", "Cancel", id="dialog.no")]
+    BINDINGS = [
+        Binding("y", "promote", "Promote", id="dialog.yes"),
+        Binding("n,escape", "cancel", "Cancel", id="dialog.no"),
+    ]
 
     def __init__(self, plan: PromotionPlan) -> None:
         super().__init__(classes="dialog")
@@ -97,15 +112,31 @@ class PromoteScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         p = self.plan
         muted = "$foreground-muted"
-        verdict_style = {"meets": "bold $text-success", "already": "bold $text-accent",
-                         "explicit": "bold $text-accent"}.get(p.verdict, "bold $text-warning")
-        body = [Content.assemble(("Promote ", "bold"), (f"{p.kind}/{p.name}", "bold $text-accent")),
-                Content.assemble(("from ", muted), (p.from_scope, "bold"), ("  →  to ", muted), (p.to_scope, "bold")),
-                Content(""), Content.styled("Criteria (promotion.* in config):", "bold")]
+        verdict_style = {
+            "meets": "bold $text-success",
+            "already": "bold $text-accent",
+            "explicit": "bold $text-accent",
+        }.get(p.verdict, "bold $text-warning")
+        body = [
+            Content.assemble(("Promote ", "bold"), (f"{p.kind}/{p.name}", "bold $text-accent")),
+            Content.assemble(
+                ("from ", muted), (p.from_scope, "bold"), ("  →  to ", muted), (p.to_scope, "bold")
+            ),
+            Content(""),
+            Content.styled("Criteria (promotion.* in config):", "bold"),
+        ]
         body += [Content.assemble(("  • ", muted), c) for c in p.criteria]
-        body += [Content(""), Content.assemble(("Verdict: ", "bold"), (p.verdict, verdict_style), (f" — {p.reason}", "")),
-                 Content.styled("The artifact is copied (the source stays) with its provenance; a newer or "
-                                "different artifact in the target is never overwritten.", muted)]
+        body += [
+            Content(""),
+            Content.assemble(
+                ("Verdict: ", "bold"), (p.verdict, verdict_style), (f" — {p.reason}", "")
+            ),
+            Content.styled(
+                "The artifact is copied (the source stays) with its provenance; a newer or "
+                "different artifact in the target is never overwritten.",
+                muted,
+            ),
+        ]
         with Vertical(classes="dialog-box"):
             yield Static(Content("\n").join(body), classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
@@ -134,8 +165,10 @@ class ReplayRefusedScreen(ModalScreen[bool]):
     """A replay the user asked for (no LLM call) was refused: says why and asks whether to run the
     goal with the model instead, which costs money. True only on "Run with the model" (y)."""
 
-    BINDINGS = [Binding("y", "run", "Run with the model", id="dialog.yes"),
-                Binding("n,escape", "cancel", "Keep it", id="dialog.no")]
+    BINDINGS = [
+        Binding("y", "run", "Run with the model", id="dialog.yes"),
+        Binding("n,escape", "cancel", "Keep it", id="dialog.no"),
+    ]
 
     def __init__(self, goal: str, why: str) -> None:
         super().__init__(classes="dialog")
@@ -144,11 +177,17 @@ class ReplayRefusedScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         muted = "$foreground-muted"
-        body = [Content.styled("The replay was refused", "bold $text-warning"),
-                Content.assemble(("goal  ", muted), (self.goal, "bold")),
-                Content.assemble(("why   ", muted), self.why), Content(""),
-                Content.assemble("Run this goal with the model instead? It is a ", ("paid", "bold"),
-                                 " LEARNER run; nothing runs unless you say so.")]
+        body = [
+            Content.styled("The replay was refused", "bold $text-warning"),
+            Content.assemble(("goal  ", muted), (self.goal, "bold")),
+            Content.assemble(("why   ", muted), self.why),
+            Content(""),
+            Content.assemble(
+                "Run this goal with the model instead? It is a ",
+                ("paid", "bold"),
+                " LEARNER run; nothing runs unless you say so.",
+            ),
+        ]
         with Vertical(classes="dialog-box"):
             yield Static(Content("\n").join(body), classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
@@ -184,9 +223,17 @@ class CwdScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Static(Content.styled("Working directory", "bold"), classes="dialog-title", markup=False)
-            yield Static(Content("Goals run here: tools may write only inside it. It must exist and not be a "
-                                 "system folder."), classes="dialog-body", markup=False)
+            yield Static(
+                Content.styled("Working directory", "bold"), classes="dialog-title", markup=False
+            )
+            yield Static(
+                Content(
+                    "Goals run here: tools may write only inside it. It must exist and not be a "
+                    "system folder."
+                ),
+                classes="dialog-body",
+                markup=False,
+            )
             yield Input(value=self.current, placeholder="a folder, e.g. ~/llmos-work", id="cwd")
 
     def on_mount(self) -> None:

@@ -27,11 +27,24 @@ class ToolSourceScreen(ModalScreen[None]):
         t = self.tool
         muted = "$foreground-muted"
         with Vertical(classes="viewer-box"):
-            yield Static(Content.assemble(("tool ", muted), (t.id, "bold $text-accent"), (f"  {t.status}", "bold"),
-                                          (f"  in volumes/{t.volume}", muted), ("\n", ""), (t.goal, "italic"),
-                                          ("\n", ""), (t.path, muted)), classes="viewer-title", markup=False)
+            yield Static(
+                Content.assemble(
+                    ("tool ", muted),
+                    (t.id, "bold $text-accent"),
+                    (f"  {t.status}", "bold"),
+                    (f"  in volumes/{t.volume}", muted),
+                    ("\n", ""),
+                    (t.goal, "italic"),
+                    ("\n", ""),
+                    (t.path, muted),
+                ),
+                classes="viewer-title",
+                markup=False,
+            )
             with VerticalScroll(classes="viewer-body"):
-                yield Static(Syntax(t.source, "python", line_numbers=True, theme="ansi_dark"), markup=False)
+                yield Static(
+                    Syntax(t.source, "python", line_numbers=True, theme="ansi_dark"), markup=False
+                )
             yield Footer()
 
     def on_mount(self) -> None:
@@ -44,10 +57,12 @@ class ToolSourceScreen(ModalScreen[None]):
 class NotificationScreen(ModalScreen["str | None"]):
     """One notification in full; returns the action chosen here (accept, reject, acknowledge) or None."""
 
-    BINDINGS = [Binding("a", "choose('accept')", "Accept", id="viewer.accept"),
-                Binding("r", "choose('reject')", "Reject", id="viewer.reject"),
-                Binding("space", "choose('acknowledge')", "Mark read", id="viewer.acknowledge"),
-                Binding("escape,q", "close", "Close", id="viewer.close")]
+    BINDINGS = [
+        Binding("a", "choose('accept')", "Accept", id="viewer.accept"),
+        Binding("r", "choose('reject')", "Reject", id="viewer.reject"),
+        Binding("space", "choose('acknowledge')", "Mark read", id="viewer.acknowledge"),
+        Binding("escape,q", "close", "Close", id="viewer.close"),
+    ]
 
     def __init__(self, item: InboxItem) -> None:
         super().__init__(classes="viewer")
@@ -58,7 +73,11 @@ class NotificationScreen(ModalScreen["str | None"]):
             with VerticalScroll(classes="viewer-body"):
                 yield Static(Content("\n").join(item_detail(self.item)), markup=False)
                 if self.item.preview:
-                    yield Static(preview_renderable(self.item.preview), classes="viewer-preview", markup=False)
+                    yield Static(
+                        preview_renderable(self.item.preview),
+                        classes="viewer-preview",
+                        markup=False,
+                    )
             yield Footer()
 
     def on_mount(self) -> None:

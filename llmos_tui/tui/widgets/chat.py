@@ -26,8 +26,16 @@ if TYPE_CHECKING:  # Markdown (and markdown-it) load with the first answer, not 
     from textual.widgets.markdown import MarkdownStream
 
 from ...execution.llm.session import llm_configured
-from ...runs import (ModeChosen, Notice, RunEvent, RunResult, ServerTrouble, TextDelta, ToolCallFinished,
-                     ToolCallStarted)
+from ...runs import (
+    ModeChosen,
+    Notice,
+    RunEvent,
+    RunResult,
+    ServerTrouble,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from ..format import decision_details, result_line, short, tool_call_line, tool_result_line
 from ..history import GoalHistory
 from ..keymap import bindings_for
@@ -49,7 +57,11 @@ class CallConfirmed:
 def _call_key(name: str, tool_input: Any) -> str:
     import json
 
-    return name + "\x00" + json.dumps(tool_input or {}, sort_keys=True, ensure_ascii=False, default=str)
+    return (
+        name
+        + "\x00"
+        + json.dumps(tool_input or {}, sort_keys=True, ensure_ascii=False, default=str)
+    )
 
 
 @dataclass(frozen=True)
@@ -86,9 +98,14 @@ class ToolCallView(Static):
         if self.result is None:
             return head
         lines = [head, tool_result_line(self.result.is_error, self.result.summary)]
-        for line in (self.result.diff or "").splitlines():   # a file tool's compact diff
-            style = ("$text-success" if line.startswith("+") and not line.startswith("+++") else
-                     "$text-error" if line.startswith("-") and not line.startswith("---") else "$foreground-muted")
+        for line in (self.result.diff or "").splitlines():  # a file tool's compact diff
+            style = (
+                "$text-success"
+                if line.startswith("+") and not line.startswith("+++")
+                else "$text-error"
+                if line.startswith("-") and not line.startswith("---")
+                else "$foreground-muted"
+            )
             lines.append(Content.styled("  " + line, style))
         return Content("\n").join(lines)
 
@@ -143,7 +160,9 @@ class AnswerView(Vertical):
         self.check_in: str | None = None
         self.tool_calls: dict[str, ToolCallView] = {}
         self._stream: "MarkdownStream | None" = None
-        self._asked: dict[str, ToolCallView] = {}   # answered confirmations waiting for their call's events
+        self._asked: dict[
+            str, ToolCallView
+        ] = {}  # answered confirmations waiting for their call's events
         self._details: Static | None = None
         #: The model server's latest trouble (a retry, a long silence) while nothing has come since.
         self.trouble: ServerTrouble | None = None
@@ -158,7 +177,10 @@ class AnswerView(Vertical):
         if self._details is None:
             self._details = Static(classes="decision-details", markup=False)
             self._details.display = False
-            await self.mount(self._details, after=self.query_one(".mode-line") if self.query(".mode-line") else None)
+            await self.mount(
+                self._details,
+                after=self.query_one(".mode-line") if self.query(".mode-line") else None,
+            )
         show = not self._details.display
         if show:
             self._render_details()
@@ -169,10 +191,17 @@ class AnswerView(Vertical):
         if self._details is None:
             return
         if not self.decision and self.result is None:
-            self._details.update(Content.styled("no decision yet: the run has not chosen its mode", "$foreground-muted"))
+            self._details.update(
+                Content.styled(
+                    "no decision yet: the run has not chosen its mode", "$foreground-muted"
+                )
+            )
         else:
-            self._details.update(decision_details(self.decision or dict(self.result.decision if self.result else {}),
-                                                  self.result))
+            self._details.update(
+                decision_details(
+                    self.decision or dict(self.result.decision if self.result else {}), self.result
+                )
+            )
 
     async def _close_text(self) -> None:
         if self._stream is not None:
@@ -197,19 +226,29 @@ class AnswerView(Vertical):
     async def _show_trouble(self, event: ServerTrouble | None) -> None:
         """One line in the answer, updated in place for each retry; the status line shows it too."""
         if event is not None:
-            text = Content.assemble(("⟳ ", "bold $text-warning"), (event.describe(), "$text-warning"))
+            text = Content.assemble(
+                ("⟳ ", "bold $text-warning"), (event.describe(), "$text-warning")
+            )
             if self._trouble_line is None:
                 await self._close_text()
-                self._trouble_line = Static(text, classes="notice -warning server-trouble", markup=False)
+                self._trouble_line = Static(
+                    text, classes="notice -warning server-trouble", markup=False
+                )
                 await self.mount(self._trouble_line)
             else:
                 self._trouble_line.update(text)
         elif self._trouble_line is not None and self.trouble is not None:
             last = self.trouble
-            after = (f"{last.attempt} retr{'y' if last.attempt == 1 else 'ies'}" if last.attempt
-                     else f"{last.waited_s:.0f} s of silence")
-            self._trouble_line.update(Content.styled(f"model server {last.url} answered after {after}",
-                                                     "$foreground-muted"))
+            after = (
+                f"{last.attempt} retr{'y' if last.attempt == 1 else 'ies'}"
+                if last.attempt
+                else f"{last.waited_s:.0f} s of silence"
+            )
+            self._trouble_line.update(
+                Content.styled(
+                    f"model server {last.url} answered after {after}", "$foreground-muted"
+                )
+            )
         if event is not self.trouble:
             self.trouble = event
             self.post_message(self.TroubleChanged())
@@ -220,13 +259,13 @@ class AnswerView(Vertical):
                 await self._show_trouble(event)
                 continue
             if self.trouble is not None and isinstance(event, (TextDelta, ToolCallStarted)):
-                await self._show_trouble(None)   # the server answers again
+                await self._show_trouble(None)  # the server answers again
             if isinstance(event, TextDelta):
                 await self._append_text(event.text)
             elif isinstance(event, ToolCallStarted):
                 await self._close_text()
                 view = self._asked.pop(_call_key(event.name, event.input), None)
-                if view is not None:        # the call the user just answered: its line is already shown
+                if view is not None:  # the call the user just answered: its line is already shown
                     view.start(event)
                 else:
                     view = ToolCallView(event, asked=event.decision == "ask", cwd=self.cwd)
@@ -237,41 +276,77 @@ class AnswerView(Vertical):
                 view = self.tool_calls.get(event.tool_use_id)
                 if view is None:  # a result without a start (should not happen): show it anyway
                     await self._close_text()
-                    view = ToolCallView(ToolCallStarted(event.tool_use_id, event.name, {}, "allow"),
-                                        asked=False, cwd=self.cwd)
+                    view = ToolCallView(
+                        ToolCallStarted(event.tool_use_id, event.name, {}, "allow"),
+                        asked=False,
+                        cwd=self.cwd,
+                    )
                     await self.mount(view)
                 view.finish(event)
             elif isinstance(event, ModeChosen):
                 self.mode = event.mode
-                self.decision = dict(event.decision or {}, mode=event.mode, confidence=event.confidence,
-                                     reason=event.reason)
+                self.decision = dict(
+                    event.decision or {},
+                    mode=event.mode,
+                    confidence=event.confidence,
+                    reason=event.reason,
+                )
                 why = f" · confidence {event.confidence:.2f}" if event.confidence else ""
-                line = Content.assemble(("→ ", "$foreground-muted"), (event.mode, "bold $text-accent"),
-                                        (f": {short(event.reason, 100)}{why}", "$foreground-muted"))
+                line = Content.assemble(
+                    ("→ ", "$foreground-muted"),
+                    (event.mode, "bold $text-accent"),
+                    (f": {short(event.reason, 100)}{why}", "$foreground-muted"),
+                )
                 await self._close_text()
                 await self.mount(Static(line, classes="mode-line", markup=False))
             elif isinstance(event, Notice):
                 if event.text.strip().lower() == "cancelled":
                     continue  # the closing line says it
-                style = {"error": "$text-error", "warning": "$text-warning"}.get(event.level, "$foreground-muted")
+                style = {"error": "$text-error", "warning": "$text-warning"}.get(
+                    event.level, "$foreground-muted"
+                )
                 await self._close_text()
-                await self.mount(Static(Content.assemble((f"{event.level}: ", f"bold {style}"), (event.text, style)),
-                                        classes=f"notice -{event.level}", markup=False))
+                await self.mount(
+                    Static(
+                        Content.assemble(
+                            (f"{event.level}: ", f"bold {style}"), (event.text, style)
+                        ),
+                        classes=f"notice -{event.level}",
+                        markup=False,
+                    )
+                )
             elif isinstance(event, CallConfirmed):
                 await self._close_text()
-                why = (f"confirmed by you ({event.reason})" if event.allowed else
-                       f"declined by the user ({event.reason})")
-                view = ToolCallView(ToolCallStarted("", event.name, dict(event.input or {}),
-                                                    "allow" if event.allowed else "deny", why),
-                                    asked=True, cwd=self.cwd)
+                why = (
+                    f"confirmed by you ({event.reason})"
+                    if event.allowed
+                    else f"declined by the user ({event.reason})"
+                )
+                view = ToolCallView(
+                    ToolCallStarted(
+                        "",
+                        event.name,
+                        dict(event.input or {}),
+                        "allow" if event.allowed else "deny",
+                        why,
+                    ),
+                    asked=True,
+                    cwd=self.cwd,
+                )
                 self._asked[_call_key(event.name, event.input)] = view
                 await self.mount(view)
             elif isinstance(event, CheckIn):
                 self.check_in = event.text
                 await self._close_text()
-                await self.mount(Static(Content.assemble(("llmos asks: ", "bold $text-secondary"),
-                                                         (event.text, "italic")),
-                                        classes="check-in", markup=False))
+                await self.mount(
+                    Static(
+                        Content.assemble(
+                            ("llmos asks: ", "bold $text-secondary"), (event.text, "italic")
+                        ),
+                        classes="check-in",
+                        markup=False,
+                    )
+                )
 
     @on(EventsReady)
     async def _on_events_ready(self) -> None:
@@ -287,10 +362,20 @@ class AnswerView(Vertical):
         self.cancelled = message.cancelled
         self.result = result
         if result.error and not message.cancelled:
-            await self.mount(Static(Content.assemble(("✗ ", "bold $text-error"), (result.error, "$text-error")),
-                                    classes="run-error", markup=False))
-        await self.mount(Static(result_line(result, cancelled=message.cancelled), classes="result-line",
-                                markup=False))
+            await self.mount(
+                Static(
+                    Content.assemble(("✗ ", "bold $text-error"), (result.error, "$text-error")),
+                    classes="run-error",
+                    markup=False,
+                )
+            )
+        await self.mount(
+            Static(
+                result_line(result, cancelled=message.cancelled),
+                classes="result-line",
+                markup=False,
+            )
+        )
         if self.details_shown:
             self._render_details()
         self.done = True
@@ -301,8 +386,15 @@ class AnswerView(Vertical):
     async def _on_crashed(self, message: Crashed) -> None:
         await self.apply(self.sink.drain())
         await self._close_text()
-        await self.mount(Static(Content.assemble(("✗ internal error: ", "bold $text-error"), (message.error, "$text-error")),
-                                classes="run-error", markup=False))
+        await self.mount(
+            Static(
+                Content.assemble(
+                    ("✗ internal error: ", "bold $text-error"), (message.error, "$text-error")
+                ),
+                classes="run-error",
+                markup=False,
+            )
+        )
         self.done = True
         self.set_class(True, "-done")
 
@@ -328,8 +420,14 @@ class GoalInput(TextArea):
         value: str
 
     def __init__(self, *, history: GoalHistory | None = None, **kwargs: Any) -> None:
-        super().__init__(soft_wrap=True, tab_behavior="focus", show_line_numbers=False, compact=True,
-                         highlight_cursor_line=False, **kwargs)
+        super().__init__(
+            soft_wrap=True,
+            tab_behavior="focus",
+            show_line_numbers=False,
+            compact=True,
+            highlight_cursor_line=False,
+            **kwargs,
+        )
         self.goal_history = history if history is not None else GoalHistory()
 
     def _binding_for(self, key: str) -> str | None:
@@ -397,8 +495,14 @@ class ChatPane(Vertical):
     #: What the status line shows (set by the app).
     status: reactive[Content] = reactive(Content(""), layout=False)
 
-    def __init__(self, *, intro: Content, cwd: Path | None = None, history: GoalHistory | None = None,
-                 id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        intro: Content,
+        cwd: Path | None = None,
+        history: GoalHistory | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.intro = intro
         self.cwd = cwd
@@ -408,8 +512,11 @@ class ChatPane(Vertical):
         with ChatLog(id="chat-log"):
             yield Static(self.intro, id="intro", markup=False)
         yield Static(id="chat-status", markup=False)
-        yield GoalInput(history=self.history, id="goal-input",
-                        placeholder="Say what you want done · enter sends · ctrl+j new line · ↑ history")
+        yield GoalInput(
+            history=self.history,
+            id="goal-input",
+            placeholder="Say what you want done · enter sends · ctrl+j new line · ↑ history",
+        )
 
     @property
     def input(self) -> GoalInput:
@@ -431,8 +538,11 @@ class ChatPane(Vertical):
         if not goal:
             return
         if self.running:
-            self.notify("A goal is running: wait for it, or press escape to cancel it.",
-                        title="Busy", severity="warning")
+            self.notify(
+                "A goal is running: wait for it, or press escape to cancel it.",
+                title="Busy",
+                severity="warning",
+            )
             return
         self.history.add(goal)
         event.input.clear()
@@ -456,35 +566,61 @@ class ChatPane(Vertical):
         return list(self.query(AnswerView))
 
 
-def running_status(mode: str | None, elapsed_s: float, *, cancelling: bool,
-                   trouble: ServerTrouble | None = None) -> Content:
+def running_status(
+    mode: str | None, elapsed_s: float, *, cancelling: bool, trouble: ServerTrouble | None = None
+) -> Content:
     if cancelling:
         return Content.assemble(("● ", "$text-warning"), ("cancelling…", "$text-warning"))
     label = f"running {mode}" if mode else "running"
     if trouble is not None:
-        what = (f"retry {trouble.attempt}" + (f"/{trouble.max_retries}" if trouble.max_retries else "")
-                if trouble.attempt else f"no answer for {trouble.waited_s:.0f} s")
-        return Content.assemble(("● ", "$text-warning"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
-                                (f" · {what} · {trouble.url}: {trouble.error}", "$text-warning"),
-                                (f" · gives up after {trouble.limit_s:.0f} s · escape cancels", "$foreground-muted"))
-    return Content.assemble(("● ", "$text-accent"), (label, "bold"), (f" · {int(elapsed_s)} s", ""),
-                            (" · escape cancels", "$foreground-muted"))
+        what = (
+            f"retry {trouble.attempt}" + (f"/{trouble.max_retries}" if trouble.max_retries else "")
+            if trouble.attempt
+            else f"no answer for {trouble.waited_s:.0f} s"
+        )
+        return Content.assemble(
+            ("● ", "$text-warning"),
+            (label, "bold"),
+            (f" · {int(elapsed_s)} s", ""),
+            (f" · {what} · {trouble.url}: {trouble.error}", "$text-warning"),
+            (f" · gives up after {trouble.limit_s:.0f} s · escape cancels", "$foreground-muted"),
+        )
+    return Content.assemble(
+        ("● ", "$text-accent"),
+        (label, "bold"),
+        (f" · {int(elapsed_s)} s", ""),
+        (" · escape cancels", "$foreground-muted"),
+    )
 
 
 def idle_status(cwd_label: str, *, ready: bool) -> Content:
     if not ready:
-        return Content.assemble(("○ ", "$foreground-muted"), ("opening the workspace…", "$foreground-muted"))
-    return Content.assemble(("● ", "$text-success"), ("ready", ""), ("  ·  goals run in ", "$foreground-muted"),
-                            (cwd_label, "$text-secondary"))
+        return Content.assemble(
+            ("○ ", "$foreground-muted"), ("opening the workspace…", "$foreground-muted")
+        )
+    return Content.assemble(
+        ("● ", "$text-success"),
+        ("ready", ""),
+        ("  ·  goals run in ", "$foreground-muted"),
+        (cwd_label, "$text-secondary"),
+    )
 
 
 def describe_llm(env: Any) -> Content:
     """Which LLM goals will use, from the environment (no import of any LLM library)."""
     base = env.get("ANTHROPIC_BASE_URL")
     if not llm_configured(env):
-        return Content.assemble(("LLM: ", "bold"), ("none configured", "$text-warning"),
-                                (" — set ANTHROPIC_API_KEY, or ANTHROPIC_BASE_URL for a local server "
-                                 "that speaks the Messages API, then restart llmos.", "$foreground-muted"))
+        return Content.assemble(
+            ("LLM: ", "bold"),
+            ("none configured", "$text-warning"),
+            (
+                " — set ANTHROPIC_API_KEY, or ANTHROPIC_BASE_URL for a local server "
+                "that speaks the Messages API, then restart llmos.",
+                "$foreground-muted",
+            ),
+        )
     if base:
-        return Content.assemble(("LLM: ", "bold"), "Messages API at ", (short(base, 60), "$text-secondary"))
+        return Content.assemble(
+            ("LLM: ", "bold"), "Messages API at ", (short(base, 60), "$text-secondary")
+        )
     return Content.assemble(("LLM: ", "bold"), "Anthropic API")

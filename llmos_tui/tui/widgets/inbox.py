@@ -25,7 +25,6 @@ from ..keymap import bindings_for
 from .traces import FilterInput
 
 
-
 def looks_like_diff(text: str) -> bool:
     head = text.lstrip()[:400]
     return head.startswith(("--- ", "diff ", "@@ ")) or "\n@@ " in head or "\n+++ " in head
@@ -37,10 +36,19 @@ def preview_renderable(text: str) -> Syntax | Content:
     return Content(text)
 
 
-TAGS = {"PROPOSAL_CREATED": "proposal", "SYSTEM_ALERT": "alert", "CRON_FAILED": "cron failed", "ARTIFACT_PROMOTED": "promoted",
-        "ARTIFACT_CREATED": "created", "ARTIFACT_EVOLVED": "evolved", "INSIGHT_GENERATED": "insight",
-        "SUGGESTION_CREATED": "suggestion", "TOOL_CRYSTALLIZED": "crystallized", "TOOL_DEMOTED": "demoted",
-        "AGENT_EVOLVED": "agent"}
+TAGS = {
+    "PROPOSAL_CREATED": "proposal",
+    "SYSTEM_ALERT": "alert",
+    "CRON_FAILED": "cron failed",
+    "ARTIFACT_PROMOTED": "promoted",
+    "ARTIFACT_CREATED": "created",
+    "ARTIFACT_EVOLVED": "evolved",
+    "INSIGHT_GENERATED": "insight",
+    "SUGGESTION_CREATED": "suggestion",
+    "TOOL_CRYSTALLIZED": "crystallized",
+    "TOOL_DEMOTED": "demoted",
+    "AGENT_EVOLVED": "agent",
+}
 
 
 def item_line(item: InboxItem, width: int = 60) -> Content:
@@ -48,27 +56,50 @@ def item_line(item: InboxItem, width: int = 60) -> Content:
     mark = ("● ", STATE_STYLES.get(item.state, "")) if item.pending else ("  ", "")
     tag = TAGS.get(item.type, item.type.replace("_", " ").lower())
     title = short(item.title, max(10, width))
-    return Content.assemble(mark, (f"{short(tag, 12):<13}", "$text-secondary"),
-                            (f"{title:<{max(10, width)}}", "bold" if item.pending else "$foreground-muted"),
-                            (f" {item.state}", STATE_STYLES.get(item.state, "")))
+    return Content.assemble(
+        mark,
+        (f"{short(tag, 12):<13}", "$text-secondary"),
+        (f"{title:<{max(10, width)}}", "bold" if item.pending else "$foreground-muted"),
+        (f" {item.state}", STATE_STYLES.get(item.state, "")),
+    )
 
 
 def item_detail(item: InboxItem) -> list[Content]:
     muted = "$foreground-muted"
-    lines = [Content.assemble((item.title, "bold")),
-             Content.assemble((f"{item.type}", "$text-secondary"), (f" · {format_when(item.ts)}", muted),
-                              (f" · from {item.source}" if item.source else "", muted),
-                              (" · ", muted), (item.state, STATE_STYLES.get(item.state, "")))]
+    lines = [
+        Content.assemble((item.title, "bold")),
+        Content.assemble(
+            (f"{item.type}", "$text-secondary"),
+            (f" · {format_when(item.ts)}", muted),
+            (f" · from {item.source}" if item.source else "", muted),
+            (" · ", muted),
+            (item.state, STATE_STYLES.get(item.state, "")),
+        ),
+    ]
     if item.summary:
         lines.append(Content(item.summary))
     for key, value in item.detail.items():
         lines.append(Content.assemble((f"{key}: ", muted), short(str(value), 300)))
     if item.is_proposal:
         if item.state == "pending" or item.state == "failed":
-            lines.append(Content.assemble(("a", "bold $text-success"), (" accept · ", muted), ("r", "bold $text-error"),
-                                          (" reject · ", muted), ("enter", "bold"), (" open in full", muted)))
-        lines.append(Content.styled("What it would change:" if item.state in ("pending", "failed")
-                                    else "What it changed / would have changed:", "bold"))
+            lines.append(
+                Content.assemble(
+                    ("a", "bold $text-success"),
+                    (" accept · ", muted),
+                    ("r", "bold $text-error"),
+                    (" reject · ", muted),
+                    ("enter", "bold"),
+                    (" open in full", muted),
+                )
+            )
+        lines.append(
+            Content.styled(
+                "What it would change:"
+                if item.state in ("pending", "failed")
+                else "What it changed / would have changed:",
+                "bold",
+            )
+        )
         if not item.preview:
             lines.append(Content.styled("(the proposal carries no preview)", muted))
     return lines
@@ -133,11 +164,18 @@ class InboxPane(Vertical):
             self._refill()
 
     def compose(self) -> ComposeResult:
-        field = FilterInput(placeholder="Filter notifications (escape: back to the list)", id="inbox-filter",
-                            compact=True)
+        field = FilterInput(
+            placeholder="Filter notifications (escape: back to the list)",
+            id="inbox-filter",
+            compact=True,
+        )
         field.display = False
         yield field
-        yield Static(Content.styled("loading the inbox…", "$foreground-muted"), id="inbox-count", markup=False)
+        yield Static(
+            Content.styled("loading the inbox…", "$foreground-muted"),
+            id="inbox-count",
+            markup=False,
+        )
         yield InboxList(id="inbox-list")
         with VerticalScroll(id="inbox-detail"):
             yield Static(id="inbox-detail-head", markup=False)
@@ -177,8 +215,10 @@ class InboxPane(Vertical):
         option_list.add_options([Option(item_line(i, width), id=i.id) for i in self.shown])
         if self.shown:
             # The same notification if it is still listed, else the one that took its place.
-            index = next((n for n, i in enumerate(self.shown) if keep is not None and i.id == keep.id),
-                         min(old_index, len(self.shown) - 1))
+            index = next(
+                (n for n, i in enumerate(self.shown) if keep is not None and i.id == keep.id),
+                min(old_index, len(self.shown) - 1),
+            )
             option_list.highlighted = index
         self._count()
         self._detail()
@@ -192,13 +232,25 @@ class InboxPane(Vertical):
         proposals = sum(1 for i in items if i.is_proposal and i.state in ("pending", "failed"))
         parts: list[str | tuple[str, str]] = []
         if not items:
-            parts.append(("Nothing waiting: crons and promotions leave their news and proposals here.", muted))
+            parts.append(
+                (
+                    "Nothing waiting: crons and promotions leave their news and proposals here.",
+                    muted,
+                )
+            )
         else:
             parts.append((f"{pending} unread", "bold"))
             if proposals:
-                parts.append((f" · {proposals} proposal{'s' if proposals != 1 else ''} to decide", "$text-warning"))
+                parts.append(
+                    (
+                        f" · {proposals} proposal{'s' if proposals != 1 else ''} to decide",
+                        "$text-warning",
+                    )
+                )
         if self.filter_text:
-            parts.append((f" · filter “{short(self.filter_text, 30)}”: {len(self.shown)} shown", muted))
+            parts.append(
+                (f" · filter “{short(self.filter_text, 30)}”: {len(self.shown)} shown", muted)
+            )
         if self.show_history:
             parts.append((" · history on (h hides it)", muted))
         self.query_one("#inbox-count", Static).update(Content.assemble(*parts))
@@ -208,7 +260,9 @@ class InboxPane(Vertical):
         head = self.query_one("#inbox-detail-head", Static)
         preview = self.query_one("#inbox-preview", Static)
         if item is None:
-            head.update(Content.styled("Select a notification to see it here.", "$foreground-muted"))
+            head.update(
+                Content.styled("Select a notification to see it here.", "$foreground-muted")
+            )
             preview.update("")
             preview.display = False
             return
@@ -261,4 +315,3 @@ class InboxPane(Vertical):
                 self.notify("No notification selected.", severity="warning")
                 return
             self.post_message(self.Requested(action, item))
-

@@ -20,7 +20,9 @@ class InboxSummary(Static):
     items: reactive[list[InboxItem] | None] = reactive(None, init=False, always_update=True)
 
     def __init__(self, *, key: str = "F5", id: str | None = None) -> None:
-        super().__init__(Content.styled("reading the inbox…", "$foreground-muted"), id=id, markup=False)
+        super().__init__(
+            Content.styled("reading the inbox…", "$foreground-muted"), id=id, markup=False
+        )
         self.key = key
 
     def watch_items(self, items: list[InboxItem] | None) -> None:
@@ -32,10 +34,14 @@ class InboxSummary(Static):
             self.update(Content.styled("nothing waiting", "$foreground-muted"))
             return
         width = max(16, self.size.width - 4) if self.size.width else 32
-        lines = [Content.assemble(("● ", STATE_STYLES.get(i.state, "")),
-                                  (("proposal: " if i.is_proposal else ""), "$text-warning"),
-                                  short(i.title, width - (10 if i.is_proposal else 0)))
-                 for i in pending[:8]]
+        lines = [
+            Content.assemble(
+                ("● ", STATE_STYLES.get(i.state, "")),
+                (("proposal: " if i.is_proposal else ""), "$text-warning"),
+                short(i.title, width - (10 if i.is_proposal else 0)),
+            )
+            for i in pending[:8]
+        ]
         if len(pending) > 8:
             lines.append(Content.styled(f"… and {len(pending) - 8} more", "$foreground-muted"))
         lines.append(Content.styled(f"{self.key} to review", "$foreground-muted"))

@@ -20,15 +20,27 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Markdown, Static
 from textual.worker import get_current_worker
 
-from ..data import (DESCENDING_FIRST, NARROW_TABLE, SORT_KEYS, TRACE_COLUMNS, TRACE_COLUMNS_NARROW, TraceListing, TracePreview, TraceQuery, TraceRow,
-                    query_rows)
+from ..data import (
+    DESCENDING_FIRST,
+    NARROW_TABLE,
+    SORT_KEYS,
+    TRACE_COLUMNS,
+    TRACE_COLUMNS_NARROW,
+    TraceListing,
+    TracePreview,
+    TraceQuery,
+    TraceRow,
+    query_rows,
+)
 from ..format import format_percent, format_when, money, short
 from ..keymap import bindings_for
 
-SAVED_TOOLTIP = ("Saved ≈ cost to record × (successful uses − 1), counted once for a trace and its promoted "
-                 "copies (a failed recording saves nothing): an estimate that every successful use after the first "
-                 "would have cost "
-                 "what the run that recorded the trace cost.")
+SAVED_TOOLTIP = (
+    "Saved ≈ cost to record × (successful uses − 1), counted once for a trace and its promoted "
+    "copies (a failed recording saves nothing): an estimate that every successful use after the first "
+    "would have cost "
+    "what the run that recorded the trace cost."
+)
 
 
 class FilterInput(Input):
@@ -112,8 +124,11 @@ class TraceBrowser(Vertical):
         self._laid_out_width = 0
 
     def compose(self) -> ComposeResult:
-        yield FilterInput(placeholder="Filter traces: words of the goal, a mode, an id, a tool…  (/ to focus)",
-                          id="trace-filter", compact=True)
+        yield FilterInput(
+            placeholder="Filter traces: words of the goal, a mode, an id, a tool…  (/ to focus)",
+            id="trace-filter",
+            compact=True,
+        )
         yield Static(id="trace-count", markup=False)
         table = TraceTable(id="trace-table", cursor_type="row", zebra_stripes=True)
         table.tooltip = SAVED_TOOLTIP
@@ -128,7 +143,9 @@ class TraceBrowser(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#trace-preview").border_title = "Preview"
-        self.query_one("#trace-count", Static).update(Content.styled("loading the traces…", "$foreground-muted"))
+        self.query_one("#trace-count", Static).update(
+            Content.styled("loading the traces…", "$foreground-muted")
+        )
         self._add_columns()
 
     def _columns(self) -> tuple[tuple[str, str, int | None], ...]:
@@ -192,14 +209,27 @@ class TraceBrowser(Vertical):
         self._highlighted()
 
     def _cells(self, r: TraceRow, goal_width: int, with_time: bool = True) -> tuple[Text, ...]:
-        tool = Text(short(r.tool, 14 if with_time else 8), style="green") if r.tool else Text("—", style="dim")
+        tool = (
+            Text(short(r.tool, 14 if with_time else 8), style="green")
+            if r.tool
+            else Text("—", style="dim")
+        )
         rate = Text(format_percent(r.success_rate), style="red" if r.success_rate < 0.5 else "")
-        where = "team" if r.volume.startswith("teams/") else "system" if r.volume == "system" else ""
+        where = (
+            "team" if r.volume.startswith("teams/") else "system" if r.volume == "system" else ""
+        )
         goal = Text(short(r.goal, goal_width - (len(where) + 3 if where else 0)))
         if where:
             goal.append(f" · {where}", style="dim")
-        return (goal, Text(r.mode if with_time else short(r.mode, 8)), Text(str(r.uses), justify="right"), rate,
-                Text(money(r.saved_usd), justify="right"), Text(format_when(r.last_used, with_time=with_time)), tool)
+        return (
+            goal,
+            Text(r.mode if with_time else short(r.mode, 8)),
+            Text(str(r.uses), justify="right"),
+            rate,
+            Text(money(r.saved_usd), justify="right"),
+            Text(format_when(r.last_used, with_time=with_time)),
+            tool,
+        )
 
     def _update_count(self) -> None:
         listing = self.listing
@@ -208,15 +238,28 @@ class TraceBrowser(Vertical):
         q = listing.query
         parts: list[str | tuple[str, str]] = []
         if listing.total == 0:
-            parts.append(("No traces yet: every goal you run in the chat is recorded here.", "$foreground-muted"))
+            parts.append(
+                (
+                    "No traces yet: every goal you run in the chat is recorded here.",
+                    "$foreground-muted",
+                )
+            )
         else:
             shown = len(listing.rows)
-            what = f"{listing.matched:,} of {listing.total:,} traces" if q.text else f"{listing.total:,} traces"
+            what = (
+                f"{listing.matched:,} of {listing.total:,} traces"
+                if q.text
+                else f"{listing.total:,} traces"
+            )
             parts.append((what, "bold"))
             if shown < listing.matched:
                 parts.append((f" · showing the first {shown:,}: type to narrow", "$text-warning"))
-            parts.append((f" · sorted by {q.sort.replace('_', ' ')} {'▼' if q.descending else '▲'}",
-                          "$foreground-muted"))
+            parts.append(
+                (
+                    f" · sorted by {q.sort.replace('_', ' ')} {'▼' if q.descending else '▲'}",
+                    "$foreground-muted",
+                )
+            )
             parts.append((" · saved ≈ cost × (successes − 1)", "$foreground-muted"))
         self.query_one("#trace-count", Static).update(Content.assemble(*parts))
 
@@ -245,7 +288,10 @@ class TraceBrowser(Vertical):
         """Set by the app once the preview is read (ignored if the cursor moved on)."""
         if preview.id != self._preview_id:
             return
-        lines = [Content.assemble((f"{key:<13}", "$foreground-muted"), (value, "")) for key, value in preview.meta]
+        lines = [
+            Content.assemble((f"{key:<13}", "$foreground-muted"), (value, ""))
+            for key, value in preview.meta
+        ]
         self.query_one("#trace-meta", Static).update(Content("\n").join(lines))
         await self.query_one("#trace-body", Markdown).update(preview.body)
         self.query_one("#trace-preview", VerticalScroll).scroll_home(animate=False)
@@ -270,7 +316,9 @@ class TraceBrowser(Vertical):
     def _header(self, event: DataTable.HeaderSelected) -> None:
         key = str(event.column_key.value)
         if key in SORT_KEYS:
-            descending = (not self.search.descending) if key == self.search.sort else key in DESCENDING_FIRST
+            descending = (
+                (not self.search.descending) if key == self.search.sort else key in DESCENDING_FIRST
+            )
             self.search = TraceQuery(self.search.text, key, descending)
 
     @on(TraceTable.Act)

@@ -31,7 +31,7 @@ from ..keymap import bindings_for
 class NodeRef:
     """What a tree node stands for."""
 
-    level: str                 # root | group | volume | kind | artifact | more
+    level: str  # root | group | volume | kind | artifact | more
     scope: str | None = None
     kind: str | None = None
     name: str | None = None
@@ -103,8 +103,11 @@ class VolumeExplorer(Vertical):
         tree.show_root = False
         yield tree
         with VerticalScroll(id="volume-preview"):
-            yield Static(Content.styled("Select an artifact to preview it.", "$foreground-muted"), id="volume-meta",
-                         markup=False)
+            yield Static(
+                Content.styled("Select an artifact to preview it.", "$foreground-muted"),
+                id="volume-meta",
+                markup=False,
+            )
             yield Markdown(id="volume-body")
             yield Static(id="volume-code", markup=False)
 
@@ -116,7 +119,9 @@ class VolumeExplorer(Vertical):
         self.query_one("#volume-preview").border_title = "Preview"
 
     # ---- filling ---------------------------------------------------------------------------
-    def show_volumes(self, volumes: list[VolumeSummary], *, user_volume: str, team_volume: str) -> None:
+    def show_volumes(
+        self, volumes: list[VolumeSummary], *, user_volume: str, team_volume: str
+    ) -> None:
         """(Re)build the tree from the volumes' summaries; expanded kinds are reloaded."""
         tree = self.tree
         expanded = {key for key, node in self._kind_nodes.items() if node.is_expanded}
@@ -130,21 +135,30 @@ class VolumeExplorer(Vertical):
             parent = tree.root
             if group_name is not None:
                 if group_name not in groups:
-                    groups[group_name] = tree.root.add(Text(group_name, style="bold"), data=NodeRef("group"),
-                                                       expand=True)
+                    groups[group_name] = tree.root.add(
+                        Text(group_name, style="bold"), data=NodeRef("group"), expand=True
+                    )
                 parent = groups[group_name]
             total = sum(vol.counts.values())
-            label = Text(vol.scope if vol.type == "system" else vol.scope.split("/", 1)[1], style="bold")
+            label = Text(
+                vol.scope if vol.type == "system" else vol.scope.split("/", 1)[1], style="bold"
+            )
             mine = {user_volume: " (you)", team_volume: " (your team)"}.get(vol.scope, "")
             label.append(f"{mine}  {total}", style="dim")
             if vol.problems:
                 label.append(f"  {vol.problems} unreadable", style="red")
-            vnode = parent.add(label, data=NodeRef("volume", vol.scope),
-                               expand=vol.scope in (user_volume,) or any(k[0] == vol.scope for k in expanded))
+            vnode = parent.add(
+                label,
+                data=NodeRef("volume", vol.scope),
+                expand=vol.scope in (user_volume,) or any(k[0] == vol.scope for k in expanded),
+            )
             for kind in VOLUME_KINDS:
                 count = vol.counts.get(kind, 0)
-                knode = vnode.add(Text.assemble(kind, (f"  {count}", "dim")), data=NodeRef("kind", vol.scope, kind),
-                                  allow_expand=count > 0)
+                knode = vnode.add(
+                    Text.assemble(kind, (f"  {count}", "dim")),
+                    data=NodeRef("kind", vol.scope, kind),
+                    allow_expand=count > 0,
+                )
                 self._kind_nodes[(vol.scope, kind)] = knode
         self.loaded = True
         for key in expanded:
@@ -152,7 +166,9 @@ class VolumeExplorer(Vertical):
                 self.post_message(self.Wanted("kind", key[0], key[1]))
         self._restore = cursor
         self.call_after_refresh(self._restore_cursor)
-        if self._preview_key is not None:   # the artifact on show may have changed on disk: read it again
+        if (
+            self._preview_key is not None
+        ):  # the artifact on show may have changed on disk: read it again
             self.post_message(self.Wanted("artifact", *self._preview_key))
 
     def _restore_cursor(self) -> None:
@@ -183,19 +199,29 @@ class VolumeExplorer(Vertical):
         for name in names:
             node.add_leaf(Text(name), data=NodeRef("artifact", scope, kind, name))
         if total > len(names):
-            node.add_leaf(Text(f"… {total - len(names):,} more (the trace browser lists them all)", style="dim"),
-                          data=NodeRef("more", scope, kind))
+            node.add_leaf(
+                Text(
+                    f"… {total - len(names):,} more (the trace browser lists them all)", style="dim"
+                ),
+                data=NodeRef("more", scope, kind),
+            )
         if not names:
             node.add_leaf(Text("(empty)", style="dim"), data=NodeRef("more", scope, kind))
         node.expand()
-        if self._restore is not None and self._restore.scope == scope and self._restore.kind == kind:
+        if (
+            self._restore is not None
+            and self._restore.scope == scope
+            and self._restore.kind == kind
+        ):
             self.call_after_refresh(self._restore_cursor)
 
     @on(Tree.NodeExpanded, "#volume-tree")
     def _expanded(self, event: Tree.NodeExpanded[NodeRef]) -> None:
         ref = event.node.data
         if ref is not None and ref.level == "kind" and not event.node.children:
-            event.node.add_leaf(Text("loading…", style="dim"), data=NodeRef("more", ref.scope, ref.kind))
+            event.node.add_leaf(
+                Text("loading…", style="dim"), data=NodeRef("more", ref.scope, ref.kind)
+            )
             self.post_message(self.Wanted("kind", ref.scope, ref.kind))
 
     @on(Tree.NodeHighlighted, "#volume-tree")
@@ -212,13 +238,21 @@ class VolumeExplorer(Vertical):
 
     def _describe(self, ref: NodeRef | None) -> None:
         muted = "$foreground-muted"
-        text = Content.styled("Select an artifact to preview it · p promotes it one level up", muted)
+        text = Content.styled(
+            "Select an artifact to preview it · p promotes it one level up", muted
+        )
         if ref is not None and ref.level == "volume":
-            text = Content.assemble(("volumes/", muted), (ref.scope or "", "bold"),
-                                    ("\nexpand a kind (→ or enter) to list its artifacts", muted))
+            text = Content.assemble(
+                ("volumes/", muted),
+                (ref.scope or "", "bold"),
+                ("\nexpand a kind (→ or enter) to list its artifacts", muted),
+            )
         elif ref is not None and ref.level == "kind":
-            text = Content.assemble((f"{ref.kind}", "bold"), (f" of volumes/{ref.scope}", muted),
-                                    ("\n→ or enter lists them", muted))
+            text = Content.assemble(
+                (f"{ref.kind}", "bold"),
+                (f" of volumes/{ref.scope}", muted),
+                ("\n→ or enter lists them", muted),
+            )
         self.query_one("#volume-meta", Static).update(text)
         self.query_one("#volume-body", Markdown).display = False
         self.query_one("#volume-code", Static).display = False
@@ -232,8 +266,13 @@ class VolumeExplorer(Vertical):
         if (preview.scope, preview.kind, preview.name) != self._preview_key:
             return
         muted = "$foreground-muted"
-        meta: list[Content] = [Content.assemble((f"{preview.kind}/", muted), (preview.name, "bold"),
-                                                (f"  in volumes/{preview.scope}", muted))]
+        meta: list[Content] = [
+            Content.assemble(
+                (f"{preview.kind}/", muted),
+                (preview.name, "bold"),
+                (f"  in volumes/{preview.scope}", muted),
+            )
+        ]
         facts = [f"{preview.size:,} bytes"]
         if preview.version:
             facts.append(f"version {preview.version}")
@@ -241,10 +280,15 @@ class VolumeExplorer(Vertical):
         prov = preview.provenance
         if prov:
             origin = prov.get("origin") or {}
-            meta.append(Content.assemble(("promoted from ", muted), (str(origin.get("scope") or "?"), "bold"),
-                                         (f" ({origin.get('name')})" if origin.get("name") else "", muted),
-                                         (f" by {prov.get('promoted_by')}", muted),
-                                         (f" at {format_when(prov.get('promoted_at'))}", muted)))
+            meta.append(
+                Content.assemble(
+                    ("promoted from ", muted),
+                    (str(origin.get("scope") or "?"), "bold"),
+                    (f" ({origin.get('name')})" if origin.get("name") else "", muted),
+                    (f" by {prov.get('promoted_by')}", muted),
+                    (f" at {format_when(prov.get('promoted_at'))}", muted),
+                )
+            )
             if prov.get("reason"):
                 meta.append(Content.assemble(("reason ", muted), short(str(prov["reason"]), 200)))
         body = self.query_one("#volume-body", Markdown)
@@ -254,7 +298,9 @@ class VolumeExplorer(Vertical):
             manifest = preview.files.get(".json")
             if manifest:
                 meta.append(Content.assemble(("manifest ", muted), _manifest_summary(manifest)))
-            code.update(Syntax(source, "python", line_numbers=True, word_wrap=False, theme="ansi_dark"))
+            code.update(
+                Syntax(source, "python", line_numbers=True, word_wrap=False, theme="ansi_dark")
+            )
             code.display, body.display = True, False
         else:
             await body.update(markdown_with_frontmatter(preview.files.get(".md", "")))
@@ -274,7 +320,9 @@ class VolumeExplorer(Vertical):
             return
         ref = self.current()
         if ref is None or ref.level != "artifact" or not (ref.scope and ref.kind and ref.name):
-            self.notify("Select an artifact (a leaf of the tree) to promote it.", severity="warning")
+            self.notify(
+                "Select an artifact (a leaf of the tree) to promote it.", severity="warning"
+            )
             return
         self.post_message(self.PromoteRequested(ref.scope, ref.kind, ref.name))
 
@@ -285,7 +333,7 @@ def markdown_with_frontmatter(text: str) -> str:
         end = text.find("\n---", 3)
         if end != -1:
             front = text[3:end].strip("\n")
-            body = text[end + 4:].lstrip("\n")
+            body = text[end + 4 :].lstrip("\n")
             return f"```yaml\n{front}\n```\n\n{body}"
     return text
 
@@ -297,5 +345,7 @@ def _manifest_summary(text: str) -> str:
         return "unreadable"
     if not isinstance(data, dict):
         return "unreadable"
-    keys = [f"{k} {data[k]}" for k in ("status", "version", "source_trace", "usage_count") if k in data]
+    keys = [
+        f"{k} {data[k]}" for k in ("status", "version", "source_trace", "usage_count") if k in data
+    ]
     return ", ".join(keys) or "—"
