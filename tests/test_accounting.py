@@ -270,7 +270,7 @@ def test_bench_match_measures_actions(tmp_path: Path) -> None:
                         'list the crontab of the user "bob"',
                         "c4",
                         "crontab -l -u bob",
-                    ],  # slot: right by action
+                    ],  # a new value in a shell command: confirmed once, so no blind replay
                     [
                         "display the size of the spool directory",
                         "c2",
@@ -288,7 +288,7 @@ def test_bench_match_measures_actions(tmp_path: Path) -> None:
     report = run_bench_match(path, per_label=1, wrong=wrong)
     assert list(report) == list(REPORT_KEYS) + list(ACTION_KEYS)
     assert (
-        report["replays"] == 4
+        report["replays"] == 3
         and report["wrong_replays"] == 0
         and report["action_precision"] == 1.0
     )

@@ -53,9 +53,10 @@ from typing import Any, Callable, Iterable, Iterator
 from ..atomic import append_bytes, atomic_write_bytes, atomic_write_text, file_lock
 from ..errors import WorkspaceError
 from ..workspace import Workspace
-from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace
+from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace, shell_slots
 
-FORMAT = 4  # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context
+FORMAT = 5  # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context;
+# 5: and shell_slots
 TRACES_TABLE = "traces"
 META_TABLE = "meta"
 COMPACT_MIN = 256
@@ -96,6 +97,8 @@ class IndexEntry:
     last_call_failed: bool = False  # the recorded run's last tool call failed: never replayed
     aliases: list[str] = field(default_factory=list)  # approved phrasings (exact matches)
     needs_context: bool = False  # recorded from a chat follow-up: never replayed on its own words
+    # slots whose value sits in a recorded shell command, not yet confirmed (accounting.shell_slots)
+    shell_slots: list[str] = field(default_factory=list)
 
     @classmethod
     def from_trace(cls, trace: Trace, *, path: str, volume: str, mtime: float) -> "IndexEntry":
@@ -124,6 +127,7 @@ class IndexEntry:
             last_call_failed=bool(trace.calls) and trace.calls[-1].is_error,
             aliases=trace.alias_phrases(),
             needs_context=trace.needs_context,
+            shell_slots=shell_slots(trace.slots, trace.calls, trace.aliases),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,6 +135,7 @@ class IndexEntry:
         out["tools_used"] = list(self.tools_used)
         out["slots"] = dict(self.slots)
         out["aliases"] = list(self.aliases)
+        out["shell_slots"] = list(self.shell_slots)
         return out
 
 

@@ -661,7 +661,10 @@ class Matcher:
             else GateResult(g.name, True, 0.0, f"superseded by the accounting ({g.reason})")
             for g in cand.gates
         ]
-        gates.append(GateResult("accounting", True, 0.0, acc.describe()))
+        pending = _unconfirmed_shell_values(acc, cand.entry)
+        if pending:
+            acc.complete = False
+        gates.append(GateResult("accounting", not pending, 0.0, acc.describe()))
         raw = 1.0
         for g in gates:
             raw *= 1.0 - g.penalty
@@ -1319,6 +1322,24 @@ class Matcher:
             "summary": f"every difference accounted for: {why}",
         }
         return decision
+
+
+def _unconfirmed_shell_values(acc: Accounting, entry: Any) -> list[str]:
+    """Slot keys substituted into a recorded shell command that no approved replay of the
+    trace has confirmed yet (``traces.shell_slots``; a crystallized tool needs none): their
+    slot differences become unaccounted until the user or a VERIFIED call confirms one."""
+    if not acc.substitutions or _get(entry, "crystallized_tool", None):
+        return []
+    shell = set(_get(entry, "shell_slots", None) or ())
+    pending = [key for key in acc.substitutions if key in shell]
+    for diff in acc.differences:
+        if diff.how == "slot" and diff.note.split(":", 1)[0] in pending:
+            diff.how = "unaccounted"
+            diff.note = (
+                "a new value in a recorded shell command: confirmed once per trace (the user or "
+                "a VERIFIED call), then substituted"
+            )
+    return pending
 
 
 class _SemView:
