@@ -246,6 +246,8 @@ def test_a_new_value_in_a_shell_command_is_confirmed_once_then_substituted(
     assert result["mode"] == "FOLLOWER" and result["llm_calls"] == 0
     assert (work / "list.txt").exists() and not (work / "names.txt").exists()
     assert store.index.get(trace.id).shell_slots == []
+    listed = _llmos("traces", "list", "--json", "--workspace", str(ws_dir))
+    assert [t["shell_slots"] for t in json.loads(listed.stdout)["traces"]] == [[]]
 
     # from then on that slot of that trace is a template: another value replays with no flag
     code, result, err = _run("Write the names of the spool files into other.txt", work, ws_dir)
