@@ -4,7 +4,6 @@ follow the data without ctrl+e, start-up notifications come as one toast."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from llmos_tui.tui.app import make_app
 from llmos_tui.tui.screens.confirm import ConfirmCallScreen
 from llmos_tui.tui.screens.dialogs import ReplayRefusedScreen
 from llmos_tui.tui.widgets.chat import ToolCallView
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 from tests.test_tui import SIZE, finished_answer, plain, ready, wait_until
 
 CAUTIOUS = ("CAUTIOUS", "RECOVERY")

@@ -421,7 +421,7 @@ def doctor(
         cfg = load_config(root if root.is_dir() else None)
     except LLMOSError as exc:
         err(f"llmos: error: {exc.message}")
-        raise typer.Exit(int(exc.exit_code))
+        raise typer.Exit(int(exc.exit_code)) from None
     requested = backend or cfg.execution.sandbox
     options = SandboxOptions.from_config(cfg.execution)
     report: dict[str, Any] = {

@@ -49,7 +49,7 @@ def policy_check(
         err(
             f"llmos: error: --input is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         )
-        raise typer.Exit(int(ExitCode.USAGE))
+        raise typer.Exit(int(ExitCode.USAGE)) from None
     if latent_mode is not None:
         from ..sentience.params import LATENT_MODES
 
@@ -67,7 +67,7 @@ def policy_check(
         engine = _engine(workspace)
     except LLMOSError as exc:
         err(f"llmos: error: {exc.message}")
-        raise typer.Exit(int(exc.exit_code))
+        raise typer.Exit(int(exc.exit_code)) from None
     decision = engine.check(tool, tool_input, workdir.resolve(), latent_mode=latent_mode)
     if as_json:
         print_json({"decision": decision.decision, "reason": decision.reason})

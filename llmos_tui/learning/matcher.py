@@ -511,7 +511,7 @@ class Matcher:
         """Weight of each distinct canonical word of *prepared*: IDF x kind for words that
         carry the task, a small constant for function words, persons and generic words."""
         out: dict[str, float] = {}
-        for tok, word in zip(prepared.tokens, prepared.words):
+        for tok, word in zip(prepared.tokens, prepared.words, strict=True):
             if tok.kind in _CONSTANT_KINDS:
                 w = self._kind_weight(tok.kind)
             else:
@@ -1200,7 +1200,7 @@ class Matcher:
         best, bgroup = scored[0], self._groups[keys[0]]
         bw = self._group_weights(bgroup)
         rival = None
-        for cand, gkey in zip(scored[1:], keys[1:]):
+        for cand, gkey in zip(scored[1:], keys[1:], strict=True):
             if best.confidence - cand.confidence >= p.margin_min:
                 break
             group = self._groups[gkey]

@@ -883,14 +883,16 @@ class PreparedGoal:
     def kinds(self) -> dict[str, str]:
         """Kind of each distinct word in :attr:`words` (first occurrence wins)."""
         out: dict[str, str] = {}
-        for tok, word in zip(self.tokens, self.words):
+        for tok, word in zip(self.tokens, self.words, strict=True):
             out.setdefault(word, tok.kind)
         return out
 
     @cached_property
     def key(self) -> str:
         """Sorted canonical tokens that carry the task (no function words): what rapidfuzz compares."""
-        return " ".join(sorted(w for t, w in zip(self.tokens, self.words) if t.kind in KEY_KINDS))
+        return " ".join(
+            sorted(w for t, w in zip(self.tokens, self.words, strict=True) if t.kind in KEY_KINDS)
+        )
 
     @cached_property
     def verbs(self) -> frozenset[str]:
@@ -1056,7 +1058,7 @@ class _State:
         self.light_fn = False
 
 
-def _tokenize(
+def _tokenize(  # noqa: C901 - baseline, see README "Checks"
     raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]
 ) -> tuple[list[Token], bool]:
     tokens: list[Token] = []

@@ -267,7 +267,7 @@ def _type_ok(value: Any, kind: str) -> bool:
     return False
 
 
-def check_input(name: str, tool_input: Any) -> str | None:
+def check_input(name: str, tool_input: Any) -> str | None:  # noqa: C901 - baseline, see README "Checks"
     """Why ``tool_input`` is not a valid call of tool ``name`` (None when it is).
 
     Unknown tools are not judged here (see ``SUPPORTED_TOOLS``); unknown keys are refused,
@@ -534,7 +534,8 @@ class ToolExecutor:
             Path(os.path.abspath(os.fspath(p))) for p in write_roots
         ]
         self._roots = [
-            (real, tuple({str(g)} - {str(real)})) for real, g in zip(self.write_roots, given)
+            (real, tuple({str(g)} - {str(real)}))
+            for real, g in zip(self.write_roots, given, strict=True)
         ]
         self._root_dirs: dict[Path, fs.RootDir] = {}
         self.on_notice = on_notice
@@ -1209,7 +1210,7 @@ class ToolExecutor:
         with self._search_at(search) as at:
             return self._grep_in(search, at, inp)
 
-    def _grep_in(
+    def _grep_in(  # noqa: C901 - baseline, see README "Checks"
         self, search: _Place, at: tuple[fs.RootDir, str, bool], inp: dict[str, Any]
     ) -> ExecOutcome:
         flags = re.IGNORECASE if inp.get("-i") else 0
