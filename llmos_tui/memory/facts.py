@@ -34,7 +34,7 @@ the cheap model in ONE call asking for durable facts as a JSON list of ``{"kind"
 through the same ``FactStore.add``; an item whose key the rules produced in this extraction, or
 whose text an existing fact already says, is counted as seen and not stored again. The call is
 not made when its estimated cost (characters / 4 in, ``LLM_MAX_TOKENS`` out, priced by
-``orchestrator.price``) exceeds ``memory.llm_facts_budget_usd`` or the economy's balance; its
+``pricing.price``) exceeds ``memory.llm_facts_budget_usd`` or the economy's balance; its
 real cost is charged to the economy (mode ``FACTS``). Any failure leaves the rule-based facts
 alone (``ExtractionReport.llm_note`` says why). The call is made after the extraction state is
 saved and its lock released, so a slow model never holds other extractors.

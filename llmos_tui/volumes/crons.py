@@ -1075,7 +1075,7 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
         report.llm = {"skipped": "no LLM configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"}
         return
     from ..execution.llm.economy import Economy, describe_balance
-    from ..execution.llm.orchestrator import price
+    from ..execution.llm.pricing import price
 
     model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
     findings = "\n\n".join(cron._findings_text)[:12000]
