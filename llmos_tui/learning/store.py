@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..atomic import atomic_write_text, file_lock
-from ..errors import LLMOSError, WorkspaceError
+from ..errors import LLMOSError, UsageError, WorkspaceError
 from ..workspace import Workspace, safe_id
 from .index import IndexEntry, TraceIndex
 from .traces import (
@@ -342,3 +342,29 @@ class TraceStore:
                 continue
             except TraceFormatError as exc:
                 self.index._report_skip(entry.path, exc.reason)
+
+
+def register_appliers(hub: Any) -> None:
+    """``trust.approve`` proposals (``trust.py``): accepting one approves the trace's content, if
+    still the same."""
+    from .trust import OWN, PROPOSAL_KIND, approve_trace
+
+    def apply(payload: dict[str, Any]) -> str:
+
+        trace_id, sha = payload.get("trace_id"), payload.get("sha256")
+        if not isinstance(trace_id, str) or not isinstance(sha, str):
+            raise UsageError("the trust.approve payload lacks trace_id or sha256")
+        ws = hub.workspace
+        store = TraceStore(ws, index=TraceIndex(ws, events=hub), events=hub)
+        by = str(getattr(hub.config, "user", None) or "user")
+        record = approve_trace(store, trace_id, by=by, expect_sha=sha)
+        if record.get("level") == OWN:
+            return f"trace {trace_id} is this workspace's own content; nothing to approve"
+        if record.get("already"):
+            return f"trace {trace_id} (sha256 {sha[:12]}…) was already approved by {record.get('approved_by')}"
+        return (
+            f"approved trace {trace_id} (sha256 {sha[:12]}…) by {by}: it may now be replayed and crystallized "
+            "here; a changed file needs a new approval"
+        )
+
+    hub.register_applier(PROPOSAL_KIND, apply)
