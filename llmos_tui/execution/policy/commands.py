@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
-from .shell import (
+from .programs import canonical as normalize_name
+from .words import (
     DANGEROUS_GIT_KEYS,
     DYN,
     ENV_LOADER_VARS,
     ITEM,
     SECRET_ENV,
-    Analyzer,
     Arg,
     Cmd,
     lit,
-    normalize_name,
     parse_opts,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .shell import Analyzer
 
 SENSITIVE = frozenset({"env", "sensitive", "secret_list"})
 LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1|0\.0\.0\.0|\[::1\])(:\d+)?$")

@@ -18,14 +18,13 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from .paths import CLOUD_METADATA
+from .words import lit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Analyzer
 
 
 def _lit(text: str):
-    from .shell import lit
-
     return lit(text)
 
 

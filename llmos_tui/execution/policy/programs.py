@@ -27,8 +27,11 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from .words import parse_opts
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .shell import Analyzer, Cmd
+    from .shell import Analyzer
+    from .words import Cmd
 
 Handler = Callable[["Analyzer", "Cmd"], None]
 
@@ -247,7 +250,6 @@ def reads_no_content(word: str) -> bool:
 def run(an: "Analyzer", c: "Cmd") -> None:  # noqa: C901 - baseline, see README "Checks"
     """Check one simple command against its program's spec (or as an unknown program)."""
     from . import commands
-    from .shell import parse_opts
 
     prog = registry().get(c.name)
     c.prog = prog
