@@ -653,7 +653,7 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
     if (
         cfg.keymap
     ):  # the key table is only imported when a keymap is configured (it needs no textual)
-        from .tui.keymap import key_problem
+        from .keys import key_problem
 
         for binding, keys in cfg.keymap.items():
             problem = key_problem(keys)

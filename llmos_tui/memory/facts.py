@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..errors import UsageError
+from ..workspace import check_project_name
 from .sessions import read_session, session_files
 
 KINDS = ("name", "profile", "convention", "rule", "preference", "note")
@@ -293,9 +294,7 @@ def fact_id(key: str) -> str:
 
 def facts_dir(workspace: Any, project: str | None = None) -> Path:
     if project:
-        from ..projects.manager import check_name
-
-        return Path(workspace.projects_dir) / check_name(project) / "memory" / "facts"
+        return Path(workspace.projects_dir) / check_project_name(project) / "memory" / "facts"
     return Path(workspace.facts_dir)
 
 
