@@ -274,8 +274,8 @@ class Cron:
         register_appliers(hub)  # auto_apply kinds are applied in this process
         self._store: Any = None
         self._engine: Any = None
-        self._review_changed = False
-        self._findings_text: list[str] = []
+        self.review_changed = False
+        self.findings_text: list[str] = []
 
     # -- to override ---------------------------------------------------------------------------
     def _identity(self) -> Identity:
@@ -481,7 +481,7 @@ class Cron:
             if p not in report.problems:
                 report.problems.append(p)
         for finding in review.findings:
-            self._write_finding(volume, finding, report)
+            self.write_finding(volume, finding, report)
         crystallizer = self.engine().crystallizer
         self._untrusted(scope, crystallizer, report)
         for trace in review.eligible:
@@ -539,7 +539,7 @@ class Cron:
             if sub.status != "duplicate":
                 report.proposals.append(sub.to_dict())
 
-    def _local(self, scope: str, finding: Any) -> Any:
+    def localized(self, scope: str, finding: Any) -> Any:
         """A finding that describes this workspace's own view (its members, its health) gets the
         workspace's id in its name when the volume is shared through git: every workspace keeps
         its own file instead of overwriting the others' on each cycle."""
@@ -553,7 +553,7 @@ class Cron:
             finding.name = f"{finding.name}-{workspace_id(self.workspace)}"
         return finding
 
-    def _write_finding(self, volume: Any, finding: Any, report: CycleReport) -> None:
+    def write_finding(self, volume: Any, finding: Any, report: CycleReport) -> None:
         existed = volume.has_artifact(finding.kind, finding.name)
         text = finding.render(scope=volume.scope, source=self.cron_id)
         new_type = "INSIGHT_GENERATED" if finding.kind == "insights" else "SUGGESTION_CREATED"
@@ -571,8 +571,8 @@ class Cron:
             return
         path = res.info.files.get(".md", f"volumes/{volume.scope}/{finding.kind}/{finding.name}.md")
         (report.insights if finding.kind == "insights" else report.suggestions).append(path)
-        self._review_changed = True
-        self._findings_text.append(
+        self.review_changed = True
+        self.findings_text.append(
             f"## {finding.title} ({volume.scope})\n{finding.summary}\n\n{finding.body[:3000]}"
         )
 
@@ -782,7 +782,7 @@ class UserCron(Cron):
                 *rows,
             ]
         )
-        self._write_finding(
+        self.write_finding(
             self.volume(self.scope),
             Finding(
                 "suggestions",
@@ -851,7 +851,7 @@ class TeamCron(Cron):
             owner_word="member",
             where=f"team {self._team}",
         ):
-            self._write_finding(self.volume(self.scope), self._local(self.scope, finding), report)
+            self.write_finding(self.volume(self.scope), self.localized(self.scope, finding), report)
 
     def _task_promote(self, report: CycleReport) -> None:
         from .promotion import Promoter
@@ -912,7 +912,7 @@ class SystemCron(Cron):
             for kind in ("tools", "agents", "insights", "suggestions"):
                 _names, kind_problems = readable_artifacts(volume, kind)
                 found.extend(p for p in kind_problems if p not in found)
-            volume._report(found)
+            volume.report_problems(found)
             problems.extend(found)
             seen = {p["path"] for p in found}
             bad_traces = sum(
@@ -974,7 +974,7 @@ class SystemCron(Cron):
         )
         volume = self.volume("system")
         before = len(report.insights)
-        finding = self._local(
+        finding = self.localized(
             "system",
             Finding(
                 "insights",
@@ -986,7 +986,7 @@ class SystemCron(Cron):
                 {"issues": issues},
             ),
         )
-        self._write_finding(volume, finding, report)
+        self.write_finding(volume, finding, report)
         if issues and len(report.insights) > before:
             self.hub.record_alert(
                 "System health: " + summary,
@@ -1016,7 +1016,7 @@ class SystemCron(Cron):
             owner_word="volume",
             where="this workspace",
         ):
-            self._write_finding(self.volume("system"), self._local("system", finding), report)
+            self.write_finding(self.volume("system"), self.localized("system", finding), report)
 
     def _task_promote(self, report: CycleReport) -> None:
         from .promotion import Promoter
@@ -1066,7 +1066,7 @@ LLM_SYSTEM = (
 def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     """One Messages-API call summarising what changed this cycle, within the per-cycle budget."""
     budget = float(_cfg(cron.config, "crons", "llm_budget_usd", DEFAULT_LLM_BUDGET))
-    if not cron._review_changed:
+    if not cron.review_changed:
         report.llm = {"skipped": "no finding changed in this cycle"}
         return
     from ..execution.llm.session import llm_configured
@@ -1078,7 +1078,7 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     from ..execution.llm.pricing import price
 
     model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
-    findings = "\n\n".join(cron._findings_text)[:12000]
+    findings = "\n\n".join(cron.findings_text)[:12000]
     prompt = f"Volume: {scope}\nCron: {cron.cron_id}\n\nFindings:\n\n{findings}"
     estimate = price(model, (len(prompt) + len(LLM_SYSTEM)) // 3 + 50, LLM_MAX_TOKENS)
     if estimate > budget:
@@ -1140,9 +1140,9 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     from ..evolution.evolvers import Finding
 
     day = cron.now.strftime("%Y-%m-%d")
-    cron._write_finding(
+    cron.write_finding(
         cron.volume(scope),
-        cron._local(
+        cron.localized(
             scope,
             Finding(
                 "insights",
