@@ -38,6 +38,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	PYTHONPATH=edge_runtime $(BIN)/lint-imports
 	$(BIN)/deptry .
+	$(BIN)/python .ci/private_imports.py
 	$(BIN)/mypy
 
 bench: compile

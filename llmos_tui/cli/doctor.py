@@ -101,7 +101,7 @@ def run_checks(
 
     for name in core.BACKENDS if backend == "auto" else [b for b in core.BACKENDS if b == backend]:
         core.forget_probe(name)  # doctor probes live (and refreshes the probe cache)
-    chosen = core._choose(backend)
+    chosen = core.choose_backend(backend)
     rows: list[dict[str, Any]] = []
 
     def row(prop: str, expected: str, seen: str, ok: bool | None) -> None:

@@ -1076,9 +1076,9 @@ class Matcher:
             for key in bindings:
                 for value in (qk[key], tk[key]):
                     if q.slot_kinds.get(key) == "file":
-                        from .text import _canon_noun, _file_words
+                        from .text import canon_noun, file_name_words
 
-                        slot_words.update(_canon_noun(w) for w in _file_words(value))
+                        slot_words.update(canon_noun(w) for w in file_name_words(value))
         if missing or extra:
             parts = []
             if extra:

@@ -960,7 +960,7 @@ def _slot_placeholder(span: SlotSpan) -> tuple[str, str]:
     return f"<{span.kind}>", "slot"
 
 
-def _file_words(value: str) -> list[str]:
+def file_name_words(value: str) -> list[str]:
     """The words of a file name without its extension ("README.md" -> ["readme"])."""
     base = value.lower().rsplit("/", 1)[-1]
     parts = base.split(".")
@@ -974,6 +974,11 @@ _SEEDED: dict[str, "PreparedGoal"] = {}
 
 def seed_prepared(goals: dict[str, "PreparedGoal"]) -> None:
     _SEEDED.update(goals)
+
+
+def is_seeded(goal: str) -> bool:
+    """True when *goal* came prepared from the disk cache."""
+    return goal in _SEEDED
 
 
 def prepare(goal: str) -> PreparedGoal:
@@ -1073,9 +1078,9 @@ def _tokenize(  # noqa: C901 - baseline, see README "Checks"
             placeholder, kind = _slot_placeholder(span)
             tokens.append(Token(placeholder, kind, st.clause, negated=st.negating, raw=span.value))
             if span.kind == "file":
-                for w in _file_words(span.value):
+                for w in file_name_words(span.value):
                     tokens.append(
-                        Token(_canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w)
+                        Token(canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w)
                     )
             continue
         if raw in CLAUSE_BREAKS and (tokens or raw not in _LEADING_OK):
@@ -1337,7 +1342,7 @@ def _canon_word(raw: str) -> tuple[str, str]:
     return canon, "word"
 
 
-def _canon_noun(raw: str) -> str:
+def canon_noun(raw: str) -> str:
     """Canonical form of a word that is known to be a name (a file's base name): no verb class."""
     s = stem(raw)
     return SYNONYMS.get(raw) or _SYNONYM_STEMS.get(s) or s

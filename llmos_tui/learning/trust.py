@@ -684,7 +684,7 @@ def request_approval(
     try:
         event_id = _propose(hub, trace, entry, sha=sha, origin=origin, reason=reason, source=source)
     except BaseException:
-        trust._mutate(
+        trust._mutate(  # noqa: SLF001 - same module
             lambda data: data["requests"].pop(sha, None)
         )  # so that a later run asks again
         raise
@@ -693,7 +693,7 @@ def request_approval(
         if isinstance(data["requests"].get(sha), dict):
             data["requests"][sha]["event_id"] = event_id
 
-    trust._mutate(remember)
+    trust._mutate(remember)  # noqa: SLF001 - same module
     return event_id
 
 
@@ -797,7 +797,7 @@ def levels_of(store: Any, entries: Iterable[Any]) -> dict[str, tuple[str, str]]:
     trust = store.trust
     for entry in entries:
         try:
-            trace = store._read(Path(store.root) / entry.path)
+            trace = store.read_trace_file(Path(store.root) / entry.path)
             level = trust.level(trace)
         except LLMOSError:
             level = UNTRUSTED

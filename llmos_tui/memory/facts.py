@@ -601,7 +601,7 @@ def extract_from_sessions(
                     fact, action = _store_for(workspace, cand.kind, project, on_warning).add(
                         cand, source=source
                     )
-                    report._count(fact, action)
+                    report._count(fact, action)  # noqa: SLF001 - same module
             seen_state[path.name] = {
                 "entries": len(session.entries),
                 "size": st.st_size,
@@ -835,7 +835,7 @@ def _llm_extract(
             cand, source=(origin.source if origin else "memories/sessions") + " (llm)"
         )
         texts.add(_same_text(fact.text))
-        report._count(fact, action)
+        report._count(fact, action)  # noqa: SLF001 - same module
     report.llm_note = "ok"
 
 

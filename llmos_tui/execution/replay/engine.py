@@ -65,7 +65,7 @@ from .executors import (
     WRITE_TOOLS,
     ExecOutcome,
     ToolExecutor,
-    _refusal,
+    make_refusal,
     check_input,
     input_paths,
     inside,
@@ -758,13 +758,13 @@ def plan_substitution(
 
 def _value_kind(value: str) -> str:
     """The slot kind a literal value has (file, path, number, else quoted text)."""
-    from ...learning.slots import _is_file_name
+    from ...learning.slots import is_file_name
 
     if _PLAIN_NUMBER.fullmatch(value):
         return "number"
     if "/" in value:
         return "path"
-    if _is_file_name(value):
+    if is_file_name(value):
         return "file"
     return "quoted"
 
@@ -1057,7 +1057,7 @@ def replay(  # noqa: C901 - baseline, see README "Checks"
         # A call the policy (or the user, asked) refused is recorded as refused, with its rule; the
         # other refusals (unsupported, malformed, outside the folder) leave the step unrun.
         refusal = (
-            _refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
+            make_refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
             if len(checked) > 2
             else None
         )
