@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
 from .errors import ConfigError
-from .sentience import params as P
+from . import sentience_params as P
 
 PRESETS = ("development", "production", "testing")
 ENV_PREFIX = "LLMOS_"

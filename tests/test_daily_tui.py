@@ -351,7 +351,7 @@ def test_the_monologue_does_not_suggest_crystallizing_a_crystallized_goal() -> N
     from llmos_tui.learning.traces import goal_signature
     from llmos_tui.sentience.cognitive import detect_improvement_opportunities
     from llmos_tui.sentience.monologue import generate_thoughts
-    from llmos_tui.sentience.params import SentienceParams
+    from llmos_tui.sentience_params import SentienceParams
     from llmos_tui.sentience.user_model import UserModel
     from llmos_tui.sentience.valence import Valence
 

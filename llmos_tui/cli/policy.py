@@ -2,7 +2,7 @@
 
 Exit codes: 0 when the call is allowed, 3 (POLICY_BLOCKED) when it is denied or would need a
 confirmation (ask), 2 (USAGE) for bad options such as malformed ``--input`` JSON or an unknown
-``--latent-mode`` (the modes are ``sentience.params.LATENT_MODES``, in any case).
+``--latent-mode`` (the modes are ``sentience_params.LATENT_MODES``, in any case).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def policy_check(
         )
         raise typer.Exit(int(ExitCode.USAGE)) from None
     if latent_mode is not None:
-        from ..sentience.params import LATENT_MODES
+        from ..sentience_params import LATENT_MODES
 
         if latent_mode.strip().upper() not in LATENT_MODES:
             err(

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .params import VARIABLES
+from ..sentience_params import VARIABLES
 
 OUTCOMES = ("success", "failure", "partial")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .emotional_memory import find_similar_emotional_memories
-from .params import SentienceParams
+from ..sentience_params import SentienceParams
 from .user_model import UserModel
 from .valence import Valence
 

@@ -57,7 +57,7 @@ from .emotional_memory import (
     significance_of,
 )
 from .monologue import LLMThoughts, generate_thoughts, llm_thoughts, monologue_prompt
-from .params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
+from ..sentience_params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
 from .selfmod import Proposal, ProposalStore
 from .state import SentienceState, load_state, save_state
 from .valence import Valence

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from ..atomic import atomic_write_json, file_lock
 from ..errors import LLMOSError, UsageError
-from .params import MODIFIABLE
+from ..sentience_params import MODIFIABLE
 
 STATUSES = ("pending", "applied", "rejected", "reverted")
 MAX_PROPOSALS = 200

@@ -19,7 +19,7 @@ import copy
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 VARIABLES = ("safety", "curiosity", "energy", "confidence")
 LATENT_MODES = ("AUTO_CREATIVE", "AUTO_CONTAINED", "RECOVERY", "CAUTIOUS", "BALANCED")
