@@ -1050,7 +1050,7 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="crons", name="cron cycle")
     def _run_cron(self, level: str) -> Any:
-        from ..volumes.crons import run_cycle
+        from ..evolution.crons import run_cycle
 
         kernel = self._ensure_kernel()
         return run_cycle(
