@@ -194,6 +194,29 @@ def safe_id(value: str, what: str) -> str:
     return value
 
 
+def parse_scope(text: str) -> str:
+    """``system``, ``teams/<team>`` or ``users/<user>`` (also ``team:eng``, ``user/alice``)."""
+    if not isinstance(text, str):
+        raise UsageError(f"invalid volume {text!r}")
+    value = text.strip().strip("/")
+    if value == "system":
+        return value
+    for sep in ("/", ":"):
+        head, found, name = value.partition(sep)
+        if found:
+            break
+    else:
+        head, name = value, ""
+    try:
+        if head in ("users", "user"):
+            return f"users/{safe_id(name, 'user')}"
+        if head in ("teams", "team"):
+            return f"teams/{safe_id(name, 'team')}"
+    except WorkspaceError as exc:
+        raise UsageError(f"invalid volume {text!r}: {exc.message}") from None
+    raise UsageError(f"invalid volume {text!r}: use 'system', 'teams/<team>' or 'users/<user>'")
+
+
 def _copy_template(src: Path, dst: Path) -> None:
     for item in src.rglob("*"):
         rel = item.relative_to(src)
