@@ -719,7 +719,7 @@ class TraceIndex:
             self._events = EventLog(self.workspace.events_file)
         self._events.record(kind, **data)
 
-    def _report_skip(self, rel: str, reason: str) -> None:
+    def report_skip(self, rel: str, reason: str) -> None:
         self._warn(f"skipped trace file {rel}: {reason}")
         self._event("TRACE_SKIPPED", path=rel, reason=reason)
 
@@ -777,7 +777,7 @@ class TraceIndex:
                     problem = f"duplicate trace id {trace.id} (already indexed from {entries[trace.id].path})"
                 if problem is not None or trace is None:
                     skipped[rel] = [mtime, problem]
-                    self._report_skip(rel, str(problem))
+                    self.report_skip(rel, str(problem))
                     continue
                 entries[trace.id] = IndexEntry.from_trace(
                     trace, path=rel, volume=volume, mtime=mtime
@@ -876,7 +876,7 @@ class TraceIndex:
                         dels.add(entry.id)
                     other.append({"op": "skip", "path": rel, "info": [mtime, problem]})
                     counts["skipped"] += 1
-                    self._report_skip(rel, str(problem))
+                    self.report_skip(rel, str(problem))
                     continue
                 if entry is not None and entry.id != trace.id:
                     dels.add(entry.id)

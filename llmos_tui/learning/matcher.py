@@ -511,7 +511,7 @@ class Matcher:
         """Weight of each distinct canonical word of *prepared*: IDF x kind for words that
         carry the task, a small constant for function words, persons and generic words."""
         out: dict[str, float] = {}
-        for tok, word in zip(prepared.tokens, prepared.words):
+        for tok, word in zip(prepared.tokens, prepared.words, strict=True):
             if tok.kind in _CONSTANT_KINDS:
                 w = self._kind_weight(tok.kind)
             else:
@@ -1079,9 +1079,9 @@ class Matcher:
             for key in bindings:
                 for value in (qk[key], tk[key]):
                     if q.slot_kinds.get(key) == "file":
-                        from .text import _canon_noun, _file_words
+                        from .text import canon_noun, file_name_words
 
-                        slot_words.update(_canon_noun(w) for w in _file_words(value))
+                        slot_words.update(canon_noun(w) for w in file_name_words(value))
         if missing or extra:
             parts = []
             if extra:
@@ -1203,7 +1203,7 @@ class Matcher:
         best, bgroup = scored[0], self._groups[keys[0]]
         bw = self._group_weights(bgroup)
         rival = None
-        for cand, gkey in zip(scored[1:], keys[1:]):
+        for cand, gkey in zip(scored[1:], keys[1:], strict=True):
             if best.confidence - cand.confidence >= p.margin_min:
                 break
             group = self._groups[gkey]

@@ -365,7 +365,7 @@ def redact_trace(trace: Trace) -> Trace:
         emotion=emotion,
         calls=[
             ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
-            for call, (inp, res) in zip(trace.calls, calls)
+            for call, (inp, res) in zip(trace.calls, calls, strict=True)
         ],
     )
 
