@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
@@ -26,6 +27,7 @@ from .shell import (
     Analyzer,
     Arg,
     Cmd,
+    Opts,
     lit,
     normalize_name,
     parse_opts,
@@ -3390,363 +3392,462 @@ def _git_global(an: Analyzer, name: str, val: Arg) -> None:
         an.deny("exec.path_hijack", "git --exec-path runs git programs from another folder")
 
 
-def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
-    texts = [a.text if a.static else DYN for a in sargs]
-    if sub == "push":
-        o = parse_opts(
-            sargs,
-            short_val="o",
-            long_val={
-                "--repo",
-                "--receive-pack",
-                "--exec",
-                "--push-option",
-                "--signed",
-                "--force-with-lease",
-            },
-        )
-        for n, v in o.flags:
-            if n in (
-                "-f",
-                "--force",
-                "--force-with-lease",
-                "--force-if-includes",
-                "--mirror",
-            ) or n.startswith("--force"):
-                an.deny("git.force_push", f"git push {n} rewrites history on the remote")
-                return
-            if n in ("--receive-pack", "--exec"):
-                an.deny("exec.git_config", f"git push {n} runs a program on the remote")
-                return
-        for op in o.operands:
-            if op.static and op.text.startswith("+"):
-                an.deny("git.force_push", f"git push {op.text} force-updates a remote branch")
-                return
-            if not op.static:
-                an.deny("git.force_push", "git push with a computed refspec may force-push")
-                return
-        deleting = any(n in ("-d", "--delete") for n, _ in o.flags)
-        for op in o.operands:
-            ref = op.text[1:] if op.text.startswith(":") else (op.text if deleting else "")
-            if re.fullmatch(
-                r"(refs/heads/)?(main|master|trunk|develop|production|prod|release.*|stable)", ref
-            ):
-                an.deny("git.delete_remote_branch", f"git push deletes the remote branch {ref}")
-                return
-        if any(n in ("-d", "--delete", "--prune") for n, _ in o.flags) or any(
-            op.static and op.text.startswith(":") for op in o.operands
-        ):
-            an.risky("git.push_delete", "git push deletes a remote branch")
-        an.risky("git.push", "git push publishes commits to a remote")
+# One rule per git subcommand: ``_GIT_RULES`` maps a subcommand to the function that checks its
+# arguments; a subcommand that is not in the table gets ``_git_default``.
+GitRule = Callable[[Analyzer, Cmd, str, list[Arg]], None]
+
+_GIT_FORCE_PUSH = ("-f", "--force", "--force-with-lease", "--force-if-includes", "--mirror")
+_GIT_PROTECTED_BRANCH = re.compile(
+    r"(refs/heads/)?(main|master|trunk|develop|production|prod|release.*|stable)"
+)
+
+
+def _git_push_forced(an: Analyzer, o: Opts) -> bool:
+    """Deny a push that force-updates or runs a program on the remote; True when denied."""
+    for n, _ in o.flags:
+        if n in _GIT_FORCE_PUSH or n.startswith("--force"):
+            an.deny("git.force_push", f"git push {n} rewrites history on the remote")
+            return True
+        if n in ("--receive-pack", "--exec"):
+            an.deny("exec.git_config", f"git push {n} runs a program on the remote")
+            return True
+    for op in o.operands:
+        if op.static and op.text.startswith("+"):
+            an.deny("git.force_push", f"git push {op.text} force-updates a remote branch")
+            return True
+        if not op.static:
+            an.deny("git.force_push", "git push with a computed refspec may force-push")
+            return True
+    return False
+
+
+def _git_push(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="o",
+        long_val={
+            "--repo",
+            "--receive-pack",
+            "--exec",
+            "--push-option",
+            "--signed",
+            "--force-with-lease",
+        },
+    )
+    if _git_push_forced(an, o):
         return
-    if sub == "config":
-        o = parse_opts(
-            sargs,
-            short_val="fe",
-            long_val={"--file", "--blob", "--type", "--default", "--comment", "--show-scope"},
-        )
-        getting = (
-            any(
-                n
-                in (
-                    "--get",
-                    "--get-all",
-                    "--get-regexp",
-                    "--get-urlmatch",
-                    "--list",
-                    "-l",
-                    "--show-origin",
-                    "--name-only",
-                    "--get-color",
-                    "--get-colorbool",
-                )
-                for n, _ in o.flags
-            )
-            or len(o.operands) <= 1
-            or (o.operands and o.operands[0].static and o.operands[0].text in ("get", "list"))
-        )
-        ops = list(o.operands)
-        if (
-            ops
-            and ops[0].static
-            and ops[0].text
-            in ("set", "unset", "get", "list", "rename-section", "remove-section", "edit")
-        ):
-            action = ops.pop(0).text
-            getting = action in ("get", "list")
-        if getting:
+    deleting = o.has("-d", "--delete")
+    for op in o.operands:
+        ref = op.text[1:] if op.text.startswith(":") else (op.text if deleting else "")
+        if _GIT_PROTECTED_BRANCH.fullmatch(ref):
+            an.deny("git.delete_remote_branch", f"git push deletes the remote branch {ref}")
             return
-        if any(n in ("--global", "--system") for n, _ in o.flags):
-            an.deny(
-                "write.outside_cwd",
-                "git config --global/--system changes configuration outside the working directory",
-            )
-            return
-        for f in o.values("-f", "--file"):
-            an.check_write(f, verb="git config --file", overwrite_risky=False)
-        key = ops[0].text if ops and ops[0].static else ""
-        value = ops[1].text if len(ops) > 1 and ops[1].static else ""
-        if (
-            not (ops and ops[0].static)
-            or DANGEROUS_GIT_KEYS.match(key)
-            or (key.lower().startswith("alias.") and value.startswith("!"))
-        ):
-            an.deny(
-                "persistence.git_config",
-                f"git config {key or '<computed>'} makes git run a command later",
-            )
-        if any(n in ("-e", "--edit") for n, _ in o.flags):
-            an.risky("write.overwrite", "git config --edit opens an editor")
-        return
-    if sub in ("clone",):
-        o = parse_opts(
-            sargs,
-            short_val="obujc",
-            long_val={
-                "--origin",
-                "--branch",
-                "--upload-pack",
-                "--template",
-                "--reference",
-                "--reference-if-able",
-                "--separate-git-dir",
-                "--depth",
-                "--shallow-since",
-                "--shallow-exclude",
-                "--config",
-                "--server-option",
-                "--jobs",
-                "--filter",
-                "--bundle-uri",
-                "--recurse-submodules",
-            },
-        )
-        for n, v in o.flags:
-            if n in ("-u", "--upload-pack"):
-                an.deny("exec.git_config", "git clone --upload-pack runs a program")
-                return
-            if n in ("-c", "--config") and v is not None:
-                _git_global(an, "-c", v)
-            if n == "--template" and v is not None:
-                real = an.ctx.resolve(v.text, an.cur) if v.static else None
-                if real is None or not an.ctx.inside_root(real):
-                    an.deny(
-                        "persistence.git_hooks",
-                        "git clone --template installs hooks from another folder",
-                    )
-            if n == "--separate-git-dir" and v is not None:
-                an.check_write(v, verb="git clone --separate-git-dir")
-        if len(o.operands) >= 2:
-            an.check_write(o.operands[1], verb="git clone", overwrite_risky=False)
-        elif o.operands:
-            url = o.operands[0]
-            if an.cur is None or not an.ctx.inside_root(an.cur):
-                an.deny("write.outside_cwd", "git clone writes outside the working directory")
-            if url.static and re.match(r"^(ext|fd)::", url.text):
-                an.deny("exec.git_config", f"git clone {url.text} runs a command as transport")
-        for op in o.operands[:1]:
-            if op.static and not re.match(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:", op.text):
-                an.check_arg_read(op, c)
-        an.flags["downloaded"] = True
-        an.risky("network.download", "git clone downloads a repository")
-        return
-    if sub == "init":
-        o = parse_opts(
-            sargs,
-            short_val="b",
-            long_val={
-                "--template",
-                "--separate-git-dir",
-                "--initial-branch",
-                "--object-format",
-                "--shared",
-            },
-        )
-        for v in o.values("--template"):
-            real = an.ctx.resolve(v.text, an.cur) if v.static else None
-            if real is None or not an.ctx.inside_root(real):
-                an.deny(
-                    "persistence.git_hooks",
-                    "git init --template installs hooks from another folder",
-                )
-        for v in o.values("--separate-git-dir") + o.operands:
-            an.check_write(v, verb="git init", overwrite_risky=False)
-        return
-    if sub in ("fetch", "pull", "ls-remote", "remote", "submodule", "archive"):
-        if (
-            any(t.startswith(("--upload-pack", "--exec")) or t == "-u" for t in texts if t != DYN)
-            and sub != "submodule"
-        ):
-            an.deny("exec.git_config", f"git {sub} --upload-pack runs a program")
-            return
-    if sub == "submodule" and sargs and sargs[0].static and sargs[0].text == "foreach":
-        rest = [
-            a for a in sargs[1:] if not (a.static and a.text in ("--recursive", "-q", "--quiet"))
-        ]
-        if rest:
-            if all(a.static for a in rest):
-                an.sub_shell(" ".join(a.text for a in rest), origin="git submodule foreach")
-            else:
-                an.deny("exec.dynamic_script", "git submodule foreach runs a computed command")
-        return
-    if sub == "rebase":
-        for i, a in enumerate(sargs):
-            if a.static and a.text in ("-x", "--exec") and i + 1 < len(sargs):
-                sub_script(an, sargs[i + 1], "git rebase --exec")
-            elif a.static and a.text.startswith("--exec="):
-                sub_script(an, lit(a.text.split("=", 1)[1]), "git rebase --exec")
-        an.risky("git.rewrite_history", "git rebase rewrites history")
-        return
-    if sub == "bisect" and sargs and sargs[0].static and sargs[0].text == "run":
-        if sargs[1:]:
-            an.simple(sargs[1:], dict(c.env), None, None)
-        return
-    if sub == "filter-branch":
-        for i, a in enumerate(sargs):
-            if a.static and a.text.endswith("-filter") and i + 1 < len(sargs):
-                sub_script(an, sargs[i + 1], f"git filter-branch {a.text}")
-        an.risky("git.rewrite_history", "git filter-branch rewrites history")
-        return
-    if sub in ("difftool", "mergetool"):
-        for i, a in enumerate(sargs):
-            if a.static and a.text in ("-x", "--extcmd") and i + 1 < len(sargs):
-                sub_script(an, sargs[i + 1], f"git {sub} --extcmd")
-            elif a.static and a.text.startswith("--extcmd="):
-                sub_script(an, lit(a.text.split("=", 1)[1]), f"git {sub} --extcmd")
-        return
-    if sub in (
-        "credential",
-        "credential-store",
-        "credential-cache",
-        "credential-osxkeychain",
-        "credential-libsecret",
+    if o.has("-d", "--delete", "--prune") or any(
+        op.static and op.text.startswith(":") for op in o.operands
     ):
-        an.deny("secrets.read", f"git {sub} reads or stores credentials")
+        an.risky("git.push_delete", "git push deletes a remote branch")
+    an.risky("git.push", "git push publishes commits to a remote")
+
+
+_GIT_CONFIG_GETS = (
+    "--get",
+    "--get-all",
+    "--get-regexp",
+    "--get-urlmatch",
+    "--list",
+    "-l",
+    "--show-origin",
+    "--name-only",
+    "--get-color",
+    "--get-colorbool",
+)
+_GIT_CONFIG_ACTIONS = ("set", "unset", "get", "list", "rename-section", "remove-section", "edit")
+
+
+def _git_config_gets(o: Opts, ops: list[Arg]) -> bool:
+    """Whether ``git config`` only reads; takes a leading action word (``set``…) off ``ops``."""
+    getting = (
+        o.has(*_GIT_CONFIG_GETS)
+        or len(o.operands) <= 1
+        or (o.operands[0].static and o.operands[0].text in ("get", "list"))
+    )
+    if ops and ops[0].static and ops[0].text in _GIT_CONFIG_ACTIONS:
+        getting = ops.pop(0).text in ("get", "list")
+    return getting
+
+
+def _git_config(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="fe",
+        long_val={"--file", "--blob", "--type", "--default", "--comment", "--show-scope"},
+    )
+    ops = list(o.operands)
+    if _git_config_gets(o, ops):
         return
-    if sub == "worktree" and sargs and sargs[0].static and sargs[0].text == "add":
-        ops = [a for a in sargs[1:] if not (a.static and a.text.startswith("-"))]
-        if ops:
-            an.check_write(ops[0], verb="git worktree add", overwrite_risky=False)
+    if o.has("--global", "--system"):
+        an.deny(
+            "write.outside_cwd",
+            "git config --global/--system changes configuration outside the working directory",
+        )
         return
-    if sub in ("archive", "bundle", "format-patch", "diff", "log", "show"):
-        for i, a in enumerate(sargs):
-            if (
-                a.static
-                and a.text in ("-o", "--output", "--output-directory")
-                and i + 1 < len(sargs)
-            ):
-                an.check_write(sargs[i + 1], verb=f"git {sub} -o")
-            elif a.static and (
-                a.text.startswith("--output=") or a.text.startswith("--output-directory=")
-            ):
-                an.check_write(lit(a.text.split("=", 1)[1]), verb=f"git {sub} --output")
-        if sub == "bundle" and len(sargs) >= 2 and sargs[0].static and sargs[0].text == "create":
-            an.check_write(sargs[1], verb="git bundle create")
-        if sub == "diff" and any(a.static and a.text == "--no-index" for a in sargs):
-            for a in sargs:
-                an.check_arg_read(a, c)
-        return
-    if sub in ("clean", "checkout", "restore", "reset", "stash", "add", "rm", "mv"):
-        # pathspecs after the options: they must stay inside the working directory
-        for a in sargs:
-            if a.static and a.text.startswith("-") or not a.static:
-                continue
-            if "/" in a.text or a.text.startswith(("~", "..")):
-                real = an.ctx.resolve(a.text, an.cur)
-                if not an.ctx.inside_root(real) and sub != "add":
-                    an.deny(
-                        "write.outside_cwd",
-                        f"git {sub} {a.text} changes files outside the working directory",
-                    )
-                    return
-    if sub == "clean":
-        an.risky("git.clean", "git clean deletes untracked files")
-        return
-    if sub in (
-        "reset",
-        "checkout",
-        "restore",
-        "stash",
-        "branch",
-        "tag",
-        "gc",
-        "reflog",
-        "prune",
-        "switch",
-    ):
-        dangerous = {
-            "reset": ("--hard", "--merge", "--keep"),
-            "checkout": ("-f", "--force", "--", "."),
-            "restore": ("",),
-            "stash": ("drop", "clear"),
-            "branch": ("-D", "--delete", "-d", "-M"),
-            "tag": ("-d", "--delete"),
-            "gc": ("--prune", "--aggressive"),
-            "reflog": ("expire", "delete"),
-            "prune": ("",),
-            "switch": ("-f", "--force", "--discard-changes", "-C"),
-        }[sub]
-        if "" in dangerous or any(t in dangerous for t in texts):
-            an.risky("git.discard", f"git {sub} may discard work")
-        return
-    if sub in ("fetch", "pull", "ls-remote", "remote", "submodule"):
-        if sub != "remote" or (
-            sargs and sargs[0].static and sargs[0].text in ("update", "prune", "set-url", "add")
-        ):
-            an.risky("network.download", f"git {sub} talks to a remote")
-        return
-    if sub in (
-        "send-email",
-        "request-pull",
-        "daemon",
-        "instaweb",
-        "http-backend",
-        "upload-pack",
-        "receive-pack",
-        "shell",
-        "svn",
-        "p4",
-        "cvsimport",
-        "cvsserver",
-        "remote-ext",
-        "remote-fd",
+    for f in o.values("-f", "--file"):
+        an.check_write(f, verb="git config --file", overwrite_risky=False)
+    key = ops[0].text if ops and ops[0].static else ""
+    value = ops[1].text if len(ops) > 1 and ops[1].static else ""
+    if (
+        not (ops and ops[0].static)
+        or DANGEROUS_GIT_KEYS.match(key)
+        or (key.lower().startswith("alias.") and value.startswith("!"))
     ):
         an.deny(
-            "network.remote_shell" if sub not in ("send-email",) else "exfil.email",
-            f"git {sub} talks to other machines or runs a server",
+            "persistence.git_config",
+            f"git config {key or '<computed>'} makes git run a command later",
         )
+    if o.has("-e", "--edit"):
+        an.risky("write.overwrite", "git config --edit opens an editor")
+
+
+def _git_template(an: Analyzer, v: Arg, verb: str) -> None:
+    """``--template DIR`` installs hooks: the folder must be inside the working directory."""
+    real = an.ctx.resolve(v.text, an.cur) if v.static else None
+    if real is None or not an.ctx.inside_root(real):
+        an.deny("persistence.git_hooks", f"{verb} --template installs hooks from another folder")
+
+
+def _git_clone_options(an: Analyzer, o: Opts) -> bool:
+    """Check the options of ``git clone``; True when it runs a program (denied)."""
+    for n, v in o.flags:
+        if n in ("-u", "--upload-pack"):
+            an.deny("exec.git_config", "git clone --upload-pack runs a program")
+            return True
+        if v is None:
+            continue
+        if n in ("-c", "--config"):
+            _git_global(an, "-c", v)
+        if n == "--template":
+            _git_template(an, v, "git clone")
+        if n == "--separate-git-dir":
+            an.check_write(v, verb="git clone --separate-git-dir")
+    return False
+
+
+_GIT_URL = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
+
+
+def _git_clone(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="obujc",
+        long_val={
+            "--origin",
+            "--branch",
+            "--upload-pack",
+            "--template",
+            "--reference",
+            "--reference-if-able",
+            "--separate-git-dir",
+            "--depth",
+            "--shallow-since",
+            "--shallow-exclude",
+            "--config",
+            "--server-option",
+            "--jobs",
+            "--filter",
+            "--bundle-uri",
+            "--recurse-submodules",
+        },
+    )
+    if _git_clone_options(an, o):
         return
-    if sub in ("add", "rm", "mv"):
-        for a in sargs:
-            if a.static and not a.text.startswith("-"):
-                an.check_arg_read(a, c)
-                real = an.ctx.resolve(a.text, an.cur)
-                if not an.ctx.inside_root(real) and sub != "add":
-                    an.deny(
-                        "write.outside_cwd",
-                        f"git {sub} {a.text} changes files outside the working directory",
-                    )
-        if sub == "rm":
-            an.risky("shell.delete_in_cwd", "git rm deletes files")
+    if len(o.operands) >= 2:
+        an.check_write(o.operands[1], verb="git clone", overwrite_risky=False)
+    elif o.operands:
+        url = o.operands[0]
+        if an.cur is None or not an.ctx.inside_root(an.cur):
+            an.deny("write.outside_cwd", "git clone writes outside the working directory")
+        if url.static and re.match(r"^(ext|fd)::", url.text):
+            an.deny("exec.git_config", f"git clone {url.text} runs a command as transport")
+    for op in o.operands[:1]:
+        if op.static and not _GIT_URL.match(op.text):
+            an.check_arg_read(op, c)
+    an.flags["downloaded"] = True
+    an.risky("network.download", "git clone downloads a repository")
+
+
+def _git_init(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="b",
+        long_val={
+            "--template",
+            "--separate-git-dir",
+            "--initial-branch",
+            "--object-format",
+            "--shared",
+        },
+    )
+    for v in o.values("--template"):
+        _git_template(an, v, "git init")
+    for v in o.values("--separate-git-dir") + o.operands:
+        an.check_write(v, verb="git init", overwrite_risky=False)
+
+
+def _git_upload_pack(an: Analyzer, sub: str, sargs: list[Arg]) -> bool:
+    """``--upload-pack``/``--exec``/``-u`` run a program: denied; True when denied."""
+    if any(
+        a.static and (a.text.startswith(("--upload-pack", "--exec")) or a.text == "-u")
+        for a in sargs
+    ):
+        an.deny("exec.git_config", f"git {sub} --upload-pack runs a program")
+        return True
+    return False
+
+
+def _git_talks_to_remote(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """fetch, pull, ls-remote, remote: a program option is denied; talking to a remote is risky."""
+    if _git_upload_pack(an, sub, sargs):
         return
-    if sub == "apply" or sub == "am":
+    if sub != "remote" or (
+        sargs and sargs[0].static and sargs[0].text in ("update", "prune", "set-url", "add")
+    ):
+        an.risky("network.download", f"git {sub} talks to a remote")
+
+
+def _git_submodule(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not (sargs and sargs[0].static and sargs[0].text == "foreach"):
+        an.risky("network.download", f"git {sub} talks to a remote")
+        return
+    rest = [a for a in sargs[1:] if not (a.static and a.text in ("--recursive", "-q", "--quiet"))]
+    if not rest:
+        return
+    if all(a.static for a in rest):
+        an.sub_shell(" ".join(a.text for a in rest), origin="git submodule foreach")
+    else:
+        an.deny("exec.dynamic_script", "git submodule foreach runs a computed command")
+
+
+def _option_values(sargs: list[Arg], names: tuple[str, ...], prefix: str) -> list[Arg]:
+    """The values of an option spelled ``NAME VALUE`` (one of ``names``) or ``PREFIXVALUE``."""
+    values: list[Arg] = []
+    for i, a in enumerate(sargs):
+        if not a.static:
+            continue
+        if a.text in names and i + 1 < len(sargs):
+            values.append(sargs[i + 1])
+        elif prefix and a.text.startswith(prefix):
+            values.append(lit(a.text.split("=", 1)[1]))
+    return values
+
+
+def _git_rebase(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    for v in _option_values(sargs, ("-x", "--exec"), "--exec="):
+        sub_script(an, v, "git rebase --exec")
+    an.risky("git.rewrite_history", "git rebase rewrites history")
+
+
+def _git_bisect(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not (sargs and sargs[0].static and sargs[0].text == "run"):
+        _git_default(an, c, sub, sargs)
+    elif sargs[1:]:
+        an.simple(sargs[1:], dict(c.env), None, None)
+
+
+def _git_filter_branch(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    for i, a in enumerate(sargs):
+        if a.static and a.text.endswith("-filter") and i + 1 < len(sargs):
+            sub_script(an, sargs[i + 1], f"git filter-branch {a.text}")
+    an.risky("git.rewrite_history", "git filter-branch rewrites history")
+
+
+def _git_tool(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """difftool, mergetool: ``--extcmd`` is a command of its own."""
+    for v in _option_values(sargs, ("-x", "--extcmd"), "--extcmd="):
+        sub_script(an, v, f"git {sub} --extcmd")
+
+
+def _git_credential(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    an.deny("secrets.read", f"git {sub} reads or stores credentials")
+
+
+def _git_worktree(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not (sargs and sargs[0].static and sargs[0].text == "add"):
+        _git_default(an, c, sub, sargs)
+        return
+    ops = [a for a in sargs[1:] if not (a.static and a.text.startswith("-"))]
+    if ops:
+        an.check_write(ops[0], verb="git worktree add", overwrite_risky=False)
+
+
+def _git_output(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """bundle, format-patch, diff, log, show (and archive): ``-o``/``--output`` files written."""
+    for i, a in enumerate(sargs):
+        if not a.static:
+            continue
+        if a.text in ("-o", "--output", "--output-directory") and i + 1 < len(sargs):
+            an.check_write(sargs[i + 1], verb=f"git {sub} -o")
+        elif a.text.startswith(("--output=", "--output-directory=")):
+            an.check_write(lit(a.text.split("=", 1)[1]), verb=f"git {sub} --output")
+    if sub == "bundle" and len(sargs) >= 2 and sargs[0].static and sargs[0].text == "create":
+        an.check_write(sargs[1], verb="git bundle create")
+    if sub == "diff" and any(a.static and a.text == "--no-index" for a in sargs):
         for a in sargs:
-            if a.static and a.text.startswith("--directory="):
-                an.check_write(
-                    lit(a.text.split("=", 1)[1]),
-                    verb="git apply --directory",
-                    overwrite_risky=False,
+            an.check_arg_read(a, c)
+
+
+def _git_archive(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not _git_upload_pack(an, sub, sargs):
+        _git_output(an, c, sub, sargs)
+
+
+def _git_pathspecs_outside(an: Analyzer, sub: str, sargs: list[Arg]) -> bool:
+    """Pathspecs after the options must stay inside the working directory (``git add`` may read
+    from outside); True when one does not (denied)."""
+    for a in sargs:
+        if not a.static or a.text.startswith("-"):
+            continue
+        if "/" in a.text or a.text.startswith(("~", "..")):
+            real = an.ctx.resolve(a.text, an.cur)
+            if not an.ctx.inside_root(real) and sub != "add":
+                an.deny(
+                    "write.outside_cwd",
+                    f"git {sub} {a.text} changes files outside the working directory",
                 )
-        an.risky("write.patch", f"git {sub} changes several files")
+                return True
+    return False
+
+
+def _git_clean(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not _git_pathspecs_outside(an, sub, sargs):
+        an.risky("git.clean", "git clean deletes untracked files")
+
+
+# The arguments with which a subcommand may discard work ("": any use of it).
+_GIT_DISCARDS: dict[str, tuple[str, ...]] = {
+    "reset": ("--hard", "--merge", "--keep"),
+    "checkout": ("-f", "--force", "--", "."),
+    "restore": ("",),
+    "stash": ("drop", "clear"),
+    "branch": ("-D", "--delete", "-d", "-M"),
+    "tag": ("-d", "--delete"),
+    "gc": ("--prune", "--aggressive"),
+    "reflog": ("expire", "delete"),
+    "prune": ("",),
+    "switch": ("-f", "--force", "--discard-changes", "-C"),
+}
+
+
+def _git_discard(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """reset, checkout, restore, stash, branch, tag, gc, reflog, prune, switch."""
+    if sub in ("checkout", "restore", "reset", "stash") and _git_pathspecs_outside(an, sub, sargs):
         return
-    if sub in ("hook",):
+    dangerous = _GIT_DISCARDS[sub]
+    if "" in dangerous or any(a.text in dangerous for a in sargs if a.static):
+        an.risky("git.discard", f"git {sub} may discard work")
+
+
+def _git_server(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    an.deny(
+        "exfil.email" if sub == "send-email" else "network.remote_shell",
+        f"git {sub} talks to other machines or runs a server",
+    )
+
+
+def _git_index(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """add, rm, mv: their operands are read and (rm, mv) changed inside the working directory."""
+    if _git_pathspecs_outside(an, sub, sargs):
         return
-    # commit, merge, cherry-pick, revert, status … : work inside the repository
+    for a in sargs:
+        if a.static and not a.text.startswith("-"):
+            an.check_arg_read(a, c)
+            real = an.ctx.resolve(a.text, an.cur)
+            if not an.ctx.inside_root(real) and sub != "add":
+                an.deny(
+                    "write.outside_cwd",
+                    f"git {sub} {a.text} changes files outside the working directory",
+                )
+    if sub == "rm":
+        an.risky("shell.delete_in_cwd", "git rm deletes files")
+
+
+def _git_apply(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """apply, am."""
+    for a in sargs:
+        if a.static and a.text.startswith("--directory="):
+            an.check_write(
+                lit(a.text.split("=", 1)[1]),
+                verb="git apply --directory",
+                overwrite_risky=False,
+            )
+    an.risky("write.patch", f"git {sub} changes several files")
+
+
+def _git_nothing(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """hook: runs the repository's own hooks, which git would run anyway."""
+
+
+def _git_default(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """commit, merge, cherry-pick, revert, status …: work inside the repository; a message
+    file (``-F``, ``--file=``, ``--template=``) is read."""
     for i, a in enumerate(sargs):
         if a.static and a.text in ("-F", "--file") and i + 1 < len(sargs):
             an.check_arg_read(sargs[i + 1], c)
         if a.static and a.text.startswith(("--template=", "--file=")):
             an.check_arg_read(lit(a.text.split("=", 1)[1]), c)
+
+
+def _git_rules() -> dict[str, GitRule]:
+    rules: dict[str, GitRule] = {
+        "push": _git_push,
+        "config": _git_config,
+        "clone": _git_clone,
+        "init": _git_init,
+        "submodule": _git_submodule,
+        "rebase": _git_rebase,
+        "bisect": _git_bisect,
+        "filter-branch": _git_filter_branch,
+        "worktree": _git_worktree,
+        "archive": _git_archive,
+        "clean": _git_clean,
+        "apply": _git_apply,
+        "am": _git_apply,
+        "hook": _git_nothing,
+    }
+    groups: list[tuple[GitRule, str]] = [
+        (_git_talks_to_remote, "fetch pull ls-remote remote"),
+        (_git_tool, "difftool mergetool"),
+        (
+            _git_credential,
+            (
+                "credential credential-store credential-cache credential-osxkeychain "
+                "credential-libsecret"
+            ),
+        ),
+        (_git_output, "bundle format-patch diff log show"),
+        (_git_discard, " ".join(_GIT_DISCARDS)),
+        (
+            _git_server,
+            (
+                "send-email request-pull daemon instaweb http-backend upload-pack receive-pack "
+                "shell svn p4 cvsimport cvsserver remote-ext remote-fd"
+            ),
+        ),
+        (_git_index, "add rm mv"),
+    ]
+    for rule, names in groups:
+        for name in names.split():
+            if name in rules:
+                raise ValueError(f"git {name} has two rules")
+            rules[name] = rule
+    return rules
+
+
+_GIT_RULES = _git_rules()
+
+
+def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """Check one git subcommand with its rule (``_GIT_RULES``)."""
+    _GIT_RULES.get(sub, _git_default)(an, c, sub, sargs)
 
 
 # --------------------------------------------------------------------------------------
