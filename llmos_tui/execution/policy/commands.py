@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
@@ -2046,44 +2047,34 @@ def local_program(an: Analyzer, c: Cmd, real: str) -> None:
     output_writes(an, c)
 
 
-def interpreter(an: Analyzer, c: Cmd) -> None:
-    name = c.name
-    lang = {
-        "python": "python",
-        "ipython": "python",
-        "pypy": "python",
-        "perl": "perl",
-        "ruby": "ruby",
-        "irb": "ruby",
-        "node": "node",
-        "nodejs": "node",
-        "deno": "node",
-        "bun": "node",
-        "php": "php",
-        "lua": "lua",
-        "luajit": "lua",
-        "Rscript": "r",
-        "R": "r",
-        "julia": "julia",
-        "tclsh": "tcl",
-        "wish": "tcl",
-        "expect": "tcl",
-    }.get(name, "generic")
-    if name == "osascript":
-        an.deny("exec.interpreter_command", "osascript automates other applications")
-        return
-    args = list(c.args)
-    code: list[str] = []
-    dynamic_code = False
-    script: Arg | None = None
-    module: Arg | None = None
-    in_place = False
-    i = 0
-    value_flags = {
-        "python": {"-W", "-X", "-Q"},
-        "perl": {"-I", "-M", "-m", "-F", "-0", "-x", "-C", "-D"},
-        "ruby": {"-I", "-r", "-C", "-F", "-E", "-K", "-0", "-x", "-T"},
-        "node": {
+_INTERPRETER_LANG: dict[str, str] = {
+    "python": "python",
+    "ipython": "python",
+    "pypy": "python",
+    "perl": "perl",
+    "ruby": "ruby",
+    "irb": "ruby",
+    "node": "node",
+    "nodejs": "node",
+    "deno": "node",
+    "bun": "node",
+    "php": "php",
+    "lua": "lua",
+    "luajit": "lua",
+    "Rscript": "r",
+    "R": "r",
+    "julia": "julia",
+    "tclsh": "tcl",
+    "wish": "tcl",
+    "expect": "tcl",
+}
+# Options that take a value (skipped with it), per language.
+_INTERPRETER_VALUE_FLAGS: dict[str, frozenset[str]] = {
+    "python": frozenset({"-W", "-X", "-Q"}),
+    "perl": frozenset({"-I", "-M", "-m", "-F", "-0", "-x", "-C", "-D"}),
+    "ruby": frozenset({"-I", "-r", "-C", "-F", "-E", "-K", "-0", "-x", "-T"}),
+    "node": frozenset(
+        {
             "-r",
             "--require",
             "--import",
@@ -2097,23 +2088,26 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
             "--inspect-port",
             "--max-old-space-size",
             "--stack-size",
-        },
-        "php": {"-d", "-c", "-t", "-S", "-z", "-n"},
-        "lua": {"-l"},
-        "r": {"--file", "-f"},
-        "julia": {"-L", "--load", "--project", "-t", "-p"},
-    }.get(lang, set())
-    code_flags = {
-        "python": {"-c"},
-        "perl": {"-e", "-E"},
-        "ruby": {"-e"},
-        "node": {"-e", "--eval", "-p", "--print"},
-        "php": {"-r", "-R", "-B", "-E"},
-        "lua": {"-e"},
-        "r": {"-e", "--expr"},
-        "julia": {"-e", "--eval", "-E", "--print"},
-        "tcl": {"-c"},
-        "generic": {
+        }
+    ),
+    "php": frozenset({"-d", "-c", "-t", "-S", "-z", "-n"}),
+    "lua": frozenset({"-l"}),
+    "r": frozenset({"--file", "-f"}),
+    "julia": frozenset({"-L", "--load", "--project", "-t", "-p"}),
+}
+# Options whose value is code to run, per language.
+_INTERPRETER_CODE_FLAGS: dict[str, frozenset[str]] = {
+    "python": frozenset({"-c"}),
+    "perl": frozenset({"-e", "-E"}),
+    "ruby": frozenset({"-e"}),
+    "node": frozenset({"-e", "--eval", "-p", "--print"}),
+    "php": frozenset({"-r", "-R", "-B", "-E"}),
+    "lua": frozenset({"-e"}),
+    "r": frozenset({"-e", "--expr"}),
+    "julia": frozenset({"-e", "--eval", "-E", "--print"}),
+    "tcl": frozenset({"-c"}),
+    "generic": frozenset(
+        {
             "-e",
             "-c",
             "-x",
@@ -2123,187 +2117,244 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
             "--execute",
             "--expr",
             "--expression",
-        },
-    }.get(lang, set())
-    if (
-        name == "deno"
-        and args
-        and args[0].static
-        and args[0].text
-        in (
-            "eval",
-            "run",
-            "repl",
-            "task",
-            "test",
-            "fmt",
-            "lint",
-            "compile",
-            "install",
-            "cache",
-            "bench",
-            "check",
+        }
+    ),
+}
+_DENO_SUBCOMMANDS = frozenset(
+    {
+        "eval",
+        "run",
+        "repl",
+        "task",
+        "test",
+        "fmt",
+        "lint",
+        "compile",
+        "install",
+        "cache",
+        "bench",
+        "check",
+    }
+)
+_BUN_SUBCOMMANDS = frozenset({"run", "x", "test", "install", "add", "build", "create"})
+
+
+def _deno(an: Analyzer, lang: str, sub: str, args: list[Arg]) -> None:
+    """``deno SUB …``: eval code is checked; running code from a URL is denied."""
+    ops = [a for a in args if not (a.static and a.text.startswith("-"))]
+    if sub == "eval":
+        if ops:
+            _code_arg(an, lang, ops[0], "deno eval")
+        return
+    if sub not in ("run", "compile", "install"):
+        return
+    if ops and ops[0].static and re.match(r"^(https?|npm|jsr):", ops[0].text):
+        an.deny(
+            "download_exec.remote_script",
+            f"deno {sub} runs code straight from {ops[0].text}",
         )
+        return
+    if sub == "install":
+        an.risky("package.install", "deno install adds a program")
+
+
+def _bun(an: Analyzer, sub: str) -> None:
+    if sub in ("install", "add", "create"):
+        an.risky("package.install", f"bun {sub} installs packages (runs their scripts)")
+    if sub == "x":
+        an.risky("package.install", "bun x downloads and runs a package")
+
+
+def _interpreter_subcommand(an: Analyzer, c: Cmd, lang: str, args: list[Arg]) -> bool:
+    """deno and bun subcommands; True when the command was one (and is checked)."""
+    sub = args[0].text if args and args[0].static else ""
+    if c.name == "deno" and sub in _DENO_SUBCOMMANDS:
+        _deno(an, lang, sub, args[1:])
+        return True
+    if c.name == "bun" and sub in _BUN_SUBCOMMANDS:
+        _bun(an, sub)
+        return True
+    return False
+
+
+def _interpreter_option_risks(an: Analyzer, lang: str, t: str, args: list[Arg], i: int) -> None:
+    """Options that load a network library, preload code or start a server."""
+    nxt = args[i + 1].text if i + 1 < len(args) else ""
+    if lang == "perl" and t.startswith(("-M", "-m")):
+        mod = t[2:] or nxt
+        if re.search(r"Socket|IO::Socket|Net::|LWP|HTTP", mod):
+            an.deny("reverse_shell.socket", f"perl loads {mod} (network)")
+    if lang == "ruby" and t.startswith("-r"):
+        lib = t[2:] or nxt
+        if re.search(r"socket|net/|open-uri|open3|pty", lib):
+            an.deny("reverse_shell.socket", f"ruby loads {lib}")
+    if lang == "node" and t in ("-r", "--require", "--import", "--loader", "--experimental-loader"):
+        an.risky("exec.preload", f"node {t} preloads a module")
+    if (
+        lang == "php"
+        and t == "-d"
+        and i + 1 < len(args)
+        and re.search(r"auto_(prepend|append)_file|extension", nxt)
     ):
-        sub = args[0].text
-        args = args[1:]
-        if sub == "eval":
-            ops = [a for a in args if not (a.static and a.text.startswith("-"))]
-            if ops:
-                _code_arg(an, lang, ops[0], "deno eval")
-            return
-        if sub in ("run", "compile", "install"):
-            ops = [a for a in args if not (a.static and a.text.startswith("-"))]
-            if ops and ops[0].static and re.match(r"^(https?|npm|jsr):", ops[0].text):
-                an.deny(
-                    "download_exec.remote_script",
-                    f"deno {sub} runs code straight from {ops[0].text}",
-                )
+        an.deny("loader.startup_hook", "php -d auto_prepend_file runs extra code")
+    if lang == "php" and t == "-S":
+        an.risky("network.server", "php -S starts a web server")
+
+
+_PYTHON_FLAG_RUN = re.compile(r"-[bBdEhiIOqsSuvVx]+[cm]")  # -Bc, -uEm: the last letter counts
+
+
+@dataclass
+class _InterpreterOptions:
+    """The options of an interpreter's command line: the code it runs (``-c``/``-e``), a module
+    (``python -m``), in-place editing (``perl -i``); ``i`` ends at the first operand."""
+
+    an: Analyzer
+    lang: str
+    args: list[Arg]
+    code: list[str] = field(default_factory=list)
+    dynamic_code: bool = False
+    module: Arg | None = None
+    in_place: bool = False
+    i: int = 0
+
+    def scan(self) -> None:
+        args = self.args
+        while self.i < len(args):
+            a = args[self.i]
+            t = a.text if a.static else ""
+            if not a.static or not t.startswith("-") or t == "-":
                 return
-            if sub == "install":
-                an.risky("package.install", "deno install adds a program")
-        return
-    if (
-        name == "bun"
-        and args
-        and args[0].static
-        and args[0].text in ("run", "x", "test", "install", "add", "build", "create")
-    ):
-        sub = args[0].text
-        if sub in ("install", "add", "create"):
-            an.risky("package.install", f"bun {sub} installs packages (runs their scripts)")
-        if sub == "x":
-            an.risky("package.install", "bun x downloads and runs a package")
-        return
-    while i < len(args):
-        a = args[i]
-        t = a.text if a.static else ""
-        if not a.static or not t.startswith("-") or t == "-":
-            break
-        if t == "--":
-            i += 1
-            break
-        if (
-            lang == "python"
-            and t.startswith("-")
-            and not t.startswith("--")
-            and len(t) > 2
-            and t[-1] in "cm"
-            and all(ch in "bBdEhiIOqsSuvVx" for ch in t[1:-1])
-        ):
-            t = "-" + t[-1]
-        matched = next((f for f in code_flags if t == f), None)
-        attached = next(
-            (
-                f
-                for f in code_flags
-                if len(f) == 2 and t.startswith(f) and t != f and lang in ("perl", "ruby", "python")
-            ),
-            None,
-        )
-        if attached is None and "=" in t:
-            attached = next((f for f in code_flags if t.startswith(f + "=")), None)
-            if attached is not None:
-                attached += "="
-        if matched or attached:
-            if attached:
-                value = Arg(a.text[len(attached) :], a.mask[len(attached) :], a.names)
-                i += 1
-            elif i + 1 < len(args):
-                value = args[i + 1]
-                i += 2
-            else:
-                i += 1
+            if t == "--":
+                self.i += 1
+                return
+            if self.lang == "python" and _PYTHON_FLAG_RUN.fullmatch(t):
+                t = "-" + t[-1]
+            step = self._code_option(a, t)
+            if step == "stop":
+                return
+            if step == "next":
                 continue
-            if not value.static:
-                dynamic_code = True
-            else:
-                code.append(value.text)
-            if lang == "python":
-                break  # -c terminates the option list
-            continue
-        if lang == "python" and t == "-m":
-            if i + 1 < len(args):
-                module = args[i + 1]
-            i += 2
-            break
-        if lang == "python" and t.startswith("-m") and len(t) > 2:
-            module = Arg(t[2:], a.mask[2:])
-            i += 1
-            break
-        if lang in ("perl", "ruby") and re.match(r"^-[a-zA-Z]*i", t) and not t.startswith("--"):
-            in_place = True
-        if lang == "perl" and re.match(r"^-[a-zA-Z]*[nlapsw0]*e$", t) and t not in code_flags:
-            if i + 1 < len(args):
-                nxt = args[i + 1]
-                if nxt.static:
-                    code.append(nxt.text)
-                else:
-                    dynamic_code = True
-                i += 2
+            if self._python_module(a, t):
+                return
+            if (
+                self.lang in ("perl", "ruby")
+                and re.match(r"^-[a-zA-Z]*i", t)
+                and not t.startswith("--")
+            ):
+                self.in_place = True
+            if self._perl_e(t):
                 continue
-        if lang == "perl" and (t.startswith("-M") or t.startswith("-m")):
-            mod = t[2:] or (args[i + 1].text if i + 1 < len(args) else "")
-            if re.search(r"Socket|IO::Socket|Net::|LWP|HTTP", mod):
-                an.deny("reverse_shell.socket", f"perl loads {mod} (network)")
-        if lang == "ruby" and (t.startswith("-r")):
-            lib = t[2:] or (args[i + 1].text if i + 1 < len(args) else "")
-            if re.search(r"socket|net/|open-uri|open3|pty", lib):
-                an.deny("reverse_shell.socket", f"ruby loads {lib}")
-        if lang == "node" and t in (
-            "-r",
-            "--require",
-            "--import",
-            "--loader",
-            "--experimental-loader",
+            _interpreter_option_risks(self.an, self.lang, t, args, self.i)
+            takes_value = t in _INTERPRETER_VALUE_FLAGS.get(self.lang, frozenset())
+            self.i += 2 if takes_value and self.i + 1 < len(args) else 1
+
+    def _attached(self, t: str, flags: frozenset[str]) -> str | None:
+        """The code option ``t`` starts with when its value is attached (``-ecode``,
+        ``--eval=code``): the prefix to strip."""
+        if self.lang in ("perl", "ruby", "python"):
+            for f in flags:
+                if len(f) == 2 and t.startswith(f) and t != f:
+                    return f
+        if "=" in t:
+            for f in flags:
+                if t.startswith(f + "="):
+                    return f + "="
+        return None
+
+    def _code_option(self, a: Arg, t: str) -> str | None:
+        """A code option: "next" (go on), "stop" (python: ``-c`` ends the options) or None."""
+        flags = _INTERPRETER_CODE_FLAGS.get(self.lang, frozenset())
+        attached = self._attached(t, flags)
+        if t not in flags and attached is None:
+            return None
+        if attached:
+            value = Arg(a.text[len(attached) :], a.mask[len(attached) :], a.names)
+            self.i += 1
+        elif self.i + 1 < len(self.args):
+            value = self.args[self.i + 1]
+            self.i += 2
+        else:
+            self.i += 1
+            return "next"
+        if value.static:
+            self.code.append(value.text)
+        else:
+            self.dynamic_code = True
+        return "stop" if self.lang == "python" else "next"
+
+    def _python_module(self, a: Arg, t: str) -> bool:
+        """``python -m MODULE`` ends the options; True when ``t`` is it."""
+        if self.lang != "python" or not t.startswith("-m"):
+            return False
+        if t == "-m":
+            if self.i + 1 < len(self.args):
+                self.module = self.args[self.i + 1]
+            self.i += 2
+        else:
+            self.module = Arg(t[2:], a.mask[2:])
+            self.i += 1
+        return True
+
+    def _perl_e(self, t: str) -> bool:
+        """perl's bundled ``-lne CODE``; True when ``t`` is it (and its code was taken)."""
+        if not (
+            self.lang == "perl"
+            and re.match(r"^-[a-zA-Z]*[nlapsw0]*e$", t)
+            and t not in _INTERPRETER_CODE_FLAGS["perl"]
+            and self.i + 1 < len(self.args)
         ):
-            an.risky("exec.preload", f"node {t} preloads a module")
-        if (
-            lang == "php"
-            and t == "-d"
-            and i + 1 < len(args)
-            and re.search(r"auto_(prepend|append)_file|extension", args[i + 1].text)
-        ):
-            an.deny("loader.startup_hook", "php -d auto_prepend_file runs extra code")
-        if lang == "php" and t == "-S":
-            an.risky("network.server", "php -S starts a web server")
-        if t in value_flags and i + 1 < len(args):
-            i += 2
-            continue
-        i += 1
-    rest = args[i:]
-    origin = f"{c.word} one-liner"
-    if dynamic_code:
+            return False
+        nxt = self.args[self.i + 1]
+        if nxt.static:
+            self.code.append(nxt.text)
+        else:
+            self.dynamic_code = True
+        self.i += 2
+        return True
+
+
+def interpreter(an: Analyzer, c: Cmd) -> None:
+    if c.name == "osascript":
+        an.deny("exec.interpreter_command", "osascript automates other applications")
+        return
+    lang = _INTERPRETER_LANG.get(c.name, "generic")
+    args = list(c.args)
+    if _interpreter_subcommand(an, c, lang, args):
+        return
+    opts = _InterpreterOptions(an, lang, args)
+    opts.scan()
+    rest = args[opts.i :]
+    if opts.dynamic_code:
         an.deny("exec.dynamic_script", f"the code run by {c.word} is computed at run time")
-        return
-    if module is not None:
-        _python_module(an, c, module, rest)
-        return
-    if code:
-        _run_code(an, lang, "\n".join(code), origin)
-        files = rest
-        for f in files:
-            if in_place:
+    elif opts.module is not None:
+        _python_module(an, c, opts.module, rest)
+    elif opts.code:
+        _run_code(an, lang, "\n".join(opts.code), f"{c.word} one-liner")
+        for f in rest:
+            if opts.in_place:
                 an.check_write(f, verb=f"{c.word} -i", overwrite_risky=False)
             else:
                 an.check_arg_read(f, c)
         if c.read_outside:
             c.out = {"sensitive"}
+    elif rest and not (rest[0].static and rest[0].text == "-"):
+        _interpreter_script(an, c, rest)
+    else:
+        _stdin_script(an, c, c.word, lang)
+
+
+def _interpreter_script(an: Analyzer, c: Cmd, rest: list[Arg]) -> None:
+    """``python script.py ARGS``: the script is checked (a project's own script is confined by
+    the OS sandbox); its arguments may be files it reads."""
+    script = rest[0]
+    if script.psub or not script.static:
+        an.deny("exec.dynamic_script", f"{c.word} runs a script produced at run time")
         return
-    if rest and not (rest[0].static and rest[0].text == "-"):
-        script = rest[0]
-        if script.psub or not script.static:
-            an.deny("exec.dynamic_script", f"{c.word} runs a script produced at run time")
-            return
-        _run_script_file(an, c, script, shell_script=False)
-        real = an.ctx.resolve(script.text, an.cur)
-        if lang == "python" and os.path.isfile(real) and an.ctx.inside_root(real):
-            pass  # a project's own script: the OS sandbox confines it
-        for f in rest[1:]:
-            an.check_arg_read(f, c)
-        output_writes(an, c)
-        return
-    _stdin_script(an, c, c.word, lang if lang != "generic" else "generic")
+    _run_script_file(an, c, script, shell_script=False)
+    for f in rest[1:]:
+        an.check_arg_read(f, c)
+    output_writes(an, c)
 
 
 def _code_arg(an: Analyzer, lang: str, arg: Arg, origin: str) -> None:
