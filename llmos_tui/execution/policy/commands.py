@@ -1394,6 +1394,95 @@ def foreign_process_option(c: Cmd) -> str | None:
     return None
 
 
+def _skip_options(args: list[Arg]) -> list[Arg]:
+    """``args`` without its leading static options."""
+    while args and args[0].static and args[0].text.startswith("-"):
+        args = args[1:]
+    return args
+
+
+def _wrapper_script(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    """``script [-c CMD] [LOG]``: the command is checked, the log files are written."""
+    o = parse_opts(
+        args,
+        short_val=short_val,
+        long_val={
+            "--command",
+            "--log-out",
+            "--log-in",
+            "--log-io",
+            "--log-timing",
+            "--logging-format",
+            "--echo",
+            "--output-limit",
+        },
+    )
+    for cmd in o.values("-c", "--command"):
+        sub_script(an, cmd, "script -c")
+    for out in (
+        o.values("-O", "--log-out", "-I", "--log-in", "-B", "--log-io", "-T", "--log-timing")
+        + o.operands
+    ):
+        an.check_write(out, verb="script log")
+    if not o.operands and not o.values("-O", "--log-out", "-B", "--log-io"):
+        an.check_write(lit("typescript"), verb="script log", overwrite_risky=False)
+
+
+def _wrapper_entr(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    args = _skip_options(args)
+    if args and args[0].static and args[0].text == "-s" and len(args) > 1:
+        sub_script(an, args[1], "entr -s")
+        return
+    wrapped(an, c, args)
+
+
+def _wrapper_priority(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    """``chrt [opts] PRIO CMD``, ``taskset [opts] MASK CMD`` (``-p``: an existing process)."""
+    while args and args[0].static and args[0].text.startswith("-"):
+        if args[0].text in ("-p", "--pid"):
+            return
+        args = args[1:]
+    wrapped(an, c, args[1:])
+
+
+def _wrapper_prlimit(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    wrapped(an, c, _skip_options(args))
+
+
+def _wrapper_valgrind(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    """``valgrind [opts] CMD``: ``--log-file=``/``--xml-file=`` are written."""
+    for a in args:
+        if not (a.static and a.text.startswith("-")):
+            break
+        if a.text.startswith(("--log-file=", "--xml-file=")):
+            an.check_write(lit(a.text.split("=", 1)[1]), verb="valgrind log", overwrite_risky=False)
+    wrapped(an, c, _skip_options(args))
+
+
+_WRAPPERS: dict[str, Callable[[Analyzer, Cmd, list[Arg], str], None]] = {
+    "script": _wrapper_script,
+    "entr": _wrapper_entr,
+    "chrt": _wrapper_priority,
+    "taskset": _wrapper_priority,
+    "prlimit": _wrapper_prlimit,
+    "valgrind": _wrapper_valgrind,
+}
+
+
+def _wrapped_command(c: Cmd, rest: list[Arg]) -> list[Arg]:
+    """The wrapped command among a wrapper's operands (after ``timeout``'s duration, ``nice``'s
+    adjustment, ``perf record``…)."""
+    if c.name == "timeout" and rest:
+        rest = rest[1:]
+    if c.name == "nice" and rest and rest[0].static and re.fullmatch(r"-?\d+", rest[0].text):
+        rest = rest[1:]
+    if c.name == "perf" and rest and rest[0].static:
+        rest = _skip_options(rest[1:] if rest[0].text in ("record", "stat", "trace") else [])
+    if c.name == "dotenv" and rest and rest[0].static and rest[0].text in ("run", "--"):
+        rest = rest[1:]
+    return rest
+
+
 def wrapper(an: Analyzer, c: Cmd) -> None:
     """Programs that run a command given as their operands (nice, timeout, strace…): the
     command is checked as a command of its own. Aimed at another process, they are denied."""
@@ -1405,78 +1494,15 @@ def wrapper(an: Analyzer, c: Cmd) -> None:
     short_val = prog.short_values if prog is not None else ""
     long_val = set(prog.long_values) if prog is not None else set()
     args = list(c.args)
-    if c.name == "script":
-        o = parse_opts(
-            args,
-            short_val=short_val,
-            long_val={
-                "--command",
-                "--log-out",
-                "--log-in",
-                "--log-io",
-                "--log-timing",
-                "--logging-format",
-                "--echo",
-                "--output-limit",
-            },
-        )
-        for cmd in o.values("-c", "--command"):
-            sub_script(an, cmd, "script -c")
-        for out in (
-            o.values("-O", "--log-out", "-I", "--log-in", "-B", "--log-io", "-T", "--log-timing")
-            + o.operands
-        ):
-            an.check_write(out, verb="script log")
-        if not o.operands and not o.values("-O", "--log-out", "-B", "--log-io"):
-            an.check_write(lit("typescript"), verb="script log", overwrite_risky=False)
-        return
-    if c.name == "entr":
-        while args and args[0].static and args[0].text.startswith("-"):
-            args = args[1:]
-        if args and args[0].static and args[0].text == "-s" and len(args) > 1:
-            sub_script(an, args[1], "entr -s")
-            return
-        wrapped(an, c, args)
-        return
-    if c.name in ("chrt", "taskset"):
-        # chrt [opts] PRIO CMD, taskset [opts] MASK CMD
-        while args and args[0].static and args[0].text.startswith("-"):
-            if args[0].text in ("-p", "--pid"):
-                return
-            args = args[1:]
-        args = args[1:]
-        wrapped(an, c, args)
-        return
-    if c.name == "prlimit":
-        while args and args[0].static and args[0].text.startswith("-"):
-            args = args[1:]
-        wrapped(an, c, args)
-        return
-    if c.name == "valgrind":
-        while args and args[0].static and args[0].text.startswith("-"):
-            if args[0].text.startswith(("--log-file=", "--xml-file=")):
-                an.check_write(
-                    lit(args[0].text.split("=", 1)[1]), verb="valgrind log", overwrite_risky=False
-                )
-            args = args[1:]
-        wrapped(an, c, args)
+    special = _WRAPPERS.get(c.name)
+    if special is not None:
+        special(an, c, args, short_val)
         return
     o = parse_opts(args, short_val=short_val, long_val=long_val, stop_at_operand=True)
     if c.name in ("strace", "ltrace", "time", "perf"):
         for out in o.values("-o", "--output"):
             an.check_write(out, verb=f"{c.name} -o", overwrite_risky=False)
-    rest = o.operands
-    if c.name == "timeout" and rest:
-        rest = rest[1:]
-    if c.name == "nice" and rest and rest[0].static and re.fullmatch(r"-?\d+", rest[0].text):
-        rest = rest[1:]
-    if c.name == "perf" and rest and rest[0].static:
-        rest = rest[1:] if rest[0].text in ("record", "stat", "trace") else []
-        while rest and rest[0].static and rest[0].text.startswith("-"):
-            rest = rest[1:]
-    if c.name == "dotenv" and rest and rest[0].static and rest[0].text in ("run", "--"):
-        rest = rest[1:]
-    wrapped(an, c, rest)
+    wrapped(an, c, _wrapped_command(c, o.operands))
 
 
 def flock(an: Analyzer, c: Cmd) -> None:
@@ -2599,6 +2625,109 @@ _CURL_PROXY = (
 )
 
 
+_CURL_DATA = ("-d", "--data", "--data-ascii", "--data-binary", "--json")
+_CURL_READS = ("-H", "--header", "--proxy-header", "-K", "--config", "--netrc-file")
+_CURL_REMOTE_NAME = ("-O", "--remote-name", "--remote-name-all")
+_CURL_WRITES = (
+    "-o",
+    "--output",
+    "-D",
+    "--dump-header",
+    "-c",
+    "--cookie-jar",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--libcurl",
+    "--etag-save",
+    "--hsts",
+    "--alt-svc",
+)
+
+
+def _after_at(v: Arg) -> Arg:
+    """The part of ``v`` after its first ``@`` (``name@file``)."""
+    t = v.text
+    return Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])
+
+
+def _curl_upload_of(n: str, v: Arg) -> Arg | None:
+    """The file an option with a value uploads (``-d @f``, ``-F x=@f``, ``-T f``…), or None."""
+    t = v.text
+    if n in _CURL_DATA and t.startswith("@"):
+        return Arg(t[1:], v.mask[1:])
+    if n == "--data-urlencode" and "@" in t and (t.startswith("@") or re.match(r"^[^=]*@", t)):
+        return _after_at(v)
+    form = re.match(r"^[^=]*=[@<]", t) if n in ("-F", "--form") else None
+    if form is not None:
+        idx = form.end()
+        path = t[idx:].split(";")[0]
+        return Arg(path, v.mask[idx : idx + len(path)])
+    if n in ("-T", "--upload-file"):
+        return v
+    return None
+
+
+def _curl_option(an: Analyzer, c: Cmd, n: str, v: Arg, uploads: list[tuple[str, Arg]]) -> None:
+    """One option with a value: a file it uploads (into ``uploads``), reads or writes."""
+    t = v.text
+    upload = _curl_upload_of(n, v)
+    if upload is not None:
+        uploads.append((n, upload))
+    elif n in _CURL_READS and (t.startswith("@") or n in ("-K", "--config", "--netrc-file")):
+        an.check_arg_read(Arg(t[1:], v.mask[1:]) if t.startswith("@") else v, c)
+    elif n == "--variable" and "@" in t:
+        uploads.append((n, _after_at(v)))
+    elif n in ("-b", "--cookie") and "=" not in t:
+        an.check_arg_read(v, c)
+    if n in ("-w", "--write-out") and "%output{" in t:
+        an.deny("write.unresolved_target", "curl --write-out %output{} writes to a file")
+
+
+def _curl_uploads(an: Analyzer, c: Cmd, uploads: list[tuple[str, Arg]]) -> None:
+    for n, path in uploads:
+        if not (path.static and path.text in ("-", ".")):
+            _upload(an, c, path, f"curl {n}")
+        elif c.pipe_in and c.pipe_in & SENSITIVE:
+            an.deny(
+                "exfil.pipe_to_network",
+                "curl uploads data piped from the environment or outside files",
+            )
+        elif c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]):
+            an.deny("exfil.file_to_network", f"curl uploads {c.stdin[1]}")
+
+
+def _curl_outputs(an: Analyzer, c: Cmd, o: Opts) -> None:
+    """Files curl writes: ``-O`` names, ``-o`` and the other output options, ``--output-dir``."""
+    outdir = next(iter(o.values("--output-dir")), None)
+    if o.has(*_CURL_REMOTE_NAME) and an.cur:
+        folder = an.cur
+        if outdir is not None and outdir.static:
+            folder = an.ctx.resolve(outdir.text, an.cur)
+        for u in o.operands:
+            name = u.text.split("?")[0].rstrip("/").rsplit("/", 1)[-1] if u.static else ""
+            if name:
+                an.written.add(os.path.join(folder, name))
+    for out in o.values(*_CURL_WRITES):
+        if not (out.static and out.text == "-"):
+            an.check_write(out, verb="curl output")
+    if outdir is not None:
+        an.check_write(outdir, verb="curl --output-dir", overwrite_risky=False)
+    elif o.has(*_CURL_REMOTE_NAME, "-J") and (an.cur is None or not an.ctx.inside_root(an.cur)):
+        an.deny("write.outside_cwd", "curl -O saves into a directory outside the working directory")
+
+
+def _curl_file_urls(an: Analyzer, c: Cmd, urls: list[Arg]) -> None:
+    """``file://`` URLs are reads of local files."""
+    for u in urls:
+        if u.static and u.text.lower().startswith("file://"):
+            path = u.text[7:]
+            real = an.ctx.resolve(path or "/", an.cur)
+            an.check_read_path(path, real)
+            if not an.ctx.inside_root(real):
+                c.read_outside = True
+
+
 def curl(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val=_CURL_VALUE_SHORT, long_val=_CURL_VALUE_LONG)
     if network_off(
@@ -2607,89 +2736,14 @@ def curl(an: Analyzer, c: Cmd) -> None:
         return
     uploads: list[tuple[str, Arg]] = []
     for n, v in o.flags:
-        if v is None:
-            continue
-        t = v.text
-        if n in ("-d", "--data", "--data-ascii", "--data-binary", "--json") and t.startswith("@"):
-            uploads.append((n, Arg(t[1:], v.mask[1:])))
-        elif (
-            n == "--data-urlencode" and "@" in t and (t.startswith("@") or re.match(r"^[^=]*@", t))
-        ):
-            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
-        elif n in ("-F", "--form") and re.match(r"^[^=]*=[@<]", t):
-            idx = re.match(r"^[^=]*=[@<]", t).end()
-            path = t[idx:].split(";")[0]
-            uploads.append((n, Arg(path, v.mask[idx : idx + len(path)])))
-        elif n in ("-T", "--upload-file"):
-            uploads.append((n, v))
-        elif n in ("-H", "--header", "--proxy-header", "-K", "--config", "--netrc-file") and (
-            t.startswith("@") or n in ("-K", "--config", "--netrc-file")
-        ):
-            path = Arg(t[1:], v.mask[1:]) if t.startswith("@") else v
-            an.check_arg_read(path, c)
-        elif n == "--variable" and "@" in t:
-            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
-        elif n in ("-b", "--cookie") and "=" not in t:
-            an.check_arg_read(v, c)
-        if n in ("-w", "--write-out") and "%output{" in t:
-            an.deny("write.unresolved_target", "curl --write-out %output{} writes to a file")
-    for n, path in uploads:
-        if path.static and path.text in ("-", "."):
-            if c.pipe_in and c.pipe_in & SENSITIVE:
-                an.deny(
-                    "exfil.pipe_to_network",
-                    "curl uploads data piped from the environment or outside files",
-                )
-            elif c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]):
-                an.deny("exfil.file_to_network", f"curl uploads {c.stdin[1]}")
-            continue
-        _upload(an, c, path, f"curl {n}")
+        if v is not None:
+            _curl_option(an, c, n, v, uploads)
+    _curl_uploads(an, c, uploads)
     network_receiver(an, c, reads_stdin=False)
     check_secret_args(an, c, o.flags)
-    if any(n in ("-O", "--remote-name", "--remote-name-all") for n, _ in o.flags) and an.cur:
-        base = next(iter(o.values("--output-dir")), None)
-        folder = an.ctx.resolve(base.text, an.cur) if base is not None and base.static else an.cur
-        for u in o.operands:
-            if u.static:
-                name = u.text.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-                if name:
-                    an.written.add(os.path.join(folder, name))
-    for out in o.values(
-        "-o",
-        "--output",
-        "-D",
-        "--dump-header",
-        "-c",
-        "--cookie-jar",
-        "--trace",
-        "--trace-ascii",
-        "--stderr",
-        "--libcurl",
-        "--etag-save",
-        "--hsts",
-        "--alt-svc",
-    ):
-        if out.static and out.text == "-":
-            continue
-        an.check_write(out, verb="curl output")
-    outdir = next(iter(o.values("--output-dir")), None)
-    if outdir is not None:
-        an.check_write(outdir, verb="curl --output-dir", overwrite_risky=False)
-    elif any(n in ("-O", "--remote-name", "--remote-name-all", "-J") for n, _ in o.flags) and (
-        an.cur is None or not an.ctx.inside_root(an.cur)
-    ):
-        an.deny("write.outside_cwd", "curl -O saves into a directory outside the working directory")
-    urls = o.operands + o.values("--url")
-    for u in urls:
-        if u.static and u.text.lower().startswith("file://"):
-            path = u.text[7:]
-            real = an.ctx.resolve(path or "/", an.cur)
-            an.check_read_path(path, real)
-            if not an.ctx.inside_root(real):
-                c.read_outside = True
-    has_output = bool(o.values("-o", "--output")) or any(
-        n in ("-O", "--remote-name", "--remote-name-all") for n, _ in o.flags
-    )
+    _curl_outputs(an, c, o)
+    _curl_file_urls(an, c, o.operands + o.values("--url"))
+    has_output = bool(o.values("-o", "--output")) or o.has(*_CURL_REMOTE_NAME)
     c.out = {"network"} if not has_output else {"other"}
     an.risky("network.download", "curl talks to the network")
 
@@ -2980,89 +3034,108 @@ def ssh(an: Analyzer, c: Cmd) -> None:
 _REMOTE = re.compile(r"^([\w.-]+@)?[\w.-]+:(?!//)|^rsync://|^scp://|^sftp://|^s3://|^gs://")
 
 
+def _cloud_copy(an: Analyzer, c: Cmd) -> None:
+    """gsutil, s3cmd, rclone: a local file copied to remote storage is denied."""
+    ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+    to_remote = len(ops) >= 3 and any(
+        a.static and (a.text.startswith(("s3://", "gs://")) or re.match(r"^[\w-]+:", a.text))
+        for a in ops[2:] + ops[-1:]
+    )
+    for src in ops[1:-1] if to_remote else []:
+        if (
+            src.static
+            and not _REMOTE.match(src.text)
+            and not src.text.startswith(("s3://", "gs://"))
+        ):
+            an.deny("exfil.copy_to_remote", f"{c.word} copies {src.text} to remote storage")
+            return
+    an.risky("network.cloud", f"{c.word} talks to cloud storage")
+    for a in ops:
+        an.check_arg_read(a, c)
+
+
+_RSYNC_VALUE_LONG = frozenset(
+    {
+        "--rsh",
+        "--rsync-path",
+        "--exclude",
+        "--include",
+        "--exclude-from",
+        "--include-from",
+        "--files-from",
+        "--filter",
+        "--password-file",
+        "--log-file",
+        "--backup-dir",
+        "--temp-dir",
+        "--partial-dir",
+        "--compare-dest",
+        "--copy-dest",
+        "--link-dest",
+        "--chmod",
+        "--chown",
+        "--usermap",
+        "--groupmap",
+        "--max-size",
+        "--min-size",
+        "--timeout",
+        "--port",
+        "--bwlimit",
+        "--suffix",
+        "--out-format",
+        "--info",
+        "--debug",
+        "--iconv",
+        "--protocol",
+        "--sockopts",
+        "--outbuf",
+        "--remote-option",
+        "--stop-after",
+        "--stop-at",
+        "--contimeout",
+    }
+)
+
+
+def _remote_copy_runs(an: Analyzer, c: Cmd, n: str, v: Arg) -> bool:
+    """An option that runs a command (``-e``, ``--rsync-path``, ``-o ProxyCommand``…); True when
+    denied."""
+    if n in ("-e", "--rsh"):
+        prog = v.text.split()[0] if v.static and v.text.strip() else ""
+        if normalize_name(prog) not in ("ssh",) or re.search(r"ProxyCommand|LocalCommand", v.text):
+            an.deny("exec.ssh_command", f"{c.name} {n} runs {v.show()}")
+            return True
+    if n in ("--rsync-path", "-S", "-o") and (
+        n != "-o" or re.match(r"(?i)\s*(ProxyCommand|LocalCommand)", v.text)
+    ):
+        an.deny("exec.ssh_command", f"{c.name} {n} runs a command")
+        return True
+    return False
+
+
+def _remote_copy_options(an: Analyzer, c: Cmd, o: Opts) -> bool:
+    """Check the options; True when one runs a command (denied)."""
+    for n, v in o.flags:
+        if v is None:
+            continue
+        if _remote_copy_runs(an, c, n, v):
+            return True
+        if n == "--log-file":
+            an.check_write(v, verb="rsync --log-file", overwrite_risky=False)
+    return False
+
+
 def remote_copy(an: Analyzer, c: Cmd) -> None:
     if c.name in ("gsutil", "s3cmd", "rclone"):
-        ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
-        if (
-            any(
-                a.static
-                and (a.text.startswith(("s3://", "gs://")) or re.match(r"^[\w-]+:", a.text))
-                for a in ops[2:] + ops[-1:]
-            )
-            and len(ops) >= 3
-        ):
-            for src in ops[1:-1]:
-                if (
-                    src.static
-                    and not _REMOTE.match(src.text)
-                    and not src.text.startswith(("s3://", "gs://"))
-                ):
-                    an.deny("exfil.copy_to_remote", f"{c.word} copies {src.text} to remote storage")
-                    return
-        an.risky("network.cloud", f"{c.word} talks to cloud storage")
-        for a in ops:
-            an.check_arg_read(a, c)
+        _cloud_copy(an, c)
         return
     o = parse_opts(
         c.args,
         short_val="FiloPSceJT" if c.name == "scp" else "eTfB",
-        long_val={
-            "--rsh",
-            "--rsync-path",
-            "--exclude",
-            "--include",
-            "--exclude-from",
-            "--include-from",
-            "--files-from",
-            "--filter",
-            "--password-file",
-            "--log-file",
-            "--backup-dir",
-            "--temp-dir",
-            "--partial-dir",
-            "--compare-dest",
-            "--copy-dest",
-            "--link-dest",
-            "--chmod",
-            "--chown",
-            "--usermap",
-            "--groupmap",
-            "--max-size",
-            "--min-size",
-            "--timeout",
-            "--port",
-            "--bwlimit",
-            "--suffix",
-            "--out-format",
-            "--info",
-            "--debug",
-            "--iconv",
-            "--protocol",
-            "--sockopts",
-            "--outbuf",
-            "--remote-option",
-            "--stop-after",
-            "--stop-at",
-            "--contimeout",
-        },
+        long_val=_RSYNC_VALUE_LONG,
     )
-    for n, v in o.flags:
-        if n in ("-e", "--rsh") and v is not None:
-            prog = v.text.split()[0] if v.static and v.text.strip() else ""
-            if normalize_name(prog) not in ("ssh",) or re.search(
-                r"ProxyCommand|LocalCommand", v.text
-            ):
-                an.deny("exec.ssh_command", f"{c.name} {n} runs {v.show()}")
-                return
-        if (
-            n in ("--rsync-path", "-S", "-o")
-            and v is not None
-            and (n != "-o" or re.match(r"(?i)\s*(ProxyCommand|LocalCommand)", v.text))
-        ):
-            an.deny("exec.ssh_command", f"{c.name} {n} runs a command")
-            return
-        if n == "--log-file" and v is not None:
-            an.check_write(v, verb="rsync --log-file", overwrite_risky=False)
+    if _remote_copy_options(an, c, o):
+        return
     ops = o.operands
     if len(ops) < 2:
         for a in ops:
@@ -3070,29 +3143,26 @@ def remote_copy(an: Analyzer, c: Cmd) -> None:
         return
     dest, sources = ops[-1], ops[:-1]
     dest_remote = dest.static and bool(_REMOTE.match(dest.text))
-    src_remote = any(s.static and _REMOTE.match(s.text) for s in sources)
-    if dest_remote:
-        for s in sources:
-            if not (s.static and _REMOTE.match(s.text)):
-                an.deny(
-                    "exfil.copy_to_remote",
-                    f"{c.name} copies {s.show()} to another machine ({dest.text})",
-                )
-                return
-    recursive = any(n in ("-r", "-a", "-R", "--recursive", "--archive") for n, _ in o.flags)
-    for s in sources:
-        if not (s.static and _REMOTE.match(s.text)):
-            an.check_arg_read(s, c)
-            if recursive:
-                an.check_recursive_read(s)
+    local = [s for s in sources if not (s.static and _REMOTE.match(s.text))]
+    if dest_remote and local:
+        an.deny(
+            "exfil.copy_to_remote",
+            f"{c.name} copies {local[0].show()} to another machine ({dest.text})",
+        )
+        return
+    recursive = o.has("-r", "-a", "-R", "--recursive", "--archive")
+    for s in local:
+        an.check_arg_read(s, c)
+        if recursive:
+            an.check_recursive_read(s)
     if not dest_remote:
         an.check_write(dest, verb=c.name, overwrite_risky=False)
     if any(n.startswith("--delete") or n == "--remove-source-files" for n, _ in o.flags):
         an.risky("shell.delete_in_cwd", f"{c.name} deletes files at the destination")
-        if any(n == "--remove-source-files" for n, _ in o.flags):
+        if o.has("--remove-source-files"):
             for s in sources:
                 an.check_delete(s, recursive=True)
-    if src_remote or dest_remote or c.name in ("scp", "sftp"):
+    if len(local) < len(sources) or dest_remote or c.name in ("scp", "sftp"):
         an.flags["downloaded"] = True
         if not an.allow_network:
             an.deny(
@@ -4058,98 +4128,8 @@ def pip(an: Analyzer, c: Cmd) -> None:
         an.check_arg_read(a, c)
 
 
-def npm(an: Analyzer, c: Cmd) -> None:
-    args = list(c.args)
-    texts = [a.text if a.static else "" for a in args]
-    if (
-        c.name == "yarn"
-        and texts[:1] == ["global"]
-        and len(texts) > 1
-        and texts[1] in ("add", "remove", "upgrade")
-    ):
-        an.deny("write.outside_cwd", "yarn global installs outside the working directory")
-        return
-    if (
-        any(t in ("-g", "--global", "--location=global") or t.startswith("--prefix") for t in texts)
-        and c.name != "npx"
-    ):
-        if any(
-            t in ("install", "i", "add", "uninstall", "remove", "rm", "link", "update", "up", "ci")
-            for t in texts
-        ):
-            if not any(t.startswith("--prefix") for t in texts):
-                an.deny(
-                    "write.outside_cwd",
-                    f"{c.name} global install writes outside the working directory",
-                )
-                return
-        for i, t in enumerate(texts):
-            if t == "--prefix" and i + 1 < len(args):
-                an.check_write(args[i + 1], verb=f"{c.name} --prefix", overwrite_risky=False)
-            elif t.startswith("--prefix="):
-                an.check_write(
-                    lit(t.split("=", 1)[1]), verb=f"{c.name} --prefix", overwrite_risky=False
-                )
-    ops = [a for a in args if not (a.static and a.text.startswith("-"))]
-    sub = ops[0].text if ops and ops[0].static else ""
-    if c.name in ("npx", "bunx", "pnpx"):
-        rest = args
-        while rest and rest[0].static and rest[0].text.startswith("-"):
-            t = rest[0].text
-            rest = rest[2:] if t in ("-p", "--package", "-c", "--call") else rest[1:]
-            if t in ("-c", "--call"):
-                idx = texts.index(t)
-                if idx + 1 < len(args):
-                    sub_script(an, args[idx + 1], "npx -c")
-                return
-        an.risky("package.install", f"{c.name} may download and run a package")
-        if rest:
-            name = rest[0].text if rest[0].static else ""
-            if programs.lookup(name) is not None and normalize_name(name) not in (
-                "npx",
-                "bunx",
-                "pnpx",
-            ):
-                wrapped(an, c, rest)
-            else:
-                for a in rest[1:]:
-                    an.check_arg_read(a, c)
-                output_writes(an, c)
-        return
-    if (
-        sub in ("config", "set", "c")
-        and len(ops) > 1
-        and ops[1].static
-        and ops[1].text in ("set", "edit", "delete", "rm")
-    ):
-        an.deny("persistence.home_config", f"{c.name} config {ops[1].text} changes ~/.npmrc")
-        return
-    if sub == "set" or sub in (
-        "adduser",
-        "login",
-        "add-user",
-        "logout",
-        "token",
-        "owner",
-        "access",
-        "team",
-        "profile",
-    ):
-        an.deny("secrets.read", f"{c.name} {sub} reads or changes registry credentials")
-        return
-    if sub in ("exec", "x", "dlx") and c.name in ("npm", "pnpm", "yarn"):
-        idx = next((i for i, a in enumerate(args) if a is ops[0]), 0)
-        rest = args[idx + 1 :]
-        while rest and rest[0].static and rest[0].text.startswith("-"):
-            if rest[0].text in ("-c", "--call") and len(rest) > 1:
-                sub_script(an, rest[1], f"{c.name} exec -c")
-                return
-            rest = rest[1:]
-        an.risky("package.install", f"{c.name} {sub} may download and run a package")
-        if rest:
-            wrapped(an, c, rest)
-        return
-    if sub in (
+_NPM_INSTALLS = frozenset(
+    {
         "install",
         "i",
         "add",
@@ -4168,29 +4148,137 @@ def npm(an: Analyzer, c: Cmd) -> None:
         "create",
         "init",
         "dlx",
-    ) or (c.name == "yarn" and not sub):
+    }
+)
+_NPM_CREDENTIALS = frozenset(
+    {"set", "adduser", "login", "add-user", "logout", "token", "owner", "access", "team", "profile"}
+)
+
+
+def _npm_global(an: Analyzer, c: Cmd, args: list[Arg], texts: list[str]) -> bool:
+    """A global install writes outside the working directory (denied; True), ``--prefix DIR``
+    is checked as a write."""
+    if (
+        c.name == "yarn"
+        and texts[:1] == ["global"]
+        and len(texts) > 1
+        and texts[1] in ("add", "remove", "upgrade")
+    ):
+        an.deny("write.outside_cwd", "yarn global installs outside the working directory")
+        return True
+    prefix = any(t.startswith("--prefix") for t in texts)
+    if c.name == "npx" or not (
+        prefix or any(t in ("-g", "--global", "--location=global") for t in texts)
+    ):
+        return False
+    installs = ("install", "i", "add", "uninstall", "remove", "rm", "link", "update", "up", "ci")
+    if not prefix and any(t in installs for t in texts):
+        an.deny(
+            "write.outside_cwd", f"{c.name} global install writes outside the working directory"
+        )
+        return True
+    for i, t in enumerate(texts):
+        if t == "--prefix" and i + 1 < len(args):
+            an.check_write(args[i + 1], verb=f"{c.name} --prefix", overwrite_risky=False)
+        elif t.startswith("--prefix="):
+            an.check_write(
+                lit(t.split("=", 1)[1]), verb=f"{c.name} --prefix", overwrite_risky=False
+            )
+    return False
+
+
+def _npx(an: Analyzer, c: Cmd, args: list[Arg], texts: list[str]) -> None:
+    """npx, bunx, pnpx: a known program is checked as a command of its own."""
+    rest = args
+    while rest and rest[0].static and rest[0].text.startswith("-"):
+        t = rest[0].text
+        rest = rest[2:] if t in ("-p", "--package", "-c", "--call") else rest[1:]
+        if t in ("-c", "--call"):
+            idx = texts.index(t)
+            if idx + 1 < len(args):
+                sub_script(an, args[idx + 1], "npx -c")
+            return
+    an.risky("package.install", f"{c.name} may download and run a package")
+    if not rest:
+        return
+    name = rest[0].text if rest[0].static else ""
+    if programs.lookup(name) is not None and normalize_name(name) not in ("npx", "bunx", "pnpx"):
+        wrapped(an, c, rest)
+        return
+    for a in rest[1:]:
+        an.check_arg_read(a, c)
+    output_writes(an, c)
+
+
+def _npm_exec(an: Analyzer, c: Cmd, sub: str, args: list[Arg], first: Arg) -> None:
+    """``npm exec``, ``pnpm dlx``, ``yarn x``: the command is checked as one of its own."""
+    idx = next((i for i, a in enumerate(args) if a is first), 0)
+    rest = args[idx + 1 :]
+    while rest and rest[0].static and rest[0].text.startswith("-"):
+        if rest[0].text in ("-c", "--call") and len(rest) > 1:
+            sub_script(an, rest[1], f"{c.name} exec -c")
+            return
+        rest = rest[1:]
+    an.risky("package.install", f"{c.name} {sub} may download and run a package")
+    if rest:
+        wrapped(an, c, rest)
+
+
+def _npm_effects(an: Analyzer, c: Cmd, sub: str, args: list[Arg], texts: list[str]) -> None:
+    """Installs and publishing are risky; ``npm pack --pack-destination DIR`` writes there."""
+    if sub in _NPM_INSTALLS or (c.name == "yarn" and not sub):
         an.risky(
             "package.install",
             f"{c.name} {sub or 'install'} installs packages (network, runs install scripts)",
         )
     if sub in ("publish", "unpublish", "deprecate", "dist-tag"):
         an.risky("package.publish", f"{c.name} {sub} changes a published package")
-    if sub in ("pack",):
+    if sub == "pack":
         for i, t in enumerate(texts):
             if t == "--pack-destination" and i + 1 < len(args):
                 an.check_write(args[i + 1], verb="npm pack", overwrite_risky=False)
-    if any(
-        t == "--prefix" or t.startswith("--prefix=") or t in ("-C", "--cwd", "--dir") for t in texts
+
+
+def _npm_folder(an: Analyzer, c: Cmd, args: list[Arg], texts: list[str]) -> None:
+    """``--prefix``/``-C``/``--cwd``/``--dir DIR``: the folder must be inside the working one."""
+    for i, t in enumerate(texts):
+        if t in ("--prefix", "-C", "--cwd", "--dir") and i + 1 < len(args):
+            real = an.ctx.resolve(args[i + 1].text, an.cur) if args[i + 1].static else None
+            if real is None or not an.ctx.inside_root(real):
+                an.deny(
+                    "write.outside_cwd",
+                    f"{c.name} {t} works in a folder outside the working directory",
+                )
+                return
+
+
+def npm(an: Analyzer, c: Cmd) -> None:
+    args = list(c.args)
+    texts = [a.text if a.static else "" for a in args]
+    if _npm_global(an, c, args, texts):
+        return
+    ops = [a for a in args if not (a.static and a.text.startswith("-"))]
+    sub = ops[0].text if ops and ops[0].static else ""
+    if c.name in ("npx", "bunx", "pnpx"):
+        _npx(an, c, args, texts)
+        return
+    if (
+        sub in ("config", "set", "c")
+        and len(ops) > 1
+        and ops[1].static
+        and ops[1].text in ("set", "edit", "delete", "rm")
     ):
-        for i, t in enumerate(texts):
-            if t in ("--prefix", "-C", "--cwd", "--dir") and i + 1 < len(args):
-                real = an.ctx.resolve(args[i + 1].text, an.cur) if args[i + 1].static else None
-                if real is None or not an.ctx.inside_root(real):
-                    an.deny(
-                        "write.outside_cwd",
-                        f"{c.name} {t} works in a folder outside the working directory",
-                    )
-                    return
+        an.deny("persistence.home_config", f"{c.name} config {ops[1].text} changes ~/.npmrc")
+        return
+    if sub in _NPM_CREDENTIALS:
+        an.deny("secrets.read", f"{c.name} {sub} reads or changes registry credentials")
+        return
+    if sub in ("exec", "x", "dlx") and c.name in ("npm", "pnpm", "yarn"):
+        _npm_exec(an, c, sub, args, ops[0])
+        return
+    _npm_effects(an, c, sub, args, texts)
+    if any(t.startswith("--prefix") or t in ("-C", "--cwd", "--dir") for t in texts):
+        _npm_folder(an, c, args, texts)
 
 
 def build_tools(an: Analyzer, c: Cmd) -> None:
@@ -4423,6 +4511,71 @@ def _cmake_command(an: Analyzer, c: Cmd, rest: list[Arg]) -> None:
             an.check_arg_read(a, c, path=True)
 
 
+_DOCKER_RUNS = frozenset(
+    {"run", "create", "exec", "container", "compose", "service", "stack", "up", "build", "buildx"}
+)
+_DOCKER_HOST_FLAGS = frozenset(
+    {"--privileged", "--pid=host", "--ipc=host", "--userns=host", "--uts=host", "--cgroupns=host"}
+)
+
+
+def _docker_mount_value(t: str, i: int, args: list[Arg]) -> Arg | None:
+    """The value of a mount option at ``args[i]`` (``-v SRC:DST``, ``--mount=…``), or None."""
+    if t in ("-v", "--volume", "--mount") and i + 1 < len(args):
+        return args[i + 1]
+    if (
+        t.startswith(("--volume=", "--mount=", "-v"))
+        and len(t) > 2
+        and not t.startswith("--volumes")
+    ):
+        return lit(t.split("=", 1)[1] if "=" in t and t.startswith("--") else t[2:])
+    return None
+
+
+def _docker_mount(an: Analyzer, t: str, val: Arg) -> None:
+    """A host path mounted into the container must be inside the working directory."""
+    src = val.text
+    if t.startswith("--mount") or "source=" in src or "src=" in src:
+        m = re.search(r"(?:source|src)=([^,]+)", src)
+        src = m.group(1) if m and "type=volume" not in val.text else ""
+    else:
+        src = src.split(":")[0]
+    if src.startswith(("/", "~", ".")):
+        real = an.ctx.resolve(src, an.cur)
+        if not an.ctx.inside_root(real):
+            an.deny(
+                "privilege.container_mount",
+                f"docker mounts {real}, outside the working directory (root access to it)",
+            )
+
+
+def _docker_host_option(an: Analyzer, t: str, nxt: str | None) -> None:
+    """Options that share the host's processes, devices or network (``nxt``: the next word)."""
+    if (
+        t in _DOCKER_HOST_FLAGS
+        or t.startswith(("--cap-add", "--device", "--security-opt", "--pid=container"))
+        or (
+            t in ("--pid", "--ipc", "--userns", "--cap-add", "--device", "--security-opt")
+            and nxt is not None
+        )
+    ) and not (t in ("--pid", "--ipc", "--userns") and nxt != "host"):
+        an.deny("privilege.container", f"docker {t} gives the container control of the host")
+    if t in ("--network=host", "--net=host") or (t in ("--network", "--net") and nxt == "host"):
+        an.risky("network.host", "docker --network host shares the host network")
+
+
+def _docker_run_options(an: Analyzer, args: list[Arg], texts: list[str]) -> None:
+    """run, create, exec, compose…: mounts and options that give the container the host."""
+    for i, t in enumerate(texts):
+        val = _docker_mount_value(t, i, args)
+        if val is not None and not val.static:
+            an.deny("privilege.container_mount", "docker mounts a host path computed at run time")
+            continue
+        if val is not None:
+            _docker_mount(an, t, val)
+        _docker_host_option(an, t, texts[i + 1] if i + 1 < len(texts) else None)
+
+
 def docker(an: Analyzer, c: Cmd) -> None:
     args = c.args
     texts = [a.text if a.static else "" for a in args]
@@ -4431,75 +4584,8 @@ def docker(an: Analyzer, c: Cmd) -> None:
     if sub == "login":
         an.deny("secrets.read", "docker login stores registry credentials in ~/.docker/config.json")
         return
-    if sub in (
-        "run",
-        "create",
-        "exec",
-        "container",
-        "compose",
-        "service",
-        "stack",
-        "up",
-        "build",
-        "buildx",
-    ):
-        for i, t in enumerate(texts):
-            val = None
-            if t in ("-v", "--volume", "--mount") and i + 1 < len(args):
-                val = args[i + 1]
-            elif (
-                t.startswith(("--volume=", "--mount=", "-v"))
-                and len(t) > 2
-                and not t.startswith("--volumes")
-            ):
-                val = lit(t.split("=", 1)[1] if "=" in t and t.startswith("--") else t[2:])
-            if val is not None:
-                if not val.static:
-                    an.deny(
-                        "privilege.container_mount",
-                        "docker mounts a host path computed at run time",
-                    )
-                    continue
-                src = val.text
-                if t.startswith("--mount") or "source=" in src or "src=" in src:
-                    m = re.search(r"(?:source|src)=([^,]+)", src)
-                    src = m.group(1) if m else ""
-                    if "type=volume" in val.text:
-                        src = ""
-                else:
-                    src = src.split(":")[0]
-                if src.startswith(("/", "~", ".")):
-                    real = an.ctx.resolve(src, an.cur)
-                    if not an.ctx.inside_root(real):
-                        an.deny(
-                            "privilege.container_mount",
-                            f"docker mounts {real}, outside the working directory (root access to it)",
-                        )
-            if (
-                t
-                in (
-                    "--privileged",
-                    "--pid=host",
-                    "--ipc=host",
-                    "--userns=host",
-                    "--uts=host",
-                    "--cgroupns=host",
-                )
-                or t.startswith(("--cap-add", "--device", "--security-opt", "--pid=container"))
-                or (
-                    t in ("--pid", "--ipc", "--userns", "--cap-add", "--device", "--security-opt")
-                    and i + 1 < len(texts)
-                )
-            ):
-                if t in ("--pid", "--ipc", "--userns") and texts[i + 1] != "host":
-                    continue
-                an.deny(
-                    "privilege.container", f"docker {t} gives the container control of the host"
-                )
-            if t in ("--network=host", "--net=host") or (
-                t in ("--network", "--net") and i + 1 < len(texts) and texts[i + 1] == "host"
-            ):
-                an.risky("network.host", "docker --network host shares the host network")
+    if sub in _DOCKER_RUNS:
+        _docker_run_options(an, args, texts)
     if sub == "cp":
         for a in [x for x in args[1:] if not (x.static and x.text.startswith("-"))]:
             if a.static and ":" not in a.text.split("/")[0]:
