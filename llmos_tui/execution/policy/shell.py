@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .paths import PathContext, Violation
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 DYN = "\x00"  # text we cannot know (unknown variable, command output)
 ITEM = "\x01"  # a file name produced by a listing of the current directory (find ., *.py, ls)
 PSUB = "\x02"  # a process substitution: /dev/fd/N fed by a command
+# What a command reads on stdin: ("file", path), ("text", text, dynamic) or ("psub",).
+Stdin = tuple[Any, ...]
 
 MAX_DEPTH = 8  # nested bash -c / eval / interpreter levels
 MAX_ALTERNATIVES = 16  # expansions of one command (loop variables, ${x:-y})
@@ -778,8 +780,8 @@ class Analyzer:
         self,
         node: Node,
         pipe_in: frozenset[str] | None,
-        stdin: tuple | None = None,
-        extra_redirects: list | None = None,
+        stdin: Stdin | None = None,
+        extra_redirects: list[Node] | None = None,
     ) -> set[str]:
         self.tick()
         if node.type == "command":
@@ -792,7 +794,7 @@ class Analyzer:
         return handler(self, node, pipe_in, stdin)
 
     def _sequence(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         """A script or block: its statements run one after the other; the first reads the input."""
         out: set[str] = set()
@@ -804,14 +806,14 @@ class Analyzer:
             first = False
         return out or {"other"}
 
-    def _list(self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None) -> set[str]:
+    def _list(self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None) -> set[str]:
         """``a && b || c``: what any of them prints."""
         out: set[str] = set()
         for child in node.named_children:
             out |= self.stmt(child, pipe_in, stdin)
         return out or {"other"}
 
-    def _last(self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None) -> set[str]:
+    def _last(self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None) -> set[str]:
         """``! cmd``: what the last child prints."""
         out: set[str] = set()
         for child in node.named_children:
@@ -819,7 +821,7 @@ class Analyzer:
         return out or {"other"}
 
     def _subshell(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         """``( … )``: a cd or assignment inside does not outlive it."""
         saved = self._save()
@@ -828,19 +830,19 @@ class Analyzer:
         return out
 
     def _function_stmt(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         self.function(node)
         return {"other"}
 
     def _assignment_stmt(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         self.assignment(node, persist=True)
         return {"other"}
 
     def _assignments_stmt(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         for child in node.named_children:
             if child.type == "variable_assignment":
@@ -848,12 +850,12 @@ class Analyzer:
         return {"other"}
 
     def _declaration_stmt(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         return {"env"} if self.declaration(node) else {"other"}
 
     def _unset_stmt(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         for child in node.named_children:
             if child.type in ("variable_name", "word"):
@@ -862,13 +864,13 @@ class Analyzer:
         return {"other"}
 
     def _test_stmt(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         self.words_for_effects(node)
         return {"other"}
 
     def _comment_stmt(
-        self, node: Node, pipe_in: frozenset[str] | None, stdin: tuple | None
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
     ) -> set[str]:
         return set()
 
@@ -1195,7 +1197,7 @@ class Analyzer:
                 last = self.stmt(node, None)
         return last
 
-    def redirect(self, r: Node, extra_args: list) -> tuple | None:
+    def redirect(self, r: Node, extra_args: list[Node]) -> Stdin | None:
         """Check one redirection; return a new stdin description for input redirections."""
         t = r.type
         if t == "file_redirect":
@@ -1212,7 +1214,7 @@ class Analyzer:
         self.words_for_effects(r)
         return None
 
-    def _file_redirect(self, r: Node, extra_args: list) -> tuple | None:
+    def _file_redirect(self, r: Node, extra_args: list[Node]) -> Stdin | None:
         """``> f``, ``>> f``, ``< f``, ``<> f``, ``>&2``: targets written are checked; an input
         file becomes the command's stdin."""
         op = ""
@@ -1240,7 +1242,7 @@ class Analyzer:
                 self.check_write(a, verb=verb)
         return None
 
-    def _input_redirect(self, args: list[Arg]) -> tuple:
+    def _input_redirect(self, args: list[Arg]) -> Stdin:
         """``< FILE``: the stdin it gives the command."""
         for a in args:
             if a.psub:
@@ -1263,7 +1265,7 @@ class Analyzer:
             return ("file", real)
         return ("text", DYN, True)
 
-    def _heredoc(self, r: Node, extra_args: list) -> tuple:
+    def _heredoc(self, r: Node, extra_args: list[Node]) -> Stdin:
         """``<<EOF``: the body is the command's stdin; unquoted, its substitutions run."""
         body = next((c for c in r.named_children if c.type == "heredoc_body"), None)
         start = next((c for c in r.named_children if c.type == "heredoc_start"), None)
@@ -1644,9 +1646,10 @@ class Analyzer:
                 self.deny("obfuscation.ifs", "$IFS is used to hide spaces in a command")
             return self.lookup(name, q)
         # ${…}
-        name = self._braced_name(node)
-        if name is None:
+        braced = self._braced_name(node)
+        if braced is None:
             return [(DYN, "d")]
+        name = braced
         rest = named[1:]
         ops = [self.text(c) for c in node.children if not c.is_named][1:-1]
         base = self.lookup(name, q)
@@ -2199,7 +2202,7 @@ class Analyzer:
 
 # The statement kinds of tree-sitter-bash and the Analyzer method that checks each ("command"
 # is checked by ``stmt`` itself; any other kind is searched for the commands it contains).
-_Statement = Callable[[Analyzer, "Node", "frozenset[str] | None", "tuple | None"], "set[str]"]
+_Statement = Callable[[Analyzer, "Node", "frozenset[str] | None", "Stdin | None"], "set[str]"]
 _STATEMENTS: dict[str, _Statement] = {
     "program": Analyzer._sequence,
     "compound_statement": Analyzer._sequence,
