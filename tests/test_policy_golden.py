@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from llmos_tui.execution.policy import commands
 from llmos_tui.execution.policy.bench import _scratch, load_corpus, substitute
 from llmos_tui.execution.policy.engine import PolicyEngine
 
@@ -80,6 +81,25 @@ def test_every_corpus_case_keeps_its_verdict() -> None:
     ]
     assert len(golden) == len(now), "the corpus changed: rewrite the golden file (--write)"
     assert not moved, f"{len(moved)} verdicts moved:\n" + "\n".join(moved[:20])
+
+
+def test_every_git_rule_is_reachable() -> None:
+    """A rule for a subcommand git's lookup does not know would never run: the rule table
+    (``_GIT_RULES``) names only known subcommands, and every one that may discard work has a
+    rule that says with which arguments."""
+    assert set(commands._GIT_RULES) <= commands._GIT_KNOWN
+    assert {n for n, rule in commands._GIT_RULES.items() if rule is commands._git_discard} == set(
+        commands._GIT_DISCARDS
+    )
+    closed = PolicyEngine()
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = os.path.realpath(tmp)
+        for sub, dangerous in commands._GIT_DISCARDS.items():
+            command = " ".join(["git", sub, *(a for a in dangerous if a)])
+            d = closed.check("Bash", {"command": command}, cwd)
+            assert d.rule == "git.discard", (command, d.rule)
+            if "" not in dangerous:  # without a discarding argument it is allowed quietly
+                assert closed.check("Bash", {"command": f"git {sub}"}, cwd).rule == "policy.ok"
 
 
 if __name__ == "__main__":  # pragma: no cover
