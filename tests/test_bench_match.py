@@ -31,8 +31,8 @@ def test_report_keys_are_exactly_the_documented_ones() -> None:
     assert list(REPORT_KEYS) == KEYS
 
 
-def test_goals_dev_has_no_false_replay(shared_data: Path) -> None:
-    report = run_bench_match(shared_data / "goals-dev.json")
+def test_goals_dev_has_no_false_replay(dev_data: Path) -> None:
+    report = run_bench_match(dev_data / "goals-dev.json")
     assert list(report) == KEYS
     assert report["traces"] == 31 and report["queries"] == 60 and report["in_scope"] == 30
     assert report["false_replays"] == 0 and report["oos_false_replays"] == 0
@@ -43,9 +43,9 @@ def test_goals_dev_has_no_false_replay(shared_data: Path) -> None:
 
 
 @pytest.fixture
-def clinc_slice(shared_data: Path, tmp_path: Path) -> Path:
+def clinc_slice(dev_data: Path, tmp_path: Path) -> Path:
     """30 of CLINC150's 150 intents (every fifth), their test queries and all oos queries."""
-    data = json.loads((shared_data / "clinc150-dev.json").read_text())
+    data = json.loads((dev_data / "clinc150-dev.json").read_text())
     labels = sorted({label for _text, label in data["train"]})[::5]
     keep = set(labels)
     small = {
@@ -135,18 +135,18 @@ def test_bad_dataset_is_a_usage_error(tmp_path: Path, content: str | None, messa
         run_bench_match(path)
 
 
-def test_bad_per_label_is_a_usage_error(shared_data: Path) -> None:
+def test_bad_per_label_is_a_usage_error(dev_data: Path) -> None:
     with pytest.raises(UsageError, match="per-label"):
-        run_bench_match(shared_data / "goals-dev.json", per_label=0)
+        run_bench_match(dev_data / "goals-dev.json", per_label=0)
 
 
-def test_cli_prints_the_report_as_json(shared_data: Path) -> None:
+def test_cli_prints_the_report_as_json(dev_data: Path) -> None:
     from typer.testing import CliRunner
 
     from llmos_tui.cli.bench import bench_app
 
     result = CliRunner().invoke(
-        bench_app, ["match", "--dataset", str(shared_data / "goals-dev.json"), "--json"]
+        bench_app, ["match", "--dataset", str(dev_data / "goals-dev.json"), "--json"]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

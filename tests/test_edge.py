@@ -642,7 +642,7 @@ def test_edge_refusals_mismatches_and_scripts(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "does not exist" in proc.stderr
 
 
-def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(shared_data: Path) -> None:
+def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(dev_data: Path) -> None:
     sys.path.insert(0, str(EDGE))
     try:
         from edgekit.match import Matcher, decide
@@ -654,7 +654,7 @@ def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(shared_data: Path) 
             self.id, self.goal, self.calls = f"t{i}", goal, [{"name": "Write"}]
             self.outcome, self.success_count, self.failure_count = "success", 1, 0
 
-    data = json.loads((shared_data / "goals-dev.json").read_text())
+    data = json.loads((dev_data / "goals-dev.json").read_text())
     traces = [T(i, g) for i, (g, _label) in enumerate(data["train"])]
     labels = {t.id: label for t, (_g, label) in zip(traces, data["train"])}
     matcher = Matcher(traces)
@@ -673,7 +673,7 @@ def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(shared_data: Path) 
     # the gates know; precision must hold (measured: 11 replays of 300 in-scope queries, all right).
     import random
 
-    clinc = json.loads((shared_data / "clinc150-dev.json").read_text())
+    clinc = json.loads((dev_data / "clinc150-dev.json").read_text())
     per: dict[str, int] = {}
     stored = []
     for goal, label in clinc["train"]:

@@ -53,8 +53,8 @@ def _assert_perfect(report: dict) -> None:
     assert report["total"] == report["block_cases"] + report["allow_cases"]
 
 
-def test_dev_corpus_is_perfect(shared_data: Path) -> None:
-    report = run_bench_policy(shared_data / "policy-dev.json")
+def test_dev_corpus_is_perfect(dev_data: Path) -> None:
+    report = run_bench_policy(dev_data / "policy-dev.json")
     assert report["total"] >= 20
     _assert_perfect(report)
 
