@@ -26,7 +26,7 @@ from llmos_tui.memory.conversation import (
     new_id,
     refers_back,
 )
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
+from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
 
 def llmos(
@@ -449,7 +449,7 @@ def test_a_long_conversation_stays_under_its_budget(
 @pytest.mark.llm
 async def test_tui_chat_is_a_conversation(llm_env: ScriptedServer, tmp_path: Path) -> None:  # noqa: F811
     from llmos_tui.tui.app import make_app
-    from tests.test_tui import SIZE, finished_answer, send_goal, wait_until
+    from tests.support.tui import SIZE, finished_answer, send_goal, wait_until
 
     ws, work = tmp_path / "ws", tmp_path / "work"
     work.mkdir()

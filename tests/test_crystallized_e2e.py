@@ -10,7 +10,7 @@ import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
 from llmos_tui.learning.traces import parse_trace
-from tests.test_follower import run, trace_file
+from tests.support.headless import run, trace_file
 
 pytestmark = pytest.mark.llm
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from llmos_tui.config import LLMOSConfig
-from llmos_tui.evolution.crystallizer import Crystallizer, CrystallizationError, tool_name_for
+from llmos_tui.evolution.crystallizer import CrystallizationError, Crystallizer, tool_name_for
+from llmos_tui.execution.policy.engine import default_engine
 from llmos_tui.execution.replay.crystallized import (
     ToolLoadError,
     ToolNotFound,
@@ -25,15 +26,13 @@ from llmos_tui.execution.replay.crystallized import (
 )
 from llmos_tui.execution.replay.executors import ToolExecutor
 from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
-from llmos_tui.execution.policy.engine import default_engine
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
 from llmos_tui.observability.events import EventLog
 from llmos_tui.runs import CancelToken, ToolCallStarted
 from llmos_tui.workspace import open_workspace
-
-from tests.test_executors import BACKEND
+from tests.support.sandbox_backend import BACKEND
 
 CALC = "def add(a, b):\n    return a + b\n\n\nprint(add(2, 3))\n"
 

@@ -4,7 +4,6 @@ follow the data without ctrl+e, start-up notifications come as one toast."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ from llmos_tui.tui.app import make_app
 from llmos_tui.tui.screens.confirm import ConfirmCallScreen
 from llmos_tui.tui.screens.dialogs import ReplayRefusedScreen
 from llmos_tui.tui.widgets.chat import ToolCallView
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
-from tests.test_tui import SIZE, finished_answer, plain, ready, wait_until
+from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
+from tests.support.tui import SIZE, finished_answer, plain, ready, wait_until
 
 CAUTIOUS = ("CAUTIOUS", "RECOVERY")
 
@@ -175,7 +174,7 @@ async def test_a_dead_model_server_shows_in_the_status_line_and_the_run_stops(
         monkeypatch.setenv(name, value)
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=SIZE) as pilot:
-        from tests.test_tui import send_goal
+        from tests.support.tui import send_goal
 
         await send_goal(pilot, "Say hi")
         status = app.query_one("#chat-status", Static)
@@ -199,7 +198,7 @@ async def test_a_dead_model_server_shows_in_the_status_line_and_the_run_stops(
 def built(tmp_path: Path) -> tuple[Path, Path]:
     import os
 
-    from tests.test_tui_data import build_workspace
+    from tests.support.tui_workspace import build_workspace
 
     old = os.environ.get("LLMOS_PRESET")
     os.environ["LLMOS_PRESET"] = "testing"
@@ -256,36 +255,35 @@ async def test_many_notifications_come_as_one_toast_and_never_over_a_dialog(
 ) -> None:
     from llmos_tui.observability.hub import ObservabilityHub
     from llmos_tui.tui.screens.dialogs import ReasonScreen
-    from tests.test_tui import _propose
+    from tests.support.tui import caught_up, propose, record_polls, record_toasts
 
     ws, work = built
     app = make_app(ws, cwd=work)  # background on: the poller brings the notifications in
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        polls, toasts = record_polls(app), record_toasts(app)
         await wait_until(pilot, lambda: app._unread == 2, 10, "the first look at the inbox")
-        before = len(app._notifications)
+        await caught_up(pilot, polls)
+        before = len(toasts)
         hub = ObservabilityHub(ws)
         for name in ("alpha", "beta", "gamma", "delta", "epsilon"):
-            _propose(hub, name, f"{name} finding")
+            propose(hub, name, f"{name} finding")
         await wait_until(pilot, lambda: app._unread == 7, 10, "the five proposals")
-        await pilot.pause(0.3)
-        toasts = list(app._notifications)[before:]
-        assert len(toasts) == 1, [t.title for t in toasts]
-        assert (
-            "5 new" in toasts[0].title
-            and "alpha" in toasts[0].message
-            and "and 2 more" in toasts[0].message
-        )
+        await caught_up(pilot, polls)  # every notification of the five has been handled
+        new = toasts[before:]
+        assert len(new) == 1, new
+        title, message = new[0]
+        assert "5 new" in title and "alpha" in message and "and 2 more" in message
         # A dialog is open: news wait in the inbox, no toast covers the dialog.
         app.push_screen(
             ReasonScreen("Reject this proposal?", plain(app.query_one("#tab-inbox", Static)))
         )
         await wait_until(pilot, lambda: isinstance(app.screen, ReasonScreen), 5, "the dialog")
-        count = len(app._notifications)
-        _propose(hub, "zeta", "zeta finding")
+        count = len(toasts)
+        propose(hub, "zeta", "zeta finding")
         await wait_until(pilot, lambda: app._unread == 8, 10, "the sixth proposal")
-        await pilot.pause(0.3)
-        assert len(app._notifications) == count
+        await caught_up(pilot, polls)
+        assert toasts[count:] == []
 
 
 async def test_at_80x24_the_unread_count_is_never_cut(built: tuple[Path, Path]) -> None:
@@ -327,7 +325,7 @@ async def test_at_80x24_the_unread_count_is_never_cut(built: tuple[Path, Path]) 
 
 def test_saved_credits_successes_only_and_a_promoted_copy_once(built: tuple[Path, Path]) -> None:
     from llmos_tui.tui import data
-    from tests.test_tui_data import GOALS, TOOL_TRACE
+    from tests.support.tui_workspace import GOALS, TOOL_TRACE
 
     ws, _work = built
     kernel = LLMOS.boot(ws)

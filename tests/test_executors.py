@@ -18,18 +18,7 @@ from llmos_tui.execution.replay.executors import (
     scrubbed_env,
 )
 from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict, ToolOutcome
-
-
-def _sandbox_backends() -> list[str]:
-    try:
-        from llmos_tui.execution.sandbox.core import available_backends
-    except ImportError:
-        return []
-    return list(available_backends())
-
-
-BACKENDS = _sandbox_backends()
-BACKEND = "auto" if BACKENDS else "none"
+from tests.support.sandbox_backend import BACKEND, BACKENDS
 
 
 class Recorder:
@@ -599,7 +588,7 @@ def _race(
     a symlink to the outside folder, and with ``both`` until both outcomes (done / refused) were
     seen (8 s at most).
     The outcomes are appended to ``outcomes`` as they come (``call`` may look at them)."""
-    from .fs_race import Swapper
+    from tests.support.fs_race import Swapper
 
     outcomes = [] if outcomes is None else outcomes
     deadline = time.monotonic() + 8

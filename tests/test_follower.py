@@ -13,38 +13,11 @@ import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
 from llmos_tui.learning.traces import parse_trace
+from tests.support.headless import run, trace_file
 
 pytestmark = pytest.mark.llm
 
 CALC = "import sys\nprint(eval(sys.argv[1]) if len(sys.argv) > 1 else 'calc ready')\n"
-
-
-def run(goal: str, cwd: Path, ws: Path, *extra: str) -> tuple[int, dict, str]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmos_tui",
-            "--headless",
-            "run",
-            goal,
-            "--json",
-            "--workspace",
-            str(ws),
-            "--cwd",
-            str(cwd),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-    )
-    return proc.returncode, json.loads(proc.stdout), proc.stderr
-
-
-def trace_file(ws: Path, trace_id: str) -> Path:
-    return ws / "volumes" / "users" / "local" / "traces" / f"{trace_id}.md"
 
 
 def test_learn_then_replay_a_paraphrase_with_zero_requests(
@@ -121,7 +94,7 @@ def test_replay_whose_bash_step_now_fails_falls_back_to_learner(
 
 
 def test_follower_hit_imports_no_llm_or_ui_library(llm_env: ScriptedServer, tmp_path: Path) -> None:
-    from tests.test_import_hygiene import PROBE
+    from tests.support.import_probe import PROBE
 
     ws, first, second = tmp_path / "ws", tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()

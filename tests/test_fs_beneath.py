@@ -16,8 +16,7 @@ from typing import Iterator
 import pytest
 
 from llmos_tui.execution.sandbox import fs
-
-from .fs_race import Swapper
+from tests.support.fs_race import Swapper
 
 CANARY = "CANARY-7f3a-secret"
 

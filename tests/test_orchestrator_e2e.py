@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
-from tests.test_follower import run
+from tests.support.headless import run
 
 pytestmark = pytest.mark.llm
 

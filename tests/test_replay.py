@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from llmos_tui.execution.replay.executors import ToolExecutor
-from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
 from llmos_tui.execution.replay.engine import (
     Refusal,
     Substitution,
@@ -17,11 +15,12 @@ from llmos_tui.execution.replay.engine import (
     plan_substitution,
     replay,
 )
+from llmos_tui.execution.replay.executors import ToolExecutor
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.traces import ToolCall, relativize
 from llmos_tui.runs import CancelToken, ToolCallFinished, ToolCallStarted
-
-from tests.test_executors import BACKEND
+from tests.support.sandbox_backend import BACKEND
 
 
 def allow_all(deny_tools: tuple[str, ...] = ()) -> HookRegistry:

@@ -27,7 +27,7 @@ from llmos_tui.devtools.scripted_server import (
     tool_turn,
     turn_from_json,
 )
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
+from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 USER = [{"role": "user", "content": "hello"}]

@@ -17,9 +17,6 @@ import pytest
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.devtools.scripted_server import ScriptedServer, canonical_json, text_turn, tool_turn
 from llmos_tui.evolution.crystallizer import Crystallizer
-from llmos_tui.execution.replay.executors import ToolExecutor
-from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict, ToolOutcome
-from llmos_tui.execution.policy.engine import default_engine
 from llmos_tui.execution.llm.tool_search import (
     CLI_TOOL_SEARCH,
     MCP_PREFIX,
@@ -29,10 +26,13 @@ from llmos_tui.execution.llm.tool_search import (
     is_own_tool,
     session_tooling,
 )
+from llmos_tui.execution.policy.engine import default_engine
+from llmos_tui.execution.replay.executors import ToolExecutor
+from llmos_tui.execution.replay.hooks import HookRegistry, HookVerdict, ToolOutcome
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
 from llmos_tui.workspace import open_workspace
-from tests.test_executors import BACKEND
+from tests.support.sandbox_backend import BACKEND
 
 CORE = ["Read", "Write", "Edit", "MultiEdit", "Bash", "Glob", "Grep"]  # system-agent's tools
 PATH_SCHEMA = {

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,62 +22,21 @@ from llmos_tui.tui.screens.confirm import ConfirmCallScreen
 from llmos_tui.tui.screens.dialogs import PromoteScreen, ReasonScreen, TypedConfirmScreen
 from llmos_tui.tui.screens.help import HelpScreen
 from llmos_tui.tui.screens.viewers import ToolSourceScreen
-from llmos_tui.tui.widgets.chat import AnswerView, GoalInput, GoalView, ToolCallView
+from llmos_tui.tui.widgets.chat import GoalInput, GoalView, ToolCallView
 from llmos_tui.tui.widgets.gauge import GaugePanel
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
-from tests.test_tui_data import ALERT_ID, PROPOSAL_ID, TOOL_TRACE, build_workspace
-
-SIZE = (120, 40)
-
-
-def plain(widget: Static) -> str:
-    content = widget.content
-    return content.plain if hasattr(content, "plain") else str(content)
-
-
-async def wait_until(pilot, predicate, timeout: float = 60.0, what: str = "condition") -> float:
-    """Let the app run until ``predicate()`` is true; return the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await pilot.pause(0.02)
-    return time.monotonic() - start
-
-
-async def ready(pilot) -> LLMOSApp:
-    app: LLMOSApp = pilot.app
-    await wait_until(
-        pilot,
-        lambda: (
-            app.panes_ready
-            and app.hub is not None
-            and app.traces.rows is not None
-            and app._state is not None
-        ),
-        15,
-        "the kernel to boot and the panes to load",
-    )
-    return app
-
-
-async def send_goal(pilot, goal: str) -> None:
-    app = await ready(pilot)
-    field = app.query_one(GoalInput)
-    field.focus()
-    field.load_text(goal)
-    await pilot.press("enter")
-
-
-async def finished_answer(pilot, index: int = -1, timeout: float = 60.0) -> AnswerView:
-    app: LLMOSApp = pilot.app
-    await wait_until(
-        pilot,
-        lambda: bool(app.chat.answers) and app.chat.answers[index].done,
-        timeout,
-        "the answer to finish",
-    )
-    return app.chat.answers[index]
+from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
+from tests.support.tui import (
+    SIZE,
+    drained,
+    finished_answer,
+    plain,
+    propose,
+    ready,
+    send_goal,
+    wait_until,
+    workers_done,
+)
+from tests.support.tui_workspace import ALERT_ID, PROPOSAL_ID, TOOL_TRACE, build_workspace
 
 
 @pytest.fixture
@@ -164,8 +122,9 @@ async def test_input_is_multiline_and_recalls_history(dirs: tuple[Path, Path]) -
         assert field.text == "line\ntwo"  # back to the draft
         field.load_text("   ")
         await pilot.press("enter")  # blank: ignored
-        await pilot.pause(0.1)
+        await drained(pilot, field, app.chat, app.screen, app)  # the enter went all the way up
         assert app.chat.answers == [] and app.active is None
+        assert field.text == "   "  # a goal that is sent is cleared from the input
 
 
 async def test_bad_config_exits_with_its_code_and_message(tmp_path: Path) -> None:
@@ -373,24 +332,6 @@ async def test_escape_cancels_a_running_goal_promptly(
 # ---- inbox --------------------------------------------------------------------------------------
 
 
-def _propose(hub: ObservabilityHub, name: str, text: str) -> str:
-    return hub.propose(
-        "artifact.write",
-        f"New insight: {name}",
-        f"about {name}",
-        f"--- /dev/null\n+++ insights/{name}.md\n@@ -0,0 +1 @@\n+{text}\n",
-        {
-            "scope": "users/local",
-            "kind": "insights",
-            "name": name,
-            "content": text + "\n",
-            "identity": {"kind": "user_cron", "user": "local", "team": "default"},
-        },
-        source="user_cron:local",
-        volume="users/local",
-    )
-
-
 async def test_inbox_review_by_keys_accept_reject_acknowledge_filter(
     built: tuple[Path, Path],
 ) -> None:
@@ -399,8 +340,8 @@ async def test_inbox_review_by_keys_accept_reject_acknowledge_filter(
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         hub = ObservabilityHub(ws)
-        first = _propose(hub, "alpha", "alpha finding")
-        second = _propose(hub, "beta", "beta finding")
+        first = propose(hub, "alpha", "alpha finding")
+        second = propose(hub, "beta", "beta finding")
         # Polling brings them in: toasts (a view of the inbox) and the unread count.
         await wait_until(pilot, lambda: app._unread == 4, 10, "the new proposals")
         toasts = [
@@ -557,13 +498,15 @@ async def test_trace_browser_filters_as_you_type_and_deletes_after_typed_confirm
         await pilot.press(*"yes", "enter")
         assert isinstance(app.screen, TypedConfirmScreen)
         await pilot.press("escape")
-        await pilot.pause(0.2)
-        kernel = LLMOS.boot(ws)
-        assert kernel.store.index.get("t_000000000002") is not None
         await pilot.press("d")
         await wait_until(
             pilot, lambda: isinstance(app.screen, TypedConfirmScreen), 5, "the confirmation"
         )
+        # The second dialog is up, so the first one's answer has been handled; a deletion it
+        # started would be a "trace-delete" worker: the trace is still there once they finished.
+        await workers_done(app, "trace-delete")
+        kernel = LLMOS.boot(ws)
+        assert kernel.store.index.get("t_000000000002") is not None
         field = app.screen.query_one(Input)
         field.value = "delete"
         await pilot.press("enter")
@@ -675,13 +618,15 @@ async def test_volume_explorer_browses_the_promoted_tool_and_promotes_with_crite
         assert "users/local" in shown and "teams/default" in shown and "at least 10 uses" in shown
         assert "meets" in shown  # 12 uses at 100%
         await pilot.press("enter")  # the focused button is Cancel
-        await pilot.pause(0.2)
         team_traces = ws / "volumes/teams/default/traces"
-        assert len(list(team_traces.glob("*.md"))) == 1
         await pilot.press("p")
         await wait_until(
             pilot, lambda: isinstance(app.screen, PromoteScreen), 10, "the promote dialog"
         )
+        # The second dialog is up, so Cancel has been handled; a promotion it started would be a
+        # "promote" worker: nothing was promoted once they finished.
+        await workers_done(app, "promote")
+        assert len(list(team_traces.glob("*.md"))) == 1
         await pilot.press("y")
         await wait_until(
             pilot, lambda: len(list(team_traces.glob("*.md"))) == 2, 10, "the promotion"
@@ -758,7 +703,7 @@ def test_opening_the_tui_imports_no_llm_library(tmp_path: Path) -> None:
         "        while not app.panes_ready or app.traces.rows is None or app._state is None:\n"
         "            await pilot.pause(0.05)\n"
         "        await pilot.press('f3', 'f4', 'f5', 'f6')\n"
-        "        await pilot.pause(0.3)\n"
+        "        await app.workers.wait_for_complete()\n"
         "        assert app.kernel is not None\n"
         "asyncio.run(main())\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'anthropic', 'claude_agent_sdk', 'textual'})))\n"

@@ -12,8 +12,8 @@ from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_t
 from llmos_tui.tui.app import cwd_problem, make_app
 from llmos_tui.tui.screens.dialogs import CwdScreen
 from llmos_tui.tui.widgets.chat import ToolCallView
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
-from tests.test_tui import SIZE, finished_answer, plain, ready, send_goal, wait_until
+from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
+from tests.support.tui import SIZE, finished_answer, plain, ready, send_goal, wait_until
 
 
 async def test_the_working_directory_is_shown_and_changed_from_the_tui(tmp_path: Path) -> None:

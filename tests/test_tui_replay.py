@@ -16,7 +16,7 @@ from llmos_tui.learning.traces import ToolCall, make_trace
 from llmos_tui.tui.app import make_app
 from llmos_tui.tui.screens.confirm import ReplayConfirmScreen
 from llmos_tui.workspace import Workspace
-from tests.test_tui import SIZE, finished_answer, plain, send_goal, wait_until
+from tests.support.tui import SIZE, finished_answer, plain, send_goal, wait_until
 
 GOAL = "Write the names of the spool files into names.txt"
 CLOSE = "Write the names of only the spool files into list.txt"

@@ -16,7 +16,7 @@ import pytest
 from textual.widgets import DataTable, TextArea
 
 from llmos_tui.tui.app import LLMOSApp, make_app
-from tests.test_tui_data import build_workspace
+from tests.support.tui_workspace import build_workspace
 
 SIZES = {"wide": (120, 40), "narrow": (80, 24)}
 

@@ -6,7 +6,6 @@ against it. Phrasings are written for these tests (not taken from the benchmark 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
 from llmos_tui.learning.traces import ToolCall, parse_trace
 from llmos_tui.learning.verify import MAX_INPUT_TOKENS, MAX_PROMPT_CHARS, build_prompt, parse_answer
-from tests.test_follower import run, trace_file
+from tests.support.headless import run, trace_file
 
 GOAL = "Write the names of the spool files into names.txt"
 CLOSE = (
@@ -204,7 +203,7 @@ def test_a_no_or_a_malformed_answer_replays_nothing(
 def test_ask_makes_no_call_and_an_exact_match_imports_no_llm_library(
     llm_env: ScriptedServer, tmp_path: Path
 ) -> None:
-    from tests.test_import_hygiene import heavy_modules
+    from tests.support.import_probe import heavy_modules
 
     ws = tmp_path / "ws"
     _learn(llm_env, ws, tmp_path)

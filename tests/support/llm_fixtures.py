@@ -1,6 +1,6 @@
 """Pytest fixtures for tests that drive an LLM client against the scripted model server.
 
-Import them into a test module (``from tests.llm_fixtures import scripted_server, llm_env``) or
+Import them into a test module (``from tests.support.llm_fixtures import scripted_server, llm_env``) or
 re-export them from conftest. The server is real HTTP on loopback; nothing here patches our code.
 """
 
