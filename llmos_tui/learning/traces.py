@@ -1,6 +1,6 @@
 """Traces: the record of one solved goal, stored as one frontmatter markdown file.
 
-The file format is DESIGN §4::
+The file format (ARCHITECTURE.md, "Files on disk")::
 
     ---
     id: t_3f9c1a7e3b5d
@@ -44,7 +44,7 @@ from ..errors import LLMOSError, UsageError
 CWD_TOKEN = "{{cwd}}"
 MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
 OUTCOMES = ("success", "failure")
-# Frontmatter keys in the order they are written (DESIGN §4 first, then ours).
+# Frontmatter keys in the order they are written.
 FIELD_ORDER = (
     "id",
     "goal",
@@ -643,7 +643,7 @@ def _calls_json(calls: list[ToolCall]) -> str:
 
 
 def dump_trace(trace: Trace) -> str:
-    """The markdown text of a trace (DESIGN §4)."""
+    """The markdown text of a trace (the format in the module docstring)."""
     validate_trace(trace)
     lines = ["---"]
     for name, value in trace.frontmatter().items():
