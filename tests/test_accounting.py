@@ -351,6 +351,7 @@ def _headless(goal: str, cwd: Path, ws: Path, *extra: str) -> tuple[int, dict, s
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
+@pytest.mark.slow
 def test_headless_close_trace_needs_replay_similar(tmp_path: Path) -> None:
     from llmos_tui.learning.index import TraceIndex
     from llmos_tui.learning.store import TraceStore

@@ -163,6 +163,7 @@ def _run(goal: str, work: Path, ws: Path, *extra: str) -> tuple[int, dict, str]:
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
+@pytest.mark.slow
 def test_replay_similar_adds_an_alias_shown_listed_and_removable(tmp_path: Path) -> None:
     ws_dir, store = _store(tmp_path)
     trace = _spool_trace()
@@ -208,6 +209,7 @@ def test_replay_similar_adds_an_alias_shown_listed_and_removable(tmp_path: Path)
     assert f"close trace {trace.id}" in err
 
 
+@pytest.mark.slow
 def test_an_approved_replay_that_fails_teaches_nothing(tmp_path: Path) -> None:
     ws_dir, store = _store(tmp_path)
     trace = _spool_trace("cat spool.lst > names.txt")  # recorded where spool.lst existed

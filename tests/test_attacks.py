@@ -59,6 +59,8 @@ from tests.support.arena import (
     wait_for_survivors,
 )
 
+pytestmark = pytest.mark.slow
+
 BACKENDS = ("bubblewrap", "landlock")
 USERS = ("root", "nobody")
 RUN_TIMEOUT = 240

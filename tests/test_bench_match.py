@@ -58,6 +58,7 @@ def clinc_slice(dev_data: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_clinc_slice_is_precise(clinc_slice: Path) -> None:
     report = run_bench_match(clinc_slice, per_label=10)
     assert report["traces"] == 300

@@ -52,6 +52,7 @@ def test_headless_without_command_is_a_usage_error() -> None:
     assert "needs a command" in proc.stderr
 
 
+@pytest.mark.slow
 def test_no_llm_configured_exits_5_with_hint(tmp_path: Path) -> None:
     proc = llmos(
         "--headless",
@@ -83,6 +84,7 @@ def test_no_llm_configured_exits_5_with_hint(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("goal", ["", "   ", "?!...", "\t\n"])
+@pytest.mark.slow
 def test_empty_goal_is_a_usage_error(tmp_path: Path, goal: str) -> None:
     proc = llmos("--headless", "run", goal, "--workspace", str(tmp_path / "ws"))
     assert proc.returncode == ExitCode.USAGE
@@ -94,6 +96,7 @@ def test_unknown_mode_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == ExitCode.USAGE and "turbo" in proc.stderr
 
 
+@pytest.mark.slow
 def test_missing_cwd_is_a_usage_error(tmp_path: Path) -> None:
     proc = llmos(
         "--headless",
@@ -115,6 +118,7 @@ def test_missing_cwd_is_a_usage_error(tmp_path: Path) -> None:
         ("learning:\n  follower_threshold: yes\n", "learning.follower_threshold"),
     ],
 )
+@pytest.mark.slow
 def test_bad_config_exits_2_naming_key_or_line(tmp_path: Path, yaml_text: str, needle: str) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -156,6 +160,7 @@ def test_unwritable_workspace_is_a_clear_error() -> None:
     assert str(locked / "ws") in proc.stderr
 
 
+@pytest.mark.slow
 def test_init_creates_and_config_show_reads(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     proc = llmos("init", str(ws))
@@ -169,6 +174,7 @@ def test_init_creates_and_config_show_reads(tmp_path: Path) -> None:
     assert data["source"] == str(ws.resolve() / "config.yaml")
 
 
+@pytest.mark.slow
 def test_forced_mode_that_needs_a_trace_says_so(tmp_path: Path) -> None:
     proc = llmos(
         "--headless",
@@ -183,6 +189,7 @@ def test_forced_mode_that_needs_a_trace_says_so(tmp_path: Path) -> None:
     assert "needs a stored trace" in proc.stderr
 
 
+@pytest.mark.slow
 def test_economy_reports_budget(tmp_path: Path) -> None:
     missing = llmos(
         "economy", "--json", "--workspace", str(tmp_path / "ws")
@@ -198,6 +205,7 @@ def test_economy_reports_budget(tmp_path: Path) -> None:
     assert proc.returncode == 0 and data["budget_usd"] == 10.0 and data["spent_usd"] == 0.0
 
 
+@pytest.mark.slow
 def test_command_groups_load_on_demand_with_the_root_options() -> None:
     """Groups are imported when invoked (cli/_lazy.py) and look as they did under the root app:
     no shell-completion options, and a mistyped group name gets a suggestion."""

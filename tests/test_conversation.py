@@ -343,6 +343,7 @@ def test_headless_continue_carries_the_conversation_and_feedback_runs_nothing(
     assert session in plain.stdout and "3 turn(s)" in plain.stdout
 
 
+@pytest.mark.slow
 def test_continue_and_session_refuse_what_does_not_exist(tmp_path: Path) -> None:
     ws, work = tmp_path / "ws", tmp_path / "work"
     work.mkdir()
@@ -379,6 +380,7 @@ def test_continue_and_session_refuse_what_does_not_exist(tmp_path: Path) -> None
     assert proc.returncode == ExitCode.USAGE and not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_headless_feedback_needs_no_model_at_all(tmp_path: Path) -> None:
     """No server, no key: "perfect" still finishes (nothing is requested)."""
     ws, work = tmp_path / "ws", tmp_path / "work"

@@ -46,6 +46,7 @@ def config(ws, budget: float = 0.05, enabled: bool = True):
     return cfg
 
 
+@pytest.mark.slow
 def test_llm_insight_is_written_within_budget_and_charged(ws, llm_env: ScriptedServer) -> None:
     llm_env.add_turns(text_turn(REVIEW))
     report = run_cycle(ws, config(ws), "user", user="alice")
@@ -102,6 +103,7 @@ print(json.dumps(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0]
 """
 
 
+@pytest.mark.slow
 def test_cycles_without_llm_insights_import_no_llm_or_ui_library(ws) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(ws.root)], capture_output=True, text=True, timeout=60

@@ -14,6 +14,8 @@ import pytest
 
 from llmos_tui.exitcodes import ExitCode
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -246,6 +246,7 @@ def test_an_explicit_replay_of_a_trace_with_no_calls_is_refused(tmp_path: Path) 
     assert "no tool calls to replay" in result.error and result.decision.get("replay_refused")
 
 
+@pytest.mark.slow
 def test_asking_again_and_again_for_a_refused_replay_does_not_lower_safety(tmp_path: Path) -> None:
     kernel, work = booted(tmp_path)
     kernel.store.save(dangerous_trace(), volume=kernel.config.user_volume())

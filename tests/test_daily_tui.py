@@ -19,6 +19,8 @@ from llmos_tui.tui.widgets.chat import ToolCallView
 from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 from tests.support.tui import SIZE, finished_answer, plain, ready, wait_until
 
+pytestmark = pytest.mark.slow
+
 CAUTIOUS = ("CAUTIOUS", "RECOVERY")
 
 

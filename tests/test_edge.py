@@ -29,6 +29,8 @@ from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
 from llmos_tui.workspace import open_workspace
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 EDGE = REPO / "edge_runtime"
 FORBIDDEN = (

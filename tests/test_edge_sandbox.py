@@ -234,6 +234,7 @@ def test_control_the_attack_works_without_the_sandbox(scene: dict) -> None:
 
 
 @pytest.mark.skipif(landlock_abi() < 1, reason="this kernel has no usable Landlock")
+@pytest.mark.slow
 def test_allow_scripts_runs_the_bundle_script_under_landlock(scene: dict) -> None:
     work = workdir(scene, "work")
     proc = run_follower(scene, work, "--allow-scripts")
@@ -396,6 +397,7 @@ def test_edge_write_survives_a_symlink_swap_race(tmp_path: Path, mode: str) -> N
 
 
 @pytest.mark.skipif(landlock_abi() < 1, reason="this kernel has no usable Landlock")
+@pytest.mark.slow
 def test_time_out_kills_the_command_and_its_setsid_survivors(tmp_path: Path) -> None:
     _fs, sandbox, _EdgeExecutor, _EdgePolicy = edge_import()
     marker = f"sleep 7{os.getpid() % 10}1"

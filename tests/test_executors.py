@@ -647,6 +647,7 @@ def test_write_race_never_lands_outside(
         )
 
 
+@pytest.mark.slow
 def test_edit_and_read_race_never_touch_outside(
     fs_mode: str, ex: ToolExecutor, work: Path, outside: Path
 ) -> None:

@@ -308,6 +308,7 @@ def test_walk_and_glob_do_not_leave_the_root(mode: str, tree: dict[str, Path]) -
 # ---- a real race ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_symlink_swap_race_never_leads_outside(mode: str, tmp_path: Path) -> None:
     """A process swaps root/d (a real folder) with a symlink to outside/ as fast as it can."""
     root, outside = tmp_path / "root", tmp_path / "outside"

@@ -108,6 +108,7 @@ print(json.dumps(report.to_dict()))
 """
 
 
+@pytest.mark.slow
 def test_two_workspaces_promote_at_once_and_both_see_both(tmp_path: Path, remote: Path) -> None:
     a = workspace(tmp_path, "a", ("alice", "bob"))
     b = workspace(tmp_path, "b", ("carol", "dave"))
@@ -179,6 +180,7 @@ def test_two_workspaces_promote_at_once_and_both_see_both(tmp_path: Path, remote
     assert ".lock" not in tracked and ".tmp" not in tracked
 
 
+@pytest.mark.slow
 def test_counters_of_one_trace_used_on_both_sides_are_added(tmp_path: Path, remote: Path) -> None:
     a = workspace(tmp_path, "a", ("alice", "bob"))
     b = workspace(tmp_path, "b", ("carol",))
@@ -202,6 +204,7 @@ def test_counters_of_one_trace_used_on_both_sides_are_added(tmp_path: Path, remo
         assert (trace.usage_count, trace.success_count, trace.failure_count) == (7, 6, 1)
 
 
+@pytest.mark.slow
 def test_a_hand_edited_file_changed_on_both_sides_keeps_both_versions(
     tmp_path: Path, remote: Path
 ) -> None:
@@ -230,6 +233,7 @@ def test_a_hand_edited_file_changed_on_both_sides_keeps_both_versions(
         assert saved.read_text().endswith("from b\n")  # the other is kept, on both sides
 
 
+@pytest.mark.slow
 def test_an_unreachable_remote_leaves_the_volume_usable_and_is_reported(tmp_path: Path) -> None:
     a = workspace(tmp_path, "a", ("alice", "bob"))
     learn(a, "alice", "Format the JSON files")
@@ -265,6 +269,7 @@ def test_an_unreachable_remote_leaves_the_volume_usable_and_is_reported(tmp_path
     assert "insights/still-writable.md" in files and any(f.startswith("traces/") for f in files)
 
 
+@pytest.mark.slow
 def test_a_fresh_workspace_joins_an_existing_team_volume(tmp_path: Path, remote: Path) -> None:
     a = workspace(tmp_path, "a", ("alice", "bob"))
     tid = learn(a, "alice", "Format the JSON files", uses=3)

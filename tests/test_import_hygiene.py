@@ -15,12 +15,14 @@ from tests.support.import_probe import heavy_modules, probe
 @pytest.mark.parametrize(
     "args", [["--help"], ["--version"], ["run", "--help"], ["config", "show"], ["config", "keys"]]
 )
+@pytest.mark.slow
 def test_cli_paths_import_no_heavy_library(tmp_path: Path, args: list[str]) -> None:
     mods, code = heavy_modules(tmp_path, *args)
     assert code == 0
     assert mods == set(), f"{args} imported {mods}"
 
 
+@pytest.mark.slow
 def test_headless_run_without_llm_imports_nothing_heavy(tmp_path: Path) -> None:
     mods, code = heavy_modules(
         tmp_path,
@@ -37,6 +39,7 @@ def test_headless_run_without_llm_imports_nothing_heavy(tmp_path: Path) -> None:
     assert mods == set()
 
 
+@pytest.mark.slow
 def test_a_run_loads_no_other_command_group(tmp_path: Path) -> None:
     """Sub-apps (traces, bench, memory, ...) are imported only when invoked: a run pays for none."""
     found, code = probe(
@@ -75,6 +78,7 @@ def test_a_run_loads_no_other_command_group(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_headless_bad_usage_imports_nothing_heavy(tmp_path: Path) -> None:
     mods, code = heavy_modules(
         tmp_path, "--headless", "run", "   ", "--workspace", str(tmp_path / "ws")

@@ -393,6 +393,7 @@ def _counter(root: str, trace_id: str, count: int, barrier) -> None:
 
 
 @pytest.mark.parametrize("processes", [2, 4])
+@pytest.mark.slow
 def test_concurrent_processes_lose_no_trace(ws, processes):
     ctx = multiprocessing.get_context("fork")
     count = 25
@@ -421,6 +422,7 @@ def test_concurrent_processes_lose_no_trace(ws, processes):
     assert index.rebuild()["traces"] == processes * count
 
 
+@pytest.mark.slow
 def test_concurrent_record_outcome_loses_no_update(ws):
     store = make_store(ws)
     trace = new_trace("count me")

@@ -243,6 +243,7 @@ def test_memory_context_ranks_and_caps(ws) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_fact_from_one_session_reaches_a_later_learner_request(
     llm_env: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -273,6 +274,7 @@ def test_a_fact_from_one_session_reaches_a_later_learner_request(
     assert "[llmos memory]" not in json.dumps(llm_env.main_requests[-1].messages)
 
 
+@pytest.mark.slow
 def test_memory_projects_and_bundles_never_load_ui_or_llm_libraries(tmp_path: Path) -> None:
     """Importing and using these engine modules loads no textual, anthropic or claude_agent_sdk."""
     import subprocess

@@ -137,6 +137,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_concurrent_processes_lose_and_duplicate_nothing_across_rotations(ws) -> None:
     procs = [_run_py(WRITER, str(ws.events_file), f"p{k}", "250") for k in range(4)]
     for proc in procs:
@@ -348,6 +349,7 @@ except ProposalError as exc:
 """
 
 
+@pytest.mark.slow
 def test_two_processes_accepting_the_same_proposal_apply_it_once(ws) -> None:
     hub = ObservabilityHub(ws)
     pid = hub.propose("artifact.write", "Race", "s", None, _write_payload("# Raced\n"))
@@ -468,6 +470,7 @@ for i in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.slow
 def test_notifications_from_several_processes_reach_the_inbox_once_each(ws) -> None:
     procs = [_run_py(NOTIFIER, str(ws.root), f"p{k}", "60") for k in range(3)]
     for proc in procs:

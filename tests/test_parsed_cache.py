@@ -80,6 +80,7 @@ def follow(ws: Path, cwd: Path, tmp_path: Path) -> tuple[dict, bool]:
     return json.loads(proc.stdout), json.loads(out.read_text())["yaml"]
 
 
+@pytest.mark.slow
 def test_a_replay_after_a_replay_reads_its_trace_without_pyyaml(tmp_path: Path) -> None:
     ws = open_workspace(tmp_path / "ws")
     trace = hello_trace()
@@ -98,6 +99,7 @@ def test_a_replay_after_a_replay_reads_its_trace_without_pyyaml(tmp_path: Path) 
     )
 
 
+@pytest.mark.slow
 def test_a_trace_edited_by_hand_is_read_from_its_file(tmp_path: Path) -> None:
     ws = open_workspace(tmp_path / "ws")
     trace = hello_trace()

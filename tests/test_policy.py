@@ -59,6 +59,7 @@ def test_dev_corpus_is_perfect(dev_data: Path) -> None:
     _assert_perfect(report)
 
 
+@pytest.mark.slow
 def test_own_corpus_is_perfect_and_covers_every_class() -> None:
     cases = json.loads(CORPUS.read_text())
     assert len(cases) >= 150
@@ -67,6 +68,7 @@ def test_own_corpus_is_perfect_and_covers_every_class() -> None:
     _assert_perfect(report)
 
 
+@pytest.mark.slow
 def test_corpus_rules_cover_every_class(engine: PolicyEngine, cwd: Path) -> None:
     """Each attack class of the issue is caught by its own rule, not by accident."""
     cases = json.loads(CORPUS.read_text())
@@ -449,6 +451,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_check(cwd: Path) -> None:
     proc = _cli("--tool", "Bash", "--input", '{"command": "ls"}', "--json", cwd=cwd)
     assert proc.returncode == 0, proc.stderr

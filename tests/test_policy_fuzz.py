@@ -5,10 +5,13 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmos_tui.execution.policy.engine import PolicyDecision, PolicyEngine
+
+pytestmark = pytest.mark.slow
 
 ENGINE = PolicyEngine()
 TOOLS = [

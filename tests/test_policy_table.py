@@ -165,6 +165,7 @@ def _programs_in_corpus() -> set[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_every_program_of_the_table_has_a_corpus_case() -> None:
     seen = _programs_in_corpus()
     missing = sorted(p.name for p in programs.registry().programs if p.name not in seen)
@@ -571,6 +572,7 @@ def test_home_assignments_move_the_tilde(check) -> None:
     assert check('HOME="$X"; cat ~/notes').decision != "allow"
 
 
+@pytest.mark.slow
 def test_headless_ask_is_a_deny_without_yes() -> None:
     """The CLI's check command exits 3 (blocked) for ask, like deny."""
     import os

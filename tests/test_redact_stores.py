@@ -214,6 +214,7 @@ def run_cli(goal: str, cwd: Path, ws: Path) -> tuple[int, dict, str]:
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
+@pytest.mark.slow
 def test_a_follower_replay_that_prints_a_key_leaves_no_copy_in_the_workspace(
     tmp_path: Path,
 ) -> None:

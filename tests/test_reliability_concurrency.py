@@ -29,6 +29,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 TRACES_PER_PROCESS = 250
 ROLES = ("tui", "headless", "headless", "cron")
 CHARGE = 0.0001

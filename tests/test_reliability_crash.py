@@ -35,6 +35,8 @@ import pytest
 
 from llmos_tui.learning.traces import ToolCall, goal_signature, make_trace, parse_trace
 
+pytestmark = pytest.mark.slow
+
 KILLS = int(os.environ.get("LLMOS_TORTURE_KILLS", "200"))
 USER_VOLUME = "users/local"
 TEAM_SCOPE = "teams/default"

@@ -28,6 +28,8 @@ import pytest
 from llmos_tui.devtools.scripted_server import ScriptedServer, error_turn, malformed_turn, text_turn
 from llmos_tui.learning.traces import ToolCall, make_trace, parse_trace
 
+pytestmark = pytest.mark.slow
+
 PAGE = 4096
 GOAL = "Create the greeting file hello.txt"
 CALLS = [

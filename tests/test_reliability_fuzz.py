@@ -30,6 +30,8 @@ from llmos_tui.learning.traces import (
     parse_trace,
 )
 
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(
     max_examples=150,
     deadline=None,

@@ -13,8 +13,12 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.traces import ToolCall, make_trace
+
+pytestmark = pytest.mark.slow
 
 DATA = "name,age\nada,36\nalan,41\n"
 

@@ -173,6 +173,7 @@ def _bundle_with_bomb(tmp_path: Path) -> Path:
     return bundle
 
 
+@pytest.mark.slow
 def test_bundle_import_and_the_edge_runtime_refuse_a_bundle_holding_the_bomb(
     tmp_path: Path,
 ) -> None:

@@ -166,6 +166,7 @@ def _payloads(j, port: int, url: str) -> list[tuple[str, object]]:
 
 @needs_sandbox
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_payloads_are_blocked_by_policy_and_stopped_by_the_sandbox(
     jail, listener, web, backend: str
 ) -> None:
@@ -226,6 +227,7 @@ def test_allowed_work_runs_normally(jail, backend: str) -> None:
 
 @needs_sandbox
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_network_follows_allow_network(listener, jail, backend: str) -> None:
     probe = f"{PY} -c \"import socket; socket.create_connection(('127.0.0.1', {listener.port}), timeout=2)\""
     closed = run_sandboxed(probe, jail.work, timeout_s=10, backend=backend)
@@ -241,6 +243,7 @@ def test_network_follows_allow_network(listener, jail, backend: str) -> None:
 
 @needs_sandbox
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_timeout_kills_the_whole_process_group(jail, backend: str) -> None:
     start = time.monotonic()
     result = run_sandboxed(

@@ -35,7 +35,10 @@ BACKENDS = available_backends()
 VARIANTS = list(BACKENDS) + (
     ["landlock-subreaper"] if "landlock" in BACKENDS and os.geteuid() == 0 else []
 )
-pytestmark = pytest.mark.skipif(not BACKENDS, reason="no OS sandbox works on this machine")
+pytestmark = [
+    pytest.mark.skipif(not BACKENDS, reason="no OS sandbox works on this machine"),
+    pytest.mark.slow,
+]
 SECRET = "CANARY-5e1f0a9b"
 
 

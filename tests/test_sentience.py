@@ -198,6 +198,7 @@ def test_high_cost_uses_real_usd_and_is_capped(rt: SentienceRuntime) -> None:
     assert rt.valence().energy == pytest.approx(e1 - 0.02 * 0.81 - 0.15 * 1.1 * 3)
 
 
+@pytest.mark.slow
 def test_thousand_events_keep_every_parameter_bounded(rt: SentienceRuntime) -> None:
     params = rt.params()
 

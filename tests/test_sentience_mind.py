@@ -401,6 +401,7 @@ def test_cli_proposals_accept_revert(cli_ws: Path) -> None:
     assert res.exit_code == 0 and "opportunities" in json.loads(res.stdout)
 
 
+@pytest.mark.slow
 def test_details_tool_discovery_and_reset(rt: SentienceRuntime) -> None:
     rt.on_tool_discovery("mcp__llmos__calc")
     assert rt.valence().curiosity == pytest.approx(0.10)

@@ -455,6 +455,7 @@ def _corpus_commands(expect: str, cwd: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("expect", ["block", "allow"])
+@pytest.mark.slow
 def test_wrapping_never_changes_the_verdict(cwd: Path, expect: str) -> None:
     """A denied command stays denied inside bash -c, a subshell, an if, $(…), eval, a function…;
     an allowed one stays allowed."""
@@ -478,6 +479,7 @@ def test_wrapping_never_changes_the_verdict(cwd: Path, expect: str) -> None:
     assert flipped == []
 
 
+@pytest.mark.slow
 def test_tree_sitter_crash_input_is_handled_in_a_subprocess() -> None:
     """tree-sitter-bash#337: '{' + a 4-byte UTF-8 character crashed the parser (SIGSEGV)."""
     import subprocess

@@ -195,6 +195,7 @@ json_values = st.recursive(
     tool_input=st.dictionaries(scalar_text, json_values, max_size=3),
     cost=st.floats(min_value=0, max_value=1e6, allow_nan=False),
 )
+@pytest.mark.slow
 def test_round_trip_property(goal, summary, slots, error, tool_input, cost):
     trace = make_trace(
         goal,
@@ -508,6 +509,7 @@ def test_cli_search_shows_candidates_gates_and_the_decision(cli_workspace):
         ),
     )
 )
+@pytest.mark.slow
 def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None:
     import yaml
 

@@ -116,6 +116,7 @@ def team_trace(ws: Path, trace) -> Path:
 # ---- imported bundles --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_imported_bundle_is_not_replayed_until_approved_and_its_counts_never_count(
     tmp_path: Path,
 ) -> None:
@@ -198,6 +199,7 @@ def test_an_imported_bundle_is_not_replayed_until_approved_and_its_counts_never_
 # ---- team volumes ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_teammates_trace_needs_approval_once_and_again_after_it_changes(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     LLMOS.boot(ws)
@@ -262,6 +264,7 @@ def test_a_teammates_trace_needs_approval_once_and_again_after_it_changes(tmp_pa
     )
 
 
+@pytest.mark.slow
 def test_accepting_an_old_request_after_the_file_changed_approves_nothing(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     LLMOS.boot(ws)
@@ -291,6 +294,7 @@ def test_accepting_an_old_request_after_the_file_changed_approves_nothing(tmp_pa
     assert run(ws, goal, cwd)[0] == 5 and list(cwd.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_team_cron_never_crystallizes_untrusted_content_and_ignores_its_counts(
     tmp_path: Path,
 ) -> None:

@@ -38,6 +38,8 @@ from tests.support.tui import (
 )
 from tests.support.tui_workspace import ALERT_ID, PROPOSAL_ID, TOOL_TRACE, build_workspace
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:

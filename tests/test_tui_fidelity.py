@@ -15,6 +15,8 @@ from llmos_tui.tui.widgets.chat import ToolCallView
 from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 from tests.support.tui import SIZE, finished_answer, plain, ready, send_goal, wait_until
 
+pytestmark = pytest.mark.slow
+
 
 async def test_the_working_directory_is_shown_and_changed_from_the_tui(tmp_path: Path) -> None:
     ws, first, second = tmp_path / "ws", tmp_path / "first", tmp_path / "second"

@@ -18,6 +18,8 @@ from llmos_tui.tui.screens.confirm import ReplayConfirmScreen
 from llmos_tui.workspace import Workspace
 from tests.support.tui import SIZE, finished_answer, plain, send_goal, wait_until
 
+pytestmark = pytest.mark.slow
+
 GOAL = "Write the names of the spool files into names.txt"
 CLOSE = "Write the names of only the spool files into list.txt"
 

@@ -18,6 +18,8 @@ from textual.widgets import DataTable, TextArea
 from llmos_tui.tui.app import LLMOSApp, make_app
 from tests.support.tui_workspace import build_workspace
 
+pytestmark = pytest.mark.slow
+
 SIZES = {"wide": (120, 40), "narrow": (80, 24)}
 
 

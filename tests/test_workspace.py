@@ -73,6 +73,7 @@ def test_bad_user_ids_are_rejected(tmp_path: Path, bad: str) -> None:
         open_workspace(tmp_path / "ws", user=bad)
 
 
+@pytest.mark.slow
 def test_many_processes_open_one_workspace_at_once(tmp_path: Path) -> None:
     import subprocess
     import sys

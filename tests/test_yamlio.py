@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -96,6 +97,7 @@ LINES = st.one_of(
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(LINES, max_size=6))
+@pytest.mark.slow
 def test_the_fast_path_agrees_with_pyyaml_or_declines(lines: list[str]) -> None:
     text = "\n".join(lines)
     fast = load_flat_mapping(text)
@@ -181,6 +183,7 @@ SCALARS = st.one_of(
 
 @settings(max_examples=400, deadline=None)
 @given(SCALARS)
+@pytest.mark.slow
 def test_an_environment_value_is_read_as_pyyaml_reads_it(text: str) -> None:
     from llmos_tui.yamlio import load_value
 
