@@ -527,7 +527,7 @@ _resolver: Any = None
 
 # PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
 # ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
-# unless it is one of these words (checked against PyYAML's resolver in tests/test_traces.py).
+# unless it is one of these words (checked against PyYAML's resolver in tests/unit/test_traces.py).
 _LETTER_NOT_STR = frozenset(
     "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
     "null Null NULL".split()

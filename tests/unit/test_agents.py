@@ -23,7 +23,7 @@ from llmos_tui.adaptation.agents import (
     parse_agent,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 GOOD = """---
 name: poet

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from llmos_tui.yamlio import load_flat_mapping, safe_load
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 WORDS = st.sampled_from(
     [

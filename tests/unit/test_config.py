@@ -96,7 +96,7 @@ def test_docs_config_is_current() -> None:
 
     from llmos_tui.config_doc import render
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "CONFIG.md"
     assert doc.read_text() == render(), (
         "docs/CONFIG.md is stale: python -m llmos_tui.config_doc > docs/CONFIG.md"
     )

@@ -31,7 +31,7 @@ from llmos_tui.workspace import open_workspace
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EDGE = REPO / "edge_runtime"
 FORBIDDEN = (
     "llmos_tui",

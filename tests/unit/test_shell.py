@@ -444,7 +444,7 @@ def _corpus_commands(expect: str, cwd: Path) -> list[str]:
 
     from llmos_tui.execution.policy.bench import substitute
 
-    data = json.loads((Path(__file__).parent / "data" / "policy-corpus.json").read_text())
+    data = json.loads((Path(__file__).parents[1] / "data" / "policy-corpus.json").read_text())
     return [
         substitute(c["input"], str(cwd), os.path.expanduser("~"))["command"]
         for c in data

@@ -23,7 +23,7 @@ from llmos_tui.volumes.acl import Identity
 from llmos_tui.volumes.volume import Volume
 from llmos_tui.workspace import open_workspace
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

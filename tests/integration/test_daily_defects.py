@@ -16,7 +16,7 @@ from llmos_tui.exitcodes import ExitCode
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def llmos(

@@ -29,7 +29,7 @@ from llmos_tui.devtools.scripted_server import (
 )
 from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 USER = [{"role": "user", "content": "hello"}]
 CLI_HEADERS = {"x-app": "cli", "user-agent": "claude-cli/2.1.329 (external, sdk-py)"}
 TITLE_SCHEMA = {

@@ -27,7 +27,7 @@ from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
 from llmos_tui.workspace import open_workspace
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EDGE = REPO / "edge_runtime"
 CANARY = "CANARY-7f3a9c-edge"
 

@@ -27,7 +27,7 @@ from llmos_tui.learning.traces import (
 from llmos_tui.workspace import open_workspace
 from llmos_tui.yamlio import MAX_YAML_BYTES, YAMLLoadError, no_alias_loader, safe_load
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EDGE = REPO / "edge_runtime"
 BOUND_S = 2.0  # generous: measured well under 100 ms (see the report); a hang would take hours
 

@@ -14,7 +14,7 @@ from llmos_tui.errors import UsageError
 from llmos_tui.execution.policy.bench import run_bench_policy
 from llmos_tui.execution.policy.engine import PolicyDecision, PolicyEngine, default_engine
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "data" / "policy-corpus.json"
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from llmos_tui.redact import MARK, env_secrets, has_redactions, redact_obj, redact_text
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RNG = random.Random(20261207)
 ALNUM = string.ascii_letters + string.digits
 URLSAFE = ALNUM + "-_"

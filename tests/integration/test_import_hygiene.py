@@ -91,7 +91,7 @@ def test_engine_modules_never_import_textual() -> None:
     """Static check: only llmos_tui/tui may mention textual in an import."""
     import re
 
-    root = Path(__file__).resolve().parents[1] / "llmos_tui"
+    root = Path(__file__).resolve().parents[2] / "llmos_tui"
     offenders = []
     for path in root.rglob("*.py"):
         if "tui" in path.relative_to(root).parts[:1]:

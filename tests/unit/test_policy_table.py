@@ -21,7 +21,7 @@ from llmos_tui.execution.policy.paths import CLOUD_METADATA, PathContext
 from llmos_tui.execution.policy.programs import Program, Registry, TableError
 from llmos_tui.execution.policy.shell import Analyzer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "data" / "policy-corpus.json"
 POLICY_DIR = REPO / "llmos_tui" / "execution" / "policy"
 

@@ -5,7 +5,7 @@ Properties: no input produces an uncaught exception (only the engine's own ``LLM
 which the CLI turns into a message and an exit code), and no input writes outside the working
 directory (a sentinel folder beside it and the folder above it are compared before and after).
 Each property is bounded (``max_examples``, no deadline) so the whole file stays under a minute.
-(``tests/test_policy_fuzz.py`` already checks that ``PolicyEngine.check`` itself never raises;
+(``tests/attacks/test_policy_fuzz.py`` already checks that ``PolicyEngine.check`` itself never raises;
 here the executors run what it allows.)
 """
 
