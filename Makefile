@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CWD ?= $(HOME)/llmos-work
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check install compile bench clean
+.PHONY: run test test-fast check install compile bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ check: $(STAMP)
 	$(BIN)/deptry .
 	$(BIN)/python .ci/private_imports.py
 	$(BIN)/mypy
+
+# The fast subset while working: no test marked slow (more than a few seconds) or llm (the real
+# CLI against the scripted model server). `make test` still runs everything.
+test-fast: compile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not llm" $(PYTEST_ARGS)
 
 bench: compile
 	$(BIN)/python bench/run_all.py

@@ -281,8 +281,8 @@ _ATOMIC_DIRS = ("state", "observability", "volumes", "memories", "agents")
 
 
 def clean_temporaries(ws: Workspace) -> int:
-    """Remove the temporaries of writers that died (a crash between write and rename):
-    about 5 ms for a workspace of 10k traces (one ``os.walk``)."""
+    """Remove the temporaries of writers that died (a crash between write and rename), in one
+    ``os.walk``."""
     from .atomic import clean_stale_temporaries
 
     return sum(clean_stale_temporaries(ws.root / name) for name in _ATOMIC_DIRS)

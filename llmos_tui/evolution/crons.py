@@ -1,5 +1,5 @@
 """Sentience crons: UserCron, TeamCron and SystemCron, background jobs that read volumes and write
-real artifacts (seeds: "Sentience Cron Layer"; DESIGN §9).
+real artifacts (ARCHITECTURE.md, "Crons, sentience, evolution").
 
 One cycle (``run_cycle``) runs a list of tasks under the cron's identity (``acl.py``: a UserCron
 writes only its user volume and reads its team's; a TeamCron writes its team volume and reads

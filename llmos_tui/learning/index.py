@@ -13,8 +13,8 @@ Storage (all under ``state/``):
 ``index.journal.jsonl``
     An append-only journal of changes made since the snapshot: a header line naming the
     snapshot generation it extends, then one JSON line per change (``put``, ``del``,
-    ``dirs``, ``skip``). TinyDB rewrites its whole file on every write (~200 ms at 10k
-    documents); appending one line costs well under a millisecond. When the journal holds
+    ``dirs``, ``skip``). TinyDB rewrites its whole file on every write; appending one line
+    costs almost nothing (BENCHMARKS.md, "Measurements behind choices in the code"). When the journal holds
     more than ``max(COMPACT_MIN, entries / 4)`` lines it is folded into a new snapshot.
 ``index.json.lock``
     The sidecar lock. Writers hold it exclusively for the whole change (the markdown write

@@ -2,7 +2,7 @@
 
 Preparing a goal (normalizing, finding slots, tokenizing) is a pure function of its text and of
 the preprocessing code. Building the matcher prepares every stored goal, which dominates a
-headless run's cold start (about 100 ms at 1k traces). The kernel loads this cache before it
+headless run's cold start (BENCHMARKS.md, "Measurements behind choices in the code"). The kernel loads this cache before it
 builds the matcher and rewrites it when new goals appeared.
 
 Only our own, private file is read: it lives in ``state/`` (never written by tools, never synced),

@@ -94,11 +94,8 @@ def _load_model() -> Any:
 
 @contextlib.contextmanager
 def _threads_for(n_texts: int) -> Iterator[None]:
-    """One thread for a single query, torch's default for batches.
-
-    Measured on 2 cores with other processes busy: one query took p50 10 ms / p99 55 ms on one
-    thread and p50 195 ms / p99 1 s on two (the threads wait for each other); a batch of goals
-    still gains from both cores.
+    """One thread for a single query, torch's default for batches (a single query is faster on one
+    thread, a batch gains from every core: BENCHMARKS.md, "Measurements behind choices in the code").
     """
     if n_texts > 1:
         yield

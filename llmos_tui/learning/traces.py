@@ -1,6 +1,6 @@
 """Traces: the record of one solved goal, stored as one frontmatter markdown file.
 
-The file format is DESIGN §4::
+The file format (ARCHITECTURE.md, "Files on disk")::
 
     ---
     id: t_3f9c1a7e3b5d
@@ -44,7 +44,7 @@ from ..errors import LLMOSError, UsageError
 CWD_TOKEN = "{{cwd}}"
 MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
 OUTCOMES = ("success", "failure")
-# Frontmatter keys in the order they are written (DESIGN §4 first, then ours).
+# Frontmatter keys in the order they are written.
 FIELD_ORDER = (
     "id",
     "goal",
@@ -560,7 +560,7 @@ _resolver: Any = None
 
 # PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
 # ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
-# unless it is one of these words (checked against PyYAML's resolver in tests/test_traces.py).
+# unless it is one of these words (checked against PyYAML's resolver in tests/unit/test_traces.py).
 _LETTER_NOT_STR = frozenset(
     "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
     "null Null NULL".split()
@@ -676,7 +676,7 @@ def _calls_json(calls: list[ToolCall]) -> str:
 
 
 def dump_trace(trace: Trace) -> str:
-    """The markdown text of a trace (DESIGN §4)."""
+    """The markdown text of a trace (the format in the module docstring)."""
     validate_trace(trace)
     lines = ["---"]
     for name, value in trace.frontmatter().items():

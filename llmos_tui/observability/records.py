@@ -14,12 +14,12 @@ from typing import Any
 class EventType(StrEnum):
     """Every event type the engine records (a StrEnum: ``EventType.X == "X"``)."""
 
-    # crons (seeds: Sentience Cron Layer)
+    # crons
     CRON_STARTED = "CRON_STARTED"
     CRON_COMPLETED = "CRON_COMPLETED"
     CRON_FAILED = "CRON_FAILED"
     CRON_STOPPED = "CRON_STOPPED"
-    CRON_CYCLE_END = "CRON_CYCLE_END"  # seeds' name; we record CRON_COMPLETED
+    CRON_CYCLE_END = "CRON_CYCLE_END"  # kept as a name; cycles record CRON_COMPLETED
     VOLUME_SYNCED = "VOLUME_SYNCED"
     # artifacts and proposals
     ARTIFACT_CREATED = "ARTIFACT_CREATED"

@@ -294,7 +294,7 @@ def detect_improvement_opportunities(
 
 
 class CognitiveKernel:
-    """The seeds' API over a :class:`~llmos_tui.sentience.runtime.SentienceRuntime`."""
+    """The cognitive-layer API over a :class:`~llmos_tui.sentience.runtime.SentienceRuntime`."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime

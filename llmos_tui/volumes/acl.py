@@ -1,7 +1,7 @@
 """Who may read and write which volume.
 
 Scopes are ``system``, ``teams/<team>`` and ``users/<user>``. The identity doing the work
-decides (seeds, "Volume Architecture"; DESIGN §9):
+decides (ARCHITECTURE.md, "Crons, sentience, evolution"):
 
 ==============  =====================================  =======================================
 identity        writes                                 reads

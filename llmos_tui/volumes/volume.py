@@ -2,7 +2,7 @@
 
 Layout of a volume::
 
-    traces/<id>.md            recorded runs (DESIGN §4); written through the trace index
+    traces/<id>.md            recorded runs (ARCHITECTURE.md, "Files on disk"); written through the trace index
     tools/<name>.py           crystallized tools, with an optional manifest tools/<name>.json
     agents/<name>.md          agent definitions
     insights/<name>.md        findings of the crons

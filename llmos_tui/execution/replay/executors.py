@@ -1,7 +1,7 @@
 """Our own executors for Claude Code's tools: what FOLLOWER replays and crystallized tools run.
 
-Same input shapes as the tools the bundled Claude Code CLI offers (schemas measured from the
-requests it sends, CLI 2.1.x): ``Write`` (file_path, content), ``Edit`` (file_path, old_string,
+Same input shapes as the tools the bundled Claude Code CLI offers (as observed in the requests
+it sends: ``docs/CLAUDE_CLI.md``): ``Write`` (file_path, content), ``Edit`` (file_path, old_string,
 new_string, replace_all), ``MultiEdit`` (file_path, edits[]; no longer offered by the CLI but
 kept for old traces), ``Read`` (file_path, offset, limit, allow_large; ``pages`` is refused),
 ``Bash`` (command, timeout in ms, description; ``run_in_background`` is refused,
