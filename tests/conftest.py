@@ -41,3 +41,4 @@ def dev_data() -> Path:
 
 # The scripted model server fixtures, for every test module.
 from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: E402,F401
+from tests.support.hang import no_hang  # noqa: E402,F401

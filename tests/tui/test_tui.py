@@ -311,7 +311,8 @@ async def test_escape_cancels_a_running_goal_promptly(
     llm_env: ScriptedServer, dirs: tuple[Path, Path]
 ) -> None:  # noqa: F811
     ws, work = dirs
-    llm_env.add_turns(text_turn("far too late", delay=10))
+    # the answer would come after 120 s: finishing within the 30 s wait below proves the cancel
+    llm_env.add_turns(text_turn("far too late", delay=120))
     app = make_app(ws, cwd=work, background=False)
     async with app.run_test(size=SIZE) as pilot:
         await send_goal(pilot, "Say hi slowly")
@@ -322,8 +323,7 @@ async def test_escape_cancels_a_running_goal_promptly(
         await pilot.press("enter")  # refused while one runs; kept in the input
         assert len(app.chat.answers) == 1 and field.text == "Another goal"
         await pilot.press("escape")
-        took = await wait_until(pilot, lambda: app.chat.answers[-1].done, 10, "the cancel")
-        assert took < 5
+        await wait_until(pilot, lambda: app.chat.answers[-1].done, 30, "the cancel")
         answer = app.chat.answers[-1]
         assert answer.cancelled and "cancelled" in plain(answer.query_one(".result-line", Static))
         assert "far too late" not in answer.text

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,8 @@ from llmos_tui.yamlio import MAX_YAML_BYTES, YAMLLoadError, no_alias_loader, saf
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE = REPO / "edge_runtime"
-BOUND_S = 2.0  # generous: measured well under 100 ms (see the report); a hang would take hours
+# Every test here feeds inputs that would hang a naive loader: no_hang fails one that does.
+pytestmark = pytest.mark.usefixtures("no_hang")
 
 LAUGHS = (
     "{a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol], "
@@ -74,10 +74,8 @@ def test_the_bomb_really_explodes_with_a_plain_safe_loader() -> None:
 
 def test_a_billion_laughs_trace_is_refused_fast_naming_the_line() -> None:
     _tid, text = bomb_trace()
-    started = time.perf_counter()
     with pytest.raises(TraceFormatError) as info:
         parse_trace(text, source="volumes/users/local/traces/t_bomb.md")
-    assert time.perf_counter() - started < BOUND_S
     assert info.value.message == (
         "volumes/users/local/traces/t_bomb.md: broken frontmatter at line 18: "
         "YAML anchors are not allowed (found the anchor &a)"
@@ -105,11 +103,8 @@ def test_reindex_refuses_the_bomb_names_the_file_and_keeps_the_rest(
     from llmos_tui.cli.traces import traces_app
 
     ws, _store, rel = _workspace_with_bomb(tmp_path, volume)
-    started = time.perf_counter()
     result = CliRunner().invoke(traces_app, ["reindex", "--json", "--workspace", str(ws.root)])
-    elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
-    assert elapsed < BOUND_S
     counts = json.loads(result.stdout)
     assert counts["traces"] == 1 and counts["skipped"] == 1
     assert counts["skipped_files"] == [
@@ -130,9 +125,7 @@ def test_a_team_volume_reports_the_bomb_as_an_unreadable_artifact(tmp_path: Path
 
     ws, _store, rel = _workspace_with_bomb(tmp_path, "teams/eng")
     volume = Volume(ws, "teams/eng")
-    started = time.perf_counter()
     assert list(volume.iter_artifacts("traces")) == []
-    assert time.perf_counter() - started < BOUND_S
     assert [p["path"] for p in volume.problems] == [rel]
     assert "YAML anchors are not allowed" in volume.problems[0]["reason"]
 
@@ -184,9 +177,7 @@ def test_bundle_import_and_the_edge_runtime_refuse_a_bundle_holding_the_bomb(
 
     bundle = _bundle_with_bomb(tmp_path)
     dest = tmp_path / "dest"
-    started = time.perf_counter()
     result = CliRunner().invoke(bundle_app, ["import", str(bundle), "--workspace", str(dest)])
-    assert time.perf_counter() - started < BOUND_S + 3  # includes opening a new workspace
     assert result.exit_code == 2, result.output
     assert (
         "traces/t_bomb.md: broken frontmatter at line 18: YAML anchors are not allowed"
@@ -237,10 +228,8 @@ def test_bundle_import_and_the_edge_runtime_refuse_a_bundle_holding_the_bomb(
     ],
 )
 def test_refusals_are_yaml_load_errors_with_the_problem(text: str, problem: str) -> None:
-    started = time.perf_counter()
     with pytest.raises(YAMLLoadError) as info:
         safe_load(text)
-    assert time.perf_counter() - started < BOUND_S
     assert problem in info.value.problem and isinstance(info.value, ValueError)
 
 
@@ -312,11 +301,10 @@ def test_every_other_yaml_reader_refuses_aliases_and_names_the_file(tmp_path: Pa
 
 def test_the_edge_runtime_has_its_own_copy_of_the_loader() -> None:
     code = (
-        "import sys, time; sys.path.insert(0, sys.argv[1]); import edgekit.safeyaml as s\n"
-        "t = time.perf_counter()\n"
+        "import sys; sys.path.insert(0, sys.argv[1]); import edgekit.safeyaml as s\n"
         "try:\n    s.safe_load(sys.argv[2])\nexcept s.YAMLRefused as e:\n    print(e.problem)\n"
         "print(s.safe_load('goal: \"a * b & c\"')['goal'])\n"
-        "print(time.perf_counter() - t < 2.0, sorted(m for m in sys.modules if m.startswith('llmos')))"
+        "print(sorted(m for m in sys.modules if m.startswith('llmos')))"
     )
     proc = subprocess.run(
         [sys.executable, "-I", "-c", code, str(EDGE), f"emotion: {LAUGHS}"],
@@ -328,5 +316,5 @@ def test_the_edge_runtime_has_its_own_copy_of_the_loader() -> None:
     assert proc.stdout.splitlines() == [
         "YAML anchors are not allowed (found the anchor &a)",
         "a * b & c",
-        "True []",
+        "[]",
     ]
