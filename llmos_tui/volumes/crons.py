@@ -75,6 +75,7 @@ DEFAULT_RETRY_MINUTES = 1.0
 MAX_BACKOFF_INTERVALS = 4
 DEFAULT_LLM_BUDGET = 0.02
 LLM_MAX_TOKENS = 700
+LLM_TIMEOUT_S = 60.0
 TMP_MAX_AGE_S = 3600.0
 _CREATED = {"ARTIFACT_CREATED", "INSIGHT_GENERATED", "SUGGESTION_CREATED", "TOOL_CRYSTALLIZED"}
 _EVOLVED = {"ARTIFACT_EVOLVED", "AGENT_EVOLVED"}
@@ -1064,76 +1065,50 @@ LLM_SYSTEM = (
 
 
 def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
-    """One Messages-API call summarising what changed this cycle, within the per-cycle budget."""
+    """One Messages-API call summarising what changed this cycle, within the per-cycle budget
+    (``crons.llm_budget_usd``) and the workspace's balance, on the ``models.cheap`` tier
+    (:func:`~llmos_tui.execution.llm.economy.budgeted_call`: its cost is charged as ``CRON``)."""
     budget = float(_cfg(cron.config, "crons", "llm_budget_usd", DEFAULT_LLM_BUDGET))
     if not cron._review_changed:
         report.llm = {"skipped": "no finding changed in this cycle"}
         return
-    from ..execution.llm.session import llm_configured
-
-    if not llm_configured():
-        report.llm = {"skipped": "no LLM configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"}
-        return
-    from ..execution.llm.economy import Economy, describe_balance
-    from ..execution.llm.orchestrator import price
+    from ..execution.llm.economy import budgeted_call
 
     model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
     findings = "\n\n".join(cron._findings_text)[:12000]
     prompt = f"Volume: {scope}\nCron: {cron.cron_id}\n\nFindings:\n\n{findings}"
-    estimate = price(model, (len(prompt) + len(LLM_SYSTEM)) // 3 + 50, LLM_MAX_TOKENS)
-    if estimate > budget:
-        report.llm = {
-            "skipped": f"the estimated cost ${estimate:.4f} exceeds crons.llm_budget_usd ${budget:.4f}",
-            "estimate_usd": round(estimate, 6),
-        }
-        return
-    economy = Economy(
-        cron.workspace.economy_file, float(getattr(cron.config, "budget_usd", 0.0) or 0.0)
-    )
-    if economy.balance() < estimate:
-        report.llm = {
-            "skipped": f"the workspace budget is too low for the estimate ${estimate:.4f} "
-            f"({describe_balance(economy.budget_usd, economy.spent())})",
-            "estimate_usd": round(estimate, 6),
-        }
-        return
-    import anthropic
-
-    client = anthropic.Anthropic(timeout=60.0, max_retries=1)
-    try:
-        message = client.messages.create(
-            model=model,
-            max_tokens=LLM_MAX_TOKENS,
-            system=LLM_SYSTEM,
-            messages=[{"role": "user", "content": prompt}],
-        )
-    except Exception as exc:  # noqa: BLE001 - anthropic raises many types; the cycle goes on
-        report.llm = {"error": f"{type(exc).__name__}: {str(exc)[:300]}", "model": model}
-        report.problems.append(
-            {"path": "llm", "reason": f"the LLM insight call failed: {type(exc).__name__}"}
-        )
-        return
-    text = "".join(
-        getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
-    ).strip()
-    usage = getattr(message, "usage", None)
-    tokens_in = int(getattr(usage, "input_tokens", 0) or 0)
-    tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
-    cost = price(model, tokens_in, tokens_out)
-    economy.charge(
+    answer = budgeted_call(
+        model=model,
+        system=LLM_SYSTEM,
+        prompt=prompt,
+        max_tokens=LLM_MAX_TOKENS,
+        timeout_s=LLM_TIMEOUT_S,
+        cap_usd=budget,
+        cap_key="crons.llm_budget_usd",
+        economy_file=Path(cron.workspace.economy_file),
+        total_budget_usd=float(getattr(cron.config, "budget_usd", 0.0) or 0.0),
         mode="CRON",
-        cost_usd=cost,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
         goal=f"{cron.cron_id} insight for {scope}",
+        what="LLM insight",
     )
+    if answer.text is None:
+        if answer.failed:
+            report.llm = {"error": answer.note, "model": model}
+            report.problems.append({"path": "llm", "reason": answer.note[:300]})
+        else:
+            report.llm = {"skipped": answer.note}
+        return
+    cost = answer.cost_usd
     report.llm = {
         "model": model,
-        "input_tokens": tokens_in,
-        "output_tokens": tokens_out,
+        "input_tokens": answer.input_tokens,
+        "output_tokens": answer.output_tokens,
         "cost_usd": round(cost, 6),
         "budget_usd": budget,
     }
+    if answer.charge_error:
+        report.problems.append({"path": "economy", "reason": answer.charge_error})
+    text = answer.text.strip()
     if not text:
         report.llm["skipped"] = "the model answered with no text"
         return
