@@ -306,11 +306,19 @@ def test_every_other_yaml_reader_refuses_aliases_and_names_the_file(tmp_path: Pa
     assert ProjectManager(ws).get("demo").description == ""
 
 
-def test_the_edge_runtime_has_its_own_copy_of_the_loader() -> None:
+def test_llmos_and_the_edge_runtime_share_one_loader() -> None:
+    import edgekit.safeyaml
+    from llmos_tui import yamlio
+
+    assert yamlio.safe_load is edgekit.safeyaml.safe_load
+    assert yamlio.YAMLLoadError is edgekit.safeyaml.YAMLLoadError
+
+
+def test_the_edge_runtime_loads_the_loader_standalone() -> None:
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[1]); import edgekit.safeyaml as s\n"
         "t = time.perf_counter()\n"
-        "try:\n    s.safe_load(sys.argv[2])\nexcept s.YAMLRefused as e:\n    print(e.problem)\n"
+        "try:\n    s.safe_load(sys.argv[2])\nexcept s.YAMLLoadError as e:\n    print(e.problem)\n"
         "print(s.safe_load('goal: \"a * b & c\"')['goal'])\n"
         "print(time.perf_counter() - t < 2.0, sorted(m for m in sys.modules if m.startswith('llmos')))"
     )

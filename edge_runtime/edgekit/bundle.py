@@ -321,13 +321,13 @@ _FENCE_CLOSE = re.compile(r"^```[ \t]*$", re.MULTILINE)
 
 
 def _yaml_load(text: str) -> Any:
-    from .safeyaml import YAMLRefused, safe_load
+    from .safeyaml import YAMLLoadError, safe_load
 
     try:
         return safe_load(text)  # no anchors or aliases, at most 1 MiB: a hostile header fails fast
     except ImportError:
         raise EdgeError("PyYAML is needed to read trace files: pip install pyyaml") from None
-    except YAMLRefused as exc:
+    except YAMLLoadError as exc:
         raise BundleMalformed(f"broken frontmatter: {exc}") from None
 
 
