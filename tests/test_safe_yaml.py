@@ -208,8 +208,8 @@ def test_bundle_import_and_the_edge_runtime_refuse_a_bundle_holding_the_bomb(
     )
     assert proc.returncode == 2, proc.stderr
     assert (
-        "traces/t_bomb.md: broken frontmatter: YAML anchors are not allowed (found the anchor &a)"
-        in proc.stderr
+        "traces/t_bomb.md: broken frontmatter at line 18: "
+        "YAML anchors are not allowed (found the anchor &a)" in proc.stderr
     )
     assert list(work.iterdir()) == []
 

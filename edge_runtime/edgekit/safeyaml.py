@@ -49,7 +49,7 @@ class YAMLLoadError(ValueError):
 def no_alias_loader() -> Any:
     """The strict safe Loader class: PyYAML's safe constructor, a composer that raises
     :class:`YAMLLoadError` on the first anchor or alias (libyaml's parser when available).
-    Usable wherever PyYAML takes a ``Loader`` (``python-frontmatter``'s ``loads(text, Loader=...)``)."""
+    Usable wherever PyYAML takes a ``Loader``."""
     global _strict_loader
     if _strict_loader is not None:
         return _strict_loader

@@ -300,11 +300,9 @@ def facts_dir(workspace: Any, project: str | None = None) -> Path:
 
 
 def _dump(fact: Fact) -> str:
-    import yaml
+    from edgekit.frontmatter import join
 
-    data = fact.to_dict()
-    head = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
-    return f"---\n{head}---\n{fact.text}\n"
+    return join(fact.to_dict(), f"{fact.text}\n")
 
 
 _CACHE: dict[str, tuple[tuple[int, int, int], Fact]] = {}
@@ -328,14 +326,9 @@ def _load(path: Path) -> Fact:
 
 
 def _parse(path: Path) -> Fact:
-    from ..yamlio import safe_load
+    from edgekit.frontmatter import read
 
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---\n") or "\n---\n" not in text[3:]:
-        raise ValueError("missing frontmatter")
-    data = safe_load(text[4 : text.index("\n---\n", 3) + 1])  # yamlio.YAMLLoadError is a ValueError
-    if not isinstance(data, dict):
-        raise ValueError("the frontmatter is not a mapping")
+    data, _body = read(path.read_text(encoding="utf-8"))  # FrontmatterError is a ValueError
     for key in ("id", "kind", "key", "value", "text"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ValueError(f"{key!r} is missing")

@@ -194,19 +194,9 @@ class Session:
 
 def parse_session(text: str, path: Path) -> Session:
     """A session file's header and entries; a broken header gives empty metadata, never an error."""
-    meta: dict[str, Any] = {}
-    body = text
-    if text.startswith("---\n"):
-        end = text.find("\n---\n", 3)
-        if end != -1:
-            try:
-                from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import read_lenient
 
-                loaded = _yaml_safe_load(text[4 : end + 1])
-                meta = loaded if isinstance(loaded, dict) else {}
-            except Exception:  # noqa: BLE001 - a hand-edited header must not hide the log
-                meta = {}
-            body = text[end + 5 :]
+    meta, body = read_lenient(text)  # a hand-edited header must not hide the log
     entries: list[Entry] = []
     current: tuple[str, str] | None = None
     lines: list[str] = []

@@ -111,19 +111,13 @@ def _read_project(root: Path) -> Project:
     meta: dict[str, Any] = {}
     notes = ""
     path = root / "project.md"
-    try:
-        text = path.read_text(encoding="utf-8")
-        if text.startswith("---\n") and "\n---\n" in text[3:]:
-            from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import FrontmatterError, read
 
-            end = text.index("\n---\n", 3)
-            loaded = _yaml_safe_load(text[4 : end + 1])
-            meta = loaded if isinstance(loaded, dict) else {}
-            notes = text[end + 5 :].strip()
-    except (OSError, UnicodeDecodeError):
-        pass
-    except Exception:  # noqa: BLE001 - a hand-edited header never hides the project
-        meta = {}
+    try:
+        meta, body = read(path.read_text(encoding="utf-8"))
+        notes = body.strip()
+    except (OSError, UnicodeDecodeError, FrontmatterError):
+        pass  # a missing file or a hand-edited header never hides the project
     return Project(
         name=root.name,
         root=root,
@@ -154,15 +148,10 @@ class ProjectManager:
             raise UsageError(f"project {name!r} already exists at {folder}")
         try:
             self._ensure_dirs(folder)
-            import yaml
+            from edgekit.frontmatter import join
 
-            head = yaml.safe_dump(
-                {"name": name, "description": description, "created_at": _stamp()},
-                sort_keys=False,
-                allow_unicode=True,
-                width=1000,
-            )
-            atomic_write_text(folder / "project.md", f"---\n{head}---\n# {name}\n\n{description}\n")
+            head = {"name": name, "description": description, "created_at": _stamp()}
+            atomic_write_text(folder / "project.md", join(head, f"# {name}\n\n{description}\n"))
         except OSError as exc:
             raise UsageError(f"cannot create the project folder {folder}: {exc}") from None
         return _read_project(folder)

@@ -152,18 +152,9 @@ def compare_versions(a: Any, b: Any) -> int | None:
 
 def frontmatter_of(text: str) -> dict[str, Any]:
     """The YAML frontmatter of a markdown text; {} when there is none or it is broken."""
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end == -1:
-        return {}
-    try:
-        from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import read_lenient
 
-        data = _yaml_safe_load(text[3:end])
-    except Exception:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_lenient(text)[0]
 
 
 def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
