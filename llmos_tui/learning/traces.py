@@ -39,6 +39,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 
 CWD_TOKEN = "{{cwd}}"
@@ -226,13 +227,7 @@ def goal_signature(goal: str) -> str:
     return hashlib.sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
 
 
-def now_iso(when: _dt.datetime | float | None = None) -> str:
-    """UTC timestamp in the trace format (``2026-11-21T10:00:00Z``)."""
-    if when is None:
-        when = _dt.datetime.now(_dt.timezone.utc)
-    elif isinstance(when, (int, float)):
-        when = _dt.datetime.fromtimestamp(when, _dt.timezone.utc)
-    return _format_dt(when.replace(microsecond=0))
+now_iso = iso_utc  # UTC in the trace format (``2026-11-21T10:00:00Z``): ``clock.iso_utc``
 
 
 def _format_dt(value: _dt.datetime) -> str:

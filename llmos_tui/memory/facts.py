@@ -45,12 +45,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from .sessions import read_session, session_files
 
@@ -283,10 +283,6 @@ def _sentence_fact(sentence: str) -> FactCandidate | None:
 # ---- the store ---------------------------------------------------------------------------------------
 
 
-def _stamp(when: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
-
-
 def fact_id(key: str) -> str:
     return "f_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
@@ -411,7 +407,7 @@ class FactStore:
             candidate = FactCandidate(candidate.kind, key, value, text, candidate.confidence)
         ident = fact_id(candidate.key)
         path = self.folder / f"{ident}.md"
-        now = _stamp(when)
+        now = iso_utc(when)
         with file_lock(path):
             try:
                 fact = _load(path)
@@ -604,7 +600,7 @@ def extract_from_sessions(
             changed = True
         if changed or full:
             atomic_write_json(
-                state_path, {"format": 1, "sessions": seen_state, "last_run": _stamp()}
+                state_path, {"format": 1, "sessions": seen_state, "last_run": iso_utc()}
             )
     memory = getattr(config, "memory", None)
     if memory is not None and getattr(memory, "llm_facts", False):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..atomic import atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from ..redact import redact_text
 
@@ -43,10 +44,6 @@ ROLES = ("user", "assistant", "system", "tool", "note")
 MAX_ENTRY_CHARS = 100_000
 _HEADER_RE = re.compile(r"^### (user|assistant|system|tool|note) · (\S+)$")
 _ID_RE = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
-
-
-def _stamp(when: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def _escape(text: str) -> str:
@@ -128,7 +125,7 @@ class SessionLog:
                 + f"\n… ({len(text) - MAX_ENTRY_CHARS} characters not logged)"
             )
         now = self.clock()
-        entry = f"### {role} · {_stamp(now)}\n\n{_escape(text)}\n\n"
+        entry = f"### {role} · {iso_utc(now)}\n\n{_escape(text)}\n\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self.path):
             if not self.path.exists():
@@ -138,7 +135,7 @@ class SessionLog:
                 header = [
                     "---",
                     f"id: {self.id}",
-                    f"started_at: {_stamp(now)}",
+                    f"started_at: {iso_utc(now)}",
                     f"source: {_yaml_scalar(self.source)}",
                     f"user: {_yaml_scalar(self.user)}",
                     f"project: {_yaml_scalar(self.project)}",

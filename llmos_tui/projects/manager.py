@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -41,10 +41,6 @@ def check_name(name: Any) -> str:
             "starting with a letter or a digit"
         )
     return name
-
-
-def _stamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass
@@ -150,7 +146,7 @@ class ProjectManager:
             self._ensure_dirs(folder)
             from edgekit.frontmatter import join
 
-            head = {"name": name, "description": description, "created_at": _stamp()}
+            head = {"name": name, "description": description, "created_at": iso_utc()}
             atomic_write_text(folder / "project.md", join(head, f"# {name}\n\n{description}\n"))
         except OSError as exc:
             raise UsageError(f"cannot create the project folder {folder}: {exc}") from None
@@ -203,7 +199,7 @@ class ProjectManager:
             by_mode = data.get("by_mode") if isinstance(data.get("by_mode"), dict) else {}
             by_mode[mode] = int(by_mode.get(mode, 0) or 0) + 1
             data["by_mode"] = by_mode
-            data["last_run"] = _stamp()
+            data["last_run"] = iso_utc()
             recent = data.get("recent") if isinstance(data.get("recent"), list) else []
             from ..redact import redact_text
 

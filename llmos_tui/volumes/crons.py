@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..atomic import atomic_write_json, file_lock
+from ..clock import iso_utc, parse_iso
 from ..errors import LLMOSError, UsageError
 from ..workspace import Workspace, safe_id
 from .acl import Identity, team_members, teams_of
@@ -99,20 +100,6 @@ def _moment(now: Any) -> _dt.datetime:
     if isinstance(now, _dt.datetime):
         return now if now.tzinfo else now.replace(tzinfo=_dt.timezone.utc)
     raise UsageError(f"now must be a datetime or a timestamp, not {type(now).__name__}")
-
-
-def _iso(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(text: Any) -> _dt.datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
 
 
 def interval_minutes(config: Any, level: str) -> float:
@@ -333,7 +320,7 @@ class Cron:
     def run_cycle(self) -> CycleReport:
         """One cycle; never raises (a failure is in the report, the log and the state file)."""
         report = CycleReport(
-            self.cron_id, self.level, self.user, self.team, started_at=_iso(self.now)
+            self.cron_id, self.level, self.user, self.team, started_at=iso_utc(self.now)
         )
         started = time.monotonic()
         lock = (
@@ -422,7 +409,7 @@ class Cron:
 
     def _finish(self, report: CycleReport, started: float, *, record: bool) -> CycleReport:
         report.duration_s = round(time.monotonic() - started, 3)
-        report.finished_at = _iso(self.now + _dt.timedelta(seconds=report.duration_s))
+        report.finished_at = iso_utc(self.now + _dt.timedelta(seconds=report.duration_s))
         if not record:
             return report
         try:
@@ -1204,12 +1191,15 @@ def update_state(
                     "failures": int(row.get("failures") or 0) + 1,
                     "last_error": report.error,
                     "last_failure": report.started_at,
-                    "next_due": _iso(now + _dt.timedelta(minutes=delay)),
+                    "next_due": iso_utc(now + _dt.timedelta(minutes=delay)),
                 }
             )
         else:
             row.update(
-                {"consecutive_failures": 0, "next_due": _iso(now + _dt.timedelta(minutes=interval))}
+                {
+                    "consecutive_failures": 0,
+                    "next_due": iso_utc(now + _dt.timedelta(minutes=interval)),
+                }
             )
         crons[report.cron_id] = row
         atomic_write_json(path, {"crons": crons})
@@ -1274,7 +1264,7 @@ def due_cycles(workspace: Any, config: Any, now: Any = None) -> list[dict[str, A
     out = []
     for job in known_crons(workspace, config):
         row = state.get(job["cron_id"]) or {}
-        due_at = _parse(row.get("next_due"))
+        due_at = parse_iso(row.get("next_due"))
         if due_at is None or due_at <= moment:
             out.append(dict(job, next_due=row.get("next_due")))
     return out
@@ -1400,7 +1390,7 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
     except LLMOSError as exc:
         remotes.append({"error": exc.message})
     return {
-        "now": _iso(moment),
+        "now": iso_utc(moment),
         "enabled": bool(_cfg(config, "crons", "enabled", True)),
         "auto_apply": list(_cfg(config, "crons", "auto_apply", []) or []),
         "llm_insights": bool(_cfg(config, "crons", "llm_insights", False)),
@@ -1413,7 +1403,7 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
 def _status_row(
     job: dict[str, Any], row: dict[str, Any], config: Any, moment: _dt.datetime
 ) -> dict[str, Any]:
-    due_at = _parse(row.get("next_due"))
+    due_at = parse_iso(row.get("next_due"))
     return {
         **job,
         "interval_minutes": interval_minutes(config, job["level"]),

@@ -23,7 +23,6 @@ an ``ARTIFACT_SKIPPED`` event — and skipped; it never stops a listing.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..atomic import append_line, atomic_write_bytes, atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..workspace import VOLUME_KINDS, Workspace
 from .acl import Identity, VolumeAccessError, parse_scope, scope_owner, scope_type, team_members
@@ -197,12 +197,6 @@ def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
                 pass
         digest.update(suffix.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
-
-
-def _now() -> str:
-    from ..observability.events import now_iso
-
-    return now_iso()
 
 
 @dataclass
@@ -745,7 +739,7 @@ class Volume:
         name = check_name(kind, name)
         who = self._check("write", f"{kind}/{name}", actor)
         assert who is not None
-        stamp = _now().replace(":", "").replace("-", "").replace(".", "")
+        stamp = iso_utc().replace(":", "").replace("-", "").replace(".", "")
         moved: list[str] = []
         with volume_lock(self.root):
             files = self._read_files(kind, name)
@@ -801,7 +795,7 @@ class Volume:
         **extra: Any,
     ) -> None:
         entry = {
-            "ts": _now(),
+            "ts": iso_utc(),
             "action": action,
             "kind": kind,
             "name": name,
@@ -866,11 +860,7 @@ class Volume:
                 changes = sum(1 for line in handle if line.strip())
         except OSError:
             pass
-        last = (
-            _dt.datetime.fromtimestamp(newest, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            if newest
-            else None
-        )
+        last = iso_utc(newest) if newest else None
         members = team_members(self.workspace, self.owner or "") if self.type == "team" else []
         self.problems = problems
         return VolumeStats(

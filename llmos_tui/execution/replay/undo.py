@@ -41,6 +41,8 @@ from typing import Any
 
 from edgekit import fs
 
+from ...clock import iso_utc
+
 MANIFEST = "manifest.json"
 DIFF_MAX_LINES = 20
 MAX_DIFF_INPUT = 512 * 1024  # larger files: no line diff, a one-line size note
@@ -146,7 +148,7 @@ class UndoJournal:
                 "run_id": self.run_id,
                 "cwd": str(self.cwd),
                 "goal": self.goal[:500],
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "created_at": iso_utc(),
                 "bytes": self.used,
                 "files": [vars(e) for e in self.entries.values()],
             }
