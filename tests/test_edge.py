@@ -722,6 +722,22 @@ def test_the_edge_and_llmos_share_one_copy_of_the_verb_classes_and_the_stemmer()
         assert q.verbs == text.prepare(goal).verbs, goal
 
 
+def test_edgekit_is_one_package_shipped_in_the_wheel_and_found_in_a_checkout() -> None:
+    """llmos imports the shared pieces as ``edgekit``: the wheel ships edge_runtime/edgekit as
+    that top-level package, and in a checkout the root ``edgekit`` link points at the same folder
+    (so there is nothing to keep in step)."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert "llmos_tui" in packages and "edge_runtime/edgekit" in packages
+    link = REPO / "edgekit"
+    assert link.is_symlink() and link.resolve() == (EDGE / "edgekit").resolve()
+    import edgekit
+
+    assert Path(edgekit.__file__).resolve().parent == (EDGE / "edgekit").resolve()
+
+
 def test_the_same_dev_goal_gets_the_same_decision_on_the_edge_and_in_llmos(
     shared_data: Path,
 ) -> None:
