@@ -4,7 +4,7 @@
 
     ---
     id: 20261121-100000-3f9c1a
-    started_at: 2026-11-21T10:00:00Z
+    started_at: '2026-11-21T10:00:00Z'
     source: tui            # tui | headless | ...
     user: local
     project: null
@@ -28,12 +28,15 @@ text that starts with ``### `` or with a backslash is written with one more lead
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from edgekit.frontmatter import join as join_frontmatter
 
 from ..atomic import atomic_write_text, file_lock
 from ..clock import iso_utc
@@ -55,14 +58,6 @@ def _escape(text: str) -> str:
 
 def _unescape(text: str) -> str:
     return "\n".join(line[1:] if line.startswith("\\") else line for line in text.split("\n"))
-
-
-def _yaml_scalar(value: Any) -> str:
-    import json
-
-    if value is None:
-        return "null"
-    return json.dumps(value, ensure_ascii=False)  # JSON strings are valid YAML
 
 
 class SessionLog:
@@ -132,18 +127,15 @@ class SessionLog:
                 title = redact_text(
                     self.title or (text.splitlines()[0][:120] if role == "user" else "")
                 )
-                header = [
-                    "---",
-                    f"id: {self.id}",
-                    f"started_at: {iso_utc(now)}",
-                    f"source: {_yaml_scalar(self.source)}",
-                    f"user: {_yaml_scalar(self.user)}",
-                    f"project: {_yaml_scalar(self.project)}",
-                    f"title: {_yaml_scalar(title)}",
-                    "---",
-                    "",
-                ]
-                atomic_write_text(self.path, "\n".join(header) + entry)
+                header = {
+                    "id": self.id,
+                    "started_at": iso_utc(now),
+                    "source": self.source,
+                    "user": self.user,
+                    "project": self.project,
+                    "title": title,
+                }
+                atomic_write_text(self.path, join_frontmatter(header, entry))
                 return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
@@ -163,6 +155,12 @@ class Entry:
         return {"role": self.role, "at": self.at, "text": self.text}
 
 
+def _when(value: Any) -> Any:
+    """A header timestamp as text: files written before the one YAML writer hold it unquoted,
+    which YAML reads as a datetime."""
+    return iso_utc(value) if isinstance(value, _dt.datetime) else value
+
+
 @dataclass
 class Session:
     path: Path
@@ -177,7 +175,7 @@ class Session:
         out = {
             "id": self.id,
             "path": str(self.path),
-            "started_at": self.meta.get("started_at"),
+            "started_at": _when(self.meta.get("started_at")),
             "source": self.meta.get("source"),
             "user": self.meta.get("user"),
             "project": self.meta.get("project"),
