@@ -38,8 +38,7 @@ class FrontmatterError(ValueError):
 
 def split(text: str) -> tuple[str, str]:
     """(the header's YAML text, the body); :class:`FrontmatterError` without a header."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if text.startswith("---\r\n"):  # a file saved with Windows line ends
         text = text.replace("\r\n", "\n")
     if not text.startswith("---\n"):
