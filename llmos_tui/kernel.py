@@ -41,7 +41,7 @@ from .execution.replay.hooks import (
 )
 from .exitcodes import ExitCode
 from .observability.events import EventLog
-from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
+from .runs import CancelToken, EventSink, ModeChosen, Notice, RunResult
 from .workspace import Workspace, open_workspace
 
 # MIXED: the examples block of a guided session is capped, like any context we inject.
@@ -471,7 +471,7 @@ class LLMOS:
         except OSError as exc:  # undo is a safety net: its failure never fails the run, but is said
             emit(Notice("warning", f"the pre-images for undo could not be saved: {exc}"))
 
-    def _dispatch(
+    def _dispatch(  # noqa: C901 - baseline, see README "Checks"
         self,
         goal: str,
         opts: RunOptions,
@@ -1506,7 +1506,7 @@ class LLMOS:
         )
 
     # ---- LEARNER ---------------------------------------------------------------------
-    def _run_learner(
+    def _run_learner(  # noqa: C901 - baseline, see README "Checks"
         self,
         goal: str,
         opts: RunOptions,

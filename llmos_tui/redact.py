@@ -392,7 +392,7 @@ def _obj(value: Any, secrets: Iterable[tuple[str, str]]) -> Any:
         return dict(items) if changed else value
     if isinstance(value, (list, tuple)):
         new = [_obj(item, secrets) for item in value]
-        if all(a is b for a, b in zip(new, value)):
+        if all(a is b for a, b in zip(new, value, strict=True)):
             return value
         return new if isinstance(value, list) else tuple(new)
     return value

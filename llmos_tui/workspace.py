@@ -8,16 +8,29 @@ Resolution: ``--workspace DIR`` > ``$LLMOS_WORKSPACE`` > ``$XDG_DATA_HOME/llmos`
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
-from .errors import WorkspaceError
+from .errors import UsageError, WorkspaceError
 
 VOLUME_KINDS = ("traces", "tools", "agents", "insights", "suggestions")
 # Files and folders that hold runtime state: never copied from the template, never committed.
 STATE_DIRS = ("state", "observability", "memories", "volumes", "projects")
+
+# A project's folder name under projects/ (memory keeps a project's facts there too).
+PROJECT_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def check_project_name(name: Any) -> str:
+    if not isinstance(name, str) or not PROJECT_NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or a digit"
+        )
+    return name
 
 
 def template_dir() -> Path:
@@ -179,6 +192,29 @@ def safe_id(value: str, what: str) -> str:
             f"invalid {what} id {value!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return value
+
+
+def parse_scope(text: str) -> str:
+    """``system``, ``teams/<team>`` or ``users/<user>`` (also ``team:eng``, ``user/alice``)."""
+    if not isinstance(text, str):
+        raise UsageError(f"invalid volume {text!r}")
+    value = text.strip().strip("/")
+    if value == "system":
+        return value
+    for sep in ("/", ":"):
+        head, found, name = value.partition(sep)
+        if found:
+            break
+    else:
+        head, name = value, ""
+    try:
+        if head in ("users", "user"):
+            return f"users/{safe_id(name, 'user')}"
+        if head in ("teams", "team"):
+            return f"teams/{safe_id(name, 'team')}"
+    except WorkspaceError as exc:
+        raise UsageError(f"invalid volume {text!r}: {exc.message}") from None
+    raise UsageError(f"invalid volume {text!r}: use 'system', 'teams/<team>' or 'users/<user>'")
 
 
 def _copy_template(src: Path, dst: Path) -> None:

@@ -49,6 +49,10 @@ ACCOUNTED += [
     ('archive the folder "invoices-2023"', 'archive the folder "receipts"', "slot"),
     # a kind noun after a shared name still names its kind
     ("run the lint script", "run the lint", "ignorable"),
+    # view / show, and the manual in its three names
+    ("view the open ports of the router", "show the open ports of the router", "equivalence"),
+    ("show the man page of rsync", "show the manual of rsync", "equivalence"),
+    ("find out which packages are outdated", "find which packages are outdated", "equivalence"),
 ]
 
 
@@ -106,6 +110,11 @@ UNACCOUNTED += [
         "Change directory to where the nightly backups are kept",
         "directory",
     ),
+    # "a/b" is "a or b": an alternative, even when a kind noun follows a shared name later
+    ("archive empty logs/folders under tmp folder", "archive empty logs under tmp folder", "/"),
+    ("chmod the scripts/binaries in bin", "chmod the scripts in bin", "/"),
+    # "find" names a tree walk, "search for" as often a content search: not one row
+    ("find the word todo in the notes", "search for the word todo in the notes", "find"),
 ]
 
 
@@ -270,7 +279,7 @@ def test_bench_match_measures_actions(tmp_path: Path) -> None:
                         'list the crontab of the user "bob"',
                         "c4",
                         "crontab -l -u bob",
-                    ],  # slot: right by action
+                    ],  # a new value in a shell command: confirmed once, so no blind replay
                     [
                         "display the size of the spool directory",
                         "c2",
@@ -288,7 +297,7 @@ def test_bench_match_measures_actions(tmp_path: Path) -> None:
     report = run_bench_match(path, per_label=1, wrong=wrong)
     assert list(report) == list(REPORT_KEYS) + list(ACTION_KEYS)
     assert (
-        report["replays"] == 4
+        report["replays"] == 3
         and report["wrong_replays"] == 0
         and report["action_precision"] == 1.0
     )

@@ -12,7 +12,7 @@ from llmos_tui.adaptation.manager import DynamicAgentManager
 from llmos_tui.adaptation.metrics import AgentMetricsStore, categorize
 from llmos_tui.adaptation.model_choice import TrackRecord, choose_tier, goal_complexity
 from llmos_tui.config import LLMOSConfig
-from llmos_tui.sentience.params import SentienceParams
+from llmos_tui.sentience_params import SentienceParams
 from llmos_tui.sentience.runtime import RunAdjustments, SentienceRuntime
 
 

@@ -218,3 +218,72 @@ def test_an_approved_replay_that_fails_teaches_nothing(tmp_path: Path) -> None:
     assert result["success"] is False
     assert store.get(trace.id).aliases == []
     assert "as an alias" not in err
+
+
+# ---- a new value inside a recorded shell command: confirmed once per trace --------------------
+
+
+def test_a_new_value_in_a_shell_command_is_confirmed_once_then_substituted(
+    tmp_path: Path,
+) -> None:
+    ws_dir, store = _store(tmp_path)
+    trace = _spool_trace()  # Bash: ls > names.txt
+    store.save(trace, volume="users/local")
+    assert store.index.get(trace.id).shell_slots == ["file"]
+    work = tmp_path / "work"
+    work.mkdir()
+
+    # every word accounted for, but names.txt -> list.txt lands inside a shell command: not blind
+    code, result, err = _run("Write the names of the spool files into list.txt", work, ws_dir)
+    assert result["mode"] != "FOLLOWER" and not (work / "list.txt").exists()
+    assert f"close trace {trace.id}" in err and "list.txt / names.txt" in err
+
+    # the user confirms once: the replay runs with the new value and teaches the trace
+    code, result, err = _run(
+        "Write the names of the spool files into list.txt", work, ws_dir, "--replay-similar"
+    )
+    assert code == 0, err
+    assert result["mode"] == "FOLLOWER" and result["llm_calls"] == 0
+    assert (work / "list.txt").exists() and not (work / "names.txt").exists()
+    assert store.index.get(trace.id).shell_slots == []
+    listed = _llmos("traces", "list", "--json", "--workspace", str(ws_dir))
+    assert [t["shell_slots"] for t in json.loads(listed.stdout)["traces"]] == [[]]
+
+    # from then on that slot of that trace is a template: another value replays with no flag
+    code, result, err = _run("Write the names of the spool files into other.txt", work, ws_dir)
+    assert code == 0, err
+    assert result["mode"] == "FOLLOWER" and result["llm_calls"] == 0
+    assert (work / "other.txt").exists()
+    assert "close trace" not in err
+
+
+def test_a_new_value_in_a_structured_field_needs_no_confirmation(tmp_path: Path) -> None:
+    _ws_dir, store = _store(tmp_path)
+    goal = "Save the word hello into greeting.txt"
+    trace = make_trace(
+        goal,
+        [
+            ToolCall(
+                "Write",
+                {"file_path": "{{cwd}}/greeting.txt", "content": "hello\n"},
+                {"is_error": False},
+            )
+        ],
+        slots={"file": "greeting.txt"},
+    )
+    store.save(trace, volume="users/local")
+    assert store.index.get(trace.id).shell_slots == []
+    cfg = LLMOSConfig.testing()
+    matcher = Matcher(config=cfg.learning)
+    matcher.refresh(store.index.entries(), store.index.version)
+    decision = select_mode("Save the word hello into welcome.txt", matcher, cfg)
+    assert decision.mode == "FOLLOWER" and decision.slot_bindings == {"file": "welcome.txt"}
+    # the same goal recorded as a shell command is close (it asks), not a blind replay
+    store.delete(trace.id)
+    shell = _spool_trace("echo hello > greeting.txt", goal)
+    shell.slots = {"file": "greeting.txt"}
+    store.save(shell, volume="users/local")
+    matcher.refresh(store.index.entries(), store.index.version)
+    decision = select_mode("Save the word hello into welcome.txt", matcher, cfg)
+    assert decision.mode != "FOLLOWER" and decision.close
+    assert decision.slot_bindings == {"file": "welcome.txt"}

@@ -272,8 +272,8 @@ def policy_order(
     finally:
         for _name, tool_input in writes:
             Path(tool_input["file_path"]).unlink()
-    allowed = [c for c, v in zip(calls, verdicts) if c[0] != "Write" and v != "deny"]
-    denied = [c for c, v in zip(calls, verdicts) if c[0] != "Write" and v == "deny"]
+    allowed = [c for c, v in zip(calls, verdicts, strict=True) if c[0] != "Write" and v != "deny"]
+    denied = [c for c, v in zip(calls, verdicts, strict=True) if c[0] != "Write" and v == "deny"]
     print("attacks the policy engine already denies:", [c[1].get("command") for c in denied])
     return writes + allowed + denied
 
@@ -407,7 +407,7 @@ def test_sandbox_alone_holds_with_a_permissive_policy(
                 o["status"],
                 o["summary"][:100],
             )
-            for c, o in zip(calls, outcomes)
+            for c, o in zip(calls, outcomes, strict=True)
             if o["status"] not in ("ok", "failed")
         ]
         assert not refused, f"with an allow-all policy every call must run; refused: {refused}"

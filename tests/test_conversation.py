@@ -26,7 +26,6 @@ from llmos_tui.memory.conversation import (
     new_id,
     refers_back,
 )
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
 
 def llmos(

@@ -7,7 +7,7 @@ from pathlib import Path
 from llmos_tui.config import load_config
 from llmos_tui.memory.facts import FactStore
 from llmos_tui.memory.sessions import SessionLog
-from llmos_tui.volumes.crons import run_cycle
+from llmos_tui.evolution.crons import run_cycle
 from llmos_tui.workspace import open_workspace
 
 

@@ -24,7 +24,7 @@ from llmos_tui.learning.traces import ToolCall, make_trace, parse_trace
 from llmos_tui.observability.events import EventLog
 from llmos_tui.observability.hub import ObservabilityHub
 from llmos_tui.volumes.acl import add_member
-from llmos_tui.volumes.crons import cron_status, due_cycles, load_state, run_cycle, run_due
+from llmos_tui.evolution.crons import cron_status, due_cycles, load_state, run_cycle, run_due
 from llmos_tui.workspace import open_workspace
 
 APP = typer.Typer()

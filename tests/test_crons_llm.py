@@ -14,7 +14,7 @@ from llmos_tui.config import load_config
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
-from llmos_tui.volumes.crons import LLM_SYSTEM, run_cycle
+from llmos_tui.evolution.crons import LLM_SYSTEM, run_cycle
 from llmos_tui.workspace import open_workspace
 
 REVIEW = "- Calculator goals repeat: 5 runs, all replayed.\n\nRecommendation: keep the tool."
@@ -93,7 +93,7 @@ PROBE = r"""
 import json, sys
 from pathlib import Path
 from llmos_tui.config import load_config
-from llmos_tui.volumes.crons import run_cycle
+from llmos_tui.evolution.crons import run_cycle
 from llmos_tui.workspace import Workspace
 ws = Workspace(Path(sys.argv[1]))
 for level in ("user", "team", "system"):

@@ -449,9 +449,10 @@ def test_a_policy_deny_inside_the_tool_fails_safely(
 ) -> None:
     tool = load_tool(ws, crystallizer.maybe_crystallize(calc_trace.id).id)
     target = fresh(tmp_path, "denied")
-    deny_write = lambda name, inp, tid: (
-        HookVerdict("deny", "no writes today", "test.deny") if name == "Write" else None
-    )
+
+    def deny_write(name, inp, tid):
+        return HookVerdict("deny", "no writes today", "test.deny") if name == "Write" else None
+
     result = run_tool(
         tool,
         cwd=target,

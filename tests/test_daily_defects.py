@@ -196,7 +196,7 @@ def test_cron_run_for_an_unknown_team_is_a_usage_error_and_leaves_no_entry(tmp_p
     assert "team_cron:nosuchteam" not in {row["cron_id"] for row in status["crons"]}
     assert not (ws / "volumes" / "teams" / "nosuchteam").exists()
     from llmos_tui.config import load_config
-    from llmos_tui.volumes.crons import run_cycle
+    from llmos_tui.evolution.crons import run_cycle
     from llmos_tui.workspace import Workspace
 
     report = run_cycle(

@@ -4,7 +4,6 @@ follow the data without ctrl+e, start-up notifications come as one toast."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from llmos_tui.tui.app import make_app
 from llmos_tui.tui.screens.confirm import ConfirmCallScreen
 from llmos_tui.tui.screens.dialogs import ReplayRefusedScreen
 from llmos_tui.tui.widgets.chat import ToolCallView
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 from tests.test_tui import SIZE, finished_answer, plain, ready, wait_until
 
 CAUTIOUS = ("CAUTIOUS", "RECOVERY")
@@ -353,7 +351,7 @@ def test_the_monologue_does_not_suggest_crystallizing_a_crystallized_goal() -> N
     from llmos_tui.learning.traces import goal_signature
     from llmos_tui.sentience.cognitive import detect_improvement_opportunities
     from llmos_tui.sentience.monologue import generate_thoughts
-    from llmos_tui.sentience.params import SentienceParams
+    from llmos_tui.sentience_params import SentienceParams
     from llmos_tui.sentience.user_model import UserModel
     from llmos_tui.sentience.valence import Valence
 

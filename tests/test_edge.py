@@ -656,7 +656,7 @@ def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(shared_data: Path) 
 
     data = json.loads((shared_data / "goals-dev.json").read_text())
     traces = [T(i, g) for i, (g, _label) in enumerate(data["train"])]
-    labels = {t.id: label for t, (_g, label) in zip(traces, data["train"])}
+    labels = {t.id: label for t, (_g, label) in zip(traces, data["train"], strict=True)}
     matcher = Matcher(traces)
     correct = wrong = 0
     for goal, label in data["test"] + data["oos_test"]:
@@ -681,7 +681,7 @@ def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(shared_data: Path) 
             per[label] = per.get(label, 0) + 1
             stored.append((goal, label))
     traces = [T(i, g) for i, (g, _label) in enumerate(stored)]
-    labels = {t.id: label for t, (_g, label) in zip(traces, stored)}
+    labels = {t.id: label for t, (_g, label) in zip(traces, stored, strict=True)}
     matcher = Matcher(traces)
     queries = random.Random(0).sample(clinc["test"], 300) + clinc["oos_test"]
     wrong = [
@@ -754,7 +754,7 @@ def test_the_same_dev_goal_gets_the_same_decision_on_the_edge_and_in_llmos(
 
     data = json.loads((shared_data / "goals-dev.json").read_text())
     traces = [T(i, g) for i, (g, _label) in enumerate(data["train"])]
-    labels = {t.id: label for t, (_g, label) in zip(traces, data["train"])}
+    labels = {t.id: label for t, (_g, label) in zip(traces, data["train"], strict=True)}
     edge = EdgeMatcher(traces)
     llmos = Matcher(
         [

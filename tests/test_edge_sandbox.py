@@ -378,8 +378,8 @@ def test_edge_write_survives_a_symlink_swap_race(tmp_path: Path, mode: str) -> N
     try:
         for i in range(400):
             for call in (
-                lambda: ex.execute("Write", {"file_path": "d/f.txt", "content": f"x{i}"}),
-                lambda: ex._write({"file_path": "d/f.txt", "content": f"y{i}"}),
+                lambda i=i: ex.execute("Write", {"file_path": "d/f.txt", "content": f"x{i}"}),
+                lambda i=i: ex._write({"file_path": "d/f.txt", "content": f"y{i}"}),
             ):  # no policy check at all
                 try:
                     out = call()

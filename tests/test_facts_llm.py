@@ -15,7 +15,6 @@ from llmos_tui.execution.llm.economy import Economy
 from llmos_tui.memory.facts import LLM_MAX_TOKENS, FactStore, extract_from_sessions, parse_llm_facts
 from llmos_tui.memory.sessions import SessionLog
 from llmos_tui.workspace import open_workspace
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
 pytestmark = pytest.mark.llm
 

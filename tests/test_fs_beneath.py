@@ -319,7 +319,7 @@ def test_symlink_swap_race_never_leads_outside(mode: str, tmp_path: Path) -> Non
 
     naive_escapes = 0  # the control: a plain path-based write, as the executors did before
     with Swapper(root / "d", root / "swap"):
-        for i in range(200):
+        for _ in range(200):
             try:
                 with open(root / "d" / "naive.txt", "w") as handle:
                     handle.write("naive")

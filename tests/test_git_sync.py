@@ -18,7 +18,7 @@ from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace, parse_trace
 from llmos_tui.observability.events import EventLog
 from llmos_tui.volumes.acl import Identity, add_member
-from llmos_tui.volumes.crons import run_cycle
+from llmos_tui.evolution.crons import run_cycle
 from llmos_tui.volumes.git_sync import (
     CONFLICTS_DIR,
     GitVolume,
@@ -93,7 +93,7 @@ import json, os, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 from llmos_tui.config import load_config
-from llmos_tui.volumes.crons import run_cycle
+from llmos_tui.evolution.crons import run_cycle
 from llmos_tui.workspace import Workspace
 root, url, me, other = sys.argv[1:5]
 ws = Workspace(Path(root))

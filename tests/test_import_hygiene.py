@@ -119,18 +119,3 @@ def test_headless_bad_usage_imports_nothing_heavy(tmp_path: Path) -> None:
     )
     assert code == 2
     assert mods == set()
-
-
-def test_engine_modules_never_import_textual() -> None:
-    """Static check: only llmos_tui/tui may mention textual in an import."""
-    import re
-
-    root = Path(__file__).resolve().parents[1] / "llmos_tui"
-    offenders = []
-    for path in root.rglob("*.py"):
-        if "tui" in path.relative_to(root).parts[:1]:
-            continue
-        for line in path.read_text().splitlines():
-            if re.match(r"\s*(from|import)\s+textual\b", line):
-                offenders.append(f"{path}: {line.strip()}")
-    assert offenders == []

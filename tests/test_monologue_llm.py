@@ -14,7 +14,6 @@ from llmos_tui.errors import ConfigError
 from llmos_tui.execution.llm.economy import Economy
 from llmos_tui.sentience.monologue import LLM_MAX_TOKENS, LLM_THOUGHT_CHARS, parse_thoughts
 from llmos_tui.sentience.runtime import SentienceRuntime
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
 pytestmark = pytest.mark.llm
 

@@ -329,7 +329,7 @@ def test_large_payloads_go_to_a_sidecar_file(ws) -> None:
     hub = ObservabilityHub(ws)
     big = "x" * 200_000
     pid = hub.propose("artifact.write", "Big", "s", big, _write_payload(big))
-    line = [l for l in ws.events_file.read_text().splitlines() if pid in l][0]
+    line = [ln for ln in ws.events_file.read_text().splitlines() if pid in ln][0]
     assert len(line) < 100_000  # preview capped, payload outside
     assert (ws.root / "observability" / "proposals" / f"{pid}.json").is_file()
     hub.accept(pid)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, error_turn, text_turn, tool_turn
+from llmos_tui.execution.llm.pricing import price
 from llmos_tui.execution.llm.orchestrator import (
     CANCELLED,
     FAILED,
@@ -23,7 +24,6 @@ from llmos_tui.execution.llm.orchestrator import (
     agent_definitions,
     available_agents,
     plan_goal,
-    price,
     run_plan,
     summary_text,
     synthesize,

@@ -173,7 +173,7 @@ def test_reusable_agents_come_from_the_agent_metrics(ws) -> None:
     for i in range(4):
         metrics.record("python-coder", f"Create a Python script {i}", success=True)
     metrics.record("flaky", "Research trends", success=True)
-    for i in range(3):
+    for _ in range(3):
         metrics.record("flaky", "Research trends", success=False)
     metrics.record("newbie", "Write a haiku", success=True)
     store = TraceStore(ws)

@@ -22,7 +22,6 @@ TRACE_RECORDED event, no outcome or charge was lost, and the TUI's tail saw ever
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

@@ -29,7 +29,7 @@ def _replays(kernel, goal: str, cwd_root: Path, runs: int, prepare) -> list[str]
     from llmos_tui.kernel import RunOptions
 
     modes = []
-    for n in range(runs):
+    for _ in range(runs):
         cwd = cwd_root / "project"
         shutil.rmtree(cwd, ignore_errors=True)
         cwd.mkdir(parents=True)

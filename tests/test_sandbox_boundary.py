@@ -514,19 +514,19 @@ def test_probe_cache_across_processes(tmp_path: Path, monkeypatch: pytest.Monkey
     calls: list[str] = []
     real = sandbox._live_probe
     monkeypatch.setattr(sandbox, "_live_probe", lambda name: (calls.append(name), real(name))[1])
-    first = sandbox._choose("auto")
+    first = sandbox.choose_backend("auto")
     assert calls == [first] and first == BACKENDS[0]  # auto stops at the first that works
     cache = json.loads((tmp_path / "cache" / "llmos" / "sandbox-probe.json").read_text())
     key = next(k for k in cache if k.startswith(first + "|"))
     assert os.uname().release in key and f"|{os.getuid()}|" in key and cache[key]["ok"] is True
     sandbox._probe_memo.clear()  # a new process: served from the file
-    assert sandbox._choose("auto") == first and calls == [first]
+    assert sandbox.choose_backend("auto") == first and calls == [first]
     sandbox.forget_probe(first)  # failed at run time: probed again next time
     assert not any(
         k.startswith(first + "|")
         for k in json.loads((tmp_path / "cache" / "llmos" / "sandbox-probe.json").read_text())
     )
-    assert sandbox._choose("auto") == first and calls == [first, first]
+    assert sandbox.choose_backend("auto") == first and calls == [first, first]
 
 
 @pytest.mark.skipif("bubblewrap" not in BACKENDS, reason="bubblewrap is not usable here")

@@ -27,7 +27,6 @@ from llmos_tui.devtools.scripted_server import (
     tool_turn,
     turn_from_json,
 )
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 USER = [{"role": "user", "content": "hello"}]
@@ -418,7 +417,7 @@ def test_stop_closes_server_and_idle_connections() -> None:
     port = server.port
     server.stop()
     with pytest.raises(RuntimeError):
-        server.url
+        _ = server.url
     with pytest.raises(OSError):  # the kept-alive connection was shut down with the server
         conn.request("POST", "/v1/messages", body=b"{}")
         conn.getresponse()

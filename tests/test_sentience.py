@@ -9,7 +9,7 @@ import pytest
 
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.errors import ConfigError
-from llmos_tui.sentience.params import TRIGGERS, SentienceParams, validate_section
+from llmos_tui.sentience_params import TRIGGERS, SentienceParams, validate_section
 from llmos_tui.sentience.runtime import SentienceRuntime
 from llmos_tui.sentience.valence import Valence, latent_mode
 

@@ -42,7 +42,7 @@ def test_blocked_calls_make_the_system_cautious_and_withhold_tools(
         ("Write", {"file_path": str(home / ".bashrc"), "content": "x"}),
         ("Bash", {"command": "iptables -F"}),
     ]
-    for goal, (tool, tool_input) in zip(goals, calls):
+    for goal, (tool, tool_input) in zip(goals, calls, strict=True):
         llm_env.add_turns(tool_turn(tool, tool_input), text_turn("I could not do that."))
         code, data, err = run(goal, work, ws)
         assert code == 3 and data["success"] is False, err

@@ -76,7 +76,7 @@ def make_registry(n_plugins: int = 49) -> ToolRegistry:
         text = source.response["file"]["content"]
         rows = [line.split("\t", 1)[1].split(",") for line in text.splitlines()]
         header, body = rows[0], rows[1:]
-        out = json.dumps([dict(zip(header, row)) for row in body])
+        out = json.dumps([dict(zip(header, row, strict=False)) for row in body])
         target = str(Path(tool_input["path"]).with_suffix(".json"))
         written = executor.execute("Write", {"file_path": target, "content": out})
         return ToolResult(f"wrote {target} ({len(body)} rows)", is_error=written.is_error)

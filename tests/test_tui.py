@@ -25,7 +25,6 @@ from llmos_tui.tui.screens.help import HelpScreen
 from llmos_tui.tui.screens.viewers import ToolSourceScreen
 from llmos_tui.tui.widgets.chat import AnswerView, GoalInput, GoalView, ToolCallView
 from llmos_tui.tui.widgets.gauge import GaugePanel
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 from tests.test_tui_data import ALERT_ID, PROPOSAL_ID, TOOL_TRACE, build_workspace
 
 SIZE = (120, 40)

@@ -12,7 +12,6 @@ from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_t
 from llmos_tui.tui.app import cwd_problem, make_app
 from llmos_tui.tui.screens.dialogs import CwdScreen
 from llmos_tui.tui.widgets.chat import ToolCallView
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: F401 - pytest fixtures
 from tests.test_tui import SIZE, finished_answer, plain, ready, send_goal, wait_until
 
 

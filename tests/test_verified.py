@@ -6,7 +6,6 @@ against it. Phrasings are written for these tests (not taken from the benchmark 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest

@@ -571,7 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         owner = self.server.owner
         try:
-            owner._handle(self)
+            owner._handle(self)  # noqa: SLF001 - same module
         except (_ClientGone, OSError):
             self.close_connection = True
         except Exception as exc:  # a server bug: answer 500 rather than drop the connection
@@ -933,7 +933,7 @@ class ScriptedServer:
         with self._lock:
             rec.seq = len(self._requests) + 1
             self._requests.append(rec)
-        handler._seq = rec.seq
+        handler._seq = rec.seq  # noqa: SLF001 - same module
         return rec
 
     def _commit(self, rec: RecordedRequest, outcome: str) -> None:

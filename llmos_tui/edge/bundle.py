@@ -811,7 +811,7 @@ def _import_renamed_tool(
     return ident
 
 
-def import_bundle(
+def import_bundle(  # noqa: C901 - baseline, see README "Checks"
     workspace: Any,
     store: Any,
     source: str | os.PathLike[str],

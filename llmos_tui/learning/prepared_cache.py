@@ -89,4 +89,4 @@ def save(state_dir: Path, goals: Iterable[str]) -> int:
 
 def missing(goals: Iterable[str]) -> bool:
     """True when some goal is not in the loaded cache (the cache should be rewritten)."""
-    return any(goal not in _text._SEEDED for goal in goals)
+    return any(not _text.is_seeded(goal) for goal in goals)

@@ -197,7 +197,7 @@ class SemanticIndex:
         if not todo:
             return
         self._query_cache = max(self._query_cache, len(todo) + len(self._queries))
-        for text, vec in zip(todo, self.goals(todo)):
+        for text, vec in zip(todo, self.goals(todo), strict=True):
             self._queries[text_key(text)] = vec
 
     # ---- stored goals --------------------------------------------------------------------
@@ -221,7 +221,7 @@ class SemanticIndex:
                 for k in stale:
                     del self._vectors[k]
                 return self.goals(texts)
-            for text, vec in zip(todo, fresh):
+            for text, vec in zip(todo, fresh, strict=True):
                 self._vectors[text_key(text)] = vec
             self._save(keep=set(keys))
         if not keys:

@@ -177,6 +177,39 @@ class Trace:
         return [alias_phrase(a) for a in self.aliases]
 
 
+#: Tools whose recorded input is a shell command (see :func:`shell_slots`).
+SHELL_TOOLS = frozenset({"Bash"})
+
+
+def shell_slots(slots: Any, calls: Any, aliases: Any = ()) -> list[str]:
+    """Keys of the slots whose recorded value occurs inside a shell command of *calls* and
+    that no approved replay of the trace has substituted yet (an alias with substitutions, see
+    ``traces.make_alias``). A new value there needs one confirmation before a zero-model
+    replay: whether ``grep -r "foo" .`` takes ``foo`` as data is the program's grammar, not
+    ours. Kept in the index (``IndexEntry.shell_slots``) so the decision needs no file read."""
+    if not isinstance(slots, dict):
+        return []
+    commands = [
+        str((getattr(c, "input", None) or {}).get("command", ""))
+        for c in calls or ()
+        if getattr(c, "name", "") in SHELL_TOOLS
+    ]
+    if not commands:
+        return []
+    confirmed: set[str] = set()
+    for alias in aliases or ():
+        if isinstance(alias, dict):
+            confirmed.update(str(k) for k in (alias.get("substitutions") or {}))
+    return sorted(
+        key
+        for key, value in slots.items()
+        if isinstance(value, str)
+        and value
+        and value not in confirmed
+        and any(value in command for command in commands)
+    )
+
+
 MAX_ALIASES = 50
 MAX_ALIAS_CHARS = 500
 
@@ -327,7 +360,7 @@ def redact_trace(trace: Trace) -> Trace:
         emotion=emotion,
         calls=[
             ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
-            for call, (inp, res) in zip(trace.calls, calls)
+            for call, (inp, res) in zip(trace.calls, calls, strict=True)
         ],
     )
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .params import SentienceParams
+from ..sentience_params import SentienceParams
 from .valence import Valence, latent_mode, mode_reason
 
 CAUTIOUS_MODES = ("CAUTIOUS", "RECOVERY")

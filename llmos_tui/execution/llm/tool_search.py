@@ -543,11 +543,11 @@ class ToolRegistry:
 
 def builtin_schema(name: str) -> dict[str, Any]:
     """The input schema our executors accept for a built-in (types and required fields)."""
-    from ..replay.executors import _SCHEMAS
+    from ..replay.executors import TOOL_SCHEMAS
 
-    if name not in _SCHEMAS:
+    if name not in TOOL_SCHEMAS:
         return {"type": "object", "properties": {}, "additionalProperties": True}
-    fields, required = _SCHEMAS[name]
+    fields, required = TOOL_SCHEMAS[name]
     hidden = _HIDDEN_PROPS.get(name, set())
     props: dict[str, Any] = {}
     for key, kind in fields.items():
@@ -1169,7 +1169,9 @@ def build_server(
         return _result(mt, text, is_error)
 
     try:
-        from claude_agent_sdk._internal._mcp_compat import build_tool_server
+        # The SDK's own server builder keeps the tools' _meta and registers the server as safe to
+        # cancel; the public create_sdk_mcp_server is the fallback (see the docstring).
+        from claude_agent_sdk._internal._mcp_compat import build_tool_server  # noqa: PLC2701
     except ImportError:  # pragma: no cover - depends on the SDK's layout
         return _public_server(name, definitions, handle)
     wire = [mt.Tool.model_validate({k: v for k, v in d.items()}) for d in definitions]

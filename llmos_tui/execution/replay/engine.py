@@ -65,7 +65,7 @@ from .executors import (
     WRITE_TOOLS,
     ExecOutcome,
     ToolExecutor,
-    _refusal,
+    make_refusal,
     check_input,
     input_paths,
     inside,
@@ -212,7 +212,7 @@ class Substitution:
         if isinstance(result, Refusal):
             return result
         new_calls, uses = result
-        for change, n in zip(self.changes, uses):
+        for change, n in zip(self.changes, uses, strict=True):
             if n == 0:
                 return Refusal(
                     f"slot {change.key}: these calls never use {change.old!r}", change.key
@@ -224,7 +224,7 @@ class Substitution:
 
 
 def _same_calls(a: list[ToolCall], b: list[ToolCall]) -> bool:
-    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b))
+    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b, strict=True))
 
 
 def slot_kind(key: str) -> str:
@@ -428,7 +428,7 @@ def _whole_word(text: str, states: list[str], start: int, end: int) -> bool:
     )
 
 
-def _plan_string(
+def _plan_string(  # noqa: C901 - baseline, see README "Checks"
     text: str, context: str, where: str, changes: list[SlotChange]
 ) -> "tuple[list[tuple[int, int, str, int]], Refusal | None]":
     """Edits (start, end, replacement, change index) for one string, or why not."""
@@ -525,7 +525,7 @@ def _plan_string(
     if issue is not None:
         return [], Refusal(f"{where}: {issue[1]}", issue[0])
     edits.sort()
-    for (a1, b1, _, _), (a2, b2, _, _) in zip(edits, edits[1:]):
+    for (a1, b1, _, _), (a2, b2, _, _) in zip(edits, edits[1:], strict=False):
         if a2 < b1:
             return [], Refusal(
                 f"{where}: two slot values overlap ({text[a1:b1]!r}, {text[a2:b2]!r})"
@@ -641,7 +641,7 @@ def _substitute(
             )
         )
     # No form of an old value may remain (another case, backslash-escaped, ...).
-    for ci, change in enumerate(changes):
+    for change in changes:
         rx = _loose(change.old)
         others = sorted({c.new for c in changes}, key=len, reverse=True)
         for i, call in enumerate(out):
@@ -726,7 +726,7 @@ def plan_substitution(
     if isinstance(result, Refusal):
         return result
     new_calls, uses = result
-    changes = [SlotChange(c.key, c.kind, c.old, c.new, n) for c, n in zip(raw, uses)]
+    changes = [SlotChange(c.key, c.kind, c.old, c.new, n) for c, n in zip(raw, uses, strict=True)]
     for change in changes:
         if change.uses == 0:
             return Refusal(
@@ -745,13 +745,13 @@ def plan_substitution(
 
 def _value_kind(value: str) -> str:
     """The slot kind a literal value has (file, path, number, else quoted text)."""
-    from ...learning.slots import _is_file_name
+    from ...learning.slots import is_file_name
 
     if _PLAIN_NUMBER.fullmatch(value):
         return "number"
     if "/" in value:
         return "path"
-    if _is_file_name(value):
+    if is_file_name(value):
         return "file"
     return "quoted"
 
@@ -847,7 +847,7 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
     return None
 
 
-def _preflight(
+def _preflight(  # noqa: C901 - baseline, see README "Checks"
     calls: list[ToolCall], cwd: Path, executor: ToolExecutor
 ) -> tuple[int, str] | tuple[int, str, HookVerdict] | list[HookVerdict]:
     """(step, reason) of the first call that must not run, checking every call; else the
@@ -992,7 +992,7 @@ def compare(recorded: ToolCall, outcome: ExecOutcome, cwd: Path) -> str | None:
     return None
 
 
-def replay(
+def replay(  # noqa: C901 - baseline, see README "Checks"
     calls: list[ToolCall],
     cwd: str | os.PathLike[str],
     executor: ToolExecutor,
@@ -1044,7 +1044,7 @@ def replay(
         # A call the policy (or the user, asked) refused is recorded as refused, with its rule; the
         # other refusals (unsupported, malformed, outside the folder) leave the step unrun.
         refusal = (
-            _refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
+            make_refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
             if len(checked) > 2
             else None
         )

@@ -67,7 +67,7 @@ from ..atomic import atomic_write_json, file_lock
 from ..clock import iso_utc, parse_iso
 from ..errors import LLMOSError, UsageError
 from ..workspace import Workspace, safe_id
-from .acl import Identity, team_members, teams_of
+from ..volumes.acl import Identity, team_members, teams_of
 
 LEVELS = ("user", "team", "system")
 DEFAULT_INTERVALS = {"user": 30.0, "team": 60.0, "system": 120.0}
@@ -257,13 +257,13 @@ class Cron:
         self.identity = self._identity()
         self.cron_id = self.identity.label
         self.events = SourcedEvents(hub, self.cron_id)
-        from ..evolution.engine import register_appliers
+        from .engine import register_appliers
 
         register_appliers(hub)  # auto_apply kinds are applied in this process
         self._store: Any = None
         self._engine: Any = None
-        self._review_changed = False
-        self._findings_text: list[str] = []
+        self.review_changed = False
+        self.findings_text: list[str] = []
 
     # -- to override ---------------------------------------------------------------------------
     def _identity(self) -> Identity:
@@ -295,14 +295,14 @@ class Cron:
         return self._store
 
     def volume(self, scope: str) -> Any:
-        from .volume import Volume
+        from ..volumes.volume import Volume
 
         return Volume(self.workspace, scope, identity=self.identity, events=self.events)
 
     def engine(self) -> Any:
         if self._engine is None:
-            from ..evolution.crystallizer import Crystallizer
-            from ..evolution.engine import EvolutionEngine
+            from .crystallizer import Crystallizer
+            from .engine import EvolutionEngine
 
             crystallizer = Crystallizer(self.workspace, self.store, self.config, events=self.events)
             self._engine = EvolutionEngine(
@@ -469,7 +469,7 @@ class Cron:
             if p not in report.problems:
                 report.problems.append(p)
         for finding in review.findings:
-            self._write_finding(volume, finding, report)
+            self.write_finding(volume, finding, report)
         crystallizer = self.engine().crystallizer
         self._untrusted(scope, crystallizer, report)
         for trace in review.eligible:
@@ -527,11 +527,11 @@ class Cron:
             if sub.status != "duplicate":
                 report.proposals.append(sub.to_dict())
 
-    def _local(self, scope: str, finding: Any) -> Any:
+    def localized(self, scope: str, finding: Any) -> Any:
         """A finding that describes this workspace's own view (its members, its health) gets the
         workspace's id in its name when the volume is shared through git: every workspace keeps
         its own file instead of overwriting the others' on each cycle."""
-        from .git_sync import git_remotes
+        from ..volumes.git_sync import git_remotes
 
         try:
             shared = scope in git_remotes(self.config)
@@ -541,7 +541,7 @@ class Cron:
             finding.name = f"{finding.name}-{workspace_id(self.workspace)}"
         return finding
 
-    def _write_finding(self, volume: Any, finding: Any, report: CycleReport) -> None:
+    def write_finding(self, volume: Any, finding: Any, report: CycleReport) -> None:
         existed = volume.has_artifact(finding.kind, finding.name)
         text = finding.render(scope=volume.scope, source=self.cron_id)
         new_type = "INSIGHT_GENERATED" if finding.kind == "insights" else "SUGGESTION_CREATED"
@@ -559,13 +559,13 @@ class Cron:
             return
         path = res.info.files.get(".md", f"volumes/{volume.scope}/{finding.kind}/{finding.name}.md")
         (report.insights if finding.kind == "insights" else report.suggestions).append(path)
-        self._review_changed = True
-        self._findings_text.append(
+        self.review_changed = True
+        self.findings_text.append(
             f"## {finding.title} ({volume.scope})\n{finding.summary}\n\n{finding.body[:3000]}"
         )
 
     def _git(self, scope: str, report: CycleReport, *, push: bool) -> None:
-        from .git_sync import git_volume
+        from ..volumes.git_sync import git_volume
 
         gv = git_volume(self.workspace, self.config, scope, events=self.events)
         if gv is None:
@@ -574,7 +574,7 @@ class Cron:
         report.sync.append(result.to_dict())
 
     def _git_all(self, report: CycleReport, *, push: bool, scopes: list[str] | None = None) -> None:
-        from .git_sync import git_remotes
+        from ..volumes.git_sync import git_remotes
 
         for scope in git_remotes(self.config):
             if scopes is None or scope in scopes:
@@ -582,8 +582,8 @@ class Cron:
 
     def _promote(self, candidates: list[Any], report: CycleReport) -> None:
         """Promote (or propose) each candidate; a crystallized trace goes up with its tool."""
-        from ..evolution.evolvers import Proposal, short_hash
-        from .promotion import Promoter, PromotionConflict
+        from .evolvers import Proposal, short_hash
+        from ..volumes.promotion import Promoter, PromotionConflict
 
         promoter = Promoter(self.workspace, config=self.config, events=self.events)
         auto = bool(_cfg(self.config, "crons", "auto_promote", True))
@@ -730,8 +730,8 @@ class UserCron(Cron):
 
     def _task_flags(self, report: CycleReport) -> None:
         """Flag what already meets the user → team criteria on its own (uses and success)."""
-        from ..evolution.evolvers import Finding, md_cell
-        from .promotion import PromotionCriteria, promoted_trace_id
+        from .evolvers import Finding, md_cell
+        from ..volumes.promotion import PromotionCriteria, promoted_trace_id
 
         if not self._team:
             return
@@ -770,7 +770,7 @@ class UserCron(Cron):
                 *rows,
             ]
         )
-        self._write_finding(
+        self.write_finding(
             self.volume(self.scope),
             Finding(
                 "suggestions",
@@ -817,7 +817,7 @@ class TeamCron(Cron):
         return tasks
 
     def _task_aggregate(self, report: CycleReport) -> None:
-        from ..evolution.evolvers import shared_patterns
+        from .evolvers import shared_patterns
 
         members = team_members(self.workspace, self._team)
         scopes = [f"users/{m}" for m in members]
@@ -839,10 +839,10 @@ class TeamCron(Cron):
             owner_word="member",
             where=f"team {self._team}",
         ):
-            self._write_finding(self.volume(self.scope), self._local(self.scope, finding), report)
+            self.write_finding(self.volume(self.scope), self.localized(self.scope, finding), report)
 
     def _task_promote(self, report: CycleReport) -> None:
-        from .promotion import Promoter
+        from ..volumes.promotion import Promoter
 
         candidates = Promoter(
             self.workspace, config=self.config, events=self.events
@@ -880,13 +880,13 @@ class SystemCron(Cron):
         report.insights.extend(str(path) for path in written)
 
     def _task_health(self, report: CycleReport) -> None:
-        from ..evolution.evolvers import Finding, md_cell
-        from .volume import Volume, list_scopes
+        from .evolvers import Finding, md_cell
+        from ..volumes.volume import Volume, list_scopes
 
         lines: list[str] = []
         problems: list[dict[str, str]] = []
         rows = []
-        from ..evolution.engine import readable_artifacts
+        from .engine import readable_artifacts
 
         try:
             self.store.index.resync()
@@ -900,7 +900,7 @@ class SystemCron(Cron):
             for kind in ("tools", "agents", "insights", "suggestions"):
                 _names, kind_problems = readable_artifacts(volume, kind)
                 found.extend(p for p in kind_problems if p not in found)
-            volume._report(found)
+            volume.report_problems(found)
             problems.extend(found)
             seen = {p["path"] for p in found}
             bad_traces = sum(
@@ -962,7 +962,7 @@ class SystemCron(Cron):
         )
         volume = self.volume("system")
         before = len(report.insights)
-        finding = self._local(
+        finding = self.localized(
             "system",
             Finding(
                 "insights",
@@ -974,7 +974,7 @@ class SystemCron(Cron):
                 {"issues": issues},
             ),
         )
-        self._write_finding(volume, finding, report)
+        self.write_finding(volume, finding, report)
         if issues and len(report.insights) > before:
             self.hub.record_alert(
                 "System health: " + summary,
@@ -986,8 +986,8 @@ class SystemCron(Cron):
             )
 
     def _task_aggregate(self, report: CycleReport) -> None:
-        from ..evolution.evolvers import shared_patterns
-        from .volume import list_scopes
+        from .evolvers import shared_patterns
+        from ..volumes.volume import list_scopes
 
         scopes = [s for s in list_scopes(self.workspace) if s != "system"]
         if len(scopes) < 2:
@@ -1004,10 +1004,10 @@ class SystemCron(Cron):
             owner_word="volume",
             where="this workspace",
         ):
-            self._write_finding(self.volume("system"), self._local("system", finding), report)
+            self.write_finding(self.volume("system"), self.localized("system", finding), report)
 
     def _task_promote(self, report: CycleReport) -> None:
-        from .promotion import Promoter
+        from ..volumes.promotion import Promoter
 
         self._promote(
             Promoter(
@@ -1056,13 +1056,13 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     (``crons.llm_budget_usd``) and the workspace's balance, on the ``models.cheap`` tier
     (:func:`~llmos_tui.execution.llm.economy.budgeted_call`: its cost is charged as ``CRON``)."""
     budget = float(_cfg(cron.config, "crons", "llm_budget_usd", DEFAULT_LLM_BUDGET))
-    if not cron._review_changed:
+    if not cron.review_changed:
         report.llm = {"skipped": "no finding changed in this cycle"}
         return
     from ..execution.llm.economy import budgeted_call
 
     model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
-    findings = "\n\n".join(cron._findings_text)[:12000]
+    findings = "\n\n".join(cron.findings_text)[:12000]
     prompt = f"Volume: {scope}\nCron: {cron.cron_id}\n\nFindings:\n\n{findings}"
     answer = budgeted_call(
         model=model,
@@ -1099,12 +1099,12 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     if not text:
         report.llm["skipped"] = "the model answered with no text"
         return
-    from ..evolution.evolvers import Finding
+    from .evolvers import Finding
 
     day = cron.now.strftime("%Y-%m-%d")
-    cron._write_finding(
+    cron.write_finding(
         cron.volume(scope),
-        cron._local(
+        cron.localized(
             scope,
             Finding(
                 "insights",
@@ -1215,7 +1215,7 @@ def _team_of(workspace: Workspace, config: Any, user: str) -> str | None:
 
 def known_teams(workspace: Any, config: Any) -> list[str]:
     """The teams of the workspace: those with a volume, and the config's own team."""
-    from .volume import list_scopes
+    from ..volumes.volume import list_scopes
 
     scopes = list_scopes(_workspace(workspace))
     return sorted(
@@ -1226,7 +1226,7 @@ def known_teams(workspace: Any, config: Any) -> list[str]:
 
 def known_crons(workspace: Any, config: Any) -> list[dict[str, Any]]:
     """Every cron of the workspace: one per user volume, one per team volume, the system's."""
-    from .volume import list_scopes
+    from ..volumes.volume import list_scopes
 
     ws = _workspace(workspace)
     scopes = list_scopes(ws)
@@ -1380,7 +1380,7 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
                     moment,
                 )
             )
-    from .git_sync import git_remotes, git_volume
+    from ..volumes.git_sync import git_remotes, git_volume
 
     remotes = []
     try:
