@@ -1,11 +1,14 @@
-"""Race-free file operations beneath a root directory (standard library + ctypes; a copy of llmos's
-``llmos_tui/execution/sandbox/fs.py``, which the edge must not import).
+"""Race-free file operations beneath a root directory: no symlink swap can move them outside it.
 
-The edge's file tools check a path with ``realpath`` (the policy) and then used it by name: a
-process that can write inside the working directory (a script run with ``--allow-scripts`` that
-left a child behind) could swap a checked folder for a symlink to ``~/.ssh`` in between. Here
-every open resolves the path *relative to a directory fd of the root* and lets the kernel refuse
-any step that leaves it, in the same system call that opens the file.
+Standard library + ctypes only. This is the one copy: the edge runtime's file tools and llmos's
+(``llmos_tui/execution/replay/executors.py``, ``undo.py``) both import it as ``edgekit.fs``.
+
+Checking ``realpath`` and then opening the path by name is a time-of-check/time-of-use race: a
+process that can write inside the root (a background job left by an earlier shell command, a
+script run with ``--allow-scripts`` on the edge that left a child behind) can swap a checked
+directory for a symlink to ``~/.ssh`` between the check and the write. Everything here resolves
+paths *relative to a directory file descriptor of the root* and lets the kernel refuse any step
+that leaves it, in the same system call that opens the file.
 
 Contract:
 

@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import atomic_write_bytes
+from ..clock import iso_utc
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 
@@ -781,7 +782,7 @@ def _import_renamed_tool(
     ).encode("utf-8")
     meta = dict(manifest)
     history = meta.get("history") if isinstance(meta.get("history"), list) else []
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamp = iso_utc()
     meta.update(
         {
             "version": version,
@@ -932,7 +933,7 @@ def import_bundle(  # noqa: C901 - baseline, see README "Checks"
             continue
         data = dict(tool_data[ident])
         history = data.get("history") if isinstance(data.get("history"), list) else []
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamp = iso_utc()
         data["history"] = history + [
             {
                 "status": "active",

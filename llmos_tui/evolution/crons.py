@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..atomic import atomic_write_json, file_lock
+from ..clock import iso_utc, parse_iso
 from ..errors import LLMOSError, UsageError
 from ..workspace import Workspace, safe_id
 from ..volumes.acl import Identity, team_members, teams_of
@@ -75,6 +76,7 @@ DEFAULT_RETRY_MINUTES = 1.0
 MAX_BACKOFF_INTERVALS = 4
 DEFAULT_LLM_BUDGET = 0.02
 LLM_MAX_TOKENS = 700
+LLM_TIMEOUT_S = 60.0
 TMP_MAX_AGE_S = 3600.0
 _CREATED = {"ARTIFACT_CREATED", "INSIGHT_GENERATED", "SUGGESTION_CREATED", "TOOL_CRYSTALLIZED"}
 _EVOLVED = {"ARTIFACT_EVOLVED", "AGENT_EVOLVED"}
@@ -98,20 +100,6 @@ def _moment(now: Any) -> _dt.datetime:
     if isinstance(now, _dt.datetime):
         return now if now.tzinfo else now.replace(tzinfo=_dt.timezone.utc)
     raise UsageError(f"now must be a datetime or a timestamp, not {type(now).__name__}")
-
-
-def _iso(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(text: Any) -> _dt.datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
 
 
 def interval_minutes(config: Any, level: str) -> float:
@@ -332,7 +320,7 @@ class Cron:
     def run_cycle(self) -> CycleReport:
         """One cycle; never raises (a failure is in the report, the log and the state file)."""
         report = CycleReport(
-            self.cron_id, self.level, self.user, self.team, started_at=_iso(self.now)
+            self.cron_id, self.level, self.user, self.team, started_at=iso_utc(self.now)
         )
         started = time.monotonic()
         lock = (
@@ -421,7 +409,7 @@ class Cron:
 
     def _finish(self, report: CycleReport, started: float, *, record: bool) -> CycleReport:
         report.duration_s = round(time.monotonic() - started, 3)
-        report.finished_at = _iso(self.now + _dt.timedelta(seconds=report.duration_s))
+        report.finished_at = iso_utc(self.now + _dt.timedelta(seconds=report.duration_s))
         if not record:
             return report
         try:
@@ -1064,76 +1052,50 @@ LLM_SYSTEM = (
 
 
 def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
-    """One Messages-API call summarising what changed this cycle, within the per-cycle budget."""
+    """One Messages-API call summarising what changed this cycle, within the per-cycle budget
+    (``crons.llm_budget_usd``) and the workspace's balance, on the ``models.cheap`` tier
+    (:func:`~llmos_tui.execution.llm.economy.budgeted_call`: its cost is charged as ``CRON``)."""
     budget = float(_cfg(cron.config, "crons", "llm_budget_usd", DEFAULT_LLM_BUDGET))
     if not cron.review_changed:
         report.llm = {"skipped": "no finding changed in this cycle"}
         return
-    from ..execution.llm.session import llm_configured
-
-    if not llm_configured():
-        report.llm = {"skipped": "no LLM configured (set ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)"}
-        return
-    from ..execution.llm.economy import Economy, describe_balance
-    from ..execution.llm.pricing import price
+    from ..execution.llm.economy import budgeted_call
 
     model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
     findings = "\n\n".join(cron.findings_text)[:12000]
     prompt = f"Volume: {scope}\nCron: {cron.cron_id}\n\nFindings:\n\n{findings}"
-    estimate = price(model, (len(prompt) + len(LLM_SYSTEM)) // 3 + 50, LLM_MAX_TOKENS)
-    if estimate > budget:
-        report.llm = {
-            "skipped": f"the estimated cost ${estimate:.4f} exceeds crons.llm_budget_usd ${budget:.4f}",
-            "estimate_usd": round(estimate, 6),
-        }
-        return
-    economy = Economy(
-        cron.workspace.economy_file, float(getattr(cron.config, "budget_usd", 0.0) or 0.0)
-    )
-    if economy.balance() < estimate:
-        report.llm = {
-            "skipped": f"the workspace budget is too low for the estimate ${estimate:.4f} "
-            f"({describe_balance(economy.budget_usd, economy.spent())})",
-            "estimate_usd": round(estimate, 6),
-        }
-        return
-    import anthropic
-
-    client = anthropic.Anthropic(timeout=60.0, max_retries=1)
-    try:
-        message = client.messages.create(
-            model=model,
-            max_tokens=LLM_MAX_TOKENS,
-            system=LLM_SYSTEM,
-            messages=[{"role": "user", "content": prompt}],
-        )
-    except Exception as exc:  # noqa: BLE001 - anthropic raises many types; the cycle goes on
-        report.llm = {"error": f"{type(exc).__name__}: {str(exc)[:300]}", "model": model}
-        report.problems.append(
-            {"path": "llm", "reason": f"the LLM insight call failed: {type(exc).__name__}"}
-        )
-        return
-    text = "".join(
-        getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
-    ).strip()
-    usage = getattr(message, "usage", None)
-    tokens_in = int(getattr(usage, "input_tokens", 0) or 0)
-    tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
-    cost = price(model, tokens_in, tokens_out)
-    economy.charge(
+    answer = budgeted_call(
+        model=model,
+        system=LLM_SYSTEM,
+        prompt=prompt,
+        max_tokens=LLM_MAX_TOKENS,
+        timeout_s=LLM_TIMEOUT_S,
+        cap_usd=budget,
+        cap_key="crons.llm_budget_usd",
+        economy_file=Path(cron.workspace.economy_file),
+        total_budget_usd=float(getattr(cron.config, "budget_usd", 0.0) or 0.0),
         mode="CRON",
-        cost_usd=cost,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
         goal=f"{cron.cron_id} insight for {scope}",
+        what="LLM insight",
     )
+    if answer.text is None:
+        if answer.failed:
+            report.llm = {"error": answer.note, "model": model}
+            report.problems.append({"path": "llm", "reason": answer.note[:300]})
+        else:
+            report.llm = {"skipped": answer.note}
+        return
+    cost = answer.cost_usd
     report.llm = {
         "model": model,
-        "input_tokens": tokens_in,
-        "output_tokens": tokens_out,
+        "input_tokens": answer.input_tokens,
+        "output_tokens": answer.output_tokens,
         "cost_usd": round(cost, 6),
         "budget_usd": budget,
     }
+    if answer.charge_error:
+        report.problems.append({"path": "economy", "reason": answer.charge_error})
+    text = answer.text.strip()
     if not text:
         report.llm["skipped"] = "the model answered with no text"
         return
@@ -1229,12 +1191,15 @@ def update_state(
                     "failures": int(row.get("failures") or 0) + 1,
                     "last_error": report.error,
                     "last_failure": report.started_at,
-                    "next_due": _iso(now + _dt.timedelta(minutes=delay)),
+                    "next_due": iso_utc(now + _dt.timedelta(minutes=delay)),
                 }
             )
         else:
             row.update(
-                {"consecutive_failures": 0, "next_due": _iso(now + _dt.timedelta(minutes=interval))}
+                {
+                    "consecutive_failures": 0,
+                    "next_due": iso_utc(now + _dt.timedelta(minutes=interval)),
+                }
             )
         crons[report.cron_id] = row
         atomic_write_json(path, {"crons": crons})
@@ -1299,7 +1264,7 @@ def due_cycles(workspace: Any, config: Any, now: Any = None) -> list[dict[str, A
     out = []
     for job in known_crons(workspace, config):
         row = state.get(job["cron_id"]) or {}
-        due_at = _parse(row.get("next_due"))
+        due_at = parse_iso(row.get("next_due"))
         if due_at is None or due_at <= moment:
             out.append(dict(job, next_due=row.get("next_due")))
     return out
@@ -1425,7 +1390,7 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
     except LLMOSError as exc:
         remotes.append({"error": exc.message})
     return {
-        "now": _iso(moment),
+        "now": iso_utc(moment),
         "enabled": bool(_cfg(config, "crons", "enabled", True)),
         "auto_apply": list(_cfg(config, "crons", "auto_apply", []) or []),
         "llm_insights": bool(_cfg(config, "crons", "llm_insights", False)),
@@ -1438,7 +1403,7 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
 def _status_row(
     job: dict[str, Any], row: dict[str, Any], config: Any, moment: _dt.datetime
 ) -> dict[str, Any]:
-    due_at = _parse(row.get("next_due"))
+    due_at = parse_iso(row.get("next_due"))
     return {
         **job,
         "interval_minutes": interval_minutes(config, job["level"]),

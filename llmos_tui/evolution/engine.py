@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..volumes.acl import Identity, scope_type
 from ..workspace import Workspace
@@ -296,7 +297,7 @@ class EvolutionEngine:
                     pass
                 keys[prop.key] = {
                     "id": event_id,
-                    "ts": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "ts": iso_utc(self.now),
                     "kind": prop.kind,
                 }
                 out.append(Submitted(prop, status, event_id))
@@ -365,9 +366,8 @@ def apply_merge(hub: Any, payload: dict[str, Any]) -> str:
     volume = _volume(hub, payload)
     if not isinstance(merge_ids, list) or not all(isinstance(i, str) for i in merge_ids):
         raise UsageError("merge must be a list of trace ids")
-    from ..volumes.volume import volume_lock
-
     from ..learning.trust import TrustStore
+    from ..volumes.volume import volume_lock
 
     trust = TrustStore(hub.workspace)
     with volume_lock(volume.root):

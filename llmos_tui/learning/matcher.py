@@ -57,10 +57,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from rapidfuzz import fuzz, process
 
+from edgekit.words import OPPOSED
+
 from ..config import LearningConfig
 from ..errors import UsageError
 from .accounting import Accounting, account
-from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
+from .text import IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
 
 if TYPE_CHECKING:  # the semantic module (and numpy) load only when the re-ranker is on
     from .semantic import SemanticIndex

@@ -39,6 +39,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 
 CWD_TOKEN = "{{cwd}}"
@@ -259,13 +260,7 @@ def goal_signature(goal: str) -> str:
     return hashlib.sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
 
 
-def now_iso(when: _dt.datetime | float | None = None) -> str:
-    """UTC timestamp in the trace format (``2026-11-21T10:00:00Z``)."""
-    if when is None:
-        when = _dt.datetime.now(_dt.timezone.utc)
-    elif isinstance(when, (int, float)):
-        when = _dt.datetime.fromtimestamp(when, _dt.timezone.utc)
-    return _format_dt(when.replace(microsecond=0))
+now_iso = iso_utc  # UTC in the trace format (``2026-11-21T10:00:00Z``): ``clock.iso_utc``
 
 
 def _format_dt(value: _dt.datetime) -> str:
@@ -705,44 +700,15 @@ _FENCE_CLOSE_RE = re.compile(r"^```[ \t]*$", re.MULTILINE)
 MAX_TRACE_BYTES = 32 * 1024 * 1024
 
 
-def _yaml_load(text: str) -> Any:
-    from ..yamlio import safe_load
-
-    return safe_load(text)  # no anchors or aliases, at most 1 MiB: a hostile header fails fast
-
-
 def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]:
-    """(frontmatter mapping, body) of a markdown file; TraceFormatError when broken."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if text.startswith("---\r\n"):  # a file saved with Windows line ends
-        text = text.replace("\r\n", "\n")
-    if not text.startswith("---\n"):
-        raise TraceFormatError(
-            "missing frontmatter (the file must start with a '---' line)", source=source
-        )
-    end = text.find("\n---\n", 3)
-    if end == -1:
-        if text.endswith("\n---"):
-            end = len(text) - 4
-        else:
-            raise TraceFormatError(
-                "unterminated frontmatter (no closing '---' line)", source=source
-            )
-    header = text[4 : end + 1]
-    body = text[end + 5 :]
+    """(frontmatter mapping, body) of a markdown file; TraceFormatError when broken
+    (``edgekit.frontmatter.read``: no anchors or aliases, at most 1 MiB of YAML)."""
+    from edgekit.frontmatter import FrontmatterError, read
+
     try:
-        data = _yaml_load(header)
-    except (
-        Exception
-    ) as exc:  # yamlio.YAMLLoadError: malformed, refused (alias, anchor, size, depth)
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise TraceFormatError(f"broken frontmatter{where}: {problem}", source=source) from None
-    if not isinstance(data, dict):
-        raise TraceFormatError("the frontmatter must be a mapping of keys to values", source=source)
-    return data, body
+        return read(text)
+    except FrontmatterError as exc:
+        raise TraceFormatError(str(exc), source=source) from None
 
 
 def _ts(value: Any, name: str, source: str, *, optional: bool) -> str | None:

@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import append_bytes, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, WorkspaceError
 
 FORMAT = 1
@@ -82,10 +83,6 @@ PROPOSAL_KIND = "trust.approve"
 APPLIER_MODULE = "llmos_tui.learning.store"
 _DOMAIN = b"llmos-trace-content-v1\n"
 _TRACE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 _CORRUPT: Any = {"corrupt": True}  # what _read_file returns for an unreadable file
@@ -217,7 +214,7 @@ class TrustStore:
             ) from None
         data = _empty()
         data["reset"] = {
-            "at": _now(),
+            "at": iso_utc(),
             "why": f"unreadable; moved aside to {aside.name}; approvals must be given again",
         }
         self._write(data)
@@ -321,7 +318,7 @@ class TrustStore:
             self._append_own(rows)
             data = _empty()
             data["adopted"] = {
-                "at": _now(),
+                "at": iso_utc(),
                 "traces": len(rows),
                 "why": "present in users/ volumes when this workspace first used trust levels",
             }
@@ -413,7 +410,7 @@ class TrustStore:
             "volume": volume,
             "origin": origin_of(volume, UNTRUSTED),
             "approved_by": by,
-            "at": _now(),
+            "at": iso_utc(),
         }
         if note:
             record["note"] = note
@@ -673,7 +670,7 @@ def request_approval(
         "path": entry.path,
         "volume": entry.volume,
         "origin": origin,
-        "at": _now(),
+        "at": iso_utc(),
         "reason": reason[:300],
     }
     if not trust.add_request(sha, record):

@@ -45,12 +45,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from ..workspace import check_project_name
 from .sessions import read_session, session_files
@@ -284,10 +284,6 @@ def _sentence_fact(sentence: str) -> FactCandidate | None:
 # ---- the store ---------------------------------------------------------------------------------------
 
 
-def _stamp(when: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
-
-
 def fact_id(key: str) -> str:
     return "f_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
@@ -299,11 +295,9 @@ def facts_dir(workspace: Any, project: str | None = None) -> Path:
 
 
 def _dump(fact: Fact) -> str:
-    import yaml
+    from edgekit.frontmatter import join
 
-    data = fact.to_dict()
-    head = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
-    return f"---\n{head}---\n{fact.text}\n"
+    return join(fact.to_dict(), f"{fact.text}\n")
 
 
 _CACHE: dict[str, tuple[tuple[int, int, int], Fact]] = {}
@@ -327,14 +321,9 @@ def _load(path: Path) -> Fact:
 
 
 def _parse(path: Path) -> Fact:
-    from ..yamlio import safe_load
+    from edgekit.frontmatter import read
 
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---\n") or "\n---\n" not in text[3:]:
-        raise ValueError("missing frontmatter")
-    data = safe_load(text[4 : text.index("\n---\n", 3) + 1])  # yamlio.YAMLLoadError is a ValueError
-    if not isinstance(data, dict):
-        raise ValueError("the frontmatter is not a mapping")
+    data, _body = read(path.read_text(encoding="utf-8"))  # FrontmatterError is a ValueError
     for key in ("id", "kind", "key", "value", "text"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ValueError(f"{key!r} is missing")
@@ -417,7 +406,7 @@ class FactStore:
             candidate = FactCandidate(candidate.kind, key, value, text, candidate.confidence)
         ident = fact_id(candidate.key)
         path = self.folder / f"{ident}.md"
-        now = _stamp(when)
+        now = iso_utc(when)
         with file_lock(path):
             try:
                 fact = _load(path)
@@ -610,7 +599,7 @@ def extract_from_sessions(
             changed = True
         if changed or full:
             atomic_write_json(
-                state_path, {"format": 1, "sessions": seen_state, "last_run": _stamp()}
+                state_path, {"format": 1, "sessions": seen_state, "last_run": iso_utc()}
             )
     memory = getattr(config, "memory", None)
     if memory is not None and getattr(memory, "llm_facts", False):

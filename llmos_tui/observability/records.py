@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..clock import iso_utc, parse_iso
+
 
 class EventType(StrEnum):
     """Every event type the engine records (a StrEnum: ``EventType.X == "X"``)."""
@@ -62,20 +64,10 @@ class EventType(StrEnum):
     SENTIENCE_WARNING = "SENTIENCE_WARNING"
 
 
-def now_iso(when: _dt.datetime | None = None) -> str:
-    moment = when or _dt.datetime.now(_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_ts(text: str) -> _dt.datetime | None:
-    """An event timestamp (with or without microseconds) as an aware datetime; None if bad."""
-    if not isinstance(text, str):
-        return None
-    try:
-        value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+# An event's time: ``clock.iso_utc`` (whole seconds; older logs hold microseconds, which
+# ``parse_ts`` still reads).
+now_iso = iso_utc
+parse_ts = parse_iso
 
 
 def new_event_id() -> str:

@@ -16,12 +16,12 @@ a digit. Every write is atomic; ``runs.json`` is updated under its sidecar lock.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from ..workspace import PROJECT_NAME_RE as _NAME_RE
 from ..workspace import check_project_name as check_name
@@ -32,10 +32,6 @@ MAX_RECENT = 20
 
 class ProjectNotFound(UsageError):
     """No project with this name (exit 2)."""
-
-
-def _stamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass
@@ -102,19 +98,13 @@ def _read_project(root: Path) -> Project:
     meta: dict[str, Any] = {}
     notes = ""
     path = root / "project.md"
-    try:
-        text = path.read_text(encoding="utf-8")
-        if text.startswith("---\n") and "\n---\n" in text[3:]:
-            from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import FrontmatterError, read
 
-            end = text.index("\n---\n", 3)
-            loaded = _yaml_safe_load(text[4 : end + 1])
-            meta = loaded if isinstance(loaded, dict) else {}
-            notes = text[end + 5 :].strip()
-    except (OSError, UnicodeDecodeError):
-        pass
-    except Exception:  # noqa: BLE001 - a hand-edited header never hides the project
-        meta = {}
+    try:
+        meta, body = read(path.read_text(encoding="utf-8"))
+        notes = body.strip()
+    except (OSError, UnicodeDecodeError, FrontmatterError):
+        pass  # a missing file or a hand-edited header never hides the project
     return Project(
         name=root.name,
         root=root,
@@ -145,15 +135,10 @@ class ProjectManager:
             raise UsageError(f"project {name!r} already exists at {folder}")
         try:
             self._ensure_dirs(folder)
-            import yaml
+            from edgekit.frontmatter import join
 
-            head = yaml.safe_dump(
-                {"name": name, "description": description, "created_at": _stamp()},
-                sort_keys=False,
-                allow_unicode=True,
-                width=1000,
-            )
-            atomic_write_text(folder / "project.md", f"---\n{head}---\n# {name}\n\n{description}\n")
+            head = {"name": name, "description": description, "created_at": iso_utc()}
+            atomic_write_text(folder / "project.md", join(head, f"# {name}\n\n{description}\n"))
         except OSError as exc:
             raise UsageError(f"cannot create the project folder {folder}: {exc}") from None
         return _read_project(folder)
@@ -205,7 +190,7 @@ class ProjectManager:
             by_mode = data.get("by_mode") if isinstance(data.get("by_mode"), dict) else {}
             by_mode[mode] = int(by_mode.get(mode, 0) or 0) + 1
             data["by_mode"] = by_mode
-            data["last_run"] = _stamp()
+            data["last_run"] = iso_utc()
             recent = data.get("recent") if isinstance(data.get("recent"), list) else []
             from ..redact import redact_text
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from ..atomic import file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from .cognitive import ImprovementSuggestion, Policy, derive_policy, read_economy_log
 from .cognitive import detect_improvement_opportunities as _detect
@@ -68,10 +69,6 @@ PROPOSAL_KIND = "sentience.modify"
 #: Where the observability hub finds the applier of PROPOSAL_KIND (``register_appliers``).
 APPLIER_MODULE = __name__
 _LIVE: "weakref.WeakValueDictionary[str, SentienceRuntime]" = weakref.WeakValueDictionary()
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def _get(item: Any, name: str, default: Any = None) -> Any:
@@ -227,7 +224,7 @@ class SentienceRuntime:
         state.counters[trigger] = state.counters.get(trigger, 0) + 1
         record = {
             "type": trigger,
-            "at": _iso(now),
+            "at": iso_utc(now),
             "ts": now,
             "reason": str(reason)[:300],
             "delta": {k: round(v, 4) for k, v in applied.items()},
@@ -318,7 +315,7 @@ class SentienceRuntime:
             "counters": dict(state.counters),
             "monologue": list(mono.get("thoughts", [])),
             "half_life_minutes": params.half_life_minutes,
-            "updated_at": _iso(state.updated_at),
+            "updated_at": iso_utc(state.updated_at),
         }
 
     def _inject(

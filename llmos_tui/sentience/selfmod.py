@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..atomic import atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..sentience_params import MODIFIABLE
 
@@ -58,10 +59,6 @@ class Proposal:
     def from_dict(cls, data: dict[str, Any]) -> "Proposal":
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class ProposalStore:
@@ -144,7 +141,7 @@ class ProposalStore:
                 new_value=new_value,
                 reason=reason,
                 source=source,
-                created_at=_iso(now),
+                created_at=iso_utc(now),
                 performance_before=performance_before,
                 approval_required=approval_required,
             )
@@ -152,7 +149,7 @@ class ProposalStore:
             data["proposals"] = data["proposals"][-MAX_PROPOSALS:]
             data["history"].append(
                 {
-                    "at": _iso(now),
+                    "at": iso_utc(now),
                     "id": prop.id,
                     "action": "proposed",
                     "parameter": parameter,
@@ -184,7 +181,7 @@ class ProposalStore:
                         f"proposal {proposal_id} is {prop.status}; it cannot become {to}"
                     )
                 prop.status = to
-                prop.decided_at = _iso(now)
+                prop.decided_at = iso_utc(now)
                 if to == "applied":
                     prop.applied_ts = now
                 if update:
@@ -192,7 +189,7 @@ class ProposalStore:
                 data["proposals"][i] = prop.to_dict()
                 data["history"].append(
                     {
-                        "at": _iso(now),
+                        "at": iso_utc(now),
                         "id": prop.id,
                         "action": to,
                         "parameter": prop.parameter,

@@ -257,11 +257,12 @@ def load_trace_preview(kernel: Any, trace_id: str) -> TracePreview:
 
     entry = kernel.store.entry(trace_id)
     text = kernel.store.read_text(trace_id)
-    body = text
-    if text.startswith("---"):
-        end = text.find("\n---", 3)
-        if end != -1:
-            body = text[end + 4 :].lstrip("\n")
+    from edgekit.frontmatter import FrontmatterError, split
+
+    try:
+        body = split(text)[1].lstrip("\n")
+    except FrontmatterError:
+        body = text
     rate = (
         f"{entry.success_rate * 100:.0f}% ({entry.success_count} ok, {entry.failure_count} failed)"
     )

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
 
 from ..atomic import atomic_write_json
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..workspace import Workspace
 from .acl import Identity, parse_scope, scope_owner, scope_type, team_members
@@ -47,7 +48,6 @@ from .volume import (
     ArtifactInfo,
     ArtifactNotFound,
     Volume,
-    _now,
     check_kind,
     check_name,
     compare_versions,
@@ -676,7 +676,7 @@ class Promoter:
         out: dict[str, Any] = {
             "origin": origin,
             "promoted_by": who.label,
-            "promoted_at": _now(),
+            "promoted_at": iso_utc(),
             "reason": reason,
             "content_sha256": fingerprint(kind, files),
             "chain": ([src_prov] + list(src_prov.get("chain") or [])) if src_prov else [],

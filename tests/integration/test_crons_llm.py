@@ -87,7 +87,7 @@ def test_llm_insight_failure_does_not_fail_the_cycle(ws, llm_env: ScriptedServer
 
 def test_without_an_llm_the_insight_is_skipped(ws) -> None:
     report = run_cycle(ws, config(ws), "user", user="alice")
-    assert report.status == "completed" and "no LLM configured" in report.llm["skipped"]
+    assert report.status == "completed" and "no LLM is configured" in report.llm["skipped"]
 
 
 PROBE = r"""

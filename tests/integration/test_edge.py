@@ -669,7 +669,7 @@ def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(dev_data: Path) -> 
             else:
                 wrong += 1
     assert wrong == 0  # precision first: no wrong replay at all
-    assert correct >= 0.6 * len(data["test"])  # measured: 23 of 30
+    assert correct >= 0.6 * len(data["test"])  # measured: 24 of 30
 
     # CLINC150, 10 stored phrasings per intent (1500 traces): chat-style goals, far from the vocabulary
     # the gates know; precision must hold (measured: 11 replays of 300 in-scope queries, all right).
@@ -692,6 +692,90 @@ def test_edge_matcher_makes_no_wrong_replay_on_the_dev_goals(dev_data: Path) -> 
         if (b := decide(matcher.rank(g))[0]) is not None and labels[b.trace_id] != label
     ]
     assert wrong == []
+
+
+# The dev goals on which the edge and llmos still decide differently (the edge's tokenizer and
+# gates are its own, smaller implementation; the words that decide verb classes are shared):
+# goal -> (task the edge replays, task llmos replays), None = no replay.
+EDGE_LLMOS_DIVERGENT = {
+    "python script that prints all prime numbers under 100": (None, "primes_script"),
+    "show git status": (None, "git_status"),
+    "run the black formatter on the code": (None, "format_code"),
+    "check disk usage of the current folder": ("disk_usage", None),
+    "research recent AI trends and write a report about them": ("research_report", None),
+    "make a tar.gz archive of the notes directory": ("backup_notes", None),
+}
+
+
+def test_the_edge_and_llmos_share_one_copy_of_the_verb_classes_and_the_stemmer() -> None:
+    import edgekit.match as edge_match
+    import edgekit.words as words
+    from llmos_tui.learning import text
+
+    assert text.VERB_LOOKUP is words.VERB_LOOKUP and text.stem is words.stem
+    assert edge_match.VERB_LOOKUP is words.VERB_LOOKUP and edge_match.stem is words.stem
+    assert edge_match.OPPOSED is words.OPPOSED
+    assert edge_match.IMPLIED_CLASSES is text.IMPLIED_CLASSES is words.IMPLIED_CLASSES
+    # the pieces llmos imports from edgekit are the edge's own files, not copies
+    assert Path(words.__file__).resolve() == (EDGE / "edgekit" / "words.py").resolve()
+    assert not (REPO / "llmos_tui" / "execution" / "sandbox" / "fs.py").exists()
+    for goal in ("Delete the notes", "Remove hello.txt", "Start the server", "Stop the server"):
+        q = edge_match.prepare(goal)
+        assert q.verbs == text.prepare(goal).verbs, goal
+
+
+def test_edgekit_is_one_package_shipped_in_the_wheel_and_found_in_a_checkout() -> None:
+    """llmos imports the shared pieces as ``edgekit``: the wheel ships edge_runtime/edgekit as
+    that top-level package, and in a checkout the root ``edgekit`` link points at the same folder
+    (so there is nothing to keep in step)."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert "llmos_tui" in packages and "edge_runtime/edgekit" in packages
+    link = REPO / "edgekit"
+    assert link.is_symlink() and link.resolve() == (EDGE / "edgekit").resolve()
+    import edgekit
+
+    assert Path(edgekit.__file__).resolve().parent == (EDGE / "edgekit").resolve()
+
+
+def test_the_same_dev_goal_gets_the_same_decision_on_the_edge_and_in_llmos(
+    dev_data: Path,
+) -> None:
+    """Every dev goal (paraphrases and near misses) is decided the same way by the edge and by
+    llmos, except the listed ones; a change to either matcher that moves a decision fails here."""
+    from edgekit.match import Matcher as EdgeMatcher, decide
+
+    from llmos_tui.learning.matcher import Matcher
+
+    class T:
+        def __init__(self, i: int, goal: str) -> None:
+            self.id, self.goal, self.calls = f"t{i}", goal, [{"name": "Write"}]
+            self.outcome, self.success_count, self.failure_count = "success", 1, 0
+
+    data = json.loads((dev_data / "goals-dev.json").read_text())
+    traces = [T(i, g) for i, (g, _label) in enumerate(data["train"])]
+    labels = {t.id: label for t, (_g, label) in zip(traces, data["train"], strict=True)}
+    edge = EdgeMatcher(traces)
+    llmos = Matcher(
+        [
+            {"id": t.id, "goal": t.goal, "success_count": 1, "failure_count": 0}
+            | {"outcome": "success"}
+            for t in traces
+        ]
+    )
+    threshold = llmos.config.follower_threshold
+    differ = {}
+    for goal, _label in data["test"] + data["oos_test"]:
+        best, _why = decide(edge.rank(goal))
+        on_edge = labels[best.trace_id] if best is not None else None
+        d = llmos.decide(goal)
+        replays = d.trace_id and d.confidence >= threshold and all(g.passed for g in d.gates)
+        in_llmos = labels[d.trace_id] if replays else None
+        if on_edge != in_llmos:
+            differ[goal] = (on_edge, in_llmos)
+    assert differ == EDGE_LLMOS_DIVERGENT
 
 
 def test_edge_policy_is_stricter_than_llmos(tmp_path: Path) -> None:

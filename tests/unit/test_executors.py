@@ -473,7 +473,7 @@ def outside_untouched(out: Path) -> None:
 @pytest.fixture(params=["auto", "walk"])
 def fs_mode(request: pytest.FixtureRequest) -> Any:
     """The openat2 path (where the kernel has it) and the component walker forced on."""
-    from llmos_tui.execution.sandbox import fs
+    from edgekit import fs
 
     previous = fs.set_mode(request.param)
     yield request.param

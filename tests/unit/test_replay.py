@@ -670,3 +670,52 @@ def test_path_and_quoted_file_name_slots(tmp_path: Path) -> None:
     assert isinstance(bad, Refusal) and "not a plain file name" in bad.reason
     escape = plan_substitution({"path": "src/utils.py"}, {"path": "../utils.py"}, calls)
     assert isinstance(escape, Refusal) and "relative path" in escape.reason
+
+
+@pytest.mark.parametrize(
+    "command,expected",
+    [
+        # inside the quotes it already had, whatever else the command quotes
+        (
+            """echo 'draft' "x y" $'a\\tb' > out.txt""",
+            """echo 'scratch' "x y" $'a\\tb' > out.txt""",
+        ),
+        ('echo "draft" | tr a-z A-Z', 'echo "scratch" | tr a-z A-Z'),
+        # a heredoc's body (with <<- the leading tabs belong to it) and non-ASCII around it
+        ("cat <<-EOF > é.txt\n\tdraft\n\tEOF", "cat <<-EOF > é.txt\n\tscratch\n\tEOF"),
+        (
+            "cat <<'EOF' > out.txt\ndraft\nEOF\necho ok",
+            "cat <<'EOF' > out.txt\nscratch\nEOF\necho ok",
+        ),
+        # a comment's apostrophe is not a quote
+        ("grep -c draft notes # it's the draft", None),
+    ],
+)
+def test_quoted_values_follow_the_shell_parse(command: str, expected: str | None) -> None:
+    plan = plan_substitution(
+        {"quoted": "draft"},
+        {"quoted": "scratch"},
+        [ToolCall("Bash", {"command": command}, {"is_error": False})],
+    )
+    assert isinstance(plan, Substitution), (command, plan)
+    want = expected if expected is not None else command.replace("draft", "scratch")
+    assert plan.calls[0].input["command"] == want
+
+
+@pytest.mark.parametrize(
+    "command,key,old,reason",
+    [
+        ("echo 'draft", "quoted", "draft", "quoting cannot be analysed"),  # unbalanced
+        ("cat <<EOF > out.txt\ndraft\n", "quoted", "draft", "quoting cannot be analysed"),
+        ("cat \\draft.txt", "file", "draft.txt", "escaped or $'..'"),  # after a backslash
+        ("cat $'draft.txt'", "file", "draft.txt", "escaped or $'..'"),
+    ],
+)
+def test_values_in_unparsable_or_escaped_parts_are_refused(
+    command: str, key: str, old: str, reason: str
+) -> None:
+    new = old.replace("draft", "scratch")
+    plan = plan_substitution(
+        {key: old}, {key: new}, [ToolCall("Bash", {"command": command}, {"is_error": False})]
+    )
+    assert isinstance(plan, Refusal) and reason in plan.reason, (command, plan)

@@ -203,8 +203,8 @@ def test_bundle_import_and_the_edge_runtime_refuse_a_bundle_holding_the_bomb(
     )
     assert proc.returncode == 2, proc.stderr
     assert (
-        "traces/t_bomb.md: broken frontmatter: YAML anchors are not allowed (found the anchor &a)"
-        in proc.stderr
+        "traces/t_bomb.md: broken frontmatter at line 18: "
+        "YAML anchors are not allowed (found the anchor &a)" in proc.stderr
     )
     assert list(work.iterdir()) == []
 
@@ -299,10 +299,18 @@ def test_every_other_yaml_reader_refuses_aliases_and_names_the_file(tmp_path: Pa
     assert ProjectManager(ws).get("demo").description == ""
 
 
-def test_the_edge_runtime_has_its_own_copy_of_the_loader() -> None:
+def test_llmos_and_the_edge_runtime_share_one_loader() -> None:
+    import edgekit.safeyaml
+    from llmos_tui import yamlio
+
+    assert yamlio.safe_load is edgekit.safeyaml.safe_load
+    assert yamlio.YAMLLoadError is edgekit.safeyaml.YAMLLoadError
+
+
+def test_the_edge_runtime_loads_the_loader_standalone() -> None:
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import edgekit.safeyaml as s\n"
-        "try:\n    s.safe_load(sys.argv[2])\nexcept s.YAMLRefused as e:\n    print(e.problem)\n"
+        "try:\n    s.safe_load(sys.argv[2])\nexcept s.YAMLLoadError as e:\n    print(e.problem)\n"
         "print(s.safe_load('goal: \"a * b & c\"')['goal'])\n"
         "print(sorted(m for m in sys.modules if m.startswith('llmos')))"
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...atomic import atomic_write_json, file_lock
+from ...clock import iso_utc
 from ...errors import LowBatteryError
 
 MAX_LOG_ENTRIES = 10_000
@@ -97,7 +98,7 @@ class Economy:
         trace_id: str | None = None,
     ) -> Charge:
         entry = Charge(
-            ts=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            ts=iso_utc(),
             mode=mode,
             cost_usd=money(cost_usd),
             input_tokens=int(input_tokens),
@@ -170,9 +171,9 @@ def budgeted_call(
     ``mode``. Never raises: every reason not to answer is a ``note`` (``what`` names the call in
     it: "the monologue call cannot be made: ...")."""
     from ...errors import LLMOSError
-    from .session import llm_configured
     from .api_call import call_llm, describe_error
     from .pricing import price
+    from .session import llm_configured
 
     if not llm_configured():
         return BudgetedAnswer(note="no LLM is configured")

@@ -19,7 +19,7 @@ kernel registers the policy there; ``ask`` is turned into allow/deny by ``confir
 File tools are confined whatever the hooks say, in two layers. First a check by resolved real
 path (rule ``executor.confine``: a write outside the write roots is refused with a clear
 message). Then the real guarantee, which no concurrent symlink swap can race: every file
-operation is done by ``sandbox.fs`` relative to a directory fd of the root (``openat2`` with
+operation is done by ``edgekit.fs`` relative to a directory fd of the root (``openat2`` with
 ``RESOLVE_BENEATH``), on the path made relative to the root *lexically*. Writes (Write, Edit,
 MultiEdit, NotebookEdit) are atomic renames inside the parent folder's fd, beneath a write root.
 Reads (Read, the read of an edit) of a path lexically under a root go beneath it too, so a
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from ...errors import UsageError
-from ..sandbox import fs
+from edgekit import fs
 from .hooks import DECLINED_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
 log = logging.getLogger(__name__)
@@ -792,7 +792,7 @@ class ToolExecutor:
 
     @staticmethod
     def _refused(place: _Place, exc: fs.BeneathError, *, reading: bool = False) -> _ToolError:
-        """The failure for a path the ``sandbox.fs`` primitives refused, naming it as the tool did."""
+        """The failure for a path the ``edgekit.fs`` primitives refused, naming it as the tool did."""
         where = (
             os.path.normpath(os.path.join(place.root.path, place.rel))
             if place.root is not None

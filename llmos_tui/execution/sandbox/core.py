@@ -212,13 +212,23 @@ _HELPER_TEXT: str | None = None
 
 
 def _helper_text() -> str:
+    """The Landlock helper's program: the ruleset code every sandbox shares
+    (``edgekit/landlock.py``, found without importing it), then ``_landlock_helper.py``."""
     global _HELPER_TEXT
     if _HELPER_TEXT is None:
-        with open(
+        import importlib.util
+
+        spec = importlib.util.find_spec("edgekit.landlock")
+        if spec is None or spec.origin is None:
+            raise ImportError("edgekit.landlock is not installed")
+        parts = []
+        for path in (
+            spec.origin,
             os.path.join(os.path.dirname(os.path.abspath(__file__)), "_landlock_helper.py"),
-            encoding="utf-8",
-        ) as fh:
-            _HELPER_TEXT = fh.read()
+        ):
+            with open(path, encoding="utf-8") as fh:
+                parts.append(fh.read())
+        _HELPER_TEXT = "\n".join(parts)
     return _HELPER_TEXT
 
 
