@@ -698,6 +698,11 @@ def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]
             )
     header = text[4 : end + 1]
     body = text[end + 5 :]
+    from .trace_header import load_trace_header
+
+    fast = load_trace_header(header)  # what dump_trace writes, read without PyYAML
+    if fast is not None:
+        return fast, body
     try:
         data = _yaml_load(header)
     except (
