@@ -26,20 +26,21 @@ TIMESTAMP_KEYS = frozenset({"created_at", "last_used"})
 
 #: Longer headers go to PyYAML, which applies its own size limit (yamlio.MAX_YAML_BYTES).
 MAX_HEADER_CHARS = 64 * 1024
-_KEY = re.compile(r"([a-z_]+): ")
+_LINE = re.compile(r"([a-z_]+): ([^\n]*)\n")
+_LINES = re.compile(r"(?:[a-z_]+: [^\n]*\n)+")
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(?!0{6})\d{6})?Z")
 _PLAIN_BLOCK = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.,/()+'?!=@-]*[A-Za-z0-9_.,/()+'?!=@-])?")
 _PLAIN_FLOW = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _./()+'?!=@-]*[A-Za-z0-9_./()+'?!=@-])?")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+(?:e[-+][0-9]+)?)?")
 # Every digit-led plain scalar YAML 1.1 reads as an int, a float or a timestamp matches this
-# (PyYAML's resolvers: digits and underscores, then ".", ":", "-", or the "x"/"b" of 0x/0b).
-_MAYBE_NOT_STR = re.compile(r"[-+]?[0-9][0-9_]*(?:[.:xb-].*)?")
+# (PyYAML's resolvers: 0x or 0b, or digits and underscores then ".", ":" or "-").
+_MAYBE_NOT_STR = re.compile(r"[-+]?(?:0[xb].*|[0-9][0-9_]*(?:[.:-].*)?)")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 # Escapes both YAML and JSON read the same way (\x is turned into \u00 first); a \u of a
 # surrogate is joined into one character by JSON and not by YAML, so it is left to PyYAML.
 _ESCAPE = re.compile(r'\\(?:(["\\/bfnrt]|u(?![dD][89a-fA-F])[0-9a-fA-F]{4}|x[0-9a-fA-F]{2})|.)')
 # Characters YAML reads as line breaks or refuses, and anything JSON refuses raw in a string.
-_ODD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+_ODD_CHARS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 _NOT_STR = {
     **{w: True for w in ["yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"]},
     **{w: False for w in ["no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"]},
@@ -61,7 +62,7 @@ def _word(text: str) -> Any:
         return float(text) if m.group(1) else int(text)
     if _MAYBE_NOT_STR.fullmatch(text):
         raise _Unsure  # a date, 1:20, 0x1f, 0b1, 017, 1_000, 1.5.2 ... are YAML's to read
-    return text  # digits then a letter other than x or b ("3d_model", a hex signature)
+    return text  # digits, then a letter ("3d_model", a hex signature; not 0x or 0b)
 
 
 def _quoted(text: str) -> str:
@@ -128,22 +129,19 @@ def load_trace_header(header: str) -> dict[str, Any] | None:
     newline), or None when PyYAML must read it (see the module doc)."""
     if (
         len(header) > MAX_HEADER_CHARS
-        or not header.endswith("\n")
-        or _ODD_CHARS.search(header.replace("\n", " "))
+        or _ODD_CHARS.search(header)
+        or _LINES.fullmatch(header) is None
     ):
         return None
     out: dict[str, Any] = {}
     try:
-        for line in header[:-1].split("\n"):
-            m = _KEY.match(line)
-            if m is None:
-                return None
-            key = m.group(1)
+        for key, value in _LINE.findall(header):
             if key in out:
                 return None
-            value = line[m.end() :]
             first = value[:1]
-            if first in ("{", "["):
+            if first.isalpha() and _PLAIN_BLOCK.fullmatch(value):
+                data = _NOT_STR.get(value, value)
+            elif first in ("{", "["):
                 data, end = _flow(value, 0)
                 if end != len(value):
                     return None
@@ -153,11 +151,7 @@ def load_trace_header(header: str) -> dict[str, Any] | None:
                 data = _quoted(value)
             elif key in TIMESTAMP_KEYS and _TS.fullmatch(value):
                 data = value
-            elif first == "-":
-                if _NUMBER.fullmatch(value) is None:
-                    return None
-                data = _word(value)
-            elif _PLAIN_BLOCK.fullmatch(value):
+            elif (first == "-" and _NUMBER.fullmatch(value)) or _PLAIN_BLOCK.fullmatch(value):
                 data = _word(value)
             else:
                 return None
