@@ -309,18 +309,24 @@ def _entry_rank(entry: Any) -> tuple:
     )
 
 
-@dataclass
 class _Group:
-    """All traces whose goals normalise to the same text."""
+    """All traces whose goals normalise to the same text (one per distinct goal: slots keep
+    100k of them small)."""
 
-    prepared: PreparedGoal
-    weights_key: frozenset[str]
-    entries: dict[str, Any] = field(default_factory=dict)
-    weights: dict[str, float] = field(default_factory=dict)
-    weights_version: int = -1
+    __slots__ = ("entries", "prepared", "weights", "weights_key", "weights_version")
+
+    def __init__(self, prepared: PreparedGoal, weights_key: tuple[str, ...]) -> None:
+        self.prepared = prepared
+        self.weights_key = weights_key  # its distinct words (postings and document frequency)
+        self.entries: dict[str, Any] = {}
+        self.weights: dict[str, float] = _NO_WEIGHTS
+        self.weights_version = -1
 
     def best(self) -> Any:
         return max(self.entries.values(), key=_entry_rank)
+
+
+_NO_WEIGHTS: dict[str, float] = {}
 
 
 # ---- the matcher ------------------------------------------------------------------------------
@@ -391,7 +397,7 @@ class Matcher:
         gkey = normalize_text(goal).lower()
         group = self._groups.get(gkey)
         if group is None:
-            words = frozenset(prepared.words)
+            words = tuple(dict.fromkeys(prepared.words))
             group = _Group(prepared, words)
             self._groups[gkey] = group
             for w in words:
