@@ -86,6 +86,12 @@ BENCHES: list[tuple[str, str, list[str] | None, list[str] | None]] = [
         [PY, "bench/bench_index.py", "1000", "10000", "100000"],
     ),
     (
+        "scale",
+        "Scale: decision, rebuild, memory at 100k traces, TUI first paint at 10k (issue 19)",
+        [PY, "bench/bench_scale.py"],
+        None,
+    ),
+    (
         "policy",
         "Policy latency and corpus (issue 4)",
         [

@@ -14,6 +14,7 @@ differ only in a value still share their tokens; the values themselves travel in
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -646,6 +647,23 @@ def prepare(goal: str) -> PreparedGoal:
     return seeded if seeded is not None else _prepare(goal)
 
 
+# Tokens are immutable and repeat from goal to goal ("create" as the main verb of clause 0):
+# 100k prepared goals share one object each instead of holding 800k copies.
+_TOKENS: dict[Token, Token] = {}
+
+
+def _shared_token(text: str, kind: str, clause: int, main: bool, negated: bool, raw: str) -> Token:
+    token = Token(text, kind, clause, main, negated, raw)
+    shared = _TOKENS.get(token)
+    if shared is None:
+        if len(_TOKENS) >= 500_000:  # a bound for a process that prepares unbounded input
+            _TOKENS.clear()
+        shared = _TOKENS[token] = Token(
+            sys.intern(text), sys.intern(kind), clause, main, negated, sys.intern(raw)
+        )
+    return shared
+
+
 @lru_cache(maxsize=200_000)
 def _prepare(goal: str) -> PreparedGoal:
     goal = require_goal(goal)
@@ -687,7 +705,9 @@ def _prepare(goal: str) -> PreparedGoal:
     past = any(w in PAST_MARKERS for w in words)
     # Renumber clauses densely.
     remap = {c: i for i, c in enumerate(sorted({t.clause for t in tokens}))}
-    toks = tuple(Token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens)
+    toks = tuple(
+        _shared_token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens
+    )
     return PreparedGoal(
         text=goal,
         tokens=toks,

@@ -702,9 +702,19 @@ MAX_TRACE_BYTES = 32 * 1024 * 1024
 
 def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]:
     """(frontmatter mapping, body) of a markdown file; TraceFormatError when broken
-    (``edgekit.frontmatter.read``: no anchors or aliases, at most 1 MiB of YAML)."""
-    from edgekit.frontmatter import FrontmatterError, read
+    (``edgekit.frontmatter``: no anchors or aliases, at most 1 MiB of YAML). What ``dump_trace``
+    writes is read without PyYAML (``trace_header``); anything else goes to the safe loader."""
+    from edgekit.frontmatter import FrontmatterError, read, split
 
+    from .trace_header import load_trace_header
+
+    try:
+        header, body = split(text)
+    except FrontmatterError as exc:
+        raise TraceFormatError(str(exc), source=source) from None
+    fast = load_trace_header(header)
+    if fast is not None:
+        return fast, body
     try:
         return read(text)
     except FrontmatterError as exc:

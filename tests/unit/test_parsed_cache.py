@@ -1,4 +1,4 @@
-"""The parsed-trace cache: a replay reads its trace without PyYAML, and never a stale one."""
+"""The parsed-trace cache: a replay reads its trace without parsing it, and never a stale one."""
 
 from __future__ import annotations
 
@@ -18,16 +18,27 @@ from llmos_tui.workspace import open_workspace
 
 GOAL = "Create the greeting file hello.txt"
 
+# Whether the run parsed a trace file: parse_trace reads the frontmatter through
+# split_frontmatter (a module global, looked up on every call). Since the frontmatter that
+# dump_trace writes is read without PyYAML (trace_header.py), "yaml in sys.modules" no longer
+# tells a parse from a cache hit.
 PROBE = r"""
 import json, sys
 out = sys.argv.pop(1)
 sys.argv[0] = 'llmos'
+from llmos_tui.learning import traces
+parsed = []
+split = traces.split_frontmatter
+def counting(text, source=""):
+    parsed.append(source)
+    return split(text, source)
+traces.split_frontmatter = counting
 from llmos_tui.__main__ import main
 try:
     main()
 finally:
     with open(out, 'w') as f:
-        json.dump({'yaml': 'yaml' in sys.modules}, f)
+        json.dump({'parsed': bool(parsed)}, f)
 """
 
 
@@ -77,21 +88,24 @@ def follow(ws: Path, cwd: Path, tmp_path: Path) -> tuple[dict, bool]:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout), json.loads(out.read_text())["yaml"]
+    return json.loads(proc.stdout), json.loads(out.read_text())["parsed"]
 
 
 @pytest.mark.slow
-def test_a_replay_after_a_replay_reads_its_trace_without_pyyaml(tmp_path: Path) -> None:
+def test_a_replay_after_a_replay_reads_its_trace_without_parsing_it(tmp_path: Path) -> None:
     ws = open_workspace(tmp_path / "ws")
     trace = hello_trace()
     uses = trace.usage_count
     TraceStore(ws).save(trace, volume="users/local")
-    first, yaml_first = follow(ws.root, tmp_path / "a", tmp_path)
+    first, parsed_first = follow(ws.root, tmp_path / "a", tmp_path)
     assert first["mode"] == "FOLLOWER" and first["success"]
-    assert yaml_first, "the first replay parses the file written by another run (the premise)"
-    second, yaml_second = follow(ws.root, tmp_path / "b", tmp_path)
+    assert parsed_first, "the first replay parses the file written by another run (the premise)"
+    second, parsed_second = follow(ws.root, tmp_path / "b", tmp_path)
     assert second["mode"] == "FOLLOWER" and second["success"]
-    assert not yaml_second, ("the second replay should have read the trace from the cache", second)
+    assert not parsed_second, (
+        "the second replay should have read the trace from the cache",
+        second,
+    )
     assert (tmp_path / "b" / "hello.txt").read_text() == "Hello!\n"
     stored = TraceStore(ws).get(trace.id)
     assert stored.usage_count == uses + 2, (
@@ -112,8 +126,8 @@ def test_a_trace_edited_by_hand_is_read_from_its_file(tmp_path: Path) -> None:
     from llmos_tui.learning.trust import approve_trace
 
     approve_trace(TraceStore(ws), trace.id, by="local")
-    result, used_yaml = follow(ws.root, tmp_path / "b", tmp_path)
-    assert result["mode"] == "FOLLOWER" and used_yaml
+    result, parsed = follow(ws.root, tmp_path / "b", tmp_path)
+    assert result["mode"] == "FOLLOWER" and parsed
     assert (tmp_path / "b" / "hello.txt").read_text() == "Edited!\n"
 
 
