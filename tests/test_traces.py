@@ -518,3 +518,45 @@ def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None
         == "tag:yaml.org,2002:str"
     )
     assert _resolves_to_str(text) == expected, text
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"[0-9][0-9a-fA-Fxob_:.eE+\- tTZ]{0,24}", fullmatch=True),
+        st.sampled_from(
+            [
+                "42",
+                "0",
+                "007",
+                "0o17",
+                "0x1F",
+                "0b101",
+                "1_000",
+                "1:30",
+                "190:20:30",
+                "1.5",
+                "1.",
+                "1e5",
+                "1.0e+5",
+                "2026-12-07",
+                "2001-12-14t21:59:43.10-05:00",
+                "2001-12-14 21:59:43.10 -5",
+                "42 files",
+                "6 * 7",
+                "1.2.3",
+                "3d",
+            ]
+        ),
+    )
+)
+def test_the_string_check_agrees_with_pyyaml_for_digit_words(text: str) -> None:
+    import yaml
+
+    from llmos_tui.learning.traces import _resolves_to_str
+
+    expected = (
+        yaml.resolver.Resolver().resolve(yaml.nodes.ScalarNode, text, (True, False))
+        == "tag:yaml.org,2002:str"
+    )
+    assert _resolves_to_str(text) == expected, text
