@@ -560,3 +560,28 @@ def test_the_string_check_agrees_with_pyyaml_for_digit_words(text: str) -> None:
         == "tag:yaml.org,2002:str"
     )
     assert _resolves_to_str(text) == expected, text
+
+
+def test_timestamp_check_agrees_with_strptime() -> None:
+    import datetime as dt
+    import itertools
+
+    from llmos_tui.learning.traces import _valid_ts
+
+    def strptime_ok(text: str) -> bool:
+        try:
+            dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            return False
+        return True
+
+    for y, m, d, h, mi, s in itertools.product(
+        ("0000", "0001", "2024", "2023", "9999"),
+        ("00", "01", "02", "12", "13"),
+        ("00", "28", "29", "30", "31", "32"),
+        ("00", "23", "24"),
+        ("00", "59", "60"),
+        ("00", "59", "60", "61"),
+    ):
+        text = f"{y}-{m}-{d}T{h}:{mi}:{s}Z"
+        assert _valid_ts(text) == strptime_ok(text), text

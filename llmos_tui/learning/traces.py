@@ -651,8 +651,10 @@ def _emit(value: Any, flow: bool = False) -> str:
 def _valid_ts(text: str) -> bool:
     if not _TS_RE.fullmatch(text):
         return False
-    try:
-        _dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+    try:  # a real date and time (the same check as strptime, without importing _strptime)
+        _dt.datetime(
+            *(int(text[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19)))
+        )
     except ValueError:
         return False
     return True
