@@ -22,6 +22,8 @@ from llmos_tui.workspace import open_workspace
 
 GOAL = "Write a python script calc.py that prints 6 times 7 and run it"
 HEAVY = {"textual", "anthropic", "claude_agent_sdk", "typer", "yaml"}
+# ours, not used by a replay: the command-line app (Typer), the inner monologue (TUI idle time)
+UNUSED = {"llmos_tui.cli", "llmos_tui.sentience.monologue"}
 
 # Runs the real entry point; records which heavy libraries were imported and how many times the
 # sandbox was started to probe it (the probe function itself is counted, nothing is replaced).
@@ -38,12 +40,12 @@ core._live_probe = counted
 def dump():
     with open(out, 'w') as f:
         json.dump({'heavy': sorted({m.split('.')[0] for m in sys.modules} & set(HEAVY)),
-                   'probes': probes}, f)
+                   'unused': sorted(set(UNUSED) & set(sys.modules)), 'probes': probes}, f)
 atexit.register(dump)
 sys.argv[0] = 'llmos'
 from llmos_tui.__main__ import main
 main()
-""".replace("set(HEAVY)", repr(HEAVY))
+""".replace("set(HEAVY)", repr(HEAVY)).replace("set(UNUSED)", repr(UNUSED))
 
 
 def calc_trace():
@@ -98,3 +100,4 @@ def test_a_cold_follower_hit_loads_nothing_it_does_not_use(tmp_path: Path) -> No
     assert (tmp_path / "b" / "calc.py").read_text() == "print(6 * 7)\n"
     assert seen["probes"] == [], "the cached probe result was valid: no sandbox started to test it"
     assert seen["heavy"] == [], f"a FOLLOWER hit imported {seen['heavy']}"
+    assert seen["unused"] == [], f"a FOLLOWER hit imported {seen['unused']}"
