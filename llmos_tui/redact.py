@@ -105,18 +105,25 @@ _SHAPE_BRANCHES = [
     r"://(?P<url_user>[^/\s:@'\"]{1,128}):(?P<url_secret>[^/\s@'\"]{1,256})@",
 ]
 _SHAPES = _LazyRegex("|".join(_SHAPE_BRANCHES))
-# Every secret of a known shape holds one of these: a text holding none is not scanned at all.
+# Every secret of a known shape holds one of these (as specific as its branch allows: "gh" alone
+# is in "high", "sk_" in "task_success"): a text holding none is not scanned at all.
 _TRIGGERS = (
     "-----BEGIN",
     "sk-",
-    "sk_",
-    "rk_",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
     "AKIA",
     "ASIA",
     "ABIA",
     "ACCA",
     "AIza",
-    "gh",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
     "github_pat_",
     "glpat-",
     "xox",
