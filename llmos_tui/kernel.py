@@ -156,7 +156,8 @@ class LLMOS:
             config.user = user
         if team:
             config.team = team
-        workspace.ensure(user=config.user, team=config.team)
+        if (config.user, config.team) != ("local", "default"):  # open_workspace made those
+            workspace.ensure(user=config.user, team=config.team)
         from .volumes.acl import add_member
 
         add_member(workspace, config.team, config.user)  # so team crons may read this user's volume
