@@ -14,11 +14,11 @@ def main() -> None:
         sys.stdout.write(f"llmos {__version__}\n")
         raise SystemExit(0)
     if argv[:2] == ["--headless", "run"]:
-        from .headless import parse_run_argv, run_goal
+        from .headless import main as headless_main
 
-        kwargs = parse_run_argv(argv)
-        if kwargs is not None:
-            raise SystemExit(run_goal(**kwargs))
+        code = headless_main(argv)
+        if code is not None:
+            raise SystemExit(code)
     from .cli import run_cli
 
     run_cli()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,26 @@ def parse_run_argv(argv: list[str]) -> dict[str, Any] | None:
         return None
     kwargs["goal"] = goal
     return kwargs
+
+
+def main(argv: list[str]) -> int | None:
+    """The exit code of ``llmos`` for a plain ``--headless run``, or None (Typer's turn). The end
+    of a run is Typer's too: Ctrl-C exits 130, end of input "Aborted!" and 1, a closed stdout 1."""
+    kwargs = parse_run_argv(argv)
+    if kwargs is None:
+        return None
+    try:
+        return run_goal(**kwargs)
+    except KeyboardInterrupt:
+        return 130
+    except EOFError:
+        err("\nAborted!")
+        return 1
+    except BrokenPipeError:
+        # the reader went away: nothing more to print, and nothing at exit either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 def run_goal(

@@ -105,3 +105,26 @@ def test_typer_still_explains_what_the_fast_parse_refuses(tmp_path: Path) -> Non
     assert proc.returncode == 2 and "unknown --mode 'bogus'" in proc.stderr
     proc, _ = _run(tmp_path, "--headless", "run", "Say hi", "--mode=bogus", "-w", ws)
     assert proc.returncode == 2 and "unknown --mode 'bogus'" in proc.stderr
+
+
+def test_a_closed_stdout_ends_both_paths_alike(tmp_path: Path) -> None:
+    """The reader went away (`llmos --headless run … | head -c0`): exit 1, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "LLMOS_"))}
+    ws = str(tmp_path / "ws")
+    codes = []
+    for extra in (["--json"], ["--json", "--mode=auto"]):  # the second goes through Typer
+        r, w = os.pipe()
+        os.close(r)
+        proc = subprocess.run(
+            [sys.executable, "-m", "llmos_tui", "--headless", "run", "Say hi", "-w", ws, *extra],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        os.close(w)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        codes.append(proc.returncode)
+    assert codes == [1, 1]
