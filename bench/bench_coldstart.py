@@ -306,14 +306,25 @@ def targets(result: dict) -> list[tuple[str, float, str, bool | None]]:
         if name not in result or not claude:
             continue
         ratio = result[name]["p50_ms"] / claude["p50_ms"]
-        rows.append((f"{name} / claude -p", round(ratio, 2), f"<= {limit}", ratio <= limit))
-    peak = max(
-        (v["rss_max_mib"] for k, v in result.items() if k.startswith("FOLLOWER")), default=None
-    )
-    if peak is not None:
-        rows.append(
-            ("FOLLOWER hit, peak RSS MiB", peak, f"<= {TARGET_RSS_MIB:.0f}", peak <= TARGET_RSS_MIB)
-        )
+        rows.append((f"{name} / claude -p", round(ratio, 3), f"<= {limit}", ratio <= limit))
+    for install in ("make install", "pip install .", "editable, no bytecode"):
+        peaks = [
+            v["rss_max_mib"]
+            for k, v in result.items()
+            if k.startswith("FOLLOWER") and k.endswith(f"({install})")
+        ]
+        if peaks:
+            # without bytecode every start compiles our modules: more memory, no target (make
+            # install is the path that avoids it)
+            bytecode = install != "editable, no bytecode"
+            rows.append(
+                (
+                    f"FOLLOWER hit, peak RSS MiB ({install})",
+                    max(peaks),
+                    f"<= {TARGET_RSS_MIB:.0f}" if bytecode else "-",
+                    max(peaks) <= TARGET_RSS_MIB if bytecode else None,
+                )
+            )
     return rows
 
 
