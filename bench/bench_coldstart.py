@@ -264,6 +264,7 @@ def measure(args: argparse.Namespace, base: Path, env: dict[str, str]) -> dict:
     os.sync()
     claude = Claude(base, args.runs) if args.claude and claude_binary() else None
     series: dict[str, tuple[list[float], list[float]]] = {}
+    failures: dict[str, list[str]] = {}
 
     def add(name: str, wall: float, rss: float) -> None:
         walls, rsss = series.setdefault(name, ([], []))
@@ -279,14 +280,21 @@ def measure(args: argparse.Namespace, base: Path, env: dict[str, str]) -> dict:
                 for label, goal in (("one Write", GOAL), ("Write + one Bash step", BASH_GOAL)):
                     if name != "make install" and goal != GOAL and not args.all_installs:
                         continue
-                    wall, rss, _ = run_follower(ws, base, venv, n, launcher, goal)
-                    add(f"FOLLOWER hit, {label} ({name})", wall, rss)
+                    series_name = f"FOLLOWER hit, {label} ({name})"
+                    try:
+                        wall, rss, _ = run_follower(ws, base, venv, n, launcher, goal)
+                    except SystemExit as exc:  # a failed replay is reported, not timed
+                        failures.setdefault(series_name, []).append(str(exc)[:300])
+                        continue
+                    add(series_name, wall, rss)
             if claude:
                 add('claude -p "hi"', *claude.run())
     finally:
         if claude:
             claude.stop()
-    out = {name: summarize(w, r) for name, (w, r) in series.items()}
+    out: dict = {name: summarize(w, r) for name, (w, r) in series.items()}
+    for name, why in failures.items():
+        out.setdefault(name, {})["failed"] = why
     out["workspace"] = str(ws)
     return out
 
@@ -303,7 +311,7 @@ def targets(result: dict) -> list[tuple[str, float, str, bool | None]]:
         ("FOLLOWER hit, one Write (editable, no bytecode)", TARGET_NO_BYTECODE),
     ]
     for name, limit in checks:
-        if name not in result or not claude:
+        if "p50_ms" not in result.get(name, {}) or not claude:
             continue
         ratio = result[name]["p50_ms"] / claude["p50_ms"]
         rows.append((f"{name} / claude -p", round(ratio, 3), f"<= {limit}", ratio <= limit))
@@ -311,7 +319,7 @@ def targets(result: dict) -> list[tuple[str, float, str, bool | None]]:
         peaks = [
             v["rss_max_mib"]
             for k, v in result.items()
-            if k.startswith("FOLLOWER") and k.endswith(f"({install})")
+            if k.startswith("FOLLOWER") and k.endswith(f"({install})") and "rss_max_mib" in v
         ]
         if peaks:
             # without bytecode every start compiles our modules: more memory, no target (make
@@ -482,6 +490,9 @@ def main() -> None:
         result.pop("workspace")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    for name, row in result.items():
+        for why in row.get("failed", []) if isinstance(row, dict) else []:
+            print(f"{name}: {why}", file=sys.stderr)
     if args.json:
         result["targets"] = [
             {"row": r, "measured": m, "target": t, "met": ok} for r, m, t, ok in rows
@@ -495,6 +506,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     claude = result.get('claude -p "hi"')
     for name, row in result.items():
+        if isinstance(row, dict) and row.get("failed"):
+            print(f"| {name}: **{len(row['failed'])} run(s) did not replay** | | | | | |")
         if not isinstance(row, dict) or "p50_ms" not in row:
             continue
         ratio = f"{row['p50_ms'] / claude['p50_ms']:.2f}" if claude else "-"
