@@ -22,8 +22,9 @@ Against, in the same loop (runs interleaved, so machine noise hits every series 
 ``python -c pass`` (the interpreter floor) and ``claude -p "hi"``: the Claude Code CLI bundled
 with claude-agent-sdk, against the scripted Messages-API server on loopback, with its own
 temporary HOME and ``CLAUDE_CONFIG_DIR`` and ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``; it
-makes one model call. Wall time from spawn to exit (``os.wait4``), peak RSS from the child's
-rusage; the targets (issue 19) are ratios to ``claude -p``'s median, so a loaded machine shifts
+makes one model call. Wall time from spawn to exit (``os.wait4``), peak RSS and CPU time (user +
+system, the process and its children: on a loaded machine the steadier measure of work done) from
+the child's rusage; the targets (issue 19) are ratios to ``claude -p``'s median, so a loaded machine shifts
 both sides.
 
 ``--profile`` adds where the time goes in one FOLLOWER run: ``python -X importtime`` (top imports by
@@ -83,11 +84,13 @@ for line in sys.stdin:
     out = proc.stdout.read()
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = (time.perf_counter() - start) * 1000
+    cpu = (usage.ru_utime + usage.ru_stime) * 1000
     sys.stdout.write(json.dumps([wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status),
-                                 out.decode("latin-1")]) + "\n")
+                                 out.decode("latin-1"), cpu]) + "\n")
     sys.stdout.flush()
 """
 _spawner: subprocess.Popen | None = None
+_CPU = [0.0]  # user + system CPU ms of the last process spawned (and its children)
 
 
 def spawn(
@@ -105,7 +108,8 @@ def spawn(
     assert _spawner.stdin and _spawner.stdout
     _spawner.stdin.write(json.dumps({"argv": argv, "env": env, "cwd": cwd}) + "\n")
     _spawner.stdin.flush()
-    wall, rss, code, out = json.loads(_spawner.stdout.readline())
+    wall, rss, code, out, cpu = json.loads(_spawner.stdout.readline())
+    _CPU[0] = cpu
     return wall, rss, code, out.encode("latin-1")
 
 
@@ -266,10 +270,13 @@ def measure(args: argparse.Namespace, base: Path, env: dict[str, str]) -> dict:
     series: dict[str, tuple[list[float], list[float]]] = {}
     failures: dict[str, list[str]] = {}
 
+    cpus: dict[str, list[float]] = {}
+
     def add(name: str, wall: float, rss: float) -> None:
         walls, rsss = series.setdefault(name, ([], []))
         walls.append(wall)
         rsss.append(rss)
+        cpus.setdefault(name, []).append(_CPU[0])
 
     try:
         if claude:
@@ -293,6 +300,8 @@ def measure(args: argparse.Namespace, base: Path, env: dict[str, str]) -> dict:
         if claude:
             claude.stop()
     out: dict = {name: summarize(w, r) for name, (w, r) in series.items()}
+    for name, values in cpus.items():
+        out[name]["cpu_ms"] = round(statistics.median(values), 1)
     for name, why in failures.items():
         out.setdefault(name, {})["failed"] = why
     out["workspace"] = str(ws)
@@ -501,18 +510,19 @@ def main() -> None:
         return
     print(
         f"| command ({args.traces} traces in the workspace, {args.runs} runs interleaved) "
-        "| p50 ms | p90 ms | min ms | peak RSS MiB | x claude -p |"
+        "| p50 ms | p90 ms | min ms | peak RSS MiB | x claude -p | CPU ms (user+sys, median) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     claude = result.get('claude -p "hi"')
     for name, row in result.items():
         if isinstance(row, dict) and row.get("failed"):
-            print(f"| {name}: **{len(row['failed'])} run(s) did not replay** | | | | | |")
+            print(f"| {name}: **{len(row['failed'])} run(s) did not replay** | | | | | | |")
         if not isinstance(row, dict) or "p50_ms" not in row:
             continue
         ratio = f"{row['p50_ms'] / claude['p50_ms']:.2f}" if claude else "-"
         print(
-            f"| {name} | {row['p50_ms']} | {row['p90_ms']} | {row['min_ms']} | {row['rss_max_mib']} | {ratio} |"
+            f"| {name} | {row['p50_ms']} | {row['p90_ms']} | {row['min_ms']} | {row['rss_max_mib']} "
+            f"| {ratio} | {row.get('cpu_ms', '-')} |"
         )
     print()
     from run_all import summary_row
