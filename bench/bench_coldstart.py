@@ -262,9 +262,23 @@ def measure(args: argparse.Namespace, base: Path, env: dict[str, str]) -> dict:
     """Every series, runs interleaved: floor, each install x each goal, claude -p."""
     ws = make_workspace(base, args.traces, env)
     variants = installs(base, env)
-    for launcher, venv in variants.values():  # warm-up: index, caches, sandbox probe, page cache
+    spaces = {name: ws for name in variants}
+    if (
+        args.baseline
+    ):  # other sources (e.g. the previous commit), compiled, with their own workspace
+        root = base / "site-baseline"
+        src = Path(args.baseline) / "llmos_tui"
+        shutil.copytree(src, root / "llmos_tui", ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(root)], check=True, capture_output=True
+        )
+        benv = dict(env, PYTHONPATH=str(root))
+        variants["baseline, pip install ."] = (variants["pip install ."][0], benv)
+        spaces["baseline, pip install ."] = base / "ws-baseline"
+        shutil.copytree(ws, spaces["baseline, pip install ."], symlinks=True)
+    for name, (launcher, venv) in variants.items():  # warm-up: index, caches, probe, page cache
         for goal in (GOAL, BASH_GOAL):
-            run_follower(ws, base, venv, -1, launcher, goal)
+            run_follower(spaces[name], base, venv, -1, launcher, goal)
     os.sync()
     claude = Claude(base, args.runs) if args.claude and claude_binary() else None
     series: dict[str, tuple[list[float], list[float]]] = {}
@@ -285,11 +299,15 @@ def measure(args: argparse.Namespace, base: Path, env: dict[str, str]) -> dict:
             add("python -c pass", *spawn([sys.executable, "-c", "pass"], env)[:2])
             for name, (launcher, venv) in variants.items():
                 for label, goal in (("one Write", GOAL), ("Write + one Bash step", BASH_GOAL)):
-                    if name != "make install" and goal != GOAL and not args.all_installs:
+                    if (
+                        name not in ("make install", "baseline, pip install .")
+                        and goal != GOAL
+                        and not args.all_installs
+                    ):
                         continue
                     series_name = f"FOLLOWER hit, {label} ({name})"
                     try:
-                        wall, rss, _ = run_follower(ws, base, venv, n, launcher, goal)
+                        wall, rss, _ = run_follower(spaces[name], base, venv, n, launcher, goal)
                     except SystemExit as exc:  # a failed replay is reported, not timed
                         failures.setdefault(series_name, []).append(str(exc)[:300])
                         continue
@@ -475,6 +493,12 @@ def main() -> None:
     parser.add_argument("--no-claude", dest="claude", action="store_false")
     parser.add_argument(
         "--all-installs", action="store_true", help="the Bash goal for every install, too"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="also measure the llmos_tui of another source tree (e.g. a checkout of the previous "
+        "commit) in the same loop, compiled, on its own copy of the workspace",
     )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", action="store_true")
