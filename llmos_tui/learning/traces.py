@@ -563,7 +563,7 @@ def _resolves_to_str(text: str) -> bool:
         return text not in _LETTER_NOT_STR  # no PyYAML import for the common case
     if first.isascii() and first.isdigit():
         if _DIGIT_NOT_STR is None:
-            _DIGIT_NOT_STR = re.compile(_DIGIT_NOT_STR_PATTERN, re.X)
+            _DIGIT_NOT_STR = re.compile(_DIGIT_NOT_STR_PATTERN, re.VERBOSE)
         return _DIGIT_NOT_STR.match(text) is None
     if _resolver is None:
         import yaml
