@@ -15,6 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from llmos_tui.execution.sandbox.core import available_backends
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
@@ -84,6 +87,7 @@ def follow(ws: Path, cwd: Path, tmp_path: Path) -> tuple[dict, dict]:
     return json.loads(proc.stdout), json.loads(out.read_text())
 
 
+@pytest.mark.skipif(not available_backends(), reason="no OS sandbox works on this machine")
 def test_a_cold_follower_hit_loads_nothing_it_does_not_use(tmp_path: Path) -> None:
     ws = open_workspace(tmp_path / "ws")
     TraceStore(ws).save(calc_trace(), volume="users/local")
