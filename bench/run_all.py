@@ -8,11 +8,17 @@ Each benchmark is its own script (see BENCHMARKS.md for what each measures and a
 this runner starts them one after the other, never in parallel, and prints the machine first.
 Benchmarks are measurements, not tests: a missed target is reported, not failed; the runner exits
 non-zero only when a benchmark itself fails to run.
+
+One table of targets closes the output. A benchmark adds a row to it by printing one line
+``@row {"row": ..., "measured": ..., "target": ..., "met": true|false|null}`` on stdout (call
+:func:`summary_row`; ``bench/`` is on ``sys.path`` of every script started from here). Rows are
+shown in the order they were printed; the ``@row`` lines themselves are not echoed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -27,6 +33,25 @@ LLMOS = str(Path(PY).parent / "llmos")
 # files with the same names and shapes (a held-out set).
 DATA = Path(os.environ.get("LLMOS_DEV_DATA") or REPO / "bench" / "data")
 
+ROW_PREFIX = "@row "
+
+
+def summary_row(row: str, measured: object, target: str, met: bool | None) -> None:
+    """Print one row of the closing targets table (a benchmark calls this; see the docstring)."""
+    print(
+        ROW_PREFIX + json.dumps({"row": row, "measured": measured, "target": target, "met": met}),
+        flush=True,
+    )
+
+
+def summary_table(rows: list[dict]) -> str:
+    lines = ["| row | measured | target | met |", "|---|---|---|---|"]
+    for r in rows:
+        met = {True: "yes", False: "**MISSED**", None: "-"}.get(r.get("met"), "-")
+        lines.append(f"| {r['row']} | {r['measured']} | {r['target']} | {met} |")
+    return "\n".join(lines)
+
+
 # (name, title, quick argv, full argv or None for "same as quick"); quick argv None = full only.
 BENCHES: list[tuple[str, str, list[str] | None, list[str] | None]] = [
     (
@@ -37,9 +62,9 @@ BENCHES: list[tuple[str, str, list[str] | None, list[str] | None]] = [
     ),
     (
         "coldstart",
-        "FOLLOWER hit vs `claude -p` (issue 5)",
-        [PY, "bench/bench_coldstart.py", "--runs", "10", "--claude-runs", "5", "--profile"],
-        [PY, "bench/bench_coldstart.py", "--runs", "30", "--claude-runs", "10", "--profile"],
+        "Cold replay vs `claude -p` and `python -c pass` (issues 5, 19)",
+        [PY, "bench/bench_coldstart.py", "--runs", "7", "--profile"],
+        [PY, "bench/bench_coldstart.py", "--runs", "15", "--all-installs", "--profile"],
     ),
     (
         "replay",
@@ -162,6 +187,7 @@ def main() -> int:
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     print(machine(), flush=True)
     failed = []
+    rows: list[dict] = []
     for name, title, quick, full in BENCHES:
         if only and name not in only:
             continue
@@ -174,11 +200,19 @@ def main() -> int:
         )
         start = time.monotonic()
         proc = subprocess.run(argv, cwd=REPO, text=True, capture_output=True)
-        print(proc.stdout.rstrip())
+        shown = []
+        for line in proc.stdout.splitlines():
+            if line.startswith(ROW_PREFIX):
+                rows.append(json.loads(line[len(ROW_PREFIX) :]))
+            else:
+                shown.append(line)
+        print("\n".join(shown).rstrip())
         if proc.returncode != 0:
             failed.append(name)
             print(f"(failed, exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
         print(f"({time.monotonic() - start:.0f} s)", flush=True)
+    if rows:
+        print(f"\n## Targets\n\n{summary_table(rows)}")
     if failed:
         print(f"\nbenchmarks that did not run: {', '.join(failed)}")
         return 1

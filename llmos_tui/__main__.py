@@ -1,4 +1,5 @@
-"""Console entry point. Keeps `llmos --version` fast by answering it before importing Typer."""
+"""Console entry point. Keeps `llmos --version` fast by answering it before importing Typer, and
+starts a well-formed `llmos --headless run "GOAL" [options]` without Typer (see headless.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ def main() -> None:
 
         sys.stdout.write(f"llmos {__version__}\n")
         raise SystemExit(0)
+    if argv[:2] == ["--headless", "run"]:
+        from .headless import main as headless_main
+
+        code = headless_main(argv)
+        if code is not None:
+            raise SystemExit(code)
     from .cli import run_cli
 
     run_cli()

@@ -156,7 +156,8 @@ class LLMOS:
             config.user = user
         if team:
             config.team = team
-        workspace.ensure(user=config.user, team=config.team)
+        if (config.user, config.team) != ("local", "default"):  # open_workspace made those
+            workspace.ensure(user=config.user, team=config.team)
         from .volumes.acl import add_member
 
         add_member(workspace, config.team, config.user)  # so team crons may read this user's volume
@@ -200,6 +201,8 @@ class LLMOS:
 
         with self._matcher_lock:
             index = self.store.index
+            if self._matcher is not None and self._matcher_version == index.version:
+                return self._matcher  # unchanged: no need to list (and re-count) every entry
             # Counts recorded elsewhere never count here: non-own traces get the local run counts.
             entries = self.store.trust.effective_entries(index.entries(self.visible_volumes()))
             if self._matcher is None:

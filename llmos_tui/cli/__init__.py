@@ -136,72 +136,25 @@ def run(
     ),
 ) -> None:
     """Run one goal headless and print the result."""
-    from ..kernel import LLMOS, MODES, RunOptions
-    from .render import StreamPrinter
+    from ..headless import run_goal
 
-    if mode not in MODES:
-        err(f"llmos: error: unknown --mode {mode!r} (choose from {', '.join(MODES)})")
-        raise typer.Exit(int(ExitCode.USAGE))
-    if resume and session:
-        err("llmos: error: --continue and --session both choose a session: give one of them")
-        raise typer.Exit(int(ExitCode.USAGE))
-    overrides = {"budget_usd": budget} if budget is not None else None
-    try:
-        kernel = LLMOS.boot(workspace, overrides=overrides, user=user, team=team)
-        conversation, cwd = _session_for(
-            kernel, resume=resume, session=session, cwd=cwd, project=project
-        )
-    except LLMOSError as exc:
-        fail(exc)
-    printer = StreamPrinter(stream_text=not as_json)
-    result = kernel.execute(
-        goal,
-        options=RunOptions(
+    raise typer.Exit(
+        run_goal(
+            goal,
+            as_json=as_json,
             mode=mode,
             cwd=cwd,
-            assume_yes=yes,
+            workspace=workspace,
+            user=user,
+            team=team,
+            budget=budget,
+            yes=yes,
             project=project,
             replay_similar=replay_similar,
-            conversation=conversation,
-        ),
-        on_event=printer,
-    )
-    printer.finish(result)
-    if as_json:
-        print_json(dict(result.to_json(), session=conversation))
-    else:
-        err(
-            f'llmos: session {conversation} (continue it with: llmos --headless run --continue "...")'
+            resume=resume,
+            session=session,
         )
-    raise typer.Exit(result.exit_code)
-
-
-def _session_for(
-    kernel, *, resume: bool, session: str | None, cwd: Path | None, project: str | None
-) -> tuple[str, Path | None]:
-    """The conversation a headless run is a turn of: a new one, the last one here (--continue) or
-    --session ID (whose working directory is the default cwd)."""
-    from ..errors import UsageError
-    from ..memory.conversation import Conversation, check_id, last_for, new_id
-
-    if session:
-        conv = Conversation.load(kernel.workspace, check_id(session))
-        if cwd is None and conv.cwd and Path(conv.cwd).is_dir():
-            cwd = Path(conv.cwd)
-        return conv.id, cwd
-    if resume:
-        here = cwd
-        if here is None and project:
-            here = kernel.workspace.projects_dir / project / "output"
-        here = (here or Path.cwd()).resolve()
-        found = last_for(kernel.workspace, here)
-        if found is None:
-            raise UsageError(
-                f"no earlier session in {here} for this workspace: run without --continue to start "
-                "one (llmos sessions lists them)"
-            )
-        return found, cwd
-    return new_id(), cwd
+    )
 
 
 @app.command()

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
+from ..headless import err, print_json  # one copy, shared with the Typer-free run
 
-
-def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def err(message: str) -> None:
-    sys.stderr.write(message.rstrip("\n") + "\n")
-    sys.stderr.flush()
+__all__ = ["err", "fail", "print_json"]
 
 
 def fail(exc: LLMOSError | str, code: ExitCode | None = None) -> NoReturn:

@@ -22,7 +22,7 @@ from ..atomic import atomic_write_bytes
 from . import slots as _slots
 from . import text as _text
 
-FORMAT = 2
+FORMAT = 3  # 3: with the matcher's views (words, kinds, key) precomputed
 NAME = "prepared-goals.pickle"
 
 
@@ -76,7 +76,9 @@ def save(state_dir: Path, goals: Iterable[str]) -> int:
     prepared = {}
     for goal in goals:
         try:
-            prepared[goal] = _text.prepare(goal)
+            p = prepared[goal] = _text.prepare(goal)
+            # the views every matcher build reads, computed once here and pickled with the goal
+            p.words, p.kinds, p.key  # noqa: B018
         except Exception:  # noqa: BLE001 - an unpreparable goal is simply not cached
             continue
     payload = pickle.dumps(

@@ -562,11 +562,37 @@ _LETTER_NOT_STR = frozenset(
 )
 
 
+# For a first character that is a digit they are int, float and timestamp: PyYAML's own patterns
+# (yaml/resolver.py), so a summary such as "42" is written without importing PyYAML.
+_DIGIT_NOT_STR: Any = None
+_DIGIT_NOT_STR_PATTERN = r"""^(?:
+      [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+    | \.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    | [-+]?\.(?:inf|Inf|INF)
+    | \.(?:nan|NaN|NAN)
+    | [-+]?0b[0-1_]+
+    | [-+]?0[0-7_]+
+    | [-+]?(?:0|[1-9][0-9_]*)
+    | [-+]?0x[0-9a-fA-F_]+
+    | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
+    | [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    | [0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+      (?:[Tt]|[ \t]+)[0-9][0-9]?
+      :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+      (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?
+    )$"""
+
+
 def _resolves_to_str(text: str) -> bool:
-    global _resolver
+    global _resolver, _DIGIT_NOT_STR
     first = text[:1]
     if first.isascii() and first.isalpha():
         return text not in _LETTER_NOT_STR  # no PyYAML import for the common case
+    if first.isascii() and first.isdigit():
+        if _DIGIT_NOT_STR is None:
+            _DIGIT_NOT_STR = re.compile(_DIGIT_NOT_STR_PATTERN, re.VERBOSE)
+        return _DIGIT_NOT_STR.match(text) is None
     if _resolver is None:
         import yaml
 
@@ -653,8 +679,10 @@ def _emit(value: Any, flow: bool = False) -> str:
 def _valid_ts(text: str) -> bool:
     if not _TS_RE.fullmatch(text):
         return False
-    try:
-        _dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+    try:  # a real date and time (the same check as strptime, without importing _strptime)
+        _dt.datetime(
+            *(int(text[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19)))
+        )
     except ValueError:
         return False
     return True

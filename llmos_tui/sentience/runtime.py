@@ -44,7 +44,7 @@ import time
 import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..atomic import file_lock
 from ..clock import iso_utc
@@ -57,11 +57,13 @@ from .emotional_memory import (
     make_emotion,
     significance_of,
 )
-from .monologue import LLMThoughts, generate_thoughts, llm_thoughts, monologue_prompt
 from ..sentience_params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
 from .selfmod import Proposal, ProposalStore
 from .state import SentienceState, load_state, save_state
 from .valence import Valence
+
+if TYPE_CHECKING:  # the monologue is imported when it ticks (TUI idle time), never on a run
+    from .monologue import LLMThoughts
 
 log = logging.getLogger("llmos.sentience")
 CHEAP_MODES = ("FOLLOWER", "CRYSTALLIZED")
@@ -702,6 +704,8 @@ class SentienceRuntime:
         state lock); valid ones replace the deterministic ones, any failure keeps them
         (``last_monologue_llm`` tells what happened).
         """
+        from .monologue import generate_thoughts, monologue_prompt
+
         traces = list(recent_traces)
         self.last_monologue_llm = None
 
@@ -730,6 +734,8 @@ class SentienceRuntime:
         return self._llm_monologue(prompt, thoughts)
 
     def _llm_monologue(self, prompt: str, fallback: list[str]) -> list[str]:
+        from .monologue import llm_thoughts
+
         params = self.base_params
         models = getattr(self.config, "models", None)
         result = llm_thoughts(

@@ -20,6 +20,12 @@ def test_round_trip_and_rejections(tmp_path: Path) -> None:
         "file": "hello.txt"
     }
     assert not prepared_cache.missing(goals) and prepared_cache.missing(goals + ["Delete it"])
+    # the matcher's views come with the cache (a cold build does not recompute them), and are
+    # what the code computes
+    loaded = T._SEEDED[goals[0]]
+    assert {"words", "kinds", "key"} <= set(vars(loaded))
+    fresh = T._prepare.__wrapped__(goals[0])
+    assert (loaded.words, loaded.kinds, loaded.key) == (fresh.words, fresh.kinds, fresh.key)
 
     T._SEEDED.clear()
     os.chmod(path, 0o666)  # writable by others: not trusted

@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmos_tui.redact import MARK, env_secrets, has_redactions, redact_obj, redact_text
 
@@ -359,3 +361,47 @@ def test_ordinary_code_hashes_ids_and_images_are_left_unchanged() -> None:
             ]
             raise AssertionError(f"false positive(s): {changed[:5]}")
     assert redact_obj(texts) is texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "task_success",
+                "high",
+                "length ",
+                "sk_live_",
+                "sk_test_",
+                "rk_live_",
+                "ghp_",
+                "gho_",
+                "ghs_",
+                "ghu_",
+                "ghr_",
+                "gh",
+                "sk_",
+                "rk_",
+                "xoxb-",
+                "Bearer ",
+                "basic ",
+                "AKIA",
+                "eyJ",
+                ".",
+                " ",
+                "-",
+                "_",
+                "a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuV",
+                "0123456789abcdef0123456789",
+                "://u:p@h",
+                "-----BEGIN RSA PRIVATE KEY-----\n",
+            ]
+        ),
+        max_size=8,
+    ).map("".join)
+)
+def test_a_text_without_a_trigger_holds_no_secret_of_a_known_shape(text: str) -> None:
+    from llmos_tui import redact
+
+    if redact._SHAPES.search(text) is not None:
+        assert any(t in text for t in redact._TRIGGERS), text

@@ -520,3 +520,70 @@ def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None
         == "tag:yaml.org,2002:str"
     )
     assert _resolves_to_str(text) == expected, text
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"[0-9][0-9a-fA-Fxob_:.eE+\- tTZ]{0,24}", fullmatch=True),
+        st.sampled_from(
+            [
+                "42",
+                "0",
+                "007",
+                "0o17",
+                "0x1F",
+                "0b101",
+                "1_000",
+                "1:30",
+                "190:20:30",
+                "1.5",
+                "1.",
+                "1e5",
+                "1.0e+5",
+                "2026-12-07",
+                "2001-12-14t21:59:43.10-05:00",
+                "2001-12-14 21:59:43.10 -5",
+                "42 files",
+                "6 * 7",
+                "1.2.3",
+                "3d",
+            ]
+        ),
+    )
+)
+def test_the_string_check_agrees_with_pyyaml_for_digit_words(text: str) -> None:
+    import yaml
+
+    from llmos_tui.learning.traces import _resolves_to_str
+
+    expected = (
+        yaml.resolver.Resolver().resolve(yaml.nodes.ScalarNode, text, (True, False))
+        == "tag:yaml.org,2002:str"
+    )
+    assert _resolves_to_str(text) == expected, text
+
+
+def test_timestamp_check_agrees_with_strptime() -> None:
+    import datetime as dt
+    import itertools
+
+    from llmos_tui.learning.traces import _valid_ts
+
+    def strptime_ok(text: str) -> bool:
+        try:
+            dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            return False
+        return True
+
+    for y, m, d, h, mi, s in itertools.product(
+        ("0000", "0001", "2024", "2023", "9999"),
+        ("00", "01", "02", "12", "13"),
+        ("00", "28", "29", "30", "31", "32"),
+        ("00", "23", "24"),
+        ("00", "59", "60"),
+        ("00", "59", "60", "61"),
+    ):
+        text = f"{y}-{m}-{d}T{h}:{mi}:{s}Z"
+        assert _valid_ts(text) == strptime_ok(text), text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..runs import (
+from .runs import (
     ModeChosen,
     Notice,
     RunEvent,
