@@ -808,7 +808,7 @@ def synthesize(
 
 def trace_calls(result: OrchestrationResult) -> list[dict[str, Any]]:
     """The tool calls of the succeeded sub-goals, in the order they finished, in the shape the
-    kernel's ``_record_trace`` takes (``{"name", "input", "tool_use_id", "result": {...}}``).
+    ``modes.record.record_trace`` takes (``{"name", "input", "tool_use_id", "result": {...}}``).
 
     Recorded as the ORCHESTRATOR run's trace, they let a later run of the same multi-step goal
     replay everything as FOLLOWER. Calls the policy denied are left out (their sub-goal failed).
