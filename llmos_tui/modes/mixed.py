@@ -40,11 +40,12 @@ def mixed_examples(guide: Any, cwd: Path, limit: int = MIXED_EXAMPLE_CHARS) -> s
 
     from ..learning.traces import reroot
 
-    lines = [
+    intro = (
         f"A previous run solved a similar goal ({guide.goal!r}) with the tool calls below. "
         "If they fit this goal, reuse them; adapt them where this goal differs; if they do not fit, "
         "say so and solve the goal your own way."
-    ]
+    )
+    lines = [intro]
     for number, call in enumerate(reroot(guide.calls, cwd), start=1):
         result = call.result or {}
         status = "error" if result.get("is_error") else "ok"
