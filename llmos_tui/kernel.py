@@ -47,7 +47,7 @@ from .exitcodes import ExitCode
 from .modes.context import RunContext, TurnContext
 from .modes.fallback import explicit_replay
 from .observability.events import EventLog
-from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
+from .runs import CancelToken, EventSink, ModeChosen, Notice, RunResult
 from .workspace import Workspace, open_workspace
 
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")

@@ -152,8 +152,9 @@ def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
 
 # ---- the common case without PyYAML ----------------------------------------------------------
 # A workspace's config.yaml is usually comments and one or two "key: word" lines
-# ("preset: development"). Importing PyYAML costs about 10 ms of every start; such a file is
-# read here instead, exactly as PyYAML reads it, and anything else goes to PyYAML.
+# ("preset: development"). Importing PyYAML would cost every start (BENCHMARKS.md, "Measurements
+# behind choices in the code"); such a file is read here instead, exactly as PyYAML reads it, and
+# anything else goes to PyYAML.
 
 _FLAT_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): +([A-Za-z][A-Za-z0-9_.-]*) *(?: #.*)?")
 # Plain words that YAML 1.1 (PyYAML's resolver) reads as something other than a string.

@@ -4,7 +4,7 @@ A bundle is a directory or a ``.tar.gz`` / ``.tgz`` archive (whose files may sit
 folder) holding::
 
     manifest.json                 format, version, and every file below with its size and sha256
-    traces/<trace id>.md          one trace file each (DESIGN §4, canonical text)
+    traces/<trace id>.md          one trace file each (canonical text, ``learning/traces.py``)
     tools/<name>_v<N>.py          an active crystallized tool's module ...
     tools/<name>_v<N>.json        ... and its manifest
 

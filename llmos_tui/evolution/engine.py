@@ -327,7 +327,7 @@ def readable_artifacts(volume: Any, kind: str) -> tuple[list[str], list[dict[str
             continue
         names.append(info.name)
     if extra:
-        volume._report(extra)
+        volume.report_problems(extra)
     return names, list(volume.problems) + extra
 
 

@@ -1,4 +1,4 @@
-"""The evolvers of the seeds (TraceEvolver, ToolEvolver, AgentEvolver): deterministic analysis of
+"""The evolvers (TraceEvolver, ToolEvolver, AgentEvolver): deterministic analysis of
 one volume that yields *findings* (insights and suggestions to write as markdown) and
 *proposals* (changes that wait in the inbox for the user, see ``engine.py``).
 

@@ -511,7 +511,7 @@ class Matcher:
         """Weight of each distinct canonical word of *prepared*: IDF x kind for words that
         carry the task, a small constant for function words, persons and generic words."""
         out: dict[str, float] = {}
-        for tok, word in zip(prepared.tokens, prepared.words):
+        for tok, word in zip(prepared.tokens, prepared.words, strict=True):
             if tok.kind in _CONSTANT_KINDS:
                 w = self._kind_weight(tok.kind)
             else:
@@ -661,7 +661,10 @@ class Matcher:
             else GateResult(g.name, True, 0.0, f"superseded by the accounting ({g.reason})")
             for g in cand.gates
         ]
-        gates.append(GateResult("accounting", True, 0.0, acc.describe()))
+        pending = _unconfirmed_shell_values(acc, cand.entry)
+        if pending:
+            acc.complete = False
+        gates.append(GateResult("accounting", not pending, 0.0, acc.describe()))
         raw = 1.0
         for g in gates:
             raw *= 1.0 - g.penalty
@@ -1076,9 +1079,9 @@ class Matcher:
             for key in bindings:
                 for value in (qk[key], tk[key]):
                     if q.slot_kinds.get(key) == "file":
-                        from .text import _canon_noun, _file_words
+                        from .text import canon_noun, file_name_words
 
-                        slot_words.update(_canon_noun(w) for w in _file_words(value))
+                        slot_words.update(canon_noun(w) for w in file_name_words(value))
         if missing or extra:
             parts = []
             if extra:
@@ -1200,7 +1203,7 @@ class Matcher:
         best, bgroup = scored[0], self._groups[keys[0]]
         bw = self._group_weights(bgroup)
         rival = None
-        for cand, gkey in zip(scored[1:], keys[1:]):
+        for cand, gkey in zip(scored[1:], keys[1:], strict=True):
             if best.confidence - cand.confidence >= p.margin_min:
                 break
             group = self._groups[gkey]
@@ -1319,6 +1322,24 @@ class Matcher:
             "summary": f"every difference accounted for: {why}",
         }
         return decision
+
+
+def _unconfirmed_shell_values(acc: Accounting, entry: Any) -> list[str]:
+    """Slot keys substituted into a recorded shell command that no approved replay of the
+    trace has confirmed yet (``traces.shell_slots``; a crystallized tool needs none): their
+    slot differences become unaccounted until the user or a VERIFIED call confirms one."""
+    if not acc.substitutions or _get(entry, "crystallized_tool", None):
+        return []
+    shell = set(_get(entry, "shell_slots", None) or ())
+    pending = [key for key in acc.substitutions if key in shell]
+    for diff in acc.differences:
+        if diff.how == "slot" and diff.note.split(":", 1)[0] in pending:
+            diff.how = "unaccounted"
+            diff.note = (
+                "a new value in a recorded shell command: confirmed once per trace (the user or "
+                "a VERIFIED call), then substituted"
+            )
+    return pending
 
 
 class _SemView:

@@ -883,14 +883,16 @@ class PreparedGoal:
     def kinds(self) -> dict[str, str]:
         """Kind of each distinct word in :attr:`words` (first occurrence wins)."""
         out: dict[str, str] = {}
-        for tok, word in zip(self.tokens, self.words):
+        for tok, word in zip(self.tokens, self.words, strict=True):
             out.setdefault(word, tok.kind)
         return out
 
     @cached_property
     def key(self) -> str:
         """Sorted canonical tokens that carry the task (no function words): what rapidfuzz compares."""
-        return " ".join(sorted(w for t, w in zip(self.tokens, self.words) if t.kind in KEY_KINDS))
+        return " ".join(
+            sorted(w for t, w in zip(self.tokens, self.words, strict=True) if t.kind in KEY_KINDS)
+        )
 
     @cached_property
     def verbs(self) -> frozenset[str]:
@@ -958,7 +960,7 @@ def _slot_placeholder(span: SlotSpan) -> tuple[str, str]:
     return f"<{span.kind}>", "slot"
 
 
-def _file_words(value: str) -> list[str]:
+def file_name_words(value: str) -> list[str]:
     """The words of a file name without its extension ("README.md" -> ["readme"])."""
     base = value.lower().rsplit("/", 1)[-1]
     parts = base.split(".")
@@ -972,6 +974,11 @@ _SEEDED: dict[str, "PreparedGoal"] = {}
 
 def seed_prepared(goals: dict[str, "PreparedGoal"]) -> None:
     _SEEDED.update(goals)
+
+
+def is_seeded(goal: str) -> bool:
+    """True when *goal* came prepared from the disk cache."""
+    return goal in _SEEDED
 
 
 def prepare(goal: str) -> PreparedGoal:
@@ -1061,8 +1068,8 @@ def _slot_tokens(span: SlotSpan, st: _State) -> list[Token]:
     placeholder, kind = _slot_placeholder(span)
     out = [Token(placeholder, kind, st.clause, negated=st.negating, raw=span.value)]
     if span.kind == "file":
-        for w in _file_words(span.value):
-            out.append(Token(_canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w))
+        for w in file_name_words(span.value):
+            out.append(Token(canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w))
     return out
 
 
@@ -1338,7 +1345,7 @@ def _canon_word(raw: str) -> tuple[str, str]:
     return canon, "word"
 
 
-def _canon_noun(raw: str) -> str:
+def canon_noun(raw: str) -> str:
     """Canonical form of a word that is known to be a name (a file's base name): no verb class."""
     s = stem(raw)
     return SYNONYMS.get(raw) or _SYNONYM_STEMS.get(s) or s

@@ -1,6 +1,6 @@
 """Traces: the record of one solved goal, stored as one frontmatter markdown file.
 
-The file format is DESIGN §4::
+The file format (ARCHITECTURE.md, "Files on disk")::
 
     ---
     id: t_3f9c1a7e3b5d
@@ -44,7 +44,7 @@ from ..errors import LLMOSError, UsageError
 CWD_TOKEN = "{{cwd}}"
 MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
 OUTCOMES = ("success", "failure")
-# Frontmatter keys in the order they are written (DESIGN §4 first, then ours).
+# Frontmatter keys in the order they are written.
 FIELD_ORDER = (
     "id",
     "goal",
@@ -174,6 +174,39 @@ class Trace:
 
     def alias_phrases(self) -> list[str]:
         return [alias_phrase(a) for a in self.aliases]
+
+
+#: Tools whose recorded input is a shell command (see :func:`shell_slots`).
+SHELL_TOOLS = frozenset({"Bash"})
+
+
+def shell_slots(slots: Any, calls: Any, aliases: Any = ()) -> list[str]:
+    """Keys of the slots whose recorded value occurs inside a shell command of *calls* and
+    that no approved replay of the trace has substituted yet (an alias with substitutions, see
+    ``traces.make_alias``). A new value there needs one confirmation before a zero-model
+    replay: whether ``grep -r "foo" .`` takes ``foo`` as data is the program's grammar, not
+    ours. Kept in the index (``IndexEntry.shell_slots``) so the decision needs no file read."""
+    if not isinstance(slots, dict):
+        return []
+    commands = [
+        str((getattr(c, "input", None) or {}).get("command", ""))
+        for c in calls or ()
+        if getattr(c, "name", "") in SHELL_TOOLS
+    ]
+    if not commands:
+        return []
+    confirmed: set[str] = set()
+    for alias in aliases or ():
+        if isinstance(alias, dict):
+            confirmed.update(str(k) for k in (alias.get("substitutions") or {}))
+    return sorted(
+        key
+        for key, value in slots.items()
+        if isinstance(value, str)
+        and value
+        and value not in confirmed
+        and any(value in command for command in commands)
+    )
 
 
 MAX_ALIASES = 50
@@ -332,7 +365,7 @@ def redact_trace(trace: Trace) -> Trace:
         emotion=emotion,
         calls=[
             ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
-            for call, (inp, res) in zip(trace.calls, calls)
+            for call, (inp, res) in zip(trace.calls, calls, strict=True)
         ],
     )
 
@@ -527,7 +560,7 @@ _resolver: Any = None
 
 # PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
 # ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
-# unless it is one of these words (checked against PyYAML's resolver in tests/test_traces.py).
+# unless it is one of these words (checked against PyYAML's resolver in tests/unit/test_traces.py).
 _LETTER_NOT_STR = frozenset(
     "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
     "null Null NULL".split()
@@ -643,7 +676,7 @@ def _calls_json(calls: list[ToolCall]) -> str:
 
 
 def dump_trace(trace: Trace) -> str:
-    """The markdown text of a trace (DESIGN §4)."""
+    """The markdown text of a trace (the format in the module docstring)."""
     validate_trace(trace)
     lines = ["---"]
     for name, value in trace.frontmatter().items():

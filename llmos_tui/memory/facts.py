@@ -34,7 +34,7 @@ the cheap model in ONE call asking for durable facts as a JSON list of ``{"kind"
 through the same ``FactStore.add``; an item whose key the rules produced in this extraction, or
 whose text an existing fact already says, is counted as seen and not stored again. The call is
 not made when its estimated cost (characters / 4 in, ``LLM_MAX_TOKENS`` out, priced by
-``orchestrator.price``) exceeds ``memory.llm_facts_budget_usd`` or the economy's balance; its
+``pricing.price``) exceeds ``memory.llm_facts_budget_usd`` or the economy's balance; its
 real cost is charged to the economy (mode ``FACTS``). Any failure leaves the rule-based facts
 alone (``ExtractionReport.llm_note`` says why). The call is made after the extraction state is
 saved and its lock released, so a slow model never holds other extractors.
@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..errors import UsageError
+from ..workspace import check_project_name
 from .sessions import read_session, session_files
 
 KINDS = ("name", "profile", "convention", "rule", "preference", "note")
@@ -293,9 +294,7 @@ def fact_id(key: str) -> str:
 
 def facts_dir(workspace: Any, project: str | None = None) -> Path:
     if project:
-        from ..projects.manager import check_name
-
-        return Path(workspace.projects_dir) / check_name(project) / "memory" / "facts"
+        return Path(workspace.projects_dir) / check_project_name(project) / "memory" / "facts"
     return Path(workspace.facts_dir)
 
 
@@ -602,7 +601,7 @@ def extract_from_sessions(
                     fact, action = _store_for(workspace, cand.kind, project, on_warning).add(
                         cand, source=source
                     )
-                    report._count(fact, action)
+                    report._count(fact, action)  # noqa: SLF001 - same module
             seen_state[path.name] = {
                 "entries": len(session.entries),
                 "size": st.st_size,
@@ -836,7 +835,7 @@ def _llm_extract(
             cand, source=(origin.source if origin else "memories/sessions") + " (llm)"
         )
         texts.add(_same_text(fact.text))
-        report._count(fact, action)
+        report._count(fact, action)  # noqa: SLF001 - same module
     report.llm_note = "ok"
 
 

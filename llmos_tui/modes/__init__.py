@@ -3,7 +3,8 @@ hands the run to its runner with a :class:`~llmos_tui.modes.context.RunContext`:
 
 - ``follower.py``: FOLLOWER and VERIFIED, the zero-model replay of a recorded trace;
 - ``crystallized.py``: CRYSTALLIZED, a trace turned into a tool;
-- ``mixed.py``: MIXED, a reduced LLM session guided by a similar trace;
+- ``mixed.py``: MIXED, a reduced LLM session guided by a similar trace (``guide.py``: its tools
+  and worked examples);
 - ``learner.py``: LEARNER, a full LLM session (``execution/llm/session.py``);
 - ``orchestrated.py``: ORCHESTRATOR, plan, sub-goals through the kernel, synthesis;
 - ``feedback.py``: FEEDBACK, thanks or a correction in a conversation (nothing runs);

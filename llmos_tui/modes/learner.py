@@ -231,7 +231,7 @@ def prompt_and_tools(
 ) -> tuple[list[str], str]:
     """The agent's tools and system text: plus the run's context, MIXED's reduced tools and
     worked examples, and the tool examples of similar traces."""
-    from .mixed import mixed_examples, mixed_tools
+    from .guide import mixed_examples, mixed_tools
 
     kernel = ctx.kernel
     tools, system_append = list(adapted.tools), str(adapted.system_append)

@@ -16,7 +16,6 @@ a digit. Every write is atomic; ``runs.json`` is updated under its sidecar lock.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,23 +23,15 @@ from typing import Any
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..errors import UsageError
+from ..workspace import PROJECT_NAME_RE as _NAME_RE
+from ..workspace import check_project_name as check_name
 
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SUBDIRS = ("components", "memory", "output", "state")
 MAX_RECENT = 20
 
 
 class ProjectNotFound(UsageError):
     """No project with this name (exit 2)."""
-
-
-def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise UsageError(
-            f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
-            "starting with a letter or a digit"
-        )
-    return name
 
 
 def _stamp() -> str:

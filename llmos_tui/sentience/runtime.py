@@ -57,7 +57,7 @@ from .emotional_memory import (
     significance_of,
 )
 from .monologue import LLMThoughts, generate_thoughts, llm_thoughts, monologue_prompt
-from .params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
+from ..sentience_params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
 from .selfmod import Proposal, ProposalStore
 from .state import SentienceState, load_state, save_state
 from .valence import Valence
@@ -65,6 +65,8 @@ from .valence import Valence
 log = logging.getLogger("llmos.sentience")
 CHEAP_MODES = ("FOLLOWER", "CRYSTALLIZED")
 PROPOSAL_KIND = "sentience.modify"
+#: Where the observability hub finds the applier of PROPOSAL_KIND (``register_appliers``).
+APPLIER_MODULE = __name__
 _LIVE: "weakref.WeakValueDictionary[str, SentienceRuntime]" = weakref.WeakValueDictionary()
 
 
@@ -825,7 +827,7 @@ class SentienceRuntime:
             approval_required=approval,
         )
         if not approval and prop.status == "pending":
-            return self._apply(prop.id)
+            return self.apply_proposal(prop.id)
         if prop.status == "pending":
             self._notify(prop)
             prop = self.proposal_store.get(prop.id)
@@ -861,7 +863,7 @@ class SentienceRuntime:
                 f"{prop.parameter}: {prop.old_value} -> {prop.new_value}",
                 {"proposal_id": prop.id},
                 source="sentience",
-                applier_module="llmos_tui.sentience.selfmod",
+                applier_module=APPLIER_MODULE,
             )
         except Exception as exc:
             self._warn(f"cannot post proposal {prop.id} to the inbox: {exc}")
@@ -894,15 +896,18 @@ class SentienceRuntime:
             hub = self._hub()
             if hub is not None:
                 try:
-                    hub.accept(prop.notification_id, by="user")  # runs our applier -> _apply
+                    hub.accept(
+                        prop.notification_id, by="user"
+                    )  # runs our applier -> apply_proposal
                     return self.proposal_store.get(proposal_id)
                 except Exception as exc:
                     self._warn(
                         f"the inbox could not accept {prop.notification_id} ({exc}); applying directly"
                     )
-        return self._apply(proposal_id)
+        return self.apply_proposal(proposal_id)
 
-    def _apply(self, proposal_id: str) -> Proposal:
+    def apply_proposal(self, proposal_id: str) -> Proposal:
+        """Set the proposal's override now (no approval asked) and mark it applied."""
         prop = self.proposal_store.get(proposal_id)
         if prop.status != "pending":
             raise UsageError(
@@ -987,6 +992,30 @@ def live_runtime(root: Path) -> "SentienceRuntime | None":
     """The runtime of this process for the workspace at *root*, if one exists (used by the inbox
     applier so an accepted proposal goes through the same configuration and clock)."""
     return _LIVE.get(str(Path(root).resolve()))
+
+
+def register_appliers(hub: Any) -> None:
+    """Called by the observability hub: accepting a ``sentience.modify`` proposal in the inbox
+    applies it (sets the override in ``state/sentience.json`` and marks the record applied)."""
+
+    def apply(payload: dict[str, Any]) -> str:
+        from ..config import load_config
+
+        proposal_id = payload.get("proposal_id")
+        if not isinstance(proposal_id, str):
+            raise UsageError("the proposal payload has no proposal_id")
+        root = hub.root
+        if root is None or str(root) == "/":
+            raise UsageError("the observability hub is not attached to a workspace")
+        runtime = live_runtime(root)
+        if runtime is None:
+            runtime = SentienceRuntime(
+                root, hub.config if hub.config is not None else load_config(root)
+            )
+        prop = runtime.apply_proposal(proposal_id)
+        return f"{prop.parameter} set to {prop.new_value} (was {prop.old_value})"
+
+    hub.register_applier(PROPOSAL_KIND, apply)
 
 
 def _param_value(params: SentienceParams, parameter: str) -> float:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from ..atomic import atomic_write_json, file_lock
 from ..errors import LLMOSError, UsageError
-from .params import MODIFIABLE
+from ..sentience_params import MODIFIABLE
 
 STATUSES = ("pending", "applied", "rejected", "reverted")
 MAX_PROPOSALS = 200
@@ -218,28 +218,3 @@ class ProposalStore:
 
     def history(self) -> list[dict[str, Any]]:
         return self._read()["history"]
-
-
-def register_appliers(hub: Any) -> None:
-    """Called by the observability hub: accepting a ``sentience.modify`` proposal in the inbox
-    applies it (sets the override in ``state/sentience.json`` and marks the record applied)."""
-
-    def apply(payload: dict[str, Any]) -> str:
-        from ..config import load_config
-        from .runtime import SentienceRuntime, live_runtime
-
-        proposal_id = payload.get("proposal_id")
-        if not isinstance(proposal_id, str):
-            raise UsageError("the proposal payload has no proposal_id")
-        root = hub.root
-        if root is None or str(root) == "/":
-            raise UsageError("the observability hub is not attached to a workspace")
-        runtime = live_runtime(root)
-        if runtime is None:
-            runtime = SentienceRuntime(
-                root, hub.config if hub.config is not None else load_config(root)
-            )
-        prop = runtime._apply(proposal_id)
-        return f"{prop.parameter} set to {prop.new_value} (was {prop.old_value})"
-
-    hub.register_applier("sentience.modify", apply)

@@ -615,8 +615,8 @@ class LLMOSApp(App[None]):
             if (
                 changed
             ):  # what is on show follows the data (no ctrl+e needed): the preview and the volumes
-                if self.traces._preview_id is not None and self.kernel is not None:
-                    self._load_trace_preview(self.traces._preview_id)
+                if self.traces.preview_id is not None and self.kernel is not None:
+                    self._load_trace_preview(self.traces.preview_id)
                 if self.volumes.loaded and self.kernel is not None:
                     self._load_volumes()
         self._update_tabs()
@@ -1050,7 +1050,7 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="crons", name="cron cycle")
     def _run_cron(self, level: str) -> Any:
-        from ..volumes.crons import run_cycle
+        from ..evolution.crons import run_cycle
 
         kernel = self._ensure_kernel()
         return run_cycle(

@@ -558,7 +558,7 @@ class CronLine:
 
 def load_cron_lines(workspace: Any, config: Any) -> list[CronLine]:
     """The user's own cron, their team's and the system's, in that order."""
-    from ..volumes.crons import cron_status
+    from ..evolution.crons import cron_status
 
     rows = cron_status(workspace, config)["crons"]
     wanted = {"user": config.user, "team": config.team, "system": None}

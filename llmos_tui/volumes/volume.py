@@ -2,7 +2,7 @@
 
 Layout of a volume::
 
-    traces/<id>.md            recorded runs (DESIGN §4); written through the trace index
+    traces/<id>.md            recorded runs (ARCHITECTURE.md, "Files on disk"); written through the trace index
     tools/<name>.py           crystallized tools, with an optional manifest tools/<name>.json
     agents/<name>.md          agent definitions
     insights/<name>.md        findings of the crons
@@ -442,7 +442,8 @@ class Volume:
         except UsageError:
             return False
 
-    def _read_files(self, kind: str, name: str) -> dict[str, bytes]:
+    def read_files_unchecked(self, kind: str, name: str) -> dict[str, bytes]:
+        """The artifact's files without the ACL check (the promoter checks its own rights)."""
         kind = check_kind(kind)
         name = check_name(kind, name)
         out: dict[str, bytes] = {}
@@ -474,7 +475,7 @@ class Volume:
         """Every file of an artifact: {suffix: bytes} (``.py`` and ``.json`` for a tool)."""
         kind = check_kind(kind)
         self._check("read", f"{kind}/{name}")
-        return self._read_files(kind, name)
+        return self.read_files_unchecked(kind, name)
 
     def read_artifact_files(self, kind: str, name: str) -> dict[str, str]:
         files = self.read_artifact_bytes(kind, name)
@@ -509,9 +510,10 @@ class Volume:
         kind = check_kind(kind)
         name = check_name(kind, name)
         self._check("read", f"{kind}/{name}")
-        return self._info(kind, name, self._read_files(kind, name))
+        return self.info_from_files(kind, name, self.read_files_unchecked(kind, name))
 
-    def _info(self, kind: str, name: str, files: Mapping[str, bytes]) -> ArtifactInfo:
+    def info_from_files(self, kind: str, name: str, files: Mapping[str, bytes]) -> ArtifactInfo:
+        """The ArtifactInfo of ``files`` (as ``read_files_unchecked`` returns them)."""
         info = ArtifactInfo(scope=self.scope, kind=kind, name=name)
         for suffix, data in files.items():
             path = self.root / kind / f"{name}{suffix}"
@@ -579,7 +581,7 @@ class Volume:
         problems = list(self.problems)
         for name in names:
             try:
-                files = self._read_files(kind, name)
+                files = self.read_files_unchecked(kind, name)
             except ArtifactNotFound:
                 continue
             except ArtifactReadError as exc:
@@ -587,16 +589,16 @@ class Volume:
                     {"path": f"volumes/{self.scope}/{kind}/{name}", "reason": exc.message}
                 )
                 continue
-            info = self._info(kind, name, files)
+            info = self.info_from_files(kind, name, files)
             if info.problem and kind == "traces":
                 problems.append({"path": info.files.get(".md", name), "reason": info.problem})
                 continue
             yield info, files
         self.problems = problems
         if report:
-            self._report(problems)
+            self.report_problems(problems)
 
-    def _report(self, problems: list[dict[str, str]]) -> None:
+    def report_problems(self, problems: list[dict[str, str]]) -> None:
         for problem in problems:
             full = self.workspace.root / problem["path"]
             try:
@@ -686,7 +688,7 @@ class Volume:
                     atomic_write_json(self.provenance_path(kind, name), dict(provenance))
         except OSError as exc:
             raise LLMOSError(f"cannot write volumes/{self.scope}/{kind}/{name}: {exc}") from None
-        info = self._info(kind, name, files)
+        info = self.info_from_files(kind, name, files)
         if action == "unchanged":
             return WriteResult("unchanged", info)
         self._changelog(
@@ -757,8 +759,8 @@ class Volume:
         stamp = _now().replace(":", "").replace("-", "").replace(".", "")
         moved: list[str] = []
         with volume_lock(self.root):
-            files = self._read_files(kind, name)
-            info = self._info(kind, name, files)
+            files = self.read_files_unchecked(kind, name)
+            info = self.info_from_files(kind, name, files)
             target_dir = self.root / ARCHIVE_DIR / kind
             target_dir.mkdir(parents=True, exist_ok=True)
             sources = [
@@ -987,7 +989,7 @@ def resolve_artifact(
         except ArtifactNotFound:
             continue
         except ArtifactReadError as exc:
-            volume._report(
+            volume.report_problems(
                 [
                     {
                         "path": f"volumes/{scope}/{kind}/{name}{KIND_SUFFIXES[kind][0]}",
@@ -1003,7 +1005,7 @@ def resolve_artifact(
             name=name,
             path=volume.path_of(kind, name),
             content=files[KIND_SUFFIXES[kind][0]],
-            info=volume._info(kind, name, raw),
+            info=volume.info_from_files(kind, name, raw),
         )
     return None
 

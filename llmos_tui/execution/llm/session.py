@@ -143,7 +143,7 @@ def retry_error(data: dict[str, Any]) -> str | None:
 
 class SessionMeter:
     """What a session has spent so far, from the usage of each model message as it arrives
-    (priced with ``orchestrator.price``; the exact cost comes with the ``ResultMessage``). One
+    (priced with ``pricing.price``; the exact cost comes with the ``ResultMessage``). One
     API message can reach us as several SDK messages (one per content block): each message id is
     counted once. Sub-agents' messages count too."""
 
@@ -155,7 +155,7 @@ class SessionMeter:
     def add(self, message_id: str | None, model: str, usage: dict[str, Any] | None) -> None:
         if not usage or not message_id or message_id in self._seen:
             return
-        from .orchestrator import price
+        from .pricing import price
 
         self._seen.add(message_id)
         tokens_in, tokens_out = _usage_tokens(usage)

@@ -65,7 +65,7 @@ from .executors import (
     WRITE_TOOLS,
     ExecOutcome,
     ToolExecutor,
-    _refusal,
+    make_refusal,
     check_input,
     input_paths,
     inside,
@@ -212,7 +212,7 @@ class Substitution:
         if isinstance(result, Refusal):
             return result
         new_calls, uses = result
-        for change, n in zip(self.changes, uses):
+        for change, n in zip(self.changes, uses, strict=True):
             if n == 0:
                 return Refusal(
                     f"slot {change.key}: these calls never use {change.old!r}", change.key
@@ -224,7 +224,7 @@ class Substitution:
 
 
 def _same_calls(a: list[ToolCall], b: list[ToolCall]) -> bool:
-    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b))
+    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b, strict=True))
 
 
 def slot_kind(key: str) -> str:
@@ -313,7 +313,7 @@ def _occurrences(text: str, old: str) -> list[tuple[int, int]]:
     return out
 
 
-def _shell_states(command: str) -> list[str] | None:
+def _shell_states(command: str) -> list[str] | None:  # noqa: C901 - baseline, see README "Checks"
     """Quoting state of each character of a shell command: u(nquoted), s(ingle), d(ouble),
     h(eredoc body), q (a quote or escape character itself), x (unknown: $'..'). None if the
     quotes do not balance."""
@@ -441,7 +441,7 @@ def _whole_word(text: str, states: list[str], start: int, end: int) -> bool:
     )
 
 
-def _plan_string(
+def _plan_string(  # noqa: C901 - baseline, see README "Checks"
     text: str, context: str, where: str, changes: list[SlotChange]
 ) -> "tuple[list[tuple[int, int, str, int]], Refusal | None]":
     """Edits (start, end, replacement, change index) for one string, or why not."""
@@ -538,7 +538,7 @@ def _plan_string(
     if issue is not None:
         return [], Refusal(f"{where}: {issue[1]}", issue[0])
     edits.sort()
-    for (a1, b1, _, _), (a2, b2, _, _) in zip(edits, edits[1:]):
+    for (a1, b1, _, _), (a2, b2, _, _) in zip(edits, edits[1:], strict=False):
         if a2 < b1:
             return [], Refusal(
                 f"{where}: two slot values overlap ({text[a1:b1]!r}, {text[a2:b2]!r})"
@@ -654,7 +654,7 @@ def _substitute(
             )
         )
     # No form of an old value may remain (another case, backslash-escaped, ...).
-    for ci, change in enumerate(changes):
+    for change in changes:
         rx = _loose(change.old)
         others = sorted({c.new for c in changes}, key=len, reverse=True)
         for i, call in enumerate(out):
@@ -739,7 +739,7 @@ def plan_substitution(
     if isinstance(result, Refusal):
         return result
     new_calls, uses = result
-    changes = [SlotChange(c.key, c.kind, c.old, c.new, n) for c, n in zip(raw, uses)]
+    changes = [SlotChange(c.key, c.kind, c.old, c.new, n) for c, n in zip(raw, uses, strict=True)]
     for change in changes:
         if change.uses == 0:
             return Refusal(
@@ -758,13 +758,13 @@ def plan_substitution(
 
 def _value_kind(value: str) -> str:
     """The slot kind a literal value has (file, path, number, else quoted text)."""
-    from ...learning.slots import _is_file_name
+    from ...learning.slots import is_file_name
 
     if _PLAIN_NUMBER.fullmatch(value):
         return "number"
     if "/" in value:
         return "path"
-    if _is_file_name(value):
+    if is_file_name(value):
         return "file"
     return "quoted"
 
@@ -1057,7 +1057,7 @@ def _refused_before_running(
     index, reason = checked[0], checked[1]
     call = rooted[index]
     refusal = (
-        _refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
+        make_refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
         if len(checked) > 2
         else None
     )

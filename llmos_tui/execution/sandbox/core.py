@@ -355,7 +355,7 @@ def _live_probe(backend: str) -> str | None:
 
 
 def available_backends() -> list[str]:
-    """Backends that work on this machine, best first (probes each one: prefer ``_choose``)."""
+    """Backends that work on this machine, best first (probes each one: prefer ``choose_backend``)."""
     return [b for b in BACKENDS if _probe_backend(b) is None]
 
 
@@ -809,7 +809,7 @@ LANDLOCK_NAMESPACES = True
 # --------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------
-def _choose(backend: str) -> str:
+def choose_backend(backend: str) -> str:
     if backend == "none":
         return "none"
     if backend == "auto":
@@ -870,7 +870,7 @@ def run_sandboxed(
         raise UsageError(
             f"refusing to run commands with the system folder {workdir} as working directory"
         )
-    chosen = _choose(backend)
+    chosen = choose_backend(backend)
     hidden = secret_paths(workdir, env) if hide_secrets else []
     read_only = [os.path.realpath(os.fspath(p)) for p in read_only_paths]
     # the working directory is (or contains) a home directory: its dot-files stay read-only
@@ -1083,7 +1083,7 @@ def sandbox_status(backend: str = "auto") -> dict:
         "nproc_needs_cgroup": uid_is_global_root(),
     }
     try:
-        status["backend"] = _choose(backend)
+        status["backend"] = choose_backend(backend)
         status["error"] = None
     except SandboxUnavailable as exc:
         status["backend"] = None
