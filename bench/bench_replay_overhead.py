@@ -17,7 +17,7 @@ three ways, interleaved so that disk and CPU noise hit them alike:
 Two workloads: ``files`` (Write, Write, Edit, MultiEdit, Read, Glob, Grep: no process is spawned)
 and ``with-bash`` (the same plus two Bash calls, each sandboxed). Two hook setups: ``policy`` (the
 policy engine alone) and ``kernel`` (the policy plus one POLICY_DECISION event per check, appended
-to an event log, as ``LLMOS._policy_hooks`` does). Reported: median wall time per run of the trace and
+to an event log, as ``LLMOS.policy_hooks`` does). Reported: median wall time per run of the trace and
 the replay's overhead over ``direct`` (target: <= 10 %).
 """
 
@@ -109,7 +109,7 @@ def make_hooks(cwd: Path, setup: str, events: EventLog | None) -> HookRegistry:
             )
         return HookVerdict(d.decision, d.reason, d.rule)
 
-    hooks.add_pre(policy_hook, path_scoped=True)  # as LLMOS._policy_hooks registers it
+    hooks.add_pre(policy_hook, path_scoped=True)  # as LLMOS.policy_hooks registers it
     return hooks
 
 

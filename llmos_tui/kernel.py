@@ -4,6 +4,12 @@ The kernel decides how each goal runs (mode selection), runs it through the righ
 charges the budget from real usage, records a trace and events. It never imports textual,
 and imports the LLM libraries only when a goal really calls an LLM.
 
+The kernel keeps the public API (``LLMOS``, ``RunOptions``) and the decision; each mode's runner is
+a module of ``llmos_tui/modes/``. A run's state (goal, options, cwd, event sink, cancel token,
+confirmation, conversation turn, the sentience's adjustments, what was decided) travels in one
+``RunContext`` made by ``execute`` for that run: runs on several threads (an orchestration's
+sub-goals) share nothing.
+
 A replay the user asked for (``RunOptions.mode`` "follower" or "crystallized") that cannot run is
 refused (``decision["replay_refused"]``, exit 1): it never falls back to a paid LEARNER or MIXED
 run; only AUTO's own choices fall back. After a run, only real policy blocks count as safety
@@ -32,28 +38,20 @@ from typing import Any, Callable
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
 from .execution.replay.hooks import (
-    BUDGET_RULE,
     DECLINED_RULE,
     NOT_SAFETY_RULES,
-    REJECTED,
     UNCONFIRMED_RULE,
     WITHHELD_RULE,
 )
 from .exitcodes import ExitCode
+from .modes.context import RunContext, TurnContext
+from .modes.fallback import explicit_replay
 from .observability.events import EventLog
 from .runs import CancelToken, EventSink, ModeChosen, Notice, RunResult
 from .workspace import Workspace, open_workspace
 
-# MIXED: the examples block of a guided session is capped, like any context we inject.
-MIXED_EXAMPLE_CHARS = 6000
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
 MAX_GOAL_CHARS = 20_000
-
-
-def explicit_replay(opts: "RunOptions") -> bool:
-    """The user asked for a replay by name (``--mode follower|crystallized``, the TUI's replay key):
-    a replay that cannot run is refused, never turned into a paid LLM run."""
-    return opts.mode in ("follower", "crystallized") and not opts.nested
 
 
 def validate_goal(goal: str) -> str:
@@ -105,16 +103,6 @@ class RunOptions:
     undo: Any = None
 
 
-@dataclass
-class _TurnContext:
-    """The conversation a running goal is a turn of (kept per thread while it runs)."""
-
-    conv: Any
-    cwd: Path
-    followup: bool
-    earlier_files: list[str]
-
-
 class LLMOS:
     """The kernel. One instance per process; safe to call ``execute`` from a worker thread."""
 
@@ -136,7 +124,6 @@ class LLMOS:
         self._agents = None
         import threading
 
-        self._local = threading.local()
         self._matcher_lock = threading.RLock()
 
     # ---- boot ------------------------------------------------------------------------
@@ -360,14 +347,6 @@ class LLMOS:
         except (OSError, LLMOSError) as exc:
             self.events.record("SESSION_LOG_FAILED", error=str(exc)[:300])
 
-    def _adjustments(self):
-        """The sentience adjustments of the run on this thread (None outside a run)."""
-        return getattr(self._local, "adj", None)
-
-    def latent_mode(self) -> str | None:
-        adj = self._adjustments()
-        return adj.latent_mode if adj is not None else None
-
     # ---- execution -------------------------------------------------------------------
     def execute(
         self,
@@ -383,11 +362,8 @@ class LLMOS:
         started = time.monotonic()
         emit = on_event or (lambda _e: None)
         result = RunResult(goal=goal, mode="LEARNER", success=False)
-        outer_decided = getattr(self._local, "decided", None)  # a sub-goal runs inside its parent
-        outer_turn = getattr(self._local, "turn", None)
-        self._local.decided = None
-        self._local.turn = None
-        turn: _TurnContext | None = None
+        ctx: RunContext | None = None  # each run (a sub-goal too) has its own
+        turn: TurnContext | None = None
         journal = None
         try:
             goal = validate_goal(goal)
@@ -406,7 +382,7 @@ class LLMOS:
             if not cwd.is_dir():
                 raise UsageError(f"the working directory {cwd} does not exist")
             if opts.conversation and not opts.nested:
-                turn = self._local.turn = self._begin_turn(goal, opts, cwd)
+                turn = self._begin_turn(goal, opts, cwd)
                 block = self._conversation_block(turn)
                 if block:
                     opts = dataclasses.replace(
@@ -415,13 +391,14 @@ class LLMOS:
             if opts.undo is None and not opts.nested:
                 opts = dataclasses.replace(opts, undo=self.undo_store().begin(cwd, goal))
                 journal = opts.undo
-            result = self._dispatch(goal, opts, cwd, emit, cancel, confirm)
+            ctx = RunContext(self, goal, opts, cwd, emit, cancel, confirm, turn=turn)
+            result = self._dispatch(ctx)
             result.project = opts.project
         except LLMOSError as exc:
             result.success = False
             result.error = exc.message
             result.exit_code = int(exc.exit_code)
-            decided = self._local.decided
+            decided = ctx.decided if ctx is not None else None
             if (
                 decided is not None
             ):  # failed after the decision: report what was decided, not "LEARNER"
@@ -431,19 +408,14 @@ class LLMOS:
             ):  # a forced mode refused before deciding
                 result.mode = opts.mode.upper()
         finally:
-            self._local.decided = outer_decided
-            self._local.turn = outer_turn
             if journal is not None:
                 self._finish_undo(journal, emit)
         result.duration_ms = int((time.monotonic() - started) * 1000)
-        try:
-            self._after_run(result)
-            if not opts.nested:
-                self._log_session(result, opts)
-                if turn is not None:
-                    self._end_turn(turn, result, opts)
-        finally:
-            self._local.adj = None
+        self._after_run(result)
+        if not opts.nested:
+            self._log_session(result, opts)
+            if turn is not None:
+                self._end_turn(turn, result, opts)
         self.events.record(
             "GOAL_FINISHED",
             goal=result.goal[:500],
@@ -474,40 +446,23 @@ class LLMOS:
         except OSError as exc:  # undo is a safety net: its failure never fails the run, but is said
             emit(Notice("warning", f"the pre-images for undo could not be saved: {exc}"))
 
-    def _dispatch(  # noqa: C901 - baseline, see README "Checks"
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-    ) -> RunResult:
+    def _dispatch(self, ctx: RunContext) -> RunResult:
+        goal, opts = ctx.goal, ctx.opts
         if opts.mode == "auto" and not opts.nested:
             from .memory.conversation import feedback_kind
 
             kind = feedback_kind(goal)
             if kind is not None:
-                return self._feedback(goal, kind, emit)
+                from .modes.feedback import run_feedback
+
+                return run_feedback(ctx, kind)
         if opts.mode == "auto":
-            created = self._maybe_create_agent(goal, emit)
+            created = self._maybe_create_agent(goal, ctx.emit)
             if created is not None:
                 return created
-        decision = self.decide(goal, opts.mode)
-        adj = None
-        if self.config.sentience.enabled:
-            entry = self.store.index.get(decision.trace_id) if decision.trace_id else None
-            adj = self.sentience.before_run(goal, decision.to_dict(), matched_entry=entry)
-            learning = self.config.learning
-            if opts.mode == "auto" and (
-                adj.follower_threshold != learning.follower_threshold
-                or adj.mixed_threshold != learning.mixed_threshold
-            ):
-                decision = self._decide_with(goal, adj.follower_threshold, adj.mixed_threshold)
-        self._local.adj = adj
-        turn = getattr(self._local, "turn", None)
-        if turn is not None and turn.followup and opts.mode == "auto":
-            self._no_replay_for_followup(decision, turn)
+        decision = self._decide_for_run(ctx)
+        if ctx.turn is not None and ctx.turn.followup and opts.mode == "auto":
+            self._no_replay_for_followup(decision, ctx.turn)
         verification = None
         if (
             decision.close
@@ -515,67 +470,9 @@ class LLMOS:
             and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
             and decision.trace_id
         ):
-            acc = decision.accounting or {}
-            words = "; ".join(
-                f"{d.get('goal') or '-'} / {d.get('trace') or '-'}"
-                for d in acc.get("differences", [])
-                if d.get("how") == "unaccounted"
-            )
-            entry = self.store.index.get(decision.trace_id)
-            can_replay = (
-                self.config.execution.enable_follower
-                and entry is not None
-                and bool(entry.tools_used)
-            )
-            if opts.replay_similar and can_replay:
-                decision.mode = "FOLLOWER"
-                decision.approved_by = "user"
-                decision.reason = (
-                    f"replay of a similar trace confirmed by the user (--replay-similar); "
-                    f"unaccounted: {words}; {decision.reason}"
-                )
-            elif (
-                self.config.learning.verify == "ask"
-                and opts.confirm_replay is not None
-                and can_replay
-            ):
-                answer = self._ask_replay(goal, decision, opts, emit)
-                if answer == "replay":
-                    decision.mode = "FOLLOWER"
-                    decision.approved_by = "user"
-                    decision.reason = (
-                        f"replay of a similar trace confirmed by the user; unaccounted: {words}; "
-                        f"{decision.reason}"
-                    )
-                elif answer == "cancel":
-                    info = decision.to_dict()
-                    emit(
-                        Notice(
-                            "warning",
-                            f"cancelled: close trace {decision.trace_id} not replayed and no model run",
-                        )
-                    )
-                    return RunResult(
-                        goal=goal,
-                        mode=decision.mode,
-                        success=False,
-                        trace_id=None,
-                        confidence=decision.confidence,
-                        error="cancelled by the user",
-                        exit_code=int(ExitCode.GOAL_FAILED),
-                        decision=info,
-                    )
-            elif self.config.learning.verify == "model" and can_replay:
-                verification = self._verify(goal, decision, words, emit)
-            else:
-                emit(
-                    Notice(
-                        "warning",
-                        f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
-                        f"unaccounted words (goal / trace): {words}; running {decision.mode} "
-                        "(replay it anyway with --replay-similar)",
-                    )
-                )
+            cancelled, verification = self._settle_close_trace(ctx, decision)
+            if cancelled is not None:
+                return cancelled
         if decision.mode == "CRYSTALLIZED" and (decision.alias or decision.approved_by):
             # an approved phrasing replays the calls with the values approved for it; a
             # crystallized tool would take its parameters from the goal's slots instead
@@ -583,27 +480,18 @@ class LLMOS:
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             from .learning.trust import gate_replay
 
-            gate_replay(self, decision, emit)  # shared/imported content runs only once approved
+            gate_replay(self, decision, ctx.emit)  # shared/imported content runs only once approved
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
-            entry = self.store.index.get(decision.trace_id)
-            if entry is not None and not entry.tools_used:
-                # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
-                if explicit_replay(opts):
-                    return self._replay_refused(
-                        goal,
-                        opts,
-                        decision.to_dict(),
-                        decision.confidence,
-                        f"the matched trace {decision.trace_id} has no tool calls to replay",
-                    )
-                decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
-                decision.reason = (
-                    f"the matched trace has no tool calls to replay; {decision.reason}"
-                )
+            refused = self._nothing_to_replay(ctx, decision)
+            if refused is not None:
+                return refused
         info = decision.to_dict()
-        if adj is not None:
-            info["sentience"] = {"latent_mode": adj.latent_mode, "reasons": list(adj.reasons)}
-        result = self._run_decided(goal, opts, cwd, emit, cancel, confirm, decision, info)
+        if ctx.adj is not None:
+            info["sentience"] = {
+                "latent_mode": ctx.adj.latent_mode,
+                "reasons": list(ctx.adj.reasons),
+            }
+        result = self._run_decided(ctx, decision, info)
         if verification is not None and verification.requests:
             # the VERIFIED call is counted in the run like every call (already charged)
             result.llm_calls += verification.requests
@@ -612,19 +500,117 @@ class LLMOS:
             result.cost_usd += verification.cost_usd
         return result
 
+    def _decide_for_run(self, ctx: RunContext) -> Any:
+        """The mode decision, under the thresholds the sentience adjusted for this run (its
+        adjustments are kept in ``ctx.adj``)."""
+        decision = self.decide(ctx.goal, ctx.opts.mode)
+        if not self.config.sentience.enabled:
+            return decision
+        entry = self.store.index.get(decision.trace_id) if decision.trace_id else None
+        adj = ctx.adj = self.sentience.before_run(ctx.goal, decision.to_dict(), matched_entry=entry)
+        learning = self.config.learning
+        if ctx.opts.mode == "auto" and (
+            adj.follower_threshold != learning.follower_threshold
+            or adj.mixed_threshold != learning.mixed_threshold
+        ):
+            decision = self._decide_with(ctx.goal, adj.follower_threshold, adj.mixed_threshold)
+        return decision
+
+    def _settle_close_trace(self, ctx: RunContext, decision: Any) -> tuple[RunResult | None, Any]:
+        """A close trace whose differences are not all accounted for: replay it when the user
+        said so (``--replay-similar``, the TUI's question) or the cheap model verified it, else
+        say why not. Returns ``(result, verification)``: a result when the user cancelled."""
+        goal, opts, emit = ctx.goal, ctx.opts, ctx.emit
+        acc = decision.accounting or {}
+        words = "; ".join(
+            f"{d.get('goal') or '-'} / {d.get('trace') or '-'}"
+            for d in acc.get("differences", [])
+            if d.get("how") == "unaccounted"
+        )
+        entry = self.store.index.get(decision.trace_id)
+        can_replay = (
+            self.config.execution.enable_follower and entry is not None and bool(entry.tools_used)
+        )
+        verify = self.config.learning.verify
+        if opts.replay_similar and can_replay:
+            self._replay_confirmed(decision, " (--replay-similar)", words)
+        elif verify == "ask" and opts.confirm_replay is not None and can_replay:
+            answer = self._ask_replay(goal, decision, opts, emit)
+            if answer == "replay":
+                self._replay_confirmed(decision, "", words)
+            elif answer == "cancel":
+                return self._cancelled_close_trace(ctx, decision), None
+        elif verify == "model" and can_replay:
+            return None, self._verify(goal, decision, words, emit)
+        else:
+            emit(
+                Notice(
+                    "warning",
+                    f"close trace {decision.trace_id} ({decision.matched_goal!r}) not replayed: "
+                    f"unaccounted words (goal / trace): {words}; running {decision.mode} "
+                    "(replay it anyway with --replay-similar)",
+                )
+            )
+        return None, None
+
+    @staticmethod
+    def _replay_confirmed(decision: Any, how: str, words: str) -> None:
+        """The user said yes to replaying a close trace (*how*: by a flag, or "")."""
+        decision.mode = "FOLLOWER"
+        decision.approved_by = "user"
+        decision.reason = (
+            f"replay of a similar trace confirmed by the user{how}; unaccounted: {words}; "
+            f"{decision.reason}"
+        )
+
+    @staticmethod
+    def _cancelled_close_trace(ctx: RunContext, decision: Any) -> RunResult:
+        info = decision.to_dict()
+        ctx.emit(
+            Notice(
+                "warning",
+                f"cancelled: close trace {decision.trace_id} not replayed and no model run",
+            )
+        )
+        return RunResult(
+            goal=ctx.goal,
+            mode=decision.mode,
+            success=False,
+            trace_id=None,
+            confidence=decision.confidence,
+            error="cancelled by the user",
+            exit_code=int(ExitCode.GOAL_FAILED),
+            decision=info,
+        )
+
+    def _nothing_to_replay(self, ctx: RunContext, decision: Any) -> RunResult | None:
+        """The matched trace made no tool call (or its only call was blocked): an explicit
+        replay is refused; AUTO runs MIXED or LEARNER instead (the decision is changed)."""
+        entry = self.store.index.get(decision.trace_id)
+        if entry is None or entry.tools_used:
+            return None
+        why = f"the matched trace {decision.trace_id} has no tool calls to replay"
+        if explicit_replay(ctx.opts):
+            from .modes.fallback import replay_refused
+
+            return replay_refused(ctx, decision.to_dict(), decision.confidence, why)
+        decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
+        decision.reason = f"the matched trace has no tool calls to replay; {decision.reason}"
+        return None
+
     # ---- conversations -----------------------------------------------------------------
-    def _begin_turn(self, goal: str, opts: RunOptions, cwd: Path) -> _TurnContext:
+    def _begin_turn(self, goal: str, opts: RunOptions, cwd: Path) -> TurnContext:
         from .memory.conversation import Conversation, refers_back
 
         conv = Conversation.load(self.workspace, str(opts.conversation), must_exist=False)
-        return _TurnContext(
+        return TurnContext(
             conv=conv,
             cwd=cwd,
             followup=bool(conv.turns) and refers_back(goal),
             earlier_files=conv.files_touched(),
         )
 
-    def _conversation_block(self, turn: _TurnContext) -> str:
+    def _conversation_block(self, turn: TurnContext) -> str:
         from .memory.conversation import context_block
 
         memory = self.config.memory
@@ -634,7 +620,7 @@ class LLMOS:
             recent_turns=memory.conversation_recent_turns,
         )
 
-    def _end_turn(self, turn: _TurnContext, result: RunResult, opts: RunOptions) -> None:
+    def _end_turn(self, turn: TurnContext, result: RunResult, opts: RunOptions) -> None:
         """Append the finished goal (or the feedback) to its conversation; never fails the run."""
         if result.exit_code == int(ExitCode.USAGE) and not result.trace_id:
             return  # nothing ran (a bad goal, an unknown mode): not a turn
@@ -665,7 +651,7 @@ class LLMOS:
                 "CONVERSATION_LOG_FAILED", conversation=turn.conv.id, error=str(exc)[:300]
             )
 
-    def _no_replay_for_followup(self, decision: Any, turn: _TurnContext) -> None:
+    def _no_replay_for_followup(self, decision: Any, turn: TurnContext) -> None:
         """A follow-up ("Now append a second line to it") means something else in every
         conversation: never a zero-model replay on its words; the model runs it with the context."""
         why = (
@@ -680,49 +666,6 @@ class LLMOS:
             decision.reason = f"{why}; {decision.reason}"
         else:
             decision.reason = f"{decision.reason}; {why}"
-
-    def _feedback(self, goal: str, kind: str, emit: EventSink) -> RunResult:
-        """Thanks or a correction with nothing to do: no model request, no trace; the sentience's
-        user-feedback trigger hears it (user_positive / user_negative)."""
-        turn = getattr(self._local, "turn", None)
-        about = turn.conv.turns[-1] if turn is not None and turn.conv.turns else None
-        emit(
-            ModeChosen(
-                "FEEDBACK",
-                1.0,
-                "feedback on the previous answer: recorded, no model request, no trace",
-            )
-        )
-        info: dict[str, Any] = {
-            "mode": "FEEDBACK",
-            "feedback": kind,
-            "about_trace": about.trace_id if about else None,
-        }
-        check_in = None
-        if self.config.sentience.enabled:
-            fb = self.sentience.on_user_feedback(goal)
-            info["triggers"] = list(fb.triggers)
-            check_in = fb.check_in
-        self.events.record(
-            "USER_FEEDBACK",
-            label=kind,
-            about_trace=info["about_trace"],
-            conversation=turn.conv.id if turn is not None else None,
-        )
-        if kind == "positive":
-            text = (
-                "Glad it worked. (Noted as feedback: no model call, nothing recorded as a trace.)"
-            )
-        else:
-            text = (
-                "Sorry that was not right. Noted as feedback; tell me what should change "
-                '(e.g. "no, the file should be called notes.md") and I will run that.'
-            )
-        if check_in:
-            text += "\n\n" + check_in
-        return RunResult(
-            goal=goal, mode="FEEDBACK", success=True, confidence=1.0, output=text, decision=info
-        )
 
     def replay_proposal(self, goal: str, decision: Any) -> dict[str, Any]:
         """What the user is shown before a close trace is replayed: the trace's goal, every
@@ -839,56 +782,53 @@ class LLMOS:
             )
         return verification
 
-    def _run_decided(
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-        decision: Any,
-        info: dict[str, Any],
-    ) -> RunResult:
+    def _run_decided(self, ctx: RunContext, decision: Any, info: dict[str, Any]) -> RunResult:
+        """Hand the run to its mode's runner (``llmos_tui/modes/``)."""
         mode = decision.mode
-        self._local.decided = (mode, decision.confidence, info)
-        emit(ModeChosen(mode, decision.confidence, decision.reason, info))
+        ctx.decided = (mode, decision.confidence, info)
+        ctx.emit(ModeChosen(mode, decision.confidence, decision.reason, info))
         self.events.record(
             "MODE_DECIDED",
-            goal=goal[:200],
+            goal=ctx.goal[:200],
             mode=mode,
             confidence=round(decision.confidence, 4),
             trace_id=decision.trace_id,
         )
         if mode == "CRYSTALLIZED":
-            return self._run_crystallized(goal, opts, cwd, emit, cancel, confirm, decision)
+            from .modes.crystallized import run_crystallized
+
+            return run_crystallized(ctx, decision)
         if mode in ("FOLLOWER", "VERIFIED"):
-            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision, mode=mode)
-            self._maybe_crystallize(result, emit)
+            from .modes.crystallized import maybe_crystallize
+            from .modes.follower import run_follower
+
+            result = run_follower(ctx, decision, mode=mode)
+            maybe_crystallize(ctx, result)
             return result
         if mode == "MIXED":
-            return self._run_mixed(
-                goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, decision.trace_id
-            )
-        if mode == "ORCHESTRATOR":
-            if not opts.nested:
-                return self._run_orchestrator(
-                    goal, opts, cwd, emit, cancel, confirm, info, decision.confidence
-                )
-            info["note"] = "a sub-goal never orchestrates again: running LEARNER"
-        return self._run_learner(
-            goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=decision.confidence
-        )
+            from .modes.mixed import run_mixed
 
-    # ---- FOLLOWER --------------------------------------------------------------------
-    def _policy_hooks(self, cwd: Path):
+            return run_mixed(ctx, info, decision.confidence, decision.trace_id)
+        if mode == "ORCHESTRATOR":
+            if not ctx.opts.nested:
+                from .modes.orchestrated import run_orchestrator
+
+                return run_orchestrator(ctx, info, decision.confidence)
+            info["note"] = "a sub-goal never orchestrates again: running LEARNER"
+        from .modes.learner import run_learner
+
+        return run_learner(ctx, decision=info, confidence=decision.confidence)
+
+    # ---- what the mode runners (llmos_tui/modes/) share --------------------------------
+    def policy_hooks(self, cwd: Path, latent_mode: str | None = None) -> Any:
+        """The pre-tool hooks of a run: the policy engine (under the sentience's latent mode of
+        the run, if any), each decision recorded as a ``POLICY_DECISION`` event."""
         from .execution.replay.hooks import HookRegistry, HookVerdict
 
         hooks = HookRegistry()
-        latent = self.latent_mode()
 
         def policy_hook(name: str, tool_input: dict[str, Any], _tid: str) -> HookVerdict:
-            d = self.policy.check(name, tool_input, cwd, latent_mode=latent)
+            d = self.policy.check(name, tool_input, cwd, latent_mode=latent_mode)
             self.events.record(
                 "POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule
             )
@@ -897,183 +837,7 @@ class LLMOS:
         hooks.add_pre(policy_hook, path_scoped=True)  # the policy engine's path rules
         return hooks
 
-    def _run_follower(
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-        decision: Any,
-        mode: str = "FOLLOWER",
-    ) -> RunResult:
-        from .execution.replay.engine import Refusal, plan_substitution, plan_values, replay
-        from .learning.slots import extract_slots
-
-        info = decision.to_dict()
-        trace = self.store.get(decision.trace_id)
-        from .learning.trust import replay_refusal
-
-        refusal = replay_refusal(
-            self.store, trace
-        )  # the content read now, not the one checked before
-        if refusal is not None:
-            return self._fall_back(
-                goal,
-                opts,
-                cwd,
-                emit,
-                cancel,
-                confirm,
-                info,
-                decision.confidence,
-                refusal,
-                guide_id=trace.id,
-            )
-        substitution = None
-        alias_values = self._alias_values(trace, decision.alias) if decision.alias else {}
-        if alias_values or decision.value_substitutions:
-            planned = plan_values(alias_values or decision.value_substitutions, trace.calls)
-            if isinstance(planned, Refusal):
-                return self._fall_back(
-                    goal,
-                    opts,
-                    cwd,
-                    emit,
-                    cancel,
-                    confirm,
-                    info,
-                    decision.confidence,
-                    f"the approved values cannot be substituted safely ({planned.reason})",
-                    guide_id=trace.id,
-                    from_mode=mode,
-                )
-            substitution = planned
-        elif decision.slot_bindings and not decision.alias:
-            planned = plan_substitution(trace.slots, extract_slots(goal), trace.calls)
-            if isinstance(planned, Refusal):
-                return self._fall_back(
-                    goal,
-                    opts,
-                    cwd,
-                    emit,
-                    cancel,
-                    confirm,
-                    info,
-                    decision.confidence,
-                    f"the goal's new values cannot be substituted safely ({planned.reason})",
-                    guide_id=trace.id,
-                    from_mode=mode,
-                )
-            substitution = planned
-        executor = self._executor(cwd, opts, emit, confirm)
-        outcome = replay(
-            trace.calls, cwd, executor, bindings=substitution, on_event=emit, cancel=cancel
-        )
-        if outcome.cancelled:
-            return RunResult(
-                goal=goal,
-                mode=mode,
-                success=False,
-                trace_id=trace.id,
-                confidence=decision.confidence,
-                output=outcome.describe(),
-                error="cancelled by the user",
-                exit_code=int(ExitCode.GOAL_FAILED),
-                decision=info,
-                tool_calls=outcome.tool_calls(),
-            )
-        if outcome.success:
-            self.store.record_outcome(trace.id, True)
-            self.events.record(
-                "TRACE_REPLAYED",
-                trace_id=trace.id,
-                goal=goal[:200],
-                success=True,
-                substituted=bool(substitution),
-                approved_by=decision.approved_by,
-                alias=decision.alias,
-                mode=mode,
-            )
-            if decision.approved_by:
-                self._learn_alias(trace.id, goal, substitution, emit)
-            return RunResult(
-                goal=goal,
-                mode=mode,
-                success=True,
-                trace_id=trace.id,
-                confidence=decision.confidence,
-                output=outcome.describe(),
-                decision=info,
-                tool_calls=outcome.tool_calls(),
-            )
-        self.store.record_outcome(trace.id, False)
-        self.events.record(
-            "TRACE_REPLAYED",
-            trace_id=trace.id,
-            goal=goal[:200],
-            success=False,
-            reason=outcome.reason,
-            refused=outcome.refused,
-            mode=mode,
-        )
-        what = (
-            "refused before running anything"
-            if outcome.refused
-            else f"stopped at step {(outcome.stopped_at or 0) + 1}"
-        )
-        result = self._fall_back(
-            goal,
-            opts,
-            cwd,
-            emit,
-            cancel,
-            confirm,
-            info,
-            decision.confidence,
-            f"replay of {trace.id} {what}: {outcome.reason}",
-            from_mode=mode,
-        )
-        result.tool_calls = outcome.tool_calls() + result.tool_calls
-        return result
-
-    @staticmethod
-    def _alias_values(trace: Any, phrase: str) -> dict[str, str]:
-        """The ``{old: new}`` values approved with the alias *phrase* of *trace*."""
-        from .learning.text import normalize_text
-        from .learning.traces import alias_phrase, alias_substitutions
-
-        key = normalize_text(phrase).lower()
-        for alias in trace.aliases:
-            if normalize_text(alias_phrase(alias)).lower() == key:
-                return alias_substitutions(alias)
-        return {}
-
-    def _learn_alias(self, trace_id: str, goal: str, substitution: Any, emit: EventSink) -> None:
-        """An approved replay that succeeded: its phrasing becomes an alias of the trace (with
-        the values it put into the calls), so the same phrasing is an exact match next time."""
-        values = {c.old: c.new for c in substitution.changes} if substitution is not None else {}
-        try:
-            added = self.store.add_alias(trace_id, goal, values)
-        except LLMOSError as exc:
-            emit(
-                Notice(
-                    "warning",
-                    f"the phrasing was not recorded as an alias of {trace_id}: {exc.message}",
-                )
-            )
-            return
-        if added:
-            emit(
-                Notice(
-                    "info",
-                    f"recorded {goal!r} as an alias of trace {trace_id} "
-                    f"(remove it with `llmos traces alias rm {trace_id} PHRASE`)",
-                )
-            )
-
-    def _executor(
+    def executor(
         self,
         cwd: Path,
         opts: RunOptions,
@@ -1081,13 +845,16 @@ class LLMOS:
         confirm: Callable[[str, dict[str, Any], str], bool] | None,
         *,
         hooks: Any = None,
-    ):
+        latent_mode: str | None = None,
+    ) -> Any:
+        """A tool executor of a run: the policy hooks (unless *hooks*), the OS sandbox, the
+        workspace's protected and hidden paths, the run's undo journal."""
         from .execution.replay.executors import ToolExecutor
         from .execution.sandbox.limits import SandboxOptions
 
         return ToolExecutor(
             cwd,
-            hooks if hooks is not None else self._policy_hooks(cwd),
+            hooks if hooks is not None else self.policy_hooks(cwd, latent_mode),
             sandbox_backend=self.config.execution.sandbox,
             sandbox_options=SandboxOptions.from_config(self.config.execution),
             allow_network=self.config.execution.allow_network,
@@ -1099,873 +866,19 @@ class LLMOS:
             on_notice=lambda level, text: emit(Notice(level, text)),
         )
 
-    # ---- CRYSTALLIZED ----------------------------------------------------------------
-    def crystallizer(self):
+    def crystallizer(self, latent_mode: str | None = None) -> Any:
+        """The crystallizer; its policy hooks run under *latent_mode* (a run's, inside a run)."""
         from .evolution.crystallizer import Crystallizer
 
         return Crystallizer(
             self.workspace,
             self.store,
             self.config,
-            hooks_factory=self._policy_hooks,
+            hooks_factory=lambda cwd: self.policy_hooks(cwd, latent_mode),
             events=self.events,
         )
 
-    def _maybe_crystallize(self, result: RunResult, emit: EventSink) -> None:
-        if not (
-            result.success
-            and result.trace_id
-            and self.config.learning.auto_crystallization
-            and self.config.execution.enable_crystallized
-        ):
-            return
-        tool = self.crystallizer().maybe_crystallize(result.trace_id)
-        if tool is not None:
-            emit(
-                Notice(
-                    "info",
-                    f"crystallized trace {result.trace_id} into tool {tool.id}: "
-                    "matching goals now run it with no LLM call",
-                )
-            )
-
-    def _run_crystallized(
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-        decision: Any,
-    ) -> RunResult:
-        from .execution.replay.crystallized import ToolError, load_tool, run_tool
-        from .learning.slots import extract_slots
-
-        info = decision.to_dict()
-        try:
-            tool = load_tool(
-                self.workspace, decision.crystallized_tool, volumes=self.visible_volumes()
-            )
-            if tool.source_trace != decision.trace_id:
-                raise ToolError(
-                    f"tool {tool.id} was made from {tool.source_trace}, not {decision.trace_id}"
-                )
-            from .learning.trust import replay_refusal, tool_problem
-
-            current = self.store.get(decision.trace_id)
-            refusal = replay_refusal(
-                self.store, current
-            )  # the trace as it is now, not as it was checked
-            if refusal is not None:
-                return self._fall_back(
-                    goal,
-                    opts,
-                    cwd,
-                    emit,
-                    cancel,
-                    confirm,
-                    info,
-                    decision.confidence,
-                    refusal,
-                    guide_id=current.id,
-                )
-            problem = tool_problem(
-                tool, current
-            )  # the tool must run exactly its trusted trace's calls
-            if problem is not None:
-                raise ToolError(problem)
-        except ToolError as exc:
-            emit(
-                Notice(
-                    "warning",
-                    f"crystallized tool {decision.crystallized_tool} cannot run ({exc.message}); "
-                    "demoting it and replaying the trace instead",
-                )
-            )
-            try:
-                self.crystallizer().demote(decision.crystallized_tool, exc.message)
-            except Exception:  # noqa: BLE001 - a broken tool must never stop the goal
-                pass
-            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
-            result.fallback_from = "CRYSTALLIZED"
-            return result
-        outcome = run_tool(
-            tool,
-            cwd=cwd,
-            executor=self._executor(cwd, opts, emit, confirm),
-            slot_values=extract_slots(goal),
-            on_event=emit,
-            cancel=cancel,
-        )
-        if outcome.cancelled:
-            return RunResult(
-                goal=goal,
-                mode="CRYSTALLIZED",
-                success=False,
-                trace_id=decision.trace_id,
-                confidence=decision.confidence,
-                output=outcome.describe(),
-                error="cancelled by the user",
-                exit_code=int(ExitCode.GOAL_FAILED),
-                decision=info,
-                tool_calls=outcome.tool_calls(),
-            )
-        if outcome.success:
-            self.store.record_outcome(decision.trace_id, True)
-            self.events.record(
-                "TOOL_RUN",
-                tool=tool.id,
-                trace_id=decision.trace_id,
-                success=True,
-                volume=tool.volume,
-            )
-            return RunResult(
-                goal=goal,
-                mode="CRYSTALLIZED",
-                success=True,
-                trace_id=decision.trace_id,
-                confidence=decision.confidence,
-                output=outcome.describe(),
-                decision=info,
-                tool_calls=outcome.tool_calls(),
-            )
-        if outcome.refused:
-            # A refusal (unsafe value, policy) does not mean the tool is broken: replay the trace instead.
-            emit(
-                Notice(
-                    "warning",
-                    f"crystallized tool {tool.id} refused: {outcome.reason}; replaying the trace",
-                )
-            )
-            result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
-            result.fallback_from = "CRYSTALLIZED"
-            return result
-        self.store.record_outcome(decision.trace_id, False)
-        self.crystallizer().demote(tool, outcome.reason)
-        self.events.record(
-            "TOOL_RUN",
-            tool=tool.id,
-            trace_id=decision.trace_id,
-            success=False,
-            reason=outcome.reason,
-            volume=tool.volume,
-        )
-        result = self._fall_back(
-            goal,
-            opts,
-            cwd,
-            emit,
-            cancel,
-            confirm,
-            dict(info, demoted=tool.id),
-            decision.confidence,
-            f"crystallized tool {tool.id} failed: {outcome.reason}",
-        )
-        if "replay_refused" not in result.decision:
-            result.fallback_from = "CRYSTALLIZED"
-        result.tool_calls = outcome.tool_calls() + result.tool_calls
-        return result
-
-    def _fall_back(
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-        info: dict[str, Any],
-        confidence: float,
-        why: str,
-        *,
-        guide_id: str | None = None,
-        from_mode: str = "FOLLOWER",
-    ) -> RunResult:
-        info = dict(info, fallback_reason=why)
-        if explicit_replay(opts):
-            return self._replay_refused(goal, opts, info, confidence, why)
-        if guide_id is not None and self.config.execution.enable_mixed:
-            emit(Notice("warning", f"{why}; running MIXED (guided by the trace) instead"))
-            result = self._run_mixed(
-                goal, opts, cwd, emit, cancel, confirm, info, confidence, guide_id
-            )
-        else:
-            emit(Notice("warning", f"{why}; falling back to LEARNER"))
-            result = self._run_learner(
-                goal, opts, cwd, emit, cancel, confirm, decision=info, confidence=confidence
-            )
-        result.fallback_from = from_mode
-        return result
-
-    def _replay_refused(
-        self, goal: str, opts: RunOptions, info: dict[str, Any], confidence: float, why: str
-    ) -> RunResult:
-        """An explicit replay (``--mode follower|crystallized``, the TUI's replay key) that cannot run
-        ends here: no paid run the user did not choose. The result says why (``decision.replay_refused``)
-        so the TUI can ask whether to run the goal with the model instead; headless it exits 1."""
-        mode = opts.mode.upper()
-        info = dict(info, replay_refused=why)
-        self.events.record(
-            "REPLAY_REFUSED",
-            goal=goal[:200],
-            mode=mode,
-            reason=why[:500],
-            trace_id=info.get("trace_id"),
-        )
-        return RunResult(
-            goal=goal,
-            mode=mode,
-            success=False,
-            confidence=confidence,
-            decision=info,
-            trace_id=info.get("trace_id"),
-            error=f"{why}. You asked for a replay ({mode}, no LLM call), so llmos did not fall back "
-            f"to a paid run; to let the model do it: llmos --headless run GOAL --mode learner",
-            exit_code=int(ExitCode.GOAL_FAILED),
-        )
-
-    # ---- ORCHESTRATOR ----------------------------------------------------------------
-    def _run_orchestrator(
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-        info: dict[str, Any],
-        confidence: float,
-    ) -> RunResult:
-        """Plan (one call), run each sub-goal through the same mode selection, synthesize (one call)."""
-        import dataclasses
-
-        from .execution.llm.session import require_llm
-        from .execution.llm.orchestrator import (
-            available_agents,
-            plan_goal,
-            run_plan,
-            summary_text,
-            synthesize,
-            trace_calls,
-        )
-
-        require_llm()
-        self.economy.check_budget(self.config.execution.per_run_estimate_usd)
-        execution = self.config.execution
-        agents, _problems = available_agents(self.workspace.agents_dir)
-        planned = plan_goal(
-            goal, agents, model=self.config.model, max_steps=execution.orchestrator_max_steps
-        )
-        usage = planned.usage
-        if usage.cost_usd or usage.input_tokens:
-            self.economy.charge(
-                mode="ORCHESTRATOR",
-                cost_usd=usage.cost_usd,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                goal=f"plan: {goal}",
-            )
-        if not planned.ok:
-            why = f"the plan was rejected: {planned.error.reason}"
-            emit(Notice("warning", f"{why}; running LEARNER instead"))
-            result = self._run_learner(
-                goal,
-                opts,
-                cwd,
-                emit,
-                cancel,
-                confirm,
-                decision=dict(info, fallback_reason=why),
-                confidence=confidence,
-            )
-            result.fallback_from = "ORCHESTRATOR"
-            result.llm_calls += usage.llm_calls
-            result.input_tokens += usage.input_tokens
-            result.output_tokens += usage.output_tokens
-            result.cost_usd += usage.cost_usd
-            return result
-        plan = planned.plan
-        emit(
-            Notice(
-                "info",
-                "plan: "
-                + "; ".join(
-                    f"{sg.id} [{sg.agent}] {sg.goal}"
-                    + (f" (after {', '.join(sg.depends_on)})" if sg.depends_on else "")
-                    for sg in plan.subgoals
-                ),
-            )
-        )
-
-        def run_subgoal(sub: Any) -> RunResult:
-            sub_opts = dataclasses.replace(
-                opts, mode="auto", nested=True, agent=sub.agent, context=sub.context
-            )
-            return self.execute(
-                sub.goal, options=sub_opts, on_event=emit, cancel=cancel, confirm=confirm
-            )
-
-        orchestration = run_plan(
-            plan,
-            run_subgoal,
-            max_parallel=execution.orchestrator_max_parallel,
-            budget_check=lambda: self.economy.balance() >= execution.per_run_estimate_usd,
-            cancel=cancel,
-        )
-        text, synth = synthesize(goal, plan, orchestration, model=self.config.model)
-        if synth.cost_usd or synth.input_tokens:
-            self.economy.charge(
-                mode="ORCHESTRATOR",
-                cost_usd=synth.cost_usd,
-                input_tokens=synth.input_tokens,
-                output_tokens=synth.output_tokens,
-                goal=f"synthesis: {goal}",
-            )
-        totals = orchestration.totals()
-        record = dict(
-            orchestration.to_dict(),
-            plan=plan.to_dict(),
-            planning=usage.to_dict(),
-            synthesis=synth.to_dict(),
-        )
-        result = RunResult(
-            goal=goal,
-            mode="ORCHESTRATOR",
-            success=orchestration.success,
-            confidence=confidence,
-            llm_calls=usage.llm_calls + synth.llm_calls + totals["llm_calls"],
-            input_tokens=usage.input_tokens + synth.input_tokens + totals["input_tokens"],
-            output_tokens=usage.output_tokens + synth.output_tokens + totals["output_tokens"],
-            cost_usd=usage.cost_usd + synth.cost_usd + totals["cost_usd"],
-            output=text or summary_text(goal, orchestration),
-            decision=dict(info, orchestration=record),
-            tool_calls=[
-                {"name": c["name"], "input": c["input"], **c["result"]}
-                for c in trace_calls(orchestration)
-            ],
-        )
-        if not orchestration.success:
-            failed = [
-                o.subgoal.id for o in orchestration.outcomes.values() if o.status != "succeeded"
-            ]
-            result.error = f"sub-goal(s) not completed: {', '.join(failed)}" + (
-                f" (stopped: {orchestration.stopped})" if orchestration.stopped else ""
-            )
-            result.exit_code = int(ExitCode.GOAL_FAILED)
-        self.events.record(
-            "ORCHESTRATION_FINISHED",
-            goal=goal[:200],
-            success=result.success,
-            subgoals=len(plan.subgoals),
-            stopped=orchestration.stopped,
-        )
-        result.trace_id = self._record_trace(
-            goal, cwd, result, trace_calls(orchestration), self.config.model, project=opts.project
-        )
-        return result
-
-    # ---- MIXED -----------------------------------------------------------------------
-    def _run_mixed(
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-        info: dict[str, Any],
-        confidence: float,
-        trace_id: str,
-    ) -> RunResult:
-        from .learning.matcher import replayable
-
-        guide = self.store.get(trace_id)
-        if not replayable(self.store.index.get(trace_id) or guide):
-            # a failed run is never a worked example (issue 16): no guide, a plain session
-            info["note"] = f"trace {trace_id} failed when it was recorded: not used as an example"
-            return self._run_learner(
-                goal,
-                opts,
-                cwd,
-                emit,
-                cancel,
-                confirm,
-                decision=info,
-                confidence=confidence,
-                mode="MIXED",
-            )
-        return self._run_learner(
-            goal,
-            opts,
-            cwd,
-            emit,
-            cancel,
-            confirm,
-            decision=info,
-            confidence=confidence,
-            mode="MIXED",
-            guide=guide,
-        )
-
-    # ---- LEARNER ---------------------------------------------------------------------
-    def _run_learner(  # noqa: C901 - baseline, see README "Checks"
-        self,
-        goal: str,
-        opts: RunOptions,
-        cwd: Path,
-        emit: EventSink,
-        cancel: CancelToken | None,
-        confirm: Callable[[str, dict[str, Any], str], bool] | None,
-        *,
-        decision: dict[str, Any],
-        confidence: float = 0.0,
-        mode: str = "LEARNER",
-        guide: Any = None,
-    ) -> RunResult:
-        """A full LLM session (LEARNER), or a reduced one guided by a similar trace (MIXED)."""
-        import asyncio
-
-        from .execution.llm.session import (
-            SessionMeter,
-            SessionRequest,
-            budget_hook,
-            require_llm,
-            run_session,
-        )
-        from .execution.llm.tool_search import is_own_tool
-        from .runs import next_call_seq
-
-        require_llm()
-        self.economy.check_budget(self.config.execution.per_run_estimate_usd)
-        adj = self._adjustments()
-        adapted = self.agents_for(opts.project).adapt(
-            opts.agent, goal, adj, self._traces_for(decision)
-        )
-        hooks = self._policy_hooks(cwd)
-        meter = SessionMeter()
-        hooks.add_pre(budget_hook(meter, self.economy.balance))
-        if self.config.memory.inject:
-            from .memory.inject import memory_prompt_hook
-
-            hooks.add_prompt(
-                memory_prompt_hook(
-                    workspace=self.workspace,
-                    store=self.store,
-                    user=self.config.user,
-                    volumes=self.visible_volumes(),
-                    max_tokens=self.config.memory.inject_max_tokens,
-                    project=opts.project,
-                )
-            )
-        recorded: list[dict[str, Any]] = []
-
-        def capture_hook(name: str, tool_input: dict[str, Any], tid: str, outcome: Any) -> None:
-            if is_own_tool(name):
-                return  # our MCP tools' underlying calls are captured by the executor's own hooks
-            response = outcome.response
-            found: list[str] = list(getattr(outcome, "files_created", None) or [])
-            if (
-                isinstance(response, dict)
-                and response.get("type") == "create"
-                and response.get("filePath")
-            ):
-                found.append(str(response["filePath"]))
-            created: list[str] = []
-            for raw in found:  # each file once, relative to the working directory when inside it
-                path = Path(raw)
-                try:
-                    rel = (
-                        (path if path.is_absolute() else cwd / path)
-                        .resolve()
-                        .relative_to(cwd)
-                        .as_posix()
-                    )
-                except (ValueError, OSError):
-                    rel = raw
-                if rel not in created:
-                    created.append(rel)
-            recorded.append(
-                {
-                    "name": name,
-                    "input": tool_input,
-                    "tool_use_id": tid,
-                    "seq": next_call_seq(),
-                    "result": {
-                        "is_error": outcome.is_error,
-                        "summary": outcome.summary,
-                        "exit_code": outcome.exit_code,
-                        "files_created": created,
-                        "decision": "allow",
-                    },
-                }
-            )
-
-        hooks.add_post(capture_hook)
-        tools, system_append = list(adapted.tools), adapted.system_append
-        if opts.context:
-            system_append += "\n\n" + opts.context
-        examples_from: list[str] = []
-        if guide is not None:
-            tools = mixed_tools(guide, adapted.tools)
-            system_append += "\n\n" + mixed_examples(guide, cwd)
-            examples_from = [guide.id]
-        else:
-            examples_from = [
-                c["trace_id"]
-                for c in (decision.get("candidates") or [])[:3]
-                if isinstance(c, dict) and c.get("trace_id")
-            ]
-        if self.config.execution.enable_tool_examples and examples_from:
-            from .learning.tool_examples import examples_from_traces, examples_prompt
-
-            by_tool = examples_from_traces(
-                self.store,
-                examples_from,
-                tools,
-                min_success=self.config.learning.tool_example_min_success,
-                cap=self.config.learning.tool_example_cap,
-                cwd=cwd,
-            )
-            text = examples_prompt(by_tool)
-            if text:
-                system_append += "\n\n" + text
-        # One execution path: the agent's file and shell tools are llmos's MCP twins, run by our executor
-        # (policy + OS sandbox); LEARNER also gets the crystallized tools and plugins (Tool Search).
-        from .execution.llm.tool_search import ToolRegistry, session_tooling
-
-        from .learning.trust import tool_trusted
-
-        registry = (
-            ToolRegistry.for_workspace(
-                self.workspace,
-                self.visible_volumes(),
-                allow=lambda tool: tool_trusted(self.store, tool),
-            )
-            if mode == "LEARNER"
-            else ToolRegistry()
-        )
-        tooling = session_tooling(
-            registry,
-            tools,
-            model=adapted.model,
-            enabled=self.config.execution.enable_tool_search,
-            extras=mode == "LEARNER",
-            threshold=self.config.execution.tool_search_threshold,
-            on_event=emit,
-            executor_factory=lambda: self._executor(cwd, opts, emit, confirm, hooks=hooks),
-        )
-        tools = list(tooling.tools)
-        if tooling.system_text:
-            system_append += "\n\n" + tooling.system_text
-        subagents = None
-        if opts.nested:
-            # An orchestrated sub-goal may delegate: the markdown agents become SDK AgentDefinitions.
-            from .execution.llm.orchestrator import agent_definitions, available_agents
-
-            subagents = (
-                agent_definitions(
-                    available_agents(self.workspace.agents_dir)[0], offered=tooling.twins
-                )
-                or None
-            )
-            if subagents and "Agent" not in tools:
-                tools = [*tools, "Agent"]  # the CLI's delegation tool; its calls pass our hooks too
-        request = SessionRequest(
-            prompt=goal,
-            cwd=cwd,
-            model=adapted.model,
-            agents=subagents,
-            claude_config_dir=self.workspace.claude_config_dir,
-            tools=tools,
-            system_append=system_append,
-            max_turns=self.config.execution.max_turns,
-            timeout_s=self.config.execution.run_timeout_s,
-            server_timeout_s=self.config.execution.llm_server_timeout_s,
-            mcp_servers=dict(tooling.mcp_servers) if tooling else {},
-            allowed_tools=list(tooling.allowed_tools) if tooling else [],
-            disallowed_tools=list(tooling.disallowed_tools) if tooling else [],
-            post_tool_output=tooling.post_tool_output if tooling else None,
-            meter=meter,
-        )
-        from .claude_state import purge_transcripts
-
-        try:
-            outcome = asyncio.run(
-                run_session(
-                    request,
-                    hooks,
-                    on_event=emit,
-                    cancel=cancel,
-                    confirm=confirm,
-                    assume_yes=opts.assume_yes,
-                )
-            )
-        finally:
-            purge_transcripts(self.workspace.claude_config_dir)  # the CLI's transcripts: never kept
-        if tooling is not None:
-            outcome.blocked.extend(tooling.blocked)
-            outcome.rejected.extend(tooling.rejected)
-        if outcome.cost_usd or outcome.input_tokens:
-            from .redact import redact_text
-
-            self.economy.charge(
-                mode=mode,
-                cost_usd=outcome.cost_usd,
-                input_tokens=outcome.input_tokens,
-                output_tokens=outcome.output_tokens,
-                goal=redact_text(goal),
-            )
-        result = RunResult(
-            goal=goal,
-            mode=mode,
-            success=outcome.success,
-            confidence=confidence,
-            llm_calls=outcome.llm_calls,
-            input_tokens=outcome.input_tokens,
-            output_tokens=outcome.output_tokens,
-            cost_usd=outcome.cost_usd,
-            output=outcome.text,
-            error=outcome.error,
-            decision=decision,
-        )
-        for blocked in outcome.blocked:
-            label = {
-                BUDGET_RULE: "stopped by the budget",
-                DECLINED_RULE: "not run",
-                WITHHELD_RULE: "refused",
-            }.get(blocked["rule"], "blocked by policy")
-            recorded.append(
-                {
-                    "name": blocked["name"],
-                    "input": blocked["input"],
-                    "tool_use_id": blocked["tool_use_id"],
-                    "seq": blocked.get("seq", 0),
-                    "result": {
-                        "is_error": True,
-                        "summary": f"{label}: {blocked['reason']}",
-                        "exit_code": None,
-                        "decision": "deny",
-                        "rule": blocked["rule"],
-                    },
-                }
-            )
-        for (
-            rejected
-        ) in outcome.rejected:  # never ran: bad input or an unknown tool (the model was told)
-            recorded.append(
-                {
-                    "name": rejected["name"],
-                    "input": rejected["input"],
-                    "tool_use_id": rejected["tool_use_id"],
-                    "seq": rejected.get("seq", 0),
-                    "result": {
-                        "is_error": True,
-                        "summary": f"rejected: {rejected['reason']}",
-                        "exit_code": None,
-                        "decision": REJECTED,
-                        "rule": rejected["rule"],
-                    },
-                }
-            )
-        recorded.sort(key=lambda c: c.get("seq", 0))  # the order the calls happened in
-        for call in recorded:
-            call.pop("seq", None)
-        result.tool_calls = [
-            {"name": c["name"], "input": c["input"], **c["result"]} for c in recorded
-        ]
-        over_budget = [b for b in outcome.blocked if b["rule"] == BUDGET_RULE]
-        # Refused calls fail the run (exit 3), withheld tools included; which of them count as safety
-        # violations is _after_run's business (hooks.NOT_SAFETY_RULES). A user's "No" is exit 1.
-        policy_blocked = [
-            b for b in outcome.blocked if b["rule"] not in (BUDGET_RULE, DECLINED_RULE)
-        ]
-        declined = [b for b in outcome.blocked if b["rule"] == DECLINED_RULE]
-        if over_budget:
-            # The budget hook denied the rest of the run's tool calls (execution/llm_sdk.budget_hook).
-            result.success = False
-            result.error = over_budget[0]["reason"]  # "the budget ran out during this run: ..."
-            result.exit_code = int(ExitCode.BUDGET_EXHAUSTED)
-        elif policy_blocked:
-            # The model may carry on and claim success; the goal was not done as asked.
-            result.success = False
-            reasons = "; ".join(sorted({b["reason"] for b in policy_blocked}))
-            what = (
-                "refused"
-                if all(b["rule"] == WITHHELD_RULE for b in policy_blocked)
-                else "blocked by policy"
-            )
-            result.error = f"{len(policy_blocked)} tool call(s) {what}: {reasons}"
-            result.exit_code = int(ExitCode.POLICY_BLOCKED)
-        elif declined:
-            result.success = False
-            result.error = (
-                f"you declined {len(declined)} tool call(s), so the goal was not done as asked: "
-                + "; ".join(sorted({d["name"] + " " + _call_target(d["input"]) for d in declined}))
-            )
-            result.exit_code = int(ExitCode.GOAL_FAILED)
-        elif not outcome.success:
-            result.exit_code = int(ExitCode.GOAL_FAILED)
-        elif recorded and recorded[-1]["result"].get("is_error"):
-            # The run's success takes its tool results into account: the model may say it is done,
-            # but its last tool call failed (earlier failures it recovered from do not count).
-            last = recorded[-1]
-            result.success = False
-            result.error = (
-                f"the last tool call failed: {last['name']} {_call_target(last['input'])}".rstrip()
-                + f": {last['result'].get('summary') or 'error'}"
-            )
-            result.exit_code = int(ExitCode.GOAL_FAILED)
-        result.agent = adapted.name
-        result.model = request.model
-        result.decision = dict(
-            result.decision,
-            agent=adapted.name,
-            model=request.model,
-            model_tier=adapted.model_tier,
-            tools=tools,
-        )
-        if outcome.llm_calls or recorded or result.success:
-            result.trace_id = self._record_trace(
-                goal,
-                cwd,
-                result,
-                recorded,
-                request.model,
-                parent_trace=guide.id if guide is not None else None,
-                agent=adapted.name,
-                project=opts.project,
-            )
-        # else: the model server never answered; there is nothing to learn (the failure is in the events)
-        blocked = [
-            {"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked
-        ]
-        self.agents_for(opts.project).record_execution(
-            adapted.name,
-            goal,
-            success=result.success,
-            cost_usd=result.cost_usd,
-            error=result.error,
-            tools_used=[c["name"] for c in recorded],
-            blocked=blocked,
-            timed_out=bool(outcome.error and "timed out" in outcome.error),
-            mode=mode,
-            model=request.model,
-        )
-        return result
-
-    def _record_trace(
-        self,
-        goal: str,
-        cwd: Path,
-        result: RunResult,
-        calls: list[dict[str, Any]],
-        model: str,
-        *,
-        parent_trace: str | None = None,
-        agent: str = "system-agent",
-        project: str | None = None,
-    ) -> str | None:
-        from .learning import traces as tr
-        from .learning.slots import extract_slots
-        from .redact import redact_text
-
-        if result.error and "cancelled" in result.error:
-            return None
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        tool_calls = tr.relativize(
-            [
-                tr.ToolCall(
-                    name=c["name"],
-                    input=c["input"],
-                    result=c["result"],
-                    tool_use_id=c.get("tool_use_id", ""),
-                )
-                for c in calls
-            ],
-            cwd,
-        )
-        context: dict[str, Any] = {}
-        turn = getattr(self._local, "turn", None)
-        if turn is not None and turn.conv.turns:
-            from .memory.conversation import depends_on
-
-            files = depends_on(goal, calls, turn.earlier_files)
-            if turn.followup or files:
-                context = {
-                    "conversation": turn.conv.id,
-                    "depends_on": {
-                        "files": files,
-                        "goals": [redact_text(turn.conv.turns[-1].goal)[:300]]
-                        if turn.followup
-                        else [],
-                    },
-                    "replayable": False,
-                }
-        trace = tr.Trace(
-            id=tr.new_trace_id(),
-            goal=goal,
-            signature=tr.goal_signature(goal),
-            created_at=now,
-            last_used=now,
-            mode=result.mode,
-            usage_count=1,
-            success_count=1 if result.success else 0,
-            failure_count=0 if result.success else 1,
-            cost_usd=round(result.cost_usd, 6),
-            tokens={"input": result.input_tokens, "output": result.output_tokens},
-            tools_used=sorted(
-                {c.name for c in tool_calls if (c.result or {}).get("decision") != REJECTED}
-            ),
-            slots=extract_slots(goal),
-            agent=agent,
-            model=model,
-            crystallized_tool=None,
-            emotion=self._emotion(result),
-            outcome="success" if result.success else "failure",
-            error=result.error,
-            summary=redact_text(result.output or "")[:2000],  # redacted before the cut
-            calls=tool_calls,
-            parent_trace=parent_trace,
-            project=project,
-            context=context,
-        )
-        self.store.save(trace, volume=self.config.user_volume())
-        self.events.record(
-            "TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success
-        )
-        return trace.id
-
     # ---- sentience helpers ----------------------------------------------------------
-    def _emotion(self, result: RunResult) -> dict[str, Any]:
-        if not self.config.sentience.enabled:
-            return {}
-        denials = sum(
-            1
-            for c in result.tool_calls
-            if c.get("decision") == "deny" and c.get("rule") not in NOT_SAFETY_RULES
-        )
-        return self.sentience.emotion_snapshot(
-            "success" if result.success else "failure",
-            None,
-            success=result.success,
-            policy_denials=denials,
-            cost_usd=result.cost_usd,
-        )
-
-    def _traces_for(self, decision: dict[str, Any]) -> list[Any]:
-        """Stored traces of the decision's top candidates (failures included), for the agent manager."""
-        out = []
-        for cand in (decision.get("candidates") or [])[:3]:
-            trace_id = cand.get("trace_id") if isinstance(cand, dict) else None
-            if not trace_id:
-                continue
-            try:
-                out.append(self.store.get(trace_id))
-            except LLMOSError:
-                continue
-        return out
-
     def _after_run(self, result: RunResult) -> None:
         """Fire the sentience triggers of a finished run (not for usage errors, cancelled runs, or
         runs refused before any request for want of budget or an LLM)."""
@@ -2007,44 +920,3 @@ class LLMOS:
             unconfirmed_asks=sum(1 for c in refused if c.get("rule") == UNCONFIRMED_RULE),
             refusals=int(nothing_ran),
         )
-
-
-def _call_target(tool_input: dict[str, Any]) -> str:
-    for key in ("file_path", "command", "path", "pattern", "url"):
-        value = tool_input.get(key) if isinstance(tool_input, dict) else None
-        if isinstance(value, str) and value:
-            return " ".join(value.split())[:80]
-    return ""
-
-
-# ---- MIXED helpers (pure) ---------------------------------------------------------------
-
-
-def mixed_tools(guide: Any, agent_tools: list[str]) -> list[str]:
-    """The reduced tool set of a guided run: the tools the trace used, plus Read to look around."""
-    used = [c.name for c in guide.calls]
-    wanted = {*used, "Read"}
-    reduced = [t for t in agent_tools if t in wanted]
-    return reduced or list(agent_tools)
-
-
-def mixed_examples(guide: Any, cwd: Path, limit: int = MIXED_EXAMPLE_CHARS) -> str:
-    """The matched trace's calls as worked examples, paths re-rooted into this run's cwd."""
-    import json
-
-    from .learning.traces import reroot
-
-    lines = [
-        f"A previous run solved a similar goal ({guide.goal!r}) with the tool calls below. "
-        "If they fit this goal, reuse them; adapt them where this goal differs; if they do not fit, "
-        "say so and solve the goal your own way."
-    ]
-    for number, call in enumerate(reroot(guide.calls, cwd), start=1):
-        result = call.result or {}
-        status = "error" if result.get("is_error") else "ok"
-        args = json.dumps(call.input, ensure_ascii=False)
-        if len(args) > 1500:
-            args = args[:1500] + "…"
-        lines.append(f"{number}. {call.name} {args} -> {status}")
-    text = "\n".join(lines)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

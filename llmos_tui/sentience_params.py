@@ -275,21 +275,43 @@ class SentienceParams:
         return out
 
     # ---- validation -----------------------------------------------------------------------
-    def validate(self, source: str = "config") -> None:  # noqa: C901 - baseline, see README "Checks"
-        def bad(key: str, msg: str) -> ConfigError:
-            return ConfigError(msg, key=f"sentience.{key}", source=source)
-
+    def _check_bounds(self, source: str) -> None:
+        """Every number of ``BOUNDS`` inside its range (an integer bound wants an integer)."""
         for name, (lo, hi) in BOUNDS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-                raise bad(name, f"expected a number, got {value!r}")
+                raise _bad(name, f"expected a number, got {value!r}", source)
             if not lo <= value <= hi:
-                raise bad(name, f"{value!r} is outside [{lo}, {hi}]")
+                raise _bad(name, f"{value!r} is outside [{lo}, {hi}]", source)
             if isinstance(lo, int) and isinstance(hi, int) and not isinstance(value, int):
-                if float(value).is_integer():
-                    setattr(self, name, int(value))
-                else:
-                    raise bad(name, f"expected an integer, got {value!r}")
+                if not float(value).is_integer():
+                    raise _bad(name, f"expected an integer, got {value!r}", source)
+                setattr(self, name, int(value))
+
+    def _checked_trigger_effects(self, source: str) -> dict[str, dict[str, float]]:
+        """The defaults' trigger effects with the configured ones (known triggers only)."""
+        effects: dict[str, dict[str, float]] = copy.deepcopy(DEFAULT_TRIGGER_EFFECTS)
+        if not isinstance(self.trigger_effects, dict):
+            raise _bad(
+                "trigger_effects", "expected a mapping of trigger -> {variable: delta}", source
+            )
+        for trig, table in self.trigger_effects.items():
+            if trig not in TRIGGERS:
+                raise _bad(
+                    f"trigger_effects.{trig}",
+                    f"unknown trigger (known: {', '.join(TRIGGERS)})",
+                    source,
+                )
+            effects[trig] = _check_vector(
+                table, {}, -0.5, 0.5, f"sentience.trigger_effects.{trig}", source
+            )
+        return effects
+
+    def validate(self, source: str = "config") -> None:
+        def bad(key: str, msg: str) -> ConfigError:
+            return _bad(key, msg, source)
+
+        self._check_bounds(source)
         if self.sensitivity_min > self.sensitivity_max:
             raise bad("sensitivity_min", "must not exceed sensitivity_max")
         if self.simple_complexity > self.complex_complexity:
@@ -313,18 +335,7 @@ class SentienceParams:
             source,
             complete=True,
         )
-        effects: dict[str, dict[str, float]] = copy.deepcopy(DEFAULT_TRIGGER_EFFECTS)
-        if not isinstance(self.trigger_effects, dict):
-            raise bad("trigger_effects", "expected a mapping of trigger -> {variable: delta}")
-        for trig, table in self.trigger_effects.items():
-            if trig not in TRIGGERS:
-                raise bad(
-                    f"trigger_effects.{trig}", f"unknown trigger (known: {', '.join(TRIGGERS)})"
-                )
-            effects[trig] = _check_vector(
-                table, {}, -0.5, 0.5, f"sentience.trigger_effects.{trig}", source
-            )
-        self.trigger_effects = effects
+        self.trigger_effects = self._checked_trigger_effects(source)
         self.trigger_adaptation = _check_table(
             self.trigger_adaptation,
             DEFAULT_TRIGGER_ADAPTATION,
@@ -438,6 +449,10 @@ def _check_table(
             )
         out[name] = float(value)
     return out
+
+
+def _bad(key: str, msg: str, source: str) -> ConfigError:
+    return ConfigError(msg, key=f"sentience.{key}", source=source)
 
 
 def validate_section(section: Any, source: str = "config") -> None:

@@ -442,99 +442,145 @@ def _walk_open(
         raise OSError(exc.errno, exc.strerror, relpath) from None
 
 
-def _walk_open_inner(  # noqa: C901 - baseline, see README "Checks"
+def _walk_open_inner(
     root_fd: int, relpath: str, flags: int, mode: int, label: str, root_path: str, no_symlinks: bool
 ) -> int:
-    queue = deque(_parts(relpath, label))
-    stack: list[int] = []  # fds of the directories entered, root excluded
-    hops = retries = 0
-    follow_final = not flags & os.O_NOFOLLOW
+    return _Walk(root_fd, relpath, flags, mode, label, root_path, no_symlinks).open()
 
-    def changed(name: str) -> None:
+
+class _Walk:
+    """One walk of ``_walk_open``: the components still to resolve (``queue``), the fds of the
+    directories entered (``stack``, the root excluded), the symlinks followed (``hops``)."""
+
+    def __init__(
+        self,
+        root_fd: int,
+        relpath: str,
+        flags: int,
+        mode: int,
+        label: str,
+        root_path: str,
+        no_symlinks: bool,
+    ) -> None:
+        self.root_fd = root_fd
+        self.relpath = relpath
+        self.flags = flags
+        self.mode = mode
+        self.label = label
+        self.root_path = root_path
+        self.no_symlinks = no_symlinks
+        self.queue = deque(_parts(relpath, label))
+        self.stack: list[int] = []
+        self.hops = self.retries = 0
+        self.follow_final = not flags & os.O_NOFOLLOW
+
+    def open(self) -> int:
+        try:
+            while True:
+                cur = self.stack[-1] if self.stack else self.root_fd
+                if not self.queue:
+                    return os.open(".", self.flags | os.O_CLOEXEC, self.mode, dir_fd=cur)
+                name = self.queue.popleft()
+                if name == "..":
+                    self.up()
+                    continue
+                if self.queue:  # an intermediate component: a directory (or a symlink to one)
+                    if self.enter(name, cur):
+                        continue
+                else:  # the last component
+                    fd, follow = self.open_last(name, cur)
+                    if fd is not None:
+                        return fd
+                    if not follow:  # it changed under us: look again
+                        continue
+                self.follow(name, cur)
+        finally:
+            for fd in self.stack:
+                os.close(fd)
+
+    def changed(self, name: str) -> None:
         """A component changed type between two of our calls (a concurrent rename): look again."""
-        nonlocal retries
-        retries += 1
-        if retries > _EAGAIN_RETRIES:
+        self.retries += 1
+        if self.retries > _EAGAIN_RETRIES:
             raise BeneathError(
                 errno.EAGAIN,
-                relpath,
+                self.relpath,
                 "kept changing while being opened (a concurrent rename); try again",
             )
-        queue.appendleft(name)
+        self.queue.appendleft(name)
 
-    try:
-        while True:
-            cur = stack[-1] if stack else root_fd
-            if not queue:
-                return os.open(".", flags | os.O_CLOEXEC, mode, dir_fd=cur)
-            name = queue.popleft()
-            if name == "..":
-                if not stack:
-                    raise EscapeError(
-                        errno.EXDEV,
-                        relpath,
-                        f"its '..' goes above {label}"
-                        if not hops
-                        else f"escapes {label} through a symbolic link",
-                    )
-                os.close(stack.pop())
-                continue
-            if queue:  # an intermediate component: must be a directory (or a symlink to one)
-                fd = os.open(
-                    name, (_O_PATH or os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur
-                )
-                kind = os.fstat(fd).st_mode
-                if stat.S_ISDIR(kind):
-                    stack.append(fd)
-                    continue
-                os.close(fd)
-                if not stat.S_ISLNK(kind):
-                    raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), relpath)
-            else:  # the last component
-                try:
-                    fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=cur)
-                except OSError as exc:
-                    # O_NOFOLLOW on a symlink says ELOOP (ENOTDIR with O_DIRECTORY); O_CREAT|O_EXCL
-                    # on one says EEXIST, as the kernel does without O_NOFOLLOW.
-                    if not follow_final or exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                        raise
-                    try:
-                        kind = os.stat(name, dir_fd=cur, follow_symlinks=False).st_mode
-                    except OSError:
-                        raise exc from None
-                    if not stat.S_ISLNK(kind):
-                        if exc.errno == errno.ELOOP or stat.S_ISDIR(
-                            kind
-                        ):  # it was a symlink a moment ago
-                            changed(name)
-                            continue
-                        raise
-                else:
-                    if not (
-                        follow_final and flags & _O_PATH and stat.S_ISLNK(os.fstat(fd).st_mode)
-                    ):
-                        return fd
-                    os.close(fd)
-            if no_symlinks:
-                raise EscapeError(errno.ELOOP, relpath, _NO_SYMLINKS_REASON)
-            hops += 1
-            if hops > MAX_SYMLINK_HOPS:
-                raise BeneathError(errno.ELOOP, relpath, "goes through too many symbolic links")
+    def up(self) -> None:
+        """``..``: back to the parent directory, never above the root."""
+        if not self.stack:
+            raise EscapeError(
+                errno.EXDEV,
+                self.relpath,
+                f"its '..' goes above {self.label}"
+                if not self.hops
+                else f"escapes {self.label} through a symbolic link",
+            )
+        os.close(self.stack.pop())
+
+    def enter(self, name: str, cur: int) -> bool:
+        """Enter the directory *name* (True); False when it is a symlink (to follow)."""
+        fd = os.open(name, (_O_PATH or os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
+        kind = os.fstat(fd).st_mode
+        if stat.S_ISDIR(kind):
+            self.stack.append(fd)
+            return True
+        os.close(fd)
+        if not stat.S_ISLNK(kind):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), self.relpath)
+        return False
+
+    def open_last(self, name: str, cur: int) -> tuple[int | None, bool]:
+        """Open the last component: ``(fd, _)``; ``(None, True)``: a symlink to follow;
+        ``(None, False)``: it changed under us (queued again)."""
+        flags, follow_final = self.flags, self.follow_final
+        try:
+            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, self.mode, dir_fd=cur)
+        except OSError as exc:
+            # O_NOFOLLOW on a symlink says ELOOP (ENOTDIR with O_DIRECTORY); O_CREAT|O_EXCL
+            # on one says EEXIST, as the kernel does without O_NOFOLLOW.
+            if not follow_final or exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
             try:
-                target, from_root = _readlink_target(name, cur, relpath, label, root_path)
-            except BeneathError as exc:
-                if exc.errno != errno.EAGAIN:  # no longer a symlink
-                    raise
-                hops -= 1
-                changed(name)
-                continue
-            if from_root:
-                while stack:
-                    os.close(stack.pop())
-            queue.extendleft(reversed(target))
-    finally:
-        for fd in stack:
-            os.close(fd)
+                kind = os.stat(name, dir_fd=cur, follow_symlinks=False).st_mode
+            except OSError:
+                raise exc from None
+            if stat.S_ISLNK(kind):
+                return None, True
+            if exc.errno == errno.ELOOP or stat.S_ISDIR(kind):  # a symlink a moment ago
+                self.changed(name)
+                return None, False
+            raise
+        if not (follow_final and flags & _O_PATH and stat.S_ISLNK(os.fstat(fd).st_mode)):
+            return fd, False
+        os.close(fd)
+        return None, True
+
+    def follow(self, name: str, cur: int) -> None:
+        """*name* is a symlink: queue its target's components (from the root for an absolute
+        target inside ``root_path``), unless symlinks are refused or too many were followed."""
+        if self.no_symlinks:
+            raise EscapeError(errno.ELOOP, self.relpath, _NO_SYMLINKS_REASON)
+        self.hops += 1
+        if self.hops > MAX_SYMLINK_HOPS:
+            raise BeneathError(errno.ELOOP, self.relpath, "goes through too many symbolic links")
+        try:
+            target, from_root = _readlink_target(
+                name, cur, self.relpath, self.label, self.root_path
+            )
+        except BeneathError as exc:
+            if exc.errno != errno.EAGAIN:  # no longer a symlink
+                raise
+            self.hops -= 1
+            self.changed(name)
+            return
+        if from_root:
+            while self.stack:
+                os.close(self.stack.pop())
+        self.queue.extendleft(reversed(target))
 
 
 def _open(ref: _RootRef, relpath: str, flags: int, mode: int = 0o666) -> int:
@@ -858,7 +904,7 @@ def walk_beneath(root: Root, relpath: str = ".") -> Iterator[tuple[str, list[str
 _MAGIC = re.compile(r"[*?\[]")
 
 
-def glob_beneath(  # noqa: C901 - baseline, see README "Checks"
+def glob_beneath(
     root: Root, pattern: str, relpath: str = ".", skip: Callable[[str], bool] | None = None
 ) -> dict[str, os.stat_result]:
     """Regular files matching ``pattern`` (relative, ``pathlib.Path.glob`` rules) from the folder
@@ -869,75 +915,102 @@ def glob_beneath(  # noqa: C901 - baseline, see README "Checks"
     literal component follows a symlink only when its target is beneath the root, and a symlinked
     file is reported only then. ``skip(rel)`` prunes folders (rel relative to ``relpath``)."""
     parts = [p for p in pattern.split("/") if p not in ("", ".")]
-    found: dict[str, os.stat_result] = {}
     if not parts:
-        return found
+        return {}
     with _RootRef(root) as ref:
+        search = _Glob(ref, parts, relpath, skip)
+        search.select("", 0)
+    return search.found
 
-        def full(rel: str) -> str:
-            return _join(relpath, rel) if rel else relpath
 
-        def file_stat(rel: str) -> None:
+class _Glob:
+    """One ``glob_beneath``: the pattern's components matched from ``relpath``, one at a time."""
+
+    def __init__(
+        self,
+        ref: _RootRef,
+        parts: list[str],
+        relpath: str,
+        skip: Callable[[str], bool] | None,
+    ) -> None:
+        self.ref = ref
+        self.parts = parts
+        self.relpath = relpath
+        self.skip = skip
+        self.found: dict[str, os.stat_result] = {}
+
+    def full(self, rel: str) -> str:
+        return _join(self.relpath, rel) if rel else self.relpath
+
+    def skipped(self, rel: str) -> bool:
+        return bool(self.skip and self.skip(rel))
+
+    def file_stat(self, rel: str) -> None:
+        """Report *rel* if it is a regular file (a symlink is followed only beneath the root)."""
+        try:
+            fd = _open(self.ref, self.full(rel), _O_PATH or os.O_RDONLY)
+        except OSError:  # gone, or a symlink that leads outside the root
+            return
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+        if stat.S_ISREG(st.st_mode):
+            self.found.setdefault(rel, st)
+
+    def dirs_under(self, rel: str) -> Iterator[str]:
+        """*rel* and every real folder under it (no symlink descended, skipped ones pruned)."""
+        todo = [rel]
+        while todo:
+            folder = todo.pop()
+            yield folder
             try:
-                fd = _open(ref, full(rel), _O_PATH or os.O_RDONLY)
-            except OSError:  # gone, or a symlink that leads outside the root
-                return
-            try:
-                st = os.fstat(fd)
+                entries = _list(self.ref, self.full(folder))
             except OSError:
-                return
-            finally:
-                os.close(fd)
-            if stat.S_ISREG(st.st_mode):
-                found.setdefault(rel, st)
-
-        def dirs_under(rel: str) -> Iterator[str]:
-            todo = [rel]
-            while todo:
-                folder = todo.pop()
-                yield folder
-                try:
-                    entries = _list(ref, full(folder))
-                except OSError:
-                    continue
-                for e in entries:
-                    child = _join(folder, e.name) if folder else e.name
-                    if e.kind == "dir" and not (skip and skip(child)):
-                        todo.append(child)
-
-        def select(rel: str, i: int) -> None:
-            part, last = parts[i], i == len(parts) - 1
-            if part == "**":
-                if last:  # pathlib: a trailing ** selects folders only
-                    return
-                for folder in list(dirs_under(rel)):
-                    select(folder, i + 1)
-                return
-            if not _MAGIC.search(part):
-                child = _join(rel, part) if rel else part
-                if last:
-                    file_stat(child)
-                elif part == ".." or not (skip and skip(child)):
-                    select(child, i + 1)
-                return
-            rx = re.compile(fnmatch.translate(part))
-            try:
-                entries = _list(
-                    ref, full(rel), (lambda name: rx.match(name) is not None) if last else None
-                )
-            except OSError:
-                return
+                continue
             for e in entries:
-                if not rx.match(e.name):
-                    continue
-                child = _join(rel, e.name) if rel else e.name
-                if last and e.st is not None:
-                    if stat.S_ISREG(e.st.st_mode):
-                        found.setdefault(child, e.st)
-                elif last:
-                    file_stat(child)  # a symlink: followed only beneath the root
-                elif e.kind in ("dir", "link") and not (skip and skip(child)):
-                    select(child, i + 1)
+                child = _join(folder, e.name) if folder else e.name
+                if e.kind == "dir" and not self.skipped(child):
+                    todo.append(child)
 
-        select("", 0)
-    return found
+    def select(self, rel: str, i: int) -> None:
+        """Match component *i* of the pattern in the folder *rel* (and the rest beneath)."""
+        part, last = self.parts[i], i == len(self.parts) - 1
+        if part == "**":
+            if last:  # pathlib: a trailing ** selects folders only
+                return
+            for folder in list(self.dirs_under(rel)):
+                self.select(folder, i + 1)
+            return
+        if not _MAGIC.search(part):
+            child = _join(rel, part) if rel else part
+            if last:
+                self.file_stat(child)
+            elif part == ".." or not self.skipped(child):
+                self.select(child, i + 1)
+            return
+        self.select_wildcard(rel, i, part, last)
+
+    def select_wildcard(self, rel: str, i: int, part: str, last: bool) -> None:
+        rx = re.compile(fnmatch.translate(part))
+        try:
+            entries = _list(
+                self.ref,
+                self.full(rel),
+                (lambda name: rx.match(name) is not None) if last else None,
+            )
+        except OSError:
+            return
+        for e in entries:
+            if not rx.match(e.name):
+                continue
+            child = _join(rel, e.name) if rel else e.name
+            if last and e.st is not None:
+                if stat.S_ISREG(e.st.st_mode):
+                    self.found.setdefault(child, e.st)
+            elif last:
+                self.file_stat(child)  # a symlink: followed only beneath the root
+            elif e.kind in ("dir", "link") and not self.skipped(child):
+                self.select(child, i + 1)

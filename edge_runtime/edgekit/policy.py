@@ -119,6 +119,41 @@ class _Deny(Exception):
         self.reason, self.rule = reason, rule
 
 
+def _check_options(program: str, rest: list[str]) -> None:
+    """Options the edge refuses: dangerous ones, ones that follow symlinks while recursing, a
+    recursive or wildcard rm, a chmod that sets setuid, setgid or sticky bits."""
+    for opt in DANGEROUS_OPTIONS.get(program, ()):
+        if any(_names_option(a, opt) for a in rest):
+            raise _Deny(f"{program} {opt} is not allowed on the edge", "edge.option")
+    if program in FOLLOW_OPTIONS:
+        letter, longs = FOLLOW_OPTIONS[program]
+        for a in rest:
+            if any(_names_option(a, opt) for opt in longs) or (
+                a.startswith("-") and not a.startswith("--") and letter in a[1:]
+            ):
+                raise _Deny(
+                    f"{program} {a} follows symbolic links while recursing, which could lead outside "
+                    "the working directory; not allowed on the edge",
+                    "edge.follow_links",
+                )
+    if program == "rm":
+        for a in rest:
+            if a in ("--recursive", "-d", "--dir") or (
+                _OPTION_RE.match(a) and not a.startswith("--") and set(a[1:]) & set("rR")
+            ):
+                raise _Deny("recursive rm is not allowed on the edge", "edge.rm_recursive")
+            if any(c in a for c in _GLOB_CHARS):
+                raise _Deny("rm with a wildcard is not allowed on the edge", "edge.rm_glob")
+    if program == "chmod":
+        modes = [a for a in rest if not a.startswith("-")][:1]
+        if any(
+            re.fullmatch(r"[ugoa]*[+=-][rwxXst]*[st][rwxXst]*", m)
+            or re.fullmatch(r"[1-7][0-7]{3}", m)
+            for m in modes
+        ):
+            raise _Deny("chmod may not set setuid, setgid or sticky bits on the edge", "edge.chmod")
+
+
 def _names_option(word: str, option: str) -> bool:
     """Whether ``word`` is ``option`` (``-x``, ``--long``, ``--long=V``), or a long option's
     abbreviation (getopt_long takes any unambiguous prefix: ``--compress-prog=sh``)."""
@@ -358,35 +393,9 @@ class EdgePolicy:
             "edge.bash_ok",
         )
 
-    def _simple(self, words: list[str], cwd: str, root: str) -> str:  # noqa: C901 - baseline, see README "Checks"
+    def _simple(self, words: list[str], cwd: str, root: str) -> str:
         """Check one simple command; returns the directory the next command runs in."""
-        args: list[str] = []
-        i = 0
-        while i < len(words):
-            word = words[i]
-            if word in REDIRECTS:
-                if i + 1 >= len(words):
-                    raise _Deny(f"the redirection {word!r} has no target", "shell.parse_error")
-                target = words[i + 1]
-                if word == ">&":
-                    if not target.isdigit():
-                        raise _Deny(
-                            f"'>&{target}' is only allowed between file descriptors",
-                            "shell.redirect",
-                        )
-                elif target != "/dev/null":
-                    if target in REDIRECTS or any(c in target for c in _GLOB_CHARS):
-                        raise _Deny(
-                            f"the redirection target {target!r} is not a plain path",
-                            "shell.redirect",
-                        )
-                    full = self.resolve(target, cwd, root, "the redirection target")
-                    if word in (">", ">>"):
-                        self._no_git(full, root, f"the redirection to {target}")
-                i += 2
-                continue
-            args.append(word)
-            i += 1
+        args = self._redirections(words, cwd, root)
         if not args:
             raise _Deny("a command has no program", "shell.parse_error")
         program, rest = args[0], args[1:]
@@ -405,23 +414,7 @@ class EdgePolicy:
             self._paths(rest, cwd, root, program)
             return cwd
         if program in SCRIPT_PROGRAMS:
-            if not self.allow_scripts:
-                raise _Deny(
-                    f"{program} runs code, which needs --allow-scripts on the edge (no OS sandbox here)",
-                    "edge.scripts",
-                )
-            options = []
-            while rest and rest[0].startswith("-"):
-                options.append(rest.pop(0))
-            bad = [o for o in options if o not in ("-u", "-B", "-O", "-E", "-s", "-I")]
-            if bad or not rest:
-                raise _Deny(
-                    f"{program} may only run a script file inside the working directory "
-                    f"(not {' '.join(bad) or 'code from stdin'})",
-                    "edge.scripts",
-                )
-            self._script_file(rest[0], cwd, root)
-            self._paths(rest[1:], cwd, root, program)
+            self._interpreter(program, rest, cwd, root)
             return cwd
         if program not in ALLOWED_PROGRAMS and program not in self.extra_programs:
             raise _Deny(f"{program!r} is not in the edge allow-list", "edge.program")
@@ -430,41 +423,64 @@ class EdgePolicy:
                 raise _Deny("cd needs exactly one folder inside the working directory", "shell.cd")
             full = self.resolve(rest[0], cwd, root, "cd")
             return full
-        for opt in DANGEROUS_OPTIONS.get(program, ()):
-            if any(_names_option(a, opt) for a in rest):
-                raise _Deny(f"{program} {opt} is not allowed on the edge", "edge.option")
-        if program in FOLLOW_OPTIONS:
-            letter, longs = FOLLOW_OPTIONS[program]
-            for a in rest:
-                if any(_names_option(a, opt) for opt in longs) or (
-                    a.startswith("-") and not a.startswith("--") and letter in a[1:]
-                ):
-                    raise _Deny(
-                        f"{program} {a} follows symbolic links while recursing, which could lead outside "
-                        "the working directory; not allowed on the edge",
-                        "edge.follow_links",
-                    )
-        if program == "rm":
-            for a in rest:
-                if a in ("--recursive", "-d", "--dir") or (
-                    _OPTION_RE.match(a) and not a.startswith("--") and set(a[1:]) & set("rR")
-                ):
-                    raise _Deny("recursive rm is not allowed on the edge", "edge.rm_recursive")
-                if any(c in a for c in _GLOB_CHARS):
-                    raise _Deny("rm with a wildcard is not allowed on the edge", "edge.rm_glob")
-        if program == "chmod":
-            modes = [a for a in rest if not a.startswith("-")][:1]
-            if any(
-                re.fullmatch(r"[ugoa]*[+=-][rwxXst]*[st][rwxXst]*", m)
-                or re.fullmatch(r"[1-7][0-7]{3}", m)
-                for m in modes
-            ):
-                raise _Deny(
-                    "chmod may not set setuid, setgid or sticky bits on the edge", "edge.chmod"
-                )
+        _check_options(program, rest)
         if program not in TEXT_PROGRAMS:
             self._paths(rest, cwd, root, program)
         return cwd
+
+    def _redirections(self, words: list[str], cwd: str, root: str) -> list[str]:
+        """Check the command's redirections (a target inside the working directory, not into
+        ``.git``; ``>&`` only between file descriptors); returns the other words."""
+        args: list[str] = []
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if word not in REDIRECTS:
+                args.append(word)
+                i += 1
+                continue
+            if i + 1 >= len(words):
+                raise _Deny(f"the redirection {word!r} has no target", "shell.parse_error")
+            target = words[i + 1]
+            if word == ">&":
+                if not target.isdigit():
+                    raise _Deny(
+                        f"'>&{target}' is only allowed between file descriptors",
+                        "shell.redirect",
+                    )
+            elif target != "/dev/null":
+                if target in REDIRECTS or any(c in target for c in _GLOB_CHARS):
+                    raise _Deny(
+                        f"the redirection target {target!r} is not a plain path",
+                        "shell.redirect",
+                    )
+                full = self.resolve(target, cwd, root, "the redirection target")
+                if word in (">", ">>"):
+                    self._no_git(full, root, f"the redirection to {target}")
+            i += 2
+        return args
+
+    def _interpreter(self, program: str, rest: list[str], cwd: str, root: str) -> None:
+        """An interpreter (``python3 script.py``): only with --allow-scripts, only a script file
+        inside the working directory, only harmless options."""
+        if not self.allow_scripts:
+            raise _Deny(
+                f"{program} runs code, which needs --allow-scripts on the edge (no OS sandbox here)",
+                "edge.scripts",
+            )
+        rest = list(rest)
+        options = []
+        while rest and rest[0].startswith("-"):
+            options.append(rest.pop(0))
+        bad = [o for o in options if o not in ("-u", "-B", "-O", "-E", "-s", "-I")]
+        if bad or not rest:
+            raise _Deny(
+                f"{program} may only run a script file inside the working directory "
+                f"(not {' '.join(bad) or 'code from stdin'})",
+                "edge.scripts",
+            )
+        self._script_file(rest[0], cwd, root)
+        self._paths(rest[1:], cwd, root, program)
 
     def _script_file(self, word: str, cwd: str, root: str) -> None:
         if any(c in word for c in _GLOB_CHARS):

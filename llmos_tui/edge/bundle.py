@@ -811,28 +811,12 @@ def _import_renamed_tool(
     return ident
 
 
-def import_bundle(  # noqa: C901 - baseline, see README "Checks"
-    workspace: Any,
-    store: Any,
-    source: str | os.PathLike[str],
-    *,
-    volume: str,
-    on_conflict: str = "skip",
-    expect_sha256: str | None = None,
-) -> ImportReport:
-    """Verify ``source`` completely, then add its traces and tools to ``volume`` (never overwriting)."""
-    from ..execution.replay.crystallized import tools_dir
-    from ..learning.store import check_volume
-    from ..learning.traces import TraceFormatError, dump_trace, new_trace_id, parse_trace
+def _checked_contents(bundle: Any) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """The bundle's traces, parsed, and its tools' metadata, checked (each tool against its
+    trace's calls): a ``BundleError`` on the first problem, before anything is written."""
+    from ..learning.traces import TraceFormatError, parse_trace
 
-    if on_conflict not in ON_CONFLICT:
-        raise BundleError(
-            f"unknown conflict policy {on_conflict!r} (choose from {', '.join(ON_CONFLICT)})"
-        )
-    volume = check_volume(volume)
-    bundle = read_bundle(source, expect_sha256=expect_sha256)
     where = bundle.source
-    # 1. Parse and check everything before writing anything.
     incoming = []
     for entry in bundle.traces:
         rel = entry["path"]
@@ -861,7 +845,18 @@ def import_bundle(  # noqa: C901 - baseline, see README "Checks"
             where=at,
         )
         _check_tool_matches_trace(module, by_id[entry["source_trace"]], where=at)
-    report = ImportReport(source=where, volume=volume, manifest_sha256=bundle.manifest_sha256)
+    return incoming, tool_data
+
+
+def _plan_traces(
+    store: Any, incoming: list[Any], report: ImportReport, on_conflict: str
+) -> list[tuple[Any, str]]:
+    """What to do with each incoming trace: ``(trace, "new" | "rename")``; a trace already
+    present unchanged is reported unchanged, a different one with its id is skipped, renamed
+    or fails the import (``on_conflict``)."""
+    from ..learning.traces import dump_trace
+
+    where = report.source
     plan: list[tuple[Any, str]] = []  # (trace, action): new | rename
     conflicts = []
     for trace in incoming:
@@ -894,6 +889,76 @@ def import_bundle(  # noqa: C901 - baseline, see README "Checks"
                     f"volumes/{existing.volume} (kept; use --on-conflict rename)",
                 }
             )
+    return plan
+
+
+def _import_tool(
+    folder: Path, entry: dict[str, Any], bundle: Any, data: dict[str, Any], report: ImportReport
+) -> bool:
+    """Write one tool of the bundle into *folder* unless a tool with its id is there already
+    (the same: unchanged; a different one: skipped). True when the tool is now present."""
+    ident = entry["id"]
+    volume = report.volume
+    module = bundle.files[entry["module"]["path"]]
+    module_path, meta_path = folder / f"{ident}.py", folder / f"{ident}.json"
+    if module_path.exists() or meta_path.exists():
+        try:
+            same = module_path.read_bytes() == module
+        except OSError:
+            same = False
+        if same and meta_path.exists():
+            report.tools_unchanged.append(ident)
+            return True
+        report.tools_skipped.append(
+            {"id": ident, "reason": f"a different {ident} exists in volumes/{volume}/tools"}
+        )
+        return False
+    data = dict(data)
+    history = data.get("history") if isinstance(data.get("history"), list) else []
+    stamp = iso_utc()
+    data["history"] = history + [
+        {
+            "status": "active",
+            "at": stamp,
+            "reason": f"imported from bundle {bundle.manifest_sha256[:12]}",
+        }
+    ]
+    try:
+        atomic_write_bytes(module_path, module)
+        atomic_write_bytes(
+            meta_path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        )
+    except OSError as exc:
+        raise BundleError(f"cannot write {ident} into {folder}: {exc}") from None
+    report.tools_imported.append(ident)
+    return True
+
+
+def import_bundle(
+    workspace: Any,
+    store: Any,
+    source: str | os.PathLike[str],
+    *,
+    volume: str,
+    on_conflict: str = "skip",
+    expect_sha256: str | None = None,
+) -> ImportReport:
+    """Verify ``source`` completely, then add its traces and tools to ``volume`` (never overwriting)."""
+    from ..execution.replay.crystallized import tools_dir
+    from ..learning.store import check_volume
+    from ..learning.traces import new_trace_id
+
+    if on_conflict not in ON_CONFLICT:
+        raise BundleError(
+            f"unknown conflict policy {on_conflict!r} (choose from {', '.join(ON_CONFLICT)})"
+        )
+    volume = check_volume(volume)
+    bundle = read_bundle(source, expect_sha256=expect_sha256)
+    where = bundle.source
+    # 1. Parse and check everything before writing anything.
+    incoming, tool_data = _checked_contents(bundle)
+    report = ImportReport(source=where, volume=volume, manifest_sha256=bundle.manifest_sha256)
+    plan = _plan_traces(store, incoming, report, on_conflict)
     # 2. Tools first (a trace names its tool only once the tool is in place).
     folder = tools_dir(workspace, volume)
     importable = {t.id for t, action in plan if action == "new"} | set(report.unchanged)
@@ -916,40 +981,8 @@ def import_bundle(  # noqa: C901 - baseline, see README "Checks"
                 {"id": ident, "reason": f"its trace {entry['source_trace']} was not imported"}
             )
             continue
-        module = bundle.files[entry["module"]["path"]]
-        module_path, meta_path = folder / f"{ident}.py", folder / f"{ident}.json"
-        if module_path.exists() or meta_path.exists():
-            try:
-                same = module_path.read_bytes() == module
-            except OSError:
-                same = False
-            if same and meta_path.exists():
-                report.tools_unchanged.append(ident)
-                present_tools.add(ident)
-            else:
-                report.tools_skipped.append(
-                    {"id": ident, "reason": f"a different {ident} exists in volumes/{volume}/tools"}
-                )
-            continue
-        data = dict(tool_data[ident])
-        history = data.get("history") if isinstance(data.get("history"), list) else []
-        stamp = iso_utc()
-        data["history"] = history + [
-            {
-                "status": "active",
-                "at": stamp,
-                "reason": f"imported from bundle {bundle.manifest_sha256[:12]}",
-            }
-        ]
-        try:
-            atomic_write_bytes(module_path, module)
-            atomic_write_bytes(
-                meta_path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-            )
-        except OSError as exc:
-            raise BundleError(f"cannot write {ident} into {folder}: {exc}") from None
-        report.tools_imported.append(ident)
-        present_tools.add(ident)
+        if _import_tool(folder, entry, bundle, tool_data[ident], report):
+            present_tools.add(ident)
     # 3. Traces.
     for trace, action in plan:
         if action == "rename":

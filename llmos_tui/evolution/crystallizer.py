@@ -137,7 +137,7 @@ class Crystallizer:
     """Crystallizes eligible traces of a workspace; see the module docstring.
 
     ``hooks_factory(cwd)`` returns the ``HookRegistry`` for a verification run (the kernel passes
-    its ``_policy_hooks``); by default the workspace's policy engine is the only pre-hook.
+    its ``policy_hooks``); by default the workspace's policy engine is the only pre-hook.
     """
 
     def __init__(

@@ -18,6 +18,7 @@ ones a number (``file2``, ``file3``). Kinds: ``url``, ``quoted``, ``path``, ``fi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # ---- vocabularies (generic, not tuned to any data set) ----------------------------------
@@ -218,7 +219,36 @@ def is_file_name(token: str) -> bool:
     return not re.fullmatch(r"[\d.]+", stem)
 
 
-def find_slots(goal: str) -> list[SlotSpan]:  # noqa: C901 - baseline, see README "Checks"
+def _language_slots(goal: str) -> Iterator[tuple[str, str, int, int]]:
+    """``(kind, value, start, end)`` of each natural or programming language the goal names."""
+    words = list(_WORD.finditer(goal))
+    for i, m in enumerate(words):
+        low = m.group(0).lower()
+        if low in NATURAL_LANGUAGES:
+            yield "natural_language", low, m.start(), m.end()
+            continue
+        canon = PROGRAMMING_LANGUAGES.get(low)
+        if canon is None:
+            continue
+        if low in _AMBIGUOUS_LANGS and not _explicit_language(words, i):
+            continue
+        yield "language", canon, m.start(), m.end()
+
+
+def _explicit_language(words: list[re.Match[str]], i: int) -> bool:
+    """An ambiguous language name ("C", "R", "go") counts only in an explicit position: "in C",
+    "a C program" (and never the bare "c" inside a file name or a number, which earlier slots
+    already took); a one-letter one only in upper case."""
+    m = words[i]
+    low = m.group(0).lower()
+    prev = words[i - 1].group(0).lower() if i else ""
+    nxt = words[i + 1].group(0).lower() if i + 1 < len(words) else ""
+    if not (prev in _LANG_CONTEXT and (nxt in _LANG_NEXT or nxt == "" or prev in {"in", "using"})):
+        return False
+    return not (low in {"c", "r"} and m.group(0) != m.group(0).upper())
+
+
+def find_slots(goal: str) -> list[SlotSpan]:
     """Every slot in *goal* with its character span, in order of appearance, no overlaps."""
     spans: list[SlotSpan] = []
     taken: list[tuple[int, int]] = []
@@ -257,28 +287,8 @@ def find_slots(goal: str) -> list[SlotSpan]:  # noqa: C901 - baseline, see READM
         value = number_word_value(m.group(0))
         if value is not None:
             add("number", value, m.start(), m.end())
-    words = list(_WORD.finditer(goal))
-    for i, m in enumerate(words):
-        low = m.group(0).lower()
-        if low in NATURAL_LANGUAGES:
-            add("natural_language", low, m.start(), m.end())
-            continue
-        canon = PROGRAMMING_LANGUAGES.get(low)
-        if canon is None:
-            continue
-        if low in _AMBIGUOUS_LANGS:
-            prev = words[i - 1].group(0).lower() if i else ""
-            nxt = words[i + 1].group(0).lower() if i + 1 < len(words) else ""
-            # "in C", "a C program": only an explicit position counts (and never the bare "c"
-            # inside a file name or a number, which earlier slots already took).
-            if not (
-                prev in _LANG_CONTEXT
-                and (nxt in _LANG_NEXT or nxt == "" or prev in {"in", "using"})
-            ):
-                continue
-            if low in {"c", "r"} and m.group(0) != m.group(0).upper():
-                continue
-        add("language", canon, m.start(), m.end())
+    for kind, value, a, b in _language_slots(goal):
+        add(kind, value, a, b)
     spans.sort(key=lambda s: s.start)
     return spans
 

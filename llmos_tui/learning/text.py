@@ -742,7 +742,64 @@ class _State:
         self.light_fn = False
 
 
-def _tokenize(  # noqa: C901 - baseline, see README "Checks"
+def _slot_tokens(span: SlotSpan, st: _State) -> list[Token]:
+    """A slot's placeholder token; a file slot also gives the words of its name."""
+    placeholder, kind = _slot_placeholder(span)
+    out = [Token(placeholder, kind, st.clause, negated=st.negating, raw=span.value)]
+    if span.kind == "file":
+        for w in file_name_words(span.value):
+            out.append(Token(canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w))
+    return out
+
+
+def _add_verb(raw: str, canon: str, prev: str, tokens: list[Token], st: _State) -> None:
+    """A word that can be a verb: the clause's action (main verb), an action noun a light verb
+    gives way to ("write a summary"), or a plain word (a noun use: "my shopping list")."""
+    has_content = any(t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS for t in tokens)
+    participle = raw.endswith("ing") and has_content and prev not in NOUN_MARKERS
+    nominal = raw in VERB_LOOKUP_NOUNS
+    # A light verb followed by an action noun ("write a summary") gives way to it.
+    if st.pending_light is not None and nominal:
+        lv = tokens[st.pending_light]
+        del tokens[st.pending_light]
+        st.pending_light = None
+        tokens.append(Token(canon, "verb", st.clause, main=lv.main, negated=st.negating, raw=raw))
+        return
+    if st.light_fn and nominal and not st.has_main:
+        # "give me a summary", "get a backup": the noun is the action
+        st.light_fn = False
+        st.has_main = True
+        tokens.append(Token(canon, "verb", st.clause, main=True, negated=st.negating, raw=raw))
+        return
+    action = (
+        (not has_content and prev not in NOUN_MARKERS)
+        or prev in VERB_PRECEDERS
+        or participle
+        or raw in PHRASE_VERBS
+    )
+    if not action:
+        # A noun use ("my shopping list", "more checks", "the test suite"): a plain
+        # word; a nominalised action ("README summary") keeps its class name.
+        tokens.append(
+            Token(
+                canon if raw in NOMINAL_ACTIONS else stem(raw),
+                "word",
+                st.clause,
+                negated=st.negating,
+                raw=raw,
+            )
+        )
+        st.pending_light = None
+        return
+    main = not st.has_main and not st.subordinate and not participle
+    tokens.append(Token(canon, "verb", st.clause, main=main, negated=st.negating, raw=raw))
+    if main:
+        st.has_main = True
+        if raw in _LIGHT_STEMS or stem(raw) in _LIGHT_STEMS:
+            st.pending_light = len(tokens) - 1
+
+
+def _tokenize(
     raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]
 ) -> tuple[list[Token], bool]:
     tokens: list[Token] = []
@@ -754,13 +811,7 @@ def _tokenize(  # noqa: C901 - baseline, see README "Checks"
             continue
         if raw.startswith("\x00"):
             span, _key = markers[int(raw.strip("\x00"))]
-            placeholder, kind = _slot_placeholder(span)
-            tokens.append(Token(placeholder, kind, st.clause, negated=st.negating, raw=span.value))
-            if span.kind == "file":
-                for w in file_name_words(span.value):
-                    tokens.append(
-                        Token(canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w)
-                    )
+            tokens.extend(_slot_tokens(span, st))
             continue
         if raw in CLAUSE_BREAKS and (tokens or raw not in _LEADING_OK):
             # "and" inside a negated clause keeps the negation ("without tests and docs").
@@ -788,55 +839,7 @@ def _tokenize(  # noqa: C901 - baseline, see README "Checks"
                 st.light_fn = True
             continue
         if kind == "verb":
-            prev = _prev_word(raw_tokens, i)
-            has_content = any(
-                t.clause == st.clause and t.kind in _CONTENT_TOKEN_KINDS for t in tokens
-            )
-            participle = raw.endswith("ing") and has_content and prev not in NOUN_MARKERS
-            nominal = raw in VERB_LOOKUP_NOUNS
-            # A light verb followed by an action noun ("write a summary") gives way to it.
-            if st.pending_light is not None and nominal:
-                lv = tokens[st.pending_light]
-                del tokens[st.pending_light]
-                st.pending_light = None
-                tokens.append(
-                    Token(canon, "verb", st.clause, main=lv.main, negated=st.negating, raw=raw)
-                )
-                continue
-            if st.light_fn and nominal and not st.has_main:
-                # "give me a summary", "get a backup": the noun is the action
-                st.light_fn = False
-                st.has_main = True
-                tokens.append(
-                    Token(canon, "verb", st.clause, main=True, negated=st.negating, raw=raw)
-                )
-                continue
-            action = (
-                (not has_content and prev not in NOUN_MARKERS)
-                or prev in VERB_PRECEDERS
-                or participle
-                or raw in PHRASE_VERBS
-            )
-            if not action:
-                # A noun use ("my shopping list", "more checks", "the test suite"): a plain
-                # word; a nominalised action ("README summary") keeps its class name.
-                tokens.append(
-                    Token(
-                        canon if raw in NOMINAL_ACTIONS else stem(raw),
-                        "word",
-                        st.clause,
-                        negated=st.negating,
-                        raw=raw,
-                    )
-                )
-                st.pending_light = None
-                continue
-            main = not st.has_main and not st.subordinate and not participle
-            tokens.append(Token(canon, "verb", st.clause, main=main, negated=st.negating, raw=raw))
-            if main:
-                st.has_main = True
-                if raw in _LIGHT_STEMS or stem(raw) in _LIGHT_STEMS:
-                    st.pending_light = len(tokens) - 1
+            _add_verb(raw, canon, _prev_word(raw_tokens, i), tokens, st)
             continue
         tokens.append(Token(canon, kind, st.clause, negated=st.negating, raw=raw))
         # An adjective between a light verb and its noun keeps the light verb pending; any

@@ -64,7 +64,7 @@ def artifact_row(event: Event) -> dict[str, Any]:
     return row
 
 
-def collect_activity(  # noqa: C901 - baseline, see README "Checks"
+def collect_activity(
     events: Iterable[Event],
     *,
     since: str,
@@ -72,145 +72,186 @@ def collect_activity(  # noqa: C901 - baseline, see README "Checks"
     pending_notifications: int,
     open_proposals: int,
 ) -> dict[str, Any]:
-    crons: dict[str, dict[str, Any]] = {}
-    created: list[dict[str, Any]] = []
-    evolved: list[dict[str, Any]] = []
-    promoted: list[dict[str, Any]] = []
-    deleted: list[dict[str, Any]] = []
-    alerts: list[dict[str, Any]] = []
-    proposals = Counter()
-    goals = Counter()
-    goals_ok = 0
-    traces = Counter()
-    by_type: Counter[str] = Counter()
-    total = 0
-
-    def cron(source: str | None) -> dict[str, Any] | None:
-        if not source or source not in crons:
-            return None
-        return crons[source]
-
+    activity = _Activity()
     for event in events:
-        total += 1
-        kind = event.type
-        by_type[kind] += 1
-        d = event.data
-        if kind in CRON_TYPES:
-            cid = event.source or str(d.get("cron_id") or "cron")
-            row = crons.setdefault(
-                cid,
-                {
-                    "cron": cid,
-                    "level": d.get("level"),
-                    "started": 0,
-                    "completed": 0,
-                    "failed": 0,
-                    "seconds": 0.0,
-                    "last_run": None,
-                    "last_error": None,
-                    "created": 0,
-                    "evolved": 0,
-                    "promoted": 0,
-                    "insights": 0,
-                    "suggestions": 0,
-                    "proposals": 0,
-                    "tasks": [],
-                },
-            )
-            if d.get("level") and not row["level"]:
-                row["level"] = d.get("level")
-            if kind == T.CRON_STARTED:
-                row["started"] += 1
-            elif kind in (T.CRON_COMPLETED, T.CRON_CYCLE_END):
-                row["completed"] += 1
-                row["last_run"] = event.ts
-                try:
-                    row["seconds"] += float(d.get("duration_s") or 0.0)
-                except (TypeError, ValueError):
-                    pass
-                for task in d.get("tasks") or []:
-                    if isinstance(task, str) and task not in row["tasks"]:
-                        row["tasks"].append(task)
-            elif kind == T.CRON_FAILED:
-                row["failed"] += 1
-                row["last_run"] = event.ts
-                row["last_error"] = d.get("error")
-        if kind in CREATED_TYPES:
-            created.append(artifact_row(event))
-            row = cron(event.source)
-            if row is not None:
-                row["created"] += 1
-                if kind == T.INSIGHT_GENERATED:
-                    row["insights"] += 1
-                elif kind == T.SUGGESTION_CREATED:
-                    row["suggestions"] += 1
-        elif kind in EVOLVED_TYPES:
-            evolved.append(artifact_row(event))
-            if (row := cron(event.source)) is not None:
-                row["evolved"] += 1
-        elif kind == T.ARTIFACT_PROMOTED:
-            promoted.append(artifact_row(event))
-            if (row := cron(event.source)) is not None:
-                row["promoted"] += 1
-        elif kind in (T.ARTIFACT_DELETED, T.TOOL_DEMOTED):
-            deleted.append(artifact_row(event))
-        elif kind == T.PROPOSAL_CREATED:
-            proposals["created"] += 1
-            if (row := cron(event.source)) is not None:
-                row["proposals"] += 1
-        elif kind == T.PROPOSAL_ACCEPTED:
-            proposals["accepted"] += 1
-        elif kind == T.PROPOSAL_REJECTED:
-            proposals["rejected"] += 1
-        elif kind == T.GOAL_FINISHED:
-            goals[str(d.get("mode") or "?")] += 1
-            goals_ok += 1 if d.get("success") else 0
-        elif kind == T.TRACE_RECORDED:
-            traces["recorded"] += 1
-        elif kind == T.TRACE_REPLAYED:
-            traces["replayed"] += 1
-        elif kind in (T.TOOL_RUN, T.TOOL_USED):
-            traces["tool_runs"] += 1
-        if kind in ALERT_TYPES:
-            message = event.title or d.get("message") or d.get("error") or d.get("reason") or ""
-            if d.get("path") and str(d["path"]) not in str(message):
-                message = f"{d['path']}: {message}"
-            alerts.append(
-                {
-                    "id": event.id,
-                    "ts": event.ts,
-                    "type": kind,
-                    "source": event.source,
-                    "message": message,
-                }
-            )
+        activity.add(event)
+    return activity.report(
+        since=since,
+        until=until,
+        pending_notifications=pending_notifications,
+        open_proposals=open_proposals,
+    )
+
+
+def _cron_row(cid: str, level: Any) -> dict[str, Any]:
     return {
-        "since": since,
-        "until": until,
-        "events": total,
-        "by_type": dict(by_type),
-        "crons": sorted(crons.values(), key=lambda r: r["cron"]),
-        "created": created,
-        "evolved": evolved,
-        "promoted": promoted,
-        "deleted": deleted,
-        "proposals": {
-            "created": proposals["created"],
-            "accepted": proposals["accepted"],
-            "rejected": proposals["rejected"],
-            "open": open_proposals,
-        },
-        "notifications": {"pending": pending_notifications},
-        "alerts": alerts,
-        "goals": {
-            "total": sum(goals.values()),
-            "succeeded": goals_ok,
-            "by_mode": dict(goals),
-            "traces_recorded": traces["recorded"],
-            "replays": traces["replayed"],
-            "tool_runs": traces["tool_runs"],
-        },
+        "cron": cid,
+        "level": level,
+        "started": 0,
+        "completed": 0,
+        "failed": 0,
+        "seconds": 0.0,
+        "last_run": None,
+        "last_error": None,
+        "created": 0,
+        "evolved": 0,
+        "promoted": 0,
+        "insights": 0,
+        "suggestions": 0,
+        "proposals": 0,
+        "tasks": [],
     }
+
+
+#: the counters of the goals section, by event type
+_TRACE_COUNTERS = {
+    T.TRACE_RECORDED: "recorded",
+    T.TRACE_REPLAYED: "replayed",
+    T.TOOL_RUN: "tool_runs",
+    T.TOOL_USED: "tool_runs",
+}
+_PROPOSAL_COUNTERS = {
+    T.PROPOSAL_CREATED: "created",
+    T.PROPOSAL_ACCEPTED: "accepted",
+    T.PROPOSAL_REJECTED: "rejected",
+}
+
+
+class _Activity:
+    """What ``collect_activity`` accumulates, one event at a time."""
+
+    def __init__(self) -> None:
+        self.crons: dict[str, dict[str, Any]] = {}
+        self.created: list[dict[str, Any]] = []
+        self.evolved: list[dict[str, Any]] = []
+        self.promoted: list[dict[str, Any]] = []
+        self.deleted: list[dict[str, Any]] = []
+        self.alerts: list[dict[str, Any]] = []
+        self.proposals: Counter[str] = Counter()
+        self.goals: Counter[str] = Counter()
+        self.goals_ok = 0
+        self.traces: Counter[str] = Counter()
+        self.by_type: Counter[str] = Counter()
+        self.total = 0
+
+    def cron(self, source: str | None) -> dict[str, Any] | None:
+        """The row of the cron that emitted an event (None when it is not a known cron)."""
+        if not source or source not in self.crons:
+            return None
+        return self.crons[source]
+
+    def count_for_cron(self, source: str | None, *keys: str) -> None:
+        row = self.cron(source)
+        if row is not None:
+            for key in keys:
+                row[key] += 1
+
+    def add(self, event: Event) -> None:
+        self.total += 1
+        kind = event.type
+        self.by_type[kind] += 1
+        if kind in CRON_TYPES:
+            self.cron_event(event)
+        self.artifact_or_count(event)
+        if kind in ALERT_TYPES:
+            self.alert(event)
+
+    def cron_event(self, event: Event) -> None:
+        """A cron started, completed (a cycle ended) or failed."""
+        kind, d = event.type, event.data
+        cid = event.source or str(d.get("cron_id") or "cron")
+        row = self.crons.setdefault(cid, _cron_row(cid, d.get("level")))
+        if d.get("level") and not row["level"]:
+            row["level"] = d.get("level")
+        if kind == T.CRON_STARTED:
+            row["started"] += 1
+        elif kind in (T.CRON_COMPLETED, T.CRON_CYCLE_END):
+            row["completed"] += 1
+            row["last_run"] = event.ts
+            try:
+                row["seconds"] += float(d.get("duration_s") or 0.0)
+            except (TypeError, ValueError):
+                pass
+            for task in d.get("tasks") or []:
+                if isinstance(task, str) and task not in row["tasks"]:
+                    row["tasks"].append(task)
+        elif kind == T.CRON_FAILED:
+            row["failed"] += 1
+            row["last_run"] = event.ts
+            row["last_error"] = d.get("error")
+
+    def artifact_or_count(self, event: Event) -> None:
+        """Artifacts created, evolved, promoted or deleted (credited to their cron), proposals,
+        finished goals, traces."""
+        kind = event.type
+        if kind in CREATED_TYPES:
+            self.created.append(artifact_row(event))
+            extra = {T.INSIGHT_GENERATED: ("insights",), T.SUGGESTION_CREATED: ("suggestions",)}
+            self.count_for_cron(event.source, "created", *extra.get(kind, ()))
+        elif kind in EVOLVED_TYPES:
+            self.evolved.append(artifact_row(event))
+            self.count_for_cron(event.source, "evolved")
+        elif kind == T.ARTIFACT_PROMOTED:
+            self.promoted.append(artifact_row(event))
+            self.count_for_cron(event.source, "promoted")
+        elif kind in (T.ARTIFACT_DELETED, T.TOOL_DEMOTED):
+            self.deleted.append(artifact_row(event))
+        elif kind in _PROPOSAL_COUNTERS:
+            self.proposals[_PROPOSAL_COUNTERS[kind]] += 1
+            if kind == T.PROPOSAL_CREATED:
+                self.count_for_cron(event.source, "proposals")
+        elif kind == T.GOAL_FINISHED:
+            self.goals[str(event.data.get("mode") or "?")] += 1
+            self.goals_ok += 1 if event.data.get("success") else 0
+        elif kind in _TRACE_COUNTERS:
+            self.traces[_TRACE_COUNTERS[kind]] += 1
+
+    def alert(self, event: Event) -> None:
+        d = event.data
+        message = event.title or d.get("message") or d.get("error") or d.get("reason") or ""
+        if d.get("path") and str(d["path"]) not in str(message):
+            message = f"{d['path']}: {message}"
+        self.alerts.append(
+            {
+                "id": event.id,
+                "ts": event.ts,
+                "type": event.type,
+                "source": event.source,
+                "message": message,
+            }
+        )
+
+    def report(
+        self, *, since: str, until: str, pending_notifications: int, open_proposals: int
+    ) -> dict[str, Any]:
+        proposals, goals, traces = self.proposals, self.goals, self.traces
+        return {
+            "since": since,
+            "until": until,
+            "events": self.total,
+            "by_type": dict(self.by_type),
+            "crons": sorted(self.crons.values(), key=lambda r: r["cron"]),
+            "created": self.created,
+            "evolved": self.evolved,
+            "promoted": self.promoted,
+            "deleted": self.deleted,
+            "proposals": {
+                "created": proposals["created"],
+                "accepted": proposals["accepted"],
+                "rejected": proposals["rejected"],
+                "open": open_proposals,
+            },
+            "notifications": {"pending": pending_notifications},
+            "alerts": self.alerts,
+            "goals": {
+                "total": sum(goals.values()),
+                "succeeded": self.goals_ok,
+                "by_mode": dict(goals),
+                "traces_recorded": traces["recorded"],
+                "replays": traces["replayed"],
+                "tool_runs": traces["tool_runs"],
+            },
+        }
 
 
 def _short(value: Any, width: int = 70) -> str:

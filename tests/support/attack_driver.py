@@ -4,7 +4,7 @@ Usage: ``python -m tests.support.attack_driver SPEC.json`` where SPEC is
 ``{"workspace": path, "cwd": path, "calls": [[name, input], ...]}``. The kernel is booted on the
 workspace (its ``config.yaml`` chooses ``execution.sandbox`` and the limits) and builds the
 executor exactly as it does for FOLLOWER, CRYSTALLIZED and the LLM's tool twins
-(``LLMOS._executor``), except that the pre-hook is one that allows every call (in place of the
+(``LLMOS.executor``), except that the pre-hook is one that allows every call (in place of the
 policy engine),
 so only the OS sandbox (and the executor's own confinement) stands between the calls and the
 machine. Prints one JSON line per call: ``{"name", "status", "is_error", "summary", "response"}``
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
             "allow", "attack test: the policy allows everything", "test.allow_all"
         )
     )
-    executor = kernel._executor(
+    executor = kernel.executor(
         cwd, RunOptions(cwd=cwd, assume_yes=True), lambda _event: None, None, hooks=hooks
     )
     for n, (name, tool_input) in enumerate(spec["calls"]):

@@ -328,7 +328,7 @@ def extract_json(text: str) -> Any:
         raise ValueError(f"{first.msg} at line {first.lineno}, column {first.colno}") from None
 
 
-def validate_plan(  # noqa: C901 - baseline, see README "Checks"
+def validate_plan(
     raw_text: str, agent_names: Iterable[str], *, goal: str = "", max_steps: int = DEFAULT_MAX_STEPS
 ) -> Plan | PlanError:
     """A Plan from the planner's answer, or a PlanError saying what is wrong with it."""
@@ -339,81 +339,98 @@ def validate_plan(  # noqa: C901 - baseline, see README "Checks"
         data = extract_json(raw)
     except ValueError as exc:
         return PlanError(f"the plan is not valid JSON ({exc})", keep)
-    items = data.get("subgoals") if isinstance(data, dict) else data
-    if isinstance(data, dict) and items is None:
-        return PlanError("the plan has no 'subgoals' list", keep)
-    if not isinstance(items, list):
-        return PlanError("'subgoals' must be a list of sub-goals", keep)
-    if not items:
-        return PlanError("the plan has no sub-goals", keep)
-    if len(items) == 1:
-        return PlanError("the plan has a single sub-goal: there is nothing to orchestrate", keep)
-    if len(items) > max_steps:
-        return PlanError(
-            f"the plan has {len(items)} sub-goals; the limit is {max_steps} "
-            f"(execution.orchestrator_max_steps)",
-            keep,
-        )
+    items = _plan_items(data, max_steps)
+    if isinstance(items, str):
+        return PlanError(items, keep)
     subgoals: list[SubGoal] = []
     seen_goals: dict[str, str] = {}
     for n, item in enumerate(items, start=1):
-        where = f"sub-goal {n}"
-        if not isinstance(item, dict):
-            return PlanError(f"{where} is not an object", keep)
-        missing = [k for k in ("id", "goal", "agent") if k not in item or item[k] in (None, "")]
-        if missing:
-            return PlanError(f"{where} lacks {', '.join(repr(k) for k in missing)}", keep)
-        sid = item["id"]
-        if isinstance(sid, int) and not isinstance(sid, bool):
-            sid = str(sid)
-        if not isinstance(sid, str) or not _ID_RE.fullmatch(sid.strip()):
-            return PlanError(
-                f"{where} has an invalid id {item['id']!r} (letters, digits, '.', '_', '-')", keep
-            )
-        sid = sid.strip()
-        where = f"sub-goal {sid}"
-        text = item["goal"]
-        if not isinstance(text, str) or not re.search(r"\w", text):
-            return PlanError(f"{where}: 'goal' must be a non-empty instruction", keep)
-        text = " ".join(text.split())
-        if len(text) > MAX_SUBGOAL_CHARS:
-            return PlanError(
-                f"{where}: the goal is too long ({len(text)} characters; the limit is "
-                f"{MAX_SUBGOAL_CHARS})",
-                keep,
-            )
-        agent = item["agent"]
-        if not isinstance(agent, str) or agent.strip() not in names:
-            return PlanError(
-                f"{where} names an unknown agent {agent!r} (known: {', '.join(names) or 'none'})",
-                keep,
-            )
-        deps = item.get("depends_on", [])
-        if deps is None:
-            deps = []
-        if not isinstance(deps, list) or not all(
-            isinstance(d, (str, int)) and not isinstance(d, bool) for d in deps
-        ):
-            return PlanError(f"{where}: 'depends_on' must be a list of sub-goal ids", keep)
-        key = text.casefold()
+        sub = _parse_subgoal(n, item, names)
+        if isinstance(sub, str):
+            return PlanError(sub, keep)
+        key = sub.goal.casefold()
         if key in seen_goals:
-            return PlanError(f"sub-goals {seen_goals[key]} and {sid} are the same goal", keep)
-        seen_goals[key] = sid
-        subgoals.append(
-            SubGoal(sid, text, agent.strip(), tuple(dict.fromkeys(str(d).strip() for d in deps)))
+            return PlanError(f"sub-goals {seen_goals[key]} and {sub.id} are the same goal", keep)
+        seen_goals[key] = sub.id
+        subgoals.append(sub)
+    problem = _graph_problem(subgoals)
+    if problem:
+        return PlanError(problem, keep)
+    return Plan(goal=goal, subgoals=subgoals)
+
+
+def _plan_items(data: Any, max_steps: int) -> list[Any] | str:
+    """The plan's list of sub-goals (a bare list, or ``{"subgoals": [...]}``), or what is wrong
+    with it: none, one (nothing to orchestrate), more than *max_steps*."""
+    items = data.get("subgoals") if isinstance(data, dict) else data
+    if isinstance(data, dict) and items is None:
+        return "the plan has no 'subgoals' list"
+    if not isinstance(items, list):
+        return "'subgoals' must be a list of sub-goals"
+    if not items:
+        return "the plan has no sub-goals"
+    if len(items) == 1:
+        return "the plan has a single sub-goal: there is nothing to orchestrate"
+    if len(items) > max_steps:
+        return (
+            f"the plan has {len(items)} sub-goals; the limit is {max_steps} "
+            f"(execution.orchestrator_max_steps)"
         )
+    return items
+
+
+def _parse_subgoal(n: int, item: Any, names: list[str]) -> SubGoal | str:
+    """Sub-goal *n* of a plan, or what is wrong with it (its id, goal, agent or dependencies)."""
+    where = f"sub-goal {n}"
+    if not isinstance(item, dict):
+        return f"{where} is not an object"
+    missing = [k for k in ("id", "goal", "agent") if k not in item or item[k] in (None, "")]
+    if missing:
+        return f"{where} lacks {', '.join(repr(k) for k in missing)}"
+    sid = item["id"]
+    if isinstance(sid, int) and not isinstance(sid, bool):
+        sid = str(sid)
+    if not isinstance(sid, str) or not _ID_RE.fullmatch(sid.strip()):
+        return f"{where} has an invalid id {item['id']!r} (letters, digits, '.', '_', '-')"
+    sid = sid.strip()
+    where = f"sub-goal {sid}"
+    text = item["goal"]
+    if not isinstance(text, str) or not re.search(r"\w", text):
+        return f"{where}: 'goal' must be a non-empty instruction"
+    text = " ".join(text.split())
+    if len(text) > MAX_SUBGOAL_CHARS:
+        return (
+            f"{where}: the goal is too long ({len(text)} characters; the limit is "
+            f"{MAX_SUBGOAL_CHARS})"
+        )
+    agent = item["agent"]
+    if not isinstance(agent, str) or agent.strip() not in names:
+        return f"{where} names an unknown agent {agent!r} (known: {', '.join(names) or 'none'})"
+    deps = item.get("depends_on", [])
+    if deps is None:
+        deps = []
+    if not isinstance(deps, list) or not all(
+        isinstance(d, (str, int)) and not isinstance(d, bool) for d in deps
+    ):
+        return f"{where}: 'depends_on' must be a list of sub-goal ids"
+    return SubGoal(sid, text, agent.strip(), tuple(dict.fromkeys(str(d).strip() for d in deps)))
+
+
+def _graph_problem(subgoals: list[SubGoal]) -> str | None:
+    """What is wrong with the plan's dependency graph: a duplicate id, an unknown dependency, a
+    cycle (None when it is sound)."""
     ids = [s.id for s in subgoals]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        return PlanError(f"duplicate sub-goal id(s): {', '.join(dupes)}", keep)
+        return f"duplicate sub-goal id(s): {', '.join(dupes)}"
     for sub in subgoals:
         for dep in sub.depends_on:
             if dep not in ids:
-                return PlanError(f"sub-goal {sub.id} depends on an unknown sub-goal {dep!r}", keep)
+                return f"sub-goal {sub.id} depends on an unknown sub-goal {dep!r}"
     cycle = _find_cycle(subgoals)
     if cycle:
-        return PlanError(f"the plan has a dependency cycle: {' -> '.join(cycle)}", keep)
-    return Plan(goal=goal, subgoals=subgoals)
+        return f"the plan has a dependency cycle: {' -> '.join(cycle)}"
+    return None
 
 
 def _find_cycle(subgoals: list[SubGoal]) -> list[str]:
@@ -496,7 +513,7 @@ def _retryable(result: RunResult) -> bool:
     return not (result.error and "cancelled" in result.error)
 
 
-def run_plan(  # noqa: C901 - baseline, see README "Checks"
+def run_plan(
     plan: Plan,
     run_subgoal: Callable[[SubGoal], RunResult],
     *,
@@ -514,17 +531,67 @@ def run_plan(  # noqa: C901 - baseline, see README "Checks"
     """
     if max_parallel < 1:
         raise OrchestrationError("max_parallel must be at least 1")
-    outcomes = {s.id: SubGoalOutcome(s) for s in plan.subgoals}
-    result = OrchestrationResult(plan, outcomes)
-    position = {s.id: i for i, s in enumerate(plan.subgoals)}
-    pending = [s.id for s in plan.subgoals]
-    running: dict[Future, str] = {}
-    update = on_update or (lambda _e, _o: None)
-    bad = {FAILED, SKIPPED, NOT_STARTED, CANCELLED}
+    run = _PlanRun(
+        plan,
+        run_subgoal,
+        max_parallel=max_parallel,
+        budget_check=budget_check,
+        cancel=cancel,
+        retries=retries,
+        update=on_update or (lambda _e, _o: None),
+    )
+    with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="llmos-subgoal") as pool:
+        while True:
+            run.skip_blocked()
+            if run.cancelled and not run.result.stopped:
+                run.result.stopped = "cancelled"
+            run.launch_ready(pool)
+            if not run.running:
+                run.close_pending()
+                break
+            finished, _ = wait(list(run.running), return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: run.position[run.running[f]]):
+                run.settle(future)
+    return run.result
 
-    def guarded(sub: SubGoal) -> RunResult:
+
+_BAD = frozenset({FAILED, SKIPPED, NOT_STARTED, CANCELLED})  # a dependency that will not succeed
+
+
+class _PlanRun:
+    """The state of one ``run_plan``: the pending sub-goals, the ones running, their outcomes."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        run_subgoal: Callable[[SubGoal], RunResult],
+        *,
+        max_parallel: int,
+        budget_check: Callable[[], bool],
+        cancel: CancelToken | None,
+        retries: int,
+        update: Callable[[str, SubGoalOutcome], None],
+    ) -> None:
+        self.run_subgoal = run_subgoal
+        self.max_parallel = max_parallel
+        self.budget_check = budget_check
+        self.cancel = cancel
+        self.retries = retries
+        self.update = update
+        self.outcomes = {s.id: SubGoalOutcome(s) for s in plan.subgoals}
+        self.result = OrchestrationResult(plan, self.outcomes)
+        self.position = {s.id: i for i, s in enumerate(plan.subgoals)}
+        self.pending = [s.id for s in plan.subgoals]
+        self.running: dict[Future[RunResult], str] = {}
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.cancelled
+
+    def guarded(self, sub: SubGoal) -> RunResult:
+        """The sub-goal's result; a sub-goal that raises (or returns nonsense) failed."""
         try:
-            value = run_subgoal(sub)
+            value = self.run_subgoal(sub)
         except Exception as exc:  # noqa: BLE001 - a crashing sub-goal is a failed sub-goal
             return RunResult(
                 goal=sub.goal,
@@ -543,89 +610,88 @@ def run_plan(  # noqa: C901 - baseline, see README "Checks"
             )
         return value
 
-    with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="llmos-subgoal") as pool:
-        while True:
-            # Sub-goals whose dependencies can no longer succeed are skipped.
-            changed = True
-            while changed:
-                changed = False
-                for sid in list(pending):
-                    failed_deps = [
-                        d for d in outcomes[sid].subgoal.depends_on if outcomes[d].status in bad
-                    ]
-                    if failed_deps:
-                        pending.remove(sid)
-                        done = outcomes[sid]
-                        done.status = SKIPPED
-                        done.reason = f"depends on {', '.join(failed_deps)}, which did not succeed"
-                        result.finished_order.append(sid)
-                        update(SKIPPED, done)
-                        changed = True
-            if cancel is not None and cancel.cancelled and not result.stopped:
-                result.stopped = "cancelled"
-            for sid in list(pending):
-                if len(running) >= max_parallel or result.stopped:
-                    break
-                sub = outcomes[sid].subgoal
-                if not all(outcomes[d].status == SUCCEEDED for d in sub.depends_on):
-                    continue
-                if not budget_check():
-                    result.stopped = "budget"
-                    break
-                pending.remove(sid)
-                done = outcomes[sid]
-                done.attempts += 1
-                done.status = RUNNING
-                done.started_at = done.started_at or time.time()
-                launched = replace(sub, context=_context_for(sub, outcomes))
-                running[pool.submit(guarded, launched)] = sid
-                update("started", done)
-            if not running:
-                for sid in list(pending):
-                    done = outcomes[sid]
-                    if done.attempts:  # it ran and failed; the retry could not start
-                        done.status = FAILED
-                        done.reason = f"{done.reason}; not retried ({result.stopped or 'stopped'})"
-                    elif result.stopped == "cancelled":
-                        done.status, done.reason = CANCELLED, "cancelled before it started"
-                    else:
-                        done.status = NOT_STARTED
-                        done.reason = (
-                            "the budget ran out before it could start"
-                            if result.stopped == "budget"
-                            else "it could not start"
-                        )
-                    result.finished_order.append(sid)
-                    update(done.status, done)
-                pending.clear()
+    def skip_blocked(self) -> None:
+        """Sub-goals whose dependencies can no longer succeed are skipped (transitively)."""
+        changed = True
+        while changed:
+            changed = False
+            for sid in list(self.pending):
+                done = self.outcomes[sid]
+                failed_deps = [
+                    d for d in done.subgoal.depends_on if self.outcomes[d].status in _BAD
+                ]
+                if failed_deps:
+                    self.pending.remove(sid)
+                    done.status = SKIPPED
+                    done.reason = f"depends on {', '.join(failed_deps)}, which did not succeed"
+                    self.finish(sid, SKIPPED)
+                    changed = True
+
+    def launch_ready(self, pool: ThreadPoolExecutor) -> None:
+        """Start the pending sub-goals whose dependencies succeeded, up to ``max_parallel``, while
+        the budget allows (else the run stops: ``budget``)."""
+        for sid in list(self.pending):
+            if len(self.running) >= self.max_parallel or self.result.stopped:
                 break
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda f: position[running[f]]):
-                sid = running.pop(future)
-                done = outcomes[sid]
-                run = future.result()
-                done.results.append(run)
-                if run.success:
-                    done.status, done.reason, done.finished_at = SUCCEEDED, "", time.time()
-                    result.finished_order.append(sid)
-                    update(SUCCEEDED, done)
-                    continue
-                why = run.error or "the sub-goal did not succeed"
-                if (
-                    done.attempts <= retries
-                    and _retryable(run)
-                    and not (cancel is not None and cancel.cancelled)
-                ):
-                    done.status, done.reason = PENDING, f"attempt {done.attempts} failed: {why}"
-                    pending.append(sid)
-                    pending.sort(key=lambda i: position[i])
-                    update("retry", done)
-                    continue
-                done.status, done.finished_at = FAILED, time.time()
-                done.reason = f"failed after {done.attempts} attempt(s): {why}"
-                result.finished_order.append(sid)
-                update(FAILED, done)
-    return result
+            sub = self.outcomes[sid].subgoal
+            if not all(self.outcomes[d].status == SUCCEEDED for d in sub.depends_on):
+                continue
+            if not self.budget_check():
+                self.result.stopped = "budget"
+                break
+            self.pending.remove(sid)
+            done = self.outcomes[sid]
+            done.attempts += 1
+            done.status = RUNNING
+            done.started_at = done.started_at or time.time()
+            launched = replace(sub, context=_context_for(sub, self.outcomes))
+            self.running[pool.submit(self.guarded, launched)] = sid
+            self.update("started", done)
+
+    def close_pending(self) -> None:
+        """Nothing runs and nothing can start: say why for each sub-goal still pending."""
+        stopped = self.result.stopped
+        for sid in list(self.pending):
+            done = self.outcomes[sid]
+            if done.attempts:  # it ran and failed; the retry could not start
+                done.status = FAILED
+                done.reason = f"{done.reason}; not retried ({stopped or 'stopped'})"
+            elif stopped == "cancelled":
+                done.status, done.reason = CANCELLED, "cancelled before it started"
+            else:
+                done.status = NOT_STARTED
+                done.reason = (
+                    "the budget ran out before it could start"
+                    if stopped == "budget"
+                    else "it could not start"
+                )
+            self.finish(sid, done.status)
+        self.pending.clear()
+
+    def settle(self, future: Future[RunResult]) -> None:
+        """A sub-goal finished: it succeeded, goes back to pending for a retry, or failed."""
+        sid = self.running.pop(future)
+        done = self.outcomes[sid]
+        run = future.result()
+        done.results.append(run)
+        if run.success:
+            done.status, done.reason, done.finished_at = SUCCEEDED, "", time.time()
+            self.finish(sid, SUCCEEDED)
+            return
+        why = run.error or "the sub-goal did not succeed"
+        if done.attempts <= self.retries and _retryable(run) and not self.cancelled:
+            done.status, done.reason = PENDING, f"attempt {done.attempts} failed: {why}"
+            self.pending.append(sid)
+            self.pending.sort(key=lambda i: self.position[i])
+            self.update("retry", done)
+            return
+        done.status, done.finished_at = FAILED, time.time()
+        done.reason = f"failed after {done.attempts} attempt(s): {why}"
+        self.finish(sid, FAILED)
+
+    def finish(self, sid: str, event: str) -> None:
+        self.result.finished_order.append(sid)
+        self.update(event, self.outcomes[sid])
 
 
 # ---- the answer ------------------------------------------------------------------------------------
@@ -711,7 +777,7 @@ def synthesize(
 
 def trace_calls(result: OrchestrationResult) -> list[dict[str, Any]]:
     """The tool calls of the succeeded sub-goals, in the order they finished, in the shape the
-    kernel's ``_record_trace`` takes (``{"name", "input", "tool_use_id", "result": {...}}``).
+    ``modes.record.record_trace`` takes (``{"name", "input", "tool_use_id", "result": {...}}``).
 
     Recorded as the ORCHESTRATOR run's trace, they let a later run of the same multi-step goal
     replay everything as FOLLOWER. Calls the policy denied are left out (their sub-goal failed).

@@ -1,6 +1,6 @@
 """LEARNER backend: one Claude Agent SDK session (the bundled Claude Code CLI) with our hooks.
 
-This is the only module that imports ``claude_agent_sdk``, and only inside ``run_session``,
+This is the only module that imports ``claude_agent_sdk``, and only inside ``LearnerSession``,
 so paths that never call an LLM never pay for the import.
 
 Tool calls are gated by our HookRegistry twice, failing closed: the PreToolUse hook
@@ -233,66 +233,77 @@ def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
     return total_in, num("output_tokens")
 
 
-async def run_session(  # noqa: C901 - baseline, see README "Checks"
-    req: SessionRequest,
-    hooks: HookRegistry,
-    *,
-    on_event: EventSink | None = None,
-    cancel: CancelToken | None = None,
-    confirm: Confirm | None = None,
-    assume_yes: bool = False,
-) -> SessionOutcome:
-    require_llm()
-    from claude_agent_sdk import (
-        AssistantMessage,
-        ClaudeAgentOptions,
-        ClaudeSDKClient,
-        HookMatcher,
-        ResultMessage,
-        StreamEvent,
-        SystemMessage,
-        TextBlock,
-        ToolResultBlock,
-        ToolUseBlock,
-        UserMessage,
-    )
-    from claude_agent_sdk.types import PermissionResultAllow, PermissionResultDeny
+class LearnerSession:
+    """One LEARNER session: the SDK client's hooks and its message handling as methods.
 
-    emit = on_event or (lambda _e: None)
-    decisions: dict[str, HookVerdict] = {}
-    started: set[str] = set()
-    stderr_tail: list[str] = []
-    outcome = SessionOutcome(success=False)
-    loop_time = asyncio.get_running_loop().time
-    # The model server watch: when it last answered, the tool calls in flight (their time is not the
-    # server's), what its last failure was.
-    server = {
-        "url": model_server_url(req.extra_env),
-        "heard": loop_time(),
-        "retries": 0,
-        "error": None,
-        "reported": 0.0,
-        "gave_up": False,
-    }
-    busy: set[str] = set()
+    The state they share (the verdicts given per tool_use id, the calls shown, the model server
+    watch, the outcome being built) lives on the instance, so each hook can be called on its own
+    (tests call ``decide``, ``pre_tool``, ``post_tool`` ... directly). ``claude_agent_sdk`` is
+    imported only by the methods that need its types (``run``, ``can_use_tool``, ``handle``).
+    """
 
-    def heard() -> None:
-        server["heard"] = loop_time()
+    def __init__(
+        self,
+        req: SessionRequest,
+        hooks: HookRegistry,
+        *,
+        on_event: EventSink | None = None,
+        cancel: CancelToken | None = None,
+        confirm: Confirm | None = None,
+        assume_yes: bool = False,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
 
-    def decide(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict:
-        if tool_use_id and tool_use_id in decisions:
-            return decisions[tool_use_id]
-        verdict = hooks.run_pre(
+        self.req = req
+        self.hooks = hooks
+        self.emit: EventSink = on_event or (lambda _e: None)
+        self.cancel = cancel
+        self.confirm = confirm
+        self.assume_yes = assume_yes
+        #: the event loop's clock once ``run`` starts (monotonic before)
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.decisions: dict[str, HookVerdict] = {}  # tool_use id -> the verdict it got
+        self.started: set[str] = set()  # tool_use ids shown as ToolCallStarted
+        self.stderr_tail: list[str] = []
+        self.outcome = SessionOutcome(success=False)
+        # The model server watch: when it last answered, the tool calls in flight (their time is
+        # not the server's), what its last failure was.
+        self.server_url = model_server_url(req.extra_env)
+        self.heard_at = self.clock()
+        self.retries = 0
+        self.server_error: str | None = None
+        self.reported_at = 0.0
+        self.gave_up = False
+        self.busy: set[str] = set()
+        self.message_ids: set[str] = set()
+        # top-level tool_use id -> (name, input, seq)
+        self.uses: dict[str, tuple[str, dict[str, Any], int]] = {}
+        self.offered = set(req.tools)
+        self.final_texts: list[str] = []
+        self.streamed = False
+        self.timed_out = False
+
+    # ---- the hooks -----------------------------------------------------------------------
+    def heard(self) -> None:
+        self.heard_at = self.clock()
+
+    def decide(self, name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict:
+        """The verdict on one call (asked once per tool_use id: the PreToolUse hook and the
+        permission callback share it); a refused call is collected in ``outcome.blocked``."""
+        if tool_use_id and tool_use_id in self.decisions:
+            return self.decisions[tool_use_id]
+        verdict = self.hooks.run_pre(
             name, tool_input if isinstance(tool_input, dict) else {}, tool_use_id
         )
-        verdict = resolve_ask(verdict, name, tool_input, confirm, assume_yes)
-        heard()  # a confirmation may have kept the user (not the server) for minutes
+        verdict = resolve_ask(verdict, name, tool_input, self.confirm, self.assume_yes)
+        self.heard()  # a confirmation may have kept the user (not the server) for minutes
         if verdict.decision == "allow":
-            busy.add(tool_use_id or name)
+            self.busy.add(tool_use_id or name)
         if tool_use_id:
-            decisions[tool_use_id] = verdict
+            self.decisions[tool_use_id] = verdict
         if verdict.decision != "allow":
-            outcome.blocked.append(
+            self.outcome.blocked.append(
                 {
                     "name": name,
                     "input": dict(tool_input or {}),
@@ -303,11 +314,10 @@ async def run_session(  # noqa: C901 - baseline, see README "Checks"
                     "seq": next_call_seq(),
                 }
             )
-        if tool_use_id not in started and not is_twin(
-            name
-        ):  # a twin's real call is shown by the executor
-            started.add(tool_use_id)
-            emit(
+        # a twin's real call is shown by the executor
+        if tool_use_id not in self.started and not is_twin(name):
+            self.started.add(tool_use_id)
+            self.emit(
                 ToolCallStarted(
                     tool_use_id, name, dict(tool_input or {}), verdict.decision, verdict.reason
                 )
@@ -315,10 +325,11 @@ async def run_session(  # noqa: C901 - baseline, see README "Checks"
         return verdict
 
     async def pre_tool(
-        hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
+        self, hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
     ) -> dict[str, Any]:
+        """PreToolUse: the policy's verdict; a hook that raises denies the call (fail closed)."""
         try:
-            verdict = decide(
+            verdict = self.decide(
                 hook_input.get("tool_name", ""),
                 hook_input.get("tool_input") or {},
                 hook_input.get("tool_use_id") or tool_use_id or "",
@@ -333,335 +344,409 @@ async def run_session(  # noqa: C901 - baseline, see README "Checks"
             }
         }
 
-    def finished(hook_input: dict[str, Any], tool_use_id: str | None, *, failed: bool) -> None:
+    def finished(
+        self, hook_input: dict[str, Any], tool_use_id: str | None, *, failed: bool
+    ) -> None:
+        """A call ran (or failed): the post-hooks record it, the UI hears it."""
         name = hook_input.get("tool_name", "")
         tool_input = hook_input.get("tool_input") or {}
         tid = hook_input.get("tool_use_id") or tool_use_id or ""
         if failed:
-            response = str(hook_input.get("error") or "tool failed")
-            summary, code = " ".join(response.split())[:300], None
-            match = re.match(r"Exit code (-?\d+)", response)
-            if (
-                name == "Bash" and match
-            ):  # Claude Code reports a failed command as "Exit code N\n<output>"
-                code = int(match.group(1))
+            response: Any = str(hook_input.get("error") or "tool failed")
+            summary, code = _failure_summary(name, response)
         else:
             response = hook_input.get("tool_response")
             summary, code = summarize_response(name, response)
             if name == "Bash" and code is None:
                 code = 0  # PostToolUse (not PostToolUseFailure) means the command exited 0
         is_error = failed or (code is not None and code != 0)
-        busy.discard(tid or name)
-        heard()
-        hooks.run_post(
+        self.busy.discard(tid or name)
+        self.heard()
+        self.hooks.run_post(
             name,
             tool_input,
             tid,
             ToolOutcome(is_error=is_error, summary=summary, response=response, exit_code=code),
         )
         if not is_twin(name):
-            emit(ToolCallFinished(tid, name, is_error, summary))
+            self.emit(ToolCallFinished(tid, name, is_error, summary))
 
     async def post_tool(
-        hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
+        self, hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
     ) -> dict[str, Any]:
-        finished(hook_input, tool_use_id, failed=False)
-        if req.post_tool_output is not None:
-            try:
-                updated = req.post_tool_output(
-                    hook_input.get("tool_name", ""),
-                    hook_input.get("tool_input") or {},
-                    hook_input.get("tool_response"),
-                )
-            except Exception:  # noqa: BLE001 - the original output stands
-                updated = None
-            if updated is not None:
-                return {
-                    "hookSpecificOutput": {
-                        "hookEventName": "PostToolUse",
-                        "updatedMCPToolOutput": updated,
-                    }
-                }
-        return {}
+        """PostToolUse: record the call; an MCP tool's output may be replaced
+        (``SessionRequest.post_tool_output``)."""
+        self.finished(hook_input, tool_use_id, failed=False)
+        if self.req.post_tool_output is None:
+            return {}
+        try:
+            updated = self.req.post_tool_output(
+                hook_input.get("tool_name", ""),
+                hook_input.get("tool_input") or {},
+                hook_input.get("tool_response"),
+            )
+        except Exception:  # noqa: BLE001 - the original output stands
+            updated = None
+        if updated is None:
+            return {}
+        return {
+            "hookSpecificOutput": {
+                "hookEventName": "PostToolUse",
+                "updatedMCPToolOutput": updated,
+            }
+        }
 
     async def post_tool_failure(
-        hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
+        self, hook_input: dict[str, Any], tool_use_id: str | None, _ctx: Any
     ) -> dict[str, Any]:
-        finished(hook_input, tool_use_id, failed=True)
+        self.finished(hook_input, tool_use_id, failed=True)
         return {}
 
     async def prompt_submit(
-        hook_input: dict[str, Any], _tid: str | None, _ctx: Any
+        self, hook_input: dict[str, Any], _tid: str | None, _ctx: Any
     ) -> dict[str, Any]:
-        extra = hooks.run_prompt(str(hook_input.get("prompt", "")))
+        """UserPromptSubmit: the prompt hooks' extra context (memory injection)."""
+        extra = self.hooks.run_prompt(str(hook_input.get("prompt", "")))
         if not extra:
             return {}
         return {
             "hookSpecificOutput": {"hookEventName": "UserPromptSubmit", "additionalContext": extra}
         }
 
-    async def can_use_tool(name: str, tool_input: dict[str, Any], ctx: Any) -> Any:
-        verdict = decide(name, tool_input, getattr(ctx, "tool_use_id", None) or "")
+    async def can_use_tool(self, name: str, tool_input: dict[str, Any], ctx: Any) -> Any:
+        """The CLI's permission callback: the same verdict as the PreToolUse hook."""
+        from claude_agent_sdk.types import PermissionResultAllow, PermissionResultDeny
+
+        verdict = self.decide(name, tool_input, getattr(ctx, "tool_use_id", None) or "")
         if verdict.decision == "allow":
             return PermissionResultAllow()
         return PermissionResultDeny(message=f"Blocked by llmos policy: {verdict.reason}")
 
-    req.claude_config_dir.mkdir(parents=True, exist_ok=True)
-    # The CLI itself is not sandboxed and needs no sandbox: it runs no tool that touches files or starts
-    # a process (those are llmos's MCP twins, run by our executors inside the OS sandbox; see
-    # tool_search.EXECUTED_BUILTINS). Its own state lives in the workspace, which tool calls cannot see.
-    env = {"CLAUDE_CONFIG_DIR": str(req.claude_config_dir), **req.extra_env}
-    options = ClaudeAgentOptions(
-        cwd=str(req.cwd),
-        model=req.model,
-        tools=list(req.tools),
-        mcp_servers=dict(req.mcp_servers),
-        allowed_tools=list(req.allowed_tools),
-        disallowed_tools=sorted(set(req.disallowed_tools) | set(CLI_DISALLOWED)),
-        agents=req.agents,
-        setting_sources=[],
-        permission_mode="default",
-        can_use_tool=can_use_tool,
-        include_partial_messages=True,
-        max_turns=req.max_turns,
-        env=env,
-        # No transcript of the conversation is kept on disk (tool output may hold secrets).
-        extra_args=dict(NO_PERSISTENCE_ARGS),
-        system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
-        if req.system_append
-        else {"type": "preset", "preset": "claude_code"},
-        hooks={
-            # A confirmation in the TUI runs inside this hook: give the user time to answer.
-            "PreToolUse": [
-                HookMatcher(hooks=[pre_tool], timeout=3600 if confirm else 30, on_failure="block")
-            ],
-            "PostToolUse": [HookMatcher(hooks=[post_tool])],
-            "PostToolUseFailure": [HookMatcher(hooks=[post_tool_failure])],
-            "UserPromptSubmit": [HookMatcher(hooks=[prompt_submit])],
-        },
-        stderr=lambda line: (stderr_tail.append(line), stderr_tail.__delitem__(slice(0, -20))),
-    )
-
-    message_ids: set[str] = set()
-    uses: dict[
-        str, tuple[str, dict[str, Any], int]
-    ] = {}  # top-level tool_use id -> (name, input, seq)
-    offered = set(req.tools)
-    final_texts: list[str] = []
-    streamed = False
-    timed_out = False
-
-    async def on_retry(data: dict[str, Any]) -> None:
+    # ---- the model server watch ------------------------------------------------------------
+    async def on_retry(self, data: dict[str, Any]) -> None:
         """The CLI failed a request and will retry: say so, with the URL and the error."""
         error = retry_error(data)
         if error is None:
-            error = await asyncio.to_thread(describe_unreachable, server["url"])
-        server["retries"] += 1
-        server["error"] = error
-        server["reported"] = loop_time()
+            error = await asyncio.to_thread(describe_unreachable, self.server_url)
+        self.retries += 1
+        self.server_error = error
+        self.reported_at = self.clock()
         delay = data.get("retry_delay_ms")
-        emit(
+        self.emit(
             ServerTrouble(
-                server["url"],
+                self.server_url,
                 error,
-                loop_time() - server["heard"],
-                req.server_timeout_s,
-                attempt=int(data.get("attempt") or server["retries"]),
+                self.clock() - self.heard_at,
+                self.req.server_timeout_s,
+                attempt=int(data.get("attempt") or self.retries),
                 max_retries=int(data.get("max_retries") or 0),
                 retry_in_s=float(delay) / 1000.0 if isinstance(delay, (int, float)) else 0.0,
             )
         )
 
-    async def watch_server(scope: Any) -> None:
-        """Give up on a server that has not answered for ``server_timeout_s`` while we wait on it;
-        report each ``SILENCE_REPORT_S`` of silence that no retry message explained."""
+    def check_server(self) -> bool:
+        """One look at the server watch: False when the server has been silent for
+        ``server_timeout_s`` while we wait on it (the session gives up); each
+        ``SILENCE_REPORT_S`` of silence that no retry message explained is reported."""
+        now = self.clock()
+        if self.busy:  # a tool (or a sub-agent) is running: the server is not being waited on
+            self.heard()
+            return True
+        silent = now - self.heard_at
+        if silent >= self.req.server_timeout_s:
+            self.gave_up = True
+            return False
+        if (
+            silent >= SILENCE_REPORT_S
+            and now - max(self.reported_at, self.heard_at) >= SILENCE_REPORT_S
+        ):
+            self.reported_at = now
+            self.emit(
+                ServerTrouble(
+                    self.server_url,
+                    self.server_error or "no answer yet",
+                    silent,
+                    self.req.server_timeout_s,
+                )
+            )
+        return True
+
+    async def watch_server(self, scope: Any) -> None:
+        """Give up on a server that has not answered for ``server_timeout_s`` while we wait."""
         while True:
             await asyncio.sleep(0.25)
-            now = loop_time()
-            if busy:  # a tool (or a sub-agent) is running: the server is not being waited on
-                heard()
-                continue
-            silent = now - server["heard"]
-            if silent >= req.server_timeout_s:
-                server["gave_up"] = True
+            if not self.check_server():
                 scope.cancel()
                 return
-            if (
-                silent >= SILENCE_REPORT_S
-                and now - max(server["reported"], server["heard"]) >= SILENCE_REPORT_S
-            ):
-                server["reported"] = now
-                emit(
-                    ServerTrouble(
-                        server["url"],
-                        server["error"] or "no answer yet",
-                        silent,
-                        req.server_timeout_s,
-                    )
-                )
 
-    def handle(message: Any) -> None:  # noqa: C901 - baseline, see README "Checks"
-        nonlocal streamed
+    # ---- the messages ------------------------------------------------------------------------
+    def handle(self, message: Any) -> None:
+        from claude_agent_sdk import (
+            AssistantMessage,
+            ResultMessage,
+            StreamEvent,
+            SystemMessage,
+            UserMessage,
+        )
+
         if not isinstance(message, SystemMessage):
-            heard()  # the model server answered (streamed events, messages, tool results, the end)
+            self.heard()  # the server answered (streamed events, messages, tool results, the end)
         if isinstance(message, StreamEvent):
-            if message.parent_tool_use_id:
-                return
-            event = message.event
-            if event.get("type") == "message_start":
-                busy.clear()  # the model speaks again: the tool calls before it are over
-                mid = (event.get("message") or {}).get("id")
-                if mid:
-                    message_ids.add(mid)
-            if event.get("type") == "content_block_delta":
-                delta = event.get("delta") or {}
-                if delta.get("type") == "text_delta" and delta.get("text"):
-                    streamed = True
-                    emit(TextDelta(delta["text"]))
+            self.on_stream_event(message)
         elif isinstance(message, AssistantMessage):
-            if req.meter is not None:
-                req.meter.add(message.message_id, message.model, message.usage)
-            if message.parent_tool_use_id:
-                return
-            message_ids.add(message.message_id or f"m{len(message_ids)}")
-            for block in message.content:
-                # A call to a tool this session did not offer never reaches a hook: the CLI
-                # answers "no such tool". It is still an attempt the system refused.
-                if (
-                    isinstance(block, ToolUseBlock)
-                    and block.name not in offered
-                    and not block.name.startswith("mcp__")
-                    and block.id not in started
-                ):
-                    started.add(block.id)
-                    reason = "the tool is withheld in this run (not offered to the model)"
-                    outcome.blocked.append(
-                        {
-                            "name": block.name,
-                            "input": dict(block.input or {}),
-                            "tool_use_id": block.id,
-                            "decision": "deny",
-                            "reason": reason,
-                            "rule": WITHHELD_RULE,
-                            "seq": next_call_seq(),
-                        }
-                    )
-                    emit(
-                        ToolCallStarted(
-                            block.id, block.name, dict(block.input or {}), "deny", reason
-                        )
-                    )
-                elif isinstance(block, ToolUseBlock):
-                    uses[block.id] = (block.name, dict(block.input or {}), next_call_seq())
-            texts = [b.text for b in message.content if isinstance(b, TextBlock)]
-            if texts:
-                final_texts.append("".join(texts))
+            self.on_assistant(message)
         elif (
             isinstance(message, UserMessage)
             and not message.parent_tool_use_id
             and isinstance(message.content, list)
         ):
-            for block in message.content:
-                # An error result for a call no hook of ours saw: the CLI refused it itself.
-                if not isinstance(block, ToolResultBlock) or not block.is_error:
-                    continue
-                tid = block.tool_use_id
-                if tid not in uses or tid in decisions or tid in started:
-                    continue
-                name, tool_input, seq = uses.pop(tid)
-                started.add(tid)
-                reason = _result_text(block.content)
-                outcome.rejected.append(
-                    {
-                        "name": name,
-                        "input": tool_input,
-                        "tool_use_id": tid,
-                        "reason": reason,
-                        "rule": CLI_REJECTED_RULE,
-                        "seq": seq,
-                    }
-                )
-                emit(ToolCallStarted(tid, name, tool_input, "reject", reason))
-                emit(ToolCallFinished(tid, name, True, f"rejected: {reason}"))
+            self.on_tool_results(message.content)
         elif isinstance(message, ResultMessage):
-            outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
-            outcome.cost_usd = float(message.total_cost_usd or 0.0)
-            outcome.num_turns = message.num_turns
-            outcome.session_id = message.session_id
-            outcome.success = not message.is_error and message.subtype == "success"
-            outcome.text = message.result if message.result is not None else "\n".join(final_texts)
-            if not outcome.success:
-                detail = "; ".join(message.errors or []) or (message.result or message.subtype)
-                status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
-                where = (
-                    f" (model server {server['url']})"
-                    if server["retries"] or message.api_error_status
-                    else ""
-                )
-                outcome.error = f"the LLM session failed{status}: {detail}{where}"
+            self.on_result(message)
 
-    async def drive() -> None:
-        nonlocal timed_out
+    def on_stream_event(self, message: Any) -> None:
+        if message.parent_tool_use_id:
+            return
+        event = message.event
+        if event.get("type") == "message_start":
+            self.busy.clear()  # the model speaks again: the tool calls before it are over
+            mid = (event.get("message") or {}).get("id")
+            if mid:
+                self.message_ids.add(mid)
+        if event.get("type") == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                self.streamed = True
+                self.emit(TextDelta(delta["text"]))
+
+    def on_assistant(self, message: Any) -> None:
+        from claude_agent_sdk import TextBlock, ToolUseBlock
+
+        if self.req.meter is not None:
+            self.req.meter.add(message.message_id, message.model, message.usage)
+        if message.parent_tool_use_id:
+            return
+        self.message_ids.add(message.message_id or f"m{len(self.message_ids)}")
+        for block in message.content:
+            if isinstance(block, ToolUseBlock):
+                self.on_tool_use(block.id, block.name, dict(block.input or {}))
+        texts = [b.text for b in message.content if isinstance(b, TextBlock)]
+        if texts:
+            self.final_texts.append("".join(texts))
+
+    def on_tool_use(self, tool_use_id: str, name: str, tool_input: dict[str, Any]) -> None:
+        """The model asked for a call. One to a tool this session did not offer never reaches a
+        hook (the CLI answers "no such tool"): it is still an attempt the system refused."""
+        if name in self.offered or name.startswith("mcp__") or tool_use_id in self.started:
+            self.uses[tool_use_id] = (name, tool_input, next_call_seq())
+            return
+        self.started.add(tool_use_id)
+        reason = "the tool is withheld in this run (not offered to the model)"
+        self.outcome.blocked.append(
+            {
+                "name": name,
+                "input": tool_input,
+                "tool_use_id": tool_use_id,
+                "decision": "deny",
+                "reason": reason,
+                "rule": WITHHELD_RULE,
+                "seq": next_call_seq(),
+            }
+        )
+        self.emit(ToolCallStarted(tool_use_id, name, dict(tool_input), "deny", reason))
+
+    def on_tool_results(self, content: list[Any]) -> None:
+        """An error result for a call no hook of ours saw: the CLI refused it itself."""
+        from claude_agent_sdk import ToolResultBlock
+
+        for block in content:
+            if not isinstance(block, ToolResultBlock) or not block.is_error:
+                continue
+            tid = block.tool_use_id
+            if tid not in self.uses or tid in self.decisions or tid in self.started:
+                continue
+            self.reject(tid, _result_text(block.content))
+
+    def reject(self, tool_use_id: str, reason: str) -> None:
+        name, tool_input, seq = self.uses.pop(tool_use_id)
+        self.started.add(tool_use_id)
+        self.outcome.rejected.append(
+            {
+                "name": name,
+                "input": tool_input,
+                "tool_use_id": tool_use_id,
+                "reason": reason,
+                "rule": CLI_REJECTED_RULE,
+                "seq": seq,
+            }
+        )
+        self.emit(ToolCallStarted(tool_use_id, name, tool_input, "reject", reason))
+        self.emit(ToolCallFinished(tool_use_id, name, True, f"rejected: {reason}"))
+
+    def on_result(self, message: Any) -> None:
+        outcome = self.outcome
+        outcome.input_tokens, outcome.output_tokens = _usage_tokens(message.usage)
+        outcome.cost_usd = float(message.total_cost_usd or 0.0)
+        outcome.num_turns = message.num_turns
+        outcome.session_id = message.session_id
+        outcome.success = not message.is_error and message.subtype == "success"
+        outcome.text = message.result if message.result is not None else "\n".join(self.final_texts)
+        if not outcome.success:
+            detail = "; ".join(message.errors or []) or (message.result or message.subtype)
+            status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
+            where = (
+                f" (model server {self.server_url})"
+                if self.retries or message.api_error_status
+                else ""
+            )
+            outcome.error = f"the LLM session failed{status}: {detail}{where}"
+
+    # ---- the session ---------------------------------------------------------------------------
+    def options(self) -> Any:
+        """The SDK client's options: our hooks, the offered tools, no settings, no transcripts."""
+        from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
+
+        req = self.req
+        req.claude_config_dir.mkdir(parents=True, exist_ok=True)
+        # The CLI itself is not sandboxed and needs no sandbox: it runs no tool that touches files
+        # or starts a process (those are llmos's MCP twins, run by our executors inside the OS
+        # sandbox; see tool_search.EXECUTED_BUILTINS). Its own state lives in the workspace, which
+        # tool calls cannot see.
+        env = {"CLAUDE_CONFIG_DIR": str(req.claude_config_dir), **req.extra_env}
+        tail = self.stderr_tail
+        return ClaudeAgentOptions(
+            cwd=str(req.cwd),
+            model=req.model,
+            tools=list(req.tools),
+            mcp_servers=dict(req.mcp_servers),
+            allowed_tools=list(req.allowed_tools),
+            disallowed_tools=sorted(set(req.disallowed_tools) | set(CLI_DISALLOWED)),
+            agents=req.agents,
+            setting_sources=[],
+            permission_mode="default",
+            can_use_tool=self.can_use_tool,
+            include_partial_messages=True,
+            max_turns=req.max_turns,
+            env=env,
+            # No transcript of the conversation is kept on disk (tool output may hold secrets).
+            extra_args=dict(NO_PERSISTENCE_ARGS),
+            system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
+            if req.system_append
+            else {"type": "preset", "preset": "claude_code"},
+            hooks={
+                # A confirmation in the TUI runs inside this hook: give the user time to answer.
+                "PreToolUse": [
+                    HookMatcher(
+                        hooks=[self.pre_tool],
+                        timeout=3600 if self.confirm else 30,
+                        on_failure="block",
+                    )
+                ],
+                "PostToolUse": [HookMatcher(hooks=[self.post_tool])],
+                "PostToolUseFailure": [HookMatcher(hooks=[self.post_tool_failure])],
+                "UserPromptSubmit": [HookMatcher(hooks=[self.prompt_submit])],
+            },
+            stderr=lambda line: (tail.append(line), tail.__delitem__(slice(0, -20))),
+        )
+
+    async def drive(self, options: Any) -> None:
         import anyio
+        from claude_agent_sdk import ClaudeSDKClient, SystemMessage
 
         async with ClaudeSDKClient(options=options) as client:
-            if cancel is not None:
+            if self.cancel is not None:
                 loop = asyncio.get_running_loop()
-                cancel.on_cancel(
+                self.cancel.on_cancel(
                     lambda: loop.call_soon_threadsafe(
                         lambda: asyncio.ensure_future(client.interrupt())
                     )
                 )
-            await client.query(req.prompt)
-            heard()
-            with anyio.move_on_after(req.timeout_s) as deadline:
+            await client.query(self.req.prompt)
+            self.heard()
+            with anyio.move_on_after(self.req.timeout_s) as deadline:
                 async with anyio.create_task_group() as group:
-                    group.start_soon(watch_server, group.cancel_scope)
+                    group.start_soon(self.watch_server, group.cancel_scope)
                     async for message in client.receive_response():
                         if isinstance(message, SystemMessage) and message.subtype == "api_retry":
-                            await on_retry(dict(message.data or {}))
-                        handle(message)
+                            await self.on_retry(dict(message.data or {}))
+                        self.handle(message)
                     group.cancel_scope.cancel()
-            if deadline.cancelled_caught or server["gave_up"]:
+            if deadline.cancelled_caught or self.gave_up:
                 # Out of time: ask the CLI to stop (it aborts its request and ends the turn with a
                 # result that still carries the usage so far), then close normally. Cancelling the
                 # task instead (asyncio.wait_for) skipped the SDK's terminate/kill escalation, held
                 # the run ~5 s longer and printed "Event loop is closed" from a leaked transport.
-                timed_out = True
+                self.timed_out = True
                 with anyio.move_on_after(10):
                     await client.interrupt()
                     async for message in client.receive_response():
-                        handle(message)
+                        self.handle(message)
 
-    try:
-        await drive()
-    except Exception as exc:  # noqa: BLE001 - the SDK raises several error types; report them all
-        outcome.success = False
-        tail = " ".join(line.strip() for line in stderr_tail[-3:] if line.strip())
-        outcome.error = f"the LLM session failed: {exc}" + (f" ({tail})" if tail else "")
-    if server["gave_up"]:
-        outcome.success = False
-        what = (
-            f"{server['retries']} failed attempt(s), the last: {server['error']}"
-            if server["retries"]
-            else "no answer at all"
-        )
-        outcome.error = (
-            f"the model server at {server['url']} did not answer for {req.server_timeout_s:.0f} s "
-            f"({what}); check that it is running and that ANTHROPIC_BASE_URL points at it "
-            "(execution.llm_server_timeout_s sets this limit)"
-        )
-    elif timed_out:
-        outcome.success = False
-        outcome.error = f"the LLM session timed out after {req.timeout_s:.0f} s"
-    outcome.llm_calls = len(message_ids)
-    if not outcome.text:
-        outcome.text = "\n".join(final_texts)
-    if cancel is not None and cancel.cancelled:
-        outcome.cancelled = True
-        outcome.success = False
-        outcome.error = "cancelled by the user"
-        emit(Notice("warning", "cancelled"))
-    if not streamed and outcome.text and outcome.success:
-        emit(TextDelta(outcome.text))
-    return outcome
+    async def run(self) -> SessionOutcome:
+        require_llm()
+        self.clock = asyncio.get_running_loop().time
+        self.heard_at = self.clock()
+        options = self.options()
+        try:
+            await self.drive(options)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises several error types; report them all
+            self.outcome.success = False
+            tail = " ".join(line.strip() for line in self.stderr_tail[-3:] if line.strip())
+            self.outcome.error = f"the LLM session failed: {exc}" + (f" ({tail})" if tail else "")
+        return self.finish()
+
+    def finish(self) -> SessionOutcome:
+        """The outcome once the session ended: time-outs, cancellation, the final text."""
+        outcome = self.outcome
+        if self.gave_up:
+            outcome.success = False
+            what = (
+                f"{self.retries} failed attempt(s), the last: {self.server_error}"
+                if self.retries
+                else "no answer at all"
+            )
+            outcome.error = (
+                f"the model server at {self.server_url} did not answer for "
+                f"{self.req.server_timeout_s:.0f} s ({what}); check that it is running and that "
+                "ANTHROPIC_BASE_URL points at it (execution.llm_server_timeout_s sets this limit)"
+            )
+        elif self.timed_out:
+            outcome.success = False
+            outcome.error = f"the LLM session timed out after {self.req.timeout_s:.0f} s"
+        outcome.llm_calls = len(self.message_ids)
+        if not outcome.text:
+            outcome.text = "\n".join(self.final_texts)
+        if self.cancel is not None and self.cancel.cancelled:
+            outcome.cancelled = True
+            outcome.success = False
+            outcome.error = "cancelled by the user"
+            self.emit(Notice("warning", "cancelled"))
+        if not self.streamed and outcome.text and outcome.success:
+            self.emit(TextDelta(outcome.text))
+        return outcome
+
+
+def _failure_summary(name: str, response: str) -> tuple[str, int | None]:
+    """A failed call's summary and exit code (Claude Code reports a failed command as
+    "Exit code N\n<output>")."""
+    summary, code = " ".join(response.split())[:300], None
+    match = re.match(r"Exit code (-?\d+)", response)
+    if name == "Bash" and match:
+        code = int(match.group(1))
+    return summary, code
+
+
+async def run_session(
+    req: SessionRequest,
+    hooks: HookRegistry,
+    *,
+    on_event: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    confirm: Confirm | None = None,
+    assume_yes: bool = False,
+) -> SessionOutcome:
+    """Run one LEARNER session to its end (``LearnerSession``)."""
+    session = LearnerSession(
+        req, hooks, on_event=on_event, cancel=cancel, confirm=confirm, assume_yes=assume_yes
+    )
+    return await session.run()

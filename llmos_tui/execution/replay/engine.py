@@ -847,64 +847,17 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
     return None
 
 
-def _preflight(  # noqa: C901 - baseline, see README "Checks"
+def _preflight(
     calls: list[ToolCall], cwd: Path, executor: ToolExecutor
 ) -> tuple[int, str] | tuple[int, str, HookVerdict] | list[HookVerdict]:
     """(step, reason) of the first call that must not run, checking every call; else the
     pre-hooks' verdict (allow) for each call."""
-    decisions: list[HookVerdict] = []
     for i, call in enumerate(calls):
-        where = f"step {i + 1} ({call.name})"
-        if call.name not in SUPPORTED_TOOLS:
-            return i, (
-                f"{where}: no executor for tool {call.name!r} (supported: {', '.join(SUPPORTED_TOOLS)}); "
-                f"this trace cannot be replayed"
-            )
-        if not isinstance(call.input, dict):
-            return i, f"{where}: input is not an object"
-        problem = check_input(call.name, call.input)
+        problem = _call_problem(call, cwd)
         if problem:
-            return i, f"{where}: malformed input: {problem}"
-        encoded = json.dumps(call.input)
-        if CWD_TOKEN in encoded:
-            return i, f"{where}: input still contains {CWD_TOKEN} after re-rooting"
-        if REDACTION_MARK in encoded:
-            return i, (
-                f"{where}: a secret in its input was redacted when the trace was stored "
-                f"({REDACTION_MARK}...]); this trace cannot be replayed"
-            )
-        result = call.result if isinstance(call.result, dict) else {}
-        if result.get("decision") == "deny":
-            return i, f"{where}: this call was blocked by the policy when it was recorded"
-        for key in PATH_FIELDS.get(call.name, ()):
-            value = call.input.get(key)
-            if isinstance(value, str) and value.strip():
-                real = resolve_path(value, cwd)
-                if not inside(real, cwd):
-                    return (
-                        i,
-                        f"{where}: {key} {value!r} resolves to {real}, outside the working directory {cwd}",
-                    )
-        if call.name == "Glob" and ".." in call.input["pattern"].split("/"):
-            return i, f"{where}: the pattern {call.input['pattern']!r} leaves the working directory"
-        if call.name == "Glob" and call.input["pattern"].startswith("/"):
-            fixed = call.input["pattern"].split("*", 1)[0].rsplit("/", 1)[0] or "/"
-            if not inside(Path(os.path.realpath(fixed)), cwd):
-                return (
-                    i,
-                    f"{where}: the pattern {call.input['pattern']!r} is outside the working directory",
-                )
-        if call.name == "Bash":
-            problem = command_path_problem(call.input["command"], cwd)
-            if problem:
-                return i, f"{where}: {problem}"
-        files = result.get("files_created") or []
-        if not isinstance(files, list):
-            return i, f"{where}: recorded files_created is not a list"
-        for rel in files:
-            if not isinstance(rel, str) or not inside(resolve_path(rel, cwd), cwd):
-                return i, f"{where}: recorded file {rel!r} is outside the working directory"
+            return i, f"step {i + 1} ({call.name}): {problem}"
     # Policy for every call, before any call runs.
+    decisions: list[HookVerdict] = []
     for i, call in enumerate(calls):
         verdict = executor.decide(call.name, call.input, _tool_use_id(call, i))
         if verdict.decision != "allow":
@@ -916,6 +869,65 @@ def _preflight(  # noqa: C901 - baseline, see README "Checks"
             )
         decisions.append(verdict)
     return decisions
+
+
+def _call_problem(call: ToolCall, cwd: Path) -> str | None:
+    """Why a recorded call must not be replayed in *cwd* (None when it may, policy aside): no
+    executor, malformed or redacted input, blocked when recorded, or a path outside *cwd*."""
+    if call.name not in SUPPORTED_TOOLS:
+        return (
+            f"no executor for tool {call.name!r} (supported: {', '.join(SUPPORTED_TOOLS)}); "
+            f"this trace cannot be replayed"
+        )
+    if not isinstance(call.input, dict):
+        return "input is not an object"
+    problem = check_input(call.name, call.input)
+    if problem:
+        return f"malformed input: {problem}"
+    encoded = json.dumps(call.input)
+    if CWD_TOKEN in encoded:
+        return f"input still contains {CWD_TOKEN} after re-rooting"
+    if REDACTION_MARK in encoded:
+        return (
+            f"a secret in its input was redacted when the trace was stored "
+            f"({REDACTION_MARK}...]); this trace cannot be replayed"
+        )
+    result = call.result if isinstance(call.result, dict) else {}
+    if result.get("decision") == "deny":
+        return "this call was blocked by the policy when it was recorded"
+    return _outside_problem(call, cwd) or _recorded_files_problem(result, cwd)
+
+
+def _outside_problem(call: ToolCall, cwd: Path) -> str | None:
+    """A path field, a Glob pattern or a command's paths that reach outside *cwd*."""
+    for key in PATH_FIELDS.get(call.name, ()):
+        value = call.input.get(key)
+        if isinstance(value, str) and value.strip():
+            real = resolve_path(value, cwd)
+            if not inside(real, cwd):
+                return f"{key} {value!r} resolves to {real}, outside the working directory {cwd}"
+    if call.name == "Glob":
+        pattern = call.input["pattern"]
+        if ".." in pattern.split("/"):
+            return f"the pattern {pattern!r} leaves the working directory"
+        if pattern.startswith("/"):
+            fixed = pattern.split("*", 1)[0].rsplit("/", 1)[0] or "/"
+            if not inside(Path(os.path.realpath(fixed)), cwd):
+                return f"the pattern {pattern!r} is outside the working directory"
+    if call.name == "Bash":
+        problem: str | None = command_path_problem(call.input["command"], cwd)
+        return problem or None
+    return None
+
+
+def _recorded_files_problem(result: dict[str, Any], cwd: Path) -> str | None:
+    files = result.get("files_created") or []
+    if not isinstance(files, list):
+        return "recorded files_created is not a list"
+    for rel in files:
+        if not isinstance(rel, str) or not inside(resolve_path(rel, cwd), cwd):
+            return f"recorded file {rel!r} is outside the working directory"
+    return None
 
 
 _FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "Read"})
@@ -992,7 +1004,76 @@ def compare(recorded: ToolCall, outcome: ExecOutcome, cwd: Path) -> str | None:
     return None
 
 
-def replay(  # noqa: C901 - baseline, see README "Checks"
+def _calls_to_replay(
+    calls: list[ToolCall], root: Path, bindings: Substitution | None
+) -> list[ToolCall] | str:
+    """The calls to replay, the goal's values substituted and re-rooted into *root*; or why
+    there are none (no calls, not tool calls, a refused substitution, bad paths)."""
+    if not calls:
+        return "the trace has no tool calls to replay"
+    if not all(isinstance(c, ToolCall) for c in calls):
+        return "the trace's calls are not tool calls"
+    # A call rejected before it ran (invalid input, unknown tool) had no effect: nothing to replay.
+    calls = [
+        c
+        for c in calls
+        if not (isinstance(c.result, dict) and c.result.get("decision") == REJECTED)
+    ]
+    if not calls:
+        return "the trace has no tool calls to replay"
+    if isinstance(bindings, Refusal):
+        return f"parameter substitution refused: {bindings.reason}"
+    if bindings is not None:
+        applied = bindings.apply(list(calls))
+        if isinstance(applied, Refusal):
+            return f"parameter substitution refused: {applied.reason}"
+        calls = applied
+    try:
+        rooted: list[ToolCall] = reroot(calls, root)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return f"the trace's calls cannot be re-rooted: {exc}"
+    return rooted
+
+
+def _refused_before_running(
+    rooted: list[ToolCall], checked: tuple[int, str] | tuple[int, str, HookVerdict]
+) -> ReplayResult:
+    """The preflight refused step *index*: nothing ran. A call the policy (or the user, asked)
+    refused is recorded as refused, with its rule; the other refusals (unsupported, malformed,
+    outside the folder) leave the step unrun."""
+    index, reason = checked[0], checked[1]
+    call = rooted[index]
+    refusal = (
+        make_refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
+        if len(checked) > 2
+        else None
+    )
+    step = StepResult(
+        index,
+        call.name,
+        call.input if isinstance(call.input, dict) else {},
+        refusal,
+        False,
+        reason,
+        _tool_use_id(call, index),
+    )
+    return ReplayResult(False, steps=[step], stopped_at=index, reason=reason, refused=True)
+
+
+def _note_written(call: ToolCall, root: Path, written: set[Path], path_scoped: bool) -> None:
+    """Add the paths a file tool wrote to *written* (the verdicts that depend on them are asked
+    again, see ``_verdict_still_valid``)."""
+    if call.name not in WRITE_TOOLS:
+        return
+    if path_scoped and call.name != "Write" and written:
+        return  # path-scoped rules: only Write targets and "anything written" matter (see above)
+    for _key, path in input_paths(call.name, call.input, root):
+        written.add(path)
+        if not path_scoped:  # unknown rules may care about the folders it may create
+            written.update(p for p in path.parents if inside(p, root))
+
+
+def replay(
     calls: list[ToolCall],
     cwd: str | os.PathLike[str],
     executor: ToolExecutor,
@@ -1008,56 +1089,12 @@ def replay(  # noqa: C901 - baseline, see README "Checks"
         return ReplayResult(
             False, reason=f"the executor runs in {executor.cwd}, not in {root}", refused=True
         )
-    if not calls:
-        return ReplayResult(False, reason="the trace has no tool calls to replay", refused=True)
-    if not all(isinstance(c, ToolCall) for c in calls):
-        return ReplayResult(False, reason="the trace's calls are not tool calls", refused=True)
-    # A call rejected before it ran (invalid input, unknown tool) had no effect: nothing to replay.
-    calls = [
-        c
-        for c in calls
-        if not (isinstance(c.result, dict) and c.result.get("decision") == REJECTED)
-    ]
-    if not calls:
-        return ReplayResult(False, reason="the trace has no tool calls to replay", refused=True)
-    if isinstance(bindings, Refusal):
-        return ReplayResult(
-            False, reason=f"parameter substitution refused: {bindings.reason}", refused=True
-        )
-    if bindings is not None:
-        applied = bindings.apply(list(calls))
-        if isinstance(applied, Refusal):
-            return ReplayResult(
-                False, reason=f"parameter substitution refused: {applied.reason}", refused=True
-            )
-        calls = applied
-    try:
-        rooted = reroot(calls, root)
-    except (TypeError, ValueError, AttributeError) as exc:
-        return ReplayResult(
-            False, reason=f"the trace's calls cannot be re-rooted: {exc}", refused=True
-        )
+    rooted = _calls_to_replay(calls, root, bindings)
+    if isinstance(rooted, str):
+        return ReplayResult(False, reason=rooted, refused=True)
     checked = _preflight(rooted, root, executor)
     if isinstance(checked, tuple):
-        index, reason = checked[0], checked[1]
-        call = rooted[index]
-        # A call the policy (or the user, asked) refused is recorded as refused, with its rule; the
-        # other refusals (unsupported, malformed, outside the folder) leave the step unrun.
-        refusal = (
-            make_refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
-            if len(checked) > 2
-            else None
-        )
-        step = StepResult(
-            index,
-            call.name,
-            call.input if isinstance(call.input, dict) else {},
-            refusal,
-            False,
-            reason,
-            _tool_use_id(call, index),
-        )
-        return ReplayResult(False, steps=[step], stopped_at=index, reason=reason, refused=True)
+        return _refused_before_running(rooted, checked)
 
     restore = executor.on_notice
     if restore is None:
@@ -1086,13 +1123,8 @@ def replay(  # noqa: C901 - baseline, see README "Checks"
             outcome = executor.execute(call.name, call.input, tid, verdict=verdict)
             if call.name == "Bash":
                 shell_ran = True
-            elif call.name in WRITE_TOOLS and path_scoped and call.name != "Write" and written:
-                pass  # path-scoped rules: only Write targets and "anything written" matter (see above)
-            elif call.name in WRITE_TOOLS:
-                for _key, path in input_paths(call.name, call.input, root):
-                    written.add(path)
-                    if not path_scoped:  # unknown rules may care about the folders it may create
-                        written.update(p for p in path.parents if inside(p, root))
+            else:
+                _note_written(call, root, written, path_scoped)
             emit(
                 ToolCallFinished(
                     tid,

@@ -269,7 +269,63 @@ def _type_ok(value: Any, kind: str) -> bool:
     return False
 
 
-def check_input(name: str, tool_input: Any) -> str | None:  # noqa: C901 - baseline, see README "Checks"
+def _hit_lines(
+    rx: re.Pattern[str], text: str, lines: list[str], *, multiline: bool
+) -> dict[int, list[str]]:
+    """Grep's matching lines of a file: {line index: the matched parts on it}. A multiline match
+    marks every line it spans (its text is listed on its first line)."""
+    hit_lines: dict[int, list[str]] = {}
+    if not multiline:
+        for n, line in enumerate(lines):
+            if rx.search(line):
+                hit_lines[n] = [m.group(0) for m in rx.finditer(line) if m.group(0)]
+        return hit_lines
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    for m in rx.finditer(text):
+        if m.start() == m.end() and not m.group(0):
+            continue
+        first = bisect.bisect_right(starts, m.start()) - 1
+        last = bisect.bisect_right(starts, max(m.end() - 1, m.start())) - 1
+        for n in range(first, min(last, len(lines) - 1) + 1):
+            hit_lines.setdefault(n, [])
+        hit_lines.setdefault(first, []).append(m.group(0))
+    return hit_lines
+
+
+def _content_lines(
+    lines: list[str],
+    hit_lines: dict[int, list[str]],
+    shown: str,
+    *,
+    before: int,
+    after: int,
+    numbers: bool,
+    only: bool,
+) -> list[str]:
+    """Grep's ``content`` output for one file, like rg: ``path:n:line`` for a match,
+    ``path-n-line`` for context, ``--`` between separate groups (*shown* "": one file, no path)."""
+    keep: set[int] = set()
+    for n in hit_lines:
+        keep.update(range(max(n - before, 0), min(n + after, len(lines) - 1) + 1))
+    out: list[str] = []
+    previous = None
+    for n in sorted(keep):
+        if previous is not None and n != previous + 1 and (before or after):
+            out.append("--")
+        previous = n
+        sep = ":" if n in hit_lines else "-"
+        num = f"{n + 1}{sep}" if numbers else ""
+        lead = f"{shown}{sep}" if shown else ""
+        if only and n in hit_lines:
+            out.extend(f"{lead}{num}{part}" for part in hit_lines[n] if part)
+        else:
+            out.append(f"{lead}{num}{lines[n]}")
+    return out
+
+
+def check_input(name: str, tool_input: Any) -> str | None:
     """Why ``tool_input`` is not a valid call of tool ``name`` (None when it is).
 
     Unknown tools are not judged here (see ``SUPPORTED_TOOLS``); unknown keys are refused,
@@ -280,6 +336,15 @@ def check_input(name: str, tool_input: Any) -> str | None:  # noqa: C901 - basel
         return None
     if not isinstance(tool_input, dict):
         return f"{name} input must be an object, got {type(tool_input).__name__}"
+    problem = _check_fields(name, tool_input) or _check_paths(name, tool_input)
+    if problem:
+        return problem
+    tool_check = _TOOL_CHECKS.get(name)
+    return tool_check(tool_input) if tool_check is not None else None
+
+
+def _check_fields(name: str, tool_input: dict[str, Any]) -> str | None:
+    """The schema: every required field, no unknown field, each of the right type."""
     fields, required = TOOL_SCHEMAS[name]
     missing = sorted(required - set(tool_input))
     if missing:
@@ -292,61 +357,92 @@ def check_input(name: str, tool_input: Any) -> str | None:  # noqa: C901 - basel
             continue
         if not _type_ok(value, kind):
             return f"{name}.{key} must be a {kind}, got {type(value).__name__}"
+    return None
+
+
+def _check_paths(name: str, tool_input: dict[str, Any]) -> str | None:
+    """Path fields: not empty, no NUL byte, not home-relative."""
     for key in PATH_FIELDS.get(name, ()):
         value = tool_input.get(key)
-        if isinstance(value, str):
-            if not value.strip():
-                return f"{name}.{key} is empty"
-            if "\x00" in value:
-                return f"{name}.{key} contains a NUL byte"
-            if value.startswith("~"):
-                return f"{name}.{key} {value!r}: home-relative paths are not supported"
-    if name == "Bash":
-        if not tool_input["command"].strip():
-            return "Bash.command is empty"
-        if tool_input.get("run_in_background"):
-            return "Bash.run_in_background is not supported by our executors"
-        timeout = tool_input.get("timeout")
-        if timeout is not None and timeout <= 0:
-            return "Bash.timeout must be a positive number of milliseconds"
-    elif name == "Read":
-        if tool_input.get("pages"):
-            return "Read.pages (PDF pages) is not supported by our executors"
-        if tool_input.get("offset") is not None and tool_input["offset"] < 0:
-            return "Read.offset must be >= 0"
-        if tool_input.get("limit") is not None and tool_input["limit"] <= 0:
-            return "Read.limit must be > 0"
-    elif name == "MultiEdit":
-        edits = tool_input["edits"]
-        if not edits:
-            return "MultiEdit.edits is empty"
-        for i, edit in enumerate(edits):
-            if not isinstance(edit, dict):
-                return f"MultiEdit.edits[{i}] must be an object"
-            reason = check_input("Edit", {"file_path": "x", **edit})
-            if reason:
-                return reason.replace("Edit", f"MultiEdit.edits[{i}]", 1)
-    elif name == "Grep":
-        mode = tool_input.get("output_mode")
-        if mode is not None and mode not in ("content", "files_with_matches", "count"):
-            return f"Grep.output_mode must be content, files_with_matches or count, got {mode!r}"
-        for key in ("-A", "-B", "-C", "context", "head_limit", "offset"):
-            value = tool_input.get(key)
-            if value is not None and (value < 0 or int(value) != value):
-                return f"Grep.{key} must be a non-negative integer"
-        kind = tool_input.get("type")
-        if kind is not None and kind not in GREP_TYPES:
-            return f"Grep.type {kind!r} is not one we know ({', '.join(sorted(GREP_TYPES))})"
-    elif name == "NotebookEdit":
-        mode = tool_input.get("edit_mode")
-        if mode is not None and mode not in ("replace", "insert", "delete"):
-            return f"NotebookEdit.edit_mode must be replace, insert or delete, got {mode!r}"
-        cell_type = tool_input.get("cell_type")
-        if cell_type is not None and cell_type not in ("code", "markdown"):
-            return f"NotebookEdit.cell_type must be code or markdown, got {cell_type!r}"
-        if mode == "insert" and not cell_type:
-            return "NotebookEdit with edit_mode insert needs cell_type"
+        if not isinstance(value, str):
+            continue
+        if not value.strip():
+            return f"{name}.{key} is empty"
+        if "\x00" in value:
+            return f"{name}.{key} contains a NUL byte"
+        if value.startswith("~"):
+            return f"{name}.{key} {value!r}: home-relative paths are not supported"
     return None
+
+
+def _check_bash(tool_input: dict[str, Any]) -> str | None:
+    if not tool_input["command"].strip():
+        return "Bash.command is empty"
+    if tool_input.get("run_in_background"):
+        return "Bash.run_in_background is not supported by our executors"
+    timeout = tool_input.get("timeout")
+    if timeout is not None and timeout <= 0:
+        return "Bash.timeout must be a positive number of milliseconds"
+    return None
+
+
+def _check_read(tool_input: dict[str, Any]) -> str | None:
+    if tool_input.get("pages"):
+        return "Read.pages (PDF pages) is not supported by our executors"
+    if tool_input.get("offset") is not None and tool_input["offset"] < 0:
+        return "Read.offset must be >= 0"
+    if tool_input.get("limit") is not None and tool_input["limit"] <= 0:
+        return "Read.limit must be > 0"
+    return None
+
+
+def _check_multi_edit(tool_input: dict[str, Any]) -> str | None:
+    edits = tool_input["edits"]
+    if not edits:
+        return "MultiEdit.edits is empty"
+    for i, edit in enumerate(edits):
+        if not isinstance(edit, dict):
+            return f"MultiEdit.edits[{i}] must be an object"
+        reason = check_input("Edit", {"file_path": "x", **edit})
+        if reason:
+            return reason.replace("Edit", f"MultiEdit.edits[{i}]", 1)
+    return None
+
+
+def _check_grep(tool_input: dict[str, Any]) -> str | None:
+    mode = tool_input.get("output_mode")
+    if mode is not None and mode not in ("content", "files_with_matches", "count"):
+        return f"Grep.output_mode must be content, files_with_matches or count, got {mode!r}"
+    for key in ("-A", "-B", "-C", "context", "head_limit", "offset"):
+        value = tool_input.get(key)
+        if value is not None and (value < 0 or int(value) != value):
+            return f"Grep.{key} must be a non-negative integer"
+    kind = tool_input.get("type")
+    if kind is not None and kind not in GREP_TYPES:
+        return f"Grep.type {kind!r} is not one we know ({', '.join(sorted(GREP_TYPES))})"
+    return None
+
+
+def _check_notebook_edit(tool_input: dict[str, Any]) -> str | None:
+    mode = tool_input.get("edit_mode")
+    if mode is not None and mode not in ("replace", "insert", "delete"):
+        return f"NotebookEdit.edit_mode must be replace, insert or delete, got {mode!r}"
+    cell_type = tool_input.get("cell_type")
+    if cell_type is not None and cell_type not in ("code", "markdown"):
+        return f"NotebookEdit.cell_type must be code or markdown, got {cell_type!r}"
+    if mode == "insert" and not cell_type:
+        return "NotebookEdit with edit_mode insert needs cell_type"
+    return None
+
+
+#: the checks of one tool beyond its schema (values the schema's types cannot express)
+_TOOL_CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "Bash": _check_bash,
+    "Read": _check_read,
+    "MultiEdit": _check_multi_edit,
+    "Grep": _check_grep,
+    "NotebookEdit": _check_notebook_edit,
+}
 
 
 def resolve_path(raw: str, cwd: Path) -> Path:
@@ -1212,7 +1308,7 @@ class ToolExecutor:
         with self._search_at(search) as at:
             return self._grep_in(search, at, inp)
 
-    def _grep_in(  # noqa: C901 - baseline, see README "Checks"
+    def _grep_in(
         self, search: _Place, at: tuple[fs.RootDir, str, bool], inp: dict[str, Any]
     ) -> ExecOutcome:
         flags = re.IGNORECASE if inp.get("-i") else 0
@@ -1238,23 +1334,7 @@ class ToolExecutor:
                 continue
             text = data.decode("utf-8", "replace")
             lines = text.splitlines()
-            hit_lines: dict[int, list[str]] = {}
-            if multiline:
-                starts = [0]
-                for line in lines:
-                    starts.append(starts[-1] + len(line) + 1)
-                for m in rx.finditer(text):
-                    if m.start() == m.end() and not m.group(0):
-                        continue
-                    first = bisect.bisect_right(starts, m.start()) - 1
-                    last = bisect.bisect_right(starts, max(m.end() - 1, m.start())) - 1
-                    for n in range(first, min(last, len(lines) - 1) + 1):
-                        hit_lines.setdefault(n, [])
-                    hit_lines.setdefault(first, []).append(m.group(0))
-            else:
-                for n, line in enumerate(lines):
-                    if rx.search(line):
-                        hit_lines[n] = [m.group(0) for m in rx.finditer(line) if m.group(0)]
+            hit_lines = _hit_lines(rx, text, lines, multiline=multiline)
             if not hit_lines:
                 continue
             shown = str(path)
@@ -1264,21 +1344,17 @@ class ToolExecutor:
             if mode == "count":
                 entries.append(f"{shown}:{count}" if not single else str(count))
             elif mode == "content":
-                keep: set[int] = set()
-                for n in hit_lines:
-                    keep.update(range(max(n - before, 0), min(n + after, len(lines) - 1) + 1))
-                previous = None
-                for n in sorted(keep):
-                    if previous is not None and n != previous + 1 and (before or after):
-                        entries.append("--")
-                    previous = n
-                    sep = ":" if n in hit_lines else "-"
-                    num = f"{n + 1}{sep}" if numbers else ""
-                    lead = "" if single else f"{shown}{sep}"
-                    if only and n in hit_lines:
-                        entries.extend(f"{lead}{num}{part}" for part in hit_lines[n] if part)
-                    else:
-                        entries.append(f"{lead}{num}{lines[n]}")
+                entries.extend(
+                    _content_lines(
+                        lines,
+                        hit_lines,
+                        "" if single else shown,
+                        before=before,
+                        after=after,
+                        numbers=numbers,
+                        only=only,
+                    )
+                )
         if mode == "files_with_matches":
             entries = [p for _, p in sorted(matched_files, key=lambda t: (-t[0], t[1]))]
         offset = int(inp.get("offset") or 0)

@@ -964,7 +964,56 @@ def _visible_path(value: str, plan: _Plan) -> str:
     return ":".join(kept) or "/usr/bin:/bin"
 
 
-def _run(  # noqa: C901 - baseline, see README "Checks"
+def _read_ready(
+    sel: selectors.BaseSelector, wait: float, bufs: dict[str, bytearray], limit: int
+) -> bool:
+    """Read what the pipes have within *wait* seconds into *bufs* (at most *limit* bytes each);
+    a pipe at its end is unregistered. True when output beyond the limit was dropped."""
+    truncated = False
+    for key, _ in sel.select(timeout=wait):
+        try:
+            chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+        except OSError:
+            chunk = b""
+        if not chunk:
+            sel.unregister(key.fileobj)
+            continue
+        buf = bufs[key.data]
+        room = limit - len(buf)
+        if room > 0:
+            buf += chunk[:room]
+        if len(chunk) > max(room, 0):
+            truncated = True
+    return truncated
+
+
+def _end_process(
+    proc: subprocess.Popen[bytes], *, graceful: bool, timed_out: bool, deadline: float
+) -> bool:
+    """Let the process finish exiting (until *deadline*), then kill its process group (asking a
+    reaper leader first when *graceful*) and close its pipes. Returns whether it timed out."""
+    if not timed_out:
+        try:  # the pipes closed: give the main process a moment to finish exiting
+            proc.wait(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            timed_out = time.monotonic() >= deadline
+    if graceful and proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)  # the reaper kills the command and its descendants
+            proc.wait(timeout=3)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    _kill_group(proc)
+    for stream in (proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+    return timed_out
+
+
+def _run(
     argv: list[str],
     cwd: str,
     env: dict[str, str],
@@ -1005,39 +1054,10 @@ def _run(  # noqa: C901 - baseline, see README "Checks"
             if exited_at is not None and now - exited_at > 0.5:
                 break  # background children keep the pipes open: stop waiting for them
             wait = min(deadline - now, 0.1 if exited_at is None else 0.05)
-            for key, _ in sel.select(timeout=wait):
-                try:
-                    chunk = os.read(key.fileobj.fileno(), 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                buf = bufs[key.data]
-                room = limit - len(buf)
-                if room > 0:
-                    buf += chunk[:room]
-                if len(chunk) > max(room, 0):
-                    truncated = True
+            truncated = _read_ready(sel, wait, bufs, limit) or truncated
     finally:
         sel.close()
-        if not timed_out:
-            try:  # the pipes closed: give the main process a moment to finish exiting
-                proc.wait(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                timed_out = time.monotonic() >= deadline
-        if graceful and proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGTERM)  # the reaper kills the command and its descendants
-                proc.wait(timeout=3)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        _kill_group(proc)
-        for stream in (proc.stdout, proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        timed_out = _end_process(proc, graceful=graceful, timed_out=timed_out, deadline=deadline)
     try:
         code = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
