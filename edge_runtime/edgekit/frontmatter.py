@@ -24,6 +24,8 @@ writes, :func:`read` reads back unchanged. Standard library + PyYAML only.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from .safeyaml import YAMLLoadError, safe_load
@@ -79,9 +81,41 @@ def read_lenient(text: str) -> tuple[dict[str, Any], str]:
     return (data if isinstance(data, dict) else {}), body
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _flat_yaml(data: Any) -> str | None:
+    """A flat mapping of plain keys to None, booleans, integers and printable strings, written
+    without PyYAML (JSON scalars are YAML scalars); None for anything else. Session headers
+    are written on every run: this keeps PyYAML out of a replay."""
+    if not isinstance(data, dict) or not data:
+        return None
+    lines = []
+    for key, value in data.items():
+        if not isinstance(key, str) or not _PLAIN_KEY.match(key):
+            return None
+        if value is None:
+            text = "null"
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(value)
+        elif isinstance(value, str) and value.isprintable():
+            text = json.dumps(value, ensure_ascii=False)
+        else:
+            return None
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
 def dump_yaml(data: Any, *, flow: bool = False) -> str:
     """``data`` as YAML text ending in a newline: block style (``flow``: one ``[a, b]`` /
-    ``{k: v}`` line), keys in insertion order, Unicode as is, no folding of long lines."""
+    ``{k: v}`` line), keys in insertion order, Unicode as is, no folding of long lines. A flat
+    mapping of scalars is written without importing PyYAML (:func:`_flat_yaml`)."""
+    if not flow:
+        flat = _flat_yaml(data)
+        if flat is not None:
+            return flat
     import yaml
 
     return yaml.safe_dump(
