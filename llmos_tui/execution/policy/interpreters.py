@@ -279,7 +279,7 @@ class _Fold:
         except (RecursionError, ValueError, TypeError, KeyError, IndexError, OverflowError):
             return None
 
-    def _fold(self, node: ast.AST, depth: int) -> Any:  # noqa: C901 - baseline, see README "Checks"
+    def _fold(self, node: ast.AST, depth: int) -> Any:
         if depth > 40:
             return None
         folder = _FOLDERS.get(type(node))

@@ -382,7 +382,7 @@ def _fs(items: Iterable[str] | str) -> frozenset[str]:
     return frozenset(items.split()) if isinstance(items, str) else frozenset(items)
 
 
-def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
+def _build(reg: Registry) -> None:
     from . import commands as h
 
     def P(names: str, kind: str, summary: str, **kw) -> None:

@@ -563,7 +563,7 @@ class Analyzer:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "surrogateescape")
 
     # ---- statements ------------------------------------------------------------------
-    def stmt(  # noqa: C901 - baseline, see README "Checks"
+    def stmt(
         self,
         node: Node,
         pipe_in: frozenset[str] | None,
@@ -1865,7 +1865,7 @@ class Analyzer:
         if secret:
             self.deny("secrets.read", f"reading {text}: {secret}")
 
-    def check_arg_read(self, arg: Arg, cmd: Cmd | None = None, *, path: bool = False) -> None:  # noqa: C901 - baseline, see README "Checks"
+    def check_arg_read(self, arg: Arg, cmd: Cmd | None = None, *, path: bool = False) -> None:
         """Deny when an argument names a secret location (a file the command may read).
 
         ``path``: the argument is a file the program reads for sure, so a name computed at run
