@@ -388,7 +388,7 @@ def cmd_cv(args: argparse.Namespace) -> None:
 
 
 def cmd_dataset(args: argparse.Namespace) -> None:
-    from llmos_tui.learning.bench_match import run_bench_match
+    from llmos_tui.bench_match import run_bench_match
 
     timings: dict[str, float] = {}
     report = run_bench_match(

@@ -726,7 +726,7 @@ class LLMOS:
     def _verify(self, goal: str, decision: Any, words: str, emit: EventSink) -> Any:
         """VERIFIED (``learning.verify: model``): one cheap-model call on a close trace. On a
         yes the decision becomes a VERIFIED replay with the answer's substitutions."""
-        from .learning.verify import verify_replay
+        from .execution.llm.verify import verify_replay
 
         trace = self.store.get(decision.trace_id)
         planned = {

@@ -38,7 +38,7 @@ def bench_match(
 ) -> None:
     """Store K train texts per label as traces, then decide every test query."""
     from ..errors import LLMOSError
-    from ..learning.bench_match import run_bench_match
+    from ..bench_match import run_bench_match
 
     wrong: list[dict] = []
     try:

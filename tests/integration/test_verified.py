@@ -12,7 +12,12 @@ import pytest
 
 from llmos_tui.devtools.scripted_server import ScriptedServer, text_turn, tool_turn
 from llmos_tui.learning.traces import ToolCall, parse_trace
-from llmos_tui.learning.verify import MAX_INPUT_TOKENS, MAX_PROMPT_CHARS, build_prompt, parse_answer
+from llmos_tui.execution.llm.verify import (
+    MAX_INPUT_TOKENS,
+    MAX_PROMPT_CHARS,
+    build_prompt,
+    parse_answer,
+)
 from tests.support.headless import run, trace_file
 
 GOAL = "Write the names of the spool files into names.txt"

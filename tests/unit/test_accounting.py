@@ -263,7 +263,7 @@ def test_crystallizer_refuses_a_trace_whose_last_call_failed(tmp_path: Path) -> 
 
 
 def test_bench_match_measures_actions(tmp_path: Path) -> None:
-    from llmos_tui.learning.bench_match import REPORT_KEYS, ACTION_KEYS, run_bench_match
+    from llmos_tui.bench_match import REPORT_KEYS, ACTION_KEYS, run_bench_match
 
     path = tmp_path / "shell.json"
     path.write_text(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmos_tui.errors import UsageError
-from llmos_tui.learning.bench_match import REPORT_KEYS, run_bench_match
+from llmos_tui.bench_match import REPORT_KEYS, run_bench_match
 
 KEYS = [
     "traces",

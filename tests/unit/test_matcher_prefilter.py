@@ -11,7 +11,7 @@ import pytest
 
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.errors import UsageError
-from llmos_tui.learning.bench_match import load_dataset
+from llmos_tui.bench_match import load_dataset
 from llmos_tui.learning.matcher import Matcher
 from llmos_tui.learning.modes import select_mode
 from llmos_tui.learning.slots import extract_slots

@@ -95,7 +95,7 @@ def test_key_on_without_the_extra_decides_lexically_and_says_why() -> None:
 
 @without_extra
 def test_bench_semantic_without_the_extra_is_a_usage_error(dev_data: Path) -> None:
-    from llmos_tui.learning.bench_match import run_bench_match
+    from llmos_tui.bench_match import run_bench_match
 
     with pytest.raises(SemanticUnavailable, match="semantic"):
         run_bench_match(dev_data / "goals-dev.json", semantic=True)
@@ -297,7 +297,7 @@ def test_real_model_embeds_paraphrases_closer_than_other_tasks() -> None:
 
 @needs_extra
 def test_goals_dev_with_the_reranker_keeps_zero_false_replays(dev_data: Path) -> None:
-    from llmos_tui.learning.bench_match import run_bench_match
+    from llmos_tui.bench_match import run_bench_match
 
     plain = run_bench_match(dev_data / "goals-dev.json")
     timings: dict[str, float] = {}

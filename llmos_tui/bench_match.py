@@ -52,17 +52,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import LLMOSConfig, load_config
-from ..errors import UsageError
-from ..workspace import Workspace
-from .accounting import normal_form
-from .index import TraceIndex
-from .matcher import Matcher
-from .modes import select_mode
-from ..execution.replay.engine import Refusal, plan_substitution
-from .slots import extract_slots
-from .store import TraceStore
-from .traces import ToolCall, make_trace, normalize_goal
+from .config import LLMOSConfig, load_config
+from .errors import UsageError
+from .execution.replay.engine import Refusal, plan_substitution
+from .learning.accounting import normal_form
+from .learning.index import TraceIndex
+from .learning.matcher import Matcher
+from .learning.modes import select_mode
+from .learning.slots import extract_slots
+from .learning.store import TraceStore
+from .learning.traces import ToolCall, make_trace, normalize_goal
+from .workspace import Workspace
 
 REPORT_KEYS = (
     "traces",
@@ -231,7 +231,7 @@ def run_bench_match(
     data = load_dataset(dataset_path)
     cfg = config or load_config(None)
     if semantic:
-        from .semantic import require_semantic
+        from .learning.semantic import require_semantic
 
         require_semantic()
         cfg = copy.deepcopy(cfg)

@@ -186,7 +186,7 @@ def verify_replay(
     timeout_s: float = TIMEOUT_S,
 ) -> Verification:
     """One budgeted call: may *trace* (its goal and calls) be replayed for *goal*? Never raises."""
-    from ..execution.llm.economy import budgeted_call
+    from .economy import budgeted_call
 
     system, prompt, shown, total = build_prompt(
         goal, trace.goal, trace.calls, unaccounted=unaccounted, planned=planned
