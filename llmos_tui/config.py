@@ -38,7 +38,8 @@ def _opt(
     meta = {"help": help, "min": lo, "max": hi, "choices": choices}
     if isinstance(default, (dict, list)):
         # Nested tables must never be shared between config instances.
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+        table: dict[str, Any] | list[Any] = default
+        return field(default_factory=lambda: copy.deepcopy(table), metadata=meta)
     return field(default=default, metadata=meta)
 
 

@@ -192,7 +192,7 @@ OPPOSED = {
 }
 IMPLIED_CLASSES = frozenset({"create", "show", "run"})
 
-TECH_WORDS: dict[str, str] = {
+TECH_WORDS: dict[str, str | None] = {
     "python": "python",
     "python3": "python",
     "javascript": "javascript",
@@ -551,9 +551,9 @@ def prepare(goal: str) -> Goal:
         if raw in PERSONS:
             persons.add(PERSONS[raw])
             continue
-        if raw in TECH_WORDS and TECH_WORDS[raw]:
-            tok = "t:" + TECH_WORDS[raw]
-            tech.add(TECH_WORDS[raw])
+        if tech_word := TECH_WORDS.get(raw):
+            tok = "t:" + tech_word
+            tech.add(tech_word)
         elif raw in STOP_WORDS:
             continue
         else:

@@ -78,10 +78,10 @@ def collect_activity(
     promoted: list[dict[str, Any]] = []
     deleted: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
-    proposals = Counter()
-    goals = Counter()
+    proposals: Counter[str] = Counter()
+    goals: Counter[str] = Counter()
     goals_ok = 0
-    traces = Counter()
+    traces: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     total = 0
 
@@ -137,27 +137,27 @@ def collect_activity(
                 row["last_error"] = d.get("error")
         if kind in CREATED_TYPES:
             created.append(artifact_row(event))
-            row = cron(event.source)
-            if row is not None:
-                row["created"] += 1
+            owner = cron(event.source)
+            if owner is not None:
+                owner["created"] += 1
                 if kind == T.INSIGHT_GENERATED:
-                    row["insights"] += 1
+                    owner["insights"] += 1
                 elif kind == T.SUGGESTION_CREATED:
-                    row["suggestions"] += 1
+                    owner["suggestions"] += 1
         elif kind in EVOLVED_TYPES:
             evolved.append(artifact_row(event))
-            if (row := cron(event.source)) is not None:
-                row["evolved"] += 1
+            if (owner := cron(event.source)) is not None:
+                owner["evolved"] += 1
         elif kind == T.ARTIFACT_PROMOTED:
             promoted.append(artifact_row(event))
-            if (row := cron(event.source)) is not None:
-                row["promoted"] += 1
+            if (owner := cron(event.source)) is not None:
+                owner["promoted"] += 1
         elif kind in (T.ARTIFACT_DELETED, T.TOOL_DEMOTED):
             deleted.append(artifact_row(event))
         elif kind == T.PROPOSAL_CREATED:
             proposals["created"] += 1
-            if (row := cron(event.source)) is not None:
-                row["proposals"] += 1
+            if (owner := cron(event.source)) is not None:
+                owner["proposals"] += 1
         elif kind == T.PROPOSAL_ACCEPTED:
             proposals["accepted"] += 1
         elif kind == T.PROPOSAL_REJECTED:

@@ -188,6 +188,19 @@ def budget_hook(
 
 
 @dataclass
+class _ServerWatch:
+    """What a session knows of its model server: when it last heard from it, the retries the CLI
+    reported (and the last error), when silence was last reported, whether it gave up."""
+
+    url: str
+    heard: float
+    retries: int = 0
+    error: str | None = None
+    reported: float = 0.0
+    gave_up: bool = False
+
+
+@dataclass
 class SessionOutcome:
     success: bool
     text: str = ""
@@ -262,22 +275,20 @@ async def run_session(
     decisions: dict[str, HookVerdict] = {}
     started: set[str] = set()
     stderr_tail: list[str] = []
+
+    def keep_tail(line: str) -> None:  # the CLI's last 20 stderr lines, for the error message
+        stderr_tail.append(line)
+        del stderr_tail[:-20]
+
     outcome = SessionOutcome(success=False)
     loop_time = asyncio.get_running_loop().time
     # The model server watch: when it last answered, the tool calls in flight (their time is not the
     # server's), what its last failure was.
-    server = {
-        "url": model_server_url(req.extra_env),
-        "heard": loop_time(),
-        "retries": 0,
-        "error": None,
-        "reported": 0.0,
-        "gave_up": False,
-    }
+    server = _ServerWatch(model_server_url(req.extra_env), heard=loop_time())
     busy: set[str] = set()
 
     def heard() -> None:
-        server["heard"] = loop_time()
+        server.heard = loop_time()
 
     def decide(name: str, tool_input: dict[str, Any], tool_use_id: str) -> HookVerdict:
         if tool_use_id and tool_use_id in decisions:
@@ -337,6 +348,7 @@ async def run_session(
         name = hook_input.get("tool_name", "")
         tool_input = hook_input.get("tool_input") or {}
         tid = hook_input.get("tool_use_id") or tool_use_id or ""
+        response: Any  # the error text, or the tool's response as the CLI reports it
         if failed:
             response = str(hook_input.get("error") or "tool failed")
             summary, code = " ".join(response.split())[:300], None
@@ -430,16 +442,22 @@ async def run_session(
         system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
         if req.system_append
         else {"type": "preset", "preset": "claude_code"},
+        # Our hooks read their input as a plain dict and answer one; the SDK types both as
+        # TypedDict unions (list-item).
         hooks={
             # A confirmation in the TUI runs inside this hook: give the user time to answer.
             "PreToolUse": [
-                HookMatcher(hooks=[pre_tool], timeout=3600 if confirm else 30, on_failure="block")
+                HookMatcher(
+                    hooks=[pre_tool],  # type: ignore[list-item]
+                    timeout=3600 if confirm else 30,
+                    on_failure="block",
+                )
             ],
-            "PostToolUse": [HookMatcher(hooks=[post_tool])],
-            "PostToolUseFailure": [HookMatcher(hooks=[post_tool_failure])],
-            "UserPromptSubmit": [HookMatcher(hooks=[prompt_submit])],
+            "PostToolUse": [HookMatcher(hooks=[post_tool])],  # type: ignore[list-item]
+            "PostToolUseFailure": [HookMatcher(hooks=[post_tool_failure])],  # type: ignore[list-item]
+            "UserPromptSubmit": [HookMatcher(hooks=[prompt_submit])],  # type: ignore[list-item]
         },
-        stderr=lambda line: (stderr_tail.append(line), stderr_tail.__delitem__(slice(0, -20))),
+        stderr=keep_tail,
     )
 
     message_ids: set[str] = set()
@@ -455,18 +473,18 @@ async def run_session(
         """The CLI failed a request and will retry: say so, with the URL and the error."""
         error = retry_error(data)
         if error is None:
-            error = await asyncio.to_thread(describe_unreachable, server["url"])
-        server["retries"] += 1
-        server["error"] = error
-        server["reported"] = loop_time()
+            error = await asyncio.to_thread(describe_unreachable, server.url)
+        server.retries += 1
+        server.error = error
+        server.reported = loop_time()
         delay = data.get("retry_delay_ms")
         emit(
             ServerTrouble(
-                server["url"],
+                server.url,
                 error,
-                loop_time() - server["heard"],
+                loop_time() - server.heard,
                 req.server_timeout_s,
-                attempt=int(data.get("attempt") or server["retries"]),
+                attempt=int(data.get("attempt") or server.retries),
                 max_retries=int(data.get("max_retries") or 0),
                 retry_in_s=float(delay) / 1000.0 if isinstance(delay, (int, float)) else 0.0,
             )
@@ -481,20 +499,20 @@ async def run_session(
             if busy:  # a tool (or a sub-agent) is running: the server is not being waited on
                 heard()
                 continue
-            silent = now - server["heard"]
+            silent = now - server.heard
             if silent >= req.server_timeout_s:
-                server["gave_up"] = True
+                server.gave_up = True
                 scope.cancel()
                 return
             if (
                 silent >= SILENCE_REPORT_S
-                and now - max(server["reported"], server["heard"]) >= SILENCE_REPORT_S
+                and now - max(server.reported, server.heard) >= SILENCE_REPORT_S
             ):
-                server["reported"] = now
+                server.reported = now
                 emit(
                     ServerTrouble(
-                        server["url"],
-                        server["error"] or "no answer yet",
+                        server.url,
+                        server.error or "no answer yet",
                         silent,
                         req.server_timeout_s,
                     )
@@ -594,8 +612,8 @@ async def run_session(
                 detail = "; ".join(message.errors or []) or (message.result or message.subtype)
                 status = f" (HTTP {message.api_error_status})" if message.api_error_status else ""
                 where = (
-                    f" (model server {server['url']})"
-                    if server["retries"] or message.api_error_status
+                    f" (model server {server.url})"
+                    if server.retries or message.api_error_status
                     else ""
                 )
                 outcome.error = f"the LLM session failed{status}: {detail}{where}"
@@ -622,7 +640,7 @@ async def run_session(
                             await on_retry(dict(message.data or {}))
                         handle(message)
                     group.cancel_scope.cancel()
-            if deadline.cancelled_caught or server["gave_up"]:
+            if deadline.cancelled_caught or server.gave_up:
                 # Out of time: ask the CLI to stop (it aborts its request and ends the turn with a
                 # result that still carries the usage so far), then close normally. Cancelling the
                 # task instead (asyncio.wait_for) skipped the SDK's terminate/kill escalation, held
@@ -639,15 +657,15 @@ async def run_session(
         outcome.success = False
         tail = " ".join(line.strip() for line in stderr_tail[-3:] if line.strip())
         outcome.error = f"the LLM session failed: {exc}" + (f" ({tail})" if tail else "")
-    if server["gave_up"]:
+    if server.gave_up:
         outcome.success = False
         what = (
-            f"{server['retries']} failed attempt(s), the last: {server['error']}"
-            if server["retries"]
+            f"{server.retries} failed attempt(s), the last: {server.error}"
+            if server.retries
             else "no answer at all"
         )
         outcome.error = (
-            f"the model server at {server['url']} did not answer for {req.server_timeout_s:.0f} s "
+            f"the model server at {server.url} did not answer for {req.server_timeout_s:.0f} s "
             f"({what}); check that it is running and that ANTHROPIC_BASE_URL points at it "
             "(execution.llm_server_timeout_s sets this limit)"
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Callable
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
@@ -26,6 +27,7 @@ from .shell import (
     Analyzer,
     Arg,
     Cmd,
+    Opts,
     lit,
     normalize_name,
     parse_opts,
@@ -189,7 +191,9 @@ def secret_names(arg: Arg) -> list[str]:
     return [n for n in arg.names if SECRET_ENV.search(n) and n not in ("KEYBOARD", "SSH_AUTH_SOCK")]
 
 
-def check_secret_args(an: Analyzer, c: Cmd, flags: list | None = None) -> None:
+def check_secret_args(
+    an: Analyzer, c: Cmd, flags: list[tuple[str, Arg | None]] | None = None
+) -> None:
     """Secrets from the environment may go in an auth header, never in data or URLs."""
     auth_values = set()
     if flags is not None:
@@ -287,7 +291,7 @@ def shred(an: Analyzer, c: Cmd) -> None:
 
 
 def _targets_and_sources(
-    o, target_opts=("-t", "--target-directory")
+    o: Opts, target_opts: tuple[str, ...] = ("-t", "--target-directory")
 ) -> tuple[Arg | None, list[Arg], bool]:
     target = next(iter(o.values(*target_opts)), None)
     if target is not None:
@@ -1383,7 +1387,8 @@ def foreign_process_option(c: Cmd) -> str | None:
         if t in opts or t.split("=", 1)[0] in opts:
             return t
         if t.startswith("-") and not t.startswith("--") and len(t) > 2 and "=" not in t:
-            letters = re.match(r"-([A-Za-z]*)", t).group(1)
+            bundled = re.match(r"-([A-Za-z]*)", t)  # always matches: t starts with "-"
+            letters = bundled.group(1) if bundled else ""
             if any("-" + ch in opts for ch in letters if ch in "pPatu"):
                 return t
         if t == "--":
@@ -1552,7 +1557,8 @@ def parallel(an: Analyzer, c: Cmd) -> None:
         [a.text for a in inputs if a.static] if inputs and all(a.static for a in inputs) else None
     )
     upstream_items = c.pipe_in is not None and c.pipe_in <= {"cwd_list"}
-    for value in (values or [None])[:MAX_FANOUT]:
+    items: list[str | None] = list(values) if values else [None]
+    for value in items[:MAX_FANOUT]:
         if value is None:
             filler = "llmos-item" if upstream_items else '"$LLMOS_UNKNOWN_ARG"'
         else:
@@ -1865,7 +1871,7 @@ def _read_small(path: str, limit: int = 256 * 1024) -> str | None:
     return data.decode("utf-8", "replace")
 
 
-def _analyze_file(an: Analyzer, arg: Arg, fn) -> None:
+def _analyze_file(an: Analyzer, arg: Arg, fn: Callable[[str], object]) -> None:
     if not arg.static:
         an.deny("exec.dynamic_script", f"the script file {arg.show()} is computed at run time")
         return
@@ -2563,25 +2569,24 @@ def curl(an: Analyzer, c: Cmd) -> None:
             n == "--data-urlencode" and "@" in t and (t.startswith("@") or re.match(r"^[^=]*@", t))
         ):
             uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
-        elif n in ("-F", "--form") and re.match(r"^[^=]*=[@<]", t):
-            idx = re.match(r"^[^=]*=[@<]", t).end()
-            path = t[idx:].split(";")[0]
-            uploads.append((n, Arg(path, v.mask[idx : idx + len(path)])))
+        elif n in ("-F", "--form") and (form := re.match(r"^[^=]*=[@<]", t)):
+            idx = form.end()
+            name = t[idx:].split(";")[0]
+            uploads.append((n, Arg(name, v.mask[idx : idx + len(name)])))
         elif n in ("-T", "--upload-file"):
             uploads.append((n, v))
         elif n in ("-H", "--header", "--proxy-header", "-K", "--config", "--netrc-file") and (
             t.startswith("@") or n in ("-K", "--config", "--netrc-file")
         ):
-            path = Arg(t[1:], v.mask[1:]) if t.startswith("@") else v
-            an.check_arg_read(path, c)
+            an.check_arg_read(Arg(t[1:], v.mask[1:]) if t.startswith("@") else v, c)
         elif n == "--variable" and "@" in t:
             uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
         elif n in ("-b", "--cookie") and "=" not in t:
             an.check_arg_read(v, c)
         if n in ("-w", "--write-out") and "%output{" in t:
             an.deny("write.unresolved_target", "curl --write-out %output{} writes to a file")
-    for n, path in uploads:
-        if path.static and path.text in ("-", "."):
+    for n, upload in uploads:
+        if upload.static and upload.text in ("-", "."):
             if c.pipe_in and c.pipe_in & SENSITIVE:
                 an.deny(
                     "exfil.pipe_to_network",
@@ -2590,7 +2595,7 @@ def curl(an: Analyzer, c: Cmd) -> None:
             elif c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]):
                 an.deny("exfil.file_to_network", f"curl uploads {c.stdin[1]}")
             continue
-        _upload(an, c, path, f"curl {n}")
+        _upload(an, c, upload, f"curl {n}")
     network_receiver(an, c, reads_stdin=False)
     check_secret_args(an, c, o.flags)
     if any(n in ("-O", "--remote-name", "--remote-name-all") for n, _ in o.flags) and an.cur:
@@ -3302,10 +3307,10 @@ def git(an: Analyzer, c: Cmd) -> None:
             i += 2
             continue
         if "=" in t:
-            name, _, val = t.partition("=")
-            _git_global(an, name, Arg(val, a.mask[len(name) + 1 :]))
+            name, _, value = t.partition("=")
+            _git_global(an, name, Arg(value, a.mask[len(name) + 1 :]))
             if name in ("--git-dir", "--work-tree"):
-                workdir = Arg(val, a.mask[len(name) + 1 :])
+                workdir = Arg(value, a.mask[len(name) + 1 :])
         i += 1
     rest = args[i:]
     if not rest:
@@ -4153,8 +4158,12 @@ def make(an: Analyzer, c: Cmd) -> None:
                     "write.unresolved_target",
                     f"{c.name} {t} points at a folder computed at run time",
                 )
-        elif re.match(r"^(-C|--directory=)(.+)$", t) and c.name in ("make", "gmake", "ninja"):
-            val = re.match(r"^(-C|--directory=)(.+)$", t).group(2)
+        elif (folder := re.match(r"^(-C|--directory=)(.+)$", t)) and c.name in (
+            "make",
+            "gmake",
+            "ninja",
+        ):
+            val = folder.group(2)
             real = an.ctx.resolve(val, an.cur)
             if not an.ctx.inside_root(real):
                 an.deny(
@@ -4651,7 +4660,7 @@ def system_control(an: Analyzer, c: Cmd) -> None:
         or (len(ops) >= 2 and ops[1] in ("status", "show", "list"))
     ):
         return
-    if name == "update-alternatives" and any(t in readonly for t in texts):
+    if name == "update-alternatives" and any(t in (readonly or ()) for t in texts):
         return
     if (
         readonly is not None
@@ -5445,7 +5454,7 @@ def db_client(an: Analyzer, c: Cmd) -> None:
             f"{c.word} connects to a server on another machine, and network access is not allowed",
         )
         return
-    texts: list[str] = []
+    texts = []
     for s in sql:
         if not s.static:
             an.ask("exec.runs_code", f"{c.word} runs SQL computed at run time")

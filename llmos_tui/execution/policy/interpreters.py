@@ -15,15 +15,15 @@ import ast
 import os
 import re
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .paths import CLOUD_METADATA
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .shell import Analyzer
+    from .shell import Analyzer, Arg
 
 
-def _lit(text: str):
+def _lit(text: str) -> Arg:
     from .shell import lit
 
     return lit(text)
@@ -251,7 +251,10 @@ class _Fold:
     def _fold(self, node: ast.AST, depth: int) -> Any:
         if depth > 40:
             return None
-        f = lambda n: self._fold(n, depth + 1)  # noqa: E731
+
+        def f(n: ast.AST) -> Any:
+            return self._fold(n, depth + 1)
+
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str):
                 return node.value
@@ -319,7 +322,7 @@ class _Fold:
             return self._fold_call(node, f)
         return None
 
-    def _fold_call(self, node: ast.Call, f) -> Any:
+    def _fold_call(self, node: ast.Call, f: Callable[[ast.AST], Any]) -> Any:
         args = [f(a) for a in node.args]
         qual = self.s.qual(node.func)
         if qual in ("os.path.join", "posixpath.join"):
@@ -958,11 +961,11 @@ class _PyScan(ast.NodeVisitor):
             self.read(recv, recursive=(meth == "rglob"))
             return
         if meth in ("extractall", "extract"):
-            target = next((k.value for k in node.keywords if k.arg == "path"), None)
-            if target is None and meth == "extractall" and args:
-                target = args[0]
-            if target is not None:
-                self.write(target, f"{meth}")
+            dest = next((k.value for k in node.keywords if k.arg == "path"), None)
+            if dest is None and meth == "extractall" and args:
+                dest = args[0]
+            if dest is not None:
+                self.write(dest, f"{meth}")
             return
         if _SAVE_METHODS.match(meth) and args:
             path = self.fold(args[0])
@@ -1295,7 +1298,7 @@ _AWK_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -> None:
     strings: list[str] = []
 
-    def keep(m: re.Match) -> str:
+    def keep(m: re.Match[str]) -> str:
         strings.append(m.group(0)[1:-1].replace('\\"', '"').replace("\\\\", "\\"))
         return f"\x03{len(strings) - 1}\x03"
 

@@ -29,9 +29,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .paths import PathContext, Violation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .programs import Program
 
 DYN = "\x00"  # text we cannot know (unknown variable, command output)
 ITEM = "\x01"  # a file name produced by a listing of the current directory (find ., *.py, ls)
@@ -607,7 +610,7 @@ class Cmd:
     stdin: tuple | None  # ("file", real) | ("text", str, dynamic) | ("psub",)
     out: set[str] = field(default_factory=lambda: {"other"})
     read_outside: bool = False
-    prog: object = None  # its Program spec (programs.py), set by programs.run
+    prog: Program | None = None  # its Program spec (programs.py), set by programs.run
 
 
 class Analyzer:

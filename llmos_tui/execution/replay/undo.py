@@ -193,7 +193,7 @@ class UndoStore:
 
     def runs(self) -> list[dict[str, Any]]:
         """Every recorded run, oldest first (manifests that cannot be read are skipped)."""
-        out = []
+        out: list[dict[str, Any]] = []
         if not self.root.is_dir():
             return out
         for child in sorted(self.root.iterdir()):
