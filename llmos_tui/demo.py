@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .runs import Notice, RunResult
+from .runs import REPLAY_MODES, Mode, Notice, RunResult
 
 CALCULATOR = '''"""A small calculator: python3 calc.py "2 + 3 * 4"."""
 import ast
@@ -167,7 +167,7 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
                     f"The calculator the crystallized tool wrote in calc-4 works: calc.py '6 * 7' -> {out}\n"
                 )
         learner = next(
-            (s for s in steps if s.result.mode == "LEARNER" and s.result.input_tokens), None
+            (s for s in steps if s.result.mode == Mode.LEARNER and s.result.input_tokens), None
         )
         used = sum(s.result.input_tokens + s.result.output_tokens for s in steps)
         echo("Summary")
@@ -177,7 +177,7 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
             )
         if learner is not None:
             per_run = learner.result.input_tokens + learner.result.output_tokens
-            repeat_steps = [s for s in steps if s.result.mode in ("FOLLOWER", "CRYSTALLIZED")]
+            repeat_steps = [s for s in steps if s.result.mode in REPLAY_MODES]
             echo(
                 f"  Tokens used: {used}. Running the {len(repeat_steps)} repeat(s) as LEARNER would have cost about "
                 f"{per_run * len(repeat_steps)} more tokens and ${learner.result.cost_usd * len(repeat_steps):.4f}; "

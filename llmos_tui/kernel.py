@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
@@ -40,14 +41,29 @@ from .execution.replay.hooks import (
     WITHHELD_RULE,
 )
 from .exitcodes import ExitCode
-from .observability.events import EventLog
-from .runs import CancelToken, EventSink, ModeChosen, Notice, RunEvent, RunResult
+from .observability.events import EventLog, EventType
+from .runs import CancelToken, EventSink, Mode, ModeChosen, Notice, RunEvent, RunResult
 from .workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .adaptation.manager import DynamicAgentManager
+    from .evolution.crystallizer import Crystallizer
+    from .execution.policy.engine import PolicyEngine
+    from .execution.replay.executors import ToolExecutor
+    from .execution.replay.hooks import HookRegistry
+    from .execution.replay.undo import UndoStore
+    from .learning.matcher import MatchDecision, Matcher
+    from .learning.store import TraceStore
+    from .sentience.runtime import RunAdjustments, SentienceRuntime
 
 # MIXED: the examples block of a guided session is capped, like any context we inject.
 MIXED_EXAMPLE_CHARS = 6000
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
 MAX_GOAL_CHARS = 20_000
+
+
+def _warn_stderr(message: str) -> None:
+    sys.stderr.write(f"llmos: warning: {message}\n")
 
 
 def explicit_replay(opts: "RunOptions") -> bool:
@@ -128,12 +144,12 @@ class LLMOS:
         from .execution.llm.economy import Economy
 
         self.economy = Economy(workspace.economy_file, config.budget_usd)
-        self._store = None
-        self._matcher = None
-        self._policy = None
+        self._store: TraceStore | None = None
+        self._matcher: Matcher | None = None
+        self._policy: PolicyEngine | None = None
         self._matcher_version = -1
-        self._sentience = None
-        self._agents = None
+        self._sentience: SentienceRuntime | None = None
+        self._agents: DynamicAgentManager | None = None
         import threading
 
         self._local = threading.local()
@@ -167,7 +183,7 @@ class LLMOS:
 
     # ---- shared services (lazy) ------------------------------------------------------
     @property
-    def policy(self):
+    def policy(self) -> PolicyEngine:
         if self._policy is None:
             from .execution.policy.engine import default_engine
 
@@ -175,17 +191,15 @@ class LLMOS:
         return self._policy
 
     @property
-    def store(self):
+    def store(self) -> TraceStore:
         if self._store is None:
-            import sys
-
             from .learning.index import TraceIndex
             from .learning.store import TraceStore
 
             index = TraceIndex(
                 self.workspace,
                 events=self.events,
-                on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"),
+                on_warning=_warn_stderr,
             )
             self._store = TraceStore(self.workspace, index=index, events=self.events)
         return self._store
@@ -194,7 +208,7 @@ class LLMOS:
         """Volumes whose traces this user may replay: own, team, system (inheritance order)."""
         return [self.config.user_volume(), f"teams/{self.config.team}", "system"]
 
-    def matcher(self):
+    def matcher(self) -> Matcher:
         """One in-memory matcher per kernel, refreshed only when the index changed (thread-safe)."""
         from .learning.matcher import Matcher
 
@@ -221,7 +235,9 @@ class LLMOS:
                 self._matcher_version = index.version
             return self._matcher
 
-    def _decide_with(self, goal: str, follower_threshold: float, mixed_threshold: float):
+    def _decide_with(
+        self, goal: str, follower_threshold: float, mixed_threshold: float
+    ) -> MatchDecision:
         """AUTO's decision under thresholds adjusted by the internal state."""
         import dataclasses
 
@@ -249,7 +265,9 @@ class LLMOS:
         existed = path.exists()
         if not existed:
             create_agent_from_goal(self.workspace.agents_dir, goal)
-            self.events.record("AGENT_CREATED", agent=draft.name, goal=goal[:200], path=str(path))
+            self.events.record(
+                EventType.AGENT_CREATED, agent=draft.name, goal=goal[:200], path=str(path)
+            )
             if self.config.sentience.enabled:
                 self.sentience.on_self_modification(f"created agent {draft.name}")
         text = (
@@ -274,36 +292,34 @@ class LLMOS:
             decision={"mode": "ADAPTATION", "agent": draft.name, "created": not existed},
         )
 
-    def decide(self, goal: str, mode: str = "auto"):
+    def decide(self, goal: str, mode: str = "auto") -> MatchDecision:
         """The mode decision for a goal (no side effects)."""
         from .learning.modes import select_mode
 
         return select_mode(validate_goal(goal), self.matcher(), self.config, forced_mode=mode)
 
     @property
-    def sentience(self):
+    def sentience(self) -> SentienceRuntime:
         if self._sentience is None:
-            import sys
-
             from .sentience.runtime import SentienceRuntime
 
             self._sentience = SentienceRuntime(
                 self.workspace,
                 self.config,
                 events=self.events,
-                on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"),
+                on_warning=_warn_stderr,
             )
         return self._sentience
 
     @property
-    def agents(self):
+    def agents(self) -> DynamicAgentManager:
         if self._agents is None:
             from .adaptation.manager import DynamicAgentManager
 
             self._agents = DynamicAgentManager(self.workspace, self.config, events=self.events)
         return self._agents
 
-    def agents_for(self, project: str | None):
+    def agents_for(self, project: str | None) -> DynamicAgentManager:
         """The agent manager; for a project run, the project's own agents (components/) come first."""
         if not project:
             return self.agents
@@ -355,9 +371,9 @@ class LLMOS:
                     trace_id=result.trace_id,
                 )
         except (OSError, LLMOSError) as exc:
-            self.events.record("SESSION_LOG_FAILED", error=str(exc)[:300])
+            self.events.record(EventType.SESSION_LOG_FAILED, error=str(exc)[:300])
 
-    def _adjustments(self):
+    def _adjustments(self) -> RunAdjustments | None:
         """The sentience adjustments of the run on this thread (None outside a run)."""
         return getattr(self._local, "adj", None)
 
@@ -442,7 +458,7 @@ class LLMOS:
         finally:
             self._local.adj = None
         self.events.record(
-            "GOAL_FINISHED",
+            EventType.GOAL_FINISHED,
             goal=result.goal[:500],
             mode=result.mode,
             success=result.success,
@@ -455,7 +471,7 @@ class LLMOS:
             self._store.flush_cache()
         return result
 
-    def undo_store(self):
+    def undo_store(self) -> UndoStore:
         """``state/undo/``: pre-images of the files each run changed with the file tools."""
         from .execution.replay.undo import UndoStore
 
@@ -525,7 +541,7 @@ class LLMOS:
                 and bool(entry.tools_used)
             )
             if opts.replay_similar and can_replay:
-                decision.mode = "FOLLOWER"
+                decision.mode = Mode.FOLLOWER
                 decision.approved_by = "user"
                 decision.reason = (
                     f"replay of a similar trace confirmed by the user (--replay-similar); "
@@ -538,7 +554,7 @@ class LLMOS:
             ):
                 answer = self._ask_replay(goal, decision, opts, emit)
                 if answer == "replay":
-                    decision.mode = "FOLLOWER"
+                    decision.mode = Mode.FOLLOWER
                     decision.approved_by = "user"
                     decision.reason = (
                         f"replay of a similar trace confirmed by the user; unaccounted: {words}; "
@@ -576,7 +592,7 @@ class LLMOS:
         if decision.mode == "CRYSTALLIZED" and (decision.alias or decision.approved_by):
             # an approved phrasing replays the calls with the values approved for it; a
             # crystallized tool would take its parameters from the goal's slots instead
-            decision.mode = "FOLLOWER"
+            decision.mode = Mode.FOLLOWER
         if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
             from .learning.trust import gate_replay
 
@@ -593,7 +609,7 @@ class LLMOS:
                         decision.confidence,
                         f"the matched trace {decision.trace_id} has no tool calls to replay",
                     )
-                decision.mode = "MIXED" if self.config.execution.enable_mixed else "LEARNER"
+                decision.mode = Mode.MIXED if self.config.execution.enable_mixed else Mode.LEARNER
                 decision.reason = (
                     f"the matched trace has no tool calls to replay; {decision.reason}"
                 )
@@ -659,7 +675,7 @@ class LLMOS:
                 )
         except (OSError, LLMOSError) as exc:
             self.events.record(
-                "CONVERSATION_LOG_FAILED", conversation=turn.conv.id, error=str(exc)[:300]
+                EventType.CONVERSATION_LOG_FAILED, conversation=turn.conv.id, error=str(exc)[:300]
             )
 
     def _no_replay_for_followup(self, decision: Any, turn: _TurnContext) -> None:
@@ -701,7 +717,7 @@ class LLMOS:
             info["triggers"] = list(fb.triggers)
             check_in = fb.check_in
         self.events.record(
-            "USER_FEEDBACK",
+            EventType.USER_FEEDBACK,
             label=kind,
             about_trace=info["about_trace"],
             conversation=turn.conv.id if turn is not None else None,
@@ -770,7 +786,7 @@ class LLMOS:
             return "model"
         answer = answer if answer in ("replay", "model", "cancel") else "model"
         self.events.record(
-            "REPLAY_CONFIRMED" if answer == "replay" else "REPLAY_DECLINED",
+            EventType.REPLAY_CONFIRMED if answer == "replay" else EventType.REPLAY_DECLINED,
             goal=goal[:200],
             trace_id=decision.trace_id,
             answer=answer,
@@ -806,7 +822,7 @@ class LLMOS:
             planned=planned,
         )
         self.events.record(
-            "REPLAY_VERIFIED",
+            EventType.REPLAY_VERIFIED,
             goal=goal[:200],
             trace_id=trace.id,
             same_task=verification.same_task,
@@ -818,7 +834,7 @@ class LLMOS:
         )
         decision.verification = verification.to_dict()
         if verification.approved:
-            decision.mode = "VERIFIED"
+            decision.mode = Mode.VERIFIED
             decision.approved_by = "verified"
             decision.value_substitutions = dict(verification.substitutions)
             decision.reason = (
@@ -851,7 +867,7 @@ class LLMOS:
         self._local.decided = (mode, decision.confidence, info)
         emit(ModeChosen(mode, decision.confidence, decision.reason, info))
         self.events.record(
-            "MODE_DECIDED",
+            EventType.MODE_DECIDED,
             goal=goal[:200],
             mode=mode,
             confidence=round(decision.confidence, 4),
@@ -878,7 +894,7 @@ class LLMOS:
         )
 
     # ---- FOLLOWER --------------------------------------------------------------------
-    def _policy_hooks(self, cwd: Path):
+    def _policy_hooks(self, cwd: Path) -> HookRegistry:
         from .execution.replay.hooks import HookRegistry, HookVerdict
 
         hooks = HookRegistry()
@@ -887,7 +903,11 @@ class LLMOS:
         def policy_hook(name: str, tool_input: dict[str, Any], _tid: str) -> HookVerdict:
             d = self.policy.check(name, tool_input, cwd, latent_mode=latent)
             self.events.record(
-                "POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule
+                EventType.POLICY_DECISION,
+                tool=name,
+                decision=d.decision,
+                reason=d.reason,
+                rule=d.rule,
             )
             return HookVerdict(d.decision, d.reason, d.rule)
 
@@ -984,7 +1004,7 @@ class LLMOS:
         if outcome.success:
             self.store.record_outcome(trace.id, True)
             self.events.record(
-                "TRACE_REPLAYED",
+                EventType.TRACE_REPLAYED,
                 trace_id=trace.id,
                 goal=goal[:200],
                 success=True,
@@ -1007,7 +1027,7 @@ class LLMOS:
             )
         self.store.record_outcome(trace.id, False)
         self.events.record(
-            "TRACE_REPLAYED",
+            EventType.TRACE_REPLAYED,
             trace_id=trace.id,
             goal=goal[:200],
             success=False,
@@ -1078,7 +1098,7 @@ class LLMOS:
         confirm: Callable[[str, dict[str, Any], str], bool] | None,
         *,
         hooks: Any = None,
-    ):
+    ) -> ToolExecutor:
         from .execution.replay.executors import ToolExecutor
         from .execution.sandbox.limits import SandboxOptions
 
@@ -1097,7 +1117,7 @@ class LLMOS:
         )
 
     # ---- CRYSTALLIZED ----------------------------------------------------------------
-    def crystallizer(self):
+    def crystallizer(self) -> Crystallizer:
         from .evolution.crystallizer import Crystallizer
 
         return Crystallizer(
@@ -1211,7 +1231,7 @@ class LLMOS:
         if outcome.success:
             self.store.record_outcome(decision.trace_id, True)
             self.events.record(
-                "TOOL_RUN",
+                EventType.TOOL_RUN,
                 tool=tool.id,
                 trace_id=decision.trace_id,
                 success=True,
@@ -1241,7 +1261,7 @@ class LLMOS:
         self.store.record_outcome(decision.trace_id, False)
         self.crystallizer().demote(tool, outcome.reason)
         self.events.record(
-            "TOOL_RUN",
+            EventType.TOOL_RUN,
             tool=tool.id,
             trace_id=decision.trace_id,
             success=False,
@@ -1304,7 +1324,7 @@ class LLMOS:
         mode = opts.mode.upper()
         info = dict(info, replay_refused=why)
         self.events.record(
-            "REPLAY_REFUSED",
+            EventType.REPLAY_REFUSED,
             goal=goal[:200],
             mode=mode,
             reason=why[:500],
@@ -1337,7 +1357,6 @@ class LLMOS:
         """Plan (one call), run each sub-goal through the same mode selection, synthesize (one call)."""
         import dataclasses
 
-        from .execution.llm.session import require_llm
         from .execution.llm.orchestrator import (
             available_agents,
             plan_goal,
@@ -1346,6 +1365,7 @@ class LLMOS:
             synthesize,
             trace_calls,
         )
+        from .execution.llm.session import require_llm
 
         require_llm()
         self.economy.check_budget(self.config.execution.per_run_estimate_usd)
@@ -1363,8 +1383,10 @@ class LLMOS:
                 output_tokens=usage.output_tokens,
                 goal=f"plan: {goal}",
             )
-        if not planned.ok:
-            why = f"the plan was rejected: {planned.error.reason}"
+        plan = planned.plan
+        if plan is None:
+            reason = planned.error.reason if planned.error is not None else "no plan"
+            why = f"the plan was rejected: {reason}"
             emit(Notice("warning", f"{why}; running LEARNER instead"))
             result = self._run_learner(
                 goal,
@@ -1382,7 +1404,6 @@ class LLMOS:
             result.output_tokens += usage.output_tokens
             result.cost_usd += usage.cost_usd
             return result
-        plan = planned.plan
         emit(
             Notice(
                 "info",
@@ -1451,7 +1472,7 @@ class LLMOS:
             )
             result.exit_code = int(ExitCode.GOAL_FAILED)
         self.events.record(
-            "ORCHESTRATION_FINISHED",
+            EventType.ORCHESTRATION_FINISHED,
             goal=goal[:200],
             success=result.success,
             subgoals=len(plan.subgoals),
@@ -1630,7 +1651,6 @@ class LLMOS:
         # One execution path: the agent's file and shell tools are llmos's MCP twins, run by our executor
         # (policy + OS sandbox); LEARNER also gets the crystallized tools and plugins (Tool Search).
         from .execution.llm.tool_search import ToolRegistry, session_tooling
-
         from .learning.trust import tool_trusted
 
         registry = (
@@ -1834,7 +1854,7 @@ class LLMOS:
                 project=opts.project,
             )
         # else: the model server never answered; there is nothing to learn (the failure is in the events)
-        blocked = [
+        refused = [
             {"tool": b["name"], "reason": b["reason"], "input": b["input"]} for b in outcome.blocked
         ]
         self.agents_for(opts.project).record_execution(
@@ -1844,7 +1864,7 @@ class LLMOS:
             cost_usd=result.cost_usd,
             error=result.error,
             tools_used=[c["name"] for c in recorded],
-            blocked=blocked,
+            blocked=refused,
             timed_out=bool(outcome.error and "timed out" in outcome.error),
             mode=mode,
             model=request.model,
@@ -1929,7 +1949,7 @@ class LLMOS:
         )
         self.store.save(trace, volume=self.config.user_volume())
         self.events.record(
-            "TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success
+            EventType.TRACE_RECORDED, trace_id=trace.id, goal=goal[:200], success=result.success
         )
         return trace.id
 

@@ -34,7 +34,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ..config import LLMOSConfig
 from ..errors import ConfigError
+from ..runs import Mode
+from ..observability.events import EventType
 from .agents import (
     AgentFormatError,
     AgentRegistry,
@@ -83,11 +86,9 @@ class AdaptationParams:
     }
 
     @classmethod
-    def from_config(cls, config: Any) -> "AdaptationParams":
-        section = getattr(config, "adaptation", None)
+    def from_config(cls, config: LLMOSConfig) -> "AdaptationParams":
+        section = config.adaptation
         out = cls()
-        if section is None:
-            return out
         for f in fields(cls):
             if hasattr(section, f.name):
                 setattr(out, f.name, getattr(section, f.name))
@@ -97,7 +98,7 @@ class AdaptationParams:
                 raise ConfigError(
                     f"expected a number in [{lo}, {hi}], got {v!r}",
                     key=f"adaptation.{name}",
-                    source=str(getattr(config, "source", "config")),
+                    source=config.source,
                 )
         if not isinstance(out.auto_evolve, bool):
             raise ConfigError("expected true or false", key="adaptation.auto_evolve")
@@ -205,7 +206,7 @@ class DynamicAgentManager:
     def __init__(
         self,
         workspace: Any,
-        config: Any,
+        config: LLMOSConfig,
         *,
         registry: AgentRegistry | None = None,
         metrics: AgentMetricsStore | None = None,
@@ -267,7 +268,7 @@ class DynamicAgentManager:
     def learned_constraints(self, stats: AgentStats) -> tuple[list[str], list[str]]:
         """(constraints, tools to remove) learned from the recorded failures."""
         constraints: list[str] = []
-        blocked = Counter()
+        blocked: Counter[tuple[str, str]] = Counter()
         blocked_reason: dict[tuple[str, str], str] = {}
         for f in stats.recent_failures:
             for b in f.get("blocked") or []:
@@ -388,7 +389,7 @@ class DynamicAgentManager:
         if self.events is not None:
             try:
                 self.events.record(
-                    "AGENT_EVOLVED",
+                    EventType.AGENT_EVOLVED,
                     name=name,
                     from_version=spec.version,
                     to_version=next_version,
@@ -428,7 +429,7 @@ class DynamicAgentManager:
         tools_used: Iterable[str] = (),
         blocked: Iterable[dict[str, Any]] = (),
         timed_out: bool = False,
-        mode: str = "LEARNER",
+        mode: str = Mode.LEARNER,
         model: str | None = None,
     ) -> bool:
         """Record one run of agent *name*; returns True when an evolution is now due."""
@@ -573,7 +574,7 @@ class DynamicAgentManager:
 
     @staticmethod
     def _patterns(traces: list[Any]) -> list[str]:
-        seqs = Counter()
+        seqs: Counter[str] = Counter()
         for t in traces:
             if _failed(t):
                 continue
@@ -587,9 +588,7 @@ class DynamicAgentManager:
     def _examples(self, traces: list[Any]) -> tuple[list[str], list[str]]:
         if self.params.max_examples == 0:
             return [], []
-        min_rate = float(
-            getattr(getattr(self.config, "learning", None), "tool_example_min_success", 0.9)
-        )
+        min_rate = self.config.learning.tool_example_min_success
         good = [t for t in traces if not _failed(t) and _rate(t) >= min_rate and _calls(t)]
         good.sort(key=lambda t: (_rate(t), int(_get(t, "usage_count", 0) or 0)), reverse=True)
         out, used = [], []

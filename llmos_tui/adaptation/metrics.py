@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, file_lock
+from ..runs import Mode
 
 MAX_RECENT = 20
 MAX_AGENTS = 1000
@@ -201,7 +202,7 @@ class AgentMetricsStore:
         tools_used: Iterable[str] = (),
         blocked: Iterable[dict[str, Any]] = (),
         timed_out: bool = False,
-        mode: str = "LEARNER",
+        mode: str = Mode.LEARNER,
         model: str | None = None,
     ) -> AgentStats:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))

@@ -255,7 +255,8 @@ def config_show(
 
 def _mark_env_keys(text: str, from_env: dict[str, str]) -> str:
     """The YAML of ``config show`` with ``# from LLMOS_…`` after each value the environment set."""
-    out, path = [], []
+    out: list[str] = []
+    path: list[str] = []
     for line in text.splitlines():
         stripped = line.lstrip(" ")
         indent = (len(line) - len(stripped)) // 2
@@ -350,8 +351,10 @@ def undo(
             err("llmos: nothing was changed")
             raise typer.Exit(int(ExitCode.GOAL_FAILED))
     report = store.undo(where, force=force)
+    from ..observability.events import EventType
+
     kernel.events.record(
-        "UNDO",
+        EventType.UNDO,
         cwd=str(where),
         run_id=report.run_id,
         ok=report.ok,

@@ -69,6 +69,7 @@ from typing import Any, Iterable
 from ..atomic import atomic_write_bytes
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
+from ..observability.events import EventType
 
 FORMAT = "llmos-bundle"
 FORMAT_VERSION = 1
@@ -780,7 +781,7 @@ def _import_renamed_tool(
         calls=data["calls"],
     ).encode("utf-8")
     meta = dict(manifest)
-    history = meta.get("history") if isinstance(meta.get("history"), list) else []
+    history = v if isinstance(v := meta.get("history"), list) else []
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     meta.update(
         {
@@ -931,7 +932,7 @@ def import_bundle(
                 )
             continue
         data = dict(tool_data[ident])
-        history = data.get("history") if isinstance(data.get("history"), list) else []
+        history = v if isinstance(v := data.get("history"), list) else []
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         data["history"] = history + [
             {
@@ -972,7 +973,7 @@ def import_bundle(
     events = getattr(store, "events", None)
     if events is not None:
         events.record(
-            "BUNDLE_IMPORTED",
+            EventType.BUNDLE_IMPORTED,
             source=where,
             volume=volume,
             manifest_sha256=bundle.manifest_sha256,

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import atomic_write_json, file_lock
+from ..config import LLMOSConfig
+from ..observability.events import EventType
 from ..errors import LLMOSError, UsageError
 from ..volumes.acl import Identity, scope_type
 from ..workspace import Workspace
@@ -97,7 +99,7 @@ class EvolutionEngine:
     def __init__(
         self,
         workspace: Workspace,
-        config: Any,
+        config: LLMOSConfig,
         identity: Identity,
         hub: Any,
         *,
@@ -200,10 +202,8 @@ class EvolutionEngine:
         crystallizer = self.crystallizer if self.identity.can_write(volume.scope) else None
         eligible, findings = te.crystallization(snap, crystallizer)
         review.findings += findings
-        auto = bool(getattr(getattr(self.config, "learning", None), "auto_crystallization", True))
-        enabled = bool(
-            getattr(getattr(self.config, "execution", None), "enable_crystallized", True)
-        )
+        auto = self.config.learning.auto_crystallization
+        enabled = self.config.execution.enable_crystallized
         if auto and enabled:
             review.eligible = eligible
         elif enabled:
@@ -218,9 +218,7 @@ class EvolutionEngine:
                 from ..adaptation.manager import DynamicAgentManager
 
                 manager = DynamicAgentManager(self.workspace, self.config, events=self.hub)
-                auto_evolve = bool(
-                    getattr(getattr(self.config, "adaptation", None), "auto_evolve", True)
-                )
+                auto_evolve = self.config.adaptation.auto_evolve
                 props, evolved = ag.propose_workspace_evolutions(manager, auto=auto_evolve)
                 review.proposals += props
                 review.agents_evolved += evolved
@@ -341,7 +339,7 @@ def _need(payload: dict[str, Any], *keys: str) -> list[Any]:
     return [payload[k] for k in keys]
 
 
-def _config_of(hub: Any) -> Any:
+def _config_of(hub: Any) -> LLMOSConfig:
     if getattr(hub, "config", None) is not None:
         return hub.config
     from ..config import load_config
@@ -365,9 +363,8 @@ def apply_merge(hub: Any, payload: dict[str, Any]) -> str:
     volume = _volume(hub, payload)
     if not isinstance(merge_ids, list) or not all(isinstance(i, str) for i in merge_ids):
         raise UsageError("merge must be a list of trace ids")
-    from ..volumes.volume import volume_lock
-
     from ..learning.trust import TrustStore
+    from ..volumes.volume import volume_lock
 
     trust = TrustStore(hub.workspace)
     with volume_lock(volume.root):
@@ -435,7 +432,7 @@ def apply_archive(hub: Any, payload: dict[str, Any]) -> str:
             str(summary["name"]),
             str(summary["content"]),
             reason=payload.get("reason"),
-            event_type="INSIGHT_GENERATED",
+            event_type=EventType.INSIGHT_GENERATED,
             title=f"Digest of {len(names)} archived {kind}",
         )
     moved = []

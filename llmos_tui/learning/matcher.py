@@ -59,6 +59,7 @@ from rapidfuzz import fuzz, process
 
 from ..config import LearningConfig
 from ..errors import UsageError
+from ..runs import Mode
 from .accounting import Accounting, account
 from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
 
@@ -216,7 +217,7 @@ class MatchDecision:
     """What the matcher (and then the mode selector) decided for one goal."""
 
     goal: str
-    mode: str = "LEARNER"
+    mode: Mode = Mode.LEARNER
     confidence: float = 0.0
     trace_id: str | None = None
     matched_goal: str | None = None
@@ -672,7 +673,7 @@ class Matcher:
     # ---- semantic re-ranker (optional) ----------------------------------------------------
     @property
     def semantic_enabled(self) -> bool:
-        return self._semantic is not None or bool(getattr(self.config, "semantic_reranker", False))
+        return self._semantic is not None or self.config.semantic_reranker
 
     def semantic_index(self) -> "SemanticIndex":
         """The embedding index (created on first use; raises SemanticUnavailable without the extra)."""

@@ -104,6 +104,19 @@ class EventType(StrEnum):
     AGENT_EVOLVED = "AGENT_EVOLVED"
     SENTIENCE_UPDATED = "SENTIENCE_UPDATED"
     SENTIENCE_WARNING = "SENTIENCE_WARNING"
+    AGENT_CREATED = "AGENT_CREATED"
+    USER_FEEDBACK = "USER_FEEDBACK"
+    REPLAY_REFUSED = "REPLAY_REFUSED"  # a replay stopped before running (policy, trust, gates)
+    ORCHESTRATION_FINISHED = "ORCHESTRATION_FINISHED"
+    SESSION_LOG_FAILED = "SESSION_LOG_FAILED"
+    CONVERSATION_LOG_FAILED = "CONVERSATION_LOG_FAILED"
+    UNDO = "UNDO"
+    # trust (shared volumes) and edge bundles
+    TRUST_REQUIRED = "TRUST_REQUIRED"
+    TRUST_APPROVED = "TRUST_APPROVED"
+    TRUST_WRITE_FAILED = "TRUST_WRITE_FAILED"
+    BUNDLE_EXPORTED = "BUNDLE_EXPORTED"
+    BUNDLE_IMPORTED = "BUNDLE_IMPORTED"
 
 
 def now_iso(when: _dt.datetime | None = None) -> str:
@@ -281,7 +294,7 @@ class EventLog:
     # ---- writing ----------------------------------------------------------------------
     def record(
         self,
-        type: str,
+        type: EventType,
         *,
         notify_user: bool = False,
         source: str | None = None,

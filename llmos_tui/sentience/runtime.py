@@ -44,10 +44,15 @@ import time
 import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..atomic import file_lock
 from ..errors import UsageError
+from ..runs import REPLAY_MODES, Mode
+from ..observability.events import EventType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 from .cognitive import ImprovementSuggestion, Policy, derive_policy, read_economy_log
 from .cognitive import detect_improvement_opportunities as _detect
 from .emotional_memory import (
@@ -63,7 +68,6 @@ from .state import SentienceState, load_state, save_state
 from .valence import Valence
 
 log = logging.getLogger("llmos.sentience")
-CHEAP_MODES = ("FOLLOWER", "CRYSTALLIZED")
 PROPOSAL_KIND = "sentience.modify"
 _LIVE: "weakref.WeakValueDictionary[str, SentienceRuntime]" = weakref.WeakValueDictionary()
 
@@ -107,7 +111,7 @@ class RunAdjustments:
         out += [t for t in self.add_tools if t not in out and t not in removed]
         return out
 
-    def model(self, config: Any, agent_model: str | None = None) -> str:
+    def model(self, config: LLMOSConfig, agent_model: str | None = None) -> str:
         from ..adaptation.model_choice import model_for_tier
 
         return model_for_tier(self.model_tier, config, agent_model)
@@ -125,7 +129,7 @@ class SentienceRuntime:
     def __init__(
         self,
         workspace: Any,
-        config: Any,
+        config: LLMOSConfig,
         *,
         clock: Callable[[], float] = time.time,
         on_warning: Callable[[str], None] | None = None,
@@ -158,7 +162,7 @@ class SentienceRuntime:
             log.warning(message)
         if self.events is not None:
             try:
-                self.events.record("SENTIENCE_WARNING", message=message)
+                self.events.record(EventType.SENTIENCE_WARNING, message=message)
             except Exception:  # the event log must never take the runtime down
                 pass
 
@@ -265,14 +269,12 @@ class SentienceRuntime:
         return self.policy().latent_mode
 
     def _policy(self, state: SentienceState, params: SentienceParams) -> Policy:
-        learning = getattr(self.config, "learning", None)
-        execution = getattr(self.config, "execution", None)
         return derive_policy(
             state.valence.effective(params),
             params,
-            follower_threshold=float(getattr(learning, "follower_threshold", 0.92)),
-            mixed_threshold=float(getattr(learning, "mixed_threshold", 0.75)),
-            allow_network=bool(getattr(execution, "allow_network", False)),
+            follower_threshold=self.config.learning.follower_threshold,
+            mixed_threshold=self.config.learning.mixed_threshold,
+            allow_network=self.config.execution.allow_network,
         )
 
     def policy(self) -> Policy:
@@ -394,9 +396,8 @@ class SentienceRuntime:
             decision = decision.to_dict()  # a MatchDecision
         decision = dict(decision or {})
         state, params, now = self._load()
-        learning = getattr(self.config, "learning", None)
-        base_follower = float(getattr(learning, "follower_threshold", 0.92))
-        base_mixed = float(getattr(learning, "mixed_threshold", 0.75))
+        base_follower = self.config.learning.follower_threshold
+        base_mixed = self.config.learning.mixed_threshold
         complexity = goal_complexity(goal, bool(decision.get("multi_step")))
         if not self.enabled:
             return RunAdjustments(
@@ -457,17 +458,21 @@ class SentienceRuntime:
     @staticmethod
     def _suggest_mode(decision: Mapping[str, Any], adj: RunAdjustments) -> str | None:
         mode = decision.get("mode")
-        if mode not in ("LEARNER", "MIXED", "FOLLOWER") or not decision.get("trace_id"):
+        if mode not in (Mode.LEARNER, Mode.MIXED, Mode.FOLLOWER) or not decision.get("trace_id"):
             return None
         conf = float(decision.get("confidence") or 0.0)
         gates = decision.get("gates")
-        gates_ok = bool(gates) and all(g.get("passed") for g in gates if isinstance(g, dict))
+        gates_ok = (
+            isinstance(gates, (list, tuple))
+            and bool(gates)
+            and all(g.get("passed") for g in gates if isinstance(g, dict))
+        )
         if gates_ok and conf >= adj.follower_threshold:
-            new = "FOLLOWER"
+            new = Mode.FOLLOWER
         elif conf >= adj.mixed_threshold:
-            new = "MIXED"
+            new = Mode.MIXED
         else:
-            new = "LEARNER"
+            new = Mode.LEARNER
         return new if new != mode else None
 
     def after_run(
@@ -558,7 +563,7 @@ class SentienceRuntime:
                 fired.append(
                     self._fire(state, params, now, "task_success", f"{mode}: {goal[:120]}")
                 )
-                if mode in CHEAP_MODES:
+                if mode in REPLAY_MODES:
                     fired.append(
                         self._fire(
                             state, params, now, "cheap_success", f"{mode} run cost no LLM call"
@@ -613,7 +618,7 @@ class SentienceRuntime:
         if self.events is not None:
             try:
                 self.events.record(
-                    "SENTIENCE_UPDATED",
+                    EventType.SENTIENCE_UPDATED,
                     goal=goal[:200],
                     trace_id=trace_id,
                     triggers=[f["type"] for f in fired],
@@ -732,14 +737,13 @@ class SentienceRuntime:
 
     def _llm_monologue(self, prompt: str, fallback: list[str]) -> list[str]:
         params = self.base_params
-        models = getattr(self.config, "models", None)
         result = llm_thoughts(
             prompt,
-            model=str(getattr(models, "cheap", "") or "claude-haiku-4-5"),
+            model=self.config.models.cheap,
             max_thoughts=params.monologue_max_thoughts,
             budget_usd=float(params.monologue_llm_budget_usd),
             economy_file=self.root / "state" / "economy.json",
-            total_budget_usd=float(getattr(self.config, "budget_usd", 0.0) or 0.0),
+            total_budget_usd=self.config.budget_usd,
         )
         self.last_monologue_llm = result
         if result.thoughts is None:
@@ -773,7 +777,7 @@ class SentienceRuntime:
     ) -> list[ImprovementSuggestion]:
         """Suggestions from real data; a miscalibration also becomes a self-modification proposal."""
         state, params, _ = self._load()
-        learning = getattr(self.config, "learning", None)
+        learning = self.config.learning
         econ = economy_path if economy_path is not None else self.root / "state" / "economy.json"
         out = _detect(
             params,
@@ -782,10 +786,8 @@ class SentienceRuntime:
             goal_stats=state.goal_stats,
             calibration=state.calibration,
             economy_log=read_economy_log(econ),
-            crystallization_min_uses=int(getattr(learning, "crystallization_min_uses", 5)),
-            crystallization_min_success=float(
-                getattr(learning, "crystallization_min_success", 0.95)
-            ),
+            crystallization_min_uses=learning.crystallization_min_uses,
+            crystallization_min_success=learning.crystallization_min_success,
         )
         if propose and params.self_modification != "off" and self.enabled:
             for s in out:

@@ -324,8 +324,10 @@ class LLMOSApp(App[None]):
     def _undo(self, cwd: Path) -> None:
         kernel = self._ensure_kernel()
         report = kernel.undo_store().undo(cwd)
+        from ..observability.events import EventType
+
         kernel.events.record(
-            "UNDO",
+            EventType.UNDO,
             cwd=str(cwd),
             run_id=report.run_id,
             ok=report.ok,
@@ -1335,7 +1337,8 @@ class LLMOSApp(App[None]):
             return await answer
 
         try:
-            return bool(self.call_from_thread(ask))
+            # textual types the callback as T | Awaitable[T]: mypy cannot infer T from a coroutine
+            return bool(self.call_from_thread(ask))  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - the app is closing or the screen failed: deny
             return False
 
@@ -1365,7 +1368,7 @@ class LLMOSApp(App[None]):
             return await answer
 
         try:
-            return str(self.call_from_thread(ask))
+            return str(self.call_from_thread(ask))  # type: ignore[arg-type]  # (as above)
         except Exception:  # noqa: BLE001 - the app is closing or the screen failed: run nothing
             return "cancel"
 
@@ -1453,9 +1456,12 @@ class LLMOSApp(App[None]):
             }[action.scope]
             self.pane = pane
             await asyncio.sleep(0)
-            target = {"traces": self.traces, "volumes": self.volumes, "inbox": self.inbox}.get(
-                action.scope
-            )
+            panes: "dict[str, TraceBrowser | VolumeExplorer | InboxPane]" = {
+                "traces": self.traces,
+                "volumes": self.volumes,
+                "inbox": self.inbox,
+            }
+            target = panes.get(action.scope)
             if target is not None:
                 target.run_action_named(action.action)
 

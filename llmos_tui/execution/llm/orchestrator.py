@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ...errors import LLMOSError
 from ...exitcodes import ExitCode
-from ...runs import CancelToken, RunResult
+from ...runs import CancelToken, Mode, RunResult
 
 #: Config ``execution.orchestrator_max_steps``: more sub-goals than this is a rejected plan.
 DEFAULT_MAX_STEPS = 8
@@ -625,7 +625,7 @@ def run_plan(
         except Exception as exc:  # noqa: BLE001 - a crashing sub-goal is a failed sub-goal
             return RunResult(
                 goal=sub.goal,
-                mode="LEARNER",
+                mode=Mode.LEARNER,
                 success=False,
                 error=f"the sub-goal raised {type(exc).__name__}: {exc}",
                 exit_code=int(ExitCode.GOAL_FAILED),
@@ -633,7 +633,7 @@ def run_plan(
         if not isinstance(value, RunResult):
             return RunResult(
                 goal=sub.goal,
-                mode="LEARNER",
+                mode=Mode.LEARNER,
                 success=False,
                 exit_code=int(ExitCode.GOAL_FAILED),
                 error=f"the sub-goal returned {type(value).__name__}, not a RunResult",
