@@ -340,10 +340,8 @@ def undo(
     store = kernel.undo_store()
     run_info = store.last(where)
     if run_info is not None and not yes:
-        files = ", ".join(
-            f["rel"] + ("" if f["existed"] else " (delete)") for f in run_info.get("files", [])
-        )
-        prompt = f"Undo run {run_info['run_id']} ({run_info.get('goal', '')[:80]!r}): {files}?"
+        files = ", ".join(f.rel + ("" if f.existed else " (delete)") for f in run_info.files)
+        prompt = f"Undo run {run_info.run_id} ({run_info.goal[:80]!r}): {files}?"
         if not sys.stdin.isatty():
             err(f"llmos: {prompt}\nllmos: error: no terminal to confirm on: run again with --yes")
             raise typer.Exit(int(ExitCode.GOAL_FAILED))
