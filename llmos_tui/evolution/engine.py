@@ -171,13 +171,17 @@ class EvolutionEngine:
         try:
             events = log.iter_events(since=since)
             for event in events:
-                if event.type not in ("TOOL_RUN", "TOOL_USED", "TOOL_DEMOTED"):
+                if event.type not in (
+                    EventType.TOOL_RUN,
+                    EventType.TOOL_USED,
+                    EventType.TOOL_DEMOTED,
+                ):
                     continue
                 tool = event.data.get("tool")
                 if not isinstance(tool, str):
                     continue
                 row = out.setdefault(tool, ToolStats())
-                if event.type == "TOOL_DEMOTED":
+                if event.type == EventType.TOOL_DEMOTED:
                     row.demotions += 1
                     continue
                 row.runs += 1

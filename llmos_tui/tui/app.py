@@ -39,6 +39,7 @@ from textual.worker import Worker, WorkerState
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 from ..kernel import LLMOS, RunOptions
+from ..observability.events import EventType
 from ..runs import CancelToken, RunResult
 from ..workspace import resolve_workspace_dir
 from . import data
@@ -324,8 +325,6 @@ class LLMOSApp(App[None]):
     def _undo(self, cwd: Path) -> None:
         kernel = self._ensure_kernel()
         report = kernel.undo_store().undo(cwd)
-        from ..observability.events import EventType
-
         kernel.events.record(
             EventType.UNDO,
             cwd=str(cwd),
@@ -539,7 +538,7 @@ class LLMOSApp(App[None]):
     def _load_state(self) -> data.StateView:
         kernel = self._ensure_kernel()
         if self._last_mode is None and self.hub is not None:
-            finished = self.hub.get_events(["GOAL_FINISHED"], limit=1)
+            finished = self.hub.get_events([EventType.GOAL_FINISHED], limit=1)
             if finished:
                 self._last_mode = str(finished[-1].data.get("mode") or "") or None
                 cost = finished[-1].data.get("cost_usd")
@@ -946,13 +945,17 @@ class LLMOSApp(App[None]):
                 out.notifications.append(ev)
                 out.inbox_changed = True
             if ev.type in (
-                "ACKNOWLEDGED",
-                "PROPOSAL_ACCEPTED",
-                "PROPOSAL_REJECTED",
-                "PROPOSAL_FAILED",
+                EventType.ACKNOWLEDGED,
+                EventType.PROPOSAL_ACCEPTED,
+                EventType.PROPOSAL_REJECTED,
+                EventType.PROPOSAL_FAILED,
             ):
                 out.inbox_changed = True
-            if ev.type in ("GOAL_FINISHED", "SENTIENCE_UPDATED", "PROPOSAL_ACCEPTED"):
+            if ev.type in (
+                EventType.GOAL_FINISHED,
+                EventType.SENTIENCE_UPDATED,
+                EventType.PROPOSAL_ACCEPTED,
+            ):
                 out.state_changed = True
             if ev.type.startswith("CRON_"):
                 out.crons_changed = True
@@ -990,7 +993,7 @@ class LLMOSApp(App[None]):
             body = str(
                 ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or ""
             )
-            kind = "Proposal" if ev.type == "PROPOSAL_CREATED" else "Inbox"
+            kind = "Proposal" if ev.type == EventType.PROPOSAL_CREATED else "Inbox"
             self.notify(
                 short(body, 200) or "(open the inbox to see it)",
                 title=f"{kind}: {short(title_of(ev), 60)}",

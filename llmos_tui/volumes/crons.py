@@ -77,8 +77,13 @@ STATE_FILE = "crons.json"
 MAX_BACKOFF_INTERVALS = 4
 LLM_MAX_TOKENS = 700
 TMP_MAX_AGE_S = 3600.0
-_CREATED = {"ARTIFACT_CREATED", "INSIGHT_GENERATED", "SUGGESTION_CREATED", "TOOL_CRYSTALLIZED"}
-_EVOLVED = {"ARTIFACT_EVOLVED", "AGENT_EVOLVED"}
+_CREATED = {
+    EventType.ARTIFACT_CREATED,
+    EventType.INSIGHT_GENERATED,
+    EventType.SUGGESTION_CREATED,
+    EventType.TOOL_CRYSTALLIZED,
+}
+_EVOLVED = {EventType.ARTIFACT_EVOLVED, EventType.AGENT_EVOLVED}
 
 
 # ---- small helpers ----------------------------------------------------------------------------
@@ -411,10 +416,10 @@ class Cron:
                 report.created.append(row)
             elif event.type in _EVOLVED:
                 report.evolved.append(row)
-            elif event.type == "ARTIFACT_PROMOTED":
+            elif event.type == EventType.ARTIFACT_PROMOTED:
                 row["from"] = event.data.get("from")
                 report.promoted.append(row)
-            elif event.type == "ARTIFACT_DELETED":
+            elif event.type == EventType.ARTIFACT_DELETED:
                 report.archived.append(row)
 
         try:

@@ -932,7 +932,7 @@ class Promoter:
         if not log.files():
             return out
         for event in log.iter_events():
-            if event.type not in ("TOOL_USED", "TOOL_RUN"):
+            if event.type not in (EventType.TOOL_USED, EventType.TOOL_RUN):
                 continue
             volume = event.data.get("volume")
             key = (str(event.data.get("tool")), volume if isinstance(volume, str) else None)
