@@ -53,10 +53,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from ..atomic import append_bytes, atomic_write_bytes, atomic_write_text, file_lock
 from ..errors import WorkspaceError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..observability.events import EventType
 from ..workspace import Workspace
 from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..observability.events import EventType
 
 FORMAT = 4  # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context
 TRACES_TABLE = "traces"

@@ -52,10 +52,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..errors import UsageError
+from .sessions import read_session, session_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import LLMOSConfig
-from .sessions import read_session, session_files
 
 KINDS = ("name", "profile", "convention", "rule", "preference", "note")
 USER_KINDS = frozenset({"name", "profile", "preference"})

@@ -51,8 +51,6 @@ from ..errors import UsageError
 from ..runs import REPLAY_MODES, Mode
 from ..observability.events import EventType
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..config import LLMOSConfig
 from .cognitive import ImprovementSuggestion, Policy, derive_policy, read_economy_log
 from .cognitive import detect_improvement_opportunities as _detect
 from .emotional_memory import (
@@ -66,6 +64,9 @@ from .params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
 from .selfmod import Proposal, ProposalStore
 from .state import SentienceState, load_state, save_state
 from .valence import Valence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 log = logging.getLogger("llmos.sentience")
 PROPOSAL_KIND = "sentience.modify"
