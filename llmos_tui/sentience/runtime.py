@@ -67,6 +67,7 @@ from .valence import Valence
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import LLMOSConfig
+    from ..learning.matcher import MatchDecision
 
 log = logging.getLogger("llmos.sentience")
 PROPOSAL_KIND = "sentience.modify"
@@ -379,22 +380,23 @@ class SentienceRuntime:
         return rec
 
     def before_run(
-        self, goal: str, decision: Any = None, *, matched_entry: Any = None
+        self,
+        goal: str,
+        decision: MatchDecision | Mapping[str, Any] | None = None,
+        *,
+        matched_entry: Any = None,
     ) -> RunAdjustments:
         """What this run should change (thresholds, tools, confirmation, model tier, injected context).
 
-        *decision*: ``MatchDecision.to_dict()`` (mode, confidence, trace_id, multi_step, gates);
+        *decision*: the MatchDecision, or its ``to_dict()`` (mode, confidence, trace_id,
+        multi_step, gates);
         *matched_entry*: the index entry of the matched trace, for its track record.
         """
         from ..adaptation.model_choice import choose_tier, goal_complexity
         from ..learning.traces import goal_signature
 
-        if (
-            decision is not None
-            and not isinstance(decision, Mapping)
-            and hasattr(decision, "to_dict")
-        ):
-            decision = decision.to_dict()  # a MatchDecision
+        if decision is not None and not isinstance(decision, Mapping):
+            decision = decision.to_dict()
         decision = dict(decision or {})
         state, params, now = self._load()
         base_follower = self.config.learning.follower_threshold
