@@ -278,18 +278,18 @@ class LLMOS:
         )
         emit(
             ModeChosen(
-                "ADAPTATION",
+                Mode.ADAPTATION,
                 1.0,
                 "agent-creation goal: handled by the adaptation layer, no LLM call",
             )
         )
         return RunResult(
             goal=goal,
-            mode="ADAPTATION",
+            mode=Mode.ADAPTATION,
             success=True,
             confidence=1.0,
             output=text,
-            decision={"mode": "ADAPTATION", "agent": draft.name, "created": not existed},
+            decision={"mode": Mode.ADAPTATION, "agent": draft.name, "created": not existed},
         )
 
     def decide(self, goal: str, mode: str = "auto") -> MatchDecision:
@@ -395,7 +395,7 @@ class LLMOS:
         opts = options or RunOptions()
         started = time.monotonic()
         emit = on_event or (lambda _e: None)
-        result = RunResult(goal=goal, mode="LEARNER", success=False)
+        result = RunResult(goal=goal, mode=Mode.LEARNER, success=False)
         outer_decided = getattr(self._local, "decided", None)  # a sub-goal runs inside its parent
         outer_turn = getattr(self._local, "turn", None)
         self._local.decided = None
@@ -525,7 +525,7 @@ class LLMOS:
         if (
             decision.close
             and opts.mode == "auto"
-            and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
+            and decision.mode not in (Mode.FOLLOWER, Mode.CRYSTALLIZED)
             and decision.trace_id
         ):
             acc = decision.accounting or {}
@@ -589,15 +589,15 @@ class LLMOS:
                         "(replay it anyway with --replay-similar)",
                     )
                 )
-        if decision.mode == "CRYSTALLIZED" and (decision.alias or decision.approved_by):
+        if decision.mode == Mode.CRYSTALLIZED and (decision.alias or decision.approved_by):
             # an approved phrasing replays the calls with the values approved for it; a
             # crystallized tool would take its parameters from the goal's slots instead
             decision.mode = Mode.FOLLOWER
-        if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
+        if decision.mode in (Mode.FOLLOWER, Mode.CRYSTALLIZED) and decision.trace_id:
             from .learning.trust import gate_replay
 
             gate_replay(self, decision, emit)  # shared/imported content runs only once approved
-        if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
+        if decision.mode in (Mode.FOLLOWER, Mode.CRYSTALLIZED) and decision.trace_id:
             entry = self.store.index.get(decision.trace_id)
             if entry is not None and not entry.tools_used:
                 # Nothing to replay: the recorded run made no tool call (or its only call was blocked).
@@ -657,7 +657,7 @@ class LLMOS:
             common = dict(
                 cwd=str(turn.cwd), source=opts.source, user=self.config.user, project=opts.project
             )
-            if result.mode == "FEEDBACK":
+            if result.mode == Mode.FEEDBACK:
                 turn.conv.append_feedback(
                     result.goal, str(result.decision.get("feedback", "")), **common
                 )
@@ -686,9 +686,11 @@ class LLMOS:
             "replay on its own words; the model runs it with the conversation"
         )
         decision.close = False
-        if decision.mode in ("FOLLOWER", "CRYSTALLIZED", "VERIFIED"):
+        if decision.mode in (Mode.FOLLOWER, Mode.CRYSTALLIZED, Mode.VERIFIED):
             decision.mode = (
-                "MIXED" if (self.config.execution.enable_mixed and decision.trace_id) else "LEARNER"
+                Mode.MIXED
+                if (self.config.execution.enable_mixed and decision.trace_id)
+                else Mode.LEARNER
             )
             decision.reason = f"{why}; {decision.reason}"
         else:
@@ -701,13 +703,13 @@ class LLMOS:
         about = turn.conv.turns[-1] if turn is not None and turn.conv.turns else None
         emit(
             ModeChosen(
-                "FEEDBACK",
+                Mode.FEEDBACK,
                 1.0,
                 "feedback on the previous answer: recorded, no model request, no trace",
             )
         )
         info: dict[str, Any] = {
-            "mode": "FEEDBACK",
+            "mode": Mode.FEEDBACK,
             "feedback": kind,
             "about_trace": about.trace_id if about else None,
         }
@@ -734,7 +736,7 @@ class LLMOS:
         if check_in:
             text += "\n\n" + check_in
         return RunResult(
-            goal=goal, mode="FEEDBACK", success=True, confidence=1.0, output=text, decision=info
+            goal=goal, mode=Mode.FEEDBACK, success=True, confidence=1.0, output=text, decision=info
         )
 
     def replay_proposal(self, goal: str, decision: Any) -> dict[str, Any]:
@@ -873,17 +875,17 @@ class LLMOS:
             confidence=round(decision.confidence, 4),
             trace_id=decision.trace_id,
         )
-        if mode == "CRYSTALLIZED":
+        if mode == Mode.CRYSTALLIZED:
             return self._run_crystallized(goal, opts, cwd, emit, cancel, confirm, decision)
-        if mode in ("FOLLOWER", "VERIFIED"):
+        if mode in (Mode.FOLLOWER, Mode.VERIFIED):
             result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision, mode=mode)
             self._maybe_crystallize(result, emit)
             return result
-        if mode == "MIXED":
+        if mode == Mode.MIXED:
             return self._run_mixed(
                 goal, opts, cwd, emit, cancel, confirm, info, decision.confidence, decision.trace_id
             )
-        if mode == "ORCHESTRATOR":
+        if mode == Mode.ORCHESTRATOR:
             if not opts.nested:
                 return self._run_orchestrator(
                     goal, opts, cwd, emit, cancel, confirm, info, decision.confidence
@@ -923,7 +925,7 @@ class LLMOS:
         cancel: CancelToken | None,
         confirm: Callable[[str, dict[str, Any], str], bool] | None,
         decision: Any,
-        mode: str = "FOLLOWER",
+        mode: str = Mode.FOLLOWER,
     ) -> RunResult:
         from .execution.replay.engine import Refusal, plan_substitution, plan_values, replay
         from .learning.slots import extract_slots
@@ -1205,7 +1207,7 @@ class LLMOS:
             except Exception:  # noqa: BLE001 - a broken tool must never stop the goal
                 pass
             result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
-            result.fallback_from = "CRYSTALLIZED"
+            result.fallback_from = Mode.CRYSTALLIZED
             return result
         outcome = run_tool(
             tool,
@@ -1218,7 +1220,7 @@ class LLMOS:
         if outcome.cancelled:
             return RunResult(
                 goal=goal,
-                mode="CRYSTALLIZED",
+                mode=Mode.CRYSTALLIZED,
                 success=False,
                 trace_id=decision.trace_id,
                 confidence=decision.confidence,
@@ -1239,7 +1241,7 @@ class LLMOS:
             )
             return RunResult(
                 goal=goal,
-                mode="CRYSTALLIZED",
+                mode=Mode.CRYSTALLIZED,
                 success=True,
                 trace_id=decision.trace_id,
                 confidence=decision.confidence,
@@ -1256,7 +1258,7 @@ class LLMOS:
                 )
             )
             result = self._run_follower(goal, opts, cwd, emit, cancel, confirm, decision)
-            result.fallback_from = "CRYSTALLIZED"
+            result.fallback_from = Mode.CRYSTALLIZED
             return result
         self.store.record_outcome(decision.trace_id, False)
         self.crystallizer().demote(tool, outcome.reason)
@@ -1280,7 +1282,7 @@ class LLMOS:
             f"crystallized tool {tool.id} failed: {outcome.reason}",
         )
         if "replay_refused" not in result.decision:
-            result.fallback_from = "CRYSTALLIZED"
+            result.fallback_from = Mode.CRYSTALLIZED
         result.tool_calls = outcome.tool_calls() + result.tool_calls
         return result
 
@@ -1297,7 +1299,7 @@ class LLMOS:
         why: str,
         *,
         guide_id: str | None = None,
-        from_mode: str = "FOLLOWER",
+        from_mode: str = Mode.FOLLOWER,
     ) -> RunResult:
         info = dict(info, fallback_reason=why)
         if explicit_replay(opts):
@@ -1377,7 +1379,7 @@ class LLMOS:
         usage = planned.usage
         if usage.cost_usd or usage.input_tokens:
             self.economy.charge(
-                mode="ORCHESTRATOR",
+                mode=Mode.ORCHESTRATOR,
                 cost_usd=usage.cost_usd,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
@@ -1398,7 +1400,7 @@ class LLMOS:
                 decision=dict(info, fallback_reason=why),
                 confidence=confidence,
             )
-            result.fallback_from = "ORCHESTRATOR"
+            result.fallback_from = Mode.ORCHESTRATOR
             result.llm_calls += usage.llm_calls
             result.input_tokens += usage.input_tokens
             result.output_tokens += usage.output_tokens
@@ -1434,7 +1436,7 @@ class LLMOS:
         text, synth = synthesize(goal, plan, orchestration, model=self.config.model)
         if synth.cost_usd or synth.input_tokens:
             self.economy.charge(
-                mode="ORCHESTRATOR",
+                mode=Mode.ORCHESTRATOR,
                 cost_usd=synth.cost_usd,
                 input_tokens=synth.input_tokens,
                 output_tokens=synth.output_tokens,
@@ -1449,7 +1451,7 @@ class LLMOS:
         )
         result = RunResult(
             goal=goal,
-            mode="ORCHESTRATOR",
+            mode=Mode.ORCHESTRATOR,
             success=orchestration.success,
             confidence=confidence,
             llm_calls=usage.llm_calls + synth.llm_calls + totals["llm_calls"],
@@ -1511,7 +1513,7 @@ class LLMOS:
                 confirm,
                 decision=info,
                 confidence=confidence,
-                mode="MIXED",
+                mode=Mode.MIXED,
             )
         return self._run_learner(
             goal,
@@ -1522,7 +1524,7 @@ class LLMOS:
             confirm,
             decision=info,
             confidence=confidence,
-            mode="MIXED",
+            mode=Mode.MIXED,
             guide=guide,
         )
 
@@ -1538,7 +1540,7 @@ class LLMOS:
         *,
         decision: dict[str, Any],
         confidence: float = 0.0,
-        mode: str = "LEARNER",
+        mode: str = Mode.LEARNER,
         guide: Any = None,
     ) -> RunResult:
         """A full LLM session (LEARNER), or a reduced one guided by a similar trace (MIXED)."""
@@ -1659,7 +1661,7 @@ class LLMOS:
                 self.visible_volumes(),
                 allow=lambda tool: tool_trusted(self.store, tool),
             )
-            if mode == "LEARNER"
+            if mode == Mode.LEARNER
             else ToolRegistry()
         )
         tooling = session_tooling(
@@ -1667,7 +1669,7 @@ class LLMOS:
             tools,
             model=adapted.model,
             enabled=self.config.execution.enable_tool_search,
-            extras=mode == "LEARNER",
+            extras=mode == Mode.LEARNER,
             threshold=self.config.execution.tool_search_threshold,
             on_event=emit,
             executor_factory=lambda: self._executor(cwd, opts, emit, confirm, hooks=hooks),
@@ -1993,7 +1995,10 @@ class LLMOS:
             return
         if result.exit_code == ExitCode.BUDGET_EXHAUSTED and not result.cost_usd:
             return
-        if result.error == "cancelled by the user" or result.mode in ("ADAPTATION", "FEEDBACK"):
+        if result.error == "cancelled by the user" or result.mode in (
+            Mode.ADAPTATION,
+            Mode.FEEDBACK,
+        ):
             return
         refused = [c for c in result.tool_calls if c.get("decision") == "deny"]
         # A replay the user asked for that was refused before anything ran failed nobody: not a lower safety.
@@ -2005,7 +2010,7 @@ class LLMOS:
         denials = [c for c in refused if c.get("rule") not in NOT_SAFETY_RULES]
         asks = sum(1 for c in result.tool_calls if str(c.get("decision", "")).startswith("ask"))
         novel = (
-            result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
+            result.mode == Mode.LEARNER and result.confidence < self.config.learning.mixed_threshold
         )
         self.sentience.after_run(
             result.goal,
