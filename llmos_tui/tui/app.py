@@ -1459,7 +1459,7 @@ class LLMOSApp(App[None]):
             }[action.scope]
             self.pane = pane
             await asyncio.sleep(0)
-            panes: "dict[str, TraceBrowser | VolumeExplorer | InboxPane]" = {
+            panes: dict[str, TraceBrowser | VolumeExplorer | InboxPane] = {
                 "traces": self.traces,
                 "volumes": self.volumes,
                 "inbox": self.inbox,

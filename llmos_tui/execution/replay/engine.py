@@ -854,7 +854,8 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
                     continue  # programs and harmless devices; the policy and the sandbox guard the rest
                 return f"the command names {text!r}, outside the working directory"
             elif ".." in text.split("/"):
-                if not inside(Path(os.path.realpath(cwd / text)), cwd):
+                resolved = Path(os.path.realpath(cwd / text))
+                if not inside(resolved, cwd):
                     return f"the command's path {text!r} leaves the working directory"
     return None
 

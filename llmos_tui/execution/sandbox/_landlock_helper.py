@@ -23,7 +23,7 @@ import time
 # checker reads the typing names below (MYPY is always true for it, never at run time).
 MYPY = False
 if MYPY:  # pragma: no cover
-    from typing import Any, NoReturn
+    from typing import Any, NoReturn  # noqa: F401 - Any is used in type comments
 
 spec = json.loads(sys.argv[1])  # type: dict[str, Any]
 libc = ctypes.CDLL(None, use_errno=True)
