@@ -30,12 +30,11 @@ import json
 import os
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..config import LLMOSConfig
-from ..errors import ConfigError
+from ..config import AdaptationConfig, LLMOSConfig
 from ..runs import Mode
 from ..observability.events import EventType
 from .agents import (
@@ -56,53 +55,6 @@ _STOP = frozenset(
     "be was were by at as all any some please can could would should will do does make create build "
     "write new file files".split()
 )
-
-
-@dataclass
-class AdaptationParams:
-    auto_evolve: bool = True
-    evolution_min_executions: int = 5
-    evolution_failure_rate: float = 0.3
-    evolution_cooldown_executions: int = 5
-    max_learned_constraints: int = 5
-    max_constraints: int = 20
-    max_examples: int = 2
-    example_max_chars: int = 1500
-    max_warnings: int = 5
-    struggling_success_rate: float = 0.5
-    memory_min_relevance: float = 0.25
-
-    BOUNDS = {
-        "evolution_min_executions": (1, 1000),
-        "evolution_failure_rate": (0.0, 1.0),
-        "evolution_cooldown_executions": (1, 1000),
-        "max_learned_constraints": (1, 50),
-        "max_constraints": (1, 50),
-        "max_examples": (0, 10),
-        "example_max_chars": (100, 20_000),
-        "max_warnings": (0, 20),
-        "struggling_success_rate": (0.0, 1.0),
-        "memory_min_relevance": (0.0, 1.0),
-    }
-
-    @classmethod
-    def from_config(cls, config: LLMOSConfig) -> "AdaptationParams":
-        section = config.adaptation
-        out = cls()
-        for f in fields(cls):
-            if hasattr(section, f.name):
-                setattr(out, f.name, getattr(section, f.name))
-        for name, (lo, hi) in cls.BOUNDS.items():
-            v = getattr(out, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise ConfigError(
-                    f"expected a number in [{lo}, {hi}], got {v!r}",
-                    key=f"adaptation.{name}",
-                    source=config.source,
-                )
-        if not isinstance(out.auto_evolve, bool):
-            raise ConfigError("expected true or false", key="adaptation.auto_evolve")
-        return out
 
 
 @dataclass
@@ -218,7 +170,7 @@ class DynamicAgentManager:
         self.root = root
         self.agents_dir = root / "agents"
         self.config = config
-        self.params = AdaptationParams.from_config(config)
+        self.params: AdaptationConfig = config.adaptation  # validated when loaded
         self.registry = registry or AgentRegistry(self.agents_dir)
         self.metrics = metrics or AgentMetricsStore(root / "state" / "agent_metrics.json")
         self.events = events
