@@ -1,4 +1,4 @@
-# Two commands do all the set-up: `make run` and `make test`.
+# Two commands do all the set-up: `make run` and `make test`; `make check` runs the static checks.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 CWD ?= $(HOME)/llmos-work
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install compile bench clean
+.PHONY: run test test-fast check install compile bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 # Bytecode for our own (editable) sources: PYTHONDONTWRITEBYTECODE=1 would otherwise make every
@@ -30,6 +30,21 @@ run: compile
 
 test: compile
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Static checks (CI runs them before the tests): formatting, lint, import contracts, declared
+# dependencies, types. edge_runtime/ is on the path so the edgekit contracts can see edgekit.
+check: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	PYTHONPATH=edge_runtime $(BIN)/lint-imports
+	$(BIN)/deptry .
+	$(BIN)/python .ci/private_imports.py
+	$(BIN)/mypy
+
+# The fast subset while working: no test marked slow (more than a few seconds) or llm (the real
+# CLI against the scripted model server). `make test` still runs everything.
+test-fast: compile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not llm" $(PYTEST_ARGS)
 
 bench: compile
 	$(BIN)/python bench/run_all.py

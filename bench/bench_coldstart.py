@@ -265,11 +265,11 @@ def profile(ws: Path, base: Path, env: dict[str, str], top: int = 15) -> dict:
 
     stats = pstats.Stats(str(prof))
     rows = []
-    for (filename, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append((ct * 1000, tt * 1000, nc, f"{Path(filename).name}:{line}({func})"))
     rows.sort(reverse=True)
     ours = []
-    for (filename, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         if "llmos_tui" in filename and "/cli/" not in filename and func not in ("<module>",):
             ours.append(
                 (ct * 1000, tt * 1000, nc, f"{filename.split('llmos_tui/')[-1]}:{line}({func})")

@@ -5,7 +5,7 @@ python bench/bench_match.py latency [--sizes 1000,10000,100000] [--queries 400] 
     plus the time to build the matcher and its memory. With --semantic the embedding
     re-ranker is on; build_s then includes loading the model and embedding the N goals.
 
-python bench/bench_match.py cv --dataset ../shared/data/clinc150-dev.json [--per-label 10]
+python bench/bench_match.py cv --dataset bench/data/clinc150-dev.json [--per-label 10]
                                [--semantic [--cache DIR]] [--param NAME=VALUE ...]
     Precision/coverage on train-derived splits only (K train texts per label as traces,
     other train texts of the same labels as queries, oos_train as out-of-scope queries):
@@ -31,6 +31,7 @@ import argparse
 import collections
 import gc
 import json
+import os
 import random
 import sys
 import time
@@ -44,7 +45,9 @@ from llmos_tui.config import LLMOSConfig  # noqa: E402
 from llmos_tui.learning.matcher import DEFAULT_PARAMS, Matcher, MatchParams  # noqa: E402
 from llmos_tui.learning.modes import select_mode  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
+# The development data sets (bench/data/README.md); LLMOS_DEV_DATA=DIR runs on another folder of
+# files with the same names and shapes (a held-out set).
+DATA = Path(os.environ.get("LLMOS_DEV_DATA") or REPO / "bench" / "data")
 
 # A generic vocabulary for synthetic agent goals (not the benchmark datasets' wording).
 VERBS = [
@@ -433,7 +436,7 @@ def main() -> None:
     p.add_argument("--semantic", action="store_true", help="turn the embedding re-ranker on")
     p.set_defaults(fn=cmd_latency)
     p = sub.add_parser("cv")
-    p.add_argument("--dataset", default=str(SHARED / "clinc150-dev.json"))
+    p.add_argument("--dataset", default=str(DATA / "clinc150-dev.json"))
     p.add_argument("--per-label", type=int, default=10)
     p.add_argument("--semantic", action="store_true", help="turn the embedding re-ranker on")
     p.add_argument("--cache", default=None, help="folder for the goal embedding cache (--semantic)")

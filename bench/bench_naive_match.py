@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+# The development data sets (bench/data/README.md); LLMOS_DEV_DATA=DIR runs on another folder of
+# files with the same names and shapes (a held-out set).
+DATA = Path(os.environ.get("LLMOS_DEV_DATA") or REPO / "bench" / "data")
 STOP = set(
     """a an the to of in on for with and or but is are was were be been being it its this that these those
 i me my we our you your he she they them their what which who whom whose when where why how can could would should
@@ -77,7 +81,7 @@ def main() -> None:
     parser.add_argument("--per-label", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    datasets = args.dataset or [SHARED / "goals-dev.json", SHARED / "clinc150-dev.json"]
+    datasets = args.dataset or [DATA / "goals-dev.json", DATA / "clinc150-dev.json"]
     rows = []
     for path in datasets:
         data = json.loads(path.read_text())

@@ -2,8 +2,9 @@
 
     python bench/bench_policy.py [--corpus FILE ...] [--repeat 5] [--json]
 
-Runs every case of the corpora (default: tests/data/policy-corpus.json and, when present,
-../shared/data/policy-dev.json) through ``PolicyEngine.check`` ``--repeat`` times and reports
+Runs every case of the corpora (default: tests/data/policy-corpus.json and
+bench/data/policy-dev.json; ``LLMOS_DEV_DATA=DIR`` takes that
+file from DIR) through ``PolicyEngine.check`` ``--repeat`` times and reports
 the latency of one decision (p50, p90, p99, max) overall and per tool, plus the quality counts
 of ``llmos bench policy``. Target: p99 ≤ 5 ms.
 """
@@ -28,7 +29,7 @@ from llmos_tui.execution.policy.engine import PolicyEngine  # noqa: E402
 
 DEFAULT_CORPORA = [
     REPO / "tests" / "data" / "policy-corpus.json",
-    REPO.parent / "shared" / "data" / "policy-dev.json",
+    Path(os.environ.get("LLMOS_DEV_DATA") or REPO / "bench" / "data") / "policy-dev.json",
 ]
 
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="passes over the corpus (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    corpora = args.corpus or [p for p in DEFAULT_CORPORA if p.exists()]
+    corpora = args.corpus or DEFAULT_CORPORA
     result = measure(corpora, max(1, args.repeat))
     if args.json:
         print(json.dumps(result))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import glob as _glob
 import json
-import os
 import re
 import shutil
 import statistics

@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -204,7 +204,7 @@ def tasks() -> dict[str, Task]:
                     p["dst"],
                     json.dumps(
                         [
-                            dict(zip(["name", "age"], line.split(",")))
+                            dict(zip(["name", "age"], line.split(","), strict=False))
                             for line in DATA.splitlines()[1:]
                         ]
                     ),
@@ -681,7 +681,7 @@ def run_workload(
         except ValueError:
             raise SystemExit(
                 f"{goal.text!r}: no JSON on stdout (exit {proc.returncode}): {proc.stderr[-2000:]}"
-            )
+            ) from None
         tokens = server.total_input_tokens + server.total_output_tokens - before
         correct = bool(result.get("success")) and table[goal.task].check(goal.params, cwd, result)
         run = Run(

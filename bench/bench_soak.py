@@ -57,7 +57,7 @@ def serve(queue, stop) -> None:
     """The scripted model server (the savings bench's model), in a child process."""
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "bench"))
-    from bench_savings import Model, tasks, workload
+    from bench_savings import tasks, workload
 
     from llmos_tui.devtools.scripted_server import ScriptedServer
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -66,7 +65,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"| command | p50 ms | p90 ms | min ms | peak RSS MiB |\n|---|---|---|---|---|")
+    print("| command | p50 ms | p90 ms | min ms | peak RSS MiB |\n|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| `{name}` | {r['p50_ms']} | {r['p90_ms']} | {r['min_ms']} | {r['rss_mib']} |")
 

@@ -104,7 +104,7 @@ def line_chart(
         f'<text x="16" y="{top + ph / 2}" text-anchor="middle" '
         f'transform="rotate(-90 16 {top + ph / 2})">{html.escape(y_label)}</text>'
     )
-    for n, (name, value) in enumerate(hlines.items()):
+    for name, value in hlines.items():
         y = sy(value)
         out.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#888" '

@@ -9,8 +9,7 @@ itself (traces, redacted) and never resumes a CLI session, so none of it is kept
 
 * :data:`NO_PERSISTENCE_ARGS` is what ``execution/llm/session.py`` passes as
   ``ClaudeAgentOptions(extra_args=...)``: the CLI's ``--no-session-persistence`` flag ("Don't save
-  sessions to disk"; measured with CLI 2.1.337 driven by the SDK in stream-json mode: no
-  ``projects/`` transcript is written; this SDK has no ``persist_session`` option);
+  sessions to disk"; that it works with the SDK is in ``docs/CLAUDE_CLI.md``);
 * :func:`purge_transcripts` deletes whatever session data is there anyway (a CLI that ignores the
   flag, a run killed half-way, a workspace used by an older llmos); the kernel calls it after each
   LLM session. The CLI's own settings (``.claude.json``, ``backups/``, ``plugins/``) stay.

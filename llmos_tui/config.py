@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
-from .errors import ConfigError
-from .sentience import params as P
+from .errors import ConfigError, UsageError
+from .workspace import parse_scope
+from . import sentience_params as P
 
 PRESETS = ("development", "production", "testing")
 ENV_PREFIX = "LLMOS_"
@@ -647,19 +648,39 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
             )
         setpoints[name] = float(value)
     P.validate_section(cfg.sentience, source=src)
-    if cfg.volumes.git:  # the volume modules are only imported when git remotes are configured
-        from .volumes.git_sync import git_remotes
-
+    if cfg.volumes.git:
         git_remotes(cfg)
     if (
         cfg.keymap
     ):  # the key table is only imported when a keymap is configured (it needs no textual)
-        from .tui.keymap import key_problem
+        from .keys import key_problem
 
         for binding, keys in cfg.keymap.items():
             problem = key_problem(keys)
             if problem:
                 raise ConfigError(problem, key=f"keymap.{binding}", source=src)
+
+
+def git_remotes(config: LLMOSConfig | Mapping[str, Any]) -> dict[str, str]:
+    """``volumes.git`` (of a config, or the mapping itself) as {scope: url} (scopes normalised);
+    a bad entry is a ConfigError."""
+    raw: object = config if isinstance(config, Mapping) else config.volumes.git
+    if not raw:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"expected a mapping of volume to git URL, got {raw!r}", key="volumes.git"
+        )
+    out: dict[str, str] = {}
+    for key, url in raw.items():
+        try:
+            scope = parse_scope(str(key))
+        except UsageError as exc:
+            raise ConfigError(exc.message, key=f"volumes.git.{key}") from None
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f"expected a git URL or path, got {url!r}", key=f"volumes.git.{key}")
+        out[scope] = url.strip()
+    return out
 
 
 # ---- loading ----------------------------------------------------------------------------

@@ -132,7 +132,9 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
                 result = kernel.execute(
                     goal,
                     options=RunOptions(cwd=cwd),
-                    on_event=lambda e: notes.append(e.text) if isinstance(e, Notice) else None,
+                    on_event=lambda e, notes=notes: (
+                        notes.append(e.text) if isinstance(e, Notice) else None
+                    ),
                 )
                 requests = server.main_request_count - before
                 steps.append(DemoStep(goal, result, requests))

@@ -42,7 +42,7 @@ from .execution.replay.hooks import (
 )
 from .exitcodes import ExitCode
 from .observability.events import EventLog, EventType
-from .runs import CancelToken, EventSink, Mode, ModeChosen, Notice, RunEvent, RunResult
+from .runs import CancelToken, EventSink, Mode, ModeChosen, Notice, RunResult
 from .workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -487,7 +487,7 @@ class LLMOS:
         except OSError as exc:  # undo is a safety net: its failure never fails the run, but is said
             emit(Notice("warning", f"the pre-images for undo could not be saved: {exc}"))
 
-    def _dispatch(
+    def _dispatch(  # noqa: C901 - baseline, see README "Checks"
         self,
         goal: str,
         opts: RunOptions,
@@ -1529,7 +1529,7 @@ class LLMOS:
         )
 
     # ---- LEARNER ---------------------------------------------------------------------
-    def _run_learner(
+    def _run_learner(  # noqa: C901 - baseline, see README "Checks"
         self,
         goal: str,
         opts: RunOptions,

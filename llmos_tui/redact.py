@@ -34,12 +34,12 @@ What counts as a secret, most reliable first:
 Known gaps: a secret of no known shape outside an assignment (a password passed as
 ``-p hunter2``) is not found; a value of 5 characters or fewer is never redacted.
 
-Stdlib only; the patterns are compiled once, on first need (importing this module costs about
-0.3 ms, compiling them all would cost 3-4 ms of every start). A text holding none of the
-substrings every known shape starts with, nor a secret word, costs only substring tests; others
-one or two regex scans (measured: about 35 MB/s on this repository's source, 65 MB/s on prose). The
-environment is checked at each top-level call (a snapshot compared with the last one, about 2 µs;
-its secrets are found again only when it changed), so a key set after import is still found.
+Stdlib only; the patterns are compiled once, on first need (not at import: every start would pay
+for it). A text holding none of the substrings every known shape starts with, nor a secret word,
+costs only substring tests; others one or two regex scans. The environment is checked at each
+top-level call (a snapshot compared with the last one; its secrets are found again only when it
+changed), so a key set after import is still found. Costs: BENCHMARKS.md, "Measurements behind
+choices in the code".
 """
 
 from __future__ import annotations
@@ -392,7 +392,7 @@ def _obj(value: Any, secrets: Iterable[tuple[str, str]]) -> Any:
         return dict(items) if changed else value
     if isinstance(value, (list, tuple)):
         new = [_obj(item, secrets) for item in value]
-        if all(a is b for a, b in zip(new, value)):
+        if all(a is b for a, b in zip(new, value, strict=True)):
             return value
         return new if isinstance(value, list) else tuple(new)
     return value

@@ -8,16 +8,29 @@ Resolution: ``--workspace DIR`` > ``$LLMOS_WORKSPACE`` > ``$XDG_DATA_HOME/llmos`
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
-from .errors import WorkspaceError
+from .errors import UsageError, WorkspaceError
 
 VOLUME_KINDS = ("traces", "tools", "agents", "insights", "suggestions")
 # Files and folders that hold runtime state: never copied from the template, never committed.
 STATE_DIRS = ("state", "observability", "memories", "volumes", "projects")
+
+# A project's folder name under projects/ (memory keeps a project's facts there too).
+PROJECT_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def check_project_name(name: Any) -> str:
+    if not isinstance(name, str) or not PROJECT_NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or a digit"
+        )
+    return name
 
 
 def template_dir() -> Path:
@@ -181,6 +194,29 @@ def safe_id(value: str, what: str) -> str:
     return value
 
 
+def parse_scope(text: str) -> str:
+    """``system``, ``teams/<team>`` or ``users/<user>`` (also ``team:eng``, ``user/alice``)."""
+    if not isinstance(text, str):
+        raise UsageError(f"invalid volume {text!r}")
+    value = text.strip().strip("/")
+    if value == "system":
+        return value
+    for sep in ("/", ":"):
+        head, found, name = value.partition(sep)
+        if found:
+            break
+    else:
+        head, name = value, ""
+    try:
+        if head in ("users", "user"):
+            return f"users/{safe_id(name, 'user')}"
+        if head in ("teams", "team"):
+            return f"teams/{safe_id(name, 'team')}"
+    except WorkspaceError as exc:
+        raise UsageError(f"invalid volume {text!r}: {exc.message}") from None
+    raise UsageError(f"invalid volume {text!r}: use 'system', 'teams/<team>' or 'users/<user>'")
+
+
 def _copy_template(src: Path, dst: Path) -> None:
     for item in src.rglob("*"):
         rel = item.relative_to(src)
@@ -245,8 +281,8 @@ _ATOMIC_DIRS = ("state", "observability", "volumes", "memories", "agents")
 
 
 def clean_temporaries(ws: Workspace) -> int:
-    """Remove the temporaries of writers that died (a crash between write and rename):
-    about 5 ms for a workspace of 10k traces (one ``os.walk``)."""
+    """Remove the temporaries of writers that died (a crash between write and rename), in one
+    ``os.walk``."""
     from .atomic import clean_stale_temporaries
 
     return sum(clean_stale_temporaries(ws.root / name) for name in _ATOMIC_DIRS)

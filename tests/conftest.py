@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(autouse=True)
@@ -35,12 +34,11 @@ def workspace_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    data = SHARED / "data"
-    if not data.is_dir():
-        pytest.skip("../shared/data is not present beside the repository")
-    return data
+def dev_data() -> Path:
+    """The development data sets vendored in the repository (bench/data/README.md)."""
+    return REPO / "bench" / "data"
 
 
 # The scripted model server fixtures, for every test module.
-from tests.llm_fixtures import llm_env, scripted_server  # noqa: E402,F401
+from tests.support.llm_fixtures import llm_env, scripted_server  # noqa: E402,F401
+from tests.support.hang import no_hang  # noqa: E402,F401

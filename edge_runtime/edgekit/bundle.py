@@ -321,17 +321,6 @@ _FENCE_OPEN = re.compile(r"^```[ \t]*(?:json)?[ \t]*$", re.MULTILINE)
 _FENCE_CLOSE = re.compile(r"^```[ \t]*$", re.MULTILINE)
 
 
-def _yaml_load(text: str) -> Any:
-    from .safeyaml import YAMLRefused, safe_load
-
-    try:
-        return safe_load(text)  # no anchors or aliases, at most 1 MiB: a hostile header fails fast
-    except ImportError:
-        raise EdgeError("PyYAML is needed to read trace files: pip install pyyaml") from None
-    except YAMLRefused as exc:
-        raise BundleMalformed(f"broken frontmatter: {exc}") from None
-
-
 def _count(data: dict[str, Any], key: str, where: str) -> int:
     value = data.get(key, 0)
     _expect(
@@ -368,18 +357,14 @@ def check_calls(calls: Any, where: str) -> list[dict[str, Any]]:
 
 def parse_trace(text: str, where: str) -> EdgeTrace:
     """A trace file's header and tool calls (the fields the edge needs), checked."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    text = text.replace("\r\n", "\n")
-    _expect(text.startswith("---\n"), f"{where}: missing frontmatter")
-    end = text.find("\n---\n", 3)
-    _expect(end != -1, f"{where}: unterminated frontmatter")
+    from .frontmatter import FrontmatterError, read
+
     try:
-        data = _yaml_load(text[4 : end + 1])
-    except BundleMalformed as exc:
-        raise BundleMalformed(f"{where}: {exc.message}") from None
-    _expect(isinstance(data, dict), f"{where}: the frontmatter must be a mapping")
-    body = text[end + 5 :]
+        data, body = read(text)  # no anchors or aliases, at most 1 MiB: a hostile header fails fast
+    except ImportError:
+        raise EdgeError("PyYAML is needed to read trace files: pip install pyyaml") from None
+    except FrontmatterError as exc:
+        raise BundleMalformed(f"{where}: {exc}") from None
     heads = list(_CALLS_HEAD.finditer(body))
     _expect(bool(heads), f"{where}: missing the '## Tool calls' section")
     rest = body[heads[-1].end() :]

@@ -1,11 +1,14 @@
-"""Race-free file operations beneath a root directory (standard library + ctypes; a copy of llmos's
-``llmos_tui/execution/sandbox/fs.py``, which the edge must not import).
+"""Race-free file operations beneath a root directory: no symlink swap can move them outside it.
 
-The edge's file tools check a path with ``realpath`` (the policy) and then used it by name: a
-process that can write inside the working directory (a script run with ``--allow-scripts`` that
-left a child behind) could swap a checked folder for a symlink to ``~/.ssh`` in between. Here
-every open resolves the path *relative to a directory fd of the root* and lets the kernel refuse
-any step that leaves it, in the same system call that opens the file.
+Standard library + ctypes only. This is the one copy: the edge runtime's file tools and llmos's
+(``llmos_tui/execution/replay/executors.py``, ``undo.py``) both import it as ``edgekit.fs``.
+
+Checking ``realpath`` and then opening the path by name is a time-of-check/time-of-use race: a
+process that can write inside the root (a background job left by an earlier shell command, a
+script run with ``--allow-scripts`` on the edge that left a child behind) can swap a checked
+directory for a symlink to ``~/.ssh`` between the check and the write. Everything here resolves
+paths *relative to a directory file descriptor of the root* and lets the kernel refuse any step
+that leaves it, in the same system call that opens the file.
 
 Contract:
 
@@ -439,7 +442,7 @@ def _walk_open(
         raise OSError(exc.errno, exc.strerror, relpath) from None
 
 
-def _walk_open_inner(
+def _walk_open_inner(  # noqa: C901 - baseline, see README "Checks"
     root_fd: int, relpath: str, flags: int, mode: int, label: str, root_path: str, no_symlinks: bool
 ) -> int:
     queue = deque(_parts(relpath, label))
@@ -855,7 +858,7 @@ def walk_beneath(root: Root, relpath: str = ".") -> Iterator[tuple[str, list[str
 _MAGIC = re.compile(r"[*?\[]")
 
 
-def glob_beneath(
+def glob_beneath(  # noqa: C901 - baseline, see README "Checks"
     root: Root, pattern: str, relpath: str = ".", skip: Callable[[str], bool] | None = None
 ) -> dict[str, os.stat_result]:
     """Regular files matching ``pattern`` (relative, ``pathlib.Path.glob`` rules) from the folder

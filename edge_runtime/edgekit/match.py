@@ -1,11 +1,12 @@
 """A precision-first goal matcher with the standard library only.
 
-The same kinds of gates as llmos's matcher (``llmos_tui/learning/matcher.py``), with a smaller
-vocabulary and no rapidfuzz:
+The same kinds of gates as llmos's matcher (``llmos_tui/learning/matcher.py``), with no
+rapidfuzz. The action-verb classes, their oppositions and the stemmer are llmos's own
+(``edgekit/words.py``, the one copy both import); the rest of the vocabulary is smaller:
 
 1. ``prepare`` lowercases a goal, takes out its slot values (quoted strings, URLs, file names and
    paths, numbers) as placeholders, expands contractions, drops articles and function words,
-   stems crudely, and sorts what is left into action-verb classes (create/delete/run/...),
+   stems lightly, and sorts what is left into action-verb classes (create/delete/run/...),
    technology words (Python, CSV, Docker, ...), generic words (script, simple, file, ...) and
    content words; words after a negation cue ("not", "without", "never", ...) up to the end of
    the clause are recorded as negated.
@@ -29,168 +30,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+# The verb classes, their oppositions and the stemmer: one copy, shared with llmos.
+from .words import IMPLIED_CLASSES, OPPOSED, VERB_LOOKUP, stem
+
 FOLLOWER_THRESHOLD = 0.92
 MIXED_THRESHOLD = 0.75
-
-VERB_CLASSES: dict[str, tuple[str, ...]] = {
-    "create": (
-        "create",
-        "make",
-        "build",
-        "write",
-        "generate",
-        "produce",
-        "compose",
-        "draft",
-        "implement",
-        "develop",
-        "scaffold",
-        "setup",
-        "construct",
-        "initialize",
-        "init",
-        "bootstrap",
-        "craft",
-    ),
-    "delete": (
-        "delete",
-        "remove",
-        "erase",
-        "rm",
-        "destroy",
-        "wipe",
-        "purge",
-        "drop",
-        "unlink",
-        "trash",
-        "discard",
-        "eliminate",
-        "del",
-        "clear",
-        "rmdir",
-    ),
-    "clean": ("clean", "cleanup", "tidy", "prune", "free", "declutter"),
-    "update": (
-        "update",
-        "edit",
-        "modify",
-        "change",
-        "alter",
-        "adjust",
-        "rewrite",
-        "revise",
-        "refactor",
-        "tweak",
-        "amend",
-        "patch",
-        "replace",
-        "improve",
-    ),
-    "fix": ("fix", "repair", "debug", "resolve", "troubleshoot"),
-    "rename": ("rename",),
-    "show": (
-        "show",
-        "display",
-        "list",
-        "print",
-        "view",
-        "see",
-        "tell",
-        "check",
-        "inspect",
-        "cat",
-        "output",
-        "read",
-        "look",
-        "echo",
-        "dump",
-    ),
-    "search": (
-        "find",
-        "search",
-        "locate",
-        "grep",
-        "seek",
-        "discover",
-        "identify",
-        "detect",
-        "scan",
-    ),
-    "count": ("count", "tally", "howmany"),
-    "summarize": ("summarize", "summarise", "summary", "recap", "tldr", "condense"),
-    "explain": (
-        "explain",
-        "describe",
-        "clarify",
-        "define",
-        "explanation",
-        "description",
-        "meaning",
-    ),
-    "run": ("run", "execute", "start", "launch", "invoke", "trigger", "serve", "exec", "restart"),
-    "stop": ("stop", "kill", "terminate", "halt", "shutdown", "abort", "quit", "exit", "pause"),
-    "test": ("test", "verify", "validate", "unittest"),
-    "format": ("format", "prettify", "beautify", "reformat", "indent", "lint"),
-    "convert": ("convert", "transform", "export", "transcode"),
-    "import": ("import", "ingest", "load"),
-    "translate": ("translate",),
-    "compress": ("compress", "zip", "gzip", "pack", "archive"),
-    "extract": ("extract", "decompress", "unzip", "untar", "unpack"),
-    "backup": ("backup", "snapshot"),
-    "restore": ("restore", "recover", "revert", "rollback", "undo", "reset"),
-    "copy": ("copy", "duplicate", "clone", "cp", "replicate"),
-    "move": ("move", "mv", "relocate"),
-    "send": ("send", "email", "mail", "post", "notify", "forward", "share"),
-    "download": ("download", "fetch", "pull", "retrieve", "scrape", "crawl"),
-    "upload": ("upload", "push", "publish", "submit"),
-    "deploy": ("deploy", "release", "ship"),
-    "install": ("install", "reinstall"),
-    "uninstall": ("uninstall",),
-    "add": ("add", "insert", "append", "include", "attach"),
-    "enable": ("enable", "activate", "turnon"),
-    "disable": ("disable", "deactivate", "turnoff"),
-    "encrypt": ("encrypt", "encode", "hash"),
-    "decrypt": ("decrypt", "decode"),
-    "analyze": (
-        "analyze",
-        "analyse",
-        "analysis",
-        "examine",
-        "evaluate",
-        "assess",
-        "profile",
-        "benchmark",
-        "measure",
-        "investigate",
-        "research",
-    ),
-    "compare": ("compare", "diff"),
-    "sort": ("sort", "rank", "arrange", "reorder"),
-    "merge": ("merge", "combine", "join", "concatenate", "concat"),
-    "split": ("split", "divide", "separate"),
-    "plot": ("plot", "chart", "graph", "visualize", "visualise", "draw"),
-    "calculate": ("calculate", "compute", "solve"),
-    "commit": ("commit",),
-}
-OPPOSED = {
-    frozenset(p)
-    for p in [
-        ("create", "delete"),
-        ("add", "delete"),
-        ("run", "stop"),
-        ("install", "uninstall"),
-        ("enable", "disable"),
-        ("encrypt", "decrypt"),
-        ("compress", "extract"),
-        ("backup", "restore"),
-        ("upload", "download"),
-        ("create", "clean"),
-        ("install", "delete"),
-        ("create", "restore"),
-        ("import", "convert"),
-    ]
-}
-IMPLIED_CLASSES = frozenset({"create", "show", "run"})
 
 TECH_WORDS: dict[str, str | None] = {
     "python": "python",
@@ -385,21 +229,6 @@ SYNONYMS = {
     "terminal": "shell",
     "console": "shell",
 }
-_IRREGULAR = {
-    "wrote": "write",
-    "written": "write",
-    "made": "make",
-    "built": "build",
-    "ran": "run",
-    "running": "run",
-    "sent": "send",
-    "found": "find",
-    "shown": "show",
-    "done": "do",
-    "got": "get",
-    "data": "data",
-    "analyses": "analysis",
-}
 FILE_EXTENSIONS = frozenset(
     """
 py pyi ipynb js mjs cjs jsx ts tsx java kt rs go c h cc cpp hpp cs rb php pl swift scala lua sh bash zsh ps1
@@ -421,32 +250,7 @@ W_VERB, W_TECH, W_WORD, W_SLOT, W_QWORD = 1.0, 1.2, 1.0, 0.5, 0.6
 MIN_SHARED = 2
 
 
-def _stem(word: str) -> str:
-    if word in _IRREGULAR:
-        word = _IRREGULAR[word]
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if (
-            word.endswith(suffix)
-            and len(word) - len(suffix) >= 3
-            and not (suffix == "s" and word.endswith("ss"))
-        ):
-            word = word[: -len(suffix)] + repl
-            if (
-                suffix in ("ing", "ed")
-                and len(word) >= 4
-                and word[-1] == word[-2]
-                and word[-1] not in "lsz"
-            ):
-                word = word[:-1]
-            break
-    if len(word) > 3 and word.endswith("e"):
-        word = word[:-1]
-    return word
-
-
-_VERB_OF = {_stem(w): cls for cls, words in VERB_CLASSES.items() for w in words}
-_VERB_OF.update({w: cls for cls, words in VERB_CLASSES.items() for w in words})
-_GENERIC_STEMS = frozenset(_stem(w) for w in GENERIC_WORDS)
+_GENERIC_STEMS = frozenset(stem(w) for w in GENERIC_WORDS)
 
 
 @dataclass(frozen=True)
@@ -558,17 +362,17 @@ def prepare(goal: str) -> Goal:
             continue
         else:
             raw = SYNONYMS.get(raw, raw)
-            stem = _stem(raw)
-            if raw in _VERB_OF or stem in _VERB_OF:
-                cls = _VERB_OF.get(raw) or _VERB_OF[stem]
+            root = stem(raw)
+            if raw in VERB_LOOKUP or root in VERB_LOOKUP:
+                cls = VERB_LOOKUP.get(raw) or VERB_LOOKUP[root]
                 tok = "v:" + cls
                 verbs.add(cls)
-            elif raw in GENERIC_WORDS or stem in _GENERIC_STEMS:
-                generic.add(stem)
+            elif raw in GENERIC_WORDS or root in _GENERIC_STEMS:
+                generic.add(root)
                 continue
             else:
-                tok = stem
-                words.add(stem)
+                tok = root
+                words.add(root)
         tokens.append(tok)
         if in_scope:
             negated.add(tok)

@@ -1,15 +1,26 @@
-"""Safe, bounded YAML for the edge runtime (stdlib + PyYAML; a copy of ``llmos_tui/yamlio.py``'s loader).
+"""Safe, bounded YAML: the one loader for every YAML text llmos and its edge runtime read (config,
+trace/agent/fact/session/project frontmatter, bundles). Standard library + PyYAML only: the edge
+imports it as ``edgekit.safeyaml``; llmos through ``llmos_tui/yamlio.py``, which adds its
+no-PyYAML fast paths for flat config files and ``LLMOS_*`` values.
 
-:func:`safe_load` reads plain data only (PyYAML's safe constructor) and refuses, with
-:class:`YAMLRefused` (a ``ValueError`` with ``problem`` and ``problem_mark``):
+:func:`safe_load` is *safe*: plain data only, no Python objects (PyYAML's safe constructor), and
+it refuses what makes a small text expensive:
 
-* a text over ``max_bytes`` (default :data:`MAX_YAML_BYTES`, 1 MiB), before parsing it;
-* any anchor or alias (``&a`` / ``*a``): nested aliases ("billion laughs") turn a 1 KiB header into
-  9**9 leaves for whoever walks the data; the composer raises on the first such event;
-* nesting past libyaml's limit or Python's recursion limit, and any malformed text.
+* a text over ``max_bytes`` (default :data:`MAX_YAML_BYTES`, 1 MiB: a trace's frontmatter, a
+  config file, an agent's header are a few KiB) is refused before it is parsed;
+* anchors and aliases (``&a`` / ``*a``, merge keys ``<<: *a``) are refused: nothing llmos writes
+  uses them, and nested aliases ("billion laughs": 9 aliases of 9 aliases ... in under 1 KiB)
+  make a structure of 9**9 leaves that every later walk (validation, JSON, the index) would
+  take hours over. The loader is a subclass whose composer raises on the first alias or anchor
+  event, so such a text costs one partial parse (well under a millisecond);
+* nesting deeper than the parser's limit (libyaml: 1,000 levels) or Python's recursion limit.
 
-A text without ``&`` or ``*`` cannot hold an anchor or alias and goes to PyYAML's ``CSafeLoader``
-(libyaml) directly; any other to the strict loader (libyaml's parser when present).
+Every refusal and every malformed text raises :class:`YAMLLoadError` (a ``ValueError``) with
+``problem`` and ``problem_mark`` (0-based ``line``/``column``, or None) like PyYAML's errors;
+callers name the file and skip it. libyaml is used when PyYAML was built with it (several times
+faster): a text without ``&`` or ``*`` cannot hold an anchor or alias and goes straight to
+``CSafeLoader``; any other goes to the strict subclass (libyaml's parser, PyYAML's composer).
+PyYAML is imported only when a text needs it.
 """
 
 from __future__ import annotations
@@ -17,11 +28,12 @@ from __future__ import annotations
 from typing import Any
 
 MAX_YAML_BYTES = 1024 * 1024
-_strict: Any = None
+_strict_loader: Any = None
 
 
-class YAMLRefused(ValueError):
-    """A YAML text not loaded: malformed, too large, with an anchor or alias, or too deep."""
+class YAMLLoadError(ValueError):
+    """A YAML text that was not loaded: malformed, too large, with an anchor or alias, or nested
+    too deeply. ``problem``: what; ``problem_mark``: where (``.line``/``.column``, 0-based) or None."""
 
     def __init__(self, problem: str, problem_mark: Any = None) -> None:
         where = (
@@ -34,10 +46,14 @@ class YAMLRefused(ValueError):
         self.problem_mark = problem_mark
 
 
-def _strict_loader(yaml: Any) -> Any:
-    global _strict
-    if _strict is not None:
-        return _strict
+def no_alias_loader() -> Any:
+    """The strict safe Loader class: PyYAML's safe constructor, a composer that raises
+    :class:`YAMLLoadError` on the first anchor or alias (libyaml's parser when available).
+    Usable wherever PyYAML takes a ``Loader``."""
+    global _strict_loader
+    if _strict_loader is not None:
+        return _strict_loader
+    import yaml
     from yaml.composer import Composer
     from yaml.constructor import SafeConstructor
     from yaml.events import AliasEvent
@@ -47,14 +63,14 @@ def _strict_loader(yaml: Any) -> Any:
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.peek_event()  # type: ignore[attr-defined]  # a mixin: the loader's Parser has it
             if isinstance(event, AliasEvent):
-                raise YAMLRefused(
+                raise YAMLLoadError(
                     f"YAML aliases are not allowed (found the alias *{event.anchor})",
                     event.start_mark,
                 )
-            if getattr(event, "anchor", None) is not None:
-                raise YAMLRefused(
-                    f"YAML anchors are not allowed (found the anchor &{event.anchor})",
-                    event.start_mark,
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                raise YAMLLoadError(
+                    f"YAML anchors are not allowed (found the anchor &{anchor})", event.start_mark
                 )
             return super().compose_node(parent, index)
 
@@ -92,40 +108,44 @@ def _strict_loader(yaml: Any) -> Any:
                 SafeConstructor.__init__(self)
                 Resolver.__init__(self)
 
-    _strict = NoAliasLoader
-    return _strict
+    _strict_loader = NoAliasLoader
+    return _strict_loader
 
 
-def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
-    """The data of a YAML text; :class:`YAMLRefused` for anything malformed or refused. Raises
-    ImportError when PyYAML is not installed."""
-    if not isinstance(text, str):
-        raise YAMLRefused("expected YAML text")
+def check_size(text: str, max_bytes: int = MAX_YAML_BYTES) -> None:
+    """Raise :class:`YAMLLoadError` when ``text`` is over ``max_bytes`` bytes of UTF-8."""
     if len(text) * 4 > max_bytes:
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > max_bytes:
-            raise YAMLRefused(
+            raise YAMLLoadError(
                 f"the YAML text is {size} bytes, over the {max_bytes}-byte limit (refused)"
             )
+
+
+def safe_load(text: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
+    """The data of a YAML text; :class:`YAMLLoadError` for anything malformed or refused."""
+    if not isinstance(text, str):
+        raise YAMLLoadError("expected YAML text")
+    check_size(text, max_bytes)
     import yaml
 
-    loader = (
-        _strict_loader(yaml)
-        if ("&" in text or "*" in text)
-        else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    )
+    if "&" in text or "*" in text:
+        loader = no_alias_loader()
+    else:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only
-    except YAMLRefused:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only (CSafeLoader, SafeLoader, strict)
+    except YAMLLoadError:
         raise
     except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
         problem = (
             getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
         )
-        raise YAMLRefused(problem, getattr(exc, "problem_mark", None)) from None
+        raise YAMLLoadError(problem, mark) from None
     except RecursionError:
-        raise YAMLRefused("the YAML is nested too deeply") from None
+        raise YAMLLoadError("the YAML is nested too deeply") from None
     except MemoryError:
-        raise YAMLRefused("the YAML is too large to load") from None
-    except Exception as exc:  # noqa: BLE001 - e.g. ValueError for an impossible date
-        raise YAMLRefused(f"unreadable YAML value ({type(exc).__name__}: {exc})") from None
+        raise YAMLLoadError("the YAML is too large to load") from None
+    except Exception as exc:  # noqa: BLE001 - e.g. a ValueError for an impossible date (2026-13-45)
+        raise YAMLLoadError(f"unreadable YAML value ({type(exc).__name__}: {exc})") from None

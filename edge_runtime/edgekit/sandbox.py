@@ -51,14 +51,22 @@ try:  # a Python built without libffi has no ctypes: Landlock is then unavailabl
 except ImportError:  # pragma: no cover
     ctypes = None  # type: ignore[assignment]
 
+if ctypes is not None:  # the ruleset code: edgekit/landlock.py, shared with llmos's helper
+    if __name__ != "__main__":
+        from .landlock import landlock_abi, landlock_restrict
+    else:  # run as the helper (python -I -S sandbox.py SPEC): the module beside this file
+        import importlib.util
+
+        _spec = importlib.util.spec_from_file_location(
+            "edgekit_landlock",
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py"),
+        )
+        _landlock = importlib.util.module_from_spec(_spec)
+        _spec.loader.exec_module(_landlock)
+        landlock_abi, landlock_restrict = _landlock.landlock_abi, _landlock.landlock_restrict
+
 NO_LANDLOCK_ENV = "LLMOS_EDGE_NO_LANDLOCK"
 HELPER_EXIT = 126  # the helper could not sandbox the command (it did not run)
-SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = (
-    444,
-    445,
-    446,
-)  # x86_64 and aarch64 (and every arch)
-LANDLOCK_CREATE_RULESET_VERSION = 1
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 38, 36
 SUPPORTED_MACHINES = ("x86_64", "amd64", "aarch64", "arm64")
 READ_ROOTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
@@ -97,111 +105,6 @@ def _prctl(libc, option, arg2=0, arg3=0, arg4=0, arg5=0):
     )
 
 
-def _abi(libc):
-    """(abi, errno) from landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)."""
-    value = libc.syscall(
-        ctypes.c_long(SYS_CREATE_RULESET),
-        None,
-        ctypes.c_size_t(0),
-        ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION),
-    )
-    return (int(value), 0) if value > 0 else (0, ctypes.get_errno())
-
-
-if ctypes is not None:
-
-    class _PathBeneath(ctypes.Structure):
-        _pack_ = 1
-        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-    class _RulesetAttr(ctypes.Structure):
-        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
-
-
-def _rights(abi):
-    """(handled fs rights, file-only rights, read rights for folders)."""
-    execute, write_file, read_file, read_dir = 1, 2, 4, 8
-    dir_bits = 0
-    for bit in range(
-        4, 13
-    ):  # REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM
-        dir_bits |= 1 << bit
-    refer = 1 << 13 if abi >= 2 else 0
-    truncate = 1 << 14 if abi >= 3 else 0
-    ioctl_dev = 1 << 15 if abi >= 5 else 0
-    file_all = execute | write_file | read_file | truncate | ioctl_dev
-    return file_all | read_dir | dir_bits | refer, file_all, execute | read_file | read_dir
-
-
-def _restrict(libc, abi, read, write_dirs, write_files, allow_network):
-    """Build and enforce the ruleset on the calling thread. Returns an error text, or "" on success."""
-    handled, file_all, read_rights = _rights(abi)
-    net = 0 if allow_network or abi < 4 else 3  # LANDLOCK_ACCESS_NET_BIND_TCP | CONNECT_TCP
-    scoped = 3 if abi >= 6 else 0  # LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | SIGNAL
-    attr = _RulesetAttr(handled, net, scoped)
-    size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
-    fd = libc.syscall(
-        ctypes.c_long(SYS_CREATE_RULESET),
-        ctypes.byref(attr),
-        ctypes.c_size_t(size),
-        ctypes.c_uint32(0),
-    )
-    if fd < 0:
-        return "landlock_create_ruleset failed (%s)" % os.strerror(ctypes.get_errno())
-    try:
-
-        def allow(path, rights, required):
-            try:
-                pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError as exc:
-                return "cannot open %s: %s" % (path, exc.strerror) if required else ""
-            try:
-                is_dir = (
-                    os.path.isdir("/proc/self/fd/%d" % pfd)
-                    if os.path.isdir("/proc/self/fd")
-                    else os.path.isdir(path)
-                )
-                rule = _PathBeneath(rights if is_dir else rights & file_all, pfd)
-                if (
-                    rule.allowed_access
-                    and libc.syscall(
-                        ctypes.c_long(SYS_ADD_RULE),
-                        ctypes.c_int(fd),
-                        ctypes.c_int(1),
-                        ctypes.byref(rule),
-                        ctypes.c_uint32(0),
-                    )
-                    != 0
-                    and required
-                ):
-                    return "landlock_add_rule for %s failed (%s)" % (
-                        path,
-                        os.strerror(ctypes.get_errno()),
-                    )
-            finally:
-                os.close(pfd)
-            return ""
-
-        for path in read:
-            allow(path, read_rights, False)
-        for path in write_files:
-            allow(path, file_all, False)
-        for path in write_dirs:
-            problem = allow(path, handled, True)
-            if problem:
-                return problem
-        if _prctl(libc, PR_SET_NO_NEW_PRIVS, 1) != 0:
-            return "prctl(PR_SET_NO_NEW_PRIVS) failed (%s)" % os.strerror(ctypes.get_errno())
-        if (
-            libc.syscall(ctypes.c_long(SYS_RESTRICT_SELF), ctypes.c_int(fd), ctypes.c_uint32(0))
-            != 0
-        ):
-            return "landlock_restrict_self failed (%s)" % os.strerror(ctypes.get_errno())
-        return ""
-    finally:
-        os.close(fd)
-
-
 _status = None
 
 
@@ -229,7 +132,7 @@ def landlock_status():
         except OSError as exc:
             _status = (0, "cannot load the C library: %s" % exc)
         else:
-            abi, code = _abi(libc)
+            abi, code = landlock_abi(libc)
             if abi < 1:
                 why = {
                     errno.ENOSYS: "this kernel has no Landlock (ENOSYS; Linux >= 5.13 with CONFIG_SECURITY_LANDLOCK)",
@@ -255,7 +158,7 @@ def _trial(libc, abi):
     if pid == 0:  # pragma: no cover - child
         try:
             os.close(read)
-            problem = _restrict(libc, abi, [], ["/"], [], False)
+            problem = landlock_restrict(libc, abi, [], ["/"], [], False)
             os.write(write, problem.encode("utf-8", "replace")[:500])
         finally:
             os._exit(0)
@@ -462,13 +365,13 @@ def _become_command(libc, spec):
             if hard != resource.RLIM_INFINITY:
                 value = min(value, hard)
             resource.setrlimit(names[name], (value, value))
-        abi, code = _abi(libc)
+        abi, code = landlock_abi(libc)
         if abi < 1:
             _fail(
                 "Landlock is unavailable in this kernel (%s); the command was not run"
                 % os.strerror(code or errno.ENOSYS)
             )
-        problem = _restrict(
+        problem = landlock_restrict(
             libc, abi, spec["read"], spec["write_dirs"], spec["write_files"], spec["allow_network"]
         )
         if problem:

@@ -121,40 +121,27 @@ def check_tools(tools: Any, source: str = "") -> list[str]:
     return list(dict.fromkeys(tools))
 
 
-_safe_handler_class: Any = None
-
-
-def _SafeYAMLHandler() -> Any:
-    """python-frontmatter's YAML handler, loading with ``yamlio.safe_load``."""
-    global _safe_handler_class
-    if _safe_handler_class is None:
-        import frontmatter
-
-        from ..yamlio import safe_load
-
-        class SafeYAMLHandler(frontmatter.YAMLHandler):
-            def load(self, fm: str, **kwargs: object) -> Any:
-                return safe_load(fm)
-
-        _safe_handler_class = SafeYAMLHandler
-    return _safe_handler_class()
-
-
 def parse_agent(text: str, source: str = "") -> AgentSpec:
-    import frontmatter
-    import yaml
+    from edgekit.frontmatter import FrontmatterError, read, split
 
-    from ..yamlio import MAX_YAML_BYTES, check_size
+    from ..yamlio import MAX_YAML_BYTES, YAMLLoadError, check_size
 
+    text = text.strip()
     try:
         check_size(text, MAX_YAML_BYTES + MAX_PROMPT_CHARS * 4)
-        handler = frontmatter.detect_format(text, frontmatter.handlers)
-        if isinstance(handler, frontmatter.YAMLHandler):
-            handler = _SafeYAMLHandler()  # yamlio.safe_load: no anchors or aliases, 1 MiB at most
-        post = frontmatter.loads(text, handler=handler)
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+    except YAMLLoadError as exc:
         raise AgentFormatError(f"{source}: broken frontmatter: {exc}") from None
-    meta: dict[str, Any] = dict(post.metadata)
+    try:
+        split(text)
+    except FrontmatterError:
+        raise AgentFormatError(
+            f"{source}: no frontmatter (a '---' block with name and description)"
+        ) from None
+    try:
+        meta, prompt = read(text)  # no anchors or aliases, 1 MiB of YAML at most
+    except FrontmatterError as exc:
+        raise AgentFormatError(f"{source}: {exc}") from None
+    prompt = prompt.strip()
     if not meta:
         raise AgentFormatError(
             f"{source}: no frontmatter (a '---' block with name and description)"
@@ -182,15 +169,15 @@ def parse_agent(text: str, source: str = "") -> AgentSpec:
     model = meta.get("model")
     if model is not None and (not isinstance(model, str) or not model.strip()):
         raise AgentFormatError(f"{source}: 'model' must be a model name")
-    if not post.content.strip():
+    if not prompt:
         raise AgentFormatError(f"{source}: the prompt body is empty")
-    if len(post.content) > MAX_PROMPT_CHARS:
+    if len(prompt) > MAX_PROMPT_CHARS:
         raise AgentFormatError(f"{source}: the prompt is longer than {MAX_PROMPT_CHARS} characters")
     extra = {k: v for k, v in meta.items() if k not in FIELD_ORDER}
     return AgentSpec(
         name=meta["name"].strip(),
         description=meta["description"].strip(),
-        prompt=post.content,
+        prompt=prompt,
         tools=tools,
         model=model,
         version=version,
@@ -201,28 +188,19 @@ def parse_agent(text: str, source: str = "") -> AgentSpec:
 
 def dump_agent(spec: AgentSpec) -> str:
     """The file text for *spec*: tools as a flow list, constraints one per line, then the prompt."""
-    import yaml
+    from edgekit.frontmatter import dump_yaml, join
 
-    def block(data: dict[str, Any]) -> str:
-        return yaml.safe_dump(
-            data, sort_keys=False, allow_unicode=True, width=10_000, default_flow_style=False
-        )
-
-    head = block({"name": spec.name, "description": spec.description})
-    head += (
-        "tools: "
-        + yaml.safe_dump(list(spec.tools), default_flow_style=True, width=10_000).strip()
-        + "\n"
-    )
+    head = dump_yaml({"name": spec.name, "description": spec.description})
+    head += "tools: " + dump_yaml(list(spec.tools), flow=True)
     if spec.model:
-        head += block({"model": spec.model})
+        head += dump_yaml({"model": spec.model})
     head += f"version: {int(spec.version)}\n"
     if spec.constraints:
-        head += block({"constraints": list(spec.constraints)})
+        head += dump_yaml({"constraints": list(spec.constraints)})
     extra = {k: v for k, v in spec.extra.items() if k not in FIELD_ORDER}
     if extra:
-        head += block(extra)
-    return f"---\n{head}---\n{spec.prompt.strip()}\n"
+        head += dump_yaml(extra)
+    return join(head, f"{spec.prompt.strip()}\n")
 
 
 def load_agent(agents_dir: Path, name: str) -> AgentSpec:

@@ -490,7 +490,7 @@ class DynamicAgentManager:
     def _tier(self, goal: str, adj: Any, traces: list[Any]) -> tuple[str, str]:
         if adj is not None and getattr(adj, "model_tier", None):
             return adj.model_tier, "from the internal state and track record"
-        from ..sentience.params import SentienceParams
+        from ..sentience_params import SentienceParams
 
         params = SentienceParams.from_config(self.config)
         ok = sum(int(_get(t, "success_count", 0) or 0) for t in traces)

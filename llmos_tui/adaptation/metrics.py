@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..runs import Mode
 
 MAX_RECENT = 20
@@ -205,7 +206,7 @@ class AgentMetricsStore:
         mode: str = Mode.LEARNER,
         model: str | None = None,
     ) -> AgentStats:
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+        now = iso_utc(self.clock())
         cat = categorize(goal)
         tools = sorted({str(t) for t in tools_used})
         blocked_list = [

@@ -242,14 +242,14 @@ def config_show(
             {"workspace": str(root), "source": cfg.source, "environment": from_env, "config": data}
         )
         return
-    import yaml
+    from edgekit.frontmatter import dump_yaml
 
     typer.echo(f"# workspace: {root}\n# source: {cfg.source}")
     for key, variable in from_env.items():
         typer.echo(
             f"# {key} is set by the environment ({variable}): it overrides config.yaml and the preset"
         )
-    text = yaml.safe_dump(data, sort_keys=False).rstrip()
+    text = dump_yaml(data).rstrip()
     typer.echo(_mark_env_keys(text, from_env))
 
 

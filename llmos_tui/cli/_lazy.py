@@ -42,7 +42,7 @@ def load_command(name: str, ref: str) -> Any:
     module_name, _, attribute = ref.partition(":")
     target = getattr(importlib.import_module(module_name, __package__), attribute)
     if isinstance(target, typer.Typer):
-        target._add_completion = False  # as under the root app (add_completion=False)
+        target._add_completion = False  # noqa: SLF001 - typer's flag, as under the root app
         command = typer.main.get_command(target)
     else:
         single = typer.Typer()

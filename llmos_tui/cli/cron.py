@@ -1,6 +1,6 @@
 """`llmos cron ...`: run one cron cycle (for a system scheduler) and show the crons' state.
 
-The logic lives in ``llmos_tui.volumes.crons``; this module parses, calls, prints. Exit codes:
+The logic lives in ``llmos_tui.evolution.crons``; this module parses, calls, prints. Exit codes:
 0 the cycle completed (or was skipped because the same cron is running), 1 it failed (recorded,
 retried later), 2 bad usage.
 
@@ -63,7 +63,7 @@ def run(
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Run one cycle of a cron now and print what it did."""
-    from ..volumes.crons import LEVELS, run_cycle
+    from ..evolution.crons import LEVELS, run_cycle
 
     if level not in LEVELS:
         err(f"llmos: error: unknown --level {level!r} (choose from {', '.join(LEVELS)})")
@@ -76,7 +76,7 @@ def run(
         raise typer.Exit(int(ExitCode.USAGE))
     ws, cfg = _open(workspace)
     if level == "team" and team:
-        from ..volumes.crons import known_teams
+        from ..evolution.crons import known_teams
 
         teams = known_teams(ws, cfg)
         if team not in teams:  # a usage error: nothing runs and no cron entry is left behind
@@ -123,7 +123,7 @@ def status(
 ) -> None:
     """Last run, next due time and failures of every cron of the workspace."""
     from ..errors import LLMOSError
-    from ..volumes.crons import cron_status
+    from ..evolution.crons import cron_status
 
     ws, cfg = _open(workspace, read_only=True)
     try:

@@ -101,7 +101,7 @@ def run_checks(
 
     for name in core.BACKENDS if backend == "auto" else [b for b in core.BACKENDS if b == backend]:
         core.forget_probe(name)  # doctor probes live (and refreshes the probe cache)
-    chosen = core._choose(backend)
+    chosen = core.choose_backend(backend)
     rows: list[dict[str, Any]] = []
 
     def row(prop: str, expected: str, seen: str, ok: bool | None) -> None:
@@ -421,7 +421,7 @@ def doctor(
         cfg = load_config(root if root.is_dir() else None)
     except LLMOSError as exc:
         err(f"llmos: error: {exc.message}")
-        raise typer.Exit(int(exc.exit_code))
+        raise typer.Exit(int(exc.exit_code)) from None
     requested = backend or cfg.execution.sandbox
     options = SandboxOptions.from_config(cfg.execution)
     report: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 Exit codes: 0 when the call is allowed, 3 (POLICY_BLOCKED) when it is denied or would need a
 confirmation (ask), 2 (USAGE) for bad options such as malformed ``--input`` JSON or an unknown
-``--latent-mode`` (the modes are ``sentience.params.LATENT_MODES``, in any case).
+``--latent-mode`` (the modes are ``sentience_params.LATENT_MODES``, in any case).
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def policy_check(
         err(
             f"llmos: error: --input is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         )
-        raise typer.Exit(int(ExitCode.USAGE))
+        raise typer.Exit(int(ExitCode.USAGE)) from None
     if latent_mode is not None:
-        from ..sentience.params import LATENT_MODES
+        from ..sentience_params import LATENT_MODES
 
         if latent_mode.strip().upper() not in LATENT_MODES:
             err(
@@ -67,7 +67,7 @@ def policy_check(
         engine = _engine(workspace)
     except LLMOSError as exc:
         err(f"llmos: error: {exc.message}")
-        raise typer.Exit(int(exc.exit_code))
+        raise typer.Exit(int(exc.exit_code)) from None
     decision = engine.check(tool, tool_input, workdir.resolve(), latent_mode=latent_mode)
     if as_json:
         print_json({"decision": decision.decision, "reason": decision.reason})

@@ -12,46 +12,8 @@ tokens deterministically and records every request. The real Claude Code CLI (bu
 
 Standard library only: it ships inside the package (``llmos demo`` uses it).
 
-What the CLI sends (measured with Claude Code 2.1.329 / claude-agent-sdk 0.2.186)
-------------------------------------------------------------------------------------
-* ``POST /v1/messages?beta=true`` with ``stream: true`` for every model call. Headers of note:
-  ``x-api-key``, ``anthropic-version: 2023-06-01``, ``anthropic-beta: claude-code-20250219,...``,
-  ``x-app: cli``, ``User-Agent: claude-cli/<version> (external, sdk-py, agent-sdk/<version>)``,
-  ``X-Claude-Code-Session-Id``, ``X-Stainless-*`` (runtime: node/Bun). The body has
-  ``model`` (the SDK default is ``claude-opus-5-5``; ``ClaudeAgentOptions(model=...)`` is sent
-  as given), ``system`` as a list of text blocks (the first is an ``x-anthropic-billing-header``
-  line), ``messages`` (which may contain ``role: "system"`` entries for the environment block),
-  ``tools`` (12 with default options: Agent, Bash, Edit, ListAgents, Read, ReportFindings,
-  ScheduleWakeup, Skill, ToolSearch, Workflow, DeferredToolPlaceholder, Write; absent when
-  ``tools=[]``), ``max_tokens`` (128000 for Opus, 32000 for Sonnet 4.5), ``thinking``,
-  ``context_management``, ``output_config`` and ``metadata``. One request is ~43 kB of JSON.
-* ``HEAD /api/hello`` once at start-up (a connectivity probe) unless
-  ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``.
-* A session-title request (for the first prompt of a session) when the SDK runs in
-  streaming-input mode (``ClaudeSDKClient``) and non-essential traffic is enabled: no tools, a system prompt
-  "You are naming a coding session ...", ``output_config.format`` = JSON schema
-  ``{"title": string}``, the same model as the main loop. It runs concurrently with the main
-  request. ``query()`` with a string prompt does not send it, and neither does any mode with
-  ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1``. The CLI adds its tokens and cost to the
-  ResultMessage's ``model_usage`` and ``total_cost_usd`` but not to ``usage``.
-* ``/v1/messages/count_tokens`` was not used in any run; it is served anyway.
-* Usage and cost: ``ResultMessage.usage`` input/output tokens are exactly the sums of what this
-  server reported for the main requests of that query (cache fields 0). ``total_cost_usd`` is
-  computed by the CLI from those tokens with its own price table (per million in/out:
-  claude-opus-5-5 $4/$20 — also used for unknown model names, ``costBasis: "unknown"`` —,
-  claude-opus-4-5 $5/$25, claude-sonnet-4-5/4-6 $3/$15, claude-sonnet-5-5 $2/$10,
-  claude-haiku-4-5 $1/$5, claude-3-5-haiku $0.8/$4, claude-haiku-5-5 $0.1/$0.5); with
-  ``ClaudeSDKClient`` it is cumulative over the session. Some old names are rewritten before
-  sending (``claude-opus-4-1`` goes out as ``claude-opus-5-5``); aliases ``sonnet``/``haiku``
-  become ``claude-sonnet-5-5``/``claude-haiku-5-5``.
-* Retries: 429, 500, 529, 401 and broken (truncated) streams are retried by the CLI itself
-  (up to 10 times, ``CLAUDE_CODE_MAX_RETRIES`` lowers it; first delay ~0.5-0.6 s, then doubling;
-  ``retry-after`` is honoured: 2 s gave 2.4 s), each announced to the SDK as a
-  ``SystemMessage(subtype="api_retry")``; ``X-Stainless-Retry-Count`` stays 0. A 400 is retried
-  silently up to 5 times while the CLI drops beta features. A stream whose first event is not
-  JSON is retried at once as a non-streaming request (``stream: false``). When retries run out
-  the ResultMessage has ``is_error=True``, ``api_error_status`` set and ``query()`` raises
-  ``ResultError``.
+What the bundled CLI sends (headers, body, probes, auxiliary requests, usage and cost, retries), as
+observed against this server: ``docs/CLAUDE_CLI.md``.
 
 Auxiliary requests (classified by `classify_auxiliary`: only requests from the CLI, without tools,
 whose system prompt carries a known auxiliary marker, that ask for structured output, or that ask
@@ -571,7 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         owner = self.server.owner
         try:
-            owner._handle(self)
+            owner._handle(self)  # noqa: SLF001 - same module
         except (_ClientGone, OSError):
             self.close_connection = True
         except Exception as exc:  # a server bug: answer 500 rather than drop the connection
@@ -933,7 +895,7 @@ class ScriptedServer:
         with self._lock:
             rec.seq = len(self._requests) + 1
             self._requests.append(rec)
-        handler._seq = rec.seq
+        handler._seq = rec.seq  # noqa: SLF001 - same module
         return rec
 
     def _commit(self, rec: RecordedRequest, outcome: str) -> None:

@@ -4,7 +4,7 @@ A bundle is a directory or a ``.tar.gz`` / ``.tgz`` archive (whose files may sit
 folder) holding::
 
     manifest.json                 format, version, and every file below with its size and sha256
-    traces/<trace id>.md          one trace file each (DESIGN §4, canonical text)
+    traces/<trace id>.md          one trace file each (canonical text, ``learning/traces.py``)
     tools/<name>_v<N>.py          an active crystallized tool's module ...
     tools/<name>_v<N>.json        ... and its manifest
 
@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import atomic_write_bytes
+from ..clock import iso_utc
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 from ..observability.events import EventType
@@ -782,7 +783,7 @@ def _import_renamed_tool(
     ).encode("utf-8")
     meta = dict(manifest)
     history = v if isinstance(v := meta.get("history"), list) else []
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamp = iso_utc()
     meta.update(
         {
             "version": version,
@@ -811,7 +812,7 @@ def _import_renamed_tool(
     return ident
 
 
-def import_bundle(
+def import_bundle(  # noqa: C901 - baseline, see README "Checks"
     workspace: Any,
     store: Any,
     source: str | os.PathLike[str],
@@ -933,7 +934,7 @@ def import_bundle(
             continue
         data = dict(tool_data[ident])
         history = v if isinstance(v := data.get("history"), list) else []
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamp = iso_utc()
         data["history"] = history + [
             {
                 "status": "active",

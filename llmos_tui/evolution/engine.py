@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..config import LLMOSConfig
 from ..observability.events import EventType
 from ..errors import LLMOSError, UsageError
@@ -298,7 +299,7 @@ class EvolutionEngine:
                     pass
                 keys[prop.key] = {
                     "id": event_id,
-                    "ts": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "ts": iso_utc(self.now),
                     "kind": prop.kind,
                 }
                 out.append(Submitted(prop, status, event_id))
@@ -329,7 +330,7 @@ def readable_artifacts(volume: Any, kind: str) -> tuple[list[str], list[dict[str
             continue
         names.append(info.name)
     if extra:
-        volume._report(extra)
+        volume.report_problems(extra)
     return names, list(volume.problems) + extra
 
 

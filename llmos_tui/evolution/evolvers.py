@@ -1,4 +1,4 @@
-"""The evolvers of the seeds (TraceEvolver, ToolEvolver, AgentEvolver): deterministic analysis of
+"""The evolvers (TraceEvolver, ToolEvolver, AgentEvolver): deterministic analysis of
 one volume that yields *findings* (insights and suggestions to write as markdown) and
 *proposals* (changes that wait in the inbox for the user, see ``engine.py``).
 
@@ -81,7 +81,7 @@ class Finding:
     data: dict[str, Any] = field(default_factory=dict)
 
     def render(self, *, scope: str, source: str) -> str:
-        import yaml
+        from edgekit.frontmatter import join
 
         head = {
             "title": self.title,
@@ -92,8 +92,7 @@ class Finding:
             "summary": self.summary,
         }
         head.update({k: v for k, v in self.data.items() if k not in head})
-        front = yaml.safe_dump(head, sort_keys=False, allow_unicode=True, width=10_000).strip()
-        return f"---\n{front}\n---\n# {self.title}\n\n{self.body.strip()}\n"
+        return join(head, f"# {self.title}\n\n{self.body.strip()}\n")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

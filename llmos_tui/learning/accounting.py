@@ -22,7 +22,13 @@ goals and says how each one is accounted for. The replay is allowed only when al
    setting, mode, keyword or command (:data:`VOCABULARY_NOUNS`) is not data but part of the
    action, from a program's own vocabulary: a different one is unaccounted. Whether the old value really occurs in the calls and
    can be replaced safely is checked by ``plan_substitution`` when the replay is planned; when
-   it cannot, there is no replay.
+   it cannot, there is no replay. A value that sits inside a recorded *shell command* is data
+   only if the command treats it as data, which depends on each program's own grammar: the
+   first replay of a trace with a new value there is confirmed once (by the user, or by a
+   VERIFIED call), and from then on that slot of that trace is a template
+   (``traces.shell_slots``; a crystallized tool, whose parameters were verified when it was built,
+   needs no confirmation). A value in a structured field (a file path, a file's content) is
+   data by construction.
 
 Everything else is *unaccounted*. In particular quantifier, logic and scope words are content
 and never noise (:data:`SCOPE_WORDS`): "only", "all", "every", "each", "any", "both",
@@ -51,7 +57,6 @@ from .text import normalize_text
 
 #: Slot kinds whose values a replay may substitute (the others are a different task).
 SUBSTITUTABLE = frozenset({"file", "path", "number", "port", "quoted"})
-
 # ---- vocabularies (generic English, not tuned to a data set) -------------------------------
 
 #: Articles and politeness: never a difference ("the" is kept as a unit, see ALL_THE).
@@ -117,8 +122,13 @@ current whole entire single multiple many few several own to into onto from at p
 EQUIVALENCES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("folder", ("folder", "directory", "dir"), "two names of the same file-system object"),
     ("subfolder", ("subfolder", "subdirectory", "subdir"), "the same, one level down"),
-    ("show", ("show", "display", "print"), "all three mean: write it to the output"),
-    ("find", ("find", "search", "look for", "search for"), "a search, whatever tool runs it"),
+    ("show", ("show", "display", "print", "view"), "all four mean: write it to the output"),
+    # "find" is not in the "search" row: on shell tasks it names the program that walks a tree
+    # (`find`), where "search for" is as often `grep` over contents. Measured on the dev sets
+    # as a whole, one row for both enabled 3 NL2Bash replays of which 1 ran another command.
+    ("find", ("find", "find out"), "the same request ('find out' is 'find')"),
+    ("search", ("search", "search for", "look for"), "the same request"),
+    ("manual", ("manual", "manual page", "man page", "man"), "the same documentation (man)"),
     ("delete", ("delete", "remove", "erase"), "the same removal"),
     (
         "create",
@@ -426,7 +436,12 @@ def units(goal: str) -> Units:
     words: list[tuple[str, str]] = []
     the_flags: list[bool] = []
     the = False
-    for tok in raw:
+    for n, tok in enumerate(raw):
+        if tok == "/" and words and 0 < n < len(raw) - 1 and raw[n + 1] not in ("-", "/"):
+            # "files/directories" is "files or directories": an alternative, never noise
+            words.append(("or", "/"))
+            the_flags.append(False)
+            continue
         if tok in ("-", "/"):
             continue
         if tok == "the":
@@ -546,228 +561,274 @@ def _same_value(kind: str, a: str, b: str) -> bool:
     return a == b if kind in ("file", "path") else a.lower() == b.lower()
 
 
+@dataclass
+class _Ledger:
+    """The running state of one accounting: the two goals' units, the words each side still
+    has to account for, and the differences found so far."""
+
+    goal: str
+    trace_goal: str
+    q: Units
+    t: Units
+    common: Counter
+    q_left: Counter
+    t_left: Counter
+    q_shared: frozenset[int]  # positions of q.words aligned with a word of t (difflib)
+    t_shared: frozenset[int]
+    diffs: list[Difference] = field(default_factory=list)
+    subs: dict[str, str] = field(default_factory=dict)
+    ok: bool = True
+
+    def add(self, goal: str, trace: str, how: str, note: str = "") -> None:
+        self.diffs.append(Difference(goal, trace, how, note))
+        if how == "unaccounted":
+            self.ok = False
+
+    def prune(self) -> None:
+        self.q_left, self.t_left = +self.q_left, +self.t_left
+
+    def sides(self) -> tuple["_Side", "_Side"]:
+        """The goal's side and the trace's side, each with the other's words left."""
+        return (
+            _Side(True, self.q, self.q_left, self.t_left, self.q_shared, self.goal),
+            _Side(False, self.t, self.t_left, self.q_left, self.t_shared, self.trace_goal),
+        )
+
+
+@dataclass
+class _Side:
+    is_goal: bool
+    units: Units
+    left: Counter
+    other_left: Counter
+    shared: frozenset[int]
+    text: str
+
+    def pair(self, mine: str, theirs: str) -> tuple[str, str]:
+        """(goal words, trace words) of a difference seen from this side."""
+        return (mine, theirs) if self.is_goal else (theirs, mine)
+
+    @property
+    def surfaces(self) -> dict[str, str]:
+        return {w: s for w, s in self.units.words}
+
+
 def account(goal: str, trace_goal: str) -> Accounting:
     """Every difference between *goal* and *trace_goal*, each accounted for or not."""
     q, t = units(goal), units(trace_goal)
-    diffs: list[Difference] = []
-    subs: dict[str, str] = {}
-    ok = True
-    # -- slots, by key (order of appearance per kind)
-    q_named: set[str] = set()
-    t_named: set[str] = set()
     qw = Counter(w for w, _s in q.words)
     tw = Counter(w for w, _s in t.words)
     common = qw & tw
-    q_left = qw - common
-    t_left = tw - common
+    q_shared, t_shared = _aligned(q, t)
+    ledger = _Ledger(goal, trace_goal, q, t, common, qw - common, tw - common, q_shared, t_shared)
+    _account_slots(ledger)
+    ledger.prune()
+    _account_spacing(ledger)
+    ledger.prune()
+    _account_adverbs(ledger)
+    ledger.prune()
+    _account_all_the(ledger)
+    ledger.prune()
+    _account_implied_verbs(ledger)
+    ledger.prune()
+    _report_equivalences(ledger)
+    for side in ledger.sides():
+        _account_one_sided(ledger, side)
+    return Accounting(ledger.ok, ledger.diffs, ledger.subs)
+
+
+def _aligned(q: Units, t: Units) -> tuple[frozenset[int], frozenset[int]]:
+    """Positions of the words that line up in order on both sides (difflib's longest
+    matching blocks): which occurrence of a repeated word is the extra one."""
+    from difflib import SequenceMatcher
+
+    a = [w for w, _s in q.words]
+    b = [w for w, _s in t.words]
+    qs: set[int] = set()
+    ts: set[int] = set()
+    for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        qs.update(range(block.a, block.a + block.size))
+        ts.update(range(block.b, block.b + block.size))
+    return frozenset(qs), frozenset(ts)
+
+
+def _account_slots(ledger: _Ledger) -> None:
+    """Slots by key (order of appearance per kind): substituted, named in words, or not."""
+    q, t = ledger.q, ledger.t
     for key in sorted(set(q.slots) | set(t.slots)):
         qs, ts = q.slots.get(key), t.slots.get(key)
         if qs and ts:
-            if qs[0] != ts[0]:
-                diffs.append(Difference(qs[1], ts[1], "unaccounted", f"a {qs[0]} is not a {ts[0]}"))
-                ok = False
-            elif not _same_value(qs[0], qs[1], ts[1]):
-                noun = q.vocabulary.get(key) or t.vocabulary.get(key)
-                if noun:
-                    diffs.append(
-                        Difference(
-                            qs[1],
-                            ts[1],
-                            "unaccounted",
-                            f"the goal calls it a {noun}: part of the action, not data",
-                        )
-                    )
-                    ok = False
-                elif qs[0] in SUBSTITUTABLE:
-                    subs[key] = qs[1]
-                    diffs.append(
-                        Difference(qs[1], ts[1], "slot", f"{key}: substituted in the calls")
-                    )
-                else:
-                    diffs.append(
-                        Difference(
-                            qs[1],
-                            ts[1],
-                            "unaccounted",
-                            f"a different {qs[0].replace('_', ' ')} is a different task",
-                        )
-                    )
-                    ok = False
-            continue
-        side, units_other, left_other, named = (
-            (qs, t, t_left, t_named) if qs else (ts, q, q_left, q_named)
+            _account_slot_pair(ledger, key, qs, ts)
+        elif qs:
+            _account_lone_slot(ledger, key, qs, q, ledger.t_left, is_goal=True)
+        elif ts:
+            _account_lone_slot(ledger, key, ts, t, ledger.q_left, is_goal=False)
+
+
+def _account_slot_pair(ledger: _Ledger, key: str, qs: tuple[str, str], ts: tuple[str, str]) -> None:
+    if qs[0] != ts[0]:
+        ledger.add(qs[1], ts[1], "unaccounted", f"a {qs[0]} is not a {ts[0]}")
+        return
+    if _same_value(qs[0], qs[1], ts[1]):
+        return
+    noun = ledger.q.vocabulary.get(key) or ledger.t.vocabulary.get(key)
+    if noun:
+        ledger.add(
+            qs[1], ts[1], "unaccounted", f"the goal calls it a {noun}: part of the action, not data"
         )
-        words = (q if qs else t).file_words.get(key)
-        # "README.md" on one side, "the README file" on the other: the file named in words
-        if side[0] == "file" and words and all(left_other.get(w, 0) > 0 for w in words):
-            for w in words:
-                left_other[w] -= 1
-            named.update(words)
-            if left_other.get("fil", 0) > 0:
-                left_other["fil"] -= 1
-            diffs.append(
-                Difference(
-                    side[1] if qs else " ".join(sorted(words)),
-                    " ".join(sorted(words)) if qs else side[1],
-                    "equivalence",
-                    "the file named in words",
-                )
-            )
-            continue
-        diffs.append(
-            Difference(
-                side[1] if qs else "",
-                "" if qs else side[1],
-                "unaccounted",
-                f"a {side[0].replace('_', ' ')} on one side only",
-            )
-        )
-        ok = False
-    q_left = +q_left
-    t_left = +t_left
-    surf_q = {w: s for w, s in q.words}
-    surf_t = {w: s for w, s in t.words}
-    # -- hyphenation and spacing: "commandline" vs "command line", "pretty-print" vs "prettyprint"
-    for left, other, seq, surf_l, surf_o, goal_side in (
-        (q_left, t_left, [w for w, _ in t.words], surf_q, surf_t, True),
-        (t_left, q_left, [w for w, _ in q.words], surf_t, surf_q, False),
-    ):
-        for word in list(left):
-            if left[word] <= 0 or word.startswith(("=", "#")):
+    elif qs[0] in SUBSTITUTABLE:
+        ledger.subs[key] = qs[1]
+        ledger.add(qs[1], ts[1], "slot", f"{key}: substituted in the calls")
+    else:
+        kind = qs[0].replace("_", " ")
+        ledger.add(qs[1], ts[1], "unaccounted", f"a different {kind} is a different task")
+
+
+def _account_lone_slot(
+    ledger: _Ledger,
+    key: str,
+    slot: tuple[str, str],
+    mine: Units,
+    other_left: Counter,
+    *,
+    is_goal: bool,
+) -> None:
+    """A slot on one side only: "README.md" here may be "the README file" there."""
+    words = mine.file_words.get(key)
+    if slot[0] == "file" and words and all(other_left.get(w, 0) > 0 for w in words):
+        for w in words:
+            other_left[w] -= 1
+        if other_left.get("fil", 0) > 0:
+            other_left["fil"] -= 1
+        named = " ".join(sorted(words))
+        goal_w, trace_w = (slot[1], named) if is_goal else (named, slot[1])
+        ledger.add(goal_w, trace_w, "equivalence", "the file named in words")
+        return
+    goal_w, trace_w = (slot[1], "") if is_goal else ("", slot[1])
+    ledger.add(goal_w, trace_w, "unaccounted", f"a {slot[0].replace('_', ' ')} on one side only")
+
+
+def _account_spacing(ledger: _Ledger) -> None:
+    """Hyphenation and spacing: "commandline" vs "command line", "pretty-print" vs "prettyprint"."""
+    for side in ledger.sides():
+        other = ledger.t if side.is_goal else ledger.q
+        seq = [w for w, _ in other.words]
+        surf_l, surf_o = side.surfaces, {w: s for w, s in other.words}
+        for word in list(side.left):
+            if side.left[word] <= 0 or word.startswith(("=", "#")):
                 continue
             raw = surf_l.get(word, word)
-            for i in range(len(seq) - 1):
-                a, b = seq[i], seq[i + 1]
+            for a, b in zip(seq, seq[1:], strict=False):
                 if (
-                    other.get(a, 0) > 0
-                    and other.get(b, 0) > 0
+                    side.other_left.get(a, 0) > 0
+                    and side.other_left.get(b, 0) > 0
                     and _joins(raw, surf_o.get(a, a), surf_o.get(b, b))
                 ):
-                    left[word] -= 1
-                    other[a] -= 1
-                    other[b] -= 1
+                    side.left[word] -= 1
+                    side.other_left[a] -= 1
+                    side.other_left[b] -= 1
                     pair = f"{surf_o.get(a, a)} {surf_o.get(b, b)}"
-                    diffs.append(
-                        Difference(
-                            raw if goal_side else pair,
-                            pair if goal_side else raw,
-                            "normalization",
-                            "spacing",
-                        )
-                    )
+                    ledger.add(*side.pair(raw, pair), "normalization", "spacing")
                     break
-    q_left, t_left = +q_left, +t_left
-    # -- adverbs: "nicely" vs "nice"
-    for a in list(q_left):
-        for b in list(t_left):
-            if q_left.get(a, 0) > 0 and t_left.get(b, 0) > 0:
-                sa, sb = surf_q.get(a, a), surf_t.get(b, b)
-                if _adverb_of(sa, sb) or _adverb_of(sb, sa):
-                    q_left[a] -= 1
-                    t_left[b] -= 1
-                    diffs.append(Difference(sa, sb, "normalization", "inflection"))
-    q_left, t_left = +q_left, +t_left
-    # -- "all (the) Xs" vs "the Xs"
-    for a_left, a, b, goal_side in ((q_left, q, t, True), (t_left, t, q, False)):
+
+
+def _account_adverbs(ledger: _Ledger) -> None:
+    """Adverbs: "nicely" vs "nice"."""
+    surf_q = {w: s for w, s in ledger.q.words}
+    surf_t = {w: s for w, s in ledger.t.words}
+    for a in list(ledger.q_left):
+        for b in list(ledger.t_left):
+            if ledger.q_left.get(a, 0) <= 0 or ledger.t_left.get(b, 0) <= 0:
+                continue
+            sa, sb = surf_q.get(a, a), surf_t.get(b, b)
+            if _adverb_of(sa, sb) or _adverb_of(sb, sa):
+                ledger.q_left[a] -= 1
+                ledger.t_left[b] -= 1
+                ledger.add(sa, sb, "normalization", "inflection")
+
+
+def _account_all_the(ledger: _Ledger) -> None:
+    """ "all (the) Xs" vs "the Xs": a definite plural means all of them (ALL_THE)."""
+    for side in ledger.sides():
+        a = side.units
+        b = ledger.t if side.is_goal else ledger.q
         for i, (w, surface) in enumerate(a.words):
-            if w != "=#all" or a_left.get(w, 0) <= 0 or i + 1 >= len(a.words):
+            if w != "=#all" or side.left.get(w, 0) <= 0 or i + 1 >= len(a.words):
                 continue
             nxt = a.words[i + 1][0]
             if (i + 1) in a.after_the or any(
                 bw == nxt and j in b.after_the for j, (bw, _s) in enumerate(b.words)
             ):
-                a_left[w] -= 1
-                diffs.append(
-                    Difference(
-                        surface if goal_side else "the",
-                        "the" if goal_side else surface,
-                        "equivalence",
-                        "a definite plural means all of them",
-                    )
+                side.left[w] -= 1
+                ledger.add(
+                    *side.pair(surface, "the"), "equivalence", "a definite plural means all of them"
                 )
-    q_left, t_left = +q_left, +t_left
-    # -- a goal without any verb ("python fizzbuzz program") asks for what the trace did, when
-    #    that is to create, show or run the thing it names
-    for a_left, a_goal, b_goal, goal_side in (
-        (t_left, trace_goal, goal, False),
-        (q_left, goal, trace_goal, True),
-    ):
-        implied = _implied_verbs(b_goal, a_goal)
-        for word in list(a_left):
-            if a_left[word] > 0 and word in implied:
-                a_left[word] -= 1
-                surf = (surf_t if not goal_side else surf_q).get(word, word)
-                diffs.append(
-                    Difference(
-                        surf if goal_side else "",
-                        "" if goal_side else surf,
-                        "equivalence",
-                        "the other goal names only the thing; this is the action it implies",
-                    )
+
+
+def _account_implied_verbs(ledger: _Ledger) -> None:
+    """A goal without any verb ("python fizzbuzz program") asks for what the other goal did,
+    when that is to create, show or run the thing it names."""
+    trace_side, goal_side = ledger.sides()[1], ledger.sides()[0]
+    for side, verbless in ((trace_side, ledger.goal), (goal_side, ledger.trace_goal)):
+        implied = _implied_verbs(verbless, side.text)
+        surfaces = side.surfaces
+        for word in list(side.left):
+            if side.left[word] > 0 and word in implied:
+                side.left[word] -= 1
+                ledger.add(
+                    *side.pair(surfaces.get(word, word), ""),
+                    "equivalence",
+                    "the other goal names only the thing; this is the action it implies",
                 )
-    q_left, t_left = +q_left, +t_left
-    # -- equivalences were folded into "=canon" units; report those whose surfaces differ
-    for w, s in q.words:
-        if w.startswith("=") and common.get(w, 0) > 0:
-            other = next((s2 for w2, s2 in t.words if w2 == w), s)
+
+
+def _report_equivalences(ledger: _Ledger) -> None:
+    """Equivalences were folded into "=canon" units: report those whose surfaces differ."""
+    for w, s in ledger.q.words:
+        if w.startswith("=") and ledger.common.get(w, 0) > 0:
+            other = next((s2 for w2, s2 in ledger.t.words if w2 == w), s)
             if other != s:
-                diffs.append(Difference(s, other, "equivalence", w[1:].lstrip("#")))
-    # -- one side only: ignorable grammatical words, else unaccounted
-    for left, surf, seq, goal_side in (
-        (q_left, surf_q, q.words, True),
-        (t_left, surf_t, t.words, False),
-    ):
-        for word, n in left.items():
-            raw = surf.get(word, word)
+                ledger.add(s, other, "equivalence", w[1:].lstrip("#"))
 
-            def note(how: str, why: str = "") -> None:
-                diffs.append(
-                    Difference(raw if goal_side else "", "" if goal_side else raw, how, why)
-                )
 
-            if raw in IGNORABLE and not word.startswith(("#", "=")):
-                note("ignorable")
-                continue
-            if raw in DEICTIC or word in DEFAULT_PLACE:
-                note(
-                    "ignorable",
-                    "the current one is the one meant"
-                    if raw in DEICTIC
-                    else "the place a command acts on by default",
-                )
-                continue
-            if raw in MANNER_ADJECTIVES:
-                note("ignorable", "an adjective of manner")
-                continue
-            other_left = t_left if goal_side else q_left
-            other_surf = surf_t if goal_side else surf_q
-            if (
-                raw in KIND_NOUNS
-                and _after_shared(word, seq, common, _main_verbs(goal if goal_side else trace_goal))
-                and not any(other_surf.get(w, w) in KIND_NOUNS for w in other_left)
-            ):
-                note("ignorable", "names the kind of the thing before it")
-                continue
-            if word == "to" and raw == "to":
-                diffs.append(
-                    Difference(
-                        raw if goal_side else "",
-                        "" if goal_side else raw,
-                        "ignorable",
-                        "infinitive",
-                    )
-                )
-                continue
-            ok = False
-            diffs.append(
-                Difference(
-                    raw if goal_side else "",
-                    "" if goal_side else raw,
-                    "unaccounted",
-                    "scope word" if "#" in word else "content word",
-                )
+def _account_one_sided(ledger: _Ledger, side: _Side) -> None:
+    """Words on one side only: ignorable grammatical words, else unaccounted."""
+    surfaces = side.surfaces
+    verbs = _main_verbs(side.text)
+    other_surf = {w: s for w, s in (ledger.t if side.is_goal else ledger.q).words}
+    for word, _n in side.left.items():
+        raw = surfaces.get(word, word)
+        why = _one_sided_reason(word, raw)
+        if (
+            why is None
+            and raw in KIND_NOUNS
+            and _after_shared(word, side, ledger.common, verbs)
+            and not any(other_surf.get(w, w) in KIND_NOUNS for w in side.other_left)
+        ):
+            why = "names the kind of the thing before it"
+        if why is None:
+            ledger.add(
+                *side.pair(raw, ""),
+                "unaccounted",
+                "scope word" if "#" in word else "content word",
             )
-    return Accounting(ok, diffs, subs)
+        else:
+            ledger.add(*side.pair(raw, ""), "ignorable", why)
+
+
+def _one_sided_reason(word: str, raw: str) -> str | None:
+    """Why *raw* may stand on one side only ("" for a plain grammatical word), or None."""
+    if raw in IGNORABLE and not word.startswith(("#", "=")):
+        return ""
+    if raw in DEICTIC:
+        return "the current one is the one meant"
+    if word in DEFAULT_PLACE:
+        return "the place a command acts on by default"
+    if raw in MANNER_ADJECTIVES:
+        return "an adjective of manner"
+    if word == "to" and raw == "to":
+        return "infinitive"
+    return None
 
 
 def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
@@ -797,25 +858,34 @@ def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
 
 def _after_shared(
     word: str,
-    seq: tuple[tuple[str, str], ...],
+    side: "_Side",
     common: Counter,
     verbs: frozenset[str] = frozenset(),
 ) -> bool:
-    """*word* follows a content word (a name: not a scope or grammatical word, not the goal's
-    main verb) that both goals share. After a verb the noun is the verb's object, not the kind
-    of a name ("change directory" is not "change")."""
-    for i, (w, _s) in enumerate(seq):
-        prev, prev_surface = seq[i - 1] if i > 0 else ("", "")
-        if (
-            w == word
-            and i > 0
-            and common.get(prev, 0) > 0
-            and "#" not in prev
-            and prev_surface not in IGNORABLE
-            and prev_surface not in verbs
-        ):
-            return True
-    return False
+    """Each extra occurrence of *word* on this side (one the alignment leaves unmatched)
+    follows a content word (a name: not a scope or grammatical word, not the goal's main verb)
+    that both goals share. After a verb the noun is the verb's object, not the kind of a name
+    ("change directory" is not "change"); after "or" it is an alternative ("files/directories")."""
+    seq = side.units.words
+    at = [i for i, (w, _s) in enumerate(seq) if w == word]
+    extra = [i for i in at if i not in side.shared]
+    if extra:
+        return all(_follows_shared(seq, i, common, verbs) for i in extra)
+    return any(_follows_shared(seq, i, common, verbs) for i in at)
+
+
+def _follows_shared(
+    seq: tuple[tuple[str, str], ...], i: int, common: Counter, verbs: frozenset[str]
+) -> bool:
+    if i == 0:
+        return False
+    prev, prev_surface = seq[i - 1]
+    return (
+        common.get(prev, 0) > 0
+        and "#" not in prev
+        and prev_surface not in IGNORABLE
+        and prev_surface not in verbs
+    )
 
 
 @lru_cache(maxsize=65536)

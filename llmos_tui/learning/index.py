@@ -13,8 +13,8 @@ Storage (all under ``state/``):
 ``index.journal.jsonl``
     An append-only journal of changes made since the snapshot: a header line naming the
     snapshot generation it extends, then one JSON line per change (``put``, ``del``,
-    ``dirs``, ``skip``). TinyDB rewrites its whole file on every write (~200 ms at 10k
-    documents); appending one line costs well under a millisecond. When the journal holds
+    ``dirs``, ``skip``). TinyDB rewrites its whole file on every write; appending one line
+    costs almost nothing (BENCHMARKS.md, "Measurements behind choices in the code"). When the journal holds
     more than ``max(COMPACT_MIN, entries / 4)`` lines it is folded into a new snapshot.
 ``index.json.lock``
     The sidecar lock. Writers hold it exclusively for the whole change (the markdown write
@@ -52,14 +52,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..atomic import append_bytes, atomic_write_bytes, atomic_write_text, file_lock
 from ..errors import WorkspaceError
-
 from ..workspace import Workspace
-from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace
+from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace, shell_slots
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..observability.events import EventType
 
-FORMAT = 4  # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context
+FORMAT = 5  # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context;
+# 5: and shell_slots
 TRACES_TABLE = "traces"
 META_TABLE = "meta"
 COMPACT_MIN = 256
@@ -100,6 +100,8 @@ class IndexEntry:
     last_call_failed: bool = False  # the recorded run's last tool call failed: never replayed
     aliases: list[str] = field(default_factory=list)  # approved phrasings (exact matches)
     needs_context: bool = False  # recorded from a chat follow-up: never replayed on its own words
+    # slots whose value sits in a recorded shell command, not yet confirmed (accounting.shell_slots)
+    shell_slots: list[str] = field(default_factory=list)
 
     @classmethod
     def from_trace(cls, trace: Trace, *, path: str, volume: str, mtime: float) -> "IndexEntry":
@@ -128,6 +130,7 @@ class IndexEntry:
             last_call_failed=bool(trace.calls) and trace.calls[-1].is_error,
             aliases=trace.alias_phrases(),
             needs_context=trace.needs_context,
+            shell_slots=shell_slots(trace.slots, trace.calls, trace.aliases),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +138,7 @@ class IndexEntry:
         out["tools_used"] = list(self.tools_used)
         out["slots"] = dict(self.slots)
         out["aliases"] = list(self.aliases)
+        out["shell_slots"] = list(self.shell_slots)
         return out
 
 
@@ -718,7 +722,7 @@ class TraceIndex:
             self._events = EventLog(self.workspace.events_file)
         self._events.record(kind, **data)
 
-    def _report_skip(self, rel: str, reason: str) -> None:
+    def report_skip(self, rel: str, reason: str) -> None:
         from ..observability.events import EventType
 
         self._warn(f"skipped trace file {rel}: {reason}")
@@ -778,7 +782,7 @@ class TraceIndex:
                     problem = f"duplicate trace id {trace.id} (already indexed from {entries[trace.id].path})"
                 if problem is not None or trace is None:
                     skipped[rel] = [mtime, problem]
-                    self._report_skip(rel, str(problem))
+                    self.report_skip(rel, str(problem))
                     continue
                 entries[trace.id] = IndexEntry.from_trace(
                     trace, path=rel, volume=volume, mtime=mtime
@@ -879,7 +883,7 @@ class TraceIndex:
                         dels.add(entry.id)
                     other.append({"op": "skip", "path": rel, "info": [mtime, problem]})
                     counts["skipped"] += 1
-                    self._report_skip(rel, str(problem))
+                    self.report_skip(rel, str(problem))
                     continue
                 if entry is not None and entry.id != trace.id:
                     dels.add(entry.id)

@@ -57,11 +57,13 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from rapidfuzz import fuzz, process
 
+from edgekit.words import OPPOSED
+
 from ..config import LearningConfig
 from ..errors import UsageError
 from ..runs import Mode
 from .accounting import Accounting, account
-from .text import OPPOSED, IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
+from .text import IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
 
 if TYPE_CHECKING:  # the semantic module (and numpy) load only when the re-ranker is on
     from .semantic import SemanticIndex
@@ -310,18 +312,24 @@ def _entry_rank(entry: Any) -> tuple:
     )
 
 
-@dataclass
 class _Group:
-    """All traces whose goals normalise to the same text."""
+    """All traces whose goals normalise to the same text (one per distinct goal: slots keep
+    100k of them small)."""
 
-    prepared: PreparedGoal
-    weights_key: frozenset[str]
-    entries: dict[str, Any] = field(default_factory=dict)
-    weights: dict[str, float] = field(default_factory=dict)
-    weights_version: int = -1
+    __slots__ = ("entries", "prepared", "weights", "weights_key", "weights_version")
+
+    def __init__(self, prepared: PreparedGoal, weights_key: tuple[str, ...]) -> None:
+        self.prepared = prepared
+        self.weights_key = weights_key  # its distinct words (postings and document frequency)
+        self.entries: dict[str, Any] = {}
+        self.weights: dict[str, float] = _NO_WEIGHTS
+        self.weights_version = -1
 
     def best(self) -> Any:
         return max(self.entries.values(), key=_entry_rank)
+
+
+_NO_WEIGHTS: dict[str, float] = {}
 
 
 # ---- the matcher ------------------------------------------------------------------------------
@@ -363,6 +371,9 @@ class Matcher:
         self._dirty = True
         self._corpus_version = 0
         self._idf_cache: dict[str, float] = {}
+        #: pre-filter the overlap candidates (same candidates, far fewer sums at 100k goals);
+        #: off only to compare decisions with and without it
+        self.prefilter = True
         for entry in entries:
             self.add(entry)
 
@@ -389,7 +400,7 @@ class Matcher:
         gkey = normalize_text(goal).lower()
         group = self._groups.get(gkey)
         if group is None:
-            words = frozenset(prepared.words)
+            words = tuple(dict.fromkeys(prepared.words))
             group = _Group(prepared, words)
             self._groups[gkey] = group
             for w in words:
@@ -512,7 +523,7 @@ class Matcher:
         """Weight of each distinct canonical word of *prepared*: IDF x kind for words that
         carry the task, a small constant for function words, persons and generic words."""
         out: dict[str, float] = {}
-        for tok, word in zip(prepared.tokens, prepared.words):
+        for tok, word in zip(prepared.tokens, prepared.words, strict=True):
             if tok.kind in _CONSTANT_KINDS:
                 w = self._kind_weight(tok.kind)
             else:
@@ -525,26 +536,25 @@ class Matcher:
     def _retrieve(self, q: PreparedGoal, qw: dict[str, float]) -> list[str]:
         """Group keys worth scoring: inverted-index overlap plus rapidfuzz neighbours."""
         p = self.params
-        acc: dict[str, float] = {}
         n = len(self._groups)
         kinds = q.kinds
         cap = max(500, n // 20)
         # Rare words first; function words never open a candidate; very common words only
         # add to the candidates already found.
+        words: list[tuple[float, set[str], bool]] = []  # (weight, posting, opens candidates)
         for word, w in sorted(qw.items(), key=lambda kv: -kv[1]):
             posting = self._postings.get(word)
             if not posting or kinds.get(word) in _CONSTANT_KINDS:
                 continue
-            if len(posting) > cap and acc:
-                for gkey in acc:
-                    if gkey in posting:
-                        acc[gkey] += w
-                continue
-            for gkey in posting:
-                acc[gkey] = acc.get(gkey, 0.0) + w
+            words.append((w, posting, len(posting) <= cap or not words))
         # ties fall by the group key (its text), never by set order: the same goal and store
         # give the same candidates in every process
-        found = heapq.nlargest(p.index_candidates, acc, key=lambda g: (acc[g], g))
+        if self.prefilter:
+            found, opened = self._top_overlap(words, p.index_candidates)
+        else:
+            acc = self._overlap(words)
+            found = heapq.nlargest(p.index_candidates, acc, key=lambda g: (acc[g], g))
+            opened = acc.keys()
         # rapidfuzz over the token-sorted goals finds what shares no exact word: typos and
         # word variants. It is only needed when the goal has a word no stored goal has.
         unseen = any(kinds.get(w) in CONTENT_KINDS and w not in self._df for w in qw)
@@ -559,9 +569,70 @@ class Matcher:
                 processor=None,
             ):
                 gkey = self._key_groups[idx]
-                if gkey not in acc:
+                if gkey not in opened:
                     found.append(gkey)
         return found
+
+    @staticmethod
+    def _overlap(words: list[tuple[float, set[str], bool]]) -> dict[str, float]:
+        """Every candidate's weighted overlap: the words that open candidates add their weight
+        to each group of their posting, the others only to the groups already opened."""
+        acc: dict[str, float] = {}
+        for w, posting, opens in words:
+            if opens:
+                for gkey in posting:
+                    acc[gkey] = acc.get(gkey, 0.0) + w
+            else:
+                for gkey in acc:
+                    if gkey in posting:
+                        acc[gkey] += w
+        return acc
+
+    @staticmethod
+    def _top_overlap(
+        words: list[tuple[float, set[str], bool]], k: int
+    ) -> tuple[list[str], set[str]]:
+        """The same top *k* as ``nlargest(k, _overlap(words))`` (ties by key), and the opened
+        groups, without summing the overlap of every opened group.
+
+        With 100k stored goals each word of a goal opens thousands of groups, most of which
+        share that one word only. A group's overlap is a sum of its words' weights; one that
+        shares a single word scores exactly that word's weight. So the groups that share two
+        or more words are scored (set intersections, in C), the k-th best of them is a bound
+        ``theta``, and of the single-word groups only the postings of words weighing at least
+        ``theta`` can reach the top k: they are scored too. Everything else scores below
+        ``theta``. Sums are taken in the same order as :meth:`_overlap`: the same floats, the
+        same ties, the same candidates (``tests/test_matcher_prefilter.py`` compares them).
+        """
+        opened: set[str] = set()
+        multi: set[str] = set()
+        for _w, posting, opens in words:
+            if opens:
+                multi |= opened & posting
+                opened |= posting
+            else:
+                multi |= opened & posting
+        score: dict[str, float] = {}
+
+        def add(groups: Iterable[str]) -> None:
+            for gkey in groups:
+                if gkey in score:
+                    continue
+                total, inside = 0.0, False
+                for w, posting, opens in words:
+                    if gkey in posting and (opens or inside):
+                        total += w
+                        inside = True
+                score[gkey] = total
+
+        add(multi)
+        theta = -math.inf
+        if len(score) >= k:
+            theta = heapq.nlargest(k, score.values())[-1]
+        for w, posting, opens in words:
+            if opens and w >= theta:
+                add(posting)
+        return heapq.nlargest(k, score, key=lambda g: (score[g], g)), opened
 
     def candidates(self, goal: str, k: int | None = None) -> list[Candidate]:
         """The top *k* candidates for *goal*, best first, with gates applied."""
@@ -662,7 +733,10 @@ class Matcher:
             else GateResult(g.name, True, 0.0, f"superseded by the accounting ({g.reason})")
             for g in cand.gates
         ]
-        gates.append(GateResult("accounting", True, 0.0, acc.describe()))
+        pending = _unconfirmed_shell_values(acc, cand.entry)
+        if pending:
+            acc.complete = False
+        gates.append(GateResult("accounting", not pending, 0.0, acc.describe()))
         raw = 1.0
         for g in gates:
             raw *= 1.0 - g.penalty
@@ -1077,9 +1151,9 @@ class Matcher:
             for key in bindings:
                 for value in (qk[key], tk[key]):
                     if q.slot_kinds.get(key) == "file":
-                        from .text import _canon_noun, _file_words
+                        from .text import canon_noun, file_name_words
 
-                        slot_words.update(_canon_noun(w) for w in _file_words(value))
+                        slot_words.update(canon_noun(w) for w in file_name_words(value))
         if missing or extra:
             parts = []
             if extra:
@@ -1201,7 +1275,7 @@ class Matcher:
         best, bgroup = scored[0], self._groups[keys[0]]
         bw = self._group_weights(bgroup)
         rival = None
-        for cand, gkey in zip(scored[1:], keys[1:]):
+        for cand, gkey in zip(scored[1:], keys[1:], strict=True):
             if best.confidence - cand.confidence >= p.margin_min:
                 break
             group = self._groups[gkey]
@@ -1320,6 +1394,24 @@ class Matcher:
             "summary": f"every difference accounted for: {why}",
         }
         return decision
+
+
+def _unconfirmed_shell_values(acc: Accounting, entry: Any) -> list[str]:
+    """Slot keys substituted into a recorded shell command that no approved replay of the
+    trace has confirmed yet (``traces.shell_slots``; a crystallized tool needs none): their
+    slot differences become unaccounted until the user or a VERIFIED call confirms one."""
+    if not acc.substitutions or _get(entry, "crystallized_tool", None):
+        return []
+    shell = set(_get(entry, "shell_slots", None) or ())
+    pending = [key for key in acc.substitutions if key in shell]
+    for diff in acc.differences:
+        if diff.how == "slot" and diff.note.split(":", 1)[0] in pending:
+            diff.how = "unaccounted"
+            diff.note = (
+                "a new value in a recorded shell command: confirmed once per trace (the user or "
+                "a VERIFIED call), then substituted"
+            )
+    return pending
 
 
 class _SemView:

@@ -1,6 +1,6 @@
 """Mode selection (AUTO): the cheapest mode that is safe for a goal.
 
-Order of preference (DESIGN §1), each subject to its ``execution.enable_*`` toggle:
+Order of preference (cheapest first; ARCHITECTURE.md, "A goal, from text to trace"), each subject to its ``execution.enable_*`` toggle:
 
 1. **CRYSTALLIZED**: the matched trace has a crystallized tool and FOLLOWER-level confidence
    (confidence >= ``learning.follower_threshold`` and every gate passed).

@@ -1,7 +1,7 @@
 """A disk cache of parsed trace files (``state/parsed-traces.pickle``), keyed by their text.
 
 A FOLLOWER hit reads the matched trace (and reads it again to count the outcome). Parsing its
-YAML frontmatter needs PyYAML, whose import alone costs about 10 ms of a 200 ms cold start. The
+YAML frontmatter needs PyYAML, whose import alone is a good part of a cold start (BENCHMARKS.md). The
 store remembers the traces it has just written, keyed by a hash of the exact text it wrote, so
 the next process that reads that text gets the parsed trace without PyYAML. The key is the
 content, so a stale entry can never be returned: a file edited by hand has another hash and is

@@ -2,7 +2,7 @@
 
 Preparing a goal (normalizing, finding slots, tokenizing) is a pure function of its text and of
 the preprocessing code. Building the matcher prepares every stored goal, which dominates a
-headless run's cold start (about 100 ms at 1k traces). The kernel loads this cache before it
+headless run's cold start (BENCHMARKS.md, "Measurements behind choices in the code"). The kernel loads this cache before it
 builds the matcher and rewrites it when new goals appeared.
 
 Only our own, private file is read: it lives in ``state/`` (never written by tools, never synced),
@@ -89,4 +89,4 @@ def save(state_dir: Path, goals: Iterable[str]) -> int:
 
 def missing(goals: Iterable[str]) -> bool:
     """True when some goal is not in the loaded cache (the cache should be rewritten)."""
-    return any(goal not in _text._SEEDED for goal in goals)
+    return any(not _text.is_seeded(goal) for goal in goals)

@@ -94,11 +94,8 @@ def _load_model() -> Any:
 
 @contextlib.contextmanager
 def _threads_for(n_texts: int) -> Iterator[None]:
-    """One thread for a single query, torch's default for batches.
-
-    Measured on 2 cores with other processes busy: one query took p50 10 ms / p99 55 ms on one
-    thread and p50 195 ms / p99 1 s on two (the threads wait for each other); a batch of goals
-    still gains from both cores.
+    """One thread for a single query, torch's default for batches (a single query is faster on one
+    thread, a batch gains from every core: BENCHMARKS.md, "Measurements behind choices in the code").
     """
     if n_texts > 1:
         yield
@@ -197,7 +194,7 @@ class SemanticIndex:
         if not todo:
             return
         self._query_cache = max(self._query_cache, len(todo) + len(self._queries))
-        for text, vec in zip(todo, self.goals(todo)):
+        for text, vec in zip(todo, self.goals(todo), strict=True):
             self._queries[text_key(text)] = vec
 
     # ---- stored goals --------------------------------------------------------------------
@@ -221,7 +218,7 @@ class SemanticIndex:
                 for k in stale:
                     del self._vectors[k]
                 return self.goals(texts)
-            for text, vec in zip(todo, fresh):
+            for text, vec in zip(todo, fresh, strict=True):
                 self._vectors[text_key(text)] = vec
             self._save(keep=set(keys))
         if not keys:

@@ -204,7 +204,7 @@ class SlotSpan:
     end: int
 
 
-def _is_file_name(token: str) -> bool:
+def is_file_name(token: str) -> bool:
     parts = token.lower().split(".")
     if len(parts) < 2:
         return False
@@ -218,7 +218,7 @@ def _is_file_name(token: str) -> bool:
     return not re.fullmatch(r"[\d.]+", stem)
 
 
-def find_slots(goal: str) -> list[SlotSpan]:
+def find_slots(goal: str) -> list[SlotSpan]:  # noqa: C901 - baseline, see README "Checks"
     """Every slot in *goal* with its character span, in order of appearance, no overlaps."""
     spans: list[SlotSpan] = []
     taken: list[tuple[int, int]] = []
@@ -239,12 +239,12 @@ def find_slots(goal: str) -> list[SlotSpan]:
     for m in _PATH.finditer(goal):
         value = m.group(0).rstrip(".,;:!?)")
         # "and/or", "input/output", "n/a": word/word prose is not a path unless it looks like one.
-        if re.fullmatch(r"[A-Za-z]+/[A-Za-z]+", value) and not _is_file_name(value.split("/")[-1]):
+        if re.fullmatch(r"[A-Za-z]+/[A-Za-z]+", value) and not is_file_name(value.split("/")[-1]):
             continue
         add("path", value, m.start(), m.start() + len(value))
     for m in _FILE.finditer(goal):
         value = m.group(0)
-        if _is_file_name(value):
+        if is_file_name(value):
             add("file", value, m.start(), m.end())
     for m in _PORT.finditer(goal):
         num = m.group(1) or m.group(2)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..atomic import atomic_write_text, file_lock
-from ..errors import LLMOSError, WorkspaceError
+from ..errors import LLMOSError, UsageError, WorkspaceError
 from ..observability.events import EventType
 from ..workspace import Workspace, safe_id
 from .index import IndexEntry, TraceIndex
@@ -189,7 +189,7 @@ class TraceStore:
         """Count one more use of a trace (a replay or a guided run) and its outcome."""
         with self._trace_lock(trace_id):
             entry = self.entry(trace_id)
-            trace = self._read(self.root / entry.path)
+            trace = self.read_trace_file(self.root / entry.path)
             trace.usage_count += 1
             if success:
                 trace.success_count += 1
@@ -214,7 +214,7 @@ class TraceStore:
             raise LLMOSError("an alias needs words (it is empty after normalization)")
         with self._trace_lock(trace_id):
             entry = self.entry(trace_id)
-            trace = self._read(self.root / entry.path)
+            trace = self.read_trace_file(self.root / entry.path)
             if key == normalize_goal(trace.goal) or any(
                 normalize_goal(p) == key for p in trace.alias_phrases()
             ):
@@ -233,7 +233,7 @@ class TraceStore:
         key = normalize_goal(phrase)
         with self._trace_lock(trace_id):
             entry = self.entry(trace_id)
-            trace = self._read(self.root / entry.path)
+            trace = self.read_trace_file(self.root / entry.path)
             phrases = trace.alias_phrases()
             hit = next((i for i, p in enumerate(phrases) if normalize_goal(p) == key), None)
             if hit is None:
@@ -252,7 +252,7 @@ class TraceStore:
         with self._trace_lock(trace.id):
             entry = self.entry(trace.id)
             try:
-                old: Trace | None = self._read(self.root / entry.path)
+                old: Trace | None = self.read_trace_file(self.root / entry.path)
             except LLMOSError:
                 old = None
             path = self._save_locked(trace, entry.volume)
@@ -277,7 +277,7 @@ class TraceStore:
                 return path
 
     # ---- reading ---------------------------------------------------------------------------
-    def _read(self, path: Path) -> Trace:
+    def read_trace_file(self, path: Path) -> Trace:
         rel = (
             path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
         )
@@ -314,7 +314,7 @@ class TraceStore:
             raise TraceNotFound(
                 f"no trace with id {trace_id!r} (its file {entry.path} is gone)"
             ) from None
-        trace = self._read(path)
+        trace = self.read_trace_file(path)
         if mtime != entry.mtime or trace.id != entry.id:
             # Edited in place (same folder mtime): bring the index in step with the file.
             self.index.resync([entry.volume])
@@ -340,8 +340,34 @@ class TraceStore:
         entries = sorted(self.index.entries(volumes), key=lambda e: (e.created_at, e.id))
         for entry in entries:
             try:
-                yield self._read(self.root / entry.path)
+                yield self.read_trace_file(self.root / entry.path)
             except TraceNotFound:
                 continue
             except TraceFormatError as exc:
-                self.index._report_skip(entry.path, exc.reason)
+                self.index.report_skip(entry.path, exc.reason)
+
+
+def register_appliers(hub: Any) -> None:
+    """``trust.approve`` proposals (``trust.py``): accepting one approves the trace's content, if
+    still the same."""
+    from .trust import OWN, PROPOSAL_KIND, approve_trace
+
+    def apply(payload: dict[str, Any]) -> str:
+
+        trace_id, sha = payload.get("trace_id"), payload.get("sha256")
+        if not isinstance(trace_id, str) or not isinstance(sha, str):
+            raise UsageError("the trust.approve payload lacks trace_id or sha256")
+        ws = hub.workspace
+        store = TraceStore(ws, index=TraceIndex(ws, events=hub), events=hub)
+        by = hub.config.user if hub.config is not None else "user"
+        record = approve_trace(store, trace_id, by=by, expect_sha=sha)
+        if record.get("level") == OWN:
+            return f"trace {trace_id} is this workspace's own content; nothing to approve"
+        if record.get("already"):
+            return f"trace {trace_id} (sha256 {sha[:12]}…) was already approved by {record.get('approved_by')}"
+        return (
+            f"approved trace {trace_id} (sha256 {sha[:12]}…) by {by}: it may now be replayed and crystallized "
+            "here; a changed file needs a new approval"
+        )
+
+    hub.register_applier(PROPOSAL_KIND, apply)

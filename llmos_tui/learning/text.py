@@ -14,9 +14,14 @@ differ only in a value still share their tokens; the values themselves travel in
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+
+# The verb classes and the stemmer are shared with the edge runtime (one copy, no drift);
+# IMPLIED_CLASSES is re-exported for the accounting.
+from edgekit.words import IMPLIED_CLASSES, VERB_LOOKUP, stem  # noqa: F401
 
 from ..errors import UsageError
 from .slots import PROGRAMMING_LANGUAGES, SlotSpan, find_slots, number_keys
@@ -87,262 +92,6 @@ program script code app application tool utility file files folder thing project
 version
 """.split()
 )
-
-#: action-verb classes: canonical class -> words (already lower case; stems are derived).
-VERB_CLASSES: dict[str, tuple[str, ...]] = {
-    "create": (
-        "create",
-        "make",
-        "build",
-        "write",
-        "generate",
-        "produce",
-        "compose",
-        "draft",
-        "author",
-        "craft",
-        "implement",
-        "develop",
-        "scaffold",
-        "setup",
-        "construct",
-        "initialize",
-        "init",
-        "bootstrap",
-    ),
-    "delete": (
-        "delete",
-        "remove",
-        "erase",
-        "rm",
-        "destroy",
-        "wipe",
-        "purge",
-        "drop",
-        "unlink",
-        "trash",
-        "discard",
-        "eliminate",
-        "del",
-        "clear",
-        "rmdir",
-        "deletion",
-        "removal",
-    ),
-    "clean": ("clean", "cleanup", "tidy", "prune", "free", "declutter", "vacuum"),
-    "update": (
-        "update",
-        "edit",
-        "modify",
-        "change",
-        "alter",
-        "adjust",
-        "rewrite",
-        "revise",
-        "refactor",
-        "tweak",
-        "amend",
-        "patch",
-        "replace",
-        "reword",
-        "improve",
-    ),
-    "fix": ("fix", "repair", "debug", "resolve", "troubleshoot", "diagnose"),
-    "rename": ("rename",),
-    "show": (
-        "show",
-        "display",
-        "list",
-        "print",
-        "view",
-        "see",
-        "tell",
-        "check",
-        "inspect",
-        "cat",
-        "output",
-        "read",
-        "look",
-        "echo",
-        "dump",
-        "lookup",
-    ),
-    "search": (
-        "find",
-        "search",
-        "locate",
-        "grep",
-        "seek",
-        "discover",
-        "identify",
-        "detect",
-        "scan",
-    ),
-    "count": ("count", "tally", "howmany", "enumerate"),
-    "summarize": (
-        "summarize",
-        "summarise",
-        "summary",
-        "recap",
-        "tldr",
-        "digest",
-        "condense",
-        "synopsis",
-        "summarization",
-        "summarisation",
-    ),
-    "explain": (
-        "explain",
-        "describe",
-        "clarify",
-        "define",
-        "definition",
-        "explanation",
-        "description",
-        "meaning",
-        "mean",
-    ),
-    "run": (
-        "run",
-        "execute",
-        "start",
-        "launch",
-        "invoke",
-        "trigger",
-        "begin",
-        "serve",
-        "boot",
-        "spinup",
-        "exec",
-        "kickoff",
-        "rerun",
-        "restart",
-        "resume",
-    ),
-    "stop": (
-        "stop",
-        "kill",
-        "terminate",
-        "halt",
-        "end",
-        "shutdown",
-        "abort",
-        "quit",
-        "exit",
-        "pause",
-        "suspend",
-        "interrupt",
-    ),
-    "cancel": ("cancel", "cancellation", "unsubscribe", "unbook"),
-    "test": ("test", "verify", "validate", "assert", "unittest", "makesure", "testing"),
-    "format": ("format", "prettify", "beautify", "reformat", "indent", "lint"),
-    "convert": ("convert", "transform", "export", "transcode", "conversion", "turn"),
-    "import": ("import", "ingest", "load"),
-    "translate": ("translate", "translation"),
-    "compress": ("compress", "zip", "gzip", "tar", "pack", "bundle", "compression"),
-    "extract": ("extract", "decompress", "unzip", "untar", "unpack", "unarchive", "extraction"),
-    "backup": ("backup", "archive", "snapshot"),
-    "restore": (
-        "restore",
-        "recover",
-        "revert",
-        "rollback",
-        "undo",
-        "reset",
-        "recovery",
-        "reinstate",
-    ),
-    "copy": ("copy", "duplicate", "clone", "cp", "replicate", "mirror"),
-    "move": ("move", "mv", "relocate"),
-    "send": (
-        "send",
-        "email",
-        "mail",
-        "message",
-        "post",
-        "notify",
-        "forward",
-        "share",
-        "text",
-        "tweet",
-        "dm",
-    ),
-    "download": ("download", "fetch", "pull", "retrieve", "scrape", "crawl", "wget", "curl"),
-    "upload": ("upload", "push", "publish", "submit"),
-    "deploy": ("deploy", "release", "ship", "rollout"),
-    "install": ("install", "installation", "reinstall"),
-    "uninstall": ("uninstall", "deinstall"),
-    "add": ("add", "insert", "append", "include", "attach", "addition"),
-    "open": ("open",),
-    "close": ("close",),
-    "enable": ("enable", "activate", "turnon", "switchon", "unmute", "allow"),
-    "disable": ("disable", "deactivate", "turnoff", "switchoff", "mute", "silence"),
-    "lock": ("lock", "freeze", "block", "ban"),
-    "unlock": ("unlock", "unfreeze", "unblock", "unban"),
-    "encrypt": ("encrypt", "encode", "encryption", "hash"),
-    "decrypt": ("decrypt", "decode", "decryption"),
-    "analyze": (
-        "analyze",
-        "analyse",
-        "analysis",
-        "examine",
-        "evaluate",
-        "assess",
-        "profile",
-        "benchmark",
-        "measure",
-        "investigate",
-        "study",
-        "research",
-    ),
-    "review": ("review", "audit", "critique", "proofread"),
-    "compare": ("compare", "diff", "comparison", "contrast"),
-    "sort": ("sort", "rank", "arrange", "reorder"),
-    "merge": ("merge", "combine", "join", "concatenate", "concat", "unify"),
-    "split": ("split", "divide", "separate", "chunk"),
-    "increase": ("increase", "raise", "boost", "accelerate", "louder", "higher", "maximize"),
-    "decrease": ("decrease", "reduce", "lower", "decelerate", "quieter", "minimize", "shrink"),
-    "plot": ("plot", "chart", "graph", "visualize", "visualise", "draw"),
-    "calculate": ("calculate", "compute", "calculation", "solve", "evaluate"),
-    "schedule": ("schedule", "book", "reserve", "plan", "reservation", "booking"),
-    "buy": ("buy", "purchase", "order"),
-    "pay": ("pay", "payment"),
-    "set": ("set", "configure", "config", "configuration"),
-    "commit": ("commit",),
-    "login": ("login", "signin", "logon", "authenticate"),
-    "logout": ("logout", "signout", "logoff"),
-}
-
-#: Pairs of classes whose actions undo or contradict each other.
-OPPOSED = {
-    frozenset(p)
-    for p in [
-        ("create", "delete"),
-        ("add", "delete"),
-        ("run", "stop"),
-        ("install", "uninstall"),
-        ("enable", "disable"),
-        ("lock", "unlock"),
-        ("encrypt", "decrypt"),
-        ("compress", "extract"),
-        ("backup", "restore"),
-        ("upload", "download"),
-        ("open", "close"),
-        ("login", "logout"),
-        ("schedule", "cancel"),
-        ("buy", "cancel"),
-        ("create", "cancel"),
-        ("import", "convert"),
-        ("create", "clean"),
-        ("install", "delete"),
-        ("run", "cancel"),
-        ("create", "restore"),
-        ("increase", "decrease"),
-    ]
-}
-
-#: Verb classes that a goal without any verb ("python fizzbuzz program", "git status") implies.
-IMPLIED_CLASSES = frozenset({"create", "show", "run"})
 
 #: Classes that are "light": "write a summary" means "summarize", "make a backup" means "back up".
 LIGHT_VERBS = frozenset(
@@ -728,97 +477,8 @@ _SUBORDINATORS = frozenset(
 _TOKEN_RE = re.compile(r"\x00\d+\x00|[a-z0-9][a-z0-9+#]*(?:[.'\-][a-z0-9]+)*|[.;,:!?()\[\]]")
 
 
-# ---- stemming ---------------------------------------------------------------------------------
+# ---- stems of the vocabularies (the stemmer and the verb classes: edgekit/words.py) -----------
 
-_IRREGULAR = {
-    "wrote": "write",
-    "written": "write",
-    "made": "make",
-    "built": "build",
-    "ran": "run",
-    "running": "run",
-    "began": "begin",
-    "begun": "begin",
-    "sent": "send",
-    "found": "find",
-    "gave": "give",
-    "given": "give",
-    "took": "take",
-    "taken": "take",
-    "shown": "show",
-    "read": "read",
-    "did": "do",
-    "done": "do",
-    "got": "get",
-    "children": "child",
-    "people": "person",
-    "men": "man",
-    "women": "woman",
-    "data": "data",
-    "analyses": "analysis",
-    "indices": "index",
-    "bought": "buy",
-    "paid": "pay",
-    "kept": "keep",
-    "left": "left",
-    "lost": "lose",
-    "set": "set",
-    "put": "put",
-    "cut": "cut",
-    "stopped": "stop",
-    "stopping": "stop",
-    "was": "be",
-    "were": "be",
-    "is": "be",
-    "are": "be",
-    "has": "have",
-    "had": "have",
-}
-_VOWELS = set("aeiouy")
-
-
-@lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """A light, deterministic English stemmer (plural, -ing, -ed, final -e)."""
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
-    w = word
-    if len(w) <= 3 or not w.isalpha():
-        return w
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith("sses"):
-        w = w[:-2]
-    elif w.endswith("es") and len(w) > 4 and w[-3] in "sxz" or w.endswith(("ches", "shes")):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "ys")) and len(w) > 3:
-        w = w[:-1]
-    for suffix in ("ing", "ed"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            base = w[: -len(suffix)]
-            if not (_VOWELS & set(base)):
-                break
-            if len(base) >= 3 and base[-1] == base[-2] and base[-1] not in "lsz":
-                base = base[:-1]
-            w = base
-            break
-    if w.endswith("e") and len(w) > 4:
-        w = w[:-1]
-    if w.endswith("y") and len(w) > 4 and w[-2] not in _VOWELS:
-        w = w[:-1] + "i"
-    return w
-
-
-def _build_verb_lookup() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for cls, words in VERB_CLASSES.items():
-        for w in words:
-            table.setdefault(w, cls)
-            table.setdefault(stem(w), cls)
-    return table
-
-
-VERB_LOOKUP = _build_verb_lookup()
 _LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_VERBS) | LIGHT_VERBS
 _STOP_STEMS = frozenset(stem(w) for w in STOP_WORDS) | STOP_WORDS
 _GENERIC_STEMS = frozenset(stem(w) for w in GENERIC_WORDS) | GENERIC_WORDS
@@ -884,14 +544,16 @@ class PreparedGoal:
     def kinds(self) -> dict[str, str]:
         """Kind of each distinct word in :attr:`words` (first occurrence wins)."""
         out: dict[str, str] = {}
-        for tok, word in zip(self.tokens, self.words):
+        for tok, word in zip(self.tokens, self.words, strict=True):
             out.setdefault(word, tok.kind)
         return out
 
     @cached_property
     def key(self) -> str:
         """Sorted canonical tokens that carry the task (no function words): what rapidfuzz compares."""
-        return " ".join(sorted(w for t, w in zip(self.tokens, self.words) if t.kind in KEY_KINDS))
+        return " ".join(
+            sorted(w for t, w in zip(self.tokens, self.words, strict=True) if t.kind in KEY_KINDS)
+        )
 
     @cached_property
     def verbs(self) -> frozenset[str]:
@@ -959,7 +621,7 @@ def _slot_placeholder(span: SlotSpan) -> tuple[str, str]:
     return f"<{span.kind}>", "slot"
 
 
-def _file_words(value: str) -> list[str]:
+def file_name_words(value: str) -> list[str]:
     """The words of a file name without its extension ("README.md" -> ["readme"])."""
     base = value.lower().rsplit("/", 1)[-1]
     parts = base.split(".")
@@ -975,10 +637,32 @@ def seed_prepared(goals: dict[str, "PreparedGoal"]) -> None:
     _SEEDED.update(goals)
 
 
+def is_seeded(goal: str) -> bool:
+    """True when *goal* came prepared from the disk cache."""
+    return goal in _SEEDED
+
+
 def prepare(goal: str) -> PreparedGoal:
     """Preprocess *goal*. Raises :class:`UsageError` for a goal without any word."""
     seeded = _SEEDED.get(goal)
     return seeded if seeded is not None else _prepare(goal)
+
+
+# Tokens are immutable and repeat from goal to goal ("create" as the main verb of clause 0):
+# 100k prepared goals share one object each instead of holding 800k copies.
+_TOKENS: dict[Token, Token] = {}
+
+
+def _shared_token(text: str, kind: str, clause: int, main: bool, negated: bool, raw: str) -> Token:
+    token = Token(text, kind, clause, main, negated, raw)
+    shared = _TOKENS.get(token)
+    if shared is None:
+        if len(_TOKENS) >= 500_000:  # a bound for a process that prepares unbounded input
+            _TOKENS.clear()
+        shared = _TOKENS[token] = Token(
+            sys.intern(text), sys.intern(kind), clause, main, negated, sys.intern(raw)
+        )
+    return shared
 
 
 @lru_cache(maxsize=200_000)
@@ -1022,7 +706,9 @@ def _prepare(goal: str) -> PreparedGoal:
     past = any(w in PAST_MARKERS for w in words)
     # Renumber clauses densely.
     remap = {c: i for i, c in enumerate(sorted({t.clause for t in tokens}))}
-    toks = tuple(Token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens)
+    toks = tuple(
+        _shared_token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens
+    )
     return PreparedGoal(
         text=goal,
         tokens=toks,
@@ -1057,7 +743,7 @@ class _State:
         self.light_fn = False
 
 
-def _tokenize(
+def _tokenize(  # noqa: C901 - baseline, see README "Checks"
     raw_tokens: list[str], markers: list[tuple[SlotSpan, str]]
 ) -> tuple[list[Token], bool]:
     tokens: list[Token] = []
@@ -1072,9 +758,9 @@ def _tokenize(
             placeholder, kind = _slot_placeholder(span)
             tokens.append(Token(placeholder, kind, st.clause, negated=st.negating, raw=span.value))
             if span.kind == "file":
-                for w in _file_words(span.value):
+                for w in file_name_words(span.value):
                     tokens.append(
-                        Token(_canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w)
+                        Token(canon_noun(w), "slotword", st.clause, negated=st.negating, raw=w)
                     )
             continue
         if raw in CLAUSE_BREAKS and (tokens or raw not in _LEADING_OK):
@@ -1336,7 +1022,7 @@ def _canon_word(raw: str) -> tuple[str, str]:
     return canon, "word"
 
 
-def _canon_noun(raw: str) -> str:
+def canon_noun(raw: str) -> str:
     """Canonical form of a word that is known to be a name (a file's base name): no verb class."""
     s = stem(raw)
     return SYNONYMS.get(raw) or _SYNONYM_STEMS.get(s) or s

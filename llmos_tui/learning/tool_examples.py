@@ -14,8 +14,8 @@ it. Examples are
 
 Where they go: the Messages API takes ``input_examples`` on a tool definition, but the bundled
 Claude Code CLI builds the definitions of its own tools itself and passes only ``name``,
-``description`` and ``input_schema`` of MCP tools (measured with CLI 2.1.329: the schema goes
-out unchanged, ``examples`` keyword included), so our own MCP tools carry them as the JSON Schema
+``description`` and ``input_schema`` of MCP tools (the schema goes out unchanged, ``examples``
+keyword included: ``docs/CLAUDE_CLI.md``), so our own MCP tools carry them as the JSON Schema
 ``examples`` keyword (:func:`with_examples`, used by ``execution/llm/tool_search.py``), built-in tools
 get them in a block of the system prompt (:func:`examples_prompt`), and :func:`api_tool` builds a
 definition with ``input_examples`` for a direct Messages-API call.

@@ -1,6 +1,6 @@
 """Traces: the record of one solved goal, stored as one frontmatter markdown file.
 
-The file format is DESIGN §4::
+The file format (ARCHITECTURE.md, "Files on disk")::
 
     ---
     id: t_3f9c1a7e3b5d
@@ -39,13 +39,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..runs import TRACE_MODES, Mode
 
 CWD_TOKEN = "{{cwd}}"
 MODES = TRACE_MODES
 OUTCOMES = ("success", "failure")
-# Frontmatter keys in the order they are written (DESIGN §4 first, then ours).
+# Frontmatter keys in the order they are written.
 FIELD_ORDER = (
     "id",
     "goal",
@@ -181,6 +182,39 @@ class Trace:
         return [alias_phrase(a) for a in self.aliases]
 
 
+#: Tools whose recorded input is a shell command (see :func:`shell_slots`).
+SHELL_TOOLS = frozenset({"Bash"})
+
+
+def shell_slots(slots: Any, calls: Any, aliases: Any = ()) -> list[str]:
+    """Keys of the slots whose recorded value occurs inside a shell command of *calls* and
+    that no approved replay of the trace has substituted yet (an alias with substitutions, see
+    ``traces.make_alias``). A new value there needs one confirmation before a zero-model
+    replay: whether ``grep -r "foo" .`` takes ``foo`` as data is the program's grammar, not
+    ours. Kept in the index (``IndexEntry.shell_slots``) so the decision needs no file read."""
+    if not isinstance(slots, dict):
+        return []
+    commands = [
+        str((getattr(c, "input", None) or {}).get("command", ""))
+        for c in calls or ()
+        if getattr(c, "name", "") in SHELL_TOOLS
+    ]
+    if not commands:
+        return []
+    confirmed: set[str] = set()
+    for alias in aliases or ():
+        if isinstance(alias, dict):
+            confirmed.update(str(k) for k in (alias.get("substitutions") or {}))
+    return sorted(
+        key
+        for key, value in slots.items()
+        if isinstance(value, str)
+        and value
+        and value not in confirmed
+        and any(value in command for command in commands)
+    )
+
+
 MAX_ALIASES = 50
 MAX_ALIAS_CHARS = 500
 
@@ -231,13 +265,7 @@ def goal_signature(goal: str) -> str:
     return hashlib.sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
 
 
-def now_iso(when: _dt.datetime | float | None = None) -> str:
-    """UTC timestamp in the trace format (``2026-11-21T10:00:00Z``)."""
-    if when is None:
-        when = _dt.datetime.now(_dt.timezone.utc)
-    elif isinstance(when, (int, float)):
-        when = _dt.datetime.fromtimestamp(when, _dt.timezone.utc)
-    return _format_dt(when.replace(microsecond=0))
+now_iso = iso_utc  # UTC in the trace format (``2026-11-21T10:00:00Z``): ``clock.iso_utc``
 
 
 def _format_dt(value: _dt.datetime) -> str:
@@ -337,7 +365,7 @@ def redact_trace(trace: Trace) -> Trace:
         emotion=emotion,
         calls=[
             ToolCall(name=call.name, input=inp, result=res, tool_use_id=call.tool_use_id)
-            for call, (inp, res) in zip(trace.calls, calls)
+            for call, (inp, res) in zip(trace.calls, calls, strict=True)
         ],
     )
 
@@ -532,7 +560,7 @@ _resolver: Any = None
 
 # PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
 # ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
-# unless it is one of these words (checked against PyYAML's resolver in tests/test_traces.py).
+# unless it is one of these words (checked against PyYAML's resolver in tests/unit/test_traces.py).
 _LETTER_NOT_STR = frozenset(
     "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
     "null Null NULL".split()
@@ -648,7 +676,7 @@ def _calls_json(calls: list[ToolCall]) -> str:
 
 
 def dump_trace(trace: Trace) -> str:
-    """The markdown text of a trace (DESIGN §4)."""
+    """The markdown text of a trace (the format in the module docstring)."""
     validate_trace(trace)
     lines = ["---"]
     for name, value in trace.frontmatter().items():
@@ -677,44 +705,25 @@ _FENCE_CLOSE_RE = re.compile(r"^```[ \t]*$", re.MULTILINE)
 MAX_TRACE_BYTES = 32 * 1024 * 1024
 
 
-def _yaml_load(text: str) -> Any:
-    from ..yamlio import safe_load
-
-    return safe_load(text)  # no anchors or aliases, at most 1 MiB: a hostile header fails fast
-
-
 def split_frontmatter(text: str, source: str = "") -> tuple[dict[str, Any], str]:
-    """(frontmatter mapping, body) of a markdown file; TraceFormatError when broken."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if text.startswith("---\r\n"):  # a file saved with Windows line ends
-        text = text.replace("\r\n", "\n")
-    if not text.startswith("---\n"):
-        raise TraceFormatError(
-            "missing frontmatter (the file must start with a '---' line)", source=source
-        )
-    end = text.find("\n---\n", 3)
-    if end == -1:
-        if text.endswith("\n---"):
-            end = len(text) - 4
-        else:
-            raise TraceFormatError(
-                "unterminated frontmatter (no closing '---' line)", source=source
-            )
-    header = text[4 : end + 1]
-    body = text[end + 5 :]
+    """(frontmatter mapping, body) of a markdown file; TraceFormatError when broken
+    (``edgekit.frontmatter``: no anchors or aliases, at most 1 MiB of YAML). What ``dump_trace``
+    writes is read without PyYAML (``trace_header``); anything else goes to the safe loader."""
+    from edgekit.frontmatter import FrontmatterError, read, split
+
+    from .trace_header import load_trace_header
+
     try:
-        data = _yaml_load(header)
-    except (
-        Exception
-    ) as exc:  # yamlio.YAMLLoadError: malformed, refused (alias, anchor, size, depth)
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise TraceFormatError(f"broken frontmatter{where}: {problem}", source=source) from None
-    if not isinstance(data, dict):
-        raise TraceFormatError("the frontmatter must be a mapping of keys to values", source=source)
-    return data, body
+        header, body = split(text)
+    except FrontmatterError as exc:
+        raise TraceFormatError(str(exc), source=source) from None
+    fast = load_trace_header(header)
+    if fast is not None:
+        return fast, body
+    try:
+        return read(text)
+    except FrontmatterError as exc:
+        raise TraceFormatError(str(exc), source=source) from None
 
 
 def _ts(value: Any, name: str, source: str, *, optional: bool) -> str | None:

@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..atomic import append_bytes, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, WorkspaceError
 from ..runs import Mode
 from ..observability.events import EventType
@@ -83,13 +84,10 @@ OWN_LOG = "trust-own.log"
 OWN, APPROVED, UNTRUSTED = "own", "approved", "untrusted"
 LEVELS = (OWN, APPROVED, UNTRUSTED)
 PROPOSAL_KIND = "trust.approve"
-APPLIER_MODULE = "llmos_tui.learning.trust"
+# The module whose register_appliers applies PROPOSAL_KIND (it needs the trace store).
+APPLIER_MODULE = "llmos_tui.learning.store"
 _DOMAIN = b"llmos-trace-content-v1\n"
 _TRACE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 _CORRUPT: Any = {"corrupt": True}  # what _read_file returns for an unreadable file
@@ -221,7 +219,7 @@ class TrustStore:
             ) from None
         data = _empty()
         data["reset"] = {
-            "at": _now(),
+            "at": iso_utc(),
             "why": f"unreadable; moved aside to {aside.name}; approvals must be given again",
         }
         self._write(data)
@@ -325,7 +323,7 @@ class TrustStore:
             self._append_own(rows)
             data = _empty()
             data["adopted"] = {
-                "at": _now(),
+                "at": iso_utc(),
                 "traces": len(rows),
                 "why": "present in users/ volumes when this workspace first used trust levels",
             }
@@ -417,7 +415,7 @@ class TrustStore:
             "volume": volume,
             "origin": origin_of(volume, UNTRUSTED),
             "approved_by": by,
-            "at": _now(),
+            "at": iso_utc(),
         }
         if note:
             record["note"] = note
@@ -677,7 +675,7 @@ def request_approval(
         "path": entry.path,
         "volume": entry.volume,
         "origin": origin,
-        "at": _now(),
+        "at": iso_utc(),
         "reason": reason[:300],
     }
     if not trust.add_request(sha, record):
@@ -688,7 +686,7 @@ def request_approval(
     try:
         event_id = _propose(hub, trace, entry, sha=sha, origin=origin, reason=reason, source=source)
     except BaseException:
-        trust._mutate(
+        trust._mutate(  # noqa: SLF001 - same module
             lambda data: data["requests"].pop(sha, None)
         )  # so that a later run asks again
         raise
@@ -697,7 +695,7 @@ def request_approval(
         if isinstance(data["requests"].get(sha), dict):
             data["requests"][sha]["event_id"] = event_id
 
-    trust._mutate(remember)
+    trust._mutate(remember)  # noqa: SLF001 - same module
     return event_id
 
 
@@ -758,33 +756,6 @@ def approve_trace(
     return dict(record, sha256=sha, level=APPROVED, already=before is not None)
 
 
-def register_appliers(hub: Any) -> None:
-    """``trust.approve`` proposals: accepting one approves the trace's content, if still the same."""
-
-    def apply(payload: dict[str, Any]) -> str:
-        from ..errors import UsageError
-        from .index import TraceIndex
-        from .store import TraceStore
-
-        trace_id, sha = payload.get("trace_id"), payload.get("sha256")
-        if not isinstance(trace_id, str) or not isinstance(sha, str):
-            raise UsageError("the trust.approve payload lacks trace_id or sha256")
-        ws = hub.workspace
-        store = TraceStore(ws, index=TraceIndex(ws, events=hub), events=hub)
-        by = hub.config.user if hub.config is not None else "user"
-        record = approve_trace(store, trace_id, by=by, expect_sha=sha)
-        if record.get("level") == OWN:
-            return f"trace {trace_id} is this workspace's own content; nothing to approve"
-        if record.get("already"):
-            return f"trace {trace_id} (sha256 {sha[:12]}…) was already approved by {record.get('approved_by')}"
-        return (
-            f"approved trace {trace_id} (sha256 {sha[:12]}…) by {by}: it may now be replayed and crystallized "
-            "here; a changed file needs a new approval"
-        )
-
-    hub.register_applier(PROPOSAL_KIND, apply)
-
-
 def close_request(workspace: Any, config: LLMOSConfig, store: Any, sha: str, *, by: str) -> None:
     """After an approval made elsewhere (the CLI), mark the content's inbox item accepted."""
     request = store.trust.request_of(sha)
@@ -828,7 +799,7 @@ def levels_of(store: Any, entries: Iterable[Any]) -> dict[str, tuple[str, str]]:
     trust = store.trust
     for entry in entries:
         try:
-            trace = store._read(Path(store.root) / entry.path)
+            trace = store.read_trace_file(Path(store.root) / entry.path)
             level = trust.level(trace)
         except LLMOSError:
             level = UNTRUSTED
@@ -847,7 +818,6 @@ __all__ = [
     "tool_trusted",
     "request_approval",
     "approve_trace",
-    "register_appliers",
     "close_request",
     "trust_of",
     "pending_approvals",

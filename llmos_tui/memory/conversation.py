@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import append_bytes, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from ..redact import redact_text
 
@@ -56,10 +57,6 @@ WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 def new_id(clock: float | None = None) -> str:
     now = time.time() if clock is None else clock
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + os.urandom(3).hex()
-
-
-def _stamp(when: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
 
 
 def conversations_dir(workspace: Any) -> Path:
@@ -184,7 +181,7 @@ class Conversation:
                 self.header = {
                     "kind": "session",
                     "id": self.id,
-                    "started_at": item.get("at") or _stamp(),
+                    "started_at": item.get("at") or iso_utc(),
                     "cwd": cwd,
                     "source": source,
                     "user": user,
@@ -216,7 +213,7 @@ class Conversation:
             summary += f" (error: {error})"
         turn = Turn(
             n=len(self.turns) + 1,
-            at=_stamp(),
+            at=iso_utc(),
             goal=redact_text(goal)[:MAX_GOAL_CHARS],
             mode=mode,
             success=bool(success),
@@ -243,7 +240,7 @@ class Conversation:
         last = self.turns[-1] if self.turns else None
         item = {
             "kind": "feedback",
-            "at": _stamp(),
+            "at": iso_utc(),
             "text": redact_text(text)[:500],
             "label": label,
             "about_turn": last.n if last else None,
@@ -273,7 +270,7 @@ class Conversation:
             "feedback": len(self.feedback),
             "last_goal": last.goal if last else None,
             "last_at": last.at if last else None,
-            "last_activity": _stamp(self.mtime) if self.mtime else None,
+            "last_activity": iso_utc(self.mtime) if self.mtime else None,
         }
 
 

@@ -34,7 +34,7 @@ the cheap model in ONE call asking for durable facts as a JSON list of ``{"kind"
 through the same ``FactStore.add``; an item whose key the rules produced in this extraction, or
 whose text an existing fact already says, is counted as seen and not stored again. The call is
 not made when its estimated cost (characters / 4 in, ``LLM_MAX_TOKENS`` out, priced by
-``orchestrator.price``) exceeds ``memory.llm_facts_budget_usd`` or the economy's balance; its
+``pricing.price``) exceeds ``memory.llm_facts_budget_usd`` or the economy's balance; its
 real cost is charged to the economy (mode ``FACTS``). Any failure leaves the rule-based facts
 alone (``ExtractionReport.llm_note`` says why). The call is made after the extraction state is
 saved and its lock released, so a slow model never holds other extractors.
@@ -45,13 +45,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
+from ..workspace import check_project_name
 from .sessions import read_session, session_files
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -286,28 +287,20 @@ def _sentence_fact(sentence: str) -> FactCandidate | None:
 # ---- the store ---------------------------------------------------------------------------------------
 
 
-def _stamp(when: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
-
-
 def fact_id(key: str) -> str:
     return "f_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
 def facts_dir(workspace: Any, project: str | None = None) -> Path:
     if project:
-        from ..projects.manager import check_name
-
-        return Path(workspace.projects_dir) / check_name(project) / "memory" / "facts"
+        return Path(workspace.projects_dir) / check_project_name(project) / "memory" / "facts"
     return Path(workspace.facts_dir)
 
 
 def _dump(fact: Fact) -> str:
-    import yaml
+    from edgekit.frontmatter import join
 
-    data = fact.to_dict()
-    head = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
-    return f"---\n{head}---\n{fact.text}\n"
+    return join(fact.to_dict(), f"{fact.text}\n")
 
 
 _CACHE: dict[str, tuple[tuple[int, int, int], Fact]] = {}
@@ -331,14 +324,9 @@ def _load(path: Path) -> Fact:
 
 
 def _parse(path: Path) -> Fact:
-    from ..yamlio import safe_load
+    from edgekit.frontmatter import read
 
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---\n") or "\n---\n" not in text[3:]:
-        raise ValueError("missing frontmatter")
-    data = safe_load(text[4 : text.index("\n---\n", 3) + 1])  # yamlio.YAMLLoadError is a ValueError
-    if not isinstance(data, dict):
-        raise ValueError("the frontmatter is not a mapping")
+    data, _body = read(path.read_text(encoding="utf-8"))  # FrontmatterError is a ValueError
     for key in ("id", "kind", "key", "value", "text"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ValueError(f"{key!r} is missing")
@@ -421,7 +409,7 @@ class FactStore:
             candidate = FactCandidate(candidate.kind, key, value, text, candidate.confidence)
         ident = fact_id(candidate.key)
         path = self.folder / f"{ident}.md"
-        now = _stamp(when)
+        now = iso_utc(when)
         with file_lock(path):
             try:
                 fact = _load(path)
@@ -608,7 +596,7 @@ def extract_from_sessions(
                     fact, action = _store_for(workspace, cand.kind, project, on_warning).add(
                         cand, source=source
                     )
-                    report._count(fact, action)
+                    report._count(fact, action)  # noqa: SLF001 - same module
             seen_state[path.name] = {
                 "entries": len(session.entries),
                 "size": st.st_size,
@@ -617,7 +605,7 @@ def extract_from_sessions(
             changed = True
         if changed or full:
             atomic_write_json(
-                state_path, {"format": 1, "sessions": seen_state, "last_run": _stamp()}
+                state_path, {"format": 1, "sessions": seen_state, "last_run": iso_utc()}
             )
     if config is not None and config.memory.llm_facts:
         if not turns:
@@ -840,7 +828,7 @@ def _llm_extract(
             cand, source=(origin.source if origin else "memories/sessions") + " (llm)"
         )
         texts.add(_same_text(fact.text))
-        report._count(fact, action)
+        report._count(fact, action)  # noqa: SLF001 - same module
     report.llm_note = "ok"
 
 

@@ -5,11 +5,15 @@ the share of the query's (IDF-weighted) words a document contains, in [0, 1].
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+from edgekit.frontmatter import FrontmatterError
+from edgekit.frontmatter import split as split_frontmatter
 
 KINDS = ("fact", "insight", "trace", "session")
 MAX_SESSIONS = 200
@@ -156,8 +160,8 @@ def _insight_hits(workspace: Any, volumes: Iterable[str] | None) -> list[MemoryH
                 text = path.read_text(encoding="utf-8", errors="replace")[:MAX_INSIGHT_CHARS]
             except OSError:
                 continue
-            if text.startswith("---\n") and "\n---\n" in text[3:]:
-                text = text[text.index("\n---\n", 3) + 5 :]
+            with contextlib.suppress(FrontmatterError):
+                text = split_frontmatter(text)[1]  # the body (the header is not parsed)
             title = next(
                 (ln.lstrip("# ").strip() for ln in text.splitlines() if ln.strip()), path.stem
             )

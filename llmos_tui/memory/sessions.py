@@ -4,7 +4,7 @@
 
     ---
     id: 20261121-100000-3f9c1a
-    started_at: 2026-11-21T10:00:00Z
+    started_at: '2026-11-21T10:00:00Z'
     source: tui            # tui | headless | ...
     user: local
     project: null
@@ -28,6 +28,7 @@ text that starts with ``### `` or with a backslash is written with one more lead
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import re
 import time
@@ -35,7 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from edgekit.frontmatter import join as join_frontmatter
+
 from ..atomic import atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from ..redact import redact_text
 
@@ -43,10 +47,6 @@ ROLES = ("user", "assistant", "system", "tool", "note")
 MAX_ENTRY_CHARS = 100_000
 _HEADER_RE = re.compile(r"^### (user|assistant|system|tool|note) · (\S+)$")
 _ID_RE = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
-
-
-def _stamp(when: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def _escape(text: str) -> str:
@@ -58,14 +58,6 @@ def _escape(text: str) -> str:
 
 def _unescape(text: str) -> str:
     return "\n".join(line[1:] if line.startswith("\\") else line for line in text.split("\n"))
-
-
-def _yaml_scalar(value: Any) -> str:
-    import json
-
-    if value is None:
-        return "null"
-    return json.dumps(value, ensure_ascii=False)  # JSON strings are valid YAML
 
 
 class SessionLog:
@@ -128,25 +120,22 @@ class SessionLog:
                 + f"\n… ({len(text) - MAX_ENTRY_CHARS} characters not logged)"
             )
         now = self.clock()
-        entry = f"### {role} · {_stamp(now)}\n\n{_escape(text)}\n\n"
+        entry = f"### {role} · {iso_utc(now)}\n\n{_escape(text)}\n\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self.path):
             if not self.path.exists():
                 title = redact_text(
                     self.title or (text.splitlines()[0][:120] if role == "user" else "")
                 )
-                header = [
-                    "---",
-                    f"id: {self.id}",
-                    f"started_at: {_stamp(now)}",
-                    f"source: {_yaml_scalar(self.source)}",
-                    f"user: {_yaml_scalar(self.user)}",
-                    f"project: {_yaml_scalar(self.project)}",
-                    f"title: {_yaml_scalar(title)}",
-                    "---",
-                    "",
-                ]
-                atomic_write_text(self.path, "\n".join(header) + entry)
+                header = {
+                    "id": self.id,
+                    "started_at": iso_utc(now),
+                    "source": self.source,
+                    "user": self.user,
+                    "project": self.project,
+                    "title": title,
+                }
+                atomic_write_text(self.path, join_frontmatter(header, entry))
                 return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
@@ -166,6 +155,12 @@ class Entry:
         return {"role": self.role, "at": self.at, "text": self.text}
 
 
+def _when(value: Any) -> Any:
+    """A header timestamp as text: files written before the one YAML writer hold it unquoted,
+    which YAML reads as a datetime."""
+    return iso_utc(value) if isinstance(value, _dt.datetime) else value
+
+
 @dataclass
 class Session:
     path: Path
@@ -180,7 +175,7 @@ class Session:
         out = {
             "id": self.id,
             "path": str(self.path),
-            "started_at": self.meta.get("started_at"),
+            "started_at": _when(self.meta.get("started_at")),
             "source": self.meta.get("source"),
             "user": self.meta.get("user"),
             "project": self.meta.get("project"),
@@ -194,19 +189,9 @@ class Session:
 
 def parse_session(text: str, path: Path) -> Session:
     """A session file's header and entries; a broken header gives empty metadata, never an error."""
-    meta: dict[str, Any] = {}
-    body = text
-    if text.startswith("---\n"):
-        end = text.find("\n---\n", 3)
-        if end != -1:
-            try:
-                from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import read_lenient
 
-                loaded = _yaml_safe_load(text[4 : end + 1])
-                meta = loaded if isinstance(loaded, dict) else {}
-            except Exception:  # noqa: BLE001 - a hand-edited header must not hide the log
-                meta = {}
-            body = text[end + 5 :]
+    meta, body = read_lenient(text)  # a hand-edited header must not hide the log
     entries: list[Entry] = []
     current: tuple[str, str] | None = None
     lines: list[str] = []

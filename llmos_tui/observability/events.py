@@ -41,156 +41,18 @@ import json
 import logging
 import os
 import threading
-import uuid
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..atomic import append_bytes, file_lock
 from ..redact import redact_obj, redact_text
+from .inbox import Inbox
+from .records import Event, EventType, new_event_id, now_iso, parse_ts  # noqa: F401 - re-exported
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_KEEP = 5
 _log = logging.getLogger("llmos.observability")
-
-
-class EventType(StrEnum):
-    """Every event type the engine records (a StrEnum: ``EventType.X == "X"``)."""
-
-    # crons (seeds: Sentience Cron Layer)
-    CRON_STARTED = "CRON_STARTED"
-    CRON_COMPLETED = "CRON_COMPLETED"
-    CRON_FAILED = "CRON_FAILED"
-    CRON_STOPPED = "CRON_STOPPED"
-    CRON_CYCLE_END = "CRON_CYCLE_END"  # seeds' name; we record CRON_COMPLETED
-    VOLUME_SYNCED = "VOLUME_SYNCED"
-    # artifacts and proposals
-    ARTIFACT_CREATED = "ARTIFACT_CREATED"
-    ARTIFACT_EVOLVED = "ARTIFACT_EVOLVED"
-    ARTIFACT_PROMOTED = "ARTIFACT_PROMOTED"
-    ARTIFACT_DELETED = "ARTIFACT_DELETED"
-    ARTIFACT_SKIPPED = "ARTIFACT_SKIPPED"  # an unreadable artifact file was reported and skipped
-    PROMOTION_REFUSED = "PROMOTION_REFUSED"
-    PROPOSAL_CREATED = "PROPOSAL_CREATED"
-    PROPOSAL_ACCEPTED = "PROPOSAL_ACCEPTED"
-    PROPOSAL_REJECTED = "PROPOSAL_REJECTED"
-    PROPOSAL_FAILED = "PROPOSAL_FAILED"
-    INSIGHT_GENERATED = "INSIGHT_GENERATED"
-    SUGGESTION_CREATED = "SUGGESTION_CREATED"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    VOLUME_ACCESS_DENIED = "VOLUME_ACCESS_DENIED"
-    SYSTEM_ALERT = "SYSTEM_ALERT"
-    # kernel, learning, evolution
-    TRACE_RECORDED = "TRACE_RECORDED"
-    TRACE_REPLAYED = "TRACE_REPLAYED"
-    TRACE_SKIPPED = "TRACE_SKIPPED"
-    ALIAS_ADDED = "ALIAS_ADDED"  # an approved phrasing recorded on a trace (issue 16)
-    ALIAS_REMOVED = "ALIAS_REMOVED"
-    REPLAY_VERIFIED = "REPLAY_VERIFIED"  # VERIFIED: a model call judged a close trace (issue 16)
-    REPLAY_CONFIRMED = "REPLAY_CONFIRMED"  # the user said replay to a close trace (TUI)
-    REPLAY_DECLINED = "REPLAY_DECLINED"  # ... or run with the model / cancel
-    INDEX_REBUILT = "INDEX_REBUILT"
-    INDEX_RESYNCED = "INDEX_RESYNCED"
-    MODE_DECIDED = "MODE_DECIDED"
-    POLICY_DECISION = "POLICY_DECISION"
-    GOAL_FINISHED = "GOAL_FINISHED"
-    TOOL_CRYSTALLIZED = "TOOL_CRYSTALLIZED"
-    TOOL_REJECTED = "TOOL_REJECTED"
-    TOOL_REFUSED = "TOOL_REFUSED"
-    TOOL_DEMOTED = "TOOL_DEMOTED"
-    TOOL_RUN = "TOOL_RUN"
-    TOOL_USED = "TOOL_USED"
-    AGENT_EVOLVED = "AGENT_EVOLVED"
-    SENTIENCE_UPDATED = "SENTIENCE_UPDATED"
-    SENTIENCE_WARNING = "SENTIENCE_WARNING"
-    AGENT_CREATED = "AGENT_CREATED"
-    USER_FEEDBACK = "USER_FEEDBACK"
-    REPLAY_REFUSED = "REPLAY_REFUSED"  # a replay stopped before running (policy, trust, gates)
-    ORCHESTRATION_FINISHED = "ORCHESTRATION_FINISHED"
-    SESSION_LOG_FAILED = "SESSION_LOG_FAILED"
-    CONVERSATION_LOG_FAILED = "CONVERSATION_LOG_FAILED"
-    UNDO = "UNDO"
-    # trust (shared volumes) and edge bundles
-    TRUST_REQUIRED = "TRUST_REQUIRED"
-    TRUST_APPROVED = "TRUST_APPROVED"
-    TRUST_WRITE_FAILED = "TRUST_WRITE_FAILED"
-    BUNDLE_EXPORTED = "BUNDLE_EXPORTED"
-    BUNDLE_IMPORTED = "BUNDLE_IMPORTED"
-
-
-def now_iso(when: _dt.datetime | None = None) -> str:
-    moment = when or _dt.datetime.now(_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_ts(text: str) -> _dt.datetime | None:
-    """An event timestamp (with or without microseconds) as an aware datetime; None if bad."""
-    if not isinstance(text, str):
-        return None
-    try:
-        value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
-
-
-def new_event_id() -> str:
-    return "e_" + uuid.uuid4().hex[:16]
-
-
-@dataclass
-class Event:
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=new_event_id)
-    ts: str = field(default_factory=now_iso)
-    notify_user: bool = False
-    source: str | None = None
-    title: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "ts": self.ts,
-            "type": self.type,
-            "notify_user": self.notify_user,
-            "data": self.data,
-        }
-        if self.source:
-            out["source"] = self.source
-        if self.title:
-            out["title"] = self.title
-        return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
-
-    @property
-    def time(self) -> _dt.datetime | None:
-        return parse_ts(self.ts)
-
-    @classmethod
-    def from_dict(cls, raw: Any) -> "Event":
-        """Raises ValueError/KeyError/TypeError for anything that is not an event."""
-        if not isinstance(raw, dict):
-            raise TypeError("not an object")
-        data = raw.get("data") or {}
-        if not isinstance(data, dict):
-            raise TypeError("data is not an object")
-        ident, ts, kind = raw["id"], raw["ts"], raw["type"]
-        if not all(isinstance(v, str) and v for v in (ident, ts, kind)):
-            raise TypeError("id, ts and type must be non-empty strings")
-        source, title = raw.get("source"), raw.get("title")
-        return cls(
-            type=kind,
-            data=data,
-            id=ident,
-            ts=ts,
-            notify_user=bool(raw.get("notify_user")),
-            source=source if isinstance(source, str) else None,
-            title=title if isinstance(title, str) else None,
-        )
 
 
 @dataclass(frozen=True)
@@ -327,8 +189,6 @@ class EventLog:
             _log.warning("cannot append to the event log %s: %s", self.path, exc)
             return False
         if event.notify_user:
-            from .inbox import Inbox
-
             inbox = (
                 Inbox(self.path.parent, events=self)
                 if self.inbox_max_bytes is None

@@ -55,6 +55,13 @@ Applier = Callable[[dict[str, Any]], Any]
 _local = threading.local()
 
 
+# Applier modules named by proposals posted before their applier moved (an inbox keeps them).
+_MOVED_APPLIERS = {
+    "llmos_tui.sentience.selfmod": "llmos_tui.sentience.runtime",
+    "llmos_tui.learning.trust": "llmos_tui.learning.store",
+}
+
+
 class NotificationNotFound(LLMOSError):
     """No notification with this id (exit 1)."""
 
@@ -581,6 +588,7 @@ class ObservabilityHub:
         kind = str(item.event.data.get("kind"))
         fn = self._appliers.get(kind)
         module = item.event.data.get("applier_module")
+        module = _MOVED_APPLIERS.get(module, module) if isinstance(module, str) else module
         if fn is None and isinstance(module, str) and module.startswith("llmos_tui."):
             try:
                 mod = importlib.import_module(module)

@@ -23,11 +23,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..atomic import append_bytes, atomic_write_text, file_lock
 from ..redact import redact_obj
-from .events import Event, EventLog, EventType, now_iso
+from .records import Event, EventType, now_iso
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .events import EventLog
 
 INBOX_NAME = "inbox.jsonl"
 DEFAULT_INBOX_MAX_BYTES = 4 * 1024 * 1024
@@ -118,12 +121,12 @@ class Inbox:
         self,
         folder: str | os.PathLike[str],
         *,
-        events: EventLog | None = None,
+        events: EventLog,
         max_bytes: int = DEFAULT_INBOX_MAX_BYTES,
     ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / INBOX_NAME
-        self.events = events if events is not None else EventLog(self.folder / "events.jsonl")
+        self.events = events
         self.max_bytes = max(4096, int(max_bytes))
         self.corrupt_lines = 0
 

@@ -290,15 +290,10 @@ def cross_project_insight_artifacts(
     agents = get_reusable_agents(workspace, store=store)
     if not insights and not agents:
         return []
-    lines = [
-        "---",
-        "kind: cross_project",
-        f"patterns: {len(insights)}",
-        f"reusable_agents: {len(agents)}",
-        "---",
-        "# Cross-project insights",
-        "",
-    ]
+    from edgekit.frontmatter import dump_yaml
+
+    head = {"kind": "cross_project", "patterns": len(insights), "reusable_agents": len(agents)}
+    lines = ["---", dump_yaml(head).rstrip("\n"), "---", "# Cross-project insights", ""]
     if insights:
         lines += ["## Patterns that recur across projects", ""]
         for i in insights:

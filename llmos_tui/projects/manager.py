@@ -16,35 +16,22 @@ a digit. Every write is atomic; ``runs.json`` is updated under its sidecar lock.
 from __future__ import annotations
 
 import json
-import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
+from ..workspace import PROJECT_NAME_RE as _NAME_RE
+from ..workspace import check_project_name as check_name
 
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SUBDIRS = ("components", "memory", "output", "state")
 MAX_RECENT = 20
 
 
 class ProjectNotFound(UsageError):
     """No project with this name (exit 2)."""
-
-
-def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise UsageError(
-            f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
-            "starting with a letter or a digit"
-        )
-    return name
-
-
-def _stamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass
@@ -111,19 +98,13 @@ def _read_project(root: Path) -> Project:
     meta: dict[str, Any] = {}
     notes = ""
     path = root / "project.md"
-    try:
-        text = path.read_text(encoding="utf-8")
-        if text.startswith("---\n") and "\n---\n" in text[3:]:
-            from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import FrontmatterError, read
 
-            end = text.index("\n---\n", 3)
-            loaded = _yaml_safe_load(text[4 : end + 1])
-            meta = loaded if isinstance(loaded, dict) else {}
-            notes = text[end + 5 :].strip()
-    except (OSError, UnicodeDecodeError):
-        pass
-    except Exception:  # noqa: BLE001 - a hand-edited header never hides the project
-        meta = {}
+    try:
+        meta, body = read(path.read_text(encoding="utf-8"))
+        notes = body.strip()
+    except (OSError, UnicodeDecodeError, FrontmatterError):
+        pass  # a missing file or a hand-edited header never hides the project
     return Project(
         name=root.name,
         root=root,
@@ -154,15 +135,10 @@ class ProjectManager:
             raise UsageError(f"project {name!r} already exists at {folder}")
         try:
             self._ensure_dirs(folder)
-            import yaml
+            from edgekit.frontmatter import join
 
-            head = yaml.safe_dump(
-                {"name": name, "description": description, "created_at": _stamp()},
-                sort_keys=False,
-                allow_unicode=True,
-                width=1000,
-            )
-            atomic_write_text(folder / "project.md", f"---\n{head}---\n# {name}\n\n{description}\n")
+            head = {"name": name, "description": description, "created_at": iso_utc()}
+            atomic_write_text(folder / "project.md", join(head, f"# {name}\n\n{description}\n"))
         except OSError as exc:
             raise UsageError(f"cannot create the project folder {folder}: {exc}") from None
         return _read_project(folder)
@@ -214,7 +190,7 @@ class ProjectManager:
             by_mode = v if isinstance(v := data.get("by_mode"), dict) else {}
             by_mode[mode] = int(by_mode.get(mode, 0) or 0) + 1
             data["by_mode"] = by_mode
-            data["last_run"] = _stamp()
+            data["last_run"] = iso_utc()
             recent = v if isinstance(v := data.get("recent"), list) else []
             from ..redact import redact_text
 

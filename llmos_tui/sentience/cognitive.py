@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .params import SentienceParams
+from ..sentience_params import SentienceParams
 from .valence import Valence, latent_mode, mode_reason
 
 CAUTIOUS_MODES = ("CAUTIOUS", "RECOVERY")
@@ -294,7 +294,7 @@ def detect_improvement_opportunities(
 
 
 class CognitiveKernel:
-    """The seeds' API over a :class:`~llmos_tui.sentience.runtime.SentienceRuntime`."""
+    """The cognitive-layer API over a :class:`~llmos_tui.sentience.runtime.SentienceRuntime`."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .params import VARIABLES
+from ..sentience_params import VARIABLES
 
 OUTCOMES = ("success", "failure", "partial")
 
@@ -70,7 +70,7 @@ def emotion_vector(item: Any) -> tuple[float, ...] | None:
 
 
 def emotional_similarity(a: Iterable[float], b: Iterable[float]) -> float:
-    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)))
     return max(0.0, 1.0 - d / 2.0)
 
 

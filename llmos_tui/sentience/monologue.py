@@ -11,7 +11,7 @@ LLM thoughts, only when ``sentience.monologue_llm`` is on and an LLM is configur
 ``monologue_prompt`` (the state, the recent triggers and traces, the deterministic thoughts)
 and expects a JSON list of at most ``monologue_max_thoughts`` short strings. The call is not
 made when its estimated cost (prompt characters / 4 in, ``LLM_MAX_TOKENS`` out, priced by
-``orchestrator.price``) exceeds ``monologue_llm_budget_usd`` or the economy's balance; its real
+``pricing.price``) exceeds ``monologue_llm_budget_usd`` or the economy's balance; its real
 cost is charged to the economy (mode ``MONOLOGUE``). Any failure (no LLM, over budget, HTTP
 error, an answer that is not a valid list) returns ``None`` and the caller keeps the
 deterministic thoughts.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .emotional_memory import find_similar_emotional_memories
-from .params import SentienceParams
+from ..sentience_params import SentienceParams
 from .user_model import UserModel
 from .valence import Valence
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..atomic import file_lock
+from ..clock import iso_utc
 from ..errors import UsageError
 from ..runs import REPLAY_MODES, Mode
 from ..observability.events import EventType
@@ -60,7 +61,7 @@ from .emotional_memory import (
     significance_of,
 )
 from .monologue import LLMThoughts, generate_thoughts, llm_thoughts, monologue_prompt
-from .params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
+from ..sentience_params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
 from .selfmod import Proposal, ProposalStore
 from .state import SentienceState, load_state, save_state
 from .valence import Valence
@@ -71,11 +72,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("llmos.sentience")
 PROPOSAL_KIND = "sentience.modify"
+#: Where the observability hub finds the applier of PROPOSAL_KIND (``register_appliers``).
+APPLIER_MODULE = __name__
 _LIVE: "weakref.WeakValueDictionary[str, SentienceRuntime]" = weakref.WeakValueDictionary()
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def _get(item: Any, name: str, default: Any = None) -> Any:
@@ -231,7 +230,7 @@ class SentienceRuntime:
         state.counters[trigger] = state.counters.get(trigger, 0) + 1
         record = {
             "type": trigger,
-            "at": _iso(now),
+            "at": iso_utc(now),
             "ts": now,
             "reason": str(reason)[:300],
             "delta": {k: round(v, 4) for k, v in applied.items()},
@@ -320,7 +319,7 @@ class SentienceRuntime:
             "counters": dict(state.counters),
             "monologue": list(mono.get("thoughts", [])),
             "half_life_minutes": params.half_life_minutes,
-            "updated_at": _iso(state.updated_at),
+            "updated_at": iso_utc(state.updated_at),
         }
 
     def _inject(
@@ -830,7 +829,7 @@ class SentienceRuntime:
             approval_required=approval,
         )
         if not approval and prop.status == "pending":
-            return self._apply(prop.id)
+            return self.apply_proposal(prop.id)
         if prop.status == "pending":
             self._notify(prop)
             prop = self.proposal_store.get(prop.id)
@@ -866,7 +865,7 @@ class SentienceRuntime:
                 f"{prop.parameter}: {prop.old_value} -> {prop.new_value}",
                 {"proposal_id": prop.id},
                 source="sentience",
-                applier_module="llmos_tui.sentience.selfmod",
+                applier_module=APPLIER_MODULE,
             )
         except Exception as exc:
             self._warn(f"cannot post proposal {prop.id} to the inbox: {exc}")
@@ -899,15 +898,18 @@ class SentienceRuntime:
             hub = self._hub()
             if hub is not None:
                 try:
-                    hub.accept(prop.notification_id, by="user")  # runs our applier -> _apply
+                    hub.accept(
+                        prop.notification_id, by="user"
+                    )  # runs our applier -> apply_proposal
                     return self.proposal_store.get(proposal_id)
                 except Exception as exc:
                     self._warn(
                         f"the inbox could not accept {prop.notification_id} ({exc}); applying directly"
                     )
-        return self._apply(proposal_id)
+        return self.apply_proposal(proposal_id)
 
-    def _apply(self, proposal_id: str) -> Proposal:
+    def apply_proposal(self, proposal_id: str) -> Proposal:
+        """Set the proposal's override now (no approval asked) and mark it applied."""
         prop = self.proposal_store.get(proposal_id)
         if prop.status != "pending":
             raise UsageError(
@@ -992,6 +994,30 @@ def live_runtime(root: Path) -> "SentienceRuntime | None":
     """The runtime of this process for the workspace at *root*, if one exists (used by the inbox
     applier so an accepted proposal goes through the same configuration and clock)."""
     return _LIVE.get(str(Path(root).resolve()))
+
+
+def register_appliers(hub: Any) -> None:
+    """Called by the observability hub: accepting a ``sentience.modify`` proposal in the inbox
+    applies it (sets the override in ``state/sentience.json`` and marks the record applied)."""
+
+    def apply(payload: dict[str, Any]) -> str:
+        from ..config import load_config
+
+        proposal_id = payload.get("proposal_id")
+        if not isinstance(proposal_id, str):
+            raise UsageError("the proposal payload has no proposal_id")
+        root = hub.root
+        if root is None or str(root) == "/":
+            raise UsageError("the observability hub is not attached to a workspace")
+        runtime = live_runtime(root)
+        if runtime is None:
+            runtime = SentienceRuntime(
+                root, hub.config if hub.config is not None else load_config(root)
+            )
+        prop = runtime.apply_proposal(proposal_id)
+        return f"{prop.parameter} set to {prop.new_value} (was {prop.old_value})"
+
+    hub.register_applier(PROPOSAL_KIND, apply)
 
 
 def _param_value(params: SentienceParams, parameter: str) -> float:

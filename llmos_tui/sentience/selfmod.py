@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..atomic import atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
-from .params import MODIFIABLE
+from ..sentience_params import MODIFIABLE
 
 STATUSES = ("pending", "applied", "rejected", "reverted")
 MAX_PROPOSALS = 200
@@ -59,10 +60,6 @@ class Proposal:
     def from_dict(cls, data: dict[str, Any]) -> "Proposal":
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class ProposalStore:
@@ -145,7 +142,7 @@ class ProposalStore:
                 new_value=new_value,
                 reason=reason,
                 source=source,
-                created_at=_iso(now),
+                created_at=iso_utc(now),
                 performance_before=performance_before,
                 approval_required=approval_required,
             )
@@ -153,7 +150,7 @@ class ProposalStore:
             data["proposals"] = data["proposals"][-MAX_PROPOSALS:]
             data["history"].append(
                 {
-                    "at": _iso(now),
+                    "at": iso_utc(now),
                     "id": prop.id,
                     "action": "proposed",
                     "parameter": parameter,
@@ -185,7 +182,7 @@ class ProposalStore:
                         f"proposal {proposal_id} is {prop.status}; it cannot become {to}"
                     )
                 prop.status = to
-                prop.decided_at = _iso(now)
+                prop.decided_at = iso_utc(now)
                 if to == "applied":
                     prop.applied_ts = now
                 if update:
@@ -193,7 +190,7 @@ class ProposalStore:
                 data["proposals"][i] = prop.to_dict()
                 data["history"].append(
                     {
-                        "at": _iso(now),
+                        "at": iso_utc(now),
                         "id": prop.id,
                         "action": to,
                         "parameter": prop.parameter,
@@ -219,28 +216,3 @@ class ProposalStore:
 
     def history(self) -> builtins.list[dict[str, Any]]:
         return self._read()["history"]
-
-
-def register_appliers(hub: Any) -> None:
-    """Called by the observability hub: accepting a ``sentience.modify`` proposal in the inbox
-    applies it (sets the override in ``state/sentience.json`` and marks the record applied)."""
-
-    def apply(payload: dict[str, Any]) -> str:
-        from ..config import load_config
-        from .runtime import SentienceRuntime, live_runtime
-
-        proposal_id = payload.get("proposal_id")
-        if not isinstance(proposal_id, str):
-            raise UsageError("the proposal payload has no proposal_id")
-        root = hub.root
-        if root is None or str(root) == "/":
-            raise UsageError("the observability hub is not attached to a workspace")
-        runtime = live_runtime(root)
-        if runtime is None:
-            runtime = SentienceRuntime(
-                root, hub.config if hub.config is not None else load_config(root)
-            )
-        prop = runtime._apply(proposal_id)
-        return f"{prop.parameter} set to {prop.new_value} (was {prop.old_value})"
-
-    hub.register_applier("sentience.modify", apply)

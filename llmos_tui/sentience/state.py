@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeGuard
 
 from ..atomic import atomic_write_json
-from .params import MODIFIABLE, TRIGGERS, SentienceParams
+from ..sentience_params import MODIFIABLE, TRIGGERS, SentienceParams
 from .user_model import UserModel
 from .valence import Valence, relax
 

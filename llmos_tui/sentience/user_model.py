@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .params import SentienceParams
+from ..sentience_params import SentienceParams
 from .valence import clamp, relax
 
 _THANKS = re.compile(

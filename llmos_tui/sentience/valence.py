@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .params import VARIABLES, SentienceParams
+from ..sentience_params import VARIABLES, SentienceParams
 
 
 def clamp(value: float, lo: float = -1.0, hi: float = 1.0) -> float:

@@ -247,7 +247,10 @@ class LLMOSApp(App[None]):
         self.main.query_one(StatusBar).crons = Content.styled(
             "crons: starting…", "$foreground-muted"
         )
-        self._boot()
+        # The boot (kernel, trace index: tens of milliseconds of Python at 10k traces) runs in a
+        # thread, but holds the GIL while it works: started before the first frame, it delayed
+        # that frame by its whole length. It starts once the frame is out.
+        self.call_after_refresh(self._boot)
         self.call_after_refresh(self._mount_panes)
 
     async def _mount_panes(self) -> None:
@@ -616,8 +619,8 @@ class LLMOSApp(App[None]):
             if (
                 changed
             ):  # what is on show follows the data (no ctrl+e needed): the preview and the volumes
-                if self.traces._preview_id is not None and self.kernel is not None:
-                    self._load_trace_preview(self.traces._preview_id)
+                if self.traces.preview_id is not None and self.kernel is not None:
+                    self._load_trace_preview(self.traces.preview_id)
                 if self.volumes.loaded and self.kernel is not None:
                     self._load_volumes()
         self._update_tabs()
@@ -1055,7 +1058,7 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="crons", name="cron cycle")
     def _run_cron(self, level: str) -> Any:
-        from ..volumes.crons import run_cycle
+        from ..evolution.crons import run_cycle
 
         kernel = self._ensure_kernel()
         return run_cycle(

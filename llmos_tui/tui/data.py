@@ -260,11 +260,12 @@ def load_trace_preview(kernel: Any, trace_id: str) -> TracePreview:
 
     entry = kernel.store.entry(trace_id)
     text = kernel.store.read_text(trace_id)
-    body = text
-    if text.startswith("---"):
-        end = text.find("\n---", 3)
-        if end != -1:
-            body = text[end + 4 :].lstrip("\n")
+    from edgekit.frontmatter import FrontmatterError, split
+
+    try:
+        body = split(text)[1].lstrip("\n")
+    except FrontmatterError:
+        body = text
     rate = (
         f"{entry.success_rate * 100:.0f}% ({entry.success_count} ok, {entry.failure_count} failed)"
     )
@@ -563,7 +564,7 @@ class CronLine:
 
 def load_cron_lines(workspace: Any, config: LLMOSConfig) -> list[CronLine]:
     """The user's own cron, their team's and the system's, in that order."""
-    from ..volumes.crons import cron_status
+    from ..evolution.crons import cron_status
 
     rows = cron_status(workspace, config)["crons"]
     wanted = {"user": config.user, "team": config.team, "system": None}

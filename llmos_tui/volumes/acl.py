@@ -1,7 +1,7 @@
 """Who may read and write which volume.
 
 Scopes are ``system``, ``teams/<team>`` and ``users/<user>``. The identity doing the work
-decides (seeds, "Volume Architecture"; DESIGN §9):
+decides (ARCHITECTURE.md, "Crons, sentience, evolution"):
 
 ==============  =====================================  =======================================
 identity        writes                                 reads
@@ -32,7 +32,7 @@ from ..atomic import atomic_write_text
 from ..errors import LLMOSError, UsageError, WorkspaceError
 from ..exitcodes import ExitCode
 from ..observability.events import EventType
-from ..workspace import Workspace, safe_id
+from ..workspace import Workspace, parse_scope, safe_id  # noqa: F401 - parse_scope re-exported
 
 IDENTITY_KINDS = ("user", "user_cron", "team_cron", "system_cron")
 
@@ -41,29 +41,6 @@ class VolumeAccessError(LLMOSError):
     """An identity tried to read or write a volume it may not (exit 3, like a policy block)."""
 
     exit_code = ExitCode.POLICY_BLOCKED
-
-
-def parse_scope(text: str) -> str:
-    """``system``, ``teams/<team>`` or ``users/<user>`` (also ``team:eng``, ``user/alice``)."""
-    if not isinstance(text, str):
-        raise UsageError(f"invalid volume {text!r}")
-    value = text.strip().strip("/")
-    if value == "system":
-        return value
-    for sep in ("/", ":"):
-        head, found, name = value.partition(sep)
-        if found:
-            break
-    else:
-        head, name = value, ""
-    try:
-        if head in ("users", "user"):
-            return f"users/{safe_id(name, 'user')}"
-        if head in ("teams", "team"):
-            return f"teams/{safe_id(name, 'team')}"
-    except WorkspaceError as exc:
-        raise UsageError(f"invalid volume {text!r}: {exc.message}") from None
-    raise UsageError(f"invalid volume {text!r}: use 'system', 'teams/<team>' or 'users/<user>'")
 
 
 def scope_type(scope: str) -> str:

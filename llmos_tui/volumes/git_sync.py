@@ -48,10 +48,11 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..atomic import atomic_write_bytes, atomic_write_text, file_lock
-from ..errors import ConfigError, LLMOSError, UsageError
+from ..config import git_remotes  # noqa: F401 - re-exported (crons, cli)
+from ..errors import LLMOSError, UsageError
 from ..observability.events import EventType
 from ..workspace import Workspace
 from .acl import parse_scope, scope_type
@@ -105,28 +106,6 @@ class SyncResult:
 def redact(url: str) -> str:
     """The URL without a password (``https://user:secret@host`` -> ``https://user:***@host``)."""
     return re.sub(r"(//[^/@:]+):[^/@]+@", r"\1:***@", str(url))
-
-
-def git_remotes(config: LLMOSConfig | Mapping[str, Any]) -> dict[str, str]:
-    """``volumes.git`` (of a config, or the mapping itself) as {scope: url} (scopes normalised);
-    a bad entry is a ConfigError."""
-    raw: object = config if isinstance(config, Mapping) else config.volumes.git
-    if not raw:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(
-            f"expected a mapping of volume to git URL, got {raw!r}", key="volumes.git"
-        )
-    out: dict[str, str] = {}
-    for key, url in raw.items():
-        try:
-            scope = parse_scope(str(key))
-        except UsageError as exc:
-            raise ConfigError(exc.message, key=f"volumes.git.{key}") from None
-        if not isinstance(url, str) or not url.strip():
-            raise ConfigError(f"expected a git URL or path, got {url!r}", key=f"volumes.git.{key}")
-        out[scope] = url.strip()
-    return out
 
 
 def git_volume(

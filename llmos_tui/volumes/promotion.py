@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ..atomic import atomic_write_json
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..observability.events import EventType
 from ..workspace import Workspace
@@ -48,7 +49,6 @@ from .volume import (
     ArtifactInfo,
     ArtifactNotFound,
     Volume,
-    _now,
     check_kind,
     check_name,
     compare_versions,
@@ -266,7 +266,7 @@ class Promoter:
         target = Volume(self.workspace, dst_scope, identity=who, events=self.events)
         src_files = source.read_artifact_bytes(kind, name)  # read-checked
         who.check("write", dst_scope, self.workspace, events=self.events, what=f"{kind}/{name}")
-        src_info = source._info(kind, name, src_files)
+        src_info = source.info_from_files(kind, name, src_files)
         if src_info.problem:
             raise UsageError(
                 f"volumes/{src_scope}/{kind}/{name} cannot be promoted: {src_info.problem}"
@@ -478,13 +478,13 @@ class Promoter:
             raise UsageError(f"tool {name} in {src_scope} cannot be promoted: {problem}")
         trace_id = str(manifest["source_trace"])
         try:
-            trace_files = source._read_files("traces", trace_id)
+            trace_files = source.read_files_unchecked("traces", trace_id)
         except ArtifactNotFound:
             raise UsageError(
                 f"tool {name}'s source trace {trace_id} is not in volumes/{src_scope}; "
                 "a crystallized tool is promoted with its trace"
             ) from None
-        trace_info = source._info("traces", trace_id, trace_files)
+        trace_info = source.info_from_files("traces", trace_id, trace_files)
         if trace_info.problem:
             raise UsageError(f"tool {name}'s source trace cannot be read: {trace_info.problem}")
         tplace = self._place(target, "traces", trace_id, trace_files, trace_info, src_scope)
@@ -538,7 +538,9 @@ class Promoter:
             )
         # The trace: new or updated copies name the tool; an identical copy is linked to it.
         if tplace.verdict == "same":
-            current = parse_trace(target._read_files("traces", tplace.name)[".md"].decode("utf-8"))
+            current = parse_trace(
+                target.read_files_unchecked("traces", tplace.name)[".md"].decode("utf-8")
+            )
             if current.crystallized_tool != name:
                 current.crystallized_tool = name
                 target.write_artifact(
@@ -604,12 +606,12 @@ class Promoter:
     ) -> tuple[str, str]:
         """("new" | "same" | "update" | "conflict", why)."""
         try:
-            existing = target._read_files(kind, target_name)
+            existing = target.read_files_unchecked(kind, target_name)
         except ArtifactNotFound:
             return "new", ""
         except LLMOSError as exc:
             return "conflict", f"the target's copy cannot be read ({exc.message})"
-        tgt_info = target._info(kind, target_name, existing)
+        tgt_info = target.info_from_files(kind, target_name, existing)
         new_sha = fingerprint(kind, files)
         if tgt_info.sha256 == new_sha:
             return "same", ""
@@ -678,7 +680,7 @@ class Promoter:
         out: dict[str, Any] = {
             "origin": origin,
             "promoted_by": who.label,
-            "promoted_at": _now(),
+            "promoted_at": iso_utc(),
             "reason": reason,
             "content_sha256": fingerprint(kind, files),
             "chain": ([src_prov] + list(src_prov.get("chain") or [])) if src_prov else [],
@@ -856,13 +858,17 @@ class Promoter:
             target = Volume(self.workspace, cand.to_scope)
             source = Volume(self.workspace, cand.from_scope)
             try:
-                src_files = source._read_files(cand.kind, cand.name)
-                src_info = source._info(cand.kind, cand.name, src_files)
+                src_files = source.read_files_unchecked(cand.kind, cand.name)
+                src_info = source.info_from_files(cand.kind, cand.name, src_files)
                 manifest = _manifest(src_files) if cand.kind == "tools" else None
                 if manifest is not None and is_crystallized(manifest):
                     tid = str(manifest["source_trace"])
                     tname, _ = self._target_files(
-                        "traces", tid, source._read_files("traces", tid), cand.to_scope, salt=""
+                        "traces",
+                        tid,
+                        source.read_files_unchecked("traces", tid),
+                        cand.to_scope,
+                        salt="",
                     )
                     files = _rehome_tool(
                         src_files,

@@ -2,7 +2,7 @@
 
 Layout of a volume::
 
-    traces/<id>.md            recorded runs (DESIGN §4); written through the trace index
+    traces/<id>.md            recorded runs (ARCHITECTURE.md, "Files on disk"); written through the trace index
     tools/<name>.py           crystallized tools, with an optional manifest tools/<name>.json
     agents/<name>.md          agent definitions
     insights/<name>.md        findings of the crons
@@ -23,7 +23,6 @@ an ``ARTIFACT_SKIPPED`` event — and skipped; it never stops a listing.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..atomic import append_line, atomic_write_bytes, atomic_write_json, file_lock
+from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..observability.events import EventType
 from ..workspace import VOLUME_KINDS, Workspace
@@ -153,18 +153,9 @@ def compare_versions(a: Any, b: Any) -> int | None:
 
 def frontmatter_of(text: str) -> dict[str, Any]:
     """The YAML frontmatter of a markdown text; {} when there is none or it is broken."""
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end == -1:
-        return {}
-    try:
-        from ..yamlio import safe_load as _yaml_safe_load
+    from edgekit.frontmatter import read_lenient
 
-        data = _yaml_safe_load(text[3:end])
-    except Exception:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_lenient(text)[0]
 
 
 def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
@@ -207,12 +198,6 @@ def fingerprint(kind: str, files: Mapping[str, bytes]) -> str:
                 pass
         digest.update(suffix.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
-
-
-def _now() -> str:
-    from ..observability.events import now_iso
-
-    return now_iso()
 
 
 @dataclass
@@ -443,7 +428,8 @@ class Volume:
         except UsageError:
             return False
 
-    def _read_files(self, kind: str, name: str) -> dict[str, bytes]:
+    def read_files_unchecked(self, kind: str, name: str) -> dict[str, bytes]:
+        """The artifact's files without the ACL check (the promoter checks its own rights)."""
         kind = check_kind(kind)
         name = check_name(kind, name)
         out: dict[str, bytes] = {}
@@ -475,7 +461,7 @@ class Volume:
         """Every file of an artifact: {suffix: bytes} (``.py`` and ``.json`` for a tool)."""
         kind = check_kind(kind)
         self._check("read", f"{kind}/{name}")
-        return self._read_files(kind, name)
+        return self.read_files_unchecked(kind, name)
 
     def read_artifact_files(self, kind: str, name: str) -> dict[str, str]:
         files = self.read_artifact_bytes(kind, name)
@@ -510,9 +496,10 @@ class Volume:
         kind = check_kind(kind)
         name = check_name(kind, name)
         self._check("read", f"{kind}/{name}")
-        return self._info(kind, name, self._read_files(kind, name))
+        return self.info_from_files(kind, name, self.read_files_unchecked(kind, name))
 
-    def _info(self, kind: str, name: str, files: Mapping[str, bytes]) -> ArtifactInfo:
+    def info_from_files(self, kind: str, name: str, files: Mapping[str, bytes]) -> ArtifactInfo:
+        """The ArtifactInfo of ``files`` (as ``read_files_unchecked`` returns them)."""
         info = ArtifactInfo(scope=self.scope, kind=kind, name=name)
         for suffix, data in files.items():
             path = self.root / kind / f"{name}{suffix}"
@@ -580,7 +567,7 @@ class Volume:
         problems = list(self.problems)
         for name in names:
             try:
-                files = self._read_files(kind, name)
+                files = self.read_files_unchecked(kind, name)
             except ArtifactNotFound:
                 continue
             except ArtifactReadError as exc:
@@ -588,16 +575,16 @@ class Volume:
                     {"path": f"volumes/{self.scope}/{kind}/{name}", "reason": exc.message}
                 )
                 continue
-            info = self._info(kind, name, files)
+            info = self.info_from_files(kind, name, files)
             if info.problem and kind == "traces":
                 problems.append({"path": info.files.get(".md", name), "reason": info.problem})
                 continue
             yield info, files
         self.problems = problems
         if report:
-            self._report(problems)
+            self.report_problems(problems)
 
-    def _report(self, problems: list[dict[str, str]]) -> None:
+    def report_problems(self, problems: list[dict[str, str]]) -> None:
         for problem in problems:
             full = self.workspace.root / problem["path"]
             try:
@@ -687,7 +674,7 @@ class Volume:
                     atomic_write_json(self.provenance_path(kind, name), dict(provenance))
         except OSError as exc:
             raise LLMOSError(f"cannot write volumes/{self.scope}/{kind}/{name}: {exc}") from None
-        info = self._info(kind, name, files)
+        info = self.info_from_files(kind, name, files)
         if action == "unchanged":
             return WriteResult("unchanged", info)
         self._changelog(
@@ -757,11 +744,11 @@ class Volume:
         name = check_name(kind, name)
         who = self._check("write", f"{kind}/{name}", actor)
         assert who is not None
-        stamp = _now().replace(":", "").replace("-", "").replace(".", "")
+        stamp = iso_utc().replace(":", "").replace("-", "").replace(".", "")
         moved: list[str] = []
         with volume_lock(self.root):
-            files = self._read_files(kind, name)
-            info = self._info(kind, name, files)
+            files = self.read_files_unchecked(kind, name)
+            info = self.info_from_files(kind, name, files)
             target_dir = self.root / ARCHIVE_DIR / kind
             target_dir.mkdir(parents=True, exist_ok=True)
             sources = [
@@ -813,7 +800,7 @@ class Volume:
         **extra: Any,
     ) -> None:
         entry = {
-            "ts": _now(),
+            "ts": iso_utc(),
             "action": action,
             "kind": kind,
             "name": name,
@@ -878,11 +865,7 @@ class Volume:
                 changes = sum(1 for line in handle if line.strip())
         except OSError:
             pass
-        last = (
-            _dt.datetime.fromtimestamp(newest, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            if newest
-            else None
-        )
+        last = iso_utc(newest) if newest else None
         members = team_members(self.workspace, self.owner or "") if self.type == "team" else []
         self.problems = problems
         return VolumeStats(
@@ -990,7 +973,7 @@ def resolve_artifact(
         except ArtifactNotFound:
             continue
         except ArtifactReadError as exc:
-            volume._report(
+            volume.report_problems(
                 [
                     {
                         "path": f"volumes/{scope}/{kind}/{name}{KIND_SUFFIXES[kind][0]}",
@@ -1006,7 +989,7 @@ def resolve_artifact(
             name=name,
             path=volume.path_of(kind, name),
             content=files[KIND_SUFFIXES[kind][0]],
-            info=volume._info(kind, name, raw),
+            info=volume.info_from_files(kind, name, raw),
         )
     return None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...atomic import atomic_write_json, file_lock
+from ...clock import iso_utc
 from ...errors import LowBatteryError
 
 MAX_LOG_ENTRIES = 10_000
@@ -97,7 +98,7 @@ class Economy:
         trace_id: str | None = None,
     ) -> Charge:
         entry = Charge(
-            ts=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            ts=iso_utc(),
             mode=mode,
             cost_usd=money(cost_usd),
             input_tokens=int(input_tokens),
@@ -165,13 +166,14 @@ def budgeted_call(
     what: str,
 ) -> BudgetedAnswer:
     """One Messages-API call that is made only when its estimated cost (the prompt's length / 4,
-    ``max_tokens`` out, at ``orchestrator.price``) fits both its own cap (``cap_usd``, the config key
+    ``max_tokens`` out, at ``pricing.price``) fits both its own cap (``cap_usd``, the config key
     ``cap_key``) and the economy's balance; its real cost is charged to the economy under
     ``mode``. Never raises: every reason not to answer is a ``note`` (``what`` names the call in
     it: "the monologue call cannot be made: ...")."""
     from ...errors import LLMOSError
+    from .api_call import call_llm, describe_error
+    from .pricing import price
     from .session import llm_configured
-    from .orchestrator import _call_llm, _describe_error, price
 
     if not llm_configured():
         return BudgetedAnswer(note="no LLM is configured")
@@ -186,12 +188,12 @@ def budgeted_call(
     except LLMOSError as exc:
         return BudgetedAnswer(note=exc.message)
     try:
-        text, usage = _call_llm(model, system, prompt, max_tokens, timeout_s)
+        text, usage = call_llm(model, system, prompt, max_tokens, timeout_s)
     except LLMOSError as exc:
         return BudgetedAnswer(note=f"the {what} call cannot be made: {exc.message}")
     except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; all mean "no answer"
         return BudgetedAnswer(
-            note=f"the {what} call failed: {_describe_error(exc)}", requests=1, failed=True
+            note=f"the {what} call failed: {describe_error(exc)}", requests=1, failed=True
         )
     answer = BudgetedAnswer(
         text=text,

@@ -34,6 +34,8 @@ from typing import Any, Callable, Iterable, Sequence
 from ...errors import LLMOSError
 from ...exitcodes import ExitCode
 from ...runs import CancelToken, Mode, RunResult
+from .api_call import call_llm, describe_error
+from .pricing import Usage
 
 #: Config ``execution.orchestrator_max_steps``: more sub-goals than this is a rejected plan.
 DEFAULT_MAX_STEPS = 8
@@ -52,27 +54,6 @@ SYNTHESIS_TOTAL_CHARS = 24_000
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 #: Exit codes after which a retry cannot help.
 _NO_RETRY = {int(ExitCode.USAGE), int(ExitCode.BUDGET_EXHAUSTED), int(ExitCode.NO_LLM)}
-
-# USD per million tokens (input, output), as the bundled CLI prices them (see
-# devtools/scripted_server.py); a name not listed is priced by its tier.
-PRICES: dict[str, tuple[float, float]] = {
-    "claude-opus-4-5": (5.0, 25.0),
-    "claude-opus-4-1": (15.0, 75.0),
-    "claude-opus-4-0": (15.0, 75.0),
-    "claude-sonnet-4-5": (3.0, 15.0),
-    "claude-sonnet-4-6": (3.0, 15.0),
-    "claude-sonnet-4-0": (3.0, 15.0),
-    "claude-sonnet-5-5": (2.0, 10.0),
-    "claude-opus-5-5": (4.0, 20.0),
-    "claude-haiku-4-5": (1.0, 5.0),
-    "claude-3-5-haiku": (0.8, 4.0),
-    "claude-haiku-5-5": (0.1, 0.5),
-}
-TIER_PRICES: dict[str, tuple[float, float]] = {
-    "opus": (5.0, 25.0),
-    "sonnet": (3.0, 15.0),
-    "haiku": (1.0, 5.0),
-}
 
 
 class OrchestrationError(LLMOSError):
@@ -135,33 +116,6 @@ class PlanError:
 
     def __str__(self) -> str:
         return self.reason
-
-
-@dataclass
-class Usage:
-    model: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    llm_calls: int = 0
-
-    def add(self, other: "Usage") -> "Usage":
-        return Usage(
-            self.model or other.model,
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cost_usd + other.cost_usd,
-            self.llm_calls + other.llm_calls,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": round(self.cost_usd, 6),
-            "llm_calls": self.llm_calls,
-        }
 
 
 @dataclass
@@ -332,22 +286,6 @@ def agent_definitions(agents: Iterable[Any], offered: Iterable[str] = ()) -> dic
 # ---- the plan -----------------------------------------------------------------------------------
 
 
-def price(model: str, input_tokens: int, output_tokens: int) -> float:
-    """USD for a call (see PRICES)."""
-    name = (model or "").lower()
-    rates = next(
-        (
-            p
-            for key, p in sorted(PRICES.items(), key=lambda kv: -len(kv[0]))
-            if name.startswith(key)
-        ),
-        None,
-    )
-    if rates is None:
-        rates = next((p for tier, p in TIER_PRICES.items() if tier in name), TIER_PRICES["sonnet"])
-    return (input_tokens * rates[0] + output_tokens * rates[1]) / 1_000_000
-
-
 def planning_prompt(agents: Sequence[Any], max_steps: int) -> str:
     lines = [
         "You plan work for llmos, an operating system whose CPU is a language model. Split the user's goal "
@@ -390,7 +328,7 @@ def extract_json(text: str) -> Any:
         raise ValueError(f"{first.msg} at line {first.lineno}, column {first.colno}") from None
 
 
-def validate_plan(
+def validate_plan(  # noqa: C901 - baseline, see README "Checks"
     raw_text: str, agent_names: Iterable[str], *, goal: str = "", max_steps: int = DEFAULT_MAX_STEPS
 ) -> Plan | PlanError:
     """A Plan from the planner's answer, or a PlanError saying what is wrong with it."""
@@ -505,41 +443,6 @@ def _find_cycle(subgoals: list[SubGoal]) -> list[str]:
     return []
 
 
-def _call_llm(
-    model: str, system: str, user: str, max_tokens: int, timeout_s: float
-) -> tuple[str, Usage]:
-    """One Messages-API call with the anthropic SDK (base URL and key from the environment)."""
-    from .session import require_llm
-
-    require_llm()
-    import anthropic
-
-    client = anthropic.Anthropic(timeout=timeout_s, max_retries=2)
-    message = client.messages.create(
-        model=model,
-        max_tokens=max_tokens,
-        system=system,
-        messages=[{"role": "user", "content": user}],
-    )
-    text = "".join(
-        getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
-    )
-    usage = getattr(message, "usage", None)
-    tokens_in = (
-        int(getattr(usage, "input_tokens", 0) or 0)
-        + int(getattr(usage, "cache_read_input_tokens", 0) or 0)
-        + int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
-    )
-    tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
-    return text, Usage(model, tokens_in, tokens_out, price(model, tokens_in, tokens_out), 1)
-
-
-def _describe_error(exc: Exception) -> str:
-    status = getattr(exc, "status_code", None)
-    detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "") + f": {detail}"[:400]
-
-
 def plan_goal(
     goal: str,
     agents: Sequence[Any],
@@ -553,7 +456,7 @@ def plan_goal(
     if not agents:
         return PlanResult(None, PlanError("no agents are defined (agents/*.md)"), Usage(model))
     try:
-        text, usage = _call_llm(
+        text, usage = call_llm(
             model, planning_prompt(agents, max_steps), goal, PLAN_MAX_TOKENS, timeout_s
         )
     except LLMOSError as exc:
@@ -562,7 +465,7 @@ def plan_goal(
         )
     except Exception as exc:  # noqa: BLE001 - anthropic raises many error types; all mean "no plan"
         return PlanResult(
-            None, PlanError(f"the planning call failed: {_describe_error(exc)}"), Usage(model)
+            None, PlanError(f"the planning call failed: {describe_error(exc)}"), Usage(model)
         )
     checked = validate_plan(text, [a.name for a in agents], goal=goal, max_steps=max_steps)
     if isinstance(checked, PlanError):
@@ -593,7 +496,7 @@ def _retryable(result: RunResult) -> bool:
     return not (result.error and "cancelled" in result.error)
 
 
-def run_plan(
+def run_plan(  # noqa: C901 - baseline, see README "Checks"
     plan: Plan,
     run_subgoal: Callable[[SubGoal], RunResult],
     *,
@@ -793,7 +696,7 @@ def synthesize(
     if not result.by_status(SUCCEEDED):
         return summary_text(goal, result), Usage(model)
     try:
-        text, usage = _call_llm(
+        text, usage = call_llm(
             model, SYNTHESIS_SYSTEM, synthesis_prompt(goal, result), SYNTHESIS_MAX_TOKENS, timeout_s
         )
     except Exception:  # noqa: BLE001 - any failure: the deterministic summary is the answer

@@ -143,7 +143,7 @@ def retry_error(data: dict[str, Any]) -> str | None:
 
 class SessionMeter:
     """What a session has spent so far, from the usage of each model message as it arrives
-    (priced with ``orchestrator.price``; the exact cost comes with the ``ResultMessage``). One
+    (priced with ``pricing.price``; the exact cost comes with the ``ResultMessage``). One
     API message can reach us as several SDK messages (one per content block): each message id is
     counted once. Sub-agents' messages count too."""
 
@@ -155,7 +155,7 @@ class SessionMeter:
     def add(self, message_id: str | None, model: str, usage: dict[str, Any] | None) -> None:
         if not usage or not message_id or message_id in self._seen:
             return
-        from .orchestrator import price
+        from .pricing import price
 
         self._seen.add(message_id)
         tokens_in, tokens_out = _usage_tokens(usage)
@@ -246,7 +246,7 @@ def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
     return total_in, num("output_tokens")
 
 
-async def run_session(
+async def run_session(  # noqa: C901 - baseline, see README "Checks"
     req: SessionRequest,
     hooks: HookRegistry,
     *,
@@ -518,7 +518,7 @@ async def run_session(
                     )
                 )
 
-    def handle(message: Any) -> None:
+    def handle(message: Any) -> None:  # noqa: C901 - baseline, see README "Checks"
         nonlocal streamed
         if not isinstance(message, SystemMessage):
             heard()  # the model server answered (streamed events, messages, tool results, the end)

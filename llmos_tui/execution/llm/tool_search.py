@@ -7,22 +7,8 @@ core tools (the agent's own list) are offered up front; the rest is found on dem
 ``mcp__llmos__search_tools`` (ranked by :meth:`ToolRegistry.search`: rapidfuzz over name,
 description and keywords, deterministic) and is then available for the rest of the session.
 
-How the session gets there (measured with the bundled Claude Code CLI 2.1.329):
-
-* The CLI defers MCP tools behind its own ``ToolSearch`` tool when ``ToolSearch`` is among the
-  session's tools (``tools=[..., "ToolSearch"]``): deferred tools are not sent in ``tools``; their
-  names are listed in a ``<system-reminder>`` and a ``DeferredToolPlaceholder`` definition
-  (``defer_loading: true``) is sent instead. A tool whose MCP ``_meta`` carries
-  ``anthropic/alwaysLoad: true`` is never deferred: that is how ``search_tools`` stays visible.
-  Without ``ToolSearch`` every MCP tool is sent (60 tools: 63 definitions); Claude 3.x models
-  get every tool whatever is asked (the CLI turns deferral off for them, so this module offers
-  only ``search_tools`` and ``call_tool`` there).
-* A deferred tool becomes part of ``tools`` for the rest of the session once a tool result in the
-  conversation holds a ``tool_reference`` block naming it. MCP results cannot carry such blocks
-  (the SDK bridge only passes text and images), but a PostToolUse hook may replace an MCP tool's
-  output (``updatedMCPToolOutput``) with blocks that include them: :attr:`SessionTooling.
-  post_tool_output` builds that replacement for ``search_tools``. Without the hook the search
-  result still gives each tool's full input schema, and a deferred tool can be called directly.
+How the session gets there (the CLI's deferral of MCP tools behind its ``ToolSearch``, and
+``tool_reference`` blocks), as observed with the bundled CLI: ``docs/CLAUDE_CLI.md``.
 
 Execution: every registered tool offered through MCP runs in this process through our own
 ``ToolExecutor`` (built by the kernel with its policy hooks), so each file or shell effect is
@@ -546,11 +532,11 @@ class ToolRegistry:
 
 def builtin_schema(name: str) -> dict[str, Any]:
     """The input schema our executors accept for a built-in (types and required fields)."""
-    from ..replay.executors import _SCHEMAS
+    from ..replay.executors import TOOL_SCHEMAS
 
-    if name not in _SCHEMAS:
+    if name not in TOOL_SCHEMAS:
         return {"type": "object", "properties": {}, "additionalProperties": True}
-    fields, required = _SCHEMAS[name]
+    fields, required = TOOL_SCHEMAS[name]
     hidden = _HIDDEN_PROPS.get(name, set())
     props: dict[str, Any] = {}
     for key, kind in fields.items():
@@ -1173,7 +1159,9 @@ def build_server(
         return _result(mt, text, is_error)
 
     try:
-        from claude_agent_sdk._internal._mcp_compat import build_tool_server
+        # The SDK's own server builder keeps the tools' _meta and registers the server as safe to
+        # cancel; the public create_sdk_mcp_server is the fallback (see the docstring).
+        from claude_agent_sdk._internal._mcp_compat import build_tool_server  # noqa: PLC2701
     except ImportError:  # pragma: no cover - depends on the SDK's layout
         return _public_server(name, definitions, handle)
     wire = [mt.Tool.model_validate({k: v for k, v in d.items()}) for d in definitions]

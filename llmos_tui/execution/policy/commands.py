@@ -14,24 +14,28 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
-from .shell import (
+from .programs import canonical as normalize_name
+from .words import (
     DANGEROUS_GIT_KEYS,
     DYN,
     ENV_LOADER_VARS,
     ITEM,
     SECRET_ENV,
-    Analyzer,
     Arg,
     Cmd,
     Opts,
     lit,
-    normalize_name,
     parse_opts,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .shell import Analyzer
 
 SENSITIVE = frozenset({"env", "sensitive", "secret_list"})
 LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1|0\.0\.0\.0|\[::1\])(:\d+)?$")
@@ -575,7 +579,9 @@ def sed(an: Analyzer, c: Cmd) -> None:
     for f in script_files:
         an.check_arg_read(f, c)
         _analyze_file(
-            an, f, lambda text: interpreters.analyze_sed(an, text, origin=f"sed script {f.text}")
+            an,
+            f,
+            lambda text, f=f: interpreters.analyze_sed(an, text, origin=f"sed script {f.text}"),
         )
     for f in files:
         if in_place:
@@ -622,7 +628,9 @@ def awk(an: Analyzer, c: Cmd) -> None:
     for f in prog_files:
         an.check_arg_read(f, c)
         _analyze_file(
-            an, f, lambda text: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}")
+            an,
+            f,
+            lambda text, f=f: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}"),
         )
     for f in files:
         if not re.match(r"^[A-Za-z_]\w*=", f.text):
@@ -1396,6 +1404,95 @@ def foreign_process_option(c: Cmd) -> str | None:
     return None
 
 
+def _skip_options(args: list[Arg]) -> list[Arg]:
+    """``args`` without its leading static options."""
+    while args and args[0].static and args[0].text.startswith("-"):
+        args = args[1:]
+    return args
+
+
+def _wrapper_script(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    """``script [-c CMD] [LOG]``: the command is checked, the log files are written."""
+    o = parse_opts(
+        args,
+        short_val=short_val,
+        long_val={
+            "--command",
+            "--log-out",
+            "--log-in",
+            "--log-io",
+            "--log-timing",
+            "--logging-format",
+            "--echo",
+            "--output-limit",
+        },
+    )
+    for cmd in o.values("-c", "--command"):
+        sub_script(an, cmd, "script -c")
+    for out in (
+        o.values("-O", "--log-out", "-I", "--log-in", "-B", "--log-io", "-T", "--log-timing")
+        + o.operands
+    ):
+        an.check_write(out, verb="script log")
+    if not o.operands and not o.values("-O", "--log-out", "-B", "--log-io"):
+        an.check_write(lit("typescript"), verb="script log", overwrite_risky=False)
+
+
+def _wrapper_entr(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    args = _skip_options(args)
+    if args and args[0].static and args[0].text == "-s" and len(args) > 1:
+        sub_script(an, args[1], "entr -s")
+        return
+    wrapped(an, c, args)
+
+
+def _wrapper_priority(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    """``chrt [opts] PRIO CMD``, ``taskset [opts] MASK CMD`` (``-p``: an existing process)."""
+    while args and args[0].static and args[0].text.startswith("-"):
+        if args[0].text in ("-p", "--pid"):
+            return
+        args = args[1:]
+    wrapped(an, c, args[1:])
+
+
+def _wrapper_prlimit(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    wrapped(an, c, _skip_options(args))
+
+
+def _wrapper_valgrind(an: Analyzer, c: Cmd, args: list[Arg], short_val: str) -> None:
+    """``valgrind [opts] CMD``: ``--log-file=``/``--xml-file=`` are written."""
+    for a in args:
+        if not (a.static and a.text.startswith("-")):
+            break
+        if a.text.startswith(("--log-file=", "--xml-file=")):
+            an.check_write(lit(a.text.split("=", 1)[1]), verb="valgrind log", overwrite_risky=False)
+    wrapped(an, c, _skip_options(args))
+
+
+_WRAPPERS: dict[str, Callable[[Analyzer, Cmd, list[Arg], str], None]] = {
+    "script": _wrapper_script,
+    "entr": _wrapper_entr,
+    "chrt": _wrapper_priority,
+    "taskset": _wrapper_priority,
+    "prlimit": _wrapper_prlimit,
+    "valgrind": _wrapper_valgrind,
+}
+
+
+def _wrapped_command(c: Cmd, rest: list[Arg]) -> list[Arg]:
+    """The wrapped command among a wrapper's operands (after ``timeout``'s duration, ``nice``'s
+    adjustment, ``perf record``…)."""
+    if c.name == "timeout" and rest:
+        rest = rest[1:]
+    if c.name == "nice" and rest and rest[0].static and re.fullmatch(r"-?\d+", rest[0].text):
+        rest = rest[1:]
+    if c.name == "perf" and rest and rest[0].static:
+        rest = _skip_options(rest[1:] if rest[0].text in ("record", "stat", "trace") else [])
+    if c.name == "dotenv" and rest and rest[0].static and rest[0].text in ("run", "--"):
+        rest = rest[1:]
+    return rest
+
+
 def wrapper(an: Analyzer, c: Cmd) -> None:
     """Programs that run a command given as their operands (nice, timeout, strace…): the
     command is checked as a command of its own. Aimed at another process, they are denied."""
@@ -1407,78 +1504,15 @@ def wrapper(an: Analyzer, c: Cmd) -> None:
     short_val = prog.short_values if prog is not None else ""
     long_val = set(prog.long_values) if prog is not None else set()
     args = list(c.args)
-    if c.name == "script":
-        o = parse_opts(
-            args,
-            short_val=short_val,
-            long_val={
-                "--command",
-                "--log-out",
-                "--log-in",
-                "--log-io",
-                "--log-timing",
-                "--logging-format",
-                "--echo",
-                "--output-limit",
-            },
-        )
-        for cmd in o.values("-c", "--command"):
-            sub_script(an, cmd, "script -c")
-        for out in (
-            o.values("-O", "--log-out", "-I", "--log-in", "-B", "--log-io", "-T", "--log-timing")
-            + o.operands
-        ):
-            an.check_write(out, verb="script log")
-        if not o.operands and not o.values("-O", "--log-out", "-B", "--log-io"):
-            an.check_write(lit("typescript"), verb="script log", overwrite_risky=False)
-        return
-    if c.name == "entr":
-        while args and args[0].static and args[0].text.startswith("-"):
-            args = args[1:]
-        if args and args[0].static and args[0].text == "-s" and len(args) > 1:
-            sub_script(an, args[1], "entr -s")
-            return
-        wrapped(an, c, args)
-        return
-    if c.name in ("chrt", "taskset"):
-        # chrt [opts] PRIO CMD, taskset [opts] MASK CMD
-        while args and args[0].static and args[0].text.startswith("-"):
-            if args[0].text in ("-p", "--pid"):
-                return
-            args = args[1:]
-        args = args[1:]
-        wrapped(an, c, args)
-        return
-    if c.name == "prlimit":
-        while args and args[0].static and args[0].text.startswith("-"):
-            args = args[1:]
-        wrapped(an, c, args)
-        return
-    if c.name == "valgrind":
-        while args and args[0].static and args[0].text.startswith("-"):
-            if args[0].text.startswith(("--log-file=", "--xml-file=")):
-                an.check_write(
-                    lit(args[0].text.split("=", 1)[1]), verb="valgrind log", overwrite_risky=False
-                )
-            args = args[1:]
-        wrapped(an, c, args)
+    special = _WRAPPERS.get(c.name)
+    if special is not None:
+        special(an, c, args, short_val)
         return
     o = parse_opts(args, short_val=short_val, long_val=long_val, stop_at_operand=True)
     if c.name in ("strace", "ltrace", "time", "perf"):
         for out in o.values("-o", "--output"):
             an.check_write(out, verb=f"{c.name} -o", overwrite_risky=False)
-    rest = o.operands
-    if c.name == "timeout" and rest:
-        rest = rest[1:]
-    if c.name == "nice" and rest and rest[0].static and re.fullmatch(r"-?\d+", rest[0].text):
-        rest = rest[1:]
-    if c.name == "perf" and rest and rest[0].static:
-        rest = rest[1:] if rest[0].text in ("record", "stat", "trace") else []
-        while rest and rest[0].static and rest[0].text.startswith("-"):
-            rest = rest[1:]
-    if c.name == "dotenv" and rest and rest[0].static and rest[0].text in ("run", "--"):
-        rest = rest[1:]
-    wrapped(an, c, rest)
+    wrapped(an, c, _wrapped_command(c, o.operands))
 
 
 def flock(an: Analyzer, c: Cmd) -> None:
@@ -1993,7 +2027,7 @@ def shell(an: Analyzer, c: Cmd) -> None:
             continue
         letters = t[1:]
         takes_value = False
-        for j, letter in enumerate(letters):
+        for letter in letters:
             if letter == "c":
                 command_mode = True
             elif letter == "s":
@@ -2050,44 +2084,34 @@ def local_program(an: Analyzer, c: Cmd, real: str) -> None:
     output_writes(an, c)
 
 
-def interpreter(an: Analyzer, c: Cmd) -> None:
-    name = c.name
-    lang = {
-        "python": "python",
-        "ipython": "python",
-        "pypy": "python",
-        "perl": "perl",
-        "ruby": "ruby",
-        "irb": "ruby",
-        "node": "node",
-        "nodejs": "node",
-        "deno": "node",
-        "bun": "node",
-        "php": "php",
-        "lua": "lua",
-        "luajit": "lua",
-        "Rscript": "r",
-        "R": "r",
-        "julia": "julia",
-        "tclsh": "tcl",
-        "wish": "tcl",
-        "expect": "tcl",
-    }.get(name, "generic")
-    if name == "osascript":
-        an.deny("exec.interpreter_command", "osascript automates other applications")
-        return
-    args = list(c.args)
-    code: list[str] = []
-    dynamic_code = False
-    script: Arg | None = None
-    module: Arg | None = None
-    in_place = False
-    i = 0
-    value_flags = {
-        "python": {"-W", "-X", "-Q"},
-        "perl": {"-I", "-M", "-m", "-F", "-0", "-x", "-C", "-D"},
-        "ruby": {"-I", "-r", "-C", "-F", "-E", "-K", "-0", "-x", "-T"},
-        "node": {
+_INTERPRETER_LANG: dict[str, str] = {
+    "python": "python",
+    "ipython": "python",
+    "pypy": "python",
+    "perl": "perl",
+    "ruby": "ruby",
+    "irb": "ruby",
+    "node": "node",
+    "nodejs": "node",
+    "deno": "node",
+    "bun": "node",
+    "php": "php",
+    "lua": "lua",
+    "luajit": "lua",
+    "Rscript": "r",
+    "R": "r",
+    "julia": "julia",
+    "tclsh": "tcl",
+    "wish": "tcl",
+    "expect": "tcl",
+}
+# Options that take a value (skipped with it), per language.
+_INTERPRETER_VALUE_FLAGS: dict[str, frozenset[str]] = {
+    "python": frozenset({"-W", "-X", "-Q"}),
+    "perl": frozenset({"-I", "-M", "-m", "-F", "-0", "-x", "-C", "-D"}),
+    "ruby": frozenset({"-I", "-r", "-C", "-F", "-E", "-K", "-0", "-x", "-T"}),
+    "node": frozenset(
+        {
             "-r",
             "--require",
             "--import",
@@ -2101,23 +2125,26 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
             "--inspect-port",
             "--max-old-space-size",
             "--stack-size",
-        },
-        "php": {"-d", "-c", "-t", "-S", "-z", "-n"},
-        "lua": {"-l"},
-        "r": {"--file", "-f"},
-        "julia": {"-L", "--load", "--project", "-t", "-p"},
-    }.get(lang, set())
-    code_flags = {
-        "python": {"-c"},
-        "perl": {"-e", "-E"},
-        "ruby": {"-e"},
-        "node": {"-e", "--eval", "-p", "--print"},
-        "php": {"-r", "-R", "-B", "-E"},
-        "lua": {"-e"},
-        "r": {"-e", "--expr"},
-        "julia": {"-e", "--eval", "-E", "--print"},
-        "tcl": {"-c"},
-        "generic": {
+        }
+    ),
+    "php": frozenset({"-d", "-c", "-t", "-S", "-z", "-n"}),
+    "lua": frozenset({"-l"}),
+    "r": frozenset({"--file", "-f"}),
+    "julia": frozenset({"-L", "--load", "--project", "-t", "-p"}),
+}
+# Options whose value is code to run, per language.
+_INTERPRETER_CODE_FLAGS: dict[str, frozenset[str]] = {
+    "python": frozenset({"-c"}),
+    "perl": frozenset({"-e", "-E"}),
+    "ruby": frozenset({"-e"}),
+    "node": frozenset({"-e", "--eval", "-p", "--print"}),
+    "php": frozenset({"-r", "-R", "-B", "-E"}),
+    "lua": frozenset({"-e"}),
+    "r": frozenset({"-e", "--expr"}),
+    "julia": frozenset({"-e", "--eval", "-E", "--print"}),
+    "tcl": frozenset({"-c"}),
+    "generic": frozenset(
+        {
             "-e",
             "-c",
             "-x",
@@ -2127,187 +2154,244 @@ def interpreter(an: Analyzer, c: Cmd) -> None:
             "--execute",
             "--expr",
             "--expression",
-        },
-    }.get(lang, set())
-    if (
-        name == "deno"
-        and args
-        and args[0].static
-        and args[0].text
-        in (
-            "eval",
-            "run",
-            "repl",
-            "task",
-            "test",
-            "fmt",
-            "lint",
-            "compile",
-            "install",
-            "cache",
-            "bench",
-            "check",
+        }
+    ),
+}
+_DENO_SUBCOMMANDS = frozenset(
+    {
+        "eval",
+        "run",
+        "repl",
+        "task",
+        "test",
+        "fmt",
+        "lint",
+        "compile",
+        "install",
+        "cache",
+        "bench",
+        "check",
+    }
+)
+_BUN_SUBCOMMANDS = frozenset({"run", "x", "test", "install", "add", "build", "create"})
+
+
+def _deno(an: Analyzer, lang: str, sub: str, args: list[Arg]) -> None:
+    """``deno SUB …``: eval code is checked; running code from a URL is denied."""
+    ops = [a for a in args if not (a.static and a.text.startswith("-"))]
+    if sub == "eval":
+        if ops:
+            _code_arg(an, lang, ops[0], "deno eval")
+        return
+    if sub not in ("run", "compile", "install"):
+        return
+    if ops and ops[0].static and re.match(r"^(https?|npm|jsr):", ops[0].text):
+        an.deny(
+            "download_exec.remote_script",
+            f"deno {sub} runs code straight from {ops[0].text}",
         )
+        return
+    if sub == "install":
+        an.risky("package.install", "deno install adds a program")
+
+
+def _bun(an: Analyzer, sub: str) -> None:
+    if sub in ("install", "add", "create"):
+        an.risky("package.install", f"bun {sub} installs packages (runs their scripts)")
+    if sub == "x":
+        an.risky("package.install", "bun x downloads and runs a package")
+
+
+def _interpreter_subcommand(an: Analyzer, c: Cmd, lang: str, args: list[Arg]) -> bool:
+    """deno and bun subcommands; True when the command was one (and is checked)."""
+    sub = args[0].text if args and args[0].static else ""
+    if c.name == "deno" and sub in _DENO_SUBCOMMANDS:
+        _deno(an, lang, sub, args[1:])
+        return True
+    if c.name == "bun" and sub in _BUN_SUBCOMMANDS:
+        _bun(an, sub)
+        return True
+    return False
+
+
+def _interpreter_option_risks(an: Analyzer, lang: str, t: str, args: list[Arg], i: int) -> None:
+    """Options that load a network library, preload code or start a server."""
+    nxt = args[i + 1].text if i + 1 < len(args) else ""
+    if lang == "perl" and t.startswith(("-M", "-m")):
+        mod = t[2:] or nxt
+        if re.search(r"Socket|IO::Socket|Net::|LWP|HTTP", mod):
+            an.deny("reverse_shell.socket", f"perl loads {mod} (network)")
+    if lang == "ruby" and t.startswith("-r"):
+        lib = t[2:] or nxt
+        if re.search(r"socket|net/|open-uri|open3|pty", lib):
+            an.deny("reverse_shell.socket", f"ruby loads {lib}")
+    if lang == "node" and t in ("-r", "--require", "--import", "--loader", "--experimental-loader"):
+        an.risky("exec.preload", f"node {t} preloads a module")
+    if (
+        lang == "php"
+        and t == "-d"
+        and i + 1 < len(args)
+        and re.search(r"auto_(prepend|append)_file|extension", nxt)
     ):
-        sub = args[0].text
-        args = args[1:]
-        if sub == "eval":
-            ops = [a for a in args if not (a.static and a.text.startswith("-"))]
-            if ops:
-                _code_arg(an, lang, ops[0], "deno eval")
-            return
-        if sub in ("run", "compile", "install"):
-            ops = [a for a in args if not (a.static and a.text.startswith("-"))]
-            if ops and ops[0].static and re.match(r"^(https?|npm|jsr):", ops[0].text):
-                an.deny(
-                    "download_exec.remote_script",
-                    f"deno {sub} runs code straight from {ops[0].text}",
-                )
+        an.deny("loader.startup_hook", "php -d auto_prepend_file runs extra code")
+    if lang == "php" and t == "-S":
+        an.risky("network.server", "php -S starts a web server")
+
+
+_PYTHON_FLAG_RUN = re.compile(r"-[bBdEhiIOqsSuvVx]+[cm]")  # -Bc, -uEm: the last letter counts
+
+
+@dataclass
+class _InterpreterOptions:
+    """The options of an interpreter's command line: the code it runs (``-c``/``-e``), a module
+    (``python -m``), in-place editing (``perl -i``); ``i`` ends at the first operand."""
+
+    an: Analyzer
+    lang: str
+    args: list[Arg]
+    code: list[str] = field(default_factory=list)
+    dynamic_code: bool = False
+    module: Arg | None = None
+    in_place: bool = False
+    i: int = 0
+
+    def scan(self) -> None:
+        args = self.args
+        while self.i < len(args):
+            a = args[self.i]
+            t = a.text if a.static else ""
+            if not a.static or not t.startswith("-") or t == "-":
                 return
-            if sub == "install":
-                an.risky("package.install", "deno install adds a program")
-        return
-    if (
-        name == "bun"
-        and args
-        and args[0].static
-        and args[0].text in ("run", "x", "test", "install", "add", "build", "create")
-    ):
-        sub = args[0].text
-        if sub in ("install", "add", "create"):
-            an.risky("package.install", f"bun {sub} installs packages (runs their scripts)")
-        if sub == "x":
-            an.risky("package.install", "bun x downloads and runs a package")
-        return
-    while i < len(args):
-        a = args[i]
-        t = a.text if a.static else ""
-        if not a.static or not t.startswith("-") or t == "-":
-            break
-        if t == "--":
-            i += 1
-            break
-        if (
-            lang == "python"
-            and t.startswith("-")
-            and not t.startswith("--")
-            and len(t) > 2
-            and t[-1] in "cm"
-            and all(ch in "bBdEhiIOqsSuvVx" for ch in t[1:-1])
-        ):
-            t = "-" + t[-1]
-        matched = next((f for f in code_flags if t == f), None)
-        attached = next(
-            (
-                f
-                for f in code_flags
-                if len(f) == 2 and t.startswith(f) and t != f and lang in ("perl", "ruby", "python")
-            ),
-            None,
-        )
-        if attached is None and "=" in t:
-            attached = next((f for f in code_flags if t.startswith(f + "=")), None)
-            if attached is not None:
-                attached += "="
-        if matched or attached:
-            if attached:
-                value = Arg(a.text[len(attached) :], a.mask[len(attached) :], a.names)
-                i += 1
-            elif i + 1 < len(args):
-                value = args[i + 1]
-                i += 2
-            else:
-                i += 1
+            if t == "--":
+                self.i += 1
+                return
+            if self.lang == "python" and _PYTHON_FLAG_RUN.fullmatch(t):
+                t = "-" + t[-1]
+            step = self._code_option(a, t)
+            if step == "stop":
+                return
+            if step == "next":
                 continue
-            if not value.static:
-                dynamic_code = True
-            else:
-                code.append(value.text)
-            if lang == "python":
-                break  # -c terminates the option list
-            continue
-        if lang == "python" and t == "-m":
-            if i + 1 < len(args):
-                module = args[i + 1]
-            i += 2
-            break
-        if lang == "python" and t.startswith("-m") and len(t) > 2:
-            module = Arg(t[2:], a.mask[2:])
-            i += 1
-            break
-        if lang in ("perl", "ruby") and re.match(r"^-[a-zA-Z]*i", t) and not t.startswith("--"):
-            in_place = True
-        if lang == "perl" and re.match(r"^-[a-zA-Z]*[nlapsw0]*e$", t) and t not in code_flags:
-            if i + 1 < len(args):
-                nxt = args[i + 1]
-                if nxt.static:
-                    code.append(nxt.text)
-                else:
-                    dynamic_code = True
-                i += 2
+            if self._python_module(a, t):
+                return
+            if (
+                self.lang in ("perl", "ruby")
+                and re.match(r"^-[a-zA-Z]*i", t)
+                and not t.startswith("--")
+            ):
+                self.in_place = True
+            if self._perl_e(t):
                 continue
-        if lang == "perl" and (t.startswith("-M") or t.startswith("-m")):
-            mod = t[2:] or (args[i + 1].text if i + 1 < len(args) else "")
-            if re.search(r"Socket|IO::Socket|Net::|LWP|HTTP", mod):
-                an.deny("reverse_shell.socket", f"perl loads {mod} (network)")
-        if lang == "ruby" and (t.startswith("-r")):
-            lib = t[2:] or (args[i + 1].text if i + 1 < len(args) else "")
-            if re.search(r"socket|net/|open-uri|open3|pty", lib):
-                an.deny("reverse_shell.socket", f"ruby loads {lib}")
-        if lang == "node" and t in (
-            "-r",
-            "--require",
-            "--import",
-            "--loader",
-            "--experimental-loader",
+            _interpreter_option_risks(self.an, self.lang, t, args, self.i)
+            takes_value = t in _INTERPRETER_VALUE_FLAGS.get(self.lang, frozenset())
+            self.i += 2 if takes_value and self.i + 1 < len(args) else 1
+
+    def _attached(self, t: str, flags: frozenset[str]) -> str | None:
+        """The code option ``t`` starts with when its value is attached (``-ecode``,
+        ``--eval=code``): the prefix to strip."""
+        if self.lang in ("perl", "ruby", "python"):
+            for f in flags:
+                if len(f) == 2 and t.startswith(f) and t != f:
+                    return f
+        if "=" in t:
+            for f in flags:
+                if t.startswith(f + "="):
+                    return f + "="
+        return None
+
+    def _code_option(self, a: Arg, t: str) -> str | None:
+        """A code option: "next" (go on), "stop" (python: ``-c`` ends the options) or None."""
+        flags = _INTERPRETER_CODE_FLAGS.get(self.lang, frozenset())
+        attached = self._attached(t, flags)
+        if t not in flags and attached is None:
+            return None
+        if attached:
+            value = Arg(a.text[len(attached) :], a.mask[len(attached) :], a.names)
+            self.i += 1
+        elif self.i + 1 < len(self.args):
+            value = self.args[self.i + 1]
+            self.i += 2
+        else:
+            self.i += 1
+            return "next"
+        if value.static:
+            self.code.append(value.text)
+        else:
+            self.dynamic_code = True
+        return "stop" if self.lang == "python" else "next"
+
+    def _python_module(self, a: Arg, t: str) -> bool:
+        """``python -m MODULE`` ends the options; True when ``t`` is it."""
+        if self.lang != "python" or not t.startswith("-m"):
+            return False
+        if t == "-m":
+            if self.i + 1 < len(self.args):
+                self.module = self.args[self.i + 1]
+            self.i += 2
+        else:
+            self.module = Arg(t[2:], a.mask[2:])
+            self.i += 1
+        return True
+
+    def _perl_e(self, t: str) -> bool:
+        """perl's bundled ``-lne CODE``; True when ``t`` is it (and its code was taken)."""
+        if not (
+            self.lang == "perl"
+            and re.match(r"^-[a-zA-Z]*[nlapsw0]*e$", t)
+            and t not in _INTERPRETER_CODE_FLAGS["perl"]
+            and self.i + 1 < len(self.args)
         ):
-            an.risky("exec.preload", f"node {t} preloads a module")
-        if (
-            lang == "php"
-            and t == "-d"
-            and i + 1 < len(args)
-            and re.search(r"auto_(prepend|append)_file|extension", args[i + 1].text)
-        ):
-            an.deny("loader.startup_hook", "php -d auto_prepend_file runs extra code")
-        if lang == "php" and t == "-S":
-            an.risky("network.server", "php -S starts a web server")
-        if t in value_flags and i + 1 < len(args):
-            i += 2
-            continue
-        i += 1
-    rest = args[i:]
-    origin = f"{c.word} one-liner"
-    if dynamic_code:
+            return False
+        nxt = self.args[self.i + 1]
+        if nxt.static:
+            self.code.append(nxt.text)
+        else:
+            self.dynamic_code = True
+        self.i += 2
+        return True
+
+
+def interpreter(an: Analyzer, c: Cmd) -> None:
+    if c.name == "osascript":
+        an.deny("exec.interpreter_command", "osascript automates other applications")
+        return
+    lang = _INTERPRETER_LANG.get(c.name, "generic")
+    args = list(c.args)
+    if _interpreter_subcommand(an, c, lang, args):
+        return
+    opts = _InterpreterOptions(an, lang, args)
+    opts.scan()
+    rest = args[opts.i :]
+    if opts.dynamic_code:
         an.deny("exec.dynamic_script", f"the code run by {c.word} is computed at run time")
-        return
-    if module is not None:
-        _python_module(an, c, module, rest)
-        return
-    if code:
-        _run_code(an, lang, "\n".join(code), origin)
-        files = rest
-        for f in files:
-            if in_place:
+    elif opts.module is not None:
+        _python_module(an, c, opts.module, rest)
+    elif opts.code:
+        _run_code(an, lang, "\n".join(opts.code), f"{c.word} one-liner")
+        for f in rest:
+            if opts.in_place:
                 an.check_write(f, verb=f"{c.word} -i", overwrite_risky=False)
             else:
                 an.check_arg_read(f, c)
         if c.read_outside:
             c.out = {"sensitive"}
+    elif rest and not (rest[0].static and rest[0].text == "-"):
+        _interpreter_script(an, c, rest)
+    else:
+        _stdin_script(an, c, c.word, lang)
+
+
+def _interpreter_script(an: Analyzer, c: Cmd, rest: list[Arg]) -> None:
+    """``python script.py ARGS``: the script is checked (a project's own script is confined by
+    the OS sandbox); its arguments may be files it reads."""
+    script = rest[0]
+    if script.psub or not script.static:
+        an.deny("exec.dynamic_script", f"{c.word} runs a script produced at run time")
         return
-    if rest and not (rest[0].static and rest[0].text == "-"):
-        script = rest[0]
-        if script.psub or not script.static:
-            an.deny("exec.dynamic_script", f"{c.word} runs a script produced at run time")
-            return
-        _run_script_file(an, c, script, shell_script=False)
-        real = an.ctx.resolve(script.text, an.cur)
-        if lang == "python" and os.path.isfile(real) and an.ctx.inside_root(real):
-            pass  # a project's own script: the OS sandbox confines it
-        for f in rest[1:]:
-            an.check_arg_read(f, c)
-        output_writes(an, c)
-        return
-    _stdin_script(an, c, c.word, lang if lang != "generic" else "generic")
+    _run_script_file(an, c, script, shell_script=False)
+    for f in rest[1:]:
+        an.check_arg_read(f, c)
+    output_writes(an, c)
 
 
 def _code_arg(an: Analyzer, lang: str, arg: Arg, origin: str) -> None:
@@ -2472,7 +2556,6 @@ _CURL_VALUE_LONG = {
     "--variable",
     "--expand-data",
     "--expand-url",
-    "--header",
     "--proxy-header",
     "--dns-servers",
     "--max-redirs",
@@ -2552,6 +2635,109 @@ _CURL_PROXY = (
 )
 
 
+_CURL_DATA = ("-d", "--data", "--data-ascii", "--data-binary", "--json")
+_CURL_READS = ("-H", "--header", "--proxy-header", "-K", "--config", "--netrc-file")
+_CURL_REMOTE_NAME = ("-O", "--remote-name", "--remote-name-all")
+_CURL_WRITES = (
+    "-o",
+    "--output",
+    "-D",
+    "--dump-header",
+    "-c",
+    "--cookie-jar",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--libcurl",
+    "--etag-save",
+    "--hsts",
+    "--alt-svc",
+)
+
+
+def _after_at(v: Arg) -> Arg:
+    """The part of ``v`` after its first ``@`` (``name@file``)."""
+    t = v.text
+    return Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])
+
+
+def _curl_upload_of(n: str, v: Arg) -> Arg | None:
+    """The file an option with a value uploads (``-d @f``, ``-F x=@f``, ``-T f``…), or None."""
+    t = v.text
+    if n in _CURL_DATA and t.startswith("@"):
+        return Arg(t[1:], v.mask[1:])
+    if n == "--data-urlencode" and "@" in t and (t.startswith("@") or re.match(r"^[^=]*@", t)):
+        return _after_at(v)
+    form = re.match(r"^[^=]*=[@<]", t) if n in ("-F", "--form") else None
+    if form is not None:
+        idx = form.end()
+        path = t[idx:].split(";")[0]
+        return Arg(path, v.mask[idx : idx + len(path)])
+    if n in ("-T", "--upload-file"):
+        return v
+    return None
+
+
+def _curl_option(an: Analyzer, c: Cmd, n: str, v: Arg, uploads: list[tuple[str, Arg]]) -> None:
+    """One option with a value: a file it uploads (into ``uploads``), reads or writes."""
+    t = v.text
+    upload = _curl_upload_of(n, v)
+    if upload is not None:
+        uploads.append((n, upload))
+    elif n in _CURL_READS and (t.startswith("@") or n in ("-K", "--config", "--netrc-file")):
+        an.check_arg_read(Arg(t[1:], v.mask[1:]) if t.startswith("@") else v, c)
+    elif n == "--variable" and "@" in t:
+        uploads.append((n, _after_at(v)))
+    elif n in ("-b", "--cookie") and "=" not in t:
+        an.check_arg_read(v, c)
+    if n in ("-w", "--write-out") and "%output{" in t:
+        an.deny("write.unresolved_target", "curl --write-out %output{} writes to a file")
+
+
+def _curl_uploads(an: Analyzer, c: Cmd, uploads: list[tuple[str, Arg]]) -> None:
+    for n, path in uploads:
+        if not (path.static and path.text in ("-", ".")):
+            _upload(an, c, path, f"curl {n}")
+        elif c.pipe_in and c.pipe_in & SENSITIVE:
+            an.deny(
+                "exfil.pipe_to_network",
+                "curl uploads data piped from the environment or outside files",
+            )
+        elif c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]):
+            an.deny("exfil.file_to_network", f"curl uploads {c.stdin[1]}")
+
+
+def _curl_outputs(an: Analyzer, c: Cmd, o: Opts) -> None:
+    """Files curl writes: ``-O`` names, ``-o`` and the other output options, ``--output-dir``."""
+    outdir = next(iter(o.values("--output-dir")), None)
+    if o.has(*_CURL_REMOTE_NAME) and an.cur:
+        folder = an.cur
+        if outdir is not None and outdir.static:
+            folder = an.ctx.resolve(outdir.text, an.cur)
+        for u in o.operands:
+            name = u.text.split("?")[0].rstrip("/").rsplit("/", 1)[-1] if u.static else ""
+            if name:
+                an.written.add(os.path.join(folder, name))
+    for out in o.values(*_CURL_WRITES):
+        if not (out.static and out.text == "-"):
+            an.check_write(out, verb="curl output")
+    if outdir is not None:
+        an.check_write(outdir, verb="curl --output-dir", overwrite_risky=False)
+    elif o.has(*_CURL_REMOTE_NAME, "-J") and (an.cur is None or not an.ctx.inside_root(an.cur)):
+        an.deny("write.outside_cwd", "curl -O saves into a directory outside the working directory")
+
+
+def _curl_file_urls(an: Analyzer, c: Cmd, urls: list[Arg]) -> None:
+    """``file://`` URLs are reads of local files."""
+    for u in urls:
+        if u.static and u.text.lower().startswith("file://"):
+            path = u.text[7:]
+            real = an.ctx.resolve(path or "/", an.cur)
+            an.check_read_path(path, real)
+            if not an.ctx.inside_root(real):
+                c.read_outside = True
+
+
 def curl(an: Analyzer, c: Cmd) -> None:
     o = parse_opts(c.args, short_val=_CURL_VALUE_SHORT, long_val=_CURL_VALUE_LONG)
     if network_off(
@@ -2560,88 +2746,14 @@ def curl(an: Analyzer, c: Cmd) -> None:
         return
     uploads: list[tuple[str, Arg]] = []
     for n, v in o.flags:
-        if v is None:
-            continue
-        t = v.text
-        if n in ("-d", "--data", "--data-ascii", "--data-binary", "--json") and t.startswith("@"):
-            uploads.append((n, Arg(t[1:], v.mask[1:])))
-        elif (
-            n == "--data-urlencode" and "@" in t and (t.startswith("@") or re.match(r"^[^=]*@", t))
-        ):
-            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
-        elif n in ("-F", "--form") and (form := re.match(r"^[^=]*=[@<]", t)):
-            idx = form.end()
-            name = t[idx:].split(";")[0]
-            uploads.append((n, Arg(name, v.mask[idx : idx + len(name)])))
-        elif n in ("-T", "--upload-file"):
-            uploads.append((n, v))
-        elif n in ("-H", "--header", "--proxy-header", "-K", "--config", "--netrc-file") and (
-            t.startswith("@") or n in ("-K", "--config", "--netrc-file")
-        ):
-            an.check_arg_read(Arg(t[1:], v.mask[1:]) if t.startswith("@") else v, c)
-        elif n == "--variable" and "@" in t:
-            uploads.append((n, Arg(t.split("@", 1)[1], v.mask[t.index("@") + 1 :])))
-        elif n in ("-b", "--cookie") and "=" not in t:
-            an.check_arg_read(v, c)
-        if n in ("-w", "--write-out") and "%output{" in t:
-            an.deny("write.unresolved_target", "curl --write-out %output{} writes to a file")
-    for n, upload in uploads:
-        if upload.static and upload.text in ("-", "."):
-            if c.pipe_in and c.pipe_in & SENSITIVE:
-                an.deny(
-                    "exfil.pipe_to_network",
-                    "curl uploads data piped from the environment or outside files",
-                )
-            elif c.stdin and c.stdin[0] == "file" and not an.ctx.inside_root(c.stdin[1]):
-                an.deny("exfil.file_to_network", f"curl uploads {c.stdin[1]}")
-            continue
-        _upload(an, c, upload, f"curl {n}")
+        if v is not None:
+            _curl_option(an, c, n, v, uploads)
+    _curl_uploads(an, c, uploads)
     network_receiver(an, c, reads_stdin=False)
     check_secret_args(an, c, o.flags)
-    if any(n in ("-O", "--remote-name", "--remote-name-all") for n, _ in o.flags) and an.cur:
-        base = next(iter(o.values("--output-dir")), None)
-        folder = an.ctx.resolve(base.text, an.cur) if base is not None and base.static else an.cur
-        for u in o.operands:
-            if u.static:
-                name = u.text.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-                if name:
-                    an.written.add(os.path.join(folder, name))
-    for out in o.values(
-        "-o",
-        "--output",
-        "-D",
-        "--dump-header",
-        "-c",
-        "--cookie-jar",
-        "--trace",
-        "--trace-ascii",
-        "--stderr",
-        "--libcurl",
-        "--etag-save",
-        "--hsts",
-        "--alt-svc",
-    ):
-        if out.static and out.text == "-":
-            continue
-        an.check_write(out, verb="curl output")
-    outdir = next(iter(o.values("--output-dir")), None)
-    if outdir is not None:
-        an.check_write(outdir, verb="curl --output-dir", overwrite_risky=False)
-    elif any(n in ("-O", "--remote-name", "--remote-name-all", "-J") for n, _ in o.flags) and (
-        an.cur is None or not an.ctx.inside_root(an.cur)
-    ):
-        an.deny("write.outside_cwd", "curl -O saves into a directory outside the working directory")
-    urls = o.operands + o.values("--url")
-    for u in urls:
-        if u.static and u.text.lower().startswith("file://"):
-            path = u.text[7:]
-            real = an.ctx.resolve(path or "/", an.cur)
-            an.check_read_path(path, real)
-            if not an.ctx.inside_root(real):
-                c.read_outside = True
-    has_output = bool(o.values("-o", "--output")) or any(
-        n in ("-O", "--remote-name", "--remote-name-all") for n, _ in o.flags
-    )
+    _curl_outputs(an, c, o)
+    _curl_file_urls(an, c, o.operands + o.values("--url"))
+    has_output = bool(o.values("-o", "--output")) or o.has(*_CURL_REMOTE_NAME)
     c.out = {"network"} if not has_output else {"other"}
     an.risky("network.download", "curl talks to the network")
 
@@ -2932,89 +3044,108 @@ def ssh(an: Analyzer, c: Cmd) -> None:
 _REMOTE = re.compile(r"^([\w.-]+@)?[\w.-]+:(?!//)|^rsync://|^scp://|^sftp://|^s3://|^gs://")
 
 
+def _cloud_copy(an: Analyzer, c: Cmd) -> None:
+    """gsutil, s3cmd, rclone: a local file copied to remote storage is denied."""
+    ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
+    to_remote = len(ops) >= 3 and any(
+        a.static and (a.text.startswith(("s3://", "gs://")) or re.match(r"^[\w-]+:", a.text))
+        for a in ops[2:] + ops[-1:]
+    )
+    for src in ops[1:-1] if to_remote else []:
+        if (
+            src.static
+            and not _REMOTE.match(src.text)
+            and not src.text.startswith(("s3://", "gs://"))
+        ):
+            an.deny("exfil.copy_to_remote", f"{c.word} copies {src.text} to remote storage")
+            return
+    an.risky("network.cloud", f"{c.word} talks to cloud storage")
+    for a in ops:
+        an.check_arg_read(a, c)
+
+
+_RSYNC_VALUE_LONG = frozenset(
+    {
+        "--rsh",
+        "--rsync-path",
+        "--exclude",
+        "--include",
+        "--exclude-from",
+        "--include-from",
+        "--files-from",
+        "--filter",
+        "--password-file",
+        "--log-file",
+        "--backup-dir",
+        "--temp-dir",
+        "--partial-dir",
+        "--compare-dest",
+        "--copy-dest",
+        "--link-dest",
+        "--chmod",
+        "--chown",
+        "--usermap",
+        "--groupmap",
+        "--max-size",
+        "--min-size",
+        "--timeout",
+        "--port",
+        "--bwlimit",
+        "--suffix",
+        "--out-format",
+        "--info",
+        "--debug",
+        "--iconv",
+        "--protocol",
+        "--sockopts",
+        "--outbuf",
+        "--remote-option",
+        "--stop-after",
+        "--stop-at",
+        "--contimeout",
+    }
+)
+
+
+def _remote_copy_runs(an: Analyzer, c: Cmd, n: str, v: Arg) -> bool:
+    """An option that runs a command (``-e``, ``--rsync-path``, ``-o ProxyCommand``…); True when
+    denied."""
+    if n in ("-e", "--rsh"):
+        prog = v.text.split()[0] if v.static and v.text.strip() else ""
+        if normalize_name(prog) not in ("ssh",) or re.search(r"ProxyCommand|LocalCommand", v.text):
+            an.deny("exec.ssh_command", f"{c.name} {n} runs {v.show()}")
+            return True
+    if n in ("--rsync-path", "-S", "-o") and (
+        n != "-o" or re.match(r"(?i)\s*(ProxyCommand|LocalCommand)", v.text)
+    ):
+        an.deny("exec.ssh_command", f"{c.name} {n} runs a command")
+        return True
+    return False
+
+
+def _remote_copy_options(an: Analyzer, c: Cmd, o: Opts) -> bool:
+    """Check the options; True when one runs a command (denied)."""
+    for n, v in o.flags:
+        if v is None:
+            continue
+        if _remote_copy_runs(an, c, n, v):
+            return True
+        if n == "--log-file":
+            an.check_write(v, verb="rsync --log-file", overwrite_risky=False)
+    return False
+
+
 def remote_copy(an: Analyzer, c: Cmd) -> None:
     if c.name in ("gsutil", "s3cmd", "rclone"):
-        ops = [a for a in c.args if not (a.static and a.text.startswith("-"))]
-        if (
-            any(
-                a.static
-                and (a.text.startswith(("s3://", "gs://")) or re.match(r"^[\w-]+:", a.text))
-                for a in ops[2:] + ops[-1:]
-            )
-            and len(ops) >= 3
-        ):
-            for src in ops[1:-1]:
-                if (
-                    src.static
-                    and not _REMOTE.match(src.text)
-                    and not src.text.startswith(("s3://", "gs://"))
-                ):
-                    an.deny("exfil.copy_to_remote", f"{c.word} copies {src.text} to remote storage")
-                    return
-        an.risky("network.cloud", f"{c.word} talks to cloud storage")
-        for a in ops:
-            an.check_arg_read(a, c)
+        _cloud_copy(an, c)
         return
     o = parse_opts(
         c.args,
         short_val="FiloPSceJT" if c.name == "scp" else "eTfB",
-        long_val={
-            "--rsh",
-            "--rsync-path",
-            "--exclude",
-            "--include",
-            "--exclude-from",
-            "--include-from",
-            "--files-from",
-            "--filter",
-            "--password-file",
-            "--log-file",
-            "--backup-dir",
-            "--temp-dir",
-            "--partial-dir",
-            "--compare-dest",
-            "--copy-dest",
-            "--link-dest",
-            "--chmod",
-            "--chown",
-            "--usermap",
-            "--groupmap",
-            "--max-size",
-            "--min-size",
-            "--timeout",
-            "--port",
-            "--bwlimit",
-            "--suffix",
-            "--out-format",
-            "--info",
-            "--debug",
-            "--iconv",
-            "--protocol",
-            "--sockopts",
-            "--outbuf",
-            "--remote-option",
-            "--stop-after",
-            "--stop-at",
-            "--contimeout",
-        },
+        long_val=_RSYNC_VALUE_LONG,
     )
-    for n, v in o.flags:
-        if n in ("-e", "--rsh") and v is not None:
-            prog = v.text.split()[0] if v.static and v.text.strip() else ""
-            if normalize_name(prog) not in ("ssh",) or re.search(
-                r"ProxyCommand|LocalCommand", v.text
-            ):
-                an.deny("exec.ssh_command", f"{c.name} {n} runs {v.show()}")
-                return
-        if (
-            n in ("--rsync-path", "-S", "-o")
-            and v is not None
-            and (n != "-o" or re.match(r"(?i)\s*(ProxyCommand|LocalCommand)", v.text))
-        ):
-            an.deny("exec.ssh_command", f"{c.name} {n} runs a command")
-            return
-        if n == "--log-file" and v is not None:
-            an.check_write(v, verb="rsync --log-file", overwrite_risky=False)
+    if _remote_copy_options(an, c, o):
+        return
     ops = o.operands
     if len(ops) < 2:
         for a in ops:
@@ -3022,29 +3153,26 @@ def remote_copy(an: Analyzer, c: Cmd) -> None:
         return
     dest, sources = ops[-1], ops[:-1]
     dest_remote = dest.static and bool(_REMOTE.match(dest.text))
-    src_remote = any(s.static and _REMOTE.match(s.text) for s in sources)
-    if dest_remote:
-        for s in sources:
-            if not (s.static and _REMOTE.match(s.text)):
-                an.deny(
-                    "exfil.copy_to_remote",
-                    f"{c.name} copies {s.show()} to another machine ({dest.text})",
-                )
-                return
-    recursive = any(n in ("-r", "-a", "-R", "--recursive", "--archive") for n, _ in o.flags)
-    for s in sources:
-        if not (s.static and _REMOTE.match(s.text)):
-            an.check_arg_read(s, c)
-            if recursive:
-                an.check_recursive_read(s)
+    local = [s for s in sources if not (s.static and _REMOTE.match(s.text))]
+    if dest_remote and local:
+        an.deny(
+            "exfil.copy_to_remote",
+            f"{c.name} copies {local[0].show()} to another machine ({dest.text})",
+        )
+        return
+    recursive = o.has("-r", "-a", "-R", "--recursive", "--archive")
+    for s in local:
+        an.check_arg_read(s, c)
+        if recursive:
+            an.check_recursive_read(s)
     if not dest_remote:
         an.check_write(dest, verb=c.name, overwrite_risky=False)
     if any(n.startswith("--delete") or n == "--remove-source-files" for n, _ in o.flags):
         an.risky("shell.delete_in_cwd", f"{c.name} deletes files at the destination")
-        if any(n == "--remove-source-files" for n, _ in o.flags):
+        if o.has("--remove-source-files"):
             for s in sources:
                 an.check_delete(s, recursive=True)
-    if src_remote or dest_remote or c.name in ("scp", "sftp"):
+    if len(local) < len(sources) or dest_remote or c.name in ("scp", "sftp"):
         an.flags["downloaded"] = True
         if not an.allow_network:
             an.deny(
@@ -3395,363 +3523,462 @@ def _git_global(an: Analyzer, name: str, val: Arg) -> None:
         an.deny("exec.path_hijack", "git --exec-path runs git programs from another folder")
 
 
-def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
-    texts = [a.text if a.static else DYN for a in sargs]
-    if sub == "push":
-        o = parse_opts(
-            sargs,
-            short_val="o",
-            long_val={
-                "--repo",
-                "--receive-pack",
-                "--exec",
-                "--push-option",
-                "--signed",
-                "--force-with-lease",
-            },
-        )
-        for n, v in o.flags:
-            if n in (
-                "-f",
-                "--force",
-                "--force-with-lease",
-                "--force-if-includes",
-                "--mirror",
-            ) or n.startswith("--force"):
-                an.deny("git.force_push", f"git push {n} rewrites history on the remote")
-                return
-            if n in ("--receive-pack", "--exec"):
-                an.deny("exec.git_config", f"git push {n} runs a program on the remote")
-                return
-        for op in o.operands:
-            if op.static and op.text.startswith("+"):
-                an.deny("git.force_push", f"git push {op.text} force-updates a remote branch")
-                return
-            if not op.static:
-                an.deny("git.force_push", "git push with a computed refspec may force-push")
-                return
-        deleting = any(n in ("-d", "--delete") for n, _ in o.flags)
-        for op in o.operands:
-            ref = op.text[1:] if op.text.startswith(":") else (op.text if deleting else "")
-            if re.fullmatch(
-                r"(refs/heads/)?(main|master|trunk|develop|production|prod|release.*|stable)", ref
-            ):
-                an.deny("git.delete_remote_branch", f"git push deletes the remote branch {ref}")
-                return
-        if any(n in ("-d", "--delete", "--prune") for n, _ in o.flags) or any(
-            op.static and op.text.startswith(":") for op in o.operands
-        ):
-            an.risky("git.push_delete", "git push deletes a remote branch")
-        an.risky("git.push", "git push publishes commits to a remote")
+# One rule per git subcommand: ``_GIT_RULES`` maps a subcommand to the function that checks its
+# arguments; a subcommand that is not in the table gets ``_git_default``.
+GitRule = Callable[["Analyzer", Cmd, str, list[Arg]], None]
+
+_GIT_FORCE_PUSH = ("-f", "--force", "--force-with-lease", "--force-if-includes", "--mirror")
+_GIT_PROTECTED_BRANCH = re.compile(
+    r"(refs/heads/)?(main|master|trunk|develop|production|prod|release.*|stable)"
+)
+
+
+def _git_push_forced(an: Analyzer, o: Opts) -> bool:
+    """Deny a push that force-updates or runs a program on the remote; True when denied."""
+    for n, _ in o.flags:
+        if n in _GIT_FORCE_PUSH or n.startswith("--force"):
+            an.deny("git.force_push", f"git push {n} rewrites history on the remote")
+            return True
+        if n in ("--receive-pack", "--exec"):
+            an.deny("exec.git_config", f"git push {n} runs a program on the remote")
+            return True
+    for op in o.operands:
+        if op.static and op.text.startswith("+"):
+            an.deny("git.force_push", f"git push {op.text} force-updates a remote branch")
+            return True
+        if not op.static:
+            an.deny("git.force_push", "git push with a computed refspec may force-push")
+            return True
+    return False
+
+
+def _git_push(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="o",
+        long_val={
+            "--repo",
+            "--receive-pack",
+            "--exec",
+            "--push-option",
+            "--signed",
+            "--force-with-lease",
+        },
+    )
+    if _git_push_forced(an, o):
         return
-    if sub == "config":
-        o = parse_opts(
-            sargs,
-            short_val="fe",
-            long_val={"--file", "--blob", "--type", "--default", "--comment", "--show-scope"},
-        )
-        getting = (
-            any(
-                n
-                in (
-                    "--get",
-                    "--get-all",
-                    "--get-regexp",
-                    "--get-urlmatch",
-                    "--list",
-                    "-l",
-                    "--show-origin",
-                    "--name-only",
-                    "--get-color",
-                    "--get-colorbool",
-                )
-                for n, _ in o.flags
-            )
-            or len(o.operands) <= 1
-            or (o.operands and o.operands[0].static and o.operands[0].text in ("get", "list"))
-        )
-        ops = list(o.operands)
-        if (
-            ops
-            and ops[0].static
-            and ops[0].text
-            in ("set", "unset", "get", "list", "rename-section", "remove-section", "edit")
-        ):
-            action = ops.pop(0).text
-            getting = action in ("get", "list")
-        if getting:
+    deleting = o.has("-d", "--delete")
+    for op in o.operands:
+        ref = op.text[1:] if op.text.startswith(":") else (op.text if deleting else "")
+        if _GIT_PROTECTED_BRANCH.fullmatch(ref):
+            an.deny("git.delete_remote_branch", f"git push deletes the remote branch {ref}")
             return
-        if any(n in ("--global", "--system") for n, _ in o.flags):
-            an.deny(
-                "write.outside_cwd",
-                "git config --global/--system changes configuration outside the working directory",
-            )
-            return
-        for f in o.values("-f", "--file"):
-            an.check_write(f, verb="git config --file", overwrite_risky=False)
-        key = ops[0].text if ops and ops[0].static else ""
-        value = ops[1].text if len(ops) > 1 and ops[1].static else ""
-        if (
-            not (ops and ops[0].static)
-            or DANGEROUS_GIT_KEYS.match(key)
-            or (key.lower().startswith("alias.") and value.startswith("!"))
-        ):
-            an.deny(
-                "persistence.git_config",
-                f"git config {key or '<computed>'} makes git run a command later",
-            )
-        if any(n in ("-e", "--edit") for n, _ in o.flags):
-            an.risky("write.overwrite", "git config --edit opens an editor")
-        return
-    if sub in ("clone",):
-        o = parse_opts(
-            sargs,
-            short_val="obujc",
-            long_val={
-                "--origin",
-                "--branch",
-                "--upload-pack",
-                "--template",
-                "--reference",
-                "--reference-if-able",
-                "--separate-git-dir",
-                "--depth",
-                "--shallow-since",
-                "--shallow-exclude",
-                "--config",
-                "--server-option",
-                "--jobs",
-                "--filter",
-                "--bundle-uri",
-                "--recurse-submodules",
-            },
-        )
-        for n, v in o.flags:
-            if n in ("-u", "--upload-pack"):
-                an.deny("exec.git_config", "git clone --upload-pack runs a program")
-                return
-            if n in ("-c", "--config") and v is not None:
-                _git_global(an, "-c", v)
-            if n == "--template" and v is not None:
-                real = an.ctx.resolve(v.text, an.cur) if v.static else None
-                if real is None or not an.ctx.inside_root(real):
-                    an.deny(
-                        "persistence.git_hooks",
-                        "git clone --template installs hooks from another folder",
-                    )
-            if n == "--separate-git-dir" and v is not None:
-                an.check_write(v, verb="git clone --separate-git-dir")
-        if len(o.operands) >= 2:
-            an.check_write(o.operands[1], verb="git clone", overwrite_risky=False)
-        elif o.operands:
-            url = o.operands[0]
-            if an.cur is None or not an.ctx.inside_root(an.cur):
-                an.deny("write.outside_cwd", "git clone writes outside the working directory")
-            if url.static and re.match(r"^(ext|fd)::", url.text):
-                an.deny("exec.git_config", f"git clone {url.text} runs a command as transport")
-        for op in o.operands[:1]:
-            if op.static and not re.match(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:", op.text):
-                an.check_arg_read(op, c)
-        an.flags["downloaded"] = True
-        an.risky("network.download", "git clone downloads a repository")
-        return
-    if sub == "init":
-        o = parse_opts(
-            sargs,
-            short_val="b",
-            long_val={
-                "--template",
-                "--separate-git-dir",
-                "--initial-branch",
-                "--object-format",
-                "--shared",
-            },
-        )
-        for v in o.values("--template"):
-            real = an.ctx.resolve(v.text, an.cur) if v.static else None
-            if real is None or not an.ctx.inside_root(real):
-                an.deny(
-                    "persistence.git_hooks",
-                    "git init --template installs hooks from another folder",
-                )
-        for v in o.values("--separate-git-dir") + o.operands:
-            an.check_write(v, verb="git init", overwrite_risky=False)
-        return
-    if sub in ("fetch", "pull", "ls-remote", "remote", "submodule", "archive"):
-        if (
-            any(t.startswith(("--upload-pack", "--exec")) or t == "-u" for t in texts if t != DYN)
-            and sub != "submodule"
-        ):
-            an.deny("exec.git_config", f"git {sub} --upload-pack runs a program")
-            return
-    if sub == "submodule" and sargs and sargs[0].static and sargs[0].text == "foreach":
-        rest = [
-            a for a in sargs[1:] if not (a.static and a.text in ("--recursive", "-q", "--quiet"))
-        ]
-        if rest:
-            if all(a.static for a in rest):
-                an.sub_shell(" ".join(a.text for a in rest), origin="git submodule foreach")
-            else:
-                an.deny("exec.dynamic_script", "git submodule foreach runs a computed command")
-        return
-    if sub == "rebase":
-        for i, a in enumerate(sargs):
-            if a.static and a.text in ("-x", "--exec") and i + 1 < len(sargs):
-                sub_script(an, sargs[i + 1], "git rebase --exec")
-            elif a.static and a.text.startswith("--exec="):
-                sub_script(an, lit(a.text.split("=", 1)[1]), "git rebase --exec")
-        an.risky("git.rewrite_history", "git rebase rewrites history")
-        return
-    if sub == "bisect" and sargs and sargs[0].static and sargs[0].text == "run":
-        if sargs[1:]:
-            an.simple(sargs[1:], dict(c.env), None, None)
-        return
-    if sub == "filter-branch":
-        for i, a in enumerate(sargs):
-            if a.static and a.text.endswith("-filter") and i + 1 < len(sargs):
-                sub_script(an, sargs[i + 1], f"git filter-branch {a.text}")
-        an.risky("git.rewrite_history", "git filter-branch rewrites history")
-        return
-    if sub in ("difftool", "mergetool"):
-        for i, a in enumerate(sargs):
-            if a.static and a.text in ("-x", "--extcmd") and i + 1 < len(sargs):
-                sub_script(an, sargs[i + 1], f"git {sub} --extcmd")
-            elif a.static and a.text.startswith("--extcmd="):
-                sub_script(an, lit(a.text.split("=", 1)[1]), f"git {sub} --extcmd")
-        return
-    if sub in (
-        "credential",
-        "credential-store",
-        "credential-cache",
-        "credential-osxkeychain",
-        "credential-libsecret",
+    if o.has("-d", "--delete", "--prune") or any(
+        op.static and op.text.startswith(":") for op in o.operands
     ):
-        an.deny("secrets.read", f"git {sub} reads or stores credentials")
+        an.risky("git.push_delete", "git push deletes a remote branch")
+    an.risky("git.push", "git push publishes commits to a remote")
+
+
+_GIT_CONFIG_GETS = (
+    "--get",
+    "--get-all",
+    "--get-regexp",
+    "--get-urlmatch",
+    "--list",
+    "-l",
+    "--show-origin",
+    "--name-only",
+    "--get-color",
+    "--get-colorbool",
+)
+_GIT_CONFIG_ACTIONS = ("set", "unset", "get", "list", "rename-section", "remove-section", "edit")
+
+
+def _git_config_gets(o: Opts, ops: list[Arg]) -> bool:
+    """Whether ``git config`` only reads; takes a leading action word (``set``…) off ``ops``."""
+    getting = (
+        o.has(*_GIT_CONFIG_GETS)
+        or len(o.operands) <= 1
+        or (o.operands[0].static and o.operands[0].text in ("get", "list"))
+    )
+    if ops and ops[0].static and ops[0].text in _GIT_CONFIG_ACTIONS:
+        getting = ops.pop(0).text in ("get", "list")
+    return getting
+
+
+def _git_config(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="fe",
+        long_val={"--file", "--blob", "--type", "--default", "--comment", "--show-scope"},
+    )
+    ops = list(o.operands)
+    if _git_config_gets(o, ops):
         return
-    if sub == "worktree" and sargs and sargs[0].static and sargs[0].text == "add":
-        ops = [a for a in sargs[1:] if not (a.static and a.text.startswith("-"))]
-        if ops:
-            an.check_write(ops[0], verb="git worktree add", overwrite_risky=False)
+    if o.has("--global", "--system"):
+        an.deny(
+            "write.outside_cwd",
+            "git config --global/--system changes configuration outside the working directory",
+        )
         return
-    if sub in ("archive", "bundle", "format-patch", "diff", "log", "show"):
-        for i, a in enumerate(sargs):
-            if (
-                a.static
-                and a.text in ("-o", "--output", "--output-directory")
-                and i + 1 < len(sargs)
-            ):
-                an.check_write(sargs[i + 1], verb=f"git {sub} -o")
-            elif a.static and (
-                a.text.startswith("--output=") or a.text.startswith("--output-directory=")
-            ):
-                an.check_write(lit(a.text.split("=", 1)[1]), verb=f"git {sub} --output")
-        if sub == "bundle" and len(sargs) >= 2 and sargs[0].static and sargs[0].text == "create":
-            an.check_write(sargs[1], verb="git bundle create")
-        if sub == "diff" and any(a.static and a.text == "--no-index" for a in sargs):
-            for a in sargs:
-                an.check_arg_read(a, c)
-        return
-    if sub in ("clean", "checkout", "restore", "reset", "stash", "add", "rm", "mv"):
-        # pathspecs after the options: they must stay inside the working directory
-        for a in sargs:
-            if a.static and a.text.startswith("-") or not a.static:
-                continue
-            if "/" in a.text or a.text.startswith(("~", "..")):
-                real = an.ctx.resolve(a.text, an.cur)
-                if not an.ctx.inside_root(real) and sub != "add":
-                    an.deny(
-                        "write.outside_cwd",
-                        f"git {sub} {a.text} changes files outside the working directory",
-                    )
-                    return
-    if sub == "clean":
-        an.risky("git.clean", "git clean deletes untracked files")
-        return
-    if sub in (
-        "reset",
-        "checkout",
-        "restore",
-        "stash",
-        "branch",
-        "tag",
-        "gc",
-        "reflog",
-        "prune",
-        "switch",
-    ):
-        dangerous = {
-            "reset": ("--hard", "--merge", "--keep"),
-            "checkout": ("-f", "--force", "--", "."),
-            "restore": ("",),
-            "stash": ("drop", "clear"),
-            "branch": ("-D", "--delete", "-d", "-M"),
-            "tag": ("-d", "--delete"),
-            "gc": ("--prune", "--aggressive"),
-            "reflog": ("expire", "delete"),
-            "prune": ("",),
-            "switch": ("-f", "--force", "--discard-changes", "-C"),
-        }[sub]
-        if "" in dangerous or any(t in dangerous for t in texts):
-            an.risky("git.discard", f"git {sub} may discard work")
-        return
-    if sub in ("fetch", "pull", "ls-remote", "remote", "submodule"):
-        if sub != "remote" or (
-            sargs and sargs[0].static and sargs[0].text in ("update", "prune", "set-url", "add")
-        ):
-            an.risky("network.download", f"git {sub} talks to a remote")
-        return
-    if sub in (
-        "send-email",
-        "request-pull",
-        "daemon",
-        "instaweb",
-        "http-backend",
-        "upload-pack",
-        "receive-pack",
-        "shell",
-        "svn",
-        "p4",
-        "cvsimport",
-        "cvsserver",
-        "remote-ext",
-        "remote-fd",
+    for f in o.values("-f", "--file"):
+        an.check_write(f, verb="git config --file", overwrite_risky=False)
+    key = ops[0].text if ops and ops[0].static else ""
+    value = ops[1].text if len(ops) > 1 and ops[1].static else ""
+    if (
+        not (ops and ops[0].static)
+        or DANGEROUS_GIT_KEYS.match(key)
+        or (key.lower().startswith("alias.") and value.startswith("!"))
     ):
         an.deny(
-            "network.remote_shell" if sub not in ("send-email",) else "exfil.email",
-            f"git {sub} talks to other machines or runs a server",
+            "persistence.git_config",
+            f"git config {key or '<computed>'} makes git run a command later",
         )
+    if o.has("-e", "--edit"):
+        an.risky("write.overwrite", "git config --edit opens an editor")
+
+
+def _git_template(an: Analyzer, v: Arg, verb: str) -> None:
+    """``--template DIR`` installs hooks: the folder must be inside the working directory."""
+    real = an.ctx.resolve(v.text, an.cur) if v.static else None
+    if real is None or not an.ctx.inside_root(real):
+        an.deny("persistence.git_hooks", f"{verb} --template installs hooks from another folder")
+
+
+def _git_clone_options(an: Analyzer, o: Opts) -> bool:
+    """Check the options of ``git clone``; True when it runs a program (denied)."""
+    for n, v in o.flags:
+        if n in ("-u", "--upload-pack"):
+            an.deny("exec.git_config", "git clone --upload-pack runs a program")
+            return True
+        if v is None:
+            continue
+        if n in ("-c", "--config"):
+            _git_global(an, "-c", v)
+        if n == "--template":
+            _git_template(an, v, "git clone")
+        if n == "--separate-git-dir":
+            an.check_write(v, verb="git clone --separate-git-dir")
+    return False
+
+
+_GIT_URL = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
+
+
+def _git_clone(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="obujc",
+        long_val={
+            "--origin",
+            "--branch",
+            "--upload-pack",
+            "--template",
+            "--reference",
+            "--reference-if-able",
+            "--separate-git-dir",
+            "--depth",
+            "--shallow-since",
+            "--shallow-exclude",
+            "--config",
+            "--server-option",
+            "--jobs",
+            "--filter",
+            "--bundle-uri",
+            "--recurse-submodules",
+        },
+    )
+    if _git_clone_options(an, o):
         return
-    if sub in ("add", "rm", "mv"):
-        for a in sargs:
-            if a.static and not a.text.startswith("-"):
-                an.check_arg_read(a, c)
-                real = an.ctx.resolve(a.text, an.cur)
-                if not an.ctx.inside_root(real) and sub != "add":
-                    an.deny(
-                        "write.outside_cwd",
-                        f"git {sub} {a.text} changes files outside the working directory",
-                    )
-        if sub == "rm":
-            an.risky("shell.delete_in_cwd", "git rm deletes files")
+    if len(o.operands) >= 2:
+        an.check_write(o.operands[1], verb="git clone", overwrite_risky=False)
+    elif o.operands:
+        url = o.operands[0]
+        if an.cur is None or not an.ctx.inside_root(an.cur):
+            an.deny("write.outside_cwd", "git clone writes outside the working directory")
+        if url.static and re.match(r"^(ext|fd)::", url.text):
+            an.deny("exec.git_config", f"git clone {url.text} runs a command as transport")
+    for op in o.operands[:1]:
+        if op.static and not _GIT_URL.match(op.text):
+            an.check_arg_read(op, c)
+    an.flags["downloaded"] = True
+    an.risky("network.download", "git clone downloads a repository")
+
+
+def _git_init(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    o = parse_opts(
+        sargs,
+        short_val="b",
+        long_val={
+            "--template",
+            "--separate-git-dir",
+            "--initial-branch",
+            "--object-format",
+            "--shared",
+        },
+    )
+    for v in o.values("--template"):
+        _git_template(an, v, "git init")
+    for v in o.values("--separate-git-dir") + o.operands:
+        an.check_write(v, verb="git init", overwrite_risky=False)
+
+
+def _git_upload_pack(an: Analyzer, sub: str, sargs: list[Arg]) -> bool:
+    """``--upload-pack``/``--exec``/``-u`` run a program: denied; True when denied."""
+    if any(
+        a.static and (a.text.startswith(("--upload-pack", "--exec")) or a.text == "-u")
+        for a in sargs
+    ):
+        an.deny("exec.git_config", f"git {sub} --upload-pack runs a program")
+        return True
+    return False
+
+
+def _git_talks_to_remote(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """fetch, pull, ls-remote, remote: a program option is denied; talking to a remote is risky."""
+    if _git_upload_pack(an, sub, sargs):
         return
-    if sub == "apply" or sub == "am":
+    if sub != "remote" or (
+        sargs and sargs[0].static and sargs[0].text in ("update", "prune", "set-url", "add")
+    ):
+        an.risky("network.download", f"git {sub} talks to a remote")
+
+
+def _git_submodule(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not (sargs and sargs[0].static and sargs[0].text == "foreach"):
+        an.risky("network.download", f"git {sub} talks to a remote")
+        return
+    rest = [a for a in sargs[1:] if not (a.static and a.text in ("--recursive", "-q", "--quiet"))]
+    if not rest:
+        return
+    if all(a.static for a in rest):
+        an.sub_shell(" ".join(a.text for a in rest), origin="git submodule foreach")
+    else:
+        an.deny("exec.dynamic_script", "git submodule foreach runs a computed command")
+
+
+def _option_values(sargs: list[Arg], names: tuple[str, ...], prefix: str) -> list[Arg]:
+    """The values of an option spelled ``NAME VALUE`` (one of ``names``) or ``PREFIXVALUE``."""
+    values: list[Arg] = []
+    for i, a in enumerate(sargs):
+        if not a.static:
+            continue
+        if a.text in names and i + 1 < len(sargs):
+            values.append(sargs[i + 1])
+        elif prefix and a.text.startswith(prefix):
+            values.append(lit(a.text.split("=", 1)[1]))
+    return values
+
+
+def _git_rebase(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    for v in _option_values(sargs, ("-x", "--exec"), "--exec="):
+        sub_script(an, v, "git rebase --exec")
+    an.risky("git.rewrite_history", "git rebase rewrites history")
+
+
+def _git_bisect(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not (sargs and sargs[0].static and sargs[0].text == "run"):
+        _git_default(an, c, sub, sargs)
+    elif sargs[1:]:
+        an.simple(sargs[1:], dict(c.env), None, None)
+
+
+def _git_filter_branch(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    for i, a in enumerate(sargs):
+        if a.static and a.text.endswith("-filter") and i + 1 < len(sargs):
+            sub_script(an, sargs[i + 1], f"git filter-branch {a.text}")
+    an.risky("git.rewrite_history", "git filter-branch rewrites history")
+
+
+def _git_tool(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """difftool, mergetool: ``--extcmd`` is a command of its own."""
+    for v in _option_values(sargs, ("-x", "--extcmd"), "--extcmd="):
+        sub_script(an, v, f"git {sub} --extcmd")
+
+
+def _git_credential(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    an.deny("secrets.read", f"git {sub} reads or stores credentials")
+
+
+def _git_worktree(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not (sargs and sargs[0].static and sargs[0].text == "add"):
+        _git_default(an, c, sub, sargs)
+        return
+    ops = [a for a in sargs[1:] if not (a.static and a.text.startswith("-"))]
+    if ops:
+        an.check_write(ops[0], verb="git worktree add", overwrite_risky=False)
+
+
+def _git_output(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """bundle, format-patch, diff, log, show (and archive): ``-o``/``--output`` files written."""
+    for i, a in enumerate(sargs):
+        if not a.static:
+            continue
+        if a.text in ("-o", "--output", "--output-directory") and i + 1 < len(sargs):
+            an.check_write(sargs[i + 1], verb=f"git {sub} -o")
+        elif a.text.startswith(("--output=", "--output-directory=")):
+            an.check_write(lit(a.text.split("=", 1)[1]), verb=f"git {sub} --output")
+    if sub == "bundle" and len(sargs) >= 2 and sargs[0].static and sargs[0].text == "create":
+        an.check_write(sargs[1], verb="git bundle create")
+    if sub == "diff" and any(a.static and a.text == "--no-index" for a in sargs):
         for a in sargs:
-            if a.static and a.text.startswith("--directory="):
-                an.check_write(
-                    lit(a.text.split("=", 1)[1]),
-                    verb="git apply --directory",
-                    overwrite_risky=False,
+            an.check_arg_read(a, c)
+
+
+def _git_archive(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not _git_upload_pack(an, sub, sargs):
+        _git_output(an, c, sub, sargs)
+
+
+def _git_pathspecs_outside(an: Analyzer, sub: str, sargs: list[Arg]) -> bool:
+    """Pathspecs after the options must stay inside the working directory (``git add`` may read
+    from outside); True when one does not (denied)."""
+    for a in sargs:
+        if not a.static or a.text.startswith("-"):
+            continue
+        if "/" in a.text or a.text.startswith(("~", "..")):
+            real = an.ctx.resolve(a.text, an.cur)
+            if not an.ctx.inside_root(real) and sub != "add":
+                an.deny(
+                    "write.outside_cwd",
+                    f"git {sub} {a.text} changes files outside the working directory",
                 )
-        an.risky("write.patch", f"git {sub} changes several files")
+                return True
+    return False
+
+
+def _git_clean(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    if not _git_pathspecs_outside(an, sub, sargs):
+        an.risky("git.clean", "git clean deletes untracked files")
+
+
+# The arguments with which a subcommand may discard work ("": any use of it).
+_GIT_DISCARDS: dict[str, tuple[str, ...]] = {
+    "reset": ("--hard", "--merge", "--keep"),
+    "checkout": ("-f", "--force", "--", "."),
+    "restore": ("",),
+    "stash": ("drop", "clear"),
+    "branch": ("-D", "--delete", "-d", "-M"),
+    "tag": ("-d", "--delete"),
+    "gc": ("--prune", "--aggressive"),
+    "reflog": ("expire", "delete"),
+    "prune": ("",),
+    "switch": ("-f", "--force", "--discard-changes", "-C"),
+}
+
+
+def _git_discard(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """reset, checkout, restore, stash, branch, tag, gc, reflog, prune, switch."""
+    if sub in ("checkout", "restore", "reset", "stash") and _git_pathspecs_outside(an, sub, sargs):
         return
-    if sub in ("hook",):
+    dangerous = _GIT_DISCARDS[sub]
+    if "" in dangerous or any(a.text in dangerous for a in sargs if a.static):
+        an.risky("git.discard", f"git {sub} may discard work")
+
+
+def _git_server(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    an.deny(
+        "exfil.email" if sub == "send-email" else "network.remote_shell",
+        f"git {sub} talks to other machines or runs a server",
+    )
+
+
+def _git_index(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """add, rm, mv: their operands are read and (rm, mv) changed inside the working directory."""
+    if _git_pathspecs_outside(an, sub, sargs):
         return
-    # commit, merge, cherry-pick, revert, status … : work inside the repository
+    for a in sargs:
+        if a.static and not a.text.startswith("-"):
+            an.check_arg_read(a, c)
+            real = an.ctx.resolve(a.text, an.cur)
+            if not an.ctx.inside_root(real) and sub != "add":
+                an.deny(
+                    "write.outside_cwd",
+                    f"git {sub} {a.text} changes files outside the working directory",
+                )
+    if sub == "rm":
+        an.risky("shell.delete_in_cwd", "git rm deletes files")
+
+
+def _git_apply(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """apply, am."""
+    for a in sargs:
+        if a.static and a.text.startswith("--directory="):
+            an.check_write(
+                lit(a.text.split("=", 1)[1]),
+                verb="git apply --directory",
+                overwrite_risky=False,
+            )
+    an.risky("write.patch", f"git {sub} changes several files")
+
+
+def _git_nothing(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """hook: runs the repository's own hooks, which git would run anyway."""
+
+
+def _git_default(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """commit, merge, cherry-pick, revert, status …: work inside the repository; a message
+    file (``-F``, ``--file=``, ``--template=``) is read."""
     for i, a in enumerate(sargs):
         if a.static and a.text in ("-F", "--file") and i + 1 < len(sargs):
             an.check_arg_read(sargs[i + 1], c)
         if a.static and a.text.startswith(("--template=", "--file=")):
             an.check_arg_read(lit(a.text.split("=", 1)[1]), c)
+
+
+def _git_rules() -> dict[str, GitRule]:
+    rules: dict[str, GitRule] = {
+        "push": _git_push,
+        "config": _git_config,
+        "clone": _git_clone,
+        "init": _git_init,
+        "submodule": _git_submodule,
+        "rebase": _git_rebase,
+        "bisect": _git_bisect,
+        "filter-branch": _git_filter_branch,
+        "worktree": _git_worktree,
+        "archive": _git_archive,
+        "clean": _git_clean,
+        "apply": _git_apply,
+        "am": _git_apply,
+        "hook": _git_nothing,
+    }
+    groups: list[tuple[GitRule, str]] = [
+        (_git_talks_to_remote, "fetch pull ls-remote remote"),
+        (_git_tool, "difftool mergetool"),
+        (
+            _git_credential,
+            (
+                "credential credential-store credential-cache credential-osxkeychain "
+                "credential-libsecret"
+            ),
+        ),
+        (_git_output, "bundle format-patch diff log show"),
+        (_git_discard, " ".join(_GIT_DISCARDS)),
+        (
+            _git_server,
+            (
+                "send-email request-pull daemon instaweb http-backend upload-pack receive-pack "
+                "shell svn p4 cvsimport cvsserver remote-ext remote-fd"
+            ),
+        ),
+        (_git_index, "add rm mv"),
+    ]
+    for rule, names in groups:
+        for name in names.split():
+            if name in rules:
+                raise ValueError(f"git {name} has two rules")
+            rules[name] = rule
+    return rules
+
+
+_GIT_RULES = _git_rules()
+
+
+def _git_sub(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
+    """Check one git subcommand with its rule (``_GIT_RULES``)."""
+    _GIT_RULES.get(sub, _git_default)(an, c, sub, sargs)
 
 
 # --------------------------------------------------------------------------------------
@@ -3911,98 +4138,8 @@ def pip(an: Analyzer, c: Cmd) -> None:
         an.check_arg_read(a, c)
 
 
-def npm(an: Analyzer, c: Cmd) -> None:
-    args = list(c.args)
-    texts = [a.text if a.static else "" for a in args]
-    if (
-        c.name == "yarn"
-        and texts[:1] == ["global"]
-        and len(texts) > 1
-        and texts[1] in ("add", "remove", "upgrade")
-    ):
-        an.deny("write.outside_cwd", "yarn global installs outside the working directory")
-        return
-    if (
-        any(t in ("-g", "--global", "--location=global") or t.startswith("--prefix") for t in texts)
-        and c.name != "npx"
-    ):
-        if any(
-            t in ("install", "i", "add", "uninstall", "remove", "rm", "link", "update", "up", "ci")
-            for t in texts
-        ):
-            if not any(t.startswith("--prefix") for t in texts):
-                an.deny(
-                    "write.outside_cwd",
-                    f"{c.name} global install writes outside the working directory",
-                )
-                return
-        for i, t in enumerate(texts):
-            if t == "--prefix" and i + 1 < len(args):
-                an.check_write(args[i + 1], verb=f"{c.name} --prefix", overwrite_risky=False)
-            elif t.startswith("--prefix="):
-                an.check_write(
-                    lit(t.split("=", 1)[1]), verb=f"{c.name} --prefix", overwrite_risky=False
-                )
-    ops = [a for a in args if not (a.static and a.text.startswith("-"))]
-    sub = ops[0].text if ops and ops[0].static else ""
-    if c.name in ("npx", "bunx", "pnpx"):
-        rest = args
-        while rest and rest[0].static and rest[0].text.startswith("-"):
-            t = rest[0].text
-            rest = rest[2:] if t in ("-p", "--package", "-c", "--call") else rest[1:]
-            if t in ("-c", "--call"):
-                idx = texts.index(t)
-                if idx + 1 < len(args):
-                    sub_script(an, args[idx + 1], "npx -c")
-                return
-        an.risky("package.install", f"{c.name} may download and run a package")
-        if rest:
-            name = rest[0].text if rest[0].static else ""
-            if programs.lookup(name) is not None and normalize_name(name) not in (
-                "npx",
-                "bunx",
-                "pnpx",
-            ):
-                wrapped(an, c, rest)
-            else:
-                for a in rest[1:]:
-                    an.check_arg_read(a, c)
-                output_writes(an, c)
-        return
-    if (
-        sub in ("config", "set", "c")
-        and len(ops) > 1
-        and ops[1].static
-        and ops[1].text in ("set", "edit", "delete", "rm")
-    ):
-        an.deny("persistence.home_config", f"{c.name} config {ops[1].text} changes ~/.npmrc")
-        return
-    if sub == "set" or sub in (
-        "adduser",
-        "login",
-        "add-user",
-        "logout",
-        "token",
-        "owner",
-        "access",
-        "team",
-        "profile",
-    ):
-        an.deny("secrets.read", f"{c.name} {sub} reads or changes registry credentials")
-        return
-    if sub in ("exec", "x", "dlx") and c.name in ("npm", "pnpm", "yarn"):
-        idx = next((i for i, a in enumerate(args) if a is ops[0]), 0)
-        rest = args[idx + 1 :]
-        while rest and rest[0].static and rest[0].text.startswith("-"):
-            if rest[0].text in ("-c", "--call") and len(rest) > 1:
-                sub_script(an, rest[1], f"{c.name} exec -c")
-                return
-            rest = rest[1:]
-        an.risky("package.install", f"{c.name} {sub} may download and run a package")
-        if rest:
-            wrapped(an, c, rest)
-        return
-    if sub in (
+_NPM_INSTALLS = frozenset(
+    {
         "install",
         "i",
         "add",
@@ -4021,29 +4158,137 @@ def npm(an: Analyzer, c: Cmd) -> None:
         "create",
         "init",
         "dlx",
-    ) or (c.name == "yarn" and not sub):
+    }
+)
+_NPM_CREDENTIALS = frozenset(
+    {"set", "adduser", "login", "add-user", "logout", "token", "owner", "access", "team", "profile"}
+)
+
+
+def _npm_global(an: Analyzer, c: Cmd, args: list[Arg], texts: list[str]) -> bool:
+    """A global install writes outside the working directory (denied; True), ``--prefix DIR``
+    is checked as a write."""
+    if (
+        c.name == "yarn"
+        and texts[:1] == ["global"]
+        and len(texts) > 1
+        and texts[1] in ("add", "remove", "upgrade")
+    ):
+        an.deny("write.outside_cwd", "yarn global installs outside the working directory")
+        return True
+    prefix = any(t.startswith("--prefix") for t in texts)
+    if c.name == "npx" or not (
+        prefix or any(t in ("-g", "--global", "--location=global") for t in texts)
+    ):
+        return False
+    installs = ("install", "i", "add", "uninstall", "remove", "rm", "link", "update", "up", "ci")
+    if not prefix and any(t in installs for t in texts):
+        an.deny(
+            "write.outside_cwd", f"{c.name} global install writes outside the working directory"
+        )
+        return True
+    for i, t in enumerate(texts):
+        if t == "--prefix" and i + 1 < len(args):
+            an.check_write(args[i + 1], verb=f"{c.name} --prefix", overwrite_risky=False)
+        elif t.startswith("--prefix="):
+            an.check_write(
+                lit(t.split("=", 1)[1]), verb=f"{c.name} --prefix", overwrite_risky=False
+            )
+    return False
+
+
+def _npx(an: Analyzer, c: Cmd, args: list[Arg], texts: list[str]) -> None:
+    """npx, bunx, pnpx: a known program is checked as a command of its own."""
+    rest = args
+    while rest and rest[0].static and rest[0].text.startswith("-"):
+        t = rest[0].text
+        rest = rest[2:] if t in ("-p", "--package", "-c", "--call") else rest[1:]
+        if t in ("-c", "--call"):
+            idx = texts.index(t)
+            if idx + 1 < len(args):
+                sub_script(an, args[idx + 1], "npx -c")
+            return
+    an.risky("package.install", f"{c.name} may download and run a package")
+    if not rest:
+        return
+    name = rest[0].text if rest[0].static else ""
+    if programs.lookup(name) is not None and normalize_name(name) not in ("npx", "bunx", "pnpx"):
+        wrapped(an, c, rest)
+        return
+    for a in rest[1:]:
+        an.check_arg_read(a, c)
+    output_writes(an, c)
+
+
+def _npm_exec(an: Analyzer, c: Cmd, sub: str, args: list[Arg], first: Arg) -> None:
+    """``npm exec``, ``pnpm dlx``, ``yarn x``: the command is checked as one of its own."""
+    idx = next((i for i, a in enumerate(args) if a is first), 0)
+    rest = args[idx + 1 :]
+    while rest and rest[0].static and rest[0].text.startswith("-"):
+        if rest[0].text in ("-c", "--call") and len(rest) > 1:
+            sub_script(an, rest[1], f"{c.name} exec -c")
+            return
+        rest = rest[1:]
+    an.risky("package.install", f"{c.name} {sub} may download and run a package")
+    if rest:
+        wrapped(an, c, rest)
+
+
+def _npm_effects(an: Analyzer, c: Cmd, sub: str, args: list[Arg], texts: list[str]) -> None:
+    """Installs and publishing are risky; ``npm pack --pack-destination DIR`` writes there."""
+    if sub in _NPM_INSTALLS or (c.name == "yarn" and not sub):
         an.risky(
             "package.install",
             f"{c.name} {sub or 'install'} installs packages (network, runs install scripts)",
         )
     if sub in ("publish", "unpublish", "deprecate", "dist-tag"):
         an.risky("package.publish", f"{c.name} {sub} changes a published package")
-    if sub in ("pack",):
+    if sub == "pack":
         for i, t in enumerate(texts):
             if t == "--pack-destination" and i + 1 < len(args):
                 an.check_write(args[i + 1], verb="npm pack", overwrite_risky=False)
-    if any(
-        t == "--prefix" or t.startswith("--prefix=") or t in ("-C", "--cwd", "--dir") for t in texts
+
+
+def _npm_folder(an: Analyzer, c: Cmd, args: list[Arg], texts: list[str]) -> None:
+    """``--prefix``/``-C``/``--cwd``/``--dir DIR``: the folder must be inside the working one."""
+    for i, t in enumerate(texts):
+        if t in ("--prefix", "-C", "--cwd", "--dir") and i + 1 < len(args):
+            real = an.ctx.resolve(args[i + 1].text, an.cur) if args[i + 1].static else None
+            if real is None or not an.ctx.inside_root(real):
+                an.deny(
+                    "write.outside_cwd",
+                    f"{c.name} {t} works in a folder outside the working directory",
+                )
+                return
+
+
+def npm(an: Analyzer, c: Cmd) -> None:
+    args = list(c.args)
+    texts = [a.text if a.static else "" for a in args]
+    if _npm_global(an, c, args, texts):
+        return
+    ops = [a for a in args if not (a.static and a.text.startswith("-"))]
+    sub = ops[0].text if ops and ops[0].static else ""
+    if c.name in ("npx", "bunx", "pnpx"):
+        _npx(an, c, args, texts)
+        return
+    if (
+        sub in ("config", "set", "c")
+        and len(ops) > 1
+        and ops[1].static
+        and ops[1].text in ("set", "edit", "delete", "rm")
     ):
-        for i, t in enumerate(texts):
-            if t in ("--prefix", "-C", "--cwd", "--dir") and i + 1 < len(args):
-                real = an.ctx.resolve(args[i + 1].text, an.cur) if args[i + 1].static else None
-                if real is None or not an.ctx.inside_root(real):
-                    an.deny(
-                        "write.outside_cwd",
-                        f"{c.name} {t} works in a folder outside the working directory",
-                    )
-                    return
+        an.deny("persistence.home_config", f"{c.name} config {ops[1].text} changes ~/.npmrc")
+        return
+    if sub in _NPM_CREDENTIALS:
+        an.deny("secrets.read", f"{c.name} {sub} reads or changes registry credentials")
+        return
+    if sub in ("exec", "x", "dlx") and c.name in ("npm", "pnpm", "yarn"):
+        _npm_exec(an, c, sub, args, ops[0])
+        return
+    _npm_effects(an, c, sub, args, texts)
+    if any(t.startswith("--prefix") or t in ("-C", "--cwd", "--dir") for t in texts):
+        _npm_folder(an, c, args, texts)
 
 
 def build_tools(an: Analyzer, c: Cmd) -> None:
@@ -4280,6 +4525,71 @@ def _cmake_command(an: Analyzer, c: Cmd, rest: list[Arg]) -> None:
             an.check_arg_read(a, c, path=True)
 
 
+_DOCKER_RUNS = frozenset(
+    {"run", "create", "exec", "container", "compose", "service", "stack", "up", "build", "buildx"}
+)
+_DOCKER_HOST_FLAGS = frozenset(
+    {"--privileged", "--pid=host", "--ipc=host", "--userns=host", "--uts=host", "--cgroupns=host"}
+)
+
+
+def _docker_mount_value(t: str, i: int, args: list[Arg]) -> Arg | None:
+    """The value of a mount option at ``args[i]`` (``-v SRC:DST``, ``--mount=…``), or None."""
+    if t in ("-v", "--volume", "--mount") and i + 1 < len(args):
+        return args[i + 1]
+    if (
+        t.startswith(("--volume=", "--mount=", "-v"))
+        and len(t) > 2
+        and not t.startswith("--volumes")
+    ):
+        return lit(t.split("=", 1)[1] if "=" in t and t.startswith("--") else t[2:])
+    return None
+
+
+def _docker_mount(an: Analyzer, t: str, val: Arg) -> None:
+    """A host path mounted into the container must be inside the working directory."""
+    src = val.text
+    if t.startswith("--mount") or "source=" in src or "src=" in src:
+        m = re.search(r"(?:source|src)=([^,]+)", src)
+        src = m.group(1) if m and "type=volume" not in val.text else ""
+    else:
+        src = src.split(":")[0]
+    if src.startswith(("/", "~", ".")):
+        real = an.ctx.resolve(src, an.cur)
+        if not an.ctx.inside_root(real):
+            an.deny(
+                "privilege.container_mount",
+                f"docker mounts {real}, outside the working directory (root access to it)",
+            )
+
+
+def _docker_host_option(an: Analyzer, t: str, nxt: str | None) -> None:
+    """Options that share the host's processes, devices or network (``nxt``: the next word)."""
+    if (
+        t in _DOCKER_HOST_FLAGS
+        or t.startswith(("--cap-add", "--device", "--security-opt", "--pid=container"))
+        or (
+            t in ("--pid", "--ipc", "--userns", "--cap-add", "--device", "--security-opt")
+            and nxt is not None
+        )
+    ) and not (t in ("--pid", "--ipc", "--userns") and nxt != "host"):
+        an.deny("privilege.container", f"docker {t} gives the container control of the host")
+    if t in ("--network=host", "--net=host") or (t in ("--network", "--net") and nxt == "host"):
+        an.risky("network.host", "docker --network host shares the host network")
+
+
+def _docker_run_options(an: Analyzer, args: list[Arg], texts: list[str]) -> None:
+    """run, create, exec, compose…: mounts and options that give the container the host."""
+    for i, t in enumerate(texts):
+        val = _docker_mount_value(t, i, args)
+        if val is not None and not val.static:
+            an.deny("privilege.container_mount", "docker mounts a host path computed at run time")
+            continue
+        if val is not None:
+            _docker_mount(an, t, val)
+        _docker_host_option(an, t, texts[i + 1] if i + 1 < len(texts) else None)
+
+
 def docker(an: Analyzer, c: Cmd) -> None:
     args = c.args
     texts = [a.text if a.static else "" for a in args]
@@ -4288,75 +4598,8 @@ def docker(an: Analyzer, c: Cmd) -> None:
     if sub == "login":
         an.deny("secrets.read", "docker login stores registry credentials in ~/.docker/config.json")
         return
-    if sub in (
-        "run",
-        "create",
-        "exec",
-        "container",
-        "compose",
-        "service",
-        "stack",
-        "up",
-        "build",
-        "buildx",
-    ):
-        for i, t in enumerate(texts):
-            val = None
-            if t in ("-v", "--volume", "--mount") and i + 1 < len(args):
-                val = args[i + 1]
-            elif (
-                t.startswith(("--volume=", "--mount=", "-v"))
-                and len(t) > 2
-                and not t.startswith("--volumes")
-            ):
-                val = lit(t.split("=", 1)[1] if "=" in t and t.startswith("--") else t[2:])
-            if val is not None:
-                if not val.static:
-                    an.deny(
-                        "privilege.container_mount",
-                        "docker mounts a host path computed at run time",
-                    )
-                    continue
-                src = val.text
-                if t.startswith("--mount") or "source=" in src or "src=" in src:
-                    m = re.search(r"(?:source|src)=([^,]+)", src)
-                    src = m.group(1) if m else ""
-                    if "type=volume" in val.text:
-                        src = ""
-                else:
-                    src = src.split(":")[0]
-                if src.startswith(("/", "~", ".")):
-                    real = an.ctx.resolve(src, an.cur)
-                    if not an.ctx.inside_root(real):
-                        an.deny(
-                            "privilege.container_mount",
-                            f"docker mounts {real}, outside the working directory (root access to it)",
-                        )
-            if (
-                t
-                in (
-                    "--privileged",
-                    "--pid=host",
-                    "--ipc=host",
-                    "--userns=host",
-                    "--uts=host",
-                    "--cgroupns=host",
-                )
-                or t.startswith(("--cap-add", "--device", "--security-opt", "--pid=container"))
-                or (
-                    t in ("--pid", "--ipc", "--userns", "--cap-add", "--device", "--security-opt")
-                    and i + 1 < len(texts)
-                )
-            ):
-                if t in ("--pid", "--ipc", "--userns") and texts[i + 1] != "host":
-                    continue
-                an.deny(
-                    "privilege.container", f"docker {t} gives the container control of the host"
-                )
-            if t in ("--network=host", "--net=host") or (
-                t in ("--network", "--net") and i + 1 < len(texts) and texts[i + 1] == "host"
-            ):
-                an.risky("network.host", "docker --network host shares the host network")
+    if sub in _DOCKER_RUNS:
+        _docker_run_options(an, args, texts)
     if sub == "cp":
         for a in [x for x in args[1:] if not (x.static and x.text.startswith("-"))]:
             if a.static and ":" not in a.text.split("/")[0]:

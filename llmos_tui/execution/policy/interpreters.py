@@ -15,17 +15,18 @@ import ast
 import os
 import re
 import shlex
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .paths import CLOUD_METADATA
+from .words import Arg, lit
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .shell import Analyzer, Arg
+    from .shell import Analyzer
 
 
 def _lit(text: str) -> Arg:
-    from .shell import lit
-
     return lit(text)
 
 
@@ -234,6 +235,36 @@ _SAVE_METHODS = re.compile(
 )
 
 
+@dataclass
+class _CallSite:
+    """One call of a known function: its qualified name, arguments and keywords."""
+
+    node: ast.Call
+    q: str
+    args: list[ast.expr]
+    kw: dict[str, ast.expr]
+    first: ast.expr | None
+
+
+_OPENERS = frozenset(
+    {
+        "builtins.open",
+        "io.open",
+        "codecs.open",
+        "io.FileIO",
+        "os.fdopen",
+        "gzip.open",
+        "bz2.open",
+        "lzma.open",
+        "tarfile.open",
+        "zipfile.ZipFile",
+        "shelve.open",
+        "dbm.open",
+        "sqlite3.connect",
+    }
+)
+
+
 class _Fold:
     """Constant folding of the expressions that build paths and commands."""
 
@@ -248,166 +279,224 @@ class _Fold:
         except (RecursionError, ValueError, TypeError, KeyError, IndexError, OverflowError):
             return None
 
-    def _fold(self, node: ast.AST, depth: int) -> Any:
+    def _fold(self, node: ast.AST, depth: int) -> Any:  # noqa: C901 - baseline, see README "Checks"
         if depth > 40:
             return None
+        folder = _FOLDERS.get(type(node))
+        return getattr(self, folder)(node, depth + 1) if folder is not None else None
 
-        def f(n: ast.AST) -> Any:
-            return self._fold(n, depth + 1)
-
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, str):
-                return node.value
-            if isinstance(node.value, bytes):
-                return node.value.decode("latin-1")
-            if isinstance(node.value, (int, float, bool)) or node.value is None:
-                return node.value
-            return None
-        if isinstance(node, ast.JoinedStr):
-            out = []
-            for part in node.values:
-                if isinstance(part, ast.Constant):
-                    out.append(str(part.value))
-                elif isinstance(part, ast.FormattedValue):
-                    v = f(part.value)
-                    if v is None or isinstance(v, list):
-                        return None
-                    out.append(str(v))
-                else:
-                    return None
-            return "".join(out)
-        if isinstance(node, ast.BinOp):
-            left, right = f(node.left), f(node.right)
-            if left is None or right is None:
-                return None
-            if (
-                isinstance(node.op, ast.Add)
-                and type(left) is type(right)
-                and isinstance(left, (str, list, int))
-            ):
-                return left + right
-            if isinstance(node.op, ast.Div) and isinstance(left, str) and isinstance(right, str):
-                return os.path.join(left, right)
-            if isinstance(node.op, ast.Mod) and isinstance(left, str):
-                return left % (tuple(right) if isinstance(right, list) else right)
-            if isinstance(node.op, ast.BitOr) and isinstance(left, int) and isinstance(right, int):
-                return left | right
-            return None
-        if isinstance(node, ast.Name):
-            return self.s.consts.get(node.id)
-        if isinstance(node, (ast.List, ast.Tuple)):
-            items = [f(e) for e in node.elts]
-            if any(i is None for i in items):
-                return None
-            return items
-        if isinstance(node, ast.Subscript):
-            qual = self.s.qual(node.value)
-            key = f(node.slice)
-            if qual == "os.environ" and isinstance(key, str):
-                return self.s.env_value(key)
-            return None
-        if isinstance(node, ast.Attribute):
-            qual = self.s.qual(node)
-            if qual and qual.startswith("os.O_"):
-                import os as _os
-
-                return getattr(_os, qual[3:], None)
-            if qual == "os.sep":
-                return "/"
-            if node.attr in ("parent",):
-                v = f(node.value)
-                return os.path.dirname(v) if isinstance(v, str) else None
-            return None
-        if isinstance(node, ast.Call):
-            return self._fold_call(node, f)
+    # ---- one folder per node type; ``d`` is the depth of the node's children ---------------
+    def _constant(self, node: ast.Constant, d: int) -> Any:
+        v = node.value
+        if isinstance(v, str):
+            return v
+        if isinstance(v, bytes):
+            return v.decode("latin-1")
+        if isinstance(v, (int, float, bool)) or v is None:
+            return v
         return None
+
+    def _joined_str(self, node: ast.JoinedStr, d: int) -> Any:
+        out = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                out.append(str(part.value))
+            elif isinstance(part, ast.FormattedValue):
+                v = self._fold(part.value, d)
+                if v is None or isinstance(v, list):
+                    return None
+                out.append(str(v))
+            else:
+                return None
+        return "".join(out)
+
+    def _bin_op(self, node: ast.BinOp, d: int) -> Any:
+        left, right = self._fold(node.left, d), self._fold(node.right, d)
+        if left is None or right is None:
+            return None
+        op = node.op
+        if (
+            isinstance(op, ast.Add)
+            and type(left) is type(right)
+            and isinstance(left, (str, list, int))
+        ):
+            return left + right
+        if isinstance(op, ast.Div) and isinstance(left, str) and isinstance(right, str):
+            return os.path.join(left, right)
+        if isinstance(op, ast.Mod) and isinstance(left, str):
+            return left % (tuple(right) if isinstance(right, list) else right)
+        if isinstance(op, ast.BitOr) and isinstance(left, int) and isinstance(right, int):
+            return left | right
+        return None
+
+    def _name(self, node: ast.Name, d: int) -> Any:
+        return self.s.consts.get(node.id)
+
+    def _sequence(self, node: ast.List | ast.Tuple, d: int) -> Any:
+        items = [self._fold(e, d) for e in node.elts]
+        if any(i is None for i in items):
+            return None
+        return items
+
+    def _subscript(self, node: ast.Subscript, d: int) -> Any:
+        qual = self.s.qual(node.value)
+        key = self._fold(node.slice, d)
+        if qual == "os.environ" and isinstance(key, str):
+            return self.s.env_value(key)
+        return None
+
+    def _attribute(self, node: ast.Attribute, d: int) -> Any:
+        qual = self.s.qual(node)
+        if qual and qual.startswith("os.O_"):
+            return getattr(os, qual[3:], None)
+        if qual == "os.sep":
+            return "/"
+        if node.attr in ("parent",):
+            v = self._fold(node.value, d)
+            return os.path.dirname(v) if isinstance(v, str) else None
+        return None
+
+    def _call(self, node: ast.Call, d: int) -> Any:
+        return self._fold_call(node, lambda n: self._fold(n, d))
 
     def _fold_call(self, node: ast.Call, f: Callable[[ast.AST], Any]) -> Any:
         args = [f(a) for a in node.args]
         qual = self.s.qual(node.func)
-        if qual in ("os.path.join", "posixpath.join"):
-            if args and all(isinstance(a, str) for a in args):
-                return os.path.join(*args)
-            return None
-        if qual in ("os.path.expanduser", "posixpath.expanduser"):
-            return self.s.expanduser(args[0]) if args and isinstance(args[0], str) else None
-        if qual in ("os.path.expandvars",):
-            return (
-                os.path.expandvars(args[0].replace("$HOME", self.s.home))
-                if args and isinstance(args[0], str)
-                else None
-            )
-        if qual in (
-            "os.path.abspath",
-            "os.path.normpath",
-            "os.path.realpath",
-            "str",
-            "builtins.str",
-            "os.fspath",
-            "os.fsencode",
-            "os.fsdecode",
-            "builtins.bytes",
-        ):
-            return args[0] if args and isinstance(args[0], str) else None
-        if qual in ("os.path.dirname",):
-            return os.path.dirname(args[0]) if args and isinstance(args[0], str) else None
-        if qual in ("os.path.basename",):
-            return os.path.basename(args[0]) if args and isinstance(args[0], str) else None
-        if qual in ("os.getcwd", "pathlib.Path.cwd", "os.getcwdb"):
-            return self.s.cwd
-        if qual in ("pathlib.Path.home",):
-            return self.s.home
-        if qual in ("os.getenv", "os.environ.get"):
-            return self.s.env_value(args[0]) if args and isinstance(args[0], str) else None
-        if qual in (
-            "pathlib.Path",
-            "pathlib.PurePath",
-            "pathlib.PosixPath",
-            "pathlib.PurePosixPath",
-        ):
-            if not node.args:
-                return "."
-            if all(isinstance(a, str) for a in args):
-                return os.path.join(*args)
-            return None
+        function = _FOLD_FUNCTIONS.get(qual) if qual is not None else None
+        if function is not None:
+            return function(self.s, node, args)
         if isinstance(node.func, ast.Attribute):
             recv = f(node.func.value)
-            meth = node.func.attr
             if isinstance(recv, str):
-                if meth in ("expanduser",):
-                    return self.s.expanduser(recv)
-                if meth in (
-                    "resolve",
-                    "absolute",
-                    "as_posix",
-                    "strip",
-                    "rstrip",
-                    "lstrip",
-                    "__str__",
-                ):
-                    return recv if meth not in ("strip", "rstrip", "lstrip") or not args else None
-                if meth == "joinpath" and all(isinstance(a, str) for a in args):
-                    return os.path.join(recv, *args)
-                if (
-                    meth == "format"
-                    and all(isinstance(a, (str, int)) for a in args)
-                    and not node.keywords
-                ):
-                    return recv.format(*args)
-                if (
-                    meth == "join"
-                    and args
-                    and isinstance(args[0], list)
-                    and all(isinstance(a, str) for a in args[0])
-                ):
-                    return recv.join(args[0])
-                if meth in ("with_suffix",) and args and isinstance(args[0], str):
-                    return os.path.splitext(recv)[0] + args[0]
-                if meth in ("with_name",) and args and isinstance(args[0], str):
-                    return os.path.join(os.path.dirname(recv), args[0])
-                if meth in ("encode", "decode", "lower", "upper"):
-                    return getattr(recv, meth)() if not args else None
+                return _fold_str_method(self.s, recv, node.func.attr, args, node)
         return None
+
+
+# node type -> the name of the _Fold method that folds it
+_FOLDERS: dict[type, str] = {
+    ast.Constant: "_constant",
+    ast.JoinedStr: "_joined_str",
+    ast.BinOp: "_bin_op",
+    ast.Name: "_name",
+    ast.List: "_sequence",
+    ast.Tuple: "_sequence",
+    ast.Subscript: "_subscript",
+    ast.Attribute: "_attribute",
+    ast.Call: "_call",
+}
+
+
+# ---- folding calls of known functions and of str/Path methods ----------------------------
+_FoldFunction = Callable[["_PyScan", ast.Call, list[Any]], Any]
+
+
+def _str_arg(args: list[Any]) -> str | None:
+    """The first argument when it folded to a string."""
+    return args[0] if args and isinstance(args[0], str) else None
+
+
+def _fold_join(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    if args and all(isinstance(a, str) for a in args):
+        return os.path.join(*args)
+    return None
+
+
+def _fold_expanduser(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    text = _str_arg(args)
+    return s.expanduser(text) if text is not None else None
+
+
+def _fold_expandvars(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    text = _str_arg(args)
+    return os.path.expandvars(text.replace("$HOME", s.home)) if text is not None else None
+
+
+def _fold_same(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    return _str_arg(args)
+
+
+def _fold_dirname(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    text = _str_arg(args)
+    return os.path.dirname(text) if text is not None else None
+
+
+def _fold_basename(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    text = _str_arg(args)
+    return os.path.basename(text) if text is not None else None
+
+
+def _fold_cwd(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    return s.cwd
+
+
+def _fold_home(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    return s.home
+
+
+def _fold_getenv(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    key = _str_arg(args)
+    return s.env_value(key) if key is not None else None
+
+
+def _fold_path(s: _PyScan, node: ast.Call, args: list[Any]) -> Any:
+    if not node.args:
+        return "."
+    if all(isinstance(a, str) for a in args):
+        return os.path.join(*args)
+    return None
+
+
+def _fold_functions() -> dict[str, _FoldFunction]:
+    """Qualified function name -> its folder."""
+    table: dict[str, _FoldFunction] = {}
+    for function, names in (
+        (_fold_join, "os.path.join posixpath.join"),
+        (_fold_expanduser, "os.path.expanduser posixpath.expanduser"),
+        (_fold_expandvars, "os.path.expandvars"),
+        (
+            _fold_same,
+            (
+                "os.path.abspath os.path.normpath os.path.realpath str builtins.str os.fspath "
+                "os.fsencode os.fsdecode builtins.bytes"
+            ),
+        ),
+        (_fold_dirname, "os.path.dirname"),
+        (_fold_basename, "os.path.basename"),
+        (_fold_cwd, "os.getcwd pathlib.Path.cwd os.getcwdb"),
+        (_fold_home, "pathlib.Path.home"),
+        (_fold_getenv, "os.getenv os.environ.get"),
+        (_fold_path, "pathlib.Path pathlib.PurePath pathlib.PosixPath pathlib.PurePosixPath"),
+    ):
+        for name in names.split():
+            table[name] = function
+    return table
+
+
+_FOLD_FUNCTIONS = _fold_functions()
+
+
+def _fold_str_method(s: _PyScan, recv: str, meth: str, args: list[Any], node: ast.Call) -> Any:
+    """``recv.meth(*args)`` for the str and Path methods that keep a path known."""
+    if meth in ("expanduser",):
+        return s.expanduser(recv)
+    if meth in ("resolve", "absolute", "as_posix", "__str__"):
+        return recv
+    if meth in ("strip", "rstrip", "lstrip"):
+        return recv if not args else None
+    if meth == "joinpath" and all(isinstance(a, str) for a in args):
+        return os.path.join(recv, *args)
+    if meth == "format" and all(isinstance(a, (str, int)) for a in args) and not node.keywords:
+        return recv.format(*args)
+    if meth == "join" and args and isinstance(args[0], list):
+        return recv.join(args[0]) if all(isinstance(a, str) for a in args[0]) else None
+    first = _str_arg(args)
+    if meth in ("with_suffix",) and first is not None:
+        return os.path.splitext(recv)[0] + first
+    if meth in ("with_name",) and first is not None:
+        return os.path.join(os.path.dirname(recv), first)
+    if meth in ("encode", "decode", "lower", "upper"):
+        return getattr(recv, meth)() if not args else None
+    return None
 
 
 class _PyScan(ast.NodeVisitor):
@@ -691,228 +780,263 @@ class _PyScan(ast.NodeVisitor):
             self.deny("exec.dynamic_code", f"uses {attr.attr}, a way around static checks")
 
     def call(self, node: ast.Call, q: str | None) -> None:
-        args = node.args
-        kw = {k.arg: k.value for k in node.keywords if k.arg}
-        first = args[0] if args else None
         if q is None:
             self.method_call(node)
             return
-        if q in _SHELL_SINKS:
-            self.exec_sink = True
-            self.shell(first or kw.get("cmd") or kw.get("command"), argv=False)
-            return
-        if q in _ARGV_SINKS:
-            self.exec_sink = True
-            shell_kw = kw.get("shell")
-            is_shell = isinstance(shell_kw, ast.Constant) and bool(shell_kw.value)
-            target = first if first is not None else kw.get("args")
-            if q in ("os.posix_spawn", "os.posix_spawnp"):
-                target = args[1] if len(args) > 1 else None
-            if shell_kw is not None and not isinstance(shell_kw, ast.Constant):
-                self.deny("exec.dynamic_command_name", "decides at run time whether to use a shell")
+        site = _CallSite(
+            node,
+            q,
+            node.args,
+            {k.arg: k.value for k in node.keywords if k.arg},
+            node.args[0] if node.args else None,
+        )
+        for rule in _CALL_RULES:
+            if getattr(self, rule)(site):
                 return
-            value = self.fold(target)
-            if is_shell or isinstance(value, str):
-                self.shell(target, argv=not is_shell)
-            else:
-                self.shell(target, argv=True)
-            if "executable" in kw:
-                self.deny(
-                    "exec.dynamic_command_name", "overrides the program to run with executable="
-                )
-            if "env" in kw:
-                env = kw["env"]
-                if isinstance(env, ast.Dict):
-                    for k in env.keys:
-                        key = self.fold(k) if k is not None else None
-                        if isinstance(key, str) and key.startswith(("LD_", "DYLD_")):
-                            self.deny(
-                                "loader.ld_preload",
-                                f"sets {key} for a child process (loader injection)",
-                            )
-            return
-        if _EXEC_FAMILY.match(q):
-            self.exec_sink = True
-            rest = args[1:]
-            if q.endswith(("v", "ve", "vp", "vpe")):
-                value = self.fold(rest[0]) if rest else None
-            else:
-                value = [self.fold(a) for a in rest if not (q.endswith("e") and a is rest[-1])]
-            if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
-                self.an.sub_shell(shlex.join(value), origin=f"the program run by {self.origin}")
-            else:
-                self.deny("exec.dynamic_command_name", f"{q} runs a program built at run time")
-            return
-        if q in _CODE_SINKS:
-            code = self.fold(first)
-            if q in ("builtins.eval", "builtins.exec", "builtins.compile") and isinstance(
-                code, str
-            ):
-                analyze_python(self.an, code, origin=f"code evaluated by {self.origin}")
-                return
-            if (
-                q in ("builtins.__import__", "importlib.import_module", "importlib.__import__")
-                and isinstance(code, str)
-                and isinstance(first, ast.Constant)
-            ):
-                self.imports.add(code)
-                return
-            if q == "runpy.run_path" and isinstance(code, str):
-                return
-            if q == "runpy.run_module" and isinstance(code, str):
-                self.imports.add(code)
-                return
-            self.exec_sink = True
-            self.deny(
-                "exec.dynamic_code",
-                f"{q.replace('builtins.', '')}() runs code that cannot be read here",
-            )
-            return
-        if q in _DYNAMIC:
-            if (
-                q == "builtins.getattr"
-                and len(args) >= 2
-                and isinstance(args[1], ast.Constant)
-                and isinstance(args[1].value, str)
-                and not args[1].value.startswith("_")
-            ):
-                return
-            self.deny(
-                "exec.dynamic_code",
-                f"{q.replace('builtins.', '')}() hides which function is called",
-            )
-            return
-        top = q.split(".")[0]
-        if q.startswith(_RAW_NET) or top in ("socket", "_socket"):
-            self.deny("reverse_shell.socket", f"opens a raw network socket ({q})")
-            return
-        if q.startswith(_DENY_MODULES) or top in ("ctypes", "cffi", "_ctypes"):
-            self.deny(
-                "exec.native_code", f"{q} can do anything a program can, beyond static checks"
-            )
-            return
-        if _PRIV.match(q):
-            self.deny("privilege.change", f"{q} changes the process's privileges")
-            return
-        if q in ("os.fork", "os.forkpty"):
-            self.deny(
-                "system.fork_bomb", f"{q} forks the interpreter (fork bomb pattern in a one-liner)"
-            )
-            return
-        if q in ("os.kill", "os.killpg"):
-            pid = self.fold(first)
-            if q == "os.killpg" or not isinstance(pid, int) or pid in (-1, 0, 1):
-                self.deny("system.kill_all", f"{q} may signal every process or init")
-            return
-        if q in (
-            "builtins.open",
-            "io.open",
-            "codecs.open",
-            "io.FileIO",
-            "os.fdopen",
-            "gzip.open",
-            "bz2.open",
-            "lzma.open",
-            "tarfile.open",
-            "zipfile.ZipFile",
-            "shelve.open",
-            "dbm.open",
-            "sqlite3.connect",
-        ):
-            if q == "os.fdopen":
-                return
-            mode = args[1] if len(args) > 1 else kw.get("mode")
-            mode_v = (
-                self.fold(mode) if mode is not None else ("r" if q != "sqlite3.connect" else "w")
-            )
-            target = (
-                first
-                if first is not None
-                else kw.get("file") or kw.get("filename") or kw.get("name")
-            )
-            if mode is not None and not isinstance(mode_v, str):
-                self.write(target, "open")
-                return
-            if isinstance(mode_v, str) and any(ch in mode_v for ch in "wax+"):
-                self.write(target, "open for writing")
-            else:
-                self.read(target)
-            return
-        if q == "os.open":
-            flags = self.fold(args[1]) if len(args) > 1 else None
-            import os as _os
-
-            wr = _os.O_WRONLY | _os.O_RDWR | _os.O_CREAT | _os.O_TRUNC | _os.O_APPEND
-            if not isinstance(flags, int) or flags & wr:
-                self.write(first, "open for writing")
-            else:
-                self.read(first)
-            return
-        if q in _WRITE_ARG0:
-            kind = _WRITE_ARG0[q]
-            target = (
-                first
-                if first is not None
-                else kw.get("path") or kw.get("name") or kw.get("base_name")
-            )
-            if kind == "write":
-                self.write(target, q)
-                if q in ("os.chmod", "os.lchmod") and len(args) > 1:
-                    mode = self.fold(args[1])
-                    if not isinstance(mode, int) or mode & 0o6000:
-                        self.deny(
-                            "privilege.setuid", f"{q} sets a setuid/setgid bit or a computed mode"
-                        )
-            else:
-                self.delete(target, recursive=(kind == "rdelete"))
-            return
-        if q in _MOVE_LIKE:
-            src_kind, dst_kind = _MOVE_LIKE[q]
-            src = first if first is not None else kw.get("src")
-            dst = args[1] if len(args) > 1 else kw.get("dst") or kw.get("extract_dir")
-            if src_kind == "delete":
-                self.delete(src, recursive=True)
-            elif src_kind in ("read", "rread"):
-                self.read(src, recursive=(src_kind == "rread"))
-            elif src_kind == "hardlink":
-                path = self.path_arg(src)
-                real = self.an.ctx.resolve(self._abs(path)) if path else None
-                if real is None or not self.an.ctx.inside_root(real):
-                    self.deny(
-                        "write.hardlink",
-                        "creates a hard link to a file outside the working directory",
-                    )
-            elif src_kind == "link":
-                path = self.path_arg(src)
-                if path and self.an.ctx.secret(self.an.ctx.resolve(self._abs(path))):
-                    self.deny("secrets.read", f"links to the secret location {path}")
-            if dst_kind == "write":
-                if dst is None and q == "shutil.unpack_archive":
-                    return
-                self.write(dst, q)
-            return
-        if q in ("os.chdir",):
-            path = self.path_arg(first)
-            self.cwd = self._abs(path) if path else "\x00"
-            if path is None:
-                self.an.cur = None
-            return
-        if q in ("os.putenv",) or q == "os.environ.update" or q == "os.environ.setdefault":
-            key = self.fold(first)
-            if not isinstance(key, str) or key.startswith(("LD_", "DYLD_")):
-                self.deny(
-                    "loader.ld_preload", "sets the loader environment (LD_*) for child processes"
-                )
-            return
-        if q in ("webbrowser.open", "webbrowser.open_new", "webbrowser.open_new_tab"):
-            return
         if (
             q in ("os.environ.copy", "builtins.dict")
-            and first is not None
-            and self.qual(first) == "os.environ"
+            and site.first is not None
+            and self.qual(site.first) == "os.environ"
         ):
             self.env_copy = True
         self.method_call(node)
+
+    # ---- the rules of ``call``, in order: each returns True when it decided the call -------
+    def _shell_sink(self, c: _CallSite) -> bool:
+        if c.q not in _SHELL_SINKS:
+            return False
+        self.exec_sink = True
+        self.shell(c.first or c.kw.get("cmd") or c.kw.get("command"), argv=False)
+        return True
+
+    def _argv_sink(self, c: _CallSite) -> bool:
+        """subprocess.run & co.: the command (a shell string with shell=True) is checked."""
+        if c.q not in _ARGV_SINKS:
+            return False
+        self.exec_sink = True
+        shell_kw = c.kw.get("shell")
+        is_shell = isinstance(shell_kw, ast.Constant) and bool(shell_kw.value)
+        target = c.first if c.first is not None else c.kw.get("args")
+        if c.q in ("os.posix_spawn", "os.posix_spawnp"):
+            target = c.args[1] if len(c.args) > 1 else None
+        if shell_kw is not None and not isinstance(shell_kw, ast.Constant):
+            self.deny("exec.dynamic_command_name", "decides at run time whether to use a shell")
+            return True
+        value = self.fold(target)
+        if is_shell or isinstance(value, str):
+            self.shell(target, argv=not is_shell)
+        else:
+            self.shell(target, argv=True)
+        if "executable" in c.kw:
+            self.deny("exec.dynamic_command_name", "overrides the program to run with executable=")
+        env = c.kw.get("env")
+        if isinstance(env, ast.Dict):
+            self._child_env(env)
+        return True
+
+    def _child_env(self, env: ast.Dict) -> None:
+        """``env={...}`` of a child process: loader variables are denied."""
+        for k in env.keys:
+            key = self.fold(k) if k is not None else None
+            if isinstance(key, str) and key.startswith(("LD_", "DYLD_")):
+                self.deny("loader.ld_preload", f"sets {key} for a child process (loader injection)")
+
+    def _exec_family(self, c: _CallSite) -> bool:
+        """os.execv & co.: the program and its arguments must be known."""
+        q = c.q
+        if not _EXEC_FAMILY.match(q):
+            return False
+        self.exec_sink = True
+        rest = c.args[1:]
+        if q.endswith(("v", "ve", "vp", "vpe")):
+            value = self.fold(rest[0]) if rest else None
+        else:
+            value = [self.fold(a) for a in rest if not (q.endswith("e") and a is rest[-1])]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
+            self.an.sub_shell(shlex.join(value), origin=f"the program run by {self.origin}")
+        else:
+            self.deny("exec.dynamic_command_name", f"{q} runs a program built at run time")
+        return True
+
+    def _code_sink(self, c: _CallSite) -> bool:
+        """eval, exec, __import__, runpy: code that can be read is checked, other code denied."""
+        q = c.q
+        if q not in _CODE_SINKS:
+            return False
+        code = self.fold(c.first)
+        if isinstance(code, str):
+            if q in ("builtins.eval", "builtins.exec", "builtins.compile"):
+                analyze_python(self.an, code, origin=f"code evaluated by {self.origin}")
+                return True
+            if q in (
+                "builtins.__import__",
+                "importlib.import_module",
+                "importlib.__import__",
+            ) and isinstance(c.first, ast.Constant):
+                self.imports.add(code)
+                return True
+            if q == "runpy.run_path":
+                return True
+            if q == "runpy.run_module":
+                self.imports.add(code)
+                return True
+        self.exec_sink = True
+        self.deny(
+            "exec.dynamic_code",
+            f"{q.replace('builtins.', '')}() runs code that cannot be read here",
+        )
+        return True
+
+    def _dynamic(self, c: _CallSite) -> bool:
+        """getattr & co. hide which function is called (``getattr(x, "name")`` does not)."""
+        if c.q not in _DYNAMIC:
+            return False
+        args = c.args
+        if not (
+            c.q == "builtins.getattr"
+            and len(args) >= 2
+            and isinstance(args[1], ast.Constant)
+            and isinstance(args[1].value, str)
+            and not args[1].value.startswith("_")
+        ):
+            self.deny(
+                "exec.dynamic_code",
+                f"{c.q.replace('builtins.', '')}() hides which function is called",
+            )
+        return True
+
+    def _forbidden(self, c: _CallSite) -> bool:
+        """Raw sockets, native code, privilege changes and fork: denied."""
+        q = c.q
+        top = q.split(".")[0]
+        if q.startswith(_RAW_NET) or top in ("socket", "_socket"):
+            self.deny("reverse_shell.socket", f"opens a raw network socket ({q})")
+        elif q.startswith(_DENY_MODULES) or top in ("ctypes", "cffi", "_ctypes"):
+            self.deny(
+                "exec.native_code", f"{q} can do anything a program can, beyond static checks"
+            )
+        elif _PRIV.match(q):
+            self.deny("privilege.change", f"{q} changes the process's privileges")
+        elif q in ("os.fork", "os.forkpty"):
+            self.deny(
+                "system.fork_bomb", f"{q} forks the interpreter (fork bomb pattern in a one-liner)"
+            )
+        else:
+            return False
+        return True
+
+    def _kill(self, c: _CallSite) -> bool:
+        if c.q not in ("os.kill", "os.killpg"):
+            return False
+        pid = self.fold(c.first)
+        if c.q == "os.killpg" or not isinstance(pid, int) or pid in (-1, 0, 1):
+            self.deny("system.kill_all", f"{c.q} may signal every process or init")
+        return True
+
+    def _open(self, c: _CallSite) -> bool:
+        """open() and its relatives: the mode says whether the file is read or written."""
+        q = c.q
+        if q not in _OPENERS:
+            return False
+        if q == "os.fdopen":
+            return True
+        mode = c.args[1] if len(c.args) > 1 else c.kw.get("mode")
+        mode_v = self.fold(mode) if mode is not None else ("r" if q != "sqlite3.connect" else "w")
+        target = (
+            c.first
+            if c.first is not None
+            else c.kw.get("file") or c.kw.get("filename") or c.kw.get("name")
+        )
+        if mode is not None and not isinstance(mode_v, str):
+            self.write(target, "open")
+        elif isinstance(mode_v, str) and any(ch in mode_v for ch in "wax+"):
+            self.write(target, "open for writing")
+        else:
+            self.read(target)
+        return True
+
+    def _os_open(self, c: _CallSite) -> bool:
+        if c.q != "os.open":
+            return False
+        flags = self.fold(c.args[1]) if len(c.args) > 1 else None
+        wr = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+        if not isinstance(flags, int) or flags & wr:
+            self.write(c.first, "open for writing")
+        else:
+            self.read(c.first)
+        return True
+
+    def _write_arg0(self, c: _CallSite) -> bool:
+        """Functions that write or delete the path in their first argument."""
+        q = c.q
+        if q not in _WRITE_ARG0:
+            return False
+        kind = _WRITE_ARG0[q]
+        target = (
+            c.first
+            if c.first is not None
+            else c.kw.get("path") or c.kw.get("name") or c.kw.get("base_name")
+        )
+        if kind != "write":
+            self.delete(target, recursive=(kind == "rdelete"))
+            return True
+        self.write(target, q)
+        if q in ("os.chmod", "os.lchmod") and len(c.args) > 1:
+            mode = self.fold(c.args[1])
+            if not isinstance(mode, int) or mode & 0o6000:
+                self.deny("privilege.setuid", f"{q} sets a setuid/setgid bit or a computed mode")
+        return True
+
+    def _move_like(self, c: _CallSite) -> bool:
+        """copy, move, link, unpack: the source by its kind, the destination written."""
+        q = c.q
+        if q not in _MOVE_LIKE:
+            return False
+        src_kind, dst_kind = _MOVE_LIKE[q]
+        src = c.first if c.first is not None else c.kw.get("src")
+        dst = c.args[1] if len(c.args) > 1 else c.kw.get("dst") or c.kw.get("extract_dir")
+        self._move_source(src_kind, src)
+        if dst_kind == "write" and not (dst is None and q == "shutil.unpack_archive"):
+            self.write(dst, q)
+        return True
+
+    def _move_source(self, src_kind: str, src: ast.expr | None) -> None:
+        if src_kind == "delete":
+            self.delete(src, recursive=True)
+        elif src_kind in ("read", "rread"):
+            self.read(src, recursive=(src_kind == "rread"))
+        elif src_kind == "hardlink":
+            path = self.path_arg(src)
+            real = self.an.ctx.resolve(self._abs(path)) if path else None
+            if real is None or not self.an.ctx.inside_root(real):
+                self.deny(
+                    "write.hardlink",
+                    "creates a hard link to a file outside the working directory",
+                )
+        elif src_kind == "link":
+            path = self.path_arg(src)
+            if path and self.an.ctx.secret(self.an.ctx.resolve(self._abs(path))):
+                self.deny("secrets.read", f"links to the secret location {path}")
+
+    def _chdir(self, c: _CallSite) -> bool:
+        if c.q != "os.chdir":
+            return False
+        path = self.path_arg(c.first)
+        self.cwd = self._abs(path) if path else "\x00"
+        if path is None:
+            self.an.cur = None
+        return True
+
+    def _putenv(self, c: _CallSite) -> bool:
+        if c.q not in ("os.putenv", "os.environ.update", "os.environ.setdefault"):
+            return False
+        key = self.fold(c.first)
+        if not isinstance(key, str) or key.startswith(("LD_", "DYLD_")):
+            self.deny("loader.ld_preload", "sets the loader environment (LD_*) for child processes")
+        return True
+
+    def _browser(self, c: _CallSite) -> bool:
+        return c.q in ("webbrowser.open", "webbrowser.open_new", "webbrowser.open_new_tab")
 
     def method_call(self, node: ast.Call) -> None:
         func = node.func
@@ -923,34 +1047,7 @@ class _PyScan(ast.NodeVisitor):
         args = node.args
         pathy = self.is_pathy(recv)
         if meth in _PATH_WRITE_METHODS and (pathy or meth in _DISTINCT_PATH_METHODS):
-            kind = _PATH_WRITE_METHODS[meth]
-            if kind == "write":
-                self.write(recv, f"Path.{meth}")
-                if meth in ("chmod", "lchmod") and args:
-                    mode = self.fold(args[0])
-                    if not isinstance(mode, int) or mode & 0o6000:
-                        self.deny("privilege.setuid", "sets a setuid/setgid bit or a computed mode")
-                if meth in ("symlink_to", "hardlink_to") and args:
-                    target = self.path_arg(args[0])
-                    real = self.an.ctx.resolve(self._abs(target)) if target else None
-                    if (
-                        real is None
-                        or (meth == "hardlink_to" and not self.an.ctx.inside_root(real))
-                        or self.an.ctx.secret(real)
-                    ):
-                        self.deny("write.hardlink", "links to a file outside the working directory")
-            elif kind == "delete":
-                self.delete(recv, recursive=False)
-            elif kind == "rdelete":
-                self.delete(recv, recursive=True)
-            elif kind == "move":
-                self.delete(recv, recursive=True)
-                if args:
-                    self.write(args[0], f"Path.{meth}")
-            elif kind == "copy":
-                self.read(recv)
-                if args:
-                    self.write(args[0], f"Path.{meth}")
+            self._path_write_method(meth, recv, args)
             return
         if meth in ("read_text", "read_bytes", "open", "iterdir", "glob", "rglob") and pathy:
             if meth == "open":
@@ -971,6 +1068,39 @@ class _PyScan(ast.NodeVisitor):
             path = self.fold(args[0])
             if isinstance(path, str) and ("/" in path or "." in path):
                 self.an.check_write(_lit(self._abs(path)), verb=meth, overwrite_risky=False)
+
+    def _path_write_method(self, meth: str, recv: ast.expr, args: list[ast.expr]) -> None:
+        """``Path.write_text``, ``.unlink``, ``.rename``, ``.copy``…"""
+        kind = _PATH_WRITE_METHODS[meth]
+        if kind == "write":
+            self.write(recv, f"Path.{meth}")
+            if meth in ("chmod", "lchmod") and args:
+                mode = self.fold(args[0])
+                if not isinstance(mode, int) or mode & 0o6000:
+                    self.deny("privilege.setuid", "sets a setuid/setgid bit or a computed mode")
+            if meth in ("symlink_to", "hardlink_to") and args:
+                self._link_target(meth, args[0])
+        elif kind in ("delete", "rdelete"):
+            self.delete(recv, recursive=kind == "rdelete")
+        elif kind == "move":
+            self.delete(recv, recursive=True)
+            if args:
+                self.write(args[0], f"Path.{meth}")
+        elif kind == "copy":
+            self.read(recv)
+            if args:
+                self.write(args[0], f"Path.{meth}")
+
+    def _link_target(self, meth: str, target_node: ast.expr) -> None:
+        """The target of ``symlink_to``/``hardlink_to``: no secret, a hard link stays inside."""
+        target = self.path_arg(target_node)
+        real = self.an.ctx.resolve(self._abs(target)) if target else None
+        if (
+            real is None
+            or (meth == "hardlink_to" and not self.an.ctx.inside_root(real))
+            or self.an.ctx.secret(real)
+        ):
+            self.deny("write.hardlink", "links to a file outside the working directory")
 
     def finish(self) -> None:
         net = sorted(
@@ -1027,6 +1157,26 @@ class _PyScan(ast.NodeVisitor):
                 )
         elif self.env_dump:
             self.deny("secrets.env_dump", "prints or copies the whole environment (tokens, keys)")
+
+
+# The rules ``_PyScan.call`` applies to a call of a known function, in order; the first that
+# recognises the function decides. A call no rule takes is checked as a method call.
+_CALL_RULES: tuple[str, ...] = (  # names of _PyScan methods
+    "_shell_sink",
+    "_argv_sink",
+    "_exec_family",
+    "_code_sink",
+    "_dynamic",
+    "_forbidden",
+    "_kill",
+    "_open",
+    "_os_open",
+    "_write_arg0",
+    "_move_like",
+    "_chdir",
+    "_putenv",
+    "_browser",
+)
 
 
 def analyze_python(an: "Analyzer", code: str, origin: str = "python code") -> None:

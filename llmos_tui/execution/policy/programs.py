@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from .words import parse_opts
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .shell import Analyzer, Cmd
+    from .shell import Analyzer
+    from .words import Arg, Cmd, Opts
 
 Handler = Callable[["Analyzer", "Cmd"], None]
 
@@ -244,37 +247,9 @@ def reads_no_content(word: str) -> bool:
 # --------------------------------------------------------------------------------------
 # Applying a spec
 # --------------------------------------------------------------------------------------
-def run(an: "Analyzer", c: "Cmd") -> None:
-    """Check one simple command against its program's spec (or as an unknown program)."""
-    from . import commands
-    from .shell import parse_opts
-
-    prog = registry().get(c.name)
-    c.prog = prog
-    if prog is None:
-        commands.unknown_program(an, c)
-        return
-    if prog.risk is not None:
-        level, rule, reason = prog.risk
-        an.finding(level, rule, reason.format(name=c.word))
-        if level == "deny":
-            return
-    if prog.network == "client" and prog.handler is None and not an.allow_network:
-        an.deny(
-            "network.disabled",
-            f"{c.word} talks to other machines, and network access is not allowed "
-            "(execution.allow_network)",
-        )
-        return
-    if prog.handler is not None:
-        prog.handler(an, c)
-        return
-    o = parse_opts(
-        c.args,
-        short_val=prog.short_values,
-        long_val=prog.long_values,
-        long_single_dash=prog.single_dash_long,
-    )
+def _check_options(an: Analyzer, c: Cmd, prog: Program, o: Opts) -> tuple[bool, bool]:
+    """Check the options of a table program (code it runs, files it reads or writes); returns
+    whether its operands are read recursively and whether that follows symlinks."""
     recursive = "*" in prog.recursive
     follow = "*" in prog.follows
     for n, v in o.flags:
@@ -286,44 +261,88 @@ def run(an: "Analyzer", c: "Cmd") -> None:
             )
         recursive = recursive or n in prog.recursive
         follow = follow or n in prog.follows
-        if v is None:
+        if v is None or (v.static and v.text == "-"):
             continue
         if n in prog.writes:
-            if not (v.static and v.text == "-"):
-                an.check_write(v, verb=f"{c.word} {n}", overwrite_risky=False, content=False)
+            an.check_write(v, verb=f"{c.word} {n}", overwrite_risky=False, content=False)
         elif n in prog.reads:
-            if not (v.static and v.text == "-"):
-                an.check_arg_read(v, c, path=True)
+            an.check_arg_read(v, c, path=True)
+    return recursive, follow
+
+
+def _check_operand(an: Analyzer, c: Cmd, role: str, a: Arg, recursive: bool, follow: bool) -> None:
+    """One operand in its role (OPERAND_ROLES): read, written, deleted or listed."""
+    if role == "read":
+        an.check_arg_read(a, c, path=True)
+        if recursive:
+            an.check_recursive_read(a, follow=follow)
+    elif role == "write":
+        an.check_write(a, verb=c.word, overwrite_risky=False)
+    elif role == "delete":
+        an.check_delete(a, recursive=recursive)
+    elif role == "list":
+        an.check_listed(a)
+
+
+def _stdin_outside(an: Analyzer, c: Cmd) -> bool:
+    """The command reads a file outside the working directory on its stdin."""
+    return bool(
+        c.stdin
+        and c.stdin[0] == "file"
+        and not an.ctx.inside_root(c.stdin[1])
+        and c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom")
+    )
+
+
+def _program_gate(an: Analyzer, c: Cmd, prog: Program) -> bool:
+    """The table's fixed risk and network fields; True when they decide the command (denied)."""
+    if prog.risk is not None:
+        level, rule, reason = prog.risk
+        an.finding(level, rule, reason.format(name=c.word))
+        if level == "deny":
+            return True
+    if prog.network == "client" and prog.handler is None and not an.allow_network:
+        an.deny(
+            "network.disabled",
+            f"{c.word} talks to other machines, and network access is not allowed "
+            "(execution.allow_network)",
+        )
+        return True
+    return False
+
+
+def run(an: Analyzer, c: Cmd) -> None:
+    """Check one simple command against its program's spec (or as an unknown program)."""
+    from . import commands
+
+    prog = registry().get(c.name)
+    c.prog = prog
+    if prog is None:
+        commands.unknown_program(an, c)
+        return
+    if _program_gate(an, c, prog):
+        return
+    if prog.handler is not None:
+        prog.handler(an, c)
+        return
+    o = parse_opts(
+        c.args,
+        short_val=prog.short_values,
+        long_val=prog.long_values,
+        long_single_dash=prog.single_dash_long,
+    )
+    recursive, follow = _check_options(an, c, prog, o)
     ops = o.operands
     if ops and prog.subcommands and ops[0].static and ops[0].text in prog.subcommands:
         ops = ops[1:]
     ops = ops[prog.skip :]
-    role = prog.operands
-    if role == "command":
-        from .commands import wrapped
-
-        wrapped(an, c, ops)
+    if prog.operands == "command":
+        commands.wrapped(an, c, ops)
         return
     for a in ops:
-        if a.static and a.text == "-":
-            continue
-        if role == "read":
-            an.check_arg_read(a, c, path=True)
-            if recursive:
-                an.check_recursive_read(a, follow=follow)
-        elif role == "write":
-            an.check_write(a, verb=c.word, overwrite_risky=False)
-        elif role == "delete":
-            an.check_delete(a, recursive=recursive)
-        elif role == "list":
-            an.check_listed(a)
-    if (
-        role == "read"
-        and c.stdin
-        and c.stdin[0] == "file"
-        and not an.ctx.inside_root(c.stdin[1])
-        and c.stdin[1] not in ("/dev/null", "/dev/stdin", "/dev/zero", "/dev/urandom")
-    ):
+        if not (a.static and a.text == "-"):
+            _check_operand(an, c, prog.operands, a, recursive, follow)
+    if prog.operands == "read" and _stdin_outside(an, c):
         c.read_outside = True
     c.out = {"sensitive"} if c.read_outside else {prog.out}
 
@@ -388,9 +407,6 @@ def _build(reg: Registry) -> None:  # noqa: C901 - it is a table
 
     def deny(rule: str, reason: str) -> tuple[str, str, str]:
         return ("deny", rule, reason)
-
-    def ask(rule: str, reason: str) -> tuple[str, str, str]:
-        return ("ask", rule, reason)
 
     def risky(rule: str, reason: str) -> tuple[str, str, str]:
         return ("risky", rule, reason)

@@ -28,21 +28,49 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Container
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .paths import PathContext, Violation
+from .words import (  # noqa: F401 - the words of the analysis, re-exported
+    DYN,
+    ITEM,
+    PSUB,
+    Arg,
+    lit,
+    ENV_LOADER_VARS,
+    ENV_STARTUP_VARS,
+    ENV_PATH_VARS,
+    ENV_EXEC_VARS,
+    SECRET_ENV,
+    DANGEROUS_GIT_KEYS,
+    Opts,
+    parse_opts,
+    Cmd,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .programs import Program
+    from tree_sitter import Node
 
-DYN = "\x00"  # text we cannot know (unknown variable, command output)
-ITEM = "\x01"  # a file name produced by a listing of the current directory (find ., *.py, ls)
-PSUB = "\x02"  # a process substitution: /dev/fd/N fed by a command
+# What a command reads on stdin: ("file", path), ("text", text, dynamic) or ("psub",).
+Stdin = tuple[Any, ...]
 
 MAX_DEPTH = 8  # nested bash -c / eval / interpreter levels
 MAX_ALTERNATIVES = 16  # expansions of one command (loop variables, ${x:-y})
 MAX_BRACE = 256
+# What may follow a here-document's marker on its line (``cat <<EOF | sh``).
+_HEREDOC_TAILS = frozenset(
+    {
+        "command",
+        "pipeline",
+        "list",
+        "redirected_statement",
+        "subshell",
+        "compound_statement",
+        "negated_command",
+    }
+)
 
 
 class ShellParseError(Exception):
@@ -157,51 +185,6 @@ class _Word:
     def __init__(self, start: int, end: int) -> None:
         self.start_byte, self.end_byte = start, end
         self.id = -start - 1
-
-
-@dataclass(slots=True)
-class Arg:
-    """One word after expansion. ``mask`` has one letter per character of ``text``:
-    u unquoted literal, q quoted literal, v unquoted value of a variable, d unknown,
-    c command output, i listing item, p process substitution."""
-
-    text: str
-    mask: str
-    names: tuple = ()
-
-    @property
-    def static(self) -> bool:
-        return DYN not in self.text and ITEM not in self.text and PSUB not in self.text
-
-    @property
-    def dynamic(self) -> bool:
-        return DYN in self.text
-
-    @property
-    def item(self) -> bool:
-        return ITEM in self.text and DYN not in self.text
-
-    @property
-    def psub(self) -> bool:
-        return PSUB in self.text
-
-    @property
-    def from_command(self) -> bool:
-        return "c" in self.mask
-
-    @property
-    def glob(self) -> bool:
-        for ch, m in zip(self.text, self.mask):
-            if ch in "*?[" and m in "uv":
-                return True
-        return False
-
-    def show(self) -> str:
-        return self.text.replace(DYN, "$?").replace(ITEM, "<file>").replace(PSUB, "<(…)")
-
-
-def lit(text: str) -> Arg:
-    return Arg(text, "q" * len(text))
 
 
 def _unescape_word(s: str) -> tuple[str, str]:
@@ -332,7 +315,7 @@ def _brace_expand(text: str, mask: str, limit: int = MAX_BRACE) -> list[tuple[st
         pieces: list[tuple[str, str]] = []
         if commas:
             bounds = [i] + commas + [end]
-            for a, b in zip(bounds, bounds[1:]):
+            for a, b in zip(bounds, bounds[1:], strict=False):
                 pieces.append((text[a + 1 : b], mask[a + 1 : b]))
         else:
             inner = text[i + 1 : end]
@@ -375,7 +358,7 @@ def _split_fields(text: str, mask: str, ifs: str | None = " \t\n") -> list[tuple
     out: list[tuple[str, str]] = []
     cur_t: list[str] = []
     cur_m: list[str] = []
-    for ch, m in zip(text, mask):
+    for ch, m in zip(text, mask, strict=True):
         if m == "v" and ch in ifs:
             if cur_t:
                 out.append(("".join(cur_t), "".join(cur_m)))
@@ -421,101 +404,6 @@ def _product(
     return acc
 
 
-# --------------------------------------------------------------------------------------
-# Variables and keys with a meaning for the policy (the per-program table is programs.py)
-# --------------------------------------------------------------------------------------
-ENV_LOADER_VARS = {
-    "LD_PRELOAD",
-    "LD_LIBRARY_PATH",
-    "LD_AUDIT",
-    "LD_DEBUG_OUTPUT",
-    "LD_PROFILE",
-    "LD_ORIGIN_PATH",
-    "LD_DYNAMIC_WEAK",
-    "DYLD_INSERT_LIBRARIES",
-    "DYLD_LIBRARY_PATH",
-    "DYLD_FRAMEWORK_PATH",
-    "DYLD_FALLBACK_LIBRARY_PATH",
-    "GCONV_PATH",
-}
-# Variables that make a program run extra code (always a start-up hook when set to something).
-ENV_STARTUP_VARS = {
-    "BASH_ENV",
-    "ENV",
-    "PERL5OPT",
-    "PERL5DB",
-    "RUBYOPT",
-    "JAVA_TOOL_OPTIONS",
-    "_JAVA_OPTIONS",
-    "JDK_JAVA_OPTIONS",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-    "PYTHONINSPECT",
-}
-# Variables that point a program at files it loads code or configuration from: a start-up hook
-# when they point at a shared temporary folder or outside the working directory.
-ENV_PATH_VARS = {
-    "ZDOTDIR",
-    "PYTHONSTARTUP",
-    "PYTHONHOME",
-    "GIT_TEMPLATE_DIR",
-    "GIT_EXEC_PATH",
-    "GIT_CONFIG_GLOBAL",
-    "GIT_CONFIG_SYSTEM",
-    "LESSKEY",
-    "INPUTRC",
-    "GCONV_PATH",
-    "LOCPATH",
-    "NLSPATH",
-    "RESOLV_HOST_CONF",
-    "HOSTALIASES",
-    "OPENSSL_CONF",
-    "SSLKEYLOGFILE",
-    "MALLOC_TRACE",
-}
-ENV_EXEC_VARS = {
-    "PAGER",
-    "GIT_PAGER",
-    "MANPAGER",
-    "SYSTEMD_PAGER",
-    "EDITOR",
-    "VISUAL",
-    "GIT_EDITOR",
-    "GIT_SEQUENCE_EDITOR",
-    "GIT_SSH_COMMAND",
-    "GIT_SSH",
-    "GIT_EXTERNAL_DIFF",
-    "GIT_ASKPASS",
-    "SSH_ASKPASS",
-    "SUDO_ASKPASS",
-    "BROWSER",
-    "LESSOPEN",
-    "LESSCLOSE",
-    "PROMPT_COMMAND",
-    "GIT_PROXY_COMMAND",
-    "RSYNC_RSH",
-    "CVS_RSH",
-    "FCEDIT",
-    "TERMINAL",
-    "DIFFTOOL",
-    "MERGETOOL",
-}
-SECRET_ENV = re.compile(
-    r"(KEY|TOKEN|SECRET|PASSW|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I
-)
-DANGEROUS_GIT_KEYS = re.compile(
-    r"^(core\.(hookspath|fsmonitor|sshcommand|pager|editor|askpass|gitproxy|alternaterefscommand)|"
-    r"sequence\.editor|diff\.external|diff\..*\.(textconv|command)|merge\..*\.driver|"
-    r"filter\..*\.(clean|smudge|process)|credential(\..*)?\.helper|include\.path|includeif\..*\.path|"
-    r"remote\..*\.(receivepack|uploadpack|proxy)|uploadpack\.packobjectshook|gpg(\..*)?\.program|"
-    r"interactive\.difffilter|pager\..*|man\..*\.cmd|web\.browser|browser\..*\.cmd|protocol\..*\.allow|"
-    r"safe\.directory|ssh\.variant|difftool\..*\.cmd|mergetool\..*\.cmd|sendemail\..*cmd|"
-    r"url\..*\.(insteadof|pushinsteadof)|http\..*sslverify|http\.sslverify|core\.worktree|"
-    r"receive\.denycurrentbranch|submodule\..*\.update)$",
-    re.I,
-)
-
-
 def normalize_name(word: str) -> str:
     """The command's program name in the table: ``/usr/bin/python3.11`` → ``python``,
     ``mkfs.ext4`` → ``mkfs``, ``egrep`` → ``grep`` (``programs.canonical``: the one lookup)."""
@@ -524,95 +412,9 @@ def normalize_name(word: str) -> str:
     return canonical(word)
 
 
-# Option parsing ---------------------------------------------------------------------------
-@dataclass
-class Opts:
-    flags: list[tuple[str, Arg | None]]  # ("-r", None), ("--output", Arg), ("-o", Arg)
-    operands: list[Arg]
-
-    def has(self, *names: str) -> bool:
-        return any(n in names for n, _ in self.flags)
-
-    def values(self, *names: str) -> list[Arg]:
-        return [v for n, v in self.flags if n in names and v is not None]
-
-    def short(self, letter: str) -> bool:
-        return any(n == "-" + letter for n, _ in self.flags)
-
-
-def parse_opts(
-    args: list[Arg],
-    short_val: str = "",
-    long_val: Iterable[str] = (),
-    stop_at_operand: bool = False,
-    long_single_dash: bool = False,
-) -> Opts:
-    """GNU-style options: ``-abc``, ``-ofile``, ``-o file``, ``--long=v``, ``--long v``, ``--``."""
-    long_val = set(long_val)
-    flags: list[tuple[str, Arg | None]] = []
-    operands: list[Arg] = []
-    i, n = 0, len(args)
-    while i < n:
-        a = args[i]
-        t = a.text
-        if not a.static or not t.startswith("-") or t == "-" or (operands and stop_at_operand):
-            operands.append(a)
-            i += 1
-            if stop_at_operand:
-                operands.extend(args[i:])
-                break
-            continue
-        if t == "--":
-            operands.extend(args[i + 1 :])
-            break
-        if t.startswith("--") or (long_single_dash and len(t) > 2):
-            name, eq, val = t.partition("=")
-            if eq:
-                flags.append((name, Arg(val, a.mask[len(name) + 1 :], a.names)))
-            elif name in long_val and i + 1 < n:
-                flags.append((name, args[i + 1]))
-                i += 1
-            else:
-                flags.append((name, None))
-            i += 1
-            continue
-        j = 1
-        while j < len(t):
-            letter = t[j]
-            if letter in short_val:
-                rest = t[j + 1 :]
-                if rest:
-                    flags.append(("-" + letter, Arg(rest, a.mask[j + 1 :], a.names)))
-                elif i + 1 < n:
-                    flags.append(("-" + letter, args[i + 1]))
-                    i += 1
-                else:
-                    flags.append(("-" + letter, None))
-                break
-            flags.append(("-" + letter, None))
-            j += 1
-        i += 1
-    return Opts(flags, operands)
-
-
 # --------------------------------------------------------------------------------------
 # The analyzer
 # --------------------------------------------------------------------------------------
-@dataclass
-class Cmd:
-    """One simple command about to run, with what flows into it."""
-
-    name: str  # family name (normalized)
-    word: str  # the command word as written (after quote removal)
-    args: list[Arg]
-    env: dict[str, Arg]
-    pipe_in: frozenset[str] | None  # kinds of data piped into stdin (None: not piped)
-    stdin: tuple | None  # ("file", real) | ("text", str, dynamic) | ("psub",)
-    out: set[str] = field(default_factory=lambda: {"other"})
-    read_outside: bool = False
-    prog: Program | None = None  # its Program spec (programs.py), set by programs.run
-
-
 class Analyzer:
     """Walks one parsed script; collects findings. One instance per top-level check."""
 
@@ -761,78 +563,104 @@ class Analyzer:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "surrogateescape")
 
     # ---- statements ------------------------------------------------------------------
-    def stmt(
+    def stmt(  # noqa: C901 - baseline, see README "Checks"
         self,
-        node,
+        node: Node,
         pipe_in: frozenset[str] | None,
-        stdin: tuple | None = None,
-        extra_redirects: list | None = None,
+        stdin: Stdin | None = None,
+        extra_redirects: list[Node] | None = None,
     ) -> set[str]:
         self.tick()
-        t = node.type
-        if t in ("program", "compound_statement", "do_group", "else_clause", "elif_clause"):
-            out: set[str] = set()
-            first = True
-            for child in node.named_children:
-                if child.type in ("comment",):
-                    continue
-                out = self.stmt(child, pipe_in if first else None, stdin if first else None)
-                first = False
-            return out or {"other"}
-        if t == "list":
-            out = set()
-            for child in node.named_children:
-                out |= self.stmt(child, pipe_in, stdin)
-            return out or {"other"}
-        if t == "pipeline":
-            return self.pipeline(node, pipe_in, stdin)
-        if t == "redirected_statement":
-            return self.redirected(node, pipe_in, stdin)
-        if t == "command":
+        if node.type == "command":
             return self.command(node, pipe_in, extra_redirects or [], stdin)
-        if t == "subshell":
-            saved = self._save()
-            out = set()
-            for child in node.named_children:
-                out = self.stmt(child, pipe_in, stdin)
-            self._restore(saved)
-            return out or {"other"}
-        if t in ("if_statement", "case_statement"):
-            return self.branches(node, pipe_in, stdin)
-        if t in ("while_statement", "for_statement", "c_style_for_statement"):
-            return self.loop(node, pipe_in, stdin)
-        if t == "function_definition":
-            self.function(node)
-            return {"other"}
-        if t == "negated_command":
-            out = set()
-            for child in node.named_children:
-                out = self.stmt(child, pipe_in, stdin)
-            return out or {"other"}
-        if t == "variable_assignment":
-            self.assignment(node, persist=True)
-            return {"other"}
-        if t == "variable_assignments":
-            for child in node.named_children:
-                if child.type == "variable_assignment":
-                    self.assignment(child, persist=True)
-            return {"other"}
-        if t == "declaration_command":
-            return {"env"} if self.declaration(node) else {"other"}
-        if t == "unset_command":
-            for child in node.named_children:
-                if child.type in ("variable_name", "word"):
-                    self.vars.pop(self.text(child), None)
-                    self.functions.discard(self.text(child))
-            return {"other"}
-        if t == "test_command":
+        handler = _STATEMENTS.get(node.type)
+        if handler is None:
+            # Anything else (arithmetic, stray words): evaluate for the commands it contains.
             self.words_for_effects(node)
             return {"other"}
-        if t == "comment":
-            return set()
-        # Anything else (arithmetic, stray words): evaluate for the commands it contains.
+        result: set[str] = getattr(self, handler)(node, pipe_in, stdin)
+        return result
+
+    def _sequence(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        """A script or block: its statements run one after the other; the first reads the input."""
+        out: set[str] = set()
+        first = True
+        for child in node.named_children:
+            if child.type in ("comment",):
+                continue
+            out = self.stmt(child, pipe_in if first else None, stdin if first else None)
+            first = False
+        return out or {"other"}
+
+    def _list(self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None) -> set[str]:
+        """``a && b || c``: what any of them prints."""
+        out: set[str] = set()
+        for child in node.named_children:
+            out |= self.stmt(child, pipe_in, stdin)
+        return out or {"other"}
+
+    def _last(self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None) -> set[str]:
+        """``! cmd``: what the last child prints."""
+        out: set[str] = set()
+        for child in node.named_children:
+            out = self.stmt(child, pipe_in, stdin)
+        return out or {"other"}
+
+    def _subshell(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        """``( … )``: a cd or assignment inside does not outlive it."""
+        saved = self._save()
+        out = self._last(node, pipe_in, stdin)
+        self._restore(saved)
+        return out
+
+    def _function_stmt(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        self.function(node)
+        return {"other"}
+
+    def _assignment_stmt(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        self.assignment(node, persist=True)
+        return {"other"}
+
+    def _assignments_stmt(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        for child in node.named_children:
+            if child.type == "variable_assignment":
+                self.assignment(child, persist=True)
+        return {"other"}
+
+    def _declaration_stmt(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        return {"env"} if self.declaration(node) else {"other"}
+
+    def _unset_stmt(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        for child in node.named_children:
+            if child.type in ("variable_name", "word"):
+                self.vars.pop(self.text(child), None)
+                self.functions.discard(self.text(child))
+        return {"other"}
+
+    def _test_stmt(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
         self.words_for_effects(node)
         return {"other"}
+
+    def _comment_stmt(
+        self, node: Node, pipe_in: frozenset[str] | None, stdin: Stdin | None
+    ) -> set[str]:
+        return set()
 
     def words_for_effects(self, node) -> None:
         """Run the substitutions inside ``node`` (their commands are checked)."""
@@ -1157,135 +985,129 @@ class Analyzer:
                 last = self.stmt(node, None)
         return last
 
-    def redirect(self, r, extra_args: list) -> tuple | None:
+    def redirect(self, r: Node, extra_args: list[Node]) -> Stdin | None:
         """Check one redirection; return a new stdin description for input redirections."""
         t = r.type
         if t == "file_redirect":
-            op = ""
-            dests = []
-            for child in r.children:
-                if not child.is_named:
-                    op += self.text(child)
-                elif child.type == "file_descriptor":
-                    continue
-                else:
-                    dests.append(child)
-            if not dests:
-                return None
-            target, extra = dests[0], dests[1:]
-            extra_args.extend(extra)
-            op = op.strip()
-            if op in (">&", "<&", ">&-", "<&-") and target.type == "number":
-                return None
-            if op in (">&", "<&") and self.text(target) in ("-", "1", "2", "0"):
-                return None
-            args = self.eval_word(target)
-            if op in ("<",):
-                for a in args:
-                    if a.psub:
-                        return ("psub",)
-                    if a.static:
-                        if a.text.startswith(("/dev/tcp/", "/dev/udp/")):
-                            self.deny(
-                                "network.dev_tcp",
-                                f"reading {a.text} opens a network connection (reverse shell pattern)",
-                            )
-                        if self.cur is None and not a.text.startswith(("/", "~")):
-                            self.ask(
-                                "cwd.unknown",
-                                f"the current directory is unknown here, so < {a.text} cannot be "
-                                "located",
-                            )
-                            return ("text", DYN, True)
-                        real = self.ctx.resolve(a.text, self.cur)
-                        self.check_read_path(a.text, real)
-                        return ("file", real)
-                return ("text", DYN, True)
-            if op == "<>":
-                for a in args:
-                    self.check_write(a, verb="open for writing")
-                return None
-            for a in args:
-                if a.psub:
-                    continue
-                self.check_write(a, verb="redirect")
-            return None
+            return self._file_redirect(r, extra_args)
         if t == "heredoc_redirect":
-            body = next((c for c in r.named_children if c.type == "heredoc_body"), None)
-            start = next((c for c in r.named_children if c.type == "heredoc_start"), None)
-            end = next((c for c in r.named_children if c.type == "heredoc_end"), None)
-            quoted = start is not None and any(q in self.text(start) for q in "'\"\\")
-            # The body is taken from the source bytes (line after the marker up to the end
-            # marker): tree-sitter-bash mis-parses some bodies (e.g. one starting with a backslash).
-            if start is not None and end is not None:
-                nl = self.src.find(b"\n", start.end_byte)
-                lo = nl + 1 if 0 <= nl < end.start_byte else end.start_byte
-                text = self.src[lo : end.start_byte].decode("utf-8", "surrogateescape")
-            else:
-                text = self.text(body) if body is not None else ""
-            dynamic = False
-            if not quoted:
-                found = False
-                stack = [
-                    c for c in r.named_children if c.type not in ("heredoc_start", "heredoc_end")
-                ]
-                while stack:
-                    child = stack.pop()
-                    if child.type in ("command_substitution", "process_substitution"):
-                        self.substitution(child)
-                        dynamic = found = True
-                        continue
-                    if child.type in ("simple_expansion", "expansion"):
-                        self.expand(child, True)
-                    stack.extend(child.named_children)
-                if not found and ("$(" in text or "`" in text):
-                    self.deny(
-                        "shell.parse_error",
-                        "a here-document runs commands ($(…) or `…`) that could not be "
-                        "parsed reliably",
-                    )
-                    dynamic = True
-            # a heredoc can be followed by redirections, pipes and lists on its first line:
-            # they run after the command (see redirected)
-            for child in r.named_children:
-                if child.type in ("file_redirect",):
-                    self.redirect(child, extra_args)
-                elif child.type not in (
-                    "heredoc_body",
-                    "heredoc_start",
-                    "heredoc_end",
-                    "heredoc_content",
-                ):
-                    if child.type in (
-                        "command",
-                        "pipeline",
-                        "list",
-                        "redirected_statement",
-                        "subshell",
-                        "compound_statement",
-                        "negated_command",
-                    ):
-                        first_line_end = (
-                            self.src.find(b"\n", start.end_byte) if start is not None else -1
-                        )
-                        if 0 <= first_line_end < child.end_byte:
-                            # tree-sitter-bash took part of the body for the marker line's command
-                            self.deny(
-                                "shell.parse_error",
-                                "the line of a here-document's marker could not be parsed reliably",
-                            )
-                        self._tails.append(child)
-            return ("text", text, dynamic)
+            return self._heredoc(r, extra_args)
         if t == "herestring_redirect":
-            parts = [c for c in r.named_children]
             text, dynamic = "", False
-            for p in parts:
+            for p in r.named_children:
                 for a in self.eval_word(p):
                     text = a.text
                     dynamic = dynamic or not a.static
             return ("text", text, dynamic)
         self.words_for_effects(r)
         return None
+
+    def _file_redirect(self, r: Node, extra_args: list[Node]) -> Stdin | None:
+        """``> f``, ``>> f``, ``< f``, ``<> f``, ``>&2``: targets written are checked; an input
+        file becomes the command's stdin."""
+        op = ""
+        dests = []
+        for child in r.children:
+            if not child.is_named:
+                op += self.text(child)
+            elif child.type != "file_descriptor":
+                dests.append(child)
+        if not dests:
+            return None
+        target, extra = dests[0], dests[1:]
+        extra_args.extend(extra)
+        op = op.strip()
+        if op in (">&", "<&", ">&-", "<&-") and target.type == "number":
+            return None
+        if op in (">&", "<&") and self.text(target) in ("-", "1", "2", "0"):
+            return None
+        args = self.eval_word(target)
+        if op in ("<",):
+            return self._input_redirect(args)
+        verb = "open for writing" if op == "<>" else "redirect"
+        for a in args:
+            if op == "<>" or not a.psub:
+                self.check_write(a, verb=verb)
+        return None
+
+    def _input_redirect(self, args: list[Arg]) -> Stdin:
+        """``< FILE``: the stdin it gives the command."""
+        for a in args:
+            if a.psub:
+                return ("psub",)
+            if not a.static:
+                continue
+            if a.text.startswith(("/dev/tcp/", "/dev/udp/")):
+                self.deny(
+                    "network.dev_tcp",
+                    f"reading {a.text} opens a network connection (reverse shell pattern)",
+                )
+            if self.cur is None and not a.text.startswith(("/", "~")):
+                self.ask(
+                    "cwd.unknown",
+                    f"the current directory is unknown here, so < {a.text} cannot be located",
+                )
+                return ("text", DYN, True)
+            real = self.ctx.resolve(a.text, self.cur)
+            self.check_read_path(a.text, real)
+            return ("file", real)
+        return ("text", DYN, True)
+
+    def _heredoc(self, r: Node, extra_args: list[Node]) -> Stdin:
+        """``<<EOF``: the body is the command's stdin; unquoted, its substitutions run."""
+        body = next((c for c in r.named_children if c.type == "heredoc_body"), None)
+        start = next((c for c in r.named_children if c.type == "heredoc_start"), None)
+        end = next((c for c in r.named_children if c.type == "heredoc_end"), None)
+        quoted = start is not None and any(q in self.text(start) for q in "'\"\\")
+        # The body is taken from the source bytes (line after the marker up to the end
+        # marker): tree-sitter-bash mis-parses some bodies (e.g. one starting with a backslash).
+        if start is not None and end is not None:
+            nl = self.src.find(b"\n", start.end_byte)
+            lo = nl + 1 if 0 <= nl < end.start_byte else end.start_byte
+            text = self.src[lo : end.start_byte].decode("utf-8", "surrogateescape")
+        else:
+            text = self.text(body) if body is not None else ""
+        dynamic = False if quoted else self._heredoc_substitutions(r, text)
+        # a heredoc can be followed by redirections, pipes and lists on its first line:
+        # they run after the command (see redirected)
+        for child in r.named_children:
+            if child.type in ("file_redirect",):
+                self.redirect(child, extra_args)
+            elif child.type in _HEREDOC_TAILS:
+                self._heredoc_tail(child, start)
+        return ("text", text, dynamic)
+
+    def _heredoc_substitutions(self, r: Node, text: str) -> bool:
+        """Run the substitutions of an unquoted here-document; True when its text is dynamic."""
+        found = False
+        stack = [c for c in r.named_children if c.type not in ("heredoc_start", "heredoc_end")]
+        while stack:
+            child = stack.pop()
+            if child.type in ("command_substitution", "process_substitution"):
+                self.substitution(child)
+                found = True
+                continue
+            if child.type in ("simple_expansion", "expansion"):
+                self.expand(child, True)
+            stack.extend(child.named_children)
+        if not found and ("$(" in text or "`" in text):
+            self.deny(
+                "shell.parse_error",
+                "a here-document runs commands ($(…) or `…`) that could not be parsed reliably",
+            )
+            return True
+        return found
+
+    def _heredoc_tail(self, child: Node, start: Node | None) -> None:
+        """A command on the marker's line (``cat <<EOF | sh``): checked after the command."""
+        first_line_end = self.src.find(b"\n", start.end_byte) if start is not None else -1
+        if 0 <= first_line_end < child.end_byte:
+            # tree-sitter-bash took part of the body for the marker line's command
+            self.deny(
+                "shell.parse_error",
+                "the line of a here-document's marker could not be parsed reliably",
+            )
+        self._tails.append(child)
 
     # ---- assignments -----------------------------------------------------------------
     def assignment(self, node, *, persist: bool) -> tuple[str, Arg] | None:
@@ -1368,74 +1190,78 @@ class Analyzer:
         return False
 
     def check_env_var(self, name: str, value: Arg, *, exported: bool) -> None:
-        if name in ENV_LOADER_VARS:
-            self.deny(
-                "loader.ld_preload", f"{name}= loads a library into the program (loader injection)"
+        """A variable set for a command or exported: the ones that load or run code are checked
+        by the first matching entry of ``_ENV_CHECKS``."""
+        for names, check in _ENV_CHECKS:
+            if name in names:
+                getattr(self, check)(name, value)
+                return
+        if name.startswith("BASH_FUNC_"):
+            self.deny("loader.startup_hook", f"{name} defines a function through the environment")
+
+    def _env_loader(self, name: str, value: Arg) -> None:
+        self.deny(
+            "loader.ld_preload", f"{name}= loads a library into the program (loader injection)"
+        )
+
+    def _env_startup(self, name: str, value: Arg) -> None:
+        if value.text.strip():
+            self.deny("loader.startup_hook", f"{name}= makes programs run extra code at start-up")
+
+    def _env_prompt(self, name: str, value: Arg) -> None:
+        if "$(" in value.text or "`" in value.text:
+            self.deny("loader.startup_hook", f"{name} runs a command each time the prompt is shown")
+
+    def _env_path_var(self, name: str, value: Arg) -> None:
+        if value.static and value.text and value.text != "/dev/null":
+            real = self.ctx.resolve(value.text, self.cur)
+            if self.ctx.is_tmp(real) and not self.ctx.inside_root(real) or real in self.written:
+                self.deny(
+                    "loader.startup_hook",
+                    f"{name}={value.text} makes programs load code from a shared temporary folder",
+                )
+
+    def _env_ignored(self, name: str, value: Arg) -> None:
+        """IFS: its uses are checked where it is expanded."""
+
+    def _env_cdpath(self, name: str, value: Arg) -> None:
+        if value.text.strip(":"):
+            self.ask(
+                "shell.cdpath",
+                "CDPATH makes cd go to folders found elsewhere; later paths cannot be located",
             )
-        elif name in ENV_STARTUP_VARS:
-            if value.text.strip():
-                self.deny(
-                    "loader.startup_hook", f"{name}= makes programs run extra code at start-up"
-                )
-        elif name in ("PS4", "PS0", "PS1", "PROMPT_COMMAND") and name != "PROMPT_COMMAND":
-            if "$(" in value.text or "`" in value.text:
-                self.deny(
-                    "loader.startup_hook", f"{name} runs a command each time the prompt is shown"
-                )
-        elif name in ENV_PATH_VARS:
-            if value.static and value.text and value.text != "/dev/null":
-                real = self.ctx.resolve(value.text, self.cur)
-                if self.ctx.is_tmp(real) and not self.ctx.inside_root(real) or real in self.written:
-                    self.deny(
-                        "loader.startup_hook",
-                        f"{name}={value.text} makes programs load code from a shared "
-                        "temporary folder",
-                    )
-        elif name == "IFS":
-            return
-        elif name == "CDPATH":
-            if value.text.strip(":"):
-                self.ask(
-                    "shell.cdpath",
-                    "CDPATH makes cd go to folders found elsewhere; later paths cannot be located",
-                )
-        elif name in ENV_EXEC_VARS:
-            if value.static:
-                if value.text.strip():
-                    self.sub_shell(value.text, origin=f"the command in {name}")
-            else:
-                self.deny("exec.dynamic_command_name", f"{name} is set to a computed command")
-        elif name == "NODE_OPTIONS" and re.search(
+
+    def _env_exec(self, name: str, value: Arg) -> None:
+        if not value.static:
+            self.deny("exec.dynamic_command_name", f"{name} is set to a computed command")
+        elif value.text.strip():
+            self.sub_shell(value.text, origin=f"the command in {name}")
+
+    def _env_node_options(self, name: str, value: Arg) -> None:
+        if re.search(
             r"(--require|-r\b|--import|--loader|--experimental-loader|--inspect)", value.text
         ):
             self.deny(
                 "loader.startup_hook", "NODE_OPTIONS loads extra code into every node process"
             )
-        elif name == "PATH":
-            for part in value.text.split(":"):
-                if part and part != DYN:
-                    real = (
-                        self.ctx.resolve(part, self.cur)
-                        if part.startswith(("/", "~", "."))
-                        else part
-                    )
-                    if (
-                        isinstance(real, str)
-                        and self.ctx.is_tmp(real)
-                        and not self.ctx.inside_root(real)
-                    ):
-                        self.deny(
-                            "exec.path_hijack", f"PATH includes {part}, a shared temporary folder"
-                        )
-        elif name.startswith("BASH_FUNC_"):
-            self.deny("loader.startup_hook", f"{name} defines a function through the environment")
-        elif name in ("GIT_DIR", "GIT_WORK_TREE") and value.static:
-            real = self.ctx.resolve(value.text, self.cur)
-            if not self.ctx.inside_root(real):
-                self.deny(
-                    "write.outside_cwd",
-                    f"{name}={value.text} points git outside the working directory",
-                )
+
+    def _env_path(self, name: str, value: Arg) -> None:
+        for part in value.text.split(":"):
+            if not part or part == DYN:
+                continue
+            real = self.ctx.resolve(part, self.cur) if part.startswith(("/", "~", ".")) else part
+            if self.ctx.is_tmp(real) and not self.ctx.inside_root(real):
+                self.deny("exec.path_hijack", f"PATH includes {part}, a shared temporary folder")
+
+    def _env_git_dir(self, name: str, value: Arg) -> None:
+        if not value.static:
+            return
+        real = self.ctx.resolve(value.text, self.cur)
+        if not self.ctx.inside_root(real):
+            self.deny(
+                "write.outside_cwd",
+                f"{name}={value.text} points git outside the working directory",
+            )
 
     # ---- words -------------------------------------------------------------------------
     def eval_word(self, node, *, assignment: bool = False) -> list[Arg]:
@@ -1600,37 +1426,18 @@ class Analyzer:
                 )
         return out
 
-    def expand(self, node, q: bool) -> list[tuple[str, str]]:
-        t = node.type
+    def expand(self, node: Node, q: bool) -> list[tuple[str, str]]:
         named = node.named_children
-        if t == "simple_expansion":
+        if node.type == "simple_expansion":
             name = self.text(named[0]) if named else ""
             if name == "IFS":
                 self.deny("obfuscation.ifs", "$IFS is used to hide spaces in a command")
             return self.lookup(name, q)
         # ${…}
-        raw = self.text(node)
-        if not named:
+        braced = self._braced_name(node)
+        if braced is None:
             return [(DYN, "d")]
-        first = named[0]
-        if first.type == "subscript":
-            self.words_for_effects(first)
-            return [(DYN, "d")]
-        if first.type not in ("variable_name", "special_variable_name"):
-            self._child_effects(node)
-            return [(DYN, "d")]
-        name = self.text(first)
-        if name == "IFS":
-            self.deny("obfuscation.ifs", "${IFS} is used to hide spaces in a command")
-        if raw.startswith("${!") and not re.fullmatch(r"\$\{![A-Za-z_]\w*(\*|@|\[[@*]\])\}", raw):
-            # ${!name}: the value of the variable whose name is in $name — any variable at all
-            self.ask(
-                "shell.indirect_variable",
-                f"{raw} reads a variable chosen at run time (it may be a secret)",
-            )
-        if raw.startswith("${#") or raw.startswith("${!"):
-            self._child_effects(node)
-            return [(DYN, "d")]
+        name = braced
         rest = named[1:]
         ops = [self.text(c) for c in node.children if not c.is_named][1:-1]
         base = self.lookup(name, q)
@@ -1644,48 +1451,39 @@ class Analyzer:
         if rest:
             operand_alts = _product([self.ev(c, True) for c in rest])
         if op in (":-", "-", ":=", "="):
-            known = [v for v in base if v[0] != DYN]
-            if base and all(v[0] not in (DYN, "") for v in base):
-                out = base
-            else:
-                out = (
-                    known
-                    + [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts]
-                    + ([(DYN, "d")] if any(v[0] == DYN for v in base) else [])
-                )
+            out = _default_value(base, operand_alts, q)
             if op in (":=", "="):
                 self.vars[name] = out
             return out[:MAX_ALTERNATIVES]
-        if op in (":+", "+"):
-            return [(a[0], a[1] if q else a[1].replace("q", "v")) for a in operand_alts] + [
-                ("", "")
-            ]
-        if op in (":?", "?"):
-            return base
-        if op in ("#", "##", "%", "%%"):
-            out = []
-            for text, mask in base:
-                if text in (DYN, ITEM):
-                    out.append((text, mask))
-                    continue
-                pats = [a[0] for a in operand_alts]
-                if len(pats) != 1 or DYN in pats[0]:
-                    out.append((DYN, "d"))
-                    continue
-                out.append(_trim(text, pats[0], op, "q" if q else "v"))
-            return out
-        if op in ("/", "//", "/#", "/%"):
-            out = []
-            for text, mask in base:
-                if text == ITEM:
-                    bad = any(".." in a[0] or "/" in a[0] or DYN in a[0] for a in operand_alts)
-                    out.append((DYN, "d") if bad else (ITEM, "i"))
-                else:
-                    out.append((DYN, "d"))
-            return out
-        if op in ("^", "^^", ",", ",,", ":", "@"):
-            return [(ITEM, "i") if text == ITEM else (DYN, "d") for text, _ in base]
-        return [(DYN, "d")]
+        return _expansion_operator(op, base, operand_alts, q)
+
+    def _braced_name(self, node: Node) -> str | None:
+        """The variable of ``${…}``, or None when its value cannot be known (``${#x}``,
+        ``${!x}``, ``${a[i]}``…; their substitutions are run)."""
+        raw = self.text(node)
+        named = node.named_children
+        if not named:
+            return None
+        first = named[0]
+        if first.type == "subscript":
+            self.words_for_effects(first)
+            return None
+        if first.type not in ("variable_name", "special_variable_name"):
+            self._child_effects(node)
+            return None
+        name = self.text(first)
+        if name == "IFS":
+            self.deny("obfuscation.ifs", "${IFS} is used to hide spaces in a command")
+        if raw.startswith("${!") and not re.fullmatch(r"\$\{![A-Za-z_]\w*(\*|@|\[[@*]\])\}", raw):
+            # ${!name}: the value of the variable whose name is in $name — any variable at all
+            self.ask(
+                "shell.indirect_variable",
+                f"{raw} reads a variable chosen at run time (it may be a secret)",
+            )
+        if raw.startswith(("${#", "${!")):
+            self._child_effects(node)
+            return None
+        return name
 
     def _child_effects(self, node) -> None:
         for child in node.children:
@@ -2067,7 +1865,7 @@ class Analyzer:
         if secret:
             self.deny("secrets.read", f"reading {text}: {secret}")
 
-    def check_arg_read(self, arg: Arg, cmd: Cmd | None = None, *, path: bool = False) -> None:
+    def check_arg_read(self, arg: Arg, cmd: Cmd | None = None, *, path: bool = False) -> None:  # noqa: C901 - baseline, see README "Checks"
         """Deny when an argument names a secret location (a file the command may read).
 
         ``path``: the argument is a file the program reads for sure, so a name computed at run
@@ -2075,25 +1873,8 @@ class Analyzer:
         if arg.psub or arg.item:
             return
         text = arg.text
-        who = cmd.word if cmd is not None else "the command"
         if not arg.static:
-            if "/" in text:
-                tail = text.rsplit(DYN, 1)[-1]
-                if tail.count("/") >= 1 and len(tail.strip("/")) > 1:
-                    pattern = text.replace(DYN, "*").replace(ITEM, "*")
-                    if not pattern.startswith("/"):
-                        pattern = "*/" + pattern if pattern.startswith("*") else pattern
-                    hit = self.ctx.secret_pattern(
-                        pattern if pattern.startswith("/") else "/" + pattern
-                    )
-                    if hit:
-                        self.deny("secrets.read", f"{arg.show()} may name a secret: {hit}")
-                        return
-            if path and DYN in text:
-                self.ask(
-                    "read.computed_path",
-                    f"{who} reads {arg.show()}, a path computed at run time that cannot be checked",
-                )
+            self._check_dynamic_read(arg, cmd.word if cmd is not None else "the command", path)
             return
         if text.startswith("-"):
             name, eq, val = text.partition("=")
@@ -2121,19 +1902,7 @@ class Analyzer:
                 )
             return
         if arg.glob:
-            base = self.ctx.expand_user(text) or text
-            pattern = os.path.normpath(
-                base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
-            )
-            hit = self.ctx.secret_pattern(pattern) or self.ctx.secret_glob(pattern)
-            if hit:
-                self.deny("secrets.read", f"{text}: {hit}")
-                return
-            for m in self._glob(pattern):
-                secret = self.ctx.secret(self.ctx.resolve(m))
-                if secret:
-                    self.deny("secrets.read", f"{text} matches {m}: {secret}")
-                    return
+            self._check_glob_read(text)
             return
         real = self.through_links(self.ctx.resolve(text, self.cur))
         secret = self.ctx.secret(real)
@@ -2144,11 +1913,45 @@ class Analyzer:
             cmd is not None
             and not self.ctx.inside_root(real)
             and real not in ("/dev/null", "/dev/stdin")
+            and (text.startswith(("/", "~", "..")) or self.cur != self.ctx.root)
+            and os.path.exists(real)
         ):
-            if (text.startswith(("/", "~", "..")) or self.cur != self.ctx.root) and os.path.exists(
-                real
-            ):
-                cmd.read_outside = True
+            cmd.read_outside = True
+
+    def _check_dynamic_read(self, arg: Arg, who: str, path: bool) -> None:
+        """A read whose name is computed at run time: its static tail may still name a secret."""
+        text = arg.text
+        if "/" in text:
+            tail = text.rsplit(DYN, 1)[-1]
+            if tail.count("/") >= 1 and len(tail.strip("/")) > 1:
+                pattern = text.replace(DYN, "*").replace(ITEM, "*")
+                if not pattern.startswith("/"):
+                    pattern = "*/" + pattern if pattern.startswith("*") else pattern
+                hit = self.ctx.secret_pattern(pattern if pattern.startswith("/") else "/" + pattern)
+                if hit:
+                    self.deny("secrets.read", f"{arg.show()} may name a secret: {hit}")
+                    return
+        if path and DYN in text:
+            self.ask(
+                "read.computed_path",
+                f"{who} reads {arg.show()}, a path computed at run time that cannot be checked",
+            )
+
+    def _check_glob_read(self, text: str) -> None:
+        """A glob read: denied when the pattern or a file it matches is a secret location."""
+        base = self.ctx.expand_user(text) or text
+        pattern = os.path.normpath(
+            base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
+        )
+        hit = self.ctx.secret_pattern(pattern) or self.ctx.secret_glob(pattern)
+        if hit:
+            self.deny("secrets.read", f"{text}: {hit}")
+            return
+        for m in self._glob(pattern):
+            secret = self.ctx.secret(self.ctx.resolve(m))
+            if secret:
+                self.deny("secrets.read", f"{text} matches {m}: {secret}")
+                return
 
     def check_listed(self, arg: Arg) -> None:
         """An operand the program only looks at (ls, stat): located, not read."""
@@ -2183,3 +1986,107 @@ class Analyzer:
             self.deny("secrets.read", f"reading everything under {text} includes a secret: {hit}")
         elif cut and not self.ctx.inside_root(real):
             self.ask("read.unbounded", f"{text} holds too many files to check them all for secrets")
+
+
+# The statement kinds of tree-sitter-bash and the Analyzer method that checks each ("command"
+# is checked by ``stmt`` itself; any other kind is searched for the commands it contains).
+_STATEMENTS: dict[str, str] = {  # kind -> the name of the Analyzer method
+    "program": "_sequence",
+    "compound_statement": "_sequence",
+    "do_group": "_sequence",
+    "else_clause": "_sequence",
+    "elif_clause": "_sequence",
+    "list": "_list",
+    "pipeline": "pipeline",
+    "redirected_statement": "redirected",
+    "subshell": "_subshell",
+    "if_statement": "branches",
+    "case_statement": "branches",
+    "while_statement": "loop",
+    "for_statement": "loop",
+    "c_style_for_statement": "loop",
+    "function_definition": "_function_stmt",
+    "negated_command": "_last",
+    "variable_assignment": "_assignment_stmt",
+    "variable_assignments": "_assignments_stmt",
+    "declaration_command": "_declaration_stmt",
+    "unset_command": "_unset_stmt",
+    "test_command": "_test_stmt",
+    "comment": "_comment_stmt",
+}
+
+
+# Variables with a meaning for the policy, in the order they are looked up (a name in two sets
+# gets the first check); a ``BASH_FUNC_*`` name not in any is a function definition.
+_ENV_CHECKS: tuple[tuple[Container[str], str], ...] = (  # names -> Analyzer method
+    (ENV_LOADER_VARS, "_env_loader"),
+    (ENV_STARTUP_VARS, "_env_startup"),
+    (("PS4", "PS0", "PS1"), "_env_prompt"),
+    (ENV_PATH_VARS, "_env_path_var"),
+    (("IFS",), "_env_ignored"),
+    (("CDPATH",), "_env_cdpath"),
+    (ENV_EXEC_VARS, "_env_exec"),
+    (("NODE_OPTIONS",), "_env_node_options"),
+    (("PATH",), "_env_path"),
+    (("GIT_DIR", "GIT_WORK_TREE"), "_env_git_dir"),
+)
+
+
+# ---- ${name OP word} -------------------------------------------------------------------
+Alts = list[tuple[str, str]]  # the alternatives of a word: (text, mask)
+
+
+def _as_operand(alts: Alts, q: bool) -> Alts:
+    """Operand words in an unquoted expansion: their quoted parts become unquoted values."""
+    return [(a[0], a[1] if q else a[1].replace("q", "v")) for a in alts]
+
+
+def _default_value(base: Alts, operand_alts: Alts, q: bool) -> Alts:
+    """``${x:-word}``, ``${x:=word}``: the value, or the word when it may be unset or empty."""
+    if base and all(v[0] not in (DYN, "") for v in base):
+        return base
+    known = [v for v in base if v[0] != DYN]
+    unknown: Alts = [(DYN, "d")] if any(v[0] == DYN for v in base) else []
+    return known + _as_operand(operand_alts, q) + unknown
+
+
+def _trimmed(base: Alts, operand_alts: Alts, op: str, q: bool) -> Alts:
+    """``${x#pat}``, ``${x%%pat}``…: known when the value and one static pattern are."""
+    out: Alts = []
+    for text, mask in base:
+        if text in (DYN, ITEM):
+            out.append((text, mask))
+            continue
+        pats = [a[0] for a in operand_alts]
+        if len(pats) != 1 or DYN in pats[0]:
+            out.append((DYN, "d"))
+            continue
+        out.append(_trim(text, pats[0], op, "q" if q else "v"))
+    return out
+
+
+def _replaced(base: Alts, operand_alts: Alts) -> Alts:
+    """``${x/a/b}``: a listed file name stays one if the replacement adds no path."""
+    out: Alts = []
+    for text, _mask in base:
+        if text == ITEM:
+            bad = any(".." in a[0] or "/" in a[0] or DYN in a[0] for a in operand_alts)
+            out.append((DYN, "d") if bad else (ITEM, "i"))
+        else:
+            out.append((DYN, "d"))
+    return out
+
+
+def _expansion_operator(op: str, base: Alts, operand_alts: Alts, q: bool) -> Alts:
+    """The alternatives of ``${name OP word}`` for every operator but the defaults."""
+    if op in (":+", "+"):
+        return _as_operand(operand_alts, q) + [("", "")]
+    if op in (":?", "?"):
+        return base
+    if op in ("#", "##", "%", "%%"):
+        return _trimmed(base, operand_alts, op, q)
+    if op in ("/", "//", "/#", "/%"):
+        return _replaced(base, operand_alts)
+    if op in ("^", "^^", ",", ",,", ":", "@"):
+        return [(ITEM, "i") if text == ITEM else (DYN, "d") for text, _ in base]
+    return [(DYN, "d")]

@@ -65,7 +65,7 @@ from .executors import (
     WRITE_TOOLS,
     ExecOutcome,
     ToolExecutor,
-    _refusal,
+    make_refusal,
     check_input,
     input_paths,
     inside,
@@ -212,7 +212,7 @@ class Substitution:
         if isinstance(result, Refusal):
             return result
         new_calls, uses = result
-        for change, n in zip(self.changes, uses):
+        for change, n in zip(self.changes, uses, strict=True):
             if n == 0:
                 return Refusal(
                     f"slot {change.key}: these calls never use {change.old!r}", change.key
@@ -224,7 +224,7 @@ class Substitution:
 
 
 def _same_calls(a: list[ToolCall], b: list[ToolCall]) -> bool:
-    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b))
+    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b, strict=True))
 
 
 def slot_kind(key: str) -> str:
@@ -313,97 +313,84 @@ def _occurrences(text: str, old: str) -> list[tuple[int, int]]:
     return out
 
 
+_QUOTE_STATES = {"string": "d", "raw_string": "s", "ansi_c_string": "x"}
+
+
 def _shell_states(command: str) -> list[str] | None:
     """Quoting state of each character of a shell command: u(nquoted), s(ingle), d(ouble),
-    h(eredoc body), q (a quote or escape character itself), x (unknown: $'..'). None if the
-    quotes do not balance."""
+    h(eredoc body), q (a quote or escape character itself), x (unknown: $'..', the character
+    after a backslash). None if the command does not parse.
+
+    The regions come from the tree-sitter-bash parse the policy makes of the same command
+    (``policy.shell.parse``; its byte ranges mapped to characters): ``raw_string`` ('..'),
+    ``string`` ("..", everything up to its closing quote, a ``$(..)`` inside included),
+    ``ansi_c_string`` ($'..'), and each heredoc's body lines. Only backslashes are looked at here:
+    one outside every quote and heredoc body, or inside "..", quotes the next character."""
+    from ..policy.shell import ShellParseError, parse
+
+    try:
+        data, root = parse(command)
+    except ShellParseError:
+        return None
+    char_at: list[int] | None = None
+    if len(data) != len(command):  # non-ASCII: byte offsets to character offsets
+        char_at = []
+        for ci, ch in enumerate(command):
+            char_at.extend([ci] * len(ch.encode("utf-8", "surrogateescape")))
+        char_at.append(len(command))
+
+    def pos(byte: int) -> int:
+        return byte if char_at is None else char_at[byte]
+
+    def line_start(i: int) -> int:
+        return command.rfind("\n", 0, i) + 1
+
     n = len(command)
     states = ["u"] * n
-    mode = "u"
-    heredocs: list[tuple[str, bool]] = []
-    i = 0
-    while i < n:
-        c = command[i]
-        if mode == "u":
-            if c == "\\":
-                states[i] = "q"
-                if i + 1 < n:
-                    states[i + 1] = "x"
-                i += 2
-                continue
-            if c == "$" and i + 1 < n and command[i + 1] == "'":
-                states[i] = states[i + 1] = "q"
-                mode = "ansi"
-                i += 2
-                continue
-            if c == "'":
-                states[i], mode = "q", "s"
-            elif c == '"':
-                states[i], mode = "q", "d"
-            elif command.startswith("<<", i) and not command.startswith("<<<", i):
-                j = i + 2
-                strip = j < n and command[j] == "-"
-                j += 1 if strip else 0
-                while j < n and command[j] in " \t":
-                    j += 1
-                k = j
-                while k < n and command[k] not in " \t\n;&|<>()":
-                    k += 1
-                word = command[j:k]
-                delim = word.replace("'", "").replace('"', "").replace("\\", "")
-                if not delim:
-                    return None
-                heredocs.append((delim, strip))
-                i = k
-                continue
-            elif c == "\n" and heredocs:
-                i += 1
-                for delim, strip in heredocs:
-                    while i < n:
-                        eol = command.find("\n", i)
-                        eol = n if eol < 0 else eol
-                        line = command[i:eol]
-                        if (line.lstrip("\t") if strip else line) == delim:
-                            i = eol + 1
-                            break
-                        for p in range(i, eol):
-                            states[p] = "h"
-                        i = eol + 1
-                    else:
-                        return None  # unterminated heredoc
-                heredocs = []
-                continue
-        elif mode == "s":
-            if c == "'":
-                states[i], mode = "q", "u"
-            else:
-                states[i] = "s"
-        elif mode == "ansi":
-            if c == "\\":
-                states[i] = "x"
-                if i + 1 < n:
-                    states[i + 1] = "x"
-                i += 2
-                continue
-            if c == "'":
-                states[i], mode = "q", "u"
-            else:
-                states[i] = "x"
-        elif mode == "d":
-            if c == "\\":
-                states[i] = "q"
-                if i + 1 < n:
-                    states[i + 1] = "x"
-                i += 2
-                continue
-            if c == '"':
-                states[i], mode = "q", "u"
-            else:
-                states[i] = "d"
-        i += 1
-    if mode != "u" or heredocs:
-        return None
+    quoted = [False] * n  # inside quotes or a heredoc body: no unquoted backslash there
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        inner = _QUOTE_STATES.get(node.type)
+        if inner is not None:
+            a, b = pos(node.start_byte), pos(node.end_byte)
+            opening = 2 if node.type == "ansi_c_string" else 1  # $' or ' or "
+            for p in range(a, b):
+                quoted[p], states[p] = True, inner
+            for p in (*range(a, a + opening), b - 1):
+                states[p] = "q"
+            if inner == "d":
+                _mark_escapes(command, states, a + opening, b - 1)
+            continue
+        if node.type == "heredoc_redirect":
+            kids = {c.type: c for c in node.children}
+            body, end = kids.get("heredoc_body"), kids.get("heredoc_end")
+            if body is not None and end is not None:  # whole lines, the closing one excluded
+                for p in range(line_start(pos(body.start_byte)), line_start(pos(end.start_byte))):
+                    quoted[p] = True
+                    if command[p] != "\n":
+                        states[p] = "h"
+            stack.extend(c for c in node.children if c.type not in ("heredoc_body", "heredoc_end"))
+            continue
+        stack.extend(node.children)
+    _mark_escapes(command, states, 0, n, skip=quoted)
     return states
+
+
+def _mark_escapes(
+    command: str, states: list[str], start: int, end: int, skip: list[bool] | None = None
+) -> None:
+    """A backslash in ``command[start:end]`` (outside ``skip``) is ``q``, the character after it
+    ``x``."""
+    p = start
+    while p < end:
+        if command[p] == "\\" and not (skip and skip[p]):
+            states[p] = "q"
+            if p + 1 < end:
+                states[p + 1] = "x"
+            p += 2
+            continue
+        p += 1
 
 
 def _field_context(tool: str, key: str) -> str:
@@ -441,7 +428,7 @@ def _whole_word(text: str, states: list[str], start: int, end: int) -> bool:
     )
 
 
-def _plan_string(
+def _plan_string(  # noqa: C901 - baseline, see README "Checks"
     text: str, context: str, where: str, changes: list[SlotChange]
 ) -> "tuple[list[tuple[int, int, str, int]], Refusal | None]":
     """Edits (start, end, replacement, change index) for one string, or why not."""
@@ -538,7 +525,7 @@ def _plan_string(
     if issue is not None:
         return [], Refusal(f"{where}: {issue[1]}", issue[0])
     edits.sort()
-    for (a1, b1, _, _), (a2, b2, _, _) in zip(edits, edits[1:]):
+    for (a1, b1, _, _), (a2, b2, _, _) in zip(edits, edits[1:], strict=False):
         if a2 < b1:
             return [], Refusal(
                 f"{where}: two slot values overlap ({text[a1:b1]!r}, {text[a2:b2]!r})"
@@ -654,7 +641,7 @@ def _substitute(
             )
         )
     # No form of an old value may remain (another case, backslash-escaped, ...).
-    for ci, change in enumerate(changes):
+    for change in changes:
         rx = _loose(change.old)
         others = sorted({c.new for c in changes}, key=len, reverse=True)
         for i, call in enumerate(out):
@@ -739,7 +726,7 @@ def plan_substitution(
     if isinstance(result, Refusal):
         return result
     new_calls, uses = result
-    changes = [SlotChange(c.key, c.kind, c.old, c.new, n) for c, n in zip(raw, uses)]
+    changes = [SlotChange(c.key, c.kind, c.old, c.new, n) for c, n in zip(raw, uses, strict=True)]
     for change in changes:
         if change.uses == 0:
             return Refusal(
@@ -758,13 +745,13 @@ def plan_substitution(
 
 def _value_kind(value: str) -> str:
     """The slot kind a literal value has (file, path, number, else quoted text)."""
-    from ...learning.slots import _is_file_name
+    from ...learning.slots import is_file_name
 
     if _PLAIN_NUMBER.fullmatch(value):
         return "number"
     if "/" in value:
         return "path"
-    if _is_file_name(value):
+    if is_file_name(value):
         return "file"
     return "quoted"
 
@@ -860,7 +847,7 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
     return None
 
 
-def _preflight(
+def _preflight(  # noqa: C901 - baseline, see README "Checks"
     calls: list[ToolCall], cwd: Path, executor: ToolExecutor
 ) -> tuple[int, str] | tuple[int, str, HookVerdict] | list[HookVerdict]:
     """(step, reason) of the first call that must not run, checking every call; else the
@@ -1005,7 +992,7 @@ def compare(recorded: ToolCall, outcome: ExecOutcome, cwd: Path) -> str | None:
     return None
 
 
-def replay(
+def replay(  # noqa: C901 - baseline, see README "Checks"
     calls: list[ToolCall],
     cwd: str | os.PathLike[str],
     executor: ToolExecutor,
@@ -1057,7 +1044,7 @@ def replay(
         # A call the policy (or the user, asked) refused is recorded as refused, with its rule; the
         # other refusals (unsupported, malformed, outside the folder) leave the step unrun.
         refusal = (
-            _refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
+            make_refusal(STATUS_DENIED, checked[2].reason or "denied", rule=checked[2].rule)
             if len(checked) > 2
             else None
         )

@@ -1,7 +1,7 @@
 """Our own executors for Claude Code's tools: what FOLLOWER replays and crystallized tools run.
 
-Same input shapes as the tools the bundled Claude Code CLI offers (schemas measured from the
-requests it sends, CLI 2.1.x): ``Write`` (file_path, content), ``Edit`` (file_path, old_string,
+Same input shapes as the tools the bundled Claude Code CLI offers (as observed in the requests
+it sends: ``docs/CLAUDE_CLI.md``): ``Write`` (file_path, content), ``Edit`` (file_path, old_string,
 new_string, replace_all), ``MultiEdit`` (file_path, edits[]; no longer offered by the CLI but
 kept for old traces), ``Read`` (file_path, offset, limit, allow_large; ``pages`` is refused),
 ``Bash`` (command, timeout in ms, description; ``run_in_background`` is refused,
@@ -19,7 +19,7 @@ kernel registers the policy there; ``ask`` is turned into allow/deny by ``confir
 File tools are confined whatever the hooks say, in two layers. First a check by resolved real
 path (rule ``executor.confine``: a write outside the write roots is refused with a clear
 message). Then the real guarantee, which no concurrent symlink swap can race: every file
-operation is done by ``sandbox.fs`` relative to a directory fd of the root (``openat2`` with
+operation is done by ``edgekit.fs`` relative to a directory fd of the root (``openat2`` with
 ``RESOLVE_BENEATH``), on the path made relative to the root *lexically*. Writes (Write, Edit,
 MultiEdit, NotebookEdit) are atomic renames inside the parent folder's fd, beneath a write root.
 Reads (Read, the read of an edit) of a path lexically under a root go beneath it too, so a
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from ...errors import UsageError
-from ..sandbox import fs
+from edgekit import fs
 from .hooks import DECLINED_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,9 @@ class ExecOutcome(ToolOutcome):
         return self.status in REFUSED
 
 
-def _refusal(status: str, reason: str, *, decision: str = "deny", rule: str = "") -> ExecOutcome:
+def make_refusal(
+    status: str, reason: str, *, decision: str = "deny", rule: str = ""
+) -> ExecOutcome:
     prefix = {
         STATUS_DENIED: "blocked by policy",
         STATUS_MALFORMED: "malformed input",
@@ -192,7 +194,7 @@ class _Place:
 # ---- input validation ---------------------------------------------------------------------
 
 _STR, _BOOL, _NUM, _INT, _LIST = "string", "boolean", "number", "integer", "array"
-_SCHEMAS: dict[str, tuple[dict[str, str], set[str]]] = {
+TOOL_SCHEMAS: dict[str, tuple[dict[str, str], set[str]]] = {
     # tool: ({field: type}, required)
     "Write": ({"file_path": _STR, "content": _STR}, {"file_path", "content"}),
     "Edit": (
@@ -267,18 +269,18 @@ def _type_ok(value: Any, kind: str) -> bool:
     return False
 
 
-def check_input(name: str, tool_input: Any) -> str | None:
+def check_input(name: str, tool_input: Any) -> str | None:  # noqa: C901 - baseline, see README "Checks"
     """Why ``tool_input`` is not a valid call of tool ``name`` (None when it is).
 
     Unknown tools are not judged here (see ``SUPPORTED_TOOLS``); unknown keys are refused,
     as the CLI's schemas do (``additionalProperties: false``): an option we would silently
     ignore could change what the call means.
     """
-    if name not in _SCHEMAS:
+    if name not in TOOL_SCHEMAS:
         return None
     if not isinstance(tool_input, dict):
         return f"{name} input must be an object, got {type(tool_input).__name__}"
-    fields, required = _SCHEMAS[name]
+    fields, required = TOOL_SCHEMAS[name]
     missing = sorted(required - set(tool_input))
     if missing:
         return f"{name} needs {', '.join(missing)}"
@@ -534,7 +536,8 @@ class ToolExecutor:
             Path(os.path.abspath(os.fspath(p))) for p in write_roots
         ]
         self._roots = [
-            (real, tuple({str(g)} - {str(real)})) for real, g in zip(self.write_roots, given)
+            (real, tuple({str(g)} - {str(real)}))
+            for real, g in zip(self.write_roots, given, strict=True)
         ]
         self._root_dirs: dict[Path, fs.RootDir] = {}
         self.on_notice = on_notice
@@ -561,14 +564,14 @@ class ToolExecutor:
     def validate(self, name: str, tool_input: Any) -> ExecOutcome | None:
         """The refusal a call would get before any hook runs (unsupported/malformed), else None."""
         if name not in SUPPORTED_TOOLS:
-            return _refusal(
+            return make_refusal(
                 STATUS_UNSUPPORTED,
                 f"no executor for tool {name!r} (supported: {', '.join(SUPPORTED_TOOLS)})",
                 decision="",
             )
         reason = check_input(name, tool_input)
         if reason:
-            return _refusal(STATUS_MALFORMED, reason, decision="")
+            return make_refusal(STATUS_MALFORMED, reason, decision="")
         return None
 
     def decide(self, name: str, tool_input: dict[str, Any], tool_use_id: str = "") -> HookVerdict:
@@ -603,18 +606,18 @@ class ToolExecutor:
         if verdict is None:
             verdict = self.decide(name, tool_input, tool_use_id)
         if verdict.decision != "allow":
-            return _refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
+            return make_refusal(STATUS_DENIED, verdict.reason or "denied", rule=verdict.rule)
         try:
             touched = input_paths(name, tool_input, self.cwd) + self._glob_lead(name, tool_input)
         except OSError as exc:  # the path kept changing while it was resolved
-            return _refusal(
+            return make_refusal(
                 STATUS_DENIED,
                 f"{name}: its path could not be resolved ({exc}); it may be changing under us",
                 rule="executor.confine",
             )
         for key, path in touched:
             if any(inside(path, hidden) for hidden in self.hidden_paths):
-                return _refusal(
+                return make_refusal(
                     STATUS_DENIED,
                     f"{name}.{key} {path} is llmos's own state, which tool calls cannot see",
                     rule="executor.hidden",
@@ -626,11 +629,11 @@ class ToolExecutor:
             ):
                 problem = self._outside_read_view(path)
                 if problem:
-                    return _refusal(
+                    return make_refusal(
                         STATUS_DENIED, f"{name}.{key} {path} {problem}", rule="executor.read_view"
                     )
             if name in WRITE_TOOLS and any(inside(path, ro) for ro in self._read_only()):
-                return _refusal(
+                return make_refusal(
                     STATUS_DENIED,
                     f"{name}.{key} {path} is read-only for tool calls (llmos's "
                     f"workspace or its installation)",
@@ -640,14 +643,14 @@ class ToolExecutor:
             try:
                 paths = input_paths(name, tool_input, self.cwd)
             except OSError as exc:  # the path kept changing while it was resolved
-                return _refusal(
+                return make_refusal(
                     STATUS_DENIED,
                     f"{name}: its path could not be resolved ({exc}); it may be changing under us",
                     rule="executor.confine",
                 )
             for key, path in paths:
                 if not any(inside(path, root) for root in self.write_roots):
-                    return _refusal(
+                    return make_refusal(
                         STATUS_DENIED,
                         f"{name}.{key} {path} is outside the working directory {self.cwd}",
                         rule="executor.confine",
@@ -789,7 +792,7 @@ class ToolExecutor:
 
     @staticmethod
     def _refused(place: _Place, exc: fs.BeneathError, *, reading: bool = False) -> _ToolError:
-        """The failure for a path the ``sandbox.fs`` primitives refused, naming it as the tool did."""
+        """The failure for a path the ``edgekit.fs`` primitives refused, naming it as the tool did."""
         where = (
             os.path.normpath(os.path.join(place.root.path, place.rel))
             if place.root is not None
@@ -1211,7 +1214,7 @@ class ToolExecutor:
             assert at is not None  # not missing_ok: a missing path raised
             return self._grep_in(search, at, inp)
 
-    def _grep_in(
+    def _grep_in(  # noqa: C901 - baseline, see README "Checks"
         self, search: _Place, at: tuple[fs.RootDir, str, bool], inp: dict[str, Any]
     ) -> ExecOutcome:
         flags = re.IGNORECASE if inp.get("-i") else 0

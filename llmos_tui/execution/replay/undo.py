@@ -18,7 +18,7 @@ Contract:
   (``execution.undo_runs``) and drops the oldest until all of them fit ``max_bytes``.
 * :meth:`UndoStore.undo` restores the files the newest run recorded for a working directory:
   rewrites changed files with their pre-image (mode kept) and deletes the files that run created,
-  through the race-free ``sandbox/fs.py`` primitives beneath the working directory. It refuses
+  through the race-free ``edgekit/fs.py`` primitives beneath the working directory. It refuses
   (nothing is touched) when a file changed since that run, unless ``force``. A successful undo
   removes that run's journal, so the next undo goes one run further back.
 * Covers the file tools only: files a Bash command created or changed are not pre-imaged (a shell
@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..sandbox import fs
+from edgekit import fs
+
+from ...clock import iso_utc
 
 MANIFEST = "manifest.json"
 DIFF_MAX_LINES = 20
@@ -148,7 +150,7 @@ class UndoJournal:
                 "run_id": self.run_id,
                 "cwd": str(self.cwd),
                 "goal": self.goal[:500],
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "created_at": iso_utc(),
                 "bytes": self.used,
                 "files": [vars(e) for e in self.entries.values()],
             }

@@ -1,7 +1,10 @@
 # The Landlock backend's helper: run as ``python -I -c <this file's text> SPEC_JSON``.
 #
 # Self-contained (standard library + raw syscalls through ctypes), so it runs under any Python 3
-# interpreter, including one that is not the venv's. Never imported by llmos itself.
+# interpreter, including one that is not the venv's. Never imported by llmos itself. llmos runs
+# it with the text of edgekit/landlock.py ahead of it (``sandbox.core._helper_text``): the
+# Landlock ruleset code (``landlock_abi``, ``landlock_restrict``) is that one copy, which the edge
+# runtime's sandbox uses too.
 #
 #   helper (outside every restriction; a reaper)
 #     '-- [pid-1 init of a new PID namespace, when the kernel allows one]
@@ -38,7 +41,6 @@ CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWN
     0x20000000,
     0x40000000,
 )
-SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
 
 
 def fail(msg: str, code: int = 126) -> "NoReturn":
@@ -61,8 +63,7 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 def abi_version() -> int:
-    v = libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    return int(v) if v > 0 else 0
+    return landlock_abi(libc)[0]  # noqa: F821 - defined by edgekit/landlock.py's text
 
 
 def status_code(status: int) -> int:
@@ -177,78 +178,12 @@ def drop_capabilities() -> None:
         prctl(PR_CAPBSET_DROP, cap)  # EPERM without CAP_SETPCAP: nothing to drop then
 
 
-class PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-class RulesetAttr(ctypes.Structure):
-    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
-
-
 def apply_landlock(abi: int) -> None:
-    EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
-    dir_bits = 0
-    for bit in range(4, 13):  # REMOVE_DIR .. MAKE_SYM
-        dir_bits |= 1 << bit
-    refer, truncate, ioctl_dev = (
-        (1 << 13 if abi >= 2 else 0),
-        (1 << 14 if abi >= 3 else 0),
-        (1 << 15 if abi >= 5 else 0),
+    problem = landlock_restrict(  # noqa: F821 - defined by edgekit/landlock.py's text
+        libc, abi, spec["read"], spec["write_dirs"], spec["write_files"], spec["allow_network"]
     )
-    file_all = EXECUTE | WRITE_FILE | READ_FILE | truncate | ioctl_dev
-    handled = file_all | READ_DIR | dir_bits | refer
-    read_file = READ_FILE | EXECUTE
-    read_dir = read_file | READ_DIR
-    net = 0 if spec["allow_network"] or abi < 4 else 3  # TCP bind + connect
-    scoped = 3 if abi >= 6 else 0  # abstract unix sockets + signals
-    attr = RulesetAttr(handled, net, scoped)
-    size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
-    fd = libc.syscall(
-        SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)
-    )
-    if fd < 0:
-        fail("cannot create the Landlock ruleset (errno %d)" % ctypes.get_errno())
-
-    def allow(path: str, rights: int, required: bool = False) -> None:
-        try:
-            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except OSError as exc:
-            if required:
-                fail("cannot open %s: %s" % (path, exc))
-            return
-        try:
-            is_dir = os.path.isdir("/proc/self/fd/%d" % pfd)
-            rule = PathBeneath(rights if is_dir else rights & file_all, pfd)
-            if (
-                rule.allowed_access
-                and libc.syscall(
-                    SYS_ADD_RULE,
-                    ctypes.c_int(fd),
-                    ctypes.c_int(1),
-                    ctypes.byref(rule),
-                    ctypes.c_uint32(0),
-                )
-                != 0
-            ):
-                if required:
-                    fail(
-                        "cannot add a Landlock rule for %s (errno %d)" % (path, ctypes.get_errno())
-                    )
-        finally:
-            os.close(pfd)
-
-    for p in spec["read"]:
-        allow(p, read_dir)
-    for p in spec["write_dirs"]:
-        allow(p, handled, required=True)
-    for p in spec["write_files"]:
-        allow(p, file_all)
-    if prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
-        fail("cannot set no_new_privs")
-    if libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
-        fail("cannot enforce the Landlock ruleset (errno %d)" % ctypes.get_errno())
-    os.close(fd)
+    if problem:
+        fail(problem)
 
 
 def apply_seccomp() -> bool:

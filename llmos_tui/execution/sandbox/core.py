@@ -214,13 +214,23 @@ _HELPER_TEXT: str | None = None
 
 
 def _helper_text() -> str:
+    """The Landlock helper's program: the ruleset code every sandbox shares
+    (``edgekit/landlock.py``, found without importing it), then ``_landlock_helper.py``."""
     global _HELPER_TEXT
     if _HELPER_TEXT is None:
-        with open(
+        import importlib.util
+
+        spec = importlib.util.find_spec("edgekit.landlock")
+        if spec is None or spec.origin is None:
+            raise ImportError("edgekit.landlock is not installed")
+        parts = []
+        for path in (
+            spec.origin,
             os.path.join(os.path.dirname(os.path.abspath(__file__)), "_landlock_helper.py"),
-            encoding="utf-8",
-        ) as fh:
-            _HELPER_TEXT = fh.read()
+        ):
+            with open(path, encoding="utf-8") as fh:
+                parts.append(fh.read())
+        _HELPER_TEXT = "\n".join(parts)
     return _HELPER_TEXT
 
 
@@ -357,7 +367,7 @@ def _live_probe(backend: str) -> str | None:
 
 
 def available_backends() -> list[str]:
-    """Backends that work on this machine, best first (probes each one: prefer ``_choose``)."""
+    """Backends that work on this machine, best first (probes each one: prefer ``choose_backend``)."""
     return [b for b in BACKENDS if _probe_backend(b) is None]
 
 
@@ -811,7 +821,7 @@ LANDLOCK_NAMESPACES = True
 # --------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------
-def _choose(backend: str) -> str:
+def choose_backend(backend: str) -> str:
     if backend == "none":
         return "none"
     if backend == "auto":
@@ -872,7 +882,7 @@ def run_sandboxed(
         raise UsageError(
             f"refusing to run commands with the system folder {workdir} as working directory"
         )
-    chosen = _choose(backend)
+    chosen = choose_backend(backend)
     hidden = secret_paths(workdir, env) if hide_secrets else []
     read_only = [os.path.realpath(os.fspath(p)) for p in read_only_paths]
     # the working directory is (or contains) a home directory: its dot-files stay read-only
@@ -956,7 +966,7 @@ def _visible_path(value: str, plan: _Plan) -> str:
     return ":".join(kept) or "/usr/bin:/bin"
 
 
-def _run(
+def _run(  # noqa: C901 - baseline, see README "Checks"
     argv: list[str],
     cwd: str,
     env: dict[str, str],
@@ -1065,7 +1075,7 @@ def sandbox_status(backend: str = "auto") -> dict[str, Any]:
         "nproc_needs_cgroup": uid_is_global_root(),
     }
     try:
-        status["backend"] = _choose(backend)
+        status["backend"] = choose_backend(backend)
         status["error"] = None
     except SandboxUnavailable as exc:
         status["backend"] = None

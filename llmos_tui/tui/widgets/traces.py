@@ -123,6 +123,11 @@ class TraceBrowser(Vertical):
         self._preview_id: str | None = None
         self._laid_out_width = 0
 
+    @property
+    def preview_id(self) -> str | None:
+        """The trace whose preview is on show (None: none)."""
+        return self._preview_id
+
     def compose(self) -> ComposeResult:
         yield FilterInput(
             placeholder="Filter traces: words of the goal, a mode, an id, a tool…  (/ to focus)",

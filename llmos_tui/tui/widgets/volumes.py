@@ -333,13 +333,13 @@ class VolumeExplorer(Vertical):
 
 def markdown_with_frontmatter(text: str) -> str:
     """Markdown whose YAML frontmatter is shown as a code block (not run into a paragraph)."""
-    if text.startswith("---"):
-        end = text.find("\n---", 3)
-        if end != -1:
-            front = text[3:end].strip("\n")
-            body = text[end + 4 :].lstrip("\n")
-            return f"```yaml\n{front}\n```\n\n{body}"
-    return text
+    from edgekit.frontmatter import FrontmatterError, split
+
+    try:
+        front, body = split(text)
+    except FrontmatterError:
+        return text
+    return f"```yaml\n{front.strip(chr(10))}\n```\n\n{body.lstrip(chr(10))}"
 
 
 def _manifest_summary(text: str) -> str:

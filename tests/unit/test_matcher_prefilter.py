@@ -1,0 +1,90 @@
+"""The matcher's candidate pre-filter changes no decision: every dev-set query (and a store of
+synthetic goals large enough for the pre-filter to skip most groups) is decided with and
+without it, and the decisions must be identical."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from llmos_tui.config import LLMOSConfig
+from llmos_tui.errors import UsageError
+from llmos_tui.learning.bench_match import load_dataset
+from llmos_tui.learning.matcher import Matcher
+from llmos_tui.learning.modes import select_mode
+from llmos_tui.learning.slots import extract_slots
+from llmos_tui.learning.text import prepare
+
+
+def _matchers(goals: list[str]) -> tuple[Matcher, Matcher, LLMOSConfig]:
+    cfg = LLMOSConfig()
+    entries = [
+        {"id": f"t_{i:07d}", "goal": g, "slots": extract_slots(g), "success_count": 1}
+        for i, g in enumerate(goals)
+    ]
+    fast = Matcher(entries, config=cfg.learning)
+    full = Matcher(entries, config=cfg.learning)
+    full.prefilter = False
+    assert fast.prefilter
+    return fast, full, cfg
+
+
+def _decision(text: str, matcher: Matcher, cfg: LLMOSConfig) -> dict | None:
+    try:
+        d = select_mode(text, matcher, cfg).to_dict()
+    except UsageError:
+        return None
+    d.pop("latency_ms")
+    return d
+
+
+def _compare(goals: list[str], queries: list[str]) -> int:
+    fast, full, cfg = _matchers(goals)
+    differ = [q for q in queries if _decision(q, fast, cfg) != _decision(q, full, cfg)]
+    assert differ == []
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    "name, per_label",
+    [("goals-dev.json", 10), ("clinc150-dev.json", 10), ("nl2bash-dev.json", 1)],
+)
+def test_dev_set_decisions_are_the_same_with_and_without_the_prefilter(
+    dev_data: Path, name: str, per_label: int
+) -> None:
+    data = load_dataset(dev_data / name)
+    kept: dict[str, int] = {}
+    goals = []
+    for text, label, _action in data["train"]:
+        if kept.get(label, 0) < per_label:
+            kept[label] = kept.get(label, 0) + 1
+            goals.append(text)
+    queries = [text for text, _label, _action in data["test"] + data["oos_test"]]
+    assert _compare(goals, queries) > 50
+
+
+def test_a_large_store_gives_the_same_candidates_and_decisions() -> None:
+    """Words of every frequency (Zipf-like): some open thousands of groups, some a handful, and
+    a group that shares one heavy word only must still be found."""
+    rng = random.Random(5)
+    vocab = [
+        "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+        for _ in range(300)
+    ]
+    freq = [1 / (i + 1) for i in range(len(vocab))]
+
+    def goal() -> str:
+        return " ".join(rng.choices(vocab, freq, k=rng.randint(3, 6)))
+
+    goals = [goal() for _ in range(6000)]
+    queries = [goal() for _ in range(100)] + rng.sample(goals, 20)
+    fast, full, _cfg = _matchers(goals)
+    for q in queries:
+        prepared = fast.weights(prepare(q))
+        assert fast._retrieve(prepare(q), prepared) == full._retrieve(prepare(q), prepared)
+        assert [c.trace_id for c in fast.candidates(q, 30)] == [
+            c.trace_id for c in full.candidates(q, 30)
+        ]
+    _compare(goals, queries[:40])
