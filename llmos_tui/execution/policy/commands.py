@@ -12,6 +12,7 @@ A program that is not in the table goes to ``unknown_program``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -579,9 +580,7 @@ def sed(an: Analyzer, c: Cmd) -> None:
     for f in script_files:
         an.check_arg_read(f, c)
         _analyze_file(
-            an,
-            f,
-            lambda text, f=f: interpreters.analyze_sed(an, text, origin=f"sed script {f.text}"),
+            an, f, functools.partial(interpreters.analyze_sed, an, origin=f"sed script {f.text}")
         )
     for f in files:
         if in_place:
@@ -628,9 +627,7 @@ def awk(an: Analyzer, c: Cmd) -> None:
     for f in prog_files:
         an.check_arg_read(f, c)
         _analyze_file(
-            an,
-            f,
-            lambda text, f=f: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}"),
+            an, f, functools.partial(interpreters.analyze_awk, an, origin=f"awk program {f.text}")
         )
     for f in files:
         if not re.match(r"^[A-Za-z_]\w*=", f.text):

@@ -230,7 +230,8 @@ class PolicyEngine:
     def _write(
         self, tool: str, data: Mapping[str, Any], ctx: PathContext, cautious: bool, deadline: float
     ) -> PolicyDecision:
-        from .shell import Analyzer, lit
+        from .shell import Analyzer
+        from .words import lit
 
         key = WRITE_TOOLS[tool]
         path = _string(data, key, limit=MAX_PATH_CHARS, what=f"{tool} '{key}'")

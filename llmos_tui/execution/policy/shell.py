@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Container
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .paths import PathContext, Violation
 from .words import (  # noqa: F401 - the words of the analysis, re-exported
@@ -48,13 +48,12 @@ from .words import (  # noqa: F401 - the words of the analysis, re-exported
     Opts,
     parse_opts,
     Cmd,
+    Stdin,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from tree_sitter import Node
 
-# What a command reads on stdin: ("file", path), ("text", text, dynamic) or ("psub",).
-Stdin = tuple[Any, ...]
 
 MAX_DEPTH = 8  # nested bash -c / eval / interpreter levels
 MAX_ALTERNATIVES = 16  # expansions of one command (loop variables, ${x:-y})

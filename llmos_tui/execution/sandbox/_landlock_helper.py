@@ -28,6 +28,9 @@ MYPY = False
 if MYPY:  # pragma: no cover
     from typing import Any, NoReturn  # noqa: F401 - Any is used in type comments
 
+    # Not imported at run time: llmos puts edgekit/landlock.py's text ahead of this file's.
+    from edgekit.landlock import landlock_abi, landlock_restrict
+
 spec = json.loads(sys.argv[1])  # type: dict[str, Any]
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
@@ -63,7 +66,7 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 def abi_version() -> int:
-    return landlock_abi(libc)[0]  # noqa: F821 - defined by edgekit/landlock.py's text
+    return landlock_abi(libc)[0]  # edgekit/landlock.py's text
 
 
 def status_code(status: int) -> int:
@@ -179,7 +182,7 @@ def drop_capabilities() -> None:
 
 
 def apply_landlock(abi: int) -> None:
-    problem = landlock_restrict(  # noqa: F821 - defined by edgekit/landlock.py's text
+    problem = landlock_restrict(  # edgekit/landlock.py's text
         libc, abi, spec["read"], spec["write_dirs"], spec["write_files"], spec["allow_network"]
     )
     if problem:
