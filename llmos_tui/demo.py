@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .runs import REPLAY_MODES, Mode, Notice, RunResult
+from .runs import REPLAY_MODES, Mode, Notice, RunEvent, RunResult
 
 CALCULATOR = '''"""A small calculator: python3 calc.py "2 + 3 * 4"."""
 import ast
@@ -129,13 +129,12 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
                 echo(f"      {story}")
                 before = server.main_request_count
                 notes: list[str] = []
-                result = kernel.execute(
-                    goal,
-                    options=RunOptions(cwd=cwd),
-                    on_event=lambda e, notes=notes: (
-                        notes.append(e.text) if isinstance(e, Notice) else None
-                    ),
-                )
+
+                def collect(e: RunEvent, notes: list[str] = notes) -> None:
+                    if isinstance(e, Notice):
+                        notes.append(e.text)
+
+                result = kernel.execute(goal, options=RunOptions(cwd=cwd), on_event=collect)
                 requests = server.main_request_count - before
                 steps.append(DemoStep(goal, result, requests))
                 status = "ok" if result.success else "did not run"

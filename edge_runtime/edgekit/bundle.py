@@ -378,11 +378,11 @@ def parse_trace(text: str, where: str) -> EdgeTrace:
     except (ValueError, RecursionError) as exc:
         raise BundleMalformed(f"{where}: the tool calls are not valid JSON ({exc})") from None
     goal = data.get("goal")
-    _expect(isinstance(goal, str) and bool(goal.strip()), f"{where}: 'goal' must be non-empty text")
+    if not isinstance(goal, str) or not goal.strip():
+        raise BundleMalformed(f"{where}: 'goal' must be non-empty text")
     ident = data.get("id")
-    _expect(
-        isinstance(ident, str) and bool(_TRACE_ID_RE.fullmatch(ident)), f"{where}: bad id {ident!r}"
-    )
+    if not isinstance(ident, str) or not _TRACE_ID_RE.fullmatch(ident):
+        raise BundleMalformed(f"{where}: bad id {ident!r}")
     tool = data.get("crystallized_tool")
     _expect(
         tool is None or isinstance(tool, str), f"{where}: crystallized_tool must be text or null"

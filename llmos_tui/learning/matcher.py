@@ -53,7 +53,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping
 
 from rapidfuzz import fuzz, process
 
@@ -549,6 +549,7 @@ class Matcher:
             words.append((w, posting, len(posting) <= cap or not words))
         # ties fall by the group key (its text), never by set order: the same goal and store
         # give the same candidates in every process
+        opened: Collection[str]
         if self.prefilter:
             found, opened = self._top_overlap(words, p.index_candidates)
         else:
