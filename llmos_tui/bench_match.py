@@ -55,6 +55,7 @@ from typing import Any
 from .config import LLMOSConfig, load_config
 from .errors import UsageError
 from .execution.replay.engine import Refusal, plan_substitution
+from .runs import REPLAY_MODES, Mode
 from .learning.accounting import normal_form
 from .learning.index import TraceIndex
 from .learning.matcher import Matcher
@@ -81,7 +82,6 @@ REPORT_KEYS = (
 )
 OOS_LABEL = "oos"
 ACTION_KEYS = ("wrong_replays", "action_precision")
-REPLAY_MODES = frozenset({"FOLLOWER", "CRYSTALLIZED"})
 
 Item = tuple[str, str, "str | None"]
 #: The bench's traces are dated from here, one second apart in file order (see _store_traces).
@@ -275,7 +275,9 @@ def run_bench_match(
             if mode in REPLAY_MODES and decision.trace_id in stored:
                 planned = _planned_action(stored[decision.trace_id], decision)
                 if isinstance(planned, Refusal):
-                    mode = "MIXED"  # the kernel falls back: the substitution is not provably safe
+                    mode = (
+                        Mode.MIXED
+                    )  # the kernel falls back: the substitution is not provably safe
             if mode in REPLAY_MODES:
                 replays += 1
                 if right:
@@ -283,7 +285,7 @@ def run_bench_match(
                 else:
                     false += 1
                     oos_false += oos
-                trace = stored[decision.trace_id]
+                trace = stored[decision.trace_id or ""]
                 ok = (
                     right
                     or same_text(text, trace.goal)
@@ -309,7 +311,7 @@ def run_bench_match(
                                 "reason": decision.reason,
                             }
                         )
-            elif mode == "MIXED":
+            elif mode == Mode.MIXED:
                 mixed += 1
                 mixed_correct += right
     latencies.sort()

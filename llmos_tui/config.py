@@ -39,7 +39,8 @@ def _opt(
     meta = {"help": help, "min": lo, "max": hi, "choices": choices}
     if isinstance(default, (dict, list)):
         # Nested tables must never be shared between config instances.
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+        table: dict[str, Any] | list[Any] = default
+        return field(default_factory=lambda: copy.deepcopy(table), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -660,12 +661,10 @@ def _validate_semantics(cfg: LLMOSConfig) -> None:
                 raise ConfigError(problem, key=f"keymap.{binding}", source=src)
 
 
-def git_remotes(config: Any) -> dict[str, str]:
-    """``volumes.git`` as {scope: url} (scopes normalised); a bad entry is a ConfigError."""
-    section = getattr(config, "volumes", None)
-    raw = getattr(section, "git", None) if section is not None else None
-    if raw is None and isinstance(config, Mapping):
-        raw = config
+def git_remotes(config: LLMOSConfig | Mapping[str, Any]) -> dict[str, str]:
+    """``volumes.git`` (of a config, or the mapping itself) as {scope: url} (scopes normalised);
+    a bad entry is a ConfigError."""
+    raw: object = config if isinstance(config, Mapping) else config.volumes.git
     if not raw:
         return {}
     if not isinstance(raw, Mapping):

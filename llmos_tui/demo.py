@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .runs import Notice, RunResult
+from .runs import REPLAY_MODES, Mode, Notice, RunEvent, RunResult
 
 CALCULATOR = '''"""A small calculator: python3 calc.py "2 + 3 * 4"."""
 import ast
@@ -129,13 +129,12 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
                 echo(f"      {story}")
                 before = server.main_request_count
                 notes: list[str] = []
-                result = kernel.execute(
-                    goal,
-                    options=RunOptions(cwd=cwd),
-                    on_event=lambda e, notes=notes: (
-                        notes.append(e.text) if isinstance(e, Notice) else None
-                    ),
-                )
+
+                def collect(e: RunEvent, notes: list[str] = notes) -> None:
+                    if isinstance(e, Notice):
+                        notes.append(e.text)
+
+                result = kernel.execute(goal, options=RunOptions(cwd=cwd), on_event=collect)
                 requests = server.main_request_count - before
                 steps.append(DemoStep(goal, result, requests))
                 status = "ok" if result.success else "did not run"
@@ -169,7 +168,7 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
                     f"The calculator the crystallized tool wrote in calc-4 works: calc.py '6 * 7' -> {out}\n"
                 )
         learner = next(
-            (s for s in steps if s.result.mode == "LEARNER" and s.result.input_tokens), None
+            (s for s in steps if s.result.mode == Mode.LEARNER and s.result.input_tokens), None
         )
         used = sum(s.result.input_tokens + s.result.output_tokens for s in steps)
         echo("Summary")
@@ -179,7 +178,7 @@ def run_demo(echo: Callable[[str], None], *, keep: Path | None = None) -> int:
             )
         if learner is not None:
             per_run = learner.result.input_tokens + learner.result.output_tokens
-            repeat_steps = [s for s in steps if s.result.mode in ("FOLLOWER", "CRYSTALLIZED")]
+            repeat_steps = [s for s in steps if s.result.mode in REPLAY_MODES]
             echo(
                 f"  Tokens used: {used}. Running the {len(repeat_steps)} repeat(s) as LEARNER would have cost about "
                 f"{per_run * len(repeat_steps)} more tokens and ${learner.result.cost_usd * len(repeat_steps):.4f}; "

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
@@ -46,9 +47,22 @@ from .execution.replay.hooks import (
 from .exitcodes import ExitCode
 from .modes.context import RunContext, TurnContext
 from .modes.fallback import explicit_replay
-from .observability.events import EventLog
-from .runs import CancelToken, EventSink, ModeChosen, Notice, RunResult
+from .observability.events import EventLog, EventType
+from .runs import CancelToken, EventSink, Mode, ModeChosen, Notice, RunResult
 from .workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .adaptation.manager import DynamicAgentManager
+    from .execution.policy.engine import PolicyEngine
+    from .execution.replay.undo import UndoStore
+    from .learning.matcher import MatchDecision, Matcher
+    from .learning.store import TraceStore
+    from .sentience.runtime import SentienceRuntime
+
+
+def _warn_stderr(message: str) -> None:
+    sys.stderr.write(f"llmos: warning: {message}\n")
+
 
 MODES = ("auto", "learner", "follower", "mixed", "orchestrator", "crystallized")
 MAX_GOAL_CHARS = 20_000
@@ -116,12 +130,12 @@ class LLMOS:
         from .execution.llm.economy import Economy
 
         self.economy = Economy(workspace.economy_file, config.budget_usd)
-        self._store = None
-        self._matcher = None
-        self._policy = None
+        self._store: TraceStore | None = None
+        self._matcher: Matcher | None = None
+        self._policy: PolicyEngine | None = None
         self._matcher_version = -1
-        self._sentience = None
-        self._agents = None
+        self._sentience: SentienceRuntime | None = None
+        self._agents: DynamicAgentManager | None = None
         import threading
 
         self._matcher_lock = threading.RLock()
@@ -155,7 +169,7 @@ class LLMOS:
 
     # ---- shared services (lazy) ------------------------------------------------------
     @property
-    def policy(self):
+    def policy(self) -> PolicyEngine:
         if self._policy is None:
             from .execution.policy.engine import default_engine
 
@@ -163,17 +177,15 @@ class LLMOS:
         return self._policy
 
     @property
-    def store(self):
+    def store(self) -> TraceStore:
         if self._store is None:
-            import sys
-
             from .learning.index import TraceIndex
             from .learning.store import TraceStore
 
             index = TraceIndex(
                 self.workspace,
                 events=self.events,
-                on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"),
+                on_warning=_warn_stderr,
             )
             self._store = TraceStore(self.workspace, index=index, events=self.events)
         return self._store
@@ -182,7 +194,7 @@ class LLMOS:
         """Volumes whose traces this user may replay: own, team, system (inheritance order)."""
         return [self.config.user_volume(), f"teams/{self.config.team}", "system"]
 
-    def matcher(self):
+    def matcher(self) -> Matcher:
         """One in-memory matcher per kernel, refreshed only when the index changed (thread-safe)."""
         from .learning.matcher import Matcher
 
@@ -211,7 +223,9 @@ class LLMOS:
                 self._matcher_version = index.version
             return self._matcher
 
-    def _decide_with(self, goal: str, follower_threshold: float, mixed_threshold: float):
+    def _decide_with(
+        self, goal: str, follower_threshold: float, mixed_threshold: float
+    ) -> MatchDecision:
         """AUTO's decision under thresholds adjusted by the internal state."""
         import dataclasses
 
@@ -239,7 +253,9 @@ class LLMOS:
         existed = path.exists()
         if not existed:
             create_agent_from_goal(self.workspace.agents_dir, goal)
-            self.events.record("AGENT_CREATED", agent=draft.name, goal=goal[:200], path=str(path))
+            self.events.record(
+                EventType.AGENT_CREATED, agent=draft.name, goal=goal[:200], path=str(path)
+            )
             if self.config.sentience.enabled:
                 self.sentience.on_self_modification(f"created agent {draft.name}")
         text = (
@@ -250,50 +266,48 @@ class LLMOS:
         )
         emit(
             ModeChosen(
-                "ADAPTATION",
+                Mode.ADAPTATION,
                 1.0,
                 "agent-creation goal: handled by the adaptation layer, no LLM call",
             )
         )
         return RunResult(
             goal=goal,
-            mode="ADAPTATION",
+            mode=Mode.ADAPTATION,
             success=True,
             confidence=1.0,
             output=text,
-            decision={"mode": "ADAPTATION", "agent": draft.name, "created": not existed},
+            decision={"mode": Mode.ADAPTATION, "agent": draft.name, "created": not existed},
         )
 
-    def decide(self, goal: str, mode: str = "auto"):
+    def decide(self, goal: str, mode: str = "auto") -> MatchDecision:
         """The mode decision for a goal (no side effects)."""
         from .learning.modes import select_mode
 
         return select_mode(validate_goal(goal), self.matcher(), self.config, forced_mode=mode)
 
     @property
-    def sentience(self):
+    def sentience(self) -> SentienceRuntime:
         if self._sentience is None:
-            import sys
-
             from .sentience.runtime import SentienceRuntime
 
             self._sentience = SentienceRuntime(
                 self.workspace,
                 self.config,
                 events=self.events,
-                on_warning=lambda msg: sys.stderr.write(f"llmos: warning: {msg}\n"),
+                on_warning=_warn_stderr,
             )
         return self._sentience
 
     @property
-    def agents(self):
+    def agents(self) -> DynamicAgentManager:
         if self._agents is None:
             from .adaptation.manager import DynamicAgentManager
 
             self._agents = DynamicAgentManager(self.workspace, self.config, events=self.events)
         return self._agents
 
-    def agents_for(self, project: str | None):
+    def agents_for(self, project: str | None) -> DynamicAgentManager:
         """The agent manager; for a project run, the project's own agents (components/) come first."""
         if not project:
             return self.agents
@@ -345,7 +359,7 @@ class LLMOS:
                     trace_id=result.trace_id,
                 )
         except (OSError, LLMOSError) as exc:
-            self.events.record("SESSION_LOG_FAILED", error=str(exc)[:300])
+            self.events.record(EventType.SESSION_LOG_FAILED, error=str(exc)[:300])
 
     # ---- execution -------------------------------------------------------------------
     def execute(
@@ -417,7 +431,7 @@ class LLMOS:
             if turn is not None:
                 self._end_turn(turn, result, opts)
         self.events.record(
-            "GOAL_FINISHED",
+            EventType.GOAL_FINISHED,
             goal=result.goal[:500],
             mode=result.mode,
             success=result.success,
@@ -430,7 +444,7 @@ class LLMOS:
             self._store.flush_cache()
         return result
 
-    def undo_store(self):
+    def undo_store(self) -> UndoStore:
         """``state/undo/``: pre-images of the files each run changed with the file tools."""
         from .execution.replay.undo import UndoStore
 
@@ -467,7 +481,7 @@ class LLMOS:
         if (
             decision.close
             and opts.mode == "auto"
-            and decision.mode not in ("FOLLOWER", "CRYSTALLIZED")
+            and decision.mode not in (Mode.FOLLOWER, Mode.CRYSTALLIZED)
             and decision.trace_id
         ):
             cancelled, verification = self._settle_close_trace(ctx, decision)
@@ -476,8 +490,8 @@ class LLMOS:
         if decision.mode == "CRYSTALLIZED" and (decision.alias or decision.approved_by):
             # an approved phrasing replays the calls with the values approved for it; a
             # crystallized tool would take its parameters from the goal's slots instead
-            decision.mode = "FOLLOWER"
-        if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
+            decision.mode = Mode.FOLLOWER
+        if decision.mode in (Mode.FOLLOWER, Mode.CRYSTALLIZED) and decision.trace_id:
             from .learning.trust import gate_replay
 
             gate_replay(self, decision, ctx.emit)  # shared/imported content runs only once approved
@@ -630,7 +644,7 @@ class LLMOS:
             common = dict(
                 cwd=str(turn.cwd), source=opts.source, user=self.config.user, project=opts.project
             )
-            if result.mode == "FEEDBACK":
+            if result.mode == Mode.FEEDBACK:
                 turn.conv.append_feedback(
                     result.goal, str(result.decision.get("feedback", "")), **common
                 )
@@ -648,7 +662,7 @@ class LLMOS:
                 )
         except (OSError, LLMOSError) as exc:
             self.events.record(
-                "CONVERSATION_LOG_FAILED", conversation=turn.conv.id, error=str(exc)[:300]
+                EventType.CONVERSATION_LOG_FAILED, conversation=turn.conv.id, error=str(exc)[:300]
             )
 
     def _no_replay_for_followup(self, decision: Any, turn: TurnContext) -> None:
@@ -659,9 +673,11 @@ class LLMOS:
             "replay on its own words; the model runs it with the conversation"
         )
         decision.close = False
-        if decision.mode in ("FOLLOWER", "CRYSTALLIZED", "VERIFIED"):
+        if decision.mode in (Mode.FOLLOWER, Mode.CRYSTALLIZED, Mode.VERIFIED):
             decision.mode = (
-                "MIXED" if (self.config.execution.enable_mixed and decision.trace_id) else "LEARNER"
+                Mode.MIXED
+                if (self.config.execution.enable_mixed and decision.trace_id)
+                else Mode.LEARNER
             )
             decision.reason = f"{why}; {decision.reason}"
         else:
@@ -716,7 +732,7 @@ class LLMOS:
             return "model"
         answer = answer if answer in ("replay", "model", "cancel") else "model"
         self.events.record(
-            "REPLAY_CONFIRMED" if answer == "replay" else "REPLAY_DECLINED",
+            EventType.REPLAY_CONFIRMED if answer == "replay" else EventType.REPLAY_DECLINED,
             goal=goal[:200],
             trace_id=decision.trace_id,
             answer=answer,
@@ -752,7 +768,7 @@ class LLMOS:
             planned=planned,
         )
         self.events.record(
-            "REPLAY_VERIFIED",
+            EventType.REPLAY_VERIFIED,
             goal=goal[:200],
             trace_id=trace.id,
             same_task=verification.same_task,
@@ -764,7 +780,7 @@ class LLMOS:
         )
         decision.verification = verification.to_dict()
         if verification.approved:
-            decision.mode = "VERIFIED"
+            decision.mode = Mode.VERIFIED
             decision.approved_by = "verified"
             decision.value_substitutions = dict(verification.substitutions)
             decision.reason = (
@@ -788,7 +804,7 @@ class LLMOS:
         ctx.decided = (mode, decision.confidence, info)
         ctx.emit(ModeChosen(mode, decision.confidence, decision.reason, info))
         self.events.record(
-            "MODE_DECIDED",
+            EventType.MODE_DECIDED,
             goal=ctx.goal[:200],
             mode=mode,
             confidence=round(decision.confidence, 4),
@@ -830,7 +846,11 @@ class LLMOS:
         def policy_hook(name: str, tool_input: dict[str, Any], _tid: str) -> HookVerdict:
             d = self.policy.check(name, tool_input, cwd, latent_mode=latent_mode)
             self.events.record(
-                "POLICY_DECISION", tool=name, decision=d.decision, reason=d.reason, rule=d.rule
+                EventType.POLICY_DECISION,
+                tool=name,
+                decision=d.decision,
+                reason=d.reason,
+                rule=d.rule,
             )
             return HookVerdict(d.decision, d.reason, d.rule)
 
@@ -889,7 +909,10 @@ class LLMOS:
             return
         if result.exit_code == ExitCode.BUDGET_EXHAUSTED and not result.cost_usd:
             return
-        if result.error == "cancelled by the user" or result.mode in ("ADAPTATION", "FEEDBACK"):
+        if result.error == "cancelled by the user" or result.mode in (
+            Mode.ADAPTATION,
+            Mode.FEEDBACK,
+        ):
             return
         refused = [c for c in result.tool_calls if c.get("decision") == "deny"]
         # A replay the user asked for that was refused before anything ran failed nobody: not a lower safety.
@@ -901,7 +924,7 @@ class LLMOS:
         denials = [c for c in refused if c.get("rule") not in NOT_SAFETY_RULES]
         asks = sum(1 for c in result.tool_calls if str(c.get("decision", "")).startswith("ask"))
         novel = (
-            result.mode == "LEARNER" and result.confidence < self.config.learning.mixed_threshold
+            result.mode == Mode.LEARNER and result.confidence < self.config.learning.mixed_threshold
         )
         self.sentience.after_run(
             result.goal,

@@ -10,7 +10,28 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable, Union
+
+
+class Mode(StrEnum):
+    """How a goal runs (a StrEnum: ``Mode.FOLLOWER == "FOLLOWER"``, and traces, events and JSON
+    keep the plain string)."""
+
+    CRYSTALLIZED = "CRYSTALLIZED"  # a crystallized tool replays the trace's calls
+    FOLLOWER = "FOLLOWER"  # the trace's calls are replayed, no model call
+    VERIFIED = "VERIFIED"  # a model call judged a close trace the same task, then FOLLOWER
+    MIXED = "MIXED"  # the model runs with the trace as an example
+    LEARNER = "LEARNER"  # the model runs; the run is recorded as a trace
+    ORCHESTRATOR = "ORCHESTRATOR"  # a multi-step goal split into sub-goals
+    FEEDBACK = "FEEDBACK"  # feedback on the previous answer, recorded without a model call
+    ADAPTATION = "ADAPTATION"  # an agent created or adapted for the goal
+
+
+#: The modes a trace may be recorded with.
+TRACE_MODES = (Mode.CRYSTALLIZED, Mode.FOLLOWER, Mode.MIXED, Mode.LEARNER, Mode.ORCHESTRATOR)
+#: The modes that replay a trace's calls without a model call.
+REPLAY_MODES = frozenset({Mode.FOLLOWER, Mode.CRYSTALLIZED})
 
 
 @dataclass(frozen=True)
@@ -149,7 +170,7 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks: list[Callable[[], object]] = []
         self._lock = threading.Lock()
 
     def cancel(self) -> None:
@@ -166,7 +187,8 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
-    def on_cancel(self, callback: Callable[[], None]) -> None:
+    def on_cancel(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` on cancel (at once if already cancelled); its result is ignored."""
         with self._lock:
             already = self._event.is_set()
             if not already:

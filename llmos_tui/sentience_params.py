@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import LLMOSConfig
 
 VARIABLES = ("safety", "curiosity", "energy", "confidence")
 LATENT_MODES = ("AUTO_CREATIVE", "AUTO_CONTAINED", "RECOVERY", "CAUTIOUS", "BALANCED")
@@ -246,16 +249,16 @@ class SentienceParams:
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: Any) -> "SentienceParams":
-        """Params from an ``LLMOSConfig`` (or its ``sentience`` section, or None for defaults)."""
-        section = getattr(config, "sentience", config)
+    def from_config(cls, config: LLMOSConfig | None) -> "SentienceParams":
+        """Params from an ``LLMOSConfig``'s ``sentience`` section (None: the defaults)."""
         params = cls()
-        if section is None:
+        if config is None:
             return params
+        section = config.sentience
         for f in fields(cls):
             if hasattr(section, f.name):
                 setattr(params, f.name, copy.deepcopy(getattr(section, f.name)))
-        params.validate(source=str(getattr(config, "source", "") or "config"))
+        params.validate(source=config.source or "config")
         return params
 
     def with_overrides(self, overrides: dict[str, Any]) -> "SentienceParams":

@@ -80,11 +80,12 @@ class Bundle:
     traces: list[EdgeTrace]
     tools: dict[str, EdgeTool]
 
-    def trace(self, trace_id: str) -> EdgeTrace | None:
+    def trace(self, trace_id: str) -> EdgeTrace:
+        """The bundle's trace ``trace_id`` (KeyError when it has none: ids come from its matches)."""
         for t in self.traces:
             if t.id == trace_id:
                 return t
-        return None
+        raise KeyError(trace_id)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -368,10 +369,8 @@ def parse_trace(text: str, where: str) -> EdgeTrace:
     _expect(bool(heads), f"{where}: missing the '## Tool calls' section")
     rest = body[heads[-1].end() :]
     opening = _FENCE_OPEN.search(rest)
-    _expect(
-        opening is not None and not rest[: opening.start()].strip(),
-        f"{where}: the tool calls must be a ```json block",
-    )
+    if opening is None or rest[: opening.start()].strip():
+        raise BundleMalformed(f"{where}: the tool calls must be a ```json block")
     closings = list(_FENCE_CLOSE.finditer(rest, opening.end()))
     _expect(bool(closings), f"{where}: the ```json block is not closed")
     try:
@@ -379,11 +378,11 @@ def parse_trace(text: str, where: str) -> EdgeTrace:
     except (ValueError, RecursionError) as exc:
         raise BundleMalformed(f"{where}: the tool calls are not valid JSON ({exc})") from None
     goal = data.get("goal")
-    _expect(isinstance(goal, str) and bool(goal.strip()), f"{where}: 'goal' must be non-empty text")
+    if not isinstance(goal, str) or not goal.strip():
+        raise BundleMalformed(f"{where}: 'goal' must be non-empty text")
     ident = data.get("id")
-    _expect(
-        isinstance(ident, str) and bool(_TRACE_ID_RE.fullmatch(ident)), f"{where}: bad id {ident!r}"
-    )
+    if not isinstance(ident, str) or not _TRACE_ID_RE.fullmatch(ident):
+        raise BundleMalformed(f"{where}: bad id {ident!r}")
     tool = data.get("crystallized_tool")
     _expect(
         tool is None or isinstance(tool, str), f"{where}: crystallized_tool must be text or null"
@@ -516,10 +515,10 @@ def load_bundle(path: str | os.PathLike[str], *, expect_sha256: str | None = Non
             tool.source_trace == entry["source_trace"],
             f"{where}: tool {entry['id']} names another source trace",
         )
-        source = next(t for t in traces if t.id == tool.source_trace)
-        if tool.calls != source.calls:
+        source_trace = next(t for t in traces if t.id == tool.source_trace)
+        if tool.calls != source_trace.calls:
             raise BundleRefused(
-                f"{where}: tool {tool.id}'s calls differ from those of its trace {source.id}"
+                f"{where}: tool {tool.id}'s calls differ from those of its trace {source_trace.id}"
             )
         tools[tool.id] = tool
     return Bundle(source=where, manifest_sha256=digest, traces=traces, tools=tools)

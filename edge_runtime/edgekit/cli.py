@@ -177,7 +177,7 @@ def _print(result: dict[str, Any], as_json: bool) -> int:
 def _replay_calls(bundle: Bundle, trace_id: str) -> tuple[str, list[dict[str, Any]], str | None]:
     """(mode, calls, tool id): an active crystallized tool's calls when the bundle has it."""
     trace = bundle.trace(trace_id)
-    tool = bundle.tools.get(trace.crystallized_tool or "") if trace is not None else None
+    tool = bundle.tools.get(trace.crystallized_tool or "")
     if tool is not None and tool.source_trace == trace.id:
         return "CRYSTALLIZED", tool.calls, tool.id
     return "FOLLOWER", trace.calls, None
@@ -189,7 +189,7 @@ def try_replay(
     """Match and (when safe) replay. Returns (partial result, replay outcome or None, ranked matches)."""
     matches = Matcher(bundle.traces).rank(goal)
     best, why = decide(matches, threshold=threshold)
-    decision = {
+    decision: dict[str, Any] = {
         "reason": why,
         "candidates": [m.to_dict() for m in matches[:3]],
         "bundle": {"source": bundle.source, "manifest_sha256": bundle.manifest_sha256},
@@ -290,7 +290,7 @@ def follower_main(argv: list[str] | None = None) -> int:
 def _dry_run(
     args: argparse.Namespace, bundle: Bundle, executor: EdgeExecutor, started: float
 ) -> int:
-    from .replay import preflight, substitute, Refused
+    from .replay import Refused, preflight, substitute
 
     matches = Matcher(bundle.traces).rank(args.goal)
     best, why = decide(matches, threshold=args.threshold)
@@ -490,7 +490,7 @@ def agentic_main(argv: list[str] | None = None) -> int:
                 True,
             )
         return exc.exit_code
-    decision = {
+    decision: dict[str, Any] = {
         "reason": why,
         "candidates": [m.to_dict() for m in matches[:3]],
         "guide": guide.trace_id if guide is not None else None,

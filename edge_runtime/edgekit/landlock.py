@@ -34,7 +34,7 @@ class LandlockRulesetAttr(ctypes.Structure):
     _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
 
 
-def landlock_abi(libc):
+def landlock_abi(libc: ctypes.CDLL) -> "tuple[int, int]":
     """(abi, errno) from landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)."""
     value = libc.syscall(
         ctypes.c_long(LANDLOCK_SYS_CREATE_RULESET),
@@ -45,7 +45,7 @@ def landlock_abi(libc):
     return (int(value), 0) if value > 0 else (0, ctypes.get_errno())
 
 
-def landlock_rights(abi):
+def landlock_rights(abi: int) -> "tuple[int, int, int]":
     """(handled fs rights, file-only rights, read rights for folders) for ABI version ``abi``."""
     execute, write_file, read_file, read_dir = 1, 2, 4, 8
     dir_bits = 0
@@ -60,7 +60,14 @@ def landlock_rights(abi):
     return file_all | read_dir | dir_bits | refer, file_all, execute | read_file | read_dir
 
 
-def landlock_restrict(libc, abi, read, write_dirs, write_files, allow_network):
+def landlock_restrict(
+    libc: ctypes.CDLL,
+    abi: int,
+    read: "list[str]",
+    write_dirs: "list[str]",
+    write_files: "list[str]",
+    allow_network: bool,
+) -> str:
     """Build and enforce the ruleset on the calling thread: "" on success, else what failed."""
     handled, file_all, read_rights = landlock_rights(abi)
     net = 0 if allow_network or abi < 4 else 3  # LANDLOCK_ACCESS_NET_BIND_TCP | CONNECT_TCP
@@ -77,7 +84,7 @@ def landlock_restrict(libc, abi, read, write_dirs, write_files, allow_network):
         return "landlock_create_ruleset failed (%s)" % os.strerror(ctypes.get_errno())
     try:
 
-        def allow(path, rights, required):
+        def allow(path: str, rights: int, required: bool) -> str:
             try:
                 pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError as exc:

@@ -36,7 +36,7 @@ from .words import IMPLIED_CLASSES, OPPOSED, VERB_LOOKUP, stem
 FOLLOWER_THRESHOLD = 0.92
 MIXED_THRESHOLD = 0.75
 
-TECH_WORDS: dict[str, str] = {
+TECH_WORDS: dict[str, str | None] = {
     "python": "python",
     "python3": "python",
     "javascript": "javascript",
@@ -355,9 +355,9 @@ def prepare(goal: str) -> Goal:
         if raw in PERSONS:
             persons.add(PERSONS[raw])
             continue
-        if raw in TECH_WORDS and TECH_WORDS[raw]:
-            tok = "t:" + TECH_WORDS[raw]
-            tech.add(TECH_WORDS[raw])
+        if tech_word := TECH_WORDS.get(raw):
+            tok = "t:" + tech_word
+            tech.add(tech_word)
         elif raw in STOP_WORDS:
             continue
         else:

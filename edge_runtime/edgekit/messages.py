@@ -214,7 +214,7 @@ class MessagesClient:
                 "the model server's answer is not a Messages API message (no content list)"
             )
         self.calls += 1
-        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        usage = v if isinstance(v := answer.get("usage"), dict) else {}
         for key, attr in (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens")):
             value = usage.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:

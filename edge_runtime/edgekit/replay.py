@@ -107,7 +107,8 @@ def reroot(calls: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
 
 
 def _positions(text: str, old: str) -> list[int]:
-    out, start = [], 0
+    out: list[int] = []
+    start = 0
     while True:
         i = text.find(old, start)
         if i < 0:

@@ -61,7 +61,7 @@ def no_alias_loader() -> Any:
 
     class _NoAliasComposer(Composer):
         def compose_node(self, parent: Any, index: Any) -> Any:
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[attr-defined]  # a mixin: the loader's Parser has it
             if isinstance(event, AliasEvent):
                 raise YAMLLoadError(
                     f"YAML aliases are not allowed (found the alias *{event.anchor})",
@@ -83,7 +83,7 @@ def no_alias_loader() -> Any:
 
         class NoAliasLoader(_NoAliasComposer, cparser, SafeConstructor, Resolver):  # type: ignore[misc,valid-type]
             def __init__(self, stream: Any) -> None:
-                cparser.__init__(self, stream)
+                cparser.__init__(self, stream)  # type: ignore[misc]  # cparser: a class found at run time
                 SafeConstructor.__init__(self)
                 Resolver.__init__(self)
                 Composer.__init__(self)
@@ -92,11 +92,11 @@ def no_alias_loader() -> Any:
         from yaml.reader import Reader
         from yaml.scanner import Scanner
 
-        class NoAliasLoader(
+        class NoAliasLoader(  # type: ignore[no-redef]  # one of two definitions, chosen at run time
             _NoAliasComposer,
             Reader,
             Scanner,
-            Parser,  # type: ignore[no-redef]
+            Parser,
             SafeConstructor,
             Resolver,
         ):

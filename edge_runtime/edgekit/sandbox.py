@@ -61,6 +61,8 @@ if ctypes is not None:  # the ruleset code: edgekit/landlock.py, shared with llm
             "edgekit_landlock",
             os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py"),
         )
+        if _spec is None or _spec.loader is None:  # pragma: no cover - it ships beside this file
+            raise ImportError("edgekit/landlock.py is not beside sandbox.py")
         _landlock = importlib.util.module_from_spec(_spec)
         _spec.loader.exec_module(_landlock)
         landlock_abi, landlock_restrict = _landlock.landlock_abi, _landlock.landlock_restrict

@@ -30,11 +30,13 @@ import json
 import os
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..errors import ConfigError
+from ..config import AdaptationConfig, LLMOSConfig
+from ..runs import Mode
+from ..observability.events import EventType
 from .agents import (
     AgentFormatError,
     AgentRegistry,
@@ -53,55 +55,6 @@ _STOP = frozenset(
     "be was were by at as all any some please can could would should will do does make create build "
     "write new file files".split()
 )
-
-
-@dataclass
-class AdaptationParams:
-    auto_evolve: bool = True
-    evolution_min_executions: int = 5
-    evolution_failure_rate: float = 0.3
-    evolution_cooldown_executions: int = 5
-    max_learned_constraints: int = 5
-    max_constraints: int = 20
-    max_examples: int = 2
-    example_max_chars: int = 1500
-    max_warnings: int = 5
-    struggling_success_rate: float = 0.5
-    memory_min_relevance: float = 0.25
-
-    BOUNDS = {
-        "evolution_min_executions": (1, 1000),
-        "evolution_failure_rate": (0.0, 1.0),
-        "evolution_cooldown_executions": (1, 1000),
-        "max_learned_constraints": (1, 50),
-        "max_constraints": (1, 50),
-        "max_examples": (0, 10),
-        "example_max_chars": (100, 20_000),
-        "max_warnings": (0, 20),
-        "struggling_success_rate": (0.0, 1.0),
-        "memory_min_relevance": (0.0, 1.0),
-    }
-
-    @classmethod
-    def from_config(cls, config: Any) -> "AdaptationParams":
-        section = getattr(config, "adaptation", None)
-        out = cls()
-        if section is None:
-            return out
-        for f in fields(cls):
-            if hasattr(section, f.name):
-                setattr(out, f.name, getattr(section, f.name))
-        for name, (lo, hi) in cls.BOUNDS.items():
-            v = getattr(out, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise ConfigError(
-                    f"expected a number in [{lo}, {hi}], got {v!r}",
-                    key=f"adaptation.{name}",
-                    source=str(getattr(config, "source", "config")),
-                )
-        if not isinstance(out.auto_evolve, bool):
-            raise ConfigError("expected true or false", key="adaptation.auto_evolve")
-        return out
 
 
 @dataclass
@@ -205,7 +158,7 @@ class DynamicAgentManager:
     def __init__(
         self,
         workspace: Any,
-        config: Any,
+        config: LLMOSConfig,
         *,
         registry: AgentRegistry | None = None,
         metrics: AgentMetricsStore | None = None,
@@ -217,7 +170,7 @@ class DynamicAgentManager:
         self.root = root
         self.agents_dir = root / "agents"
         self.config = config
-        self.params = AdaptationParams.from_config(config)
+        self.params: AdaptationConfig = config.adaptation  # validated when loaded
         self.registry = registry or AgentRegistry(self.agents_dir)
         self.metrics = metrics or AgentMetricsStore(root / "state" / "agent_metrics.json")
         self.events = events
@@ -267,7 +220,7 @@ class DynamicAgentManager:
     def learned_constraints(self, stats: AgentStats) -> tuple[list[str], list[str]]:
         """(constraints, tools to remove) learned from the recorded failures."""
         constraints: list[str] = []
-        blocked = Counter()
+        blocked: Counter[tuple[str, str]] = Counter()
         blocked_reason: dict[tuple[str, str], str] = {}
         for f in stats.recent_failures:
             for b in f.get("blocked") or []:
@@ -388,7 +341,7 @@ class DynamicAgentManager:
         if self.events is not None:
             try:
                 self.events.record(
-                    "AGENT_EVOLVED",
+                    EventType.AGENT_EVOLVED,
                     name=name,
                     from_version=spec.version,
                     to_version=next_version,
@@ -428,7 +381,7 @@ class DynamicAgentManager:
         tools_used: Iterable[str] = (),
         blocked: Iterable[dict[str, Any]] = (),
         timed_out: bool = False,
-        mode: str = "LEARNER",
+        mode: str = Mode.LEARNER,
         model: str | None = None,
     ) -> bool:
         """Record one run of agent *name*; returns True when an evolution is now due."""
@@ -573,7 +526,7 @@ class DynamicAgentManager:
 
     @staticmethod
     def _patterns(traces: list[Any]) -> list[str]:
-        seqs = Counter()
+        seqs: Counter[str] = Counter()
         for t in traces:
             if _failed(t):
                 continue
@@ -587,9 +540,7 @@ class DynamicAgentManager:
     def _examples(self, traces: list[Any]) -> tuple[list[str], list[str]]:
         if self.params.max_examples == 0:
             return [], []
-        min_rate = float(
-            getattr(getattr(self.config, "learning", None), "tool_example_min_success", 0.9)
-        )
+        min_rate = self.config.learning.tool_example_min_success
         good = [t for t in traces if not _failed(t) and _rate(t) >= min_rate and _calls(t)]
         good.sort(key=lambda t: (_rate(t), int(_get(t, "usage_count", 0) or 0)), reverse=True)
         out, used = [], []

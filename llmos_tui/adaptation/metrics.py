@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, file_lock
 from ..clock import iso_utc
+from ..runs import Mode
 
 MAX_RECENT = 20
 MAX_AGENTS = 1000
@@ -202,7 +203,7 @@ class AgentMetricsStore:
         tools_used: Iterable[str] = (),
         blocked: Iterable[dict[str, Any]] = (),
         timed_out: bool = False,
-        mode: str = "LEARNER",
+        mode: str = Mode.LEARNER,
         model: str | None = None,
     ) -> AgentStats:
         now = iso_utc(self.clock())

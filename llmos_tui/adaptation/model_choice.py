@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 _HARD = frozenset(
     """
@@ -110,7 +113,7 @@ def choose_tier(
     return tier, why
 
 
-def model_for_tier(tier: str, config: Any, agent_model: str | None = None) -> str:
+def model_for_tier(tier: str, config: LLMOSConfig, agent_model: str | None = None) -> str:
     """The model name for a tier: ``config.models.cheap``, the agent's or ``config.model``, ``config.models.strong``."""
     if tier == "cheap":
         return config.models.cheap

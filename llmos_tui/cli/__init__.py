@@ -208,7 +208,8 @@ def config_show(
 
 def _mark_env_keys(text: str, from_env: dict[str, str]) -> str:
     """The YAML of ``config show`` with ``# from LLMOS_…`` after each value the environment set."""
-    out, path = [], []
+    out: list[str] = []
+    path: list[str] = []
     for line in text.splitlines():
         stripped = line.lstrip(" ")
         indent = (len(line) - len(stripped)) // 2
@@ -292,10 +293,8 @@ def undo(
     store = kernel.undo_store()
     run_info = store.last(where)
     if run_info is not None and not yes:
-        files = ", ".join(
-            f["rel"] + ("" if f["existed"] else " (delete)") for f in run_info.get("files", [])
-        )
-        prompt = f"Undo run {run_info['run_id']} ({run_info.get('goal', '')[:80]!r}): {files}?"
+        files = ", ".join(f.rel + ("" if f.existed else " (delete)") for f in run_info.files)
+        prompt = f"Undo run {run_info.run_id} ({run_info.goal[:80]!r}): {files}?"
         if not sys.stdin.isatty():
             err(f"llmos: {prompt}\nllmos: error: no terminal to confirm on: run again with --yes")
             raise typer.Exit(int(ExitCode.GOAL_FAILED))
@@ -303,8 +302,10 @@ def undo(
             err("llmos: nothing was changed")
             raise typer.Exit(int(ExitCode.GOAL_FAILED))
     report = store.undo(where, force=force)
+    from ..observability.events import EventType
+
     kernel.events.record(
-        "UNDO",
+        EventType.UNDO,
         cwd=str(where),
         run_id=report.run_id,
         ok=report.ok,

@@ -82,8 +82,10 @@ def export_cmd(
         )
     except LLMOSError as exc:
         fail(exc)
+    from ..observability.events import EventType
+
     store.events.record(
-        "BUNDLE_EXPORTED",
+        EventType.BUNDLE_EXPORTED,
         path=report.path,
         traces=len(report.traces),
         tools=len(report.tools),

@@ -220,12 +220,12 @@ def run_checks(
         )
         # environment
         r = sbx("env")
-        leaked = [line.split("=", 1)[0] for line in r.stdout.splitlines() if CANARY in line]
+        leaked_vars = [line.split("=", 1)[0] for line in r.stdout.splitlines() if CANARY in line]
         row(
             "environment scrubbed",
             "ANTHROPIC_API_KEY, FOO_TOKEN, AWS_SECRET_ACCESS_KEY absent",
-            "present: " + ", ".join(leaked) if leaked else "absent",
-            not leaked and r.exit_code == 0,
+            "present: " + ", ".join(leaked_vars) if leaked_vars else "absent",
+            not leaked_vars and r.exit_code == 0,
         )
         # network
         r = sbx(

@@ -6,11 +6,14 @@ The logic lives in ``llmos_tui.memory``; this module parses, calls, prints (JSON
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
 from ._common import err, fail, print_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 memory_app = typer.Typer(
     help="Search memory (facts, insights, traces, sessions) and manage facts.", no_args_is_help=True
@@ -46,7 +49,7 @@ def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, A
         fail(exc)
 
 
-def _volumes(cfg: Any) -> list[str]:
+def _volumes(cfg: LLMOSConfig) -> list[str]:
     return [cfg.user_volume(), f"teams/{cfg.team}", "system"]
 
 

@@ -9,11 +9,14 @@ object with ``valence``, ``latent_mode``, ``policy``, ``user_model``, ``recent_t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from ._common import err, fail, print_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 sentience_app = typer.Typer(
     help="Show the internal state (valence, latent mode, policy) and manage "
@@ -179,7 +182,7 @@ def revert(
     _decide(ctx, workspace, "revert", proposal_id)
 
 
-def _recent_traces(ws_root: Path, cfg: Any, limit: int = 20) -> tuple[list[Any], list[Any]]:
+def _recent_traces(ws_root: Path, cfg: LLMOSConfig, limit: int = 20) -> tuple[list[Any], list[Any]]:
     """(index entries, the newest *limit* full traces) of the user's visible volumes."""
     from ..learning.index import TraceIndex
     from ..learning.store import TraceStore

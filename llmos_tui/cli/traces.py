@@ -155,6 +155,7 @@ def search_traces(
     from ..learning.matcher import Matcher
     from ..learning.modes import select_mode
     from ..learning.trust import levels_of, replay_refusal
+    from ..runs import REPLAY_MODES, Mode
 
     cfg, store = _open(workspace, read_only=True)
     try:
@@ -165,10 +166,10 @@ def search_traces(
         trust = levels_of(
             store, [c.entry for c in candidates if getattr(c, "entry", None) is not None]
         )
-        if decision.mode in ("FOLLOWER", "CRYSTALLIZED") and decision.trace_id:
+        if decision.mode in REPLAY_MODES and decision.trace_id:
             refusal = replay_refusal(store, store.get(decision.trace_id))
             if refusal is not None:  # what the kernel would do (learning/trust.gate_replay)
-                decision.mode = "MIXED" if cfg.execution.enable_mixed else "LEARNER"
+                decision.mode = Mode.MIXED if cfg.execution.enable_mixed else Mode.LEARNER
                 decision.reason = f"{refusal}; {decision.reason}"
     except LLMOSError as exc:
         fail(exc)
@@ -366,7 +367,7 @@ def alias_list(
         trace = store.get(trace_id)
     except LLMOSError as exc:
         fail(exc)
-    items = [
+    items: list[dict[str, Any]] = [
         {"phrase": alias_phrase(a), "substitutions": alias_substitutions(a)} for a in trace.aliases
     ]
     if as_json:

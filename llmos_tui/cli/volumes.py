@@ -104,9 +104,9 @@ def show_volume(
         artifacts: dict[str, list[dict[str, Any]]] = {}
         problems = list(stats.problems)
         for k in kinds:
-            rows = []
+            rows: list[dict[str, Any]] = []
             for info, _files in volume.iter_artifacts(k):
-                row = {
+                row: dict[str, Any] = {
                     "name": info.name,
                     "version": info.version,
                     "size": info.size,

@@ -564,7 +564,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             line = self.rfile.readline(65537).strip()
             size = int(line.split(b";")[0] or b"0", 16)
@@ -1205,7 +1205,7 @@ class ScriptedServer:
         msg_id: str,
         usage_in: Mapping[str, int],
     ) -> None:
-        start = {
+        start: dict[str, Any] = {
             "type": "message_start",
             "message": {
                 "id": msg_id,

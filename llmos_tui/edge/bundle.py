@@ -70,6 +70,7 @@ from ..atomic import atomic_write_bytes
 from ..clock import iso_utc
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
+from ..observability.events import EventType
 
 FORMAT = "llmos-bundle"
 FORMAT_VERSION = 1
@@ -781,7 +782,7 @@ def _import_renamed_tool(
         calls=data["calls"],
     ).encode("utf-8")
     meta = dict(manifest)
-    history = meta.get("history") if isinstance(meta.get("history"), list) else []
+    history = v if isinstance(v := meta.get("history"), list) else []
     stamp = iso_utc()
     meta.update(
         {
@@ -914,7 +915,7 @@ def _import_tool(
         )
         return False
     data = dict(data)
-    history = data.get("history") if isinstance(data.get("history"), list) else []
+    history = v if isinstance(v := data.get("history"), list) else []
     stamp = iso_utc()
     data["history"] = history + [
         {
@@ -1006,7 +1007,7 @@ def import_bundle(
     events = getattr(store, "events", None)
     if events is not None:
         events.record(
-            "BUNDLE_IMPORTED",
+            EventType.BUNDLE_IMPORTED,
             source=where,
             volume=volume,
             manifest_sha256=bundle.manifest_sha256,

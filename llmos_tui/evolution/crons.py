@@ -61,33 +61,34 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..atomic import atomic_write_json, file_lock
 from ..clock import iso_utc, parse_iso
 from ..errors import LLMOSError, UsageError
+from ..observability.events import EventType
 from ..workspace import Workspace, safe_id
 from ..volumes.acl import Identity, team_members, teams_of
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
+
 LEVELS = ("user", "team", "system")
-DEFAULT_INTERVALS = {"user": 30.0, "team": 60.0, "system": 120.0}
 STATE_FILE = "crons.json"
-DEFAULT_RETRY_MINUTES = 1.0
 MAX_BACKOFF_INTERVALS = 4
-DEFAULT_LLM_BUDGET = 0.02
 LLM_MAX_TOKENS = 700
 LLM_TIMEOUT_S = 60.0
 TMP_MAX_AGE_S = 3600.0
-_CREATED = {"ARTIFACT_CREATED", "INSIGHT_GENERATED", "SUGGESTION_CREATED", "TOOL_CRYSTALLIZED"}
-_EVOLVED = {"ARTIFACT_EVOLVED", "AGENT_EVOLVED"}
+_CREATED = {
+    EventType.ARTIFACT_CREATED,
+    EventType.INSIGHT_GENERATED,
+    EventType.SUGGESTION_CREATED,
+    EventType.TOOL_CRYSTALLIZED,
+}
+_EVOLVED = {EventType.ARTIFACT_EVOLVED, EventType.AGENT_EVOLVED}
 
 
 # ---- small helpers ----------------------------------------------------------------------------
-
-
-def _cfg(config: Any, section: str, key: str, default: Any) -> Any:
-    value = getattr(getattr(config, section, None), key, None)
-    return default if value is None else value
 
 
 def _moment(now: Any) -> _dt.datetime:
@@ -102,8 +103,13 @@ def _moment(now: Any) -> _dt.datetime:
     raise UsageError(f"now must be a datetime or a timestamp, not {type(now).__name__}")
 
 
-def interval_minutes(config: Any, level: str) -> float:
-    return float(_cfg(config, "crons", f"{level}_interval_minutes", DEFAULT_INTERVALS[level]))
+def interval_minutes(config: LLMOSConfig, level: str) -> float:
+    crons = config.crons
+    return {
+        "user": crons.user_interval_minutes,
+        "team": crons.team_interval_minutes,
+        "system": crons.system_interval_minutes,
+    }[level]
 
 
 def _workspace(workspace: Any) -> Workspace:
@@ -122,7 +128,7 @@ class SourcedEvents:
         self._hub = hub
         self._source = source
 
-    def record(self, type: str, *, source: str | None = None, **kwargs: Any) -> Any:
+    def record(self, type: EventType, *, source: str | None = None, **kwargs: Any) -> Any:
         return self._hub.record(type, source=source or self._source, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -245,7 +251,9 @@ class Cron:
 
     level = ""
 
-    def __init__(self, workspace: Any, config: Any, *, hub: Any = None, now: Any = None) -> None:
+    def __init__(
+        self, workspace: Any, config: LLMOSConfig, *, hub: Any = None, now: Any = None
+    ) -> None:
         self.workspace = _workspace(workspace)
         self.config = config
         if hub is None:
@@ -396,10 +404,10 @@ class Cron:
                 report.created.append(row)
             elif event.type in _EVOLVED:
                 report.evolved.append(row)
-            elif event.type == "ARTIFACT_PROMOTED":
+            elif event.type == EventType.ARTIFACT_PROMOTED:
                 row["from"] = event.data.get("from")
                 report.promoted.append(row)
-            elif event.type == "ARTIFACT_DELETED":
+            elif event.type == EventType.ARTIFACT_DELETED:
                 report.archived.append(row)
 
         try:
@@ -544,7 +552,11 @@ class Cron:
     def write_finding(self, volume: Any, finding: Any, report: CycleReport) -> None:
         existed = volume.has_artifact(finding.kind, finding.name)
         text = finding.render(scope=volume.scope, source=self.cron_id)
-        new_type = "INSIGHT_GENERATED" if finding.kind == "insights" else "SUGGESTION_CREATED"
+        new_type = (
+            EventType.INSIGHT_GENERATED
+            if finding.kind == "insights"
+            else EventType.SUGGESTION_CREATED
+        )
         res = volume.write_artifact(
             finding.kind,
             finding.name,
@@ -586,7 +598,7 @@ class Cron:
         from ..volumes.promotion import Promoter, PromotionConflict
 
         promoter = Promoter(self.workspace, config=self.config, events=self.events)
-        auto = bool(_cfg(self.config, "crons", "auto_promote", True))
+        auto = self.config.crons.auto_promote
         proposals = []
         for cand in candidates:
             kind, name = cand.kind, cand.name
@@ -685,7 +697,7 @@ class UserCron(Cron):
     level = "user"
 
     def __init__(
-        self, workspace: Any, config: Any, user: str, team: str | None = None, **kw: Any
+        self, workspace: Any, config: LLMOSConfig, user: str, team: str | None = None, **kw: Any
     ) -> None:
         self._user = safe_id(user, "user")
         self._team = safe_id(team, "team") if team else None
@@ -703,11 +715,11 @@ class UserCron(Cron):
             ("analyse", self._task_analyse),
             ("promotion_candidates", self._task_flags),
         ]
-        if self._user == getattr(self.config, "user", None):
+        if self._user == self.config.user:
             tasks.append(
                 ("facts", self._task_facts)
             )  # L4 memory: facts stated in this workspace's sessions
-        if _cfg(self.config, "crons", "llm_insights", False):
+        if self.config.crons.llm_insights:
             tasks.append(("llm_insight", self._llm_task(self.scope)))
         return tasks
 
@@ -725,7 +737,7 @@ class UserCron(Cron):
             )
 
     def _task_analyse(self, report: CycleReport) -> None:
-        workspace_agents = self._user == getattr(self.config, "user", None)
+        workspace_agents = self._user == self.config.user
         self._analyse(self.scope, report, workspace_agents=workspace_agents)
 
     def _task_flags(self, report: CycleReport) -> None:
@@ -787,7 +799,7 @@ class UserCron(Cron):
 class TeamCron(Cron):
     level = "team"
 
-    def __init__(self, workspace: Any, config: Any, team: str, **kw: Any) -> None:
+    def __init__(self, workspace: Any, config: LLMOSConfig, team: str, **kw: Any) -> None:
         self._team = safe_id(team, "team")
         super().__init__(workspace, config, **kw)
 
@@ -799,19 +811,17 @@ class TeamCron(Cron):
         return f"teams/{self._team}"
 
     def tasks(self) -> list[tuple[str, Task]]:
+        def pull(r: CycleReport) -> None:
+            self._git(self.scope, r, push=False)
+            self._git("system", r, push=False)
+
         tasks: list[tuple[str, Task]] = [
-            (
-                "pull",
-                lambda r: (
-                    self._git(self.scope, r, push=False),
-                    self._git("system", r, push=False),
-                ),
-            ),
+            ("pull", pull),
             ("aggregate", self._task_aggregate),
             ("promote", self._task_promote),
             ("analyse", lambda r: self._analyse(self.scope, r)),
         ]
-        if _cfg(self.config, "crons", "llm_insights", False):
+        if self.config.crons.llm_insights:
             tasks.append(("llm_insight", self._llm_task(self.scope)))
         tasks.append(("push", lambda r: self._git(self.scope, r, push=True)))
         return tasks
@@ -866,7 +876,7 @@ class SystemCron(Cron):
             ("cross_project", self._task_cross_project),
             ("cleanup", self._task_cleanup),
         ]
-        if _cfg(self.config, "crons", "llm_insights", False):
+        if self.config.crons.llm_insights:
             tasks.append(("llm_insight", self._llm_task("system")))
         tasks.append(("push", lambda r: self._git_all(r, push=True)))
         return tasks
@@ -1055,13 +1065,13 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
     """One Messages-API call summarising what changed this cycle, within the per-cycle budget
     (``crons.llm_budget_usd``) and the workspace's balance, on the ``models.cheap`` tier
     (:func:`~llmos_tui.execution.llm.economy.budgeted_call`: its cost is charged as ``CRON``)."""
-    budget = float(_cfg(cron.config, "crons", "llm_budget_usd", DEFAULT_LLM_BUDGET))
+    budget = cron.config.crons.llm_budget_usd
     if not cron.review_changed:
         report.llm = {"skipped": "no finding changed in this cycle"}
         return
     from ..execution.llm.economy import budgeted_call
 
-    model = str(_cfg(cron.config, "models", "cheap", "claude-haiku-4-5"))
+    model = cron.config.models.cheap
     findings = "\n\n".join(cron.findings_text)[:12000]
     prompt = f"Volume: {scope}\nCron: {cron.cron_id}\n\nFindings:\n\n{findings}"
     answer = budgeted_call(
@@ -1073,7 +1083,7 @@ def write_llm_insight(cron: Cron, scope: str, report: CycleReport) -> None:
         cap_usd=budget,
         cap_key="crons.llm_budget_usd",
         economy_file=Path(cron.workspace.economy_file),
-        total_budget_usd=float(getattr(cron.config, "budget_usd", 0.0) or 0.0),
+        total_budget_usd=cron.config.budget_usd,
         mode="CRON",
         goal=f"{cron.cron_id} insight for {scope}",
         what="LLM insight",
@@ -1161,7 +1171,7 @@ def load_state(workspace: Any) -> dict[str, Any]:
 
 
 def update_state(
-    workspace: Workspace, config: Any, report: CycleReport, now: _dt.datetime
+    workspace: Workspace, config: LLMOSConfig, report: CycleReport, now: _dt.datetime
 ) -> dict[str, Any]:
     interval = interval_minutes(config, report.level)
     path = state_path(workspace)
@@ -1183,7 +1193,7 @@ def update_state(
         row["runs"] = int(row.get("runs") or 0) + 1
         if report.status == "failed":
             failures = int(row.get("consecutive_failures") or 0) + 1
-            retry = float(_cfg(config, "crons", "retry_minutes", DEFAULT_RETRY_MINUTES))
+            retry = config.crons.retry_minutes
             delay = min(interval * MAX_BACKOFF_INTERVALS, retry * (2 ** (failures - 1)))
             row.update(
                 {
@@ -1206,25 +1216,25 @@ def update_state(
     return row
 
 
-def _team_of(workspace: Workspace, config: Any, user: str) -> str | None:
-    if user == getattr(config, "user", None) and getattr(config, "team", None):
-        return str(config.team)
+def _team_of(workspace: Workspace, config: LLMOSConfig, user: str) -> str | None:
+    if user == config.user and config.team:
+        return config.team
     teams = teams_of(workspace, user)
     return teams[0] if teams else None
 
 
-def known_teams(workspace: Any, config: Any) -> list[str]:
+def known_teams(workspace: Any, config: LLMOSConfig) -> list[str]:
     """The teams of the workspace: those with a volume, and the config's own team."""
     from ..volumes.volume import list_scopes
 
     scopes = list_scopes(_workspace(workspace))
     return sorted(
         {s.split("/", 1)[1] for s in scopes if s.startswith("teams/")}
-        | ({str(config.team)} if getattr(config, "team", None) else set())
+        | ({config.team} if config.team else set())
     )
 
 
-def known_crons(workspace: Any, config: Any) -> list[dict[str, Any]]:
+def known_crons(workspace: Any, config: LLMOSConfig) -> list[dict[str, Any]]:
     """Every cron of the workspace: one per user volume, one per team volume, the system's."""
     from ..volumes.volume import list_scopes
 
@@ -1232,11 +1242,11 @@ def known_crons(workspace: Any, config: Any) -> list[dict[str, Any]]:
     scopes = list_scopes(ws)
     users = sorted(
         {s.split("/", 1)[1] for s in scopes if s.startswith("users/")}
-        | ({str(config.user)} if getattr(config, "user", None) else set())
+        | ({config.user} if config.user else set())
     )
     teams = sorted(
         {s.split("/", 1)[1] for s in scopes if s.startswith("teams/")}
-        | ({str(config.team)} if getattr(config, "team", None) else set())
+        | ({config.team} if config.team else set())
     )
     out = []
     for user in users:
@@ -1257,7 +1267,7 @@ def known_crons(workspace: Any, config: Any) -> list[dict[str, Any]]:
     return out
 
 
-def due_cycles(workspace: Any, config: Any, now: Any = None) -> list[dict[str, Any]]:
+def due_cycles(workspace: Any, config: LLMOSConfig, now: Any = None) -> list[dict[str, Any]]:
     """The crons whose next run is due at ``now`` (never run: due), users first, then teams, system."""
     moment = _moment(now)
     state = load_state(workspace)
@@ -1270,7 +1280,9 @@ def due_cycles(workspace: Any, config: Any, now: Any = None) -> list[dict[str, A
     return out
 
 
-def run_due(workspace: Any, config: Any, now: Any = None, *, hub: Any = None) -> list[CycleReport]:
+def run_due(
+    workspace: Any, config: LLMOSConfig, now: Any = None, *, hub: Any = None
+) -> list[CycleReport]:
     """Run every due cycle once, in order (user, team, system); never raises."""
     reports = []
     try:
@@ -1297,7 +1309,7 @@ def run_due(workspace: Any, config: Any, now: Any = None, *, hub: Any = None) ->
 
 def make_cron(
     workspace: Any,
-    config: Any,
+    config: LLMOSConfig,
     level: str,
     *,
     user: str | None = None,
@@ -1311,13 +1323,13 @@ def make_cron(
     if not Path(ws.root).is_dir():
         raise UsageError(f"no workspace at {ws.root} (create it with `llmos init`)")
     if level == "user":
-        user = user or getattr(config, "user", None)
+        user = user or config.user
         if not user:
             raise UsageError("a user cron needs --user")
         team = team or _team_of(ws, config, user)
         return UserCron(ws, config, user, team, hub=hub, now=now)
     if level == "team":
-        team = team or getattr(config, "team", None)
+        team = team or config.team
         if not team:
             raise UsageError("a team cron needs --team")
         known = known_teams(ws, config)
@@ -1334,7 +1346,7 @@ def make_cron(
 
 def run_cycle(
     workspace: Any,
-    config: Any,
+    config: LLMOSConfig,
     level: str,
     *,
     user: str | None = None,
@@ -1355,7 +1367,7 @@ def run_cycle(
     return cron.run_cycle()
 
 
-def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
+def cron_status(workspace: Any, config: LLMOSConfig, now: Any = None) -> dict[str, Any]:
     """Last run, next due, failures and last counts of every cron (for ``llmos cron status``)."""
     moment = _moment(now)
     ws = _workspace(workspace)
@@ -1391,9 +1403,9 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
         remotes.append({"error": exc.message})
     return {
         "now": iso_utc(moment),
-        "enabled": bool(_cfg(config, "crons", "enabled", True)),
-        "auto_apply": list(_cfg(config, "crons", "auto_apply", []) or []),
-        "llm_insights": bool(_cfg(config, "crons", "llm_insights", False)),
+        "enabled": config.crons.enabled,
+        "auto_apply": list(config.crons.auto_apply),
+        "llm_insights": config.crons.llm_insights,
         "state_file": str(state_path(ws)),
         "crons": rows,
         "git": remotes,
@@ -1401,7 +1413,7 @@ def cron_status(workspace: Any, config: Any, now: Any = None) -> dict[str, Any]:
 
 
 def _status_row(
-    job: dict[str, Any], row: dict[str, Any], config: Any, moment: _dt.datetime
+    job: dict[str, Any], row: dict[str, Any], config: LLMOSConfig, moment: _dt.datetime
 ) -> dict[str, Any]:
     due_at = parse_iso(row.get("next_due"))
     return {

@@ -55,7 +55,7 @@ import tempfile
 import time
 import unicodedata
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..errors import LLMOSError
@@ -78,6 +78,10 @@ from ..execution.replay.crystallized import (
 )
 from ..execution.replay.executors import SUPPORTED_TOOLS
 from ..learning.traces import Trace, now_iso
+from ..observability.events import EventType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +148,7 @@ class Crystallizer:
         self,
         workspace: Any,
         store: Any,
-        config: Any,
+        config: LLMOSConfig,
         *,
         hooks_factory: HooksFactory | None = None,
         events: Any = None,
@@ -361,7 +365,7 @@ class Crystallizer:
                     self._set_status(older, "superseded", f"replaced by {tool.id}")
             self._mark_trace(trace.id, tool.id)
             self.events.record(
-                "TOOL_CRYSTALLIZED",
+                EventType.TOOL_CRYSTALLIZED,
                 tool=tool.id,
                 version=tool.version,
                 trace_id=trace.id,
@@ -376,7 +380,7 @@ class Crystallizer:
                 tool, "rejected", f"verification failed: {report['reason']}", verification=report
             )
             self.events.record(
-                "TOOL_REJECTED",
+                EventType.TOOL_REJECTED,
                 tool=tool.id,
                 trace_id=trace.id,
                 reason=report["reason"][:500],
@@ -486,7 +490,7 @@ class Crystallizer:
         with contextlib.suppress(LLMOSError, OSError):
             cleared = self._mark_trace(tool.source_trace, None, only_if=tool.id)
         self.events.record(
-            "TOOL_DEMOTED",
+            EventType.TOOL_DEMOTED,
             tool=tool.id,
             trace_id=tool.source_trace,
             reason=(reason or "")[:500],
@@ -497,8 +501,8 @@ class Crystallizer:
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _policy_hooks(self, cwd: Path) -> Any:
-        from ..execution.replay.hooks import HookRegistry, HookVerdict
         from ..execution.policy.engine import default_engine
+        from ..execution.replay.hooks import HookRegistry, HookVerdict
 
         engine = default_engine(self.config, self.workspace)
         hooks = HookRegistry()
@@ -557,7 +561,7 @@ class Crystallizer:
                 data["verification"] = verification
             if extra:
                 data.update(extra)
-            history = data.get("history") if isinstance(data.get("history"), list) else []
+            history = v if isinstance(v := data.get("history"), list) else []
             history.append({"status": status, "at": at, "reason": reason[:500]})
             data["history"] = history[-50:]
             atomic_write_json(tool.manifest_path, data)

@@ -34,6 +34,8 @@ from typing import Any, Iterable
 
 from ..atomic import atomic_write_json, file_lock
 from ..clock import iso_utc
+from ..config import LLMOSConfig
+from ..observability.events import EventType
 from ..errors import LLMOSError, UsageError
 from ..volumes.acl import Identity, scope_type
 from ..workspace import Workspace
@@ -98,7 +100,7 @@ class EvolutionEngine:
     def __init__(
         self,
         workspace: Workspace,
-        config: Any,
+        config: LLMOSConfig,
         identity: Identity,
         hub: Any,
         *,
@@ -170,13 +172,17 @@ class EvolutionEngine:
         try:
             events = log.iter_events(since=since)
             for event in events:
-                if event.type not in ("TOOL_RUN", "TOOL_USED", "TOOL_DEMOTED"):
+                if event.type not in (
+                    EventType.TOOL_RUN,
+                    EventType.TOOL_USED,
+                    EventType.TOOL_DEMOTED,
+                ):
                     continue
                 tool = event.data.get("tool")
                 if not isinstance(tool, str):
                     continue
                 row = out.setdefault(tool, ToolStats())
-                if event.type == "TOOL_DEMOTED":
+                if event.type == EventType.TOOL_DEMOTED:
                     row.demotions += 1
                     continue
                 row.runs += 1
@@ -201,10 +207,8 @@ class EvolutionEngine:
         crystallizer = self.crystallizer if self.identity.can_write(volume.scope) else None
         eligible, findings = te.crystallization(snap, crystallizer)
         review.findings += findings
-        auto = bool(getattr(getattr(self.config, "learning", None), "auto_crystallization", True))
-        enabled = bool(
-            getattr(getattr(self.config, "execution", None), "enable_crystallized", True)
-        )
+        auto = self.config.learning.auto_crystallization
+        enabled = self.config.execution.enable_crystallized
         if auto and enabled:
             review.eligible = eligible
         elif enabled:
@@ -219,9 +223,7 @@ class EvolutionEngine:
                 from ..adaptation.manager import DynamicAgentManager
 
                 manager = DynamicAgentManager(self.workspace, self.config, events=self.hub)
-                auto_evolve = bool(
-                    getattr(getattr(self.config, "adaptation", None), "auto_evolve", True)
-                )
+                auto_evolve = self.config.adaptation.auto_evolve
                 props, evolved = ag.propose_workspace_evolutions(manager, auto=auto_evolve)
                 review.proposals += props
                 review.agents_evolved += evolved
@@ -342,7 +344,7 @@ def _need(payload: dict[str, Any], *keys: str) -> list[Any]:
     return [payload[k] for k in keys]
 
 
-def _config_of(hub: Any) -> Any:
+def _config_of(hub: Any) -> LLMOSConfig:
     if getattr(hub, "config", None) is not None:
         return hub.config
     from ..config import load_config
@@ -435,7 +437,7 @@ def apply_archive(hub: Any, payload: dict[str, Any]) -> str:
             str(summary["name"]),
             str(summary["content"]),
             reason=payload.get("reason"),
-            event_type="INSIGHT_GENERATED",
+            event_type=EventType.INSIGHT_GENERATED,
             title=f"Digest of {len(names)} archived {kind}",
         )
     moved = []

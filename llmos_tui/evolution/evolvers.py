@@ -32,9 +32,9 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from ..config import LLMOSConfig
 from ..learning.traces import Trace, normalize_goal
 
-DEFAULT_ARCHIVE_DAYS = 30.0
 MAX_ROWS = 25
 _WORD = re.compile(r"[a-z0-9]+")
 _FILLER = frozenset(
@@ -285,15 +285,12 @@ def failure_cause(trace: Trace) -> tuple[str, str] | None:
 class TraceEvolver:
     name = "trace"
 
-    def __init__(self, config: Any = None) -> None:
+    def __init__(self, config: LLMOSConfig | None = None) -> None:
         self.config = config
-        learning = getattr(config, "learning", None)
-        self.min_uses = int(getattr(learning, "crystallization_min_uses", 5))
-        self.min_success = float(getattr(learning, "crystallization_min_success", 0.95))
-        crons = getattr(config, "crons", None)
-        self.archive_days = float(
-            getattr(crons, "trace_archive_days", DEFAULT_ARCHIVE_DAYS) or DEFAULT_ARCHIVE_DAYS
-        )
+        cfg = config if config is not None else LLMOSConfig()
+        self.min_uses = cfg.learning.crystallization_min_uses
+        self.min_success = cfg.learning.crystallization_min_success
+        self.archive_days = cfg.crons.trace_archive_days
 
     # -- patterns ---------------------------------------------------------------------------
     def patterns(self, snap: VolumeSnapshot) -> list[Finding]:
@@ -303,7 +300,7 @@ class TraceEvolver:
         by_sig: dict[str, list[Trace]] = defaultdict(list)
         for t in traces:
             by_sig[t.signature].append(t)
-        repeated = []
+        repeated: list[dict[str, Any]] = []
         for sig, group in by_sig.items():
             uses = sum(t.usage_count for t in group)
             if uses < 2:
@@ -403,7 +400,7 @@ class TraceEvolver:
             template = goal_template(t)
             if "{" in template:
                 groups[template].append(t)
-        out = []
+        out: list[dict[str, Any]] = []
         for template, group in groups.items():
             goals = sorted({t.goal for t in group})
             if len({t.signature for t in group}) < 2:
@@ -437,9 +434,9 @@ class TraceEvolver:
     def failures(self, snap: VolumeSnapshot) -> list[Finding]:
         groups: dict[tuple[str, str], list[Trace]] = defaultdict(list)
         for t in snap.traces:
-            cause = failure_cause(t)
-            if cause is not None:
-                groups[cause].append(t)
+            found = failure_cause(t)
+            if found is not None:
+                groups[found].append(t)
         if not groups:
             return []
         rows = sorted(
@@ -717,9 +714,9 @@ def shared_patterns(
             row["bad"] += t.failure_count
             if t.crystallized_tool:
                 row["tools"].add(t.crystallized_tool)
-            cause = failure_cause(t)
-            if cause is not None:
-                causes[cause][owner] = causes[cause].get(owner, 0) + (t.failure_count or 1)
+            found = failure_cause(t)
+            if found is not None:
+                causes[found][owner] = causes[found].get(owner, 0) + (t.failure_count or 1)
     shared = sorted(
         (r for r in goals.values() if len(r["owners"]) >= 2),
         key=lambda r: (-len(r["owners"]), -sum(r["owners"].values()), r["goal"]),
@@ -748,10 +745,10 @@ def shared_patterns(
             )
     if common_causes:
         lines += ["", f"## Failures several {owner_word}s hit", ""]
-        for (category, cause), owners in common_causes[:MAX_ROWS]:
+        for (category, cause), counts in common_causes[:MAX_ROWS]:
             lines.append(
                 f"- ({category}) {md_cell(cause, 90)}: "
-                + ", ".join(f"{o} ({n})" for o, n in sorted(owners.items()))
+                + ", ".join(f"{o} ({n})" for o, n in sorted(counts.items()))
                 + f" — {ADVICE[category]}"
             )
     summary = (
@@ -799,11 +796,9 @@ def _label(identity: dict[str, Any]) -> str:
 class ToolEvolver:
     name = "tool"
 
-    def __init__(self, config: Any = None) -> None:
-        crons = getattr(config, "crons", None)
-        self.archive_days = float(
-            getattr(crons, "trace_archive_days", DEFAULT_ARCHIVE_DAYS) or DEFAULT_ARCHIVE_DAYS
-        )
+    def __init__(self, config: LLMOSConfig | None = None) -> None:
+        cfg = config if config is not None else LLMOSConfig()
+        self.archive_days = cfg.crons.trace_archive_days
 
     def propose_improvements(
         self, snap: VolumeSnapshot, identity: dict[str, Any]
@@ -921,7 +916,7 @@ class AgentEvolver:
     MIN_USES = 4
     MIN_SUCCESS = 0.8
 
-    def __init__(self, config: Any = None) -> None:
+    def __init__(self, config: LLMOSConfig | None = None) -> None:
         self.config = config
 
     def propose_enhancements(
@@ -953,7 +948,7 @@ class AgentEvolver:
                 for i, c in enumerate(best.calls[:12])
             ]
             slots = sorted({k for t in traces for k in slots_of(t)})
-            model = getattr(self.config, "model", None) if self.config is not None else None
+            model = self.config.model if self.config is not None else None
             prompt = "\n".join(
                 [
                     f'You handle goals of the form "{fam["template"]}" ({len(fam["goals"])} variants seen, '

@@ -849,7 +849,7 @@ def _implied_verbs(verbless_goal: str, other_goal: str) -> frozenset[str]:
         or not b.main_verbs <= IMPLIED_CLASSES
     ):
         return frozenset()  # a question ("what is on my list") is not a bare noun phrase
-    out = set()
+    out: set[str] = set()
     for tok in b.tokens:
         if tok.kind == "verb" and tok.main:
             out.update(w for w, s in units(other_goal).words if s == tok.raw)

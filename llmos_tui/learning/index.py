@@ -48,12 +48,15 @@ import time
 from sys import intern
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..atomic import append_bytes, atomic_write_bytes, atomic_write_text, file_lock
 from ..errors import WorkspaceError
 from ..workspace import Workspace
 from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace, shell_slots
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..observability.events import EventType
 
 FORMAT = 5  # 2: entries carry last_call_failed; 3: and aliases; 4: and needs_context;
 # 5: and shell_slots
@@ -712,7 +715,7 @@ class TraceIndex:
         else:
             _log_warning(message)
 
-    def _event(self, kind: str, **data: Any) -> None:
+    def _event(self, kind: EventType, **data: Any) -> None:
         if self._events is None:
             from ..observability.events import EventLog
 
@@ -720,8 +723,10 @@ class TraceIndex:
         self._events.record(kind, **data)
 
     def report_skip(self, rel: str, reason: str) -> None:
+        from ..observability.events import EventType
+
         self._warn(f"skipped trace file {rel}: {reason}")
-        self._event("TRACE_SKIPPED", path=rel, reason=reason)
+        self._event(EventType.TRACE_SKIPPED, path=rel, reason=reason)
 
     def _read_trace(self, full: Path, rel: str) -> tuple[Trace | None, float, str | None]:
         try:
@@ -807,8 +812,10 @@ class TraceIndex:
                 f"{len(entries)} traces, {len(skipped)} skipped"
             )
         if explicit or not missing or entries or skipped:
+            from ..observability.events import EventType
+
             self._event(
-                "INDEX_REBUILT",
+                EventType.INDEX_REBUILT,
                 reason=reason or "requested",
                 traces=len(entries),
                 skipped=len(skipped),
@@ -830,9 +837,9 @@ class TraceIndex:
         puts: dict[str, dict[str, Any]] = {}  # id -> put op
         other: list[dict[str, Any]] = []  # skip and dirs ops
         by_volume: dict[str, dict[str, IndexEntry]] = {}
-        for entry in self._entries.values():
-            if entry.volume in volumes:
-                by_volume.setdefault(entry.volume, {})[entry.path] = entry
+        for indexed in self._entries.values():
+            if indexed.volume in volumes:
+                by_volume.setdefault(indexed.volume, {})[indexed.path] = indexed
         claimed = {e.id: e.path for e in self._entries.values()}
         for volume in sorted(volumes, key=_volume_order):
             known = by_volume.get(volume, {})
@@ -910,7 +917,9 @@ class TraceIndex:
                 f"the trace index was out of date with {where} ({counts['added']} added, "
                 f"{counts['updated']} changed, {counts['removed']} removed); updated it"
             )
-            self._event("INDEX_RESYNCED", volumes=sorted(volumes), **counts)
+            from ..observability.events import EventType
+
+            self._event(EventType.INDEX_RESYNCED, volumes=sorted(volumes), **counts)
         return counts
 
     # ---- folders ---------------------------------------------------------------------------

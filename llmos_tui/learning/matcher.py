@@ -53,7 +53,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping
 
 from rapidfuzz import fuzz, process
 
@@ -61,6 +61,7 @@ from edgekit.words import OPPOSED
 
 from ..config import LearningConfig
 from ..errors import UsageError
+from ..runs import Mode
 from .accounting import Accounting, account
 from .text import IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
 
@@ -218,7 +219,7 @@ class MatchDecision:
     """What the matcher (and then the mode selector) decided for one goal."""
 
     goal: str
-    mode: str = "LEARNER"
+    mode: Mode = Mode.LEARNER
     confidence: float = 0.0
     trace_id: str | None = None
     matched_goal: str | None = None
@@ -548,6 +549,7 @@ class Matcher:
             words.append((w, posting, len(posting) <= cap or not words))
         # ties fall by the group key (its text), never by set order: the same goal and store
         # give the same candidates in every process
+        opened: Collection[str]
         if self.prefilter:
             found, opened = self._top_overlap(words, p.index_candidates)
         else:
@@ -746,7 +748,7 @@ class Matcher:
     # ---- semantic re-ranker (optional) ----------------------------------------------------
     @property
     def semantic_enabled(self) -> bool:
-        return self._semantic is not None or bool(getattr(self.config, "semantic_reranker", False))
+        return self._semantic is not None or self.config.semantic_reranker
 
     def semantic_index(self) -> "SemanticIndex":
         """The embedding index (created on first use; raises SemanticUnavailable without the extra)."""

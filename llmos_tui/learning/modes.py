@@ -19,15 +19,18 @@ from typing import Callable
 
 from ..config import LLMOSConfig
 from ..errors import UsageError
+from ..runs import Mode
 from .matcher import MatchDecision, Matcher
 from .text import PreparedGoal, prepare, require_goal
 
-MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
+#: The modes AUTO chooses from (and ``--mode`` may force).
+MODES = (Mode.CRYSTALLIZED, Mode.FOLLOWER, Mode.MIXED, Mode.LEARNER, Mode.ORCHESTRATOR)
+#: Each mode's ``execution.enable_*`` toggle (LEARNER has none: it is always available).
 _TOGGLES = {
-    "CRYSTALLIZED": "enable_crystallized",
-    "FOLLOWER": "enable_follower",
-    "MIXED": "enable_mixed",
-    "ORCHESTRATOR": "enable_orchestrator",
+    Mode.CRYSTALLIZED: "enable_crystallized",
+    Mode.FOLLOWER: "enable_follower",
+    Mode.MIXED: "enable_mixed",
+    Mode.ORCHESTRATOR: "enable_orchestrator",
 }
 
 # Explicit sequencing: "then", "after that", "afterwards", "finally", "once done", "next,".
@@ -86,9 +89,15 @@ def is_multi_step(goal: str) -> bool:
     return explicit and sum(1 for _v, obj in clauses if obj) >= 2
 
 
-def _enabled(config: LLMOSConfig, mode: str) -> bool:
-    toggle = _TOGGLES.get(mode)
-    return True if toggle is None else bool(getattr(config.execution, toggle))
+def _enabled(config: LLMOSConfig, mode: Mode) -> bool:
+    execution = config.execution
+    toggles = {
+        Mode.CRYSTALLIZED: execution.enable_crystallized,
+        Mode.FOLLOWER: execution.enable_follower,
+        Mode.MIXED: execution.enable_mixed,
+        Mode.ORCHESTRATOR: execution.enable_orchestrator,
+    }
+    return toggles.get(mode, True)
 
 
 def select_mode(
@@ -109,11 +118,12 @@ def select_mode(
     """
     start = time.perf_counter()
     goal = require_goal(goal)
-    forced = (forced_mode or "auto").strip().upper()
-    if forced != "AUTO" and forced not in MODES:
+    name = (forced_mode or "auto").strip().upper()
+    if name != "AUTO" and name not in MODES:
         raise UsageError(
             f"unknown mode {forced_mode!r} (choose auto or one of {', '.join(m.lower() for m in MODES)})"
         )
+    forced = None if name == "AUTO" else Mode(name)
     learning = config.learning
     decision = matcher.decide(goal)
     decision.multi_step = is_multi_step(goal)
@@ -132,12 +142,12 @@ def select_mode(
     )
     match = decision.reason
 
-    if forced != "AUTO":
+    if forced is not None:
         if not _enabled(config, forced):
             raise UsageError(f"mode {forced} is disabled (execution.{_TOGGLES[forced]} is false)")
-        if forced in {"FOLLOWER", "MIXED", "CRYSTALLIZED"} and decision.trace_id is None:
+        if forced in {Mode.FOLLOWER, Mode.MIXED, Mode.CRYSTALLIZED} and decision.trace_id is None:
             raise UsageError(f"mode {forced} needs a stored trace, and none matches this goal")
-        if forced == "CRYSTALLIZED" and not decision.crystallized_tool:
+        if forced == Mode.CRYSTALLIZED and not decision.crystallized_tool:
             raise UsageError(
                 "mode CRYSTALLIZED needs a crystallized tool, and the matched trace has none"
             )
@@ -146,44 +156,44 @@ def select_mode(
         decision.latency_ms = (time.perf_counter() - start) * 1000
         return decision
 
-    disabled: list[str] = []
-    mode: str | None = None
+    disabled: list[Mode] = []
+    mode: Mode | None = None
     if follower_level and decision.crystallized_tool:
-        if _enabled(config, "CRYSTALLIZED"):
-            mode = "CRYSTALLIZED"
+        if _enabled(config, Mode.CRYSTALLIZED):
+            mode = Mode.CRYSTALLIZED
             decision.reason = f"crystallized tool {decision.crystallized_tool!r} covers it; {match}"
         else:
-            disabled.append("CRYSTALLIZED")
+            disabled.append(Mode.CRYSTALLIZED)
     if mode is None and follower_level:
-        if _enabled(config, "FOLLOWER"):
-            mode = "FOLLOWER"
+        if _enabled(config, Mode.FOLLOWER):
+            mode = Mode.FOLLOWER
             decision.reason = (
                 f"replay: confidence {decision.confidence:.2f} >= "
                 f"{learning.follower_threshold:.2f}; {match}"
             )
         else:
-            disabled.append("FOLLOWER")
+            disabled.append(Mode.FOLLOWER)
     if (
         mode is None
         and decision.trace_id is not None
         and decision.confidence >= learning.mixed_threshold
     ):
-        if _enabled(config, "MIXED"):
-            mode = "MIXED"
+        if _enabled(config, Mode.MIXED):
+            mode = Mode.MIXED
             decision.reason = (
                 f"guided: confidence {decision.confidence:.2f} >= "
                 f"{learning.mixed_threshold:.2f} but not a safe replay; {match}"
             )
         else:
-            disabled.append("MIXED")
+            disabled.append(Mode.MIXED)
     if mode is None and decision.multi_step:
-        if _enabled(config, "ORCHESTRATOR"):
-            mode = "ORCHESTRATOR"
+        if _enabled(config, Mode.ORCHESTRATOR):
+            mode = Mode.ORCHESTRATOR
             decision.reason = f"multi-step goal: several actions in sequence; {match}"
         else:
-            disabled.append("ORCHESTRATOR")
+            disabled.append(Mode.ORCHESTRATOR)
     if mode is None:
-        mode = "LEARNER"
+        mode = Mode.LEARNER
         decision.reason = f"novel goal; {match}"
     decision.mode = mode
     if disabled:

@@ -30,7 +30,7 @@ def code_stamp() -> str:
     """Changes whenever the preprocessing code changes (size and mtime of its modules)."""
     parts = []
     for module in (_text, _slots):
-        st = os.stat(module.__file__)
+        st = os.stat(str(module.__file__))
         parts.append(f"{module.__name__}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 

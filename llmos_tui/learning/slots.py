@@ -284,9 +284,9 @@ def find_slots(goal: str) -> list[SlotSpan]:
     for m in _NUMBER.finditer(goal):
         add("number", m.group(0), m.start(), m.end())
     for m in _NUMBER_WORDS.finditer(goal):
-        value = number_word_value(m.group(0))
-        if value is not None:
-            add("number", value, m.start(), m.end())
+        number = number_word_value(m.group(0))
+        if number is not None:
+            add("number", number, m.start(), m.end())
     for kind, value, a, b in _language_slots(goal):
         add(kind, value, a, b)
     spans.sort(key=lambda s: s.start)

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator
 
 from ..atomic import atomic_write_text, file_lock
 from ..errors import LLMOSError, UsageError, WorkspaceError
+from ..observability.events import EventType
 from ..workspace import Workspace, safe_id
 from .index import IndexEntry, TraceIndex
 from .traces import (
@@ -84,7 +85,9 @@ class TraceStore:
             fn(*args, **kwargs)
         except (LLMOSError, OSError) as exc:
             self.events.record(
-                "TRUST_WRITE_FAILED", what=what, error=str(getattr(exc, "message", exc))[:300]
+                EventType.TRUST_WRITE_FAILED,
+                what=what,
+                error=str(getattr(exc, "message", exc))[:300],
             )
 
     @property
@@ -218,7 +221,7 @@ class TraceStore:
                 return False
             trace.aliases = [*trace.aliases, item][-MAX_ALIASES:]
             self._save_locked(trace, entry.volume, cache=True)
-        self.events.record("ALIAS_ADDED", trace_id=trace_id, alias=alias_phrase(item)[:200])
+        self.events.record(EventType.ALIAS_ADDED, trace_id=trace_id, alias=alias_phrase(item)[:200])
         return True
 
     def remove_alias(self, trace_id: str, phrase: str) -> str:
@@ -241,7 +244,7 @@ class TraceStore:
             removed = phrases[hit]
             trace.aliases = [a for i, a in enumerate(trace.aliases) if i != hit]
             self._save_locked(trace, entry.volume, cache=True)
-        self.events.record("ALIAS_REMOVED", trace_id=trace_id, alias=removed[:200])
+        self.events.record(EventType.ALIAS_REMOVED, trace_id=trace_id, alias=removed[:200])
         return removed
 
     def update(self, trace: Trace) -> Path:
@@ -356,7 +359,7 @@ def register_appliers(hub: Any) -> None:
             raise UsageError("the trust.approve payload lacks trace_id or sha256")
         ws = hub.workspace
         store = TraceStore(ws, index=TraceIndex(ws, events=hub), events=hub)
-        by = str(getattr(hub.config, "user", None) or "user")
+        by = hub.config.user if hub.config is not None else "user"
         record = approve_trace(store, trace_id, by=by, expect_sha=sha)
         if record.get("level") == OWN:
             return f"trace {trace_id} is this workspace's own content; nothing to approve"

@@ -427,7 +427,8 @@ _PHRASE_REPL = {f"p{i}": r for i, (_p, r) in enumerate(PHRASES)}
 
 
 def _rewrite_phrases(body: str) -> str:
-    return _PHRASES_ONE.sub(lambda m: _PHRASE_REPL[m.lastgroup], body)
+    # Every alternative is a named group: the one that matched is always set.
+    return _PHRASES_ONE.sub(lambda m: _PHRASE_REPL[m.lastgroup or ""], body)
 
 
 # Clause boundaries: punctuation, coordinators and sequencing words.

@@ -41,9 +41,10 @@ from typing import Any, Iterable
 
 from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
+from ..runs import TRACE_MODES, Mode
 
 CWD_TOKEN = "{{cwd}}"
-MODES = ("CRYSTALLIZED", "FOLLOWER", "MIXED", "LEARNER", "ORCHESTRATOR")
+MODES = TRACE_MODES
 OUTCOMES = ("success", "failure")
 # Frontmatter keys in the order they are written.
 FIELD_ORDER = (
@@ -129,7 +130,7 @@ class Trace:
     signature: str
     created_at: str
     last_used: str | None = None
-    mode: str = "LEARNER"
+    mode: str = Mode.LEARNER.value
     usage_count: int = 0
     success_count: int = 0
     failure_count: int = 0
@@ -156,6 +157,10 @@ class Trace:
     #: trace is never replayed, crystallized or shown as an example on its own words (its goal
     #: says "it", the calls name what "it" was). Written only when there is one.
     context: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A Mode is a StrEnum: stored, indexed (interned) and written as the plain string.
+        self.mode = str(self.mode)
 
     @property
     def needs_context(self) -> bool:
@@ -285,7 +290,7 @@ def make_trace(
     goal: str,
     calls: list[ToolCall],
     *,
-    mode: str = "LEARNER",
+    mode: str = Mode.LEARNER.value,
     outcome: str = "success",
     error: str | None = None,
     summary: str = "",
@@ -680,9 +685,10 @@ def _valid_ts(text: str) -> bool:
     if not _TS_RE.fullmatch(text):
         return False
     try:  # a real date and time (the same check as strptime, without importing _strptime)
-        _dt.datetime(
-            *(int(text[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19)))
+        year, month, day, hour, minute, second = (
+            int(text[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
         )
+        _dt.datetime(year, month, day, hour, minute, second)
     except ValueError:
         return False
     return True
@@ -824,7 +830,7 @@ def _parse_calls(body: str, source: str) -> tuple[str, list[ToolCall]]:
         _check_result(result, f"{where}: result", source)
         tool_use_id = item.get("tool_use_id", "")
         _expect(isinstance(tool_use_id, str), f"{where}: 'tool_use_id' must be a string", source)
-        calls.append(ToolCall(name=name, input=inp, result=result, tool_use_id=tool_use_id))
+        calls.append(ToolCall(name=str(name), input=inp, result=result, tool_use_id=tool_use_id))
     return summary, calls
 
 

@@ -67,11 +67,16 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..atomic import append_bytes, atomic_write_text, file_lock
 from ..clock import iso_utc
 from ..errors import LLMOSError, WorkspaceError
+from ..runs import Mode
+from ..observability.events import EventType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 FORMAT = 1
 TRUST_FILE = "trust.json"
@@ -609,14 +614,14 @@ def gate_replay(kernel: Any, decision: Any, emit: Any) -> None:
         return
     origin = origin_of(entry.volume, level)
     why = describe_untrusted(trace.id, entry.volume, origin)
-    fallback = "MIXED" if kernel.config.execution.enable_mixed else "LEARNER"
+    fallback = Mode.MIXED if kernel.config.execution.enable_mixed else Mode.LEARNER
     wanted = decision.mode
     decision.mode = fallback
     decision.crystallized_tool = None
     decision.reason = f"{why}; running {fallback} instead of {wanted}; {decision.reason}"
     emit(Notice("warning", f"{why}; running {fallback} instead of {wanted}"))
     kernel.events.record(
-        "TRUST_REQUIRED",
+        EventType.TRUST_REQUIRED,
         trace_id=trace.id,
         sha256=sha,
         origin=origin,
@@ -646,7 +651,7 @@ def gate_replay(kernel: Any, decision: Any, emit: Any) -> None:
 
 def request_approval(
     workspace: Any,
-    config: Any,
+    config: LLMOSConfig,
     store: Any,
     trace: Any,
     entry: Any,
@@ -740,7 +745,7 @@ def approve_trace(
     before = store.trust.approval(sha)
     record = store.trust.approve(trace, by=by, path=entry.path, volume=entry.volume, sha=sha)
     store.events.record(
-        "TRUST_APPROVED",
+        EventType.TRUST_APPROVED,
         trace_id=trace_id,
         sha256=sha,
         approved_by=record.get("approved_by"),
@@ -751,7 +756,7 @@ def approve_trace(
     return dict(record, sha256=sha, level=APPROVED, already=before is not None)
 
 
-def close_request(workspace: Any, config: Any, store: Any, sha: str, *, by: str) -> None:
+def close_request(workspace: Any, config: LLMOSConfig, store: Any, sha: str, *, by: str) -> None:
     """After an approval made elsewhere (the CLI), mark the content's inbox item accepted."""
     request = store.trust.request_of(sha)
     if not request or not request.get("event_id"):

@@ -317,7 +317,7 @@ def last_for(workspace: Any, cwd: str | os.PathLike[str]) -> str | None:
 
 def list_conversations(workspace: Any, *, limit: int | None = None) -> list[Conversation]:
     """Conversations, most recently active first."""
-    out = []
+    out: list[Conversation] = []
     for _mtime, path in _files_newest_first(workspace):
         if limit is not None and len(out) >= limit:
             break
@@ -419,7 +419,8 @@ def files_written(tool_calls: Iterable[dict[str, Any]], cwd: Path) -> list[str]:
         if not isinstance(call, dict) or call.get("decision") == "deny":
             continue
         name = str(call.get("name") or "")
-        inp = call.get("input") if isinstance(call.get("input"), dict) else {}
+        raw_input = call.get("input")
+        inp: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
         found = [str(f) for f in call.get("files_created") or [] if isinstance(f, str)]
         if name.split("__")[-1] in WRITE_TOOLS and not call.get("is_error"):
             target = inp.get("file_path") or inp.get("notebook_path") or inp.get("path")
@@ -696,4 +697,4 @@ def refers_back(goal: str) -> bool:
     if _DEMONSTRATIVE_ALONE.search(text):
         return True
     m = _PRONOUN.search(text)
-    return bool(m) and not _ANTECEDENT.search(text[: m.start()])
+    return m is not None and not _ANTECEDENT.search(text[: m.start()])

@@ -47,13 +47,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..atomic import atomic_write_json, atomic_write_text, file_lock
 from ..clock import iso_utc
 from ..errors import UsageError
 from ..workspace import check_project_name
 from .sessions import read_session, session_files
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 KINDS = ("name", "profile", "convention", "rule", "preference", "note")
 USER_KINDS = frozenset({"name", "profile", "preference"})
@@ -330,7 +333,7 @@ def _parse(path: Path) -> Fact:
     if data["kind"] not in KINDS or not _ID_RE.fullmatch(data["id"]):
         raise ValueError("bad kind or id")
     conf = data.get("confidence", 0.6)
-    history = data.get("history") if isinstance(data.get("history"), list) else []
+    history = v if isinstance(v := data.get("history"), list) else []
     return Fact(
         id=data["id"],
         kind=data["kind"],
@@ -341,7 +344,7 @@ def _parse(path: Path) -> Fact:
         if isinstance(conf, (int, float)) and not isinstance(conf, bool)
         else 0.6,
         source=str(data.get("source") or ""),
-        project=data.get("project") if isinstance(data.get("project"), str) else None,
+        project=v if isinstance(v := data.get("project"), str) else None,
         created_at=str(data.get("created_at") or ""),
         updated_at=str(data.get("updated_at") or ""),
         mentions=int(data["mentions"]) if isinstance(data.get("mentions"), int) else 1,
@@ -461,11 +464,14 @@ class FactStore:
 
     def remove(self, ident: str) -> Path:
         fact = self.get(ident)
+        path = fact.path
+        if path is None:  # a fact read from the store always has its file
+            raise UsageError(f"fact {ident} has no file")
         try:
-            Path(fact.path).unlink()
+            path.unlink()
         except OSError as exc:
-            raise UsageError(f"cannot remove {fact.path}: {exc}") from None
-        return Path(fact.path)
+            raise UsageError(f"cannot remove {path}: {exc}") from None
+        return path
 
 
 def all_facts(
@@ -541,7 +547,7 @@ def extract_from_sessions(
     *,
     full: bool = False,
     on_warning: Callable[[str], None] | None = None,
-    config: Any = None,
+    config: LLMOSConfig | None = None,
 ) -> ExtractionReport:
     """Read the user turns not read yet (all of them with ``full``) and store the facts they state.
 
@@ -566,7 +572,7 @@ def extract_from_sessions(
                 st = path.stat()
             except OSError:
                 continue
-            mark = seen_state.get(path.name) if isinstance(seen_state.get(path.name), dict) else {}
+            mark = v if isinstance(v := seen_state.get(path.name), dict) else {}
             if mark.get("size") == st.st_size and mark.get("mtime") == st.st_mtime:
                 continue
             session = read_session(path)
@@ -601,8 +607,7 @@ def extract_from_sessions(
             atomic_write_json(
                 state_path, {"format": 1, "sessions": seen_state, "last_run": iso_utc()}
             )
-    memory = getattr(config, "memory", None)
-    if memory is not None and getattr(memory, "llm_facts", False):
+    if config is not None and config.memory.llm_facts:
         if not turns:
             report.llm_note = "no new user turns"
         else:
@@ -674,7 +679,7 @@ def parse_llm_facts(answer: str, turns: int) -> list[tuple[FactCandidate, int | 
         raw = fence.group(1)
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ValueError(f"the answer is not JSON ({exc.msg})") from None
     if not isinstance(data, list):
         raise ValueError("the answer is not a JSON list")
@@ -757,7 +762,7 @@ def _llm_candidate(kind: str, subject: str, text: str) -> FactCandidate | None:
 
 def _llm_extract(
     workspace: Any,
-    config: Any,
+    config: LLMOSConfig,
     turns: list[_Turn],
     rule_keys: set[str],
     report: ExtractionReport,
@@ -778,8 +783,7 @@ def _llm_extract(
         kept.append(turn)
     kept.reverse()
     prompt = llm_facts_prompt([t.text for t in kept])
-    models = getattr(config, "models", None)
-    model = str(getattr(models, "cheap", "") or "claude-haiku-4-5")
+    model = config.models.cheap
     warn = on_warning or (lambda _m: None)
     result = budgeted_call(
         model=model,
@@ -787,10 +791,10 @@ def _llm_extract(
         prompt=prompt,
         max_tokens=LLM_MAX_TOKENS,
         timeout_s=LLM_TIMEOUT_S,
-        cap_usd=float(getattr(config.memory, "llm_facts_budget_usd", 0.0)),
+        cap_usd=config.memory.llm_facts_budget_usd,
         cap_key="memory.llm_facts_budget_usd",
         economy_file=Path(workspace.economy_file),
-        total_budget_usd=float(getattr(config, "budget_usd", 0.0) or 0.0),
+        total_budget_usd=config.budget_usd,
         mode=LLM_MODE,
         goal="fact extraction",
         what="fact-extraction",
@@ -813,8 +817,8 @@ def _llm_extract(
         return
     report.llm_facts = len(found)
     known: dict[Path, set[str]] = {}
-    for cand, turn in found:
-        origin = kept[turn - 1] if turn else None
+    for cand, turn_no in found:
+        origin = kept[turn_no - 1] if turn_no else None
         store = _store_for(workspace, cand.kind, origin.project if origin else None, on_warning)
         texts = known.setdefault(store.folder, {_same_text(f.text) for f in store.list()})
         if cand.key in rule_keys or _same_text(cand.text) in texts:

@@ -4,6 +4,8 @@ back (``fallback.py``)."""
 
 from __future__ import annotations
 
+from ..observability.records import EventType
+
 from typing import Any
 
 from ..exitcodes import ExitCode
@@ -48,7 +50,7 @@ def run_crystallized(ctx: RunContext, decision: Any) -> RunResult:
         if outcome.success:
             kernel.store.record_outcome(decision.trace_id, True)
             kernel.events.record(
-                "TOOL_RUN",
+                EventType.TOOL_RUN,
                 tool=tool.id,
                 trace_id=decision.trace_id,
                 success=True,
@@ -78,7 +80,7 @@ def run_crystallized(ctx: RunContext, decision: Any) -> RunResult:
     kernel.store.record_outcome(decision.trace_id, False)
     kernel.crystallizer(ctx.latent_mode).demote(tool, outcome.reason)
     kernel.events.record(
-        "TOOL_RUN",
+        EventType.TOOL_RUN,
         tool=tool.id,
         trace_id=decision.trace_id,
         success=False,

@@ -3,6 +3,8 @@ the replay, a refusal when the user asked for it (``--mode follower|crystallized
 
 from __future__ import annotations
 
+from ..observability.records import EventType
+
 from typing import TYPE_CHECKING, Any
 
 from ..exitcodes import ExitCode
@@ -52,7 +54,7 @@ def replay_refused(ctx: RunContext, info: dict[str, Any], confidence: float, why
     mode = ctx.opts.mode.upper()
     info = dict(info, replay_refused=why)
     ctx.kernel.events.record(
-        "REPLAY_REFUSED",
+        EventType.REPLAY_REFUSED,
         goal=ctx.goal[:200],
         mode=mode,
         reason=why[:500],

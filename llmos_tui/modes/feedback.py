@@ -4,6 +4,8 @@ user_negative)."""
 
 from __future__ import annotations
 
+from ..observability.records import EventType
+
 from typing import Any
 
 from ..runs import ModeChosen, RunResult
@@ -31,7 +33,7 @@ def run_feedback(ctx: RunContext, kind: str) -> RunResult:
         info["triggers"] = list(fb.triggers)
         check_in = fb.check_in
     kernel.events.record(
-        "USER_FEEDBACK",
+        EventType.USER_FEEDBACK,
         label=kind,
         about_trace=info["about_trace"],
         conversation=turn.conv.id if turn is not None else None,

@@ -4,6 +4,8 @@ that cannot run falls back (``fallback.py``)."""
 
 from __future__ import annotations
 
+from ..observability.records import EventType
+
 from typing import Any
 
 from ..errors import LLMOSError
@@ -54,7 +56,7 @@ def run_follower(ctx: RunContext, decision: Any, mode: str = "FOLLOWER") -> RunR
     kernel.store.record_outcome(trace.id, outcome.success)
     if outcome.success:
         kernel.events.record(
-            "TRACE_REPLAYED",
+            EventType.TRACE_REPLAYED,
             trace_id=trace.id,
             goal=ctx.goal[:200],
             success=True,
@@ -76,7 +78,7 @@ def run_follower(ctx: RunContext, decision: Any, mode: str = "FOLLOWER") -> RunR
             tool_calls=outcome.tool_calls(),
         )
     kernel.events.record(
-        "TRACE_REPLAYED",
+        EventType.TRACE_REPLAYED,
         trace_id=trace.id,
         goal=ctx.goal[:200],
         success=False,

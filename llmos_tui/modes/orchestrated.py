@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from ..observability.records import EventType
+
 import dataclasses
 from typing import Any
 
@@ -86,7 +88,7 @@ def run_orchestrator(ctx: RunContext, info: dict[str, Any], confidence: float) -
         )
         result.exit_code = int(ExitCode.GOAL_FAILED)
     kernel.events.record(
-        "ORCHESTRATION_FINISHED",
+        EventType.ORCHESTRATION_FINISHED,
         goal=goal[:200],
         success=result.success,
         subgoals=len(plan.subgoals),

@@ -4,6 +4,8 @@ conversation -- ``context: {conversation, depends_on, replayable: false}``."""
 
 from __future__ import annotations
 
+from ..observability.records import EventType
+
 import time
 from typing import Any
 
@@ -72,7 +74,7 @@ def record_trace(
     )
     kernel.store.save(trace, volume=kernel.config.user_volume())
     kernel.events.record(
-        "TRACE_RECORDED", trace_id=trace.id, goal=goal[:200], success=result.success
+        EventType.TRACE_RECORDED, trace_id=trace.id, goal=goal[:200], success=result.success
     )
     trace_id: str = trace.id
     return trace_id

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import UsageError
+from .events import EventType
 
 
 def _need(payload: dict[str, Any], *keys: str) -> list[Any]:
@@ -37,8 +38,13 @@ def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
     def write(payload: dict[str, Any]) -> str:
         kind, name, content = _need(payload, "kind", "name", "content")
         volume = volume_for(payload)
+        raw_type = payload.get("event_type")
         result = volume.write_artifact(
-            kind, name, content, reason=payload.get("reason"), event_type=payload.get("event_type")
+            kind,
+            name,
+            content,
+            reason=payload.get("reason"),
+            event_type=EventType(raw_type) if raw_type else None,
         )
         return f"{result.action} {result.info.kind}/{result.info.name} in volumes/{volume.scope}"
 

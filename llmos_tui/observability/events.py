@@ -156,7 +156,7 @@ class EventLog:
     # ---- writing ----------------------------------------------------------------------
     def record(
         self,
-        type: str,
+        type: EventType,
         *,
         notify_user: bool = False,
         source: str | None = None,

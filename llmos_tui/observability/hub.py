@@ -28,7 +28,7 @@ import os
 import threading
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..atomic import atomic_write_json, file_lock
 from ..errors import LLMOSError, UsageError
@@ -45,6 +45,9 @@ from .events import (
 )
 from .inbox import DEFAULT_INBOX_MAX_BYTES, Inbox, Notification
 from .report import collect_activity, format_activity, volume_type
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 INLINE_PAYLOAD_BYTES = 64 * 1024
 PREVIEW_CHARS = 64 * 1024
@@ -71,10 +74,6 @@ class ProposalError(LLMOSError):
     """A proposal cannot be accepted or rejected (decided already, no applier, applier failed)."""
 
 
-def _cfg(config: Any, section: str, key: str, default: Any) -> Any:
-    return getattr(getattr(config, section, None), key, default) if config is not None else default
-
-
 class ObservabilityHub:
     """The observability of one workspace. ``where`` is a Workspace, its root, or its
     ``observability`` folder."""
@@ -83,7 +82,7 @@ class ObservabilityHub:
         self,
         where: Any,
         *,
-        config: Any = None,
+        config: LLMOSConfig | None = None,
         auto_apply: Iterable[str] | None = None,
         max_bytes: int | None = None,
         keep: int | None = None,
@@ -92,22 +91,24 @@ class ObservabilityHub:
         self.root = root
         self.folder = folder
         self.config = config
-        mb = _cfg(config, "observability", "max_file_mb", None)
+        # Without a config (a hub opened by a tool or a test): the event log's own limits.
+        if config is not None and max_bytes is None:
+            max_bytes = int(config.observability.max_file_mb * 1024 * 1024)
+        if config is not None and keep is None:
+            keep = config.observability.keep_files
         self.event_log = EventLog(
             folder / "events.jsonl",
-            max_bytes=max_bytes
-            if max_bytes is not None
-            else int(mb * 1024 * 1024)
-            if mb
-            else DEFAULT_MAX_BYTES,
-            keep=keep
-            if keep is not None
-            else _cfg(config, "observability", "keep_files", DEFAULT_KEEP),
+            max_bytes=max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES,
+            keep=keep if keep is not None else DEFAULT_KEEP,
         )
         self.inbox = Inbox(folder, events=self.event_log, max_bytes=DEFAULT_INBOX_MAX_BYTES)
         self.event_log.inbox_max_bytes = self.inbox.max_bytes
         kinds = (
-            auto_apply if auto_apply is not None else _cfg(config, "crons", "auto_apply", ()) or ()
+            auto_apply
+            if auto_apply is not None
+            else config.crons.auto_apply
+            if config is not None
+            else ()
         )
         self.auto_apply = {str(k) for k in kinds}
         self._appliers: dict[str, Applier] = {}
@@ -153,7 +154,7 @@ class ObservabilityHub:
     # ---- recording ----------------------------------------------------------------------
     def record(
         self,
-        type: str,
+        type: EventType,
         *,
         notify_user: bool = False,
         source: str | None = None,
@@ -161,7 +162,7 @@ class ObservabilityHub:
         **data: Any,
     ) -> Event:
         return self.event_log.record(
-            str(type), notify_user=notify_user, source=source, title=title, **data
+            type, notify_user=notify_user, source=source, title=title, **data
         )
 
     def record_cron_started(self, cron_id: str, *, level: str | None = None, **data: Any) -> Event:
@@ -215,7 +216,7 @@ class ObservabilityHub:
 
     def _artifact(
         self,
-        type: str,
+        type: EventType,
         source: str | None,
         kind: str,
         name: str,

@@ -104,13 +104,13 @@ def _cron_row(cid: str, level: Any) -> dict[str, Any]:
 
 
 #: the counters of the goals section, by event type
-_TRACE_COUNTERS = {
+_TRACE_COUNTERS: dict[str, str] = {
     T.TRACE_RECORDED: "recorded",
     T.TRACE_REPLAYED: "replayed",
     T.TOOL_RUN: "tool_runs",
     T.TOOL_USED: "tool_runs",
 }
-_PROPOSAL_COUNTERS = {
+_PROPOSAL_COUNTERS: dict[str, str] = {
     T.PROPOSAL_CREATED: "created",
     T.PROPOSAL_ACCEPTED: "accepted",
     T.PROPOSAL_REJECTED: "rejected",
@@ -186,7 +186,10 @@ class _Activity:
         kind = event.type
         if kind in CREATED_TYPES:
             self.created.append(artifact_row(event))
-            extra = {T.INSIGHT_GENERATED: ("insights",), T.SUGGESTION_CREATED: ("suggestions",)}
+            extra: dict[str, tuple[str, ...]] = {
+                T.INSIGHT_GENERATED: ("insights",),
+                T.SUGGESTION_CREATED: ("suggestions",),
+            }
             self.count_for_cron(event.source, "created", *extra.get(kind, ()))
         elif kind in EVOLVED_TYPES:
             self.evolved.append(artifact_row(event))

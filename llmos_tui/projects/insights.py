@@ -16,9 +16,12 @@ cross-project insight; its confidence is 1.0 for one signature, else the weakest
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .manager import ProjectManager
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 IGNORED_GATES = frozenset({"margin", "track_record"})
 
@@ -106,7 +109,7 @@ def get_cross_project_insights(
     min_projects: int = 2,
     min_confidence: float = 0.7,
     volumes: Iterable[str] | None = None,
-    config: Any = None,
+    config: LLMOSConfig | None = None,
 ) -> list[CrossProjectInsight]:
     """Patterns that recur in at least ``min_projects`` projects (see the module docstring)."""
     from ..learning.matcher import Matcher
@@ -127,12 +130,7 @@ def get_cross_project_insights(
     toolsets = {sig: {frozenset(e.tools_used) for e in es} for sig, es in groups.items()}
     union = _Union(groups)
     link_conf: dict[str, float] = {sig: 1.0 for sig in groups}
-    learning = getattr(config, "learning", None)
-    matcher = (
-        Matcher(list(reps.values()), config=learning)
-        if learning is not None
-        else Matcher(list(reps.values()))
-    )
+    matcher = Matcher(list(reps.values()), config=config.learning if config is not None else None)
     for sig, rep in reps.items():
         for cand in matcher.candidates(rep.goal, k=10):
             other = by_rep_id.get(cand.trace_id)
@@ -278,7 +276,7 @@ def cross_project_insight_artifacts(
     *,
     min_projects: int = 2,
     min_confidence: float = 0.7,
-    config: Any = None,
+    config: LLMOSConfig | None = None,
 ) -> list[tuple[str, str]]:
     """Markdown insight artifacts for a cron to write: ``[(file name, markdown)]``. Empty when there
     is nothing to say. File names are stable, so a new cycle replaces the previous artifact."""
@@ -322,7 +320,11 @@ def cross_project_insight_artifacts(
 
 
 def write_cross_project_insights(
-    workspace: Any, store: Any = None, *, volume: str | None = None, config: Any = None
+    workspace: Any,
+    store: Any = None,
+    *,
+    volume: str | None = None,
+    config: LLMOSConfig | None = None,
 ) -> list[str]:
     """Write the artifacts into a volume's ``insights/`` folder (default: the system volume); returns paths."""
     from ..atomic import atomic_write_text

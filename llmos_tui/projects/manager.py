@@ -187,11 +187,11 @@ class ProjectManager:
             data["cost_usd"] = round(
                 float(data.get("cost_usd", 0.0) or 0.0) + max(0.0, float(cost_usd or 0.0)), 6
             )
-            by_mode = data.get("by_mode") if isinstance(data.get("by_mode"), dict) else {}
+            by_mode = v if isinstance(v := data.get("by_mode"), dict) else {}
             by_mode[mode] = int(by_mode.get(mode, 0) or 0) + 1
             data["by_mode"] = by_mode
             data["last_run"] = iso_utc()
-            recent = data.get("recent") if isinstance(data.get("recent"), list) else []
+            recent = v if isinstance(v := data.get("recent"), list) else []
             from ..redact import redact_text
 
             data["recent"] = (

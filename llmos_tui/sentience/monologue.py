@@ -215,7 +215,7 @@ def parse_thoughts(text: str, max_thoughts: int) -> list[str]:
         raw = fence.group(1)
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ValueError(f"the answer is not JSON ({exc.msg})") from None
     if not isinstance(data, list) or not data:
         raise ValueError("the answer is not a non-empty JSON list")

@@ -49,6 +49,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from ..atomic import file_lock
 from ..clock import iso_utc
 from ..errors import UsageError
+from ..runs import REPLAY_MODES, Mode
+from ..observability.events import EventType
+
 from .cognitive import ImprovementSuggestion, Policy, derive_policy, read_economy_log
 from .cognitive import detect_improvement_opportunities as _detect
 from .emotional_memory import (
@@ -63,10 +66,11 @@ from .state import SentienceState, load_state, save_state
 from .valence import Valence
 
 if TYPE_CHECKING:  # the monologue is imported when it ticks (TUI idle time), never on a run
+    from ..config import LLMOSConfig
+    from ..learning.matcher import MatchDecision
     from .monologue import LLMThoughts
 
 log = logging.getLogger("llmos.sentience")
-CHEAP_MODES = ("FOLLOWER", "CRYSTALLIZED")
 PROPOSAL_KIND = "sentience.modify"
 #: Where the observability hub finds the applier of PROPOSAL_KIND (``register_appliers``).
 APPLIER_MODULE = __name__
@@ -108,7 +112,7 @@ class RunAdjustments:
         out += [t for t in self.add_tools if t not in out and t not in removed]
         return out
 
-    def model(self, config: Any, agent_model: str | None = None) -> str:
+    def model(self, config: LLMOSConfig, agent_model: str | None = None) -> str:
         from ..adaptation.model_choice import model_for_tier
 
         return model_for_tier(self.model_tier, config, agent_model)
@@ -126,7 +130,7 @@ class SentienceRuntime:
     def __init__(
         self,
         workspace: Any,
-        config: Any,
+        config: LLMOSConfig,
         *,
         clock: Callable[[], float] = time.time,
         on_warning: Callable[[str], None] | None = None,
@@ -159,7 +163,7 @@ class SentienceRuntime:
             log.warning(message)
         if self.events is not None:
             try:
-                self.events.record("SENTIENCE_WARNING", message=message)
+                self.events.record(EventType.SENTIENCE_WARNING, message=message)
             except Exception:  # the event log must never take the runtime down
                 pass
 
@@ -266,14 +270,12 @@ class SentienceRuntime:
         return self.policy().latent_mode
 
     def _policy(self, state: SentienceState, params: SentienceParams) -> Policy:
-        learning = getattr(self.config, "learning", None)
-        execution = getattr(self.config, "execution", None)
         return derive_policy(
             state.valence.effective(params),
             params,
-            follower_threshold=float(getattr(learning, "follower_threshold", 0.92)),
-            mixed_threshold=float(getattr(learning, "mixed_threshold", 0.75)),
-            allow_network=bool(getattr(execution, "allow_network", False)),
+            follower_threshold=self.config.learning.follower_threshold,
+            mixed_threshold=self.config.learning.mixed_threshold,
+            allow_network=self.config.execution.allow_network,
         )
 
     def policy(self) -> Policy:
@@ -377,27 +379,27 @@ class SentienceRuntime:
         return rec
 
     def before_run(
-        self, goal: str, decision: Any = None, *, matched_entry: Any = None
+        self,
+        goal: str,
+        decision: MatchDecision | Mapping[str, Any] | None = None,
+        *,
+        matched_entry: Any = None,
     ) -> RunAdjustments:
         """What this run should change (thresholds, tools, confirmation, model tier, injected context).
 
-        *decision*: ``MatchDecision.to_dict()`` (mode, confidence, trace_id, multi_step, gates);
+        *decision*: the MatchDecision, or its ``to_dict()`` (mode, confidence, trace_id,
+        multi_step, gates);
         *matched_entry*: the index entry of the matched trace, for its track record.
         """
         from ..adaptation.model_choice import choose_tier, goal_complexity
         from ..learning.traces import goal_signature
 
-        if (
-            decision is not None
-            and not isinstance(decision, Mapping)
-            and hasattr(decision, "to_dict")
-        ):
-            decision = decision.to_dict()  # a MatchDecision
+        if decision is not None and not isinstance(decision, Mapping):
+            decision = decision.to_dict()
         decision = dict(decision or {})
         state, params, now = self._load()
-        learning = getattr(self.config, "learning", None)
-        base_follower = float(getattr(learning, "follower_threshold", 0.92))
-        base_mixed = float(getattr(learning, "mixed_threshold", 0.75))
+        base_follower = self.config.learning.follower_threshold
+        base_mixed = self.config.learning.mixed_threshold
         complexity = goal_complexity(goal, bool(decision.get("multi_step")))
         if not self.enabled:
             return RunAdjustments(
@@ -458,17 +460,21 @@ class SentienceRuntime:
     @staticmethod
     def _suggest_mode(decision: Mapping[str, Any], adj: RunAdjustments) -> str | None:
         mode = decision.get("mode")
-        if mode not in ("LEARNER", "MIXED", "FOLLOWER") or not decision.get("trace_id"):
+        if mode not in (Mode.LEARNER, Mode.MIXED, Mode.FOLLOWER) or not decision.get("trace_id"):
             return None
         conf = float(decision.get("confidence") or 0.0)
         gates = decision.get("gates")
-        gates_ok = bool(gates) and all(g.get("passed") for g in gates if isinstance(g, dict))
+        gates_ok = (
+            isinstance(gates, (list, tuple))
+            and bool(gates)
+            and all(g.get("passed") for g in gates if isinstance(g, dict))
+        )
         if gates_ok and conf >= adj.follower_threshold:
-            new = "FOLLOWER"
+            new = Mode.FOLLOWER
         elif conf >= adj.mixed_threshold:
-            new = "MIXED"
+            new = Mode.MIXED
         else:
-            new = "LEARNER"
+            new = Mode.LEARNER
         return new if new != mode else None
 
     def after_run(
@@ -559,7 +565,7 @@ class SentienceRuntime:
                 fired.append(
                     self._fire(state, params, now, "task_success", f"{mode}: {goal[:120]}")
                 )
-                if mode in CHEAP_MODES:
+                if mode in REPLAY_MODES:
                     fired.append(
                         self._fire(
                             state, params, now, "cheap_success", f"{mode} run cost no LLM call"
@@ -614,7 +620,7 @@ class SentienceRuntime:
         if self.events is not None:
             try:
                 self.events.record(
-                    "SENTIENCE_UPDATED",
+                    EventType.SENTIENCE_UPDATED,
                     goal=goal[:200],
                     trace_id=trace_id,
                     triggers=[f["type"] for f in fired],
@@ -737,14 +743,13 @@ class SentienceRuntime:
         from .monologue import llm_thoughts
 
         params = self.base_params
-        models = getattr(self.config, "models", None)
         result = llm_thoughts(
             prompt,
-            model=str(getattr(models, "cheap", "") or "claude-haiku-4-5"),
+            model=self.config.models.cheap,
             max_thoughts=params.monologue_max_thoughts,
             budget_usd=float(params.monologue_llm_budget_usd),
             economy_file=self.root / "state" / "economy.json",
-            total_budget_usd=float(getattr(self.config, "budget_usd", 0.0) or 0.0),
+            total_budget_usd=self.config.budget_usd,
         )
         self.last_monologue_llm = result
         if result.thoughts is None:
@@ -778,7 +783,7 @@ class SentienceRuntime:
     ) -> list[ImprovementSuggestion]:
         """Suggestions from real data; a miscalibration also becomes a self-modification proposal."""
         state, params, _ = self._load()
-        learning = getattr(self.config, "learning", None)
+        learning = self.config.learning
         econ = economy_path if economy_path is not None else self.root / "state" / "economy.json"
         out = _detect(
             params,
@@ -787,10 +792,8 @@ class SentienceRuntime:
             goal_stats=state.goal_stats,
             calibration=state.calibration,
             economy_log=read_economy_log(econ),
-            crystallization_min_uses=int(getattr(learning, "crystallization_min_uses", 5)),
-            crystallization_min_success=float(
-                getattr(learning, "crystallization_min_success", 0.95)
-            ),
+            crystallization_min_uses=learning.crystallization_min_uses,
+            crystallization_min_success=learning.crystallization_min_success,
         )
         if propose and params.self_modification != "off" and self.enabled:
             for s in out:

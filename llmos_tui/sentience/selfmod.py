@@ -13,6 +13,7 @@ on top of the configuration, so reverting restores the configured behaviour exac
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import time
@@ -213,5 +214,5 @@ class ProposalStore:
                     atomic_write_json(self.path, data)
                     return
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> builtins.list[dict[str, Any]]:
         return self._read()["history"]

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 from ..atomic import atomic_write_json
 from ..sentience_params import MODIFIABLE, TRIGGERS, SentienceParams
@@ -176,7 +176,7 @@ class SentienceState:
             self.goal_stats = dict(keep)
 
 
-def _num(value: Any) -> bool:
+def _num(value: Any) -> TypeGuard[int | float]:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)

@@ -39,6 +39,7 @@ from textual.worker import Worker, WorkerState
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
 from ..kernel import LLMOS, RunOptions
+from ..observability.events import EventType
 from ..runs import CancelToken, RunResult
 from ..workspace import resolve_workspace_dir
 from . import data
@@ -328,7 +329,7 @@ class LLMOSApp(App[None]):
         kernel = self._ensure_kernel()
         report = kernel.undo_store().undo(cwd)
         kernel.events.record(
-            "UNDO",
+            EventType.UNDO,
             cwd=str(cwd),
             run_id=report.run_id,
             ok=report.ok,
@@ -540,7 +541,7 @@ class LLMOSApp(App[None]):
     def _load_state(self) -> data.StateView:
         kernel = self._ensure_kernel()
         if self._last_mode is None and self.hub is not None:
-            finished = self.hub.get_events(["GOAL_FINISHED"], limit=1)
+            finished = self.hub.get_events([EventType.GOAL_FINISHED], limit=1)
             if finished:
                 self._last_mode = str(finished[-1].data.get("mode") or "") or None
                 cost = finished[-1].data.get("cost_usd")
@@ -947,13 +948,17 @@ class LLMOSApp(App[None]):
                 out.notifications.append(ev)
                 out.inbox_changed = True
             if ev.type in (
-                "ACKNOWLEDGED",
-                "PROPOSAL_ACCEPTED",
-                "PROPOSAL_REJECTED",
-                "PROPOSAL_FAILED",
+                EventType.ACKNOWLEDGED,
+                EventType.PROPOSAL_ACCEPTED,
+                EventType.PROPOSAL_REJECTED,
+                EventType.PROPOSAL_FAILED,
             ):
                 out.inbox_changed = True
-            if ev.type in ("GOAL_FINISHED", "SENTIENCE_UPDATED", "PROPOSAL_ACCEPTED"):
+            if ev.type in (
+                EventType.GOAL_FINISHED,
+                EventType.SENTIENCE_UPDATED,
+                EventType.PROPOSAL_ACCEPTED,
+            ):
                 out.state_changed = True
             if ev.type.startswith("CRON_"):
                 out.crons_changed = True
@@ -991,7 +996,7 @@ class LLMOSApp(App[None]):
             body = str(
                 ev.data.get("summary") or ev.data.get("message") or ev.data.get("reason") or ""
             )
-            kind = "Proposal" if ev.type == "PROPOSAL_CREATED" else "Inbox"
+            kind = "Proposal" if ev.type == EventType.PROPOSAL_CREATED else "Inbox"
             self.notify(
                 short(body, 200) or "(open the inbox to see it)",
                 title=f"{kind}: {short(title_of(ev), 60)}",
@@ -1338,7 +1343,8 @@ class LLMOSApp(App[None]):
             return await answer
 
         try:
-            return bool(self.call_from_thread(ask))
+            # textual types the callback as T | Awaitable[T]: mypy cannot infer T from a coroutine
+            return bool(self.call_from_thread(ask))  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - the app is closing or the screen failed: deny
             return False
 
@@ -1368,7 +1374,7 @@ class LLMOSApp(App[None]):
             return await answer
 
         try:
-            return str(self.call_from_thread(ask))
+            return str(self.call_from_thread(ask))  # type: ignore[arg-type]  # (as above)
         except Exception:  # noqa: BLE001 - the app is closing or the screen failed: run nothing
             return "cancel"
 
@@ -1456,9 +1462,12 @@ class LLMOSApp(App[None]):
             }[action.scope]
             self.pane = pane
             await asyncio.sleep(0)
-            target = {"traces": self.traces, "volumes": self.volumes, "inbox": self.inbox}.get(
-                action.scope
-            )
+            panes: dict[str, TraceBrowser | VolumeExplorer | InboxPane] = {
+                "traces": self.traces,
+                "volumes": self.volumes,
+                "inbox": self.inbox,
+            }
+            target = panes.get(action.scope)
             if target is not None:
                 target.run_action_named(action.action)
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .format import VALENCE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 
 # ---- internal state (gauge) ---------------------------------------------------------------------
@@ -398,7 +401,9 @@ class PromotionPlan:
     reason: str
 
 
-def plan_promotion(workspace: Any, config: Any, scope: str, kind: str, name: str) -> PromotionPlan:
+def plan_promotion(
+    workspace: Any, config: LLMOSConfig, scope: str, kind: str, name: str
+) -> PromotionPlan:
     """What promoting an artifact would do, with the configured criteria and whether it meets them."""
     from ..errors import UsageError
     from ..volumes.promotion import Promoter
@@ -557,7 +562,7 @@ class CronLine:
     consecutive_failures: int
 
 
-def load_cron_lines(workspace: Any, config: Any) -> list[CronLine]:
+def load_cron_lines(workspace: Any, config: LLMOSConfig) -> list[CronLine]:
     """The user's own cron, their team's and the system's, in that order."""
     from ..evolution.crons import cron_status
 

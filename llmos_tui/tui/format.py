@@ -14,7 +14,7 @@ from typing import Any
 
 from textual.content import Content
 
-from ..runs import RunResult
+from ..runs import Mode, RunResult
 
 #: How each policy decision reads in the pane, and the CSS class / style that marks it.
 #: "reject": the call never ran because its input or its tool name was invalid (the CLI or our MCP server said so)
@@ -296,7 +296,7 @@ def decision_details(decision: dict[str, Any], result: RunResult | None = None) 
                     (short(str(gate.get("reason") or ""), 140), muted),
                 )
             )
-    elif decision.get("trace_id") is None and mode in ("LEARNER", "ORCHESTRATOR"):
+    elif decision.get("trace_id") is None and mode in (Mode.LEARNER, Mode.ORCHESTRATOR):
         lines.append(
             Content.styled("gates    none: no stored trace came close enough to be checked", muted)
         )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 from ..keys import MODIFIERS, NAMED_KEYS, key_problem  # noqa: F401 - the keymap's key names
 
 if TYPE_CHECKING:
-    from textual.binding import Binding
+    from textual.binding import BindingType
 
 
 @dataclass(frozen=True)
@@ -439,7 +439,7 @@ BY_ID: dict[str, KeyAction] = {a.id: a for a in ACTIONS}
 GROUP_ORDER = ("Panes", "App", "Chat", "Chat input", "Traces", "Volumes", "Inbox")
 
 
-def bindings_for(scope: str) -> "list[Binding]":
+def bindings_for(scope: str) -> "list[BindingType]":
     """The ``BINDINGS`` of one scope's widget (ids kept, so ``config.keymap`` can remap them)."""
     from textual.binding import Binding
 

@@ -10,9 +10,15 @@ adapts to how fast the UI is, not to how fast tokens arrive.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Union
 
 from ..runs import RunEvent, TextDelta
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .widgets.chat import CallConfirmed, CheckIn
+
+# What an answer's stream carries: the run's events and the UI's own markers.
+AnswerEvent = Union[RunEvent, "CallConfirmed", "CheckIn"]
 
 
 class RunEventBuffer:
@@ -21,10 +27,10 @@ class RunEventBuffer:
     def __init__(self, wake: Callable[[], object]) -> None:
         self._wake = wake
         self._lock = threading.Lock()
-        self._events: list[RunEvent] = []
+        self._events: list[AnswerEvent] = []
         self._wake_pending = False
 
-    def __call__(self, event: RunEvent) -> None:
+    def __call__(self, event: AnswerEvent) -> None:
         """The ``on_event`` sink handed to ``kernel.execute`` (called from the worker thread)."""
         with self._lock:
             self._events.append(event)
@@ -33,12 +39,12 @@ class RunEventBuffer:
             self._wake_pending = True
         self._wake()
 
-    def drain(self) -> list[RunEvent]:
+    def drain(self) -> list[AnswerEvent]:
         """Everything buffered so far, adjacent text deltas merged into one."""
         with self._lock:
             events, self._events = self._events, []
             self._wake_pending = False
-        merged: list[RunEvent] = []
+        merged: list[AnswerEvent] = []
         for event in events:
             if isinstance(event, TextDelta) and merged and isinstance(merged[-1], TextDelta):
                 merged[-1] = TextDelta(merged[-1].text + event.text)

@@ -31,6 +31,7 @@ from typing import Any
 from ..atomic import atomic_write_text
 from ..errors import LLMOSError, UsageError, WorkspaceError
 from ..exitcodes import ExitCode
+from ..observability.events import EventType
 from ..workspace import Workspace, parse_scope, safe_id  # noqa: F401 - parse_scope re-exported
 
 IDENTITY_KINDS = ("user", "user_cron", "team_cron", "system_cron")
@@ -186,7 +187,7 @@ class Identity:
         if events is not None:
             try:
                 events.record(
-                    "VOLUME_ACCESS_DENIED",
+                    EventType.VOLUME_ACCESS_DENIED,
                     source=self.label,
                     access=access,
                     volume=scope,

@@ -48,14 +48,18 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..atomic import atomic_write_bytes, atomic_write_text, file_lock
 from ..config import git_remotes  # noqa: F401 - re-exported (crons, cli)
 from ..errors import LLMOSError, UsageError
+from ..observability.events import EventType
 from ..workspace import Workspace
 from .acl import parse_scope, scope_type
 from .volume import volume_lock
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 DEFAULT_BRANCH = "main"
 DEFAULT_TIMEOUT_S = 60.0
@@ -104,14 +108,8 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^/@:]+):[^/@]+@", r"\1:***@", str(url))
 
 
-def _setting(config: Any, name: str, default: Any) -> Any:
-    section = getattr(config, "volumes", None)
-    value = getattr(section, name, None) if section is not None else None
-    return default if value is None else value
-
-
 def git_volume(
-    workspace: Workspace, config: Any, scope: str, *, events: Any = None
+    workspace: Workspace, config: LLMOSConfig, scope: str, *, events: Any = None
 ) -> "GitVolume | None":
     """The GitVolume of ``scope`` if ``volumes.git`` names a remote for it, else None."""
     scope = parse_scope(scope)
@@ -123,14 +121,14 @@ def git_volume(
         scope,
         url,
         events=events,
-        branch=str(_setting(config, "git_branch", DEFAULT_BRANCH)),
-        timeout_s=float(_setting(config, "git_timeout_s", DEFAULT_TIMEOUT_S)),
-        push_retries=int(_setting(config, "git_push_retries", DEFAULT_PUSH_RETRIES)),
+        branch=config.volumes.git_branch,
+        timeout_s=config.volumes.git_timeout_s,
+        push_retries=config.volumes.git_push_retries,
     )
 
 
 def sync_after_write(
-    workspace: Workspace, config: Any, scope: str, message: str, *, events: Any = None
+    workspace: Workspace, config: LLMOSConfig, scope: str, message: str, *, events: Any = None
 ) -> SyncResult | None:
     """Commit and push ``scope`` if it is git-backed (None when it is not). Never raises for git
     trouble: the result says what failed. Call it after promoting into a shared volume."""
@@ -505,7 +503,7 @@ class GitVolume:
         if result.changed_files or result.conflicts:
             self._reindex()
         if result.ok and (result.pushed or result.merged or result.conflicts):
-            self._record("VOLUME_SYNCED", result)
+            self._record(EventType.VOLUME_SYNCED, result)
         return result
 
     def _reindex(self) -> None:
@@ -524,7 +522,7 @@ class GitVolume:
         if self.events is not None:
             try:
                 self.events.record(
-                    "SYSTEM_ALERT",
+                    EventType.SYSTEM_ALERT,
                     notify_user=True,
                     source=f"git:{self.scope}",
                     title=f"git sync of volumes/{self.scope} failed",
@@ -539,7 +537,7 @@ class GitVolume:
             except Exception:
                 pass
 
-    def _record(self, type: str, result: SyncResult) -> None:
+    def _record(self, type: EventType, result: SyncResult) -> None:
         if self.events is None:
             return
         try:

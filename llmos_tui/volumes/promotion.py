@@ -37,11 +37,12 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..atomic import atomic_write_json
 from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
+from ..observability.events import EventType
 from ..workspace import Workspace
 from .acl import Identity, parse_scope, scope_owner, scope_type, team_members
 from .volume import (
@@ -55,6 +56,9 @@ from .volume import (
     list_scopes,
     volume_lock,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import LLMOSConfig
 
 RANK = {"user": 0, "team": 1, "system": 2}
 CONFLICT_POLICIES = ("refuse", "keep_both")
@@ -78,10 +82,10 @@ class PromotionCriteria:
             raise UsageError(f"promotion.on_conflict must be one of {', '.join(CONFLICT_POLICIES)}")
 
     @classmethod
-    def from_config(cls, config: Any) -> "PromotionCriteria":
-        section = getattr(config, "promotion", None)
-        if section is None:
+    def from_config(cls, config: LLMOSConfig | None) -> "PromotionCriteria":
+        if config is None:
             return cls()
+        section = config.promotion
         return cls(
             **{f.name: getattr(section, f.name) for f in fields(cls) if hasattr(section, f.name)}
         )
@@ -223,7 +227,7 @@ class Promoter:
         workspace: Workspace,
         *,
         criteria: PromotionCriteria | None = None,
-        config: Any = None,
+        config: LLMOSConfig | None = None,
         events: Any = None,
     ) -> None:
         self.workspace = workspace
@@ -367,7 +371,7 @@ class Promoter:
             place.files,
             actor=who,
             reason=reason or f"promoted from {src_scope}",
-            event_type="ARTIFACT_PROMOTED",
+            event_type=EventType.ARTIFACT_PROMOTED,
             notify_user=True,
             title=f"{kind[:-1]} {place.name} promoted from {src_scope} to {dst_scope}",
             provenance=provenance,
@@ -694,7 +698,7 @@ class Promoter:
     ) -> None:
         try:
             self.events.record(
-                "PROMOTION_REFUSED",
+                EventType.PROMOTION_REFUSED,
                 source=who.label,
                 kind=kind,
                 name=name,
@@ -934,7 +938,7 @@ class Promoter:
         if not log.files():
             return out
         for event in log.iter_events():
-            if event.type not in ("TOOL_USED", "TOOL_RUN"):
+            if event.type not in (EventType.TOOL_USED, EventType.TOOL_RUN):
                 continue
             volume = event.data.get("volume")
             key = (str(event.data.get("tool")), volume if isinstance(volume, str) else None)

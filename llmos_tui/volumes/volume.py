@@ -35,6 +35,7 @@ from typing import Any, Iterator, Mapping
 from ..atomic import append_line, atomic_write_bytes, atomic_write_json, file_lock
 from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
+from ..observability.events import EventType
 from ..workspace import VOLUME_KINDS, Workspace
 from .acl import Identity, VolumeAccessError, parse_scope, scope_owner, scope_type, team_members
 
@@ -312,7 +313,7 @@ class Volume:
             if access == "write":
                 message = f"writing volumes/{self.scope}/{what} needs an identity (user, user_cron, team_cron or system_cron)"
                 self._record(
-                    "VOLUME_ACCESS_DENIED",
+                    EventType.VOLUME_ACCESS_DENIED,
                     source=None,
                     access=access,
                     volume=self.scope,
@@ -326,7 +327,7 @@ class Volume:
 
     def _record(
         self,
-        type: str,
+        type: EventType,
         *,
         source: str | None,
         notify_user: bool = False,
@@ -596,7 +597,7 @@ class Volume:
                     continue
                 _reported.add(key)
             self._record(
-                "ARTIFACT_SKIPPED",
+                EventType.ARTIFACT_SKIPPED,
                 source=self.identity.label if self.identity else None,
                 volume=self.scope,
                 path=problem["path"],
@@ -642,7 +643,7 @@ class Volume:
         *,
         actor: Identity | None = None,
         reason: str | None = None,
-        event_type: str | None = None,
+        event_type: EventType | None = None,
         notify_user: bool = False,
         title: str | None = None,
         provenance: Mapping[str, Any] | None = None,
@@ -679,7 +680,9 @@ class Volume:
         self._changelog(
             changelog_action or action, kind, name, who, info, reason, **dict(event_data or {})
         )
-        etype = event_type or ("ARTIFACT_CREATED" if action == "created" else "ARTIFACT_EVOLVED")
+        etype = event_type or (
+            EventType.ARTIFACT_CREATED if action == "created" else EventType.ARTIFACT_EVOLVED
+        )
         event_id = self._record(
             etype,
             source=who.label,
@@ -769,7 +772,7 @@ class Volume:
                     moved.append(self._rel(dst))
         self._changelog("archived", kind, name, who, info, reason, archived=moved)
         self._record(
-            "ARTIFACT_DELETED",
+            EventType.ARTIFACT_DELETED,
             source=who.label,
             kind=kind,
             name=name,

@@ -573,7 +573,7 @@ async def test_volume_explorer_browses_the_promoted_tool_and_promotes_with_crite
         await pilot.press("f4")
         explorer = app.volumes
         await wait_until(pilot, lambda: explorer.loaded, 10, "the volumes")
-        tree = explorer.tree
+        tree = explorer.volume_tree
         labels = [str(n.label) for n in tree.root.children]
         assert labels[:3] == ["system  0", "teams", "users"]
         team = tree.root.children[1].children[0]

@@ -87,9 +87,9 @@ def _before(pane: str):
         elif pane == "volumes":
             explorer = app.volumes
             await _wait(pilot, lambda: explorer.loaded)
-            user = explorer.tree.root.children[2].children[0]
+            user = explorer.volume_tree.root.children[2].children[0]
             traces = next(n for n in user.children if str(n.label).startswith("traces"))
-            explorer.tree.move_cursor(traces)
+            explorer.volume_tree.move_cursor(traces)
             await pilot.press("right")
             await _wait(pilot, lambda: len(traces.children) == 6)
             await pilot.press("down")

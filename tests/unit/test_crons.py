@@ -8,7 +8,6 @@ import fcntl
 import json
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import typer
@@ -46,9 +45,8 @@ def ws(tmp_path: Path):
 def cfg(ws, **sections):
     config = load_config(ws.root)
     for section, values in sections.items():
-        if not hasattr(config, section):
-            setattr(config, section, SimpleNamespace())
         for key, value in values.items():
+            assert hasattr(getattr(config, section), key), f"no config key {section}.{key}"
             setattr(getattr(config, section), key, value)
     return config
 

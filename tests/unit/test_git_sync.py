@@ -8,11 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from llmos_tui.config import load_config
+from llmos_tui.config import LLMOSConfig, VolumesConfig, load_config
 from llmos_tui.learning.index import TraceIndex
 from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace, parse_trace
@@ -62,7 +61,7 @@ def workspace(tmp_path: Path, name: str, users: tuple[str, ...]):
 
 def config_for(ws, url: Path | str):
     config = load_config(ws.root)
-    config.volumes = SimpleNamespace(
+    config.volumes = VolumesConfig(
         git={"teams/eng": str(url)}, git_timeout_s=30.0, git_push_retries=8
     )
     return config
@@ -91,14 +90,14 @@ def team_goals(ws) -> set[str]:
 WORKER = r"""
 import json, os, sys, time
 from pathlib import Path
-from types import SimpleNamespace
+from llmos_tui.config import VolumesConfig
 from llmos_tui.config import load_config
 from llmos_tui.evolution.crons import run_cycle
 from llmos_tui.workspace import Workspace
 root, url, me, other = sys.argv[1:5]
 ws = Workspace(Path(root))
 config = load_config(ws.root)
-config.volumes = SimpleNamespace(git={"teams/eng": url}, git_timeout_s=30.0, git_push_retries=8)
+config.volumes = VolumesConfig(git={"teams/eng": url}, git_timeout_s=30.0, git_push_retries=8)
 Path(me).write_text("ready")
 deadline = time.time() + 30
 while not Path(other).exists() and time.time() < deadline:   # start together
@@ -289,14 +288,14 @@ def test_a_fresh_workspace_joins_an_existing_team_volume(tmp_path: Path, remote:
 
 
 def test_config_helpers_and_redaction() -> None:
-    assert git_remotes(
-        SimpleNamespace(volumes=SimpleNamespace(git={"team:eng": "u", "system": "v"}))
-    ) == {"teams/eng": "u", "system": "v"}
-    assert git_remotes(SimpleNamespace()) == {}
+    config = LLMOSConfig.testing()
+    config.volumes.git = {"team:eng": "u", "system": "v"}
+    assert git_remotes(config) == {"teams/eng": "u", "system": "v"}
+    assert git_remotes(LLMOSConfig.testing()) == {}
     from llmos_tui.errors import ConfigError
 
     with pytest.raises(ConfigError, match="volumes.git"):
-        git_remotes(SimpleNamespace(volumes=SimpleNamespace(git={"teams/eng": ""})))
+        git_remotes({"teams/eng": ""})
     assert (
         redact("https://bob:s3cret@git.example.com/x.git")
         == "https://bob:***@git.example.com/x.git"

@@ -144,8 +144,10 @@ def test_pre_images_are_bounded_by_size_and_runs(tmp_path: Path) -> None:
         "Write", {"file_path": "small.txt", "content": "u\n"}
     ).is_error  # first pre-image kept
     assert journal.finish()
-    kept = {f["rel"]: f for f in store.last(work)["files"]}
-    assert kept["small.txt"]["kept"] and not kept["big.txt"]["kept"]
+    last = store.last(work)
+    assert last is not None
+    kept = {f.rel: f for f in last.files}
+    assert kept["small.txt"].kept and not kept["big.txt"].kept
     report = store.undo(work)
     assert (
         not report.ok
@@ -164,7 +166,7 @@ def test_pre_images_are_bounded_by_size_and_runs(tmp_path: Path) -> None:
     empty = store.begin(work, "read only")
     _executor(work, empty).execute("Read", {"file_path": "f0.txt"})
     assert not empty.finish()
-    assert [r["goal"] for r in store.runs()] == ["run 1", "run 2"]
+    assert [r.goal for r in store.runs()] == ["run 1", "run 2"]
 
 
 def test_compact_diff_is_capped() -> None:

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ...errors import LLMOSError
 from ...exitcodes import ExitCode
-from ...runs import CancelToken, RunResult
+from ...runs import CancelToken, Mode, RunResult
 from .api_call import call_llm, describe_error
 from .pricing import Usage
 
@@ -595,7 +595,7 @@ class _PlanRun:
         except Exception as exc:  # noqa: BLE001 - a crashing sub-goal is a failed sub-goal
             return RunResult(
                 goal=sub.goal,
-                mode="LEARNER",
+                mode=Mode.LEARNER,
                 success=False,
                 error=f"the sub-goal raised {type(exc).__name__}: {exc}",
                 exit_code=int(ExitCode.GOAL_FAILED),
@@ -603,7 +603,7 @@ class _PlanRun:
         if not isinstance(value, RunResult):
             return RunResult(
                 goal=sub.goal,
-                mode="LEARNER",
+                mode=Mode.LEARNER,
                 success=False,
                 exit_code=int(ExitCode.GOAL_FAILED),
                 error=f"the sub-goal returned {type(value).__name__}, not a RunResult",

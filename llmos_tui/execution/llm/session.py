@@ -26,6 +26,7 @@ unknown tool name, input the CLI's own validation refused) is collected in
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -188,6 +189,19 @@ def budget_hook(
 
 
 @dataclass
+class _ServerWatch:
+    """What a session knows of its model server: when it last heard from it, the retries the CLI
+    reported (and the last error), when silence was last reported, whether it gave up."""
+
+    url: str
+    heard: float
+    retries: int = 0
+    error: str | None = None
+    reported: float = 0.0
+    gave_up: bool = False
+
+
+@dataclass
 class SessionOutcome:
     success: bool
     text: str = ""
@@ -231,6 +245,12 @@ def _usage_tokens(usage: dict[str, Any] | None) -> tuple[int, int]:
         num("input_tokens") + num("cache_creation_input_tokens") + num("cache_read_input_tokens")
     )
     return total_in, num("output_tokens")
+
+
+def _keep_tail(tail: list[str], line: str) -> None:
+    """The CLI's last 20 stderr lines, for the error message."""
+    tail.append(line)
+    del tail[:-20]
 
 
 class LearnerSession:
@@ -351,8 +371,9 @@ class LearnerSession:
         name = hook_input.get("tool_name", "")
         tool_input = hook_input.get("tool_input") or {}
         tid = hook_input.get("tool_use_id") or tool_use_id or ""
+        response: Any  # the error text, or the tool's response as the CLI reports it
         if failed:
-            response: Any = str(hook_input.get("error") or "tool failed")
+            response = str(hook_input.get("error") or "tool failed")
             summary, code = _failure_summary(name, response)
         else:
             response = hook_input.get("tool_response")
@@ -633,20 +654,26 @@ class LearnerSession:
             system_prompt={"type": "preset", "preset": "claude_code", "append": req.system_append}
             if req.system_append
             else {"type": "preset", "preset": "claude_code"},
+            # Our hooks read their input as a plain dict and answer one; the SDK types both as
+            # TypedDict unions (list-item).
             hooks={
                 # A confirmation in the TUI runs inside this hook: give the user time to answer.
                 "PreToolUse": [
                     HookMatcher(
-                        hooks=[self.pre_tool],
+                        hooks=[self.pre_tool],  # type: ignore[list-item]
                         timeout=3600 if self.confirm else 30,
                         on_failure="block",
                     )
                 ],
-                "PostToolUse": [HookMatcher(hooks=[self.post_tool])],
-                "PostToolUseFailure": [HookMatcher(hooks=[self.post_tool_failure])],
-                "UserPromptSubmit": [HookMatcher(hooks=[self.prompt_submit])],
+                "PostToolUse": [HookMatcher(hooks=[self.post_tool])],  # type: ignore[list-item]
+                "PostToolUseFailure": [
+                    HookMatcher(hooks=[self.post_tool_failure])  # type: ignore[list-item]
+                ],
+                "UserPromptSubmit": [
+                    HookMatcher(hooks=[self.prompt_submit])  # type: ignore[list-item]
+                ],
             },
-            stderr=lambda line: (tail.append(line), tail.__delitem__(slice(0, -20))),
+            stderr=functools.partial(_keep_tail, tail),
         )
 
     async def drive(self, options: Any) -> None:

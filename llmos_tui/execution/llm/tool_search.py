@@ -42,9 +42,12 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from rapidfuzz import fuzz, process
+
+if TYPE_CHECKING:  # pragma: no cover
+    from claude_agent_sdk.types import McpSdkServerConfig
 
 MCP_SERVER = "llmos"
 MCP_PREFIX = f"mcp__{MCP_SERVER}__"
@@ -483,7 +486,7 @@ class ToolRegistry:
         k = max(1, min(int(k), MAX_RESULTS))
         skip = set(exclude)
         if query.lower().startswith("select:"):
-            hits = []
+            hits: list[SearchHit] = []
             for raw in query[7:].split(","):
                 tool = self.get(raw.strip()) or self.by_mcp_name(raw.strip())
                 if (
@@ -763,7 +766,7 @@ class _SessionState:
         on_event: Any,
         mode: str,
         results: int,
-        twins: list[str] = (),
+        twins: Sequence[str] = (),
     ) -> None:
         self.registry = registry
         self.core = core
@@ -849,7 +852,7 @@ class _SessionState:
         search["_meta"] = {"anthropic/alwaysLoad": True}
         return twins + [search] + [self._definition(t) for t in self.extra.values()]
 
-    def server_config(self) -> dict[str, Any]:
+    def server_config(self) -> McpSdkServerConfig:
         return build_server(MCP_SERVER, self._wire_tools(), self.handle, on_reject=self.reject)
 
     def reject(self, local_name: str, arguments: Any, reason: str, rule: str) -> None:
@@ -911,14 +914,16 @@ class _SessionState:
             return self._search(arguments)
         if name == CALL_TOOL and self.mode == "dispatch":
             target = arguments.get("name")
-            tool = self.extra.get(target) or self.registry.by_mcp_name(str(target))
+            tool = self.extra.get(str(target)) or self.registry.by_mcp_name(str(target))
             if tool is None or tool.name not in self.extra:
                 text = f"no tool named {target!r} is available; use search_tools to find one"
                 self.reject(CALL_TOOL, arguments, text, UNKNOWN_TOOL_RULE)
                 return text, True
             tool_input = arguments.get("input")
             problem = schema_problem(tool.input_schema, tool_input)
-            if problem:
+            if problem is None and not isinstance(tool_input, dict):
+                problem = "the input must be an object"
+            if problem or not isinstance(tool_input, dict):
                 text = f"Input validation error for {tool.name}: {problem}"
                 self.reject(tool.mcp_local, tool_input, text, INVALID_INPUT_RULE)
                 return text, True
@@ -958,7 +963,7 @@ class _SessionState:
             elif tool.name in self.core:
                 lines.append(f"- {tool.name} (built-in, already available): {tool.description}")
             elif hit in strong:
-                definition = {
+                definition: dict[str, Any] = {
                     "name": tool.mcp_name,
                     "description": tool.description,
                     "input_schema": tool.input_schema,
@@ -1008,20 +1013,19 @@ class _SessionState:
         ]
 
     async def _run(self, tool: RegisteredTool, tool_input: dict[str, Any]) -> tuple[str, bool]:
-        if self.executor_factory is None or tool.runner is None:
+        factory, runner = self.executor_factory, tool.runner
+        if factory is None or runner is None:
             return f"tool {tool.name} cannot run in this session", True
 
         def work() -> ToolResult:
             with self._lock:
                 if self._executor is None:
-                    self._executor = self.executor_factory()
+                    self._executor = factory()
                 executor = self._executor
                 self._calls += 1
                 call_id = f"llmos_{self._calls}"
             blocked = self.tooling.blocked if self.tooling is not None else []
-            return tool.runner(
-                tool_input, _SessionExecutor(executor, self.on_event, call_id, blocked)
-            )
+            return runner(tool_input, _SessionExecutor(executor, self.on_event, call_id, blocked))
 
         try:
             result = await asyncio.to_thread(work)
@@ -1049,7 +1053,7 @@ class _SessionExecutor:
     def _deny(self, name: str, tool_input: Any, reason: str, rule: str, tid: str) -> None:
         from ...runs import next_call_seq
 
-        entry = {
+        entry: dict[str, Any] = {
             "name": name,
             "input": dict(tool_input) if isinstance(tool_input, dict) else {},
             "tool_use_id": tid,
@@ -1118,7 +1122,7 @@ def build_server(
     handle: Handler,
     *,
     on_reject: Callable[[str, Any, str, str], None] | None = None,
-) -> dict[str, Any]:
+) -> McpSdkServerConfig:
     """An in-process SDK MCP server config (``{"type": "sdk", ...}``) for ClaudeAgentOptions.
 
     Built on the SDK's own tool server so that tool ``_meta`` (``anthropic/alwaysLoad``) reaches
@@ -1192,7 +1196,7 @@ def _result(mt: Any, text: str, is_error: bool) -> Any:
 
 def _public_server(
     name: str, definitions: list[dict[str, Any]], handle: Handler
-) -> dict[str, Any]:  # pragma: no cover
+) -> McpSdkServerConfig:  # pragma: no cover
     from claude_agent_sdk import create_sdk_mcp_server, tool
 
     made = []

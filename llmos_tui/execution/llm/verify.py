@@ -153,7 +153,7 @@ def parse_answer(text: str | None) -> tuple[bool, dict[str, str]] | str:
         body = fenced.group(1)
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return f"the answer is not JSON ({exc.msg})"
     if not isinstance(data, dict):
         return "the answer is not a JSON object"

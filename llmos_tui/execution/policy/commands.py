@@ -12,6 +12,7 @@ A program that is not in the table goes to ``unknown_program``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -195,7 +196,9 @@ def secret_names(arg: Arg) -> list[str]:
     return [n for n in arg.names if SECRET_ENV.search(n) and n not in ("KEYBOARD", "SSH_AUTH_SOCK")]
 
 
-def check_secret_args(an: Analyzer, c: Cmd, flags: list | None = None) -> None:
+def check_secret_args(
+    an: Analyzer, c: Cmd, flags: list[tuple[str, Arg | None]] | None = None
+) -> None:
     """Secrets from the environment may go in an auth header, never in data or URLs."""
     auth_values = set()
     if flags is not None:
@@ -293,7 +296,7 @@ def shred(an: Analyzer, c: Cmd) -> None:
 
 
 def _targets_and_sources(
-    o, target_opts=("-t", "--target-directory")
+    o: Opts, target_opts: tuple[str, ...] = ("-t", "--target-directory")
 ) -> tuple[Arg | None, list[Arg], bool]:
     target = next(iter(o.values(*target_opts)), None)
     if target is not None:
@@ -577,9 +580,7 @@ def sed(an: Analyzer, c: Cmd) -> None:
     for f in script_files:
         an.check_arg_read(f, c)
         _analyze_file(
-            an,
-            f,
-            lambda text, f=f: interpreters.analyze_sed(an, text, origin=f"sed script {f.text}"),
+            an, f, functools.partial(interpreters.analyze_sed, an, origin=f"sed script {f.text}")
         )
     for f in files:
         if in_place:
@@ -626,9 +627,7 @@ def awk(an: Analyzer, c: Cmd) -> None:
     for f in prog_files:
         an.check_arg_read(f, c)
         _analyze_file(
-            an,
-            f,
-            lambda text, f=f: interpreters.analyze_awk(an, text, origin=f"awk program {f.text}"),
+            an, f, functools.partial(interpreters.analyze_awk, an, origin=f"awk program {f.text}")
         )
     for f in files:
         if not re.match(r"^[A-Za-z_]\w*=", f.text):
@@ -1393,7 +1392,8 @@ def foreign_process_option(c: Cmd) -> str | None:
         if t in opts or t.split("=", 1)[0] in opts:
             return t
         if t.startswith("-") and not t.startswith("--") and len(t) > 2 and "=" not in t:
-            letters = re.match(r"-([A-Za-z]*)", t).group(1)
+            bundled = re.match(r"-([A-Za-z]*)", t)  # always matches: t starts with "-"
+            letters = bundled.group(1) if bundled else ""
             if any("-" + ch in opts for ch in letters if ch in "pPatu"):
                 return t
         if t == "--":
@@ -1588,7 +1588,8 @@ def parallel(an: Analyzer, c: Cmd) -> None:
         [a.text for a in inputs if a.static] if inputs and all(a.static for a in inputs) else None
     )
     upstream_items = c.pipe_in is not None and c.pipe_in <= {"cwd_list"}
-    for value in (values or [None])[:MAX_FANOUT]:
+    items: list[str | None] = list(values) if values else [None]
+    for value in items[:MAX_FANOUT]:
         if value is None:
             filler = "llmos-item" if upstream_items else '"$LLMOS_UNKNOWN_ARG"'
         else:
@@ -1901,7 +1902,7 @@ def _read_small(path: str, limit: int = 256 * 1024) -> str | None:
     return data.decode("utf-8", "replace")
 
 
-def _analyze_file(an: Analyzer, arg: Arg, fn) -> None:
+def _analyze_file(an: Analyzer, arg: Arg, fn: Callable[[str], object]) -> None:
     if not arg.static:
         an.deny("exec.dynamic_script", f"the script file {arg.show()} is computed at run time")
         return
@@ -3431,10 +3432,10 @@ def git(an: Analyzer, c: Cmd) -> None:
             i += 2
             continue
         if "=" in t:
-            name, _, val = t.partition("=")
-            _git_global(an, name, Arg(val, a.mask[len(name) + 1 :]))
+            name, _, value = t.partition("=")
+            _git_global(an, name, Arg(value, a.mask[len(name) + 1 :]))
             if name in ("--git-dir", "--work-tree"):
-                workdir = Arg(val, a.mask[len(name) + 1 :])
+                workdir = Arg(value, a.mask[len(name) + 1 :])
         i += 1
     rest = args[i:]
     if not rest:
@@ -4399,8 +4400,12 @@ def make(an: Analyzer, c: Cmd) -> None:
                     "write.unresolved_target",
                     f"{c.name} {t} points at a folder computed at run time",
                 )
-        elif re.match(r"^(-C|--directory=)(.+)$", t) and c.name in ("make", "gmake", "ninja"):
-            val = re.match(r"^(-C|--directory=)(.+)$", t).group(2)
+        elif (folder := re.match(r"^(-C|--directory=)(.+)$", t)) and c.name in (
+            "make",
+            "gmake",
+            "ninja",
+        ):
+            val = folder.group(2)
             real = an.ctx.resolve(val, an.cur)
             if not an.ctx.inside_root(real):
                 an.deny(
@@ -4895,7 +4900,7 @@ def system_control(an: Analyzer, c: Cmd) -> None:
         or (len(ops) >= 2 and ops[1] in ("status", "show", "list"))
     ):
         return
-    if name == "update-alternatives" and any(t in readonly for t in texts):
+    if name == "update-alternatives" and any(t in (readonly or ()) for t in texts):
         return
     if (
         readonly is not None
@@ -5689,7 +5694,7 @@ def db_client(an: Analyzer, c: Cmd) -> None:
             f"{c.word} connects to a server on another machine, and network access is not allowed",
         )
         return
-    texts: list[str] = []
+    texts = []
     for s in sql:
         if not s.static:
             an.ask("exec.runs_code", f"{c.word} runs SQL computed at run time")

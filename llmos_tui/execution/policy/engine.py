@@ -33,6 +33,7 @@ from .paths import PathContext
 if TYPE_CHECKING:  # pragma: no cover
     from ...config import LLMOSConfig
     from ...workspace import Workspace
+    from .shell import Finding
 
 Decision = Literal["allow", "ask", "deny"]
 CAUTIOUS_MODES = frozenset({"CAUTIOUS", "RECOVERY"})
@@ -199,7 +200,7 @@ class PolicyEngine:
 
     # ---- tools -------------------------------------------------------------------------
     def _bash(
-        self, data: Mapping, ctx: PathContext, cautious: bool, deadline: float
+        self, data: Mapping[str, Any], ctx: PathContext, cautious: bool, deadline: float
     ) -> PolicyDecision:
         from .shell import Analyzer
 
@@ -227,9 +228,10 @@ class PolicyEngine:
         return _verdict(an.findings, cautious, "the command")
 
     def _write(
-        self, tool: str, data: Mapping, ctx: PathContext, cautious: bool, deadline: float
+        self, tool: str, data: Mapping[str, Any], ctx: PathContext, cautious: bool, deadline: float
     ) -> PolicyDecision:
-        from .shell import Analyzer, lit
+        from .shell import Analyzer
+        from .words import lit
 
         key = WRITE_TOOLS[tool]
         path = _string(data, key, limit=MAX_PATH_CHARS, what=f"{tool} '{key}'")
@@ -302,7 +304,7 @@ class PolicyEngine:
         return _verdict(an.findings, cautious, f"{tool} {path}")
 
     def _read(
-        self, tool: str, data: Mapping, ctx: PathContext, cautious: bool, deadline: float
+        self, tool: str, data: Mapping[str, Any], ctx: PathContext, cautious: bool, deadline: float
     ) -> PolicyDecision:
         findings: list[tuple[str, str, str]] = []
         if tool == "Read":
@@ -368,7 +370,7 @@ class PolicyEngine:
         self,
         path: str,
         ctx: PathContext,
-        findings: list,
+        findings: list[tuple[str, str, str]],
         *,
         recursive: bool,
         listing: bool = False,
@@ -412,7 +414,9 @@ class PolicyEngine:
                 ("risky", "read.outside_cwd", f"{real} is outside the working directory")
             )
 
-    def _glob_pattern(self, pattern: str, base: str, ctx: PathContext, findings: list) -> None:
+    def _glob_pattern(
+        self, pattern: str, base: str, ctx: PathContext, findings: list[tuple[str, str, str]]
+    ) -> None:
         base_abs = base if base.startswith(("/", "~")) else os.path.join(ctx.root, base)
         base_abs = ctx.expand_user(base_abs) or base_abs
         full = pattern if pattern.startswith(("/", "~")) else os.path.join(base_abs, pattern)
@@ -423,7 +427,7 @@ class PolicyEngine:
                 ("deny", "secrets.read", f"the pattern {pattern} reaches a secret location ({hit})")
             )
 
-    def _web(self, tool: str, data: Mapping, cautious: bool) -> PolicyDecision:
+    def _web(self, tool: str, data: Mapping[str, Any], cautious: bool) -> PolicyDecision:
         if tool == "WebFetch":
             url = _string(data, "url", limit=MAX_PATH_CHARS * 4, what="WebFetch 'url'")
             _optional_string(data, "prompt", MAX_CONTENT_CHARS, "WebFetch 'prompt'")
@@ -450,7 +454,9 @@ class PolicyEngine:
         )
 
 
-def _string(data: Mapping, key: str, *, limit: int, what: str, allow_empty: bool = False) -> str:
+def _string(
+    data: Mapping[str, Any], key: str, *, limit: int, what: str, allow_empty: bool = False
+) -> str:
     if key not in data:
         raise _BadInput(f"{what} is missing", "input.missing_key")
     value = data[key]
@@ -467,13 +473,13 @@ def _string(data: Mapping, key: str, *, limit: int, what: str, allow_empty: bool
     return value
 
 
-def _optional_string(data: Mapping, key: str, limit: int, what: str) -> str | None:
+def _optional_string(data: Mapping[str, Any], key: str, limit: int, what: str) -> str | None:
     if key not in data or data[key] is None:
         return None
     return _string(data, key, limit=limit, what=what, allow_empty=True) or None
 
 
-def _verdict(findings: list, cautious: bool, subject: str) -> PolicyDecision:
+def _verdict(findings: list[Finding], cautious: bool, subject: str) -> PolicyDecision:
     denies = [f for f in findings if f.level == "deny"]
     if denies:
         first = denies[0]

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .paths import CLOUD_METADATA
-from .words import lit
+from .words import Arg, lit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Analyzer
 
 
-def _lit(text: str):
+def _lit(text: str) -> Arg:
     return lit(text)
 
 
@@ -1058,11 +1058,11 @@ class _PyScan(ast.NodeVisitor):
             self.read(recv, recursive=(meth == "rglob"))
             return
         if meth in ("extractall", "extract"):
-            target = next((k.value for k in node.keywords if k.arg == "path"), None)
-            if target is None and meth == "extractall" and args:
-                target = args[0]
-            if target is not None:
-                self.write(target, f"{meth}")
+            dest = next((k.value for k in node.keywords if k.arg == "path"), None)
+            if dest is None and meth == "extractall" and args:
+                dest = args[0]
+            if dest is not None:
+                self.write(dest, f"{meth}")
             return
         if _SAVE_METHODS.match(meth) and args:
             path = self.fold(args[0])
@@ -1448,7 +1448,7 @@ _AWK_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -> None:
     strings: list[str] = []
 
-    def keep(m: re.Match) -> str:
+    def keep(m: re.Match[str]) -> str:
         strings.append(m.group(0)[1:-1].replace('\\"', '"').replace("\\\\", "\\"))
         return f"\x03{len(strings) - 1}\x03"
 

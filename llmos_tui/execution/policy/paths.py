@@ -15,7 +15,7 @@ import pwd
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable
+from typing import Callable, Iterable
 
 # Writing to these is always harmless (checked on the text, before resolution).
 SAFE_WRITE_DEVICES = frozenset(
@@ -422,22 +422,27 @@ def _prefix_match(parts: tuple[str, ...], entries: Iterable[str]) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def _part_matcher(part: str):
+def _part_matcher(part: str) -> Callable[[str], object]:
     """A compiled matcher for one glob component (as ``fnmatch.fnmatchcase``)."""
     if not any(ch in part for ch in "*?["):
         return part.__eq__
     return re.compile(fnmatch.translate(part)).match
 
 
+_Target = tuple[str, tuple[str, ...]]  # a secret location and its parts
+
+
 @lru_cache(maxsize=64)
-def _secret_targets(homes: tuple[str, ...]) -> tuple[tuple, dict[str, tuple]]:
+def _secret_targets(
+    homes: tuple[str, ...],
+) -> tuple[tuple[_Target, ...], dict[str, tuple[_Target, ...]]]:
     """Every secret location a glob may reach, split into parts (once per set of homes), and
     the same grouped by first part."""
     targets = [f"{h}/{s}" for h in homes + ("/home/*", "/root") for s in HOME_SECRETS] + list(
         SYSTEM_SECRETS
     )
     every = tuple((t, tuple(p for p in t.split("/") if p)) for t in targets)
-    by_first: dict[str, list] = {}
+    by_first: dict[str, list[_Target]] = {}
     for target, parts in every:
         if parts:
             by_first.setdefault(parts[0], []).append((target, parts))
@@ -460,7 +465,9 @@ class PathContext:
     homes: tuple[str, ...]  # realpaths: $HOME first, then the account's home
     protected: tuple[str, ...] = ()  # realpaths tools may never write
     home_raw: str = ""  # $HOME as given (for ~ expansion)
-    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    _cache: dict[tuple[str, str | None], str] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @classmethod
     def build(

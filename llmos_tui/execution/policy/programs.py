@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .words import parse_opts
 
@@ -385,7 +385,7 @@ def _fs(items: Iterable[str] | str) -> frozenset[str]:
 def _build(reg: Registry) -> None:
     from . import commands as h
 
-    def P(names: str, kind: str, summary: str, **kw) -> None:
+    def P(names: str, kind: str, summary: str, **kw: Any) -> None:
         for key in (
             "long_values",
             "subcommands",
@@ -401,12 +401,15 @@ def _build(reg: Registry) -> None:
             kw.setdefault("operands", "custom")
         reg.add(Program(tuple(names.split()), kind, summary, **kw))
 
-    def each(names: str, kind: str, summary: str, **kw) -> None:
+    def each(names: str, kind: str, summary: str, **kw: Any) -> None:
         for n in names.split():
             P(n, kind, summary, **kw)
 
-    deny = lambda rule, reason: ("deny", rule, reason)  # noqa: E731
-    risky = lambda rule, reason: ("risky", rule, reason)  # noqa: E731
+    def deny(rule: str, reason: str) -> tuple[str, str, str]:
+        return ("deny", rule, reason)
+
+    def risky(rule: str, reason: str) -> tuple[str, str, str]:
+        return ("risky", rule, reason)
 
     # ---- shell builtins and information -----------------------------------------------------
     each(

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Container
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .paths import PathContext, Violation
 from .words import (  # noqa: F401 - the words of the analysis, re-exported
@@ -48,13 +48,12 @@ from .words import (  # noqa: F401 - the words of the analysis, re-exported
     Opts,
     parse_opts,
     Cmd,
+    Stdin,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from tree_sitter import Node
 
-# What a command reads on stdin: ("file", path), ("text", text, dynamic) or ("psub",).
-Stdin = tuple[Any, ...]
 
 MAX_DEPTH = 8  # nested bash -c / eval / interpreter levels
 MAX_ALTERNATIVES = 16  # expansions of one command (loop variables, ${x:-y})
@@ -274,9 +273,10 @@ def decode_ansi_c(s: str) -> str:
                 out.append("\\" + nxt)
                 i += 2
         elif nxt in "01234567":
-            m = re.match(r"[0-7]{1,3}", s[i + 1 :])
-            out.append(chr(int(m.group(), 8) & 0xFF))
-            i += 1 + len(m.group())
+            digits = re.match(r"[0-7]{1,3}", s[i + 1 :])
+            octal = digits.group() if digits else nxt  # always a match: nxt is an octal digit
+            out.append(chr(int(octal, 8) & 0xFF))
+            i += 1 + len(octal)
         elif nxt == "c" and i + 2 < n:
             out.append(chr(ord(s[i + 2]) & 0x1F))
             i += 3
@@ -327,15 +327,15 @@ def _brace_expand(text: str, mask: str, limit: int = MAX_BRACE) -> list[tuple[st
             if not m:
                 start = i + 1
                 continue
-            a, b, step = m.group(1), m.group(2), abs(int(m.group(3) or 1)) or 1
-            if a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
-                lo, hi = int(a), int(b)
+            first, last, step = m.group(1), m.group(2), abs(int(m.group(3) or 1)) or 1
+            if first.lstrip("-").isdigit() and last.lstrip("-").isdigit():
+                lo, hi = int(first), int(last)
                 rng = range(lo, hi + (1 if hi >= lo else -1), step if hi >= lo else -step)
                 if len(rng) > limit:
                     return [(DYN, "d")]
                 pieces = [(str(v), "q" * len(str(v))) for v in rng]
-            elif a.isalpha() and b.isalpha():
-                lo, hi = ord(a), ord(b)
+            elif first.isalpha() and last.isalpha():
+                lo, hi = ord(first), ord(last)
                 rng = range(lo, hi + (1 if hi >= lo else -1), step if hi >= lo else -step)
                 pieces = [(chr(v), "q") for v in rng]
             else:
@@ -817,7 +817,7 @@ class Analyzer:
         return names
 
     def _read_names(self, node) -> list[str]:
-        names = []
+        names: list[str] = []
         for child in node.named_children:
             if child.type == "command":
                 words = [self.text(c) for c in child.named_children]

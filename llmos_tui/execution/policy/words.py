@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .programs import Program
 
 DYN = "\x00"  # text we cannot know (unknown variable, command output)
 ITEM = "\x01"  # a file name produced by a listing of the current directory (find ., *.py, ls)
 PSUB = "\x02"  # a process substitution: /dev/fd/N fed by a command
+
+# What a command reads on stdin: ("file", path), ("text", text, dynamic) or ("psub",).
+Stdin = tuple[Any, ...]
 
 
 @dataclass(slots=True)
@@ -22,7 +28,7 @@ class Arg:
 
     text: str
     mask: str
-    names: tuple = ()
+    names: tuple[str, ...] = ()
 
     @property
     def static(self) -> bool:
@@ -234,7 +240,7 @@ class Cmd:
     args: list[Arg]
     env: dict[str, Arg]
     pipe_in: frozenset[str] | None  # kinds of data piped into stdin (None: not piped)
-    stdin: tuple | None  # ("file", real) | ("text", str, dynamic) | ("psub",)
+    stdin: Stdin | None
     out: set[str] = field(default_factory=lambda: {"other"})
     read_outside: bool = False
-    prog: object = None  # its Program spec (programs.py), set by programs.run
+    prog: Program | None = None  # its Program spec (programs.py), set by programs.run

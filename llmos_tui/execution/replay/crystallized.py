@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ...errors import LLMOSError
+from ...observability.events import EventType
 from ...runs import CancelToken, EventSink
 from .engine import ReplayResult
 
@@ -491,7 +492,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def tool_from_manifest(path: Path, data: Mapping[str, Any], volume: str) -> CrystallizedTool:
-    slots = data.get("slots") if isinstance(data.get("slots"), dict) else {}
+    slots = v if isinstance(v := data.get("slots"), dict) else {}
     return CrystallizedTool(
         name=data["name"],
         version=data["version"],
@@ -504,7 +505,7 @@ def tool_from_manifest(path: Path, data: Mapping[str, Any], volume: str) -> Crys
         status=data["status"],
         sha256=data["sha256"],
         created_at=str(data.get("created_at", "")),
-        verification=data.get("verification") if isinstance(data.get("verification"), dict) else {},
+        verification=v if isinstance(v := data.get("verification"), dict) else {},
         manifest=dict(data),
     )
 
@@ -563,7 +564,7 @@ def _record_refusal(workspace: Any, tool: CrystallizedTool, reason: str) -> None
         from ...observability.events import EventLog
 
         EventLog(workspace.events_file).record(
-            "TOOL_REFUSED",
+            EventType.TOOL_REFUSED,
             tool=tool.id,
             trace_id=tool.source_trace,
             reason=reason[:500],

@@ -841,8 +841,8 @@ def command_path_problem(command: str, cwd: Path) -> str | None:
                     continue  # programs and harmless devices; the policy and the sandbox guard the rest
                 return f"the command names {text!r}, outside the working directory"
             elif ".." in text.split("/"):
-                real = Path(os.path.realpath(cwd / text))
-                if not inside(real, cwd):
+                resolved = Path(os.path.realpath(cwd / text))
+                if not inside(resolved, cwd):
                     return f"the command's path {text!r} leaves the working directory"
     return None
 
@@ -1134,8 +1134,8 @@ def replay(
                     diff=getattr(outcome, "diff", "") or "",
                 )
             )
-            for path in outcome.files_created:
-                rel = os.path.relpath(path, root)
+            for created_path in outcome.files_created:
+                rel = os.path.relpath(created_path, root)
                 if rel not in created:
                     created.append(rel)
             problem = compare(call, outcome, root)

@@ -927,7 +927,7 @@ class ToolExecutor:
         """Atomic replace beneath the write root (an existing file's mode is kept)."""
         if place.root is None:  # execute() refuses these before (executor.confine)
             raise _ToolError(f"{place.shown} is outside the working directory {self.cwd}")
-        self._before_write(place, data)
+        self._before_write(place, place.root, data)
         try:
             return fs.write_file_beneath(place.root, place.rel, data)
         except IsADirectoryError:
@@ -937,7 +937,7 @@ class ToolExecutor:
                 raise _ToolError(f"{place.shown} is a directory") from None
             raise self._refused(place, exc) from None
 
-    def _before_write(self, place: _Place, data: bytes) -> None:
+    def _before_write(self, place: _Place, root: fs.RootDir, data: bytes) -> None:
         """The pre-image for undo and the diff for the chat, read beneath the root just before writing."""
         from .undo import MAX_DIFF_INPUT, compact_diff
 
@@ -945,7 +945,7 @@ class ToolExecutor:
         mode: int | None = None
         too_large = False
         try:
-            st = fs.stat_beneath(place.root, place.rel)
+            st = fs.stat_beneath(root, place.rel)
             mode = st.st_mode & 0o7777
             limit = max(MAX_DIFF_INPUT, self.undo.max_bytes if self.undo is not None else 0)
             before = self._read_bytes(place, limit)
@@ -1192,8 +1192,9 @@ class ToolExecutor:
 
     def _glob(self, inp: dict[str, Any]) -> ExecOutcome:
         search = self._search_place(inp)
-        with self._search_at(search) as (_root, _rel, is_dir):
-            if not is_dir:
+        with self._search_at(search) as at:
+            assert at is not None  # not missing_ok: a missing path raised
+            if not at[2]:
                 raise _ToolError(f"{search.shown} is not a directory")
         found: dict[str, float] = {}
         for pattern in expand_braces(inp["pattern"]):
@@ -1306,6 +1307,7 @@ class ToolExecutor:
         """
         search = self._search_place(inp)
         with self._search_at(search) as at:
+            assert at is not None  # not missing_ok: a missing path raised
             return self._grep_in(search, at, inp)
 
     def _grep_in(

@@ -92,7 +92,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 @dataclass
-class _Entry:
+class UndoFile:
+    """One file a run changed: its pre-image (``blob``) and its state after the run."""
+
     rel: str  # beneath the working directory
     existed: bool
     mode: int | None
@@ -112,7 +114,7 @@ class UndoJournal:
         self.goal = goal
         self.max_bytes = int(max_bytes)
         self.used = 0
-        self.entries: dict[str, _Entry] = {}
+        self.entries: dict[str, UndoFile] = {}
         self._lock = threading.Lock()
 
     def capture(
@@ -127,14 +129,14 @@ class UndoJournal:
             if rel in self.entries:
                 return  # the run's first pre-image is the one to restore
             if too_large or (before is not None and self.used + len(before) > self.max_bytes):
-                self.entries[rel] = _Entry(rel, True, mode, None, len(before or b""), kept=False)
+                self.entries[rel] = UndoFile(rel, True, mode, None, len(before or b""), kept=False)
                 return
             blob = None
             if before is not None:
                 blob = f"{len(self.entries):05d}"
                 _atomic_write(self.dir / "blobs" / blob, before)
                 self.used += len(before)
-            self.entries[rel] = _Entry(rel, before is not None, mode, blob, len(before or b""))
+            self.entries[rel] = UndoFile(rel, before is not None, mode, blob, len(before or b""))
 
     def finish(self) -> bool:
         """Record each file's state after the run and write the manifest; False when nothing was written."""
@@ -167,6 +169,33 @@ def _current_sha(cwd: Path, rel: str) -> str | None:
 
 
 @dataclass
+class UndoRun:
+    """One recorded run: its manifest (``state/undo/<run_id>/manifest.json``), read."""
+
+    run_id: str
+    cwd: str
+    goal: str
+    created_at: str
+    bytes: int
+    files: list[UndoFile]
+    dir: Path  # the run's folder (manifest and blobs)
+
+    @classmethod
+    def read(cls, folder: Path) -> UndoRun:
+        """The run recorded in ``folder`` (OSError, ValueError, TypeError or KeyError: unreadable)."""
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return cls(
+            run_id=str(data["run_id"]),
+            cwd=str(data["cwd"]),
+            goal=str(data.get("goal", "")),
+            created_at=str(data.get("created_at", "")),
+            bytes=int(data.get("bytes", 0)),
+            files=[UndoFile(**f) for f in data.get("files", [])],
+            dir=folder,
+        )
+
+
+@dataclass
 class UndoReport:
     ok: bool
     run_id: str | None = None
@@ -193,30 +222,26 @@ class UndoStore:
     def begin(self, cwd: Path, goal: str) -> UndoJournal:
         return UndoJournal(self.root, cwd, goal, self.max_bytes)
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[UndoRun]:
         """Every recorded run, oldest first (manifests that cannot be read are skipped)."""
-        out = []
+        out: list[UndoRun] = []
         if not self.root.is_dir():
             return out
         for child in sorted(self.root.iterdir()):
             try:
-                data = json.loads((child / MANIFEST).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                out.append(UndoRun.read(child))
+            except (OSError, ValueError, TypeError, KeyError):
                 continue
-            data["_dir"] = child
-            out.append(data)
         return out
 
     def prune(self) -> None:
         runs = self.runs()
-        while runs and (
-            len(runs) > self.max_runs or sum(int(r.get("bytes", 0)) for r in runs) > self.max_bytes
-        ):
-            shutil.rmtree(runs.pop(0)["_dir"], ignore_errors=True)
+        while runs and (len(runs) > self.max_runs or sum(r.bytes for r in runs) > self.max_bytes):
+            shutil.rmtree(runs.pop(0).dir, ignore_errors=True)
 
-    def last(self, cwd: Path) -> dict[str, Any] | None:
+    def last(self, cwd: Path) -> UndoRun | None:
         where = str(Path(os.path.realpath(cwd)))
-        matching = [r for r in self.runs() if r.get("cwd") == where]
+        matching = [r for r in self.runs() if r.cwd == where]
         return matching[-1] if matching else None
 
     def undo(self, cwd: Path, *, force: bool = False) -> UndoReport:
@@ -227,10 +252,9 @@ class UndoStore:
                 error=f"nothing to undo in {os.path.realpath(cwd)}: no run recorded a change "
                 f"made with the file tools there (Bash commands are not covered)",
             )
-        report = UndoReport(True, run_id=run["run_id"], goal=run.get("goal", ""))
-        base = Path(run["cwd"])
-        files = [_Entry(**f) for f in run.get("files", [])]
-        for entry in files:
+        report = UndoReport(True, run_id=run.run_id, goal=run.goal)
+        base = Path(run.cwd)
+        for entry in run.files:
             if not entry.kept:
                 report.not_kept.append(entry.rel)
             elif _current_sha(base, entry.rel) != entry.after_sha256:
@@ -251,17 +275,17 @@ class UndoStore:
             )
             return report
         with fs.RootDir(base) as root:
-            for entry in files:
+            for entry in run.files:
                 if not entry.kept:
                     report.skipped.append(entry.rel)
                     continue
                 if entry.existed:
-                    data = (Path(run["_dir"]) / "blobs" / str(entry.blob)).read_bytes()
+                    data = (run.dir / "blobs" / str(entry.blob)).read_bytes()
                     fs.write_file_beneath(root, entry.rel, data, entry.mode)
                     report.restored.append(entry.rel)
                 elif _delete_beneath(root, entry.rel):
                     report.deleted.append(entry.rel)
-        shutil.rmtree(run["_dir"], ignore_errors=True)
+        shutil.rmtree(run.dir, ignore_errors=True)
         return report
 
 

@@ -22,7 +22,16 @@ import struct
 import sys
 import time
 
-spec = json.loads(sys.argv[1])
+# Annotations are plain names, strings or type comments, so any Python 3 runs this file; the type
+# checker reads the typing names below (MYPY is always true for it, never at run time).
+MYPY = False
+if MYPY:  # pragma: no cover
+    from typing import Any, NoReturn  # noqa: F401 - Any is used in type comments
+
+    # Not imported at run time: llmos puts edgekit/landlock.py's text ahead of this file's.
+    from edgekit.landlock import landlock_abi, landlock_restrict
+
+spec = json.loads(sys.argv[1])  # type: dict[str, Any]
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER = 1, 38, 24, 36
@@ -37,28 +46,30 @@ CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWN
 )
 
 
-def fail(msg, code=126):
+def fail(msg: str, code: int = 126) -> "NoReturn":
     try:
         os.write(2, ("llmos sandbox (landlock): " + msg + "\n").encode("utf-8", "replace"))
     finally:
         os._exit(code)
 
 
-def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
-    return libc.prctl(
-        ctypes.c_int(option),
-        ctypes.c_ulong(arg2),
-        ctypes.c_ulong(arg3),
-        ctypes.c_ulong(arg4),
-        ctypes.c_ulong(arg5),
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return int(
+        libc.prctl(
+            ctypes.c_int(option),
+            ctypes.c_ulong(arg2),
+            ctypes.c_ulong(arg3),
+            ctypes.c_ulong(arg4),
+            ctypes.c_ulong(arg5),
+        )
     )
 
 
-def abi_version():
-    return landlock_abi(libc)[0]  # noqa: F821 - defined by edgekit/landlock.py's text
+def abi_version() -> int:
+    return landlock_abi(libc)[0]  # edgekit/landlock.py's text
 
 
-def status_code(status):
+def status_code(status: int) -> int:
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     if os.WIFSIGNALED(status):
@@ -66,7 +77,7 @@ def status_code(status):
     return 1
 
 
-def write_file(path, text):
+def write_file(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
         os.write(fd, text.encode("ascii"))
@@ -90,7 +101,7 @@ if spec.get("cgroup_procs"):
 # 2. Namespaces, when the kernel allows: PID (the reaper), IPC, UTS, and net (no interface but a
 #    down loopback) unless the network is allowed. Root can create them directly; other users
 #    need a user namespace (mapping only their own uid/gid).
-def enter_namespaces():
+def enter_namespaces() -> str:
     if not spec.get("namespaces", True):
         return ""
     flags = (
@@ -121,7 +132,7 @@ PIDNS_USER = NS_MODE == "user+pid"
 
 # ---------------------------------------------------------------------------------------------
 # 3. The command's own restrictions (run in the process that execs bash).
-def count_user_tasks(uid):
+def count_user_tasks(uid: int) -> int:
     total = 0
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -142,7 +153,7 @@ def count_user_tasks(uid):
     return total
 
 
-def set_limits():
+def set_limits() -> None:
     import resource
 
     names = {
@@ -164,21 +175,21 @@ def set_limits():
             fail("cannot set the %s limit: %s" % (name, exc))
 
 
-def drop_capabilities():
+def drop_capabilities() -> None:
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in range(64):
         prctl(PR_CAPBSET_DROP, cap)  # EPERM without CAP_SETPCAP: nothing to drop then
 
 
-def apply_landlock(abi):
-    problem = landlock_restrict(  # noqa: F821 - defined by edgekit/landlock.py's text
+def apply_landlock(abi: int) -> None:
+    problem = landlock_restrict(  # edgekit/landlock.py's text
         libc, abi, spec["read"], spec["write_dirs"], spec["write_files"], spec["allow_network"]
     )
     if problem:
         fail(problem)
 
 
-def apply_seccomp():
+def apply_seccomp() -> bool:
     """Deny socket() for AF_UNIX always (Landlock cannot hide socket files such as
     /run/docker.sock) and for AF_INET/AF_INET6/AF_PACKET when the network is off (Landlock only
     filters TCP: this stops UDP too). socketpair() keeps working."""
@@ -196,7 +207,7 @@ def apply_seccomp():
     ALLOW, DENY = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EACCES
     LD, JEQ, RET, AND = 0x20, 0x15, 0x06, 0x54  # classic BPF: (code, jt, jf, k), relative jumps
 
-    def family_checks():
+    def family_checks() -> "list[tuple[int, int, int, int]]":
         out = [(LD, 0, 0, 16)]  # args[0] (low 32 bits)
         for i, fam in enumerate(families):
             remaining = len(families) - i - 1
@@ -231,7 +242,7 @@ def apply_seccomp():
     return True
 
 
-def become_command():
+def become_command() -> "NoReturn":
     """In the process that becomes bash: never returns."""
     try:
         for sig in (
@@ -258,8 +269,8 @@ def become_command():
         fail("cannot start the command: %r" % (exc,))
 
 
-def descendants(root):
-    children = {}
+def descendants(root: int) -> "list[int]":
+    children = {}  # type: dict[int, list[int]]
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -278,7 +289,7 @@ def descendants(root):
     return out
 
 
-def reap_descendants():
+def reap_descendants() -> None:
     """Kill every process below us until none is left (orphans come back to us: subreaper)."""
     for _ in range(1000):
         found = descendants(os.getpid())
@@ -304,7 +315,7 @@ def reap_descendants():
 target = 0
 
 
-def on_term(signum, frame):
+def on_term(signum: int, frame: object) -> None:
     # llmos asks us to stop (time-out): end the command now; the reaping below still runs
     if target > 0:
         try:

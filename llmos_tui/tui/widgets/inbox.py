@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...observability.events import EventType
 from ..data import InboxItem, filter_inbox
 from ..format import STATE_STYLES, format_when, short
 from ..keymap import bindings_for
@@ -36,18 +37,18 @@ def preview_renderable(text: str) -> Syntax | Content:
     return Content(text)
 
 
-TAGS = {
-    "PROPOSAL_CREATED": "proposal",
-    "SYSTEM_ALERT": "alert",
-    "CRON_FAILED": "cron failed",
-    "ARTIFACT_PROMOTED": "promoted",
-    "ARTIFACT_CREATED": "created",
-    "ARTIFACT_EVOLVED": "evolved",
-    "INSIGHT_GENERATED": "insight",
-    "SUGGESTION_CREATED": "suggestion",
-    "TOOL_CRYSTALLIZED": "crystallized",
-    "TOOL_DEMOTED": "demoted",
-    "AGENT_EVOLVED": "agent",
+TAGS: dict[str, str] = {
+    EventType.PROPOSAL_CREATED: "proposal",
+    EventType.SYSTEM_ALERT: "alert",
+    EventType.CRON_FAILED: "cron failed",
+    EventType.ARTIFACT_PROMOTED: "promoted",
+    EventType.ARTIFACT_CREATED: "created",
+    EventType.ARTIFACT_EVOLVED: "evolved",
+    EventType.INSIGHT_GENERATED: "insight",
+    EventType.SUGGESTION_CREATED: "suggestion",
+    EventType.TOOL_CRYSTALLIZED: "crystallized",
+    EventType.TOOL_DEMOTED: "demoted",
+    EventType.AGENT_EVOLVED: "agent",
 }
 
 

@@ -112,7 +112,7 @@ class VolumeExplorer(Vertical):
             yield Static(id="volume-code", markup=False)
 
     @property
-    def tree(self) -> VolumeTree:
+    def volume_tree(self) -> VolumeTree:
         return self.query_one(VolumeTree)
 
     def on_mount(self) -> None:
@@ -123,7 +123,7 @@ class VolumeExplorer(Vertical):
         self, volumes: list[VolumeSummary], *, user_volume: str, team_volume: str
     ) -> None:
         """(Re)build the tree from the volumes' summaries; expanded kinds are reloaded."""
-        tree = self.tree
+        tree = self.volume_tree
         expanded = {key for key, node in self._kind_nodes.items() if node.is_expanded}
         cursor = tree.cursor_node.data if tree.cursor_node is not None else None
         tree.clear()
@@ -176,7 +176,7 @@ class VolumeExplorer(Vertical):
         ref = self._restore
         if ref is None:
             return
-        tree = self.tree
+        tree = self.volume_tree
 
         def walk(node: TreeNode[NodeRef]):
             yield node
@@ -258,7 +258,7 @@ class VolumeExplorer(Vertical):
         self.query_one("#volume-code", Static).display = False
 
     def current(self) -> NodeRef | None:
-        node = self.tree.cursor_node
+        node = self.volume_tree.cursor_node
         return node.data if node is not None else None
 
     # ---- preview ---------------------------------------------------------------------------
@@ -315,7 +315,11 @@ class VolumeExplorer(Vertical):
     @on(VolumeTree.Act)
     def _act(self, event: VolumeTree.Act) -> None:
         event.stop()
-        if event.action == "refresh":
+        self.run_action_named(event.action)
+
+    def run_action_named(self, action: str) -> None:
+        """A ``volumes`` key action (the tree's keys, or the command palette): refresh or promote."""
+        if action == "refresh":
             self.post_message(self.Wanted("volumes"))
             return
         ref = self.current()
