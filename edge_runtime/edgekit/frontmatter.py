@@ -24,7 +24,7 @@ writes, :func:`read` reads back unchanged. Standard library + PyYAML only.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from typing import Any
 
@@ -81,41 +81,151 @@ def read_lenient(text: str) -> tuple[dict[str, Any], str]:
     return (data if isinstance(data, dict) else {}), body
 
 
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# ---- the header writer: flow style, deterministic, no PyYAML ------------------------------------------
+
+_PLAIN_BLOCK = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.,/()+'?!=@-]*[A-Za-z0-9_.,/()+'?!=@-])?")
+_PLAIN_FLOW = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _./()+'?!=@-]*[A-Za-z0-9_./()+'?!=@-])?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_resolver: Any = None
 
 
-def _flat_yaml(data: Any) -> str | None:
-    """A flat mapping of plain keys to None, booleans, integers and printable strings, written
-    without PyYAML (JSON scalars are YAML scalars); None for anything else. Session headers
-    are written on every run: this keeps PyYAML out of a replay."""
-    if not isinstance(data, dict) or not data:
-        return None
-    lines = []
-    for key, value in data.items():
-        if not isinstance(key, str) or not _PLAIN_KEY.match(key):
-            return None
-        if value is None:
-            text = "null"
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int):
-            text = str(value)
-        elif isinstance(value, str) and value.isprintable():
-            text = json.dumps(value, ensure_ascii=False)
+# PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
+# ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
+# unless it is one of these words (checked against PyYAML's resolver in tests/unit/test_traces.py).
+_LETTER_NOT_STR = frozenset(
+    "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
+    "null Null NULL".split()
+)
+
+
+# For a first character that is a digit they are int, float and timestamp: PyYAML's own patterns
+# (yaml/resolver.py), so a summary such as "42" is written without importing PyYAML.
+_DIGIT_NOT_STR: Any = None
+_DIGIT_NOT_STR_PATTERN = r"""^(?:
+      [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+    | \.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    | [-+]?\.(?:inf|Inf|INF)
+    | \.(?:nan|NaN|NAN)
+    | [-+]?0b[0-1_]+
+    | [-+]?0[0-7_]+
+    | [-+]?(?:0|[1-9][0-9_]*)
+    | [-+]?0x[0-9a-fA-F_]+
+    | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
+    | [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    | [0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+      (?:[Tt]|[ \t]+)[0-9][0-9]?
+      :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+      (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?
+    )$"""
+
+
+def resolves_to_str(text: str) -> bool:
+    """YAML (PyYAML's resolver) reads the plain *text* as a string."""
+    global _resolver, _DIGIT_NOT_STR
+    first = text[:1]
+    if first.isascii() and first.isalpha():
+        return text not in _LETTER_NOT_STR  # no PyYAML import for the common case
+    if first.isascii() and first.isdigit():
+        if _DIGIT_NOT_STR is None:
+            _DIGIT_NOT_STR = re.compile(_DIGIT_NOT_STR_PATTERN, re.VERBOSE)
+        return _DIGIT_NOT_STR.match(text) is None
+    if _resolver is None:
+        import yaml
+
+        _resolver = (yaml.resolver.Resolver(), yaml.nodes.ScalarNode)
+    resolver, node = _resolver
+    return resolver.resolve(node, text, (True, False)) == "tag:yaml.org,2002:str"
+
+
+def _quote(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif 0x20 <= code <= 0x7E:
+            out.append(ch)
+        elif (
+            code < 0xA0
+            or code in (0x2028, 0x2029, 0xFEFF)
+            or 0xD800 <= code <= 0xDFFF
+            or code in (0xFFFE, 0xFFFF)
+        ):
+            out.append(f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}")
         else:
-            return None
-        lines.append(f"{key}: {text}")
-    return "\n".join(lines) + "\n"
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _scalar(value: Any, flow: bool) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FrontmatterError(f"cannot store the number {value!r}")
+        text = repr(value)
+        if "e" in text or "E" in text:  # YAML 1.1 floats need a dot and a signed exponent
+            mantissa, exponent = text.lower().split("e")
+            if "." not in mantissa:
+                mantissa += ".0"
+            if exponent[0] not in "+-":
+                exponent = "+" + exponent
+            text = f"{mantissa}e{exponent}"
+        return text
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise FrontmatterError(
+                f"the text {value!r} contains an unpaired surrogate (invalid Unicode)"
+            )
+        pattern = _PLAIN_FLOW if flow else _PLAIN_BLOCK
+        if pattern.fullmatch(value) and resolves_to_str(value):
+            return value
+        return _quote(value)
+    raise FrontmatterError(f"cannot store the value {value!r} in a trace")
+
+
+def emit(value: Any, flow: bool = False) -> str:
+    """*value* (mappings, lists and scalars) as one line of flow-style YAML, deterministic and
+    without PyYAML for everything but a rare ambiguous scalar (``FrontmatterError`` for a value
+    YAML cannot hold: a non-finite float, an unpaired surrogate, a non-string key)."""
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise FrontmatterError(f"mapping keys must be strings, got {key!r}")
+            items.append(f"{_scalar(key, True)}: {emit(item, True)}")
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(emit(item, True) for item in value) + "]"
+    return _scalar(value, flow)
+
+
+def dump_header(data: dict[str, Any]) -> str:
+    """A machine-written header (traces, session logs): one ``key: value`` line per item, each
+    value in flow style (:func:`emit`); no PyYAML. What it writes, :func:`read` reads back."""
+    return "".join(f"{emit(key, True)}: {emit(value)}\n" for key, value in data.items())
 
 
 def dump_yaml(data: Any, *, flow: bool = False) -> str:
     """``data`` as YAML text ending in a newline: block style (``flow``: one ``[a, b]`` /
-    ``{k: v}`` line), keys in insertion order, Unicode as is, no folding of long lines. A flat
-    mapping of scalars is written without importing PyYAML (:func:`_flat_yaml`)."""
-    if not flow:
-        flat = _flat_yaml(data)
-        if flat is not None:
-            return flat
+    ``{k: v}`` line), keys in insertion order, Unicode as is, no folding of long lines (for
+    files people read and edit; machine-written headers use :func:`dump_header`)."""
     import yaml
 
     return yaml.safe_dump(

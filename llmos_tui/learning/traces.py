@@ -550,135 +550,18 @@ def validate_trace(trace: Trace, source: str = "") -> None:
         _check_result(call.result, f"{where}: result", source)
 
 
-# ---- YAML emitter (flow style, deterministic) ------------------------------------------
+# ---- YAML emitter: edgekit.frontmatter's (flow style, deterministic, no PyYAML) -----------
 
-_PLAIN_BLOCK = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.,/()+'?!=@-]*[A-Za-z0-9_.,/()+'?!=@-])?")
-_PLAIN_FLOW = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _./()+'?!=@-]*[A-Za-z0-9_./()+'?!=@-])?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_resolver: Any = None
-
-
-# PyYAML's implicit resolvers are chosen by the first character; for a first character that is an
-# ASCII letter the only ones are bool (y n t f o, either case) and null (n): such a text is a string
-# unless it is one of these words (checked against PyYAML's resolver in tests/unit/test_traces.py).
-_LETTER_NOT_STR = frozenset(
-    "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF "
-    "null Null NULL".split()
-)
-
-
-# For a first character that is a digit they are int, float and timestamp: PyYAML's own patterns
-# (yaml/resolver.py), so a summary such as "42" is written without importing PyYAML.
-_DIGIT_NOT_STR: Any = None
-_DIGIT_NOT_STR_PATTERN = r"""^(?:
-      [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
-    | \.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
-    | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-    | [-+]?\.(?:inf|Inf|INF)
-    | \.(?:nan|NaN|NAN)
-    | [-+]?0b[0-1_]+
-    | [-+]?0[0-7_]+
-    | [-+]?(?:0|[1-9][0-9_]*)
-    | [-+]?0x[0-9a-fA-F_]+
-    | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
-    | [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
-    | [0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
-      (?:[Tt]|[ \t]+)[0-9][0-9]?
-      :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
-      (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?
-    )$"""
-
-
-def _resolves_to_str(text: str) -> bool:
-    global _resolver, _DIGIT_NOT_STR
-    first = text[:1]
-    if first.isascii() and first.isalpha():
-        return text not in _LETTER_NOT_STR  # no PyYAML import for the common case
-    if first.isascii() and first.isdigit():
-        if _DIGIT_NOT_STR is None:
-            _DIGIT_NOT_STR = re.compile(_DIGIT_NOT_STR_PATTERN, re.VERBOSE)
-        return _DIGIT_NOT_STR.match(text) is None
-    if _resolver is None:
-        import yaml
-
-        _resolver = (yaml.resolver.Resolver(), yaml.nodes.ScalarNode)
-    resolver, node = _resolver
-    return resolver.resolve(node, text, (True, False)) == "tag:yaml.org,2002:str"
-
-
-def _quote(text: str) -> str:
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif 0x20 <= code <= 0x7E:
-            out.append(ch)
-        elif (
-            code < 0xA0
-            or code in (0x2028, 0x2029, 0xFEFF)
-            or 0xD800 <= code <= 0xDFFF
-            or code in (0xFFFE, 0xFFFF)
-        ):
-            out.append(f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _scalar(value: Any, flow: bool) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TraceFormatError(f"cannot store the number {value!r}")
-        text = repr(value)
-        if "e" in text or "E" in text:  # YAML 1.1 floats need a dot and a signed exponent
-            mantissa, exponent = text.lower().split("e")
-            if "." not in mantissa:
-                mantissa += ".0"
-            if exponent[0] not in "+-":
-                exponent = "+" + exponent
-            text = f"{mantissa}e{exponent}"
-        return text
-    if isinstance(value, str):
-        if _SURROGATE.search(value):
-            raise TraceFormatError(
-                f"the text {value!r} contains an unpaired surrogate (invalid Unicode)"
-            )
-        pattern = _PLAIN_FLOW if flow else _PLAIN_BLOCK
-        if pattern.fullmatch(value) and _resolves_to_str(value):
-            return value
-        return _quote(value)
-    raise TraceFormatError(f"cannot store the value {value!r} in a trace")
 
 
 def _emit(value: Any, flow: bool = False) -> str:
-    if isinstance(value, dict):
-        items = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TraceFormatError(f"mapping keys must be strings, got {key!r}")
-            items.append(f"{_scalar(key, True)}: {_emit(item, True)}")
-        return "{" + ", ".join(items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_emit(item, True) for item in value) + "]"
-    return _scalar(value, flow)
+    from edgekit.frontmatter import FrontmatterError, emit
+
+    try:
+        return emit(value, flow)
+    except FrontmatterError as exc:
+        raise TraceFormatError(str(exc)) from None
 
 
 def _valid_ts(text: str) -> bool:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from edgekit.frontmatter import join as join_frontmatter
+from edgekit.frontmatter import dump_header, join as join_frontmatter
 
 from ..atomic import atomic_write_text, file_lock
 from ..clock import iso_utc
@@ -135,7 +135,7 @@ class SessionLog:
                     "project": self.project,
                     "title": title,
                 }
-                atomic_write_text(self.path, join_frontmatter(header, entry))
+                atomic_write_text(self.path, join_frontmatter(dump_header(header), entry))
                 return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:

@@ -513,7 +513,7 @@ def test_cli_search_shows_candidates_gates_and_the_decision(cli_workspace):
 def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None:
     import yaml
 
-    from llmos_tui.learning.traces import _resolves_to_str
+    from edgekit.frontmatter import resolves_to_str as _resolves_to_str
 
     expected = (
         yaml.resolver.Resolver().resolve(yaml.nodes.ScalarNode, text, (True, False))
@@ -555,7 +555,7 @@ def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None
 def test_the_string_check_agrees_with_pyyaml_for_digit_words(text: str) -> None:
     import yaml
 
-    from llmos_tui.learning.traces import _resolves_to_str
+    from edgekit.frontmatter import resolves_to_str as _resolves_to_str
 
     expected = (
         yaml.resolver.Resolver().resolve(yaml.nodes.ScalarNode, text, (True, False))
