@@ -412,7 +412,8 @@ def test_shared_tools_are_offered_and_run_only_when_they_run_a_trusted_trace(
 
     from llmos_tui.execution.llm.tool_search import ToolRegistry
     from llmos_tui.execution.replay.crystallized import load_tool, render_module, sha256_bytes
-    from llmos_tui.learning.trust import approve_trace, tool_problem, tool_trusted
+    from llmos_tui.execution.replay.crystallized import tool_problem, tool_trusted
+    from llmos_tui.learning.trust import approve_trace
 
     goal = "Write the greeting file"
     origin = LLMOS.boot(tmp_path / "wsA")
