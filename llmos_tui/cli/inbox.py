@@ -34,6 +34,7 @@ def open_hub(workspace: Optional[Path], *, read_only: bool = False) -> Any:
     from ..config import load_config
     from ..errors import LLMOSError
     from ..observability.hub import ObservabilityHub
+    from ..volumes.appliers import register_appliers
     from ..workspace import open_workspace, resolve_workspace_dir
 
     try:
@@ -41,7 +42,9 @@ def open_hub(workspace: Optional[Path], *, read_only: bool = False) -> Any:
         cfg = load_config(root if root.is_dir() else None)
         ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
         cfg = load_config(ws.root)
-        return ObservabilityHub(ws, config=cfg)
+        hub = ObservabilityHub(ws, config=cfg)
+        register_appliers(hub)  # artifact.* proposals that name no module of their own
+        return hub
     except LLMOSError as exc:
         fail(exc)
 
