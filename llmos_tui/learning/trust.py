@@ -146,6 +146,13 @@ def calls_preview(trace: Any, *, volume: str = "", path: str = "", sha: str | No
     return "\n".join(lines) + "\n"
 
 
+def init_workspace_trust(workspace: Any) -> None:
+    """A new workspace trusts nothing it did not write: its trust store starts empty, so nothing
+    put in it later is adopted as own (``on_create`` of ``open_workspace``/``Workspace.ensure``,
+    passed by the kernel, the CLI and every other caller that creates a workspace)."""
+    TrustStore.init_file(Path(workspace.state_dir))
+
+
 # ---- the store -------------------------------------------------------------------------------------
 
 
@@ -780,6 +787,7 @@ def levels_of(store: Any, entries: Iterable[Any]) -> dict[str, tuple[str, str]]:
 
 __all__ = [
     "TrustStore",
+    "init_workspace_trust",
     "content_hash",
     "origin_of",
     "calls_preview",
