@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
@@ -72,7 +72,7 @@ def handler_named(name: str) -> Callable[[Analyzer, Cmd], None]:
     found = globals().get(name)
     if not callable(found):
         raise programs.TableError(f"the program table names an unknown handler {name!r}")
-    return found
+    return cast("Callable[[Analyzer, Cmd], None]", found)
 
 
 # --------------------------------------------------------------------------------------
