@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from llmos_tui.learning.index import TraceIndex  # noqa: E402
 from llmos_tui.learning.store import TraceStore  # noqa: E402
 from llmos_tui.learning.traces import ToolCall, dump_trace, make_trace  # noqa: E402
+from llmos_tui.learning.trust import init_workspace_trust  # noqa: E402
 from llmos_tui.workspace import open_workspace  # noqa: E402
 
 VERBS = [
@@ -164,7 +165,7 @@ def cold(root: Path, what: str, runs: int) -> dict[str, float]:
 
 def bench_size(n: int, records: int, base: Path) -> dict[str, float]:
     root = base / f"ws-{n}"
-    ws = open_workspace(root, user="bench")
+    ws = open_workspace(root, user="bench", on_create=init_workspace_trust)
     t = time.perf_counter()
     populate(root, n)
     os.sync()  # flush the bulk writes now, so they do not land on the first timed fsyncs

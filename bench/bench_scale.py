@@ -86,10 +86,11 @@ def rebuild_and_memory(n: int, base: Path, what: set[str]) -> dict[str, float]:
     from bench_index import populate
 
     from llmos_tui.learning.index import TraceIndex
+    from llmos_tui.learning.trust import init_workspace_trust
     from llmos_tui.workspace import open_workspace
 
     root = base / f"ws-{n}"
-    ws = open_workspace(root, user="bench")
+    ws = open_workspace(root, user="bench", on_create=init_workspace_trust)
     populate(root, n)
     out: dict[str, float] = {}
     index = TraceIndex(ws, on_warning=lambda m: None)

@@ -70,9 +70,10 @@ def make_workspace(ws: Path, count: int) -> None:
     """A workspace whose user volume holds ``count`` trace files, indexed."""
     from llmos_tui.learning import traces as tr
     from llmos_tui.learning.index import TraceIndex
+    from llmos_tui.learning.trust import init_workspace_trust
     from llmos_tui.workspace import open_workspace
 
-    workspace = open_workspace(ws)
+    workspace = open_workspace(ws, on_create=init_workspace_trust)
     folder = ws / "volumes" / "users" / "local" / "traces"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):

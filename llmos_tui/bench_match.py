@@ -63,6 +63,7 @@ from .learning.modes import select_mode
 from .learning.slots import extract_slots
 from .learning.store import TraceStore
 from .learning.traces import ToolCall, make_trace, normalize_goal
+from .learning.trust import init_workspace_trust
 from .workspace import Workspace
 
 REPORT_KEYS = (
@@ -237,7 +238,9 @@ def run_bench_match(
         cfg = copy.deepcopy(cfg)
         cfg.learning.semantic_reranker = True
     with tempfile.TemporaryDirectory(prefix="llmos-bench-") as tmp:
-        workspace = Workspace(Path(tmp) / "ws").ensure(user=cfg.user, team=cfg.team)
+        workspace = Workspace(Path(tmp) / "ws").ensure(
+            user=cfg.user, team=cfg.team, on_create=init_workspace_trust
+        )
         index = TraceIndex(workspace)
         store = TraceStore(workspace, index)
         try:

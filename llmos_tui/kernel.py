@@ -45,6 +45,7 @@ from .execution.replay.hooks import (
     WITHHELD_RULE,
 )
 from .exitcodes import ExitCode
+from .learning.trust import init_workspace_trust
 from .modes.context import RunContext, TurnContext
 from .modes.fallback import explicit_replay
 from .observability.events import EventLog, EventType
@@ -151,14 +152,14 @@ class LLMOS:
         team: str | None = None,
         preset: str | None = None,
     ) -> "LLMOS":
-        workspace = open_workspace(workspace_dir)
+        workspace = open_workspace(workspace_dir, on_create=init_workspace_trust)
         config = load_config(workspace.root, overrides=overrides, preset=preset)
         if user:
             config.user = user
         if team:
             config.team = team
         if (config.user, config.team) != ("local", "default"):  # open_workspace made those
-            workspace.ensure(user=config.user, team=config.team)
+            workspace.ensure(user=config.user, team=config.team, on_create=init_workspace_trust)
         from .volumes.acl import add_member
 
         add_member(workspace, config.team, config.user)  # so team crons may read this user's volume

@@ -12,7 +12,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import UsageError, WorkspaceError
 
@@ -142,8 +142,17 @@ class Workspace:
         return [self.state_dir]
 
     # ---- creation --------------------------------------------------------------------
-    def ensure(self, *, user: str = "local", team: str = "default") -> "Workspace":
-        """Create whatever is missing (template files, volume folders); never overwrite."""
+    def ensure(
+        self,
+        *,
+        user: str = "local",
+        team: str = "default",
+        on_create: Callable[["Workspace"], None] | None = None,
+    ) -> "Workspace":
+        """Create whatever is missing (template files, volume folders); never overwrite.
+        ``on_create(workspace)`` runs once the folders of a new workspace (none here, or an empty
+        folder) exist: the layers above record there what a new workspace starts with (its trust
+        store, ``learning.trust.init_workspace_trust``)."""
         try:
             fresh = not self.root.exists() or not any(self.root.iterdir())
             self.root.mkdir(parents=True, exist_ok=True)
@@ -164,10 +173,8 @@ class Workspace:
                 self.projects_dir,
             ):
                 folder.mkdir(parents=True, exist_ok=True)
-            if fresh:  # a new workspace trusts nothing it did not write (learning/trust.py)
-                from .learning.trust import TrustStore
-
-                TrustStore.init_file(self.state_dir)
+            if fresh and on_create is not None:
+                on_create(self)
             # One probe per process: several processes may open the workspace at once. Named
             # like an atomic write's temporary so a crash between the two lines is cleaned up.
             probe = self.state_dir / f".write-probe.{os.getpid()}.{os.urandom(4).hex()}.tmp"
@@ -248,9 +255,11 @@ def open_workspace(
     environ: Mapping[str, str] | None = None,
     create: bool = True,
     must_exist: bool = False,
+    on_create: Callable[[Workspace], None] | None = None,
 ) -> Workspace:
     """The workspace, created from the template when missing (``create``). ``must_exist``: the
-    commands that only read one create nothing: no workspace there is a usage error (exit 2)."""
+    commands that only read one create nothing: no workspace there is a usage error (exit 2).
+    ``on_create``: see ``Workspace.ensure`` (callers pass ``learning.trust.init_workspace_trust``)."""
     root = resolve_workspace_dir(explicit, environ)
     if must_exist and not is_workspace(root):
         what = "is not an llmos workspace" if root.is_dir() else "does not exist"
@@ -269,7 +278,7 @@ def open_workspace(
         ) from None
     ws = Workspace(root)
     if create:
-        ws.ensure(user=user, team=team)
+        ws.ensure(user=user, team=team, on_create=on_create)
     elif not present:
         raise WorkspaceError(f"no workspace at {root}; create one with `llmos init {root}`")
     clean_temporaries(ws)

@@ -164,10 +164,11 @@ def init(
     ),
 ) -> None:
     """Create a workspace from the template (never overwrites existing files)."""
+    from ..learning.trust import init_workspace_trust
     from ..workspace import open_workspace
 
     try:
-        ws = open_workspace(directory)
+        ws = open_workspace(directory, on_create=init_workspace_trust)
     except LLMOSError as exc:
         fail(exc)
     typer.echo(str(ws.root))

@@ -31,12 +31,19 @@ def _manager(workspace: Optional[Path], *, read_only: bool = False) -> Any:
     from ..adaptation.manager import DynamicAgentManager
     from ..config import load_config
     from ..errors import LLMOSError
+    from ..learning.trust import init_workspace_trust
     from ..workspace import open_workspace, resolve_workspace_dir
 
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
+        ws = open_workspace(
+            root,
+            user=cfg.user,
+            team=cfg.team,
+            must_exist=read_only,
+            on_create=init_workspace_trust,
+        )
         cfg = load_config(ws.root)
         manager = DynamicAgentManager(ws, cfg)
         manager.metrics.on_warning = lambda m: err(f"llmos: warning: {m}")

@@ -30,6 +30,7 @@ def _open(
     from ..errors import LLMOSError
     from ..learning.index import TraceIndex
     from ..learning.store import TraceStore
+    from ..learning.trust import init_workspace_trust
     from ..workspace import open_workspace, resolve_workspace_dir, safe_id
 
     try:
@@ -37,7 +38,13 @@ def _open(
         cfg = load_config(root if root.is_dir() else None)
         if user:
             cfg.user = safe_id(user, "user")
-        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
+        ws = open_workspace(
+            root,
+            user=cfg.user,
+            team=cfg.team,
+            must_exist=read_only,
+            on_create=init_workspace_trust,
+        )
         store = TraceStore(ws, TraceIndex(ws, on_warning=lambda m: err(f"llmos: warning: {m}")))
         return ws, cfg, store
     except LLMOSError as exc:

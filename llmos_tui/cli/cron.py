@@ -37,12 +37,19 @@ WorkspaceOpt = typer.Option(
 def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, Any]:
     from ..config import load_config
     from ..errors import LLMOSError
+    from ..learning.trust import init_workspace_trust
     from ..workspace import open_workspace, resolve_workspace_dir
 
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
+        ws = open_workspace(
+            root,
+            user=cfg.user,
+            team=cfg.team,
+            must_exist=read_only,
+            on_create=init_workspace_trust,
+        )
         return ws, load_config(ws.root)
     except LLMOSError as exc:
         fail(exc)

@@ -33,15 +33,25 @@ def open_hub(workspace: Optional[Path], *, read_only: bool = False) -> Any:
     """The ObservabilityHub of the workspace (created if missing); usage errors exit."""
     from ..config import load_config
     from ..errors import LLMOSError
+    from ..learning.trust import init_workspace_trust
     from ..observability.hub import ObservabilityHub
+    from ..volumes.appliers import register_appliers
     from ..workspace import open_workspace, resolve_workspace_dir
 
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
+        ws = open_workspace(
+            root,
+            user=cfg.user,
+            team=cfg.team,
+            must_exist=read_only,
+            on_create=init_workspace_trust,
+        )
         cfg = load_config(ws.root)
-        return ObservabilityHub(ws, config=cfg)
+        hub = ObservabilityHub(ws, config=cfg)
+        register_appliers(hub)  # artifact.* proposals that name no module of their own
+        return hub
     except LLMOSError as exc:
         fail(exc)
 

@@ -30,12 +30,19 @@ def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, A
     from ..errors import LLMOSError
     from ..learning.index import TraceIndex
     from ..learning.store import TraceStore
+    from ..learning.trust import init_workspace_trust
     from ..workspace import open_workspace, resolve_workspace_dir
 
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
+        ws = open_workspace(
+            root,
+            user=cfg.user,
+            team=cfg.team,
+            must_exist=read_only,
+            on_create=init_workspace_trust,
+        )
         return (
             ws,
             cfg,

@@ -39,13 +39,20 @@ def _warn(message: str) -> None:
 def _runtime(workspace: Optional[Path], *, read_only: bool = False) -> Any:
     from ..config import load_config
     from ..errors import LLMOSError
+    from ..learning.trust import init_workspace_trust
     from ..sentience.runtime import SentienceRuntime
     from ..workspace import open_workspace, resolve_workspace_dir
 
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
+        ws = open_workspace(
+            root,
+            user=cfg.user,
+            team=cfg.team,
+            must_exist=read_only,
+            on_create=init_workspace_trust,
+        )
         cfg = load_config(ws.root)
         return SentienceRuntime(ws, cfg, on_warning=_warn)
     except LLMOSError as exc:

@@ -29,13 +29,20 @@ def _open(workspace: Optional[Path], *, read_only: bool = False) -> tuple[Any, A
     """(workspace, config, hub); usage errors exit with their code."""
     from ..config import load_config
     from ..errors import LLMOSError
+    from ..learning.trust import init_workspace_trust
     from ..observability.hub import ObservabilityHub
     from ..workspace import open_workspace, resolve_workspace_dir
 
     try:
         root = resolve_workspace_dir(workspace)
         cfg = load_config(root if root.is_dir() else None)
-        ws = open_workspace(root, user=cfg.user, team=cfg.team, must_exist=read_only)
+        ws = open_workspace(
+            root,
+            user=cfg.user,
+            team=cfg.team,
+            must_exist=read_only,
+            on_create=init_workspace_trust,
+        )
         cfg = load_config(ws.root)
         return ws, cfg, ObservabilityHub(ws, config=cfg)
     except LLMOSError as exc:

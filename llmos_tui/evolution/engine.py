@@ -9,8 +9,9 @@ returns just the proposals. ``submit(proposals)`` posts each through ``hub.propo
 key was posted before: keys live in ``state/evolution.json`` (bounded), so a rejected proposal
 is not asked again until its evidence changes.
 
-Proposal kinds registered here (``register_appliers(hub)``; ``applier_module`` names this module
-so ``llmos inbox accept`` in another process finds them):
+Proposal kinds registered here (``register_appliers(hub)``, with the ``artifact.*`` kinds of
+``volumes/appliers.py`` that the evolvers propose too; ``applier_module`` names this module so
+``llmos inbox accept`` in another process finds them):
 
 ``traces.merge``       ``{scope, identity, keep, merge: [ids]}``: identical traces (same signature,
                        same calls) — their counters are added into ``keep``, the rest archived.
@@ -38,6 +39,7 @@ from ..config import LLMOSConfig
 from ..observability.events import EventType
 from ..errors import LLMOSError, UsageError
 from ..volumes.acl import Identity, scope_type
+from ..volumes.appliers import register_appliers as register_volume_appliers
 from ..workspace import Workspace
 from .evolvers import (
     AgentEvolver,
@@ -501,7 +503,10 @@ def apply_agent_evolve(hub: Any, payload: dict[str, Any]) -> str:
 
 
 def register_appliers(hub: Any) -> None:
-    """Called by the hub when it meets one of our kinds (``applier_module``)."""
+    """Called by the hub when it meets one of our kinds (``applier_module``). The ``artifact.*``
+    kinds the evolvers propose name this module too (an inbox keeps such proposals): the volume
+    appliers are registered with ours."""
+    register_volume_appliers(hub)
     hub.register_applier("traces.merge", lambda p: apply_merge(hub, p))
     hub.register_applier("artifacts.archive", lambda p: apply_archive(hub, p))
     hub.register_applier("tool.crystallize", lambda p: apply_crystallize(hub, p))

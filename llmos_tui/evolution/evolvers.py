@@ -103,7 +103,7 @@ class Proposal:
     """A change that waits for the user (``hub.propose``); ``key`` identifies its evidence, so
     the same situation is never proposed twice."""
 
-    kind: str  # applier kind (engine.py / observability/appliers.py)
+    kind: str  # applier kind (engine.py / volumes/appliers.py)
     title: str
     summary: str
     preview: str

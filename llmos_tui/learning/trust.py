@@ -25,7 +25,7 @@ call with its input and recorded result). It leaves out the run bookkeeping that
 the git merge rewrite on every use (usage/success/failure counts, ``last_used``) and the links
 (``id``, ``parent_trace``, ``crystallized_tool``); those are never trusted from a file anyway.
 A crystallized tool is trusted exactly when it runs the calls and slots of a trusted trace
-(:func:`tool_problem`): its module is checked to be what the crystallizer generates from that
+(``tool_problem`` in ``execution/replay/crystallized.py``): its module is checked to be what the crystallizer generates from that
 data, so it runs nothing else.
 
 What untrusted content may do: be listed, searched, shown, and guide a MIXED run as an example.
@@ -144,6 +144,13 @@ def calls_preview(trace: Any, *, volume: str = "", path: str = "", sha: str | No
             + json.dumps(trace.slots, ensure_ascii=False, sort_keys=True, default=str),
         ]
     return "\n".join(lines) + "\n"
+
+
+def init_workspace_trust(workspace: Any) -> None:
+    """A new workspace trusts nothing it did not write: its trust store starts empty, so nothing
+    put in it later is adopted as own (``on_create`` of ``open_workspace``/``Workspace.ensure``,
+    passed by the kernel, the CLI and every other caller that creates a workspace)."""
+    TrustStore.init_file(Path(workspace.state_dir))
 
 
 # ---- the store -------------------------------------------------------------------------------------
@@ -564,35 +571,6 @@ def replay_refusal(store: Any, trace: Any) -> str | None:
     return describe_untrusted(trace.id, entry.volume, origin_of(entry.volume, level))
 
 
-def tool_problem(tool: Any, trace: Any) -> str | None:
-    """Why a crystallized tool may not run as ``trace``'s tool (None when it runs exactly its calls)."""
-    from ..execution.replay.crystallized import module_data
-
-    if tool.source_trace != trace.id:
-        return f"tool {tool.id} was made from {tool.source_trace}, not {trace.id}"
-    module = getattr(tool, "module", None)
-    if module is not None and hasattr(module, "CALLS") and hasattr(module, "SLOTS"):
-        data = {"calls": module.CALLS, "slots": module.SLOTS}  # the verified bytes that will run
-    else:
-        try:
-            data = module_data(Path(tool.path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, LLMOSError, ValueError, SyntaxError) as exc:
-            return f"tool {tool.id} cannot be read ({exc})"
-    calls = json.loads(json.dumps([c.to_dict() for c in trace.calls], default=str))
-    if data.get("calls") != calls or data.get("slots") != trace.slots:
-        return f"tool {tool.id} does not run the calls and slots of its trace {trace.id}"
-    return None
-
-
-def tool_trusted(store: Any, tool: Any) -> bool:
-    """A crystallized tool may be offered to a session: its trace is trusted and it runs its calls."""
-    try:
-        trace = store.get(tool.source_trace)
-    except LLMOSError:
-        return False
-    return store.trust.level(trace) != UNTRUSTED and tool_problem(tool, trace) is None
-
-
 def gate_replay(kernel: Any, decision: Any, emit: Any) -> None:
     """The kernel's hook before a FOLLOWER replay or CRYSTALLIZED run: untrusted content does not run.
 
@@ -809,13 +787,12 @@ def levels_of(store: Any, entries: Iterable[Any]) -> dict[str, tuple[str, str]]:
 
 __all__ = [
     "TrustStore",
+    "init_workspace_trust",
     "content_hash",
     "origin_of",
     "calls_preview",
     "gate_replay",
     "replay_refusal",
-    "tool_problem",
-    "tool_trusted",
     "request_approval",
     "approve_trace",
     "close_request",

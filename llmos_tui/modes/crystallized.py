@@ -103,8 +103,8 @@ def checked_tool(ctx: RunContext, decision: Any) -> tuple[Any, str | None]:
     """The decision's tool, checked against its trace as the trace is now: ``(tool, refusal)``
     where *refusal* says why the trace may not be replayed (it fell back); raises ``ToolError``
     when the tool cannot run (it is demoted)."""
-    from ..execution.replay.crystallized import ToolError, load_tool
-    from ..learning.trust import replay_refusal, tool_problem
+    from ..execution.replay.crystallized import ToolError, load_tool, tool_problem
+    from ..learning.trust import replay_refusal
 
     kernel = ctx.kernel
     tool = load_tool(kernel.workspace, decision.crystallized_tool, volumes=kernel.visible_volumes())

@@ -270,7 +270,7 @@ def session_tooling(ctx: RunContext, mode: str, model: str, tools: list[str], ho
     Search)."""
     from ..execution.llm.tool_search import ToolRegistry
     from ..execution.llm.tool_search import session_tooling as tooling_for
-    from ..learning.trust import tool_trusted
+    from ..execution.replay.crystallized import tool_trusted
 
     kernel = ctx.kernel
     execution = kernel.config.execution

@@ -15,8 +15,9 @@ applier registered for the proposal's kind (``register_applier(kind, fn(payload)
 under a workspace-wide lock so a proposal is applied at most once even when two processes
 accept it together. ``reject(id, reason)`` closes it. Kinds listed in ``crons.auto_apply``
 are accepted as soon as they are proposed (the notification then says it was applied).
-Built-in kinds: ``artifact.write``, ``artifact.archive`` and ``artifact.promote`` (see
-``appliers.py``).
+The hub has no kind of its own: the packages above it register theirs, either through whoever
+wires the hub (the ``artifact.*`` kinds of ``volumes/appliers.py``: the CLI's inbox, the TUI,
+the crons) or by naming, in the proposal, the module whose ``register_appliers(hub)`` does.
 """
 
 from __future__ import annotations
@@ -112,10 +113,6 @@ class ObservabilityHub:
         )
         self.auto_apply = {str(k) for k in kinds}
         self._appliers: dict[str, Applier] = {}
-        from .appliers import builtin_appliers
-
-        for kind, fn in builtin_appliers(self).items():
-            self._appliers[kind] = fn
 
     @staticmethod
     def _locate(where: Any) -> tuple[Path | None, Path]:

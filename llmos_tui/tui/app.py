@@ -417,8 +417,10 @@ class LLMOSApp(App[None]):
 
     def _booted(self, kernel: LLMOS) -> Booted:
         from ..observability.hub import ObservabilityHub
+        from ..volumes.appliers import register_appliers
 
         hub = ObservabilityHub(kernel.workspace, config=kernel.config)
+        register_appliers(hub)  # artifact.* proposals that name no module of their own
         return Booted(kernel, hub, load_history(kernel.workspace.state_dir), hub.cursor())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="boot", name="boot")

@@ -20,6 +20,7 @@ from llmos_tui.observability.hub import (
     ProposalError,
 )
 from llmos_tui.volumes.acl import Identity
+from llmos_tui.volumes.appliers import APPLIER_MODULE, register_appliers
 from llmos_tui.volumes.volume import Volume
 from llmos_tui.workspace import open_workspace
 
@@ -29,6 +30,13 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def ws(tmp_path: Path):
     return open_workspace(tmp_path / "ws", user="alice", team="eng")
+
+
+def _wired(ws, **kwargs) -> ObservabilityHub:
+    """A hub with the artifact.* appliers, as the CLI and the TUI wire theirs."""
+    hub = ObservabilityHub(ws, **kwargs)
+    register_appliers(hub)
+    return hub
 
 
 def _run_py(code: str, *args: str, timeout: float = 60) -> subprocess.Popen:
@@ -262,7 +270,7 @@ def _write_payload(content: str = "# Better\n", name: str = "calc-agent") -> dic
 
 
 def test_accept_applies_once_and_reject_is_recorded(ws) -> None:
-    hub = ObservabilityHub(ws)
+    hub = _wired(ws)
     vol = Volume(ws, "users/alice")
     pid = hub.propose(
         "artifact.write",
@@ -299,7 +307,7 @@ def test_accept_applies_once_and_reject_is_recorded(ws) -> None:
 
 
 def test_a_failing_applier_is_recorded_and_the_proposal_stays_open(ws) -> None:
-    hub = ObservabilityHub(ws)
+    hub = _wired(ws)
     bad = _write_payload()
     bad["scope"] = "teams/eng"  # a UserCron may not write the team volume
     pid = hub.propose("artifact.write", "Sneaky", "s", None, bad)
@@ -317,8 +325,24 @@ def test_a_failing_applier_is_recorded_and_the_proposal_stays_open(ws) -> None:
         hub.accept(pid3)
 
 
+def test_the_hub_has_no_kind_of_its_own_and_loads_the_module_a_proposal_names(ws) -> None:
+    bare = ObservabilityHub(ws)
+    assert bare.appliers() == []
+    unnamed = bare.propose("artifact.write", "Nobody wired", "s", None, _write_payload())
+    with pytest.raises(ProposalError, match="no applier"):
+        bare.accept(unnamed)
+    # the module the evolvers' artifact.* proposals name (an inbox keeps older ones)
+    for module, name in ((APPLIER_MODULE, "a"), ("llmos_tui.evolution.engine", "b")):
+        hub = ObservabilityHub(ws)
+        payload = {**_write_payload(f"# {name}\n"), "name": name}
+        pid = hub.propose("artifact.write", name, "s", None, payload, applier_module=module)
+        assert hub.accept(pid).startswith("created")
+        assert Volume(ws, "users/alice").read_artifact("agents", name) == f"# {name}\n"
+        assert {"artifact.write", "artifact.archive", "artifact.promote"} <= set(hub.appliers())
+
+
 def test_auto_apply_kinds_are_applied_when_proposed(ws) -> None:
-    hub = ObservabilityHub(ws, auto_apply=["artifact.write"])
+    hub = _wired(ws, auto_apply=["artifact.write"])
     pid = hub.propose("artifact.write", "Auto", "s", None, _write_payload("# Auto\n"))
     assert Volume(ws, "users/alice").read_artifact("agents", "calc-agent") == "# Auto\n"
     item = hub.get_notification(pid)
@@ -327,7 +351,7 @@ def test_auto_apply_kinds_are_applied_when_proposed(ws) -> None:
 
 
 def test_large_payloads_go_to_a_sidecar_file(ws) -> None:
-    hub = ObservabilityHub(ws)
+    hub = _wired(ws)
     big = "x" * 200_000
     pid = hub.propose("artifact.write", "Big", "s", big, _write_payload(big))
     line = [ln for ln in ws.events_file.read_text().splitlines() if pid in ln][0]
@@ -352,7 +376,14 @@ except ProposalError as exc:
 @pytest.mark.slow
 def test_two_processes_accepting_the_same_proposal_apply_it_once(ws) -> None:
     hub = ObservabilityHub(ws)
-    pid = hub.propose("artifact.write", "Race", "s", None, _write_payload("# Raced\n"))
+    pid = hub.propose(
+        "artifact.write",
+        "Race",
+        "s",
+        None,
+        _write_payload("# Raced\n"),
+        applier_module=APPLIER_MODULE,  # the accepting processes load it from there
+    )
     procs = [_run_py(ACCEPTER, str(ws.root), pid) for _ in range(3)]
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sorted(o.split()[0] for o in outs) == ["OK", "REFUSED", "REFUSED"], outs
@@ -436,7 +467,7 @@ def test_hub_locates_its_folder_from_a_workspace_or_a_path(tmp_path: Path, ws) -
 
 
 def test_inbox_compaction_keeps_pending_and_drops_what_is_done(ws) -> None:
-    hub = ObservabilityHub(ws)
+    hub = _wired(ws)
     hub.inbox.max_bytes = hub.event_log.inbox_max_bytes = 8192
     first = [
         hub.record_insight("c", "users/alice", f"i{i}", title=f"insight {i}").id for i in range(10)

@@ -44,10 +44,6 @@ def check(cwd: Path):
 
 
 # ---- the registry ---------------------------------------------------------------------------
-def _noop(an, c) -> None:
-    return None
-
-
 def test_registering_a_name_twice_is_an_error() -> None:
     reg = Registry()
     reg.add(Program(("less",), "reader", "a pager"))
@@ -64,7 +60,7 @@ def test_registering_a_name_twice_is_an_error() -> None:
     [
         (Program(("x",), "nonsense", "s"), "unknown kind"),
         (Program(("x",), "reader", "s", operands="sideways"), "unknown operand role"),
-        (Program(("x",), "reader", "s", handler=_noop), "handler and operands='custom'"),
+        (Program(("x",), "reader", "s", handler="noop"), "handler and operands='custom'"),
         (Program(("x",), "reader", "s", operands="custom"), "handler and operands='custom'"),
         (Program(("x",), "reader", "s", risk=("maybe", "r", "why")), "risk must be"),
         (Program(("x",), "reader", "s", network="sometimes"), "network must be"),
@@ -79,11 +75,11 @@ def test_invalid_specs_are_errors(spec: Program, needle: str) -> None:
 
 def test_shadowed_entries_are_reported() -> None:
     reg = Registry()
-    reg.add(Program(("python",), "interpreter", "py", handler=_noop, operands="custom"))
+    reg.add(Program(("python",), "interpreter", "py", handler="noop", operands="custom"))
     reg.add(
         Program(("python3",), "reader", "a second python")
     )  # python3 is python's versioned name
-    reg.add(Program(("mkfs",), "disk", "mkfs", handler=_noop, operands="custom"))
+    reg.add(Program(("mkfs",), "disk", "mkfs", handler="noop", operands="custom"))
     reg.add(Program(("mkfs.ext4",), "reader", "hidden by the family"))
     reg.family("mkfs.", "mkfs")
     problems = reg.shadowed()
@@ -110,7 +106,7 @@ def test_the_table_is_consistent() -> None:
     for prog in reg.programs:
         assert prog.kind in programs.KINDS
         if prog.handler is not None:
-            assert getattr(commands, prog.handler.__name__) is prog.handler
+            assert callable(commands.handler_named(prog.handler))
 
 
 def _syntax_builtins(text: str) -> set[str]:
@@ -177,7 +173,7 @@ def test_listed_table_mistakes_are_fixed(check) -> None:
     reg = programs.registry()
     # less/more/most/zless: one spec each, the pager code (a +!cmd runs a shell)
     for name in ("less", "more", "most", "zless"):
-        assert reg.get(name).handler is commands.pager
+        assert commands.handler_named(reg.get(name).handler) is commands.pager
         assert check(f"{name} '+!id' notes.txt").decision == "deny"
         assert check(f"{name} notes.txt").decision == "allow"
     # nix-shell reaches its branch: --run is checked as a command
@@ -185,10 +181,10 @@ def test_listed_table_mistakes_are_fixed(check) -> None:
     assert check("nix-shell -p hello --run 'rm -rf ~/x'").decision == "deny"
     assert check("nix-shell --run 'make test'").decision == "allow"
     # echo/printf/read have their own specs (no unreachable generic branches)
-    assert reg.get("echo").handler is commands.trivial and reg.get("read").handler is commands.read
+    assert reg.get("echo").handler == "trivial" and reg.get("read").handler == "read"
     assert not hasattr(commands, "generic") and not hasattr(commands, "HANDLERS")
     # the names the old shell.py tables held are in the table once, with the code that runs
-    assert reg.get("firejail").kind == "wrapper" and reg.get("chattr").handler is commands.chmod
+    assert reg.get("firejail").kind == "wrapper" and reg.get("chattr").handler == "chmod"
     assert check("proxychains curl https://x.invalid").decision == "deny"  # was a plain wrapper
 
 

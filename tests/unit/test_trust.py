@@ -405,6 +405,36 @@ def test_a_workspace_from_before_trust_levels_adopts_only_its_user_volumes(tmp_p
     assert (kernel.workspace.state_dir / "trust-own.log").read_text().split()[0::2] == [mine.id]
 
 
+def test_a_new_workspace_trusts_nothing_put_in_it_after_its_creation(tmp_path: Path) -> None:
+    """Whoever creates a workspace passes ``init_workspace_trust``: its trust store starts empty, so
+    a trace copied into a user volume later is not adopted as own (the kernel, the CLI)."""
+    from llmos_tui.learning.trust import TrustStore, init_workspace_trust
+    from llmos_tui.workspace import open_workspace
+
+    bare = open_workspace(tmp_path / "bare")  # the workspace layer knows nothing of trust
+    assert not (bare.state_dir / "trust.json").exists()
+    calls: list[Path] = []
+    ws = open_workspace(tmp_path / "ws", on_create=lambda w: calls.append(w.root))
+    open_workspace(tmp_path / "ws", on_create=lambda w: calls.append(w.root))
+    assert calls == [ws.root]  # once, when it is created
+    ws = open_workspace(tmp_path / "new", on_create=init_workspace_trust)
+    copied = make_trace("Write the hello file", [ToolCall("Write", {"file_path": "h.txt"})])
+    path = ws.user_volume("local") / "traces" / f"{copied.id}.md"
+    path.write_text(dump_trace(copied))
+    assert TrustStore(ws).level(copied) == "untrusted" and "adopted" not in TrustStore(ws).data()
+    kernel = LLMOS.boot(tmp_path / "booted")
+    assert (kernel.workspace.state_dir / "trust.json").is_file()
+    made = subprocess.run(
+        [sys.executable, "-m", "llmos_tui", "init", str(tmp_path / "init")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "init" / "state" / "trust.json").is_file()
+
+
 def test_shared_tools_are_offered_and_run_only_when_they_run_a_trusted_trace(
     tmp_path: Path,
 ) -> None:
@@ -412,7 +442,8 @@ def test_shared_tools_are_offered_and_run_only_when_they_run_a_trusted_trace(
 
     from llmos_tui.execution.llm.tool_search import ToolRegistry
     from llmos_tui.execution.replay.crystallized import load_tool, render_module, sha256_bytes
-    from llmos_tui.learning.trust import approve_trace, tool_problem, tool_trusted
+    from llmos_tui.execution.replay.crystallized import tool_problem, tool_trusted
+    from llmos_tui.learning.trust import approve_trace
 
     goal = "Write the greeting file"
     origin = LLMOS.boot(tmp_path / "wsA")

@@ -1,8 +1,9 @@
 """Per-program code for the shell analyzer: what a program reads, writes, deletes or runs.
 
-The program table (``programs.py``) says which of these handlers a program uses; this module
+The program table (``programs.py``) names which of these handlers a program uses; this module
 has no registry of its own. ``dispatch`` is called for every simple command with its expanded
-arguments and hands it to ``programs.run``. A handler may record findings on the analyzer,
+arguments: it looks the program up in the table and applies its spec or calls its handler.
+A handler may record findings on the analyzer,
 re-dispatch a wrapped command (``nice``, ``env``, ``xargs``, ``find -exec``), analyse nested
 shell (``bash -c``, ``eval``, ``watch``) or interpreter code (``python -c``, ``awk``, ``sed``),
 and sets ``cmd.out``: what it prints into a pipe (``network``, ``env``, ``sensitive``,
@@ -17,7 +18,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from . import interpreters, programs
 from .paths import CLOUD_METADATA
@@ -49,8 +50,29 @@ _CODE_OPTIONS = re.compile(
 
 
 def dispatch(an: Analyzer, c: Cmd) -> None:
-    """Check one simple command (the one lookup lives in ``programs``)."""
-    programs.run(an, c)
+    """Check one simple command against its program's spec, its handler (the function of this
+    module the table names), or as an unknown program (the one lookup lives in ``programs``)."""
+    prog = programs.registry().get(c.name)
+    c.prog = prog
+    if prog is None:
+        unknown_program(an, c)
+        return
+    if programs.program_gate(an, c, prog):
+        return
+    if prog.handler is not None:
+        handler_named(prog.handler)(an, c)
+        return
+    command = programs.check_spec(an, c, prog)
+    if command is not None:
+        wrapped(an, c, command)
+
+
+def handler_named(name: str) -> Callable[[Analyzer, Cmd], None]:
+    """The handler the program table names (a function of this module)."""
+    found = globals().get(name)
+    if not callable(found):
+        raise programs.TableError(f"the program table names an unknown handler {name!r}")
+    return cast("Callable[[Analyzer, Cmd], None]", found)
 
 
 # --------------------------------------------------------------------------------------

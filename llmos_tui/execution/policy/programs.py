@@ -4,19 +4,20 @@ Contract
 * ``Program`` is the spec of one program: its names (the canonical name first, then aliases),
   its kind, the options that take a value, the role of its operands (read / write / delete /
   list / none / command / custom), the options whose value is read, written or run, whether it
-  talks to other machines and a fixed risk. ``handler`` names code for what the fields cannot
-  say (git, curl, find, xargs, tar, interpreters, package managers…); the table's ``risk`` and
-  ``network`` fields are applied before it, and the handler does the operand work itself
-  (``operands="custom"``).
+  talks to other machines and a fixed risk. ``handler`` names (by its name: the table imports no
+  code) the function of ``commands.py`` for what the fields cannot say (git, curl, find, xargs,
+  tar, interpreters, package managers…); the table's ``risk`` and ``network`` fields are applied
+  before it, and the handler does the operand work itself (``operands="custom"``).
 * ``Registry.add`` raises ``TableError`` when a name is registered twice or a field is invalid;
   the table is built once, on first use.
 * ``lookup(word)`` is the only way from a command word to a spec: the basename; an exact name;
   else its versioned family (``python3.11`` → ``python``); else its name family (``mkfs.ext4`` →
   ``mkfs``). ``Registry.shadowed()`` lists every entry that one stage would hide from another;
   the tests require none.
-* ``run(an, cmd)`` applies one spec to one simple command; a program that is not in the table
-  is checked by ``commands.unknown_program`` (its arguments as possible paths, and options such
-  as ``-c``/``-e``/``--eval`` — code it would run — make the call ask).
+* ``program_gate`` and ``check_spec`` apply one spec to one simple command; ``commands.dispatch``
+  looks the program up, calls them or its handler, and checks a program that is not in the table
+  with ``commands.unknown_program`` (its arguments as possible paths, and options such as
+  ``-c``/``-e``/``--eval`` — code it would run — make the call ask).
 * ``describe()`` is the table as rows, for ``docs/POLICY.md`` (``policy_doc.py``).
 """
 
@@ -25,15 +26,13 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .words import parse_opts
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Analyzer
     from .words import Arg, Cmd, Opts
-
-Handler = Callable[["Analyzer", "Cmd"], None]
 
 KINDS: dict[str, str] = {
     "builtin": "shell builtins and keywords without file operands",
@@ -87,7 +86,7 @@ class Program:
     names: tuple[str, ...]
     kind: str
     summary: str
-    handler: Handler | None = None
+    handler: str | None = None  # the name of its function in commands.py
     short_values: str = ""  # short options that take a value ("-n 5")
     long_values: frozenset[str] = frozenset()  # long options that take a value ("--lines 5")
     operands: str = "read"  # role of the operands: OPERAND_ROLES
@@ -212,7 +211,7 @@ _REGISTRY: Registry | None = None
 
 
 def registry() -> Registry:
-    """The table, built once (the handlers live in commands.py, which imports shell.py)."""
+    """The table, built once."""
     global _REGISTRY
     if _REGISTRY is None:
         with _LOCK:
@@ -294,7 +293,7 @@ def _stdin_outside(an: Analyzer, c: Cmd) -> bool:
     )
 
 
-def _program_gate(an: Analyzer, c: Cmd, prog: Program) -> bool:
+def program_gate(an: Analyzer, c: Cmd, prog: Program) -> bool:
     """The table's fixed risk and network fields; True when they decide the command (denied)."""
     if prog.risk is not None:
         level, rule, reason = prog.risk
@@ -311,20 +310,10 @@ def _program_gate(an: Analyzer, c: Cmd, prog: Program) -> bool:
     return False
 
 
-def run(an: Analyzer, c: Cmd) -> None:
-    """Check one simple command against its program's spec (or as an unknown program)."""
-    from . import commands
-
-    prog = registry().get(c.name)
-    c.prog = prog
-    if prog is None:
-        commands.unknown_program(an, c)
-        return
-    if _program_gate(an, c, prog):
-        return
-    if prog.handler is not None:
-        prog.handler(an, c)
-        return
+def check_spec(an: Analyzer, c: Cmd, prog: Program) -> list[Arg] | None:
+    """Apply the fields of a program without a handler to one simple command (options, operands,
+    what it prints). For ``operands="command"`` it returns the operands, the command the program
+    runs, for the caller to check (``commands.wrapped``); else None."""
     o = parse_opts(
         c.args,
         short_val=prog.short_values,
@@ -337,14 +326,14 @@ def run(an: Analyzer, c: Cmd) -> None:
         ops = ops[1:]
     ops = ops[prog.skip :]
     if prog.operands == "command":
-        commands.wrapped(an, c, ops)
-        return
+        return ops
     for a in ops:
         if not (a.static and a.text == "-"):
             _check_operand(an, c, prog.operands, a, recursive, follow)
     if prog.operands == "read" and _stdin_outside(an, c):
         c.read_outside = True
     c.out = {"sensitive"} if c.read_outside else {prog.out}
+    return None
 
 
 def describe() -> list[dict[str, str]]:
@@ -363,7 +352,7 @@ def describe() -> list[dict[str, str]]:
                 "summary": prog.summary,
                 "operands": prog.operands
                 if prog.handler is None
-                else "code: " + prog.handler.__name__.strip("_"),
+                else "code: " + prog.handler.strip("_"),
                 "value_options": " ".join(opts),
                 "reads": " ".join(sorted(prog.reads)),
                 "writes": " ".join(sorted(prog.writes)),
@@ -383,8 +372,6 @@ def _fs(items: Iterable[str] | str) -> frozenset[str]:
 
 
 def _build(reg: Registry) -> None:
-    from . import commands as h
-
     def P(names: str, kind: str, summary: str, **kw: Any) -> None:
         for key in (
             "long_values",
@@ -423,24 +410,24 @@ def _build(reg: Registry) -> None:
         "echo",
         "builtin",
         "prints its arguments (a secret from the environment is denied)",
-        handler=h.trivial,
+        handler="trivial",
     )
-    P("printf", "builtin", "prints its arguments (-v sets a variable)", handler=h.trivial)
+    P("printf", "builtin", "prints its arguments (-v sets a variable)", handler="trivial")
     each("yes sleep", "builtin", "prints or waits", operands="none")
-    P("read", "builtin", "reads a line into variables", handler=h.read)
-    P("mapfile readarray", "builtin", "reads lines into an array", handler=h.read)
-    P("getopts", "builtin", "parses options into a variable", handler=h.read)
+    P("read", "builtin", "reads a line into variables", handler="read")
+    P("mapfile readarray", "builtin", "reads lines into an array", handler="read")
+    P("getopts", "builtin", "parses options into a variable", handler="read")
     P(
         "set",
         "builtin",
         "sets shell options; without arguments it dumps every variable (denied)",
-        handler=h.set_,
+        handler="set_",
     )
     P(
         "shopt",
         "builtin",
         "sets shell options; cdable_vars makes cd targets unknowable (asked)",
-        handler=h.shopt,
+        handler="shopt",
     )
     P(
         "compgen",
@@ -453,85 +440,85 @@ def _build(reg: Registry) -> None:
         "printenv",
         "builtin",
         "prints environment variables: all of them (denied) or named ones",
-        handler=h.printenv,
+        handler="printenv",
     )
     P(
         "history",
         "builtin",
         "shell history (holds typed secrets); -w/-a write a file",
-        handler=h.history,
+        handler="history",
     )
     P(
         "popd",
         "builtin",
         "leaves a directory: the current directory becomes unknown",
-        handler=h.popd,
+        handler="popd",
     )
     each(
         "cd pushd chdir",
         "builtin",
         "changes the current directory (a computed one makes later paths unknown)",
-        handler=h.cd,
+        handler="cd",
     )
     P(
         "env",
         "wrapper",
         "runs a command with a changed environment; alone it dumps the environment (denied)",
-        handler=h.env,
+        handler="env",
     )
     each(
         "export local readonly",
         "builtin",
         "sets variables; alone or with -p it dumps the environment (denied); -n (nameref) is asked",
-        handler=h.export,
+        handler="export",
     )
     P(
         "declare typeset",
         "builtin",
         "sets variables; alone or with -p it dumps the environment (denied); -n (nameref) is asked",
-        handler=h.export,
+        handler="export",
     )
-    P("unset", "builtin", "removes variables", handler=h.unset)
-    P("alias", "builtin", "defines aliases (their text is checked as a command)", handler=h.alias)
-    P("trap", "builtin", "runs a command on a signal (checked as a command)", handler=h.trap)
+    P("unset", "builtin", "removes variables", handler="unset")
+    P("alias", "builtin", "defines aliases (their text is checked as a command)", handler="alias")
+    P("trap", "builtin", "runs a command on a signal (checked as a command)", handler="trap")
     P(
         "eval",
         "builtin",
         "runs its arguments as a command (checked; computed text is denied)",
-        handler=h.eval_,
+        handler="eval_",
     )
     P(
         "source .",
         "builtin",
         "runs a script in this shell (the script is read and checked)",
-        handler=h.source,
+        handler="source",
     )
-    P("exec", "builtin", "replaces the shell with a command (checked)", handler=h.exec_)
+    P("exec", "builtin", "replaces the shell with a command (checked)", handler="exec_")
     each(
         "command builtin",
         "builtin",
         "runs a command bypassing functions (checked)",
-        handler=h.command,
+        handler="command",
     )
     P(
         "hash",
         "builtin",
         "remembers program locations; -p maps a name to another program (denied)",
-        handler=h.hash_,
+        handler="hash_",
     )
     P(
         "enable",
         "builtin",
         "turns builtins on or off; -f loads a shared library (denied)",
-        handler=h.enable,
+        handler="enable",
     )
     each("type which whereis whatis apropos info", "info", "describes commands", operands="none")
-    each("date", "info", "prints the date; -s sets the clock (denied)", handler=h.date)
+    each("date", "info", "prints the date; -s sets the clock (denied)", handler="date")
     P(
         "hostname",
         "info",
         "prints the host name; with a name it sets it (denied)",
-        handler=h.hostname,
+        handler="hostname",
     )
     each(
         "id whoami uname pwd tty logname groups users uptime free nproc arch getconf locale cal basename "
@@ -546,7 +533,7 @@ def _build(reg: Registry) -> None:
         "pgrep pidof",
         "process",
         "looks processes up (a later kill of system processes is denied)",
-        handler=h.pgrep,
+        handler="pgrep",
     )
 
     # ---- metadata: names and attributes -------------------------------------------------------
@@ -554,12 +541,12 @@ def _build(reg: Registry) -> None:
         "ls dir vdir",
         "metadata",
         "lists folders (a listing of the working directory feeds later commands)",
-        handler=h.ls,
+        handler="ls",
     )
-    each("tree lsd", "metadata", "lists folders", handler=h.ls)
-    P("eza exa", "metadata", "lists folders", handler=h.ls)
-    P("find gfind", "metadata", "walks folders; -exec/-delete/-fprint are checked", handler=h.find)
-    P("fd fdfind", "metadata", "finds files; -x/-X commands are checked", handler=h.fd)
+    each("tree lsd", "metadata", "lists folders", handler="ls")
+    P("eza exa", "metadata", "lists folders", handler="ls")
+    P("find gfind", "metadata", "walks folders; -exec/-delete/-fprint are checked", handler="find")
+    P("fd fdfind", "metadata", "finds files; -x/-X commands are checked", handler="fd")
     each("test [ [[", "builtin", "tests conditions (existence tests only)", operands="none")
     each(
         "stat file realpath readlink namei lsattr getfacl mountpoint",
@@ -602,9 +589,9 @@ def _build(reg: Registry) -> None:
         "less more most zless zmore pg",
         "reader",
         "pagers: +!cmd runs a shell command (denied)",
-        handler=h.pager,
+        handler="pager",
     )
-    P("man", "reader", "manual pages: -P/-H run a program (denied)", handler=h.pager)
+    P("man", "reader", "manual pages: -P/-H run a program (denied)", handler="pager")
     P(
         "bat batcat",
         "reader",
@@ -669,7 +656,7 @@ def _build(reg: Registry) -> None:
         short_values="in",
         long_values="--ignore-initial --bytes",
     )
-    P("diff colordiff", "reader", "compares files (-r reads folders recursively)", handler=h.diff)
+    P("diff colordiff", "reader", "compares files (-r reads folders recursively)", handler="diff")
     P("diff3", "reader", "compares three files", short_values="L", long_values="--label")
     P(
         "sdiff",
@@ -679,7 +666,7 @@ def _build(reg: Registry) -> None:
         long_values="--output --width",
         writes="-o --output",
     )
-    P("jq gojq", "reader", "JSON processor (--slurpfile/--rawfile/-f read files)", handler=h.jq)
+    P("jq gojq", "reader", "JSON processor (--slurpfile/--rawfile/-f read files)", handler="jq")
     P(
         "yq",
         "reader",
@@ -705,7 +692,7 @@ def _build(reg: Registry) -> None:
         short_values="dqecpzCSyKHnm",
         long_values="--delimiter --quotechar --encoding --columns --escapechar",
     )
-    P("mlr", "reader", "Miller: its DSL has system() and exec() (asked)", handler=h.mlr)
+    P("mlr", "reader", "Miller: its DSL has system() and exec() (asked)", handler="mlr")
     P("look", "reader", "finds lines starting with a string", skip=1, short_values="t")
     P(
         "shuf",
@@ -746,27 +733,27 @@ def _build(reg: Registry) -> None:
         short_values="nte",
         long_values="--bytes --radix --encoding --output-separator",
     )
-    P("xxd", "reader", "hex dump; a second operand is written", handler=h.xxd)
+    P("xxd", "reader", "hex dump; a second operand is written", handler="xxd")
     P(
         "grep egrep fgrep rgrep zgrep ggrep",
         "reader",
         "searches files (-r/-R recursive; -R follows links out of the folder)",
-        handler=h.grep,
+        handler="grep",
     )
-    P("rg", "reader", "ripgrep: recursive search; --pre runs a command (checked)", handler=h.grep)
-    each("ag ack", "reader", "recursive search", handler=h.grep)
+    P("rg", "reader", "ripgrep: recursive search; --pre runs a command (checked)", handler="grep")
+    each("ag ack", "reader", "recursive search", handler="grep")
     P(
         "sort",
         "reader",
         "sorts lines; -o writes; --compress-program runs a program (denied)",
-        handler=h.sort,
+        handler="sort",
     )
-    P("uniq", "reader", "filters repeated lines; a second operand is written", handler=h.uniq)
+    P("uniq", "reader", "filters repeated lines; a second operand is written", handler="uniq")
     each(
         "split csplit",
         "writer",
         "splits a file into pieces (written in the working directory)",
-        handler=h.split,
+        handler="split",
     )
 
     # ---- text processors ---------------------------------------------------------------------
@@ -774,46 +761,46 @@ def _build(reg: Registry) -> None:
         "sed gsed",
         "text",
         "stream editor: its script is parsed (e, w and r commands checked); -i writes",
-        handler=h.sed,
+        handler="sed",
     )
     P(
         "awk gawk mawk nawk busybox-awk",
         "text",
         "awk: its program is parsed (system(), pipes and redirections checked)",
-        handler=h.awk,
+        handler="awk",
     )
-    P("patch", "writer", "applies a patch (the files it names are checked)", handler=h.patch)
+    P("patch", "writer", "applies a patch (the files it names are checked)", handler="patch")
 
     # ---- writers --------------------------------------------------------------------------------
-    each("rm unlink", "writer", "deletes files (inside the working directory only)", handler=h.rm)
-    P("rmdir", "writer", "deletes empty folders", handler=h.rm)
-    each("srm wipe", "writer", "securely deletes files", handler=h.rm)
-    P("trash trash-put", "writer", "moves files to the trash", handler=h.rm)
-    P("gio", "writer", "GNOME file operations (trash/remove checked like rm)", handler=h.rm)
-    each("rimraf del", "writer", "recursive delete (node tools)", handler=h.rm)
-    P("shred", "writer", "overwrites and deletes files", handler=h.shred)
-    P("cp", "writer", "copies files (sources read, destination written)", handler=h.cp)
-    P("install ginstall", "writer", "copies files and sets modes (setuid denied)", handler=h.cp)
-    P("mv", "writer", "moves files (source deleted, destination written)", handler=h.mv)
-    P("ln", "writer", "creates links (to secrets or persistence denied)", handler=h.ln)
-    P("tee", "writer", "copies its input into files", handler=h.tee)
-    P("touch", "writer", "creates files or changes their times", handler=h.touch)
-    P("mkdir", "writer", "creates folders", handler=h.touch)
-    P("mkfifo", "writer", "creates named pipes", handler=h.touch)
-    P("truncate", "writer", "changes file sizes", handler=h.touch)
-    P("fallocate", "writer", "allocates file space", handler=h.touch)
-    P("sponge", "writer", "soaks up its input and writes a file", handler=h.touch)
-    P("mktemp", "writer", "creates a temporary file or folder", handler=h.touch)
-    P("mknod", "writer", "creates special files (device nodes denied)", handler=h.mknod)
-    P("dd", "writer", "copies blocks (of= raw devices denied; if= read)", handler=h.dd)
-    P("chmod", "writer", "changes file modes (setuid denied)", handler=h.chmod)
-    each("chown chgrp", "writer", "changes file owners", handler=h.chmod)
-    P("chattr", "writer", "changes file attributes", handler=h.chmod)
+    each("rm unlink", "writer", "deletes files (inside the working directory only)", handler="rm")
+    P("rmdir", "writer", "deletes empty folders", handler="rm")
+    each("srm wipe", "writer", "securely deletes files", handler="rm")
+    P("trash trash-put", "writer", "moves files to the trash", handler="rm")
+    P("gio", "writer", "GNOME file operations (trash/remove checked like rm)", handler="rm")
+    each("rimraf del", "writer", "recursive delete (node tools)", handler="rm")
+    P("shred", "writer", "overwrites and deletes files", handler="shred")
+    P("cp", "writer", "copies files (sources read, destination written)", handler="cp")
+    P("install ginstall", "writer", "copies files and sets modes (setuid denied)", handler="cp")
+    P("mv", "writer", "moves files (source deleted, destination written)", handler="mv")
+    P("ln", "writer", "creates links (to secrets or persistence denied)", handler="ln")
+    P("tee", "writer", "copies its input into files", handler="tee")
+    P("touch", "writer", "creates files or changes their times", handler="touch")
+    P("mkdir", "writer", "creates folders", handler="touch")
+    P("mkfifo", "writer", "creates named pipes", handler="touch")
+    P("truncate", "writer", "changes file sizes", handler="touch")
+    P("fallocate", "writer", "allocates file space", handler="touch")
+    P("sponge", "writer", "soaks up its input and writes a file", handler="touch")
+    P("mktemp", "writer", "creates a temporary file or folder", handler="touch")
+    P("mknod", "writer", "creates special files (device nodes denied)", handler="mknod")
+    P("dd", "writer", "copies blocks (of= raw devices denied; if= read)", handler="dd")
+    P("chmod", "writer", "changes file modes (setuid denied)", handler="chmod")
+    each("chown chgrp", "writer", "changes file owners", handler="chmod")
+    P("chattr", "writer", "changes file attributes", handler="chmod")
     each(
         "setfacl setfattr chcon",
         "writer",
         "changes ACLs, extended attributes or SELinux labels",
-        handler=h.chmod,
+        handler="chmod",
     )
 
     # ---- archives ------------------------------------------------------------------------------
@@ -821,33 +808,33 @@ def _build(reg: Registry) -> None:
         "tar gtar bsdtar",
         "archive",
         "archives (-x writes, -c reads recursively; command options denied)",
-        handler=h.tar,
+        handler="tar",
     )
-    P("zip", "archive", "creates zip archives (-TT runs a command: denied)", handler=h.zip_)
-    P("7z 7za 7zr", "archive", "7-zip archives", handler=h.zip_)
-    P("rar", "archive", "rar archives", handler=h.zip_)
-    P("jar", "archive", "java archives", handler=h.zip_)
-    each("unzip unrar", "archive", "extracts archives (-d checked)", handler=h.compressors)
+    P("zip", "archive", "creates zip archives (-TT runs a command: denied)", handler="zip_")
+    P("7z 7za 7zr", "archive", "7-zip archives", handler="zip_")
+    P("rar", "archive", "rar archives", handler="zip_")
+    P("jar", "archive", "java archives", handler="zip_")
+    each("unzip unrar", "archive", "extracts archives (-d checked)", handler="compressors")
     each(
         "gzip gunzip bzip2 bunzip2 xz unxz zstd unzstd lz4 lzma unlzma compress uncompress pigz unpigz brotli",
         "archive",
         "compresses or decompresses files in place (-c prints)",
-        handler=h.compressors,
+        handler="compressors",
     )
-    each("zcat bzcat xzcat zstdcat", "archive", "prints compressed files", handler=h.compressors)
+    each("zcat bzcat xzcat zstdcat", "archive", "prints compressed files", handler="compressors")
 
     # ---- editors ---------------------------------------------------------------------------------
     P(
         "vim vi view",
         "editor",
         "vim: -c/+ commands running a shell are denied; files written",
-        handler=h.editor,
+        handler="editor",
     )
     each(
         "nvim nano emacs ed ex pico joe micro kak helix hx code subl gedit kate mcedit jed ne",
         "editor",
         "an editor: command options running a shell are denied; files written",
-        handler=h.editor,
+        handler="editor",
     )
 
     # ---- wrappers (the wrapped command is checked) --------------------------------------------
@@ -855,7 +842,7 @@ def _build(reg: Registry) -> None:
         "nice",
         "wrapper",
         "runs a command with another priority",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="n",
         long_values="--adjustment",
     )
@@ -863,7 +850,7 @@ def _build(reg: Registry) -> None:
         "ionice",
         "wrapper",
         "runs a command with another I/O priority (-p on a process: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="cnpPtu",
         long_values="--class --classdata --pid --pgid --uid",
     )
@@ -871,7 +858,7 @@ def _build(reg: Registry) -> None:
         "timeout",
         "wrapper",
         "runs a command with a time limit",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="sk",
         long_values="--signal --kill-after",
     )
@@ -879,7 +866,7 @@ def _build(reg: Registry) -> None:
         "stdbuf",
         "wrapper",
         "runs a command with other buffering",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="ioe",
         long_values="--input --output --error",
     )
@@ -887,21 +874,21 @@ def _build(reg: Registry) -> None:
         "setsid chronic catchsegv nocache eatmydata with-contenv tini dumb-init ddtrace-run",
         "wrapper",
         "runs a command",
-        handler=h.wrapper,
+        handler="wrapper",
     )
-    P("unbuffer", "wrapper", "runs a command unbuffered", handler=h.wrapper, short_values="p")
+    P("unbuffer", "wrapper", "runs a command unbuffered", handler="wrapper", short_values="p")
     P(
         "caffeinate",
         "wrapper",
         "runs a command keeping the machine awake",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="t",
     )
     P(
         "xvfb-run",
         "wrapper",
         "runs a command with a virtual display",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="nsfe",
         long_values="--server-num --server-args --auth-file --error-file",
     )
@@ -909,14 +896,14 @@ def _build(reg: Registry) -> None:
         "dbus-run-session",
         "wrapper",
         "runs a command in a new D-Bus session",
-        handler=h.wrapper,
+        handler="wrapper",
         long_values="--config-file --dbus-daemon",
     )
     P(
         "numactl",
         "wrapper",
         "runs a command with a NUMA policy",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="CNmpil",
         long_values="--cpunodebind --membind --physcpubind --preferred --interleave --localalloc",
     )
@@ -924,7 +911,7 @@ def _build(reg: Registry) -> None:
         "prlimit",
         "wrapper",
         "runs a command with limits (--pid on a process: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="p",
         long_values="--pid",
     )
@@ -932,14 +919,14 @@ def _build(reg: Registry) -> None:
         "fakeroot",
         "wrapper",
         "runs a command with fake root file ownership",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="sil",
     )
     P(
         "strace",
         "wrapper",
         "traces a command it starts (-p on another process: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="eoOpPsSuXbIE",
         long_values="--output --attach",
         writes="-o --output",
@@ -948,29 +935,29 @@ def _build(reg: Registry) -> None:
         "ltrace",
         "wrapper",
         "traces library calls of a command it starts (-p: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="eoOpsSuLnAaDF",
         long_values="--output",
         writes="-o --output",
     )
-    P("valgrind", "wrapper", "runs a command under valgrind", handler=h.wrapper)
+    P("valgrind", "wrapper", "runs a command under valgrind", handler="wrapper")
     P(
         "chrt",
         "wrapper",
         "runs a command with a real-time priority (-p on a process: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
     )
     P(
         "taskset",
         "wrapper",
         "runs a command on chosen CPUs (-p on a process: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
     )
     P(
         "cpulimit",
         "wrapper",
         "limits a command's CPU use (-p on a process: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="lpe",
         long_values="--limit --pid --exe",
     )
@@ -978,30 +965,30 @@ def _build(reg: Registry) -> None:
         "trickle",
         "wrapper",
         "runs a command with limited bandwidth",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="udwtl",
     )
     P(
         "faketime",
         "wrapper",
         "runs a command with a fake clock",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="f",
     )
-    P("firejail", "wrapper", "runs a command in a firejail sandbox", handler=h.wrapper)
+    P("firejail", "wrapper", "runs a command in a firejail sandbox", handler="wrapper")
     P(
         "script",
         "wrapper",
         "records a session (-c command checked; the log is written)",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="cEeFfloOTt",
     )
-    P("entr", "wrapper", "runs a command when files change", handler=h.wrapper)
+    P("entr", "wrapper", "runs a command when files change", handler="wrapper")
     P(
         "perf",
         "wrapper",
         "profiles a command (-p/-a on other processes: denied)",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="eopC",
         long_values="--event --output --pid --cpu",
     )
@@ -1009,59 +996,59 @@ def _build(reg: Registry) -> None:
         "dotenv",
         "wrapper",
         "runs a command with variables from a .env file",
-        handler=h.wrapper,
+        handler="wrapper",
         short_values="fec",
     )
-    P("time", "wrapper", "times a command", handler=h.time_)
-    P("nohup", "wrapper", "runs a command immune to hangups", handler=h.nohup)
-    P("flock", "wrapper", "runs a command holding a lock", handler=h.flock)
-    P("watch", "wrapper", "runs a command repeatedly (checked as a command)", handler=h.watch)
+    P("time", "wrapper", "times a command", handler="time_")
+    P("nohup", "wrapper", "runs a command immune to hangups", handler="nohup")
+    P("flock", "wrapper", "runs a command holding a lock", handler="flock")
+    P("watch", "wrapper", "runs a command repeatedly (checked as a command)", handler="watch")
     P(
         "parallel sem",
         "wrapper",
         "runs commands in parallel (checked; --sshlogin denied)",
-        handler=h.parallel,
+        handler="parallel",
     )
-    P("xargs", "wrapper", "runs a command on its input lines (checked)", handler=h.xargs)
-    P("busybox toybox", "wrapper", "multi-call binaries: the applet is checked", handler=h.busybox)
+    P("xargs", "wrapper", "runs a command on its input lines (checked)", handler="xargs")
+    P("busybox toybox", "wrapper", "multi-call binaries: the applet is checked", handler="busybox")
     each(
         "tmux byobu",
         "wrapper",
         "terminal multiplexer: commands it starts are checked",
-        handler=h.tmux,
+        handler="tmux",
     )
-    P("screen", "wrapper", "terminal multiplexer: commands it starts are checked", handler=h.tmux)
+    P("screen", "wrapper", "terminal multiplexer: commands it starts are checked", handler="tmux")
     P(
         "proxychains proxychains4",
         "network",
         "routes a command over a proxy",
-        handler=h.net_wrapper,
+        handler="net_wrapper",
         network="client",
     )
     P(
         "torsocks torify",
         "network",
         "routes a command over Tor",
-        handler=h.net_wrapper,
+        handler="net_wrapper",
         network="client",
     )
     each(
         "pyenv rbenv nodenv asdf",
         "wrapper",
         "version manager (exec runs a command, checked)",
-        handler=h.version_manager,
+        handler="version_manager",
     )
     P(
         "mise rtx",
         "wrapper",
         "version manager (exec/x runs a command, checked)",
-        handler=h.version_manager,
+        handler="version_manager",
     )
     P(
         "direnv",
         "wrapper",
         "loads .envrc files (exec runs a command, checked; allow is asked)",
-        handler=h.version_manager,
+        handler="version_manager",
     )
 
     # ---- programs that run commands in ways not modelled --------------------------------------
@@ -1069,41 +1056,41 @@ def _build(reg: Registry) -> None:
         "ssh-agent",
         "runs-command",
         "starts an agent; with a command, runs it with the agent's keys (asked)",
-        handler=h.runs_command,
+        handler="runs_command",
     )
     P(
         "dbus-launch",
         "runs-command",
         "starts a D-Bus session bus (its command is asked)",
-        handler=h.runs_command,
+        handler="runs_command",
     )
-    P("rlwrap", "runs-command", "runs a command with readline (asked)", handler=h.runs_command)
+    P("rlwrap", "runs-command", "runs a command with readline (asked)", handler="runs_command")
     P(
         "gdb gdb-multiarch",
         "runs-command",
         "debugger: runs programs and shell commands (asked); -p attaches to "
         "another process (denied)",
-        handler=h.runs_command,
+        handler="runs_command",
     )
-    P("lldb", "runs-command", "debugger (asked; -p/--attach-pid denied)", handler=h.runs_command)
-    P("expect", "runs-command", "Tcl automation: spawns programs (asked)", handler=h.runs_command)
-    P("rr", "runs-command", "record-and-replay debugger (asked)", handler=h.runs_command)
-    P("run-parts", "runs-command", "runs every script in a folder (asked)", handler=h.runs_command)
-    P("hyperfine", "runs-command", "benchmarks shell commands (asked)", handler=h.runs_command)
-    P("nodemon", "runs-command", "reruns a program on changes (asked)", handler=h.runs_command)
-    P("watchexec", "runs-command", "reruns a command on changes (asked)", handler=h.runs_command)
-    P("cgexec", "runs-command", "runs a command in a control group (asked)", handler=h.runs_command)
+    P("lldb", "runs-command", "debugger (asked; -p/--attach-pid denied)", handler="runs_command")
+    P("expect", "runs-command", "Tcl automation: spawns programs (asked)", handler="runs_command")
+    P("rr", "runs-command", "record-and-replay debugger (asked)", handler="runs_command")
+    P("run-parts", "runs-command", "runs every script in a folder (asked)", handler="runs_command")
+    P("hyperfine", "runs-command", "benchmarks shell commands (asked)", handler="runs_command")
+    P("nodemon", "runs-command", "reruns a program on changes (asked)", handler="runs_command")
+    P("watchexec", "runs-command", "reruns a command on changes (asked)", handler="runs_command")
+    P("cgexec", "runs-command", "runs a command in a control group (asked)", handler="runs_command")
     P(
         "flatpak-spawn",
         "runs-command",
         "runs a command outside the flatpak sandbox (denied with --host)",
-        handler=h.runs_command,
+        handler="runs_command",
     )
     each(
         "distrobox-enter toolbox",
         "runs-command",
         "runs a command in another container (asked)",
-        handler=h.runs_command,
+        handler="runs_command",
     )
 
     # ---- shells and interpreters -----------------------------------------------------------------
@@ -1111,49 +1098,49 @@ def _build(reg: Registry) -> None:
         "bash sh dash zsh ksh mksh ash rbash yash posh lksh oksh pdksh",
         "shell",
         "a shell: -c strings, script files and here-documents are parsed and checked; piped input is asked",
-        handler=h.shell,
+        handler="shell",
     )
     each(
         "fish csh tcsh pwsh powershell xonsh nu elvish rc es scsh",
         "foreign-shell",
         "a shell whose language cannot be parsed here: its scripts are denied",
-        handler=h.shell,
+        handler="shell",
     )
     each(
         "python ipython",
         "interpreter",
         "Python: -c and here-documents are parsed (ast); -m modules are known; "
         "scripts in the working directory run",
-        handler=h.interpreter,
+        handler="interpreter",
     )
-    P("pypy", "interpreter", "PyPy (as python)", handler=h.interpreter)
+    P("pypy", "interpreter", "PyPy (as python)", handler="interpreter")
     P(
         "perl",
         "interpreter",
         "Perl: -e code is scanned for commands, sockets and writes",
-        handler=h.interpreter,
+        handler="interpreter",
     )
-    P("ruby", "interpreter", "Ruby: -e code is scanned", handler=h.interpreter)
-    P("irb", "interpreter", "interactive Ruby", handler=h.interpreter)
-    P("node nodejs", "interpreter", "Node.js: -e/-p code is scanned", handler=h.interpreter)
-    P("deno", "interpreter", "Deno: eval is scanned; remote scripts denied", handler=h.interpreter)
-    P("bun", "interpreter", "Bun: scripts; install/x are risky", handler=h.interpreter)
-    P("php", "interpreter", "PHP: -r code is scanned", handler=h.interpreter)
-    each("lua luajit", "interpreter", "Lua: -e code is scanned", handler=h.interpreter)
-    each("Rscript R", "interpreter", "R: -e code is scanned", handler=h.interpreter)
-    P("julia", "interpreter", "Julia: -e code is scanned", handler=h.interpreter)
-    each("tclsh wish", "interpreter", "Tcl: code is scanned", handler=h.interpreter)
+    P("ruby", "interpreter", "Ruby: -e code is scanned", handler="interpreter")
+    P("irb", "interpreter", "interactive Ruby", handler="interpreter")
+    P("node nodejs", "interpreter", "Node.js: -e/-p code is scanned", handler="interpreter")
+    P("deno", "interpreter", "Deno: eval is scanned; remote scripts denied", handler="interpreter")
+    P("bun", "interpreter", "Bun: scripts; install/x are risky", handler="interpreter")
+    P("php", "interpreter", "PHP: -r code is scanned", handler="interpreter")
+    each("lua luajit", "interpreter", "Lua: -e code is scanned", handler="interpreter")
+    each("Rscript R", "interpreter", "R: -e code is scanned", handler="interpreter")
+    P("julia", "interpreter", "Julia: -e code is scanned", handler="interpreter")
+    each("tclsh wish", "interpreter", "Tcl: code is scanned", handler="interpreter")
     P(
         "osascript",
         "interpreter",
         "AppleScript: automates other applications (denied)",
-        handler=h.interpreter,
+        handler="interpreter",
     )
     each(
         "groovy jshell ghci runghc scala kotlin guile racket sbcl clisp",
         "interpreter",
         "an interpreter without a checker here: inline code is asked",
-        handler=h.interpreter,
+        handler="interpreter",
     )
 
     # ---- databases ------------------------------------------------------------------------------
@@ -1162,21 +1149,21 @@ def _build(reg: Registry) -> None:
         "database",
         "SQLite: .shell/.system/writefile()/load_extension run commands or write "
         "files (asked); SQL read from a pipe is asked; the database file is checked",
-        handler=h.db_client,
+        handler="db_client",
     )
     P(
         "psql",
         "database",
         "PostgreSQL client: \\! and COPY … PROGRAM run commands (asked)",
-        handler=h.db_client,
+        handler="db_client",
     )
     P(
         "mysql mariadb",
         "database",
         "MySQL client: system/\\! run commands (asked)",
-        handler=h.db_client,
+        handler="db_client",
     )
-    P("redis-cli", "database", "Redis client", handler=h.db_client)
+    P("redis-cli", "database", "Redis client", handler="db_client")
 
     # ---- network ----------------------------------------------------------------------------------
     P(
@@ -1184,14 +1171,14 @@ def _build(reg: Registry) -> None:
         "network",
         "HTTP client: denied without network access except to this machine; uploads "
         "of secrets or outside files denied",
-        handler=h.curl,
+        handler="curl",
         network="client",
     )
     P(
         "wget wget2",
         "network",
         "HTTP downloader: denied without network access except to this machine",
-        handler=h.wget,
+        handler="wget",
         network="client",
     )
     each(
@@ -1199,7 +1186,7 @@ def _build(reg: Registry) -> None:
         "elinks",
         "network",
         "downloads or browses: denied without network access",
-        handler=h.downloader,
+        handler="downloader",
         network="client",
     )
     P(
@@ -1207,7 +1194,7 @@ def _build(reg: Registry) -> None:
         "network",
         "netcat: denied without network access (except to "
         "this machine); -e/-c hands a shell to a peer (denied)",
-        handler=h.raw_network,
+        handler="raw_network",
         network="client",
     )
     each(
@@ -1215,68 +1202,68 @@ def _build(reg: Registry) -> None:
         "tnftp ncftp ncftpput ncftpget websocat wscat tor",
         "network",
         "opens raw network connections: denied without network access; handing a shell to a peer is denied",
-        handler=h.raw_network,
+        handler="raw_network",
         network="client",
     )
     each(
         "mail mailx sendmail mutt msmtp swaks",
         "network",
         "sends mail (files from outside denied)",
-        handler=h.raw_network,
+        handler="raw_network",
         network="client",
     )
     P(
         "ssh-copy-id",
         "network",
         "installs a key for remote login (denied)",
-        handler=h.raw_network,
+        handler="raw_network",
         network="client",
     )
     each(
         "ngrok cloudflared frpc bore localtunnel lt sshuttle",
         "network",
         "exposes this machine to the internet (denied)",
-        handler=h.raw_network,
+        handler="raw_network",
         network="client",
     )
     each(
         "ssh autossh",
         "network",
         "remote shell: denied without network access; tunnels and local commands denied",
-        handler=h.ssh,
+        handler="ssh",
         network="client",
     )
-    P("mosh", "network", "remote shell (as ssh)", handler=h.ssh, network="client")
+    P("mosh", "network", "remote shell (as ssh)", handler="ssh", network="client")
     P(
         "scp",
         "network",
         "copies over ssh (local files to a remote: denied)",
-        handler=h.remote_copy,
+        handler="remote_copy",
         network="client",
     )
     P(
         "rsync",
         "network",
         "copies files, locally or over ssh (local files to a remote: denied)",
-        handler=h.remote_copy,
+        handler="remote_copy",
     )
     each(
         "rclone gsutil s3cmd",
         "network",
         "cloud storage copy (local files to remote storage: denied)",
-        handler=h.remote_copy,
+        handler="remote_copy",
     )
     P(
         "openssl",
         "network",
         "crypto toolkit: s_client/s_server need the network; -in/-out checked",
-        handler=h.openssl,
+        handler="openssl",
     )
     P(
         "ssh-keygen",
         "credentials",
         "creates or inspects keys (writing into ~/.ssh denied)",
-        handler=h.ssh_keygen,
+        handler="ssh_keygen",
     )
     P(
         "ssh-keyscan",
@@ -1290,20 +1277,20 @@ def _build(reg: Registry) -> None:
         "dig nslookup host drill ping ping6 traceroute tracepath mtr whois arping delv kdig",
         "network",
         "network lookups: denied without network access; command output or secrets in a lookup denied",
-        handler=h.lookup_tools,
+        handler="lookup_tools",
         network="client",
     )
     each(
         "xdg-open open sensible-browser x-www-browser",
         "network",
         "opens a file or URL in the desktop's program",
-        handler=h.browser,
+        handler="browser",
     )
     each(
         "firefox chromium google-chrome chromium-browser links2",
         "network",
         "a web browser",
-        handler=h.browser,
+        handler="browser",
     )
 
     # ---- credentials and cloud ---------------------------------------------------------------------
@@ -1312,14 +1299,14 @@ def _build(reg: Registry) -> None:
         "docker-credential-desktop git-credential pinentry",
         "credentials",
         "reads or stores credentials (secret operations denied)",
-        handler=h.credentials,
+        handler="credentials",
     )
     each(
         "gh aws gcloud az kubectl heroku doctl oc helm terraform pulumi flyctl netlify vercel wrangler firebase "
         "eksctl ibmcloud databricks huggingface-cli hf",
         "credentials",
         "cloud command line (token and secret operations denied; changes risky)",
-        handler=h.credentials,
+        handler="credentials",
     )
     each(
         "op doppler aws-vault",
@@ -1335,7 +1322,7 @@ def _build(reg: Registry) -> None:
         "vcs",
         "git: global options, subcommands, config keys that run commands, pushes, pagers and "
         "external diff drivers are checked",
-        handler=h.git,
+        handler="git",
     )
 
     # ---- packages and builds ---------------------------------------------------------------------
@@ -1343,66 +1330,66 @@ def _build(reg: Registry) -> None:
         "pip pipx easy_install poetry pipenv conda mamba micromamba pdm hatch rye pixi",
         "package",
         "Python packages: installs risky, --user and global config denied; run/exec checked",
-        handler=h.pip,
+        handler="pip",
     )
-    P("uv uvx", "package", "uv: pip/run/tool checked like pip", handler=h.pip)
+    P("uv uvx", "package", "uv: pip/run/tool checked like pip", handler="pip")
     each(
         "npm corepack",
         "package",
         "npm: installs risky, global installs and registry credentials denied",
-        handler=h.npm,
+        handler="npm",
     )
-    P("yarn yarnpkg", "package", "yarn (as npm)", handler=h.npm)
-    P("pnpm", "package", "pnpm (as npm)", handler=h.npm)
+    P("yarn yarnpkg", "package", "yarn (as npm)", handler="npm")
+    P("pnpm", "package", "pnpm (as npm)", handler="npm")
     each(
         "npx bunx pnpx",
         "package",
         "runs a package's program (risky; the command is checked when known)",
-        handler=h.npm,
+        handler="npm",
     )
     each(
         "cargo go gem composer mvn gradle gradlew dotnet nuget swift stack cabal opam mix rebar3 lein sbt dune "
         "nimble zig brew nix-env nix guix spack vcpkg conan",
         "package",
         "language toolchains and package managers: installs risky, output folders checked",
-        handler=h.build_tools,
+        handler="build_tools",
     )
     P(
         "bundle bundler",
         "package",
         "Ruby bundler: exec runs a command (checked)",
-        handler=h.build_tools,
+        handler="build_tools",
     )
     P(
         "nix-shell",
         "package",
         "Nix shells: --run/--command are checked as commands",
-        handler=h.build_tools,
+        handler="build_tools",
     )
     P(
         "make gmake",
         "package",
         "make: --eval and makefiles from stdin are asked; -C/-f checked",
-        handler=h.make,
+        handler="make",
     )
     each(
         "ninja cmake meson bazel bazelisk buck just task scons rake invoke tox nox",
         "package",
         "build tools: folders outside the working directory denied",
-        handler=h.make,
+        handler="make",
     )
     each(
         "docker podman nerdctl docker-compose",
         "container",
         "containers: host mounts outside the working directory, --privileged and host namespaces denied",
-        handler=h.docker,
+        handler="docker",
     )
     each(
         "apt apt-get aptitude dpkg dnf yum rpm apk pacman zypper snap flatpak emerge port pkg xbps-install "
         "eopkg dpkg-deb alien",
         "package",
         "system packages: queries allowed, changes denied",
-        handler=h.system_packages,
+        handler="system_packages",
     )
 
     # ---- developer tools ---------------------------------------------------------------------------
@@ -1452,7 +1439,7 @@ def _build(reg: Registry) -> None:
         "coverage",
         "tool",
         "coverage measurement (run executes a program: checked)",
-        handler=h.coverage,
+        handler="coverage",
     )
     each(
         "eslint prettier stylelint tsc jest vitest mocha ava tsx ts-node vite webpack rollup esbuild",
@@ -1519,13 +1506,13 @@ def _build(reg: Registry) -> None:
         "kill",
         "process",
         "signals processes: only the ones this command started ($!, %job)",
-        handler=h.kill,
+        handler="kill",
     )
     each(
         "pkill killall",
         "process",
         "signals processes by name (denied: they may be anyone's)",
-        handler=h.kill,
+        handler="kill",
     )
     each(
         "skill slay xkill",
@@ -1538,9 +1525,9 @@ def _build(reg: Registry) -> None:
         "renice",
         "process",
         "changes the priority of running processes (denied unless they are this command's own)",
-        handler=h.renice,
+        handler="renice",
     )
-    P("fuser", "process", "shows processes using files; -k kills them (denied)", handler=h.fuser)
+    P("fuser", "process", "shows processes using files; -k kills them (denied)", handler="fuser")
     each(
         "py-spy gcore reptyr pstack eu-stack",
         "process",
@@ -1550,7 +1537,7 @@ def _build(reg: Registry) -> None:
     )
 
     # ---- scheduling, system, disks, privilege ------------------------------------------------------
-    P("crontab", "scheduler", "installs cron jobs (listing allowed)", handler=h.crontab)
+    P("crontab", "scheduler", "installs cron jobs (listing allowed)", handler="crontab")
     each(
         "at batch atrm anacron incrontab",
         "scheduler",
@@ -1564,7 +1551,7 @@ def _build(reg: Registry) -> None:
         "route arp ifconfig update-alternatives ldconfig init launchctl virsh chkconfig tc",
         "system",
         "system configuration: status queries allowed, changes denied",
-        handler=h.system_control,
+        handler="system_control",
     )
     each(
         "shutdown reboot halt poweroff telinit kexec iptables ip6tables iptables-restore ip6tables-restore "
@@ -1585,7 +1572,7 @@ def _build(reg: Registry) -> None:
         "ntfsfix xfs_repair btrfs partprobe sfill sswap sdmem nvme growpart e4defrag",
         "disk",
         "changes disks or filesystems (read-only queries allowed)",
-        handler=h.disk_tool,
+        handler="disk_tool",
     )
     reg.family("mkfs.", "mkfs")
     reg.family("mkfs_", "mkfs")
@@ -1614,19 +1601,19 @@ def _build(reg: Registry) -> None:
         "tcpdump tshark",
         "offensive",
         "packet capture (denied; reading a capture file with -r is allowed)",
-        handler=h.offensive,
+        handler="offensive",
     )
     P(
         "xterm",
         "wrapper",
         "a terminal window (-e command checked; a remote display denied)",
-        handler=h.x11,
+        handler="x11",
     )
     each(
         "xinit startx",
         "runs-command",
         "starts an X session and its start-up programs (asked)",
-        handler=h.x11,
+        handler="x11",
     )
     each(
         "x11vnc vncserver xhost",

@@ -243,4 +243,4 @@ class Cmd:
     stdin: Stdin | None
     out: set[str] = field(default_factory=lambda: {"other"})
     read_outside: bool = False
-    prog: Program | None = None  # its Program spec (programs.py), set by programs.run
+    prog: Program | None = None  # its Program spec (programs.py), set by commands.dispatch

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ...errors import LLMOSError
+from ...learning.trust import UNTRUSTED
 from ...observability.events import EventType
 from ...runs import CancelToken, EventSink
 from .engine import ReplayResult
@@ -740,6 +741,36 @@ def find_tool_for_trace(
         except ToolError:
             continue
     return None
+
+
+# ---- trust ----------------------------------------------------------------------------------------
+
+
+def tool_problem(tool: Any, trace: Any) -> str | None:
+    """Why a crystallized tool may not run as ``trace``'s tool (None when it runs exactly its calls)."""
+    if tool.source_trace != trace.id:
+        return f"tool {tool.id} was made from {tool.source_trace}, not {trace.id}"
+    module = getattr(tool, "module", None)
+    if module is not None and hasattr(module, "CALLS") and hasattr(module, "SLOTS"):
+        data = {"calls": module.CALLS, "slots": module.SLOTS}  # the verified bytes that will run
+    else:
+        try:
+            data = module_data(Path(tool.path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, LLMOSError, ValueError, SyntaxError) as exc:
+            return f"tool {tool.id} cannot be read ({exc})"
+    calls = json.loads(json.dumps([c.to_dict() for c in trace.calls], default=str))
+    if data.get("calls") != calls or data.get("slots") != trace.slots:
+        return f"tool {tool.id} does not run the calls and slots of its trace {trace.id}"
+    return None
+
+
+def tool_trusted(store: Any, tool: Any) -> bool:
+    """A crystallized tool may be offered to a session: its trace is trusted and it runs its calls."""
+    try:
+        trace = store.get(tool.source_trace)
+    except LLMOSError:
+        return False
+    return store.trust.level(trace) != UNTRUSTED and tool_problem(tool, trace) is None
 
 
 # ---- running ----------------------------------------------------------------------------------------

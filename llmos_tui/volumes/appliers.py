@@ -1,4 +1,8 @@
-"""Built-in proposal appliers: what accepting a proposal of these kinds does.
+"""The volume proposal appliers: what accepting a proposal of these kinds does.
+
+The observability hub knows no kind of its own: whoever wires a hub registers these
+(``register_appliers(hub)``: the CLI's ``inbox``, the TUI, the evolution engine the crons use),
+and a proposal may name this module (``applier_module``) for a process that did not.
 
 ``artifact.write``   payload ``{"scope", "kind", "name", "content", "identity", "reason"?}``:
                      create or replace an artifact in a volume, as the proposing identity
@@ -17,7 +21,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import UsageError
-from .events import EventType
+from ..observability.events import EventType
+from .acl import Identity
+from .git_sync import sync_after_write
+from .promotion import Promoter
+from .volume import Volume
+
+#: What a proposal names as its ``applier_module`` to be applied by ``register_appliers``.
+APPLIER_MODULE = __name__
 
 
 def _need(payload: dict[str, Any], *keys: str) -> list[Any]:
@@ -27,11 +38,11 @@ def _need(payload: dict[str, Any], *keys: str) -> list[Any]:
     return [payload[k] for k in keys]
 
 
-def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
-    def volume_for(payload: dict[str, Any]) -> Any:
-        from ..volumes.acl import Identity
-        from ..volumes.volume import Volume
+def volume_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
+    """The appliers of the ``artifact.*`` kinds, acting through ``hub`` (its workspace, config
+    and events)."""
 
+    def volume_for(payload: dict[str, Any]) -> Any:
         scope, ident = _need(payload, "scope", "identity")
         return Volume(hub.workspace, scope, identity=Identity.from_dict(ident), events=hub)
 
@@ -55,8 +66,6 @@ def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
         return f"archived {kind}/{name} from volumes/{volume.scope} ({', '.join(moved)})"
 
     def promote(payload: dict[str, Any]) -> str:
-        from ..volumes.promotion import Promoter
-
         kind, name, src, dst = _need(payload, "kind", "name", "from", "to")
         result = Promoter(hub.workspace, config=hub.config, events=hub).promote(
             kind,
@@ -66,8 +75,6 @@ def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
             reason=payload.get("reason"),
             evidence=payload.get("evidence"),
         )
-        from ..volumes.git_sync import sync_after_write
-
         synced = sync_after_write(
             hub.workspace, hub.config, dst, f"promote {kind}/{name} from {src}", events=hub
         )
@@ -79,3 +86,9 @@ def builtin_appliers(hub: Any) -> dict[str, Callable[[dict[str, Any]], str]]:
         return result.message
 
     return {"artifact.write": write, "artifact.archive": archive, "artifact.promote": promote}
+
+
+def register_appliers(hub: Any) -> None:
+    """Register the ``artifact.*`` appliers on ``hub`` (``hub.register_applier``)."""
+    for kind, fn in volume_appliers(hub).items():
+        hub.register_applier(kind, fn)
