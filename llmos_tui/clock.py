@@ -1,8 +1,10 @@
-"""UTC time for every timestamp llmos writes: one format, one precision.
+"""UTC time for every timestamp llmos writes: one format, and one finer precision for the log.
 
-Every record (traces, events, facts, sessions, projects, the economy, crons, inbox items, undo
-runs, bundles, proposals) stamps time as ``2026-11-21T10:00:00Z``: UTC, whole seconds, a ``Z``.
-:func:`iso_utc` writes it; :func:`parse_iso` reads it back and also reads what older versions
+Every record (traces, facts, sessions, projects, the economy, crons, undo runs, bundles) stamps
+time as ``2026-11-21T10:00:00Z``: UTC, whole seconds, a ``Z``; :func:`iso_utc` writes it. The
+event log (and the inbox items and proposals it holds) needs the order of events that happen
+within one second, so :func:`iso_utc_us` writes the same format with microseconds
+(``2026-11-21T10:00:00.123456Z``). :func:`parse_iso` reads it back and also reads what older versions
 wrote (``2026-11-21T10:00:00.123456Z`` with microseconds, ``+00:00`` or another offset, no zone
 at all = UTC), so files written before stay readable.
 """
@@ -33,6 +35,16 @@ def as_utc(when: _dt.datetime | float | None = None) -> _dt.datetime:
 def iso_utc(when: _dt.datetime | float | None = None) -> str:
     """``when`` (a datetime, a Unix time; None: now) as ``2026-11-21T10:00:00Z``."""
     return as_utc(when).strftime(ISO_FORMAT)
+
+
+#: The event log's format: :data:`ISO_FORMAT` with microseconds.
+ISO_FORMAT_US = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def iso_utc_us(when: _dt.datetime | float | None = None) -> str:
+    """``when`` as ``2026-11-21T10:00:00.123456Z``: events that happen within one second keep
+    their order (the inbox lists them newest first)."""
+    return as_utc(when).strftime(ISO_FORMAT_US)
 
 
 def parse_iso(text: Any) -> _dt.datetime | None:

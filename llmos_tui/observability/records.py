@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ..clock import iso_utc, parse_iso
+from ..clock import iso_utc_us, parse_iso
 
 
 class EventType(StrEnum):
@@ -77,9 +77,9 @@ class EventType(StrEnum):
     BUNDLE_IMPORTED = "BUNDLE_IMPORTED"
 
 
-# An event's time: ``clock.iso_utc`` (whole seconds; older logs hold microseconds, which
-# ``parse_ts`` still reads).
-now_iso = iso_utc
+# An event's time: ``clock.iso_utc_us`` (microseconds: events within one second keep their
+# order; ``parse_ts`` reads any precision).
+now_iso = iso_utc_us
 parse_ts = parse_iso
 
 

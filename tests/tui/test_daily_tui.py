@@ -227,13 +227,13 @@ async def test_the_trace_preview_and_the_volume_pane_follow_a_run_without_ctrl_e
         await pilot.press("f4")
         explorer = app.volumes
         await wait_until(pilot, lambda: explorer.loaded, 10, "the volumes")
-        user = explorer.tree.root.children[2].children[0]
+        user = explorer.volume_tree.root.children[2].children[0]
         traces = next(n for n in user.children if str(n.label).startswith("traces"))
-        explorer.tree.move_cursor(traces)
+        explorer.volume_tree.move_cursor(traces)
         await pilot.press("right")
         await wait_until(pilot, lambda: len(traces.children) == 6, 10, "the user's traces")
         leaf = next(n for n in traces.children if n.data and n.data.name == trace_id)
-        explorer.tree.move_cursor(leaf)
+        explorer.volume_tree.move_cursor(leaf)
         body = app.query_one("#volume-body")
         await wait_until(pilot, lambda: "usage_count: 7" in body.source, 10, "the volume preview")
         # The trace browser, on the same trace.
