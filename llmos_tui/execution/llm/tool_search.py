@@ -1159,10 +1159,11 @@ def build_server(
         return _result(mt, text, is_error)
 
     try:
-        # The SDK's own server builder keeps the tools' _meta and registers the server as safe to
-        # cancel; the public create_sdk_mcp_server is the fallback (see the docstring).
-        from claude_agent_sdk._internal._mcp_compat import build_tool_server  # noqa: PLC2701
-    except ImportError:  # pragma: no cover - depends on the SDK's layout
+        # The SDK's own server builder (exported by the package) keeps the tools' _meta and
+        # registers the server as safe to cancel; create_sdk_mcp_server is the fallback for an
+        # SDK that does not export it (see the docstring).
+        from claude_agent_sdk import build_tool_server
+    except ImportError:  # pragma: no cover - depends on the SDK's version
         return _public_server(name, definitions, handle)
     wire = [mt.Tool.model_validate({k: v for k, v in d.items()}) for d in definitions]
     server = build_tool_server(name, "1.0.0", wire, run_tool)
