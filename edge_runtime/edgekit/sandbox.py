@@ -44,7 +44,6 @@ import marshal
 import os
 import signal
 import sys
-import time
 
 try:  # a Python built without libffi has no ctypes: Landlock is then unavailable, never bypassed
     import ctypes
@@ -53,7 +52,7 @@ except ImportError:  # pragma: no cover
 
 if ctypes is not None:  # the ruleset code: edgekit/landlock.py, shared with llmos's helper
     if __name__ != "__main__":
-        from .landlock import landlock_abi, landlock_restrict
+        from .landlock import landlock_abi, landlock_restrict, reap_descendants
     else:  # run as the helper (python -I -S sandbox.py SPEC): the module beside this file
         import importlib.util
 
@@ -66,6 +65,7 @@ if ctypes is not None:  # the ruleset code: edgekit/landlock.py, shared with llm
         _landlock = importlib.util.module_from_spec(_spec)
         _spec.loader.exec_module(_landlock)
         landlock_abi, landlock_restrict = _landlock.landlock_abi, _landlock.landlock_restrict
+        reap_descendants = _landlock.reap_descendants
 
 NO_LANDLOCK_ENV = "LLMOS_EDGE_NO_LANDLOCK"
 HELPER_EXIT = 126  # the helper could not sandbox the command (it did not run)
@@ -307,47 +307,6 @@ def _status_code(status):
     return 1
 
 
-def _descendants(root):
-    children = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name, "rb") as fh:
-                data = fh.read()
-            ppid = int(data[data.rindex(b")") + 2 :].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(name))
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _reap_descendants():
-    """Kill every process below us until none is left (orphans come back to us: subreaper)."""
-    for _ in range(2000):
-        found = _descendants(os.getpid())
-        while True:
-            try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-        if not found:
-            return
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.005)
-
-
 def _become_command(libc, spec):
     """In the child that becomes bash: never returns."""
     import resource
@@ -416,7 +375,7 @@ def _helper_main(argv):
         if pid == target:
             code = _status_code(status)
             break
-    _reap_descendants()
+    reap_descendants()
     os._exit(code)
 
 

@@ -20,7 +20,6 @@ import os
 import signal
 import struct
 import sys
-import time
 
 # Annotations are plain names, strings or type comments, so any Python 3 runs this file; the type
 # checker reads the typing names below (MYPY is always true for it, never at run time).
@@ -29,7 +28,7 @@ if MYPY:  # pragma: no cover
     from typing import Any, NoReturn  # noqa: F401 - Any is used in type comments
 
     # Not imported at run time: llmos puts edgekit/landlock.py's text ahead of this file's.
-    from edgekit.landlock import landlock_abi, landlock_restrict
+    from edgekit.landlock import landlock_abi, landlock_restrict, reap_descendants
 
 spec = json.loads(sys.argv[1])  # type: dict[str, Any]
 libc = ctypes.CDLL(None, use_errno=True)
@@ -269,47 +268,6 @@ def become_command() -> "NoReturn":
         fail("cannot start the command: %r" % (exc,))
 
 
-def descendants(root: int) -> "list[int]":
-    children = {}  # type: dict[int, list[int]]
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name, "rb") as fh:
-                data = fh.read()
-            ppid = int(data[data.rindex(b")") + 2 :].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(name))
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def reap_descendants() -> None:
-    """Kill every process below us until none is left (orphans come back to us: subreaper)."""
-    for _ in range(1000):
-        found = descendants(os.getpid())
-        while True:  # collect zombies
-            try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-        if not found:
-            return
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.005)
-
-
 # ---------------------------------------------------------------------------------------------
 # 4. Start the command under a reaper, wait for it, leave nothing behind.
 target = 0
@@ -363,5 +321,5 @@ while True:
         code = status_code(status)
         break
 if not PIDNS:
-    reap_descendants()
+    reap_descendants(1000)
 os._exit(code)
