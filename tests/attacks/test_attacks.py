@@ -493,7 +493,7 @@ def test_unprivileged_helper_runs_this_checkout_as_nobody() -> None:
         unprivileged.command(
             [
                 "-c",
-                "import os, sys, llmos_tui, landlock; "
+                "import os, sys, llmos_tui, rapidfuzz; "
                 "print(os.getuid(), os.getgid(), llmos_tui.__file__)",
             ]
         ),
