@@ -247,10 +247,7 @@ class LLMOSApp(App[None]):
         self.main.query_one(StatusBar).crons = Content.styled(
             "crons: starting…", "$foreground-muted"
         )
-        # The boot (kernel, trace index: tens of milliseconds of Python at 10k traces) runs in a
-        # thread, but holds the GIL while it works: started before the first frame, it delayed
-        # that frame by its whole length. It starts once the frame is out.
-        self.call_after_refresh(self._boot)
+        self._boot()
         self.call_after_refresh(self._mount_panes)
 
     async def _mount_panes(self) -> None:
