@@ -26,23 +26,6 @@ CORPUS = REPO / "tests" / "data" / "policy-corpus.json"
 POLICY_DIR = REPO / "llmos_tui" / "execution" / "policy"
 
 
-@pytest.fixture
-def cwd(tmp_path: Path) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    return work.resolve()
-
-
-@pytest.fixture
-def check(cwd: Path):
-    closed, opened = PolicyEngine(), PolicyEngine(allow_network=True)
-
-    def run(command: str, network: bool = False, **kw):
-        return (opened if network else closed).check("Bash", {"command": command}, cwd, **kw)
-
-    return run
-
-
 # ---- the registry ---------------------------------------------------------------------------
 def test_registering_a_name_twice_is_an_error() -> None:
     reg = Registry()

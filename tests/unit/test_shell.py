@@ -17,23 +17,6 @@ from llmos_tui.execution.policy.shell import (
 )
 
 
-@pytest.fixture
-def cwd(tmp_path: Path) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    return work.resolve()
-
-
-@pytest.fixture
-def check(cwd: Path):
-    closed, opened = PolicyEngine(), PolicyEngine(allow_network=True)
-
-    def run(command: str, network: bool = False, **kw):
-        return (opened if network else closed).check("Bash", {"command": command}, cwd, **kw)
-
-    return run
-
-
 # ---- word expansion ---------------------------------------------------------------------------
 def test_expansion_helpers() -> None:
     assert decode_ansi_c(r"\x72\x6d \055rf \u007e") == "rm -rf ~"
