@@ -78,7 +78,8 @@ import json, os, subprocess, sys, time
 for line in sys.stdin:
     req = json.loads(line)
     start = time.perf_counter()
-    proc = subprocess.Popen(req["argv"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(req["argv"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL,
                             env=req["env"], cwd=req["cwd"])
     out = proc.stdout.read()
     _pid, status, usage = os.wait4(proc.pid, 0)
