@@ -167,6 +167,7 @@ class LLMOSApp(App[None]):
         self._inbox_items: list[data.InboxItem] | None = None
         self._trace_rows: list[data.TraceRow] | None = None
         self.panes_ready = False
+        self._views_pending = False  # booted before the first frame: views load after it
         self._unread = 0
         self._bg_timers: list[Timer] = []
         self._held_toasts: list[Any] = []  # notifications that arrived while crons were running
@@ -267,6 +268,9 @@ class LLMOSApp(App[None]):
             pane.display = False
         await self.main.query_one("#panes", ContentSwitcher).mount_all(panes)
         self.panes_ready = True
+        if self._views_pending:
+            self._views_pending = False
+            self._load_views()
         if self._trace_rows is not None:
             self.traces.rows = self._trace_rows
         if self._inbox_items is not None:
@@ -412,6 +416,11 @@ class LLMOSApp(App[None]):
                 self.kernel = LLMOS.boot(self.workspace_dir)
             return self.kernel
 
+    def _load_views(self) -> None:
+        self._load_state()
+        self._load_inbox()
+        self._load_traces()
+
     def _booted(self, kernel: LLMOS) -> Booted:
         from ..observability.hub import ObservabilityHub
         from ..volumes.appliers import register_appliers
@@ -457,9 +466,12 @@ class LLMOSApp(App[None]):
         ]
         if self.active is None:
             self._show_idle()
-        self._load_state()
-        self._load_inbox()
-        self._load_traces()
+        # The state, inbox and trace rows are read in worker threads that hold the GIL while they
+        # parse (a third of a second at 10k traces): they start once the first frame is out.
+        if self.panes_ready:
+            self._load_views()
+        else:
+            self._views_pending = True
         self._update_crons_status()
         if self.pane == "volumes":
             self._load_volumes()

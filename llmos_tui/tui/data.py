@@ -178,8 +178,9 @@ def load_trace_rows(kernel: Any) -> list[TraceRow]:
     time): the copies' savings are counted once, on the copy with the most successes."""
     import dataclasses
 
-    rows = [TraceRow.from_entry(e) for e in kernel.store.index.entries(kernel.visible_volumes())]
-    entries = {e.id: e for e in kernel.store.index.entries(kernel.visible_volumes())}
+    visible = kernel.store.index.entries(kernel.visible_volumes())
+    rows = [TraceRow.from_entry(e) for e in visible]
+    entries = {e.id: e for e in visible}
     groups: dict[tuple[str, str], list[int]] = {}
     for i, row in enumerate(rows):
         e = entries[row.id]
