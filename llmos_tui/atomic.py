@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +32,22 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_TMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _create_temporary(folder: Path, prefix: str) -> tuple[int, str]:
+    """A new file ``<prefix><random>.tmp`` in ``folder``, mode 0600, opened for writing: what
+    ``tempfile.mkstemp`` does, without importing ``tempfile`` (with ``random`` and ``shutil``)
+    on every start that writes a file."""
+    for _ in range(100):
+        name = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}{TMP_SUFFIX}")
+        try:
+            return os.open(name, _TMP_FLAGS, 0o600), os.path.abspath(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
 def atomic_write_bytes(
     path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True
 ) -> None:
@@ -40,9 +55,7 @@ def atomic_write_bytes(
     the rename is still atomic for every process, but after an OS crash the file may be empty."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent
-    )
+    fd, tmp = _create_temporary(target.parent, f".{target.name}.{os.getpid()}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

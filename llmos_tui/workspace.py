@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -234,6 +233,8 @@ def _copy_template(src: Path, dst: Path) -> None:
             target.mkdir(parents=True, exist_ok=True)
         elif not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
+            import shutil
+
             shutil.copy2(item, target)
 
 

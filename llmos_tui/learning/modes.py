@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from typing import Callable
 
 from ..config import LLMOSConfig
@@ -34,16 +35,23 @@ _TOGGLES = {
 }
 
 # Explicit sequencing: "then", "after that", "afterwards", "finally", "once done", "next,".
-_SEQUENCE = re.compile(
+_SEQUENCE = (
     r"\b(?:and\s+then|then|after\s+that|afterwards|afterward|finally|subsequently|once\s+(?:that\s+is\s+|it\s+is\s+)?done|"
     r"when\s+(?:that\s+is\s+|it\s+is\s+)?(?:done|finished)|next\s*,|followed\s+by)\b",
     re.IGNORECASE,
 )
 # Numbered or bulleted steps: "1. ... 2. ...", "1) ... 2) ...", "step 1 ... step 2", "- a\n- b".
-_NUMBERED = re.compile(r"(?:^|\s|\n)(?:\d{1,2}[.)]|step\s+\d+\s*[:.)-]?|[-*•]\s)", re.IGNORECASE)
-_ORDINALS = re.compile(
-    r"\bfirst(?:ly)?\b.*\b(?:then|second(?:ly)?|next|finally|after)\b", re.IGNORECASE | re.DOTALL
+_NUMBERED = (r"(?:^|\s|\n)(?:\d{1,2}[.)]|step\s+\d+\s*[:.)-]?|[-*•]\s)", re.IGNORECASE)
+_ORDINALS = (
+    r"\bfirst(?:ly)?\b.*\b(?:then|second(?:ly)?|next|finally|after)\b",
+    re.IGNORECASE | re.DOTALL,
 )
+
+
+@lru_cache(maxsize=None)
+def _explicit_steps() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The three patterns above, compiled when a goal is first split into steps (not on import)."""
+    return re.compile(*_SEQUENCE), re.compile(*_NUMBERED), re.compile(*_ORDINALS)
 
 
 def _action_clauses(prepared: PreparedGoal) -> list[tuple[frozenset[str], bool]]:
@@ -83,8 +91,9 @@ def is_multi_step(goal: str) -> bool:
         return True
     # The same action twice ("copy a to b, then copy c to d") is still two steps when the goal
     # says so explicitly and each clause has its own object.
+    sequence, numbered, ordinals = _explicit_steps()
     explicit = bool(
-        _SEQUENCE.search(goal) or len(_NUMBERED.findall(goal)) >= 2 or _ORDINALS.search(goal)
+        sequence.search(goal) or len(numbered.findall(goal)) >= 2 or ordinals.search(goal)
     )
     return explicit and sum(1 for _v, obj in clauses if obj) >= 2
 

@@ -74,7 +74,7 @@ sure using within inside whether know wonder
 
 
 #: Request frames stripped at the start of a goal ("can you ...", "I want you to ...").
-_REQUEST_FRAMES = re.compile(
+_REQUEST_FRAMES = (  # compiled by _request_frames()
     r"^(?:(?:hey|hi|ok|okay|so|now),?\s+)?(?:please\s+)?"
     r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:help\s+me\s+(?:to\s+)?)?"
     r"|i\s+(?:want|need|would\s+like|'d\s+like|wish)\s+(?:you\s+)?to\s+"
@@ -82,6 +82,14 @@ _REQUEST_FRAMES = re.compile(
     r"|help\s+me\s+(?:to\s+)?"
     r"|(?:go\s+ahead\s+and|let's|lets)\s+)"
 )
+
+
+# The patterns below are compiled when a goal is first prepared, not when the module is imported:
+# a replay whose goals come prepared from the cache never needs them.
+@lru_cache(maxsize=None)
+def _request_frames() -> re.Pattern[str]:
+    return re.compile(_REQUEST_FRAMES)
+
 
 #: Words that carry little task identity: they count, but little.
 GENERIC_WORDS = frozenset(
@@ -419,16 +427,28 @@ _CONTRACTIONS = [
     (r"\bcant\b", "can not"),
     (r"\bwont\b", "will not"),
 ]
-_CONTRACTIONS_RE = [(re.compile(p), r) for p, r in _CONTRACTIONS]
+
+
+@lru_cache(maxsize=None)
+def _contractions_re() -> list[tuple[re.Pattern[str], str]]:
+    return [(re.compile(p), r) for p, r in _CONTRACTIONS]
+
+
 _CONTRACTION_HINT = re.compile(r"'|\b(?:dont|cant|wont)\b")
+
+
 # All phrases in one alternation: one pass over the text instead of one per phrase.
-_PHRASES_ONE = re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _r) in enumerate(PHRASES)))
+@lru_cache(maxsize=None)
+def _phrases_one() -> re.Pattern[str]:
+    return re.compile("|".join(f"(?P<p{i}>{p})" for i, (p, _r) in enumerate(PHRASES)))
+
+
 _PHRASE_REPL = {f"p{i}": r for i, (_p, r) in enumerate(PHRASES)}
 
 
 def _rewrite_phrases(body: str) -> str:
     # Every alternative is a named group: the one that matched is always set.
-    return _PHRASES_ONE.sub(lambda m: _PHRASE_REPL[m.lastgroup or ""], body)
+    return _phrases_one().sub(lambda m: _PHRASE_REPL[m.lastgroup or ""], body)
 
 
 # Clause boundaries: punctuation, coordinators and sequencing words.
@@ -689,9 +709,9 @@ def _prepare(goal: str) -> PreparedGoal:
                 implied.add(EXT_TECH[ext])
     pieces.append(text[pos:])
     body = "".join(pieces).lower().strip()
-    body = _REQUEST_FRAMES.sub("", body)
+    body = _request_frames().sub("", body)
     if _CONTRACTION_HINT.search(body):
-        for pattern, repl in _CONTRACTIONS_RE:
+        for pattern, repl in _contractions_re():
             body = pattern.sub(repl, body)
     body = _rewrite_phrases(body)
     body = re.sub(r"\bbut not\b", " , not ", body)

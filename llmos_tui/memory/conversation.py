@@ -31,6 +31,7 @@ Contracts:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -665,26 +666,34 @@ _GENERIC = (
     "commit",
 )
 _HERE = ("folder", "folders", "directory", "project", "app")  # "this folder": the working directory
-_OPENER_RE = re.compile(
-    r"^\W*(?:" + "|".join(re.escape(o) for o in _OPENERS) + r")\b", re.IGNORECASE
-)
-_TAIL_RE = re.compile(
-    r"\b(?:again|instead|as\s+well|too|as\s+before|like\s+before|the\s+same(?:\s+\w+)?|"
-    r"previous(?:ly)?|earlier|above|last\s+(?:one|file|time|change|command|run))\W*$",
-    re.IGNORECASE,
-)
-_ANYWHERE_RE = re.compile(
-    r"\b(?:again|as\s+before|like\s+before|the\s+same\s+(?:way|thing|as)|previous|"
-    r"you\s+(?:just|created|wrote|made|did)|(?:that|those)\s+(?:" + "|".join(_GENERIC) + r")\b|"
-    r"(?:this|these)\s+(?:" + "|".join(g for g in _GENERIC if g not in _HERE) + r")\b)",
-    re.IGNORECASE,
-)
-_DEMONSTRATIVE_ALONE = re.compile(r"\b(?:that|this|those|these)\s*(?:$|[.,;:!?)])", re.IGNORECASE)
-_PRONOUN = re.compile(r"(?<![\w./-])(?:it|them|its|itself)(?![\w./-])", re.IGNORECASE)
-_ANTECEDENT = re.compile(
-    r"\b(?:a|an|some|called|named)\s+\w|(?<![\w/])[\w-]+\.[A-Za-z0-9]{1,8}\b|[\w-]*/[\w./-]+",
-    re.IGNORECASE,
-)
+
+
+@functools.cache
+def _refers_back_patterns() -> tuple[re.Pattern[str], ...]:
+    """Compiled at the first question whether a goal refers back (a replay of a new goal with no
+    conversation never asks): opener, tail, anywhere, a demonstrative alone, pronoun, antecedent."""
+    return (
+        re.compile(r"^\W*(?:" + "|".join(re.escape(o) for o in _OPENERS) + r")\b", re.IGNORECASE),
+        re.compile(
+            r"\b(?:again|instead|as\s+well|too|as\s+before|like\s+before|the\s+same(?:\s+\w+)?|"
+            r"previous(?:ly)?|earlier|above|last\s+(?:one|file|time|change|command|run))\W*$",
+            re.IGNORECASE,
+        ),
+        re.compile(
+            r"\b(?:again|as\s+before|like\s+before|the\s+same\s+(?:way|thing|as)|previous|"
+            r"you\s+(?:just|created|wrote|made|did)|(?:that|those)\s+(?:"
+            + "|".join(_GENERIC)
+            + r")\b|"
+            r"(?:this|these)\s+(?:" + "|".join(g for g in _GENERIC if g not in _HERE) + r")\b)",
+            re.IGNORECASE,
+        ),
+        re.compile(r"\b(?:that|this|those|these)\s*(?:$|[.,;:!?)])", re.IGNORECASE),
+        re.compile(r"(?<![\w./-])(?:it|them|its|itself)(?![\w./-])", re.IGNORECASE),
+        re.compile(
+            r"\b(?:a|an|some|called|named)\s+\w|(?<![\w/])[\w-]+\.[A-Za-z0-9]{1,8}\b|[\w-]*/[\w./-]+",
+            re.IGNORECASE,
+        ),
+    )
 
 
 def refers_back(goal: str) -> bool:
@@ -692,9 +701,10 @@ def refers_back(goal: str) -> bool:
     if not isinstance(goal, str):
         return False
     text = goal.strip()
-    if _OPENER_RE.search(text) or _TAIL_RE.search(text) or _ANYWHERE_RE.search(text):
+    opener, tail, anywhere, alone, pronoun, antecedent = _refers_back_patterns()
+    if opener.search(text) or tail.search(text) or anywhere.search(text):
         return True
-    if _DEMONSTRATIVE_ALONE.search(text):
+    if alone.search(text):
         return True
-    m = _PRONOUN.search(text)
-    return m is not None and not _ANTECEDENT.search(text[: m.start()])
+    m = pronoun.search(text)
+    return m is not None and not antecedent.search(text[: m.start()])

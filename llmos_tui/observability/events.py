@@ -38,21 +38,29 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
-import logging
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..atomic import append_bytes, file_lock
 from ..redact import redact_obj, redact_text
 from .inbox import Inbox
 from .records import Event, EventType, new_event_id, now_iso, parse_ts  # noqa: F401 - re-exported
 
+if TYPE_CHECKING:
+    import logging
+
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_KEEP = 5
-_log = logging.getLogger("llmos.observability")
+
+
+def _logger() -> logging.Logger:
+    """The module's logger: ``logging`` is imported by the first message, not by every start."""
+    import logging
+
+    return logging.getLogger("llmos.observability")
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ def _dispatch(path: Path, event: Event) -> None:
         try:
             callback(event)
         except Exception:  # a broken subscriber must never break the writer
-            _log.exception("an event subscriber failed")
+            _logger().exception("an event subscriber failed")
 
 
 # ---- the log ----------------------------------------------------------------------------
@@ -186,7 +194,7 @@ class EventLog:
         except OSError as exc:
             # The event log must never take a run down.
             self.write_errors += 1
-            _log.warning("cannot append to the event log %s: %s", self.path, exc)
+            _logger().warning("cannot append to the event log %s: %s", self.path, exc)
             return False
         if event.notify_user:
             inbox = (

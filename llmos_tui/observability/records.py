@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -84,7 +84,7 @@ parse_ts = parse_iso
 
 
 def new_event_id() -> str:
-    return "e_" + uuid.uuid4().hex[:16]
+    return "e_" + os.urandom(8).hex()  # 16 random hex digits (uuid costs an import)
 
 
 @dataclass

@@ -38,7 +38,6 @@ real policy blocks and real failures lower safety.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import weakref
@@ -66,11 +65,20 @@ from .state import SentienceState, load_state, save_state
 from .valence import Valence
 
 if TYPE_CHECKING:  # the monologue is imported when it ticks (TUI idle time), never on a run
+    import logging
+
     from ..config import LLMOSConfig
     from ..learning.matcher import MatchDecision
     from .monologue import LLMThoughts
 
-log = logging.getLogger("llmos.sentience")
+
+def _logger() -> logging.Logger:
+    """The module's logger: ``logging`` is imported by the first message, not by every start."""
+    import logging
+
+    return logging.getLogger("llmos.sentience")
+
+
 PROPOSAL_KIND = "sentience.modify"
 #: Where the observability hub finds the applier of PROPOSAL_KIND (``register_appliers``).
 APPLIER_MODULE = __name__
@@ -160,7 +168,7 @@ class SentienceRuntime:
         if self._on_warning is not None:
             self._on_warning(message)
         else:
-            log.warning(message)
+            _logger().warning(message)
         if self.events is not None:
             try:
                 self.events.record(EventType.SENTIENCE_WARNING, message=message)
@@ -756,7 +764,7 @@ class SentienceRuntime:
             if result.requests:  # a call was made and failed: worth telling (skips are only logged)
                 self._warn(f"inner monologue: kept the rule-based thoughts ({result.reason})")
             else:
-                log.info("inner monologue: no LLM call (%s)", result.reason)
+                _logger().info("inner monologue: no LLM call (%s)", result.reason)
             return fallback
         thoughts = result.thoughts
 

@@ -43,7 +43,8 @@ core._live_probe = counted
 def dump():
     with open(out, 'w') as f:
         json.dump({'heavy': sorted({m.split('.')[0] for m in sys.modules} & set(HEAVY)),
-                   'unused': sorted(set(UNUSED) & set(sys.modules)), 'probes': probes}, f)
+                   'unused': sorted(set(UNUSED) & set(sys.modules)), 'probes': probes,
+                   'modules': sorted(sys.modules)}, f)
 atexit.register(dump)
 sys.argv[0] = 'llmos'
 from llmos_tui.__main__ import main
@@ -66,7 +67,9 @@ def calc_trace():
     )
 
 
-def follow(ws: Path, cwd: Path, tmp_path: Path) -> tuple[dict, dict]:
+def follow(
+    ws: Path, cwd: Path, tmp_path: Path, goal: str = GOAL, probe: str = PROBE
+) -> tuple[dict, dict]:
     cwd.mkdir()
     out = tmp_path / "probe.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMOS_", "ANTHROPIC_"))}
@@ -75,7 +78,7 @@ def follow(ws: Path, cwd: Path, tmp_path: Path) -> tuple[dict, dict]:
         LLMOS_LEARNING__AUTO_CRYSTALLIZATION="false",  # stay FOLLOWER (a plain scalar)
     )
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out), "--headless", "run", GOAL, "--json"]
+        [sys.executable, "-c", probe, str(out), "--headless", "run", goal, "--json"]
         + ["--workspace", str(ws), "--cwd", str(cwd)],
         capture_output=True,
         text=True,
@@ -105,3 +108,44 @@ def test_a_cold_follower_hit_loads_nothing_it_does_not_use(tmp_path: Path) -> No
     assert seen["probes"] == [], "the cached probe result was valid: no sandbox started to test it"
     assert seen["heavy"] == [], f"a FOLLOWER hit imported {seen['heavy']}"
     assert seen["unused"] == [], f"a FOLLOWER hit imported {seen['unused']}"
+
+
+WRITE_GOAL = "Create the greeting file hello.txt"
+# What a hit of one Write does not use: the shell analyzer (a Write's target is checked by
+# policy/targets.py), and standard modules that only the rarer paths need (tempfile: atomic.py
+# makes its own temporaries; uuid: ids come from os.urandom; logging: imported by the first
+# message). Each would be compiled or loaded by every cold start.
+WRITE_UNUSED = {"llmos_tui.execution.policy.shell", "tempfile", "uuid", "logging"}
+# Only the modules at exit (PROBE itself imports the sandbox core to count its probes).
+MODULES = r"""
+import atexit, json, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, 'w').write(json.dumps({'modules': sorted(sys.modules)})))
+sys.argv[0] = 'llmos'
+from llmos_tui.__main__ import main
+main()
+"""
+
+
+@pytest.mark.skipif(not available_backends(), reason="no OS sandbox works on this machine")
+def test_a_write_hit_loads_no_shell_analysis(tmp_path: Path) -> None:
+    ws = open_workspace(tmp_path / "ws")
+    trace = make_trace(
+        WRITE_GOAL,
+        [
+            ToolCall(
+                "Write",
+                {"file_path": "{{cwd}}/hello.txt", "content": "Hello!\n"},
+                {"is_error": False, "summary": "created", "files_created": ["hello.txt"]},
+            )
+        ],
+        slots=extract_slots(WRITE_GOAL),
+    )
+    TraceStore(ws).save(trace, volume="users/local")
+    follow(ws.root, tmp_path / "a", tmp_path, WRITE_GOAL)  # first run: index, caches, probe
+    result, seen = follow(ws.root, tmp_path / "b", tmp_path, WRITE_GOAL, MODULES)
+    assert result["mode"] == "FOLLOWER" and result["success"], result
+    assert (tmp_path / "b" / "hello.txt").read_text() == "Hello!\n"
+    assert "llmos_tui.execution.policy.targets" in seen["modules"]  # the Write was checked
+    loaded = WRITE_UNUSED & set(seen["modules"])
+    assert not loaded, f"a Write hit imported {sorted(loaded)}"

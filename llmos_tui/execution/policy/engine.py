@@ -33,7 +33,7 @@ from .paths import PathContext
 if TYPE_CHECKING:  # pragma: no cover
     from ...config import LLMOSConfig
     from ...workspace import Workspace
-    from .shell import Finding
+    from .targets import Finding
 
 Decision = Literal["allow", "ask", "deny"]
 CAUTIOUS_MODES = frozenset({"CAUTIOUS", "RECOVERY"})
@@ -139,7 +139,8 @@ class PolicyEngine:
         except MemoryError:
             return _deny("the input is too large to check", "policy.too_complex")
         except Exception as exc:  # noqa: BLE001 - fail closed on anything unexpected
-            from .shell import AnalysisTimeout, ShellParseError
+            from .shell import ShellParseError
+            from .targets import AnalysisTimeout
 
             if isinstance(exc, AnalysisTimeout):
                 return _deny(
@@ -230,7 +231,7 @@ class PolicyEngine:
     def _write(
         self, tool: str, data: Mapping[str, Any], ctx: PathContext, cautious: bool, deadline: float
     ) -> PolicyDecision:
-        from .shell import Analyzer
+        from .targets import PathChecks  # not the shell analyzer: a Write runs no command
         from .words import lit
 
         key = WRITE_TOOLS[tool]
@@ -297,7 +298,7 @@ class PolicyEngine:
                     what="NotebookEdit 'new_source'",
                     allow_empty=True,
                 )
-        an = Analyzer(ctx, allow_network=self.allow_network, deadline=deadline)
+        an = PathChecks(ctx, allow_network=self.allow_network, deadline=deadline)
         # "~/x" is treated as the home directory (an executor may expand it), never as "./~/x"
         text = path if path.startswith(("/", "~")) else os.path.join(ctx.root, path)
         an.check_write(lit(text), verb=tool, overwrite_risky=(tool == "Write"))

@@ -38,7 +38,6 @@ import contextlib
 import errno
 import fnmatch
 import json
-import logging
 import os
 import re
 import stat
@@ -46,15 +45,24 @@ import time
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from ...errors import UsageError
 from edgekit import fs
 from .hooks import DECLINED_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
-log = logging.getLogger(__name__)
+
+def _logger() -> logging.Logger:
+    """The module's logger: ``logging`` is imported by the first message, not by every start."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 from .hooks import Confirm  # noqa: E402 - one definition, shared
+
+if TYPE_CHECKING:
+    import logging
 
 SUPPORTED_TOOLS = ("Write", "Edit", "MultiEdit", "Read", "Bash", "Glob", "Grep", "NotebookEdit")
 WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
@@ -772,7 +780,7 @@ class ToolExecutor:
                 reason=message,
             )
         except Exception as exc:  # noqa: BLE001 - a tool failure is an outcome, never a traceback
-            log.debug("tool %s failed", name, exc_info=True)
+            _logger().debug("tool %s failed", name, exc_info=True)
             message = f"{name} failed: {type(exc).__name__}: {exc}"
             outcome = ExecOutcome(
                 is_error=True,
@@ -852,12 +860,12 @@ class ToolExecutor:
 
     # ---- notices -----------------------------------------------------------------------
     def _notice(self, level: str, text: str) -> None:
-        getattr(log, "warning" if level != "info" else "info")(text)
+        getattr(_logger(), "warning" if level != "info" else "info")(text)
         if self.on_notice is not None:
             try:
                 self.on_notice(level, text)
             except Exception:  # noqa: BLE001 - a display problem must not break execution
-                log.debug("notice sink failed", exc_info=True)
+                _logger().debug("notice sink failed", exc_info=True)
 
     # ---- file tools --------------------------------------------------------------------
     def _path(self, raw: str) -> Path:

@@ -9,11 +9,19 @@ counts as a deny, and the strictest answer wins (deny > ask > allow).
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+def _logger() -> logging.Logger:
+    """The module's logger: ``logging`` is imported by the first message, not by every start."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
 BUDGET_RULE = "economy.budget"  # the rule of a call denied because the run's budget ran out (not a safety matter)
@@ -95,7 +103,7 @@ class HookRegistry:
             try:
                 answer = hook(tool_name, tool_input, tool_use_id)
             except Exception as exc:  # noqa: BLE001 - fail closed
-                log.debug("pre-tool hook failed", exc_info=True)
+                _logger().debug("pre-tool hook failed", exc_info=True)
                 return HookVerdict(
                     "deny", f"policy hook failed: {exc!r} (fail closed)", "hooks.error"
                 )
@@ -117,7 +125,7 @@ class HookRegistry:
             try:
                 hook(tool_name, tool_input, tool_use_id, outcome)
             except Exception:  # noqa: BLE001 - capture must never break a run
-                log.exception("post-tool hook failed")
+                _logger().exception("post-tool hook failed")
 
     def run_prompt(self, prompt: str) -> str:
         parts = []
@@ -125,7 +133,7 @@ class HookRegistry:
             try:
                 extra = hook(prompt)
             except Exception:  # noqa: BLE001
-                log.exception("prompt hook failed")
+                _logger().exception("prompt hook failed")
                 continue
             if extra:
                 parts.append(extra)

@@ -27,14 +27,11 @@ Contract:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
-import shutil
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +58,8 @@ def compact_diff(
         new = after.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         return f"{label}: binary content changed ({0 if before is None else len(before)} -> {len(after)} bytes)"
+    import difflib  # only when a diff is shown
+
     lines = list(
         difflib.unified_diff(
             old,
@@ -83,7 +82,7 @@ def _sha(data: bytes) -> str:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(16).hex()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -108,7 +107,7 @@ class UndoJournal:
     """The pre-images of one run's file writes (thread-safe; see the module docstring)."""
 
     def __init__(self, root: Path, cwd: Path, goal: str, max_bytes: int) -> None:
-        self.run_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # sorts oldest first
+        self.run_id = f"{time.time_ns():020d}-{os.urandom(4).hex()}"  # sorts oldest first
         self.dir = root / self.run_id
         self.cwd = Path(os.path.realpath(cwd))
         self.goal = goal
@@ -142,6 +141,8 @@ class UndoJournal:
         """Record each file's state after the run and write the manifest; False when nothing was written."""
         with self._lock:
             if not self.entries:
+                import shutil
+
                 shutil.rmtree(self.dir, ignore_errors=True)
                 return False
             for entry in self.entries.values():
@@ -237,6 +238,8 @@ class UndoStore:
     def prune(self) -> None:
         runs = self.runs()
         while runs and (len(runs) > self.max_runs or sum(r.bytes for r in runs) > self.max_bytes):
+            import shutil
+
             shutil.rmtree(runs.pop(0).dir, ignore_errors=True)
 
     def last(self, cwd: Path) -> UndoRun | None:
@@ -285,6 +288,8 @@ class UndoStore:
                     report.restored.append(entry.rel)
                 elif _delete_beneath(root, entry.rel):
                     report.deleted.append(entry.rel)
+        import shutil
+
         shutil.rmtree(run.dir, ignore_errors=True)
         return report
 
