@@ -629,23 +629,9 @@ def file_name_words(value: str) -> list[str]:
     return [w for w in re.split(r"[_\-\s]+", stem_part) if w and not w.isdigit()]
 
 
-# Prepared goals loaded from the disk cache (learning/prepared_cache.py), consulted first.
-_SEEDED: dict[str, "PreparedGoal"] = {}
-
-
-def seed_prepared(goals: dict[str, "PreparedGoal"]) -> None:
-    _SEEDED.update(goals)
-
-
-def is_seeded(goal: str) -> bool:
-    """True when *goal* came prepared from the disk cache."""
-    return goal in _SEEDED
-
-
 def prepare(goal: str) -> PreparedGoal:
     """Preprocess *goal*. Raises :class:`UsageError` for a goal without any word."""
-    seeded = _SEEDED.get(goal)
-    return seeded if seeded is not None else _prepare(goal)
+    return _prepare(goal)
 
 
 # Tokens are immutable and repeat from goal to goal ("create" as the main verb of clause 0):
@@ -665,8 +651,7 @@ def _shared_token(text: str, kind: str, clause: int, main: bool, negated: bool, 
     return shared
 
 
-@lru_cache(maxsize=200_000)
-def _prepare(goal: str) -> PreparedGoal:
+def _prepare_uncached(goal: str) -> PreparedGoal:
     goal = require_goal(goal)
     text = normalize_text(goal)
     spans = find_slots(text)
@@ -719,6 +704,48 @@ def _prepare(goal: str) -> PreparedGoal:
         polar_question=polar,
         past=past,
     )
+
+
+#: Prepared goals by text, most recently used kept: queries, and the few stored goals a decision
+#: scores (the matcher keeps only :func:`goal_terms` of every stored goal).
+_prepare = lru_cache(maxsize=200_000)(_prepare_uncached)
+
+
+# ---- what the matcher keeps of every stored goal ----------------------------------------------
+
+#: ``(group key, rapidfuzz key, terms)``: the normalized lower-case text (goals equal under it
+#: share a matcher group), :attr:`PreparedGoal.key`, and the distinct ``(word, kind)`` pairs of
+#: :attr:`PreparedGoal.words` in token order, flattened (``("create", "verb", "file", "slot")``).
+GoalTerms = tuple[str, str, tuple[str, ...]]
+
+# Terms loaded from the disk cache (learning/prepared_cache.py), consulted first.
+_SEEDED_TERMS: dict[str, GoalTerms] = {}
+
+
+def seed_terms(terms: dict[str, GoalTerms]) -> None:
+    _SEEDED_TERMS.update(terms)
+
+
+def terms_seeded(goal: str) -> bool:
+    """True when the terms of *goal* came from the disk cache."""
+    return goal in _SEEDED_TERMS
+
+
+def goal_terms(goal: str) -> GoalTerms:
+    """What the matcher keeps of a stored goal (:data:`GoalTerms`), all strings interned.
+
+    The goal is prepared without the :func:`prepare` cache: a matcher over 100k goals holds
+    their terms (small tuples of shared strings), not 100k prepared goals, and prepares the few
+    it scores on demand. Raises :class:`UsageError` for a goal without any word."""
+    seeded = _SEEDED_TERMS.get(goal)
+    if seeded is not None:
+        return seeded
+    p = _prepare_uncached(goal)
+    pairs: dict[tuple[str, str], None] = {}
+    for tok, word in zip(p.tokens, p.words, strict=True):
+        pairs[(word, tok.kind)] = None
+    flat = tuple(sys.intern(x) for pair in pairs for x in pair)
+    return (normalize_text(goal).lower(), p.key, flat)
 
 
 class _State:
