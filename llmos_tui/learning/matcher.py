@@ -70,6 +70,7 @@ from .text import (
     goal_terms,
     normalize_text,
     prepare,
+    prepared_from_terms,
     tech_family,
 )
 
@@ -331,16 +332,26 @@ class _Group:
     """All traces whose goals normalise to the same text (one per distinct goal: slots keep
     100k of them small).
 
-    Only what candidate retrieval and the base similarity read is held (``text.goal_terms``):
-    the rapidfuzz key and the distinct (word, kind) pairs. The prepared goal the gates read is
-    made on demand (``Matcher._prepared``) for the few candidates a decision scores."""
+    Only the terms of its goal are held (``text.goal_terms``: the rapidfuzz key, the shared
+    tokens and the few slots), not a prepared goal with its dictionaries and cached views; the
+    gates get one made back from them (``Matcher._prepared``) for the few candidates a decision
+    scores."""
 
-    __slots__ = ("goal", "key", "terms", "weights", "weights_version", "_tid", "_entry", "_more")
+    __slots__ = (
+        "goal",
+        "key",
+        "tokens",
+        "rest",
+        "weights",
+        "weights_version",
+        "_tid",
+        "_entry",
+        "_more",
+    )
 
-    def __init__(self, goal: str, key: str, terms: tuple[str, ...]) -> None:
+    def __init__(self, goal: str, terms: GoalTerms) -> None:
         self.goal = goal  # the text whose prepared form stands for the group (its first goal)
-        self.key = key
-        self.terms = terms  # (word, kind, word, kind, ...): distinct pairs in token order
+        _gkey, self.key, self.tokens, self.rest = terms
         self.weights: dict[str, float] = _NO_WEIGHTS
         self.weights_version = -1
         # its traces: most groups hold one, kept without a dict of its own
@@ -348,9 +359,13 @@ class _Group:
         self._entry: Any = None
         self._more: dict[str, Any] | None = None
 
+    def pairs(self) -> Iterable[tuple[str, str]]:
+        """(word, kind) of its tokens in order: the word as in ``PreparedGoal.words``."""
+        return ((("!" + t.text) if t.negated else t.text, t.kind) for t in self.tokens)
+
     def words(self) -> tuple[str, ...]:
         """Its distinct words (postings and document frequency)."""
-        return tuple(dict.fromkeys(self.terms[::2]))
+        return tuple(dict.fromkeys(w for w, _kind in self.pairs()))
 
     def put(self, tid: str, entry: Any) -> None:
         if self._more is not None:
@@ -425,7 +440,7 @@ class Matcher:
         self._dirty = True
         self._corpus_version = 0
         self._idf_cache: dict[str, float] = {}
-        self._shared: dict[Any, Any] = {}  # equal keys and terms of groups, one object each
+        self._shared: dict[str, str] = {}  # equal rapidfuzz keys of groups, one object
         #: pre-filter the overlap candidates (same candidates, far fewer sums at 100k goals);
         #: off only to compare decisions with and without it
         self.prefilter = True
@@ -468,7 +483,8 @@ class Matcher:
         gkey = terms[0]
         group = self._groups.get(gkey)
         if group is None:
-            group = _Group(goal, self._share(terms[1]), self._share(terms[2]))
+            group = _Group(goal, terms)
+            group.key = self._share(group.key)
             self._groups[gkey] = group
             for w in group.words():
                 self._df[w] = self._df.get(w, 0) + 1
@@ -478,15 +494,14 @@ class Matcher:
         self._by_id[tid] = gkey
         self._set_aliases(tid, entry)
 
-    def _share(self, value: Any) -> Any:
-        """One object for equal keys and terms: goals that differ only in slot values (file
-        names, numbers) have the same ones, and 100k groups hold a few thousand of them."""
-        shared = self._shared.setdefault(value, value)
+    def _share(self, key: str) -> str:
+        """One object for equal rapidfuzz keys: goals that differ only in slot values (file
+        names, numbers) often have the same one."""
+        shared = self._shared.setdefault(key, key)
         if len(self._shared) > 2 * len(self._groups) + 1024:  # left over from removed groups
-            live: dict[Any, Any] = {}
+            live: dict[str, str] = {}
             for group in self._groups.values():
                 live[group.key] = group.key
-                live[group.terms] = group.terms
             live.setdefault(shared, shared)
             self._shared = live
         return shared
@@ -583,8 +598,7 @@ class Matcher:
     def _group_weights(self, group: "_Group") -> dict[str, float]:
         """A stored goal's weights, cached until the corpus (and so the IDF) changes."""
         if group.weights_version != self._corpus_version:
-            terms = group.terms
-            group.weights = self._weights(zip(terms[::2], terms[1::2]))
+            group.weights = self._weights(group.pairs())
             group.weights_version = self._corpus_version
         return group.weights
 
@@ -608,9 +622,9 @@ class Matcher:
         return out
 
     def _prepared(self, group: "_Group") -> PreparedGoal:
-        """The prepared form of a group's goal, made when a decision scores it (``prepare``
-        keeps the recently used ones)."""
-        return prepare(group.goal)
+        """The prepared form of a group's goal, made back from its terms when a decision
+        scores it (no parsing: equal to ``prepare(group.goal)``)."""
+        return prepared_from_terms(group.goal, group.tokens, group.rest)
 
     # ---- candidates ------------------------------------------------------------------------
     def _retrieve(self, q: PreparedGoal, qw: dict[str, float]) -> list[str]:

@@ -3,7 +3,7 @@ fast cold starts.
 
 Preparing a goal (normalizing, finding slots, tokenizing) is a pure function of its text and of
 the preprocessing code, and so are the terms the matcher keeps of it (``text.goal_terms``: its
-group key, rapidfuzz key and distinct (word, kind) pairs). Building the matcher needs the terms
+group key, rapidfuzz key, tokens and slots). Building the matcher needs the terms
 of every stored goal, which dominated a headless run's cold start (BENCHMARKS.md, "Measurements
 behind choices in the code"). The kernel loads this cache before it builds the matcher and
 rewrites it when new goals appeared. The cache is keyed by the goal's text and stamped with the
@@ -28,7 +28,7 @@ from ..atomic import atomic_write_bytes
 from . import slots as _slots
 from . import text as _text
 
-FORMAT = 4  # 3: prepared goals with the matcher's views; 4: only the matcher's terms
+FORMAT = 4  # 3: prepared goals with the matcher's views; 4: the matcher's goal terms
 NAME = "prepared-goals.pickle"
 
 
@@ -54,10 +54,11 @@ def _usable(goal: object, terms: object) -> bool:
     return (
         isinstance(goal, str)
         and type(terms) is tuple
-        and len(terms) == 3
+        and len(terms) == 4
         and isinstance(terms[0], str)
         and isinstance(terms[1], str)
         and type(terms[2]) is tuple
+        and (terms[3] is None or (type(terms[3]) is tuple and len(terms[3]) % 3 == 1))
     )
 
 

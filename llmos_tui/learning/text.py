@@ -18,6 +18,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import Any
 
 # The verb classes and the stemmer are shared with the edge runtime (one copy, no drift);
 # IMPLIED_CLASSES is re-exported for the accounting.
@@ -631,7 +632,8 @@ def file_name_words(value: str) -> list[str]:
 
 def prepare(goal: str) -> PreparedGoal:
     """Preprocess *goal*. Raises :class:`UsageError` for a goal without any word."""
-    return _prepare(goal)
+    made = _MADE_BACK.get(goal)
+    return made if made is not None else _prepare(goal)
 
 
 # Tokens are immutable and repeat from goal to goal ("create" as the main verb of clause 0):
@@ -713,10 +715,13 @@ _prepare = lru_cache(maxsize=200_000)(_prepare_uncached)
 
 # ---- what the matcher keeps of every stored goal ----------------------------------------------
 
-#: ``(group key, rapidfuzz key, terms)``: the normalized lower-case text (goals equal under it
-#: share a matcher group), :attr:`PreparedGoal.key`, and the distinct ``(word, kind)`` pairs of
-#: :attr:`PreparedGoal.words` in token order, flattened (``("create", "verb", "file", "slot")``).
-GoalTerms = tuple[str, str, tuple[str, ...]]
+#: ``(group key, rapidfuzz key, tokens, rest)``: the normalized lower-case text (goals equal
+#: under it share a matcher group), :attr:`PreparedGoal.key`, :attr:`PreparedGoal.tokens` (shared
+#: :class:`Token` objects) and the rest of the prepared goal, ``None`` when it has no slot and
+#: no flag set, else ``(implied_tech, light_verb, polar_question, past, key, value, kind, key,
+#: value, kind, ...)`` (the slots flattened). :func:`prepared_from_terms` makes the prepared goal
+#: back without parsing the text again.
+GoalTerms = tuple[str, str, tuple[Token, ...], Any]
 
 # Terms loaded from the disk cache (learning/prepared_cache.py), consulted first.
 _SEEDED_TERMS: dict[str, GoalTerms] = {}
@@ -732,20 +737,65 @@ def terms_seeded(goal: str) -> bool:
 
 
 def goal_terms(goal: str) -> GoalTerms:
-    """What the matcher keeps of a stored goal (:data:`GoalTerms`), all strings interned.
+    """What the matcher keeps of a stored goal (:data:`GoalTerms`).
 
     The goal is prepared without the :func:`prepare` cache: a matcher over 100k goals holds
-    their terms (small tuples of shared strings), not 100k prepared goals, and prepares the few
-    it scores on demand. Raises :class:`UsageError` for a goal without any word."""
+    their terms (a tuple of shared tokens, the few slots), not 100k prepared goals with their
+    dictionaries and cached views. Raises :class:`UsageError` for a goal without any word."""
     seeded = _SEEDED_TERMS.get(goal)
     if seeded is not None:
         return seeded
     p = _prepare_uncached(goal)
-    pairs: dict[tuple[str, str], None] = {}
-    for tok, word in zip(p.tokens, p.words, strict=True):
-        pairs[(word, tok.kind)] = None
-    flat = tuple(sys.intern(x) for pair in pairs for x in pair)
-    return (normalize_text(goal).lower(), p.key, flat)
+    rest = None
+    if p.slots or p.implied_tech or p.light_verb or p.polar_question or p.past:
+        implied = _IMPLIED.setdefault(p.implied_tech, p.implied_tech)  # a few distinct sets
+        slots = (
+            x
+            for k, v in p.slots.items()
+            for x in (sys.intern(k), v, sys.intern(p.slot_kinds[k]))
+        )
+        rest = (implied, p.light_verb, p.polar_question, p.past, *slots)
+    return (normalize_text(goal).lower(), p.key, p.tokens, rest)
+
+
+# implied_tech sets of stored goals, one object per distinct set (technologies of file
+# extensions: a handful of combinations)
+_IMPLIED: dict[frozenset[str], frozenset[str]] = {}
+
+
+# Stored goals the matcher made back from their terms, most recent last: prepare() answers with
+# them too (the accounting prepares the candidates the matcher just scored).
+_MADE_BACK: dict[str, PreparedGoal] = {}
+_MADE_BACK_MAX = 1024
+
+
+def prepared_from_terms(goal: str, tokens: tuple[Token, ...], rest: Any) -> PreparedGoal:
+    """``prepare(goal)`` made back, without parsing, from the tokens and rest of
+    ``goal_terms(goal)`` (which must be *goal*'s own): equal to it, field by field. The last
+    :data:`_MADE_BACK_MAX` are kept (with their cached views) and :func:`prepare` uses them."""
+    made = _MADE_BACK.get(goal)
+    if made is None:
+        made = _made_back(goal, tokens, rest)
+        if len(_MADE_BACK) >= _MADE_BACK_MAX:
+            del _MADE_BACK[next(iter(_MADE_BACK))]
+        _MADE_BACK[goal] = made
+    return made
+
+
+def _made_back(goal: str, tokens: tuple[Token, ...], rest: Any) -> PreparedGoal:
+    if rest is None:
+        return PreparedGoal(text=goal.strip(), tokens=tokens)
+    implied, light, polar, past = rest[:4]
+    return PreparedGoal(
+        text=goal.strip(),
+        tokens=tokens,
+        slots={rest[i]: rest[i + 1] for i in range(4, len(rest), 3)},
+        slot_kinds={rest[i]: rest[i + 2] for i in range(4, len(rest), 3)},
+        implied_tech=implied,
+        light_verb=light,
+        polar_question=polar,
+        past=past,
+    )
 
 
 class _State:

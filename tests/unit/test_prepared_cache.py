@@ -33,11 +33,9 @@ def test_round_trip_and_rejections(tmp_path: Path) -> None:
     assert T.goal_terms(goals[1]) is loaded
     T._SEEDED_TERMS.clear()
     assert T.goal_terms(goals[1]) == loaded and loaded[0] == "create a file named hello.txt"
-    prepared = T.prepare(goals[1])
-    pairs = list(dict.fromkeys(zip(prepared.words, (t.kind for t in prepared.tokens))))
-    assert loaded[1] == prepared.key and list(zip(loaded[2][::2], loaded[2][1::2])) == pairs
-    # "file" is a generic word and the hello.txt slot's placeholder: both kinds are kept
-    assert ("file", "generic") in pairs and ("file", "slot") in pairs
+    # what the matcher holds makes the prepared goal back, equal to a fresh one
+    assert T.prepared_from_terms(goals[1], loaded[2], loaded[3]) == T.prepare(goals[1])
+    assert loaded[1] == T.prepare(goals[1]).key and loaded[3][4:] == ("file", "hello.txt", "file")
     prepared_cache.load(tmp_path)
     assert not prepared_cache.missing(goals) and prepared_cache.missing(goals + ["Delete it"])
 
@@ -85,3 +83,40 @@ def test_the_matcher_decides_the_same_with_the_cached_terms(tmp_path: Path) -> N
     for d in fresh + cached:
         d.pop("latency_ms")
     assert cached == fresh and fresh[0]["trace_id"] == "t0"
+
+
+def test_the_terms_make_every_dev_set_goal_back_exactly(dev_data: Path) -> None:
+    """What the matcher holds of a stored goal (its terms) gives back the prepared goal the
+    gates read, equal field by field to parsing the text, for every goal of the dev sets."""
+    from llmos_tui.bench_match import load_dataset
+
+    goals = {
+        text
+        for name in ("goals-dev.json", "clinc150-dev.json", "nl2bash-dev.json")
+        for part in ("train", "test")
+        for text, _label, _action in load_dataset(dev_data / name)[part]
+    }
+    checked = 0
+    for goal in sorted(goals)[::3]:  # a third of them (about 4,000): the test stays quick
+        try:
+            fresh = T._prepare.__wrapped__(goal)
+        except T.UsageError:
+            continue
+        _gkey, key, tokens, rest = T.goal_terms(goal)
+        made = T._made_back(goal, tokens, rest)
+        assert made == fresh, goal
+        assert (made.key, made.words, made.kinds) == (key, fresh.words, fresh.kinds)
+        checked += 1
+    assert checked > 1000
+
+
+def test_prepare_answers_with_a_made_back_goal_and_keeps_a_bounded_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(T, "_MADE_BACK", {})
+    monkeypatch.setattr(T, "_MADE_BACK_MAX", 2)
+    goals = ["Create the file a.txt", "Delete the file b.txt", "Run the tests now"]
+    made = [T.prepared_from_terms(g, *T.goal_terms(g)[2:]) for g in goals]
+    assert list(T._MADE_BACK) == goals[1:]  # the oldest went
+    assert T.prepare(goals[2]) is made[2] and T.prepare(goals[2]) == T._prepare.__wrapped__(goals[2])
+    assert T.prepare(goals[0]) is not made[0] and T.prepare(goals[0]) == made[0]
