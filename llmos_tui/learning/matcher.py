@@ -365,7 +365,7 @@ class _Group:
 
     def words(self) -> tuple[str, ...]:
         """Its distinct words (postings and document frequency)."""
-        return tuple(dict.fromkeys(w for w, _kind in self.pairs()))
+        return tuple(dict.fromkeys([("!" + t.text) if t.negated else t.text for t in self.tokens]))
 
     def put(self, tid: str, entry: Any) -> None:
         if self._more is not None:
@@ -493,6 +493,10 @@ class Matcher:
         group.put(tid, entry)
         self._by_id[tid] = gkey
         self._set_aliases(tid, entry)
+
+    def goal_terms(self) -> dict[str, GoalTerms]:
+        """``text.goal_terms`` of the goal of every group, as held (for the disk cache)."""
+        return {g.goal: (gkey, g.key, g.tokens, g.rest) for gkey, g in self._groups.items()}
 
     def _share(self, key: str) -> str:
         """One object for equal rapidfuzz keys: goals that differ only in slot values (file

@@ -20,7 +20,7 @@ import hashlib
 import os
 import pickle
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from edgekit import words as _words
 
@@ -86,12 +86,16 @@ def load(state_dir: Path) -> int:
     return len(usable)
 
 
-def save(state_dir: Path, goals: Iterable[str]) -> int:
-    """Write the terms of *goals* (atomically, private); returns how many."""
+def save(
+    state_dir: Path, goals: Iterable[str], known: Mapping[str, _text.GoalTerms] | None = None
+) -> int:
+    """Write the terms of *goals* (atomically, private); returns how many. *known* gives terms
+    already computed (``Matcher.goal_terms()``): those goals are not prepared again."""
     terms = {}
+    known = known or {}
     for goal in goals:
         try:
-            terms[goal] = _text.goal_terms(goal)
+            terms[goal] = known.get(goal) or _text.goal_terms(goal)
         except Exception:  # noqa: BLE001 - an unpreparable goal is simply not cached
             continue
     payload = pickle.dumps(

@@ -750,9 +750,7 @@ def goal_terms(goal: str) -> GoalTerms:
     if p.slots or p.implied_tech or p.light_verb or p.polar_question or p.past:
         implied = _IMPLIED.setdefault(p.implied_tech, p.implied_tech)  # a few distinct sets
         slots = (
-            x
-            for k, v in p.slots.items()
-            for x in (sys.intern(k), v, sys.intern(p.slot_kinds[k]))
+            x for k, v in p.slots.items() for x in (sys.intern(k), v, sys.intern(p.slot_kinds[k]))
         )
         rest = (implied, p.light_verb, p.polar_question, p.past, *slots)
     return (normalize_text(goal).lower(), p.key, p.tokens, rest)

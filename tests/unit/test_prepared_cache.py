@@ -118,5 +118,22 @@ def test_prepare_answers_with_a_made_back_goal_and_keeps_a_bounded_number(
     goals = ["Create the file a.txt", "Delete the file b.txt", "Run the tests now"]
     made = [T.prepared_from_terms(g, *T.goal_terms(g)[2:]) for g in goals]
     assert list(T._MADE_BACK) == goals[1:]  # the oldest went
-    assert T.prepare(goals[2]) is made[2] and T.prepare(goals[2]) == T._prepare.__wrapped__(goals[2])
+    assert T.prepare(goals[2]) is made[2] and T.prepare(goals[2]) == T._prepare.__wrapped__(
+        goals[2]
+    )
     assert T.prepare(goals[0]) is not made[0] and T.prepare(goals[0]) == made[0]
+
+
+def test_the_terms_a_matcher_holds_are_what_the_cache_would_compute(tmp_path: Path) -> None:
+    goals = ["Create the greeting file hello.txt", "create the greeting file hello.txt", "Run it"]
+    matcher = Matcher([{"id": f"t{i}", "goal": g} for i, g in enumerate(goals)])
+    held = matcher.goal_terms()
+    assert set(held) == {goals[0], goals[2]}  # one group per normalized goal
+    assert all(held[g] == T.goal_terms(g) for g in held)
+    prepared_cache.save(tmp_path, goals, known=held)
+    prepared_cache.load(tmp_path)
+    with_known = dict(T._SEEDED_TERMS)
+    T._SEEDED_TERMS.clear()
+    prepared_cache.save(tmp_path, goals)
+    prepared_cache.load(tmp_path)
+    assert with_known == T._SEEDED_TERMS and len(with_known) == 3
