@@ -216,7 +216,9 @@ class LLMOS:
                 goals = {e.goal for e in entries}
                 if prepared_cache.missing(goals):
                     try:  # new goals since the cache was written: refresh it for the next process
-                        prepared_cache.save(self.workspace.state_dir, goals)
+                        prepared_cache.save(
+                            self.workspace.state_dir, goals, known=self._matcher.goal_terms()
+                        )
                     except OSError:
                         pass
             elif self._matcher_version != index.version:

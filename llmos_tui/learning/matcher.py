@@ -63,7 +63,16 @@ from ..config import LearningConfig
 from ..errors import UsageError
 from ..runs import Mode
 from .accounting import Accounting, account
-from .text import IMPLIED_CLASSES, PreparedGoal, normalize_text, prepare, tech_family
+from .text import (
+    IMPLIED_CLASSES,
+    GoalTerms,
+    PreparedGoal,
+    goal_terms,
+    normalize_text,
+    prepare,
+    prepared_from_terms,
+    tech_family,
+)
 
 if TYPE_CHECKING:  # the semantic module (and numpy) load only when the re-ranker is on
     from .semantic import SemanticIndex
@@ -280,8 +289,15 @@ class MatchDecision:
 # ---- entries ----------------------------------------------------------------------------------
 
 
+_IS_MAPPING: dict[type, bool] = {dict: True}
+
+
 def _get(entry: Any, name: str, default: Any = None) -> Any:
-    if type(entry) is dict or isinstance(entry, Mapping):
+    kind = type(entry)
+    mapping = _IS_MAPPING.get(kind)
+    if mapping is None:  # the ABC check once per type, not once per field of every entry
+        mapping = _IS_MAPPING[kind] = issubclass(kind, Mapping)
+    if mapping:
         return entry.get(name, default)
     return getattr(entry, name, default)
 
@@ -314,19 +330,72 @@ def _entry_rank(entry: Any) -> tuple:
 
 class _Group:
     """All traces whose goals normalise to the same text (one per distinct goal: slots keep
-    100k of them small)."""
+    100k of them small).
 
-    __slots__ = ("entries", "prepared", "weights", "weights_key", "weights_version")
+    Only the terms of its goal are held (``text.goal_terms``: the rapidfuzz key, the shared
+    tokens and the few slots), not a prepared goal with its dictionaries and cached views; the
+    gates get one made back from them (``Matcher._prepared``) for the few candidates a decision
+    scores."""
 
-    def __init__(self, prepared: PreparedGoal, weights_key: tuple[str, ...]) -> None:
-        self.prepared = prepared
-        self.weights_key = weights_key  # its distinct words (postings and document frequency)
-        self.entries: dict[str, Any] = {}
+    __slots__ = (
+        "goal",
+        "key",
+        "tokens",
+        "rest",
+        "weights",
+        "weights_version",
+        "_tid",
+        "_entry",
+        "_more",
+    )
+
+    def __init__(self, goal: str, terms: GoalTerms) -> None:
+        self.goal = goal  # the text whose prepared form stands for the group (its first goal)
+        _gkey, self.key, self.tokens, self.rest = terms
         self.weights: dict[str, float] = _NO_WEIGHTS
         self.weights_version = -1
+        # its traces: most groups hold one, kept without a dict of its own
+        self._tid: str | None = None
+        self._entry: Any = None
+        self._more: dict[str, Any] | None = None
+
+    def pairs(self) -> Iterable[tuple[str, str]]:
+        """(word, kind) of its tokens in order: the word as in ``PreparedGoal.words``."""
+        return ((("!" + t.text) if t.negated else t.text, t.kind) for t in self.tokens)
+
+    def words(self) -> tuple[str, ...]:
+        """Its distinct words (postings and document frequency)."""
+        return tuple(dict.fromkeys([("!" + t.text) if t.negated else t.text for t in self.tokens]))
+
+    def put(self, tid: str, entry: Any) -> None:
+        if self._more is not None:
+            self._more[tid] = entry
+        elif self._tid is None or self._tid == tid:
+            self._tid, self._entry = tid, entry
+        else:
+            self._more = {self._tid: self._entry, tid: entry}
+            self._tid = self._entry = None
+
+    def pop(self, tid: str) -> None:
+        if self._more is not None:
+            self._more.pop(tid, None)
+        elif self._tid == tid:
+            self._tid = self._entry = None
+
+    def get(self, tid: str) -> Any:
+        if self._more is not None:
+            return self._more[tid]
+        if self._tid != tid:
+            raise KeyError(tid)
+        return self._entry
+
+    def empty(self) -> bool:
+        return not self._more if self._more is not None else self._tid is None
 
     def best(self) -> Any:
-        return max(self.entries.values(), key=_entry_rank)
+        if self._more is None:
+            return self._entry
+        return max(self._more.values(), key=_entry_rank)
 
 
 _NO_WEIGHTS: dict[str, float] = {}
@@ -371,9 +440,23 @@ class Matcher:
         self._dirty = True
         self._corpus_version = 0
         self._idf_cache: dict[str, float] = {}
+        self._shared: dict[str, str] = {}  # equal rapidfuzz keys of groups, one object
         #: pre-filter the overlap candidates (same candidates, far fewer sums at 100k goals);
         #: off only to compare decisions with and without it
         self.prefilter = True
+        p = self.params
+        self._kind_weights = {
+            "word": p.w_word,
+            "verb": p.w_verb,
+            "tech": p.w_tech,
+            "slot": p.w_slot,
+            "slotword": p.w_slotword,
+            "generic": p.w_generic,
+            "function": p.w_function,
+            "qword": p.w_qword,
+            "person": p.w_person,
+            "negation": p.w_negation,
+        }
         for entry in entries:
             self.add(entry)
 
@@ -392,24 +475,40 @@ class Matcher:
             self.remove(tid)
             return
         try:
-            prepared = prepare(goal)
+            terms: GoalTerms = goal_terms(goal)
         except UsageError:  # a goal without words cannot be matched; it is skipped
             return
         if tid in self._by_id:
             self.remove(tid)
-        gkey = normalize_text(goal).lower()
+        gkey = terms[0]
         group = self._groups.get(gkey)
         if group is None:
-            words = tuple(dict.fromkeys(prepared.words))
-            group = _Group(prepared, words)
+            group = _Group(goal, terms)
+            group.key = self._share(group.key)
             self._groups[gkey] = group
-            for w in words:
+            for w in group.words():
                 self._df[w] = self._df.get(w, 0) + 1
                 self._postings.setdefault(w, set()).add(gkey)
             self._corpus_changed()
-        group.entries[tid] = entry
+        group.put(tid, entry)
         self._by_id[tid] = gkey
         self._set_aliases(tid, entry)
+
+    def goal_terms(self) -> dict[str, GoalTerms]:
+        """``text.goal_terms`` of the goal of every group, as held (for the disk cache)."""
+        return {g.goal: (gkey, g.key, g.tokens, g.rest) for gkey, g in self._groups.items()}
+
+    def _share(self, key: str) -> str:
+        """One object for equal rapidfuzz keys: goals that differ only in slot values (file
+        names, numbers) often have the same one."""
+        shared = self._shared.setdefault(key, key)
+        if len(self._shared) > 2 * len(self._groups) + 1024:  # left over from removed groups
+            live: dict[str, str] = {}
+            for group in self._groups.values():
+                live[group.key] = group.key
+            live.setdefault(shared, shared)
+            self._shared = live
+        return shared
 
     def _set_aliases(self, tid: str, entry: Any) -> None:
         """Register the trace's approved phrasings (``aliases``) as exact matches."""
@@ -434,10 +533,10 @@ class Matcher:
         if gkey is None:
             return False
         group = self._groups[gkey]
-        group.entries.pop(trace_id, None)
-        if not group.entries:
+        group.pop(trace_id)
+        if group.empty():
             del self._groups[gkey]
-            for w in group.weights_key:
+            for w in group.words():
                 n = self._df.get(w, 0) - 1
                 if n <= 0:
                     self._df.pop(w, None)
@@ -465,7 +564,7 @@ class Matcher:
             if gkey is not None and not replayable(e):
                 self.remove(tid)
             elif gkey is not None and normalize_text(_get(e, "goal", "")).lower() == gkey:
-                self._groups[gkey].entries[tid] = e  # metadata may have changed
+                self._groups[gkey].put(tid, e)  # metadata may have changed
                 self._set_aliases(tid, e)  # an alias may have been added or removed
             else:
                 self.add(e)
@@ -475,7 +574,7 @@ class Matcher:
         if not self._dirty:
             return
         self._key_groups = list(self._groups)
-        self._keys = [self._groups[g].prepared.key for g in self._key_groups]
+        self._keys = [self._groups[g].key for g in self._key_groups]
         self._dirty = False
 
     # ---- weights ---------------------------------------------------------------------------
@@ -498,39 +597,38 @@ class Matcher:
         self._dirty = True
 
     def _kind_weight(self, kind: str) -> float:
-        p = self.params
-        return {
-            "word": p.w_word,
-            "verb": p.w_verb,
-            "tech": p.w_tech,
-            "slot": p.w_slot,
-            "slotword": p.w_slotword,
-            "generic": p.w_generic,
-            "function": p.w_function,
-            "qword": p.w_qword,
-            "person": p.w_person,
-            "negation": p.w_negation,
-        }.get(kind, p.w_word)
+        return self._kind_weights.get(kind, self.params.w_word)
 
     def _group_weights(self, group: "_Group") -> dict[str, float]:
         """A stored goal's weights, cached until the corpus (and so the IDF) changes."""
         if group.weights_version != self._corpus_version:
-            group.weights = self.weights(group.prepared)
+            group.weights = self._weights(group.pairs())
             group.weights_version = self._corpus_version
         return group.weights
 
     def weights(self, prepared: PreparedGoal) -> dict[str, float]:
         """Weight of each distinct canonical word of *prepared*: IDF x kind for words that
         carry the task, a small constant for function words, persons and generic words."""
+        return self._weights(
+            zip(prepared.words, (tok.kind for tok in prepared.tokens), strict=True)
+        )
+
+    def _weights(self, pairs: Iterable[tuple[str, str]]) -> dict[str, float]:
+        """:meth:`weights` of (word, kind) pairs in token order (repeats change nothing)."""
         out: dict[str, float] = {}
-        for tok, word in zip(prepared.tokens, prepared.words, strict=True):
-            if tok.kind in _CONSTANT_KINDS:
-                w = self._kind_weight(tok.kind)
+        for word, kind in pairs:
+            if kind in _CONSTANT_KINDS:
+                w = self._kind_weight(kind)
             else:
-                w = self.idf(word) * self._kind_weight(tok.kind)
+                w = self.idf(word) * self._kind_weight(kind)
             if w > out.get(word, 0.0):
                 out[word] = w
         return out
+
+    def _prepared(self, group: "_Group") -> PreparedGoal:
+        """The prepared form of a group's goal, made back from its terms when a decision
+        scores it (no parsing: equal to ``prepare(group.goal)``)."""
+        return prepared_from_terms(group.goal, group.tokens, group.rest)
 
     # ---- candidates ------------------------------------------------------------------------
     def _retrieve(self, q: PreparedGoal, qw: dict[str, float]) -> list[str]:
@@ -679,7 +777,7 @@ class Matcher:
         quick: list[tuple[float, str, _Group, set[str], set[str]]] = []
         for gkey in self._retrieve(q, qw):
             group = self._groups[gkey]
-            base, only_q, only_t = self._base(q, qw, group.prepared, self._group_weights(group))
+            base, only_q, only_t = self._base(q.key, qw, group.key, self._group_weights(group))
             quick.append((base, gkey, group, only_q, only_t))
         quick.sort(key=lambda item: (-item[0], item[1]))
         top = quick[: max(self.params.full_candidates, k)]
@@ -689,7 +787,7 @@ class Matcher:
                 if gkey not in have and gkey in self._groups:
                     group = self._groups[gkey]
                     base, only_q, only_t = self._base(
-                        q, qw, group.prepared, self._group_weights(group)
+                        q.key, qw, group.key, self._group_weights(group)
                     )
                     top.append((base, gkey, group, only_q, only_t))
         scored: list[Candidate] = []
@@ -698,7 +796,7 @@ class Matcher:
             keys.append(gkey)
             cand = self._score(q, qw, group, base, only_q, only_t)
             if sem is not None:
-                self._apply_semantic(cand, sem.cosine(gkey), q, group.prepared)
+                self._apply_semantic(cand, sem.cosine(gkey), q, self._prepared(group))
             scored.append(cand)
         order = sorted(
             range(len(scored)), key=lambda i: (-scored[i].confidence, scored[i].trace_id)
@@ -840,7 +938,7 @@ class Matcher:
     # ---- scoring ---------------------------------------------------------------------------
     def similarity(self, a: PreparedGoal, b: PreparedGoal) -> float:
         """Symmetric base similarity of two prepared goals (no gates)."""
-        return self._base(a, self.weights(a), b, self.weights(b))[0]
+        return self._base(a.key, self.weights(a), b.key, self.weights(b))[0]
 
     def _align(
         self, qw: dict[str, float], tw: dict[str, float]
@@ -871,12 +969,14 @@ class Matcher:
         return matched, only_q, only_t
 
     def _base(
-        self, q: PreparedGoal, qw: dict[str, float], t: PreparedGoal, tw: dict[str, float]
+        self, qkey: str, qw: dict[str, float], tkey: str, tw: dict[str, float]
     ) -> tuple[float, set[str], set[str]]:
+        """Base similarity of two goals given their keys and weights, and the unmatched words
+        of each side."""
         matched, only_q, only_t = self._align(qw, tw)
         total = sum(qw.values()) + sum(tw.values())
         dice = (2 * matched / total) if total else 0.0
-        ratio = fuzz.ratio(q.key, t.key) / 100.0
+        ratio = fuzz.ratio(qkey, tkey) / 100.0
         d = self.params.dice_weight
         return max(0.0, min(1.0, d * dice + (1 - d) * ratio)), only_q, only_t
 
@@ -909,7 +1009,7 @@ class Matcher:
         only_q: set[str],
         only_t: set[str],
     ) -> Candidate:
-        t = group.prepared
+        t = self._prepared(group)
         tw = self._group_weights(group)
         entry = group.best()
         gates: list[GateResult] = []
@@ -1280,7 +1380,7 @@ class Matcher:
             if best.confidence - cand.confidence >= p.margin_min:
                 break
             group = self._groups[gkey]
-            sim = self._base(bgroup.prepared, bw, group.prepared, self._group_weights(group))[0]
+            sim = self._base(bgroup.key, bw, group.key, self._group_weights(group))[0]
             if sim < p.margin_same_task and (
                 sem is None or sem.pair(keys[0], gkey) < p.sem_same_task
             ):
@@ -1354,7 +1454,7 @@ class Matcher:
         ids = self._aliases.get(normalize_text(goal).lower())
         if not ids:
             return None
-        live = [self._groups[self._by_id[t]].entries[t] for t in ids if t in self._by_id]
+        live = [self._groups[self._by_id[t]].get(t) for t in ids if t in self._by_id]
         if not live:
             return None
         return str(_get(max(live, key=_entry_rank), "id"))
@@ -1366,7 +1466,7 @@ class Matcher:
         if tid is None:
             return None
         gkey = self._by_id[tid]
-        entry = self._groups[gkey].entries[tid]
+        entry = self._groups[gkey].get(tid)
         trace_goal = str(_get(entry, "goal", ""))
         phrase = next(
             (

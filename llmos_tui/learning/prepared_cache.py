@@ -1,9 +1,13 @@
-"""A disk cache of prepared goals (``state/prepared-goals.pickle``) for fast cold starts.
+"""A disk cache of the matcher's terms of stored goals (``state/prepared-goals.pickle``) for
+fast cold starts.
 
 Preparing a goal (normalizing, finding slots, tokenizing) is a pure function of its text and of
-the preprocessing code. Building the matcher prepares every stored goal, which dominates a
-headless run's cold start (BENCHMARKS.md, "Measurements behind choices in the code"). The kernel loads this cache before it
-builds the matcher and rewrites it when new goals appeared.
+the preprocessing code, and so are the terms the matcher keeps of it (``text.goal_terms``: its
+group key, rapidfuzz key, tokens and slots). Building the matcher needs the terms
+of every stored goal, which dominated a headless run's cold start (BENCHMARKS.md, "Measurements
+behind choices in the code"). The kernel loads this cache before it builds the matcher and
+rewrites it when new goals appeared. The cache is keyed by the goal's text and stamped with the
+preprocessing code (``code_stamp``).
 
 Only our own, private file is read: it lives in ``state/`` (never written by tools, never synced),
 must be owned by the current user and not writable by others, and carries a stamp of the
@@ -16,20 +20,23 @@ import hashlib
 import os
 import pickle
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
+
+from edgekit import words as _words
 
 from ..atomic import atomic_write_bytes
 from . import slots as _slots
 from . import text as _text
 
-FORMAT = 3  # 3: with the matcher's views (words, kinds, key) precomputed
+FORMAT = 4  # 3: prepared goals with the matcher's views; 4: the matcher's goal terms
 NAME = "prepared-goals.pickle"
 
 
 def code_stamp() -> str:
-    """Changes whenever the preprocessing code changes (size and mtime of its modules)."""
+    """Changes whenever the preprocessing code changes (size and mtime of its modules, the
+    shared vocabulary and stemmer included)."""
     parts = []
-    for module in (_text, _slots):
+    for module in (_text, _slots, _words):
         st = os.stat(str(module.__file__))
         parts.append(f"{module.__name__}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -43,8 +50,20 @@ def _trusted(path: Path) -> bool:
     return st.st_uid == os.getuid() and not (st.st_mode & 0o022)
 
 
+def _usable(goal: object, terms: object) -> bool:
+    return (
+        isinstance(goal, str)
+        and type(terms) is tuple
+        and len(terms) == 4
+        and isinstance(terms[0], str)
+        and isinstance(terms[1], str)
+        and type(terms[2]) is tuple
+        and (terms[3] is None or (type(terms[3]) is tuple and len(terms[3]) % 3 == 1))
+    )
+
+
 def load(state_dir: Path) -> int:
-    """Install the cached prepared goals; returns how many (0 when absent or not usable)."""
+    """Install the cached goal terms; returns how many (0 when absent or not usable)."""
     path = Path(state_dir) / NAME
     if not _trusted(path):
         return 0
@@ -60,35 +79,33 @@ def load(state_dir: Path) -> int:
         goals = data.get("goals")
         if not isinstance(goals, dict):
             return 0
-        usable = {
-            g: p
-            for g, p in goals.items()
-            if isinstance(g, str) and isinstance(p, _text.PreparedGoal)
-        }
+        usable = {g: t for g, t in goals.items() if _usable(g, t)}
     except Exception:  # noqa: BLE001 - a broken cache is rebuilt, never an error
         return 0
-    _text.seed_prepared(usable)
+    _text.seed_terms(usable)
     return len(usable)
 
 
-def save(state_dir: Path, goals: Iterable[str]) -> int:
-    """Write the prepared form of *goals* (atomically, private); returns how many."""
-    prepared = {}
+def save(
+    state_dir: Path, goals: Iterable[str], known: Mapping[str, _text.GoalTerms] | None = None
+) -> int:
+    """Write the terms of *goals* (atomically, private); returns how many. *known* gives terms
+    already computed (``Matcher.goal_terms()``): those goals are not prepared again."""
+    terms = {}
+    known = known or {}
     for goal in goals:
         try:
-            p = prepared[goal] = _text.prepare(goal)
-            # the views every matcher build reads, computed once here and pickled with the goal
-            p.words, p.kinds, p.key  # noqa: B018
+            terms[goal] = known.get(goal) or _text.goal_terms(goal)
         except Exception:  # noqa: BLE001 - an unpreparable goal is simply not cached
             continue
     payload = pickle.dumps(
-        {"format": FORMAT, "stamp": code_stamp(), "goals": prepared},
+        {"format": FORMAT, "stamp": code_stamp(), "goals": terms},
         protocol=pickle.HIGHEST_PROTOCOL,
     )
     atomic_write_bytes(Path(state_dir) / NAME, payload, mode=0o600)
-    return len(prepared)
+    return len(terms)
 
 
 def missing(goals: Iterable[str]) -> bool:
     """True when some goal is not in the loaded cache (the cache should be rewritten)."""
-    return any(not _text.is_seeded(goal) for goal in goals)
+    return any(not _text.terms_seeded(goal) for goal in goals)

@@ -18,6 +18,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import Any
 
 # The verb classes and the stemmer are shared with the edge runtime (one copy, no drift);
 # IMPLIED_CLASSES is re-exported for the accounting.
@@ -649,23 +650,10 @@ def file_name_words(value: str) -> list[str]:
     return [w for w in re.split(r"[_\-\s]+", stem_part) if w and not w.isdigit()]
 
 
-# Prepared goals loaded from the disk cache (learning/prepared_cache.py), consulted first.
-_SEEDED: dict[str, "PreparedGoal"] = {}
-
-
-def seed_prepared(goals: dict[str, "PreparedGoal"]) -> None:
-    _SEEDED.update(goals)
-
-
-def is_seeded(goal: str) -> bool:
-    """True when *goal* came prepared from the disk cache."""
-    return goal in _SEEDED
-
-
 def prepare(goal: str) -> PreparedGoal:
     """Preprocess *goal*. Raises :class:`UsageError` for a goal without any word."""
-    seeded = _SEEDED.get(goal)
-    return seeded if seeded is not None else _prepare(goal)
+    made = _MADE_BACK.get(goal)
+    return made if made is not None else _prepare(goal)
 
 
 # Tokens are immutable and repeat from goal to goal ("create" as the main verb of clause 0):
@@ -685,8 +673,7 @@ def _shared_token(text: str, kind: str, clause: int, main: bool, negated: bool, 
     return shared
 
 
-@lru_cache(maxsize=200_000)
-def _prepare(goal: str) -> PreparedGoal:
+def _prepare_uncached(goal: str) -> PreparedGoal:
     goal = require_goal(goal)
     text = normalize_text(goal)
     spans = find_slots(text)
@@ -735,6 +722,94 @@ def _prepare(goal: str) -> PreparedGoal:
         slots=slots,
         slot_kinds=slot_kinds,
         implied_tech=frozenset(implied),
+        light_verb=light,
+        polar_question=polar,
+        past=past,
+    )
+
+
+#: Prepared goals by text, most recently used kept: queries, and the few stored goals a decision
+#: scores (the matcher keeps only :func:`goal_terms` of every stored goal).
+_prepare = lru_cache(maxsize=200_000)(_prepare_uncached)
+
+
+# ---- what the matcher keeps of every stored goal ----------------------------------------------
+
+#: ``(group key, rapidfuzz key, tokens, rest)``: the normalized lower-case text (goals equal
+#: under it share a matcher group), :attr:`PreparedGoal.key`, :attr:`PreparedGoal.tokens` (shared
+#: :class:`Token` objects) and the rest of the prepared goal, ``None`` when it has no slot and
+#: no flag set, else ``(implied_tech, light_verb, polar_question, past, key, value, kind, key,
+#: value, kind, ...)`` (the slots flattened). :func:`prepared_from_terms` makes the prepared goal
+#: back without parsing the text again.
+GoalTerms = tuple[str, str, tuple[Token, ...], Any]
+
+# Terms loaded from the disk cache (learning/prepared_cache.py), consulted first.
+_SEEDED_TERMS: dict[str, GoalTerms] = {}
+
+
+def seed_terms(terms: dict[str, GoalTerms]) -> None:
+    _SEEDED_TERMS.update(terms)
+
+
+def terms_seeded(goal: str) -> bool:
+    """True when the terms of *goal* came from the disk cache."""
+    return goal in _SEEDED_TERMS
+
+
+def goal_terms(goal: str) -> GoalTerms:
+    """What the matcher keeps of a stored goal (:data:`GoalTerms`).
+
+    The goal is prepared without the :func:`prepare` cache: a matcher over 100k goals holds
+    their terms (a tuple of shared tokens, the few slots), not 100k prepared goals with their
+    dictionaries and cached views. Raises :class:`UsageError` for a goal without any word."""
+    seeded = _SEEDED_TERMS.get(goal)
+    if seeded is not None:
+        return seeded
+    p = _prepare_uncached(goal)
+    rest = None
+    if p.slots or p.implied_tech or p.light_verb or p.polar_question or p.past:
+        implied = _IMPLIED.setdefault(p.implied_tech, p.implied_tech)  # a few distinct sets
+        slots = (
+            x for k, v in p.slots.items() for x in (sys.intern(k), v, sys.intern(p.slot_kinds[k]))
+        )
+        rest = (implied, p.light_verb, p.polar_question, p.past, *slots)
+    return (normalize_text(goal).lower(), p.key, p.tokens, rest)
+
+
+# implied_tech sets of stored goals, one object per distinct set (technologies of file
+# extensions: a handful of combinations)
+_IMPLIED: dict[frozenset[str], frozenset[str]] = {}
+
+
+# Stored goals the matcher made back from their terms, most recent last: prepare() answers with
+# them too (the accounting prepares the candidates the matcher just scored).
+_MADE_BACK: dict[str, PreparedGoal] = {}
+_MADE_BACK_MAX = 1024
+
+
+def prepared_from_terms(goal: str, tokens: tuple[Token, ...], rest: Any) -> PreparedGoal:
+    """``prepare(goal)`` made back, without parsing, from the tokens and rest of
+    ``goal_terms(goal)`` (which must be *goal*'s own): equal to it, field by field. The last
+    :data:`_MADE_BACK_MAX` are kept (with their cached views) and :func:`prepare` uses them."""
+    made = _MADE_BACK.get(goal)
+    if made is None:
+        made = _made_back(goal, tokens, rest)
+        if len(_MADE_BACK) >= _MADE_BACK_MAX:
+            del _MADE_BACK[next(iter(_MADE_BACK))]
+        _MADE_BACK[goal] = made
+    return made
+
+
+def _made_back(goal: str, tokens: tuple[Token, ...], rest: Any) -> PreparedGoal:
+    if rest is None:
+        return PreparedGoal(text=goal.strip(), tokens=tokens)
+    implied, light, polar, past = rest[:4]
+    return PreparedGoal(
+        text=goal.strip(),
+        tokens=tokens,
+        slots={rest[i]: rest[i + 1] for i in range(4, len(rest), 3)},
+        slot_kinds={rest[i]: rest[i + 2] for i in range(4, len(rest), 3)},
+        implied_tech=implied,
         light_verb=light,
         polar_question=polar,
         past=past,
