@@ -33,13 +33,15 @@ NAME = "prepared-goals.pickle"
 
 
 def code_stamp() -> str:
-    """Changes whenever the preprocessing code changes (size and mtime of its modules, the
-    shared vocabulary and stemmer included)."""
-    parts = []
+    """Changes whenever the preprocessing code changes: a hash of its modules' source, the
+    shared vocabulary and stemmer included. Content, not mtime: two installs of the same
+    sources (a venv and a copy, a fresh clone) share one cache instead of rewriting it in turn."""
+    digest = hashlib.sha256()
     for module in (_text, _slots, _words):
-        st = os.stat(str(module.__file__))
-        parts.append(f"{module.__name__}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+        with open(str(module.__file__), "rb") as f:
+            digest.update(f.read())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _trusted(path: Path) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -51,26 +50,29 @@ def test_round_trip_and_rejections(tmp_path: Path) -> None:
 def test_a_change_to_the_preprocessing_code_or_vocabulary_is_noticed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The stamp covers every module the terms depend on: text, slots and the shared
-    vocabulary (edgekit.words); a cache written by other code is not loaded."""
+    """The stamp covers the source of every module the terms depend on: text, slots and the
+    shared vocabulary (edgekit.words); a cache written by other code is not loaded, while the
+    same sources installed elsewhere (another mtime) share it."""
     goals = ["Create a Python calculator"]
-    prepared_cache.save(tmp_path, goals)
-    assert prepared_cache.load(tmp_path) == 1
-    real_stat = os.stat
+    state = tmp_path / "state"
+    state.mkdir()
+    prepared_cache.save(state, goals)
+    assert prepared_cache.load(state) == 1
     for name in ("llmos_tui.learning.text", "llmos_tui.learning.slots", "edgekit.words"):
+        module = __import__(name, fromlist=["_"])
+        source = Path(str(module.__file__)).read_bytes()
+        copy = tmp_path / f"{name}.py"
+        copy.write_bytes(source)  # the same code installed elsewhere, with a newer mtime
+        os.utime(copy, ns=(1, 10**18))
         T._SEEDED_TERMS.clear()
-        module_file = str(__import__(name, fromlist=["_"]).__file__)
-
-        def fake_stat(path, *args, _file=module_file, **kwargs):  # type: ignore[no-untyped-def]
-            st = real_stat(path, *args, **kwargs)
-            if str(path) == _file:  # the module was edited: same size, a newer mtime
-                return SimpleNamespace(st_size=st.st_size, st_mtime_ns=st.st_mtime_ns + 1)
-            return st
-
-        monkeypatch.setattr(prepared_cache.os, "stat", fake_stat)
-        assert prepared_cache.load(tmp_path) == 0, name
-        monkeypatch.setattr(prepared_cache.os, "stat", real_stat)
-    assert prepared_cache.load(tmp_path) == 1
+        monkeypatch.setattr(module, "__file__", str(copy))
+        assert prepared_cache.load(state) == 1, name
+        copy.write_bytes(source + b"\n# edited\n")  # the module was edited
+        T._SEEDED_TERMS.clear()
+        assert prepared_cache.load(state) == 0, name
+        monkeypatch.undo()
+    T._SEEDED_TERMS.clear()
+    assert prepared_cache.load(state) == 1
 
 
 def test_the_matcher_decides_the_same_with_the_cached_terms(tmp_path: Path) -> None:
