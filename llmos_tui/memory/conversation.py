@@ -42,7 +42,7 @@ from typing import Any, Iterable
 from ..atomic import append_bytes, file_lock
 from ..clock import iso_utc
 from ..errors import UsageError
-from ..redact import redact_text
+from ..redact import LazyRegex, redact_text
 
 ID_RE = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 MAX_GOAL_CHARS = 2000  # a goal as stored in a turn
@@ -665,23 +665,25 @@ _GENERIC = (
     "commit",
 )
 _HERE = ("folder", "folders", "directory", "project", "app")  # "this folder": the working directory
-_OPENER_RE = re.compile(
+# refers_back's patterns, compiled on first use: a new conversation (every headless run's) has no
+# earlier turn to refer back to, so a cold replay never compiles them
+_OPENER_RE = LazyRegex(
     r"^\W*(?:" + "|".join(re.escape(o) for o in _OPENERS) + r")\b", re.IGNORECASE
 )
-_TAIL_RE = re.compile(
+_TAIL_RE = LazyRegex(
     r"\b(?:again|instead|as\s+well|too|as\s+before|like\s+before|the\s+same(?:\s+\w+)?|"
     r"previous(?:ly)?|earlier|above|last\s+(?:one|file|time|change|command|run))\W*$",
     re.IGNORECASE,
 )
-_ANYWHERE_RE = re.compile(
+_ANYWHERE_RE = LazyRegex(
     r"\b(?:again|as\s+before|like\s+before|the\s+same\s+(?:way|thing|as)|previous|"
     r"you\s+(?:just|created|wrote|made|did)|(?:that|those)\s+(?:" + "|".join(_GENERIC) + r")\b|"
     r"(?:this|these)\s+(?:" + "|".join(g for g in _GENERIC if g not in _HERE) + r")\b)",
     re.IGNORECASE,
 )
-_DEMONSTRATIVE_ALONE = re.compile(r"\b(?:that|this|those|these)\s*(?:$|[.,;:!?)])", re.IGNORECASE)
-_PRONOUN = re.compile(r"(?<![\w./-])(?:it|them|its|itself)(?![\w./-])", re.IGNORECASE)
-_ANTECEDENT = re.compile(
+_DEMONSTRATIVE_ALONE = LazyRegex(r"\b(?:that|this|those|these)\s*(?:$|[.,;:!?)])", re.IGNORECASE)
+_PRONOUN = LazyRegex(r"(?<![\w./-])(?:it|them|its|itself)(?![\w./-])", re.IGNORECASE)
+_ANTECEDENT = LazyRegex(
     r"\b(?:a|an|some|called|named)\s+\w|(?<![\w/])[\w-]+\.[A-Za-z0-9]{1,8}\b|[\w-]*/[\w./-]+",
     re.IGNORECASE,
 )
