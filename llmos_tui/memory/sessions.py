@@ -147,7 +147,11 @@ class SessionLog:
                     "project": self.project,
                     "title": title,
                 }
-                atomic_write_text(self.path, join_frontmatter(dump_header(header), body))
+                # whole or absent after an OS crash; the folder is not fsynced: a log whose newest
+                # session may be lost to an OS crash, like the event log's last lines
+                atomic_write_text(
+                    self.path, join_frontmatter(dump_header(header), body), sync_dir=False
+                )
                 return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:

@@ -217,4 +217,6 @@ def load_state(
 
 
 def save_state(path: Path, state: SentienceState) -> None:
-    atomic_write_json(path, state.to_dict())
+    # whole or not at all (the file's fsync before the rename); an OS crash right after a run may
+    # bring back the state before it, which the next runs move on from: no folder fsync
+    atomic_write_json(path, state.to_dict(), sync_dir=False)
