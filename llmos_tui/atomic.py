@@ -49,10 +49,19 @@ def _create_temporary(folder: Path, prefix: str) -> tuple[int, str]:
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    durable: bool = True,
+    sync_dir: bool = True,
 ) -> None:
     """Replace ``path`` with ``data`` atomically. ``durable=False`` (caches only) skips the fsyncs:
-    the rename is still atomic for every process, but after an OS crash the file may be empty."""
+    the rename is still atomic for every process, but after an OS crash the file may be empty.
+    ``sync_dir=False`` keeps the file's fsync (after an OS crash the file is the old one or the
+    new one, whole) but not the folder's, which only makes the rename itself survive the crash:
+    for bookkeeping whose last update may be lost (the sentience state, session logs), never for
+    data the user or the policy relies on."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temporary(target.parent, f".{target.name}.{os.getpid()}.")
@@ -68,16 +77,22 @@ def atomic_write_bytes(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if durable:
+    if durable and sync_dir:
         _fsync_dir(target.parent)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, mode: int = 0o644, sync_dir: bool = True
+) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, sync_dir=sync_dir)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, sync_dir: bool = True) -> None:
+    atomic_write_text(
+        path,
+        json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        sync_dir=sync_dir,
+    )
 
 
 @contextlib.contextmanager

@@ -337,8 +337,12 @@ class LLMOS:
                     user=self.config.user,
                     project=opts.project,
                 )
-                log.append("user", result.goal)
-                log.append("assistant", result.output or result.error or "(no answer)")
+                log.append_many(
+                    [
+                        ("user", result.goal),
+                        ("assistant", result.output or result.error or "(no answer)"),
+                    ]
+                )
             elif self.config.memory.session_logs and not opts.in_session:
                 from .memory.sessions import record_exchange
 

@@ -52,7 +52,7 @@ from typing import Any, Iterable
 MARK = "[REDACTED:"
 
 
-class _LazyRegex:
+class LazyRegex:
     """A pattern compiled on first use: compiling them all would cost a few ms of every start,
     and most texts are ruled out by substring tests before any of them is needed."""
 
@@ -71,8 +71,8 @@ class _LazyRegex:
 
 _MIN_ENV_VALUE = 8
 _ENV_WORDS = r"(?:KEY|KEY_ID|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|_PASS|_PWD)\Z"
-_ENV_NAME = _LazyRegex(_ENV_WORDS, re.IGNORECASE)
-_ENV_NAME_B = _LazyRegex(_ENV_WORDS.encode(), re.IGNORECASE)
+_ENV_NAME = LazyRegex(_ENV_WORDS, re.IGNORECASE)
+_ENV_NAME_B = LazyRegex(_ENV_WORDS.encode(), re.IGNORECASE)
 
 # ---- the patterns ------------------------------------------------------------------------------
 # Every branch of _SHAPES starts with a literal character (the boundary checks come after it, as
@@ -104,7 +104,7 @@ _SHAPE_BRANCHES = [
     ),
     r"://(?P<url_user>[^/\s:@'\"]{1,128}):(?P<url_secret>[^/\s@'\"]{1,256})@",
 ]
-_SHAPES = _LazyRegex("|".join(_SHAPE_BRANCHES))
+_SHAPES = LazyRegex("|".join(_SHAPE_BRANCHES))
 # Every secret of a known shape holds one of these (as specific as its branch allows: "gh" alone
 # is in "high", "sk_" in "task_success"): a text holding none is not scanned at all.
 _TRIGGERS = (
@@ -164,17 +164,17 @@ _KEY_WORDS = (
 _NAME = rf"(?:{_PASSWORD_WORDS}|{_KEY_WORDS})"
 _HINTS = ("pass", "pwd", "secret", "token", "key", "credential")
 _HINT_WORDS = [v for w in _HINTS for v in (w, w.capitalize(), w.upper())]  # literals: a fast scan
-_ASSIGN = _LazyRegex(
+_ASSIGN = LazyRegex(
     "(?:" + "|".join(_HINT_WORDS) + ")"
     r"[A-Za-z_]{0,6}?(?P<a_q>[\"']?)(?P<a_op>[ \t]*(?::=|=(?!=)|:(?![:=]))[ \t]*)"
     r"(?P<a_value>\"(?:[^\"\\\r\n]|\\.){1,512}\"|'[^'\r\n]{1,512}'|[^\s\"'`,;&|<>(){}\[\]\\]{1,512})"
 )
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_NAME_FULL = _LazyRegex(rf"[A-Za-z0-9_.-]{{0,64}}?(?i:{_NAME})")
-_PASSWORD_NAME = _LazyRegex(rf"(?i:{_PASSWORD_WORDS})\Z")
-_AWS_SECRET_NAME = _LazyRegex(r"(?i)aws[_-]?secret[_-]?access[_-]?key\Z")
-_IDENT = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*")
-_DOTTED = _LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+_NAME_FULL = LazyRegex(rf"[A-Za-z0-9_.-]{{0,64}}?(?i:{_NAME})")
+_PASSWORD_NAME = LazyRegex(rf"(?i:{_PASSWORD_WORDS})\Z")
+_AWS_SECRET_NAME = LazyRegex(r"(?i)aws[_-]?secret[_-]?access[_-]?key\Z")
+_IDENT = LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED = LazyRegex(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _PLACEHOLDERS = frozenset(
     """password passwd secret changeme change_me changeit example redacted hidden none null
     undefined placeholder notset not_set unset required optional default empty dummy sample test testing""".split()

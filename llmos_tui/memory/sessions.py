@@ -106,24 +106,36 @@ class SessionLog:
 
     def append(self, role: str, text: str) -> None:
         """Add one turn. ``role``: user, assistant, system, tool or note. Empty text is skipped."""
-        if role not in ROLES:
-            raise UsageError(f"unknown session role {role!r} (choose from {', '.join(ROLES)})")
-        if not isinstance(text, str):
-            raise UsageError("a session entry must be text")
-        text = text.replace("\r\n", "\n").replace("\x00", "").strip("\n")
-        if not text.strip():
+        self.append_many([(role, text)])
+
+    def append_many(self, turns: list[tuple[str, str]]) -> None:
+        """Add several turns with one write (one fsync): a headless run's goal and answer."""
+        entries: list[tuple[str, str]] = []  # (role, redacted text)
+        for role, text in turns:
+            if role not in ROLES:
+                raise UsageError(f"unknown session role {role!r} (choose from {', '.join(ROLES)})")
+            if not isinstance(text, str):
+                raise UsageError("a session entry must be text")
+            text = text.replace("\r\n", "\n").replace("\x00", "").strip("\n")
+            if not text.strip():
+                continue
+            text = redact_text(text)  # no secret in the log (the title is its first line)
+            if len(text) > MAX_ENTRY_CHARS:
+                text = (
+                    text[:MAX_ENTRY_CHARS]
+                    + f"\n… ({len(text) - MAX_ENTRY_CHARS} characters not logged)"
+                )
+            entries.append((role, text))
+        if not entries:
             return
-        text = redact_text(text)  # no secret in the log (the title is its first line)
-        if len(text) > MAX_ENTRY_CHARS:
-            text = (
-                text[:MAX_ENTRY_CHARS]
-                + f"\n… ({len(text) - MAX_ENTRY_CHARS} characters not logged)"
-            )
         now = self.clock()
-        entry = f"### {role} · {iso_utc(now)}\n\n{_escape(text)}\n\n"
+        body = "".join(
+            f"### {role} · {iso_utc(now)}\n\n{_escape(text)}\n\n" for role, text in entries
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self.path):
             if not self.path.exists():
+                role, text = entries[0]
                 title = redact_text(
                     self.title or (text.splitlines()[0][:120] if role == "user" else "")
                 )
@@ -135,11 +147,18 @@ class SessionLog:
                     "project": self.project,
                     "title": title,
                 }
-                atomic_write_text(self.path, join_frontmatter(dump_header(header), entry))
+                # whole or absent after an OS crash; the folder is not fsynced: a log whose newest
+                # session may be lost to an OS crash, like the event log's last lines
+                atomic_write_text(
+                    self.path, join_frontmatter(dump_header(header), body), sync_dir=False
+                )
                 return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
-                os.write(fd, entry.encode("utf-8"))
+                data = body.encode("utf-8")
+                written = os.write(fd, data)
+                while written < len(data):
+                    written += os.write(fd, data[written:])
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -255,6 +274,5 @@ def record_exchange(
 ) -> SessionLog:
     """Log a one-goal session (a headless run): the goal as the user's turn, the answer as the reply."""
     log = SessionLog(workspace, source=source, user=user, project=project)
-    log.append("user", goal)
-    log.append("assistant", answer or "(no answer)")
+    log.append_many([("user", goal), ("assistant", answer or "(no answer)")])
     return log

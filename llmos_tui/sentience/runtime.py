@@ -53,23 +53,19 @@ from ..observability.events import EventType
 
 from .cognitive import ImprovementSuggestion, Policy, derive_policy, read_economy_log
 from .cognitive import detect_improvement_opportunities as _detect
-from .emotional_memory import (
-    EmotionalMemory,
-    find_similar_emotional_memories,
-    make_emotion,
-    significance_of,
-)
 from ..sentience_params import MODIFIABLE, TRIGGERS, VARIABLES, SentienceParams
-from .selfmod import Proposal, ProposalStore
 from .state import SentienceState, load_state, save_state
 from .valence import Valence
 
-if TYPE_CHECKING:  # the monologue is imported when it ticks (TUI idle time), never on a run
+if TYPE_CHECKING:  # the monologue is imported when it ticks (TUI idle time), never on a run;
+    # episodic memory (recording a trace) and proposals (self-modification) when first used
     import logging
 
     from ..config import LLMOSConfig
     from ..learning.matcher import MatchDecision
+    from .emotional_memory import EmotionalMemory
     from .monologue import LLMThoughts
+    from .selfmod import Proposal, ProposalStore
 
 
 def _logger() -> logging.Logger:
@@ -157,10 +153,22 @@ class SentienceRuntime:
         self._on_warning = on_warning
         self._pending: dict[str, dict[str, Any]] = {}
         self.last_monologue_llm: LLMThoughts | None = None  # the last LLM monologue attempt
-        self.proposal_store = ProposalStore(
-            root / "state" / "sentience_proposals.json", clock=clock, on_warning=self._warn
-        )
+        self._proposal_store: ProposalStore | None = None
         _LIVE[str(root.resolve())] = self
+
+    @property
+    def proposal_store(self) -> ProposalStore:
+        """``state/sentience_proposals.json`` (self-modification proposals), opened on first use:
+        a run never needs it."""
+        if self._proposal_store is None:
+            from .selfmod import ProposalStore
+
+            self._proposal_store = ProposalStore(
+                self.root / "state" / "sentience_proposals.json",
+                clock=self.clock,
+                on_warning=self._warn,
+            )
+        return self._proposal_store
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _warn(self, message: str) -> None:
@@ -529,7 +537,7 @@ class SentienceRuntime:
 
         def change(
             state: SentienceState, params: SentienceParams, now: float
-        ) -> list[dict[str, Any]]:
+        ) -> tuple[list[dict[str, Any]], str]:
             fired = []
             cap = params.max_violations_per_run
             denials = max(0, min(int(policy_denials), cap))
@@ -622,9 +630,10 @@ class SentienceRuntime:
             state.calibration.append([round(pred, 4), 1.0 if success else 0.0])
             state.outcomes.append([now, 1.0 if success else 0.0, round(cost, 6)])
             state.user_model.observe_outcome(bool(success), params)
-            return fired
+            # the latent mode of the state just written (not a third read of the file)
+            return fired, self._policy(state, params).latent_mode
 
-        fired = self._mutate(change)
+        fired, latent_mode = self._mutate(change)
         if self.events is not None:
             try:
                 self.events.record(
@@ -632,7 +641,7 @@ class SentienceRuntime:
                     goal=goal[:200],
                     trace_id=trace_id,
                     triggers=[f["type"] for f in fired],
-                    latent_mode=self.latent_mode(),
+                    latent_mode=latent_mode,
                 )
             except Exception:
                 pass
@@ -671,6 +680,8 @@ class SentienceRuntime:
         ``policy_denials``, ``timed_out``, ``cost_usd`` keywords) and how far the state is from
         its set-points.
         """
+        from .emotional_memory import make_emotion, significance_of
+
         state, params, _ = self._load()
         if significance is None:
             dev = sum(
@@ -696,6 +707,8 @@ class SentienceRuntime:
         limit: int = 10,
     ) -> list[EmotionalMemory]:
         """Memories formed in a state like the current one (the "Proust effect")."""
+        from .emotional_memory import find_similar_emotional_memories
+
         return find_similar_emotional_memories(
             items,
             self.valence().to_dict(),

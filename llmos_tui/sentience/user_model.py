@@ -17,28 +17,30 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..redact import LazyRegex
 from ..sentience_params import SentienceParams
 from .valence import clamp, relax
 
-_THANKS = re.compile(
+# compiled on first use: classify_message reads chat messages, a run never needs them
+_THANKS = LazyRegex(
     r"\b(thanks?|thank\s+you|thx|ty|great|perfect|awesome|excellent|nice|brilliant|exactly|works(?:\s+now)?|"
     r"well\s+done|good\s+job|love\s+it|that'?s\s+it|cool)\b|👍|🙏|🎉",
     re.IGNORECASE,
 )
-_CORRECTION = re.compile(
+_CORRECTION = LazyRegex(
     r"(^\s*no\b|\bnot\s+what\b|\bthat'?s\s+(?:not|wrong)\b|\bwrong\b|\bincorrect\b|\bdid(?:n'?t| not)\s+(?:work|ask)\b|"
     r"\bdoes(?:n'?t| not)\s+work\b|\bstill\s+(?:broken|failing|wrong|not)\b|\bbroken\b|\bundo\b|\brevert\b|"
     r"\bi\s+(?:said|asked|meant)\b|\bagain\?|\bstop\b|\bmistake\b|\bnope\b|\bwhy\s+did\s+you\b)",
     re.IGNORECASE,
 )
-_TECH = re.compile(
+_TECH = LazyRegex(
     r"(`[^`]+`|\w+\(\)|\b\w+\.(?:py|js|ts|rs|go|c|h|json|yaml|toml|md|sh)\b|(?:^|\s)(?:/|~/|\./)\S+|"
     r"\b(?:regex|async|await|stack\s*trace|traceback|api|sdk|cli|refactor|dependency|docker|kubernetes|"
     r"git|commit|rebase|compile[rd]?|runtime|thread|mutex|schema|sql|json|yaml|http|tcp|endpoint|"
     r"unit\s+tests?|pytest|lint|typing|generics?|closure|lambda|recursion|complexity)\b)",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"\w+")
+_WORD = LazyRegex(r"\w+")
 
 
 @dataclass

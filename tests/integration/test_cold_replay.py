@@ -25,8 +25,14 @@ from llmos_tui.workspace import open_workspace
 
 GOAL = "Write a python script calc.py that prints 6 times 7 and run it"
 HEAVY = {"textual", "anthropic", "claude_agent_sdk", "typer", "yaml"}
-# ours, not used by a replay: the command-line app (Typer), the inner monologue (TUI idle time)
-UNUSED = {"llmos_tui.cli", "llmos_tui.sentience.monologue"}
+# ours, not used by a replay: the command-line app (Typer), the inner monologue (TUI idle time),
+# self-modification proposals and episodic memory (recording a LEARNER trace)
+UNUSED = {
+    "llmos_tui.cli",
+    "llmos_tui.sentience.monologue",
+    "llmos_tui.sentience.selfmod",
+    "llmos_tui.sentience.emotional_memory",
+}
 
 # Runs the real entry point; records which heavy libraries were imported and how many times the
 # sandbox was started to probe it (the probe function itself is counted, nothing is replaced).

@@ -72,6 +72,38 @@ def test_session_log_round_trips_and_cannot_be_forged(ws) -> None:
         SessionLog(ws, "../../etc")
 
 
+def test_a_headless_exchange_is_one_write_and_a_later_batch_one_append(ws, monkeypatch) -> None:
+    import os
+
+    from llmos_tui.memory.sessions import record_exchange
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    log = record_exchange(ws, "Make notes.txt", "Created notes.txt", user="ada")
+    # created atomically with both turns: the temporary file is fsynced before the rename (whole
+    # or absent after an OS crash); a log's folder is not (atomic.atomic_write_bytes sync_dir)
+    assert len(synced) == 1
+    session = read_session(log.path)
+    assert [(e.role, e.text) for e in session.entries] == [
+        ("user", "Make notes.txt"),
+        ("assistant", "Created notes.txt"),
+    ]
+    assert session.meta["title"] == "Make notes.txt" and session.meta["user"] == "ada"
+    synced.clear()
+    log.append_many([("user", "again"), ("note", "  "), ("assistant", "done")])
+    assert len(synced) == 1  # one O_APPEND write of both turns
+    assert [e.text for e in read_session(log.path).entries] == [
+        "Make notes.txt",
+        "Created notes.txt",
+        "again",
+        "done",
+    ]
+    with pytest.raises(UsageError):  # a bad role refuses the whole batch: nothing is written
+        log.append_many([("user", "x"), ("robot", "y")])
+    assert len(read_session(log.path).entries) == 4
+
+
 # ---- L4 facts ------------------------------------------------------------------------------------------
 
 

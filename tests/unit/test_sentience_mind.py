@@ -440,3 +440,23 @@ def test_runs_and_warnings_are_recorded_as_events(
     upd = events["SENTIENCE_UPDATED"].data
     assert upd["triggers"] == ["safety_violation", "task_failure"] and upd["trace_id"] == "t_1"
     assert upd["latent_mode"] == "BALANCED"
+
+
+def test_after_run_reads_the_state_once_and_reports_the_mode_it_wrote(
+    tmp_path: Path, cfg: LLMOSConfig, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmos_tui.sentience.runtime as runtime
+    from llmos_tui.observability.events import EventLog
+
+    log = EventLog(tmp_path / "observability" / "events.jsonl")
+    rt = SentienceRuntime(tmp_path, cfg, clock=clock, events=log)
+    reads: list[Path] = []
+    real_load = runtime.load_state
+    monkeypatch.setattr(
+        runtime, "load_state", lambda path, *a: (reads.append(path), real_load(path, *a))[1]
+    )
+    for _ in range(cfg.sentience.max_violations_per_run):  # enough denials to leave BALANCED
+        rt.after_run("rm -rf /", mode="LEARNER", success=False, policy_denials=3)
+    assert len(reads) == cfg.sentience.max_violations_per_run  # under the lock, once per run
+    upd = [e for e in log.read() if e.type == "SENTIENCE_UPDATED"][-1].data
+    assert upd["latent_mode"] == rt.latent_mode() != "BALANCED"

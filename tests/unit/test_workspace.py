@@ -90,3 +90,28 @@ def test_many_processes_open_one_workspace_at_once(tmp_path: Path) -> None:
     ]
     results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
     assert all(rc == 0 for rc, _ in results), results
+
+
+def test_atomic_writes_fsync_the_file_always_and_the_folder_unless_told(
+    tmp_path, monkeypatch
+) -> None:
+    from llmos_tui import atomic
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("dir" if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    target = tmp_path / "state" / "x.json"
+    atomic.atomic_write_json(target, {"a": 1})
+    assert synced == ["file", "dir"]
+    synced.clear()
+    atomic.atomic_write_json(target, {"a": 2}, sync_dir=False)
+    assert synced == ["file"]  # the rename is atomic either way; only its durability differs
+    synced.clear()
+    atomic.atomic_write_bytes(target, b"{}", durable=False)
+    assert synced == []
+    assert target.read_bytes() == b"{}" and [p.name for p in target.parent.iterdir()] == ["x.json"]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .paths import CLOUD_METADATA
 from .words import Arg, lit
+from ...redact import LazyRegex  # module patterns: compiled on first use
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Analyzer
@@ -57,7 +58,7 @@ _ARGV_SINKS = {
     "os.posix_spawn",
     "os.posix_spawnp",
 }
-_EXEC_FAMILY = re.compile(r"^os\.(exec|spawn)[lv]p?e?$")
+_EXEC_FAMILY = LazyRegex(r"^os\.(exec|spawn)[lv]p?e?$")
 _CODE_SINKS = {
     "builtins.eval",
     "builtins.exec",
@@ -160,7 +161,7 @@ _DENY_MODULES = (
     "fcntl.ioctl",
     "resource.setrlimit",
 )
-_PRIV = re.compile(
+_PRIV = LazyRegex(
     r"^os\.(setuid|setgid|seteuid|setegid|setreuid|setregid|setresuid|setresgid|setgroups|initgroups|chroot)$"
 )
 _WRITE_ARG0 = {
@@ -228,7 +229,7 @@ _DISTINCT_PATH_METHODS = {
     "unlink",
     "rmtree",
 }
-_SAVE_METHODS = re.compile(
+_SAVE_METHODS = LazyRegex(
     r"^(to_(csv|json|parquet|excel|pickle|feather|hdf|html|latex|markdown|sql|stata|xml|file|netcdf)|"
     r"savefig|save|savez|savez_compressed|savetxt|dump|write|writelines|export|save_pretrained|"
     r"to_filename|imwrite|imsave|write_file)$"
@@ -1442,7 +1443,7 @@ def _literal_write(an: "Analyzer", path: str, origin: str) -> None:
 # --------------------------------------------------------------------------------------
 # awk and sed programs
 # --------------------------------------------------------------------------------------
-_AWK_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_AWK_STRING = LazyRegex(r'"(?:[^"\\\n]|\\.)*"')
 
 
 def analyze_awk(an: "Analyzer", program: str, origin: str = "the awk program") -> None:

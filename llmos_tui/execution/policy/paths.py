@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable
 
+from ...redact import LazyRegex  # module patterns: compiled on first use
+
 # Writing to these is always harmless (checked on the text, before resolution).
 SAFE_WRITE_DEVICES = frozenset(
     {
@@ -170,9 +172,9 @@ SYSTEM_SECRETS: tuple[str, ...] = (
     "/etc/group-",
     "/etc/security/passwd",
 )
-_OTHER_HOME = re.compile(r"^(/home/[^/]+|/root|/Users/[^/]+|/var/lib/[^/]+|/srv/[^/]+)(?=/)")
+_OTHER_HOME = LazyRegex(r"^(/home/[^/]+|/root|/Users/[^/]+|/var/lib/[^/]+|/srv/[^/]+)(?=/)")
 # /proc/PID/environ and friends, also per thread (/proc/PID/task/TID/environ, /proc/thread-self/…).
-_PROC_SECRET = re.compile(r"^/proc/[^/]+/(task/[^/]+/)?(environ|mem|maps|auxv|cmdline|fd)(/|$)")
+_PROC_SECRET = LazyRegex(r"^/proc/[^/]+/(task/[^/]+/)?(environ|mem|maps|auxv|cmdline|fd)(/|$)")
 _PROC_LEAVES = ("environ", "mem", "maps", "auxv", "cmdline")
 _PROC_SAMPLES = tuple(
     f"/proc/{pid}/{mid}{leaf}"
@@ -185,7 +187,7 @@ _PROC_SAMPLES = tuple(
 # OpenStack (169.254.169.254, in decimal, hex, octal or IPv6-mapped spelling), AWS ECS task
 # credentials (169.254.170.2), the rest of the link-local block, Alibaba and Tencent.
 # The one definition, used for shell arguments and interpreter code alike.
-CLOUD_METADATA = re.compile(
+CLOUD_METADATA = LazyRegex(
     r"\b169\.254\.\d{1,3}\.\d{1,3}\b|\b2852039166\b|\b0x0*a9fea9fe\b|\b0*251\.0*376\.0*251\.0*376\b|"
     r"::ffff:a9fe:a9fe|::ffff:169\.254\.|fd00:ec2::254|\b100\.100\.100\.200\b|"
     r"metadata\.google\.internal|metadata\.azure\.com|metadata\.tencentyun\.com|/computeMetadata/|"
@@ -236,7 +238,7 @@ _SCAN_SYSTEM = (
 )
 
 # Secret-looking file names: a secret when found outside the working directory.
-_SECRET_NAME = re.compile(
+_SECRET_NAME = LazyRegex(
     r"^(\.env(\..+)?|.*\.pem|.*\.key|id_(rsa|dsa|ecdsa|ed25519)(_sk)?(\..*)?|.*\.p12|.*\.pfx|.*\.jks|"
     r".*\.keystore|\.git-credentials|\.netrc|\.pgpass|credentials(\.json|\.toml)?|"
     r".*service[-_]account.*\.json|.*\.kdbx|.*\.ovpn|htpasswd|\.htpasswd|.*\.tfstate(\.backup)?|"
@@ -245,7 +247,7 @@ _SECRET_NAME = re.compile(
     r"private[_-]?keys?)([_-][\w-]*)?(\.(txt|json|ya?ml|csv|ini|conf|cfg|toml|xml|env|dat|db|gpg|asc|key|bak))?)$",
     re.I,
 )
-_SECRET_NAME_EXEMPT = re.compile(r"^\.env\.(example|sample|template|dist|defaults)$|\.pub$")
+_SECRET_NAME_EXEMPT = LazyRegex(r"^\.env\.(example|sample|template|dist|defaults)$|\.pub$")
 _PUBLIC_TREES = ("/usr/", "/etc/ssl/certs/", "/snap/", "/nix/store/", "/opt/conda/pkgs/")
 
 # Relative to a home directory: writing there installs persistence (never allowed).
@@ -388,7 +390,7 @@ SYSTEM_DIRS: tuple[str, ...] = (
     "/snap",
 )
 # Raw disks and partitions: writing to them destroys a filesystem.
-_DISK_DEVICE = re.compile(
+_DISK_DEVICE = LazyRegex(
     r"^/dev/(sd[a-z]+\d*|hd[a-z]+\d*|vd[a-z]+\d*|xvd[a-z]+\d*|nvme\d+(n\d+(p\d+)?)?|mmcblk\d+(p\d+)?|"
     r"md\d+|dm-\d+|loop\d+|sr\d+|disk/.*|mapper/.*|root|nbd\d+|zd\d+|rbd\d+|bcache\d+|ram\d+|[a-z]+/by-.*)$"
 )

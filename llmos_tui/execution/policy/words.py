@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ...redact import LazyRegex  # module patterns: compiled on first use
+
 if TYPE_CHECKING:  # pragma: no cover
     from .programs import Program
 
@@ -144,10 +146,10 @@ ENV_EXEC_VARS = {
     "DIFFTOOL",
     "MERGETOOL",
 }
-SECRET_ENV = re.compile(
+SECRET_ENV = LazyRegex(
     r"(KEY|TOKEN|SECRET|PASSW|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)", re.I
 )
-DANGEROUS_GIT_KEYS = re.compile(
+DANGEROUS_GIT_KEYS = LazyRegex(
     r"^(core\.(hookspath|fsmonitor|sshcommand|pager|editor|askpass|gitproxy|alternaterefscommand)|"
     r"sequence\.editor|diff\.external|diff\..*\.(textconv|command)|merge\..*\.driver|"
     r"filter\..*\.(clean|smudge|process)|credential(\..*)?\.helper|include\.path|includeif\..*\.path|"

@@ -72,6 +72,7 @@ from .executors import (
     resolve_path,
 )
 from .hooks import REJECTED, HookVerdict
+from ...redact import LazyRegex  # module patterns: compiled on first use
 
 # ---- results --------------------------------------------------------------------------------
 
@@ -142,9 +143,9 @@ class ReplayResult:
 # ---- parameterized replay -------------------------------------------------------------------
 
 SUBSTITUTABLE_KINDS = ("file", "path", "number", "port", "quoted")
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
-_PLAIN_NUMBER = re.compile(r"\d{1,15}(?:\.\d{1,15})?")
-_SAFE_TEXT = re.compile(r"[^\W_][\w .,:!?@()+=/-]{0,199}")
+_SAFE_NAME = LazyRegex(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
+_PLAIN_NUMBER = LazyRegex(r"\d{1,15}(?:\.\d{1,15})?")
+_SAFE_TEXT = LazyRegex(r"[^\W_][\w .,:!?@()+=/-]{0,199}")
 _CONTENT_FIELDS = {
     ("Write", "content"),
     ("Edit", "old_string"),
@@ -533,8 +534,8 @@ def _plan_string(  # noqa: C901 - baseline, see README "Checks"
     return edits, None
 
 
-_EXIT_CODE = re.compile(r"Exit code (-?\d+)\b")
-_NUM_TOKEN = re.compile(r"(?<![\w.-])\d+(?:\.\d+)?(?![\w]|\.\d)")
+_EXIT_CODE = LazyRegex(r"Exit code (-?\d+)\b")
+_NUM_TOKEN = LazyRegex(r"(?<![\w.-])\d+(?:\.\d+)?(?![\w]|\.\d)")
 
 
 def _number_issue(

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from ...errors import UsageError
+from ...redact import LazyRegex  # module patterns: compiled on first use
 from edgekit import fs
 from .hooks import DECLINED_RULE, HookRegistry, HookVerdict, ToolOutcome, resolve_ask
 
@@ -87,12 +88,12 @@ OUTPUT_CAP = 30_000  # characters of stdout/stderr kept, like Claude Code
 GLOB_LIMIT = 100
 GREP_DEFAULT_HEAD = 250
 GREP_MAX_FILE_BYTES = 20 * 1024 * 1024
-_GLOB_MAGIC = re.compile(r"[*?\[]")
+_GLOB_MAGIC = LazyRegex(r"[*?\[]")
 SNAPSHOT_MAX_ENTRIES = 20_000
 _SNAPSHOT_SKIP = frozenset(
     {".git", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"}
 )
-_SECRET_ENV = re.compile(
+_SECRET_ENV = LazyRegex(
     r"^(ANTHROPIC_|CLAUDE_|LLMOS_|AWS_|GOOGLE_|AZURE_|OPENAI_|GH_|GITHUB_)"
     r"|(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIAL)",
     re.IGNORECASE,
