@@ -624,6 +624,7 @@ def _sandbox_copy(dest: Path) -> Path:
         "execution/sandbox/_landlock_helper.py",
         "execution/policy/__init__.py",
         "execution/policy/paths.py",
+        "redact.py",  # LazyRegex: the policy's patterns compile on first use
     ]
     for rel in files:
         (dest / "llmos_tui" / rel).parent.mkdir(parents=True, exist_ok=True)
