@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import operator
 import os
 import threading
 import time
@@ -147,6 +148,7 @@ _NAMES = tuple(f.name for f in fields(IndexEntry))
 # JSON object per entry, and about four times faster to load).
 ROW_FIELDS = [f.name for f in fields(IndexEntry)]
 _PATH_COL = ROW_FIELDS.index("path")
+_row_values = operator.attrgetter(*ROW_FIELDS)  # one C call instead of a getattr per field
 
 
 def _default_path(volume: str, trace_id: str) -> str:
@@ -154,7 +156,7 @@ def _default_path(volume: str, trace_id: str) -> str:
 
 
 def _row(entry: IndexEntry) -> list[Any]:
-    row = [getattr(entry, name) for name in ROW_FIELDS]
+    row = list(_row_values(entry))
     if entry.path == _default_path(entry.volume, entry.id):
         row[_PATH_COL] = None  # the usual place: derived on load
     return row
@@ -958,6 +960,9 @@ PARALLEL_MIN_FILES = 4000
 #: What a worker is given at least: a smaller share is not worth its start-up.
 WORKER_MIN_FILES = 2000
 WORKER_MODULE = "llmos_tui.learning.index_worker"
+#: The process's own share, against a worker's 1: it also merges the shares and writes the
+#: snapshot afterwards (about a fifth of its time at 100k files).
+OWN_SHARE = 0.75
 
 
 def _read_trace(full: str | os.PathLike[str]) -> tuple[Trace | None, float, str | None]:
@@ -1029,13 +1034,14 @@ def _read_all(root: str, files: list[tuple[str, str]]) -> list[_Read]:
     workers = _worker_count(len(files))
     if not workers:
         return read_entries(root, files)
-    size = -(-len(files) // (workers + 1))
-    shares = [files[i : i + size] for i in range(0, len(files), size)]
-    started = [_Worker.start(root, share) for share in shares[:-1]]
+    rest = len(files) - round(len(files) * OWN_SHARE / (workers + OWN_SHARE))
+    size = -(-rest // workers)
+    shares = [files[i : min(i + size, rest)] for i in range(0, rest, size)]
+    started = [_Worker.start(root, share) for share in shares]
     try:
-        own = read_entries(root, shares[-1])
+        own = read_entries(root, files[rest:])
         out: list[_Read] = []
-        for worker, share in zip(started, shares[:-1], strict=True):
+        for worker, share in zip(started, shares, strict=True):
             got = worker.result() if worker is not None else None
             out.extend(got if got is not None else read_entries(root, share))
     finally:
@@ -1124,7 +1130,7 @@ def reads_to_rows(reads: list[_Read]) -> list[tuple[Any, float, str | None]]:
     """What a worker sends back for ``read_entries``' result: each entry as its row of
     ``ROW_FIELDS`` (marshal writes plain values only)."""
     return [
-        (None if entry is None else [getattr(entry, n) for n in ROW_FIELDS], mtime, problem)
+        (None if entry is None else list(_row_values(entry)), mtime, problem)
         for entry, mtime, problem in reads
     ]
 
