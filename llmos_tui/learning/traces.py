@@ -73,6 +73,7 @@ FIELD_ORDER = (
     "error",
     "context",
 )
+_KNOWN_FIELDS = frozenset(FIELD_ORDER)
 REQUIRED_FIELDS = (
     "id",
     "goal",
@@ -799,7 +800,7 @@ def parse_trace(text: str, source: str = "") -> Trace:
     missing = [name for name in REQUIRED_FIELDS if name not in data]
     if missing:
         raise TraceFormatError(f"missing required field(s): {', '.join(missing)}", source=source)
-    unknown = sorted(str(k) for k in data if k not in FIELD_ORDER)
+    unknown = sorted(str(k) for k in data if k not in _KNOWN_FIELDS)
     if unknown:
         raise TraceFormatError(f"unknown field(s): {', '.join(unknown)}", source=source)
     ident = data["id"]
