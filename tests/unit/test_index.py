@@ -365,6 +365,87 @@ def test_iter_traces(ws):
     assert [t.id for t in store.iter_traces(["users/bob"])] == [bob.id]
 
 
+# ---- a rebuild over many files: shares read by worker processes --------------------------------
+
+
+def _varied_workspace(ws) -> None:
+    """Good traces in three volumes, a duplicate id, and files a rebuild skips for each reason."""
+    for i in range(40):
+        trace = new_trace(
+            f"goal number {i}",
+            slots={"n": str(i), "tricky": "café ☕ \u2028 yes"} if i % 3 else {},
+        )
+        volume = ("users/local", "teams/default", "system")[i % 3]
+        folder = ws.root / "volumes" / volume / "traces"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{trace.id}.md").write_text(dump_trace(trace))
+        if i == 7:  # the same id again in a later volume: skipped as a duplicate
+            (ws.root / "volumes/system/traces" / f"{trace.id}.md").write_text(dump_trace(trace))
+    folder = ws.root / "volumes/users/local/traces"
+    (folder / "broken.md").write_text("---\ngoal: [oops\n---\n")
+    (folder / "incomplete.md").write_text("---\nid: t_aaaaaaaaaaaa\ngoal: half a trace\n---\n")
+    (folder / "binary.md").write_bytes(b"\xff\xfe\x00")
+    text = dump_trace(new_trace("bad call"))
+    (folder / "badcall.md").write_text(text.replace('"is_error": false', '"is_error": "no"'))
+
+
+def _rebuilt(ws) -> tuple[list[dict], dict[str, str], list[str], bytes]:
+    for name in ("index.json", index_mod.JOURNAL_NAME):
+        (Path(ws.index_file).parent / name).unlink(missing_ok=True)
+    warnings = Warnings()
+    index = TraceIndex(ws, on_warning=warnings)
+    index.rebuild()
+    snapshot = json.loads(Path(ws.index_file).read_text())
+    for doc in snapshot["meta"].values():
+        doc.pop("written_at")
+    return (
+        [e.to_dict() for e in index.entries()],
+        index.skipped(),
+        warnings,
+        json.dumps(snapshot).encode(),
+    )
+
+
+@pytest.mark.slow
+def test_a_rebuild_with_worker_processes_gives_the_same_index(ws, monkeypatch):
+    _varied_workspace(ws)
+    alone = _rebuilt(ws)
+    assert len(alone[0]) == 40 and len(alone[1]) == 5
+    started = []
+    real_start = index_mod._Worker.start
+
+    def start(root, files):
+        worker = real_start(root, files)
+        started.append(worker)
+        return worker
+
+    monkeypatch.setattr(index_mod, "_worker_count", lambda files: 2)
+    monkeypatch.setattr(index_mod._Worker, "start", staticmethod(start))
+    assert _rebuilt(ws) == alone
+    assert len(started) == 2 and all(w is not None for w in started)
+    assert all(w.proc.returncode == 0 for w in started)
+
+
+@pytest.mark.slow
+def test_a_worker_that_fails_has_its_share_read_by_the_rebuild(ws, monkeypatch, caplog):
+    _varied_workspace(ws)
+    alone = _rebuilt(ws)
+    monkeypatch.setattr(index_mod, "_worker_count", lambda files: 1)
+    monkeypatch.setattr(index_mod, "WORKER_MODULE", "llmos_tui.no_such_module")
+    with caplog.at_level("WARNING", logger="llmos.learning.index"):
+        assert _rebuilt(ws) == alone
+    assert any("index worker exited with status" in r.getMessage() for r in caplog.records)
+
+
+def test_the_worker_count_follows_the_files_and_the_cpus(monkeypatch):
+    monkeypatch.setattr(index_mod.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert index_mod._worker_count(index_mod.PARALLEL_MIN_FILES - 1) == 0
+    assert index_mod._worker_count(4000) == 1
+    assert index_mod._worker_count(100_000) == 3
+    monkeypatch.setattr(index_mod.os, "sched_getaffinity", lambda pid: {0})
+    assert index_mod._worker_count(100_000) == 0
+
+
 # ---- several processes -------------------------------------------------------------------------
 
 # The children use the workspace the parent created (Workspace(root), not open_workspace):

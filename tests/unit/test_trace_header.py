@@ -204,3 +204,74 @@ def test_what_it_is_not_sure_of_goes_to_pyyaml(header):
 )
 def test_what_it_reads_it_reads_as_pyyaml_does(header):
     assert _same(header) is not None
+
+
+_flow_words = st.sampled_from(
+    [
+        "a",
+        "b c",
+        "x.py",
+        "1",
+        "-2",
+        "0",
+        "1.5",
+        "-0.25e-07",
+        "1e5",
+        "1.5.2",
+        "0x1f",
+        "07",
+        "3d",
+        "yes",
+        "null",
+        "Off",
+        "~",
+        '"q"',
+        "é",
+        "a#b",
+        "-x",
+        "a,b",
+        "a:b",
+        " a",
+        "a ",
+    ]
+)
+_flat_texts = st.one_of(
+    st.lists(st.tuples(_flow_words, _flow_words), max_size=4).map(
+        lambda items: "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    ),
+    st.lists(_flow_words, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+)
+
+
+@st.composite
+def _flow_values(draw):
+    """A flat collection, sometimes with one piece of text put in or taken out."""
+    text = draw(_flat_texts)
+    pos = draw(st.integers(0, len(text)))
+    edit = draw(st.sampled_from(["", "cut", "{", "}", "[", "]", ", ", ": ", " ", ","]))
+    if edit == "cut":
+        return text[:pos] + text[pos + 1 :]
+    return text[:pos] + edit + text[pos:]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_flow_values())
+def test_a_flat_collection_is_read_as_the_flow_reader_reads_it(value):
+    from llmos_tui.learning import trace_header
+
+    def read(fn):
+        try:
+            return fn()
+        except trace_header._Unsure:
+            return "unsure"
+
+    if not value.startswith(("{", "[")):
+        return
+    flat = read(lambda: trace_header._flat(value))
+    if flat is None:
+        return  # not flat: _flow alone reads it
+    flow = read(lambda: trace_header._flow(value, 0))
+    if flow != "unsure":
+        assert flow[1] == len(value), value  # _flow read all of it
+        flow = flow[0]
+    assert repr(flat) == repr(flow), value

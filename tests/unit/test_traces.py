@@ -587,3 +587,48 @@ def test_timestamp_check_agrees_with_strptime() -> None:
     ):
         text = f"{y}-{m}-{d}T{h}:{mi}:{s}Z"
         assert _valid_ts(text) == strptime_ok(text), text
+
+
+# The body's line patterns as they were written first ("^" with MULTILINE, IGNORECASE): the
+# parser's faster spelling must find exactly the same lines.
+_LINE_START_PATTERNS = {
+    "_SUMMARY_RE": re.compile(r"^##[ \t]+Summary[ \t]*$", re.MULTILINE | re.IGNORECASE),
+    "_CALLS_RE": re.compile(r"^##[ \t]+Tool calls[ \t]*$", re.MULTILINE | re.IGNORECASE),
+    "_FENCE_OPEN_RE": re.compile(r"^```[ \t]*(?:json)?[ \t]*$", re.MULTILINE),
+    "_FENCE_CLOSE_RE": re.compile(r"^```[ \t]*$", re.MULTILINE),
+}
+_body_bits = st.sampled_from(
+    [
+        "#",
+        "##",
+        "```",
+        "json",
+        "\n",
+        " ",
+        "\t",
+        "\r",
+        "Tool calls",
+        "TOOL CALLſ",
+        "Summary",
+        "ſummary",
+        "x",
+        "K",
+        "\u2028",
+    ]
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_body_bits, max_size=14).map("".join), st.integers(0, 60), st.integers(0, 60))
+def test_the_body_patterns_find_the_lines_a_line_start_pattern_finds(text, pos, endpos):
+    from llmos_tui.learning import traces
+
+    for name, reference in _LINE_START_PATTERNS.items():
+        ours = getattr(traces, name)
+
+        def spans(pattern, *args):
+            return [m.span() for m in pattern.finditer(text, *args)]
+
+        assert spans(ours) == spans(reference), (name, text)
+        assert spans(ours, pos) == spans(reference, pos), (name, text, pos)
+        assert spans(ours, 0, endpos) == spans(reference, 0, endpos), (name, text, endpos)
