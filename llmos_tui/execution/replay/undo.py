@@ -38,6 +38,7 @@ from typing import Any
 
 from edgekit import fs
 
+from ...atomic import atomic_write_bytes
 from ...clock import iso_utc
 
 MANIFEST = "manifest.json"
@@ -81,13 +82,10 @@ def _sha(data: bytes) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.urandom(16).hex()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """A pre-image or the manifest, owner-only (pre-images are copies of the user's files). The
+    temporary is removed when the write fails (a full disk leaves nothing behind); the folder is
+    not synced: a run's journal is complete once its manifest is, and is read only after that."""
+    atomic_write_bytes(path, data, mode=0o600, sync_dir=False)
 
 
 @dataclass
