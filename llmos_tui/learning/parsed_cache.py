@@ -31,12 +31,16 @@ KEEP = 256
 
 
 def code_stamp() -> str:
-    """Changes whenever the trace model changes (size and mtime of ``traces.py``): objects
-    pickled by older code are never handed to newer code."""
-    from . import traces
+    """Changes whenever the trace model or its header reader changes (a hash of the source of
+    ``traces.py`` and ``trace_header.py``): objects pickled by other code are never handed to
+    this code, while two installs of the same sources share the cache."""
+    from . import trace_header, traces
 
-    st = os.stat(traces.__file__)
-    return f"{FORMAT}:{st.st_size}:{st.st_mtime_ns}"
+    digest = hashlib.blake2b(digest_size=16)
+    for module in (traces, trace_header):
+        with open(str(module.__file__), "rb") as f:
+            digest.update(f.read())
+    return f"{FORMAT}:{digest.hexdigest()}"
 
 
 def text_key(text: str) -> str:

@@ -167,6 +167,27 @@ def test_a_cache_written_by_another_trace_model_is_ignored(
     assert parsed_cache.ParsedTraceCache(tmp_path).get("text") is None
 
 
+def test_the_stamp_follows_the_trace_model_source_not_its_mtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same sources installed elsewhere share the cache; an edit to the trace model or to
+    its header reader is noticed."""
+    from llmos_tui.learning import trace_header, traces
+
+    stamp = parsed_cache.code_stamp()
+    for module in (traces, trace_header):
+        source = Path(str(module.__file__)).read_bytes()
+        copy = tmp_path / Path(str(module.__file__)).name
+        copy.write_bytes(source)
+        os.utime(copy, ns=(1, 10**18))  # another install: another mtime, the same code
+        monkeypatch.setattr(module, "__file__", str(copy))
+        assert parsed_cache.code_stamp() == stamp
+        copy.write_bytes(source + b"\n# edited\n")
+        assert parsed_cache.code_stamp() != stamp, module.__name__
+        monkeypatch.undo()
+    assert parsed_cache.code_stamp() == stamp
+
+
 def test_the_cache_keeps_the_most_recent_traces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
