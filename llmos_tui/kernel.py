@@ -91,6 +91,8 @@ MAX_PROPOSAL_CALLS = 30  # calls listed in a replay proposal (the TUI's confirma
 
 @dataclass
 class RunOptions:
+    """How one goal is run (mode, working directory, identity, project, callbacks)."""
+
     mode: str = "auto"
     cwd: Path | None = None
     assume_yes: bool = False

@@ -61,6 +61,8 @@ def resolve_workspace_dir(
 
 @dataclass(frozen=True)
 class Workspace:
+    """The layout of a workspace folder."""
+
     root: Path
 
     # ---- layout ------------------------------------------------------------------

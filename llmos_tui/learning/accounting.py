@@ -521,6 +521,8 @@ class Difference:
 
 @dataclass
 class Accounting:
+    """Whether every difference between two goals is accounted for, and how."""
+
     complete: bool
     differences: list[Difference] = field(default_factory=list)
     substitutions: dict[str, str] = field(default_factory=dict)  # slot key -> new value
@@ -598,6 +600,8 @@ class _Ledger:
 
 @dataclass
 class _Side:
+    """One goal of an accounting: its units and the words not yet accounted for."""
+
     is_goal: bool
     units: Units
     left: Counter

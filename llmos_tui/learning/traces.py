@@ -108,6 +108,8 @@ class TraceNotFound(LLMOSError):
 
 @dataclass
 class ToolCall:
+    """One recorded tool call: its name, input and result."""
+
     name: str
     input: dict[str, Any] = field(default_factory=dict)
     # keys: is_error (bool), summary (str), optional exit_code (int | None),
@@ -128,6 +130,8 @@ class ToolCall:
 
 @dataclass
 class Trace:
+    """A recorded run: the goal, its tool calls, and the counters and metadata of the file."""
+
     id: str
     goal: str
     signature: str

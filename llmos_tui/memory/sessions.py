@@ -166,6 +166,8 @@ class SessionLog:
 
 @dataclass
 class Entry:
+    """One message of a session log."""
+
     role: str
     at: str
     text: str
@@ -182,6 +184,8 @@ def _when(value: Any) -> Any:
 
 @dataclass
 class Session:
+    """A session log read back: its header and entries."""
+
     path: Path
     meta: dict[str, Any]
     entries: list[Entry] = field(default_factory=list)

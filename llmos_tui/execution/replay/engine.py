@@ -79,6 +79,8 @@ from ...redact import LazyRegex  # module patterns: compiled on first use
 
 @dataclass
 class StepResult:
+    """What became of one step of a replayed trace."""
+
     index: int  # 0-based position in the trace
     name: str
     input: dict[str, Any]
@@ -110,6 +112,8 @@ class StepResult:
 
 @dataclass
 class ReplayResult:
+    """The outcome of a replay: its steps and where and why it stopped."""
+
     success: bool
     steps: list[StepResult] = field(default_factory=list)
     stopped_at: int | None = None  # 0-based index of the step that stopped the replay
@@ -161,6 +165,8 @@ _SHELL_BREAK = set(" \t\n;&|()<>")
 
 @dataclass(frozen=True)
 class SlotChange:
+    """A slot whose value differs from the trace's, and where the new one goes."""
+
     key: str
     kind: str
     old: str
