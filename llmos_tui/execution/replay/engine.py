@@ -50,7 +50,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -522,6 +521,8 @@ def _plan_string(  # noqa: C901 - baseline, see README "Checks"
                                 f"different number of words, which changes the arguments",
                                 change.key,
                             )
+                        import shlex  # shell commands only: not imported by every replay
+
                         replacement = " ".join(shlex.quote(w) for w in new_words)
                 else:
                     return [], Refusal(
@@ -819,6 +820,8 @@ _SAFE_DEVICES = frozenset(
 def command_path_problem(command: str, cwd: Path) -> str | None:
     """Why a shell command reaches outside ``cwd`` by name: an absolute path elsewhere (system
     program folders and harmless devices excepted), ``~`` / ``$HOME``, or ``..`` leaving cwd."""
+    import shlex  # shell commands only: not imported by every replay
+
     try:
         lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
