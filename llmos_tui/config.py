@@ -46,12 +46,16 @@ def _opt(
 
 @dataclass
 class ModelsConfig:
+    """The ``models`` section: the cheap and strong model tiers."""
+
     cheap: str = _opt("claude-haiku-4-5", help="model for simple goals with a strong track record")
     strong: str = _opt("claude-opus-4-5", help="model for complex novel goals")
 
 
 @dataclass
 class LearningConfig:
+    """The ``learning`` section: matching thresholds and trace learning."""
+
     follower_threshold: float = _opt(
         0.92, lo=0.0, hi=1.0, help="confidence at or above which a trace is replayed (FOLLOWER)"
     )
@@ -96,6 +100,8 @@ class LearningConfig:
 
 @dataclass
 class ExecutionConfig:
+    """The ``execution`` section: which modes may run, and their limits."""
+
     enable_follower: bool = _opt(True, help="allow FOLLOWER replays")
     enable_mixed: bool = _opt(True, help="allow MIXED runs")
     enable_crystallized: bool = _opt(True, help="allow CRYSTALLIZED tools")
@@ -176,6 +182,8 @@ class ExecutionConfig:
 
 @dataclass
 class SentienceConfig:
+    """The ``sentience`` section (checked and read by ``sentience_params.py``)."""
+
     enabled: bool = _opt(True, help="track internal state")
     setpoints: dict = _opt(
         {"safety": 0.5, "curiosity": 0.0, "energy": 0.7, "confidence": 0.3},
@@ -334,6 +342,8 @@ class SentienceConfig:
 
 @dataclass
 class AdaptationConfig:
+    """The ``adaptation`` section: agent evolution and model choice."""
+
     auto_evolve: bool = _opt(True, help="evolve an agent automatically when it is due")
     evolution_min_executions: int = _opt(5, lo=1, hi=1000, help="runs before an agent may evolve")
     evolution_failure_rate: float = _opt(
@@ -355,6 +365,8 @@ class AdaptationConfig:
 
 @dataclass
 class CronsConfig:
+    """The ``crons`` section: the background crons and their intervals."""
+
     enabled: bool = _opt(True, help="run background crons in the TUI")
     user_interval_minutes: float = _opt(30.0, lo=0.1, hi=100_000.0, help="UserCron interval")
     team_interval_minutes: float = _opt(60.0, lo=0.1, hi=100_000.0, help="TeamCron interval")
@@ -393,6 +405,8 @@ class CronsConfig:
 
 @dataclass
 class ObservabilityConfig:
+    """The ``observability`` section: rotation of the event log."""
+
     max_file_mb: float = _opt(
         10.0, lo=0.01, hi=1024.0, help="rotate observability/events.jsonl past this size (MB)"
     )
@@ -403,6 +417,8 @@ class ObservabilityConfig:
 
 @dataclass
 class PromotionConfig:
+    """The ``promotion`` section: when a trace moves to a wider volume."""
+
     user_to_team_min_users: int = _opt(
         2, lo=1, hi=10_000, help="user->team: used by at least this many team members"
     )
@@ -427,6 +443,8 @@ class PromotionConfig:
 
 @dataclass
 class VolumesConfig:
+    """The ``volumes`` section: git remotes of the shared volumes."""
+
     git: dict = _opt(
         {},
         help="git remote per shared volume, e.g. {teams/eng: git@host:llmos/eng.git, system: /srv/llmos/system.git}",
@@ -443,6 +461,8 @@ class VolumesConfig:
 
 @dataclass
 class MemoryConfig:
+    """The ``memory`` section: what is injected into LLM sessions."""
+
     inject: bool = _opt(
         True,
         help="inject relevant successful traces (L3) and facts (L4) into each LLM session's prompt",
@@ -485,6 +505,8 @@ class MemoryConfig:
 
 @dataclass
 class LLMOSConfig:
+    """The whole configuration: top-level keys and one field per section."""
+
     preset: str = _opt("development", choices=PRESETS, help="base preset the other values override")
     budget_usd: float = _opt(1.0, lo=0.0, hi=1_000_000.0, help="USD the kernel may spend")
     model: str = _opt("claude-sonnet-4-5", help="default model for LLM runs (the middle tier)")

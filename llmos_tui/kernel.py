@@ -33,6 +33,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -54,6 +55,7 @@ from .workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adaptation.manager import DynamicAgentManager
+    from .execution.llm.economy import Economy
     from .execution.policy.engine import PolicyEngine
     from .execution.replay.undo import UndoStore
     from .learning.matcher import MatchDecision, Matcher
@@ -91,6 +93,8 @@ MAX_PROPOSAL_CALLS = 30  # calls listed in a replay proposal (the TUI's confirma
 
 @dataclass
 class RunOptions:
+    """How one goal is run (mode, working directory, identity, project, callbacks)."""
+
     mode: str = "auto"
     cwd: Path | None = None
     assume_yes: bool = False
@@ -128,9 +132,6 @@ class LLMOS:
         self.events = EventLog(
             workspace.events_file, max_bytes=int(obs.max_file_mb * 1024 * 1024), keep=obs.keep_files
         )
-        from .execution.llm.economy import Economy
-
-        self.economy = Economy(workspace.economy_file, config.budget_usd)
         self._store: TraceStore | None = None
         self._matcher: Matcher | None = None
         self._policy: PolicyEngine | None = None
@@ -450,6 +451,13 @@ class LLMOS:
         if self._store is not None:
             self._store.flush_cache()
         return result
+
+    @cached_property
+    def economy(self) -> Economy:
+        """The budget ledger (``state/economy.json``): made on first use, a replay spends nothing."""
+        from .execution.llm.economy import Economy
+
+        return Economy(self.workspace.economy_file, self.config.budget_usd)
 
     def undo_store(self) -> UndoStore:
         """``state/undo/``: pre-images of the files each run changed with the file tools."""

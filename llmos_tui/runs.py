@@ -36,6 +36,8 @@ REPLAY_MODES = frozenset({Mode.FOLLOWER, Mode.CRYSTALLIZED})
 
 @dataclass(frozen=True)
 class ModeChosen:
+    """Run event: the mode chosen for the goal, with its confidence."""
+
     mode: str
     confidence: float
     reason: str
@@ -44,11 +46,15 @@ class ModeChosen:
 
 @dataclass(frozen=True)
 class TextDelta:
+    """Run event: a piece of the model's answer."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class ToolCallStarted:
+    """Run event: a tool call is about to run (with the policy's decision)."""
+
     tool_use_id: str
     name: str
     input: dict[str, Any]
@@ -58,6 +64,8 @@ class ToolCallStarted:
 
 @dataclass(frozen=True)
 class ToolCallFinished:
+    """Run event: a tool call finished."""
+
     tool_use_id: str
     name: str
     is_error: bool
@@ -116,6 +124,8 @@ EventSink = Callable[[RunEvent], None]
 
 @dataclass
 class RunResult:
+    """The outcome of one goal."""
+
     goal: str
     mode: str
     success: bool

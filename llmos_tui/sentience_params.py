@@ -172,6 +172,8 @@ MODIFIABLE: dict[str, tuple[float, float]] = {
 
 @dataclass
 class SentienceParams:
+    """The sentience constants in use (``from_config``), each within its bounds."""
+
     enabled: bool = True
     setpoints: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SETPOINTS))
     half_life_minutes: float = 30.0

@@ -8,19 +8,19 @@ Resolution: ``--workspace DIR`` > ``$LLMOS_WORKSPACE`` > ``$XDG_DATA_HOME/llmos`
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import UsageError, WorkspaceError
+from .redact import LazyRegex  # module patterns: compiled on first use
 
 VOLUME_KINDS = ("traces", "tools", "agents", "insights", "suggestions")
 # Files and folders that hold runtime state: never copied from the template, never committed.
 STATE_DIRS = ("state", "observability", "memories", "volumes", "projects")
 
 # A project's folder name under projects/ (memory keeps a project's facts there too).
-PROJECT_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+PROJECT_NAME_RE = LazyRegex(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def check_project_name(name: Any) -> str:
@@ -61,6 +61,8 @@ def resolve_workspace_dir(
 
 @dataclass(frozen=True)
 class Workspace:
+    """The layout of a workspace folder."""
+
     root: Path
 
     # ---- layout ------------------------------------------------------------------

@@ -127,6 +127,11 @@ def resolves_to_str(text: str) -> bool:
     if first.isascii() and first.isalpha():
         return text not in _LETTER_NOT_STR  # no PyYAML import for the common case
     if first.isascii() and first.isdigit():
+        # The patterns' only letters are e/E (exponents), b (0b...), T/t/Z (timestamps) and, after
+        # a leading 0x, hex digits: any other letter means a string without compiling them (ids
+        # such as 20261207-205855-c22fe3).
+        if not text.startswith("0x") and any(c.isalpha() and c not in "eEbTtZ" for c in text):
+            return True
         if _DIGIT_NOT_STR is None:
             _DIGIT_NOT_STR = re.compile(_DIGIT_NOT_STR_PATTERN, re.VERBOSE)
         return _DIGIT_NOT_STR.match(text) is None

@@ -901,7 +901,7 @@ def walk_beneath(root: Root, relpath: str = ".") -> Iterator[tuple[str, list[str
             stack.extend(_join(folder, d) for d in reversed(dirs))
 
 
-_MAGIC = re.compile(r"[*?\[]")
+_MAGIC = "*?["  # the wildcard characters of a glob component
 
 
 def glob_beneath(
@@ -984,7 +984,7 @@ class _Glob:
             for folder in list(self.dirs_under(rel)):
                 self.select(folder, i + 1)
             return
-        if not _MAGIC.search(part):
+        if not any(c in part for c in _MAGIC):
             child = _join(rel, part) if rel else part
             if last:
                 self.file_stat(child)

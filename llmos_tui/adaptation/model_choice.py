@@ -61,6 +61,8 @@ def goal_complexity(goal: str, multi_step: bool = False) -> float:
 
 @dataclass
 class TrackRecord:
+    """Runs and successes of a kind of goal."""
+
     runs: int = 0
     successes: int = 0
 

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ..redact import LazyRegex  # module patterns: compiled on first use
 from .slots import number_keys, find_slots
 from .text import normalize_text
 
@@ -368,10 +369,10 @@ _REQUEST = re.compile(
     r"|i'd\s+like\s+(?:you\s+)?to\s+|help\s+me\s+(?:to\s+)?|(?:go\s+ahead\s+and|let's|lets)\s+)"
 )
 _CONTRACTIONS = (
-    (re.compile(r"\bcan't\b"), "can not"),
-    (re.compile(r"\bwon't\b"), "will not"),
-    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
-    (re.compile(r"'(s|re|ve|ll|d|m)\b"), ""),
+    (LazyRegex(r"\bcan't\b"), "can not"),
+    (LazyRegex(r"\bwon't\b"), "will not"),
+    (LazyRegex(r"\b(\w+)n't\b"), r"\1 not"),
+    (LazyRegex(r"'(s|re|ve|ll|d|m)\b"), ""),
 )
 
 
@@ -520,6 +521,8 @@ class Difference:
 
 @dataclass
 class Accounting:
+    """Whether every difference between two goals is accounted for, and how."""
+
     complete: bool
     differences: list[Difference] = field(default_factory=list)
     substitutions: dict[str, str] = field(default_factory=dict)  # slot key -> new value
@@ -597,6 +600,8 @@ class _Ledger:
 
 @dataclass
 class _Side:
+    """One goal of an accounting: its units and the words not yet accounted for."""
+
     is_goal: bool
     units: Units
     left: Counter

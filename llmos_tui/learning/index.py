@@ -77,6 +77,8 @@ def _log_warning(message: str) -> None:
 
 @dataclass(slots=True)
 class IndexEntry:
+    """One trace as the index holds it (its header fields and where it is stored)."""
+
     id: str
     goal: str
     signature: str
@@ -255,6 +257,8 @@ def _stat_sig(path: Path) -> tuple[int, int, int] | None:
 
 @dataclass
 class _Problem:
+    """Why the index must be rebuilt (missing, corrupt or stale), and for which volumes."""
+
     kind: str  # "missing" | "corrupt" | "stale"
     detail: str
     volumes: set[str] = field(default_factory=set)

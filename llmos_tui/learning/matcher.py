@@ -169,6 +169,8 @@ SUPERSEDED_GATES = frozenset({"content", "margin"})
 
 @dataclass
 class GateResult:
+    """One gate's verdict on a candidate, with its penalty."""
+
     name: str
     passed: bool
     penalty: float = 0.0

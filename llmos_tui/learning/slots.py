@@ -199,6 +199,8 @@ _ARCHIVE_PREFIXES = frozenset({"tar", "gz", "zip", "7z", "tgz", "bz2", "xz"})
 
 @dataclass(frozen=True)
 class SlotSpan:
+    """A slot found in a text: its kind, value and position."""
+
     kind: str
     value: str
     start: int

@@ -41,6 +41,7 @@ from typing import Any, Iterable
 
 from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
+from ..redact import LazyRegex  # module patterns: compiled on first use
 from ..runs import TRACE_MODES, Mode
 
 CWD_TOKEN = "{{cwd}}"
@@ -107,6 +108,8 @@ class TraceNotFound(LLMOSError):
 
 @dataclass
 class ToolCall:
+    """One recorded tool call: its name, input and result."""
+
     name: str
     input: dict[str, Any] = field(default_factory=dict)
     # keys: is_error (bool), summary (str), optional exit_code (int | None),
@@ -127,6 +130,8 @@ class ToolCall:
 
 @dataclass
 class Trace:
+    """A recorded run: the goal, its tool calls, and the counters and metadata of the file."""
+
     id: str
     goal: str
     signature: str
@@ -647,10 +652,10 @@ def dump_trace(trace: Trace) -> str:
 # does, but lets the engine jump from one "##" to the next instead of trying every position
 # (a tenth of the time over a trace's body; the scan of the tool calls was most of
 # _parse_calls).
-_SUMMARY_RE = re.compile(r"##(?<![^\n]##)[ \t]+(?i:summary)[ \t]*$", re.MULTILINE)
-_CALLS_RE = re.compile(r"##(?<![^\n]##)[ \t]+(?i:tool calls)[ \t]*$", re.MULTILINE)
-_FENCE_OPEN_RE = re.compile(r"```(?<![^\n]```)[ \t]*(?:json)?[ \t]*$", re.MULTILINE)
-_FENCE_CLOSE_RE = re.compile(r"```(?<![^\n]```)[ \t]*$", re.MULTILINE)
+_SUMMARY_RE = LazyRegex(r"##(?<![^\n]##)[ \t]+(?i:summary)[ \t]*$", re.MULTILINE)
+_CALLS_RE = LazyRegex(r"##(?<![^\n]##)[ \t]+(?i:tool calls)[ \t]*$", re.MULTILINE)
+_FENCE_OPEN_RE = LazyRegex(r"```(?<![^\n]```)[ \t]*(?:json)?[ \t]*$", re.MULTILINE)
+_FENCE_CLOSE_RE = LazyRegex(r"```(?<![^\n]```)[ \t]*$", re.MULTILINE)
 #: A trace file larger than this is refused unread (the frontmatter alone may hold 1 MiB of YAML,
 #: ``yamlio.MAX_YAML_BYTES``; a bundle member holds at most 16 MiB).
 MAX_TRACE_BYTES = 32 * 1024 * 1024

@@ -64,7 +64,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -74,6 +73,7 @@ from ..clock import iso_utc
 from ..errors import LLMOSError, WorkspaceError
 from ..runs import Mode
 from ..observability.events import EventType
+from ..redact import LazyRegex  # module patterns: compiled on first use
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import LLMOSConfig
@@ -87,7 +87,7 @@ PROPOSAL_KIND = "trust.approve"
 # The module whose register_appliers applies PROPOSAL_KIND (it needs the trace store).
 APPLIER_MODULE = "llmos_tui.learning.store"
 _DOMAIN = b"llmos-trace-content-v1\n"
-_TRACE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_TRACE_ID_RE = LazyRegex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 _CORRUPT: Any = {"corrupt": True}  # what _read_file returns for an unreadable file

@@ -74,6 +74,8 @@ def check_id(session_id: str) -> str:
 
 @dataclass
 class Turn:
+    """One goal of a conversation and what came of it."""
+
     n: int
     at: str
     goal: str
@@ -103,6 +105,8 @@ class Turn:
 
 @dataclass
 class Conversation:
+    """A conversation of a workspace: its header, turns and feedback."""
+
     workspace: Any
     id: str
     header: dict[str, Any] = field(default_factory=dict)

@@ -41,11 +41,11 @@ from edgekit.frontmatter import dump_header, join as join_frontmatter
 from ..atomic import atomic_write_text, file_lock
 from ..clock import iso_utc
 from ..errors import UsageError
-from ..redact import redact_text
+from ..redact import LazyRegex, redact_text  # LazyRegex: compiled on first use
 
 ROLES = ("user", "assistant", "system", "tool", "note")
 MAX_ENTRY_CHARS = 100_000
-_HEADER_RE = re.compile(r"^### (user|assistant|system|tool|note) · (\S+)$")
+_HEADER_RE = LazyRegex(r"^### (user|assistant|system|tool|note) · (\S+)$")
 _ID_RE = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 
 
@@ -166,6 +166,8 @@ class SessionLog:
 
 @dataclass
 class Entry:
+    """One message of a session log."""
+
     role: str
     at: str
     text: str
@@ -182,6 +184,8 @@ def _when(value: Any) -> Any:
 
 @dataclass
 class Session:
+    """A session log read back: its header and entries."""
+
     path: Path
     meta: dict[str, Any]
     entries: list[Entry] = field(default_factory=list)

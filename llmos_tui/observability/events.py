@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..atomic import append_bytes, file_lock
 from ..redact import redact_obj, redact_text
-from .inbox import Inbox
 from .records import Event, EventType, new_event_id, now_iso, parse_ts  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
@@ -197,6 +196,8 @@ class EventLog:
             _logger().warning("cannot append to the event log %s: %s", self.path, exc)
             return False
         if event.notify_user:
+            from .inbox import Inbox  # only notifications need it: not imported by every start
+
             inbox = (
                 Inbox(self.path.parent, events=self)
                 if self.inbox_max_bytes is None

@@ -40,6 +40,8 @@ DECIDED = ("accepted", "rejected")
 
 @dataclass
 class Notification:
+    """An event for the user, and whether it was read and decided."""
+
     event: Event
     acknowledged: bool = False
     acknowledged_at: str | None = None

@@ -89,6 +89,8 @@ def new_event_id() -> str:
 
 @dataclass
 class Event:
+    """One record of the event log."""
+
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_event_id)

@@ -45,6 +45,8 @@ GUIDANCE = {
 
 @dataclass
 class Policy:
+    """What the sentience state means for a run (latent mode, thresholds, tools, guidance)."""
+
     latent_mode: str
     mode_reason: str
     follower_threshold: float
@@ -127,6 +129,8 @@ def derive_policy(
 
 @dataclass
 class ImprovementSuggestion:
+    """An improvement the sentience layer proposes, with its priority."""
+
     kind: str  # crystallize | boredom | cost_trend | miscalibration | failing_trace
     description: str
     priority: float  # 0..1

@@ -124,6 +124,8 @@ class RunAdjustments:
 
 @dataclass
 class FeedbackResult:
+    """What a piece of user feedback changed."""
+
     kind: str  # positive | negative | neutral
     triggers: list[str]
     check_in: str | None  # text to show the user, when the empathy gap calls for it

@@ -28,6 +28,8 @@ MAX_OUTCOMES = 200
 
 @dataclass
 class SentienceState:
+    """The persisted sentience state: valence, sensitivities and history."""
+
     updated_at: float
     valence: Valence
     sensitivity: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TRIGGERS})

@@ -45,6 +45,8 @@ _WORD = LazyRegex(r"\w+")
 
 @dataclass
 class MessageKind:
+    """What a user message looks like (thanks, correction, terse, technical)."""
+
     thanks: bool = False
     correction: bool = False
     repeated: bool = False
@@ -80,6 +82,8 @@ def classify_message(text: str, previous: list[str] | None = None) -> MessageKin
 
 @dataclass
 class UserModel:
+    """What the sentience layer infers about the user from their messages."""
+
     frustration: float = 0.0
     satisfaction: float = 0.0
     engagement: float = 0.5

@@ -45,6 +45,8 @@ def relax(value: float, target: float, dt_seconds: float, half_life_minutes: flo
 
 @dataclass
 class Valence:
+    """The four internal variables."""
+
     safety: float = 0.5
     curiosity: float = 0.0
     energy: float = 0.7

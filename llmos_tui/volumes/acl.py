@@ -53,6 +53,8 @@ def scope_owner(scope: str) -> str | None:
 
 @dataclass(frozen=True)
 class Identity:
+    """Who acts on a volume: a user or a cron (user, team or system), maybe by hand (operator)."""
+
     kind: str
     user: str | None = None
     team: str | None = None

@@ -88,3 +88,44 @@ def test_a_large_store_gives_the_same_candidates_and_decisions() -> None:
             c.trace_id for c in full.candidates(q, 30)
         ]
     _compare(goals, queries[:40])
+
+
+def test_phrase_needles_are_the_literal_runs_of_the_phrases() -> None:
+    """text.PHRASE_NEEDLES lets a goal skip the phrase alternation: each entry must be the literal
+    runs at the top level of its pattern (every match contains them all)."""
+    import re._constants as constants
+    import re._parser as parser
+
+    from llmos_tui.learning.text import PHRASE_NEEDLES, PHRASES
+
+    def runs(pattern: str) -> tuple[str, ...]:
+        out, cur = [], ""
+        for op, arg in parser.parse(pattern):
+            if op is constants.LITERAL:
+                cur += chr(arg)
+                continue
+            if cur:
+                out.append(cur)
+            cur = ""
+        return tuple(out + [cur] if cur else out)
+
+    assert PHRASE_NEEDLES == tuple(runs(p) for p, _r in PHRASES)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "create the greeting file hello.txt",
+        "set up the project and back it up",
+        "turn the csv into json",
+        "make a to-do list",
+        "log into the server",
+        "check out the codebase",
+        "turning it up",
+    ],
+)
+def test_phrase_prefilter_changes_no_rewrite(body: str) -> None:
+    from llmos_tui.learning import text
+
+    full = text._phrases_one().sub(lambda m: text._PHRASE_REPL[m.lastgroup or ""], body)
+    assert text._rewrite_phrases(body) == full

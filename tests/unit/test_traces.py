@@ -525,7 +525,7 @@ def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None
 @settings(max_examples=400, deadline=None)
 @given(
     st.one_of(
-        st.from_regex(r"[0-9][0-9a-fA-Fxob_:.eE+\- tTZ]{0,24}", fullmatch=True),
+        st.from_regex(r"[0-9][0-9a-fA-Fxob_:.eE+\- tTZgqé]{0,24}", fullmatch=True),
         st.sampled_from(
             [
                 "42",
@@ -548,6 +548,15 @@ def test_the_string_check_agrees_with_pyyaml_for_letter_words(text: str) -> None
                 "6 * 7",
                 "1.2.3",
                 "3d",
+                "20261207-205855-c22fe3",
+                "20261207-205855-123456",
+                "0x1g",
+                "0xbad",
+                "1x5",
+                "0b1c",
+                "1E5c",
+                "2001-12-14T21:59:43Z",
+                "12é",
             ]
         ),
     )

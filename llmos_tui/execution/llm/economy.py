@@ -23,6 +23,8 @@ MAX_LOG_ENTRIES = 10_000
 
 @dataclass(frozen=True)
 class Charge:
+    """One charge against the budget (what ``Economy.charge`` records)."""
+
     ts: str
     mode: str
     cost_usd: float

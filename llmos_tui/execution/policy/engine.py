@@ -71,6 +71,8 @@ WRITE_TOOLS = {
 
 @dataclass(frozen=True)
 class PolicyDecision:
+    """The policy's verdict on one tool call, with the reason and the rule."""
+
     decision: Decision
     reason: str
     rule: str

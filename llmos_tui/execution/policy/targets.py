@@ -19,6 +19,8 @@ class AnalysisTimeout(Exception):
 
 @dataclass(frozen=True)
 class Finding:
+    """A rule that matched a target, with its level (deny, ask or risky)."""
+
     level: str  # "deny" | "ask" | "risky"
     rule: str
     reason: str

@@ -165,6 +165,8 @@ DANGEROUS_GIT_KEYS = LazyRegex(
 # Option parsing ---------------------------------------------------------------------------
 @dataclass
 class Opts:
+    """A command's arguments split into flags (with their values) and operands."""
+
     flags: list[tuple[str, Arg | None]]  # ("-r", None), ("--output", Arg), ("-o", Arg)
     operands: list[Arg]
 

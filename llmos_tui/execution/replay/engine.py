@@ -50,7 +50,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -79,6 +78,8 @@ from ...redact import LazyRegex  # module patterns: compiled on first use
 
 @dataclass
 class StepResult:
+    """What became of one step of a replayed trace."""
+
     index: int  # 0-based position in the trace
     name: str
     input: dict[str, Any]
@@ -110,6 +111,8 @@ class StepResult:
 
 @dataclass
 class ReplayResult:
+    """The outcome of a replay: its steps and where and why it stopped."""
+
     success: bool
     steps: list[StepResult] = field(default_factory=list)
     stopped_at: int | None = None  # 0-based index of the step that stopped the replay
@@ -161,6 +164,8 @@ _SHELL_BREAK = set(" \t\n;&|()<>")
 
 @dataclass(frozen=True)
 class SlotChange:
+    """A slot whose value differs from the trace's, and where the new one goes."""
+
     key: str
     kind: str
     old: str
@@ -516,6 +521,8 @@ def _plan_string(  # noqa: C901 - baseline, see README "Checks"
                                 f"different number of words, which changes the arguments",
                                 change.key,
                             )
+                        import shlex  # shell commands only: not imported by every replay
+
                         replacement = " ".join(shlex.quote(w) for w in new_words)
                 else:
                     return [], Refusal(
@@ -813,6 +820,8 @@ _SAFE_DEVICES = frozenset(
 def command_path_problem(command: str, cwd: Path) -> str | None:
     """Why a shell command reaches outside ``cwd`` by name: an absolute path elsewhere (system
     program folders and harmless devices excepted), ``~`` / ``$HOME``, or ``..`` leaving cwd."""
+    import shlex  # shell commands only: not imported by every replay
+
     try:
         lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True

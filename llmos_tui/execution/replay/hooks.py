@@ -41,6 +41,8 @@ REJECTED = "reject"
 
 @dataclass(frozen=True)
 class HookVerdict:
+    """A hook's answer about a tool call (allow, ask or deny)."""
+
     decision: str  # allow | ask | deny
     reason: str = ""
     rule: str = ""
@@ -48,6 +50,8 @@ class HookVerdict:
 
 @dataclass
 class ToolOutcome:
+    """The result of a tool call as hooks see it."""
+
     is_error: bool
     summary: str
     response: Any = None

@@ -196,6 +196,8 @@ class UndoRun:
 
 @dataclass
 class UndoReport:
+    """What undoing a run restored, deleted or left alone."""
+
     ok: bool
     run_id: str | None = None
     goal: str = ""
