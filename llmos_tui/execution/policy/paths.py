@@ -423,10 +423,26 @@ def _prefix_match(parts: tuple[str, ...], entries: Iterable[str]) -> str | None:
     return None
 
 
+def is_wild(part: str) -> bool:
+    """Does this path component hold a glob wildcard?"""
+    return any(ch in part for ch in "*?[")
+
+
+def glob_fixed_parts(pattern: str) -> list[str]:
+    """The parts of a glob before its first wildcard component (``/a/b*/c`` -> ``["", "a"]``):
+    the fixed prefix the path rules apply to as to any path."""
+    fixed = []
+    for part in pattern.split("/"):
+        if is_wild(part):
+            break
+        fixed.append(part)
+    return fixed
+
+
 @lru_cache(maxsize=4096)
 def _part_matcher(part: str) -> Callable[[str], object]:
     """A compiled matcher for one glob component (as ``fnmatch.fnmatchcase``)."""
-    if not any(ch in part for ch in "*?["):
+    if not is_wild(part):
         return part.__eq__
     return re.compile(fnmatch.translate(part)).match
 
@@ -591,11 +607,7 @@ class PathContext:
     def secret_pattern(self, pattern: str) -> str | None:
         """A glob (absolute, resolved prefix) that can match a secret location."""
         # Fixed leading part: the secret rules apply to it as to any path.
-        fixed = []
-        for part in pattern.split("/"):
-            if any(ch in part for ch in "*?["):
-                break
-            fixed.append(part)
+        fixed = glob_fixed_parts(pattern)
         prefix = "/".join(fixed) or "/"
         hit = self.secret(prefix)
         if hit:
@@ -628,11 +640,7 @@ class PathContext:
         ``pattern`` is absolute. Its last part is compared with SECRET_NAME_SAMPLES (``.e*``,
         ``*.pem``, ``id_*`` and ``*`` all match one); a literal last part must not look like a
         secret itself."""
-        fixed = []
-        for part in pattern.split("/"):
-            if any(ch in part for ch in "*?["):
-                break
-            fixed.append(part)
+        fixed = glob_fixed_parts(pattern)
         prefix = self.resolve("/".join(fixed) or "/")
         if self.inside_root(prefix) and ".." not in pattern.split("/")[len(fixed) :]:
             return None

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Container
 from typing import TYPE_CHECKING
 
-from .paths import PathContext
+from .paths import PathContext, glob_fixed_parts
 from .targets import (  # noqa: F401 - re-exported: the shared findings and write checks
     AnalysisTimeout,
     Finding,
@@ -1613,11 +1613,7 @@ class Analyzer(PathChecks):
             pattern = (
                 base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
             )
-            fixed = []
-            for part in pattern.split("/"):
-                if any(ch in part for ch in "*?["):
-                    break
-                fixed.append(part)
+            fixed = glob_fixed_parts(pattern)
             prefix = "/".join(fixed) or "/"
             if self.cur is None and not text.startswith("/"):
                 self.deny(

@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from .paths import PathContext, Violation
+from .paths import PathContext, Violation, glob_fixed_parts, is_wild
 from .words import ITEM, Arg
 
 
@@ -142,13 +142,9 @@ class PathChecks:
         import glob as _glob
         import itertools
 
-        fixed = []
-        for part in pattern.split("/"):
-            if any(ch in part for ch in "*?["):
-                break
-            fixed.append(part)
+        fixed = glob_fixed_parts(pattern)
         prefix = "/".join(fixed) or "/"
-        wild = sum(1 for part in pattern.split("/") if any(ch in part for ch in "*?["))
+        wild = sum(1 for part in pattern.split("/") if is_wild(part))
         if wild > 3 or not os.path.isdir(prefix):
             return []
         out = []
@@ -190,11 +186,7 @@ class PathChecks:
             return None
         base = self.ctx.expand_user(text) or text
         pattern = base if base.startswith("/") else os.path.join(self.cur or self.ctx.root, base)
-        fixed = []
-        for part in pattern.split("/"):
-            if any(ch in part for ch in "*?["):
-                break
-            fixed.append(part)
+        fixed = glob_fixed_parts(pattern)
         prefix = "/".join(fixed) or "/"
         real_prefix = self.ctx.resolve(prefix)
         v = self.ctx.write_violation(prefix, real_prefix, verb=verb)
