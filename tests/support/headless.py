@@ -10,6 +10,8 @@ from pathlib import Path
 
 
 def run(goal: str, cwd: Path, ws: Path, *extra: str) -> tuple[int, dict, str]:
+    """Exit code, the ``--json`` result and stderr of one headless run (no stdin: a question
+    the run would ask is answered as on a closed terminal)."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -28,7 +30,8 @@ def run(goal: str, cwd: Path, ws: Path, *extra: str) -> tuple[int, dict, str]:
         capture_output=True,
         text=True,
         env=dict(os.environ),
-        timeout=120,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
     )
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 

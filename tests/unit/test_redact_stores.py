@@ -8,8 +8,6 @@ import json
 import os
 import random
 import string
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from llmos_tui.learning.store import TraceStore
 from llmos_tui.learning.traces import ToolCall, make_trace
 from llmos_tui.redact import MARK
 from llmos_tui.workspace import open_workspace
+from tests.support.headless import run
 
 RNG = random.Random(77)
 ALNUM = string.ascii_letters + string.digits
@@ -191,29 +190,6 @@ def test_the_cli_session_data_is_purged_and_its_settings_kept(tmp_path: Path) ->
     assert NO_PERSISTENCE_ARGS == {"no-session-persistence": None}
 
 
-def run_cli(goal: str, cwd: Path, ws: Path) -> tuple[int, dict, str]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmos_tui",
-            "--headless",
-            "run",
-            goal,
-            "--json",
-            "--workspace",
-            str(ws),
-            "--cwd",
-            str(cwd),
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=180,
-    )
-    return proc.returncode, json.loads(proc.stdout), proc.stderr
-
-
 @pytest.mark.slow
 def test_a_follower_replay_that_prints_a_key_leaves_no_copy_in_the_workspace(
     tmp_path: Path,
@@ -236,7 +212,7 @@ def test_a_follower_replay_that_prints_a_key_leaves_no_copy_in_the_workspace(
         ),
         volume="users/local",
     )
-    code, result, err = run_cli(goal, cwd, ws)
+    code, result, err = run(goal, cwd, ws)
     assert code == 0, err
     assert result["mode"] == "FOLLOWER" and result["success"] is True and result["llm_calls"] == 0
     assert (
@@ -258,7 +234,7 @@ def test_a_learner_session_that_reads_a_key_leaves_no_copy_in_the_workspace(
         tool_turn("Bash", {"command": "cat creds.txt"}),
         text_turn(f"The token in creds.txt is {GITHUB} and there is an SSH key."),
     )
-    code, result, err = run_cli("Read creds.txt and tell me the token", cwd, ws)
+    code, result, err = run("Read creds.txt and tell me the token", cwd, ws)
     assert code == 0, err
     assert result["mode"] == "LEARNER" and GITHUB in result["output"]
     trace_files = list((ws / "volumes").rglob("t_*.md"))

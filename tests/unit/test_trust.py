@@ -20,6 +20,7 @@ import pytest
 from llmos_tui.kernel import LLMOS, RunOptions
 from llmos_tui.learning.slots import extract_slots
 from llmos_tui.learning.traces import ToolCall, dump_trace, make_trace, parse_trace
+from tests.support.headless import run
 
 CANARY = "CANARY-7f3a9c-do-not-copy"
 
@@ -34,31 +35,6 @@ def llmos(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=180,
         stdin=subprocess.DEVNULL,
     )
-
-
-def run(ws: Path, goal: str, cwd: Path, *extra: str) -> tuple[int, dict, str]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmos_tui",
-            "--headless",
-            "run",
-            goal,
-            "--json",
-            "--workspace",
-            str(ws),
-            "--cwd",
-            str(cwd),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
-    return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
 def canary(tmp_path: Path) -> Path:
@@ -141,7 +117,7 @@ def test_an_imported_bundle_is_not_replayed_until_approved_and_its_counts_never_
     # Not replayed: the run goes on as MIXED, which needs a model; none is configured, so exit 5.
     first = tmp_path / "run1"
     first.mkdir()
-    code, data, err = run(ws, goal, first)
+    code, data, err = run(goal, first, ws)
     assert code == 5 and data["mode"] == "MIXED" and data["llm_calls"] == 0, err
     assert (
         "imported trace" in data["decision"]["reason"] and f"llmos traces approve {trace.id}" in err
@@ -153,7 +129,7 @@ def test_an_imported_bundle_is_not_replayed_until_approved_and_its_counts_never_
     assert (
         'cat \\"$(printf' in shown.stdout and "deployment report" in shown.stdout
     )  # the exact calls
-    assert run(ws, goal, first)[0] == 5 and len(inbox(ws)) == 1  # once per content
+    assert run(goal, first, ws)[0] == 5 and len(inbox(ws)) == 1  # once per content
 
     # Without --yes and without a terminal: the calls are shown, nothing is approved, exit 1.
     asked = llmos(ws, "traces", "approve", trace.id)
@@ -173,7 +149,7 @@ def test_an_imported_bundle_is_not_replayed_until_approved_and_its_counts_never_
     # (--yes: the policy asks about a read whose path is computed at run time; the sandbox must hold.)
     second = tmp_path / "run2"
     second.mkdir()
-    code, data, err = run(ws, goal, second, "--yes")
+    code, data, err = run(goal, second, ws, "--yes")
     assert data["decision"]["mode"] == "FOLLOWER", err
     assert (second / "report.txt").read_text() == "deployment report\n"
     assert CANARY not in files_text(second) and secret.read_text() == CANARY + "\n"
@@ -186,7 +162,7 @@ def test_an_imported_bundle_is_not_replayed_until_approved_and_its_counts_never_
     assert (after.success_count, after.failure_count) == (40, 1)
     third = tmp_path / "run3"
     third.mkdir()
-    code, data, err = run(ws, goal, third)
+    code, data, err = run(goal, third, ws)
     assert data["decision"]["mode"] == "MIXED", err
     gate = {g["name"]: g for g in data["decision"]["gates"]}["track_record"]
     assert not gate["passed"] and gate["reason"] == "1 failures vs 0 successes"
@@ -220,7 +196,7 @@ def test_a_teammates_trace_needs_approval_once_and_again_after_it_changes(tmp_pa
 
     cwd = tmp_path / "a"
     cwd.mkdir()
-    code, data, err = run(ws, goal, cwd)
+    code, data, err = run(goal, cwd, ws)
     assert code == 5 and data["mode"] == "MIXED" and list(cwd.iterdir()) == [], err
     assert "shared trace t_teammate0001 (volumes/teams/default)" in data["decision"]["reason"]
     search = llmos(ws, "traces", "search", goal)
@@ -232,7 +208,7 @@ def test_a_teammates_trace_needs_approval_once_and_again_after_it_changes(tmp_pa
         accepted.stderr
     )
 
-    code, data, err = run(ws, goal, cwd)
+    code, data, err = run(goal, cwd, ws)
     assert code == 0 and data["mode"] == "FOLLOWER" and data["llm_calls"] == 0, err
     assert (cwd / "checklist.txt").read_text() == "1. tag\n2. build\n"
 
@@ -242,7 +218,7 @@ def test_a_teammates_trace_needs_approval_once_and_again_after_it_changes(tmp_pa
     path.write_text(dump_trace(bumped))
     again = tmp_path / "b"
     again.mkdir()
-    assert run(ws, goal, again)[1]["mode"] == "FOLLOWER"
+    assert run(goal, again, ws)[1]["mode"] == "FOLLOWER"
 
     # A changed call is new content: untrusted again, and a new inbox item asks about it.
     changed = parse_trace(path.read_text())
@@ -250,7 +226,7 @@ def test_a_teammates_trace_needs_approval_once_and_again_after_it_changes(tmp_pa
     path.write_text(dump_trace(changed))
     fresh = tmp_path / "c"
     fresh.mkdir()
-    code, data, err = run(ws, goal, fresh)
+    code, data, err = run(goal, fresh, ws)
     assert code == 5 and data["mode"] == "MIXED" and list(fresh.iterdir()) == [], err
     items = inbox(ws)
     assert [i["state"] for i in items] == ["pending", "accepted"]  # newest first
@@ -283,7 +259,7 @@ def test_accepting_an_old_request_after_the_file_changed_approves_nothing(tmp_pa
     path = team_trace(ws, trace)
     cwd = tmp_path / "a"
     cwd.mkdir()
-    assert run(ws, goal, cwd)[0] == 5
+    assert run(goal, cwd, ws)[0] == 5
     [item] = inbox(ws)
     swapped = parse_trace(path.read_text())
     swapped.calls[0].input["content"] = "swapped after the review\n"
@@ -291,7 +267,7 @@ def test_accepting_an_old_request_after_the_file_changed_approves_nothing(tmp_pa
     refused = llmos(ws, "inbox", "accept", item["id"])
     assert refused.returncode == 1 and "changed since approval was asked" in refused.stderr
     assert json.loads((ws / "state" / "trust.json").read_text())["approved"] == {}
-    assert run(ws, goal, cwd)[0] == 5 and list(cwd.iterdir()) == []
+    assert run(goal, cwd, ws)[0] == 5 and list(cwd.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -342,7 +318,7 @@ def test_a_team_cron_never_crystallizes_untrusted_content_and_ignores_its_counts
     for name in ("r1", "r2"):
         cwd = tmp_path / name
         cwd.mkdir()
-        code, data, err = run(ws, goal, cwd)
+        code, data, err = run(goal, cwd, ws)
         assert code == 0 and data["mode"] == "FOLLOWER", err
     [manifest] = [
         json.loads(p.read_text()) for p in tools.glob("*.json")
@@ -579,7 +555,7 @@ def test_an_untrusted_trace_still_guides_a_mixed_run_as_an_example(llm_env, tmp_
     )
     cwd = tmp_path / "a"
     cwd.mkdir()
-    code, data, err = run(ws, goal, cwd)
+    code, data, err = run(goal, cwd, ws)
     assert code == 0 and data["mode"] == "MIXED" and data["llm_calls"] == 1, err
     assert data["tool_calls"] == [] and list(cwd.iterdir()) == []
     [request] = llm_env.main_requests
