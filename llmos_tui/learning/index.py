@@ -746,11 +746,21 @@ class TraceIndex:
         entries: dict[str, IndexEntry] = {}
         skipped: dict[str, list[Any]] = {}
         dirs = self._scan_dirs()
-        files = [
-            (volume, name)
-            for volume in sorted(dirs, key=_volume_order)
-            for name in _md_files(self.root / "volumes" / volume / "traces")
-        ]
+        bad: list[tuple[str, list[str]]] = []
+        files: list[tuple[str, str]] = []
+        for volume in sorted(dirs, key=_volume_order):
+            names: list[str] = []
+            files.extend(
+                (volume, name)
+                for name in _md_files(self.root / "volumes" / volume / "traces", names)
+            )
+            if names:
+                bad.append((volume, names))
+        for volume, names in bad:
+            for name in names:
+                rel = f"volumes/{volume}/traces/{name}"
+                skipped[rel] = [0.0, BAD_NAME]
+                self.report_skip(rel, BAD_NAME)
         for (volume, name), (entry, mtime, problem) in zip(
             files, _read_all(str(self.root), files), strict=True
         ):
@@ -832,7 +842,8 @@ class TraceIndex:
                 continue
             folder = self.root / "volumes" / volume / "traces"
             present = set()
-            for name in _md_files(folder):
+            bad: list[str] = []
+            for name in _md_files(folder, bad):
                 rel = prefix + name
                 present.add(rel)
                 try:
@@ -870,6 +881,13 @@ class TraceIndex:
                 if prior is not None:
                     other.append({"op": "skip", "path": rel, "info": None})
                 counts["updated" if trace.id in self._entries else "added"] += 1
+            for name in bad:
+                rel = prefix + name
+                present.add(rel)
+                if rel not in self._skipped:  # reported once, like any broken file
+                    other.append({"op": "skip", "path": rel, "info": [0.0, BAD_NAME]})
+                    counts["skipped"] += 1
+                    self.report_skip(rel, BAD_NAME)
             dels.update(entry.id for rel, entry in known.items() if rel not in present)
             other.extend(
                 {"op": "skip", "path": rel, "info": None}
@@ -909,7 +927,8 @@ class TraceIndex:
         except (FileNotFoundError, NotADirectoryError):
             return out
         for top in tops:
-            if not top.is_dir() or top.name.startswith("."):
+            # A folder name that is not UTF-8 cannot name a volume: its files are not indexed.
+            if not top.is_dir() or top.name.startswith(".") or not _utf8(top.name):
                 continue
             try:
                 out[top.name] = os.stat(os.path.join(top.path, "traces")).st_mtime_ns
@@ -921,7 +940,7 @@ class TraceIndex:
             except OSError:
                 continue
             for sub in subs:
-                if sub.name.startswith(".") or not sub.is_dir():
+                if sub.name.startswith(".") or not _utf8(sub.name) or not sub.is_dir():
                     continue
                 try:
                     out[f"{top.name}/{sub.name}"] = os.stat(
@@ -1167,15 +1186,42 @@ def _reads_from_rows(rows: Any, count: int) -> list[_Read]:
     return out
 
 
-def _md_files(folder: Path) -> list[str]:
+#: Why a trace file whose name is not valid UTF-8 is skipped (its path could not be stored).
+BAD_NAME = "the file name is not valid UTF-8; rename it to index it"
+
+
+def _utf8(name: str) -> bool:
+    """False for a name decoded with lone surrogates (bytes that are not UTF-8)."""
+    if name.isascii():
+        return True
     try:
-        return sorted(
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A name that is not valid UTF-8 as it can be stored and shown (``bad\\xff.md``)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _md_files(folder: Path, bad: list[str] | None = None) -> list[str]:
+    """The trace files of *folder*, sorted. Names that are not valid UTF-8 are left out and,
+    with *bad*, added to it as :func:`_shown` names."""
+    try:
+        names = sorted(
             e.name
             for e in os.scandir(folder)
             if e.name.endswith(".md") and not e.name.startswith(".") and e.is_file()
         )
     except (FileNotFoundError, NotADirectoryError):
         return []
+    if all(map(_utf8, names)):
+        return names
+    if bad is not None:
+        bad.extend(_shown(n) for n in names if not _utf8(n))
+    return [n for n in names if _utf8(n)]
 
 
 def _volume_order(volume: str) -> tuple[int, str]:

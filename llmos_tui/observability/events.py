@@ -119,6 +119,21 @@ def _dispatch(path: Path, event: Event) -> None:
 # ---- the log ----------------------------------------------------------------------------
 
 
+def _undecodable_escaped(value: Any) -> Any:
+    """*value* with every string's undecodable bytes (lone surrogates) written as ``\\xNN``."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {_undecodable_escaped(k): _undecodable_escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_undecodable_escaped(v) for v in value]
+    return value
+
+
 class EventLog:
     """The event log at ``path`` (``observability/events.jsonl``) and its rotated files."""
 
@@ -182,7 +197,15 @@ class EventLog:
         event.data = redact_obj(event.data)
         if event.title:
             event.title = redact_text(event.title)
-        line = (event.to_json().replace("\n", " ") + "\n").encode("utf-8")
+        try:
+            line = (event.to_json().replace("\n", " ") + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            # A value made from a file name that is not UTF-8 holds lone surrogates (what
+            # os.listdir gives for such bytes): logged as the name's bytes, escaped (\xff).
+            event.data = _undecodable_escaped(event.data)
+            if event.title:
+                event.title = _undecodable_escaped(event.title)
+            line = (event.to_json().replace("\n", " ") + "\n").encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with file_lock(self.path):

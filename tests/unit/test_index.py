@@ -336,6 +336,39 @@ def test_malformed_files_are_skipped_and_reported_once(ws):
     assert counts["traces"] == len(ids) + 2 and counts["skipped"] == 2
 
 
+def test_a_file_name_that_is_not_utf8_is_skipped_not_fatal(ws):
+    """Such a name cannot be stored in the index or the event log: it is reported (escaped)
+    and skipped, by a rebuild and by a resync, once, and the rest is indexed."""
+    store, ids = _populate(ws)
+    folder = os.fsencode(ws.root / "volumes/users/local/traces")
+    bad = os.path.join(folder, b"bad\xff.md")
+    with open(bad, "wb") as handle:
+        handle.write(dump_trace(new_trace("a trace under a bad name")).encode())
+    warnings = Warnings()
+    reader = TraceIndex(ws, on_warning=warnings)
+    counts = reader.rebuild()
+    assert counts["traces"] == len(ids) and counts["skipped"] == 1
+    shown = "volumes/users/local/traces/bad\\xff.md"
+    assert reader.skipped() == {shown: index_mod.BAD_NAME}
+    assert [e.data["path"] for e in _events(ws, "TRACE_SKIPPED")] == [shown]
+    # A fresh process reads the saved snapshot; the folder changes: a resync, no new report.
+    store.save(new_trace("one more"), volume="users/local")
+    again = Warnings()
+    other = TraceIndex(ws, on_warning=again)
+    assert len(other.entries()) == len(ids) + 1
+    assert other.skipped() == {shown: index_mod.BAD_NAME}
+    assert not [w for w in again if w.startswith("skipped trace file")]
+    # Renamed to a UTF-8 name, it is indexed and no longer listed as skipped.
+    os.rename(bad, os.path.join(folder, b"good.md"))
+    assert len(other.entries()) == len(ids) + 2
+    assert other.skipped() == {}
+    # A new bad name appearing later is found by a resync and reported once.
+    os.rename(os.path.join(folder, b"good.md"), os.path.join(folder, b"\xfe.md"))
+    assert len(other.entries()) == len(ids) + 1
+    assert list(other.skipped()) == ["volumes/users/local/traces/\\xfe.md"]
+    assert len([w for w in again if w.startswith("skipped trace file")]) == 1
+
+
 def test_duplicate_ids_keep_the_users_copy(ws):
     store, ids = _populate(ws, 1)
     (tid,) = ids

@@ -88,6 +88,17 @@ def test_record_and_read_roundtrip_keeps_the_kernel_api(ws) -> None:
         assert EventType[name] == name
 
 
+def test_a_value_from_an_undecodable_name_is_logged_escaped(ws) -> None:
+    """os.listdir gives lone surrogates for bytes that are not UTF-8: the event is still
+    written (escaped), and the run that recorded it is not taken down."""
+    log = EventLog(ws.events_file)
+    log.record("TRACE_SKIPPED", path=os.fsdecode(b"traces/bad\xff.md"), reason="r")
+    raw = ws.events_file.read_bytes()
+    raw.decode("utf-8")  # the log stays valid UTF-8
+    (got,) = log.read()
+    assert got.data["path"] == "traces/bad\\xff.md"
+
+
 def test_corrupt_lines_are_skipped_and_counted(ws) -> None:
     hub = ObservabilityHub(ws)
     hub.record("A", n=1)
