@@ -619,3 +619,17 @@ def test_writes_into_any_protected_path_are_denied(tmp_path: Path) -> None:
     d = engine.check("Write", {"file_path": str(ws / "agents" / "x.md"), "content": "x"}, cwd)
     assert d.decision == "deny" and d.rule == "write.protected_workspace_state"
     assert engine.check("Bash", {"command": "echo x > notes.md"}, cwd).decision == "allow"
+
+
+def test_table_entries_are_the_programs_their_fields_make() -> None:
+    """The table builds its entries without the dataclass __init__: each must still equal (and
+    hash and print as) the Program its fields make, and stay frozen."""
+    import dataclasses
+
+    for prog in programs.registry().programs:
+        fields = {f.name: getattr(prog, f.name) for f in dataclasses.fields(prog)}
+        made = Program(**fields)
+        assert made == prog and hash(made) == hash(prog) and repr(made) == repr(prog)
+        assert set(vars(prog)) <= set(fields)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            prog.kind = "writer"  # type: ignore[misc]
