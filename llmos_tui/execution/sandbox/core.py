@@ -682,12 +682,15 @@ def _secret_entries(root: str) -> list[str]:
     # a confinement root that holds nothing: every entry is judged as "outside the working directory"
     ctx = dataclasses.replace(PathContext.build("/"), root="/\0")
     found: list[str] = []
+    real_root = os.path.realpath(root)
     try:
-        names = os.listdir(root)
+        with os.scandir(root) as it:
+            entries = [(e.name, e.is_symlink()) for e in it]
     except OSError:
-        names = []
-    for name in names:
-        real = os.path.realpath(os.path.join(root, name))
+        entries = []
+    for name, link in entries:
+        # realpath(root/name) is real_root/name unless the entry itself is a symlink
+        real = os.path.realpath(os.path.join(root, name)) if link else f"{real_root}/{name}"
         if real not in found and ctx.secret(real):
             found.append(real)
     _secret_entries_memo[root] = (stamp, found)
