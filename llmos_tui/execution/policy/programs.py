@@ -138,7 +138,9 @@ class Registry:
         by_name = self._by_name
         for n in names:
             if n in by_name:
-                raise TableError(f"{n!r} is registered twice ({by_name[n].names[0]} and {names[0]})")
+                raise TableError(
+                    f"{n!r} is registered twice ({by_name[n].names[0]} and {names[0]})"
+                )
         pending = _Pending(names, fields, len(self._programs))
         for n in names:
             by_name[n] = pending
@@ -236,7 +238,7 @@ class Registry:
                 and self._by_name[m.group(1)] is not prog
             ):
                 problems.append(
-                    f"{name} ({prog.name}) is also the versioned name of {self._by_name[m.group(1)].name}"
+                    f"{name} ({prog.names[0]}) is also the versioned name of {self._by_name[m.group(1)].names[0]}"
                 )
             for prefix, canonical in self.families.items():
                 if (
@@ -245,7 +247,7 @@ class Registry:
                     and self._by_name[canonical] is not prog
                 ):
                     problems.append(
-                        f"{name} ({prog.name}) is also in the name family {prefix}* of {canonical}"
+                        f"{name} ({prog.names[0]}) is also in the name family {prefix}* of {canonical}"
                     )
         return problems
 
