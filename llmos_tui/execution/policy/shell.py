@@ -95,6 +95,11 @@ def _parser():
     return parser
 
 
+def load_parser() -> None:
+    """Load the bash grammar and this thread's parser now (what the first parse would do)."""
+    _parser()
+
+
 def _bash_language() -> object:
     """The bash grammar (``tree_sitter_bash.language()``), from its extension module alone.
 
