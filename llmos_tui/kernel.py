@@ -885,13 +885,19 @@ class LLMOS:
         """A tool executor of a run: the policy hooks (unless *hooks*), the OS sandbox, the
         workspace's protected and hidden paths, the run's undo journal."""
         from .execution.replay.executors import ToolExecutor
-        from .execution.sandbox.limits import SandboxOptions
+
+        execution = self.config.execution
+
+        def sandbox_options() -> Any:  # on the first command: a Write hit never loads limits.py
+            from .execution.sandbox.limits import SandboxOptions
+
+            return SandboxOptions.from_config(execution)
 
         return ToolExecutor(
             cwd,
             hooks if hooks is not None else self.policy_hooks(cwd, latent_mode),
             sandbox_backend=self.config.execution.sandbox,
-            sandbox_options=SandboxOptions.from_config(self.config.execution),
+            sandbox_options=sandbox_options,
             allow_network=self.config.execution.allow_network,
             confirm=confirm,
             assume_yes=opts.assume_yes,

@@ -200,6 +200,35 @@ def test_secret_names_and_the_allow_list() -> None:
     assert "ANTHROPIC_API_KEY" not in passed and "FOO_TOKEN" not in passed
 
 
+def test_secret_names_match_the_case_insensitive_glob_regex() -> None:
+    """looks_secret matches ASCII names without the regex; it must answer exactly as the
+    case-insensitive fnmatch regex of SECRET_ENV_PATTERNS does, for every name."""
+    import fnmatch
+    import random
+    import re
+
+    from llmos_tui.execution.sandbox import env as sandbox_env
+
+    rx = re.compile(
+        "|".join(fnmatch.translate(p) for p in sandbox_env.SECRET_ENV_PATTERNS), re.IGNORECASE
+    )
+    pieces = sorted(
+        {w for p in sandbox_env.SECRET_ENV_PATTERNS for w in p.split("*") if w}
+        | {"_", "X", "a", "key", "Token", "PASSWORDS", "ſ", "K", "é", "\n", ""}
+    )
+    rnd = random.Random(19)
+    names = [p.replace("*", "") for p in sandbox_env.SECRET_ENV_PATTERNS]
+    names += [p.replace("*", "ab_") for p in sandbox_env.SECRET_ENV_PATTERNS]
+    names += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 5))) for _ in range(20000)]
+    secret = 0
+    for name in names:
+        want = bool(rx.fullmatch(name))
+        assert sandbox_env.looks_secret(name) is want, name
+        assert sandbox_env.looks_secret(name.lower()) is bool(rx.fullmatch(name.lower())), name
+        secret += want
+    assert 1000 < secret < len(names) - 1000  # both answers are well represented
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_secrets_in_the_environment_never_reach_the_command(
     canaries, run, variant: str, monkeypatch: pytest.MonkeyPatch

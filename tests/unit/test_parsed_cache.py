@@ -171,20 +171,39 @@ def test_the_stamp_follows_the_trace_model_source_not_its_mtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same sources installed elsewhere share the cache; an edit to the trace model or to
-    its header reader is noticed."""
+    its header reader is noticed. The sources are read next to parsed_cache.py (trace_header is
+    not imported for it); the modules' own files when they are not there."""
+    import sys
+
     from llmos_tui.learning import trace_header, traces
 
     stamp = parsed_cache.code_stamp()
+    install = tmp_path / "elsewhere"
+    install.mkdir()
+    sources = {}
     for module in (traces, trace_header):
-        source = Path(str(module.__file__)).read_bytes()
+        name = Path(str(module.__file__)).name
+        sources[name] = Path(str(module.__file__)).read_bytes()
+        (install / name).write_bytes(sources[name])
+        os.utime(install / name, ns=(1, 10**18))  # another install: another mtime, the same code
+    monkeypatch.setattr(parsed_cache, "__file__", str(install / "parsed_cache.py"))
+    assert parsed_cache.code_stamp() == stamp
+    for name, source in sources.items():
+        (install / name).write_bytes(source + b"\n# edited\n")
+        assert parsed_cache.code_stamp() != stamp, name
+        (install / name).write_bytes(source)
+        assert parsed_cache.code_stamp() == stamp
+    # not next to it (another layout): the modules' files, found by importing them
+    monkeypatch.setattr(parsed_cache, "__file__", str(tmp_path / "nowhere" / "parsed_cache.py"))
+    for module in (traces, trace_header):
         copy = tmp_path / Path(str(module.__file__)).name
-        copy.write_bytes(source)
-        os.utime(copy, ns=(1, 10**18))  # another install: another mtime, the same code
+        copy.write_bytes(Path(str(module.__file__)).read_bytes())
         monkeypatch.setattr(module, "__file__", str(copy))
         assert parsed_cache.code_stamp() == stamp
-        copy.write_bytes(source + b"\n# edited\n")
+        copy.write_bytes(copy.read_bytes() + b"\n# edited\n")
         assert parsed_cache.code_stamp() != stamp, module.__name__
-        monkeypatch.undo()
+        monkeypatch.setattr(module, "__file__", sys.modules[module.__name__].__spec__.origin)
+    monkeypatch.undo()
     assert parsed_cache.code_stamp() == stamp
 
 

@@ -479,3 +479,34 @@ def test_cli_check(cwd: Path) -> None:
     assert proc.returncode == 2 and proc.stdout == "" and "not valid JSON" in proc.stderr
     proc = _cli("--tool", "Bash", "--input", "{}", "--cwd", str(cwd / "missing"), cwd=cwd)
     assert proc.returncode == 2 and "not a directory" in proc.stderr
+
+
+def test_loading_the_shell_analysis_is_not_part_of_a_checks_time(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first Bash check of a process loads the grammar and the program table before its
+    deadline starts: a slow load (a loaded machine) does not refuse the command as a timeout,
+    while a slow analysis still does."""
+    import time as _time
+
+    from llmos_tui.execution.policy import engine as policy_engine
+    from llmos_tui.execution.policy.engine import PolicyEngine
+
+    loads = []
+    monkeypatch.setattr(policy_engine, "_SHELL_READY", False)
+    real = policy_engine._load_shell_analysis
+
+    def slow_load() -> None:
+        loads.append(1)
+        _time.sleep(0.3)
+        real()
+
+    monkeypatch.setattr(policy_engine, "_load_shell_analysis", slow_load)
+    eng = PolicyEngine(timeout_s=0.2)
+    decision = eng.check("Bash", {"command": "ls"}, str(tmp_path))
+    assert loads and decision.decision == "allow", decision
+    assert (
+        eng.check("Write", {"file_path": "a.txt", "content": "x"}, str(tmp_path)).decision
+        == "allow"
+    )
+    assert len(loads) == 1  # only Bash loads it

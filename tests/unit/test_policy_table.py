@@ -619,3 +619,41 @@ def test_writes_into_any_protected_path_are_denied(tmp_path: Path) -> None:
     d = engine.check("Write", {"file_path": str(ws / "agents" / "x.md"), "content": "x"}, cwd)
     assert d.decision == "deny" and d.rule == "write.protected_workspace_state"
     assert engine.check("Bash", {"command": "echo x > notes.md"}, cwd).decision == "allow"
+
+
+def test_table_entries_are_the_programs_their_fields_make() -> None:
+    """The table builds its entries without the dataclass __init__: each must still equal (and
+    hash and print as) the Program its fields make, and stay frozen."""
+    import dataclasses
+
+    for prog in programs.registry().programs:
+        fields = {f.name: getattr(prog, f.name) for f in dataclasses.fields(prog)}
+        made = Program(**fields)
+        assert made == prog and hash(made) == hash(prog) and repr(made) == repr(prog)
+        assert set(vars(prog)) <= set(fields)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            prog.kind = "writer"  # type: ignore[misc]
+
+
+def test_pending_entries_are_checked_when_made() -> None:
+    """The table registers names at once and makes each Program on first use: a name twice is
+    refused at once, a bad field when the entry is looked up or the whole table is read."""
+    reg = Registry()
+    reg.add_pending(("less",), {"kind": "reader", "summary": "a pager"})
+    with pytest.raises(TableError, match="registered twice"):
+        reg.add_pending(("more", "less"), {"kind": "reader", "summary": "another"})
+    with pytest.raises(TableError, match="registered twice"):
+        reg.add(Program(("less",), "reader", "a third"))
+    reg.add_pending(("odd",), {"kind": "nonsense", "summary": "s"})
+    assert reg.canonical("/usr/bin/odd") == "odd"  # names resolve without making the entry
+    assert reg.lookup("less") == Program(("less",), "reader", "a pager")
+    with pytest.raises(TableError, match="unknown kind"):
+        reg.lookup("odd")
+    with pytest.raises(TableError, match="unknown kind"):
+        reg.programs  # noqa: B018
+    built = programs.Registry()
+    programs._build(built)
+    assert built.lookup("python3") is built.get("python") is not None
+    assert built.programs[0].names[0] == ":" and len(built.programs) == len(
+        programs.registry().programs
+    )

@@ -177,3 +177,38 @@ def test_compact_diff_is_capped() -> None:
     assert len(lines) == 21 and lines[-1].startswith("… ") and lines[-1].endswith("more lines")
     assert compact_diff("f.txt", None, b"a\n").splitlines()[-1] == "+a"
     assert compact_diff("f.txt", b"a\n", b"a\n") == ""
+
+
+def test_pruned_runs_leave_nothing_behind(tmp_path: Path) -> None:
+    """A pruned run's folder goes entirely, with its pre-images (blobs/) or without; a symlink
+    inside is removed, never followed."""
+    from llmos_tui.execution.replay.undo import UndoStore
+
+    store = UndoStore(tmp_path / "state", max_mb=10, max_runs=1)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "a.txt").write_text("old\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("k")
+    j = store.begin(work, "with a pre-image")
+    _executor(work, j).execute("Write", {"file_path": "a.txt", "content": "new\n"})
+    assert j.finish()
+    first = store.runs()[0].dir
+    assert (first / "blobs").is_dir()
+    (first / "link").symlink_to(outside)
+    j = store.begin(work, "without")
+    _executor(work, j).execute("Write", {"file_path": "b.txt", "content": "b\n"})
+    assert j.finish()
+    second = store.runs()[-1].dir
+    store.prune()
+    assert not first.exists() and [r.goal for r in store.runs()] == ["without"]
+    j = store.begin(work, "third")
+    _executor(work, j).execute("Write", {"file_path": "c.txt", "content": "c\n"})
+    assert j.finish()
+    store.prune()
+    assert not second.exists() and [r.goal for r in store.runs()] == ["third"]
+    assert (outside / "keep.txt").read_text() == "k"
+    assert sorted(p.name for p in (tmp_path / "state" / "undo").iterdir()) == [
+        store.runs()[0].dir.name
+    ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from . import interpreters, programs
+from ...redact import LazyRegex  # module patterns: compiled on first use
 from .paths import CLOUD_METADATA
 from .programs import canonical as normalize_name
 from .words import (
@@ -40,10 +41,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .shell import Analyzer
 
 SENSITIVE = frozenset({"env", "sensitive", "secret_list"})
-LOCAL_HOSTS = re.compile(r"^(localhost|127(\.\d{1,3}){3}|::1|0\.0\.0\.0|\[::1\])(:\d+)?$")
+LOCAL_HOSTS = LazyRegex(r"^(localhost|127(\.\d{1,3}){3}|::1|0\.0\.0\.0|\[::1\])(:\d+)?$")
 # Options that hand a program code or a command to run. In a program the table does not know,
 # they cannot be checked: the call is asked.
-_CODE_OPTIONS = re.compile(
+_CODE_OPTIONS = LazyRegex(
     r"^(-c|-e|-ex|--?(eval|exec|execute|command|cmd|run|script|eval-command|init-command|"
     r"interactive-command|expr|expression))(=.*)?$"
 )
@@ -209,7 +210,7 @@ _AUTH_FLAGS = {
     "--user-agent",
     "-A",
 }
-_NEVER_SENT = re.compile(
+_NEVER_SENT = LazyRegex(
     r"^(AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|.*PRIVATE_KEY.*|.*_PASSWORD|PASSWORD)$"
 )
 
@@ -2257,7 +2258,7 @@ def _interpreter_option_risks(an: Analyzer, lang: str, t: str, args: list[Arg], 
         an.risky("network.server", "php -S starts a web server")
 
 
-_PYTHON_FLAG_RUN = re.compile(r"-[bBdEhiIOqsSuvVx]+[cm]")  # -Bc, -uEm: the last letter counts
+_PYTHON_FLAG_RUN = LazyRegex(r"-[bBdEhiIOqsSuvVx]+[cm]")  # -Bc, -uEm: the last letter counts
 
 
 @dataclass
@@ -3060,7 +3061,7 @@ def ssh(an: Analyzer, c: Cmd) -> None:
     c.out = {"network"}
 
 
-_REMOTE = re.compile(r"^([\w.-]+@)?[\w.-]+:(?!//)|^rsync://|^scp://|^sftp://|^s3://|^gs://")
+_REMOTE = LazyRegex(r"^([\w.-]+@)?[\w.-]+:(?!//)|^rsync://|^scp://|^sftp://|^s3://|^gs://")
 
 
 def _cloud_copy(an: Analyzer, c: Cmd) -> None:
@@ -3547,7 +3548,7 @@ def _git_global(an: Analyzer, name: str, val: Arg) -> None:
 GitRule = Callable[["Analyzer", Cmd, str, list[Arg]], None]
 
 _GIT_FORCE_PUSH = ("-f", "--force", "--force-with-lease", "--force-if-includes", "--mirror")
-_GIT_PROTECTED_BRANCH = re.compile(
+_GIT_PROTECTED_BRANCH = LazyRegex(
     r"(refs/heads/)?(main|master|trunk|develop|production|prod|release.*|stable)"
 )
 
@@ -3682,7 +3683,7 @@ def _git_clone_options(an: Analyzer, o: Opts) -> bool:
     return False
 
 
-_GIT_URL = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
+_GIT_URL = LazyRegex(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
 
 
 def _git_clone(an: Analyzer, c: Cmd, sub: str, sargs: list[Arg]) -> None:
@@ -5370,7 +5371,7 @@ def pager(an: Analyzer, c: Cmd) -> None:
     reads(an, c, [a for a in o.operands if not (a.static and a.text.startswith("+"))], path=True)
 
 
-_CRITICAL_PROCS = re.compile(
+_CRITICAL_PROCS = LazyRegex(
     r"^(init|systemd.*|sshd|dbus-daemon|containerd|dockerd|kubelet|journald|Xorg|gdm.*|login|"
     r"agetty|cron|rsyslogd|NetworkManager|polkitd|udevd|llmos)$"
 )
@@ -5604,7 +5605,7 @@ def runs_command(an: Analyzer, c: Cmd) -> None:
 # database clients
 # --------------------------------------------------------------------------------------
 # SQL or client commands that run a program, read or write files anywhere, or load code.
-_SQL_UNMODELLED = re.compile(
+_SQL_UNMODELLED = LazyRegex(
     r"(^|[\n;])\s*\.(shell|system|output|once|import|read|load|open|save|backup|restore|excel|log|cd|trace|clone)\b|"
     r"\b(writefile|readfile|load_extension|edit|fts3_tokenizer)\s*\(|\bATTACH\b|\bVACUUM\s+INTO\b|"
     r"\\[!oOwgTPi]|\\ir\b|\\include|\\copy\b|\\setenv\b|\bCOPY\b[^;]*\b(TO|FROM)\s+PROGRAM\b|"
@@ -5613,7 +5614,7 @@ _SQL_UNMODELLED = re.compile(
     r"\bMIGRATE\b|\bEVAL(SHA)?\b|\bCREATE\s+(OR\s+REPLACE\s+)?FUNCTION\b[^;]*\bLANGUAGE\s+(plpython|plperlu|c)\b",
     re.I,
 )
-_SQL_READONLY = re.compile(
+_SQL_READONLY = LazyRegex(
     r"^\s*(select|pragma|explain|with|values|\.tables|\.schema|\.indexes|\.headers|\.mode|"
     r"\.dump|\.quit|\.exit|\.help|\.show|\.databases|\.fullschema|\.width|\.nullvalue|"
     r"\.separator|\.timer|\.stats|\.print|\.echo|\.bail|\.changes|\.eqp|\.lint|\.dbinfo)\b",

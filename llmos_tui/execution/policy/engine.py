@@ -96,6 +96,28 @@ def _deny(reason: str, rule: str) -> PolicyDecision:
     return PolicyDecision("deny", reason, rule)
 
 
+_SHELL_READY = False
+
+
+def _load_shell_analysis() -> None:
+    """Load the shell analysis once per process (the bash grammar, the per-program rules, the
+    program table) before a check's deadline starts: loading is not analysing a command, and
+    on a loaded machine it alone could take more than the 1 s a check may take, so that the
+    first Bash call of a process (a replay's) was refused with ``policy.timeout``. A failure
+    here is left to the check itself, which fails closed on it."""
+    global _SHELL_READY
+    if _SHELL_READY:
+        return
+    try:
+        from . import commands, programs, shell  # noqa: F401 - loaded for the checks to come
+
+        shell.load_parser()
+        programs.registry()
+    except Exception:  # noqa: BLE001 - the check reports it (fail closed)
+        return
+    _SHELL_READY = True
+
+
 class PolicyEngine:
     """Decides whether one tool call may run. Thread-safe; cheap to call (BENCHMARKS.md, "Policy")."""
 
@@ -130,6 +152,8 @@ class PolicyEngine:
         latent_mode: str | None = None,
     ) -> PolicyDecision:
         """Allow, ask or deny one tool call. Never raises."""
+        if tool_name == "Bash":
+            _load_shell_analysis()
         start = time.monotonic()
         deadline = start + self.timeout_s
         try:

@@ -9,7 +9,9 @@ Contract
   tar, interpreters, package managers…); the table's ``risk`` and ``network`` fields are applied
   before it, and the handler does the operand work itself (``operands="custom"``).
 * ``Registry.add`` raises ``TableError`` when a name is registered twice or a field is invalid;
-  the table is built once, on first use.
+  the table is built once, on first use: its entries' names at once (a name registered twice
+  raises there), each entry's Program made and checked when it is first looked up (``programs``
+  makes and checks them all; the tests read it).
 * ``lookup(word)`` is the only way from a command word to a spec: the basename; an exact name;
   else its versioned family (``python3.11`` → ``python``); else its name family (``mkfs.ext4`` →
   ``mkfs``). ``Registry.shadowed()`` lists every entry that one stage would hide from another;
@@ -113,13 +115,68 @@ class Registry:
     """Name → Program. A name is registered once; ``lookup`` is the one way in."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, Program] = {}
-        self.programs: list[Program] = []
+        self._by_name: dict[str, Program | _Pending] = {}
+        self._programs: list[Program | _Pending] = []
+        self._pending = 0
         self.families: dict[str, str] = {}  # name prefix ("mkfs.") -> canonical name
+
+    @property
+    def programs(self) -> list[Program]:
+        """Every entry, in table order (each one made and checked)."""
+        if self._pending:
+            for i, prog in enumerate(self._programs):
+                if isinstance(prog, _Pending):
+                    self._programs[i] = self._make(prog)
+        return self._programs  # type: ignore[return-value]  # none is pending any more
+
+    def add_pending(self, names: tuple[str, ...], fields: dict[str, Any]) -> None:
+        """Register an entry's names now; make and check its Program on first use (the table's
+        911 entries are registered at the first shell command of a process, which looks up one
+        or two of them). A name registered twice raises TableError here, like ``add``."""
+        if not names or any(not n or " " in n or "/" in n for n in names):
+            raise TableError(f"bad program names {names!r}")
+        by_name = self._by_name
+        for n in names:
+            if n in by_name:
+                raise TableError(
+                    f"{n!r} is registered twice ({by_name[n].names[0]} and {names[0]})"
+                )
+        pending = _Pending(names, fields, len(self._programs))
+        for n in names:
+            by_name[n] = pending
+        self._programs.append(pending)
+        self._pending += 1
+
+    def _make(self, pending: _Pending) -> Program:
+        """The Program of a pending entry, checked as ``add`` checks one (then registered)."""
+        # The generated __init__ of a frozen dataclass sets all 19 fields with object.__setattr__;
+        # a field left at its default reads the class attribute the dataclass defines, so storing
+        # only the given ones makes an equal, equally frozen Program.
+        prog = object.__new__(Program)
+        prog.__dict__.update(pending.fields, names=pending.names)
+        self._check(prog)
+        for n in pending.names:
+            self._by_name[n] = prog
+        self._programs[pending.index] = prog
+        self._pending -= 1
+        return prog
 
     def add(self, prog: Program) -> Program:
         if not prog.names or any(not n or " " in n or "/" in n for n in prog.names):
             raise TableError(f"bad program names {prog.names!r}")
+        self._check(prog)
+        for n in prog.names:
+            if n in self._by_name:
+                raise TableError(
+                    f"{n!r} is registered twice ({self._by_name[n].names[0]} and {prog.name})"
+                )
+        for n in prog.names:
+            self._by_name[n] = prog
+        self._programs.append(prog)
+        return prog
+
+    @staticmethod
+    def _check(prog: Program) -> None:
         if prog.kind not in KINDS:
             raise TableError(f"{prog.name}: unknown kind {prog.kind!r}")
         if prog.operands not in OPERAND_ROLES:
@@ -132,15 +189,6 @@ class Registry:
             raise TableError(f"{prog.name}: network must be one of {NETWORK}")
         if not prog.summary:
             raise TableError(f"{prog.name}: a summary is required")
-        for n in prog.names:
-            if n in self._by_name:
-                raise TableError(
-                    f"{n!r} is registered twice ({self._by_name[n].name} and {prog.name})"
-                )
-        for n in prog.names:
-            self._by_name[n] = prog
-        self.programs.append(prog)
-        return prog
 
     def family(self, prefix: str, canonical: str) -> None:
         if prefix in self.families:
@@ -152,7 +200,10 @@ class Registry:
         self.families[prefix] = canonical
 
     def get(self, name: str) -> Program | None:
-        return self._by_name.get(name)
+        prog = self._by_name.get(name)
+        if isinstance(prog, _Pending):
+            return self._make(prog)
+        return prog
 
     def names(self) -> list[str]:
         return list(self._by_name)
@@ -162,21 +213,22 @@ class Registry:
         base = word.rsplit("/", 1)[-1]
         prog = self._by_name.get(base)
         if prog is not None:
-            return prog.name
+            return prog.names[0]
         m = _VERSIONED.match(base)
         if m and m.group(1) in self._by_name:
-            return self._by_name[m.group(1)].name
+            return self._by_name[m.group(1)].names[0]
         for prefix, canonical in self.families.items():
             if base.startswith(prefix) and len(base) > len(prefix):
-                return self._by_name[canonical].name
+                return self._by_name[canonical].names[0]
         return base
 
     def lookup(self, word: str) -> Program | None:
-        return self._by_name.get(self.canonical(word))
+        return self.get(self.canonical(word))
 
     def shadowed(self) -> list[str]:
         """Entries another lookup stage would hide: each is a table mistake."""
         problems = []
+        self.programs  # noqa: B018 - make every pending entry, so entries compare by identity
         for name, prog in self._by_name.items():
             m = _VERSIONED.match(name)
             if (
@@ -186,7 +238,7 @@ class Registry:
                 and self._by_name[m.group(1)] is not prog
             ):
                 problems.append(
-                    f"{name} ({prog.name}) is also the versioned name of {self._by_name[m.group(1)].name}"
+                    f"{name} ({prog.names[0]}) is also the versioned name of {self._by_name[m.group(1)].names[0]}"
                 )
             for prefix, canonical in self.families.items():
                 if (
@@ -195,9 +247,20 @@ class Registry:
                     and self._by_name[canonical] is not prog
                 ):
                     problems.append(
-                        f"{name} ({prog.name}) is also in the name family {prefix}* of {canonical}"
+                        f"{name} ({prog.names[0]}) is also in the name family {prefix}* of {canonical}"
                     )
         return problems
+
+
+class _Pending:
+    """An entry registered by name whose Program is made on first use."""
+
+    __slots__ = ("names", "fields", "index")
+
+    def __init__(self, names: tuple[str, ...], fields: dict[str, Any], index: int) -> None:
+        self.names = names
+        self.fields = fields
+        self.index = index
 
 
 # Versioned interpreter names: python3.11, pip-3, perl5.36, ruby3.2, node18, php8.2…
@@ -367,6 +430,9 @@ def describe() -> list[dict[str, str]]:
 # --------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------
+_FIELDS = frozenset(Program.__dataclass_fields__)
+
+
 def _fs(items: Iterable[str] | str) -> frozenset[str]:
     return frozenset(items.split()) if isinstance(items, str) else frozenset(items)
 
@@ -386,7 +452,11 @@ def _build(reg: Registry) -> None:
                 kw[key] = _fs(kw[key])
         if "handler" in kw:
             kw.setdefault("operands", "custom")
-        reg.add(Program(tuple(names.split()), kind, summary, **kw))
+        if not kw.keys() <= _FIELDS:
+            raise TableError(f"{names}: unknown fields {sorted(kw.keys() - _FIELDS)}")
+        kw["kind"] = kind
+        kw["summary"] = summary
+        reg.add_pending(tuple(names.split()), kw)
 
     def each(names: str, kind: str, summary: str, **kw: Any) -> None:
         for n in names.split():

@@ -89,11 +89,49 @@ def _parser():
     parser = getattr(_LOCAL, "parser", None)
     if parser is None:
         import tree_sitter
-        import tree_sitter_bash
 
-        parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
+        parser = tree_sitter.Parser(tree_sitter.Language(_bash_language()))
         _LOCAL.parser = parser
     return parser
+
+
+def load_parser() -> None:
+    """Load the bash grammar and this thread's parser now (what the first parse would do)."""
+    _parser()
+
+
+def _bash_language() -> object:
+    """The bash grammar (``tree_sitter_bash.language()``), from its extension module alone.
+
+    The package's ``__init__`` imports ``importlib.resources`` (and with it tempfile, shutil,
+    lzma, bz2, random…) only to read its highlight queries, which the analysis never uses; the
+    grammar itself is the ``_binding`` extension next to it, loaded here the way the import
+    system would. Any surprise (another layout, a zip install) takes the ordinary import."""
+    import sys
+
+    module = sys.modules.get("tree_sitter_bash._binding")
+    if module is None:
+        try:
+            import importlib.util
+
+            package = importlib.util.find_spec("tree_sitter_bash")  # finds, does not run it
+            for folder in (package.submodule_search_locations or []) if package else []:
+                spec = importlib.machinery.PathFinder.find_spec(
+                    "tree_sitter_bash._binding", [folder]
+                )
+                if spec is not None and isinstance(
+                    spec.loader, importlib.machinery.ExtensionFileLoader
+                ):
+                    module = importlib.util.module_from_spec(spec)
+                    spec.loader.exec_module(module)
+                    break
+        except (ImportError, OSError, AttributeError):
+            module = None
+    if module is None:
+        import tree_sitter_bash
+
+        return tree_sitter_bash.language()
+    return module.language()
 
 
 def join_continuations(src: str) -> str:

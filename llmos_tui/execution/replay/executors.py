@@ -589,7 +589,9 @@ class ToolExecutor:
     that works here; when none does, every Bash call fails with the reason and how to fix it),
     ``landlock`` / ``bubblewrap`` (that one, or the call fails), or ``none`` (configuration says
     explicitly: no sandbox). ``sandbox_options``: ``SandboxOptions.from_config(config.execution)``
-    (read paths, environment pass-through, resource limits). ``hidden_paths``: paths inside
+    (read paths, environment pass-through, resource limits), or a function without arguments
+    that makes them, called on first use (a run that starts no command never loads the sandbox's
+    limits module). ``hidden_paths``: paths inside
     ``cwd`` that shell commands may not even read.
     ``write_roots``: folders besides ``cwd`` that the file tools may write into.
     """
@@ -617,7 +619,7 @@ class ToolExecutor:
         self.read_only_paths = tuple(read_only_paths)
         # Not even readable by a tool call (llmos's own state): refused here, invisible in the sandbox.
         self.hidden_paths = tuple(Path(os.path.realpath(os.fspath(p))) for p in hidden_paths)
-        self.sandbox_options = sandbox_options
+        self._sandbox_options = sandbox_options
         self._view: tuple[list[Path], list[Path]] | None = (
             None  # (read roots, secret masks), on first use
         )
@@ -811,6 +813,14 @@ class ToolExecutor:
             if not inside(self.cwd, real):
                 out.append(real)
         return out
+
+    @property
+    def sandbox_options(self) -> Any:
+        """The ``SandboxOptions`` (None: the defaults), made on first use when given as a function."""
+        options = self._sandbox_options
+        if callable(options):
+            options = self._sandbox_options = options()
+        return options
 
     def _outside_read_view(self, path: Path) -> str | None:
         """Why a path outside the working directory may not be read (None: it may). Our own file

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -212,6 +213,34 @@ class UndoReport:
         return dict(vars(self))
 
 
+def _remove_run(folder: Path) -> None:
+    """Remove one run's folder (ignoring errors). A run's folder holds only files: they are
+    removed beneath the folder's descriptor, without importing ``shutil`` (and with it bz2 and
+    lzma) in every run that prunes; anything else inside goes to ``shutil.rmtree``."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        with os.scandir(fd) as entries:
+            names = [e.name for e in entries]
+        for name in names:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                break
+            os.unlink(name, dir_fd=fd)
+        else:
+            os.rmdir(folder)
+            return
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class UndoStore:
     """``state/undo/``: one folder per run that changed files with the file tools."""
 
@@ -238,9 +267,7 @@ class UndoStore:
     def prune(self) -> None:
         runs = self.runs()
         while runs and (len(runs) > self.max_runs or sum(r.bytes for r in runs) > self.max_bytes):
-            import shutil
-
-            shutil.rmtree(runs.pop(0).dir, ignore_errors=True)
+            _remove_run(runs.pop(0).dir)
 
     def last(self, cwd: Path) -> UndoRun | None:
         where = str(Path(os.path.realpath(cwd)))

@@ -87,11 +87,9 @@ import hashlib
 import json
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -200,6 +198,8 @@ def bwrap_path() -> str | None:
 
         return str(_bundled())
     except Exception:  # noqa: BLE001 - not installed or not bundled for this platform
+        import shutil
+
         return shutil.which("bwrap")
 
 
@@ -207,6 +207,8 @@ def _bash() -> str:
     for candidate in ("/bin/bash", "/usr/bin/bash"):
         if os.access(candidate, os.X_OK):
             return candidate
+    import shutil
+
     return shutil.which("bash") or "/bin/bash"
 
 
@@ -236,7 +238,11 @@ def _helper_text() -> str:
 
 def _python() -> str:
     """The interpreter that runs the Landlock helper (and is part of the read view)."""
-    return sys.executable or shutil.which("python3") or "/usr/bin/python3"
+    if sys.executable:
+        return sys.executable
+    import shutil
+
+    return shutil.which("python3") or "/usr/bin/python3"
 
 
 # --------------------------------------------------------------------------------------
@@ -308,6 +314,8 @@ def _cache_store(update: dict[str, dict[str, Any] | None]) -> None:
             else:
                 data[key] = value
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=".sandbox-probe-", dir=os.path.dirname(path))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
@@ -342,6 +350,9 @@ def forget_probe(backend: str) -> None:
 def _live_probe(backend: str) -> str | None:
     if backend == "bubblewrap" and bwrap_path() is None:
         return "bwrap is not installed"
+    import shutil
+    import tempfile
+
     work = tempfile.mkdtemp(prefix="llmos-probe-")
     plan = None
     try:
@@ -538,7 +549,10 @@ def _plan(
     hidden_paths: Iterable[str | os.PathLike[str]] = (),
     environ: Mapping[str, str] | None = None,
     hide_secrets: bool = True,
+    private_tmp: bool = True,
 ) -> _Plan:
+    """``private_tmp=False`` (bubblewrap, whose ``$TMPDIR`` and ``$HOME`` are on the tmpfs it
+    mounts at ``/tmp``): no host folder is made for them (``tmpdir`` and ``home`` are empty)."""
     candidates, skipped = _read_candidates(options)
     read = [p for p in candidates if not _within(p, cwd)]
     masks: list[str] = []
@@ -564,9 +578,13 @@ def _plan(
     inside = [os.path.realpath(os.fspath(p)) for p in hidden_paths]
     hidden_inside = [p for p in inside if _within(p, cwd) and p != cwd]
     _sweep_stale_tmpdirs()
-    tmpdir = tempfile.mkdtemp(prefix=f"llmos-sbx-{os.getpid()}-")
-    home = os.path.join(tmpdir, "home")
-    os.mkdir(home, 0o700)
+    tmpdir = home = ""
+    if private_tmp:
+        import tempfile
+
+        tmpdir = tempfile.mkdtemp(prefix=f"llmos-sbx-{os.getpid()}-")
+        home = os.path.join(tmpdir, "home")
+        os.mkdir(home, 0o700)
     return _Plan(
         cwd=cwd,
         tmpdir=tmpdir,
@@ -590,25 +608,48 @@ def _sweep_stale_tmpdirs() -> None:
     if _tmp_swept:
         return
     _tmp_swept = True
-    base = tempfile.gettempdir()
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        parts = name.split("-")
-        if (
-            name.startswith("llmos-sbx-")
-            and len(parts) >= 4
-            and parts[2].isdigit()
-            and not pid_alive(int(parts[2]))
-        ):
-            path = os.path.join(base, name)
-            try:
-                if os.lstat(path).st_uid == os.getuid():
-                    shutil.rmtree(path, ignore_errors=True)
-            except OSError:
-                pass
+    for base in _temp_bases():
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            parts = name.split("-")
+            if (
+                name.startswith("llmos-sbx-")
+                and len(parts) >= 4
+                and parts[2].isdigit()
+                and not pid_alive(int(parts[2]))
+            ):
+                path = os.path.join(base, name)
+                try:
+                    if os.lstat(path).st_uid == os.getuid():
+                        import shutil
+
+                        shutil.rmtree(path, ignore_errors=True)
+                except OSError:
+                    pass
+
+
+def _temp_bases() -> list[str]:
+    """Where ``tempfile.mkdtemp`` puts the private folders: ``tempfile.gettempdir()`` once
+    ``tempfile`` is loaded; before that (a process that only ran bubblewrap, which makes none)
+    every existing candidate ``gettempdir`` would consider (``$TMPDIR``, ``$TEMP``, ``$TMP``,
+    ``/tmp``, ``/var/tmp``, ``/usr/tmp``), without importing ``tempfile`` and ``shutil``."""
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        return [tempfile.gettempdir()]
+    bases: list[str] = []
+    for folder in [os.environ.get(n) for n in ("TMPDIR", "TEMP", "TMP")] + [
+        "/tmp",
+        "/var/tmp",
+        "/usr/tmp",
+    ]:
+        if folder and os.path.isdir(folder):
+            folder = os.path.abspath(folder)
+            if folder not in bases:
+                bases.append(folder)
+    return bases
 
 
 _realpath_memo: dict[str, str] = {}
@@ -641,12 +682,15 @@ def _secret_entries(root: str) -> list[str]:
     # a confinement root that holds nothing: every entry is judged as "outside the working directory"
     ctx = dataclasses.replace(PathContext.build("/"), root="/\0")
     found: list[str] = []
+    real_root = os.path.realpath(root)
     try:
-        names = os.listdir(root)
+        with os.scandir(root) as it:
+            entries = [(e.name, e.is_symlink()) for e in it]
     except OSError:
-        names = []
-    for name in names:
-        real = os.path.realpath(os.path.join(root, name))
+        entries = []
+    for name, link in entries:
+        # realpath(root/name) is real_root/name unless the entry itself is a symlink
+        real = os.path.realpath(os.path.join(root, name)) if link else f"{real_root}/{name}"
         if real not in found and ctx.secret(real):
             found.append(real)
     _secret_entries_memo[root] = (stamp, found)
@@ -899,6 +943,7 @@ def run_sandboxed(
         hidden_paths=hidden_paths,
         environ=env,
         hide_secrets=hide_secrets,
+        private_tmp=chosen != "bubblewrap",
     )
     warning = None
     if plan.skipped:
@@ -938,7 +983,10 @@ def run_sandboxed(
         if plan.cgroup is not None:
             plan.cgroup.kill_all()
             plan.cgroup.remove()
-        shutil.rmtree(plan.tmpdir, ignore_errors=True)
+        if plan.tmpdir:
+            import shutil
+
+            shutil.rmtree(plan.tmpdir, ignore_errors=True)
     if chosen == "bubblewrap" and code != 0 and err.startswith("bwrap: "):
         forget_probe("bubblewrap")
     elif chosen == "landlock" and code in (125, 126) and "llmos sandbox (landlock): " in err:
@@ -956,7 +1004,9 @@ def run_sandboxed(
 
 
 def _visible_path(value: str, plan: _Plan) -> str:
-    visible = {plan.cwd, plan.tmpdir, *plan.read, *(_realpath(r) for r in plan.read)}
+    visible = {plan.cwd, *plan.read, *(_realpath(r) for r in plan.read)}
+    if plan.tmpdir:  # "" (bubblewrap: no host folder) would be "within" every path
+        visible.add(plan.tmpdir)
     kept = []
     for d in dict.fromkeys(value.split(":")):
         if d and os.path.isabs(d):

@@ -100,14 +100,54 @@ SECRET_ENV_PATTERNS: tuple[str, ...] = (
     "KUBECONFIG",
     "*_PAT",
 )
-_SECRET_RE = re.compile("|".join(fnmatch.translate(p) for p in SECRET_ENV_PATTERNS), re.IGNORECASE)
+_SECRET_RE: re.Pattern[str] | None = None  # compiled on the first non-ASCII name
+
+
+def _secret_re() -> re.Pattern[str]:
+    global _SECRET_RE
+    if _SECRET_RE is None:
+        _SECRET_RE = re.compile(
+            "|".join(fnmatch.translate(p) for p in SECRET_ENV_PATTERNS), re.IGNORECASE
+        )
+    return _SECRET_RE
+
+
+def _star_parts(pattern: str) -> tuple[str, ...]:
+    if any(c in pattern for c in "?[]"):  # only "*" is handled by _star_match
+        raise ValueError(f"secret pattern {pattern!r}: only '*' wildcards are supported")
+    return tuple(pattern.upper().split("*"))
+
+
+def _star_match(name: str, parts: tuple[str, ...]) -> bool:
+    """fnmatch of a pattern whose only wildcard is "*" (given as its pieces between stars)."""
+    if len(parts) == 1:
+        return name == parts[0]
+    first, last = parts[0], parts[-1]
+    if len(name) < len(first) + len(last) or not name.startswith(first):
+        return False
+    pos, end = len(first), len(name) - len(last)
+    for piece in parts[1:-1]:  # leftmost placement of each middle piece is optimal
+        found = name.find(piece, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(piece)
+    return name.endswith(last)
+
+
+# The patterns as upper-case pieces between their stars: an ASCII name is matched against them
+# exactly as the case-insensitive regex would match it (compiling that regex costs about 3 ms,
+# once per process, on the first sandboxed command); other names go through the regex.
+_SECRET_PARTS: tuple[tuple[str, ...], ...] = tuple(_star_parts(p) for p in SECRET_ENV_PATTERNS)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def looks_secret(name: str) -> bool:
     """True when an environment variable's name looks like it holds a credential."""
-    return bool(_SECRET_RE.fullmatch(name))
+    if name.isascii():
+        upper = name.upper()
+        return any(_star_match(upper, parts) for parts in _SECRET_PARTS)
+    return bool(_secret_re().fullmatch(name))
 
 
 def _is_glob(entry: str) -> bool:
