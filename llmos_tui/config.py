@@ -14,10 +14,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
+from .records import record
 from .errors import ConfigError, UsageError
 from .workspace import parse_scope
 from . import sentience_params as P
@@ -44,7 +45,7 @@ def _opt(
     return field(default=default, metadata=meta)
 
 
-@dataclass
+@record
 class ModelsConfig:
     """The ``models`` section: the cheap and strong model tiers."""
 
@@ -52,7 +53,7 @@ class ModelsConfig:
     strong: str = _opt("claude-opus-4-5", help="model for complex novel goals")
 
 
-@dataclass
+@record
 class LearningConfig:
     """The ``learning`` section: matching thresholds and trace learning."""
 
@@ -98,7 +99,7 @@ class LearningConfig:
     )
 
 
-@dataclass
+@record
 class ExecutionConfig:
     """The ``execution`` section: which modes may run, and their limits."""
 
@@ -180,7 +181,7 @@ class ExecutionConfig:
     )
 
 
-@dataclass
+@record
 class SentienceConfig:
     """The ``sentience`` section (checked and read by ``sentience_params.py``)."""
 
@@ -340,7 +341,7 @@ class SentienceConfig:
     )
 
 
-@dataclass
+@record
 class AdaptationConfig:
     """The ``adaptation`` section: agent evolution and model choice."""
 
@@ -363,7 +364,7 @@ class AdaptationConfig:
     )
 
 
-@dataclass
+@record
 class CronsConfig:
     """The ``crons`` section: the background crons and their intervals."""
 
@@ -403,7 +404,7 @@ class CronsConfig:
     )
 
 
-@dataclass
+@record
 class ObservabilityConfig:
     """The ``observability`` section: rotation of the event log."""
 
@@ -415,7 +416,7 @@ class ObservabilityConfig:
     )
 
 
-@dataclass
+@record
 class PromotionConfig:
     """The ``promotion`` section: when a trace moves to a wider volume."""
 
@@ -441,7 +442,7 @@ class PromotionConfig:
     )
 
 
-@dataclass
+@record
 class VolumesConfig:
     """The ``volumes`` section: git remotes of the shared volumes."""
 
@@ -459,7 +460,7 @@ class VolumesConfig:
     )
 
 
-@dataclass
+@record
 class MemoryConfig:
     """The ``memory`` section: what is injected into LLM sessions."""
 
@@ -503,7 +504,7 @@ class MemoryConfig:
     )
 
 
-@dataclass
+@record
 class LLMOSConfig:
     """The whole configuration: top-level keys and one field per section."""
 

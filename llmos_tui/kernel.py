@@ -32,11 +32,11 @@ import dataclasses
 import re
 import sys
 import time
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .records import record
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
 from .execution.replay.hooks import (
@@ -91,7 +91,7 @@ def validate_goal(goal: str) -> str:
 MAX_PROPOSAL_CALLS = 30  # calls listed in a replay proposal (the TUI's confirmation)
 
 
-@dataclass
+@record
 class RunOptions:
     """How one goal is run (mode, working directory, identity, project, callbacks)."""
 

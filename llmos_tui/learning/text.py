@@ -24,6 +24,7 @@ from typing import Any
 # IMPLIED_CLASSES is re-exported for the accounting.
 from edgekit.words import IMPLIED_CLASSES, VERB_LOOKUP, stem  # noqa: F401
 
+from ..records import record
 from ..errors import UsageError
 from .slots import PROGRAMMING_LANGUAGES, SlotSpan, find_slots, number_keys
 
@@ -585,7 +586,7 @@ class Token:
         return (Token, (self.text, self.kind, self.clause, self.main, self.negated, self.raw))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PreparedGoal:
     """A goal preprocessed for matching (built once per trace, held in memory)."""
 

@@ -36,9 +36,10 @@ import math
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Iterable
 
+from ..records import record
 from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..redact import LazyRegex  # module patterns: compiled on first use
@@ -106,7 +107,7 @@ class TraceNotFound(LLMOSError):
 # ---- records ---------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class ToolCall:
     """One recorded tool call: its name, input and result."""
 
@@ -128,7 +129,7 @@ class ToolCall:
         return bool(self.result.get("is_error", False))
 
 
-@dataclass
+@record
 class Trace:
     """A recorded run: the goal, its tool calls, and the counters and metadata of the file."""
 

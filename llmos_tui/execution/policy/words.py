@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ...records import record
 from ...redact import LazyRegex  # module patterns: compiled on first use
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -163,7 +164,7 @@ DANGEROUS_GIT_KEYS = LazyRegex(
 
 
 # Option parsing ---------------------------------------------------------------------------
-@dataclass
+@record
 class Opts:
     """A command's arguments split into flags (with their values) and operands."""
 
@@ -235,7 +236,7 @@ def parse_opts(
     return Opts(flags, operands)
 
 
-@dataclass
+@record
 class Cmd:
     """One simple command about to run, with what flows into it."""
 

@@ -32,12 +32,13 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from edgekit import fs
 
+from ...records import record
 from ...atomic import atomic_write_bytes
 from ...clock import iso_utc
 
@@ -88,7 +89,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data, mode=0o600, sync_dir=False)
 
 
-@dataclass
+@record
 class UndoFile:
     """One file a run changed: its pre-image (``blob``) and its state after the run."""
 
@@ -167,7 +168,7 @@ def _current_sha(cwd: Path, rel: str) -> str | None:
         return "unreadable"
 
 
-@dataclass
+@record
 class UndoRun:
     """One recorded run: its manifest (``state/undo/<run_id>/manifest.json``), read."""
 
@@ -194,7 +195,7 @@ class UndoRun:
         )
 
 
-@dataclass
+@record
 class UndoReport:
     """What undoing a run restored, deleted or left alone."""
 
