@@ -12,13 +12,12 @@ Values are parsed as YAML scalars. Every error names the key and where it came f
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
-from dataclasses import field, fields
 from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
-from .records import record
+from . import records
+from .records import field, fields, record
 from .errors import ConfigError, UsageError
 from .workspace import parse_scope
 from . import sentience_params as P
@@ -556,7 +555,7 @@ class LLMOSConfig:
 
     # ---- views ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = records.asdict(self)
         data.pop("source", None)
         return data
 
@@ -630,7 +629,7 @@ def _apply(target: Any, data: Mapping[str, Any], source: str, prefix: str = "") 
             raise ConfigError(f"unknown key (known keys here: {known})", key=dotted, source=source)
         typ = hints[key]
         current = getattr(target, key)
-        if dataclasses.is_dataclass(current):
+        if records.is_dataclass(current):
             if value is None:
                 continue
             _apply(current, value, source, prefix=f"{dotted}.")
@@ -819,7 +818,7 @@ def describe_keys() -> list[tuple[str, str, Any]]:
             if f.metadata.get("internal"):
                 continue
             value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
+            if records.is_dataclass(value):
                 walk(value, f"{prefix}{f.name}.")
             else:
                 rows.append((f"{prefix}{f.name}", f.metadata.get("help", ""), value))

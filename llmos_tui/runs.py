@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import field
 from enum import StrEnum
 from typing import Any, Callable, Union
-from llmos_tui.records import record
+from llmos_tui.records import field, record
 
 
 class Mode(StrEnum):

@@ -16,10 +16,9 @@ firing moves a variable by at most ``max_delta``. So no parameter grows without 
 from __future__ import annotations
 
 import copy
-from dataclasses import field, fields
 from typing import TYPE_CHECKING, Any
 
-from .records import record
+from .records import field, fields, record
 from .errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover

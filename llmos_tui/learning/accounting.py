@@ -48,11 +48,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import field
 from functools import lru_cache
 from typing import Any
 
-from ..records import record
+from ..records import field, record
 from ..redact import LazyRegex  # module patterns: compiled on first use
 from .slots import number_keys, find_slots
 from .text import normalize_text

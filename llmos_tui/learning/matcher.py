@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping
 
@@ -59,7 +58,7 @@ from rapidfuzz import fuzz, process
 
 from edgekit.words import OPPOSED
 
-from ..records import record
+from ..records import field, record
 from ..config import LearningConfig
 from ..errors import UsageError
 from ..runs import Mode

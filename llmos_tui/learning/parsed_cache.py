@@ -16,7 +16,6 @@ never an error, and so is a cache written by another version of the trace model 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes
+from ..digest import blake2b
 
 FORMAT = 2
 NAME = "parsed-traces.pickle"
@@ -36,7 +36,7 @@ def code_stamp() -> str:
     this code, while two installs of the same sources share the cache."""
     from . import trace_header, traces
 
-    digest = hashlib.blake2b(digest_size=16)
+    digest = blake2b(digest_size=16)
     for module in (traces, trace_header):
         with open(str(module.__file__), "rb") as f:
             digest.update(f.read())
@@ -44,7 +44,7 @@ def code_stamp() -> str:
 
 
 def text_key(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    return blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 class ParsedTraceCache:

@@ -197,7 +197,7 @@ def number_word_value(text: str) -> str | None:
 _ARCHIVE_PREFIXES = frozenset({"tar", "gz", "zip", "7z", "tgz", "bz2", "xz"})
 
 
-@record(frozen=True)
+@record(frozen=True, fast_init=True)
 class SlotSpan:
     """A slot found in a text: its kind, value and position."""
 

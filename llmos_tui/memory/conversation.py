@@ -36,11 +36,10 @@ import json
 import os
 import re
 import time
-from dataclasses import field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..records import record
+from ..records import field, record
 from ..atomic import append_bytes, file_lock
 from ..clock import iso_utc
 from ..errors import UsageError

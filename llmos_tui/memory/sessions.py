@@ -32,13 +32,12 @@ import datetime as _dt
 import os
 import re
 import time
-from dataclasses import field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from edgekit.frontmatter import dump_header, join as join_frontmatter
 
-from ..records import record
+from ..records import field, record
 from ..atomic import atomic_write_text, file_lock
 from ..clock import iso_utc
 from ..errors import UsageError

@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
-from ..records import record
+from ..records import field, record
 from ..clock import iso_utc_us, parse_iso
 
 

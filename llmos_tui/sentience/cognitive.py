@@ -22,11 +22,10 @@ the calibration record (confidence before a run vs its outcome) and the economy 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..records import record
+from ..records import asdict, field, record
 from ..sentience_params import SentienceParams
 from .valence import Valence, latent_mode, mode_reason
 

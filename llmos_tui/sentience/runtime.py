@@ -41,11 +41,10 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from dataclasses import asdict, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from ..records import record
+from ..records import asdict, field, record
 from ..atomic import file_lock
 from ..clock import iso_utc
 from ..errors import UsageError

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import field
 from pathlib import Path
 from typing import Any, Callable, TypeGuard
 
-from ..records import record
+from ..records import field, record
 from ..atomic import atomic_write_text
 from ..sentience_params import MODIFIABLE, TRIGGERS, SentienceParams
 from .user_model import UserModel

@@ -14,10 +14,9 @@ check-in is at least ``checkin_cooldown`` messages ago, ``check_in_text`` says w
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, field
 from typing import Any
 
-from ..records import record
+from ..records import asdict, field, record
 from ..redact import LazyRegex
 from ..sentience_params import SentienceParams
 from .valence import clamp, relax

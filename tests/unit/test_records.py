@@ -9,46 +9,66 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as std_field
 from typing import Any, ClassVar
 
 import pytest
 
-from llmos_tui.records import record
+from llmos_tui import records
+from llmos_tui.records import field, record
 
 
-def _pair(frozen: bool = False) -> tuple[type, type]:
-    out = []
-    for deco in (dataclass(frozen=frozen), record(frozen=frozen)):
+def _pair(frozen: bool = False, slots: bool = False, fast: bool = False) -> tuple[type, type]:
+    """The same class made by ``dataclasses.dataclass`` and by ``record``."""
 
-        @deco
-        class Shape:
-            kind: ClassVar[str] = "shape"
-            name: str
-            size: int = 3
-            tags: list[str] = field(default_factory=list)
-            note: str = field(default="", repr=False, compare=False)
-            seen: int = field(default=0, init=False)
+    @dataclass(frozen=frozen, slots=slots)
+    class Shape:
+        kind: ClassVar[str] = "shape"
+        name: str
+        size: int = 3
+        tags: list[str] = std_field(default_factory=list)
+        note: str = std_field(default="", repr=False, compare=False)
+        seen: int = std_field(default=0, init=False)
 
-        out.append(Shape)
-    return out[0], out[1]
+    @record(frozen=frozen, slots=slots, fast_init=fast)
+    class Shape2:
+        kind: ClassVar[str] = "shape"
+        name: str
+        size: int = 3
+        tags: list[str] = field(default_factory=list)
+        note: str = field(default="", repr=False, compare=False)
+        seen: int = field(default=0, init=False)
+
+    return Shape, Shape2
 
 
 def _observe(cls: type, *args: Any, **kwargs: Any) -> Any:
     try:
         obj = cls(*args, **kwargs)
     except TypeError as exc:
-        return ("TypeError", str(exc).replace("__init__()", "").split("(")[0][-12:])
+        return ("TypeError", "missing" in str(exc) or "unexpected" in str(exc))
     return (
         repr(obj).split("(", 1)[1],
-        vars(obj),
+        {n: getattr(obj, n, "unset") for n in ("name", "size", "tags", "note", "seen")},
         dataclasses.asdict(obj),
+        records.asdict(obj),
         [(f.name, f.init, f.repr, f.compare) for f in dataclasses.fields(obj)],
+        [(f.name, f.init, f.repr, f.compare) for f in records.fields(obj)],
         cls.__match_args__,
     )
 
 
-@pytest.mark.parametrize("frozen", [False, True])
+@pytest.mark.parametrize(
+    ("frozen", "slots", "fast"),
+    [
+        (False, False, False),
+        (True, False, False),
+        (False, False, True),
+        (False, True, True),
+        (True, True, True),
+    ],
+)
 @pytest.mark.parametrize(
     ("args", "kwargs"),
     [
@@ -63,9 +83,9 @@ def _observe(cls: type, *args: Any, **kwargs: Any) -> Any:
     ],
 )
 def test_construction_matches_dataclass(
-    frozen: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
+    frozen: bool, slots: bool, fast: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
-    std, ours = _pair(frozen)
+    std, ours = _pair(frozen, slots, fast)
     assert _observe(ours, *args, **kwargs) == _observe(std, *args, **kwargs)
 
 
@@ -114,12 +134,16 @@ def test_frozen_refuses_assignment_and_deletion() -> None:
         obj.other = 1
 
 
-def test_replace_fields_asdict_and_is_dataclass() -> None:
+@pytest.mark.parametrize("mod", [dataclasses, records])
+def test_replace_fields_asdict_and_is_dataclass(mod: Any) -> None:
     _, ours = _pair(frozen=True)
     obj = ours("a", tags=["t"])
-    assert dataclasses.is_dataclass(obj) and dataclasses.is_dataclass(ours)
-    new = dataclasses.replace(obj, size=7)
+    assert mod.is_dataclass(obj) and mod.is_dataclass(ours)
+    assert not mod.is_dataclass(object())
+    new = mod.replace(obj, size=7)
     assert (new.name, new.size, new.tags) == ("a", 7, ["t"])
+    with pytest.raises(ValueError, match="init=False"):
+        mod.replace(obj, seen=1)
     assert [f.name for f in dataclasses.fields(ours)] == ["name", "size", "tags", "note", "seen"]
     assert dataclasses.astuple(obj) == ("a", 3, ["t"], "", 0)
 
@@ -172,8 +196,36 @@ def test_explicit_methods_are_kept() -> None:
 
 
 def test_pickle_round_trip() -> None:
-    obj = _Module(1, ["a"])
-    assert pickle.loads(pickle.dumps(obj)) == obj
+    for obj in (_Module(1, ["a"]), _Slotted(2, ("b",))):
+        assert pickle.loads(pickle.dumps(obj)) == obj
+
+
+def test_slots_class_has_no_dict() -> None:
+    obj = _Slotted(1)
+    assert not hasattr(obj, "__dict__") and _Slotted.__slots__ == ("n", "items")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.n = 2
+
+
+def test_nested_records_and_dataclasses_in_asdict() -> None:
+    std, ours = _pair()
+    outer = ours("o", tags=[std("i"), ours("j")])
+    assert records.asdict(outer) == dataclasses.asdict(outer)
+    assert records.asdict(outer)["tags"][0] == {
+        "name": "i",
+        "size": 3,
+        "tags": [],
+        "note": "",
+        "seen": 0,
+    }
+
+
+def test_dataclasses_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="records.field"):
+
+        @record
+        class Wrong:
+            a: list[int] = std_field(default_factory=list)
 
 
 def test_refuses_what_it_does_not_implement() -> None:
@@ -195,3 +247,9 @@ def test_refuses_what_it_does_not_implement() -> None:
 class _Module:
     n: int
     items: list[str] = field(default_factory=list, hash=False)
+
+
+@record(frozen=True, slots=True, fast_init=True)
+class _Slotted:
+    n: int
+    items: tuple[str, ...] = ()

@@ -13,11 +13,10 @@ import fnmatch
 import os
 import pwd
 import re
-from dataclasses import field
 from functools import lru_cache
 from typing import Callable, Iterable
 
-from ...records import record
+from ...records import field, record
 from ...redact import LazyRegex  # module patterns: compiled on first use
 
 # Writing to these is always harmless (checked on the text, before resolution).

@@ -6,10 +6,9 @@ option parsing, and the variables and git keys with a meaning for the policy."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ...records import record
+from ...records import field, record
 from ...redact import LazyRegex  # module patterns: compiled on first use
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,7 +22,7 @@ PSUB = "\x02"  # a process substitution: /dev/fd/N fed by a command
 Stdin = tuple[Any, ...]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Arg:
     """One word after expansion. ``mask`` has one letter per character of ``text``:
     u unquoted literal, q quoted literal, v unquoted value of a variable, d unknown,

@@ -50,11 +50,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ...records import record
+from ...records import field, record
 from ...learning.traces import CWD_TOKEN, ToolCall, reroot
 from ...redact import MARK as REDACTION_MARK
 from ...runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted

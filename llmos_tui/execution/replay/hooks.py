@@ -9,9 +9,8 @@ counts as a deny, and the strictest answer wins (deny > ask > allow).
 from __future__ import annotations
 
 import json
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Callable
-from llmos_tui.records import record
+from llmos_tui.records import field, record
 
 if TYPE_CHECKING:
     import logging

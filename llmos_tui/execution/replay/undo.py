@@ -27,18 +27,17 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import time
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from edgekit import fs
 
-from ...records import record
+from ...records import field, record
+from ... import digest as hashlib  # sha256 without loading OpenSSL (digest.py)
 from ...atomic import atomic_write_bytes
 from ...clock import iso_utc
 

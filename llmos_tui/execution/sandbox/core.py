@@ -93,9 +93,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from ...records import record
 from ...errors import UsageError
 from .env import child_environment, private_environment
 from .limits import (
@@ -164,7 +164,7 @@ class SandboxUnavailable(UsageError):
     """The requested sandbox backend does not work on this machine."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SandboxResult:
     exit_code: int
     stdout: str
@@ -453,7 +453,7 @@ def python_paths() -> list[str]:
     return out
 
 
-@dataclass
+@record
 class _Plan:
     """Everything both backends need to build one sandbox."""
 
