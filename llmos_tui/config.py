@@ -568,8 +568,30 @@ class LLMOSConfig:
 _SECTION_TYPES = {f.name: f.type for f in fields(LLMOSConfig)}
 
 
+_PLAIN_TYPES: dict[str, type] = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "str": str,
+    "list": list,
+    "dict": dict,
+}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+    """Each field's type, for ``_coerce``. The annotations are strings (postponed evaluation);
+    a plain builtin or a section class of this module is looked up here, because
+    ``typing.get_type_hints`` compiles each string, and the first ``compile()`` of a process
+    builds the AST types (about 10 M instructions on every start that reads a config setting).
+    Any other annotation goes to ``get_type_hints`` as before."""
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        name = f.type
+        typ = _PLAIN_TYPES.get(name) or globals().get(name) if isinstance(name, str) else name
+        if not isinstance(typ, type):
+            return get_type_hints(cls)
+        out[f.name] = typ
+    return out
 
 
 def _coerce(value: Any, typ: Any, meta: Mapping[str, Any], key: str, source: str) -> Any:

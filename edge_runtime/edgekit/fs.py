@@ -274,7 +274,7 @@ class RootDir:
         return f"RootDir({self.path!r}, fd={self.fd})"
 
 
-Root = Union[int, str, "os.PathLike[str]", RootDir]
+Root = Union[int, str, os.PathLike[str], RootDir]  # no string: typing would compile it
 
 
 class _RootRef:

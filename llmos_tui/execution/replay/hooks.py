@@ -60,9 +60,9 @@ class ToolOutcome:
 
 
 Confirm = Callable[[str, dict[str, Any], str], bool]
-PreHook = Callable[[str, dict[str, Any], str], "HookVerdict | None"]
+PreHook = Callable[[str, dict[str, Any], str], HookVerdict | None]
 PostHook = Callable[[str, dict[str, Any], str, ToolOutcome], None]
-PromptHook = Callable[[str], "str | None"]
+PromptHook = Callable[[str], str | None]
 
 
 class HookRegistry:
