@@ -12,12 +12,12 @@ Values are parsed as YAML scalars. Every error names the key and where it came f
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, get_type_hints
 
+from . import records
+from .records import field, fields, record
 from .errors import ConfigError, UsageError
 from .workspace import parse_scope
 from . import sentience_params as P
@@ -44,7 +44,7 @@ def _opt(
     return field(default=default, metadata=meta)
 
 
-@dataclass
+@record
 class ModelsConfig:
     """The ``models`` section: the cheap and strong model tiers."""
 
@@ -52,7 +52,7 @@ class ModelsConfig:
     strong: str = _opt("claude-opus-4-5", help="model for complex novel goals")
 
 
-@dataclass
+@record
 class LearningConfig:
     """The ``learning`` section: matching thresholds and trace learning."""
 
@@ -98,7 +98,7 @@ class LearningConfig:
     )
 
 
-@dataclass
+@record
 class ExecutionConfig:
     """The ``execution`` section: which modes may run, and their limits."""
 
@@ -180,7 +180,7 @@ class ExecutionConfig:
     )
 
 
-@dataclass
+@record
 class SentienceConfig:
     """The ``sentience`` section (checked and read by ``sentience_params.py``)."""
 
@@ -340,7 +340,7 @@ class SentienceConfig:
     )
 
 
-@dataclass
+@record
 class AdaptationConfig:
     """The ``adaptation`` section: agent evolution and model choice."""
 
@@ -363,7 +363,7 @@ class AdaptationConfig:
     )
 
 
-@dataclass
+@record
 class CronsConfig:
     """The ``crons`` section: the background crons and their intervals."""
 
@@ -403,7 +403,7 @@ class CronsConfig:
     )
 
 
-@dataclass
+@record
 class ObservabilityConfig:
     """The ``observability`` section: rotation of the event log."""
 
@@ -415,7 +415,7 @@ class ObservabilityConfig:
     )
 
 
-@dataclass
+@record
 class PromotionConfig:
     """The ``promotion`` section: when a trace moves to a wider volume."""
 
@@ -441,7 +441,7 @@ class PromotionConfig:
     )
 
 
-@dataclass
+@record
 class VolumesConfig:
     """The ``volumes`` section: git remotes of the shared volumes."""
 
@@ -459,7 +459,7 @@ class VolumesConfig:
     )
 
 
-@dataclass
+@record
 class MemoryConfig:
     """The ``memory`` section: what is injected into LLM sessions."""
 
@@ -503,7 +503,7 @@ class MemoryConfig:
     )
 
 
-@dataclass
+@record
 class LLMOSConfig:
     """The whole configuration: top-level keys and one field per section."""
 
@@ -555,7 +555,7 @@ class LLMOSConfig:
 
     # ---- views ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = records.asdict(self)
         data.pop("source", None)
         return data
 
@@ -568,8 +568,30 @@ class LLMOSConfig:
 _SECTION_TYPES = {f.name: f.type for f in fields(LLMOSConfig)}
 
 
+_PLAIN_TYPES: dict[str, type] = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "str": str,
+    "list": list,
+    "dict": dict,
+}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+    """Each field's type, for ``_coerce``. The annotations are strings (postponed evaluation);
+    a plain builtin or a section class of this module is looked up here, because
+    ``typing.get_type_hints`` compiles each string, and the first ``compile()`` of a process
+    builds the AST types (about 10 M instructions on every start that reads a config setting).
+    Any other annotation goes to ``get_type_hints`` as before."""
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        name = f.type
+        typ = _PLAIN_TYPES.get(name) or globals().get(name) if isinstance(name, str) else name
+        if not isinstance(typ, type):
+            return get_type_hints(cls)
+        out[f.name] = typ
+    return out
 
 
 def _coerce(value: Any, typ: Any, meta: Mapping[str, Any], key: str, source: str) -> Any:
@@ -629,7 +651,7 @@ def _apply(target: Any, data: Mapping[str, Any], source: str, prefix: str = "") 
             raise ConfigError(f"unknown key (known keys here: {known})", key=dotted, source=source)
         typ = hints[key]
         current = getattr(target, key)
-        if dataclasses.is_dataclass(current):
+        if records.is_dataclass(current):
             if value is None:
                 continue
             _apply(current, value, source, prefix=f"{dotted}.")
@@ -818,7 +840,7 @@ def describe_keys() -> list[tuple[str, str, Any]]:
             if f.metadata.get("internal"):
                 continue
             value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
+            if records.is_dataclass(value):
                 walk(value, f"{prefix}{f.name}.")
             else:
                 rows.append((f"{prefix}{f.name}", f.metadata.get("help", ""), value))

@@ -28,15 +28,15 @@ it is never replayed, crystallized or shown as an example on its own.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
 import time
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import records
+from .records import record
 from .config import LLMOSConfig, load_config
 from .errors import LLMOSError, UsageError
 from .execution.replay.hooks import (
@@ -91,7 +91,7 @@ def validate_goal(goal: str) -> str:
 MAX_PROPOSAL_CALLS = 30  # calls listed in a replay proposal (the TUI's confirmation)
 
 
-@dataclass
+@record
 class RunOptions:
     """How one goal is run (mode, working directory, identity, project, callbacks)."""
 
@@ -231,18 +231,14 @@ class LLMOS:
         self, goal: str, follower_threshold: float, mixed_threshold: float
     ) -> MatchDecision:
         """AUTO's decision under thresholds adjusted by the internal state."""
-        import dataclasses
-
         from .learning.modes import select_mode
 
-        learning = dataclasses.replace(
+        learning = records.replace(
             self.config.learning,
             follower_threshold=follower_threshold,
             mixed_threshold=min(mixed_threshold, follower_threshold),
         )
-        return select_mode(
-            goal, self.matcher(), dataclasses.replace(self.config, learning=learning)
-        )
+        return select_mode(goal, self.matcher(), records.replace(self.config, learning=learning))
 
     def _maybe_create_agent(self, goal: str, emit: EventSink) -> RunResult | None:
         """ "Create a haiku poet agent": the adaptation layer writes the agent file, no LLM call."""
@@ -399,7 +395,7 @@ class LLMOS:
                 result.project = project.name
                 if opts.cwd is None:
                     project.output_dir.mkdir(parents=True, exist_ok=True)
-                    opts = dataclasses.replace(opts, cwd=project.output_dir)
+                    opts = records.replace(opts, cwd=project.output_dir)
             cwd = (opts.cwd or Path.cwd()).resolve()
             if not cwd.is_dir():
                 raise UsageError(f"the working directory {cwd} does not exist")
@@ -407,11 +403,11 @@ class LLMOS:
                 turn = self._begin_turn(goal, opts, cwd)
                 block = self._conversation_block(turn)
                 if block:
-                    opts = dataclasses.replace(
+                    opts = records.replace(
                         opts, context=block + ("\n\n" + opts.context if opts.context else "")
                     )
             if opts.undo is None and not opts.nested:
-                opts = dataclasses.replace(opts, undo=self.undo_store().begin(cwd, goal))
+                opts = records.replace(opts, undo=self.undo_store().begin(cwd, goal))
                 journal = opts.undo
             ctx = RunContext(self, goal, opts, cwd, emit, cancel, confirm, turn=turn)
             result = self._dispatch(ctx)

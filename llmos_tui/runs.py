@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Union
+from llmos_tui.records import field, record
 
 
 class Mode(StrEnum):
@@ -34,7 +34,7 @@ TRACE_MODES = (Mode.CRYSTALLIZED, Mode.FOLLOWER, Mode.MIXED, Mode.LEARNER, Mode.
 REPLAY_MODES = frozenset({Mode.FOLLOWER, Mode.CRYSTALLIZED})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ModeChosen:
     """Run event: the mode chosen for the goal, with its confidence."""
 
@@ -44,14 +44,14 @@ class ModeChosen:
     decision: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TextDelta:
     """Run event: a piece of the model's answer."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ToolCallStarted:
     """Run event: a tool call is about to run (with the policy's decision)."""
 
@@ -62,7 +62,7 @@ class ToolCallStarted:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ToolCallFinished:
     """Run event: a tool call finished."""
 
@@ -83,7 +83,7 @@ def next_call_seq() -> int:
     return next(_CALL_SEQ)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Notice:
     """A diagnostic line (fallbacks, warnings) worth showing the user."""
 
@@ -91,7 +91,7 @@ class Notice:
     text: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServerTrouble:
     """The model server has not answered: a retry the CLI announced (``attempt`` > 0), or a long
     silence while llmos waits on it (``attempt`` 0). ``limit_s`` is when the run gives up
@@ -122,7 +122,7 @@ RunEvent = Union[ModeChosen, TextDelta, ToolCallStarted, ToolCallFinished, Notic
 EventSink = Callable[[RunEvent], None]
 
 
-@dataclass
+@record
 class RunResult:
     """The outcome of one goal."""
 

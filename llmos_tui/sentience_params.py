@@ -16,9 +16,9 @@ firing moves a variable by at most ``max_delta``. So no parameter grows without 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from .records import field, fields, record
 from .errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,7 +170,7 @@ MODIFIABLE: dict[str, tuple[float, float]] = {
 }
 
 
-@dataclass
+@record
 class SentienceParams:
     """The sentience constants in use (``from_config``), each within its bounds."""
 

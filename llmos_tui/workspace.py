@@ -8,10 +8,10 @@ Resolution: ``--workspace DIR`` > ``$LLMOS_WORKSPACE`` > ``$XDG_DATA_HOME/llmos`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .records import record
 from .errors import UsageError, WorkspaceError
 from .redact import LazyRegex  # module patterns: compiled on first use
 
@@ -59,7 +59,7 @@ def resolve_workspace_dir(
     return default_workspace_dir(env).resolve()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Workspace:
     """The layout of a workspace folder."""
 

@@ -59,7 +59,6 @@ import stat
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass
 from typing import Callable, Iterator, Union
 
 # ---- openat2 ---------------------------------------------------------------------------------
@@ -275,7 +274,7 @@ class RootDir:
         return f"RootDir({self.path!r}, fd={self.fd})"
 
 
-Root = Union[int, str, "os.PathLike[str]", RootDir]
+Root = Union[int, str, os.PathLike[str], RootDir]  # no string: typing would compile it
 
 
 class _RootRef:
@@ -690,14 +689,37 @@ def read_file_no_symlinks(
 # ---- write -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Written:
+class _Record:
+    """Equality and repr over ``__slots__`` (what ``@dataclass`` gave these two; written out so
+    that importing this module on a replay does not import ``dataclasses`` and ``inspect``)."""
+
+    __slots__: tuple[str, ...] = ()
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__qualname__}({inner})"
+
+
+class Written(_Record):
     """What ``write_file_beneath`` did: ``relpath`` is the file actually written (after following
     a final symlink), ``path`` its absolute path as the kernel names its folder now."""
 
-    relpath: str
-    path: str
-    created: bool
+    __slots__ = ("relpath", "path", "created")
+    __match_args__ = ("relpath", "path", "created")
+
+    def __init__(self, relpath: str, path: str, created: bool) -> None:
+        self.relpath = relpath
+        self.path = path
+        self.created = created
 
 
 def _split_last(relpath: str, label: str) -> tuple[str, str]:
@@ -833,14 +855,17 @@ def _join(a: str, b: str) -> str:
     return b if a in ("", ".") else f"{a}/{b}"
 
 
-@dataclass
-class Entry:
+class Entry(_Record):
     """One directory entry as listed (no symlink followed): ``kind`` is dir, file, link or other;
     ``st``: its ``lstat`` when the lister asked for it (regular files only)."""
 
-    name: str
-    kind: str
-    st: os.stat_result | None = None
+    __slots__ = ("name", "kind", "st")
+    __match_args__ = ("name", "kind", "st")
+
+    def __init__(self, name: str, kind: str, st: os.stat_result | None = None) -> None:
+        self.name = name
+        self.kind = kind
+        self.st = st
 
 
 def _list(

@@ -23,8 +23,8 @@ a ``cheap`` tier is raised to ``default``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from llmos_tui.records import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import LLMOSConfig
@@ -59,7 +59,7 @@ def goal_complexity(goal: str, multi_step: bool = False) -> float:
     return round(min(1.0, max(0.0, score)), 4)
 
 
-@dataclass
+@record
 class TrackRecord:
     """Runs and successes of a kind of goal."""
 

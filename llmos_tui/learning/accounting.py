@@ -48,10 +48,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ..records import field, record
 from ..redact import LazyRegex  # module patterns: compiled on first use
 from .slots import number_keys, find_slots
 from .text import normalize_text
@@ -391,7 +391,7 @@ _PHRASES, _LONGEST = _phrase_table()
 _SCOPE_LEMMAS = frozenset(lemma(w) for w in SCOPE_WORDS)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Units:
     """One goal as accounting sees it: word units in order (lemma, surface) and its slots."""
 
@@ -501,7 +501,7 @@ def _verbish(word: str) -> bool:
 # ---- the accounting ---------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class Difference:
     """One difference between the goal and the trace's goal, and how it is accounted for."""
 
@@ -519,7 +519,7 @@ class Difference:
         )
 
 
-@dataclass
+@record
 class Accounting:
     """Whether every difference between two goals is accounted for, and how."""
 
@@ -564,7 +564,7 @@ def _same_value(kind: str, a: str, b: str) -> bool:
     return a == b if kind in ("file", "path") else a.lower() == b.lower()
 
 
-@dataclass
+@record
 class _Ledger:
     """The running state of one accounting: the two goals' units, the words each side still
     has to account for, and the differences found so far."""
@@ -598,7 +598,7 @@ class _Ledger:
         )
 
 
-@dataclass
+@record
 class _Side:
     """One goal of an accounting: its units and the words not yet accounted for."""
 

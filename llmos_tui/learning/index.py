@@ -47,12 +47,12 @@ import os
 import threading
 import time
 from sys import intern
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..atomic import append_bytes, atomic_write_bytes, atomic_write_text, file_lock
 from ..errors import WorkspaceError
+from ..records import field, fields, record
 from ..workspace import Workspace
 from .traces import MAX_TRACE_BYTES, Trace, TraceFormatError, parse_trace, shell_slots
 
@@ -75,7 +75,7 @@ def _log_warning(message: str) -> None:
     logging.getLogger("llmos.learning.index").warning(message)
 
 
-@dataclass(slots=True)
+@record(slots=True, fast_init=True)
 class IndexEntry:
     """One trace as the index holds it (its header fields and where it is stored)."""
 
@@ -255,7 +255,7 @@ def _stat_sig(path: Path) -> tuple[int, int, int] | None:
 # ---- the index ---------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class _Problem:
     """Why the index must be rebuilt (missing, corrupt or stale), and for which volumes."""
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping
 
@@ -59,6 +58,7 @@ from rapidfuzz import fuzz, process
 
 from edgekit.words import OPPOSED
 
+from ..records import field, record
 from ..config import LearningConfig
 from ..errors import UsageError
 from ..runs import Mode
@@ -80,7 +80,7 @@ if TYPE_CHECKING:  # the semantic module (and numpy) load only when the re-ranke
 # ---- parameters -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MatchParams:
     """Weights and gate limits. Defaults were chosen by cross-validation on train-derived splits
     (``python bench/bench_match.py cv``), not on test queries."""
@@ -167,7 +167,7 @@ SUPERSEDED_GATES = frozenset({"content", "margin"})
 # ---- results ----------------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class GateResult:
     """One gate's verdict on a candidate, with its penalty."""
 
@@ -185,7 +185,7 @@ class GateResult:
         }
 
 
-@dataclass
+@record
 class Candidate:
     """One scored candidate trace for a goal."""
 
@@ -225,7 +225,7 @@ class Candidate:
         }
 
 
-@dataclass
+@record
 class MatchDecision:
     """What the matcher (and then the mode selector) decided for one goal."""
 

@@ -16,7 +16,6 @@ never an error, and so is a cache written by another version of the trace model 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes
+from ..digest import blake2b
 
 FORMAT = 2
 NAME = "parsed-traces.pickle"
@@ -34,7 +34,7 @@ def code_stamp() -> str:
     """Changes whenever the trace model or its header reader changes (a hash of the source of
     ``traces.py`` and ``trace_header.py``): objects pickled by other code are never handed to
     this code, while two installs of the same sources share the cache."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = blake2b(digest_size=16)
     for path in _source_files():
         with open(path, "rb") as f:
             digest.update(f.read())
@@ -55,7 +55,7 @@ def _source_files() -> tuple[str, str]:
 
 
 def text_key(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    return blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 class ParsedTraceCache:

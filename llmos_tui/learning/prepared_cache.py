@@ -16,7 +16,6 @@ preprocessing code; anything unexpected and the cache is ignored (and rebuilt), 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Iterable, Mapping
 from edgekit import words as _words
 
 from ..atomic import atomic_write_bytes
+from ..digest import sha256
 from . import slots as _slots
 from . import text as _text
 
@@ -36,7 +36,7 @@ def code_stamp() -> str:
     """Changes whenever the preprocessing code changes: a hash of its modules' source, the
     shared vocabulary and stemmer included. Content, not mtime: two installs of the same
     sources (a venv and a copy, a fresh clone) share one cache instead of rewriting it in turn."""
-    digest = hashlib.sha256()
+    digest = sha256()
     for module in (_text, _slots, _words):
         with open(str(module.__file__), "rb") as f:
             digest.update(f.read())

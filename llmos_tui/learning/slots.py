@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from llmos_tui.records import record
 
 # ---- vocabularies (generic, not tuned to any data set) ----------------------------------
 
@@ -197,7 +197,7 @@ def number_word_value(text: str) -> str | None:
 _ARCHIVE_PREFIXES = frozenset({"tar", "gz", "zip", "7z", "tgz", "bz2", "xz"})
 
 
-@dataclass(frozen=True)
+@record(frozen=True, fast_init=True)
 class SlotSpan:
     """A slot found in a text: its kind, value and position."""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -24,6 +23,7 @@ from typing import Any
 # IMPLIED_CLASSES is re-exported for the accounting.
 from edgekit.words import IMPLIED_CLASSES, VERB_LOOKUP, stem  # noqa: F401
 
+from ..records import field, record
 from ..errors import UsageError
 from .slots import PROGRAMMING_LANGUAGES, SlotSpan, find_slots, number_keys
 
@@ -568,7 +568,7 @@ _NEG_SINGLE = frozenset(
 # ---- the prepared goal ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True, fast_init=True)
 class Token:
     """One canonical token of a goal."""
 
@@ -585,7 +585,7 @@ class Token:
         return (Token, (self.text, self.kind, self.clause, self.main, self.negated, self.raw))
 
 
-@dataclass(frozen=True)
+@record(frozen=True, fast_init=True)
 class PreparedGoal:
     """A goal preprocessed for matching (built once per trace, held in memory)."""
 

@@ -29,16 +29,16 @@ Paths in tool calls are stored relative to the run's working directory as ``{{cw
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import math
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .. import records
+from ..records import field, record
 from ..clock import iso_utc
 from ..errors import LLMOSError, UsageError
 from ..redact import LazyRegex  # module patterns: compiled on first use
@@ -106,7 +106,7 @@ class TraceNotFound(LLMOSError):
 # ---- records ---------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class ToolCall:
     """One recorded tool call: its name, input and result."""
 
@@ -128,7 +128,7 @@ class ToolCall:
         return bool(self.result.get("is_error", False))
 
 
-@dataclass
+@record
 class Trace:
     """A recorded run: the goal, its tool calls, and the counters and metadata of the file."""
 
@@ -267,9 +267,9 @@ def normalize_goal(goal: str) -> str:
 
 
 def goal_signature(goal: str) -> str:
-    import hashlib
+    from ..digest import sha256
 
-    return hashlib.sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
+    return sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
 
 
 now_iso = iso_utc  # UTC in the trace format (``2026-11-21T10:00:00Z``): ``clock.iso_utc``
@@ -363,7 +363,7 @@ def redact_trace(trace: Trace) -> Trace:
     if clean is fields:
         return trace
     goal, summary, error, slots, emotion, calls = clean
-    return dataclasses.replace(
+    return records.replace(
         trace,
         goal=goal,
         summary=summary,

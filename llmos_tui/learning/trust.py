@@ -60,14 +60,14 @@ cheap) is safe: the content is then simply untrusted and asks for approval.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .. import records
+from ..digest import sha256
 from ..atomic import append_bytes, atomic_write_text, file_lock
 from ..clock import iso_utc
 from ..errors import LLMOSError, WorkspaceError
@@ -111,7 +111,7 @@ def content_hash(trace: Any) -> str:
         "calls": [c.to_dict() for c in trace.calls],
     }
     text = json.dumps(canon, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(_DOMAIN + text.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256(_DOMAIN + text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def origin_of(volume: str, level: str) -> str:
@@ -523,7 +523,7 @@ class TrustStore:
         if counts is None:
             return trace
         uses, ok, bad = counts
-        return dataclasses.replace(trace, usage_count=uses, success_count=ok, failure_count=bad)
+        return records.replace(trace, usage_count=uses, success_count=ok, failure_count=bad)
 
     def effective_entries(self, entries: list[Any]) -> list[Any]:
         """Index entries for the matcher, with local counts for every trace that is not own content
@@ -541,7 +541,7 @@ class TrustStore:
                 else (0, 0, 0)
             )
             if (entry.usage_count, entry.success_count, entry.failure_count) != (uses, ok, bad):
-                out[i] = dataclasses.replace(
+                out[i] = records.replace(
                     entry,
                     usage_count=uses,
                     success_count=ok,

@@ -36,10 +36,10 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..records import field, record
 from ..atomic import append_bytes, file_lock
 from ..clock import iso_utc
 from ..errors import UsageError
@@ -72,7 +72,7 @@ def check_id(session_id: str) -> str:
     return session_id.strip()
 
 
-@dataclass
+@record
 class Turn:
     """One goal of a conversation and what came of it."""
 
@@ -103,7 +103,7 @@ class Turn:
         }
 
 
-@dataclass
+@record
 class Conversation:
     """A conversation of a workspace: its header, turns and feedback."""
 

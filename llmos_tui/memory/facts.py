@@ -769,7 +769,7 @@ def _llm_extract(
     on_warning: Callable[[str], None] | None,
 ) -> None:
     from ..execution.llm.economy import budgeted_call
-    from ..execution.llm.session import llm_configured
+    from ..execution.llm.configured import llm_configured
 
     if not llm_configured():
         report.llm_note = "no LLM is configured"

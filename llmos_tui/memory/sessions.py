@@ -32,12 +32,12 @@ import datetime as _dt
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from edgekit.frontmatter import dump_header, join as join_frontmatter
 
+from ..records import field, record
 from ..atomic import atomic_write_text, file_lock
 from ..clock import iso_utc
 from ..errors import UsageError
@@ -164,7 +164,7 @@ class SessionLog:
                 os.close(fd)
 
 
-@dataclass
+@record
 class Entry:
     """One message of a session log."""
 
@@ -182,7 +182,7 @@ def _when(value: Any) -> Any:
     return iso_utc(value) if isinstance(value, _dt.datetime) else value
 
 
-@dataclass
+@record
 class Session:
     """A session log read back: its header and entries."""
 

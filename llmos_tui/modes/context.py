@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from llmos_tui.records import record
 
 if TYPE_CHECKING:
     from ..kernel import LLMOS, RunOptions
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 Confirm = Callable[[str, dict[str, Any], str], bool]
 
 
-@dataclass
+@record
 class TurnContext:
     """The conversation a running goal is a turn of."""
 
@@ -25,7 +25,7 @@ class TurnContext:
     earlier_files: list[str]
 
 
-@dataclass
+@record
 class RunContext:
     """One goal's run: what it runs, where, who hears about it, and what was decided so far.
 

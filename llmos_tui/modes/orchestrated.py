@@ -23,7 +23,7 @@ def run_orchestrator(ctx: RunContext, info: dict[str, Any], confidence: float) -
         synthesize,
         trace_calls,
     )
-    from ..execution.llm.session import require_llm
+    from ..execution.llm.configured import require_llm
 
     kernel, goal = ctx.kernel, ctx.goal
     require_llm()

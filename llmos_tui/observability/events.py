@@ -40,10 +40,10 @@ import datetime as _dt
 import json
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from ..records import record
 from ..atomic import append_bytes, file_lock
 from ..redact import redact_obj, redact_text
 from .records import Event, EventType, new_event_id, now_iso, parse_ts  # noqa: F401 - re-exported
@@ -62,7 +62,7 @@ def _logger() -> logging.Logger:
     return logging.getLogger("llmos.observability")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EventCursor:
     """A position in the live log: ``events.jsonl``'s inode and a byte offset in it."""
 

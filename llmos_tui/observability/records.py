@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..records import field, record
 from ..clock import iso_utc_us, parse_iso
 
 
@@ -87,7 +87,7 @@ def new_event_id() -> str:
     return "e_" + os.urandom(8).hex()  # 16 random hex digits (uuid costs an import)
 
 
-@dataclass
+@record
 class Event:
     """One record of the event log."""
 

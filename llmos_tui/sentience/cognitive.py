@@ -22,10 +22,10 @@ the calibration record (confidence before a run vs its outcome) and the economy 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ..records import asdict, field, record
 from ..sentience_params import SentienceParams
 from .valence import Valence, latent_mode, mode_reason
 
@@ -43,7 +43,7 @@ GUIDANCE = {
 }
 
 
-@dataclass
+@record
 class Policy:
     """What the sentience state means for a run (latent mode, thresholds, tools, guidance)."""
 
@@ -127,7 +127,7 @@ def derive_policy(
 # ---- improvement opportunities -------------------------------------------------------------
 
 
-@dataclass
+@record
 class ImprovementSuggestion:
     """An improvement the sentience layer proposes, with its priority."""
 

@@ -41,10 +41,10 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from ..records import asdict, field, record
 from ..atomic import file_lock
 from ..clock import iso_utc
 from ..errors import UsageError
@@ -87,7 +87,7 @@ def _get(item: Any, name: str, default: Any = None) -> Any:
     return getattr(item, name, default)
 
 
-@dataclass
+@record
 class RunAdjustments:
     """What the kernel applies to one run."""
 
@@ -122,7 +122,7 @@ class RunAdjustments:
         return model_for_tier(self.model_tier, config, agent_model)
 
 
-@dataclass
+@record
 class FeedbackResult:
     """What a piece of user feedback changed."""
 

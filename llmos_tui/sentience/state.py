@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeGuard
 
+from ..records import field, record
 from ..atomic import atomic_write_text
 from ..sentience_params import MODIFIABLE, TRIGGERS, SentienceParams
 from .user_model import UserModel
@@ -26,7 +26,7 @@ MAX_CALIBRATION = 100
 MAX_OUTCOMES = 200
 
 
-@dataclass
+@record
 class SentienceState:
     """The persisted sentience state: valence, sensitivities and history."""
 

@@ -14,9 +14,9 @@ check-in is at least ``checkin_cooldown`` messages ago, ``check_in_text`` says w
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..records import asdict, field, record
 from ..redact import LazyRegex
 from ..sentience_params import SentienceParams
 from .valence import clamp, relax
@@ -43,7 +43,7 @@ _TECH = LazyRegex(
 _WORD = LazyRegex(r"\w+")
 
 
-@dataclass
+@record
 class MessageKind:
     """What a user message looks like (thanks, correction, terse, technical)."""
 
@@ -80,7 +80,7 @@ def classify_message(text: str, previous: list[str] | None = None) -> MessageKin
     return kind
 
 
-@dataclass
+@record
 class UserModel:
     """What the sentience layer infers about the user from their messages."""
 

@@ -23,9 +23,9 @@ Latent mode (first rule that holds, on effective values):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import record
 from ..sentience_params import VARIABLES, SentienceParams
 
 
@@ -43,7 +43,7 @@ def relax(value: float, target: float, dt_seconds: float, half_life_minutes: flo
     return target + (value - target) * factor
 
 
-@dataclass
+@record
 class Valence:
     """The four internal variables."""
 

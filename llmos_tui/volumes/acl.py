@@ -25,9 +25,9 @@ volume is shared through git). A refused access raises ``VolumeAccessError``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import record
 from ..atomic import atomic_write_text
 from ..errors import LLMOSError, UsageError, WorkspaceError
 from ..exitcodes import ExitCode
@@ -51,7 +51,7 @@ def scope_owner(scope: str) -> str | None:
     return None if scope == "system" else scope.split("/", 1)[1]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Identity:
     """Who acts on a volume: a user or a cron (user, team or system), maybe by hand (operator)."""
 

@@ -120,8 +120,16 @@ WRITE_GOAL = "Create the greeting file hello.txt"
 # What a hit of one Write does not use: the shell analyzer (a Write's target is checked by
 # policy/targets.py), and standard modules that only the rarer paths need (tempfile: atomic.py
 # makes its own temporaries; uuid: ids come from os.urandom; logging: imported by the first
-# message). Each would be compiled or loaded by every cold start.
-WRITE_UNUSED = {"llmos_tui.execution.policy.shell", "tempfile", "uuid", "logging"}
+# message), and dataclasses with the inspect/ast/tokenize it imports (the engine's classes are
+# llmos_tui.records classes). Each would be compiled or loaded by every cold start.
+WRITE_UNUSED = {
+    "llmos_tui.execution.policy.shell",
+    "tempfile",
+    "uuid",
+    "logging",
+    "dataclasses",
+    "inspect",
+}
 # Only the modules at exit (PROBE itself imports the sandbox core to count its probes).
 MODULES = r"""
 import atexit, json, sys

@@ -100,3 +100,19 @@ def test_docs_config_is_current() -> None:
     assert doc.read_text() == render(), (
         "docs/CONFIG.md is stale: python -m llmos_tui.config_doc > docs/CONFIG.md"
     )
+
+
+def test_field_types_read_without_typing_are_the_type_hints() -> None:
+    """``_hints`` resolves the annotation strings itself (``get_type_hints`` compiles each one):
+    for every section it must give exactly what ``typing.get_type_hints`` gives."""
+    from typing import get_type_hints
+
+    import llmos_tui.config as config_module
+
+    sections = [LLMOSConfig] + [type(getattr(LLMOSConfig(), n)) for n in vars(LLMOSConfig())]
+    sections = [s for s in sections if hasattr(s, "__dataclass_fields__")]
+    assert len(sections) > 5
+    for cls in sections:
+        hints = get_type_hints(cls)
+        assert config_module._hints(cls) == {k: hints[k] for k in config_module._hints(cls)}
+        assert set(config_module._hints(cls)) == {f.name for f in config_module.fields(cls)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .pricing import Usage, price
-from .session import require_llm
+from .configured import require_llm
 
 
 def call_llm(

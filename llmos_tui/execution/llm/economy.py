@@ -175,7 +175,7 @@ def budgeted_call(
     from ...errors import LLMOSError
     from .api_call import call_llm, describe_error
     from .pricing import price
-    from .session import llm_configured
+    from .configured import llm_configured
 
     if not llm_configured():
         return BudgetedAnswer(note="no LLM is configured")

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ...errors import NO_LLM_HINT, NoLLMConfigured
 from ...runs import (
     CancelToken,
     EventSink,
@@ -56,22 +55,8 @@ from ..replay.hooks import (
 )
 
 from ...claude_state import NO_PERSISTENCE_ARGS
+from .configured import require_llm
 from .tool_search import CLI_DISALLOWED, is_twin
-
-
-def llm_configured(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return bool(
-        env.get("ANTHROPIC_API_KEY")
-        or env.get("ANTHROPIC_BASE_URL")
-        or env.get("ANTHROPIC_AUTH_TOKEN")
-        or env.get("CLAUDE_CODE_OAUTH_TOKEN")
-    )
-
-
-def require_llm() -> None:
-    if not llm_configured():
-        raise NoLLMConfigured(NO_LLM_HINT)
 
 
 @dataclass

@@ -17,9 +17,9 @@ import functools
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
+from ...records import field, record
 from . import interpreters, programs
 from ...redact import LazyRegex  # module patterns: compiled on first use
 from .paths import CLOUD_METADATA
@@ -2261,7 +2261,7 @@ def _interpreter_option_risks(an: Analyzer, lang: str, t: str, args: list[Arg], 
 _PYTHON_FLAG_RUN = LazyRegex(r"-[bBdEhiIOqsSuvVx]+[cm]")  # -Bc, -uEm: the last letter counts
 
 
-@dataclass
+@record
 class _InterpreterOptions:
     """The options of an interpreter's command line: the code it runs (``-c``/``-e``), a module
     (``python -m``), in-place editing (``perl -i``); ``i`` ends at the first operand."""

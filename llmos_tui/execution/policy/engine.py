@@ -24,10 +24,10 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal
 
+from ...records import record
 from .paths import PathContext
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,7 +69,7 @@ WRITE_TOOLS = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PolicyDecision:
     """The policy's verdict on one tool call, with the reason and the rule."""
 

@@ -16,9 +16,9 @@ import os
 import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ...records import record
 from .paths import CLOUD_METADATA
 from .words import Arg, lit
 from ...redact import LazyRegex  # module patterns: compiled on first use
@@ -236,7 +236,7 @@ _SAVE_METHODS = LazyRegex(
 )
 
 
-@dataclass
+@record
 class _CallSite:
     """One call of a known function: its qualified name, arguments and keywords."""
 

@@ -13,10 +13,10 @@ import fnmatch
 import os
 import pwd
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable
 
+from ...records import field, record
 from ...redact import LazyRegex  # module patterns: compiled on first use
 
 # Writing to these is always harmless (checked on the text, before resolution).
@@ -467,7 +467,7 @@ def _secret_targets(
     return every, {k: tuple(v) for k, v in by_first.items()}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Violation:
     """Why a path may not be written or read: a rule id and a sentence."""
 
@@ -475,7 +475,7 @@ class Violation:
     reason: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PathContext:
     """Everything the path rules need: the confinement root, the homes, the protected paths."""
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ...records import record
 from .words import parse_opts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,7 +81,7 @@ class TableError(ValueError):
     """The program table is inconsistent (a name registered twice, an unknown kind…)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True, fast_init=True)
 class Program:
     """One program's policy. See the module docstring for the meaning of each field."""
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 
+from ...records import record
 from .paths import PathContext, Violation, glob_fixed_parts, is_wild
 from .words import ITEM, Arg
 
@@ -17,7 +17,7 @@ class AnalysisTimeout(Exception):
     """The analysis ran past its deadline."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     """A rule that matched a target, with its level (deny, ask or risky)."""
 

@@ -6,9 +6,9 @@ option parsing, and the variables and git keys with a meaning for the policy."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+from ...records import field, record
 from ...redact import LazyRegex  # module patterns: compiled on first use
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,7 +22,7 @@ PSUB = "\x02"  # a process substitution: /dev/fd/N fed by a command
 Stdin = tuple[Any, ...]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Arg:
     """One word after expansion. ``mask`` has one letter per character of ``text``:
     u unquoted literal, q quoted literal, v unquoted value of a variable, d unknown,
@@ -163,7 +163,7 @@ DANGEROUS_GIT_KEYS = LazyRegex(
 
 
 # Option parsing ---------------------------------------------------------------------------
-@dataclass
+@record
 class Opts:
     """A command's arguments split into flags (with their values) and operands."""
 
@@ -235,7 +235,7 @@ def parse_opts(
     return Opts(flags, operands)
 
 
-@dataclass
+@record
 class Cmd:
     """One simple command about to run, with what flows into it."""
 

@@ -50,10 +50,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ...records import field, record
 from ...learning.traces import CWD_TOKEN, ToolCall, reroot
 from ...redact import MARK as REDACTION_MARK
 from ...runs import CancelToken, EventSink, Notice, ToolCallFinished, ToolCallStarted
@@ -76,7 +76,7 @@ from ...redact import LazyRegex  # module patterns: compiled on first use
 # ---- results --------------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class StepResult:
     """What became of one step of a replayed trace."""
 
@@ -109,7 +109,7 @@ class StepResult:
         return out
 
 
-@dataclass
+@record
 class ReplayResult:
     """The outcome of a replay: its steps and where and why it stopped."""
 
@@ -162,7 +162,7 @@ _TEXT_FIELDS = {("Bash", "description")}
 _SHELL_BREAK = set(" \t\n;&|()<>")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SlotChange:
     """A slot whose value differs from the trace's, and where the new one goes."""
 
@@ -182,7 +182,7 @@ class SlotChange:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Refusal:
     """Why a parameterized replay is not provably safe (the kernel sends the goal to MIXED)."""
 
@@ -193,7 +193,7 @@ class Refusal:
         return False
 
 
-@dataclass
+@record
 class Substitution:
     """A checked plan: which slot values change, and the calls with the new values in."""
 

@@ -43,10 +43,10 @@ import re
 import stat
 import time
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
+from ...records import record
 from ...errors import UsageError
 from ...redact import LazyRegex  # module patterns: compiled on first use
 from edgekit import fs
@@ -142,7 +142,7 @@ STATUS_DENIED, STATUS_MALFORMED, STATUS_UNSUPPORTED = "denied", "malformed", "un
 REFUSED = frozenset({STATUS_DENIED, STATUS_MALFORMED, STATUS_UNSUPPORTED})
 
 
-@dataclass
+@record
 class ExecOutcome(ToolOutcome):
     """A ToolOutcome (what post-hooks see) plus why a call did or did not run."""
 
@@ -190,7 +190,7 @@ class _Missing(_ToolError):
     """The file a tool needs does not exist."""
 
 
-@dataclass
+@record
 class _Place:
     """Where a tool path lives: beneath ``root`` at ``rel`` (lexical), or outside every root
     (``root`` None: then only ``shown``, its resolved real path, is used)."""

@@ -9,8 +9,8 @@ counts as a deny, and the strictest answer wins (deny > ask > allow).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
+from llmos_tui.records import field, record
 
 if TYPE_CHECKING:
     import logging
@@ -39,7 +39,7 @@ NOT_SAFETY_RULES = frozenset({BUDGET_RULE, DECLINED_RULE, UNCONFIRMED_RULE, WITH
 REJECTED = "reject"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HookVerdict:
     """A hook's answer about a tool call (allow, ask or deny)."""
 
@@ -48,7 +48,7 @@ class HookVerdict:
     rule: str = ""
 
 
-@dataclass
+@record
 class ToolOutcome:
     """The result of a tool call as hooks see it."""
 
@@ -60,9 +60,9 @@ class ToolOutcome:
 
 
 Confirm = Callable[[str, dict[str, Any], str], bool]
-PreHook = Callable[[str, dict[str, Any], str], "HookVerdict | None"]
+PreHook = Callable[[str, dict[str, Any], str], HookVerdict | None]
 PostHook = Callable[[str, dict[str, Any], str, ToolOutcome], None]
-PromptHook = Callable[[str], "str | None"]
+PromptHook = Callable[[str], str | None]
 
 
 class HookRegistry:

@@ -27,18 +27,18 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgekit import fs
 
+from ...records import field, record
+from ... import digest as hashlib  # sha256 without loading OpenSSL (digest.py)
 from ...atomic import atomic_write_bytes
 from ...clock import iso_utc
 
@@ -89,7 +89,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data, mode=0o600, sync_dir=False)
 
 
-@dataclass
+@record
 class UndoFile:
     """One file a run changed: its pre-image (``blob``) and its state after the run."""
 
@@ -168,7 +168,7 @@ def _current_sha(cwd: Path, rel: str) -> str | None:
         return "unreadable"
 
 
-@dataclass
+@record
 class UndoRun:
     """One recorded run: its manifest (``state/undo/<run_id>/manifest.json``), read."""
 
@@ -195,7 +195,7 @@ class UndoRun:
         )
 
 
-@dataclass
+@record
 class UndoReport:
     """What undoing a run restored, deleted or left alone."""
 

@@ -91,9 +91,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from ...records import record
 from ...errors import UsageError
 from .env import child_environment, private_environment
 from .limits import (
@@ -162,7 +162,7 @@ class SandboxUnavailable(UsageError):
     """The requested sandbox backend does not work on this machine."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SandboxResult:
     exit_code: int
     stdout: str
@@ -464,7 +464,7 @@ def python_paths() -> list[str]:
     return out
 
 
-@dataclass
+@record
 class _Plan:
     """Everything both backends need to build one sandbox."""
 

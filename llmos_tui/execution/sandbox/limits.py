@@ -48,8 +48,8 @@ import os
 import resource
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
+from llmos_tui.records import record
 
 DEFAULT_LIMIT_CPU_S = 600
 DEFAULT_LIMIT_FILE_MB = 1024
@@ -57,7 +57,7 @@ DEFAULT_LIMIT_PROCS = 512
 DEFAULT_LIMIT_MEMORY_MB = 8192
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SandboxOptions:
     """What ``run_sandboxed`` reads from the configuration (``execution.*``)."""
 
