@@ -677,10 +677,10 @@ def _secret_entries(root: str) -> list[str]:
     hit = _secret_entries_memo.get(root)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    import dataclasses
+    from ...records import replace
 
     # a confinement root that holds nothing: every entry is judged as "outside the working directory"
-    ctx = dataclasses.replace(PathContext.build("/"), root="/\0")
+    ctx = replace(PathContext.build("/"), root="/\0")
     found: list[str] = []
     real_root = os.path.realpath(root)
     try:
