@@ -84,7 +84,7 @@ def read_lenient(text: str) -> tuple[dict[str, Any], str]:
 # ---- the header writer: flow style, deterministic, no PyYAML ------------------------------------------
 
 _PLAIN_BLOCK = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.,/()+'?!=@-]*[A-Za-z0-9_.,/()+'?!=@-])?")
-_PLAIN_FLOW = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _./()+'?!=@-]*[A-Za-z0-9_./()+'?!=@-])?")
+_PLAIN_FLOW = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _./()+'!=@-]*[A-Za-z0-9_./()+'!=@-])?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _resolver: Any = None
 

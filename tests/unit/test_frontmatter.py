@@ -35,6 +35,18 @@ def test_a_machine_header_reads_back_unchanged_by_pyyaml_and_by_read(header: dic
     assert read(join(text, "# body\n")) == (header, "# body\n")
 
 
+@pytest.mark.parametrize(
+    "header",
+    [{"_": ["0?"]}, {"aliases": ["what is 6*7?", "why?"]}, {"m": {"q": "a?b"}}, {"q": "how?"}],
+)
+def test_a_question_mark_inside_a_flow_collection_is_quoted(header: dict) -> None:
+    """PyYAML ends a plain scalar at ``?`` inside ``[...]``/``{...}`` (found by the property
+    test above): such strings are written quoted there."""
+    text = dump_header(header)
+    assert yaml.safe_load(text) == header
+    assert read(join(text, "# body\n")) == (header, "# body\n")
+
+
 @pytest.mark.parametrize("value", [float("nan"), "\ud800", {1: "a"}])
 def test_what_yaml_cannot_hold_is_refused(value: object) -> None:
     with pytest.raises(FrontmatterError):
