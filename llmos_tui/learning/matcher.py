@@ -345,7 +345,6 @@ class _Group:
         "goal",
         "key",
         "_tokens",
-        "_table",
         "rest",
         "weights",
         "weights_version",
@@ -354,13 +353,12 @@ class _Group:
         "_more",
     )
 
-    def __init__(self, goal: str, terms: GoalTerms, table: "_TokenTable | None" = None) -> None:
-        """With *table* (a restored matcher state), ``terms[2]`` are the indices of the tokens in
-        it: they are made when first needed (most groups are never scored in a process)."""
+    def __init__(self, goal: str, terms: GoalTerms) -> None:
+        """``terms[2]`` may be a :class:`_LazyTokens` (a restored matcher state): the tokens are
+        made when first needed (most groups are never scored in a process)."""
         self.goal = goal  # the text whose prepared form stands for the group (its first goal)
         _gkey, self.key, tokens, self.rest = terms
-        self._tokens: Any = tokens  # Token objects, or their indices in _table until needed
-        self._table = table
+        self._tokens: Any = tokens
         self.weights: dict[str, float] = _NO_WEIGHTS
         self.weights_version = -1
         # its traces: most groups hold one, kept without a dict of its own
@@ -370,10 +368,10 @@ class _Group:
 
     @property
     def tokens(self) -> tuple[Token, ...]:
-        if self._table is not None:
-            self._tokens = self._table.tokens(self._tokens)
-            self._table = None
-        return self._tokens
+        tokens = self._tokens
+        if type(tokens) is not tuple:
+            tokens = self._tokens = tokens.make()
+        return tokens
 
     def pairs(self) -> Iterable[tuple[str, str]]:
         """(word, kind) of its tokens in order: the word as in ``PreparedGoal.words``."""
@@ -450,6 +448,19 @@ class _TokenTable:
                 tok = made[i] = shared_token(*self.rows[i])
             out.append(tok)
         return tuple(out)
+
+
+class _LazyTokens:
+    """A restored group's tokens until first needed: their indices in the state's table."""
+
+    __slots__ = ("table", "idx")
+
+    def __init__(self, table: _TokenTable, idx: tuple[int, ...]) -> None:
+        self.table = table
+        self.idx = idx
+
+    def make(self) -> tuple[Token, ...]:
+        return self.table.tokens(self.idx)
 
 
 # ---- the matcher ------------------------------------------------------------------------------
@@ -615,7 +626,7 @@ class Matcher:
             ):
                 raise ValueError("a group of the matcher state is malformed")
             key = shared.setdefault(key, key)
-            group = _Group(goal, (gkey, key, idx, rest), table)
+            group = _Group(goal, (gkey, key, _LazyTokens(table, idx), rest))  # type: ignore[arg-type]
             group.set_members(members, entries)
             made[gkey] = group
         if (

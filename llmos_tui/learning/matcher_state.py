@@ -34,6 +34,7 @@ import gc
 import hashlib
 import marshal
 import os
+import sys
 import zlib
 from operator import attrgetter
 from pathlib import Path
@@ -69,15 +70,18 @@ def _gc_paused() -> Iterator[None]:
 
 def code_stamp(params: _matcher.MatchParams | None = None) -> str:
     """Changes whenever the code that builds the matcher state or its parameters change: the
-    prepared-goal cache's stamp (preprocessing source), the matcher's source and the params."""
+    prepared-goal cache's stamp (preprocessing source), the source of the matcher and of this
+    module, and the params."""
     params = params or _matcher.DEFAULT_PARAMS
     key = repr(params)
     stamp = _STAMPS.get(key)
     if stamp is None:
         digest = hashlib.sha256()
         digest.update(f"{FORMAT}\0{prepared_cache.code_stamp()}\0".encode())
-        with open(str(_matcher.__file__), "rb") as f:
-            digest.update(f.read())
+        for module in (_matcher, sys.modules[__name__]):
+            with open(str(module.__file__), "rb") as f:
+                digest.update(f.read())
+            digest.update(b"\0")
         digest.update(b"\0" + key.encode())
         stamp = _STAMPS[key] = digest.hexdigest()[:24]
     return stamp
