@@ -354,8 +354,6 @@ class _Group:
     )
 
     def __init__(self, goal: str, terms: GoalTerms) -> None:
-        """``terms[2]`` may be a :class:`_LazyTokens` (a restored matcher state): the tokens are
-        made when first needed (most groups are never scored in a process)."""
         self.goal = goal  # the text whose prepared form stands for the group (its first goal)
         _gkey, self.key, tokens, self.rest = terms
         self._tokens: Any = tokens
@@ -366,11 +364,30 @@ class _Group:
         self._entry: Any = None
         self._more: dict[str, Any] | None = None
 
+    @classmethod
+    def restored(
+        cls, gkey: str, goal: str, key: str, lazy: list[Any], rest: Any, members: Any, entries: Any
+    ) -> "_Group":
+        """A group of a restored matcher state: its tokens as ``[table, indices]`` (made when
+        first needed: most groups are never scored in a process), *members* as
+        :meth:`members` gave them, their entries from *entries* (trace id -> entry)."""
+        self = cls.__new__(cls)  # (named self: it is the one being made)
+        self.goal, self.key, self._tokens, self.rest = goal, key, lazy, rest
+        self.weights, self.weights_version = _NO_WEIGHTS, -1
+        if type(members) is str:
+            self._tid, self._entry, self._more = members, entries[members], None
+        elif type(members) is list and members and all(type(t) is str for t in members):
+            self._tid = self._entry = None
+            self._more = {tid: entries[tid] for tid in members}
+        else:
+            raise ValueError("a group of the matcher state has no trace")
+        return self
+
     @property
     def tokens(self) -> tuple[Token, ...]:
         tokens = self._tokens
-        if type(tokens) is not tuple:
-            tokens = self._tokens = tokens.make()
+        if type(tokens) is list:  # [table, indices] of a restored state
+            tokens = self._tokens = tokens[0].tokens(tokens[1])
         return tokens
 
     def pairs(self) -> Iterable[tuple[str, str]]:
@@ -394,15 +411,6 @@ class _Group:
         """Its trace ids as held (for the matcher state): one id, or a list when it holds a
         dict of them."""
         return list(self._more) if self._more is not None else self._tid
-
-    def set_members(self, members: Any, entries: Mapping[str, Any]) -> None:
-        """Hold the traces *members* (as :meth:`members` gave them) with their *entries*."""
-        if type(members) is str:
-            self._tid, self._entry = members, entries[members]
-        elif type(members) is list and members and all(type(t) is str for t in members):
-            self._more = {tid: entries[tid] for tid in members}
-        else:
-            raise ValueError("a group of the matcher state has no trace")
 
     def pop(self, tid: str) -> None:
         if self._more is not None:
@@ -448,19 +456,6 @@ class _TokenTable:
                 tok = made[i] = shared_token(*self.rows[i])
             out.append(tok)
         return tuple(out)
-
-
-class _LazyTokens:
-    """A restored group's tokens until first needed: their indices in the state's table."""
-
-    __slots__ = ("table", "idx")
-
-    def __init__(self, table: _TokenTable, idx: tuple[int, ...]) -> None:
-        self.table = table
-        self.idx = idx
-
-    def make(self) -> tuple[Token, ...]:
-        return self.table.tokens(self.idx)
 
 
 # ---- the matcher ------------------------------------------------------------------------------
@@ -612,23 +607,27 @@ class Matcher:
         ):
             raise ValueError("the tokens of the matcher state are malformed")
         table = _TokenTable(tokens)
-        ntok = len(tokens)
         made: dict[str, _Group] = {}
         shared: dict[str, str] = {}
+        used: list[tuple[int, ...]] = []
+        restored = _Group.restored
         for gkey, goal, key, idx, rest, members in groups:
             if (
                 type(gkey) is not str
                 or type(goal) is not str
                 or type(key) is not str
                 or type(idx) is not tuple
-                or (idx and (min(idx) < 0 or max(idx) >= ntok))
                 or not (rest is None or type(rest) is tuple)
             ):
                 raise ValueError("a group of the matcher state is malformed")
+            used.append(idx)
             key = shared.setdefault(key, key)
-            group = _Group(goal, (gkey, key, _LazyTokens(table, idx), rest))  # type: ignore[arg-type]
-            group.set_members(members, entries)
-            made[gkey] = group
+            made[gkey] = restored(gkey, goal, key, [table, idx], rest, members, entries)
+        indices = set().union(*used)  # every token index in the table, checked once (in C)
+        if indices and not (type(min(indices)) is int and min(indices) >= 0):
+            raise ValueError("a token index of the matcher state is malformed")
+        if indices and max(indices) >= len(tokens):
+            raise ValueError("a token index of the matcher state is out of range")
         if (
             type(by_id) is not dict
             or type(df) is not dict
