@@ -198,8 +198,6 @@ class LLMOS:
 
     def matcher(self) -> Matcher:
         """One in-memory matcher per kernel, refreshed only when the index changed (thread-safe)."""
-        from .learning.matcher import Matcher
-
         with self._matcher_lock:
             index = self.store.index
             if self._matcher is not None and self._matcher_version == index.version:
@@ -207,21 +205,14 @@ class LLMOS:
             # Counts recorded elsewhere never count here: non-own traces get the local run counts.
             entries = self.store.trust.effective_entries(index.entries(self.visible_volumes()))
             if self._matcher is None:
-                from .learning import prepared_cache
+                from .learning import matcher_state
 
-                prepared_cache.load(self.workspace.state_dir)
-                self._matcher = Matcher(
-                    entries, config=self.config.learning, state_dir=self.workspace.state_dir
+                # restored from state/matcher-state.marshal when it was built from these entries,
+                # else built (prepared-goal cache) and the file rewritten for the next process
+                self._matcher = matcher_state.cold_matcher(
+                    self.workspace.state_dir, entries, config=self.config.learning
                 )
                 self._matcher_version = index.version
-                goals = {e.goal for e in entries}
-                if prepared_cache.missing(goals):
-                    try:  # new goals since the cache was written: refresh it for the next process
-                        prepared_cache.save(
-                            self.workspace.state_dir, goals, known=self._matcher.goal_terms()
-                        )
-                    except OSError:
-                        pass
             elif self._matcher_version != index.version:
                 self._matcher.refresh(entries, index.version)
                 self._matcher_version = index.version

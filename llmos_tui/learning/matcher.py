@@ -67,10 +67,12 @@ from .text import (
     IMPLIED_CLASSES,
     GoalTerms,
     PreparedGoal,
+    Token,
     goal_terms,
     normalize_text,
     prepare,
     prepared_from_terms,
+    shared_token,
     tech_family,
 )
 
@@ -342,7 +344,7 @@ class _Group:
     __slots__ = (
         "goal",
         "key",
-        "tokens",
+        "_tokens",
         "rest",
         "weights",
         "weights_version",
@@ -353,13 +355,40 @@ class _Group:
 
     def __init__(self, goal: str, terms: GoalTerms) -> None:
         self.goal = goal  # the text whose prepared form stands for the group (its first goal)
-        _gkey, self.key, self.tokens, self.rest = terms
+        _gkey, self.key, tokens, self.rest = terms
+        self._tokens: Any = tokens
         self.weights: dict[str, float] = _NO_WEIGHTS
         self.weights_version = -1
         # its traces: most groups hold one, kept without a dict of its own
         self._tid: str | None = None
         self._entry: Any = None
         self._more: dict[str, Any] | None = None
+
+    @classmethod
+    def restored(
+        cls, gkey: str, goal: str, key: str, lazy: list[Any], rest: Any, members: Any, entries: Any
+    ) -> "_Group":
+        """A group of a restored matcher state: its tokens as ``[table, indices]`` (made when
+        first needed: most groups are never scored in a process), *members* as
+        :meth:`members` gave them, their entries from *entries* (trace id -> entry)."""
+        self = cls.__new__(cls)  # (named self: it is the one being made)
+        self.goal, self.key, self._tokens, self.rest = goal, key, lazy, rest
+        self.weights, self.weights_version = _NO_WEIGHTS, -1
+        if type(members) is str:
+            self._tid, self._entry, self._more = members, entries[members], None
+        elif type(members) is list and members and all(type(t) is str for t in members):
+            self._tid = self._entry = None
+            self._more = {tid: entries[tid] for tid in members}
+        else:
+            raise ValueError("a group of the matcher state has no trace")
+        return self
+
+    @property
+    def tokens(self) -> tuple[Token, ...]:
+        tokens = self._tokens
+        if type(tokens) is list:  # [table, indices] of a restored state
+            tokens = self._tokens = tokens[0].tokens(tokens[1])
+        return tokens
 
     def pairs(self) -> Iterable[tuple[str, str]]:
         """(word, kind) of its tokens in order: the word as in ``PreparedGoal.words``."""
@@ -377,6 +406,11 @@ class _Group:
         else:
             self._more = {self._tid: self._entry, tid: entry}
             self._tid = self._entry = None
+
+    def members(self) -> str | list[str] | None:
+        """Its trace ids as held (for the matcher state): one id, or a list when it holds a
+        dict of them."""
+        return list(self._more) if self._more is not None else self._tid
 
     def pop(self, tid: str) -> None:
         if self._more is not None:
@@ -401,6 +435,27 @@ class _Group:
 
 
 _NO_WEIGHTS: dict[str, float] = {}
+
+
+class _TokenTable:
+    """The distinct tokens of a restored matcher state, as plain rows ``(text, kind, clause,
+    main, negated, raw)``, each made a shared :class:`Token` when a group first needs it."""
+
+    __slots__ = ("rows", "made")
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+        self.made: list[Token | None] = [None] * len(rows)
+
+    def tokens(self, idx: tuple[int, ...]) -> tuple[Token, ...]:
+        made = self.made
+        out = []
+        for i in idx:
+            tok = made[i]
+            if tok is None:
+                tok = made[i] = shared_token(*self.rows[i])
+            out.append(tok)
+        return tuple(out)
 
 
 # ---- the matcher ------------------------------------------------------------------------------
@@ -499,6 +554,97 @@ class Matcher:
     def goal_terms(self) -> dict[str, GoalTerms]:
         """``text.goal_terms`` of the goal of every group, as held (for the disk cache)."""
         return {g.goal: (gkey, g.key, g.tokens, g.rest) for gkey, g in self._groups.items()}
+
+    # ---- the built state, for the disk snapshot (matcher_state.py) -------------------------
+    def export_state(self) -> tuple[Any, ...]:
+        """What :meth:`add` built, as plain values (str, int, bool, tuple, list, dict, set,
+        frozenset, None: what ``marshal`` writes): the groups in order with their goal, terms and
+        trace ids, the document frequencies, postings and aliases. Entries are not included:
+        :meth:`restore_state` links the groups to the entries again by trace id."""
+        table: dict[Token, int] = {}
+        tokens: list[tuple[str, str, int, bool, bool, str]] = []
+        groups = []
+        for gkey, group in self._groups.items():
+            idx = []
+            for tok in group.tokens:
+                i = table.get(tok)
+                if i is None:
+                    i = table[tok] = len(tokens)
+                    tokens.append((tok.text, tok.kind, tok.clause, tok.main, tok.negated, tok.raw))
+                idx.append(i)
+            groups.append((gkey, group.goal, group.key, tuple(idx), group.rest, group.members()))
+        canon = {gkey: gkey for gkey in self._groups}  # one object per group key in the file
+        by_id = {tid: canon[gkey] for tid, gkey in self._by_id.items()}
+        postings = {w: {canon[g] for g in gs} for w, gs in self._postings.items()}
+        return (
+            tokens,
+            groups,
+            by_id,
+            dict(self._df),
+            postings,
+            {k: set(ids) for k, ids in self._aliases.items()},
+            dict(self._alias_keys),
+        )
+
+    def restore_state(self, state: Any, entries: Mapping[str, Any]) -> None:
+        """Make this (empty) matcher what :meth:`export_state` exported, its groups holding
+        *entries* (trace id -> entry; every trace id of the state must be there). Raises
+        ``ValueError`` (or ``KeyError``/``TypeError``) when *state* is not well formed; the
+        matcher must then be thrown away."""
+        if self._by_id or self._groups:
+            raise ValueError("restore_state needs an empty matcher")
+        tokens, groups, by_id, df, postings, aliases, alias_keys = state
+        if type(tokens) is not list or not all(
+            type(t) is tuple
+            and len(t) == 6
+            and type(t[0]) is str
+            and type(t[1]) is str
+            and type(t[2]) is int
+            and type(t[3]) is bool
+            and type(t[4]) is bool
+            and type(t[5]) is str
+            for t in tokens
+        ):
+            raise ValueError("the tokens of the matcher state are malformed")
+        table = _TokenTable(tokens)
+        made: dict[str, _Group] = {}
+        shared: dict[str, str] = {}
+        used: list[tuple[int, ...]] = []
+        restored = _Group.restored
+        for gkey, goal, key, idx, rest, members in groups:
+            if (
+                type(gkey) is not str
+                or type(goal) is not str
+                or type(key) is not str
+                or type(idx) is not tuple
+                or not (rest is None or type(rest) is tuple)
+            ):
+                raise ValueError("a group of the matcher state is malformed")
+            used.append(idx)
+            key = shared.setdefault(key, key)
+            made[gkey] = restored(gkey, goal, key, [table, idx], rest, members, entries)
+        indices = set().union(*used)  # every token index in the table, checked once (in C)
+        if indices and not (type(min(indices)) is int and min(indices) >= 0):
+            raise ValueError("a token index of the matcher state is malformed")
+        if indices and max(indices) >= len(tokens):
+            raise ValueError("a token index of the matcher state is out of range")
+        if (
+            type(by_id) is not dict
+            or type(df) is not dict
+            or type(postings) is not dict
+            or type(aliases) is not dict
+            or type(alias_keys) is not dict
+            or not all(gkey in made for gkey in by_id.values())
+        ):
+            raise ValueError("the matcher state is malformed")
+        self._groups = made
+        self._by_id = by_id
+        self._df = df
+        self._postings = postings
+        self._aliases = aliases
+        self._alias_keys = alias_keys
+        self._shared = shared
+        self._corpus_changed()
 
     def _share(self, key: str) -> str:
         """One object for equal rapidfuzz keys: goals that differ only in slot values (file

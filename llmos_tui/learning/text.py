@@ -704,7 +704,8 @@ def prepare(goal: str) -> PreparedGoal:
 _TOKENS: dict[Token, Token] = {}
 
 
-def _shared_token(text: str, kind: str, clause: int, main: bool, negated: bool, raw: str) -> Token:
+def shared_token(text: str, kind: str, clause: int, main: bool, negated: bool, raw: str) -> Token:
+    """The one shared :class:`Token` equal to ``Token(text, kind, clause, main, negated, raw)``."""
     token = Token(text, kind, clause, main, negated, raw)
     shared = _TOKENS.get(token)
     if shared is None:
@@ -757,7 +758,7 @@ def _prepare_uncached(goal: str) -> PreparedGoal:
     # Renumber clauses densely.
     remap = {c: i for i, c in enumerate(sorted({t.clause for t in tokens}))}
     toks = tuple(
-        _shared_token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens
+        shared_token(t.text, t.kind, remap[t.clause], t.main, t.negated, t.raw) for t in tokens
     )
     return PreparedGoal(
         text=goal,
