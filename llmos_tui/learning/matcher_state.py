@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
+
 import marshal
 import os
 import sys
@@ -42,6 +42,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from ..atomic import atomic_write_bytes
 from ..config import LearningConfig
+from ..digest import blake2b, sha256
 from . import matcher as _matcher
 from . import prepared_cache
 
@@ -76,7 +77,7 @@ def code_stamp(params: _matcher.MatchParams | None = None) -> str:
     key = repr(params)
     stamp = _STAMPS.get(key)
     if stamp is None:
-        digest = hashlib.sha256()
+        digest = sha256()
         digest.update(f"{FORMAT}\0{prepared_cache.code_stamp()}\0".encode())
         for module in (_matcher, sys.modules[__name__]):
             with open(str(module.__file__), "rb") as f:
@@ -106,7 +107,7 @@ def digest(recs: Sequence[tuple[Any, ...]]) -> str:
     """A digest of entry records. ``marshal`` version 2 writes no references and no interning
     flags: equal values give equal bytes, whatever objects hold them. Raises ``ValueError`` for
     a value marshal cannot write."""
-    return hashlib.blake2b(marshal.dumps(list(recs), 2), digest_size=20).hexdigest()
+    return blake2b(marshal.dumps(list(recs), 2), digest_size=20).hexdigest()
 
 
 def _by_id(entries: Sequence[Any], recs: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:

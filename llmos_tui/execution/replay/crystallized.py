@@ -33,7 +33,7 @@ version of the same trace replaced it). Only ``active`` tools run.
 from __future__ import annotations
 
 import ast
-import hashlib
+
 import importlib.abc
 import importlib.util
 import json
@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ...digest import sha256
 from ...errors import LLMOSError
 from ...learning.trust import UNTRUSTED
 from ...observability.events import EventType
@@ -425,7 +426,7 @@ def module_data(text: str) -> dict[str, Any]:
 
 
 def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return sha256(data).hexdigest()
 
 
 # ---- manifests and locations --------------------------------------------------------------------

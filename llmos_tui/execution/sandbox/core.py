@@ -83,7 +83,7 @@ entry, so the next call probes again.
 
 from __future__ import annotations
 
-import hashlib
+
 import json
 import os
 import selectors
@@ -93,6 +93,7 @@ import sys
 import time
 from typing import Any, Iterable, Mapping
 
+from ...digest import sha256
 from ...records import record
 from ...errors import UsageError
 from .env import child_environment, private_environment
@@ -279,7 +280,7 @@ def _probe_key(backend: str) -> str:
         extra = ""
     else:
         binary = os.path.realpath(_python())
-        extra = hashlib.sha256(_helper_text().encode()).hexdigest()[:16]
+        extra = sha256(_helper_text().encode()).hexdigest()[:16]
     try:
         st = os.stat(binary)
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
