@@ -56,17 +56,8 @@ from ..replay.hooks import (
 )
 
 from ...claude_state import NO_PERSISTENCE_ARGS
+from .configured import llm_configured
 from .tool_search import CLI_DISALLOWED, is_twin
-
-
-def llm_configured(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return bool(
-        env.get("ANTHROPIC_API_KEY")
-        or env.get("ANTHROPIC_BASE_URL")
-        or env.get("ANTHROPIC_AUTH_TOKEN")
-        or env.get("CLAUDE_CODE_OAUTH_TOKEN")
-    )
 
 
 def require_llm() -> None:

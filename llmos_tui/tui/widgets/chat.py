@@ -25,7 +25,7 @@ from textual.widgets import Static, TextArea
 if TYPE_CHECKING:  # Markdown (and markdown-it) load with the first answer, not at start-up
     from textual.widgets.markdown import MarkdownStream
 
-from ...execution.llm.session import llm_configured
+from ...execution.llm.configured import llm_configured
 from ...runs import (
     ModeChosen,
     Notice,
