@@ -38,7 +38,6 @@ from textual.worker import Worker, WorkerState
 
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
-from ..runs import CancelToken, RunResult
 from ..workspace import resolve_workspace_dir
 from .format import display_path, format_ago, short
 from .history import load_history, save_history
@@ -70,6 +69,7 @@ from .widgets.tabs import PaneTabs
 if TYPE_CHECKING:  # the panes and dialogs are imported when first needed, after the first paint
     # and the kernel, the event types and the pane loaders in the boot and loader workers
     from ..kernel import LLMOS
+    from ..runs import CancelToken, RunResult
     from . import data
     from .widgets.inbox import InboxPane
     from .widgets.traces import TraceBrowser
@@ -1226,6 +1226,8 @@ class LLMOSApp(App[None]):
         self, goal: str, *, mode: str = "auto", label: str | None = None, feedback: bool = False
     ) -> bool:
         """Show the goal in the chat and run it in the goal worker. False if one is running."""
+        from ..runs import CancelToken
+
         if self.active is not None:
             self.notify(
                 "A goal is running: wait for it, or press escape to cancel it.", severity="warning"
@@ -1295,6 +1297,8 @@ class LLMOSApp(App[None]):
         self._update_running_status()  # a retry shows at once, not at the next tick
 
     def _goal_worker_changed(self, event: Worker.StateChanged) -> None:
+        from ..runs import RunResult
+
         worker = event.worker
         if self.active is None or worker is not self.active.worker:
             return
