@@ -38,11 +38,7 @@ from textual.worker import Worker, WorkerState
 
 from ..errors import LLMOSError
 from ..exitcodes import ExitCode
-from ..kernel import LLMOS, RunOptions
-from ..observability.events import EventType
-from ..runs import CancelToken, RunResult
 from ..workspace import resolve_workspace_dir
-from . import data
 from .format import display_path, format_ago, short
 from .history import load_history, save_history
 from .keymap import (
@@ -71,6 +67,10 @@ from .widgets.statusbar import StatusBar
 from .widgets.tabs import PaneTabs
 
 if TYPE_CHECKING:  # the panes and dialogs are imported when first needed, after the first paint
+    # and the kernel, the event types and the pane loaders in the boot and loader workers
+    from ..kernel import LLMOS
+    from ..runs import CancelToken, RunResult
+    from . import data
     from .widgets.inbox import InboxPane
     from .widgets.traces import TraceBrowser
     from .widgets.volumes import VolumeExplorer
@@ -190,6 +190,18 @@ class LLMOSApp(App[None]):
         yield StatusBar(id="status")
         yield Footer()
 
+    def get_default_screen(self) -> Screen:
+        """The default screen, holding the width's breakpoint class from the start: the first
+        Resize would otherwise add it and restyle every widget once more before the first frame
+        (a later resize still sets the class for the new width)."""
+        screen = super().get_default_screen()
+        width = self.size.width
+        for breakpoint, class_name in sorted(self.HORIZONTAL_BREAKPOINTS, reverse=True):
+            if width >= breakpoint:
+                screen.add_class(class_name)
+                break
+        return screen
+
     def _intro(self) -> Content:
         return Content("\n").join(
             [
@@ -248,8 +260,13 @@ class LLMOSApp(App[None]):
         self.main.query_one(StatusBar).crons = Content.styled(
             "crons: starting…", "$foreground-muted"
         )
-        self._boot()
+        # The kernel boots and the other panes mount once the first frame is out: the boot
+        # worker's imports and file reads hold the GIL, and would delay that frame for nothing.
+        self.call_after_refresh(self._start_boot)
         self.call_after_refresh(self._mount_panes)
+
+    def _start_boot(self) -> None:
+        self._boot()
 
     async def _mount_panes(self) -> None:
         """Mount the panes that are not on show at start, once the first frame is out: styling
@@ -327,6 +344,8 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="undo", name="undo the last run")
     def _undo(self, cwd: Path) -> None:
+        from ..observability.events import EventType
+
         kernel = self._ensure_kernel()
         report = kernel.undo_store().undo(cwd)
         kernel.events.record(
@@ -411,6 +430,8 @@ class LLMOSApp(App[None]):
     # ---- kernel ----------------------------------------------------------------------
     def _ensure_kernel(self) -> LLMOS:
         """Boot the kernel once (called from worker threads only: boot does file I/O)."""
+        from ..kernel import LLMOS
+
         with self._kernel_lock:
             if self.kernel is None:
                 self.kernel = LLMOS.boot(self.workspace_dir)
@@ -550,6 +571,9 @@ class LLMOSApp(App[None]):
         name="read the internal state",
     )
     def _load_state(self) -> data.StateView:
+        from . import data
+        from ..observability.events import EventType
+
         kernel = self._ensure_kernel()
         if self._last_mode is None and self.hub is not None:
             finished = self.hub.get_events([EventType.GOAL_FINISHED], limit=1)
@@ -598,6 +622,8 @@ class LLMOSApp(App[None]):
         thread=True, exclusive=True, exit_on_error=False, group="monologue", name="inner monologue"
     )
     def _think(self) -> data.StateView:
+        from . import data
+
         kernel = self._ensure_kernel()
         kernel.sentience.monologue_tick(data.recent_traces(kernel))
         return data.load_state_view(
@@ -617,6 +643,8 @@ class LLMOSApp(App[None]):
     # ---- traces --------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="traces", name="read the traces")
     def _load_traces(self) -> tuple[int, list[data.TraceRow]]:
+        from . import data
+
         kernel = self._ensure_kernel()
         version = kernel.store.index.version
         return version, data.load_trace_rows(kernel)
@@ -649,6 +677,8 @@ class LLMOSApp(App[None]):
         name="read the trace",
     )
     def _load_trace_preview(self, trace_id: str) -> data.TracePreview | tuple[str, str]:
+        from . import data
+
         try:
             return data.load_trace_preview(self._ensure_kernel(), trace_id)
         except LLMOSError as exc:
@@ -710,6 +740,8 @@ class LLMOSApp(App[None]):
         thread=True, exclusive=True, exit_on_error=False, group="tool-source", name="read the tool"
     )
     def _load_tool(self, trace_id: str) -> tuple[str, data.ToolSource | None]:
+        from . import data
+
         return trace_id, data.load_tool_source(self._ensure_kernel(), trace_id)
 
     def _tool_loaded(self, result: tuple[str, data.ToolSource | None]) -> None:
@@ -731,6 +763,8 @@ class LLMOSApp(App[None]):
         thread=True, exclusive=True, exit_on_error=False, group="volumes", name="read the volumes"
     )
     def _load_volumes(self) -> list[data.VolumeSummary]:
+        from . import data
+
         return data.load_volumes(self._ensure_kernel().workspace)
 
     def _volumes_loaded(self, volumes: list[data.VolumeSummary]) -> None:
@@ -755,6 +789,8 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="volume-kind", name="list the artifacts")
     def _load_kind(self, scope: str, kind: str) -> tuple[str, str, list[str], int]:
+        from . import data
+
         names, total = data.list_volume_artifacts(self._ensure_kernel().workspace, scope, kind)
         return scope, kind, names, total
 
@@ -771,6 +807,8 @@ class LLMOSApp(App[None]):
     def _load_artifact(
         self, scope: str, kind: str, name: str
     ) -> data.ArtifactPreview | tuple[str, str, str, str]:
+        from . import data
+
         try:
             return data.load_artifact(self._ensure_kernel().workspace, scope, kind, name)
         except LLMOSError as exc:
@@ -798,6 +836,8 @@ class LLMOSApp(App[None]):
         name="check the promotion",
     )
     def _plan_promotion(self, scope: str, kind: str, name: str) -> data.PromotionPlan:
+        from . import data
+
         kernel = self._ensure_kernel()
         return data.plan_promotion(kernel.workspace, kernel.config, scope, kind, name)
 
@@ -835,6 +875,8 @@ class LLMOSApp(App[None]):
     # ---- inbox -------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="inbox", name="read the inbox")
     def _load_inbox(self) -> tuple[list[data.InboxItem], int]:
+        from . import data
+
         if self.hub is None:
             return [], 0
         include = self.panes_ready and self.inbox.show_history
@@ -952,6 +994,8 @@ class LLMOSApp(App[None]):
         thread=True, exclusive=True, exit_on_error=False, group="poll", name="follow the event log"
     )
     def _poll(self) -> PollResult:
+        from ..observability.events import EventType
+
         events, self._cursor = self.hub.poll_new(self._cursor)
         out = PollResult()
         for ev in events:
@@ -997,6 +1041,7 @@ class LLMOSApp(App[None]):
     def _toast_notifications(self, notifications: list[Any]) -> None:
         """At most one toast per look at the event log, however many notifications came (the
         inbox holds them all), and none over a dialog: the status bar's unread count says enough."""
+        from ..observability.events import EventType
         from ..observability.inbox import title_of
 
         if not notifications or self.screen is not self.main:
@@ -1043,6 +1088,8 @@ class LLMOSApp(App[None]):
         thread=True, exclusive=True, exit_on_error=False, group="crons-due", name="find due crons"
     )
     def _crons_due(self) -> list[str]:
+        from . import data
+
         lines = data.load_cron_lines(self._ensure_kernel().workspace, self._ensure_kernel().config)
         return [line.level for line in lines if (data.seconds_until(line.next_due) or 0.0) <= 0]
 
@@ -1052,6 +1099,8 @@ class LLMOSApp(App[None]):
 
     def action_run_crons_now(self) -> None:
         """Run a cycle of every level now (user, team, system), in the background."""
+        from . import data
+
         if self.kernel is None:
             self.notify("The workspace is still opening.", severity="warning")
             return
@@ -1105,6 +1154,8 @@ class LLMOSApp(App[None]):
         name="read the crons",
     )
     def _load_cron_lines(self) -> list[data.CronLine]:
+        from . import data
+
         kernel = self._ensure_kernel()
         return data.load_cron_lines(kernel.workspace, kernel.config)
 
@@ -1113,6 +1164,8 @@ class LLMOSApp(App[None]):
         self.main.query_one(StatusBar).crons = self._crons_text()
 
     def _crons_text(self) -> Content:
+        from . import data
+
         muted = "$foreground-muted"
         parts: list[str | tuple[str, str]] = [("crons ", "bold" if self.crons_enabled else muted)]
         if not self.crons_enabled:
@@ -1173,6 +1226,8 @@ class LLMOSApp(App[None]):
         self, goal: str, *, mode: str = "auto", label: str | None = None, feedback: bool = False
     ) -> bool:
         """Show the goal in the chat and run it in the goal worker. False if one is running."""
+        from ..runs import CancelToken
+
         if self.active is not None:
             self.notify(
                 "A goal is running: wait for it, or press escape to cancel it.", severity="warning"
@@ -1190,6 +1245,8 @@ class LLMOSApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="goal", name="goal")
     def _run_goal(self, run: ActiveGoal, feedback: bool) -> RunResult:
+        from ..kernel import RunOptions
+
         kernel = self._ensure_kernel()
         from ..memory.conversation import feedback_kind, new_id
 
@@ -1240,6 +1297,8 @@ class LLMOSApp(App[None]):
         self._update_running_status()  # a retry shows at once, not at the next tick
 
     def _goal_worker_changed(self, event: Worker.StateChanged) -> None:
+        from ..runs import RunResult
+
         worker = event.worker
         if self.active is None or worker is not self.active.worker:
             return
@@ -1304,6 +1363,8 @@ class LLMOSApp(App[None]):
         name="reset the internal state",
     )
     def _reset_state(self) -> tuple[str, str, data.StateView]:
+        from . import data
+
         kernel = self._ensure_kernel()
         before = kernel.sentience.latent_mode()
         kernel.sentience.reset()

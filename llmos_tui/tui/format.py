@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 
-from ..runs import Mode, RunResult
+if TYPE_CHECKING:  # the run's records load with the first run, after the first paint
+    from ..runs import RunResult
+
 
 #: How each policy decision reads in the pane, and the CSS class / style that marks it.
 #: "reject": the call never ran because its input or its tool name was invalid (the CLI or our MCP server said so)
@@ -264,6 +266,8 @@ def money(usd: float) -> str:
 
 def decision_details(decision: dict[str, Any], result: RunResult | None = None) -> Content:
     """The decision behind an answer: mode, confidence, reason, gates, candidates, adjustments."""
+    from ..runs import Mode
+
     muted = "$foreground-muted"
     lines: list[Content] = []
     mode = str(decision.get("mode") or (result.mode if result else "?"))

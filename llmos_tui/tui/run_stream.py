@@ -12,13 +12,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Callable, Union
 
-from ..runs import RunEvent, TextDelta
-
 if TYPE_CHECKING:  # pragma: no cover
+    from ..runs import RunEvent
     from .widgets.chat import CallConfirmed, CheckIn
 
 # What an answer's stream carries: the run's events and the UI's own markers.
-AnswerEvent = Union[RunEvent, "CallConfirmed", "CheckIn"]
+AnswerEvent = Union["RunEvent", "CallConfirmed", "CheckIn"]
 
 
 class RunEventBuffer:
@@ -41,6 +40,8 @@ class RunEventBuffer:
 
     def drain(self) -> list[AnswerEvent]:
         """Everything buffered so far, adjacent text deltas merged into one."""
+        from ..runs import TextDelta  # loaded by the run that filled the buffer
+
         with self._lock:
             events, self._events = self._events, []
             self._wake_pending = False

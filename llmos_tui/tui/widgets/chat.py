@@ -25,16 +25,10 @@ from textual.widgets import Static, TextArea
 if TYPE_CHECKING:  # Markdown (and markdown-it) load with the first answer, not at start-up
     from textual.widgets.markdown import MarkdownStream
 
+    # and the run's records with the first run
+    from ...runs import RunResult, ServerTrouble, ToolCallFinished, ToolCallStarted
+
 from ...execution.llm.configured import llm_configured
-from ...runs import (
-    ModeChosen,
-    Notice,
-    RunResult,
-    ServerTrouble,
-    TextDelta,
-    ToolCallFinished,
-    ToolCallStarted,
-)
 from ..format import decision_details, result_line, short, tool_call_line, tool_result_line
 from ..history import GoalHistory
 from ..keymap import bindings_for
@@ -253,6 +247,15 @@ class AnswerView(Vertical):
             self.post_message(self.TroubleChanged())
 
     async def apply(self, events: list[AnswerEvent]) -> None:
+        from ...runs import (
+            ModeChosen,
+            Notice,
+            ServerTrouble,
+            TextDelta,
+            ToolCallFinished,
+            ToolCallStarted,
+        )
+
         for event in events:
             if isinstance(event, ServerTrouble):
                 await self._show_trouble(event)

@@ -6,14 +6,18 @@ down). Nothing here reads a file.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ..data import StateView
 from ..format import MODE_STYLES, VALENCE, format_cost, short, signed, valence_bar
+
+if TYPE_CHECKING:  # the loaders' records load with the loaders, after the first paint
+    from ..data import StateView
 
 
 def dollars(usd: float) -> str:

@@ -6,12 +6,16 @@ does not load the pane's widgets.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ..data import InboxItem
 from ..format import STATE_STYLES, short
+
+if TYPE_CHECKING:  # the loaders' records load with the loaders, after the first paint
+    from ..data import InboxItem
 
 
 class InboxSummary(Static):
