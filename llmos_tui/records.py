@@ -9,15 +9,16 @@ in ``__dataclass_fields__``, so ``dataclasses.fields``, ``asdict``, ``astuple``,
 ``is_dataclass`` work on its classes as on any dataclass; mypy reads it through
 ``typing.dataclass_transform``.
 
-What it supports is what our classes use: ``frozen``, ``eq``, ``repr``, ``init``, fields with a
-default, a ``default_factory``, ``init=False``, ``repr=False``, ``compare=False``, ``hash=``,
-``metadata``, ``__post_init__`` and dataclass bases. Anything else (``order``, ``slots``,
+What it supports is what our classes use: ``frozen``, ``eq``, ``repr``, ``init``, ``slots``,
+fields with a default, a ``default_factory``, ``init=False``, ``repr=False``, ``compare=False``,
+``hash=``, ``metadata``, ``__post_init__`` and dataclass bases. Anything else (``order``,
 ``kw_only``, ``InitVar``, ``unsafe_hash``) raises ``TypeError``: use ``dataclasses.dataclass``
 there. The generated ``__init__`` takes ``*args, **kwargs`` and binds them like the generated
 one would (the same ``TypeError`` for a missing, repeated or unknown argument); it is slower per
 call than the compiled one, so a class built thousands of times per run (``learning.text.Token``,
-``learning.index.IndexEntry``) stays a ``dataclasses.dataclass``. A class without a docstring
-keeps none (the stdlib makes one from the signature).
+``learning.index.IndexEntry``, the policy's ``Program``) asks for ``fast_init=True``: its
+``__init__`` is compiled from source as the stdlib's is, and only that method. A class without a
+docstring keeps none (the stdlib makes one from the signature).
 """
 
 from __future__ import annotations
