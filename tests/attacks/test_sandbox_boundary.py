@@ -654,6 +654,8 @@ def _sandbox_copy(dest: Path) -> Path:
         "execution/policy/__init__.py",
         "execution/policy/paths.py",
         "redact.py",  # LazyRegex: the policy's patterns compile on first use
+        "records.py",  # @record, the dataclasses of the policy and the sandbox
+        "digest.py",  # sha256 without OpenSSL
     ]
     for rel in files:
         (dest / "llmos_tui" / rel).parent.mkdir(parents=True, exist_ok=True)
