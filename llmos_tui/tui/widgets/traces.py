@@ -13,6 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -299,7 +300,10 @@ class TraceBrowser(Vertical):
         ]
         self.query_one("#trace-meta", Static).update(Content("\n").join(lines))
         await self.query_one("#trace-body", Markdown).update(preview.body)
-        self.query_one("#trace-preview", VerticalScroll).scroll_home(animate=False)
+        try:
+            self.query_one("#trace-preview", VerticalScroll).scroll_home(animate=False)
+        except NoMatches:  # taken down while the body rendered (the app is quitting)
+            return
 
     def show_preview_error(self, trace_id: str, message: str) -> None:
         if trace_id == self._preview_id:
