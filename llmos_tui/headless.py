@@ -171,7 +171,7 @@ def run_goal(
     except LLMOSError as exc:
         err(f"llmos: error: {exc.message}")
         return int(exc.exit_code)
-    printer = StreamPrinter(stream_text=not as_json)
+    printer = StreamPrinter(stream_text=not as_json, on_first_event=_resume_gc)
     result = kernel.execute(
         goal,
         options=RunOptions(
@@ -192,6 +192,17 @@ def run_goal(
             f'llmos: session {conversation} (continue it with: llmos --headless run --continue "...")'
         )
     return int(result.exit_code)
+
+
+def _resume_gc() -> None:
+    """The cyclic GC back on (``__main__`` pauses it for the start-up and the decision) with what
+    they made frozen: the run itself (an LLM session may go on for minutes) is collected as
+    usual. Called with the run's first event."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _session_for(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Callable
 
 from .runs import (
     ModeChosen,
@@ -31,8 +32,17 @@ def describe_call(name: str, tool_input: dict) -> str:
 
 
 class StreamPrinter:
-    def __init__(self, *, stream_text: bool, show_diffs: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        stream_text: bool,
+        show_diffs: bool | None = None,
+        on_first_event: Callable[[], None] | None = None,
+    ) -> None:
+        """*on_first_event* is called once, with the run's first event (the mode chosen, as a
+        rule: the decision is over)."""
         self.stream_text = stream_text
+        self._on_first_event = on_first_event
         # a file tool's compact diff under its call line (headless without --json)
         self.show_diffs = stream_text if show_diffs is None else show_diffs
         self._text_open = False
@@ -46,6 +56,9 @@ class StreamPrinter:
         sys.stderr.flush()
 
     def __call__(self, event: RunEvent) -> None:
+        if self._on_first_event is not None:
+            first, self._on_first_event = self._on_first_event, None
+            first()
         if isinstance(event, TextDelta):
             if self.stream_text:
                 sys.stdout.write(event.text)
