@@ -14,10 +14,12 @@ import pytest
 from llmos_tui.headless import DEFAULTS, RUN_OPTIONS, parse_run_argv
 
 PROBE = r"""
-import atexit, json, sys
+import atexit, gc, json, sys
 out = sys.argv.pop(1)
 atexit.register(lambda: open(out, 'w').write(json.dumps(sorted(
     {m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'textual', 'anthropic', 'yaml'}))))
+atexit.register(lambda: open(out + '.gc', 'w').write(json.dumps(
+    [gc.isenabled(), gc.get_freeze_count() > 0])))
 sys.argv[0] = 'llmos'
 from llmos_tui.__main__ import main
 main()
@@ -94,6 +96,19 @@ def test_a_headless_run_imports_no_typer(tmp_path: Path) -> None:
     assert proc.returncode == 5, proc.stderr  # no LLM configured
     assert json.loads(proc.stdout)["success"] is False
     assert mods == []
+
+
+def test_the_gc_paused_for_start_up_is_on_again_for_the_run(tmp_path: Path) -> None:
+    """``__main__`` pauses the cyclic GC for a headless run's start-up; the run's first event
+    turns it back on with start-up's objects frozen, and Typer's path gets it back at once."""
+    ws = str(tmp_path / "ws")
+    gc_state = tmp_path / "mods.json.gc"
+    proc, _ = _run(tmp_path, "--headless", "run", "Say hi", "--json", "-w", ws)
+    assert proc.returncode == 5, proc.stderr
+    assert json.loads(gc_state.read_text()) == [True, True]
+    proc, _ = _run(tmp_path, "--headless", "run", "Say hi", "--budget", "-1", "-w", ws)
+    assert proc.returncode == 2
+    assert json.loads(gc_state.read_text()) == [True, False]
 
 
 def test_typer_still_explains_what_the_fast_parse_refuses(tmp_path: Path) -> None:
