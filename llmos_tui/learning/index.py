@@ -189,7 +189,7 @@ def _entries_from_rows(rows: Any) -> Iterator[IndexEntry]:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Creating tens of thousands of objects at once triggers the cyclic GC again and again
     (a 100k-entry load took twice as long); nothing built here forms cycles."""
     enabled = gc.isenabled()
@@ -509,7 +509,7 @@ class TraceIndex:
         sig = _stat_sig(self.snapshot_path)
         try:
             db = TinyDB(self.snapshot_path, storage=CachingMiddleware(AtomicJSONStorage))
-            with _gc_paused():
+            with gc_paused():
                 docs = db.table(TRACES_TABLE).all()
             meta_docs = db.table(META_TABLE).all()
         except (ValueError, UnicodeDecodeError) as exc:
@@ -530,7 +530,7 @@ class TraceIndex:
             raise _CorruptIndex("the index metadata is incomplete")
         try:
             entries = {}
-            with _gc_paused():
+            with gc_paused():
                 for doc in docs:
                     if doc.get("fields") != ROW_FIELDS:
                         raise _CorruptIndex("the index columns changed")
@@ -592,7 +592,7 @@ class TraceIndex:
             start = 1
         self._journal_stale = False
         changed = False
-        with _gc_paused():
+        with gc_paused():
             for number, raw in enumerate(lines[start:], start=1):
                 try:
                     op = json.loads(raw)
@@ -692,7 +692,7 @@ class TraceIndex:
             "written_at": time.time(),
         }
         try:
-            with _gc_paused():
+            with gc_paused():
                 db = TinyDB(self.snapshot_path, storage=CachingMiddleware(AtomicJSONStorage))
                 db.drop_tables()
                 rows = [_row(e) for e in self._entries.values()]
@@ -737,7 +737,7 @@ class TraceIndex:
     def _rebuild_locked(
         self, *, reason: str | None, explicit: bool, missing: bool = False
     ) -> dict[str, Any]:
-        with _gc_paused():
+        with gc_paused():
             return self._rebuild_body(reason=reason, explicit=explicit, missing=missing)
 
     def _rebuild_body(self, *, reason: str | None, explicit: bool, missing: bool) -> dict[str, Any]:

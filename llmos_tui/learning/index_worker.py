@@ -16,7 +16,7 @@ from .index import read_entries, reads_to_rows
 
 
 def main() -> int:
-    gc.disable()  # tens of thousands of objects, no cycles (index._gc_paused)
+    gc.disable()  # tens of thousands of objects, no cycles (index.gc_paused)
     root, files = marshal.loads(sys.stdin.buffer.read())
     sys.stdout.buffer.write(marshal.dumps(reads_to_rows(read_entries(root, files))))
     sys.stdout.buffer.flush()

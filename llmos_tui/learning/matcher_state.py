@@ -29,22 +29,20 @@ dict, set, frozenset, None): no pickle, nothing executable is loaded from the wo
 
 from __future__ import annotations
 
-import contextlib
-import gc
 
 import marshal
-import os
 import sys
 import zlib
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..atomic import atomic_write_bytes
 from ..config import LearningConfig
 from ..digest import blake2b, sha256
 from . import matcher as _matcher
 from . import prepared_cache
+from .index import gc_paused
 
 FORMAT = 1
 NAME = "matcher-state.marshal"
@@ -56,17 +54,6 @@ ENTRY_FIELDS = ("id", "goal", "outcome", "last_call_failed", "needs_context", "a
 _fields = attrgetter(*ENTRY_FIELDS)
 
 _STAMPS: dict[str, str] = {}
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def code_stamp(params: _matcher.MatchParams | None = None) -> str:
@@ -117,14 +104,6 @@ def _by_id(entries: Sequence[Any], recs: Sequence[tuple[Any, ...]]) -> dict[str,
     return out if len(out) == len(recs) else None
 
 
-def _trusted(path: Path) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return st.st_uid == os.getuid() and not (st.st_mode & 0o022)
-
-
 def restore(
     state_dir: str | Path,
     entries: Sequence[Any],
@@ -137,7 +116,7 @@ def restore(
     held (fewer than ``len(entries)`` when later ones were added); None when the file cannot be
     used for them."""
     path = Path(state_dir) / NAME
-    if not _trusted(path):
+    if not prepared_cache.trusted(path):
         return None
     try:
         with open(path, "rb") as handle:
@@ -157,7 +136,7 @@ def restore(
         if by_id is None:
             return None
         matcher = _matcher.Matcher(config=config, params=params, state_dir=state_dir)
-        with _gc_paused():  # thousands of containers at once: no cycles among them
+        with gc_paused():  # thousands of containers at once: no cycles among them
             matcher.restore_state(marshal.loads(payload), by_id)
         for entry in entries[n:]:
             matcher.add(entry)

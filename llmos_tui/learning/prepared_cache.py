@@ -44,7 +44,8 @@ def code_stamp() -> str:
     return digest.hexdigest()[:16]
 
 
-def _trusted(path: Path) -> bool:
+def trusted(path: Path) -> bool:
+    """A private cache file we may read: ours, and writable by nobody else."""
     try:
         st = os.stat(path)
     except OSError:
@@ -67,7 +68,7 @@ def _usable(goal: object, terms: object) -> bool:
 def load(state_dir: Path) -> int:
     """Install the cached goal terms; returns how many (0 when absent or not usable)."""
     path = Path(state_dir) / NAME
-    if not _trusted(path):
+    if not trusted(path):
         return 0
     try:
         with open(path, "rb") as handle:

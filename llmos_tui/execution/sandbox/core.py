@@ -101,7 +101,7 @@ from .limits import (
     PidsCgroup,
     SandboxOptions,
     bash_ulimit,
-    pid_alive,
+    left_by_a_dead_process,
     rlimit_values,
     uid_is_global_root,
 )
@@ -615,13 +615,7 @@ def _sweep_stale_tmpdirs() -> None:
         except OSError:
             continue
         for name in names:
-            parts = name.split("-")
-            if (
-                name.startswith("llmos-sbx-")
-                and len(parts) >= 4
-                and parts[2].isdigit()
-                and not pid_alive(int(parts[2]))
-            ):
+            if left_by_a_dead_process(name, parts=4):
                 path = os.path.join(base, name)
                 try:
                     if os.lstat(path).st_uid == os.getuid():

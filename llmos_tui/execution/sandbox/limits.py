@@ -281,6 +281,18 @@ class PidsCgroup:
                 pause = min(pause * 2, 0.01)
 
 
+def left_by_a_dead_process(name: str, *, parts: int) -> bool:
+    """*name* is ``llmos-sbx-<pid>-…`` (at least *parts* dash-separated parts) and that llmos
+    process is gone: what it left (a cgroup, a temporary folder) is nobody's now."""
+    fields = name.split("-")
+    return (
+        name.startswith("llmos-sbx-")
+        and len(fields) >= parts
+        and fields[2].isdigit()
+        and not pid_alive(int(fields[2]))
+    )
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -304,13 +316,7 @@ def _sweep_stale(base: str) -> None:
     except OSError:
         return
     for name in names:
-        parts = name.split("-")
-        if (
-            name.startswith("llmos-sbx-")
-            and len(parts) >= 3
-            and parts[2].isdigit()
-            and not pid_alive(int(parts[2]))
-        ):
+        if left_by_a_dead_process(name, parts=3):
             PidsCgroup(os.path.join(base, name), "").remove()
 
 
