@@ -527,8 +527,11 @@ class LLMOSApp(App[None]):
     # ---- worker results: one place ---------------------------------------------------
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if not self.screen_stack:
-            return  # the app is closing: nothing left to show results on
+        if not self.screen_stack or not self.is_running:
+            # the app is closing (shutdown clears is_running first, then prunes the widgets): a
+            # result that arrives now, e.g. the boot of an app quit before it booted, has
+            # nothing left to show on
+            return
         if worker.group == "goal":
             self._goal_worker_changed(event)
             return

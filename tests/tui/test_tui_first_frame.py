@@ -46,3 +46,13 @@ async def test_the_last_block_of_an_answer_has_no_bottom_margin(tmp_path: Path) 
         first, last = answer.query_one(Markdown).children
         assert first.styles.margin.bottom == 1
         assert last.styles.margin.bottom == 0
+
+
+async def test_an_app_quit_before_its_boot_finished_closes_cleanly(tmp_path: Path) -> None:
+    """The kernel boots after the first frame: quitting at once must not let the boot's result
+    reach widgets the shutdown is already taking down (seen as NoMatches in a loaded run)."""
+    for n in range(3):
+        app = make_app(tmp_path / f"ws{n}", cwd=tmp_path, background=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()  # the first frame is out; the boot worker is still running
+        # run_test re-raises what the app raised while it closed
