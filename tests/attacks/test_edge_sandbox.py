@@ -59,14 +59,19 @@ def connect():
 attempt("connect", connect)
 def survivors():
     p = subprocess.Popen(["setsid", "sleep", "300"])
+    ready, told = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.setsid()
         if os.fork() == 0:
-            open("daemon.pid", "w").write(str(os.getpid()))
+            with open("daemon.pid", "w") as fh:
+                fh.write(str(os.getpid()))
+            os.write(told, b"1")
             os.execvp("sleep", ["sleep", "301"])
         os._exit(0)
     os.waitpid(pid, 0)
+    os.close(told)
+    os.read(ready, 1)  # the daemon has written its pid (a run that ends first would kill it)
     open("setsid.pid", "w").write(str(p.pid))
     return "started"
 attempt("survivors", survivors)
