@@ -11,10 +11,10 @@ import pytest
 
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.errors import UsageError
-from llmos_tui.bench_match import load_dataset
 from llmos_tui.learning.matcher import Matcher
 from llmos_tui.learning.modes import select_mode
 from llmos_tui.learning.slots import extract_slots
+from tests.support.devsets import dev_sample
 from llmos_tui.learning.text import prepare
 
 
@@ -54,14 +54,7 @@ def _compare(goals: list[str], queries: list[str]) -> int:
 def test_dev_set_decisions_are_the_same_with_and_without_the_prefilter(
     dev_data: Path, name: str, per_label: int
 ) -> None:
-    data = load_dataset(dev_data / name)
-    kept: dict[str, int] = {}
-    goals = []
-    for text, label, _action in data["train"]:
-        if kept.get(label, 0) < per_label:
-            kept[label] = kept.get(label, 0) + 1
-            goals.append(text)
-    queries = [text for text, _label, _action in data["test"] + data["oos_test"]]
+    goals, queries = dev_sample(dev_data / name, per_label)
     assert _compare(goals, queries) > 50
 
 

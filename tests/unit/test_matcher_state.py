@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from llmos_tui.bench_match import load_dataset
 from llmos_tui.config import LLMOSConfig
 from llmos_tui.errors import UsageError
 from llmos_tui.learning import matcher as M
@@ -22,6 +21,7 @@ from llmos_tui.learning import text as T
 from llmos_tui.learning.matcher import Matcher, MatchParams
 from llmos_tui.learning.modes import select_mode
 from llmos_tui.learning.slots import extract_slots
+from tests.support.devsets import dev_sample
 
 
 @pytest.fixture(autouse=True)
@@ -87,25 +87,13 @@ def _candidates(text: str, matcher: Matcher) -> Any:
         return None
 
 
-def _dev(dev_data: Path, name: str, per_label: int) -> tuple[list[str], list[str]]:
-    data = load_dataset(dev_data / name)
-    kept: dict[str, int] = {}
-    goals = []
-    for text, label, _action in data["train"]:
-        if kept.get(label, 0) < per_label:
-            kept[label] = kept.get(label, 0) + 1
-            goals.append(text)
-    queries = [t for t, _l, _a in data["test"] + data["oos_test"]]
-    return goals, queries
-
-
 @pytest.mark.parametrize(
     "name, per_label", [("goals-dev.json", 10), ("clinc150-dev.json", 3), ("nl2bash-dev.json", 1)]
 )
 def test_a_restored_matcher_decides_exactly_like_a_fresh_one(
     dev_data: Path, tmp_path: Path, name: str, per_label: int
 ) -> None:
-    goals, queries = _dev(dev_data, name, per_label)
+    goals, queries = dev_sample(dev_data / name, per_label)
     entries = _entries(goals)
     cfg = LLMOSConfig()
     fresh = Matcher(entries, config=cfg.learning)
